@@ -1,0 +1,1 @@
+"""Composition root: the ``greenhop`` command line."""

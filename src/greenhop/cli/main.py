@@ -1,0 +1,70 @@
+"""The ``greenhop`` command: one Typer app, one module per command group.
+
+Each command module exposes ``register(app)``; :data:`COMMAND_MODULES` lists
+them in the order they appear in ``--help``. :func:`main` turns greenhop's own
+errors into a one-line message: exit code 2 for user mistakes, 1 for runtime
+failures, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from greenhop import __version__
+from greenhop.core.errors import GreenhopError, UserError
+
+COMMAND_MODULES = [
+    "greenhop.cli.feasibility",
+]
+
+app = typer.Typer(
+    name="greenhop",
+    help=(
+        "greenhop lets AI training follow surplus renewable energy across renewable-powered "
+        "micro-datacenters.\n\nQuantities take units: sizes 98GB or 1.5GiB (decimal prefixes "
+        "unless Ki/Mi/Gi is written), rates 10Gbps or 250Mbit/s, durations 2.5h or 90min, "
+        "powers 700W or 1.2kW."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"greenhop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """greenhop: follow surplus renewable energy with AI training."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; greenhop errors become one line on stderr and exit code 2 or 1."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except GreenhopError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2 if isinstance(exc, UserError) else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Units, errors, shared specifications, the clock seam and name registries."""

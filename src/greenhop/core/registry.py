@@ -1,0 +1,58 @@
+"""Name registries: policies, forecasters and executors are chosen by name.
+
+An unknown name raises :class:`~greenhop.core.errors.ConfigError` listing the
+valid ones, so a typo on the command line is answered with the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from greenhop.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A mapping from a kebab-case name to a factory of ``T``.
+
+    ``kind`` is a human word used in error messages ("policy", "forecaster").
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator registering ``factory`` under ``name``."""
+
+        def decorate(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._factories[name] = factory
+            return factory
+
+        return decorate
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._factories)
+
+    def get(self, name: str) -> Callable[..., T]:
+        """The factory registered as ``name``; unknown names list the valid ones."""
+        try:
+            return self._factories[name]
+        except KeyError:
+            valid = ", ".join(self.names()) or "(none registered)"
+            raise ConfigError(f"unknown {self.kind} '{name}'; valid {self.kind} names: {valid}") from None
+
+    def create(self, name: str, /, **kwargs) -> T:
+        """Build the object registered as ``name`` with ``kwargs``."""
+        return self.get(name)(**kwargs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

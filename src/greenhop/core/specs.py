@@ -1,0 +1,199 @@
+"""Shared, validated descriptions of sites, links and jobs (SI units inside).
+
+These are plain frozen dataclasses: the fleet file, the scenario file and the
+live orchestrator all build them, and the simulator and runtime read them.
+Validation happens in ``__post_init__`` and raises
+:class:`~greenhop.core.errors.ConfigError` naming the object and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from greenhop.core.errors import ConfigError
+
+
+def _check(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{where}: {message}")
+
+
+def _finite_nonneg(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value >= 0
+
+
+@dataclass(frozen=True)
+class BatterySpec:
+    """A site battery.
+
+    Attributes:
+        capacity_j: usable energy capacity [J].
+        max_power_w: charge and discharge power limit [W].
+        round_trip_efficiency: energy out / energy in over a full cycle [-], in (0, 1].
+            Losses are split evenly: sqrt(eta) on charge and on discharge.
+        initial_soc: state of charge at the start, as a fraction of capacity [-].
+        min_soc: lowest allowed state of charge, as a fraction of capacity [-].
+    """
+
+    capacity_j: float
+    max_power_w: float
+    round_trip_efficiency: float = 0.9
+    initial_soc: float = 0.5
+    min_soc: float = 0.0
+
+    def __post_init__(self) -> None:
+        where = "battery"
+        _check(_finite_nonneg(self.capacity_j) and self.capacity_j > 0, where,
+               f"capacity must be a positive energy, got {self.capacity_j!r} J")
+        _check(_finite_nonneg(self.max_power_w) and self.max_power_w > 0, where,
+               f"power limit must be a positive power, got {self.max_power_w!r} W")
+        _check(0 < self.round_trip_efficiency <= 1, where,
+               f"round-trip efficiency must be in (0, 1], got {self.round_trip_efficiency!r}")
+        _check(0 <= self.min_soc <= self.initial_soc <= 1, where,
+               f"need 0 <= min_soc <= initial_soc <= 1, got min_soc={self.min_soc!r}, "
+               f"initial_soc={self.initial_soc!r}")
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """A renewable-powered micro-datacenter.
+
+    Attributes:
+        name: unique site name.
+        latitude_deg, longitude_deg: location [degrees].
+        timezone: IANA time-zone name of the site (display only; traces are UTC).
+        pv_kwp: installed PV peak power [kWp] (scales a normalised PV trace, W per kWp).
+        wind_kw: installed wind turbine rated power [kW].
+        base_load_w: IT load that is always on, before PUE [W].
+        pue: power usage effectiveness [-], >= 1: facility power = IT power x PUE.
+        gpu_platform: name of the GPU platform in :mod:`greenhop.model.platforms`.
+        gpu_slots: number of GPUs available to training jobs [-].
+        battery: optional battery.
+        grid_import_limit_w: largest grid import [W]; ``inf`` for none.
+        pv_source, wind_source: names of the traces that drive PV and wind.
+    """
+
+    name: str
+    latitude_deg: float
+    longitude_deg: float
+    timezone: str = "UTC"
+    pv_kwp: float = 0.0
+    wind_kw: float = 0.0
+    base_load_w: float = 0.0
+    pue: float = 1.2
+    gpu_platform: str = "A100-SXM4-80GB"
+    gpu_slots: int = 8
+    battery: BatterySpec | None = None
+    grid_import_limit_w: float = math.inf
+    pv_source: str | None = None
+    wind_source: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"site '{self.name}'"
+        _check(isinstance(self.name, str) and self.name.strip() != "", "site",
+               "every site needs a non-empty name")
+        _check(-90 <= self.latitude_deg <= 90, where,
+               f"latitude must be in [-90, 90] degrees, got {self.latitude_deg!r}")
+        _check(-180 <= self.longitude_deg <= 180, where,
+               f"longitude must be in [-180, 180] degrees, got {self.longitude_deg!r}")
+        _check(_finite_nonneg(self.pv_kwp), where, f"pv_kwp must be >= 0, got {self.pv_kwp!r}")
+        _check(_finite_nonneg(self.wind_kw), where, f"wind_kw must be >= 0, got {self.wind_kw!r}")
+        _check(_finite_nonneg(self.base_load_w), where,
+               f"base load must be >= 0 W, got {self.base_load_w!r}")
+        _check(isinstance(self.pue, int | float) and 1 <= self.pue <= 5, where,
+               f"PUE must be between 1 and 5, got {self.pue!r}")
+        _check(isinstance(self.gpu_slots, int) and self.gpu_slots >= 0, where,
+               f"gpu_slots must be a whole number >= 0, got {self.gpu_slots!r}")
+        _check(self.grid_import_limit_w >= 0, where,
+               f"grid import limit must be >= 0 W, got {self.grid_import_limit_w!r}")
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A WAN link between two sites (undirected).
+
+    Attributes:
+        a, b: site names at each end.
+        bandwidth_bps: nominal link rate [bit/s].
+        rtt_s: round-trip time [s].
+        loss: packet loss probability [-], in [0, 1).
+        efficiency: share of the nominal rate a tuned transfer reaches [-], in (0, 1].
+        streams: parallel TCP streams a transfer opens [-].
+        network_j_per_bit: energy per bit carried end to end [J/bit];
+            ``None`` uses :data:`greenhop.model.constants.NETWORK_J_PER_BIT`.
+    """
+
+    a: str
+    b: str
+    bandwidth_bps: float
+    rtt_s: float = 0.02
+    loss: float = 0.0
+    efficiency: float = 0.9
+    streams: int = 8
+    network_j_per_bit: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"link {self.a}-{self.b}"
+        _check(self.a != self.b, where, "a link must join two different sites")
+        _check(_finite_nonneg(self.bandwidth_bps) and self.bandwidth_bps > 0, where,
+               f"bandwidth must be positive, got {self.bandwidth_bps!r} bit/s")
+        _check(_finite_nonneg(self.rtt_s), where, f"RTT must be >= 0 s, got {self.rtt_s!r}")
+        _check(0 <= self.loss < 1, where, f"loss must be in [0, 1), got {self.loss!r}")
+        _check(0 < self.efficiency <= 1, where,
+               f"efficiency must be in (0, 1], got {self.efficiency!r}")
+        _check(isinstance(self.streams, int) and self.streams >= 1, where,
+               f"streams must be a whole number >= 1, got {self.streams!r}")
+        _check(self.network_j_per_bit is None or _finite_nonneg(self.network_j_per_bit), where,
+               f"network_j_per_bit must be >= 0, got {self.network_j_per_bit!r}")
+
+
+MOBILITY = ("migratable", "pinned", "partial")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A training job.
+
+    Attributes:
+        name: unique job name.
+        arrival_s: arrival time, seconds after the scenario start [s].
+        work_gpu_h: work in reference-GPU hours [h] (1.0 = one reference GPU for one hour).
+        checkpoint_bytes: size of the state that crosses the WAN on migration [B].
+        gpus: GPUs the job occupies [-].
+        mobility: ``migratable``, ``pinned`` or ``partial``.
+        migratable_share: for ``partial`` jobs, share of state and workers that moves [-].
+        deadline_s: optional completion deadline after the scenario start [s].
+        allowed_sites: sites the job may run on; empty means any.
+        origin: site where the job arrives; ``None`` lets the placer choose.
+    """
+
+    name: str
+    arrival_s: float
+    work_gpu_h: float
+    checkpoint_bytes: float
+    gpus: int = 1
+    mobility: str = "migratable"
+    migratable_share: float = 1.0
+    deadline_s: float | None = None
+    allowed_sites: tuple[str, ...] = field(default_factory=tuple)
+    origin: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"job '{self.name}'"
+        _check(isinstance(self.name, str) and self.name.strip() != "", "job",
+               "every job needs a non-empty name")
+        _check(_finite_nonneg(self.arrival_s), where,
+               f"arrival must be >= 0 s, got {self.arrival_s!r}")
+        _check(_finite_nonneg(self.work_gpu_h) and self.work_gpu_h > 0, where,
+               f"work must be positive GPU-hours, got {self.work_gpu_h!r}")
+        _check(_finite_nonneg(self.checkpoint_bytes) and self.checkpoint_bytes > 0, where,
+               f"checkpoint size must be positive, got {self.checkpoint_bytes!r} B")
+        _check(isinstance(self.gpus, int) and self.gpus >= 1, where,
+               f"gpus must be a whole number >= 1, got {self.gpus!r}")
+        _check(self.mobility in MOBILITY, where,
+               f"mobility must be one of {', '.join(MOBILITY)}, got {self.mobility!r}")
+        _check(0 <= self.migratable_share <= 1, where,
+               f"migratable_share must be in [0, 1], got {self.migratable_share!r}")
+        _check(self.deadline_s is None or self.deadline_s > self.arrival_s, where,
+               f"deadline {self.deadline_s!r} s must come after arrival {self.arrival_s!r} s")

@@ -1,0 +1,187 @@
+"""Parse and format human quantities at the edge; SI everywhere inside.
+
+Accepted forms (a number, optional space, a unit; case matters for ``B``/``b``):
+
+* sizes -> bytes: ``98GB``, ``1.5GiB``, ``500 MB``, ``2.3TB``, ``4096B``, ``8Gbit``
+* rates -> bit/s: ``10Gbps``, ``250Mbit/s``, ``1Gb/s``, ``400MB/s`` (bytes per
+  second, times 8), ``1.2GiB/s``
+* durations -> seconds: ``2.5h``, ``90min``, ``30s``, ``50ms``, ``1d``, ``1h30min``
+* powers -> watts: ``700W``, ``1.2kW``, ``5MW``
+* energies -> joules: ``13.5kWh``, ``3.6MJ``, ``500Wh``
+
+Prefixes are decimal (k=1e3, M=1e6, G=1e9, T=1e12, P=1e15) unless a binary
+prefix is written (Ki=2^10, Mi=2^20, Gi=2^30, Ti=2^40, Pi=2^50).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from greenhop.core.errors import UnitError
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/]+)\s*$")
+_COMPOUND_DURATION = re.compile(rf"\s*({_NUMBER})\s*([A-Za-z]+)")
+
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+_PREFIXES = {**_DECIMAL, **_BINARY}
+
+SIZE_FORMS = "a number and a unit such as 98GB, 1.5GiB, 500MB, 4096B or 8Gbit"
+RATE_FORMS = "a number and a unit such as 10Gbps, 250Mbit/s, 1Gb/s, 400MB/s or 1.2GiB/s"
+DURATION_FORMS = "a number and a unit such as 2.5h, 90min, 30s, 50ms, 1d or 1h30min"
+POWER_FORMS = "a number and a unit such as 700W, 1.2kW or 5MW"
+ENERGY_FORMS = "a number and a unit such as 13.5kWh, 500Wh, 3.6MJ or 1000J"
+
+_DURATION_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "ms": 1e-3,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "wk": 604800.0, "week": 604800.0, "weeks": 604800.0,
+}
+
+
+def _split(text: object, kind: str, forms: str) -> tuple[float, str]:
+    if not isinstance(text, str):
+        raise UnitError(f"{kind} {text!r} is not a string; expected {forms}")
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise UnitError(f"cannot parse {kind} {text!r}; expected {forms}")
+    value = float(match.group(1))
+    if not math.isfinite(value):
+        raise UnitError(f"{kind} {text!r} is not finite; expected {forms}")
+    if value < 0:
+        raise UnitError(f"{kind} {text!r} is negative; expected a non-negative value, {forms}")
+    return value, match.group(2)
+
+
+def _prefixed(unit: str, bases: dict[str, float]) -> float | None:
+    """Multiplier of ``unit`` = optional prefix + one of ``bases``, or None."""
+    for base, factor in bases.items():
+        if unit.endswith(base):
+            prefix = unit[: -len(base)]
+            if prefix in _PREFIXES:
+                return _PREFIXES[prefix] * factor
+    return None
+
+
+# Base units of information: value in bytes. Longest names first so "bit" wins over "b".
+_INFO_BASES = {"bytes": 1.0, "byte": 1.0, "bits": 0.125, "bit": 0.125, "B": 1.0, "b": 0.125}
+
+
+def parse_size(text: str) -> float:
+    """Parse a data size such as ``"98GB"`` into bytes [B]."""
+    value, unit = _split(text, "size", SIZE_FORMS)
+    factor = _prefixed(unit, _INFO_BASES)
+    if factor is None:
+        raise UnitError(f"unknown size unit {unit!r} in {text!r}; expected {SIZE_FORMS}")
+    return value * factor
+
+
+def parse_rate(text: str) -> float:
+    """Parse a data rate such as ``"10Gbps"`` or ``"400MB/s"`` into bits per second [bit/s]."""
+    value, unit = _split(text, "rate", RATE_FORMS)
+    factor = None
+    for suffix in ("/s", "ps"):
+        if unit.endswith(suffix) and len(unit) > len(suffix):
+            factor = _prefixed(unit[: -len(suffix)], _INFO_BASES)
+            break
+    if factor is None:
+        raise UnitError(f"unknown rate unit {unit!r} in {text!r}; expected {RATE_FORMS}")
+    return value * factor * 8.0
+
+
+def parse_duration(text: str) -> float:
+    """Parse a duration such as ``"2.5h"``, ``"90min"`` or ``"1h30min"`` into seconds [s]."""
+    if not isinstance(text, str):
+        raise UnitError(f"duration {text!r} is not a string; expected {DURATION_FORMS}")
+    parts = _COMPOUND_DURATION.findall(text)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text):
+        raise UnitError(f"cannot parse duration {text!r}; expected {DURATION_FORMS}")
+    total = 0.0
+    for number, unit in parts:
+        if unit not in _DURATION_UNITS:
+            raise UnitError(
+                f"unknown duration unit {unit!r} in {text!r}; expected {DURATION_FORMS}"
+            )
+        value = float(number)
+        if not math.isfinite(value) or value < 0:
+            raise UnitError(f"duration {text!r} must be finite and non-negative")
+        total += value * _DURATION_UNITS[unit]
+    return total
+
+
+def parse_power(text: str) -> float:
+    """Parse a power such as ``"1.2kW"`` into watts [W]."""
+    value, unit = _split(text, "power", POWER_FORMS)
+    factor = _prefixed(unit, {"W": 1.0}) if unit.endswith("W") else None
+    if factor is None or unit[:-1] in _BINARY:
+        raise UnitError(f"unknown power unit {unit!r} in {text!r}; expected {POWER_FORMS}")
+    return value * factor
+
+
+def parse_energy(text: str) -> float:
+    """Parse an energy such as ``"13.5kWh"`` into joules [J]."""
+    value, unit = _split(text, "energy", ENERGY_FORMS)
+    factor = _prefixed(unit, {"Wh": 3600.0, "J": 1.0})
+    if factor is None or any(unit.startswith(p) for p in _BINARY):
+        raise UnitError(f"unknown energy unit {unit!r} in {text!r}; expected {ENERGY_FORMS}")
+    return value * factor
+
+
+def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:
+    for factor, unit in steps:
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {unit}"
+    factor, unit = steps[-1]
+    return f"{value / factor:.{digits}g} {unit}"
+
+
+def format_size(size_bytes: float, digits: int = 3) -> str:
+    """Format bytes with a decimal prefix: ``98e9 -> "98 GB"``."""
+    steps = [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")]
+    return _scaled(float(size_bytes), steps, digits)
+
+
+def format_rate(rate_bps: float, digits: int = 3) -> str:
+    """Format bit/s with a decimal prefix: ``1e9 -> "1 Gbit/s"``."""
+    if math.isinf(rate_bps):
+        return "unlimited"
+    steps = [(1e12, "Tbit/s"), (1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s"), (1.0, "bit/s")]
+    return _scaled(float(rate_bps), steps, digits)
+
+
+def format_power(power_w: float, digits: int = 3) -> str:
+    """Format watts: ``1200 -> "1.2 kW"``."""
+    steps = [(1e9, "GW"), (1e6, "MW"), (1e3, "kW"), (1.0, "W")]
+    return _scaled(float(power_w), steps, digits)
+
+
+def format_energy(energy_j: float, digits: int = 3) -> str:
+    """Format joules as Wh multiples: ``3.6e6 -> "1 kWh"``."""
+    steps = [(3.6e12, "GWh"), (3.6e9, "MWh"), (3.6e6, "kWh"), (3.6e3, "Wh"), (1.0, "J")]
+    return _scaled(float(energy_j), steps, digits)
+
+
+def format_duration(duration_s: float) -> str:
+    """Format seconds for people: ``784 -> "13 min 4 s"``, ``9000 -> "2 h 30 min"``."""
+    if math.isinf(duration_s):
+        return "never" if duration_s > 0 else "-inf"
+    if math.isnan(duration_s):
+        return "n/a"
+    sign = "-" if duration_s < 0 else ""
+    s = abs(float(duration_s))
+    if s < 1:
+        return f"{sign}{s * 1000:.3g} ms"
+    if s < 60:
+        return f"{sign}{s:.3g} s"
+    if s < 3600:
+        minutes, seconds = divmod(round(s), 60)
+        return f"{sign}{minutes} min {seconds} s" if seconds else f"{sign}{minutes} min"
+    if s < 86400 * 2:
+        hours, rest = divmod(round(s / 60), 60)
+        return f"{sign}{hours} h {rest} min" if rest else f"{sign}{hours} h"
+    return f"{sign}{s / 86400:.3g} d"

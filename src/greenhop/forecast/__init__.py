@@ -1,0 +1,1 @@
+"""Surplus forecasting: the Forecaster protocol, baselines, replay of issued forecasts."""

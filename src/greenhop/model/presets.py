@@ -1,0 +1,77 @@
+"""Checkpoint size from parameter count and a precision / optimizer preset.
+
+``checkpoint_bytes = params x bytes_per_param + extra_bytes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from greenhop.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CheckpointPreset:
+    """Bytes per parameter of what a checkpoint holds, with its source."""
+
+    name: str
+    bytes_per_param: float
+    description: str
+
+
+PRESETS: dict[str, CheckpointPreset] = {
+    p.name: p
+    for p in (
+        CheckpointPreset("weights-bf16", 2.0, "weights only in bf16/fp16 (2 B/param)"),
+        CheckpointPreset("weights-fp32", 4.0, "weights only in fp32 (4 B/param)"),
+        CheckpointPreset(
+            "fp32-adam", 12.0, "fp32 weights + Adam first and second moments (4 + 4 + 4 B/param)"
+        ),
+        CheckpointPreset(
+            "mixed-adam",
+            14.0,
+            "mixed precision: bf16 weights + fp32 master weights + Adam m, v (2 + 4 + 4 + 4 B/param)",
+        ),
+        CheckpointPreset(
+            "zero-states",
+            16.0,
+            "ZeRO's accounting of model states incl. fp16 gradients (Rajbhandari et al. 2020, "
+            "16 B/param); gradients are not checkpointed, so this is an upper bound",
+        ),
+        CheckpointPreset(
+            "bloom-observed",
+            13.0,
+            "observed: BLOOM-176B's full checkpoint was 2.3 TB, about 13 B/param "
+            "(BigScience BLOOM model card)",
+        ),
+    )
+}
+
+
+def preset(name: str) -> CheckpointPreset:
+    """The preset called ``name``; an unknown name lists the valid ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown checkpoint preset '{name}'; valid presets: {', '.join(PRESETS)}"
+        ) from None
+
+
+def checkpoint_bytes(params, preset_name: str = "mixed-adam", extra_bytes=0.0):
+    """Checkpoint size [B] of a model with ``params`` parameters [-].
+
+    Broadcasts over numpy arrays. ``extra_bytes`` [B] adds fixed state (data-loader
+    position, RNG states, metadata).
+    """
+    bpp = preset(preset_name).bytes_per_param
+    params_arr = np.asarray(params, dtype=float)
+    if np.any(~np.isfinite(params_arr)) or np.any(params_arr <= 0):
+        raise ConfigError(f"parameter count must be positive and finite, got {params!r}")
+    extra = np.asarray(extra_bytes, dtype=float)
+    if np.any(extra < 0):
+        raise ConfigError(f"extra checkpoint bytes must be >= 0, got {extra_bytes!r}")
+    result = params_arr * bpp + extra
+    return float(result) if result.ndim == 0 else result

@@ -1,0 +1,1 @@
+"""Scheduling policies: decide(observation) -> actions; pure, no I/O."""

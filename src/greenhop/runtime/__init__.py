@@ -1,0 +1,1 @@
+"""The live side: site agents, checkpoint transfer, and (later) the orchestrator."""

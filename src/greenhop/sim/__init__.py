@@ -1,0 +1,1 @@
+"""The trace-driven fleet simulator: virtual clock, energy accounting, metrics, report."""

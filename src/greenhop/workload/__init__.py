@@ -1,0 +1,1 @@
+"""The SDK a PyTorch training loop uses to become migratable (imports only greenhop.core)."""
