@@ -45,7 +45,9 @@ class Registry(Generic[T]):
             return self._factories[name]
         except KeyError:
             valid = ", ".join(self.names()) or "(none registered)"
-            raise ConfigError(f"unknown {self.kind} '{name}'; valid {self.kind} names: {valid}") from None
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'; valid {self.kind} names: {valid}"
+            ) from None
 
     def create(self, name: str, /, **kwargs) -> T:
         """Build the object registered as ``name`` with ``kwargs``."""
