@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -57,10 +58,13 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; greenhop errors become one line on stderr and exit code 2 or 1."""
+def main(argv: list[str] | None = None, application: Callable[..., object] | None = None) -> None:
+    """Run the CLI; greenhop errors become one line on stderr and exit code 2 or 1.
+
+    ``application`` replaces the Typer app (tests inject one that fails on purpose).
+    """
     try:
-        app(args=argv, standalone_mode=True)
+        (application or app)(args=argv, standalone_mode=True)
     except GreenhopError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         sys.exit(2 if isinstance(exc, UserError) else 1)
