@@ -1,0 +1,333 @@
+"""The site agent: serves this site's checkpoints over HTTP and fetches others'.
+
+Protocol (HTTP/1.1 on TCP; JSON bodies; every path under ``/v1``):
+
+* ``GET /v1/health`` -> ``{"ok": true, "site": ...}``
+* ``GET /v1/jobs/<job>/checkpoints`` -> complete checkpoints, newest first:
+  ``[{"name", "step", "finished", "size_bytes"}]``
+* ``GET /v1/jobs/<job>/checkpoints/<name>/<file>`` -> the file; ``Range:
+  bytes=a-`` or ``bytes=a-b`` answers ``206`` with ``Content-Range``. Only
+  ``MANIFEST.json`` and files it lists are served.
+* ``POST /v1/jobs/<job>/fetch`` with ``{"source": URL, "checkpoint": NAME|"latest"}``
+  -> this agent pulls that checkpoint from the agent at ``source`` into its own
+  root (a push, seen from the source), answers the transfer summary.
+
+Bodies are sent in blocks through one :class:`~greenhop.runtime.ratelimit.TokenBucket`
+shared by every connection (the site's link); ``latency_s`` is added before
+each response. The agent stops by itself after ``idle_timeout_s`` without a
+request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from greenhop.core.errors import CheckpointError, ConfigError, GreenhopError
+from greenhop.runtime.ratelimit import TokenBucket
+from greenhop.workload import checkpoint as ck
+
+SEND_BLOCK_BYTES = 64 * 1024
+_JOB = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+def check_job_name(job: str) -> str:
+    """A job name is one path component of letters, digits, ``_ . -``."""
+    if not isinstance(job, str) or not _JOB.match(job) or job in (".", ".."):
+        raise ConfigError(f"invalid job name {job!r}: use letters, digits, '_', '.', '-' (no '/')")
+    return job
+
+
+class Faults:
+    """Hook for fault injection on the sending side; the default does nothing.
+
+    :meth:`on_block` sees each block before it is sent: it may change the
+    bytes (return a new block) or return None to drop the connection there.
+    Tests subclass it and pass the instance to :class:`SiteAgent`.
+    """
+
+    def on_block(self, name: str, file: str, offset: int, block: bytes) -> bytes | None:
+        return block
+
+
+class AgentStats:
+    """Counters of one agent (thread-safe): body bytes sent, requests served."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.bytes_sent = 0
+        self.requests = 0
+        self.ranges: list[tuple[str, int]] = []
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.bytes_sent += n
+
+
+def complete_checkpoints(job_dir: Path) -> list[dict[str, Any]]:
+    """Checkpoints under ``job_dir`` with a valid manifest, newest first (not re-hashed)."""
+    out = []
+    for step, path in ck.list_checkpoints(job_dir):
+        try:
+            m = ck.read_manifest(path)
+        except CheckpointError:
+            continue
+        out.append(
+            {
+                "name": path.name,
+                "step": step,
+                "finished": bool(m.get("finished")),
+                "size_bytes": sum(r["size_bytes"] for r in m["files"].values()),
+            }
+        )
+    return out
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.agent.verbose:
+            super().log_message(format, *args)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message})
+
+    def _touch(self) -> None:
+        agent = self.server.agent
+        agent.last_request_s = time.monotonic()
+        with agent.stats._lock:
+            agent.stats.requests += 1
+        if agent.latency_s:
+            time.sleep(agent.latency_s)
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._touch()
+        parts = [unquote(p) for p in urlsplit(self.path).path.split("/") if p]
+        try:
+            if parts == ["v1", "health"]:
+                return self._json(200, {"ok": True, "site": self.server.agent.name})
+            if len(parts) == 4 and parts[:2] == ["v1", "jobs"] and parts[3] == "checkpoints":
+                job = check_job_name(parts[2])
+                return self._json(200, complete_checkpoints(self.server.agent.root / job))
+            if len(parts) == 6 and parts[:2] == ["v1", "jobs"] and parts[3] == "checkpoints":
+                return self._send_file(check_job_name(parts[2]), parts[4], parts[5])
+        except GreenhopError as exc:
+            return self._error(400, str(exc))
+        return self._error(404, f"no such resource {self.path}")
+
+    def do_POST(self) -> None:
+        self._touch()
+        parts = [unquote(p) for p in urlsplit(self.path).path.split("/") if p]
+        if not (len(parts) == 4 and parts[:2] == ["v1", "jobs"] and parts[3] == "fetch"):
+            return self._error(404, f"no such resource {self.path}")
+        try:
+            job = check_job_name(parts[2])
+            n = int(self.headers.get("Content-Length", "0"))
+            if n > 65536:
+                return self._error(413, "request body too large")
+            req = json.loads(self.rfile.read(n) or b"{}")
+            source = req.get("source")
+            if not isinstance(source, str):
+                return self._error(400, "body needs 'source': the URL of the agent to pull from")
+            from greenhop.runtime.transfer import pull_checkpoint
+
+            result = pull_checkpoint(
+                source, job, self.server.agent.root / job, req.get("checkpoint", "latest")
+            )
+            return self._json(200, result.to_json())
+        except GreenhopError as exc:
+            return self._error(409 if isinstance(exc, ConfigError) else 502, str(exc))
+        except (ValueError, json.JSONDecodeError) as exc:
+            return self._error(400, f"bad request body: {exc}")
+
+    def _send_file(self, job: str, name: str, file: str) -> None:
+        agent = self.server.agent
+        if ck.parse_step_dir(name) is None:
+            return self._error(404, f"{name!r} is not a checkpoint name (step-NNNNNNNNN)")
+        path = agent.root / job / name
+        try:
+            manifest = ck.read_manifest(path)
+        except CheckpointError as exc:
+            return self._error(404, f"checkpoint {job}/{name} is not available: {exc}")
+        if file != ck.MANIFEST and file not in manifest["files"]:
+            return self._error(404, f"{file!r} is not part of checkpoint {job}/{name}")
+        fpath = path / file
+        try:
+            fh = open(fpath, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            return self._error(404, f"cannot open {job}/{name}/{file}: {exc.strerror}")
+        with fh:
+            size = fpath.stat().st_size
+            start, end = 0, size - 1
+            status = 200
+            rng = self.headers.get("Range")
+            if rng:
+                m = _RANGE.match(rng.strip())
+                if not m or (int(m.group(1)) > max(0, size - 1) and size):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+                status = 206
+            length = max(0, end - start + 1)
+            with agent.stats._lock:
+                agent.stats.ranges.append((file, start))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(length))
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            fh.seek(start)
+            offset, left = start, length
+            while left:
+                block = fh.read(min(SEND_BLOCK_BYTES, left))
+                if not block:
+                    self.close_connection = True
+                    return None
+                block = agent.faults.on_block(name, file, offset, block)
+                if block is None:  # injected drop
+                    self.close_connection = True
+                    return None
+                agent.bucket.consume(len(block))
+                self.wfile.write(block)
+                agent.stats.add(len(block))
+                offset += len(block)
+                left -= len(block)
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    agent: SiteAgent
+
+
+class SiteAgent:
+    """One site's agent serving ``root/<job>/step-*`` over HTTP on ``host:port``.
+
+    Args:
+        root: directory holding one sub-directory per job.
+        host: address to bind (loopback by default).
+        port: TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
+        rate_bps: link rate [bit/s] shared by all outgoing bodies; ``inf`` = unlimited.
+        latency_s: delay added before each response [s].
+        idle_timeout_s: stop after this long without a request [s] (None = never).
+        faults: fault injection hook (tests).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_bps: float = float("inf"),
+        latency_s: float = 0.0,
+        idle_timeout_s: float | None = 600.0,
+        faults: Faults | None = None,
+        name: str = "site",
+        verbose: bool = False,
+    ) -> None:
+        if latency_s < 0:
+            raise ConfigError(f"latency must be >= 0; got {latency_s} s")
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.requested_port = port
+        self.bucket = TokenBucket(rate_bps)
+        self.latency_s = latency_s
+        self.idle_timeout_s = idle_timeout_s
+        self.faults = faults or Faults()
+        self.name = name
+        self.verbose = verbose
+        self.stats = AgentStats()
+        self.last_request_s = time.monotonic()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("agent not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SiteAgent:
+        """Bind and serve in background threads; return self."""
+        try:
+            self._server = _Server((self.host, self.requested_port), _Handler)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}; "
+                "pick another --port (0 = any free port)"
+            ) from None
+        self._server.agent = self
+        self._server.timeout = 0.5
+        self.last_request_s = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"greenhop-agent-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        if self.idle_timeout_s is not None:
+            self._watchdog = threading.Thread(target=self._watch, daemon=True)
+            self._watchdog.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(0.2):
+            if time.monotonic() - self.last_request_s > self.idle_timeout_s:
+                self.stop()
+                return
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the agent stopped (idle timeout or :meth:`stop`); True if it did."""
+        return self._stopped.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (idempotent)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> SiteAgent:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

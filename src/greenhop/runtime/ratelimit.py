@@ -1,0 +1,63 @@
+"""A token bucket that holds a byte stream to a configured link rate."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from greenhop.core.errors import ConfigError
+
+
+class TokenBucket:
+    """Limit throughput to ``rate_bps`` [bit/s] with bursts of at most ``burst_bytes`` [B].
+
+    :meth:`consume` takes ``n`` bytes of tokens and sleeps off any debt, so the
+    long-run rate is exact and a large write is never refused. One bucket shared
+    by several connections models one link they share. ``rate_bps = inf``
+    disables the limit.
+    """
+
+    def __init__(
+        self,
+        rate_bps: float,
+        burst_bytes: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not (rate_bps > 0):
+            raise ConfigError(f"link rate must be positive (or inf); got {rate_bps} bit/s")
+        self.rate_bps = float(rate_bps)
+        self.rate_Bps = self.rate_bps / 8.0
+        if burst_bytes is None:
+            burst_bytes = (
+                256 * 1024 if math.isinf(self.rate_Bps) else max(64 * 1024, self.rate_Bps * 0.005)
+            )
+        if not (burst_bytes > 0):
+            raise ConfigError(f"burst must be positive; got {burst_bytes} B")
+        self.burst_bytes = float(burst_bytes)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.burst_bytes
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    @property
+    def unlimited(self) -> bool:
+        return math.isinf(self.rate_bps)
+
+    def consume(self, n_bytes: int) -> float:
+        """Take ``n_bytes`` tokens, sleeping until the rate allows it; return the wait [s]."""
+        if self.unlimited or n_bytes <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst_bytes, self._tokens + (now - self._last) * self.rate_Bps)
+            self._last = now
+            self._tokens -= n_bytes
+            wait_s = -self._tokens / self.rate_Bps if self._tokens < 0 else 0.0
+        if wait_s > 0:
+            self._sleep(wait_s)
+        return wait_s

@@ -1,0 +1,419 @@
+"""Pull a checkpoint from a site agent: chunked, verified while streaming, resumable.
+
+For every file listed in the remote manifest the receiver
+
+1. re-verifies what a previous attempt left in the staging directory, chunk by
+   chunk, and keeps the verified prefix (a flipped byte at rest is found here);
+2. asks for the rest with ``Range: bytes=<offset>-`` and checks each chunk's
+   SHA-256 as it arrives; a bad chunk is discarded and fetched again, a dropped
+   connection resumes from the last verified chunk (at most one chunk is sent twice);
+3. keeps the whole file's SHA-256 running over the same bytes (hash while
+   streaming, in a helper thread) and compares it at the end.
+
+Only when every file verifies is the manifest written and the staging
+directory renamed into place: the destination never holds a partial or
+corrupt checkpoint under a ``step-*`` name. The source is only read.
+Destination writes go through :class:`Storage` so tests can inject a full disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit
+
+from greenhop.core.errors import CheckpointError, ConfigError, TransferError
+from greenhop.core.units import format_size
+from greenhop.workload import checkpoint as ck
+
+Progress = Callable[[int, int], None]
+"""``progress(done_bytes, total_bytes)`` called as bytes are verified and written."""
+
+
+class Storage:
+    """Where the receiver writes (the real local file system). Subclass to inject faults."""
+
+    def free_bytes(self, path: Path) -> int:
+        """Free space on the file system holding ``path`` [B]."""
+        return shutil.disk_usage(path).free
+
+    def open_at(self, path: Path, offset: int) -> BinaryIO:
+        """Open ``path`` for writing, truncated to ``offset`` bytes, positioned there."""
+        fh = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - returned to caller
+        fh.truncate(offset)
+        fh.seek(offset)
+        return fh
+
+    def sync(self, fh: BinaryIO) -> None:
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    def write_file(self, directory: Path, name: str, data: bytes) -> None:
+        ck.write_atomic(directory, name, [data])
+
+    def commit(self, staging: Path, final: Path) -> None:
+        """Atomically move the verified ``staging`` directory to ``final``."""
+        ck.fsync_dir(staging)
+        old = None
+        if final.exists():
+            old = final.with_name(f".old-{final.name}-{os.getpid()}")
+            os.rename(final, old)
+        os.rename(staging, final)
+        ck.fsync_dir(final.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class TransferResult:
+    """Summary of one pull. Sizes [B], time [s]."""
+
+    path: Path
+    checkpoint: str
+    step: int
+    total_bytes: int
+    received_bytes: int = 0
+    reused_bytes: int = 0
+    retries: int = 0
+    bad_chunks: int = 0
+    elapsed_s: float = 0.0
+    skipped: bool = False
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def rate_bps(self) -> float:
+        return 8 * self.received_bytes / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "checkpoint": self.checkpoint,
+            "step": self.step,
+            "total_bytes": self.total_bytes,
+            "received_bytes": self.received_bytes,
+            "reused_bytes": self.reused_bytes,
+            "retries": self.retries,
+            "bad_chunks": self.bad_chunks,
+            "elapsed_s": self.elapsed_s,
+            "rate_bps": self.rate_bps if self.elapsed_s > 0 else None,
+            "skipped": self.skipped,
+        }
+
+
+class _Remote:
+    """HTTP access to one agent (a fresh connection per request)."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        parts = urlsplit(url if "//" in url else f"http://{url}")
+        if parts.scheme != "http" or not parts.hostname:
+            raise ConfigError(f"agent URL {url!r} must look like http://127.0.0.1:8765")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.url = f"http://{self.host}:{self.port}"
+        self.timeout_s = timeout_s
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            raise
+
+    def get_bytes(self, path: str, limit_bytes: int = 64 * 1024 * 1024) -> bytes:
+        try:
+            conn, resp = self.request("GET", path)
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransferError(
+                f"cannot reach the agent at {self.url}: {exc}; is it running?"
+            ) from None
+        try:
+            data = resp.read(limit_bytes + 1)
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransferError(f"connection to {self.url} broke reading {path}: {exc}") from None
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise TransferError(f"{self.url}{path} answered {resp.status}: {_message(data)}")
+        if len(data) > limit_bytes:
+            raise TransferError(f"{self.url}{path} is larger than {limit_bytes} B")
+        return data
+
+
+def _message(data: bytes) -> str:
+    try:
+        return str(json.loads(data).get("error", data[:200]))
+    except (ValueError, AttributeError):
+        return repr(data[:200])
+
+
+def list_remote(url: str, job: str, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    """The complete checkpoints the agent at ``url`` holds for ``job``, newest first."""
+    remote = _Remote(url, timeout_s)
+    return json.loads(remote.get_bytes(f"/v1/jobs/{quote(job)}/checkpoints"))
+
+
+def _verify_prefix(path: Path, chunks: list[str], chunk_bytes: int, size: int, file_hash) -> int:
+    """Length of the verified leading chunks of a partial file; feeds ``file_hash``."""
+    if not path.exists():
+        return 0
+    good = 0
+    with open(path, "rb") as fh:
+        for i, want in enumerate(chunks):
+            data = fh.read(min(chunk_bytes, size - i * chunk_bytes))
+            if (
+                not data
+                or hashlib.sha256(data).hexdigest() != want
+                or len(data) < min(chunk_bytes, size - i * chunk_bytes)
+            ):
+                break
+            file_hash.update(data)
+            good += len(data)
+    return good
+
+
+def pull_checkpoint(
+    source: str,
+    job: str,
+    dest_dir: str | Path,
+    checkpoint: str = "latest",
+    *,
+    storage: Storage | None = None,
+    max_retries: int = 8,
+    timeout_s: float = 30.0,
+    progress: Progress | None = None,
+    check_space: bool = True,
+) -> TransferResult:
+    """Copy checkpoint ``checkpoint`` (a ``step-*`` name or ``"latest"``) of ``job`` from the
+    agent at ``source`` into ``dest_dir/<name>``; return a :class:`TransferResult`.
+
+    Raises :class:`TransferError` when the source is unreachable, keeps sending
+    bad data (corrupt at rest there), or the destination is full; the staging
+    directory is then removed and nothing is committed.
+    """
+    storage = storage or Storage()
+    remote = _Remote(source, timeout_s)
+    dest = Path(dest_dir)
+    t0 = time.monotonic()
+    if checkpoint == "latest":
+        entries = list_remote(source, job, timeout_s)
+        if not entries:
+            raise TransferError(
+                f"the agent at {remote.url} has no complete checkpoint of job {job!r}"
+            )
+        checkpoint = entries[0]["name"]
+    if ck.parse_step_dir(checkpoint) is None:
+        raise ConfigError(f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
+    base = f"/v1/jobs/{quote(job)}/checkpoints/{checkpoint}"
+    mbytes = remote.get_bytes(f"{base}/{ck.MANIFEST}")
+    try:
+        manifest = ck.parse_manifest(mbytes, f"{remote.url}{base}/{ck.MANIFEST}")
+    except CheckpointError as exc:
+        raise TransferError(f"refusing checkpoint {job}/{checkpoint}: {exc}") from None
+    files = manifest["files"]
+    chunk_bytes = manifest["chunk_size_bytes"]
+    total = sum(r["size_bytes"] for r in files.values())
+    result = TransferResult(dest / checkpoint, checkpoint, manifest["step"], total)
+
+    final = dest / checkpoint
+    if final.is_dir():
+        try:
+            if ck.verify_checkpoint(final) == manifest:
+                result.skipped = True
+                result.elapsed_s = time.monotonic() - t0
+                return result
+        except CheckpointError:
+            pass
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = dest / f".incoming-{checkpoint}"
+    staging.mkdir(exist_ok=True)
+    try:
+        if check_space:
+            have = sum((staging / n).stat().st_size for n in files if (staging / n).exists())
+            free = storage.free_bytes(dest)
+            if free < total - have:
+                raise TransferError(
+                    f"destination disk full: {dest} has {format_size(free)} free but checkpoint "
+                    f"{job}/{checkpoint} needs {format_size(total - have)} more; "
+                    "free space and retry"
+                )
+        done = 0
+        for name in sorted(files):
+            done = _pull_file(
+                remote,
+                base,
+                staging,
+                name,
+                files[name],
+                chunk_bytes,
+                storage,
+                max_retries,
+                result,
+                done,
+                total,
+                progress,
+            )
+        storage.write_file(staging, ck.MANIFEST, mbytes)
+        try:
+            ck.verify_checkpoint(staging)
+        except CheckpointError as exc:
+            raise TransferError(
+                f"checkpoint {job}/{checkpoint} did not verify after transfer: {exc}"
+            ) from None
+        storage.commit(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise TransferError(
+                f"destination disk full while writing {job}/{checkpoint} into {dest}: "
+                f"{exc.strerror}; nothing was committed; free space and retry"
+            ) from None
+        raise TransferError(f"cannot write {job}/{checkpoint} into {dest}: {exc}") from None
+    except TransferError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result.elapsed_s = time.monotonic() - t0
+    return result
+
+
+def _pull_file(
+    remote: _Remote,
+    base: str,
+    staging: Path,
+    name: str,
+    rec: dict[str, Any],
+    chunk_bytes: int,
+    storage: Storage,
+    max_retries: int,
+    result: TransferResult,
+    done: int,
+    total: int,
+    progress: Progress | None,
+) -> int:
+    size, chunks = rec["size_bytes"], rec["chunks_sha256"]
+    path = staging / name
+    file_hash = hashlib.sha256()
+    offset = _verify_prefix(path, chunks, chunk_bytes, size, file_hash)
+    result.reused_bytes += offset
+    done += offset
+    if progress:
+        progress(done, total)
+    pool = ThreadPoolExecutor(1)
+    pending = []
+    fh = storage.open_at(path, offset)
+    failures = 0
+    try:
+        while offset < size:
+            if failures > max_retries:
+                raise TransferError(
+                    f"{name} of {base} failed {failures} times at byte {offset} "
+                    f"({result.events[-1] if result.events else 'no detail'}); the source may be "
+                    "corrupt at rest or the link down; nothing was committed"
+                )
+            try:
+                conn, resp = remote.request(
+                    "GET", f"{base}/{quote(name)}", headers={"Range": f"bytes={offset}-"}
+                )
+            except (OSError, http.client.HTTPException) as exc:
+                failures += 1
+                result.retries += 1
+                result.events.append(f"connect failed: {exc}")
+                time.sleep(min(1.0, 0.05 * failures))
+                continue
+            try:
+                if resp.status not in (200, 206):
+                    raise TransferError(
+                        f"{remote.url}{base}/{name} answered {resp.status}: "
+                        f"{_message(resp.read(4096))}"
+                    )
+                if resp.status == 200 and offset:
+                    raise TransferError(f"{remote.url} ignored the Range request for {name}")
+                while offset < size:
+                    i = offset // chunk_bytes
+                    want = min(chunk_bytes, size - i * chunk_bytes)
+                    try:
+                        data = resp.read(want)
+                    except (OSError, http.client.HTTPException) as exc:
+                        data = b""
+                        result.events.append(f"connection dropped at {offset}: {exc!r}")
+                    if len(data) != want:
+                        if data:
+                            result.events.append(f"connection dropped at {offset + len(data)}")
+                        failures += 1
+                        result.retries += 1
+                        break
+                    if hashlib.sha256(data).hexdigest() != chunks[i]:
+                        result.bad_chunks += 1
+                        failures += 1
+                        result.events.append(
+                            f"chunk {i} of {name} failed its SHA-256; fetching it again"
+                        )
+                        break
+                    fh.write(data)
+                    pending.append(pool.submit(file_hash.update, data))
+                    if len(pending) > 8:
+                        pending.pop(0).result()
+                    offset += want
+                    result.received_bytes += want
+                    done += want
+                    if progress:
+                        progress(done, total)
+            finally:
+                conn.close()
+        for f in pending:
+            f.result()
+        storage.sync(fh)
+    finally:
+        fh.close()
+        pool.shutdown()
+    if file_hash.hexdigest() != rec["sha256"]:
+        raise TransferError(f"{name} of {base}: whole-file SHA-256 mismatch after transfer")
+    return done
+
+
+def fetch_via(
+    dest_agent: str,
+    source_agent: str,
+    job: str,
+    checkpoint: str = "latest",
+    timeout_s: float = 3600.0,
+) -> dict[str, Any]:
+    """Ask the agent at ``dest_agent`` to pull ``job``'s checkpoint from ``source_agent``
+    (a push, seen from the source)."""
+    remote = _Remote(dest_agent, timeout_s)
+    body = json.dumps({"source": source_agent, "checkpoint": checkpoint}).encode()
+    try:
+        conn, resp = remote.request(
+            "POST",
+            f"/v1/jobs/{quote(job)}/fetch",
+            body=body,
+            headers={"Content-Type": "application/json"},
+        )
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransferError(
+            f"cannot reach the agent at {remote.url}: {exc}; is it running?"
+        ) from None
+    try:
+        data = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise TransferError(f"{remote.url} could not fetch {job}/{checkpoint}: {_message(data)}")
+    return json.loads(data)

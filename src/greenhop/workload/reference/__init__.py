@@ -1,0 +1,1 @@
+"""Reference workloads: a small causal transformer LM on stdlib text, and a tiny MLP."""

@@ -1,0 +1,224 @@
+"""The training-loop side of migration: resume, checkpoint on request, exit.
+
+Example (see docs/workload.md)::
+
+    with TrainingSession("ckpt", model=model, optimizer=opt, scheduler=sched,
+                         loader=sampler, every_steps=100) as session:
+        for step in range(session.resume(), total_steps):
+            train_one_step(...)
+            session.step_done(step + 1)   # checkpoints; exits with 75 if asked to move
+        session.finish(total_steps)       # final state = newest complete checkpoint
+
+A migration request is SIGTERM or SIGUSR1, or the control file
+(``<ckpt_dir>/MIGRATE`` by default) appearing. The signal handler only sets
+a flag: the step in flight finishes, then :meth:`TrainingSession.step_done`
+saves a checkpoint and raises :class:`MigrationExit` (a ``SystemExit`` with
+:data:`EXIT_MIGRATED`).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from greenhop.core.errors import CheckpointError, ConfigError
+from greenhop.workload import checkpoint as ck
+from greenhop.workload.rng import rng_state, set_rng_state
+
+EXIT_FINISHED = 0
+"""Exit code: the run reached its last step; its final state is the newest checkpoint."""
+EXIT_FAILED = 1
+"""Exit code: a runtime failure (corrupt checkpoint, I/O error)."""
+EXIT_USAGE = 2
+"""Exit code: bad arguments or configuration."""
+EXIT_MIGRATED = 75
+"""Exit code (``EX_TEMPFAIL``): stopped on request after writing a complete checkpoint;
+start it again (here or at another site) to continue."""
+
+CONTROL_FILE = "MIGRATE"
+"""Default control file name inside the checkpoint directory."""
+
+
+class MigrationExit(SystemExit):
+    """Raised by :meth:`TrainingSession.step_done` after checkpointing on request."""
+
+    def __init__(self, step: int, path: Path) -> None:
+        super().__init__(EXIT_MIGRATED)
+        self.step = step
+        self.path = path
+
+
+class TrainingSession:
+    """Make a training loop migratable.
+
+    Args:
+        ckpt_dir: directory holding this job's checkpoints (``step-NNNNNNNNN``).
+        model, optimizer, scheduler, loader: objects with ``state_dict()`` and
+            ``load_state_dict()``; any may be None.
+        extra: more named components with the same two methods.
+        every_steps: also checkpoint every this many steps (0 = only on request
+            and at the end).
+        keep: how many complete checkpoints to retain (>= 1).
+        control_file: path whose appearance requests a migration (default
+            ``<ckpt_dir>/MIGRATE``); it is removed once honoured.
+        signals: signals that request a migration.
+        capture_rng: save and restore python, numpy and torch RNG states.
+        chunk_bytes: chunk size of the manifest's per-chunk hashes [B].
+        log: callable taking one message line (default: stderr).
+    """
+
+    def __init__(
+        self,
+        ckpt_dir: str | Path,
+        *,
+        model: Any = None,
+        optimizer: Any = None,
+        scheduler: Any = None,
+        loader: Any = None,
+        extra: dict[str, Any] | None = None,
+        every_steps: int = 0,
+        keep: int = 3,
+        control_file: str | Path | None = None,
+        signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGUSR1),
+        capture_rng: bool = True,
+        chunk_bytes: int = ck.DEFAULT_CHUNK_BYTES,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        if every_steps < 0:
+            raise ConfigError(f"every_steps must be >= 0; got {every_steps}")
+        if keep < 1:
+            raise ConfigError(f"keep must be >= 1; got {keep}")
+        self.ckpt_dir = Path(ckpt_dir)
+        self.components: dict[str, Any] = {}
+        for name, obj in (
+            ("model", model),
+            ("optimizer", optimizer),
+            ("scheduler", scheduler),
+            ("loader", loader),
+            *(extra or {}).items(),
+        ):
+            if obj is None:
+                continue
+            if name == "rng" or not (
+                hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict")
+            ):
+                raise ConfigError(f"component {name!r} needs state_dict() and load_state_dict()")
+            self.components[name] = obj
+        self.every_steps = every_steps
+        self.keep = keep
+        self.control_file = Path(control_file) if control_file else self.ckpt_dir / CONTROL_FILE
+        self.signals = tuple(signals)
+        self.capture_rng = capture_rng
+        self.chunk_bytes = chunk_bytes
+        self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
+        self.step = 0
+        self.last_saved: tuple[int, bool] | None = None
+        self._stop = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    # -- signals -------------------------------------------------------------------------------
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop.set()
+
+    def install(self) -> None:
+        """Install the signal handlers (main thread only; elsewhere only the control file works)."""
+        if threading.current_thread() is not threading.main_thread():
+            self.log("not on the main thread: migration requests by signal are disabled")
+            return
+        for sig in self.signals:
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def uninstall(self) -> None:
+        """Restore the signal handlers that were there before :meth:`install`."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def __enter__(self) -> TrainingSession:
+        self.install()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.uninstall()
+
+    def request_stop(self) -> None:
+        """Ask the loop to checkpoint and exit after the current step (as a signal would)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once a signal arrived or the control file exists."""
+        if not self._stop.is_set() and self.control_file.exists():
+            self._stop.set()
+        return self._stop.is_set()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def resume(self) -> int:
+        """Load the newest complete checkpoint (falling back to older complete ones);
+        return its step, or 0 when there is none."""
+        ck.recover(self.ckpt_dir)
+        path = ck.latest_complete(self.ckpt_dir, log=self.log)
+        if path is None:
+            self.step = 0
+            return 0
+        loaded = ck.load_checkpoint(path)
+        missing = [n for n in self.components if n not in loaded.components]
+        if missing:
+            raise CheckpointError(
+                f"{path} lacks components {missing}; it was written by another job"
+            )
+        for name, obj in self.components.items():
+            obj.load_state_dict(loaded.components[name])
+        if self.capture_rng:
+            if "rng" not in loaded.components:
+                raise CheckpointError(f"{path} has no RNG state; resume with capture_rng=False")
+            set_rng_state(loaded.components["rng"])
+        self.step = loaded.step
+        self.last_saved = (loaded.step, loaded.finished)
+        self.log(f"resumed from {path} (step {loaded.step})")
+        return loaded.step
+
+    def save(self, step: int, *, finished: bool = False) -> Path:
+        """Write a complete checkpoint now and apply retention; return its directory."""
+        state = {name: obj.state_dict() for name, obj in self.components.items()}
+        if self.capture_rng:
+            state["rng"] = rng_state()
+        path = ck.save_checkpoint(
+            self.ckpt_dir, step, state, finished=finished, chunk_bytes=self.chunk_bytes
+        )
+        ck.prune(self.ckpt_dir, self.keep)
+        self.last_saved = (step, finished)
+        return path
+
+    def step_done(self, step: int) -> None:
+        """Call after each finished training step with the number of steps done.
+
+        Checkpoints every ``every_steps``; on a migration request checkpoints
+        (unless it just did) and raises :class:`MigrationExit`.
+        """
+        self.step = step
+        if self.every_steps and step % self.every_steps == 0:
+            self.save(step)
+        if self.stop_requested:
+            path = self.ckpt_dir / ck.step_dir_name(step)
+            if self.last_saved is None or self.last_saved[0] != step:
+                path = self.save(step)
+            self.control_file.unlink(missing_ok=True)
+            self.log(
+                f"migration requested: checkpoint {path.name} written, exiting with {EXIT_MIGRATED}"
+            )
+            raise MigrationExit(step, path)
+
+    def finish(self, step: int) -> Path:
+        """Mark the run finished: its final state becomes the newest complete checkpoint."""
+        self.step = step
+        path = self.ckpt_dir / ck.step_dir_name(step)
+        if self.last_saved != (step, True):
+            path = self.save(step, finished=True)
+        return path
