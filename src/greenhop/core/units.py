@@ -8,6 +8,8 @@ Accepted forms (a number, optional space, a unit; case matters for ``B``/``b``):
 * durations -> seconds: ``2.5h``, ``90min``, ``30s``, ``50ms``, ``1d``, ``1h30min``
 * powers -> watts: ``700W``, ``1.2kW``, ``5MW``
 * energies -> joules: ``13.5kWh``, ``3.6MJ``, ``500Wh``
+* counts -> a number: ``7e9``, ``7B``, ``175B``, ``1.5M``, ``340k``, ``1T`` (k, M, B or G, T
+  = thousand, million, billion, trillion; used for parameter counts)
 
 Prefixes are decimal (k=1e3, M=1e6, G=1e9, T=1e12, P=1e15) unless a binary
 prefix is written (Ki=2^10, Mi=2^20, Gi=2^30, Ti=2^40, Pi=2^50).
@@ -33,6 +35,7 @@ RATE_FORMS = "a number and a unit such as 10Gbps, 250Mbit/s, 1Gb/s, 400MB/s or 1
 DURATION_FORMS = "a number and a unit such as 2.5h, 90min, 30s, 50ms, 1d or 1h30min"
 POWER_FORMS = "a number and a unit such as 700W, 1.2kW or 5MW"
 ENERGY_FORMS = "a number and a unit such as 13.5kWh, 500Wh, 3.6MJ or 1000J"
+COUNT_FORMS = "a number such as 7e9, or with a suffix such as 7B, 1.5M, 340k or 1T"
 
 _DURATION_UNITS = {
     "ns": 1e-9, "us": 1e-6, "ms": 1e-3,
@@ -132,12 +135,37 @@ def parse_energy(text: str) -> float:
     return value * factor
 
 
+_COUNT_SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+_COUNT = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z]?)\s*$")
+
+
+def parse_count(text: str) -> float:
+    """Parse a count such as ``"7e9"``, ``"7B"`` or ``"1.5M"`` into a number [-]."""
+    if not isinstance(text, str):
+        raise UnitError(f"count {text!r} is not a string; expected {COUNT_FORMS}")
+    match = _COUNT.match(text)
+    if match is None or match.group(2) not in _COUNT_SUFFIXES:
+        raise UnitError(f"cannot parse count {text!r}; expected {COUNT_FORMS}")
+    value = float(match.group(1))
+    if not math.isfinite(value) or value < 0:
+        raise UnitError(f"count {text!r} must be finite and non-negative; expected {COUNT_FORMS}")
+    return value * _COUNT_SUFFIXES[match.group(2)]
+
+
 def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:
-    for factor, unit in steps:
-        if abs(value) >= factor:
-            return f"{value / factor:.{digits}g} {unit}"
-    factor, unit = steps[-1]
-    return f"{value / factor:.{digits}g} {unit}"
+    """``value`` in the largest unit of ``steps`` it reaches, to ``digits`` significant digits.
+
+    A value that rounds up to the next unit (999.96 GB at 3 digits) is written in that
+    unit ("1 TB"), never in exponent form ("1e+03 GB").
+    """
+    for i, (factor, unit) in enumerate(steps):
+        if abs(value) >= factor or i == len(steps) - 1:
+            text = f"{value / factor:.{digits}g}"
+            if "e+" in text and i > 0:
+                factor, unit = steps[i - 1]
+                text = f"{value / factor:.{digits}g}"
+            return f"{text} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def format_size(size_bytes: float, digits: int = 3) -> str:
@@ -174,14 +202,16 @@ def format_duration(duration_s: float) -> str:
         return "n/a"
     sign = "-" if duration_s < 0 else ""
     s = abs(float(duration_s))
-    if s < 1:
-        return f"{sign}{s * 1000:.3g} ms"
+    if s == 0:
+        return "0 s"
+    if s < 1 and "e" not in (ms := f"{s * 1000:.3g}"):
+        return f"{sign}{ms} ms"
     if s < 60:
         return f"{sign}{s:.3g} s"
-    if s < 3600:
+    if round(s) < 3600:
         minutes, seconds = divmod(round(s), 60)
         return f"{sign}{minutes} min {seconds} s" if seconds else f"{sign}{minutes} min"
-    if s < 86400 * 2:
+    if round(s / 60) < 48 * 60:
         hours, rest = divmod(round(s / 60), 60)
         return f"{sign}{hours} h {rest} min" if rest else f"{sign}{hours} h"
     return f"{sign}{s / 86400:.3g} d"

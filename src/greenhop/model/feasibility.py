@@ -21,49 +21,66 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from greenhop.core.errors import ConfigError
+from greenhop.model import _kernel
 from greenhop.model import constants as C
 
 _SQRT_3_2 = float(np.sqrt(1.5))
 
 
+def _bounds(arr: np.ndarray) -> tuple[float, float]:
+    """(min, max) of ``arr`` in two read-only passes; NaN propagates into both."""
+    if arr.size == 0:
+        return 1.0, 1.0
+    return float(arr.min()), float(arr.max())
+
+
+def _in_range(arr: np.ndarray, low: float, high: float, *, low_open: bool) -> bool:
+    """Whether every element lies in (low, high] (``low_open``) or [low, high)."""
+    lo, hi = _bounds(arr)
+    if low_open:
+        return lo > low and hi <= high
+    return lo >= low and hi < high
+
+
 def _array(name: str, value, *, positive: bool = True, allow_inf: bool = False) -> np.ndarray:
     """``value`` as a float array, checked: finite (or +inf if allowed), > 0 or >= 0."""
     arr = np.asarray(value, dtype=float)
-    bad_nan = np.isnan(arr)
-    bad_inf = np.isinf(arr) if not allow_inf else np.isneginf(arr)
-    bad_sign = arr <= 0 if positive else arr < 0
-    if np.any(bad_nan | bad_inf | bad_sign):
-        first = arr[bad_nan | bad_inf | bad_sign].flat[0]
-        need = "positive" if positive else "non-negative"
-        need += " (inf allowed)" if allow_inf else " and finite"
-        raise ConfigError(f"{name} must be {need}; got {first!r}")
-    return arr
+    lo, hi = _bounds(arr)
+    if (lo > 0 if positive else lo >= 0) and (allow_inf or hi < np.inf):
+        return arr
+    bad = np.isnan(arr) | (np.isneginf(arr) if allow_inf else np.isinf(arr))
+    bad |= arr <= 0 if positive else arr < 0
+    first = float(arr[bad].flat[0])
+    need = "positive" if positive else "non-negative"
+    need += " (inf allowed)" if allow_inf else " and finite"
+    raise ConfigError(f"{name} must be {need}; got {first!r}")
 
 
 def _check_alpha(alpha) -> np.ndarray:
     arr = np.asarray(alpha, dtype=float)
-    if np.any(~(arr > 0) | ~(arr <= 1)):
+    if not _in_range(arr, 0.0, 1.0, low_open=True):
         raise ConfigError(f"alpha must be in (0, 1]; got {alpha!r}")
     return arr
 
 
 def _check_loss(loss) -> np.ndarray:
     arr = np.asarray(loss, dtype=float)
-    if np.any(~(arr >= 0) | ~(arr < 1)):
+    if not _in_range(arr, 0.0, 1.0, low_open=False):
         raise ConfigError(f"loss must be in [0, 1); got {loss!r}")
     return arr
 
 
 def _check_efficiency(efficiency) -> np.ndarray:
     arr = np.asarray(efficiency, dtype=float)
-    if np.any(~(arr > 0) | ~(arr <= 1)):
+    if not _in_range(arr, 0.0, 1.0, low_open=True):
         raise ConfigError(f"efficiency must be in (0, 1]; got {efficiency!r}")
     return arr
 
 
 def _check_streams(streams) -> np.ndarray:
     arr = np.asarray(streams, dtype=float)
-    if np.any(~(arr >= 1) | (arr != np.floor(arr))):
+    lo, hi = _bounds(arr)
+    if not (lo >= 1 and hi < np.inf) or np.any(arr != np.floor(arr)):
         raise ConfigError(f"streams must be a whole number >= 1; got {streams!r}")
     return arr
 
@@ -109,19 +126,22 @@ def effective_bps(
 
 def save_seconds(checkpoint_bytes, write_Bps=C.WRITE_BPS):
     """Time to write the checkpoint at the source [s]: ``S / write_Bps``."""
-    return _out(_array("checkpoint size", checkpoint_bytes) / _array("write rate", write_Bps, allow_inf=True))
+    size = _array("checkpoint size", checkpoint_bytes)
+    return _out(size / _array("write rate", write_Bps, allow_inf=True))
 
 
 def transfer_seconds(checkpoint_bytes, effective_rate_bps):
     """Time to move the checkpoint over the WAN [s]: ``8 S / B_eff``."""
-    return _out(8.0 * _array("checkpoint size", checkpoint_bytes) / _array("effective rate", effective_rate_bps))
+    size = _array("checkpoint size", checkpoint_bytes)
+    return _out(8.0 * size / _array("effective rate", effective_rate_bps))
 
 
 def restore_seconds(checkpoint_bytes, read_Bps=C.READ_BPS, startup_s=C.STARTUP_S):
     """Time to read the checkpoint and restart at the destination [s]:
     ``S / read_Bps + startup_s``."""
     size = _array("checkpoint size", checkpoint_bytes)
-    return _out(size / _array("read rate", read_Bps, allow_inf=True) + _array("startup time", startup_s, positive=False))
+    read = _array("read rate", read_Bps, allow_inf=True)
+    return _out(size / read + _array("startup time", startup_s, positive=False))
 
 
 @dataclass(frozen=True)
@@ -226,68 +246,24 @@ def evaluate(
     pi = _array("idle power", idle_power_w, positive=False)
     epb = _array("network energy per bit", network_j_per_bit, positive=False)
     gain = np.asarray(green_gain, dtype=float)
-    if np.any(~(gain > 0) | ~(gain <= 1)):
+    if not _in_range(gain, 0.0, 1.0, low_open=True):
         raise ConfigError(f"green gain must be in (0, 1]; got {green_gain!r}")
 
-    # Effective rate: the link share, capped by the loss-limited TCP bound when loss > 0.
-    link_bps = eff * bw
-    if np.any(p > 0):
-        with np.errstate(divide="ignore"):
-            tcp_bps = n * np.asarray(_mathis_unchecked(rtt, p, float(mss_bytes)))
-        b_eff = np.minimum(link_bps, tcp_bps)
-    else:
-        tcp_bps = np.inf
-        b_eff = link_bps * np.ones_like(n)
-
-    # Seconds per byte of each phase; the downtime is linear in S plus the fixed startup.
-    per_byte_disk = 1.0 / wr + 1.0 / rd
-    save = S / wr
-    transfer = 8.0 * S / b_eff
-    restore = S / rd + t0
-    downtime = save + transfer + restore
-    budget = a * W
-    feasible = downtime <= budget
-
-    bits = 8.0 * S
-    e_net = bits * epb
-    e_idle = pi * downtime
-    e_mig = e_net + e_idle
-    payback = e_mig / (pj * gain)
-    justified = payback < (W - downtime)
-
-    # Closed-form boundaries.
-    spare = budget - t0
-    max_s = np.where(spare > 0, spare / (per_byte_disk + 8.0 / b_eff), 0.0)
-    min_window = downtime / a
-    # Needed effective rate: 8 S / (budget - startup - disk time); none if that is <= 0.
-    transfer_budget = spare - S * per_byte_disk
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need_eff = np.where(transfer_budget > 0, 8.0 * S / transfer_budget, np.inf)
-        min_bw = np.where(need_eff <= tcp_bps, need_eff / eff, np.inf)
-
+    inputs = {
+        "checkpoint_bytes": S, "bandwidth_bps": bw, "window_s": W, "alpha": a,
+        "efficiency": eff, "streams": n, "loss": p, "rtt_s": rtt, "write_Bps": wr,
+        "read_Bps": rd, "startup_s": t0, "job_power_w": pj, "idle_power_w": pi,
+        "network_j_per_bit": epb, "green_gain": gain,
+    }
+    shape = np.broadcast_shapes(*(arr.shape for arr in inputs.values()))
+    terms = _kernel.run(inputs, shape, float(mss_bytes))
+    # The inputs come back as read-only broadcast views: no copy of the caller's arrays.
     return Feasibility(
-        checkpoint_bytes=S * np.ones_like(downtime),
-        bandwidth_bps=bw * np.ones_like(downtime),
-        effective_bps=b_eff,
-        save_s=save,
-        transfer_s=transfer,
-        restore_s=restore,
-        downtime_s=downtime,
-        window_s=W * np.ones_like(downtime),
-        alpha=a * np.ones_like(downtime),
-        budget_s=budget,
-        feasible=feasible,
-        time_margin_s=budget - downtime,
-        network_energy_j=e_net,
-        idle_energy_j=e_idle,
-        migration_energy_j=e_mig,
-        payback_s=payback,
-        justified=justified,
-        max_checkpoint_bytes=max_s,
-        checkpoint_headroom=max_s / S,
-        min_window_s=min_window,
-        window_slack_s=W - min_window,
-        min_bandwidth_bps=min_bw,
+        checkpoint_bytes=np.broadcast_to(S, shape),
+        bandwidth_bps=np.broadcast_to(bw, shape),
+        window_s=np.broadcast_to(W, shape),
+        alpha=np.broadcast_to(a, shape),
+        **terms,
     )
 
 
@@ -299,7 +275,8 @@ def _mathis_unchecked(rtt_s, loss, mss_bytes):
 def max_checkpoint_bytes(bandwidth_bps, window_s, **kwargs):
     """Largest checkpoint [B] that is feasible for this bandwidth and window."""
     kwargs.setdefault("checkpoint_bytes", 1.0)
-    return _out(evaluate(bandwidth_bps=bandwidth_bps, window_s=window_s, **kwargs).max_checkpoint_bytes)
+    result = evaluate(bandwidth_bps=bandwidth_bps, window_s=window_s, **kwargs)
+    return _out(result.max_checkpoint_bytes)
 
 
 def min_window_seconds(checkpoint_bytes, bandwidth_bps, **kwargs):

@@ -32,7 +32,8 @@ PRESETS: dict[str, CheckpointPreset] = {
         CheckpointPreset(
             "mixed-adam",
             14.0,
-            "mixed precision: bf16 weights + fp32 master weights + Adam m, v (2 + 4 + 4 + 4 B/param)",
+            "mixed precision: bf16 weights + fp32 master weights + Adam m, v "
+            "(2 + 4 + 4 + 4 B/param)",
         ),
         CheckpointPreset(
             "zero-states",
@@ -75,3 +76,27 @@ def checkpoint_bytes(params, preset_name: str = "mixed-adam", extra_bytes=0.0):
         raise ConfigError(f"extra checkpoint bytes must be >= 0, got {extra_bytes!r}")
     result = params_arr * bpp + extra
     return float(result) if result.ndim == 0 else result
+
+
+@dataclass(frozen=True)
+class ReferenceModel:
+    """A model whose checkpoint marks the feasibility map, with where its size comes from."""
+
+    name: str
+    checkpoint_bytes: float
+    source: str
+
+
+REFERENCE_MODELS: tuple[ReferenceModel, ...] = (
+    ReferenceModel(
+        "ResNet-50",
+        1e9,
+        "about 1 GB, the smallest checkpoint class of Tomei et al. (2025); its 25.6 M "
+        "parameters alone give 0.36 GB with mixed-adam, the rest is framework and loader state",
+    ),
+    ReferenceModel("7B", 7e9 * PRESETS["mixed-adam"].bytes_per_param,
+                   "7e9 parameters x 14 B/param (mixed-adam) = 98 GB"),
+    ReferenceModel("70B", 70e9 * PRESETS["mixed-adam"].bytes_per_param,
+                   "70e9 parameters x 14 B/param (mixed-adam) = 980 GB"),
+)
+"""Reference cases of the paper: ResNet-50, and 7B / 70B LLMs with optimizer state."""
