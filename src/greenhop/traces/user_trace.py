@@ -1,0 +1,257 @@
+"""Read the user's own power or carbon-intensity trace from CSV or Parquet, strictly validated.
+
+The user names the value column and its unit explicitly; greenhop never
+guesses. The timestamps must carry a UTC offset (``2023-06-01T12:00Z`` or
+``2023-06-01 14:00+02:00``) and label the **start** of each interval unless
+``label="end"`` is given. The result is a tz-aware UTC series in SI units
+(``power_w`` [W], or ``carbon_g_per_kwh`` [gCO2/kWh]).
+
+Checks, each a :class:`~greenhop.core.errors.TraceError` that says what was
+wrong, where (row number and timestamp) and how to fix it: missing file,
+unknown format, unreadable file, unknown column or unit, missing, naive,
+unparseable, duplicate or non-monotonic timestamps, irregular spacing, gaps,
+NaN / infinite / non-numeric / negative values, and too short a span.
+Repairs happen only when asked for: ``gaps="interpolate"`` fills gaps and NaN
+runs up to ``max_gap_s`` by linear interpolation in time; ``gaps="break"``
+keeps the gaps (missing steps) so that windows never span them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from greenhop.core.errors import TraceError
+
+#: unit -> (quantity, factor to SI, is the value an energy per interval)
+UNITS: dict[str, tuple[str, float, bool]] = {
+    "W": ("power_w", 1.0, False),
+    "kW": ("power_w", 1e3, False),
+    "MW": ("power_w", 1e6, False),
+    "GW": ("power_w", 1e9, False),
+    "Wh": ("power_w", 3600.0, True),
+    "kWh": ("power_w", 3.6e6, True),
+    "MWh": ("power_w", 3.6e9, True),
+    "gCO2/kWh": ("carbon_g_per_kwh", 1.0, False),
+    "kgCO2/MWh": ("carbon_g_per_kwh", 1.0, False),
+    "tCO2/MWh": ("carbon_g_per_kwh", 1000.0, False),
+    "lbCO2/MWh": ("carbon_g_per_kwh", 0.45359237, False),
+}
+GAP_MODES = ("error", "break", "interpolate")
+TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start",
+                       "interval_start_utc", "time_utc")
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2}|UTC|GMT)$", re.IGNORECASE)
+
+
+def _where(kind: str, i: int) -> str:
+    """Human position of data row ``i`` (0-based)."""
+    if kind == "csv":
+        return f"row {i + 1} (line {i + 2} of the file)"
+    return f"row {i + 1}"
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
+    if not path.exists():
+        raise TraceError(f"trace file {path} does not exist; check the path")
+    if path.is_dir():
+        raise TraceError(f"trace path {path} is a folder; give a .csv or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError:
+            raise TraceError(f"{path}: the file is empty; give a header line and data rows"
+                             ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise TraceError(f"{path}: not a readable CSV file ({str(exc).strip()}); "
+                             "save it as comma-separated UTF-8 text") from None
+        return table, "csv"
+    if suffix in (".parquet", ".pq"):
+        try:
+            table = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types
+            raise TraceError(f"{path}: not a readable Parquet file ({type(exc).__name__}: "
+                             f"{str(exc).strip()[:120]}); write it with DataFrame.to_parquet"
+                             ) from None
+        if isinstance(table.index, pd.DatetimeIndex):
+            table = table.reset_index()
+        return table, "parquet"
+    raise TraceError(f"{path}: unknown trace format {suffix or '(no extension)'!r}; "
+                     "use a .csv or .parquet file")
+
+
+def _parse_times(raw: pd.Series, path: Path, kind: str, col: str) -> pd.DatetimeIndex:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        times = pd.DatetimeIndex(raw)
+        bad = np.flatnonzero(times.isna())
+        if len(bad):
+            raise TraceError(f"{path}: missing timestamp in column {col!r} at "
+                             f"{_where(kind, bad[0])}; every row needs a time")
+        return times.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        raise TraceError(f"{path}: timestamps in column {col!r} have no time zone (naive); "
+                         "store them as UTC-aware timestamps, e.g. "
+                         "df[col] = df[col].dt.tz_localize('UTC')")
+    text = raw.astype("string")
+    for i, value in enumerate(text.tolist()):
+        if value is None or value is pd.NA or str(value).strip() == "":
+            raise TraceError(f"{path}: missing timestamp in column {col!r} at "
+                             f"{_where(kind, i)}; every row needs a time")
+        if not _OFFSET.search(str(value).strip()):
+            raise TraceError(
+                f"{path}: timestamp {value!r} at {_where(kind, i)} has no time zone (naive); "
+                "write it with a UTC offset, e.g. 2023-06-01T12:00Z or 2023-06-01 14:00+02:00"
+            )
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise TraceError(f"{path}: cannot parse timestamp {text.iloc[i]!r} at {_where(kind, i)}; "
+                         "use ISO 8601 such as 2023-06-01T12:00:00+00:00")
+    return pd.DatetimeIndex(parsed)
+
+
+def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | None = None,
+               gaps: str = "error", max_gap_s: float = 3600.0, min_span_s: float = 3600.0,
+               label: str = "start") -> pd.Series:
+    """Read column ``column`` in ``unit`` from a CSV or Parquet file as a UTC series in SI.
+
+    Args:
+        path: ``.csv`` or ``.parquet`` file.
+        column: the value column.
+        unit: one of :data:`UNITS` (power W/kW/MW/GW; energy per interval Wh/kWh/MWh,
+            converted to mean power; carbon intensity gCO2/kWh, kgCO2/MWh, tCO2/MWh,
+            lbCO2/MWh).
+        time_column: timestamp column; default: the first of
+            :data:`TIME_COLUMN_GUESSES` present, else the first column.
+        gaps: ``error`` (default), ``break`` (keep missing steps; windows never span
+            them) or ``interpolate`` (fill gaps and NaN runs up to ``max_gap_s``).
+        max_gap_s: longest gap ``interpolate`` fills [s].
+        min_span_s: shortest accepted time span [s].
+        label: ``start`` or ``end``: which end of its interval a timestamp labels.
+
+    Returns:
+        Series named ``power_w`` [W] or ``carbon_g_per_kwh`` [gCO2/kWh] on an
+        interval-start UTC DatetimeIndex; ``attrs`` records the provenance.
+    """
+    path = Path(path)
+    if unit not in UNITS:
+        raise TraceError(f"unknown unit {unit!r} for {path.name}; use one of "
+                         f"{', '.join(UNITS)}")
+    if gaps not in GAP_MODES:
+        raise TraceError(f"unknown gap mode {gaps!r}; use one of {', '.join(GAP_MODES)}")
+    if label not in ("start", "end"):
+        raise TraceError(f"label must be 'start' or 'end', got {label!r}")
+    table, kind = _read_table(path)
+    columns = [str(c) for c in table.columns]
+    if len(table) == 0:
+        raise TraceError(f"{path}: no data rows under the header; add at least two rows")
+    if time_column is None:
+        time_column = next((c for c in TIME_COLUMN_GUESSES if c in columns), columns[0])
+    elif time_column not in columns:
+        raise TraceError(f"{path}: no time column {time_column!r}; columns are "
+                         f"{', '.join(columns)}")
+    if column not in columns:
+        raise TraceError(f"{path}: no column {column!r}; columns are {', '.join(columns)}")
+    if column == time_column:
+        raise TraceError(f"{path}: column {column!r} is the time column; name the value "
+                         "column with --column and the time column with --time-column")
+    times = _parse_times(table[time_column], path, kind, time_column)
+
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    was_given = ~raw.isna().to_numpy()
+    bad = np.flatnonzero(np.isnan(values) & was_given)
+    if len(bad):
+        i = bad[0]
+        raise TraceError(f"{path}: value {raw.iloc[i]!r} in column {column!r} at "
+                         f"{_where(kind, i)} is not a number; write plain numbers in {unit}")
+    inf = np.flatnonzero(np.isinf(values))
+    if len(inf):
+        raise TraceError(f"{path}: infinite value in column {column!r} at "
+                         f"{_where(kind, inf[0])} ({times[inf[0]]}); replace it with the "
+                         "measured value")
+
+    ts = times.as_unit("ns").asi8
+    dup = np.flatnonzero(np.diff(ts) == 0)
+    if len(dup):
+        i = dup[0] + 1
+        raise TraceError(f"{path}: duplicate timestamp {times[i]} at {_where(kind, i)} (same "
+                         f"as {_where(kind, i - 1)}); keep one row per time")
+    back = np.flatnonzero(np.diff(ts) < 0)
+    if len(back):
+        i = back[0] + 1
+        raise TraceError(f"{path}: timestamps go backwards at {_where(kind, i)}: {times[i]} "
+                         f"comes after {times[i - 1]}; sort the rows by time")
+    if len(times) < 2:
+        raise TraceError(f"{path}: only one row; a trace needs at least two rows to have a "
+                         "time step")
+    diffs_s = np.diff(ts) / 1e9
+    uniq, counts = np.unique(diffs_s, return_counts=True)
+    step_s = float(uniq[np.argmax(counts)])
+    off = np.flatnonzero(np.abs(diffs_s / step_s - np.round(diffs_s / step_s)) > 1e-9)
+    if len(off):
+        i = off[0] + 1
+        raise TraceError(f"{path}: irregular spacing at {_where(kind, i)} ({times[i]}): "
+                         f"{diffs_s[off[0]]:g} s after the previous row, but the step is "
+                         f"{step_s:g} s; resample the trace to a regular step")
+    span_s = float((ts[-1] - ts[0]) / 1e9 + step_s)
+    if span_s < min_span_s:
+        raise TraceError(f"{path}: the trace spans only {span_s:g} s ({times[0]} to "
+                         f"{times[-1]}); give at least {min_span_s:g} s of data")
+
+    quantity, factor, per_interval = UNITS[unit]
+    neg = np.flatnonzero(values < 0)
+    if len(neg):
+        i = neg[0]
+        raise TraceError(f"{path}: negative value {values[i]:g} {unit} in column {column!r} at "
+                         f"{_where(kind, i)} ({times[i]}); {quantity.split('_')[0]} cannot be "
+                         "negative: fix the sign or clip it to 0")
+    nan = np.flatnonzero(np.isnan(values))
+    gap_pos = np.flatnonzero(diffs_s > step_s)
+    if gaps == "error":
+        if len(nan):
+            i = nan[0]
+            raise TraceError(f"{path}: missing value (NaN) in column {column!r} at "
+                             f"{_where(kind, i)} ({times[i]}); fill it, or pass "
+                             "gaps='interpolate' (--gaps interpolate) to fill short runs")
+        if len(gap_pos):
+            i = gap_pos[0]
+            raise TraceError(
+                f"{path}: gap of {diffs_s[i] - step_s:g} s after {times[i]} ({_where(kind, i)}): "
+                f"the next row is {times[i + 1]}; add the missing rows, or pass "
+                "gaps='break' (--gaps break) to end windows at gaps or gaps='interpolate' "
+                "(--gaps interpolate) to fill short ones"
+            )
+    series = pd.Series(values, index=times, name=quantity)
+    if gaps == "interpolate":
+        full = pd.date_range(times[0], times[-1], freq=pd.Timedelta(seconds=step_s))
+        series = series.reindex(full)
+        missing = series.isna().to_numpy()
+        starts = np.flatnonzero(missing & ~np.concatenate([[False], missing[:-1]]))
+        stops = np.flatnonzero(missing & ~np.concatenate([missing[1:], [False]])) + 1
+        for a, b in zip(starts, stops, strict=True):
+            length_s = (b - a) * step_s
+            if a == 0 or b == len(series):
+                raise TraceError(f"{path}: missing values at the {'start' if a == 0 else 'end'}"
+                                 f" of the trace ({full[a]}) cannot be interpolated; trim them")
+            if length_s > max_gap_s:
+                raise TraceError(f"{path}: gap of {length_s:g} s from {full[a]} is longer than "
+                                 f"the {max_gap_s:g} s interpolation limit; raise max_gap_s, "
+                                 "or use gaps='break'")
+        series = series.interpolate(method="time")
+    elif gaps == "break":
+        series = series[~np.isnan(values)]
+    if per_interval:
+        series = series / step_s
+    series = series * factor
+    if label == "end":
+        series.index = series.index - pd.Timedelta(seconds=step_s)
+    series.index = pd.DatetimeIndex(series.index).tz_convert("UTC")
+    series.index.name = "interval_start_utc"
+    series.attrs.update(source=str(path), column=column, unit=unit, step_s=step_s,
+                        label="interval start", gaps=gaps)
+    return series
