@@ -20,6 +20,7 @@ from greenhop.core.errors import GreenhopError, UserError
 
 COMMAND_MODULES = [
     "greenhop.cli.feasibility",
+    "greenhop.cli.traces",
 ]
 
 app = typer.Typer(

@@ -193,10 +193,19 @@ def _site(ctx: _Ctx, table: object, where: str) -> tuple[SiteSpec, str]:
     base = _quantity(ctx, table, "base_load", where, parse_power, "20kW", 0.0)
     pue = _number(ctx, table, "pue", where, 1.2)
     platform = _string(ctx, table, "gpu_platform", where, "A100-SXM4-80GB")
+    try:
+        from greenhop.core.platforms import platform as _platform
+    except ImportError:  # pragma: no cover - the platform table ships with greenhop
+        _platform = None
+    if _platform is not None:
+        try:
+            platform = _platform(platform).name
+        except ConfigError as exc:
+            raise ctx.fail(f"{where}.gpu_platform", str(exc)) from None
     slots = _number(ctx, table, "gpu_slots", where, 8, whole=True)
     limit = _quantity(ctx, table, "grid_import_limit", where, parse_power, "500kW", math.inf)
     battery = _battery(ctx, table["battery"], f"{where}.battery") if "battery" in table else None
-    location = _string(ctx, table, "location", where, "")  if "location" in table else ""
+    location = _string(ctx, table, "location", where, "") if "location" in table else ""
     try:
         spec = SiteSpec(name=name, latitude_deg=lat, longitude_deg=lon, timezone=tz,
                         pv_kwp=pv_w / 1000.0, wind_kw=wind_w / 1000.0, base_load_w=base,

@@ -164,15 +164,16 @@ def renewable_power(site: SiteSpec, index: pd.DatetimeIndex) -> pd.DataFrame:
 
 
 def gpu_power_w(site: SiteSpec) -> float | None:
-    """Power of one GPU of the site's platform [W], or None when the platform table is absent."""
+    """Training power of one GPU of the site's platform [W], or None if it cannot be known."""
     try:
-        from greenhop.core import platforms  # written alongside; optional here
-    except ImportError:
+        from greenhop.core import platforms  # the platform table (optional here)
+    except ImportError:  # pragma: no cover - present in this tree
         return None
     try:
-        return float(platforms.platform(site.gpu_platform).power_w)
-    except Exception:
+        spec = platforms.platform(site.gpu_platform)
+    except ConfigError:
         return None
+    return float(getattr(spec, "train_power_w", getattr(spec, "power_w", 0.0))) or None
 
 
 def site_energy(site: SiteSpec, index: pd.DatetimeIndex, it_load_w=0.0) -> pd.DataFrame:

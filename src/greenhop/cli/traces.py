@@ -1,0 +1,302 @@
+"""``greenhop sites``, ``greenhop data list|fetch`` and ``greenhop windows``.
+
+Heavy work (pvlib, windpowerlib, matplotlib) is imported inside the commands so
+that ``greenhop --help`` stays fast. Progress goes to stderr; ``--json`` output
+goes to stdout alone, so it can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from greenhop.core import units
+from greenhop.core.errors import ConfigError, TraceError, UnitError
+
+_FLEET_HELP = "Fleet file (TOML); default: the fleet shipped with greenhop."
+_STAT_KEYS = ("count", "mean_h", "median_h", "p10_h", "p90_h", "duty_factor", "energy_kwh",
+              "max_h", "total_h", "span_h")
+
+data_app = typer.Typer(help="List the real datasets greenhop uses and fetch the ones it may "
+                            "download into the user cache.", no_args_is_help=True)
+
+
+def _out() -> Console:
+    return Console(highlight=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _parse(kind: str, option: str, text: str, parse) -> float:
+    try:
+        return parse(text)
+    except UnitError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def _site_row(site, location: str) -> dict:
+    battery = site.battery
+    return {
+        "name": site.name,
+        "location": location,
+        "latitude_deg": site.latitude_deg,
+        "longitude_deg": site.longitude_deg,
+        "timezone": site.timezone,
+        "pv_kwp": site.pv_kwp,
+        "wind_kw": site.wind_kw,
+        "pv_source": site.pv_source,
+        "wind_source": site.wind_source,
+        "base_load_w": site.base_load_w,
+        "pue": site.pue,
+        "gpu_platform": site.gpu_platform,
+        "gpu_slots": site.gpu_slots,
+        "battery_kwh": battery.capacity_j / 3.6e6 if battery else 0.0,
+        "battery_kw": battery.max_power_w / 1e3 if battery else 0.0,
+        "grid_import_limit_w": None if math.isinf(site.grid_import_limit_w)
+        else site.grid_import_limit_w,
+    }
+
+
+def sites(
+    fleet: Path | None = typer.Option(None, "--fleet", help=_FLEET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the fleet as JSON (SI units: W, "
+                                 "degrees; capacities in kWp, kW, kWh as the keys say)."),
+) -> None:
+    """List the fleet: name, location, time zone, PV (kWp), wind (kW), battery (kWh), GPUs."""
+    from greenhop.traces.fleet import load_fleet
+
+    f = load_fleet(fleet)
+    rows = [_site_row(s, f.location(s.name)) for s in f.sites]
+    if as_json:
+        typer.echo(json.dumps({"fleet": f.name, "path": f.path, "sites": rows}, indent=2))
+        return
+    table = Table(title=f"fleet '{f.name}' ({len(rows)} sites)")
+    for col in ("site", "location", "time zone", "PV", "wind", "battery", "base load x PUE",
+                "GPUs"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"], r["location"] or f"{r['latitude_deg']:.2f}, {r['longitude_deg']:.2f}",
+            r["timezone"], f"{r['pv_kwp']:g} kWp", f"{r['wind_kw']:g} kW",
+            f"{r['battery_kwh']:g} kWh" if r["battery_kwh"] else "-",
+            f"{units.format_power(r['base_load_w'])} x {r['pue']:g}",
+            f"{r['gpu_slots']} x {r['gpu_platform']}",
+        )
+    _out().print(table)
+
+
+@data_app.command("list")
+def data_list(
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """Every dataset: what it is, its source, its terms, and whether it is on this machine."""
+    from greenhop.traces import catalog
+
+    rows = [{"name": d.name, "what": d.what, "source": d.source, "terms": d.terms,
+             "present": catalog.is_present(d), "how": d.how} for d in catalog.datasets()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="datasets")
+    for col in ("name", "present", "what", "source", "terms", "how to get it"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["present"] else "no", r["what"], r["source"],
+                      r["terms"], r["how"])
+    _out().print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: str = typer.Argument(..., help="Dataset to fetch: solcast2022_global, "
+                               "solcast2022_germany or watttime2023_caiso-north."),
+    force: bool = typer.Option(False, "--force", help="Download again even if present."),
+) -> None:
+    """Download a dataset from the vessim 0.13.1 source distribution into the user cache.
+
+    Runs pip download --no-deps --no-binary :all: vessim==0.13.1 into a temporary
+    folder, unpacks only the named dataset into $GREENHOP_CACHE_DIR (default
+    ~/.cache/greenhop) and records its provenance and terms in provenance.json.
+    """
+    from greenhop.traces import vessim_data
+
+    if name not in vessim_data.VESSIM_DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; fetchable: "
+                          f"{', '.join(vessim_data.VESSIM_DATASETS)} (see greenhop data list)")
+    with _err().status(f"fetching {name} (pip download of vessim "
+                       f"{vessim_data.VESSIM_VERSION}) ..."):
+        folder = vessim_data.fetch_dataset(name, force=force)
+    _out().print(f"{name}: in {folder} (provenance.json records source and terms)")
+
+
+def _stats_table(title: str, stats_by_name: dict[str, dict]) -> Table:
+    table = Table(title=title)
+    for col in ("site", "windows", "mean h", "median h", "p10 h", "p90 h", "duty", "kWh in"):
+        table.add_column(col, justify="right")
+    for name, s in stats_by_name.items():
+        table.add_row(name, str(s["count"]), f"{s['mean_h']:.2f}", f"{s['median_h']:.2f}",
+                      f"{s['p10_h']:.2f}", f"{s['p90_h']:.2f}", f"{s['duty_factor']:.1%}",
+                      f"{s['energy_kwh']:,.0f}")
+    return table
+
+
+def _plot(path: Path, surplus_w, windows, threshold_w: float, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
+    ax.plot(surplus_w.index, surplus_w.to_numpy() / 1e3, lw=0.8, color="tab:green",
+            label="surplus")
+    ax.axhline(threshold_w / 1e3, color="tab:red", lw=0.8, ls="--",
+               label=f"threshold {units.format_power(threshold_w)}")
+    for i, (start, end) in enumerate(zip(windows["start"], windows["end"], strict=True)):
+        ax.axvspan(start, end, color="gold", alpha=0.3, lw=0,
+                   label="surplus window" if i == 0 else None)
+    ax.set_ylabel("surplus power [kW]")
+    ax.set_xlabel("time [UTC]")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def windows(
+    site: str | None = typer.Option(None, "--site", help="Site of the fleet whose surplus "
+                                    "(renewable - base load x PUE) is analysed; 'all' for "
+                                    "every site and the fleet complementarity."),
+    trace: Path | None = typer.Option(None, "--trace", help="Your own surplus (or renewable) "
+                                      "power trace, .csv or .parquet, instead of --site."),
+    column: str | None = typer.Option(None, "--column", help="Value column of --trace."),
+    unit: str | None = typer.Option(None, "--unit", help="Unit of --column: W, kW, MW, GW, or "
+                                    "energy per interval Wh, kWh, MWh."),
+    time_column: str | None = typer.Option(None, "--time-column", help="Timestamp column of "
+                                           "--trace (UTC offsets required; interval starts). "
+                                           "Default: time, timestamp or datetime, else "
+                                           "the first column."),
+    gaps: str = typer.Option("error", "--gaps", help="What a gap in --trace means: error (stop "
+                             "and say where), break (a window never spans a gap), interpolate "
+                             "(fill gaps up to 1 h linearly)."),
+    threshold: str = typer.Option("5kW", "--threshold", help="Surplus power a window needs, "
+                                  "e.g. 5kW or 500W (steps equal to it count)."),
+    min_duration: str = typer.Option("1h", "--min-duration", help="Shortest window kept, e.g. "
+                                     "1h, 30min or 0s."),
+    fleet: Path | None = typer.Option(None, "--fleet", help=_FLEET_HELP),
+    year: int = typer.Option(2023, "--year", help="Calendar year the typical-year weather of "
+                             "--site is mapped onto."),
+    step: str = typer.Option("5min", "--step", help="Simulation step for --site, e.g. 5min "
+                             "or 1h."),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON: count, "
+                                 "mean_h, median_h, p10_h, p90_h (h), duty_factor (0-1), "
+                                 "energy_kwh (kWh), ..."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of surplus over time "
+                                     "with the windows shaded, e.g. out.png."),
+    plot_days: float = typer.Option(14.0, "--plot-days", help="Days shown in --plot, from the "
+                                    "start of the series (days); 0 for all."),
+    plot_start: str | None = typer.Option(None, "--plot-start", help="First day of --plot, "
+                                          "e.g. 2023-06-01 (UTC); default: the series start."),
+) -> None:
+    """Surplus windows: maximal intervals with surplus >= --threshold lasting >= --min-duration.
+
+    Give either --site NAME (a site of the fleet, one typical year at --step) or
+    --trace FILE --column NAME --unit UNIT. Prints count, duration mean / median /
+    p10 / p90 (h), duty factor (share of time inside windows) and energy inside
+    windows (kWh).
+    """
+    import pandas as pd
+
+    from greenhop.traces.windows import find_windows, fleet_complementarity, window_stats
+
+    threshold_w = _parse("power", "--threshold", threshold, units.parse_power)
+    min_s = _parse("duration", "--min-duration", min_duration, units.parse_duration)
+    step_s = _parse("duration", "--step", step, units.parse_duration)
+    if (site is None) == (trace is None):
+        raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
+                          "--unit)")
+    if gaps not in ("error", "break", "interpolate"):
+        raise ConfigError(f"--gaps must be error, break or interpolate, got {gaps!r}")
+    if step_s <= 0 or 86400 % step_s != 0:
+        raise ConfigError(f"--step must divide a day, e.g. 5min, 15min or 1h; got {step!r}")
+    info: dict = {"threshold_w": threshold_w, "min_duration_s": min_s}
+    if trace is not None:
+        if column is None or unit is None:
+            raise ConfigError("--trace needs --column NAME and --unit UNIT (e.g. --unit kW)")
+        from greenhop.traces.user_trace import UNITS, read_trace
+
+        if unit in UNITS and UNITS[unit][0] != "power_w":
+            raise TraceError(f"--unit {unit} is a carbon intensity; windows need a power trace "
+                             "(W, kW, MW, GW, Wh, kWh, MWh)")
+        series = read_trace(trace, column, unit, time_column=time_column, gaps=gaps)
+        step_s = float(series.attrs["step_s"])
+        label = f"{trace.name}:{column}"
+        surplus = {label: series}
+        info.update(trace=str(trace), column=column, unit=unit, gaps=gaps)
+    else:
+        from greenhop.traces.fleet import load_fleet
+        from greenhop.traces.site_model import simulation_index, site_energy
+
+        f = load_fleet(fleet)
+        chosen = list(f.sites) if site == "all" else [f.site(site)]
+        index = simulation_index(f"{year}-01-01", f"{year + 1}-01-01", f"{step_s:g}s")
+        surplus = {}
+        with _err().status("computing site energy from real weather ...") as status:
+            for s in chosen:
+                status.update(f"computing site energy of {s.name} ...")
+                surplus[s.name] = site_energy(s, index)["surplus_w"]
+        info.update(year=year, step_s=step_s, fleet=f.path)
+    stats = {name: window_stats(ser, threshold_w, min_s, step_s) for name, ser in surplus.items()}
+    comp = None
+    if site == "all":
+        comp = fleet_complementarity(pd.DataFrame(surplus), threshold_w, min_s, step_s)
+    if plot is not None:
+        name, ser = next(iter(surplus.items()))
+        part = ser
+        if plot_start is not None:
+            part = part[part.index >= pd.Timestamp(plot_start, tz="UTC")]
+        if plot_days > 0 and len(part):
+            part = part[part.index < part.index[0] + pd.Timedelta(days=plot_days)]
+        if len(part) == 0:
+            raise ConfigError("--plot-start/--plot-days select no data; pick a day inside the "
+                              "series")
+        wins = find_windows(ser, threshold_w, min_s, step_s)
+        wins = wins[(wins["end"] > part.index[0]) & (wins["start"] <= part.index[-1])]
+        wins = wins.assign(start=wins["start"].clip(lower=part.index[0]),
+                           end=wins["end"].clip(upper=part.index[-1]
+                                                + pd.Timedelta(seconds=step_s)))
+        _plot(plot, part, wins, threshold_w,
+              f"{name}: surplus and windows (>= {units.format_power(threshold_w)}, "
+              f">= {units.format_duration(min_s)})")
+    if as_json:
+        if len(stats) == 1 and site != "all":
+            (name, s), = stats.items()
+            out = {"name": name, **{k: s[k] for k in _STAT_KEYS}, **info}
+        else:
+            out = {"sites": {n: {k: s[k] for k in _STAT_KEYS} for n, s in stats.items()},
+                   "complementarity": comp, **info}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    console = _out()
+    console.print(_stats_table(
+        f"surplus windows >= {units.format_power(threshold_w)} lasting >= "
+        f"{units.format_duration(min_s)}", stats))
+    if comp is not None:
+        console.print(f"at least one site in a window {comp['any_share']:.1%} of the time; "
+                      f"mean sites in a window {comp['mean_sites']:.2f}")
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sites``, ``data`` and ``windows`` to ``app``."""
+    app.command("sites")(sites)
+    app.add_typer(data_app, name="data")
+    app.command("windows")(windows)
