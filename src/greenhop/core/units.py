@@ -112,7 +112,9 @@ def parse_duration(text: str) -> float:
             )
         value = float(number)
         if not math.isfinite(value) or value < 0:
-            raise UnitError(f"duration {text!r} must be finite and non-negative")
+            raise UnitError(
+                f"duration {text!r} must be finite and non-negative; expected {DURATION_FORMS}"
+            )
         total += value * _DURATION_UNITS[unit]
     return total
 
