@@ -20,7 +20,7 @@ from greenhop.core import units
 from greenhop.core.errors import ConfigError, UnitError
 from greenhop.core.platforms import platform
 from greenhop.model import constants as C
-from greenhop.model import evaluate
+from greenhop.model import evaluate, mathis_bps
 from greenhop.model.presets import PRESETS, checkpoint_bytes, preset
 
 # ----------------------------------------------------------------------------- options
@@ -196,8 +196,7 @@ def _verdict_table(r: dict) -> Table:
     rows = [
         ("checkpoint S", size(r["checkpoint_bytes"]), r["checkpoint_how"]),
         ("link bandwidth", rate(r["bandwidth_bps"]), "nominal"),
-        ("effective rate B_eff", rate(r["effective_bps"]),
-         f"min(eff {r['efficiency']:g} x link, {r['streams']} x Mathis)"),
+        ("effective rate B_eff", rate(r["effective_bps"]), _rate_how(r)),
         ("save", f(r["save_s"]), f"S / write {_Bps(r['write_Bps'])}"),
         ("transfer", f(r["transfer_s"]), "8 S / B_eff"),
         ("restore", f(r["restore_s"]), f"S / read {_Bps(r['read_Bps'])} + startup "
@@ -224,6 +223,13 @@ def _verdict_table(r: dict) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _rate_how(r: dict) -> str:
+    if r["loss"] == 0:
+        return f"eff {r['efficiency']:g} x link (loss 0: no TCP cap)"
+    per_stream = units.format_rate(mathis_bps(r["rtt_s"], r["loss"]))
+    return f"min(eff {r['efficiency']:g} x link, {r['streams']} x Mathis {per_stream})"
 
 
 def _Bps(value: float) -> str:
