@@ -1,0 +1,152 @@
+"""Checkpoint save/load, completeness, fallback, retention and the training session."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import greenhop.workload as wl
+from greenhop.core.errors import CheckpointError, ConfigError
+from greenhop.workload import checkpoint as ck
+
+
+def _flip(path, offset=-1) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_save_and_load_round_trip_everything(tmp_path, small_state) -> None:
+    path = wl.save_checkpoint(tmp_path, 7, {**small_state, "loader": {"epoch": 1, "cursor": 3}})
+    assert path.name == "step-000000007"
+    manifest = wl.verify_checkpoint(path)
+    assert manifest["step"] == 7 and set(manifest["files"]) >= {"model.safetensors", "meta.json"}
+    loaded = wl.load_checkpoint(path)
+    assert loaded.step == 7 and not loaded.finished
+    for k, v in small_state["model"].items():
+        assert torch.equal(loaded.components["model"][k], v)
+    opt = loaded.components["optimizer"]
+    assert opt["param_groups"] == small_state["optimizer"]["param_groups"]
+    assert torch.equal(opt["state"][0]["exp_avg"], small_state["optimizer"]["state"][0]["exp_avg"])
+    assert loaded.components["scheduler"] == small_state["scheduler"]
+    assert loaded.components["loader"] == {"epoch": 1, "cursor": 3}
+    assert not any(p.name.startswith(".") for p in path.iterdir())  # no temp files left
+
+
+def test_weights_digest_covers_model_bytes_in_name_order(tmp_path, small_state) -> None:
+    path = wl.save_checkpoint(tmp_path, 1, small_state)
+    h = ck.hashlib.sha256()
+    for name in sorted(small_state["model"]):
+        h.update(small_state["model"][name].contiguous().numpy().tobytes())
+    assert wl.weights_sha256(path) == h.hexdigest()
+    assert wl.describe(path)["weights_sha256"] == h.hexdigest()
+
+
+def test_incomplete_and_corrupt_checkpoints_fall_back_to_the_previous_complete(
+    tmp_path, small_state
+) -> None:
+    wl.save_checkpoint(tmp_path, 1, small_state)
+    wl.save_checkpoint(tmp_path, 2, small_state)
+    newest = wl.save_checkpoint(tmp_path, 3, small_state)
+    assert wl.latest_complete(tmp_path) == newest
+    _flip(newest / "optimizer.safetensors")  # at rest
+    messages = []
+    assert wl.latest_complete(tmp_path, log=messages.append).name == "step-000000002"
+    assert "SHA-256" in messages[0]
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        wl.load_checkpoint(newest)
+    (tmp_path / "step-000000002" / "MANIFEST.json").unlink()  # incomplete
+    assert wl.latest_complete(tmp_path).name == "step-000000001"
+
+
+def test_prune_keeps_the_newest_complete_and_leaves_a_newer_partial(tmp_path, small_state) -> None:
+    for step in (1, 2, 3, 4):
+        wl.save_checkpoint(tmp_path, step, small_state)
+    partial = tmp_path / ck.step_dir_name(5)
+    partial.mkdir()
+    removed = wl.prune(tmp_path, keep=2)
+    assert sorted(p.name for p in removed) == ["step-000000001", "step-000000002"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "step-000000003",
+        "step-000000004",
+        "step-000000005",
+    ]
+    with pytest.raises(ConfigError):
+        wl.prune(tmp_path, keep=0)
+
+
+def test_recover_restores_a_swapped_out_checkpoint(tmp_path, small_state) -> None:
+    path = wl.save_checkpoint(tmp_path, 4, small_state)
+    os.rename(path, tmp_path / ".old-step-000000004-123")
+    (tmp_path / ".tmp-step-000000005-123").mkdir()
+    ck.recover(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000000004"]
+    assert wl.latest_complete(tmp_path) == path
+
+
+def test_sampler_resumes_mid_epoch() -> None:
+    a = wl.ResumableSampler(10, 3, seed=1)
+    seen = [a.next_batch() for _ in range(5)]
+    b = wl.ResumableSampler(10, 3, seed=1)
+    b.next_batch()
+    b.next_batch()
+    c = wl.ResumableSampler(10, 3, seed=1)
+    c.load_state_dict(json.loads(json.dumps(b.state_dict())))
+    assert all(np.array_equal(x, c.next_batch()) for x in seen[2:])
+    with pytest.raises(CheckpointError, match="batch_size"):
+        wl.ResumableSampler(10, 2, seed=1).load_state_dict(b.state_dict())
+
+
+def _session_run(ckpt_dir, steps, *, stop_at=None, every=0, signal_at=None):
+    """A tiny in-process loop; returns (exit code, final weights)."""
+    torch.manual_seed(0)
+    random.seed(0)
+    np.random.seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sampler = wl.ResumableSampler(8, 2, seed=0)
+    x = torch.arange(24, dtype=torch.float32).reshape(8, 3) / 10
+    with wl.TrainingSession(
+        ckpt_dir, model=model, optimizer=opt, loader=sampler, every_steps=every, log=lambda m: None
+    ) as s:
+        try:
+            for step in range(s.resume(), steps):
+                idx = torch.from_numpy(sampler.next_batch())
+                noise = float(np.random.rand()) + random.random() + float(torch.rand(()))
+                loss = (model(x[idx]) - noise).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if stop_at == step + 1:
+                    (ckpt_dir / wl.CONTROL_FILE).touch()
+                if signal_at == step + 1:
+                    os.kill(os.getpid(), signal.SIGUSR1)
+                s.step_done(step + 1)
+            s.finish(steps)
+        except wl.MigrationExit as exc:
+            return exc.code, model.weight.detach().clone()
+    return 0, model.weight.detach().clone()
+
+
+def test_session_control_file_and_signal_checkpoint_exit_and_resume_exactly(tmp_path) -> None:
+    code, ref = _session_run(tmp_path / "ref", 12)
+    assert code == wl.EXIT_FINISHED
+    d = tmp_path / "job"
+    d.mkdir()
+    assert _session_run(d, 12, stop_at=4)[0] == wl.EXIT_MIGRATED
+    assert not (d / wl.CONTROL_FILE).exists()
+    assert wl.latest_complete(d).name == "step-000000004"
+    assert _session_run(d, 12, signal_at=9, every=3)[0] == wl.EXIT_MIGRATED
+    assert wl.latest_complete(d).name == "step-000000009"
+    code, weights = _session_run(d, 12)
+    assert code == wl.EXIT_FINISHED and torch.equal(weights, ref)
+    last = wl.load_checkpoint(wl.latest_complete(d))
+    assert last.step == 12 and last.finished
+    assert _session_run(d, 12)[0] == wl.EXIT_FINISHED  # finished runs stay finished
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
