@@ -34,6 +34,17 @@ import pandas as pd
 
 from greenhop.traces import tmy as _tmy
 
+
+def _quiet(func):
+    """Run ``func`` with pvlib's pandas deprecation warnings silenced."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with _tmy.quiet_third_party():
+            return func(*args, **kwargs)
+
+    return wrapper
+
 GAMMA_PDC = -0.0037  # temperature coefficient of DC power [1/K]
 PDC0_W = 1000.0  # 1 kWp [W]
 CSI_MIN_CLEARSKY_GHI_W_M2 = 50.0  # below this clear-sky GHI the index is not measured [W/m²]
@@ -58,6 +69,7 @@ def _location(latitude_deg: float, longitude_deg: float, altitude_m: float | Non
     return pvlib.location.Location(latitude_deg, longitude_deg, tz="UTC", altitude=altitude_m)
 
 
+@_quiet
 def pvwatts_chain(weather: pd.DataFrame, latitude_deg: float, longitude_deg: float,
                   altitude_m: float | None = None) -> pd.Series:
     """AC power of a 1 kWp PVWatts system [W] for hourly ``weather`` (canonical columns).
@@ -104,6 +116,7 @@ def tmy_pv_w_per_kwp(key: str, year: int = 2023) -> pd.Series:
     return out
 
 
+@_quiet
 def tmy_pv_modelchain_w_per_kwp(key: str, year: int = 2023) -> pd.Series:
     """The same system as :func:`tmy_pv_w_per_kwp` through pvlib's own ModelChain [W per kWp]."""
     import pvlib
@@ -137,6 +150,7 @@ def tmy_pv_modelchain_w_per_kwp(key: str, year: int = 2023) -> pd.Series:
 
 
 @functools.lru_cache(maxsize=8)
+@_quiet
 def clearsky_index_local(key: str) -> np.ndarray:
     """Hourly clear-sky index of TMY station ``key`` in local standard time (8760 values) [-].
 
@@ -166,6 +180,7 @@ def clearsky_index_local(key: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=128)
+@_quiet
 def clearsky_index_pv_w_per_kwp(latitude_deg: float, longitude_deg: float, csi_source: str,
                                 year: int = 2023) -> pd.Series:
     """PV at any coordinates: clear-sky irradiance there x a real clear-sky index [W per kWp].

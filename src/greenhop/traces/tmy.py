@@ -28,8 +28,10 @@ Canonical columns and units: ``ghi_w_m2``, ``dni_w_m2``, ``dhi_w_m2`` [W/m²],
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +77,21 @@ def tmy_site(key: str) -> TmySite:
         ) from None
 
 
+@contextlib.contextmanager
+def quiet_third_party():
+    """Silence deprecation warnings that pvlib/windpowerlib trigger inside pandas 3.
+
+    They concern the libraries' own pandas calls (e.g. ``DatetimeIndex.dayofyear``),
+    not greenhop's, and would otherwise turn into errors under ``-W error``.
+    """
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"(pvlib|windpowerlib)")
+        warnings.filterwarnings("ignore", message=r".*deprecated.*",
+                                module=r"(pvlib|windpowerlib)")
+        yield
+
+
 def pvlib_data_dir() -> str:
     """Folder of pvlib's bundled data files."""
     import pvlib
@@ -92,7 +109,8 @@ def _local_typical_hours(key: str) -> pd.DataFrame:
     if not os.path.exists(path):  # pragma: no cover - depends on the pvlib install
         raise TraceError(f"pvlib's bundled file {path} is missing; reinstall pvlib")
     if site.kind == "tmy3":
-        df, _ = pvlib.iotools.read_tmy3(path, coerce_year=2001, map_variables=True)
+        with quiet_third_party():
+            df, _ = pvlib.iotools.read_tmy3(path, coerce_year=2001, map_variables=True)
         out = pd.DataFrame({
             "ghi_w_m2": df["ghi"], "dni_w_m2": df["dni"], "dhi_w_m2": df["dhi"],
             "temp_air_c": df["temp_air"], "wind_speed_m_s": df["wind_speed"],
@@ -102,7 +120,8 @@ def _local_typical_hours(key: str) -> pd.DataFrame:
         month = (df.index - pd.Timedelta(hours=1)).month
         hour_of_month_order = np.arange(len(df))
     else:
-        df, _ = pvlib.iotools.read_tmy2(path)
+        with quiet_third_party():
+            df, _ = pvlib.iotools.read_tmy2(path)
         out = pd.DataFrame({
             "ghi_w_m2": df["GHI"], "dni_w_m2": df["DNI"], "dhi_w_m2": df["DHI"],
             "temp_air_c": df["DryBulb"] / 10.0, "wind_speed_m_s": df["Wspd"] / 10.0,

@@ -68,6 +68,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise TraceError(f"{path}: not a readable CSV file ({str(exc).strip()}); "
                              "save it as comma-separated UTF-8 text") from None
+        if not isinstance(table.index, pd.RangeIndex):
+            raise TraceError(f"{path}: some rows have more fields than the header "
+                             f"({len(table.columns)} columns); every row needs exactly one "
+                             "value per header column")
         return table, "csv"
     if suffix in (".parquet", ".pq"):
         try:

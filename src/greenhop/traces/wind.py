@@ -39,7 +39,8 @@ def _turbine_curve(turbine_type: str) -> tuple[np.ndarray, np.ndarray, float]:
     from windpowerlib import WindTurbine
 
     try:
-        turbine = WindTurbine(turbine_type=turbine_type, hub_height=DEFAULT_HUB_HEIGHT_M)
+        with _tmy.quiet_third_party():
+            turbine = WindTurbine(turbine_type=turbine_type, hub_height=DEFAULT_HUB_HEIGHT_M)
     except Exception as exc:  # windpowerlib raises plain KeyError/ValueError
         raise TraceError(
             f"turbine {turbine_type!r} has no power curve in windpowerlib's local library; "
@@ -59,9 +60,10 @@ def wind_w_per_kw(wind_speed_10m_m_s, turbine_type: str = DEFAULT_TURBINE,
 
     speeds, values, nominal_w = _turbine_curve(turbine_type)
     v10 = pd.Series(np.asarray(wind_speed_10m_m_s, dtype=float))
-    hub = wind_speed.logarithmic_profile(v10, MEASUREMENT_HEIGHT_M, hub_height_m,
-                                         ROUGHNESS_LENGTH_M)
-    power = power_output.power_curve(hub, pd.Series(speeds), pd.Series(values))
+    with _tmy.quiet_third_party():
+        hub = wind_speed.logarithmic_profile(v10, MEASUREMENT_HEIGHT_M, hub_height_m,
+                                             ROUGHNESS_LENGTH_M)
+        power = power_output.power_curve(hub, pd.Series(speeds), pd.Series(values))
     return np.clip(np.asarray(power, dtype=float) / nominal_w * 1000.0, 0.0, 1000.0)
 
 
