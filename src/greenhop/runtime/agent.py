@@ -227,6 +227,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     agent: SiteAgent
 
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return  # the receiver hung up (it resumes later): not an agent failure
+        super().handle_error(request, client_address)
+
 
 class SiteAgent:
     """One site's agent serving ``root/<job>/step-*`` over HTTP on ``host:port``.

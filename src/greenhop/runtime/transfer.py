@@ -12,7 +12,10 @@ For every file listed in the remote manifest the receiver
 
 Only when every file verifies is the manifest written and the staging
 directory renamed into place: the destination never holds a partial or
-corrupt checkpoint under a ``step-*`` name. The source is only read.
+corrupt checkpoint under a ``step-*`` name. The source is only read. When
+retries run out (link down) the staging directory ``.incoming-<name>`` keeps
+its verified prefix and the next pull resumes from it; on any other failure
+(disk full, a checkpoint that does not verify) it is removed.
 Destination writes go through :class:`Storage` so tests can inject a full disk.
 """
 
@@ -38,6 +41,10 @@ from greenhop.workload import checkpoint as ck
 
 Progress = Callable[[int, int], None]
 """``progress(done_bytes, total_bytes)`` called as bytes are verified and written."""
+
+
+class _Resumable(TransferError):
+    """Retries exhausted; the staging directory keeps its verified prefix."""
 
 
 class Storage:
@@ -76,13 +83,19 @@ class Storage:
 
 @dataclass
 class TransferResult:
-    """Summary of one pull. Sizes [B], time [s]."""
+    """Summary of one pull. Sizes [B], time [s].
+
+    ``received_bytes`` were verified and written; ``wire_bytes`` were read off
+    the connection, including chunks discarded for a bad hash or a drop;
+    ``reused_bytes`` were already verified in the staging directory.
+    """
 
     path: Path
     checkpoint: str
     step: int
     total_bytes: int
     received_bytes: int = 0
+    wire_bytes: int = 0
     reused_bytes: int = 0
     retries: int = 0
     bad_chunks: int = 0
@@ -101,6 +114,7 @@ class TransferResult:
             "step": self.step,
             "total_bytes": self.total_bytes,
             "received_bytes": self.received_bytes,
+            "wire_bytes": self.wire_bytes,
             "reused_bytes": self.reused_bytes,
             "retries": self.retries,
             "bad_chunks": self.bad_chunks,
@@ -272,7 +286,7 @@ def pull_checkpoint(
             )
         storage.write_file(staging, ck.MANIFEST, mbytes)
         try:
-            ck.verify_checkpoint(staging)
+            ck.verify_checkpoint(staging, hashes=False)  # hashes were checked while streaming
         except CheckpointError as exc:
             raise TransferError(
                 f"checkpoint {job}/{checkpoint} did not verify after transfer: {exc}"
@@ -286,6 +300,8 @@ def pull_checkpoint(
                 f"{exc.strerror}; nothing was committed; free space and retry"
             ) from None
         raise TransferError(f"cannot write {job}/{checkpoint} into {dest}: {exc}") from None
+    except _Resumable as exc:  # keep the verified prefix: a later pull resumes from it
+        raise TransferError(str(exc)) from None
     except TransferError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -322,7 +338,7 @@ def _pull_file(
     try:
         while offset < size:
             if failures > max_retries:
-                raise TransferError(
+                raise _Resumable(
                     f"{name} of {base} failed {failures} times at byte {offset} "
                     f"({result.events[-1] if result.events else 'no detail'}); the source may be "
                     "corrupt at rest or the link down; nothing was committed"
@@ -353,6 +369,7 @@ def _pull_file(
                     except (OSError, http.client.HTTPException) as exc:
                         data = b""
                         result.events.append(f"connection dropped at {offset}: {exc!r}")
+                    result.wire_bytes += len(data)
                     if len(data) != want:
                         if data:
                             result.events.append(f"connection dropped at {offset + len(data)}")

@@ -1,0 +1,305 @@
+"""Site agent and transfer: verified, resumable, rate-limited, fails cleanly."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import greenhop.workload as wl
+from greenhop.core.errors import TransferError
+from greenhop.runtime.agent import Faults, SiteAgent
+from greenhop.runtime.transfer import Storage, list_remote, pull_checkpoint
+
+CHUNK_BYTES = 128 * 1024  # as in conftest.py
+
+
+def _digests(path: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+
+
+def _sizes(path: Path) -> tuple[int, int]:
+    manifest = wl.verify_checkpoint(path)
+    return sum(r["size_bytes"] for r in manifest["files"].values()), (
+        path / "MANIFEST.json"
+    ).stat().st_size
+
+
+class DropAt(Faults):
+    """Drop the connection once, just before byte ``at`` of the whole checkpoint."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.sent, self.fired = at, 0, False
+
+    def on_block(self, name, file, offset, block):
+        if file == "MANIFEST.json":
+            return block
+        if not self.fired and self.sent + len(block) > self.at:
+            self.fired = True
+            return None
+        self.sent += len(block)
+        return block
+
+
+class FlipAt(Faults):
+    """Flip one bit of the byte at ``offset`` of ``file`` the first time it is sent."""
+
+    def __init__(self, file: str, offset: int) -> None:
+        self.file, self.offset, self.fired = file, offset, False
+
+    def on_block(self, name, file, offset, block):
+        if not self.fired and file == self.file and offset <= self.offset < offset + len(block):
+            self.fired = True
+            data = bytearray(block)
+            data[self.offset - offset] ^= 0x10
+            return bytes(data)
+        return block
+
+
+def test_plain_pull_commits_a_verified_copy(tmp_path, source_site) -> None:
+    root, path = source_site
+    with SiteAgent(root) as agent:
+        assert [c["name"] for c in list_remote(agent.url, "job")] == [path.name]
+        result = pull_checkpoint(agent.url, "job", tmp_path / "dst" / "job")
+        again = pull_checkpoint(agent.url, "job", tmp_path / "dst" / "job")
+    assert result.received_bytes == result.total_bytes and result.retries == 0
+    assert again.skipped and again.received_bytes == 0
+    assert _digests(result.path) == _digests(path)
+    assert sorted(p.name for p in (tmp_path / "dst" / "job").iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_dropped_connection_resumes_and_resends_at_most_one_chunk(
+    tmp_path, source_site, fraction
+) -> None:
+    root, path = source_site
+    total, manifest_bytes = _sizes(path)
+    faults = DropAt(int(fraction * total))
+    with SiteAgent(root, faults=faults) as agent:
+        result = pull_checkpoint(agent.url, "job", tmp_path / "dst")
+        sent = agent.stats.bytes_sent
+    assert faults.fired and result.retries == 1
+    resent = sent - manifest_bytes - total
+    assert 0 <= resent <= CHUNK_BYTES, f"re-sent {resent} B"
+    assert _digests(result.path) == _digests(path)
+
+
+def test_flipped_byte_in_transit_is_detected_and_fetched_again(tmp_path, source_site) -> None:
+    root, path = source_site
+    total, manifest_bytes = _sizes(path)
+    faults = FlipAt("model.safetensors", 700_000)
+    with SiteAgent(root, faults=faults) as agent:
+        result = pull_checkpoint(agent.url, "job", tmp_path / "dst")
+        sent = agent.stats.bytes_sent
+    assert faults.fired and result.bad_chunks == 1
+    assert any("failed its SHA-256" in e for e in result.events)
+    # the receiver discards one chunk and asks again from its start; it never reads
+    # more than one chunk twice (the sender may have pushed more into socket buffers)
+    assert result.wire_bytes - total <= CHUNK_BYTES
+    assert sent >= total + manifest_bytes
+    assert _digests(result.path) == _digests(path)
+
+
+def test_flipped_byte_at_rest_in_a_partial_copy_is_fetched_again(tmp_path, source_site) -> None:
+    root, path = source_site
+    total, _ = _sizes(path)
+    dst = tmp_path / "dst"
+    with (
+        SiteAgent(root, faults=DropAt(total // 2)) as agent,
+        pytest.raises(TransferError, match=r"failed 1 times"),
+    ):
+        pull_checkpoint(agent.url, "job", dst, max_retries=0)
+    partial = dst / f".incoming-{path.name}" / "model.safetensors"
+    assert partial.stat().st_size > 3 * CHUNK_BYTES
+    data = bytearray(partial.read_bytes())
+    data[CHUNK_BYTES + 5] ^= 0xFF  # rot inside the second chunk
+    partial.write_bytes(bytes(data))
+    with SiteAgent(root) as agent:
+        result = pull_checkpoint(agent.url, "job", dst)
+    files = wl.verify_checkpoint(path)["files"]
+    before_model = sum(files[n]["size_bytes"] for n in files if n < "model.safetensors")
+    assert result.reused_bytes == before_model + CHUNK_BYTES  # only chunk 0 still verified
+    assert result.received_bytes == total - result.reused_bytes
+    assert _digests(result.path) == _digests(path)
+    assert wl.latest_complete(dst) == result.path
+
+
+def test_flipped_byte_at_rest_at_the_source_is_never_committed(tmp_path, source_site) -> None:
+    root, path = source_site
+    target = path / "model.safetensors"
+    data = bytearray(target.read_bytes())
+    data[900_000] ^= 0x01
+    target.write_bytes(bytes(data))
+    before = _digests(path)
+    with SiteAgent(root) as agent, pytest.raises(TransferError, match="corrupt at rest"):
+        pull_checkpoint(agent.url, "job", tmp_path / "dst", max_retries=2)
+    assert wl.latest_complete(tmp_path / "dst") is None
+    assert not (tmp_path / "dst" / path.name).exists()
+    assert _digests(path) == before
+
+
+def test_flipped_byte_at_rest_after_commit_is_never_loaded(tmp_path, source_site) -> None:
+    root, path = source_site
+    older = wl.save_checkpoint(root / "job", 41, {"model": {"w": wl_tensor()}})
+    with SiteAgent(root) as agent:
+        pull_checkpoint(agent.url, "job", tmp_path / "dst", older.name)
+        result = pull_checkpoint(agent.url, "job", tmp_path / "dst")
+    data = bytearray((result.path / "model.safetensors").read_bytes())
+    data[-3] ^= 0x01
+    (result.path / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(wl.checkpoint.CheckpointError, match="SHA-256"):
+        wl.load_checkpoint(result.path)
+    assert wl.latest_complete(tmp_path / "dst").name == older.name
+    with SiteAgent(root) as agent:  # fetched again: the corrupt copy is replaced
+        fixed = pull_checkpoint(agent.url, "job", tmp_path / "dst")
+    assert not fixed.skipped and _digests(fixed.path) == _digests(path)
+
+
+def wl_tensor():
+    import torch
+
+    return torch.zeros(10)
+
+
+class _QuotaFile:
+    def __init__(self, fh, storage) -> None:
+        self._fh, self._storage = fh, storage
+
+    def write(self, data) -> int:
+        if self._storage.written + len(data) > self._storage.quota:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._storage.written += len(data)
+        return self._fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+class FullDisk(Storage):
+    """A destination whose disk fills after ``quota`` bytes (and claims plenty free)."""
+
+    def __init__(self, quota: int) -> None:
+        self.quota, self.written = quota, 0
+
+    def free_bytes(self, path: Path) -> int:
+        return 10**12
+
+    def open_at(self, path, offset):
+        return _QuotaFile(super().open_at(path, offset), self)
+
+
+def test_destination_disk_full_fails_cleanly_and_leaves_the_source_untouched(
+    tmp_path, source_site
+) -> None:
+    root, path = source_site
+    before = _digests(path)
+    dst = tmp_path / "dst"
+    with SiteAgent(root) as agent, pytest.raises(TransferError, match="destination disk full"):
+        pull_checkpoint(agent.url, "job", dst, storage=FullDisk(500_000))
+    assert list(dst.iterdir()) == []  # no staging left, nothing committed
+    assert _digests(path) == before
+    wl.verify_checkpoint(path)
+
+
+def test_destination_disk_full_on_a_real_small_tmpfs(tmp_path, source_site) -> None:
+    root, path = source_site
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)],
+            capture_output=True,
+            timeout=10,
+        ).returncode
+        != 0
+    ):
+        pytest.skip("cannot mount a tmpfs here (needs root); the fake full disk covers it")
+    try:
+        before = _digests(path)
+        with SiteAgent(root) as agent:
+            with pytest.raises(TransferError, match="destination disk full"):
+                pull_checkpoint(agent.url, "job", mnt / "job")  # space check up front
+            with pytest.raises(TransferError, match="destination disk full"):
+                pull_checkpoint(agent.url, "job", mnt / "job", check_space=False)  # ENOSPC
+        assert list((mnt / "job").iterdir()) == []
+        assert _digests(path) == before
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True, timeout=10)
+
+
+def test_pickle_listed_in_a_remote_manifest_is_refused(tmp_path, source_site) -> None:
+    root, path = source_site
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    manifest["files"]["evil.pkl"] = manifest["files"]["meta.json"]
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with SiteAgent(root) as agent, pytest.raises(TransferError, match=r"evil\.pkl"):
+        pull_checkpoint(agent.url, "job", tmp_path / "dst", path.name)
+    assert not (tmp_path / "dst").exists() or list((tmp_path / "dst").iterdir()) == []
+
+
+def test_pickle_payload_with_matching_hashes_is_refused_after_transfer(
+    tmp_path, source_site
+) -> None:
+    import pickle
+
+    root, path = source_site
+    payload = pickle.dumps({"x": 1}, protocol=4)
+    (path / "loader.json").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    manifest["files"]["loader.json"] = {
+        "size_bytes": len(payload),
+        "sha256": digest,
+        "chunks_sha256": [digest],
+    }
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with SiteAgent(root) as agent, pytest.raises(TransferError, match="pickle payload"):
+        pull_checkpoint(agent.url, "job", tmp_path / "dst")
+    assert list((tmp_path / "dst").iterdir()) == []
+
+
+def test_rate_limit_and_latency_hold_on_loopback(tmp_path, source_site) -> None:
+    root, path = source_site
+    total, _ = _sizes(path)
+    rate_bps = 40e6
+    with SiteAgent(root, rate_bps=rate_bps, latency_s=0.05) as agent:
+        t0 = time.monotonic()
+        result = pull_checkpoint(agent.url, "job", tmp_path / "dst")
+        elapsed = time.monotonic() - t0
+    files = len(wl.verify_checkpoint(path)["files"])
+    # one latency per request: list, manifest and each file
+    assert elapsed >= 0.05 * (2 + files)
+    achieved = 8 * total / (elapsed - 0.05 * (2 + files))
+    assert 0.5 * rate_bps <= achieved <= 1.15 * rate_bps
+    assert result.rate_bps <= 1.15 * rate_bps
+
+
+def test_agent_serves_only_manifest_files_and_stops_when_idle(tmp_path, source_site) -> None:
+    root, path = source_site
+    (path / "secret.txt").write_text("no")
+    agent = SiteAgent(root, idle_timeout_s=0.5).start()
+    try:
+        for url, status in [
+            (f"/v1/jobs/job/checkpoints/{path.name}/secret.txt", 404),
+            (f"/v1/jobs/job/checkpoints/{path.name}/..%2F..%2Fetc", 404),
+            ("/v1/jobs/..%2Fx/checkpoints", 400),
+            ("/v1/health", 200),
+            (f"/v1/jobs/job/checkpoints/{path.name}/meta.json", 200),
+        ]:
+            conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=5)
+            conn.request("GET", url)
+            assert conn.getresponse().status == status, url
+            conn.close()
+        assert agent.wait(timeout_s=5)
+    finally:
+        agent.stop()
+    shutil.rmtree(path / "secret.txt", ignore_errors=True)
