@@ -1,0 +1,300 @@
+"""What a policy sees (:class:`Observation`) and what it may answer (:class:`Action`).
+
+The simulator and the live orchestrator build the same :class:`Observation` and
+apply the same actions, so one policy object runs unchanged in both.
+
+Design for speed: an Observation is a thin record of *read-only numpy views*
+(per site and per job), not one Python object per job. The mechanism owns the
+underlying arrays and updates them in place between steps, so the views are
+valid for the step they were handed out in; a policy that wants to keep a value
+across steps must copy it.
+
+Nothing after ``now`` is visible. Recent surplus history is reachable only
+through :class:`SurplusHistory`, which raises :class:`LeakageError` if asked
+for any step after the current one: a leaking forecaster fails loudly instead
+of quietly looking good.
+
+Site and job indices refer to :attr:`Observation.site_names` and
+:attr:`Observation.job_names`; actions may name a job or a site by index or by
+name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from greenhop.core.errors import GreenhopError
+
+# Job phases (codes in ``Observation.job_phase``; int8).
+PENDING = 0
+"""Not yet arrived: invisible to scheduling, present only so arrays keep their shape."""
+QUEUED = 1
+"""Arrived, waiting for GPU slots (or for a ``Place``)."""
+RUNNING = 2
+"""Training at ``job_site``."""
+SUSPENDED = 3
+"""Stopped at ``job_site`` with a local checkpoint; draws no power; resumes there."""
+MIGRATING = 4
+"""Saving, transferring or restoring (no progress); ``job_dest`` is where it is going."""
+DONE = 5
+"""Finished its work."""
+
+PHASE_NAMES = ("pending", "queued", "running", "suspended", "migrating", "done")
+
+# Job mobility (codes in ``Observation.job_mobility``; int8).
+MIGRATABLE = 0
+PINNED = 1
+PARTIAL = 2
+MOBILITY_NAMES = ("migratable", "pinned", "partial")
+
+
+class LeakageError(GreenhopError):
+    """Something asked for data from after the current time (a forecaster or policy bug)."""
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+class SurplusHistory:
+    """Guarded, read-only access to past surplus per site [W].
+
+    Rows are steps, columns are sites. Step numbers are the simulator's integer
+    step offsets from the scenario start; negative steps are history before the
+    start (``first_step`` is the earliest one available). The current step
+    (``now_step``) is visible (its value is measured now); any later step raises
+    :class:`LeakageError`.
+    """
+
+    __slots__ = ("_data", "_offset", "dt_s", "first_step", "now_step")
+
+    def __init__(self, data: np.ndarray, offset: int, now_step: int, dt_s: float) -> None:
+        """``data[offset + k]`` is the surplus of step ``k``; ``now_step`` the current step."""
+        self._data = data
+        self._offset = int(offset)
+        self.first_step = -int(offset)
+        self.now_step = int(now_step)
+        self.dt_s = float(dt_s)
+
+    def _leak(self, stop: int) -> None:
+        raise LeakageError(
+            f"surplus history asked for step {stop - 1}, but the current step is "
+            f"{self.now_step}: nothing after now is visible to a policy or forecaster; "
+            "use a forecast for the future"
+        )
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        """Surplus of steps ``start .. stop-1`` [W], shape ``(stop-start, n_sites)``, read-only.
+
+        ``start`` is clipped to the first available step; ``stop`` may be at most
+        ``now_step + 1``.
+        """
+        if stop > self.now_step + 1:
+            self._leak(stop)
+        start = max(int(start), self.first_step)
+        if stop <= start:
+            return _readonly(self._data[0:0])
+        return _readonly(self._data[self._offset + start: self._offset + stop])
+
+    def last(self, n: int) -> np.ndarray:
+        """The last ``n`` steps up to and including now [W], shape ``(<=n, n_sites)``."""
+        return self.slice(self.now_step + 1 - int(n), self.now_step + 1)
+
+    def at(self, step: int) -> np.ndarray:
+        """Surplus of every site at ``step`` [W] (``step <= now_step``)."""
+        if step > self.now_step:
+            self._leak(step + 1)
+        if step < self.first_step:
+            raise LeakageError(
+                f"step {step} is before the first available history step {self.first_step}"
+            )
+        return _readonly(self._data[self._offset + step])
+
+    def __getitem__(self, key):
+        raise TypeError("index SurplusHistory with .slice(start, stop), .last(n) or .at(step)")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    """Static feasibility inputs of every site pair along its shortest path (arrays ``[S, S]``).
+
+    Attributes:
+        bandwidth_bps: bottleneck nominal rate on the path [bit/s] (``inf`` on the diagonal,
+            0 where no path exists).
+        efficiency: share of the nominal rate a transfer reaches on the bottleneck [-].
+        rtt_s: path round-trip time (sum over hops) [s].
+        loss: path loss probability, ``1 - prod(1 - loss_hop)`` [-].
+        streams: parallel streams of a transfer [-].
+        j_per_bit: network energy per bit along the path (sum over hops) [J/bit].
+        hops: number of links on the path (0 on the diagonal, -1 when unreachable).
+        active_transfers: transfers now crossing each link, shape ``[L]`` (live view).
+        link_rate_bps: effective rate of each link, ``efficiency x bandwidth`` [bit/s], ``[L]``.
+        route: ``[S*S, L]`` bool, the links on the path from ``s`` to ``d`` (row ``s*S + d``).
+        write_Bps, read_Bps, startup_s: checkpoint write / read rate [B/s] and restart cost [s].
+    """
+
+    bandwidth_bps: np.ndarray
+    efficiency: np.ndarray
+    rtt_s: np.ndarray
+    loss: np.ndarray
+    streams: np.ndarray
+    j_per_bit: np.ndarray
+    hops: np.ndarray
+    active_transfers: np.ndarray
+    link_rate_bps: np.ndarray
+    route: np.ndarray
+    write_Bps: float
+    read_Bps: float
+    startup_s: float
+
+    def shared_rate_bps(self, src: np.ndarray, dst: np.ndarray,
+                        extra: np.ndarray | None = None) -> np.ndarray:
+        """Effective rate [bit/s] one more transfer ``src -> dst`` would get now: the smallest
+        fair share ``link_rate / (transfers on the link + 1)`` along its path (``extra``
+        adds transfers per link, e.g. ones decided this step); ``inf`` for ``src == dst``."""
+        n_sites = self.bandwidth_bps.shape[0]
+        paths = self.route[np.asarray(src) * n_sites + np.asarray(dst)]
+        count = self.active_transfers + (0 if extra is None else extra) + 1
+        share = self.link_rate_bps / count
+        return np.where(paths, share, np.inf).min(axis=-1)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything a policy may know at step ``step`` (time ``now_s``); arrays are read-only.
+
+    Per-site arrays have shape ``[S]``; per-job arrays shape ``[J]``.
+
+    Attributes:
+        now_s: seconds since the scenario start [s].
+        step: integer step index (``now_s = step x dt_s``).
+        dt_s: step length [s].
+        site_names, job_names: names behind the indices.
+        renewable_w: renewable power at each site now [W].
+        base_demand_w: facility power of the always-on load (base load x PUE) [W].
+        surplus_w: ``renewable_w - base_demand_w`` [W] (what training could use).
+        job_load_w: facility power of the jobs at each site over the last step [W].
+        headroom_w: ``surplus_w - job_load_w``: surplus left for more jobs [W].
+        soc_j: battery energy [J] (0 without a battery); battery_capacity_j: [J].
+        free_gpus: free GPU slots [-]; gpu_slots: total slots [-].
+        gpu_power_w, gpu_idle_w: per-GPU training and idle power of the site platform [W].
+        throughput: relative throughput per GPU vs the reference GPU [-].
+        pue: power usage effectiveness per site [-].
+        history: guarded access to the past surplus (:class:`SurplusHistory`).
+        window_forecast_s: optional remaining-window forecast per site [s] (``None``
+            unless a forecaster fills it).
+        start_unix_s: UTC time of step 0 as POSIX seconds [s] (for time-of-day features).
+        window_threshold_w: a surplus window is a run of steps with ``surplus_w`` at or above
+            this [W] (the scenario's definition; estimators and forecasters use it).
+        job_phase: phase codes (:data:`QUEUED`, :data:`RUNNING`, ...).
+        job_site: current (or, while migrating, source) site index; -1 if none.
+        job_dest: destination while migrating; -1 otherwise.
+        job_origin: arrival site index (-1: let the placer choose).
+        job_progress: share of the work done [-].
+        job_remaining_gpu_s: remaining work [reference-GPU seconds].
+        job_checkpoint_bytes: full checkpoint size [B]; job_move_bytes: what crosses the
+            WAN on a migration (``checkpoint x migratable share``) [B].
+        job_gpus: GPUs [-]; job_mobility: mobility codes; job_arrival_s [s];
+        job_deadline_s: deadline [s] (``inf`` when none).
+        job_last_move_s: time the job last arrived at a site or started there [s].
+        job_allowed: ``[J, S]`` bool, sites each job may run on.
+        links: :class:`LinkInfo`.
+    """
+
+    now_s: float
+    step: int
+    dt_s: float
+    site_names: tuple[str, ...]
+    job_names: tuple[str, ...]
+    renewable_w: np.ndarray
+    base_demand_w: np.ndarray
+    surplus_w: np.ndarray
+    job_load_w: np.ndarray
+    headroom_w: np.ndarray
+    soc_j: np.ndarray
+    battery_capacity_j: np.ndarray
+    free_gpus: np.ndarray
+    gpu_slots: np.ndarray
+    gpu_power_w: np.ndarray
+    gpu_idle_w: np.ndarray
+    throughput: np.ndarray
+    pue: np.ndarray
+    history: SurplusHistory
+    job_phase: np.ndarray
+    job_site: np.ndarray
+    job_dest: np.ndarray
+    job_origin: np.ndarray
+    job_progress: np.ndarray
+    job_remaining_gpu_s: np.ndarray
+    job_checkpoint_bytes: np.ndarray
+    job_move_bytes: np.ndarray
+    job_gpus: np.ndarray
+    job_mobility: np.ndarray
+    job_arrival_s: np.ndarray
+    job_deadline_s: np.ndarray
+    job_last_move_s: np.ndarray
+    job_allowed: np.ndarray
+    links: LinkInfo
+    window_forecast_s: np.ndarray | None = None
+    start_unix_s: float = 0.0
+    window_threshold_w: float = 0.0
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site_names)
+
+    @property
+    def n_jobs(self) -> int:
+        return len(self.job_names)
+
+    def jobs_in(self, *phases: int) -> np.ndarray:
+        """Indices of the jobs in any of ``phases``."""
+        return np.flatnonzero(np.isin(self.job_phase, phases))
+
+    def job_power_w(self) -> np.ndarray:
+        """Facility power of each job while training at its current site [W] (0 if none)."""
+        site = np.maximum(self.job_site, 0)
+        return np.where(
+            self.job_site >= 0, self.job_gpus * self.gpu_power_w[site] * self.pue[site], 0.0
+        )
+
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class Migrate:
+    """Checkpoint ``job``, move it over the WAN to ``dest`` and resume it there."""
+
+    job: int | str
+    dest: int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """Stop ``job`` where it is (keeps its slots, draws no power)."""
+
+    job: int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Restart a suspended ``job`` at its site (costs the restore time)."""
+
+    job: int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Start a queued ``job`` at ``site`` (instead of its arrival site)."""
+
+    job: int | str
+    site: int | str
+
+
+Action = Migrate | Suspend | Resume | Place
+"""Any action a policy may return."""

@@ -1,0 +1,64 @@
+"""``threshold``: temporal shifting only.
+
+At each site, while its surplus does not cover the jobs running there, suspend
+jobs (the most power-hungry first) until it does; resume a suspended job when the
+site's headroom covers its power again. Jobs whose deadline would otherwise be
+missed are never suspended and are resumed. Jobs never change site.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from greenhop.core.observation import RUNNING, SUSPENDED, Action, Observation, Resume, Suspend
+from greenhop.policies.base import POLICIES, available_headroom_w, job_power_at
+
+
+@POLICIES.register("threshold")
+class ThresholdPolicy:
+    """Suspend when local surplus is gone, resume when it returns.
+
+    Args:
+        deadline_margin: resume (or keep running) a job when the time left to its
+            deadline is below ``deadline_margin`` x the time its remaining work needs [-].
+    """
+
+    name = "threshold"
+
+    def __init__(self, deadline_margin: float = 1.5) -> None:
+        self.deadline_margin = float(deadline_margin)
+
+    def _urgent(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
+        site = obs.job_site[jobs]
+        rate = obs.job_gpus[jobs] * obs.throughput[site]
+        need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
+        left_s = obs.job_deadline_s[jobs] - obs.now_s
+        return left_s <= self.deadline_margin * need_s + obs.dt_s
+
+    def decide(self, observation: Observation) -> list[Action]:
+        obs = observation
+        head = available_headroom_w(obs)
+        phase = obs.job_phase
+        actions: list[Action] = []
+        running = np.flatnonzero(phase == RUNNING)
+        if running.size:
+            short = running[head[obs.job_site[running]] < 0]
+            if short.size:
+                short = short[~self._urgent(obs, short)]
+                power = job_power_at(obs, short, obs.job_site[short])
+                for k in np.argsort(-power, kind="stable").tolist():
+                    j = int(short[k])
+                    s = int(obs.job_site[j])
+                    if head[s] < 0:
+                        actions.append(Suspend(j))
+                        head[s] += power[k]
+        waiting = np.flatnonzero(phase == SUSPENDED)
+        if waiting.size:
+            urgent = self._urgent(obs, waiting)
+            power = job_power_at(obs, waiting, obs.job_site[waiting])
+            for k, j in enumerate(waiting.tolist()):
+                s = int(obs.job_site[j])
+                if urgent[k] or head[s] >= power[k]:
+                    actions.append(Resume(j))
+                    head[s] -= power[k]
+        return actions

@@ -1,0 +1,107 @@
+"""Estimate each site's remaining surplus window from the past only.
+
+:class:`HistoricalWindowEstimator` is the default estimate the
+``feasibility-aware`` policy uses when the Observation carries no forecast
+(``window_forecast_s is None``): for a site that is in a window now, the
+estimate is the **mean remaining window observed at that site at the same time
+of day** on earlier days (over every past step that was inside a window, whose
+window has since ended). It reads only ``observation.history``, which refuses
+anything after now, so it cannot leak the future. A forecaster (issue 5) replaces
+it by filling ``Observation.window_forecast_s``; any object with
+``estimate(observation) -> ndarray[S]`` can be passed to the policy instead.
+
+A window is a maximal run of steps with surplus at or above ``threshold_w`` (as in
+:func:`greenhop.traces.windows.remaining_window_s`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from greenhop.core.observation import Observation
+
+
+class WindowEstimator(Protocol):
+    """Remaining surplus window per site [s] (0 where no window is open now)."""
+
+    def estimate(self, observation: Observation) -> np.ndarray: ...
+
+
+class HistoricalWindowEstimator:
+    """Mean remaining window at the same time of day, learnt incrementally from history.
+
+    Args:
+        threshold_w: surplus at or above which a step belongs to a window [W]; ``None``
+            (default) uses the Observation's ``window_threshold_w``.
+        min_samples: past observations a time-of-day slot needs; with fewer, the site's
+            mean over all slots is used; with none at all, the estimate is 0 (no migration).
+        slot_s: width of the time-of-day bins [s] (default: the step).
+    """
+
+    def __init__(self, threshold_w: float | None = None, min_samples: int = 1,
+                 slot_s: float | None = None) -> None:
+        self.threshold_w = threshold_w
+        self.min_samples = int(min_samples)
+        self.slot_s = slot_s
+        self._next_step: int | None = None
+
+    def _init(self, obs: Observation) -> None:
+        n_sites = obs.n_sites
+        self._dt = obs.dt_s
+        self._slot = float(self.slot_s or obs.dt_s)
+        self._n_slots = max(1, int(np.ceil(86400.0 / self._slot)))
+        self._sums = np.zeros((n_sites, self._n_slots))
+        self._counts = np.zeros((n_sites, self._n_slots))
+        self._run_start = np.full(n_sites, np.iinfo(np.int64).min, dtype=np.int64)
+        self._next_step = obs.history.first_step
+        self._start_unix = obs.start_unix_s
+        self._thr = float(obs.window_threshold_w if self.threshold_w is None else self.threshold_w)
+
+    def _slots_of(self, steps: np.ndarray) -> np.ndarray:
+        tod = np.mod(self._start_unix + steps * self._dt, 86400.0)
+        return np.minimum((tod // self._slot).astype(np.int64), self._n_slots - 1)
+
+    def _learn(self, obs: Observation) -> None:
+        rows = obs.history.slice(self._next_step, obs.step + 1)
+        first = self._next_step
+        none = np.iinfo(np.int64).min
+        for k in range(rows.shape[0]):
+            step = first + k
+            inside = rows[k] >= self._thr
+            open_now = self._run_start != none
+            ended = np.flatnonzero(open_now & ~inside)
+            for s in ended:
+                run = np.arange(max(self._run_start[s], obs.history.first_step), step)
+                if run.size:
+                    slots = self._slots_of(run)
+                    np.add.at(self._sums[s], slots, (step - run) * self._dt)
+                    np.add.at(self._counts[s], slots, 1.0)
+                self._run_start[s] = none
+            started = ~open_now & inside
+            self._run_start[started] = step
+        self._next_step = obs.step + 1
+
+    def estimate(self, observation: Observation) -> np.ndarray:
+        """Estimated remaining window per site [s]; 0 where the site is not in a window now."""
+        if self._next_step is None or observation.step + 1 < self._next_step:
+            self._init(observation)
+        self._learn(observation)
+        slot = int(self._slots_of(np.array([observation.step]))[0])
+        counts = self._counts[:, slot]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            by_slot = self._sums[:, slot] / counts
+            total_n = self._counts.sum(axis=1)
+            overall = self._sums.sum(axis=1) / total_n
+        est = np.where(counts >= self.min_samples, by_slot,
+                       np.where(total_n > 0, overall, 0.0))
+        inside = observation.surplus_w >= self._thr
+        return np.where(inside, np.nan_to_num(est), 0.0)
+
+
+def window_estimate_s(observation: Observation, estimator: WindowEstimator) -> np.ndarray:
+    """The forecast in the Observation when there is one, else ``estimator``'s estimate [s]."""
+    if observation.window_forecast_s is not None:
+        return np.asarray(observation.window_forecast_s, dtype=float)
+    return estimator.estimate(observation)

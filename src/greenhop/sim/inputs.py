@@ -1,0 +1,165 @@
+"""Everything a run needs that does not depend on the policy, computed once per scenario:
+renewable power and surplus per site and step (history included), routing tables,
+and the job table as arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED
+from greenhop.core.specs import JobSpec
+from greenhop.sim.network import Network, build_network
+from greenhop.sim.scenario import Scenario
+
+_MOBILITY_CODE = {"migratable": MIGRATABLE, "pinned": PINNED, "partial": PARTIAL}
+
+
+@dataclass(frozen=True)
+class SimInputs:
+    """Policy-independent arrays of one scenario (``H`` history steps, ``T`` steps, ``S`` sites,
+    ``J`` jobs)."""
+
+    scenario: Scenario
+    index: pd.DatetimeIndex          # H + T step starts, UTC
+    renewable_w: np.ndarray          # [H+T, S]
+    base_demand_w: np.ndarray        # [S] facility power of the base load
+    surplus_w: np.ndarray            # [H+T, S] renewable - base demand
+    remaining_window_s: np.ndarray   # [T+1, S] true remaining window (metrics only)
+    network: Network
+    slots: np.ndarray
+    gpu_power_w: np.ndarray
+    gpu_idle_w: np.ndarray
+    throughput: np.ndarray
+    pue: np.ndarray
+    carbon_g_per_kwh: np.ndarray     # [S] NaN where unknown
+    bat_capacity_j: np.ndarray
+    bat_power_w: np.ndarray
+    bat_eta: np.ndarray
+    bat_min_soc: np.ndarray
+    bat_initial_j: np.ndarray
+    grid_limit_w: np.ndarray
+    jobs: tuple[JobSpec, ...]
+    job_arrival_s: np.ndarray
+    job_arrival_step: np.ndarray
+    job_work_gpu_s: np.ndarray
+    job_ckpt_bytes: np.ndarray
+    job_move_bytes: np.ndarray
+    job_gpus: np.ndarray
+    job_g_move: np.ndarray
+    job_g_stay: np.ndarray
+    job_mobility: np.ndarray
+    job_deadline_s: np.ndarray
+    job_allowed: np.ndarray          # [J, S]
+    job_origin: np.ndarray
+
+    @property
+    def history_steps(self) -> int:
+        return self.scenario.history_steps
+
+    @property
+    def n_steps(self) -> int:
+        return self.scenario.n_steps
+
+
+def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
+    n = len(index)
+    out = np.zeros((n, len(scenario.sites)))
+    secs = (index.asi8 // 10**9).astype(float) if index.unit == "s" else \
+        index.as_unit("ns").asi8 / 1e9
+    tod_h = np.mod(secs, 86400.0) / 3600.0
+    for i, site in enumerate(scenario.sites):
+        tr = site.trace
+        where = f"sites[{site.name}].trace"
+        if tr.kind == "constant":
+            out[:, i] = tr.power_w
+        elif tr.kind == "solar":
+            out[:, i] = tr.peak_w * np.maximum(0.0, np.sin(np.pi * (tod_h - 6.0) / 12.0))
+        elif tr.kind == "values":
+            if len(tr.values_w) < n:
+                raise ConfigError(
+                    f"{where}.values: {len(tr.values_w)} values cover fewer steps than history "
+                    f"+ horizon ({n} steps of {scenario.step_s:g} s); add values or shorten "
+                    "horizon / history")
+            out[:, i] = np.asarray(tr.values_w[:n])
+        else:
+            from greenhop.traces.site_model import renewable_power
+
+            try:
+                out[:, i] = renewable_power(site.spec, index)["renewable_w"].to_numpy()
+            except TraceError as exc:
+                raise TraceError(
+                    f"horizon: the traces of site '{site.name}' do not cover "
+                    f"{index[0]} .. {index[-1]} (start - history .. start + horizon): {exc}; "
+                    "move start or shorten horizon / history") from None
+    return out
+
+
+def build_inputs(scenario: Scenario) -> SimInputs:
+    """Compute the policy-independent arrays of ``scenario``."""
+    from greenhop.traces.windows import remaining_window_s
+
+    sc = scenario
+    H, T = sc.history_steps, sc.n_steps
+    dt = sc.step_s
+    index = pd.date_range(sc.start - pd.Timedelta(seconds=H * dt), periods=H + T,
+                          freq=pd.Timedelta(seconds=dt), tz="UTC")
+    ren = _trace_matrix(sc, index)
+    specs = [s.spec for s in sc.sites]
+    pue = np.array([s.pue for s in specs])
+    base = np.array([s.base_load_w for s in specs]) * pue
+    surplus = ren - base[None, :]
+    rem = remaining_window_s(surplus[H:].T, sc.window_threshold_w, dt).T
+    rem = np.vstack([rem, np.zeros((1, rem.shape[1]))])
+    names = sc.site_names
+    site_idx = {n: i for i, n in enumerate(names)}
+    net = build_network(names, sc.links)
+
+    def bat(attr, default):
+        return np.array([getattr(s.battery, attr) if s.battery else default for s in specs],
+                        dtype=float)
+
+    cap = bat("capacity_j", 0.0)
+    jobs = sc.jobs()
+    J, S = len(jobs), len(specs)
+    allowed = np.ones((J, S), dtype=bool)
+    for j, job in enumerate(jobs):
+        if job.allowed_sites:
+            allowed[j] = False
+            allowed[j, [site_idx[s] for s in job.allowed_sites]] = True
+    share = np.array([j.migratable_share if j.mobility == "partial" else 1.0 for j in jobs])
+    gpus = np.array([j.gpus for j in jobs], dtype=np.int64)
+    g_move = np.where(share < 1.0, np.clip(np.ceil(gpus * share - 1e-9), 1, gpus), gpus)
+    g_move = g_move.astype(np.int64)
+    ckpt = np.array([j.checkpoint_bytes for j in jobs], dtype=float)
+    arrival = np.array([j.arrival_s for j in jobs], dtype=float)
+    return SimInputs(
+        scenario=sc, index=index, renewable_w=ren, base_demand_w=base, surplus_w=surplus,
+        remaining_window_s=rem, network=net,
+        slots=np.array([s.gpu_slots for s in specs], dtype=np.int64),
+        gpu_power_w=np.array([s.gpu_power_w for s in sc.sites]),
+        gpu_idle_w=np.array([s.gpu_idle_w for s in sc.sites]),
+        throughput=np.array([s.throughput for s in sc.sites]),
+        pue=pue,
+        carbon_g_per_kwh=np.array([np.nan if s.carbon_g_per_kwh is None else s.carbon_g_per_kwh
+                                   for s in sc.sites]),
+        bat_capacity_j=cap, bat_power_w=bat("max_power_w", 0.0),
+        bat_eta=bat("round_trip_efficiency", 1.0), bat_min_soc=bat("min_soc", 0.0),
+        bat_initial_j=bat("initial_soc", 0.0) * cap,
+        grid_limit_w=np.array([s.grid_import_limit_w for s in specs], dtype=float),
+        jobs=jobs, job_arrival_s=arrival,
+        job_arrival_step=np.ceil(arrival / dt - 1e-9).astype(np.int64),
+        job_work_gpu_s=np.array([j.work_gpu_h * 3600.0 for j in jobs]),
+        job_ckpt_bytes=ckpt, job_move_bytes=ckpt * share, job_gpus=gpus, job_g_move=g_move,
+        job_g_stay=gpus - g_move,
+        job_mobility=np.array([_MOBILITY_CODE[j.mobility] for j in jobs], dtype=np.int8),
+        job_deadline_s=np.array([np.inf if j.deadline_s is None else j.deadline_s
+                                 for j in jobs]),
+        job_allowed=allowed,
+        job_origin=np.array([-1 if j.origin is None else site_idx[j.origin] for j in jobs],
+                            dtype=np.int64),
+    )

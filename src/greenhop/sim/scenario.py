@@ -1,0 +1,612 @@
+"""Scenario files: sites, WAN links, jobs, time frame and the policies to compare.
+
+A scenario is a TOML file (or the equivalent dict). :func:`load_scenario`
+validates it completely and raises :class:`~greenhop.core.errors.ConfigError`
+naming the dotted path to the bad key (``links[2].bandwidth``). See
+``docs/simulator.md`` for the schema with an example.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from greenhop.core.errors import ConfigError
+from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
+from greenhop.model import constants as C
+from greenhop.sim.schema import Table
+
+ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
+TRACE_KINDS = ("fleet", "constant", "values", "solar")
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """Where a site's renewable power comes from.
+
+    ``fleet``: the site energy model on real traces (:mod:`greenhop.traces.site_model`);
+    ``constant``: ``power_w`` at every step; ``values``: ``values_w`` step by step from
+    ``history`` before the start (must cover history + horizon); ``solar``: a clear-day
+    shape ``peak_w x max(0, sin(pi (t - 6 h) / 12 h))`` in UTC (synthetic, for tests).
+    """
+
+    kind: str = "fleet"
+    power_w: float = 0.0
+    values_w: tuple[float, ...] = ()
+    peak_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class SimSite:
+    """A site as the simulator uses it: the spec, its trace, its GPU platform figures."""
+
+    spec: SiteSpec
+    trace: TraceSpec
+    gpu_power_w: float
+    gpu_idle_w: float
+    throughput: float
+    carbon_g_per_kwh: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class ModelMix:
+    """One entry of the generator's model mix."""
+
+    name: str
+    checkpoint_bytes: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """Random jobs: Poisson (or uniform) arrivals, a model mix, log-uniform work."""
+
+    count: int
+    arrival: str
+    until_s: float
+    models: tuple[ModelMix, ...]
+    work_gpu_h: tuple[float, float]
+    gpus: tuple[int, ...]
+    gpu_weights: tuple[float, ...]
+    mobility: tuple[tuple[str, float], ...]
+    partial_share: float
+    deadline_factor: float
+    origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario (SI units). Build it with :func:`load_scenario`."""
+
+    name: str
+    start: pd.Timestamp
+    horizon_s: float
+    step_s: float
+    seed: int
+    history_s: float
+    decision_interval_s: float
+    policies: tuple[str, ...]
+    policy_params: dict[str, dict[str, Any]]
+    sites: tuple[SimSite, ...]
+    links: tuple[LinkSpec, ...]
+    explicit_jobs: tuple[JobSpec, ...]
+    generator: GeneratorSpec | None
+    window_threshold_w: float = 1000.0
+    on_window_close: str = "continue"
+    alpha: float = C.ALPHA
+    write_Bps: float = C.WRITE_BPS
+    read_Bps: float = C.READ_BPS
+    startup_s: float = C.STARTUP_S
+    source: str = "<dict>"
+    jobs_cache: tuple[JobSpec, ...] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def n_steps(self) -> int:
+        return round(self.horizon_s / self.step_s)
+
+    @property
+    def history_steps(self) -> int:
+        return round(self.history_s / self.step_s)
+
+    @property
+    def site_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sites)
+
+    def with_seed(self, seed: int) -> Scenario:
+        """The same scenario with another seed (generated jobs are drawn again)."""
+        return replace(self, seed=int(seed), jobs_cache=None)
+
+    def with_policies(self, policies: list[str] | tuple[str, ...]) -> Scenario:
+        """The same scenario comparing ``policies`` (each checked against the registry)."""
+        from greenhop.policies import POLICIES
+
+        for i, p in enumerate(policies):
+            if p not in POLICIES:
+                raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
+                                  f"{', '.join(POLICIES.names())}")
+        return replace(self, policies=tuple(policies))
+
+    def jobs(self) -> tuple[JobSpec, ...]:
+        """Explicit jobs followed by generated ones (deterministic for the seed)."""
+        if self.jobs_cache is None:
+            generated = generate_jobs(self) if self.generator else ()
+            object.__setattr__(self, "jobs_cache", tuple(self.explicit_jobs) + tuple(generated))
+        return self.jobs_cache
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_scenario_path() -> Path:
+    """The packaged default scenario (the default fleet, a month of jobs, real traces)."""
+    return Path(str(resources.files("greenhop") / "data" / "scenarios" / "default.toml"))
+
+
+def load_scenario(source: str | Path | dict | Scenario | None = None) -> Scenario:
+    """Validate a scenario from a TOML path, a dict, or pass a Scenario through.
+
+    ``None`` loads the packaged default scenario.
+    """
+    if isinstance(source, Scenario):
+        return source
+    if source is None:
+        source = default_scenario_path()
+    if isinstance(source, dict):
+        return parse_scenario(source, "<dict>", Path.cwd())
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"scenario file {str(path)!r} does not exist; pass the path of a "
+                          "TOML scenario (see docs/simulator.md) or none for the default")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_scenario(data, str(path), path.parent)
+
+
+def _fleet_sites(t: Table, base_dir: Path) -> dict[str, SiteSpec]:
+    if not t.has("fleet"):
+        return {}
+    ft = t.table("fleet")
+    path = ft.string("path", None)
+    names = ft.strings("sites", None)
+    ft.done()
+    try:
+        from greenhop.traces.fleet import load_fleet
+    except ImportError:  # pragma: no cover - traces not installed
+        raise ConfigError("fleet: the fleet loader greenhop.traces.fleet is not available; "
+                          "define every site under [[sites]] instead") from None
+    fleet_path = None
+    if path is not None:
+        fleet_path = Path(path) if Path(path).is_absolute() else base_dir / path
+    try:
+        fleet = load_fleet(fleet_path) if fleet_path is not None else load_fleet()
+    except ConfigError as exc:
+        raise ConfigError(f"fleet.path: {exc}") from None
+    sites = {s.name: s for s in fleet.sites}
+    if names is None:
+        return sites
+    out = {}
+    for i, n in enumerate(names):
+        if n not in sites:
+            raise ConfigError(f"fleet.sites[{i}]: unknown site '{n}' in the fleet; valid: "
+                              f"{', '.join(sites)}")
+        out[n] = sites[n]
+    return out
+
+
+_SITE_FIELDS = {
+    "latitude": "latitude_deg", "longitude": "longitude_deg", "timezone": "timezone",
+    "pv_kwp": "pv_kwp", "wind_kw": "wind_kw", "pue": "pue", "gpu_platform": "gpu_platform",
+    "gpu_slots": "gpu_slots",
+}
+
+
+def _platform_figures(name: str, where: str) -> tuple[float, float, float]:
+    from greenhop.core.platforms import platform
+
+    try:
+        p = platform(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return p.train_power_w, p.idle_power_w, p.relative_throughput
+
+
+def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
+    name = st.string("name")
+    kw: dict[str, Any] = {}
+    for key, attr in _SITE_FIELDS.items():
+        if not st.has(key):
+            continue
+        if key in ("latitude", "longitude"):
+            kw[attr] = st.number(key, lo=-180, hi=180)
+        elif key in ("pv_kwp", "wind_kw"):
+            kw[attr] = st.number(key, lo=0)
+        elif key == "pue":
+            kw[attr] = st.number(key, lo=1, hi=5)
+        elif key == "gpu_slots":
+            kw[attr] = st.number(key, lo=0, integer=True)
+        else:
+            kw[attr] = st.string(key)
+    if st.has("base_load"):
+        kw["base_load_w"] = st.power("base_load")
+    if st.has("grid_import_limit"):
+        kw["grid_import_limit_w"] = st.power("grid_import_limit")
+    if st.has("battery"):
+        bt = st.table("battery")
+        if bt.data == {}:
+            kw["battery"] = None
+        else:
+            try:
+                kw["battery"] = BatterySpec(
+                    capacity_j=bt.energy("capacity", lo=0, lo_open=True),
+                    max_power_w=bt.power("power", lo=0, lo_open=True),
+                    round_trip_efficiency=bt.number("round_trip_efficiency", 0.9, lo=0,
+                                                    lo_open=True, hi=1),
+                    initial_soc=bt.number("initial_soc", 0.5, lo=0, hi=1),
+                    min_soc=bt.number("min_soc", 0.0, lo=0, hi=1),
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"{bt.path}: {exc}") from None
+            bt.done()
+    try:
+        if base is None:
+            if "latitude_deg" not in kw or "longitude_deg" not in kw:
+                raise ConfigError(
+                    f"{st.path}: site '{name}' is not in the fleet, so it needs latitude and "
+                    "longitude (or add it to the fleet, or fix the name)")
+            spec = SiteSpec(name=name, **kw)
+        else:
+            spec = replace(base, **kw)
+    except ConfigError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith(st.path) else f"{st.path}: {msg}") from None
+    trace = TraceSpec("fleet")
+    if st.has("trace"):
+        tt = st.table("trace")
+        kind = tt.string("kind", choices=TRACE_KINDS)
+        if kind == "constant":
+            trace = TraceSpec("constant", power_w=tt.power("power"))
+        elif kind == "values":
+            vals = tt.raw("values")
+            if (not isinstance(vals, list) or not vals
+                    or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                               and math.isfinite(v) and v >= 0 for v in vals)):
+                raise ConfigError(f"{tt.where('values')}: expected a non-empty list of "
+                                  "non-negative powers in W")
+            trace = TraceSpec("values", values_w=tuple(float(v) for v in vals))
+        elif kind == "solar":
+            trace = TraceSpec("solar", peak_w=tt.power("peak"))
+        tt.done()
+    where = st.where("gpu_platform")
+    power, idle, tput = _platform_figures(spec.gpu_platform, where)
+    power = st.power("gpu_power", power, lo=0, lo_open=True)
+    idle = st.power("gpu_idle", idle)
+    tput = st.number("throughput", tput, lo=0, lo_open=True)
+    carbon = st.number("carbon_intensity", None, lo=0)
+    st.done()
+    return SimSite(spec, trace, float(power), float(idle), float(tput),
+                   None if carbon is None else float(carbon))
+
+
+def _parse_link(lt: Table, names: set[str]) -> LinkSpec:
+    a = lt.string("a")
+    b = lt.string("b")
+    for key, v in (("a", a), ("b", b)):
+        if v not in names:
+            raise ConfigError(f"{lt.where(key)}: unknown site '{v}'; sites in this scenario: "
+                              f"{', '.join(sorted(names))}")
+    if a == b:
+        raise ConfigError(f"{lt.where('b')}: a link must join two different sites, got "
+                          f"'{a}' twice")
+    epb = lt.number("energy_per_bit", None, lo=0)
+    link = LinkSpec(
+        a=a, b=b,
+        bandwidth_bps=lt.rate("bandwidth", lo=0, lo_open=True),
+        rtt_s=lt.duration("rtt", C.RTT_S),
+        loss=lt.number("loss", 0.0, lo=0, hi=0.999999),
+        efficiency=lt.number("efficiency", C.EFFICIENCY, lo=0, lo_open=True, hi=1),
+        streams=lt.number("streams", C.STREAMS, lo=1, integer=True),
+        network_j_per_bit=epb,
+    )
+    lt.done()
+    return link
+
+
+def _checkpoint(jt: Table) -> float:
+    from greenhop.model.presets import checkpoint_bytes
+
+    if jt.has("checkpoint"):
+        return jt.size("checkpoint", lo=0, lo_open=True)
+    params = jt.number("model_params", lo=0, lo_open=True)
+    preset = jt.string("preset", "mixed-adam")
+    try:
+        return float(checkpoint_bytes(params, preset))
+    except ConfigError as exc:
+        raise ConfigError(f"{jt.where('preset')}: {exc}") from None
+
+
+def _parse_job(jt: Table, names: set[str]) -> JobSpec:
+    name = jt.string("name")
+    arrival = jt.duration("arrival", 0.0)
+    work = jt.number("work_gpu_h", lo=0, lo_open=True)
+    ckpt = _checkpoint(jt)
+    gpus = jt.number("gpus", 1, lo=1, integer=True)
+    mobility = jt.string("mobility", "migratable", choices=MOBILITY)
+    share = jt.number("migratable_share", 0.5 if mobility == "partial" else 1.0, lo=0, hi=1)
+    if mobility == "partial" and not 0 < share < 1:
+        raise ConfigError(f"{jt.where('migratable_share')}: a partial job moves a share in "
+                          f"(0, 1), got {share!r}")
+    deadline = jt.duration("deadline", None, lo=0, lo_open=True)
+    allowed = tuple(jt.strings("allowed_sites", []))
+    for i, s in enumerate(allowed):
+        if s not in names:
+            raise ConfigError(f"{jt.where('allowed_sites')}[{i}]: unknown site '{s}'; sites: "
+                              f"{', '.join(sorted(names))}")
+    origin = jt.string("origin", None)
+    if origin is not None and origin not in names:
+        raise ConfigError(f"{jt.where('origin')}: unknown site '{origin}'; sites: "
+                          f"{', '.join(sorted(names))}")
+    if origin is not None and allowed and origin not in allowed:
+        raise ConfigError(f"{jt.where('origin')}: '{origin}' is not among allowed_sites")
+    jt.done()
+    return JobSpec(name=name, arrival_s=arrival, work_gpu_h=work, checkpoint_bytes=ckpt,
+                   gpus=gpus, mobility=mobility, migratable_share=share,
+                   deadline_s=None if deadline is None else arrival + deadline,
+                   allowed_sites=allowed, origin=origin)
+
+
+def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> GeneratorSpec:
+    from greenhop.model.presets import checkpoint_bytes
+
+    count = gt.number("count", lo=1, integer=True)
+    arrival = gt.string("arrival", "poisson", choices=("poisson", "uniform"))
+    until = gt.duration("until", horizon_s * 0.8, lo=0, lo_open=True)
+    if until > horizon_s:
+        raise ConfigError(f"{gt.where('until')}: arrivals must end within the horizon "
+                          f"({horizon_s:g} s), got {until:g} s")
+    models = []
+    for mt in gt.tables("models"):
+        mname = mt.string("name")
+        if mt.has("checkpoint"):
+            ck = mt.size("checkpoint", lo=0, lo_open=True)
+        else:
+            params = mt.number("params", lo=0, lo_open=True)
+            preset = mt.string("preset", "mixed-adam")
+            try:
+                ck = float(checkpoint_bytes(params, preset))
+            except ConfigError as exc:
+                raise ConfigError(f"{mt.where('preset')}: {exc}") from None
+        models.append(ModelMix(mname, ck, mt.number("weight", 1.0, lo=0, lo_open=True)))
+        mt.done()
+    if not models:
+        raise ConfigError(f"{gt.where('models')}: the generator needs at least one model")
+    work = gt.raw("work_gpu_h")
+    if (not isinstance(work, list) or len(work) != 2
+            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in work)
+            or not 0 < work[0] <= work[1]):
+        raise ConfigError(f"{gt.where('work_gpu_h')}: expected [min, max] GPU-hours with "
+                          f"0 < min <= max, got {work!r}")
+    gpus = gt.raw("gpus", [1])
+    if (not isinstance(gpus, list) or not gpus
+            or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in gpus)):
+        raise ConfigError(f"{gt.where('gpus')}: expected a list of whole numbers >= 1, "
+                          f"got {gpus!r}")
+    gw = gt.raw("gpu_weights", [1.0] * len(gpus))
+    if (not isinstance(gw, list) or len(gw) != len(gpus)
+            or not all(isinstance(w, int | float) and w >= 0 for w in gw) or sum(gw) <= 0):
+        raise ConfigError(f"{gt.where('gpu_weights')}: expected {len(gpus)} non-negative "
+                          f"weights with a positive sum, got {gw!r}")
+    mt = gt.table("mobility", None)
+    mob: list[tuple[str, float]] = []
+    if mt is None:
+        mob = [("migratable", 1.0)]
+    else:
+        for m in MOBILITY:
+            w = mt.number(m, 0.0, lo=0)
+            if w > 0:
+                mob.append((m, w))
+        mt.done()
+        if not mob:
+            raise ConfigError(f"{mt.path}: at least one mobility needs a positive weight")
+    share = gt.number("partial_share", 0.5, lo=0, lo_open=True, hi=0.999)
+    deadline_factor = gt.number("deadline_factor", 0.0, lo=0)
+    if 0 < deadline_factor < 1:
+        raise ConfigError(f"{gt.where('deadline_factor')}: a deadline factor below 1 can never "
+                          f"be met; use 0 (no deadline) or >= 1, got {deadline_factor!r}")
+    origins = tuple(gt.strings("origins", list(names)))
+    for i, o in enumerate(origins):
+        if o not in names:
+            raise ConfigError(f"{gt.where('origins')}[{i}]: unknown site '{o}'")
+    gt.done()
+    return GeneratorSpec(count, arrival, until, tuple(models), (float(work[0]), float(work[1])),
+                         tuple(gpus), tuple(float(w) for w in gw), tuple(mob), share,
+                         deadline_factor, origins)
+
+
+def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> Scenario:
+    """Validate a scenario dict (the parsed TOML) into a :class:`Scenario`."""
+    from greenhop.policies import POLICIES
+
+    t = Table(data, "")
+    base_dir = base_dir or Path.cwd()
+    name = t.string("name", "scenario")
+    start_raw = t.raw("start", "2023-06-01T00:00:00Z")
+    try:
+        start = pd.Timestamp(start_raw)
+    except (ValueError, TypeError):
+        raise ConfigError(f"start: expected a UTC timestamp such as '2023-06-01T00:00:00Z', "
+                          f"got {start_raw!r}") from None
+    if start.tzinfo is None:
+        start = start.tz_localize("UTC")
+    start = start.tz_convert("UTC")
+    step = t.duration("step", 300.0, lo=0, lo_open=True)
+    horizon = t.duration("horizon", lo=0, lo_open=True)
+    if horizon < step:
+        raise ConfigError(f"horizon: must be at least one step ({step:g} s), got {horizon:g} s")
+    if abs(horizon / step - round(horizon / step)) > 1e-9:
+        raise ConfigError(f"horizon: must be a whole number of steps of {step:g} s, got "
+                          f"{horizon:g} s")
+    history = t.duration("history", 7 * 86400.0)
+    decision = t.duration("decision_interval", step, lo=0, lo_open=True)
+    if abs(decision / step - round(decision / step)) > 1e-9:
+        raise ConfigError(f"decision_interval: must be a whole number of steps of {step:g} s, "
+                          f"got {decision:g} s")
+    seed = t.number("seed", 0, lo=0, integer=True)
+    policies = t.strings("policies", ["static", "energy-greedy", "feasibility-aware",
+                                      "threshold"])
+    if not policies:
+        raise ConfigError("policies: list at least one policy, e.g. ['static']")
+    for i, p in enumerate(policies):
+        if p not in POLICIES:
+            raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
+                              f"{', '.join(POLICIES.names())}")
+    if len(set(policies)) != len(policies):
+        raise ConfigError("policies: each policy may appear once")
+    params: dict[str, dict[str, Any]] = {}
+    if t.has("policy_params"):
+        pt = t.table("policy_params")
+        for pname in list(pt.data):
+            if pname not in POLICIES:
+                raise ConfigError(f"policy_params.{pname}: unknown policy; valid: "
+                                  f"{', '.join(POLICIES.names())}")
+            sub = pt.table(pname)
+            params[pname] = dict(sub.data)
+    threshold = t.power("window_threshold", 1000.0)
+    on_close = t.string("on_window_close", "continue", choices=ON_WINDOW_CLOSE)
+    alpha = t.number("alpha", C.ALPHA, lo=0, lo_open=True, hi=1)
+    write_Bps, read_Bps, startup = C.WRITE_BPS, C.READ_BPS, C.STARTUP_S
+    if t.has("migration"):
+        mt = t.table("migration")
+        write_Bps = mt.rate("write_rate", write_Bps * 8, lo=0, lo_open=True) / 8
+        read_Bps = mt.rate("read_rate", read_Bps * 8, lo=0, lo_open=True) / 8
+        startup = mt.duration("startup", startup)
+        mt.done()
+
+    fleet = _fleet_sites(t, base_dir)
+    sites: dict[str, SimSite] = {}
+    overrides = t.tables("sites")
+    seen: set[str] = set()
+    for st in overrides:
+        n = st.data.get("name") if isinstance(st.data, dict) else None
+        if isinstance(n, str) and n in seen:
+            raise ConfigError(f"{st.where('name')}: site '{n}' is defined twice")
+        if isinstance(n, str):
+            seen.add(n)
+    for n in fleet:
+        sites[n] = None  # type: ignore[assignment]  # keep fleet order
+    by_name = {st.data.get("name"): st for st in overrides}
+    for n in list(sites):
+        if n in by_name:
+            sites[n] = _parse_site(by_name[n], fleet[n])
+        else:
+            spec = fleet[n]
+            power, idle, tput = _platform_figures(spec.gpu_platform, f"fleet site '{n}'")
+            sites[n] = SimSite(spec, TraceSpec("fleet"), power, idle, tput)
+    for st in overrides:
+        n = st.data.get("name")
+        if n not in fleet:
+            site = _parse_site(st, None)
+            sites[site.name] = site
+    if not sites:
+        raise ConfigError("sites: the scenario has no sites; add a [fleet] table or [[sites]]")
+    names = set(sites)
+
+    links: list[LinkSpec] = []
+    pairs: set[frozenset] = set()
+    for lt in t.tables("links"):
+        link = _parse_link(lt, names)
+        key = frozenset((link.a, link.b))
+        if key in pairs:
+            raise ConfigError(f"{lt.path}: a second link between '{link.a}' and '{link.b}'; "
+                              "give each pair one link")
+        pairs.add(key)
+        links.append(link)
+
+    jobs = []
+    job_names: set[str] = set()
+    max_slots = max(s.spec.gpu_slots for s in sites.values())
+    for jt in t.tables("jobs"):
+        job = _parse_job(jt, names)
+        if job.name in job_names:
+            raise ConfigError(f"{jt.where('name')}: job '{job.name}' is defined twice")
+        job_names.add(job.name)
+        hosts = job.allowed_sites or tuple(names)
+        if job.gpus > max(sites[h].spec.gpu_slots for h in hosts):
+            raise ConfigError(
+                f"{jt.where('gpus')}: job '{job.name}' needs {job.gpus} GPUs but the largest "
+                f"site it may use has {max(sites[h].spec.gpu_slots for h in hosts)} slots; "
+                "lower gpus or add slots")
+        if job.arrival_s >= horizon:
+            raise ConfigError(f"{jt.where('arrival')}: job '{job.name}' arrives at or after "
+                              f"the horizon ({horizon:g} s)")
+        jobs.append(job)
+    generator = None
+    if t.has("generator"):
+        generator = _parse_generator(t.table("generator"), tuple(sites), horizon)
+        too_big = [g for g in generator.gpus if g > max_slots]
+        if too_big:
+            raise ConfigError(f"generator.gpus: {too_big[0]} GPUs is more than the largest "
+                              f"site has ({max_slots} slots)")
+    if not jobs and generator is None:
+        raise ConfigError("jobs: the scenario has no jobs; add [[jobs]] or a [generator]")
+    t.done()
+    return Scenario(
+        name=name, start=start, horizon_s=horizon, step_s=step, seed=seed, history_s=history,
+        decision_interval_s=decision, policies=tuple(policies), policy_params=params,
+        sites=tuple(sites.values()), links=tuple(links), explicit_jobs=tuple(jobs),
+        generator=generator, window_threshold_w=threshold, on_window_close=on_close,
+        alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup, source=source,
+    )
+
+
+def generate_jobs(scenario: Scenario) -> list[JobSpec]:
+    """Draw the generator's jobs with ``numpy.random.default_rng(seed)`` (deterministic)."""
+    g = scenario.generator
+    assert g is not None
+    rng = np.random.default_rng(scenario.seed)
+    if g.arrival == "poisson":
+        gaps = rng.exponential(g.until_s / g.count, size=g.count)
+        arrivals = np.cumsum(gaps)
+        arrivals = arrivals * min(1.0, (g.until_s * 0.999) / max(arrivals[-1], 1e-9))
+    else:
+        arrivals = np.sort(rng.uniform(0, g.until_s, size=g.count))
+    mw = np.array([m.weight for m in g.models])
+    model_idx = rng.choice(len(g.models), size=g.count, p=mw / mw.sum())
+    lo, hi = g.work_gpu_h
+    work = np.exp(rng.uniform(np.log(lo), np.log(hi), size=g.count))
+    gw = np.array(g.gpu_weights)
+    gpus = np.array(g.gpus)[rng.choice(len(g.gpus), size=g.count, p=gw / gw.sum())]
+    mob_w = np.array([w for _, w in g.mobility])
+    mob = rng.choice(len(g.mobility), size=g.count, p=mob_w / mob_w.sum())
+    site_by_name = {s.name: s for s in scenario.sites}
+    slots = np.array([site_by_name[o].spec.gpu_slots for o in g.origins], dtype=float)
+    origin_idx = rng.choice(len(g.origins), size=g.count, p=slots / slots.sum())
+    jobs = []
+    width = len(str(g.count))
+    for i in range(g.count):
+        origin = g.origins[origin_idx[i]]
+        n_gpu = int(min(gpus[i], site_by_name[origin].spec.gpu_slots))
+        mobility = g.mobility[mob[i]][0]
+        share = g.partial_share if mobility == "partial" else 1.0
+        deadline = None
+        if g.deadline_factor > 0:
+            ideal_s = work[i] * 3600.0 / (n_gpu * site_by_name[origin].throughput)
+            deadline = float(arrivals[i] + g.deadline_factor * ideal_s)
+        jobs.append(JobSpec(
+            name=f"job-{i:0{width}d}", arrival_s=float(round(arrivals[i], 3)),
+            work_gpu_h=float(round(work[i], 6)),
+            checkpoint_bytes=g.models[model_idx[i]].checkpoint_bytes, gpus=max(n_gpu, 1),
+            mobility=mobility, migratable_share=share, deadline_s=deadline, origin=origin))
+    return jobs

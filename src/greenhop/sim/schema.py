@@ -1,0 +1,176 @@
+"""Reading nested scenario tables with errors that name the dotted path to the bad key.
+
+Every accessor raises :class:`~greenhop.core.errors.ConfigError` saying where
+(``links[2].bandwidth``), what was wrong, and what is expected; :meth:`Table.done`
+rejects keys nobody read (typos), listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from greenhop.core.errors import ConfigError, UserError
+from greenhop.core.units import parse_duration, parse_energy, parse_power, parse_rate, parse_size
+
+_MISSING = object()
+
+
+def join(path: str, key: str | int) -> str:
+    """``path`` extended by a key (``a.b``) or an index (``a[2]``)."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+class Table:
+    """A dict read key by key, remembering which keys were used."""
+
+    def __init__(self, data: Any, path: str = "") -> None:
+        if not isinstance(data, dict):
+            where = path or "scenario"
+            raise ConfigError(f"{where}: expected a table of keys, got {type(data).__name__}")
+        self.data = data
+        self.path = path
+        self.used: set[str] = set()
+        self.allowed: set[str] = set()
+
+    def where(self, key: str | int) -> str:
+        return join(self.path, key)
+
+    def has(self, key: str) -> bool:
+        self.allowed.add(key)
+        return key in self.data
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        self.allowed.add(key)
+        if key not in self.data:
+            if default is _MISSING:
+                raise ConfigError(f"{self.where(key)}: required key is missing")
+            return default
+        self.used.add(key)
+        return self.data[key]
+
+    def _convert(self, key: str, default: Any, fn: Callable[[Any], Any], expect: str) -> Any:
+        if key not in self.data:
+            return self.raw(key, default)
+        value = self.raw(key)
+        try:
+            return fn(value)
+        except UserError as exc:
+            raise ConfigError(f"{self.where(key)}: {exc}") from None
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{self.where(key)}: expected {expect}, got {value!r}") from None
+
+    def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None,
+               hi: float | None = None, lo_open: bool = False, integer: bool = False) -> Any:
+        """A finite number within bounds."""
+
+        def conv(v):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError
+            if integer and (not isinstance(v, int) and not float(v).is_integer()):
+                raise TypeError
+            return int(v) if integer else float(v)
+
+        kind = "a whole number" if integer else "a number"
+        value = self._convert(key, default, conv, kind)
+        if key not in self.data:
+            return value
+        self._bounds(key, value, lo, hi, lo_open)
+        return value
+
+    def _bounds(self, key, value, lo, hi, lo_open, unit=""):
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError(f"{self.where(key)}: must be a number, got NaN")
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            op = ">" if lo_open else ">="
+            raise ConfigError(f"{self.where(key)}: must be {op} {lo:g}{unit}, got {value!r}{unit}")
+        if hi is not None and value > hi:
+            raise ConfigError(f"{self.where(key)}: must be <= {hi:g}{unit}, got {value!r}{unit}")
+
+    def _quantity(self, key, default, parser, kind, unit, lo, lo_open, allow_number):
+        def conv(v):
+            if allow_number and isinstance(v, int | float) and not isinstance(v, bool):
+                return float(v)
+            if not isinstance(v, str):
+                raise TypeError
+            return parser(v)
+
+        value = self._convert(key, default, conv, f"{kind} such as {allow_number or ''}")
+        if key not in self.data:
+            return value
+        self._bounds(key, value, lo, None, lo_open, f" {unit}")
+        return value
+
+    def duration(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
+        """A duration string (``"5min"``) [s]."""
+        return self._quantity(key, default, parse_duration, "a duration", "s", lo, lo_open,
+                              "'5min' or '2.5h'")
+
+    def power(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
+        """A power string (``"5kW"``) or a number in W [W]."""
+        return self._quantity(key, default, parse_power, "a power", "W", lo, lo_open, "'5kW'")
+
+    def energy(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
+        """An energy string (``"200kWh"``) or a number in J [J]."""
+        return self._quantity(key, default, parse_energy, "an energy", "J", lo, lo_open,
+                              "'200kWh'")
+
+    def rate(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
+        """A data rate string (``"10Gbps"``) or a number in bit/s [bit/s]."""
+        return self._quantity(key, default, parse_rate, "a rate", "bit/s", lo, lo_open,
+                              "'10Gbps'")
+
+    def size(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
+        """A data size string (``"98GB"``) or a number in bytes [B]."""
+        return self._quantity(key, default, parse_size, "a size", "B", lo, lo_open, "'98GB'")
+
+    def string(self, key: str, default: Any = _MISSING, *,
+               choices: tuple[str, ...] | None = None) -> Any:
+        if key not in self.data:
+            return self.raw(key, default)
+        value = self.raw(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{self.where(key)}: expected a non-empty string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise ConfigError(
+                f"{self.where(key)}: must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
+        if key not in self.data:
+            return self.raw(key, default)
+        value = self.raw(key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.where(key)}: expected true or false, got {value!r}")
+        return value
+
+    def strings(self, key: str, default: Any = _MISSING) -> Any:
+        if key not in self.data:
+            return self.raw(key, default)
+        value = self.raw(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self.where(key)}: expected a list of strings, got {value!r}")
+        return list(value)
+
+    def table(self, key: str, default: Any = _MISSING) -> Any:
+        if key not in self.data:
+            return self.raw(key, default)
+        return Table(self.raw(key), self.where(key))
+
+    def tables(self, key: str) -> list[Table]:
+        value = self.raw(key, [])
+        if not isinstance(value, list):
+            raise ConfigError(f"{self.where(key)}: expected a list of tables, got {value!r}")
+        return [Table(v, join(self.where(key), i)) for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        """Reject keys that were never read (typos), listing the valid ones."""
+        extra = sorted(set(self.data) - self.allowed)
+        if extra:
+            valid = ", ".join(sorted(self.allowed))
+            raise ConfigError(
+                f"{self.where(extra[0])}: unknown key; valid keys here: {valid}")
