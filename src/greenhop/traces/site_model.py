@@ -104,7 +104,7 @@ def _years_of(index: pd.DatetimeIndex, step_s: float) -> tuple[int, ...]:
     return tuple(range(index[0].year, last.year + 1))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=64)  # a 5-minute year is 0.8 MB per entry
 def _resampled(source: str, role: str, latitude_deg: float, longitude_deg: float,
                start_ns: int, n: int, step_s: float) -> np.ndarray:
     index = pd.date_range(pd.Timestamp(start_ns, unit="ns", tz="UTC"), periods=n,

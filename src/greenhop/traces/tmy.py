@@ -10,7 +10,7 @@ the installed package.
 
 A typical meteorological year (TMY) is assembled from twelve typical months
 taken from *different* real years (for Greensboro, January 1988, February
-1980, ...). :func:`read_tmy` therefore maps all months onto **one configurable
+1996, ...). :func:`read_tmy` therefore maps all months onto **one configurable
 calendar year** (``year``). In a leap year, 28 February is repeated as
 29 February. The typical year is treated as cyclic: the hours that fall
 outside the UTC calendar year after the time-zone shift wrap around to its
