@@ -133,7 +133,8 @@ def data_fetch(
     with _err().status(f"fetching {name} (pip download of vessim "
                        f"{vessim_data.VESSIM_VERSION}) ..."):
         folder = vessim_data.fetch_dataset(name, force=force)
-    _out().print(f"{name}: in {folder} (provenance.json records source and terms)")
+    _out().print(f"{name}: in {folder} (provenance.json records source and terms)",
+                 soft_wrap=True)
 
 
 def _stats_table(title: str, stats_by_name: dict[str, dict]) -> Table:
