@@ -21,6 +21,9 @@ from greenhop.core.errors import GreenhopError, UserError
 COMMAND_MODULES = [
     "greenhop.cli.feasibility",
     "greenhop.cli.traces",
+    "greenhop.cli.workload",
+    "greenhop.cli.agent",
+    "greenhop.cli.simulate",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,131 @@
+"""``greenhop workload run`` and ``greenhop workload inspect``: migratable training jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from greenhop.core.errors import CheckpointError, ConfigError
+from greenhop.core.units import format_size, parse_duration
+
+workload_app = typer.Typer(
+    help=(
+        "Run and inspect migratable training jobs. Exit codes of `run`: 0 finished, "
+        "75 checkpointed on a migration request (SIGTERM, SIGUSR1 or the control file "
+        "CKPT_DIR/MIGRATE), 1 runtime failure, 2 bad arguments."
+    ),
+    no_args_is_help=True,
+)
+err = Console(stderr=True, highlight=False)
+
+
+@workload_app.command("run")
+def run(
+    workload: str = typer.Argument(..., help="Reference workload: lm (transformer LM) or mlp."),
+    ckpt_dir: Path = typer.Option(..., "--ckpt-dir", help="Directory of this job's checkpoints."),
+    steps: int = typer.Option(..., "--steps", min=0, help="Total training steps."),
+    every: int = typer.Option(
+        0, "--every", min=0, help="Checkpoint every N steps (0 = only on request and at the end)."
+    ),
+    keep: int = typer.Option(3, "--keep", min=1, help="Complete checkpoints to retain."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    scale: float = typer.Option(1.0, "--scale", help="LM width multiplier (bigger checkpoints)."),
+    width: int | None = typer.Option(None, "--width", help="LM width (overrides --scale)."),
+    layers: int | None = typer.Option(None, "--layers", help="LM layers (default 4)."),
+    context: int | None = typer.Option(None, "--context", help="LM context length (default 128)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads (fixed for exactness)."),
+    step_sleep: str = typer.Option("0s", "--step-sleep", help="Pause after each step, e.g. 50ms."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a reference workload; resume from the newest complete checkpoint in --ckpt-dir."""
+    from greenhop.workload.reference.run import WORKLOADS, RunOptions, run_reference
+    from greenhop.workload.session import EXIT_MIGRATED
+
+    if workload not in WORKLOADS:
+        raise ConfigError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")
+    opts = RunOptions(
+        steps=steps,
+        every_steps=every,
+        keep=keep,
+        seed=seed,
+        scale=scale,
+        width=width,
+        layers=layers,
+        context=context,
+        batch_size=batch_size,
+        threads=threads,
+        step_sleep_s=parse_duration(step_sleep),
+    )
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(f"{workload} training", total=steps, loss="-")
+
+        def on_step(step: int, loss: float) -> None:
+            progress.update(task, completed=step, loss=f"{loss:.4f}")
+
+        code = run_reference(
+            workload,
+            ckpt_dir,
+            opts,
+            on_step=on_step,
+            log=lambda msg: progress.console.print(f"[dim]{msg}[/]"),
+        )
+    if code == EXIT_MIGRATED:
+        err.print(f"checkpointed on request in {ckpt_dir}; exit code {EXIT_MIGRATED} (migrate me)")
+    raise typer.Exit(code)
+
+
+@workload_app.command("inspect")
+def inspect(
+    path: Path = typer.Argument(
+        ...,
+        help="A checkpoint directory, or a job's checkpoint "
+        "directory (its newest complete checkpoint is shown).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (step, weights_sha256, ...)."),
+) -> None:
+    """Verify a checkpoint and print its step, size and weights digest."""
+    from greenhop.workload import checkpoint as ck
+
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist; pass a checkpoint or job directory")
+    target = path
+    if ck.parse_step_dir(path.name) is None:
+        target = ck.latest_complete(path)
+        if target is None:
+            raise CheckpointError(
+                f"{path} holds no complete checkpoint (step-* with a verified MANIFEST.json)"
+            )
+    info = ck.describe(target)
+    if as_json:
+        typer.echo(json.dumps(info, indent=1, sort_keys=True))
+        return
+    table = Table(title=f"checkpoint {target}")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("step", str(info["step"]))
+    table.add_row("finished", str(info["finished"]))
+    table.add_row("components", ", ".join(info["components"]))
+    table.add_row("size", format_size(info["size_bytes"]))
+    table.add_row("weights_sha256", str(info["weights_sha256"]))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``workload`` command group to ``app``."""
+    app.add_typer(workload_app, name="workload")

@@ -1,0 +1,93 @@
+"""``greenhop agent serve`` and ``greenhop transfer pull|push|list`` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+
+from greenhop.cli.main import app, main  # noqa: E402
+from greenhop.runtime.agent import SiteAgent  # noqa: E402
+from greenhop.workload import latest_complete, save_checkpoint, weights_sha256  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """An ``agent serve`` subprocess on a free port holding job ``job``; yields its URL."""
+    root = tmp_path / "src"
+    save_checkpoint(root / "job", 9, {"model": {"w": torch.arange(1000.0)}})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "greenhop",
+            "agent",
+            "serve",
+            "--root",
+            str(root),
+            "--port",
+            "0",
+            "--rate",
+            "50Mbps",
+            "--latency",
+            "5ms",
+            "--idle-timeout",
+            "30s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        yield url, root
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_list_pull_and_push_through_the_cli(served, tmp_path) -> None:
+    url, root = served
+    listed = runner.invoke(app, ["transfer", "list", url, "job"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["name"] == "step-000000009"
+    pulled = runner.invoke(app, ["transfer", "pull", url, "job", str(tmp_path / "dst"), "--json"])
+    assert pulled.exit_code == 0, pulled.output
+    summary = json.loads(pulled.stdout)
+    assert summary["step"] == 9 and summary["received_bytes"] == summary["total_bytes"]
+    want = weights_sha256(latest_complete(root / "job"))
+    assert weights_sha256(latest_complete(tmp_path / "dst")) == want
+    with SiteAgent(tmp_path / "site-c", idle_timeout_s=30) as dest:
+        pushed = runner.invoke(app, ["transfer", "push", "job", "--from", url, "--to", dest.url])
+        assert pushed.exit_code == 0, pushed.output
+    assert weights_sha256(latest_complete(tmp_path / "site-c" / "job")) == want
+
+
+def test_pull_from_nowhere_is_a_one_line_runtime_error(tmp_path, capsys) -> None:
+    with SiteAgent(tmp_path) as agent:
+        port = agent.port
+    with pytest.raises(SystemExit) as exc:
+        main(["transfer", "pull", f"http://127.0.0.1:{port}", "job", str(tmp_path / "d"), "-q"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the agent" in err and "Traceback" not in err
+
+
+def test_bad_rate_and_job_names_are_usage_errors(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["agent", "serve", "--root", str(tmp_path), "--rate", "fast"])
+    assert exc.value.code == 2 and "cannot parse rate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["transfer", "pull", "http://127.0.0.1:1", "../etc", str(tmp_path)])
+    assert exc.value.code == 2 and "invalid job name" in capsys.readouterr().err

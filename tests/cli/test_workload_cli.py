@@ -1,0 +1,136 @@
+"""``greenhop workload run`` and ``greenhop workload inspect``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from greenhop.cli.main import app
+
+runner = CliRunner()
+FAST = ["--steps", "20", "--every", "5", "--quiet"]
+
+
+def _inspect(path) -> dict:
+    result = runner.invoke(app, ["workload", "inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_run_stop_by_control_file_resume_and_inspect(tmp_path) -> None:
+    ref = runner.invoke(app, ["workload", "run", "mlp", "--ckpt-dir", str(tmp_path / "ref"), *FAST])
+    assert ref.exit_code == 0, ref.output
+    want = _inspect(tmp_path / "ref")
+    assert want["step"] == 20 and want["finished"] and len(want["weights_sha256"]) == 64
+
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "MIGRATE").touch()  # a migration request before the first step
+    first = runner.invoke(app, ["workload", "run", "mlp", "--ckpt-dir", str(job), *FAST])
+    assert first.exit_code == 75, first.output
+    assert _inspect(job)["step"] == 1 and not (job / "MIGRATE").exists()
+    second = runner.invoke(app, ["workload", "run", "mlp", "--ckpt-dir", str(job), *FAST])
+    assert second.exit_code == 0, second.output
+    got = _inspect(job)
+    assert got["step"] == 20 and got["weights_sha256"] == want["weights_sha256"]
+    table = runner.invoke(app, ["workload", "inspect", str(job)])
+    assert table.exit_code == 0 and "weights_sha256" in table.stdout
+
+
+def test_tiny_lm_runs_and_reports(tmp_path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "workload",
+            "run",
+            "lm",
+            "--ckpt-dir",
+            str(tmp_path),
+            "--steps",
+            "3",
+            "--width",
+            "16",
+            "--layers",
+            "1",
+            "--context",
+            "16",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    info = _inspect(tmp_path)
+    assert info["step"] == 3 and "optimizer" in info["components"]
+
+
+def test_sigterm_to_the_cli_checkpoints_and_exits_75(tmp_path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "greenhop",
+            "workload",
+            "run",
+            "mlp",
+            "--ckpt-dir",
+            str(tmp_path),
+            "--steps",
+            "100000",
+            "--every",
+            "5",
+            "--step-sleep",
+            "10ms",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("step-") for p in tmp_path.iterdir()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 75, err
+    assert "exit code 75" in err
+    assert _inspect(tmp_path)["step"] >= 5
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["workload", "run", "nope", "--ckpt-dir", "x", "--steps", "1"], 2, "unknown workload"),
+        (["workload", "inspect", "/nonexistent/dir"], 2, "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_error(args, code, message, capsys) -> None:
+    from greenhop.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == code
+    assert message in capsys.readouterr().err
+
+
+def test_inspect_empty_job_dir_is_a_runtime_error(tmp_path, capsys) -> None:
+    from greenhop.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "inspect", str(tmp_path)])
+    assert exc.value.code == 1
+    assert "no complete checkpoint" in capsys.readouterr().err
