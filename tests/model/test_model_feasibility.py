@@ -109,18 +109,19 @@ def test_chunked_kernel_matches_the_textbook_expressions() -> None:
     with np.errstate(divide="ignore"):
         tcp = 4 * np.where(loss > 0, 1460 * 8.0 / rtt * math.sqrt(1.5) / np.sqrt(loss), np.inf)
     b_eff = np.minimum(C.EFFICIENCY * bw, tcp)
-    down = S / C.WRITE_BPS + 8 * S / b_eff + (S / C.READ_BPS + C.STARTUP_S)
+    down = S / C.WRITE_BPS + 8.0 * S / b_eff + (S / C.READ_BPS + C.STARTUP_S)
     spare = C.ALPHA * W - C.STARTUP_S
     disk = 1 / C.WRITE_BPS + 1 / C.READ_BPS
     with np.errstate(divide="ignore", invalid="ignore"):
-        need = np.where(spare - S * disk > 0, 8 * S / (spare - S * disk), np.inf)
+        need = np.where(spare - S * disk > 0, 8.0 * S / (spare - S * disk), np.inf)
     min_bw = np.where(need <= tcp, need / C.EFFICIENCY, np.inf)
-    np.testing.assert_allclose(r.effective_bps, b_eff, rtol=1e-15)
-    np.testing.assert_allclose(r.downtime_s, down, rtol=1e-14)
+    # Bit-identical, not merely close: the kernel reorders nothing but exact scalings.
+    np.testing.assert_array_equal(r.effective_bps, b_eff)
+    np.testing.assert_array_equal(r.downtime_s, down)
     np.testing.assert_array_equal(r.feasible, down <= C.ALPHA * W)
-    np.testing.assert_allclose(r.max_checkpoint_bytes,
-                               np.where(spare > 0, spare / (disk + 8 / b_eff), 0), rtol=1e-14)
-    np.testing.assert_allclose(r.min_bandwidth_bps, min_bw, rtol=1e-14)
+    np.testing.assert_array_equal(r.max_checkpoint_bytes,
+                                  np.where(spare > 0, spare / (disk + 8.0 / b_eff), 0.0))
+    np.testing.assert_array_equal(r.min_bandwidth_bps, min_bw)
 
 
 def test_grid_broadcasting_gives_the_outer_shape() -> None:
