@@ -79,7 +79,8 @@ def simulate(
     """Run ``scenario`` (a TOML path, a dict, a :class:`Scenario`, or ``None`` for the default)
     under each of its policies (or ``policies``); ``seed`` overrides the scenario's seed.
 
-    ``progress(policy, done, total)`` is called as policies finish.
+    ``progress(policy, steps_done, steps_total)`` is called as the runs advance (steps
+    summed over all policies).
     ``record=True`` keeps per-step flows and job progress for inspection.
     """
     sc = load_scenario(scenario)
@@ -91,13 +92,18 @@ def simulate(
     runs: dict[str, RunResult] = {}
     metrics: dict[str, dict] = {}
     names = list(sc.policies)
+    total = sc.n_steps * len(names)
     for i, name in enumerate(names):
-        if progress is not None:
-            progress(name, i, len(names))
         policy = make_policy(name, **sc.policy_params.get(name, {}))
-        res = Engine(inputs, policy, record=record).run()
+        hook = None
+        if progress is not None:
+            base = i * sc.n_steps
+
+            def hook(done: int, name=name, base=base) -> None:
+                progress(name, base + done, total)
+
+            hook(0)
+        res = Engine(inputs, policy, record=record, on_progress=hook).run()
         runs[name] = res
         metrics[name] = run_metrics(inputs, res)
-    if progress is not None:
-        progress("", len(names), len(names))
     return SimulationResult(sc, inputs, runs, compare(metrics))

@@ -76,11 +76,12 @@ class Engine:
     and per-step job progress (for tests and invariants; costs memory)."""
 
     def __init__(self, inputs: SimInputs, policy, *, record: bool = False,
-                 window_forecast=None) -> None:
+                 window_forecast=None, on_progress=None) -> None:
         self.inp = inputs
         self.policy = policy
         self.record = record
         self.window_forecast = window_forecast
+        self.on_progress = on_progress
 
     # ------------------------------------------------------------ helpers
     def _resolve_job(self, job) -> int:
@@ -369,8 +370,14 @@ class Engine:
         on_close = sc.on_window_close
         stay_any = bool(g_stay.any())
 
+        report_every = 1024
+        next_report = report_every
+        on_progress = self.on_progress
         t = 0
         while t < T:
+            if on_progress is not None and t >= next_report:
+                on_progress(t)
+                next_report = t + report_every
             now = t * dt
             # 1. arrivals
             while next_arr < J and arr_steps[next_arr] <= t:
@@ -543,6 +550,8 @@ class Engine:
             t += 1
 
         self._flush(T)
+        if on_progress is not None:
+            on_progress(T)
         for j in range(J):
             if self._seg_kind[j] is not None:
                 self._segment(j, T * dt, None)
