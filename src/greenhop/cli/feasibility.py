@@ -115,6 +115,23 @@ def _in_range(option: str, value: float | None, low: float, high: float, low_ope
     return value
 
 
+def _number(option: str, text: str | None, example: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a number; give e.g. {option} {example}"
+                          ) from None
+
+
+def _whole(option: str, text: str, example: str) -> int:
+    value = _number(option, text, example)
+    if not (value is not None and math.isfinite(value) and value >= 1 and value == int(value)):
+        raise ConfigError(f"{option} {text} must be a whole number >= 1, e.g. {option} {example}")
+    return int(value)
+
+
 @dataclass
 class LinkOptions:
     """The time side of the model, shared by both commands (SI units)."""
@@ -135,11 +152,13 @@ class LinkOptions:
 def link_options(*, alpha, efficiency, streams, rtt, loss, write_rate, read_rate, startup,
                  ideal: bool) -> LinkOptions:
     """Parse and check the time-side options; ``--ideal`` fills only what was not given."""
-    _in_range("--alpha", alpha, 0.0, 1.0, True, "the share of the window the downtime may use")
-    _in_range("--efficiency", efficiency, 0.0, 1.0, True, "the share of the link rate reached")
-    _in_range("--loss", loss, 0.0, 1.0, False, "a packet loss probability")
-    if streams is not None and streams < 1:
-        raise ConfigError(f"--streams {streams} must be a whole number >= 1, e.g. --streams 8")
+    alpha = _in_range("--alpha", _number("--alpha", alpha, "0.1"), 0.0, 1.0, True,
+                      "the share of the window the downtime may use")
+    efficiency = _in_range("--efficiency", _number("--efficiency", efficiency, "0.8"), 0.0,
+                           1.0, True, "the share of the link rate reached")
+    loss = _in_range("--loss", _number("--loss", loss, "1e-4"), 0.0, 1.0, False,
+                     "a packet loss probability")
+    streams = None if streams is None else _whole("--streams", streams, "8")
     return LinkOptions(
         alpha=C.ALPHA if alpha is None else alpha,
         efficiency=efficiency if efficiency is not None else (1.0 if ideal else C.EFFICIENCY),
@@ -166,9 +185,8 @@ def _checkpoint(checkpoint: str | None, params: str | None, preset_name: str) ->
     return checkpoint_bytes(count, preset_name)
 
 
-def _powers(job_power, gpu, gpus, idle_power) -> tuple[float, float, str | None]:
-    if gpus < 1:
-        raise ConfigError(f"--gpus {gpus} must be a whole number >= 1, e.g. --gpus 8")
+def _powers(job_power, gpu, gpus_text, idle_power) -> tuple[float, float, str | None]:
+    gpus = _whole("--gpus", gpus_text, "8")
     plat = platform(gpu) if gpu is not None else None
     per_gpu = (plat.train_power_w, plat.idle_power_w) if plat else (C.JOB_POWER_W, C.IDLE_POWER_W)
     job_w = per_gpu[0] * gpus if job_power is None else _power("--job-power", job_power, "700W")
@@ -259,21 +277,21 @@ def feasibility(
     preset_name: str = typer.Option("mixed-adam", "--preset", help=_HELP["preset"]),
     bandwidth: str = typer.Option(..., "--bandwidth", "-b", help=_HELP["bandwidth"]),
     window: str = typer.Option(..., "--window", "-w", help=_HELP["window"]),
-    alpha: float | None = typer.Option(None, "--alpha", help=_HELP["alpha"], show_default=False),
-    efficiency: float | None = typer.Option(None, "--efficiency", help=_HELP["efficiency"]),
-    streams: int | None = typer.Option(None, "--streams", help=_HELP["streams"]),
+    alpha: str | None = typer.Option(None, "--alpha", help=_HELP["alpha"]),
+    efficiency: str | None = typer.Option(None, "--efficiency", help=_HELP["efficiency"]),
+    streams: str | None = typer.Option(None, "--streams", help=_HELP["streams"]),
     rtt: str | None = typer.Option(None, "--rtt", help=_HELP["rtt"]),
-    loss: float | None = typer.Option(None, "--loss", help=_HELP["loss"]),
+    loss: str | None = typer.Option(None, "--loss", help=_HELP["loss"]),
     write_rate: str | None = typer.Option(None, "--write-rate", help=_HELP["write_rate"]),
     read_rate: str | None = typer.Option(None, "--read-rate", help=_HELP["read_rate"]),
     startup: str | None = typer.Option(None, "--startup", help=_HELP["startup"]),
     job_power: str | None = typer.Option(None, "--job-power", help=_HELP["job_power"]),
     gpu: str | None = typer.Option(None, "--gpu", help=_HELP["gpu"]),
-    gpus: int = typer.Option(1, "--gpus", help=_HELP["gpus"], show_default=False),
+    gpus: str = typer.Option("1", "--gpus", help=_HELP["gpus"], show_default=False),
     idle_power: str | None = typer.Option(None, "--idle-power", help=_HELP["idle_power"]),
-    network_j_per_bit: float | None = typer.Option(
+    network_j_per_bit: str | None = typer.Option(
         None, "--network-j-per-bit", help=_HELP["network_j_per_bit"]),
-    green_gain: float | None = typer.Option(None, "--green-gain", help=_HELP["green_gain"]),
+    green_gain: str | None = typer.Option(None, "--green-gain", help=_HELP["green_gain"]),
     ideal: bool = typer.Option(False, "--ideal", help=_HELP["ideal"]),
     as_json: bool = typer.Option(False, "--json", help=_HELP["json"]),
 ) -> None:
@@ -289,7 +307,9 @@ def feasibility(
     opts = link_options(alpha=alpha, efficiency=efficiency, streams=streams, rtt=rtt, loss=loss,
                         write_rate=write_rate, read_rate=read_rate, startup=startup, ideal=ideal)
     job_w, idle_w, gpu_name = _powers(job_power, gpu, gpus, idle_power)
-    _in_range("--green-gain", green_gain, 0.0, 1.0, True, "a gain in renewable share")
+    green_gain = _in_range("--green-gain", _number("--green-gain", green_gain, "1"), 0.0, 1.0,
+                           True, "a gain in renewable share")
+    network_j_per_bit = _number("--network-j-per-bit", network_j_per_bit, "8.4e-7")
     if network_j_per_bit is not None and not (0 <= network_j_per_bit < math.inf):
         raise ConfigError(f"--network-j-per-bit {network_j_per_bit!r} must be finite and >= 0, "
                           f"e.g. --network-j-per-bit {C.NETWORK_J_PER_BIT:g}")
@@ -300,7 +320,8 @@ def feasibility(
         green_gain=C.GREEN_GAIN if green_gain is None else green_gain,
     )
     result = evaluate(size_b, link_bps, window_s, **opts.kwargs(), **energy).to_dict()
-    result.update(opts.kwargs(), **energy, gpu=gpu_name, gpus=gpus, ideal=ideal)
+    result.update(opts.kwargs(), **energy, gpu=gpu_name, gpus=_whole("--gpus", gpus, "8"),
+                  ideal=ideal)
     if params is not None:
         result.update(params=units.parse_count(params), preset=preset_name)
     record = {key: _finite(value) for key, value in result.items()}
@@ -326,11 +347,11 @@ def feasibility_map(
                                    "(nominal link rate, log scale)."),
     swap_axes: bool = typer.Option(False, "--swap-axes",
                                    help="Bandwidth on x and checkpoint size on y."),
-    alpha: float | None = typer.Option(None, "--alpha", help=_HELP["alpha"]),
-    efficiency: float | None = typer.Option(None, "--efficiency", help=_HELP["efficiency"]),
-    streams: int | None = typer.Option(None, "--streams", help=_HELP["streams"]),
+    alpha: str | None = typer.Option(None, "--alpha", help=_HELP["alpha"]),
+    efficiency: str | None = typer.Option(None, "--efficiency", help=_HELP["efficiency"]),
+    streams: str | None = typer.Option(None, "--streams", help=_HELP["streams"]),
     rtt: str | None = typer.Option(None, "--rtt", help=_HELP["rtt"]),
-    loss: float | None = typer.Option(None, "--loss", help=_HELP["loss"]),
+    loss: str | None = typer.Option(None, "--loss", help=_HELP["loss"]),
     write_rate: str | None = typer.Option(None, "--write-rate", help=_HELP["write_rate"]),
     read_rate: str | None = typer.Option(None, "--read-rate", help=_HELP["read_rate"]),
     startup: str | None = typer.Option(None, "--startup", help=_HELP["startup"]),
