@@ -139,7 +139,8 @@ def test_human_output_says_not_feasible(capsys) -> None:
     ("command", "texts"),
     [
         ("feasibility", ("98GB", "1.5GiB", "Decimal prefixes", "1Gbps", "2.5h", "(0, 1]",
-                         "[0, 1)", "50ms", "700W", "[J/bit]", "--ideal")),
+                         "[0, 1)", "50ms", "700W", "[J/bit]", "--ideal", "Default: 0.1",
+                         "Default: 2 GB/s")),
         ("feasibility-map", ("1GB:1TB", "100Mbps:100Gbps", "1h,2.5h,5h,9.5h", "(0, 1]",
                              ".png, .svg")),
     ],

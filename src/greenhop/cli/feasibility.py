@@ -33,36 +33,42 @@ _HELP = {
     "preset": f"What the checkpoint holds, in bytes per parameter: {', '.join(PRESETS)}.",
     "bandwidth": "Nominal WAN link rate, e.g. 1Gbps, 250Mbit/s or 400MB/s (bytes per second).",
     "window": "The destination's remaining surplus window W, e.g. 2.5h, 90min or 1h30min.",
-    "alpha": f"Share of the window the downtime may use [-], in (0, 1]. [default: {C.ALPHA}]",
+    "alpha": f"Share of the window the downtime may use [-], in (0, 1]. Default: {C.ALPHA}.",
     "efficiency": "Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
-    f"[default: {C.EFFICIENCY}; 1 with --ideal]",
+    f"Default: {C.EFFICIENCY}; 1 with --ideal.",
     "streams": f"Parallel TCP streams [-], >= 1 (the Mathis bound is per stream). "
-    f"[default: {C.STREAMS}]",
+    f"Default: {C.STREAMS}.",
     "rtt": f"Round-trip time of the path, e.g. 50ms (used only with --loss > 0). "
-    f"[default: {C.RTT_S * 1e3:g}ms]",
+    f"Default: {C.RTT_S * 1e3:g}ms.",
     "loss": "Packet loss probability [-], in [0, 1); > 0 caps each stream at the Mathis bound "
-    "MSS x 8 / RTT x sqrt(3/2) / sqrt(loss). [default: 0]",
+    "MSS x 8 / RTT x sqrt(3/2) / sqrt(loss). Default: 0.",
     "write_rate": "Checkpoint write rate at the source, e.g. 2GB/s or 16Gbps; 'inf' for free. "
-    f"[default: {units.format_size(C.WRITE_BPS)}/s; inf with --ideal]",
+    f"Default: {units.format_size(C.WRITE_BPS)}/s; inf with --ideal.",
     "read_rate": "Checkpoint read rate at the destination, e.g. 2GB/s; 'inf' for free. "
-    f"[default: {units.format_size(C.READ_BPS)}/s; inf with --ideal]",
+    f"Default: {units.format_size(C.READ_BPS)}/s; inf with --ideal.",
     "startup": "Fixed restart cost at the destination, e.g. 60s or 2min. "
-    f"[default: {C.STARTUP_S:g}s; 0 with --ideal]",
+    f"Default: {C.STARTUP_S:g}s; 0 with --ideal.",
     "job_power": "Power of the whole job while training, e.g. 700W or 5.6kW. "
-    f"[default: --gpu power x --gpus, else {C.JOB_POWER_W:g}W]",
+    f"Default: --gpu power x --gpus, else {C.JOB_POWER_W:g}W.",
     "gpu": "GPU platform the job runs on (sets job and idle power per GPU), e.g. H100-SXM, "
     "A100-SXM4-80GB, L40S, RTX-4090, Jetson-AGX-Orin, DGX-Spark (case-insensitive).",
-    "gpus": "Number of GPUs of the job [-]; multiplies the per-GPU powers. [default: 1]",
+    "gpus": "Number of GPUs of the job [-]; multiplies the per-GPU powers. Default: 1.",
     "idle_power": "Power the job's hardware draws during the downtime, e.g. 70W. "
-    f"[default: --gpu idle power x --gpus, else {C.IDLE_POWER_W:g}W]",
+    f"Default: --gpu idle power x --gpus, else {C.IDLE_POWER_W:g}W.",
     "network_j_per_bit": "WAN energy per bit carried [J/bit], >= 0. "
-    f"[default: {C.NETWORK_J_PER_BIT:g}, Aslan et al. 2018 extrapolated to 2025]",
+    f"Default: {C.NETWORK_J_PER_BIT:g}, Aslan et al. 2018 extrapolated to 2025.",
     "green_gain": "Gain in renewable share of the job's power after the move [-], in (0, 1]. "
-    f"[default: {C.GREEN_GAIN:g}]",
+    f"Default: {C.GREEN_GAIN:g}.",
     "ideal": "Textbook check: efficiency 1, no loss limit, infinite disk rates, zero startup. "
     "Options given explicitly still win.",
     "json": "Print one JSON object (SI units: bytes, bit/s, s, W, J) instead of the table.",
 }
+
+
+def _opt(name: str, metavar: str, key: str, *short: str, default=None):
+    """A string option: parsed (with its units) and checked by this module, not by Typer."""
+    return typer.Option(default, name, *short, metavar=metavar, help=_HELP[key],
+                        show_default=False)
 
 
 def _wrap(option: str, parser, text: str) -> float:
@@ -272,26 +278,26 @@ def _print_verdict(r: dict) -> None:
 
 
 def feasibility(
-    checkpoint: str | None = typer.Option(None, "--checkpoint", "-c", help=_HELP["checkpoint"]),
-    params: str | None = typer.Option(None, "--params", help=_HELP["params"]),
-    preset_name: str = typer.Option("mixed-adam", "--preset", help=_HELP["preset"]),
-    bandwidth: str = typer.Option(..., "--bandwidth", "-b", help=_HELP["bandwidth"]),
-    window: str = typer.Option(..., "--window", "-w", help=_HELP["window"]),
-    alpha: str | None = typer.Option(None, "--alpha", help=_HELP["alpha"]),
-    efficiency: str | None = typer.Option(None, "--efficiency", help=_HELP["efficiency"]),
-    streams: str | None = typer.Option(None, "--streams", help=_HELP["streams"]),
-    rtt: str | None = typer.Option(None, "--rtt", help=_HELP["rtt"]),
-    loss: str | None = typer.Option(None, "--loss", help=_HELP["loss"]),
-    write_rate: str | None = typer.Option(None, "--write-rate", help=_HELP["write_rate"]),
-    read_rate: str | None = typer.Option(None, "--read-rate", help=_HELP["read_rate"]),
-    startup: str | None = typer.Option(None, "--startup", help=_HELP["startup"]),
-    job_power: str | None = typer.Option(None, "--job-power", help=_HELP["job_power"]),
-    gpu: str | None = typer.Option(None, "--gpu", help=_HELP["gpu"]),
-    gpus: str = typer.Option("1", "--gpus", help=_HELP["gpus"], show_default=False),
-    idle_power: str | None = typer.Option(None, "--idle-power", help=_HELP["idle_power"]),
-    network_j_per_bit: str | None = typer.Option(
-        None, "--network-j-per-bit", help=_HELP["network_j_per_bit"]),
-    green_gain: str | None = typer.Option(None, "--green-gain", help=_HELP["green_gain"]),
+    checkpoint: str | None = _opt("--checkpoint", "SIZE", "checkpoint", "-c"),
+    params: str | None = _opt("--params", "COUNT", "params"),
+    preset_name: str = typer.Option("mixed-adam", "--preset", metavar="NAME",
+                                    help=_HELP["preset"]),
+    bandwidth: str = _opt("--bandwidth", "RATE", "bandwidth", "-b", default=...),
+    window: str = _opt("--window", "DURATION", "window", "-w", default=...),
+    alpha: str | None = _opt("--alpha", "SHARE", "alpha"),
+    efficiency: str | None = _opt("--efficiency", "SHARE", "efficiency"),
+    streams: str | None = _opt("--streams", "N", "streams"),
+    rtt: str | None = _opt("--rtt", "DURATION", "rtt"),
+    loss: str | None = _opt("--loss", "PROB", "loss"),
+    write_rate: str | None = _opt("--write-rate", "RATE", "write_rate"),
+    read_rate: str | None = _opt("--read-rate", "RATE", "read_rate"),
+    startup: str | None = _opt("--startup", "DURATION", "startup"),
+    job_power: str | None = _opt("--job-power", "POWER", "job_power"),
+    gpu: str | None = _opt("--gpu", "NAME", "gpu"),
+    gpus: str = _opt("--gpus", "N", "gpus", default="1"),
+    idle_power: str | None = _opt("--idle-power", "POWER", "idle_power"),
+    network_j_per_bit: str | None = _opt("--network-j-per-bit", "J_PER_BIT", "network_j_per_bit"),
+    green_gain: str | None = _opt("--green-gain", "SHARE", "green_gain"),
     ideal: bool = typer.Option(False, "--ideal", help=_HELP["ideal"]),
     as_json: bool = typer.Option(False, "--json", help=_HELP["json"]),
 ) -> None:
@@ -335,26 +341,28 @@ def feasibility(
 
 
 def feasibility_map(
-    out: Path = typer.Option(..., "--out", "-o", help="Image to write: .png, .svg or .pdf; "
-                             "parent folders are created."),
-    windows: str = typer.Option("1h,2.5h,5h,9.5h", "--windows",
+    out: Path = typer.Option(..., "--out", "-o", metavar="PATH",
+                             help="Image to write: .png, .svg or .pdf; parent folders are "
+                             "created."),
+    windows: str = typer.Option("1h,2.5h,5h,9.5h", "--windows", metavar="DURATIONS",
                                 help="Window lengths, one boundary each, comma-separated "
                                 "durations, e.g. 1h,2.5h,5h,9.5h."),
-    sizes: str = typer.Option("1GB:1TB", "--sizes", help="Checkpoint-size axis range MIN:MAX, "
+    sizes: str = typer.Option("1GB:1TB", "--sizes", metavar="MIN:MAX",
+                              help="Checkpoint-size axis range MIN:MAX, "
                               "e.g. 1GB:1TB (log scale)."),
-    bandwidths: str = typer.Option("100Mbps:100Gbps", "--bandwidths",
+    bandwidths: str = typer.Option("100Mbps:100Gbps", "--bandwidths", metavar="MIN:MAX",
                                    help="Bandwidth axis range MIN:MAX, e.g. 100Mbps:100Gbps "
                                    "(nominal link rate, log scale)."),
     swap_axes: bool = typer.Option(False, "--swap-axes",
                                    help="Bandwidth on x and checkpoint size on y."),
-    alpha: str | None = typer.Option(None, "--alpha", help=_HELP["alpha"]),
-    efficiency: str | None = typer.Option(None, "--efficiency", help=_HELP["efficiency"]),
-    streams: str | None = typer.Option(None, "--streams", help=_HELP["streams"]),
-    rtt: str | None = typer.Option(None, "--rtt", help=_HELP["rtt"]),
-    loss: str | None = typer.Option(None, "--loss", help=_HELP["loss"]),
-    write_rate: str | None = typer.Option(None, "--write-rate", help=_HELP["write_rate"]),
-    read_rate: str | None = typer.Option(None, "--read-rate", help=_HELP["read_rate"]),
-    startup: str | None = typer.Option(None, "--startup", help=_HELP["startup"]),
+    alpha: str | None = _opt("--alpha", "SHARE", "alpha"),
+    efficiency: str | None = _opt("--efficiency", "SHARE", "efficiency"),
+    streams: str | None = _opt("--streams", "N", "streams"),
+    rtt: str | None = _opt("--rtt", "DURATION", "rtt"),
+    loss: str | None = _opt("--loss", "PROB", "loss"),
+    write_rate: str | None = _opt("--write-rate", "RATE", "write_rate"),
+    read_rate: str | None = _opt("--read-rate", "RATE", "read_rate"),
+    startup: str | None = _opt("--startup", "DURATION", "startup"),
     ideal: bool = typer.Option(False, "--ideal", help=_HELP["ideal"]),
 ) -> None:
     """Draw the feasible domain: checkpoint size against WAN bandwidth, one boundary per
