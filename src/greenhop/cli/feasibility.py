@@ -267,11 +267,12 @@ def _print_verdict(r: dict) -> None:
     cmp = "<=" if r["feasible"] else ">"
     console.print(f"\n{ok}: downtime {units.format_duration(r['downtime_s'])} {cmp} budget "
                   f"{units.format_duration(r['budget_s'])} (alpha {r['alpha']:g} x window "
-                  f"{units.format_duration(r['window_s'])})")
+                  f"{units.format_duration(r['window_s'])})", soft_wrap=True)
     just = "[bold green]JUSTIFIED[/]" if r["justified"] else "[bold red]NOT JUSTIFIED[/]"
     cmp = "<" if r["justified"] else ">="
     console.print(f"{just}: payback {units.format_duration(r['payback_s'])} {cmp} time left "
-                  f"{units.format_duration(r['window_s'] - r['downtime_s'])} (window - downtime)")
+                  f"{units.format_duration(r['window_s'] - r['downtime_s'])} (window - downtime)",
+                  soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- commands
