@@ -253,7 +253,7 @@ def _rate_how(r: dict) -> str:
     if r["loss"] == 0:
         return f"eff {r['efficiency']:g} x link (loss 0: no TCP cap)"
     per_stream = units.format_rate(mathis_bps(r["rtt_s"], r["loss"]))
-    return f"min(eff {r['efficiency']:g} x link, {r['streams']} x Mathis {per_stream})"
+    return f"min({r['efficiency']:g} x link, {r['streams']} x {per_stream} Mathis)"
 
 
 def _Bps(value: float) -> str:

@@ -31,6 +31,14 @@ def map_boundaries(sizes_bytes, windows_s, **model) -> np.ndarray:
     return np.asarray(min_bandwidth_bps(sizes, windows, **model))
 
 
+def _loss_text(opts: dict) -> str:
+    loss = opts.get("loss", 0.0)
+    if not loss:
+        return "no packet loss"
+    rtt = units.format_duration(opts.get("rtt_s", C.RTT_S))
+    return f"loss {loss:g} at RTT {rtt} over {opts.get('streams', C.STREAMS)} streams"
+
+
 def _window_text(window_s: float) -> str:
     return f"{window_s / 3600:.3g} h" if window_s >= 3600 else units.format_duration(window_s)
 
@@ -133,7 +141,7 @@ def draw_feasibility_map(
     ax.set_title(
         f"Migration is feasible when downtime ≤ {alpha:g} × window W (shaded side of each curve)\n"
         f"efficiency {eff:g}, startup {units.format_duration(startup)}, "
-        f"disk write {disk_text}, loss {opts.get('loss', 0.0):g}",
+        f"disk write {disk_text}, {_loss_text(opts)}",
         fontsize=10.5,
     )
     ax.legend(title="surplus window", loc="center right",
