@@ -36,7 +36,8 @@ class HistoricalWindowEstimator:
         threshold_w: surplus at or above which a step belongs to a window [W]; ``None``
             (default) uses the Observation's ``window_threshold_w``.
         min_samples: past observations a time-of-day slot needs; with fewer, the site's
-            mean over all slots is used; with none at all, the estimate is 0 (no migration).
+            mean over all slots is used; with none at all (no window has ended yet), the
+            age of the open window.
         slot_s: width of the time-of-day bins [s] (default: the step).
     """
 
@@ -94,8 +95,13 @@ class HistoricalWindowEstimator:
             by_slot = self._sums[:, slot] / counts
             total_n = self._counts.sum(axis=1)
             overall = self._sums.sum(axis=1) / total_n
+        # Without any finished window to learn from, the age of the open window is the
+        # estimate (a window seen lasting this long is expected to last about as long again).
+        none = np.iinfo(np.int64).min
+        age = np.where(self._run_start != none,
+                       (observation.step + 1 - self._run_start) * self._dt, 0.0)
         est = np.where(counts >= self.min_samples, by_slot,
-                       np.where(total_n > 0, overall, 0.0))
+                       np.where(total_n > 0, overall, age))
         inside = observation.surplus_w >= self._thr
         return np.where(inside, np.nan_to_num(est), 0.0)
 

@@ -1,0 +1,62 @@
+"""Small scenario builders shared by the simulator tests (imported as ``simkit``)."""
+
+from __future__ import annotations
+
+import copy
+
+from greenhop.core.observation import RUNNING, Migrate
+
+
+def site(name: str, *, power: str | None = "1.2kW", slots: int = 4, tput: float = 1.0,
+         **extra) -> dict:
+    d = {"name": name, "latitude": 0.0, "longitude": 0.0, "gpu_slots": slots,
+         "base_load": "1kW", "pue": 1.0, "gpu_power": "400W", "gpu_idle": "50W",
+         "throughput": tput}
+    if power is not None:
+        d["trace"] = {"kind": "constant", "power": power}
+    d.update(extra)
+    return d
+
+
+def micro(**over) -> dict:
+    """Two sites, one link, one job: the hand-computed baseline (see test_sim_micro)."""
+    d = {
+        "name": "micro", "start": "2023-01-01T00:00:00Z", "horizon": "2h", "step": "5min",
+        "history": "0s", "seed": 0, "policies": ["static"],
+        "migration": {"write_rate": "2GB/s", "read_rate": "2GB/s", "startup": "60s"},
+        "sites": [site("a"), site("b", power="10kW", tput=2.0)],
+        "links": [{"a": "a", "b": "b", "bandwidth": "8Gbps", "efficiency": 0.5,
+                   "rtt": "10ms", "energy_per_bit": 1e-7}],
+        "jobs": [{"name": "j1", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB",
+                  "gpus": 1, "origin": "a"}],
+    }
+    for k, v in over.items():
+        d[k] = v
+    return copy.deepcopy(d)
+
+
+class MoveAt:
+    """Test policy: at ``step`` migrate every running job in ``jobs`` to ``dest``."""
+
+    name = "move-at"
+
+    def __init__(self, step: int, dest: str, jobs=None) -> None:
+        self.step, self.dest, self.jobs = step, dest, jobs
+
+    def decide(self, obs):
+        if obs.step != self.step:
+            return []
+        out = []
+        for j in range(obs.n_jobs):
+            if obs.job_phase[j] == RUNNING and (self.jobs is None or j in self.jobs):
+                out.append(Migrate(j, self.dest))
+        return out
+
+
+class Never:
+    """Test policy: never acts."""
+
+    name = "never"
+
+    def decide(self, obs):
+        return []

@@ -1,0 +1,127 @@
+"""Hand-computed micro-scenarios (2 sites, 1 link, 1-3 jobs), checked to the joule.
+
+Sites ``a`` (1.2 kW constant renewable) and ``b`` (10 kW), base load 1 kW each, PUE 1,
+GPUs at 400 W training / 50 W idle, throughput 1.0 at ``a`` and 2.0 at ``b``; link
+8 Gbit/s x efficiency 0.5 = 4 Gbit/s, 1e-7 J/bit; checkpoints written and read at
+2 GB/s, restart 60 s; steps of 300 s over 2 h.
+"""
+
+from __future__ import annotations
+
+import pytest
+import simkit
+from simkit import MoveAt, micro
+
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.metrics import run_metrics
+from greenhop.sim.scenario import load_scenario
+
+J_TOL = 1e-6  # joules
+
+
+def run(d, policy, **kw):
+    inp = build_inputs(load_scenario(d))
+    res = Engine(inp, policy, record=True, **kw).run()
+    return inp, res, run_metrics(inp, res)
+
+
+def test_static_one_job_to_the_joule():
+    _inp, res, m = run(micro(), simkit.Never())
+    e = res.energy_j
+    assert res.job_finish_s[0] == pytest.approx(3600.0, abs=1e-9)
+    # a: base 1 kW for 2 h + the job's 400 W for 1 h; renewables 1.2 kW.
+    assert e["demand"][0] == pytest.approx(1000 * 7200 + 400 * 3600, abs=J_TOL)
+    assert e["grid"][0] == pytest.approx(200 * 3600, abs=J_TOL)
+    assert e["curtailed"][0] == pytest.approx(200 * 3600, abs=J_TOL)
+    assert e["grid"][1] == pytest.approx(0.0, abs=J_TOL)
+    assert e["curtailed"][1] == pytest.approx(9000 * 7200, abs=J_TOL)
+    assert res.job_energy_j[0] == pytest.approx(400 * 3600, abs=J_TOL)
+    assert m["non_renewable_kwh"] == pytest.approx(0.2)
+    assert m["renewable_kwh"] == pytest.approx((8.64e6 - 0.72e6 + 7.2e6) / 3.6e6, abs=1e-4)
+    assert m["jct_mean_h"] == pytest.approx(1.0)
+    assert m["migrations"] == 0
+
+
+def test_one_migration_to_the_joule():
+    _inp, res, m = run(micro(), MoveAt(1, "b"))
+    # Step 0 at a (300 GPU-s). Step 1: save 0.5 s, transfer 8e9 bit / 4e9 bit/s = 2 s,
+    # restore 0.5 s + 60 s -> 63 s down, then 237 s at rate 2 = 474 GPU-s.
+    # Remaining 3600 - 300 - 474 = 2826 GPU-s at rate 2 = 1413 s -> ends at 1800 + 213 s.
+    assert res.job_finish_s[0] == pytest.approx(2013.0, abs=1e-9)
+    mig = res.migrations[0]
+    assert mig["downtime_s"] == pytest.approx(63.0, abs=1e-9)
+    assert mig["energy_j"] == pytest.approx(800 + 0.5 * 50 + 62.5 * 50, abs=J_TOL)
+    assert res.job_down_s[0] == pytest.approx(63.0, abs=1e-9)
+    assert res.job_energy_j[0] == pytest.approx(
+        400 * 300 + 400 * (237 + 1413) + 25 + 3125 + 800, abs=J_TOL)
+    e = res.energy_j
+    assert e["demand"][0] == pytest.approx(1000 * 7200 + 120_000 + 25 + 400, abs=J_TOL)
+    assert e["demand"][1] == pytest.approx(1000 * 7200 + 660_000 + 3125 + 400, abs=J_TOL)
+    assert e["grid"][0] == pytest.approx(200 * 300, abs=J_TOL)   # only step 0 exceeds 1.2 kW
+    assert e["grid"][1] == pytest.approx(0.0, abs=J_TOL)
+    assert m["migrations"] == 1
+    assert m["gb_moved"] == pytest.approx(1.0)
+    assert m["network_kwh"] == pytest.approx(800 / 3.6e6, abs=1e-6)
+    assert m["regretted_migrations"] == 0 and m["infeasible_migrations"] == 0
+    assert m["jct_mean_h"] == pytest.approx(2013 / 3600, abs=1e-4)
+
+
+def test_three_jobs_share_the_link_fairly_and_pinned_stays():
+    jobs = [{"name": f"j{i}", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB",
+             "gpus": 1, "origin": "a"} for i in range(3)]
+    jobs[2]["mobility"] = "pinned"
+    _inp, res, m = run(micro(jobs=jobs), MoveAt(1, "b"))
+    # Two transfers on one 4 Gbit/s link: 2 Gbit/s each -> 4 s; downtime 0.5 + 4 + 60.5.
+    downs = sorted(r["downtime_s"] for r in res.migrations)
+    assert downs == pytest.approx([65.0, 65.0], abs=1e-9)
+    assert m["migrations"] == 2
+    assert m["rejected_actions"] == 1          # the pinned job may not move
+    assert m["network_kwh"] == pytest.approx(1600 / 3.6e6, abs=1e-6)
+    remaining = 3600 - 300 - (300 - 65) * 2
+    assert res.job_finish_s[0] == pytest.approx(600 + remaining / 2, abs=1e-9)
+    assert res.job_finish_s[2] == pytest.approx(3600.0, abs=1e-9)
+
+
+def _closing(on_close: str):
+    values = [10_000.0, 10_000.0] + [0.0] * 22
+    sites = [simkit.site("a"),
+             simkit.site("b", power=None, tput=2.0, trace={"kind": "values", "values": values})]
+    jobs = [{"name": "big", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "100GB",
+             "gpus": 1, "origin": "a"}]
+    return micro(sites=sites, jobs=jobs, on_window_close=on_close)
+
+
+def test_window_closing_mid_migration_continue():
+    _inp, res, m = run(_closing("continue"), MoveAt(1, "b"))
+    # save 50 s + transfer 200 s + restore 110 s = 360 s from t = 300 s.
+    mig = res.migrations[0]
+    assert mig["end_s"] == pytest.approx(660.0, abs=1e-9)
+    assert m["window_closed_mid_migration"] == 1
+    assert m["regretted_migrations"] == 1
+    # No progress during the migration's whole step; then 240 s at rate 2 in step 2.
+    log = res.job_progress_log
+    assert log[1][0] == pytest.approx(log[0][0]) == pytest.approx(300.0)
+    assert log[2][0] - log[1][0] == pytest.approx(480.0, abs=1e-9)
+
+
+def test_window_closing_mid_migration_abort_returns_to_source():
+    _inp, res, m = run(_closing("abort"), MoveAt(1, "b"))
+    assert m["aborted_migrations"] == 1 and m["migrations"] == 0
+    # Restore at the source from its checkpoint (110 s) from t = 600 s, then rate 1 again.
+    remaining = 3600 - 300
+    assert res.job_finish_s[0] == pytest.approx(710 + remaining, abs=1e-9)
+    assert m["gb_moved"] == pytest.approx(100.0)
+
+
+def test_window_closing_mid_migration_fallback_to_third_site():
+    d = _closing("fallback")
+    d["sites"].append(simkit.site("c", power="20kW", tput=1.0))
+    d["links"].append({"a": "a", "b": "c", "bandwidth": "8Gbps", "efficiency": 0.5,
+                       "rtt": "10ms", "energy_per_bit": 1e-7})
+    _inp, res, m = run(d, MoveAt(1, "b"))
+    assert m["fallback_migrations"] == 1
+    assert res.migrations[0]["dst"] == 2
+    assert m["migrations"] == 1
+    # the transfer restarts to c: 100 GB more on the wire
+    assert m["gb_moved"] == pytest.approx(200.0)
