@@ -1,0 +1,236 @@
+"""Options of ``greenhop feasibility`` and ``greenhop feasibility-map``: help texts and parsing.
+
+Options arrive as strings with human units (``98GB``, ``10Gbps``, ``2.5h``, ``700W``) and
+are turned into SI here, at the edge. Every bad value becomes a one-line
+:class:`~greenhop.core.errors.ConfigError` that names the option and shows a valid example.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import typer
+
+from greenhop.core import units
+from greenhop.core.errors import ConfigError, UnitError
+from greenhop.core.platforms import platform
+from greenhop.model import constants as C
+from greenhop.model.presets import PRESETS, checkpoint_bytes, preset
+
+_UNITS = "Decimal prefixes (1 GB = 1e9 B) unless Ki/Mi/Gi/Ti is written."
+HELP = {
+    "checkpoint": f"Checkpoint size S, e.g. 98GB or 1.5GiB. {_UNITS} Or use --params.",
+    "params": "Parameter count instead of --checkpoint, e.g. 7e9, 7B or 1.5M; S = params x "
+    "bytes/param of --preset.",
+    "preset": f"What the checkpoint holds, in bytes per parameter: {', '.join(PRESETS)}.",
+    "bandwidth": "Nominal WAN link rate, e.g. 1Gbps, 250Mbit/s or 400MB/s (bytes per second).",
+    "window": "The destination's remaining surplus window W, e.g. 2.5h, 90min or 1h30min.",
+    "alpha": f"Share of the window the downtime may use [-], in (0, 1]. Default: {C.ALPHA}.",
+    "efficiency": "Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
+    f"Default: {C.EFFICIENCY}; 1 with --ideal.",
+    "streams": f"Parallel TCP streams [-], >= 1 (the Mathis bound is per stream). "
+    f"Default: {C.STREAMS}.",
+    "rtt": f"Round-trip time of the path, e.g. 50ms (used only with --loss > 0). "
+    f"Default: {C.RTT_S * 1e3:g}ms.",
+    "loss": "Packet loss probability [-], in [0, 1); > 0 caps each stream at the Mathis bound "
+    "MSS x 8 / RTT x sqrt(3/2) / sqrt(loss). Default: 0.",
+    "write_rate": "Checkpoint write rate at the source, e.g. 2GB/s or 16Gbps; 'inf' for free. "
+    f"Default: {units.format_size(C.WRITE_BPS)}/s; inf with --ideal.",
+    "read_rate": "Checkpoint read rate at the destination, e.g. 2GB/s; 'inf' for free. "
+    f"Default: {units.format_size(C.READ_BPS)}/s; inf with --ideal.",
+    "startup": "Fixed restart cost at the destination, e.g. 60s or 2min. "
+    f"Default: {C.STARTUP_S:g}s; 0 with --ideal.",
+    "job_power": "Power of the whole job while training, e.g. 700W or 5.6kW. "
+    f"Default: --gpu power x --gpus, else {C.JOB_POWER_W:g}W.",
+    "gpu": "GPU platform the job runs on (sets job and idle power per GPU), e.g. H100-SXM, "
+    "A100-SXM4-80GB, L40S, RTX-4090, Jetson-AGX-Orin, DGX-Spark (case-insensitive).",
+    "gpus": "Number of GPUs of the job [-]; multiplies the per-GPU powers. Default: 1.",
+    "idle_power": "Power the job's hardware draws during the downtime, e.g. 70W. "
+    f"Default: --gpu idle power x --gpus, else {C.IDLE_POWER_W:g}W.",
+    "network_j_per_bit": "WAN energy per bit carried [J/bit], >= 0. "
+    f"Default: {C.NETWORK_J_PER_BIT:g}, Aslan et al. 2018 extrapolated to 2025.",
+    "green_gain": "Gain in renewable share of the job's power after the move [-], in (0, 1]. "
+    f"Default: {C.GREEN_GAIN:g}.",
+    "ideal": "Textbook check: efficiency 1, no loss limit, infinite disk rates, zero startup. "
+    "Options given explicitly still win.",
+    "json": "Print one JSON object (SI units: bytes, bit/s, s, W, J) instead of the table.",
+}
+
+
+def option(name: str, metavar: str, key: str, *short: str, default=None):
+    """A string option: parsed (with its units) and checked by this module, not by Typer."""
+    return typer.Option(default, name, *short, metavar=metavar, help=HELP[key],
+                        show_default=False)
+
+
+def parsed(option: str, parser, text: str) -> float:
+    try:
+        return parser(text)
+    except UnitError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def positive(option: str, value: float, text: str, example: str) -> float:
+    if not value > 0:
+        raise ConfigError(f"{option} {text!r} must be positive; give e.g. {option} {example}")
+    return value
+
+
+def size(option: str, text: str, example: str) -> float:
+    return positive(option, parsed(option, units.parse_size, text), text, example)
+
+
+def rate_bps(option: str, text: str, example: str) -> float:
+    return positive(option, parsed(option, units.parse_rate, text), text, example)
+
+
+def disk_Bps(option: str, text: str | None, default: float) -> float:
+    if text is None:
+        return default
+    if text.strip().lower() in ("inf", "infinite", "unlimited"):
+        return math.inf
+    return rate_bps(option, text, "2GB/s") / 8.0
+
+
+def duration(option: str, text: str, example: str, *, allow_zero: bool = False) -> float:
+    value = parsed(option, units.parse_duration, text)
+    return value if allow_zero else positive(option, value, text, example)
+
+
+def power(option: str, text: str, example: str, *, allow_zero: bool = False) -> float:
+    value = parsed(option, units.parse_power, text)
+    return value if allow_zero else positive(option, value, text, example)
+
+
+def in_range(option: str, value: float | None, low: float, high: float, low_open: bool,
+              meaning: str) -> float | None:
+    if value is None:
+        return None
+    ok = (low < value <= high) if low_open else (low <= value < high)
+    if not ok:
+        interval = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g})"
+        raise ConfigError(f"{option} {value!r} is outside {interval}; it is {meaning}")
+    return value
+
+
+def number(option: str, text: str | None, example: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a number; give e.g. {option} {example}"
+                          ) from None
+
+
+def whole(option: str, text: str, example: str) -> int:
+    value = number(option, text, example)
+    if not (value is not None and math.isfinite(value) and value >= 1 and value == int(value)):
+        raise ConfigError(f"{option} {text} must be a whole number >= 1, e.g. {option} {example}")
+    return int(value)
+
+
+@dataclass
+class LinkOptions:
+    """The time side of the model, shared by both commands (SI units)."""
+
+    alpha: float
+    efficiency: float
+    streams: int
+    rtt_s: float
+    loss: float
+    write_Bps: float
+    read_Bps: float
+    startup_s: float
+
+    def kwargs(self) -> dict:
+        return dict(vars(self))
+
+
+def link_options(*, alpha, efficiency, streams, rtt, loss, write_rate, read_rate, startup,
+                 ideal: bool) -> LinkOptions:
+    """Parse and check the time-side options; ``--ideal`` fills only what was not given."""
+    alpha = in_range("--alpha", number("--alpha", alpha, "0.1"), 0.0, 1.0, True,
+                      "the share of the window the downtime may use")
+    efficiency = in_range("--efficiency", number("--efficiency", efficiency, "0.8"), 0.0,
+                           1.0, True, "the share of the link rate reached")
+    loss = in_range("--loss", number("--loss", loss, "1e-4"), 0.0, 1.0, False,
+                     "a packet loss probability")
+    streams = None if streams is None else whole("--streams", streams, "8")
+    return LinkOptions(
+        alpha=C.ALPHA if alpha is None else alpha,
+        efficiency=efficiency if efficiency is not None else (1.0 if ideal else C.EFFICIENCY),
+        streams=C.STREAMS if streams is None else streams,
+        rtt_s=C.RTT_S if rtt is None else duration("--rtt", rtt, "50ms"),
+        loss=0.0 if loss is None else loss,
+        write_Bps=disk_Bps("--write-rate", write_rate, math.inf if ideal else C.WRITE_BPS),
+        read_Bps=disk_Bps("--read-rate", read_rate, math.inf if ideal else C.READ_BPS),
+        startup_s=(0.0 if ideal else C.STARTUP_S) if startup is None
+        else duration("--startup", startup, "60s", allow_zero=True),
+    )
+
+
+def checkpoint_size(checkpoint: str | None, params: str | None, preset_name: str) -> float:
+    if checkpoint is not None and params is not None:
+        raise ConfigError("give either --checkpoint SIZE or --params COUNT, not both")
+    if checkpoint is None and params is None:
+        raise ConfigError("give the checkpoint size: --checkpoint 98GB, or --params 7e9 "
+                          "--preset mixed-adam")
+    preset(preset_name)  # an unknown preset is an error even with --checkpoint
+    if checkpoint is not None:
+        return size("--checkpoint", checkpoint, "98GB")
+    count = positive("--params", parsed("--params", units.parse_count, params), params, "7e9")
+    return checkpoint_bytes(count, preset_name)
+
+
+@dataclass
+class EnergyOptions:
+    """The energy side of the model (SI units), and the GPU platform it came from."""
+
+    job_power_w: float
+    idle_power_w: float
+    network_j_per_bit: float
+    green_gain: float
+    gpu: str | None
+    gpus: int
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of :func:`greenhop.model.evaluate`."""
+        return {key: value for key, value in vars(self).items() if key not in ("gpu", "gpus")}
+
+
+def energy_options(*, job_power, gpu, gpus, idle_power, network_j_per_bit,
+                   green_gain) -> EnergyOptions:
+    """Parse and check the energy-side options; ``--gpu`` x ``--gpus`` gives the default
+    powers, ``--job-power`` and ``--idle-power`` (totals) win over it."""
+    count = whole("--gpus", gpus, "8")
+    plat = platform(gpu) if gpu is not None else None
+    per_gpu = (plat.train_power_w, plat.idle_power_w) if plat else (C.JOB_POWER_W, C.IDLE_POWER_W)
+    gain = in_range("--green-gain", number("--green-gain", green_gain, "1"), 0.0, 1.0, True,
+                    "a gain in renewable share")
+    per_bit = number("--network-j-per-bit", network_j_per_bit, "8.4e-7")
+    if per_bit is not None and not 0 <= per_bit < math.inf:
+        raise ConfigError(f"--network-j-per-bit {per_bit!r} must be finite and >= 0, "
+                          f"e.g. --network-j-per-bit {C.NETWORK_J_PER_BIT:g}")
+    return EnergyOptions(
+        job_power_w=per_gpu[0] * count if job_power is None
+        else power("--job-power", job_power, "700W"),
+        idle_power_w=per_gpu[1] * count if idle_power is None
+        else power("--idle-power", idle_power, "70W", allow_zero=True),
+        network_j_per_bit=C.NETWORK_J_PER_BIT if per_bit is None else per_bit,
+        green_gain=C.GREEN_GAIN if gain is None else gain,
+        gpu=plat.name if plat else None,
+        gpus=count,
+    )
+
+
+def axis_range(option: str, text: str, parser, example: str) -> tuple[float, float]:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise ConfigError(f"{option} {text!r} is not a range MIN:MAX; give e.g. "
+                          f"{option} {example}")
+    low, high = (parser(option, part.strip(), example) for part in parts)
+    if not low < high:
+        raise ConfigError(f"{option} {text!r}: MIN must be below MAX, e.g. {option} {example}")
+    return low, high
