@@ -148,7 +148,9 @@ def restore_seconds(checkpoint_bytes, read_Bps=C.READ_BPS, startup_s=C.STARTUP_S
 class Feasibility:
     """Every term of one (vectorised) feasibility evaluation; arrays broadcast together.
 
-    Times in [s], sizes in [B], rates in [bit/s], energies in [J].
+    Times in [s], sizes in [B], rates in [bit/s], energies in [J]. Every field has the
+    broadcast shape of all inputs; the four inputs echoed back (``checkpoint_bytes``,
+    ``bandwidth_bps``, ``window_s``, ``alpha``) are read-only broadcast views, not copies.
 
     Margins:
         time_margin_s: ``alpha x window - downtime``; >= 0 when feasible.
