@@ -209,7 +209,7 @@ def _fleet_sites(t: Table, base_dir: Path) -> dict[str, SiteSpec]:
 _SITE_FIELDS = {
     "latitude": "latitude_deg", "longitude": "longitude_deg", "timezone": "timezone",
     "pv_kwp": "pv_kwp", "wind_kw": "wind_kw", "pue": "pue", "gpu_platform": "gpu_platform",
-    "gpu_slots": "gpu_slots",
+    "gpu_slots": "gpu_slots", "pv_source": "pv_source", "wind_source": "wind_source",
 }
 
 
@@ -248,15 +248,16 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
         if bt.data == {}:
             kw["battery"] = None
         else:
+            fields = dict(
+                capacity_j=bt.energy("capacity", lo=0, lo_open=True),
+                max_power_w=bt.power("power", lo=0, lo_open=True),
+                round_trip_efficiency=bt.number("round_trip_efficiency", 0.9, lo=0,
+                                                lo_open=True, hi=1),
+                initial_soc=bt.number("initial_soc", 0.5, lo=0, hi=1),
+                min_soc=bt.number("min_soc", 0.0, lo=0, hi=1),
+            )
             try:
-                kw["battery"] = BatterySpec(
-                    capacity_j=bt.energy("capacity", lo=0, lo_open=True),
-                    max_power_w=bt.power("power", lo=0, lo_open=True),
-                    round_trip_efficiency=bt.number("round_trip_efficiency", 0.9, lo=0,
-                                                    lo_open=True, hi=1),
-                    initial_soc=bt.number("initial_soc", 0.5, lo=0, hi=1),
-                    min_soc=bt.number("min_soc", 0.0, lo=0, hi=1),
-                )
+                kw["battery"] = BatterySpec(**fields)
             except ConfigError as exc:
                 raise ConfigError(f"{bt.path}: {exc}") from None
             bt.done()
@@ -559,8 +560,9 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         if too_big:
             raise ConfigError(f"generator.gpus: {too_big[0]} GPUs is more than the largest "
                               f"site has ({max_slots} slots)")
-    if not jobs and generator is None:
-        raise ConfigError("jobs: the scenario has no jobs; add [[jobs]] or a [generator]")
+    if not jobs and generator is None and "jobs" not in t.data:
+        raise ConfigError("jobs: the scenario has no jobs; add [[jobs]] or a [generator] "
+                          "(or write jobs = [] for an energy-only run)")
     t.done()
     return Scenario(
         name=name, start=start, horizon_s=horizon, step_s=step, seed=seed, history_s=history,

@@ -1,0 +1,132 @@
+"""Bad scenarios get clear errors naming the dotted path to the bad key."""
+
+from __future__ import annotations
+
+import pytest
+import simkit
+
+from greenhop.core.errors import ConfigError, UserError
+from greenhop.sim import load_scenario, simulate
+
+
+def _set(path, value):
+    def edit(d):
+        keys = path.split("/")
+        node = d
+        for k in keys[:-1]:
+            node = node[int(k)] if isinstance(node, list) else node[k]
+        last = keys[-1]
+        if value is DELETE:
+            del node[last]
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+        return d
+    return edit
+
+
+DELETE = object()
+
+
+def _add_link(**link):
+    def edit(d):
+        d["links"].append(link)
+        return d
+    return edit
+
+
+def _generator(**g):
+    def edit(d):
+        d["generator"] = {"count": 3, "work_gpu_h": [1, 2],
+                          "models": [{"name": "m", "params": 1e9}], **g}
+        return d
+    return edit
+
+
+CASES = [
+    # (id, edit, expected fragment of the message)
+    ("link-unknown-site", _set("links/0/b", "z"), r"links\[0\]\.b: unknown site 'z'"),
+    ("link-zero-bandwidth", _set("links/0/bandwidth", "0Gbps"),
+     r"links\[0\]\.bandwidth: must be > 0"),
+    ("link-bad-unit", _set("links/0/bandwidth", "10 parsecs"), r"links\[0\]\.bandwidth"),
+    ("link-loss-one", _set("links/0/loss", 1.0), r"links\[0\]\.loss: must be <="),
+    ("link-efficiency-high", _set("links/0/efficiency", 1.5), r"links\[0\]\.efficiency"),
+    ("link-self-loop", _set("links/0/b", "a"), r"links\[0\]\.b: a link must join two"),
+    ("link-duplicate", _add_link(a="b", b="a", bandwidth="1Gbps"), r"links\[1\]: a second link"),
+    ("job-larger-than-every-site", _set("jobs/0/gpus", 64),
+     r"jobs\[0\]\.gpus: job 'j1' needs 64 GPUs but the largest site it may use has 4"),
+    ("job-unknown-origin", _set("jobs/0/origin", "mars"), r"jobs\[0\]\.origin: unknown site"),
+    ("job-unknown-allowed", _set("jobs/0/allowed_sites", ["a", "q"]),
+     r"jobs\[0\]\.allowed_sites\[1\]: unknown site 'q'"),
+    ("job-bad-mobility", _set("jobs/0/mobility", "teleport"),
+     r"jobs\[0\]\.mobility: must be one of"),
+    ("job-partial-share", (lambda d: _set("jobs/0/migratable_share", 1.0)(
+        _set("jobs/0/mobility", "partial")(d))), r"jobs\[0\]\.migratable_share"),
+    ("job-negative-work", _set("jobs/0/work_gpu_h", -1), r"jobs\[0\]\.work_gpu_h: must be > 0"),
+    ("job-zero-deadline", _set("jobs/0/deadline", "0h"), r"jobs\[0\]\.deadline: must be > 0"),
+    ("job-arrives-after-horizon", _set("jobs/0/arrival", "3h"), r"jobs\[0\]\.arrival"),
+    ("job-unknown-preset", (lambda d: _set("jobs/0/preset", "fp128")(
+        _set("jobs/0/model_params", 1e9)(_set("jobs/0/checkpoint", DELETE)(d)))),
+     r"jobs\[0\]\.preset: unknown checkpoint preset"),
+    ("job-duplicate-name", lambda d: d["jobs"].append(dict(d["jobs"][0])) or d,
+     r"jobs\[1\]\.name: job 'j1' is defined twice"),
+    ("job-unknown-key", _set("jobs/0/gpu", 2), r"jobs\[0\]\.gpu: unknown key"),
+    ("negative-step", _set("step", "-5min"), r"step"),
+    ("zero-horizon", _set("horizon", "0h"), r"horizon: must be > 0"),
+    ("horizon-not-whole-steps", _set("horizon", "7min"), r"horizon: must be a whole number"),
+    ("horizon-beyond-traces", _set("sites/1/trace", {"kind": "values", "values": [1.0] * 5}),
+     r"values cover fewer steps than history \+ horizon"),
+    ("unknown-policy", _set("policies", ["static", "greedy"]),
+     r"policies\[1\]: unknown policy 'greedy'; valid policy names: energy-greedy"),
+    ("no-policies", _set("policies", []), r"policies: list at least one"),
+    ("bad-start", _set("start", "yesterday-ish"), r"start: expected a UTC timestamp"),
+    ("bad-seed", _set("seed", "x"), r"seed: expected a whole number"),
+    ("on-window-close", _set("on_window_close", "panic"), r"on_window_close: must be one of"),
+    ("unknown-top-key", _set("horizn", "1h"), r"horizn: unknown key; valid keys here"),
+    ("site-unknown-platform", _set("sites/0/gpu_platform", "TPU-v9"),
+     r"sites\[0\]\.gpu_platform: unknown GPU platform"),
+    ("site-no-coordinates", _set("sites/0/latitude", DELETE),
+     r"sites\[0\]: site 'a' is not in the fleet"),
+    ("site-duplicate", lambda d: d["sites"].append(dict(d["sites"][0])) or d,
+     r"sites\[2\]\.name: site 'a' is defined twice"),
+    ("site-bad-battery", _set("sites/0/battery", {"capacity": "-5kWh", "power": "1kW"}),
+     r"sites\[0\]\.battery\.capacity"),
+    ("site-bad-trace-kind", _set("sites/0/trace", {"kind": "magic"}), r"sites\[0\]\.trace\.kind"),
+    ("site-pue-low", _set("sites/0/pue", 0.5), r"sites\[0\]\.pue: must be >= 1"),
+    ("no-jobs", _set("jobs", DELETE), r"jobs: the scenario has no jobs"),
+    ("generator-no-models", _generator(models=[]), r"generator\.models: the generator needs"),
+    ("generator-bad-work", _generator(work_gpu_h=[5, 1]), r"generator\.work_gpu_h"),
+    ("generator-too-many-gpus", _generator(gpus=[16]), r"generator\.gpus: 16 GPUs is more"),
+    ("generator-until-beyond", _generator(until="5h"), r"generator\.until"),
+    ("policy-params-unknown", _set("policy_params", {"optimal": {}}),
+     r"policy_params\.optimal: unknown policy"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), [(c[1], c[2]) for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_scenario_is_refused_with_its_path(edit, message):
+    d = edit(simkit.micro())
+    with pytest.raises(UserError, match=message):
+        simulate(d)
+
+
+def test_there_are_at_least_twenty_cases():
+    assert len(CASES) >= 20
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_scenario(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("horizon = [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_scenario(bad)
+
+
+def test_bad_policy_parameter_is_a_config_error():
+    d = simkit.micro(policy_params={"feasibility-aware": {"alpha_": 0.2}},
+                     policies=["feasibility-aware"])
+    with pytest.raises(ConfigError, match="feasibility-aware"):
+        simulate(d)
