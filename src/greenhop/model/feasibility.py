@@ -24,7 +24,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.model import _kernel
 from greenhop.model import constants as C
 
-_SQRT_3_2 = float(np.sqrt(1.5))
+_SQRT_3_2 = _kernel.SQRT_3_2
 
 
 def _bounds(arr: np.ndarray) -> tuple[float, float]:
@@ -267,11 +267,6 @@ def evaluate(
         alpha=np.broadcast_to(a, shape),
         **terms,
     )
-
-
-def _mathis_unchecked(rtt_s, loss, mss_bytes):
-    with np.errstate(divide="ignore"):
-        return np.where(loss > 0, mss_bytes * 8.0 / rtt_s * _SQRT_3_2 / np.sqrt(loss), np.inf)
 
 
 def max_checkpoint_bytes(bandwidth_bps, window_s, **kwargs):
