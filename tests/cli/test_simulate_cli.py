@@ -1,0 +1,141 @@
+"""``greenhop simulate``: files, --json shape, options, errors, and the default scenario."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+import greenhop
+
+REQUIRED = ("non_renewable_kwh", "renewable_kwh", "curtailed_kwh", "saved_vs_static_pct",
+            "jct_mean_h", "jct_p95_h", "stability_cv", "migrations", "regretted_migrations",
+            "gb_moved", "network_kwh")
+
+SCENARIO = """
+name = "cli-small"
+start = "2023-06-01T00:00:00Z"
+horizon = "1d"
+step = "5min"
+history = "1d"
+seed = 3
+policies = ["static", "energy-greedy", "feasibility-aware", "threshold"]
+
+[[sites]]
+name = "sunny"
+latitude = 10.0
+longitude = 0.0
+gpu_slots = 8
+base_load = "1kW"
+trace = { kind = "solar", peak = "12kW" }
+
+[[sites]]
+name = "windy"
+latitude = 50.0
+longitude = 100.0
+gpu_slots = 8
+base_load = "1kW"
+trace = { kind = "constant", power = "5kW" }
+
+[[links]]
+a = "sunny"
+b = "windy"
+bandwidth = "10Gbps"
+rtt = "40ms"
+
+[generator]
+count = 5
+until = "18h"
+work_gpu_h = [2, 12]
+gpus = [1, 2]
+
+[[generator.models]]
+name = "bert-large"
+params = 340e6
+"""
+
+
+def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "greenhop", "simulate", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture()
+def scenario(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    tomllib.loads(SCENARIO)
+    return path
+
+
+def test_simulate_writes_metrics_and_report_and_prints_a_table(scenario, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli(str(scenario), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "feasibility-aware" in r.stdout and "grid kWh" in r.stdout
+    doc = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert set(doc["policies"]) == {"static", "energy-greedy", "feasibility-aware", "threshold"}
+    for name, m in doc["policies"].items():
+        missing = [k for k in REQUIRED if k not in m]
+        assert not missing, (name, missing)
+    assert doc["policies"]["static"]["saved_vs_static_pct"] == 0.0
+    assert (out / "report.html").stat().st_size > 10_000
+
+
+def test_json_policies_and_seed(scenario, tmp_path):
+    r = run_cli(str(scenario), "--out", str(tmp_path / "o"), "--json",
+                "--policies", "static,threshold", "--seed", "11", "--no-report")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert list(doc["policies"]) == ["static", "threshold"]
+    assert doc["scenario"]["seed"] == 11
+    assert not (tmp_path / "o" / "report.html").exists()
+    again = run_cli(str(scenario), "--out", str(tmp_path / "o2"), "--json",
+                    "--policies", "static,threshold", "--seed", "11", "--no-report")
+    assert again.stdout == r.stdout
+    assert (tmp_path / "o" / "metrics.json").read_bytes() == \
+        (tmp_path / "o2" / "metrics.json").read_bytes()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--policies", "static,optimal"], "unknown policy 'optimal'"),
+    (["--policies", ","], "--policies: give at least one policy"),
+    (["--seed", "-1"], "--seed: must be >= 0"),
+])
+def test_bad_options_exit_2_without_traceback(scenario, tmp_path, args, message):
+    r = run_cli(str(scenario), "--out", str(tmp_path / "o"), *args)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_scenario_file_exits_2_with_the_path(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SCENARIO.replace('bandwidth = "10Gbps"', 'bandwidth = "0Gbps"'),
+                   encoding="utf-8")
+    r = run_cli(str(bad), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "links[0].bandwidth" in r.stderr and "Traceback" not in r.stderr
+    missing = run_cli(str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_python_api_is_lazy_and_returns_a_dataframe(scenario):
+    result = greenhop.simulate(scenario, policies=["static", "feasibility-aware"])
+    df = result.metrics
+    assert list(df.index) == ["static", "feasibility-aware"]
+    assert set(REQUIRED) <= set(df.columns)
+
+
+def test_default_scenario_feasibility_aware_beats_the_baselines(tmp_path):
+    """The paper's claims on the default scenario (one month, seven real-trace sites)."""
+    r = run_cli("--out", str(tmp_path / "default"), "--json", timeout=400)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)["policies"]
+    fa, static, greedy = m["feasibility-aware"], m["static"], m["energy-greedy"]
+    assert fa["non_renewable_kwh"] < static["non_renewable_kwh"]
+    assert fa["regretted_migrations"] < greedy["regretted_migrations"]
+    assert fa["stability_cv"] < greedy["stability_cv"]
+    assert (tmp_path / "default" / "report.html").exists()
