@@ -20,5 +20,5 @@ def source_site(tmp_path):
         "loader": {"epoch": 0, "cursor": 5},
     }
     root = tmp_path / "src"
-    path = save_checkpoint(root / "job", 42, state, chunk_bytes=CHUNK_BYTES)
+    path = save_checkpoint(root / "job", 42, state)
     return root, path

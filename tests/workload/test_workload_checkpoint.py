@@ -150,3 +150,18 @@ def test_session_control_file_and_signal_checkpoint_exit_and_resume_exactly(tmp_
     assert last.step == 12 and last.finished
     assert _session_run(d, 12)[0] == wl.EXIT_FINISHED  # finished runs stay finished
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+def test_large_components_are_sharded_and_read_back_whole(tmp_path, small_state) -> None:
+    one = wl.save_checkpoint(tmp_path / "one", 1, small_state)
+    many = wl.save_checkpoint(tmp_path / "many", 1, small_state, shard_bytes=64)
+    names = {p.name for p in many.iterdir()}
+    assert {"model.safetensors", "model.1.safetensors", "optimizer.2.safetensors"} <= names
+    assert wl.weights_sha256(many) == wl.weights_sha256(one)
+    loaded = wl.load_checkpoint(many).components
+    for k, v in small_state["model"].items():
+        assert torch.equal(loaded["model"][k], v)
+    assert torch.equal(
+        loaded["optimizer"]["state"][2]["exp_avg_sq"],
+        small_state["optimizer"]["state"][2]["exp_avg_sq"],
+    )

@@ -76,6 +76,7 @@ def test_kill_9_during_checkpoint_writes_never_resumes_wrong(tmp_path) -> None:
             blob = b"".join(v.numpy().tobytes() for _k, v in sorted(model.state_dict().items()))
             assert hashlib.sha256(blob).hexdigest() == truth[step]
             assert sampler.state_dict()["cursor"] == (step * 16) % 512
-        assert not any(p.name.startswith(".tmp-") for p in ckpt_dir.iterdir())
+        if ckpt_dir.exists():  # recover() tidied what the kill left behind
+            assert not any(p.name.startswith(".tmp-") for p in ckpt_dir.iterdir())
     assert mid_write >= 10, f"only {mid_write} kills landed during a checkpoint write"
     assert torch.get_num_threads() == 1

@@ -120,7 +120,6 @@ def test_pickle_payload_in_place_of_safetensors_is_rejected_without_running_it(
         "model.safetensors",
         len(payload),
         ck.hashlib.sha256(payload).hexdigest(),
-        [ck.hashlib.sha256(payload).hexdigest()],
     ).to_json()
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     for action in (ck.verify_checkpoint, ck.load_checkpoint):
@@ -139,7 +138,6 @@ def test_torch_save_file_listed_in_manifest_is_rejected(tmp_path, small_state) -
     manifest["files"]["model.pt"] = {
         "size_bytes": len(data),
         "sha256": ck.hashlib.sha256(data).hexdigest(),
-        "chunks_sha256": [ck.hashlib.sha256(data).hexdigest()],
     }
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match=r"model\.pt.*pickle-based format"):
@@ -175,15 +173,11 @@ def test_malformed_manifests_are_rejected(tmp_path, small_state, mutate) -> None
 
 def test_malformed_json_component_is_rejected(tmp_path, small_state) -> None:
     path = ck.save_checkpoint(tmp_path, 5, small_state)
-    bad = b'{"__tree__": {"__tensor__": "missing"}}'
+    bad = b'{"__tree__": {"__tensor__": "missing"}, "__shards__": ["scheduler.safetensors"]}'
     (path / "scheduler.json").write_bytes(bad)
     manifest = json.loads((path / "MANIFEST.json").read_text())
     digest = ck.hashlib.sha256(bad).hexdigest()
-    manifest["files"]["scheduler.json"] = {
-        "size_bytes": len(bad),
-        "sha256": digest,
-        "chunks_sha256": [digest],
-    }
+    manifest["files"]["scheduler.json"] = {"size_bytes": len(bad), "sha256": digest}
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="missing tensor"):
         ck.load_checkpoint(path)

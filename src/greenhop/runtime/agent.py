@@ -8,6 +8,14 @@ Protocol (HTTP/1.1 on TCP; JSON bodies; every path under ``/v1``):
 * ``GET /v1/jobs/<job>/checkpoints/<name>/<file>`` -> the file; ``Range:
   bytes=a-`` or ``bytes=a-b`` answers ``206`` with ``Content-Range``. Only
   ``MANIFEST.json`` and files it lists are served.
+* ``...<file>?chunk=C`` with ``Range: bytes=a-`` (``a`` a multiple of ``C``) ->
+  the same bytes in *frames*, one per chunk of ``C`` bytes: an 8-byte
+  big-endian length, the data, then the data's SHA-256 (32 bytes) computed by
+  the sender as it read the chunk from disk. The receiver checks each chunk as
+  it arrives.
+* ``...<file>?chunk=C&hashes=N`` -> the SHA-256s (hex, JSON list) of the
+  chunks covering the file's first ``N`` bytes: how a receiver re-verifies a
+  partial copy left by an earlier attempt.
 * ``POST /v1/jobs/<job>/fetch`` with ``{"source": URL, "checkpoint": NAME|"latest"}``
   -> this agent pulls that checkpoint from the agent at ``source`` into its own
   root (a push, seen from the source), answers the transfer summary.
@@ -20,20 +28,29 @@ request.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from greenhop.core.errors import CheckpointError, ConfigError, GreenhopError
 from greenhop.runtime.ratelimit import TokenBucket
 from greenhop.workload import checkpoint as ck
 
 SEND_BLOCK_BYTES = 64 * 1024
+"""Bytes written to the socket per token-bucket draw [B]."""
+MIN_CHUNK_BYTES = 4 * 1024
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
+FRAMED_TYPE = "application/x-greenhop-frames"
+FRAME_OVERHEAD_BYTES = 8 + 32
+"""Per-chunk framing: an 8-byte big-endian length before the data, its SHA-256 after."""
 _JOB = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -172,19 +189,33 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, f"checkpoint {job}/{name} is not available: {exc}")
         if file != ck.MANIFEST and file not in manifest["files"]:
             return self._error(404, f"{file!r} is not part of checkpoint {job}/{name}")
+        query = parse_qs(urlsplit(self.path).query)
+        chunk = _int_param(query, "chunk")
+        if chunk is not None and not (MIN_CHUNK_BYTES <= chunk <= MAX_CHUNK_BYTES):
+            return self._error(400, f"chunk must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
         fpath = path / file
         try:
             fh = open(fpath, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
             return self._error(404, f"cannot open {job}/{name}/{file}: {exc.strerror}")
         with fh:
-            size = fpath.stat().st_size
+            size = os.fstat(fh.fileno()).st_size
+            upto = _int_param(query, "hashes")
+            if upto is not None:
+                if chunk is None or upto > size:
+                    return self._error(400, "hashes=N needs chunk=C and N <= the file size")
+                digests = []
+                for start in range(0, upto, chunk):
+                    digests.append(hashlib.sha256(fh.read(min(chunk, upto - start))).hexdigest())
+                return self._json(200, digests)
             start, end = 0, size - 1
-            status = 200
             rng = self.headers.get("Range")
             if rng:
                 m = _RANGE.match(rng.strip())
-                if not m or (int(m.group(1)) > max(0, size - 1) and size):
+                bad = not m or (int(m.group(1)) > max(0, size - 1) and size > 0)
+                if not bad and chunk is not None:
+                    bad = int(m.group(1)) % chunk != 0 or bool(m.group(2))
+                if bad:
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{size}")
                     self.send_header("Content-Length", "0")
@@ -192,34 +223,61 @@ class _Handler(BaseHTTPRequestHandler):
                     return None
                 start = int(m.group(1))
                 end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-                status = 206
             length = max(0, end - start + 1)
             with agent.stats._lock:
                 agent.stats.ranges.append((file, start))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(length))
-            if status == 206:
+            frames = -(-length // chunk) if chunk else 0
+            self.send_response(206 if rng else 200)
+            self.send_header("Content-Type", FRAMED_TYPE if chunk else "application/octet-stream")
+            self.send_header("Content-Length", str(length + frames * FRAME_OVERHEAD_BYTES))
+            if rng:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
             fh.seek(start)
-            offset, left = start, length
-            while left:
-                block = fh.read(min(SEND_BLOCK_BYTES, left))
-                if not block:
+            offset = start
+            while offset <= end:
+                data = fh.read(min(chunk or SEND_BLOCK_BYTES, end + 1 - offset))
+                if not data:
                     self.close_connection = True
                     return None
-                block = agent.faults.on_block(name, file, offset, block)
-                if block is None:  # injected drop
+                if chunk:  # frame: length, data, SHA-256 of the data as read from disk
+                    digest = hashlib.sha256(data).digest()
+                    self.wfile.write(struct.pack(">Q", len(data)))
+                if not self._send_blocks(name, file, offset, data):
                     self.close_connection = True
                     return None
-                agent.bucket.consume(len(block))
-                self.wfile.write(block)
-                agent.stats.add(len(block))
-                offset += len(block)
-                left -= len(block)
+                if chunk:
+                    self.wfile.write(digest)
+                offset += len(data)
         return None
+
+    def _send_blocks(self, name: str, file: str, offset: int, data: bytes) -> bool:
+        """Send ``data`` in rate-limited blocks; False if a fault dropped the connection."""
+        agent = self.server.agent
+        view = memoryview(data)
+        for pos in range(0, len(view), SEND_BLOCK_BYTES):
+            block = agent.faults.on_block(
+                name, file, offset + pos, bytes(view[pos : pos + SEND_BLOCK_BYTES])
+            )
+            if block is None:  # injected drop
+                return False
+            agent.bucket.consume(len(block))
+            self.wfile.write(block)
+            agent.stats.add(len(block))
+        return True
+
+
+def _int_param(query: dict[str, list[str]], key: str) -> int | None:
+    if key not in query:
+        return None
+    try:
+        value = int(query[key][0])
+    except ValueError:
+        raise ConfigError(f"query parameter {key} must be an integer") from None
+    if value < 0:
+        raise ConfigError(f"query parameter {key} must be >= 0")
+    return value
 
 
 class _Server(ThreadingHTTPServer):

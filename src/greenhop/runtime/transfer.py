@@ -3,12 +3,17 @@
 For every file listed in the remote manifest the receiver
 
 1. re-verifies what a previous attempt left in the staging directory, chunk by
-   chunk, and keeps the verified prefix (a flipped byte at rest is found here);
-2. asks for the rest with ``Range: bytes=<offset>-`` and checks each chunk's
-   SHA-256 as it arrives; a bad chunk is discarded and fetched again, a dropped
-   connection resumes from the last verified chunk (at most one chunk is sent twice);
+   chunk against the source's chunk SHA-256s, and keeps the verified prefix (a
+   flipped byte at rest is found here);
+2. asks for the rest in frames (``?chunk=C`` with ``Range: bytes=<offset>-``,
+   see :mod:`greenhop.runtime.agent`): each chunk arrives with the SHA-256 the
+   sender computed as it read it; a chunk that does not match (a flipped byte in
+   transit) is discarded and fetched again, a dropped connection resumes from
+   the last verified chunk (at most one chunk is sent twice);
 3. keeps the whole file's SHA-256 running over the same bytes (hash while
-   streaming, in a helper thread) and compares it at the end.
+   streaming, in a helper thread) and compares it with the manifest's at the
+   end; a mismatch means the source changed at rest: the file is fetched once
+   more from scratch, then the pull fails.
 
 Only when every file verifies is the manifest written and the staging
 directory renamed into place: the destination never holds a partial or
@@ -27,6 +32,7 @@ import http.client
 import json
 import os
 import shutil
+import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +43,11 @@ from urllib.parse import quote, urlsplit
 
 from greenhop.core.errors import CheckpointError, ConfigError, TransferError
 from greenhop.core.units import format_size
+from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
 from greenhop.workload import checkpoint as ck
+
+DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+"""Transfer chunk [B]: the unit of per-chunk SHA-256 checks and of re-sending."""
 
 Progress = Callable[[int, int], None]
 """``progress(done_bytes, total_bytes)`` called as bytes are verified and written."""
@@ -184,25 +194,6 @@ def list_remote(url: str, job: str, timeout_s: float = 30.0) -> list[dict[str, A
     return json.loads(remote.get_bytes(f"/v1/jobs/{quote(job)}/checkpoints"))
 
 
-def _verify_prefix(path: Path, chunks: list[str], chunk_bytes: int, size: int, file_hash) -> int:
-    """Length of the verified leading chunks of a partial file; feeds ``file_hash``."""
-    if not path.exists():
-        return 0
-    good = 0
-    with open(path, "rb") as fh:
-        for i, want in enumerate(chunks):
-            data = fh.read(min(chunk_bytes, size - i * chunk_bytes))
-            if (
-                not data
-                or hashlib.sha256(data).hexdigest() != want
-                or len(data) < min(chunk_bytes, size - i * chunk_bytes)
-            ):
-                break
-            file_hash.update(data)
-            good += len(data)
-    return good
-
-
 def pull_checkpoint(
     source: str,
     job: str,
@@ -214,6 +205,7 @@ def pull_checkpoint(
     timeout_s: float = 30.0,
     progress: Progress | None = None,
     check_space: bool = True,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> TransferResult:
     """Copy checkpoint ``checkpoint`` (a ``step-*`` name or ``"latest"``) of ``job`` from the
     agent at ``source`` into ``dest_dir/<name>``; return a :class:`TransferResult`.
@@ -222,6 +214,8 @@ def pull_checkpoint(
     bad data (corrupt at rest there), or the destination is full; the staging
     directory is then removed and nothing is committed.
     """
+    if not (MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES):
+        raise ConfigError(f"chunk size must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
     storage = storage or Storage()
     remote = _Remote(source, timeout_s)
     dest = Path(dest_dir)
@@ -242,7 +236,6 @@ def pull_checkpoint(
     except CheckpointError as exc:
         raise TransferError(f"refusing checkpoint {job}/{checkpoint}: {exc}") from None
     files = manifest["files"]
-    chunk_bytes = manifest["chunk_size_bytes"]
     total = sum(r["size_bytes"] for r in files.values())
     result = TransferResult(dest / checkpoint, checkpoint, manifest["step"], total)
 
@@ -309,6 +302,43 @@ def pull_checkpoint(
     return result
 
 
+def _verify_prefix(
+    remote: _Remote, url: str, path: Path, chunk_bytes: int, size: int, file_hash
+) -> int:
+    """Length of the leading chunks of a partial file that match the source's chunk hashes.
+
+    Asks the source for the SHA-256s of the chunks the partial copy covers and
+    compares them with the local bytes (a flipped byte at rest stops the prefix
+    there). Feeds the kept bytes to ``file_hash``; truncation is the caller's.
+    """
+    if not path.exists():
+        return 0
+    have = min(path.stat().st_size, size)
+    upto = have if have == size else have - have % chunk_bytes
+    if upto <= 0:
+        return 0
+    try:
+        wanted = json.loads(remote.get_bytes(f"{url}?chunk={chunk_bytes}&hashes={upto}"))
+    except (TransferError, ValueError):
+        return 0
+    good = 0
+    with open(path, "rb") as fh:
+        for want in wanted:
+            data = fh.read(min(chunk_bytes, upto - good))
+            if not data or hashlib.sha256(data).hexdigest() != want:
+                break
+            file_hash.update(data)
+            good += len(data)
+    return good
+
+
+def _read_exact(resp: http.client.HTTPResponse, n: int) -> bytes:
+    try:
+        return resp.read(n)
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
 def _pull_file(
     remote: _Remote,
     base: str,
@@ -323,86 +353,93 @@ def _pull_file(
     total: int,
     progress: Progress | None,
 ) -> int:
-    size, chunks = rec["size_bytes"], rec["chunks_sha256"]
+    """Fetch one file into ``staging``; return the running count of verified bytes."""
+    size = rec["size_bytes"]
     path = staging / name
-    file_hash = hashlib.sha256()
-    offset = _verify_prefix(path, chunks, chunk_bytes, size, file_hash)
-    result.reused_bytes += offset
-    done += offset
-    if progress:
-        progress(done, total)
-    pool = ThreadPoolExecutor(1)
-    pending = []
-    fh = storage.open_at(path, offset)
+    url = f"{base}/{quote(name)}"
     failures = 0
-    try:
-        while offset < size:
-            if failures > max_retries:
-                raise _Resumable(
-                    f"{name} of {base} failed {failures} times at byte {offset} "
-                    f"({result.events[-1] if result.events else 'no detail'}); the source may be "
-                    "corrupt at rest or the link down; nothing was committed"
-                )
-            try:
-                conn, resp = remote.request(
-                    "GET", f"{base}/{quote(name)}", headers={"Range": f"bytes={offset}-"}
-                )
-            except (OSError, http.client.HTTPException) as exc:
-                failures += 1
-                result.retries += 1
-                result.events.append(f"connect failed: {exc}")
-                time.sleep(min(1.0, 0.05 * failures))
-                continue
-            try:
-                if resp.status not in (200, 206):
-                    raise TransferError(
-                        f"{remote.url}{base}/{name} answered {resp.status}: "
-                        f"{_message(resp.read(4096))}"
+    for attempt in range(2):  # a whole-file hash mismatch earns one clean re-fetch
+        file_hash = hashlib.sha256()
+        offset = (
+            _verify_prefix(remote, url, path, chunk_bytes, size, file_hash) if attempt == 0 else 0
+        )
+        result.reused_bytes += offset
+        start_done = done
+        done += offset
+        if progress:
+            progress(done, total)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
+        pending: list = []
+        fh = storage.open_at(path, offset)
+        try:
+            while offset < size:
+                if failures > max_retries:
+                    raise _Resumable(
+                        f"{name} of {base} failed {failures} times at byte {offset} "
+                        f"({result.events[-1] if result.events else 'no detail'}); the link may "
+                        "be down; the verified part is kept and a new pull resumes from it"
                     )
-                if resp.status == 200 and offset:
-                    raise TransferError(f"{remote.url} ignored the Range request for {name}")
-                while offset < size:
-                    i = offset // chunk_bytes
-                    want = min(chunk_bytes, size - i * chunk_bytes)
-                    try:
-                        data = resp.read(want)
-                    except (OSError, http.client.HTTPException) as exc:
-                        data = b""
-                        result.events.append(f"connection dropped at {offset}: {exc!r}")
-                    result.wire_bytes += len(data)
-                    if len(data) != want:
-                        if data:
-                            result.events.append(f"connection dropped at {offset + len(data)}")
-                        failures += 1
-                        result.retries += 1
-                        break
-                    if hashlib.sha256(data).hexdigest() != chunks[i]:
-                        result.bad_chunks += 1
-                        failures += 1
-                        result.events.append(
-                            f"chunk {i} of {name} failed its SHA-256; fetching it again"
+                try:
+                    conn, resp = remote.request(
+                        "GET", f"{url}?chunk={chunk_bytes}", headers={"Range": f"bytes={offset}-"}
+                    )
+                except (OSError, http.client.HTTPException) as exc:
+                    failures += 1
+                    result.retries += 1
+                    result.events.append(f"connect failed: {exc}")
+                    time.sleep(min(1.0, 0.05 * failures))
+                    continue
+                try:
+                    if resp.status != 206:
+                        raise TransferError(
+                            f"{remote.url}{url} answered {resp.status} to a chunked range "
+                            f"request: {_message(resp.read(4096))}"
                         )
-                        break
-                    fh.write(data)
-                    pending.append(pool.submit(file_hash.update, data))
-                    if len(pending) > 8:
-                        pending.pop(0).result()
-                    offset += want
-                    result.received_bytes += want
-                    done += want
-                    if progress:
-                        progress(done, total)
-            finally:
-                conn.close()
-        for f in pending:
-            f.result()
-        storage.sync(fh)
-    finally:
-        fh.close()
-        pool.shutdown()
-    if file_hash.hexdigest() != rec["sha256"]:
-        raise TransferError(f"{name} of {base}: whole-file SHA-256 mismatch after transfer")
-    return done
+                    while offset < size:
+                        want = min(chunk_bytes, size - offset)
+                        head = _read_exact(resp, 8)
+                        data = _read_exact(resp, want) if len(head) == 8 else b""
+                        digest = _read_exact(resp, 32) if len(data) == want else b""
+                        result.wire_bytes += len(data)
+                        if len(head) == 8 and struct.unpack(">Q", head)[0] != want:
+                            raise TransferError(f"{remote.url}{url}: bad frame length at {offset}")
+                        if len(digest) != 32:
+                            failures += 1
+                            result.retries += 1
+                            result.events.append(f"connection dropped at {offset + len(data)}")
+                            break
+                        if hashlib.sha256(data).digest() != digest:
+                            result.bad_chunks += 1
+                            failures += 1
+                            result.events.append(
+                                f"chunk at {offset} of {name} failed its SHA-256; fetching it again"
+                            )
+                            break
+                        fh.write(data)
+                        pending.append(pool.submit(file_hash.update, data))
+                        if len(pending) > 8:
+                            pending.pop(0).result()
+                        offset += want
+                        result.received_bytes += want
+                        done += want
+                        if progress:
+                            progress(done, total)
+                finally:
+                    conn.close()
+            for f in pending:
+                f.result()
+            storage.sync(fh)
+        finally:
+            fh.close()
+            pool.shutdown()
+        if file_hash.hexdigest() == rec["sha256"]:
+            return done
+        result.events.append(f"{name}: whole-file SHA-256 mismatch")
+        done = start_done
+    raise TransferError(
+        f"{name} of {base} does not match its manifest SHA-256 even after a clean re-fetch: "
+        "the source checkpoint is corrupt at rest; nothing was committed"
+    )
 
 
 def fetch_via(

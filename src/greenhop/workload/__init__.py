@@ -11,7 +11,7 @@ tensors are saved or loaded.
 """
 
 from greenhop.workload.checkpoint import (
-    DEFAULT_CHUNK_BYTES,
+    DEFAULT_SHARD_BYTES,
     MANIFEST,
     LoadedCheckpoint,
     describe,
@@ -36,7 +36,7 @@ from greenhop.workload.session import (
 
 __all__ = [
     "CONTROL_FILE",
-    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_SHARD_BYTES",
     "EXIT_FAILED",
     "EXIT_FINISHED",
     "EXIT_MIGRATED",

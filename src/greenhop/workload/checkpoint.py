@@ -6,7 +6,10 @@ Layout of one checkpoint (``<ckpt_dir>/step-000000120/``)::
     optimizer.safetensors optimizer.json  # flattened state_dict
     ...one pair per component (scheduler, loader, rng, ...)
     meta.json                             # step, finished, components, created time
-    MANIFEST.json                         # written last: size, SHA-256 and chunk SHA-256s
+    MANIFEST.json                         # written last: size and SHA-256 of every file
+
+A component larger than ``DEFAULT_SHARD_BYTES`` is split into shards
+``model.safetensors``, ``model.1.safetensors``, ...; ``model.json`` lists them.
 
 A checkpoint is built in a staging directory ``.tmp-step-...``: every file is
 written to a temporary name, fsynced, renamed into place, and the directory
@@ -21,6 +24,7 @@ the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +32,7 @@ import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +43,9 @@ FORMAT = "greenhop-checkpoint"
 VERSION = 1
 MANIFEST = "MANIFEST.json"
 META = "meta.json"
-DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
-"""Chunk size of the per-chunk SHA-256 list in the manifest [B] (the transfer unit)."""
+DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
+"""Largest safetensors file of a checkpoint [B]; bigger components are split into shards
+so that their SHA-256s are computed in parallel while writing and reading."""
 
 _BLOCK_BYTES = 8 * 1024 * 1024
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
@@ -88,113 +93,90 @@ def fsync_dir(path: Path) -> None:
 
 @dataclass
 class FileRecord:
-    """What the manifest says about one file: size [B], SHA-256, chunk SHA-256s."""
+    """What the manifest says about one file: size [B] and SHA-256."""
 
     name: str
     size_bytes: int
     sha256: str
-    chunks_sha256: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-            "chunks_sha256": self.chunks_sha256,
-        }
+        return {"size_bytes": self.size_bytes, "sha256": self.sha256}
 
 
-class StreamHasher:
-    """SHA-256 of a whole stream plus one SHA-256 per ``chunk_bytes`` chunk.
+class AtomicFileWriter:
+    """Write one file atomically while a helper thread computes its SHA-256.
 
-    :meth:`update` hands the buffer to two background threads (whole-file and
-    per-chunk digests run in parallel with the caller's write; hashlib releases
-    the GIL on large buffers). The buffer must stay unchanged until :meth:`finish`.
+    Data goes to ``.name.tmp``; :meth:`close` fsyncs it; :meth:`commit` waits
+    for the hash and renames the file into place. The caller's buffers are
+    hashed without copying, so they must stay unchanged until :meth:`commit`.
+    Several writers may be open at once: their hashes then run in parallel
+    (hashlib releases the GIL), which is how a multi-file checkpoint is
+    written at disk speed although one SHA-256 stream is slower than the disk.
     """
 
-    def __init__(self, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
-        if chunk_bytes <= 0:
-            raise ConfigError(f"chunk size must be positive; got {chunk_bytes} B")
-        self.chunk_bytes = chunk_bytes
-        self._file = hashlib.sha256()
-        self._chunk = hashlib.sha256()
-        self._chunk_fill = 0
-        self.chunks: list[str] = []
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self.tmp = directory / f".{name}.tmp"
         self.size_bytes = 0
-        self._pool_file = ThreadPoolExecutor(1)
-        self._pool_chunk = ThreadPoolExecutor(1)
+        self._hash = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
         self._pending: list = []
+        self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
-    def _chunks(self, view: memoryview) -> None:
-        pos = 0
-        while pos < len(view):
-            take = min(self.chunk_bytes - self._chunk_fill, len(view) - pos)
-            self._chunk.update(view[pos : pos + take])
-            self._chunk_fill += take
-            pos += take
-            if self._chunk_fill == self.chunk_bytes:
-                self.chunks.append(self._chunk.hexdigest())
-                self._chunk = hashlib.sha256()
-                self._chunk_fill = 0
-
-    def update(self, data) -> None:
+    def write(self, data) -> None:
         view = memoryview(data).cast("B")
-        self.size_bytes += len(view)
-        self._pending.append(self._pool_file.submit(self._file.update, view))
-        self._pending.append(self._pool_chunk.submit(self._chunks, view))
-        if len(self._pending) > 64:
-            for f in self._pending[:-16]:
-                f.result()
-            self._pending = self._pending[-16:]
+        for start in range(0, len(view), _BLOCK_BYTES):
+            block = view[start : start + _BLOCK_BYTES]
+            self._pending.append(self._pool.submit(self._hash.update, block))
+            written = 0
+            while written < len(block):
+                written += os.write(self._fd, block[written:])
+            self.size_bytes += len(block)
 
-    def finish(self) -> tuple[str, list[str]]:
-        """Wait for the hashes; return (file SHA-256, chunk SHA-256s)."""
+    def close(self) -> None:
+        """fsync and close the temporary file (the hash may still be running)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def commit(self) -> FileRecord:
+        """Wait for the SHA-256, rename the file into place; return its record."""
+        self.close()
         for f in self._pending:
             f.result()
-        self._pool_file.shutdown()
-        self._pool_chunk.shutdown()
-        if self._chunk_fill or not self.chunks:
-            self.chunks.append(self._chunk.hexdigest())
-            self._chunk_fill = 0
-        return self._file.hexdigest(), self.chunks
+        self._pool.shutdown()
+        os.replace(self.tmp, self.directory / self.name)
+        return FileRecord(self.name, self.size_bytes, self._hash.hexdigest())
+
+    def abort(self) -> None:
+        """Drop the temporary file after a failure."""
+        with contextlib.suppress(OSError):
+            self.close()
+        self._pool.shutdown(cancel_futures=True)
+        self.tmp.unlink(missing_ok=True)
 
 
-def write_atomic(
-    directory: Path,
-    name: str,
-    pieces,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    *,
-    sync_dir: bool = True,
-) -> FileRecord:
+def write_atomic(directory: Path, name: str, pieces, *, sync_dir: bool = True) -> FileRecord:
     """Write ``pieces`` (bytes-like buffers, in order) to ``directory/name`` atomically.
 
     Temp file ``.name.tmp``, hash while writing, fsync, rename, fsync the
     directory. Returns the :class:`FileRecord` for the manifest.
     """
-    tmp = directory / f".{name}.tmp"
-    hasher = StreamHasher(chunk_bytes)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    writer = AtomicFileWriter(directory, name)
     try:
         for piece in pieces:
-            view = memoryview(piece).cast("B")
-            for start in range(0, len(view), _BLOCK_BYTES):
-                block = view[start : start + _BLOCK_BYTES]
-                hasher.update(block)
-                written = 0
-                while written < len(block):
-                    written += os.write(fd, block[written:])
-        os.fsync(fd)
+            writer.write(piece)
+        record = writer.commit()
     except BaseException:
-        os.close(fd)
-        hasher.finish()
-        tmp.unlink(missing_ok=True)
+        writer.abort()
         raise
-    os.close(fd)
-    digest, chunks = hasher.finish()
-    os.replace(tmp, directory / name)
     if sync_dir:
         fsync_dir(directory)
-    return FileRecord(name, hasher.size_bytes, digest, chunks)
+    return record
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,21 +304,44 @@ def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> byte
 # saving
 
 
+def _shards(tensors: dict[str, Any], shard_bytes: int) -> list[dict[str, Any]]:
+    """Split ``tensors`` (sorted by name) into consecutive groups of at most ``shard_bytes``."""
+    shards: list[dict[str, Any]] = [{}]
+    size = 0
+    for name in sorted(tensors):
+        n = tensors[name].numel() * tensors[name].element_size()
+        if shards[-1] and size + n > shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensors[name]
+        size += n
+    return shards
+
+
+def shard_file_name(component: str, index: int) -> str:
+    """File of shard ``index`` of ``component``: ``model.safetensors``, ``model.1.safetensors``."""
+    return f"{component}.safetensors" if index == 0 else f"{component}.{index}.safetensors"
+
+
 def save_checkpoint(
     ckpt_dir: str | Path,
     step: int,
     components: dict[str, Any],
     *,
     finished: bool = False,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
     extra_meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete checkpoint of ``components`` (name -> state) after ``step`` steps.
 
     Each state is a nested structure of tensors, numbers, strings, lists and
     dicts (a ``state_dict``). A flat ``{name: tensor}`` dict keeps its tensor
-    names in the safetensors file. Returns the checkpoint directory.
+    names in the safetensors file. Tensors are split into safetensors shards of
+    at most ``shard_bytes`` [B] whose SHA-256s are computed in parallel while
+    they are written. Returns the checkpoint directory.
     """
+    if shard_bytes <= 0:
+        raise ConfigError(f"shard size must be positive; got {shard_bytes} B")
     root = Path(ckpt_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
@@ -344,58 +349,62 @@ def save_checkpoint(
     if path.exists():
         shutil.rmtree(path)
     path.mkdir()
-    records: list[FileRecord] = []
-    for name, state in components.items():
-        if not _COMPONENT.match(name):
-            raise ConfigError(f"component name {name!r} must be letters, digits, _ or -")
-        where = f"component {name!r}"
-        if (
-            isinstance(state, dict)
-            and state
-            and all(isinstance(k, str) for k in state)
-            and all(_is_tensor(v) for v in state.values())
-        ):
-            tensors = dict(state)
-            structure = {"__flat__": sorted(state)}
-        else:
-            structure, tensors = sf.flatten(state, "t", _is_tensor, where)
-            structure = {"__tree__": structure}
-        records.append(
-            write_atomic(
-                path,
-                f"{name}.safetensors",
-                safetensors_pieces(tensors),
-                chunk_bytes,
-                sync_dir=False,
-            )
-        )
-        records.append(
-            write_atomic(
-                path, f"{name}.json", [sf.dump_json_bytes(structure)], chunk_bytes, sync_dir=False
-            )
-        )
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "step": int(step),
-        "finished": bool(finished),
-        "components": list(components),
-        "created_unix_s": time.time(),
-        **(extra_meta or {}),
-    }
-    records.append(
-        write_atomic(path, META, [sf.dump_json_bytes(meta)], chunk_bytes, sync_dir=False)
-    )
+    writers: list[AtomicFileWriter] = []
+    try:
+        for name, state in components.items():
+            if not _COMPONENT.match(name):
+                raise ConfigError(f"component name {name!r} must be letters, digits, _ or -")
+            where = f"component {name!r}"
+            if (
+                isinstance(state, dict)
+                and state
+                and all(isinstance(k, str) for k in state)
+                and all(_is_tensor(v) for v in state.values())
+            ):
+                tensors = dict(state)
+                structure: dict[str, Any] = {"__flat__": sorted(state)}
+            else:
+                tree, tensors = sf.flatten(state, "t", _is_tensor, where)
+                structure = {"__tree__": tree}
+            files = []
+            for i, shard in enumerate(_shards(tensors, shard_bytes)):
+                writer = AtomicFileWriter(path, shard_file_name(name, i))
+                writers.append(writer)
+                for piece in safetensors_pieces(shard):
+                    writer.write(piece)
+                writer.close()
+                files.append(writer.name)
+            structure["__shards__"] = files
+            writer = AtomicFileWriter(path, f"{name}.json")
+            writers.append(writer)
+            writer.write(sf.dump_json_bytes(structure))
+            writer.close()
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "step": int(step),
+            "finished": bool(finished),
+            "components": list(components),
+            "created_unix_s": time.time(),
+            **(extra_meta or {}),
+        }
+        writer = AtomicFileWriter(path, META)
+        writers.append(writer)
+        writer.write(sf.dump_json_bytes(meta))
+        records = [w.commit() for w in writers]
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
     fsync_dir(path)
     manifest = {
         "format": FORMAT,
         "version": VERSION,
         "step": int(step),
         "finished": bool(finished),
-        "chunk_size_bytes": chunk_bytes,
         "files": {r.name: r.to_json() for r in records},
     }
-    write_atomic(path, MANIFEST, [sf.dump_json_bytes(manifest)], chunk_bytes)
+    write_atomic(path, MANIFEST, [sf.dump_json_bytes(manifest)])
     old = None
     if final.exists():  # re-saving the same step (e.g. to mark it finished): swap
         old = root / f".old-{final.name}-{os.getpid()}"
@@ -451,11 +460,6 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
     step = m.get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise CheckpointError(f"{where}: step must be a non-negative integer; got {step!r}")
-    chunk = m.get("chunk_size_bytes")
-    if not isinstance(chunk, int) or chunk <= 0:
-        raise CheckpointError(
-            f"{where}: chunk_size_bytes must be a positive integer; got {chunk!r}"
-        )
     files = m.get("files")
     if not isinstance(files, dict) or META not in files:
         raise CheckpointError(f"{where}: 'files' must list every file including {META}")
@@ -467,12 +471,6 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
             and rec["size_bytes"] >= 0
             and isinstance(rec.get("sha256"), str)
             and re.fullmatch(r"[0-9a-f]{64}", rec["sha256"])
-            and isinstance(rec.get("chunks_sha256"), list)
-            and all(
-                isinstance(c, str) and re.fullmatch(r"[0-9a-f]{64}", c)
-                for c in rec["chunks_sha256"]
-            )
-            and len(rec["chunks_sha256"]) == max(1, -(-rec["size_bytes"] // chunk))
         )
         if not ok:
             raise CheckpointError(f"{where}: malformed entry for {name!r}")
@@ -550,26 +548,49 @@ class LoadedCheckpoint:
 
 
 def load_component(path: Path, name: str, manifest: dict[str, Any]) -> Any:
-    """Load one component's state (tensors as torch tensors) from a checkpoint directory."""
+    """Load one component's state (tensors as torch tensors) from a checkpoint directory.
+
+    Every file is hashed while it is read and compared with the manifest;
+    shards are read in parallel.
+    """
     files = manifest["files"]
-    st, js = f"{name}.safetensors", f"{name}.json"
-    for f in (st, js):
-        if f not in files:
-            raise CheckpointError(f"{path}: component {name!r} lacks {f} in the manifest")
-    jbuf = read_verified(path / js, files[js], f"{path / js}")
-    structure = sf.load_json_bytes(bytes(jbuf), str(path / js))
-    buf = read_verified(path / st, files[st], f"{path / st}")
-    header = sf.parse_header(_header_bytes(buf), len(buf), str(path / st))
-    tensors = tensors_from_buffer(buf, header, str(path / st))
+    js = f"{name}.json"
+    if js not in files:
+        raise CheckpointError(f"{path}: component {name!r} lacks {js} in the manifest")
     where = f"{path / js}"
-    if isinstance(structure, dict) and set(structure) == {"__flat__"}:
+    structure = sf.load_json_bytes(bytes(read_verified(path / js, files[js], where)), where)
+    kinds = ({"__flat__", "__shards__"}, {"__tree__", "__shards__"})
+    if not isinstance(structure, dict) or set(structure) not in kinds:
+        raise CheckpointError(
+            f"{where}: expected an object with '__shards__' and '__flat__' or '__tree__'"
+        )
+    shards = structure["__shards__"]
+    if not (
+        isinstance(shards, list)
+        and shards
+        and all(isinstance(f, str) and f.endswith(".safetensors") and f in files for f in shards)
+        and len(set(shards)) == len(shards)
+    ):
+        raise CheckpointError(f"{where}: '__shards__' must list this component's safetensors files")
+
+    def read(f: str) -> dict[str, Any]:
+        buf = read_verified(path / f, files[f], str(path / f))
+        header = sf.parse_header(_header_bytes(buf), len(buf), str(path / f))
+        return tensors_from_buffer(buf, header, str(path / f))
+
+    with ThreadPoolExecutor(min(4, len(shards)), thread_name_prefix="greenhop-load") as pool:
+        parts = list(pool.map(read, shards))
+    tensors: dict[str, Any] = {}
+    for part in parts:
+        if set(part) & set(tensors):
+            raise CheckpointError(f"{where}: a tensor name appears in two shards")
+        tensors.update(part)
+    if "__flat__" in structure:
         names = structure["__flat__"]
         if not isinstance(names, list) or sorted(names) != sorted(tensors):
-            raise CheckpointError(f"{where}: tensor names do not match {st}")
+            raise CheckpointError(f"{where}: tensor names do not match the shards")
         return {n: tensors[n] for n in names}
-    if isinstance(structure, dict) and set(structure) == {"__tree__"}:
-        return sf.unflatten(structure["__tree__"], tensors, where)
-    raise CheckpointError(f"{where}: expected an object with '__flat__' or '__tree__'")
+    return sf.unflatten(structure["__tree__"], tensors, where)
 
 
 def _header_bytes(buf: bytearray) -> bytes:
@@ -605,19 +626,27 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
 
 def weights_sha256(path: str | Path, component: str = "model") -> str:
     """SHA-256 over the model weights' bytes: each tensor's raw little-endian bytes,
-    tensors in sorted-name order (the data part of ``model.safetensors``)."""
-    f = Path(path) / f"{component}.safetensors"
-    if not f.is_file():
-        raise CheckpointError(f"{path} has no {f.name}")
-    header = sf.read_header(f)
+    tensors in sorted-name order (the data parts of ``model*.safetensors`` in shard order)."""
+    path = Path(path)
+    js = path / f"{component}.json"
+    if not js.is_file():
+        raise CheckpointError(f"{path} has no {js.name}: not a checkpoint with a {component!r}")
+    structure = sf.load_json_bytes(js.read_bytes(), str(js))
+    shards = structure.get("__shards__") if isinstance(structure, dict) else None
+    if not isinstance(shards, list) or not all(isinstance(f, str) for f in shards):
+        raise CheckpointError(f"{js} is malformed (no '__shards__' list)")
+    entries = []
+    for f in shards:
+        check_file_name(f, str(js))
+        header = sf.read_header(path / f)
+        entries += [
+            (e.name, path / f, header.data_start + e.begin, e.end - e.begin) for e in header.entries
+        ]
     h = hashlib.sha256()
-    names = sorted(e.name for e in header.entries)
-    by_name = {e.name: e for e in header.entries}
-    with open(f, "rb") as fh:
-        for n in names:
-            e = by_name[n]
-            fh.seek(header.data_start + e.begin)
-            left = e.end - e.begin
+    for _name, f, start, n in sorted(entries):
+        with open(f, "rb") as fh:
+            fh.seek(start)
+            left = n
             while left:
                 block = fh.read(min(left, _BLOCK_BYTES))
                 if not block:
@@ -667,5 +696,5 @@ def describe(path: str | Path) -> dict[str, Any]:
         "files": {
             n: {"size_bytes": r["size_bytes"], "sha256": r["sha256"]} for n, r in m["files"].items()
         },
-        "weights_sha256": weights_sha256(path) if "model.safetensors" in m["files"] else None,
+        "weights_sha256": weights_sha256(path) if "model.json" in m["files"] else None,
     }

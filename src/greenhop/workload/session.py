@@ -67,7 +67,7 @@ class TrainingSession:
             ``<ckpt_dir>/MIGRATE``); it is removed once honoured.
         signals: signals that request a migration.
         capture_rng: save and restore python, numpy and torch RNG states.
-        chunk_bytes: chunk size of the manifest's per-chunk hashes [B].
+        shard_bytes: largest safetensors file [B]; bigger components are split.
         log: callable taking one message line (default: stderr).
     """
 
@@ -85,7 +85,7 @@ class TrainingSession:
         control_file: str | Path | None = None,
         signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGUSR1),
         capture_rng: bool = True,
-        chunk_bytes: int = ck.DEFAULT_CHUNK_BYTES,
+        shard_bytes: int = ck.DEFAULT_SHARD_BYTES,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if every_steps < 0:
@@ -113,7 +113,7 @@ class TrainingSession:
         self.control_file = Path(control_file) if control_file else self.ckpt_dir / CONTROL_FILE
         self.signals = tuple(signals)
         self.capture_rng = capture_rng
-        self.chunk_bytes = chunk_bytes
+        self.shard_bytes = shard_bytes
         self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
         self.step = 0
         self.last_saved: tuple[int, bool] | None = None
@@ -190,7 +190,7 @@ class TrainingSession:
         if self.capture_rng:
             state["rng"] = rng_state()
         path = ck.save_checkpoint(
-            self.ckpt_dir, step, state, finished=finished, chunk_bytes=self.chunk_bytes
+            self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes
         )
         ck.prune(self.ckpt_dir, self.keep)
         self.last_saved = (step, finished)
