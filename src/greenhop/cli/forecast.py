@@ -1,0 +1,135 @@
+"""``greenhop forecast backtest`` and ``greenhop forecast models``.
+
+A backtest runs a forecaster over a real series the way it would run live
+(refitting on the history known at each moment), calibrates its quantiles with
+rolling conformal intervals, and scores it: MAE, RMSE, skill against
+persistence, pinball loss, interval coverage and window-duration error.
+``--site`` takes a Solcast 2022 city (``Berlin``, ``solcast2022_germany:Munich``;
+fetch the data first with ``greenhop data fetch solcast2022_global``) or a site
+of the default fleet (its surplus).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from greenhop.core.errors import ConfigError
+from greenhop.core.units import parse_duration
+
+forecast_app = typer.Typer(help="Forecast surplus and windows; backtest forecasters.",
+                           no_args_is_help=True)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _horizons(text: str) -> list[float]:
+    try:
+        out = [parse_duration(part.strip()) for part in text.split(",") if part.strip()]
+    except ConfigError as exc:
+        raise ConfigError(f"--horizons: {exc}") from None
+    if not out:
+        raise ConfigError("--horizons: give at least one horizon, e.g. 1h,2h,3h,4h")
+    return sorted(out)
+
+
+@forecast_app.command("models")
+def models_cmd() -> None:
+    """List the forecasters that --model accepts."""
+    from greenhop.forecast import FORECASTERS
+
+    for name in FORECASTERS.names():
+        typer.echo(name)
+
+
+@forecast_app.command("backtest")
+def backtest_cmd(
+    site: str = typer.Option(..., "--site", help="Solcast city (e.g. Berlin) or fleet site."),
+    model: str = typer.Option("gbm", "--model", help="Forecaster name (see 'forecast models')."),
+    horizons: str = typer.Option("1h,2h,3h,4h", "--horizons", help="Horizons scored."),
+    warmup: str = typer.Option("10d", "--warmup", help="History used only to fit/calibrate."),
+    issue_every: str = typer.Option("15min", "--issue-every", help="Spacing of issues."),
+    refit_every: str = typer.Option("2d", "--refit-every", help="Refit period of the model."),
+    calibration: str = typer.Option("7d", "--calibration-window",
+                                    help="Rolling conformal calibration history."),
+    threshold: float = typer.Option(None, "--threshold",
+                                    help="Window threshold in the series' unit "
+                                         "(default: 300 W/kWp for Solcast, 0 W for a site)."),
+    no_windows: bool = typer.Option(False, "--no-windows", help="Skip window forecasts."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: str = typer.Option(None, "--plot", help="Write a PNG: forecast vs actual."),
+) -> None:
+    """Backtest a forecaster on a real series: accuracy, skill, calibration, windows."""
+    import greenhop.forecast.models  # noqa: F401
+    from greenhop.forecast.backtest import backtest, plot_backtest
+    from greenhop.forecast.base import FORECASTERS
+    from greenhop.forecast.data import load_site
+
+    FORECASTERS.get(model)  # unknown names fail before any data is read
+    data = load_site(site)
+    options: dict = {}
+    if model in ("gbm", "clear-sky-persistence") and data.latitude_deg is not None:
+        options = {"latitude_deg": data.latitude_deg, "longitude_deg": data.longitude_deg}
+    if model == "replay":
+        if data.issued is None:
+            raise ConfigError(f"--model replay: site '{site}' has no issued forecasts; use a "
+                              "Solcast city (e.g. --site Berlin)")
+        options = {"table": data.issued}
+    hz = _horizons(horizons)
+    thr = None if no_windows or model == "replay" else (
+        data.default_threshold if threshold is None else float(threshold))
+    console = Console(stderr=True)
+    with console.status(f"backtesting {model} on {data.name} ..."):
+        result = backtest(data.series, model, horizons_s=hz, warmup_s=parse_duration(warmup),
+                          issue_every_s=parse_duration(issue_every),
+                          refit_every_s=parse_duration(refit_every),
+                          calibration_window_s=parse_duration(calibration), threshold=thr,
+                          site=data.name, unit=data.unit, model_options=options)
+    payload = result.to_dict()
+    payload["source"] = data.source
+    if plot:
+        plot_backtest(result, plot)
+        payload["plot"] = plot
+    if as_json:
+        typer.echo(json.dumps(_finite(payload), indent=2, ensure_ascii=False))
+        return
+    out = Console()
+    table = Table(title=f"{model} on {data.name} ({data.source}), scored from "
+                        f"{result.eval_start:%Y-%m-%d %H:%M} UTC", header_style="bold")
+    for col in ("horizon", "n", "MAE", "RMSE", "RMSE pers.", "skill", "pinball",
+                "coverage", "cov. active", "cov. raw"):
+        table.add_column(col, justify="right")
+    for h, r in result.per_horizon.iterrows():
+        table.add_row(f"{h:g} h", f"{int(r['n'])}", f"{r['mae']:.1f}", f"{r['rmse']:.1f}",
+                      f"{r['rmse_persistence']:.1f}", f"{r['skill']:+.3f}",
+                      f"{r['pinball']:.2f}", f"{r['coverage']:.1%}",
+                      f"{r['coverage_active']:.1%}", f"{r['coverage_raw']:.1%}")
+    out.print(table)
+    qs = result.calibrated.quantiles
+    out.print(f"units: {data.unit}; interval p{round(qs[0] * 100)}-p{round(qs[-1] * 100)}; "
+              "skill = 1 - RMSE/RMSE(persistence)")
+    w = result.window_metrics
+    if w:
+        out.print(f"windows (surplus >= {w['threshold']:g} {data.unit}, capped at "
+                  f"{w['horizon_h']:g} h): p50 MAE {w['mae_h']:.2f} h, bias {w['bias_h']:+.2f} h, "
+                  f"p10-p90 coverage {w['coverage']:.1%} (in a window: MAE "
+                  f"{w['in_window_mae_h']:.2f} h, coverage {w['in_window_coverage']:.1%})")
+    if plot:
+        out.print(f"plot written to {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``greenhop forecast ...`` to the main app."""
+    app.add_typer(forecast_app, name="forecast")
