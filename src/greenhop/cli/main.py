@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "greenhop.cli.workload",
     "greenhop.cli.agent",
     "greenhop.cli.simulate",
+    "greenhop.cli.forecast",
 ]
 
 app = typer.Typer(
