@@ -3,7 +3,8 @@
 A policy is a plain object with one method, ``decide(observation) -> list[Action]``:
 no I/O, no clock, nothing after ``observation.now_s``. It may keep private state
 between calls (dwell timers, running statistics), so the mechanism builds a fresh
-policy per run with :func:`make_policy`.
+policy per run with :func:`make_policy`. An optional attribute ``passive = True``
+declares that it never acts, so the mechanism may skip the calls.
 """
 
 from __future__ import annotations

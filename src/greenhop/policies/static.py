@@ -11,6 +11,8 @@ class StaticPolicy:
     """Never acts: jobs start at their arrival site when slots are free and stay there."""
 
     name = "static"
+    passive = True
+    """It never acts on what it sees, so a mechanism may skip calling :meth:`decide`."""
 
     def decide(self, observation: Observation) -> list[Action]:
         return []

@@ -55,8 +55,12 @@ class HistoricalWindowEstimator:
         self._n_slots = max(1, int(np.ceil(86400.0 / self._slot)))
         self._sums = np.zeros((n_sites, self._n_slots))
         self._counts = np.zeros((n_sites, self._n_slots))
-        self._run_start = np.full(n_sites, np.iinfo(np.int64).min, dtype=np.int64)
+        self._tot_sums = np.zeros(n_sites)
+        self._tot_counts = np.zeros(n_sites)
+        self._open = np.zeros(n_sites, dtype=bool)
+        self._run_start = np.zeros(n_sites, dtype=np.int64)
         self._next_step = obs.history.first_step
+        self._first_step = obs.history.first_step
         self._start_unix = obs.start_unix_s
         self._thr = float(obs.window_threshold_w if self.threshold_w is None else self.threshold_w)
 
@@ -65,23 +69,26 @@ class HistoricalWindowEstimator:
         return np.minimum((tod // self._slot).astype(np.int64), self._n_slots - 1)
 
     def _learn(self, obs: Observation) -> None:
-        rows = obs.history.slice(self._next_step, obs.step + 1)
         first = self._next_step
-        none = np.iinfo(np.int64).min
-        for k in range(rows.shape[0]):
+        inside_rows = obs.history.slice(first, obs.step + 1) >= self._thr
+        for k in range(inside_rows.shape[0]):
             step = first + k
-            inside = rows[k] >= self._thr
-            open_now = self._run_start != none
-            ended = np.flatnonzero(open_now & ~inside)
-            for s in ended:
-                run = np.arange(max(self._run_start[s], obs.history.first_step), step)
-                if run.size:
-                    slots = self._slots_of(run)
-                    np.add.at(self._sums[s], slots, (step - run) * self._dt)
-                    np.add.at(self._counts[s], slots, 1.0)
-                self._run_start[s] = none
-            started = ~open_now & inside
-            self._run_start[started] = step
+            inside = inside_rows[k]
+            ended = self._open & ~inside
+            if ended.any():
+                for s in np.flatnonzero(ended).tolist():
+                    run = np.arange(max(int(self._run_start[s]), self._first_step), step)
+                    if run.size:
+                        slots = self._slots_of(run)
+                        remaining = (step - run) * self._dt
+                        np.add.at(self._sums[s], slots, remaining)
+                        np.add.at(self._counts[s], slots, 1.0)
+                        self._tot_sums[s] += remaining.sum()
+                        self._tot_counts[s] += run.size
+            started = inside & ~self._open
+            if started.any():
+                self._run_start[started] = step
+            self._open = inside.copy()
         self._next_step = obs.step + 1
 
     def estimate(self, observation: Observation) -> np.ndarray:
@@ -89,21 +96,17 @@ class HistoricalWindowEstimator:
         if self._next_step is None or observation.step + 1 < self._next_step:
             self._init(observation)
         self._learn(observation)
-        slot = int(self._slots_of(np.array([observation.step]))[0])
+        tod = (self._start_unix + observation.step * self._dt) % 86400.0
+        slot = min(int(tod // self._slot), self._n_slots - 1)
         counts = self._counts[:, slot]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            by_slot = self._sums[:, slot] / counts
-            total_n = self._counts.sum(axis=1)
-            overall = self._sums.sum(axis=1) / total_n
         # Without any finished window to learn from, the age of the open window is the
         # estimate (a window seen lasting this long is expected to last about as long again).
-        none = np.iinfo(np.int64).min
-        age = np.where(self._run_start != none,
-                       (observation.step + 1 - self._run_start) * self._dt, 0.0)
-        est = np.where(counts >= self.min_samples, by_slot,
-                       np.where(total_n > 0, overall, age))
-        inside = observation.surplus_w >= self._thr
-        return np.where(inside, np.nan_to_num(est), 0.0)
+        age = (observation.step + 1 - self._run_start) * self._dt
+        est = np.where(self._tot_counts > 0,
+                       self._tot_sums / np.maximum(self._tot_counts, 1.0), age)
+        est = np.where(counts >= self.min_samples,
+                       self._sums[:, slot] / np.maximum(counts, 1.0), est)
+        return np.where(self._open, est, 0.0)
 
 
 def window_estimate_s(observation: Observation, estimator: WindowEstimator) -> np.ndarray:

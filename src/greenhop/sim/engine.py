@@ -43,6 +43,7 @@ from greenhop.core.observation import (
 )
 from greenhop.sim.energy import dispatch_block
 from greenhop.sim.inputs import SimInputs
+from greenhop.traces.dispatch import dispatch_step
 
 _EPS_S = 1e-9
 FLOW_NAMES = ("direct_w", "charge_w", "discharge_w", "grid_w", "curtailed_w", "unmet_w")
@@ -212,12 +213,30 @@ class Engine:
             return
         inp = self.inp
         H = inp.history_steps
+        dt = inp.scenario.step_s
+        if t1 - t0 == 1 and self.flows is None:
+            # One step (a decision every step): skip the block machinery.
+            fs = dispatch_step(
+                inp.renewable_w[H + t0], self.demand_w[t0], self.soc, dt,
+                capacity_j=inp.bat_capacity_j, max_power_w=inp.bat_power_w,
+                round_trip_efficiency=inp.bat_eta, min_soc=inp.bat_min_soc,
+                grid_import_limit_w=inp.grid_limit_w)
+            e = self.energy_j
+            e["direct"] += fs.direct_w * dt
+            e["charge"] += fs.charge_w * dt
+            e["discharge"] += fs.discharge_w * dt
+            e["grid"] += fs.grid_w * dt
+            e["curtailed"] += fs.curtailed_w * dt
+            e["unmet"] += fs.unmet_w * dt
+            self.grid_w[t0] = fs.grid_w
+            self.soc[:] = fs.soc_j
+            self._flushed = t1
+            return
         f = dispatch_block(
             inp.renewable_w[H + t0:H + t1], self.demand_w[t0:t1], self.soc, inp.scenario.step_s,
             capacity_j=inp.bat_capacity_j, max_power_w=inp.bat_power_w,
             round_trip_efficiency=inp.bat_eta, min_soc=inp.bat_min_soc,
             grid_import_limit_w=inp.grid_limit_w)
-        dt = inp.scenario.step_s
         for k in FLOW_NAMES:
             self.energy_j[k[:-2]] += f[k].sum(axis=0) * dt
         self.grid_w[t0:t1] = f["grid_w"]
@@ -357,6 +376,7 @@ class Engine:
         next_arr = 0
         n_active = 0
         every = max(1, round(sc.decision_interval_s / dt))
+        decides = not getattr(self.policy, "passive", False)
         threshold = sc.window_threshold_w
         surplus_now = inp.surplus_w[H:]
         power = inp.gpu_power_w
@@ -395,7 +415,7 @@ class Engine:
                         progress_log.append(inp.job_work_gpu_s - self.remaining)
                 continue
             # 2. policy
-            if t % every == 0:
+            if decides and t % every == 0:
                 self._flush(t)
                 obs = self._observation(t)
                 actions = self.policy.decide(obs)
