@@ -106,19 +106,23 @@ def backtest_cmd(
         typer.echo(json.dumps(_finite(payload), indent=2, ensure_ascii=False))
         return
     out = Console()
+    scale, unit = 1.0, data.unit
+    if unit == "W" and float(result.per_horizon["rmse_persistence"].max()) > 1e4:
+        scale, unit = 1e-3, "kW"
     table = Table(title=f"{model} on {data.name} ({data.source}), scored from "
-                        f"{result.eval_start:%Y-%m-%d %H:%M} UTC", header_style="bold")
-    for col in ("horizon", "n", "MAE", "RMSE", "RMSE pers.", "skill", "pinball",
-                "coverage", "cov. active", "cov. raw"):
+                        f"{result.eval_start:%Y-%m-%d %H:%M} UTC [{unit}]", header_style="bold")
+    for col in ("h", "n", "MAE", "RMSE", "RMSE pers", "skill", "pinball", "cover",
+                "cov act", "cov raw"):
         table.add_column(col, justify="right")
     for h, r in result.per_horizon.iterrows():
-        table.add_row(f"{h:g} h", f"{int(r['n'])}", f"{r['mae']:.1f}", f"{r['rmse']:.1f}",
-                      f"{r['rmse_persistence']:.1f}", f"{r['skill']:+.3f}",
-                      f"{r['pinball']:.2f}", f"{r['coverage']:.1%}",
-                      f"{r['coverage_active']:.1%}", f"{r['coverage_raw']:.1%}")
+        table.add_row(f"{h:g}", f"{int(r['n'])}", f"{r['mae'] * scale:.4g}",
+                      f"{r['rmse'] * scale:.4g}", f"{r['rmse_persistence'] * scale:.4g}",
+                      f"{r['skill']:+.3f}", f"{r['pinball'] * scale:.3g}",
+                      f"{r['coverage']:.1%}", f"{r['coverage_active']:.1%}",
+                      f"{r['coverage_raw']:.1%}")
     out.print(table)
     qs = result.calibrated.quantiles
-    out.print(f"units: {data.unit}; interval p{round(qs[0] * 100)}-p{round(qs[-1] * 100)}; "
+    out.print(f"units: {unit}; interval p{round(qs[0] * 100)}-p{round(qs[-1] * 100)}; "
               "skill = 1 - RMSE/RMSE(persistence)")
     w = result.window_metrics
     if w:

@@ -210,6 +210,10 @@ def issue_forecasts(
     if start is not None:
         first = max(first, int(idx.searchsorted(pd.Timestamp(start), side="left")))
     last = len(series) - 1
+    if hasattr(model, "issue_range"):  # e.g. replay: only where forecasts were issued
+        lo, hi = model.issue_range()
+        first = max(first, int(idx.searchsorted(lo, side="left")))
+        last = min(last, int(idx.searchsorted(hi, side="right")) - 1)
     if end is not None:
         last = min(last, int(idx.searchsorted(pd.Timestamp(end), side="right")) - 1)
     if first > last:

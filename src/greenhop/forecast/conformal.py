@@ -124,10 +124,13 @@ def calibrate(
                 if not shift_median:
                     c = np.where(np.isclose(qs, 0.5), 0.0, c)
                 out[target, j, :] += c[None, :]
-        # never beyond what has been observed so far
-        i = int(np.searchsorted(s_ns, t_ns, side="right")) - 1
-        if i >= 0:
-            out[rows] = np.clip(out[rows], run_min[i], run_max[i])
+    # never beyond the range observed up to each issue
+    i = np.searchsorted(s_ns, issue_ns, side="right") - 1
+    seen = i >= 0
+    ic = np.maximum(i, 0)
+    lo = np.where(seen, run_min[ic], -np.inf)[:, None, None]
+    hi = np.where(seen, run_max[ic], np.inf)[:, None, None]
+    out = np.clip(out, lo, hi)
     return table.with_values(order_around_median(out, qs), name=f"{table.name}+conformal")
 
 

@@ -40,11 +40,14 @@ def clearsky_ghi_w_m2(index: pd.DatetimeIndex, latitude_deg: float, longitude_de
     bundled Linke-turbidity climatology.
     """
     pvlib = require("pvlib", "pv")
+    from greenhop.traces.tmy import quiet_third_party
+
     times = index
     if step_s and np.isfinite(step_s):
         times = index - pd.Timedelta(seconds=step_s / 2)
     loc = pvlib.location.Location(latitude_deg, longitude_deg, tz="UTC")
-    cs = loc.get_clearsky(times, model="ineichen")
+    with quiet_third_party():
+        cs = loc.get_clearsky(times, model="ineichen")
     return cs["ghi"].to_numpy(dtype=float)
 
 
@@ -386,6 +389,10 @@ class Replay(BaseForecaster):
             raise ConfigError("replay needs the issued forecasts: pass table=ForecastTable(...) "
                               "(e.g. greenhop.forecast.data.read_solcast(...).forecasts)")
         self.table = table
+
+    def issue_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last issue time of the replayed forecasts (the driver stays inside)."""
+        return self.table.issue_times[0], self.table.issue_times[-1]
 
     def predict_many(self, series, issue_positions, horizons_s, quantiles):
         t = series.index[np.asarray(issue_positions)]

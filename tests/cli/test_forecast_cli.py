@@ -1,0 +1,66 @@
+"""``greenhop forecast models`` and ``greenhop forecast backtest`` (no network)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from greenhop.cli.main import main
+
+FAST = ("--issue-every", "2h", "--warmup", "10d")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    out = capsys.readouterr()
+    return info.value.code or 0, out.out, out.err
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GREENHOP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_models_lists_the_forecasters(capsys) -> None:
+    code, out, _ = run(capsys, "forecast", "models")
+    assert code == 0
+    assert out.split() == ["clear-sky-persistence", "gbm", "persistence", "replay",
+                           "seasonal-naive"]
+
+
+def test_backtest_json_on_a_fleet_site(capsys, tmp_path) -> None:
+    png = tmp_path / "bt.png"
+    code, out, _ = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "seasonal-naive", "--json", "--plot", str(png), *FAST)
+    assert code == 0
+    data = json.loads(out)
+    assert data["site"] == "madrid-es" and data["model"] == "seasonal-naive"
+    row = data["per_horizon"][0]
+    assert {"horizon_h", "mae", "rmse", "skill", "pinball", "coverage"} <= set(row)
+    assert [r["horizon_h"] for r in data["per_horizon"]] == [1.0, 2.0, 3.0, 4.0]
+    assert {"mae_h", "coverage", "bias_h"} <= set(data["windows"])
+    assert png.stat().st_size > 10_000
+
+
+def test_backtest_table(capsys) -> None:
+    code, out, _ = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "persistence", "--no-windows", "--horizons", "1h,3h", *FAST)
+    assert code == 0 and "skill" in out and "+0.000" in out and "windows" not in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--site", "madrid-es", "--model", "prophet"), "unknown forecaster 'prophet'"),
+    (("--site", "atlantis", "--model", "persistence"), "unknown site 'atlantis'"),
+    (("--site", "Berlin", "--model", "persistence"), "greenhop data fetch solcast2022_global"),
+    (("--site", "madrid-es", "--model", "replay"), "has no issued forecasts"),
+    (("--site", "madrid-es", "--horizons", "soon"), "--horizons"),
+    (("--site", "madrid-es", "--model", "persistence", "--warmup", "60d"), "exceed the series"),
+])
+def test_bad_inputs_are_one_line_user_errors(capsys, argv, message) -> None:
+    code, _, err = run(capsys, "forecast", "backtest", *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err

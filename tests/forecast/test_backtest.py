@@ -1,0 +1,64 @@
+"""Backtests on synthetic PV, and on the real Solcast data when it is in the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from forecast_synth import LAT, LON
+
+from greenhop.core.errors import ConfigError
+from greenhop.forecast.backtest import backtest, pinball_loss, plot_backtest
+
+KEYS = {"mae", "rmse", "rmse_persistence", "skill", "pinball", "coverage", "coverage_active",
+        "coverage_raw", "n"}
+
+
+def test_pinball_loss_by_hand() -> None:
+    np.testing.assert_allclose(pinball_loss(np.array([10.0, 0.0]), np.array([0.0, 10.0]), 0.9),
+                               [9.0, 1.0])
+
+
+def test_persistence_backtest_has_zero_skill(pv_series) -> None:
+    r = backtest(pv_series, "persistence", horizons_s=[3600.0, 7200.0], warmup_s=5 * 86400.0,
+                 calibration_window_s=3 * 86400.0, issue_every_s=3600.0)
+    assert set(r.per_horizon.columns) >= KEYS
+    np.testing.assert_allclose(r.per_horizon["skill"], 0.0, atol=1e-12)
+    d = r.to_dict()
+    assert d["summary"]["issues_scored"] > 100 and d["windows"] == {}
+
+
+def test_backtest_with_windows_and_plot(pv_series, tmp_path) -> None:
+    r = backtest(pv_series, "clear-sky-persistence", horizons_s=[3600.0, 7200.0],
+                 warmup_s=5 * 86400.0, calibration_window_s=3 * 86400.0, issue_every_s=3600.0,
+                 threshold=300.0, model_options={"latitude_deg": LAT, "longitude_deg": LON},
+                 window_horizons_s=np.arange(1, 13) * 3600.0)
+    assert (r.per_horizon["skill"] > 0).all()
+    assert 0.6 <= r.summary["coverage"] <= 0.95
+    w = r.window_metrics
+    assert w["n"] > 50 and w["mae_h"] >= 0 and 0 <= w["coverage"] <= 1
+    out = tmp_path / "bt.png"
+    plot_backtest(r, out)
+    assert out.stat().st_size > 10_000
+
+
+def test_backtest_too_short(pv_series) -> None:
+    with pytest.raises(ConfigError, match="exceed the series"):
+        backtest(pv_series.iloc[:200], "persistence", warmup_s=5 * 86400.0)
+
+
+def _solcast_present() -> bool:
+    from greenhop.traces.vessim_data import is_present
+
+    return is_present("solcast2022_global")
+
+
+@pytest.mark.skipif(not _solcast_present(), reason="Solcast data not in the cache; run "
+                    "'greenhop data fetch solcast2022_global'")
+def test_real_solcast_forecasts_beat_persistence_at_one_hour() -> None:
+    from greenhop.forecast.data import solcast_site
+
+    site = solcast_site("Berlin")
+    assert site.issued.horizons_s.min() == 300.0 and site.issued.horizons_s.max() == 3900.0
+    r = backtest(site.series, "replay", horizons_s=[1800.0, 3600.0], issue_every_s=3600.0,
+                 model_options={"table": site.issued}, site="Berlin", unit=site.unit)
+    assert (r.per_horizon["skill"] > 0).all()
