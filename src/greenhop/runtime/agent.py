@@ -35,6 +35,7 @@ import re
 import struct
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -234,22 +235,32 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
-            fh.seek(start)
-            offset = start
-            while offset <= end:
-                data = fh.read(min(chunk or SEND_BLOCK_BYTES, end + 1 - offset))
-                if not data:
-                    self.close_connection = True
-                    return None
-                if chunk:  # frame: length, data, SHA-256 of the data as read from disk
-                    digest = hashlib.sha256(data).digest()
-                    self.wfile.write(struct.pack(">Q", len(data)))
-                if not self._send_blocks(name, file, offset, data):
-                    self.close_connection = True
-                    return None
-                if chunk:
-                    self.wfile.write(digest)
-                offset += len(data)
+            step = chunk or SEND_BLOCK_BYTES
+            fd = fh.fileno()
+
+            def load(off: int) -> tuple[bytes, bytes | None]:
+                data = os.pread(fd, min(step, end + 1 - off), off)
+                return data, hashlib.sha256(data).digest() if chunk else None
+
+            # read and hash chunk i+1 in a helper thread while chunk i is on the wire
+            with ThreadPoolExecutor(1, thread_name_prefix="greenhop-send") as pool:
+                ahead = pool.submit(load, start) if start <= end else None
+                offset = start
+                while ahead is not None:
+                    data, digest = ahead.result()
+                    nxt = offset + len(data)
+                    ahead = pool.submit(load, nxt) if data and nxt <= end else None
+                    if not data:
+                        self.close_connection = True
+                        return None
+                    if digest is not None:  # frame: length, data, SHA-256 as read from disk
+                        self.wfile.write(struct.pack(">Q", len(data)))
+                    if not self._send_blocks(name, file, offset, data):
+                        self.close_connection = True
+                        return None
+                    if digest is not None:
+                        self.wfile.write(digest)
+                    offset = nxt
         return None
 
     def _send_blocks(self, name: str, file: str, offset: int, data: bytes) -> bool:

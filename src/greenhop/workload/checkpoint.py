@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from greenhop.core.errors import CheckpointError, ConfigError, require
 from greenhop.workload import safeformat as sf
 
@@ -243,7 +245,7 @@ def safetensors_pieces(tensors: dict[str, Any]) -> list:
     return [header, *bufs]
 
 
-def tensors_from_buffer(buf: bytearray, header: sf.SafetensorsHeader, where: str) -> dict[str, Any]:
+def tensors_from_buffer(buf, header: sf.SafetensorsHeader, where: str) -> dict[str, Any]:
     """Tensors backed by ``buf`` (the whole file's bytes), checked against ``header``."""
     torch = _torch()
     rev = {v: k for k, v in _TORCH_DTYPES.items()}
@@ -265,15 +267,15 @@ def tensors_from_buffer(buf: bytearray, header: sf.SafetensorsHeader, where: str
     return out
 
 
-def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> bytearray:
+def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> np.ndarray:
     """Read a whole file, hashing while reading; compare with the manifest ``record``."""
     size = path.stat().st_size
     if record is not None and size != record["size_bytes"]:
         raise CheckpointError(
             f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
         )
-    buf = bytearray(size)
-    view = memoryview(buf)
+    buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
+    view = memoryview(buf).cast("B")
     h = hashlib.sha256()
     pool = ThreadPoolExecutor(1)
     pending = None
@@ -593,8 +595,8 @@ def load_component(path: Path, name: str, manifest: dict[str, Any]) -> Any:
     return sf.unflatten(structure["__tree__"], tensors, where)
 
 
-def _header_bytes(buf: bytearray) -> bytes:
-    n = int.from_bytes(buf[:8], "little") if len(buf) >= 8 else 0
+def _header_bytes(buf) -> bytes:
+    n = int.from_bytes(bytes(buf[:8]), "little") if len(buf) >= 8 else 0
     return bytes(buf[: 8 + max(0, min(n, sf.MAX_HEADER_BYTES, len(buf) - 8))])
 
 
