@@ -125,3 +125,57 @@ def test_window_closing_mid_migration_fallback_to_third_site():
     assert m["migrations"] == 1
     # the transfer restarts to c: 100 GB more on the wire
     assert m["gb_moved"] == pytest.approx(200.0)
+
+
+class PlaceAt:
+    """Test policy: place every queued job at ``site``."""
+
+    name = "place-at"
+
+    def __init__(self, site):
+        self.site = site
+
+    def decide(self, obs):
+        from greenhop.core.observation import QUEUED, Place
+
+        return [Place(j, self.site) for j in range(obs.n_jobs) if obs.job_phase[j] == QUEUED]
+
+
+def test_partial_job_moves_half_and_waits_for_it_to_the_joule():
+    jobs = [{"name": "p", "arrival": "0s", "work_gpu_h": 2.0, "checkpoint": "1GB", "gpus": 2,
+             "origin": "a", "mobility": "partial", "migratable_share": 0.5}]
+    _inp, res, m = run(micro(jobs=jobs), MoveAt(1, "b"))
+    # 0.5 GB moves: save 0.25 s + transfer 1 s + restore 60.25 s = 61.5 s down.
+    assert res.migrations[0]["downtime_s"] == pytest.approx(61.5, abs=1e-9)
+    # Split over a (throughput 1) and b (2): 2 GPUs at the slower rate -> 2 GPU-s/s.
+    # 600 + 238.5 x 2 done by t = 600 s; 6123 GPU-s left -> 3061.5 s more.
+    assert res.job_finish_s[0] == pytest.approx(600 + 3061.5, abs=1e-9)
+    train_each = 400 * (238.5 + 3061.5)
+    e = res.energy_j
+    assert e["demand"][0] == pytest.approx(
+        7.2e6 + 2 * 400 * 300 + 0.25 * 50 + 61.5 * 50 + 200 + train_each, abs=J_TOL)
+    assert e["demand"][1] == pytest.approx(7.2e6 + 61.25 * 50 + 200 + train_each, abs=J_TOL)
+    assert res.job_energy_j[0] == pytest.approx(
+        240_000 + 12.5 + 3062.5 + 3075 + 400 + 2 * train_each, abs=J_TOL)
+    assert m["gb_moved"] == pytest.approx(0.5)
+
+
+def test_place_starts_a_queued_job_elsewhere():
+    _inp, res, m = run(micro(), PlaceAt("b"))
+    assert res.job_finish_s[0] == pytest.approx(1800.0, abs=1e-9)   # rate 2 at b
+    assert res.energy_j["demand"][1] == pytest.approx(7.2e6 + 400 * 1800, abs=J_TOL)
+    assert m["migrations"] == 0 and m["rejected_actions"] == 0
+
+
+def test_carbon_follows_grid_energy_and_intensity():
+    d = micro()
+    d["sites"][0]["carbon_intensity"] = 500.0
+    _inp, _res, m = run(d, simkit.Never())
+    assert m["carbon_kg"] == pytest.approx(0.2 * 500 / 1000)
+
+
+def test_decision_interval_asks_the_policy_less_often():
+    d = micro(decision_interval="15min")
+    _inp, res, m = run(d, MoveAt(3, "b"))
+    assert res.counters["policy_calls"] <= 24 // 3 + 1
+    assert m["migrations"] == 1 and res.migrations[0]["start_s"] == 900.0

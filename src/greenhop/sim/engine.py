@@ -73,8 +73,18 @@ class RunResult:
 
 
 class Engine:
-    """Runs ``policy`` on ``inputs``. ``record=True`` keeps per-step flows, state of charge
-    and per-step job progress (for tests and invariants; costs memory)."""
+    """Runs ``policy`` on ``inputs``.
+
+    Args:
+        inputs: the policy-independent arrays of a scenario (:func:`build_inputs`).
+        policy: any object with ``decide(observation) -> list[Action]``.
+        record: keep per-step flows, state of charge and job progress (tests, invariants;
+            costs memory).
+        window_forecast: optional ``callable(step) -> ndarray[S]`` whose result becomes
+            ``Observation.window_forecast_s`` (a forecaster's remaining-window forecast
+            issued at or before that step).
+        on_progress: optional ``callable(steps_done)``, called every 1,024 steps.
+    """
 
     def __init__(self, inputs: SimInputs, policy, *, record: bool = False,
                  window_forecast=None, on_progress=None) -> None:
