@@ -56,6 +56,8 @@ CASES = [
     ("link-duplicate", _add_link(a="b", b="a", bandwidth="1Gbps"), r"links\[1\]: a second link"),
     ("job-larger-than-every-site", _set("jobs/0/gpus", 64),
      r"jobs\[0\]\.gpus: job 'j1' needs 64 GPUs but the largest site it may use has 4"),
+    ("job-origin-too-small", lambda d: _set("jobs/0/gpus", 8)(
+        _set("sites/1/gpu_slots", 8)(d)), r"jobs\[0\]\.origin: job 'j1' needs 8 GPUs but"),
     ("job-unknown-origin", _set("jobs/0/origin", "mars"), r"jobs\[0\]\.origin: unknown site"),
     ("job-unknown-allowed", _set("jobs/0/allowed_sites", ["a", "q"]),
      r"jobs\[0\]\.allowed_sites\[1\]: unknown site 'q'"),

@@ -549,6 +549,11 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
                 f"{jt.where('gpus')}: job '{job.name}' needs {job.gpus} GPUs but the largest "
                 f"site it may use has {max(sites[h].spec.gpu_slots for h in hosts)} slots; "
                 "lower gpus or add slots")
+        if job.origin is not None and job.gpus > sites[job.origin].spec.gpu_slots:
+            raise ConfigError(
+                f"{jt.where('origin')}: job '{job.name}' needs {job.gpus} GPUs but its arrival "
+                f"site '{job.origin}' has {sites[job.origin].spec.gpu_slots} slots; pick "
+                "another origin or lower gpus")
         if job.arrival_s >= horizon:
             raise ConfigError(f"{jt.where('arrival')}: job '{job.name}' arrives at or after "
                               f"the horizon ({horizon:g} s)")
