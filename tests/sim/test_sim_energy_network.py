@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greenhop.core.specs import LinkSpec
+from greenhop.policies.network import build_network
 from greenhop.sim.energy import dispatch_block
-from greenhop.sim.network import build_network
 from greenhop.traces.dispatch import dispatch_step
 
 

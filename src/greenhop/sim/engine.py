@@ -33,7 +33,6 @@ from greenhop.core.observation import (
     QUEUED,
     RUNNING,
     SUSPENDED,
-    LinkInfo,
     Migrate,
     Observation,
     Place,
@@ -41,6 +40,7 @@ from greenhop.core.observation import (
     SurplusHistory,
     Suspend,
 )
+from greenhop.policies.network import link_info
 from greenhop.sim.energy import dispatch_block
 from greenhop.sim.inputs import SimInputs
 from greenhop.traces.dispatch import dispatch_step
@@ -357,13 +357,8 @@ class Engine:
         self._progress = np.zeros(J)
         self._headroom = np.zeros(S)
         active_transfers = np.zeros(len(net.link_eff_bps), dtype=np.int64)
-        links = LinkInfo(
-            bandwidth_bps=ro(net.bandwidth_bps), efficiency=ro(net.efficiency),
-            rtt_s=ro(net.rtt_s), loss=ro(net.loss), streams=ro(net.streams),
-            j_per_bit=ro(net.j_per_bit), hops=ro(net.hops),
-            active_transfers=ro(active_transfers), link_rate_bps=ro(net.link_eff_bps),
-            route=ro(net.route), write_Bps=sc.write_Bps,
-            read_Bps=sc.read_Bps, startup_s=sc.startup_s)
+        links = link_info(net, active_transfers, write_Bps=sc.write_Bps, read_Bps=sc.read_Bps,
+                          startup_s=sc.startup_s)
         self._static_obs = dict(
             site_names=sc.site_names, job_names=tuple(j.name for j in inp.jobs),
             base_demand_w=ro(inp.base_demand_w), job_load_w=ro(self._last_load),

@@ -1,5 +1,9 @@
 """The WAN as a graph: shortest-path routing over multiple hops and per-path figures.
 
+It lives beside the policies because both mechanisms (the simulator and the live
+orchestrator) build the same :class:`~greenhop.core.observation.LinkInfo` from it
+for the same policies; :func:`link_info` does that.
+
 Routes minimise the summed round-trip time (ties: fewer hops), computed once
 with Floyd-Warshall over the sites. A path's nominal bandwidth and efficiency
 are those of its bottleneck link (the smallest ``efficiency x bandwidth``); its
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from greenhop.core.observation import LinkInfo
 from greenhop.core.specs import LinkSpec
 from greenhop.model import constants as C
 from greenhop.model.feasibility import mathis_bps
@@ -116,3 +121,22 @@ def build_network(site_names: tuple[str, ...], links: tuple[LinkSpec, ...]) -> N
     if lossy.any():
         tcp[lossy] = streams[lossy] * np.asarray(mathis_bps(rtt[lossy], loss[lossy]))
     return Network(n, eff_bw, route, bw, eff, rtt, loss, streams, jpb, hops, tcp)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def link_info(network: Network, active_transfers: np.ndarray, *, write_Bps: float,
+              read_Bps: float, startup_s: float) -> LinkInfo:
+    """The :class:`LinkInfo` of ``network`` with read-only views; ``active_transfers`` ``[L]``
+    is the mechanism's live count of transfers per link (updated in place)."""
+    return LinkInfo(
+        bandwidth_bps=_readonly(network.bandwidth_bps), efficiency=_readonly(network.efficiency),
+        rtt_s=_readonly(network.rtt_s), loss=_readonly(network.loss),
+        streams=_readonly(network.streams), j_per_bit=_readonly(network.j_per_bit),
+        hops=_readonly(network.hops), active_transfers=_readonly(active_transfers),
+        link_rate_bps=_readonly(network.link_eff_bps), route=_readonly(network.route),
+        write_Bps=float(write_Bps), read_Bps=float(read_Bps), startup_s=float(startup_s))
