@@ -60,3 +60,30 @@ class Never:
 
     def decide(self, obs):
         return []
+
+
+class Chaos:
+    """Test policy: random (often invalid) actions from a seeded generator, to exercise
+    every engine path (migrations, suspensions, resumes, placements, rejections)."""
+
+    name = "chaos"
+
+    def __init__(self, seed: int, rate: float = 0.3) -> None:
+        import numpy as np
+
+        from greenhop.core.observation import Migrate, Place, Resume, Suspend
+
+        self.rng = np.random.default_rng(seed)
+        self.rate = rate
+        self.kinds = (Migrate, Suspend, Resume, Place)
+
+    def decide(self, obs):
+        out = []
+        if obs.n_jobs == 0 or self.rng.random() > self.rate:
+            return out
+        for _ in range(int(self.rng.integers(1, 3))):
+            kind = self.kinds[int(self.rng.integers(len(self.kinds)))]
+            job = int(self.rng.integers(obs.n_jobs))
+            site = int(self.rng.integers(obs.n_sites))
+            out.append(kind(job, site) if kind.__name__ in ("Migrate", "Place") else kind(job))
+        return out

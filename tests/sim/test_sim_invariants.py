@@ -54,7 +54,7 @@ def scenarios(draw):
     d = simkit.micro(sites=sites, links=links, jobs=jobs, horizon="14h", history="1d",
                      start="2023-06-01T00:00:00Z", window_threshold="500W",
                      on_window_close=draw(st.sampled_from(["continue", "abort", "fallback"])))
-    return d, draw(st.sampled_from(POLICY_NAMES))
+    return d, draw(st.sampled_from([*POLICY_NAMES, "chaos"])), draw(st.integers(0, 2**16))
 
 
 def check_invariants(inp, res):
@@ -87,14 +87,27 @@ def check_invariants(inp, res):
     # Progress per step never exceeds what the fastest site allows.
     max_rate = inp.job_gpus * inp.throughput.max() * dt
     assert (np.diff(log, axis=0) <= max_rate[None, :] + 1e-6).all()
+    # No progress in a step spent entirely migrating.
+    padded = np.vstack([np.zeros((1, log.shape[1])), log])
+    for mig in res.migrations:
+        if mig["end_s"] is None:
+            continue
+        first = int(np.ceil(mig["start_s"] / dt - 1e-9))
+        last = int(np.floor(mig["end_s"] / dt + 1e-9))      # exclusive
+        for t in range(first, last):
+            assert padded[t + 1, mig["job"]] == pytest.approx(padded[t, mig["job"]])
+    # Per-job accounting adds up to the site accounting: demand = base load + jobs.
+    base_j = inp.base_demand_w.sum() * inp.n_steps * dt
+    assert res.demand_w.sum() * dt == pytest.approx(base_j + res.job_energy_j.sum(), rel=1e-9)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_invariants_hold_on_random_micro_scenarios(case):
-    d, policy_name = case
+    d, policy_name, seed = case
     inp = build_inputs(load_scenario(d))
-    res = Engine(inp, make_policy(policy_name), record=True).run()
+    policy = simkit.Chaos(seed) if policy_name == "chaos" else make_policy(policy_name)
+    res = Engine(inp, policy, record=True).run()
     check_invariants(inp, res)
 
 
@@ -162,3 +175,27 @@ def test_a_policy_that_never_migrates_equals_static():
     # ... while with the default budget it does move (the test is not vacuous).
     moving = run_metrics(inp, Engine(inp, make_policy("feasibility-aware")).run())
     assert moving["migrations"] > 0
+
+
+@pytest.mark.parametrize("on_close", ["continue", "abort", "fallback"])
+def test_invariants_under_random_actions(on_close):
+    sites = [simkit.site("s0", power=None, trace={"kind": "solar", "peak": "8kW"}),
+             simkit.site("s1", power="3kW", tput=2.0,
+                         battery={"capacity": "5kWh", "power": "2kW",
+                                  "round_trip_efficiency": 0.85}),
+             simkit.site("s2", power=None, trace={"kind": "values",
+                                                   "values": [4000.0, 0.0] * 200})]
+    links = [{"a": "s0", "b": "s1", "bandwidth": "2Gbps"},
+             {"a": "s1", "b": "s2", "bandwidth": "1Gbps"}]
+    jobs = [{"name": f"j{i}", "arrival": f"{30 * i}min", "work_gpu_h": 3.0,
+             "checkpoint": f"{[5, 60, 200][i]}GB", "gpus": 1 + i % 2, "origin": f"s{i}",
+             "mobility": ["migratable", "partial", "migratable"][i]} for i in range(3)]
+    d = simkit.micro(sites=sites, links=links, jobs=jobs, horizon="12h", history="0s",
+                     window_threshold="500W", on_window_close=on_close)
+    inp = build_inputs(load_scenario(d))
+    moved = 0
+    for seed in range(12):
+        res = Engine(inp, simkit.Chaos(seed, rate=0.6), record=True).run()
+        check_invariants(inp, res)
+        moved += len(res.migrations)
+    assert moved > 0
