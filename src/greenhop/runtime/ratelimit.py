@@ -9,6 +9,11 @@ from collections.abc import Callable
 
 from greenhop.core.errors import ConfigError
 
+BURST_S = 0.05
+"""Default bucket depth as time at the configured rate [s]: deep enough that a sender
+descheduled for a few tens of milliseconds (a busy machine) loses no link time,
+shallow enough that a multi-second transfer cannot run measurably above the rate."""
+
 
 class TokenBucket:
     """Limit throughput to ``rate_bps`` [bit/s] with bursts of at most ``burst_bytes`` [B].
@@ -33,7 +38,7 @@ class TokenBucket:
         self.rate_Bps = self.rate_bps / 8.0
         if burst_bytes is None:
             burst_bytes = (
-                256 * 1024 if math.isinf(self.rate_Bps) else max(64 * 1024, self.rate_Bps * 0.005)
+                256 * 1024 if math.isinf(self.rate_Bps) else max(64 * 1024, self.rate_Bps * BURST_S)
             )
         if not (burst_bytes > 0):
             raise ConfigError(f"burst must be positive; got {burst_bytes} B")

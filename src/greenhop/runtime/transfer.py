@@ -46,6 +46,8 @@ from greenhop.core.units import format_size
 from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
 from greenhop.workload import checkpoint as ck
 
+FLUSH_BYTES = 64 * 1024 * 1024
+"""Received bytes between background write-backs of the file being received [B]."""
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 """Transfer chunk [B]: the unit of per-chunk SHA-256 checks and of re-sending."""
 
@@ -70,6 +72,10 @@ class Storage:
         fh.truncate(offset)
         fh.seek(offset)
         return fh
+
+    def write_back(self, fh: BinaryIO) -> None:
+        """Start writing ``fh``'s data to disk (from a helper thread, during the transfer)."""
+        os.fdatasync(fh.fileno())
 
     def sync(self, fh: BinaryIO) -> None:
         fh.flush()
@@ -369,6 +375,9 @@ def _pull_file(
         if progress:
             progress(done, total)
         pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
+        flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
+        flushing = None
+        unflushed = 0
         pending: list = []
         fh = storage.open_at(path, offset)
         try:
@@ -416,6 +425,11 @@ def _pull_file(
                             )
                             break
                         fh.write(data)
+                        unflushed += want
+                        if unflushed >= FLUSH_BYTES and (flushing is None or flushing.done()):
+                            # write back while receiving, so the final fsync is short
+                            flushing = flusher.submit(storage.write_back, fh)
+                            unflushed = 0
                         pending.append(pool.submit(file_hash.update, data))
                         if len(pending) > 8:
                             pending.pop(0).result()
@@ -428,8 +442,11 @@ def _pull_file(
                     conn.close()
             for f in pending:
                 f.result()
+            if flushing is not None:
+                flushing.result()
             storage.sync(fh)
         finally:
+            flusher.shutdown()
             fh.close()
             pool.shutdown()
         if file_hash.hexdigest() == rec["sha256"]:
