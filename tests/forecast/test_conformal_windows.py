@@ -130,3 +130,23 @@ def test_window_table_validation() -> None:
     with pytest.raises(TraceError, match="shape"):
         WindowForecastTable(idx, (0.5,), np.zeros((3, 1)), np.zeros(2), np.zeros(2, bool),
                             3600.0, 0.0)
+
+
+def test_aligned_with_a_label_lag() -> None:
+    a = _wtable().aligned("2022-01-01 00:00Z", 3600.0, 3, known_after_s=3600.0)
+    assert np.isnan(a.remaining(0, 0.5))  # the 00:00 value is complete only at 01:00
+    assert a.remaining(1, 0.5) == 3600.0 and a.remaining(2, 0.5) == 2 * 3600.0
+
+
+def test_fleet_pipeline_on_a_grid() -> None:
+    from greenhop.forecast.pipeline import fleet_window_forecasts
+
+    a, b = _noise(24 * 12, 1), _noise(24 * 12, 2)
+    fleet = fleet_window_forecasts({"a": a, "b": b}, 100.0, a.index[0], 3600.0, len(a),
+                                   model="persistence", horizons_s=np.arange(1, 13) * 3600.0,
+                                   calibration_window_s=3 * 86400.0)
+    assert fleet.remaining_s.shape == (2, len(a), 3)
+    k = len(a) - 20
+    v = [fleet.remaining(0, k, q) for q in (0.1, 0.5, 0.9)]
+    assert v == sorted(v) and 0 <= v[0] <= 12 * 3600.0
+    assert np.isnan(fleet.remaining(1, 0, 0.5))  # nothing issued in the first 12 h

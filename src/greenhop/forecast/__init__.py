@@ -15,6 +15,7 @@ from greenhop.forecast.base import (
     issue_forecasts,
 )
 from greenhop.forecast.conformal import calibrate
+from greenhop.forecast.pipeline import fleet_window_forecasts, window_forecasts
 from greenhop.forecast.table import DEFAULT_QUANTILES, ForecastTable
 from greenhop.forecast.windows import (
     FleetWindowForecast,
@@ -34,8 +35,10 @@ __all__ = [
     "WindowForecastTable",
     "calibrate",
     "create_forecaster",
+    "fleet_window_forecasts",
     "forecast_windows",
     "forecast_windows_fleet",
     "issue_forecasts",
     "realized_windows",
+    "window_forecasts",
 ]

@@ -12,9 +12,10 @@ fitting and calibration):
   *active* pairs only (outcome or forecast above the series' floor by 1% of
   its range: for PV, daytime), because the zero-error nights of PV inflate
   the all-pairs figure;
-* window forecasts (when a threshold is given): MAE of the median remaining
-  window against the realised one [h], and the share of realised durations
-  inside [p10, p90].
+* window forecasts (when a threshold is given): MAE and bias of the median
+  remaining window against the realised one [h], the share of realised
+  durations inside [p10, p90] (and below p10 / above p90), after the
+  duration calibration and before it (``*_raw``).
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ def backtest(
         iw = wf.in_window[rows][ok]
         med = f[:, wf.qpos(0.5)] if 0.5 in wf.quantiles else f[:, f.shape[1] // 2]
         inside = (r >= f[:, 0]) & (r <= f[:, -1])
+        wr = forecast_windows(cal, series, threshold, calibrate=False)
+        fr = wr.remaining_s[rows][ok]
+        inside_raw = (r >= fr[:, 0]) & (r <= fr[:, -1])
+        med_raw = fr[:, fr.shape[1] // 2]
         result.windows = wf
         result.window_metrics = {
             "threshold": float(threshold),
@@ -212,6 +217,11 @@ def backtest(
             "in_window_mae_h": float(np.mean(np.abs(med - r)[iw]) / 3600.0) if iw.any()
             else float("nan"),
             "in_window_coverage": float(inside[iw].mean()) if iw.any() else float("nan"),
+            "below_p10": float(np.mean(r < f[:, 0])) if r.size else float("nan"),
+            "above_p90": float(np.mean(r > f[:, -1])) if r.size else float("nan"),
+            "mae_raw_h": float(np.mean(np.abs(med_raw - r)) / 3600.0) if r.size
+            else float("nan"),
+            "coverage_raw": float(inside_raw.mean()) if r.size else float("nan"),
         }
     return result
 

@@ -84,12 +84,21 @@ def parse_solcast_name(name: str) -> tuple[str, str] | None:
 
 def solcast_issued_table(forecast: pd.Series, step_s: float = 300.0,
                          name: str = "solcast") -> ForecastTable:
-    """Solcast's issued forecasts (MultiIndex issued_at, target_start) as a ForecastTable."""
+    """Solcast's issued forecasts (MultiIndex issued_at, target_start) as a ForecastTable.
+
+    Missing values inside an issue are filled by linear interpolation along the
+    lead time of that same issue (never from another issue: no leakage).
+    """
     issued = forecast.index.get_level_values(0)
     target = forecast.index.get_level_values(1)
     label = issued - pd.Timedelta(seconds=step_s)  # the latest interval known at issue
     frame = pd.DataFrame({"issued_at": label, "valid_for": target,
                           "value": forecast.to_numpy(dtype=float)})
+    if frame["value"].isna().any():
+        # a few values are missing inside some issues (Lagos 2, Mumbai 11 of ~110k):
+        # fill them along the lead time within the same issue
+        frame["value"] = (frame.groupby("issued_at", sort=False)["value"]
+                          .transform(lambda v: v.interpolate(limit_direction="both")))
     return ForecastTable.from_long(frame, quantiles=(0.5,), name=name, unit="W/kWp",
                                    source=f"{name} forecasts")
 

@@ -221,6 +221,9 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
         horizon_groups_s: upper bounds [s] splitting the horizons into groups,
             one model per group and quantile (one model across 0.5-24 h lets the
             long horizons drown the recent-value features of the short ones).
+        min_history_s: history before the first fit [s] (a model fitted on a
+            day or two issues forecasts unlike the later ones and spoils the
+            rolling calibration).
     """
 
     name = "gbm"
@@ -230,7 +233,8 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
                  train_window_s: float = 21 * DAY_S, train_stride_s: float = 1800.0,
                  max_iter: int = 150, learning_rate: float = 0.06, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 40, seed: int = 0,
-                 horizon_groups_s: tuple[float, ...] = (5400.0, 16200.0, 43200.0)) -> None:
+                 horizon_groups_s: tuple[float, ...] = (5400.0, 16200.0, 43200.0),
+                 min_history_s: float = 3 * DAY_S) -> None:
         super().__init__()
         self.latitude_deg = None if latitude_deg is None else float(latitude_deg)
         self.longitude_deg = None if longitude_deg is None else float(longitude_deg)
@@ -240,6 +244,7 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
                            max_leaf_nodes=int(max_leaf_nodes),
                            min_samples_leaf=int(min_samples_leaf))
         self.seed = int(seed)
+        self.min_history_s = float(min_history_s)
         self.horizon_groups_s = tuple(sorted(float(g) for g in horizon_groups_s))
         self._models: dict[tuple[int, float], object] = {}
         self._fit_horizons: np.ndarray | None = None

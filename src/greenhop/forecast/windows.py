@@ -184,16 +184,23 @@ class WindowForecastTable:
         """Row of the latest forecast issued at or before ``when`` (-1 if none)."""
         return int(self.issue_times.searchsorted(pd.Timestamp(when), side="right")) - 1
 
-    def aligned(self, start, step_s: float, n_steps: int) -> WindowForecastTable:
+    def aligned(self, start, step_s: float, n_steps: int,
+                known_after_s: float = 0.0) -> WindowForecastTable:
         """The table on a simulator grid: row ``k`` = latest issued at or before ``start + k dt``.
 
+        ``known_after_s`` [s]: a forecast labelled ``t`` counts as issued at
+        ``t + known_after_s``; pass the series step when its labels are interval
+        starts and a step's own value must not be known during that step.
         Steps before the first issue get NaN durations (nothing issued yet).
         """
         grid = pd.date_range(pd.Timestamp(start), periods=n_steps,
                              freq=pd.Timedelta(seconds=step_s))
         if grid.tz is None:
             raise ConfigError("aligned: start must be tz-aware (UTC)")
-        rows = self.issue_times.searchsorted(grid, side="right") - 1
+        if known_after_s < 0:
+            raise ConfigError(f"aligned: known_after_s must be >= 0 s, got {known_after_s}")
+        rows = self.issue_times.searchsorted(
+            grid - pd.Timedelta(seconds=known_after_s), side="right") - 1
         none = rows < 0
         rc = np.maximum(rows, 0)
         rem = self.remaining_s[rc].copy()
@@ -305,11 +312,14 @@ def forecast_windows(
 
 
 def _calibrate_durations(issue_times, rem, in_win, series, threshold_w, cap, qs,
-                         window_s, recalibrate_every_s, min_pairs):
+                         window_s, recalibrate_every_s, min_pairs, bin_h=6.0):
+    """Rolling conformal shifts of the durations, Mondrian by (in_window, issue time of day)."""
     real = realized_windows(series, threshold_w, cap, issue_times)["remaining_s"].to_numpy()
     resid = real[:, None] - rem
     issue_ns = issue_times.as_unit("ns").asi8
     known_ns = issue_ns + int(cap * 1e9)  # outcome fully observed at issue + horizon
+    tod_h = ((issue_ns // 10**9) % int(DAY_S)) / 3600.0
+    group = in_win.astype(np.int64) * 100 + (tod_h // bin_h).astype(np.int64)
     out = rem.copy()
     block = (issue_ns - issue_ns[0]) // int(recalibrate_every_s * 1e9)
     win = int(window_s * 1e9)
@@ -317,10 +327,12 @@ def _calibrate_durations(issue_times, rem, in_win, series, threshold_w, cap, qs,
         rows = np.flatnonzero(block == b)
         t = issue_ns[rows[0]]
         cal = (known_ns <= t) & (issue_ns >= t - win) & ~np.isnan(real)
-        for state in (True, False):
-            target = rows[in_win[rows] == state]
-            sel = np.flatnonzero(cal & (in_win == state))
-            if target.size and sel.size >= min_pairs:
+        for g in np.unique(group[rows]):
+            target = rows[group[rows] == g]
+            sel = np.flatnonzero(cal & (group == g))
+            if sel.size < min_pairs:  # fall back to the state alone
+                sel = np.flatnonzero(cal & (in_win == in_win[target[0]]))
+            if sel.size >= min_pairs:
                 out[target] += shift_quantiles(resid[sel], qs)[None, :]
     return np.sort(np.clip(out, 0.0, cap), axis=1)
 
