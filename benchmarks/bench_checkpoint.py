@@ -9,6 +9,9 @@ manifest last. Yardsticks, interleaved with greenhop in each repeat:
 * ``dd if=F of=/dev/null bs=8M`` (raw read), page cache of F dropped first;
 * ``safetensors.torch.save_file`` + fsync (the library alone, no hashing).
 
+One uncounted warm-up round comes first (the first round on a fresh state is
+slow for every contender alike).
+
 greenhop's load verifies every SHA-256 while reading and builds the tensors.
 Page caches of the files read are dropped with ``posix_fadvise(DONTNEED)``
 before each read, so reads come from the disk.
@@ -83,6 +86,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="1.2GB", help="state size (default 1.2GB)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1, help="uncounted rounds first (default 1)")
     p.add_argument(
         "--dir", default=None, help="directory on the disk to test (default: a temp dir)"
     )
@@ -109,7 +113,9 @@ def main() -> None:
         )
     }
     try:
-        for r in range(a.repeats):
+        for r in range(a.warmup + a.repeats):
+            if r == a.warmup:  # the warm-up rounds are not counted
+                rows = {k: [] for k in rows}
             dd = base / "dd.bin"
             t = timed(
                 lambda dd=dd: subprocess.run(

@@ -50,6 +50,7 @@ DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 so that their SHA-256s are computed in parallel while writing and reading."""
 
 _BLOCK_BYTES = 8 * 1024 * 1024
+_WRITE_BACK_BYTES = 64 * 1024 * 1024
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -124,6 +125,9 @@ class AtomicFileWriter:
         self._hash = hashlib.sha256()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
         self._pending: list = []
+        self._flusher: ThreadPoolExecutor | None = None
+        self._flushing = None
+        self._unflushed = 0
         self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
     def write(self, data) -> None:
@@ -135,12 +139,22 @@ class AtomicFileWriter:
             while written < len(block):
                 written += os.write(self._fd, block[written:])
             self.size_bytes += len(block)
+            self._unflushed += len(block)
+            if self._unflushed >= _WRITE_BACK_BYTES and (
+                self._flushing is None or self._flushing.done()
+            ):  # start the write-back now, so the final fsync has little left to do
+                if self._flusher is None:
+                    self._flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
+                self._flushing = self._flusher.submit(os.fdatasync, self._fd)
+                self._unflushed = 0
 
     def close(self) -> None:
         """fsync and close the temporary file (the hash may still be running)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
+                if self._flusher is not None:
+                    self._flusher.shutdown()  # waits for a write-back in flight
                 os.fsync(fd)
             finally:
                 os.close(fd)
