@@ -5,9 +5,14 @@ SIGTERM; it finishes its step, checkpoints and exits (75). The checkpoint is
 pulled by site B from A's agent over a rate-limited loopback link. The job is
 restarted at B and resumes. Measured, per phase:
 
-* save     = last step finished at A (its ``step N`` line) -> process A exited;
-* transfer = the whole ``pull_checkpoint`` call (list, manifest, files, commit);
-* restore  = process B spawned -> its first step finished (``step N+1`` line).
+* save     = last step finished at A (its ``step N`` line) -> checkpoint complete
+  (the job's log line written right after the manifest);
+* transfer = process A exited -> ``pull_checkpoint`` returned (list, manifest,
+  files, commit at B);
+* restore  = checkpoint complete -> process A exited, plus process B spawned ->
+  its first step finished (``step N+1`` line): stopping and restarting the job.
+
+downtime = last step at A -> first step at B, the sum of the three.
 
 The model's prediction comes from ``greenhop.model.evaluate`` with parameters
 measured in the same run, independently of the migrations:
@@ -15,8 +20,10 @@ measured in the same run, independently of the migrations:
 * ``write_Bps``: the same job state saved in-process, size / time;
 * ``read_Bps``: that checkpoint loaded and verified (it is in the page cache, as
   a just-received checkpoint is at B), size / time;
-* ``startup_s``: a cold start of the same job with no checkpoint, spawn -> first
-  step finished (restore_s = S / read_Bps + startup_s);
+* ``startup_s``: the fixed cost of a restart = a cold start of the same job
+  with no checkpoint (spawn -> first step finished) + a stop (a job's checkpoint
+  complete -> its exit), both measured on separate runs (restore_s = S / read_Bps
+  + startup_s);
 * the configured link rate with ``efficiency = 1`` (the token bucket is the link).
 
     python benchmarks/bench_downtime.py --rate 1Gbps --repeats 3
@@ -32,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,34 +55,70 @@ OPTS = RunOptions(steps=10**6, width=512, layers=6, context=32, batch_size=2)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def spawn(ckpt_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "greenhop.workload.reference",
-            "lm",
-            str(ckpt_dir),
-            str(OPTS.steps),
-            *LM,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=ENV,
-    )
+class Job:
+    """The reference LM as its own process; stdout and stderr lines are time-stamped."""
+
+    def __init__(self, ckpt_dir: Path) -> None:
+        self.t_spawn = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "greenhop.workload.reference",
+                "lm",
+                str(ckpt_dir),
+                str(OPTS.steps),
+                *LM,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        self.saved_at: float | None = None
+        self._err = threading.Thread(target=self._watch_stderr, daemon=True)
+        self._err.start()
+
+    def _watch_stderr(self) -> None:
+        for line in self.proc.stderr:
+            if "migration requested" in line:  # logged right after the checkpoint is complete
+                self.saved_at = time.perf_counter()
+
+    def steps(self):
+        """Yield (step, arrival time) for each finished step."""
+        for line in self.proc.stdout:
+            if line.startswith("step "):
+                yield int(line.split()[1]), time.perf_counter()
+
+    def wait(self) -> float:
+        self.proc.wait()
+        t = time.perf_counter()
+        self._err.join(timeout=10)
+        return t
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.wait()
 
 
 def first_step_s(ckpt_dir: Path) -> float:
     """Spawn the job and return the time until its first step finished [s]; stop it."""
-    t0 = time.perf_counter()
-    proc = spawn(ckpt_dir)
-    line = proc.stdout.readline()
-    t = time.perf_counter() - t0
-    assert line.startswith("step "), line
-    proc.kill()
-    proc.wait()
-    return t
+    job = Job(ckpt_dir)
+    _step, t = next(job.steps())
+    job.kill()
+    return t - job.t_spawn
+
+
+def stop_s(ckpt_dir: Path) -> float:
+    """SIGTERM a running job; time from its checkpoint being complete to its exit [s]."""
+    job = Job(ckpt_dir)
+    next(job.steps())
+    job.proc.send_signal(signal.SIGTERM)
+    for _ in job.steps():
+        pass
+    t_exit = job.wait()
+    assert job.proc.returncode == 75 and job.saved_at is not None
+    return t_exit - job.saved_at
 
 
 def dir_bytes(path: Path) -> int:
@@ -105,40 +149,40 @@ def calibrate(base: Path) -> dict[str, float]:
         reads.append(dir_bytes(path) / (time.perf_counter() - t))
     shutil.rmtree(base / "cal")
     starts = [first_step_s(base / f"cold-{i}") for i in range(3)]
+    stops = [stop_s(base / f"stop-{i}") for i in range(2)]
     return {
         "write_Bps": statistics.median(writes),
         "read_Bps": statistics.median(reads),
-        "startup_s": statistics.median(starts),
+        "start_s": statistics.median(starts),
+        "stop_s": statistics.median(stops),
+        "startup_s": statistics.median(starts) + statistics.median(stops),
     }
 
 
 def migrate(base: Path, rate_bps: float, r: int) -> dict[str, float]:
     a, b = base / f"a{r}", base / f"b{r}"
-    proc = spawn(a / "job")
-    for line in proc.stdout:
-        if line.startswith("step ") and int(line.split()[1]) >= 3:
+    job = Job(a / "job")
+    steps = job.steps()
+    for step, _t in steps:
+        if step >= 3:
             break
-    proc.send_signal(signal.SIGTERM)
+    job.proc.send_signal(signal.SIGTERM)
     t_last = time.perf_counter()
-    for line in proc.stdout:  # the step in flight finishes, then the checkpoint is written
-        if line.startswith("step "):
-            t_last = time.perf_counter()
-    proc.wait()
-    t_exit = time.perf_counter()
-    assert proc.returncode == 75, proc.returncode
+    for _step, t in steps:  # the step in flight finishes, then the checkpoint is written
+        t_last = t
+    t_exit = job.wait()
+    assert job.proc.returncode == 75 and job.saved_at is not None, job.proc.returncode
     size = dir_bytes(latest_complete(a / "job"))
     with SiteAgent(a, rate_bps=rate_bps) as agent:
-        t = time.perf_counter()
         pull_checkpoint(agent.url, "job", b / "job")
         t_pulled = time.perf_counter()
-        assert t_pulled > t
     restore = first_step_s(b / "job")
     return {
         "size": size,
-        "save_s": t_exit - t_last,
+        "save_s": job.saved_at - t_last,
         "transfer_s": t_pulled - t_exit,
-        "restore_s": restore,
-        "downtime_s": t_exit - t_last + t_pulled - t_exit + restore,
+        "restore_s": (t_exit - job.saved_at) + restore,
+        "downtime_s": t_pulled - t_last + restore,
     }
 
 
@@ -155,7 +199,8 @@ def main() -> None:
         print(
             f"calibration: write {cal['write_Bps'] / 1e9:.2f} GB/s, "
             f"read {cal['read_Bps'] / 1e9:.2f} GB/s, "
-            f"cold start to first step {cal['startup_s']:.2f} s; link {format_rate(rate)}"
+            f"cold start to first step {cal['start_s']:.2f} s, stop {cal['stop_s']:.2f} s; "
+            f"link {format_rate(rate)}"
         )
         rows = []
         for r in range(a.repeats):

@@ -9,10 +9,11 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(autouse=True)
 def _single_thread():
-    threads = torch.get_num_threads()
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture

@@ -165,3 +165,31 @@ def test_large_components_are_sharded_and_read_back_whole(tmp_path, small_state)
         loaded["optimizer"]["state"][2]["exp_avg_sq"],
         small_state["optimizer"]["state"][2]["exp_avg_sq"],
     )
+
+
+def _replace_with_matching_manifest(path, name, data: bytes) -> None:
+    (path / name).write_bytes(data)
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    manifest["files"][name] = {
+        "size_bytes": len(data),
+        "sha256": ck.hashlib.sha256(data).hexdigest(),
+    }
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+
+
+def test_resume_falls_back_past_corruption_but_refuses_unsafe_content(tmp_path) -> None:
+    import pickle
+
+    messages: list[str] = []
+    model = torch.nn.Linear(2, 1)
+    first = wl.TrainingSession(tmp_path, model=model, log=messages.append)
+    first.save(1)
+    newest = first.save(2)
+    _flip(newest / "model.safetensors")  # at rest, manifest unchanged
+    again = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=messages.append)
+    assert again.resume() == 1
+    assert any("skipping step-000000002" in m and "SHA-256" in m for m in messages)
+    _replace_with_matching_manifest(newest, "model.safetensors", pickle.dumps([1], protocol=4))
+    unsafe = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=messages.append)
+    with pytest.raises(CheckpointError, match="pickle payload"):
+        unsafe.resume()

@@ -56,6 +56,12 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
+class IncompleteCheckpoint(CheckpointError):
+    """A checkpoint is not complete: no manifest, a missing file, or a size or SHA-256
+    that does not match (torn write, corruption at rest). Resume falls back past it;
+    other :class:`CheckpointError` s (unsafe or malformed content) stop it."""
+
+
 def step_dir_name(step: int) -> str:
     """Directory name of the checkpoint taken after ``step`` steps."""
     return f"step-{int(step):09d}"
@@ -285,7 +291,7 @@ def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> np.n
     """Read a whole file, hashing while reading; compare with the manifest ``record``."""
     size = path.stat().st_size
     if record is not None and size != record["size_bytes"]:
-        raise CheckpointError(
+        raise IncompleteCheckpoint(
             f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
         )
     buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
@@ -307,9 +313,9 @@ def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> np.n
         pending.result()
     pool.shutdown()
     if pos != size:
-        raise CheckpointError(f"{where}: file shrank while reading ({pos} of {size} B)")
+        raise IncompleteCheckpoint(f"{where}: file shrank while reading ({pos} of {size} B)")
     if record is not None and h.hexdigest() != record["sha256"]:
-        raise CheckpointError(
+        raise IncompleteCheckpoint(
             f"{where}: SHA-256 mismatch (corrupt at rest); the checkpoint is not loaded"
         )
     view.release()
@@ -460,7 +466,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Parse and validate ``path/MANIFEST.json``; raise :class:`CheckpointError` if malformed."""
     mpath = path / MANIFEST
     if not mpath.is_file():
-        raise CheckpointError(f"{path} has no {MANIFEST}: the checkpoint is incomplete")
+        raise IncompleteCheckpoint(f"{path} has no {MANIFEST}: the checkpoint is incomplete")
     return parse_manifest(mpath.read_bytes(), str(mpath))
 
 
@@ -505,15 +511,15 @@ def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any
     for name, rec in m["files"].items():
         f = path / name
         if not f.is_file():
-            raise CheckpointError(f"{path}: {name} listed in the manifest is missing")
+            raise IncompleteCheckpoint(f"{path}: {name} listed in the manifest is missing")
         if f.stat().st_size != rec["size_bytes"]:
-            raise CheckpointError(
+            raise IncompleteCheckpoint(
                 f"{path}: {name} has {f.stat().st_size} B, the manifest says {rec['size_bytes']} B"
             )
         with open(f, "rb") as fh:
             sf.sniff_unsafe(fh.read(4), str(f))
         if hashes and sf.sha256_file(f) != rec["sha256"]:
-            raise CheckpointError(f"{path}: {name} fails its SHA-256 check (corrupt at rest)")
+            raise IncompleteCheckpoint(f"{path}: {name} fails its SHA-256 check (corrupt at rest)")
         if name.endswith(".safetensors"):
             sf.read_header(f)
     return m
@@ -621,7 +627,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     for name in manifest["files"]:
         f = path / name
         if not f.is_file():
-            raise CheckpointError(f"{path}: {name} listed in the manifest is missing")
+            raise IncompleteCheckpoint(f"{path}: {name} listed in the manifest is missing")
     meta_buf = read_verified(path / META, manifest["files"][META], str(path / META))
     meta = sf.load_json_bytes(bytes(meta_buf), str(path / META))
     if not isinstance(meta, dict) or not isinstance(meta.get("components"), list):

@@ -160,14 +160,23 @@ class TrainingSession:
     # -- state ---------------------------------------------------------------------------------
 
     def resume(self) -> int:
-        """Load the newest complete checkpoint (falling back to older complete ones);
-        return its step, or 0 when there is none."""
+        """Load the newest complete checkpoint (falling back past incomplete or corrupt
+        ones to older complete ones); return its step, or 0 when there is none.
+
+        Raises :class:`CheckpointError` for a checkpoint that is unsafe (a pickle
+        payload) or malformed rather than skipping it silently.
+        """
         ck.recover(self.ckpt_dir)
-        path = ck.latest_complete(self.ckpt_dir, log=self.log)
-        if path is None:
+        loaded = None
+        for _step, path in ck.list_checkpoints(self.ckpt_dir):
+            try:  # verifies every SHA-256 while reading: each byte is read and hashed once
+                loaded = ck.load_checkpoint(path)
+                break
+            except ck.IncompleteCheckpoint as exc:
+                self.log(f"skipping {path.name}: {exc}")
+        if loaded is None:
             self.step = 0
             return 0
-        loaded = ck.load_checkpoint(path)
         missing = [n for n in self.components if n not in loaded.components]
         if missing:
             raise CheckpointError(

@@ -131,6 +131,15 @@ def run_reference(
     if opts.steps < 0:
         raise ConfigError(f"steps must be >= 0; got {opts.steps}")
     torch = require("torch", "torch")
+    saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        return _run(torch, workload, ckpt_dir, opts, on_step, log)
+    finally:  # leave the process as it was (this also runs inside tests and other programs)
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1])
+
+
+def _run(torch, workload, ckpt_dir, opts, on_step, log) -> int:
     _setup(torch, opts.threads, opts.seed)
     model, optimizer, scheduler, sampler, step_fn = build(workload, opts)
     model.train()
