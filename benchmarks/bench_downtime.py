@@ -2,7 +2,8 @@
 
 A reference LM training job runs as a real process at site A. It is sent
 SIGTERM; it finishes its step, checkpoints and exits (75). The checkpoint is
-pulled by site B from A's agent over a rate-limited loopback link. The job is
+pulled by site B from A's agent (its own process, started before the migration,
+``greenhop agent serve --rate ...``) over a rate-limited loopback link. The job is
 restarted at B and resumes. Measured, per phase:
 
 * save     = last step finished at A (its ``step N`` line) -> checkpoint complete
@@ -18,8 +19,9 @@ The model's prediction comes from ``greenhop.model.evaluate`` with parameters
 measured in the same run, independently of the migrations:
 
 * ``write_Bps``: the same job state saved in-process, size / time;
-* ``read_Bps``: that checkpoint loaded and verified (it is in the page cache, as
-  a just-received checkpoint is at B), size / time;
+* ``read_Bps``: that checkpoint restored in-process (``TrainingSession.resume``:
+  read, verify every SHA-256, apply to model, optimizer, scheduler and RNGs; it
+  is in the page cache, as a just-received checkpoint is at B), size / time;
 * ``startup_s``: the fixed cost of a restart = a cold start of the same job
   with no checkpoint (spawn -> first step finished) + a stop (a job's checkpoint
   complete -> its exit), both measured on separate runs (restore_s = S / read_Bps
@@ -45,9 +47,8 @@ from pathlib import Path
 
 from greenhop.core.units import format_rate, format_size, parse_rate
 from greenhop.model import evaluate
-from greenhop.runtime.agent import SiteAgent
 from greenhop.runtime.transfer import pull_checkpoint
-from greenhop.workload import TrainingSession, latest_complete, load_checkpoint
+from greenhop.workload import TrainingSession, latest_complete
 from greenhop.workload.reference.run import RunOptions, _setup, build
 
 LM = ["--width", "512", "--layers", "6", "--context", "32", "--batch-size", "2"]
@@ -121,6 +122,42 @@ def stop_s(ckpt_dir: Path) -> float:
     return t_exit - job.saved_at
 
 
+class Agent:
+    """A site agent as its own process (``greenhop agent serve``)."""
+
+    def __init__(self, root: Path, rate_bps: float) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "greenhop",
+                "agent",
+                "serve",
+                "--root",
+                str(root),
+                "--port",
+                "0",
+                "--rate",
+                f"{rate_bps:g}bps",
+                "--idle-timeout",
+                "300s",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.url = self.proc.stdout.readline().strip()
+        assert self.url.startswith("http://"), self.url
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.iterdir())
 
@@ -145,7 +182,7 @@ def calibrate(base: Path) -> dict[str, float]:
         path = session.save(i + 1)
         writes.append(dir_bytes(path) / (time.perf_counter() - t))
         t = time.perf_counter()
-        load_checkpoint(path)
+        session.resume()  # load + verify + apply to model, optimizer, scheduler, RNGs
         reads.append(dir_bytes(path) / (time.perf_counter() - t))
     shutil.rmtree(base / "cal")
     starts = [first_step_s(base / f"cold-{i}") for i in range(3)]
@@ -161,6 +198,7 @@ def calibrate(base: Path) -> dict[str, float]:
 
 def migrate(base: Path, rate_bps: float, r: int) -> dict[str, float]:
     a, b = base / f"a{r}", base / f"b{r}"
+    agent = Agent(a, rate_bps)  # site A's agent: its own process, running before the migration
     job = Job(a / "job")
     steps = job.steps()
     for step, _t in steps:
@@ -173,8 +211,8 @@ def migrate(base: Path, rate_bps: float, r: int) -> dict[str, float]:
     t_exit = job.wait()
     assert job.proc.returncode == 75 and job.saved_at is not None, job.proc.returncode
     size = dir_bytes(latest_complete(a / "job"))
-    with SiteAgent(a, rate_bps=rate_bps) as agent:
-        pull_checkpoint(agent.url, "job", b / "job")
+    with agent as url:
+        pull_checkpoint(url, "job", b / "job")
         t_pulled = time.perf_counter()
     restore = first_step_s(b / "job")
     return {

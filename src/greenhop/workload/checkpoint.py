@@ -115,7 +115,7 @@ class FileRecord:
 class AtomicFileWriter:
     """Write one file atomically while a helper thread computes its SHA-256.
 
-    Data goes to ``.name.tmp``; :meth:`close` fsyncs it; :meth:`commit` waits
+    Data goes to ``.name.tmp``; :meth:`close` starts its fsync; :meth:`commit` waits
     for the hash and renames the file into place. The caller's buffers are
     hashed without copying, so they must stay unchanged until :meth:`commit`.
     Several writers may be open at once: their hashes then run in parallel
@@ -133,6 +133,7 @@ class AtomicFileWriter:
         self._pending: list = []
         self._flusher: ThreadPoolExecutor | None = None
         self._flushing = None
+        self._closing = None
         self._unflushed = 0
         self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
@@ -155,19 +156,31 @@ class AtomicFileWriter:
                 self._unflushed = 0
 
     def close(self) -> None:
-        """fsync and close the temporary file (the hash may still be running)."""
+        """Start the final fsync and close of the temporary file in a helper thread.
+
+        Returns at once, so the caller writes the next file while this one
+        reaches the disk; :meth:`commit` waits for it.
+        """
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            try:
-                if self._flusher is not None:
-                    self._flusher.shutdown()  # waits for a write-back in flight
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if self._flusher is None:
+                self._flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
+            self._closing = self._flusher.submit(self._sync_close, fd)
+
+    @staticmethod
+    def _sync_close(fd: int) -> None:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def commit(self) -> FileRecord:
-        """Wait for the SHA-256, rename the file into place; return its record."""
+        """Wait for the fsync and the SHA-256, rename the file into place; return its record."""
         self.close()
+        try:
+            self._closing.result()
+        finally:
+            self._flusher.shutdown()
         for f in self._pending:
             f.result()
         self._pool.shutdown()
@@ -178,6 +191,9 @@ class AtomicFileWriter:
         """Drop the temporary file after a failure."""
         with contextlib.suppress(OSError):
             self.close()
+            self._closing.result()
+        if self._flusher is not None:
+            self._flusher.shutdown()
         self._pool.shutdown(cancel_futures=True)
         self.tmp.unlink(missing_ok=True)
 
