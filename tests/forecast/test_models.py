@@ -136,3 +136,20 @@ def test_replay_before_the_first_issue_and_without_a_table() -> None:
     assert t.issue_times[0] == table.issue_times[0]
     with pytest.raises(ConfigError, match="needs the issued forecasts"):
         create_forecaster("replay")
+
+
+def test_gbm_learns_when_most_targets_tie_at_zero() -> None:
+    """Long PV nights: the quantile baseline must not stick at 0 (residual target + jitter)."""
+    from forecast_synth import pv_like
+
+    s = pv_like(days=10, step="30min", seed=5)
+    s = s.where(s > 0.5 * s.max(), 0.0)  # most values exactly zero
+    m = create_forecaster("gbm", max_iter=40)  # no location: persistence offset
+    t = issue_forecasts(m, s, horizons_s=[1800.0], start=s.index[48 * 7], issue_every_s=3600.0)
+    day = t.actuals(s)[:, 0] > 0
+    assert np.mean(t.median()[day, 0] > 0) > 0.5
+
+
+def test_gbm_bad_offset() -> None:
+    with pytest.raises(ConfigError, match="unknown offset"):
+        create_forecaster("gbm", offset="mean")

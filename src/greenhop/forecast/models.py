@@ -224,6 +224,14 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
         min_history_s: history before the first fit [s] (a model fitted on a
             day or two issues forecasts unlike the later ones and spoils the
             rolling calibration).
+        offset: the trees learn ``y - offset`` and the offset is added back:
+            ``"clear-sky-persistence"`` (the feature of that name),
+            ``"persistence"`` (the current value), ``"none"``; ``"auto"``
+            takes clear-sky persistence when a location is given, else
+            persistence. Learning the residual of a good baseline is what
+            makes the trees accurate at short horizons; learning ``y`` itself
+            also fails when most targets tie at one value (PV nights: the
+            quantile baseline sticks at 0).
     """
 
     name = "gbm"
@@ -234,7 +242,7 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
                  max_iter: int = 150, learning_rate: float = 0.06, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 40, seed: int = 0,
                  horizon_groups_s: tuple[float, ...] = (5400.0, 16200.0, 43200.0),
-                 min_history_s: float = 3 * DAY_S) -> None:
+                 min_history_s: float = 3 * DAY_S, offset: str = "auto") -> None:
         super().__init__()
         self.latitude_deg = None if latitude_deg is None else float(latitude_deg)
         self.longitude_deg = None if longitude_deg is None else float(longitude_deg)
@@ -245,6 +253,10 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
                            min_samples_leaf=int(min_samples_leaf))
         self.seed = int(seed)
         self.min_history_s = float(min_history_s)
+        if offset not in ("auto", "clear-sky-persistence", "persistence", "none"):
+            raise ConfigError(f"gbm: unknown offset '{offset}'; use auto, "
+                              "clear-sky-persistence, persistence or none")
+        self.offset = offset
         self.horizon_groups_s = tuple(sorted(float(g) for g in horizon_groups_s))
         self._models: dict[tuple[int, float], object] = {}
         self._fit_horizons: np.ndarray | None = None
@@ -294,6 +306,16 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
         ]
         return np.stack([np.asarray(c, dtype=float).ravel() for c in cols], axis=1)
 
+    def _offset_of(self, x: np.ndarray) -> np.ndarray:
+        kind = self.offset
+        if kind == "auto":
+            kind = "clear-sky-persistence" if self.latitude_deg is not None else "persistence"
+        if kind == "clear-sky-persistence":
+            return x[:, 9]
+        if kind == "persistence":
+            return x[:, 5]
+        return np.zeros(x.shape[0])
+
     def _group_of(self, horizons_s: np.ndarray) -> np.ndarray:
         return np.searchsorted(np.asarray(self.horizon_groups_s), horizons_s, side="left")
 
@@ -330,7 +352,11 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
             raise ConfigError(f"gbm: only {int(ok.sum())} training pairs whose target is observed;"
                               " the history is too short for these horizons: give more history")
         y = history.to_numpy(dtype=float)
-        x, target = x[ok], y[tgt[ok]]
+        x = x[ok]
+        target = y[tgt[ok]] - self._offset_of(x)
+        # a deterministic jitter far below any meaningful power breaks exact ties
+        jitter = np.random.default_rng(self.seed).standard_normal(target.size)
+        target = target + 1e-6 * (float(np.ptp(y)) + 1.0) * jitter
         sk = require("sklearn.ensemble", "forecast")
         groups = self._group_of(x[:, 0] * 3600.0)
         self._models = {}
@@ -360,6 +386,7 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
         x = self._features(series, step, pos, steps, ref, self.latitude_deg is not None)
         out = np.empty((pos.size * steps.size, len(quantiles)))
         groups = self._group_of(x[:, 0] * 3600.0)
+        off = self._offset_of(x)
         fitted_g = sorted({g for g, _ in self._models})
         with _one_thread():
             for g in np.unique(groups):
@@ -367,7 +394,7 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
                 # a horizon group not seen in training uses the nearest fitted one
                 gg = min(fitted_g, key=lambda f: abs(f - int(g)))
                 for i, q in enumerate(quantiles):
-                    out[sel, i] = self._models[(gg, q)].predict(x[sel])
+                    out[sel, i] = self._models[(gg, q)].predict(x[sel]) + off[sel]
         out = out.reshape(pos.size, steps.size, len(quantiles))
         return np.clip(out, *self._bounds)
 
