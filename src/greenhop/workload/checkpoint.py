@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -51,6 +52,7 @@ so that their SHA-256s are computed in parallel while writing and reading."""
 
 _BLOCK_BYTES = 8 * 1024 * 1024
 _WRITE_BACK_BYTES = 64 * 1024 * 1024
+_MMAP_MIN_BYTES = 1024 * 1024
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -303,13 +305,16 @@ def tensors_from_buffer(buf, header: sf.SafetensorsHeader, where: str) -> dict[s
     return out
 
 
-def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> np.ndarray:
-    """Read a whole file, hashing while reading; compare with the manifest ``record``."""
+def read_verified(path: Path, record: dict[str, Any] | None, where: str):
+    """A whole file's bytes (an array, or a private mapping for files >= 1 MiB), hashed
+    while read and compared with the manifest ``record``."""
     size = path.stat().st_size
     if record is not None and size != record["size_bytes"]:
         raise IncompleteCheckpoint(
             f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
         )
+    if size >= _MMAP_MIN_BYTES:
+        return _map_verified(path, size, record, where)
     buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
     view = memoryview(buf).cast("B")
     h = hashlib.sha256()
@@ -336,6 +341,28 @@ def read_verified(path: Path, record: dict[str, Any] | None, where: str) -> np.n
         )
     view.release()
     return buf
+
+
+def _map_verified(path: Path, size: int, record: dict[str, Any] | None, where: str) -> mmap.mmap:
+    """Map a large file privately (copy-on-write), hash it through the mapping, check it.
+
+    The page cache is mapped rather than copied, so a load costs the disk read and
+    one SHA-256 pass; tensors built on the mapping stay valid after the file is
+    removed, and writing to them never reaches the file.
+    """
+    flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+    with open(path, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    h = hashlib.sha256()
+    with memoryview(mapped) as view:
+        for pos in range(0, size, _BLOCK_BYTES):
+            h.update(view[pos : pos + _BLOCK_BYTES])
+    if record is not None and h.hexdigest() != record["sha256"]:
+        mapped.close()
+        raise IncompleteCheckpoint(
+            f"{where}: SHA-256 mismatch (corrupt at rest); the checkpoint is not loaded"
+        )
+    return mapped
 
 
 # --------------------------------------------------------------------------------------------
