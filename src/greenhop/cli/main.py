@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "greenhop.cli.agent",
     "greenhop.cli.simulate",
     "greenhop.cli.forecast",
+    "greenhop.cli.run",
 ]
 
 app = typer.Typer(

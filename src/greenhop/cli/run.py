@@ -1,0 +1,333 @@
+"""``greenhop run | status | replay | compare``: live runs of a scenario on real trainers.
+
+The composition root of the live orchestrator: it reads the scenario with the
+simulator's parser (``greenhop.sim``), hands its arrays to the controller
+(``greenhop.runtime``), and turns the run's books into the simulator's
+``metrics.json`` format. The two layers never import each other; only this
+module sees both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from greenhop.core.errors import ConfigError
+
+err = Console(stderr=True, highlight=False)
+
+DEFAULT_WORKDIR = Path("greenhop-run")
+
+
+def _scenario_inputs(path: Path):
+    from greenhop.sim.inputs import build_inputs
+    from greenhop.sim.scenario import load_scenario
+
+    if not path.exists():
+        raise ConfigError(f"{path}: no such scenario file; pass a TOML scenario "
+                          "(e.g. src/greenhop/data/scenarios/live-3site.toml)")
+    sc = load_scenario(path)
+    return sc, build_inputs(sc)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def site_link_rates_bps(inputs) -> list[float]:
+    """Each site agent's outgoing rate [bit/s]: the fastest WAN link at the site (x its
+    efficiency); a transfer to a neighbour is paced by the source's agent."""
+    net = inputs.network
+    S = len(inputs.slots)
+    out = []
+    for s in range(S):
+        direct = [net.bandwidth_bps[s, d] * net.efficiency[s, d]
+                  for d in range(S) if d != s and net.hops[s, d] == 1]
+        out.append(float(max(direct)) if direct else math.inf)
+    return out
+
+
+def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | None,
+                     time_scale: float, workload: str, train_steps: int, every: int,
+                     step_sleep_s: float, max_wall_s: float, log=None):
+    """The controller of a live run (used by ``greenhop run`` and the tests)."""
+    from greenhop.policies import make_policy
+    from greenhop.runtime.controller import Controller, RunConfig
+    from greenhop.runtime.executor import LocalExecutor, TrainerSpec
+    from greenhop.runtime.power import TraceReplaySource
+    from greenhop.runtime.store import Store
+
+    if time_scale <= 0:
+        raise ConfigError(f"--time-scale: must be > 0 (simulated seconds per wall second), "
+                          f"got {time_scale:g}")
+    if train_steps < 1 or every < 1:
+        raise ConfigError("--train-steps and --checkpoint-every must be >= 1")
+    sc, inp = _scenario_inputs(scenario)
+    name = policy or (sc.policies[0] if sc.policies else "static")
+    params = sc.policy_params.get(name, {})
+    make_policy(name, **params)  # unknown names and parameters fail here, before any process
+    specs = {j.name: TrainerSpec(workload=workload, steps=train_steps, every_steps=every,
+                                 seed=i, step_sleep_s=step_sleep_s)
+             for i, j in enumerate(inp.jobs)}
+    cfg = RunConfig(
+        scenario=str(scenario.resolve()), scenario_sha256=_sha256(scenario), policy_name=name,
+        time_scale=time_scale, specs=specs, link_rate_bps=site_link_rates_bps(inp),
+        write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
+        decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
+        start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s)
+    store = Store.open(db, create=True)
+    ctl = Controller(store, inp, lambda: make_policy(name, **params), LocalExecutor(workdir),
+                     TraceReplaySource(inp.renewable_w, inp.history_steps), cfg, log=log)
+    return ctl, sc, inp
+
+
+def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
+    """``metrics.json`` of a live run, in the simulator's format."""
+    from greenhop.sim.engine import RunResult
+    from greenhop.sim.metrics import compare, run_metrics
+
+    res = RunResult(
+        policy=policy, energy_j=ledger.energy_j, demand_w=np.zeros((0, 0)),
+        grid_w=np.zeros((0, 0)), job_load_w=np.zeros((0, 0)), flows=None, soc_j=None,
+        job_finish_s=ledger.finish_s, job_start_s=ledger.start_s,
+        job_remaining_gpu_s=ledger.remaining, job_energy_j=ledger.job_energy,
+        job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
+        migrations=ledger.migrations, segments=[], counters=ledger.counters)
+    m = compare({policy: run_metrics(inp, res)})
+    return {
+        "policies": m,
+        "scenario": {"name": sc.name, "start": sc.start.isoformat(),
+                     "horizon_h": sc.horizon_s / 3600, "step_s": sc.step_s, "seed": sc.seed,
+                     "sites": len(sc.sites), "links": len(sc.links), "jobs": len(inp.jobs)},
+        "live": summary,
+    }
+
+
+def run_command(
+    scenario: Path = typer.Argument(..., help="Scenario file (TOML), e.g. "
+                                    "src/greenhop/data/scenarios/live-3site.toml."),
+    time_scale: float = typer.Option(3600.0, "--time-scale",
+                                     help="Simulated seconds per wall-clock second."),
+    db: Path | None = typer.Option(None, "--db", help="Run database (default WORKDIR/run.db)."),
+    workdir: Path = typer.Option(DEFAULT_WORKDIR, "--workdir",
+                                 help="Sites' checkpoint directories, logs, metrics.json."),
+    policy: str | None = typer.Option(None, "--policy",
+                                      help="Policy name (default: the scenario's first)."),
+    workload: str = typer.Option("mlp", "--workload", help="Reference workload: mlp or lm."),
+    train_steps: int = typer.Option(200, "--train-steps", help="Training steps of every job."),
+    every: int = typer.Option(25, "--checkpoint-every", help="Periodic checkpoint interval."),
+    step_sleep: float = typer.Option(0.0, "--step-sleep",
+                                     help="Seconds each training step sleeps (pacing)."),
+    max_wall: float = typer.Option(3600.0, "--max-wall", help="Give up after this many s."),
+) -> None:
+    """Run SCENARIO live: a controller, one site agent per site, real training processes."""
+    if workload not in ("mlp", "lm"):
+        raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = db or workdir / "run.db"
+    ctl, sc, inp = build_controller(
+        scenario, db, workdir, policy=policy, time_scale=time_scale, workload=workload,
+        train_steps=train_steps, every=every, step_sleep_s=step_sleep, max_wall_s=max_wall,
+        log=lambda m: err.print(m))
+    try:
+        mode = ctl.prepare()
+        err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "
+                  f"{len(inp.jobs)} jobs, policy {ctl.cfg.policy_name}, time scale "
+                  f"{time_scale:g}x), database {db}; `greenhop status --db {db}` shows it")
+        summary = ctl.run()
+        summary["decision_ms_mean"] = (1e3 * float(np.mean(ctl.decision_wall_s))
+                                       if ctl.decision_wall_s else None)
+        from greenhop.runtime.store import export_events
+
+        export_events(ctl.store, workdir / "events.jsonl")
+        doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary)
+        (workdir / "metrics.json").write_text(json.dumps(doc, sort_keys=True, indent=2,
+                                                         allow_nan=False) + "\n")
+    finally:
+        ctl.store.close()
+    if summary["status"] == "stopped":
+        err.print(f"stopped at step {summary['step']}: every job checkpointed; run the same "
+                  "command again to resume")
+        return
+    m = doc["policies"][ctl.cfg.policy_name]
+    err.print(f"done: {summary['migrations']} migrations, {m['finished_jobs']}/{m['jobs']} jobs "
+              f"finished, {m['non_renewable_kwh']:.1f} kWh non-renewable, "
+              f"{summary['wall_s']:.1f} s wall; metrics in {workdir / 'metrics.json'}")
+
+
+def status_snapshot(db: Path) -> dict:
+    """What ``greenhop status --json`` prints: run, sites, jobs, migrations in flight."""
+    from greenhop.runtime.store import Store
+
+    st = Store.open(db)
+    try:
+        run = st.run_row()
+        if run is None:
+            raise ConfigError(f"{db}: the run has not started yet")
+        sites = [{"name": r["name"], "agent_url": r["agent_url"], "agent_pid": r["agent_pid"],
+                  "renewable_w": r["renewable_w"], "surplus_w": r["surplus_w"]}
+                 for r in st.sites()]
+        names = [s["name"] for s in sites]
+
+        def sname(i):
+            return None if i is None else names[i]
+
+        jobs = [{"name": r["name"], "phase": r["phase"], "site": sname(r["site"]),
+                 "dest": sname(r["dest"]), "token": r["token"], "trainer_pid": r["trainer_pid"],
+                 "step": r["real_step"], "total_steps": r["total_steps"]} for r in st.jobs()]
+        moving = [j for j in jobs if j["phase"] in ("saving", "transferring", "restoring")]
+        return {"run": {"scenario": run["scenario"], "policy": run["policy"],
+                        "status": run["status"], "owner_pid": run["owner_pid"],
+                        "step": run["step"], "n_steps": run["n_steps"],
+                        "time_scale": run["time_scale"]},
+                "sites": sites, "jobs": jobs, "migrations_in_progress": moving}
+    finally:
+        st.close()
+
+
+def status_command(
+    db: Path = typer.Option(DEFAULT_WORKDIR / "run.db", "--db", help="Run database."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a live (or finished) run: sites, surplus, jobs, migrations in progress."""
+    snap = status_snapshot(db)
+    if as_json:
+        typer.echo(json.dumps(snap, indent=2, sort_keys=True))
+        return
+    r = snap["run"]
+    con = Console(highlight=False)
+    con.print(f"run {r['status']} (pid {r['owner_pid']}), policy {r['policy']}, step "
+              f"{r['step']}/{r['n_steps']}, scenario {r['scenario']}")
+    t = Table("site", "surplus kW", "renewable kW", "agent")
+    for s in snap["sites"]:
+        t.add_row(s["name"], _kw(s["surplus_w"]), _kw(s["renewable_w"]), s["agent_url"] or "–")
+    con.print(t)
+    t = Table("job", "phase", "site", "dest", "step", "token", "trainer pid")
+    for j in snap["jobs"]:
+        t.add_row(j["name"], j["phase"], j["site"] or "–", j["dest"] or "–",
+                  f"{j['step']}/{j['total_steps']}", str(j["token"]),
+                  str(j["trainer_pid"] or "–"))
+    con.print(t)
+    con.print(f"migrations in progress: {len(snap['migrations_in_progress'])}")
+
+
+def _kw(w) -> str:
+    return "–" if w is None else f"{w / 1e3:,.1f}"
+
+
+def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool = True) -> dict:
+    """Re-run the logged decisions (and optionally the simulator) on a run's event log."""
+    from greenhop.policies import make_policy
+    from greenhop.runtime.ledger import Ledger
+    from greenhop.runtime.replay import replay_decisions
+    from greenhop.runtime.store import read_events
+
+    events = read_events(log)
+    start = next((e for e in events if e["kind"] == "run-start"), None)
+    if start is None:
+        raise ConfigError(f"{log}: no run-start event; this is not a greenhop run log")
+    path = scenario or Path(start["body"]["scenario"])
+    sc, inp = _scenario_inputs(path)
+    name = start["body"]["policy"]
+    policy = make_policy(name, **sc.policy_params.get(name, {}))
+    led = Ledger(inp, write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
+                 decision_interval_s=sc.decision_interval_s,
+                 window_threshold_w=sc.window_threshold_w,
+                 start_unix_s=float(sc.start.timestamp()))
+    res = replay_decisions(led, policy, events)
+    out = {"policy": name, "decisions": res["decisions"], "actions": res["actions"],
+           "mismatches": res["mismatches"],
+           "live_migrations": [list(m) for m in res["migrations"]]}
+    if against_sim:
+        from greenhop.sim import simulate
+
+        sim = simulate(path, policies=[name])
+        run = sim.runs[name]
+        sn = sc.site_names
+        jn = [j.name for j in inp.jobs]
+        out["sim_migrations"] = [
+            [round(m["start_s"] / sc.step_s), jn[m["job"]], sn[m["src"]], sn[m["dst"]]]
+            for m in run.migrations]
+        out["same_as_sim"] = out["sim_migrations"] == out["live_migrations"]
+    return out
+
+
+def replay_command(
+    log: Path = typer.Argument(..., help="A run database (run.db) or its events.jsonl."),
+    scenario: Path | None = typer.Option(None, "--scenario",
+                                         help="Scenario file (default: the one logged)."),
+    no_sim: bool = typer.Option(False, "--no-sim", help="Skip the simulator comparison."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Replay a live run's event log: the policy must make the same decisions again."""
+    out = replay_report(log, scenario, against_sim=not no_sim)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        con = Console(highlight=False)
+        con.print(f"replayed {out['decisions']} decisions of policy {out['policy']}: "
+                  f"{out['actions']} actions, {len(out['mismatches'])} mismatches")
+        t = Table("step", "job", "from", "to", title="live migrations")
+        for m in out["live_migrations"]:
+            t.add_row(*(str(x) for x in m))
+        con.print(t)
+        if "same_as_sim" in out:
+            con.print("simulator on the same scenario: " + (
+                "the same migrations, in the same order" if out["same_as_sim"] else
+                f"different migrations: {out['sim_migrations']}"))
+    if out["mismatches"] or out.get("same_as_sim") is False:
+        raise typer.Exit(1)
+
+
+def compare_command(
+    a: Path = typer.Argument(..., help="metrics.json of a run or a simulation."),
+    b: Path = typer.Argument(..., help="metrics.json to compare with."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show two metrics.json side by side (a live run and a simulation, say)."""
+    docs = []
+    for p in (a, b):
+        if not p.exists():
+            raise ConfigError(f"{p}: no such metrics.json; `greenhop run` and "
+                              "`greenhop simulate --out DIR` write one")
+        try:
+            d = json.loads(p.read_text())
+            pol = d["policies"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(f"{p}: not a greenhop metrics.json (needs "
+                              '{"policies": {NAME: {...}}})') from None
+        docs.append(pol)
+    common = [n for n in docs[0] if n in docs[1]]
+    pairs = [(n, n) for n in common] or [(next(iter(docs[0])), next(iter(docs[1])))]
+    rows = []
+    for na, nb in pairs:
+        ma, mb = docs[0][na], docs[1][nb]
+        for k in ma:
+            if k in mb and isinstance(ma[k], int | float) and isinstance(mb[k], int | float):
+                diff = (100.0 * (ma[k] - mb[k]) / abs(mb[k])) if mb[k] else None
+                rows.append({"policy": na if na == nb else f"{na} | {nb}", "metric": k,
+                             "a": ma[k], "b": mb[k], "diff_pct": diff})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    t = Table("policy", "metric", str(a), str(b), "diff")
+    for r in rows:
+        t.add_row(r["policy"], r["metric"], f"{r['a']:.4g}", f"{r['b']:.4g}",
+                  "–" if r["diff_pct"] is None else f"{r['diff_pct']:+.1f}%")
+    Console(highlight=False).print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+    app.command("status")(status_command)
+    app.command("replay")(replay_command)
+    app.command("compare")(compare_command)
+
+

@@ -1,0 +1,238 @@
+"""The run's state in one SQLite file: WAL, ``synchronous=FULL``, a schema version.
+
+Tables (docs/runtime.md draws them):
+
+* ``schema_version(version)``: one row; a file written by another schema is refused.
+* ``run``: one row: scenario path and digest, policy, time scale, status
+  (``live | stopped | done``), the owner's pid, the simulated step, the ledger snapshot.
+* ``sites``: name, agent URL and pid, surplus and renewable power at the current step.
+* ``jobs``: phase (:mod:`greenhop.runtime.states`), site, destination, fencing token,
+  trainer pid, trainer token, real training step, migration timestamps.
+* ``events``: the append-only event log (``seq``, ``step``, ``kind``, JSON ``body``);
+  decisions carry the observation they were made on, so ``greenhop replay`` can
+  re-run the policy on them.
+
+Every change of state happens in one transaction together with the events that
+explain it, so a crash leaves either all of it or none. A second controller on
+the same file is refused by an exclusive ``flock`` on ``<db>.lock`` (released by
+the kernel when the owner dies, even by ``kill -9``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from greenhop.core.errors import ConfigError, RuntimeFailure
+
+SCHEMA_VERSION = 1
+"""The schema this code reads and writes."""
+
+_SCHEMA = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    scenario TEXT NOT NULL, scenario_sha256 TEXT NOT NULL, policy TEXT NOT NULL,
+    time_scale REAL NOT NULL, status TEXT NOT NULL, owner_pid INTEGER,
+    step INTEGER NOT NULL DEFAULT 0, decided_step INTEGER NOT NULL DEFAULT -1,
+    n_steps INTEGER NOT NULL, started_unix_s REAL NOT NULL, updated_unix_s REAL NOT NULL,
+    ledger TEXT
+);
+CREATE TABLE sites (
+    idx INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, agent_url TEXT, agent_pid INTEGER,
+    renewable_w REAL, surplus_w REAL
+);
+CREATE TABLE jobs (
+    idx INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, phase TEXT NOT NULL,
+    site INTEGER, dest INTEGER, token INTEGER NOT NULL DEFAULT 0,
+    trainer_pid INTEGER, trainer_start TEXT, trainer_token INTEGER,
+    real_step INTEGER NOT NULL DEFAULT 0, total_steps INTEGER NOT NULL,
+    move_kind TEXT, move_started_unix_s REAL, save_s REAL, transfer_s REAL, restore_s REAL,
+    move_bytes REAL, attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, step INTEGER NOT NULL, unix_s REAL NOT NULL,
+    kind TEXT NOT NULL, job TEXT, body TEXT NOT NULL
+);
+"""
+
+
+class StoreError(RuntimeFailure):
+    """The database cannot be used (busy, another schema, inconsistent)."""
+
+
+class RunLockedError(StoreError):
+    """Another controller owns this database."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA foreign_keys=ON")
+    return con
+
+
+def check_schema(con: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`StoreError` unless ``con`` holds this code's schema version."""
+    try:
+        row = con.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path}: not a greenhop run database ({exc}); pass the --db of a run "
+            "or a new path") from None
+    version = None if row is None else int(row[0])
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: run database schema version {version}, but this greenhop reads "
+            f"version {SCHEMA_VERSION}; finish that run with the greenhop that started it, "
+            "or start a new run with another --db")
+
+
+class Store:
+    """One run database. ``Store.open(path)`` for readers; :meth:`acquire` for the owner."""
+
+    def __init__(self, path: str | Path, con: sqlite3.Connection) -> None:
+        self.path = Path(path)
+        self.con = con
+        self._lock_fd: int | None = None
+
+    # ------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = False) -> Store:
+        p = Path(path)
+        if not p.exists() and not create:
+            raise ConfigError(f"{p}: no run database here; start a run with "
+                              f"`greenhop run SCENARIO --db {p}`")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not p.exists() or p.stat().st_size == 0
+        con = _connect(p)
+        if fresh and create:
+            with _tx(con):
+                for stmt in _SCHEMA.strip().split(";\n"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                con.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        check_schema(con, p)
+        return cls(p, con)
+
+    def acquire(self) -> None:
+        """Take the exclusive owner lock or raise :class:`RunLockedError`."""
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = self.run_row()
+            pid = owner["owner_pid"] if owner else "?"
+            raise RunLockedError(
+                f"{self.path}: a run is already live on this database (controller pid {pid}); "
+                "stop it with Ctrl-C (or wait for it to finish), or use another --db") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self.con.close()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------ transactions
+    def tx(self):
+        """A write transaction (``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back on error)."""
+        return _tx(self.con)
+
+    def event(self, step: int, kind: str, body: dict[str, Any], job: str | None = None) -> None:
+        """Append one event (call inside :meth:`tx`)."""
+        self.con.execute(
+            "INSERT INTO events (step, unix_s, kind, job, body) VALUES (?, ?, ?, ?, ?)",
+            (int(step), time.time(), kind, job, json.dumps(body, sort_keys=True)))
+
+    # ------------------------------------------------------------ reads
+    def run_row(self) -> sqlite3.Row | None:
+        return self.con.execute("SELECT * FROM run WHERE id = 1").fetchone()
+
+    def jobs(self) -> list[sqlite3.Row]:
+        return self.con.execute("SELECT * FROM jobs ORDER BY idx").fetchall()
+
+    def job(self, name: str) -> sqlite3.Row:
+        row = self.con.execute("SELECT * FROM jobs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            names = [r["name"] for r in self.jobs()]
+            raise ConfigError(f"unknown job {name!r} in {self.path}; jobs of this run: "
+                              f"{', '.join(names) or 'none'}")
+        return row
+
+    def sites(self) -> list[sqlite3.Row]:
+        return self.con.execute("SELECT * FROM sites ORDER BY idx").fetchall()
+
+    def events(self, kinds: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+        q = "SELECT * FROM events ORDER BY seq"
+        for r in self.con.execute(q):
+            if kinds is None or r["kind"] in kinds:
+                yield {"seq": r["seq"], "step": r["step"], "unix_s": r["unix_s"],
+                       "kind": r["kind"], "job": r["job"], "body": json.loads(r["body"])}
+
+    def update_job(self, name: str, **fields: Any) -> None:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.con.execute(f"UPDATE jobs SET {cols} WHERE name = ?", (*fields.values(), name))
+
+
+@contextlib.contextmanager
+def _tx(con: sqlite3.Connection):
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+def export_events(store: Store, out: str | Path) -> Path:
+    """Write the event log as JSON lines (one event per line, in order) to ``out``."""
+    p = Path(out)
+    tmp = p.with_name(p.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for ev in store.events():
+            fh.write(json.dumps(ev, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, p)
+    return p
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """The events of a run database (``.db``) or an exported log (``.jsonl``)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such event log; pass a run database or its events.jsonl")
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(b"SQLite format 3"):
+        st = Store.open(p)
+        try:
+            return list(st.events())
+        finally:
+            st.close()
+    out = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{p}:{n}: not a JSON event ({exc.msg}); the log is damaged") \
+                from None
+    return out
