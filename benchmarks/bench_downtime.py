@@ -16,7 +16,7 @@ restarted at B and resumes. Measured, per phase:
 downtime = last step at A -> first step at B, the sum of the three.
 
 The model's prediction comes from ``greenhop.model.evaluate`` with parameters
-measured in the same run, independently of the migrations:
+measured in the same round, just before each migration, on separate runs:
 
 * ``write_Bps``: the same job state saved in-process, size / time;
 * ``read_Bps``: that checkpoint restored in-process (``TrainingSession.resume``:
@@ -162,7 +162,7 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.iterdir())
 
 
-def calibrate(base: Path) -> dict[str, float]:
+def calibrate(base: Path, r: int) -> dict[str, float]:
     import torch
 
     _setup(torch, 1, 0)
@@ -177,7 +177,7 @@ def calibrate(base: Path) -> dict[str, float]:
         log=lambda m: None,
     )
     writes, reads = [], []
-    for i in range(3):
+    for i in range(2):
         t = time.perf_counter()
         path = session.save(i + 1)
         writes.append(dir_bytes(path) / (time.perf_counter() - t))
@@ -185,8 +185,8 @@ def calibrate(base: Path) -> dict[str, float]:
         session.resume()  # load + verify + apply to model, optimizer, scheduler, RNGs
         reads.append(dir_bytes(path) / (time.perf_counter() - t))
     shutil.rmtree(base / "cal")
-    starts = [first_step_s(base / f"cold-{i}") for i in range(3)]
-    stops = [stop_s(base / f"stop-{i}") for i in range(2)]
+    starts = [first_step_s(base / f"cold-{r}")]
+    stops = [stop_s(base / f"stop-{r}")]
     return {
         "write_Bps": statistics.median(writes),
         "read_Bps": statistics.median(reads),
@@ -233,15 +233,15 @@ def main() -> None:
     rate = parse_rate(a.rate)
     base = Path(tempfile.mkdtemp(prefix="greenhop-bench-downtime-", dir=a.dir))
     try:
-        cal = calibrate(base)
-        print(
-            f"calibration: write {cal['write_Bps'] / 1e9:.2f} GB/s, "
-            f"read {cal['read_Bps'] / 1e9:.2f} GB/s, "
-            f"cold start to first step {cal['start_s']:.2f} s, stop {cal['stop_s']:.2f} s; "
-            f"link {format_rate(rate)}"
-        )
+        print(f"link {format_rate(rate)}; each round calibrates, then migrates")
         rows = []
         for r in range(a.repeats):
+            cal = calibrate(base, r)  # side by side with the migration it predicts
+            print(
+                f"round {r} calibration: write {cal['write_Bps'] / 1e9:.2f} GB/s, "
+                f"read {cal['read_Bps'] / 1e9:.2f} GB/s, "
+                f"cold start to first step {cal['start_s']:.2f} s, stop {cal['stop_s']:.2f} s"
+            )
             m = migrate(base, rate, r)
             f = evaluate(
                 m["size"],
