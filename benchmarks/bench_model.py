@@ -65,9 +65,26 @@ def textbook(s, b, w):
     transfer_budget = spare - s * per_byte_disk
     with np.errstate(divide="ignore", invalid="ignore"):
         need = np.where(transfer_budget > 0, 8.0 * s / transfer_budget, np.inf)
-    return [b_eff, save, transfer, restore, down, budget, down <= budget, budget - down,
-            e_net, e_idle, e_mig, payback, payback < (w - down), max_s, max_s / s,
-            min_window, w - min_window, need / C.EFFICIENCY]
+    return [
+        b_eff,
+        save,
+        transfer,
+        restore,
+        down,
+        budget,
+        down <= budget,
+        budget - down,
+        e_net,
+        e_idle,
+        e_mig,
+        payback,
+        payback < (w - down),
+        max_s,
+        max_s / s,
+        min_window,
+        w - min_window,
+        need / C.EFFICIENCY,
+    ]
 
 
 def main() -> None:
@@ -95,20 +112,27 @@ def main() -> None:
     med = {name: statistics.median(t) for name, t in times.items()}
     best = {name: min(t) for name, t in times.items()}
     limit = med["multiply-add S*B+W"]
-    print(f"greenhop model benchmark: {n:,} points, {args.repeats} interleaved runs, "
-          f"numpy {np.__version__}, {platform.processor() or platform.machine()}")
-    print(f"{'contender':28s} {'median':>10s} {'best':>10s} {'points/s':>12s} "
-          f"{'x multiply-add':>15s}")
+    print(
+        f"greenhop model benchmark: {n:,} points, {args.repeats} interleaved runs, "
+        f"numpy {np.__version__}, {platform.processor() or platform.machine()}"
+    )
+    print(
+        f"{'contender':28s} {'median':>10s} {'best':>10s} {'points/s':>12s} {'x multiply-add':>15s}"
+    )
     for name in contenders:
-        print(f"{name:28s} {med[name] * 1e3:8.2f}ms {best[name] * 1e3:8.2f}ms "
-              f"{n / med[name]:12.3g} {med[name] / limit:14.1f}x")
+        print(
+            f"{name:28s} {med[name] * 1e3:8.2f}ms {best[name] * 1e3:8.2f}ms "
+            f"{n / med[name]:12.3g} {med[name] / limit:14.1f}x"
+        )
     ratio = med["evaluate (full model)"] / limit
     print(f"\nfull-model evaluations per second: {n / med['evaluate (full model)']:.3g}")
-    print(f"ratio to the multiply-add limit: {ratio:.1f}x (target <= 10x: "
-          f"{'met' if ratio <= 10 else 'not met'}); to the output floor: "
-          f"{med['evaluate (full model)'] / med['output floor (18 arrays)']:.2f}x; "
-          f"speed-up over the textbook expressions: "
-          f"{med['textbook expressions'] / med['evaluate (full model)']:.2f}x")
+    print(
+        f"ratio to the multiply-add limit: {ratio:.1f}x (target <= 10x: "
+        f"{'met' if ratio <= 10 else 'not met'}); to the output floor: "
+        f"{med['evaluate (full model)'] / med['output floor (18 arrays)']:.2f}x; "
+        f"speed-up over the textbook expressions: "
+        f"{med['textbook expressions'] / med['evaluate (full model)']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -27,36 +27,65 @@ def scenario(n_sites: int, n_jobs: int, days: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     sites = []
     for i in range(n_sites):
-        s = {"name": f"mdc-{i:03d}", "latitude": 0.0, "longitude": 0.0, "gpu_slots": 16,
-             "base_load": "20kW", "pue": 1.2, "trace": {"kind": "constant", "power": "0W"}}
+        s = {
+            "name": f"mdc-{i:03d}",
+            "latitude": 0.0,
+            "longitude": 0.0,
+            "gpu_slots": 16,
+            "base_load": "20kW",
+            "pue": 1.2,
+            "trace": {"kind": "constant", "power": "0W"},
+        }
         if i % 3 == 0:
             s["battery"] = {"capacity": "200kWh", "power": "50kW"}
         sites.append(s)
-    links = [{"a": f"mdc-{i:03d}", "b": f"mdc-{(i + 1) % n_sites:03d}", "bandwidth": "10Gbps",
-              "rtt": f"{int(rng.integers(10, 80))}ms"} for i in range(n_sites)]
+    links = [
+        {
+            "a": f"mdc-{i:03d}",
+            "b": f"mdc-{(i + 1) % n_sites:03d}",
+            "bandwidth": "10Gbps",
+            "rtt": f"{int(rng.integers(10, 80))}ms",
+        }
+        for i in range(n_sites)
+    ]
     pairs = {tuple(sorted((i, (i + 1) % n_sites))) for i in range(n_sites)}
     while len(links) < 2 * n_sites:
         a, b = (int(x) for x in rng.choice(n_sites, 2, replace=False))
         if tuple(sorted((a, b))) in pairs:
             continue
         pairs.add(tuple(sorted((a, b))))
-        links.append({"a": f"mdc-{a:03d}", "b": f"mdc-{b:03d}",
-                      "bandwidth": f"{int(rng.choice([1, 10, 40, 100]))}Gbps",
-                      "rtt": f"{int(rng.integers(20, 250))}ms"})
+        links.append(
+            {
+                "a": f"mdc-{a:03d}",
+                "b": f"mdc-{b:03d}",
+                "bandwidth": f"{int(rng.choice([1, 10, 40, 100]))}Gbps",
+                "rtt": f"{int(rng.integers(20, 250))}ms",
+            }
+        )
     return {
-        "name": "fleet-bench", "start": "2023-01-01T00:00:00Z", "horizon": f"{days}d",
-        "step": "5min", "history": "7d", "seed": seed, "policies": ["feasibility-aware"],
-        "sites": sites, "links": links,
+        "name": "fleet-bench",
+        "start": "2023-01-01T00:00:00Z",
+        "horizon": f"{days}d",
+        "step": "5min",
+        "history": "7d",
+        "seed": seed,
+        "policies": ["feasibility-aware"],
+        "sites": sites,
+        "links": links,
         "generator": {
-            "count": n_jobs, "until": f"{int(days * 0.9)}d", "work_gpu_h": [8, 400],
-            "gpus": [1, 2, 4, 8], "gpu_weights": [0.3, 0.3, 0.25, 0.15],
+            "count": n_jobs,
+            "until": f"{int(days * 0.9)}d",
+            "work_gpu_h": [8, 400],
+            "gpus": [1, 2, 4, 8],
+            "gpu_weights": [0.3, 0.3, 0.25, 0.15],
             "mobility": {"migratable": 0.8, "pinned": 0.1, "partial": 0.1},
-            "models": [{"name": "resnet50", "params": 25.6e6, "preset": "fp32-adam",
-                        "weight": 0.25},
-                       {"name": "bert-large", "params": 340e6, "weight": 0.25},
-                       {"name": "gpt2-xl", "params": 1.5e9, "weight": 0.2},
-                       {"name": "llama-7b", "params": 6.7e9, "weight": 0.2},
-                       {"name": "llama-13b", "params": 13e9, "weight": 0.1}],
+            "models": [
+                {"name": "resnet50", "params": 25.6e6, "preset": "fp32-adam", "weight": 0.25},
+                {"name": "bert-large", "params": 340e6, "weight": 0.25},
+                {"name": "gpt2-xl", "params": 1.5e9, "weight": 0.2},
+                {"name": "llama-7b", "params": 6.7e9, "weight": 0.2},
+                {"name": "llama-13b", "params": 13e9, "weight": 0.1},
+            ],
         },
     }
 
@@ -67,8 +96,9 @@ def real_traces(inputs, seed: int) -> np.ndarray:
     from greenhop.traces.site_model import renewable_power
 
     fleet = load_fleet()
-    base = np.column_stack([renewable_power(s, inputs.index)["renewable_w"].to_numpy()
-                            for s in fleet.sites])
+    base = np.column_stack(
+        [renewable_power(s, inputs.index)["renewable_w"].to_numpy() for s in fleet.sites]
+    )
     rng = np.random.default_rng(seed)
     steps_per_h = round(3600 / inputs.scenario.step_s)
     S = len(inputs.scenario.sites)
@@ -87,8 +117,9 @@ def with_traces(inputs, renewable_w: np.ndarray):
     surplus = renewable_w - inputs.base_demand_w[None, :]
     rem = remaining_window_s(surplus[H:].T, sc.window_threshold_w, sc.step_s).T
     rem = np.vstack([rem, np.zeros((1, rem.shape[1]))])
-    return dataclasses.replace(inputs, renewable_w=renewable_w, surplus_w=surplus,
-                               remaining_window_s=rem)
+    return dataclasses.replace(
+        inputs, renewable_w=renewable_w, surplus_w=surplus, remaining_window_s=rem
+    )
 
 
 def main() -> None:
@@ -114,23 +145,32 @@ def main() -> None:
     n_steps = inputs.n_steps
     with Progress(transient=True) as bar:
         task = bar.add_task("simulating", total=n_steps)
-        engine = Engine(inputs, make_policy("feasibility-aware"),
-                        on_progress=lambda done: bar.update(task, completed=done))
+        engine = Engine(
+            inputs,
+            make_policy("feasibility-aware"),
+            on_progress=lambda done: bar.update(task, completed=done),
+        )
         t1 = time.perf_counter()
         res = engine.run()
         t_run = time.perf_counter() - t1
     m = run_metrics(inputs, res)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_gb = peak_kb * (1 if sys.platform == "darwin" else 1024) / 1e9
-    print(f"{args.sites} sites x {len(inputs.jobs)} jobs x {args.days} days at 5 min "
-          f"({n_steps} steps, {len(inputs.scenario.links)} links), feasibility-aware")
+    print(
+        f"{args.sites} sites x {len(inputs.jobs)} jobs x {args.days} days at 5 min "
+        f"({n_steps} steps, {len(inputs.scenario.links)} links), feasibility-aware"
+    )
     print(f"  inputs (traces, routing, jobs): {t_build:6.1f} s")
-    print(f"  simulation:                     {t_run:6.1f} s  "
-          f"({n_steps * args.sites / t_run:,.0f} site-steps/s, "
-          f"{1e6 * t_run / n_steps:,.0f} us/step)  target <= 60 s")
+    print(
+        f"  simulation:                     {t_run:6.1f} s  "
+        f"({n_steps * args.sites / t_run:,.0f} site-steps/s, "
+        f"{1e6 * t_run / n_steps:,.0f} us/step)  target <= 60 s"
+    )
     print(f"  peak resident memory:           {peak_gb:6.2f} GB  target <= 4 GB")
-    print(f"  migrations {m['migrations']}, finished {m['finished_jobs']}/{m['jobs']} jobs, "
-          f"non-renewable {m['non_renewable_kwh']:,.0f} kWh")
+    print(
+        f"  migrations {m['migrations']}, finished {m['finished_jobs']}/{m['jobs']} jobs, "
+        f"non-renewable {m['non_renewable_kwh']:,.0f} kWh"
+    )
 
 
 if __name__ == "__main__":

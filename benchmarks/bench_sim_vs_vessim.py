@@ -28,21 +28,42 @@ LOAD_W = 30_000.0
 
 def scenario(days: int, jobs: bool) -> dict:
     d = {
-        "name": "one-site-year", "start": "2023-01-01T00:00:00Z", "horizon": f"{days}d",
-        "step": "5min", "history": "0s", "policies": ["static"], "jobs": [],
-        "sites": [{
-            "name": "microgrid", "latitude": 36.1, "longitude": -79.95, "pv_kwp": 250.0,
-            "pv_source": "tmy:greensboro", "base_load": f"{LOAD_W}W", "pue": 1.0,
-            "gpu_slots": 16,
-            "battery": {"capacity": f"{CAP_WH}Wh", "power": f"{C_RATE * CAP_WH}W",
-                        "round_trip_efficiency": 1.0, "initial_soc": 0.5, "min_soc": 0.1},
-        }],
+        "name": "one-site-year",
+        "start": "2023-01-01T00:00:00Z",
+        "horizon": f"{days}d",
+        "step": "5min",
+        "history": "0s",
+        "policies": ["static"],
+        "jobs": [],
+        "sites": [
+            {
+                "name": "microgrid",
+                "latitude": 36.1,
+                "longitude": -79.95,
+                "pv_kwp": 250.0,
+                "pv_source": "tmy:greensboro",
+                "base_load": f"{LOAD_W}W",
+                "pue": 1.0,
+                "gpu_slots": 16,
+                "battery": {
+                    "capacity": f"{CAP_WH}Wh",
+                    "power": f"{C_RATE * CAP_WH}W",
+                    "round_trip_efficiency": 1.0,
+                    "initial_soc": 0.5,
+                    "min_soc": 0.1,
+                },
+            }
+        ],
     }
     if jobs:
         d.pop("jobs")
-        d["generator"] = {"count": 40, "work_gpu_h": [20, 400], "gpus": [1, 2, 4, 8],
-                          "models": [{"name": "llama-7b", "params": 6.7e9}],
-                          "until": f"{int(days * 0.9)}d"}
+        d["generator"] = {
+            "count": 40,
+            "work_gpu_h": [20, 400],
+            "gpus": [1, 2, 4, 8],
+            "models": [{"name": "llama-7b", "params": 6.7e9}],
+            "until": f"{int(days * 0.9)}d",
+        }
     return d
 
 
@@ -70,12 +91,18 @@ def run_vessim(pv_w: np.ndarray, dt_s: int) -> tuple[float, float]:
     env = vs.Environment(sim_start="2023-01-01", step_size=dt_s)
     log = GridLog()
     env.add_microgrid(
-        actors=[vs.Producer("pv", signal=vs.Trace(pd.Series(pv_w, index=idx))),
-                vs.Consumer("load", signal=LOAD_W)],
-        dispatchables=[vs.SimpleBattery("battery", capacity=CAP_WH, initial_soc=0.5,
-                                        min_soc=0.1, c_rate=C_RATE),
-                       vs.GridConnection("grid")],
-        name="mg")
+        actors=[
+            vs.Producer("pv", signal=vs.Trace(pd.Series(pv_w, index=idx))),
+            vs.Consumer("load", signal=LOAD_W),
+        ],
+        dispatchables=[
+            vs.SimpleBattery(
+                "battery", capacity=CAP_WH, initial_soc=0.5, min_soc=0.1, c_rate=C_RATE
+            ),
+            vs.GridConnection("grid"),
+        ],
+        name="mg",
+    )
     env.add_controller(log)
     env.run(until=pv_w.size * dt_s)
     elapsed = time.perf_counter() - t0
@@ -106,16 +133,26 @@ def main() -> None:
         t, grid_v = run_vessim(pv, 300)
         v.append(t)
     mg, mgj, mv = statistics.median(g), statistics.median(gj), statistics.median(v)
-    print(f"one site, {args.days} days at 5 min = {steps} steps; vessim {version('vessim')}; "
-          f"{args.repeats} interleaved repeats (median, best)")
-    print(f"  grid import: greenhop {grid_g / 3.6e6:,.1f} kWh, vessim {grid_v / 3.6e6:,.1f} kWh "
-          f"({100 * (grid_g - grid_v) / grid_v:+.3f}%)")
-    print(f"  vessim (native engine)      {mv:8.3f} s  {steps / mv:12,.0f} site-steps/s  "
-          f"(best {min(v):.3f} s)")
-    print(f"  greenhop, energy only       {mg:8.3f} s  {steps / mg:12,.0f} site-steps/s  "
-          f"(best {min(g):.3f} s)  -> {mv / mg:,.0f}x vessim")
-    print(f"  greenhop, + {len(with_jobs.jobs)} jobs (static) {mgj:8.3f} s  "
-          f"{steps / mgj:12,.0f} site-steps/s  (best {min(gj):.3f} s)  -> {mv / mgj:,.1f}x vessim")
+    print(
+        f"one site, {args.days} days at 5 min = {steps} steps; vessim {version('vessim')}; "
+        f"{args.repeats} interleaved repeats (median, best)"
+    )
+    print(
+        f"  grid import: greenhop {grid_g / 3.6e6:,.1f} kWh, vessim {grid_v / 3.6e6:,.1f} kWh "
+        f"({100 * (grid_g - grid_v) / grid_v:+.3f}%)"
+    )
+    print(
+        f"  vessim (native engine)      {mv:8.3f} s  {steps / mv:12,.0f} site-steps/s  "
+        f"(best {min(v):.3f} s)"
+    )
+    print(
+        f"  greenhop, energy only       {mg:8.3f} s  {steps / mg:12,.0f} site-steps/s  "
+        f"(best {min(g):.3f} s)  -> {mv / mg:,.0f}x vessim"
+    )
+    print(
+        f"  greenhop, + {len(with_jobs.jobs)} jobs (static) {mgj:8.3f} s  "
+        f"{steps / mgj:12,.0f} site-steps/s  (best {min(gj):.3f} s)  -> {mv / mgj:,.1f}x vessim"
+    )
 
 
 if __name__ == "__main__":
