@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.observation import DONE
-from greenhop.runtime.executor import Executor, TrainerSpec, alive
+from greenhop.runtime.executor import Executor, TrainerSpec
 from greenhop.runtime.ledger import Ledger
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
@@ -173,21 +174,21 @@ class Controller:
         every job back to a phase the reconcile loop restarts from."""
         st = self.store
         pids = [(r["name"], r["trainer_pid"], r["trainer_start"]) for r in st.jobs()
-                if r["trainer_pid"] and alive(r["trainer_pid"], r["trainer_start"])]
+                if r["trainer_pid"] and self.ex.is_alive(r["trainer_pid"], r["trainer_start"])]
         for _, pid, start in pids:
             self.ex.stop_trainer(pid, start)  # checkpoint and exit (SIGTERM)
         deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and any(alive(p, s) for _, p, s in pids):
+        while time.monotonic() < deadline and any(self.ex.is_alive(p, s) for _, p, s in pids):
             time.sleep(0.05)
         for _, pid, start in pids:
-            if alive(pid, start):
+            if self.ex.is_alive(pid, start):
                 self.ex.kill_trainer(pid, start)
         with st.tx():
             for r in st.jobs():
                 ph, new = r["phase"], None
                 if ph in ("starting", "running"):
                     new = "starting"
-                elif ph in ("restoring", "finishing"):
+                elif ph == "restoring":
                     new = "restoring"
                 elif ph == "stopping":
                     new = "stopped"
@@ -218,7 +219,8 @@ class Controller:
                 self.store.event(self.ledger.next_step, "phase",
                                  {"from": row["phase"], "to": phase,
                                   "token": fields.get("token", row["token"]),
-                                  "site": fields.get("site", row["site"])}, job=name)
+                                  "site": fields.get("site", row["site"]),
+                                  "step": fields.get("real_step", row["real_step"])}, job=name)
 
     def command_is_current(self, job: str, token: int) -> bool:
         """Fencing: a command (or its result) counts only if it carries the job's token."""
@@ -309,7 +311,7 @@ class Controller:
                              job=name)
 
     def _check_no_other_trainer(self, r) -> None:
-        if r["trainer_pid"] and alive(r["trainer_pid"], r["trainer_start"]):
+        if r["trainer_pid"] and self.ex.is_alive(r["trainer_pid"], r["trainer_start"]):
             raise RuntimeFailure(
                 f"job {r['name']!r}: a trainer (pid {r['trainer_pid']}) is still alive; "
                 "refusing to start a second one")
@@ -364,8 +366,7 @@ class Controller:
             self._set(r, "starting", bump=True, trainer_pid=None, trainer_start=None)
             return False
         if ph in ("saving", "suspending", "stopping"):
-            if (r["trainer_pid"] and alive(r["trainer_pid"], r["trainer_start"])) or (
-                    r["trainer_pid"] and self._trainer(r).alive):
+            if r["trainer_pid"] and self._trainer(r).alive:
                 key = (name, r["token"])
                 if key not in self._stop_sent:
                     self.ex.stop_trainer(r["trainer_pid"], r["trainer_start"])
@@ -413,20 +414,17 @@ class Controller:
             self._since[name] = time.monotonic()
             return False
         if ph == "finishing":
-            if not r["trainer_pid"]:
-                if self._finished_at(r, r["site"]):
-                    return True
-                self._set(r, "restoring", bump=True, move_kind=None)
+            ts = self._trainer(r) if r["trainer_pid"] else None
+            if ts is not None and ts.alive:
                 return False
-            ts = self._trainer(r)
-            if ts.alive:
-                return False
-            if ts.exit_code == 0 or self._finished_at(r, r["site"]):
-                self._set(r, None, trainer_pid=None, trainer_start=None,
-                          real_step=r["total_steps"])
+            if (ts is not None and ts.exit_code == 0) or self._finished_at(r, r["site"]):
+                if r["trainer_pid"]:
+                    self._set(r, None, trainer_pid=None, trainer_start=None,
+                              real_step=r["total_steps"])
                 return True
-            self._set(r, "restoring", bump=True, move_kind=None, trainer_pid=None,
-                      trainer_start=None)
+            # the trainer is gone before its last step: another one, same phase
+            self._set(r, None, bump=True, trainer_pid=None, trainer_start=None)
+            self._start(self.store.job(name), r["site"])
             return False
         return True
 
@@ -579,6 +577,4 @@ class Controller:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()

@@ -113,6 +113,10 @@ class Executor:
                        token: int | None) -> TrainerStatus:
         raise NotImplementedError
 
+    def is_alive(self, pid: int | None, start: str | None) -> bool:
+        """True when the trainer ``(pid, start)`` is still running."""
+        return alive(pid, start)
+
     def stop_trainer(self, pid: int, start: str | None) -> None:
         """Ask the trainer to checkpoint and exit (SIGTERM: the SDK's migration request)."""
         raise NotImplementedError

@@ -75,9 +75,15 @@ class RunLockedError(StoreError):
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
     con.row_factory = sqlite3.Row
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("PRAGMA foreign_keys=ON")
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise StoreError(
+            f"{path}: not a greenhop run database ({exc}); pass the --db of a run "
+            "or a new path") from None
     return con
 
 
@@ -121,7 +127,11 @@ class Store:
                     if stmt.strip():
                         con.execute(stmt)
                 con.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        check_schema(con, p)
+        try:
+            check_schema(con, p)
+        except StoreError:
+            con.close()
+            raise
         return cls(p, con)
 
     def acquire(self) -> None:

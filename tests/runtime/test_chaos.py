@@ -1,0 +1,173 @@
+"""Chaos: controller killed in every migration phase, a site agent killed mid-transfer, and a
+soak of randomized fault schedules. Fixed seeds; every process is cleaned up."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+
+import pytest
+from test_controller_kit import (
+    CHAOS,
+    EVERY,
+    LIVE,
+    STEPS,
+    db_jobs,
+    db_sites,
+    final_weights,
+    kill_all_under,
+    memory_controller,
+    processes_under,
+    reference_weights,
+    sim_migrations,
+    start_run,
+    steps_lost,
+    temp_leftovers,
+    trainers_by_job,
+    wait_for,
+)
+
+from greenhop.runtime.controller import Controller
+from greenhop.runtime.memory import InMemoryExecutor
+
+
+class _Crash(Exception):
+    pass
+
+
+class CrashingController(Controller):
+    """Dies (like kill -9: nothing cleaned up) after ``crash_after`` reconcile passes."""
+
+    crash_after: int | None = None
+
+    def reconcile(self) -> bool:
+        if self.crash_after is not None:
+            self.crash_after -= 1
+            if self.crash_after < 0:
+                raise _Crash
+        return super().reconcile()
+
+
+def test_soak_20_random_fault_schedules_keep_every_invariant(tmp_path):
+    """Trainer crashes, failed transfers and controller deaths at random points, 20 seeds:
+    never two live trainers of a job (the executor checks every start), every start resumes
+    the newest checkpoint, every job finishes all its steps, and the decisions are the
+    simulator's (the policy's state is rebuilt from the event log after each restart)."""
+    expected = sim_migrations(LIVE)
+    t0 = time.monotonic()
+    for seed in range(20):
+        rng = random.Random(seed)
+        ex = InMemoryExecutor(rng=random.Random(seed), crash_p=rng.choice([0.0, 0.01, 0.03]),
+                              transfer_fail_p=rng.choice([0.0, 0.2]),
+                              steps_per_poll=rng.choice([1, 3]))
+        db = tmp_path / f"soak-{seed}.db"
+        restarts = 0
+        while True:
+            ctl = memory_controller(db, ex, cls=CrashingController)
+            ctl.crash_after = rng.randint(20, 400) if restarts < 3 else None
+            ctl.prepare()
+            try:
+                summary = ctl.run()
+            except _Crash:
+                ex.controller_died()
+                ctl.store.close()
+                restarts += 1
+                continue
+            break
+        assert summary["status"] == "done", seed
+        got = [[m["decided_step"], ctl.jobs[m["job"]], ctl.sites[m["src"]],
+                ctl.sites[m["dst"]]] for m in ctl.ledger.migrations]
+        assert got == expected, seed
+        for j, job in enumerate(ctl.jobs):
+            assert ex.ckpt[(job, ctl.sites[int(ctl.ledger.site[j])])] == STEPS
+            newest = max(v for (jj, _), v in ex.ckpt.items() if jj == job)
+            assert newest == STEPS
+        # a start never went back past the newest checkpoint anywhere
+        seen: dict[str, int] = {}
+        for job, _site, _token, step in ex.starts:
+            assert step >= seen.get(job, 0) - 0, (seed, job)
+            seen[job] = max(seen.get(job, 0), step)
+        assert max(ex.lost_steps, default=0) <= EVERY
+        assert not any(t.alive for t in ex.trainers.values())
+        ctl.store.close()
+    assert time.monotonic() - t0 < 120
+
+
+class _Watch(threading.Thread):
+    """Samples the processes under a work directory: the most live trainers one job had."""
+
+    def __init__(self, workdir):
+        super().__init__(daemon=True)
+        self.workdir = workdir
+        self.most: dict[str, int] = {}
+        self.stop_ev = threading.Event()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            for job, pids in trainers_by_job(self.workdir).items():
+                self.most[job] = max(self.most.get(job, 0), len(pids))
+            time.sleep(0.02)
+
+
+def _phase(db, phase):
+    return any(j["phase"] == phase for j in db_jobs(db))
+
+
+@pytest.mark.slow
+def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp_path):
+    work = tmp_path / "run"
+    db = work / "run.db"
+    refs = reference_weights(tmp_path.parent / "refs", 4)
+    watch = _Watch(work)
+    watch.start()
+    procs = []
+    try:
+        for phase in ("saving", "transferring", "restoring"):
+            proc = start_run(work, CHAOS, 18000)
+            procs.append(proc)
+            wait_for(lambda phase=phase: _phase(db, phase), 120, f"a job in {phase}")
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        # last life: kill the receiving site's agent while a checkpoint crosses the WAN
+        proc = start_run(work, CHAOS, 18000)
+        procs.append(proc)
+        moving = wait_for(lambda: [j for j in db_jobs(db) if j["phase"] == "transferring"],
+                          120, "a transfer")
+        agent_pid = db_sites(db)[moving[0]["dest"]]["agent_pid"]
+        time.sleep(0.3)  # the pull (about 1 s at 1 Mbit/s) is under way
+        os.kill(agent_pid, signal.SIGKILL)
+        assert proc.wait(timeout=240) == 0, (work / "controller.log").read_text()[-3000:]
+        log = (work / "controller.log").read_text()
+        assert "done:" in log
+        watch.stop_ev.set()
+        watch.join()
+        # exactly one live trainer per job at any sampled time, none left now
+        assert max(watch.most.values()) == 1, watch.most
+        wait_for(lambda: not processes_under(work), 10, "every process to exit")
+        assert temp_leftovers(work) == []
+        sites = [s["name"] for s in db_sites(db)]
+        for j, row in enumerate(db_jobs(db)):
+            assert row["phase"] == "done"
+            step, sha = final_weights(work, row["name"], sites[row["site"]])
+            assert step == STEPS
+            assert sha == refs[j], row["name"]
+            assert steps_lost(work, row["name"]) <= EVERY
+        import sqlite3
+
+        con = sqlite3.connect(db)
+        kinds = [r[0] for r in con.execute("SELECT kind FROM events")]
+        fails = con.execute("SELECT COUNT(*) FROM events WHERE kind = 'transfer-failed'")
+        assert fails.fetchone()[0] >= 1  # the agent's death was seen and retried
+        assert kinds.count("run-resume") == 3
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+    finally:
+        watch.stop_ev.set()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        kill_all_under(work)

@@ -1,0 +1,132 @@
+"""The controller on the in-memory executor: state machine, store, fencing, sim parity."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+from test_controller_kit import LIVE, inputs, memory_controller, sim_migrations
+
+from greenhop.core.errors import ConfigError
+from greenhop.runtime.memory import InMemoryExecutor
+from greenhop.runtime.power import PowerSource, TraceReplaySource
+from greenhop.runtime.states import PHASES, TRANSITIONS, StateError, check_transition
+from greenhop.runtime.store import SCHEMA_VERSION, RunLockedError, Store, StoreError
+
+
+def _migrations(ctl) -> list[list]:
+    names, sites = ctl.jobs, ctl.sites
+    return [[m["decided_step"], names[m["job"]], sites[m["src"]], sites[m["dst"]]]
+            for m in ctl.ledger.migrations]
+
+
+def test_state_machine_is_closed_and_refuses_illegal_moves():
+    assert set(TRANSITIONS) == set(PHASES)
+    for targets in TRANSITIONS.values():
+        assert targets <= set(PHASES)
+    check_transition("j", "running", "saving")
+    with pytest.raises(StateError, match="illegal transition done -> running"):
+        check_transition("j", "done", "running")
+    with pytest.raises(StateError, match="legal from pending: queued"):
+        check_transition("j", "pending", "running")
+
+
+def test_in_memory_run_makes_the_simulators_decisions_and_energy(tmp_path):
+    ex = InMemoryExecutor()
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    assert ctl.prepare() == "new"
+    summary = ctl.run()
+    assert summary["status"] == "done"
+    assert _migrations(ctl) == sim_migrations(LIVE)
+    from greenhop.sim import simulate
+
+    sim = simulate(LIVE).runs["feasibility-aware"]
+    for k in ("grid", "direct", "curtailed"):
+        assert ctl.ledger.energy_j[k].sum() == pytest.approx(sim.energy_j[k].sum(), rel=1e-3)
+    assert np.allclose(ctl.ledger.finish_s, sim.job_finish_s, atol=60.0)
+    # every job trained all its steps; each start resumed the newest checkpoint
+    sc, _inp = inputs(LIVE)
+    for j, job in enumerate(ctl.jobs):
+        site = sc.site_names[int(ctl.ledger.site[j])]
+        assert ex.ckpt[(job, site)] == 300
+    ctl.store.close()
+
+
+def test_fencing_duplicate_and_stale_commands_have_no_effect(tmp_path):
+    ex = InMemoryExecutor()
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.prepare()
+    ctl.run()
+    # one trainer start per (job, token): a repeated start command was never executed twice
+    keys = [(job, token) for job, _, token, _ in ex.starts]
+    assert len(keys) == len(set(keys))
+    for job in ctl.jobs:  # tokens only grow
+        toks = [t for j, _, t, _ in ex.starts if j == job]
+        assert toks == sorted(toks)
+    # a transfer command repeated with the same token is one transfer; an old token's
+    # result is invisible to the current one
+    ex.ckpt[("x", "a")] = 5
+    ex.start_transfer("x", "a", "b", 7)
+    ex.start_transfer("x", "a", "b", 7)
+    assert ex.transfers["x"][1] == ex.transfer_polls
+    assert ex.transfer_status("x", 6) == ("none", None)
+    row = ctl.store.job("job-a")
+    assert ctl.command_is_current("job-a", row["token"])
+    assert not ctl.command_is_current("job-a", row["token"] - 1)
+    ctl.store.close()
+
+
+def test_store_refuses_older_schema_and_foreign_files(tmp_path):
+    db = tmp_path / "run.db"
+    st = Store.open(db, create=True)
+    st.con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,))
+    st.close()
+    with pytest.raises(StoreError, match=r"schema version 0.*reads version 1.*another --db"):
+        Store.open(db)
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a greenhop run database"):
+        Store.open(bad)
+    with pytest.raises(ConfigError, match="no run database here"):
+        Store.open(tmp_path / "missing.db")
+
+
+def test_double_start_is_refused_and_leaves_the_database_untouched(tmp_path):
+    db = tmp_path / "run.db"
+    first = memory_controller(db, InMemoryExecutor())
+    first.prepare()
+    before = first.store.con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    second = memory_controller(db, InMemoryExecutor())
+    with pytest.raises(RunLockedError, match="already live on this database"):
+        second.prepare()
+    second.store.close()
+    assert first.store.con.execute("SELECT COUNT(*) FROM events").fetchone()[0] == before
+    first.store.close()
+
+
+def test_unknown_job_and_failed_transactions(tmp_path):
+    st = Store.open(tmp_path / "run.db", create=True)
+    ctl = memory_controller(tmp_path / "run.db", InMemoryExecutor())
+    ctl.prepare()
+    with pytest.raises(ConfigError, match=r"unknown job 'nope'.*job-a, job-b"):
+        ctl.store.job("nope")
+    with pytest.raises(RuntimeError), ctl.store.tx():
+        ctl.store.update_job("job-a", phase="running")
+        raise RuntimeError("boom")
+    assert ctl.store.job("job-a")["phase"] == "pending"  # rolled back
+    con = sqlite3.connect(tmp_path / "run.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    ctl.store.close()
+    st.close()
+
+
+def test_trace_replay_source_is_a_power_source():
+    _sc, inp = inputs(LIVE)
+    src = TraceReplaySource(inp.renewable_w, inp.history_steps)
+    assert isinstance(src, PowerSource)
+    assert np.array_equal(src.renewable_w(3), inp.renewable_w[inp.history_steps + 3])
+    with pytest.raises(ConfigError, match="outside the replayed trace"):
+        src.renewable_w(10**6)
