@@ -162,12 +162,15 @@ def run_command(
               f"{summary['wall_s']:.1f} s wall; metrics in {workdir / 'metrics.json'}")
 
 
-def status_snapshot(db: Path) -> dict:
-    """What ``greenhop status --json`` prints: run, sites, jobs, migrations in flight."""
+def status_snapshot(db: Path, job: str | None = None) -> dict:
+    """What ``greenhop status --json`` prints: run, sites, jobs, migrations in flight
+    (only ``job`` when given; an unknown name is a :class:`ConfigError`)."""
     from greenhop.runtime.store import Store
 
     st = Store.open(db)
     try:
+        if job is not None:
+            st.job(job)
         run = st.run_row()
         if run is None:
             raise ConfigError(f"{db}: the run has not started yet")
@@ -181,7 +184,8 @@ def status_snapshot(db: Path) -> dict:
 
         jobs = [{"name": r["name"], "phase": r["phase"], "site": sname(r["site"]),
                  "dest": sname(r["dest"]), "token": r["token"], "trainer_pid": r["trainer_pid"],
-                 "step": r["real_step"], "total_steps": r["total_steps"]} for r in st.jobs()]
+                 "step": r["real_step"], "total_steps": r["total_steps"]} for r in st.jobs()
+                if job is None or r["name"] == job]
         moving = [j for j in jobs if j["phase"] in ("saving", "transferring", "restoring")]
         return {"run": {"scenario": run["scenario"], "policy": run["policy"],
                         "status": run["status"], "owner_pid": run["owner_pid"],
@@ -194,10 +198,11 @@ def status_snapshot(db: Path) -> dict:
 
 def status_command(
     db: Path = typer.Option(DEFAULT_WORKDIR / "run.db", "--db", help="Run database."),
+    job: str | None = typer.Option(None, "--job", help="Show this job only."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a live (or finished) run: sites, surplus, jobs, migrations in progress."""
-    snap = status_snapshot(db)
+    snap = status_snapshot(db, job)
     if as_json:
         typer.echo(json.dumps(snap, indent=2, sort_keys=True))
         return
@@ -317,10 +322,18 @@ def compare_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    t = Table("policy", "metric", str(a), str(b), "diff")
+    pols = sorted({r["policy"] for r in rows})
+    t = Table(title=f"policy {pols[0]}: A = {a}, B = {b}" if len(pols) == 1 else
+              f"A = {a}, B = {b}")
+    if len(pols) > 1:
+        t.add_column("policy", no_wrap=True)
+    t.add_column("metric", no_wrap=True)
+    for col in ("A", "B", "A vs B"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in rows:
-        t.add_row(r["policy"], r["metric"], f"{r['a']:.4g}", f"{r['b']:.4g}",
-                  "–" if r["diff_pct"] is None else f"{r['diff_pct']:+.1f}%")
+        cells = [r["metric"], f"{r['a']:.4g}", f"{r['b']:.4g}",
+                 "–" if r["diff_pct"] is None else f"{r['diff_pct']:+.1f}%"]
+        t.add_row(*([r["policy"]] if len(pols) > 1 else []), *cells)
     Console(highlight=False).print(t)
 
 

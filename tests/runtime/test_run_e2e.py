@@ -1,0 +1,102 @@
+"""End to end: `greenhop run` on the live 3-site scenario with real trainers and agents.
+
+One run (module fixture) is checked for: finished jobs with weights bit-identical to
+uninterrupted runs, at least 3 real migrations (the checkpoint moved mid-training), the
+simulator's migration decisions in the same order, energy totals within 10 % of the
+simulation, a clean end (no process, no temp file left)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+
+import pytest
+from test_controller_kit import (
+    EVERY,
+    LIVE,
+    STEPS,
+    db_jobs,
+    db_sites,
+    final_weights,
+    greenhop_cmd,
+    kill_all_under,
+    processes_under,
+    reference_weights,
+    start_run,
+    steps_lost,
+    temp_leftovers,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("live") / "run"
+    proc = start_run(work, LIVE, 3600, "--step-sleep", "0.04")
+    try:
+        code = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_all_under(work)
+    assert code == 0, (work / "controller.log").read_text()[-3000:]
+    return work
+
+
+def test_every_job_finishes_with_the_weights_of_an_uninterrupted_run(live_run, tmp_path_factory):
+    refs = reference_weights(tmp_path_factory.getbasetemp() / "refs", 4)
+    db = live_run / "run.db"
+    sites = [s["name"] for s in db_sites(db)]
+    for j, row in enumerate(db_jobs(db)):
+        assert row["phase"] == "done"
+        step, sha = final_weights(live_run, row["name"], sites[row["site"]])
+        assert (step, sha) == (STEPS, refs[j]), row["name"]
+        assert steps_lost(live_run, row["name"]) <= EVERY
+
+
+def test_at_least_three_real_migrations(live_run):
+    con = sqlite3.connect(live_run / "run.db")
+    moves = [json.loads(b) for (b,) in con.execute(
+        "SELECT body FROM events WHERE kind = 'phase' AND body LIKE '%\"to\": \"transferring\"%'")]
+    con.close()
+    real = [m for m in moves if 0 < m["step"] < STEPS]  # training was in progress
+    assert len(moves) >= 3 and len(real) >= 3, moves
+
+
+def test_live_decisions_are_the_simulators_and_replay_reproduces_them(live_run):
+    from greenhop.cli.run import replay_report
+
+    out = replay_report(live_run / "events.jsonl")
+    assert out["mismatches"] == []
+    assert out["decisions"] >= 10
+    assert len(out["live_migrations"]) >= 3
+    assert out["live_migrations"] == out["sim_migrations"]
+
+
+def test_energy_agrees_with_the_simulation_within_10_percent(live_run, tmp_path):
+    sim = subprocess.run(greenhop_cmd("simulate", str(LIVE), "--out", str(tmp_path),
+                                      "--no-report"), capture_output=True, text=True, timeout=120)
+    assert sim.returncode == 0, sim.stderr
+    live = json.loads((live_run / "metrics.json").read_text())["policies"]["feasibility-aware"]
+    simm = json.loads((tmp_path / "metrics.json").read_text())["policies"]["feasibility-aware"]
+    for k in ("non_renewable_kwh", "renewable_kwh", "demand_kwh", "job_kwh", "curtailed_kwh"):
+        assert live[k] == pytest.approx(simm[k], rel=0.10), k
+    assert live["migrations"] == simm["migrations"]
+    cmp = subprocess.run(greenhop_cmd("compare", str(live_run / "metrics.json"),
+                                      str(tmp_path / "metrics.json")),
+                         capture_output=True, text=True, timeout=60)
+    assert cmp.returncode == 0 and "non_renewable_kwh" in cmp.stdout
+
+
+def test_the_run_ends_clean(live_run):
+    wait_for(lambda: not processes_under(live_run), 10, "every process to exit")
+    assert temp_leftovers(live_run) == []
+    out = subprocess.run(greenhop_cmd("status", "--db", str(live_run / "run.db"), "--json"),
+                         capture_output=True, text=True, timeout=60)
+    snap = json.loads(out.stdout)
+    assert snap["run"]["status"] == "done" and snap["migrations_in_progress"] == []
+    assert {j["phase"] for j in snap["jobs"]} == {"done"}
