@@ -1,0 +1,207 @@
+"""``greenhop run | status | replay | compare``: Ctrl-C and resume, and clear errors for bad
+scenarios and commands (the database is never left inconsistent)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from greenhop.cli import main as cli_main
+
+pytest.importorskip("torch")
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "src" / "greenhop" / "data" / "scenarios"
+LIVE = SCENARIOS / "live-3site.toml"
+CHAOS = SCENARIOS / "live-chaos.toml"
+TRAIN = ["--train-steps", "300", "--checkpoint-every", "25", "--step-sleep", "0.01"]
+
+
+def cli(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "greenhop", *args], capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def inproc(capsys, *args: str) -> tuple[int, str]:
+    """Run the CLI in this process; (exit code, stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(list(args))
+    return int(exc.value.code or 0), capsys.readouterr().err
+
+
+def _procs_under(path: Path) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = (p / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(path) in cmd and state != "Z":
+                out.append(int(p.name))
+    return out
+
+
+def _kill_under(path: Path) -> None:
+    for pid in _procs_under(path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _jobs(db: Path) -> list[dict]:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute("SELECT * FROM jobs")]
+        con.close()
+        return rows
+    except sqlite3.Error:
+        return []
+
+
+@pytest.fixture(scope="module")
+def stopped_then_resumed(tmp_path_factory):
+    """A run interrupted by Ctrl-C (SIGINT) once jobs train, then resumed to the end."""
+    work = tmp_path_factory.mktemp("ctrlc") / "run"
+    work.mkdir(parents=True)
+    db = work / "run.db"
+    facts = {}
+    with open(work / "first.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "greenhop", "run", str(LIVE), "--workdir", str(work),
+             "--time-scale", "900", *TRAIN], stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            running = [j for j in _jobs(db) if j["phase"] == "running" and j["real_step"] > 0]
+            if len(running) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no job started training")
+        os.kill(proc.pid, signal.SIGINT)
+        facts["first_code"] = proc.wait(timeout=120)
+        facts["first_log"] = (work / "first.log").read_text()
+        facts["after_stop_procs"] = _procs_under(work)
+        facts["after_stop_jobs"] = _jobs(db)
+        facts["after_stop_status"] = json.loads(
+            cli("status", "--db", str(db), "--json").stdout)
+        facts["after_stop_ckpts"] = {
+            j["name"]: sorted(p.name for p in (work / "sites" / j["site"] / j["name"])
+                              .glob("step-*")) for j in facts["after_stop_status"]["jobs"]
+            if j["site"]}
+        second = cli("run", str(LIVE), "--workdir", str(work), "--time-scale", "18000", *TRAIN,
+                     timeout=300)
+        facts["second"] = second
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        _kill_under(work)
+    return work, facts
+
+
+@pytest.mark.slow
+def test_ctrl_c_checkpoints_every_job_and_exits_clean(stopped_then_resumed):
+    _work, f = stopped_then_resumed
+    assert f["first_code"] == 0, f["first_log"][-2000:]
+    assert "every job checkpointed" in f["first_log"]
+    assert f["after_stop_procs"] == []          # no trainer, no agent left behind
+    assert f["after_stop_status"]["run"]["status"] == "stopped"
+    for j in f["after_stop_jobs"]:
+        assert j["phase"] in ("stopped", "pending", "queued", "done"), j
+        assert j["trainer_pid"] is None
+    trained = [j for j in f["after_stop_jobs"] if j["phase"] == "stopped"]
+    assert trained
+    for j in trained:                            # the checkpoint holds the step it stopped at
+        steps = f["after_stop_ckpts"][j["name"]]
+        assert steps and int(steps[-1].split("-")[1]) == j["real_step"]
+
+
+@pytest.mark.slow
+def test_starting_again_resumes_the_run_to_the_end(stopped_then_resumed):
+    work, f = stopped_then_resumed
+    second = f["second"]
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed run" in second.stderr
+    status = json.loads(cli("status", "--db", str(work / "run.db"), "--json").stdout)
+    assert status["run"]["status"] == "done"
+    assert all(j["phase"] == "done" and j["step"] == 300 for j in status["jobs"])
+    rep = cli("replay", str(work / "run.db"), "--json")
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    out = json.loads(rep.stdout)
+    assert out["mismatches"] == [] and out["same_as_sim"]
+    human = cli("status", "--db", str(work / "run.db"))
+    assert "job-a" in human.stdout and "madrid-es" in human.stdout
+
+
+def test_status_of_an_unknown_job_and_a_finished_run_are_clear_errors(stopped_then_resumed,
+                                                                      capsys):
+    work, _ = stopped_then_resumed
+    db = str(work / "run.db")
+    code, err = inproc(capsys, "status", "--db", db, "--job", "nope")
+    assert code == 2 and "unknown job 'nope'" in err and "job-a" in err
+    code, err = inproc(capsys, "run", str(LIVE), "--db", db, "--workdir", str(work))
+    assert code == 2 and "already finished" in err
+    code, err = inproc(capsys, "run", str(CHAOS), "--db", db, "--workdir", str(work))
+    assert code == 2 and "other contents" in err
+
+
+def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
+    w = str(tmp_path / "w")
+    code, err = inproc(capsys, "run", str(tmp_path / "missing.toml"), "--workdir", w)
+    assert code == 2 and "no such scenario file" in err
+    code, err = inproc(capsys, "run", str(LIVE), "--policy", "nope", "--workdir", w)
+    assert code == 2 and "unknown policy" in err.lower()
+    code, err = inproc(capsys, "run", str(LIVE), "--time-scale", "0", "--workdir", w)
+    assert code == 2 and "--time-scale" in err
+    code, err = inproc(capsys, "run", str(LIVE), "--workload", "resnet", "--workdir", w)
+    assert code == 2 and "unknown workload" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nhorizon = "-1h"\n')
+    code, err = inproc(capsys, "run", str(bad), "--workdir", w)
+    assert code == 2 and "Traceback" not in err
+    code, err = inproc(capsys, "status", "--db", str(tmp_path / "none.db"))
+    assert code == 2 and "no run database" in err
+    code, err = inproc(capsys, "replay", str(tmp_path / "none.jsonl"))
+    assert code == 2 and "no such event log" in err
+    (tmp_path / "m.json").write_text("{}")
+    code, err = inproc(capsys, "compare", str(tmp_path / "m.json"), str(tmp_path / "m.json"))
+    assert code == 2 and "not a greenhop metrics.json" in err
+
+
+def test_an_older_schema_and_a_double_start_are_refused_and_nothing_changes(tmp_path, capsys):
+    from greenhop.runtime.store import Store
+
+    old = tmp_path / "old.db"
+    st = Store.open(old, create=True)
+    st.con.execute("UPDATE schema_version SET version = 0")
+    st.close()
+    code, err = inproc(capsys, "status", "--db", str(old))
+    assert code == 1 and "schema version 0" in err
+    code, err = inproc(capsys, "run", str(LIVE), "--db", str(old), "--workdir",
+                       str(tmp_path / "w"))
+    assert code == 1 and "schema version 0" in err
+
+    db = tmp_path / "live.db"
+    owner = Store.open(db, create=True)
+    owner.acquire()  # a controller is live on this file
+    try:
+        code, err = inproc(capsys, "run", str(LIVE), "--db", str(db), "--workdir",
+                           str(tmp_path / "w"))
+        assert code == 1 and "already live on this database" in err
+        assert owner.run_row() is None  # the refused start wrote nothing
+        assert owner.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        owner.close()
+    assert _procs_under(tmp_path / "w") == []
