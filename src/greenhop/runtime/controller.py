@@ -100,6 +100,7 @@ class Controller:
         self._stop_sent: set[tuple[str, int]] = set()
         self._since: dict[str, float] = {}
         self.decision_wall_s: list[float] = []
+        self._progress: dict[str, int] = {}
 
     def _new_ledger(self) -> Ledger:
         c = self.cfg
@@ -252,12 +253,14 @@ class Controller:
                     "obs": obs_dyn, "actions": logged,
                     "accepted": [[k, self.jobs[j], self.sites[s], self.sites[d]]
                                  for k, j, s, d in accepted]})
+            rows = {r["name"]: dict(r) for r in st.jobs()}
             for j in np.flatnonzero(led.phase != 0).tolist():
-                if st.job(self.jobs[j])["phase"] == "pending":
+                if rows[self.jobs[j]]["phase"] == "pending":
                     st.update_job(self.jobs[j], phase="queued")
+                    rows[self.jobs[j]]["phase"] = "queued"
             for kind, j, s, d in accepted:
                 name = self.jobs[j]
-                r = st.job(name)
+                r = rows[name]
                 if kind == "place":
                     check_transition(name, r["phase"], "starting")
                     st.update_job(name, phase="starting", site=s, dest=None,
@@ -290,9 +293,14 @@ class Controller:
     def reconcile(self) -> bool:
         """One pass over every job; returns True when all are settled."""
         settled = True
+        self._progress: dict[str, int] = {}
         for r in self.store.jobs():
             if not self._reconcile_job(r):
                 settled = False
+        if self._progress:  # training steps seen this pass, one transaction for all
+            with self.store.tx():
+                for name, step in self._progress.items():
+                    self.store.update_job(name, real_step=step)
         return settled
 
     def _spec(self, name: str) -> TrainerSpec:
@@ -357,7 +365,7 @@ class Controller:
             ts = self._trainer(r)
             if ts.alive:
                 if ts.step > r["real_step"]:
-                    self.store.update_job(name, real_step=ts.step)
+                    self._progress[name] = ts.step
                 return True
             if ts.exit_code == 0 or self._finished_at(r, r["site"]):
                 self._set(r, None, trainer_pid=None, trainer_start=None,
