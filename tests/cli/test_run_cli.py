@@ -89,6 +89,8 @@ def stopped_then_resumed(tmp_path_factory):
             time.sleep(0.05)
         else:
             raise AssertionError("no job started training")
+        facts["live_status"] = json.loads(cli("status", "--db", str(db), "--json").stdout)
+        facts["live_human"] = cli("status", "--db", str(db)).stdout
         os.kill(proc.pid, signal.SIGINT)
         facts["first_code"] = proc.wait(timeout=120)
         facts["first_log"] = (work / "first.log").read_text()
@@ -109,6 +111,17 @@ def stopped_then_resumed(tmp_path_factory):
             proc.wait()
         _kill_under(work)
     return work, facts
+
+
+@pytest.mark.slow
+def test_status_shows_a_live_run(stopped_then_resumed):
+    _work, f = stopped_then_resumed
+    snap = f["live_status"]
+    assert snap["run"]["status"] == "live" and snap["run"]["owner_pid"]
+    assert {s["name"] for s in snap["sites"]} == {"madrid-es", "tokyo-jp", "greensboro-nc"}
+    assert all(s["surplus_w"] is not None and s["agent_url"] for s in snap["sites"])
+    assert any(j["phase"] == "running" and j["step"] > 0 for j in snap["jobs"])
+    assert "migrations in progress" in f["live_human"] and "surplus kW" in f["live_human"]
 
 
 @pytest.mark.slow
