@@ -126,13 +126,13 @@ def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp
     procs = []
     try:
         for phase in ("saving", "transferring", "restoring"):
-            proc = start_run(work, CHAOS, 18000)
+            proc = start_run(work, CHAOS, 18000, "--step-sleep", "0.02")
             procs.append(proc)
             wait_for(lambda phase=phase: _phase(db, phase), 120, f"a job in {phase}")
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         # last life: kill the receiving site's agent while a checkpoint crosses the WAN
-        proc = start_run(work, CHAOS, 18000)
+        proc = start_run(work, CHAOS, 18000, "--step-sleep", "0.02")
         procs.append(proc)
         moving = wait_for(lambda: [j for j in db_jobs(db) if j["phase"] == "transferring"],
                           120, "a transfer")

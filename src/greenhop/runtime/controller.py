@@ -393,7 +393,13 @@ class Controller:
                 self._set(r, "stopped", **extra)
             else:
                 save_s = time.time() - (r["move_started_unix_s"] or time.time())
-                self._set(r, "transferring", save_s=save_s, **extra)
+                if step is None:
+                    # stopped before its first checkpoint (e.g. during start-up): nothing
+                    # to carry, the job starts afresh at the destination
+                    self._set(r, "restoring", save_s=save_s, transfer_s=0.0, move_bytes=0.0,
+                              **extra)
+                else:
+                    self._set(r, "transferring", save_s=save_s, **extra)
                 self._since[name] = time.monotonic()
             return ph != "saving"
         if ph == "transferring":
