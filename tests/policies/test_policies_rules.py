@@ -54,7 +54,8 @@ def run(d, policy):
 
 
 def test_registry_lists_the_four_policies_and_rejects_unknown_names():
-    assert POLICIES.names() == ["energy-greedy", "feasibility-aware", "static", "threshold"]
+    assert POLICIES.names() == ["energy-greedy", "feasibility-aware", "forecast-feasibility",
+                                "oracle-window", "static", "threshold"]
     with pytest.raises(ConfigError, match="valid policy names: energy-greedy"):
         make_policy("greedy")
     with pytest.raises(ConfigError, match="bad parameters"):

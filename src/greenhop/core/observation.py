@@ -187,6 +187,14 @@ class Observation:
         history: guarded access to the past surplus (:class:`SurplusHistory`).
         window_forecast_s: optional remaining-window forecast per site [s] (``None``
             unless a forecaster fills it).
+        window_forecast_q_s: optional ``[S, Q]`` quantiles of each site's remaining window
+            [s], the latest forecast issued at or before now (``None`` unless the mechanism
+            has window forecasts; NaN for a site with no forecast issued yet). Column ``q``
+            is level ``window_forecast_quantiles[q]``. Where a site is in a window the value
+            is the remaining duration of that window; elsewhere it is the forecast duration
+            of the next window (read :attr:`surplus_w` to tell the two apart).
+        window_forecast_quantiles: the levels of the columns of ``window_forecast_q_s``
+            (increasing, strictly inside (0, 1)); empty without forecasts.
         start_unix_s: UTC time of step 0 as POSIX seconds [s] (for time-of-day features).
         window_threshold_w: a surplus window is a run of steps with ``surplus_w`` at or above
             this [W] (the scenario's definition; estimators and forecasters use it).
@@ -242,6 +250,8 @@ class Observation:
     window_forecast_s: np.ndarray | None = None
     start_unix_s: float = 0.0
     window_threshold_w: float = 0.0
+    window_forecast_q_s: np.ndarray | None = None
+    window_forecast_quantiles: tuple[float, ...] = ()
 
     @property
     def n_sites(self) -> int:
@@ -250,6 +260,20 @@ class Observation:
     @property
     def n_jobs(self) -> int:
         return len(self.job_names)
+
+    def window_forecast_at(self, q: float) -> np.ndarray | None:
+        """Quantile ``q`` of every site's remaining-window forecast [s], ``[S]``; ``None``
+        without forecasts. A level the forecasts do not carry raises ``ConfigError``."""
+        if self.window_forecast_q_s is None:
+            return None
+        for i, level in enumerate(self.window_forecast_quantiles):
+            if abs(level - q) < 1e-9:
+                return self.window_forecast_q_s[:, i]
+        from greenhop.core.errors import ConfigError
+
+        raise ConfigError(f"the window forecasts carry the quantiles "
+                          f"{list(self.window_forecast_quantiles)}, not {q}; ask for one of "
+                          "them or add it to the forecast quantiles")
 
     def jobs_in(self, *phases: int) -> np.ndarray:
         """Indices of the jobs in any of ``phases``."""

@@ -1,9 +1,19 @@
 """Scheduling policies: ``decide(observation) -> list[Action]``; pure, no I/O, chosen by name.
 
-Registered: ``static``, ``energy-greedy``, ``feasibility-aware``, ``threshold``.
+Registered: ``static``, ``energy-greedy``, ``feasibility-aware``, ``threshold``,
+``forecast-feasibility`` (feasibility-aware on a quantile of a window forecast) and
+``oracle-window`` (feasibility-aware on the true future window: a ceiling for comparison
+in the simulator, not deployable).
 """
 
-from greenhop.policies import energy_greedy, feasibility_aware, static, threshold  # noqa: F401
+from greenhop.policies import (  # noqa: F401
+    energy_greedy,
+    feasibility_aware,
+    forecast_feasibility,
+    oracle_window,
+    static,
+    threshold,
+)
 from greenhop.policies.base import POLICIES, Policy, make_policy
 from greenhop.policies.window_estimate import (
     HistoricalWindowEstimator,

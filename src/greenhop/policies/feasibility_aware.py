@@ -55,6 +55,9 @@ class FeasibilityAwarePolicy:
     """
 
     name = "feasibility-aware"
+    #: read ``Observation.window_forecast_s`` when a mechanism fills it (subclasses that bring
+    #: their own window source set this to False)
+    use_observation_forecast = True
 
     def __init__(self, alpha: float = C.ALPHA, min_dwell_s: float = 3600.0,
                  min_gain: float = 0.5, require_justified: bool = True,
@@ -73,7 +76,8 @@ class FeasibilityAwarePolicy:
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation
         # Keep the estimator's history current even when nothing moves this step.
-        window = window_estimate_s(obs, self.estimator)
+        window = (window_estimate_s(obs, self.estimator) if self.use_observation_forecast
+                  else np.asarray(self.estimator.estimate(obs), dtype=float))
         head = available_headroom_w(obs)
         site = obs.job_site
         cand = np.flatnonzero((obs.job_phase == RUNNING) & (obs.job_mobility != PINNED))

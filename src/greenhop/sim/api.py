@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from greenhop.policies import make_policy
+from greenhop.policies import POLICIES, make_policy
 from greenhop.sim.engine import Engine, RunResult
+from greenhop.sim.forecasts import SimWindowForecasts, build_window_forecasts
 from greenhop.sim.inputs import SimInputs, build_inputs
 from greenhop.sim.metrics import compare, run_metrics
 from greenhop.sim.scenario import Scenario, load_scenario
@@ -25,12 +26,15 @@ class SimulationResult:
         inputs: the policy-independent arrays (traces, routing, jobs).
         runs: per policy, the raw :class:`~greenhop.sim.engine.RunResult`.
         metrics_by_policy: per policy, the metrics dict written to ``metrics.json``.
+        window_forecasts: the window forecasts the run computed (only when a policy used
+            them, e.g. ``forecast-feasibility``), else ``None``.
     """
 
     scenario: Scenario
     inputs: SimInputs
     runs: dict[str, RunResult]
     metrics_by_policy: dict[str, dict]
+    window_forecasts: SimWindowForecasts | None = None
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -53,6 +57,13 @@ class SimulationResult:
                 "links": len(sc.links), "jobs": len(self.inputs.jobs),
             },
         }
+        if self.window_forecasts is not None:
+            fc = sc.forecast
+            doc["scenario"]["forecast"] = {
+                "model": self.window_forecasts.name, "quantile": fc.quantile,
+                "quantiles": list(fc.quantiles), "issue_every_s": fc.issue_every_s,
+                "horizon_s": fc.horizon_s,
+            }
         return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n"
 
     def write(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
@@ -93,8 +104,13 @@ def simulate(
     metrics: dict[str, dict] = {}
     names = list(sc.policies)
     total = sc.n_steps * len(names)
+    forecasts: SimWindowForecasts | None = None
     for i, name in enumerate(names):
-        policy = make_policy(name, **sc.policy_params.get(name, {}))
+        params = dict(sc.policy_params.get(name, {}))
+        needs_fc = bool(getattr(POLICIES.get(name), "needs_window_forecast", False))
+        if needs_fc:
+            params.setdefault("quantile", sc.forecast.quantile)
+        policy = make_policy(name, **params)
         hook = None
         if progress is not None:
             base = i * sc.n_steps
@@ -103,7 +119,17 @@ def simulate(
                 progress(name, base + done, total)
 
             hook(0)
-        res = Engine(inputs, policy, record=record, on_progress=hook).run()
+        if needs_fc and forecasts is None:
+            # Once per run: every forecast the forecaster would have issued, audited for
+            # leakage, shared by every policy that needs them.
+            fc_hook = None
+            if progress is not None:
+                def fc_hook(k: int, n: int, name=name, base=base) -> None:
+                    progress(f"{name} (window forecasts, site {min(k + 1, n)}/{n})", base,
+                             total)
+            forecasts = build_window_forecasts(inputs, sc.forecast, fc_hook)
+        res = Engine(inputs, policy, record=record, on_progress=hook,
+                     window_forecasts=forecasts if needs_fc else None).run()
         runs[name] = res
         metrics[name] = run_metrics(inputs, res)
-    return SimulationResult(sc, inputs, runs, compare(metrics))
+    return SimulationResult(sc, inputs, runs, compare(metrics), forecasts)

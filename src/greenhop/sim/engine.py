@@ -83,15 +83,19 @@ class Engine:
         window_forecast: optional ``callable(step) -> ndarray[S]`` whose result becomes
             ``Observation.window_forecast_s`` (a forecaster's remaining-window forecast
             issued at or before that step).
+        window_forecasts: optional :class:`~greenhop.sim.forecasts.SimWindowForecasts`;
+            at step ``t`` the Observation carries ``window_forecasts.at(t)`` (quantiles of
+            the forecasts issued at or before ``t``) as ``window_forecast_q_s``.
         on_progress: optional ``callable(steps_done)``, called every 1,024 steps.
     """
 
     def __init__(self, inputs: SimInputs, policy, *, record: bool = False,
-                 window_forecast=None, on_progress=None) -> None:
+                 window_forecast=None, window_forecasts=None, on_progress=None) -> None:
         self.inp = inputs
         self.policy = policy
         self.record = record
         self.window_forecast = window_forecast
+        self.window_forecasts = window_forecasts
         self.on_progress = on_progress
 
     # ------------------------------------------------------------ helpers
@@ -273,11 +277,15 @@ class Engine:
         wf = None
         if self.window_forecast is not None:
             wf = self.window_forecast(t)
+        wq, levels = None, ()
+        if self.window_forecasts is not None:
+            wq, levels = self.window_forecasts.at(t), self.window_forecasts.quantiles
         return Observation(
             now_s=t * dt, step=t, dt_s=dt,
             renewable_w=self._ren_ro[H + t], surplus_w=self._surplus_ro[H + t],
             history=SurplusHistory(self._surplus_ro, H, t, dt),
-            window_forecast_s=wf, **self._static_obs)
+            window_forecast_s=wf, window_forecast_q_s=wq, window_forecast_quantiles=levels,
+            **self._static_obs)
 
     # ------------------------------------------------------------ run
     def run(self) -> RunResult:
@@ -376,6 +384,12 @@ class Engine:
             links=links, start_unix_s=float(sc.start.timestamp()),
             window_threshold_w=float(sc.window_threshold_w))
 
+        if getattr(self.policy, "sees_future", False):
+            # The one explicit channel to the future: only a policy that declares it (the
+            # oracle-window ceiling) gets the true windows; the Observation never has them.
+            from greenhop.sim.forecasts import TrueWindows
+
+            self.policy.bind_true_windows(TrueWindows(inp.remaining_window_s))
         order = np.argsort(inp.job_arrival_step, kind="stable")
         arr_steps = inp.job_arrival_step[order]
         next_arr = 0

@@ -21,6 +21,15 @@ Definitions (energies summed over sites and the horizon):
   ``window_closed_mid_migration``.
 * ``gb_moved``: checkpoint bytes that crossed the WAN [GB = 1e9 B];
   ``network_kwh``: their network energy (bits x energy per bit along the path).
+* ``oracle_gap_kwh`` and ``oracle_gap_closed_pct`` (on ``forecast-feasibility``, when
+  ``feasibility-aware`` and ``oracle-window`` ran too): the gap ``G = NR(feasibility-aware)
+  - NR(oracle-window)`` of non-renewable energy [kWh] between the historical window
+  estimate and the true future window, and ``100 x (NR(feasibility-aware) -
+  NR(forecast-feasibility)) / G``, the share of it the forecasts close (100: as good as
+  perfect foresight; 0: no better than the historical estimate; negative: worse).
+  ``None`` when ``G <= 0`` (no gap to close). The same share on infeasible and on
+  regretted migrations: ``oracle_gap_infeasible`` / ``oracle_gap_closed_infeasible_pct``,
+  ``oracle_gap_regretted`` / ``oracle_gap_closed_regretted_pct``.
 """
 
 from __future__ import annotations
@@ -111,10 +120,28 @@ def run_metrics(inp: SimInputs, res: RunResult) -> dict:
     return out
 
 
+#: the policy whose share of the oracle gap is reported, and the two ends of the gap
+FORECAST_POLICY, BASELINE_POLICY, ORACLE_POLICY = (
+    "forecast-feasibility", "feasibility-aware", "oracle-window")
+
+
 def compare(metrics: dict[str, dict]) -> dict[str, dict]:
-    """Fill ``saved_vs_static_pct`` when ``static`` is among the runs."""
+    """Fill ``saved_vs_static_pct`` when ``static`` is among the runs, and the share of the
+    ``feasibility-aware`` -> ``oracle-window`` gap that ``forecast-feasibility`` closes when
+    all three are."""
     base = metrics.get("static", {}).get("non_renewable_kwh")
     for m in metrics.values():
         if base:
             m["saved_vs_static_pct"] = _r(100.0 * (base - m["non_renewable_kwh"]) / base, 4)
+    fc = metrics.get(FORECAST_POLICY)
+    fa = metrics.get(BASELINE_POLICY)
+    oracle = metrics.get(ORACLE_POLICY)
+    if fc is not None and fa is not None and oracle is not None:
+        for key, suffix, digits in (("non_renewable_kwh", "", 4),
+                                    ("infeasible_migrations", "_infeasible", 0),
+                                    ("regretted_migrations", "_regretted", 0)):
+            gap = fa[key] - oracle[key]
+            fc[f"oracle_gap{suffix or '_kwh'}"] = _r(gap, digits) if digits else int(gap)
+            fc[f"oracle_gap_closed{suffix}_pct"] = (
+                _r(100.0 * (fa[key] - fc[key]) / gap, 2) if gap > 0 else None)
     return metrics

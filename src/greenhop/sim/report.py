@@ -45,6 +45,8 @@ _COLUMNS = (
     ("gb_moved", "GB moved", 1),
     ("network_kwh", "network kWh", 2),
     ("unfinished_jobs", "unfinished jobs", 0),
+    ("oracle_gap_closed_pct", "oracle gap closed % (kWh)", 1),
+    ("oracle_gap_closed_infeasible_pct", "oracle gap closed % (infeasible)", 1),
 )
 
 
@@ -209,6 +211,35 @@ def _feasibility_map(result) -> str:
     return _png(fig)
 
 
+def _forecast_note(result) -> str:
+    """What the forecast and oracle columns mean, when those policies ran."""
+    runs = result.runs
+    parts = []
+    if "oracle-window" in runs:
+        parts.append("oracle-window is fed the true future window from the traces: it sees "
+                     "the future and is a ceiling for comparison, not a deployable policy.")
+    if "forecast-feasibility" in runs:
+        fc = result.scenario.forecast
+        m = result.metrics_by_policy.get("forecast-feasibility", {})
+        parts.append(f"forecast-feasibility decides on the p{round(fc.quantile * 100):d} of "
+                     f"window forecasts ({html.escape(fc.model)}, issued every "
+                     f"{fc.issue_every_s / 60:g} min, only those issued at or before each "
+                     "decision).")
+        if m.get("oracle_gap_kwh") is not None:
+            closed = m.get("oracle_gap_closed_pct")
+            parts.append(
+                "Oracle gap closed = share of the non-renewable energy between "
+                f"feasibility-aware and oracle-window ({m['oracle_gap_kwh']:,.1f} kWh) that "
+                "forecast-feasibility recovers: "
+                + ("undefined (no gap)" if closed is None else f"{closed:.1f}%")
+                + "; the same share of the gap in infeasible migrations: "
+                + ("undefined (no gap)" if m.get("oracle_gap_closed_infeasible_pct") is None
+                   else f"{m['oracle_gap_closed_infeasible_pct']:.1f}%") + ".")
+    if not parts:
+        return ""
+    return f'<p class="note">{" ".join(parts)}</p>'
+
+
 def render_report(result) -> str:
     """The report of ``result`` (a :class:`~greenhop.sim.api.SimulationResult`) as HTML text."""
     sc = result.scenario
@@ -236,6 +267,7 @@ def render_report(result) -> str:
         "(base load included). Stability = coefficient of variation of the job slowdown. "
         "Regretted = the destination's window closed before the migration paid back its "
         "energy. Definitions: docs/simulator.md.</p>",
+        _forecast_note(result),
         "<h2>Surplus and load per site</h2>", _timelines(result, focus),
         "<h2>Job placement</h2>", _gantt(result, focus),
         "<h2>Feasibility map with the actual migrations</h2>", _feasibility_map(result),

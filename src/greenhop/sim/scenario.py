@@ -21,6 +21,7 @@ import pandas as pd
 from greenhop.core.errors import ConfigError
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
 from greenhop.model import constants as C
+from greenhop.sim.forecasts import ForecastSpec, parse_forecast
 from greenhop.sim.schema import Table
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
@@ -108,6 +109,7 @@ class Scenario:
     write_Bps: float = C.WRITE_BPS
     read_Bps: float = C.READ_BPS
     startup_s: float = C.STARTUP_S
+    forecast: ForecastSpec = field(default_factory=ForecastSpec)
     source: str = "<dict>"
     jobs_cache: tuple[JobSpec, ...] | None = field(default=None, compare=False, repr=False)
 
@@ -484,6 +486,16 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
                                   f"{', '.join(POLICIES.names())}")
             sub = pt.table(pname)
             params[pname] = dict(sub.data)
+            from greenhop.policies import make_policy
+
+            try:  # build it once now, so a bad parameter is reported with its key path
+                make_policy(pname, **params[pname])
+            except ConfigError as exc:
+                msg = str(exc).removeprefix(f"{pname}: ")
+                key = msg.split(":", 1)[0]
+                sep = "." if key in params[pname] else ": "
+                raise ConfigError(msg if msg.startswith(sub.path) else f"{sub.path}{sep}{msg}"
+                                  ) from None
     threshold = t.power("window_threshold", 1000.0)
     on_close = t.string("on_window_close", "continue", choices=ON_WINDOW_CLOSE)
     alpha = t.number("alpha", C.ALPHA, lo=0, lo_open=True, hi=1)
@@ -565,6 +577,11 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         if too_big:
             raise ConfigError(f"generator.gpus: {too_big[0]} GPUs is more than the largest "
                               f"site has ({max_slots} slots)")
+    forecast = ForecastSpec()
+    if t.has("forecast"):
+        forecast = parse_forecast(
+            t.table("forecast"), step, history, tuple(sites),
+            {n: (s.spec.latitude_deg, s.spec.longitude_deg) for n, s in sites.items()}, base_dir)
     if not jobs and generator is None and "jobs" not in t.data:
         raise ConfigError("jobs: the scenario has no jobs; add [[jobs]] or a [generator] "
                           "(or write jobs = [] for an energy-only run)")
@@ -574,7 +591,8 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         decision_interval_s=decision, policies=tuple(policies), policy_params=params,
         sites=tuple(sites.values()), links=tuple(links), explicit_jobs=tuple(jobs),
         generator=generator, window_threshold_w=threshold, on_window_close=on_close,
-        alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup, source=source,
+        alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup,
+        forecast=forecast, source=source,
     )
 
 
