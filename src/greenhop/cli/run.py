@@ -83,8 +83,13 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
         start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s)
     store = Store.open(db, create=True)
-    ctl = Controller(store, inp, lambda: make_policy(name, **params), LocalExecutor(workdir),
-                     TraceReplaySource(inp.renewable_w, inp.history_steps), cfg, log=log)
+    try:
+        ctl = Controller(store, inp, lambda: make_policy(name, **params),
+                         LocalExecutor(workdir),
+                         TraceReplaySource(inp.renewable_w, inp.history_steps), cfg, log=log)
+    except BaseException:
+        store.close()
+        raise
     return ctl, sc, inp
 
 
