@@ -3,6 +3,7 @@ soak of randomized fault schedules. Fixed seeds; every process is cleaned up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -171,3 +172,62 @@ def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp
                 p.kill()
                 p.wait()
         kill_all_under(work)
+
+
+@pytest.mark.slow
+def test_random_kills_of_real_processes_keep_every_invariant(tmp_path):
+    """Three seeded schedules of kill -9 at random moments (the controller, a trainer, a site
+    agent) on real processes: each job ends with the weights of an uninterrupted run, never
+    had two live trainers, lost at most one checkpoint interval, and nothing is left."""
+    refs = reference_weights(tmp_path.parent / "refs", 4)
+    t0 = time.monotonic()
+    for seed in range(3):
+        rng = random.Random(100 + seed)
+        work = tmp_path / f"s{seed}"
+        db = work / "run.db"
+        watch = _Watch(work)
+        watch.start()
+        procs = []
+        try:
+            proc = start_run(work, CHAOS, 36000, "--step-sleep", "0.01")
+            procs.append(proc)
+            for _ in range(3):
+                time.sleep(rng.uniform(1.0, 4.0))
+                if proc.poll() is not None:
+                    break
+                what = rng.choice(["controller", "trainer", "agent"])
+                if what == "controller":
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    proc = start_run(work, CHAOS, 36000, "--step-sleep", "0.01")
+                    procs.append(proc)
+                elif what == "trainer":
+                    live = [p for ps in trainers_by_job(work).values() for p in ps]
+                    if live:
+                        os.kill(rng.choice(live), signal.SIGKILL)
+                else:
+                    pids = [s["agent_pid"] for s in db_sites(db) if s["agent_pid"]]
+                    if pids:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(rng.choice(pids), signal.SIGKILL)
+            code = proc.wait(timeout=240)
+            if code != 0 and "already finished" not in (work / "controller.log").read_text():
+                raise AssertionError((work / "controller.log").read_text()[-3000:])
+            watch.stop_ev.set()
+            watch.join()
+            assert max(watch.most.values()) == 1, (seed, watch.most)
+            wait_for(lambda work=work: not processes_under(work), 10, "every process to exit")
+            assert temp_leftovers(work) == [], seed
+            sites = [s["name"] for s in db_sites(db)]
+            for j, row in enumerate(db_jobs(db)):
+                assert row["phase"] == "done", (seed, row)
+                assert final_weights(work, row["name"], sites[row["site"]]) == (STEPS, refs[j])
+                assert steps_lost(work, row["name"]) <= EVERY, (seed, row["name"])
+        finally:
+            watch.stop_ev.set()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            kill_all_under(work)
+    assert time.monotonic() - t0 < 300

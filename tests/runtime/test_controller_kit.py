@@ -99,11 +99,14 @@ def db_jobs(db: Path) -> list[dict]:
 
 
 def db_sites(db: Path) -> list[dict]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    con.row_factory = sqlite3.Row
-    rows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
-    con.close()
-    return rows
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
+        con.close()
+        return rows
+    except sqlite3.Error:
+        return []
 
 
 def wait_for(cond, timeout_s: float, what: str, poll_s: float = 0.003):
