@@ -142,7 +142,12 @@ def run_command(
         train_steps=train_steps, every=every, step_sleep_s=step_sleep, max_wall_s=max_wall,
         log=lambda m: err.print(m))
     try:
-        mode = ctl.prepare()
+        try:
+            mode = ctl.prepare()
+        except KeyboardInterrupt:
+            err.print("interrupted while starting; nothing is running. Run the same command "
+                      "again to start or resume")
+            raise typer.Exit(130) from None
         err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "
                   f"{len(inp.jobs)} jobs, policy {ctl.cfg.policy_name}, time scale "
                   f"{time_scale:g}x), database {db}; `greenhop status --db {db}` shows it")

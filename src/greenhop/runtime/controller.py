@@ -541,6 +541,10 @@ class Controller:
                     break
                 if not self._book(t, deadline):
                     break
+                if (t + 1) % max(1, T // 10) == 0:
+                    self.log(f"step {t + 1}/{T}: {int((led.phase == DONE).sum())}/{led.J} jobs "
+                             f"done, {sum(1 for m in led.migrations if m.get('end_s'))} "
+                             f"migrations, {time.monotonic() - t_start:.1f} s")
             status = "stopped" if self.stop_requested else "done"
             if status == "done":
                 self._book_idle(T)
