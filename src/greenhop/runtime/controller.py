@@ -176,6 +176,9 @@ class Controller:
         st = self.store
         pids = [(r["name"], r["trainer_pid"], r["trainer_start"]) for r in st.jobs()
                 if r["trainer_pid"] and self.ex.is_alive(r["trainer_pid"], r["trainer_start"])]
+        known = {p for _, p, _ in pids}
+        # ... and any the database never heard of (killed between launch and record)
+        pids += [("?", p, s) for p, s in self.ex.stray_trainers() if p not in known]
         for _, pid, start in pids:
             self.ex.stop_trainer(pid, start)  # checkpoint and exit (SIGTERM)
         deadline = time.monotonic() + 30.0

@@ -117,6 +117,11 @@ class Executor:
         """True when the trainer ``(pid, start)`` is still running."""
         return alive(pid, start)
 
+    def stray_trainers(self) -> list[tuple[int, str]]:
+        """Trainers of this run still alive that the database may not know of (a controller
+        killed between launching one and recording it); ``(pid, start)`` each."""
+        return []
+
     def stop_trainer(self, pid: int, start: str | None) -> None:
         """Ask the trainer to checkpoint and exit (SIGTERM: the SDK's migration request)."""
         raise NotImplementedError
@@ -145,7 +150,7 @@ class LocalExecutor(Executor):
     checkpoints (each site directory is its agent's root), ``logs/`` holds trainer output."""
 
     def __init__(self, workdir: str | Path, *, agent_start_timeout_s: float = 30.0) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         self.agents: dict[str, tuple[subprocess.Popen, str]] = {}
         self.rates: dict[str, float] = {}
@@ -272,6 +277,23 @@ class LocalExecutor(Executor):
             self.children.pop(int(pid), None)
             return TrainerStatus(False, code, step)
         return TrainerStatus(alive(pid, start), None, step)
+
+    def stray_trainers(self):
+        key = str(self.workdir / "sites") + os.sep
+        out = []
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit() or int(p.name) == os.getpid():
+                continue
+            try:
+                argv = (p / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            args = [a.decode(errors="replace") for a in argv]
+            if "greenhop.workload.reference" in args and any(a.startswith(key) for a in args):
+                start = proc_start(int(p.name))
+                if start is not None:
+                    out.append((int(p.name), start))
+        return out
 
     def stop_trainer(self, pid, start):
         if alive(pid, start):
