@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 
@@ -45,6 +46,8 @@ def _driver(tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_bin = shutil.which("chromedriver")
     if not chromium or not driver_bin:
+        if os.environ.get("CI"):  # CI installs them (.ci/run): a missing browser is a failure
+            pytest.fail("chromium and chromedriver are not installed; .ci/run installs them")
         pytest.skip("chromium and chromedriver are not installed (see .ci/run)")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
