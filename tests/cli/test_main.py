@@ -38,6 +38,7 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(("error", "code"), [(ConfigError("bad key x"), 2),
+                                             (ConfigError("add a [[sites]] table"), 2),
                                              (TransferError("link dropped"), 1)])
 def test_greenhop_errors_become_one_line_and_exit_code(capsys, error, code) -> None:
     def failing_app(*args, **kwargs):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from greenhop import __version__
 from greenhop.core.errors import GreenhopError, UserError
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None, application: Callable[..., object] | Non
     try:
         (application or app)(args=argv, standalone_mode=True)
     except GreenhopError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2 if isinstance(exc, UserError) else 1)
 
 
