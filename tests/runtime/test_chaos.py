@@ -137,9 +137,11 @@ def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp
         procs.append(proc)
         moving = wait_for(lambda: [j for j in db_jobs(db) if j["phase"] == "transferring"],
                           120, "a transfer")
-        agent_pid = db_sites(db)[moving[0]["dest"]]["agent_pid"]
-        time.sleep(0.3)  # the pull (about 1 s at 1 Mbit/s) is under way
-        os.kill(agent_pid, signal.SIGKILL)
+        dest = db_sites(db)[moving[0]["dest"]]
+        staging = work / "sites" / dest["name"] / moving[0]["name"]
+        # the pull (about 1 s at 1 Mbit/s) is under way once its staging directory exists
+        wait_for(lambda: any(staging.glob(".incoming-*")), 30, "the pull to begin", 0.002)
+        os.kill(dest["agent_pid"], signal.SIGKILL)
         assert proc.wait(timeout=240) == 0, (work / "controller.log").read_text()[-3000:]
         log = (work / "controller.log").read_text()
         assert "done:" in log
