@@ -23,6 +23,9 @@ def test_registry_creates_by_name_and_lists_valid_names_on_typo() -> None:
         reg.get("statik")
     with pytest.raises(ValueError, match="twice"):
         reg.register("static")(_static)
+    with reg.temporary("plugin", lambda **kw: {"name": "plugin"}):
+        assert reg.create("plugin") == {"name": "plugin"}
+    assert "plugin" not in reg
 
 
 def test_virtual_clock_jumps_forward_only() -> None:

@@ -132,17 +132,16 @@ class _PeeksQuietly(Persistence):
                                (p.size, len(horizons_s), len(quantiles))).copy()
 
 
-for _cls in (_PeeksNext, _PeeksQuietly):
-    if _cls.name not in FORECASTERS:
-        FORECASTERS.register(_cls.name)(_cls)
-
-
-@pytest.mark.parametrize("model", ["test-peeks-next", "test-peeks-quietly"])
-def test_a_leaking_forecaster_makes_the_simulation_fail_loudly(model):
+@pytest.mark.parametrize("leaker", [_PeeksNext, _PeeksQuietly])
+def test_a_leaking_forecaster_makes_the_simulation_fail_loudly(leaker):
+    model = leaker.name
     d = small(policies=["forecast-feasibility"])
     d["forecast"]["model"] = model
-    with pytest.raises(LeakageError, match=f"forecaster '{model}'.*after its issue time"):
+    with FORECASTERS.temporary(model, leaker), pytest.raises(
+        LeakageError, match=f"forecaster '{model}'.*after its issue time"
+    ):
         simulate(d)
+    assert model not in FORECASTERS
 
 
 def test_honest_forecasters_pass_the_audit():

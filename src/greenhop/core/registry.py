@@ -7,6 +7,7 @@ valid ones, so a typo on the command line is answered with the fix.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from greenhop.core.errors import ConfigError
@@ -34,6 +35,15 @@ class Registry(Generic[T]):
             return factory
 
         return decorate
+
+    @contextmanager
+    def temporary(self, name: str, factory: Callable[..., T]) -> Iterator[Callable[..., T]]:
+        """Register ``factory`` as ``name`` for the duration of a ``with`` block only."""
+        self.register(name)(factory)
+        try:
+            yield factory
+        finally:
+            del self._factories[name]
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
