@@ -6,7 +6,7 @@
 estimate is the **mean remaining window observed at that site at the same time
 of day** on earlier days (over every past step that was inside a window, whose
 window has since ended). It reads only ``observation.history``, which refuses
-anything after now, so it cannot leak the future. A forecaster (issue 5) replaces
+anything after now, so it cannot leak the future. A forecaster (greenhop.forecast) replaces
 it by filling ``Observation.window_forecast_s``; any object with
 ``estimate(observation) -> ndarray[S]`` can be passed to the policy instead.
 
