@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import mmap
 import os
 import re
 import shutil
@@ -52,7 +51,6 @@ so that their SHA-256s are computed in parallel while writing and reading."""
 
 _BLOCK_BYTES = 8 * 1024 * 1024
 _WRITE_BACK_BYTES = 64 * 1024 * 1024
-_MMAP_MIN_BYTES = 1024 * 1024
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -306,15 +304,17 @@ def tensors_from_buffer(buf, header: sf.SafetensorsHeader, where: str) -> dict[s
 
 
 def read_verified(path: Path, record: dict[str, Any] | None, where: str):
-    """A whole file's bytes (an array, or a private mapping for files >= 1 MiB), hashed
-    while read and compared with the manifest ``record``."""
+    """A whole file's bytes as a uint8 array, hashed while read (in a second thread, so
+    reading and hashing overlap) and compared with the manifest ``record``.
+
+    Plain reads into one buffer beat a populated private mapping here: several files
+    read this way at once keep the disk and every core busy (see benchmarks/README.md).
+    """
     size = path.stat().st_size
     if record is not None and size != record["size_bytes"]:
         raise IncompleteCheckpoint(
             f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
         )
-    if size >= _MMAP_MIN_BYTES:
-        return _map_verified(path, size, record, where)
     buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
     view = memoryview(buf).cast("B")
     h = hashlib.sha256()
@@ -341,28 +341,6 @@ def read_verified(path: Path, record: dict[str, Any] | None, where: str):
         )
     view.release()
     return buf
-
-
-def _map_verified(path: Path, size: int, record: dict[str, Any] | None, where: str) -> mmap.mmap:
-    """Map a large file privately (copy-on-write), hash it through the mapping, check it.
-
-    The page cache is mapped rather than copied, so a load costs the disk read and
-    one SHA-256 pass; tensors built on the mapping stay valid after the file is
-    removed, and writing to them never reaches the file.
-    """
-    flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
-    with open(path, "rb") as fh:
-        mapped = mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    h = hashlib.sha256()
-    with memoryview(mapped) as view:
-        for pos in range(0, size, _BLOCK_BYTES):
-            h.update(view[pos : pos + _BLOCK_BYTES])
-    if record is not None and h.hexdigest() != record["sha256"]:
-        mapped.close()
-        raise IncompleteCheckpoint(
-            f"{where}: SHA-256 mismatch (corrupt at rest); the checkpoint is not loaded"
-        )
-    return mapped
 
 
 # --------------------------------------------------------------------------------------------
@@ -612,12 +590,23 @@ class LoadedCheckpoint:
     components: dict[str, Any]
 
 
-def load_component(path: Path, name: str, manifest: dict[str, Any]) -> Any:
+def load_component(
+    path: Path, name: str, manifest: dict[str, Any], pool: ThreadPoolExecutor | None = None
+) -> Any:
     """Load one component's state (tensors as torch tensors) from a checkpoint directory.
 
     Every file is hashed while it is read and compared with the manifest;
-    shards are read in parallel.
+    shards are read in parallel (on ``pool`` when given, so that the shards of
+    several components hash on every core at once).
     """
+    if pool is None:
+        with ThreadPoolExecutor(4, thread_name_prefix="greenhop-load") as own:
+            return load_component(path, name, manifest, own)
+    return _assemble_component(*_submit_component(path, name, manifest, pool))
+
+
+def _submit_component(path: Path, name: str, manifest: dict[str, Any], pool: ThreadPoolExecutor):
+    """Check a component's structure file and start reading its shards on ``pool``."""
     files = manifest["files"]
     js = f"{name}.json"
     if js not in files:
@@ -643,10 +632,14 @@ def load_component(path: Path, name: str, manifest: dict[str, Any]) -> Any:
         header = sf.parse_header(_header_bytes(buf), len(buf), str(path / f))
         return tensors_from_buffer(buf, header, str(path / f))
 
-    with ThreadPoolExecutor(min(4, len(shards)), thread_name_prefix="greenhop-load") as pool:
-        parts = list(pool.map(read, shards))
+    return where, structure, [pool.submit(read, f) for f in shards]
+
+
+def _assemble_component(where: str, structure: dict[str, Any], futures: list) -> Any:
+    """Wait for a component's shards and rebuild its state from them."""
     tensors: dict[str, Any] = {}
-    for part in parts:
+    for future in futures:
+        part = future.result()
         if set(part) & set(tensors):
             raise CheckpointError(f"{where}: a tensor name appears in two shards")
         tensors.update(part)
@@ -679,11 +672,14 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         raise CheckpointError(
             f"{path}: meta.json step {meta.get('step')} != manifest step {manifest['step']}"
         )
-    comps = {}
     for name in meta["components"]:
         if not isinstance(name, str) or not _COMPONENT.match(name):
             raise CheckpointError(f"{path / META}: invalid component name {name!r}")
-        comps[name] = load_component(path, name, manifest)
+    # Every component's shards are read and hashed on one pool: SHA-256 runs on all cores.
+    with ThreadPoolExecutor(4, thread_name_prefix="greenhop-load") as pool:
+        started = {name: _submit_component(path, name, manifest, pool)
+                   for name in meta["components"]}
+        comps = {name: _assemble_component(*plan) for name, plan in started.items()}
     return LoadedCheckpoint(
         path, manifest["step"], bool(manifest.get("finished")), meta, manifest, comps
     )
