@@ -26,7 +26,6 @@ from greenhop.core.observation import (
     MIGRATING,
     PARTIAL,
     PENDING,
-    PINNED,
     QUEUED,
     RUNNING,
     SUSPENDED,
@@ -37,6 +36,7 @@ from greenhop.core.observation import (
     SurplusHistory,
     Suspend,
 )
+from greenhop.policies import admission
 from greenhop.policies.network import link_info
 from greenhop.traces.dispatch import dispatch_step
 
@@ -73,6 +73,8 @@ class Ledger:
         self.every = max(1, round(decision_interval_s / self.dt))
         self.site_names = tuple(inp.scenario.site_names)
         self.job_names = tuple(j.name for j in inp.jobs)
+        self._site_index = {n: i for i, n in enumerate(self.site_names)}
+        self._job_index = {n: i for i, n in enumerate(self.job_names)}
         S, J = self.S, self.J
         self.phase = np.full(J, PENDING, dtype=np.int8)
         self.site = np.full(J, -1, dtype=np.int64)
@@ -188,16 +190,10 @@ class Ledger:
             window_threshold_w=self._threshold_w)
 
     def _job(self, job) -> int:
-        if isinstance(job, str):
-            return self.job_names.index(job) if job in self.job_names else -1
-        j = int(job)
-        return j if 0 <= j < self.J else -1
+        return admission.resolve(job, self._job_index, self.J)
 
     def _site(self, site) -> int:
-        if isinstance(site, str):
-            return self.site_names.index(site) if site in self.site_names else -1
-        s = int(site)
-        return s if 0 <= s < self.S else -1
+        return admission.resolve(site, self._site_index, self.S)
 
     def apply(self, actions, t: int) -> list[tuple[str, int, int, int]]:
         """Validate ``actions`` as the simulator does; returns the accepted ones as
@@ -209,11 +205,7 @@ class Ledger:
         for act in actions:
             if isinstance(act, Migrate):
                 j, d = self._job(act.job), self._site(act.dest)
-                ok = (j >= 0 and d >= 0 and self.phase[j] in (RUNNING, SUSPENDED)
-                      and inp.job_mobility[j] != PINNED and inp.job_allowed[j, d]
-                      and d != self.site[j] and net.hops[self.site[j], d] > 0
-                      and inp.slots[d] - self.occ[d] >= inp.job_g_move[j])
-                if ok:
+                if admission.can_migrate(inp, self.phase, self.site, self.occ, j, d):
                     src = int(self.site[j])
                     self.phase[j] = MIGRATING
                     self.dest[j] = d
@@ -233,7 +225,7 @@ class Ledger:
                     self.counters["rejected_actions"] += 1
             elif isinstance(act, Suspend):
                 j = self._job(act.job)
-                if j >= 0 and self.phase[j] == RUNNING:
+                if admission.can_suspend(self.phase, j):
                     self.phase[j] = SUSPENDED
                     self.counters["suspensions"] += 1
                     out.append(("suspend", j, int(self.site[j]), int(self.site[j])))
@@ -241,7 +233,7 @@ class Ledger:
                     self.counters["rejected_actions"] += 1
             elif isinstance(act, Resume):
                 j = self._job(act.job)
-                if j >= 0 and self.phase[j] == SUSPENDED:
+                if admission.can_resume(self.phase, j):
                     self.phase[j] = MIGRATING
                     self.dest[j] = self.site[j]
                     self.is_move[j] = False
@@ -251,8 +243,7 @@ class Ledger:
                     self.counters["rejected_actions"] += 1
             elif isinstance(act, Place):
                 j, s = self._job(act.job), self._site(act.site)
-                if (j >= 0 and s >= 0 and self.phase[j] == QUEUED and inp.job_allowed[j, s]
-                        and inp.slots[s] - self.occ[s] >= inp.job_gpus[j]):
+                if admission.can_place(inp, self.phase, self.occ, j, s):
                     self._start_job(j, s, now)
                     self.queue.remove(j)
                     out.append(("place", j, s, s))
@@ -275,10 +266,8 @@ class Ledger:
         inp = self.inp
         out, still = [], []
         for j in self.queue:
-            s = int(inp.job_origin[j])
-            if s < 0:
-                s = int(np.argmax(np.where(inp.job_allowed[j], inp.slots - self.occ, -1)))
-            if inp.slots[s] - self.occ[s] >= inp.job_gpus[j]:
+            s = admission.arrival_site(inp, self.occ, j)
+            if admission.fits(inp, self.occ, s, inp.job_gpus[j]):
                 self._start_job(j, s, t * self.dt)
                 out.append(("place", j, s, s))
             else:

@@ -29,7 +29,6 @@ from greenhop.core.observation import (
     DONE,
     MIGRATING,
     PENDING,
-    PINNED,
     QUEUED,
     RUNNING,
     SUSPENDED,
@@ -40,6 +39,7 @@ from greenhop.core.observation import (
     SurplusHistory,
     Suspend,
 )
+from greenhop.policies import admission
 from greenhop.policies.network import link_info
 from greenhop.sim.energy import dispatch_block
 from greenhop.sim.inputs import SimInputs
@@ -100,19 +100,10 @@ class Engine:
 
     # ------------------------------------------------------------ helpers
     def _resolve_job(self, job) -> int:
-        if isinstance(job, str):
-            try:
-                return self._job_index[job]
-            except KeyError:
-                return -1
-        j = int(job)
-        return j if 0 <= j < self.J else -1
+        return admission.resolve(job, self._job_index, self.J)
 
     def _resolve_site(self, site) -> int:
-        if isinstance(site, str):
-            return self._site_index.get(site, -1)
-        s = int(site)
-        return s if 0 <= s < self.S else -1
+        return admission.resolve(site, self._site_index, self.S)
 
     def _segment(self, j: int, now: float, kind: str | None, site: int = -1) -> None:
         """Close job ``j``'s open segment at ``now``; open a new one of ``kind`` at ``site``."""
@@ -157,22 +148,17 @@ class Engine:
 
     def _apply(self, actions, now: float, step: int) -> None:
         inp = self.inp
-        net = inp.network
         for act in actions:
             if isinstance(act, Migrate):
                 j, d = self._resolve_job(act.job), self._resolve_site(act.dest)
-                ok = (j >= 0 and d >= 0 and self.phase[j] in (RUNNING, SUSPENDED)
-                      and inp.job_mobility[j] != PINNED and inp.job_allowed[j, d]
-                      and d != self.site[j] and net.hops[self.site[j], d] > 0
-                      and inp.slots[d] - self.occ[d] >= inp.job_g_move[j])
-                if ok:
+                if admission.can_migrate(inp, self.phase, self.site, self.occ, j, d):
                     self._start_migration(j, d, now, step, move=True)
                     self.counters["migrations_started"] += 1
                 else:
                     self.counters["rejected_actions"] += 1
             elif isinstance(act, Suspend):
                 j = self._resolve_job(act.job)
-                if j >= 0 and self.phase[j] == RUNNING:
+                if admission.can_suspend(self.phase, j):
                     self.phase[j] = SUSPENDED
                     self.counters["suspensions"] += 1
                     self._segment(j, now, "suspended", int(self.site[j]))
@@ -180,14 +166,13 @@ class Engine:
                     self.counters["rejected_actions"] += 1
             elif isinstance(act, Resume):
                 j = self._resolve_job(act.job)
-                if j >= 0 and self.phase[j] == SUSPENDED:
+                if admission.can_resume(self.phase, j):
                     self._start_migration(j, int(self.site[j]), now, step, move=False)
                 else:
                     self.counters["rejected_actions"] += 1
             elif isinstance(act, Place):
                 j, s = self._resolve_job(act.job), self._resolve_site(act.site)
-                if (j >= 0 and s >= 0 and self.phase[j] == QUEUED and inp.job_allowed[j, s]
-                        and inp.slots[s] - self.occ[s] >= inp.job_gpus[j]):
+                if admission.can_place(inp, self.phase, self.occ, j, s):
                     self._start_job(j, s, now)
                     self.queue.remove(j)
                 else:
@@ -210,11 +195,8 @@ class Engine:
         inp = self.inp
         still = []
         for j in self.queue:
-            s = int(inp.job_origin[j])
-            if s < 0:
-                free = np.where(inp.job_allowed[j], inp.slots - self.occ, -1)
-                s = int(np.argmax(free))
-            if inp.slots[s] - self.occ[s] >= inp.job_gpus[j]:
+            s = admission.arrival_site(inp, self.occ, j)
+            if admission.fits(inp, self.occ, s, inp.job_gpus[j]):
                 self._start_job(j, s, now)
             else:
                 still.append(j)
