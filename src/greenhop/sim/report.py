@@ -21,8 +21,9 @@ max-width:1200px;color:#1d2630;background:#fff;line-height:1.45}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;
 border-bottom:2px solid #2e7d32;padding-bottom:.2rem}
 .sub{color:#5a6570;margin-top:0}
-table{border-collapse:collapse;font-size:.9rem;margin:.8rem 0}
-th,td{border:1px solid #d5dbe0;padding:.35rem .6rem;text-align:right}
+table{border-collapse:collapse;font-size:.8rem;margin:.8rem 0}
+.wide{overflow-x:auto}
+th,td{border:1px solid #d5dbe0;padding:.3rem .45rem;text-align:right}
 th{background:#eef3ee}td:first-child,th:first-child{text-align:left}
 tr.best td{background:#f1f8e9}
 img{max-width:100%;height:auto;border:1px solid #e3e7ea;margin:.4rem 0}
@@ -74,7 +75,8 @@ def _table(metrics: dict[str, dict]) -> str:
         cells = "".join(f"<td>{_fmt(m.get(k), d)}</td>" for k, _, d in _COLUMNS)
         cls = ' class="best"' if p == best else ""
         rows.append(f"<tr{cls}><td>{html.escape(p)}</td>{cells}</tr>")
-    return f"<table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table>"
+    # The comparison grows a column per metric: scroll sideways rather than overflow.
+    return f"<div class='wide'><table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table></div>"
 
 
 def _bars(metrics: dict[str, dict]) -> str:
