@@ -45,6 +45,7 @@ import threading
 import time
 from pathlib import Path
 
+from agentproc import AgentProcess
 from greenhop.core.units import format_rate, format_size, parse_rate
 from greenhop.model import evaluate
 from greenhop.runtime.transfer import pull_checkpoint
@@ -122,42 +123,6 @@ def stop_s(ckpt_dir: Path) -> float:
     return t_exit - job.saved_at
 
 
-class Agent:
-    """A site agent as its own process (``greenhop agent serve``)."""
-
-    def __init__(self, root: Path, rate_bps: float) -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "greenhop",
-                "agent",
-                "serve",
-                "--root",
-                str(root),
-                "--port",
-                "0",
-                "--rate",
-                f"{rate_bps:g}bps",
-                "--idle-timeout",
-                "300s",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.url = self.proc.stdout.readline().strip()
-        assert self.url.startswith("http://"), self.url
-
-    def __enter__(self) -> str:
-        return self.url
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.iterdir())
 
@@ -198,7 +163,8 @@ def calibrate(base: Path, r: int) -> dict[str, float]:
 
 def migrate(base: Path, rate_bps: float, r: int) -> dict[str, float]:
     a, b = base / f"a{r}", base / f"b{r}"
-    agent = Agent(a, rate_bps)  # site A's agent: its own process, running before the migration
+    # site A's agent: its own process, running before the migration
+    agent = AgentProcess(a, rate_bps)
     job = Job(a / "job")
     steps = job.steps()
     for step, _t in steps:

@@ -26,8 +26,6 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from agentproc import AgentProcess
 from greenhop.core.units import format_rate, format_size, parse_size
 from greenhop.runtime.transfer import pull_checkpoint
 from greenhop.workload import save_checkpoint, verify_checkpoint
@@ -58,42 +57,6 @@ def make_checkpoint(root: Path, job: str, size: float) -> Path:
         },
     }
     return save_checkpoint(root / job, 1, state)
-
-
-class Agent:
-    """The source site's agent as its own process (``greenhop agent serve``), like a real site."""
-
-    def __init__(self, root: Path, rate_bps: float) -> None:
-        rate = "unlimited" if math.isinf(rate_bps) else f"{rate_bps:g}bps"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "greenhop",
-                "agent",
-                "serve",
-                "--root",
-                str(root),
-                "--port",
-                "0",
-                "--rate",
-                rate,
-                "--idle-timeout",
-                "120s",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def __enter__(self) -> str:
-        url = self.proc.stdout.readline().strip()
-        assert url.startswith("http://"), url
-        return url
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def plain_fetch(url_port: int, job: str, name: str, files: list[str], dest: Path) -> None:
@@ -144,13 +107,13 @@ def main() -> None:
             files = sorted(verify_checkpoint(path)["files"])
             print(f"\n{label}: checkpoint {format_size(total)} in {len(files)} files")
             if math.isinf(rate):  # one uncounted round: the first large allocations fault pages in
-                with Agent(base / "src", rate) as url:
+                with AgentProcess(base / "src", rate, idle_timeout="120s") as url:
                     pull_checkpoint(url, job, base / "warmup")
                     plain_fetch(int(url.rsplit(":", 1)[1]), job, path.name, files, base / "wp")
                 shutil.rmtree(base / "warmup")
                 shutil.rmtree(base / "wp")
             for r in range(a.repeats):
-                with Agent(base / "src", rate) as url:
+                with AgentProcess(base / "src", rate, idle_timeout="120s") as url:
                     dest = base / "dst" / f"{job}-{r}"
                     t = time.perf_counter()
                     res = pull_checkpoint(url, job, dest)
