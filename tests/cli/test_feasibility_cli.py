@@ -8,19 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from clikit import run
 
-from greenhop.cli.main import main
 from greenhop.core.platforms import platform
 
 BASE = ["feasibility", "--checkpoint", "98GB", "--bandwidth", "1Gbps", "--window", "2.5h"]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process through ``main`` (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out = capsys.readouterr()
-    return info.value.code or 0, out.out, out.err
 
 
 def run_json(capsys, *args: str) -> dict:

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from greenhop.cli.main import main
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out = capsys.readouterr()
-    return info.value.code or 0, out.out, out.err
+from clikit import run
 
 
 def test_png_map_in_a_new_folder(capsys, tmp_path) -> None:

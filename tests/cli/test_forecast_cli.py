@@ -5,23 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from greenhop.cli.main import main
+from clikit import run
 
 FAST = ("--issue-every", "2h", "--warmup", "10d")
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    out = capsys.readouterr()
-    return info.value.code or 0, out.out, out.err
-
-
-@pytest.fixture(autouse=True)
-def empty_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GREENHOP_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_models_lists_the_forecasters(capsys) -> None:

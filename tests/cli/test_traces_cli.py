@@ -7,23 +7,12 @@ import subprocess
 import sys
 
 import pytest
-
-from greenhop.cli.main import main
+from clikit import run
 
 STAT_KEYS = {"count", "mean_h", "median_h", "p10_h", "p90_h", "duty_factor"}
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    out = capsys.readouterr()
-    return info.value.code or 0, out.out, out.err
-
-
-@pytest.fixture(autouse=True)
-def empty_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GREENHOP_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_sites_json_lists_the_default_fleet(capsys) -> None:
