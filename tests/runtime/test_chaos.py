@@ -113,6 +113,16 @@ class _Watch(threading.Thread):
             time.sleep(0.02)
 
 
+def _tear_down(watch: _Watch, procs: list, work) -> None:
+    """Stop the watcher and kill every process a chaos run started, even after a failure."""
+    watch.stop_ev.set()
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    kill_all_under(work)
+
+
 def _phase(db, phase):
     return any(j["phase"] == phase for j in db_jobs(db))
 
@@ -168,12 +178,7 @@ def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         con.close()
     finally:
-        watch.stop_ev.set()
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        kill_all_under(work)
+        _tear_down(watch, procs, work)
 
 
 @pytest.mark.slow
@@ -226,10 +231,5 @@ def test_random_kills_of_real_processes_keep_every_invariant(tmp_path):
                 assert final_weights(work, row["name"], sites[row["site"]]) == (STEPS, refs[j])
                 assert steps_lost(work, row["name"]) <= EVERY, (seed, row["name"])
         finally:
-            watch.stop_ev.set()
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-            kill_all_under(work)
+            _tear_down(watch, procs, work)
     assert time.monotonic() - t0 < 300
