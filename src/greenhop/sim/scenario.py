@@ -25,6 +25,8 @@ from greenhop.sim.forecasts import ForecastSpec, parse_forecast
 from greenhop.sim.schema import Table
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
+#: offline bounds a scenario may ask for in its `[bounds]` table (`greenhop.sim.bounds`)
+BOUND_KINDS = ("space", "spacetime")
 TRACE_KINDS = ("fleet", "constant", "values", "solar")
 
 
