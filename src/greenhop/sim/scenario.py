@@ -27,7 +27,9 @@ from greenhop.sim.schema import Table
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
 #: offline bounds a scenario may ask for in its `[bounds]` table (`greenhop.sim.bounds`)
 BOUND_KINDS = ("space", "spacetime")
-TRACE_KINDS = ("fleet", "constant", "values", "solar")
+TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
+#: columns of the packaged CAISO curtailment a ``caiso`` trace may follow
+CAISO_COLUMNS = ("total", "solar", "wind")
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,24 @@ class TraceSpec:
     ``fleet``: the site energy model on real traces (:mod:`greenhop.traces.site_model`);
     ``constant``: ``power_w`` at every step; ``values``: ``values_w`` step by step from
     ``history`` before the start (must cover history + horizon); ``solar``: a clear-day
-    shape ``peak_w x max(0, sin(pi (t - 6 h) / 12 h))`` in UTC (synthetic, for tests).
+    shape ``peak_w x max(0, sin(pi (t - 6 h) / 12 h))`` in UTC (synthetic, for tests);
+    ``caiso``: ``share x`` the real CAISO curtailment of ``column`` (``total``, ``solar``
+    or ``wind``, mean power of each hour [W]) that was reported ``offset_s`` later than the
+    simulated time, i.e. at simulated time ``t`` the site sees CAISO's hour ``t +
+    offset_s`` (held as mean power over each step); a missing hour of the reports counts as
+    no curtailment. With ``cover_base_load`` the site's base demand (base load x PUE) is
+    added, so the surplus is exactly the curtailment share
+    (:mod:`greenhop.traces.caiso`).
     """
 
     kind: str = "fleet"
     power_w: float = 0.0
     values_w: tuple[float, ...] = ()
     peak_w: float = 0.0
+    column: str = "total"
+    share: float = 0.0
+    offset_s: float = 0.0
+    cover_base_load: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,11 +77,18 @@ class SimSite:
 
 @dataclass(frozen=True)
 class ModelMix:
-    """One entry of the generator's model mix."""
+    """One entry of the generator's model mix.
+
+    ``gpus`` (when set) fixes the GPU count of this model's jobs and ``work_gpu_h`` (when
+    set) replaces the generator's work range for them; otherwise the generator's draws
+    apply.
+    """
 
     name: str
     checkpoint_bytes: float
     weight: float
+    gpus: int | None = None
+    work_gpu_h: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,11 @@ class Scenario:
     read_Bps: float = C.READ_BPS
     startup_s: float = C.STARTUP_S
     forecast: ForecastSpec = field(default_factory=ForecastSpec)
+    #: offline bounds to compute (``[bounds] kinds``, from :data:`BOUND_KINDS`)
+    bounds: tuple[str, ...] = ()
+    #: whether the bounds honour job deadlines (``[bounds] deadlines``)
+    bounds_deadlines: bool = False
+    description: str = ""
     source: str = "<dict>"
     jobs_cache: tuple[JobSpec, ...] | None = field(default=None, compare=False, repr=False)
 
