@@ -214,8 +214,8 @@ def test_metrics_and_report_show_the_share_of_the_oracle_gap(tmp_path):
     doc = json.loads(res.to_json())
     ff = doc["policies"]["forecast-feasibility"]
     for key in ("oracle_gap_kwh", "oracle_gap_closed_pct", "oracle_gap_infeasible",
-                "oracle_gap_closed_infeasible_pct", "oracle_gap_regretted",
-                "oracle_gap_closed_regretted_pct"):
+                "oracle_gap_closed_infeasible_pct", "oracle_gap_window_closed",
+                "oracle_gap_closed_window_closed_pct"):
         assert key in ff
     assert "oracle_gap_closed_pct" not in doc["policies"]["feasibility-aware"]
     assert doc["scenario"]["forecast"]["quantile"] == 0.1
@@ -226,15 +226,16 @@ def test_metrics_and_report_show_the_share_of_the_oracle_gap(tmp_path):
 
 def test_oracle_gap_closed_is_defined_on_non_renewable_energy():
     def m(nr, inf=0, reg=0):
-        return {"non_renewable_kwh": nr, "infeasible_migrations": inf,
-                "regretted_migrations": reg}
+        return {"job_nr_kwh": nr, "non_renewable_kwh": nr, "infeasible_migrations": inf,
+                "window_closed_before_payback": reg}
 
     out = compare({"feasibility-aware": m(100.0, 10, 4), "forecast-feasibility": m(97.0, 4, 4),
                    "oracle-window": m(90.0, 2, 4)})
     ff = out["forecast-feasibility"]
     assert ff["oracle_gap_kwh"] == 10.0 and ff["oracle_gap_closed_pct"] == 30.0
     assert ff["oracle_gap_infeasible"] == 8 and ff["oracle_gap_closed_infeasible_pct"] == 75.0
-    assert ff["oracle_gap_regretted"] == 0 and ff["oracle_gap_closed_regretted_pct"] is None
+    assert ff["oracle_gap_window_closed"] == 0
+    assert ff["oracle_gap_closed_window_closed_pct"] is None
     none = compare({"feasibility-aware": m(90.0), "forecast-feasibility": m(95.0),
                     "oracle-window": m(91.0)})
     assert none["forecast-feasibility"]["oracle_gap_closed_pct"] is None

@@ -63,7 +63,7 @@ def test_one_migration_to_the_joule():
     assert m["migrations"] == 1
     assert m["gb_moved"] == pytest.approx(1.0)
     assert m["network_kwh"] == pytest.approx(800 / 3.6e6, abs=1e-6)
-    assert m["regretted_migrations"] == 0 and m["infeasible_migrations"] == 0
+    assert m["window_closed_before_payback"] == 0 and m["infeasible_migrations"] == 0
     assert m["jct_mean_h"] == pytest.approx(2013 / 3600, abs=1e-4)
 
 
@@ -98,7 +98,7 @@ def test_window_closing_mid_migration_continue():
     mig = res.migrations[0]
     assert mig["end_s"] == pytest.approx(660.0, abs=1e-9)
     assert m["window_closed_mid_migration"] == 1
-    assert m["regretted_migrations"] == 1
+    assert m["window_closed_before_payback"] == 1
     # No progress during the migration's whole step; then 240 s at rate 2 in step 2.
     log = res.job_progress_log
     assert log[1][0] == pytest.approx(log[0][0]) == pytest.approx(300.0)

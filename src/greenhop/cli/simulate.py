@@ -14,16 +14,24 @@ from rich.table import Table
 from greenhop.core.errors import ConfigError
 
 _SUMMARY = (
-    ("non_renewable_kwh", "grid kWh", "{:,.0f}"),
+    ("job_nr_kwh", "job grid kWh", "{:,.0f}"),
     ("saved_vs_static_pct", "saved", "{:+.1f}%"),
-    ("jct_mean_h", "JCT h", "{:.1f}"),
-    ("jct_p95_h", "p95 h", "{:.1f}"),
+    ("job_green_share", "green", "{:.0%}"),
+    ("gap_closed_space_pct", "gap S", "{:.0f}%"),
+    ("gap_closed_spacetime_pct", "gap ST", "{:.0f}%"),
+    ("slowdown_p90", "sd p90", "{:.2f}"),
     ("stability_cv", "CV", "{:.3f}"),
     ("migrations", "moves", "{:,d}"),
-    ("regretted_migrations", "regret", "{:,d}"),
-    ("gb_moved", "GB", "{:,.0f}"),
+    ("window_closed_before_payback", "lost", "{:,d}"),
+    ("net_green_loss_migrations", "net-", "{:,d}"),
     ("unfinished_jobs", "unfin.", "{:,d}"),
 )
+_LEGEND = (
+    "job grid kWh = grid energy the jobs cause (with jobs minus base load only); saved = vs "
+    "static; green = jobs' green share; gap S / ST = share of static's gap to the space / "
+    "space-time bound closed; sd p90 = 90th-percentile slowdown; CV = stability (coefficient "
+    "of variation of slowdown); lost = moves whose window closed before payback; net- = "
+    "moves with a net green loss")
 
 
 def _cell(fmt: str, v) -> str:
@@ -72,18 +80,33 @@ def simulate_command(
     if as_json:
         typer.echo(result.to_json(), nl=False)
         return
+    columns = [c for c in _SUMMARY
+               if any(m.get(c[0]) is not None for m in result.metrics_by_policy.values())
+               or not c[0].startswith("gap_closed")]
     table = Table(title=f"greenhop simulate — {result.scenario.name}", title_style="bold")
     table.add_column("policy", no_wrap=True)
-    for _, label, _ in _SUMMARY:
+    for _, label, _ in columns:
         table.add_column(label, justify="right", no_wrap=True)
     for name, m in result.metrics_by_policy.items():
-        table.add_row(name, *[_cell(fmt, m.get(k)) for k, _, fmt in _SUMMARY])
+        table.add_row(name, *[_cell(fmt, m.get(k)) for k, _, fmt in columns])
     console = Console(highlight=False)
-    if not console.is_terminal and console.width < 110:
-        console = Console(highlight=False, width=110)
+    if not console.is_terminal and console.width < 120:
+        console = Console(highlight=False, width=120)
     console.print(table)
-    console.print("grid kWh = non-renewable energy; saved = vs static; CV = stability "
-                  "(coefficient of variation of slowdown); regret = regretted migrations")
+    console.print(_LEGEND)
+    any_m = next(iter(result.metrics_by_policy.values()))
+    console.print(f"context: the sites' grid energy with base load only is "
+                  f"{any_m['base_only_nr_kwh']:,.0f} kWh (not movable; site totals per policy "
+                  "in metrics.json as non_renewable_kwh)")
+    for kind, b in (result.bounds or {}).items():
+        console.print(f"bound {kind}: {_cell('{:,.1f}', b.get('job_nr_kwh'))} kWh job grid "
+                      f"energy for {b['work_gpu_h']:,.0f} GPU-h of work ({b['status']}, "
+                      f"{b['solve_s']:.1f} s)")
+    for name, m in result.metrics_by_policy.items():
+        for kind in result.bounds or {}:
+            why = m.get(f"gap_closed_{kind}_why")
+            if why:
+                console.print(f"{name}: no {kind} gap: {why}")
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from greenhop.policies import POLICIES, make_policy
+from greenhop.sim.attribution import BaseOnly, base_only_dispatch
 from greenhop.sim.engine import Engine, RunResult
 from greenhop.sim.forecasts import SimWindowForecasts, build_window_forecasts
 from greenhop.sim.inputs import SimInputs, build_inputs
@@ -28,6 +30,9 @@ class SimulationResult:
         metrics_by_policy: per policy, the metrics dict written to ``metrics.json``.
         window_forecasts: the window forecasts the run computed (only when a policy used
             them, e.g. ``forecast-feasibility``), else ``None``.
+        base_only: the sites dispatched with base load only (the job-attributable reference).
+        bounds: per bound kind the scenario asked for (``[bounds]``), its
+            :meth:`~greenhop.sim.bounds.BoundResult.to_dict`.
     """
 
     scenario: Scenario
@@ -35,6 +40,8 @@ class SimulationResult:
     runs: dict[str, RunResult]
     metrics_by_policy: dict[str, dict]
     window_forecasts: SimWindowForecasts | None = None
+    base_only: BaseOnly | None = None
+    bounds: dict[str, dict] | None = None
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -44,7 +51,8 @@ class SimulationResult:
         return df
 
     def to_json(self) -> str:
-        """``metrics.json``: ``{"policies": {NAME: {...}}, "scenario": {...}}``, sorted keys.
+        """``metrics.json``: ``{"policies": {NAME: {...}}, "scenario": {...}}`` (and
+        ``"bounds": {KIND: {...}}`` when the scenario asks for bounds), sorted keys.
 
         Byte-identical for the same scenario and seed.
         """
@@ -57,6 +65,8 @@ class SimulationResult:
                 "links": len(sc.links), "jobs": len(self.inputs.jobs),
             },
         }
+        if self.bounds:
+            doc["bounds"] = self.bounds
         if self.window_forecasts is not None:
             fc = sc.forecast
             doc["scenario"]["forecast"] = {
@@ -79,6 +89,21 @@ class SimulationResult:
         return paths
 
 
+def _takes(factory, parameter: str) -> bool:
+    """Whether ``factory(parameter=...)`` is accepted: named in its signature, or passed on
+    through ``**kwargs`` to a base class that names it."""
+    for cls in getattr(factory, "__mro__", (factory,)):
+        init = cls.__init__ if isinstance(cls, type) else cls
+        if init is object.__init__:
+            return False
+        params = inspect.signature(init).parameters
+        if parameter in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
+
+
 def simulate(
     scenario: str | Path | dict | Scenario | None = None,
     *,
@@ -93,6 +118,11 @@ def simulate(
     ``progress(policy, steps_done, steps_total)`` is called as the runs advance (steps
     summed over all policies).
     ``record=True`` keeps per-step flows and job progress for inspection.
+
+    The scenario's ``alpha`` is handed to every policy that takes an ``alpha`` (unless its
+    ``policy_params`` say otherwise), so one key sets the rule and the metric that checks it.
+    When the scenario has a ``[bounds]`` table, the offline bounds are solved after the
+    policies (:mod:`greenhop.sim.bounds`) and every policy gets its gap closed.
     """
     sc = load_scenario(scenario)
     if seed is not None:
@@ -100,6 +130,7 @@ def simulate(
     if policies is not None:
         sc = sc.with_policies(policies)
     inputs = build_inputs(sc)
+    base_only = base_only_dispatch(inputs)
     runs: dict[str, RunResult] = {}
     metrics: dict[str, dict] = {}
     names = list(sc.policies)
@@ -107,6 +138,8 @@ def simulate(
     forecasts: SimWindowForecasts | None = None
     for i, name in enumerate(names):
         params = dict(sc.policy_params.get(name, {}))
+        if _takes(POLICIES.get(name), "alpha"):
+            params.setdefault("alpha", sc.alpha)
         needs_fc = bool(getattr(POLICIES.get(name), "needs_window_forecast", False))
         if needs_fc:
             params.setdefault("quantile", sc.forecast.quantile)
@@ -131,5 +164,16 @@ def simulate(
         res = Engine(inputs, policy, record=record, on_progress=hook,
                      window_forecasts=forecasts if needs_fc else None).run()
         runs[name] = res
-        metrics[name] = run_metrics(inputs, res)
-    return SimulationResult(sc, inputs, runs, compare(metrics), forecasts)
+        metrics[name] = run_metrics(inputs, res, base_only)
+    bounds = None
+    if sc.bounds:
+        from greenhop.sim.bounds import compute_bound
+
+        bounds = {}
+        for kind in sc.bounds:
+            if progress is not None:
+                progress(f"bound {kind}", total, total)
+            bounds[kind] = compute_bound(inputs, kind, static=runs.get("static"),
+                                         deadlines=sc.bounds_deadlines).to_dict()
+    return SimulationResult(sc, inputs, runs, compare(metrics, bounds), forecasts, base_only,
+                            bounds)

@@ -1,50 +1,89 @@
 """Metrics of a run (DESIGN.md section 4), as plain, rounded, JSON-ready numbers.
 
-Definitions (energies summed over sites and the horizon):
+The headline is **job-attributable**: the sites' base load runs whatever the policy does
+(it dominates their grid energy), so each scenario is also dispatched with base load only
+(:func:`greenhop.sim.attribution.base_only_dispatch`) and the jobs are charged the
+difference. Energies are summed over sites and the horizon [kWh].
 
-* ``non_renewable_kwh``: energy the grid supplied; ``renewable_kwh``: renewable energy
-  that reached the load, directly or through the battery (``direct + discharge``);
-  ``curtailed_kwh``: renewable energy neither used nor stored; ``unmet_kwh``: demand
-  beyond the grid import limit.
-* ``saved_vs_static_pct``: ``100 x (static - this) / static`` non-renewable energy.
-* ``carbon_kg``: grid energy x the site's carbon intensity (sites with one given).
+Job-attributable (the headline):
+
+* ``job_nr_kwh``: grid energy with jobs minus grid energy of the same sites with base load
+  only (``base_only_nr_kwh``): the non-renewable energy the jobs cause.
+* ``job_energy_kwh``: facility energy the jobs drew (IT x PUE, idle during migrations, WAN
+  energy); ``job_green_share``: ``1 - job_nr / job_energy``.
+* ``job_nr_kwh_per_gpu_h``: ``job_nr_kwh`` per reference-GPU-hour of work done.
+* ``curtailment_absorbed_kwh``: curtailed base-only minus curtailed with jobs.
+* ``saved_vs_static_pct``: ``100 x (static - this) / static`` of ``job_nr_kwh``.
+* ``gap_closed_space_pct`` / ``gap_closed_spacetime_pct`` (when the scenario asks for
+  bounds, :mod:`greenhop.sim.bounds`): ``100 x (static - this) / (static - bound)`` of
+  ``job_nr_kwh``; ``None`` with the reason in ``gap_closed_<kind>_why`` when the policy did
+  less work than the bound requires (or static is at the bound already).
+
+Site totals (context, not the headline): ``non_renewable_kwh`` (grid energy of the sites,
+base load included), ``renewable_kwh`` (renewable energy that reached the load, directly or
+through the battery), ``curtailed_kwh``, ``unmet_kwh`` (demand beyond the grid import
+limit), ``demand_kwh``, ``site_saved_vs_static_pct``.
+
+Time and stability:
+
 * ``jct_mean_h`` / ``jct_p95_h``: completion time ``finish - arrival`` [h]; a job still
   unfinished at the horizon counts with ``horizon - arrival`` (a lower bound) and is
   counted in ``unfinished_jobs``.
-* ``stability_cv``: coefficient of variation (std / mean) across jobs of the slowdown
-  ``JCT / ideal``, ideal = work / (GPUs x throughput of the arrival site).
-* ``migrations``: completed moves; ``regretted_migrations``: completed moves whose
-  destination window (the true one, from the trace) closed before the migration
-  paid back its energy (``end + payback``), or during the migration;
-  ``infeasible_migrations``: moves whose realised downtime exceeded ``alpha`` x the
-  destination's true remaining window at the start; ``aborted_migrations``,
+* slowdown = ``JCT / ideal``, ideal = work / (GPUs x throughput of the arrival site):
+  ``slowdown_mean``, ``slowdown_p50``, ``slowdown_p90``; ``stability_cv``: its coefficient
+  of variation (std / mean) across jobs.
+* where the time went [h, summed over jobs]: ``queue_h`` (arrival to first start, waiting
+  for GPU slots), ``downtime_h`` (migrations and resumes: save, transfer, restore),
+  ``suspended_h`` (suspended by the policy).
+* ``deadline_misses``: jobs with a deadline that finished after it, or had not finished
+  when it passed within the horizon.
+
+Migrations:
+
+* ``migrations``: completed moves; ``window_closed_before_payback``: completed moves whose
+  destination window (the true one, from the trace) closed during the move or before the
+  move paid back its energy (``end + payback``); ``infeasible_migrations``: moves whose
+  realised downtime exceeded ``alpha`` x the destination's true remaining window at the
+  start; ``net_green_loss_migrations``: moves whose net green energy over the job's stay
+  at the destination is negative (see :func:`net_green_gain_j`); ``aborted_migrations``,
   ``window_closed_mid_migration``.
 * ``gb_moved``: checkpoint bytes that crossed the WAN [GB = 1e9 B];
   ``network_kwh``: their network energy (bits x energy per bit along the path).
 * ``oracle_gap_kwh`` and ``oracle_gap_closed_pct`` (on ``forecast-feasibility``, when
   ``feasibility-aware`` and ``oracle-window`` ran too): the gap ``G = NR(feasibility-aware)
-  - NR(oracle-window)`` of non-renewable energy [kWh] between the historical window
+  - NR(oracle-window)`` of job non-renewable energy [kWh] between the historical window
   estimate and the true future window, and ``100 x (NR(feasibility-aware) -
   NR(forecast-feasibility)) / G``, the share of it the forecasts close (100: as good as
   perfect foresight; 0: no better than the historical estimate; negative: worse).
   ``None`` when ``G <= 0`` (no gap to close). The same share on infeasible and on
-  regretted migrations: ``oracle_gap_infeasible`` / ``oracle_gap_closed_infeasible_pct``,
-  ``oracle_gap_regretted`` / ``oracle_gap_closed_regretted_pct``.
+  window-closed migrations: ``oracle_gap_infeasible`` / ``oracle_gap_closed_infeasible_pct``,
+  ``oracle_gap_window_closed`` / ``oracle_gap_closed_window_closed_pct``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from greenhop.sim.attribution import BaseOnly, base_only_dispatch
 from greenhop.sim.engine import RunResult
 from greenhop.sim.inputs import SimInputs
 
 KWH = 3.6e6
-METRIC_KEYS = (
-    "non_renewable_kwh", "renewable_kwh", "curtailed_kwh", "saved_vs_static_pct",
-    "jct_mean_h", "jct_p95_h", "stability_cv", "migrations", "regretted_migrations",
-    "gb_moved", "network_kwh",
+#: the job-attributable headline, in the order tables show it
+HEADLINE_KEYS = (
+    "job_nr_kwh", "saved_vs_static_pct", "job_green_share", "gap_closed_space_pct",
+    "gap_closed_spacetime_pct", "slowdown_p90", "stability_cv", "migrations",
+    "window_closed_before_payback", "net_green_loss_migrations", "unfinished_jobs",
 )
+METRIC_KEYS = (
+    "job_nr_kwh", "job_energy_kwh", "job_green_share", "job_nr_kwh_per_gpu_h",
+    "curtailment_absorbed_kwh", "saved_vs_static_pct", "non_renewable_kwh", "renewable_kwh",
+    "curtailed_kwh", "jct_mean_h", "jct_p95_h", "slowdown_p50", "slowdown_p90", "queue_h",
+    "deadline_misses", "stability_cv", "migrations", "window_closed_before_payback",
+    "net_green_loss_migrations", "gb_moved", "network_kwh",
+)
+#: a policy qualifies for a bound's gap when it did at least the bound's work (relative)
+WORK_TOLERANCE = 1e-9
 
 
 def _r(x: float, digits: int = 6) -> float | None:
@@ -54,11 +93,93 @@ def _r(x: float, digits: int = 6) -> float | None:
     return 0.0 if v == 0 else v
 
 
-def run_metrics(inp: SimInputs, res: RunResult) -> dict:
-    """The metrics dict of one run (``saved_vs_static_pct`` filled in by :func:`compare`)."""
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else np.nan
+
+
+def _segment_hours(res: RunResult, kind: str) -> float:
+    return sum(end - start for _, _, start, end, k in res.segments if k == kind) / 3600.0
+
+
+def net_green_gain_j(inp: SimInputs, res: RunResult, move: dict, stay_end_s: float,
+                     segments: list[tuple] | None = None) -> float:
+    """Net green energy of one completed move [J]: over the job's stay at the destination
+    (from the move's end to ``stay_end_s``), the renewable energy the moved workers could
+    draw there minus what they could have drawn at the source, minus the move's energy.
+
+    Per step the green power open to the job at a site is its surplus left by the other
+    jobs, capped at the job's facility power there: at the destination
+    ``min(P_d, max(0, surplus_d - (jobs_d - P_d)))``, at the source (had it stayed)
+    ``min(P_s, max(0, surplus_s - jobs_s))``. Batteries are left out (an approximation,
+    documented in docs/simulator.md). Steps where the job was not running (suspended,
+    migrating again) count nothing. ``segments``: the run's segments of this job (default:
+    all of the run's).
+    """
+    dt = inp.scenario.step_s
+    H = inp.history_steps
+    j, src, dst = move["job"], move["src"], move["dst"]
+    g = inp.job_g_move[j]
+    p_dst = g * inp.gpu_power_w[dst] * inp.pue[dst]
+    p_src = g * inp.gpu_power_w[src] * inp.pue[src]
+    gain = 0.0
+    for seg_job, site, start, end, kind in (res.segments if segments is None else segments):
+        if seg_job != j or kind != "running" or site != dst:
+            continue
+        lo, hi = max(start, move["end_s"]), min(end, stay_end_s)
+        if hi <= lo:
+            continue
+        k0, k1 = int(lo // dt), int(np.ceil(hi / dt - 1e-9))
+        steps = np.arange(k0, min(k1, inp.n_steps))
+        if steps.size == 0:
+            continue
+        # seconds of the stay inside each step
+        secs = np.minimum((steps + 1) * dt, hi) - np.maximum(steps * dt, lo)
+        sur_d = inp.surplus_w[H + steps, dst]
+        sur_s = inp.surplus_w[H + steps, src]
+        jobs_d = res.job_load_w[steps, dst]
+        jobs_s = res.job_load_w[steps, src]
+        green_d = np.minimum(p_dst, np.maximum(0.0, sur_d - (jobs_d - p_dst)))
+        green_s = np.minimum(p_src, np.maximum(0.0, sur_s - jobs_s))
+        gain += float(((green_d - green_s) * secs).sum())
+    return gain - move["energy_j"]
+
+
+def _net_green_losses(inp: SimInputs, res: RunResult, moves: list[dict]) -> int | None:
+    if res.job_load_w.shape[0] != inp.n_steps or (moves and not res.segments):
+        return None  # per-step loads or segments not kept (a live run's books)
+    by_job: dict[int, list[dict]] = {}
+    for m in sorted(moves, key=lambda m: m["start_s"]):
+        by_job.setdefault(m["job"], []).append(m)
+    segs: dict[int, list[tuple]] = {}
+    for seg in res.segments:
+        segs.setdefault(seg[0], []).append(seg)
+    leaves: dict[int, list[float]] = {}  # every time a job began to leave (aborted moves too)
+    for m in res.migrations:
+        leaves.setdefault(m["job"], []).append(m["start_s"])
+    horizon = inp.scenario.horizon_s
+    losses = 0
+    for j, ms in by_job.items():
+        fin = res.job_finish_s[j]
+        end_job = horizon if np.isnan(fin) else float(fin)
+        for m in ms:
+            nxt = [s for s in leaves[j] if s >= m["end_s"]]
+            stay_end = min([end_job, *nxt])
+            if net_green_gain_j(inp, res, m, stay_end, segs.get(j, [])) < 0:
+                losses += 1
+    return losses
+
+
+def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) -> dict:
+    """The metrics dict of one run; ``base`` is the scenario's base-only dispatch (computed
+    when not given). ``saved_vs_static_pct`` and the gaps are filled in by :func:`compare`."""
     sc = inp.scenario
+    if base is None:
+        base = base_only_dispatch(inp)
     e = res.energy_j
     grid_j = float(e["grid"].sum())
+    base_grid_j = base.total_j("grid")
+    job_nr_j = grid_j - base_grid_j
+    job_energy_j = float(e["job_load"].sum())
     horizon_end = sc.horizon_s
     arrival = inp.job_arrival_s
     finished = ~np.isnan(res.job_finish_s)
@@ -69,14 +190,18 @@ def run_metrics(inp: SimInputs, res: RunResult) -> dict:
     ideal_tp = np.where(origin >= 0, inp.throughput[np.maximum(origin, 0)], 1.0)
     ideal_s = inp.job_work_gpu_s / (inp.job_gpus * ideal_tp)
     slowdown = jct_s / ideal_s[arrived]
+    started = ~np.isnan(res.job_start_s)
+    queue_s = (np.where(started, res.job_start_s, horizon_end) - arrival)[arrived]
+    deadline = inp.job_deadline_s
+    missed = np.where(finished, res.job_finish_s > deadline + 1e-9, deadline < horizon_end)
     moves = [m for m in res.migrations if m["end_s"] is not None and not m["aborted"]]
-    regretted = infeasible = 0
+    window_lost = infeasible = 0
     for m in moves:
         d = m["dst"]
         p_job = inp.job_gpus[m["job"]] * inp.gpu_power_w[d] * inp.pue[d]
         payback_s = m["energy_j"] / max(p_job, 1e-9)
         if m["window_closed"] or m["window_at_end_s"] < payback_s:
-            regretted += 1
+            window_lost += 1
         if m["downtime_s"] > sc.alpha * m["window_at_start_s"] + 1e-9:
             infeasible += 1
     carbon = inp.carbon_g_per_kwh
@@ -84,22 +209,37 @@ def run_metrics(inp: SimInputs, res: RunResult) -> dict:
     n_jobs = len(inp.jobs)
     work_done_h = float((inp.job_work_gpu_s - res.job_remaining_gpu_s).sum()) / 3600.0
     out = {
+        # job-attributable energies to the millijoule (1e-9 kWh = 3.6 mJ): checked by hand
+        "job_nr_kwh": _r(job_nr_j / KWH, 9),
+        "job_energy_kwh": _r(job_energy_j / KWH, 9),
+        "job_green_share": _r(1.0 - job_nr_j / job_energy_j if job_energy_j > 0 else np.nan, 6),
+        "job_nr_kwh_per_gpu_h": _r(job_nr_j / KWH / work_done_h if work_done_h else np.nan, 6),
+        "curtailment_absorbed_kwh": _r((base.total_j("curtailed") - float(e["curtailed"].sum()))
+                                       / KWH, 9),
+        "base_only_nr_kwh": _r(base_grid_j / KWH, 9),
+        "saved_vs_static_pct": None,
         "non_renewable_kwh": _r(grid_j / KWH, 4),
+        "site_saved_vs_static_pct": None,
         "renewable_kwh": _r(float(e["direct"].sum() + e["discharge"].sum()) / KWH, 4),
         "curtailed_kwh": _r(float(e["curtailed"].sum()) / KWH, 4),
         "unmet_kwh": _r(float(e["unmet"].sum()) / KWH, 4),
         "demand_kwh": _r(float(e["demand"].sum()) / KWH, 4),
-        "job_kwh": _r(float(e["job_load"].sum()) / KWH, 4),
-        "saved_vs_static_pct": None,
         "jct_mean_h": _r(float(jct_s.mean()) / 3600.0 if jct_s.size else np.nan, 4),
-        "jct_p95_h": _r(float(np.percentile(jct_s, 95)) / 3600.0 if jct_s.size else np.nan, 4),
+        "jct_p95_h": _r(_pct(jct_s, 95) / 3600.0, 4),
         "stability_cv": _r(float(slowdown.std() / slowdown.mean()) if slowdown.size else np.nan,
                            6),
         "slowdown_mean": _r(float(slowdown.mean()) if slowdown.size else np.nan, 6),
+        "slowdown_p50": _r(_pct(slowdown, 50), 6),
+        "slowdown_p90": _r(_pct(slowdown, 90), 6),
+        "queue_h": _r(float(queue_s.sum()) / 3600.0, 4),
+        "downtime_h": _r(float(res.job_down_s.sum()) / 3600.0, 4),
+        "suspended_h": _r(_segment_hours(res, "suspended"), 4),
+        "deadline_misses": int((missed & arrived).sum()),
         "migrations": len(moves),
         "migrations_per_job": _r(len(moves) / n_jobs if n_jobs else 0.0, 6),
-        "regretted_migrations": regretted,
+        "window_closed_before_payback": window_lost,
         "infeasible_migrations": infeasible,
+        "net_green_loss_migrations": _net_green_losses(inp, res, moves),
         "aborted_migrations": int(res.counters["aborted_migrations"]),
         "fallback_migrations": int(res.counters["fallback_migrations"]),
         "window_closed_mid_migration": int(res.counters["window_closed"]),
@@ -107,16 +247,16 @@ def run_metrics(inp: SimInputs, res: RunResult) -> dict:
         "suspensions": int(res.counters["suspensions"]),
         "gb_moved": _r(res.counters["bytes_moved"] / 1e9, 6),
         "network_kwh": _r(res.counters["network_j"] / KWH, 6),
-        "downtime_h": _r(float(res.job_down_s.sum()) / 3600.0, 4),
         "jobs": n_jobs,
         "finished_jobs": int(finished.sum()),
         "unfinished_jobs": int(n_jobs - finished.sum()),
         "work_done_gpu_h": _r(work_done_h, 4),
-        "non_renewable_kwh_per_gpu_h": _r(grid_j / KWH / work_done_h if work_done_h else np.nan,
-                                          6),
     }
     if has_c.any():
         out["carbon_kg"] = _r(float((e["grid"][has_c] * carbon[has_c]).sum()) / KWH / 1000, 4)
+        out["job_carbon_kg"] = _r(
+            float(((e["grid"] - base.energy_j["grid"])[has_c] * carbon[has_c]).sum())
+            / KWH / 1000, 4)
     return out
 
 
@@ -125,21 +265,55 @@ FORECAST_POLICY, BASELINE_POLICY, ORACLE_POLICY = (
     "forecast-feasibility", "feasibility-aware", "oracle-window")
 
 
-def compare(metrics: dict[str, dict]) -> dict[str, dict]:
-    """Fill ``saved_vs_static_pct`` when ``static`` is among the runs, and the share of the
+def gap_closed(static_kwh: float | None, policy_kwh: float | None, bound: dict,
+               work_done_gpu_h: float | None) -> tuple[float | None, str | None]:
+    """``(100 x (static - policy) / (static - bound), None)`` on ``job_nr_kwh``, or
+    ``(None, why)`` when it is not defined: the policy did less work than the bound
+    requires (``bound["work_gpu_h"]``), the bound did not solve, or static is at the bound.
+    """
+    b = bound.get("job_nr_kwh")
+    if b is None or bound.get("status") not in (None, "Optimal"):
+        return None, f"the bound did not solve (status {bound.get('status')})"
+    if static_kwh is None or policy_kwh is None:
+        return None, "static did not run"
+    need = float(bound.get("work_gpu_h") or 0.0)
+    done = float(work_done_gpu_h or 0.0)
+    if done < need * (1.0 - WORK_TOLERANCE):
+        return None, (f"did {need - done:,.2f} GPU-h ({100 * (need - done) / need:.2f} %) less "
+                      f"work than the bound requires ({need:,.1f} GPU-h)")
+    if static_kwh - b <= 1e-9:
+        return None, "static is at the bound already: no gap to close"
+    return _r(100.0 * (static_kwh - policy_kwh) / (static_kwh - b), 2), None
+
+
+def compare(metrics: dict[str, dict], bounds: dict[str, dict] | None = None
+            ) -> dict[str, dict]:
+    """Fill ``saved_vs_static_pct`` (job-attributable) and ``site_saved_vs_static_pct`` when
+    ``static`` is among the runs; ``gap_closed_<kind>_pct`` for every bound in ``bounds``
+    (``{kind: {job_nr_kwh, work_gpu_h, status, ...}}``); and the share of the
     ``feasibility-aware`` -> ``oracle-window`` gap that ``forecast-feasibility`` closes when
-    all three are."""
-    base = metrics.get("static", {}).get("non_renewable_kwh")
+    all three ran."""
+    static = metrics.get("static", {})
+    base = static.get("job_nr_kwh")
+    site_base = static.get("non_renewable_kwh")
     for m in metrics.values():
         if base:
-            m["saved_vs_static_pct"] = _r(100.0 * (base - m["non_renewable_kwh"]) / base, 4)
+            m["saved_vs_static_pct"] = _r(100.0 * (base - m["job_nr_kwh"]) / base, 4)
+        if site_base:
+            m["site_saved_vs_static_pct"] = _r(
+                100.0 * (site_base - m["non_renewable_kwh"]) / site_base, 4)
+        for kind, bound in (bounds or {}).items():
+            pct, why = gap_closed(base, m["job_nr_kwh"], bound, m.get("work_done_gpu_h"))
+            m[f"gap_closed_{kind}_pct"] = pct
+            if why is not None:
+                m[f"gap_closed_{kind}_why"] = why
     fc = metrics.get(FORECAST_POLICY)
     fa = metrics.get(BASELINE_POLICY)
     oracle = metrics.get(ORACLE_POLICY)
     if fc is not None and fa is not None and oracle is not None:
-        for key, suffix, digits in (("non_renewable_kwh", "", 4),
+        for key, suffix, digits in (("job_nr_kwh", "", 4),
                                     ("infeasible_migrations", "_infeasible", 0),
-                                    ("regretted_migrations", "_regretted", 0)):
+                                    ("window_closed_before_payback", "_window_closed", 0)):
             gap = fa[key] - oracle[key]
             fc[f"oracle_gap{suffix or '_kwh'}"] = _r(gap, digits) if digits else int(gap)
             fc[f"oracle_gap_closed{suffix}_pct"] = (

@@ -33,19 +33,25 @@ dt{font-weight:600}
 """
 
 _COLUMNS = (
-    ("non_renewable_kwh", "non-renewable kWh", 1),
+    ("job_nr_kwh", "job non-renewable kWh", 1),
     ("saved_vs_static_pct", "saved vs static %", 2),
-    ("renewable_kwh", "renewable kWh", 1),
-    ("curtailed_kwh", "curtailed kWh", 1),
+    ("job_green_share", "job green share", 3),
+    ("gap_closed_space_pct", "gap closed % (space bound)", 1),
+    ("gap_closed_spacetime_pct", "gap closed % (space-time bound)", 1),
+    ("curtailment_absorbed_kwh", "curtailment absorbed kWh", 1),
     ("jct_mean_h", "JCT mean h", 2),
     ("jct_p95_h", "JCT p95 h", 2),
+    ("slowdown_p90", "slowdown p90", 2),
+    ("queue_h", "queued h", 1),
     ("stability_cv", "stability CV", 3),
     ("migrations", "migrations", 0),
-    ("regretted_migrations", "regretted", 0),
+    ("window_closed_before_payback", "window closed before payback", 0),
+    ("net_green_loss_migrations", "net green loss", 0),
     ("infeasible_migrations", "infeasible", 0),
     ("gb_moved", "GB moved", 1),
     ("network_kwh", "network kWh", 2),
     ("unfinished_jobs", "unfinished jobs", 0),
+    ("non_renewable_kwh", "site grid kWh (context)", 1),
     ("oracle_gap_closed_pct", "oracle gap closed % (kWh)", 1),
     ("oracle_gap_closed_infeasible_pct", "oracle gap closed % (infeasible)", 1),
 )
@@ -69,7 +75,7 @@ def _fmt(v, digits: int) -> str:
 def _table(metrics: dict[str, dict]) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in _COLUMNS)
     rows = []
-    nr = {p: m.get("non_renewable_kwh") for p, m in metrics.items()}
+    nr = {p: m.get("job_nr_kwh") for p, m in metrics.items()}
     best = min(nr, key=lambda p: nr[p] if nr[p] is not None else np.inf)
     for p, m in metrics.items():
         cells = "".join(f"<td>{_fmt(m.get(k), d)}</td>" for k, _, d in _COLUMNS)
@@ -82,7 +88,7 @@ def _table(metrics: dict[str, dict]) -> str:
 def _bars(metrics: dict[str, dict]) -> str:
     from matplotlib.figure import Figure
 
-    keys = (("non_renewable_kwh", "non-renewable [kWh]"),
+    keys = (("job_nr_kwh", "job non-renewable [kWh]"),
             ("saved_vs_static_pct", "saved vs static [%]"),
             ("jct_p95_h", "JCT p95 [h]"), ("stability_cv", "stability (CV of slowdown)"),
             ("migrations", "migrations"))
@@ -230,7 +236,7 @@ def _forecast_note(result) -> str:
         if m.get("oracle_gap_kwh") is not None:
             closed = m.get("oracle_gap_closed_pct")
             parts.append(
-                "Oracle gap closed = share of the non-renewable energy between "
+                "Oracle gap closed = share of the job non-renewable energy between "
                 f"feasibility-aware and oracle-window ({m['oracle_gap_kwh']:,.1f} kWh) that "
                 "forecast-feasibility recovers: "
                 + ("undefined (no gap)" if closed is None else f"{closed:.1f}%")
@@ -240,6 +246,24 @@ def _forecast_note(result) -> str:
     if not parts:
         return ""
     return f'<p class="note">{" ".join(parts)}</p>'
+
+
+def _bounds_note(result) -> str:
+    """The offline bounds the scenario asked for, and why a policy has no gap."""
+    if not result.bounds:
+        return ""
+    items = []
+    for kind, b in result.bounds.items():
+        value = "–" if b.get("job_nr_kwh") is None else f"{b['job_nr_kwh']:,.1f} kWh"
+        items.append(f"{html.escape(kind)}: {value} for {b['work_gpu_h']:,.0f} GPU-h of work "
+                     f"({html.escape(str(b['status']))}, solved in {b['solve_s']:.1f} s)")
+    whys = [f"{html.escape(p)} ({html.escape(k)}): {html.escape(m[f'gap_closed_{k}_why'])}"
+            for p, m in result.metrics_by_policy.items() for k in result.bounds
+            if m.get(f"gap_closed_{k}_why")]
+    text = "Offline bounds on job non-renewable energy: " + "; ".join(items) + "."
+    if whys:
+        text += " No gap closed: " + "; ".join(whys) + "."
+    return f'<p class="note">{text}</p>'
 
 
 def render_report(result) -> str:
@@ -265,10 +289,17 @@ def render_report(result) -> str:
         "and at what cost in completion time and stability?</p>",
         f"<dl>{dl}</dl>",
         "<h2>Policy comparison</h2>", _table(metrics), _bars(metrics),
-        '<p class="note">Non-renewable = energy imported from the grid by all sites '
-        "(base load included). Stability = coefficient of variation of the job slowdown. "
-        "Regretted = the destination's window closed before the migration paid back its "
-        "energy. Definitions: docs/simulator.md.</p>",
+        '<p class="note">Job non-renewable = grid energy the jobs cause: the sites\' grid '
+        "energy with the jobs minus the same sites' grid energy with base load only "
+        f"({next(iter(metrics.values()))['base_only_nr_kwh']:,.1f} kWh, not movable; the "
+        "site totals are the last column, for context). Gap closed = share of static's gap "
+        "to an offline bound (linear program, perfect foresight, free migration) that the "
+        "policy closes; \u2013 when the policy did less work than the bound requires. "
+        "Stability = coefficient of variation of the job slowdown. Window closed before "
+        "payback = the destination's window closed during the move or before it paid back "
+        "its energy; net green loss = moves whose green energy gained over the stay was "
+        "less than the move cost. Definitions: docs/simulator.md.</p>",
+        _bounds_note(result),
         _forecast_note(result),
         "<h2>Surplus and load per site</h2>", _timelines(result, focus),
         "<h2>Job placement</h2>", _gantt(result, focus),
