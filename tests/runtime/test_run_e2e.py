@@ -83,7 +83,8 @@ def test_energy_agrees_with_the_simulation_within_10_percent(live_run, tmp_path)
     assert sim.returncode == 0, sim.stderr
     live = json.loads((live_run / "metrics.json").read_text())["policies"]["feasibility-aware"]
     simm = json.loads((tmp_path / "metrics.json").read_text())["policies"]["feasibility-aware"]
-    for k in ("non_renewable_kwh", "renewable_kwh", "demand_kwh", "job_energy_kwh", "curtailed_kwh"):
+    for k in ("non_renewable_kwh", "renewable_kwh", "demand_kwh", "job_energy_kwh",
+              "curtailed_kwh"):
         assert live[k] == pytest.approx(simm[k], rel=0.10), k
     assert live["migrations"] == simm["migrations"]
     cmp = subprocess.run(greenhop_cmd("compare", str(live_run / "metrics.json"),
