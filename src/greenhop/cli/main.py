@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "greenhop.cli.workload",
     "greenhop.cli.agent",
     "greenhop.cli.simulate",
+    "greenhop.cli.scenarios",
+    "greenhop.cli.sweep",
     "greenhop.cli.forecast",
     "greenhop.cli.run",
 ]

@@ -1,0 +1,150 @@
+"""``greenhop sweep``: a scenario over many seeds x policies x a parameter grid, on Ray.
+
+Progress goes to stderr; the summary table (mean ± half-width of the 95% interval per
+policy, and paired differences) to stdout at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from greenhop.core.errors import ConfigError
+
+_LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
+           "job_green_share": "green share", "slowdown_p90": "slowdown p90",
+           "jct_p95_h": "JCT p95 h", "stability_cv": "CV", "migrations": "moves",
+           "regretted_migrations": "regret", "window_closed_before_payback": "win. closed",
+           "net_green_loss_migrations": "net loss", "gap_closed_space_pct": "gap space %",
+           "gap_closed_spacetime_pct": "gap s-t %"}
+#: on screen: the job-attributable headline (summary.json and the report have every metric)
+_SCREEN = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
+           "stability_cv", "migrations", "window_closed_before_payback", "regretted_migrations",
+           "gap_closed_space_pct", "gap_closed_spacetime_pct")
+#: paired differences on screen
+_PAIRED = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
+           "stability_cv", "migrations")
+
+
+def _pm(d: dict | None) -> str:
+    if not d or d.get("mean") is None:
+        return "–"
+    if d.get("half_width") is None:
+        return f"{d['mean']:.3g}"
+    return f"{d['mean']:.3g} ±{d['half_width']:.2g}"
+
+
+def _print_summary(console: Console, spec, summary: dict) -> None:
+    head = [m for m in summary["headline"] if m in _SCREEN]
+    paired_head = [m for m in head if m in _PAIRED]
+    for p, entry in enumerate(summary["points"]):
+        title = f"greenhop sweep — {spec.scenario_name}, {len(spec.seeds)} seeds"
+        if spec.grid:
+            title += f" — {spec.point_label(p)}"
+        table = Table(title=title, title_style="bold")
+        table.add_column("policy", no_wrap=True)
+        for m in head:
+            table.add_column(_LABELS.get(m, m), justify="right", no_wrap=True)
+        for pol in spec.policies:
+            ms = entry["metrics"].get(pol, {})
+            table.add_row(pol, *[_pm(ms.get(m)) for m in head])
+        console.print(table)
+        pairs = [(pol, "static") for pol in spec.policies if pol != "static"
+                 and "static" in spec.policies]
+        if {"feasibility-aware", "energy-greedy"} <= set(spec.policies):
+            pairs.append(("feasibility-aware", "energy-greedy"))
+        if pairs:
+            pt = Table(title="paired differences A − B (per seed; mean ± half-width, share "
+                             "of seeds with A < B)", title_style="bold")
+            pt.add_column("A − B", no_wrap=True)
+            for m in paired_head:
+                pt.add_column(_LABELS.get(m, m), justify="right", no_wrap=True)
+            index = {(e["a"], e["b"], e["metric"]): e for e in entry["paired"]}
+            for a, b in pairs:
+                cells = []
+                for m in paired_head:
+                    e = index.get((a, b, m))
+                    share = ("" if e is None or e["share_a_lt_b_pct"] is None
+                             else f" ({e['share_a_lt_b_pct']:.0f}%)")
+                    cells.append(_pm(e) + share)
+                pt.add_row(f"{a} − {b}", *cells)
+            console.print(pt)
+
+
+def sweep_command(
+    scenario: str | None = typer.Argument(
+        None, help="Scenario: a TOML file or a packaged scenario's name (e.g. "
+                   "caiso-curtailment). Default: the packaged default scenario.",
+        show_default=False),
+    seeds: str = typer.Option(..., "--seeds", "-s",
+                              help="Seeds, e.g. 1-20 or 1,3,5-8 (one cell per seed and policy)."),
+    policies: str | None = typer.Option(
+        None, "--policies", "-p",
+        help="Comma-separated policies (default: the scenario's list)."),
+    sets: list[str] | None = typer.Option(
+        None, "--set",
+        help="A grid dimension: KEY=V1[,V2...], KEY dotted into the scenario (alpha, "
+             "migration.startup, policy_params.feasibility-aware.min_dwell_s, "
+             "links[0].bandwidth). Repeat for more dimensions (all combinations run)."),
+    out: Path | None = typer.Option(None, "--out", "-o",
+                                    help="Output directory (default: sweep-<scenario>/)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Join the Ray cluster at HOST:PORT (default: a local "
+                                "instance on all cores)."),
+    workers: int | None = typer.Option(None, "--workers", "-w",
+                                       help="At most this many tasks at once."),
+    serial: bool = typer.Option(False, "--serial",
+                                help="Run in this process, one cell after another, no Ray."),
+    force: bool = typer.Option(False, "--force",
+                               help="Discard the cells of a different sweep in --out."),
+) -> None:
+    """Run a scenario over many seeds x policies x a parameter grid (on Ray); write every
+    cell, tidy tables, statistics with 95% intervals and a report. Re-running the same
+    command resumes: only the missing cells run."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from greenhop.sim.sweep import prepare_sweep, run_sweep
+
+    names = None
+    if policies is not None:
+        names = [p.strip() for p in policies.split(",") if p.strip()]
+        if not names:
+            raise ConfigError("--policies: give at least one policy name, e.g. "
+                              "--policies static,feasibility-aware")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {workers}")
+    if serial and address is not None:
+        raise ConfigError("--serial runs in this process: drop --address (or --serial)")
+    spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or ())
+    err = Console(stderr=True, highlight=False)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("starting" if not serial else "cells", total=len(spec.cells()))
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, description="cells", completed=done, total=total)
+
+        outcome = run_sweep(spec, out, serial=serial, address=address, workers=workers,
+                            force=force, progress=progress)
+    console = Console(highlight=False)
+    if not console.is_terminal and console.width < 160:
+        console = Console(highlight=False, width=160)
+    _print_summary(console, spec, outcome.summary)
+    console.print(f"{outcome.total} cells ({outcome.ran} run now, {outcome.reused} already "
+                  f"there) in {outcome.out}")
+    for name, path in outcome.paths.items():
+        console.print(f"{name}: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``greenhop sweep`` to ``app``."""
+    app.command("sweep")(sweep_command)

@@ -1,0 +1,356 @@
+"""Sweeps: one scenario x many seeds x policies x a parameter grid, run serially or on Ray.
+
+A *cell* is one (grid point, seed, policy); its result is exactly the ``metrics.json``
+text of ``simulate(scenario_at_point, policies=[policy], seed=seed).to_json()``, so it is
+byte-identical to ``greenhop simulate`` of the same scenario. When the scenario asks for
+offline bounds (``[bounds]``), one more cell per (grid point, seed) holds them
+(``{kind: BoundResult.to_dict()}``).
+
+The cells of one (grid point, seed) run together in one task: the inputs they share
+(traces, routing, jobs) are deterministic, and the trace cache of the process that runs
+them makes every run after the first cheap. Results are still stored cell by cell.
+
+>>> spec = prepare_sweep("my.toml", seeds="1-20", sets=["alpha=0.05,0.1"])  # doctest: +SKIP
+>>> run_sweep(spec, "sweep-out/", serial=True)                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from greenhop.core.errors import ConfigError
+from greenhop.sim.scenario import Scenario, parse_scenario, scenario_document
+from greenhop.sim.sweep_grid import apply_override, parse_seeds, parse_set
+from greenhop.sim.sweep_store import SweepStore
+
+#: the pseudo-policy of a (grid point, seed)'s bounds cell
+BOUNDS = "bounds"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of a sweep's result."""
+
+    point: int
+    seed: int
+    policy: str  # a policy name, or BOUNDS
+
+    @property
+    def key(self) -> str:
+        """File-name key: ``p000-s00001-static``."""
+        return f"p{self.point:03d}-s{self.seed:05d}-{self.policy}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """The cells of one (grid point, seed) still to run: one task."""
+
+    point: int
+    seed: int
+    policies: tuple[str, ...]
+    bounds: bool
+
+
+@dataclass
+class SweepSpec:
+    """A validated sweep: the scenario document, seeds, policies and the grid."""
+
+    document: dict
+    source_label: str
+    base_dir: str
+    scenario_name: str
+    seeds: tuple[int, ...]
+    policies: tuple[str, ...]
+    grid: tuple[tuple[str, tuple[Any, ...]], ...]
+    grid_texts: tuple[tuple[str, ...], ...]
+    point_bounds: tuple[tuple[str, ...], ...] = field(default=())
+
+    @property
+    def points(self) -> list[dict[str, Any]]:
+        """Every combination of the grid's values (one empty point without a grid)."""
+        keys = [k for k, _ in self.grid]
+        return [dict(zip(keys, combo, strict=True))
+                for combo in itertools.product(*(v for _, v in self.grid))]
+
+    def point_label(self, point: int) -> str:
+        texts = list(itertools.product(*self.grid_texts))[point]
+        return ", ".join(f"{k}={t}" for (k, _), t in zip(self.grid, texts, strict=True))
+
+    def point_document(self, point: int) -> dict:
+        """The scenario document with grid point ``point``'s overrides applied."""
+        doc = copy.deepcopy(self.document)
+        for key, value in self.points[point].items():
+            apply_override(doc, key, copy.deepcopy(value))
+        return doc
+
+    def cells(self) -> list[Cell]:
+        """Every cell, in order: grid point, seed, then the policies and the bounds cell."""
+        out = []
+        for p in range(len(self.points)):
+            for s in self.seeds:
+                out.extend(Cell(p, s, pol) for pol in self.policies)
+                if self.point_bounds[p]:
+                    out.append(Cell(p, s, BOUNDS))
+        return out
+
+    def definition(self) -> dict:
+        """What makes two sweeps the same (recorded in the manifest)."""
+        text = json.dumps(self.document, sort_keys=True, default=str)
+        return {
+            "scenario": self.scenario_name,
+            "scenario_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "seeds": list(self.seeds),
+            "policies": list(self.policies),
+            "grid": [[k, [json.loads(json.dumps(v, default=str)) for v in vals]]
+                     for k, vals in self.grid],
+        }
+
+
+def _parse_point(doc: dict, label: str, base_dir: Path, what: str) -> Scenario:
+    try:
+        return parse_scenario(doc, label, base_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[int],
+                  policies: Iterable[str] | None = None,
+                  sets: Iterable[str] = ()) -> SweepSpec:
+    """Validate a sweep before anything runs: the scenario, the seeds, the policies and
+    every grid point (each ``--set`` value alone, then every combination).
+
+    Raises:
+        ConfigError: one line naming the option, the key and the value at fault.
+    """
+    from greenhop.policies import POLICIES
+
+    seed_list = parse_seeds(seeds) if isinstance(seeds, str) else tuple(sorted(set(seeds)))
+    if not seed_list:
+        raise ConfigError("--seeds: give at least one seed, e.g. 1-20")
+    doc, label, base_dir = scenario_document(scenario)
+    base_dir = Path(base_dir).resolve()
+    base = _parse_point(copy.deepcopy(doc), label, base_dir, "scenario")
+    grid: list[tuple[str, tuple[Any, ...]]] = []
+    texts: list[tuple[str, ...]] = []
+    for s in sets:
+        key, values, vtexts = parse_set(s)
+        if any(k == key for k, _ in grid):
+            raise ConfigError(f"--set {key}: the key is given twice; list its values once, "
+                              "comma-separated")
+        for v, t in zip(values, vtexts, strict=True):
+            one = copy.deepcopy(doc)
+            try:
+                apply_override(one, key, v)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (value {t})") from None
+            _parse_point(one, label, base_dir, f"--set {key}={t}")
+        grid.append((key, values))
+        texts.append(vtexts)
+    names = tuple(policies) if policies is not None else base.policies
+    if not names:
+        raise ConfigError("--policies: give at least one policy name")
+    for i, p in enumerate(names):
+        if p not in POLICIES:
+            raise ConfigError(f"--policies: unknown policy '{p}' (position {i + 1}); valid "
+                              f"policy names: {', '.join(POLICIES.names())}")
+    if len(set(names)) != len(names):
+        raise ConfigError("--policies: each policy may appear once")
+    spec = SweepSpec(doc, label, str(base_dir), base.name, seed_list, tuple(names),
+                     tuple(grid), tuple(texts))
+    bounds = []
+    for p in range(len(spec.points)):
+        sc = _parse_point(spec.point_document(p), label, base_dir,
+                          f"--set {spec.point_label(p)}" if grid else "scenario")
+        bounds.append(tuple(getattr(sc, "bounds", ()) or ()))
+    spec.point_bounds = tuple(bounds)
+    return spec
+
+
+# ---------------------------------------------------------------- one task
+
+
+def run_group(document: dict, source_label: str, base_dir: str, seed: int,
+              policies: tuple[str, ...], bounds: bool,
+              on_cell: Callable[[str, str, dict], None] | None = None,
+              ) -> dict[str, tuple[str, dict]]:
+    """Run the cells of one (grid point, seed): ``{policy or BOUNDS: (text, meta)}``.
+
+    ``on_cell(policy, text, meta)`` is called as each cell finishes (the serial runner
+    stores them at once). ``meta`` says where and how long the cell ran.
+
+    Without bounds each cell is ``simulate(scenario, policies=[policy], seed=seed)``.
+    With bounds, ``simulate`` would solve the same linear programs once per policy (they
+    depend on the seed's inputs and its ``static`` run only), so they are solved once
+    here and each cell is completed with them exactly as ``simulate`` completes its
+    result (:func:`greenhop.sim.metrics.compare` with the bounds, then ``to_json``).
+    """
+    from greenhop.sim.api import simulate
+
+    sc = parse_scenario(copy.deepcopy(document), source_label, Path(base_dir))
+    out: dict[str, tuple[str, dict]] = {}
+
+    def emit(name: str, text: str, wall_s: float) -> None:
+        meta = {"node_id": _node_id(), "host": socket.gethostname(), "pid": os.getpid(),
+                "wall_s": round(wall_s, 3), "finished_at": time.time()}
+        out[name] = (text, meta)
+        if on_cell is not None:
+            on_cell(name, text, meta)
+
+    kinds = tuple(getattr(sc, "bounds", ()) or ())
+    if not kinds:
+        for name in policies:
+            t0 = time.perf_counter()
+            text = simulate(sc, policies=[name], seed=seed).to_json()
+            emit(name, text, time.perf_counter() - t0)
+        return out
+
+    from greenhop.sim.metrics import compare
+
+    bare = replace(sc, bounds=())
+    results, wall = {}, {}
+    for name in sorted(policies, key=lambda p: p != "static"):  # static first: the LPs use it
+        t0 = time.perf_counter()
+        results[name] = simulate(bare, policies=[name], seed=seed)
+        wall[name] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    static = results.get("static")
+    if static is None:
+        static = simulate(bare, policies=["static"], seed=seed)
+    solved = _solve_bounds(sc, static)
+    bound_s = time.perf_counter() - t0
+    for name in policies:
+        res = results[name]
+        res.bounds = solved
+        compare(res.metrics_by_policy, solved)
+        emit(name, res.to_json(), wall[name])
+    if bounds:
+        emit(BOUNDS, json.dumps(solved, sort_keys=True, indent=2, allow_nan=False) + "\n",
+             bound_s)
+    return out
+
+
+def _solve_bounds(sc: Scenario, static_result) -> dict[str, dict]:
+    """``{kind: BoundResult.to_dict()}`` of the scenario's bounds on ``static_result``'s
+    inputs, with its ``static`` run as the reference."""
+    from greenhop.sim.bounds import compute_bound
+
+    return {kind: compute_bound(static_result.inputs, kind,
+                                static=static_result.runs["static"],
+                                deadlines=getattr(sc, "bounds_deadlines", False)).to_dict()
+            for kind in sc.bounds}
+
+
+def _node_id() -> str | None:
+    """The Ray node id when running inside a Ray worker, else ``None``."""
+    import sys
+
+    if "ray" not in sys.modules:
+        return None
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # pragma: no cover - outside a Ray worker
+        return None
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` did."""
+
+    out: Path
+    total: int
+    ran: int
+    reused: int
+    paths: dict[str, Path]
+    summary: dict
+
+
+def plan(spec: SweepSpec, done: set[str]) -> list[Group]:
+    """The groups still to run (a group holds only its missing cells)."""
+    groups = []
+    for p in range(len(spec.points)):
+        for s in spec.seeds:
+            todo = tuple(pol for pol in spec.policies if Cell(p, s, pol).key not in done)
+            want_b = bool(spec.point_bounds[p]) and Cell(p, s, BOUNDS).key not in done
+            if todo or want_b:
+                groups.append(Group(p, s, todo, want_b))
+    return groups
+
+
+def _serial_results(spec: SweepSpec, groups: list[Group], store: SweepStore,
+                    on_cell: Callable[[Cell], None]) -> Iterator[None]:
+    for g in groups:
+        def stored(name: str, text: str, meta: dict, g=g) -> None:
+            cell = Cell(g.point, g.seed, name)
+            store.write_cell(cell.key, text, meta)
+            on_cell(cell)
+
+        run_group(spec.point_document(g.point), spec.source_label, spec.base_dir, g.seed,
+                  g.policies, g.bounds, on_cell=stored)
+        yield None
+
+
+def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = False,
+              address: str | None = None, workers: int | None = None, force: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
+    """Run the missing cells of ``spec`` into ``out`` and write the final files.
+
+    ``serial`` runs in this process; otherwise on Ray (a local instance on all cores, or
+    the cluster at ``address``), with at most ``workers`` tasks at once.
+    ``progress(cells_done, cells_total)`` follows the cells.
+    """
+    store = SweepStore(out or f"sweep-{spec.scenario_name}")
+    definition = spec.definition()
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {workers}")
+    store.check(definition, force=force)
+    cells = spec.cells()
+    done = set() if force else store.done_keys() & {c.key for c in cells}
+    groups = plan(spec, done)
+    total = len(cells)
+    count = [len(done)]
+
+    def on_cell(cell: Cell) -> None:
+        count[0] += 1
+        if progress is not None:
+            progress(count[0], total)
+
+    if progress is not None:
+        progress(count[0], total)
+    if not groups:
+        store.claim(definition, force=force)
+    elif serial:
+        store.claim(definition, force=force)
+        for _ in _serial_results(spec, groups, store, on_cell):
+            pass
+    else:
+        from greenhop.sim.sweep_ray import RayRunner
+
+        with RayRunner(address=address, workers=workers) as runner:
+            store.claim(definition, force=force)  # only once the cluster answered
+            for g, results in runner.run(spec, groups):
+                for name, (text, meta) in results.items():
+                    cell = Cell(g.point, g.seed, name)
+                    store.write_cell(cell.key, text, meta)
+                    on_cell(cell)
+    missing = [c.key for c in cells if c.key not in store.done_keys()]
+    if missing:  # pragma: no cover - every group returns all its cells or raises
+        raise RuntimeError(f"sweep incomplete: {len(missing)} cells missing, e.g. {missing[0]}")
+    from greenhop.sim.sweep_summary import write_final
+
+    paths, summary = write_final(spec, store)
+    return SweepOutcome(store.out, total, total - len(done), len(done), paths, summary)

@@ -1,0 +1,149 @@
+"""What a sweep runs: seed lists, ``--set`` parameter grids, overrides of a scenario document.
+
+``--seeds 1-20`` or ``1,3,5-8`` (:func:`parse_seeds`); ``--set key=v1,v2`` with a dotted
+key into the scenario's TOML table and values that are TOML literals or else plain
+strings (:func:`parse_set`); :func:`apply_override` writes one value into a copy of the
+document for :func:`~greenhop.sim.scenario.parse_scenario` to validate.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+from greenhop.core.errors import ConfigError
+
+#: keys the sweep's own options set (``--seeds``, ``--policies``), not ``--set``
+RESERVED_KEYS = ("seed", "policies")
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+_PART = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]+\])*)$")
+_INDEX = re.compile(r"\[([^\[\]]+)\]")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"1-20"`` or ``"1,3,5-8"`` -> sorted distinct seeds (each >= 0)."""
+    seeds: list[int] = []
+    if not text or not text.strip():
+        raise ConfigError("--seeds: give seeds such as 1-20 or 1,3,5-8")
+    for part in text.split(","):
+        m = _RANGE.match(part)
+        if m is None:
+            raise ConfigError(f"--seeds: cannot read {part.strip()!r} in {text!r}; write whole "
+                              "numbers and ranges such as 1-20 or 1,3,5-8")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ConfigError(f"--seeds: range {part.strip()!r} runs backwards; write "
+                              f"{hi}-{lo}")
+        seeds.extend(range(lo, hi + 1))
+    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dup:
+        raise ConfigError(f"--seeds: seed {dup[0]} is listed twice in {text!r}")
+    return tuple(sorted(seeds))
+
+
+def _split_values(text: str) -> list[str]:
+    """Split on commas outside brackets, braces and quotes (TOML arrays stay whole)."""
+    out, depth, quote, cur = [], 0, None, []
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur))
+    return [v.strip() for v in out]
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal (``0.1``, ``true``, ``"x"``, ``[1, 2]``), else the text as a string
+    (``30s`` stays ``"30s"`` for the scenario parser to read with its units)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_set(text: str) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    """``"key=v1,v2"`` -> ``(key, values, texts)`` (the values parsed, the texts as given)."""
+    key, sep, rest = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: write key=value[,value...], e.g. alpha=0.05,0.1 or "
+                          "migration.startup=30s,120s")
+    if key.split(".")[0].split("[")[0] in RESERVED_KEYS:
+        opt = "--seeds" if key.startswith("seed") else "--policies"
+        raise ConfigError(f"--set {key}: set this with {opt}, not --set")
+    texts = _split_values(rest)
+    if not rest.strip() or any(not t for t in texts):
+        raise ConfigError(f"--set {text!r}: a value is empty; write key=value[,value...]")
+    _path(key)  # syntax check
+    if len(set(texts)) != len(texts):
+        raise ConfigError(f"--set {key}: a value is listed twice in {rest!r}")
+    return key, tuple(parse_value(t) for t in texts), tuple(texts)
+
+
+def _path(key: str) -> list[str | int]:
+    """``links[0].bandwidth`` -> ``["links", 0, "bandwidth"]`` (a bracket holds an index
+    or the ``name`` of a table in the array: ``sites[madrid-es].gpu_slots``)."""
+    steps: list[str | int] = []
+    for part in key.split("."):
+        m = _PART.match(part.strip())
+        if m is None:
+            raise ConfigError(f"--set {key}: cannot read the key; write dotted names such as "
+                              "migration.startup or links[0].bandwidth")
+        steps.append(m.group(1))
+        for idx in _INDEX.findall(m.group(2)):
+            steps.append(int(idx) if idx.isdigit() else f"[{idx}]")
+    return steps
+
+
+def apply_override(doc: dict, key: str, value: Any) -> None:
+    """Set ``key`` (dotted) to ``value`` in ``doc`` in place, creating missing tables.
+
+    Raises ConfigError when the path goes through something that is not a table, or an
+    array index / name that does not exist. Unknown final keys are left to the scenario
+    parser, which rejects them with the list of valid keys.
+    """
+    steps = _path(key)
+    node: Any = doc
+    for i, step in enumerate(steps):
+        last = i == len(steps) - 1
+        where = key if last else ".".join(str(s) for s in steps[: i + 1])
+        if isinstance(step, int) or (isinstance(step, str) and step.startswith("[")):
+            if not isinstance(node, list):
+                raise ConfigError(f"--set {key}: {where} is not an array of tables")
+            if isinstance(step, int):
+                if step >= len(node):
+                    raise ConfigError(f"--set {key}: index {step} is out of range (the array "
+                                      f"has {len(node)} entries)")
+                pos = step
+            else:
+                name = step[1:-1]
+                hits = [j for j, e in enumerate(node)
+                        if isinstance(e, dict) and e.get("name") == name]
+                if not hits:
+                    raise ConfigError(f"--set {key}: no entry named {name!r} in this array")
+                pos = hits[0]
+            if last:
+                node[pos] = value
+            else:
+                node = node[pos]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {where} is not a table")
+        if last:
+            node[step] = value
+        else:
+            if step not in node:
+                node[step] = {}
+            node = node[step]

@@ -1,0 +1,121 @@
+"""A sweep's output directory: the manifest, one file per finished cell, the final files.
+
+Layout::
+
+    DIR/manifest.json        the sweep's definition (refuses a different one)
+    DIR/cells/<key>.json     one finished cell each (written atomically)
+    DIR/meta/<key>.json      where and when each cell ran (node id, pid, wall time)
+    DIR/cells.parquet, cells.csv, summary.json, report.html   once every cell is in
+
+Every file is written to a temporary name in the same folder and renamed, so a killed
+sweep leaves whole cells or none, and the final files only exist when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from greenhop.core.errors import ConfigError
+
+FINAL_FILES = ("cells.parquet", "cells.csv", "summary.json", "report.html")
+MANIFEST = "manifest.json"
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (all or nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with open(tmp, "wb") as fh:
+        fh.write(raw)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class SweepStore:
+    """The output directory ``out`` of one sweep."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.cells_dir = self.out / "cells"
+        self.meta_dir = self.out / "meta"
+
+    # ------------------------------------------------------------ manifest
+
+    def existing_definition(self) -> dict | None:
+        """The definition recorded in the directory, or ``None`` when there is none."""
+        p = self.out / MANIFEST
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))["definition"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{p}: not a sweep manifest; pick another --out or pass --force "
+                              "to start this sweep afresh there") from None
+
+    def check(self, definition: dict, *, force: bool) -> None:
+        """Refuse a directory that holds another sweep (unless ``force``); writes nothing."""
+        if force:
+            return
+        old = self.existing_definition()
+        if old is None:
+            if self.cells_dir.is_dir() and any(self.cells_dir.glob("*.json")):
+                raise ConfigError(f"{self.out}: holds cells but no manifest; pick another --out "
+                                  "or pass --force to start afresh")
+            return
+        if old != definition:
+            diff = [k for k in sorted(set(old) | set(definition))
+                    if old.get(k) != definition.get(k)]
+            raise ConfigError(
+                f"{self.out}: holds a different sweep (it differs in {', '.join(diff)}); "
+                "re-run with the same definition to resume, pick another --out, or pass "
+                "--force to discard its cells and start afresh")
+
+    def claim(self, definition: dict, *, force: bool) -> None:
+        """Record ``definition`` (with ``force``: first discard cells and final files)."""
+        self.check(definition, force=force)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if force:
+            for d in (self.cells_dir, self.meta_dir):
+                for p in d.glob("*.json") if d.is_dir() else ():
+                    p.unlink()
+        self.discard_final()
+        for d in (self.cells_dir, self.meta_dir, self.out):
+            for p in d.glob(".*.tmp-*") if d.is_dir() else ():
+                p.unlink()  # a write a killed sweep left half done
+        doc = {"greenhop_sweep": 1, "definition": definition}
+        atomic_write(self.out / MANIFEST,
+                     json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
+
+    def discard_final(self) -> None:
+        """Remove the final files: they claim completeness, which a running sweep lacks."""
+        for name in FINAL_FILES:
+            (self.out / name).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ cells
+
+    def done_keys(self) -> set[str]:
+        """Keys of the cells already stored."""
+        if not self.cells_dir.is_dir():
+            return set()
+        return {p.stem for p in self.cells_dir.glob("*.json")}
+
+    def write_cell(self, key: str, text: str, meta: dict | None = None) -> None:
+        """Store one finished cell (and its sidecar ``meta``)."""
+        if meta is not None:
+            atomic_write(self.meta_dir / f"{key}.json",
+                         json.dumps(meta, sort_keys=True, indent=2) + "\n")
+        atomic_write(self.cells_dir / f"{key}.json", text)
+
+    def read_cell(self, key: str) -> str:
+        return (self.cells_dir / f"{key}.json").read_text(encoding="utf-8")
+
+    def read_meta(self, key: str) -> dict | None:
+        p = self.meta_dir / f"{key}.json"
+        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+    def path(self, name: str) -> Path:
+        return self.out / name
