@@ -1,0 +1,183 @@
+"""Offline bounds on two-site micro-scenarios, worked by hand and checked to the joule.
+
+Both sites: base load 1 kW, PUE 1, GPUs at 400 W, throughput 1, no battery; steps of
+5 min over 2 h, so the default 1 h blocks hold 12 steps each and every trace below is
+constant within a block (the time aggregation is exact here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from simkit import micro, site
+
+from greenhop.core.errors import ConfigError
+from greenhop.policies import make_policy
+from greenhop.sim.attribution import base_only_dispatch
+from greenhop.sim.bounds import BOUND_KINDS, BoundTooLargeError, compute_bound
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.scenario import load_scenario
+
+KWH = 3.6e6
+STEPS_PER_H = 12
+
+
+def _job(name, gpus, work_h, **kw):
+    return {"name": name, "arrival": "0s", "work_gpu_h": work_h, "checkpoint": "1GB",
+            "gpus": gpus, "origin": "a", **kw}
+
+
+def _hourly(*kw_per_hour):
+    """A ``values`` trace holding ``kw_per_hour[h]`` kW through hour ``h``."""
+    return {"kind": "values", "values": [kw * 1000.0 for kw in kw_per_hour
+                                         for _ in range(STEPS_PER_H)]}
+
+
+def _solve(d, kind):
+    inp = build_inputs(load_scenario(d))
+    static = Engine(inp, make_policy("static")).run()
+    base_j = base_only_dispatch(inp).total_j("grid")
+    static_nr_j = float(static.energy_j["grid"].sum()) - base_j
+    return inp, static, base_j, static_nr_j, compute_bound(inp, kind, static=static)
+
+
+def _case_below_static():
+    # a: 1.2 kW renewable (0.2 kW over its base load); b: 1.1 kW (0.1 kW over).
+    # One job, 2 GPUs, 2 GPU-h of work, arriving at a at t = 0.
+    return micro(sites=[site("a", power="1.2kW"), site("b", power="1.1kW")],
+                 jobs=[_job("j1", 2, 2.0)])
+
+
+@pytest.mark.parametrize("kind", BOUND_KINDS)
+def test_bound_strictly_below_static_by_hand(kind):
+    _inp, _static, base_j, static_nr_j, b = _solve(_case_below_static(), kind)
+    # Base only: renewables cover both base loads at every step -> no grid at all.
+    assert base_j == pytest.approx(0.0, abs=1e-6)
+    # static: the job runs at a for 1 h at 2 x 400 W; demand 1.8 kW against 1.2 kW of
+    # renewables -> 0.6 kW from the grid for 3,600 s.
+    assert static_nr_j == pytest.approx(600.0 * 3600.0, rel=1e-9)
+    # Bound: 2 GPU-h at 400 W per GPU = 0.8 kWh wherever and whenever it runs. The
+    # renewables left over the base load in 2 h: a 0.2 kW x 2 h + b 0.1 kW x 2 h = 0.6 kWh
+    # (the rate cap, 2 GPUs x 2 h = 4 GPU-h, and 4 slots per site do not bind). Grid
+    # >= 0.8 - 0.6 = 0.2 kWh = 720 kJ. No time-shift is needed past static's profile (the
+    # job can do its 2 GPU-h in the first hour split over a and b), so space = spacetime.
+    assert b.job_nr_kwh * KWH == pytest.approx(0.2 * KWH, rel=1e-6)
+    assert b.job_nr_kwh * KWH < static_nr_j
+    assert b.status == "Optimal"
+    assert b.work_gpu_h == pytest.approx(2.0, rel=1e-12)
+    np.testing.assert_allclose(b.job_work_gpu_s, [7200.0], rtol=1e-12)
+    assert b.static_job_nr_kwh == pytest.approx(0.6, rel=1e-9)
+
+
+def _case_slots_bind(slots_a=2):
+    # a: 2.6 kW renewable in hour 0 (1.6 kW over base), 1 kW in hour 1 (none over);
+    # b: 1.4 kW in hour 0 (0.4 kW over), 1 kW in hour 1. a has `slots_a` GPU slots.
+    # Two jobs at a, each 2 GPUs and 2 GPU-h, both arriving at t = 0.
+    return micro(sites=[site("a", power=None, slots=slots_a, trace=_hourly(2.6, 1.0)),
+                        site("b", power=None, slots=2, trace=_hourly(1.4, 1.0))],
+                 jobs=[_job("j1", 2, 2.0), _job("j2", 2, 2.0)])
+
+
+def test_slots_bind_by_hand():
+    inp, static, base_j, static_nr_j, st = _solve(_case_slots_bind(), "spacetime")
+    # Base only: renewables >= 1 kW base load everywhere -> no grid.
+    assert base_j == pytest.approx(0.0, abs=1e-6)
+    # static: a holds 2 slots, so j1 runs in hour 0 and j2 queues until j1 is done (t = 1 h)
+    # and runs in hour 1. Hour 0 at a: 1.8 kW demand <= 2.6 kW renewables -> no grid;
+    # hour 1 at a: 1.8 kW against 1.0 kW -> 0.8 kWh.
+    assert static.job_start_s[1] == pytest.approx(3600.0)
+    assert static_nr_j == pytest.approx(0.8 * KWH, rel=1e-9)
+    # spacetime: 4 GPU-h of work, 0.4 kWh per GPU-h. Hour 0, a: the slots (2 GPUs x 1 h)
+    # bind: 2 GPU-h = 0.8 kWh, all covered by its 1.6 kWh surplus. The other 2 GPU-h: at b
+    # in hour 0 the first 1 GPU-h is covered by b's 0.4 kWh surplus; the last 1 GPU-h finds
+    # no surplus left anywhere (b's 2 slots would hold it in hour 0, but its surplus is
+    # used up; hour 1 has none) -> 0.4 kWh from the grid.
+    assert st.job_nr_kwh == pytest.approx(0.4, rel=1e-6)
+    # With 4 slots at a, a alone takes all 4 GPU-h in hour 0 (1.6 kWh = its surplus):
+    # bound 0, so it was the slots that bound.
+    _, _, _, _, free = _solve(_case_slots_bind(slots_a=4), "spacetime")
+    assert free.job_nr_kwh == pytest.approx(0.0, abs=1e-6)
+    # space: j2 may not run ahead of static, which did nothing for it in hour 0, so its
+    # 2 GPU-h fall in hour 1 with no surplus anywhere: 0.8 kWh; j1 runs at a in hour 0
+    # from surplus. Bound 0.8 kWh, equal to static here and above spacetime.
+    _, _, _, _, sp = _solve(_case_slots_bind(), "space")
+    assert sp.job_nr_kwh == pytest.approx(0.8, rel=1e-6)
+    np.testing.assert_allclose(sp.job_cap_gpu_s[:, 0], [7200.0, 0.0], atol=1e-6)
+    # static itself is covered by both bounds.
+    assert st.covers(inp, static) and sp.covers(inp, static)
+
+
+def _case_battery():
+    # a alone does the work: b has no slots for 2 GPUs (1 slot). a: renewables 3 kW in
+    # hour 0, 0 kW in hour 1, a battery of 1 kWh, 2 kW, round-trip efficiency 0.81
+    # (0.9 per leg), empty floor 0, starting empty. One job of 2 GPUs, 2 GPU-h (no
+    # room at b; static runs it in hour 0, the bound may put it in either hour).
+    return micro(
+        sites=[site("a", power=None, trace=_hourly(3.0, 0.0),
+                    battery={"capacity": "1kWh", "power": "2kW",
+                             "round_trip_efficiency": 0.81, "initial_soc": 0.0}),
+               site("b", power="1kW", slots=1)],
+        jobs=[_job("j1", 2, 2.0)])
+
+
+def test_battery_by_hand():
+    _inp, _static, base_j, static_nr_j, st = _solve(_case_battery(), "spacetime")
+    # Base only at a: hour 0: 3 kW renewables, 1 kW base -> 2 kW excess charges the battery
+    # (2 kW power limit) with 0.9 x 2 kW x 1 h = 1.8 kWh, capped at the 1 kWh capacity.
+    # Hour 1: 1 kW deficit for 1 h = 1 kWh; the battery delivers 1 kWh x 0.9 = 0.9 kWh,
+    # the grid the remaining 0.1 kWh. b: 1 kW renewables = base load -> none.
+    assert base_j == pytest.approx(0.1 * KWH, rel=1e-6)
+    # static: the job (2 GPUs x 400 W = 0.8 kW, 2 GPU-h -> 1 h) runs in hour 0: demand
+    # 1.8 kW, excess 1.2 kW charges 0.9 x 1.2 = 1.08 -> capped at 1 kWh; hour 1 the same
+    # as base only: grid 0.1 kWh. Job grid energy 0.
+    assert static_nr_j == pytest.approx(0.0, abs=1e-3)
+    # Bound: the job's 0.8 kWh in hour 0 at a leaves 1.2 kWh excess >= what fills the
+    # battery; the LP cannot beat hour 1's 0.1 kWh (1 kWh stored gives 0.9 kWh) -> the
+    # LP's grid is 0.1 kWh, the bound 0 -- and never below what a hand dispatch allows.
+    assert st.job_nr_kwh == pytest.approx(0.0, abs=1e-6)
+    assert st.grid_kwh == pytest.approx(0.1, rel=1e-6)
+
+
+def test_battery_makes_the_bound_positive_by_hand():
+    # As above but 4 GPU-h (2 h at 2 GPUs): static runs both hours. Hour 0: demand 1.8 kW,
+    # excess 1.2 kW -> battery full (1 kWh). Hour 1: demand 1.8 kW, no renewables; the
+    # battery gives 0.9 kWh, the grid 0.9 kWh -> job grid 0.9 - 0.1 = 0.8 kWh.
+    d = _case_battery()
+    d["jobs"] = [_job("j1", 2, 4.0)]
+    _inp, _static, base_j, static_nr_j, st = _solve(d, "spacetime")
+    assert base_j == pytest.approx(0.1 * KWH, rel=1e-6)
+    assert static_nr_j == pytest.approx(0.8 * KWH, rel=1e-6)
+    # Bound: 1.6 kWh of job energy plus 2 kWh of base load over 2 h = 3.6 kWh of demand;
+    # supply: 3 kWh renewables in hour 0, of which 1.8 kWh feeds hour 0's load (base 1 +
+    # job 0.8 at most, the job's rate cap being 2 GPUs x 1 h) and up to 1.2 kWh charges
+    # (1.08 stored, capped at 1 kWh -> 0.9 kWh delivered). Hour 1 needs 1 + 0.8 = 1.8 kWh:
+    # 0.9 from the battery, 0.9 from the grid. Bound 0.9 - 0.1 = 0.8 kWh = static.
+    assert st.job_nr_kwh == pytest.approx(0.8, rel=1e-6)
+
+
+def test_unknown_kind_lists_the_valid_ones():
+    inp = build_inputs(load_scenario(micro()))
+    with pytest.raises(ConfigError, match="valid kinds: space, spacetime"):
+        compute_bound(inp, "time")
+
+
+def test_memory_guard_refuses_before_building():
+    inp = build_inputs(load_scenario(micro()))
+    with pytest.raises(BoundTooLargeError) as info:
+        compute_bound(inp, "spacetime", max_memory_bytes=1000)
+    msg = str(info.value)
+    assert "columns" in msg and "nonzeros" in msg and "limit of 0.00 GB" in msg
+    assert "shorten the horizon" in msg and "fewer jobs" in msg
+    assert isinstance(info.value, ConfigError)
+
+
+def test_to_dict_keys():
+    inp = build_inputs(load_scenario(micro()))
+    d = compute_bound(inp, "space").to_dict()
+    assert {"job_nr_kwh", "work_gpu_h", "solve_s", "status"} <= set(d)
+    assert d["status"] == "Optimal"
+    # micro(): one 1 GPU-h job at a (0.2 kW surplus) and b (9 kW surplus, throughput 2):
+    # b alone absorbs it -> bound 0.
+    assert d["job_nr_kwh"] == pytest.approx(0.0, abs=1e-6)
+    assert d["work_gpu_h"] == pytest.approx(1.0)
