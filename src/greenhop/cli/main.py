@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "greenhop.cli.workload",
     "greenhop.cli.agent",
     "greenhop.cli.simulate",
+    "greenhop.cli.bound",
     "greenhop.cli.scenarios",
     "greenhop.cli.sweep",
     "greenhop.cli.forecast",

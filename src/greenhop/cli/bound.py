@@ -1,0 +1,65 @@
+"""``greenhop bound``: an offline lower bound on a scenario's job-attributable grid energy.
+
+Progress goes to stderr; with ``--json`` the bound's dict goes to stdout alone.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from greenhop.core.errors import ConfigError
+
+
+def bound_command(
+    scenario: str | None = typer.Argument(
+        None, help="Scenario file (TOML) or packaged scenario name. Default: the packaged "
+                   "scenario.", show_default=False),
+    kind: str = typer.Option("spacetime", "--kind", "-k",
+                             help="space | spacetime (see docs/bounds.md)."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    deadlines: bool = typer.Option(False, "--deadlines",
+                                   help="Count each job's work only before its deadline."),
+    as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
+) -> None:
+    """Solve the space or space-time lower bound of a scenario's job grid energy (an LP)."""
+    from greenhop.sim import load_scenario
+    from greenhop.sim.bounds import BOUND_KINDS, compute_bound
+    from greenhop.sim.inputs import build_inputs
+
+    if kind not in BOUND_KINDS:
+        raise ConfigError(f"--kind: unknown kind {kind!r}; valid kinds: {', '.join(BOUND_KINDS)}")
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed: must be >= 0, got {seed}")
+    err = Console(stderr=True, highlight=False)
+    with err.status("loading the scenario") as status:
+        sc = load_scenario(scenario)
+        if seed is not None:
+            sc = sc.with_seed(seed)
+        inputs = build_inputs(sc)
+        result = compute_bound(inputs, kind, deadlines=deadlines,
+                               progress=lambda msg: status.update(msg))
+    doc = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps({"kind": kind, "scenario": sc.name, "seed": sc.seed, **doc},
+                              sort_keys=True, indent=2, allow_nan=False))
+        return
+    table = Table(title=f"greenhop bound — {sc.name}", title_style="bold")
+    for col in ("kind", "job grid kWh", "static kWh", "work GPU-h", "solve s", "status"):
+        table.add_column(col, justify="left" if col in ("kind", "status") else "right")
+    nr = doc["job_nr_kwh"]
+    table.add_row(kind + (" (deadlines)" if deadlines else ""),
+                  "–" if nr is None else f"{nr:,.1f}", f"{doc['static_job_nr_kwh']:,.1f}",
+                  f"{doc['work_gpu_h']:,.1f}", f"{doc['solve_s']:.1f}", doc["status"])
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"LP: {doc['lp_cols']:,} columns, {doc['lp_rows']:,} rows, "
+                  f"{doc['lp_nnz']:,} nonzeros; {doc['method']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``greenhop bound`` to ``app``."""
+    app.command("bound")(bound_command)

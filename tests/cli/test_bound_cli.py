@@ -1,0 +1,107 @@
+"""``greenhop bound``: table, --json keys, options, and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import clikit
+import pytest
+
+SCENARIO = """
+name = "bound-small"
+start = "2023-06-01T00:00:00Z"
+horizon = "1d"
+step = "5min"
+history = "0s"
+seed = 3
+policies = ["static"]
+
+[[sites]]
+name = "sunny"
+latitude = 10.0
+longitude = 0.0
+gpu_slots = 8
+base_load = "1kW"
+trace = { kind = "solar", peak = "6kW" }
+
+[[sites]]
+name = "windy"
+latitude = 50.0
+longitude = 100.0
+gpu_slots = 8
+base_load = "1kW"
+trace = { kind = "constant", power = "1.5kW" }
+
+[[links]]
+a = "sunny"
+b = "windy"
+bandwidth = "10Gbps"
+rtt = "40ms"
+
+[generator]
+count = 5
+until = "18h"
+work_gpu_h = [2, 12]
+gpus = [1, 2]
+deadline_factor = 2.0
+
+[[generator.models]]
+name = "bert-large"
+params = 340e6
+"""
+
+
+@pytest.fixture()
+def scenario(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    return str(path)
+
+
+def test_table(capsys, scenario, isolated_cache):
+    code, out, _err = clikit.run(capsys, "bound", scenario, "--kind", "space")
+    assert code == 0
+    for word in ("kind", "job grid kWh", "work GPU-h", "solve s", "status", "space",
+                 "Optimal", "columns"):
+        assert word in out
+
+
+def test_json_keys_and_values(capsys, scenario, isolated_cache):
+    code, out, _err = clikit.run(capsys, "bound", scenario, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert {"job_nr_kwh", "work_gpu_h", "solve_s", "status"} <= set(doc)
+    assert doc["kind"] == "spacetime" and doc["status"] == "Optimal"
+    assert doc["deadlines"] is False and doc["seed"] == 3
+    # a lower bound of static's own job grid energy, for a positive amount of work
+    assert doc["job_nr_kwh"] <= doc["static_job_nr_kwh"] + 1e-6
+    assert doc["work_gpu_h"] > 0
+
+
+def test_deadlines_and_seed(capsys, scenario, isolated_cache):
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--json", "--deadlines",
+                              "--seed", "5", "--kind", "space")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["deadlines"] is True and doc["seed"] == 5 and doc["kind"] == "space"
+    # the same seed again gives the same bound
+    code, again, _ = clikit.run(capsys, "bound", scenario, "--json", "--deadlines",
+                                "--seed", "5", "--kind", "space")
+    assert json.loads(again)["job_nr_kwh"] == doc["job_nr_kwh"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--kind", "time"), "valid kinds: space, spacetime"),
+    (("--seed", "-1"), "--seed: must be >= 0"),
+])
+def test_bad_options_exit_2(capsys, scenario, isolated_cache, args, message):
+    code, out, err = clikit.run(capsys, "bound", scenario, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_missing_scenario_exit_2(capsys, tmp_path, isolated_cache):
+    code, _out, err = clikit.run(capsys, "bound", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "nope.toml" in err
