@@ -60,28 +60,28 @@ def tidy_frame(spec, store: SweepStore) -> pd.DataFrame:
         row.update({k: _number(v) for k, v in sorted(m.items())
                     if _number(v) is not None or v is None})
         rows.append(row)
-    df = pd.DataFrame(rows)
-    _fill_gaps(spec, df)
+    df = _fill_gaps(spec, pd.DataFrame(rows))
     for k in grid_keys:  # a column of one type (numbers, or else text)
         if not all(_number(v) is not None for v in df[k]):
             df[k] = df[k].map(lambda v: v if isinstance(v, str) else json.dumps(v))
     return df
 
 
-def _fill_gaps(spec, df: pd.DataFrame) -> None:
+def _fill_gaps(spec, df: pd.DataFrame) -> pd.DataFrame:
     """Replace each policy row's ``gap_closed_<kind>_pct`` by the value from the static,
     policy and bound cells of the same seed (a one-policy cell cannot know its static
     run), and drop the text ``gap_closed_<kind>_why`` columns (reasons: summary.json)."""
-    df.drop(columns=[c for c in df.columns if c.startswith("gap_closed_")
-                     and c.endswith("_why")], inplace=True)
+    df = df.drop(columns=[c for c in df.columns if c.startswith("gap_closed_")
+                          and c.endswith("_why")])
     nr = "job_nr_kwh"
     if nr not in df.columns:
-        return
+        return df
     for p, kinds in enumerate(spec.point_bounds):
         for kind in kinds:
             col = f"gap_closed_{kind}_pct"
             if col not in df.columns:
-                df[col] = None
+                df[col] = float("nan")
+            df[col] = df[col].astype(float)
             for seed in spec.seeds:
                 here = (df["_point"] == p) & (df["seed"] == seed)
                 static = df[here & (df["policy"] == "static")]
@@ -90,8 +90,8 @@ def _fill_gaps(spec, df: pd.DataFrame) -> None:
                     value, _ = stats.gap_closed_pct(
                         _one(static, nr), _one(df.loc[[i]], nr), _one(bound, nr),
                         _one(df.loc[[i]], "work_done_gpu_h"), _one(bound, "work_done_gpu_h"))
-                    df.at[i, col] = value
-            df[col] = pd.to_numeric(df[col])
+                    df.loc[i, col] = float("nan") if value is None else value
+    return df
 
 
 def _one(rows: pd.DataFrame, col: str) -> float | None:

@@ -1,0 +1,267 @@
+"""Sweeps: cells byte-identical to ``simulate``, grids, the output directory, resuming,
+serial vs local Ray, bounds cells, and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+import pandas as pd
+import pytest
+import sweepkit
+from hypothesis import given
+from hypothesis import strategies as st
+
+from greenhop.core.errors import ConfigError
+from greenhop.sim import simulate
+from greenhop.sim.sweep import BOUNDS, Cell, prepare_sweep, run_sweep
+from greenhop.sim.sweep_grid import parse_seeds, parse_set
+from greenhop.sim.sweep_store import FINAL_FILES
+
+POLICIES = ["static", "feasibility-aware"]
+
+
+def _cells(out) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted((out / "cells").glob("*.json"))}
+
+
+def _final(out) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in FINAL_FILES}
+
+
+@pytest.fixture
+def scenario(tmp_path):
+    return sweepkit.write(tmp_path)
+
+
+@pytest.fixture
+def serial_run(scenario, tmp_path):
+    spec = prepare_sweep(scenario, seeds="1-3", policies=POLICIES)
+    outcome = run_sweep(spec, tmp_path / "serial", serial=True)
+    return spec, outcome
+
+
+# ---------------------------------------------------------------- cells
+
+
+def test_serial_cells_are_byte_identical_to_simulate(scenario, serial_run):
+    _, outcome = serial_run
+    cells = _cells(outcome.out)
+    assert len(cells) == 6 == outcome.total == outcome.ran
+    for seed in (1, 2, 3):
+        for pol in POLICIES:
+            expected = simulate(scenario, policies=[pol], seed=seed).to_json()
+            assert cells[Cell(0, seed, pol).key + ".json"] == expected
+    # the seeds draw different jobs, so the comparison above could have failed
+    assert cells["p000-s00001-static.json"] != cells["p000-s00002-static.json"]
+
+
+def test_grid_values_reach_the_scenario_of_their_cells(scenario, tmp_path):
+    spec = prepare_sweep(scenario, seeds="2", policies=["energy-greedy"],
+                         sets=["alpha=0.02,0.5", "migration.startup=30s,2h"])
+    assert [p for p in spec.points] == [
+        {"alpha": 0.02, "migration.startup": "30s"}, {"alpha": 0.02, "migration.startup": "2h"},
+        {"alpha": 0.5, "migration.startup": "30s"}, {"alpha": 0.5, "migration.startup": "2h"}]
+    outcome = run_sweep(spec, tmp_path / "grid", serial=True)
+    cells = _cells(outcome.out)
+    doc = tomllib.loads(scenario.read_text())
+    for i, point in enumerate(spec.points):
+        d = json.loads(json.dumps(doc))
+        d["alpha"] = point["alpha"]
+        d["migration"]["startup"] = point["migration.startup"]
+        expected = simulate(d, policies=["energy-greedy"], seed=2).to_json()
+        assert cells[Cell(i, 2, "energy-greedy").key + ".json"] == expected
+    # a two-hour restart lengthens the moves; alpha decides which of them were infeasible
+    m = [json.loads(cells[Cell(i, 2, "energy-greedy").key + ".json"])["policies"]
+         ["energy-greedy"] for i in range(4)]
+    assert m[0]["downtime_h"] < m[1]["downtime_h"]
+    assert m[1]["infeasible_migrations"] > m[3]["infeasible_migrations"]
+    df = pd.read_parquet(outcome.out / "cells.parquet")
+    assert list(df.columns[:5]) == ["scenario", "seed", "alpha", "migration.startup", "policy"]
+    assert sorted(set(df["migration.startup"])) == ["2h", "30s"]
+    assert len(df) == 4
+
+
+def test_tidy_tables_and_summary_agree_with_the_cells(serial_run):
+    _, outcome = serial_run
+    df = pd.read_parquet(outcome.out / "cells.parquet")
+    csv = pd.read_csv(outcome.out / "cells.csv")
+    assert len(df) == len(csv) == 6
+    assert list(df["policy"]) == POLICIES * 3
+    pd.testing.assert_frame_equal(df, csv, check_dtype=False)
+    for _, row in df.iterrows():
+        cell = json.loads((outcome.out / "cells" / f"{Cell(0, row.seed, row.policy).key}.json")
+                          .read_text())["policies"][row.policy]
+        assert row["job_nr_kwh"] == cell["job_nr_kwh"]
+        assert row["migrations"] == cell["migrations"]
+    summary = json.loads((outcome.out / "summary.json").read_text())
+    assert summary == outcome.summary
+    point = summary["points"][0]
+    fa = df[df.policy == "feasibility-aware"]["job_nr_kwh"].to_numpy()
+    stc = df[df.policy == "static"]["job_nr_kwh"].to_numpy()
+    assert point["metrics"]["static"]["job_nr_kwh"]["mean"] == pytest.approx(stc.mean())
+    pair = next(e for e in point["paired"] if e["a"] == "feasibility-aware"
+                and e["b"] == "static" and e["metric"] == "job_nr_kwh")
+    assert pair["mean"] == pytest.approx((fa - stc).mean())
+    assert pair["share_a_lt_b_pct"] == pytest.approx(100.0 * (fa < stc).mean())
+    html = (outcome.out / "report.html").read_text()
+    assert html.count("<img") >= 5 and "http" not in html.replace("http-equiv", "")
+
+
+# ---------------------------------------------------------------- the directory
+
+
+def test_resume_runs_only_the_missing_cells(serial_run):
+    spec, outcome = serial_run
+    out = outcome.out
+    first_final = _final(out)
+    gone = ["p000-s00002-static.json", "p000-s00003-feasibility-aware.json"]
+    for name in gone:
+        (out / "cells" / name).unlink()
+    kept = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in (out / "cells").glob("*.json")}
+    again = run_sweep(spec, out, serial=True)
+    assert (again.ran, again.reused) == (2, 4)
+    for p in (out / "cells").glob("*.json"):
+        if p.name in kept:
+            assert (p.stat().st_ino, p.stat().st_mtime_ns) == kept[p.name], p.name
+    assert set(_cells(out)) == set(kept) | set(gone)
+    assert _final(out) == first_final
+
+
+def test_final_files_exist_only_once_every_cell_is_in(scenario, tmp_path):
+    spec = prepare_sweep(scenario, seeds="1-3", policies=POLICIES)
+    out = tmp_path / "partial"
+
+    class Stop(Exception):
+        pass
+
+    def progress(done, total):
+        if done == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_sweep(spec, out, serial=True, progress=progress)
+    assert len(_cells(out)) == 3
+    assert (out / "manifest.json").is_file()
+    assert not any((out / name).exists() for name in FINAL_FILES)
+    done = run_sweep(spec, out, serial=True)
+    assert (done.ran, done.reused) == (3, 3)
+    assert all((out / name).is_file() for name in FINAL_FILES)
+
+
+def test_another_definition_is_refused_and_force_starts_afresh(serial_run, scenario):
+    _, outcome = serial_run
+    other = prepare_sweep(scenario, seeds="1-4", policies=POLICIES)
+    with pytest.raises(ConfigError, match=r"holds a different sweep \(it differs in seeds\)"):
+        run_sweep(other, outcome.out, serial=True)
+    assert len(_cells(outcome.out)) == 6  # nothing lost
+    redone = run_sweep(other, outcome.out, serial=True, force=True)
+    assert (redone.ran, redone.reused) == (8, 0)
+    assert len(_cells(outcome.out)) == 8
+
+
+# ---------------------------------------------------------------- Ray
+
+
+def test_local_ray_gives_the_serial_cells_and_files(serial_run, tmp_path):
+    pytest.importorskip("ray")
+    spec, serial = serial_run
+    ray_out = run_sweep(spec, tmp_path / "ray", workers=2)
+    assert _cells(ray_out.out) == _cells(serial.out)
+    assert _final(ray_out.out) == _final(serial.out)
+    meta = json.loads((ray_out.out / "meta" / "p000-s00001-static.json").read_text())
+    assert meta["node_id"] and meta["pid"] > 0
+    import ray
+
+    assert not ray.is_initialized()  # the local instance was shut down
+
+
+# ---------------------------------------------------------------- bounds
+
+
+def test_bounds_cell_per_seed_and_gap_closed(tmp_path):
+    path = sweepkit.write(tmp_path, bounds=True)
+    spec = prepare_sweep(path, seeds="1-2", policies=["static", "energy-greedy"])
+    outcome = run_sweep(spec, tmp_path / "b", serial=True)
+    cells = _cells(outcome.out)
+    assert sorted(cells) == [f"p000-s0000{s}-{p}.json" for s in (1, 2)
+                             for p in ("bounds", "energy-greedy", "static")]
+    bounds = json.loads(cells[Cell(0, 1, BOUNDS).key + ".json"])
+    assert set(bounds) == {"space", "spacetime"}
+
+    def timeless(text):  # solve_s is the solver's wall time: it differs run to run
+        return re.sub(r'"solve_s": [0-9.e+-]+', '"solve_s": 0', text)
+
+    for pol in ("static", "energy-greedy"):
+        expected = simulate(path, policies=[pol], seed=1).to_json()
+        assert timeless(cells[Cell(0, 1, pol).key + ".json"]) == timeless(expected)
+    df = pd.read_parquet(outcome.out / "cells.parquet")
+    assert set(df["policy"]) == {"static", "energy-greedy", "bound:space", "bound:spacetime"}
+    eg = df[(df.policy == "energy-greedy") & (df.seed == 1)].iloc[0]
+    st_ = df[(df.policy == "static") & (df.seed == 1)].iloc[0]
+    b = bounds["space"]
+    if eg["work_done_gpu_h"] >= b["work_gpu_h"] * (1 - 1e-9):
+        expected_gap = 100 * (st_.job_nr_kwh - eg.job_nr_kwh) / (st_.job_nr_kwh
+                                                                 - b["job_nr_kwh"])
+        assert eg["gap_closed_space_pct"] == pytest.approx(expected_gap)
+    else:
+        assert pd.isna(eg["gap_closed_space_pct"])
+    gaps = outcome.summary["points"][0]["gap_closed"]["energy-greedy"]["gap_closed_space_pct"]
+    assert [e["seed"] for e in gaps["per_seed"]] == [1, 2]
+    assert all((e["value"] is None) == (e["reason"] is not None) for e in gaps["per_seed"])
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"sets": ["alpah=0.1"]}, r"--set alpah=0\.1: alpah: unknown key"),
+    ({"sets": ["migration.startup=30s,30parsecs"]},
+     r"--set migration\.startup=30parsecs: migration\.startup"),
+    ({"sets": ["alpha=0.1,2"]}, r"--set alpha=2: alpha"),
+    ({"sets": ["links[3].bandwidth=1Gbps"]}, r"--set links\[3\]\.bandwidth: index 3 is out"),
+    ({"sets": ["sites[c].gpu_slots=2"]}, r"no entry named 'c'"),
+    ({"sets": ["seed=1,2"]}, r"--set seed: set this with --seeds"),
+    ({"sets": ["alpha"]}, r"write key=value"),
+    ({"sets": ["alpha=0.1", "alpha=0.2"]}, r"the key is given twice"),
+    ({"policies": ["static", "greedy"]}, r"unknown policy 'greedy'"),
+    ({"seeds": "3-1"}, r"runs backwards"),
+    ({"seeds": "1,x"}, r"cannot read 'x'"),
+])
+def test_bad_input_is_one_line_naming_key_and_value(scenario, kw, message):
+    args = {"seeds": "1-2", **kw}
+    with pytest.raises(ConfigError, match=message) as info:
+        prepare_sweep(scenario, **args)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_scenario_names_the_packaged_ones(tmp_path):
+    with pytest.raises(ConfigError, match=r"not a packaged scenario; packaged scenarios: .*"
+                                          r"default"):
+        prepare_sweep(str(tmp_path / "nope.toml"), seeds="1")
+
+
+def test_seed_lists():
+    assert parse_seeds("1-5") == (1, 2, 3, 4, 5)
+    assert parse_seeds("1,3,5-8") == (1, 3, 5, 6, 7, 8)
+    assert parse_seeds(" 7 ") == (7,)
+    for bad in ("", "1-", "-1", "1,,2", "a-b", "1-3,2", "1.5"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_set_values_are_toml_literals_or_strings():
+    assert parse_set("alpha=0.02,0.1,1") == ("alpha", (0.02, 0.1, 1), ("0.02", "0.1", "1"))
+    key, values, _ = parse_set('policy_params.feasibility-aware.min_dwell_s=0,3600')
+    assert key == "policy_params.feasibility-aware.min_dwell_s" and values == (0, 3600)
+    assert parse_set("migration.startup=30s,120s")[1] == ("30s", "120s")
+    assert parse_set('x=[1, 2],true,"a,b"')[1] == ([1, 2], True, "a,b")
+
+
+@given(st.lists(st.integers(0, 500), min_size=1, max_size=30, unique=True))
+def test_property_seed_lists_round_trip(seeds):
+    assert parse_seeds(",".join(map(str, seeds))) == tuple(sorted(seeds))
+    lo, hi = min(seeds), max(seeds)
+    assert parse_seeds(f"{lo}-{hi}") == tuple(range(lo, hi + 1))
