@@ -66,6 +66,29 @@ class SimInputs:
         return self.scenario.n_steps
 
 
+def _caiso_w(site, index: pd.DatetimeIndex, where: str) -> np.ndarray:
+    """``share x`` CAISO curtailment [W] of hour ``t + offset`` at each step ``t`` (hourly
+    energy held as mean power over the step), plus the base demand when it is covered."""
+    from greenhop.traces.caiso import read_caiso_curtailment
+    from greenhop.traces.resample import resample_energy
+
+    tr = site.trace
+    series = read_caiso_curtailment()[f"{tr.column}_w"]
+    shifted = index + pd.Timedelta(seconds=tr.offset_s)
+    try:
+        values = resample_energy(series, shifted, source_step_s=3600.0,
+                                 what="CAISO curtailment").to_numpy()
+    except TraceError as exc:
+        raise TraceError(f"{where}.offset: site '{site.name}' (offset "
+                         f"{tr.offset_s / 3600:g} h): {exc}; change the offset or move start "
+                         "or shorten horizon / history") from None
+    # A step touching a missing hour of the reports has no curtailment: it ends a window.
+    out = tr.share * np.nan_to_num(values, nan=0.0)
+    if tr.cover_base_load:
+        out = out + site.spec.base_load_w * site.spec.pue
+    return out
+
+
 def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
     n = len(index)
     out = np.zeros((n, len(scenario.sites)))
@@ -86,6 +109,8 @@ def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
                     f"+ horizon ({n} steps of {scenario.step_s:g} s); add values or shorten "
                     "horizon / history")
             out[:, i] = np.asarray(tr.values_w[:n])
+        elif tr.kind == "caiso":
+            out[:, i] = _caiso_w(site, index, where)
         else:
             from greenhop.traces.site_model import renewable_power
 

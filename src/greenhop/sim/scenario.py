@@ -177,31 +177,65 @@ class Scenario:
 # ---------------------------------------------------------------- loading
 
 
+def _scenario_dir() -> Path:
+    return Path(str(resources.files("greenhop") / "data" / "scenarios"))
+
+
 def default_scenario_path() -> Path:
     """The packaged default scenario (the default fleet, a month of jobs, real traces)."""
-    return Path(str(resources.files("greenhop") / "data" / "scenarios" / "default.toml"))
+    return _scenario_dir() / "default.toml"
 
 
-def load_scenario(source: str | Path | dict | Scenario | None = None) -> Scenario:
-    """Validate a scenario from a TOML path, a dict, or pass a Scenario through.
+def packaged_scenarios() -> dict[str, Path]:
+    """The packaged scenarios by name (the file name without ``.toml``), sorted by name."""
+    return {p.stem: p for p in sorted(_scenario_dir().glob("*.toml"))}
 
-    ``None`` loads the packaged default scenario.
+
+def scenario_document(source: str | Path | dict | None = None) -> tuple[dict, str, Path]:
+    """The raw scenario dict, its source label and the base directory of relative paths.
+
+    ``source`` is a TOML file, the name of a packaged scenario (used when no file of that
+    name exists, e.g. ``"caiso-curtailment"``), a dict (label ``<dict>``, paths relative
+    to the working directory) or ``None`` (the packaged default). Change the dict and
+    pass it to :func:`parse_scenario` to validate it (this is how overrides are applied).
+
+    Raises:
+        ConfigError: neither a file nor a packaged name (the message lists the names),
+            or not valid TOML.
     """
-    if isinstance(source, Scenario):
-        return source
-    if source is None:
-        source = default_scenario_path()
     if isinstance(source, dict):
-        return parse_scenario(source, "<dict>", Path.cwd())
-    path = Path(source)
+        return source, "<dict>", Path.cwd()
+    path = default_scenario_path() if source is None else Path(source)
     if not path.is_file():
-        raise ConfigError(f"scenario file {str(path)!r} does not exist; pass the path of a "
-                          "TOML scenario (see docs/simulator.md) or none for the default")
+        packaged = packaged_scenarios()
+        name = str(source)
+        if name in packaged:
+            path = packaged[name]
+        else:
+            what = "is a folder" if path.is_dir() else "does not exist as a file"
+            raise ConfigError(
+                f"scenario {name!r} {what} and is not a packaged scenario; packaged "
+                f"scenarios: {', '.join(packaged)}; or pass the path of a TOML scenario "
+                "(see docs/simulator.md)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_scenario(data, str(path), path.parent)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a scenario is a TOML file") from None
+    return data, str(path), path.parent
+
+
+def load_scenario(source: str | Path | dict | Scenario | None = None) -> Scenario:
+    """Validate a scenario from a TOML path, a packaged scenario's name, a dict, or pass a
+    Scenario through.
+
+    ``None`` loads the packaged default scenario; see :func:`scenario_document`.
+    """
+    if isinstance(source, Scenario):
+        return source
+    data, label, base_dir = scenario_document(source)
+    return parse_scenario(data, label, base_dir)
 
 
 def _fleet_sites(t: Table, base_dir: Path) -> dict[str, SiteSpec]:
@@ -318,6 +352,12 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
             trace = TraceSpec("values", values_w=tuple(float(v) for v in vals))
         elif kind == "solar":
             trace = TraceSpec("solar", peak_w=tt.power("peak"))
+        elif kind == "caiso":
+            trace = TraceSpec(
+                "caiso", column=tt.string("column", "total", choices=CAISO_COLUMNS),
+                share=tt.number("share", lo=0, lo_open=True, hi=1),
+                offset_s=tt.duration("offset", 0.0),
+                cover_base_load=tt.boolean("cover_base_load", False))
         tt.done()
     where = st.where("gpu_platform")
     power, idle, tput = _platform_figures(spec.gpu_platform, where)
@@ -328,6 +368,31 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     st.done()
     return SimSite(spec, trace, float(power), float(idle), float(tput),
                    None if carbon is None else float(carbon))
+
+
+def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp,
+                      last: pd.Timestamp) -> None:
+    """Raise unless a ``caiso`` site's shifted span ``[first, last)`` (simulated time, UTC)
+    lies inside the packaged curtailment series; say the covered range and valid offsets."""
+    from greenhop.traces.caiso import covered_range
+
+    lo, hi = covered_range()
+    off = pd.Timedelta(seconds=site.trace.offset_s)
+    if first + off >= lo and last + off <= hi:
+        return
+    fmt = "%Y-%m-%d %H:%M"
+    span = (f"site '{site.name}' needs CAISO hours {first + off:{fmt}} to {last + off:{fmt}} "
+            f"UTC (start - history + offset to start + horizon + offset)")
+    min_h = max(math.ceil((lo - first).total_seconds() / 3600), 0)
+    max_h = math.floor((hi - last).total_seconds() / 3600)
+
+    def days_hours(h: int) -> str:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+
+    fix = (f"choose an offset between {days_hours(min_h)} and {days_hours(max_h)}, or move "
+           "start" if max_h >= min_h else "shorten history + horizon to fit inside it")
+    raise ConfigError(f"{where}: {span}, but the CAISO curtailment series covers "
+                      f"{lo:{fmt}} to {hi:{fmt}} UTC; {fix}")
 
 
 def _parse_link(lt: Table, names: set[str]) -> LinkSpec:
@@ -397,6 +462,18 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
                    allowed_sites=allowed, origin=origin)
 
 
+def _work_range(t: Table) -> tuple[float, float]:
+    """``work_gpu_h = [min, max]`` reference-GPU hours with ``0 < min <= max``."""
+    work = t.raw("work_gpu_h")
+    if (not isinstance(work, list) or len(work) != 2
+            or not all(isinstance(w, int | float) and not isinstance(w, bool)
+                       and math.isfinite(w) for w in work)
+            or not 0 < work[0] <= work[1]):
+        raise ConfigError(f"{t.where('work_gpu_h')}: expected [min, max] GPU-hours with "
+                          f"0 < min <= max, got {work!r}")
+    return float(work[0]), float(work[1])
+
+
 def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> GeneratorSpec:
     from greenhop.model.presets import checkpoint_bytes
 
@@ -418,16 +495,14 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
                 ck = float(checkpoint_bytes(params, preset))
             except ConfigError as exc:
                 raise ConfigError(f"{mt.where('preset')}: {exc}") from None
-        models.append(ModelMix(mname, ck, mt.number("weight", 1.0, lo=0, lo_open=True)))
+        weight = mt.number("weight", 1.0, lo=0, lo_open=True)
+        m_gpus = mt.number("gpus", None, lo=1, integer=True)
+        m_work = _work_range(mt) if mt.has("work_gpu_h") else None
+        models.append(ModelMix(mname, ck, weight, m_gpus, m_work))
         mt.done()
     if not models:
         raise ConfigError(f"{gt.where('models')}: the generator needs at least one model")
-    work = gt.raw("work_gpu_h")
-    if (not isinstance(work, list) or len(work) != 2
-            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in work)
-            or not 0 < work[0] <= work[1]):
-        raise ConfigError(f"{gt.where('work_gpu_h')}: expected [min, max] GPU-hours with "
-                          f"0 < min <= max, got {work!r}")
+    work = _work_range(gt)
     gpus = gt.raw("gpus", [1])
     if (not isinstance(gpus, list) or not gpus
             or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in gpus)):
@@ -460,9 +535,26 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
         if o not in names:
             raise ConfigError(f"{gt.where('origins')}[{i}]: unknown site '{o}'")
     gt.done()
-    return GeneratorSpec(count, arrival, until, tuple(models), (float(work[0]), float(work[1])),
+    return GeneratorSpec(count, arrival, until, tuple(models), work,
                          tuple(gpus), tuple(float(w) for w in gw), tuple(mob), share,
                          deadline_factor, origins)
+
+
+def _parse_bounds(t: Table) -> tuple[tuple[str, ...], bool]:
+    """The ``[bounds]`` table: ``kinds`` (default: all of :data:`BOUND_KINDS`), ``deadlines``."""
+    if not t.has("bounds"):
+        return (), False
+    bt = t.table("bounds")
+    kinds = bt.strings("kinds", list(BOUND_KINDS))
+    for i, k in enumerate(kinds):
+        if k not in BOUND_KINDS:
+            raise ConfigError(f"{bt.where('kinds')}[{i}]: unknown bound {k!r}; valid bounds: "
+                              f"{', '.join(BOUND_KINDS)}")
+        if k in kinds[:i]:
+            raise ConfigError(f"{bt.where('kinds')}[{i}]: bound {k!r} is listed twice")
+    deadlines = bt.boolean("deadlines", False)
+    bt.done()
+    return tuple(kinds), bool(deadlines)
 
 
 def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> Scenario:
@@ -472,6 +564,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     t = Table(data, "")
     base_dir = base_dir or Path.cwd()
     name = t.string("name", "scenario")
+    description = t.string("description", "")
     start_raw = t.raw("start", "2023-06-01T00:00:00Z")
     try:
         start = pd.Timestamp(start_raw)
@@ -533,6 +626,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         read_Bps = mt.rate("read_rate", read_Bps * 8, lo=0, lo_open=True) / 8
         startup = mt.duration("startup", startup)
         mt.done()
+    bounds, bounds_deadlines = _parse_bounds(t)
 
     fleet = _fleet_sites(t, base_dir)
     sites: dict[str, SimSite] = {}
@@ -562,6 +656,11 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     if not sites:
         raise ConfigError("sites: the scenario has no sites; add a [fleet] table or [[sites]]")
     names = set(sites)
+    first = start - pd.Timedelta(seconds=round(history / step) * step)
+    last = start + pd.Timedelta(seconds=horizon)
+    for n, site in sites.items():
+        if site.trace.kind == "caiso":
+            _check_caiso_span(site, f"{by_name[n].path}.trace.offset", first, last)
 
     links: list[LinkSpec] = []
     pairs: set[frozenset] = set()
@@ -604,6 +703,10 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         if too_big:
             raise ConfigError(f"generator.gpus: {too_big[0]} GPUs is more than the largest "
                               f"site has ({max_slots} slots)")
+        for i, m in enumerate(generator.models):
+            if m.gpus is not None and m.gpus > max_slots:
+                raise ConfigError(f"generator.models[{i}].gpus: {m.gpus} GPUs is more than "
+                                  f"the largest site has ({max_slots} slots)")
     forecast = ForecastSpec()
     if t.has("forecast"):
         forecast = parse_forecast(
@@ -619,7 +722,8 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         sites=tuple(sites.values()), links=tuple(links), explicit_jobs=tuple(jobs),
         generator=generator, window_threshold_w=threshold, on_window_close=on_close,
         alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup,
-        forecast=forecast, source=source,
+        forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines,
+        description=description, source=source,
     )
 
 
@@ -637,7 +741,15 @@ def generate_jobs(scenario: Scenario) -> list[JobSpec]:
     mw = np.array([m.weight for m in g.models])
     model_idx = rng.choice(len(g.models), size=g.count, p=mw / mw.sum())
     lo, hi = g.work_gpu_h
-    work = np.exp(rng.uniform(np.log(lo), np.log(hi), size=g.count))
+    log_work = rng.uniform(np.log(lo), np.log(hi), size=g.count)
+    work = np.exp(log_work)
+    # A model with its own work range maps the same uniform draw onto its range.
+    frac = (log_work - np.log(lo)) / np.log(hi / lo) if hi > lo else np.zeros(g.count)
+    for k, m in enumerate(g.models):
+        if m.work_gpu_h is not None:
+            sel = model_idx == k
+            mlo, mhi = np.log(m.work_gpu_h[0]), np.log(m.work_gpu_h[1])
+            work[sel] = np.exp(mlo + frac[sel] * (mhi - mlo))
     gw = np.array(g.gpu_weights)
     gpus = np.array(g.gpus)[rng.choice(len(g.gpus), size=g.count, p=gw / gw.sum())]
     mob_w = np.array([w for _, w in g.mobility])
@@ -645,11 +757,22 @@ def generate_jobs(scenario: Scenario) -> list[JobSpec]:
     site_by_name = {s.name: s for s in scenario.sites}
     slots = np.array([site_by_name[o].spec.gpu_slots for o in g.origins], dtype=float)
     origin_idx = rng.choice(len(g.origins), size=g.count, p=slots / slots.sum())
+    # Models with a fixed GPU count arrive at a site with enough slots: one more draw per
+    # job, taken last so that scenarios without such models draw exactly as before.
+    redraw = rng.random(g.count) if any(m.gpus is not None for m in g.models) else None
     jobs = []
     width = len(str(g.count))
     for i in range(g.count):
         origin = g.origins[origin_idx[i]]
-        n_gpu = int(min(gpus[i], site_by_name[origin].spec.gpu_slots))
+        model = g.models[model_idx[i]]
+        wanted = model.gpus if model.gpus is not None else gpus[i]
+        if redraw is not None and model.gpus is not None and \
+                site_by_name[origin].spec.gpu_slots < model.gpus:
+            fits = slots >= model.gpus
+            if fits.any():
+                cum = np.cumsum(np.where(fits, slots, 0.0))
+                origin = g.origins[int(np.searchsorted(cum, redraw[i] * cum[-1], "right"))]
+        n_gpu = int(min(wanted, site_by_name[origin].spec.gpu_slots))
         mobility = g.mobility[mob[i]][0]
         share = g.partial_share if mobility == "partial" else 1.0
         deadline = None
@@ -659,6 +782,6 @@ def generate_jobs(scenario: Scenario) -> list[JobSpec]:
         jobs.append(JobSpec(
             name=f"job-{i:0{width}d}", arrival_s=float(round(arrivals[i], 3)),
             work_gpu_h=float(round(work[i], 6)),
-            checkpoint_bytes=g.models[model_idx[i]].checkpoint_bytes, gpus=max(n_gpu, 1),
+            checkpoint_bytes=model.checkpoint_bytes, gpus=max(n_gpu, 1),
             mobility=mobility, migratable_share=share, deadline_s=deadline, origin=origin))
     return jobs
