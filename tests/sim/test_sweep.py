@@ -17,6 +17,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.sim import simulate
 from greenhop.sim.sweep import BOUNDS, Cell, prepare_sweep, run_sweep
 from greenhop.sim.sweep_grid import parse_seeds, parse_set
+from greenhop.sim.sweep_ray import import_ray
 from greenhop.sim.sweep_store import FINAL_FILES
 
 POLICIES = ["static", "feasibility-aware"]
@@ -166,15 +167,13 @@ def test_another_definition_is_refused_and_force_starts_afresh(serial_run, scena
 
 
 def test_local_ray_gives_the_serial_cells_and_files(serial_run, tmp_path):
-    pytest.importorskip("ray")
+    ray = import_ray()  # before anything imports ray: sets the environment it reads
     spec, serial = serial_run
     ray_out = run_sweep(spec, tmp_path / "ray", workers=2)
     assert _cells(ray_out.out) == _cells(serial.out)
     assert _final(ray_out.out) == _final(serial.out)
     meta = json.loads((ray_out.out / "meta" / "p000-s00001-static.json").read_text())
     assert meta["node_id"] and meta["pid"] > 0
-    import ray
-
     assert not ray.is_initialized()  # the local instance was shut down
 
 
