@@ -21,6 +21,8 @@ OBJECT_STORE_BYTES = 100 * 1024**2
 #: how long joining a cluster may take before it is reported unreachable [s]
 CONNECT_TIMEOUT_S = 25.0
 
+#: read by Ray at import: loopback addresses stay loopback (a one-machine cluster), no
+#: usage statistics
 _ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 

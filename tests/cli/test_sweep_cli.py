@@ -1,0 +1,154 @@
+"""``greenhop sweep``: the summary on screen, cells equal to ``greenhop simulate``, and bad
+input answered with one line and exit code 2, leaving no output directory behind."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+import clikit
+import pytest
+
+SCENARIO = """
+name = "cli-sweep"
+start = "2023-06-01T00:00:00Z"
+horizon = "2d"
+step = "15min"
+history = "1d"
+policies = ["static", "energy-greedy"]
+
+[[sites]]
+name = "a"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 4
+base_load = "1kW"
+gpu_power = "400W"
+trace = { kind = "solar", peak = "4kW" }
+
+[[sites]]
+name = "b"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 4
+base_load = "1kW"
+gpu_power = "400W"
+trace = { kind = "constant", power = "2.5kW" }
+
+[[links]]
+a = "a"
+b = "b"
+bandwidth = "10Gbps"
+
+[generator]
+count = 6
+until = "1d"
+work_gpu_h = [1, 8]
+[[generator.models]]
+name = "small"
+checkpoint = "2GB"
+"""
+
+
+@pytest.fixture
+def scenario(tmp_path, isolated_cache):
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    return path
+
+
+def test_sweep_prints_means_with_intervals_and_paired_differences(capsys, scenario, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-3", "--serial",
+                                 "--out", str(out), "--set", "alpha=0.05,0.2")
+    assert code == 0
+    assert stdout.count("greenhop sweep — cli-sweep, 3 seeds") == 2  # one table per point
+    assert "alpha=0.05" in stdout and "alpha=0.2" in stdout
+    assert "energy-greedy − static" in stdout and "±" in stdout
+    assert "12 cells (12 run now, 0 already there)" in stdout
+    for name in ("cells.parquet", "cells.csv", "summary.json", "report.html"):
+        assert (out / name).is_file()
+    # the same command again: every cell is reused
+    code, stdout, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-3", "--serial",
+                                 "--out", str(out), "--set", "alpha=0.05,0.2")
+    assert code == 0 and "12 cells (0 run now, 12 already there)" in stdout
+
+
+def test_a_cell_is_byte_identical_to_greenhop_simulate(capsys, scenario, tmp_path):
+    code, _, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "4,7", "--serial",
+                            "--policies", "energy-greedy", "--out", str(tmp_path / "sw"))
+    assert code == 0
+    code, metrics, _ = clikit.run(capsys, "simulate", str(scenario), "--seed", "7",
+                                  "--policies", "energy-greedy", "--json", "--out",
+                                  str(tmp_path / "sim"))
+    assert code == 0
+    cell = (tmp_path / "sw" / "cells" / "p000-s00007-energy-greedy.json").read_text()
+    assert cell == metrics
+    assert json.loads(cell)["scenario"]["seed"] == 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seeds", "1-3", "--set", "alpah=0.1"], "--set alpah=0.1: alpah: unknown key"),
+    (["--seeds", "1-3", "--set", "migration.startup=30s,1parsec"],
+     "--set migration.startup=1parsec: migration.startup"),
+    (["--seeds", "1-x"], "--seeds: cannot read '1-x'"),
+    (["--seeds", "5-2"], "--seeds: range '5-2' runs backwards"),
+    (["--seeds", "1", "--policies", "static,nope"], "unknown policy 'nope'"),
+    (["--seeds", "1", "--workers", "0"], "--workers: must be >= 1"),
+    (["--seeds", "1", "--serial", "--address", "127.0.0.1:1"], "--serial runs in this process"),
+    (["--seeds", "1", "--address", "nonsense"], "--address 'nonsense': write HOST:PORT"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_output(capsys, scenario, tmp_path, args,
+                                                        message):
+    out = tmp_path / "out"
+    code, _, stderr = clikit.run(capsys, "sweep", str(scenario), "--out", str(out), *args)
+    assert code == 2
+    assert message in stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert not out.exists()
+
+
+def test_unknown_scenario_exits_2(capsys, tmp_path, isolated_cache):
+    code, _, stderr = clikit.run(capsys, "sweep", "no-such-scenario", "--seeds", "1",
+                                 "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "'no-such-scenario' does not exist as a file and is not a packaged scenario" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_address_exits_2_quickly(capsys, scenario, tmp_path):
+    port = _free_port()
+    code, _, stderr = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1", "--address",
+                                 f"127.0.0.1:{port}", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert f"--address 127.0.0.1:{port}: no Ray cluster answers there" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_another_sweep_in_the_same_directory_is_refused(capsys, scenario, tmp_path):
+    out = str(tmp_path / "out")
+    assert clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-2", "--serial",
+                      "--out", out)[0] == 0
+    code, _, stderr = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-3", "--serial",
+                                 "--out", out)
+    assert code == 2 and "holds a different sweep (it differs in seeds)" in stderr
+    assert "--force" in stderr
+    code, stdout, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-3", "--serial",
+                                 "--out", out, "--force")
+    assert code == 0 and "6 cells (6 run now, 0 already there)" in stdout
+
+
+def test_missing_ray_names_the_extra(capsys, scenario, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    code, _, stderr = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1",
+                                 "--out", str(tmp_path / "out"))
+    assert code == 1
+    assert "pip install 'greenhop[sweep]'" in stderr
+    assert not (tmp_path / "out").exists()
