@@ -264,3 +264,14 @@ def test_property_seed_lists_round_trip(seeds):
     assert parse_seeds(",".join(map(str, seeds))) == tuple(sorted(seeds))
     lo, hi = min(seeds), max(seeds)
     assert parse_seeds(f"{lo}-{hi}") == tuple(range(lo, hi + 1))
+
+
+def test_alpha_on_the_grid_reaches_the_policy_too(scenario, tmp_path):
+    # a one-hour restart: feasible within alpha = 1 of the steady site's window, not 0.001
+    spec = prepare_sweep(scenario, seeds="1", policies=["feasibility-aware"],
+                         sets=["alpha=0.001,1", "migration.startup=1h"])
+    outcome = run_sweep(spec, tmp_path / "alpha", serial=True)
+    moves = [json.loads((outcome.out / "cells" / f"{Cell(p, 1, 'feasibility-aware').key}.json")
+                        .read_text())["policies"]["feasibility-aware"]["migrations"]
+             for p in range(2)]
+    assert moves[0] == 0 < moves[1]
