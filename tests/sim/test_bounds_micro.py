@@ -156,6 +156,28 @@ def test_battery_makes_the_bound_positive_by_hand():
     assert st.job_nr_kwh == pytest.approx(0.8, rel=1e-6)
 
 
+@pytest.mark.parametrize("kind", BOUND_KINDS)
+def test_deadline_keeps_work_in_the_dark_hour_by_hand(kind):
+    # a: renewables 1 kW (= base load) in hour 0, 3 kW in hour 1; b has 1 slot, too few for
+    # the job. One job at a: 2 GPUs (0.8 kW), 2 GPU-h -> 1 h of running, deadline 1 h.
+    d = micro(sites=[site("a", power=None, trace=_hourly(1.0, 3.0)),
+                     site("b", power="1kW", slots=1)],
+              jobs=[_job("j1", 2, 2.0, deadline="1h")])
+    inp, static, base_j, static_nr_j, free = _solve(d, kind)
+    # Base only: renewables >= base load throughout -> no grid.
+    assert base_j == pytest.approx(0.0, abs=1e-6)
+    # static runs the job in hour 0 with no surplus: 0.8 kWh from the grid.
+    assert static_nr_j == pytest.approx(0.8 * KWH, rel=1e-9)
+    # Without deadlines the job may lag static and run in hour 1 on 2 kW of surplus: 0.
+    assert free.job_nr_kwh == pytest.approx(0.0, abs=1e-6)
+    # With its deadline it must do its 2 GPU-h (all done before the deadline by static) in
+    # hour 0: 0.8 kWh, as static.
+    dl = compute_bound(inp, kind, static=static, deadlines=True)
+    assert dl.job_nr_kwh == pytest.approx(0.8, rel=1e-6)
+    np.testing.assert_allclose(dl.job_window_end_s, [3600.0])
+    assert dl.covers(inp, static)
+
+
 def test_unknown_kind_lists_the_valid_ones():
     inp = build_inputs(load_scenario(micro()))
     with pytest.raises(ConfigError, match="valid kinds: space, spacetime"):
