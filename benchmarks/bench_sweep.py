@@ -22,6 +22,7 @@ from pathlib import Path
 
 
 def _spec(seeds: str, policies: list[str], horizon: str):
+    from greenhop.core.units import parse_duration
     from greenhop.sim.scenario import scenario_document
     from greenhop.sim.sweep import prepare_sweep
 
@@ -29,6 +30,11 @@ def _spec(seeds: str, policies: list[str], horizon: str):
     doc = dict(doc)
     doc.pop("bounds", None)  # LP solves would dominate; this measures the policy cells
     doc["horizon"] = horizon
+    gen = dict(doc["generator"])
+    horizon_s = parse_duration(horizon)
+    if parse_duration(gen.get("until", horizon)) > 0.8 * horizon_s:  # arrivals in the horizon
+        gen["until"] = f"{0.8 * horizon_s:g}s"
+    doc["generator"] = gen
     return prepare_sweep(doc, seeds=seeds, policies=policies)
 
 

@@ -89,10 +89,13 @@ def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str) -> str:
                            alpha=0.35, color=c, lw=0)
             ax.errorbar(x + off, means, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o-",
                         color=c, capsize=3, ms=4, lw=1, label=pol)
-        ax.set_xticks(x, [spec.point_label(p) for p in range(n_points)], rotation=20,
-                      ha="right", fontsize=8)
-        keys = ", ".join(k for k, _ in spec.grid)
-        ax.set_xlabel(f"grid point ({keys})", fontsize=9)
+        if len(spec.grid) == 1:  # one dimension: its values on the axis, its key below
+            ax.set_xticks(x, list(spec.grid_texts[0]), fontsize=8)
+            ax.set_xlabel(spec.grid[0][0], fontsize=9)
+        else:
+            ax.set_xticks(x, [spec.point_label(p) for p in range(n_points)], rotation=20,
+                          ha="right", fontsize=8)
+            ax.set_xlabel(f"grid point ({', '.join(k for k, _ in spec.grid)})", fontsize=9)
         ax.legend(fontsize=7, ncol=min(len(pols), 4))
     ax.set_title(f"{metric}: mean and 95% interval over {len(spec.seeds)} seeds "
                  "(dots: one seed each)", fontsize=9)
