@@ -178,6 +178,29 @@ def test_deadline_keeps_work_in_the_dark_hour_by_hand(kind):
     assert dl.covers(inp, static)
 
 
+def test_grid_limit_unmet_energy_keeps_the_bound_below_by_hand():
+    # a: 0.5 kW renewables, grid import limit 1 kW; b: 1 kW renewables (= base load) and 1
+    # slot, too few for the job. One job at a: 2 GPUs (0.8 kW), 2 GPU-h -> 1 h.
+    d = micro(sites=[site("a", power="0.5kW", grid_import_limit="1kW"),
+                     site("b", power="1kW", slots=1)],
+              jobs=[_job("j1", 2, 2.0)])
+    _inp, static, base_j, static_nr_j, b = _solve(d, "spacetime")
+    # Base only: a needs 0.5 kW for 2 h = 1 kWh from the grid (under its limit); b none.
+    assert base_j == pytest.approx(1.0 * KWH, rel=1e-9)
+    # static, hour 0: a needs 1 + 0.8 - 0.5 = 1.3 kW, the grid gives its 1 kW limit and
+    # 0.3 kWh is unmet; hour 1: 0.5 kWh. Grid 1.5 kWh -> job grid 0.5 kWh, less than the
+    # job's 0.8 kWh because the simulator counts the excess as unmet, not grid.
+    assert static.energy_j["unmet"][0] == pytest.approx(0.3 * KWH, rel=1e-9)
+    assert static_nr_j == pytest.approx(0.5 * KWH, rel=1e-9)
+    # LP at a, per hour: peak demand 1 kW base + 4 slots x 400 W + the WAN at 4 Gbit/s x
+    # 1e-7 J/bit (400 W) = 3 kW, so the chord allows unmet x <= (3 / 1 - 1) g = 2 g, and
+    # g >= min(base deficit 0.5 kW, limit) x 1 h = 0.5 kWh. With g = 0.5 the balance
+    # g + x >= 0.5 + job takes up to 1 kWh of job energy an hour: the bound is 0 (an LP
+    # without unmet energy would claim 0.8 kWh, above static: no bound at all).
+    assert b.job_nr_kwh == pytest.approx(0.0, abs=1e-6)
+    assert b.job_nr_kwh * KWH <= static_nr_j
+
+
 def test_unknown_kind_lists_the_valid_ones():
     inp = build_inputs(load_scenario(micro()))
     with pytest.raises(ConfigError, match="valid kinds: space, spacetime"):

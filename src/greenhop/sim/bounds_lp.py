@@ -20,6 +20,7 @@ lower). Columns and rows (``S`` sites, ``B`` blocks):
 Rows: balance ``g + u + d + x - job energy >= base energy``; base deficit
 ``g + d + x >= sum over the block's steps of max(0, base - renewables)``; renewables
 ``u + c <= R`` (and ``c`` at most the block's power-limited excess over the base load);
+where the grid limit could bind also ``g + d >= sum of min(base deficit, limit)``;
 state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slots
 ``sum GPU-hours <= slots x hours``; class link ``sum_m y - sum_j w = 0``; per job
 ``sum_b w >= required`` (``spacetime``) or ``z_b - z_{b-1} - w_b = 0`` with
@@ -212,8 +213,9 @@ class _Plan:
         nb, nl = int(self.has_bat.sum()), int(self.limited.sum())
         space = lp.cap_gpu_h is not None
         site_cols = B * (2 * S + 3 * nb + nl)
-        site_rows = B * (3 * S + 2 * nb + nl)    # deficit rows counted as if every block had one
-        site_nnz = B * (3 * S + 8 * nb + 4 * nl)
+        # deficit rows counted as if every block had one
+        site_rows = B * (3 * S + 2 * nb + 2 * nl)
+        site_nnz = B * (3 * S + 8 * nb + 6 * nl)
         self.n_w, self.n_y = n_w, n_y
         n_jobs = sum(len(c.jobs) for c in self.classes)
         self.size = LpSize(
@@ -294,14 +296,15 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
     # Both hold step by step, so they keep the relaxation valid and remove most of what
     # netting renewables and load over a block would otherwise give away.
     base_w = inp.base_demand_w[None, :]
-    deficit_kwh = np.add.reduceat(np.maximum(base_w - ren, 0.0), edges[:-1], axis=0) \
-        * dt / KWH_J
+    deficit_w = np.maximum(base_w - ren, 0.0)                               # [T, S]
+    deficit_kwh = np.add.reduceat(deficit_w, edges[:-1], axis=0) * dt / KWH_J
     excess_w = np.maximum(ren - base_w, 0.0)
     need = np.flatnonzero(deficit_kwh.ravel() > 0)
     dr = m.rows(need.size, deficit_kwh.ravel()[need], inf)
     dr_of = np.full(B * S, -1)
     dr_of[need] = dr
     m.coef(dr, g[need], 1.0)
+    d_col: dict[int, np.ndarray] = {}
     for s in np.flatnonzero(plan.has_bat):
         eta = float(np.sqrt(inp.bat_eta[s]))
         pk = inp.bat_power_w[s] / 1000.0 * hours
@@ -311,6 +314,7 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
                                 edges[:-1]) * dt / KWH_J
         c = m.cols(B, 0.0, c_max)
         d = m.cols(B, 0.0, pk)
+        d_col[s] = d
         has = dr_of[bs[:, s]] >= 0
         m.coef(dr_of[bs[has, s]], d[has], 1.0)
         soc = m.cols(B, floor, max(cap, floor))
@@ -334,6 +338,15 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
         ch = m.rows(B, 0.0, inf)
         m.coef(ch, g[bs[:, s]], plan.peak_w[s] / inp.grid_limit_w[s] - 1.0)
         m.coef(ch, x, -1.0)
+        # At every step grid + discharge >= min(base deficit, limit) (the grid takes the
+        # need up to its limit and the need is at least the base deficit less discharge).
+        capped = np.add.reduceat(np.minimum(deficit_w[:, s], inp.grid_limit_w[s]),
+                                 edges[:-1]) * dt / KWH_J
+        pos = np.flatnonzero(capped > 0)
+        cr = m.rows(pos.size, capped[pos], inf)
+        m.coef(cr, g[bs[pos, s]], 1.0)
+        if s in d_col:
+            m.coef(cr, d_col[s][pos], 1.0)
 
     # jobs
     space = lp.cap_gpu_h is not None
