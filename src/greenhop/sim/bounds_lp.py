@@ -13,7 +13,7 @@ lower). Columns and rows (``S`` sites, ``B`` blocks):
   ``x`` (see :func:`peak_demand_w`);
 * per job ``j`` and block ``b`` it may work in: its work ``w[j, b]`` in
   ``[0, GPUs x best throughput x available hours]``; for ``space`` its cumulative work
-  ``z[j, b]`` in ``[0, static's cumulative work at the block's end]``;
+  ``z[j, b]`` in ``[0, cap at the block's end]`` (only for jobs whose cap can bind);
 * per job class ``k`` (jobs with the same placement modes, see :class:`JobClass`), mode
   ``m`` and block: the class's work done in that mode ``y[k, m, b] >= 0``.
 
@@ -23,8 +23,9 @@ Rows: balance ``g + u + d + x - job energy >= base energy``; base deficit
 where the grid limit could bind also ``g + d >= sum of min(base deficit, limit)``;
 state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slots
 ``sum GPU-hours <= slots x hours``; class link ``sum_m y - sum_j w = 0``; per job
-``sum_b w >= required`` (``spacetime``) or ``z_b - z_{b-1} - w_b = 0`` with
-``z_last >= required`` (``space``); grid-limit chord ``(peak / limit - 1) g - x >= 0``.
+``sum_b w >= required`` (``spacetime``, and ``space`` jobs whose cap cannot bind) or
+``z_b - z_{b-1} - w_b = 0`` with ``z_last >= required`` (``space``); grid-limit chord
+``(peak / limit - 1) g - x >= 0``.
 """
 
 from __future__ import annotations
@@ -202,6 +203,20 @@ class _Plan:
                     nz = np.arange(nz[0], np.flatnonzero(lp.avail_h[j] > 0)[-1] + 1)
                 if nz.size:
                     self.job_lo[j], self.job_hi[j] = nz[0], nz[-1] + 1
+        # space: a job's cumulative cap needs its own chain of rows only where it can bind.
+        # An optimum never does more than the required work R (less work is less demand),
+        # and the rate caps keep cumulative work below `reach`; so where cap >= min(reach, R)
+        # at every block end (static ran the job from its first block on its fastest GPUs)
+        # a total row gives the same optimum.
+        self.chain = np.zeros(len(inp.jobs), dtype=bool)
+        if lp.cap_gpu_h is not None:
+            for c in self.classes:
+                for j in c.jobs:
+                    lo, hi = int(self.job_lo[j]), int(self.job_hi[j])
+                    reach = np.cumsum(self.w_cap(inp, lp, j))
+                    need = np.minimum(reach, lp.required_gpu_h[j])
+                    cap = lp.cap_gpu_h[j, lo:hi]
+                    self.chain[j] = bool(np.any(cap < need * (1.0 - 1e-9)))
         self.class_lo = [int(min(self.job_lo[j] for j in c.jobs)) for c in self.classes]
         self.class_hi = [int(max(self.job_hi[j] for j in c.jobs)) for c in self.classes]
         n_w = int((self.job_hi - self.job_lo).sum())
@@ -218,10 +233,18 @@ class _Plan:
         site_nnz = B * (3 * S + 8 * nb + 6 * nl)
         self.n_w, self.n_y = n_w, n_y
         n_jobs = sum(len(c.jobs) for c in self.classes)
+        n_z = int((self.job_hi - self.job_lo)[self.chain].sum()) if space else 0
+        n_chain = int(self.chain.sum())
         self.size = LpSize(
-            cols=site_cols + n_w + n_y + (n_w if space else 0),
-            rows=site_rows + n_class_rows + (n_w if space else n_jobs),
-            nnz=site_nnz + y_nnz + 2 * n_w + (2 * n_w if space else 0))
+            cols=site_cols + n_w + n_y + n_z,
+            rows=site_rows + n_class_rows + n_z + n_jobs - n_chain,
+            nnz=site_nnz + y_nnz + 2 * n_w + 2 * n_z)
+
+    def w_cap(self, inp: SimInputs, lp: LpInput, j: int) -> np.ndarray:
+        """Upper bounds of job ``j``'s work per block [reference-GPU-h]: its GPUs x its best
+        rate x the hours it may work there."""
+        lo, hi = int(self.job_lo[j]), int(self.job_hi[j])
+        return inp.job_gpus[j] * self.best_rate[j] * lp.avail_h[j, lo:hi]
 
 
 def plan_size(inp: SimInputs, lp: LpInput) -> LpSize:
@@ -355,11 +378,10 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
         lo, hi = int(plan.job_lo[j]), int(plan.job_hi[j])
         if hi <= lo:
             continue
-        cap = inp.job_gpus[j] * plan.best_rate[j] * lp.avail_h[j, lo:hi]
-        w = m.cols(hi - lo, 0.0, cap)
+        w = m.cols(hi - lo, 0.0, plan.w_cap(inp, lp, j))
         w_col[j] = w
         req = float(lp.required_gpu_h[j])
-        if space:
+        if space and plan.chain[j]:
             zcap = np.maximum(lp.cap_gpu_h[j, lo:hi], 0.0)
             zlo = np.zeros(hi - lo)
             zlo[-1] = req
