@@ -179,64 +179,58 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
 # ---------------------------------------------------------------- one task
 
 
-def run_group(document: dict, source_label: str, base_dir: str, seed: int,
-              policies: tuple[str, ...], bounds: bool,
-              on_cell: Callable[[str, str, dict], None] | None = None,
-              ) -> dict[str, tuple[str, dict]]:
-    """Run the cells of one (grid point, seed): ``{policy or BOUNDS: (text, meta)}``.
-
-    ``on_cell(policy, text, meta)`` is called as each cell finishes (the serial runner
-    stores them at once). ``meta`` says where and how long the cell ran.
+def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
+                policies: tuple[str, ...], bounds: bool) -> Iterator[tuple[str, str, dict]]:
+    """Run the cells of one (grid point, seed), yielding ``(policy or BOUNDS, text, meta)``
+    as each finishes (``meta``: where and how long it ran).
 
     Without bounds each cell is ``simulate(scenario, policies=[policy], seed=seed)``.
     With bounds, ``simulate`` would solve the same linear programs once per policy (they
     depend on the seed's inputs and its ``static`` run only), so they are solved once
-    here and each cell is completed with them exactly as ``simulate`` completes its
-    result (:func:`greenhop.sim.metrics.compare` with the bounds, then ``to_json``).
+    here, after ``static``, and each cell is completed with them exactly as ``simulate``
+    completes its result (:func:`greenhop.sim.metrics.compare` with the bounds, then
+    ``to_json``).
     """
     from greenhop.sim.api import simulate
 
     sc = parse_scenario(copy.deepcopy(document), source_label, Path(base_dir))
-    out: dict[str, tuple[str, dict]] = {}
 
-    def emit(name: str, text: str, wall_s: float) -> None:
+    def cell(name: str, text: str, wall_s: float) -> tuple[str, str, dict]:
         meta = {"node_id": _node_id(), "host": socket.gethostname(), "pid": os.getpid(),
                 "wall_s": round(wall_s, 3), "finished_at": time.time()}
-        out[name] = (text, meta)
-        if on_cell is not None:
-            on_cell(name, text, meta)
+        return name, text, meta
 
-    kinds = tuple(getattr(sc, "bounds", ()) or ())
-    if not kinds:
+    if not getattr(sc, "bounds", ()):
         for name in policies:
             t0 = time.perf_counter()
             text = simulate(sc, policies=[name], seed=seed).to_json()
-            emit(name, text, time.perf_counter() - t0)
-        return out
+            yield cell(name, text, time.perf_counter() - t0)
+        return
 
     from greenhop.sim.metrics import compare
 
     bare = replace(sc, bounds=())
-    results, wall = {}, {}
-    for name in sorted(policies, key=lambda p: p != "static"):  # static first: the LPs use it
-        t0 = time.perf_counter()
-        results[name] = simulate(bare, policies=[name], seed=seed)
-        wall[name] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    static = results.get("static")
-    if static is None:
-        static = simulate(bare, policies=["static"], seed=seed)
-    solved = _solve_bounds(sc, static)
-    bound_s = time.perf_counter() - t0
-    for name in policies:
-        res = results[name]
+
+    def complete(res) -> str:
         res.bounds = solved
         compare(res.metrics_by_policy, solved)
-        emit(name, res.to_json(), wall[name])
+        return res.to_json()
+
+    t0 = time.perf_counter()
+    static = simulate(bare, policies=["static"], seed=seed)
+    static_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    solved = _solve_bounds(sc, static)
     if bounds:
-        emit(BOUNDS, json.dumps(solved, sort_keys=True, indent=2, allow_nan=False) + "\n",
-             bound_s)
-    return out
+        yield cell(BOUNDS, json.dumps(solved, sort_keys=True, indent=2, allow_nan=False) + "\n",
+                   time.perf_counter() - t0)
+    if "static" in policies:
+        yield cell("static", complete(static), static_s)
+    for name in policies:
+        if name != "static":
+            t0 = time.perf_counter()
+            res = simulate(bare, policies=[name], seed=seed)
+            yield cell(name, complete(res), time.perf_counter() - t0)
 
 
 def _solve_bounds(sc: Scenario, static_result) -> dict[str, dict]:
@@ -291,17 +285,12 @@ def plan(spec: SweepSpec, done: set[str]) -> list[Group]:
     return groups
 
 
-def _serial_results(spec: SweepSpec, groups: list[Group], store: SweepStore,
-                    on_cell: Callable[[Cell], None]) -> Iterator[None]:
+def _serial_results(spec: SweepSpec, groups: list[Group]
+                    ) -> Iterator[tuple[Group, str, str, dict]]:
     for g in groups:
-        def stored(name: str, text: str, meta: dict, g=g) -> None:
-            cell = Cell(g.point, g.seed, name)
-            store.write_cell(cell.key, text, meta)
-            on_cell(cell)
-
-        run_group(spec.point_document(g.point), spec.source_label, spec.base_dir, g.seed,
-                  g.policies, g.bounds, on_cell=stored)
-        yield None
+        for name, text, meta in group_cells(spec.point_document(g.point), spec.source_label,
+                                            spec.base_dir, g.seed, g.policies, g.bounds):
+            yield g, name, text, meta
 
 
 def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = False,
@@ -331,22 +320,23 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
 
     if progress is not None:
         progress(count[0], total)
+    def store_all(results: Iterable[tuple[Group, str, str, dict]]) -> None:
+        for g, name, text, meta in results:
+            cell = Cell(g.point, g.seed, name)
+            store.write_cell(cell.key, text, meta)
+            on_cell(cell)
+
     if not groups:
         store.claim(definition, force=force)
     elif serial:
         store.claim(definition, force=force)
-        for _ in _serial_results(spec, groups, store, on_cell):
-            pass
+        store_all(_serial_results(spec, groups))
     else:
         from greenhop.sim.sweep_ray import RayRunner
 
         with RayRunner(address=address, workers=workers) as runner:
             store.claim(definition, force=force)  # only once the cluster answered
-            for g, results in runner.run(spec, groups):
-                for name, (text, meta) in results.items():
-                    cell = Cell(g.point, g.seed, name)
-                    store.write_cell(cell.key, text, meta)
-                    on_cell(cell)
+            store_all(runner.run(spec, groups))
     missing = [c.key for c in cells if c.key not in store.done_keys()]
     if missing:  # pragma: no cover - every group returns all its cells or raises
         raise RuntimeError(f"sweep incomplete: {len(missing)} cells missing, e.g. {missing[0]}")

@@ -120,14 +120,14 @@ class RayRunner:
         cpus = int(self.ray.cluster_resources().get("CPU", 1))
         return max(cpus, 1)
 
-    def run(self, spec, groups) -> Iterator[tuple[object, dict]]:
-        """Submit ``groups`` (at most :meth:`concurrency` at once); yield ``(group,
-        results)`` as each finishes."""
-        from greenhop.sim.sweep import run_group
+    def run(self, spec, groups) -> Iterator[tuple[object, str, str, dict]]:
+        """Submit ``groups`` (at most :meth:`concurrency` at once); yield ``(group, name,
+        text, meta)`` for each cell as soon as it is finished (tasks stream their cells)."""
+        from greenhop.sim.sweep import group_cells
 
         ray = self.ray
-        task = ray.remote(run_group).options(num_cpus=1, scheduling_strategy="SPREAD",
-                                             max_retries=2)
+        task = ray.remote(group_cells).options(num_cpus=1, scheduling_strategy="SPREAD",
+                                               num_returns="streaming", max_retries=2)
         docs = {}
         pending = list(groups)
         running: dict = {}
@@ -137,18 +137,23 @@ class RayRunner:
                 g = pending.pop(0)
                 if g.point not in docs:
                     docs[g.point] = ray.put(spec.point_document(g.point))
-                ref = task.remote(docs[g.point], spec.source_label, spec.base_dir, g.seed,
+                gen = task.remote(docs[g.point], spec.source_label, spec.base_dir, g.seed,
                                   g.policies, g.bounds)
-                running[ref] = g
+                running[gen] = g
             ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                g = running.pop(ref)
+            for gen in ready:
+                g = running[gen]
                 try:
-                    results = ray.get(ref)
+                    ref = next(gen)
+                except StopIteration:
+                    del running[gen]
+                    continue
+                try:
+                    name, text, meta = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                     if isinstance(cause, ConfigError | RuntimeFailure):
                         raise cause from None
                     raise RuntimeFailure(f"sweep task (grid point {g.point}, seed {g.seed}) "
                                          f"failed: {cause}") from None
-                yield g, results
+                yield g, name, text, meta
