@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,8 @@ def test_packaged_scenarios_are_found_by_name():
         sc = load_scenario(name)
         assert sc.name == name and sc.source == str(packaged[name])
     assert load_scenario().name == "default"
+    # the CLI hands over a Path: a name works there too
+    assert load_scenario(Path("scarce-llm")).name == "scarce-llm"
 
 
 def test_an_existing_file_wins_over_a_packaged_name(tmp_path, monkeypatch):
