@@ -12,6 +12,7 @@ import pytest
 import simkit
 from simkit import MoveAt, micro
 
+from greenhop.core.errors import ConfigError
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
@@ -179,3 +180,22 @@ def test_decision_interval_asks_the_policy_less_often():
     _inp, res, m = run(d, MoveAt(3, "b"))
     assert res.counters["policy_calls"] <= 24 // 3 + 1
     assert m["migrations"] == 1 and res.migrations[0]["start_s"] == 900.0
+
+
+def test_free_migration_ablation_moves_in_no_time_for_no_energy():
+    d = micro()
+    d["migration"] = {**d["migration"], "free": True}
+    _inp, res, m = run(d, MoveAt(1, "b"))
+    # 300 GPU-s at a in step 0, then the remaining 3300 GPU-s at rate 2 from t = 300 s.
+    assert res.job_finish_s[0] == pytest.approx(300 + 3300 / 2, abs=1e-9)
+    mig = res.migrations[0]
+    assert mig["downtime_s"] == 0.0 and mig["energy_j"] == 0.0
+    assert m["gb_moved"] == 0.0 and m["network_kwh"] == 0.0 and m["downtime_h"] == 0.0
+    assert res.job_energy_j[0] == pytest.approx(400 * 300 + 400 * 1650, abs=J_TOL)
+
+
+def test_free_migration_must_be_a_boolean():
+    d = micro()
+    d["migration"] = {**d["migration"], "free": "yes"}
+    with pytest.raises(ConfigError, match=r"migration\.free"):
+        load_scenario(d)

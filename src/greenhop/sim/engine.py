@@ -122,11 +122,13 @@ class Engine:
         self.dest[j] = d
         self.is_move[j] = move
         self.mig_src[j] = src
-        nbytes = inp.job_move_bytes[j] if move else 0.0
-        self.save_left[j] = inp.job_move_bytes[j] / inp.scenario.write_Bps if move else 0.0
+        free = inp.scenario.free_migration  # ablation: no time, no bytes, no energy
+        nbytes = inp.job_move_bytes[j] if move and not free else 0.0
+        self.save_left[j] = nbytes / inp.scenario.write_Bps
         self.bytes_left[j] = nbytes
         size = inp.job_move_bytes[j] if move else inp.job_ckpt_bytes[j]
-        self.restore_left[j] = size / inp.scenario.read_Bps + inp.scenario.startup_s
+        self.restore_left[j] = 0.0 if free else (size / inp.scenario.read_Bps
+                                                 + inp.scenario.startup_s)
         self.mig_start_s[j] = now
         self.closed_flag[j] = False
         if move:

@@ -131,6 +131,8 @@ class Scenario:
     write_Bps: float = C.WRITE_BPS
     read_Bps: float = C.READ_BPS
     startup_s: float = C.STARTUP_S
+    #: ablation: checkpoints are saved, moved and restored in no time and for no energy
+    free_migration: bool = False
     forecast: ForecastSpec = field(default_factory=ForecastSpec)
     #: offline bounds to compute (``[bounds] kinds``, from :data:`BOUND_KINDS`)
     bounds: tuple[str, ...] = ()
@@ -620,11 +622,13 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     on_close = t.string("on_window_close", "continue", choices=ON_WINDOW_CLOSE)
     alpha = t.number("alpha", C.ALPHA, lo=0, lo_open=True, hi=1)
     write_Bps, read_Bps, startup = C.WRITE_BPS, C.READ_BPS, C.STARTUP_S
+    free_migration = False
     if t.has("migration"):
         mt = t.table("migration")
         write_Bps = mt.rate("write_rate", write_Bps * 8, lo=0, lo_open=True) / 8
         read_Bps = mt.rate("read_rate", read_Bps * 8, lo=0, lo_open=True) / 8
         startup = mt.duration("startup", startup)
+        free_migration = mt.boolean("free", False)
         mt.done()
     bounds, bounds_deadlines = _parse_bounds(t)
 
@@ -722,6 +726,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         sites=tuple(sites.values()), links=tuple(links), explicit_jobs=tuple(jobs),
         generator=generator, window_threshold_w=threshold, on_window_close=on_close,
         alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup,
+        free_migration=free_migration,
         forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines,
         description=description, source=source,
     )
