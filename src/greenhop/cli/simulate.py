@@ -40,8 +40,9 @@ def _cell(fmt: str, v) -> str:
 
 def simulate_command(
     scenario: Path | None = typer.Argument(
-        None, help="Scenario file (TOML). Default: the packaged scenario (the default fleet, "
-                   "a month of jobs, real traces).", show_default=False),
+        None, help="Scenario file (TOML) or a packaged scenario's name (greenhop scenarios "
+                   "lists them). Default: the packaged default scenario (the default fleet, a "
+                   "month of jobs, real traces).", show_default=False),
     out: Path = typer.Option(Path("out"), "--out", "-o",
                              help="Directory for metrics.json and report.html."),
     policies: str | None = typer.Option(
