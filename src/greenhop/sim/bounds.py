@@ -7,8 +7,12 @@ instant migration, how low could that go for the work* ``static`` *did?* Two kin
 * ``spacetime``: each job does at least the work ``static`` completed for it by the horizon,
   at any time after its arrival (before its deadline with ``deadlines=True``), never faster
   than its GPUs allow, anywhere it may run, within every site's GPU slots.
-* ``space``: the same, and in addition no job's cumulative work may run ahead of
-  ``static``'s at the end of any block (it may lag: migrations and suspensions cost time).
+* ``space``: the same, and in addition no job's cumulative work may, at the end of any
+  block, exceed ``static``'s running time by then x its GPUs x its best throughput: it may
+  lag ``static`` (migrations and suspensions cost time) and run on faster GPUs, but not run
+  earlier or longer. Where ``static`` ran a job from its arrival on its fastest GPUs this is
+  no constraint at all, so ``space`` differs from ``spacetime`` only through jobs ``static``
+  queued or ran on slower GPUs (and a run that starts such a job earlier is not covered).
 
 The LP (:mod:`greenhop.sim.bounds_lp`) minimises the grid energy of all sites with a free
 dispatch of renewables, batteries (charged from renewables only, with their efficiency,
@@ -18,8 +22,8 @@ out migration downtime, idle and network energy (more demand never lowers the gr
 it needs), so the LP optimum minus the base-only grid energy is a **true lower bound** on
 ``job_nr_kwh`` of every run that the bound *covers*: a run that did, per job, at least the
 bound's required work (:attr:`BoundResult.job_work_gpu_s`) inside the job's window; for
-``space`` the work counted is what remains after cutting every excursion ahead of
-``static``'s cumulative work (see :meth:`BoundResult.covers`). Time is aggregated into blocks
+``space`` the work counted is what remains after cutting every excursion above the cap
+(see :meth:`BoundResult.covers`). Time is aggregated into blocks
 (1 h by default) by summing every per-step constraint over the block: a relaxation, so the
 bound stays a lower bound. See ``docs/bounds.md``.
 """
@@ -110,7 +114,8 @@ class BoundResult:
         job_work_gpu_s: work each job must do [reference-GPU-s], ``[J]``.
         block_edges_s: block boundaries [s after start], ``[B+1]``.
         job_window_end_s: end of each job's window (deadline or horizon) [s], ``[J]``.
-        job_cap_gpu_s: ``space`` only: static's cumulative work at each block end
+        job_cap_gpu_s: ``space`` only: the cumulative work each job may have done by each
+            block end (static's running time by then x GPUs x best throughput)
             [reference-GPU-s], ``[J, B]``.
         deadlines: whether work counts only before each job's deadline.
         lp_size: columns, rows and nonzeros of the LP.
@@ -150,8 +155,9 @@ class BoundResult:
 
     def job_covered_gpu_s(self, inputs: SimInputs, run: RunResult) -> np.ndarray:
         """Per job, the work of ``run`` the bound's LP can account for [reference-GPU-s]:
-        work inside the job's window; for ``space``, cut to static's cumulative work at
-        every block end (``W'_b = min(cap_b, W'_{b-1} + w_b)``)."""
+        work inside the job's window; for ``space``, cut to the cap at every block end
+        (``W'_b = min(cap_b, W'_{b-1} + w_b)``; dropping work only removes demand, so the
+        run's own dispatch stays a feasible point of the LP)."""
         cum = cumulative_work_gpu_s(inputs, run, self.block_edges_s, self.job_window_end_s)
         if self.job_cap_gpu_s is None:
             return cum[:, -1]
@@ -164,7 +170,12 @@ class BoundResult:
     def covers(self, inputs: SimInputs, run: RunResult) -> bool:
         """Whether the bound is a lower bound for ``run``: every job's counted work
         (:meth:`job_covered_gpu_s`) is at least the required work, within
-        :data:`WORK_RTOL` relative."""
+        :data:`WORK_RTOL` relative (a run that much short of the work could be below the
+        bound by at most that share of the jobs' energy).
+
+        Without deadlines, ``spacetime`` covers exactly the runs that did at least
+        :attr:`job_work_gpu_s` for every job; ``space`` and deadlines need the run's
+        segments, which this reads."""
         done = self.job_covered_gpu_s(inputs, run)
         need = self.job_work_gpu_s
         return bool(np.all(done >= need * (1.0 - WORK_RTOL) - 1e-9))
