@@ -160,12 +160,13 @@ class BoundResult:
         run's own dispatch stays a feasible point of the LP)."""
         cum = cumulative_work_gpu_s(inputs, run, self.block_edges_s, self.job_window_end_s)
         if self.job_cap_gpu_s is None:
-            return cum[:, -1]
-        per_block = np.diff(cum, axis=1)
-        kept = np.zeros(cum.shape[0])
-        for b in range(per_block.shape[1]):
-            kept = np.minimum(self.job_cap_gpu_s[:, b], kept + per_block[:, b])
-        return kept
+            kept = cum[:, -1]
+        else:
+            per_block = np.diff(cum, axis=1)
+            kept = np.zeros(cum.shape[0])
+            for b in range(per_block.shape[1]):
+                kept = np.minimum(self.job_cap_gpu_s[:, b], kept + per_block[:, b])
+        return np.where(_homed_at_origin(inputs, run), kept, 0.0)
 
     def covers(self, inputs: SimInputs, run: RunResult) -> bool:
         """Whether the bound is a lower bound for ``run``: every job's counted work
@@ -179,6 +180,27 @@ class BoundResult:
         done = self.job_covered_gpu_s(inputs, run)
         need = self.job_work_gpu_s
         return bool(np.all(done >= need * (1.0 - WORK_RTOL) - 1e-9))
+
+
+def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
+    """Per job, whether ``run`` kept it where the LP assumes: a pinned job with an origin ran
+    only there, a partial job with an origin and staying GPUs started there (its home).
+    The engine always does; only a policy that places such a job elsewhere breaks it."""
+    from greenhop.core.observation import PINNED
+
+    ok = np.ones(len(inputs.jobs), dtype=bool)
+    first: dict[int, tuple[float, int]] = {}
+    for j, site, t0, _t1, kind in run.segments:
+        if kind != "running" or inputs.job_origin[j] < 0:
+            continue
+        if inputs.job_mobility[j] == PINNED and site != inputs.job_origin[j]:
+            ok[j] = False
+        if j not in first or t0 < first[j][0]:
+            first[j] = (t0, site)
+    for j, (_t0, site) in first.items():
+        if inputs.job_g_stay[j] > 0 and site != inputs.job_origin[j]:
+            ok[j] = False
+    return ok
 
 
 def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
