@@ -178,7 +178,7 @@ def migrate(base: Path, rate_bps: float, r: int) -> dict[str, float]:
     assert job.proc.returncode == 75 and job.saved_at is not None, job.proc.returncode
     size = dir_bytes(latest_complete(a / "job"))
     with agent as url:
-        pull_checkpoint(url, "job", b / "job")
+        pull_checkpoint(url, "job", b / "job", credentials=agent.credentials)
         t_pulled = time.perf_counter()
     restore = first_step_s(b / "job")
     return {

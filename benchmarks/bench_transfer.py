@@ -14,14 +14,18 @@ fetched from the same agent as plain HTTP responses (no frames, no hashing) and
 written, written back and fsynced the same way. cost = 1 - greenhop / plain in
 rate (one uncounted round of both first).
 
-    python benchmarks/bench_transfer.py --repeats 3
+Every round runs with TLS off and on (``--tls off,on``): the agent is a Starlette
+application on uvicorn with the run's token; with TLS it serves HTTPS from a
+certificate of a CA made for the round, and the client trusts that CA only.
+Target: >= 95% of the 1 Gbit/s link both ways.
+
+    python benchmarks/bench_transfer.py --repeats 3 [--tls off,on]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import math
 import os
 import shutil
@@ -59,28 +63,29 @@ def make_checkpoint(root: Path, job: str, size: float) -> Path:
     return save_checkpoint(root / job, 1, state)
 
 
-def plain_fetch(url_port: int, job: str, name: str, files: list[str], dest: Path) -> None:
+def plain_fetch(url: str, creds, job: str, name: str, files: list[str], dest: Path) -> None:
     """The yardstick: raw HTTP bodies written to disk with the same background write-back
     and final fsync as greenhop's receiver, but no frames and no hashing."""
+    import httpx
+
     dest.mkdir(parents=True)
     flusher = ThreadPoolExecutor(1)
-    for f in files:
-        conn = http.client.HTTPConnection("127.0.0.1", url_port, timeout=60)
-        conn.request("GET", f"/v1/jobs/{job}/checkpoints/{name}/{f}")
-        resp = conn.getresponse()
-        with open(dest / f, "wb") as out:
-            unflushed, flushing = 0, None
-            while block := resp.read(4 << 20):
-                out.write(block)
-                unflushed += len(block)
-                if unflushed >= 64 << 20 and (flushing is None or flushing.done()):
-                    flushing = flusher.submit(os.fdatasync, out.fileno())
-                    unflushed = 0
-            if flushing is not None:
-                flushing.result()
-            out.flush()
-            os.fsync(out.fileno())
-        conn.close()
+    with httpx.Client(base_url=url, headers=creds.headers(), timeout=60,
+                      verify=creds.verify()) as client:
+        for f in files:
+            with client.stream("GET", f"/v1/jobs/{job}/checkpoints/{name}/{f}") as resp, \
+                    open(dest / f, "wb") as out:
+                unflushed, flushing = 0, None
+                for block in resp.iter_raw():
+                    out.write(block)
+                    unflushed += len(block)
+                    if unflushed >= 64 << 20 and (flushing is None or flushing.done()):
+                        flushing = flusher.submit(os.fdatasync, out.fileno())
+                        unflushed = 0
+                if flushing is not None:
+                    flushing.result()
+                out.flush()
+                os.fsync(out.fileno())
     flusher.shutdown()
 
 
@@ -89,7 +94,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dir", default=None, help="where the two site directories go")
     p.add_argument("--rates", default="100M,1G,unlimited", help="subset of 100M,1G,unlimited")
+    p.add_argument("--tls", default="off,on", help="off, on or off,on")
     a = p.parse_args()
+    modes = [m == "on" for m in a.tls.split(",")]
     base = Path(tempfile.mkdtemp(prefix="greenhop-bench-transfer-", dir=a.dir))
     buf = os.urandom(1 << 28)
     t0 = time.perf_counter()
@@ -107,54 +114,65 @@ def main() -> None:
             files = sorted(verify_checkpoint(path)["files"])
             print(f"\n{label}: checkpoint {format_size(total)} in {len(files)} files")
             if math.isinf(rate):  # one uncounted round: the first large allocations fault pages in
-                with AgentProcess(base / "src", rate, idle_timeout="120s") as url:
-                    pull_checkpoint(url, job, base / "warmup")
-                    plain_fetch(int(url.rsplit(":", 1)[1]), job, path.name, files, base / "wp")
+                agent = AgentProcess(base / "src", rate, idle_timeout="120s")
+                with agent as url:
+                    pull_checkpoint(url, job, base / "warmup", credentials=agent.credentials)
+                    plain_fetch(url, agent.credentials, job, path.name, files, base / "wp")
                 shutil.rmtree(base / "warmup")
                 shutil.rmtree(base / "wp")
             for r in range(a.repeats):
-                with AgentProcess(base / "src", rate, idle_timeout="120s") as url:
-                    dest = base / "dst" / f"{job}-{r}"
-                    t = time.perf_counter()
-                    res = pull_checkpoint(url, job, dest)
-                    elapsed = time.perf_counter() - t
-                    achieved = 8 * total / elapsed
-                    results.setdefault(label, []).append(achieved)
-                    line = f"  run {r}: {format_rate(achieved)} in {elapsed:.2f} s"
-                    if not math.isinf(rate):
-                        line += f" = {achieved / rate:.1%} of the link"
-                    if math.isinf(rate):
+                for tls in modes:  # interleaved: TLS off and on see the same machine state
+                    key = f"{label}, TLS {'on' if tls else 'off'}"
+                    agent = AgentProcess(base / "src", rate, idle_timeout="120s", tls=tls)
+                    with agent as url:
+                        dest = base / "dst" / f"{job}-{r}-{int(tls)}"
                         t = time.perf_counter()
-                        port = int(url.rsplit(":", 1)[1])
-                        plain_fetch(port, job, path.name, files, base / "plain" / str(r))
-                        plain = 8 * total / (time.perf_counter() - t)
-                        results.setdefault("plain", []).append(plain)
-                        line += f"; plain HTTP, no hashing: {format_rate(plain)}"
-                        shutil.rmtree(base / "plain" / str(r))
-                    assert res.received_bytes == total
-                    print(line, flush=True)
-                shutil.rmtree(dest)
+                        res = pull_checkpoint(url, job, dest, credentials=agent.credentials)
+                        elapsed = time.perf_counter() - t
+                        achieved = 8 * total / elapsed
+                        results.setdefault(key, []).append(achieved)
+                        line = f"  run {r}, TLS {'on ' if tls else 'off'}: " \
+                            f"{format_rate(achieved)} in {elapsed:.2f} s"
+                        if not math.isinf(rate):
+                            line += f" = {achieved / rate:.1%} of the link"
+                        if math.isinf(rate):
+                            t = time.perf_counter()
+                            plain_fetch(url, agent.credentials, job, path.name, files,
+                                        base / "plain" / str(r))
+                            plain = 8 * total / (time.perf_counter() - t)
+                            results.setdefault(f"plain, TLS {'on' if tls else 'off'}",
+                                               []).append(plain)
+                            line += f"; plain HTTP, no hashing: {format_rate(plain)}"
+                            shutil.rmtree(base / "plain" / str(r))
+                        assert res.received_bytes == total
+                        print(line, flush=True)
+                    shutil.rmtree(dest)
             shutil.rmtree(path)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("\n| link | median achieved | achieved / link (median, best) |\n|---|---|---|")
     for label, rate, _ in todo:
-        v = results[label]
-        ratio = (
-            "-" if math.isinf(rate) else f"{statistics.median(v) / rate:.1%}, {max(v) / rate:.1%}"
+        for tls in modes:
+            v = results[f"{label}, TLS {'on' if tls else 'off'}"]
+            ratio = ("-" if math.isinf(rate) else
+                     f"{statistics.median(v) / rate:.1%}, {max(v) / rate:.1%}")
+            print(f"| {label}, TLS {'on' if tls else 'off'} | {format_rate(statistics.median(v))}"
+                  f" | {ratio} |")
+    for tls in modes:
+        on = "on" if tls else "off"
+        if f"plain, TLS {on}" not in results:
+            continue
+        g, pl = results[f"unlimited, TLS {on}"], results[f"plain, TLS {on}"]
+        costs = [1 - x / y for x, y in zip(g, pl, strict=True)]
+        print(f"| unlimited, plain HTTP without hashing, TLS {on} | "
+              f"{format_rate(statistics.median(pl))} | - |")
+        print(
+            f"\ncost of hashing at unlimited rate, TLS {on} (1 - greenhop / plain): "
+            f"median {statistics.median(costs):.0%} (runs "
+            f"{', '.join(f'{c:.0%}' for c in costs)}); SHA-256 here {sha_Bps / 1e9:.2f} GB/s "
+            "per core; each byte is hashed three times (sender per chunk, receiver per chunk "
+            "and per file)"
         )
-        print(f"| {label} | {format_rate(statistics.median(v))} | {ratio} |")
-    if "plain" not in results:
-        return
-    g, pl = results["unlimited"], results["plain"]
-    costs = [1 - x / y for x, y in zip(g, pl, strict=True)]
-    print(f"| unlimited, plain HTTP without hashing | {format_rate(statistics.median(pl))} | - |")
-    print(
-        "\ncost of hashing at unlimited rate (1 - greenhop / plain): "
-        f"median {statistics.median(costs):.0%} (runs {', '.join(f'{c:.0%}' for c in costs)}); "
-        f"SHA-256 here {sha_Bps / 1e9:.2f} GB/s per core; each byte is hashed three times "
-        "(sender per chunk, receiver per chunk and per file)"
-    )
 
 
 if __name__ == "__main__":

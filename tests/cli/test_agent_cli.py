@@ -16,10 +16,19 @@ from greenhop.runtime.agent import SiteAgent  # noqa: E402
 from greenhop.workload import latest_complete, save_checkpoint, weights_sha256  # noqa: E402
 
 runner = CliRunner()
+TOKEN = "t" * 40
 
 
 @pytest.fixture
-def served(tmp_path):
+def token_file(tmp_path):
+    p = tmp_path / "token"
+    p.write_text(TOKEN + "\n")
+    p.chmod(0o600)
+    return p
+
+
+@pytest.fixture
+def served(tmp_path, token_file):
     """An ``agent serve`` subprocess on a free port holding job ``job``; yields its URL."""
     root = tmp_path / "src"
     save_checkpoint(root / "job", 9, {"model": {"w": torch.arange(1000.0)}})
@@ -32,6 +41,8 @@ def served(tmp_path):
             "serve",
             "--root",
             str(root),
+            "--token-file",
+            str(token_file),
             "--port",
             "0",
             "--rate",
@@ -58,18 +69,29 @@ def served(tmp_path):
             proc.wait()
 
 
-def test_list_pull_and_push_through_the_cli(served, tmp_path) -> None:
+def test_list_pull_and_push_through_the_cli(served, tmp_path, token_file) -> None:
     url, root = served
-    listed = runner.invoke(app, ["transfer", "list", url, "job"])
+    tok = ["--token-file", str(token_file)]
+    denied = runner.invoke(app, ["transfer", "list", url, "job"])
+    assert denied.exit_code == 1 and "answered 401" in str(denied.exception)
+    listed = runner.invoke(app, ["transfer", "list", url, "job", *tok])
     assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["name"] == "step-000000009"
-    pulled = runner.invoke(app, ["transfer", "pull", url, "job", str(tmp_path / "dst"), "--json"])
+    pulled = runner.invoke(app, ["transfer", "pull", url, "job", str(tmp_path / "dst"), "--json",
+                                 *tok])
     assert pulled.exit_code == 0, pulled.output
     summary = json.loads(pulled.stdout)
     assert summary["step"] == 9 and summary["received_bytes"] == summary["total_bytes"]
     want = weights_sha256(latest_complete(root / "job"))
     assert weights_sha256(latest_complete(tmp_path / "dst")) == want
-    with SiteAgent(tmp_path / "site-c", idle_timeout_s=30) as dest:
-        pushed = runner.invoke(app, ["transfer", "push", "job", "--from", url, "--to", dest.url])
+    with SiteAgent(tmp_path / "site-c", idle_timeout_s=30, token=TOKEN) as dest:
+        refused = runner.invoke(app, ["transfer", "push", "job", "--from", url, "--to", dest.url,
+                                      *tok])
+        assert refused.exit_code == 1
+        assert "not one of this run's agents" in str(refused.exception)
+        assert dest.stats.refused  # and logged
+        dest.peers = {url}  # what the controller registers (PUT /v1/peers)
+        pushed = runner.invoke(app, ["transfer", "push", "job", "--from", url, "--to", dest.url,
+                                     *tok])
         assert pushed.exit_code == 0, pushed.output
     assert weights_sha256(latest_complete(tmp_path / "site-c" / "job")) == want
 
@@ -84,10 +106,46 @@ def test_pull_from_nowhere_is_a_one_line_runtime_error(tmp_path, capsys) -> None
     assert "cannot reach the agent" in err and "Traceback" not in err
 
 
-def test_bad_rate_and_job_names_are_usage_errors(tmp_path, capsys) -> None:
+def test_bad_rate_and_job_names_are_usage_errors(tmp_path, capsys, token_file) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["agent", "serve", "--root", str(tmp_path), "--rate", "fast"])
+        main(["agent", "serve", "--root", str(tmp_path), "--rate", "fast", "--token-file",
+              str(token_file)])
     assert exc.value.code == 2 and "cannot parse rate" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["transfer", "pull", "http://127.0.0.1:1", "../etc", str(tmp_path)])
     assert exc.value.code == 2 and "invalid job name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["no-root", "root-is-file", "no-token", "token-dir", "short",
+                                  "no-cert"])
+def test_agent_serve_with_a_missing_root_or_token_file_is_a_one_line_error(
+        tmp_path, capsys, token_file, case) -> None:
+    root, tok = tmp_path / "site", token_file
+    root.mkdir()
+    extra: list[str] = []
+    if case == "no-root":
+        root = tmp_path / "nope"
+    elif case == "root-is-file":
+        root = token_file
+    elif case == "no-token":
+        tok = tmp_path / "missing-token"
+    elif case == "token-dir":
+        tok = tmp_path
+    elif case == "short":
+        tok = tmp_path / "short"
+        tok.write_text("abc\n")
+    else:
+        extra = ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
+    with pytest.raises(SystemExit) as exc:
+        main(["agent", "serve", "--root", str(root), "--token-file", str(tok), "--port", "0",
+              *extra])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) <= 3, err  # one message (rich may wrap it)
+
+
+def test_agent_beyond_loopback_needs_tls(tmp_path, capsys, token_file) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["agent", "serve", "--root", str(tmp_path), "--token-file", str(token_file),
+              "--host", "0.0.0.0", "--port", "0"])
+    assert exc.value.code == 2 and "--tls-cert" in capsys.readouterr().err

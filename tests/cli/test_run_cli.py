@@ -224,3 +224,35 @@ def test_an_older_schema_and_a_double_start_are_refused_and_nothing_changes(tmp_
     finally:
         owner.close()
     assert _procs_under(tmp_path / "w") == []
+
+
+def test_directories_unreadable_files_and_unwritable_workdirs_are_one_line_errors(tmp_path,
+                                                                                   capsys):
+    """status / replay / run pointed at a directory or a file that is not theirs, and a
+    work directory that cannot be created: one line, exit 2, nothing stored changes."""
+    d = tmp_path / "adir"
+    d.mkdir()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"\x00\x01not sqlite" * 100)
+    before = junk.read_bytes()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        (("status", "--db", str(d)), "is a directory"),
+        (("replay", str(d)), "is a directory"),
+        (("run", str(LIVE), "--db", str(d), "--workdir", str(tmp_path / "w1")), "is a directory"),
+        (("run", str(d), "--workdir", str(tmp_path / "w2")), "is a directory"),
+        (("run", str(LIVE), "--workdir", str(blocker / "sub")), "--workdir"),
+        (("run", str(LIVE), "--workdir", str(blocker)), "--workdir"),
+        (("status", "--db", str(junk)), "not a greenhop run database"),
+        (("replay", str(junk)), "not a JSON event"),
+        (("run", str(LIVE), "--agent", "nowhere", "--workdir", str(tmp_path / "w3")),
+         "SITE=URL"),
+    ]
+    for args, what in cases:
+        code, err = inproc(capsys, *args)
+        assert code == 2, (args, err)
+        assert what in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) <= 4, err  # one message (wrapped by the console)
+    assert junk.read_bytes() == before and blocker.read_text() == "x"
+    assert _procs_under(tmp_path) == []

@@ -82,7 +82,8 @@ def test_store_refuses_older_schema_and_foreign_files(tmp_path):
     st = Store.open(db, create=True)
     st.con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,))
     st.close()
-    with pytest.raises(StoreError, match=r"schema version 0.*reads version 1.*another --db"):
+    pattern = rf"schema version {SCHEMA_VERSION - 1}.*reads version {SCHEMA_VERSION}.*another --db"
+    with pytest.raises(StoreError, match=pattern):
         Store.open(db)
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"not a database at all" * 100)

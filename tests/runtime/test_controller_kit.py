@@ -52,8 +52,10 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
         read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
         start_unix_s=sc.start.timestamp(), poll_s=0.0, max_wall_s=120.0)
-    return cls(Store.open(db, create=True), inp, lambda: make_policy(name), executor,
-               TraceReplaySource(inp.renewable_w, inp.history_steps), cfg)
+    ctl = cls(Store.open(db, create=True), inp, lambda: make_policy(name), executor,
+              TraceReplaySource(inp.renewable_w, inp.history_steps), cfg)
+    ctl.backoff_base_s = 0.001  # simulated failures: no need to wait between attempts
+    return ctl
 
 
 def sim_migrations(path: Path = LIVE) -> list[list]:

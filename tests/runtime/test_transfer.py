@@ -295,7 +295,7 @@ def test_agent_serves_only_manifest_files_and_stops_when_idle(tmp_path, source_s
         for url, status in [
             (f"/v1/jobs/job/checkpoints/{path.name}/secret.txt", 404),
             (f"/v1/jobs/job/checkpoints/{path.name}/..%2F..%2Fetc", 404),
-            ("/v1/jobs/..%2Fx/checkpoints", 400),
+            ("/v1/jobs/..%2Fx/checkpoints", 404),
             ("/v1/health", 200),
             (f"/v1/jobs/job/checkpoints/{path.name}/meta.json", 200),
         ]:

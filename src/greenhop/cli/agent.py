@@ -38,34 +38,70 @@ def _rate(text: str) -> float:
     return math.inf if text.strip().lower() in ("unlimited", "inf", "none") else parse_rate(text)
 
 
+def _credentials(token_file: Path | None, tls_ca: Path | None):
+    from greenhop.core.errors import ConfigError
+    from greenhop.runtime.auth import Credentials, read_token_file
+
+    if tls_ca is not None and not tls_ca.is_file():
+        raise ConfigError(f"--tls-ca {tls_ca}: no such file")
+    return Credentials(read_token_file(token_file) if token_file else None,
+                       str(tls_ca) if tls_ca else None)
+
+
+TOKEN_HELP = "File holding the run's secret (one line; the same file on every machine)."
+CA_HELP = "The run's CA certificate (PEM): trust only agents it signed."
+
+
 @agent_app.command("serve")
 def serve(
     root: Path = typer.Option(..., "--root", help="Site directory: one sub-directory per job."),
+    token_file: Path = typer.Option(..., "--token-file", help=TOKEN_HELP),
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port (0 = any free)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (beyond loopback "
+                             "needs --tls-cert and --tls-key)."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Server certificate (PEM)."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (PEM)."),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP + " (to pull from "
+                                       "other agents)"),
+    name: str = typer.Option("site", "--name", help="Site name (reported by /v1/health)."),
     rate: str = typer.Option("unlimited", "--rate", help="Link rate: 1Gbps, 100Mbit/s, unlimited."),
     latency: str = typer.Option(
         "0ms", "--latency", help="Delay added to each response, e.g. 20ms."
     ),
     idle_timeout: str = typer.Option(
-        "1h", "--idle-timeout", help="Stop after this long without a request."
+        "0s", "--idle-timeout", help="Stop after this long without a request (0s: never)."
     ),
 ) -> None:
-    """Serve ROOT/<job>/step-* until idle for --idle-timeout (or Ctrl-C)."""
+    """Serve ROOT/<job>/step-* to the run's controller and agents (Ctrl-C stops it)."""
+    from greenhop.core.errors import ConfigError
     from greenhop.runtime.agent import SiteAgent
 
+    if not root.is_dir():
+        raise ConfigError(f"--root {root}: no such directory; create the site directory first "
+                          "(the controller's WORKDIR/sites/<site> on a shared setup)")
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    for opt, p in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if p is not None and not p.is_file():
+            raise ConfigError(f"{opt} {p}: no such file")
+    creds = _credentials(token_file, tls_ca)
+    idle_s = parse_duration(idle_timeout)
     agent = SiteAgent(
         root,
         host=host,
         port=port,
         rate_bps=_rate(rate),
         latency_s=parse_duration(latency),
-        idle_timeout_s=parse_duration(idle_timeout),
+        idle_timeout_s=idle_s or None,
+        name=name,
+        token=creds.token,
+        tls=(str(tls_cert), str(tls_key)) if tls_cert else None,
+        ca_file=creds.ca_file,
     ).start()
     err.print(
-        f"greenhop agent serving {root} at {agent.url} (rate {format_rate(agent.bucket.rate_bps)}, "
-        f"latency {format_duration(agent.latency_s)}, stops after "
-        f"{format_duration(agent.idle_timeout_s)} idle)"
+        f"greenhop agent {name} serving {root} at {agent.url} (rate "
+        f"{format_rate(agent.bucket.rate_bps)}, latency {format_duration(agent.latency_s)}, "
+        + (f"stops after {format_duration(idle_s)} idle)" if idle_s else "until Ctrl-C)")
     )
     typer.echo(agent.url, err=False)
     try:
@@ -76,8 +112,28 @@ def serve(
         agent.stop()
     err.print(
         f"agent stopped: {agent.stats.requests} requests, "
-        f"{format_size(agent.stats.bytes_sent)} sent"
+        f"{format_size(agent.stats.bytes_sent)} sent, {agent.stats.unauthorized} refused "
+        "without the token"
     )
+
+
+@agent_app.command("tls")
+def tls(
+    out: Path = typer.Argument(..., help="Directory for ca.pem and SITE.pem / SITE.key."),
+    site: list[str] = typer.Option(..., "--site", help="A site to make a certificate for "
+                                   "(repeat)."),
+    host: list[str] = typer.Option(["127.0.0.1", "localhost"], "--host",
+                                   help="Address or name the agents are reached at (repeat)."),
+) -> None:
+    """Make a CA for a run and one server certificate per site (keys readable by you only)."""
+    from greenhop.core.names import check_name
+    from greenhop.runtime.auth import make_run_ca
+
+    for s in site:
+        check_name("site", s, "--site")
+    ca, certs = make_run_ca(out, list(site), tuple(host))
+    typer.echo(json.dumps({"ca": ca, "sites": {s: {"cert": c.cert_file, "key": c.key_file}
+                                               for s, c in certs.items()}}, indent=1))
 
 
 @transfer_app.command("pull")
@@ -88,6 +144,8 @@ def pull(
     checkpoint: str = typer.Option("latest", "--checkpoint", help="step-NNNNNNNNN or latest."),
     retries: int = typer.Option(8, "--retries", min=0, help="Retries after drops or bad chunks."),
     timeout: str = typer.Option("30s", "--timeout", help="Socket timeout."),
+    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the transfer summary as JSON."),
 ) -> None:
@@ -96,6 +154,7 @@ def pull(
     from greenhop.runtime.transfer import pull_checkpoint
 
     check_job_name(job)
+    creds = _credentials(token_file, tls_ca)
     progress = Progress(
         TextColumn(f"[bold]{job}"),
         BarColumn(),
@@ -119,6 +178,7 @@ def pull(
             max_retries=retries,
             timeout_s=parse_duration(timeout),
             progress=on_progress,
+            credentials=creds,
         )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=1))
@@ -138,14 +198,17 @@ def push(
     source: str = typer.Option(..., "--from", help="URL of the agent holding the checkpoint."),
     dest: str = typer.Option(..., "--to", help="URL of the agent that should receive it."),
     checkpoint: str = typer.Option("latest", "--checkpoint", help="step-NNNNNNNNN or latest."),
+    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP),
 ) -> None:
     """Have the agent at --to fetch JOB's checkpoint from the agent at --from."""
     from greenhop.runtime.agent import check_job_name
     from greenhop.runtime.transfer import fetch_via
 
     check_job_name(job)
+    creds = _credentials(token_file, tls_ca)
     with err.status(f"{dest} is fetching {job}/{checkpoint} from {source} ..."):
-        result = fetch_via(dest, source, job, checkpoint)
+        result = fetch_via(dest, source, job, checkpoint, credentials=creds)
     typer.echo(json.dumps(result, indent=1))
 
 
@@ -153,11 +216,16 @@ def push(
 def list_(
     source: str = typer.Argument(..., help="Agent URL."),
     job: str = typer.Argument(..., help="Job name."),
+    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP),
 ) -> None:
     """List the complete checkpoints an agent holds for JOB, newest first (JSON)."""
+    from greenhop.runtime.agent import check_job_name
     from greenhop.runtime.transfer import list_remote
 
-    typer.echo(json.dumps(list_remote(source, job), indent=1))
+    check_job_name(job)
+    typer.echo(json.dumps(list_remote(source, job, credentials=_credentials(token_file, tls_ca)),
+                          indent=1))
 
 
 def register(app: typer.Typer) -> None:

@@ -26,15 +26,92 @@ err = Console(stderr=True, highlight=False)
 DEFAULT_WORKDIR = Path("greenhop-run")
 
 
-def _scenario_inputs(path: Path):
+LIVE_JOB_KEYS = ("command", "env", "cwd", "steps")
+"""Keys of a scenario ``[[jobs]]`` table only a live run reads (the job's own command)."""
+
+
+def _live_extras(data: dict, path: Path) -> dict:
+    """Take the live-only parts out of a scenario document (the simulator does not read
+    them): ``[agents]`` (site -> URL of an agent an operator started) and each job's
+    ``command``, ``env``, ``cwd``, ``steps``. Returns ``{"agents", "jobs"}``."""
+    from greenhop.core.names import check_name
+    from greenhop.runtime.agent import normalize_url
+
+    agents = data.pop("agents", {}) or {}
+    if not isinstance(agents, dict):
+        raise ConfigError(f"{path}: agents: expected a table of site = \"https://host:port\"")
+    out_agents = {}
+    for site, url in agents.items():
+        check_name("site", site, f"{path}: agents")
+        if not isinstance(url, str):
+            raise ConfigError(f"{path}: agents.{site}: expected a URL string, got {url!r}")
+        out_agents[site] = normalize_url(url)
+    jobs = {}
+    for i, jt in enumerate(data.get("jobs", []) or []):
+        if not isinstance(jt, dict):
+            continue
+        extra = {k: jt.pop(k) for k in LIVE_JOB_KEYS if k in jt}
+        if not extra:
+            continue
+        where = f"{path}: jobs[{i}]"
+        cmd = extra.get("command")
+        if cmd is not None and (not isinstance(cmd, list) or not cmd or not all(
+                isinstance(c, str) and c for c in cmd)):
+            raise ConfigError(f"{where}.command: expected a list of strings, e.g. "
+                              '["python", "train.py", "--lr", "3e-4"]')
+        env = extra.get("env", {})
+        if not isinstance(env, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ConfigError(f"{where}.env: expected a table of strings")
+        bad = [k for k in env if k.startswith("GREENHOP_")]
+        if bad:
+            raise ConfigError(f"{where}.env: {bad[0]} is set by greenhop run itself")
+        cwd = extra.get("cwd")
+        if cwd is not None:
+            if not isinstance(cwd, str):
+                raise ConfigError(f"{where}.cwd: expected a directory path")
+            cwd_path = (path.parent / cwd).resolve()
+            if not cwd_path.is_dir():
+                raise ConfigError(f"{where}.cwd: {cwd_path} is not a directory")
+            cwd = str(cwd_path)
+        steps = extra.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
+                                  or steps < 1):
+            raise ConfigError(f"{where}.steps: expected a whole number of steps >= 1")
+        if (env or cwd) and cmd is None:
+            raise ConfigError(f"{where}: env and cwd go with a command")
+        jobs[i] = {"command": tuple(cmd) if cmd else (), "env": dict(env), "cwd": cwd,
+                   "steps": steps}
+    return {"agents": out_agents, "jobs": jobs}
+
+
+def _scenario_inputs(path: Path, extras: dict | None = None):
     from greenhop.sim.inputs import build_inputs
-    from greenhop.sim.scenario import load_scenario
+    from greenhop.sim.scenario import parse_scenario, scenario_document
 
     if not path.exists():
         raise ConfigError(f"{path}: no such scenario file; pass a TOML scenario "
                           "(e.g. src/greenhop/data/scenarios/live-3site.toml)")
-    sc = load_scenario(path)
-    return sc, build_inputs(sc)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; pass a TOML scenario file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the scenario ({exc.strerror})") from None
+    data, label, base_dir = scenario_document(path)
+    live = _live_extras(data, path)
+    if extras is not None:
+        extras.update(live)
+    sc = parse_scenario(data, label, base_dir)
+    inp = build_inputs(sc)
+    from greenhop.core.names import check_name
+
+    for i, name in enumerate(sc.site_names):
+        check_name("site", name, f"{path}: sites[{i}]")
+    for i, job in enumerate(inp.jobs):
+        check_name("job", job.name, f"{path}: jobs[{i}]")
+    return sc, inp
 
 
 def _sha256(path: Path) -> str:
@@ -56,41 +133,101 @@ def site_link_rates_bps(inputs) -> list[float]:
 
 def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | None,
                      time_scale: float, workload: str, train_steps: int, every: int,
-                     step_sleep_s: float, max_wall_s: float, log=None):
-    """The controller of a live run (used by ``greenhop run`` and the tests)."""
+                     step_sleep_s: float, max_wall_s: float, log=None, resume: bool = False,
+                     fresh: bool = False, tls: bool = False, token_file: Path | None = None,
+                     tls_ca: Path | None = None, agents: dict[str, str] | None = None):
+    """The controller of a live run (used by ``greenhop run`` and the tests). It holds the
+    work directory's lock (``ctl.workdir``) until :func:`close_controller`."""
+    import uuid
+
     from greenhop.policies import make_policy
     from greenhop.runtime.controller import Controller, RunConfig
     from greenhop.runtime.executor import LocalExecutor, TrainerSpec
     from greenhop.runtime.power import TraceReplaySource
     from greenhop.runtime.store import Store
+    from greenhop.runtime.workdir import Workdir
 
     if time_scale <= 0:
         raise ConfigError(f"--time-scale: must be > 0 (simulated seconds per wall second), "
                           f"got {time_scale:g}")
     if train_steps < 1 or every < 1:
         raise ConfigError("--train-steps and --checkpoint-every must be >= 1")
-    sc, inp = _scenario_inputs(scenario)
+    extras: dict = {}
+    sc, inp = _scenario_inputs(scenario, extras)
     name = policy or (sc.policies[0] if sc.policies else "static")
     params = sc.policy_params.get(name, {})
     make_policy(name, **params)  # unknown names and parameters fail here, before any process
-    specs = {j.name: TrainerSpec(workload=workload, steps=train_steps, every_steps=every,
-                                 seed=i, step_sleep_s=step_sleep_s)
-             for i, j in enumerate(inp.jobs)}
+    specs = {}
+    for i, j in enumerate(inp.jobs):
+        own = extras["jobs"].get(i, {})
+        specs[j.name] = TrainerSpec(
+            workload=workload, steps=own.get("steps") or train_steps, every_steps=every,
+            seed=i, step_sleep_s=step_sleep_s, command=own.get("command", ()),
+            env=own.get("env", {}), cwd=own.get("cwd"))
+    agents = {**extras["agents"], **(agents or {})}
     cfg = RunConfig(
         scenario=str(scenario.resolve()), scenario_sha256=_sha256(scenario), policy_name=name,
         time_scale=time_scale, specs=specs, link_rate_bps=site_link_rates_bps(inp),
         write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
         start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s)
-    store = Store.open(db, create=True)
+    wd = Workdir(workdir)
+    wd.prepare()
+    wd.acquire()
+    store = None
     try:
-        ctl = Controller(store, inp, lambda: make_policy(name, **params),
-                         LocalExecutor(workdir),
+        store = Store.open(db, create=True)
+        row = store.run_row()
+        cfg.run_id = (row["run_id"] if row is not None else None) or uuid.uuid4().hex
+        how = wd.claim(cfg.run_id, db, new_run=row is None, resume=resume, fresh=fresh)
+        if how in ("resumed", "fresh") and log is not None:
+            log(f"{workdir}: " + ("continuing from the checkpoints already here (--resume)"
+                                  if how == "resumed" else
+                                  "removed the earlier run's checkpoints and logs (--fresh)"))
+        from greenhop.runtime.auth import read_token_file
+
+        token = read_token_file(token_file) if token_file is not None else None
+        if agents and token is None:
+            raise ConfigError("--agent: the controller needs the run's --token-file that the "
+                              "agents were started with")
+        if tls_ca is not None and not tls_ca.is_file():
+            raise ConfigError(f"--tls-ca {tls_ca}: no such file")
+        ex = LocalExecutor(workdir, token=token, tls=tls or tls_ca is not None,
+                           ca_file=str(tls_ca) if tls_ca else None, remote_agents=agents)
+        ctl = Controller(store, inp, lambda: make_policy(name, **params), ex,
                          TraceReplaySource(inp.renewable_w, inp.history_steps), cfg, log=log)
     except BaseException:
-        store.close()
+        if store is not None:
+            store.close()
+        wd.release()
         raise
+    ctl.workdir = wd
     return ctl, sc, inp
+
+
+def close_controller(ctl) -> None:
+    """Close the run database and release the work directory."""
+    ctl.store.close()
+    wd = getattr(ctl, "workdir", None)
+    if wd is not None:
+        wd.release()
+
+
+def parse_agents(items: list[str]) -> dict[str, str]:
+    """``["site=https://host:port", ...]`` -> ``{site: url}`` (a ConfigError names the bad
+    item)."""
+    from greenhop.core.names import check_name
+    from greenhop.runtime.agent import normalize_url
+
+    out: dict[str, str] = {}
+    for item in items:
+        site, sep, url = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--agent {item!r}: expected SITE=URL, e.g. "
+                              "madrid-es=https://10.0.0.5:8765")
+        check_name("site", site.strip(), f"--agent {item!r}")
+        out[site.strip()] = normalize_url(url.strip())
+    return out
 
 
 def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
@@ -131,16 +268,36 @@ def run_command(
     step_sleep: float = typer.Option(0.0, "--step-sleep",
                                      help="Seconds each training step sleeps (pacing)."),
     max_wall: float = typer.Option(3600.0, "--max-wall", help="Give up after this many s."),
+    resume: bool = typer.Option(False, "--resume", help="With a new --db: continue from the "
+                                "checkpoints an earlier run left in --workdir."),
+    fresh: bool = typer.Option(False, "--fresh", help="With a new --db: remove the "
+                               "checkpoints and logs an earlier run left in --workdir first."),
+    tls: bool = typer.Option(False, "--tls", help="Agents serve HTTPS with certificates of a "
+                             "CA made for this run (in WORKDIR/secrets/tls)."),
+    agent: list[str] = typer.Option([], "--agent", help="SITE=URL: the agent of SITE is "
+                                    "already running there (`greenhop agent serve`); repeat "
+                                    "per site."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="The run's secret (the "
+                                           "one the --agent agents were started with); "
+                                           "default: a new one in WORKDIR/secrets."),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA certificate (PEM) that "
+                                       "signed the --agent agents' certificates."),
 ) -> None:
     """Run SCENARIO live: a controller, one site agent per site, real training processes."""
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
-    workdir.mkdir(parents=True, exist_ok=True)
+    from greenhop.runtime.workdir import Workdir
+
+    Workdir(workdir).prepare()
     db = db or workdir / "run.db"
+    agents = parse_agents(agent)
+    if workload not in ("mlp", "lm"):
+        raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
     ctl, sc, inp = build_controller(
         scenario, db, workdir, policy=policy, time_scale=time_scale, workload=workload,
         train_steps=train_steps, every=every, step_sleep_s=step_sleep, max_wall_s=max_wall,
-        log=lambda m: err.print(m))
+        log=lambda m: err.print(m), resume=resume, fresh=fresh, tls=tls,
+        token_file=token_file, tls_ca=tls_ca, agents=agents)
     try:
         try:
             mode = ctl.prepare()
@@ -148,6 +305,7 @@ def run_command(
             err.print("interrupted while starting; nothing is running. Run the same command "
                       "again to start or resume")
             raise typer.Exit(130) from None
+        ctl.workdir.record(ctl.cfg.run_id, db)
         err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "
                   f"{len(inp.jobs)} jobs, policy {ctl.cfg.policy_name}, time scale "
                   f"{time_scale:g}x), database {db}; `greenhop status --db {db}` shows it")
@@ -158,10 +316,16 @@ def run_command(
 
         export_events(ctl.store, workdir / "events.jsonl")
         doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary)
-        (workdir / "metrics.json").write_text(json.dumps(doc, sort_keys=True, indent=2,
-                                                         allow_nan=False) + "\n")
+        tmp = workdir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
+        tmp.replace(workdir / "metrics.json")
     finally:
-        ctl.store.close()
+        close_controller(ctl)
+    if summary["status"] == "failed":
+        from greenhop.core.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"{summary['error']}; every other job checkpointed and stopped. "
+                             "Fix the cause, then run the same command again to retry it")
     if summary["status"] == "stopped":
         err.print(f"stopped at step {summary['step']}: every job checkpointed; run the same "
                   "command again to resume")
@@ -172,9 +336,32 @@ def run_command(
               f"{summary['wall_s']:.1f} s wall; metrics in {workdir / 'metrics.json'}")
 
 
-def status_snapshot(db: Path, job: str | None = None) -> dict:
+def _agent_health(url: str | None, timeout_s: float = 1.0) -> str:
+    """``"ok"`` when the agent at ``url`` answers its health check, else why not."""
+    if not url:
+        return "none"
+    from greenhop.runtime.transfer import probe_agent
+
+    return probe_agent(url, timeout_s)
+
+
+def _when(unix_s) -> str | None:
+    import datetime as dt
+
+    if unix_s is None:
+        return None
+    return dt.datetime.fromtimestamp(float(unix_s), dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> dict:
     """What ``greenhop status --json`` prints: run, sites, jobs, migrations in flight
-    (only ``job`` when given; an unknown name is a :class:`ConfigError`)."""
+    (only ``job`` when given; an unknown name is a :class:`ConfigError`).
+
+    It checks rather than repeats the database: a ``live`` run whose controller no longer
+    holds the database lock is reported ``dead`` (with the time of its last heartbeat),
+    each recorded trainer pid is checked (pid and kernel start time), and with ``probe``
+    each site agent is asked for its health."""
+    from greenhop.runtime.executor import alive
     from greenhop.runtime.store import Store
 
     st = Store.open(db)
@@ -184,7 +371,17 @@ def status_snapshot(db: Path, job: str | None = None) -> dict:
         run = st.run_row()
         if run is None:
             raise ConfigError(f"{db}: the run has not started yet")
+        owner_alive = st.owner_alive()
+        status = run["status"]
+        dead_since = None
+        if status == "live" and not owner_alive:
+            status = "dead"
+            dead_since = _when(run["heartbeat_unix_s"] or run["updated_unix_s"])
         sites = [{"name": r["name"], "agent_url": r["agent_url"], "agent_pid": r["agent_pid"],
+                  "agent_started": _when(r["agent_started_unix_s"]),
+                  "agent_restarts": r["agent_restarts"],
+                  "agent_health": (_agent_health(r["agent_url"]) if probe and owner_alive
+                                   else "not checked" if probe is False else "stopped"),
                   "renewable_w": r["renewable_w"], "surplus_w": r["surplus_w"]}
                  for r in st.sites()]
         names = [s["name"] for s in sites]
@@ -194,11 +391,17 @@ def status_snapshot(db: Path, job: str | None = None) -> dict:
 
         jobs = [{"name": r["name"], "phase": r["phase"], "site": sname(r["site"]),
                  "dest": sname(r["dest"]), "token": r["token"], "trainer_pid": r["trainer_pid"],
+                 "trainer_alive": bool(r["trainer_pid"]) and alive(r["trainer_pid"],
+                                                                    r["trainer_start"]),
+                 "attempts": r["attempts"], "error": r["error"],
                  "step": r["real_step"], "total_steps": r["total_steps"]} for r in st.jobs()
                 if job is None or r["name"] == job]
         moving = [j for j in jobs if j["phase"] in ("saving", "transferring", "restoring")]
         return {"run": {"scenario": run["scenario"], "policy": run["policy"],
-                        "status": run["status"], "owner_pid": run["owner_pid"],
+                        "status": status, "recorded_status": run["status"],
+                        "owner_pid": run["owner_pid"] if owner_alive else None,
+                        "last_owner_pid": run["owner_pid"], "dead_since": dead_since,
+                        "heartbeat": _when(run["heartbeat_unix_s"]), "error": run["error"],
                         "step": run["step"], "n_steps": run["n_steps"],
                         "time_scale": run["time_scale"]},
                 "sites": sites, "jobs": jobs, "migrations_in_progress": moving}
@@ -218,17 +421,31 @@ def status_command(
         return
     r = snap["run"]
     con = Console(highlight=False)
-    con.print(f"run {r['status']} (pid {r['owner_pid']}), policy {r['policy']}, step "
-              f"{r['step']}/{r['n_steps']}, scenario {r['scenario']}")
-    t = Table("site", "surplus kW", "renewable kW", "agent")
+    if r["status"] == "dead":
+        head = (f"run dead since {r['dead_since']} (controller pid {r['last_owner_pid']} is "
+                "gone; `greenhop run` with the same arguments resumes it)")
+    elif r["status"] == "live":
+        head = f"run live (controller pid {r['owner_pid']})"
+    else:
+        head = f"run {r['status']}"
+    con.print(f"{head}, policy {r['policy']}, step {r['step']}/{r['n_steps']}, scenario "
+              f"{r['scenario']}")
+    if r["error"]:
+        con.print(f"error: {r['error']}", markup=False)
+    t = Table("site", "surplus kW", "renewable kW", "agent", "agent pid", "health")
     for s in snap["sites"]:
-        t.add_row(s["name"], _kw(s["surplus_w"]), _kw(s["renewable_w"]), s["agent_url"] or "–")
+        t.add_row(s["name"], _kw(s["surplus_w"]), _kw(s["renewable_w"]), s["agent_url"] or "–",
+                  f"{s['agent_pid'] or '–'}" + (f" ({s['agent_restarts']} restarts)"
+                                                 if s["agent_restarts"] else ""),
+                  s["agent_health"])
     con.print(t)
-    t = Table("job", "phase", "site", "dest", "step", "token", "trainer pid")
+    t = Table("job", "phase", "site", "dest", "step", "token", "trainer pid", "error")
     for j in snap["jobs"]:
+        pid = "–" if not j["trainer_pid"] else (
+            f"{j['trainer_pid']}" + ("" if j["trainer_alive"] else " (dead)"))
         t.add_row(j["name"], j["phase"], j["site"] or "–", j["dest"] or "–",
-                  f"{j['step']}/{j['total_steps']}", str(j["token"]),
-                  str(j["trainer_pid"] or "–"))
+                  f"{j['step']}/{j['total_steps']}", str(j["token"]), pid,
+                  (j["error"] or "")[:80])
     con.print(t)
     con.print(f"migrations in progress: {len(snap['migrations_in_progress'])}")
 

@@ -1,10 +1,12 @@
-"""The site agent: serves this site's checkpoints over HTTP and fetches others'.
+"""The site agent: serves this site's checkpoints over HTTP(S) and fetches others'.
 
-Protocol (HTTP/1.1 on TCP; JSON bodies; every path under ``/v1``):
+An ASGI application (Starlette) served by uvicorn. Protocol (HTTP/1.1; JSON
+bodies; every path under ``/v1``; every request needs ``Authorization: Bearer
+<run token>`` when the agent has a token, else 401 whatever the path):
 
-* ``GET /v1/health`` -> ``{"ok": true, "site": ...}``
+* ``GET /v1/health`` -> ``{"ok": true, "site", "pid", "started_unix_s"}``
 * ``GET /v1/jobs/<job>/checkpoints`` -> complete checkpoints, newest first:
-  ``[{"name", "step", "finished", "size_bytes"}]``
+  ``[{"name", "step", "finished", "size_bytes", "manifest_sha256"}]``
 * ``GET /v1/jobs/<job>/checkpoints/<name>/<file>`` -> the file; ``Range:
   bytes=a-`` or ``bytes=a-b`` answers ``206`` with ``Content-Range``. Only
   ``MANIFEST.json`` and files it lists are served.
@@ -16,51 +18,78 @@ Protocol (HTTP/1.1 on TCP; JSON bodies; every path under ``/v1``):
 * ``...<file>?chunk=C&hashes=N`` -> the SHA-256s (hex, JSON list) of the
   chunks covering the file's first ``N`` bytes: how a receiver re-verifies a
   partial copy left by an earlier attempt.
-* ``POST /v1/jobs/<job>/fetch`` with ``{"source": URL, "checkpoint": NAME|"latest"}``
-  -> this agent pulls that checkpoint from the agent at ``source`` into its own
-  root (a push, seen from the source), answers the transfer summary.
+* ``POST /v1/jobs/<job>/fetch`` with ``{"source": URL, "checkpoint": NAME|"latest",
+  "accept": [manifest SHA-256, ...]}`` -> this agent pulls that checkpoint from the
+  agent at ``source`` into its own root (a push, seen from the source) and answers
+  the transfer summary. ``source`` must be one of the run's agents (``PUT
+  /v1/peers``); ``accept`` lists the manifests the controller recorded, and any
+  other checkpoint is refused (and logged).
+* ``PUT /v1/peers`` with ``{"urls": [...]}``: the agents of this run (the only
+  sources ``fetch`` pulls from once set; an agent with a token pulls from none
+  until the controller sets them).
 
-Bodies are sent in blocks through one :class:`~greenhop.runtime.ratelimit.TokenBucket`
-shared by every connection (the site's link); ``latency_s`` is added before
+Limits: requests in flight (``max_requests``, 503 beyond), file streams
+(``max_streams``) and pulls (``max_fetches``) at once, request bodies
+(``max_body_bytes``, 413; read within ``body_timeout_s``, else 408), idle
+keep-alive connections closed after ``keepalive_s``; a malformed
+``Content-Length`` is refused by the HTTP parser. Bodies are sent in blocks through
+one :class:`~greenhop.runtime.ratelimit.TokenBucket` shared by every connection
+(the site's link) without blocking the event loop; ``latency_s`` is added before
 each response. The agent stops by itself after ``idle_timeout_s`` without a
 request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
+import math
 import os
 import re
+import socket
 import struct
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from greenhop.core.errors import CheckpointError, ConfigError, GreenhopError
+from greenhop.core.names import check_name
+from greenhop.runtime.auth import Credentials, is_loopback, token_matches
 from greenhop.runtime.ratelimit import TokenBucket
 from greenhop.workload import checkpoint as ck
 
 SEND_BLOCK_BYTES = 64 * 1024
-"""Bytes written to the socket per token-bucket draw [B]."""
+"""Bytes sent per token-bucket draw on a rate-limited link [B]."""
+FAST_BLOCK_BYTES = 1024 * 1024
+"""Bytes sent per write on an unlimited link [B]."""
 MIN_CHUNK_BYTES = 4 * 1024
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 FRAMED_TYPE = "application/x-greenhop-frames"
 FRAME_OVERHEAD_BYTES = 8 + 32
 """Per-chunk framing: an 8-byte big-endian length before the data, its SHA-256 after."""
-_JOB = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]+)-([0-9]*)", re.ASCII)
+
+log = logging.getLogger("greenhop.agent")
 
 
 def check_job_name(job: str) -> str:
-    """A job name is one path component of letters, digits, ``_ . -``."""
-    if not isinstance(job, str) or not _JOB.match(job) or job in (".", ".."):
-        raise ConfigError(f"invalid job name {job!r}: use letters, digits, '_', '.', '-' (no '/')")
-    return job
+    """A job name is one path component (:func:`greenhop.core.names.check_name`)."""
+    return check_name("job", job)
+
+
+def normalize_url(url: str) -> str:
+    """``scheme://host:port`` of an agent URL (what peers are compared by)."""
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"agent URL {url!r} must look like https://host:port")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 class Faults:
@@ -76,13 +105,16 @@ class Faults:
 
 
 class AgentStats:
-    """Counters of one agent (thread-safe): body bytes sent, requests served."""
+    """Counters of one agent (thread-safe): body bytes sent, requests served, refused."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.bytes_sent = 0
         self.requests = 0
+        self.unauthorized = 0
+        self.busy = 0
         self.ranges: list[tuple[str, int]] = []
+        self.refused: list[str] = []
 
     def add(self, n: int) -> None:
         with self._lock:
@@ -94,8 +126,9 @@ def complete_checkpoints(job_dir: Path) -> list[dict[str, Any]]:
     out = []
     for step, path in ck.list_checkpoints(job_dir):
         try:
-            m = ck.read_manifest(path)
-        except CheckpointError:
+            raw = (path / ck.MANIFEST).read_bytes()
+            m = ck.parse_manifest(raw, str(path / ck.MANIFEST))
+        except (CheckpointError, OSError):
             continue
         out.append(
             {
@@ -103,219 +136,349 @@ def complete_checkpoints(job_dir: Path) -> list[dict[str, Any]]:
                 "step": step,
                 "finished": bool(m.get("finished")),
                 "size_bytes": sum(r["size_bytes"] for r in m["files"].values()),
+                "manifest_sha256": hashlib.sha256(raw).hexdigest(),
             }
         )
     return out
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+def _int_param(query: dict[str, list[str]], key: str) -> int | None:
+    if key not in query:
+        return None
+    raw = query[key][0]
+    if not raw.isascii() or not raw.isdigit():
+        raise ConfigError(f"query parameter {key} must be a non-negative integer")
+    return int(raw)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.agent.verbose:
-            super().log_message(format, *args)
 
-    # -- helpers -------------------------------------------------------------------------------
+class _Drop(Exception):
+    """An injected fault: drop the connection mid-body."""
 
-    def _json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": message})
+class _BadBody(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
-    def _touch(self) -> None:
-        agent = self.server.agent
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None):
+    return _json(status, {"error": message}, headers)
+
+
+# ------------------------------------------------------------------------------ middleware
+
+
+class _Guard:
+    """Outermost ASGI layer: token, requests in flight, body size, latency, idle clock."""
+
+    def __init__(self, app, agent: SiteAgent) -> None:
+        self.app = app
+        self.agent = agent
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        agent = self.agent
         agent.last_request_s = time.monotonic()
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        if agent.token is not None:
+            auth = headers.get(b"authorization")
+            if not token_matches(auth.decode("latin-1") if auth else None, agent.token):
+                with agent.stats._lock:
+                    agent.stats.unauthorized += 1
+                resp = _error(401, "this agent needs the run's token (Authorization: Bearer ...)",
+                              {"WWW-Authenticate": "Bearer"})
+                return await resp(scope, receive, send)
+        length = headers.get(b"content-length")
+        if length is not None and int(length) > agent.max_body_bytes:  # h11 checked the digits
+            return await _error(413, f"request body larger than {agent.max_body_bytes} B")(
+                scope, receive, send)
+        if agent.inflight >= agent.max_requests and scope["path"] != "/v1/health":
+            with agent.stats._lock:
+                agent.stats.busy += 1
+            return await _error(503, "agent busy; retry later", {"Retry-After": "1"})(
+                scope, receive, send)
+        agent.inflight += 1
         with agent.stats._lock:
             agent.stats.requests += 1
-        if agent.latency_s:
-            time.sleep(agent.latency_s)
-
-    # -- routes --------------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        self._touch()
-        parts = [unquote(p) for p in urlsplit(self.path).path.split("/") if p]
         try:
-            if parts == ["v1", "health"]:
-                return self._json(200, {"ok": True, "site": self.server.agent.name})
-            if len(parts) == 4 and parts[:2] == ["v1", "jobs"] and parts[3] == "checkpoints":
-                job = check_job_name(parts[2])
-                return self._json(200, complete_checkpoints(self.server.agent.root / job))
-            if len(parts) == 6 and parts[:2] == ["v1", "jobs"] and parts[3] == "checkpoints":
-                return self._send_file(check_job_name(parts[2]), parts[4], parts[5])
-        except GreenhopError as exc:
-            return self._error(400, str(exc))
-        return self._error(404, f"no such resource {self.path}")
+            if agent.latency_s:
+                await asyncio.sleep(agent.latency_s)
+            with contextlib.suppress(_Drop):
+                await self.app(scope, receive, send)
+        finally:
+            agent.inflight -= 1
 
-    def do_POST(self) -> None:
-        self._touch()
-        parts = [unquote(p) for p in urlsplit(self.path).path.split("/") if p]
-        if not (len(parts) == 4 and parts[:2] == ["v1", "jobs"] and parts[3] == "fetch"):
-            return self._error(404, f"no such resource {self.path}")
+
+async def _read_json(request, agent: SiteAgent) -> Any:
+    """The request's JSON body, at most ``max_body_bytes``, read within ``body_timeout_s``."""
+    buf = bytearray()
+
+    async def read() -> None:
+        async for piece in request.stream():
+            buf.extend(piece)
+            if len(buf) > agent.max_body_bytes:
+                raise _BadBody(413, f"request body larger than {agent.max_body_bytes} B")
+
+    try:
+        await asyncio.wait_for(read(), agent.body_timeout_s)
+    except TimeoutError:
+        raise _BadBody(408, f"request body not received within {agent.body_timeout_s:g} s") \
+            from None
+    try:
+        return json.loads(bytes(buf) or b"{}")
+    except ValueError as exc:
+        raise _BadBody(400, f"bad request body: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ routes
+
+
+def build_app(agent: SiteAgent):
+    """The agent's ASGI application (routes wrapped in :class:`_Guard`)."""
+    import anyio
+    from pydantic import BaseModel, ConfigDict, ValidationError
+    from starlette.applications import Starlette
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+
+    class FetchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        source: str
+        checkpoint: str = "latest"
+        accept: list[str] | None = None
+
+    class PeersRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        urls: list[str]
+
+    streams = anyio.CapacityLimiter(agent.max_streams)
+    disk = anyio.CapacityLimiter(max(4, agent.max_streams))
+
+    async def health(request):
+        return _json(200, {"ok": True, "site": agent.name, "pid": os.getpid(),
+                           "started_unix_s": agent.started_unix_s})
+
+    async def checkpoints(request):
         try:
-            job = check_job_name(parts[2])
-            n = int(self.headers.get("Content-Length", "0"))
-            if n > 65536:
-                return self._error(413, "request body too large")
-            req = json.loads(self.rfile.read(n) or b"{}")
-            source = req.get("source")
-            if not isinstance(source, str):
-                return self._error(400, "body needs 'source': the URL of the agent to pull from")
-            from greenhop.runtime.transfer import pull_checkpoint
+            job = check_job_name(request.path_params["job"])
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        found = await anyio.to_thread.run_sync(complete_checkpoints, agent.root / job,
+                                               limiter=disk)
+        return _json(200, found)
 
-            result = pull_checkpoint(
-                source, job, self.server.agent.root / job, req.get("checkpoint", "latest")
-            )
-            return self._json(200, result.to_json())
-        except GreenhopError as exc:
-            return self._error(409 if isinstance(exc, ConfigError) else 502, str(exc))
-        except (ValueError, json.JSONDecodeError) as exc:
-            return self._error(400, f"bad request body: {exc}")
+    async def peers(request):
+        try:
+            req = PeersRequest.model_validate(await _read_json(request, agent))
+            urls = {normalize_url(u) for u in req.urls}
+        except _BadBody as exc:
+            return _error(exc.status, str(exc))
+        except (ValidationError, ConfigError) as exc:
+            return _error(400, f"bad peers: {exc}")
+        agent.peers = urls
+        log.info("peers set: %s", sorted(urls))
+        return _json(200, {"peers": sorted(urls)})
 
-    def _send_file(self, job: str, name: str, file: str) -> None:
-        agent = self.server.agent
+    async def fetch(request):
+        try:
+            job = check_job_name(request.path_params["job"])
+            req = FetchRequest.model_validate(await _read_json(request, agent))
+            source = normalize_url(req.source)
+        except _BadBody as exc:
+            return _error(exc.status, str(exc))
+        except ValidationError as exc:
+            return _error(400, f"bad request body: {exc.errors()[0]['msg']} at "
+                               f"{exc.errors()[0]['loc']}")
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        if agent.peers is not None and source not in agent.peers:
+            agent.refuse(f"fetch of {job} from {source}: not one of this run's agents")
+            return _error(403, f"{source} is not one of this run's agents; refusing to pull "
+                               "from it")
+        if agent.fetch_slots.locked():
+            return _error(503, "too many pulls under way; retry later", {"Retry-After": "1"})
+        from greenhop.runtime.transfer import ForeignCheckpoint, pull_checkpoint
+
+        def pull():
+            return pull_checkpoint(source, job, agent.root / job, req.checkpoint,
+                                   accept=req.accept, credentials=agent.client_credentials)
+
+        async with agent.fetch_slots:
+            try:
+                result = await anyio.to_thread.run_sync(pull)
+            except GreenhopError as exc:
+                if isinstance(exc, ForeignCheckpoint) or "never recorded" in str(exc):
+                    agent.refuse(f"fetch of {job} from {source}: {exc}")
+                return _error(409 if isinstance(exc, ConfigError) else 502, str(exc))
+        return _json(200, result.to_json())
+
+    async def send_file(request):
+        try:
+            job = check_job_name(request.path_params["job"])
+            query = parse_qs(request.url.query)
+            chunk = _int_param(query, "chunk")
+            upto = _int_param(query, "hashes")
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        name, file = request.path_params["name"], request.path_params["file"]
         if ck.parse_step_dir(name) is None:
-            return self._error(404, f"{name!r} is not a checkpoint name (step-NNNNNNNNN)")
+            return _error(404, f"{name!r} is not a checkpoint name (step-NNNNNNNNN)")
         path = agent.root / job / name
         try:
-            manifest = ck.read_manifest(path)
+            manifest = await anyio.to_thread.run_sync(ck.read_manifest, path, limiter=disk)
         except CheckpointError as exc:
-            return self._error(404, f"checkpoint {job}/{name} is not available: {exc}")
+            return _error(404, f"checkpoint {job}/{name} is not available: {exc}")
         if file != ck.MANIFEST and file not in manifest["files"]:
-            return self._error(404, f"{file!r} is not part of checkpoint {job}/{name}")
-        query = parse_qs(urlsplit(self.path).query)
-        chunk = _int_param(query, "chunk")
+            return _error(404, f"{file!r} is not part of checkpoint {job}/{name}")
         if chunk is not None and not (MIN_CHUNK_BYTES <= chunk <= MAX_CHUNK_BYTES):
-            return self._error(400, f"chunk must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
-        fpath = path / file
+            return _error(400, f"chunk must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
         try:
-            fh = open(fpath, "rb")  # noqa: SIM115 - closed by the with below
+            fd = os.open(path / file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError as exc:
-            return self._error(404, f"cannot open {job}/{name}/{file}: {exc.strerror}")
-        with fh:
-            size = os.fstat(fh.fileno()).st_size
-            upto = _int_param(query, "hashes")
+            return _error(404, f"cannot open {job}/{name}/{file}: {exc.strerror}")
+        handed_over = False
+        try:
+            size = os.fstat(fd).st_size
             if upto is not None:
                 if chunk is None or upto > size:
-                    return self._error(400, "hashes=N needs chunk=C and N <= the file size")
-                digests = []
-                for start in range(0, upto, chunk):
-                    digests.append(hashlib.sha256(fh.read(min(chunk, upto - start))).hexdigest())
-                return self._json(200, digests)
+                    return _error(400, "hashes=N needs chunk=C and N <= the file size")
+
+                def digests() -> list[str]:
+                    return [hashlib.sha256(os.pread(fd, min(chunk, upto - s), s)).hexdigest()
+                            for s in range(0, upto, chunk)]
+
+                return _json(200, await anyio.to_thread.run_sync(digests, limiter=disk))
             start, end = 0, size - 1
-            rng = self.headers.get("Range")
+            rng = request.headers.get("range")
             if rng:
-                m = _RANGE.match(rng.strip())
+                m = _RANGE.fullmatch(rng.strip())
                 bad = not m or (int(m.group(1)) > max(0, size - 1) and size > 0)
                 if not bad and chunk is not None:
                     bad = int(m.group(1)) % chunk != 0 or bool(m.group(2))
                 if bad:
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{size}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
+                    return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
                 start = int(m.group(1))
                 end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
             length = max(0, end - start + 1)
+            if streams.available_tokens < 1:
+                return _error(503, "too many downloads under way; retry later",
+                              {"Retry-After": "1"})
             with agent.stats._lock:
                 agent.stats.ranges.append((file, start))
             frames = -(-length // chunk) if chunk else 0
-            self.send_response(206 if rng else 200)
-            self.send_header("Content-Type", FRAMED_TYPE if chunk else "application/octet-stream")
-            self.send_header("Content-Length", str(length + frames * FRAME_OVERHEAD_BYTES))
+            headers = {"Content-Length": str(length + frames * FRAME_OVERHEAD_BYTES),
+                       "Accept-Ranges": "bytes"}
             if rng:
-                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-            self.send_header("Accept-Ranges", "bytes")
-            self.end_headers()
-            step = chunk or SEND_BLOCK_BYTES
-            fd = fh.fileno()
+                headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+            body = _body(agent, fd, name, file, start, end, chunk, streams, disk)
+            handed_over = True
+            return StreamingResponse(body, status_code=206 if rng else 200, headers=headers,
+                                     media_type=FRAMED_TYPE if chunk else
+                                     "application/octet-stream")
+        finally:
+            if not handed_over:
+                os.close(fd)
 
-            def load(off: int) -> tuple[bytes, bytes | None]:
-                data = os.pread(fd, min(step, end + 1 - off), off)
-                return data, hashlib.sha256(data).digest() if chunk else None
-
-            # read and hash chunk i+1 in a helper thread while chunk i is on the wire
-            with ThreadPoolExecutor(1, thread_name_prefix="greenhop-send") as pool:
-                ahead = pool.submit(load, start) if start <= end else None
-                offset = start
-                while ahead is not None:
-                    data, digest = ahead.result()
-                    nxt = offset + len(data)
-                    ahead = pool.submit(load, nxt) if data and nxt <= end else None
-                    if not data:
-                        self.close_connection = True
-                        return None
-                    if digest is not None:  # frame: length, data, SHA-256 as read from disk
-                        self.wfile.write(struct.pack(">Q", len(data)))
-                    if not self._send_blocks(name, file, offset, data):
-                        self.close_connection = True
-                        return None
-                    if digest is not None:
-                        self.wfile.write(digest)
-                    offset = nxt
-        return None
-
-    def _send_blocks(self, name: str, file: str, offset: int, data: bytes) -> bool:
-        """Send ``data`` in rate-limited blocks; False if a fault dropped the connection."""
-        agent = self.server.agent
-        view = memoryview(data)
-        for pos in range(0, len(view), SEND_BLOCK_BYTES):
-            block = agent.faults.on_block(
-                name, file, offset + pos, bytes(view[pos : pos + SEND_BLOCK_BYTES])
-            )
-            if block is None:  # injected drop
-                return False
-            agent.bucket.consume(len(block))
-            self.wfile.write(block)
-            agent.stats.add(len(block))
-        return True
+    routes = [
+        Route("/v1/health", health, methods=["GET"]),
+        Route("/v1/peers", peers, methods=["PUT"]),
+        Route("/v1/jobs/{job}/checkpoints", checkpoints, methods=["GET"]),
+        Route("/v1/jobs/{job}/fetch", fetch, methods=["POST"]),
+        Route("/v1/jobs/{job}/checkpoints/{name}/{file}", send_file, methods=["GET"]),
+    ]
+    return _Guard(Starlette(routes=routes), agent)
 
 
-def _int_param(query: dict[str, list[str]], key: str) -> int | None:
-    if key not in query:
-        return None
-    try:
-        value = int(query[key][0])
-    except ValueError:
-        raise ConfigError(f"query parameter {key} must be an integer") from None
-    if value < 0:
-        raise ConfigError(f"query parameter {key} must be >= 0")
-    return value
+ROUTES = (
+    ("GET", "/v1/health"),
+    ("PUT", "/v1/peers"),
+    ("GET", "/v1/jobs/{job}/checkpoints"),
+    ("POST", "/v1/jobs/{job}/fetch"),
+    ("GET", "/v1/jobs/{job}/checkpoints/{name}/{file}"),
+)
+"""Every route of the agent (method, path template)."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    agent: SiteAgent
+async def _body(agent: SiteAgent, fd: int, name: str, file: str, start: int, end: int,
+                chunk: int | None, streams, disk):
+    """The response body: chunk ``i+1`` is read (and hashed) in a worker thread while chunk
+    ``i`` goes out through the token bucket."""
+    import anyio
 
-    def handle_error(self, request, client_address) -> None:
-        import sys
+    plain = type(agent.faults) is Faults
+    block_bytes = FAST_BLOCK_BYTES if plain and agent.bucket.unlimited else SEND_BLOCK_BYTES
+    step = chunk or max(block_bytes, 4 * 1024 * 1024)
 
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
-            return  # the receiver hung up (it resumes later): not an agent failure
-        super().handle_error(request, client_address)
+    def load(off: int) -> tuple[bytes, bytes | None]:
+        data = os.pread(fd, min(step, end + 1 - off), off)
+        return data, hashlib.sha256(data).digest() if chunk else None
+
+    async def read(off: int):
+        return await anyio.to_thread.run_sync(load, off, limiter=disk)
+
+    async with streams:
+        ahead = asyncio.ensure_future(read(start)) if start <= end else None
+        try:
+            offset = start
+            while ahead is not None:
+                data, digest = await ahead
+                nxt = offset + len(data)
+                ahead = asyncio.ensure_future(read(nxt)) if data and nxt <= end else None
+                if not data:
+                    raise _Drop
+                if digest is not None:  # frame: length, data, SHA-256 as read from disk
+                    yield struct.pack(">Q", len(data))
+                view = memoryview(data)
+                for pos in range(0, len(view), block_bytes):
+                    block = bytes(view[pos: pos + block_bytes])
+                    if not plain:
+                        block = agent.faults.on_block(name, file, offset + pos, block)
+                        if block is None:  # injected drop
+                            raise _Drop
+                    wait_s = agent.bucket.reserve(len(block))
+                    if wait_s > 0:
+                        await asyncio.sleep(wait_s)
+                    yield block
+                    agent.stats.add(len(block))
+                if digest is not None:
+                    yield digest
+                offset = nxt
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+            os.close(fd)
+
+
+# ------------------------------------------------------------------------------ the server
 
 
 class SiteAgent:
-    """One site's agent serving ``root/<job>/step-*`` over HTTP on ``host:port``.
+    """One site's agent serving ``root/<job>/step-*`` over HTTP(S) on ``host:port``.
 
     Args:
         root: directory holding one sub-directory per job.
-        host: address to bind (loopback by default).
+        host: address to bind (loopback by default; any other needs ``tls`` and ``token``).
         port: TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
         rate_bps: link rate [bit/s] shared by all outgoing bodies; ``inf`` = unlimited.
         latency_s: delay added before each response [s].
         idle_timeout_s: stop after this long without a request [s] (None = never).
         faults: fault injection hook (tests).
+        token: the run's secret; None serves without authentication (loopback only).
+        tls: ``(cert_file, key_file)`` to serve HTTPS.
+        ca_file: the run's CA (PEM), to verify the agents this one pulls from.
+        max_requests, max_streams, max_fetches: requests in flight, file bodies being
+            sent, pulls under way at once (beyond: 503).
+        max_body_bytes: largest request body [B]; body_timeout_s: time to receive it [s];
+        keepalive_s: idle keep-alive connections are closed after this [s].
     """
 
     def __init__(
@@ -330,9 +493,21 @@ class SiteAgent:
         faults: Faults | None = None,
         name: str = "site",
         verbose: bool = False,
+        token: str | None = None,
+        tls: tuple[str, str] | None = None,
+        ca_file: str | None = None,
+        max_requests: int = 64,
+        max_streams: int = 16,
+        max_fetches: int = 4,
+        max_body_bytes: int = 64 * 1024,
+        body_timeout_s: float = 10.0,
+        keepalive_s: float = 5.0,
     ) -> None:
         if latency_s < 0:
             raise ConfigError(f"latency must be >= 0; got {latency_s} s")
+        if not is_loopback(host) and (token is None or tls is None):
+            raise ConfigError(f"--host {host}: an agent reachable beyond this machine needs "
+                              "--token-file and --tls-cert/--tls-key")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -343,46 +518,102 @@ class SiteAgent:
         self.faults = faults or Faults()
         self.name = name
         self.verbose = verbose
+        self.token = token
+        self.tls = tls
+        self.client_credentials = Credentials(token, ca_file)
+        self.peers: set[str] | None = set() if token is not None else None
+        self.max_requests = max_requests
+        self.max_streams = max_streams
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.keepalive_s = keepalive_s
+        self.max_fetches = max_fetches
+        self.fetch_slots: asyncio.Semaphore | None = None  # made on the server's loop
+        self.inflight = 0
         self.stats = AgentStats()
+        self.started_unix_s = time.time()
         self.last_request_s = time.monotonic()
-        self._server: _Server | None = None
+        self._server = None
+        self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._started = threading.Event()
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._sock is None:
             raise RuntimeError("agent not started")
-        return self._server.server_address[1]
+        return self._sock.getsockname()[1]
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def refuse(self, what: str) -> None:
+        """Record (and log to stderr) a refused request."""
+        with self.stats._lock:
+            self.stats.refused.append(what)
+        print(f"greenhop agent {self.name}: refused {what}", file=sys.stderr, flush=True)
 
     def start(self) -> SiteAgent:
-        """Bind and serve in background threads; return self."""
+        """Bind and serve in a background thread (its own event loop); return self."""
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._server = _Server((self.host, self.requested_port), _Handler)
+            sock.bind((self.host, self.requested_port))
         except OSError as exc:
+            sock.close()
             raise ConfigError(
                 f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}; "
                 "pick another --port (0 = any free port)"
             ) from None
-        self._server.agent = self
-        self._server.timeout = 0.5
-        self.last_request_s = time.monotonic()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"greenhop-agent-{self.name}",
-            daemon=True,
-        )
+        sock.listen(1024)
+        self._sock = sock
+        kw = {}
+        if self.tls is not None:
+            kw.update(ssl_certfile=self.tls[0], ssl_keyfile=self.tls[1])
+        config = uvicorn.Config(
+            build_app(self), log_level="info" if self.verbose else "critical",
+            access_log=self.verbose, timeout_keep_alive=max(1, math.ceil(self.keepalive_s)),
+            limit_concurrency=max(1024, 4 * self.max_requests), lifespan="off",
+            h11_max_incomplete_event_size=16 * 1024, server_header=False, **kw)
+        try:
+            config.load()
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise ConfigError(f"cannot use the TLS certificate or key: {exc}") from None
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name=f"greenhop-agent-{self.name}",
+                                        daemon=True)
         self._thread.start()
+        if not self._started.wait(30) or self._stopped.is_set():
+            raise ConfigError(f"the agent of {self.name} did not start")
+        self.last_request_s = time.monotonic()
         if self.idle_timeout_s is not None:
             self._watchdog = threading.Thread(target=self._watch, daemon=True)
             self._watchdog.start()
         return self
+
+    def _serve(self) -> None:
+        async def main() -> None:
+            self.fetch_slots = asyncio.Semaphore(self.max_fetches)
+            task = asyncio.ensure_future(self._server.serve(sockets=[self._sock]))
+            while not self._server.started and not task.done():
+                await asyncio.sleep(0.005)
+            self._started.set()
+            await task
+
+        try:
+            asyncio.run(main())
+        finally:
+            self._started.set()
+            self._stopped.set()
 
     def _watch(self) -> None:
         while not self._stopped.wait(0.2):
@@ -396,12 +627,14 @@ class SiteAgent:
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.should_exit = True
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self._stopped.set()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
 
     def __enter__(self) -> SiteAgent:
         return self.start()

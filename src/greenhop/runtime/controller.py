@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
-from greenhop.core.observation import DONE
+from greenhop.core.names import check_name
+from greenhop.core.observation import DONE, MIGRATING
 from greenhop.runtime.executor import Executor, TrainerSpec
 from greenhop.runtime.ledger import Ledger
 from greenhop.runtime.power import PowerSource
@@ -45,8 +46,27 @@ from greenhop.runtime.states import check_transition
 from greenhop.runtime.store import Store
 
 MAX_ATTEMPTS = 6
-"""Retries of one phase (a transfer to a dead agent, a trainer that crashed) before the
-run fails."""
+"""Attempts of one phase (a transfer to a dead agent, a trainer that crashed) before the
+job is ``failed`` and the run stops with that error."""
+BACKOFF_BASE_S = 0.5
+"""Wait before the second attempt [s]; it doubles with every further attempt ..."""
+BACKOFF_CAP_S = 8.0
+"""... up to this cap [s]."""
+HEARTBEAT_S = 1.0
+"""How often a live controller stamps ``run.heartbeat_unix_s`` [s]."""
+
+
+def backoff_s(attempt: int, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S) -> float:
+    """Capped exponential backoff: the wait before retry number ``attempt`` (1, 2, ...) [s]."""
+    return min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
+
+
+PROTOCOL = "the job does not follow the greenhop job protocol (docs/workload.md): "
+EXIT_HINT = "a greenhop job exits 0 when finished and 75 after checkpointing on request"
+
+
+class JobFailed(RuntimeFailure):
+    """A job exhausted its attempts (or has no intact checkpoint to resume); the run stops."""
 
 
 @dataclass
@@ -67,6 +87,7 @@ class RunConfig:
     start_unix_s: float = 0.0
     poll_s: float = 0.01
     max_wall_s: float = 3600.0
+    run_id: str = ""
 
 
 class Controller:
@@ -94,10 +115,13 @@ class Controller:
         self.cfg = config
         self.log = log or (lambda msg: None)
         self.ledger = self._new_ledger()
-        self.sites = list(inputs.scenario.site_names)
-        self.jobs = [j.name for j in inputs.jobs]
+        self.sites = [check_name("site", s, "scenario sites") for s in
+                      inputs.scenario.site_names]
+        self.jobs = [check_name("job", j.name, "scenario jobs") for j in inputs.jobs]
         self.stop_requested = False
-        self._stop_sent: set[tuple[str, int]] = set()
+        self._stop_sent: set[tuple[str, int, str]] = set()
+        self._beat = 0.0
+        self.backoff_base_s = BACKOFF_BASE_S
         self._since: dict[str, float] = {}
         self.decision_wall_s: list[float] = []
         self._progress: dict[str, int] = {}
@@ -114,16 +138,50 @@ class Controller:
         st = self.store
         st.acquire()
         row = st.run_row()
+        if row is not None:
+            self._check_resumable(row)
+        # the agents first: an agent that does not answer ends the start with nothing written
+        agents = self.ex.start_agents(self.sites, self.cfg.link_rate_bps)
+        try:
+            mode = self._prepare(row)
+        except BaseException:
+            self.ex.stop_agents()
+            raise
+        with st.tx():
+            for s, (pid, url) in agents.items():
+                st.con.execute("UPDATE sites SET agent_pid = ?, agent_url = ?, "
+                               "agent_started_unix_s = ? WHERE name = ?",
+                               (pid, url, time.time(), s))
+        return mode
+
+    def _check_resumable(self, row) -> None:
+        st = self.store
+        if row["scenario_sha256"] != self.cfg.scenario_sha256:
+            raise ConfigError(
+                f"{st.path}: this database belongs to a run of {row['scenario']} with "
+                "other contents than the scenario given now; pass the same scenario to "
+                "resume it, or another --db to start afresh")
+        if row["policy"] != self.cfg.policy_name:
+            raise ConfigError(
+                f"{st.path}: this run uses policy {row['policy']!r}, not "
+                f"{self.cfg.policy_name!r}; resume it with --policy {row['policy']}")
+        if row["status"] == "done":
+            raise ConfigError(f"{st.path}: this run has already finished; its metrics are "
+                              "in the work directory (use another --db for a new run)")
+
+    def _prepare(self, row) -> str:
+        st = self.store
         now = time.time()
         if row is None:
             with st.tx():
                 st.con.execute(
                     "INSERT INTO run (id, scenario, scenario_sha256, policy, time_scale, status, "
                     "owner_pid, step, decided_step, n_steps, started_unix_s, updated_unix_s, "
-                    "ledger) VALUES (1, ?, ?, ?, ?, 'live', ?, 0, -1, ?, ?, ?, ?)",
+                    "ledger, run_id, heartbeat_unix_s) "
+                    "VALUES (1, ?, ?, ?, ?, 'live', ?, 0, -1, ?, ?, ?, ?, ?, ?)",
                     (self.cfg.scenario, self.cfg.scenario_sha256, self.cfg.policy_name,
                      self.cfg.time_scale, _pid(), int(self.inp.n_steps), now, now,
-                     json.dumps(self.ledger.to_state())))
+                     json.dumps(self.ledger.to_state()), self.cfg.run_id or None, now))
                 for i, s in enumerate(self.sites):
                     st.con.execute("INSERT INTO sites (idx, name) VALUES (?, ?)", (i, s))
                 for i, j in enumerate(self.jobs):
@@ -136,18 +194,6 @@ class Controller:
                     "sites": self.sites, "jobs": self.jobs})
             mode = "new"
         else:
-            if row["scenario_sha256"] != self.cfg.scenario_sha256:
-                raise ConfigError(
-                    f"{st.path}: this database belongs to a run of {row['scenario']} with "
-                    "other contents than the scenario given now; pass the same scenario to "
-                    "resume it, or another --db to start afresh")
-            if row["policy"] != self.cfg.policy_name:
-                raise ConfigError(
-                    f"{st.path}: this run uses policy {row['policy']!r}, not "
-                    f"{self.cfg.policy_name!r}; resume it with --policy {row['policy']}")
-            if row["status"] == "done":
-                raise ConfigError(f"{st.path}: this run has already finished; its metrics are "
-                                  "in the work directory (use another --db for a new run)")
             self.ledger.load_state(json.loads(row["ledger"]))
             # Bring a fresh policy object back to where it was: replay its decisions.
             scratch = self._new_ledger()
@@ -158,17 +204,30 @@ class Controller:
                     f"{res['mismatches'][0]['step']}: the policy is not deterministic or the "
                     "scenario changed; start a new run with another --db")
             self._recover_processes()
+            self.ex.cleanup_staging(self.jobs, self.sites)
             with st.tx():
-                st.con.execute("UPDATE run SET status = 'live', owner_pid = ?, "
-                               "updated_unix_s = ? WHERE id = 1", (_pid(), now))
+                st.con.execute("UPDATE run SET status = 'live', owner_pid = ?, error = NULL, "
+                               "updated_unix_s = ?, heartbeat_unix_s = ? WHERE id = 1",
+                               (_pid(), now, now))
                 st.event(row["step"], "run-resume", {"pid": _pid()})
             mode = "resumed"
-        agents = self.ex.start_agents(self.sites, self.cfg.link_rate_bps)
-        with st.tx():
-            for s, (pid, url) in agents.items():
-                st.con.execute("UPDATE sites SET agent_pid = ?, agent_url = ? WHERE name = ?",
-                               (pid, url, s))
         return mode
+
+    def _ensure_agent(self, site: str) -> tuple[int, str]:
+        """The site's agent, restarted if it died; a new pid is recorded (and logged)."""
+        pid, url = self.ex.ensure_agent(site)
+        row = self.store.con.execute("SELECT agent_pid FROM sites WHERE name = ?",
+                                     (site,)).fetchone()
+        if row is not None and row["agent_pid"] != pid:
+            with self.store.tx():
+                self.store.con.execute(
+                    "UPDATE sites SET agent_pid = ?, agent_url = ?, agent_started_unix_s = ?, "
+                    "agent_restarts = agent_restarts + 1 WHERE name = ?",
+                    (pid, url, time.time(), site))
+                self.store.event(self.ledger.next_step, "agent-restart",
+                                 {"site": site, "old_pid": row["agent_pid"], "pid": pid,
+                                  "url": url})
+        return pid, url
 
     def _recover_processes(self) -> None:
         """After a crash: make sure no trainer of the old controller still runs, then move
@@ -198,11 +257,18 @@ class Controller:
                     new = "stopped"
                 elif ph == "suspending":
                     new = "suspended"
+                elif ph == "failed":  # a restarted run tries the failed job again
+                    new = r["failed_from"] if r["failed_from"] in (
+                        "starting", "transferring", "restoring") else "restoring"
                 fields = {"trainer_pid": None, "trainer_start": None}
+                if ph == "failed":
+                    fields.update(attempts=0, error=None, retry_at_unix_s=None,
+                                  failed_from=None)
                 if new is not None and new != ph:
                     check_transition(r["name"], ph, new)
                     fields["phase"] = new
-                if new in ("starting", "restoring") or ph in ("starting", "restoring"):
+                if new in ("starting", "restoring", "transferring") or ph in (
+                        "starting", "restoring"):
                     fields["token"] = r["token"] + 1
                 st.update_job(r["name"], **fields)
                 st.event(self.ledger.next_step, "recover", {"from": ph, "to": new or ph},
@@ -297,29 +363,84 @@ class Controller:
         """One pass over every job; returns True when all are settled."""
         settled = True
         self._progress: dict[str, int] = {}
+        self._recovered: set[str] = set()
         for r in self.store.jobs():
             if not self._reconcile_job(r):
                 settled = False
         if self._progress:  # training steps seen this pass, one transaction for all
             with self.store.tx():
                 for name, step in self._progress.items():
-                    self.store.update_job(name, real_step=step)
+                    if name in self._recovered:
+                        self.store.update_job(name, real_step=step, attempts=0, error=None,
+                                              retry_at_unix_s=None)
+                    else:
+                        self.store.update_job(name, real_step=step)
         return settled
 
     def _spec(self, name: str) -> TrainerSpec:
         return self.cfg.specs[name]
 
-    def _start(self, r, site: int) -> None:
+    def _start(self, r, site: int) -> bool:
+        """Start ``r``'s trainer at ``site`` from the newest *intact* checkpoint there;
+        False when it was not started (the pulled copy is corrupt: pull again)."""
         name = r["name"]
         self._check_no_other_trainer(r)
-        pid, start = self.ex.start_trainer(name, self.sites[site], self._spec(name), r["token"])
+        sname = self.sites[site]
+        step = self._intact(r, site)
+        expect = r["expect_step"]
+        if expect is not None and (step is None or step < expect):
+            here = f"step {expect} of {name!r} at {sname}"
+            if r["phase"] == "restoring" and r["move_kind"] == "migrate" \
+                    and r["dest"] is not None and r["dest"] == site:
+                # the pulled copy did not verify: pull it again (the source still has it)
+                why = f"{here} did not verify after the transfer; pulling it again"
+                with self.store.tx():
+                    self.store.event(self.ledger.next_step, "restore-failed",
+                                     {"site": sname, "error": why}, job=name)
+                self._set(r, "transferring", bump=True, error=why,
+                          **self._attempt(r, why))
+                return False
+            if step is None:
+                self._fail(r, f"no intact checkpoint of job {name!r} at {sname} (expected "
+                              f"{here}); refusing to restart it from scratch")
+            with self.store.tx():
+                self.store.event(self.ledger.next_step, "checkpoint-fallback",
+                                 {"site": sname, "expected": expect, "step": step}, job=name)
+            self.log(f"{name}: {here} is corrupt; resuming from the older intact step {step}")
+        pid, start = self.ex.start_trainer(name, sname, self._spec(name), r["token"],
+                                           resume_step=step)
         self._since[name] = time.monotonic()
         with self.store.tx():
             self.store.update_job(name, trainer_pid=pid, trainer_start=start,
-                                  trainer_token=r["token"])
+                                  trainer_token=r["token"], expect_step=step)
             self.store.event(self.ledger.next_step, "trainer-start",
-                             {"site": self.sites[site], "pid": pid, "token": r["token"]},
-                             job=name)
+                             {"site": sname, "pid": pid, "token": r["token"],
+                              "resume_step": step}, job=name)
+        return True
+
+    def _attempt(self, r, why: str) -> dict:
+        """Fields of one more failed attempt of ``r``'s phase (with the backoff deadline);
+        past :data:`MAX_ATTEMPTS` the job fails."""
+        n = r["attempts"] + 1
+        if n >= MAX_ATTEMPTS:
+            self._fail(r, f"{why} ({MAX_ATTEMPTS} attempts)")
+        return {"attempts": n, "retry_at_unix_s": time.time() + backoff_s(
+            n, self.backoff_base_s)}
+
+    def _fail(self, r, why: str) -> None:
+        """Terminal state of a job: ``failed`` with the error recorded; stops the run."""
+        name = r["name"]
+        with self.store.tx():
+            check_transition(name, r["phase"], "failed")
+            self.store.update_job(name, phase="failed", failed_from=r["phase"], error=why,
+                                  trainer_pid=None, trainer_start=None)
+            self.store.event(self.ledger.next_step, "job-failed",
+                             {"from": r["phase"], "error": why}, job=name)
+        raise JobFailed(f"job {name!r} failed: {why}")
+
+    def _waiting(self, r) -> bool:
+        """True while ``r`` waits out its backoff before the next attempt."""
+        return r["retry_at_unix_s"] is not None and time.time() < r["retry_at_unix_s"]
 
     def _check_no_other_trainer(self, r) -> None:
         if r["trainer_pid"] and self.ex.is_alive(r["trainer_pid"], r["trainer_start"]):
@@ -327,8 +448,33 @@ class Controller:
                 f"job {r['name']!r}: a trainer (pid {r['trainer_pid']}) is still alive; "
                 "refusing to start a second one")
 
+    def _intact(self, r, site: int) -> int | None:
+        """The newest intact checkpoint step of ``r`` at ``site``; corrupt ones (and, where
+        a migration lands, ones whose manifest the controller never recorded: foreign) are
+        moved aside and logged."""
+        name, sname = r["name"], self.sites[site]
+        landing = (r["phase"] == "restoring" and r["move_kind"] == "migrate"
+                   and r["dest"] is not None and r["dest"] == site)
+        trusted = self.store.known_manifests(name) if landing else None
+        step, moved = self.ex.intact_step(name, sname, trusted)
+        if moved:
+            foreign = [m for m in moved if "foreign checkpoint" in m]
+            with self.store.tx():
+                if foreign:
+                    self.store.event(self.ledger.next_step, "foreign-checkpoint",
+                                     {"site": sname, "refused": foreign}, job=name)
+                if len(foreign) < len(moved):
+                    self.store.event(self.ledger.next_step, "checkpoint-corrupt",
+                                     {"site": sname, "moved_aside": [m for m in moved
+                                                                     if m not in foreign]},
+                                     job=name)
+            if foreign:
+                self.log(f"{name}: refused a checkpoint at {sname} the controller never "
+                         "recorded (moved aside)")
+        return step
+
     def _finished_at(self, r, site: int) -> bool:
-        step = self.ex.checkpoint_step(r["name"], self.sites[site])
+        step = self._intact(r, site)
         return step is not None and step >= r["total_steps"]
 
     def _trainer(self, r):
@@ -340,15 +486,19 @@ class Controller:
         name = r["name"]
         if ph in ("pending", "queued", "suspended", "done"):
             return True
-        if ph == "stopped":
-            if self.stop_requested:
+        if ph in ("stopped", "failed"):
+            if self.stop_requested or ph == "failed":
                 return True
-            self._set(r, "restoring", bump=True, move_kind=None)
+            # the move (if one was under way) stays on the books: the ledger closes it
+            self._set(r, "restoring", bump=True)
             return False
         current = r["trainer_token"] == r["token"]
         if ph in ("starting", "restoring"):
-            site = r["site"] if ph == "starting" or r["move_kind"] != "migrate" else r["dest"]
+            site = r["dest"] if (ph == "restoring" and r["move_kind"] == "migrate"
+                                 and r["dest"] is not None) else r["site"]
             if not current or not r["trainer_pid"]:
+                if self._waiting(r):
+                    return False
                 if self._finished_at(r, site):
                     self._arrived(r, site)
                     return True
@@ -357,10 +507,18 @@ class Controller:
             ts = self._trainer(r)
             if ts.alive and ts.step < 0:
                 return False
-            if ts.alive or ts.exit_code == 0:
-                self._arrived(r, site, trainer_gone=not ts.alive)
+            if ts.alive:
+                self._arrived(r, site)
                 return True
-            self._retry(r, f"trainer exited with code {ts.exit_code} while starting")
+            if ts.exit_code == 0:
+                if not self._finished_at(r, site):
+                    self._fail(r, PROTOCOL + f"it exited 0 (finished) without a finished "
+                                  f"checkpoint of step {r['total_steps']}")
+                self._arrived(r, site, trainer_gone=True)
+                return True
+            self._retry(r, f"trainer exited with code {ts.exit_code} while starting" + (
+                f" ({EXIT_HINT})" if ts.exit_code not in (1, 2, 75) and ts.exit_code
+                is not None and ts.exit_code > 0 else ""))
             return False
         if ph == "running":
             if not r["trainer_pid"]:
@@ -369,16 +527,30 @@ class Controller:
             if ts.alive:
                 if ts.step > r["real_step"]:
                     self._progress[name] = ts.step
+                    # a checkpoint interval past where it resumed: earlier failures are over
+                    if r["attempts"] and ts.step >= (r["expect_step"] or 0) + max(
+                            1, self._spec(name).every_steps):
+                        self._recovered.add(name)
                 return True
-            if ts.exit_code == 0 or self._finished_at(r, r["site"]):
+            if self._finished_at(r, r["site"]):
                 self._set(r, None, trainer_pid=None, trainer_start=None,
                           real_step=r["total_steps"])
                 return True
-            self._set(r, "starting", bump=True, trainer_pid=None, trainer_start=None)
+            if ts.exit_code == 0:
+                self._fail(r, PROTOCOL + f"it exited 0 (finished) without a finished "
+                              f"checkpoint of step {r['total_steps']}")
+            why = f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}"
+            with self.store.tx():
+                self.store.event(self.ledger.next_step, "trainer-failed",
+                                 {"error": why, "attempt": r["attempts"] + 1}, job=name)
+            self._set(r, "starting", bump=True, trainer_pid=None, trainer_start=None,
+                      error=why, **self._attempt(r, why))
             return False
         if ph in ("saving", "suspending", "stopping"):
             if r["trainer_pid"] and self._trainer(r).alive:
-                key = (name, r["token"])
+                # one stop request per trainer *process* (not per token: entering
+                # `stopping` mid-move must still reach the trainer started at the destination)
+                key = (name, int(r["trainer_pid"]), str(r["trainer_start"]))
                 if key not in self._stop_sent:
                     self.ex.stop_trainer(r["trainer_pid"], r["trainer_start"])
                     self._stop_sent.add(key)
@@ -388,8 +560,17 @@ class Controller:
             extra = {"trainer_pid": None, "trainer_start": None}
             if step is not None:
                 extra["real_step"] = step
+                extra["expect_step"] = step
+                self._record_manifests(name, r["site"])
             if ts is not None and ts.exit_code not in (None, 0, 75):
                 extra["attempts"] = r["attempts"] + 1
+            if ts is not None and ts.exit_code == 75 and step is None:
+                self._fail(r, PROTOCOL + "it exited 75 (checkpointed on request) but left no "
+                              f"checkpoint in its directory at {self.sites[r['site']]}")
+            every = self._spec(name).every_steps
+            if step is None and every and r["real_step"] >= every:
+                self._fail(r, PROTOCOL + f"it reported step {r['real_step']} but never wrote a "
+                              f"checkpoint (every {every} steps, and when asked to stop)")
             if ph == "suspending":
                 self._set(r, "suspended", **extra)
             elif ph == "stopping":
@@ -409,25 +590,44 @@ class Controller:
             src, dst = self.sites[r["site"]], self.sites[r["dest"]]
             state, res = self.ex.transfer_status(name, r["token"])
             if state == "none":
-                self.ex.ensure_agent(src)
-                self.ex.ensure_agent(dst)
-                self.ex.start_transfer(name, src, dst, r["token"])
-                self._since[name] = time.monotonic()
+                if self._waiting(r):
+                    return False
+                self._ensure_agent(src)
+                self._ensure_agent(dst)
+                if not self.store.known_manifests(name):
+                    self._record_manifests(name, r["site"])
+                self.ex.start_transfer(name, src, dst, r["token"],
+                                       accept=sorted(self.store.known_manifests(name)))
+                self._since.setdefault(name, time.monotonic())
                 return False
             if state == "running":
                 return False
             if state == "failed":
                 with self.store.tx():
                     self.store.event(self.ledger.next_step, "transfer-failed",
-                                     {"error": str(res), "attempt": r["attempts"] + 1}, job=name)
-                if r["attempts"] + 1 >= MAX_ATTEMPTS:
-                    raise RuntimeFailure(f"job {name!r}: transfer {src} -> {dst} failed "
-                                         f"{MAX_ATTEMPTS} times; last error: {res}")
-                self._set(r, "transferring", bump=True, attempts=r["attempts"] + 1)
+                                     {"error": str(res), "attempt": r["attempts"] + 1,
+                                      "backoff_s": backoff_s(r["attempts"] + 1,
+                                                             self.backoff_base_s)}, job=name)
+                why = f"transfer {src} -> {dst} failed; last error: {res}"
+                self._set(r, "transferring", bump=True, error=why, **self._attempt(r, why))
                 return False
-            t_s = time.monotonic() - self._since.get(name, time.monotonic())
+            t_s = time.monotonic() - self._since.pop(name, time.monotonic())
             nbytes = float(res.get("total_bytes", 0)) if isinstance(res, dict) else 0.0
-            self._set(r, "restoring", transfer_s=t_s, move_bytes=nbytes)
+            got = res.get("step") if isinstance(res, dict) else None
+            fields = {"transfer_s": t_s, "move_bytes": nbytes, "attempts": 0,
+                      "retry_at_unix_s": None, "error": None}
+            if got is not None:
+                fields["expect_step"] = int(got)
+                if res.get("manifest_sha256") in self.store.known_manifests(name):
+                    with self.store.tx():
+                        self.store.record_checkpoint(name, dst, int(got),
+                                                     res["manifest_sha256"])
+                if r["expect_step"] is not None and int(got) < r["expect_step"]:
+                    with self.store.tx():
+                        self.store.event(self.ledger.next_step, "checkpoint-fallback", {
+                            "site": src, "expected": r["expect_step"], "step": int(got),
+                            "why": "the newer checkpoint at the source is corrupt"}, job=name)
+            self._set(r, "restoring", **fields)
             self._since[name] = time.monotonic()
             return False
         if ph == "finishing":
@@ -456,11 +656,22 @@ class Controller:
 
     def _retry(self, r, why: str) -> None:
         name = r["name"]
-        if r["attempts"] + 1 >= MAX_ATTEMPTS:
-            raise RuntimeFailure(f"job {name!r}: {why}, {MAX_ATTEMPTS} times; see the trainer "
-                                 "logs in the work directory")
-        self._set(r, r["phase"], bump=True, attempts=r["attempts"] + 1, trainer_pid=None,
-                  trainer_start=None)
+        why = (f"{why}; see {self.ex.describe_log(name, r['trainer_token'])}"
+               if r["trainer_token"] is not None else why)
+        with self.store.tx():
+            self.store.event(self.ledger.next_step, "trainer-failed",
+                             {"error": why, "attempt": r["attempts"] + 1}, job=name)
+        self._set(r, r["phase"], bump=True, trainer_pid=None, trainer_start=None, error=why,
+                  **self._attempt(r, why))
+
+    def _record_manifests(self, name: str, site: int) -> None:
+        """Record the manifest digests of ``name``'s checkpoints at ``site`` as the site
+        reports them (only recorded checkpoints are pulled or trusted elsewhere)."""
+        found = self.ex.manifests(name, self.sites[site])
+        if found:
+            with self.store.tx():
+                for step, sha in found:
+                    self.store.record_checkpoint(name, self.sites[site], step, sha)
 
     # ------------------------------------------------------------ the loop
     def _settle(self, until_wall: float, deadline: float) -> bool:
@@ -468,6 +679,7 @@ class Controller:
         while True:
             if self.stop_requested:
                 return False
+            self._heartbeat()
             settled = self.reconcile()
             if settled and time.monotonic() >= until_wall:
                 return True
@@ -477,13 +689,23 @@ class Controller:
                     "see the job phases with `greenhop status` and the logs")
             time.sleep(self.cfg.poll_s)
 
+    def _heartbeat(self) -> None:
+        now = time.time()
+        if now - self._beat >= HEARTBEAT_S:
+            self._beat = now
+            with self.store.tx():
+                self.store.con.execute("UPDATE run SET heartbeat_unix_s = ? WHERE id = 1",
+                                       (now,))
+
     def _book(self, t: int, deadline: float) -> bool:
         """Wait for jobs that finish in step ``t``, then close the step in the ledger."""
         led = self.ledger
         moves = {}
+        # every move the books hold open is closed here, with what was measured of it (a
+        # move interrupted by Ctrl-C or a crash keeps its booking: nothing is left open)
         for r in self.store.jobs():
-            if r["move_kind"] in ("migrate", "resume") and r["restore_s"] is not None:
-                j = self.jobs.index(r["name"])
+            j = self.jobs.index(r["name"])
+            if led.phase[j] == MIGRATING:
                 moves[j] = {"save_s": r["save_s"] or 0.0, "transfer_s": r["transfer_s"] or 0.0,
                             "restore_s": r["restore_s"] or 0.0, "bytes": r["move_bytes"] or 0.0}
         downs = {j: m["save_s"] + m["transfer_s"] + m["restore_s"] for j, m in moves.items()}
@@ -523,8 +745,10 @@ class Controller:
                                    "WHERE id = 1", (T, T - 1, json.dumps(led.to_state())))
 
     def run(self) -> dict:
-        """Run until every job is done or the horizon ends (or a stop request); returns a
-        summary ``{"status", "step", "migrations", "wall_s"}``."""
+        """Run until every job is done or the horizon ends (or a stop request, or a job
+        failed); returns a summary ``{"status", "step", "migrations", "wall_s"}`` (and
+        ``"error"`` when a job failed: the run is then ``failed``, every other job
+        checkpointed, and ``greenhop run`` again retries it)."""
         led = self.ledger
         T = int(self.inp.n_steps)
         step_wall = led.dt / self.cfg.time_scale
@@ -534,21 +758,14 @@ class Controller:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):
                 old[sig] = signal.signal(sig, self._on_signal)
+        failure: JobFailed | None = None
         try:
-            while led.next_step < T and not (led.phase == DONE).all():
-                t = led.next_step
-                wall0 = time.monotonic()
-                if int(self.store.run_row()["decided_step"]) < t:
-                    self._decide(t)
-                if not self._settle(wall0 + step_wall, deadline):
-                    break
-                if not self._book(t, deadline):
-                    break
-                if (t + 1) % max(1, T // 10) == 0:
-                    self.log(f"step {t + 1}/{T}: {int((led.phase == DONE).sum())}/{led.J} jobs "
-                             f"done, {sum(1 for m in led.migrations if m.get('end_s'))} "
-                             f"migrations, {time.monotonic() - t_start:.1f} s")
-            status = "stopped" if self.stop_requested else "done"
+            try:
+                self._loop(T, step_wall, deadline, t_start)
+            except JobFailed as exc:
+                failure = exc
+                self.stop_requested = True
+            status = "failed" if failure else "stopped" if self.stop_requested else "done"
             if status == "done":
                 self._book_idle(T)
             if self.stop_requested:
@@ -556,35 +773,61 @@ class Controller:
             else:
                 self.ex.cleanup(self.jobs, self.sites)
             with self.store.tx():
-                self.store.con.execute("UPDATE run SET status = ?, owner_pid = NULL, "
-                                       "updated_unix_s = ? WHERE id = 1", (status, time.time()))
+                self.store.con.execute(
+                    "UPDATE run SET status = ?, owner_pid = NULL, error = ?, updated_unix_s = ? "
+                    "WHERE id = 1", (status, str(failure) if failure else None, time.time()))
                 self.store.event(led.next_step, "run-" + status, {
-                    "wall_s": time.monotonic() - t_start})
+                    "wall_s": time.monotonic() - t_start,
+                    **({"error": str(failure)} if failure else {})})
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
             self.ex.stop_agents()
-        return {"status": status, "step": led.next_step,
-                "migrations": sum(1 for m in led.migrations if m.get("end_s") is not None),
-                "wall_s": time.monotonic() - t_start}
+        out = {"status": status, "step": led.next_step,
+               "migrations": sum(1 for m in led.migrations if m.get("end_s") is not None),
+               "wall_s": time.monotonic() - t_start}
+        if failure:
+            out["error"] = str(failure)
+        return out
+
+    def _loop(self, T: int, step_wall: float, deadline: float, t_start: float) -> None:
+        led = self.ledger
+        while led.next_step < T and not (led.phase == DONE).all():
+            t = led.next_step
+            wall0 = time.monotonic()
+            if int(self.store.run_row()["decided_step"]) < t:
+                self._decide(t)
+            if not self._settle(wall0 + step_wall, deadline):
+                return
+            if not self._book(t, deadline):
+                return
+            if (t + 1) % max(1, T // 10) == 0:
+                self.log(f"step {t + 1}/{T}: {int((led.phase == DONE).sum())}/{led.J} jobs "
+                         f"done, {sum(1 for m in led.migrations if m.get('end_s'))} "
+                         f"migrations, {time.monotonic() - t_start:.1f} s")
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
 
     def _stop_all(self, deadline: float) -> None:
-        """Ctrl-C: let moves in flight land, then checkpoint every trainer and stop."""
+        """Ctrl-C (or a failed job): let moves in flight land, then checkpoint every trainer
+        and stop. Entering ``stopping`` bumps each job's token, and the stop request goes
+        to whichever trainer process is live (also one a landed move just started)."""
         self.stop_requested = False
         grace = time.monotonic() + 120.0
-        while not self.reconcile():
+        while True:
+            try:
+                if self.reconcile():
+                    break
+            except JobFailed as exc:
+                self.log(str(exc))
             if time.monotonic() > min(deadline, grace):
                 break
             time.sleep(self.cfg.poll_s)
         for r in self.store.jobs():
             if r["phase"] in ("running", "starting", "restoring", "finishing") \
                     and r["trainer_pid"]:
-                self._set(r, "stopping")
-            elif r["phase"] in ("starting", "restoring"):
-                pass
+                self._set(r, "stopping", bump=True)
         while True:
             busy = False
             for r in self.store.jobs():

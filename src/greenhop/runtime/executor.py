@@ -26,10 +26,11 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenhop.core.errors import RuntimeFailure, TransferError
+from greenhop.core.errors import CheckpointError, ConfigError, RuntimeFailure, TransferError
+from greenhop.core.names import check_name
 
 _PR_SET_PDEATHSIG = 1
 
@@ -65,7 +66,8 @@ def alive(pid: int | None, start: str | None) -> bool:
 
 @dataclass
 class TrainerSpec:
-    """How to run one job's trainer (the reference workloads)."""
+    """How to run one job's trainer: a reference workload, or the job's own ``command``
+    (with ``env`` added and run in ``cwd``) following the protocol of docs/workload.md."""
 
     workload: str = "mlp"
     steps: int = 200
@@ -73,8 +75,25 @@ class TrainerSpec:
     seed: int = 0
     step_sleep_s: float = 0.0
     extra: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+
+    def environment(self, job: str, site: str, ckpt_dir: Path,
+                    resume_step: int | None) -> dict[str, str]:
+        """The protocol's environment variables (docs/workload.md)."""
+        out = {"GREENHOP_JOB": job, "GREENHOP_SITE": site,
+               "GREENHOP_CHECKPOINT_DIR": str(ckpt_dir), "GREENHOP_TOTAL_STEPS": str(self.steps),
+               "GREENHOP_CHECKPOINT_EVERY": str(self.every_steps), "GREENHOP_SEED": str(self.seed)}
+        if resume_step is not None:
+            out["GREENHOP_RESUME_STEP"] = str(int(resume_step))
+        if self.command:
+            out["GREENHOP_PROGRESS"] = "1"
+        return out
 
     def argv(self, ckpt_dir: Path) -> list[str]:
+        if self.command:
+            return list(self.command)
         return [sys.executable, "-m", "greenhop.workload.reference", self.workload,
                 str(ckpt_dir), str(self.steps), "--every", str(self.every_steps), "--keep", "2",
                 "--seed", str(self.seed), "--step-sleep", repr(self.step_sleep_s),
@@ -105,8 +124,11 @@ class Executor:
     def stop_agents(self) -> None:
         raise NotImplementedError
 
-    def start_trainer(self, job: str, site: str, spec: TrainerSpec, token: int) -> tuple[int, str]:
-        """Launch ``job``'s trainer at ``site``; returns ``(pid, start)``."""
+    def start_trainer(self, job: str, site: str, spec: TrainerSpec, token: int, *,
+                      resume_step: int | None = None) -> tuple[int, str]:
+        """Launch ``job``'s trainer at ``site``; returns ``(pid, start)``. ``resume_step``:
+        the checkpoint step it must resume from (None: the newest it finds, or a fresh
+        start); a trainer that cannot load exactly that step fails instead of restarting."""
         raise NotImplementedError
 
     def trainer_status(self, job: str, pid: int | None, start: str | None,
@@ -129,7 +151,11 @@ class Executor:
     def kill_trainer(self, pid: int, start: str | None) -> None:
         raise NotImplementedError
 
-    def start_transfer(self, job: str, src: str, dst: str, token: int) -> None:
+    def start_transfer(self, job: str, src: str, dst: str, token: int, *,
+                       accept: list[str] | None = None) -> None:
+        """Have ``dst``'s agent pull ``job``'s newest checkpoint from ``src``'s agent.
+        ``accept``: the manifest SHA-256s the controller recorded; the destination refuses
+        any other checkpoint (None: no check)."""
         raise NotImplementedError
 
     def transfer_status(self, job: str, token: int) -> tuple[str, dict | str | None]:
@@ -140,19 +166,54 @@ class Executor:
         """Step of the newest complete checkpoint of ``job`` at ``site`` (None: none)."""
         raise NotImplementedError
 
+    def intact_step(self, job: str, site: str, trusted: set[str] | None = None
+                    ) -> tuple[int | None, list[str]]:
+        """``(step, quarantined)``: the newest checkpoint of ``job`` at ``site`` whose every
+        SHA-256 checks (None: none), after moving aside the newer ones that do not
+        (their names are returned, so the controller can log them). With ``trusted`` (manifest
+        SHA-256s), a checkpoint whose manifest is not among them is foreign and moved aside
+        too."""
+        return self.checkpoint_step(job, site), []
+
+    def manifests(self, job: str, site: str) -> list[tuple[int, str]]:
+        """``(step, manifest SHA-256)`` of the complete checkpoints of ``job`` at ``site``
+        (newest first), as the site reports them."""
+        return []
+
     def cleanup(self, jobs: list[str], sites: list[str]) -> list[str]:
         """Remove staging leftovers (``.incoming-*``, ``.tmp-*``); returns what was removed."""
         return []
+
+    def cleanup_staging(self, jobs: list[str], sites: list[str]) -> list[str]:
+        """On resume: remove what no pull can resume from (staging entries that are not
+        directories, files in a staging directory that no checkpoint lists, ``.tmp-*``)."""
+        return []
+
+    def describe_log(self, job: str, token: int) -> str:
+        """Where the output of ``job``'s trainer started under ``token`` is."""
+        return "the trainer's log"
 
 
 class LocalExecutor(Executor):
     """Everything as local processes under ``workdir``: ``sites/<site>/<job>/step-*`` are the
     checkpoints (each site directory is its agent's root), ``logs/`` holds trainer output."""
 
-    def __init__(self, workdir: str | Path, *, agent_start_timeout_s: float = 30.0) -> None:
+    def __init__(self, workdir: str | Path, *, agent_start_timeout_s: float = 30.0,
+                 token: str | None = None, tls: bool = False, ca_file: str | None = None,
+                 remote_agents: dict[str, str] | None = None) -> None:
+        from greenhop.runtime.auth import Credentials, new_token, write_secret
+
         self.workdir = Path(workdir).resolve()
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        self.agents: dict[str, tuple[subprocess.Popen, str]] = {}
+        secrets_dir = self.workdir / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        self.token = token or new_token()
+        self.token_file = write_secret(secrets_dir / "token", self.token + "\n")
+        self.tls = tls
+        self.certs: dict = {}
+        self.creds = Credentials(self.token, ca_file)
+        self.remote = dict(remote_agents or {})
+        self.agents: dict[str, tuple[subprocess.Popen | None, str]] = {}
         self.rates: dict[str, float] = {}
         self.children: dict[int, subprocess.Popen] = {}
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="greenhop-transfer")
@@ -164,6 +225,8 @@ class LocalExecutor(Executor):
         return self.workdir / "sites" / site
 
     def job_dir(self, job: str, site: str) -> Path:
+        check_name("job", job)
+        check_name("site", site)
         return self.site_dir(site) / job
 
     def log_path(self, job: str, token: int) -> Path:
@@ -174,11 +237,15 @@ class LocalExecutor(Executor):
         root = self.site_dir(site)
         root.mkdir(parents=True, exist_ok=True)
         rate = self.rates[site]
+        argv = [sys.executable, "-m", "greenhop.runtime.siteproc", str(root), "--rate",
+                repr(rate), "--name", site, "--token-file", str(self.token_file)]
+        if self.tls:
+            cert = self.certs[site]
+            argv += ["--tls-cert", cert.cert_file, "--tls-key", cert.key_file,
+                     "--tls-ca", str(self.creds.ca_file)]
         with open(self.workdir / "logs" / f"agent-{site}.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "greenhop.runtime.siteproc", str(root), "--rate",
-                 repr(rate), "--name", site],
-                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                 preexec_fn=_deathsig(signal.SIGKILL))
         deadline = time.monotonic() + self.timeout_s
         line = b""
@@ -187,7 +254,7 @@ class LocalExecutor(Executor):
             if line or proc.poll() is not None:
                 break
         url = line.decode().strip()
-        if not url.startswith("http://127.0.0.1:"):
+        if not url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
             proc.kill()
             proc.wait()
             raise RuntimeFailure(f"site agent of {site!r} did not start (got {url!r}); see "
@@ -197,29 +264,79 @@ class LocalExecutor(Executor):
         return proc.pid, url
 
     def start_agents(self, sites, rates_bps):
+        from greenhop.runtime.auth import Credentials, make_run_ca
+
+        unknown = sorted(set(self.remote) - set(sites))
+        if unknown:
+            raise ConfigError(f"--agent {unknown[0]}=...: no such site in this scenario; sites: "
+                              f"{', '.join(sites)}")
         for s, r in zip(sites, rates_bps, strict=True):
             self.rates[s] = float(r)
-        return {s: self._spawn_agent(s) for s in sites}
+        if self.tls and any(s not in self.remote for s in sites):
+            ca_file, self.certs = make_run_ca(self.workdir / "secrets" / "tls", list(sites))
+            self.creds = Credentials(self.token, ca_file)
+        out = {}
+        for s in sites:
+            out[s] = self._connect_remote(s) if s in self.remote else self._spawn_agent(s)
+        self._register_peers()
+        return out
+
+    def _connect_remote(self, site: str) -> tuple[int, str]:
+        """An agent an operator started (``greenhop agent serve``): check that it answers
+        with the run's token; its pid is the one it reports (on its own machine)."""
+        from greenhop.runtime.transfer import agent_health
+
+        url = self.remote[site]
+        try:
+            health = agent_health(url, 10.0, credentials=self.creds)
+        except TransferError as exc:
+            raise ConfigError(f"--agent {site}={url}: the agent does not answer ({exc}); start "
+                              "it with `greenhop agent serve` and pass its URL") from None
+        self.agents[site] = (None, url)
+        return int(health.get("pid") or 0), url
+
+    def _register_peers(self) -> None:
+        """Tell every agent which agents belong to this run (the only ones it pulls from)."""
+        from greenhop.runtime.transfer import set_peers
+
+        urls = [u for _, u in self.agents.values()]
+        for site, (proc, url) in self.agents.items():
+            if proc is not None and proc.poll() is not None:
+                continue
+            try:
+                set_peers(url, urls, credentials=self.creds)
+            except TransferError as exc:
+                if proc is None:
+                    raise ConfigError(f"--agent {site}={url}: {exc}") from None
 
     def ensure_agent(self, site):
         proc, url = self.agents[site]
+        if proc is None:  # an operator's agent: it must answer; never restarted from here
+            from greenhop.runtime.transfer import agent_health
+
+            health = agent_health(url, 10.0, credentials=self.creds)
+            return int(health.get("pid") or 0), url
         if proc.poll() is None:
             return proc.pid, url
         self.children.pop(proc.pid, None)
-        return self._spawn_agent(site)
+        out = self._spawn_agent(site)
+        self._register_peers()  # its URL changed: every agent learns the new one
+        return out
 
     def kill_agent(self, site: str) -> int:
         """Kill ``site``'s agent with SIGKILL (chaos tests); returns its pid."""
         proc, _ = self.agents[site]
+        assert proc is not None, "an operator's agent is not ours to kill"
         proc.kill()
         proc.wait()
         return proc.pid
 
     def stop_agents(self):
-        for proc, _ in self.agents.values():
+        spawned = [(p, u) for p, u in self.agents.values() if p is not None]
+        for proc, _ in spawned:
             if proc.poll() is None:
                 proc.terminate()
-        for proc, _ in self.agents.values():
+        for proc, _ in spawned:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -230,14 +347,22 @@ class LocalExecutor(Executor):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ trainers
-    def start_trainer(self, job, site, spec, token):
+    def start_trainer(self, job, site, spec, token, *, resume_step=None):
         d = self.job_dir(job, site)
         d.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        with open(self.log_path(job, token), "ab") as log:
-            proc = subprocess.Popen(spec.argv(d), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env,
-                                    preexec_fn=_deathsig(signal.SIGTERM))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GREENHOP_")}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        env.update(spec.env)
+        env.update(spec.environment(job, site, d, resume_step))
+        argv = spec.argv(d)
+        try:
+            with open(self.log_path(job, token), "ab") as log:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env, cwd=spec.cwd,
+                                        preexec_fn=_deathsig(signal.SIGTERM))
+        except OSError as exc:
+            raise RuntimeFailure(f"job {job!r}: cannot start {argv[0]!r}: {exc.strerror}; "
+                                 "check the job's command and cwd") from None
         self.children[proc.pid] = proc
         start = None
         for _ in range(100):
@@ -289,7 +414,15 @@ class LocalExecutor(Executor):
             except OSError:
                 continue
             args = [a.decode(errors="replace") for a in argv]
-            if "greenhop.workload.reference" in args and any(a.startswith(key) for a in args):
+            ours = "greenhop.workload.reference" in args and any(a.startswith(key) for a in args)
+            if not ours:  # a job's own command: recognised by the directory it was handed
+                try:
+                    environ = (p / "environ").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                ours = any(e.startswith(b"GREENHOP_CHECKPOINT_DIR=" + key.encode())
+                           for e in environ)
+            if ours:
                 start = proc_start(int(p.name))
                 if start is not None:
                     out.append((int(p.name), start))
@@ -309,7 +442,7 @@ class LocalExecutor(Executor):
             proc.wait()
 
     # ------------------------------------------------------------ transfers
-    def start_transfer(self, job, src, dst, token):
+    def start_transfer(self, job, src, dst, token, *, accept=None):
         from greenhop.runtime.transfer import fetch_via
 
         cur = self.transfers.get(job)
@@ -317,7 +450,8 @@ class LocalExecutor(Executor):
             return  # the same command again: already running
         _, src_url = self.ensure_agent(src)
         _, dst_url = self.ensure_agent(dst)
-        fut = self.pool.submit(fetch_via, dst_url, src_url, job, "latest", 600.0)
+        fut = self.pool.submit(fetch_via, dst_url, src_url, job, "latest", 600.0,
+                               accept=accept, credentials=self.creds)
         self.transfers[job] = (token, fut, time.monotonic())
 
     def transfer_status(self, job, token):
@@ -341,6 +475,74 @@ class LocalExecutor(Executor):
             return None
         return int(read_manifest(p)["step"])
 
+    def intact_step(self, job, site, trusted=None):
+        import hashlib
+
+        from greenhop.workload.checkpoint import MANIFEST, list_checkpoints, verify_checkpoint
+
+        moved = []
+        for step, path in list_checkpoints(self.job_dir(job, site)):
+            kind = "corrupt"
+            try:
+                if trusted is not None:
+                    digest = hashlib.sha256((path / MANIFEST).read_bytes()).hexdigest()
+                    if digest not in trusted:
+                        kind = "foreign"
+                        raise CheckpointError(f"foreign checkpoint: manifest SHA-256 "
+                                              f"{digest[:16]}... was never recorded")
+                verify_checkpoint(path)
+                return step, moved
+            except (CheckpointError, OSError) as exc:
+                # keep the evidence out of the way: never loaded, never served again
+                aside = path.with_name(f"{kind}-{path.name}-{time.time_ns()}")
+                with contextlib.suppress(OSError):
+                    os.rename(path, aside)
+                    moved.append(f"{path.name}: {exc}")
+        return None, moved
+
+    def manifests(self, job, site):
+        import hashlib
+
+        from greenhop.runtime.transfer import list_remote
+        from greenhop.workload.checkpoint import MANIFEST, list_checkpoints
+
+        check_name("job", job)
+        if site in self.agents:  # as the site's agent reports them
+            try:
+                return [(int(e["step"]), str(e["manifest_sha256"]))
+                        for e in list_remote(self.agents[site][1], job, 30.0,
+                                             credentials=self.creds)]
+            except (TransferError, KeyError, TypeError, ValueError):
+                pass
+        out = []
+        for step, path in list_checkpoints(self.job_dir(job, site)):
+            with contextlib.suppress(OSError):
+                out.append((step, hashlib.sha256((path / MANIFEST).read_bytes()).hexdigest()))
+        return out
+
+    def describe_log(self, job, token):
+        return str(self.log_path(job, token))
+
+    def cleanup_staging(self, jobs, sites):
+        import shutil
+
+        removed = []
+        for s in sites:
+            for j in jobs:
+                d = self.job_dir(j, s)
+                if not d.is_dir():
+                    continue
+                for p in d.iterdir():
+                    if p.name.startswith(".tmp-") or (
+                            p.name.startswith(".incoming-")
+                            and (p.is_symlink() or not p.is_dir())):
+                        if p.is_dir() and not p.is_symlink():
+                            shutil.rmtree(p, ignore_errors=True)
+                        else:
+                            p.unlink(missing_ok=True)
+                        removed.append(str(p))
+        return removed
+
     def cleanup(self, jobs, sites):
         import shutil
 
@@ -352,6 +554,9 @@ class LocalExecutor(Executor):
                     continue
                 for p in d.iterdir():
                     if p.name.startswith((".incoming-", ".tmp-")):
-                        shutil.rmtree(p, ignore_errors=True)
+                        if p.is_dir() and not p.is_symlink():
+                            shutil.rmtree(p, ignore_errors=True)
+                        else:
+                            p.unlink(missing_ok=True)
                         removed.append(str(p))
         return removed

@@ -67,7 +67,7 @@ class InMemoryExecutor(Executor):
         pass
 
     # ------------------------------------------------------------ trainers
-    def start_trainer(self, job, site, spec, token):
+    def start_trainer(self, job, site, spec, token, *, resume_step=None):
         live = [t for t in self.trainers.values() if t.job == job and t.alive]
         if live:
             raise InvariantViolation(f"second live trainer of {job}: {live}")
@@ -130,7 +130,7 @@ class InMemoryExecutor(Executor):
         self.transfers.clear()
 
     # ------------------------------------------------------------ transfers
-    def start_transfer(self, job, src, dst, token):
+    def start_transfer(self, job, src, dst, token, *, accept=None):
         cur = self.transfers.get(job)
         if cur is not None and cur[0] == token:
             return

@@ -53,8 +53,9 @@ class TokenBucket:
     def unlimited(self) -> bool:
         return math.isinf(self.rate_bps)
 
-    def consume(self, n_bytes: int) -> float:
-        """Take ``n_bytes`` tokens, sleeping until the rate allows it; return the wait [s]."""
+    def reserve(self, n_bytes: int) -> float:
+        """Take ``n_bytes`` tokens without sleeping; return how long the caller must wait
+        before sending them [s] (an event loop awaits it instead of blocking)."""
         if self.unlimited or n_bytes <= 0:
             return 0.0
         with self._lock:
@@ -62,7 +63,11 @@ class TokenBucket:
             self._tokens = min(self.burst_bytes, self._tokens + (now - self._last) * self.rate_Bps)
             self._last = now
             self._tokens -= n_bytes
-            wait_s = -self._tokens / self.rate_Bps if self._tokens < 0 else 0.0
+            return -self._tokens / self.rate_Bps if self._tokens < 0 else 0.0
+
+    def consume(self, n_bytes: int) -> float:
+        """Take ``n_bytes`` tokens, sleeping until the rate allows it; return the wait [s]."""
+        wait_s = self.reserve(n_bytes)
         if wait_s > 0:
             self._sleep(wait_s)
         return wait_s

@@ -14,6 +14,8 @@ write, so an illegal move (a bug, or a stale command) never reaches the database
                                       v                      v
                                  transferring -> restoring --+--> running
     running/starting/restoring --(Ctrl-C)--> stopping -> stopped -> restoring
+    restoring --(pulled copy corrupt)--> transferring
+    starting/restoring/transferring/finishing --(retries exhausted)--> failed
 """
 
 from __future__ import annotations
@@ -22,32 +24,38 @@ from greenhop.core.errors import RuntimeFailure
 
 PHASES = (
     "pending", "queued", "starting", "running", "saving", "transferring", "restoring",
-    "suspending", "suspended", "stopping", "stopped", "finishing", "done",
+    "suspending", "suspended", "stopping", "stopped", "finishing", "done", "failed",
 )
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"queued"}),
     "queued": frozenset({"starting"}),
-    "starting": frozenset({"running", "stopping", "finishing", "starting"}),
-    "running": frozenset({"saving", "suspending", "stopping", "finishing", "starting"}),
-    "saving": frozenset({"transferring", "restoring"}),
-    "transferring": frozenset({"restoring", "transferring"}),
-    "restoring": frozenset({"running", "stopping", "finishing", "restoring"}),
-    "suspending": frozenset({"suspended"}),
+    "starting": frozenset({"running", "stopping", "finishing", "starting", "failed"}),
+    "running": frozenset({"saving", "suspending", "stopping", "finishing", "starting",
+                          "failed"}),
+    "saving": frozenset({"transferring", "restoring", "failed"}),
+    "transferring": frozenset({"restoring", "transferring", "failed"}),
+    "restoring": frozenset({"running", "stopping", "finishing", "restoring", "transferring",
+                            "failed"}),
+    "suspending": frozenset({"suspended", "failed"}),
     "suspended": frozenset({"restoring", "stopped"}),
-    "stopping": frozenset({"stopped"}),
+    "stopping": frozenset({"stopped", "failed"}),
     "stopped": frozenset({"restoring"}),
-    "finishing": frozenset({"done", "restoring"}),
+    "finishing": frozenset({"done", "restoring", "stopping", "failed"}),
     "done": frozenset(),
+    "failed": frozenset({"starting", "transferring", "restoring"}),
 }
 """Legal next phases of each phase (``starting -> starting``: a trainer that died is
-started again under a new fencing token)."""
+started again under a new fencing token; ``restoring -> transferring``: the pulled copy
+did not verify at the destination, pull it again; ``failed``: retries exhausted, the run
+stopped with the error recorded; a restarted run tries that job again)."""
 
 TRAINING = frozenset({"starting", "running", "restoring", "finishing"})
 """Phases in which the job should have a live trainer."""
 MOVING = frozenset({"saving", "transferring", "restoring"})
 """Phases of a migration (or a resume) in flight."""
-SETTLED = frozenset({"pending", "queued", "running", "suspended", "stopped", "done"})
+SETTLED = frozenset({"pending", "queued", "running", "suspended", "stopped", "done",
+                     "failed"})
 """Phases in which nothing is in flight: the simulated clock may advance."""
 
 

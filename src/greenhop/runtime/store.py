@@ -32,7 +32,7 @@ from typing import Any
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this code reads and writes."""
 
 _SCHEMA = """
@@ -43,11 +43,12 @@ CREATE TABLE run (
     time_scale REAL NOT NULL, status TEXT NOT NULL, owner_pid INTEGER,
     step INTEGER NOT NULL DEFAULT 0, decided_step INTEGER NOT NULL DEFAULT -1,
     n_steps INTEGER NOT NULL, started_unix_s REAL NOT NULL, updated_unix_s REAL NOT NULL,
-    ledger TEXT
+    ledger TEXT, run_id TEXT, error TEXT, heartbeat_unix_s REAL
 );
 CREATE TABLE sites (
     idx INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, agent_url TEXT, agent_pid INTEGER,
-    renewable_w REAL, surplus_w REAL
+    renewable_w REAL, surplus_w REAL, agent_started_unix_s REAL,
+    agent_restarts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE jobs (
     idx INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, phase TEXT NOT NULL,
@@ -55,7 +56,13 @@ CREATE TABLE jobs (
     trainer_pid INTEGER, trainer_start TEXT, trainer_token INTEGER,
     real_step INTEGER NOT NULL DEFAULT 0, total_steps INTEGER NOT NULL,
     move_kind TEXT, move_started_unix_s REAL, save_s REAL, transfer_s REAL, restore_s REAL,
-    move_bytes REAL, attempts INTEGER NOT NULL DEFAULT 0
+    move_bytes REAL, attempts INTEGER NOT NULL DEFAULT 0,
+    expect_step INTEGER, retry_at_unix_s REAL, error TEXT, failed_from TEXT
+);
+CREATE TABLE checkpoints (
+    job TEXT NOT NULL, site TEXT NOT NULL, step INTEGER NOT NULL,
+    manifest_sha256 TEXT NOT NULL, unix_s REAL NOT NULL,
+    PRIMARY KEY (job, site, step)
 );
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, step INTEGER NOT NULL, unix_s REAL NOT NULL,
@@ -72,6 +79,10 @@ class RunLockedError(StoreError):
     """Another controller owns this database."""
 
 
+class NotARunDatabase(ConfigError, StoreError):
+    """The file is not a greenhop run database at all (a user mistake: exit code 2)."""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
     con.row_factory = sqlite3.Row
@@ -81,7 +92,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as exc:
         con.close()
-        raise StoreError(
+        raise NotARunDatabase(
             f"{path}: not a greenhop run database ({exc}); pass the --db of a run "
             "or a new path") from None
     return con
@@ -92,7 +103,7 @@ def check_schema(con: sqlite3.Connection, path: Path) -> None:
     try:
         row = con.execute("SELECT version FROM schema_version").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(
+        raise NotARunDatabase(
             f"{path}: not a greenhop run database ({exc}); pass the --db of a run "
             "or a new path") from None
     version = None if row is None else int(row[0])
@@ -115,12 +126,26 @@ class Store:
     @classmethod
     def open(cls, path: str | Path, *, create: bool = False) -> Store:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"{p}: is a directory, not a run database; pass the database "
+                              f"file, e.g. --db {p / 'run.db'}")
+        if p.exists() and not os.access(p, os.R_OK):
+            raise ConfigError(f"{p}: cannot read this run database (permission denied)")
         if not p.exists() and not create:
             raise ConfigError(f"{p}: no run database here; start a run with "
                               f"`greenhop run SCENARIO --db {p}`")
-        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{p.parent}: cannot create the database's directory "
+                              f"({exc.strerror}); pass a writable --db or --workdir") from None
+        if create and not os.access(p.parent, os.W_OK):
+            raise ConfigError(f"{p.parent}: not writable; pass a writable --db or --workdir")
         fresh = not p.exists() or p.stat().st_size == 0
-        con = _connect(p)
+        try:
+            con = _connect(p)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{p}: cannot open the run database ({exc})") from None
         if fresh and create:
             with _tx(con):
                 for stmt in _SCHEMA.strip().split(";\n"):
@@ -148,6 +173,24 @@ class Store:
                 f"{self.path}: a run is already live on this database (controller pid {pid}); "
                 "stop it with Ctrl-C (or wait for it to finish), or use another --db") from None
         self._lock_fd = fd
+
+    def owner_alive(self) -> bool:
+        """True while a controller holds this database's owner lock (asked of the kernel,
+        so a controller that died, even by ``kill -9``, reads as dead at once)."""
+        if self._lock_fd is not None:
+            return True
+        lock = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def close(self) -> None:
         self.con.close()
@@ -193,6 +236,18 @@ class Store:
                 yield {"seq": r["seq"], "step": r["step"], "unix_s": r["unix_s"],
                        "kind": r["kind"], "job": r["job"], "body": json.loads(r["body"])}
 
+    def record_checkpoint(self, job: str, site: str, step: int, manifest_sha256: str) -> None:
+        """Remember the manifest digest of ``job``'s checkpoint ``step`` at ``site`` (call
+        inside :meth:`tx`); only recorded checkpoints are ever moved or trusted."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO checkpoints (job, site, step, manifest_sha256, unix_s) "
+            "VALUES (?, ?, ?, ?, ?)", (job, site, int(step), manifest_sha256, time.time()))
+
+    def known_manifests(self, job: str) -> set[str]:
+        """Digests of every manifest of ``job`` the controller recorded (any site)."""
+        return {r[0] for r in self.con.execute(
+            "SELECT manifest_sha256 FROM checkpoints WHERE job = ?", (job,))}
+
     def update_job(self, name: str, **fields: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.con.execute(f"UPDATE jobs SET {cols} WHERE name = ?", (*fields.values(), name))
@@ -228,8 +283,14 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such event log; pass a run database or its events.jsonl")
-    with open(p, "rb") as fh:
-        head = fh.read(16)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory; pass a run database (run.db) or its "
+                          "events.jsonl")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read this event log ({exc.strerror})") from None
     if head.startswith(b"SQLite format 3"):
         st = Store.open(p)
         try:
@@ -237,7 +298,11 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         finally:
             st.close()
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a run database or a JSON-lines event log") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

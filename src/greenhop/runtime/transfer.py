@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.client
 import json
 import os
 import shutil
@@ -41,9 +40,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
+import httpx
+
 from greenhop.core.errors import CheckpointError, ConfigError, TransferError
 from greenhop.core.units import format_size
 from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
+from greenhop.runtime.auth import Credentials
 from greenhop.workload import checkpoint as ck
 
 FLUSH_BYTES = 64 * 1024 * 1024
@@ -57,6 +59,15 @@ Progress = Callable[[int, int], None]
 
 class _Resumable(TransferError):
     """Retries exhausted; the staging directory keeps its verified prefix."""
+
+
+class CorruptAtSource(TransferError):
+    """A file of the source's checkpoint does not match its own manifest (corrupt at rest
+    there); an older checkpoint of the source may still be intact."""
+
+
+class ForeignCheckpoint(TransferError):
+    """The source offered a checkpoint whose manifest the controller never recorded."""
 
 
 class Storage:
@@ -118,6 +129,7 @@ class TransferResult:
     elapsed_s: float = 0.0
     skipped: bool = False
     events: list[str] = field(default_factory=list)
+    manifest_sha256: str = ""
 
     @property
     def rate_bps(self) -> float:
@@ -137,54 +149,102 @@ class TransferResult:
             "elapsed_s": self.elapsed_s,
             "rate_bps": self.rate_bps if self.elapsed_s > 0 else None,
             "skipped": self.skipped,
+            "manifest_sha256": self.manifest_sha256,
+            "events": self.events[-20:],
         }
 
 
 class _Remote:
-    """HTTP access to one agent (a fresh connection per request)."""
+    """HTTP(S) access to one agent over one pooled httpx client (keep-alive), carrying the
+    run's token; over HTTPS the agent's certificate must chain to the run's CA."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float,
+                 credentials: Credentials | None = None) -> None:
         parts = urlsplit(url if "//" in url else f"http://{url}")
-        if parts.scheme != "http" or not parts.hostname:
-            raise ConfigError(f"agent URL {url!r} must look like http://127.0.0.1:8765")
-        self.host = parts.hostname
-        self.port = parts.port or 80
-        self.url = f"http://{self.host}:{self.port}"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"agent URL {url!r} must look like https://host:port")
+        creds = credentials or Credentials()
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.url = f"{parts.scheme}://{host}:{port}"
         self.timeout_s = timeout_s
+        self.client = httpx.Client(
+            base_url=self.url, headers=creds.headers(),
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            verify=creds.verify() if parts.scheme == "https" else True,
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            follow_redirects=False, trust_env=False)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            return conn, conn.getresponse()
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            raise
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> _Remote:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def stream(self, method: str, path: str, headers: dict[str, str] | None = None,
+               body: bytes | None = None):
+        """Send a request; the response body is read later (close the response)."""
+        req = self.client.build_request(method, path, headers=headers, content=body)
+        return self.client.send(req, stream=True)
 
     def get_bytes(self, path: str, limit_bytes: int = 64 * 1024 * 1024) -> bytes:
         try:
-            conn, resp = self.request("GET", path)
-        except (OSError, http.client.HTTPException) as exc:
+            resp = self.stream("GET", path)
+        except (OSError, httpx.HTTPError) as exc:
             raise TransferError(
-                f"cannot reach the agent at {self.url}: {exc}; is it running?"
+                f"cannot reach the agent at {self.url}: {_why(exc)}; is it running?"
             ) from None
         try:
-            data = resp.read(limit_bytes + 1)
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransferError(f"connection to {self.url} broke reading {path}: {exc}") from None
+            data = bytearray()
+            for piece in resp.iter_raw():
+                data += piece
+                if len(data) > limit_bytes:
+                    raise TransferError(f"{self.url}{path} is larger than {limit_bytes} B")
+        except (OSError, httpx.HTTPError) as exc:
+            raise TransferError(f"connection to {self.url} broke reading {path}: {_why(exc)}") \
+                from None
         finally:
-            conn.close()
-        if resp.status != 200:
-            raise TransferError(f"{self.url}{path} answered {resp.status}: {_message(data)}")
-        if len(data) > limit_bytes:
-            raise TransferError(f"{self.url}{path} is larger than {limit_bytes} B")
-        return data
+            resp.close()
+        if resp.status_code != 200:
+            raise TransferError(f"{self.url}{path} answered {resp.status_code}: "
+                                f"{_message(bytes(data))}")
+        return bytes(data)
+
+
+class _Reader:
+    """Exact-length reads from a streamed response body (b"" or short when it breaks)."""
+
+    def __init__(self, resp) -> None:
+        # no chunk size: httpx would hold back (and lose on a drop) a partial chunk
+        self._it = resp.iter_raw()
+        self._buf = b""
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        have = len(self._buf) - self._pos
+        if have >= n:
+            out = self._buf[self._pos: self._pos + n]
+            self._pos += n
+            return out
+        parts = [self._buf[self._pos:]]
+        self._buf, self._pos = b"", 0
+        while have < n:
+            try:
+                piece = next(self._it)
+            except (StopIteration, OSError, httpx.HTTPError):
+                return b"".join(parts)
+            parts.append(piece)
+            have += len(piece)
+        data = b"".join(parts)
+        self._buf, self._pos = data, n
+        return data[:n]
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _message(data: bytes) -> str:
@@ -194,10 +254,21 @@ def _message(data: bytes) -> str:
         return repr(data[:200])
 
 
-def list_remote(url: str, job: str, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+def list_remote(url: str, job: str, timeout_s: float = 30.0, *,
+                credentials: Credentials | None = None) -> list[dict[str, Any]]:
     """The complete checkpoints the agent at ``url`` holds for ``job``, newest first."""
-    remote = _Remote(url, timeout_s)
-    return json.loads(remote.get_bytes(f"/v1/jobs/{quote(job)}/checkpoints"))
+    with _Remote(url, timeout_s, credentials) as remote:
+        return _list(remote, job)
+
+
+def _list(remote: _Remote, job: str) -> list[dict[str, Any]]:
+    try:
+        out = json.loads(remote.get_bytes(f"/v1/jobs/{quote(job)}/checkpoints"))
+    except ValueError:
+        raise TransferError(f"{remote.url} sent a checkpoint list that is not JSON") from None
+    if not isinstance(out, list):
+        raise TransferError(f"{remote.url} sent a checkpoint list that is not a list")
+    return out
 
 
 def pull_checkpoint(
@@ -212,38 +283,99 @@ def pull_checkpoint(
     progress: Progress | None = None,
     check_space: bool = True,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    accept: set[str] | list[str] | None = None,
+    credentials: Credentials | None = None,
 ) -> TransferResult:
     """Copy checkpoint ``checkpoint`` (a ``step-*`` name or ``"latest"``) of ``job`` from the
     agent at ``source`` into ``dest_dir/<name>``; return a :class:`TransferResult`.
 
-    Raises :class:`TransferError` when the source is unreachable, keeps sending
-    bad data (corrupt at rest there), or the destination is full; the staging
-    directory is then removed and nothing is committed.
+    ``accept``: the SHA-256s of the manifests the caller trusts (the controller's
+    records); any other checkpoint is refused (:class:`ForeignCheckpoint`). With
+    ``"latest"``, a checkpoint that turns out corrupt at the source (or is not
+    accepted) is skipped for the next older one; its name goes into
+    ``result.events``.
+
+    Raises :class:`TransferError` when the source is unreachable, has no intact
+    (accepted) checkpoint, or the destination is full; the staging directory is
+    then removed and nothing is committed.
     """
     if not (MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES):
         raise ConfigError(f"chunk size must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
     storage = storage or Storage()
-    remote = _Remote(source, timeout_s)
-    dest = Path(dest_dir)
+    with _Remote(source, timeout_s, credentials) as remote:
+        return _pull(remote, job, Path(dest_dir), checkpoint, storage, max_retries, progress,
+                     check_space, chunk_bytes, None if accept is None else set(accept))
+
+
+def _pull(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Storage,
+          max_retries: int, progress: Progress | None, check_space: bool, chunk_bytes: int,
+          accepted: set[str] | None) -> TransferResult:
+    if checkpoint != "latest":
+        if ck.parse_step_dir(checkpoint) is None:
+            raise ConfigError(
+                f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
+        return _pull_one(remote, job, dest, checkpoint, storage, max_retries, progress,
+                         check_space, chunk_bytes, accepted, [])
+    entries = _list(remote, job)
+    if not entries:
+        raise TransferError(
+            f"the agent at {remote.url} has no complete checkpoint of job {job!r}"
+        )
+    skipped: list[str] = []
+    for entry in entries:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or ck.parse_step_dir(name) is None:
+            continue
+        try:
+            return _pull_one(remote, job, dest, name, storage, max_retries, progress,
+                             check_space, chunk_bytes, accepted, skipped)
+        except (CorruptAtSource, ForeignCheckpoint) as exc:
+            skipped.append(f"{name}: {exc}")
+    raise TransferError(
+        f"the agent at {remote.url} has no intact checkpoint of job {job!r} the controller "
+        f"recorded; tried {len(skipped)}: " + "; ".join(skipped)
+    )
+
+
+def _clean_staging(staging: Path, files: dict[str, Any]) -> None:
+    """Make ``staging`` a directory holding only files the manifest lists (a partial copy
+    of one is kept: the pull resumes from its verified prefix)."""
+    if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
+        staging.unlink()
+    staging.mkdir(exist_ok=True)
+    for p in staging.iterdir():
+        if p.name not in files or p.is_symlink() or not p.is_file():
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Storage,
+              max_retries: int, progress: Progress | None, check_space: bool,
+              chunk_bytes: int, accepted: set[str] | None,
+              skipped: list[str]) -> TransferResult:
     t0 = time.monotonic()
-    if checkpoint == "latest":
-        entries = list_remote(source, job, timeout_s)
-        if not entries:
-            raise TransferError(
-                f"the agent at {remote.url} has no complete checkpoint of job {job!r}"
-            )
-        checkpoint = entries[0]["name"]
-    if ck.parse_step_dir(checkpoint) is None:
-        raise ConfigError(f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
     base = f"/v1/jobs/{quote(job)}/checkpoints/{checkpoint}"
     mbytes = remote.get_bytes(f"{base}/{ck.MANIFEST}")
+    digest = hashlib.sha256(mbytes).hexdigest()
+    if accepted is not None and digest not in accepted:
+        raise ForeignCheckpoint(
+            f"manifest of {job}/{checkpoint} at {remote.url} (SHA-256 {digest[:16]}...) was "
+            "never recorded by the controller; refusing it"
+        )
     try:
         manifest = ck.parse_manifest(mbytes, f"{remote.url}{base}/{ck.MANIFEST}")
     except CheckpointError as exc:
         raise TransferError(f"refusing checkpoint {job}/{checkpoint}: {exc}") from None
+    if manifest["step"] != ck.parse_step_dir(checkpoint):
+        raise TransferError(f"refusing checkpoint {job}/{checkpoint}: its manifest says step "
+                            f"{manifest['step']}")
     files = manifest["files"]
     total = sum(r["size_bytes"] for r in files.values())
     result = TransferResult(dest / checkpoint, checkpoint, manifest["step"], total)
+    result.events.extend(f"skipped {s}" for s in skipped)
+    result.manifest_sha256 = digest
 
     final = dest / checkpoint
     if final.is_dir():
@@ -254,9 +386,16 @@ def pull_checkpoint(
                 return result
         except CheckpointError:
             pass
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TransferError(f"cannot create {dest}: {exc.strerror}") from None
     staging = dest / f".incoming-{checkpoint}"
-    staging.mkdir(exist_ok=True)
+    try:
+        _clean_staging(staging, files)
+    except OSError as exc:
+        raise TransferError(f"cannot prepare the staging directory {staging}: "
+                            f"{exc.strerror}") from None
     try:
         if check_space:
             have = sum((staging / n).stat().st_size for n in files if (staging / n).exists())
@@ -284,6 +423,7 @@ def pull_checkpoint(
                 progress,
             )
         storage.write_file(staging, ck.MANIFEST, mbytes)
+        _clean_staging(staging, {**files, ck.MANIFEST: None})  # only listed files commit
         try:
             ck.verify_checkpoint(staging, hashes=False)  # hashes were checked while streaming
         except CheckpointError as exc:
@@ -338,11 +478,8 @@ def _verify_prefix(
     return good
 
 
-def _read_exact(resp: http.client.HTTPResponse, n: int) -> bytes:
-    try:
-        return resp.read(n)
-    except (OSError, http.client.HTTPException):
-        return b""
+def _read_exact(reader: _Reader, n: int) -> bytes:
+    return reader.read(n)
 
 
 def _pull_file(
@@ -389,26 +526,37 @@ def _pull_file(
                         "be down; the verified part is kept and a new pull resumes from it"
                     )
                 try:
-                    conn, resp = remote.request(
+                    resp = remote.stream(
                         "GET", f"{url}?chunk={chunk_bytes}", headers={"Range": f"bytes={offset}-"}
                     )
-                except (OSError, http.client.HTTPException) as exc:
+                except (OSError, httpx.HTTPError) as exc:
                     failures += 1
                     result.retries += 1
-                    result.events.append(f"connect failed: {exc}")
+                    result.events.append(f"connect failed: {_why(exc)}")
                     time.sleep(min(1.0, 0.05 * failures))
                     continue
                 try:
-                    if resp.status != 206:
+                    if resp.status_code != 206:
+                        try:
+                            detail = _message(resp.read())
+                        except (OSError, httpx.HTTPError):
+                            detail = "(no body)"
+                        if resp.status_code in (502, 503):  # busy or broken: try again
+                            failures += 1
+                            result.retries += 1
+                            result.events.append(f"answered {resp.status_code}: {detail}")
+                            time.sleep(min(1.0, 0.05 * failures))
+                            continue
                         raise TransferError(
-                            f"{remote.url}{url} answered {resp.status} to a chunked range "
-                            f"request: {_message(resp.read(4096))}"
+                            f"{remote.url}{url} answered {resp.status_code} to a chunked range "
+                            f"request: {detail}"
                         )
+                    reader = _Reader(resp)
                     while offset < size:
                         want = min(chunk_bytes, size - offset)
-                        head = _read_exact(resp, 8)
-                        data = _read_exact(resp, want) if len(head) == 8 else b""
-                        digest = _read_exact(resp, 32) if len(data) == want else b""
+                        head = _read_exact(reader, 8)
+                        data = _read_exact(reader, want) if len(head) == 8 else b""
+                        digest = _read_exact(reader, 32) if len(data) == want else b""
                         result.wire_bytes += len(data)
                         if len(head) == 8 and struct.unpack(">Q", head)[0] != want:
                             raise TransferError(f"{remote.url}{url}: bad frame length at {offset}")
@@ -439,7 +587,7 @@ def _pull_file(
                         if progress:
                             progress(done, total)
                 finally:
-                    conn.close()
+                    resp.close()
             for f in pending:
                 f.result()
             if flushing is not None:
@@ -453,7 +601,7 @@ def _pull_file(
             return done
         result.events.append(f"{name}: whole-file SHA-256 mismatch")
         done = start_done
-    raise TransferError(
+    raise CorruptAtSource(
         f"{name} of {base} does not match its manifest SHA-256 even after a clean re-fetch: "
         "the source checkpoint is corrupt at rest; nothing was committed"
     )
@@ -465,26 +613,66 @@ def fetch_via(
     job: str,
     checkpoint: str = "latest",
     timeout_s: float = 3600.0,
+    *,
+    accept: list[str] | None = None,
+    credentials: Credentials | None = None,
 ) -> dict[str, Any]:
     """Ask the agent at ``dest_agent`` to pull ``job``'s checkpoint from ``source_agent``
-    (a push, seen from the source)."""
-    remote = _Remote(dest_agent, timeout_s)
-    body = json.dumps({"source": source_agent, "checkpoint": checkpoint}).encode()
+    (a push, seen from the source); ``accept``: see :func:`pull_checkpoint`."""
+    remote = _Remote(dest_agent, timeout_s, credentials)
+    req: dict[str, Any] = {"source": source_agent, "checkpoint": checkpoint}
+    if accept is not None:
+        req["accept"] = list(accept)
+    body = json.dumps(req).encode()
     try:
-        conn, resp = remote.request(
-            "POST",
-            f"/v1/jobs/{quote(job)}/fetch",
-            body=body,
-            headers={"Content-Type": "application/json"},
-        )
-    except (OSError, http.client.HTTPException) as exc:
+        resp = remote.client.post(f"/v1/jobs/{quote(job)}/fetch", content=body,
+                                  headers={"Content-Type": "application/json"})
+        data = resp.content
+    except (OSError, httpx.HTTPError) as exc:
         raise TransferError(
-            f"cannot reach the agent at {remote.url}: {exc}; is it running?"
+            f"cannot reach the agent at {remote.url}: {_why(exc)}; is it running?"
         ) from None
-    try:
-        data = resp.read()
     finally:
-        conn.close()
-    if resp.status != 200:
+        remote.close()
+    if resp.status_code != 200:
         raise TransferError(f"{remote.url} could not fetch {job}/{checkpoint}: {_message(data)}")
     return json.loads(data)
+
+
+def agent_health(url: str, timeout_s: float = 2.0, *,
+                 credentials: Credentials | None = None) -> dict[str, Any]:
+    """The agent's ``/v1/health`` answer; :class:`TransferError` when it does not answer."""
+    with _Remote(url, timeout_s, credentials) as remote:
+        return json.loads(remote.get_bytes("/v1/health"))
+
+
+def set_peers(url: str, peers: list[str], *, credentials: Credentials | None = None,
+              timeout_s: float = 10.0) -> None:
+    """Tell the agent at ``url`` which agents belong to the run (the only ones it pulls
+    from)."""
+    with _Remote(url, timeout_s, credentials) as remote:
+        try:
+            resp = remote.client.put("/v1/peers", json={"urls": list(peers)})
+        except (OSError, httpx.HTTPError) as exc:
+            raise TransferError(f"cannot reach the agent at {remote.url}: {_why(exc)}") \
+                from None
+        if resp.status_code != 200:
+            raise TransferError(f"{remote.url} refused its peers: {resp.status_code} "
+                                f"{_message(resp.content)}")
+
+
+def probe_agent(url: str, timeout_s: float = 1.0) -> str:
+    """``"ok"`` when something answers as an agent at ``url`` (a 401 without the token
+    counts: the agent is up), else why not. A liveness probe only: it sends no secret and
+    trusts no certificate."""
+    try:
+        with httpx.Client(timeout=timeout_s, verify=False, trust_env=False) as client:
+            resp = client.get(normalize_url_path(url, "/v1/health"))
+    except (OSError, httpx.HTTPError) as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok" if resp.status_code in (200, 401) else f"answered {resp.status_code}"
+
+
+def normalize_url_path(url: str, path: str) -> str:
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    return f"{parts.scheme}://{parts.netloc}{path}"

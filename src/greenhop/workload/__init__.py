@@ -26,6 +26,9 @@ from greenhop.workload.checkpoint import (
 from greenhop.workload.sampler import ResumableSampler
 from greenhop.workload.session import (
     CONTROL_FILE,
+    ENV_CHECKPOINT_DIR,
+    ENV_PROGRESS,
+    ENV_RESUME_STEP,
     EXIT_FAILED,
     EXIT_FINISHED,
     EXIT_MIGRATED,
@@ -37,6 +40,9 @@ from greenhop.workload.session import (
 __all__ = [
     "CONTROL_FILE",
     "DEFAULT_SHARD_BYTES",
+    "ENV_CHECKPOINT_DIR",
+    "ENV_PROGRESS",
+    "ENV_RESUME_STEP",
     "EXIT_FAILED",
     "EXIT_FINISHED",
     "EXIT_MIGRATED",

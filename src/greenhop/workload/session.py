@@ -18,6 +18,7 @@ saves a checkpoint and raises :class:`MigrationExit` (a ``SystemExit`` with
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -41,6 +42,30 @@ start it again (here or at another site) to continue."""
 
 CONTROL_FILE = "MIGRATE"
 """Default control file name inside the checkpoint directory."""
+
+ENV_CHECKPOINT_DIR = "GREENHOP_CHECKPOINT_DIR"
+"""Environment variable: the job's checkpoint directory at its current site (set by
+``greenhop run``; the default of ``ckpt_dir``)."""
+ENV_RESUME_STEP = "GREENHOP_RESUME_STEP"
+"""Environment variable: the checkpoint step the process must resume from (set by
+``greenhop run`` after it verified that checkpoint). :meth:`TrainingSession.resume`
+loads exactly that step or raises :class:`CheckpointError`; it never silently starts
+from an older step or from scratch."""
+
+
+ENV_PROGRESS = "GREENHOP_PROGRESS"
+"""Environment variable: when ``1``, :meth:`TrainingSession.step_done` prints a line
+``step N`` to stdout after each step (how ``greenhop run`` sees a job's progress)."""
+
+
+def env_resume_step() -> int | None:
+    """The step in :data:`ENV_RESUME_STEP`, or None when it is unset or empty."""
+    raw = os.environ.get(ENV_RESUME_STEP, "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise ConfigError(f"{ENV_RESUME_STEP}={raw!r}: must be a step number")
+    return int(raw)
 
 
 class MigrationExit(SystemExit):
@@ -69,11 +94,13 @@ class TrainingSession:
         capture_rng: save and restore python, numpy and torch RNG states.
         shard_bytes: largest safetensors file [B]; bigger components are split.
         log: callable taking one message line (default: stderr).
+        resume_step: the step :meth:`resume` must load (default: the environment's
+            :data:`ENV_RESUME_STEP`, set by ``greenhop run``; None = the newest intact).
     """
 
     def __init__(
         self,
-        ckpt_dir: str | Path,
+        ckpt_dir: str | Path | None = None,
         *,
         model: Any = None,
         optimizer: Any = None,
@@ -87,7 +114,13 @@ class TrainingSession:
         capture_rng: bool = True,
         shard_bytes: int = ck.DEFAULT_SHARD_BYTES,
         log: Callable[[str], None] | None = None,
+        resume_step: int | None = None,
     ) -> None:
+        if ckpt_dir is None:
+            ckpt_dir = os.environ.get(ENV_CHECKPOINT_DIR) or None
+            if ckpt_dir is None:
+                raise ConfigError(f"no checkpoint directory: pass ckpt_dir or set "
+                                  f"{ENV_CHECKPOINT_DIR}")
         if every_steps < 0:
             raise ConfigError(f"every_steps must be >= 0; got {every_steps}")
         if keep < 1:
@@ -115,6 +148,8 @@ class TrainingSession:
         self.capture_rng = capture_rng
         self.shard_bytes = shard_bytes
         self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
+        self.resume_step = resume_step if resume_step is not None else env_resume_step()
+        self.progress = os.environ.get(ENV_PROGRESS, "") == "1"
         self.step = 0
         self.last_saved: tuple[int, bool] | None = None
         self._stop = threading.Event()
@@ -168,13 +203,25 @@ class TrainingSession:
         """
         ck.recover(self.ckpt_dir)
         loaded = None
-        for _step, path in ck.list_checkpoints(self.ckpt_dir):
+        want = self.resume_step
+        for step, path in ck.list_checkpoints(self.ckpt_dir):
+            if want is not None and step != want:
+                continue
             try:  # verifies every SHA-256 while reading: each byte is read and hashed once
                 loaded = ck.load_checkpoint(path)
                 break
             except ck.IncompleteCheckpoint as exc:
+                if want is not None:  # told which step to load: a loud failure, no fallback
+                    raise CheckpointError(
+                        f"cannot resume from {path} ({ENV_RESUME_STEP}={want}): {exc}"
+                    ) from None
                 self.log(f"skipping {path.name}: {exc}")
         if loaded is None:
+            if want is not None and want > 0:
+                raise CheckpointError(
+                    f"no checkpoint of step {want} in {self.ckpt_dir} ({ENV_RESUME_STEP}); "
+                    "refusing to start from scratch"
+                )
             self.step = 0
             return 0
         missing = [n for n in self.components if n not in loaded.components]
@@ -212,6 +259,8 @@ class TrainingSession:
         (unless it just did) and raises :class:`MigrationExit`.
         """
         self.step = step
+        if self.progress:
+            print(f"step {step}", flush=True)
         if self.every_steps and step % self.every_steps == 0:
             self.save(step)
         if self.stop_requested:
