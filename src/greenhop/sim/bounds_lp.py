@@ -425,6 +425,25 @@ class LpSolution:
     size: LpSize
 
 
+def _csc(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_col: int
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column-wise sparse arrays (start, row index, value) of coefficients given as
+    triplets; repeated (row, column) pairs are summed, zeros dropped."""
+    key = c.astype(np.int64) * (int(r.max(initial=0)) + 1) + r
+    order = np.argsort(key, kind="stable")
+    key, r, c, v = key[order], r[order], c[order], v[order]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    at = np.flatnonzero(first)
+    value = np.add.reduceat(v, at) if v.size else v
+    r, c = r[at], c[at]
+    keep = value != 0.0
+    r, c, value = r[keep], c[keep], value[keep]
+    start = np.zeros(n_col + 1, dtype=np.int32)
+    np.cumsum(np.bincount(c, minlength=n_col), out=start[1:])
+    return start, r.astype(np.int32), np.ascontiguousarray(value, dtype=float)
+
+
 _banner_done = False
 
 
@@ -457,14 +476,12 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     dual simplex, which took minutes before the base-deficit rows); ``time_limit_s`` caps
     the solve."""
     import highspy
-    from scipy.sparse import coo_matrix
 
     t0 = time.perf_counter()
     plan = _Plan(inp, lp)
     m = _assemble(inp, lp, plan)
     cat = np.concatenate
-    a = coo_matrix((cat(m.v), (cat(m.r), cat(m.c))), shape=(m.n_row, m.n_col)).tocsc()
-    a.sum_duplicates()
+    start, index, value = _csc(cat(m.r), cat(m.c), cat(m.v), m.n_col)
     model = highspy.HighsLp()
     model.num_col_ = m.n_col
     model.num_row_ = m.n_row
@@ -474,11 +491,11 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     model.row_lower_ = np.ascontiguousarray(cat(m.row_lo))
     model.row_upper_ = np.ascontiguousarray(cat(m.row_hi))
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = a.indptr.astype(np.int32)
-    model.a_matrix_.index_ = a.indices.astype(np.int32)
-    model.a_matrix_.value_ = a.data
-    size = LpSize(cols=m.n_col, rows=m.n_row, nnz=int(a.nnz))
-    del m, a
+    model.a_matrix_.start_ = start
+    model.a_matrix_.index_ = index
+    model.a_matrix_.value_ = value
+    size = LpSize(cols=m.n_col, rows=m.n_row, nnz=int(value.size))
+    del m
     h = _new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
