@@ -114,6 +114,9 @@ def test_compare_saved_and_gaps():
         "static": {"job_nr_kwh": 100.0, "non_renewable_kwh": 1100.0, "work_done_gpu_h": 50.0},
         "good": {"job_nr_kwh": 40.0, "non_renewable_kwh": 1040.0, "work_done_gpu_h": 50.0},
         "lazy": {"job_nr_kwh": 10.0, "non_renewable_kwh": 1010.0, "work_done_gpu_h": 49.0},
+        # 0.2 % short of the bound's work: gets a gap, against the bound priced at its work
+        "close": {"job_nr_kwh": 40.0, "non_renewable_kwh": 1040.0, "work_done_gpu_h": 49.9,
+                  "bound_space_kwh": 19.0},
     }
     bounds = {"space": {"job_nr_kwh": 20.0, "work_gpu_h": 50.0, "status": "Optimal"}}
     out = compare(metrics, bounds)
@@ -121,6 +124,7 @@ def test_compare_saved_and_gaps():
     assert out["good"]["site_saved_vs_static_pct"] == pytest.approx(100 * 60 / 1100, abs=1e-4)
     assert out["good"]["gap_closed_space_pct"] == pytest.approx(75.0)   # 60 of 80
     assert out["static"]["gap_closed_space_pct"] == 0.0
+    assert out["close"]["gap_closed_space_pct"] == pytest.approx(100 * 60 / 81, abs=0.01)
     assert out["lazy"]["gap_closed_space_pct"] is None
     assert "less work" in out["lazy"]["gap_closed_space_why"]
     pct, why = gap_closed(100.0, 50.0, {"job_nr_kwh": None, "status": "Time limit reached",

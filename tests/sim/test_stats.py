@@ -96,20 +96,6 @@ def test_pairing_removes_the_shared_seed_effect():
     assert d["ci_lo"] > 0.9 and d["ci_hi"] < 1.1
 
 
-def test_gap_closed_formula_and_its_conditions():
-    assert stats.gap_closed_pct(100.0, 60.0, 20.0, 50.0, 50.0) == (50.0, None)
-    assert stats.gap_closed_pct(100.0, 20.0, 20.0, 50.0, 50.0) == (100.0, None)
-    assert stats.gap_closed_pct(100.0, 100.0, 20.0, 50.0, 50.0) == (0.0, None)
-    # within the relative tolerance of the bound's work: still defined
-    assert stats.gap_closed_pct(100.0, 60.0, 20.0, 50.0 * (1 - 1e-12), 50.0)[0] == 50.0
-    value, why = stats.gap_closed_pct(100.0, 10.0, 20.0, 40.0, 50.0)
-    assert value is None and "less work" in why
-    value, why = stats.gap_closed_pct(20.0, 10.0, 20.0, 50.0, 50.0)
-    assert value is None and "no gap" in why
-    assert stats.gap_closed_pct(None, 10.0, 5.0, 1.0, 1.0) == (None, "no static run for this seed")
-    assert stats.gap_closed_pct(10.0, 10.0, None, 1.0, 1.0)[1] == "no bound value for this seed"
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(finite, min_size=2, max_size=40))
 def test_property_interval_contains_the_mean(values):

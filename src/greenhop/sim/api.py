@@ -165,15 +165,29 @@ def simulate(
                      window_forecasts=forecasts if needs_fc else None).run()
         runs[name] = res
         metrics[name] = run_metrics(inputs, res, base_only)
-    bounds = None
+    result = SimulationResult(sc, inputs, runs, compare(metrics), forecasts, base_only)
     if sc.bounds:
         from greenhop.sim.bounds import compute_bound
 
-        bounds = {}
+        solved = {}
         for kind in sc.bounds:
             if progress is not None:
                 progress(f"bound {kind}", total, total)
-            bounds[kind] = compute_bound(inputs, kind, static=runs.get("static"),
-                                         deadlines=sc.bounds_deadlines).to_dict()
-    return SimulationResult(sc, inputs, runs, compare(metrics, bounds), forecasts, base_only,
-                            bounds)
+            solved[kind] = compute_bound(inputs, kind, static=runs.get("static"),
+                                         deadlines=sc.bounds_deadlines)
+        apply_bounds(result, solved)
+    return result
+
+
+def apply_bounds(result: SimulationResult, solved: dict) -> SimulationResult:
+    """Attach solved bounds (``{kind: BoundResult}``) to ``result``: its ``bounds`` block,
+    each policy's ``bound_<kind>_kwh`` (the bound priced at that policy's own work,
+    :meth:`~greenhop.sim.bounds.BoundResult.for_run`, a true lower bound on its
+    ``job_nr_kwh``) and the gaps closed (:func:`~greenhop.sim.metrics.compare`)."""
+    result.bounds = {kind: b.to_dict() for kind, b in solved.items()}
+    for name, m in result.metrics_by_policy.items():
+        for kind, b in solved.items():
+            own = b.for_run(result.inputs, result.runs[name])
+            m[f"bound_{kind}_kwh"] = None if own is None else round(own, 4)
+    compare(result.metrics_by_policy, result.bounds)
+    return result

@@ -7,25 +7,25 @@ instant migration, how low could that go for the work* ``static`` *did?* Two kin
 * ``spacetime``: each job does at least the work ``static`` completed for it by the horizon,
   at any time after its arrival (before its deadline with ``deadlines=True``), never faster
   than its GPUs allow, anywhere it may run, within every site's GPU slots.
-* ``space``: the same, and in addition no job's cumulative work may, at the end of any
-  block, exceed ``static``'s running time by then x its GPUs x its best throughput: it may
-  lag ``static`` (migrations and suspensions cost time) and run on faster GPUs, but not run
-  earlier or longer. Where ``static`` ran a job from its arrival on its fastest GPUs this is
-  no constraint at all, so ``space`` differs from ``spacetime`` only through jobs ``static``
-  queued or ran on slower GPUs (and a run that starts such a job earlier is not covered).
+* ``space``: each job does, in every time block, exactly the work ``static`` did in it: only
+  *where* is free (placement and instant migration), not *when*.
 
 The LP (:mod:`greenhop.sim.bounds_lp`) minimises the grid energy of all sites with a free
 dispatch of renewables, batteries (charged from renewables only, with their efficiency,
 power and state-of-charge limits) and grid. The simulator's greedy dispatch of any schedule
-that satisfies the constraints above is a feasible point of that LP, and the LP also leaves
-out migration downtime, idle and network energy (more demand never lowers the grid energy
-it needs), so the LP optimum minus the base-only grid energy is a **true lower bound** on
-``job_nr_kwh`` of every run that the bound *covers*: a run that did, per job, at least the
-bound's required work (:attr:`BoundResult.job_work_gpu_s`) inside the job's window; for
-``space`` the work counted is what remains after cutting every excursion above the cap
-(see :meth:`BoundResult.covers`). Time is aggregated into blocks
-(1 h by default) by summing every per-step constraint over the block: a relaxation, so the
-bound stays a lower bound. See ``docs/bounds.md``.
+that does the same work per job (``spacetime``: in total; ``space``: per block) is a
+feasible point of that LP, and the LP also leaves out migration downtime, idle and network
+energy (more demand never lowers the grid energy it needs), so the LP optimum minus the
+base-only grid energy is a **true lower bound** on ``job_nr_kwh`` of such a run. Time is
+aggregated into blocks (1 h by default) by summing every per-step constraint over the block:
+a relaxation, so the bound stays a lower bound.
+
+A run of a real policy does slightly different work (migrations cost time, a suspended job
+works later). The LP's prices of work (its dual solution, which stays feasible when only the
+required work changes) turn the one solve into a bound for *that run's own work*:
+``job_nr_kwh + price x (its work - static's work)`` (weak duality;
+:meth:`BoundResult.for_run`). That number is a true lower bound on the run's
+``job_nr_kwh`` for every run, whatever its work; see ``docs/bounds.md``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from greenhop.sim.bounds_lp import (
     KWH_J,
     LpInput,
     LpSize,
-    best_rate_per_gpu,
     plan_size,
     solve,
 )
@@ -54,8 +53,6 @@ __all__ = ["BOUND_KINDS", "BoundResult", "BoundTooLargeError", "compute_bound",
 
 #: default memory limit of one bound's LP [bytes] (estimated before it is built)
 DEFAULT_MAX_MEMORY_BYTES = 4e9
-#: relative tolerance of "did at least the bound's work"
-WORK_RTOL = 1e-6
 
 
 class BoundTooLargeError(ConfigError):
@@ -63,14 +60,13 @@ class BoundTooLargeError(ConfigError):
 
 
 def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray,
-                          until_s: np.ndarray | None = None, *, seconds: bool = False
-                          ) -> np.ndarray:
+                          until_s: np.ndarray | None = None) -> np.ndarray:
     """Work each job of ``run`` had done by each of ``times_s`` [reference-GPU-s], ``[J, K]``.
 
     Read from the run's segments (always recorded): a ``running`` segment at site ``s`` does
     ``GPUs x throughput`` per second (a partial job with staying GPUs at the slower of its
     site and its home, the site it started at). ``until_s`` [J] stops counting each job's work
-    at that time (its deadline). ``seconds=True`` counts time spent running [s] instead.
+    at that time (its deadline).
     """
     J = len(inputs.jobs)
     times = np.asarray(times_s, dtype=float)
@@ -89,7 +85,7 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
     home[j[is_first]] = site[is_first]
     tp = inputs.throughput
     tp_run = np.where(inputs.job_g_stay[j] > 0, np.minimum(tp[site], tp[home[j]]), tp[site])
-    rate = np.ones(len(segs)) if seconds else inputs.job_gpus[j] * tp_run
+    rate = inputs.job_gpus[j] * tp_run
     stop = np.full(J, np.inf) if until_s is None else np.asarray(until_s, dtype=float)
     for k in range(0, len(segs), 256):
         sl = slice(k, k + 256)
@@ -105,8 +101,8 @@ class BoundResult:
 
     Attributes:
         kind: ``space`` or ``spacetime``.
-        job_nr_kwh: the bound on job-attributable grid energy [kWh]; ``None`` unless HiGHS
-            proved optimality.
+        job_nr_kwh: the bound on job-attributable grid energy [kWh] for static's work;
+            ``None`` unless HiGHS proved optimality.
         work_gpu_h: total work the bound requires [reference-GPU-h].
         solve_s: wall time of building and solving the LP [s].
         status: HiGHS's model status string (``Optimal``, ``Time limit reached``, ...).
@@ -114,9 +110,11 @@ class BoundResult:
         job_work_gpu_s: work each job must do [reference-GPU-s], ``[J]``.
         block_edges_s: block boundaries [s after start], ``[B+1]``.
         job_window_end_s: end of each job's window (deadline or horizon) [s], ``[J]``.
-        job_cap_gpu_s: ``space`` only: the cumulative work each job may have done by each
-            block end (static's running time by then x GPUs x best throughput)
-            [reference-GPU-s], ``[J, B]``.
+        job_block_work_gpu_s: static's work per job and block [reference-GPU-s], ``[J, B]``
+            (for ``space`` the LP's fixed profile).
+        job_price: ``spacetime``: the price of each job's total work [kWh per
+            reference-GPU-s], ``[J]``; ``block_price``: ``space``: the price of each job's
+            work in each block, ``[J, B]`` (``None`` unless optimal).
         deadlines: whether work counts only before each job's deadline.
         lp_size: columns, rows and nonzeros of the LP.
         grid_kwh: the LP's total grid energy [kWh]; ``base_only_kwh``: the base-only
@@ -132,7 +130,9 @@ class BoundResult:
     job_work_gpu_s: np.ndarray
     block_edges_s: np.ndarray
     job_window_end_s: np.ndarray
-    job_cap_gpu_s: np.ndarray | None
+    job_block_work_gpu_s: np.ndarray
+    job_price: np.ndarray | None
+    block_price: np.ndarray | None
     deadlines: bool
     lp_size: LpSize
     grid_kwh: float | None
@@ -153,33 +153,28 @@ class BoundResult:
             "lp_nnz": self.lp_size.nnz,
         }
 
-    def job_covered_gpu_s(self, inputs: SimInputs, run: RunResult) -> np.ndarray:
-        """Per job, the work of ``run`` the bound's LP can account for [reference-GPU-s]:
-        work inside the job's window; for ``space``, cut to the cap at every block end
-        (``W'_b = min(cap_b, W'_{b-1} + w_b)``; dropping work only removes demand, so the
-        run's own dispatch stays a feasible point of the LP)."""
+    def for_run(self, inputs: SimInputs, run: RunResult) -> float | None:
+        """A true lower bound on ``run``'s ``job_nr_kwh`` [kWh], for the work it actually did.
+
+        ``job_nr_kwh + sum(price x (run's work - static's work))`` over the LP's work rows
+        (``spacetime``: each job's total inside its window) or fixed work columns
+        (``space``: each job's work per block): by weak duality the LP's dual solution
+        bounds the same LP with the run's work in place of static's, and the run's own
+        dispatch is a feasible point of that LP. Work a run did where the LP has no price
+        (a job static never started) only adds demand and is left out, which keeps the
+        bound valid. ``None`` when the bound did not solve, or when the run placed a pinned
+        or partial job away from its origin (the LP has no such placement).
+        """
+        if self.job_nr_kwh is None or not _homed_at_origin(inputs, run).all():
+            return None
         cum = cumulative_work_gpu_s(inputs, run, self.block_edges_s, self.job_window_end_s)
-        if self.job_cap_gpu_s is None:
-            kept = cum[:, -1]
+        if self.kind == "spacetime":
+            delta = cum[:, -1] - self.job_work_gpu_s
+            shift = float(np.dot(self.job_price, delta))
         else:
-            per_block = np.diff(cum, axis=1)
-            kept = np.zeros(cum.shape[0])
-            for b in range(per_block.shape[1]):
-                kept = np.minimum(self.job_cap_gpu_s[:, b], kept + per_block[:, b])
-        return np.where(_homed_at_origin(inputs, run), kept, 0.0)
-
-    def covers(self, inputs: SimInputs, run: RunResult) -> bool:
-        """Whether the bound is a lower bound for ``run``: every job's counted work
-        (:meth:`job_covered_gpu_s`) is at least the required work, within
-        :data:`WORK_RTOL` relative (a run that much short of the work could be below the
-        bound by at most that share of the jobs' energy).
-
-        Without deadlines, ``spacetime`` covers exactly the runs that did at least
-        :attr:`job_work_gpu_s` for every job; ``space`` and deadlines need the run's
-        segments, which this reads."""
-        done = self.job_covered_gpu_s(inputs, run)
-        need = self.job_work_gpu_s
-        return bool(np.all(done >= need * (1.0 - WORK_RTOL) - 1e-9))
+            delta = np.diff(cum, axis=1) - self.job_block_work_gpu_s
+            shift = float((self.block_price * delta).sum())
+        return self.job_nr_kwh + shift
 
 
 def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
@@ -262,15 +257,10 @@ def compute_bound(
     cum = cumulative_work_gpu_s(inputs, static, edges_s, window_end)     # [J, B+1]
     required = cum[:, -1].copy()
     required[required < 1e-9 * np.maximum(inputs.job_work_gpu_s, 1.0)] = 0.0
-    cap = None
-    if kind == "space":
-        # Static's running time by each block end at the job's best rate: a run may be ahead
-        # of static's work only by running on faster GPUs, never by running earlier or longer.
-        ran_s = cumulative_work_gpu_s(inputs, static, edges_s, window_end, seconds=True)
-        best = np.array([best_rate_per_gpu(inputs, j) for j in range(len(inputs.jobs))])
-        cap = np.maximum(ran_s[:, 1:] * (inputs.job_gpus * best)[:, None], cum[:, 1:])
+    per_block = np.diff(cum, axis=1)
+    per_block[required == 0] = 0.0
     lp_in = LpInput(edges=edges, avail_h=avail_s / H_S, required_gpu_h=required / H_S,
-                    cap_gpu_h=None if cap is None else cap / H_S)
+                    profile_gpu_h=per_block / H_S if kind == "space" else None)
     size = plan_size(inputs, lp_in)
     if size.bytes > max_memory_bytes:
         raise BoundTooLargeError(
@@ -286,10 +276,14 @@ def compute_bound(
     nblock = max(1, round(block_s / dt))
     method = (f"blocks of {nblock} step{'s' if nblock > 1 else ''} ({nblock * dt:g} s), "
               "jobs aggregated per placement class")
+    # prices per reference-GPU-h -> per reference-GPU-s
+    job_price = None if sol.job_price is None else sol.job_price / H_S
+    block_price = None if sol.block_price is None else sol.block_price / H_S
     return BoundResult(
         kind=kind, job_nr_kwh=nr, work_gpu_h=float(required.sum()) / H_S,
         solve_s=sol.solve_s, status=sol.status, method=method, job_work_gpu_s=required,
-        block_edges_s=edges_s, job_window_end_s=window_end,
-        job_cap_gpu_s=cap, deadlines=bool(deadlines), lp_size=sol.size,
+        block_edges_s=edges_s, job_window_end_s=window_end, job_block_work_gpu_s=per_block,
+        job_price=job_price, block_price=block_price, deadlines=bool(deadlines),
+        lp_size=sol.size,
         grid_kwh=None if sol.grid_j is None else sol.grid_j / KWH_J,
         base_only_kwh=base_j / KWH_J, static_job_nr_kwh=static_nr)

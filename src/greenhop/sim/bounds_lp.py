@@ -12,8 +12,8 @@ lower). Columns and rows (``S`` sites, ``B`` blocks):
   ``soc`` in ``[min_soc x capacity, capacity]``; where the grid limit could bind, unmet
   ``x`` (see :func:`peak_demand_w`);
 * per job ``j`` and block ``b`` it may work in: its work ``w[j, b]`` in
-  ``[0, GPUs x best throughput x available hours]``; for ``space`` its cumulative work
-  ``z[j, b]`` in ``[0, cap at the block's end]`` (only for jobs whose cap can bind);
+  ``[0, GPUs x best throughput x available hours]`` (``spacetime``), or fixed at static's
+  work in that block (``space``: the profile over time is static's, only the place is free);
 * per job class ``k`` (jobs with the same placement modes, see :class:`JobClass`), mode
   ``m`` and block: the class's work done in that mode ``y[k, m, b] >= 0``.
 
@@ -23,9 +23,14 @@ Rows: balance ``g + u + d + x - job energy >= base energy``; base deficit
 where the grid limit could bind also ``g + d >= sum of min(base deficit, limit)``;
 state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slots
 ``sum GPU-hours <= slots x hours``; class link ``sum_m y - sum_j w = 0``; per job
-``sum_b w >= required`` (``spacetime``, and ``space`` jobs whose cap cannot bind) or
-``z_b - z_{b-1} - w_b = 0`` with ``z_last >= required`` (``space``); grid-limit chord
-``(peak / limit - 1) g - x >= 0``.
+``sum_b w >= required`` (``spacetime``); grid-limit chord ``(peak / limit - 1) g - x >= 0``.
+
+Besides the optimum, :func:`solve` returns the **prices** of the work: the dual value of
+each job's ``sum_b w >= required`` row (``spacetime``) and the reduced cost of each fixed
+``w[j, b]`` (``space``) [kWh per reference-GPU-h]. The dual solution stays feasible when only
+those right-hand sides or fixed values change, so by weak duality ``optimum + price x
+(other work - this work)`` is a lower bound of the same LP for any other work: the bound
+of a run that did different work (:meth:`greenhop.sim.bounds.BoundResult.for_run`).
 """
 
 from __future__ import annotations
@@ -164,14 +169,14 @@ class LpInput:
         edges: block boundaries in steps, ``[B+1]`` from 0 to ``T``.
         avail_h: hours of block ``b`` in which job ``j`` may work, ``[J, B]``.
         required_gpu_h: work each job must do [reference-GPU-h], ``[J]``.
-        cap_gpu_h: for ``space``, the cumulative work job ``j`` may have done by the end of
-            block ``b`` (static's), ``[J, B]``; ``None`` for ``spacetime``.
+        profile_gpu_h: for ``space``, the work job ``j`` does in block ``b`` (static's),
+            ``[J, B]``; ``None`` for ``spacetime``.
     """
 
     edges: np.ndarray
     avail_h: np.ndarray
     required_gpu_h: np.ndarray
-    cap_gpu_h: np.ndarray | None
+    profile_gpu_h: np.ndarray | None
 
 
 class _Plan:
@@ -193,30 +198,11 @@ class _Plan:
         self.job_hi = np.zeros(len(inp.jobs), dtype=np.int64)
         for c in self.classes:
             for j in c.jobs:
-                ok = lp.avail_h[j] > 0
-                if lp.cap_gpu_h is not None:
-                    ok &= lp.cap_gpu_h[j] > 0
-                nz = np.flatnonzero(ok)
-                if lp.cap_gpu_h is not None and nz.size:
-                    # past the first block static worked in, every block up to the window's
-                    # end may take (delayed) work
-                    nz = np.arange(nz[0], np.flatnonzero(lp.avail_h[j] > 0)[-1] + 1)
+                # every block of the job's window, also (for space) those static left idle:
+                # their fixed work is 0, but their prices price a run that worked there
+                nz = np.flatnonzero(lp.avail_h[j] > 0)
                 if nz.size:
                     self.job_lo[j], self.job_hi[j] = nz[0], nz[-1] + 1
-        # space: a job's cumulative cap needs its own chain of rows only where it can bind.
-        # An optimum never does more than the required work R (less work is less demand),
-        # and the rate caps keep cumulative work below `reach`; so where cap >= min(reach, R)
-        # at every block end (static ran the job from its first block on its fastest GPUs)
-        # a total row gives the same optimum.
-        self.chain = np.zeros(len(inp.jobs), dtype=bool)
-        if lp.cap_gpu_h is not None:
-            for c in self.classes:
-                for j in c.jobs:
-                    lo, hi = int(self.job_lo[j]), int(self.job_hi[j])
-                    reach = np.cumsum(self.w_cap(inp, lp, j))
-                    need = np.minimum(reach, lp.required_gpu_h[j])
-                    cap = lp.cap_gpu_h[j, lo:hi]
-                    self.chain[j] = bool(np.any(cap < need * (1.0 - 1e-9)))
         self.class_lo = [int(min(self.job_lo[j] for j in c.jobs)) for c in self.classes]
         self.class_hi = [int(max(self.job_hi[j] for j in c.jobs)) for c in self.classes]
         n_w = int((self.job_hi - self.job_lo).sum())
@@ -226,19 +212,17 @@ class _Plan:
                     for c, lo, hi in zip(self.classes, self.class_lo, self.class_hi, strict=True))
         n_class_rows = sum(hi - lo for lo, hi in zip(self.class_lo, self.class_hi, strict=True))
         nb, nl = int(self.has_bat.sum()), int(self.limited.sum())
-        space = lp.cap_gpu_h is not None
+        space = lp.profile_gpu_h is not None
         site_cols = B * (2 * S + 3 * nb + nl)
         # deficit rows counted as if every block had one
         site_rows = B * (3 * S + 2 * nb + 2 * nl)
         site_nnz = B * (3 * S + 8 * nb + 6 * nl)
         self.n_w, self.n_y = n_w, n_y
-        n_jobs = sum(len(c.jobs) for c in self.classes)
-        n_z = int((self.job_hi - self.job_lo)[self.chain].sum()) if space else 0
-        n_chain = int(self.chain.sum())
+        n_jobs = 0 if space else sum(len(c.jobs) for c in self.classes)
         self.size = LpSize(
-            cols=site_cols + n_w + n_y + n_z,
-            rows=site_rows + n_class_rows + n_z + n_jobs - n_chain,
-            nnz=site_nnz + y_nnz + 2 * n_w + 2 * n_z)
+            cols=site_cols + n_w + n_y,
+            rows=site_rows + n_class_rows + n_jobs,
+            nnz=site_nnz + y_nnz + 2 * n_w)
 
     def w_cap(self, inp: SimInputs, lp: LpInput, j: int) -> np.ndarray:
         """Upper bounds of job ``j``'s work per block [reference-GPU-h]: its GPUs x its best
@@ -256,6 +240,8 @@ class _Coo:
     """Columns, rows and coefficients appended in vectorised chunks."""
 
     def __init__(self) -> None:
+        self.w_col: dict[int, np.ndarray] = {}    # job -> its work columns (blocks lo..hi)
+        self.total_row: dict[int, int] = {}       # job -> its total-work row (spacetime)
         self.n_col = 0
         self.n_row = 0
         self.col_lo: list[np.ndarray] = []
@@ -372,28 +358,21 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
             m.coef(cr, d_col[s][pos], 1.0)
 
     # jobs
-    space = lp.cap_gpu_h is not None
+    space = lp.profile_gpu_h is not None
     w_col: dict[int, np.ndarray] = {}
+    total_row: dict[int, int] = {}
     for j in (j for c in plan.classes for j in c.jobs):
         lo, hi = int(plan.job_lo[j]), int(plan.job_hi[j])
         if hi <= lo:
             continue
-        w = m.cols(hi - lo, 0.0, plan.w_cap(inp, lp, j))
-        w_col[j] = w
-        req = float(lp.required_gpu_h[j])
-        if space and plan.chain[j]:
-            zcap = np.maximum(lp.cap_gpu_h[j, lo:hi], 0.0)
-            zlo = np.zeros(hi - lo)
-            zlo[-1] = req
-            zcap[-1] = max(zcap[-1], req)
-            z = m.cols(hi - lo, zlo, zcap)
-            zr = m.rows(hi - lo, 0.0, 0.0)
-            m.coef(zr, z, 1.0)
-            m.coef(zr[1:], z[:-1], -1.0)
-            m.coef(zr, w, -1.0)
+        if space:
+            fixed = lp.profile_gpu_h[j, lo:hi]
+            w_col[j] = m.cols(hi - lo, fixed, fixed)
         else:
-            tr = m.rows(1, req, inf)
-            m.coef(tr, w, 1.0)
+            w_col[j] = m.cols(hi - lo, 0.0, plan.w_cap(inp, lp, j))
+            tr = m.rows(1, float(lp.required_gpu_h[j]), inf)
+            m.coef(tr, w_col[j], 1.0)
+            total_row[j] = int(tr[0])
     for c, clo, chi in zip(plan.classes, plan.class_lo, plan.class_hi, strict=True):
         if chi <= clo:
             continue
@@ -411,18 +390,25 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
                 rows = bs[blocks, s]
                 m.coef(slot_rows[rows], y, c.gpu_h[mi, s])
                 m.coef(bal[rows], y, -inp.pue[s] * c.it_kwh[mi, s])
+    m.w_col, m.total_row = w_col, total_row
     return m
 
 
 @dataclass(frozen=True)
 class LpSolution:
     """HiGHS's answer: status string, total grid energy [J] (``None`` unless optimal),
-    wall time of building and solving [s], and the size actually built."""
+    wall time of building and solving [s], the size actually built, and the prices of the
+    work [kWh per reference-GPU-h] (``None`` unless optimal): ``job_price`` ``[J]`` (the
+    dual of each job's total-work row, ``spacetime``) or ``block_price`` ``[J, B]`` (the
+    reduced cost of each fixed work column, ``space``); 0 where the LP has no such row or
+    column."""
 
     status: str
     grid_j: float | None
     solve_s: float
     size: LpSize
+    job_price: np.ndarray | None = None
+    block_price: np.ndarray | None = None
 
 
 def _csc(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_col: int
@@ -495,6 +481,7 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     model.a_matrix_.index_ = index
     model.a_matrix_.value_ = value
     size = LpSize(cols=m.n_col, rows=m.n_row, nnz=int(value.size))
+    w_col, total_row = m.w_col, m.total_row
     del m
     h = _new_highs()
     h.setOptionValue("output_flag", False)
@@ -506,7 +493,21 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     h.passModel(model)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
-    grid = None
+    grid = job_price = block_price = None
     if status == "Optimal":
         grid = float(h.getInfo().objective_function_value) * KWH_J
-    return LpSolution(status=status, grid_j=grid, solve_s=time.perf_counter() - t0, size=size)
+        sol = h.getSolution()
+        J, B = len(inp.jobs), len(lp.edges) - 1
+        if lp.profile_gpu_h is None:
+            row_dual = np.asarray(sol.row_dual)
+            job_price = np.zeros(J)
+            for j, r in total_row.items():
+                job_price[j] = row_dual[r]
+        else:
+            col_dual = np.asarray(sol.col_dual)
+            block_price = np.zeros((J, B))
+            for j, cols in w_col.items():
+                lo = int(plan.job_lo[j])
+                block_price[j, lo:lo + cols.size] = col_dual[cols]
+    return LpSolution(status=status, grid_j=grid, solve_s=time.perf_counter() - t0, size=size,
+                      job_price=job_price, block_price=block_price)

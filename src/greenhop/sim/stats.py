@@ -1,5 +1,6 @@
 """Statistics over seeds: means with percentile-bootstrap confidence intervals, paired
-differences between policies, and the share of the gap to an offline bound a policy closes.
+differences between policies. (The share of the gap to an offline bound a policy closes is
+:func:`greenhop.sim.metrics.gap_closed`.)
 
 Pure numpy and reproducible: every bootstrap draws from a fresh
 ``numpy.random.default_rng(BOOTSTRAP_SEED)``, so the same values always give the same
@@ -13,7 +14,6 @@ Definitions (``x_1 .. x_n`` one value per seed):
   bootstrap); ``None`` when ``n < 2``;
 * paired difference of A and B: ``d_i = A_i - B_i`` on the seeds where both have a
   value, its mean and bootstrap interval, and the share of seeds where ``A_i < B_i`` [%];
-* gap closed: ``100 x (static - policy) / (static - bound)`` on ``job_nr_kwh``.
 """
 
 from __future__ import annotations
@@ -94,29 +94,3 @@ def paired_difference(a: Sequence[float | None], b: Sequence[float | None], **kw
     out["share_a_lt_b_pct"] = (float(100.0 * np.mean(av[both] < bv[both]))
                                if both.any() else None)
     return out
-
-
-def gap_closed_pct(static_kwh: float | None, policy_kwh: float | None,
-                   bound_kwh: float | None, policy_work_gpu_h: float | None,
-                   bound_work_gpu_h: float | None) -> tuple[float | None, str | None]:
-    """``(100 x (static - policy) / (static - bound), None)``, or ``(None, reason)``.
-
-    Defined only when the policy did at least the bound's work (within a relative 1e-9):
-    a policy that finished less work could look better than the bound for that reason
-    alone. 100 = as good as the bound, 0 = no better than ``static``.
-    """
-    if static_kwh is None:
-        return None, "no static run for this seed"
-    if bound_kwh is None:
-        return None, "no bound value for this seed"
-    if policy_kwh is None:
-        return None, "the policy has no job_nr_kwh"
-    if policy_work_gpu_h is None or bound_work_gpu_h is None:
-        return None, "work done unknown"
-    if policy_work_gpu_h < bound_work_gpu_h * (1.0 - 1e-9):
-        return None, (f"the policy did less work ({policy_work_gpu_h:g} GPU-h) than the bound "
-                      f"({bound_work_gpu_h:g} GPU-h)")
-    gap = static_kwh - bound_kwh
-    if gap <= 0:
-        return None, f"no gap: static - bound = {gap:g} kWh"
-    return 100.0 * (static_kwh - policy_kwh) / gap, None

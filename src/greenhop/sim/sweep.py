@@ -200,21 +200,19 @@ def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
                 "wall_s": round(wall_s, 3), "finished_at": time.time()}
         return name, text, meta
 
-    if not getattr(sc, "bounds", ()):
+    if not sc.bounds:
         for name in policies:
             t0 = time.perf_counter()
             text = simulate(sc, policies=[name], seed=seed).to_json()
             yield cell(name, text, time.perf_counter() - t0)
         return
 
-    from greenhop.sim.metrics import compare
+    from greenhop.sim.api import apply_bounds
 
     bare = replace(sc, bounds=())
 
     def complete(res) -> str:
-        res.bounds = solved
-        compare(res.metrics_by_policy, solved)
-        return res.to_json()
+        return apply_bounds(res, solved).to_json()
 
     t0 = time.perf_counter()
     static = simulate(bare, policies=["static"], seed=seed)
@@ -222,7 +220,8 @@ def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
     t0 = time.perf_counter()
     solved = _solve_bounds(sc, static)
     if bounds:
-        yield cell(BOUNDS, json.dumps(solved, sort_keys=True, indent=2, allow_nan=False) + "\n",
+        doc = {kind: b.to_dict() for kind, b in solved.items()}
+        yield cell(BOUNDS, json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n",
                    time.perf_counter() - t0)
     if "static" in policies:
         yield cell("static", complete(static), static_s)
@@ -233,14 +232,14 @@ def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
             yield cell(name, complete(res), time.perf_counter() - t0)
 
 
-def _solve_bounds(sc: Scenario, static_result) -> dict[str, dict]:
-    """``{kind: BoundResult.to_dict()}`` of the scenario's bounds on ``static_result``'s
-    inputs, with its ``static`` run as the reference."""
+def _solve_bounds(sc: Scenario, static_result) -> dict:
+    """``{kind: BoundResult}`` of the scenario's bounds on ``static_result``'s inputs, with
+    its ``static`` run as the reference."""
     from greenhop.sim.bounds import compute_bound
 
     return {kind: compute_bound(static_result.inputs, kind,
                                 static=static_result.runs["static"],
-                                deadlines=getattr(sc, "bounds_deadlines", False)).to_dict()
+                                deadlines=sc.bounds_deadlines)
             for kind in sc.bounds}
 
 

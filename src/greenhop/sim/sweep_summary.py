@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from greenhop.sim import stats
+from greenhop.sim.metrics import gap_closed
 from greenhop.sim.sweep_store import SweepStore, atomic_write
 
 #: headline metrics, each with the fallbacks used when a cell lacks it
@@ -87,11 +88,22 @@ def _fill_gaps(spec, df: pd.DataFrame) -> pd.DataFrame:
                 static = df[here & (df["policy"] == "static")]
                 bound = df[here & (df["policy"] == f"bound:{kind}")]
                 for i in df.index[here & ~df["policy"].str.startswith("bound:")]:
-                    value, _ = stats.gap_closed_pct(
-                        _one(static, nr), _one(df.loc[[i]], nr), _one(bound, nr),
-                        _one(df.loc[[i]], "work_done_gpu_h"), _one(bound, "work_done_gpu_h"))
+                    row = df.loc[[i]]
+                    value, _ = gap_closed(
+                        _one(static, nr), _one(row, nr), _bound_dict(bound),
+                        _one(row, "work_done_gpu_h"), _one(row, f"bound_{kind}_kwh"))
                     df.loc[i, col] = float("nan") if value is None else value
     return df
+
+
+def _bound_dict(rows: pd.DataFrame) -> dict:
+    """The bound cell's ``to_dict`` keys that :func:`greenhop.sim.metrics.gap_closed` reads
+    (``{}`` when the seed has no bound row)."""
+    if rows.empty:
+        return {"job_nr_kwh": None, "status": "missing"}
+    status = rows["status"].iloc[0] if "status" in rows.columns else None
+    return {"job_nr_kwh": _one(rows, "job_nr_kwh"), "work_gpu_h": _one(rows, "work_done_gpu_h"),
+            "status": None if pd.isna(status) else status}
 
 
 def _one(rows: pd.DataFrame, col: str) -> float | None:
@@ -177,11 +189,15 @@ def _gaps(spec, sel: pd.DataFrame, by_seed: dict, kinds) -> tuple[dict, dict]:
         for pol in spec.policies:
             rows = by_seed[pol]
             per_seed = []
+            own = (_col(rows, f"bound_{kind}_kwh") if f"bound_{kind}_kwh" in rows.columns
+                   else [None] * len(spec.seeds))
             for i, seed in enumerate(spec.seeds):
-                value, reason = stats.gap_closed_pct(
+                bound = {"job_nr_kwh": _col(b, "job_nr_kwh")[i],
+                         "work_gpu_h": _col(b, "work_done_gpu_h")[i],
+                         "status": b["status"].iloc[i]}
+                value, reason = gap_closed(
                     None if static is None else _col(static, nr)[i],
-                    _col(rows, nr)[i], _col(b, "job_nr_kwh")[i],
-                    _col(rows, "work_done_gpu_h")[i], _col(b, "work_done_gpu_h")[i])
+                    _col(rows, nr)[i], bound, _col(rows, "work_done_gpu_h")[i], own[i])
                 per_seed.append({"seed": seed, "value": value, "reason": reason})
             gaps.setdefault(pol, {})[f"gap_closed_{kind}_pct"] = {
                 **stats.describe([e["value"] for e in per_seed]), "per_seed": per_seed}
