@@ -70,7 +70,9 @@ class RayRunner:
             _check_address(self.address)
             kw = {"address": self.address}
         else:
-            kw = {"num_cpus": self.workers or os.cpu_count() or 1,
+            # address="local": always a new instance of our own, even when a cluster
+            # started with `ray start` is running on this machine (Ray would join it)
+            kw = {"address": "local", "num_cpus": self.workers or os.cpu_count() or 1,
                   "object_store_memory": OBJECT_STORE_BYTES,
                   "_node_ip_address": "127.0.0.1"}
         opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
