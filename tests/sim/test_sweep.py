@@ -4,6 +4,7 @@ serial vs local Ray, bounds cells, and bad input."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 
@@ -175,6 +176,7 @@ def test_local_ray_gives_the_serial_cells_and_files(serial_run, tmp_path):
     assert _final(ray_out.out) == _final(serial.out)
     meta = json.loads((ray_out.out / "meta" / "p000-s00001-static.json").read_text())
     assert meta["node_id"] and meta["pid"] > 0
+    assert meta["nice"] == os.nice(0)  # workers run at the command's priority, not Ray's 15
     assert not ray.is_initialized()  # the local instance was shut down
 
 

@@ -197,7 +197,7 @@ def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
 
     def cell(name: str, text: str, wall_s: float) -> tuple[str, str, dict]:
         meta = {"node_id": _node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-                "wall_s": round(wall_s, 3), "finished_at": time.time()}
+                "nice": os.nice(0), "wall_s": round(wall_s, 3), "finished_at": time.time()}
         return name, text, meta
 
     if not sc.bounds:

@@ -74,7 +74,11 @@ class RayRunner:
             # started with `ray start` is running on this machine (Ray would join it)
             kw = {"address": "local", "num_cpus": self.workers or os.cpu_count() or 1,
                   "object_store_memory": OBJECT_STORE_BYTES,
-                  "_node_ip_address": "127.0.0.1"}
+                  "_node_ip_address": "127.0.0.1",
+                  # Ray starts its workers at nice 15: on a shared machine any other
+                  # process would take their CPU. Run them at the command's priority, as
+                  # --serial runs.
+                  "_system_config": {"worker_niceness": 0}}
         opts = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
                 **kw}
         if self.address is None:
