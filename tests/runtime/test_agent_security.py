@@ -218,3 +218,24 @@ def test_malformed_and_oversized_requests_and_200_slow_clients_do_not_stop_the_a
         for s in slow:
             s.close()
     assert b.proc.poll() is None
+
+
+def test_tls_with_the_runs_ca_only(tmp_path):
+    """An agent on HTTPS with a certificate of the run's CA: a client trusting that CA pulls;
+    one trusting another run's CA refuses the connection; plain HTTP gets nothing."""
+    from greenhop.runtime.auth import make_run_ca
+
+    ca, certs = make_run_ca(tmp_path / "tls", ["a"])
+    other_ca, _ = make_run_ca(tmp_path / "other", ["a"])
+    save_checkpoint(tmp_path / "a" / "job", 5, {"model": {"w": torch.ones(100)}})
+    with SiteAgent(tmp_path / "a", token=TOKEN,
+                   tls=(certs["a"].cert_file, certs["a"].key_file)) as agent:
+        assert agent.url.startswith("https://")
+        res = pull_checkpoint(agent.url, "job", tmp_path / "b" / "job",
+                              credentials=Credentials(TOKEN, ca))
+        assert res.step == 5
+        with pytest.raises(TransferError, match="cannot reach"):
+            list_remote(agent.url, "job", credentials=Credentials(TOKEN, other_ca))
+        with pytest.raises(TransferError):
+            list_remote(agent.url.replace("https", "http"), "job",
+                        credentials=Credentials(TOKEN))

@@ -174,6 +174,9 @@ def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp
         kinds = [r[0] for r in con.execute("SELECT kind FROM events")]
         fails = con.execute("SELECT COUNT(*) FROM events WHERE kind = 'transfer-failed'")
         assert fails.fetchone()[0] >= 1  # the agent's death was seen and retried
+        assert "agent-restart" in kinds  # ... and its successor recorded (pid, restarts)
+        restarts = con.execute("SELECT SUM(agent_restarts) FROM sites").fetchone()[0]
+        assert restarts >= 1
         assert kinds.count("run-resume") == 3
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         con.close()

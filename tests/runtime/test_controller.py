@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 
 import numpy as np
@@ -131,3 +132,44 @@ def test_trace_replay_source_is_a_power_source():
     assert np.array_equal(src.renewable_w(3), inp.renewable_w[inp.history_steps + 3])
     with pytest.raises(ConfigError, match="outside the replayed trace"):
         src.renewable_w(10**6)
+
+
+def test_backoff_is_capped_exponential():
+    from greenhop.runtime.controller import BACKOFF_CAP_S, backoff_s
+
+    waits = [backoff_s(n) for n in range(1, 10)]
+    assert waits[:5] == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert all(a <= b for a, b in itertools.pairwise(waits))
+    assert max(waits) == BACKOFF_CAP_S
+
+
+def test_failing_transfers_back_off_then_the_job_is_failed_and_the_run_says_so(tmp_path):
+    """Every transfer fails: the attempts are spaced by the backoff (not six in a row), the
+    sixth ends the job `failed` with the error recorded, and the run ends `failed`."""
+    import json
+
+    from greenhop.runtime.controller import MAX_ATTEMPTS
+
+    ex = InMemoryExecutor(transfer_fail_p=1.0)
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.backoff_base_s = 0.02
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "failed" and "transfer" in summary["error"]
+    rows = {r["name"]: dict(r) for r in ctl.store.jobs()}
+    failed = [r for r in rows.values() if r["phase"] == "failed"]
+    assert len(failed) == 1 and failed[0]["failed_from"] == "transferring"
+    assert "simulated link failure" in failed[0]["error"]
+    ev = [(e["unix_s"], e["body"]) for e in ctl.store.events(("transfer-failed",))
+          if e["job"] == failed[0]["name"]]
+    assert len(ev) == MAX_ATTEMPTS
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(ev)]
+    for gap, (_, body) in zip(gaps, ev, strict=False):
+        assert gap >= body["backoff_s"] * 0.9 - 0.005  # each retry waited its backoff
+    assert [b["backoff_s"] for _, b in ev] == sorted(b["backoff_s"] for _, b in ev)
+    run = ctl.store.run_row()
+    assert run["status"] == "failed" and run["error"] == summary["error"]
+    kinds = [e["kind"] for e in ctl.store.events()]
+    assert "job-failed" in kinds and kinds[-1] == "run-failed"
+    assert json.loads(json.dumps(summary)) == summary  # JSON-ready for metrics.json
+    ctl.store.close()

@@ -197,3 +197,29 @@ def final_weights(workdir: Path, job: str, site: str) -> tuple[int, str]:
 
     p = latest_complete(workdir / "sites" / site / job)
     return describe(p)["step"], weights_sha256(p)
+
+
+def _same(a, b) -> bool:
+    """Deep, bit-exact equality of two states (tensors by dtype, shape and bytes)."""
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+                and a.dtype == b.dtype and a.shape == b.shape
+                and a.numpy().tobytes() == b.numpy().tobytes())
+    if isinstance(a, dict):
+        return isinstance(b, dict) and set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+def different_components(a: Path, b: Path) -> list[str]:
+    """Components (model, optimizer, scheduler, loader, rng, ...) whose state differs
+    between the checkpoints ``a`` and ``b``, bit for bit; [] when they are the same."""
+    from greenhop.workload import load_checkpoint
+
+    ca, cb = load_checkpoint(a), load_checkpoint(b)
+    if ca.step != cb.step or set(ca.components) != set(cb.components):
+        return ["step or component set"]
+    return [n for n in ca.components if not _same(ca.components[n], cb.components[n])]

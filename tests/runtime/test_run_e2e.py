@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("live") / "run"
-    proc = start_run(work, LIVE, 3600, "--step-sleep", "0.04")
+    proc = start_run(work, LIVE, 3600, "--step-sleep", "0.04", "--tls")
     try:
         code = proc.wait(timeout=300)
     finally:
@@ -101,3 +101,14 @@ def test_the_run_ends_clean(live_run):
     snap = json.loads(out.stdout)
     assert snap["run"]["status"] == "done" and snap["migrations_in_progress"] == []
     assert {j["phase"] for j in snap["jobs"]} == {"done"}
+
+
+def test_the_agents_served_https_with_the_runs_ca_and_token(live_run):
+    """The run above ran with --tls: its agents served HTTPS with certificates of a CA made
+    for the run, and the secrets stay readable by their owner only."""
+    sites = db_sites(live_run / "run.db")
+    assert sites and all(s["agent_url"].startswith("https://127.0.0.1:") for s in sites)
+    secrets = live_run / "secrets"
+    assert (secrets / "tls" / "ca.pem").is_file()
+    for key in [secrets / "token", *(secrets / "tls").glob("*.key")]:
+        assert key.stat().st_mode & 0o077 == 0, key

@@ -400,6 +400,16 @@ class Controller:
                 self._set(r, "transferring", bump=True, error=why,
                           **self._attempt(r, why))
                 return False
+            other = self._recorded_elsewhere(name, site, expect)
+            if other is not None:  # an intact copy was recorded at another site: pull it
+                why = (f"{here} does not verify; pulling it again from "
+                       f"{self.sites[other]}, where it was recorded")
+                with self.store.tx():
+                    self.store.event(self.ledger.next_step, "restore-failed",
+                                     {"site": sname, "error": why}, job=name)
+                self._set(r, "transferring", bump=True, site=other, dest=site,
+                          move_kind="migrate", error=why, **self._attempt(r, why))
+                return False
             if step is None:
                 self._fail(r, f"no intact checkpoint of job {name!r} at {sname} (expected "
                               f"{here}); refusing to restart it from scratch")
@@ -417,6 +427,16 @@ class Controller:
                              {"site": sname, "pid": pid, "token": r["token"],
                               "resume_step": step}, job=name)
         return True
+
+    def _recorded_elsewhere(self, name: str, site: int, step: int) -> int | None:
+        """Another site where the controller recorded a checkpoint of ``name`` of at least
+        ``step`` (newest first), or None."""
+        for row in self.store.con.execute(
+                "SELECT site FROM checkpoints WHERE job = ? AND step >= ? AND site != ? "
+                "ORDER BY step DESC, unix_s DESC", (name, int(step), self.sites[site])):
+            if row["site"] in self.sites:
+                return self.sites.index(row["site"])
+        return None
 
     def _attempt(self, r, why: str) -> dict:
         """Fields of one more failed attempt of ``r``'s phase (with the backoff deadline);
@@ -592,14 +612,18 @@ class Controller:
             if state == "none":
                 if self._waiting(r):
                     return False
-                self._ensure_agent(src)
-                self._ensure_agent(dst)
-                if not self.store.known_manifests(name):
-                    self._record_manifests(name, r["site"])
-                self.ex.start_transfer(name, src, dst, r["token"],
-                                       accept=sorted(self.store.known_manifests(name)))
-                self._since.setdefault(name, time.monotonic())
-                return False
+                try:
+                    self._ensure_agent(src)
+                    self._ensure_agent(dst)
+                    if not self.store.known_manifests(name):
+                        self._record_manifests(name, r["site"])
+                    self.ex.start_transfer(name, src, dst, r["token"],
+                                           accept=sorted(self.store.known_manifests(name)))
+                except RuntimeFailure as exc:  # an agent does not answer (or will not start)
+                    state, res = "failed", str(exc)
+                else:
+                    self._since.setdefault(name, time.monotonic())
+                    return False
             if state == "running":
                 return False
             if state == "failed":

@@ -30,7 +30,8 @@ PHASES = (
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"queued"}),
     "queued": frozenset({"starting"}),
-    "starting": frozenset({"running", "stopping", "finishing", "starting", "failed"}),
+    "starting": frozenset({"running", "stopping", "finishing", "starting", "transferring",
+                           "failed"}),
     "running": frozenset({"saving", "suspending", "stopping", "finishing", "starting",
                           "failed"}),
     "saving": frozenset({"transferring", "restoring", "failed"}),
@@ -41,7 +42,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "suspended": frozenset({"restoring", "stopped"}),
     "stopping": frozenset({"stopped", "failed"}),
     "stopped": frozenset({"restoring"}),
-    "finishing": frozenset({"done", "restoring", "stopping", "failed"}),
+    "finishing": frozenset({"done", "restoring", "stopping", "transferring", "failed"}),
     "done": frozenset(),
     "failed": frozenset({"starting", "transferring", "restoring"}),
 }
