@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from greenhop.sim import stats
-from greenhop.sim.metrics import gap_closed
+from greenhop.sim.metrics import compare, gap_closed
 from greenhop.sim.sweep_store import SweepStore, atomic_write
 
 #: headline metrics, each with the fallbacks used when a cell lacks it
@@ -39,71 +39,46 @@ def tidy_frame(spec, store: SweepStore) -> pd.DataFrame:
     """One row per cell: ``scenario, seed, policy``, one column per grid key, one column
     per numeric metric (and ``_point``, the grid point's index, dropped on output). A
     bounds cell gives one row per kind (policy ``bound:KIND``) with
-    ``job_nr_kwh``, ``work_done_gpu_h`` (the bound's work), ``solve_s`` and ``status``."""
+    ``job_nr_kwh``, ``work_done_gpu_h`` (the bound's work), ``solve_s`` and ``status``.
+
+    A one-policy cell cannot know its seed's ``static`` run, so the comparisons
+    (``saved_vs_static_pct``, ``gap_closed_<kind>_pct``, the oracle gap) are filled in here
+    per grid point and seed with the simulator's own :func:`greenhop.sim.metrics.compare`
+    over that seed's cells, exactly as ``simulate`` fills them for a run of all policies;
+    the text reasons (``..._why``) go to ``summary.json``, not to the tables."""
     from greenhop.sim.sweep import BOUNDS
 
     points = spec.points
     grid_keys = [k for k, _ in spec.grid]
-    rows = []
+    seeds: dict[tuple[int, int], dict] = {}
     for cell in spec.cells():
         doc = json.loads(store.read_cell(cell.key))
-        base = {"_point": cell.point, "scenario": spec.scenario_name, "seed": cell.seed}
-        base.update({k: points[cell.point][k] for k in grid_keys})
+        entry = seeds.setdefault((cell.point, cell.seed), {"policies": {}, "bounds": None})
         if cell.policy == BOUNDS:
-            for kind, b in sorted(doc.items()):
-                row = dict(base, policy=f"bound:{kind}", job_nr_kwh=_number(b.get("job_nr_kwh")),
-                           work_done_gpu_h=_number(b.get("work_gpu_h")),
-                           solve_s=_number(b.get("solve_s")), status=b.get("status"))
-                rows.append(row)
-            continue
-        m = doc["policies"][cell.policy]
-        row = dict(base, policy=cell.policy)
-        row.update({k: _number(v) for k, v in sorted(m.items())
-                    if _number(v) is not None or v is None})
-        rows.append(row)
-    df = _fill_gaps(spec, pd.DataFrame(rows))
+            entry["bounds"] = doc
+        else:
+            m = {k: v for k, v in doc["policies"][cell.policy].items()
+                 if not k.endswith("_why")}
+            entry["policies"][cell.policy] = m
+    rows = []
+    for (point, seed), entry in seeds.items():
+        compare(entry["policies"], entry["bounds"])
+        base = {"_point": point, "scenario": spec.scenario_name, "seed": seed}
+        base.update({k: points[point][k] for k in grid_keys})
+        for kind, b in sorted((entry["bounds"] or {}).items()):
+            rows.append(dict(base, policy=f"bound:{kind}", job_nr_kwh=_number(b.get("job_nr_kwh")),
+                             work_done_gpu_h=_number(b.get("work_gpu_h")),
+                             solve_s=_number(b.get("solve_s")), status=b.get("status")))
+        for policy, m in entry["policies"].items():
+            row = dict(base, policy=policy)
+            row.update({k: _number(v) for k, v in sorted(m.items())
+                        if _number(v) is not None or v is None})
+            rows.append(row)
+    df = pd.DataFrame(rows)
     for k in grid_keys:  # a column of one type (numbers, or else text)
         if not all(_number(v) is not None for v in df[k]):
             df[k] = df[k].map(lambda v: v if isinstance(v, str) else json.dumps(v))
     return df
-
-
-def _fill_gaps(spec, df: pd.DataFrame) -> pd.DataFrame:
-    """Replace each policy row's ``gap_closed_<kind>_pct`` by the value from the static,
-    policy and bound cells of the same seed (a one-policy cell cannot know its static
-    run), and drop the text ``gap_closed_<kind>_why`` columns (reasons: summary.json)."""
-    df = df.drop(columns=[c for c in df.columns if c.startswith("gap_closed_")
-                          and c.endswith("_why")])
-    nr = "job_nr_kwh"
-    if nr not in df.columns:
-        return df
-    for p, kinds in enumerate(spec.point_bounds):
-        for kind in kinds:
-            col = f"gap_closed_{kind}_pct"
-            if col not in df.columns:
-                df[col] = float("nan")
-            df[col] = df[col].astype(float)
-            for seed in spec.seeds:
-                here = (df["_point"] == p) & (df["seed"] == seed)
-                static = df[here & (df["policy"] == "static")]
-                bound = df[here & (df["policy"] == f"bound:{kind}")]
-                for i in df.index[here & ~df["policy"].str.startswith("bound:")]:
-                    row = df.loc[[i]]
-                    value, _ = gap_closed(
-                        _one(static, nr), _one(row, nr), _bound_dict(bound),
-                        _one(row, "work_done_gpu_h"), _one(row, f"bound_{kind}_kwh"))
-                    df.loc[i, col] = float("nan") if value is None else value
-    return df
-
-
-def _bound_dict(rows: pd.DataFrame) -> dict:
-    """The bound cell's ``to_dict`` keys that :func:`greenhop.sim.metrics.gap_closed` reads
-    (``{}`` when the seed has no bound row)."""
-    if rows.empty:
-        return {"job_nr_kwh": None, "status": "missing"}
-    status = rows["status"].iloc[0] if "status" in rows.columns else None
-    return {"job_nr_kwh": _one(rows, "job_nr_kwh"), "work_gpu_h": _one(rows, "work_done_gpu_h"),
-            "status": None if pd.isna(status) else status}
 
 
 def _one(rows: pd.DataFrame, col: str) -> float | None:
