@@ -93,6 +93,8 @@ def test_deadlines_and_seed(capsys, scenario, isolated_cache):
 @pytest.mark.parametrize(("args", "message"), [
     (("--kind", "time"), "valid kinds: space, spacetime"),
     (("--seed", "-1"), "--seed: must be >= 0"),
+    (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),
+    (("--max-memory", "1kB"), "over the limit of"),
 ])
 def test_bad_options_exit_2(capsys, scenario, isolated_cache, args, message):
     code, out, err = clikit.run(capsys, "bound", scenario, *args)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.units import parse_size
 
 
 def bound_command(
@@ -24,6 +25,9 @@ def bound_command(
     deadlines: bool = typer.Option(False, "--deadlines",
                                    help="Count each job's work only before its deadline."),
     as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
+    max_memory: str = typer.Option(
+        "4GB", "--max-memory", metavar="SIZE",
+        help="Refuse an LP whose estimated peak memory is larger, e.g. 4GB or 512MiB."),
 ) -> None:
     """Solve the space or space-time lower bound of a scenario's job grid energy (an LP)."""
     from greenhop.sim import load_scenario
@@ -34,6 +38,12 @@ def bound_command(
         raise ConfigError(f"--kind: unknown kind {kind!r}; valid kinds: {', '.join(BOUND_KINDS)}")
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
+    try:
+        max_memory_bytes = parse_size(max_memory)
+    except ConfigError as exc:
+        raise ConfigError(f"--max-memory: {exc}") from None
+    if not max_memory_bytes > 0:
+        raise ConfigError(f"--max-memory: must be > 0 B, got {max_memory!r}")
     err = Console(stderr=True, highlight=False)
     with err.status("loading the scenario") as status:
         sc = load_scenario(scenario)
@@ -41,6 +51,7 @@ def bound_command(
             sc = sc.with_seed(seed)
         inputs = build_inputs(sc)
         result = compute_bound(inputs, kind, deadlines=deadlines,
+                               max_memory_bytes=max_memory_bytes,
                                progress=lambda msg: status.update(msg))
     doc = result.to_dict()
     if as_json:

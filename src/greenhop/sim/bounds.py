@@ -266,8 +266,8 @@ def compute_bound(
         raise BoundTooLargeError(
             f"bound {kind}: the LP would have {size.cols:,} columns, {size.rows:,} rows and "
             f"{size.nnz:,} nonzeros, about {size.bytes / 1e9:.2f} GB, over the limit of "
-            f"{max_memory_bytes / 1e9:.2f} GB (max_memory_bytes); shorten the horizon, use "
-            "fewer jobs, or longer blocks (block_s)")
+            f"{max_memory_bytes / 1e9:.2f} GB (greenhop bound --max-memory); shorten the horizon, "
+            "use fewer jobs, or longer time blocks (block_s)")
     say(f"solving the {kind} LP ({size.cols:,} columns, {size.rows:,} rows)")
     sol = solve(inputs, lp_in, time_limit_s=time_limit_s)
     base_j = base_only_dispatch(inputs).total_j("grid")
