@@ -131,11 +131,14 @@ def test_ctrl_c_in_every_migration_phase_and_a_corrupt_pulled_copy(tmp_path):
         kill_all_under(work)
 
 
-def _stop_when_trained(work, db, min_step=60):
+def _stop_when_trained(work, db, min_step=60, max_step=200):
+    """Ctrl-C once two jobs train between ``min_step`` and ``max_step`` (two checkpoints
+    each, far from their end)."""
     proc = start_run(work, CHAOS, 18000, "--step-sleep", "0.02")
     try:
         wait_for(lambda: sum(1 for j in db_jobs(db) if j["phase"] == "running"
-                             and j["real_step"] >= min_step) >= 2, 120, "two jobs training")
+                             and min_step <= j["real_step"] <= max_step) >= 2, 120,
+                 "two jobs training")
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=150) == 0
     finally:
@@ -156,7 +159,8 @@ def test_corrupt_checkpoints_fall_back_verified_or_fail_loudly(tmp_path):
     try:
         _stop_when_trained(work, db)
         st = _status(db)
-        stopped = [j for j in st["jobs"] if j["phase"] == "stopped" and j["step"] >= 50]
+        stopped = [j for j in st["jobs"] if j["phase"] == "stopped" and j["step"] >= 50
+                   and len(list((work / "sites" / j["site"] / j["name"]).glob("step-*"))) == 2]
         newest_job, all_job = stopped[0], stopped[1]
         dirs = {j["name"]: work / "sites" / j["site"] / j["name"] for j in stopped[:2]}
         backup = tmp_path / "backup"
