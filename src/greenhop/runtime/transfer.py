@@ -164,8 +164,11 @@ class _Remote:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"agent URL {url!r} must look like https://host:port")
         creds = credentials or Credentials()
+        self.creds = creds
+        self.scheme, self.hostname = parts.scheme, parts.hostname
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.port = port
         self.url = f"{parts.scheme}://{host}:{port}"
         self.timeout_s = timeout_s
         self.client = httpx.Client(
@@ -190,6 +193,12 @@ class _Remote:
         req = self.client.build_request(method, path, headers=headers, content=body)
         return self.client.send(req, stream=True)
 
+    def raw_stream(self, path: str, headers: dict[str, str]) -> _RawStream:
+        """A GET whose body is read in exact lengths straight off the socket: the bulk path
+        of a transfer (the standard library's buffered reader does in C what an h11 parse
+        per socket read costs in Python; measured twice the client CPU at 1 Gbit/s)."""
+        return _RawStream(self, path, headers)
+
     def get_bytes(self, path: str, limit_bytes: int = 64 * 1024 * 1024) -> bytes:
         try:
             resp = self.stream("GET", path)
@@ -212,6 +221,42 @@ class _Remote:
             raise TransferError(f"{self.url}{path} answered {resp.status_code}: "
                                 f"{_message(bytes(data))}")
         return bytes(data)
+
+
+class _RawStream:
+    """One streamed GET over ``http.client`` (TLS with the run's CA, the run's token)."""
+
+    def __init__(self, remote: _Remote, path: str, headers: dict[str, str]) -> None:
+        import http.client
+        import ssl
+
+        if remote.scheme == "https":
+            verify = remote.creds.verify()
+            ctx = verify if isinstance(verify, ssl.SSLContext) else \
+                ssl.create_default_context()
+            self.conn = http.client.HTTPSConnection(remote.hostname, remote.port,
+                                                    timeout=remote.timeout_s, context=ctx)
+        else:
+            self.conn = http.client.HTTPConnection(remote.hostname, remote.port,
+                                                   timeout=remote.timeout_s)
+        try:
+            self.conn.request("GET", path, headers={**remote.creds.headers(), **headers})
+            self.resp = self.conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            raise httpx.TransportError(_why(exc)) from None
+        self.status_code = self.resp.status
+
+    def read(self, n: int = -1) -> bytes:
+        import http.client
+
+        try:
+            return self.resp.read() if n < 0 else self.resp.read(n)
+        except (OSError, http.client.HTTPException):
+            return b""
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class _Reader:
@@ -526,8 +571,8 @@ def _pull_file(
                         "be down; the verified part is kept and a new pull resumes from it"
                     )
                 try:
-                    resp = remote.stream(
-                        "GET", f"{url}?chunk={chunk_bytes}", headers={"Range": f"bytes={offset}-"}
+                    resp = remote.raw_stream(
+                        f"{url}?chunk={chunk_bytes}", headers={"Range": f"bytes={offset}-"}
                     )
                 except (OSError, httpx.HTTPError) as exc:
                     failures += 1
@@ -551,7 +596,7 @@ def _pull_file(
                             f"{remote.url}{url} answered {resp.status_code} to a chunked range "
                             f"request: {detail}"
                         )
-                    reader = _Reader(resp)
+                    reader = resp
                     while offset < size:
                         want = min(chunk_bytes, size - offset)
                         head = _read_exact(reader, 8)
