@@ -132,3 +132,15 @@ def test_bad_policy_parameter_is_a_config_error():
                      policies=["feasibility-aware"])
     with pytest.raises(ConfigError, match="feasibility-aware"):
         simulate(d)
+
+
+@pytest.mark.parametrize("name", ["../../escape", "job-a\n", "job/1", ".hidden", "j\u0661"])
+def test_job_and_site_names_are_one_safe_path_component(name):
+    d = simkit.micro()
+    d["jobs"][0]["name"] = name
+    with pytest.raises(ConfigError, match=r"jobs\[0\]\.name: invalid job name"):
+        load_scenario(d)
+    d = simkit.micro()
+    d["sites"][1]["name"] = name
+    with pytest.raises(ConfigError, match=r"sites\[1\]\.name: invalid site name"):
+        load_scenario(d)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
 from greenhop.model import constants as C
 from greenhop.sim.forecasts import ForecastSpec, parse_forecast
@@ -289,7 +290,7 @@ def _platform_figures(name: str, where: str) -> tuple[float, float, float]:
 
 
 def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
-    name = st.string("name")
+    name = check_name("site", st.string("name"), st.where("name"))
     kw: dict[str, Any] = {}
     for key, attr in _SITE_FIELDS.items():
         if not st.has(key):
@@ -435,7 +436,7 @@ def _checkpoint(jt: Table) -> float:
 
 
 def _parse_job(jt: Table, names: set[str]) -> JobSpec:
-    name = jt.string("name")
+    name = check_name("job", jt.string("name"), jt.where("name"))
     arrival = jt.duration("arrival", 0.0)
     work = jt.number("work_gpu_h", lo=0, lo_open=True)
     ckpt = _checkpoint(jt)
