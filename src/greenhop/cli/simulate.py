@@ -91,8 +91,8 @@ def simulate_command(
     for name, m in result.metrics_by_policy.items():
         table.add_row(name, *[_cell(fmt, m.get(k)) for k, _, fmt in columns])
     console = Console(highlight=False)
-    if not console.is_terminal and console.width < 120:
-        console = Console(highlight=False, width=120)
+    if not console.is_terminal and console.width < 132:
+        console = Console(highlight=False, width=132)
     console.print(table)
     console.print(_LEGEND)
     any_m = next(iter(result.metrics_by_policy.values()))
