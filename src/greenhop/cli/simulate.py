@@ -34,6 +34,17 @@ _LEGEND = (
     "moves with a net green loss")
 
 
+def policy_list(text: str | None) -> list[str] | None:
+    """The names of a ``--policies a,b`` option (``None`` when not given)."""
+    if text is None:
+        return None
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise ConfigError("--policies: give at least one policy name, e.g. "
+                          "--policies static,feasibility-aware")
+    return names
+
+
 def _cell(fmt: str, v) -> str:
     return "–" if v is None else fmt.format(v)
 
@@ -58,12 +69,7 @@ def simulate_command(
 
     from greenhop.sim import simulate
 
-    names = None
-    if policies is not None:
-        names = [p.strip() for p in policies.split(",") if p.strip()]
-        if not names:
-            raise ConfigError("--policies: give at least one policy name, e.g. "
-                              "--policies static,feasibility-aware")
+    names = policy_list(policies)
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
     err = Console(stderr=True, highlight=False)

@@ -112,14 +112,10 @@ def sweep_command(
         TimeElapsedColumn,
     )
 
+    from greenhop.cli.simulate import policy_list
     from greenhop.sim.sweep import prepare_sweep, run_sweep
 
-    names = None
-    if policies is not None:
-        names = [p.strip() for p in policies.split(",") if p.strip()]
-        if not names:
-            raise ConfigError("--policies: give at least one policy name, e.g. "
-                              "--policies static,feasibility-aware")
+    names = policy_list(policies)
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
     if serial and address is not None:

@@ -523,7 +523,9 @@ class LocalExecutor(Executor):
     def describe_log(self, job, token):
         return str(self.log_path(job, token))
 
-    def cleanup_staging(self, jobs, sites):
+    def _remove_entries(self, jobs, sites, doomed) -> list[str]:
+        """Remove every entry ``p`` of the jobs' directories at the sites for which
+        ``doomed(p)`` holds (folders whole, links and files alone); returns their paths."""
         import shutil
 
         removed = []
@@ -533,30 +535,18 @@ class LocalExecutor(Executor):
                 if not d.is_dir():
                     continue
                 for p in d.iterdir():
-                    if p.name.startswith(".tmp-") or (
-                            p.name.startswith(".incoming-")
-                            and (p.is_symlink() or not p.is_dir())):
+                    if doomed(p):
                         if p.is_dir() and not p.is_symlink():
                             shutil.rmtree(p, ignore_errors=True)
                         else:
                             p.unlink(missing_ok=True)
                         removed.append(str(p))
         return removed
+
+    def cleanup_staging(self, jobs, sites):
+        return self._remove_entries(jobs, sites, lambda p: p.name.startswith(".tmp-") or (
+            p.name.startswith(".incoming-") and (p.is_symlink() or not p.is_dir())))
 
     def cleanup(self, jobs, sites):
-        import shutil
-
-        removed = []
-        for s in sites:
-            for j in jobs:
-                d = self.job_dir(j, s)
-                if not d.is_dir():
-                    continue
-                for p in d.iterdir():
-                    if p.name.startswith((".incoming-", ".tmp-")):
-                        if p.is_dir() and not p.is_symlink():
-                            shutil.rmtree(p, ignore_errors=True)
-                        else:
-                            p.unlink(missing_ok=True)
-                        removed.append(str(p))
-        return removed
+        return self._remove_entries(
+            jobs, sites, lambda p: p.name.startswith((".incoming-", ".tmp-")))
