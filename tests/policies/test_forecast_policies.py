@@ -14,6 +14,7 @@ import simkit
 
 from greenhop.core.errors import ConfigError
 from greenhop.policies import make_policy
+from greenhop.policies.base import PolicyBase
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.forecast_feasibility import (
     ForecastFeasibilityPolicy,
@@ -83,7 +84,7 @@ def test_forecast_estimate_is_zero_outside_a_window_and_fills_gaps():
     est = ForecastQuantileEstimator(0.5)
     seen = {}
 
-    class Probe:
+    class Probe(PolicyBase):
         name = "probe"
 
         def decide(self, obs):

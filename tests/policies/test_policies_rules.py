@@ -14,13 +14,14 @@ import simkit
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import LeakageError, Migrate, Resume, Suspend
 from greenhop.policies import POLICIES, HistoricalWindowEstimator, make_policy
+from greenhop.policies.base import PolicyBase
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
 
 
-class Spy:
+class Spy(PolicyBase):
     """Records the actions of the wrapped policy per step."""
 
     def __init__(self, inner):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from greenhop.core.observation import RUNNING, Migrate
+from greenhop.policies.base import PolicyBase
 
 
 def site(name: str, *, power: str | None = "1.2kW", slots: int = 4, tput: float = 1.0,
@@ -35,7 +36,7 @@ def micro(**over) -> dict:
     return copy.deepcopy(d)
 
 
-class MoveAt:
+class MoveAt(PolicyBase):
     """Test policy: at ``step`` migrate every running job in ``jobs`` to ``dest``."""
 
     name = "move-at"
@@ -53,7 +54,7 @@ class MoveAt:
         return out
 
 
-class Never:
+class Never(PolicyBase):
     """Test policy: never acts."""
 
     name = "never"
@@ -62,7 +63,7 @@ class Never:
         return []
 
 
-class Chaos:
+class Chaos(PolicyBase):
     """Test policy: random (often invalid) actions from a seeded generator, to exercise
     every engine path (migrations, suspensions, resumes, placements, rejections)."""
 

@@ -15,6 +15,7 @@ from greenhop.core.observation import LeakageError
 from greenhop.forecast import FORECASTERS
 from greenhop.forecast.models import Persistence
 from greenhop.policies import make_policy
+from greenhop.policies.base import PolicyBase
 from greenhop.sim import load_scenario, simulate
 from greenhop.sim.engine import Engine
 from greenhop.sim.forecasts import TrueWindows, build_window_forecasts
@@ -56,7 +57,7 @@ def small(**over) -> dict:
     return d
 
 
-class Recorder:
+class Recorder(PolicyBase):
     """Wraps a policy and keeps a copy of the forecasts each Observation carried."""
 
     def __init__(self, inner):
@@ -152,7 +153,7 @@ def test_honest_forecasters_pass_the_audit():
 
 
 # ------------------------------------------------------------------ the oracle's channel
-class SpyFuture:
+class SpyFuture(PolicyBase):
     """A policy that would take the true windows, but does not declare sees_future."""
 
     name = "spy"
@@ -191,9 +192,8 @@ def test_oracle_outside_the_simulator_fails_loudly():
     inp = build_inputs(load_scenario(small()))
     oracle = make_policy("oracle-window")
 
-    class Plain:                              # an Observation source without the channel
+    class Plain(PolicyBase):  # an Observation source without the channel
         name = "oracle-window"
-        sees_future = False
 
         def decide(self, obs):
             return oracle.decide(obs)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from greenhop.core.observation import MIGRATING
 from greenhop.policies import make_policy
+from greenhop.policies.base import PolicyBase
 from greenhop.sim import simulate
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
@@ -111,7 +112,7 @@ def test_invariants_hold_on_random_micro_scenarios(case):
     check_invariants(inp, res)
 
 
-class Spy:
+class Spy(PolicyBase):
     """Wraps a policy, recording for each step which jobs were migrating at its start."""
 
     def __init__(self, inner):

@@ -13,6 +13,7 @@ import simkit
 from simkit import MoveAt, micro
 
 from greenhop.core.errors import ConfigError
+from greenhop.policies.base import PolicyBase
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
@@ -128,7 +129,7 @@ def test_window_closing_mid_migration_fallback_to_third_site():
     assert m["gb_moved"] == pytest.approx(200.0)
 
 
-class PlaceAt:
+class PlaceAt(PolicyBase):
     """Test policy: place every queued job at ``site``."""
 
     name = "place-at"

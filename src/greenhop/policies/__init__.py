@@ -14,7 +14,7 @@ from greenhop.policies import (  # noqa: F401
     static,
     threshold,
 )
-from greenhop.policies.base import POLICIES, Policy, make_policy
+from greenhop.policies.base import POLICIES, Capabilities, Policy, PolicyBase, make_policy
 from greenhop.policies.window_estimate import (
     HistoricalWindowEstimator,
     WindowEstimator,
@@ -23,8 +23,10 @@ from greenhop.policies.window_estimate import (
 
 __all__ = [
     "POLICIES",
+    "Capabilities",
     "HistoricalWindowEstimator",
     "Policy",
+    "PolicyBase",
     "WindowEstimator",
     "make_policy",
     "window_estimate_s",

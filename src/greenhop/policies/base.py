@@ -1,15 +1,17 @@
 """The policy interface and the registry policies are chosen from.
 
-A policy is a plain object with one method, ``decide(observation) -> list[Action]``:
-no I/O, no clock, nothing after ``observation.now_s``. It may keep private state
-between calls (dwell timers, running statistics), so the mechanism builds a fresh
-policy per run with :func:`make_policy`. An optional attribute ``passive = True``
-declares that it never acts, so the mechanism may skip the calls.
+A policy subclasses :class:`PolicyBase` and implements one method,
+``decide(observation) -> list[Action]``: no I/O, no clock, nothing after
+``observation.now_s``. It may keep private state between calls (dwell timers, running
+statistics), so the mechanism builds a fresh policy per run with :func:`make_policy`.
+What a policy can do and needs is declared, typed, in its :class:`Capabilities`
+(class attribute ``capabilities``), never probed by the mechanism.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,11 +19,69 @@ from greenhop.core.observation import MIGRATING, Action, Observation
 from greenhop.core.registry import Registry
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a policy does and what it needs from the mechanism (declared, not probed).
+
+    Attributes:
+        migrates: may return :class:`~greenhop.core.observation.Migrate`.
+        suspends: may return ``Suspend`` / ``Resume`` (temporal shifting).
+        scales: may change a job's GPU count.
+        places: may return ``Place`` for queued jobs.
+        passive: never acts, so the mechanism may skip calling ``decide``.
+        sees_future: needs the true future windows; the mechanism calls
+            :meth:`PolicyBase.bind_true_windows` before the run (simulator only: a live
+            mechanism refuses such a policy).
+    """
+
+    migrates: bool = False
+    suspends: bool = False
+    scales: bool = False
+    places: bool = False
+    passive: bool = False
+    sees_future: bool = False
+
+    def verbs(self) -> str:
+        """The actions as a short phrase for listings, e.g. ``"migrates, suspends"``."""
+        words = [w for w, on in (("migrates", self.migrates), ("suspends", self.suspends),
+                                 ("scales", self.scales), ("places", self.places)) if on]
+        return ", ".join(words) or "never acts"
+
+
+class PolicyBase:
+    """Base class of every policy (built-in and third-party).
+
+    Class attributes:
+        name: the registered name.
+        summary: one line for ``greenhop policies``.
+        source: where the rule comes from (a citation, or ``"greenhop"``).
+        capabilities: :class:`Capabilities`.
+    """
+
+    name: ClassVar[str] = "unnamed"
+    summary: ClassVar[str] = ""
+    source: ClassVar[str] = "greenhop"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def decide(self, observation: Observation) -> list[Action]:
+        """The actions to take now (an empty list: keep everything as it is)."""
+        raise NotImplementedError(f"policy '{self.name}' does not implement decide()")
+
+    def bind_true_windows(self, source) -> None:
+        """Receive the true future windows (only called when ``capabilities.sees_future``)."""
+        raise NotImplementedError(f"policy '{self.name}' does not use the true windows")
+
+    def counters(self) -> dict[str, float]:
+        """Run counters the policy wants in the metrics (e.g. ``planner_fallbacks``)."""
+        return {}
+
+
 @runtime_checkable
 class Policy(Protocol):
-    """Decides what to do given what is known now."""
+    """Decides what to do given what is known now (structural type of :class:`PolicyBase`)."""
 
     name: str
+    capabilities: Capabilities
 
     def decide(self, observation: Observation) -> list[Action]: ...
 

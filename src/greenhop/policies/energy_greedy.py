@@ -11,14 +11,23 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.core.observation import PINNED, RUNNING, Action, Migrate, Observation
-from greenhop.policies.base import POLICIES, available_headroom_w, job_power_at, move_gpus
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    available_headroom_w,
+    job_power_at,
+    move_gpus,
+)
 
 
 @POLICIES.register("energy-greedy")
-class EnergyGreedyPolicy:
+class EnergyGreedyPolicy(PolicyBase):
     """Move each job that lacks surplus to wherever surplus is greatest now."""
 
     name = "energy-greedy"
+    summary = "moves a job to the site with the most surplus headroom now, ignoring its cost"
+    capabilities = Capabilities(migrates=True)
 
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation

@@ -27,7 +27,14 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.observation import PINNED, RUNNING, Action, Migrate, Observation
 from greenhop.model import constants as C
 from greenhop.model import evaluate
-from greenhop.policies.base import POLICIES, available_headroom_w, job_power_at, move_gpus
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    available_headroom_w,
+    job_power_at,
+    move_gpus,
+)
 from greenhop.policies.window_estimate import (
     HistoricalWindowEstimator,
     WindowEstimator,
@@ -36,7 +43,7 @@ from greenhop.policies.window_estimate import (
 
 
 @POLICIES.register("feasibility-aware")
-class FeasibilityAwarePolicy:
+class FeasibilityAwarePolicy(PolicyBase):
     """Migrate only inside the feasible domain for the destination's estimated window.
 
     Args:
@@ -55,6 +62,9 @@ class FeasibilityAwarePolicy:
     """
 
     name = "feasibility-aware"
+    summary = ("energy-greedy's move, taken only when its downtime is at most alpha x the "
+               "destination's estimated window")
+    capabilities = Capabilities(migrates=True)
     #: read ``Observation.window_forecast_s`` when a mechanism fills it (subclasses that bring
     #: their own window source set this to False)
     use_observation_forecast = True

@@ -86,6 +86,7 @@ class ForecastFeasibilityPolicy(FeasibilityAwarePolicy):
     """
 
     name = "forecast-feasibility"
+    summary = "feasibility-aware on a quantile of a window forecast"
     #: the simulator computes window forecasts only when a policy of the run needs them
     needs_window_forecast = True
     use_observation_forecast = False

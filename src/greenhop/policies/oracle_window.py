@@ -24,7 +24,7 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import Observation
-from greenhop.policies.base import POLICIES
+from greenhop.policies.base import POLICIES, Capabilities
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 
 
@@ -60,8 +60,9 @@ class OracleWindowPolicy(FeasibilityAwarePolicy):
     """
 
     name = "oracle-window"
-    #: the mechanism must call :meth:`bind_true_windows` before the run
-    sees_future = True
+    summary = ("feasibility-aware on the true future window (a ceiling for comparison; "
+               "simulator only)")
+    capabilities = Capabilities(migrates=True, sees_future=True)
     use_observation_forecast = False
 
     def __init__(self, **kwargs) -> None:

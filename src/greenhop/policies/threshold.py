@@ -11,11 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.core.observation import RUNNING, SUSPENDED, Action, Observation, Resume, Suspend
-from greenhop.policies.base import POLICIES, available_headroom_w, job_power_at
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    available_headroom_w,
+    job_power_at,
+)
 
 
 @POLICIES.register("threshold")
-class ThresholdPolicy:
+class ThresholdPolicy(PolicyBase):
     """Suspend when local surplus is gone, resume when it returns.
 
     Args:
@@ -24,6 +30,8 @@ class ThresholdPolicy:
     """
 
     name = "threshold"
+    summary = "suspends jobs while local surplus is short, resumes them when it returns"
+    capabilities = Capabilities(suspends=True)
 
     def __init__(self, deadline_margin: float = 1.5) -> None:
         self.deadline_margin = float(deadline_margin)

@@ -368,7 +368,7 @@ class Engine:
             links=links, start_unix_s=float(sc.start.timestamp()),
             window_threshold_w=float(sc.window_threshold_w))
 
-        if getattr(self.policy, "sees_future", False):
+        if self.policy.capabilities.sees_future:
             # The one explicit channel to the future: only a policy that declares it (the
             # oracle-window ceiling) gets the true windows; the Observation never has them.
             from greenhop.sim.forecasts import TrueWindows
@@ -379,7 +379,7 @@ class Engine:
         next_arr = 0
         n_active = 0
         every = max(1, round(sc.decision_interval_s / dt))
-        decides = not getattr(self.policy, "passive", False)
+        decides = not self.policy.capabilities.passive
         threshold = sc.window_threshold_w
         surplus_now = inp.surplus_w[H:]
         power = inp.gpu_power_w
