@@ -21,6 +21,7 @@ import pandas as pd
 from greenhop.core.errors import ConfigError
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
+from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim.forecasts import ForecastSpec, parse_forecast
 from greenhop.sim.schema import Table
@@ -139,6 +140,8 @@ class Scenario:
     bounds: tuple[str, ...] = ()
     #: whether the bounds honour job deadlines (``[bounds] deadlines``)
     bounds_deadlines: bool = False
+    #: the accounting conventions (``[energy]``; see docs/design.md, "Energy conventions")
+    energy: EnergyConventions = field(default_factory=EnergyConventions)
     description: str = ""
     source: str = "<dict>"
     jobs_cache: tuple[JobSpec, ...] | None = field(default=None, compare=False, repr=False)
@@ -560,6 +563,27 @@ def _parse_bounds(t: Table) -> tuple[tuple[str, ...], bool]:
     return tuple(kinds), bool(deadlines)
 
 
+def _parse_energy(t: Table, source: str) -> EnergyConventions:
+    """The ``[energy]`` table: one key per field of :class:`EnergyConventions`, each
+    defaulting to the field's default. Errors name the file and the key."""
+    if not t.has("energy"):
+        return EnergyConventions()
+    d = EnergyConventions()
+    try:
+        et = t.table("energy")
+        conv = EnergyConventions(
+            source_in_flight=et.string("source_in_flight", d.source_in_flight,
+                                       choices=DRAW_CHOICES),
+            dest_held=et.string("dest_held", d.dest_held, choices=HELD_CHOICES),
+            host_share=et.number("host_share", d.host_share, lo=0, hi=HOST_SHARE_MAX),
+            suspend_saves=et.boolean("suspend_saves", d.suspend_saves),
+            network_to_grid=et.boolean("network_to_grid", d.network_to_grid))
+        et.done()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return conv
+
+
 def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> Scenario:
     """Validate a scenario dict (the parsed TOML) into a :class:`Scenario`."""
     from greenhop.policies import POLICIES
@@ -632,6 +656,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         free_migration = mt.boolean("free", False)
         mt.done()
     bounds, bounds_deadlines = _parse_bounds(t)
+    energy = _parse_energy(t, source)
 
     fleet = _fleet_sites(t, base_dir)
     sites: dict[str, SimSite] = {}
@@ -728,7 +753,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         generator=generator, window_threshold_w=threshold, on_window_close=on_close,
         alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup,
         free_migration=free_migration,
-        forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines,
+        forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines, energy=energy,
         description=description, source=source,
     )
 
