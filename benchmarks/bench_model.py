@@ -7,7 +7,7 @@ Measured side by side in one run, interleaved, against:
 * the output floor: allocating and writing the 16 float and 2 boolean arrays a
   full evaluation returns (``np.multiply(S, B)`` into each), the least any eager
   full-model evaluation must do;
-* the textbook expressions of DESIGN.md section 3 written with whole-array
+* the textbook expressions of docs/design.md section 3 written with whole-array
   temporaries (what ``evaluate`` computed before its chunked kernel).
 
 Usage: ``python benchmarks/bench_model.py [--points 1000000] [--repeats 15]``.
@@ -47,7 +47,7 @@ def output_floor(s, b, w):
 
 
 def textbook(s, b, w):
-    """DESIGN.md section 3 with default options, whole-array temporaries everywhere."""
+    """docs/design.md section 3 with default options, whole-array temporaries everywhere."""
     b_eff = C.EFFICIENCY * b
     per_byte_disk = 1.0 / C.WRITE_BPS + 1.0 / C.READ_BPS
     save = s / C.WRITE_BPS

@@ -1,4 +1,4 @@
-"""The dependency direction of DESIGN.md section 2 holds (import-linter contracts)."""
+"""The dependency direction of docs/design.md section 2 holds (import-linter contracts)."""
 
 from __future__ import annotations
 

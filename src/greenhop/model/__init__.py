@@ -1,4 +1,4 @@
-"""The feasibility-domain model: pure, vectorised functions (see DESIGN.md section 3)."""
+"""The feasibility-domain model: pure, vectorised functions (see docs/design.md section 3)."""
 
 from greenhop.model.feasibility import (
     Feasibility,

@@ -50,7 +50,7 @@ def _flatten(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _chunk(x: dict, o: dict, lossy: bool, mss_bytes: float) -> None:
-    """Fill the output slices ``o`` from the input slices ``x`` (DESIGN.md section 3)."""
+    """Fill the output slices ``o`` from the input slices ``x`` (docs/design.md section 3)."""
     S, W, a, eff = x["checkpoint_bytes"], x["window_s"], x["alpha"], x["efficiency"]
     t0 = x["startup_s"]
     scratch = np.empty(len(o["save_s"]))

@@ -22,8 +22,8 @@ MSS_BYTES = 1460.0
 EFFICIENCY = 0.8
 """Share of the nominal link rate a tuned parallel-stream transfer reaches [-].
 
-Source: the greenhop design brief's WAN anchor, tuned parallel-stream tools
-(GridFTP, bbcp, fdt class) reach 60-90% of the link; 0.8 is the middle of that band.
+Source: greenhop's WAN reference figure (docs/design.md section 8), tuned parallel-stream
+tools (GridFTP, bbcp, fdt class) reach 60-90% of the link; 0.8 is the middle of that band.
 """
 
 STREAMS = 8
@@ -36,8 +36,9 @@ RTT_S = 0.02
 WRITE_BPS = 2.0e9
 """Checkpoint write rate at the source, including fsync [B/s].
 
-Source: greenhop design brief section 5, safetensors write + fsync measured at
-about 2 GB/s on the reference machine (a datacenter NVMe drive does 2-7 GB/s).
+Source: greenhop's reference figures (docs/design.md section 8), safetensors write +
+fsync measured at about 2 GB/s on the development machine (a datacenter NVMe drive does
+2-7 GB/s).
 """
 
 READ_BPS = 2.0e9

@@ -2,7 +2,7 @@
 restart, well inside the destination's surplus window, and does it pay back?
 
 Pure functions that broadcast over numpy arrays (a whole feasibility map is
-one call). Notation (DESIGN.md section 3; glossary in docs/nomenclature.md):
+one call). Notation (docs/design.md section 3; glossary in docs/nomenclature.md):
 
 * ``S`` checkpoint size [B]
 * ``B_eff = min(efficiency x bandwidth, streams x mathis)`` effective rate [bit/s]

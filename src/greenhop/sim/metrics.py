@@ -1,4 +1,4 @@
-"""Metrics of a run (DESIGN.md section 4), as plain, rounded, JSON-ready numbers.
+"""Metrics of a run (docs/design.md section 4), as plain, rounded, JSON-ready numbers.
 
 The headline is **job-attributable**: the sites' base load runs whatever the policy does
 (it dominates their grid energy), so each scenario is also dispatched with base load only
