@@ -21,6 +21,7 @@ name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +123,11 @@ class SurplusHistory:
 class LinkInfo:
     """Static feasibility inputs of every site pair along its shortest path (arrays ``[S, S]``).
 
+    Links are directed and full duplex: a scenario link ``a <-> b`` is two directed links
+    (``2k``: ``a -> b``, ``2k + 1``: ``b -> a`` for scenario link ``k``) of its full
+    bandwidth each, so per-link arrays have ``D = 2 x links`` entries and transfers in
+    opposite directions never share one.
+
     Attributes:
         bandwidth_bps: bottleneck nominal rate on the path [bit/s] (``inf`` on the diagonal,
             0 where no path exists).
@@ -131,10 +137,14 @@ class LinkInfo:
         streams: parallel streams of a transfer [-].
         j_per_bit: network energy per bit along the path (sum over hops) [J/bit].
         hops: number of links on the path (0 on the diagonal, -1 when unreachable).
-        active_transfers: transfers now crossing each link, shape ``[L]`` (live view).
-        link_rate_bps: effective rate of each link, ``efficiency x bandwidth`` [bit/s], ``[L]``.
-        route: ``[S*S, L]`` bool, the links on the path from ``s`` to ``d`` (row ``s*S + d``).
+        active_transfers: transfers now crossing each directed link, ``[D]`` (live view).
+        link_rate_bps: effective rate of each directed link, ``efficiency x bandwidth``
+            [bit/s], ``[D]``.
+        route: ``[S*S, D]`` bool, the directed links on the path from ``s`` to ``d``
+            (row ``s*S + d``).
         write_Bps, read_Bps, startup_s: checkpoint write / read rate [B/s] and restart cost [s].
+        fair_share: set by the mechanism when it knows the routes of the transfers in
+            flight: ``fair_share(src, dst, extra)`` is what :meth:`shared_rate_bps` returns.
     """
 
     bandwidth_bps: np.ndarray
@@ -150,12 +160,23 @@ class LinkInfo:
     write_Bps: float
     read_Bps: float
     startup_s: float
+    fair_share: Callable[..., np.ndarray] | None = None
 
     def shared_rate_bps(self, src: np.ndarray, dst: np.ndarray,
                         extra: np.ndarray | None = None) -> np.ndarray:
-        """Effective rate [bit/s] one more transfer ``src -> dst`` would get now: the smallest
-        fair share ``link_rate / (transfers on the link + 1)`` along its path (``extra``
-        adds transfers per link, e.g. ones decided this step); ``inf`` for ``src == dst``."""
+        """Effective rate [bit/s] one more transfer ``src -> dst`` would get now.
+
+        It is the max-min fair rate with the transfers in flight (each held to its TCP
+        bound), the newcomer's own TCP bound left out; ``extra`` ``[D]`` adds transfers
+        per directed link, e.g. ones decided this step (their routes unknown, each counts
+        as a one-hop transfer on every link it crosses). ``inf`` for ``src == dst`` or no
+        path. Without :attr:`fair_share` (the mechanism does
+        not track routes) it is the lower bound ``min over the path of link_rate /
+        (transfers on the link + 1)``, exact when every transfer there is held by it.
+        Broadcasts ``src`` against ``dst``.
+        """
+        if self.fair_share is not None:
+            return self.fair_share(src, dst, extra)
         n_sites = self.bandwidth_bps.shape[0]
         paths = self.route[np.asarray(src) * n_sites + np.asarray(dst)]
         count = self.active_transfers + (0 if extra is None else extra) + 1

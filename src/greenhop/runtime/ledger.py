@@ -36,8 +36,8 @@ from greenhop.core.observation import (
     SurplusHistory,
     Suspend,
 )
+from greenhop.fleet.network import link_info
 from greenhop.policies import admission
-from greenhop.policies.network import link_info
 from greenhop.traces.dispatch import dispatch_step
 
 FLOWS = ("direct", "charge", "discharge", "grid", "curtailed", "unmet", "demand", "job_load")

@@ -134,16 +134,14 @@ def job_classes(inp: SimInputs, jobs: list[int]) -> tuple[list[JobClass], np.nda
 
 def peak_demand_w(inp: SimInputs) -> np.ndarray:
     """An upper bound on any step's facility demand per site [W]: base load, every slot at
-    the larger of training and idle power, and WAN energy at the full effective rate of
-    every link touching the site times the most energy per bit of any route."""
-    names = inp.scenario.site_names
-    idx = {n: i for i, n in enumerate(names)}
+    the larger of training and idle power, and WAN energy: half (a transfer's network
+    energy is booked half at each end) of the full effective rate of every directed link
+    leaving or entering the site, times the most energy per bit of any route."""
     net = inp.network
     jpb = float(np.max(net.j_per_bit)) if net.j_per_bit.size else 0.0
-    adj = np.zeros(len(names))
-    for k, link in enumerate(inp.scenario.links):
-        for end in (link.a, link.b):
-            adj[idx[end]] += net.link_eff_bps[k]
+    adj = np.zeros(len(inp.scenario.site_names))
+    np.add.at(adj, net.link_src, 0.5 * net.link_eff_bps)
+    np.add.at(adj, net.link_dst, 0.5 * net.link_eff_bps)
     it = inp.slots * np.maximum(inp.gpu_power_w, inp.gpu_idle_w)
     return inp.base_demand_w + inp.pue * it + adj * jpb
 

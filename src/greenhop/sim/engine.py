@@ -39,8 +39,8 @@ from greenhop.core.observation import (
     SurplusHistory,
     Suspend,
 )
+from greenhop.fleet.network import link_info
 from greenhop.policies import admission
-from greenhop.policies.network import link_info
 from greenhop.sim.energy import dispatch_block
 from greenhop.sim.inputs import SimInputs
 from greenhop.traces.dispatch import dispatch_step

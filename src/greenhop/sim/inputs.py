@@ -13,7 +13,7 @@ import pandas as pd
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED
 from greenhop.core.specs import JobSpec
-from greenhop.policies.network import Network, build_network
+from greenhop.fleet.network import Network, build_network
 from greenhop.sim.scenario import Scenario
 
 _MOBILITY_CODE = {"migratable": MIGRATABLE, "pinned": PINNED, "partial": PARTIAL}

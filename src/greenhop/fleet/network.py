@@ -1,0 +1,292 @@
+"""The WAN as a directed graph: shortest-path routes, per-path figures, fair link sharing.
+
+Links are full duplex: a scenario link ``a <-> b`` of bandwidth ``B`` is two directed
+links, ``a -> b`` and ``b -> a``, of ``B`` each, so transfers in opposite directions
+never contend. Directed link ``2k`` is ``a -> b`` of scenario link ``k`` and ``2k + 1``
+is ``b -> a``; every per-link array has one entry per directed link (``D = 2 x links``).
+
+Routes minimise the summed round-trip time (ties: fewer hops), computed once with
+Floyd-Warshall over the sites. A path's nominal bandwidth and efficiency are those of
+its bottleneck link (the smallest ``efficiency x bandwidth``); its RTT and energy per
+bit add up over the hops; its loss is ``1 - prod(1 - loss_hop)``.
+
+Transfers in flight share the directed links max-min fairly
+(:func:`greenhop.fleet.linkshare.fair_rates`), each capped by its path's TCP bound
+when the path is lossy: capacity a transfer cannot use (held back by a narrower link
+elsewhere or by its own bound) goes to the others. Both mechanisms (the simulator
+and the live orchestrator) hand policies the same
+:class:`~greenhop.core.observation.LinkInfo`, built by :func:`link_info` or kept live
+by :class:`LinkLoad`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from greenhop.core.observation import LinkInfo
+from greenhop.core.specs import LinkSpec
+from greenhop.fleet.linkshare import fair_rates_pairs
+from greenhop.model import constants as C
+from greenhop.model.feasibility import mathis_bps
+
+
+@dataclass(frozen=True)
+class Network:
+    """Routing tables of a fleet (``S`` sites, ``D`` directed links, two per scenario link)."""
+
+    n_sites: int
+    link_eff_bps: np.ndarray       # [D] efficiency x bandwidth of each directed link
+    route: np.ndarray              # [S*S, D] bool: directed links on the path from s to d
+    bandwidth_bps: np.ndarray      # [S, S] bottleneck nominal rate (0: unreachable)
+    efficiency: np.ndarray         # [S, S]
+    rtt_s: np.ndarray              # [S, S]
+    loss: np.ndarray               # [S, S]
+    streams: np.ndarray            # [S, S]
+    j_per_bit: np.ndarray          # [S, S]
+    hops: np.ndarray               # [S, S] (-1: unreachable)
+    tcp_cap_bps: np.ndarray        # [S, S] streams x Mathis bound (inf without loss)
+    link_src: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [D]
+    link_dst: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [D]
+    # Routes as index lists (CSR over the S*S rows): the links of row r are
+    # route_links[route_ptr[r]:route_ptr[r + 1]]; cheap to gather for many transfers.
+    route_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    route_links: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n_links(self) -> int:
+        """Number of directed links ``D``."""
+        return int(self.link_eff_bps.shape[0])
+
+    def pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(flow, directed link) incidence pairs of transfers on route rows ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        start = self.route_ptr[rows]
+        n = self.route_ptr[rows + 1] - start
+        flow = np.repeat(np.arange(rows.size), n)
+        # Position inside each route: 0..n-1, laid out flow after flow.
+        offs = np.arange(flow.size) - np.repeat(np.cumsum(n) - n, n)
+        return flow, self.route_links[np.repeat(start, n) + offs]
+
+    def transfer_rates_bps(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Max-min fair rates [bit/s] of concurrent transfers ``src -> dst``.
+
+        Each transfer is capped by its path's TCP bound. Returns the rates and the
+        number of transfers on each directed link ``[D]``.
+        """
+        src = np.asarray(src, dtype=np.int64).reshape(-1)
+        dst = np.asarray(dst, dtype=np.int64).reshape(-1)
+        flow, link = self.pairs(src * self.n_sites + dst)
+        counts = np.bincount(link, minlength=self.n_links)
+        rates = fair_rates_pairs(flow, link, src.size, self.link_eff_bps,
+                                 self.tcp_cap_bps[src, dst], n_links=self.n_links)
+        return rates, counts
+
+    def newcomer_rates_bps(self, src: np.ndarray, dst: np.ndarray, in_flight: np.ndarray,
+                           extra_links: np.ndarray | None = None) -> np.ndarray:
+        """Max-min fair rate [bit/s] one more transfer ``src -> dst`` would get, for each pair.
+
+        ``in_flight`` ``[S*S]`` counts the transfers in flight per route row (capped by their
+        TCP bounds); ``extra_links`` ``[D]`` counts further transfers per directed link whose
+        routes are unknown (each counts as a one-hop transfer on every link it crosses).
+        The newcomer's own TCP bound is left out
+        (a rate under a ceiling is ``min(ceiling, rate without it)``). ``inf`` where
+        ``src == dst`` or no path exists.
+        """
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        shape = np.broadcast_shapes(src.shape, dst.shape)
+        rows = np.broadcast_to(src * self.n_sites + dst, shape).reshape(-1)
+        out = np.full(rows.size, np.inf)
+        if rows.size == 0:
+            return out.reshape(shape)
+        uniq, back = np.unique(rows, return_inverse=True)
+        has_path = self.route_ptr[uniq + 1] > self.route_ptr[uniq]
+        cand = uniq[has_path]
+        # The other flows: in-flight transfers, then the one-hop stand-ins.
+        occ = np.asarray(in_flight, dtype=np.int64).reshape(-1)
+        o_rows = np.repeat(np.flatnonzero(occ), occ[occ > 0])
+        o_flow, o_link = self.pairs(o_rows)
+        o_cap = self.tcp_cap_bps.reshape(-1)[o_rows]
+        if extra_links is not None:
+            ex = np.asarray(extra_links, dtype=np.int64).reshape(-1)
+            e_link = np.repeat(np.arange(ex.size), np.maximum(ex, 0))
+            o_flow = np.r_[o_flow, o_rows.size + np.arange(e_link.size)]
+            o_link = np.r_[o_link, e_link]
+            o_cap = np.r_[o_cap, np.full(e_link.size, np.inf)]
+        n_other = o_cap.size
+        res = np.full(uniq.size, np.inf)
+        if cand.size:
+            if n_other == 0:
+                res[has_path] = self._bottleneck_eff(cand)
+            else:
+                res[has_path] = self._batched_newcomers(cand, o_flow, o_link, o_cap)
+        out[:] = res[back]
+        return out.reshape(shape)
+
+    def _bottleneck_eff(self, rows: np.ndarray) -> np.ndarray:
+        flow, link = self.pairs(rows)
+        best = np.full(rows.size, np.inf)
+        np.minimum.at(best, flow, self.link_eff_bps[link])
+        return best
+
+    def _batched_newcomers(self, rows: np.ndarray, o_flow: np.ndarray, o_link: np.ndarray,
+                           o_cap: np.ndarray) -> np.ndarray:
+        """One max-min problem per candidate row, all solved in one call: problem ``k`` has
+        its own copy of the links (ids offset by ``k x D``) and of the other flows."""
+        k_n, d_n, n_other = rows.size, self.n_links, o_cap.size
+        per = n_other + 1                      # flows per problem; the newcomer is last
+        c_flow, c_link = self.pairs(rows)
+        k_o = np.repeat(np.arange(k_n), o_flow.size)
+        flow = np.r_[np.tile(o_flow, k_n) + k_o * per, c_flow * per + n_other]
+        link = np.r_[np.tile(o_link, k_n) + k_o * d_n, c_link + c_flow * d_n]
+        cap = np.r_[np.tile(o_cap, k_n)].reshape(k_n, n_other)
+        ceiling = np.c_[cap, np.full(k_n, np.inf)].reshape(-1)
+        rates = fair_rates_pairs(flow, link, k_n * per, np.tile(self.link_eff_bps, k_n),
+                                 ceiling, n_links=k_n * d_n)
+        return rates[np.arange(k_n) * per + n_other]
+
+
+def build_network(site_names: tuple[str, ...], links: tuple[LinkSpec, ...]) -> Network:
+    """Routing tables for ``links`` between ``site_names`` (each link both ways)."""
+    n = len(site_names)
+    idx = {s: i for i, s in enumerate(site_names)}
+    inf = np.inf
+    dist = np.full((n, n), inf)
+    nxt = np.full((n, n), -1, dtype=np.int64)
+    link_of = np.full((n, n), -1, dtype=np.int64)      # directed link used for hop u -> v
+    link_src = np.zeros(2 * len(links), dtype=np.int64)
+    link_dst = np.zeros(2 * len(links), dtype=np.int64)
+    for i in range(n):
+        dist[i, i] = 0.0
+        nxt[i, i] = i
+    for k, link in enumerate(links):
+        a, b = idx[link.a], idx[link.b]
+        link_src[2 * k], link_dst[2 * k] = a, b
+        link_src[2 * k + 1], link_dst[2 * k + 1] = b, a
+        w = link.rtt_s + 1e-9                            # + 1e-9: fewer hops win ties
+        if w < dist[a, b]:
+            dist[a, b] = dist[b, a] = w
+            nxt[a, b], nxt[b, a] = b, a
+            link_of[a, b], link_of[b, a] = 2 * k, 2 * k + 1
+    for k in range(n):
+        via = dist[:, k:k + 1] + dist[k:k + 1, :]
+        better = via < dist - 1e-15
+        dist = np.where(better, via, dist)
+        nxt = np.where(better, nxt[:, k:k + 1], nxt)
+    spec_of = np.repeat(np.arange(len(links)), 2)       # directed link -> scenario link
+    eff_bw = (np.array([lk.efficiency * lk.bandwidth_bps for lk in links])[spec_of]
+              if links else np.zeros(0))
+    route = np.zeros((n * n, eff_bw.size), dtype=bool)
+    route_ptr = np.zeros(n * n + 1, dtype=np.int64)
+    route_links: list[int] = []
+    bw = np.zeros((n, n))
+    eff = np.ones((n, n))
+    rtt = np.zeros((n, n))
+    keep = np.ones((n, n))
+    streams = np.full((n, n), C.STREAMS, dtype=np.int64)
+    jpb = np.zeros((n, n))
+    hops = np.full((n, n), -1, dtype=np.int64)
+    for s in range(n):
+        for d in range(n):
+            r = s * n + d
+            if s == d:
+                bw[s, d] = inf
+                hops[s, d] = 0
+            elif nxt[s, d] >= 0:
+                u, h, best = s, 0, inf
+                st = 1 << 30
+                while u != d:
+                    v = int(nxt[u, d])
+                    k = int(link_of[u, v])
+                    lk = links[int(spec_of[k])]
+                    route[r, k] = True
+                    route_links.append(k)
+                    rtt[s, d] += lk.rtt_s
+                    keep[s, d] *= 1.0 - lk.loss
+                    jpb[s, d] += (C.NETWORK_J_PER_BIT if lk.network_j_per_bit is None
+                                  else lk.network_j_per_bit)
+                    st = min(st, lk.streams)
+                    if eff_bw[k] < best:
+                        best = eff_bw[k]
+                        bw[s, d] = lk.bandwidth_bps
+                        eff[s, d] = lk.efficiency
+                    u, h = v, h + 1
+                hops[s, d] = h
+                streams[s, d] = st
+            route_ptr[r + 1] = len(route_links)
+    loss = 1.0 - keep
+    tcp = np.full((n, n), inf)
+    lossy = (loss > 0) & (rtt > 0)
+    if lossy.any():
+        tcp[lossy] = streams[lossy] * np.asarray(mathis_bps(rtt[lossy], loss[lossy]))
+    return Network(n, eff_bw, route, bw, eff, rtt, loss, streams, jpb, hops, tcp,
+                   link_src=link_src, link_dst=link_dst, route_ptr=route_ptr,
+                   route_links=np.asarray(route_links, dtype=np.int64))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def link_info(network: Network, active_transfers: np.ndarray, *, write_Bps: float,
+              read_Bps: float, startup_s: float,
+              in_flight: np.ndarray | None = None) -> LinkInfo:
+    """The :class:`LinkInfo` of ``network`` with read-only views.
+
+    ``active_transfers`` ``[D]`` is the mechanism's live count of transfers per directed
+    link; ``in_flight`` ``[S*S]``, when given, its live count of transfers per route row
+    (``src x S + dst``), both updated in place. With ``in_flight`` a policy's
+    :meth:`LinkInfo.shared_rate_bps` is the exact max-min fair rate; without it, the
+    per-link counts are all it has (see there). :class:`LinkLoad` keeps both.
+    """
+    sharing = None
+    if in_flight is not None:
+        live = in_flight
+
+        def sharing(src, dst, extra=None):
+            return network.newcomer_rates_bps(src, dst, live, extra)
+
+    return LinkInfo(
+        bandwidth_bps=_readonly(network.bandwidth_bps), efficiency=_readonly(network.efficiency),
+        rtt_s=_readonly(network.rtt_s), loss=_readonly(network.loss),
+        streams=_readonly(network.streams), j_per_bit=_readonly(network.j_per_bit),
+        hops=_readonly(network.hops), active_transfers=_readonly(active_transfers),
+        link_rate_bps=_readonly(network.link_eff_bps), route=_readonly(network.route),
+        write_Bps=float(write_Bps), read_Bps=float(read_Bps), startup_s=float(startup_s),
+        fair_share=sharing)
+
+
+class LinkLoad:
+    """The links' live state in a mechanism: transfers in flight, their rates, the LinkInfo.
+
+    Call :meth:`update` once per step with the transfers moving bytes in that step (it
+    returns their max-min fair rates) and hand :attr:`info` to policies: its arrays are
+    live views of this state.
+    """
+
+    def __init__(self, network: Network, *, write_Bps: float, read_Bps: float,
+                 startup_s: float) -> None:
+        self.network = network
+        self.active_transfers = np.zeros(network.n_links, dtype=np.int64)      # [D]
+        self.in_flight = np.zeros(network.n_sites ** 2, dtype=np.int64)        # [S*S]
+        self.info = link_info(network, self.active_transfers, write_Bps=write_Bps,
+                              read_Bps=read_Bps, startup_s=startup_s, in_flight=self.in_flight)
+
+    def update(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Record transfers ``src -> dst`` as in flight; their max-min fair rates [bit/s]."""
+        src = np.asarray(src, dtype=np.int64).reshape(-1)
+        dst = np.asarray(dst, dtype=np.int64).reshape(-1)
+        rates, counts = self.network.transfer_rates_bps(src, dst)
+        self.active_transfers[:] = counts
+        self.in_flight[:] = np.bincount(src * self.network.n_sites + dst,
+                                        minlength=self.in_flight.size)
+        return rates
+
+    def clear(self) -> None:
+        """No transfer in flight."""
+        self.active_transfers[:] = 0
+        self.in_flight[:] = 0
