@@ -282,10 +282,18 @@ def run_command(
                                            "default: a new one in WORKDIR/secrets."),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA certificate (PEM) that "
                                        "signed the --agent agents' certificates."),
+    policy_file: list[str] = typer.Option(
+        [], "--policy-file", show_default=False,
+        help="Your own policy: FILE.py:CLASS or NAME=FILE.py:CLASS (docs/policies.md); "
+             "it runs unless --policy names another. Give it again to resume the run."),
 ) -> None:
     """Run SCENARIO live: a controller, one site agent per site, real training processes."""
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
+    from greenhop.cli import policy_files
+
+    loaded, _ = policy_files.load(policy_file)
+    policy = policy or (loaded[0] if loaded else None)
     from greenhop.runtime.workdir import Workdir
 
     Workdir(workdir).prepare()
@@ -497,8 +505,15 @@ def replay_command(
                                          help="Scenario file (default: the one logged)."),
     no_sim: bool = typer.Option(False, "--no-sim", help="Skip the simulator comparison."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    policy_file: list[str] = typer.Option(
+        [], "--policy-file", show_default=False,
+        help="The FILE.py:CLASS (or NAME=FILE.py:CLASS) the run was started with, when its "
+             "policy came from a file."),
 ) -> None:
     """Replay a live run's event log: the policy must make the same decisions again."""
+    from greenhop.cli import policy_files
+
+    policy_files.load(policy_file)
     out = replay_report(log, scenario, against_sim=not no_sim)
     if as_json:
         typer.echo(json.dumps(out, indent=2, sort_keys=True))

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from greenhop.cli import policy_files
 from greenhop.core.errors import ConfigError
 
 _SUMMARY = (
@@ -63,6 +64,7 @@ def simulate_command(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout only."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    policy_file: list[str] = policy_files.option(),
 ) -> None:
     """Simulate a fleet of renewable-powered sites under each policy and compare them."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -70,6 +72,14 @@ def simulate_command(
     from greenhop.sim import simulate
 
     names = policy_list(policies)
+    if policy_file:
+        from greenhop.sim.scenario import load_scenario
+
+        loaded, _ = policy_files.load(policy_file)
+        names = policy_files.with_loaded(names, loaded)
+        if names is None:  # the scenario's policies, and yours
+            scenario = load_scenario(scenario)
+            names = policy_files.with_loaded(list(scenario.policies), loaded)
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
     err = Console(stderr=True, highlight=False)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from greenhop.cli import policy_files
 from greenhop.core.errors import ConfigError
 
 _LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
@@ -100,6 +101,7 @@ def sweep_command(
                                 help="Run in this process, one cell after another, no Ray."),
     force: bool = typer.Option(False, "--force",
                                help="Discard the cells of a different sweep in --out."),
+    policy_file: list[str] = policy_files.option(),
 ) -> None:
     """Run a scenario over many seeds x policies x a parameter grid (on Ray); write every
     cell, tidy tables, statistics with 95% intervals and a report. Re-running the same
@@ -116,11 +118,14 @@ def sweep_command(
     from greenhop.sim.sweep import prepare_sweep, run_sweep
 
     names = policy_list(policies)
+    loaded, refs = policy_files.load(policy_file)
+    names = policy_files.with_loaded(names, loaded)
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
     if serial and address is not None:
         raise ConfigError("--serial runs in this process: drop --address (or --serial)")
-    spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or ())
+    spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or (),
+                         policy_files=refs)
     err = Console(stderr=True, highlight=False)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:

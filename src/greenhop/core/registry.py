@@ -21,9 +21,21 @@ class Registry(Generic[T]):
     ``kind`` is a human word used in error messages ("policy", "forecaster").
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, discover: Callable[[Registry[T]], None] | None = None) -> None:
+        """``discover(registry)``, when given, runs once before the first lookup (name, get,
+        membership) to register what is installed elsewhere (e.g. plugins' entry points)."""
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
+        self._discover = discover
+
+    def _discovered(self) -> None:
+        if self._discover is not None:
+            discover, self._discover = self._discover, None
+            try:
+                discover(self)
+            except BaseException:
+                self._discover = discover  # a failed discovery is reported on every lookup
+                raise
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering ``factory`` under ``name``."""
@@ -43,14 +55,20 @@ class Registry(Generic[T]):
         try:
             yield factory
         finally:
-            del self._factories[name]
+            self.unregister(name)
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (no error when it is not registered)."""
+        self._factories.pop(name, None)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
+        self._discovered()
         return sorted(self._factories)
 
     def get(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name``; unknown names list the valid ones."""
+        self._discovered()
         try:
             return self._factories[name]
         except KeyError:
@@ -64,6 +82,7 @@ class Registry(Generic[T]):
         return self.get(name)(**kwargs)
 
     def __contains__(self, name: object) -> bool:
+        self._discovered()
         return name in self._factories
 
     def __iter__(self) -> Iterator[str]:

@@ -86,8 +86,17 @@ class Policy(Protocol):
     def decide(self, observation: Observation) -> list[Action]: ...
 
 
-POLICIES: Registry[Policy] = Registry("policy")
-"""Policies by name: ``POLICIES.create("feasibility-aware", alpha=0.1)``."""
+def _discover_installed(registry: Registry[Policy]) -> None:
+    """Register the policies installed packages declare (entry point group
+    ``greenhop.policies``), once, at the registry's first lookup."""
+    from greenhop.policies.plugins import load_entry_points
+
+    load_entry_points(registry)
+
+
+POLICIES: Registry[Policy] = Registry("policy", discover=_discover_installed)
+"""Policies by name: ``POLICIES.create("feasibility-aware", alpha=0.1)``; installed plugins
+(:mod:`greenhop.policies.plugins`) join at the first lookup."""
 
 
 def make_policy(name: str, **params) -> Policy:
@@ -129,3 +138,23 @@ def move_gpus(obs: Observation, jobs: np.ndarray) -> np.ndarray:
     """GPUs that move with each job (all of them except for partially migratable jobs)."""
     share = obs.job_move_bytes[jobs] / obs.job_checkpoint_bytes[jobs]
     return np.ceil(obs.job_gpus[jobs] * share - 1e-9).astype(np.int64)
+
+
+def downtime_power_w(obs: Observation, jobs: np.ndarray, src: np.ndarray,
+                     dst: np.ndarray) -> np.ndarray:
+    """Facility power [W] a move of ``jobs`` from ``src`` to ``dst`` draws while the job is
+    down, the ``idle_power_w`` of the feasibility model's ``E_mig`` (broadcasts).
+
+    The same terms as the books with the default energy conventions (docs/design.md
+    section 5): the moving GPUs idle at the source (saving, then held until the job has
+    left) and at the destination (held while in flight, then restoring); the GPUs that
+    stay (partially migratable jobs) idle at the source. The Observation's idle power
+    includes the host share; each end is x its PUE. The destination's GPUs are counted
+    through the save as well, which overstates ``E_mig`` by their idle power x the save
+    time: a few seconds of idle power, on the side of not moving.
+    """
+    g_move = move_gpus(obs, jobs)
+    g_stay = obs.job_gpus[jobs] - g_move
+    idle_src = obs.gpu_idle_w[src] * obs.pue[src]
+    idle_dst = obs.gpu_idle_w[dst] * obs.pue[dst]
+    return g_move * (idle_src + idle_dst) + g_stay * idle_src

@@ -24,6 +24,7 @@ from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSp
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim.forecasts import ForecastSpec, parse_forecast
+from greenhop.sim.policy_table import parse_policies
 from greenhop.sim.schema import Table
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
@@ -614,17 +615,8 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         raise ConfigError(f"decision_interval: must be a whole number of steps of {step:g} s, "
                           f"got {decision:g} s")
     seed = t.number("seed", 0, lo=0, integer=True)
-    policies = t.strings("policies", ["static", "energy-greedy", "feasibility-aware",
-                                      "threshold"])
-    if not policies:
-        raise ConfigError("policies: list at least one policy, e.g. ['static']")
-    for i, p in enumerate(policies):
-        if p not in POLICIES:
-            raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
-                              f"{', '.join(POLICIES.names())}")
-    if len(set(policies)) != len(policies):
-        raise ConfigError("policies: each policy may appear once")
-    params: dict[str, dict[str, Any]] = {}
+    # a list of names, or [policies.NAME] tables (which may bring a policy from a file)
+    policies, params = parse_policies(t, base_dir)
     if t.has("policy_params"):
         pt = t.table("policy_params")
         for pname in list(pt.data):
@@ -632,7 +624,11 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
                 raise ConfigError(f"policy_params.{pname}: unknown policy; valid: "
                                   f"{', '.join(POLICIES.names())}")
             sub = pt.table(pname)
-            params[pname] = dict(sub.data)
+            twice = sorted(set(params.get(pname, {})) & set(sub.data))
+            if twice:
+                raise ConfigError(f"{sub.where(twice[0])}: also set in [policies.{pname}]; "
+                                  "set it once")
+            params[pname] = {**params.get(pname, {}), **sub.data}
             from greenhop.policies import make_policy
 
             try:  # build it once now, so a bad parameter is reported with its key path

@@ -125,9 +125,13 @@ def _parse_point(doc: dict, label: str, base_dir: Path, what: str) -> Scenario:
 
 def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[int],
                   policies: Iterable[str] | None = None,
-                  sets: Iterable[str] = ()) -> SweepSpec:
+                  sets: Iterable[str] = (), policy_files: Iterable = ()) -> SweepSpec:
     """Validate a sweep before anything runs: the scenario, the seeds, the policies and
     every grid point (each ``--set`` value alone, then every combination).
+
+    ``policy_files`` (:class:`~greenhop.policies.plugins.PolicyFile`) join the scenario's
+    policies as ``[policies.NAME]`` tables with their path and SHA-256, so every worker
+    loads the same file (:mod:`greenhop.sim.policy_table`).
 
     Raises:
         ConfigError: one line naming the option, the key and the value at fault.
@@ -139,6 +143,12 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
         raise ConfigError("--seeds: give at least one seed, e.g. 1-20")
     doc, label, base_dir = scenario_document(scenario)
     base_dir = Path(base_dir).resolve()
+    refs = list(policy_files)
+    if refs:
+        from greenhop.policies.plugins import load_policy_file
+        from greenhop.sim.policy_table import add_policy_files
+
+        doc = add_policy_files(doc, [load_policy_file(r) for r in refs], refs)
     base = _parse_point(copy.deepcopy(doc), label, base_dir, "scenario")
     grid: list[tuple[str, tuple[Any, ...]]] = []
     texts: list[tuple[str, ...]] = []
