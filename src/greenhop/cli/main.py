@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "greenhop.cli.simulate",
     "greenhop.cli.bound",
     "greenhop.cli.scenarios",
+    "greenhop.cli.policies",
     "greenhop.cli.sweep",
     "greenhop.cli.forecast",
     "greenhop.cli.run",

@@ -7,12 +7,16 @@ in the simulator, not deployable).
 """
 
 from greenhop.policies import (  # noqa: F401
+    cost_aware_greedy,
+    curtail_threshold,
     energy_greedy,
     feasibility_aware,
     forecast_feasibility,
+    network_aware,
     oracle_window,
     static,
     threshold,
+    wait_awhile,
 )
 from greenhop.policies.base import POLICIES, Capabilities, Policy, PolicyBase, make_policy
 from greenhop.policies.window_estimate import (

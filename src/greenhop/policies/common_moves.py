@@ -1,0 +1,153 @@
+"""Shared pieces of the published policies: time a job needs, migration figures from the
+feasibility model, and the energy-driven move loop with a pluggable filter.
+
+The loop of :func:`greedy_moves` is energy-greedy's: every running, movable job whose
+site no longer covers it with surplus goes to the allowed, reachable site with free
+slots and the most surplus headroom, when that site offers it more surplus than it gets
+where it is; headroom, free slots and the transfers decided this step are updated after
+each move. A :class:`MoveFilter` narrows the destinations a job may take (the
+``cost-aware-greedy`` payback test, the ``network-aware`` link reservation) without
+copying the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from greenhop.core.observation import PINNED, RUNNING, Migrate, Observation
+from greenhop.model import Feasibility, effective_bps, evaluate, restore_seconds
+from greenhop.model import constants as C
+from greenhop.policies.base import available_headroom_w, job_power_at, move_gpus
+
+
+def work_rate(obs: Observation, jobs: np.ndarray) -> np.ndarray:
+    """Work each job does per second at its current site [reference-GPU s / s]."""
+    site = np.maximum(obs.job_site[jobs], 0)
+    return obs.job_gpus[jobs] * obs.throughput[site]
+
+
+def time_needed_s(obs: Observation, jobs: np.ndarray) -> np.ndarray:
+    """Training time the remaining work of each job needs at its current site [s]."""
+    return obs.job_remaining_gpu_s[jobs] / np.maximum(work_rate(obs, jobs), 1e-12)
+
+
+def restore_time_s(obs: Observation, jobs: np.ndarray) -> np.ndarray:
+    """Time a resume costs each job at its own site: read the checkpoint, restart [s]."""
+    links = obs.links
+    return np.asarray(restore_seconds(obs.job_checkpoint_bytes[jobs], links.read_Bps,
+                                      links.startup_s), dtype=float)
+
+
+def alone_rate_bps(obs: Observation, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rate one transfer ``src -> dst`` reaches with the path to itself [bit/s]:
+    ``min(efficiency x bottleneck bandwidth, streams x Mathis bound)``."""
+    links = obs.links
+    return np.asarray(effective_bps(
+        links.bandwidth_bps[src, dst], efficiency=links.efficiency[src, dst],
+        streams=np.maximum(links.streams[src, dst], 1),
+        rtt_s=np.maximum(links.rtt_s[src, dst], 1e-6), loss=links.loss[src, dst]), dtype=float)
+
+
+def evaluate_moves(obs: Observation, jobs: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                   window_s: np.ndarray, saved_w: np.ndarray, *, alpha: float = C.ALPHA,
+                   rate_bps: np.ndarray | None = None,
+                   extra: np.ndarray | None = None) -> Feasibility:
+    """The feasibility model for moving ``jobs`` from ``src`` to ``dst`` now (vectorised).
+
+    Args:
+        window_s: the destination's (estimated) remaining window [s] (clipped to >= 1 s).
+        saved_w: grid power the move saves once the job runs at ``dst`` [W]; the payback
+            is ``migration energy / saved_w`` (clipped to >= 1 mW).
+        alpha: share of the window the downtime may use (for ``feasible``) [-].
+        rate_bps: the transfer's effective rate [bit/s]; default: its fair share of every
+            link on the path now (``LinkInfo.shared_rate_bps``, with ``extra`` transfers
+            per link decided earlier this step).
+    """
+    links = obs.links
+    eff = links.efficiency[src, dst]
+    rate = (links.shared_rate_bps(src, dst, extra) if rate_bps is None
+            else np.asarray(rate_bps, dtype=float))
+    return evaluate(
+        obs.job_move_bytes[jobs], rate / eff, np.maximum(window_s, 1.0), alpha=alpha,
+        efficiency=eff, streams=np.maximum(links.streams[src, dst], 1),
+        rtt_s=np.maximum(links.rtt_s[src, dst], 1e-6), loss=links.loss[src, dst],
+        write_Bps=links.write_Bps, read_Bps=links.read_Bps, startup_s=links.startup_s,
+        job_power_w=np.maximum(saved_w, 1e-3),
+        idle_power_w=obs.job_gpus[jobs] * obs.gpu_idle_w[src],
+        network_j_per_bit=links.j_per_bit[src, dst], green_gain=1.0)
+
+
+@dataclass
+class StepState:
+    """What the moves decided so far in one decision have used up.
+
+    Attributes:
+        head_w: surplus headroom per site left after those moves [W].
+        free: free GPU slots per site [-].
+        extra: transfers decided this step on each link [-].
+    """
+
+    head_w: np.ndarray
+    free: np.ndarray
+    extra: np.ndarray
+
+
+class MoveFilter:
+    """Narrows the destinations of :func:`greedy_moves` (the default keeps them all)."""
+
+    def accept(self, obs: Observation, job: int, src: int, dests: np.ndarray,
+               p_here_w: float, local_w: float, state: StepState) -> np.ndarray:
+        """Which of ``dests`` the job may move to (bool per destination).
+
+        ``p_here_w`` is the job's power at ``src``, ``local_w`` the part of it the
+        source's surplus covers [W].
+        """
+        return np.ones(dests.size, dtype=bool)
+
+    def taken(self, obs: Observation, job: int, src: int, dest: int) -> None:
+        """Called once the move ``job: src -> dest`` is decided."""
+
+
+def greedy_moves(obs: Observation, move_filter: MoveFilter | None = None) -> list[Migrate]:
+    """Energy-greedy's moves, each restricted to the destinations ``move_filter`` accepts."""
+    head = available_headroom_w(obs)
+    if head.max(initial=-np.inf) <= 0:
+        return []
+    site = obs.job_site
+    cand = np.flatnonzero((obs.job_phase == RUNNING) & (obs.job_mobility != PINNED))
+    cand = cand[head[site[cand]] < 0]
+    if cand.size == 0:
+        return []
+    state = StepState(head, np.array(obs.free_gpus, dtype=np.int64),
+                      np.zeros_like(obs.links.active_transfers))
+    reach = obs.links.hops >= 0
+    gmove = move_gpus(obs, cand)
+    all_sites = np.arange(obs.n_sites)
+    n_sites = obs.n_sites
+    actions: list[Migrate] = []
+    for k, j in enumerate(cand.tolist()):
+        s = int(site[j])
+        if state.head_w[s] >= 0:
+            continue  # moves decided earlier freed enough surplus here
+        p_here = float(job_power_at(obs, np.array([j]), np.array([s]))[0])
+        local = max(state.head_w[s] + p_here, 0.0)
+        ok = (obs.job_allowed[j] & reach[s] & (state.free >= gmove[k]) & (all_sites != s)
+              & (state.head_w > local))
+        if not ok.any():
+            continue
+        if move_filter is not None:
+            dests = np.flatnonzero(ok)
+            ok[dests] = move_filter.accept(obs, j, s, dests, p_here, local, state)
+            if not ok.any():
+                continue
+        d = int(np.argmax(np.where(ok, state.head_w, -np.inf)))
+        actions.append(Migrate(j, d))
+        state.head_w[s] += p_here
+        state.head_w[d] -= float(job_power_at(obs, np.array([j]), np.array([d]))[0])
+        state.free[d] -= gmove[k]
+        state.extra += obs.links.route[s * n_sites + d]
+        if move_filter is not None:
+            move_filter.taken(obs, j, s, d)
+    return actions
