@@ -73,7 +73,7 @@ def parse_policy_file(text: str, where: str = "--policy-file",
     ``base_dir`` (default: the working directory)."""
     m = _SPEC.fullmatch(text.strip())
     if m is None or not m["cls"].isidentifier():
-        raise ConfigError(f"{where} {text!r}: write FILE.py:CLASS (or NAME=FILE.py:CLASS), "
+        raise ConfigError(f"{where} {text}: write FILE.py:CLASS (or NAME=FILE.py:CLASS), "
                           "e.g. my_policy.py:MyPolicy")
     path = Path(m["file"]).expanduser()
     if not path.is_absolute():
