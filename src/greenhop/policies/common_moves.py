@@ -19,7 +19,12 @@ import numpy as np
 from greenhop.core.observation import PINNED, RUNNING, Migrate, Observation
 from greenhop.model import Feasibility, effective_bps, evaluate, restore_seconds
 from greenhop.model import constants as C
-from greenhop.policies.base import available_headroom_w, job_power_at, move_gpus
+from greenhop.policies.base import (
+    available_headroom_w,
+    downtime_power_w,
+    job_power_at,
+    move_gpus,
+)
 
 
 def work_rate(obs: Observation, jobs: np.ndarray) -> np.ndarray:
@@ -75,7 +80,7 @@ def evaluate_moves(obs: Observation, jobs: np.ndarray, src: np.ndarray, dst: np.
         rtt_s=np.maximum(links.rtt_s[src, dst], 1e-6), loss=links.loss[src, dst],
         write_Bps=links.write_Bps, read_Bps=links.read_Bps, startup_s=links.startup_s,
         job_power_w=np.maximum(saved_w, 1e-3),
-        idle_power_w=obs.job_gpus[jobs] * obs.gpu_idle_w[src],
+        idle_power_w=downtime_power_w(obs, jobs, src, dst),
         network_j_per_bit=links.j_per_bit[src, dst], green_gain=1.0)
 
 
