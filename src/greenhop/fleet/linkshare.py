@@ -97,9 +97,12 @@ def fair_rates_pairs(flow_idx: np.ndarray, link_idx: np.ndarray, n_flows: int,
         with np.errstate(divide="ignore", invalid="ignore"):
             link_level = np.where(n_active > 0, (cap_used - frozen_load) / n_active, np.inf)
         link_level = np.maximum(link_level, 0.0)   # rounding must never go negative
-        starts = np.flatnonzero(np.r_[True, f_pair[1:] != f_pair[:-1]])
+        new_flow = np.empty(f_pair.size, dtype=bool)
+        new_flow[0] = True
+        np.not_equal(f_pair[1:], f_pair[:-1], out=new_flow[1:])
+        starts = np.flatnonzero(new_flow)
         flows = f_pair[starts]
-        n_pairs = np.diff(np.r_[starts, f_pair.size])
+        n_pairs = np.diff(starts, append=f_pair.size)
         # The lowest level any link of each flow allows, and the flow's own bound.
         flow_min = np.minimum.reduceat(link_level[l_pair], starts)
         flow_bound = np.minimum(flow_min, ceiling[flows])
