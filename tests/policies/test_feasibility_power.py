@@ -1,0 +1,87 @@
+"""The feasibility policy prices a move with the powers the books charge.
+
+``job_power_at``: facility training power at a site (GPU power with its host share, x
+PUE); ``downtime_power_w``: facility idle power of the job's GPUs while it is down, at
+both ends (docs/design.md section 5). Checked on real Observations of micro scenarios.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+import simkit
+
+from greenhop.policies.base import PolicyBase, downtime_power_w, job_power_at
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.scenario import load_scenario
+
+LEGACY = {"source_in_flight": "zero", "dest_held": "idle", "host_share": 0.0,
+          "suspend_saves": False, "network_to_grid": False}
+
+
+class Capture(PolicyBase):
+    """Keeps the powers the helpers give on the first Observation; never acts."""
+
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.values: dict[str, np.ndarray] = {}
+
+    def decide(self, obs):
+        if not self.values and obs.n_jobs:
+            jobs = np.arange(obs.n_jobs)
+            a = np.zeros(obs.n_jobs, dtype=np.int64)
+            b = np.ones(obs.n_jobs, dtype=np.int64)
+            self.values = {"down_ab": downtime_power_w(obs, jobs, a, b),
+                           "down_ba": downtime_power_w(obs, jobs, b, a),
+                           "train_b": job_power_at(obs, jobs, b),
+                           "grid": downtime_power_w(obs, jobs[:, None], a[:, None],
+                                                    np.array([[0, 1]]))}
+        return []
+
+
+def _capture(jobs, pue_a=1.5, pue_b=1.2):
+    d = simkit.micro(jobs=jobs, energy=LEGACY)
+    d["sites"][0]["pue"] = pue_a
+    d["sites"][1]["pue"] = pue_b
+    policy = Capture()
+    Engine(build_inputs(load_scenario(d)), policy).run()
+    return policy.values
+
+
+def test_a_whole_job_idles_at_both_ends_times_each_pue():
+    jobs = [{"name": "j", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB",
+             "gpus": 2, "origin": "a"}]
+    v = _capture(jobs)
+    # 2 GPUs x (50 W x 1.5 at a + 50 W x 1.2 at b), either way round.
+    assert v["down_ab"] == pytest.approx([2 * (75.0 + 60.0)])
+    assert v["down_ba"] == pytest.approx([2 * (60.0 + 75.0)])
+    # Training at b: 2 GPUs x 400 W x 1.2 (facility power, not IT power).
+    assert v["train_b"] == pytest.approx([2 * 400 * 1.2])
+    # It broadcasts: a move from a to a itself is both ends at a.
+    np.testing.assert_allclose(v["grid"], [[2 * (75.0 + 75.0), 2 * (75.0 + 60.0)]])
+
+
+def test_the_part_of_a_partial_job_that_stays_idles_at_the_source_only():
+    jobs = [{"name": "p", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB",
+             "gpus": 4, "origin": "a", "mobility": "partial", "migratable_share": 0.5}]
+    v = _capture(jobs)
+    # 2 GPUs move (both ends), 2 stay at a.
+    assert v["down_ab"] == pytest.approx([2 * (75.0 + 60.0) + 2 * 75.0])
+    # Half the job trains at b.
+    assert v["train_b"] == pytest.approx([2 * 400 * 1.2])
+
+
+def test_downtime_power_follows_pue_not_only_the_platform():
+    jobs = [{"name": "j", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB",
+             "gpus": 1, "origin": "a"}]
+    low = _capture(jobs, pue_a=1.0, pue_b=1.0)["down_ab"]
+    high = _capture(jobs, pue_a=2.0, pue_b=1.0)["down_ab"]
+    assert low == pytest.approx([100.0])
+    assert high == pytest.approx([150.0])
