@@ -131,7 +131,7 @@ def test_the_check_finds_broken_references(tmp_path):
     doc = tmp_path / "guide.md"
     text = ("See docs/design.md and docs/no-such-page.md, `src/greenhop/sim/nothing.py`,\n"
             "[a link](missing.md), [an anchor](#here), https://example.org/docs/x.md,\n"
-            "`benchmarks/bench_*.py` and greenhop/sim/energy.py and unknown-file.md.")
+            "`benchmarks/bench_*.py` and greenhop/model/feasibility.py and unknown-file.md.")
     assert broken_references(text, doc) == sorted(
         ["docs/no-such-page.md", "src/greenhop/sim/nothing.py", "missing.md",
          "unknown-file.md"])
