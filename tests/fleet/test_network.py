@@ -197,6 +197,21 @@ def test_shared_rate_is_the_newcomers_max_min_rate(fleet, seed):
         ceiling = np.r_[net.tcp_cap_bps[src, dst], np.inf]
         assert got[s, d] == pytest.approx(fair_rates(route, net.link_eff_bps, ceiling)[-1])
         assert lower[s, d] <= got[s, d] * (1 + 1e-9)
+    # Transfers decided this step, given per directed link, count as one-hop flows; the
+    # direct call on a few pairs agrees with the table LinkInfo keeps for small fleets.
+    extra = rng.integers(0, 3, net.n_links) * (rng.random(net.n_links) < 0.3)
+    with_extra = info.shared_rate_bps(cs, cd, extra)
+    one_hop = np.eye(net.n_links, dtype=bool)[np.repeat(np.arange(net.n_links), extra)]
+    pick = rng.integers(0, n, (2, 5))
+    np.testing.assert_allclose(net.newcomer_rates_bps(pick[0], pick[1], load.in_flight, extra),
+                               with_extra[pick[0], pick[1]])
+    for s, d in itertools.product(range(n), range(n)):
+        if s == d or net.hops[s, d] < 0:
+            continue
+        route = np.vstack([net.route[src * n + dst], one_hop, net.route[s * n + d][None]])
+        ceiling = np.r_[net.tcp_cap_bps[src, dst], np.full(len(one_hop), np.inf), np.inf]
+        assert with_extra[s, d] == pytest.approx(
+            fair_rates(route, net.link_eff_bps, ceiling)[-1])
 
 
 def test_shared_rate_with_transfers_decided_this_step():
@@ -228,3 +243,21 @@ def test_network_without_links():
     assert np.isinf(rates).all() and counts.size == 0
     load = LinkLoad(net, write_Bps=1e9, read_Bps=1e9, startup_s=0.0)
     assert np.isinf(load.info.shared_rate_bps(np.array([0]), np.array([1]))).all()
+
+
+def test_shared_rate_on_a_large_fleet_solves_only_the_pairs_asked():
+    # 40 sites in a line (1,600 pairs: past the size where LinkInfo keeps a full table).
+    names = [f"s{i}" for i in range(40)]
+    links = [LinkSpec(names[i], names[i + 1], (1 + i % 3) * G, efficiency=1.0)
+             for i in range(39)]
+    net = _net(names, links)
+    load = LinkLoad(net, write_Bps=1e9, read_Bps=1e9, startup_s=0.0)
+    load.update(np.array([0, 5, 20, 39]), np.array([10, 6, 30, 35]))
+    cs, cd = np.array([1, 3, 25, 7, 38]), np.array([8, 2, 35, 7, 39])
+    got = load.info.shared_rate_bps(cs, cd)
+    assert np.isinf(got[3])
+    for k in (0, 1, 2, 4):
+        route = net.route[np.r_[load.in_flight.nonzero()[0], cs[k] * 40 + cd[k]]]
+        assert got[k] == pytest.approx(fair_rates(route, net.link_eff_bps)[-1])
+    # 3 -> 2 runs against 0 -> 10 on the same cable: it has its direction to itself.
+    assert got[1] == pytest.approx(net.link_eff_bps[2 * 2 + 1])

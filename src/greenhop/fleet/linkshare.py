@@ -94,9 +94,9 @@ def fair_rates_pairs(flow_idx: np.ndarray, link_idx: np.ndarray, n_flows: int,
     frozen_load = np.zeros(n_used)   # rate of frozen flows on each link [bit/s]
     while f_pair.size:
         n_active = np.bincount(l_pair, minlength=n_used)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            link_level = np.where(n_active > 0, (cap_used - frozen_load) / n_active, np.inf)
-        link_level = np.maximum(link_level, 0.0)   # rounding must never go negative
+        link_level = np.full(n_used, np.inf)
+        np.divide(cap_used - frozen_load, n_active, out=link_level, where=n_active > 0)
+        np.maximum(link_level, 0.0, out=link_level)   # rounding must never go negative
         new_flow = np.empty(f_pair.size, dtype=bool)
         new_flow[0] = True
         np.not_equal(f_pair[1:], f_pair[:-1], out=new_flow[1:])

@@ -115,13 +115,18 @@ class Network:
             o_flow = np.r_[o_flow, o_rows.size + np.arange(e_link.size)]
             o_link = np.r_[o_link, e_link]
             o_cap = np.r_[o_cap, np.full(e_link.size, np.inf)]
-        n_other = o_cap.size
         res = np.full(uniq.size, np.inf)
         if cand.size:
-            if n_other == 0:
-                res[has_path] = self._bottleneck_eff(cand)
-            else:
-                res[has_path] = self._batched_newcomers(cand, o_flow, o_link, o_cap)
+            # A newcomer whose links carry no other flow has them to itself.
+            busy = np.zeros(self.n_links, dtype=bool)
+            busy[o_link] = True
+            c_flow, c_link = self.pairs(cand)
+            shared = np.zeros(cand.size, dtype=bool)
+            shared[c_flow[busy[c_link]]] = True
+            rate = self._bottleneck_eff(cand)
+            if shared.any():
+                rate[shared] = self._batched_newcomers(cand[shared], o_flow, o_link, o_cap)
+            res[has_path] = rate
         out[:] = res[back]
         return out.reshape(shape)
 
@@ -226,6 +231,11 @@ def build_network(site_names: tuple[str, ...], links: tuple[LinkSpec, ...]) -> N
                    route_links=np.asarray(route_links, dtype=np.int64))
 
 
+# Up to this many site pairs (a 32-site fleet), LinkInfo computes every pair's newcomer
+# rate in one batched solve and reuses it while the transfers in flight stay the same.
+_TABLE_MAX_ROWS = 1024
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     v = a.view()
     v.flags.writeable = False
@@ -246,9 +256,22 @@ def link_info(network: Network, active_transfers: np.ndarray, *, write_Bps: floa
     sharing = None
     if in_flight is not None:
         live = in_flight
+        n_rows = network.n_sites ** 2
+        every_row = np.arange(n_rows)
+        memo: dict = {}
 
         def sharing(src, dst, extra=None):
-            return network.newcomer_rates_bps(src, dst, live, extra)
+            if n_rows > _TABLE_MAX_ROWS:
+                return network.newcomer_rates_bps(src, dst, live, extra)
+            # Small fleets: one batched solve gives every pair's rate; a policy asks many
+            # times per step with the same transfers in flight, so keep the last table.
+            key = (live.tobytes(), None if extra is None else np.asarray(extra).tobytes())
+            if memo.get("key") != key:
+                memo["key"] = key
+                memo["table"] = network.newcomer_rates_bps(every_row // network.n_sites,
+                                                           every_row % network.n_sites,
+                                                           live, extra)
+            return memo["table"][np.asarray(src) * network.n_sites + np.asarray(dst)]
 
     return LinkInfo(
         bandwidth_bps=_readonly(network.bandwidth_bps), efficiency=_readonly(network.efficiency),
