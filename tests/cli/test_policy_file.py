@@ -1,6 +1,7 @@
 """``--policy-file``: the example policy (examples/my_policy.py) through ``greenhop simulate``
 and ``greenhop sweep`` (serial and on Ray workers, which load the file themselves), the same
-numbers from a scenario's ``[policies.NAME]`` table, and one-line errors with exit code 2."""
+numbers from a scenario's ``[policies.NAME]`` table, and one-line errors with exit code 2
+(also from ``greenhop run``, before anything starts)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from greenhop.policies.plugins import forget
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "my_policy.py"
 SPEC = f"{EXAMPLE}:SurplusChaser"
+LIVE = ROOT / "src" / "greenhop" / "data" / "scenarios" / "live-3site.toml"
 
 # two sites: a sunny one and a steady one with less surplus; jobs that do not all fit
 SCENARIO = """
@@ -196,3 +198,15 @@ def test_a_bad_parameter_in_the_scenario_table_names_the_key(capsys, tmp_path):
     assert ("policies.chase.slak: unknown parameter of policy 'chase'; its parameters: "
             "alpha, q, slack") in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_policy_file_stops_a_live_run_before_anything_starts(tmp_path):
+    work = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "greenhop", "run", str(LIVE), "--policy-file",
+                        f"{tmp_path / 'nope.py'}:X", "--workdir", str(work)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert f"--policy-file {tmp_path / 'nope.py'}:X: {tmp_path / 'nope.py'}: no such file" \
+        in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not work.exists()

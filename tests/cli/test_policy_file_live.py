@@ -59,13 +59,3 @@ def test_a_live_run_of_the_file_policy_finishes_and_replays(tmp_path):
     assert r.returncode == 2 and "unknown policy 'surplus-chaser'" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
-
-def test_a_bad_policy_file_stops_a_live_run_before_anything_starts(tmp_path):
-    work = tmp_path / "run"
-    r = greenhop("run", str(LIVE), "--policy-file", f"{tmp_path / 'nope.py'}:X",
-                 "--workdir", str(work), timeout=120)
-    assert r.returncode == 2
-    assert f"--policy-file {tmp_path / 'nope.py'}:X: {tmp_path / 'nope.py'}: no such file" \
-        in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
-    assert not work.exists()
