@@ -5,6 +5,7 @@ and the example policy (examples/my_policy.py) doing what its docstring says."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -388,3 +389,15 @@ def test_the_example_moves_only_when_the_move_fits_the_window_and_waits_near_no_
     seen, res = _decisions(big, cls)
     assert seen == []
     assert res.job_finish_s[0] == pytest.approx(3600.0)  # one hour of work, no pause
+
+
+def test_the_smallest_policy_of_the_docs_runs_as_written(tmp_path, loaded):
+    docs = (ROOT / "docs" / "policies.md").read_text(encoding="utf-8")
+    code = re.search(r"## The smallest policy\n\n```python\n(.*?)```", docs, re.S).group(1)
+    path = write(tmp_path, code, "pause.py")
+    name = load_policy_file(parse_policy_file(f"{path}:PauseWhenGrey"))
+    values = [2_000.0] * 6 + [1_000.0] * 18  # surplus for 30 min, then none
+    site = simkit.site("a", power=None, trace={"kind": "values", "values": values})
+    seen, res = _decisions(simkit.micro(sites=[site], links=[]), POLICIES.get(name))
+    assert [(step, x) for step, x in seen] == [(6, Suspend(0))]
+    assert np.isnan(res.job_finish_s[0])
