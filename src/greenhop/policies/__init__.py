@@ -12,6 +12,7 @@ from greenhop.policies import (  # noqa: F401
     energy_greedy,
     feasibility_aware,
     forecast_feasibility,
+    horizon_planner,
     network_aware,
     oracle_window,
     static,

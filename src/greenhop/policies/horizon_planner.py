@@ -1,0 +1,381 @@
+"""``horizon-planner``: receding-horizon planning of where and when each job runs (HiGHS LP).
+
+Every ``epoch_s`` the policy forecasts each site's surplus over the next ``horizon_s``
+(:mod:`greenhop.policies.planner_forecast`, past-only), builds a linear program over coarse
+blocks (the first epoch, then hourly, then 3-hourly) in which each running or suspended job
+may stay, run only part of a block (suspend), or move now to one of its ``candidates`` best
+sites whose move passes the paper's rule (downtime <= ``alpha`` x the destination's
+remaining window at forecast quantile ``q``), and solves it with HiGHS
+(:mod:`greenhop.policies.planner_lp`). Only the first block is acted on:
+
+* move when the plan starts a move with weight >= 0.6 and the move still passes the alpha
+  rule with the link shares of the moves already taken this epoch and fits the free slots;
+* otherwise suspend a running job whose planned share of the first block is < 0.5;
+* resume a suspended job whose planned share is >= 0.5.
+
+Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch) are
+never suspended and are resumed. When HiGHS fails or hits ``time_limit_s``, the epoch's
+decision is ``feasibility-aware``'s (and suspended jobs are resumed); ``counters()`` reports
+``planner_fallbacks`` and ``planner_solves``. The formulation is written out in
+docs/planner.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from greenhop.core.errors import ConfigError
+from greenhop.core.observation import (
+    MIGRATABLE,
+    MIGRATING,
+    RUNNING,
+    SUSPENDED,
+    Action,
+    Migrate,
+    Observation,
+    Resume,
+    Suspend,
+)
+from greenhop.model import constants as C
+from greenhop.model import evaluate
+from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
+from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
+from greenhop.policies.planner_forecast import block_edges_s, horizon_forecast
+from greenhop.policies.planner_lp import KWH_J, PlanInput, solve_plan
+
+MOVE_SHARE = 0.6
+"""Least plan weight of a move before it is taken (0.5 plus a margin against LP ties)."""
+RUN_SHARE = 0.5
+"""A job runs in the first block when the plan gives it at least this share of it."""
+URGENCY = 1.2
+"""A job is urgent when the time to its deadline is at most this x the time its work needs."""
+
+_OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
+            "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days")
+
+
+def _number(name: str, value, *, lo: float | None = None, lo_open: bool = False,
+            hi: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ConfigError(f"horizon-planner: {name} must be a finite number, got {value!r}")
+    v = float(value)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ConfigError(f"horizon-planner: {name} must be {'>' if lo_open else '>='} {lo:g}, "
+                          f"got {value!r}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"horizon-planner: {name} must be <= {hi:g}, got {value!r}")
+    return v
+
+
+@POLICIES.register("horizon-planner")
+class HorizonPlannerPolicy(PolicyBase):
+    """Plan where and when each job runs over a horizon; act on the first epoch.
+
+    Args:
+        alpha: share of the destination's window a move's downtime may use [-].
+        q: forecast quantile of the destination's remaining window for the alpha rule and of
+            the persistence forecast [-] (default: ``quantile``, else 0.1).
+        quantile: the scenario's forecast quantile (the simulator passes it); ``q`` wins.
+        window: where the destination's remaining window comes from: ``"forecast"`` (quantile
+            ``q`` of the Observation's window forecasts) or ``"history"`` (feasibility-aware's
+            mean remaining window at the same time of day, learnt from the past).
+        rest: the surplus forecast after a site's window (or from now, outside one):
+            ``"diurnal"`` (mean of the same time of day over ``history_days``) or
+            ``"persistence"`` (the surplus now).
+        tail: weight of the grid energy of the work left after the horizon, priced at the
+            share of the horizon the job's home is forecast not to cover it [-] in [0, 1]
+            (0: work after the horizon costs only delay, so with ``lam`` < 1 a job waits
+            rather than run on grid power).
+        lam: weight of delay: kWh per hour a job is postponed, per kW of the job [h/h].
+        mu: switching cost of a move, in hours of the job's power [h].
+        deadline_penalty: cost of an hour of work missing at the deadline, per kW of the job.
+        epoch_s: time between plans [s]; in between ``decide`` returns ``[]``.
+        horizon_s: planning horizon [s] (at least one epoch).
+        time_limit_s: HiGHS time limit per plan [s]; past it, feasibility-aware decides.
+        candidates: destination sites considered per job besides its own [-].
+        history_days: days of past surplus behind the diurnal profile [-].
+    """
+
+    name = "horizon-planner"
+    summary = ("plans where and when jobs run over a 24 h horizon with an LP (HiGHS): moves, "
+               "suspends and resumes, the alpha rule as a hard constraint")
+    source = "greenhop"
+    capabilities = Capabilities(migrates=True, suspends=True)
+    #: the default window source is the past-only historical estimate, so the simulator need
+    #: not compute window forecasts (``window="forecast"`` reads them where a mechanism
+    #: provides them, and falls back to the diurnal profile's window elsewhere)
+    needs_window_forecast = False
+
+    def __init__(self, alpha: float = C.ALPHA, q: float | None = None,
+                 quantile: float | None = None, window: str = "history", rest: str = "diurnal",
+                 tail: float = 1.0, lam: float = 0.5, mu: float = 0.5,
+                 deadline_penalty: float = 20.0, epoch_s: float = 900.0,
+                 horizon_s: float = 86400.0, time_limit_s: float = 2.0,
+                 candidates: int = 3, history_days: int = 3, **unknown) -> None:
+        if unknown:
+            raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
+                              f" valid options: {', '.join(_OPTIONS)}")
+        self.alpha = _number("alpha", alpha, lo=0.0, lo_open=True, hi=1.0)
+        qv = q if q is not None else (quantile if quantile is not None else 0.1)
+        self.q = _number("q", qv, lo=0.0, lo_open=True, hi=1.0)
+        if self.q >= 1.0:
+            raise ConfigError(f"horizon-planner: q must be strictly between 0 and 1, got {qv!r}")
+        if window not in ("forecast", "history"):
+            raise ConfigError(f"horizon-planner: window must be 'forecast' or 'history', "
+                              f"got {window!r}")
+        self.window = window
+        if rest not in ("diurnal", "persistence"):
+            raise ConfigError(f"horizon-planner: rest must be 'diurnal' or 'persistence', "
+                              f"got {rest!r}")
+        self.rest = rest
+        self.tail = _number("tail", tail, lo=0.0, hi=1.0)
+        self.lam = _number("lam", lam, lo=0.0)
+        self.mu = _number("mu", mu, lo=0.0)
+        self.deadline_penalty = _number("deadline_penalty", deadline_penalty, lo=0.0)
+        self.epoch_s = _number("epoch_s", epoch_s, lo=0.0, lo_open=True)
+        self.horizon_s = _number("horizon_s", horizon_s, lo=0.0, lo_open=True)
+        if self.horizon_s < self.epoch_s:
+            raise ConfigError(f"horizon-planner: horizon_s ({self.horizon_s:g} s) must be at "
+                              f"least one epoch (epoch_s = {self.epoch_s:g} s)")
+        self.time_limit_s = _number("time_limit_s", time_limit_s, lo=0.0, lo_open=True)
+        cand = _number("candidates", candidates, lo=0.0)
+        if cand != int(cand):
+            raise ConfigError(f"horizon-planner: candidates must be a whole number, "
+                              f"got {candidates!r}")
+        self.candidates = int(cand)
+        days = _number("history_days", history_days, lo=1.0)
+        if days != int(days):
+            raise ConfigError(f"horizon-planner: history_days must be a whole number, "
+                              f"got {history_days!r}")
+        self.history_days = int(days)
+        self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
+        self._next_plan_s: float | None = None
+        self._counts = {"planner_solves": 0, "planner_fallbacks": 0, "planner_moves": 0,
+                        "planner_suspends": 0, "planner_resumes": 0}
+
+    def counters(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self._counts.items()}
+
+    # ------------------------------------------------------------------ decide
+
+    def decide(self, observation: Observation) -> list[Action]:
+        obs = observation
+        if self._next_plan_s is not None and obs.now_s < self._next_plan_s - 1e-6:
+            return []
+        self._next_plan_s = obs.now_s + self.epoch_s
+        jobs = np.flatnonzero((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
+        if jobs.size == 0:
+            return []
+        edges = block_edges_s(self.epoch_s, self.horizon_s)
+        # The historical estimate learns from every epoch (the fallback uses it too).
+        hist = np.asarray(self._fallback.estimator.estimate(obs), dtype=float)
+        fc = horizon_forecast(obs, edges, self.q, days=self.history_days, rest=self.rest,
+                              window_s=hist if self.window == "history" else None)
+        built = self._build(obs, jobs, fc)
+        pi, extra = built
+        self._counts["planner_solves"] += 1
+        res = solve_plan(pi, lam=self.lam, mu=self.mu, deadline_penalty=self.deadline_penalty,
+                         time_limit_s=self.time_limit_s)
+        if not res.ok:
+            self._counts["planner_fallbacks"] += 1
+            acts = list(self._fallback.decide(obs))
+            acts += [Resume(int(j)) for j in jobs if obs.job_phase[j] == SUSPENDED]
+            return acts
+        return self._round(obs, jobs, pi, extra, res, fc.window_s)
+
+    # ------------------------------------------------------------------ model inputs
+
+    def _urgent(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
+        site = obs.job_site[jobs]
+        rate = obs.job_gpus[jobs] * obs.throughput[site]
+        need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
+        left_s = obs.job_deadline_s[jobs] - obs.now_s
+        return left_s <= URGENCY * need_s + self.epoch_s
+
+    def _build(self, obs: Observation, jobs: np.ndarray, fc) -> tuple[PlanInput, dict]:
+        S = obs.n_sites
+        edges = fc.edges_s
+        lo_s, hi_s = edges[:-1], edges[1:]
+        tau_s = hi_s - lo_s
+        B = tau_s.size
+        home = obs.job_site[jobs].astype(np.int64)
+        site_w = obs.gpu_power_w * obs.pue
+        p_home = obs.job_gpus[jobs] * site_w[home]
+        rate_home = obs.job_gpus[jobs] * obs.throughput[home]
+        rem_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate_home, 1e-12)
+        left_s = obs.job_deadline_s[jobs] - obs.now_s
+        H = float(edges[-1])
+        need_s = np.where(np.isfinite(left_s), rem_s - np.maximum(left_s - H, 0.0), 0.0)
+        need_s = np.maximum(need_s, 0.0)
+        dfrac = np.clip((np.minimum(left_s, H)[:, None] - lo_s[None, :]) / tau_s[None, :],
+                        0.0, 1.0)
+        suspended = obs.job_phase[jobs] == SUSPENDED
+        restore_s = np.where(suspended, obs.job_checkpoint_bytes[jobs] / obs.links.read_Bps
+                             + obs.links.startup_s, 0.0)
+        a_home = np.clip((hi_s[None, :] - np.maximum(lo_s[None, :], restore_s[:, None]))
+                         / tau_s[None, :], 0.0, 1.0)
+        # Surplus left for the planned jobs: minus the power of jobs arriving by migration
+        # or resuming (they are not in the plan).
+        fixed_w = np.zeros(S)
+        moving = np.flatnonzero(obs.job_phase == MIGRATING)
+        if moving.size:
+            dest = obs.job_dest[moving]
+            ok = dest >= 0
+            if ok.any():
+                fixed_w += np.bincount(dest[ok], weights=job_power_at(obs, moving[ok], dest[ok]),
+                                       minlength=S)
+        surplus_w = fc.surplus_w - fixed_w[:, None]
+        # Grid share expected after the horizon: the share of the horizon the job's home is
+        # forecast not to cover it.
+        cover = np.clip(np.maximum(surplus_w[home], 0.0) / np.maximum(p_home, 1e-9)[:, None],
+                        0.0, 1.0)
+        tail_grid = self.tail * (1.0 - (cover * tau_s[None, :]).sum(axis=1) / tau_s.sum())
+
+        pj, pc, dt_s, e_j = self._candidates(obs, jobs, home, suspended, fc, rem_s)
+        P = pj.size
+        jg = jobs[pj]
+        p_kw = obs.job_gpus[jg] * site_w[pc] / 1e3
+        rho = obs.throughput[pc] / np.maximum(obs.throughput[home[pj]], 1e-12)
+        avail = np.clip((hi_s[None, :] - np.maximum(lo_s[None, :], dt_s[:, None]))
+                        / tau_s[None, :], 0.0, 1.0) if P else np.zeros((0, B))
+        gmove = np.ceil(obs.job_gpus[jg] * obs.job_move_bytes[jg]
+                        / obs.job_checkpoint_bytes[jg] - 1e-9).astype(np.int64)
+        gbit = obs.job_move_bytes[jg] * 8.0 / 1e9
+        links = obs.links
+        if P:
+            paths = links.route[home[pj] * S + pc]  # [P, L]
+            lr, lp = np.nonzero(paths.T)  # link, pair (sorted by link)
+            used = np.unique(lr)
+            row_of = np.full(paths.shape[1], -1)
+            row_of[used] = np.arange(used.size)
+            budget = np.zeros(used.size)
+            win = self.alpha * fc.window_s[pc]
+            np.maximum.at(budget, row_of[lr], win[lp])
+            share = links.link_rate_bps[used] / (links.active_transfers[used] + 1.0)
+            budget_gbit = share * budget / 1e9
+            link_rows, link_cols = row_of[lr], lp
+        else:
+            budget_gbit = np.zeros(0)
+            link_rows = link_cols = np.zeros(0, dtype=np.int64)
+        pi = PlanInput(
+            home=home, p_home_kw=p_home / 1e3, rem_h=rem_s / 3600.0, need_h=need_s / 3600.0,
+            dfrac=dfrac, a_home=a_home, tail_grid=tail_grid, pj=pj, pc=pc, p_kw=p_kw, rho=rho,
+            avail=avail,            gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
+            link_cols=link_cols, budget_gbit=budget_gbit, surplus_kw=surplus_w / 1e3,
+            free=np.asarray(obs.free_gpus, dtype=np.int64), tau_h=tau_s / 3600.0,
+            tmid_h=(lo_s + hi_s) / 2 / 3600.0)
+        return pi, {"gmove": gmove}
+
+    def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,
+                    suspended: np.ndarray, fc, rem_s: np.ndarray):
+        """Candidate moves (job row, site, downtime [s], energy [J]) passing the alpha rule
+        now; per job the ``candidates`` sites with the most forecast surplus it could use."""
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        if self.candidates == 0:
+            return empty
+        S = obs.n_sites
+        movable = (~suspended) & (obs.job_mobility[jobs] == MIGRATABLE)
+        rows = np.flatnonzero(movable)
+        dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0))
+        if rows.size == 0 or dests.size == 0:
+            return empty
+        jg = jobs[rows]
+        src = home[rows]
+        gpus = obs.job_gpus[jg]
+        ok = (obs.job_allowed[jg][:, dests] & (obs.links.hops[src][:, dests] > 0)
+              & (obs.free_gpus[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests))
+        ri, di = np.nonzero(ok)
+        if ri.size == 0:
+            return empty
+        links = obs.links
+        # Fair share now for each (src, dst) pair, computed once per site pair.
+        pair = src[ri] * S + dests[di]
+        upair, inv = np.unique(pair, return_inverse=True)
+        rate = links.shared_rate_bps(upair // S, upair % S)[inv]
+        s, d = src[ri], dests[di]
+        j = jg[ri]
+        eff = links.efficiency[s, d]
+        p_dest = gpus[ri] * obs.gpu_power_w[d] * obs.pue[d]
+        f = evaluate(obs.job_move_bytes[j], rate / eff, np.maximum(fc.window_s[d], 1.0),
+                     alpha=self.alpha, efficiency=eff,
+                     streams=np.maximum(links.streams[s, d], 1),
+                     rtt_s=np.maximum(links.rtt_s[s, d], 1e-6), loss=links.loss[s, d],
+                     write_Bps=links.write_Bps, read_Bps=links.read_Bps,
+                     startup_s=links.startup_s, job_power_w=np.maximum(p_dest, 1e-9),
+                     idle_power_w=gpus[ri] * obs.gpu_idle_w[s],
+                     network_j_per_bit=links.j_per_bit[s, d], green_gain=1.0)
+        keep = np.asarray(f.feasible, dtype=bool)
+        if not keep.any():
+            return empty
+        ri, d, p_dest = ri[keep], d[keep], p_dest[keep]
+        down = np.asarray(f.downtime_s)[keep]
+        e_j = np.asarray(f.migration_energy_j)[keep]
+        # Score: forecast surplus energy the job could use at d within its remaining work.
+        edges = fc.edges_s
+        tau = np.diff(edges)
+        live = edges[:-1][None, :] < np.maximum(rem_s[rows[ri]], 1.0)[:, None]
+        usable = np.minimum(np.maximum(fc.surplus_w[d], 0.0), p_dest[:, None])
+        score = (usable * tau[None, :] * live).sum(axis=1) - e_j
+        # Top-k per job, ties broken by site index (stable).
+        order = np.lexsort((d, -score, ri))
+        ri, d, down, e_j = ri[order], d[order], down[order], e_j[order]
+        first = np.r_[0, np.flatnonzero(np.diff(ri)) + 1]
+        rank = np.arange(ri.size) - np.repeat(first, np.diff(np.r_[first, ri.size]))
+        top = rank < self.candidates
+        return rows[ri[top]].astype(np.int64), d[top].astype(np.int64), down[top], e_j[top]
+
+    # ------------------------------------------------------------------ rounding
+
+    def _round(self, obs: Observation, jobs: np.ndarray, pi: PlanInput, extra: dict, res,
+               window_s: np.ndarray) -> list[Action]:
+        actions: list[Action] = []
+        urgent = self._urgent(obs, jobs)
+        free = np.array(obs.free_gpus, dtype=np.int64)
+        links = obs.links
+        S = obs.n_sites
+        added = np.zeros_like(links.active_transfers, dtype=float)
+        best_p = np.full(jobs.size, -1)
+        if pi.pj.size:
+            order = np.lexsort((-res.m, pi.pj))
+            firsts = order[np.r_[True, pi.pj[order][1:] != pi.pj[order][:-1]]]
+            best_p[pi.pj[firsts]] = firsts
+        run_share = res.xh0.copy()
+        if pi.pj.size:
+            run_share += np.bincount(pi.pj, weights=res.xc0, minlength=jobs.size)
+        # A job about to finish needs only part of the block: compare with what it can use.
+        cap = np.minimum(pi.a_home[:, 0], pi.rem_h / pi.tau_h[0])
+        run_share = run_share / np.maximum(cap, 1e-9)
+        for k, j in enumerate(jobs.tolist()):
+            phase = obs.job_phase[j]
+            p = int(best_p[k])
+            if phase == RUNNING and p >= 0 and res.m[p] >= MOVE_SHARE:
+                d = int(pi.pc[p])
+                s = int(pi.home[k])
+                g = int(extra["gmove"][p])
+                if free[d] >= g and self._rule_holds(obs, j, s, d, window_s[d], added):
+                    actions.append(Migrate(j, d))
+                    self._counts["planner_moves"] += 1
+                    free[d] -= g
+                    added += links.route[s * S + d]
+                    continue
+            if phase == RUNNING:
+                if run_share[k] < RUN_SHARE and not urgent[k]:
+                    actions.append(Suspend(j))
+                    self._counts["planner_suspends"] += 1
+            elif phase == SUSPENDED and (run_share[k] >= RUN_SHARE or urgent[k]):
+                actions.append(Resume(j))
+                self._counts["planner_resumes"] += 1
+        return actions
+
+    def _rule_holds(self, obs: Observation, j: int, s: int, d: int, window_s: float,
+                    added: np.ndarray) -> bool:
+        """The alpha rule for ``j: s -> d`` with the link shares of this epoch's moves."""
+        links = obs.links
+        rate = float(links.shared_rate_bps(np.array([s]), np.array([d]), added)[0])
+        eff = float(links.efficiency[s, d])
+        f = evaluate(obs.job_move_bytes[j], rate / eff, max(window_s, 1.0), alpha=self.alpha,
+                     efficiency=eff, streams=max(int(links.streams[s, d]), 1),
+                     rtt_s=max(float(links.rtt_s[s, d]), 1e-6), loss=links.loss[s, d],
+                     write_Bps=links.write_Bps, read_Bps=links.read_Bps,
+                     startup_s=links.startup_s)
+        return bool(np.asarray(f.feasible)) and window_s > 0

@@ -1,0 +1,278 @@
+"""The linear program of ``horizon-planner``: build it from a :class:`PlanInput`, solve it
+with HiGHS.
+
+Sets: jobs ``j`` (running or suspended), each at its home site ``h(j)``; candidate moves
+``p = (j, c)`` to other sites ``c`` that pass the alpha rule now; sites ``s``; blocks ``b``
+of length ``tau_b`` [h] with mid-points ``t_b`` [h] over the horizon ``H`` [h]; links ``l``.
+
+Variables (all in [0, 1] unless said):
+    ``xh[j,b]``  share of block ``b`` job ``j`` runs at its home site;
+    ``xc[p,b]``  share of block ``b`` job ``j`` runs at ``c`` after moving there now;
+    ``m[p]``     the move ``j -> c`` is started now;
+    ``g[s,b]``   grid energy site ``s`` imports for the planned jobs in block ``b`` [kWh], >= 0;
+    ``sl[j]``    work short of what the deadline needs [h at home speed], >= 0.
+
+Constraints:
+    home      ``xh[j,b] <= a_h[j,b] (1 - sum_p m[p])`` (``a_h``: share of the block left
+              after a resume's restart);
+    moved     ``xc[p,b] <= a[p,b] m[p]`` (``a``: share of the block after the move's downtime);
+    one move  ``sum_p m[p] <= 1``;
+    work      ``sum_b tau_b (xh + sum_p rho_p xc) <= R_j`` (``rho``: speed at ``c`` over home,
+              ``R_j``: remaining hours at home speed);
+    deadline  ``sum_b tau_b f_jb (xh + sum_p rho_p xc) + sl_j >= need_j`` (``f``: share of the
+              block before the deadline; ``need``: work that must be done inside the horizon);
+    energy    ``sum P tau x - g[s,b] <= F[s,b] tau_b`` (``P`` [kW]: the job's facility power at
+              the site; ``F`` [kW]: forecast surplus left for the planned jobs);
+    slots     ``sum_{p to s} gpus_p m[p] <= free_s``;
+    links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
+              alpha rule when moves share a link; the policy checks each move exactly).
+
+Objective [kWh]: ``sum g + sum_j P_j (lam D_j + e_j T_j) + sum_p (mu P_j + E_p) m[p]
++ dp sum_j P_j sl_j``
+where ``D_j = H + R_j - sum_b prog_jb (1 + (H - t_b) / R_j)`` is the job's delay proxy (the
+integral of its remaining share over the horizon plus the time the rest needs after it:
+postponing a job by ``w`` hours raises it by ``w``), ``T_j = R_j - sum_b prog_jb`` the work
+left after the horizon, priced at ``e_j``, the grid share expected then (the job's home share
+of the horizon without enough forecast surplus), ``E_p`` the move's energy (network +
+idle hardware during the downtime, counted as grid energy) and ``P_j`` [kW] the job's power
+at home.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+KWH_J = 3.6e6
+
+
+@dataclass
+class PlanInput:
+    """Arrays of one planning problem (see the module docstring for the symbols).
+
+    Per job ``[J]``: ``home``, ``p_home_kw``, ``rem_h``, ``need_h``, ``tail_grid``,
+    ``dfrac`` ``[J, B]``, ``a_home`` ``[J, B]``. Per candidate move ``[P]``: ``pj`` (job row),
+    ``pc`` (site), ``p_kw``, ``rho``, ``avail`` ``[P, B]``, ``gpus``, ``gbit``, ``e_kwh``,
+    ``link_rows``/``link_cols`` (link row, move column pairs). Per site: ``surplus_kw``
+    ``[S, B]``, ``free`` ``[S]``; per link ``budget_gbit`` ``[L]``; blocks ``tau_h`` ``[B]``,
+    ``tmid_h`` ``[B]``.
+    """
+
+    home: np.ndarray
+    p_home_kw: np.ndarray
+    rem_h: np.ndarray
+    need_h: np.ndarray
+    tail_grid: np.ndarray
+    dfrac: np.ndarray
+    a_home: np.ndarray
+    pj: np.ndarray
+    pc: np.ndarray
+    p_kw: np.ndarray
+    rho: np.ndarray
+    avail: np.ndarray
+    gpus: np.ndarray
+    gbit: np.ndarray
+    e_kwh: np.ndarray
+    link_rows: np.ndarray
+    link_cols: np.ndarray
+    budget_gbit: np.ndarray
+    surplus_kw: np.ndarray
+    free: np.ndarray
+    tau_h: np.ndarray
+    tmid_h: np.ndarray
+
+
+@dataclass
+class PlanResult:
+    """Solution of one plan: ``ok`` (optimal), first-block shares and move values."""
+
+    ok: bool
+    status: str
+    xh0: np.ndarray
+    xc0: np.ndarray
+    m: np.ndarray
+    objective_kwh: float
+    cols: int
+    rows: int
+
+
+_banner_done = False
+
+
+def _new_highs():
+    """A ``highspy.Highs`` whose one-time start-up banner does not reach stdout."""
+    global _banner_done
+    import highspy
+
+    if _banner_done:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _banner_done = True
+    return h
+
+
+def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
+               time_limit_s: float) -> PlanResult:
+    """Build the LP (module docstring) and solve it with HiGHS's dual simplex, one thread
+    (deterministic), within ``time_limit_s``."""
+    import highspy
+
+    J, B = pi.a_home.shape
+    P = pi.pj.size
+    S = pi.surplus_kw.shape[0]
+    L = pi.budget_gbit.size
+    H = float(pi.tau_h.sum())
+    # Column layout.
+    c_xh = 0
+    c_xc = c_xh + J * B
+    c_m = c_xc + P * B
+    c_g = c_m + P
+    c_sl = c_g + S * B
+    n_col = c_sl + J
+    rem = np.maximum(pi.rem_h, 1e-3)
+    # Value of an hour of progress: the delay it saves plus the grid energy the same work
+    # would cost after the horizon (tail_grid: expected grid share there).
+    wdel = (1.0 + (H - pi.tmid_h)[None, :] / rem[:, None]
+            + pi.tail_grid[:, None] / max(lam, 1e-12))  # [J, B]
+    cost = np.zeros(n_col)
+    cost[c_xh:c_xc] = (-lam * pi.p_home_kw[:, None] * pi.tau_h[None, :] * wdel).ravel()
+    if P:
+        cost[c_xc:c_m] = (-lam * pi.p_home_kw[pi.pj][:, None] * pi.tau_h[None, :]
+                          * pi.rho[:, None] * wdel[pi.pj]).ravel()
+        cost[c_m:c_g] = mu * pi.p_home_kw[pi.pj] + pi.e_kwh
+    cost[c_g:c_sl] = 1.0
+    cost[c_sl:] = deadline_penalty * pi.p_home_kw
+    lo = np.zeros(n_col)
+    hi = np.ones(n_col)
+    hi[c_g:] = np.inf
+
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    rlo: list[np.ndarray] = []
+    rhi: list[np.ndarray] = []
+    r0 = 0
+
+    def add(r, c, v):
+        rows.append(np.asarray(r, dtype=np.int64))
+        cols.append(np.asarray(c, dtype=np.int64))
+        vals.append(np.asarray(v, dtype=float))
+
+    jb = np.arange(J * B)
+    jj = np.repeat(np.arange(J), B)
+    # home: xh[j,b] + a_h[j,b] sum_p m[p] <= a_h[j,b]
+    add(r0 + jb, c_xh + jb, np.ones(J * B))
+    if P:
+        # each move p appears in every row (pj[p], b)
+        pr = (pi.pj[:, None] * B + np.arange(B)[None, :]).ravel()
+        add(r0 + pr, np.repeat(c_m + np.arange(P), B), pi.a_home[pi.pj].ravel())
+    rlo.append(np.full(J * B, -np.inf))
+    rhi.append(pi.a_home.ravel())
+    r0 += J * B
+    if P:
+        # moved: xc[p,b] - a[p,b] m[p] <= 0
+        pb = np.arange(P * B)
+        add(r0 + pb, c_xc + pb, np.ones(P * B))
+        add(r0 + pb, np.repeat(c_m + np.arange(P), B), -pi.avail.ravel())
+        rlo.append(np.full(P * B, -np.inf))
+        rhi.append(np.zeros(P * B))
+        r0 += P * B
+        # one move per job
+        add(r0 + pi.pj, c_m + np.arange(P), np.ones(P))
+        rlo.append(np.full(J, -np.inf))
+        rhi.append(np.ones(J))
+        r0 += J
+    # work cap and deadline rows share their coefficients
+    tau_jb = np.tile(pi.tau_h, J)
+    add(r0 + jj, c_xh + jb, tau_jb)
+    if P:
+        add(r0 + np.repeat(pi.pj, B), c_xc + np.arange(P * B),
+            (pi.tau_h[None, :] * pi.rho[:, None]).ravel())
+    rlo.append(np.full(J, -np.inf))
+    rhi.append(rem)
+    r0 += J
+    dl = np.flatnonzero(pi.need_h > 1e-9)
+    if dl.size:
+        rid = np.full(J, -1)
+        rid[dl] = np.arange(dl.size)
+        sel = rid[jj] >= 0
+        add(r0 + rid[jj][sel], (c_xh + jb)[sel], (tau_jb * pi.dfrac.ravel())[sel])
+        if P:
+            pr_j = np.repeat(pi.pj, B)
+            sel_p = rid[pr_j] >= 0
+            coef = (pi.tau_h[None, :] * pi.rho[:, None] * pi.dfrac[pi.pj]).ravel()
+            add(r0 + rid[pr_j][sel_p], (c_xc + np.arange(P * B))[sel_p], coef[sel_p])
+        add(r0 + np.arange(dl.size), c_sl + dl, np.ones(dl.size))
+        rlo.append(pi.need_h[dl])
+        rhi.append(np.full(dl.size, np.inf))
+        r0 += dl.size
+    # energy: sum P tau x - g <= F tau
+    add(r0 + (pi.home[jj] * B + jb % B), c_xh + jb, (pi.p_home_kw[:, None]
+                                                     * pi.tau_h[None, :]).ravel())
+    if P:
+        pr_b = np.tile(np.arange(B), P)
+        add(r0 + np.repeat(pi.pc, B) * B + pr_b, c_xc + np.arange(P * B),
+            (pi.p_kw[:, None] * pi.tau_h[None, :]).ravel())
+    add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
+    rlo.append(np.full(S * B, -np.inf))
+    rhi.append((np.maximum(pi.surplus_kw, 0.0) * pi.tau_h[None, :]).ravel())
+    r0 += S * B
+    if P:
+        # slots at each destination
+        add(r0 + pi.pc, c_m + np.arange(P), pi.gpus.astype(float))
+        rlo.append(np.full(S, -np.inf))
+        rhi.append(np.maximum(pi.free, 0).astype(float))
+        r0 += S
+        if L:
+            add(r0 + pi.link_rows, c_m + pi.link_cols, pi.gbit[pi.link_cols])
+            rlo.append(np.full(L, -np.inf))
+            rhi.append(pi.budget_gbit)
+            r0 += L
+    n_row = r0
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    v = np.concatenate(vals)
+    order = np.lexsort((r, c))
+    r, c, v = r[order], c[order], v[order]
+    start = np.zeros(n_col + 1, dtype=np.int32)
+    np.cumsum(np.bincount(c, minlength=n_col), out=start[1:])
+
+    model = highspy.HighsLp()
+    model.num_col_ = n_col
+    model.num_row_ = n_row
+    model.col_cost_ = cost
+    model.col_lower_ = lo
+    model.col_upper_ = hi
+    model.row_lower_ = np.concatenate(rlo)
+    model.row_upper_ = np.concatenate(rhi)
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = start
+    model.a_matrix_.index_ = r.astype(np.int32)
+    model.a_matrix_.value_ = v
+    h = _new_highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("solver", "simplex")
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.passModel(model)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if status != "Optimal":
+        empty = np.zeros(0)
+        return PlanResult(False, status, empty, empty, empty, float("nan"), n_col, n_row)
+    x = np.asarray(h.getSolution().col_value)
+    xh = x[c_xh:c_xc].reshape(J, B)
+    xc = x[c_xc:c_m].reshape(P, B) if P else np.zeros((0, B))
+    return PlanResult(True, status, xh[:, 0].copy(), xc[:, 0].copy(), x[c_m:c_g].copy(),
+                      float(h.getInfo().objective_function_value), n_col, n_row)
