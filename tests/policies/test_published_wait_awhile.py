@@ -16,7 +16,7 @@ import simkit
 
 from greenhop.core.errors import ConfigError
 from greenhop.policies import make_policy
-from greenhop.policies.wait_awhile import run_now
+from greenhop.policies.wait_awhile import SurplusProfile, run_now, runs_now
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
@@ -98,3 +98,48 @@ def test_run_now_is_slot_zero_among_the_n_best_earliest_first(score, n):
     arr = np.array(score)
     best = set(np.argsort(-arr, kind="stable")[:n].tolist())
     assert run_now(arr, n) == (0 in best or n >= arr.size)
+
+
+@given(st.lists(st.lists(st.floats(-500.0, 3000.0), min_size=3, max_size=3), min_size=1,
+                max_size=12),
+       st.lists(st.floats(-500.0, 3000.0), min_size=3, max_size=3),
+       st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40), st.integers(1, 40),
+                          st.floats(1.0, 2000.0)), min_size=1, max_size=8))
+def test_the_vectorised_rule_is_the_rule_job_by_job(cycle, now, jobs):
+    """Slot k >= 1 repeats the daily cycle; a running or suspended job has work left, so
+    it needs at least one slot."""
+    cycle, now = np.array(cycle), np.array(now)
+    site = np.array([j[0] for j in jobs])
+    slots = np.array([j[1] for j in jobs])
+    need = np.array([j[2] for j in jobs])
+    power = np.array([j[3] for j in jobs])
+    got = runs_now(now, cycle, power, site, slots, need)
+    for k in range(len(jobs)):
+        fc = np.array([now[site[k]]] + [cycle[i % len(cycle), site[k]]
+                                        for i in range(1, slots[k])])
+        score = np.clip(fc / power[k], 0.0, 1.0)
+        want = True if slots[k] <= 1 else run_now(score, int(need[k]))
+        assert got[k] == want
+
+
+def test_the_sliding_profile_equals_one_built_afresh():
+    """Kept incrementally over a run (with history leaving the window), the time-of-day
+    profile is the one built from scratch at every step."""
+    d = scenario(None, work_gpu_h=100.0)
+    d["horizon"] = "2d"
+    d["sites"][0]["trace"]["values"] = [float(v + 37 * (k % 11))
+                                        for k, v in enumerate(day_values() * 3)]
+    checked = []
+
+    class Probe(simkit.Never):
+        def __init__(self):
+            self.kept = SurplusProfile(days=1)
+
+        def decide(self, obs):
+            a = self.kept.update(obs)
+            b = SurplusProfile(days=1).update(obs)
+            checked.append(np.allclose(a, b, equal_nan=True, rtol=1e-12, atol=1e-6))
+            return []
+
+    run(d, Probe())
+    assert len(checked) > 500 and all(checked)

@@ -40,23 +40,70 @@ from greenhop.policies.common_moves import restore_time_s, time_needed_s
 DAY_S = 86400.0
 
 
-def surplus_profile_w(obs: Observation, days: int) -> np.ndarray:
-    """Mean past surplus per step of the day and site [W], shape ``[P, S]`` with ``P`` the
-    steps per day; NaN where no past day covers that step of the day.
+class SurplusProfile:
+    """Mean past surplus per step of the day and site [W] over the last ``days`` days of
+    ``observation.history``, kept up to date incrementally (a sliding window).
 
-    Row ``p`` is the time of day of every step ``t`` with ``t mod P == p``.
+    :meth:`update` returns shape ``[P, S]`` with ``P`` the steps per day (row ``p`` is the
+    time of day of every step ``t`` with ``t mod P == p``); NaN where no past day covers
+    that step of the day.
     """
-    period = max(1, round(DAY_S / obs.dt_s))
-    hist = obs.history
-    start = max(obs.step + 1 - days * period, hist.first_step)
-    past = np.asarray(hist.slice(start, obs.step + 1), dtype=float)
-    slots = np.mod(np.arange(start, start + past.shape[0]), period)
-    sums = np.zeros((period, obs.n_sites))
-    counts = np.zeros(period)
-    np.add.at(sums, slots, past)
-    np.add.at(counts, slots, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts[:, None] > 0, sums / counts[:, None], np.nan)
+
+    def __init__(self, days: int) -> None:
+        self.days = int(days)
+        self._upto: int | None = None
+
+    def _add(self, obs: Observation, start: int, stop: int, sign: float) -> None:
+        if stop <= start:
+            return
+        rows = np.asarray(obs.history.slice(start, stop), dtype=float)
+        slots = np.mod(np.arange(start, start + rows.shape[0]), self._period)
+        np.add.at(self._sums, slots, sign * rows)
+        np.add.at(self._counts, slots, sign)
+
+    def update(self, obs: Observation) -> np.ndarray:
+        """The profile with every step up to and including now [W]."""
+        period = max(1, round(DAY_S / obs.dt_s))
+        lo = max(obs.step + 1 - self.days * period, obs.history.first_step)
+        if (self._upto is None or obs.step < self._upto or lo > self._upto
+                or period != self._period):
+            self._period = period
+            self._sums = np.zeros((period, obs.n_sites))
+            self._counts = np.zeros(period)
+            self._add(obs, lo, obs.step + 1, 1.0)
+        else:
+            self._add(obs, self._upto + 1, obs.step + 1, 1.0)
+            self._add(obs, self._lo, lo, -1.0)  # the steps that left the window
+        self._upto, self._lo = obs.step, lo
+        counts = np.round(self._counts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts[:, None] > 0, self._sums / counts[:, None], np.nan)
+
+
+def runs_now(now_w: np.ndarray, cycle_w: np.ndarray, power_w: np.ndarray, site: np.ndarray,
+             slots: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """Which jobs run now: slot 0 is among each job's ``need`` best-covered of its first
+    ``slots`` slots (earliest first among equals), for many jobs at once.
+
+    Slot 0's surplus is ``now_w`` ``[S]``; slot ``k >= 1``'s is ``cycle_w[k mod P]``
+    (``[P, S]``, a daily profile rotated so that row 0 is the time of day of now). A job's
+    score of a slot is ``clip(surplus / power, 0, 1)``; the result equals :func:`run_now`
+    on each job's scores. A slot beats now exactly when its surplus exceeds
+    ``max(surplus now, 0)`` and the surplus now does not cover the job, so the number of
+    better slots among ``1 .. m`` is whole days of the profile plus a prefix of one.
+    """
+    period = cycle_w.shape[0]
+    beats = (cycle_w > np.maximum(now_w, 0.0)[None, :]).astype(np.int64)   # [P, S]
+    prefix = np.cumsum(beats, axis=0)
+    out = (need >= slots) | (slots <= 1) | (now_w[site] >= power_w)
+    ask = ~out & (need > 0)
+    if ask.any():
+        last = slots[ask] - 1                      # slots 1 .. last
+        s = site[ask]
+        days, rest = np.divmod(last, period)
+        better = days * prefix[-1, s] + prefix[rest, s] - beats[0, s]
+        out[ask] = better < need[ask]
+    return out
 
 
 def run_now(score: np.ndarray, n: int) -> bool:
@@ -98,54 +145,44 @@ class WaitAwhilePolicy(PolicyBase):
         self.profile_days = int(profile_days)
         self.max_delay_s = float(max_delay_s)
         self.horizon_s = float(horizon_s)
-        self._own_deadline_s: dict[int, float] = {}
+        self._own_deadline_s = np.zeros(0)  # per job [s]; NaN until first seen
+        self._profile = SurplusProfile(self.profile_days)
 
     def deadlines_s(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
         """Each job's deadline [s]; without one, first seen + time needed + max delay."""
-        need = time_needed_s(obs, jobs)
+        if self._own_deadline_s.size != obs.n_jobs:
+            self._own_deadline_s = np.full(obs.n_jobs, np.nan)
         out = np.array(obs.job_deadline_s[jobs], dtype=float)
-        for k, j in enumerate(jobs.tolist()):
-            if not np.isfinite(out[k]):
-                if j not in self._own_deadline_s:
-                    self._own_deadline_s[j] = obs.now_s + need[k] + self.max_delay_s
-                out[k] = self._own_deadline_s[j]
+        free = ~np.isfinite(out)
+        if free.any():
+            mine = jobs[free]
+            new = mine[np.isnan(self._own_deadline_s[mine])]
+            self._own_deadline_s[new] = (obs.now_s + time_needed_s(obs, new)
+                                         + self.max_delay_s)
+            out[free] = self._own_deadline_s[mine]
         return out
 
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation
-        jobs = np.flatnonzero(np.isin(obs.job_phase, (RUNNING, SUSPENDED))
-                              & (obs.job_site >= 0))
+        profile = self._profile.update(obs)  # every step, so the window stays current
+        phase = obs.job_phase
+        jobs = np.flatnonzero(((phase == RUNNING) | (phase == SUSPENDED)) & (obs.job_site >= 0))
         if jobs.size == 0:
             return []
         dt = obs.dt_s
         site = obs.job_site[jobs]
-        deadline = self.deadlines_s(obs, jobs)
-        need_s = time_needed_s(obs, jobs)
-        left_s = deadline - obs.now_s - restore_time_s(obs, jobs) - dt
-        profile = surplus_profile_w(obs, self.profile_days)
-        period = profile.shape[0]
-        power = job_power_at(obs, jobs, site)
-        actions: list[Action] = []
-        for k, j in enumerate(jobs.tolist()):
-            slots = int(np.floor(max(left_s[k], 0.0) / dt))
-            n = int(np.ceil(need_s[k] / dt - 1e-9))
-            look = int(np.floor(self.horizon_s / dt))
-            if slots > look:
-                # Beyond the look-ahead: plan its share of the work inside it.
-                n = int(np.ceil(n * look / slots - 1e-9))
-                slots = look
-            s = int(site[k])
-            if slots <= 1 or n >= slots:
-                go = True
-            else:
-                steps = obs.step + np.arange(slots)
-                fc = profile[np.mod(steps, period), s]
-                fc[0] = obs.surplus_w[s]
-                fc = np.where(np.isnan(fc), obs.surplus_w[s], fc)
-                score = np.clip(fc / max(power[k], 1e-9), 0.0, 1.0)
-                go = run_now(score, n)
-            if go and obs.job_phase[j] == SUSPENDED:
-                actions.append(Resume(j))
-            elif not go and obs.job_phase[j] == RUNNING:
-                actions.append(Suspend(j))
-        return actions
+        left_s = (self.deadlines_s(obs, jobs) - obs.now_s - restore_time_s(obs, jobs) - dt)
+        slots = np.floor(np.maximum(left_s, 0.0) / dt).astype(np.int64)
+        need = np.ceil(time_needed_s(obs, jobs) / dt - 1e-9).astype(np.int64)
+        look = max(1, int(self.horizon_s // dt))
+        far = slots > look
+        # Beyond the look-ahead: plan the job's share of the work inside it.
+        need[far] = np.ceil(need[far] * look / slots[far] - 1e-9).astype(np.int64)
+        slots[far] = look
+        now = np.asarray(obs.surplus_w, dtype=float)
+        cycle = np.roll(profile, -(obs.step % profile.shape[0]), axis=0)
+        cycle = np.where(np.isnan(cycle), now[None, :], cycle)
+        go = runs_now(now, cycle, job_power_at(obs, jobs, site), site, slots, need)
+        here = phase[jobs]
+        return ([Resume(int(j)) for j in jobs[go & (here == SUSPENDED)]]
+                + [Suspend(int(j)) for j in jobs[~go & (here == RUNNING)]])
