@@ -111,7 +111,7 @@ class SiteSpec:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """A WAN link between two sites (undirected).
+    """A full-duplex WAN link between two sites (each direction carries ``bandwidth_bps``).
 
     Attributes:
         a, b: site names at each end.
