@@ -29,6 +29,9 @@ class Capabilities:
         scales: may change a job's GPU count.
         places: may return ``Place`` for queued jobs.
         passive: never acts, so the mechanism may skip calling ``decide``.
+        window_forecasts: reads ``Observation.window_forecast_q_s``; the simulator computes
+            the window forecasts for a run only when a policy of the run declares this
+            (such a policy takes a ``quantile`` parameter, default the scenario's).
         sees_future: needs the true future windows; the mechanism calls
             :meth:`PolicyBase.bind_true_windows` before the run (simulator only: a live
             mechanism refuses such a policy).
@@ -39,6 +42,7 @@ class Capabilities:
     scales: bool = False
     places: bool = False
     passive: bool = False
+    window_forecasts: bool = False
     sees_future: bool = False
 
     def verbs(self) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import Observation
-from greenhop.policies.base import POLICIES
+from greenhop.policies.base import POLICIES, Capabilities
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.window_estimate import HistoricalWindowEstimator, WindowEstimator
 
@@ -87,8 +87,8 @@ class ForecastFeasibilityPolicy(FeasibilityAwarePolicy):
 
     name = "forecast-feasibility"
     summary = "feasibility-aware on a quantile of a window forecast"
+    capabilities = Capabilities(migrates=True, window_forecasts=True)
     #: the simulator computes window forecasts only when a policy of the run needs them
-    needs_window_forecast = True
     use_observation_forecast = False
 
     def __init__(self, quantile: float = DEFAULT_QUANTILE, **kwargs) -> None:

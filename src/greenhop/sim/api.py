@@ -140,7 +140,7 @@ def simulate(
         params = dict(sc.policy_params.get(name, {}))
         if _takes(POLICIES.get(name), "alpha"):
             params.setdefault("alpha", sc.alpha)
-        needs_fc = bool(getattr(POLICIES.get(name), "needs_window_forecast", False))
+        needs_fc = POLICIES.get(name).capabilities.window_forecasts
         if needs_fc:
             params.setdefault("quantile", sc.forecast.quantile)
         policy = make_policy(name, **params)
