@@ -19,6 +19,16 @@ def site(name: str, *, power: str | None = "1.2kW", slots: int = 4, tput: float 
     return d
 
 
+#: the legacy books as an ``[energy]`` table (hand-worked figures of the older tests)
+LEGACY_ENERGY = {"source_in_flight": "zero", "dest_held": "idle", "host_share": 0.0,
+                 "suspend_saves": False, "network_to_grid": False}
+
+
+def legacy_micro(**over) -> dict:
+    """:func:`micro` on the legacy books (``EnergyConventions.legacy()``)."""
+    return micro(**{"energy": LEGACY_ENERGY, **over})
+
+
 def micro(**over) -> dict:
     """Two sites, one link, one job: the hand-computed baseline (see test_sim_micro)."""
     d = {

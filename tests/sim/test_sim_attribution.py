@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simkit
-from simkit import MoveAt, micro
+from simkit import MoveAt
+from simkit import legacy_micro as micro  # figures worked by hand on the legacy books
 
 from greenhop.sim.attribution import base_only_dispatch
 from greenhop.sim.engine import Engine

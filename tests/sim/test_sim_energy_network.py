@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenhop.sim.energy import dispatch_block
+from greenhop.fleet.dispatch import dispatch_block
 from greenhop.traces.dispatch import dispatch_step
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 import simkit
-from simkit import MoveAt, micro
+from simkit import MoveAt
+from simkit import legacy_micro as micro  # figures worked by hand on the legacy books
 
 from greenhop.core.errors import ConfigError
 from greenhop.policies.base import PolicyBase

@@ -477,10 +477,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     sc, inp = _scenario_inputs(path)
     name = start["body"]["policy"]
     policy = make_policy(name, **sc.policy_params.get(name, {}))
-    led = Ledger(inp, write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
-                 decision_interval_s=sc.decision_interval_s,
-                 window_threshold_w=sc.window_threshold_w,
-                 start_unix_s=float(sc.start.timestamp()))
+    led = Ledger(inp)
     res = replay_decisions(led, policy, events)
     out = {"policy": name, "decisions": res["decisions"], "actions": res["actions"],
            "mismatches": res["mismatches"],

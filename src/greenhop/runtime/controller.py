@@ -95,7 +95,8 @@ class Controller:
 
     Args:
         store: the run database (this controller takes its owner lock).
-        inputs: the scenario's arrays (attributes of the simulator's ``SimInputs``).
+        inputs: the fleet (:class:`~greenhop.fleet.inputs.FleetInputs`; the CLI hands over the
+            scenario's).
         policy_factory: ``() -> policy``, a fresh policy object (from the registry).
         executor: the seam to processes (:class:`~greenhop.runtime.executor.LocalExecutor`).
         power: the :class:`PowerSource` read once per simulated step.
@@ -110,13 +111,16 @@ class Controller:
         self.inp = inputs
         self.policy_factory = policy_factory
         self.policy = policy_factory()
+        if self.policy.capabilities.sees_future:
+            raise ConfigError(f"policy '{self.policy.name}' sees the future (a ceiling for the "
+                              "simulator only); a live run cannot give it what has not happened")
         self.ex = executor
         self.power = power
         self.cfg = config
         self.log = log or (lambda msg: None)
         self.ledger = self._new_ledger()
         self.sites = [check_name("site", s, "scenario sites") for s in
-                      inputs.scenario.site_names]
+                      inputs.params.site_names]
         self.jobs = [check_name("job", j.name, "scenario jobs") for j in inputs.jobs]
         self.stop_requested = False
         self._stop_sent: set[tuple[str, int, str]] = set()
@@ -127,10 +131,7 @@ class Controller:
         self._progress: dict[str, int] = {}
 
     def _new_ledger(self) -> Ledger:
-        c = self.cfg
-        return Ledger(self.inp, write_Bps=c.write_Bps, read_Bps=c.read_Bps,
-                      startup_s=c.startup_s, decision_interval_s=c.decision_interval_s,
-                      window_threshold_w=c.window_threshold_w, start_unix_s=c.start_unix_s)
+        return Ledger(self.inp)
 
     # ------------------------------------------------------------ setup
     def prepare(self) -> str:
@@ -732,8 +733,7 @@ class Controller:
             if led.phase[j] == MIGRATING:
                 moves[j] = {"save_s": r["save_s"] or 0.0, "transfer_s": r["transfer_s"] or 0.0,
                             "restore_s": r["restore_s"] or 0.0, "bytes": r["move_bytes"] or 0.0}
-        downs = {j: m["save_s"] + m["transfer_s"] + m["restore_s"] for j, m in moves.items()}
-        for j in led.finishing(t, downs):
+        for j in led.finishing(t, moves):
             r = self.store.job(self.jobs[j])
             if r["phase"] == "running":
                 self._set(r, "finishing")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from greenhop.sim.energy import dispatch_block
+from greenhop.fleet.dispatch import dispatch_block
 from greenhop.sim.inputs import SimInputs
 
 FLOWS = ("direct", "charge", "discharge", "grid", "curtailed", "unmet")
@@ -40,7 +40,7 @@ class BaseOnly:
 def base_only_dispatch(inputs: SimInputs) -> BaseOnly:
     """Dispatch ``inputs``' sites over the horizon with the base load alone (no jobs).
 
-    Uses the simulator's own dispatch (:func:`greenhop.sim.energy.dispatch_block`) from the
+    Uses the simulator's own dispatch (:func:`greenhop.fleet.dispatch.dispatch_block`) from the
     batteries' initial state of charge, so a run in which no job ever draws power has
     exactly these flows.
     """

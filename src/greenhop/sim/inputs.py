@@ -12,58 +12,35 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED
-from greenhop.core.specs import JobSpec
-from greenhop.fleet.network import Network, build_network
+from greenhop.fleet.inputs import FleetInputs, FleetParams
+from greenhop.fleet.network import build_network
 from greenhop.sim.scenario import Scenario
 
 _MOBILITY_CODE = {"migratable": MIGRATABLE, "pinned": PINNED, "partial": PARTIAL}
 
 
 @dataclass(frozen=True)
-class SimInputs:
+class SimInputs(FleetInputs):
     """Policy-independent arrays of one scenario (``H`` history steps, ``T`` steps, ``S`` sites,
-    ``J`` jobs)."""
+    ``J`` jobs): the fleet core's :class:`~greenhop.fleet.inputs.FleetInputs` plus the whole
+    renewable trace, which only the simulator's driver reads (step by step)."""
 
     scenario: Scenario
     index: pd.DatetimeIndex          # H + T step starts, UTC
     renewable_w: np.ndarray          # [H+T, S]
-    base_demand_w: np.ndarray        # [S] facility power of the base load
     surplus_w: np.ndarray            # [H+T, S] renewable - base demand
-    remaining_window_s: np.ndarray   # [T+1, S] true remaining window (metrics only)
-    network: Network
-    slots: np.ndarray
-    gpu_power_w: np.ndarray
-    gpu_idle_w: np.ndarray
-    throughput: np.ndarray
-    pue: np.ndarray
     carbon_g_per_kwh: np.ndarray     # [S] NaN where unknown
-    bat_capacity_j: np.ndarray
-    bat_power_w: np.ndarray
-    bat_eta: np.ndarray
-    bat_min_soc: np.ndarray
-    bat_initial_j: np.ndarray
-    grid_limit_w: np.ndarray
-    jobs: tuple[JobSpec, ...]
-    job_arrival_s: np.ndarray
-    job_arrival_step: np.ndarray
-    job_work_gpu_s: np.ndarray
-    job_ckpt_bytes: np.ndarray
-    job_move_bytes: np.ndarray
-    job_gpus: np.ndarray
-    job_g_move: np.ndarray
-    job_g_stay: np.ndarray
-    job_mobility: np.ndarray
-    job_deadline_s: np.ndarray
-    job_allowed: np.ndarray          # [J, S]
-    job_origin: np.ndarray
 
-    @property
-    def history_steps(self) -> int:
-        return self.scenario.history_steps
 
-    @property
-    def n_steps(self) -> int:
-        return self.scenario.n_steps
+def fleet_params(sc: Scenario) -> FleetParams:
+    """The scalar settings the fleet core needs from a scenario."""
+    return FleetParams(
+        site_names=sc.site_names, step_s=sc.step_s, history_steps=sc.history_steps,
+        n_steps=sc.n_steps, decision_interval_s=sc.decision_interval_s,
+        window_threshold_w=sc.window_threshold_w, on_window_close=sc.on_window_close,
+        write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
+        free_migration=sc.free_migration, start_unix_s=float(sc.start.timestamp()),
+        energy=sc.energy)
 
 
 def _caiso_w(site, index: pd.DatetimeIndex, where: str) -> np.ndarray:
@@ -162,12 +139,15 @@ def build_inputs(scenario: Scenario) -> SimInputs:
     g_move = g_move.astype(np.int64)
     ckpt = np.array([j.checkpoint_bytes for j in jobs], dtype=float)
     arrival = np.array([j.arrival_s for j in jobs], dtype=float)
+    conv = sc.energy
     return SimInputs(
+        params=fleet_params(sc), history_renewable_w=ren[:H].copy(),
         scenario=sc, index=index, renewable_w=ren, base_demand_w=base, surplus_w=surplus,
         remaining_window_s=rem, network=net,
         slots=np.array([s.gpu_slots for s in specs], dtype=np.int64),
-        gpu_power_w=np.array([s.gpu_power_w for s in sc.sites]),
-        gpu_idle_w=np.array([s.gpu_idle_w for s in sc.sites]),
+        # The host share is power the books charge per GPU: policies see it too.
+        gpu_power_w=conv.gpu_power_w(np.array([s.gpu_power_w for s in sc.sites])),
+        gpu_idle_w=conv.gpu_power_w(np.array([s.gpu_idle_w for s in sc.sites])),
         throughput=np.array([s.throughput for s in sc.sites]),
         pue=pue,
         carbon_g_per_kwh=np.array([np.nan if s.carbon_g_per_kwh is None else s.carbon_g_per_kwh

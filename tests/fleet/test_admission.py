@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from greenhop.core.observation import MIGRATING, PINNED, QUEUED, RUNNING, SUSPENDED
-from greenhop.policies import admission
+from greenhop.fleet import admission
 
 
 def inputs(**over):

@@ -1,0 +1,365 @@
+"""The fleet core: one object both mechanisms drive, step by step.
+
+Per step ``t`` a driver calls, in this order:
+
+1. :meth:`FleetCore.see_power` (the renewable power of the step, modelled or measured),
+2. :meth:`FleetCore.arrivals` (jobs arriving in ``(t-1, t]`` become queued),
+3. every ``decision_interval``: :meth:`FleetCore.observe`, the policy's ``decide``,
+   :meth:`FleetCore.apply` (invalid actions are counted and ignored),
+4. :meth:`FleetCore.place_queued` (FIFO at the arrival site where slots are free),
+5. :meth:`FleetCore.advance` (migrations save -> transfer -> restore, then training;
+   the energy of the step goes to the :class:`~greenhop.fleet.dispatch.EnergyBooks`).
+
+The simulator's migrations take their modelled durations (checkpoint size over the
+write / read rates, bytes over the links' max-min fair share); the live controller sets
+the measured ones with :meth:`FleetCore.set_measured_move` before the step is advanced.
+Everything else, admission, state, accounting and the Observation, is this one code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from greenhop.core.errors import ConfigError, RuntimeFailure
+from greenhop.core.observation import (
+    DONE,
+    MIGRATING,
+    QUEUED,
+    RUNNING,
+    SUSPENDED,
+    Migrate,
+    Observation,
+    Place,
+    Resume,
+    Suspend,
+)
+from greenhop.fleet import admission
+from greenhop.fleet.accounting import Accounting
+from greenhop.fleet.dispatch import EnergyBooks
+from greenhop.fleet.inputs import ON_WINDOW_CLOSE, FleetInputs
+from greenhop.fleet.network import LinkLoad
+from greenhop.fleet.observe import ObservationBuilder, PowerSeen
+from greenhop.fleet.state import FleetState
+
+_EPS_S = 1e-9
+
+
+class FleetCore:
+    """State, admission, Observation and accounting of one run of ``inputs``.
+
+    Args:
+        inputs: the fleet (:class:`~greenhop.fleet.inputs.FleetInputs`).
+        record: keep per-step flows and state of charge in the books.
+        power_feed: optional ``callable(first_step, end_step)`` that calls
+            :meth:`see_power` for those steps when the core needs a step's power that was
+            not yet seen (the simulator feeds its trace lazily; a live run records every
+            step before advancing it).
+    """
+
+    def __init__(self, inputs: FleetInputs, *, record: bool = False,
+                 power_feed: Callable[[int, int], None] | None = None) -> None:
+        params = inputs.params
+        if params.on_window_close not in ON_WINDOW_CLOSE:
+            raise ConfigError(f"on_window_close: '{params.on_window_close}' is not one of "
+                              f"{', '.join(ON_WINDOW_CLOSE)}")
+        self.inputs = inputs
+        self.params = params
+        self.conventions = params.energy
+        self.dt_s = float(params.step_s)
+        self.n_sites = len(inputs.slots)
+        self.n_jobs = len(inputs.jobs)
+        self.site_index = {n: i for i, n in enumerate(params.site_names)}
+        self.job_index = {n: i for i, n in enumerate(inputs.job_names)}
+        self.state = FleetState(inputs)
+        self.power = PowerSeen(inputs)
+        self.power_feed = power_feed
+        self.books = EnergyBooks(inputs, self.state.soc_j, record=record)
+        self.link_load = LinkLoad(inputs.network, write_Bps=params.write_Bps,
+                                  read_Bps=params.read_Bps, startup_s=params.startup_s)
+        self.observer = ObservationBuilder(inputs, self.state, self.power, self.link_load.info)
+        self.accounting = Accounting(self)
+        self.arrival_order = np.argsort(inputs.job_arrival_step, kind="stable")
+        self.arrival_steps = np.asarray(inputs.job_arrival_step)[self.arrival_order]
+        self.next_arrival = 0          # position in arrival_order of the next job to arrive
+
+    # ------------------------------------------------------------ power and arrivals
+    def see_power(self, first_step: int, renewable_w: np.ndarray) -> None:
+        """Record the renewable power [W] of steps ``first_step ..`` (one row per step)."""
+        self.power.see(first_step, renewable_w)
+
+    def ensure_seen(self, step: int) -> None:
+        """Make sure the power of ``step`` has been seen (asks ``power_feed``)."""
+        seen = self.power.seen_steps
+        if seen > step:
+            return
+        if self.power_feed is None:
+            raise RuntimeFailure(f"the power of step {step} was not recorded before the "
+                                 "step was advanced")
+        self.power_feed(seen, step + 1)
+
+    def arrivals(self, step: int) -> list[int]:
+        """Jobs arriving by ``step`` become queued (in arrival order); returns them."""
+        state = self.state
+        new = []
+        while (self.next_arrival < self.n_jobs
+               and self.arrival_steps[self.next_arrival] <= step):
+            j = int(self.arrival_order[self.next_arrival])
+            state.phase[j] = QUEUED
+            state.queue.append(j)
+            state.n_active += 1
+            self.next_arrival += 1
+            new.append(j)
+        return new
+
+    def next_arrival_step(self) -> int | None:
+        """The step of the next job still to arrive (``None``: all have)."""
+        if self.next_arrival < self.n_jobs:
+            return int(self.arrival_steps[self.next_arrival])
+        return None
+
+    # ------------------------------------------------------------ the policy's side
+    def observe(self, step: int, **forecasts) -> Observation:
+        """The Observation of the start of ``step`` (see :class:`ObservationBuilder`)."""
+        return self.observer.build(step, **forecasts)
+
+    def apply(self, actions, step: int, *, who: str = "the policy") -> list[tuple]:
+        """Admit and apply ``actions``; returns the accepted ones as ``(kind, job, src, dst)``
+        with kind ``migrate | suspend | resume | place``."""
+        state, inp = self.state, self.inputs
+        counters = state.counters
+        now = step * self.dt_s
+        accepted: list[tuple] = []
+        for act in actions:
+            if isinstance(act, Migrate):
+                j, d = self._job(act.job), self._site(act.dest)
+                if admission.can_migrate(inp, state.phase, state.site, state.occupied, j, d):
+                    src = int(state.site[j])
+                    self.start_migration(j, d, now, step, move=True)
+                    counters["migrations_started"] += 1
+                    accepted.append(("migrate", j, src, d))
+                else:
+                    counters["rejected_actions"] += 1
+            elif isinstance(act, Suspend):
+                j = self._job(act.job)
+                if admission.can_suspend(state.phase, j):
+                    self.suspend(j, now)
+                    accepted.append(("suspend", j, int(state.site[j]), int(state.site[j])))
+                else:
+                    counters["rejected_actions"] += 1
+            elif isinstance(act, Resume):
+                j = self._job(act.job)
+                if admission.can_resume(state.phase, j):
+                    s = int(state.site[j])
+                    self.start_migration(j, s, now, step, move=False)
+                    accepted.append(("resume", j, s, s))
+                else:
+                    counters["rejected_actions"] += 1
+            elif isinstance(act, Place):
+                j, s = self._job(act.job), self._site(act.site)
+                if admission.can_place(inp, state.phase, state.occupied, j, s):
+                    self.start_job(j, s, now)
+                    state.queue.remove(j)
+                    accepted.append(("place", j, s, s))
+                else:
+                    counters["rejected_actions"] += 1
+            else:
+                raise ConfigError(f"{who} returned {act!r}, which is not an Action")
+        return accepted
+
+    def place_queued(self, step: int) -> list[tuple]:
+        """Start queued jobs at their arrival site where enough slots are free (FIFO);
+        returns them as ``("place", job, site, site)``."""
+        state, inp = self.state, self.inputs
+        now = step * self.dt_s
+        placed, still = [], []
+        for j in state.queue:
+            s = admission.arrival_site(inp, state.occupied, j)
+            if admission.fits(inp, state.occupied, s, inp.job_gpus[j]):
+                self.start_job(j, s, now)
+                placed.append(("place", j, s, s))
+            else:
+                still.append(j)
+        state.queue = still
+        return placed
+
+    def _job(self, job) -> int:
+        return admission.resolve(job, self.job_index, self.n_jobs)
+
+    def _site(self, site) -> int:
+        return admission.resolve(site, self.site_index, self.n_sites)
+
+    # ------------------------------------------------------------ transitions
+    def segment(self, j: int, now: float, kind: str | None, site: int = -1) -> None:
+        """Close job ``j``'s open segment at ``now``; open a new one of ``kind`` at ``site``."""
+        state = self.state
+        if state.seg_kind[j] is not None and now > state.seg_start_s[j] + _EPS_S:
+            state.segments.append((j, state.seg_site[j], state.seg_start_s[j], now,
+                                   state.seg_kind[j]))
+        state.seg_kind[j] = kind
+        state.seg_site[j] = site
+        state.seg_start_s[j] = now
+
+    def start_job(self, j: int, s: int, now: float) -> None:
+        """Job ``j`` starts training at site ``s``."""
+        state = self.state
+        state.phase[j] = RUNNING
+        state.site[j] = s
+        state.home[j] = s
+        state.occupied[s] += self.inputs.job_gpus[j]
+        if np.isnan(state.start_s[j]):
+            state.start_s[j] = now
+        state.last_move_s[j] = now
+        self.segment(j, now, "running", s)
+
+    def suspend(self, j: int, now: float) -> None:
+        """Suspend job ``j`` where it is; with ``suspend_saves`` it first writes a checkpoint
+        (no progress, idle power), booked by :meth:`advance`."""
+        state, params = self.state, self.params
+        state.phase[j] = SUSPENDED
+        state.counters["suspensions"] += 1
+        if self.conventions.suspend_saves and not params.free_migration:
+            state.save_left_s[j] = self.inputs.job_ckpt_bytes[j] / params.write_Bps
+            state.suspend_saving.append(j)
+        self.segment(j, now, "suspended", int(state.site[j]))
+
+    def start_migration(self, j: int, d: int, now: float, step: int, *, move: bool) -> None:
+        """Job ``j`` starts moving to ``d`` (``move``) or resuming at its own site."""
+        state, inp, params = self.state, self.inputs, self.params
+        src = int(state.site[j])
+        pending_save = float(state.save_left_s[j])     # a suspend's checkpoint not yet written
+        state.phase[j] = MIGRATING
+        state.dest[j] = d
+        state.is_move[j] = move
+        state.mig_src[j] = src
+        free = params.free_migration  # ablation: no time, no bytes, no energy
+        nbytes = inp.job_move_bytes[j] if move and not free else 0.0
+        state.save_left_s[j] = nbytes / params.write_Bps if move else pending_save
+        state.bytes_left[j] = nbytes
+        size = inp.job_move_bytes[j] if move else inp.job_ckpt_bytes[j]
+        state.restore_left_s[j] = 0.0 if free else size / params.read_Bps + params.startup_s
+        state.measured_bps[j] = np.nan
+        state.mig_start_s[j] = now
+        state.closed_flag[j] = False
+        if move:
+            state.occupied[d] += inp.job_g_move[j]
+            rec = {
+                "job": j, "src": src, "dst": d, "start_s": now, "end_s": None,
+                "bytes": float(nbytes), "bytes_sent": 0.0,
+                "bandwidth_bps": float(inp.network.bandwidth_bps[src, d]),
+                "window_at_start_s": float(inp.remaining_window_s[step, d]),
+                "energy_j": 0.0, "window_closed": False, "aborted": False,
+                "fallback": False, "decided_step": step,
+                "save_s": 0.0, "transfer_s": 0.0, "restore_s": 0.0,
+            }
+            state.mig_rec[j] = len(state.migrations)
+            state.migrations.append(rec)
+            self.segment(j, now, "migrating", d)
+        else:
+            state.mig_rec[j] = -1
+            self.segment(j, now, "resuming", src)
+
+    def set_measured_move(self, j: int, *, save_s: float, transfer_s: float, restore_s: float,
+                          nbytes: float) -> None:
+        """Replace migrating job ``j``'s modelled phase durations [s] with measured ones
+        (the live controller, once the move has run); ``nbytes`` [B] crossed the WAN."""
+        state = self.state
+        state.save_left_s[j] = max(0.0, float(save_s))
+        moving = bool(state.is_move[j])
+        sent = float(nbytes) if moving else 0.0
+        state.bytes_left[j] = sent
+        if sent > 0.0:
+            state.measured_bps[j] = sent * 8.0 / max(float(transfer_s), _EPS_S)
+            rec = state.migrations[state.mig_rec[j]]
+            rec["bytes"] = sent
+        state.restore_left_s[j] = max(0.0, float(restore_s))
+
+    def finish_migration(self, j: int, end_s: float, step_after: int) -> None:
+        """Job ``j`` has restored at its destination at ``end_s``."""
+        state, inp = self.state, self.inputs
+        d = int(state.dest[j])
+        if state.is_move[j]:
+            src = int(state.mig_src[j])
+            state.occupied[src] -= inp.job_g_move[j]
+            state.job_moves[j] += 1
+            rec = state.migrations[state.mig_rec[j]]
+            rec["end_s"] = float(end_s)
+            rec["downtime_s"] = float(end_s - rec["start_s"])
+            rec["window_at_end_s"] = float(inp.remaining_window_s[min(step_after,
+                                                                      inp.n_steps), d])
+        state.phase[j] = RUNNING
+        state.site[j] = d
+        if inp.job_g_stay[j] == 0:
+            state.home[j] = d
+        state.dest[j] = -1
+        state.last_move_s[j] = end_s
+        self.segment(j, end_s, "running", d)
+
+    def window_closed(self, j: int, now: float, step: int) -> None:
+        """The destination window of moving job ``j`` closed in flight: count it and
+        continue, fall back to another open site, or abort (``on_window_close``)."""
+        state, inp, params = self.state, self.inputs, self.params
+        on_close = params.on_window_close
+        state.closed_flag[j] = True
+        state.counters["window_closed"] += 1
+        rec = state.migrations[state.mig_rec[j]]
+        rec["window_closed"] = True
+        if on_close == "continue":
+            return
+        d = int(state.dest[j])
+        src = int(state.mig_src[j])
+        restore_s = inp.job_move_bytes[j] / params.read_Bps + params.startup_s
+        if on_close == "fallback":
+            surplus = self.power.surplus_at(step)
+            headroom = surplus - state.last_load_w
+            free = inp.slots - state.occupied
+            ok = (inp.job_allowed[j] & (inp.network.hops[src] > 0)
+                  & (free >= inp.job_g_move[j]) & (surplus >= params.window_threshold_w))
+            ok[d] = False
+            ok[src] = False
+            if ok.any():
+                new = int(np.argmax(np.where(ok, headroom, -np.inf)))
+                state.occupied[d] -= inp.job_g_move[j]
+                state.occupied[new] += inp.job_g_move[j]
+                state.dest[j] = new
+                state.bytes_left[j] = inp.job_move_bytes[j]
+                state.restore_left_s[j] = restore_s
+                rec["fallback"] = True
+                rec["dst"] = new
+                state.counters["fallback_migrations"] += 1
+                self.segment(j, now, "migrating", new)
+                return
+        # abort (or fallback with nowhere to go): restart at the source from its checkpoint
+        state.occupied[d] -= inp.job_g_move[j]
+        state.dest[j] = src
+        state.is_move[j] = False
+        state.bytes_left[j] = 0.0
+        state.restore_left_s[j] = restore_s
+        rec["aborted"] = True
+        rec["end_s"] = None
+        state.mig_rec[j] = -1
+        state.counters["aborted_migrations"] += 1
+        self.segment(j, now, "resuming", src)
+
+    def finish_job(self, j: int, end_s: float) -> None:
+        """Job ``j`` has done its work at ``end_s``: it frees its slots."""
+        state, inp = self.state, self.inputs
+        state.phase[j] = DONE
+        state.finish_s[j] = end_s
+        state.occupied[state.site[j]] -= inp.job_g_move[j]
+        state.occupied[state.home[j]] -= inp.job_g_stay[j]
+        state.n_active -= 1
+        self.segment(j, end_s, None)
+
+    # ------------------------------------------------------------ the step
+    def advance(self, step: int) -> list[int]:
+        """Advance every job by one step and book its energy; returns the jobs that
+        finished their work in it (see :class:`~greenhop.fleet.accounting.Accounting`)."""
+        return self.accounting.advance(step)
+
+    def close_segments(self, end_s: float) -> None:
+        """Close every open segment at ``end_s`` (the end of the run)."""
+        for j in range(self.n_jobs):
+            if self.state.seg_kind[j] is not None:
+                self.segment(j, end_s, None)
