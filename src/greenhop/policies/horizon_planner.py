@@ -49,6 +49,8 @@ RUN_SHARE = 0.5
 """A job runs in the first block when the plan gives it at least this share of it."""
 URGENCY = 1.2
 """A job is urgent when the time to its deadline is at most this x the time its work needs."""
+GROUP_JOBS = 100
+"""Largest number of planned jobs in one LP; a larger fleet is cut into site clusters."""
 
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
             "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days")
@@ -108,7 +110,7 @@ class HorizonPlannerPolicy(PolicyBase):
 
     def __init__(self, alpha: float = C.ALPHA, q: float | None = None,
                  quantile: float | None = None, window: str = "history", rest: str = "diurnal",
-                 tail: float = 1.0, lam: float = 0.5, mu: float = 0.5,
+                 tail: float = 0.0, lam: float = 0.5, mu: float = 0.5,
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, **unknown) -> None:
@@ -150,6 +152,8 @@ class HorizonPlannerPolicy(PolicyBase):
         self.history_days = int(days)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
+        #: (columns, rows) of the last LP, for benchmarks and inspection
+        self.last_size: tuple[int, int] = (0, 0)
         self._counts = {"planner_solves": 0, "planner_fallbacks": 0, "planner_moves": 0,
                         "planner_suspends": 0, "planner_resumes": 0}
 
@@ -171,17 +175,73 @@ class HorizonPlannerPolicy(PolicyBase):
         hist = np.asarray(self._fallback.estimator.estimate(obs), dtype=float)
         fc = horizon_forecast(obs, edges, self.q, days=self.history_days, rest=self.rest,
                               window_s=hist if self.window == "history" else None)
-        built = self._build(obs, jobs, fc)
-        pi, extra = built
+        groups = self._groups(obs, jobs)
         self._counts["planner_solves"] += 1
-        res = solve_plan(pi, lam=self.lam, mu=self.mu, deadline_penalty=self.deadline_penalty,
-                         time_limit_s=self.time_limit_s)
-        if not res.ok:
-            self._counts["planner_fallbacks"] += 1
-            acts = list(self._fallback.decide(obs))
-            acts += [Resume(int(j)) for j in jobs if obs.job_phase[j] == SUSPENDED]
-            return acts
-        return self._round(obs, jobs, pi, extra, res, fc.window_s)
+        plans = []
+        size = [0, 0]
+        for g_jobs, g_sites in groups:
+            pi, extra = self._build(obs, g_jobs, fc, g_sites)
+            res = solve_plan(pi, lam=self.lam, mu=self.mu,
+                             deadline_penalty=self.deadline_penalty,
+                             time_limit_s=self.time_limit_s / len(groups))
+            size[0] += res.cols
+            size[1] += res.rows
+            if not res.ok:
+                self._counts["planner_fallbacks"] += 1
+                acts = list(self._fallback.decide(obs))
+                acts += [Resume(int(j)) for j in jobs if obs.job_phase[j] == SUSPENDED]
+                return acts
+            plans.append((g_jobs, pi, extra, res))
+        self.last_size = (size[0], size[1])
+        state = {"free": np.array(obs.free_gpus, dtype=np.int64),
+                 "added": np.zeros(obs.links.active_transfers.shape, dtype=float)}
+        actions: list[Action] = []
+        for g_jobs, pi, extra, res in plans:
+            actions += self._round(obs, g_jobs, pi, extra, res, fc.window_s, state)
+        return actions
+
+    def _groups(self, obs: Observation, jobs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Independent sub-plans: sites cut, in breadth-first order over the links, into
+        clusters of at most ``GROUP_JOBS`` planned jobs (one cluster for a small fleet);
+        moves stay inside a cluster. Returns (jobs, site mask) per cluster."""
+        S = obs.n_sites
+        home = obs.job_site[jobs]
+        per_site = np.bincount(home, minlength=S)
+        if jobs.size <= GROUP_JOBS:
+            return [(jobs, np.ones(S, dtype=bool))]
+        adj = obs.links.hops == 1
+        seen = np.zeros(S, dtype=bool)
+        order: list[int] = []
+        for root in range(S):
+            if seen[root]:
+                continue
+            seen[root] = True
+            queue = [root]
+            while queue:
+                u = queue.pop(0)
+                order.append(u)
+                for v in np.flatnonzero(adj[u] & ~seen).tolist():
+                    seen[v] = True
+                    queue.append(v)
+        out = []
+        cur: list[int] = []
+        count = 0
+        for u in order:
+            if cur and count + per_site[u] > GROUP_JOBS:
+                out.append(cur)
+                cur, count = [], 0
+            cur.append(u)
+            count += int(per_site[u])
+        if cur:
+            out.append(cur)
+        groups = []
+        for sites in out:
+            mask = np.zeros(S, dtype=bool)
+            mask[sites] = True
+            g = jobs[mask[home]]
+            if g.size:
+                groups.append((g, mask))
+        return groups
 
     # ------------------------------------------------------------------ model inputs
 
@@ -192,7 +252,8 @@ class HorizonPlannerPolicy(PolicyBase):
         left_s = obs.job_deadline_s[jobs] - obs.now_s
         return left_s <= URGENCY * need_s + self.epoch_s
 
-    def _build(self, obs: Observation, jobs: np.ndarray, fc) -> tuple[PlanInput, dict]:
+    def _build(self, obs: Observation, jobs: np.ndarray, fc,
+               sites: np.ndarray) -> tuple[PlanInput, dict]:
         S = obs.n_sites
         edges = fc.edges_s
         lo_s, hi_s = edges[:-1], edges[1:]
@@ -231,13 +292,19 @@ class HorizonPlannerPolicy(PolicyBase):
                         0.0, 1.0)
         tail_grid = self.tail * (1.0 - (cover * tau_s[None, :]).sum(axis=1) / tau_s.sum())
 
-        pj, pc, dt_s, e_j = self._candidates(obs, jobs, home, suspended, fc, rem_s)
+        pj, pc, dt_s, e_j = self._candidates(obs, jobs, home, suspended, fc, rem_s, sites)
         P = pj.size
         jg = jobs[pj]
         p_kw = obs.job_gpus[jg] * site_w[pc] / 1e3
         rho = obs.throughput[pc] / np.maximum(obs.throughput[home[pj]], 1e-12)
         avail = np.clip((hi_s[None, :] - np.maximum(lo_s[None, :], dt_s[:, None]))
                         / tau_s[None, :], 0.0, 1.0) if P else np.zeros((0, B))
+        if P:
+            # A moved job runs from the end of its downtime until its work is done.
+            need = rem_s[pj] / np.maximum(rho, 1e-12)  # seconds of running at c
+            before = np.concatenate([np.zeros((P, 1)),
+                                     np.cumsum(avail * tau_s[None, :], axis=1)[:, :-1]], axis=1)
+            avail = np.minimum(avail, np.maximum(need[:, None] - before, 0.0) / tau_s[None, :])
         gmove = np.ceil(obs.job_gpus[jg] * obs.job_move_bytes[jg]
                         / obs.job_checkpoint_bytes[jg] - 1e-9).astype(np.int64)
         gbit = obs.job_move_bytes[jg] * 8.0 / 1e9
@@ -260,14 +327,14 @@ class HorizonPlannerPolicy(PolicyBase):
         pi = PlanInput(
             home=home, p_home_kw=p_home / 1e3, rem_h=rem_s / 3600.0, need_h=need_s / 3600.0,
             dfrac=dfrac, a_home=a_home, tail_grid=tail_grid, pj=pj, pc=pc, p_kw=p_kw, rho=rho,
-            avail=avail,            gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
+            avail=avail, gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
             link_cols=link_cols, budget_gbit=budget_gbit, surplus_kw=surplus_w / 1e3,
             free=np.asarray(obs.free_gpus, dtype=np.int64), tau_h=tau_s / 3600.0,
             tmid_h=(lo_s + hi_s) / 2 / 3600.0)
         return pi, {"gmove": gmove}
 
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,
-                    suspended: np.ndarray, fc, rem_s: np.ndarray):
+                    suspended: np.ndarray, fc, rem_s: np.ndarray, sites: np.ndarray):
         """Candidate moves (job row, site, downtime [s], energy [J]) passing the alpha rule
         now; per job the ``candidates`` sites with the most forecast surplus it could use."""
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
@@ -276,7 +343,7 @@ class HorizonPlannerPolicy(PolicyBase):
         S = obs.n_sites
         movable = (~suspended) & (obs.job_mobility[jobs] == MIGRATABLE)
         rows = np.flatnonzero(movable)
-        dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0))
+        dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0) & sites)
         if rows.size == 0 or dests.size == 0:
             return empty
         jg = jobs[rows]
@@ -327,13 +394,13 @@ class HorizonPlannerPolicy(PolicyBase):
     # ------------------------------------------------------------------ rounding
 
     def _round(self, obs: Observation, jobs: np.ndarray, pi: PlanInput, extra: dict, res,
-               window_s: np.ndarray) -> list[Action]:
+               window_s: np.ndarray, state: dict) -> list[Action]:
         actions: list[Action] = []
         urgent = self._urgent(obs, jobs)
-        free = np.array(obs.free_gpus, dtype=np.int64)
+        free = state["free"]
         links = obs.links
         S = obs.n_sites
-        added = np.zeros_like(links.active_transfers, dtype=float)
+        added = state["added"]
         best_p = np.full(jobs.size, -1)
         if pi.pj.size:
             order = np.lexsort((-res.m, pi.pj))

@@ -29,12 +29,13 @@ DAY_S = 86400.0
 
 
 def block_edges_s(epoch_s: float, horizon_s: float) -> np.ndarray:
-    """Block boundaries [s] from now: the first epoch, hourly blocks to 6 h, then 3-hour
-    blocks to the horizon (the last one cut at the horizon)."""
+    """Block boundaries [s] from now: the first epoch, hourly blocks to 3 h, 3-hour blocks to
+    12 h, then 6-hour blocks to the horizon (the last one cut at the horizon): fine where the
+    forecast is good and the decision near, coarse after."""
     edges = [0.0, float(epoch_s)]
     t = float(epoch_s)
     while t < horizon_s - 1e-9:
-        step = 3600.0 if t < 6 * 3600.0 else 3 * 3600.0
+        step = 3600.0 if t < 3 * 3600.0 else (3 * 3600.0 if t < 12 * 3600.0 else 6 * 3600.0)
         t = min(t + step, float(horizon_s))
         edges.append(t)
     return np.asarray(edges)

@@ -5,9 +5,12 @@ Sets: jobs ``j`` (running or suspended), each at its home site ``h(j)``; candida
 ``p = (j, c)`` to other sites ``c`` that pass the alpha rule now; sites ``s``; blocks ``b``
 of length ``tau_b`` [h] with mid-points ``t_b`` [h] over the horizon ``H`` [h]; links ``l``.
 
+A job that moves runs at ``c`` from the end of the move's downtime until its work is done
+(``a[p,b]``: its share of block ``b``, with ``rho_p`` its speed at ``c`` over home), so a
+move is one column; the next plan may suspend it there.
+
 Variables (all in [0, 1] unless said):
     ``xh[j,b]``  share of block ``b`` job ``j`` runs at its home site;
-    ``xc[p,b]``  share of block ``b`` job ``j`` runs at ``c`` after moving there now;
     ``m[p]``     the move ``j -> c`` is started now;
     ``g[s,b]``   grid energy site ``s`` imports for the planned jobs in block ``b`` [kWh], >= 0;
     ``sl[j]``    work short of what the deadline needs [h at home speed], >= 0.
@@ -15,14 +18,15 @@ Variables (all in [0, 1] unless said):
 Constraints:
     home      ``xh[j,b] <= a_h[j,b] (1 - sum_p m[p])`` (``a_h``: share of the block left
               after a resume's restart);
-    moved     ``xc[p,b] <= a[p,b] m[p]`` (``a``: share of the block after the move's downtime);
     one move  ``sum_p m[p] <= 1``;
-    work      ``sum_b tau_b (xh + sum_p rho_p xc) <= R_j`` (``rho``: speed at ``c`` over home,
-              ``R_j``: remaining hours at home speed);
-    deadline  ``sum_b tau_b f_jb (xh + sum_p rho_p xc) + sl_j >= need_j`` (``f``: share of the
-              block before the deadline; ``need``: work that must be done inside the horizon);
-    energy    ``sum P tau x - g[s,b] <= F[s,b] tau_b`` (``P`` [kW]: the job's facility power at
-              the site; ``F`` [kW]: forecast surplus left for the planned jobs);
+    work      ``sum_b tau_b xh + sum_p w_p m[p] <= R_j`` (``R_j``: remaining hours at home
+              speed; ``w_p = sum_b tau_b rho_p a[p,b]`` the work a move does in the horizon);
+    deadline  ``sum_b tau_b f_jb xh + sum_p (sum_b tau_b rho_p a[p,b] f_jb) m[p] + sl_j
+              >= need_j`` (``f``: share of the block before the deadline; ``need``: work
+              that must be done inside the horizon);
+    energy    ``sum_j P tau_b xh + sum_p P_p tau_b a[p,b] m[p] - g[s,b] <= F[s,b] tau_b``
+              (``P`` [kW]: the job's facility power at the site; ``F`` [kW]: forecast surplus
+              left for the planned jobs);
     slots     ``sum_{p to s} gpus_p m[p] <= free_s``;
     links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
               alpha rule when moves share a link; the policy checks each move exactly).
@@ -130,13 +134,18 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
 
     J, B = pi.a_home.shape
     P = pi.pj.size
-    S = pi.surplus_kw.shape[0]
+    # Only the sites this plan touches get energy rows and grid columns.
+    used = np.unique(np.concatenate([pi.home, pi.pc]))
+    local = np.full(pi.surplus_kw.shape[0], -1, dtype=np.int64)
+    local[used] = np.arange(used.size)
+    home, pc = local[pi.home], local[pi.pc]
+    surplus_kw, free = pi.surplus_kw[used], pi.free[used]
+    S = used.size
     L = pi.budget_gbit.size
     H = float(pi.tau_h.sum())
     # Column layout.
     c_xh = 0
-    c_xc = c_xh + J * B
-    c_m = c_xc + P * B
+    c_m = c_xh + J * B
     c_g = c_m + P
     c_sl = c_g + S * B
     n_col = c_sl + J
@@ -145,12 +154,12 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     # would cost after the horizon (tail_grid: expected grid share there).
     wdel = (1.0 + (H - pi.tmid_h)[None, :] / rem[:, None]
             + pi.tail_grid[:, None] / max(lam, 1e-12))  # [J, B]
+    prog = pi.tau_h[None, :] * pi.rho[:, None] * pi.avail  # [P, B] hours at home speed
     cost = np.zeros(n_col)
-    cost[c_xh:c_xc] = (-lam * pi.p_home_kw[:, None] * pi.tau_h[None, :] * wdel).ravel()
+    cost[c_xh:c_m] = (-lam * pi.p_home_kw[:, None] * pi.tau_h[None, :] * wdel).ravel()
     if P:
-        cost[c_xc:c_m] = (-lam * pi.p_home_kw[pi.pj][:, None] * pi.tau_h[None, :]
-                          * pi.rho[:, None] * wdel[pi.pj]).ravel()
-        cost[c_m:c_g] = mu * pi.p_home_kw[pi.pj] + pi.e_kwh
+        cost[c_m:c_g] = (mu * pi.p_home_kw[pi.pj] + pi.e_kwh
+                         - lam * pi.p_home_kw[pi.pj] * (prog * wdel[pi.pj]).sum(axis=1))
     cost[c_g:c_sl] = 1.0
     cost[c_sl:] = deadline_penalty * pi.p_home_kw
     lo = np.zeros(n_col)
@@ -171,37 +180,30 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
 
     jb = np.arange(J * B)
     jj = np.repeat(np.arange(J), B)
+    pcol = c_m + np.arange(P)
     # home: xh[j,b] + a_h[j,b] sum_p m[p] <= a_h[j,b]
     add(r0 + jb, c_xh + jb, np.ones(J * B))
     if P:
-        # each move p appears in every row (pj[p], b)
         pr = (pi.pj[:, None] * B + np.arange(B)[None, :]).ravel()
-        add(r0 + pr, np.repeat(c_m + np.arange(P), B), pi.a_home[pi.pj].ravel())
+        add(r0 + pr, np.repeat(pcol, B), pi.a_home[pi.pj].ravel())
     rlo.append(np.full(J * B, -np.inf))
     rhi.append(pi.a_home.ravel())
     r0 += J * B
     if P:
-        # moved: xc[p,b] - a[p,b] m[p] <= 0
-        pb = np.arange(P * B)
-        add(r0 + pb, c_xc + pb, np.ones(P * B))
-        add(r0 + pb, np.repeat(c_m + np.arange(P), B), -pi.avail.ravel())
-        rlo.append(np.full(P * B, -np.inf))
-        rhi.append(np.zeros(P * B))
-        r0 += P * B
         # one move per job
-        add(r0 + pi.pj, c_m + np.arange(P), np.ones(P))
+        add(r0 + pi.pj, pcol, np.ones(P))
         rlo.append(np.full(J, -np.inf))
         rhi.append(np.ones(J))
         r0 += J
-    # work cap and deadline rows share their coefficients
+    # work cap
     tau_jb = np.tile(pi.tau_h, J)
     add(r0 + jj, c_xh + jb, tau_jb)
     if P:
-        add(r0 + np.repeat(pi.pj, B), c_xc + np.arange(P * B),
-            (pi.tau_h[None, :] * pi.rho[:, None]).ravel())
+        add(r0 + pi.pj, pcol, prog.sum(axis=1))
     rlo.append(np.full(J, -np.inf))
     rhi.append(rem)
     r0 += J
+    # deadlines
     dl = np.flatnonzero(pi.need_h > 1e-9)
     if dl.size:
         rid = np.full(J, -1)
@@ -209,30 +211,29 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
         sel = rid[jj] >= 0
         add(r0 + rid[jj][sel], (c_xh + jb)[sel], (tau_jb * pi.dfrac.ravel())[sel])
         if P:
-            pr_j = np.repeat(pi.pj, B)
-            sel_p = rid[pr_j] >= 0
-            coef = (pi.tau_h[None, :] * pi.rho[:, None] * pi.dfrac[pi.pj]).ravel()
-            add(r0 + rid[pr_j][sel_p], (c_xc + np.arange(P * B))[sel_p], coef[sel_p])
+            sel_p = rid[pi.pj] >= 0
+            coef = (prog * pi.dfrac[pi.pj]).sum(axis=1)
+            add(r0 + rid[pi.pj][sel_p], pcol[sel_p], coef[sel_p])
         add(r0 + np.arange(dl.size), c_sl + dl, np.ones(dl.size))
         rlo.append(pi.need_h[dl])
         rhi.append(np.full(dl.size, np.inf))
         r0 += dl.size
     # energy: sum P tau x - g <= F tau
-    add(r0 + (pi.home[jj] * B + jb % B), c_xh + jb, (pi.p_home_kw[:, None]
-                                                     * pi.tau_h[None, :]).ravel())
+    add(r0 + (home[jj] * B + jb % B), c_xh + jb,
+        (pi.p_home_kw[:, None] * pi.tau_h[None, :]).ravel())
     if P:
-        pr_b = np.tile(np.arange(B), P)
-        add(r0 + np.repeat(pi.pc, B) * B + pr_b, c_xc + np.arange(P * B),
-            (pi.p_kw[:, None] * pi.tau_h[None, :]).ravel())
+        e_rows = (pc[:, None] * B + np.arange(B)[None, :]).ravel()
+        add(r0 + e_rows, np.repeat(pcol, B),
+            (pi.p_kw[:, None] * pi.tau_h[None, :] * pi.avail).ravel())
     add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
     rlo.append(np.full(S * B, -np.inf))
-    rhi.append((np.maximum(pi.surplus_kw, 0.0) * pi.tau_h[None, :]).ravel())
+    rhi.append((np.maximum(surplus_kw, 0.0) * pi.tau_h[None, :]).ravel())
     r0 += S * B
     if P:
         # slots at each destination
-        add(r0 + pi.pc, c_m + np.arange(P), pi.gpus.astype(float))
+        add(r0 + pc, pcol, pi.gpus.astype(float))
         rlo.append(np.full(S, -np.inf))
-        rhi.append(np.maximum(pi.free, 0).astype(float))
+        rhi.append(np.maximum(free, 0).astype(float))
         r0 += S
         if L:
             add(r0 + pi.link_rows, c_m + pi.link_cols, pi.gbit[pi.link_cols])
@@ -243,6 +244,8 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     v = np.concatenate(vals)
+    keep = v != 0.0
+    r, c, v = r[keep], c[keep], v[keep]
     order = np.lexsort((r, c))
     r, c, v = r[order], c[order], v[order]
     start = np.zeros(n_col + 1, dtype=np.int32)
@@ -272,7 +275,7 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
         empty = np.zeros(0)
         return PlanResult(False, status, empty, empty, empty, float("nan"), n_col, n_row)
     x = np.asarray(h.getSolution().col_value)
-    xh = x[c_xh:c_xc].reshape(J, B)
-    xc = x[c_xc:c_m].reshape(P, B) if P else np.zeros((0, B))
-    return PlanResult(True, status, xh[:, 0].copy(), xc[:, 0].copy(), x[c_m:c_g].copy(),
-                      float(h.getInfo().objective_function_value), n_col, n_row)
+    xh = x[c_xh:c_m].reshape(J, B)
+    m = x[c_m:c_g].copy()
+    return PlanResult(True, status, xh[:, 0].copy(), m * pi.avail[:, 0] if P else np.zeros(0),
+                      m, float(h.getInfo().objective_function_value), n_col, n_row)
