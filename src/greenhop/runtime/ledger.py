@@ -194,7 +194,7 @@ class Ledger:
                 j, save_s=float(m.get("save_s") or 0.0),
                 transfer_s=float(m.get("transfer_s") or 0.0),
                 restore_s=float(m.get("restore_s") or 0.0), nbytes=float(m.get("bytes") or 0.0))
-            self.measured.add(j)
+            self.measured.add(int(j))
 
     def finishing(self, t: int, moves: dict[int, dict]) -> list[int]:
         """Jobs whose work completes during step ``t`` given the measured ``moves`` (see
