@@ -10,7 +10,10 @@ when all of these hold for a destination ``d``:
 * the feasibility model (:func:`greenhop.model.evaluate`) says the migration is
   feasible (downtime <= ``alpha`` x the destination's **estimated** remaining
   window) and, with ``require_justified``, energetically justified (payback
-  before the window ends).
+  before the window ends). Its powers are the ones the books charge: the job's
+  facility power at the destination (training power with the host share, x PUE)
+  and, while down, the facility idle power of its GPUs at both ends
+  (:func:`~greenhop.policies.base.downtime_power_w`).
 
 The window estimate uses only the past (see
 :mod:`greenhop.policies.window_estimate`), or the Observation's
@@ -32,6 +35,7 @@ from greenhop.policies.base import (
     Capabilities,
     PolicyBase,
     available_headroom_w,
+    downtime_power_w,
     job_power_at,
     move_gpus,
 )
@@ -179,7 +183,7 @@ class FeasibilityAwarePolicy(PolicyBase):
             read_Bps=links.read_Bps,
             startup_s=links.startup_s,
             job_power_w=np.maximum(p_dest_w, 1e-9),
-            idle_power_w=obs.job_gpus[jobs] * obs.gpu_idle_w[src],
+            idle_power_w=downtime_power_w(obs, jobs, src, dst),
             network_j_per_bit=links.j_per_bit[src, dst],
             green_gain=green_gain,
         )
