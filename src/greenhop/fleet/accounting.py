@@ -40,6 +40,7 @@ class Accounting:
         self.dt_s = core.dt_s
         self.threshold_w = float(core.params.window_threshold_w)
         self.stay_any = bool(np.asarray(inp.job_g_stay).any())
+        self.links_busy = False                    # transfers were in flight last step
         self.network_to_grid = conv.network_to_grid
         self.dest_held_idle = conv.dest_held == "idle"
         # Per-GPU power of the source's held GPUs while the job is in flight [W].
@@ -71,7 +72,9 @@ class Accounting:
         link_load = core.link_load
         mi = np.flatnonzero(state.phase == MIGRATING)
         if not mi.size:
-            link_load.clear()
+            if self.links_busy:
+                link_load.clear()
+                self.links_busy = False
             return None
         idle, pue = inp.gpu_idle_w, inp.pue
         src = state.mig_src[mi]
@@ -98,6 +101,7 @@ class Accounting:
         if in_transfer.any():
             ti = np.flatnonzero(in_transfer)
             rates = link_load.update(src[ti], dst[ti])
+            self.links_busy = True
             measured = state.measured_bps[mi[ti]]
             if not np.isnan(measured).all():
                 rates = np.where(np.isnan(measured), rates, measured)
@@ -120,8 +124,9 @@ class Accounting:
                     state.migrations[r]["bytes_sent"] += b
                     state.migrations[r]["energy_j"] += e
             state.job_energy_j[mi[ti]] += e_net
-        else:
+        elif self.links_busy:
             link_load.clear()
+            self.links_busy = False
         restoring = (state.save_left_s[mi] <= _EPS_S) & (state.bytes_left[mi] <= 0)
         restore = np.where(restoring, np.minimum(state.restore_left_s[mi], time_left), 0.0)
         state.restore_left_s[mi] -= restore

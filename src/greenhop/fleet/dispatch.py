@@ -98,7 +98,9 @@ class EnergyBooks:
         self.demand_w = np.empty((n_steps, n_sites))           # dispatched demand [W]
         self.demand_w[:] = inputs.base_demand_w
         self.job_load_w = np.zeros((n_steps, n_sites))         # the jobs' facility load [W]
-        self.grid_only_w = np.zeros((n_steps, n_sites))        # demand only the grid serves [W]
+        # Demand only the grid serves [W], of the steps not yet dispatched (sparse: only
+        # steps with network energy under ``network_to_grid``).
+        self.grid_only_w: dict[int, np.ndarray] = {}
         self.grid_w = np.zeros((n_steps, n_sites))
         self.energy_j = {k[:-2]: np.zeros(n_sites) for k in FLOW_NAMES}
         self.flows = {k: np.zeros((n_steps, n_sites)) for k in FLOW_NAMES} if record else None
@@ -107,7 +109,6 @@ class EnergyBooks:
             self.soc_log = np.zeros((n_steps + 1, n_sites))
             self.soc_log[0] = soc_j
         self.flushed = 0                                       # steps dispatched so far
-        self.any_grid_only = False
 
     def add_load(self, step: int, load_w: np.ndarray, grid_only_w: np.ndarray | None) -> None:
         """The jobs' facility load of ``step`` [W] (dispatched like the base load) and the
@@ -118,7 +119,6 @@ class EnergyBooks:
             return
         self.job_load_w[step] = load_w + grid_only_w
         self.grid_only_w[step] = grid_only_w
-        self.any_grid_only = True
 
     def flush(self, t_end: int, renewable_w: np.ndarray) -> None:
         """Dispatch the steps from the last flush up to ``t_end`` (exclusive);
@@ -158,18 +158,20 @@ class EnergyBooks:
                 delta = (f["charge_w"] * eta - f["discharge_w"] / eta) * dt
                 self.soc_log[t0 + 1:t_end + 1] = self.soc_log[t0] + np.cumsum(delta, axis=0)
                 self.soc_log[t_end] = self.soc_j
-        if self.any_grid_only:
-            extra = self.grid_only_w[t0:t_end]
-            self.grid_w[t0:t_end] += extra
-            self.energy_j["grid"] += extra.sum(axis=0) * dt
-            if self.flows is not None:
-                self.flows["grid_w"][t0:t_end] += extra
+        if self.grid_only_w:
+            # Dispatched: from now on a step's demand row holds its whole demand.
+            for step in [k for k in self.grid_only_w if k < t_end]:
+                extra = self.grid_only_w.pop(step)
+                self.demand_w[step] += extra
+                self.grid_w[step] += extra
+                self.energy_j["grid"] += extra * dt
+                if self.flows is not None:
+                    self.flows["grid_w"][step] += extra
         self.flushed = t_end
 
     def total_demand_w(self) -> np.ndarray:
-        """Facility demand of every step, grid-only demand included ``[T, S]`` [W]."""
-        if self.any_grid_only:
-            return self.demand_w + self.grid_only_w
+        """Facility demand of every dispatched step, grid-only demand included ``[T, S]``
+        [W]."""
         return self.demand_w
 
     def totals_j(self, t_end: int) -> dict[str, np.ndarray]:
@@ -177,6 +179,6 @@ class EnergyBooks:
         ``demand`` and ``job_load``."""
         out = dict(self.energy_j)
         dt = self.dt_s
-        out["demand"] = self.total_demand_w()[:t_end].sum(axis=0) * dt
+        out["demand"] = self.demand_w[:t_end].sum(axis=0) * dt
         out["job_load"] = self.job_load_w[:t_end].sum(axis=0) * dt
         return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from greenhop.core.errors import RuntimeFailure
 from greenhop.core.observation import LinkInfo, Observation, SurplusHistory
 from greenhop.fleet.inputs import FleetInputs
 from greenhop.fleet.state import FleetState
@@ -25,8 +26,8 @@ def readonly(a: np.ndarray) -> np.ndarray:
 
 
 class PowerSeen:
-    """Renewable power and surplus of every step seen so far ``[H+T, S]`` [W] (NaN until
-    seen); rows before the start are the scenario's history."""
+    """Surplus of every step seen so far ``[H+T, S]`` [W] (NaN until seen; rows before the
+    start are the scenario's history) and the renewable power of the latest step seen."""
 
     def __init__(self, inputs: FleetInputs) -> None:
         history = inputs.history_steps
@@ -34,20 +35,30 @@ class PowerSeen:
         n_sites = len(inputs.slots)
         self.base_demand_w = np.asarray(inputs.base_demand_w, dtype=float)
         self.offset = history
-        self.renewable_w = np.full((n_rows, n_sites), np.nan)
         self.surplus_w = np.full((n_rows, n_sites), np.nan)
-        self.renewable_w[:history] = inputs.history_renewable_w
-        self.surplus_w[:history] = self.renewable_w[:history] - self.base_demand_w
+        self.surplus_w[:history] = inputs.history_renewable_w - self.base_demand_w
         self.seen_steps = 0                       # steps 0 .. seen_steps-1 are filled
+        self.latest_step = -1
+        self.latest_renewable_w = np.full(n_sites, np.nan)
 
     def see(self, first_step: int, renewable_w: np.ndarray) -> None:
         """Record the renewable power [W] of steps ``first_step ..`` (rows of ``renewable_w``)."""
         rows = np.atleast_2d(renewable_w)
         lo = self.offset + first_step
         hi = lo + rows.shape[0]
-        self.renewable_w[lo:hi] = rows
         self.surplus_w[lo:hi] = rows - self.base_demand_w
         self.seen_steps = max(self.seen_steps, first_step + rows.shape[0])
+        last = first_step + rows.shape[0] - 1
+        if last >= self.latest_step:
+            self.latest_step = last
+            self.latest_renewable_w[:] = rows[-1]
+
+    def renewable_at(self, step: int) -> np.ndarray:
+        """Renewable power of ``step`` [W]: the latest step seen."""
+        if step != self.latest_step:
+            raise RuntimeFailure(f"the renewable power of step {step} is asked for, but the "
+                                 f"latest step seen is {self.latest_step}")
+        return self.latest_renewable_w
 
     def surplus_at(self, step: int) -> np.ndarray:
         """Surplus of ``step`` [W] (a seen step)."""
@@ -97,7 +108,7 @@ class ObservationBuilder:
         """The Observation of the start of ``step`` (a step whose power was seen)."""
         inp, state, power = self.inputs, self.state, self.power
         row = power.offset + step
-        self.renewable_now_w[:] = power.renewable_w[row]
+        self.renewable_now_w[:] = power.renewable_at(step)
         self.surplus_now_w[:] = power.surplus_w[row]
         np.subtract(inp.slots, state.occupied, out=self.free_gpus)
         np.subtract(1.0, state.remaining_gpu_s / inp.job_work_gpu_s, out=self.progress)

@@ -23,7 +23,7 @@ from greenhop.fleet.inputs import FleetInputs
 #: the energy totals of :attr:`Ledger.energy_j` (per site, [J])
 FLOWS = ("direct", "charge", "discharge", "grid", "curtailed", "unmet", "demand", "job_load")
 #: the books' per-step series, persisted with the state
-_SERIES = ("demand_w", "job_load_w", "grid_only_w", "grid_w")
+_SERIES = ("demand_w", "job_load_w", "grid_w")
 
 
 class Ledger:
@@ -124,15 +124,15 @@ class Ledger:
         """A JSON-ready snapshot (restored by :meth:`load_state`)."""
         books = self.core.books
         power = self.core.power
-        seen = power.renewable_w[power.offset:power.offset + power.seen_steps]
+        seen = power.surplus_w[power.offset:power.offset + power.seen_steps]
         return {
             "fleet": self.state.to_json(), "next_step": self.next_step,
             "measured": sorted(self.measured), "flushed": books.flushed,
             "energy_j": {k: v.tolist() for k, v in books.energy_j.items()},
             "series": {k: getattr(books, k)[:self.next_step].tolist() for k in _SERIES},
-            "any_grid_only": books.any_grid_only,
-            "observed_rows": [[i, row.tolist()] for i, row in enumerate(seen)
-                              if not np.isnan(row).any()],
+            "surplus_rows": [[i, row.tolist()] for i, row in enumerate(seen)
+                             if not np.isnan(row).any()],
+            "latest_power": [power.latest_step, power.latest_renewable_w.tolist()],
         }
 
     def load_state(self, data: dict) -> None:
@@ -143,14 +143,19 @@ class Ledger:
         self.next_step = int(data["next_step"])
         self.measured = {int(j) for j in data["measured"]}
         books.flushed = int(data["flushed"])
-        books.any_grid_only = bool(data["any_grid_only"])
         for k, v in data["energy_j"].items():
             books.energy_j[k][:] = v
         for k, rows in data["series"].items():
             if rows:
                 getattr(books, k)[:len(rows)] = np.asarray(rows, dtype=float)
-        for i, row in data["observed_rows"]:
-            self.record_power(int(i), np.asarray(row, dtype=float))
+        power = core.power
+        for i, row in data["surplus_rows"]:
+            power.surplus_w[power.offset + int(i)] = row
+            power.seen_steps = max(power.seen_steps, int(i) + 1)
+        step, row = data["latest_power"]
+        if step >= 0:
+            power.latest_step = int(step)
+            power.latest_renewable_w[:] = row
         # Jobs arrive in a fixed order: those that have are a prefix of it.
         core.next_arrival = int((self.state.phase != 0).sum())
 
@@ -211,6 +216,6 @@ class Ledger:
         core.ensure_seen(t)
         finished = core.advance(t)
         self.measured = {j for j in self.measured if self.state.phase[j] == MIGRATING}
-        core.books.flush(t + 1, core.power.renewable_w[core.power.offset + t][None, :])
+        core.books.flush(t + 1, core.power.renewable_at(t)[None, :])
         self.next_step = t + 1
         return finished
