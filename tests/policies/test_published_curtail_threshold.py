@@ -8,12 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 import simkit
 
 from greenhop.core.errors import ConfigError
 from greenhop.policies import make_policy
+from greenhop.policies.curtail_threshold import advance_sites
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
@@ -86,3 +89,42 @@ def test_a_job_whose_deadline_would_be_missed_is_not_stopped_or_is_resumed_in_ti
 def test_bad_parameters_are_config_errors():
     with pytest.raises(ConfigError, match="curtail-threshold"):
         make_policy("curtail-threshold", hysteresis_s=-1)
+
+
+class Prototype:
+    """The prototype's per-site rule as written there: one poll, an if / elif chain on a
+    carbon signal (in curtailment below its threshold), a mark and a 600 s wait."""
+
+    def __init__(self, hysteresis_s: float) -> None:
+        self.on, self.since, self.hysteresis_s = False, None, hysteresis_s
+
+    def poll(self, signal: float, threshold: float, now_s: float) -> bool:
+        if not self.on and signal < threshold:
+            self.on, self.since = True, None
+        elif self.on and signal > threshold:
+            if self.since is None:
+                self.since = now_s
+            elif now_s - self.since >= self.hysteresis_s:
+                self.on, self.since = False, None
+        elif self.on:
+            self.since = None
+        return self.on
+
+
+@given(st.lists(st.tuples(st.integers(1, 400), st.lists(st.sampled_from([-1, 0, 1]),
+                                                        min_size=3, max_size=3)),
+                min_size=1, max_size=60),
+       st.sampled_from([60.0, 300.0, 600.0, 900.0]))
+def test_the_site_states_follow_the_prototype_poll_by_poll(polls, hysteresis_s):
+    """Irregular decision times, three sites; surplus above (+1), at (0) or below (-1)
+    the threshold is the prototype's signal below, at or above its own."""
+    thr = 1000.0
+    on, since = np.zeros(3, dtype=bool), np.full(3, np.nan)
+    ref = [Prototype(hysteresis_s) for _ in range(3)]
+    now = 0.0
+    for gap_s, levels in polls:
+        now += gap_s
+        surplus = thr + 100.0 * np.array(levels, dtype=float)
+        on, since = advance_sites(on, since, surplus, thr, now, hysteresis_s)
+        want = [r.poll(-lv, 0.0, now) for r, lv in zip(ref, levels, strict=True)]
+        assert on.tolist() == want

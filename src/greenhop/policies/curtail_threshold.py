@@ -34,6 +34,31 @@ from greenhop.policies.common_moves import restore_time_s, time_needed_s
 HYSTERESIS_S = 600.0
 
 
+def advance_sites(on: np.ndarray, below_since_s: np.ndarray, surplus_w: np.ndarray,
+                  threshold_w: float, now_s: float,
+                  hysteresis_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """One check of every site's state, the prototype's rule; returns new arrays.
+
+    Args:
+        on: whether each site trains.
+        below_since_s: when each site that is on was first seen out of curtailment [s]
+            (NaN: not marked).
+        surplus_w: surplus now [W]; in curtailment above ``threshold_w``, out below it.
+    """
+    on, since = on.copy(), below_since_s.copy()
+    above, below = surplus_w > threshold_w, surplus_w < threshold_w
+    switch_on = ~on & above
+    on[switch_on] = True
+    since[switch_on] = np.nan
+    mark = on & below & np.isnan(since)
+    since[mark] = now_s
+    off = on & below & (now_s - since >= hysteresis_s)
+    on[off] = False
+    since[off] = np.nan
+    since[on & ~below] = np.nan  # back in curtailment (or at the threshold): unmark
+    return on, since
+
+
 @POLICIES.register("curtail-threshold")
 class CurtailThresholdPolicy(PolicyBase):
     """Run jobs at a site only while its surplus exceeds a threshold, off after 600 s below.
@@ -73,19 +98,9 @@ class CurtailThresholdPolicy(PolicyBase):
             self._on = np.zeros(obs.n_sites, dtype=bool)
             self._below_since = np.full(obs.n_sites, np.nan)
         thr = obs.window_threshold_w if self.threshold_w is None else float(self.threshold_w)
-        above = obs.surplus_w > thr
-        below = obs.surplus_w < thr
-        on, since = self._on, self._below_since
-        switch_on = ~on & above
-        on[switch_on] = True
-        since[switch_on] = np.nan
-        mark = on & below & np.isnan(since)
-        since[mark] = obs.now_s
-        off = on & below & (obs.now_s - since >= self.hysteresis_s)
-        on[off] = False
-        since[off] = np.nan
-        since[on & ~below] = np.nan  # back in curtailment (or at the threshold): unmark
-        return on.copy()
+        self._on, self._below_since = advance_sites(self._on, self._below_since, obs.surplus_w,
+                                                    thr, obs.now_s, self.hysteresis_s)
+        return self._on.copy()
 
     def _urgent(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
         if self.deadline_margin <= 0:
