@@ -69,7 +69,8 @@ def wait_scenario(deadline: str | None = None) -> dict:
 
 
 def test_suspends_to_wait_for_a_forecast_window_and_saves_grid_energy():
-    pol = Recorder(make_policy("horizon-planner", lam=0.2))
+    # the diurnal profile sees the 06:00 window coming (persistence would not)
+    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal"))
     res, m = run(wait_scenario(), pol)
     _, m_static = run(wait_scenario(), simkit.Never())
     kinds = [type(a) for _, acts in pol.log for a in acts]
@@ -82,7 +83,7 @@ def test_suspends_to_wait_for_a_forecast_window_and_saves_grid_energy():
 
 
 def test_deadline_urgent_job_runs_instead_of_waiting():
-    pol = Recorder(make_policy("horizon-planner", lam=0.2))
+    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal"))
     res, m = run(wait_scenario(deadline="2.5h"), pol)
     kinds = [type(a) for _, acts in pol.log for a in acts]
     assert Suspend not in kinds

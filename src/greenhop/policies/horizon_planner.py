@@ -109,8 +109,8 @@ class HorizonPlannerPolicy(PolicyBase):
     needs_window_forecast = False
 
     def __init__(self, alpha: float = C.ALPHA, q: float | None = None,
-                 quantile: float | None = None, window: str = "history", rest: str = "diurnal",
-                 tail: float = 0.0, lam: float = 0.5, mu: float = 0.5,
+                 quantile: float | None = None, window: str = "history", rest: str = "persistence",
+                 tail: float = 0.0, lam: float = 0.8, mu: float = 0.5,
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, **unknown) -> None:
