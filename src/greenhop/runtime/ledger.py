@@ -22,8 +22,6 @@ from greenhop.fleet.inputs import FleetInputs
 
 #: the energy totals of :attr:`Ledger.energy_j` (per site, [J])
 FLOWS = ("direct", "charge", "discharge", "grid", "curtailed", "unmet", "demand", "job_load")
-#: the books' per-step series, persisted with the state
-_SERIES = ("demand_w", "job_load_w", "grid_w")
 
 
 class Ledger:
@@ -52,6 +50,9 @@ class Ledger:
         self.job_names = inputs.job_names
         self.next_step = 0
         self.measured: set[int] = set()     # moving jobs whose measured durations are set
+        # Demand and job load booked so far [J], step by step (the per-step series are
+        # not kept across restarts).
+        self.booked_j = {"demand": np.zeros(self.S), "job_load": np.zeros(self.S)}
 
     # ------------------------------------------------------------ views of the state
     @property
@@ -117,7 +118,7 @@ class Ledger:
     @property
     def energy_j(self) -> dict[str, np.ndarray]:
         """Energy per site [J] of the steps booked so far (keys :data:`FLOWS`)."""
-        return self.core.books.totals_j(self.next_step)
+        return {**self.core.books.energy_j, **self.booked_j}
 
     # ------------------------------------------------------------ persistence
     def to_state(self) -> dict:
@@ -129,7 +130,7 @@ class Ledger:
             "fleet": self.state.to_json(), "next_step": self.next_step,
             "measured": sorted(self.measured), "flushed": books.flushed,
             "energy_j": {k: v.tolist() for k, v in books.energy_j.items()},
-            "series": {k: getattr(books, k)[:self.next_step].tolist() for k in _SERIES},
+            "booked_j": {k: v.tolist() for k, v in self.booked_j.items()},
             "surplus_rows": [[i, row.tolist()] for i, row in enumerate(seen)
                              if not np.isnan(row).any()],
             "latest_power": [power.latest_step, power.latest_renewable_w.tolist()],
@@ -145,9 +146,8 @@ class Ledger:
         books.flushed = int(data["flushed"])
         for k, v in data["energy_j"].items():
             books.energy_j[k][:] = v
-        for k, rows in data["series"].items():
-            if rows:
-                getattr(books, k)[:len(rows)] = np.asarray(rows, dtype=float)
+        for k, v in data["booked_j"].items():
+            self.booked_j[k][:] = v
         power = core.power
         for i, row in data["surplus_rows"]:
             power.surplus_w[power.offset + int(i)] = row
@@ -216,6 +216,9 @@ class Ledger:
         core.ensure_seen(t)
         finished = core.advance(t)
         self.measured = {j for j in self.measured if self.state.phase[j] == MIGRATING}
-        core.books.flush(t + 1, core.power.renewable_at(t)[None, :])
+        books = core.books
+        books.flush(t + 1, core.power.renewable_at(t)[None, :])
+        self.booked_j["demand"] += books.demand_w[t] * self.dt
+        self.booked_j["job_load"] += books.job_load_w[t] * self.dt
         self.next_step = t + 1
         return finished
