@@ -134,3 +134,16 @@ def test_the_conventions_reject_bad_values_when_built_in_code():
 def test_packaged_scenarios_load_an_energy_convention(name):
     sc = load_scenario(name)
     assert isinstance(sc.energy, EnergyConventions)
+
+
+def test_the_default_scenario_states_the_default_conventions(capsys):
+    """`greenhop scenarios show default` shows the [energy] table, and it says what the
+    code's defaults are (the two cannot drift apart)."""
+    assert load_scenario("default").energy == EnergyConventions()
+    with pytest.raises(SystemExit) as info:
+        main(["scenarios", "show", "default"])
+    assert (info.value.code or 0) == 0
+    shown = capsys.readouterr().out
+    assert "\n[energy]" in shown
+    for field in dataclasses.fields(EnergyConventions):
+        assert f"\n{field.name} = " in shown
