@@ -85,3 +85,30 @@ def test_downtime_power_follows_pue_not_only_the_platform():
     high = _capture(jobs, pue_a=2.0, pue_b=1.0)["down_ab"]
     assert low == pytest.approx([100.0])
     assert high == pytest.approx([150.0])
+
+
+def _moves_with_window(window_s: float) -> int:
+    """feasibility-aware on a micro scenario where only the energy payback decides.
+
+    Site a has 1.35 kW of renewables for 1 kW of base load: the 400 W job there is short
+    by 50 W, so moving gains 1 - 350/400 = 0.125 of its power, 50 W. b has surplus to
+    spare. The move takes D = 0.5 + 2 + 60.5 = 63 s and 800 J of network energy. Priced
+    as the books charge it (one idle GPU at each end, 100 W): E_mig = 800 + 100 x 63 =
+    7,100 J, payback 142 s, justified when the window exceeds 142 + 63 = 205 s. (The
+    source's IT idle power alone, 50 W, gave 3,950 J, payback 79 s: justified from 142 s.)
+    """
+    from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
+
+    d = simkit.micro(energy={**LEGACY, "source_in_flight": "idle", "suspend_saves": True,
+                             "network_to_grid": True})
+    d["sites"][0]["trace"] = {"kind": "constant", "power": "1.35kW"}
+    policy = FeasibilityAwarePolicy(alpha=0.5, min_dwell_s=0.0, min_gain=0.0)
+    inp = build_inputs(load_scenario(d))
+    res = Engine(inp, policy, window_forecast=lambda step: np.full(2, window_s)).run()
+    return int(res.counters["migrations_started"])
+
+
+def test_feasibility_aware_waits_for_the_payback_of_the_move_the_books_charge():
+    assert _moves_with_window(180.0) == 0     # justified by the old price, not by the books'
+    assert _moves_with_window(200.0) == 0     # the boundary is at 205 s
+    assert _moves_with_window(210.0) == 1
