@@ -189,7 +189,7 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
     partial.write_text(LIVE.read_text().replace(
         'name = "job-a"', 'name = "job-a"\nmobility = "partial"\nmigratable_share = 0.5', 1))
     code, err = inproc(capsys, "run", str(partial), "--workdir", w)
-    assert code == 2 and "live runs support migratable and pinned jobs" in err
+    assert code == 2 and "cannot move a share of a job" in err
     assert _procs_under(tmp_path / "w") == []
     code, err = inproc(capsys, "status", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "no run database" in err
