@@ -2,9 +2,9 @@
 live orchestrator, in one place so both judge a policy's actions alike.
 
 A policy may answer anything; the mechanism applies only what these rules admit
-and counts the rest as rejected. ``inputs`` is any object with the scenario's
-per-job and per-site arrays (the simulator's ``SimInputs`` or what the CLI hands
-the live controller): ``slots [S]``, ``job_gpus [J]``, ``job_g_move [J]`` (GPUs
+and counts the rest as rejected. ``inputs`` is the fleet's
+:class:`~greenhop.fleet.inputs.FleetInputs` (tests may pass any object with the same
+arrays): ``slots [S]``, ``job_gpus [J]``, ``job_g_move [J]`` (GPUs
 that move with a job), ``job_mobility [J]``, ``job_allowed [J, S]``,
 ``job_origin [J]`` (-1: any) and ``network.hops [S, S]``. ``phase``, ``site``
 and ``occ`` (occupied GPU slots per site) are the mechanism's current state.
