@@ -211,3 +211,36 @@ def test_decisions_use_only_the_observation_views_of_now():
     pol = make_policy("horizon-planner", rest="diurnal")
     _res, m = run(wait_scenario(), pol)
     assert np.isfinite(m["job_nr_kwh"])
+
+
+def test_plans_after_another_highs_solve_in_the_same_process():
+    # HiGHS's thread pool is process-wide and fixed by the first solve: a bound solved first
+    # with several threads must not make the planner's solves fail (they would all fall
+    # back). A fresh interpreter, so that this test's solve is the first of its process.
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    script = f"""
+import sys
+import highspy, numpy as np
+sys.path[:0] = [{str(here)!r}, {str(here.parent / "sim")!r}]
+h = highspy.Highs()
+h.setOptionValue("output_flag", False)
+h.setOptionValue("threads", 2)
+lp = highspy.HighsLp()
+lp.num_col_, lp.num_row_ = 1, 0
+lp.col_cost_ = np.array([1.0])
+lp.col_lower_, lp.col_upper_ = np.array([0.0]), np.array([1.0])
+h.passModel(lp)
+h.run()
+from test_horizon_planner import run, two_site
+from greenhop.policies import make_policy
+pol = make_policy("horizon-planner")
+run(two_site("100Gbps"), pol)
+c = pol.counters()
+print(int(c["planner_solves"]), int(c["planner_fallbacks"]))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=300).stdout.split()
+    solves, fallbacks = int(out[-2]), int(out[-1])
+    assert solves >= 1 and fallbacks == 0

@@ -128,8 +128,8 @@ def _new_highs():
 
 def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
                time_limit_s: float) -> PlanResult:
-    """Build the LP (module docstring) and solve it with HiGHS's dual simplex, one thread
-    (deterministic), within ``time_limit_s``."""
+    """Build the LP (module docstring) and solve it with HiGHS's dual simplex (serial,
+    deterministic) within ``time_limit_s``."""
     import highspy
 
     J, B = pi.a_home.shape
@@ -265,7 +265,9 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     model.a_matrix_.value_ = v
     h = _new_highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    # No "threads" option: HiGHS's thread pool is process-wide and set by the first solve
+    # (e.g. a bound's), after which another value makes run() fail; the dual simplex runs
+    # serially (deterministically) by default.
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("time_limit", float(time_limit_s))
     h.passModel(model)
