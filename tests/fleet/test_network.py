@@ -261,3 +261,61 @@ def test_shared_rate_on_a_large_fleet_solves_only_the_pairs_asked():
         assert got[k] == pytest.approx(fair_rates(route, net.link_eff_bps)[-1])
     # 3 -> 2 runs against 0 -> 10 on the same cable: it has its direction to itself.
     assert got[1] == pytest.approx(net.link_eff_bps[2 * 2 + 1])
+
+
+@st.composite
+def sparse_fleets(draw):
+    """Up to 12 sites with few links, so the flows in flight fall into several components."""
+    n = draw(st.integers(2, 12))
+    names = [f"s{i}" for i in range(n)]
+    pairs = list(itertools.combinations(range(n), 2))
+    chosen = draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=n + 2))
+    links = [LinkSpec(names[a], names[b], draw(st.sampled_from([1, 2.5, 10, 40])) * G,
+                      rtt_s=draw(st.sampled_from([0.001, 0.01, 0.02, 0.05])),
+                      efficiency=draw(st.sampled_from([0.5, 0.9, 1.0])),
+                      loss=draw(st.sampled_from([0.0, 0.0, 1e-5, 1e-3])))
+             for a, b in chosen]
+    return names, links
+
+
+@settings(max_examples=80, deadline=None)
+@given(sparse_fleets(), st.integers(0, 2**32 - 1))
+def test_newcomer_rate_from_its_components_is_the_rate_among_all_flows(fleet, seed):
+    # Each newcomer's problem holds only the flows of the components its links touch; the
+    # rate must be the one it gets among every flow in flight (lossy ones at their TCP
+    # bound, several on one pair, src == dst, one-hop stand-ins), and must follow the
+    # in-flight counts when they change in place.
+    names, links = fleet
+    n = len(names)
+    net = _net(names, links)
+    rng = np.random.default_rng(seed)
+    in_flight = np.zeros(n * n, dtype=np.int64)
+    cs, cd = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    cs, cd = cs.reshape(-1), cd.reshape(-1)
+    reach = (cs != cd) & (net.hops[cs, cd] > 0)
+    for _ in range(3):
+        in_flight[:] = 0
+        np.add.at(in_flight, rng.integers(0, n * n, int(rng.integers(0, 2 * n))),
+                  rng.integers(1, 3))
+        extra = None
+        if rng.random() < 0.5:
+            extra = rng.integers(0, 3, net.n_links) * (rng.random(net.n_links) < 0.3)
+        got = net.newcomer_rates_bps(cs, cd, in_flight, extra)
+        assert np.isinf(got[~reach]).all()
+        rows = np.repeat(np.arange(n * n), in_flight)
+        route = net.route[rows]
+        ceiling = net.tcp_cap_bps.reshape(-1)[rows]
+        if extra is not None:
+            route = np.vstack([route, np.eye(net.n_links, dtype=bool)[
+                np.repeat(np.arange(net.n_links), extra)]])
+            ceiling = np.r_[ceiling, np.full(route.shape[0] - rows.size, np.inf)]
+        for k in np.flatnonzero(reach):
+            full = np.vstack([route, net.route[cs[k] * n + cd[k]][None]])
+            want = fair_rates(full, net.link_eff_bps, np.r_[ceiling, np.inf])[-1]
+            assert got[k] == pytest.approx(want, rel=1e-9)
+        # The unrestricted batched solve (every flow in every problem) agrees as well.
+        o_flow, o_link = np.divmod(np.flatnonzero(route), max(net.n_links, 1))
+        rows_k = cs[reach] * n + cd[reach]
+        if rows_k.size:
+            ref = net._batched_newcomers(rows_k, o_flow, o_link, ceiling)
+            np.testing.assert_allclose(got[reach], ref, rtol=1e-9)

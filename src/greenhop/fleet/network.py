@@ -53,6 +53,8 @@ class Network:
     # route_links[route_ptr[r]:route_ptr[r + 1]]; cheap to gather for many transfers.
     route_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     route_links: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # The components of the last in-flight state asked about (see newcomer_rates_bps).
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_links(self) -> int:
@@ -104,28 +106,16 @@ class Network:
         uniq, back = np.unique(rows, return_inverse=True)
         has_path = self.route_ptr[uniq + 1] > self.route_ptr[uniq]
         cand = uniq[has_path]
-        # The other flows: in-flight transfers, then the one-hop stand-ins.
-        occ = np.asarray(in_flight, dtype=np.int64).reshape(-1)
-        o_rows = np.repeat(np.flatnonzero(occ), occ[occ > 0])
-        o_flow, o_link = self.pairs(o_rows)
-        o_cap = self.tcp_cap_bps.reshape(-1)[o_rows]
-        if extra_links is not None:
-            ex = np.asarray(extra_links, dtype=np.int64).reshape(-1)
-            e_link = np.repeat(np.arange(ex.size), np.maximum(ex, 0))
-            o_flow = np.r_[o_flow, o_rows.size + np.arange(e_link.size)]
-            o_link = np.r_[o_link, e_link]
-            o_cap = np.r_[o_cap, np.full(e_link.size, np.inf)]
         res = np.full(uniq.size, np.inf)
         if cand.size:
+            other = self._other_flows(in_flight, extra_links)
             # A newcomer whose links carry no other flow has them to itself.
-            busy = np.zeros(self.n_links, dtype=bool)
-            busy[o_link] = True
             c_flow, c_link = self.pairs(cand)
             shared = np.zeros(cand.size, dtype=bool)
-            shared[c_flow[busy[c_link]]] = True
+            shared[c_flow[other.link_comp[c_link] >= 0]] = True
             rate = self._bottleneck_eff(cand)
             if shared.any():
-                rate[shared] = self._batched_newcomers(cand[shared], o_flow, o_link, o_cap)
+                rate[shared] = self._component_newcomers(cand[shared], other)
             res[has_path] = rate
         out[:] = res[back]
         return out.reshape(shape)
@@ -136,9 +126,101 @@ class Network:
         np.minimum.at(best, flow, self.link_eff_bps[link])
         return best
 
+    def _in_flight_components(self, in_flight: np.ndarray) -> _Components:
+        """The in-flight flows grouped by connected component (kept while ``in_flight``
+        stays the same)."""
+        occ = np.asarray(in_flight, dtype=np.int64).reshape(-1)
+        key = occ.tobytes()
+        hit = self._cache.get("components")
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        # Transfers on no link (src == dst, no path) meet no one: leave them out.
+        busy_rows = np.flatnonzero((occ > 0) & (self.route_ptr[1:] > self.route_ptr[:-1]))
+        o_rows = np.repeat(busy_rows, occ[busy_rows])
+        o_flow, o_link = self.pairs(o_rows)
+        comp = _link_components(self.n_links, *self.pairs(busy_rows))
+        found = _Components(flow=o_flow, link=o_link, cap=self.tcp_cap_bps.reshape(-1)[o_rows],
+                            n_flows=o_rows.size, link_comp=comp,
+                            n_comp=int(comp.max()) + 1 if comp.size else 0)
+        self._cache["components"] = (key, found)
+        return found
+
+    def _other_flows(self, in_flight: np.ndarray, extra_links: np.ndarray | None) -> _Components:
+        """The flows a newcomer may meet: the in-flight transfers, then the one-hop stand-ins
+        of ``extra_links`` (each in its link's component, or alone on a link of its own)."""
+        base = self._in_flight_components(in_flight)
+        if extra_links is None:
+            return base
+        ex = np.asarray(extra_links, dtype=np.int64).reshape(-1)
+        e_link = np.repeat(np.arange(ex.size), np.maximum(ex, 0))
+        if e_link.size == 0:
+            return base
+        comp = base.link_comp.copy()
+        fresh = np.unique(e_link[comp[e_link] < 0])
+        comp[fresh] = base.n_comp + np.arange(fresh.size)
+        return _Components(flow=np.r_[base.flow, base.n_flows + np.arange(e_link.size)],
+                           link=np.r_[base.link, e_link],
+                           cap=np.r_[base.cap, np.full(e_link.size, np.inf)],
+                           n_flows=base.n_flows + e_link.size, link_comp=comp,
+                           n_comp=base.n_comp + fresh.size)
+
+    def _component_newcomers(self, rows: np.ndarray, other: _Components) -> np.ndarray:
+        """One max-min problem per candidate row, all solved in one call: problem ``k`` holds
+        the newcomer and the other flows of every component its links touch.
+
+        Max-min fair sharing decomposes over connected components (flows linked through
+        shared links, transitively): the flows of an untouched component neither meet the
+        newcomer nor any flow that does, so leaving them out changes no rate.
+        """
+        k_n, d_n = rows.size, self.n_links
+        # The other flows sorted by component: flows (and their pairs) of component c are
+        # the slices flow_ptr[c]:flow_ptr[c + 1] (pair_ptr[c]:pair_ptr[c + 1]).
+        f_comp = np.empty(other.n_flows, dtype=np.int64)
+        f_comp[other.flow] = other.link_comp[other.link]
+        f_order = np.argsort(f_comp, kind="stable")
+        n_comp_flows = np.bincount(f_comp, minlength=other.n_comp)
+        flow_ptr = np.r_[0, np.cumsum(n_comp_flows)]
+        local = np.empty(other.n_flows, dtype=np.int64)      # rank inside its component
+        local[f_order] = np.arange(other.n_flows) - flow_ptr[f_comp[f_order]]
+        p_comp = f_comp[other.flow]
+        p_order = np.argsort(p_comp, kind="stable")
+        n_comp_pairs = np.bincount(p_comp, minlength=other.n_comp)
+        pair_ptr = np.r_[0, np.cumsum(n_comp_pairs)]
+        p_local, p_link = local[other.flow[p_order]], other.link[p_order]
+        f_cap = other.cap[f_order]
+        # (candidate, component) entries: the components each candidate's links touch.
+        c_flow, c_link = self.pairs(rows)
+        c_comp = other.link_comp[c_link]
+        touch = c_comp >= 0
+        entry = np.unique(c_flow[touch] * other.n_comp + c_comp[touch])
+        e_k, e_c = np.divmod(entry, other.n_comp)
+        # Problem k numbers its flows component after component; the newcomer comes last.
+        e_size = n_comp_flows[e_c]
+        size = np.bincount(e_k, weights=e_size, minlength=k_n).astype(np.int64) + 1
+        prob_base = np.r_[0, np.cumsum(size)[:-1]]
+        e_before = np.cumsum(e_size) - e_size               # flows of earlier entries
+        e_base = prob_base[e_k] + e_before - (np.cumsum(size - 1) - (size - 1))[e_k]
+        newcomer = prob_base + size - 1
+        # Every entry's pairs and ceilings, copied from its component's slices.
+        pj = np.repeat(np.arange(entry.size), n_comp_pairs[e_c])
+        p_at = pair_ptr[e_c][pj] + np.arange(pj.size) - np.repeat(
+            np.cumsum(n_comp_pairs[e_c]) - n_comp_pairs[e_c], n_comp_pairs[e_c])
+        fj = np.repeat(np.arange(entry.size), e_size)
+        f_at = flow_ptr[e_c][fj] + np.arange(fj.size) - np.repeat(e_before, e_size)
+        ceiling = np.full(int(size.sum()), np.inf)
+        ceiling[e_base[fj] + local[f_order[f_at]]] = f_cap[f_at]
+        flow = np.r_[e_base[pj] + p_local[p_at], newcomer[c_flow]]
+        glink = np.r_[e_k[pj] * d_n + p_link[p_at], c_flow * d_n + c_link]
+        used, link = np.unique(glink, return_inverse=True)
+        rates = fair_rates_pairs(flow, link, ceiling.size, self.link_eff_bps[used % d_n],
+                                 ceiling, n_links=used.size)
+        return rates[newcomer]
+
     def _batched_newcomers(self, rows: np.ndarray, o_flow: np.ndarray, o_link: np.ndarray,
                            o_cap: np.ndarray) -> np.ndarray:
-        """One max-min problem per candidate row, all solved in one call: problem ``k`` has
+        """Reference for :meth:`_component_newcomers`: every problem holds every other flow.
+
+        One max-min problem per candidate row, all solved in one call: problem ``k`` has
         its own copy of the links (ids offset by ``k x D``) and of the other flows."""
         k_n, d_n, n_other = rows.size, self.n_links, o_cap.size
         per = n_other + 1                      # flows per problem; the newcomer is last
@@ -151,6 +233,43 @@ class Network:
         rates = fair_rates_pairs(flow, link, k_n * per, np.tile(self.link_eff_bps, k_n),
                                  ceiling, n_links=k_n * d_n)
         return rates[np.arange(k_n) * per + n_other]
+
+
+@dataclass(frozen=True)
+class _Components:
+    """Other flows as incidence pairs, and the connected component of each directed link."""
+
+    flow: np.ndarray        # [P] flow of each pair
+    link: np.ndarray        # [P] directed link of each pair
+    cap: np.ndarray         # [F] ceiling of each flow [bit/s]
+    n_flows: int            # F
+    link_comp: np.ndarray   # [D] component of each link (-1: carries no flow)
+    n_comp: int
+
+
+def _link_components(n_links: int, flow: np.ndarray, link: np.ndarray) -> np.ndarray:
+    """Component id ``[D]`` of each directed link: links joined by a flow crossing both are in
+    one component, transitively; ``-1`` for a link no flow crosses."""
+    comp = np.full(n_links, -1, dtype=np.int64)
+    if link.size == 0:
+        return comp
+    # Label propagation: every link takes the smallest label among the links of the flows
+    # crossing it, then follows its label's own label (pointer jumping), until nothing moves.
+    label = np.arange(n_links)
+    n_flows = int(flow.max()) + 1
+    while True:
+        low = np.full(n_flows, n_links)
+        np.minimum.at(low, flow, label[link])
+        new = label.copy()
+        np.minimum.at(new, link, low[flow])
+        new = new[new]
+        if np.array_equal(new, label):
+            break
+        label = new
+    busy = np.unique(link)
+    # Renumber the busy links' components 0..C-1.
+    comp[busy] = np.unique(label[busy], return_inverse=True)[1]
+    return comp
 
 
 def build_network(site_names: tuple[str, ...], links: tuple[LinkSpec, ...]) -> Network:
