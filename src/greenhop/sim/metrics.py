@@ -256,6 +256,8 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) ->
         "unfinished_jobs": int(n_jobs - finished.sum()),
         "work_done_gpu_h": _r(work_done_h, 4),
     }
+    # What the policy counted itself (e.g. the planner's solves and fallbacks).
+    out.update({k: _r(float(v), 6) for k, v in sorted(res.policy_counters.items())})
     if has_c.any():
         out["carbon_kg"] = _r(float((e["grid"][has_c] * carbon[has_c]).sum()) / KWH / 1000, 4)
         out["job_carbon_kg"] = _r(
