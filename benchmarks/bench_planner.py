@@ -35,6 +35,9 @@ class SideBySide:
         self.sizes: list[tuple[int, int]] = []
         self.actions = 0
 
+    def counters(self) -> dict[str, float]:
+        return self.planner.counters()
+
     def decide(self, obs):
         if len(self.t_plan) >= self.rounds or not (obs.job_phase == 2).any():
             return []
