@@ -103,10 +103,9 @@ class HorizonPlannerPolicy(PolicyBase):
                "suspends and resumes, the alpha rule as a hard constraint")
     source = "greenhop"
     capabilities = Capabilities(migrates=True, suspends=True)
-    #: the default window source is the past-only historical estimate, so the simulator need
-    #: not compute window forecasts (``window="forecast"`` reads them where a mechanism
-    #: provides them, and falls back to the diurnal profile's window elsewhere)
-    needs_window_forecast = False
+    # No window_forecasts capability: the default window source is the past-only historical
+    # estimate, so the simulator need not compute forecasts (``window="forecast"`` reads them
+    # where a mechanism provides them, and falls back to the diurnal profile's window).
 
     def __init__(self, alpha: float = C.ALPHA, q: float | None = None,
                  quantile: float | None = None, window: str = "history", rest: str = "persistence",

@@ -44,11 +44,11 @@ at home.
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
+
+from greenhop.core.highs import new_highs
 
 KWH_J = 3.6e6
 
@@ -101,29 +101,6 @@ class PlanResult:
     objective_kwh: float
     cols: int
     rows: int
-
-
-_banner_done = False
-
-
-def _new_highs():
-    """A ``highspy.Highs`` whose one-time start-up banner does not reach stdout."""
-    global _banner_done
-    import highspy
-
-    if _banner_done:
-        return highspy.Highs()
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _banner_done = True
-    return h
 
 
 def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
@@ -263,7 +240,7 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     model.a_matrix_.start_ = start
     model.a_matrix_.index_ = r.astype(np.int32)
     model.a_matrix_.value_ = v
-    h = _new_highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     # No "threads" option: HiGHS's thread pool is process-wide and set by the first solve
     # (e.g. a bound's), after which another value makes run() fail; the dual simplex runs

@@ -35,13 +35,12 @@ of a run that did different work (:meth:`greenhop.sim.bounds.BoundResult.for_run
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from greenhop.core.highs import new_highs
 from greenhop.core.observation import PARTIAL, PINNED
 from greenhop.sim.inputs import SimInputs
 
@@ -428,30 +427,6 @@ def _csc(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_col: int
     return start, r.astype(np.int32), np.ascontiguousarray(value, dtype=float)
 
 
-_banner_done = False
-
-
-def _new_highs():
-    """A ``highspy.Highs`` whose one-time start-up banner does not reach stdout (the CLI's
-    ``--json`` output must stay clean)."""
-    global _banner_done
-    import highspy
-
-    if _banner_done:
-        return highspy.Highs()
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _banner_done = True
-    return h
-
-
 def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
           ) -> LpSolution:
     """Build the LP with :func:`_assemble` and solve it with HiGHS's interior-point method
@@ -481,7 +456,7 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     size = LpSize(cols=m.n_col, rows=m.n_row, nnz=int(value.size))
     w_col, total_row = m.w_col, m.total_row
     del m
-    h = _new_highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("solver", "ipm")
