@@ -245,8 +245,9 @@ def test_network_without_links():
     assert np.isinf(load.info.shared_rate_bps(np.array([0]), np.array([1]))).all()
 
 
-def test_shared_rate_on_a_large_fleet_solves_only_the_pairs_asked():
-    # 40 sites in a line (1,600 pairs: past the size where LinkInfo keeps a full table).
+def test_shared_rate_on_a_large_fleet_is_the_per_link_lower_bound():
+    # 40 sites in a line (1,600 pairs: past the size where LinkInfo solves every pair): the
+    # policies get the per-link rule, a lower bound of the exact newcomer rate.
     names = [f"s{i}" for i in range(40)]
     links = [LinkSpec(names[i], names[i + 1], (1 + i % 3) * G, efficiency=1.0)
              for i in range(39)]
@@ -254,11 +255,17 @@ def test_shared_rate_on_a_large_fleet_solves_only_the_pairs_asked():
     load = LinkLoad(net, write_Bps=1e9, read_Bps=1e9, startup_s=0.0)
     load.update(np.array([0, 5, 20, 39]), np.array([10, 6, 30, 35]))
     cs, cd = np.array([1, 3, 25, 7, 38]), np.array([8, 2, 35, 7, 39])
+    assert load.info.fair_share is None
     got = load.info.shared_rate_bps(cs, cd)
     assert np.isinf(got[3])
+    exact = net.newcomer_rates_bps(cs, cd, load.in_flight)
     for k in (0, 1, 2, 4):
         route = net.route[np.r_[load.in_flight.nonzero()[0], cs[k] * 40 + cd[k]]]
-        assert got[k] == pytest.approx(fair_rates(route, net.link_eff_bps)[-1])
+        assert exact[k] == pytest.approx(fair_rates(route, net.link_eff_bps)[-1])
+        assert got[k] <= exact[k] * (1 + 1e-12)
+        paths = net.route[cs[k] * 40 + cd[k]]
+        rule = (net.link_eff_bps / (load.active_transfers + 1))[paths].min()
+        assert got[k] == pytest.approx(rule)
     # 3 -> 2 runs against 0 -> 10 on the same cable: it has its direction to itself.
     assert got[1] == pytest.approx(net.link_eff_bps[2 * 2 + 1])
 
