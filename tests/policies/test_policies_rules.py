@@ -58,7 +58,7 @@ def test_registry_lists_the_four_policies_and_rejects_unknown_names():
     assert {"energy-greedy", "feasibility-aware", "forecast-feasibility", "oracle-window",
             "static", "threshold"} <= set(POLICIES.names())
     assert POLICIES.names() == sorted(POLICIES.names())
-    with pytest.raises(ConfigError, match="valid policy names: .*energy-greedy"):
+    with pytest.raises(ConfigError, match=r"valid policy names: .*energy-greedy"):
         make_policy("greedy")
     with pytest.raises(ConfigError, match="bad parameters"):
         make_policy("static", alpha=0.2)

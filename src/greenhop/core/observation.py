@@ -171,8 +171,9 @@ class LinkInfo:
         per directed link, e.g. ones decided this step (their routes unknown, each counts
         as a one-hop transfer on every link it crosses). ``inf`` for ``src == dst`` or no
         path. Without :attr:`fair_share` (the mechanism does not track routes, or the
-        fleet is too large for the exact rate per round) it is the lower bound ``min over the path of link_rate /
-        (transfers on the link + 1)``, exact when every transfer there is held by it.
+        fleet is too large for the exact rate per round) it is the lower bound
+        ``min over the path of link_rate / (transfers on the link + 1)``, exact when every
+        transfer there is held by it.
         Broadcasts ``src`` against ``dst``.
         """
         if self.fair_share is not None:
