@@ -13,3 +13,47 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
         main(list(args))
     out = capsys.readouterr()
     return info.value.code or 0, out.out, out.err
+
+
+def two_site_scenario(name: str, *, b_longitude: float, b_trace: str) -> str:
+    """A small two-day scenario TOML: a sunny site ``a`` and a site ``b`` (``b_trace`` is
+    its inline trace table), one 10 Gbit/s link, six generated jobs that do not all fit."""
+    return f"""
+name = "{name}"
+start = "2023-06-01T00:00:00Z"
+horizon = "2d"
+step = "15min"
+history = "1d"
+policies = ["static", "energy-greedy"]
+
+[[sites]]
+name = "a"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 4
+base_load = "1kW"
+gpu_power = "400W"
+trace = {{ kind = "solar", peak = "4kW" }}
+
+[[sites]]
+name = "b"
+latitude = 0.0
+longitude = {b_longitude}
+gpu_slots = 4
+base_load = "1kW"
+gpu_power = "400W"
+trace = {b_trace}
+
+[[links]]
+a = "a"
+b = "b"
+bandwidth = "10Gbps"
+
+[generator]
+count = 6
+until = "1d"
+work_gpu_h = [1, 8]
+[[generator.models]]
+name = "small"
+checkpoint = "2GB"
+"""

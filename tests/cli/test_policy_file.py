@@ -22,45 +22,8 @@ SPEC = f"{EXAMPLE}:SurplusChaser"
 LIVE = ROOT / "src" / "greenhop" / "data" / "scenarios" / "live-3site.toml"
 
 # two sites: a sunny one and a steady one with less surplus; jobs that do not all fit
-SCENARIO = """
-name = "cli-plugin"
-start = "2023-06-01T00:00:00Z"
-horizon = "2d"
-step = "15min"
-history = "1d"
-policies = ["static", "energy-greedy"]
-
-[[sites]]
-name = "a"
-latitude = 0.0
-longitude = 0.0
-gpu_slots = 4
-base_load = "1kW"
-gpu_power = "400W"
-trace = { kind = "solar", peak = "4kW" }
-
-[[sites]]
-name = "b"
-latitude = 0.0
-longitude = 90.0
-gpu_slots = 4
-base_load = "1kW"
-gpu_power = "400W"
-trace = { kind = "solar", peak = "3kW" }
-
-[[links]]
-a = "a"
-b = "b"
-bandwidth = "10Gbps"
-
-[generator]
-count = 6
-until = "1d"
-work_gpu_h = [1, 8]
-[[generator.models]]
-name = "small"
-checkpoint = "2GB"
-"""
+SCENARIO = clikit.two_site_scenario("cli-plugin", b_longitude=90.0,
+                                     b_trace='{ kind = "solar", peak = "3kW" }')
 
 
 @pytest.fixture(autouse=True)

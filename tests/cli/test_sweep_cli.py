@@ -10,45 +10,8 @@ import sys
 import clikit
 import pytest
 
-SCENARIO = """
-name = "cli-sweep"
-start = "2023-06-01T00:00:00Z"
-horizon = "2d"
-step = "15min"
-history = "1d"
-policies = ["static", "energy-greedy"]
-
-[[sites]]
-name = "a"
-latitude = 0.0
-longitude = 0.0
-gpu_slots = 4
-base_load = "1kW"
-gpu_power = "400W"
-trace = { kind = "solar", peak = "4kW" }
-
-[[sites]]
-name = "b"
-latitude = 0.0
-longitude = 0.0
-gpu_slots = 4
-base_load = "1kW"
-gpu_power = "400W"
-trace = { kind = "constant", power = "2.5kW" }
-
-[[links]]
-a = "a"
-b = "b"
-bandwidth = "10Gbps"
-
-[generator]
-count = 6
-until = "1d"
-work_gpu_h = [1, 8]
-[[generator.models]]
-name = "small"
-checkpoint = "2GB"
-"""
+SCENARIO = clikit.two_site_scenario("cli-sweep", b_longitude=0.0,
+                                     b_trace='{ kind = "constant", power = "2.5kW" }')
 
 
 @pytest.fixture
