@@ -68,6 +68,8 @@ class FleetCore:
         self.params = params
         self.conventions = params.energy
         self.dt_s = float(params.step_s)
+        #: the policy is asked every this many steps (the decision interval, >= 1 step)
+        self.decision_every = max(1, round(params.decision_interval_s / self.dt_s))
         self.n_sites = len(inputs.slots)
         self.n_jobs = len(inputs.jobs)
         self.site_index = {n: i for i, n in enumerate(params.site_names)}

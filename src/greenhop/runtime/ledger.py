@@ -45,7 +45,6 @@ class Ledger:
         self.J = self.core.n_jobs
         self.T = int(inputs.n_steps)
         self.dt = self.core.dt_s
-        self.every = max(1, round(inputs.params.decision_interval_s / self.dt))
         self.site_names = tuple(inputs.params.site_names)
         self.job_names = inputs.job_names
         self.next_step = 0
@@ -172,7 +171,7 @@ class Ledger:
         return bool(np.isin(self.state.phase, (QUEUED, RUNNING, SUSPENDED, MIGRATING)).any())
 
     def decides(self, t: int) -> bool:
-        return t % self.every == 0 and self.active()
+        return t % self.core.decision_every == 0 and self.active()
 
     def observation(self, t: int) -> Observation:
         """What the policy sees at the start of step ``t`` (the simulator's Observation)."""

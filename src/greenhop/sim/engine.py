@@ -85,8 +85,6 @@ class Engine:
         self.on_progress = on_progress
         self.core = FleetCore(inputs, record=record, power_feed=self._feed_power)
         self.progress_log: list[np.ndarray] | None = [] if record else None
-        self.decision_every = max(1, round(inputs.params.decision_interval_s
-                                           / inputs.params.step_s))
         self.decides = not policy.capabilities.passive
         self.next_report = REPORT_EVERY
 
@@ -162,7 +160,7 @@ class Engine:
                 state.last_load_w[:] = 0.0
                 self._log_progress(step)
                 continue
-            if self.decides and step % self.decision_every == 0:
+            if self.decides and step % self.core.decision_every == 0:
                 self._decide(step)
             if state.queue:
                 core.place_queued(step)
