@@ -59,6 +59,16 @@ def check_params(name: str, params: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: {str(exc).removeprefix(f'{name}: ')}") from None
 
 
+def check_policy_names(names) -> None:
+    """Raise ConfigError naming the first of ``names`` that is not a registered policy."""
+    from greenhop.policies import POLICIES
+
+    for i, p in enumerate(names):
+        if p not in POLICIES:
+            raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
+                              f"{', '.join(POLICIES.names())}")
+
+
 def parse_policies(t: Table, base_dir: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """The policies to compare and the parameters their tables give; loads (and registers)
     the policies the tables bring in files.
@@ -71,10 +81,7 @@ def parse_policies(t: Table, base_dir: Path) -> tuple[list[str], dict[str, dict[
 
     if not isinstance(t.raw("policies", None), dict):
         names = t.strings("policies", list(DEFAULT_POLICIES))
-        for i, p in enumerate(names):
-            if p not in POLICIES:
-                raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
-                                  f"{', '.join(POLICIES.names())}")
+        check_policy_names(names)
         if len(set(names)) != len(names):
             raise ConfigError("policies: each policy may appear once")
     else:

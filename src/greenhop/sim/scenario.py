@@ -24,7 +24,7 @@ from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSp
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim.forecasts import ForecastSpec, parse_forecast
-from greenhop.sim.policy_table import parse_policies
+from greenhop.sim.policy_table import check_policy_names, parse_policies
 from greenhop.sim.schema import Table
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
@@ -165,12 +165,7 @@ class Scenario:
 
     def with_policies(self, policies: list[str] | tuple[str, ...]) -> Scenario:
         """The same scenario comparing ``policies`` (each checked against the registry)."""
-        from greenhop.policies import POLICIES
-
-        for i, p in enumerate(policies):
-            if p not in POLICIES:
-                raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
-                                  f"{', '.join(POLICIES.names())}")
+        check_policy_names(policies)
         return replace(self, policies=tuple(policies))
 
     def jobs(self) -> tuple[JobSpec, ...]:
