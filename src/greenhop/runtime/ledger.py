@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.core.errors import ConfigError
-from greenhop.core.observation import MIGRATING, QUEUED, RUNNING, SUSPENDED, Observation
+from greenhop.core.observation import MIGRATING, Observation
 from greenhop.fleet.core import FleetCore
 from greenhop.fleet.inputs import FleetInputs
 
@@ -168,7 +168,8 @@ class Ledger:
         return self.core.arrivals(t)
 
     def active(self) -> bool:
-        return bool(np.isin(self.state.phase, (QUEUED, RUNNING, SUSPENDED, MIGRATING)).any())
+        """Some job has arrived and is not done (the core's count, as the simulator uses)."""
+        return self.state.n_active > 0
 
     def decides(self, t: int) -> bool:
         return t % self.core.decision_every == 0 and self.active()
