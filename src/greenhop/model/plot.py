@@ -1,8 +1,10 @@
 """The feasibility map: checkpoint size against WAN bandwidth, one boundary per window.
 
-:func:`map_boundaries` is pure numpy; :func:`draw_feasibility_map` imports
-matplotlib lazily (the model stays import-light) and draws without pyplot, so
-it leaves no global state behind.
+:func:`map_boundaries` is pure numpy and is the one source of the boundaries: the CLI's
+map (:func:`draw_feasibility_map`), the reports' and the dashboard's interactive map
+(``greenhop.viz.feasibility``) all draw it, with the same default windows and axes.
+:func:`draw_feasibility_map` imports matplotlib lazily (the model stays import-light) and
+draws without pyplot, so it leaves no global state behind.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from greenhop.model.presets import REFERENCE_MODELS
 DEFAULT_WINDOWS_S = (3600.0, 2.5 * 3600.0, 5 * 3600.0, 9.5 * 3600.0)
 """Window lengths [s] of the default map: 1 h and the 2.5-9.5 h range of mean windows in
 real curtailment data (Tomei et al. 2025)."""
+
+DEFAULT_SIZE_RANGE_BYTES = (1e9, 1e12)
+"""Checkpoint-size axis [B] of the default map (x)."""
+
+DEFAULT_BANDWIDTH_RANGE_BPS = (1e8, 1e11)
+"""Nominal-bandwidth axis [bit/s] of the default map (y)."""
 
 
 def map_boundaries(sizes_bytes, windows_s, **model) -> np.ndarray:
@@ -51,8 +59,8 @@ def draw_feasibility_map(
     path,
     *,
     windows_s=DEFAULT_WINDOWS_S,
-    size_range_bytes=(1e9, 1e12),
-    bandwidth_range_bps=(1e8, 1e11),
+    size_range_bytes=DEFAULT_SIZE_RANGE_BYTES,
+    bandwidth_range_bps=DEFAULT_BANDWIDTH_RANGE_BPS,
     swap_axes: bool = False,
     alpha=C.ALPHA,
     **model,
