@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 import simkit
 
 from greenhop.core.errors import ConfigError
+from greenhop.fleet.forecasts import WindowForecasts
 from greenhop.policies import make_policy
 from greenhop.policies.base import PolicyBase
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
@@ -22,7 +23,6 @@ from greenhop.policies.forecast_feasibility import (
 )
 from greenhop.policies.oracle_window import OracleWindowPolicy
 from greenhop.sim.engine import Engine
-from greenhop.sim.forecasts import SimWindowForecasts
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
 
@@ -41,11 +41,11 @@ def three_sites():
     return simkit.micro(sites=sites, links=links, jobs=[job], history="1d", horizon="6h")
 
 
-def forecasts(inp, p10_s: float, p50_s: float, p90_s: float) -> SimWindowForecasts:
+def forecasts(inp, p10_s: float, p50_s: float, p90_s: float) -> WindowForecasts:
     """The same window forecast for every site and step."""
     rem = np.empty((inp.n_steps, 3, 3))
     rem[:] = (p10_s, p50_s, p90_s)
-    return SimWindowForecasts((0.1, 0.5, 0.9), rem, np.zeros((inp.n_steps, 3), np.int64),
+    return WindowForecasts((0.1, 0.5, 0.9), rem, np.zeros((inp.n_steps, 3), np.int64),
                               "fixed")
 
 
@@ -80,7 +80,7 @@ def test_forecast_estimate_is_zero_outside_a_window_and_fills_gaps():
     wf = forecasts(inp, 3600.0, 7200.0, 9000.0)
     rem = np.array(wf.remaining_s)
     rem[:, 2, :] = np.nan                                   # site c: nothing issued yet
-    wf = SimWindowForecasts(wf.quantiles, rem, wf.issued_step, "gappy")
+    wf = WindowForecasts(wf.quantiles, rem, wf.issued_step, "gappy")
     est = ForecastQuantileEstimator(0.5)
     seen = {}
 

@@ -41,9 +41,11 @@ def inputs(path: Path = LIVE):
 def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STEPS,
                       every: int = EVERY, cls=Controller) -> Controller:
     from greenhop.policies import make_policy
+    from greenhop.sim.api import policy_params
 
     sc, inp = inputs(path)
     name = sc.policies[0]
+    params = policy_params(sc, name)
     specs = {j.name: TrainerSpec(steps=steps, every_steps=every, seed=i)
              for i, j in enumerate(inp.jobs)}
     cfg = RunConfig(
@@ -51,8 +53,9 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
         specs=specs, link_rate_bps=[1e6] * len(sc.sites), write_Bps=sc.write_Bps,
         read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
-        start_unix_s=sc.start.timestamp(), poll_s=0.0, max_wall_s=120.0)
-    ctl = cls(Store.open(db, create=True), inp, lambda: make_policy(name), executor,
+        start_unix_s=sc.start.timestamp(), poll_s=0.0, max_wall_s=120.0,
+        forecast=sc.forecast, seed=sc.seed)
+    ctl = cls(Store.open(db, create=True), inp, lambda: make_policy(name, **params), executor,
               TraceReplaySource(inp.renewable_w, inp.history_steps), cfg)
     ctl.backoff_base_s = 0.001  # simulated failures: no need to wait between attempts
     return ctl

@@ -146,6 +146,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     from greenhop.runtime.power import TraceReplaySource
     from greenhop.runtime.store import Store
     from greenhop.runtime.workdir import Workdir
+    from greenhop.sim.api import policy_params
 
     if time_scale <= 0:
         raise ConfigError(f"--time-scale: must be > 0 (simulated seconds per wall second), "
@@ -155,7 +156,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     extras: dict = {}
     sc, inp = _scenario_inputs(scenario, extras)
     name = policy or (sc.policies[0] if sc.policies else "static")
-    params = sc.policy_params.get(name, {})
+    params = policy_params(sc, name)
     make_policy(name, **params)  # unknown names and parameters fail here, before any process
     specs = {}
     for i, j in enumerate(inp.jobs):
@@ -170,7 +171,8 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         time_scale=time_scale, specs=specs, link_rate_bps=site_link_rates_bps(inp),
         write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
-        start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s)
+        start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s,
+        forecast=sc.forecast, seed=sc.seed)
     wd = Workdir(workdir)
     wd.prepare()
     wd.acquire()
@@ -465,9 +467,10 @@ def _kw(w) -> str:
 def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool = True) -> dict:
     """Re-run the logged decisions (and optionally the simulator) on a run's event log."""
     from greenhop.policies import make_policy
-    from greenhop.runtime.ledger import Ledger
+    from greenhop.runtime.ledger import Ledger, live_forecasts
     from greenhop.runtime.replay import replay_decisions
     from greenhop.runtime.store import read_events
+    from greenhop.sim.api import policy_params
 
     events = read_events(log)
     start = next((e for e in events if e["kind"] == "run-start"), None)
@@ -476,8 +479,8 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     path = scenario or Path(start["body"]["scenario"])
     sc, inp = _scenario_inputs(path)
     name = start["body"]["policy"]
-    policy = make_policy(name, **sc.policy_params.get(name, {}))
-    led = Ledger(inp)
+    policy = make_policy(name, **policy_params(sc, name))
+    led = Ledger(inp, forecasts=live_forecasts(inp, policy, sc.forecast, sc.seed))
     res = replay_decisions(led, policy, events)
     out = {"policy": name, "decisions": res["decisions"], "actions": res["actions"],
            "mismatches": res["mismatches"],

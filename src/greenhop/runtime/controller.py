@@ -38,8 +38,9 @@ import numpy as np
 from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.names import check_name
 from greenhop.core.observation import DONE, MIGRATING, PARTIAL
+from greenhop.fleet.forecasts import ForecastSpec
 from greenhop.runtime.executor import Executor, TrainerSpec
-from greenhop.runtime.ledger import Ledger
+from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
 from greenhop.runtime.states import check_transition
@@ -88,6 +89,8 @@ class RunConfig:
     poll_s: float = 0.01
     max_wall_s: float = 3600.0
     run_id: str = ""
+    forecast: ForecastSpec | None = None   # the scenario's [forecast] (default when None)
+    seed: int = 0                          # the scenario's seed (forecast audits)
 
 
 class Controller:
@@ -137,7 +140,8 @@ class Controller:
         self._progress: dict[str, int] = {}
 
     def _new_ledger(self) -> Ledger:
-        return Ledger(self.inp)
+        return Ledger(self.inp, forecasts=live_forecasts(self.inp, self.policy,
+                                                         self.cfg.forecast, self.cfg.seed))
 
     # ------------------------------------------------------------ setup
     def prepare(self) -> str:

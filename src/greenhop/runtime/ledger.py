@@ -18,10 +18,21 @@ import numpy as np
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import MIGRATING, Observation
 from greenhop.fleet.core import FleetCore
+from greenhop.fleet.forecasts import ForecastSpec, LiveWindowForecasts
 from greenhop.fleet.inputs import FleetInputs
 
 #: the energy totals of :attr:`Ledger.energy_j` (per site, [J])
 FLOWS = ("direct", "charge", "discharge", "grid", "curtailed", "unmet", "demand", "job_load")
+
+
+def live_forecasts(inputs: FleetInputs, policy, spec: ForecastSpec | None,
+                   seed: int = 0) -> LiveWindowForecasts | None:
+    """The window forecasts a live run computes for ``policy``: none unless it declares
+    ``window_forecasts``; then the scenario's ``[forecast]`` (``spec``, default
+    :class:`~greenhop.fleet.forecasts.ForecastSpec`) on the measured surplus."""
+    if not policy.capabilities.window_forecasts:
+        return None
+    return LiveWindowForecasts(inputs, spec if spec is not None else ForecastSpec(), seed)
 
 
 class Ledger:
@@ -30,15 +41,19 @@ class Ledger:
     Args:
         inputs: the fleet (the CLI hands over the scenario's
             :class:`~greenhop.fleet.inputs.FleetInputs`).
+        forecasts: window forecasts for the Observation (:func:`live_forecasts`), computed
+            from the power recorded so far, as the simulator's are from the trace.
     """
 
-    def __init__(self, inputs: FleetInputs) -> None:
+    def __init__(self, inputs: FleetInputs,
+                 forecasts: LiveWindowForecasts | None = None) -> None:
         if inputs.params.on_window_close != "continue":
             raise ConfigError(
                 f"on_window_close: live runs count a destination window that closes during a "
                 f"move and let the move land; '{inputs.params.on_window_close}' needs an "
                 "executor that cancels moves in flight (set on_window_close = 'continue')")
         self.inputs = inputs
+        self.forecasts = forecasts
         self.core = FleetCore(inputs)
         self.state = self.core.state
         self.S = self.core.n_sites
@@ -176,7 +191,11 @@ class Ledger:
 
     def observation(self, t: int) -> Observation:
         """What the policy sees at the start of step ``t`` (the simulator's Observation)."""
-        return self.core.observe(t)
+        fc = self.forecasts
+        if fc is None:
+            return self.core.observe(t)
+        return self.core.observe(t, window_forecast_q_s=fc.at(t, self.core.power.surplus_w),
+                                 quantiles=fc.quantiles)
 
     def apply(self, actions, t: int) -> list[tuple[str, int, int, int]]:
         """Admit and apply ``actions`` as the simulator does; returns the accepted ones as

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from greenhop.fleet.forecasts import WindowForecasts
 from greenhop.policies import POLICIES, make_policy
 from greenhop.sim.attribution import BaseOnly, base_only_dispatch
 from greenhop.sim.engine import Engine, RunResult
-from greenhop.sim.forecasts import SimWindowForecasts, build_window_forecasts
+from greenhop.sim.forecasts import build_window_forecasts
 from greenhop.sim.inputs import SimInputs, build_inputs
 from greenhop.sim.metrics import compare, run_metrics
 from greenhop.sim.scenario import Scenario, load_scenario
@@ -39,7 +40,7 @@ class SimulationResult:
     inputs: SimInputs
     runs: dict[str, RunResult]
     metrics_by_policy: dict[str, dict]
-    window_forecasts: SimWindowForecasts | None = None
+    window_forecasts: WindowForecasts | None = None
     base_only: BaseOnly | None = None
     bounds: dict[str, dict] | None = None
 
@@ -89,6 +90,22 @@ class SimulationResult:
         return paths
 
 
+def policy_params(sc, name: str) -> dict:
+    """The parameters policy ``name`` gets in scenario ``sc``: its ``policy_params`` table,
+    with the scenario's ``alpha`` for a policy that takes one and the ``[forecast]``
+    quantile for one that reads window forecasts (unless the table sets them). The
+    simulator and a live run build their policies with these, so both decide alike."""
+    params = dict(sc.policy_params.get(name, {}))
+    if name not in POLICIES:
+        return params  # make_policy names the unknown policy
+    factory = POLICIES.get(name)
+    if _takes(factory, "alpha"):
+        params.setdefault("alpha", sc.alpha)
+    if factory.capabilities.window_forecasts:
+        params.setdefault("quantile", sc.forecast.quantile)
+    return params
+
+
 def _takes(factory, parameter: str) -> bool:
     """Whether ``factory(parameter=...)`` is accepted: named in its signature, or passed on
     through ``**kwargs`` to a base class that names it."""
@@ -135,15 +152,10 @@ def simulate(
     metrics: dict[str, dict] = {}
     names = list(sc.policies)
     total = sc.n_steps * len(names)
-    forecasts: SimWindowForecasts | None = None
+    forecasts: WindowForecasts | None = None
     for i, name in enumerate(names):
-        params = dict(sc.policy_params.get(name, {}))
-        if _takes(POLICIES.get(name), "alpha"):
-            params.setdefault("alpha", sc.alpha)
         needs_fc = POLICIES.get(name).capabilities.window_forecasts
-        if needs_fc:
-            params.setdefault("quantile", sc.forecast.quantile)
-        policy = make_policy(name, **params)
+        policy = make_policy(name, **policy_params(sc, name))
         hook = None
         if progress is not None:
             base = i * sc.n_steps

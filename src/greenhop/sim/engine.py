@@ -69,7 +69,7 @@ class Engine:
         window_forecast: optional ``callable(step) -> ndarray[S]`` whose result becomes
             ``Observation.window_forecast_s`` (a forecaster's remaining-window forecast
             issued at or before that step).
-        window_forecasts: optional :class:`~greenhop.sim.forecasts.SimWindowForecasts`;
+        window_forecasts: optional :class:`~greenhop.fleet.forecasts.WindowForecasts`;
             at step ``t`` the Observation carries ``window_forecasts.at(t)`` (quantiles of
             the forecasts issued at or before ``t``) as ``window_forecast_q_s``.
         on_progress: optional ``callable(steps_done)``, called every 1,024 steps.
