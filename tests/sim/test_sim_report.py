@@ -179,3 +179,34 @@ def test_the_outside_check_is_not_vacuous():
                               "http://127.0.0.1:8080/static/plotly.min.js",
                               "https://cdn.example.org/plotly.js"]) == [
         "https://cdn.example.org/plotly.js"]
+
+
+def test_sweep_report_is_interactive_with_one_marker_per_policy(tmp_path):
+    import sweepkit
+
+    from greenhop.sim.sweep import prepare_sweep, run_sweep
+
+    spec = prepare_sweep(sweepkit.write(tmp_path, horizon="1d", jobs=4), seeds="1-2",
+                         policies=["static", "energy-greedy", "feasibility-aware"],
+                         sets=["migration.startup=30s,2h"])
+    outcome = run_sweep(spec, tmp_path / "sweep", serial=True)
+    report = outcome.out / "report.html"
+    figs = figures(report)
+    assert len(figs) == len(outcome.summary["headline"]) >= 5  # one per headline metric
+    for fig in figs.values():
+        go.Figure(fig)
+        means = [t for t in fig["data"] if "error_y" in t]
+        assert [t["name"] for t in means] == ["static", "energy-greedy", "feasibility-aware"]
+        assert len({t["marker"]["symbol"] for t in means}) == 3
+        assert fig["layout"]["xaxis"]["ticktext"] == ["30s", "2h"]
+    drv = chromekit.driver(tmp_path)
+    try:
+        drv.get(report.resolve().as_uri())
+        drawn = drv.execute_script("return Array.from(document.querySelectorAll('.figure'))"
+                                   ".map(e => !!e._fullLayout);")
+        errors = chromekit.console_errors(drv)
+        loaded = chromekit.resources(drv)
+    finally:
+        drv.quit()
+    assert drawn == [True] * len(figs) and errors == []
+    assert chromekit.outside(loaded, allowed_hosts=()) == []

@@ -1,20 +1,20 @@
-"""A self-contained HTML report of a sweep: opens offline, no scripts, no external URLs.
+"""A self-contained HTML report of a sweep: one file that opens offline.
 
-Like the simulation report (:mod:`greenhop.sim.report`), figures are drawn with
-matplotlib's object API and embedded as base64 PNG, styles are inline CSS. Per headline
-metric: the mean and 95% interval per policy with every seed's value beside it (with
-the grid on the x axis when there is one); tables of the means, of the paired
-differences, and of the gap closed to the offline bounds.
+Like the simulation report (:mod:`greenhop.sim.report`), the figures are interactive
+Plotly figures from :mod:`greenhop.viz` with plotly.js inlined, styles are inline CSS.
+Per headline metric: the mean and 95% interval per policy with every seed's value beside
+it (with the grid on the x axis when there is one), one marker per policy; tables of the
+means, of the paired differences, and of the gap closed to the offline bounds.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import numpy as np
 import pandas as pd
+
+from greenhop import viz
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -25,18 +25,9 @@ border-bottom:2px solid #2e7d32;padding-bottom:.2rem}h3{font-size:1.02rem}
 table{border-collapse:collapse;font-size:.8rem;margin:.8rem 0}
 th,td{border:1px solid #d5dbe0;padding:.3rem .45rem;text-align:right}
 th{background:#eef3ee}td:first-child,th:first-child{text-align:left}
-img{max-width:100%;height:auto;border:1px solid #e3e7ea;margin:.4rem 0}
+.figure{border:1px solid #e3e7ea;margin:.4rem 0}
 .note{color:#5a6570;font-size:.88rem}
 """
-_COLORS = ["#607d8b", "#ef6c00", "#2e7d32", "#1565c0", "#8e24aa", "#6d4c41", "#c62828",
-           "#00838f"]
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
 def _pm(d: dict | None, digits: int = 3) -> str:
@@ -47,61 +38,31 @@ def _pm(d: dict | None, digits: int = 3) -> str:
     return f"{d['mean']:.{digits}g} ± {d['half_width']:.2g}"
 
 
-def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str) -> str:
+def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: int) -> str:
     """Mean and 95% interval per policy (x: policies, or the grid points), seeds as dots."""
-    from matplotlib.figure import Figure
-
     n_points = len(spec.points)
-    rng = np.random.default_rng(0)  # fixed jitter: the report is reproducible
-    fig = Figure(figsize=(7.5 if n_points > 1 else 6, 3.6))
-    ax = fig.subplots()
-    pols = list(spec.policies)
-    if n_points == 1:
-        for i, pol in enumerate(pols):
-            c = _COLORS[i % len(_COLORS)]
-            vals = df[(df["policy"] == pol)][metric].dropna().to_numpy(float) \
-                if metric in df else np.array([])
-            ax.scatter(i + rng.uniform(-0.18, 0.18, vals.size), vals, s=12, alpha=0.4, color=c,
-                       lw=0)
-            d = summary["points"][0]["metrics"].get(pol, {}).get(metric)
-            if d and d["mean"] is not None:
-                lo = d["ci_lo"] if d["ci_lo"] is not None else d["mean"]
-                hi = d["ci_hi"] if d["ci_hi"] is not None else d["mean"]
-                ax.errorbar([i + 0.3], [d["mean"]], yerr=[[d["mean"] - lo], [hi - d["mean"]]],
-                            fmt="o", color=c, capsize=4, ms=5)
-        ax.set_xticks(range(len(pols)), pols, rotation=25, ha="right", fontsize=8)
-    else:
-        x = np.arange(n_points)
-        width = 0.6 / max(len(pols), 1)
-        for i, pol in enumerate(pols):
-            c = _COLORS[i % len(_COLORS)]
-            off = (i - (len(pols) - 1) / 2) * width
-            means, lo, hi = [], [], []
-            for p in range(n_points):
-                d = summary["points"][p]["metrics"].get(pol, {}).get(metric) or {}
-                m = d.get("mean")
-                means.append(np.nan if m is None else m)
-                lo.append(np.nan if d.get("ci_lo") is None else m - d["ci_lo"])
-                hi.append(np.nan if d.get("ci_hi") is None else d["ci_hi"] - m)
-                vals = df[(df["_point"] == p) & (df["policy"] == pol)][metric].dropna() \
-                    .to_numpy(float) if metric in df else np.array([])
-                ax.scatter(p + off + rng.uniform(-width / 4, width / 4, vals.size), vals, s=9,
-                           alpha=0.35, color=c, lw=0)
-            ax.errorbar(x + off, means, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o-",
-                        color=c, capsize=3, ms=4, lw=1, label=pol)
+    means, seeds = {}, {}
+    for pol in spec.policies:
+        means[pol], seeds[pol] = [], []
+        for p in range(n_points):
+            d = summary["points"][p]["metrics"].get(pol, {}).get(metric)
+            means[pol].append(None if not d or d.get("mean") is None
+                              else (d["mean"], d.get("ci_lo"), d.get("ci_hi")))
+            rows = (df["policy"] == pol) & (df["_point"] == p if "_point" in df else True)
+            vals = df[rows][metric].dropna().to_numpy(float) if metric in df else np.array([])
+            seeds[pol].append(vals.tolist())
+    x_labels, x_title = None, ""
+    if n_points > 1:
         if len(spec.grid) == 1:  # one dimension: its values on the axis, its key below
-            ax.set_xticks(x, list(spec.grid_texts[0]), fontsize=8)
-            ax.set_xlabel(spec.grid[0][0], fontsize=9)
+            x_labels, x_title = list(spec.grid_texts[0]), spec.grid[0][0]
         else:
-            ax.set_xticks(x, [spec.point_label(p) for p in range(n_points)], rotation=20,
-                          ha="right", fontsize=8)
-            ax.set_xlabel(f"grid point ({', '.join(k for k, _ in spec.grid)})", fontsize=9)
-        ax.legend(fontsize=7, ncol=min(len(pols), 4))
-    ax.set_title(f"{metric}: mean and 95% interval over {len(spec.seeds)} seeds "
-                 "(dots: one seed each)", fontsize=9)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
+            x_labels = [spec.point_label(p) for p in range(n_points)]
+            x_title = f"grid point ({', '.join(k for k, _ in spec.grid)})"
+    fig = viz.interval_figure(
+        spec.policies, x_labels=x_labels, x_title=x_title, means=means, seeds=seeds,
+        title=f"{metric}: mean and 95% interval over {len(spec.seeds)} seeds "
+              "(faint markers: one seed each)", y_title=metric)
+    return viz.figure_block(fig, f"fig-metric-{index}")
 
 
 def _means_table(spec, summary: dict, p: int) -> str:
@@ -166,9 +127,6 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
                                                                    strict=True)) or "none"
     seeds = spec.seeds
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>greenhop sweep — {html.escape(spec.scenario_name)}</title>",
-        f"<style>{_CSS}</style></head><body>",
         f"<h1>greenhop sweep — {html.escape(spec.scenario_name)}</h1>",
         f'<p class="sub">{len(spec.policies)} policies x {len(seeds)} seeds '
         f"({seeds[0]}–{seeds[-1]}) x {len(spec.points)} grid point(s); grid: "
@@ -178,13 +136,12 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
         "per seed (A − B on the same seed), then averaged. Definitions: docs/sweep.md.</p>",
         "<h2>Headline metrics</h2>",
     ]
-    for m in summary["headline"]:
-        parts.append(_metric_figure(spec, df, summary, m))
+    for i, m in enumerate(summary["headline"]):
+        parts.append(_metric_figure(spec, df, summary, m, i))
     for p in range(len(spec.points)):
         title = f" — {html.escape(spec.point_label(p))}" if spec.grid else ""
         parts += [f"<h2>Means ± half-width of the 95% interval{title}</h2>",
                   _means_table(spec, summary, p),
                   f"<h3>Paired differences{title}</h3>", _paired_table(spec, summary, p),
                   _gap_table(spec, summary, p)]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return viz.render_page(f"greenhop sweep — {spec.scenario_name}", _CSS, parts)
