@@ -8,6 +8,10 @@ arrays): ``slots [S]``, ``job_gpus [J]``, ``job_g_move [J]`` (GPUs
 that move with a job), ``job_mobility [J]``, ``job_allowed [J, S]``,
 ``job_origin [J]`` (-1: any) and ``network.hops [S, S]``. ``phase``, ``site``
 and ``occ`` (occupied GPU slots per site) are the mechanism's current state.
+
+An operator narrows what is admitted (``drained [S]``, ``pinned [J]``, both bool, from
+:class:`~greenhop.fleet.state.FleetState`; ``None``: no operator rule): nothing is placed
+or migrated onto a drained site, and a pinned job is never migrated or suspended.
 """
 
 from __future__ import annotations
@@ -30,20 +34,29 @@ def fits(inputs, occ: np.ndarray, site: int, gpus: int) -> bool:
     return bool(inputs.slots[site] - occ[site] >= gpus)
 
 
-def can_migrate(inputs, phase, site, occ, j: int, d: int) -> bool:
-    """Migrate: a running or suspended, not pinned job, to another allowed site that the
-    WAN reaches and that has free slots for the GPUs that move."""
+def operator_allows(j: int, d: int = -1, *, drained=None, pinned=None) -> bool:
+    """The operator's rules: job ``j`` is not pinned and site ``d`` (-1: none) not drained."""
+    if pinned is not None and j >= 0 and pinned[j]:
+        return False
+    return not (drained is not None and d >= 0 and drained[d])
+
+
+def can_migrate(inputs, phase, site, occ, j: int, d: int, *, drained=None,
+                pinned=None) -> bool:
+    """Migrate: a running or suspended, not pinned job, to another allowed, not drained
+    site that the WAN reaches and that has free slots for the GPUs that move."""
     return bool(
         j >= 0 and d >= 0 and phase[j] in (RUNNING, SUSPENDED)
         and inputs.job_mobility[j] != PINNED and inputs.job_allowed[j, d]
         and d != site[j] and inputs.network.hops[site[j], d] > 0
         and fits(inputs, occ, d, inputs.job_g_move[j])
+        and operator_allows(j, d, drained=drained, pinned=pinned)
     )
 
 
-def can_suspend(phase, j: int) -> bool:
-    """Suspend: a running job."""
-    return bool(j >= 0 and phase[j] == RUNNING)
+def can_suspend(phase, j: int, *, pinned=None) -> bool:
+    """Suspend: a running job the operator has not pinned."""
+    return bool(j >= 0 and phase[j] == RUNNING and operator_allows(j, pinned=pinned))
 
 
 def can_resume(phase, j: int) -> bool:
@@ -51,18 +64,26 @@ def can_resume(phase, j: int) -> bool:
     return bool(j >= 0 and phase[j] == SUSPENDED)
 
 
-def can_place(inputs, phase, occ, j: int, s: int) -> bool:
-    """Place: a queued job on an allowed site with free slots for all its GPUs."""
+def can_place(inputs, phase, occ, j: int, s: int, *, drained=None) -> bool:
+    """Place: a queued job on an allowed, not drained site with free slots for all its
+    GPUs."""
     return bool(
         j >= 0 and s >= 0 and phase[j] == QUEUED and inputs.job_allowed[j, s]
         and fits(inputs, occ, s, inputs.job_gpus[j])
+        and operator_allows(-1, s, drained=drained)
     )
 
 
-def arrival_site(inputs, occ: np.ndarray, j: int) -> int:
+def arrival_site(inputs, occ: np.ndarray, j: int, *, drained=None) -> int:
     """Where a queued job starts by default: its origin, or else the allowed site with
-    the most free slots (the first such site on ties)."""
+    the most free slots (the first such site on ties). A drained origin is passed over
+    for the allowed, not drained site with the most free slots; -1 when there is none."""
     s = int(inputs.job_origin[j])
-    if s < 0:
-        s = int(np.argmax(np.where(inputs.job_allowed[j], inputs.slots - occ, -1)))
-    return s
+    if s >= 0 and not (drained is not None and drained[s]):
+        return s
+    ok = np.asarray(inputs.job_allowed[j], dtype=bool)
+    if drained is not None:
+        ok = ok & ~np.asarray(drained, dtype=bool)
+    if not ok.any():
+        return -1
+    return int(np.argmax(np.where(ok, inputs.slots - occ, -1)))

@@ -136,7 +136,8 @@ class FleetCore:
         for act in actions:
             if isinstance(act, Migrate):
                 j, d = self._job(act.job), self._site(act.dest)
-                if admission.can_migrate(inp, state.phase, state.site, state.occupied, j, d):
+                if admission.can_migrate(inp, state.phase, state.site, state.occupied, j, d,
+                                         drained=state.drained, pinned=state.pinned):
                     src = int(state.site[j])
                     self.start_migration(j, d, now, step, move=True)
                     counters["migrations_started"] += 1
@@ -145,7 +146,7 @@ class FleetCore:
                     counters["rejected_actions"] += 1
             elif isinstance(act, Suspend):
                 j = self._job(act.job)
-                if admission.can_suspend(state.phase, j):
+                if admission.can_suspend(state.phase, j, pinned=state.pinned):
                     self.suspend(j, now)
                     accepted.append(("suspend", j, int(state.site[j]), int(state.site[j])))
                 else:
@@ -160,7 +161,8 @@ class FleetCore:
                     counters["rejected_actions"] += 1
             elif isinstance(act, Place):
                 j, s = self._job(act.job), self._site(act.site)
-                if admission.can_place(inp, state.phase, state.occupied, j, s):
+                if admission.can_place(inp, state.phase, state.occupied, j, s,
+                                       drained=state.drained):
                     self.start_job(j, s, now)
                     state.queue.remove(j)
                     accepted.append(("place", j, s, s))
@@ -177,8 +179,8 @@ class FleetCore:
         now = step * self.dt_s
         placed, still = [], []
         for j in state.queue:
-            s = admission.arrival_site(inp, state.occupied, j)
-            if admission.fits(inp, state.occupied, s, inp.job_gpus[j]):
+            s = admission.arrival_site(inp, state.occupied, j, drained=state.drained)
+            if s >= 0 and admission.fits(inp, state.occupied, s, inp.job_gpus[j]):
                 self.start_job(j, s, now)
                 placed.append(("place", j, s, s))
             else:

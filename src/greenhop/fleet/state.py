@@ -68,6 +68,11 @@ class FleetState:
         self.seg_kind: list[str | None] = [None] * n_jobs
         self.seg_site: list[int] = [-1] * n_jobs
         self.seg_start_s: list[float] = [0.0] * n_jobs
+        # The operator's rules (fleet.admission): sites nothing may be placed or migrated
+        # onto, jobs the policy may not move or suspend, and a paused policy.
+        self.drained = np.zeros(n_sites, dtype=bool)
+        self.pinned = np.zeros(n_jobs, dtype=bool)
+        self.paused = False
 
     def to_json(self) -> dict:
         """A JSON-ready snapshot (restored by :meth:`load_json`)."""
@@ -76,7 +81,9 @@ class FleetState:
                    n_active=self.n_active, migrations=self.migrations,
                    counters=self.counters, segments=[list(s) for s in self.segments],
                    seg_kind=list(self.seg_kind), seg_site=list(self.seg_site),
-                   seg_start_s=list(self.seg_start_s))
+                   seg_start_s=list(self.seg_start_s),
+                   operator={"drained": self.drained.tolist(), "pinned": self.pinned.tolist(),
+                             "paused": self.paused})
         return out
 
     def load_json(self, data: dict) -> None:
@@ -93,3 +100,8 @@ class FleetState:
         self.seg_kind = list(data["seg_kind"])
         self.seg_site = [int(v) for v in data["seg_site"]]
         self.seg_start_s = [float(v) for v in data["seg_start_s"]]
+        op = data.get("operator")  # absent from snapshots written before operator actions
+        if op is not None:
+            self.drained[:] = np.asarray(op["drained"], dtype=bool)
+            self.pinned[:] = np.asarray(op["pinned"], dtype=bool)
+            self.paused = bool(op["paused"])

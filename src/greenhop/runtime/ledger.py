@@ -187,7 +187,9 @@ class Ledger:
         return self.state.n_active > 0
 
     def decides(self, t: int) -> bool:
-        return t % self.core.decision_every == 0 and self.active()
+        """The policy is asked at step ``t`` (its cadence, jobs active, not paused by the
+        operator)."""
+        return t % self.core.decision_every == 0 and self.active() and not self.state.paused
 
     def observation(self, t: int) -> Observation:
         """What the policy sees at the start of step ``t`` (the simulator's Observation)."""

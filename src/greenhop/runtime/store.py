@@ -11,6 +11,9 @@ Tables (docs/runtime.md draws them):
 * ``events``: the append-only event log (``seq``, ``step``, ``kind``, JSON ``body``);
   decisions carry the observation they were made on, so ``greenhop replay`` can
   re-run the policy on them.
+* ``operator_actions``: an operator's requests (drain, pin, pause, ...; ``greenhop serve``
+  writes them); the controller applies each at the start of a step and records that step
+  in ``applied_step`` (``NULL``: pending). Older databases get the table when opened.
 
 Every change of state happens in one transaction together with the events that
 explain it, so a crash leaves either all of it or none. A second controller on
@@ -68,6 +71,13 @@ CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, step INTEGER NOT NULL, unix_s REAL NOT NULL,
     kind TEXT NOT NULL, job TEXT, body TEXT NOT NULL
 );
+"""
+
+_OPERATOR_TABLE = """
+CREATE TABLE IF NOT EXISTS operator_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, target TEXT,
+    unix_s REAL NOT NULL, applied_step INTEGER
+)
 """
 
 
@@ -157,6 +167,8 @@ class Store:
         except StoreError:
             con.close()
             raise
+        with contextlib.suppress(sqlite3.OperationalError):  # read-only: readers cope
+            con.execute(_OPERATOR_TABLE)
         return cls(p, con)
 
     def acquire(self) -> None:
@@ -247,6 +259,30 @@ class Store:
         """Digests of every manifest of ``job`` the controller recorded (any site)."""
         return {r[0] for r in self.con.execute(
             "SELECT manifest_sha256 FROM checkpoints WHERE job = ?", (job,))}
+
+    # ------------------------------------------------------------ operator actions
+    def request_operator(self, kind: str, target: str | None) -> dict[str, Any]:
+        """Record an operator's request (pending until the controller applies it) and its
+        ``operator-request`` event, in one transaction; returns the row as a dict."""
+        now = time.time()
+        with self.tx():
+            row = self.run_row()
+            step = int(row["step"]) if row is not None else 0
+            cur = self.con.execute(
+                "INSERT INTO operator_actions (kind, target, unix_s) VALUES (?, ?, ?)",
+                (kind, target, now))
+            oid = int(cur.lastrowid)
+            self.event(step, "operator-request", {"id": oid, "action": kind, "target": target},
+                       job=target if kind in ("pin", "unpin") else None)
+        return {"id": oid, "kind": kind, "target": target, "unix_s": now,
+                "applied_step": None}
+
+    def operator_actions(self, *, pending: bool = False) -> list[sqlite3.Row]:
+        """Every operator action in order (only those not yet applied with ``pending``)."""
+        q = "SELECT * FROM operator_actions"
+        if pending:
+            q += " WHERE applied_step IS NULL"
+        return self.con.execute(q + " ORDER BY id").fetchall()
 
     def update_job(self, name: str, **fields: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in fields)

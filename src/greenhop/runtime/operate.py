@@ -1,0 +1,147 @@
+"""The controller's side of operator actions, and what it records of each booked step.
+
+``greenhop serve`` writes an operator's request (drain, undrain, pin, unpin, pause,
+resume) to the run database's ``operator_actions`` table and the event log
+(``operator-request``). At the start of each step, before the policy is asked, the
+controller applies every pending request (:func:`apply_pending`): the fleet state's
+operator fields change, the row gets its ``applied_step`` and an ``operator`` event
+records it, in one transaction with the ledger snapshot. A restart resumes from that
+snapshot, so an action is applied once, at the step the log names.
+
+After the policy's decision, :func:`drain_step` moves the jobs still running on a
+drained site (:func:`greenhop.fleet.operator.drain_moves`) and logs each move as a
+``migrate`` event with ``"by": "operator"``. :func:`record_step` logs each booked step
+(``booked``: per-site renewable, demand, job load and grid import [W], and a histogram of
+the reconcile passes of the step), which ``greenhop serve`` turns into timelines and
+Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from greenhop.core.errors import RuntimeFailure
+from greenhop.fleet.operator import OPERATOR_KINDS, apply_operator, drain_moves
+from greenhop.model import constants as C
+from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
+from greenhop.runtime.states import check_transition
+
+#: upper bounds of the reconcile-pass duration histogram [s] (Prometheus' ``le``)
+RECONCILE_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                       2.5, 5.0)
+
+
+def apply_pending(ctl, t: int) -> list[dict]:
+    """Apply the operator's pending actions to ``ctl``'s books at step ``t``; returns them."""
+    st = ctl.store
+    pending = st.operator_actions(pending=True)
+    if not pending:
+        return []
+    led = ctl.ledger
+    done = []
+    with st.tx():
+        for row in pending:
+            kind, target = row["kind"], row["target"]
+            what = OPERATOR_KINDS.get(kind, "?")
+            names = ctl.sites if what == "site" else ctl.jobs if what == "job" else None
+            body = {"id": row["id"], "action": kind, "target": target}
+            if what == "?" or (names is not None and target not in names):
+                body["error"] = "unknown action or target; ignored"
+                changed = False
+            else:
+                idx = None if names is None else names.index(target)
+                changed = apply_operator(led.state, kind, idx)
+            body["changed"] = changed
+            st.con.execute("UPDATE operator_actions SET applied_step = ? WHERE id = ?",
+                           (int(t), row["id"]))
+            st.event(t, "operator", body, job=target if what == "job" else None)
+            done.append(body)
+        st.con.execute("UPDATE run SET ledger = ?, updated_unix_s = ? WHERE id = 1",
+                       (json.dumps(led.to_state()), time.time()))
+    for body in done:
+        ctl.log(f"step {t}: operator {body['action']}"
+                + (f" {body['target']}" if body["target"] else ""))
+    return done
+
+
+def drain_step(ctl, t: int) -> list[tuple[str, str, str]]:
+    """Start the moves that take running jobs off drained sites at step ``t`` (after the
+    policy's decision of the step); returns ``(job, src, dst)`` of each."""
+    led = ctl.ledger
+    state = led.state
+    if not state.drained.any():
+        return []
+    obs = led.observation(t)
+    est = getattr(ctl, "_drain_estimator", None)
+    if est is None:
+        est = ctl._drain_estimator = HistoricalWindowEstimator()
+    window = window_estimate_s(obs, est)
+    alpha = float(getattr(ctl.policy, "alpha", C.ALPHA))
+    acts = drain_moves(obs, state.drained, state.pinned, window, alpha=alpha)
+    if not acts:
+        return []
+    accepted = led.apply(acts, t)
+    st = ctl.store
+    now = time.time()
+    out = []
+    with st.tx():
+        for kind, j, s, d in accepted:
+            name = ctl.jobs[j]
+            r = st.job(name)
+            check_transition(name, r["phase"], "saving")
+            st.update_job(name, phase="saving", dest=d, token=r["token"] + 1,
+                          move_kind="migrate", move_started_unix_s=now, save_s=None,
+                          transfer_s=None, restore_s=None, move_bytes=None, attempts=0)
+            st.event(t, kind, {"src": ctl.sites[s], "dst": ctl.sites[d], "by": "operator"},
+                     job=name)
+            out.append((name, ctl.sites[s], ctl.sites[d]))
+        st.con.execute("UPDATE run SET ledger = ?, updated_unix_s = ? WHERE id = 1",
+                       (json.dumps(led.to_state()), now))
+    for name, s, d in out:
+        ctl.log(f"step {t}: drain: migrate {name} {s} -> {d}")
+    return out
+
+
+def reconcile_histogram(durations_s: list[float]) -> dict:
+    """``{"le": [...], "counts": [...], "sum": s, "count": n}`` of reconcile passes [s]
+    (non-cumulative counts per bucket, the last for ``+Inf``)."""
+    arr = np.asarray(durations_s, dtype=float)
+    idx = np.searchsorted(np.asarray(RECONCILE_BUCKETS_S), arr, side="left")
+    counts = np.bincount(idx, minlength=len(RECONCILE_BUCKETS_S) + 1)
+    return {"le": list(RECONCILE_BUCKETS_S), "counts": counts.tolist(),
+            "sum": float(arr.sum()), "count": int(arr.size)}
+
+
+def record_step(ctl, t: int) -> None:
+    """Log the books of booked step ``t`` (``booked`` event) and the step's reconcile
+    passes; clears the controller's list of pass durations."""
+    led = ctl.ledger
+    books = led.core.books
+    passes = list(getattr(ctl, "reconcile_wall_s", []))
+    ctl.reconcile_wall_s = []
+    grid = np.asarray(books.grid_w[t], dtype=float)
+    demand = np.asarray(books.demand_w[t], dtype=float)
+    job = np.asarray(books.job_load_w[t], dtype=float)
+    try:
+        renewable = np.asarray(led.core.power.renewable_at(t), dtype=float)
+    except RuntimeFailure:  # a step whose power is no longer the latest
+        renewable = np.full(grid.shape, np.nan)
+    body = {"renewable_w": renewable.tolist(), "demand_w": demand.tolist(),
+            "job_load_w": job.tolist(), "grid_w": grid.tolist(),
+            # the jobs' share of the grid import: the base load takes renewables first
+            "job_grid_w": np.minimum(job, grid).tolist(), "step_s": float(led.dt),
+            "reconcile": reconcile_histogram(passes)}
+    with ctl.store.tx():
+        ctl.store.event(t, "booked", body)
+
+
+def timed_reconcile(ctl) -> bool:
+    """One reconcile pass of ``ctl``, its wall time kept for :func:`record_step`."""
+    t0 = time.perf_counter()
+    settled = ctl.reconcile()
+    ctl.reconcile_wall_s = getattr(ctl, "reconcile_wall_s", [])
+    ctl.reconcile_wall_s.append(time.perf_counter() - t0)
+    return settled
