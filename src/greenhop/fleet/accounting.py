@@ -202,17 +202,15 @@ class Accounting:
         ri = np.flatnonzero(state.phase == RUNNING)
         if not ri.size:
             return []
-        power, pue, throughput = inp.gpu_power_w, inp.pue, inp.throughput
+        power, pue = inp.gpu_power_w, inp.pue
         run_time = np.full(ri.size, dt)
         if run_extra:
             pos = np.searchsorted(ri, np.fromiter(run_extra, dtype=np.int64))
             run_time[pos] = np.fromiter(run_extra.values(), dtype=float)
         sites = state.site[ri]
-        tp = throughput[sites]
         if self.stay_any:
             homes = state.home[ri]
-            tp = np.where(inp.job_g_stay[ri] > 0, np.minimum(tp, throughput[homes]), tp)
-        rate = inp.job_gpus[ri] * tp
+        rate = self.work_rate(ri, sites)
         need = state.remaining_gpu_s[ri] / rate
         used = np.minimum(run_time, need)
         done = need <= run_time + _EPS_S
@@ -237,10 +235,21 @@ class Accounting:
         return finished
 
     # ------------------------------------------------------------ what the live side asks
+    def work_rate(self, jobs: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Reference-GPU seconds of work per second of ``jobs`` running at ``sites`` [-]:
+        GPUs x the site's relative throughput; a partial job split over two sites runs at
+        the slower of its site and its home."""
+        inp = self.core.inputs
+        tp = inp.throughput[sites]
+        if self.stay_any:
+            homes = self.core.state.home[jobs]
+            tp = np.where(inp.job_g_stay[jobs] > 0, np.minimum(tp, inp.throughput[homes]), tp)
+        return inp.job_gpus[jobs] * tp
+
     def finishing(self, step: int) -> list[int]:
         """Jobs whose work would complete in ``step`` (moves at their set durations and
         measured rates; the live controller waits for their trainers to finish)."""
-        state, inp = self.core.state, self.core.inputs
+        state = self.core.state
         dt = self.dt_s
         out = []
         for j in np.flatnonzero(np.isin(state.phase, (RUNNING, MIGRATING))).tolist():
@@ -253,7 +262,7 @@ class Accounting:
                               if state.bytes_left[j] > 0 and not np.isnan(rate_bps) else 0.0)
                 run_s = dt - min(dt, state.save_left_s[j] + transfer_s
                                  + state.restore_left_s[j])
-            rate = inp.job_gpus[j] * inp.throughput[site]
+            rate = float(self.work_rate(np.array([j]), np.array([site]))[0])
             if state.remaining_gpu_s[j] / rate <= run_s + _EPS_S:
                 out.append(j)
         return out

@@ -37,7 +37,7 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.names import check_name
-from greenhop.core.observation import DONE, MIGRATING, PARTIAL
+from greenhop.core.observation import DONE, MIGRATING
 from greenhop.fleet.forecasts import ForecastSpec
 from greenhop.runtime.executor import Executor, TrainerSpec
 from greenhop.runtime.ledger import Ledger, live_forecasts
@@ -114,12 +114,6 @@ class Controller:
         self.inp = inputs
         self.policy_factory = policy_factory
         self.policy = policy_factory()
-        if (np.asarray(inputs.job_mobility) == PARTIAL).any():
-            # The books handle a partial job (the fleet core); the processes do not: a
-            # trainer runs whole at one site, so a share of it cannot be moved.
-            raise ConfigError("jobs: the live executor runs each trainer whole at one site and "
-                              "cannot move a share of a job; set mobility = 'migratable' or "
-                              "'pinned' for a live run")
         if self.policy.capabilities.sees_future:
             raise ConfigError(f"policy '{self.policy.name}' sees the future (a ceiling for the "
                               "simulator only); a live run cannot give it what has not happened")
