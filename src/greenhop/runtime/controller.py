@@ -39,6 +39,7 @@ from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.names import check_name
 from greenhop.core.observation import DONE, MIGRATING
 from greenhop.fleet.forecasts import ForecastSpec
+from greenhop.runtime import operate
 from greenhop.runtime.executor import Executor, TrainerSpec
 from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
@@ -709,7 +710,7 @@ class Controller:
             if self.stop_requested:
                 return False
             self._heartbeat()
-            settled = self.reconcile()
+            settled = operate.timed_reconcile(self)
             if settled and time.monotonic() >= until_wall:
                 return True
             if time.monotonic() > deadline:
@@ -824,15 +825,23 @@ class Controller:
             t = led.next_step
             wall0 = time.monotonic()
             if int(self.store.run_row()["decided_step"]) < t:
+                self._operator_actions(t)
                 self._decide(t)
+            operate.drain_step(self, t)  # idempotent: a job already moving is not moved again
             if not self._settle(wall0 + step_wall, deadline):
                 return
             if not self._book(t, deadline):
                 return
+            operate.record_step(self, t)
             if (t + 1) % max(1, T // 10) == 0:
                 self.log(f"step {t + 1}/{T}: {int((led.phase == DONE).sum())}/{led.J} jobs "
                          f"done, {sum(1 for m in led.migrations if m.get('end_s'))} "
                          f"migrations, {time.monotonic() - t_start:.1f} s")
+
+    def _operator_actions(self, t: int) -> None:
+        """Apply the operator's pending actions (drain, pin, pause, ...) at the start of step
+        ``t``, before the policy is asked (:mod:`greenhop.runtime.operate`)."""
+        operate.apply_pending(self, t)
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
