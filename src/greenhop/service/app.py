@@ -1,0 +1,249 @@
+"""The HTTP service over a run database: REST under ``/api/v1``, server-sent events,
+Prometheus ``/metrics``, the dashboard page, and (with a token) operator actions.
+
+``create_app(db_path, token=...)`` builds the FastAPI app (``greenhop serve`` runs it on
+uvicorn). Reads never write; the write endpoints exist only when a token is configured,
+and each one records a request in the run's ``operator_actions`` table (with an event);
+the controller applies it at the start of its next step (docs/service.md).
+"""
+
+
+import asyncio
+import hmac
+import json
+from pathlib import Path
+
+from greenhop.fleet.operator import OPERATOR_KINDS
+from greenhop.service.data import RunReader
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted [B] (413 beyond)."""
+SSE_POLL_S = 0.25
+"""How often the event stream looks for new events [s]."""
+SSE_PING_S = 15.0
+"""A comment line after this long without events keeps proxies from closing the stream [s]."""
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def plotly_js_path() -> Path | None:
+    """``plotly.min.js`` as shipped inside the ``plotly`` Python package (None if absent)."""
+    try:
+        import plotly
+    except ImportError:
+        return None
+    p = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+    return p if p.is_file() else None
+
+
+def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
+    """The FastAPI app serving the run database ``db_path`` (see the module docstring)."""
+    try:
+        from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+        from fastapi.responses import (
+            FileResponse,
+            JSONResponse,
+            PlainTextResponse,
+            StreamingResponse,
+        )
+        from fastapi.staticfiles import StaticFiles
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    except ImportError as exc:  # pragma: no cover - the service's dependencies are declared
+        from greenhop.core.errors import ConfigError
+
+        raise ConfigError(f"greenhop serve needs FastAPI, uvicorn and prometheus-client "
+                          f"({exc.name} is missing); install greenhop with its service "
+                          "dependencies") from None
+    from greenhop.service.metrics import RunCollector
+
+    reader = RunReader(db_path)
+    if token is not None and not token.strip():
+        from greenhop.core.errors import ConfigError
+
+        raise ConfigError("the token is empty; write a secret to the --token-file")
+    app = FastAPI(title="greenhop", version="1",
+                  description="A live greenhop run: sites, jobs, migrations, events, metrics, "
+                              "and (with a token) operator actions.")
+    app.state.reader = reader
+    app.state.token = token
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RunCollector(reader))
+    api = APIRouter(prefix="/api/v1")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES // 1024} KiB"},
+                                status_code=413)
+        return await call_next(request)
+
+    # ---------------------------------------------------------------- reads
+    async def _call(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    @api.get("/run", summary="The run: scenario, policy, status, step, sites, jobs")
+    async def get_run():
+        return await _call(reader.run)
+
+    @api.get("/sites", summary="Per site: surplus now, window, drained, forecast, jobs")
+    async def get_sites():
+        return await _call(reader.sites)
+
+    @api.get("/jobs", summary="Per job: phase, site, step, progress, pinned")
+    async def get_jobs():
+        return await _call(reader.jobs)
+
+    @api.get("/migrations", summary="Migrations: phase, bytes moved, ETA")
+    async def get_migrations():
+        out = await _call(reader.migrations)
+        for m in out:
+            m.pop("phase_unix_s", None)
+        return out
+
+    @api.get("/events", summary="Events after an id, in order (paged)")
+    async def get_events(after: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=5000)):
+        return await _call(reader.events, after, limit)
+
+    @api.get("/timeline", summary="Per booked step and site: renewable, surplus, job load")
+    async def get_timeline():
+        return await _call(reader.timeline)
+
+    @api.get("/placements", summary="Where each job stayed, step intervals")
+    async def get_placements():
+        return await _call(reader.placements)
+
+    @api.get("/feasibility", summary="Candidate moves now with the feasibility model")
+    async def get_feasibility():
+        return await _call(reader.feasibility)
+
+    @api.get("/events/stream", summary="Server-sent events: every new event, in order")
+    async def stream(request: Request, after: int = Query(0, ge=0)):
+        last = request.headers.get("last-event-id")
+        start = int(last) if last is not None and last.strip().isdigit() else after
+
+        async def gen():
+            cur = start
+            idle = 0.0
+            yield "retry: 1000\n\n"
+            while not await request.is_disconnected():
+                evs = await _call(reader.events, cur, 500)
+                for e in evs:
+                    cur = e["id"]
+                    yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
+                if evs:
+                    idle = 0.0
+                    continue
+                await asyncio.sleep(SSE_POLL_S)
+                idle += SSE_POLL_S
+                if idle >= SSE_PING_S:
+                    idle = 0.0
+                    yield ": ping\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
+
+    # ---------------------------------------------------------------- writes
+    if token is not None:
+        def _authorize(request: Request) -> None:
+            got = request.headers.get("authorization", "")
+            scheme, _, cred = got.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    cred.strip().encode(), token.strip().encode()):
+                raise HTTPException(401, "missing or wrong token: send "
+                                    "'Authorization: Bearer <token>' with the token of "
+                                    "--token-file", headers={"WWW-Authenticate": "Bearer"})
+
+        async def _body(request: Request) -> dict:
+            raw = await request.body()
+            if len(raw) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
+            if not raw.strip():
+                return {}
+            try:
+                doc = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise HTTPException(422, f"request body: not valid JSON ({exc})") from None
+            if not isinstance(doc, dict):
+                raise HTTPException(422, "request body: expected a JSON object, e.g. "
+                                    '{"note": "maintenance"}')
+            note = doc.get("note")
+            if note is not None and not isinstance(note, str):
+                raise HTTPException(422, "request body: 'note' must be a string")
+            unknown = sorted(set(doc) - {"note"})
+            if unknown:
+                raise HTTPException(422, f"request body: unknown key {unknown[0]!r} (only "
+                                    "'note' is read)")
+            return doc
+
+        def _request(kind: str, target: str | None) -> dict:
+            from greenhop.runtime.store import Store
+
+            status = reader.status()
+            if status is None:
+                raise HTTPException(409, "the run has not started yet")
+            if status == "done":
+                raise HTTPException(409, f"the run is finished (status {status}); operator "
+                                    "actions apply to a live run")
+            what = OPERATOR_KINDS[kind]
+            if what is not None:
+                sites, jobs = reader.names()
+                names = sites if what == "site" else jobs
+                if target not in names:
+                    raise HTTPException(404, f"unknown {what} {target!r}; {what}s of this "
+                                        f"run: {', '.join(names)}")
+            st = Store.open(reader.path)
+            try:
+                row = st.request_operator(kind, target)
+            finally:
+                st.close()
+            return {"accepted": True, "action": row, "applies": "at the start of the "
+                    "controller's next step"}
+
+        def _action(kind: str, with_target: bool):
+            async def endpoint(request: Request, name: str | None = None):
+                _authorize(request)
+                await _body(request)
+                return JSONResponse(await _call(_request, kind, name), status_code=202)
+            return endpoint
+
+        for kind, what in OPERATOR_KINDS.items():
+            path = (f"/sites/{{name}}/{kind}" if what == "site" else
+                    f"/jobs/{{name}}/{kind}" if what == "job" else f"/policy/{kind}")
+            api.add_api_route(path, _action(kind, what is not None), methods=["POST"],
+                              status_code=202, summary=f"Operator action: {kind}")
+
+    app.include_router(api)
+
+    # ---------------------------------------------------------------- metrics, page
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        body = await _call(generate_latest, registry)
+        return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
+
+    try:
+        from greenhop.service import figures
+    except ImportError:  # the dashboard's figures are optional
+        figures = None
+    if figures is not None:
+        app.include_router(figures.router)
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    async def plotly_js():
+        p = plotly_js_path()
+        if p is None:
+            raise HTTPException(404, "plotly is not installed")
+        return FileResponse(p, media_type="application/javascript")
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        page = STATIC / "index.html"
+        if not page.is_file():
+            raise HTTPException(404, "no dashboard page in this installation; the API is "
+                                "under /api/v1 (see /docs)")
+        return FileResponse(page, media_type="text/html")
+
+    return app

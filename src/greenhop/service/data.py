@@ -1,0 +1,434 @@
+"""Read a run database for the service: JSON-ready views in SI units, with names.
+
+:class:`RunReader` opens the run's SQLite file **read-only** for each call (WAL: readers
+never block the controller's writes, and the controller never waits for a reader). The
+scenario the run was started with is loaded once, lazily, for what the database does not
+hold (base load, window threshold, checkpoint sizes, links); when the file is gone the
+views still work, without the parts that need it (feasibility, forecast windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from greenhop.core.errors import ConfigError
+
+MOVING = ("saving", "transferring", "restoring")
+"""Job phases of a migration in flight."""
+
+LIVE_ONLY_KEYS = ("command", "env", "cwd", "steps")
+"""Keys of a scenario's ``[[jobs]]`` that only a live run reads (dropped here)."""
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class RunReader:
+    """Views of one run database (see the service's API contract in docs/service.md).
+
+    Args:
+        db_path: the run database (``run.db``) of a live or finished run.
+    """
+
+    def __init__(self, db_path: str | Path) -> None:
+        p = Path(db_path)
+        if p.is_dir():
+            raise ConfigError(f"--db {p}: is a directory; pass the run database, e.g. "
+                              f"--db {p / 'run.db'}")
+        if not p.is_file():
+            raise ConfigError(f"--db {p}: no run database here; start a run with "
+                              f"`greenhop run SCENARIO --db {p}`")
+        self.path = p
+        self._inputs: Any = None
+        self._inputs_tried = False
+        self._lock = threading.Lock()
+        with self.connect() as con:
+            try:
+                con.execute("SELECT version FROM schema_version").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"--db {p}: not a greenhop run database ({exc})") from None
+
+    # ------------------------------------------------------------ plumbing
+    @contextlib.contextmanager
+    def connect(self):
+        """A read-only connection (closed on exit)."""
+        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
+                              check_same_thread=False)
+        con.row_factory = sqlite3.Row
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _run_row(self, con) -> dict | None:
+        row = con.execute("SELECT * FROM run WHERE id = 1").fetchone()
+        return None if row is None else dict(row)
+
+    def scenario_inputs(self):
+        """The run's fleet inputs (built once from its scenario file), or None."""
+        with self._lock:
+            if self._inputs_tried:
+                return self._inputs
+            self._inputs_tried = True
+            with self.connect() as con:
+                row = self._run_row(con)
+            if row is None:
+                self._inputs_tried = False  # not started yet: try again later
+                return None
+            try:
+                from greenhop.sim.inputs import build_inputs
+                from greenhop.sim.scenario import parse_scenario, scenario_document
+
+                data, label, base = scenario_document(Path(row["scenario"]))
+                data.pop("agents", None)
+                for jt in data.get("jobs", []) or []:
+                    if isinstance(jt, dict):
+                        for k in LIVE_ONLY_KEYS:
+                            jt.pop(k, None)
+                sc = parse_scenario(data, label, base)
+                self._inputs = (sc, build_inputs(sc))
+            except Exception:  # the views degrade without the scenario
+                self._inputs = None
+            return self._inputs
+
+    def _names(self, con) -> tuple[list[str], list[str]]:
+        sites = [r[0] for r in con.execute("SELECT name FROM sites ORDER BY idx")]
+        jobs = [r[0] for r in con.execute("SELECT name FROM jobs ORDER BY idx")]
+        return sites, jobs
+
+    def _operator(self, con) -> dict:
+        """Drained sites, pinned jobs, paused: the applied operator actions, in order."""
+        out = {"drained": set(), "pinned": set(), "paused": False}
+        try:
+            rows = con.execute("SELECT kind, target FROM operator_actions WHERE applied_step "
+                               "IS NOT NULL ORDER BY id").fetchall()
+        except sqlite3.OperationalError:  # a database from before operator actions
+            return out
+        for kind, target in rows:
+            if kind == "drain":
+                out["drained"].add(target)
+            elif kind == "undrain":
+                out["drained"].discard(target)
+            elif kind == "pin":
+                out["pinned"].add(target)
+            elif kind == "unpin":
+                out["pinned"].discard(target)
+            elif kind in ("pause", "resume"):
+                out["paused"] = kind == "pause"
+        return out
+
+    # ------------------------------------------------------------ views
+    def status(self) -> str | None:
+        """The run's recorded status (``live | stopped | done | failed``), None before it."""
+        with self.connect() as con:
+            row = self._run_row(con)
+        return None if row is None else row["status"]
+
+    def names(self) -> tuple[list[str], list[str]]:
+        """(site names, job names) of the run."""
+        with self.connect() as con:
+            return self._names(con)
+
+    def run(self) -> dict:
+        """scenario, policy, status, step, n_steps, step_s, start_unix_s, paused, sites, jobs."""
+        with self.connect() as con:
+            row = self._run_row(con)
+            sites, jobs = self._names(con)
+            op = self._operator(con)
+        si = self.scenario_inputs()
+        if row is None:
+            return {"scenario": None, "policy": None, "status": "starting", "step": 0,
+                    "n_steps": None, "step_s": None, "start_unix_s": None, "paused": False,
+                    "sites": sites, "jobs": jobs}
+        return {"scenario": row["scenario"], "policy": row["policy"], "status": row["status"],
+                "step": row["step"], "n_steps": row["n_steps"],
+                "step_s": None if si is None else float(si[0].step_s),
+                "start_unix_s": None if si is None else float(si[0].start.timestamp()),
+                "paused": op["paused"], "sites": sites, "jobs": jobs,
+                "error": row["error"], "time_scale": row["time_scale"]}
+
+    def sites(self) -> list[dict]:
+        """Per site: renewable and surplus power now [W], in a window, drained, the
+        forecast window quantiles [s] (or None) and the jobs running there."""
+        with self.connect() as con:
+            rows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
+            jobs = [dict(r) for r in con.execute("SELECT name, phase, site FROM jobs")]
+            op = self._operator(con)
+            fc = self._latest_forecast(con)
+        si = self.scenario_inputs()
+        thr = 0.0 if si is None else float(si[1].params.window_threshold_w)
+        out = []
+        for r in rows:
+            sur = r["surplus_w"]
+            out.append({
+                "name": r["name"], "renewable_w": r["renewable_w"], "surplus_w": sur,
+                "in_window": sur is not None and sur >= thr and sur > 0,
+                "drained": r["name"] in op["drained"],
+                "forecast_window_s": fc.get(r["name"]),
+                "jobs": [j["name"] for j in jobs if j["site"] == r["idx"]
+                         and j["phase"] not in ("done", "pending", "queued")]})
+        return out
+
+    def _latest_forecast(self, con) -> dict:
+        """Site -> {"0.1": s, "0.5": s, "0.9": s} from the newest decision that carried a
+        window forecast (empty when the run has none)."""
+        row = con.execute("SELECT body FROM events WHERE kind = 'decision' AND body LIKE "
+                          "'%window_forecast_q_s%' ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return {}
+        try:
+            body = json.loads(row[0])
+            q = body.get("window_forecast_q_s") or body["obs"].get("window_forecast_q_s")
+            levels = (body.get("window_forecast_quantiles")
+                      or body["obs"].get("window_forecast_quantiles"))
+            sites, _ = self._names(con)
+            return {s: {f"{lv:g}": (None if v is None or not np.isfinite(v) else float(v))
+                        for lv, v in zip(levels, q[i], strict=False)}
+                    for i, s in enumerate(sites)}
+        except (KeyError, TypeError, ValueError, IndexError):
+            return {}
+
+    def jobs(self) -> list[dict]:
+        """Per job: phase, site, destination, real step, total steps, progress, pinned."""
+        with self.connect() as con:
+            sites, _ = self._names(con)
+            rows = [dict(r) for r in con.execute("SELECT * FROM jobs ORDER BY idx")]
+            op = self._operator(con)
+
+        def sname(i):
+            return None if i is None else sites[i]
+
+        return [{"name": r["name"], "phase": r["phase"], "site": sname(r["site"]),
+                 "dest": sname(r["dest"]), "real_step": r["real_step"],
+                 "total_steps": r["total_steps"],
+                 "progress": (min(1.0, r["real_step"] / r["total_steps"])
+                              if r["total_steps"] else 0.0),
+                 "pinned": r["name"] in op["pinned"]} for r in rows]
+
+    def migrations(self) -> list[dict]:
+        """Every migration of the run, oldest first: job, src, dst, phase, bytes moved and
+        total [B], ETA [s] (None when unknown), start [s since the epoch], finished."""
+        with self.connect() as con:
+            evs = con.execute(
+                "SELECT seq, step, unix_s, kind, job, body FROM events WHERE kind IN "
+                "('migrate', 'phase') ORDER BY seq").fetchall()
+            jobs = {r["name"]: dict(r) for r in con.execute("SELECT * FROM jobs")}
+            sites, jnames = self._names(con)
+            done_bytes = self._ledger_migration_bytes(con, jnames, sites)
+        return _migrations(evs, jobs, sites, self.scenario_inputs(), done_bytes)
+
+    def _ledger_migration_bytes(self, con, jnames, sites) -> list[tuple[str, str, str, float]]:
+        row = con.execute("SELECT ledger FROM run WHERE id = 1").fetchone()
+        led = _json(row[0]) if row is not None else None
+        if not led:
+            return []
+        return [(jnames[m["job"]], sites[m["src"]], sites[m["dst"]], float(m["bytes"]))
+                for m in led["fleet"]["migrations"] if m.get("end_s") is not None]
+
+    def events(self, after: int = 0, limit: int = 500) -> list[dict]:
+        """Events with id > ``after``, at most ``limit``, in id order."""
+        with self.connect() as con:
+            rows = con.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (int(after), int(limit))).fetchall()
+        return [{"id": r["seq"], "step": r["step"], "kind": r["kind"], "job": r["job"],
+                 "data": json.loads(r["body"]), "unix_s": r["unix_s"]} for r in rows]
+
+    def timeline(self) -> dict:
+        """Per booked step and site: renewable, surplus and job load [W]."""
+        with self.connect() as con:
+            sites, _ = self._names(con)
+            power = {r[0]: json.loads(r[1])["renewable_w"] for r in con.execute(
+                "SELECT step, body FROM events WHERE kind = 'power' ORDER BY seq")}
+            booked = {r[0]: json.loads(r[1]) for r in con.execute(
+                "SELECT step, body FROM events WHERE kind = 'booked' ORDER BY seq")}
+            row = self._run_row(con)
+        si = self.scenario_inputs()
+        base = (np.zeros(len(sites)) if si is None
+                else np.asarray(si[1].base_demand_w, dtype=float))
+        end = int(row["step"]) if row is not None else 0
+        steps = [t for t in sorted(power) if t < end]
+        out = {"step_s": None if si is None else float(si[0].step_s),
+               "start_unix_s": None if si is None else float(si[0].start.timestamp()),
+               "steps": steps, "sites": {}}
+        for i, s in enumerate(sites):
+            ren = [float(power[t][i]) for t in steps]
+            out["sites"][s] = {
+                "renewable_w": ren, "surplus_w": [r - float(base[i]) for r in ren],
+                "job_load_w": [float(booked[t]["job_load_w"][i]) if t in booked else 0.0
+                               for t in steps]}
+        return out
+
+    def placements(self) -> list[dict]:
+        """Stay intervals: job, site, from_step, to_step (None: still there)."""
+        with self.connect() as con:
+            evs = con.execute("SELECT step, kind, job, body FROM events WHERE kind IN "
+                              "('place', 'migrate', 'done') ORDER BY seq").fetchall()
+        out: list[dict] = []
+        open_: dict[str, dict] = {}
+        for step, kind, job, body in evs:
+            b = json.loads(body)
+            cur = open_.pop(job, None)
+            if cur is not None:
+                cur["to_step"] = int(step)
+            if kind in ("place", "migrate"):
+                iv = {"job": job, "site": b["dst"], "from_step": int(step), "to_step": None}
+                out.append(iv)
+                open_[job] = iv
+        return out
+
+    def feasibility(self) -> dict:
+        """The candidate moves now: each running migratable job x every other site, with
+        the model's downtime [s], the destination's remaining window [s] and the verdict."""
+        si = self.scenario_inputs()
+        with self.connect() as con:
+            sites, _ = self._names(con)
+            rows = [dict(r) for r in con.execute("SELECT * FROM jobs ORDER BY idx")]
+            op = self._operator(con)
+            row = self._run_row(con)
+        if si is None or row is None:
+            return {"alpha": None, "moves": []}
+        return _feasibility(si, rows, sites, op, int(row["step"]))
+
+    def metrics_snapshot(self) -> dict:
+        """What the Prometheus collector reports (see :mod:`greenhop.service.metrics`)."""
+        with self.connect() as con:
+            sites, _ = self._names(con)
+            site_rows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
+            phases = dict(con.execute("SELECT phase, COUNT(*) FROM jobs GROUP BY phase")
+                          .fetchall())
+            booked = [json.loads(r[0]) for r in con.execute(
+                "SELECT body FROM events WHERE kind = 'booked' ORDER BY seq")]
+            row = self._run_row(con)
+        led = _json(row["ledger"]) if row is not None else None
+        return {"sites": sites, "site_rows": site_rows, "phases": phases, "booked": booked,
+                "ledger": led, "migrations": self.migrations()}
+
+
+def _migrations(evs, jobs: dict, sites: list[str], si, done_bytes) -> list[dict]:
+    """Rebuild each migration from its ``migrate`` event and the job's phase events."""
+    import time as _time
+
+    net = None if si is None else si[1]
+    out: list[dict] = []
+    cur: dict[str, dict] = {}
+    for _seq, _step, unix_s, kind, job, body in evs:
+        b = json.loads(body)
+        if kind == "migrate":
+            m = {"job": job, "src": b["src"], "dst": b["dst"], "phase": "saving",
+                 "bytes_moved": 0.0, "bytes_total": None, "eta_s": None,
+                 "started_unix_s": unix_s, "finished": False,
+                 "phase_unix_s": {"saving": unix_s}, "by": b.get("by", "policy")}
+            if net is not None:
+                j = list(net.job_names).index(job) if job in net.job_names else -1
+                if j >= 0:
+                    m["bytes_total"] = float(net.job_move_bytes[j])
+            out.append(m)
+            cur[job] = m
+        elif kind == "phase" and job in cur:
+            m = cur[job]
+            to = b.get("to")
+            if to in MOVING:
+                m["phase"] = to
+                m["phase_unix_s"].setdefault(to, unix_s)
+                if to == "restoring":
+                    m["bytes_moved"] = m["bytes_total"] or 0.0
+            elif to == "running":
+                m["phase"] = "done"
+                m["finished"] = True
+                m["phase_unix_s"]["done"] = unix_s
+                m["bytes_moved"] = m["bytes_total"] or 0.0
+                m["eta_s"] = 0.0
+                del cur[job]
+            elif to in ("stopped", "failed", "stopping"):
+                m["phase"] = to
+    # measured bytes of the migrations the books closed, in order per job
+    by_job: dict[str, list[float]] = {}
+    for job, _s, _d, nbytes in done_bytes:
+        by_job.setdefault(job, []).append(nbytes)
+    seen: dict[str, int] = {}
+    for m in out:
+        if m["finished"]:
+            k = seen.get(m["job"], 0)
+            seen[m["job"]] = k + 1
+            lst = by_job.get(m["job"], [])
+            if k < len(lst) and lst[k] > 0:
+                m["bytes_total"] = m["bytes_moved"] = lst[k]
+    now = _time.time()
+    for m in out:
+        if m["finished"] or net is None:
+            continue
+        m["eta_s"] = _eta_s(m, net, now)
+    return out
+
+
+def _eta_s(m: dict, si_inputs, now: float) -> float | None:
+    """Estimated time left [s] of a migration in flight, from the model's phase times
+    (save, transfer at the link's effective rate, restore) minus the time spent so far."""
+    inp = si_inputs
+    names = list(inp.params.site_names)
+    if m["src"] not in names or m["dst"] not in names or m["bytes_total"] is None:
+        return None
+    s, d = names.index(m["src"]), names.index(m["dst"])
+    p = inp.params
+    size = float(m["bytes_total"])
+    rate_bps = float(inp.network.bandwidth_bps[s, d] * inp.network.efficiency[s, d])
+    phases = {"saving": size / p.write_Bps,
+              "transferring": 8.0 * size / max(rate_bps, 1.0),
+              "restoring": size / p.read_Bps + p.startup_s}
+    order = list(MOVING)
+    if m["phase"] not in order:
+        return None
+    k = order.index(m["phase"])
+    spent = now - m["phase_unix_s"].get(m["phase"], now)
+    left = max(0.0, phases[m["phase"]] - spent) + sum(phases[q] for q in order[k + 1:])
+    if m["phase"] == "transferring":
+        m["bytes_moved"] = min(size, max(0.0, spent) * rate_bps / 8.0)
+    return left
+
+
+def _feasibility(si, rows: list[dict], sites: list[str], op: dict, step: int) -> dict:
+    from greenhop.core.observation import PINNED
+    from greenhop.model import evaluate
+
+    sc, inp = si
+    p = inp.params
+    net = inp.network
+    alpha = float(getattr(sc, "alpha", 0.1))
+    t = min(max(step, 0), inp.remaining_window_s.shape[0] - 1)
+    moves = []
+    cand = []
+    for r in rows:
+        if r["phase"] != "running" or r["site"] is None or r["name"] in op["pinned"]:
+            continue
+        j = list(inp.job_names).index(r["name"]) if r["name"] in inp.job_names else -1
+        if j < 0 or inp.job_mobility[j] == PINNED:
+            continue
+        for d in range(len(sites)):
+            if d == r["site"] or not inp.job_allowed[j, d] or net.hops[r["site"], d] <= 0:
+                continue
+            cand.append((j, r["name"], int(r["site"]), d))
+    if not cand:
+        return {"alpha": alpha, "moves": []}
+    j = np.array([c[0] for c in cand])
+    s = np.array([c[2] for c in cand])
+    d = np.array([c[3] for c in cand])
+    window = np.asarray(inp.remaining_window_s[t, d], dtype=float)
+    f = evaluate(inp.job_move_bytes[j], net.bandwidth_bps[s, d], np.maximum(window, 1.0),
+                 alpha=alpha, efficiency=net.efficiency[s, d],
+                 streams=np.maximum(net.streams[s, d], 1),
+                 rtt_s=np.maximum(net.rtt_s[s, d], 1e-6), loss=net.loss[s, d],
+                 write_Bps=p.write_Bps, read_Bps=p.read_Bps, startup_s=p.startup_s)
+    for k, (_j, name, src, dst) in enumerate(cand):
+        moves.append({"job": name, "src": sites[src], "dst": sites[dst],
+                      "downtime_s": float(f.downtime_s[k]), "window_s": float(window[k]),
+                      "feasible": bool(f.feasible[k] and window[k] > 0
+                                       and sites[dst] not in op["drained"])})
+    return {"alpha": alpha, "moves": moves}

@@ -1,0 +1,88 @@
+"""Run the service on uvicorn: in the foreground (``greenhop serve``) or as a child process
+beside a live run (``greenhop run --serve HOST:PORT``), so that HTTP clients never compete
+with the controller's loop for the interpreter."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from greenhop.core.errors import ConfigError
+
+GRACEFUL_S = 2.0
+"""How long open streams may take to close on shutdown [s]."""
+
+
+def parse_address(text: str, option: str = "--serve") -> tuple[str, int]:
+    """``"HOST:PORT"`` -> ``(host, port)``; a ConfigError names the option."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+def check_port(host: str, port: int, option: str = "--port") -> None:
+    """Refuse, before any work starts, an address this process cannot listen on."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"{option}: cannot listen on {host}:{port} ({exc.strerror}); "
+                              "pick another port") from None
+
+
+def serve(db: Path, host: str, port: int, token: str | None = None, *,
+          log_level: str = "warning") -> None:
+    """Serve ``db`` on ``host:port`` until interrupted (blocks)."""
+    import uvicorn
+
+    from greenhop.service.app import create_app
+
+    app = create_app(db, token=token)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=GRACEFUL_S)
+
+
+def start_child(db: Path, host: str, port: int, token_file: Path | None = None,
+                *, log: Path | None = None, wait_s: float = 30.0) -> subprocess.Popen:
+    """``greenhop serve`` as a child process; returns once it answers (or raises)."""
+    cmd = [sys.executable, "-m", "greenhop", "serve", "--db", str(db), "--host", host,
+           "--port", str(port)]
+    if token_file is not None:
+        cmd += ["--token-file", str(token_file)]
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=dict(os.environ))
+    finally:
+        if log is not None:
+            out.close()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"--serve {host}:{port}: the service exited with code "
+                              f"{proc.returncode}" + (f"; see {log}" if log else ""))
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    stop_child(proc)
+    raise ConfigError(f"--serve {host}:{port}: the service did not answer within {wait_s:g} s")
+
+
+def stop_child(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Stop a child started by :func:`start_child` (SIGTERM, then SIGKILL)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,211 @@
+"""The service's REST API, SSE stream and /metrics on a real uvicorn server, against a run
+database the real controller wrote (simulated processes, live 3-site scenario, a drain)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from servicekit import TOKEN, memory_run, rows, served
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def run_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("api") / "run.db"
+    assert memory_run(db, {12: [("drain", "tokyo-jp")]})["status"] == "done"
+    return db
+
+
+@pytest.fixture(scope="module")
+def client(run_db):
+    with served(run_db) as url, httpx.Client(base_url=url, timeout=20) as c:
+        yield c
+
+
+def _events(db):
+    return rows(db, "SELECT * FROM events ORDER BY seq")
+
+
+def test_run_sites_and_jobs_are_the_databases(client, run_db):
+    run = client.get("/api/v1/run").json()
+    db_run = rows(run_db, "SELECT * FROM run")[0]
+    assert (run["status"], run["step"], run["n_steps"], run["policy"]) == (
+        "done", db_run["step"], db_run["n_steps"], db_run["policy"])
+    assert run["sites"] == ["madrid-es", "tokyo-jp", "greensboro-nc"]
+    assert run["step_s"] == 900.0 and run["paused"] is False
+    sites = client.get("/api/v1/sites").json()
+    db_sites = rows(run_db, "SELECT * FROM sites ORDER BY idx")
+    assert [s["name"] for s in sites] == [s["name"] for s in db_sites]
+    assert [s["surplus_w"] for s in sites] == [s["surplus_w"] for s in db_sites]
+    assert [s["drained"] for s in sites] == [False, True, False]
+    jobs = client.get("/api/v1/jobs").json()
+    assert isinstance(jobs, list) and [j["name"] for j in jobs] == [
+        "job-a", "job-b", "job-c", "job-d"]
+    names = [s["name"] for s in db_sites]
+    for j, r in zip(jobs, rows(run_db, "SELECT * FROM jobs ORDER BY idx"), strict=True):
+        assert (j["phase"], j["site"], j["real_step"], j["progress"], j["pinned"]) == (
+            r["phase"], names[r["site"]], r["real_step"], 1.0, False)
+
+
+def test_migrations_and_placements_follow_the_event_log(client, run_db):
+    migs = client.get("/api/v1/migrations").json()
+    logged = [(r["job"], json.loads(r["body"])["src"], json.loads(r["body"])["dst"])
+              for r in _events(run_db) if r["kind"] == "migrate"]
+    assert [(m["job"], m["src"], m["dst"]) for m in migs] == logged
+    assert all(m["finished"] and m["phase"] == "done" and m["bytes_moved"] == 100_000
+               for m in migs)
+    assert {m["by"] for m in migs} == {"policy", "operator"}
+    stays = client.get("/api/v1/placements").json()
+    for job in ("job-a", "job-b", "job-c", "job-d"):
+        mine = [s for s in stays if s["job"] == job]
+        # one stay per place or move, each starting where the previous one ended
+        assert len(mine) == 1 + sum(1 for m in migs if m["job"] == job)
+        assert all(a["to_step"] == b["from_step"] for a, b in itertools.pairwise(mine))
+        assert mine[-1]["to_step"] is not None  # done
+
+
+def test_events_are_paged_in_id_order(client, run_db):
+    want = [r["seq"] for r in _events(run_db)]
+    got, after = [], 0
+    while True:
+        page = client.get("/api/v1/events", params={"after": after, "limit": 37}).json()
+        if not page:
+            break
+        got += [e["id"] for e in page]
+        after = page[-1]["id"]
+    assert got == want
+    first = client.get("/api/v1/events", params={"limit": 1}).json()[0]
+    assert first["kind"] == "run-start" and first["data"]["policy"] == "feasibility-aware"
+
+
+def test_timeline_has_every_booked_step_with_its_job_load(client, run_db):
+    tl = client.get("/api/v1/timeline").json()
+    booked = {r["step"]: json.loads(r["body"]) for r in _events(run_db)
+              if r["kind"] == "booked"}
+    assert tl["steps"] == list(range(48))
+    for i, site in enumerate(["madrid-es", "tokyo-jp", "greensboro-nc"]):
+        load = tl["sites"][site]["job_load_w"]
+        assert load == [booked[t]["job_load_w"][i] if t in booked else 0.0
+                        for t in tl["steps"]]
+    assert sum(sum(s["job_load_w"]) for s in tl["sites"].values()) > 0
+
+
+def test_feasibility_lists_no_candidates_when_nothing_runs(client):
+    f = client.get("/api/v1/feasibility").json()
+    assert f["alpha"] == pytest.approx(0.1) and f["moves"] == []
+
+
+def test_openapi_lists_the_reads_and_no_write_without_a_token(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/api/v1/run", "/api/v1/sites", "/api/v1/jobs", "/api/v1/migrations",
+            "/api/v1/events", "/api/v1/events/stream"} <= set(spec["paths"])
+    assert not any("post" in ops for ops in spec["paths"].values())
+    for path in ("/api/v1/sites/tokyo-jp/drain", "/api/v1/jobs/job-a/pin",
+                 "/api/v1/policy/pause"):
+        r = client.post(path, headers=AUTH)
+        assert r.status_code in (404, 405), path
+
+
+def _metrics(client) -> dict:
+    out = {}
+    for fam in text_string_to_metric_families(client.get("/metrics").text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_metrics_parse_and_their_counters_equal_the_database(client, run_db):
+    m = _metrics(client)
+    evs = _events(run_db)
+    booked = [json.loads(r["body"]) for r in evs if r["kind"] == "booked"]
+    sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
+    # jobs by state
+    phases = {}
+    for r in rows(run_db, "SELECT phase FROM jobs"):
+        phases[r["phase"]] = phases.get(r["phase"], 0) + 1
+    assert {k[1][0][1]: v for k, v in m.items() if k[0] == "greenhop_jobs"} == phases
+    # migrations by phase, and started
+    n_moves = sum(1 for r in evs if r["kind"] == "migrate")
+    assert m[("greenhop_migrations", (("phase", "done"),))] == n_moves
+    assert m[("greenhop_migrations_started_total", ())] == n_moves
+    led = json.loads(rows(run_db, "SELECT ledger FROM run")[0]["ledger"])
+    assert m[("greenhop_transferred_bytes_total", ())] == led["fleet"]["counters"][
+        "bytes_moved"] == n_moves * 100_000
+    # the jobs' non-renewable energy and each site's grid energy over the booked steps
+    job_j = sum(sum(b["job_grid_w"]) * b["step_s"] for b in booked)
+    assert m[("greenhop_job_nonrenewable_joules_total", ())] == pytest.approx(job_j)
+    assert job_j > 0
+    for i, s in enumerate(sites):
+        grid = sum(b["grid_w"][i] * b["step_s"] for b in booked)
+        assert m[("greenhop_site_grid_import_joules_total", (("site", s),))] == \
+            pytest.approx(grid)
+        last = booked[-1]
+        assert m[("greenhop_site_grid_import_watts", (("site", s),))] == last["grid_w"][i]
+        assert m[("greenhop_site_renewable_used_watts", (("site", s),))] == pytest.approx(
+            max(0.0, last["demand_w"][i] - last["grid_w"][i]))
+    for r in rows(run_db, "SELECT * FROM sites"):
+        assert m[("greenhop_site_surplus_watts", (("site", r["name"]),))] == r["surplus_w"]
+    # the reconcile-loop histogram holds every pass of every booked step
+    passes = sum(b["reconcile"]["count"] for b in booked)
+    assert passes > 48
+    assert m[("greenhop_reconcile_loop_duration_seconds_count", ())] == passes
+    assert m[("greenhop_reconcile_loop_duration_seconds_bucket", (("le", "+Inf"),))] == passes
+    assert m[("greenhop_reconcile_loop_duration_seconds_sum", ())] == pytest.approx(
+        sum(b["reconcile"]["sum"] for b in booked))
+    # every finished migration has a save, transfer and restore phase in the histogram
+    for phase in ("save", "transfer", "restore"):
+        assert m[("greenhop_migration_phase_duration_seconds_count",
+                  (("phase", phase),))] == n_moves
+    assert m[("greenhop_run_finished", ())] == 1.0
+
+
+def _read_sse(client, headers=None, until_kind="run-done", params=None, timeout_s=30.0):
+    got = []
+    cur: dict = {}
+    with client.stream("GET", "/api/v1/events/stream", headers=headers or {},
+                       params=params or {}, timeout=timeout_s) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                cur["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                cur["event"] = line[7:]
+            elif line.startswith("data: "):
+                cur["data"] = json.loads(line[6:])
+            elif line == "" and "id" in cur:
+                got.append(cur)
+                if cur["event"] == until_kind:
+                    break
+                cur = {}
+    return got
+
+
+def test_the_event_stream_delivers_every_event_in_order(client, run_db):
+    want = _events(run_db)
+    got = _read_sse(client)
+    assert [g["id"] for g in got] == [r["seq"] for r in want]
+    assert [g["event"] for g in got] == [r["kind"] for r in want]
+    assert [g["data"]["data"] for g in got] == [json.loads(r["body"]) for r in want]
+    # a reconnecting client sends Last-Event-ID and gets the rest, nothing twice
+    mid = want[len(want) // 2]["seq"]
+    rest = _read_sse(client, headers={"Last-Event-ID": str(mid)})
+    assert [g["id"] for g in rest] == [r["seq"] for r in want if r["seq"] > mid]
+
+
+def test_the_event_stream_matches_the_exported_log(client, run_db, tmp_path):
+    from greenhop.runtime.store import Store, export_events, read_events
+
+    st = Store.open(run_db)
+    try:
+        log = read_events(export_events(st, tmp_path / "events.jsonl"))
+    finally:
+        st.close()
+    got = _read_sse(client)
+    assert [(g["id"], g["event"], g["data"]["data"]) for g in got] == [
+        (e["seq"], e["kind"], e["body"]) for e in log]
