@@ -21,8 +21,7 @@ from greenhop.core.units import (
     format_duration,
     format_rate,
     format_size,
-    parse_duration,
-    parse_rate,
+    parse_quantity,
 )
 
 agent_app = typer.Typer(
@@ -35,7 +34,9 @@ err = Console(stderr=True, highlight=False)
 
 
 def _rate(text: str) -> float:
-    return math.inf if text.strip().lower() in ("unlimited", "inf", "none") else parse_rate(text)
+    if text.strip().lower() in ("unlimited", "inf", "none"):
+        return math.inf
+    return parse_quantity(text, "rate", option="--rate", plain=False)
 
 
 def _credentials(token_file: Path | None, tls_ca: Path | None):
@@ -85,13 +86,13 @@ def serve(
         if p is not None and not p.is_file():
             raise ConfigError(f"{opt} {p}: no such file")
     creds = _credentials(token_file, tls_ca)
-    idle_s = parse_duration(idle_timeout)
+    idle_s = parse_quantity(idle_timeout, "duration", option="--idle-timeout")
     agent = SiteAgent(
         root,
         host=host,
         port=port,
         rate_bps=_rate(rate),
-        latency_s=parse_duration(latency),
+        latency_s=parse_quantity(latency, "duration", option="--latency"),
         idle_timeout_s=idle_s or None,
         name=name,
         token=creds.token,
@@ -176,7 +177,7 @@ def pull(
             dest,
             checkpoint,
             max_retries=retries,
-            timeout_s=parse_duration(timeout),
+            timeout_s=parse_quantity(timeout, "duration", option="--timeout"),
             progress=on_progress,
             credentials=creds,
         )

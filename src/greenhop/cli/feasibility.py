@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from greenhop.cli import feasibility_options as parse
+from greenhop.cli import paths
 from greenhop.core import units
 from greenhop.core.errors import ConfigError
 from greenhop.model import evaluate, mathis_bps
@@ -185,6 +186,7 @@ def feasibility_map(
     """
     from greenhop.model.plot import draw_feasibility_map
 
+    paths.output_file(out, "--out", create_parents=True)
     link = parse.link_options(alpha=alpha, efficiency=efficiency, streams=streams, rtt=rtt,
                               loss=loss, write_rate=write_rate, read_rate=read_rate,
                               startup=startup, ideal=ideal)
@@ -194,10 +196,6 @@ def feasibility_map(
         raise ConfigError("--windows is empty; give durations such as --windows 1h,2.5h,5h")
     size_range = parse.axis_range("--sizes", sizes, parse.size, "1GB:1TB")
     bw_range = parse.axis_range("--bandwidths", bandwidths, parse.rate_bps, "100Mbps:100Gbps")
-    suffix = out.suffix.lower().lstrip(".")
-    if suffix not in ("png", "svg", "pdf"):
-        raise ConfigError(f"--out {str(out)!r}: unknown image type {out.suffix!r}; "
-                          "end the name with .png, .svg or .pdf")
     out.parent.mkdir(parents=True, exist_ok=True)
     draw_feasibility_map(out, windows_s=window_list, size_range_bytes=size_range,
                          bandwidth_range_bps=bw_range, swap_axes=swap_axes, **link.kwargs())

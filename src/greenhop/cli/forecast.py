@@ -18,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from greenhop.cli import paths
 from greenhop.core.errors import ConfigError
-from greenhop.core.units import parse_duration
+from greenhop.core.units import format_duration, parse_quantity
 
 forecast_app = typer.Typer(help="Forecast surplus and windows; backtest forecasters.",
                            no_args_is_help=True)
@@ -36,13 +37,41 @@ def _finite(value):
 
 
 def _horizons(text: str) -> list[float]:
-    try:
-        out = [parse_duration(part.strip()) for part in text.split(",") if part.strip()]
-    except ConfigError as exc:
-        raise ConfigError(f"--horizons: {exc}") from None
+    """The durations of ``--horizons 1h,2h`` [s]: positive, each once, sorted."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        horizon_s = parse_quantity(part, "duration", option="--horizons", plain=False)
+        if horizon_s <= 0:
+            raise ConfigError(f"--horizons: horizon {part!r} must be longer than 0, e.g. "
+                              "--horizons 1h,2h,3h,4h")
+        out.append(horizon_s)
     if not out:
         raise ConfigError("--horizons: give at least one horizon, e.g. 1h,2h,3h,4h")
-    return sorted(out)
+    return sorted(set(out))
+
+
+def _on_step_grid(horizons_s: list[float], step_s: float, site: str) -> None:
+    """Refuse, naming the option, a horizon that is not a whole number of series steps."""
+    for h in horizons_s:
+        if abs(h / step_s - round(h / step_s)) > 1e-9:
+            raise ConfigError(f"--horizons: {format_duration(h)} is not a whole number of "
+                              f"the {format_duration(step_s)} steps of '{site}'; give "
+                              f"multiples of {format_duration(step_s)}")
+
+
+def _threshold(text: str, unit: str) -> float:
+    """``--threshold`` in the series' unit [W or W/kWp]: a plain number, or a power
+    (``5kW``; ``300W/kWp`` for a per-kWp series)."""
+    per_kwp = unit == "W/kWp"
+    body = text.strip()
+    if body.endswith("/kWp"):
+        if not per_kwp:
+            raise ConfigError(f"--threshold {text!r}: this series is in {unit}, not W/kWp; "
+                              "give a power such as 5kW")
+        body = body[: -len("/kWp")]
+    return parse_quantity(body, "power", option="--threshold")
 
 
 @forecast_app.command("models")
@@ -64,21 +93,31 @@ def backtest_cmd(
     refit_every: str = typer.Option("2d", "--refit-every", help="Refit period of the model."),
     calibration: str = typer.Option("7d", "--calibration-window",
                                     help="Rolling conformal calibration history."),
-    threshold: float = typer.Option(None, "--threshold",
-                                    help="Window threshold in the series' unit "
-                                         "(default: 300 W/kWp for Solcast, 0 W for a site)."),
+    threshold: str | None = typer.Option(None, "--threshold",
+                                         help="Window threshold: a power such as 5kW for a "
+                                              "site, 300W/kWp for a Solcast city; a plain "
+                                              "number is W (W/kWp). Default: 300 W/kWp for "
+                                              "Solcast, 0 W for a site."),
     no_windows: bool = typer.Option(False, "--no-windows", help="Skip window forecasts."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plot: str = typer.Option(None, "--plot", help="Write a PNG: forecast vs actual."),
+    plot: str | None = typer.Option(None, "--plot", help="Write an image (.png, .svg or "
+                                    ".pdf) of forecast vs actual; its folder must exist."),
 ) -> None:
     """Backtest a forecaster on a real series: accuracy, skill, calibration, windows."""
     import greenhop.forecast.models  # noqa: F401
     from greenhop.forecast.backtest import backtest, plot_backtest
-    from greenhop.forecast.base import FORECASTERS
+    from greenhop.forecast.base import FORECASTERS, series_step_s
     from greenhop.forecast.data import load_site
 
     FORECASTERS.get(model)  # unknown names fail before any data is read
+    if plot:
+        paths.output_file(plot, "--plot")
+    hz = _horizons(horizons)
+    spans_s = {opt: parse_quantity(text, "duration", option=opt) for opt, text in (
+        ("--warmup", warmup), ("--issue-every", issue_every), ("--refit-every", refit_every),
+        ("--calibration-window", calibration))}
     data = load_site(site)
+    _on_step_grid(hz, series_step_s(data.series, f"--site {site}"), data.name)
     options: dict = {}
     if model in ("gbm", "clear-sky-persistence") and data.latitude_deg is not None:
         options = {"latitude_deg": data.latitude_deg, "longitude_deg": data.longitude_deg}
@@ -87,15 +126,14 @@ def backtest_cmd(
             raise ConfigError(f"--model replay: site '{site}' has no issued forecasts; use a "
                               "Solcast city (e.g. --site Berlin)")
         options = {"table": data.issued}
-    hz = _horizons(horizons)
     thr = None if no_windows or model == "replay" else (
-        data.default_threshold if threshold is None else float(threshold))
+        data.default_threshold if threshold is None else _threshold(threshold, data.unit))
     console = Console(stderr=True)
     with console.status(f"backtesting {model} on {data.name} ..."):
-        result = backtest(data.series, model, horizons_s=hz, warmup_s=parse_duration(warmup),
-                          issue_every_s=parse_duration(issue_every),
-                          refit_every_s=parse_duration(refit_every),
-                          calibration_window_s=parse_duration(calibration), threshold=thr,
+        result = backtest(data.series, model, horizons_s=hz, warmup_s=spans_s["--warmup"],
+                          issue_every_s=spans_s["--issue-every"],
+                          refit_every_s=spans_s["--refit-every"],
+                          calibration_window_s=spans_s["--calibration-window"], threshold=thr,
                           site=data.name, unit=data.unit, model_options=options)
     payload = result.to_dict()
     payload["source"] = data.source

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from greenhop import __version__
+from greenhop.cli.plain_help import GreenhopGroup
 from greenhop.core.errors import GreenhopError, UserError
 
 COMMAND_MODULES = [
@@ -43,6 +44,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    cls=GreenhopGroup,  # flags shown as flags, arguments by name, in every --help
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

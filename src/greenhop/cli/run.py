@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
+from greenhop.cli import paths
 from greenhop.core.errors import ConfigError
+from greenhop.core.units import parse_quantity
 
 err = Console(stderr=True, highlight=False)
 
@@ -267,9 +269,11 @@ def run_command(
     workload: str = typer.Option("mlp", "--workload", help="Reference workload: mlp or lm."),
     train_steps: int = typer.Option(200, "--train-steps", help="Training steps of every job."),
     every: int = typer.Option(25, "--checkpoint-every", help="Periodic checkpoint interval."),
-    step_sleep: float = typer.Option(0.0, "--step-sleep",
-                                     help="Seconds each training step sleeps (pacing)."),
-    max_wall: float = typer.Option(3600.0, "--max-wall", help="Give up after this many s."),
+    step_sleep: str = typer.Option("0s", "--step-sleep",
+                                   help="Pause of each training step (pacing), e.g. 50ms; "
+                                        "a plain number is seconds."),
+    max_wall: str = typer.Option("1h", "--max-wall", help="Give up after this long, e.g. "
+                                 "1h or 90min; a plain number is seconds."),
     resume: bool = typer.Option(False, "--resume", help="With a new --db: continue from the "
                                 "checkpoints an earlier run left in --workdir."),
     fresh: bool = typer.Option(False, "--fresh", help="With a new --db: remove the "
@@ -292,6 +296,11 @@ def run_command(
     """Run SCENARIO live: a controller, one site agent per site, real training processes."""
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
+    step_sleep_s = parse_quantity(step_sleep, "duration", option="--step-sleep")
+    max_wall_s = parse_quantity(max_wall, "duration", option="--max-wall")
+    paths.output_dir(workdir, "--workdir")
+    if db is not None:
+        paths.output_file(db, "--db", suffixes=(), create_parents=True)
     from greenhop.cli import policy_files
 
     loaded, _ = policy_files.load(policy_file)
@@ -305,9 +314,12 @@ def run_command(
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
     ctl, sc, inp = build_controller(
         scenario, db, workdir, policy=policy, time_scale=time_scale, workload=workload,
-        train_steps=train_steps, every=every, step_sleep_s=step_sleep, max_wall_s=max_wall,
+        train_steps=train_steps, every=every, step_sleep_s=step_sleep_s, max_wall_s=max_wall_s,
         log=lambda m: err.print(m), resume=resume, fresh=fresh, tls=tls,
         token_file=token_file, tls_ca=tls_ca, agents=agents)
+    from greenhop.cli.simulate import warn
+
+    warn(err, sc.with_policies([ctl.cfg.policy_name]))
     try:
         try:
             mode = ctl.prepare()
@@ -442,14 +454,16 @@ def status_command(
               f"{r['scenario']}")
     if r["error"]:
         con.print(f"error: {r['error']}", markup=False)
-    t = Table("site", "surplus kW", "renewable kW", "agent", "agent pid", "health")
+    t = Table(Column("site", no_wrap=True), "surplus kW", "renewable kW", "agent",
+              "agent pid", "health")
     for s in snap["sites"]:
         t.add_row(s["name"], _kw(s["surplus_w"]), _kw(s["renewable_w"]), s["agent_url"] or "–",
                   f"{s['agent_pid'] or '–'}" + (f" ({s['agent_restarts']} restarts)"
                                                  if s["agent_restarts"] else ""),
                   s["agent_health"])
     con.print(t)
-    t = Table("job", "phase", "site", "dest", "step", "token", "trainer pid", "error")
+    t = Table(Column("job", no_wrap=True), "phase", Column("site", no_wrap=True), "dest",
+              "step", "token", "trainer pid", "error")
     for j in snap["jobs"]:
         pid = "–" if not j["trainer_pid"] else (
             f"{j['trainer_pid']}" + ("" if j["trainer_alive"] else " (dead)"))
@@ -521,7 +535,8 @@ def replay_command(
         con = Console(highlight=False)
         con.print(f"replayed {out['decisions']} decisions of policy {out['policy']}: "
                   f"{out['actions']} actions, {len(out['mismatches'])} mismatches")
-        t = Table("step", "job", "from", "to", title="live migrations")
+        t = Table("step", *(Column(c, no_wrap=True) for c in ("job", "from", "to")),
+                  title="live migrations")
         for m in out["live_migrations"]:
             t.add_row(*(str(x) for x in m))
         con.print(t)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from greenhop.cli import policy_files
+from greenhop.cli import paths, policy_files
 from greenhop.core.errors import ConfigError
 
 _SUMMARY = (
@@ -46,6 +47,14 @@ def policy_list(text: str | None) -> list[str] | None:
     return names
 
 
+def warn(err: Console, scenario) -> None:
+    """Print on stderr what ``scenario`` seems to ask for but cannot do (it still runs)."""
+    from greenhop.sim.scenario import scenario_warnings
+
+    for note in scenario_warnings(scenario):
+        err.print(f"[bold yellow]warning:[/] {escape(note)}", soft_wrap=True)
+
+
 def _cell(fmt: str, v) -> str:
     return "–" if v is None else fmt.format(v)
 
@@ -70,19 +79,20 @@ def simulate_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from greenhop.sim import simulate
+    from greenhop.sim.scenario import load_scenario
 
+    paths.output_dir(out, "--out")
     names = policy_list(policies)
-    if policy_file:
-        from greenhop.sim.scenario import load_scenario
-
-        loaded, _ = policy_files.load(policy_file)
+    loaded = policy_files.load(policy_file)[0] if policy_file else []
+    sc = load_scenario(scenario)
+    if loaded:
         names = policy_files.with_loaded(names, loaded)
         if names is None:  # the scenario's policies, and yours
-            scenario = load_scenario(scenario)
-            names = policy_files.with_loaded(list(scenario.policies), loaded)
+            names = policy_files.with_loaded(list(sc.policies), loaded)
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
     err = Console(stderr=True, highlight=False)
+    warn(err, sc.with_policies(names) if names else sc)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
@@ -91,9 +101,9 @@ def simulate_command(
         def progress(policy: str, done: int, total: int) -> None:
             bar.update(task, description=f"simulating {policy}", completed=done, total=total)
 
-        result = simulate(scenario, policies=names, seed=seed, progress=progress)
+        result = simulate(sc, policies=names, seed=seed, progress=progress)
         bar.update(task, description="writing report")
-        paths = result.write(out, report=not no_report)
+        written = result.write(out, report=not no_report)
     if as_json:
         typer.echo(result.to_json(), nl=False)
         return
@@ -124,7 +134,7 @@ def simulate_command(
             why = m.get(f"gap_closed_{kind}_why")
             if why:
                 console.print(f"{name}: no {kind} gap: {why}")
-    for kind, path in paths.items():
+    for kind, path in written.items():
         console.print(f"{kind}: {path}")
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from greenhop.cli import policy_files
+from greenhop.cli import paths, policy_files
 from greenhop.core.errors import ConfigError
 
 _LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
@@ -114,7 +114,8 @@ def sweep_command(
         TimeElapsedColumn,
     )
 
-    from greenhop.cli.simulate import policy_list
+    from greenhop.cli.simulate import policy_list, warn
+    from greenhop.sim.scenario import parse_scenario
     from greenhop.sim.sweep import prepare_sweep, run_sweep
 
     names = policy_list(policies)
@@ -124,9 +125,15 @@ def sweep_command(
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
     if serial and address is not None:
         raise ConfigError("--serial runs in this process: drop --address (or --serial)")
+    if out is not None:
+        paths.output_dir(out, "--out")
     spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or (),
                          policy_files=refs)
+    if out is None:
+        paths.output_dir(f"sweep-{spec.scenario_name}", "--out (default)")
     err = Console(stderr=True, highlight=False)
+    first = parse_scenario(spec.point_document(0), spec.source_label, Path(spec.base_dir))
+    warn(err, first.with_policies(spec.policies))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("starting" if not serial else "cells", total=len(spec.cells()))

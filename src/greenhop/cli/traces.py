@@ -12,11 +12,13 @@ import math
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from greenhop.cli import paths
 from greenhop.core import units
-from greenhop.core.errors import ConfigError, TraceError, UnitError
+from greenhop.core.errors import ConfigError, TraceError
 
 _FLEET_HELP = "Fleet file (TOML); default: the fleet shipped with greenhop."
 _STAT_KEYS = ("count", "mean_h", "median_h", "p10_h", "p90_h", "duty_factor", "energy_kwh",
@@ -34,11 +36,8 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def _parse(kind: str, option: str, text: str, parse) -> float:
-    try:
-        return parse(text)
-    except UnitError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
+def _parse(kind: str, option: str, text: str) -> float:
+    return units.parse_quantity(text, kind, option=option)
 
 
 def _site_row(site, location: str) -> dict:
@@ -77,17 +76,23 @@ def sites(
     if as_json:
         typer.echo(json.dumps({"fleet": f.name, "path": f.path, "sites": rows}, indent=2))
         return
-    table = Table(title=f"fleet '{f.name}' ({len(rows)} sites)")
-    for col in ("site", "location", "time zone", "PV", "wind", "battery", "base load x PUE",
-                "GPUs"):
-        table.add_column(col)
+    # Site and GPU names are typed into options (--site, --gpu): never cut. Units sit in
+    # the headers, the time zone under the location and the GPU model under the GPU count,
+    # so 80 columns hold the table.
+    table = Table(title=f"fleet '{f.name}' ({len(rows)} sites)", box=box.SIMPLE_HEAD,
+                  collapse_padding=True, pad_edge=False, show_edge=False)
+    table.add_column("site", no_wrap=True)
+    table.add_column("location\ntime zone", overflow="fold")
+    for col in ("PV\nkWp", "wind\nkW", "battery\nkWh", "base kW\nx PUE"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("GPUs", no_wrap=True)
     for r in rows:
+        where = r["location"] or f"{r['latitude_deg']:.2f}, {r['longitude_deg']:.2f}"
         table.add_row(
-            r["name"], r["location"] or f"{r['latitude_deg']:.2f}, {r['longitude_deg']:.2f}",
-            r["timezone"], f"{r['pv_kwp']:g} kWp", f"{r['wind_kw']:g} kW",
-            f"{r['battery_kwh']:g} kWh" if r["battery_kwh"] else "-",
-            f"{units.format_power(r['base_load_w'])} x {r['pue']:g}",
-            f"{r['gpu_slots']} x {r['gpu_platform']}",
+            r["name"], f"{where}\n{r['timezone']}", f"{r['pv_kwp']:g}", f"{r['wind_kw']:g}",
+            f"{r['battery_kwh']:g}" if r["battery_kwh"] else "-",
+            f"{r['base_load_w'] / 1e3:g} x {r['pue']:g}",
+            f"{r['gpu_slots']} x\n{r['gpu_platform']}",
         )
     _out().print(table)
 
@@ -104,8 +109,11 @@ def data_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="datasets")
-    for col in ("name", "present", "what", "source", "terms", "how to get it"):
+    table = Table(title="datasets", box=box.SIMPLE_HEAD, collapse_padding=True,
+                  pad_edge=False, show_edge=False)
+    table.add_column("name", no_wrap=True)  # typed into `greenhop data fetch`: never cut
+    table.add_column("here", no_wrap=True)
+    for col in ("what", "source", "terms", "how to get it"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["name"], "yes" if r["present"] else "no", r["what"], r["source"],
@@ -139,8 +147,9 @@ def data_fetch(
 
 def _stats_table(title: str, stats_by_name: dict[str, dict]) -> Table:
     table = Table(title=title)
-    for col in ("site", "windows", "mean h", "median h", "p10 h", "p90 h", "duty", "kWh in"):
-        table.add_column(col, justify="right")
+    table.add_column("site", no_wrap=True)  # names are typed into --site: never cut them
+    for col in ("windows", "mean h", "median h", "p10 h", "p90 h", "duty", "kWh in"):
+        table.add_column(col, justify="right", overflow="fold")
     for name, s in stats_by_name.items():
         table.add_row(name, str(s["count"]), f"{s['mean_h']:.2f}", f"{s['median_h']:.2f}",
                       f"{s['p10_h']:.2f}", f"{s['p90_h']:.2f}", f"{s['duty_factor']:.1%}",
@@ -199,8 +208,9 @@ def windows(
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON: count, "
                                  "mean_h, median_h, p10_h, p90_h (h), duty_factor (0-1), "
                                  "energy_kwh (kWh), ..."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of surplus over time "
-                                     "with the windows shaded, e.g. out.png."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write an image (.png, .svg or "
+                                     ".pdf) of surplus over time with the windows shaded, "
+                                     "e.g. out.png; its folder must exist."),
     plot_days: float = typer.Option(14.0, "--plot-days", help="Days shown in --plot, from the "
                                     "start of the series (days); 0 for all."),
     plot_start: str | None = typer.Option(None, "--plot-start", help="First day of --plot, "
@@ -217,9 +227,11 @@ def windows(
 
     from greenhop.traces.windows import find_windows, fleet_complementarity, window_stats
 
-    threshold_w = _parse("power", "--threshold", threshold, units.parse_power)
-    min_s = _parse("duration", "--min-duration", min_duration, units.parse_duration)
-    step_s = _parse("duration", "--step", step, units.parse_duration)
+    if plot is not None:
+        paths.output_file(plot, "--plot")
+    threshold_w = _parse("power", "--threshold", threshold)
+    min_s = _parse("duration", "--min-duration", min_duration)
+    step_s = _parse("duration", "--step", step)
     if (site is None) == (trace is None):
         raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
                           "--unit)")

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from greenhop.core.errors import CheckpointError, ConfigError
-from greenhop.core.units import format_size, parse_duration
+from greenhop.core.units import format_size, parse_quantity
 
 workload_app = typer.Typer(
     help=(
@@ -40,7 +40,8 @@ def run(
     context: int | None = typer.Option(None, "--context", help="LM context length (default 128)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     threads: int = typer.Option(1, "--threads", min=1, help="torch threads (fixed for exactness)."),
-    step_sleep: str = typer.Option("0s", "--step-sleep", help="Pause after each step, e.g. 50ms."),
+    step_sleep: str = typer.Option("0s", "--step-sleep", help="Pause after each step, e.g. 50ms or "
+                                   "0.04 (seconds)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a reference workload; resume from the newest complete checkpoint in --ckpt-dir."""
@@ -60,7 +61,7 @@ def run(
         context=context,
         batch_size=batch_size,
         threads=threads,
-        step_sleep_s=parse_duration(step_sleep),
+        step_sleep_s=parse_quantity(step_sleep, "duration", option="--step-sleep"),
     )
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -11,6 +11,9 @@ Accepted forms (a number, optional space, a unit; case matters for ``B``/``b``):
 * counts -> a number: ``7e9``, ``7B``, ``175B``, ``1.5M``, ``340k``, ``1T`` (k, M, B or G, T
   = thousand, million, billion, trillion; used for parameter counts)
 
+:func:`parse_quantity` is the entry point for options and keys: it also takes a
+plain number in the SI unit (``0.04`` s) and names the option in its errors.
+
 Prefixes are decimal (k=1e3, M=1e6, G=1e9, T=1e12, P=1e15) unless a binary
 prefix is written (Ki=2^10, Mi=2^20, Gi=2^30, Ti=2^40, Pi=2^50).
 """
@@ -152,6 +155,46 @@ def parse_count(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise UnitError(f"count {text!r} must be finite and non-negative; expected {COUNT_FORMS}")
     return value * _COUNT_SUFFIXES[match.group(2)]
+
+
+_PARSERS = {"size": parse_size, "rate": parse_rate, "duration": parse_duration,
+            "power": parse_power, "energy": parse_energy, "count": parse_count}
+_FORMS = {"size": SIZE_FORMS, "rate": RATE_FORMS, "duration": DURATION_FORMS,
+          "power": POWER_FORMS, "energy": ENERGY_FORMS, "count": COUNT_FORMS}
+_SI_UNITS = {"size": "B", "rate": "bit/s", "duration": "s", "power": "W", "energy": "J",
+             "count": ""}
+_PLAIN = re.compile(rf"^\s*({_NUMBER})\s*$")
+
+
+def parse_quantity(text: str, kind: str, *, option: str | None = None,
+                   plain: bool = True) -> float:
+    """Parse ``text`` as a quantity of ``kind`` (size, rate, duration, power, energy or
+    count) into its SI unit [B, bit/s, s, W, J, -].
+
+    This is the one parser behind every quantity option and key. A plain number
+    (``"0.04"``) is taken in the SI unit when ``plain`` is true and refused otherwise.
+    Every error is a :class:`UnitError` that starts with ``option`` when given, so the
+    message names what the user typed it into.
+    """
+    if kind not in _PARSERS:
+        raise ValueError(f"unknown quantity kind {kind!r}; one of {', '.join(_PARSERS)}")
+    try:
+        match = _PLAIN.match(text) if isinstance(text, str) else None
+        if match is None or kind == "count":
+            return _PARSERS[kind](text)
+        value = float(match.group(1))
+        unit = _SI_UNITS[kind]
+        forms = _FORMS[kind]
+        if not plain:
+            raise UnitError(f"{kind} {text!r} needs a unit; expected {forms}")
+        if not math.isfinite(value) or value < 0:
+            raise UnitError(f"{kind} {text!r} must be finite and non-negative [{unit}]; "
+                            f"expected a number in {unit} or {forms}")
+        return value
+    except UnitError as exc:
+        if option is None:
+            raise
+        raise UnitError(f"{option}: {exc}") from None
 
 
 def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:

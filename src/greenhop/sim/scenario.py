@@ -521,12 +521,15 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
         mob = [("migratable", 1.0)]
     else:
         for m in MOBILITY:
-            w = mt.number(m, 0.0, lo=0)
+            w = mt.number(m, 0.0, lo=0, hi=1)
             if w > 0:
                 mob.append((m, w))
         mt.done()
-        if not mob:
-            raise ConfigError(f"{mt.path}: at least one mobility needs a positive weight")
+        total = sum(w for _, w in mob)
+        if abs(total - 1.0) > 1e-9:
+            parts = " + ".join(f"{m} {w:g}" for m, w in mob) or "nothing"
+            raise ConfigError(f"{mt.path}: the shares of jobs per mobility must sum to 1, "
+                              f"got {total:g} ({parts})")
     share = gt.number("partial_share", 0.5, lo=0, lo_open=True, hi=0.999)
     deadline_factor = gt.number("deadline_factor", 0.0, lo=0)
     if 0 < deadline_factor < 1:
@@ -594,8 +597,9 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     except (ValueError, TypeError):
         raise ConfigError(f"start: expected a UTC timestamp such as '2023-06-01T00:00:00Z', "
                           f"got {start_raw!r}") from None
-    if start.tzinfo is None:
-        start = start.tz_localize("UTC")
+    if start.tzinfo is None:  # a local time would silently shift every trace
+        raise ConfigError(f"start: {str(start_raw)!r} has no time zone; end it with Z for UTC "
+                          "(e.g. '2023-06-01T00:00:00Z') or give an offset such as +02:00")
     start = start.tz_convert("UTC")
     step = t.duration("step", 300.0, lo=0, lo_open=True)
     horizon = t.duration("horizon", lo=0, lo_open=True)
@@ -747,6 +751,30 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines, energy=energy,
         description=description, source=source,
     )
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """What ``scenario`` seems to ask for but cannot do; it still runs. One sentence each.
+
+    A migrating policy on a fleet without links can never move a job, so it does
+    exactly what ``static`` does: comparing them measures nothing.
+    """
+    from greenhop.policies import POLICIES, Capabilities
+
+    notes = []
+    if not scenario.links:
+        migrating = []
+        for name in scenario.policies:
+            caps = getattr(POLICIES.get(name), "capabilities", None) if name in POLICIES \
+                else None
+            if isinstance(caps, Capabilities) and caps.migrates:
+                migrating.append(name)
+        if migrating:
+            where = "one site" if len(scenario.sites) == 1 else "no links"
+            notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
+                         f"sites, so every migrating policy ({', '.join(migrating)}) equals "
+                         "static; add [[links]] to compare them")
+    return notes
 
 
 def generate_jobs(scenario: Scenario) -> list[JobSpec]:

@@ -1,0 +1,77 @@
+"""``--help`` that shows flags as flags and arguments by name.
+
+Typer's own help prints a type beside every option, ``<bool>`` included, which
+reads as if ``--json`` took a value (``--json true`` is refused), and writes a
+required argument as ``{scenario}``. :class:`GreenhopGroup` is the root group:
+when Typer builds the command tree it walks it once and gives every command of
+Typer's default classes the two fixes below, so a command added later gets them
+without doing anything.
+"""
+
+from __future__ import annotations
+
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+
+def usage_name(argument: TyperArgument) -> str:
+    """How ``argument`` appears on the usage line: ``SCENARIO``, ``[SCENARIO]`` or
+    ``PATHS...``."""
+    name = (argument.metavar or argument.name or "arg").upper()
+    if argument.nargs != 1:
+        name += "..."
+    return name if argument.required else f"[{name}]"
+
+
+def _plain(base: type) -> type:
+    """``base`` (a Typer command or group class) with plain help: no type after a flag,
+    arguments by name. A direct subclass adding only methods, so an existing command's
+    class can be switched to it."""
+
+    class Plain(base):
+        def get_params(self, ctx):
+            params = super().get_params(ctx)
+            for param in params:  # the help option is made here, so fix flags here too
+                if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                    param.metavar = ""  # an empty type column: a flag takes no value
+            return params
+
+        def collect_usage_pieces(self, ctx):
+            pieces = super().collect_usage_pieces(ctx)
+            names = {}
+            for param in self.get_params(ctx):
+                if isinstance(param, TyperArgument):
+                    for piece in param.get_usage_pieces(ctx):
+                        names[piece] = usage_name(param)
+            return [names.get(piece, piece) for piece in pieces]
+
+    Plain.__name__ = Plain.__qualname__ = f"PlainHelp{base.__name__.removeprefix('Typer')}"
+    return Plain
+
+
+PlainHelpCommand = _plain(TyperCommand)
+"""A Typer command with plain help."""
+PlainHelpGroup = _plain(TyperGroup)
+"""A Typer group with plain help."""
+
+
+def plain_help(command) -> None:
+    """Give ``command`` and every command below it plain help.
+
+    Only commands of Typer's default classes are touched (their class becomes the plain
+    subclass, which adds methods and no state); a command with its own class is left as is.
+    """
+    if type(command) is TyperCommand:
+        command.__class__ = PlainHelpCommand
+    elif type(command) is TyperGroup:
+        command.__class__ = PlainHelpGroup
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+
+
+class GreenhopGroup(PlainHelpGroup):  # type: ignore[misc,valid-type]
+    """The root ``greenhop`` group: every command below it gets plain help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for sub in self.commands.values():
+            plain_help(sub)
