@@ -326,3 +326,31 @@ def test_newcomer_rate_from_its_components_is_the_rate_among_all_flows(fleet, se
         if rows_k.size:
             ref = net._batched_newcomers(rows_k, o_flow, o_link, ceiling)
             np.testing.assert_allclose(got[reach], ref, rtol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 6))
+def test_lower_bound_share_is_the_narrowest_link_share_on_the_path(seed, n_links):
+    """Without the mechanism's fair-share table, a newcomer's rate is min over its path of
+    link rate / (transfers there + extra + 1), inf off-path; any shape broadcasts."""
+    from greenhop.core.observation import LinkInfo
+
+    rng = np.random.default_rng(seed)
+    n = 4
+    route = rng.random((n * n, n_links)) < 0.4
+    route[np.arange(n) * n + np.arange(n)] = False
+    active = rng.integers(0, 3, n_links).astype(float)
+    rate = rng.choice([1e9, 2e9, 5e9], n_links)  # ties on purpose
+    zeros = np.zeros((n, n))
+    info = LinkInfo(zeros, zeros, zeros, zeros, zeros, zeros, zeros, active, rate, route,
+                    1e9, 1e9, 1.0)
+    extra = rng.integers(0, 2, n_links).astype(float)
+    src = rng.integers(0, n, (3, 1))
+    dst = rng.integers(0, n, (1, 5))
+    got = info.shared_rate_bps(src, dst, extra)
+    assert got.shape == (3, 5)
+    share = rate / (active + extra + 1)
+    for i, j in itertools.product(range(3), range(5)):
+        on = route[src[i, 0] * n + dst[0, j]]
+        want = share[on].min() if on.any() else np.inf
+        assert got[i, j] == want

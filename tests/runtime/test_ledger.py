@@ -107,9 +107,3 @@ def test_the_observation_is_the_simulators():
     assert obs.site_names == ("a", "b") and obs.job_names == ("j1",)
 
 
-def test_the_live_executor_refuses_a_partial_job_the_books_would_take():
-    inp = inputs(jobs=[PARTIAL_JOB])
-    Ledger(inp)  # the books take it
-    cfg = RunConfig(scenario="micro", scenario_sha256="", policy_name="static")
-    with pytest.raises(ConfigError, match="cannot move a share of a job"):
-        Controller(None, inp, lambda: make_policy("static"), None, None, cfg)

@@ -179,10 +179,19 @@ class LinkInfo:
         if self.fair_share is not None:
             return self.fair_share(src, dst, extra)
         n_sites = self.bandwidth_bps.shape[0]
-        paths = self.route[np.asarray(src) * n_sites + np.asarray(dst)]
+        key = np.asarray(src) * n_sites + np.asarray(dst)
+        if self.route.shape[1] == 0:
+            return np.full(key.shape, np.inf)
         count = self.active_transfers + (0 if extra is None else extra) + 1
         share = self.link_rate_bps / count
-        return np.where(paths, share, np.inf).min(axis=-1)
+        # The path's narrowest share is that of its first link in ascending order of
+        # share: a boolean argmax over the reordered route rows, once per distinct pair.
+        order = np.argsort(share, kind="stable")
+        pairs, where = np.unique(key.ravel(), return_inverse=True)
+        rows = self.route[pairs][:, order]
+        first = rows.argmax(axis=1)
+        rate = np.where(rows[np.arange(pairs.size), first], share[order][first], np.inf)
+        return rate[where].reshape(key.shape)
 
 
 @dataclass(frozen=True, slots=True)

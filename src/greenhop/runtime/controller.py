@@ -328,11 +328,16 @@ class Controller:
                     "obs": obs_dyn, "actions": logged,
                     "accepted": [[k, self.jobs[j], self.sites[s], self.sites[d]]
                                  for k, j, s, d in accepted]})
-            rows = {r["name"]: dict(r) for r in st.jobs()}
+            # Only the rows this step changes: jobs that arrived, and jobs acted on.
+            rows = {r["name"]: dict(r) for r in st.jobs_in_phase("pending")}
             for j in np.flatnonzero(led.phase != 0).tolist():
-                if rows[self.jobs[j]]["phase"] == "pending":
+                row = rows.get(self.jobs[j])
+                if row is not None:
                     st.update_job(self.jobs[j], phase="queued")
-                    rows[self.jobs[j]]["phase"] = "queued"
+                    row["phase"] = "queued"
+            for _kind, j, _s, _d in accepted:
+                if self.jobs[j] not in rows:
+                    rows[self.jobs[j]] = dict(st.job(self.jobs[j]))
             for kind, j, s, d in accepted:
                 name = self.jobs[j]
                 r = rows[name]

@@ -230,6 +230,10 @@ class Store:
     def jobs(self) -> list[sqlite3.Row]:
         return self.con.execute("SELECT * FROM jobs ORDER BY idx").fetchall()
 
+    def jobs_in_phase(self, phase: str) -> list[sqlite3.Row]:
+        return self.con.execute("SELECT * FROM jobs WHERE phase = ? ORDER BY idx",
+                                (phase,)).fetchall()
+
     def job(self, name: str) -> sqlite3.Row:
         row = self.con.execute("SELECT * FROM jobs WHERE name = ?", (name,)).fetchone()
         if row is None:
