@@ -129,6 +129,30 @@ def test_run_workdir_that_is_a_file_is_refused_first(capsys, tmp_path, scenario_
     _one_line_error(code, err, "--workdir")
 
 
+@pytest.mark.parametrize("args", [("agent", "tls", "{file}", "--site", "a"),
+                                  ("transfer", "pull", "http://127.0.0.1:9", "job", "{file}")])
+def test_an_output_directory_that_is_a_file_is_refused_naming_the_argument(capsys, tmp_path,
+                                                                          args) -> None:
+    existing = tmp_path / "existing"
+    existing.write_text("kept\n")
+    code, _, err = run(capsys, *(a.format(file=existing) for a in args))
+    _one_line_error(code, err, "is a file")
+    assert existing.read_text() == "kept\n"
+
+
+def test_windows_negative_plot_days_is_refused_first(capsys, tmp_path, no_work) -> None:
+    code, _, err = run(capsys, "windows", "--site", "madrid-es", "--plot",
+                       str(tmp_path / "w.png"), "--plot-days", "-1")
+    _one_line_error(code, err, "--plot-days")
+
+
+def test_simulate_unknown_policy_names_the_option(capsys, tmp_path, scenario_file,
+                                                  no_work) -> None:
+    code, _, err = run(capsys, "simulate", str(scenario_file), "-p", "static,nosuch",
+                       "--out", str(tmp_path / "o"))
+    _one_line_error(code, err, "--policies", "'nosuch'")
+
+
 # --- quantities with units ----------------------------------------------------------------
 
 def test_run_takes_units_for_step_sleep_and_max_wall(capsys, tmp_path, scenario_file,
@@ -355,7 +379,7 @@ def test_help_shows_flags_without_a_type_and_arguments_by_name(capsys, monkeypat
     monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run(capsys, *path, "--help")
     assert code == 0, err
-    assert "<bool>" not in out
+    assert "<bool>" not in out and "<list[" not in out
     usage = next(line for line in out.splitlines() if "Usage:" in line)
     assert "{" not in usage and "}" not in usage
     for word in usage.split("[OPTIONS]", 1)[-1].split():

@@ -17,6 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from greenhop.cli import paths
 from greenhop.core.units import (
     format_duration,
     format_rate,
@@ -132,6 +133,7 @@ def tls(
 
     for s in site:
         check_name("site", s, "--site")
+    paths.output_dir(out, "OUT")
     ca, certs = make_run_ca(out, list(site), tuple(host))
     typer.echo(json.dumps({"ca": ca, "sites": {s: {"cert": c.cert_file, "key": c.key_file}
                                                for s, c in certs.items()}}, indent=1))
@@ -155,6 +157,7 @@ def pull(
     from greenhop.runtime.transfer import pull_checkpoint
 
     check_job_name(job)
+    paths.output_dir(dest, "DEST")
     creds = _credentials(token_file, tls_ca)
     progress = Progress(
         TextColumn(f"[bold]{job}"),

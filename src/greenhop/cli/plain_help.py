@@ -1,14 +1,16 @@
 """``--help`` that shows flags as flags and arguments by name.
 
 Typer's own help prints a type beside every option, ``<bool>`` included, which
-reads as if ``--json`` took a value (``--json true`` is refused), and writes a
-required argument as ``{scenario}``. :class:`GreenhopGroup` is the root group:
-when Typer builds the command tree it walks it once and gives every command of
-Typer's default classes the two fixes below, so a command added later gets them
-without doing anything.
+reads as if ``--json`` took a value (``--json true`` is refused); it writes a
+required argument as ``{scenario}`` and a repeatable option as ``<list[str]>``.
+:class:`GreenhopGroup` is the root group: when Typer builds the command tree it
+walks it once and gives every command of Typer's default classes the fixes
+below, so a command added later gets them without doing anything.
 """
 
 from __future__ import annotations
+
+import re
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
@@ -31,8 +33,13 @@ def _plain(base: type) -> type:
         def get_params(self, ctx):
             params = super().get_params(ctx)
             for param in params:  # the help option is made here, so fix flags here too
-                if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                if not isinstance(param, TyperOption) or param.metavar is not None:
+                    continue
+                if param.is_flag:
                     param.metavar = ""  # an empty type column: a flag takes no value
+                elif param.multiple:  # one value per use (the help says "repeat")
+                    param.metavar = re.sub(r"^<list\[(.*)\]>$", r"<\1>",
+                                           param.display_type(ctx))
             return params
 
         def collect_usage_pieces(self, ctx):

@@ -5,6 +5,7 @@ Progress goes to stderr; with ``--json`` the metrics go to stdout alone.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -92,7 +93,12 @@ def simulate_command(
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
     err = Console(stderr=True, highlight=False)
-    warn(err, sc.with_policies(names) if names else sc)
+    try:
+        shown = sc.with_policies(names) if names else sc
+    except ConfigError as exc:  # say which option held the bad name
+        raise ConfigError("--policies: " + re.sub(r"^policies\[\d+\]: ", "", str(exc))) \
+            from None
+    warn(err, shown)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                   console=err, transient=True) as bar:

@@ -229,6 +229,8 @@ def windows(
 
     if plot is not None:
         paths.output_file(plot, "--plot")
+        if not plot_days >= 0:
+            raise ConfigError(f"--plot-days: must be >= 0 (0 for all), got {plot_days:g}")
     threshold_w = _parse("power", "--threshold", threshold)
     min_s = _parse("duration", "--min-duration", min_duration)
     step_s = _parse("duration", "--step", step)
