@@ -89,3 +89,37 @@ def test_output_dir_is_not_created_and_refuses_files_on_the_way(tmp_path) -> Non
             paths.output_dir(bad, "--out")
     with pytest.raises(ConfigError, match=r"^--out /proc/x: cannot write"):
         paths.output_dir("/proc/x", "--out")
+
+
+@given(key=st.integers(1, 30), widths=st.lists(st.integers(1, 40), max_size=15),
+       room=st.integers(20, 200))
+def test_column_groups_cover_every_column_in_order_and_fit(key, widths, room) -> None:
+    from greenhop.cli.tables import column_groups
+
+    groups = column_groups(key, widths, room)
+    assert [i for g in groups for i in g] == list(range(len(widths)))
+    for g in groups:
+        assert g
+        if len(g) > 1:  # only a column too wide on its own may overflow
+            assert 1 + key + 3 + sum(widths[i] + 3 for i in g) <= room
+
+
+def test_a_wide_summary_at_80_columns_prints_every_name_and_number_whole() -> None:
+    import io
+
+    from rich.console import Console
+
+    from greenhop.cli.tables import print_fitted
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, highlight=False, color_system=None)
+    labels = [f"metric number {i}" for i in range(9)]
+    rows = [(name, [f"{i * 1234.5678:,.3f}" for i in range(9)])
+            for name in ("static", "forecast-feasibility", "cost-aware-greedy")]
+    print_fitted(console, title="summary", key="policy", columns=labels, rows=rows)
+    out = buffer.getvalue()
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    for name, cells in rows:
+        assert out.count(name) >= 2  # the name column leads every part
+        assert all(cell in out for cell in cells)
+    assert all(label in out for label in labels)

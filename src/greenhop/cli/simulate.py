@@ -11,9 +11,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from greenhop.cli import paths, policy_files
+from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 
 _SUMMARY = (
@@ -116,16 +116,13 @@ def simulate_command(
     columns = [c for c in _SUMMARY
                if any(m.get(c[0]) is not None for m in result.metrics_by_policy.values())
                or not c[0].startswith("gap_closed")]
-    table = Table(title=f"greenhop simulate — {result.scenario.name}", title_style="bold")
-    table.add_column("policy", no_wrap=True)
-    for _, label, _ in columns:
-        table.add_column(label, justify="right", no_wrap=True)
-    for name, m in result.metrics_by_policy.items():
-        table.add_row(name, *[_cell(fmt, m.get(k)) for k, _, fmt in columns])
     console = Console(highlight=False)
     if not console.is_terminal and console.width < 132:
         console = Console(highlight=False, width=132)
-    console.print(table)
+    print_fitted(console, title=f"greenhop simulate — {result.scenario.name}", key="policy",
+                 columns=[label for _, label, _ in columns],
+                 rows=[(name, [_cell(fmt, m.get(k)) for k, _, fmt in columns])
+                       for name, m in result.metrics_by_policy.items()])
     console.print(_LEGEND)
     any_m = next(iter(result.metrics_by_policy.values()))
     console.print(f"context: the sites' grid energy with base load only is "

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from greenhop.cli import paths, policy_files
+from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 
 _LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
@@ -45,25 +45,17 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
         title = f"greenhop sweep — {spec.scenario_name}, {len(spec.seeds)} seeds"
         if spec.grid:
             title += f" — {spec.point_label(p)}"
-        table = Table(title=title, title_style="bold")
-        table.add_column("policy", no_wrap=True)
-        for m in head:
-            table.add_column(_LABELS.get(m, m), justify="right", no_wrap=True)
-        for pol in spec.policies:
-            ms = entry["metrics"].get(pol, {})
-            table.add_row(pol, *[_pm(ms.get(m)) for m in head])
-        console.print(table)
+        print_fitted(console, title=title, key="policy",
+                     columns=[_LABELS.get(m, m) for m in head],
+                     rows=[(pol, [_pm(entry["metrics"].get(pol, {}).get(m)) for m in head])
+                           for pol in spec.policies])
         pairs = [(pol, "static") for pol in spec.policies if pol != "static"
                  and "static" in spec.policies]
         if {"feasibility-aware", "energy-greedy"} <= set(spec.policies):
             pairs.append(("feasibility-aware", "energy-greedy"))
         if pairs:
-            pt = Table(title="paired differences A − B (per seed; mean ± half-width, share "
-                             "of seeds with A < B)", title_style="bold")
-            pt.add_column("A − B", no_wrap=True)
-            for m in paired_head:
-                pt.add_column(_LABELS.get(m, m), justify="right", no_wrap=True)
             index = {(e["a"], e["b"], e["metric"]): e for e in entry["paired"]}
+            rows = []
             for a, b in pairs:
                 cells = []
                 for m in paired_head:
@@ -71,8 +63,10 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
                     share = ("" if e is None or e["share_a_lt_b_pct"] is None
                              else f" ({e['share_a_lt_b_pct']:.0f}%)")
                     cells.append(_pm(e) + share)
-                pt.add_row(f"{a} − {b}", *cells)
-            console.print(pt)
+                rows.append((f"{a} − {b}", cells))
+            print_fitted(console, title="paired differences A − B (per seed; mean ± "
+                         "half-width, share of seeds with A < B)", key="A − B",
+                         columns=[_LABELS.get(m, m) for m in paired_head], rows=rows)
 
 
 def sweep_command(
