@@ -237,11 +237,19 @@ class Observation:
         job_remaining_gpu_s: remaining work [reference-GPU seconds].
         job_checkpoint_bytes: full checkpoint size [B]; job_move_bytes: what crosses the
             WAN on a migration (``checkpoint x migratable share``) [B].
-        job_gpus: GPUs [-]; job_mobility: mobility codes; job_arrival_s [s];
+        job_gpus: GPUs the job runs on now [-] (an elastic job's current count; while it
+            rescales, the count it is going to); job_mobility: mobility codes;
+            job_arrival_s [s];
         job_deadline_s: deadline [s] (``inf`` when none).
         job_last_move_s: time the job last arrived at a site or started there [s].
         job_allowed: ``[J, S]`` bool, sites each job may run on.
         links: :class:`LinkInfo`.
+        job_min_gpus, job_max_gpus: the GPU counts each job may run on [-] (equal to its
+            nominal count for a job that is not elastic); ``None`` from a mechanism that
+            does not scale (read them through :meth:`job_gpu_range`).
+        job_nominal_gpus: the count the job's work is measured at [-] (its ``gpus``).
+        job_serial_share: Amdahl serial share of each job's speedup curve [-]
+            (:mod:`greenhop.core.scaling`).
     """
 
     now_s: float
@@ -283,6 +291,10 @@ class Observation:
     window_threshold_w: float = 0.0
     window_forecast_q_s: np.ndarray | None = None
     window_forecast_quantiles: tuple[float, ...] = ()
+    job_min_gpus: np.ndarray | None = None
+    job_max_gpus: np.ndarray | None = None
+    job_nominal_gpus: np.ndarray | None = None
+    job_serial_share: np.ndarray | None = None
 
     @property
     def n_sites(self) -> int:
@@ -309,6 +321,31 @@ class Observation:
     def jobs_in(self, *phases: int) -> np.ndarray:
         """Indices of the jobs in any of ``phases``."""
         return np.flatnonzero(np.isin(self.job_phase, phases))
+
+    def job_gpu_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(min, max)`` GPU counts per job [-]; both the current count without scaling."""
+        if self.job_min_gpus is None or self.job_max_gpus is None:
+            return self.job_gpus, self.job_gpus
+        return self.job_min_gpus, self.job_max_gpus
+
+    def job_elastic(self) -> np.ndarray:
+        """Which jobs may change their GPU count (``min < max``), ``[J]`` bool."""
+        lo, hi = self.job_gpu_range()
+        return np.asarray(lo < hi)
+
+    def job_rate(self, jobs: np.ndarray, gpus: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Progress of ``jobs`` on ``gpus`` GPUs at ``sites`` [reference-GPU s / s]
+        (broadcasts): ``gpus x throughput`` for a job that is not elastic, else its speedup
+        curve (:func:`greenhop.core.scaling.effective_gpus`)."""
+        from greenhop.core.scaling import effective_gpus
+
+        jobs = np.asarray(jobs)
+        g = np.asarray(gpus, dtype=float)
+        tp = self.throughput[np.asarray(sites)]
+        if self.job_nominal_gpus is None or self.job_serial_share is None:
+            return g * tp
+        eff = effective_gpus(g, self.job_nominal_gpus[jobs], self.job_serial_share[jobs])
+        return np.where(self.job_elastic()[jobs], eff, g) * tp
 
     def job_power_w(self) -> np.ndarray:
         """Facility power of each job while training at its current site [W] (0 if none)."""
@@ -351,5 +388,18 @@ class Place:
     site: int | str
 
 
-Action = Migrate | Suspend | Resume | Place
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Run elastic ``job`` on ``gpus`` GPUs from now on, at its current site.
+
+    Admitted for a running elastic job, ``min <= gpus <= max``, with free slots for an
+    increase; the job checkpoints and restarts in place (a save and a restore at idle
+    power, no transfer), which counts as downtime.
+    """
+
+    job: int | str
+    gpus: int
+
+
+Action = Migrate | Suspend | Resume | Place | Scale
 """Any action a policy may return."""

@@ -166,6 +166,12 @@ class JobSpec:
         deadline_s: optional completion deadline after the scenario start [s].
         allowed_sites: sites the job may run on; empty means any.
         origin: site where the job arrives; ``None`` lets the placer choose.
+        min_gpus, max_gpus: the GPU counts an elastic job may run on [-]; ``None`` means
+            ``gpus`` (a job with ``min_gpus == max_gpus`` is not elastic). Only migratable
+            and pinned jobs may be elastic, and ``min_gpus <= gpus <= max_gpus``.
+        serial_share: Amdahl serial share of an elastic job's speedup curve [-], in [0, 1)
+            (:mod:`greenhop.core.scaling`); ``None`` uses
+            :data:`~greenhop.core.scaling.DEFAULT_SERIAL_SHARE`.
     """
 
     name: str
@@ -178,6 +184,22 @@ class JobSpec:
     deadline_s: float | None = None
     allowed_sites: tuple[str, ...] = field(default_factory=tuple)
     origin: str | None = None
+    min_gpus: int | None = None
+    max_gpus: int | None = None
+    serial_share: float | None = None
+
+    @property
+    def gpu_range(self) -> tuple[int, int]:
+        """``(min_gpus, max_gpus)`` with the defaults filled in [-]."""
+        lo = self.gpus if self.min_gpus is None else self.min_gpus
+        hi = self.gpus if self.max_gpus is None else self.max_gpus
+        return lo, hi
+
+    @property
+    def elastic(self) -> bool:
+        """Whether the job may change its GPU count while it runs."""
+        lo, hi = self.gpu_range
+        return lo < hi
 
     def __post_init__(self) -> None:
         where = f"job '{self.name}'"
@@ -197,3 +219,16 @@ class JobSpec:
                f"migratable_share must be in [0, 1], got {self.migratable_share!r}")
         _check(self.deadline_s is None or self.deadline_s > self.arrival_s, where,
                f"deadline {self.deadline_s!r} s must come after arrival {self.arrival_s!r} s")
+        for key in ("min_gpus", "max_gpus"):
+            v = getattr(self, key)
+            _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                   where, f"{key} must be a whole number >= 1, got {v!r}")
+        lo, hi = self.gpu_range
+        _check(lo <= self.gpus <= hi, where,
+               f"need min_gpus <= gpus <= max_gpus, got {lo} <= {self.gpus} <= {hi}")
+        _check(not (lo < hi and self.mobility == "partial"), where,
+               "a partially migratable job cannot be elastic (min_gpus < max_gpus); make it "
+               "migratable or pinned, or set min_gpus = max_gpus = gpus")
+        _check(self.serial_share is None or (isinstance(self.serial_share, int | float)
+                                             and 0 <= self.serial_share < 1), where,
+               f"scaling (the serial share) must be in [0, 1), got {self.serial_share!r}")

@@ -7,8 +7,11 @@ In a step of length ``dt``:
   restoring (at the destination), with no progress; one that finishes restoring
   mid-step trains for the rest of the step. Phases carry over to the next step.
 * a suspended job still writing its checkpoint (``suspend_saves``) saves;
+* a rescaling elastic job saves and restores at its site, like a resume (no transfer),
+  holding the larger of its old and new GPU count idle;
 * a running job does ``time x gpus x relative throughput`` reference-GPU seconds of
-  work, finishing mid-step if that completes its work.
+  work (an elastic job: its current count's point of the speedup curve,
+  :mod:`greenhop.core.scaling`), finishing mid-step if that completes its work.
 
 IT energy per site is each phase's time x GPUs x per-GPU power (host share included),
 by the :class:`~greenhop.fleet.conventions.EnergyConventions`; the site's job load is
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from greenhop.core.observation import MIGRATING, RUNNING, SUSPENDED
+from greenhop.core.scaling import effective_gpus
 
 if TYPE_CHECKING:
     from greenhop.fleet.core import FleetCore
@@ -40,6 +44,7 @@ class Accounting:
         self.dt_s = core.dt_s
         self.threshold_w = float(core.params.window_threshold_w)
         self.stay_any = bool(np.asarray(inp.job_g_stay).any())
+        self.any_elastic = bool(core.state.elastic.any())
         self.links_busy = False                    # transfers were in flight last step
         self.network_to_grid = conv.network_to_grid
         self.dest_held_idle = conv.dest_held == "idle"
@@ -135,7 +140,7 @@ class Accounting:
         # IT energy: saving at the source; at the destination the held slots while the
         # checkpoint is in flight and the restore; the source's held GPUs in flight; the
         # GPUs that stay home (partial jobs) for the whole downtime.
-        g_move = inp.job_g_move[mi]
+        g_move = state.g_move[mi]
         e_src = save * g_move * idle[src]
         if self.dest_held_idle:
             e_dst = (transfer_s + restore) * g_move * idle[dst]
@@ -183,7 +188,7 @@ class Accounting:
             save = min(float(state.save_left_s[j]), self.dt_s)
             state.save_left_s[j] -= save
             site, home = int(state.site[j]), int(state.home[j])
-            e_move = save * inp.job_g_move[j] * inp.gpu_idle_w[site]
+            e_move = save * state.g_move[j] * inp.gpu_idle_w[site]
             e_stay = save * inp.job_g_stay[j] * inp.gpu_idle_w[home]
             parts.sites += [np.array([site]), np.array([home])]
             parts.it_j += [np.array([e_move]), np.array([e_stay])]
@@ -217,7 +222,7 @@ class Accounting:
         rem = state.remaining_gpu_s[ri] - used * rate
         rem[done] = 0.0
         state.remaining_gpu_s[ri] = rem
-        e_run = used * inp.job_g_move[ri] * power[sites]
+        e_run = used * state.g_move[ri] * power[sites]
         parts.sites.append(sites)
         parts.it_j.append(e_run)
         state.job_energy_j[ri] += e_run * pue[sites]
@@ -238,13 +243,19 @@ class Accounting:
     def work_rate(self, jobs: np.ndarray, sites: np.ndarray) -> np.ndarray:
         """Reference-GPU seconds of work per second of ``jobs`` running at ``sites`` [-]:
         GPUs x the site's relative throughput; a partial job split over two sites runs at
-        the slower of its site and its home."""
+        the slower of its site and its home; an elastic job runs at its current count's
+        point of its speedup curve (:func:`greenhop.core.scaling.effective_gpus`)."""
         inp = self.core.inputs
+        state = self.core.state
         tp = inp.throughput[sites]
         if self.stay_any:
-            homes = self.core.state.home[jobs]
+            homes = state.home[jobs]
             tp = np.where(inp.job_g_stay[jobs] > 0, np.minimum(tp, inp.throughput[homes]), tp)
-        return inp.job_gpus[jobs] * tp
+        if not self.any_elastic:
+            return inp.job_gpus[jobs] * tp
+        g = state.gpus[jobs]
+        eff = effective_gpus(g, inp.job_gpus[jobs], state.serial_share[jobs])
+        return np.where(state.elastic[jobs], eff, g) * tp
 
     def finishing(self, step: int) -> list[int]:
         """Jobs whose work would complete in ``step`` (moves at their set durations and

@@ -9,6 +9,10 @@ that move with a job), ``job_mobility [J]``, ``job_allowed [J, S]``,
 ``job_origin [J]`` (-1: any) and ``network.hops [S, S]``. ``phase``, ``site``
 and ``occ`` (occupied GPU slots per site) are the mechanism's current state.
 
+A job's GPU count is fleet state once elastic jobs may scale: ``g_move`` / ``gpus`` (the
+job's current counts, from :class:`~greenhop.fleet.state.FleetState`) replace the fixed
+``job_g_move`` / ``job_gpus`` of ``inputs`` where given.
+
 An operator narrows what is admitted (``drained [S]``, ``pinned [J]``, both bool, from
 :class:`~greenhop.fleet.state.FleetState`; ``None``: no operator rule): nothing is placed
 or migrated onto a drained site, and a pinned job is never migrated or suspended.
@@ -42,14 +46,15 @@ def operator_allows(j: int, d: int = -1, *, drained=None, pinned=None) -> bool:
 
 
 def can_migrate(inputs, phase, site, occ, j: int, d: int, *, drained=None,
-                pinned=None) -> bool:
+                pinned=None, g_move=None) -> bool:
     """Migrate: a running or suspended, not pinned job, to another allowed, not drained
     site that the WAN reaches and that has free slots for the GPUs that move."""
+    moving = inputs.job_g_move if g_move is None else g_move
     return bool(
         j >= 0 and d >= 0 and phase[j] in (RUNNING, SUSPENDED)
         and inputs.job_mobility[j] != PINNED and inputs.job_allowed[j, d]
         and d != site[j] and inputs.network.hops[site[j], d] > 0
-        and fits(inputs, occ, d, inputs.job_g_move[j])
+        and fits(inputs, occ, d, moving[j])
         and operator_allows(j, d, drained=drained, pinned=pinned)
     )
 
@@ -64,14 +69,35 @@ def can_resume(phase, j: int) -> bool:
     return bool(j >= 0 and phase[j] == SUSPENDED)
 
 
-def can_place(inputs, phase, occ, j: int, s: int, *, drained=None) -> bool:
+def can_place(inputs, phase, occ, j: int, s: int, *, drained=None, gpus=None) -> bool:
     """Place: a queued job on an allowed, not drained site with free slots for all its
     GPUs."""
+    count = inputs.job_gpus if gpus is None else gpus
     return bool(
         j >= 0 and s >= 0 and phase[j] == QUEUED and inputs.job_allowed[j, s]
-        and fits(inputs, occ, s, inputs.job_gpus[j])
+        and fits(inputs, occ, s, count[j])
         and operator_allows(-1, s, drained=drained)
     )
+
+
+def can_scale(inputs, phase, site, occ, j: int, g: int, *, gpus, min_gpus, max_gpus,
+              drained=None) -> bool:
+    """Scale: a running elastic job (``min_gpus[j] < max_gpus[j]``) to a different count
+    ``g`` within ``[min_gpus[j], max_gpus[j]]`` at its own site, with free slots there for
+    an increase; a drained site admits decreases only. Operator pins do not stop a
+    rescale (it does not move the job)."""
+    if j < 0 or phase[j] != RUNNING or not min_gpus[j] < max_gpus[j]:
+        return False
+    if (isinstance(g, bool) or not isinstance(g, int | np.integer)
+            or not min_gpus[j] <= g <= max_gpus[j]):
+        return False
+    extra = int(g) - int(gpus[j])
+    if extra == 0:
+        return False
+    s = int(site[j])
+    if extra > 0:
+        return fits(inputs, occ, s, extra) and operator_allows(-1, s, drained=drained)
+    return True
 
 
 def arrival_site(inputs, occ: np.ndarray, j: int, *, drained=None) -> int:

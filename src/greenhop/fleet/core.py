@@ -33,6 +33,7 @@ from greenhop.core.observation import (
     Observation,
     Place,
     Resume,
+    Scale,
     Suspend,
 )
 from greenhop.fleet import admission
@@ -128,7 +129,8 @@ class FleetCore:
 
     def apply(self, actions, step: int, *, who: str = "the policy") -> list[tuple]:
         """Admit and apply ``actions``; returns the accepted ones as ``(kind, job, src, dst)``
-        with kind ``migrate | suspend | resume | place``."""
+        with kind ``migrate | suspend | resume | place | scale`` (a scale's ``dst`` is its
+        site; the new count is :attr:`FleetState.gpus`)."""
         state, inp = self.state, self.inputs
         counters = state.counters
         now = step * self.dt_s
@@ -137,7 +139,8 @@ class FleetCore:
             if isinstance(act, Migrate):
                 j, d = self._job(act.job), self._site(act.dest)
                 if admission.can_migrate(inp, state.phase, state.site, state.occupied, j, d,
-                                         drained=state.drained, pinned=state.pinned):
+                                         drained=state.drained, pinned=state.pinned,
+                                         g_move=state.g_move):
                     src = int(state.site[j])
                     self.start_migration(j, d, now, step, move=True)
                     counters["migrations_started"] += 1
@@ -162,12 +165,25 @@ class FleetCore:
             elif isinstance(act, Place):
                 j, s = self._job(act.job), self._site(act.site)
                 if admission.can_place(inp, state.phase, state.occupied, j, s,
-                                       drained=state.drained):
+                                       drained=state.drained, gpus=state.gpus):
                     self.start_job(j, s, now)
                     state.queue.remove(j)
                     accepted.append(("place", j, s, s))
                 else:
                     counters["rejected_actions"] += 1
+            elif isinstance(act, Scale):
+                j = self._job(act.job)
+                counters.setdefault("scales", 0)
+                counters.setdefault("rejected_scales", 0)
+                if admission.can_scale(inp, state.phase, state.site, state.occupied, j,
+                                       act.gpus, gpus=state.gpus, min_gpus=state.min_gpus,
+                                       max_gpus=state.max_gpus, drained=state.drained):
+                    self.start_scale(j, int(act.gpus), now)
+                    s = int(state.site[j])
+                    accepted.append(("scale", j, s, s))
+                else:
+                    counters["rejected_actions"] += 1
+                    counters["rejected_scales"] += 1
             else:
                 raise ConfigError(f"{who} returned {act!r}, which is not an Action")
         return accepted
@@ -180,7 +196,7 @@ class FleetCore:
         placed, still = [], []
         for j in state.queue:
             s = admission.arrival_site(inp, state.occupied, j, drained=state.drained)
-            if s >= 0 and admission.fits(inp, state.occupied, s, inp.job_gpus[j]):
+            if s >= 0 and admission.fits(inp, state.occupied, s, state.gpus[j]):
                 self.start_job(j, s, now)
                 placed.append(("place", j, s, s))
             else:
@@ -211,7 +227,7 @@ class FleetCore:
         state.phase[j] = RUNNING
         state.site[j] = s
         state.home[j] = s
-        state.occupied[s] += self.inputs.job_gpus[j]
+        state.occupied[s] += state.gpus[j]
         if np.isnan(state.start_s[j]):
             state.start_s[j] = now
         state.last_move_s[j] = now
@@ -247,7 +263,7 @@ class FleetCore:
         state.mig_start_s[j] = now
         state.closed_flag[j] = False
         if move:
-            state.occupied[d] += inp.job_g_move[j]
+            state.occupied[d] += state.g_move[j]
             rec = {
                 "job": j, "src": src, "dst": d, "start_s": now, "end_s": None,
                 "bytes": float(nbytes), "bytes_sent": 0.0,
@@ -263,6 +279,34 @@ class FleetCore:
         else:
             state.mig_rec[j] = -1
             self.segment(j, now, "resuming", src)
+
+    def start_scale(self, j: int, g: int, now: float) -> None:
+        """Running elastic job ``j`` starts rescaling to ``g`` GPUs at its site: it saves a
+        checkpoint and restores it (``write_Bps``, ``read_Bps``, ``startup_s``; no transfer),
+        with no progress, holding the larger of its old and new count idle; on restoring it
+        runs on ``g`` (:meth:`finish_migration`)."""
+        state, inp, params = self.state, self.inputs, self.params
+        s = int(state.site[j])
+        held = max(int(state.g_move[j]), g)
+        state.occupied[s] += held - int(state.g_move[j])
+        state.g_move[j] = held
+        state.gpus[j] = g
+        state.scale_to[j] = g
+        state.phase[j] = MIGRATING
+        state.dest[j] = s
+        state.is_move[j] = False
+        state.mig_src[j] = s
+        free = params.free_migration
+        size = inp.job_ckpt_bytes[j]
+        state.save_left_s[j] = 0.0 if free else size / params.write_Bps
+        state.bytes_left[j] = 0.0
+        state.restore_left_s[j] = 0.0 if free else size / params.read_Bps + params.startup_s
+        state.measured_bps[j] = np.nan
+        state.mig_start_s[j] = now
+        state.closed_flag[j] = False
+        state.mig_rec[j] = -1
+        state.counters["scales"] += 1
+        self.segment(j, now, "rescaling", s)
 
     def set_measured_move(self, j: int, *, save_s: float, transfer_s: float, restore_s: float,
                           nbytes: float) -> None:
@@ -285,13 +329,18 @@ class FleetCore:
         d = int(state.dest[j])
         if state.is_move[j]:
             src = int(state.mig_src[j])
-            state.occupied[src] -= inp.job_g_move[j]
+            state.occupied[src] -= state.g_move[j]
             state.job_moves[j] += 1
             rec = state.migrations[state.mig_rec[j]]
             rec["end_s"] = float(end_s)
             rec["downtime_s"] = float(end_s - rec["start_s"])
             rec["window_at_end_s"] = float(inp.remaining_window_s[min(step_after,
                                                                       inp.n_steps), d])
+        elif state.scale_to[j] >= 0:  # a rescale: keep the new count, free the rest
+            new = int(state.scale_to[j])
+            state.occupied[d] -= state.g_move[j] - new
+            state.g_move[j] = new
+            state.scale_to[j] = -1
         state.phase[j] = RUNNING
         state.site[j] = d
         if inp.job_g_stay[j] == 0:
@@ -319,13 +368,13 @@ class FleetCore:
             headroom = surplus - state.last_load_w
             free = inp.slots - state.occupied
             ok = (inp.job_allowed[j] & (inp.network.hops[src] > 0)
-                  & (free >= inp.job_g_move[j]) & (surplus >= params.window_threshold_w))
+                  & (free >= state.g_move[j]) & (surplus >= params.window_threshold_w))
             ok[d] = False
             ok[src] = False
             if ok.any():
                 new = int(np.argmax(np.where(ok, headroom, -np.inf)))
-                state.occupied[d] -= inp.job_g_move[j]
-                state.occupied[new] += inp.job_g_move[j]
+                state.occupied[d] -= state.g_move[j]
+                state.occupied[new] += state.g_move[j]
                 state.dest[j] = new
                 state.bytes_left[j] = inp.job_move_bytes[j]
                 state.restore_left_s[j] = restore_s
@@ -335,7 +384,7 @@ class FleetCore:
                 self.segment(j, now, "migrating", new)
                 return
         # abort (or fallback with nowhere to go): restart at the source from its checkpoint
-        state.occupied[d] -= inp.job_g_move[j]
+        state.occupied[d] -= state.g_move[j]
         state.dest[j] = src
         state.is_move[j] = False
         state.bytes_left[j] = 0.0
@@ -351,7 +400,7 @@ class FleetCore:
         state, inp = self.state, self.inputs
         state.phase[j] = DONE
         state.finish_s[j] = end_s
-        state.occupied[state.site[j]] -= inp.job_g_move[j]
+        state.occupied[state.site[j]] -= state.g_move[j]
         state.occupied[state.home[j]] -= inp.job_g_stay[j]
         state.n_active -= 1
         self.segment(j, end_s, None)

@@ -5,7 +5,8 @@ read-only view of a buffer this module owns: the present step's renewable power 
 surplus are *copied* into per-step buffers, and the surplus history is a buffer filled
 row by row as steps are seen (:meth:`PowerSeen.see`), so no attribute of an Observation
 (``.base`` included) reaches a future value. The per-job and per-site state arrays are
-views of the fleet's live state (the present).
+views of the fleet's live state (the present), the jobs' GPU counts included (an elastic
+job's count changes when it scales).
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ class ObservationBuilder:
             job_dest=ro(state.dest), job_origin=ro(inputs.job_origin),
             job_progress=ro(self.progress), job_remaining_gpu_s=ro(state.remaining_gpu_s),
             job_checkpoint_bytes=ro(inputs.job_ckpt_bytes),
-            job_move_bytes=ro(inputs.job_move_bytes), job_gpus=ro(inputs.job_gpus),
+            job_move_bytes=ro(inputs.job_move_bytes), job_gpus=ro(state.gpus),
+            job_min_gpus=ro(state.min_gpus), job_max_gpus=ro(state.max_gpus),
+            job_nominal_gpus=ro(inputs.job_gpus), job_serial_share=ro(state.serial_share),
             job_mobility=ro(inputs.job_mobility), job_arrival_s=ro(inputs.job_arrival_s),
             job_deadline_s=ro(inputs.job_deadline_s), job_last_move_s=ro(state.last_move_s),
             job_allowed=ro(inputs.job_allowed), links=links,

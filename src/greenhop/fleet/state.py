@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.core.observation import PENDING
+from greenhop.core.scaling import DEFAULT_SERIAL_SHARE
 from greenhop.fleet.inputs import FleetInputs
 
 #: events of a run, counted
@@ -73,6 +74,21 @@ class FleetState:
         self.drained = np.zeros(n_sites, dtype=bool)
         self.pinned = np.zeros(n_jobs, dtype=bool)
         self.paused = False
+        # Elastic jobs (scaling): the GPU count each job runs on now, the GPUs it holds at
+        # its site (the larger of the old and the new count while it rescales, for a
+        # partially migratable job the ones that move), the count a rescale goes to (-1:
+        # none), and each job's fixed range and speedup curve. Counters ``scales`` and
+        # ``rejected_scales`` appear at a run's first Scale action.
+        self.gpus = np.asarray(inputs.job_gpus, dtype=np.int64).copy()
+        self.g_move = np.asarray(inputs.job_g_move, dtype=np.int64).copy()
+        self.scale_to = np.full(n_jobs, -1, dtype=np.int64)
+        rng = [j.gpu_range for j in inputs.jobs]
+        self.min_gpus = np.array([lo for lo, _ in rng], dtype=np.int64).reshape(n_jobs)
+        self.max_gpus = np.array([hi for _, hi in rng], dtype=np.int64).reshape(n_jobs)
+        self.serial_share = np.array(
+            [DEFAULT_SERIAL_SHARE if j.serial_share is None else j.serial_share
+             for j in inputs.jobs], dtype=float).reshape(n_jobs)
+        self.elastic = self.min_gpus < self.max_gpus
 
     def to_json(self) -> dict:
         """A JSON-ready snapshot (restored by :meth:`load_json`)."""
@@ -84,6 +100,9 @@ class FleetState:
                    seg_start_s=list(self.seg_start_s),
                    operator={"drained": self.drained.tolist(), "pinned": self.pinned.tolist(),
                              "paused": self.paused})
+        if self.elastic.any():
+            out["scaling"] = {"gpus": self.gpus.tolist(), "g_move": self.g_move.tolist(),
+                              "scale_to": self.scale_to.tolist()}
         return out
 
     def load_json(self, data: dict) -> None:
@@ -105,3 +124,7 @@ class FleetState:
             self.drained[:] = np.asarray(op["drained"], dtype=bool)
             self.pinned[:] = np.asarray(op["pinned"], dtype=bool)
             self.paused = bool(op["paused"])
+        sc = data.get("scaling")  # only in snapshots of runs with elastic jobs
+        if sc is not None:
+            for k in ("gpus", "g_move", "scale_to"):
+                getattr(self, k)[:] = np.asarray(sc[k], dtype=np.int64)

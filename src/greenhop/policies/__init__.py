@@ -7,6 +7,7 @@ in the simulator, not deployable).
 """
 
 from greenhop.policies import (  # noqa: F401
+    carbonscaler,
     cost_aware_greedy,
     curtail_threshold,
     energy_greedy,

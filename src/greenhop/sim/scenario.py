@@ -109,6 +109,8 @@ class GeneratorSpec:
     partial_share: float
     deadline_factor: float
     origins: tuple[str, ...]
+    max_gpus: int = 0                 # > 0: jobs that may move are elastic up to this count
+    scaling: float | None = None      # their serial share (None: the default)
 
 
 @dataclass(frozen=True)
@@ -457,11 +459,19 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
                           f"{', '.join(sorted(names))}")
     if origin is not None and allowed and origin not in allowed:
         raise ConfigError(f"{jt.where('origin')}: '{origin}' is not among allowed_sites")
+    # Elastic jobs: the GPU counts the job may scale between and its speedup curve.
+    min_gpus = jt.number("min_gpus", gpus, lo=1, hi=gpus, integer=True)
+    max_gpus = jt.number("max_gpus", gpus, lo=gpus, integer=True)
+    scaling = jt.number("scaling", None, lo=0, hi=0.99)
+    if mobility == "partial" and min_gpus < max_gpus:
+        raise ConfigError(f"{jt.where('max_gpus')}: a partially migratable job cannot scale; "
+                          "make it migratable or pinned, or drop min_gpus / max_gpus")
     jt.done()
     return JobSpec(name=name, arrival_s=arrival, work_gpu_h=work, checkpoint_bytes=ckpt,
                    gpus=gpus, mobility=mobility, migratable_share=share,
                    deadline_s=None if deadline is None else arrival + deadline,
-                   allowed_sites=allowed, origin=origin)
+                   allowed_sites=allowed, origin=origin, min_gpus=min_gpus,
+                   max_gpus=max_gpus, serial_share=scaling)
 
 
 def _work_range(t: Table) -> tuple[float, float]:
@@ -539,10 +549,12 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
     for i, o in enumerate(origins):
         if o not in names:
             raise ConfigError(f"{gt.where('origins')}[{i}]: unknown site '{o}'")
+    elastic_max = gt.number("max_gpus", 0, lo=0, integer=True)
+    scaling = gt.number("scaling", None, lo=0, hi=0.99)
     gt.done()
     return GeneratorSpec(count, arrival, until, tuple(models), work,
                          tuple(gpus), tuple(float(w) for w in gw), tuple(mob), share,
-                         deadline_factor, origins)
+                         deadline_factor, origins, elastic_max, scaling)
 
 
 def _parse_bounds(t: Table) -> tuple[tuple[str, ...], bool]:
@@ -829,9 +841,15 @@ def generate_jobs(scenario: Scenario) -> list[JobSpec]:
         if g.deadline_factor > 0:
             ideal_s = work[i] * 3600.0 / (n_gpu * site_by_name[origin].throughput)
             deadline = float(arrivals[i] + g.deadline_factor * ideal_s)
+        # Elastic (generator max_gpus > 0, not partial): 1 .. max_gpus, within the origin.
+        hi = min(g.max_gpus, site_by_name[origin].spec.gpu_slots)
+        elastic = g.max_gpus > 0 and mobility != "partial"
         jobs.append(JobSpec(
             name=f"job-{i:0{width}d}", arrival_s=float(round(arrivals[i], 3)),
             work_gpu_h=float(round(work[i], 6)),
             checkpoint_bytes=model.checkpoint_bytes, gpus=max(n_gpu, 1),
-            mobility=mobility, migratable_share=share, deadline_s=deadline, origin=origin))
+            mobility=mobility, migratable_share=share, deadline_s=deadline, origin=origin,
+            min_gpus=1 if elastic else None,
+            max_gpus=max(hi, n_gpu, 1) if elastic else None,
+            serial_share=g.scaling if elastic else None))
     return jobs
