@@ -116,8 +116,9 @@ def test_a_wide_summary_at_80_columns_prints_every_name_and_number_whole() -> No
     labels = [f"metric number {i}" for i in range(9)]
     rows = [(name, [f"{i * 1234.5678:,.3f}" for i in range(9)])
             for name in ("static", "forecast-feasibility", "cost-aware-greedy")]
-    print_fitted(console, title="summary", key="policy", columns=labels, rows=rows)
+    print_fitted(console, title="summary [kW]", key="policy", columns=labels, rows=rows)
     out = buffer.getvalue()
+    assert "summary [kW] (1/" in out and "continued (2/" in out
     assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
     for name, cells in rows:
         assert out.count(name) >= 2  # the name column leads every part

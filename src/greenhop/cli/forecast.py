@@ -16,9 +16,9 @@ import math
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from greenhop.cli import paths
+from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 from greenhop.core.units import format_duration, parse_quantity
 
@@ -147,18 +147,16 @@ def backtest_cmd(
     scale, unit = 1.0, data.unit
     if unit == "W" and float(result.per_horizon["rmse_persistence"].max()) > 1e4:
         scale, unit = 1e-3, "kW"
-    table = Table(title=f"{model} on {data.name} ({data.source}), scored from "
-                        f"{result.eval_start:%Y-%m-%d %H:%M} UTC [{unit}]", header_style="bold")
-    for col in ("h", "n", "MAE", "RMSE", "RMSE pers", "skill", "pinball", "cover",
-                "cov act", "cov raw"):
-        table.add_column(col, justify="right")
-    for h, r in result.per_horizon.iterrows():
-        table.add_row(f"{h:g}", f"{int(r['n'])}", f"{r['mae'] * scale:.4g}",
-                      f"{r['rmse'] * scale:.4g}", f"{r['rmse_persistence'] * scale:.4g}",
-                      f"{r['skill']:+.3f}", f"{r['pinball'] * scale:.3g}",
-                      f"{r['coverage']:.1%}", f"{r['coverage_active']:.1%}",
-                      f"{r['coverage_raw']:.1%}")
-    out.print(table)
+    rows = [(f"{h:g}", [f"{int(r['n'])}", f"{r['mae'] * scale:.4g}",
+                        f"{r['rmse'] * scale:.4g}", f"{r['rmse_persistence'] * scale:.4g}",
+                        f"{r['skill']:+.3f}", f"{r['pinball'] * scale:.3g}",
+                        f"{r['coverage']:.1%}", f"{r['coverage_active']:.1%}",
+                        f"{r['coverage_raw']:.1%}"])
+            for h, r in result.per_horizon.iterrows()]
+    print_fitted(out, title=f"{model} on {data.name} ({data.source}), scored from "
+                            f"{result.eval_start:%Y-%m-%d %H:%M} UTC [{unit}]", key="h",
+                 columns=["n", "MAE", "RMSE", "RMSE pers", "skill", "pinball", "cover",
+                          "cov act", "cov raw"], rows=rows)
     qs = result.calibrated.quantiles
     out.print(f"units: {unit}; interval p{round(qs[0] * 100)}-p{round(qs[-1] * 100)}; "
               "skill = 1 - RMSE/RMSE(persistence)")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 _BORDER = 1  # the table's left border [characters]
@@ -38,14 +39,17 @@ def column_groups(key_width: int, widths: Sequence[int], room: int) -> list[list
 def print_fitted(console: Console, *, title: str, key: str, columns: Sequence[str],
                  rows: Sequence[tuple[str, Sequence[str]]], title_style: str = "bold") -> None:
     """Print ``rows`` (a name and one cell per column) as one table, or, when it is wider
-    than ``console``, as several tables that each repeat the ``key`` column."""
+    than ``console``, as several tables that each repeat the ``key`` column. The title
+    is plain text (``[kW]`` stays as written)."""
     key_width = max([cell_len(key), *(cell_len(name) for name, _ in rows)])
     widths = [max([cell_len(label), *(cell_len(cells[i]) for _, cells in rows)])
               for i, label in enumerate(columns)]
     groups = column_groups(key_width, widths, console.width)
     for n, group in enumerate(groups):
-        suffix = f" ({n + 1}/{len(groups)})" if len(groups) > 1 else ""
-        table = Table(title=title + suffix, title_style=title_style)
+        text = title if n == 0 else "continued"  # a long title is not worth repeating
+        if len(groups) > 1:
+            text += f" ({n + 1}/{len(groups)})"
+        table = Table(title=escape(text), title_style=title_style)
         table.add_column(key, no_wrap=True)
         for i in group:
             table.add_column(columns[i], justify="right", no_wrap=True)
