@@ -335,6 +335,21 @@ def test_a_start_without_a_time_zone_is_refused_naming_the_key(capsys, tmp_path,
     assert line.startswith("error: start:")
 
 
+@pytest.mark.parametrize(("line", "key"), [('timezone = "Mars/Olympus"', "sites[0].timezone"),
+                                           ("latitude = 120.0", "sites[0].latitude")])
+def test_a_site_with_an_unknown_time_zone_or_latitude_is_refused_naming_the_key(
+        capsys, tmp_path, line, key) -> None:
+    path = tmp_path / "site.toml"
+    text = two_site_scenario("s", b_longitude=90.0, b_trace=SUNNY_B)
+    if line.startswith("latitude"):
+        text = text.replace("latitude = 0.0", line, 1)
+    else:
+        text = text.replace('name = "a"\n', f'name = "a"\n{line}\n', 1)
+    path.write_text(text)
+    code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "o"))
+    _one_line_error(code, err, key)
+
+
 def test_a_start_with_an_offset_is_taken_in_utc() -> None:
     from greenhop.sim.scenario import parse_scenario
 

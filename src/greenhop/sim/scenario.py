@@ -290,6 +290,19 @@ def _platform_figures(name: str, where: str) -> tuple[float, float, float]:
     return p.train_power_w, p.idle_power_w, p.relative_throughput
 
 
+def _time_zone(st: Table, key: str) -> str:
+    """An IANA time zone name such as ``Europe/Berlin``, checked against the tz database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = st.string(key)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{st.where(key)}: unknown time zone {name!r}; use an IANA name "
+                          "such as 'Europe/Berlin'") from None
+    return name
+
+
 def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     name = check_name("site", st.string("name"), st.where("name"))
     kw: dict[str, Any] = {}
@@ -297,13 +310,16 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
         if not st.has(key):
             continue
         if key in ("latitude", "longitude"):
-            kw[attr] = st.number(key, lo=-180, hi=180)
+            bound = 90 if key == "latitude" else 180
+            kw[attr] = st.number(key, lo=-bound, hi=bound)
         elif key in ("pv_kwp", "wind_kw"):
             kw[attr] = st.number(key, lo=0)
         elif key == "pue":
             kw[attr] = st.number(key, lo=1, hi=5)
         elif key == "gpu_slots":
             kw[attr] = st.number(key, lo=0, integer=True)
+        elif key == "timezone":
+            kw[attr] = _time_zone(st, key)
         else:
             kw[attr] = st.string(key)
     if st.has("base_load"):
