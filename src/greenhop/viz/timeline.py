@@ -67,6 +67,7 @@ def site_timelines(sites, *, start_unix_s: float, step_s: float, surplus_w, job_
             "fixedrange": False}
         layout[f"yaxis{right}"] = {
             "overlaying": ya, "side": "right", "rangemode": "tozero", "showgrid": False,
+            "tickmode": "auto", "nticks": 4,  # its own ticks, not the left axis' (sync)
             "title": {"text": "job load [kW]", "font": {"color": style.JOB_LOAD}},
             "tickfont": {"color": style.JOB_LOAD}}
         first = i == 0

@@ -55,7 +55,8 @@
   // ------------------------------------------------------------------ tables
 
   function renderRun(run) {
-    $("run-name").textContent = run.scenario || "(starting)";
+    $("run-name").textContent = run.scenario ? String(run.scenario).split("/").pop()
+      : "(starting)";
     $("run-policy").textContent = run.policy || "–";
     $("run-status").textContent = run.status || "–";
     $("run-step").textContent = run.n_steps ? run.step + " / " + run.n_steps : String(run.step);
