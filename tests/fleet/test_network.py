@@ -345,12 +345,13 @@ def test_lower_bound_share_is_the_narrowest_link_share_on_the_path(seed, n_links
     info = LinkInfo(zeros, zeros, zeros, zeros, zeros, zeros, zeros, active, rate, route,
                     1e9, 1e9, 1.0)
     extra = rng.integers(0, 2, n_links).astype(float)
-    src = rng.integers(0, n, (3, 1))
-    dst = rng.integers(0, n, (1, 5))
-    got = info.shared_rate_bps(src, dst, extra)
-    assert got.shape == (3, 5)
     share = rate / (active + extra + 1)
-    for i, j in itertools.product(range(3), range(5)):
-        on = route[src[i, 0] * n + dst[0, j]]
-        want = share[on].min() if on.any() else np.inf
-        assert got[i, j] == want
+    for rows, cols in ((3, 5), (30, 20)):  # few pairs, and many (two code paths)
+        src = rng.integers(0, n, (rows, 1))
+        dst = rng.integers(0, n, (1, cols))
+        got = info.shared_rate_bps(src, dst, extra)
+        assert got.shape == (rows, cols)
+        for i, j in itertools.product(range(rows), range(cols)):
+            on = route[src[i, 0] * n + dst[0, j]]
+            want = share[on].min() if on.any() else np.inf
+            assert got[i, j] == want

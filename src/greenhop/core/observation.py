@@ -184,7 +184,9 @@ class LinkInfo:
             return np.full(key.shape, np.inf)
         count = self.active_transfers + (0 if extra is None else extra) + 1
         share = self.link_rate_bps / count
-        # The path's narrowest share is that of its first link in ascending order of
+        if key.size <= 256:  # few pairs: the direct masked minimum is cheapest
+            return np.where(self.route[key], share, np.inf).min(axis=-1)
+        # Many pairs: the path's narrowest share is that of its first link in ascending order of
         # share: a boolean argmax over the reordered route rows, once per distinct pair.
         order = np.argsort(share, kind="stable")
         pairs, where = np.unique(key.ravel(), return_inverse=True)
