@@ -16,7 +16,7 @@ RUNTIME_TESTS = Path(__file__).resolve().parents[1] / "runtime"
 if str(RUNTIME_TESTS) not in sys.path:
     sys.path.insert(0, str(RUNTIME_TESTS))
 
-from test_controller_kit import LIVE, memory_controller  # noqa: E402
+from test_controller_kit import LIVE, greenhop_cmd, memory_controller  # noqa: E402, F401
 
 from greenhop.runtime.controller import Controller  # noqa: E402
 from greenhop.runtime.memory import InMemoryExecutor  # noqa: E402
@@ -70,7 +70,9 @@ def served(db: Path, token: str | None = None):
     from greenhop.service.app import create_app
 
     port = free_port()
-    cfg = uvicorn.Config(create_app(db, token=token), host="127.0.0.1", port=port,
+    app = create_app(db, token=token)
+    app.state.reader.scenario_inputs(wait=True)  # every view complete from the first request
+    cfg = uvicorn.Config(app, host="127.0.0.1", port=port,
                          log_level="warning", access_log=False, timeout_graceful_shutdown=1)
     server = uvicorn.Server(cfg)
     th = threading.Thread(target=server.run, daemon=True)

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "greenhop.cli.sweep",
     "greenhop.cli.forecast",
     "greenhop.cli.run",
+    "greenhop.cli.serve",
 ]
 
 app = typer.Typer(

@@ -292,8 +292,16 @@ def run_command(
         [], "--policy-file", show_default=False,
         help="Your own policy: FILE.py:CLASS or NAME=FILE.py:CLASS (docs/policies.md); "
              "it runs unless --policy names another. Give it again to resume the run."),
+    serve: str | None = typer.Option(None, "--serve", metavar="HOST:PORT",
+                                     help="Also serve the run (`greenhop serve`: API, "
+                                          "/metrics, dashboard) at HOST:PORT, e.g. "
+                                          "127.0.0.1:8080."),
+    serve_token_file: Path | None = typer.Option(
+        None, "--serve-token-file", help="With --serve: the operator actions' secret "
+        "(without it the service is read-only)."),
 ) -> None:
     """Run SCENARIO live: a controller, one site agent per site, real training processes."""
+    serve_at = _serve_address(serve, serve_token_file)
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
     step_sleep_s = parse_quantity(step_sleep, "duration", option="--step-sleep")
@@ -328,6 +336,7 @@ def run_command(
                       "again to start or resume")
             raise typer.Exit(130) from None
         ctl.workdir.record(ctl.cfg.run_id, db)
+        server = _start_service(serve_at, db, serve_token_file, workdir)
         err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "
                   f"{len(inp.jobs)} jobs, policy {ctl.cfg.policy_name}, time scale "
                   f"{time_scale:g}x), database {db}; `greenhop status --db {db}` shows it")
@@ -342,6 +351,7 @@ def run_command(
         tmp.write_text(json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
         tmp.replace(workdir / "metrics.json")
     finally:
+        _stop_service(locals().get("server"))
         close_controller(ctl)
     if summary["status"] == "failed":
         from greenhop.core.errors import RuntimeFailure
@@ -356,6 +366,40 @@ def run_command(
     err.print(f"done: {summary['migrations']} migrations, {m['finished_jobs']}/{m['jobs']} jobs "
               f"finished, {m['non_renewable_kwh']:.1f} kWh non-renewable, "
               f"{summary['wall_s']:.1f} s wall; metrics in {workdir / 'metrics.json'}")
+
+
+def _serve_address(serve: str | None, token_file: Path | None):
+    """``--serve HOST:PORT`` checked before any work starts (None without it)."""
+    if serve is None:
+        if token_file is not None:
+            raise ConfigError("--serve-token-file goes with --serve HOST:PORT")
+        return None
+    from greenhop.runtime.auth import read_token_file
+    from greenhop.service.server import check_port, parse_address
+
+    host, port = parse_address(serve)
+    check_port(host, port, "--serve")
+    if token_file is not None:
+        read_token_file(token_file)
+    return host, port
+
+
+def _start_service(serve_at, db: Path, token_file: Path | None, workdir: Path):
+    """``greenhop serve`` on the run's database as a child process (None without --serve)."""
+    if serve_at is None:
+        return None
+    from greenhop.service.server import start_child
+
+    proc = start_child(db, *serve_at, token_file, log=workdir / "serve.log")
+    err.print(f"serving the run at http://{serve_at[0]}:{serve_at[1]}/")
+    return proc
+
+
+def _stop_service(proc) -> None:
+    if proc is not None:
+        from greenhop.service.server import stop_child
+
+        stop_child(proc)
 
 
 def _agent_health(url: str | None, timeout_s: float = 1.0) -> str:

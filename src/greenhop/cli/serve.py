@@ -19,6 +19,9 @@ def serve_command(
         None, "--token-file", help="A secret (one line): with it the operator actions "
         "(drain, pin, pause, ...) exist and need 'Authorization: Bearer <token>'; "
         "without it the service is read-only."),
+    nice: int = typer.Option(0, "--nice", help="Lower this process's CPU priority by N "
+                             "(0-19; `greenhop run --serve` uses 10 so that the controller "
+                             "comes first)."),
 ) -> None:
     """Serve a run: REST API under /api/v1, events stream, /metrics, dashboard at /."""
     from greenhop.core.errors import ConfigError
@@ -27,6 +30,8 @@ def serve_command(
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port}: expected 1..65535")
+    if not 0 <= nice <= 19:
+        raise ConfigError(f"--nice {nice}: expected 0..19")
     token = None
     if token_file is not None:
         from greenhop.runtime.auth import read_token_file
@@ -36,7 +41,7 @@ def serve_command(
     check_port(host, port)
     err.print(f"greenhop serve: {db} on http://{host}:{port}/ (API under /api/v1, "
               f"/metrics; operator actions {'on' if token else 'off: no --token-file'})")
-    serve(db, host, port, token)
+    serve(db, host, port, token, nice=nice)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,21 +8,44 @@ the controller applies it at the start of its next step (docs/service.md).
 """
 
 
-import asyncio
 import hmac
 import json
+import math
+import time
 from pathlib import Path
 
 from greenhop.fleet.operator import OPERATOR_KINDS
 from greenhop.service.data import RunReader
+from greenhop.service.feed import EventFeed
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted [B] (413 beyond)."""
+VIEW_TTL_S = 0.5
+"""How long a read view is shared between clients before the database is read again [s]."""
 SSE_POLL_S = 0.25
 """How often the event stream looks for new events [s]."""
 SSE_PING_S = 15.0
 """A comment line after this long without events keeps proxies from closing the stream [s]."""
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _finite(obj):
+    """``obj`` with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_bytes(data) -> bytes:
+    """Strict JSON of ``data`` (non-finite numbers become null)."""
+    try:
+        return json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:
+        return json.dumps(_finite(data), allow_nan=False, separators=(",", ":")).encode()
 
 
 def plotly_js_path() -> Path | None:
@@ -43,10 +66,12 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
             FileResponse,
             JSONResponse,
             PlainTextResponse,
+            Response,
             StreamingResponse,
         )
         from fastapi.staticfiles import StaticFiles
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from starlette.concurrency import run_in_threadpool
     except ImportError as exc:  # pragma: no cover - the service's dependencies are declared
         from greenhop.core.errors import ConfigError
 
@@ -56,11 +81,14 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
     from greenhop.service.metrics import RunCollector
 
     reader = RunReader(db_path)
+    reader.scenario_inputs()  # seconds of work, in the background: start it now
     if token is not None and not token.strip():
         from greenhop.core.errors import ConfigError
 
         raise ConfigError("the token is empty; write a secret to the --token-file")
-    app = FastAPI(title="greenhop", version="1",
+    # No Swagger or ReDoc pages: they load their scripts from a CDN, and the service
+    # must work offline; the description itself is at /openapi.json.
+    app = FastAPI(title="greenhop", version="1", docs_url=None, redoc_url=None,
                   description="A live greenhop run: sites, jobs, migrations, events, metrics, "
                               "and (with a token) operator actions.")
     app.state.reader = reader
@@ -68,53 +96,81 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RunCollector(reader))
     api = APIRouter(prefix="/api/v1")
+    feed = EventFeed(reader, SSE_POLL_S, ping_s=SSE_PING_S)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES // 1024} KiB"},
-                                status_code=413)
-        return await call_next(request)
+    class LimitBody:
+        """Refuse a declared body over :data:`MAX_BODY_BYTES` before reading it (plain ASGI:
+        a streaming response passes through untouched)."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                size = dict(scope["headers"]).get(b"content-length")
+                if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+                    resp = JSONResponse(
+                        {"detail": f"request body over {MAX_BODY_BYTES // 1024} KiB"},
+                        status_code=413)
+                    await resp(scope, receive, send)
+                    return
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(LimitBody)
 
     # ---------------------------------------------------------------- reads
     async def _call(fn, *args):
-        return await asyncio.to_thread(fn, *args)
+        # anyio's worker pool (40 threads): blocking SQLite reads stay off the event loop
+        return await run_in_threadpool(fn, *args)
+
+    views: dict[tuple, tuple[float, bytes]] = {}
+
+    async def _view(fn, *args, strip: tuple[str, ...] = ()) -> Response:
+        """``fn(*args)`` as JSON, shared by every client for :data:`VIEW_TTL_S` (fifty
+        dashboards polling cost the run's database one read per view and period)."""
+        key = (fn.__name__, *args)
+        hit = views.get(key)
+        now = time.monotonic()
+        if hit is None or now - hit[0] > VIEW_TTL_S:
+            data = await _call(fn, *args)
+            for item in data if strip and isinstance(data, list) else ():
+                for k in strip:
+                    item.pop(k, None)
+            hit = (now, json_bytes(data))
+            views[key] = hit
+        return Response(hit[1], media_type="application/json")
 
     @api.get("/run", summary="The run: scenario, policy, status, step, sites, jobs")
     async def get_run():
-        return await _call(reader.run)
+        return await _view(reader.run)
 
     @api.get("/sites", summary="Per site: surplus now, window, drained, forecast, jobs")
     async def get_sites():
-        return await _call(reader.sites)
+        return await _view(reader.sites)
 
     @api.get("/jobs", summary="Per job: phase, site, step, progress, pinned")
     async def get_jobs():
-        return await _call(reader.jobs)
+        return await _view(reader.jobs)
 
     @api.get("/migrations", summary="Migrations: phase, bytes moved, ETA")
     async def get_migrations():
-        out = await _call(reader.migrations)
-        for m in out:
-            m.pop("phase_unix_s", None)
-        return out
+        return await _view(reader.migrations, strip=("phase_unix_s",))
 
     @api.get("/events", summary="Events after an id, in order (paged)")
     async def get_events(after: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=5000)):
-        return await _call(reader.events, after, limit)
+        return await _view(reader.events, after, limit)
 
     @api.get("/timeline", summary="Per booked step and site: renewable, surplus, job load")
     async def get_timeline():
-        return await _call(reader.timeline)
+        return await _view(reader.timeline)
 
     @api.get("/placements", summary="Where each job stayed, step intervals")
     async def get_placements():
-        return await _call(reader.placements)
+        return await _view(reader.placements)
 
     @api.get("/feasibility", summary="Candidate moves now with the feasibility model")
     async def get_feasibility():
-        return await _call(reader.feasibility)
+        return await _view(reader.feasibility)
 
     @api.get("/events/stream", summary="Server-sent events: every new event, in order")
     async def stream(request: Request, after: int = Query(0, ge=0)):
@@ -122,22 +178,10 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
         start = int(last) if last is not None and last.strip().isdigit() else after
 
         async def gen():
-            cur = start
-            idle = 0.0
             yield "retry: 1000\n\n"
-            while not await request.is_disconnected():
-                evs = await _call(reader.events, cur, 500)
-                for e in evs:
-                    cur = e["id"]
-                    yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
-                if evs:
-                    idle = 0.0
-                    continue
-                await asyncio.sleep(SSE_POLL_S)
-                idle += SSE_POLL_S
-                if idle >= SSE_PING_S:
-                    idle = 0.0
-                    yield ": ping\n\n"
+            # the response cancels this generator when the client goes away
+            async for msg in feed.messages(start):
+                yield msg
 
         return StreamingResponse(gen(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
@@ -243,7 +287,7 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
         page = STATIC / "index.html"
         if not page.is_file():
             raise HTTPException(404, "no dashboard page in this installation; the API is "
-                                "under /api/v1 (see /docs)")
+                                "under /api/v1 (see /openapi.json)")
         return FileResponse(page, media_type="text/html")
 
     return app

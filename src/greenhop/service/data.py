@@ -31,6 +31,22 @@ def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def build_scenario_inputs(path: str):
+    """``(scenario, fleet inputs)`` of the scenario file a run was started with (its
+    live-only keys dropped, as ``greenhop run`` reads it)."""
+    from greenhop.sim.inputs import build_inputs
+    from greenhop.sim.scenario import parse_scenario, scenario_document
+
+    data, label, base = scenario_document(Path(path))
+    data.pop("agents", None)
+    for jt in data.get("jobs", []) or []:
+        if isinstance(jt, dict):
+            for k in LIVE_ONLY_KEYS:
+                jt.pop(k, None)
+    sc = parse_scenario(data, label, base)
+    return sc, build_inputs(sc)
+
+
 class RunReader:
     """Views of one run database (see the service's API contract in docs/service.md).
 
@@ -48,7 +64,7 @@ class RunReader:
                               f"`greenhop run SCENARIO --db {p}`")
         self.path = p
         self._inputs: Any = None
-        self._inputs_tried = False
+        self._loading: threading.Thread | None = None
         self._lock = threading.Lock()
         with self.connect() as con:
             try:
@@ -72,32 +88,39 @@ class RunReader:
         row = con.execute("SELECT * FROM run WHERE id = 1").fetchone()
         return None if row is None else dict(row)
 
-    def scenario_inputs(self):
-        """The run's fleet inputs (built once from its scenario file), or None."""
-        with self._lock:
-            if self._inputs_tried:
-                return self._inputs
-            self._inputs_tried = True
-            with self.connect() as con:
-                row = self._run_row(con)
-            if row is None:
-                self._inputs_tried = False  # not started yet: try again later
-                return None
-            try:
-                from greenhop.sim.inputs import build_inputs
-                from greenhop.sim.scenario import parse_scenario, scenario_document
+    def scenario_inputs(self, wait: bool = False):
+        """The run's scenario and fleet inputs ``(scenario, inputs)``, or None.
 
-                data, label, base = scenario_document(Path(row["scenario"]))
-                data.pop("agents", None)
-                for jt in data.get("jobs", []) or []:
-                    if isinstance(jt, dict):
-                        for k in LIVE_ONLY_KEYS:
-                            jt.pop(k, None)
-                sc = parse_scenario(data, label, base)
-                self._inputs = (sc, build_inputs(sc))
-            except Exception:  # the views degrade without the scenario
-                self._inputs = None
-            return self._inputs
+        They are built once, in a background thread started on the first call (seconds of
+        work): until then the views leave out what needs them, unless ``wait``."""
+        with self._lock:
+            if self._loading is None:
+                self._loading = threading.Thread(target=self._load, daemon=True,
+                                                 name="greenhop-scenario")
+                self._loading.start()
+            loading = self._loading
+        if wait:
+            loading.join(timeout=300.0)
+        return self._inputs
+
+    def _load(self) -> None:
+        with self.connect() as con:
+            row = self._run_row(con)
+        if row is None:  # not started yet: try again on a later call
+            with self._lock:
+                self._loading = None
+            return
+        try:
+            # In a fresh interpreter: seconds of numpy and trace parsing there do not hold
+            # this server's interpreter lock (the answers to every client would stall).
+            import concurrent.futures
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                self._inputs = pool.submit(build_scenario_inputs, row["scenario"]).result()
+        except Exception:  # the views degrade without the scenario (moved, edited)
+            self._inputs = None
 
     def _names(self, con) -> tuple[list[str], list[str]]:
         sites = [r[0] for r in con.execute("SELECT name FROM sites ORDER BY idx")]
@@ -245,14 +268,16 @@ class RunReader:
         """Per booked step and site: renewable, surplus and job load [W]."""
         with self.connect() as con:
             sites, _ = self._names(con)
+            srows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
             power = {r[0]: json.loads(r[1])["renewable_w"] for r in con.execute(
                 "SELECT step, body FROM events WHERE kind = 'power' ORDER BY seq")}
             booked = {r[0]: json.loads(r[1]) for r in con.execute(
                 "SELECT step, body FROM events WHERE kind = 'booked' ORDER BY seq")}
             row = self._run_row(con)
         si = self.scenario_inputs()
-        base = (np.zeros(len(sites)) if si is None
-                else np.asarray(si[1].base_demand_w, dtype=float))
+        # the base load: the scenario's, or what the sites table implies (renewable - surplus)
+        base = (np.asarray(si[1].base_demand_w, dtype=float) if si is not None else
+                np.array([(r["renewable_w"] or 0.0) - (r["surplus_w"] or 0.0) for r in srows]))
         end = int(row["step"]) if row is not None else 0
         steps = [t for t in sorted(power) if t < end]
         out = {"step_s": None if si is None else float(si[0].step_s),

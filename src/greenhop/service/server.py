@@ -38,9 +38,13 @@ def check_port(host: str, port: int, option: str = "--port") -> None:
 
 
 def serve(db: Path, host: str, port: int, token: str | None = None, *,
-          log_level: str = "warning") -> None:
-    """Serve ``db`` on ``host:port`` until interrupted (blocks)."""
+          log_level: str = "warning", nice: int = 0) -> None:
+    """Serve ``db`` on ``host:port`` until interrupted (blocks); ``nice`` lowers this
+    process's CPU priority (beside a live run, the controller comes first)."""
     import uvicorn
+
+    if nice > 0:
+        os.nice(nice)
 
     from greenhop.service.app import create_app
 
@@ -49,11 +53,17 @@ def serve(db: Path, host: str, port: int, token: str | None = None, *,
                 timeout_graceful_shutdown=GRACEFUL_S)
 
 
+CHILD_NICE = 10
+"""CPU niceness of a service started beside a live run: the controller's loop comes first."""
+
+
 def start_child(db: Path, host: str, port: int, token_file: Path | None = None,
-                *, log: Path | None = None, wait_s: float = 30.0) -> subprocess.Popen:
-    """``greenhop serve`` as a child process; returns once it answers (or raises)."""
+                *, log: Path | None = None, wait_s: float = 60.0,
+                nice: int = CHILD_NICE) -> subprocess.Popen:
+    """``greenhop serve`` as a child process at a lower CPU priority; returns once it
+    answers (or raises)."""
     cmd = [sys.executable, "-m", "greenhop", "serve", "--db", str(db), "--host", host,
-           "--port", str(port)]
+           "--port", str(port), "--nice", str(nice)]
     if token_file is not None:
         cmd += ["--token-file", str(token_file)]
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
