@@ -9,10 +9,20 @@ import httpx
 import plotly.graph_objects as go
 import pytest
 from servicekit import memory_run, rows, served
+from test_controller_kit import wait_for
 
 from greenhop.model.plot import DEFAULT_WINDOWS_S
 from greenhop.service import figures
 from greenhop.service.data import RunReader
+
+
+def ready(reader: RunReader) -> RunReader:
+    """The reader once it has read the run's scenario (built in the background)."""
+    try:
+        reader.scenario_inputs(wait=True)
+    except TypeError:  # a reader that builds it on the first call
+        reader.scenario_inputs()
+    return reader
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +33,7 @@ def db(tmp_path_factory):
 
 
 def test_timeline_has_every_site_and_booked_step(db):
-    reader = RunReader(db)
+    reader = ready(RunReader(db))
     tl = reader.timeline()
     fig = figures.timeline_figure(reader)
     go.Figure(fig)
@@ -39,7 +49,7 @@ def test_timeline_has_every_site_and_booked_step(db):
 
 
 def test_placement_marks_every_migration_of_the_run(db):
-    reader = RunReader(db)
+    reader = ready(RunReader(db))
     fig = figures.placement_figure(reader)
     go.Figure(fig)
     migrated = rows(db, "SELECT job FROM events WHERE kind = 'migrate' ORDER BY seq")
@@ -51,7 +61,7 @@ def test_placement_marks_every_migration_of_the_run(db):
 
 
 def test_feasibility_map_places_the_candidate_moves(db):
-    reader = RunReader(db)
+    reader = ready(RunReader(db))
     moves = reader.feasibility()["moves"]
     fig = figures.feasibility_figure(reader)
     go.Figure(fig)
@@ -92,10 +102,14 @@ def test_an_empty_run_gets_figures_that_say_why(tmp_path):
 def test_the_figures_are_served_as_plotly_json(db):
     with served(db) as base:
         for name in ("timeline", "placement", "feasibility"):
-            r = httpx.get(f"{base}/api/v1/figures/{name}", timeout=30)
-            assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-            fig = json.loads(r.text)
-            go.Figure(fig)
-            assert fig["data"]
+            def drawn(name=name):
+                r = httpx.get(f"{base}/api/v1/figures/{name}", timeout=30)
+                assert r.status_code == 200
+                assert r.headers["content-type"] == "application/json"
+                fig = json.loads(r.text)
+                go.Figure(fig)
+                return fig if fig["data"] else None  # empty (saying why) while loading
+
+            wait_for(drawn, 120, f"the {name} figure", poll_s=0.2)
         spec = httpx.get(f"{base}/openapi.json", timeout=30).json()
         assert "/api/v1/figures/timeline" in spec["paths"]

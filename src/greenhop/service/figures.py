@@ -30,6 +30,14 @@ def _empty(title: str, why: str) -> dict:
     return {"data": [], "layout": layout}
 
 
+def _waiting(reader) -> str:
+    """Why a figure that needs the run's scenario has nothing yet."""
+    status = (reader.run() or {}).get("status")
+    if status in (None, "starting"):
+        return "the run has not started yet"
+    return "reading the run's scenario: the figure follows in a few seconds"
+
+
 def _clock(reader) -> tuple[float, float, int]:
     """(start [s since the epoch], step [s], current step) of the run."""
     run = reader.run()
@@ -42,7 +50,9 @@ def timeline_figure(reader) -> dict:
     tl = reader.timeline()
     steps, sites = tl.get("steps") or [], list(tl.get("sites") or {})
     title = "surplus (renewable − base load) and job load per site"
-    if not steps or not sites or tl.get("step_s") is None:
+    if tl.get("step_s") is None:
+        return _empty(title, _waiting(reader))
+    if not steps or not sites:
         return _empty(title, "no step booked yet: the timelines start with the first step")
     cols = {k: [[tl["sites"][s][k][i] for s in sites] for i in range(len(steps))]
             for k in ("surplus_w", "job_load_w")}
@@ -83,7 +93,7 @@ def feasibility_figure(reader) -> dict:
     moves = feas.get("moves") or []
     title = "feasibility map with the candidate moves now"
     if si is None:
-        return _empty(title, "the run has not started yet")
+        return _empty(title, _waiting(reader))
     sc, inp = si
     names = list(inp.params.site_names)
     jobs = list(inp.job_names)
