@@ -18,7 +18,7 @@ import simkit
 from greenhop.core import units
 from greenhop.model.plot import DEFAULT_WINDOWS_S
 from greenhop.sim import simulate
-from greenhop.sim.report import _table, ratio_guards
+from greenhop.sim.report import _guard_warning, _table, ratio_guards
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viz"))
 import chromekit
@@ -121,6 +121,9 @@ def test_a_ratio_over_a_tiny_gap_is_withheld_with_a_warning():
     table = _table(metrics, guards)
     assert "n/a (gap &lt; 43.2 kWh)" in table and 'class="warn"' in table
     assert "1,209.7" not in table and "105.0" in table
+    warning = _guard_warning(guards)
+    assert "forecast-feasibility, oracle gap closed % (kWh): gap 19.5 kWh is below 43.2 kWh" \
+        in warning
 
 
 def test_report_plots_are_interactive_in_headless_chromium(report, tmp_path):

@@ -132,8 +132,9 @@ def _table(metrics: dict[str, dict], guards) -> str:
 def _guard_warning(guards) -> str:
     if not guards:
         return ""
-    items = "; ".join(f"{html.escape(p)} {html.escape(k)}: {html.escape(g.why)}"
-                      for (p, k), g in guards.items())
+    labels = {k: label for k, label, _ in _COLUMNS}
+    items = "; ".join(f"{html.escape(p)}, {html.escape(labels.get(k, k))}: "
+                      f"{html.escape(g.why)}" for (p, k), g in guards.items())
     return (f'<p class="warning">&#9888; Ratios not shown (tiny denominator): {items}. '
             "Read the energies themselves instead.</p>")
 
