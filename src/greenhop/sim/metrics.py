@@ -256,6 +256,10 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) ->
         "unfinished_jobs": int(n_jobs - finished.sum()),
         "work_done_gpu_h": _r(work_done_h, 4),
     }
+    # Rescales of elastic jobs: counted from a run's first Scale action on.
+    for key in ("scales", "rejected_scales"):
+        if key in res.counters:
+            out[key] = int(res.counters[key])
     # What the policy counted itself (e.g. the planner's solves and fallbacks).
     out.update({k: _r(float(v), 6) for k, v in sorted(res.policy_counters.items())})
     if has_c.any():
