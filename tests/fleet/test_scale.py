@@ -21,6 +21,7 @@ from greenhop.core.observation import RUNNING, Migrate, Place, Resume, Scale, Su
 from greenhop.core.scaling import effective_gpus, speedup
 from greenhop.core.specs import JobSpec
 from greenhop.fleet import admission
+from greenhop.fleet.core import FleetCore
 from greenhop.fleet.state import FleetState
 from greenhop.policies.base import PolicyBase, make_policy
 from greenhop.runtime.controller import Controller, RunConfig
@@ -146,6 +147,22 @@ def test_scale_is_refused_and_counted_for_jobs_that_may_not():
     _, res = run(d, At({1: [Scale("n", 2), Scale("e", 9), Scale("e", 2), Scale("zz", 1)]}))
     assert res.counters["scales"] == 0
     assert res.counters["rejected_scales"] == 4 and res.counters["rejected_actions"] == 4
+
+
+def test_a_pinned_elastic_job_scales_but_never_moves():
+    d = scenario(jobs=[dict(ELASTIC, mobility="pinned")])
+    _, res = run(d, At({1: [Scale("e", 3), Migrate("e", "b")], 3: [Migrate("e", "b")]}))
+    assert res.counters["scales"] == 1 and res.migrations == []
+    assert res.counters["rejected_actions"] == 2
+    # an operator's pin does not stop a rescale either
+    inp = build_inputs(load_scenario(scenario()))
+    core = FleetCore(inp, power_feed=lambda a, b: core.see_power(
+        a, inp.renewable_w[inp.history_steps + a:inp.history_steps + b]))
+    core.ensure_seen(0)
+    core.arrivals(0)
+    core.place_queued(0)
+    core.state.pinned[0] = True
+    assert core.apply([Scale(0, 1), Suspend(0)], 0) == [("scale", 0, 0, 0)]
 
 
 def test_a_scaled_job_migrates_with_its_current_count():
