@@ -36,10 +36,11 @@ class ScriptedController(Controller):
         super()._operator_actions(t)
 
 
-def memory_run(db: Path, plan: dict | None = None) -> dict:
-    """Run the live 3-site scenario to the end on simulated processes; returns the summary."""
+def memory_run(db: Path, plan: dict | None = None, path: Path = LIVE) -> dict:
+    """Run a scenario (the live 3-site one) to the end on simulated processes; returns the
+    summary."""
     cls = type("Scripted", (ScriptedController,), {"plan": dict(plan or {})})
-    ctl = memory_controller(db, InMemoryExecutor(), path=LIVE, cls=cls)
+    ctl = memory_controller(db, InMemoryExecutor(), path=path, cls=cls)
     try:
         ctl.prepare()
         return ctl.run()

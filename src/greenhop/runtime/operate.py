@@ -11,9 +11,10 @@ snapshot, so an action is applied once, at the step the log names.
 After the policy's decision, :func:`drain_step` moves the jobs still running on a
 drained site (:func:`greenhop.fleet.operator.drain_moves`) and logs each move as a
 ``migrate`` event with ``"by": "operator"``. :func:`record_step` logs each booked step
-(``booked``: per-site renewable, demand, job load and grid import [W], and a histogram of
-the reconcile passes of the step), which ``greenhop serve`` turns into timelines and
-Prometheus metrics.
+(``booked``: per-site renewable, demand, job load and grid import [W], a histogram of
+the reconcile passes of the step, and on decision steps the window forecast quantiles the
+policy saw, when it reads forecasts), which ``greenhop serve`` turns into timelines,
+forecast windows and Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -134,6 +135,13 @@ def record_step(ctl, t: int) -> None:
             # the jobs' share of the grid import: the base load takes renewables first
             "job_grid_w": np.minimum(job, grid).tolist(), "step_s": float(led.dt),
             "reconcile": reconcile_histogram(passes)}
+    fc = getattr(led, "forecasts", None)
+    if fc is not None and led.decides(t):
+        # the window forecasts the policy saw this step (computed once per step, cached)
+        q = np.asarray(fc.at(t, led.core.power.surplus_w), dtype=float)
+        body["window_forecast_q_s"] = [[float(v) if np.isfinite(v) else None for v in row]
+                                       for row in q]
+        body["window_forecast_quantiles"] = [float(v) for v in fc.quantiles]
     with ctl.store.tx():
         ctl.store.event(t, "booked", body)
 

@@ -201,20 +201,18 @@ class RunReader:
         return out
 
     def _latest_forecast(self, con) -> dict:
-        """Site -> {"0.1": s, "0.5": s, "0.9": s} from the newest decision that carried a
-        window forecast (empty when the run has none)."""
-        row = con.execute("SELECT body FROM events WHERE kind = 'decision' AND body LIKE "
+        """Site -> {"0.1": s, "0.5": s, "0.9": s}: the window forecast quantiles of the
+        newest decision that had them (logged with the step's books); empty without."""
+        row = con.execute("SELECT body FROM events WHERE kind = 'booked' AND body LIKE "
                           "'%window_forecast_q_s%' ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
             return {}
         try:
             body = json.loads(row[0])
-            q = body.get("window_forecast_q_s") or body["obs"].get("window_forecast_q_s")
-            levels = (body.get("window_forecast_quantiles")
-                      or body["obs"].get("window_forecast_quantiles"))
+            q = body["window_forecast_q_s"]
+            levels = body["window_forecast_quantiles"]
             sites, _ = self._names(con)
-            return {s: {f"{lv:g}": (None if v is None or not np.isfinite(v) else float(v))
-                        for lv, v in zip(levels, q[i], strict=False)}
+            return {s: {f"{lv:g}": v for lv, v in zip(levels, q[i], strict=True)}
                     for i, s in enumerate(sites)}
         except (KeyError, TypeError, ValueError, IndexError):
             return {}
