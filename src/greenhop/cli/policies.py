@@ -19,16 +19,14 @@ MIN_TEXT = 24  # narrowest summary column before it moves below the name [chars]
 def policy_rows() -> list[dict]:
     """One dict per registered policy (sorted by name): name, summary, source, does and
     the capability flags."""
-    from greenhop.policies import POLICIES, Capabilities
+    from greenhop.policies import POLICIES
 
     rows = []
     for name in POLICIES.names():
         factory = POLICIES.get(name)
-        caps = getattr(factory, "capabilities", None)
-        if not isinstance(caps, Capabilities):
-            caps = Capabilities()
-        rows.append({"name": name, "summary": str(getattr(factory, "summary", "") or ""),
-                     "source": str(getattr(factory, "source", "") or ""),
+        caps = factory.capabilities
+        rows.append({"name": name, "summary": str(factory.summary or ""),
+                     "source": str(factory.source or ""),
                      "does": caps.verbs(), **asdict(caps)})
     return rows
 

@@ -118,7 +118,7 @@ class Controller:
         if self.policy.capabilities.sees_future:
             raise ConfigError(f"policy '{self.policy.name}' sees the future (a ceiling for the "
                               "simulator only); a live run cannot give it what has not happened")
-        if getattr(self.policy.capabilities, "scales", False):
+        if self.policy.capabilities.scales:
             raise ConfigError(f"policy '{self.policy.name}' scales jobs' GPU counts, which a "
                               "live run cannot do (a trainer process keeps the GPUs it started "
                               "with); run it in the simulator, or pick a policy that does not "

@@ -787,16 +787,12 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     A migrating policy on a fleet without links can never move a job, so it does
     exactly what ``static`` does: comparing them measures nothing.
     """
-    from greenhop.policies import POLICIES, Capabilities
+    from greenhop.policies import POLICIES
 
     notes = []
     if not scenario.links:
-        migrating = []
-        for name in scenario.policies:
-            caps = getattr(POLICIES.get(name), "capabilities", None) if name in POLICIES \
-                else None
-            if isinstance(caps, Capabilities) and caps.migrates:
-                migrating.append(name)
+        migrating = [name for name in scenario.policies
+                     if name in POLICIES and POLICIES.get(name).capabilities.migrates]
         if migrating:
             where = "one site" if len(scenario.sites) == 1 else "no links"
             notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
