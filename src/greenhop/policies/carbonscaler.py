@@ -39,6 +39,7 @@ import numpy as np
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, Action, Observation, Scale
 from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, available_headroom_w
+from greenhop.policies.common_moves import OwnDeadlines
 
 DAY_S = 86400.0
 
@@ -68,26 +69,17 @@ class CarbonScalerPolicy(PolicyBase):
                               f"got {min_dwell_s!r} and {max_delay_s!r}")
         self.min_dwell_s = float(min_dwell_s)
         self.max_delay_s = float(max_delay_s)
-        self._own_deadline_s = np.zeros(0)  # per job [s]; NaN until first seen
+        # Without a deadline: first seen + time needed on the nominal count + max_delay_s.
+        self.deadlines_s = OwnDeadlines(self.max_delay_s, self.nominal_time_s)
 
     # ------------------------------------------------------------ pieces
-    def deadlines_s(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
-        """Each job's deadline [s]; without one, first seen + time needed on its nominal
-        count + ``max_delay_s``."""
-        if self._own_deadline_s.size != obs.n_jobs:
-            self._own_deadline_s = np.full(obs.n_jobs, np.nan)
-        out = np.array(obs.job_deadline_s[jobs], dtype=float)
-        free = ~np.isfinite(out)
-        if free.any():
-            mine = jobs[free]
-            new = mine[np.isnan(self._own_deadline_s[mine])]
-            if new.size:
-                nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
-                rate = obs.job_rate(new, nominal[new], obs.job_site[new])
-                self._own_deadline_s[new] = (obs.now_s + obs.job_remaining_gpu_s[new]
-                                             / np.maximum(rate, 1e-12) + self.max_delay_s)
-            out[free] = self._own_deadline_s[mine]
-        return out
+    @staticmethod
+    def nominal_time_s(obs: Observation, jobs: np.ndarray) -> np.ndarray:
+        """Training time the remaining work of ``jobs`` needs on their nominal GPU count at
+        their site [s]."""
+        nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
+        rate = obs.job_rate(jobs, nominal[jobs], np.maximum(obs.job_site[jobs], 0))
+        return obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
 
     @staticmethod
     def rescale_s(obs: Observation, jobs: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ copying the loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,14 +29,41 @@ from greenhop.policies.base import (
 
 
 def work_rate(obs: Observation, jobs: np.ndarray) -> np.ndarray:
-    """Work each job does per second at its current site [reference-GPU s / s]."""
+    """Work each job does per second at its current site on its current GPU count
+    [reference-GPU s / s] (an elastic job on its speedup curve)."""
     site = np.maximum(obs.job_site[jobs], 0)
-    return obs.job_gpus[jobs] * obs.throughput[site]
+    return obs.job_rate(jobs, obs.job_gpus[jobs], site)
 
 
 def time_needed_s(obs: Observation, jobs: np.ndarray) -> np.ndarray:
     """Training time the remaining work of each job needs at its current site [s]."""
     return obs.job_remaining_gpu_s[jobs] / np.maximum(work_rate(obs, jobs), 1e-12)
+
+
+class OwnDeadlines:
+    """Each job's deadline [s]: its own, or for a job without one, the time it was first
+    seen + the training time it then needed (``time_needed(obs, jobs)`` [s]) +
+    ``max_delay_s``; remembered per job from then on."""
+
+    def __init__(self, max_delay_s: float,
+                 time_needed: Callable[[Observation, np.ndarray], np.ndarray] = time_needed_s
+                 ) -> None:
+        self.max_delay_s = float(max_delay_s)
+        self.time_needed = time_needed
+        self._own_s = np.zeros(0)  # per job [s]; NaN until first seen
+
+    def __call__(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
+        if self._own_s.size != obs.n_jobs:
+            self._own_s = np.full(obs.n_jobs, np.nan)
+        out = np.array(obs.job_deadline_s[jobs], dtype=float)
+        free = ~np.isfinite(out)
+        if free.any():
+            mine = jobs[free]
+            new = mine[np.isnan(self._own_s[mine])]
+            if new.size:
+                self._own_s[new] = obs.now_s + self.time_needed(obs, new) + self.max_delay_s
+            out[free] = self._own_s[mine]
+        return out
 
 
 def restore_time_s(obs: Observation, jobs: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, SUSPENDED, Action, Observation, Resume, Suspend
 from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
-from greenhop.policies.common_moves import restore_time_s, time_needed_s
+from greenhop.policies.common_moves import OwnDeadlines, restore_time_s, time_needed_s
 
 DAY_S = 86400.0
 
@@ -145,22 +145,8 @@ class WaitAwhilePolicy(PolicyBase):
         self.profile_days = int(profile_days)
         self.max_delay_s = float(max_delay_s)
         self.horizon_s = float(horizon_s)
-        self._own_deadline_s = np.zeros(0)  # per job [s]; NaN until first seen
+        self.deadlines_s = OwnDeadlines(self.max_delay_s)
         self._profile = SurplusProfile(self.profile_days)
-
-    def deadlines_s(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
-        """Each job's deadline [s]; without one, first seen + time needed + max delay."""
-        if self._own_deadline_s.size != obs.n_jobs:
-            self._own_deadline_s = np.full(obs.n_jobs, np.nan)
-        out = np.array(obs.job_deadline_s[jobs], dtype=float)
-        free = ~np.isfinite(out)
-        if free.any():
-            mine = jobs[free]
-            new = mine[np.isnan(self._own_deadline_s[mine])]
-            self._own_deadline_s[new] = (obs.now_s + time_needed_s(obs, new)
-                                         + self.max_delay_s)
-            out[free] = self._own_deadline_s[mine]
-        return out
 
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation
