@@ -10,6 +10,9 @@
                "operator", "operator-request", "run-start", "run-resume", "run-done",
                "run-stopped", "run-failed", "recover", "job-failed", "trainer-start"];
   var POLL_MS = 3000;
+  var FIGURE_MS = 2000;  // figures (the larger reads) at most this often; tables every event
+  var lastFigures = 0;
+  var figureTimer = null;
   var lastEventId = 0;
   var busy = false;
   var again = false;
@@ -192,16 +195,23 @@
   function refresh() {
     if (busy) { again = true; return Promise.resolve(); }
     busy = true;
-    var work = Promise.all([
+    var reads = [
       getJSON(API + "/run").then(renderRun),
       getJSON(API + "/sites").then(renderSites),
       getJSON(API + "/jobs").then(renderJobs),
       getJSON(API + "/migrations").then(renderMigrations),
       loadEvents(),
-      drawFigure("timeline", "fig-timeline"),
-      drawFigure("placement", "fig-placement"),
-      drawFigure("feasibility", "fig-feasibility"),
-    ]);
+    ];
+    var wait = FIGURE_MS - (Date.now() - lastFigures);
+    if (wait <= 0) {
+      lastFigures = Date.now();
+      reads.push(drawFigure("timeline", "fig-timeline"),
+                 drawFigure("placement", "fig-placement"),
+                 drawFigure("feasibility", "fig-feasibility"));
+    } else if (figureTimer === null) {  // draw them once the interval has passed
+      figureTimer = window.setTimeout(function () { figureTimer = null; refresh(); }, wait);
+    }
+    var work = Promise.all(reads);
     return work.catch(function (err) {
       setLive("refresh failed: " + err.message, "warn");
     }).then(function () {
