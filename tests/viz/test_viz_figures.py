@@ -164,3 +164,36 @@ def test_figure_json_cannot_close_its_script_element():
 def test_plotly_js_ships_inside_the_package():
     path = plotly_js_path()
     assert path.name == "plotly.min.js" and path.stat().st_size > 1_000_000
+
+
+_seg = st.tuples(st.integers(0, 9), st.integers(-1, 3), st.floats(0, 1e6),
+                 st.floats(0, 1e5), st.sampled_from(["running", "suspended", "migrating",
+                                                     "resuming"]))
+
+
+@given(segs=st.lists(_seg, max_size=60))
+def test_placement_keeps_every_stay_whole(segs):
+    """Every segment with a length is one bar of that length, on its job's row."""
+    jobs = [f"j{i}" for i in range(10)]
+    sites = ["a", "b", "c", "d"]
+    segments = [{"job": jobs[j], "site": sites[s] if s >= 0 else None, "t0_s": t0,
+                 "t1_s": t0 + d, "kind": k} for j, s, t0, d, k in segs]
+    fig = viz.placement_figure(jobs, sites, start_unix_s=0.0, segments=segments)
+    bars = [(y, x) for t in fig["data"] if t["type"] == "bar"
+            for y, x in zip(t["y"], t["x"], strict=True)]
+    expected = sorted((s["job"], round((s["t1_s"] - s["t0_s"]) * 1e3)) for s in segments
+                      if s["t1_s"] > s["t0_s"])
+    assert sorted(bars) == expected
+
+
+@given(pts=st.lists(st.tuples(st.sampled_from([1e9, 5e9, 2e11]),
+                              st.sampled_from([1e8, 1e9, 1e10])), max_size=40),
+       n_series=st.integers(1, 3))
+def test_feasibility_map_counts_every_point_once(pts, n_series):
+    series = {f"p{k}": [{"bytes": b, "bandwidth_bps": r} for b, r in pts[k::n_series]]
+              for k in range(n_series)}
+    fig = viz.feasibility_map_figure(series)
+    marks = [t for t in fig["data"] if t.get("mode") == "markers"]
+    counted = sum(int(h.split(": ")[1].split(" x ")[0]) for t in marks for h in t["hovertext"])
+    assert counted == len(pts)
+    assert len(marks) == sum(1 for v in series.values() if v)
