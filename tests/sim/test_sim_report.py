@@ -213,3 +213,24 @@ def test_sweep_report_is_interactive_with_one_marker_per_policy(tmp_path):
         drv.quit()
     assert drawn == [True] * len(figs) and errors == []
     assert chromekit.outside(loaded, allowed_hosts=()) == []
+
+
+def test_the_sweep_gap_table_withholds_a_share_of_a_tiny_gap():
+    from greenhop.sim.sweep_report import _gap_table
+
+    spec = SimpleNamespace(policies=["static", "energy-greedy"], seeds=[1, 2])
+
+    def summary(bound_kwh):
+        desc = {"mean": 40.0, "half_width": 5.0, "n": 2, "per_seed": []}
+        return {"points": [{
+            "metrics": {"static": {"job_nr_kwh": {"mean": 1000.0}}},
+            "bounds": {"space": {"job_nr_kwh": {"mean": bound_kwh}}},
+            "gap_closed": {"static": {"gap_closed_space_pct": {**desc, "mean": 0.0}},
+                           "energy-greedy": {"gap_closed_space_pct": desc}}}]}
+
+    wide = _gap_table(spec, summary(500.0), 0)
+    assert "40 ± 5" in wide and "n/a" not in wide
+    tiny = _gap_table(spec, summary(980.0), 0)  # a gap of 20 kWh on 1,000 kWh
+    assert "40 ± 5" not in tiny and tiny.count("n/a (gap &lt; 50.0 kWh)") == 2
+    assert "gap_closed_space_pct not shown: the mean gap between static and the bound, " \
+           "20.0 kWh, is below 50.0 kWh" in tiny

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop import viz
+from greenhop.viz.ratios import floor_for
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -27,6 +28,8 @@ th,td{border:1px solid #d5dbe0;padding:.3rem .45rem;text-align:right}
 th{background:#eef3ee}td:first-child,th:first-child{text-align:left}
 .figure{border:1px solid #e3e7ea;margin:.4rem 0}
 .note{color:#5a6570;font-size:.88rem}
+td.warn{background:#fff3e0;color:#e65100}
+.warning{background:#fff3e0;border-left:4px solid #ef6c00;padding:.4rem .7rem;font-size:.9rem}
 """
 
 
@@ -95,18 +98,40 @@ def _paired_table(spec, summary: dict, p: int) -> str:
             + "".join(rows) + "</table></div>")
 
 
+def _gap_denominators(summary: dict, p: int) -> dict[str, tuple[float, float]]:
+    """Per gap column, ``(static - bound, floor)`` [kWh] from the means over seeds; a gap
+    below its floor makes the share of it noise (:mod:`greenhop.viz.ratios`)."""
+    point = summary["points"][p]
+    static = ((point["metrics"].get("static") or {}).get("job_nr_kwh") or {}).get("mean")
+    out = {}
+    for kind, b in (point.get("bounds") or {}).items():
+        bound = (b.get("job_nr_kwh") or {}).get("mean")
+        if static is not None and bound is not None:
+            out[f"gap_closed_{kind}_pct"] = (static - bound, floor_for(static))
+    return out
+
+
 def _gap_table(spec, summary: dict, p: int) -> str:
     gaps = summary["points"][p].get("gap_closed")
     if not gaps:
         return ""
     kinds = sorted({k for g in gaps.values() for k in g})
+    denominators = _gap_denominators(summary, p)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in kinds)
-    rows = []
+    rows, warned = [], []
     for pol in spec.policies:
         g = gaps.get(pol, {})
         cells = []
         for k in kinds:
             d = g.get(k)
+            gap, floor = denominators.get(k, (None, 0.0))
+            guard = viz.guarded_pct(None if not d else d.get("mean"), gap, floor=floor)
+            if guard.warn:
+                cells.append(f'<td class="warn" title="{html.escape(guard.why)}">'
+                             f"{html.escape(guard.text)}</td>")
+                if k not in warned:
+                    warned.append(k)
+                continue
             txt = _pm(d)
             if d and d["n"] < len(spec.seeds):
                 reasons = sorted({e["reason"] for e in d["per_seed"] if e["reason"]})
@@ -114,8 +139,13 @@ def _gap_table(spec, summary: dict, p: int) -> str:
                     "; ".join(reasons)[:160]) + ")"
             cells.append(f"<td>{txt}</td>")
         rows.append(f"<tr><td>{html.escape(pol)}</td>{''.join(cells)}</tr>")
-    return (f"<h3>Gap closed to the offline bounds [%]</h3><div class='wide'><table><tr>"
-            f"<th>policy</th>{head}</tr>{''.join(rows)}</table></div>"
+    warning = "".join(
+        f'<p class="warning">&#9888; {html.escape(k)} not shown: the mean gap between '
+        f"static and the bound, {denominators[k][0]:,.1f} kWh, is below "
+        f"{denominators[k][1]:,.1f} kWh (5% of static's): the share of it is noise.</p>"
+        for k in warned)
+    return (f"<h3>Gap closed to the offline bounds [%]</h3>{warning}<div class='wide'><table>"
+            f"<tr><th>policy</th>{head}</tr>{''.join(rows)}</table></div>"
             "<p class='note'>100 x (static − policy) / (static − bound) on job non-renewable "
             "energy, per seed, only where the policy did at least the bound's work.</p>")
 
