@@ -12,12 +12,14 @@ bodies; every path under ``/v1``; every request needs ``Authorization: Bearer
   ``MANIFEST.json`` and files it lists are served.
 * ``...<file>?chunk=C`` with ``Range: bytes=a-`` (``a`` a multiple of ``C``) ->
   the same bytes in *frames*, one per chunk of ``C`` bytes: an 8-byte
-  big-endian length, the data, then the data's SHA-256 (32 bytes) computed by
-  the sender as it read the chunk from disk. The receiver checks each chunk as
-  it arrives.
-* ``...<file>?chunk=C&hashes=N`` -> the SHA-256s (hex, JSON list) of the
-  chunks covering the file's first ``N`` bytes: how a receiver re-verifies a
-  partial copy left by an earlier attempt.
+  big-endian length, the data, then the SHA-256 (32 bytes) of the file's bytes
+  from its start to the end of this chunk (a *prefix digest*), computed by the
+  sender as it read the file from disk. The receiver checks each chunk as it
+  arrives against its own running SHA-256 of the file, so one pass at each end
+  checks every chunk and, at the last, the whole file.
+* ``...<file>?chunk=C&hashes=N`` -> the prefix digests (hex, JSON list) at the
+  end of each chunk covering the file's first ``N`` bytes: how a receiver
+  re-verifies a partial copy left by an earlier attempt.
 * ``POST /v1/jobs/<job>/fetch`` with ``{"source": URL, "checkpoint": NAME|"latest",
   "accept": [manifest SHA-256, ...]}`` -> this agent pulls that checkpoint from the
   agent at ``source`` into its own root (a push, seen from the source) and answers
@@ -67,7 +69,7 @@ from greenhop.workload import checkpoint as ck
 SEND_BLOCK_BYTES = 64 * 1024
 """Bytes sent per token-bucket draw on a rate-limited link [B]."""
 FAST_BLOCK_BYTES = 1024 * 1024
-"""Bytes sent per write on an unlimited link [B]."""
+"""Largest write on a rate-limited link [B] (an unlimited one gets a whole chunk per write)."""
 MIN_CHUNK_BYTES = 4 * 1024
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 FRAMED_TYPE = "application/x-greenhop-frames"
@@ -351,8 +353,7 @@ def build_app(agent: SiteAgent):
                     return _error(400, "hashes=N needs chunk=C and N <= the file size")
 
                 def digests() -> list[str]:
-                    return [hashlib.sha256(os.pread(fd, min(chunk, upto - s), s)).hexdigest()
-                            for s in range(0, upto, chunk)]
+                    return [d.hex() for d in prefix_digests(fd, chunk, upto)]
 
                 return _json(200, await anyio.to_thread.run_sync(digests, limiter=disk))
             start, end = 0, size - 1
@@ -406,6 +407,26 @@ ROUTES = (
 """Every route of the agent (method, path template)."""
 
 
+def prefix_digests(fd: int, chunk: int, upto: int) -> list[bytes]:
+    """SHA-256 of the file's bytes ``[0, e)`` for each chunk end ``e`` up to ``upto`` [B]
+    (one pass over the file)."""
+    h = hashlib.sha256()
+    out = []
+    for s in range(0, upto, chunk):
+        h.update(os.pread(fd, min(chunk, upto - s), s))
+        out.append(h.copy().digest())
+    return out
+
+
+def _hash_prefix(fd: int, upto: int) -> Any:
+    """A running SHA-256 over the file's first ``upto`` bytes (a resumed range starts
+    there)."""
+    h = hashlib.sha256()
+    for s in range(0, upto, 8 * 1024 * 1024):
+        h.update(os.pread(fd, min(8 * 1024 * 1024, upto - s), s))
+    return h
+
+
 async def _body(agent: SiteAgent, fd: int, name: str, file: str, start: int, end: int,
                 chunk: int | None, streams, disk):
     """The response body: chunk ``i+1`` is read (and hashed) in a worker thread while chunk
@@ -415,16 +436,23 @@ async def _body(agent: SiteAgent, fd: int, name: str, file: str, start: int, end
     plain = type(agent.faults) is Faults
     if not plain:  # fault injection sees the blocks the tests expect
         block_bytes = SEND_BLOCK_BYTES
-    elif agent.bucket.unlimited:
-        block_bytes = FAST_BLOCK_BYTES
+    elif agent.bucket.unlimited:  # a whole chunk per write: no slicing, fewer wake-ups
+        block_bytes = MAX_CHUNK_BYTES
     else:  # an eighth of the bucket per write: fewer wake-ups, the rate stays smooth
         block_bytes = int(min(FAST_BLOCK_BYTES, max(SEND_BLOCK_BYTES,
                                                     agent.bucket.burst_bytes / 8)))
-    step = chunk or max(block_bytes, 4 * 1024 * 1024)
+    step = chunk or max(min(block_bytes, FAST_BLOCK_BYTES), 4 * 1024 * 1024)
+    running = None  # the file's SHA-256 from byte 0: made by the first read (a thread)
 
     def load(off: int) -> tuple[bytes, bytes | None]:
+        nonlocal running
         data = os.pread(fd, min(step, end + 1 - off), off)
-        return data, hashlib.sha256(data).digest() if chunk else None
+        if not chunk:
+            return data, None
+        if running is None:
+            running = _hash_prefix(fd, off)
+        running.update(data)
+        return data, running.copy().digest()
 
     async def read(off: int):
         return await anyio.to_thread.run_sync(load, off, limiter=disk)
@@ -443,7 +471,9 @@ async def _body(agent: SiteAgent, fd: int, name: str, file: str, start: int, end
                     yield struct.pack(">Q", len(data))
                 view = memoryview(data)
                 for pos in range(0, len(view), block_bytes):
-                    block = bytes(view[pos: pos + block_bytes])
+                    # bytes as read: h11 passes one bytes object on without a copy
+                    block = data if len(data) <= block_bytes else bytes(
+                        view[pos: pos + block_bytes])
                     if not plain:
                         block = agent.faults.on_block(name, file, offset + pos, block)
                         if block is None:  # injected drop

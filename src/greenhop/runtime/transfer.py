@@ -6,14 +6,20 @@ For every file listed in the remote manifest the receiver
    chunk against the source's chunk SHA-256s, and keeps the verified prefix (a
    flipped byte at rest is found here);
 2. asks for the rest in frames (``?chunk=C`` with ``Range: bytes=<offset>-``,
-   see :mod:`greenhop.runtime.agent`): each chunk arrives with the SHA-256 the
-   sender computed as it read it; a chunk that does not match (a flipped byte in
-   transit) is discarded and fetched again, a dropped connection resumes from
-   the last verified chunk (at most one chunk is sent twice);
-3. keeps the whole file's SHA-256 running over the same bytes (hash while
-   streaming, in a helper thread) and compares it with the manifest's at the
-   end; a mismatch means the source changed at rest: the file is fetched once
-   more from scratch, then the pull fails.
+   see :mod:`greenhop.runtime.agent`): each chunk arrives with the sender's
+   SHA-256 of the file up to the chunk's end; the receiver keeps its own SHA-256
+   of the file running over the bytes it received and compares the two after
+   each chunk; a chunk that does not match (a flipped byte in transit) is
+   discarded and fetched again, a dropped connection resumes from the last
+   verified chunk (at most one chunk is sent twice);
+3. compares the same running SHA-256, at the end, with the manifest's (one
+   hashing pass per byte at each end checks every chunk and the whole file); a
+   mismatch means the source changed at rest: the file is fetched once more
+   from scratch, then the pull fails.
+
+Verified chunks are written by a helper thread while the next one arrives, with
+``O_DIRECT`` where the file system and the alignment allow (see
+:class:`ReceiveFile`).
 
 Only when every file verifies is the manifest written and the staging
 directory renamed into place: the destination never holds a partial or
@@ -29,6 +35,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import struct
@@ -50,6 +57,8 @@ from greenhop.workload import checkpoint as ck
 
 FLUSH_BYTES = 64 * 1024 * 1024
 """Received bytes between background write-backs of the file being received [B]."""
+DIRECT_ALIGN_BYTES = 4096
+"""Alignment of offsets, lengths and buffers of ``O_DIRECT`` writes [B]."""
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 """Transfer chunk [B]: the unit of per-chunk SHA-256 checks and of re-sending."""
 
@@ -78,11 +87,9 @@ class Storage:
         return shutil.disk_usage(path).free
 
     def open_at(self, path: Path, offset: int) -> BinaryIO:
-        """Open ``path`` for writing, truncated to ``offset`` bytes, positioned there."""
-        fh = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - returned to caller
-        fh.truncate(offset)
-        fh.seek(offset)
-        return fh
+        """Open ``path`` for writing, truncated to ``offset`` bytes, positioned there
+        (a :class:`ReceiveFile`)."""
+        return ReceiveFile(path, offset)  # type: ignore[return-value]
 
     def write_back(self, fh: BinaryIO) -> None:
         """Start writing ``fh``'s data to disk (from a helper thread, during the transfer)."""
@@ -106,6 +113,79 @@ class Storage:
         ck.fsync_dir(final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while len(view):
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+class ReceiveFile:
+    """A file being received, written sequentially from ``offset``.
+
+    Writes whose position and length are multiples of :data:`DIRECT_ALIGN_BYTES`
+    (and whose buffer is page-aligned, as the receiver's are) go through a second
+    descriptor opened with ``O_DIRECT``: straight from the buffer to the disk,
+    without filling the page cache. On the development VM a buffered write of new
+    pages plus its write-back costs about 2 CPU-s/GB and ``O_DIRECT`` about 0.1
+    (benchmarks/README.md, (b)), which decides the transfer rate on a busy
+    machine. A file system that refuses ``O_DIRECT`` (``EINVAL``), and the
+    unaligned tail of a file, get plain buffered writes. Durability is the
+    caller's :meth:`Storage.sync` (``fsync``) either way.
+    """
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        self._direct: int | None = None
+        try:
+            os.ftruncate(self._fd, offset)
+            if hasattr(os, "O_DIRECT"):
+                try:
+                    self._direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
+                except OSError:
+                    self._direct = None
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._pos = offset
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, data) -> int:
+        """Write ``data`` at the current position; return its length [B]."""
+        view = memoryview(data).cast("B")
+        n = len(view)
+        cut = 0
+        if self._direct is not None and self._pos % DIRECT_ALIGN_BYTES == 0:
+            cut = n - n % DIRECT_ALIGN_BYTES
+        if cut:
+            try:
+                _pwrite_all(self._direct, view[:cut], self._pos)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # ENOSPC and friends are the caller's
+                    raise
+                self._close_direct()  # not for this file system or buffer: buffered from now
+                cut = 0
+        if cut < n:
+            _pwrite_all(self._fd, view[cut:], self._pos + cut)
+        self._pos += n
+        return n
+
+    def flush(self) -> None:
+        """Nothing is buffered in user space."""
+
+    def _close_direct(self) -> None:
+        if self._direct is not None:
+            fd, self._direct = self._direct, None
+            os.close(fd)
+
+    def close(self) -> None:
+        self._close_direct()
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
 
 @dataclass
@@ -255,37 +335,24 @@ class _RawStream:
         except (OSError, http.client.HTTPException):
             return b""
 
+    def readinto(self, view: memoryview) -> int:
+        """Fill ``view`` from the body, straight off the socket (no intermediate bytes);
+        return how many bytes came (fewer when the connection broke)."""
+        import http.client
+
+        got = 0
+        while got < len(view):
+            try:
+                n = self.resp.readinto(view[got:])
+            except (OSError, http.client.HTTPException):
+                return got
+            if not n:
+                return got
+            got += n
+        return got
+
     def close(self) -> None:
         self.conn.close()
-
-
-class _Reader:
-    """Exact-length reads from a streamed response body (b"" or short when it breaks)."""
-
-    def __init__(self, resp) -> None:
-        # no chunk size: httpx would hold back (and lose on a drop) a partial chunk
-        self._it = resp.iter_raw()
-        self._buf = b""
-        self._pos = 0
-
-    def read(self, n: int) -> bytes:
-        have = len(self._buf) - self._pos
-        if have >= n:
-            out = self._buf[self._pos: self._pos + n]
-            self._pos += n
-            return out
-        parts = [self._buf[self._pos:]]
-        self._buf, self._pos = b"", 0
-        while have < n:
-            try:
-                piece = next(self._it)
-            except (StopIteration, OSError, httpx.HTTPError):
-                return b"".join(parts)
-            parts.append(piece)
-            have += len(piece)
-        data = b"".join(parts)
-        self._buf, self._pos = data, n
-        return data[:n]
 
 
 def _why(exc: BaseException) -> str:
@@ -494,37 +561,49 @@ def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: S
 
 
 def _verify_prefix(
-    remote: _Remote, url: str, path: Path, chunk_bytes: int, size: int, file_hash
-) -> int:
-    """Length of the leading chunks of a partial file that match the source's chunk hashes.
+    remote: _Remote, url: str, path: Path, chunk_bytes: int, size: int
+) -> tuple[int, Any]:
+    """Length of the leading chunks of a partial file that the source's prefix digests
+    confirm, and the running SHA-256 over exactly those bytes.
 
-    Asks the source for the SHA-256s of the chunks the partial copy covers and
-    compares them with the local bytes (a flipped byte at rest stops the prefix
-    there). Feeds the kept bytes to ``file_hash``; truncation is the caller's.
+    Asks the source for its SHA-256 of the file up to the end of each chunk the
+    partial copy covers and compares them with the local bytes hashed in one pass
+    (a flipped byte at rest stops the prefix there); truncation is the caller's.
     """
+    h = hashlib.sha256()
     if not path.exists():
-        return 0
+        return 0, h
     have = min(path.stat().st_size, size)
     upto = have if have == size else have - have % chunk_bytes
     if upto <= 0:
-        return 0
+        return 0, h
     try:
         wanted = json.loads(remote.get_bytes(f"{url}?chunk={chunk_bytes}&hashes={upto}"))
     except (TransferError, ValueError):
-        return 0
+        return 0, h
+    if not isinstance(wanted, list):
+        return 0, h
     good = 0
     with open(path, "rb") as fh:
         for want in wanted:
             data = fh.read(min(chunk_bytes, upto - good))
-            if not data or hashlib.sha256(data).hexdigest() != want:
+            if not data:
                 break
-            file_hash.update(data)
+            before = h.copy()
+            h.update(data)
+            if h.hexdigest() != want:
+                return good, before
             good += len(data)
-    return good
+    return good, h
 
 
-def _read_exact(reader: _Reader, n: int) -> bytes:
-    return reader.read(n)
+def _buffers(chunk_bytes: int, size: int) -> list[mmap.mmap]:
+    """Page-aligned receive buffers (anonymous mappings; ``O_DIRECT`` needs the alignment):
+    three for chunks up to 16 MiB (one filling, one being written, one spare), else two."""
+    n = min(chunk_bytes, size)
+    n += -n % DIRECT_ALIGN_BYTES
+    return [mmap.mmap(-1, max(n, DIRECT_ALIGN_BYTES))
+            for _ in range(3 if chunk_bytes <= 16 * 1024 * 1024 else 2)]
 
 
 def _pull_file(
@@ -541,26 +620,33 @@ def _pull_file(
     total: int,
     progress: Progress | None,
 ) -> int:
-    """Fetch one file into ``staging``; return the running count of verified bytes."""
+    """Fetch one file into ``staging``; return the running count of verified bytes.
+
+    One thread receives a chunk into a buffer and checks it (the SHA-256 of the file
+    so far against the sender's); a helper thread writes the verified chunk while the
+    next one arrives; another starts the write-back every :data:`FLUSH_BYTES`.
+    """
     size = rec["size_bytes"]
     path = staging / name
     url = f"{base}/{quote(name)}"
     failures = 0
     for attempt in range(2):  # a whole-file hash mismatch earns one clean re-fetch
-        file_hash = hashlib.sha256()
-        offset = (
-            _verify_prefix(remote, url, path, chunk_bytes, size, file_hash) if attempt == 0 else 0
-        )
+        if attempt == 0:
+            offset, file_hash = _verify_prefix(remote, url, path, chunk_bytes, size)
+        else:
+            offset, file_hash = 0, hashlib.sha256()
         result.reused_bytes += offset
         start_done = done
         done += offset
         if progress:
             progress(done, total)
-        pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
+        writer = ThreadPoolExecutor(1, thread_name_prefix="greenhop-write")
         flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
         flushing = None
         unflushed = 0
-        pending: list = []
+        bufs = _buffers(chunk_bytes, size) if offset < size else []
+        writing: list = [None] * len(bufs)  # the write still using each buffer
+        k = 0
         fh = storage.open_at(path, offset)
         try:
             while offset < size:
@@ -596,36 +682,40 @@ def _pull_file(
                             f"{remote.url}{url} answered {resp.status_code} to a chunked range "
                             f"request: {detail}"
                         )
-                    reader = resp
                     while offset < size:
                         want = min(chunk_bytes, size - offset)
-                        head = _read_exact(reader, 8)
-                        data = _read_exact(reader, want) if len(head) == 8 else b""
-                        digest = _read_exact(reader, 32) if len(data) == want else b""
-                        result.wire_bytes += len(data)
+                        if writing[k] is not None:  # the buffer's last write must be done
+                            writing[k].result()
+                            writing[k] = None
+                        view = memoryview(bufs[k])[:want]
+                        head = resp.read(8)
+                        got = resp.readinto(view) if len(head) == 8 else 0
+                        digest = resp.read(32) if got == want else b""
+                        result.wire_bytes += got
                         if len(head) == 8 and struct.unpack(">Q", head)[0] != want:
                             raise TransferError(f"{remote.url}{url}: bad frame length at {offset}")
                         if len(digest) != 32:
                             failures += 1
                             result.retries += 1
-                            result.events.append(f"connection dropped at {offset + len(data)}")
+                            result.events.append(f"connection dropped at {offset + got}")
                             break
-                        if hashlib.sha256(data).digest() != digest:
+                        before = file_hash.copy()
+                        file_hash.update(view)
+                        if file_hash.digest() != digest:
+                            file_hash = before
                             result.bad_chunks += 1
                             failures += 1
                             result.events.append(
                                 f"chunk at {offset} of {name} failed its SHA-256; fetching it again"
                             )
                             break
-                        fh.write(data)
+                        writing[k] = writer.submit(fh.write, view)
+                        k = (k + 1) % len(bufs)
                         unflushed += want
                         if unflushed >= FLUSH_BYTES and (flushing is None or flushing.done()):
                             # write back while receiving, so the final fsync is short
                             flushing = flusher.submit(storage.write_back, fh)
                             unflushed = 0
-                        pending.append(pool.submit(file_hash.update, data))
-                        if len(pending) > 8:
-                            pending.pop(0).result()
                         offset += want
                         result.received_bytes += want
                         done += want
@@ -633,15 +723,16 @@ def _pull_file(
                             progress(done, total)
                 finally:
                     resp.close()
-            for f in pending:
-                f.result()
+            for w in writing:
+                if w is not None:
+                    w.result()
             if flushing is not None:
                 flushing.result()
             storage.sync(fh)
         finally:
+            writer.shutdown()  # waits: the writes use the buffers and the file
             flusher.shutdown()
             fh.close()
-            pool.shutdown()
         if file_hash.hexdigest() == rec["sha256"]:
             return done
         result.events.append(f"{name}: whole-file SHA-256 mismatch")
