@@ -90,6 +90,22 @@ def start_run(workdir: Path, path: Path, time_scale: float, *extra: str) -> subp
     return proc
 
 
+def run_to_end(workdir: Path, path: Path, time_scale: float, *extra: str,
+               timeout_s: float = 300) -> Path:
+    """``greenhop run`` to its end; asserts exit 0 (showing the log's tail) and that no
+    process of the run is left. Returns the work directory."""
+    proc = start_run(workdir, path, time_scale, *extra)
+    try:
+        code = proc.wait(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_all_under(workdir)
+    assert code == 0, (workdir / "controller.log").read_text()[-3000:]
+    return workdir
+
+
 def db_jobs(db: Path) -> list[dict]:
     if not db.exists():
         return []

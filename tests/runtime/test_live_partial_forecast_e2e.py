@@ -13,9 +13,8 @@ from test_controller_kit import (
     db_jobs,
     db_sites,
     final_weights,
-    kill_all_under,
     reference_weights,
-    start_run,
+    run_to_end,
     steps_lost,
 )
 
@@ -40,16 +39,7 @@ def test_partial_jobs_and_live_forecasts_with_real_processes(tmp_path, tmp_path_
     from greenhop.cli.run import replay_report
 
     path = scenario(tmp_path)
-    work = tmp_path / "run"
-    proc = start_run(work, path, 3600, "--step-sleep", "0.04")
-    try:
-        code = proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        kill_all_under(work)
-    assert code == 0, (work / "controller.log").read_text()[-3000:]
+    work = run_to_end(tmp_path / "run", path, 3600, "--step-sleep", "0.04")
     refs = reference_weights(tmp_path_factory.getbasetemp() / "refs", 4)
     sites = [s["name"] for s in db_sites(work / "run.db")]
     for j, row in enumerate(db_jobs(work / "run.db")):

@@ -20,10 +20,9 @@ from test_controller_kit import (
     db_sites,
     final_weights,
     greenhop_cmd,
-    kill_all_under,
     processes_under,
     reference_weights,
-    start_run,
+    run_to_end,
     steps_lost,
     temp_leftovers,
     wait_for,
@@ -35,16 +34,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("live") / "run"
-    proc = start_run(work, LIVE, 3600, "--step-sleep", "0.04", "--tls")
-    try:
-        code = proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        kill_all_under(work)
-    assert code == 0, (work / "controller.log").read_text()[-3000:]
-    return work
+    return run_to_end(work, LIVE, 3600, "--step-sleep", "0.04", "--tls")
 
 
 def test_every_job_finishes_with_the_weights_of_an_uninterrupted_run(live_run, tmp_path_factory):
