@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import threading
 
 import httpx
 import pytest
@@ -111,6 +112,28 @@ def test_serve_refuses_bad_options_with_one_line(tmp_path, finished_db):
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def _stream_into(url: str, out: list) -> None:
+    """Read the event stream until the run's last event (or the service goes away)."""
+    cur: dict = {}
+    try:
+        with httpx.Client(base_url=url) as client, client.stream(
+                "GET", "/api/v1/events/stream", timeout=httpx.Timeout(10, read=None)) as r:
+            for line in r.iter_lines():
+                if line.startswith("id: "):
+                    cur["id"] = int(line[4:])
+                elif line.startswith("event: "):
+                    cur["event"] = line[7:]
+                elif line.startswith("data: "):
+                    cur["data"] = json.loads(line[6:])
+                elif line == "" and "id" in cur:
+                    out.append(cur)
+                    if cur["event"] in ("run-done", "run-stopped", "run-failed"):
+                        return
+                    cur = {}
+    except httpx.HTTPError:
+        return
+
+
 @pytest.mark.slow
 def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
     work = tmp_path / "run"
@@ -122,8 +145,8 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
     proc = start_run(work, LIVE, 3600, "--step-sleep", "0.04", "--serve",
                      f"127.0.0.1:{port}", "--serve-token-file", str(tok))
     db = work / "run.db"
+    c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
-        c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
         def up():
             try:
@@ -132,6 +155,10 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
                 return False
 
         wait_for(up, 120, "the service of the run", poll_s=0.1)
+        streamed: list[dict] = []
+        reader = threading.Thread(target=_stream_into, args=(f"http://127.0.0.1:{port}",
+                                                             streamed), daemon=True)
+        reader.start()
         # two jobs run at Tokyo (the policy brought them there in the morning)
         wait_for(lambda: sum(1 for j in db_jobs(db) if j["site"] == 1
                              and j["phase"] == "running") >= 2, 120, "jobs at tokyo-jp")
@@ -148,6 +175,7 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
         code = proc.wait(timeout=300)
         assert code == 0, (work / "controller.log").read_text()[-3000:]
     finally:
+        c.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -166,3 +194,9 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
     assert all(j["site"] != 1 for j in db_jobs(db))
     op = [e for e in evs if e["kind"] == "operator"]
     assert [(e["step"], e["body"]["action"]) for e in op] == [(t0, "drain")]
+    # the event stream, read while the run went on, delivered every event once, in order
+    reader.join(timeout=30)
+    assert [(g["id"], g["event"], g["data"]["data"]) for g in streamed] == [
+        (e["seq"], e["kind"], e["body"]) for e in evs]
+    log = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
+    assert [g["id"] for g in streamed] == [e["seq"] for e in log]

@@ -87,8 +87,16 @@ def start_child(db: Path, host: str, port: int, token_file: Path | None = None,
     raise ConfigError(f"--serve {host}:{port}: the service did not answer within {wait_s:g} s")
 
 
-def stop_child(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
-    """Stop a child started by :func:`start_child` (SIGTERM, then SIGKILL)."""
+LINGER_S = 1.0
+"""How long a child service outlives its run [s]: event streams deliver the last events."""
+
+
+def stop_child(proc: subprocess.Popen, timeout_s: float = 10.0,
+               linger_s: float = LINGER_S) -> None:
+    """Stop a child started by :func:`start_child` after ``linger_s`` (SIGTERM, then
+    SIGKILL)."""
+    if proc.poll() is None and linger_s > 0:
+        time.sleep(linger_s)
     if proc.poll() is None:
         proc.terminate()
         try:
