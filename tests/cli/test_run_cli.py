@@ -185,11 +185,9 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
     bad.write_text('name = "x"\nhorizon = "-1h"\n')
     code, err = inproc(capsys, "run", str(bad), "--workdir", w)
     assert code == 2 and "Traceback" not in err
-    partial = tmp_path / "partial.toml"
-    partial.write_text(LIVE.read_text().replace(
-        'name = "job-a"', 'name = "job-a"\nmobility = "partial"\nmigratable_share = 0.5', 1))
-    code, err = inproc(capsys, "run", str(partial), "--workdir", w)
-    assert code == 2 and "cannot move a share of a job" in err
+    # A policy that rescales jobs cannot run live: refused before any process starts.
+    code, err = inproc(capsys, "run", str(LIVE), "--policy", "carbonscaler", "--workdir", w)
+    assert code == 2 and "carbonscaler" in err and "scales" in err and "Traceback" not in err
     assert _procs_under(tmp_path / "w") == []
     code, err = inproc(capsys, "status", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "no run database" in err
