@@ -418,18 +418,26 @@ class LinkLoad:
         self.in_flight = np.zeros(network.n_sites ** 2, dtype=np.int64)        # [S*S]
         self.info = link_info(network, self.active_transfers, write_Bps=write_Bps,
                               read_Bps=read_Bps, startup_s=startup_s, in_flight=self.in_flight)
+        # The transfers of the last update and their rates: a transfer usually spans several
+        # steps, and the same set of flows has the same max-min allocation.
+        self._last: tuple[bytes, np.ndarray] | None = None
 
     def update(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Record transfers ``src -> dst`` as in flight; their max-min fair rates [bit/s]."""
         src = np.asarray(src, dtype=np.int64).reshape(-1)
         dst = np.asarray(dst, dtype=np.int64).reshape(-1)
+        rows = src * self.network.n_sites + dst
+        key = rows.tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1].copy()
         rates, counts = self.network.transfer_rates_bps(src, dst)
         self.active_transfers[:] = counts
-        self.in_flight[:] = np.bincount(src * self.network.n_sites + dst,
-                                        minlength=self.in_flight.size)
+        self.in_flight[:] = np.bincount(rows, minlength=self.in_flight.size)
+        self._last = (key, rates.copy())
         return rates
 
     def clear(self) -> None:
         """No transfer in flight."""
         self.active_transfers[:] = 0
         self.in_flight[:] = 0
+        self._last = None
