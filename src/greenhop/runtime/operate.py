@@ -135,7 +135,7 @@ def record_step(ctl, t: int) -> None:
             # the jobs' share of the grid import: the base load takes renewables first
             "job_grid_w": np.minimum(job, grid).tolist(), "step_s": float(led.dt),
             "reconcile": reconcile_histogram(passes)}
-    fc = getattr(led, "forecasts", None)
+    fc = led.forecasts
     if fc is not None and led.decides(t):
         # the window forecasts the policy saw this step (computed once per step, cached)
         q = np.asarray(fc.at(t, led.core.power.surplus_w), dtype=float)
