@@ -12,7 +12,8 @@ manifest last. Yardsticks, interleaved with greenhop in each repeat:
 One uncounted warm-up round comes first (the first round on a fresh state is
 slow for every contender alike).
 
-greenhop's load verifies every SHA-256 while reading and builds the tensors.
+greenhop's load verifies every SHA-256 while reading (files of 4 MiB or more with
+``O_DIRECT``) and builds the tensors.
 Page caches of the files read are dropped with ``posix_fadvise(DONTNEED)``
 before each read, so reads come from the disk.
 
@@ -100,7 +101,8 @@ def main() -> None:
     blocks = -(-size // (8 << 20))
     print(
         f"state {format_size(size)} in {len(flat)} tensors; disk {base}; "
-        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
+        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; "
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     rows: dict[str, list[float]] = {
         k: []
@@ -159,6 +161,7 @@ def main() -> None:
             dd.unlink()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     med = {k: statistics.median(v) for k, v in rows.items()}
     print("\n| measure | median | best | runs (GB/s) |\n|---|---|---|---|")
     for k, v in rows.items():

@@ -38,6 +38,7 @@ import json
 import mmap
 import os
 import shutil
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -251,14 +252,23 @@ class _Remote:
         self.port = port
         self.url = f"{parts.scheme}://{host}:{port}"
         self.timeout_s = timeout_s
+        # one TLS context (the run's CA loaded once) for every connection to this agent;
+        # over plain HTTP a bare one that trusts nothing (no TLS is ever spoken), instead of
+        # httpx's default, which loads the system's CA bundle (tens of ms) for every pull
+        self.verify = creds.verify() if parts.scheme == "https" else \
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self._idle = None  # a keep-alive connection of the bulk path, free for the next GET
         self.client = httpx.Client(
             base_url=self.url, headers=creds.headers(),
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            verify=creds.verify() if parts.scheme == "https" else True,
+            verify=self.verify,
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
             follow_redirects=False, trust_env=False)
 
     def close(self) -> None:
+        if self._idle is not None:
+            self._idle.close()
+            self._idle = None
         self.client.close()
 
     def __enter__(self) -> _Remote:
@@ -304,28 +314,45 @@ class _Remote:
 
 
 class _RawStream:
-    """One streamed GET over ``http.client`` (TLS with the run's CA, the run's token)."""
+    """One streamed GET over ``http.client`` (TLS with the run's CA, the run's token).
+
+    Reuses the agent's idle keep-alive connection when there is one (the files of a
+    checkpoint follow each other without a new TCP and TLS handshake, which on a busy
+    machine left the link idle between files); a body read to its end hands the
+    connection back on :meth:`close`.
+    """
 
     def __init__(self, remote: _Remote, path: str, headers: dict[str, str]) -> None:
+        import http.client
+
+        self.remote = remote
+        conn, remote._idle = remote._idle, None
+        for fresh in ((False, True) if conn is not None else (True,)):
+            if fresh:
+                conn = self._connect(remote)
+            self.conn = conn
+            try:
+                conn.request("GET", path, headers={**remote.creds.headers(), **headers})
+                self.resp = conn.getresponse()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if fresh:  # a reused connection the agent had closed gets one new try
+                    raise httpx.TransportError(_why(exc)) from None
+        self.status_code = self.resp.status
+
+    @staticmethod
+    def _connect(remote: _Remote):
         import http.client
         import ssl
 
         if remote.scheme == "https":
-            verify = remote.creds.verify()
-            ctx = verify if isinstance(verify, ssl.SSLContext) else \
+            ctx = remote.verify if isinstance(remote.verify, ssl.SSLContext) else \
                 ssl.create_default_context()
-            self.conn = http.client.HTTPSConnection(remote.hostname, remote.port,
-                                                    timeout=remote.timeout_s, context=ctx)
-        else:
-            self.conn = http.client.HTTPConnection(remote.hostname, remote.port,
-                                                   timeout=remote.timeout_s)
-        try:
-            self.conn.request("GET", path, headers={**remote.creds.headers(), **headers})
-            self.resp = self.conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            self.conn.close()
-            raise httpx.TransportError(_why(exc)) from None
-        self.status_code = self.resp.status
+            return http.client.HTTPSConnection(remote.hostname, remote.port,
+                                               timeout=remote.timeout_s, context=ctx)
+        return http.client.HTTPConnection(remote.hostname, remote.port,
+                                          timeout=remote.timeout_s)
 
     def read(self, n: int = -1) -> bytes:
         import http.client
@@ -352,7 +379,14 @@ class _RawStream:
         return got
 
     def close(self) -> None:
-        self.conn.close()
+        """Hand the connection back for the next GET when the body was read to its end
+        (and the agent keeps it open), else close it."""
+        reusable = (self.resp.isclosed() and not self.resp.will_close
+                    and self.remote._idle is None)
+        if reusable:
+            self.remote._idle = self.conn
+        else:
+            self.conn.close()
 
 
 def _why(exc: BaseException) -> str:
