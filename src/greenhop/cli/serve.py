@@ -1,4 +1,5 @@
-"""``greenhop serve``: the HTTP API, Prometheus metrics and live dashboard of a run."""
+"""``greenhop serve``: the HTTP API, Prometheus metrics and live dashboard of a run, and
+finished simulation and sweep outputs (``--outputs``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from rich.console import Console
 
 err = Console(stderr=True, highlight=False)
 
+DEFAULT_DB = Path("greenhop-run") / "run.db"
+"""The run database served when neither --db nor --outputs is given."""
+
 
 def serve_command(
-    db: Path = typer.Option(Path("greenhop-run") / "run.db", "--db",
-                            help="Run database of a live or finished run."),
+    db: Path | None = typer.Option(
+        None, "--db", help="Run database of a live or finished run [default: "
+        "greenhop-run/run.db, unless --outputs is given]."),
+    outputs: list[Path] = typer.Option(
+        [], "--outputs", help="A folder written by `greenhop simulate --out` or "
+        "`greenhop sweep --out`, served under /api/v1/outputs (repeat for more)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", help="Port to listen on."),
     token_file: Path | None = typer.Option(
@@ -23,25 +31,57 @@ def serve_command(
                              "(0-19; `greenhop run --serve` uses 10 so that the controller "
                              "comes first)."),
 ) -> None:
-    """Serve a run: REST API under /api/v1, events stream, /metrics, dashboard at /."""
+    """Serve a run: REST API under /api/v1, events stream, /metrics, dashboard at /; and
+    finished outputs (--outputs)."""
     from greenhop.core.errors import ConfigError
     from greenhop.service.data import RunReader
+    from greenhop.service.outputs import scan_outputs
     from greenhop.service.server import check_port, serve
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port}: expected 1..65535")
     if not 0 <= nice <= 19:
         raise ConfigError(f"--nice {nice}: expected 0..19")
+    found = scan_outputs(outputs)  # a folder that is not an output fails here, with one line
+    if db is None and not found:
+        db = DEFAULT_DB
+        if not db.is_file():
+            raise ConfigError(f"nothing to serve: no run database at {db}; pass --db RUN.db "
+                              "and/or --outputs DIR")
+    if db is None and token_file is not None:
+        raise ConfigError("--token-file: operator actions act on a live run; pass --db RUN.db")
     token = None
     if token_file is not None:
         from greenhop.runtime.auth import read_token_file
 
         token = read_token_file(token_file)
-    RunReader(db)  # a wrong --db fails here, with one line
+    if db is not None:
+        RunReader(db)  # a wrong --db fails here, with one line
     check_port(host, port)
-    err.print(f"greenhop serve: {db} on http://{host}:{port}/ (API under /api/v1, "
-              f"/metrics; operator actions {'on' if token else 'off: no --token-file'})")
-    serve(db, host, port, token, nice=nice)
+    what = [str(db)] if db is not None else []
+    what += [f"{len(found)} output{'s' * (len(found) != 1)} (/api/v1/outputs)"] if found else []
+    err.print(f"greenhop serve: {' and '.join(what)} on http://{host}:{port}/ (API under "
+              f"/api/v1, /metrics; operator actions {'on' if token else 'off: no --token-file'})")
+    if not found:
+        serve(db, host, port, token, nice=nice)
+    else:
+        _serve_with_outputs(db, found, host, port, token, nice)
+
+
+def _serve_with_outputs(db, found, host: str, port: int, token, nice: int) -> None:
+    """As :func:`greenhop.service.server.serve`, with finished outputs beside the run."""
+    import os
+
+    import uvicorn
+
+    from greenhop.service.app import create_app
+    from greenhop.service.server import GRACEFUL_S
+
+    if nice > 0:
+        os.nice(nice)
+    app = create_app(db, token=token, outputs=found)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=GRACEFUL_S)
 
 
 def register(app: typer.Typer) -> None:

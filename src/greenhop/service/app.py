@@ -58,8 +58,11 @@ def plotly_js_path() -> Path | None:
     return p if p.is_file() else None
 
 
-def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
-    """The FastAPI app serving the run database ``db_path`` (see the module docstring)."""
+def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastapi.FastAPI
+    """The FastAPI app serving the run database ``db_path`` (see the module docstring) and
+    the finished ``outputs`` (:class:`greenhop.service.outputs.Output`, from
+    :func:`~greenhop.service.outputs.scan_outputs`); ``db_path`` None: outputs only, and
+    the run's endpoints answer 404."""
     try:
         from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
         from fastapi.responses import (
@@ -79,9 +82,13 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
                           f"({exc.name} is missing); install greenhop with its service "
                           "dependencies") from None
     from greenhop.service.metrics import RunCollector
+    from greenhop.service.outputs import NoRunReader, outputs_router
 
-    reader = RunReader(db_path)
-    reader.scenario_inputs()  # seconds of work, in the background: start it now
+    if db_path is None:
+        reader = NoRunReader()
+    else:
+        reader = RunReader(db_path)
+        reader.scenario_inputs()  # seconds of work, in the background: start it now
     if token is not None and not token.strip():
         from greenhop.core.errors import ConfigError
 
@@ -174,6 +181,8 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
 
     @api.get("/events/stream", summary="Server-sent events: every new event, in order")
     async def stream(request: Request, after: int = Query(0, ge=0)):
+        if db_path is None:
+            reader.events(after)  # 404: no run attached (before the stream starts)
         last = request.headers.get("last-event-id")
         start = int(last) if last is not None and last.strip().isdigit() else after
 
@@ -258,6 +267,7 @@ def create_app(db_path, *, token: str | None = None):  # -> fastapi.FastAPI
                               status_code=202, summary=f"Operator action: {kind}")
 
     app.include_router(api)
+    app.include_router(outputs_router(list(outputs or ())))
 
     # ---------------------------------------------------------------- metrics, page
     @app.get("/metrics", include_in_schema=False)

@@ -1,0 +1,224 @@
+"""Finished simulation and sweep outputs served beside (or instead of) a live run.
+
+``greenhop serve --outputs DIR`` names folders written by ``greenhop simulate --out``
+(``metrics.json`` and ``report.html``) or ``greenhop sweep --out`` (``summary.json`` and
+``report.html``). :func:`scan_outputs` checks them before the service starts;
+:func:`outputs_router` serves them under ``/api/v1/outputs`` (docs/service.md).
+
+Requests address an output by its *name* only (the folder's name, made unique); a name is
+looked up in the table built at start-up, and the files served are the fixed ones of that
+folder, so nothing a client sends ever becomes part of a path on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from greenhop.core.errors import ConfigError
+
+SIMULATION_FILE = "metrics.json"
+"""What ``greenhop simulate --out`` writes: per policy its metrics, and the scenario."""
+SWEEP_FILE = "summary.json"
+"""What a finished ``greenhop sweep --out`` writes: statistics per grid point and policy."""
+SWEEP_MANIFEST = "manifest.json"
+"""What a sweep writes first (an unfinished sweep has it without the summary)."""
+REPORT_FILE = "report.html"
+"""The self-contained HTML report, in both kinds of folder."""
+NO_RUN = "no live run attached: this service was started with --outputs only (add --db)"
+"""The answer of the run endpoints when no run database is attached."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One served output folder.
+
+    Attributes:
+        name: unique name in URLs (the folder's name, with ``-2``, ``-3``, ... on a clash).
+        kind: ``simulation`` or ``sweep``.
+        path: the folder (resolved).
+        data_file: ``metrics.json`` or ``summary.json`` inside it.
+    """
+
+    name: str
+    kind: str
+    path: Path
+    data_file: Path
+
+    def document(self) -> dict:
+        """The folder's metrics or summary, parsed (raises OutputGone when unreadable)."""
+        try:
+            doc = json.loads(self.data_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise OutputGone(f"output {self.name!r}: {self.data_file.name} cannot be read "
+                             f"now ({exc})") from None
+        if not isinstance(doc, dict):
+            raise OutputGone(f"output {self.name!r}: {self.data_file.name} is not a JSON object")
+        return doc
+
+    def report(self) -> Path | None:
+        """The HTML report, or None when the folder has none (``--no-report``) or its
+        ``report.html`` leads outside the folder (a link)."""
+        p = self.path / REPORT_FILE
+        try:
+            real = p.resolve(strict=True)
+        except OSError:
+            return None
+        if real.parent != self.path or not real.is_file():
+            return None
+        return real
+
+    def entry(self) -> dict[str, Any]:
+        """The listing's row: name, kind, path, policies, scenario name, report."""
+        try:
+            doc = self.document()
+        except OutputGone:
+            doc = {}
+        return {"name": self.name, "kind": self.kind, "path": str(self.path),
+                "policies": _policies(self.kind, doc), "scenario": _scenario(self.kind, doc),
+                "report": self.report() is not None}
+
+
+class OutputGone(LookupError):
+    """An output's file vanished or broke after the service started."""
+
+
+def _policies(kind: str, doc: dict) -> list[str]:
+    pols = doc.get("policies")
+    if kind == "simulation":
+        return sorted(pols) if isinstance(pols, dict) else []
+    return [str(p) for p in pols] if isinstance(pols, list) else []
+
+
+def _scenario(kind: str, doc: dict) -> str | None:
+    sc = doc.get("scenario")
+    if kind == "simulation":
+        sc = sc.get("name") if isinstance(sc, dict) else None
+    return sc if isinstance(sc, str) else None
+
+
+def _load(path: Path, option: str, shown: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{option} {shown}: {path.name} cannot be read as JSON "
+                          f"({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{option} {shown}: {path.name} is not a JSON object")
+    return doc
+
+
+def inspect_output(folder: str | Path, option: str = "--outputs") -> tuple[str, Path, Path]:
+    """``(kind, resolved folder, data file)`` of a greenhop output folder; a ConfigError
+    naming ``option`` and the path otherwise."""
+    shown = Path(folder)
+    if not shown.exists():
+        raise ConfigError(f"{option} {shown}: no such directory")
+    if not shown.is_dir():
+        raise ConfigError(f"{option} {shown}: is a file; pass the folder that "
+                          "`greenhop simulate --out` or `greenhop sweep --out` wrote")
+    path = shown.resolve()
+    sim, sweep = path / SIMULATION_FILE, path / SWEEP_FILE
+    if sim.is_file():
+        doc = _load(sim, option, shown)
+        if not isinstance(doc.get("policies"), dict) or not isinstance(doc.get("scenario"), dict):
+            raise ConfigError(f"{option} {shown}: {SIMULATION_FILE} is not greenhop's "
+                              "(no 'policies' and 'scenario' tables)")
+        return "simulation", path, sim
+    if sweep.is_file():
+        doc = _load(sweep, option, shown)
+        if not isinstance(doc.get("policies"), list) or not isinstance(doc.get("points"), list):
+            raise ConfigError(f"{option} {shown}: {SWEEP_FILE} is not a greenhop sweep "
+                              "summary (no 'policies' and 'points')")
+        return "sweep", path, sweep
+    if (path / SWEEP_MANIFEST).is_file():
+        raise ConfigError(f"{option} {shown}: a sweep that has not finished (no {SWEEP_FILE} "
+                          "yet); run the same `greenhop sweep` again to complete it")
+    raise ConfigError(f"{option} {shown}: not a greenhop output (no {SIMULATION_FILE} of "
+                      f"`greenhop simulate --out`, no {SWEEP_FILE} of `greenhop sweep --out`)")
+
+
+def scan_outputs(folders, option: str = "--outputs") -> list[Output]:
+    """Check every folder (in order) and name them uniquely; the first bad one raises."""
+    found: list[Output] = []
+    taken: set[str] = set()
+    seen: set[Path] = set()
+    for folder in folders:
+        kind, path, data = inspect_output(folder, option)
+        if path in seen:
+            continue  # the same folder twice is served once
+        seen.add(path)
+        base = path.name or "output"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        found.append(Output(name, kind, path, data))
+    return found
+
+
+class NoRunReader:
+    """Stands in for :class:`~greenhop.service.data.RunReader` when no run database is
+    attached: every view answers 404 :data:`NO_RUN` (the run endpoints, the dashboard's
+    figures, ``/metrics``, the operator actions)."""
+
+    attached = False
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def no_run(*args, **kwargs):
+            from fastapi import HTTPException
+
+            raise HTTPException(404, NO_RUN)
+
+        no_run.__name__ = name
+        return no_run
+
+
+def outputs_router(outputs: list[Output]):  # -> fastapi.APIRouter
+    """``GET /api/v1/outputs``, ``/api/v1/outputs/{name}`` and ``.../{name}/report``."""
+    from fastapi import APIRouter, HTTPException
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+
+    from greenhop.service.app import json_bytes  # loaded already: create_app calls this
+
+    by_name = {o.name: o for o in outputs}
+    router = APIRouter(prefix="/api/v1/outputs", tags=["outputs"])
+
+    def _get(name: str) -> Output:
+        out = by_name.get(name)
+        if out is None:
+            names = ", ".join(by_name) or "none (start the service with --outputs DIR)"
+            raise HTTPException(404, f"unknown output {name!r}; outputs served: {names}")
+        return out
+
+    @router.get("", summary="Finished simulation and sweep outputs served")
+    async def list_outputs():
+        return JSONResponse(await run_in_threadpool(lambda: [o.entry() for o in outputs]))
+
+    @router.get("/{name}", summary="An output's metrics.json (simulation) or summary.json "
+                "(sweep)")
+    async def get_output(name: str):
+        out = _get(name)
+        try:
+            doc = await run_in_threadpool(out.document)
+        except OutputGone as exc:
+            raise HTTPException(404, str(exc)) from None
+        return Response(json_bytes(doc), media_type="application/json")
+
+    @router.get("/{name}/report", summary="An output's self-contained HTML report")
+    async def get_report(name: str):
+        out = _get(name)
+        page = await run_in_threadpool(out.report)
+        if page is None:
+            raise HTTPException(404, f"output {name!r} has no {REPORT_FILE} (written "
+                                "with --no-report?)")
+        return FileResponse(page, media_type="text/html; charset=utf-8")
+
+    return router
