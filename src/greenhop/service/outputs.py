@@ -165,8 +165,6 @@ class NoRunReader:
     attached: every view answers 404 :data:`NO_RUN` (the run endpoints, the dashboard's
     figures, ``/metrics``, the operator actions)."""
 
-    attached = False
-
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
