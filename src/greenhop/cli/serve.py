@@ -16,10 +16,10 @@ DEFAULT_DB = Path("greenhop-run") / "run.db"
 
 def serve_command(
     db: Path | None = typer.Option(
-        None, "--db", help="Run database of a live or finished run [default: "
-        "greenhop-run/run.db, unless --outputs is given]."),
+        None, "--db", help="Run database of a live or finished run (without --db and "
+        "--outputs: greenhop-run/run.db)."),
     outputs: list[Path] = typer.Option(
-        [], "--outputs", help="A folder written by `greenhop simulate --out` or "
+        [], "--outputs", metavar="DIR", help="A folder written by `greenhop simulate --out` or "
         "`greenhop sweep --out`, served under /api/v1/outputs (repeat for more)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", help="Port to listen on."),
