@@ -98,6 +98,9 @@ def test_the_list_names_each_folder_uniquely_with_its_kind_policies_and_scenario
     assert got["sweep"]["kind"] == "sweep" and got["sweep"]["scenario"] == "sweep-small"
     assert got["sweep"]["policies"] == ["static", "energy-greedy"]
     assert got["sim-2"]["path"] == str(folders["sim2"]) and got["sim-2"]["report"] is False
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/outputs", "/api/v1/outputs/{name}",
+            "/api/v1/outputs/{name}/report"} <= set(paths)
 
 
 def test_each_output_is_its_metrics_or_summary_file(client, folders):
