@@ -62,26 +62,7 @@ def serve_command(
     what += [f"{len(found)} output{'s' * (len(found) != 1)} (/api/v1/outputs)"] if found else []
     err.print(f"greenhop serve: {' and '.join(what)} on http://{host}:{port}/ (API under "
               f"/api/v1, /metrics; operator actions {'on' if token else 'off: no --token-file'})")
-    if not found:
-        serve(db, host, port, token, nice=nice)
-    else:
-        _serve_with_outputs(db, found, host, port, token, nice)
-
-
-def _serve_with_outputs(db, found, host: str, port: int, token, nice: int) -> None:
-    """As :func:`greenhop.service.server.serve`, with finished outputs beside the run."""
-    import os
-
-    import uvicorn
-
-    from greenhop.service.app import create_app
-    from greenhop.service.server import GRACEFUL_S
-
-    if nice > 0:
-        os.nice(nice)
-    app = create_app(db, token=token, outputs=found)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=GRACEFUL_S)
+    serve(db, host, port, token, outputs=found or None, nice=nice)
 
 
 def register(app: typer.Typer) -> None:

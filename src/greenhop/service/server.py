@@ -37,10 +37,11 @@ def check_port(host: str, port: int, option: str = "--port") -> None:
                               "pick another port") from None
 
 
-def serve(db: Path, host: str, port: int, token: str | None = None, *,
-          log_level: str = "warning", nice: int = 0) -> None:
-    """Serve ``db`` on ``host:port`` until interrupted (blocks); ``nice`` lowers this
-    process's CPU priority (beside a live run, the controller comes first)."""
+def serve(db: Path | None, host: str, port: int, token: str | None = None, *,
+          outputs=None, log_level: str = "warning", nice: int = 0) -> None:
+    """Serve ``db`` (and finished ``outputs``, see :mod:`greenhop.service.outputs`) on
+    ``host:port`` until interrupted (blocks); ``nice`` lowers this process's CPU priority
+    (beside a live run, the controller comes first)."""
     import uvicorn
 
     if nice > 0:
@@ -48,7 +49,7 @@ def serve(db: Path, host: str, port: int, token: str | None = None, *,
 
     from greenhop.service.app import create_app
 
-    app = create_app(db, token=token)
+    app = create_app(db, token=token, outputs=outputs)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=GRACEFUL_S)
 
