@@ -553,21 +553,33 @@ def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: S
                     "free space and retry"
                 )
         done = 0
-        for name in sorted(files):
-            done = _pull_file(
-                remote,
-                base,
-                staging,
-                name,
-                files[name],
-                chunk_bytes,
-                storage,
-                max_retries,
-                result,
-                done,
-                total,
-                progress,
-            )
+        # each file's fsync runs in a helper thread while the next file arrives (the link
+        # idled for it between files); all of them end before the manifest and the commit
+        with ThreadPoolExecutor(2, thread_name_prefix="greenhop-sync") as syncer:
+            syncs: list = []
+            try:
+                for name in sorted(files):
+                    done = _pull_file(
+                        remote,
+                        base,
+                        staging,
+                        name,
+                        files[name],
+                        chunk_bytes,
+                        storage,
+                        max_retries,
+                        result,
+                        done,
+                        total,
+                        progress,
+                        syncer,
+                        syncs,
+                    )
+            finally:
+                for f in syncs:
+                    f.exception()  # wait for every fsync, even after a failure
+            for f in syncs:
+                f.result()
         storage.write_file(staging, ck.MANIFEST, mbytes)
         _clean_staging(staging, {**files, ck.MANIFEST: None})  # only listed files commit
         try:
@@ -631,6 +643,13 @@ def _verify_prefix(
     return good, h
 
 
+def _sync_close(storage: Storage, fh) -> None:
+    try:
+        storage.sync(fh)
+    finally:
+        fh.close()
+
+
 def _buffers(chunk_bytes: int, size: int) -> list[mmap.mmap]:
     """Page-aligned receive buffers (anonymous mappings; ``O_DIRECT`` needs the alignment):
     three for chunks up to 16 MiB (one filling, one being written, one spare), else two."""
@@ -653,8 +672,11 @@ def _pull_file(
     done: int,
     total: int,
     progress: Progress | None,
+    syncer: ThreadPoolExecutor,
+    syncs: list,
 ) -> int:
-    """Fetch one file into ``staging``; return the running count of verified bytes.
+    """Fetch one file into ``staging``; return the running count of verified bytes. Its
+    final fsync (and close) is left running on ``syncer``, its future added to ``syncs``.
 
     One thread receives a chunk into a buffer and checks it (the SHA-256 of the file
     so far against the sender's); a helper thread writes the verified chunk while the
@@ -762,11 +784,13 @@ def _pull_file(
                     w.result()
             if flushing is not None:
                 flushing.result()
-            storage.sync(fh)
+            syncs.append(syncer.submit(_sync_close, storage, fh))
+            fh = None
         finally:
             writer.shutdown()  # waits: the writes use the buffers and the file
             flusher.shutdown()
-            fh.close()
+            if fh is not None:
+                fh.close()
         if file_hash.hexdigest() == rec["sha256"]:
             return done
         result.events.append(f"{name}: whole-file SHA-256 mismatch")
