@@ -138,6 +138,7 @@ class Controller:
         self._since: dict[str, float] = {}
         self.decision_wall_s: list[float] = []
         self._progress: dict[str, int] = {}
+        self._finishing: set[str] = set()   # jobs the books finish in the step being closed
 
     def _new_ledger(self) -> Ledger:
         return Ledger(self.inp, forecasts=live_forecasts(self.inp, self.policy,
@@ -692,7 +693,9 @@ class Controller:
             fields["restore_s"] = time.monotonic() - self._since.get(r["name"], time.monotonic())
         if trainer_gone:
             fields.update(trainer_pid=None, trainer_start=None, real_step=r["total_steps"])
-        self._set(r, "running", **fields)
+        # A job the books finish this step that had to be pulled again (its copy was
+        # corrupt) lands back in finishing, the phase it left, not in running.
+        self._set(r, "finishing" if r["name"] in self._finishing else "running", **fields)
 
     def _retry(self, r, why: str) -> None:
         name = r["name"]
@@ -748,12 +751,14 @@ class Controller:
             if led.phase[j] == MIGRATING:
                 moves[j] = {"save_s": r["save_s"] or 0.0, "transfer_s": r["transfer_s"] or 0.0,
                             "restore_s": r["restore_s"] or 0.0, "bytes": r["move_bytes"] or 0.0}
-        for j in led.finishing(t, moves):
-            r = self.store.job(self.jobs[j])
+        self._finishing = {self.jobs[j] for j in led.finishing(t, moves)}
+        for name in self._finishing:
+            r = self.store.job(name)
             if r["phase"] == "running":
                 self._set(r, "finishing")
         if not self._settle(0.0, deadline):
             return False
+        self._finishing = set()
         finished = led.account(t, moves)
         st = self.store
         with st.tx():
