@@ -88,3 +88,23 @@ def served(db: Path, token: str | None = None):
     finally:
         server.should_exit = True
         th.join(timeout=10)
+
+
+def sse_events(lines, until_kinds=("run-done",)):
+    """Server-sent events from an iterator of lines: ``{"id", "event", "data"}`` dicts, in
+    order, up to and including the first whose kind is in ``until_kinds``."""
+    import json
+
+    cur: dict = {}
+    for line in lines:
+        if line.startswith("id: "):
+            cur["id"] = int(line[4:])
+        elif line.startswith("event: "):
+            cur["event"] = line[7:]
+        elif line.startswith("data: "):
+            cur["data"] = json.loads(line[6:])
+        elif line == "" and "id" in cur:
+            yield cur
+            if cur["event"] in until_kinds:
+                return
+            cur = {}

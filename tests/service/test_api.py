@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servicekit import TOKEN, memory_run, rows, served
+from servicekit import TOKEN, memory_run, rows, served, sse_events
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -165,25 +165,11 @@ def test_metrics_parse_and_their_counters_equal_the_database(client, run_db):
 
 
 def _read_sse(client, headers=None, until_kind="run-done", params=None, timeout_s=30.0):
-    got = []
-    cur: dict = {}
     with client.stream("GET", "/api/v1/events/stream", headers=headers or {},
                        params=params or {}, timeout=timeout_s) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        for line in r.iter_lines():
-            if line.startswith("id: "):
-                cur["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                cur["event"] = line[7:]
-            elif line.startswith("data: "):
-                cur["data"] = json.loads(line[6:])
-            elif line == "" and "id" in cur:
-                got.append(cur)
-                if cur["event"] == until_kind:
-                    break
-                cur = {}
-    return got
+        return list(sse_events(r.iter_lines(), (until_kind,)))
 
 
 def test_the_event_stream_delivers_every_event_in_order(client, run_db):

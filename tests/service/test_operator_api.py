@@ -12,7 +12,7 @@ import threading
 
 import httpx
 import pytest
-from servicekit import TOKEN, free_port, memory_run, rows, served
+from servicekit import TOKEN, free_port, memory_run, rows, served, sse_events
 from test_controller_kit import LIVE, db_jobs, greenhop_cmd, kill_all_under, start_run, wait_for
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -114,22 +114,11 @@ def test_serve_refuses_bad_options_with_one_line(tmp_path, finished_db):
 
 def _stream_into(url: str, out: list) -> None:
     """Read the event stream until the run's last event (or the service goes away)."""
-    cur: dict = {}
     try:
         with httpx.Client(base_url=url) as client, client.stream(
                 "GET", "/api/v1/events/stream", timeout=httpx.Timeout(10, read=None)) as r:
-            for line in r.iter_lines():
-                if line.startswith("id: "):
-                    cur["id"] = int(line[4:])
-                elif line.startswith("event: "):
-                    cur["event"] = line[7:]
-                elif line.startswith("data: "):
-                    cur["data"] = json.loads(line[6:])
-                elif line == "" and "id" in cur:
-                    out.append(cur)
-                    if cur["event"] in ("run-done", "run-stopped", "run-failed"):
-                        return
-                    cur = {}
+            for event in sse_events(r.iter_lines(), ("run-done", "run-stopped", "run-failed")):
+                out.append(event)  # one by one: another thread watches the list grow
     except httpx.HTTPError:
         return
 
