@@ -345,26 +345,7 @@ class Controller:
                 if self.jobs[j] not in rows:
                     rows[self.jobs[j]] = dict(st.job(self.jobs[j]))
             for kind, j, s, d in accepted:
-                name = self.jobs[j]
-                r = rows[name]
-                if kind == "place":
-                    check_transition(name, r["phase"], "starting")
-                    st.update_job(name, phase="starting", site=s, dest=None,
-                                  token=r["token"] + 1, move_kind=None)
-                elif kind == "migrate":
-                    check_transition(name, r["phase"], "saving")
-                    st.update_job(name, phase="saving", dest=d, token=r["token"] + 1,
-                                  move_kind="migrate", move_started_unix_s=now, save_s=None,
-                                  transfer_s=None, restore_s=None, move_bytes=None, attempts=0)
-                elif kind == "suspend":
-                    check_transition(name, r["phase"], "suspending")
-                    st.update_job(name, phase="suspending", token=r["token"] + 1)
-                elif kind == "resume":
-                    check_transition(name, r["phase"], "restoring")
-                    st.update_job(name, phase="restoring", token=r["token"] + 1,
-                                  move_kind="resume", move_started_unix_s=now, save_s=0.0,
-                                  transfer_s=0.0, restore_s=None, move_bytes=0.0)
-                st.event(t, kind, {"src": self.sites[s], "dst": self.sites[d]}, job=name)
+                self._start_action(t, kind, rows[self.jobs[j]], s, d, now)
             sur = power - self.inp.base_demand_w
             for i in range(len(self.sites)):
                 st.con.execute("UPDATE sites SET renewable_w = ?, surplus_w = ? WHERE idx = ?",
@@ -374,6 +355,35 @@ class Controller:
         for kind, j, s, d in accepted:
             if kind == "migrate":
                 self.log(f"step {t}: migrate {self.jobs[j]} {self.sites[s]} -> {self.sites[d]}")
+
+    def _start_action(self, t: int, kind: str, r, s: int, d: int, now: float,
+                      by: str | None = None) -> None:
+        """Write the desired state of an accepted action (``place | migrate | suspend |
+        resume``) for job row ``r`` and its event, inside the caller's transaction; ``by``
+        names who asked when it was not the policy (e.g. ``"operator"``)."""
+        st = self.store
+        name = r["name"]
+        if kind == "place":
+            check_transition(name, r["phase"], "starting")
+            st.update_job(name, phase="starting", site=s, dest=None,
+                          token=r["token"] + 1, move_kind=None)
+        elif kind == "migrate":
+            check_transition(name, r["phase"], "saving")
+            st.update_job(name, phase="saving", dest=d, token=r["token"] + 1,
+                          move_kind="migrate", move_started_unix_s=now, save_s=None,
+                          transfer_s=None, restore_s=None, move_bytes=None, attempts=0)
+        elif kind == "suspend":
+            check_transition(name, r["phase"], "suspending")
+            st.update_job(name, phase="suspending", token=r["token"] + 1)
+        elif kind == "resume":
+            check_transition(name, r["phase"], "restoring")
+            st.update_job(name, phase="restoring", token=r["token"] + 1,
+                          move_kind="resume", move_started_unix_s=now, save_s=0.0,
+                          transfer_s=0.0, restore_s=None, move_bytes=0.0)
+        body = {"src": self.sites[s], "dst": self.sites[d]}
+        if by is not None:
+            body["by"] = by
+        st.event(t, kind, body, job=name)
 
     # ------------------------------------------------------------ reconcile
     def reconcile(self) -> bool:

@@ -28,7 +28,6 @@ from greenhop.core.errors import RuntimeFailure
 from greenhop.fleet.operator import OPERATOR_KINDS, apply_operator, drain_moves
 from greenhop.model import constants as C
 from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
-from greenhop.runtime.states import check_transition
 
 #: upper bounds of the reconcile-pass duration histogram [s] (Prometheus' ``le``)
 RECONCILE_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -91,13 +90,7 @@ def drain_step(ctl, t: int) -> list[tuple[str, str, str]]:
     with st.tx():
         for kind, j, s, d in accepted:
             name = ctl.jobs[j]
-            r = st.job(name)
-            check_transition(name, r["phase"], "saving")
-            st.update_job(name, phase="saving", dest=d, token=r["token"] + 1,
-                          move_kind="migrate", move_started_unix_s=now, save_s=None,
-                          transfer_s=None, restore_s=None, move_bytes=None, attempts=0)
-            st.event(t, kind, {"src": ctl.sites[s], "dst": ctl.sites[d], "by": "operator"},
-                     job=name)
+            ctl._start_action(t, kind, st.job(name), s, d, now, by="operator")
             out.append((name, ctl.sites[s], ctl.sites[d]))
         st.con.execute("UPDATE run SET ledger = ?, updated_unix_s = ? WHERE id = 1",
                        (json.dumps(led.to_state()), now))
