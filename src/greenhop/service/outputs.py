@@ -50,13 +50,9 @@ class Output:
     def document(self) -> dict:
         """The folder's metrics or summary, parsed (raises OutputGone when unreadable)."""
         try:
-            doc = json.loads(self.data_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise OutputGone(f"output {self.name!r}: {self.data_file.name} cannot be read "
-                             f"now ({exc})") from None
-        if not isinstance(doc, dict):
-            raise OutputGone(f"output {self.name!r}: {self.data_file.name} is not a JSON object")
-        return doc
+            return _json_object(self.data_file)
+        except ValueError as exc:
+            raise OutputGone(f"output {self.name!r}: {exc}") from None
 
     def report(self) -> Path | None:
         """The HTML report, or None when the folder has none (``--no-report``) or its
@@ -99,15 +95,22 @@ def _scenario(kind: str, doc: dict) -> str | None:
     return sc if isinstance(sc, str) else None
 
 
-def _load(path: Path, option: str, shown: Path) -> dict:
+def _json_object(path: Path) -> dict:
+    """The JSON object in ``path``; ValueError saying why it cannot be had."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{option} {shown}: {path.name} cannot be read as JSON "
-                          f"({exc})") from None
+        raise ValueError(f"{path.name} cannot be read as JSON ({exc})") from None
     if not isinstance(doc, dict):
-        raise ConfigError(f"{option} {shown}: {path.name} is not a JSON object")
+        raise ValueError(f"{path.name} is not a JSON object")
     return doc
+
+
+def _load(path: Path, option: str, shown: Path) -> dict:
+    try:
+        return _json_object(path)
+    except ValueError as exc:
+        raise ConfigError(f"{option} {shown}: {exc}") from None
 
 
 def inspect_output(folder: str | Path, option: str = "--outputs") -> tuple[str, Path, Path]:
