@@ -19,7 +19,7 @@ from greenhop.cli import feasibility_options as parse
 from greenhop.cli import paths
 from greenhop.core import units
 from greenhop.core.errors import ConfigError
-from greenhop.model import evaluate, mathis_bps
+from greenhop.model import evaluate, evaluate_distributed, mathis_bps
 from greenhop.model.presets import preset
 
 # ----------------------------------------------------------------------------- output
@@ -96,6 +96,51 @@ def _print_verdict(r: dict) -> None:
                   soft_wrap=True)
 
 
+def _spread_table(r: dict) -> Table:
+    f, size = units.format_duration, units.format_size
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("term (spread over sites)")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    n = r["workers"]
+    rows = [
+        ("workers N", f"{n}", "one per site"),
+        ("parameters P", f"{r['spread_params']:.4g}", "--params, or S / preset bytes per param"),
+        ("sync bytes per worker", size(r["sync_bytes"]),
+         f"ring: 2 (N-1)/N x P x {r['sync_bytes_per_value']:g} B"),
+        ("sync bytes, all links", size(r["total_sync_bytes"]), "N x per worker"),
+        ("sync time", f(r["sync_s"]), "8 x bytes / B_eff + (N-1) x RTT"),
+        ("outer step compute", f(r["spread_compute_s"]),
+         f"H {r['sync_every']} x step {f(r['step_s'])}"),
+        ("sync budget", f(r["sync_budget_s"]), f"share {r['sync_share']:g} x compute"),
+        ("slowdown", f"{r['spread_slowdown']:.3f}x", "(compute + sync) / compute"),
+        ("sync energy", units.format_energy(r["sync_energy_j"]),
+         f"network {units.format_energy(r['sync_network_energy_j'])} + N x idle x sync"),
+        ("worker state", size(r["worker_state_bytes"]), "what one worker's move carries"),
+        ("worker move", f(r["worker_move_s"]), "save + transfer + restore of that state"),
+        ("worker move budget", f(r["worker_move_budget_s"]), "alpha x W"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print_spread(r: dict) -> None:
+    console = Console(highlight=False)
+    console.print()
+    console.print(_spread_table(r))
+    f = units.format_duration
+    ok = "[bold green]SYNC FEASIBLE[/]" if r["sync_feasible"] else "[bold red]SYNC NOT FEASIBLE[/]"
+    cmp = "<=" if r["sync_feasible"] else ">"
+    console.print(f"\n{ok}: sync {f(r['sync_s'])} {cmp} budget {f(r['sync_budget_s'])}",
+                  soft_wrap=True)
+    ok = ("[bold green]WORKER MOVE FEASIBLE[/]" if r["worker_move_feasible"]
+          else "[bold red]WORKER MOVE NOT FEASIBLE[/]")
+    cmp = "<=" if r["worker_move_feasible"] else ">"
+    console.print(f"{ok}: move {f(r['worker_move_s'])} {cmp} budget "
+                  f"{f(r['worker_move_budget_s'])}", soft_wrap=True)
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -123,12 +168,22 @@ def feasibility(
     green_gain: str | None = parse.option("--green-gain", "SHARE", "green_gain"),
     ideal: bool = typer.Option(False, "--ideal", help=parse.HELP["ideal"]),
     as_json: bool = typer.Option(False, "--json", help=parse.HELP["json"]),
+    workers: str | None = parse.option("--workers", "N", "workers"),
+    sync_every: str | None = parse.option("--sync-every", "H", "sync_every"),
+    step_time: str | None = parse.option("--step-time", "DURATION", "step_time"),
+    sync_share: str | None = parse.option("--sync-share", "SHARE", "sync_share"),
+    sync_precision: str | None = parse.option("--sync-precision", "NAME", "sync_precision"),
+    worker_state: str | None = parse.option("--worker-state", "SIZE", "worker_state"),
 ) -> None:
     """Can this checkpoint cross the WAN, and the job restart, within alpha x the window,
     and does the move pay back its energy?
 
     Feasible when downtime D = save + transfer + restore <= alpha x window; justified when
     the payback time E_mig / (job power x green gain) < window - D.
+
+    With --workers N --sync-every H the job is spread over N sites: it adds the
+    pseudo-gradient exchange per outer step (ring all-reduce; feasible when it takes at
+    most --sync-share of the H steps' compute time) and the move of one worker.
     """
     size_b = parse.checkpoint_size(checkpoint, params, preset_name)
     link_bps = parse.rate_bps("--bandwidth", bandwidth, "1Gbps")
@@ -139,10 +194,26 @@ def feasibility(
     energy = parse.energy_options(job_power=job_power, gpu=gpu, gpus=gpus,
                                   idle_power=idle_power, network_j_per_bit=network_j_per_bit,
                                   green_gain=green_gain)
+    dist = parse.distributed_options(workers=workers, sync_every=sync_every,
+                                     step_time=step_time, sync_share=sync_share,
+                                     sync_precision=sync_precision, worker_state=worker_state)
     result = evaluate(size_b, link_bps, window_s, **link.kwargs(), **energy.kwargs()).to_dict()
     result.update(link.kwargs(), **vars(energy), ideal=ideal)
     if params is not None:
         result.update(params=units.parse_count(params), preset=preset_name)
+    spread = None
+    if dist is not None:
+        count = parse.param_count(size_b, params, preset_name)
+        # Each worker is a replica of the job: --gpus and --idle-power describe one worker.
+        spread = evaluate_distributed(
+            count, dist.workers, dist.sync_every, link_bps, window_s, **link.kwargs(),
+            **dist.kwargs(), idle_power_w=energy.idle_power_w,
+            network_j_per_bit=energy.network_j_per_bit).to_dict()
+        spread["params"] = count
+        result.update({f"{k}" if k.startswith(("sync", "worker", "total_sync")) else
+                       f"spread_{k}": v for k, v in spread.items()})
+        result.update(workers=dist.workers, sync_every=dist.sync_every, step_s=dist.step_s,
+                      sync_share=dist.sync_share, sync_bytes_per_value=dist.bytes_per_value)
     record = {key: _finite(value) for key, value in result.items()}
     if as_json:
         typer.echo(json.dumps(record, sort_keys=False))
@@ -151,6 +222,8 @@ def feasibility(
         f"{params} params x {preset(preset_name).bytes_per_param:g} B ({preset_name})")
     _print_verdict({**result, "checkpoint_how": how,
                     "min_bandwidth_bps": record["min_bandwidth_bps"]})
+    if spread is not None:
+        _print_spread(result)
 
 
 def feasibility_map(

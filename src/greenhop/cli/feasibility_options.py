@@ -55,7 +55,20 @@ HELP = {
     "ideal": "Textbook check: efficiency 1, no loss limit, infinite disk rates, zero startup. "
     "Options given explicitly still win.",
     "json": "Print one JSON object (SI units: bytes, bit/s, s, W, J) instead of the table.",
+    "workers": "Spread the job over N workers at different sites (low-communication "
+    "training, docs/distributed.md); with --sync-every it adds the sync and worker-move terms.",
+    "sync_every": "Inner steps between two pseudo-gradient exchanges (outer step H), >= 1; "
+    "needs --workers.",
+    "step_time": "Time of one inner step of a worker, e.g. 1.5s. Default: 1s.",
+    "sync_share": "Share of an outer step's compute time the exchange may take [-], in "
+    "(0, 1]. Default: 0.1.",
+    "sync_precision": "Precision of the exchanged pseudo-gradients: bf16 (2 B/value) or "
+    "fp32 (4 B/value). Default: bf16.",
+    "worker_state": "Size of one worker's own state (what moves with it), e.g. 16GB. "
+    "Default: params x 16 B (fp32 params, AdamW moments, outer momentum).",
 }
+
+SYNC_PRECISION = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
 
 
 def option(name: str, metavar: str, key: str, *short: str, default=None):
@@ -234,3 +247,63 @@ def axis_range(option: str, text: str, parser, example: str) -> tuple[float, flo
     if not low < high:
         raise ConfigError(f"{option} {text!r}: MIN must be below MAX, e.g. {option} {example}")
     return low, high
+
+
+@dataclass
+class DistributedOptions:
+    """A job spread over sites (SI units): the keyword arguments of
+    :func:`greenhop.model.evaluate_distributed` besides the link and energy ones."""
+
+    workers: int
+    sync_every: int
+    step_s: float
+    sync_share: float
+    bytes_per_value: float
+    worker_state_bytes: float | None
+
+    def kwargs(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k not in ("workers", "sync_every")}
+
+
+def distributed_options(*, workers, sync_every, step_time, sync_share, sync_precision,
+                        worker_state) -> DistributedOptions | None:
+    """Parse the multi-site options; ``None`` when the job is not spread (no --workers)."""
+    given = [name for name, v in (("--step-time", step_time), ("--sync-share", sync_share),
+                                  ("--sync-precision", sync_precision),
+                                  ("--worker-state", worker_state)) if v is not None]
+    if workers is None and sync_every is None:
+        if given:
+            raise ConfigError(f"{given[0]} describes a job spread over sites; give --workers N "
+                              "and --sync-every H too")
+        return None
+    if workers is None or sync_every is None:
+        missing = "--workers N" if workers is None else "--sync-every H"
+        raise ConfigError(f"a job spread over sites needs {missing} too, e.g. --workers 3 "
+                          "--sync-every 500")
+    n = whole("--workers", workers, "3")
+    h = whole("--sync-every", sync_every, "500")
+    share = in_range("--sync-share", number("--sync-share", sync_share, "0.1"), 0.0, 1.0,
+                     True, "the share of the outer step the exchange may take")
+    precision = (sync_precision or "bf16").strip().lower()
+    if precision not in SYNC_PRECISION:
+        raise ConfigError(f"--sync-precision {sync_precision!r} is not one of "
+                          f"{', '.join(SYNC_PRECISION)}")
+    from greenhop.model import distributed as D
+
+    return DistributedOptions(
+        workers=n, sync_every=h,
+        step_s=D.STEP_S if step_time is None else duration("--step-time", step_time, "1.5s"),
+        sync_share=D.SYNC_SHARE if share is None else share,
+        bytes_per_value=SYNC_PRECISION[precision],
+        worker_state_bytes=None if worker_state is None
+        else size("--worker-state", worker_state, "16GB"),
+    )
+
+
+def param_count(checkpoint_b: float, params: str | None, preset_name: str) -> float:
+    """The parameter count: ``--params``, else the checkpoint size / the preset's bytes
+    per parameter."""
+    if params is not None:
+        return positive("--params", parsed("--params", units.parse_count, params), params,
+                        "7e9")
+    return checkpoint_b / preset(preset_name).bytes_per_param
