@@ -64,8 +64,11 @@ def can_suspend(phase, j: int, *, pinned=None) -> bool:
     return bool(j >= 0 and phase[j] == RUNNING and operator_allows(j, pinned=pinned))
 
 
-def can_resume(phase, j: int) -> bool:
-    """Resume: a suspended job (at its own site)."""
+def can_resume(phase, j: int, *, site=None, closed=None) -> bool:
+    """Resume: a suspended job (at its own site), unless a demand-response event holds that
+    site (``closed [S]`` bool, with ``site [J]``)."""
+    if closed is not None and site is not None and j >= 0 and closed[site[j]]:
+        return False
     return bool(j >= 0 and phase[j] == SUSPENDED)
 
 

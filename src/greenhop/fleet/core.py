@@ -36,7 +36,7 @@ from greenhop.core.observation import (
     Scale,
     Suspend,
 )
-from greenhop.fleet import admission
+from greenhop.fleet import admission, demand_response
 from greenhop.fleet.accounting import Accounting
 from greenhop.fleet.dispatch import EnergyBooks
 from greenhop.fleet.inputs import ON_WINDOW_CLOSE, FleetInputs
@@ -86,6 +86,7 @@ class FleetCore:
         self.arrival_order = np.argsort(inputs.job_arrival_step, kind="stable")
         self.arrival_steps = np.asarray(inputs.job_arrival_step)[self.arrival_order]
         self.next_arrival = 0          # position in arrival_order of the next job to arrive
+        self.demand_response = demand_response.attach(self)  # None: no grid events
 
     # ------------------------------------------------------------ power and arrivals
     def see_power(self, first_step: int, renewable_w: np.ndarray) -> None:
@@ -114,6 +115,8 @@ class FleetCore:
             state.n_active += 1
             self.next_arrival += 1
             new.append(j)
+        if self.demand_response is not None:
+            self.demand_response.on_step(self, step)
         return new
 
     def next_arrival_step(self) -> int | None:
@@ -139,7 +142,7 @@ class FleetCore:
             if isinstance(act, Migrate):
                 j, d = self._job(act.job), self._site(act.dest)
                 if admission.can_migrate(inp, state.phase, state.site, state.occupied, j, d,
-                                         drained=state.drained, pinned=state.pinned,
+                                         drained=state.no_entry, pinned=state.pinned,
                                          g_move=state.g_move):
                     src = int(state.site[j])
                     self.start_migration(j, d, now, step, move=True)
@@ -156,7 +159,8 @@ class FleetCore:
                     counters["rejected_actions"] += 1
             elif isinstance(act, Resume):
                 j = self._job(act.job)
-                if admission.can_resume(state.phase, j):
+                if admission.can_resume(state.phase, j, site=state.site,
+                                        closed=state.dr_closed):
                     s = int(state.site[j])
                     self.start_migration(j, s, now, step, move=False)
                     accepted.append(("resume", j, s, s))
@@ -165,7 +169,7 @@ class FleetCore:
             elif isinstance(act, Place):
                 j, s = self._job(act.job), self._site(act.site)
                 if admission.can_place(inp, state.phase, state.occupied, j, s,
-                                       drained=state.drained, gpus=state.gpus):
+                                       drained=state.no_entry, gpus=state.gpus):
                     self.start_job(j, s, now)
                     state.queue.remove(j)
                     accepted.append(("place", j, s, s))
@@ -177,7 +181,7 @@ class FleetCore:
                 counters.setdefault("rejected_scales", 0)
                 if admission.can_scale(inp, state.phase, state.site, state.occupied, j,
                                        act.gpus, gpus=state.gpus, min_gpus=state.min_gpus,
-                                       max_gpus=state.max_gpus, drained=state.drained):
+                                       max_gpus=state.max_gpus, drained=state.no_entry):
                     self.start_scale(j, int(act.gpus), now)
                     s = int(state.site[j])
                     accepted.append(("scale", j, s, s))
@@ -195,7 +199,7 @@ class FleetCore:
         now = step * self.dt_s
         placed, still = [], []
         for j in state.queue:
-            s = admission.arrival_site(inp, state.occupied, j, drained=state.drained)
+            s = admission.arrival_site(inp, state.occupied, j, drained=state.no_entry)
             if s >= 0 and admission.fits(inp, state.occupied, s, state.gpus[j]):
                 self.start_job(j, s, now)
                 placed.append(("place", j, s, s))

@@ -74,6 +74,11 @@ class FleetState:
         self.drained = np.zeros(n_sites, dtype=bool)
         self.pinned = np.zeros(n_jobs, dtype=bool)
         self.paused = False
+        # Demand response (greenhop.fleet.demand_response): sites under an announced or
+        # active event take no new work; ``dr`` records what enforcement did (None: no
+        # events in this run).
+        self.dr_closed = np.zeros(n_sites, dtype=bool)
+        self.dr: dict | None = None
         # Elastic jobs (scaling): the GPU count each job runs on now, the GPUs it holds at
         # its site (the larger of the old and the new count while it rescales, for a
         # partially migratable job the ones that move), the count a rescale goes to (-1:
@@ -90,6 +95,12 @@ class FleetState:
              for j in inputs.jobs], dtype=float).reshape(n_jobs)
         self.elastic = self.min_gpus < self.max_gpus
 
+    @property
+    def no_entry(self) -> np.ndarray:
+        """Sites nothing may be placed, migrated or scaled up onto: drained by the operator
+        or held by a demand-response event [S] bool."""
+        return self.drained | self.dr_closed if self.dr_closed.any() else self.drained
+
     def to_json(self) -> dict:
         """A JSON-ready snapshot (restored by :meth:`load_json`)."""
         out: dict = {k: getattr(self, k).tolist() for k in ARRAYS}
@@ -100,6 +111,8 @@ class FleetState:
                    seg_start_s=list(self.seg_start_s),
                    operator={"drained": self.drained.tolist(), "pinned": self.pinned.tolist(),
                              "paused": self.paused})
+        if self.dr is not None:
+            out["demand_response"] = {"closed": self.dr_closed.tolist(), **self.dr}
         if self.elastic.any():
             out["scaling"] = {"gpus": self.gpus.tolist(), "g_move": self.g_move.tolist(),
                               "scale_to": self.scale_to.tolist()}
@@ -124,6 +137,11 @@ class FleetState:
             self.drained[:] = np.asarray(op["drained"], dtype=bool)
             self.pinned[:] = np.asarray(op["pinned"], dtype=bool)
             self.paused = bool(op["paused"])
+        dr = data.get("demand_response")  # only in snapshots of runs with events
+        if dr is not None:
+            dr = dict(dr)
+            self.dr_closed[:] = np.asarray(dr.pop("closed"), dtype=bool)
+            self.dr = dr
         sc = data.get("scaling")  # only in snapshots of runs with elastic jobs
         if sc is not None:
             for k in ("gpus", "g_move", "scale_to"):

@@ -147,6 +147,8 @@ class Scenario:
     energy: EnergyConventions = field(default_factory=EnergyConventions)
     description: str = ""
     source: str = "<dict>"
+    #: demand-response events (``[[grid.events]]``, :mod:`greenhop.sim.dr_scenario`)
+    grid_events: tuple = ()
     jobs_cache: tuple[JobSpec, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -768,6 +770,9 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     if not jobs and generator is None and "jobs" not in t.data:
         raise ConfigError("jobs: the scenario has no jobs; add [[jobs]] or a [generator] "
                           "(or write jobs = [] for an energy-only run)")
+    from greenhop.sim.dr_scenario import parse_grid_events
+
+    grid_events = parse_grid_events(t, tuple(sites), start.timestamp())
     t.done()
     return Scenario(
         name=name, start=start, horizon_s=horizon, step_s=step, seed=seed, history_s=history,
@@ -777,7 +782,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup,
         free_migration=free_migration,
         forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines, energy=energy,
-        description=description, source=source,
+        description=description, source=source, grid_events=grid_events,
     )
 
 

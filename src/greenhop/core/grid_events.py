@@ -1,0 +1,238 @@
+"""Demand-response events: a grid operator's request to hold a site's grid import under a
+limit for a while, in the shape of an OpenADR 3 event (an id, a target, an interval, an
+announcement and a value).
+
+One :class:`GridEvent` targets one site (``site``), several (``sites``, e.g. the sites of
+a region) or a grid zone (``zone``, resolved to its sites by the caller). Its value is
+either an absolute limit on the grid import (``limit_w`` [W]) or a relative reduction
+(``reduce``: the share of the site's job load, measured when the event is announced, that
+must go; the limit is then ``base load + (1 - reduce) x job load``). ``price_per_mwh`` may
+ride along (an OpenADR price signal); it is recorded, not enforced.
+
+Times are UTC seconds since the epoch (``start_unix_s``, ``announced_unix_s``);
+:func:`parse_when` reads the forms a scenario, the CLI and the API accept. Every error is
+a :class:`~greenhop.core.errors.ConfigError` that names the event and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from greenhop.core.errors import ConfigError, UnitError
+from greenhop.core.units import parse_duration, parse_power
+
+
+class GridEvent(BaseModel):
+    """One demand-response event (validated; see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    site: str | None = None
+    sites: tuple[str, ...] = ()
+    zone: str | None = None
+    start_unix_s: float
+    duration_s: float
+    announced_unix_s: float | None = None
+    limit_w: float | None = None
+    reduce: float | None = None
+    price_per_mwh: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> GridEvent:
+        if not self.id.strip():
+            raise ValueError("id: must not be empty")
+        targets = (self.site is not None) + bool(self.sites) + (self.zone is not None)
+        if targets != 1:
+            raise ValueError("give exactly one target: site, sites or zone")
+        for name in ("start_unix_s", "duration_s", "announced_unix_s", "limit_w", "reduce",
+                     "price_per_mwh"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"{name}: must be a finite number, got {v!r}")
+        if self.duration_s <= 0:
+            raise ValueError(f"the event ends at or before its start (duration "
+                             f"{self.duration_s:g} s); the end must come after the start")
+        if (self.limit_w is None) == (self.reduce is None):
+            raise ValueError("give exactly one of limit (a power) or reduce (a share)")
+        if self.limit_w is not None and self.limit_w < 0:
+            raise ValueError(f"limit: must be >= 0 W, got {self.limit_w:g} W")
+        if self.reduce is not None and not 0 < self.reduce <= 1:
+            raise ValueError(f"reduce: must be a share in (0, 1], got {self.reduce:g}")
+        return self
+
+    @property
+    def end_unix_s(self) -> float:
+        """When the event ends (exclusive) [s since the epoch]."""
+        return self.start_unix_s + self.duration_s
+
+    @property
+    def announce_unix_s(self) -> float:
+        """When the fleet learns of it (the start when no announcement is given) [s]."""
+        return self.start_unix_s if self.announced_unix_s is None else self.announced_unix_s
+
+    def targets(self, zones: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+        """The site names this event applies to (``zones``: zone name -> its sites)."""
+        if self.site is not None:
+            return (self.site,)
+        if self.sites:
+            return tuple(self.sites)
+        zones = zones or {}
+        if self.zone not in zones:
+            known = ", ".join(sorted(zones)) or "none defined"
+            raise ConfigError(f"event {self.id!r}: unknown zone {self.zone!r} (zones: {known})")
+        return tuple(zones[self.zone])
+
+
+def make_event(where: str, **fields) -> GridEvent:
+    """A :class:`GridEvent` from ``fields``; errors become one-line ConfigErrors naming
+    ``where`` (e.g. ``grid.events[0]`` or ``--limit``)."""
+    try:
+        return GridEvent(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
+
+
+def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> float:
+    """A moment [s since the epoch] from an ISO 8601 time with a zone (``2023-06-01T14:00Z``),
+    a number of seconds since the epoch, or a duration after ``origin_unix_s``
+    (``"14h"``, or ``"+14h"``; scenarios count from their start)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a time, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ConfigError(f"{where}: {value} has no time zone; end it with Z for UTC")
+        return value.timestamp()
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: expected a time such as '2023-06-01T14:00:00Z' or a "
+                          f"duration after the start such as '14h', got {value!r}")
+    text = value.strip()
+    if text.startswith("+") or not text[:4].isdigit():
+        if origin_unix_s is None:
+            raise ConfigError(f"{where}: {value!r} is a duration; give a UTC time such as "
+                              "'2023-06-01T14:00:00Z'")
+        try:
+            return origin_unix_s + parse_duration(text.removeprefix("+"))
+        except UnitError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{where}: expected a time such as '2023-06-01T14:00:00Z', got "
+                          f"{value!r}") from None
+    if ts.tzinfo is None:
+        raise ConfigError(f"{where}: {value!r} has no time zone; end it with Z for UTC")
+    return ts.astimezone(UTC).timestamp()
+
+
+def parse_limit(value, where: str) -> float:
+    """A power limit [W] from ``"20kW"`` or a number of watts."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a power such as '20kW', got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return parse_power(str(value))
+    except UnitError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def parse_share(value, where: str) -> float:
+    """A share from ``0.25`` or ``"25%"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a share such as 0.25 or '25%', got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: expected a share such as 0.25 or '25%', got "
+                          f"{value!r}") from None
+
+
+def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = None
+                      ) -> GridEvent:
+    """An event from the human fields of a scenario table, a CLI call or an API body:
+    ``id``, one of ``site | sites | zone``, ``start`` (or ``from``), ``end`` (or ``to``) or
+    ``duration``, ``announce`` or ``lead`` (a duration before the start), ``limit`` or
+    ``reduce``, optional ``price`` [currency/MWh]."""
+    allowed = {"id", "site", "sites", "zone", "start", "from", "end", "to", "duration",
+               "announce", "lead", "limit", "reduce", "price"}
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise ConfigError(f"{where}.{extra[0]}: unknown key; valid keys here: "
+                          f"{', '.join(sorted(allowed))}")
+
+    def one(*keys):
+        given = [k for k in keys if data.get(k) is not None]
+        if len(given) > 1:
+            raise ConfigError(f"{where}: give one of {' or '.join(keys)}, not both")
+        return (given[0], data[given[0]]) if given else (keys[0], None)
+
+    k, v = one("start", "from")
+    if v is None:
+        raise ConfigError(f"{where}.start: required key is missing")
+    start = parse_when(v, f"{where}.{k}", origin_unix_s=origin_unix_s)
+    k_end, end = one("end", "to")
+    if end is not None and data.get("duration") is not None:
+        raise ConfigError(f"{where}: give end or duration, not both")
+    if end is not None:
+        duration = parse_when(end, f"{where}.{k_end}", origin_unix_s=origin_unix_s) - start
+    elif data.get("duration") is not None:
+        d = data["duration"]
+        try:
+            duration = float(d) if isinstance(d, int | float) and not isinstance(d, bool) \
+                else parse_duration(str(d))
+        except UnitError as exc:
+            raise ConfigError(f"{where}.duration: {exc}") from None
+    else:
+        raise ConfigError(f"{where}: give end (or to) or duration")
+    k_ann, ann = one("announce", "lead")
+    announced = None
+    if ann is not None:
+        if k_ann == "lead":
+            try:
+                lead = float(ann) if isinstance(ann, int | float) and not isinstance(ann, bool) \
+                    else parse_duration(str(ann))
+            except UnitError as exc:
+                raise ConfigError(f"{where}.lead: {exc}") from None
+            if lead < 0:
+                raise ConfigError(f"{where}.lead: must be >= 0, got {ann!r}")
+            announced = start - lead
+        else:
+            announced = parse_when(ann, f"{where}.announce", origin_unix_s=origin_unix_s)
+    fields: dict = {"id": str(data.get("id") or ""), "start_unix_s": start,
+                    "duration_s": duration, "announced_unix_s": announced}
+    if data.get("site") is not None:
+        fields["site"] = str(data["site"])
+    if data.get("sites") is not None:
+        s = data["sites"]
+        if not isinstance(s, list | tuple) or not s or not all(isinstance(x, str) for x in s):
+            raise ConfigError(f"{where}.sites: expected a non-empty list of site names, "
+                              f"got {s!r}")
+        fields["sites"] = tuple(s)
+    if data.get("zone") is not None:
+        fields["zone"] = str(data["zone"])
+    if data.get("limit") is not None and data.get("reduce") is not None:
+        raise ConfigError(f"{where}: give limit or reduce, not both")
+    if data.get("limit") is not None:
+        fields["limit_w"] = parse_limit(data["limit"], f"{where}.limit")
+    if data.get("reduce") is not None:
+        fields["reduce"] = parse_share(data["reduce"], f"{where}.reduce")
+    if data.get("price") is not None:
+        p = data["price"]
+        if isinstance(p, bool) or not isinstance(p, int | float):
+            raise ConfigError(f"{where}.price: expected a number [currency/MWh], got {p!r}")
+        fields["price_per_mwh"] = float(p)
+    if not fields["id"].strip():
+        raise ConfigError(f"{where}.id: required key is missing")
+    return make_event(where, **fields)

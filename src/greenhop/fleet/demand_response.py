@@ -1,0 +1,391 @@
+"""Demand-response enforcement: hold each targeted site's grid import under an event's limit.
+
+A :class:`DemandResponse` holds the events of a run (:class:`~greenhop.core.grid_events.GridEvent`,
+expanded to one :class:`SiteEvent` per targeted site) and acts on the fleet core at the
+start of every step (:meth:`DemandResponse.on_step`, called from
+:meth:`FleetCore.arrivals <greenhop.fleet.core.FleetCore.arrivals>`; the live controller
+calls it itself before the policy is asked, so both mechanisms run this one code):
+
+1. **Closure.** From an event's announcement to its end, the site takes no new work:
+   nothing is placed, migrated or resumed there and no job scales up there
+   (``FleetState.dr_closed``, honoured by :mod:`greenhop.fleet.admission` for the
+   policy's actions as for everyone's).
+2. **Plan.** The site's load during the event is predicted from the jobs that will still
+   be there: running jobs at training power, jobs moving in, moves out or suspensions
+   still saving when the event starts. Renewables and the battery only ever lower the
+   grid import below the facility demand (the books serve demand renewables -> battery
+   -> grid), so a demand under the limit is an import under the limit whatever the sun
+   does: the plan counts neither, which makes it a guarantee rather than a forecast.
+3. **Shed.** While the predicted demand (base load + that load) is over the limit, running
+   movable jobs leave, largest first: first each one that can move to an open site with
+   free slots where the move is feasible (downtime <= alpha x the destination's
+   estimated window, the feasibility model's own functions, as the operator's drain)
+   and finishes before the event starts, to the site with the most surplus headroom;
+   then the rest are suspended (a checkpoint first). A site whose pinned load alone is
+   over the limit gets best effort: everything movable goes, and the event is listed
+   under ``best_effort`` (``dr_best_effort`` in the metrics).
+4. **Restore.** When its event ends, a job the event suspended resumes at its site
+   (unless another event holds the site; then at that one's end). Jobs moved out stay
+   where they are: the policy may bring them back.
+
+An event with ``reduce`` gets its limit when it is announced: base load + (1 - reduce) x
+the site's job load of the step before. What the enforcement did is kept in
+``FleetState.dr`` (JSON-ready; a live run persists it with the fleet state) and tallied
+in the run's counters (``dr_moved``, ``dr_suspended``, ``dr_moved_j``, ``dr_suspended_j``
+and ``dr_limit_w.<event>@<site>``) for the metrics.
+
+Steps: an event from ``start`` to ``end`` covers every step that overlaps it; planning
+starts at the first step at or after the announcement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from greenhop.core.errors import ConfigError
+from greenhop.core.grid_events import GridEvent
+from greenhop.core.observation import (
+    MIGRATING,
+    PINNED,
+    RUNNING,
+    SUSPENDED,
+    Migrate,
+    Resume,
+    Suspend,
+)
+from greenhop.model import constants as C
+from greenhop.policies.base import available_headroom_w, job_power_at
+from greenhop.policies.common_moves import evaluate_moves
+from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
+
+_TOL_W = 1e-6
+WHO = "demand response"
+
+
+@dataclass(frozen=True)
+class SiteEvent:
+    """One event at one site, in steps of the run."""
+
+    key: str                  # "<event id>@<site name>"
+    event_id: str
+    site: int
+    announce_step: int        # planning starts here
+    start_step: int           # first step of the event
+    end_step: int             # first step after it
+    limit_w: float            # NaN: relative (``reduce``), fixed at the announcement
+    reduce: float
+
+
+def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None
+                ) -> list[SiteEvent]:
+    """Expand ``events`` over their target sites in the steps of ``inputs``' run.
+
+    Raises:
+        ConfigError: an unknown site or zone, or an absolute limit below the site's base
+            load (its immovable load: no enforcement can meet it).
+    """
+    params = inputs.params
+    names = params.site_names
+    index = {n: i for i, n in enumerate(names)}
+    dt = float(params.step_s)
+    origin = float(params.start_unix_s)
+    out = []
+    seen: set[str] = set()
+    for ev in events:
+        for name in ev.targets(zones):
+            if name not in index:
+                raise ConfigError(f"event {ev.id!r}: unknown site {name!r} (sites: "
+                                  f"{', '.join(names)})")
+            s = index[name]
+            key = f"{ev.id}@{name}"
+            if key in seen:
+                raise ConfigError(f"event {ev.id!r}: given twice for site {name!r}")
+            seen.add(key)
+            base = float(inputs.base_demand_w[s])
+            if ev.limit_w is not None and ev.limit_w < base - _TOL_W:
+                raise ConfigError(
+                    f"event {ev.id!r}: limit {ev.limit_w:g} W at site {name!r} is below its "
+                    f"base load {base:g} W (facility power that no job move can shed); "
+                    "raise the limit")
+            start = (ev.start_unix_s - origin) / dt
+            end = (ev.end_unix_s - origin) / dt
+            ann = (ev.announce_unix_s - origin) / dt
+            out.append(SiteEvent(
+                key=key, event_id=ev.id, site=s,
+                announce_step=max(0, math.ceil(ann - 1e-9)),
+                start_step=max(0, math.floor(start + 1e-9)),
+                end_step=max(0, math.ceil(end - 1e-9)),
+                limit_w=float("nan") if ev.limit_w is None else float(ev.limit_w),
+                reduce=float("nan") if ev.reduce is None else float(ev.reduce)))
+    return out
+
+
+def new_record() -> dict:
+    """The JSON-ready record of what enforcement did (``FleetState.dr``)."""
+    return {"last_step": -1, "limits_w": {}, "suspended": {}, "shed": [], "best_effort": []}
+
+
+class DemandResponse:
+    """The demand-response events of one run and their enforcement (module docstring).
+
+    Args:
+        inputs: the fleet (:class:`~greenhop.fleet.inputs.FleetInputs`).
+        events: the :class:`GridEvent` s known at the start.
+        zones: zone name -> its site names (events that target a zone).
+        alpha: share of a destination's window a move's downtime may use [-].
+    """
+
+    def __init__(self, inputs, events=(), zones: dict[str, tuple[str, ...]] | None = None,
+                 *, alpha: float = C.ALPHA) -> None:
+        self.inputs = inputs
+        self.zones = dict(zones or {})
+        self.alpha = float(alpha)
+        self.events: list[GridEvent] = []
+        self.site_events: list[SiteEvent] = []
+        self.estimator = HistoricalWindowEstimator()
+        for ev in events:
+            self.add(ev)
+
+    def add(self, event: GridEvent) -> list[SiteEvent]:
+        """Add one event (a live run learns of them as they come); returns its site events."""
+        new = site_events(self.inputs, [event], self.zones)
+        known = {e.key for e in self.site_events}
+        twice = [e.key for e in new if e.key in known]
+        if twice:
+            raise ConfigError(f"event {event.id!r}: an event with this id already targets "
+                              f"site {twice[0].split('@', 1)[1]!r}")
+        self.events.append(event)
+        self.site_events.extend(new)
+        return new
+
+    # ------------------------------------------------------------ the step
+    def on_step(self, core, step: int) -> list[tuple]:
+        """Enforce at the start of ``step`` (once per step); returns the accepted actions
+        as ``(kind, job, src, dst)`` (the live controller starts them)."""
+        state = core.state
+        if state.dr is None:
+            state.dr = new_record()
+        rec = state.dr
+        if step <= rec["last_step"]:
+            return []
+        rec["last_step"] = int(step)
+        live = [e for e in self.site_events if e.announce_step <= step < e.end_step]
+        state.dr_closed[:] = False
+        for e in live:
+            state.dr_closed[e.site] = True
+            if e.key not in rec["limits_w"]:
+                rec["limits_w"][e.key] = self._limit(core, e)
+                state.counters[f"dr_limit_w.{e.key}"] = rec["limits_w"][e.key]
+        accepted = self._restore(core, step)
+        by_site: dict[int, list[SiteEvent]] = {}
+        for e in live:
+            by_site.setdefault(e.site, []).append(e)
+        for s, evs in sorted(by_site.items()):
+            accepted += self._shed(core, step, s, evs)
+        return accepted
+
+    def _limit(self, core, e: SiteEvent) -> float:
+        if not math.isnan(e.limit_w):
+            return e.limit_w
+        base = float(self.inputs.base_demand_w[e.site])
+        jobs = float(core.state.last_load_w[e.site])
+        return base + (1.0 - e.reduce) * jobs
+
+    def _restore(self, core, step: int) -> list[tuple]:
+        """Resume the jobs suspended by events that have ended."""
+        state = core.state
+        rec = state.dr
+        if not rec["suspended"]:
+            return []
+        ended = {e.key for e in self.site_events if e.end_step <= step}
+        acts, keep = [], {}
+        for j_txt, key in rec["suspended"].items():
+            j = int(j_txt)
+            if state.phase[j] != SUSPENDED:
+                continue  # the policy moved it, or it resumed another way
+            if key in ended and not state.dr_closed[int(state.site[j])]:
+                acts.append(Resume(j))
+            else:
+                keep[j_txt] = key
+        rec["suspended"] = keep
+        return core.apply(acts, step, who=WHO) if acts else []
+
+    # ------------------------------------------------------------ planning
+    def _train_w(self, s: int) -> float:
+        inp = self.inputs
+        return float(inp.gpu_power_w[s] * inp.pue[s])
+
+    def committed_w(self, core, s: int, lead_s: float) -> float:
+        """The jobs' facility power at site ``s`` once the event starts in ``lead_s`` [s]
+        (an upper bound: training power for every GPU that will be held there)."""
+        state, inp = core.state, self.inputs
+        p_train = self._train_w(s)
+        p_idle = float(inp.gpu_idle_w[s] * inp.pue[s])
+        total = 0.0
+        for j in np.flatnonzero((state.phase == RUNNING) | (state.phase == MIGRATING)
+                                | (state.phase == SUSPENDED)).tolist():
+            ph = state.phase[j]
+            gm = int(state.g_move[j])
+            gs = int(inp.job_g_stay[j])
+            if gs and int(state.home[j]) == s:
+                total += gs * p_train
+            if ph == RUNNING:
+                if int(state.site[j]) == s:
+                    total += gm * p_train
+            elif ph == MIGRATING:
+                d, src = int(state.dest[j]), int(state.mig_src[j])
+                if d == s or (src == s and self._left_s(core, j) > lead_s):
+                    total += gm * p_train
+            elif int(state.site[j]) == s and state.save_left_s[j] > lead_s:
+                total += gm * p_idle
+        return total
+
+    def _left_s(self, core, j: int) -> float:
+        """Modelled time job ``j``'s move still needs [s] (its rate: the link alone)."""
+        state, inp = core.state, self.inputs
+        src, d = int(state.mig_src[j]), int(state.dest[j])
+        transfer = 0.0
+        if state.bytes_left[j] > 0:
+            bw = float(inp.network.bandwidth_bps[src, d])
+            transfer = state.bytes_left[j] * 8.0 / max(bw, 1e-9)
+        return float(state.save_left_s[j] + transfer + state.restore_left_s[j])
+
+    def _site_share_w(self, core, j: int, s: int) -> float:
+        """Facility power running job ``j`` draws at site ``s`` with the GPUs that move."""
+        return int(core.state.g_move[j]) * self._train_w(s)
+
+    def _shed(self, core, step: int, s: int, evs: list[SiteEvent]) -> list[tuple]:
+        state, inp = core.state, self.inputs
+        rec = state.dr
+        dt = core.dt_s
+        now = step * dt
+        limit = min(rec["limits_w"][e.key] for e in evs)
+        first = min(evs, key=lambda e: e.start_step)
+        lead_s = max(0.0, first.start_step * dt - now)
+        budget = limit - float(inp.base_demand_w[s])
+        over = self.committed_w(core, s, lead_s) - budget
+        if over <= _TOL_W:
+            return []
+        cand = np.flatnonzero((state.phase == RUNNING) & (state.site == s)
+                              & (inp.job_mobility != PINNED) & ~state.pinned)
+        power = np.array([self._site_share_w(core, j, s) for j in cand.tolist()])
+        order = cand[np.argsort(-power, kind="stable")].tolist()
+        accepted: list[tuple] = []
+        moves = self._moves(core, step, s, order, over, lead_s)
+        for j, d in moves:
+            got = core.apply([Migrate(j, d)], step, who=WHO)
+            if got:
+                p = self._site_share_w(core, j, s)
+                over -= p
+                accepted += got
+                self._book(core, first, j, s, "migrate", p, step, dst=d)
+        for j in order:
+            if over <= _TOL_W:
+                break
+            if state.phase[j] != RUNNING or int(state.site[j]) != s:
+                continue
+            got = core.apply([Suspend(j)], step, who=WHO)
+            if got:
+                p = self._site_share_w(core, j, s) + int(inp.job_g_stay[j]) * (
+                    self._train_w(s) if int(state.home[j]) == s else 0.0)
+                over -= p
+                accepted += got
+                rec["suspended"][str(j)] = max(evs, key=lambda e: e.end_step).key
+                self._book(core, first, j, s, "suspend", p, step)
+        if over > _TOL_W:
+            for e in evs:
+                if e.key not in rec["best_effort"]:
+                    rec["best_effort"].append(e.key)
+                    state.counters["dr_best_effort"] = state.counters.get(
+                        "dr_best_effort", 0) + 1
+        return accepted
+
+    def _moves(self, core, step: int, s: int, order: list[int], over: float,
+               lead_s: float) -> list[tuple[int, int]]:
+        """Feasible moves out of ``s`` (largest first) until ``over`` [W] is shed."""
+        if not order or over <= _TOL_W:
+            return []
+        seen = core.power.seen_steps
+        if core.power_feed is not None and seen <= step:
+            core.ensure_seen(step)
+            seen = core.power.seen_steps
+        obs_step = step if seen > step else step - 1
+        if obs_step < 0:
+            return []
+        obs = core.observe(obs_step)
+        window = np.asarray(window_estimate_s(obs, self.estimator), dtype=float)
+        state, inp = core.state, self.inputs
+        closed = state.drained | state.dr_closed
+        head = available_headroom_w(obs)
+        free = np.array(obs.free_gpus, dtype=np.int64)
+        links = obs.links
+        extra = np.zeros_like(links.active_transfers)
+        n_sites = obs.n_sites
+        out = []
+        for j in order:
+            if over <= _TOL_W:
+                break
+            g = int(state.g_move[j])
+            ok = (~closed & inp.job_allowed[j] & (links.hops[s] > 0) & (free >= g)
+                  & (window > 0))
+            ok[s] = False
+            dests = np.flatnonzero(ok)
+            if dests.size == 0:
+                continue
+            jobs = np.full(dests.size, j)
+            f = evaluate_moves(obs, jobs, np.full(dests.size, s), dests, window[dests],
+                               job_power_at(obs, jobs, dests), alpha=self.alpha, extra=extra)
+            good = np.asarray(f.feasible, dtype=bool) & (np.asarray(f.downtime_s) <= lead_s)
+            dests = dests[good]
+            if dests.size == 0:
+                continue
+            d = int(dests[int(np.argmax(head[dests]))])
+            out.append((j, d))
+            over -= self._site_share_w(core, j, s)
+            head[d] -= float(job_power_at(obs, np.array([j]), np.array([d]))[0])
+            free[d] -= g
+            extra = extra + links.route[s * n_sites + d]
+        return out
+
+    def _book(self, core, e: SiteEvent, j: int, s: int, kind: str, power_w: float,
+              step: int, dst: int = -1) -> None:
+        """Record one shed job: its power at the site over the rest of the event is the
+        flexibility it gave [J]."""
+        state = core.state
+        n_steps = self.inputs.n_steps
+        steps = max(0, min(e.end_step, n_steps) - max(e.start_step, step))
+        flex_j = power_w * steps * core.dt_s
+        state.dr["shed"].append({"event": e.key, "job": int(j), "site": int(s),
+                                 "dst": int(dst), "kind": kind, "step": int(step),
+                                 "power_w": float(power_w), "flex_j": float(flex_j)})
+        name = "moved" if kind == "migrate" else "suspended"
+        c = state.counters
+        c[f"dr_{name}"] = c.get(f"dr_{name}", 0) + 1
+        c[f"dr_{name}_j"] = c.get(f"dr_{name}_j", 0.0) + flex_j
+
+
+def scenario_zones(sc) -> dict[str, tuple[str, ...]]:
+    """Zone name -> its site names, from a scenario's ``[grid]`` zones (none: empty)."""
+    grid = getattr(sc, "grid", None)
+    return {z.name: tuple(z.sites) for z in getattr(grid, "zones", ()) or ()}
+
+
+def events_of(inputs) -> tuple[tuple[GridEvent, ...], dict[str, tuple[str, ...]]]:
+    """The events and zones a simulator's inputs carry (its scenario's ``grid.events``);
+    none for other inputs."""
+    sc = getattr(inputs, "scenario", None)
+    return tuple(getattr(sc, "grid_events", ()) or ()), scenario_zones(sc)
+
+
+def attach(core) -> DemandResponse | None:
+    """Give ``core`` the demand response of its inputs' events (``None`` when there are
+    none); the core calls it at the start of every step."""
+    events, zones = events_of(core.inputs)
+    if not events:
+        return None
+    sc = getattr(core.inputs, "scenario", None)
+    alpha = float(getattr(sc, "alpha", C.ALPHA))
+    return DemandResponse(core.inputs, events, zones, alpha=alpha)
