@@ -252,6 +252,15 @@ class Observation:
         job_nominal_gpus: the count the job's work is measured at [-] (its ``gpus``).
         job_serial_share: Amdahl serial share of each job's speedup curve [-]
             (:mod:`greenhop.core.scaling`).
+        grid_objective: what the scenario asks policies to minimise: ``energy`` (grid
+            energy, the default), ``carbon``, ``carbon-average`` or ``cost``
+            (``docs/grid.md``).
+        grid_weight_per_j: ``[S]`` weight of one joule of grid energy at each site now
+            (g/J for carbon, currency/J for cost, 0 where the grid supply counts as
+            green); ``None`` under the energy objective (every joule weighs 1).
+        grid_weight_forecast_per_j: ``[F, S]`` the weights of steps ``now .. now+F-1`` as
+            issued at or before now (published day-ahead prices, else persistence);
+            ``None`` under the energy objective.
     """
 
     now_s: float
@@ -297,6 +306,9 @@ class Observation:
     job_max_gpus: np.ndarray | None = None
     job_nominal_gpus: np.ndarray | None = None
     job_serial_share: np.ndarray | None = None
+    grid_objective: str = "energy"
+    grid_weight_per_j: np.ndarray | None = None
+    grid_weight_forecast_per_j: np.ndarray | None = None
 
     @property
     def n_sites(self) -> int:

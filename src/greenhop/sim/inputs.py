@@ -12,6 +12,7 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED
+from greenhop.fleet.grid import GridSignals
 from greenhop.fleet.inputs import FleetInputs, FleetParams
 from greenhop.fleet.network import build_network
 from greenhop.sim.scenario import Scenario
@@ -30,6 +31,7 @@ class SimInputs(FleetInputs):
     renewable_w: np.ndarray          # [H+T, S]
     surplus_w: np.ndarray            # [H+T, S] renewable - base demand
     carbon_g_per_kwh: np.ndarray     # [S] NaN where unknown
+    grid: GridSignals | None = None  # [H+T, S] grid signals when the scenario has zones
 
 
 def fleet_params(sc: Scenario) -> FleetParams:
@@ -140,6 +142,11 @@ def build_inputs(scenario: Scenario) -> SimInputs:
     ckpt = np.array([j.checkpoint_bytes for j in jobs], dtype=float)
     arrival = np.array([j.arrival_s for j in jobs], dtype=float)
     conv = sc.energy
+    grid = None
+    if sc.grid.zones:
+        from greenhop.sim.grid import build_grid_signals
+
+        grid = build_grid_signals(sc.grid, names, index, H)
     return SimInputs(
         params=fleet_params(sc), history_renewable_w=ren[:H].copy(),
         scenario=sc, index=index, renewable_w=ren, base_demand_w=base, surplus_w=surplus,
@@ -164,7 +171,7 @@ def build_inputs(scenario: Scenario) -> SimInputs:
         job_mobility=np.array([_MOBILITY_CODE[j.mobility] for j in jobs], dtype=np.int8),
         job_deadline_s=np.array([np.inf if j.deadline_s is None else j.deadline_s
                                  for j in jobs]),
-        job_allowed=allowed,
+        job_allowed=allowed, grid=grid,
         job_origin=np.array([-1 if j.origin is None else site_idx[j.origin] for j in jobs],
                             dtype=np.int64),
     )

@@ -69,6 +69,7 @@ import numpy as np
 from greenhop.sim.attribution import BaseOnly, base_only_dispatch
 from greenhop.sim.dr_metrics import dr_metrics
 from greenhop.sim.engine import RunResult
+from greenhop.sim.grid import grid_metrics
 from greenhop.sim.inputs import SimInputs
 
 KWH = 3.6e6
@@ -269,6 +270,8 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) ->
         out["job_carbon_kg"] = _r(
             float(((e["grid"] - base.energy_j["grid"])[has_c] * carbon[has_c]).sum())
             / KWH / 1000, 4)
+    # carbon and cost of the jobs from the scenario's grid signals (docs/grid.md)
+    out.update(grid_metrics(inp.grid, res.grid_w, base.grid_w, sc.step_s))
     return out
 
 

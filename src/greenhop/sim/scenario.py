@@ -24,6 +24,7 @@ from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSp
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim.forecasts import ForecastSpec, parse_forecast
+from greenhop.sim.grid import GridSpec, parse_grid
 from greenhop.sim.policy_table import check_policy_names, parse_policies
 from greenhop.sim.schema import Table
 
@@ -145,6 +146,8 @@ class Scenario:
     bounds_deadlines: bool = False
     #: the accounting conventions (``[energy]``; see docs/design.md, "Energy conventions")
     energy: EnergyConventions = field(default_factory=EnergyConventions)
+    #: grid objective, currency and zones with their signals (``[grid]``, docs/grid.md)
+    grid: GridSpec = field(default_factory=GridSpec)
     description: str = ""
     source: str = "<dict>"
     #: demand-response events (``[[grid.events]]``, :mod:`greenhop.sim.dr_scenario`)
@@ -767,6 +770,12 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         forecast = parse_forecast(
             t.table("forecast"), step, history, tuple(sites),
             {n: (s.spec.latitude_deg, s.spec.longitude_deg) for n, s in sites.items()}, base_dir)
+    grid = GridSpec()
+    if t.has("grid"):
+        gt = t.table("grid")
+        grid = parse_grid(gt, tuple(sites))
+        gt.has("events")  # [[grid.events]]: read by parse_grid_events below
+        gt.done()
     if not jobs and generator is None and "jobs" not in t.data:
         raise ConfigError("jobs: the scenario has no jobs; add [[jobs]] or a [generator] "
                           "(or write jobs = [] for an energy-only run)")
@@ -782,7 +791,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         alpha=alpha, write_Bps=write_Bps, read_Bps=read_Bps, startup_s=startup,
         free_migration=free_migration,
         forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines, energy=energy,
-        description=description, source=source, grid_events=grid_events,
+        grid=grid, description=description, source=source, grid_events=grid_events,
     )
 
 
