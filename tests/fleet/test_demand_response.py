@@ -1,0 +1,139 @@
+"""Demand-response events on a hand-worked two-site fleet, checked to the joule.
+
+Sites ``a`` (no renewables) and ``b`` (10 kW constant, or none), base load 1 kW each,
+PUE 1, GPUs at 400 W training / 50 W idle (no host share), throughput 1 at ``a`` and 2
+at ``b``; link 8 Gbit/s x efficiency 0.5, 1e-7 J/bit; checkpoints of 1 GB written and
+read at 2 GB/s, restart 60 s; 5-minute steps over 2 h. One job of 1 GPU-h arrives at
+``a`` at 0. The event asks ``a`` for at most 1 kW from 30 min to 1 h, announced 15 min
+ahead (step 3): the job must leave ``a`` (or stop) before step 6.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+import simkit
+
+from greenhop.core.errors import ConfigError
+from greenhop.policies import make_policy
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.metrics import run_metrics
+from greenhop.sim.scenario import load_scenario
+
+J_TOL = 1e-6
+ENERGY = {"source_in_flight": "idle", "dest_held": "idle", "host_share": 0.0,
+          "suspend_saves": True, "network_to_grid": True}
+
+
+def scenario(b_power="10kW", **event) -> dict:
+    ev = {"id": "peak", "site": "a", "start": "30min", "duration": "30min", "lead": "15min",
+          "limit": "1kW", **event}
+    d = simkit.micro(energy=ENERGY, grid={"events": [ev]})
+    d["sites"][0]["trace"] = {"kind": "constant", "power": "0W"}
+    d["sites"][1]["trace"] = {"kind": "constant", "power": b_power}
+    return d
+
+
+def run(d):
+    inp = build_inputs(load_scenario(d))
+    res = Engine(inp, make_policy("static"), record=True).run()
+    return inp, res, run_metrics(inp, res)
+
+
+def test_the_job_migrates_before_the_event_when_the_move_is_feasible():
+    _inp, res, m = run(scenario())
+    (mig,) = res.migrations
+    # Announced at step 3 (900 s): the move starts then. Save 0.5 s, transfer 8e9 bit at
+    # 4 Gbit/s = 2 s, restore 0.5 + 60 s: 63 s down, done long before the start (1800 s).
+    assert (mig["src"], mig["dst"], mig["start_s"]) == (0, 1, 900.0)
+    assert mig["downtime_s"] == pytest.approx(63.0, abs=1e-9)
+    # 900 GPU-s at a, 237 s x 2 in step 3, the other 2226 GPU-s at rate 2: 1113 s.
+    assert res.job_finish_s[0] == pytest.approx(1200.0 + 1113.0, abs=1e-9)
+    # a's grid import: 1.4 kW for 3 steps; step 3: base + 25 J saving + 3125 J held idle
+    # in flight + 400 J of network energy; then base only.
+    e = res.energy_j
+    assert e["grid"][0] == pytest.approx(1400 * 900 + 300_000 + 25 + 3125 + 400
+                                         + 1000 * 6000, abs=J_TOL)
+    assert e["grid"][1] == pytest.approx(400.0, abs=J_TOL)  # b: its half of the network
+    assert (res.grid_w[6:12, 0] <= 1000.0 + 1e-9).all()
+    assert res.job_energy_j[0] == pytest.approx(
+        400 * 900 + 25 + 3125 + 3125 + 800 + 400 * (237 + 1113), abs=J_TOL)
+    assert m["dr_compliance_pct"] == 100.0 and m["dr_excess_kwh"] == 0.0
+    assert m["flex_kwh"] == pytest.approx(400 * 1800 / 3.6e6, abs=1e-9)
+    assert (m["dr_moved"], m["dr_suspended"], m["dr_moved_pct"]) == (1, 0, 100.0)
+    assert m["job_nr_kwh"] == pytest.approx((1400 * 900 - 1000 * 900 + 25 + 3125 + 400 + 400)
+                                            / 3.6e6, abs=1e-9)
+
+
+def test_the_job_suspends_before_the_event_and_resumes_after_it_when_no_move_is_feasible():
+    _inp, res, m = run(scenario(b_power="0W"))  # b has no window: no feasible destination
+    assert res.migrations == []
+    kinds = [(s[2], s[3], s[4]) for s in res.segments]
+    # suspended at 900 s (a 0.5 s checkpoint at idle power), resumed when the event ends
+    # (step 12, 3600 s): restore 60.5 s, then 2700 GPU-s at rate 1.
+    assert (900.0, 3600.0, "suspended") in kinds
+    assert res.job_finish_s[0] == pytest.approx(3600.0 + 60.5 + 2700.0, abs=1e-9)
+    e = res.energy_j
+    assert e["grid"][0] == pytest.approx(
+        1400 * 900 + (300_000 + 25) + 1000 * 2400 + (300_000 + 3025 + 400 * 239.5)
+        + 1000 * 3300 + 400 * 2460.5, abs=J_TOL)
+    assert (res.grid_w[6:12, 0] <= 1000.0 + 1e-9).all()
+    assert m["dr_compliance_pct"] == 100.0
+    assert (m["dr_moved"], m["dr_suspended"], m["dr_moved_pct"]) == (0, 1, 0.0)
+    assert m["flex_kwh"] == pytest.approx(0.2, abs=1e-9)
+
+
+def test_an_event_announced_at_its_start_is_missed_by_the_checkpoint_of_its_first_step():
+    # No lead time: no move can finish before the start, so the job is suspended in the
+    # first event step; its 0.5 s checkpoint at 50 W idle (25 J) is over the limit.
+    _inp, res, m = run(scenario(lead="0s"))
+    assert res.migrations == [] and m["dr_suspended"] == 1
+    assert m["dr_compliance_pct"] == pytest.approx(100.0 * 5 / 6, abs=1e-6)
+    assert m["dr_excess_kwh"] == pytest.approx(25 / 3.6e6, abs=1e-9)
+
+
+def test_a_relative_event_is_measured_at_its_announcement():
+    _inp, res, m = run(scenario(limit=None, reduce="50%"))
+    assert res.counters["dr_limit_w.peak@a"] == pytest.approx(1000 + 0.5 * 400)
+    assert m["dr_compliance_pct"] == 100.0 and m["dr_moved"] == 1
+
+
+def test_a_closed_site_takes_no_new_work_until_the_event_ends():
+    d = scenario()
+    d["jobs"].append({"name": "late", "arrival": "20min", "work_gpu_h": 0.1,
+                      "checkpoint": "1GB", "gpus": 1, "origin": "a"})
+    _inp, res, m = run(d)
+    late = [s for s in res.segments if s[0] == 1]
+    assert late[0][1] == 1  # placed at b, not at its closed origin a
+    assert m["dr_compliance_pct"] == 100.0
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ({"duration": None, "end": "20min"}, "ends at or before its start"),
+    ({"duration": "0s"}, "ends at or before its start"),
+    ({"site": "nowhere"}, "unknown site 'nowhere'"),
+    ({"site": None, "zone": "XX"}, "unknown zone 'XX'"),
+    ({"limit": "500W"}, "below its base load"),
+    ({"limit": None}, "give exactly one of limit"),
+    ({"lead": "-1h"}, "lead"),
+    ({"start": "yesterday"}, "grid.events[0].start"),
+    ({"colour": "red"}, "grid.events[0].colour: unknown key"),
+])
+def test_bad_events_are_one_line_config_errors_naming_the_event(event, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        run(scenario(**event))
+    text = str(info.value)
+    assert message in text and "\n" not in text
+
+
+def test_an_event_with_pinned_load_over_its_limit_gets_best_effort_and_says_so():
+    d = scenario()
+    d["jobs"][0]["mobility"] = "pinned"
+    _inp, _res, m = run(d)
+    assert m["dr_best_effort"] == 1 and m["dr_compliance_pct"] == 0.0
+    assert m["dr_excess_kwh"] == pytest.approx(400 * 1800 / 3.6e6, abs=1e-9)
