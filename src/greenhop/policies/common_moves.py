@@ -144,7 +144,14 @@ class MoveFilter:
 
 
 def greedy_moves(obs: Observation, move_filter: MoveFilter | None = None) -> list[Migrate]:
-    """Energy-greedy's moves, each restricted to the destinations ``move_filter`` accepts."""
+    """Energy-greedy's moves, each restricted to the destinations ``move_filter`` accepts.
+
+    Under a carbon or cost objective the same loop runs on weighted grid power
+    (:func:`greenhop.policies.objectives.weighted_greedy_moves`)."""
+    if obs.grid_weight_forecast_per_j is not None:
+        from greenhop.policies.objectives import weighted_greedy_moves
+
+        return weighted_greedy_moves(obs, move_filter)
     head = available_headroom_w(obs)
     if head.max(initial=-np.inf) <= 0:
         return []

@@ -39,6 +39,7 @@ from greenhop.policies.base import (
     job_power_at,
     move_gpus,
 )
+from greenhop.policies.objectives import lookahead_weights
 from greenhop.policies.window_estimate import (
     HistoricalWindowEstimator,
     WindowEstimator,
@@ -99,6 +100,9 @@ class FeasibilityAwarePolicy(PolicyBase):
             return []
         cand = cand[(head[site[cand]] < 0)
                     & (obs.now_s - obs.job_last_move_s[cand] >= self.min_dwell_s)]
+        w = lookahead_weights(obs)
+        if w is not None:  # carbon or cost objective: a job drawing green grid power stays
+            cand = cand[w[site[cand]] > 0]
         if cand.size == 0:
             return []
         dests = np.flatnonzero((window > 0) & (head > 0))

@@ -40,6 +40,7 @@ from greenhop.model import constants as C
 from greenhop.model import evaluate
 from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
+from greenhop.policies.objectives import block_weights
 from greenhop.policies.planner_forecast import block_edges_s, horizon_forecast
 from greenhop.policies.planner_lp import KWH_J, PlanInput, solve_plan
 
@@ -329,7 +330,7 @@ class HorizonPlannerPolicy(PolicyBase):
             avail=avail, gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
             link_cols=link_cols, budget_gbit=budget_gbit, surplus_kw=surplus_w / 1e3,
             free=np.asarray(obs.free_gpus, dtype=np.int64), tau_h=tau_s / 3600.0,
-            tmid_h=(lo_s + hi_s) / 2 / 3600.0)
+            tmid_h=(lo_s + hi_s) / 2 / 3600.0, grid_weight=block_weights(obs, edges))
         return pi, {"gmove": gmove}
 
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,

@@ -31,7 +31,7 @@ Constraints:
     links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
               alpha rule when moves share a link; the policy checks each move exactly).
 
-Objective [kWh]: ``sum g + sum_j P_j (lam D_j + e_j T_j) + sum_p (mu P_j + E_p) m[p]
+Objective [kWh]: ``sum w g + sum_j P_j (lam D_j + e_j T_j) + sum_p (mu P_j + E_p) m[p]
 + dp sum_j P_j sl_j``
 where ``D_j = H + R_j - sum_b prog_jb (1 + (H - t_b) / R_j)`` is the job's delay proxy (the
 integral of its remaining share over the horizon plus the time the rest needs after it:
@@ -39,7 +39,8 @@ postponing a job by ``w`` hours raises it by ``w``), ``T_j = R_j - sum_b prog_jb
 left after the horizon, priced at ``e_j``, the grid share expected then (the job's home share
 of the horizon without enough forecast surplus), ``E_p`` the move's energy (network +
 idle hardware during the downtime, counted as grid energy) and ``P_j`` [kW] the job's power
-at home.
+at home; ``w[s,b]`` is 1, or under a carbon or cost objective the relative weight of a grid
+kWh at ``s`` in block ``b`` as forecast now (:func:`greenhop.policies.objectives.block_weights`).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class PlanInput:
     free: np.ndarray
     tau_h: np.ndarray
     tmid_h: np.ndarray
+    #: ``[S, B]`` relative weight of a grid kWh per site and block under a carbon or cost
+    #: objective (docs/grid.md); ``None``: every grid kWh weighs 1
+    grid_weight: np.ndarray | None = None
 
 
 @dataclass
@@ -137,7 +141,7 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     if P:
         cost[c_m:c_g] = (mu * pi.p_home_kw[pi.pj] + pi.e_kwh
                          - lam * pi.p_home_kw[pi.pj] * (prog * wdel[pi.pj]).sum(axis=1))
-    cost[c_g:c_sl] = 1.0
+    cost[c_g:c_sl] = 1.0 if pi.grid_weight is None else pi.grid_weight[used].ravel()
     cost[c_sl:] = deadline_penalty * pi.p_home_kw
     lo = np.zeros(n_col)
     hi = np.ones(n_col)

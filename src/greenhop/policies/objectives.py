@@ -1,0 +1,127 @@
+"""What a policy minimises when the scenario's objective is not grid energy.
+
+Under the ``carbon``, ``carbon-average`` and ``cost`` objectives the Observation carries
+the weight of one joule of grid energy per site, now and as forecast by now
+(``Observation.grid_weight_per_j``, ``grid_weight_forecast_per_j``; ``docs/grid.md``).
+The policies then rank sites by **weighted** grid energy instead of grid energy. Under
+the ``energy`` objective these fields are ``None`` and every function here answers
+``None``, so the policies take their unchanged energy path (byte-identical runs).
+
+Weights are made relative (divided by the mean of the positive weights in view), so a
+weighted kilowatt-hour has the size of a plain one and the policies' other terms (delay,
+migration energy) keep their balance against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from greenhop.core.observation import PINNED, RUNNING, Migrate, Observation
+from greenhop.policies.base import available_headroom_w, job_power_at, move_gpus
+
+#: how far ahead a move's destination is judged by its mean weight [s]
+LOOKAHEAD_S = 3600.0
+#: a move must cut the job's weighted grid power by at least this share (no churn on noise)
+MIN_GAIN = 0.2
+
+
+def relative(w: np.ndarray) -> np.ndarray:
+    """``w`` divided by the mean of its positive entries (all 1 when none is positive)."""
+    w = np.asarray(w, dtype=float)
+    pos = w[w > 0]
+    return w / pos.mean() if pos.size else np.ones_like(w)
+
+
+def weighted(obs: Observation) -> bool:
+    """Whether ``obs`` asks for a weighted objective (not plain grid energy)."""
+    return obs.grid_weight_forecast_per_j is not None
+
+
+def lookahead_weights(obs: Observation, horizon_s: float = LOOKAHEAD_S) -> np.ndarray | None:
+    """Mean weight per site over the next ``horizon_s`` as forecast now, relative, ``[S]``;
+    ``None`` under the energy objective."""
+    fc = obs.grid_weight_forecast_per_j
+    if fc is None:
+        return None
+    n = int(min(max(round(horizon_s / obs.dt_s), 1), fc.shape[0]))
+    return relative(np.asarray(fc[:n]).mean(axis=0))
+
+
+def block_weights(obs: Observation, edges_s: np.ndarray) -> np.ndarray | None:
+    """Mean weight per site over each block ``[edges[b], edges[b+1])`` (seconds from now),
+    relative over all sites and blocks, ``[S, B]``; beyond the forecast the last forecast
+    row holds. ``None`` under the energy objective."""
+    fc = obs.grid_weight_forecast_per_j
+    if fc is None:
+        return None
+    fc = np.asarray(fc)
+    edges = np.asarray(edges_s, dtype=float)
+    lo = np.floor(edges[:-1] / obs.dt_s + 1e-9).astype(np.int64)
+    hi = np.maximum(np.ceil(edges[1:] / obs.dt_s - 1e-9).astype(np.int64), lo + 1)
+    cum = np.vstack([np.zeros((1, fc.shape[1])), np.cumsum(fc, axis=0)])
+    last = fc.shape[0]
+
+    def total(k: np.ndarray) -> np.ndarray:  # sum of rows 0..k-1, the last row repeated
+        inside = np.minimum(k, last)
+        return cum[inside] + np.maximum(k - last, 0)[:, None] * fc[-1][None, :]
+
+    mean = (total(hi) - total(lo)) / (hi - lo)[:, None]           # [B, S]
+    return relative(mean.T)
+
+
+def weighted_greedy_moves(obs: Observation, move_filter=None,
+                          min_gain: float = MIN_GAIN) -> list[Migrate]:
+    """The move loop of :func:`greenhop.policies.common_moves.greedy_moves` on weighted
+    grid power: a running, movable job whose weighted grid power where it is,
+    ``w_s x max(0, P_s - local surplus)``, can be cut by at least ``min_gain`` goes to the
+    allowed, reachable site with free slots where it would be least, ``w_d x max(0, P_d -
+    headroom_d)`` (ties: the most headroom). Weights are the mean over the next hour as
+    forecast now (:func:`lookahead_weights`); ``move_filter`` narrows destinations as in
+    the energy loop."""
+    from greenhop.policies.common_moves import StepState
+
+    w = lookahead_weights(obs)
+    head = available_headroom_w(obs)
+    site = obs.job_site
+    cand = np.flatnonzero((obs.job_phase == RUNNING) & (obs.job_mobility != PINNED))
+    if cand.size == 0:
+        return []
+    state = StepState(head, np.array(obs.free_gpus, dtype=np.int64),
+                      np.zeros_like(obs.links.active_transfers))
+    reach = obs.links.hops >= 0
+    gmove = move_gpus(obs, cand)
+    all_sites = np.arange(obs.n_sites)
+    n_sites = obs.n_sites
+    actions: list[Migrate] = []
+    # the jobs that draw most weighted grid power first
+    p_src = job_power_at(obs, cand, site[cand])
+    here = w[site[cand]] * np.maximum(p_src - np.maximum(head[site[cand]] + p_src, 0.0), 0.0)
+    for k in np.argsort(-here, kind="stable").tolist():
+        j = int(cand[k])
+        s = int(site[j])
+        p_here = float(p_src[k])
+        local = max(state.head_w[s] + p_here, 0.0)
+        cost_here = w[s] * max(p_here - local, 0.0)
+        if cost_here <= 0:
+            continue
+        p_d = job_power_at(obs, np.full(n_sites, j), all_sites)
+        cost_d = w * np.maximum(p_d - np.maximum(state.head_w, 0.0), 0.0)
+        ok = (obs.job_allowed[j] & reach[s] & (state.free >= gmove[k]) & (all_sites != s)
+              & (cost_d <= (1.0 - min_gain) * cost_here))
+        if not ok.any():
+            continue
+        if move_filter is not None:
+            dests = np.flatnonzero(ok)
+            ok[dests] = move_filter.accept(obs, j, s, dests, p_here, local, state)
+            if not ok.any():
+                continue
+        score = np.where(ok, cost_d - 1e-12 * state.head_w, np.inf)
+        d = int(np.argmin(score))
+        actions.append(Migrate(j, d))
+        state.head_w[s] += p_here
+        state.head_w[d] -= float(p_d[d])
+        state.free[d] -= gmove[k]
+        state.extra += obs.links.route[s * n_sites + d]
+        if move_filter is not None:
+            move_filter.taken(obs, j, s, d)
+    return actions

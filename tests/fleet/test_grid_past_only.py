@@ -1,0 +1,75 @@
+"""The grid weights an Observation carries are past-only: what is published by now.
+
+Carbon intensity is forecast by persistence (nothing after now is visible); day-ahead
+prices are published a day ahead (their rule in greenhop.traces.grid_signals). Every
+step of the scenario has a distinct intensity, so a future value anywhere reachable from
+an Observation would be recognised (the probe of test_observation_past_only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_observation_past_only import HISTORY_STEPS, STEPS, Probe, scenario
+
+from greenhop.fleet.grid import GridFeed, GridSignals
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.scenario import load_scenario
+from greenhop.traces.grid_signals import day_ahead_known_until
+
+
+def carbon(site: int) -> list[float]:
+    return [300.0 + 50.0 * site + 1.7 * k + 0.0123456789 for k in range(HISTORY_STEPS + STEPS)]
+
+
+def test_no_future_weight_is_reachable_from_an_observation():
+    d = scenario()
+    d["grid"] = {"objective": "carbon", "forecast_horizon": "1h", "zones": [
+        {"name": "za", "sites": ["a"], "carbon": carbon(0)},
+        {"name": "zb", "sites": ["b"], "carbon": carbon(1)}]}
+    inp = build_inputs(load_scenario(d))
+    weight = inp.grid.weights()
+    ren, sur = inp.renewable_w, inp.surplus_w
+    seen = []
+
+    def future_of(step: int) -> np.ndarray:
+        later = slice(HISTORY_STEPS + step + 1, None)
+        return np.concatenate([ren[later].ravel(), sur[later].ravel(), weight[later].ravel()])
+
+    class GridProbe(Probe):
+        def decide(self, obs):
+            now = weight[HISTORY_STEPS + obs.step]
+            assert obs.grid_objective == "carbon"
+            assert obs.grid_weight_per_j == pytest.approx(now, rel=0, abs=0)
+            # persistence: every forecast row is the present weight
+            assert np.array_equal(obs.grid_weight_forecast_per_j,
+                                  np.tile(now, (12, 1)))
+            with pytest.raises(ValueError, match="read-only"):
+                obs.grid_weight_forecast_per_j[...] = 0
+            seen.append(obs.step)
+            return super().decide(obs)
+
+    probe = GridProbe(future_of)
+    Engine(inp, probe).run()
+    assert probe.checked == len(seen) > 10
+
+
+def test_day_ahead_prices_are_seen_as_published_then_held():
+    index = pd.date_range("2023-06-01", periods=72, freq="h", tz="UTC")
+    known = day_ahead_known_until(index)
+    # before noon: up to 21:00 of the same day; from noon: up to 21:00 of the next day
+    assert known[0] == 21 and known[11] == 21
+    assert known[12] == 45 and known[30] == 45 and known[36] == 69
+    n, S = len(index), 1
+    price = (np.arange(n, dtype=float) + 1.0)[:, None]
+    sig = GridSignals("cost", "EUR", 0, np.full((n, S), np.nan), np.full((n, S), np.nan),
+                      price, np.zeros((n, S), bool), known[:, None])
+    feed = GridFeed(sig, forecast_steps=48)
+    w = sig.weights()
+    fc = feed.forecast(12).copy()
+    assert np.array_equal(fc[:34, 0], w[12:46, 0])        # published through step 45
+    assert np.all(fc[34:, 0] == w[45, 0])                 # then held
+    fc0 = feed.forecast(0)
+    assert np.all(fc0[22:, 0] == w[21, 0])
