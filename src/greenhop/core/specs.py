@@ -152,6 +152,45 @@ MOBILITY = ("migratable", "pinned", "partial")
 
 
 @dataclass(frozen=True)
+class WorkerSpec:
+    """One worker of a job spread over sites (low-communication training; docs/distributed.md).
+
+    A job of ``workers`` workers becomes that many :class:`JobSpec` entities, one per worker,
+    each carrying this description of its group.
+
+    Attributes:
+        group: the spread job's name.
+        index: this worker's index in ``0 .. workers - 1``.
+        workers: the group's number of workers N [-].
+        sync_every: inner steps between two pseudo-gradient exchanges H [-].
+        outer_steps: outer steps (exchanges) of the whole job [-].
+        pseudo_gradient_bytes: one worker's pseudo-gradient [B] (params x bytes per value).
+        elastic: the group goes on without a worker that is not running (it drops out and
+            rejoins at a later outer step); otherwise every worker waits for every other.
+    """
+
+    group: str
+    index: int
+    workers: int
+    sync_every: int
+    outer_steps: int
+    pseudo_gradient_bytes: float
+    elastic: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"job '{self.group}'"
+        for key in ("workers", "sync_every", "outer_steps"):
+            v = getattr(self, key)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, where,
+                   f"{key} must be a whole number >= 1, got {v!r}")
+        _check(isinstance(self.index, int) and 0 <= self.index < self.workers, where,
+               f"worker index must be in [0, {self.workers}), got {self.index!r}")
+        _check(_finite_nonneg(self.pseudo_gradient_bytes) and self.pseudo_gradient_bytes > 0,
+               where, f"pseudo-gradient size must be positive, got "
+               f"{self.pseudo_gradient_bytes!r} B")
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A training job.
 
@@ -172,6 +211,7 @@ class JobSpec:
         serial_share: Amdahl serial share of an elastic job's speedup curve [-], in [0, 1)
             (:mod:`greenhop.core.scaling`); ``None`` uses
             :data:`~greenhop.core.scaling.DEFAULT_SERIAL_SHARE`.
+        worker: set when this job is one worker of a job spread over sites.
     """
 
     name: str
@@ -187,6 +227,7 @@ class JobSpec:
     min_gpus: int | None = None
     max_gpus: int | None = None
     serial_share: float | None = None
+    worker: WorkerSpec | None = None
 
     @property
     def gpu_range(self) -> tuple[int, int]:

@@ -62,6 +62,8 @@ class Accounting:
         run_extra = self._migrations(step, now, parts)
         if state.suspend_saving:
             self._suspend_saves(parts)
+        if core.groups is not None:  # jobs spread over sites: lockstep outer steps
+            run_extra = core.groups.couple(step, now, run_extra, parts)
         finished = self._training(now, run_extra, parts)
         load_w, grid_only_w = parts.site_load(core.inputs.pue, core.n_sites, dt,
                                               self.network_to_grid)

@@ -36,7 +36,7 @@ from greenhop.core.observation import (
     Scale,
     Suspend,
 )
-from greenhop.fleet import admission, demand_response
+from greenhop.fleet import admission, demand_response, distributed
 from greenhop.fleet.accounting import Accounting
 from greenhop.fleet.dispatch import EnergyBooks
 from greenhop.fleet.inputs import ON_WINDOW_CLOSE, FleetInputs
@@ -86,6 +86,7 @@ class FleetCore:
         self.arrival_order = np.argsort(inputs.job_arrival_step, kind="stable")
         self.arrival_steps = np.asarray(inputs.job_arrival_step)[self.arrival_order]
         self.next_arrival = 0          # position in arrival_order of the next job to arrive
+        self.groups = distributed.attach(self)  # None: no job spread over sites
         self.demand_response = demand_response.attach(self)  # None: no grid events
 
     # ------------------------------------------------------------ power and arrivals

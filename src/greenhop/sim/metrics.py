@@ -67,6 +67,7 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.sim.attribution import BaseOnly, base_only_dispatch
+from greenhop.sim.distributed_jobs import spread_metrics
 from greenhop.sim.dr_metrics import dr_metrics
 from greenhop.sim.engine import RunResult
 from greenhop.sim.grid import grid_metrics
@@ -263,6 +264,7 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) ->
         if key in res.counters:
             out[key] = int(res.counters[key])
     out.update(dr_metrics(inp, res))  # demand-response events, when the scenario has them
+    out.update(spread_metrics(inp, res))  # jobs spread over sites, when it has them
     # What the policy counted itself (e.g. the planner's solves and fallbacks).
     out.update({k: _r(float(v), 6) for k, v in sorted(res.policy_counters.items())})
     if has_c.any():

@@ -23,6 +23,7 @@ from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
+from greenhop.sim import distributed_jobs
 from greenhop.sim.forecasts import ForecastSpec, parse_forecast
 from greenhop.sim.grid import GridSpec, parse_grid
 from greenhop.sim.policy_table import check_policy_names, parse_policies
@@ -735,6 +736,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     job_names: set[str] = set()
     max_slots = max(s.spec.gpu_slots for s in sites.values())
     for jt in t.tables("jobs"):
+        spread = distributed_jobs.read_keys(jt)  # workers = N: one job per worker
         job = _parse_job(jt, names)
         if job.name in job_names:
             raise ConfigError(f"{jt.where('name')}: job '{job.name}' is defined twice")
@@ -753,7 +755,8 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         if job.arrival_s >= horizon:
             raise ConfigError(f"{jt.where('arrival')}: job '{job.name}' arrives at or after "
                               f"the horizon ({horizon:g} s)")
-        jobs.append(job)
+        jobs.extend(distributed_jobs.expand(
+            job, spread, {n: s.spec.gpu_slots for n, s in sites.items()}, job_names))
     generator = None
     if t.has("generator"):
         generator = _parse_generator(t.table("generator"), tuple(sites), horizon)

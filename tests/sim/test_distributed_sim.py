@@ -1,0 +1,154 @@
+"""Jobs spread over sites in the simulator: hand-worked 2-3 site micro-scenarios.
+
+Sites ``a``, ``b``, ``c`` (simkit: 4 slots, 400 W training / 50 W idle per GPU, PUE 1,
+throughput 1), links 8 Gbit/s x efficiency 0.5 = 4 Gbit/s each way, RTT 10 ms, 1e-7 J/bit.
+One job of 3 workers (1 GPU each), 3 reference-GPU hours in all (1 h per worker), 6 outer
+steps (600 s of work per worker each), model 1e9 parameters: a bf16 pseudo-gradient is
+V = 2e9 B, each ring hop carries 2 (3-1)/3 x V = 2.6667e9 B = 21.333e9 bit: 5.3333 s at
+4 Gbit/s, plus (3-1) x 10 ms: an exchange takes 5.35333 s.
+"""
+
+from __future__ import annotations
+
+import pytest
+import simkit
+from simkit import MoveAt
+
+from greenhop.core.errors import ConfigError
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.metrics import run_metrics
+from greenhop.sim.scenario import load_scenario
+
+SYNC3_S = 21.333333333333332e9 / 4e9 + 0.02
+HOP_B = 2 * 2 / 3 * 2e9
+
+
+def link(a: str, b: str) -> dict:
+    return {"a": a, "b": b, "bandwidth": "8Gbps", "efficiency": 0.5, "rtt": "10ms",
+            "energy_per_bit": 1e-7}
+
+
+def spread(**job) -> dict:
+    j = {"name": "d", "arrival": "0s", "work_gpu_h": 3.0, "gpus": 1, "workers": 3,
+         "sync_every": 100, "outer_steps": 6, "model_params": 1e9,
+         "worker_sites": ["a", "b", "c"]}
+    j.update(job)
+    return j
+
+
+def scenario(*, sites=None, jobs=None, **over) -> dict:
+    return simkit.legacy_micro(
+        sites=sites or [simkit.site("a"), simkit.site("b"), simkit.site("c")],
+        links=[link("a", "b"), link("b", "c"), link("a", "c")],
+        jobs=jobs or [spread()], horizon="3h", **over)
+
+
+def run(d, policy=None):
+    inp = build_inputs(load_scenario(d))
+    eng = Engine(inp, policy or simkit.Never(), record=True)
+    res = eng.run()
+    return eng, res, run_metrics(inp, res)
+
+
+def test_three_sites_in_lockstep():
+    eng, res, m = run(scenario())
+    g = eng.core.groups.summary()[0]
+    assert g["outer_steps"] == 6
+    # six exchanges, three WAN hops each
+    assert g["sync_bytes"] == pytest.approx(6 * 3 * HOP_B)
+    # every worker: 6 x 600 s of work and 5 exchanges waited for (the last one is not)
+    assert res.job_finish_s.tolist() == pytest.approx([3600 + 5 * SYNC3_S] * 3)
+    assert g["finish_s"] == pytest.approx(3600 + 5 * SYNC3_S)
+    assert all(w == pytest.approx(5 * SYNC3_S) for w in g["worker_wait_s"].values())
+    assert m["sync_gb"] == pytest.approx(6 * 3 * HOP_B / 1e9)
+    assert m["sync_energy_kwh"] == pytest.approx(6 * 3 * HOP_B * 8 * 1e-7 / 3.6e6, abs=1e-6)
+    assert m["outer_steps"] == 6
+    # each worker's energy: 3600 s x 400 W training, waits at 50 W idle, a third of the
+    # exchanges' network energy
+    assert res.job_energy_j[0] == pytest.approx(
+        3600 * 400 + 5 * SYNC3_S * 50 + 6 * 3 * HOP_B * 8 * 1e-7 / 3)
+
+
+def test_a_straggler_sets_the_pace():
+    slow = [simkit.site("a"), simkit.site("b"), simkit.site("c", tput=0.5)]
+    eng, res, _ = run(scenario(sites=slow))
+    # the worker at c needs 1200 s per outer step; the others wait 600 s each time
+    end = 6 * 1200 + 5 * SYNC3_S
+    assert res.job_finish_s.tolist() == pytest.approx([end] * 3)
+    waits = eng.core.groups.summary()[0]["worker_wait_s"]
+    assert waits["d.w0"] == pytest.approx(6 * 600 + 5 * SYNC3_S)
+    assert waits["d.w2"] == pytest.approx(5 * SYNC3_S)
+
+
+def test_workers_on_one_site_exchange_nothing_over_the_wan():
+    eng, res, m = run(scenario(jobs=[spread(worker_sites=["b", "b", "b"])]))
+    assert eng.core.groups.summary()[0]["sync_bytes"] == 0
+    assert res.job_finish_s.tolist() == pytest.approx([3600.0] * 3)
+    assert m["sync_gb"] == 0
+
+
+def test_moving_one_worker_holds_the_others_at_the_next_barrier():
+    # At step 1 (t = 300 s) worker 2 moves from c to a with its own state, 1e9 x 16 B:
+    # save 8 s, transfer 128e9 bit / 4e9 = 32 s, restore 8 s + 60 s: 108 s down.
+    eng, res, m = run(scenario(), MoveAt(1, "a", jobs=[2]))
+    assert res.migrations[0]["downtime_s"] == pytest.approx(108.0)
+    g = eng.core.groups.summary()[0]
+    assert g["worker_moves"] == {"d.w0": 0, "d.w1": 0, "d.w2": 1}
+    # the first barrier is 108 s late; after the move the ring a, a, b has two WAN hops
+    assert res.job_finish_s.tolist() == pytest.approx([3600 + 108 + 5 * SYNC3_S] * 3)
+    assert g["sync_bytes"] == pytest.approx(6 * 2 * HOP_B)
+    assert g["worker_wait_s"]["d.w0"] == pytest.approx(108 + 5 * SYNC3_S)
+    assert m["worker_downtime_s"]["max"] == pytest.approx(108.0)
+    assert m["worker_downtime_s"]["mean"] == pytest.approx(36.0)
+
+
+def test_only_movable_workers_move():
+    _, res, _ = run(scenario(jobs=[spread(movable_workers=1)]), MoveAt(1, "a", jobs=[1, 2]))
+    assert res.migrations == [] and res.counters["rejected_actions"] == 2
+    _, res, _ = run(scenario(jobs=[spread(movable_workers=1)]), MoveAt(1, "b", jobs=[0]))
+    assert len(res.migrations) == 1
+
+
+def test_an_elastic_group_goes_on_without_a_worker_that_lost_its_surplus():
+    # c has no surplus (0.5 kW of renewables under a 1 kW base load), a and b have 200 W
+    # over a 100 W threshold: worker 2 drops out after the first outer step.
+    sites = [simkit.site("a"), simkit.site("b"), simkit.site("c", power="0.5kW")]
+    eng, res, _ = run(scenario(sites=sites, jobs=[spread(elastic=True)],
+                               window_threshold="100W"))
+    g = eng.core.groups.summary()[0]
+    assert g["outer_steps"] == 6
+    assert res.counters["worker_dropouts"] == 1
+    assert res.counters["outer_steps_missed"] == 5
+    # exchanges: the first with 3 workers, four with 2 (one hop each way of 2e9 B: 4.01 s)
+    sync2_s = 16e9 / 4e9 + 0.01
+    end = 3600 + SYNC3_S + 4 * sync2_s
+    assert res.job_finish_s[:2].tolist() == pytest.approx([end, end])
+    assert res.job_finish_s[2] == pytest.approx(end)          # it ends with its job
+    assert g["sync_bytes"] == pytest.approx(3 * HOP_B + 5 * 2 * 2e9)
+    assert g["pseudo_gradient_bytes"] == pytest.approx((3 + 5 * 2) * 2e9)
+
+
+@pytest.mark.parametrize(("job", "expect"), [
+    (dict(workers=13, worker_sites=None),
+     "has 13 workers of 1 GPU(s) but the sites it may use have 12 GPU"),
+    (dict(sync_every=0), "jobs[0].sync_every: must be >= 1"),
+    (dict(worker_sites=["a", "b", "z"]), "worker_sites[2]: worker 2 of job 'd' needs 1 GPU"),
+    (dict(worker_sites=["a", "b"]), "give one site per worker (3), got 2"),
+    (dict(mobility="partial"), "use movable_workers"),
+    (dict(movable_workers=4), "jobs[0].movable_workers: must be <= 3"),
+    (dict(model_params=None), "needs model_params"),
+])
+def test_bad_spread_jobs_are_one_clear_error(job, expect):
+    sites = [simkit.site("a"), simkit.site("b"), simkit.site("c"), simkit.site("z", slots=0)]
+    j = {k: v for k, v in spread(**job).items() if v is not None}
+    with pytest.raises(ConfigError) as err:
+        load_scenario(scenario(sites=sites, jobs=[j]))
+    assert expect in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_keys_of_a_spread_job_need_workers():
+    j = {"name": "x", "work_gpu_h": 1.0, "checkpoint": "1GB", "sync_every": 10}
+    with pytest.raises(ConfigError, match="only a job spread over sites has sync_every"):
+        load_scenario(scenario(jobs=[j]))
