@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.fleet.inputs import FleetInputs
-from greenhop.traces.dispatch import dispatch_step
+from greenhop.traces.dispatch import StepDispatcher, dispatch_step
 
 #: the dispatched flows of every step [W]
 FLOW_NAMES = ("direct_w", "charge_w", "discharge_w", "grid_w", "curtailed_w", "unmet_w")
@@ -109,6 +109,10 @@ class EnergyBooks:
             self.soc_log = np.zeros((n_steps + 1, n_sites))
             self.soc_log[0] = soc_j
         self.flushed = 0                                       # steps dispatched so far
+        self.battery = dict(capacity_j=inputs.bat_capacity_j, max_power_w=inputs.bat_power_w,
+                            round_trip_efficiency=inputs.bat_eta, min_soc=inputs.bat_min_soc,
+                            grid_import_limit_w=inputs.grid_limit_w)
+        self.stepper = StepDispatcher(self.dt_s, **self.battery)
 
     def add_load(self, step: int, load_w: np.ndarray, grid_only_w: np.ndarray | None) -> None:
         """The jobs' facility load of ``step`` [W] (dispatched like the base load) and the
@@ -128,12 +132,10 @@ class EnergyBooks:
             return
         inp = self.inputs
         dt = self.dt_s
-        battery = dict(capacity_j=inp.bat_capacity_j, max_power_w=inp.bat_power_w,
-                       round_trip_efficiency=inp.bat_eta, min_soc=inp.bat_min_soc,
-                       grid_import_limit_w=inp.grid_limit_w)
+        battery = self.battery
         if t_end - t0 == 1 and self.flows is None:
             # One step (a decision every step, or a live run): skip the block machinery.
-            fs = dispatch_step(renewable_w[0], self.demand_w[t0], self.soc_j, dt, **battery)
+            fs = self.stepper.step(renewable_w[0], self.demand_w[t0], self.soc_j)
             e = self.energy_j
             e["direct"] += fs.direct_w * dt
             e["charge"] += fs.charge_w * dt

@@ -57,6 +57,9 @@ class HistoricalWindowEstimator:
         self._counts = np.zeros((n_sites, self._n_slots))
         self._tot_sums = np.zeros(n_sites)
         self._tot_counts = np.zeros(n_sites)
+        # Means kept as windows end, so that a step only looks them up.
+        self._means = np.zeros((n_sites, self._n_slots))
+        self._tot_means = np.zeros(n_sites)
         self._open = np.zeros(n_sites, dtype=bool)
         self._run_start = np.zeros(n_sites, dtype=np.int64)
         self._next_step = obs.history.first_step
@@ -72,22 +75,25 @@ class HistoricalWindowEstimator:
         first = self._next_step
         inside_rows = obs.history.slice(first, obs.step + 1) >= self._thr
         for k in range(inside_rows.shape[0]):
-            step = first + k
             inside = inside_rows[k]
-            ended = self._open & ~inside
-            if ended.any():
-                for s in np.flatnonzero(ended).tolist():
-                    run = np.arange(max(int(self._run_start[s]), self._first_step), step)
-                    if run.size:
-                        slots = self._slots_of(run)
-                        remaining = (step - run) * self._dt
-                        np.add.at(self._sums[s], slots, remaining)
-                        np.add.at(self._counts[s], slots, 1.0)
-                        self._tot_sums[s] += remaining.sum()
-                        self._tot_counts[s] += run.size
-            started = inside & ~self._open
-            if started.any():
-                self._run_start[started] = step
+            changed = inside != self._open
+            if not changed.any():  # the common step: no window opened or closed
+                continue
+            step = first + k
+            ended = changed & self._open
+            for s in np.flatnonzero(ended).tolist():
+                run = np.arange(max(int(self._run_start[s]), self._first_step), step)
+                if run.size:
+                    slots = self._slots_of(run)
+                    remaining = (step - run) * self._dt
+                    np.add.at(self._sums[s], slots, remaining)
+                    np.add.at(self._counts[s], slots, 1.0)
+                    self._tot_sums[s] += remaining.sum()
+                    self._tot_counts[s] += run.size
+                    self._means[s] = self._sums[s] / np.maximum(self._counts[s], 1.0)
+                    self._tot_means[s] = self._tot_sums[s] / max(self._tot_counts[s], 1.0)
+            started = changed & inside
+            self._run_start[started] = step
             self._open = inside.copy()
         self._next_step = obs.step + 1
 
@@ -98,14 +104,15 @@ class HistoricalWindowEstimator:
         self._learn(observation)
         tod = (self._start_unix + observation.step * self._dt) % 86400.0
         slot = min(int(tod // self._slot), self._n_slots - 1)
-        counts = self._counts[:, slot]
-        # Without any finished window to learn from, the age of the open window is the
-        # estimate (a window seen lasting this long is expected to last about as long again).
-        age = (observation.step + 1 - self._run_start) * self._dt
-        est = np.where(self._tot_counts > 0,
-                       self._tot_sums / np.maximum(self._tot_counts, 1.0), age)
-        est = np.where(counts >= self.min_samples,
-                       self._sums[:, slot] / np.maximum(counts, 1.0), est)
+        learnt = self._counts[:, slot] >= self.min_samples
+        est = np.where(learnt, self._means[:, slot], self._tot_means)
+        unlearnt = self._tot_counts <= 0
+        if unlearnt.any():
+            # Without any finished window to learn from, the age of the open window is the
+            # estimate (a window seen lasting this long is expected to last about as long
+            # again).
+            age = (observation.step + 1 - self._run_start) * self._dt
+            est = np.where(learnt | ~unlearnt, est, age)
         return np.where(self._open, est, 0.0)
 
 

@@ -38,6 +38,51 @@ class StepFlows:
     soc_j: np.ndarray
 
 
+class StepDispatcher:
+    """Dispatches steps of one fleet of sites whose batteries and grid limits are fixed;
+    every argument broadcasts over sites (see :func:`dispatch_step`).
+
+    The per-site constants are converted once, so a simulator that dispatches every step
+    of a year pays only for the arithmetic of each step.
+    """
+
+    def __init__(self, dt_s: float, *, capacity_j=0.0, max_power_w=0.0,
+                 round_trip_efficiency=1.0, min_soc=0.0, grid_import_limit_w=np.inf) -> None:
+        self.dt_s = dt_s
+        self.cap = np.asarray(capacity_j, dtype=float)
+        self.max_power_w = max_power_w
+        self.eta_leg = np.sqrt(np.asarray(round_trip_efficiency, dtype=float))
+        self.floor_j = np.asarray(min_soc, dtype=float) * self.cap
+        self.ceiling_j = np.maximum(self.cap, self.floor_j)
+        self.grid_import_limit_w = grid_import_limit_w
+
+    def step(self, renewable_w, demand_w, soc_j) -> StepFlows:
+        """Dispatch one step: renewable power and demand [W], state of charge at its
+        start [J]."""
+        dt_s, cap, eta_leg, floor_j = self.dt_s, self.cap, self.eta_leg, self.floor_j
+        renewable = np.asarray(renewable_w, dtype=float)
+        demand = np.asarray(demand_w, dtype=float)
+        soc = np.asarray(soc_j, dtype=float)
+
+        direct = np.minimum(renewable, demand)
+        excess = renewable - direct
+        deficit = demand - direct
+
+        room_w = np.maximum(cap - soc, 0.0) / (dt_s * eta_leg)
+        charge = np.minimum(np.minimum(excess, self.max_power_w), room_w)
+        avail_w = np.maximum(soc - floor_j, 0.0) * eta_leg / dt_s
+        discharge = np.minimum(np.minimum(deficit, self.max_power_w), avail_w)
+        new_soc = soc + charge * dt_s * eta_leg - discharge * dt_s / eta_leg
+        # Rounding can leave the state a hair outside its bounds; clip it back.
+        new_soc = np.minimum(np.maximum(new_soc, floor_j), self.ceiling_j)
+
+        need = deficit - discharge
+        grid = np.minimum(need, self.grid_import_limit_w)
+        return StepFlows(direct_w=direct, charge_w=charge, discharge_w=discharge,
+                         grid_w=grid, curtailed_w=excess - charge, unmet_w=need - grid,
+                         soc_j=new_soc)
+
+
 def dispatch_step(
     renewable_w,
     demand_w,
@@ -55,36 +100,10 @@ def dispatch_step(
     ``soc_j`` is the battery energy at the start of the step [J]; sites without a
     battery pass ``capacity_j = 0``.
     """
-    renewable = np.asarray(renewable_w, dtype=float)
-    demand = np.asarray(demand_w, dtype=float)
-    soc = np.asarray(soc_j, dtype=float)
-    cap = np.asarray(capacity_j, dtype=float)
-    eta_leg = np.sqrt(np.asarray(round_trip_efficiency, dtype=float))
-    floor_j = np.asarray(min_soc, dtype=float) * cap
-
-    direct = np.minimum(renewable, demand)
-    excess = renewable - direct
-    deficit = demand - direct
-
-    room_w = np.maximum(cap - soc, 0.0) / (dt_s * eta_leg)
-    charge = np.minimum(np.minimum(excess, max_power_w), room_w)
-    avail_w = np.maximum(soc - floor_j, 0.0) * eta_leg / dt_s
-    discharge = np.minimum(np.minimum(deficit, max_power_w), avail_w)
-    new_soc = soc + charge * dt_s * eta_leg - discharge * dt_s / eta_leg
-    # Rounding can leave the state a hair outside its bounds; clip it back.
-    new_soc = np.clip(new_soc, floor_j, np.maximum(cap, floor_j))
-
-    need = deficit - discharge
-    grid = np.minimum(need, grid_import_limit_w)
-    return StepFlows(
-        direct_w=direct,
-        charge_w=charge,
-        discharge_w=discharge,
-        grid_w=grid,
-        curtailed_w=excess - charge,
-        unmet_w=need - grid,
-        soc_j=new_soc,
-    )
+    return StepDispatcher(dt_s, capacity_j=capacity_j, max_power_w=max_power_w,
+                          round_trip_efficiency=round_trip_efficiency, min_soc=min_soc,
+                          grid_import_limit_w=grid_import_limit_w).step(renewable_w, demand_w,
+                                                                         soc_j)
 
 
 def dispatch_series(
