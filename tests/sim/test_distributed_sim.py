@@ -152,3 +152,93 @@ def test_keys_of_a_spread_job_need_workers():
     j = {"name": "x", "work_gpu_h": 1.0, "checkpoint": "1GB", "sync_every": 10}
     with pytest.raises(ConfigError, match="only a job spread over sites has sync_every"):
         load_scenario(scenario(jobs=[j]))
+
+
+def test_parity_expectation_counts_outer_steps_bytes_and_moves():
+    from greenhop.sim.distributed_parity import expected_counts
+
+    still = expected_counts(scenario(), "d")
+    assert still["outer_steps"] == 6 and still["finished"]
+    assert still["pseudo_gradient_bytes"] == pytest.approx(6 * 3 * 2e9)
+    assert still["sync_bytes"] == pytest.approx(6 * 3 * HOP_B)
+    assert still["worker_moves"] == {0: 0, 1: 0, 2: 0}
+    moved = expected_counts(scenario(), "d", moves=[(2, 2, "a")])
+    assert moved["outer_steps"] == 6
+    assert moved["pseudo_gradient_bytes"] == pytest.approx(6 * 3 * 2e9)
+    assert moved["worker_moves"] == {0: 0, 1: 0, 2: 1}
+    # the moved worker shares site a with worker 0 from then on: fewer WAN bytes
+    assert moved["sync_bytes"] < still["sync_bytes"]
+    with pytest.raises(ConfigError, match="no job spread over sites named 'x'"):
+        expected_counts(scenario(), "x")
+
+
+def test_the_packaged_scenario_spreads_jobs_and_runs():
+    from greenhop.sim.scenario import parse_scenario, scenario_document
+
+    doc, label, base = scenario_document("distributed-llm")
+    doc["horizon"] = "1d"
+    sc = parse_scenario(doc, label, base)
+    spread_jobs = {j.worker.group for j in sc.jobs() if j.worker is not None}
+    assert spread_jobs == {"span-1b", "span-7b", "span-elastic"}
+    movable = [j.mobility for j in sc.jobs() if j.worker and j.worker.group == "span-7b"]
+    assert movable == ["migratable", "pinned", "pinned"]
+    inp = build_inputs(sc)
+    res = Engine(inp, simkit.Never()).run()
+    m = run_metrics(inp, res)
+    assert m["outer_steps"] > 0 and m["sync_gb"] > 0 and m["sync_energy_kwh"] > 0
+
+
+BAD = """
+name = "bad"
+start = "2023-01-01T00:00:00Z"
+horizon = "2h"
+step = "5min"
+policies = ["static"]
+
+[[sites]]
+name = "a"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 4
+trace = { kind = "constant", power = "5kW" }
+
+[[sites]]
+name = "z"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 0
+trace = { kind = "constant", power = "5kW" }
+
+[[links]]
+a = "a"
+b = "z"
+bandwidth = "1Gbps"
+
+[[jobs]]
+name = "d"
+work_gpu_h = 2.0
+workers = 2
+outer_steps = 4
+model_params = 1e9
+"""
+
+
+@pytest.mark.parametrize(("keys", "expect"), [
+    ("sync_every = 0\n", "jobs[0].sync_every: must be >= 1"),
+    ("sync_every = 5\nworkers = 5\n", "has 5 workers of 1 GPU(s) but the sites it may use "
+     "have 4 GPU slots"),
+    ('sync_every = 5\nworker_sites = ["a", "z"]\n', "worker_sites[1]: worker 1 of job 'd' "
+     "needs 1 GPU(s) but site 'z' has 0 slots"),
+])
+def test_simulate_refuses_a_bad_spread_job_with_exit_2(tmp_path, capsys, keys, expect):
+    from greenhop.cli.main import main
+
+    text = BAD.replace("workers = 2\n", "") if "workers = 5" in keys else BAD
+    path = tmp_path / "bad.toml"
+    path.write_text(text + keys, encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert expect in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -350,11 +350,13 @@ class Groups:
     def _book_wait(self, g: Group, wait: np.ndarray) -> None:
         core = self.core
         state, inp = core.state, core.inputs
-        sites = state.site[g.members]
-        e = wait * state.g_move[g.members] * inp.gpu_idle_w[sites]
+        k = np.flatnonzero(wait > 0)          # running workers only: they have a site
+        members = g.members[k]
+        sites = state.site[members]
+        e = wait[k] * state.g_move[members] * inp.gpu_idle_w[sites]
         self._parts.sites.append(sites)
         self._parts.it_j.append(e)
-        state.job_energy_j[g.members] += e * inp.pue[sites]
+        state.job_energy_j[members] += e * inp.pue[sites]
         g.wait_s += wait
         state.counters["worker_wait_s"] += float(wait.sum())
         state.counters["worker_wait_j"] += float((e * inp.pue[sites]).sum())
