@@ -94,3 +94,12 @@ def test_bad_grid_tables_name_the_key(grid, where):
     with pytest.raises(ConfigError) as exc:
         load_scenario(d)
     assert str(exc.value).startswith(where), str(exc.value)
+
+
+def test_the_packaged_grid_scenario_puts_every_site_in_a_zone():
+    sc = load_scenario("grid-de-nl")
+    assert sc.grid.objective == "energy" and sc.grid.currency == "EUR"
+    zoned = [s for z in sc.grid.zones for s in z.sites]
+    assert sorted(zoned) == sorted(sc.site_names)
+    assert {z.carbon.name for z in sc.grid.zones} == {"de-lifecycle"}
+    assert {z.price.name for z in sc.grid.zones} == {"nl-day-ahead"}

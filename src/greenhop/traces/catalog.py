@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from greenhop.core.errors import GreenhopError
 from greenhop.traces import vessim_data
 
 
@@ -49,6 +50,11 @@ def datasets() -> list[Dataset]:
                 "(direct and lifecycle)", "Electricity Maps via mosaik-emissions",
                 "mosaik-emissions MIT; Electricity Maps dataset terms (attribution)",
                 "installed with mosaik-emissions"),
+        Dataset("nl-day-ahead", "Hourly day-ahead electricity prices of the Netherlands "
+                "2015-2024 [EUR/MWh] (grid signal, docs/grid.md)",
+                "ENTSO-E published prices via the ev2gym wheel "
+                "data/Netherlands_day-ahead-2015-2024.csv", "ev2gym MIT; ENTSO-E data",
+                "pip install --no-deps ev2gym"),
     ]
     for name, info in vessim_data.VESSIM_DATASETS.items():
         out.append(Dataset(name, info["what"], info["source"], info["terms"],
@@ -72,4 +78,12 @@ def is_present(ds: Dataset) -> bool:
         from greenhop.traces.emissions import is_present as emissions_present
 
         return emissions_present()
+    if ds.name == "nl-day-ahead":
+        from greenhop.traces.grid_signals import nl_day_ahead_path
+
+        try:
+            nl_day_ahead_path()
+        except GreenhopError:
+            return False
+        return True
     return False  # pragma: no cover
