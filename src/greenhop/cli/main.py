@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "greenhop.cli.forecast",
     "greenhop.cli.run",
     "greenhop.cli.serve",
+    "greenhop.cli.grid",
 ]
 
 app = typer.Typer(

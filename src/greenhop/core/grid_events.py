@@ -102,7 +102,8 @@ def make_event(where: str, **fields) -> GridEvent:
 def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> float:
     """A moment [s since the epoch] from an ISO 8601 time with a zone (``2023-06-01T14:00Z``),
     a number of seconds since the epoch, or a duration after ``origin_unix_s``
-    (``"14h"``, or ``"+14h"``; scenarios count from their start)."""
+    (``"14h"``, or ``"+14h"``; ``"now"``: the origin itself; scenarios count from their
+    start, a live run from its current step)."""
     if isinstance(value, bool):
         raise ConfigError(f"{where}: expected a time, got {value!r}")
     if isinstance(value, int | float):
@@ -115,6 +116,8 @@ def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> floa
         raise ConfigError(f"{where}: expected a time such as '2023-06-01T14:00:00Z' or a "
                           f"duration after the start such as '14h', got {value!r}")
     text = value.strip()
+    if text == "now" and origin_unix_s is not None:
+        return float(origin_unix_s)
     if text.startswith("+") or not text[:4].isdigit():
         if origin_unix_s is None:
             raise ConfigError(f"{where}: {value!r} is a duration; give a UTC time such as "

@@ -867,6 +867,7 @@ class Controller:
         """Apply the operator's pending actions (drain, pin, pause, ...) at the start of step
         ``t``, before the policy is asked (:mod:`greenhop.runtime.operate`)."""
         operate.apply_pending(self, t)
+        operate.apply_grid_events(self, t)  # demand-response events, same fleet code
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True

@@ -8,6 +8,10 @@ operator fields change, the row gets its ``applied_step`` and an ``operator`` ev
 records it, in one transaction with the ledger snapshot. A restart resumes from that
 snapshot, so an action is applied once, at the step the log names.
 
+Demand-response events filed with the run (``grid_events``) are taken up in the same
+place, before the policy is asked (:func:`apply_grid_events`): the fleet's enforcement
+moves, suspends or resumes jobs, each logged with ``"by": "grid"``.
+
 After the policy's decision, :func:`drain_step` moves the jobs still running on a
 drained site (:func:`greenhop.fleet.operator.drain_moves`) and logs each move as a
 ``migrate`` event with ``"by": "operator"``. :func:`record_step` logs each booked step
@@ -19,12 +23,15 @@ forecast windows and Prometheus metrics.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
 import numpy as np
 
-from greenhop.core.errors import RuntimeFailure
+from greenhop.core.errors import ConfigError, RuntimeFailure
+from greenhop.core.grid_events import GridEvent
+from greenhop.fleet.demand_response import DemandResponse
 from greenhop.fleet.operator import OPERATOR_KINDS, apply_operator, drain_moves
 from greenhop.model import constants as C
 from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
@@ -65,6 +72,61 @@ def apply_pending(ctl, t: int) -> list[dict]:
         ctl.log(f"step {t}: operator {body['action']}"
                 + (f" {body['target']}" if body["target"] else ""))
     return done
+
+
+def apply_grid_events(ctl, t: int) -> list[tuple[str, str, str, str]]:
+    """Take up the demand-response events filed since the last step and enforce every
+    event at the start of step ``t`` (before the policy is asked), with the fleet's own
+    code (:class:`~greenhop.fleet.demand_response.DemandResponse`); the moves, suspensions
+    and resumes it asks for start here, logged with ``"by": "grid"``. Returns
+    ``(kind, job, src, dst)`` of each."""
+    st = ctl.store
+    led = ctl.ledger
+    core = led.core
+    dr = core.demand_response
+    first = not getattr(ctl, "_grid_events_loaded", False)
+    ctl._grid_events_loaded = True
+    taken = st.grid_events(pending=False) if first else []
+    pending = st.grid_events(pending=True)
+    if dr is None and not taken and not pending:
+        return []
+    if dr is None:
+        alpha = float(getattr(ctl.policy, "alpha", C.ALPHA))
+        dr = core.demand_response = DemandResponse(ctl.inp, alpha=alpha)
+    for row in taken:  # a restarted controller: the events it had taken up
+        with contextlib.suppress(ConfigError):
+            dr.add(GridEvent(**row["body"]))
+    done = []
+    for row in pending:
+        body = {"id": row["id"]}
+        try:
+            dr.add(GridEvent(**row["body"]))
+        except (ConfigError, ValueError) as exc:
+            body["error"] = f"{exc}; ignored"
+        done.append(body)
+    accepted = dr.on_step(core, t)
+    if not done and not accepted:
+        return []
+    now = time.time()
+    out = []
+    with st.tx():
+        for body in done:
+            st.con.execute("UPDATE grid_events SET applied_step = ? WHERE id = ?",
+                           (int(t), body["id"]))
+            st.event(t, "grid-event", body)
+        for kind, j, s, d in accepted:
+            name = ctl.jobs[j]
+            ctl._start_action(t, kind, st.job(name), s, d, now, by="grid")
+            out.append((kind, name, ctl.sites[s], ctl.sites[d]))
+        st.con.execute("UPDATE run SET ledger = ?, updated_unix_s = ? WHERE id = 1",
+                       (json.dumps(led.to_state()), now))
+    for body in done:
+        ctl.log(f"step {t}: grid event {body['id']}" + (f": {body['error']}"
+                                                          if "error" in body else ""))
+    for kind, name, s, d in out:
+        ctl.log(f"step {t}: demand response: {kind} {name} {s}"
+                + (f" -> {d}" if kind == "migrate" else ""))
+    return out
 
 
 def drain_step(ctl, t: int) -> list[tuple[str, str, str]]:

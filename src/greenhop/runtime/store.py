@@ -14,6 +14,10 @@ Tables (docs/runtime.md draws them):
 * ``operator_actions``: an operator's requests (drain, pin, pause, ...; ``greenhop serve``
   writes them); the controller applies each at the start of a step and records that step
   in ``applied_step`` (``NULL``: pending). Older databases get the table when opened.
+* ``grid_events``: demand-response events sent to a live run (``greenhop grid event``,
+  ``POST /api/v1/grid/events``): the event's id, its JSON body (a
+  :class:`~greenhop.core.grid_events.GridEvent`), when it was filed and the step the
+  controller took it up (``NULL``: pending). Older databases get the table when opened.
 
 Every change of state happens in one transaction together with the events that
 explain it, so a crash leaves either all of it or none. A second controller on
@@ -77,6 +81,13 @@ _OPERATOR_TABLE = """
 CREATE TABLE IF NOT EXISTS operator_actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, target TEXT,
     unix_s REAL NOT NULL, applied_step INTEGER
+)
+"""
+
+
+_GRID_EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS grid_events (
+    id TEXT PRIMARY KEY, body TEXT NOT NULL, unix_s REAL NOT NULL, applied_step INTEGER
 )
 """
 
@@ -169,6 +180,7 @@ class Store:
             raise
         with contextlib.suppress(sqlite3.OperationalError):  # read-only: readers cope
             con.execute(_OPERATOR_TABLE)
+            con.execute(_GRID_EVENTS_TABLE)
         return cls(p, con)
 
     def acquire(self) -> None:
@@ -287,6 +299,39 @@ class Store:
         if pending:
             q += " WHERE applied_step IS NULL"
         return self.con.execute(q + " ORDER BY id").fetchall()
+
+    # ------------------------------------------------------------ grid events
+    def request_grid_event(self, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """File a demand-response event (pending until the controller takes it up) with its
+        ``grid-event-request`` event, in one transaction; returns the row as a dict.
+
+        Raises:
+            ConfigError: an event with this id was already filed.
+        """
+        now = time.time()
+        with self.tx():
+            if self.con.execute("SELECT 1 FROM grid_events WHERE id = ?",
+                                (event_id,)).fetchone():
+                raise ConfigError(f"event {event_id!r}: this run already has an event with "
+                                  "this id; give another --id")
+            row = self.run_row()
+            step = int(row["step"]) if row is not None else 0
+            self.con.execute("INSERT INTO grid_events (id, body, unix_s) VALUES (?, ?, ?)",
+                             (event_id, json.dumps(body), now))
+            self.event(step, "grid-event-request", {"id": event_id, **body})
+        return {"id": event_id, "body": body, "unix_s": now, "applied_step": None}
+
+    def grid_events(self, *, pending: bool | None = None) -> list[dict[str, Any]]:
+        """The filed events in order (``pending``: only those not yet taken up; ``False``:
+        only those taken up), each with its body parsed."""
+        q = "SELECT * FROM grid_events"
+        if pending is not None:
+            q += " WHERE applied_step IS NULL" if pending else " WHERE applied_step IS NOT NULL"
+        try:
+            rows = self.con.execute(q + " ORDER BY unix_s, id").fetchall()
+        except sqlite3.OperationalError:  # a read-only copy of an older database
+            return []
+        return [{**dict(r), "body": json.loads(r["body"])} for r in rows]
 
     def update_job(self, name: str, **fields: Any) -> None:
         cols = ", ".join(f"{k} = ?" for k in fields)

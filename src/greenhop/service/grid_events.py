@@ -1,0 +1,56 @@
+"""Filing a demand-response event with a live run: ``greenhop grid event`` and
+``POST /api/v1/grid/events`` both call :func:`file_event`.
+
+The event is checked against the run's scenario before it is stored (its sites or zone,
+a limit at or above each site's base load, an end after the run's present); times may be
+UTC times on the run's clock (the scenario's time axis) or durations after the run's
+current step (``+30min``; ``now``). The controller takes it up at the start of its next
+step (:func:`greenhop.runtime.operate.apply_grid_events`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from greenhop.core.errors import ConfigError
+from greenhop.core.grid_events import event_from_fields
+from greenhop.fleet.demand_response import scenario_zones, site_events
+from greenhop.runtime.store import Store
+from greenhop.sim.scenario import load_scenario
+
+
+def run_clock(store: Store) -> tuple[object, float, int]:
+    """(the run's scenario, its start [s since the epoch], the run's current step)."""
+    row = store.run_row()
+    if row is None:
+        raise ConfigError(f"{store.path}: no run in this database yet; start it with "
+                          "`greenhop run`")
+    if row["status"] == "done":
+        raise ConfigError(f"{store.path}: the run is finished; events apply to a live run")
+    sc = load_scenario(Path(row["scenario"]))
+    return sc, float(sc.start.timestamp()), int(row["step"])
+
+
+def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
+    """Validate ``fields`` (:func:`greenhop.core.grid_events.event_from_fields`) against the
+    run in ``store`` and file the event; returns the stored row."""
+    sc, start_unix_s, step = run_clock(store)
+    now = start_unix_s + step * sc.step_s
+    fields = dict(fields)
+    if not fields.get("id"):
+        fields["id"] = f"event-{int(now)}-{len(store.grid_events()) + 1}"
+    ev = event_from_fields(where, fields, origin_unix_s=now)
+    if ev.end_unix_s <= now:
+        raise ConfigError(f"{where}: the event ends before the run's present (step {step}); "
+                          "give a later --to")
+    specs = [s.spec for s in sc.sites]
+    fleet = SimpleNamespace(
+        params=SimpleNamespace(site_names=sc.site_names, step_s=sc.step_s,
+                               start_unix_s=start_unix_s),
+        base_demand_w=np.array([s.base_load_w * s.pue for s in specs]))
+    site_events(fleet, [ev], scenario_zones(sc))  # unknown site or zone, limit under base
+    body = ev.model_dump(mode="json")
+    return store.request_grid_event(ev.id, body)
