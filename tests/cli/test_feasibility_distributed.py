@@ -69,3 +69,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, extra, expect):
     assert code == 2
     assert expect in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
+    out = tmp_path / "fig" / "sync.png"
+    code, text, _ = run(capsys, "sync-map", "--models", "7B", "--bandwidths", "1Gbps:10Gbps",
+                        "--out", str(out))
+    assert code == 0
+    # 7e9 params, 3 workers: 18.667 GB per worker; at 0.8 Gbit/s 186.71 s -> H >= 1,868.
+    assert "| 7 B params | 1,868 | 188 |" in text
+    assert out.is_file() and out.stat().st_size > 10_000
+    code, _, err = run(capsys, "sync-map", "--models", "seven")
+    assert code == 2 and "--models" in err

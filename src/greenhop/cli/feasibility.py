@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -275,7 +276,58 @@ def feasibility_map(
     typer.echo(f"wrote {out}")
 
 
+def sync_map(
+    out: Path | None = typer.Option(None, "--out", "-o", metavar="PATH",
+                                    help="Image to write: .png, .svg or .pdf; parent folders "
+                                    "are created. Without it only the table is printed."),
+    workers: str = parse.option("--workers", "N", "workers", default="3"),
+    models: str = typer.Option("1.3B,7B,13B,70B", "--models", metavar="COUNTS",
+                               help="Model sizes in parameters, one curve each, "
+                               "comma-separated, e.g. 1.3B,7B,70B."),
+    bandwidths: str = typer.Option("100Mbps:100Gbps", "--bandwidths", metavar="MIN:MAX",
+                                   help="Bandwidth axis range MIN:MAX (nominal link rate, "
+                                   "log scale); the table shows its decades."),
+    step_time: str | None = parse.option("--step-time", "DURATION", "step_time"),
+    sync_share: str | None = parse.option("--sync-share", "SHARE", "sync_share"),
+    sync_precision: str | None = parse.option("--sync-precision", "NAME", "sync_precision"),
+    efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
+    streams: str | None = parse.option("--streams", "N", "streams"),
+    rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
+    loss: str | None = parse.option("--loss", "PROB", "loss"),
+) -> None:
+    """The feasibility map of a job spread over sites: for each model size, the smallest
+    sync interval H whose pseudo-gradient exchange takes at most --sync-share of the H
+    steps' compute time, against the WAN bandwidth (a table; a figure with --out)."""
+    from greenhop.model.distributed_plot import draw_sync_map, sync_table
+
+    dist = parse.distributed_options(workers=workers, sync_every="1", step_time=step_time,
+                                     sync_share=sync_share, sync_precision=sync_precision,
+                                     worker_state=None)
+    link = parse.link_options(alpha=None, efficiency=efficiency, streams=streams, rtt=rtt,
+                              loss=loss, write_rate=None, read_rate=None, startup=None,
+                              ideal=False)
+    counts = [parse.positive("--models", parse.parsed("--models", units.parse_count, m.strip()),
+                             m, "7B") for m in models.split(",") if m.strip()]
+    if not counts:
+        raise ConfigError("--models is empty; give parameter counts such as --models 1.3B,7B")
+    bw_range = parse.axis_range("--bandwidths", bandwidths, parse.rate_bps, "100Mbps:100Gbps")
+    model = {"step_s": dist.step_s, "sync_share": dist.sync_share,
+             "bytes_per_value": dist.bytes_per_value, "efficiency": link.efficiency,
+             "streams": link.streams, "rtt_s": link.rtt_s, "loss": link.loss}
+    lo, hi = np.ceil(np.log10(bw_range[0]) - 1e-9), np.floor(np.log10(bw_range[1]) + 1e-9)
+    decades = [10.0 ** e for e in np.arange(lo, hi + 1)] or list(bw_range)
+    typer.echo(f"smallest sync interval H [inner steps], {dist.workers} workers:")
+    typer.echo(sync_table(counts, decades, dist.workers, **model))
+    if out is not None:
+        paths.output_file(out, "--out", create_parents=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        draw_sync_map(out, params=counts, bandwidth_range_bps=bw_range, workers=dist.workers,
+                      **model)
+        typer.echo(f"wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the feasibility commands to ``app``."""
     app.command("feasibility")(feasibility)
     app.command("feasibility-map")(feasibility_map)
+    app.command("sync-map")(sync_map)
