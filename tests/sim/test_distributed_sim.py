@@ -177,6 +177,7 @@ def test_the_packaged_scenario_spreads_jobs_and_runs():
 
     doc, label, base = scenario_document("distributed-llm")
     doc["horizon"] = "1d"
+    doc["generator"]["until"] = "12h"
     sc = parse_scenario(doc, label, base)
     spread_jobs = {j.worker.group for j in sc.jobs() if j.worker is not None}
     assert spread_jobs == {"span-1b", "span-7b", "span-elastic"}
