@@ -103,3 +103,23 @@ def test_the_packaged_grid_scenario_puts_every_site_in_a_zone():
     assert sorted(zoned) == sorted(sc.site_names)
     assert {z.carbon.name for z in sc.grid.zones} == {"de-lifecycle"}
     assert {z.price.name for z in sc.grid.zones} == {"nl-day-ahead"}
+
+
+def test_report_and_tradeoffs_show_the_grid_metrics():
+    import pandas as pd
+
+    from greenhop.sim.api import simulate
+    from greenhop.sim.grid_tradeoffs import objective_tradeoffs, tradeoffs_markdown
+    from greenhop.sim.report import render_report
+
+    result = simulate(scenario(), policies=["static"])
+    page = render_report(result)
+    assert "job CO2 kg (marginal)" in page and "job energy cost [EUR]" in page
+    # paired by seed: carbon is lower on both seeds by 1 and 3 kg
+    cells = pd.DataFrame({"seed": [1, 2, 1, 2], "policy": ["p"] * 4,
+                          "grid.objective": ["energy", "energy", "carbon", "carbon"],
+                          "job_co2_kg": [10.0, 20.0, 9.0, 17.0]})
+    rows = objective_tradeoffs(cells, "p", metrics=(("job_co2_kg", "kg"),))
+    assert rows[0]["diff"]["mean"] == pytest.approx(-2.0)
+    assert rows[0]["diff"]["share_a_lt_b_pct"] == 100.0
+    assert "| carbon | job_co2_kg (kg) | 15 | 13 |" in tradeoffs_markdown(rows, "p")

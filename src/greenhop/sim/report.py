@@ -59,6 +59,11 @@ _COLUMNS = (
     ("oracle_gap_closed_infeasible_pct", "oracle gap closed % (infeasible)", 1),
 )
 
+#: shown when the scenario has grid signals (docs/grid.md)
+_GRID_COLUMNS = (("job_co2_kg", "job CO2 kg (marginal)", 3),
+                 ("job_co2_avg_kg", "job CO2 kg (average)", 3),
+                 ("job_energy_cost", "job energy cost", 2))
+
 
 _BARS = (("job_nr_kwh", "job non-renewable [kWh]"),
          ("saved_vs_static_pct", "saved vs static [%]"),
@@ -110,13 +115,17 @@ def ratio_guards(result) -> dict[tuple[str, str], Guarded]:
 
 
 def _table(metrics: dict[str, dict], guards) -> str:
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in _COLUMNS)
+    currency = next((m["currency"] for m in metrics.values() if "currency" in m), "")
+    columns = _COLUMNS + tuple(
+        (k, f"{label} [{currency}]" if k == "job_energy_cost" else label, d)
+        for k, label, d in _GRID_COLUMNS if any(k in m for m in metrics.values()))
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
     rows = []
     nr = {p: m.get("job_nr_kwh") for p, m in metrics.items()}
     best = min(nr, key=lambda p: nr[p] if nr[p] is not None else np.inf)
     for p, m in metrics.items():
         cells = []
-        for k, _, d in _COLUMNS:
+        for k, _, d in columns:
             g = guards.get((p, k))
             if g is not None:
                 cells.append(f'<td class="warn" title="{html.escape(g.why)}">'
