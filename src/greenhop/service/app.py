@@ -266,6 +266,48 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             api.add_api_route(path, _action(kind, what is not None), methods=["POST"],
                               status_code=202, summary=f"Operator action: {kind}")
 
+        def _grid_event(doc: dict) -> dict:
+            from greenhop.core.errors import ConfigError as BadEvent
+            from greenhop.runtime.store import Store
+            from greenhop.service.grid_events import file_event
+
+            status = reader.status()
+            if status is None:
+                raise HTTPException(409, "the run has not started yet")
+            if status == "done":
+                raise HTTPException(409, f"the run is finished (status {status}); events "
+                                    "apply to a live run")
+            st = Store.open(reader.path)
+            try:
+                row = file_event(st, doc, where="request body")
+            except BadEvent as exc:
+                raise HTTPException(422, str(exc)) from None
+            finally:
+                st.close()
+            return {"accepted": True, "event": row, "applies": "at the start of the "
+                    "controller's next step"}
+
+        async def post_grid_event(request: Request):
+            """File a demand-response event (OpenADR-shaped JSON: ``site``, ``sites`` or
+            ``zone``; ``from``/``to`` or ``duration``; ``announce`` or ``lead``; ``limit``
+            or ``reduce``; optional ``id`` and ``price``), as ``greenhop grid event``."""
+            _authorize(request)
+            raw = await request.body()
+            if len(raw) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
+            try:
+                doc = json.loads(raw or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise HTTPException(422, f"request body: not valid JSON ({exc})") from None
+            if not isinstance(doc, dict):
+                raise HTTPException(422, "request body: expected a JSON object, e.g. "
+                                    '{"site": "madrid-es", "from": "+30min", "to": "+2h", '
+                                    '"limit": "20kW"}')
+            return JSONResponse(await _call(_grid_event, doc), status_code=202)
+
+        api.add_api_route("/grid/events", post_grid_event, methods=["POST"], status_code=202,
+                          summary="Demand-response event for the live run")
+
     app.include_router(api)
     app.include_router(outputs_router(list(outputs or ())))
 

@@ -1,0 +1,96 @@
+"""``greenhop grid event``: an event is checked against the run's scenario and stored in the
+run's database; bad input is one line on stderr with exit code 2 and stores nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from clikit import run
+
+from greenhop.runtime.store import Store
+
+LIVE = Path(__file__).resolve().parents[2] / "src/greenhop/data/scenarios/live-3site.toml"
+
+
+def live_run_db(path: Path, status: str = "live", step: int = 0) -> Path:
+    """A run database as a live run of the 3-site scenario leaves it at ``step``."""
+    st = Store.open(path, create=True)
+    with st.tx():
+        st.con.execute(
+            "INSERT INTO run (id, scenario, scenario_sha256, policy, time_scale, status, step, "
+            "n_steps, started_unix_s, updated_unix_s) VALUES (1, ?, 'x', 'static', 3600, ?, ?, "
+            "48, ?, ?)", (str(LIVE), status, step, time.time(), time.time()))
+    st.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_db(tmp_path_factory):
+    return live_run_db(tmp_path_factory.mktemp("grid") / "run.db")
+
+
+def stored(db):
+    st = Store.open(db)
+    try:
+        return st.grid_events()
+    finally:
+        st.close()
+
+
+def test_an_event_is_stored_with_its_times_on_the_runs_clock(capsys, live_db):
+    code, out, err = run(capsys, "grid", "event", "--site", "tokyo-jp", "--from", "+1h",
+                         "--to", "+3h", "--limit", "30kW", "--id", "peak", "--db",
+                         str(live_db))
+    assert code == 0, err
+    row = json.loads(out)
+    start = 1685577600.0  # the scenario's start, 2023-06-01T00:00Z: the run is at step 0
+    assert row["body"]["start_unix_s"] == start + 3600 and row["body"]["duration_s"] == 7200
+    assert row["body"]["announced_unix_s"] == start and row["body"]["limit_w"] == 30000
+    assert [r["id"] for r in stored(live_db) if r["applied_step"] is None] == ["peak"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--site", "tokyo-jp", "--from", "+3h", "--to", "+1h", "--limit", "30kW"],
+     "ends at or before its start"),
+    (["--site", "atlantis", "--from", "+1h", "--to", "+2h", "--limit", "30kW"],
+     "unknown site 'atlantis'"),
+    (["--zone", "XX", "--from", "+1h", "--to", "+2h", "--limit", "30kW"],
+     "unknown zone 'XX'"),
+    (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h", "--limit", "1kW"],
+     "below its base load"),
+    (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h", "--limit", "lots"],
+     "event.limit"),
+    (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h"], "--limit"),
+    (["--site", "tokyo-jp", "--from", "tomorrow", "--to", "+2h", "--limit", "30kW"],
+     "event.from"),
+])
+def test_bad_events_exit_2_with_one_line_and_store_nothing(capsys, live_db, args, message):
+    before = stored(live_db)
+    code, _out, err = run(capsys, "grid", "event", *args, "--db", str(live_db))
+    assert code == 2
+    assert message in err and err.strip().count("\n") == 0, err
+    assert stored(live_db) == before
+
+
+def test_times_count_from_the_runs_current_step_and_a_finished_run_refuses(capsys, tmp_path):
+    db = live_run_db(tmp_path / "run.db", step=8)  # 2 h in (15-minute steps)
+    code, out, err = run(capsys, "grid", "event", "--site", "madrid-es", "--site",
+                         "tokyo-jp", "--from", "+30min", "--to", "2023-06-01T05:00:00Z",
+                         "--reduce", "25%", "--announce", "now", "--db", str(db))
+    assert code == 0, err
+    body = json.loads(out)["body"]
+    assert body["start_unix_s"] == 1685577600.0 + 2.5 * 3600 and body["reduce"] == 0.25
+    assert body["sites"] == ["madrid-es", "tokyo-jp"]
+    code, _out, err = run(capsys, "grid", "event", "--site", "madrid-es", "--from", "+1h",
+                          "--to", "+2h", "--limit", "40kW", "--db",
+                          str(live_run_db(tmp_path / "done.db", status="done")))
+    assert code == 2 and "the run is finished" in err
+
+
+def test_a_missing_database_is_a_one_line_error(capsys, tmp_path):
+    code, _out, err = run(capsys, "grid", "event", "--site", "a", "--from", "+1h", "--to",
+                          "+2h", "--limit", "1kW", "--db", str(tmp_path / "none.db"))
+    assert code == 2 and "no run database here" in err

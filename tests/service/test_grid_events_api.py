@@ -1,0 +1,109 @@
+"""``POST /api/v1/grid/events``: a demand-response event for a live run, behind the token;
+bad input is a 422 with one line naming the field, and stores nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from servicekit import free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from test_grid_event_cli import live_run_db
+
+from greenhop.runtime.store import Store
+
+TOKEN = "s3cret-grid-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@contextlib.contextmanager
+def serving(db):
+    """The service of ``db`` on a real uvicorn server in a thread (the write endpoints do
+    not need the scenario's traces: no waiting for them)."""
+    import uvicorn
+
+    from greenhop.service.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db, token=TOKEN), host="127.0.0.1",
+                                           port=port, log_level="warning", access_log=False))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and th.is_alive(), "the service did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        th.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = live_run_db(tmp_path_factory.mktemp("api") / "run.db", step=4)
+    with serving(db) as url, httpx.Client(base_url=url, timeout=30) as c:
+        c.db = db
+        yield c
+
+
+@pytest.fixture
+def client(server):
+    st = Store.open(server.db)
+    with st.tx():
+        st.con.execute("DELETE FROM grid_events")
+    st.close()
+    return server
+
+
+def stored(db):
+    st = Store.open(db)
+    try:
+        return st.grid_events()
+    finally:
+        st.close()
+
+
+def test_an_event_is_filed_for_the_controllers_next_step(client):
+    r = client.post("/api/v1/grid/events", headers=AUTH, json={
+        "id": "peak", "site": "greensboro-nc", "from": "+1h", "duration": "3h", "lead": "1h",
+        "limit": "40kW"})
+    assert r.status_code == 202, r.text
+    ev = r.json()["event"]
+    assert ev["id"] == "peak" and ev["body"]["limit_w"] == 40_000
+    now = 1685577600.0 + 4 * 900  # the run is at step 4
+    assert ev["body"]["start_unix_s"] == now + 3600 and ev["body"]["announced_unix_s"] == now
+    assert [(e["id"], e["applied_step"]) for e in stored(client.db)] == [("peak", None)]
+    again = client.post("/api/v1/grid/events", headers=AUTH, json={
+        "id": "peak", "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"})
+    assert again.status_code == 422 and "already has an event" in again.json()["detail"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"site": "greensboro-nc", "from": "+2h", "to": "+1h", "limit": "40kW"},
+     "ends at or before its start"),
+    ({"zone": "nowhere", "from": "+1h", "to": "+2h", "limit": "40kW"}, "unknown zone"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "10W"},
+     "below its base load"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h"}, "limit"),
+    ({"site": "greensboro-nc", "when": "+1h"}, "request body.when: unknown key"),
+    (["not", "an", "object"], "expected a JSON object"),
+])
+def test_bad_events_are_422_with_one_line_and_nothing_stored(client, body, message):
+    r = client.post("/api/v1/grid/events", headers=AUTH, json=body)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"] and "\n" not in r.json()["detail"]
+    assert stored(client.db) == []
+
+
+def test_without_the_token_nothing_is_filed(client):
+    r = client.post("/api/v1/grid/events", json={"site": "greensboro-nc", "from": "+1h",
+                                                  "to": "+2h", "limit": "40kW"})
+    assert r.status_code == 401 and stored(client.db) == []
