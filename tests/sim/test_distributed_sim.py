@@ -243,3 +243,22 @@ def test_simulate_refuses_a_bad_spread_job_with_exit_2(tmp_path, capsys, keys, e
     assert info.value.code == 2
     assert expect in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_parity_scenario_matches_a_live_run_description():
+    from dataclasses import dataclass
+
+    from greenhop.sim.distributed_parity import expected_counts, parity_scenario
+
+    @dataclass(frozen=True)
+    class Move:                     # the shape of a live move: attributes, not a tuple
+        outer_step: int
+        worker: int
+        site: str
+
+    d = parity_scenario(3, 10, 8, 1234.0, sites=["a", "b", "c"])
+    got = expected_counts(d, "diloco", moves=[Move(4, 1, "c")])
+    assert got["outer_steps"] == 8 and got["finished"]
+    assert got["pseudo_gradient_bytes"] == 3 * 8 * 1234 * 4      # fp32, every worker, every step
+    assert got["worker_moves"] == {0: 0, 1: 1, 2: 0}
+    assert [r["workers"] for r in got["per_outer_step"]] == [3] * 8

@@ -28,7 +28,7 @@ class ScheduledWorkerMoves(PolicyBase):
 
     def __init__(self, job: str, moves) -> None:
         self.job = job
-        self.moves = sorted((int(k), int(w), str(s)) for k, w, s in moves)
+        self.moves = sorted(_move(m) for m in moves)
         self.issued: set[int] = set()
         self.groups = None                    # the engine's Groups, bound before the run
 
@@ -43,11 +43,50 @@ class ScheduledWorkerMoves(PolicyBase):
         return out
 
 
+def _move(m) -> tuple[int, int, str]:
+    """``(outer_step, worker, site)`` from a tuple or an object with those attributes."""
+    if hasattr(m, "outer_step"):
+        return int(m.outer_step), int(m.worker), str(m.site)
+    k, w, site = m
+    return int(k), int(w), str(site)
+
+
+def parity_scenario(workers: int, sync_every: int, outer_steps: int, model_params: float, *,
+                    sites: tuple[str, ...] | list[str], placement=None,
+                    sync_precision: str = "fp32", job: str = "diloco",
+                    outer_step_s: float = 600.0) -> dict:
+    """A scenario dict of one spread job on ``sites`` (a full mesh of 10 Gbit/s links,
+    constant surplus, room for every worker at every site), for :func:`expected_counts`:
+    the same workers, interval, outer steps, model size and exchange precision as a live
+    run; ``placement`` gives each worker's first site (default: worker i at
+    ``sites[i % len(sites)]``). Each outer step is ``outer_step_s`` of training."""
+    sites = list(sites)
+    place = list(placement) if placement is not None else [
+        sites[i % len(sites)] for i in range(workers)]
+    horizon_s = 2 * outer_steps * outer_step_s + 86400.0
+    return {
+        "name": f"parity-{job}", "start": "2023-06-01T00:00:00Z",
+        "horizon": f"{int(horizon_s)}s", "step": "5min", "history": "0s",
+        "policies": ["static"],
+        "sites": [{"name": s, "latitude": 0.0, "longitude": 0.0, "gpu_slots": workers,
+                   "base_load": "1kW", "gpu_power": "400W", "gpu_idle": "50W",
+                   "trace": {"kind": "constant", "power": "100kW"}} for s in sites],
+        "links": [{"a": a, "b": b, "bandwidth": "10Gbps"}
+                  for i, a in enumerate(sites) for b in sites[i + 1:]],
+        "jobs": [{"name": job, "work_gpu_h": workers * outer_steps * outer_step_s / 3600.0,
+                  "gpus": 1, "workers": workers, "sync_every": sync_every,
+                  "outer_steps": outer_steps, "model_params": float(model_params),
+                  "sync_precision": sync_precision, "worker_sites": place}],
+    }
+
+
 def expected_counts(scenario, job: str, moves=()) -> dict:
     """Run ``scenario`` (a path, a packaged name, a dict or a Scenario) with the worker
-    moves ``moves`` of spread job ``job``; returns ``outer_steps``, ``pseudo_gradient_bytes``
-    [B], ``sync_bytes`` (the ring's WAN bytes) [B], ``worker_moves`` (worker index ->
-    moves), ``finished`` and ``per_outer_step`` (end time [s] and workers taking part)."""
+    moves ``moves`` of spread job ``job`` (``(outer_step, worker, site)`` tuples or objects
+    with those attributes, such as the live driver's moves); returns ``outer_steps``,
+    ``pseudo_gradient_bytes`` [B], ``sync_bytes`` (the ring's WAN bytes) [B],
+    ``worker_moves`` (worker index -> moves), ``finished`` and ``per_outer_step`` (end
+    time [s] and workers taking part)."""
     sc = load_scenario(scenario)
     inp = build_inputs(sc)
     if not any(j.worker is not None and j.worker.group == job for j in inp.jobs):
