@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 import simkit
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from simkit import MoveAt
 
 from greenhop.core.errors import ConfigError
@@ -262,3 +264,30 @@ def test_parity_scenario_matches_a_live_run_description():
     assert got["pseudo_gradient_bytes"] == 3 * 8 * 1234 * 4      # fp32, every worker, every step
     assert got["worker_moves"] == {0: 0, 1: 1, 2: 0}
     assert [r["workers"] for r in got["per_outer_step"]] == [3] * 8
+
+
+@settings(max_examples=20, deadline=None)
+@given(tputs=st.lists(st.sampled_from([0.5, 1.0, 1.5, 2.0]), min_size=3, max_size=3),
+       placement=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4),
+       outer=st.integers(1, 5), work_h=st.floats(0.2, 1.0))
+def test_lockstep_finish_and_bytes_follow_the_slowest_worker(tputs, placement, outer, work_h):
+    n = len(placement)
+    sites = [simkit.site(s, tput=t) for s, t in zip("abc", tputs, strict=True)]
+    job = spread(workers=n, worker_sites=placement, outer_steps=outer, work_gpu_h=work_h * n)
+    eng, res, m = run(scenario(sites=sites, jobs=[job]))
+    g = eng.core.groups.summary()[0]
+    tput = dict(zip("abc", tputs, strict=True))
+    w_outer_s = work_h * 3600.0 / outer                    # one outer step of one worker
+    slowest_s = max(w_outer_s / tput[s] for s in placement)
+    distinct = len(set(placement))
+    hops = distinct if distinct > 1 else 0
+    hop_b = 2.0 * (n - 1) / n * 2e9
+    sync_s = 8 * hop_b / 4e9 + (n - 1) * 0.01 if hops else 0.0
+    assert g["outer_steps"] == outer
+    assert g["sync_bytes"] == pytest.approx(outer * hops * hop_b)
+    # every worker ends with the slowest one's last outer step
+    assert res.job_finish_s.tolist() == pytest.approx(
+        [outer * slowest_s + (outer - 1) * sync_s] * n, rel=1e-9, abs=1e-5)
+    # the books balance: the jobs' energy is the job load the sites booked
+    assert res.energy_j["job_load"].sum() == pytest.approx(res.job_energy_j.sum(), rel=1e-9)
+    assert m["worker_moves"] == 0
