@@ -291,3 +291,16 @@ def test_lockstep_finish_and_bytes_follow_the_slowest_worker(tputs, placement, o
     # the books balance: the jobs' energy is the job load the sites booked
     assert res.energy_j["job_load"].sum() == pytest.approx(res.job_energy_j.sum(), rel=1e-9)
     assert m["worker_moves"] == 0
+
+
+def test_a_live_run_refuses_a_spread_job_with_exit_2(tmp_path, capsys):
+    from greenhop.cli.main import main
+
+    path = tmp_path / "spread.toml"   # a valid spread job: site z gets GPU slots
+    path.write_text(BAD.replace("gpu_slots = 0", "gpu_slots = 4") + "sync_every = 5\n",
+                    encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(path), "--workdir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "job 'd' is spread over sites" in err and "Traceback" not in err

@@ -123,6 +123,11 @@ class Controller:
                               "live run cannot do (a trainer process keeps the GPUs it started "
                               "with); run it in the simulator, or pick a policy that does not "
                               "scale")
+        spread = [j.worker.group for j in inputs.jobs if getattr(j, "worker", None) is not None]
+        if spread:
+            raise ConfigError(f"job '{spread[0]}' is spread over sites (workers = N); a live run "
+                              "trains one process per job: run it with the live DiLoCo driver "
+                              "(docs/distributed.md) or in the simulator")
         self.ex = executor
         self.power = power
         self.cfg = config
