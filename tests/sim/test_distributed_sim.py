@@ -129,6 +129,9 @@ def test_an_elastic_group_goes_on_without_a_worker_that_lost_its_surplus():
     assert res.job_finish_s[2] == pytest.approx(end)          # it ends with its job
     assert g["sync_bytes"] == pytest.approx(3 * HOP_B + 5 * 2 * 2e9)
     assert g["pseudo_gradient_bytes"] == pytest.approx((3 + 5 * 2) * 2e9)
+    # the worker that left waited through the first exchange, then stopped training
+    assert g["worker_wait_s"]["d.w2"] == pytest.approx(SYNC3_S)
+    assert res.energy_j["job_load"].sum() == pytest.approx(res.job_energy_j.sum(), rel=1e-9)
 
 
 @pytest.mark.parametrize(("job", "expect"), [

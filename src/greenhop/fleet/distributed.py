@@ -70,6 +70,7 @@ class Group:
     syncing: bool = False
     sync_left_s: float = 0.0
     participants: np.ndarray | None = None   # [n] bool, elastic groups: this outer step's
+    exchanging: np.ndarray | None = None     # [n] bool: the workers of the exchange in flight
     sync_bytes: float = 0.0
     wait_s: np.ndarray = field(default_factory=lambda: np.zeros(0))   # [n]
     log: list[dict] = field(default_factory=list)  # one record per completed exchange
@@ -88,6 +89,7 @@ class Groups:
     def __init__(self, core: FleetCore) -> None:
         self.core = core
         self._parts = None  # the step's energy parts, while couple() runs
+        self._step_start = (0.0, np.zeros(0))
         inp = core.inputs
         by_group: dict[str, list[tuple[int, int]]] = {}
         for j, spec in enumerate(inp.jobs):
@@ -135,6 +137,7 @@ class Groups:
             if running[k] and j in out:
                 avail[k] = out[j]
         start = dt - avail
+        self._step_start = (now, start)      # for the waits of workers that drop out
         rate = np.ones(m.size)
         if running.any():
             rate[running] = core.accounting.work_rate(m[running], state.site[m[running]])
@@ -192,6 +195,7 @@ class Groups:
                 self._end_missing(g, now + t, blocking)
                 break
             g.syncing = True
+            g.exchanging = blocking.copy()
             g.sync_left_s = sync_s
             if not np.isfinite(sync_s):
                 break
@@ -294,7 +298,7 @@ class Groups:
         core = self.core
         state = core.state
         m = g.members
-        who = g.participants if g.elastic else state.phase[m] != DONE
+        who = g.exchanging if g.exchanging is not None else state.phase[m] != DONE
         g.outer_done += 1
         state.counters["outer_steps"] += 1
         self._log(g, at_s, who)
@@ -324,6 +328,11 @@ class Groups:
         for k in np.flatnonzero(drop).tolist():
             j = int(m[k])
             self._book_compute(j, float(compute[k]), float(rate[k]))
+            now, start = self._step_start
+            waited = np.zeros(m.size)
+            waited[k] = max(0.0, (at_s - now) - start[k] - compute[k])
+            if waited[k] > 0:
+                self._book_wait(g, waited)     # its wait before it left
             compute[k] = 0.0
             state.remaining_gpu_s[j] = (g.outer_total - g.outer_done) * g.w_outer[k]
             core.suspend(j, at_s)
