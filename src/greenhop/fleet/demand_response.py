@@ -17,7 +17,8 @@ calls it itself before the policy is asked, so both mechanisms run this one code
    -> grid), so a demand under the limit is an import under the limit whatever the sun
    does: the plan counts neither, which makes it a guarantee rather than a forecast.
 3. **Shed.** While the predicted demand (base load + that load) is over the limit, running
-   movable jobs leave, largest first: first each one that can move to an open site with
+   movable jobs leave, those with the most slack to their deadline first (the largest
+   first among equals): first each one that can move to an open site with
    free slots where the move is feasible (downtime <= alpha x the destination's
    estimated window, the feasibility model's own functions, as the operator's drain)
    and finishes before the event starts, to the site with the most surplus headroom;
@@ -272,7 +273,13 @@ class DemandResponse:
         cand = np.flatnonzero((state.phase == RUNNING) & (state.site == s)
                               & (inp.job_mobility != PINNED) & ~state.pinned)
         power = np.array([self._site_share_w(core, j, s) for j in cand.tolist()])
-        order = cand[np.argsort(-power, kind="stable")].tolist()
+        # Jobs with the most slack to their deadline go first (no deadline: unlimited
+        # slack), the largest first among equals: a stop costs them the least.
+        need_s = state.remaining_gpu_s[cand] / np.maximum(
+            state.gpus[cand] * float(inp.throughput[s]), 1e-9)
+        slack = np.where(np.isfinite(inp.job_deadline_s[cand]),
+                         inp.job_deadline_s[cand] - now - need_s, np.inf)
+        order = cand[np.lexsort((-power, -slack))].tolist()
         accepted: list[tuple] = []
         moves = self._moves(core, step, s, order, over, lead_s)
         for j, d in moves:
