@@ -1,0 +1,382 @@
+"""Drive a live DiLoCo run across sites and move single workers between them.
+
+:func:`run_diloco` starts one authenticated site agent per site (loopback, the
+run's bearer token), hosts the rendezvous store (torch.distributed's ``TCPStore``
+on 127.0.0.1) and starts the N workers of :mod:`greenhop.workload.diloco` as
+separate processes, each in its site's directory (``<root>/<site>/<job>-w<rank>``).
+
+After every outer step ``t`` each worker announces itself (``arrived/<t>``) and
+waits for the driver's decision ``ctl/<t>``: ``{"stop": [ranks]}``. When the
+schedule moves worker ``k`` after step ``t``:
+
+1. the driver names ``k`` in ``ctl/t``; worker ``k`` checkpoints its own state at
+   that boundary (the SDK's checkpoint with its SHA-256 manifest) and exits 75;
+   the other workers go on with their next ``H`` local steps and then wait in the
+   rendezvous of step ``t+1``;
+2. the destination site's agent pulls exactly that checkpoint from the source
+   site's agent (verified chunk by chunk and against the manifest; only the
+   manifest the driver read at the source is accepted);
+3. the driver starts worker ``k`` at the destination with
+   ``GREENHOP_RESUME_STEP = t*H``; it verifies every hash while loading, then
+   joins the sync of step ``t+1``.
+
+Given the same seed and move schedule two runs are bit-identical, and because a
+worker resumes exactly, a run with moves ends in the same state as one without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from greenhop.core.errors import ConfigError, GreenhopError, RuntimeFailure, require
+from greenhop.core.names import check_name
+from greenhop.runtime.agent import SiteAgent
+from greenhop.runtime.auth import Credentials, new_token
+from greenhop.runtime.transfer import fetch_via, set_peers
+from greenhop.workload import checkpoint as ck
+from greenhop.workload.diloco import ENV_CONFIG, ENV_RANK, ENV_STORE, DilocoConfig
+from greenhop.workload.session import (
+    ENV_CHECKPOINT_DIR,
+    ENV_RESUME_STEP,
+    EXIT_FINISHED,
+    EXIT_MIGRATED,
+)
+
+_POLL_S = 0.01
+
+
+@dataclass(frozen=True)
+class WorkerMove:
+    """Move worker ``worker`` to ``site`` right after outer step ``outer_step``."""
+
+    outer_step: int
+    worker: int
+    site: str
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerMove:
+        """``T:RANK:SITE`` (after outer step T, worker RANK goes to SITE)."""
+        parts = text.split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            raise ConfigError(f"--move {text!r}: expected OUTER_STEP:WORKER:SITE, e.g. 4:1:b")
+        return cls(int(parts[0]), int(parts[1]), parts[2])
+
+
+@dataclass
+class MoveRecord:
+    """What one worker move cost: checkpoint bytes [B] and wall times [s]."""
+
+    outer_step: int
+    worker: int
+    source: str
+    destination: str
+    step: int
+    checkpoint_bytes: int
+    stop_s: float
+    transfer_s: float
+
+
+@dataclass
+class DilocoResult:
+    """A finished run, as counted from the workers' reports: where each worker ended,
+    its final checkpoint, the moves made, the mean inner loss of every outer step
+    (worker 0's), the outer steps completed, the pseudo-gradient bytes of one worker's
+    exchange and of the whole run (every worker's flat float32 pseudo-gradient once
+    per outer step) [B]."""
+
+    placement: list[str]
+    final_checkpoints: list[Path] = field(default_factory=list)
+    moves: list[MoveRecord] = field(default_factory=list)
+    outer_losses: dict[int, float] = field(default_factory=dict)
+    outer_steps: int = 0
+    sync_bytes_per_worker: int = 0
+    sync_bytes: int = 0
+    wall_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "placement": self.placement,
+            "final_checkpoints": [str(p) for p in self.final_checkpoints],
+            "moves": [vars(m) for m in self.moves],
+            "outer_steps": self.outer_steps,
+            "outer_losses": {str(k): v for k, v in sorted(self.outer_losses.items())},
+            "sync_bytes_per_worker": self.sync_bytes_per_worker,
+            "sync_bytes": self.sync_bytes,
+            "worker_moves": len(self.moves),
+            "wall_s": self.wall_s,
+        }
+
+
+def check_plan(cfg: DilocoConfig, sites: list[str], placement: list[str],
+               moves: list[WorkerMove]) -> None:
+    """Refuse a plan that cannot run, naming what is wrong."""
+    if not sites:
+        raise ConfigError("a DiLoCo run needs at least one site")
+    for s in sites:
+        check_name("site", s)
+    if len(set(sites)) != len(sites):
+        raise ConfigError(f"site names repeat: {sites}")
+    if len(placement) != cfg.workers:
+        raise ConfigError(f"placement names {len(placement)} sites for {cfg.workers} workers")
+    where = list(placement)
+    for s in placement:
+        if s not in sites:
+            raise ConfigError(f"placement names site {s!r}, not one of {sites}")
+    seen = set()
+    for m in sorted(moves, key=lambda m: m.outer_step):
+        if not 1 <= m.outer_step < cfg.outer_steps:
+            raise ConfigError(f"move after outer step {m.outer_step}: must be in "
+                              f"1..{cfg.outer_steps - 1}")
+        if not 0 <= m.worker < cfg.workers:
+            raise ConfigError(f"move of worker {m.worker}: workers are 0..{cfg.workers - 1}")
+        if m.site not in sites:
+            raise ConfigError(f"move of worker {m.worker} to {m.site!r}: not one of {sites}")
+        if m.site == where[m.worker]:
+            raise ConfigError(f"move of worker {m.worker} after outer step {m.outer_step}: "
+                              f"it is already at {m.site!r}")
+        if (m.outer_step, m.worker) in seen:
+            raise ConfigError(f"worker {m.worker} moves twice after outer step {m.outer_step}")
+        seen.add((m.outer_step, m.worker))
+        where[m.worker] = m.site
+
+
+class _Worker:
+    """One worker process and the lines it printed."""
+
+    def __init__(self, rank: int, site: str, argv: list[str], env: dict[str, str],
+                 log_path: Path, on_line: Callable[[int, str], None]) -> None:
+        self.rank, self.site = rank, site
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=self._log, stdin=subprocess.DEVNULL)
+        self._reader = threading.Thread(target=self._read, args=(on_line,), daemon=True)
+        self._reader.start()
+
+    def _read(self, on_line: Callable[[int, str], None]) -> None:
+        for raw in self.proc.stdout:
+            on_line(self.rank, raw.decode("utf-8", "replace").strip())
+
+    def wait(self, timeout_s: float) -> int:
+        try:
+            code = self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeFailure(f"DiLoCo worker {self.rank} at {self.site} did not exit within "
+                                 f"{timeout_s:g} s; killed") from None
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        self._reader.join(5)
+        self.proc.stdout.close()
+        self._log.close()
+
+    def stderr_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._close()
+
+
+def job_name(job: str, rank: int) -> str:
+    """The agents' job name of worker ``rank`` (its own checkpoint directory)."""
+    return f"{job}-w{rank}"
+
+
+def run_diloco(
+    cfg: DilocoConfig,
+    root: str | Path,
+    sites: list[str],
+    *,
+    placement: list[str] | None = None,
+    moves: list[WorkerMove] | None = None,
+    job: str = "diloco",
+    log: Callable[[str], None] | None = None,
+) -> DilocoResult:
+    """Run ``cfg`` with its workers at ``placement`` (default: round robin over ``sites``)
+    under ``root/<site>``, moving single workers per ``moves``; return the result.
+
+    Raises :class:`ConfigError` for a plan that cannot run and
+    :class:`RuntimeFailure` when a worker fails (its last stderr line is quoted).
+    """
+    torch = require("torch", "torch")
+    check_name("job", job)
+    placement = list(placement or [sites[i % len(sites)] for i in range(cfg.workers)])
+    moves = sorted(moves or [], key=lambda m: (m.outer_step, m.worker))
+    check_plan(cfg, sites, placement, moves)
+    log = log or (lambda msg: print(f"greenhop diloco: {msg}", file=sys.stderr, flush=True))
+    root = Path(root)
+    token = new_token()
+    creds = Credentials(token)
+    agents: dict[str, SiteAgent] = {}
+    workers: dict[int, _Worker] = {}
+    result = DilocoResult(placement)
+    lock = threading.Lock()
+    t0 = time.monotonic()
+
+    def on_line(rank: int, line: str) -> None:
+        parts = line.split()
+        if len(parts) == 6 and parts[0] == "outer" and parts[2] == "loss":
+            with lock:
+                if rank == 0:
+                    result.outer_losses[int(parts[1])] = float(parts[3])
+                    result.outer_steps = len(result.outer_losses)
+                result.sync_bytes_per_worker = int(parts[5])
+                result.sync_bytes += int(parts[5])
+
+    store = None
+    try:
+        for site in sites:
+            agents[site] = SiteAgent(root / site, name=site, token=token,
+                                     idle_timeout_s=None).start()
+        urls = [a.url for a in agents.values()]
+        for a in agents.values():
+            set_peers(a.url, urls, credentials=creds)
+        store = torch.distributed.TCPStore(
+            "127.0.0.1", 0, is_master=True, wait_for_workers=False,
+            timeout=datetime.timedelta(seconds=cfg.timeout_s))
+        logs = root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+
+        def start(rank: int, site: str, resume_step: int | None) -> None:
+            env = dict(os.environ)
+            env.pop(ENV_RESUME_STEP, None)
+            env.update({
+                ENV_CONFIG: cfg.to_json(),
+                ENV_RANK: str(rank),
+                ENV_STORE: f"127.0.0.1:{store.port}",
+                ENV_CHECKPOINT_DIR: str(root / site / job_name(job, rank)),
+                "GLOO_SOCKET_IFNAME": env.get("GLOO_SOCKET_IFNAME", "lo"),
+            })
+            if resume_step is not None:
+                env[ENV_RESUME_STEP] = str(resume_step)
+            workers[rank] = _Worker(rank, site, [sys.executable, "-m", "greenhop.workload.diloco"],
+                                    env, logs / f"w{rank}.log", on_line)
+
+        for rank, site in enumerate(placement):
+            start(rank, site, None)
+        for t in range(1, cfg.outer_steps):  # the last step ends the run: no decision
+            _wait_arrivals(store, t, cfg, workers)
+            now = [m for m in moves if m.outer_step == t]
+            store.set(f"ctl/{t}", json.dumps({"stop": [m.worker for m in now]}))
+            for m in now:
+                rec = _move(m, cfg, root, job, agents, workers, creds, log)
+                start(m.worker, m.site, rec.step)
+                result.moves.append(rec)
+                placement[m.worker] = m.site
+        for rank, w in sorted(workers.items()):
+            code = w.wait(cfg.timeout_s)
+            if code != EXIT_FINISHED:
+                raise RuntimeFailure(f"DiLoCo worker {rank} at {w.site} exited {code}: "
+                                     f"{w.stderr_tail()}")
+        result.final_checkpoints = [
+            root / site / job_name(job, r) / ck.step_dir_name(cfg.total_inner_steps)
+            for r, site in enumerate(placement)]
+        result.wall_s = time.monotonic() - t0
+        return result
+    finally:
+        for w in workers.values():
+            w.kill()
+        for a in agents.values():
+            a.stop()
+        store = None  # the rendezvous server closes with its last reference
+
+
+def _wait_arrivals(store, t: int, cfg: DilocoConfig, workers: dict[int, _Worker]) -> None:
+    """Block until every worker finished outer step ``t`` (bounded by ``cfg.timeout_s``)."""
+    deadline = time.monotonic() + cfg.timeout_s
+    while store.add(f"arrived/{t}", 0) < cfg.workers:
+        for rank, w in workers.items():
+            code = w.proc.poll()
+            if code is not None:
+                w.wait(5)
+                raise RuntimeFailure(f"DiLoCo worker {rank} at {w.site} exited {code} before "
+                                     f"outer step {t}: {w.stderr_tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"the DiLoCo workers did not all reach outer step {t} within "
+                                 f"{cfg.timeout_s:g} s")
+        time.sleep(_POLL_S)
+
+
+def _move(m: WorkerMove, cfg: DilocoConfig, root: Path, job: str, agents: dict[str, SiteAgent],
+          workers: dict[int, _Worker], creds: Credentials, log) -> MoveRecord:
+    """Stop worker ``m.worker`` at its checkpoint and have the destination pull it."""
+    w = workers[m.worker]
+    t = time.monotonic()
+    code = w.wait(cfg.timeout_s)
+    if code != EXIT_MIGRATED:
+        raise RuntimeFailure(f"DiLoCo worker {m.worker} at {w.site} was asked to move and "
+                             f"exited {code} (expected {EXIT_MIGRATED}): {w.stderr_tail()}")
+    stopped = time.monotonic()
+    step = m.outer_step * cfg.inner_steps
+    name = ck.step_dir_name(step)
+    src = root / w.site / job_name(job, m.worker) / name
+    manifest = ck.read_manifest(src)
+    digest = hashlib.sha256((src / ck.MANIFEST).read_bytes()).hexdigest()
+    fetch_via(agents[m.site].url, agents[w.site].url, job_name(job, m.worker), name,
+              cfg.timeout_s, accept=[digest], credentials=creds)
+    moved = time.monotonic()
+    size = sum(r["size_bytes"] for r in manifest["files"].values())
+    log(f"worker {m.worker}: {w.site} -> {m.site} after outer step {m.outer_step} "
+        f"({size} B checkpoint, transfer {moved - stopped:.2f} s)")
+    return MoveRecord(m.outer_step, m.worker, w.site, m.site, step, size,
+                      stopped - t, moved - stopped)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m greenhop.runtime.diloco ROOT --sites a,b,c [--move T:RANK:SITE] ...``"""
+    p = argparse.ArgumentParser(prog="python -m greenhop.runtime.diloco",
+                                description="Run a live DiLoCo job across sites.")
+    p.add_argument("root", help="directory for the sites' checkpoints and the worker logs")
+    p.add_argument("--sites", default="a,b,c", help="comma-separated site names")
+    p.add_argument("--placement", default=None, help="comma-separated site of each worker")
+    p.add_argument("--move", action="append", default=[], metavar="T:RANK:SITE",
+                   help="after outer step T move worker RANK to SITE (repeatable)")
+    p.add_argument("--config", default="{}", help="DiLoCo settings as a JSON object")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    try:
+        cfg = DilocoConfig.from_json(args.config, "--config")
+        sites = [s for s in args.sites.split(",") if s]
+        placement = args.placement.split(",") if args.placement else None
+        moves = [WorkerMove.parse(m) for m in args.move]
+        result = run_diloco(cfg, args.root, sites, placement=placement, moves=moves)
+    except ConfigError as exc:
+        print(f"greenhop diloco: {exc}", file=sys.stderr)
+        return 2
+    except GreenhopError as exc:
+        print(f"greenhop diloco: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for t, loss in sorted(result.outer_losses.items()):
+            print(f"outer {t} loss {loss:.4f}")
+        print(f"moves {len(result.moves)} sync_bytes {result.sync_bytes} "
+              f"wall {result.wall_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
