@@ -1,9 +1,10 @@
 """The grid weights an Observation carries are past-only: what is published by now.
 
-Carbon intensity is forecast by persistence (nothing after now is visible); day-ahead
-prices are published a day ahead (their rule in greenhop.traces.grid_signals). Every
-step of the scenario has a distinct intensity, so a future value anywhere reachable from
-an Observation would be recognised (the probe of test_observation_past_only).
+Carbon intensity is forecast from the past (the same time of day on the latest day up to
+now; nothing after now is visible); day-ahead prices are published a day ahead (their
+rule in greenhop.traces.grid_signals). Every step of the scenario has a distinct
+intensity, so a future value anywhere reachable from an Observation would be recognised
+(the probe of test_observation_past_only).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def test_no_future_weight_is_reachable_from_an_observation():
             now = weight[HISTORY_STEPS + obs.step]
             assert obs.grid_objective == "carbon"
             assert obs.grid_weight_per_j == pytest.approx(now, rel=0, abs=0)
-            # persistence: every forecast row is the present weight
+            # seasonal naive: step now + k is seen as step now + k - 1 day (here 288 steps
+            # of 5 min reach back before the history, so the present weight stands in)
             assert np.array_equal(obs.grid_weight_forecast_per_j,
                                   np.tile(now, (12, 1)))
             with pytest.raises(ValueError, match="read-only"):
@@ -66,10 +68,25 @@ def test_day_ahead_prices_are_seen_as_published_then_held():
     price = (np.arange(n, dtype=float) + 1.0)[:, None]
     sig = GridSignals("cost", "EUR", 0, np.full((n, S), np.nan), np.full((n, S), np.nan),
                       price, np.zeros((n, S), bool), known[:, None])
-    feed = GridFeed(sig, forecast_steps=48)
+    feed = GridFeed(sig, forecast_steps=48, step_s=3600.0)
     w = sig.weights()
     fc = feed.forecast(12).copy()
     assert np.array_equal(fc[:34, 0], w[12:46, 0])        # published through step 45
-    assert np.all(fc[34:, 0] == w[45, 0])                 # then held
+    assert np.array_equal(fc[34:, 0], w[46 - 24:60 - 24, 0])   # then the day before
     fc0 = feed.forecast(0)
-    assert np.all(fc0[22:, 0] == w[21, 0])
+    assert np.array_equal(fc0[:22, 0], w[:22, 0])
+    assert np.all(fc0[22:24, 0] == w[21, 0])              # no earlier day: the latest held
+    assert np.array_equal(fc0[24:46, 0], w[:22, 0])       # day 2 seen as day 1
+
+
+def test_a_carbon_forecast_repeats_the_latest_day():
+    n, S = 96, 2
+    carbon = np.arange(n * S, dtype=float).reshape(n, S) + 100.0
+    sig = GridSignals("carbon", "EUR", 48, carbon, carbon, np.full((n, S), np.nan),
+                      np.zeros((n, S), bool), np.tile(np.arange(n)[:, None], (1, S)))
+    feed = GridFeed(sig, forecast_steps=30, step_s=3600.0)
+    w = sig.weights()
+    fc = feed.forecast(0)                                   # row 48 is now
+    assert np.array_equal(fc[0], w[48])
+    assert np.array_equal(fc[1:25], w[25:49])               # yesterday's hours, then now
+    assert np.array_equal(fc[25:], w[25:30])               # two days back

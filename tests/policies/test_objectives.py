@@ -7,6 +7,7 @@ the grid signals differ between the sites.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def run(d, policy: str):
     return res, run_metrics(inp, res)
 
 
-@pytest.mark.parametrize("policy", ["energy-greedy", "feasibility-aware", "horizon-planner"])
+@pytest.mark.parametrize("policy", ["energy-greedy", "feasibility-aware", "horizon-planner",
+                                    "cost-aware-greedy", "network-aware", "threshold",
+                                    "wait-awhile", "curtail-threshold", "carbonscaler"])
 def test_energy_objective_is_byte_identical_to_no_grid(policy):
     d = simkit.legacy_micro()
     plain, m0 = run(d, policy)
@@ -97,3 +100,29 @@ def test_planner_runs_under_every_objective():
     for objective in ("carbon", "carbon-average", "cost"):
         _, m = run(scenario(objective), "horizon-planner")
         assert m["finished_jobs"] == 1
+
+
+def real_signals(objective: str) -> dict:
+    """One site without surplus, two days of June 2023 on the real German intensity and
+    Dutch day-ahead prices; a 6 GPU-hour job due in 40 h."""
+    d = simkit.legacy_micro(sites=[simkit.site("a", power="1kW")], links=[],
+                            start="2023-06-05T00:00:00Z", horizon="2d", step="15min",
+                            history="1d")
+    d["jobs"] = [{"name": "j1", "arrival": "0s", "work_gpu_h": 6.0, "checkpoint": "1GB",
+                  "gpus": 1, "origin": "a", "deadline": "40h"}]
+    d["grid"] = {"objective": objective, "zones": [
+        {"name": "nl", "sites": ["a"], "price": "nl-day-ahead", "carbon": "de-lifecycle"}]}
+    return d
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ev2gym") is None,
+                    reason="the ev2gym wheel is not installed (pip install --no-deps ev2gym)")
+def test_wait_awhile_shifts_into_clean_and_cheap_hours():
+    _, energy = run(real_signals("energy"), "wait-awhile")
+    _, carbon = run(real_signals("carbon"), "wait-awhile")
+    _, cost = run(real_signals("cost"), "wait-awhile")
+    # energy: every slot lacks surplus alike, so the job runs straight through
+    assert energy["suspensions"] == 0
+    assert carbon["job_co2_kg"] < 0.8 * energy["job_co2_kg"]
+    assert cost["job_energy_cost"] < 0.8 * energy["job_energy_cost"]
+    assert carbon["deadline_misses"] == cost["deadline_misses"] == 0

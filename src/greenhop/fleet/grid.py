@@ -16,8 +16,9 @@ and 0 in green hours under the three non-energy objectives.
 What a policy sees (:meth:`GridFeed.attach`): the weight now and the weights of the
 next ``F`` steps as issued at or before now, copied into buffers of their own: for each
 site and target step, the true weight where it is published by now (``known_until``,
-e.g. day-ahead prices), else the latest published one (persistence). Nothing after that
-is reachable from the Observation.
+e.g. day-ahead prices), else the weight of the same time of day on the latest day that
+is published (a seasonal-naive forecast; before the first day of the data, the latest
+published weight). Nothing after that is reachable from the Observation.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ class GridSignals:
 class GridFeed:
     """Hands a policy the objective's weights of grid energy, past-only (see module doc)."""
 
-    def __init__(self, signals: GridSignals, forecast_steps: int) -> None:
+    def __init__(self, signals: GridSignals, forecast_steps: int, step_s: float) -> None:
         self.signals = signals
+        self.period = max(round(86400.0 / float(step_s)), 1)   # steps per day
         self.weight = signals.weights()
         self.forecast_steps = max(int(forecast_steps), 1)
         n_sites = self.weight.shape[1]
@@ -106,7 +108,10 @@ class GridFeed:
         last = self.weight.shape[0] - 1
         known = self.signals.known_until[row]                     # [S]
         targets = np.minimum(row + np.arange(self.forecast_steps), last)[:, None]
-        rows = np.minimum(targets, known[None, :])                # persistence beyond known
+        # beyond what is published: the same time of day on the latest published day
+        days = np.maximum(-((known[None, :] - targets) // self.period), 0)
+        rows = targets - days * self.period
+        rows = np.where(rows < 0, known[None, :], rows)
         self.fc_w[:] = self.weight[rows, self._cols[None, :]]
         return self.fc_w
 

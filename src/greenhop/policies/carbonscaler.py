@@ -29,7 +29,9 @@ slot, and the rule is applied at every decision, per site:
   slots), except to reach its deadline floor; an increase is made only when the work it
   adds over ``min_dwell_s`` exceeds the work the downtime loses.
 
-Jobs never change site; queued jobs start on their nominal count.
+Jobs never change site; queued jobs start on their nominal count. Under a carbon or cost
+objective (docs/grid.md) an hour whose grid weight is at most the site's mean forecast
+weight over the next day also lets jobs grow (the paper's low-carbon hours), within slots.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, Action, Observation, Scale
 from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, available_headroom_w
 from greenhop.policies.common_moves import OwnDeadlines
+from greenhop.policies.objectives import cheap_now
 
 DAY_S = 86400.0
 
@@ -121,6 +124,7 @@ class CarbonScalerPolicy(PolicyBase):
         top = np.where(fixed, cur, hi[jobs])
         gpu_w = obs.gpu_power_w * obs.pue
         head = available_headroom_w(obs)
+        cheap = cheap_now(obs)
         target = floor.copy()
         for s in np.unique(site).tolist():
             at = np.flatnonzero(site == s)
@@ -136,6 +140,8 @@ class CarbonScalerPolicy(PolicyBase):
             # less what the targets so far draw: the GPUs it still covers.
             budget_w = head[s] + float(cur[at].sum() - target[at].sum()) * gpu_w[s]
             n_more = int(np.floor(max(budget_w, 0.0) / max(float(gpu_w[s]), 1e-9)))
+            if cheap is not None and cheap[s]:  # a clean or cheap grid hour: run wide
+                n_more = int(top[at].sum())
             if n_more <= 0:
                 continue
             # Every increment above the targets, by the throughput it adds (a concave

@@ -18,7 +18,10 @@ In greenhop the signal is the site's surplus: a site is in curtailment while
 ``surplus_w < threshold_w``. Switching a site off suspends the jobs training there,
 switching it on resumes them; jobs never change site. Unlike the prototype, whose runs
 have no deadlines, a job whose deadline would otherwise be missed is never suspended and
-is resumed (``deadline_margin``; set it to 0 for the prototype's rule alone).
+is resumed (``deadline_margin``; set it to 0 for the prototype's rule alone). Under a
+carbon or cost objective (docs/grid.md) a step whose grid supply counts as green (weight 0:
+a negative price, high curtailment on the grid) is in curtailment too, the prototype's own
+signal.
 """
 
 from __future__ import annotations
@@ -98,7 +101,10 @@ class CurtailThresholdPolicy(PolicyBase):
             self._on = np.zeros(obs.n_sites, dtype=bool)
             self._below_since = np.full(obs.n_sites, np.nan)
         thr = obs.window_threshold_w if self.threshold_w is None else float(self.threshold_w)
-        self._on, self._below_since = advance_sites(self._on, self._below_since, obs.surplus_w,
+        signal = obs.surplus_w
+        if obs.grid_weight_per_j is not None:  # a green grid hour counts as curtailment
+            signal = np.where(np.asarray(obs.grid_weight_per_j) <= 0.0, np.inf, signal)
+        self._on, self._below_since = advance_sites(self._on, self._below_since, signal,
                                                     thr, obs.now_s, self.hysteresis_s)
         return self._on.copy()
 

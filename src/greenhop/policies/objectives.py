@@ -19,8 +19,6 @@ import numpy as np
 from greenhop.core.observation import PINNED, RUNNING, Migrate, Observation
 from greenhop.policies.base import available_headroom_w, job_power_at, move_gpus
 
-#: how far ahead a move's destination is judged by its mean weight [s]
-LOOKAHEAD_S = 3600.0
 #: a move must cut the job's weighted grid power by at least this share (no churn on noise)
 MIN_GAIN = 0.2
 
@@ -37,14 +35,13 @@ def weighted(obs: Observation) -> bool:
     return obs.grid_weight_forecast_per_j is not None
 
 
-def lookahead_weights(obs: Observation, horizon_s: float = LOOKAHEAD_S) -> np.ndarray | None:
-    """Mean weight per site over the next ``horizon_s`` as forecast now, relative, ``[S]``;
-    ``None`` under the energy objective."""
-    fc = obs.grid_weight_forecast_per_j
-    if fc is None:
+def lookahead_weights(obs: Observation) -> np.ndarray | None:
+    """The weight per site now, relative, ``[S]`` (what a move is judged by: a move pays
+    within the hours after it, when the weight is closest to now's); ``None`` under the
+    energy objective."""
+    if obs.grid_weight_per_j is None:
         return None
-    n = int(min(max(round(horizon_s / obs.dt_s), 1), fc.shape[0]))
-    return relative(np.asarray(fc[:n]).mean(axis=0))
+    return relative(np.asarray(obs.grid_weight_per_j, dtype=float))
 
 
 def block_weights(obs: Observation, edges_s: np.ndarray) -> np.ndarray | None:
@@ -75,9 +72,9 @@ def weighted_greedy_moves(obs: Observation, move_filter=None,
     grid power: a running, movable job whose weighted grid power where it is,
     ``w_s x max(0, P_s - local surplus)``, can be cut by at least ``min_gain`` goes to the
     allowed, reachable site with free slots where it would be least, ``w_d x max(0, P_d -
-    headroom_d)`` (ties: the most headroom). Weights are the mean over the next hour as
-    forecast now (:func:`lookahead_weights`); ``move_filter`` narrows destinations as in
-    the energy loop."""
+    headroom_d)`` (ties: the most headroom). Weights are those of now
+    (:func:`lookahead_weights`); ``move_filter`` narrows destinations as in the energy
+    loop."""
     from greenhop.policies.common_moves import StepState
 
     w = lookahead_weights(obs)
@@ -125,3 +122,38 @@ def weighted_greedy_moves(obs: Observation, move_filter=None,
         if move_filter is not None:
             move_filter.taken(obs, j, s, d)
     return actions
+
+
+def cheap_now(obs: Observation, horizon_s: float = 86400.0) -> np.ndarray | None:
+    """Per site, whether grid energy now weighs at most the mean forecast weight over the
+    next ``horizon_s`` (a clean or cheap hour for that grid; always where it weighs 0),
+    ``[S]`` bool; ``None`` under the energy objective. The temporal-shifting policies run
+    on grid power in such hours and wait in the others."""
+    fc = obs.grid_weight_forecast_per_j
+    if fc is None:
+        return None
+    n = int(min(max(round(horizon_s / obs.dt_s), 1), fc.shape[0]))
+    now = np.asarray(obs.grid_weight_per_j, dtype=float)
+    return (now <= 0.0) | (now <= np.asarray(fc[:n]).mean(axis=0) * (1.0 + 1e-12))
+
+
+def weighted_runs_now(obs: Observation, now_w: np.ndarray, cycle_w: np.ndarray,
+                      power_w: np.ndarray, site: np.ndarray, slots: np.ndarray,
+                      need: np.ndarray) -> np.ndarray:
+    """Wait Awhile's rule on weighted grid power: a job runs now when fewer than ``need``
+    of its slots ``1 .. slots-1`` would cost it less than now, the cost of slot ``k`` being
+    ``w_k x max(0, power - surplus_k)`` with ``w_k`` the weight forecast for step ``k``
+    (the last forecast row held beyond it) and ``surplus_k`` as in
+    :func:`greenhop.policies.wait_awhile.runs_now` (``now_w`` now, then the daily profile
+    ``cycle_w``)."""
+    fc = np.asarray(obs.grid_weight_forecast_per_j, dtype=float)
+    period = cycle_w.shape[0]
+    out = (need >= slots) | (slots <= 1)
+    for i in np.flatnonzero(~out & (need > 0)).tolist():
+        s, m = int(site[i]), int(slots[i])
+        k = np.arange(m)
+        surplus = np.where(k == 0, now_w[s], cycle_w[k % period, s])
+        w = fc[np.minimum(k, fc.shape[0] - 1), s]
+        cost = w * np.maximum(power_w[i] - surplus, 0.0)
+        out[i] = int(np.count_nonzero(cost[1:] < cost[0])) < need[i]
+    return out

@@ -4,6 +4,10 @@ At each site, while its surplus does not cover the jobs running there, suspend
 jobs (the most power-hungry first) until it does; resume a suspended job when the
 site's headroom covers its power again. Jobs whose deadline would otherwise be
 missed are never suspended and are resumed. Jobs never change site.
+
+Under a carbon or cost objective (docs/grid.md) a site whose grid energy weighs now at
+most its mean forecast weight over the next day (a clean or cheap hour) counts as covered:
+its jobs run on grid power then and wait in the dearer hours.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from greenhop.policies.base import (
     available_headroom_w,
     job_power_at,
 )
+from greenhop.policies.objectives import cheap_now
 
 
 @POLICIES.register("threshold")
@@ -46,11 +51,14 @@ class ThresholdPolicy(PolicyBase):
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation
         head = available_headroom_w(obs)
+        cheap = cheap_now(obs)
         phase = obs.job_phase
         actions: list[Action] = []
         running = np.flatnonzero(phase == RUNNING)
         if running.size:
             short = running[head[obs.job_site[running]] < 0]
+            if cheap is not None:  # grid power is clean or cheap now: no need to wait
+                short = short[~cheap[obs.job_site[short]]]
             if short.size:
                 short = short[~self._urgent(obs, short)]
                 power = job_power_at(obs, short, obs.job_site[short])
@@ -66,7 +74,7 @@ class ThresholdPolicy(PolicyBase):
             power = job_power_at(obs, waiting, obs.job_site[waiting])
             for k, j in enumerate(waiting.tolist()):
                 s = int(obs.job_site[j])
-                if urgent[k] or head[s] >= power[k]:
+                if urgent[k] or head[s] >= power[k] or (cheap is not None and cheap[s]):
                     actions.append(Resume(j))
                     head[s] -= power[k]
         return actions

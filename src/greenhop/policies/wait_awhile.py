@@ -26,6 +26,10 @@ earliest among equals (so a job with nothing to gain from waiting runs now).
   best ``n - 1`` slots after a chosen slot are the rest of the same plan), and a job whose
   deadline would be missed otherwise runs: when it needs every slot left, every slot is
   chosen.
+* **Objectives** (docs/grid.md): under a carbon or cost objective a slot's cost is the
+  job's weighted grid power there, ``weight x max(0, power - surplus)``, with the weights
+  as forecast now, and the job runs in its ``n`` cheapest slots (the paper's rule on
+  carbon intensity, with surplus counted as free).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, SUSPENDED, Action, Observation, Resume, Suspend
 from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
 from greenhop.policies.common_moves import OwnDeadlines, restore_time_s, time_needed_s
+from greenhop.policies.objectives import weighted_runs_now
 
 DAY_S = 86400.0
 
@@ -168,7 +173,11 @@ class WaitAwhilePolicy(PolicyBase):
         now = np.asarray(obs.surplus_w, dtype=float)
         cycle = np.roll(profile, -(obs.step % profile.shape[0]), axis=0)
         cycle = np.where(np.isnan(cycle), now[None, :], cycle)
-        go = runs_now(now, cycle, job_power_at(obs, jobs, site), site, slots, need)
+        power = job_power_at(obs, jobs, site)
+        if obs.grid_weight_forecast_per_j is None:
+            go = runs_now(now, cycle, power, site, slots, need)
+        else:  # carbon or cost objective: the slots of least weighted grid power
+            go = weighted_runs_now(obs, now, cycle, power, site, slots, need)
         here = phase[jobs]
         return ([Resume(int(j)) for j in jobs[go & (here == SUSPENDED)]]
                 + [Suspend(int(j)) for j in jobs[~go & (here == RUNNING)]])

@@ -93,7 +93,8 @@ class Engine:
             from greenhop.fleet.grid import GridFeed
 
             sc = inputs.scenario
-            self.grid_feed = GridFeed(grid, round(sc.grid.forecast_horizon_s / sc.step_s))
+            self.grid_feed = GridFeed(grid, round(sc.grid.forecast_horizon_s / sc.step_s),
+                                      sc.step_s)
 
     # ------------------------------------------------------------ the trace, step by step
     def _feed_power(self, first_step: int, end_step: int) -> None:
