@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import random
@@ -145,11 +146,17 @@ def _stream_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence((seed, stream)).generate_state(2, np.uint64)[0] >> 1)
 
 
-def _corpus(cfg: DilocoConfig):
+@functools.cache
+def _corpus_tensor():
+    """The corpus as a tensor of byte values, built once per process (read only)."""
     torch = require("torch", "torch")
     from greenhop.workload.reference.corpus import corpus_bytes
 
-    data = torch.tensor(list(corpus_bytes()), dtype=torch.long)
+    return torch.tensor(list(corpus_bytes()), dtype=torch.long)
+
+
+def _corpus(cfg: DilocoConfig):
+    data = _corpus_tensor()
     return data, len(data) - cfg.context - 1
 
 
