@@ -135,17 +135,19 @@ def test_an_elastic_group_goes_on_without_a_worker_that_lost_its_surplus():
 
 
 @pytest.mark.parametrize(("job", "expect"), [
-    (dict(workers=13, worker_sites=None),
-     "has 13 workers of 1 GPU(s) but the sites it may use have 12 GPU"),
+    (dict(workers=17, worker_sites=None),
+     "has 17 workers of 1 GPU(s) but the sites it may use have 16 GPU"),
     (dict(sync_every=0), "jobs[0].sync_every: must be >= 1"),
     (dict(worker_sites=["a", "b", "z"]), "worker_sites[2]: worker 2 of job 'd' needs 1 GPU"),
     (dict(worker_sites=["a", "b"]), "give one site per worker (3), got 2"),
     (dict(mobility="partial"), "use movable_workers"),
     (dict(movable_workers=4), "jobs[0].movable_workers: must be <= 3"),
     (dict(model_params=None), "needs model_params"),
+    (dict(worker_sites=["a", "b", "y"]), "worker_sites[2]: no WAN path joins 'y' and 'a'"),
 ])
 def test_bad_spread_jobs_are_one_clear_error(job, expect):
-    sites = [simkit.site("a"), simkit.site("b"), simkit.site("c"), simkit.site("z", slots=0)]
+    sites = [simkit.site("a"), simkit.site("b"), simkit.site("c"), simkit.site("z", slots=0),
+             simkit.site("y")]                     # y: no link reaches it
     j = {k: v for k, v in spread(**job).items() if v is not None}
     with pytest.raises(ConfigError) as err:
         load_scenario(scenario(sites=sites, jobs=[j]))

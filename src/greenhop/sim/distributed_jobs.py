@@ -88,10 +88,26 @@ def read_keys(jt: Table) -> SpreadKeys | None:
                       state_given=jt.has("checkpoint") or jt.has("preset"), path=jt.path)
 
 
+def _components(names, links) -> dict[str, str]:
+    """Each site's WAN component (a representative site name): sites joined by links."""
+    root = {n: n for n in names}
+
+    def find(n: str) -> str:
+        while root[n] != n:
+            root[n] = root[root[n]]
+            n = root[n]
+        return n
+
+    for link in links:
+        root[find(link.a)] = find(link.b)
+    return {n: find(n) for n in names}
+
+
 def expand(job: JobSpec, keys: SpreadKeys | None, slots: dict[str, int],
-           taken: set[str]) -> list[JobSpec]:
+           taken: set[str], links=()) -> list[JobSpec]:
     """The worker jobs of ``job`` (``[job]`` when it is not spread); ``slots`` are the GPU
-    slots of every site, ``taken`` the job names so far (the workers' names are added)."""
+    slots of every site, ``taken`` the job names so far (the workers' names are added),
+    ``links`` the scenario's links (the workers' sites must reach each other)."""
     if keys is None:
         return [job]
     where = f"{keys.path}"
@@ -116,6 +132,13 @@ def expand(job: JobSpec, keys: SpreadKeys | None, slots: dict[str, int],
                               f"{job.gpus} GPU(s) but site '{s}' has {slots[s]} slots")
         if job.allowed_sites and s not in job.allowed_sites:
             raise ConfigError(f"{where}.worker_sites[{i}]: '{s}' is not among allowed_sites")
+    if keys.worker_sites:
+        part = _components(slots, links)
+        first = keys.worker_sites[0]
+        for i, s in enumerate(keys.worker_sites):
+            if part[s] != part[first]:
+                raise ConfigError(f"{where}.worker_sites[{i}]: no WAN path joins '{s}' and "
+                                  f"'{first}': the workers could never exchange; add a link")
     movable = keys.movable
     if movable is None:
         movable = n if job.mobility == "migratable" else 0

@@ -756,7 +756,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
             raise ConfigError(f"{jt.where('arrival')}: job '{job.name}' arrives at or after "
                               f"the horizon ({horizon:g} s)")
         jobs.extend(distributed_jobs.expand(
-            job, spread, {n: s.spec.gpu_slots for n, s in sites.items()}, job_names))
+            job, spread, {n: s.spec.gpu_slots for n, s in sites.items()}, job_names, links))
     generator = None
     if t.has("generator"):
         generator = _parse_generator(t.table("generator"), tuple(sites), horizon)
