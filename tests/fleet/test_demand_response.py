@@ -137,3 +137,20 @@ def test_an_event_with_pinned_load_over_its_limit_gets_best_effort_and_says_so()
     _inp, _res, m = run(d)
     assert m["dr_best_effort"] == 1 and m["dr_compliance_pct"] == 0.0
     assert m["dr_excess_kwh"] == pytest.approx(400 * 1800 / 3.6e6, abs=1e-9)
+
+
+def test_an_event_may_target_a_grid_zone_and_carbon_and_cost_follow_to_the_milligram():
+    d = scenario(site=None, zone="south")
+    d["grid"]["zones"] = [{"name": "south", "sites": ["a"], "carbon": 300.0, "price": 50.0},
+                          {"name": "north", "sites": ["b"], "carbon": 30.0, "price": 80.0}]
+    _inp, res, m = run(d)
+    assert res.migrations[0]["dst"] == 1 and m["dr_compliance_pct"] == 100.0
+    assert res.counters["dr_limit_w.peak@a"] == 1000.0
+    # the jobs' grid energy (the hand-worked figures of the migration test above) priced
+    # at each zone's constant signals: a 363,550 J at 300 g/kWh and 50 /MWh, b the 400 J
+    # of its half of the network energy at 30 g/kWh and 80 /MWh
+    job_a_j, job_b_j = 1400 * 900 - 1000 * 900 + 25 + 3125 + 400, 400.0
+    assert m["job_co2_kg"] == pytest.approx((job_a_j * 300 + job_b_j * 30) / 3.6e9,
+                                            abs=1e-6)
+    assert m["job_energy_cost"] == pytest.approx((job_a_j * 50 + job_b_j * 80) / 3.6e9,
+                                                 abs=1e-5)
