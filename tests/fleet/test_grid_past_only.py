@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_observation_past_only import HISTORY_STEPS, STEPS, Probe, scenario
 
 from greenhop.fleet.grid import GridFeed, GridSignals
@@ -90,3 +92,33 @@ def test_a_carbon_forecast_repeats_the_latest_day():
     assert np.array_equal(fc[0], w[48])
     assert np.array_equal(fc[1:25], w[25:49])               # yesterday's hours, then now
     assert np.array_equal(fc[25:], w[25:30])               # two days back
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=2, max_value=60), st.integers(min_value=1, max_value=3),
+       st.integers(min_value=1, max_value=30), st.integers(min_value=1, max_value=12),
+       st.data())
+def test_a_forecast_never_depends_on_unpublished_weights(n, S, F, period_steps, data):
+    """Whatever the weights after what is published at a step, the forecast issued at that
+    step is the same, and its first row is the weight now."""
+    history = data.draw(st.integers(min_value=0, max_value=n - 1))
+    ahead = data.draw(st.lists(st.integers(min_value=0, max_value=n), min_size=n,
+                               max_size=n))
+    known = np.minimum(np.arange(n) + np.array(ahead), n - 1)[:, None].repeat(S, axis=1)
+    rng = np.random.default_rng(n * 7 + S)
+    carbon = rng.uniform(10, 900, size=(n, S))
+
+    def feed(values):
+        sig = GridSignals("carbon", "EUR", history, values, values, np.full((n, S), np.nan),
+                          np.zeros((n, S), bool), known)
+        return GridFeed(sig, forecast_steps=F, step_s=86400.0 / period_steps), sig
+
+    f1, sig1 = feed(carbon)
+    for step in range(-history, n - history):
+        row = history + step
+        later = carbon.copy()
+        later[known[row, 0] + 1:] += 1000.0                 # change every unpublished row
+        f2, _ = feed(later)
+        fc = f1.forecast(step).copy()
+        assert np.array_equal(fc, f2.forecast(step))
+        assert np.array_equal(fc[0], sig1.weights()[row])
