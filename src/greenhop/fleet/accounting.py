@@ -43,7 +43,8 @@ class Accounting:
         self.core = core
         self.dt_s = core.dt_s
         self.threshold_w = float(core.params.window_threshold_w)
-        self.stay_any = bool(np.asarray(inp.job_g_stay).any())
+        self.stays = np.asarray(inp.job_g_stay) > 0    # partial jobs: GPUs stay home
+        self.stay_any = bool(self.stays.any())
         self.any_elastic = bool(core.state.elastic.any())
         self.links_busy = False                    # transfers were in flight last step
         self.network_to_grid = conv.network_to_grid
@@ -77,7 +78,7 @@ class Accounting:
         state, inp = core.state, core.inputs
         dt = self.dt_s
         link_load = core.link_load
-        mi = np.flatnonzero(state.phase == MIGRATING)
+        mi = (state.phase == MIGRATING).nonzero()[0]
         if not mi.size:
             if self.links_busy:
                 link_load.clear()
@@ -206,22 +207,24 @@ class Accounting:
         core = self.core
         state, inp = core.state, core.inputs
         dt = self.dt_s
-        ri = np.flatnonzero(state.phase == RUNNING)
+        ri = (state.phase == RUNNING).nonzero()[0]
         if not ri.size:
             return []
         power, pue = inp.gpu_power_w, inp.pue
-        run_time = np.full(ri.size, dt)
+        run_time = dt                 # a scalar unless a job trained for part of the step
         if run_extra:
+            run_time = np.full(ri.size, dt)
             pos = np.searchsorted(ri, np.fromiter(run_extra, dtype=np.int64))
             run_time[pos] = np.fromiter(run_extra.values(), dtype=float)
         sites = state.site[ri]
         if self.stay_any:
             homes = state.home[ri]
         rate = self.work_rate(ri, sites)
-        need = state.remaining_gpu_s[ri] / rate
+        remaining = state.remaining_gpu_s[ri]
+        need = remaining / rate
         used = np.minimum(run_time, need)
         done = need <= run_time + _EPS_S
-        rem = state.remaining_gpu_s[ri] - used * rate
+        rem = remaining - used * rate
         rem[done] = 0.0
         state.remaining_gpu_s[ri] = rem
         e_run = used * state.g_move[ri] * power[sites]
@@ -237,7 +240,8 @@ class Accounting:
         if done.any():
             for k in np.flatnonzero(done).tolist():
                 j = int(ri[k])
-                core.finish_job(j, now + (dt - run_time[k]) + used[k])
+                ran_s = run_time[k] if run_extra else dt
+                core.finish_job(j, now + (dt - ran_s) + used[k])
                 finished.append(j)
         return finished
 
@@ -252,7 +256,7 @@ class Accounting:
         tp = inp.throughput[sites]
         if self.stay_any:
             homes = state.home[jobs]
-            tp = np.where(inp.job_g_stay[jobs] > 0, np.minimum(tp, inp.throughput[homes]), tp)
+            tp = np.where(self.stays[jobs], np.minimum(tp, inp.throughput[homes]), tp)
         if not self.any_elastic:
             return inp.job_gpus[jobs] * tp
         g = state.gpus[jobs]

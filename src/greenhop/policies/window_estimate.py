@@ -86,11 +86,16 @@ class HistoricalWindowEstimator:
                 if run.size:
                     slots = self._slots_of(run)
                     remaining = (step - run) * self._dt
-                    np.add.at(self._sums[s], slots, remaining)
-                    np.add.at(self._counts[s], slots, 1.0)
+                    if run.size <= self._n_slots:  # consecutive steps: distinct slots
+                        self._sums[s, slots] += remaining
+                        self._counts[s, slots] += 1.0
+                    else:
+                        np.add.at(self._sums[s], slots, remaining)
+                        np.add.at(self._counts[s], slots, 1.0)
                     self._tot_sums[s] += remaining.sum()
                     self._tot_counts[s] += run.size
-                    self._means[s] = self._sums[s] / np.maximum(self._counts[s], 1.0)
+                    self._means[s, slots] = (self._sums[s, slots]
+                                             / np.maximum(self._counts[s, slots], 1.0))
                     self._tot_means[s] = self._tot_sums[s] / max(self._tot_counts[s], 1.0)
             started = changed & inside
             self._run_start[started] = step
