@@ -40,12 +40,18 @@ class _Trainer:
 @dataclass
 class InMemoryExecutor(Executor):
     """Simulated processes. ``steps_per_poll``: training steps a live trainer makes each
-    time the controller looks; ``transfer_polls``: polls a transfer takes."""
+    time the controller looks; ``transfer_polls``: polls a transfer takes; ``crash_p``: the
+    chance a live trainer crashes at a poll; ``max_crash_streak``: crashes of one job in a row
+    without a new checkpoint in between, after which it runs crash-free until it saves one
+    (``None``: no cap). The cap keeps a random fault schedule survivable: the controller
+    gives a job a bounded number of attempts, and a schedule that crashes it more often
+    than that in a row tests the dice, not the controller."""
 
     steps_per_poll: int = 3
     transfer_polls: int = 2
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     crash_p: float = 0.0
+    max_crash_streak: int | None = None
     transfer_fail_p: float = 0.0
     ckpt: dict = field(default_factory=dict)          # (job, site) -> checkpoint step
     trainers: dict = field(default_factory=dict)      # pid -> _Trainer
@@ -54,6 +60,7 @@ class InMemoryExecutor(Executor):
     starts: list = field(default_factory=list)
     lost_steps: list = field(default_factory=list)
     agents_started: int = 0
+    crash_streak: dict = field(default_factory=dict)  # job -> crashes since its last checkpoint
 
     # ------------------------------------------------------------ agents
     def start_agents(self, sites, rates_bps):
@@ -81,7 +88,10 @@ class InMemoryExecutor(Executor):
     def _advance(self, t: _Trainer) -> None:
         if not t.alive:
             return
-        if self.crash_p and self.rng.random() < self.crash_p:
+        streak = self.crash_streak.get(t.job, 0)
+        if (self.crash_p and self.rng.random() < self.crash_p
+                and (self.max_crash_streak is None or streak < self.max_crash_streak)):
+            self.crash_streak[t.job] = streak + 1
             t.alive, t.exit_code = False, 1
             self.lost_steps.append(t.step - self.ckpt.get((t.job, t.site), 0))
             return
@@ -96,6 +106,7 @@ class InMemoryExecutor(Executor):
             t.printed = t.step
             if t.spec.every_steps and t.step % t.spec.every_steps == 0:
                 self.ckpt[(t.job, t.site)] = t.step
+                self.crash_streak[t.job] = 0
         if t.step >= t.spec.steps:
             self.ckpt[(t.job, t.site)] = t.step
             t.alive, t.exit_code = False, 0
