@@ -309,3 +309,26 @@ def test_a_live_run_refuses_a_spread_job_with_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert "job 'd' is spread over sites" in err and "Traceback" not in err
+
+
+def test_a_worker_a_policy_resumes_is_the_policys_from_then_on():
+    from greenhop.core.observation import SUSPENDED, Resume
+    from greenhop.policies.base import PolicyBase
+
+    class Resume2(PolicyBase):
+        name = "resume-w2"
+
+        def decide(self, obs):
+            j = obs.job_names.index("d.w2")
+            return [Resume(j)] if obs.job_phase[j] == SUSPENDED else []
+
+    # as in the elastic test, worker 2 drops out after the first outer step; the policy
+    # resumes it, and the group does not drop it again although c still has no surplus
+    sites = [simkit.site("a"), simkit.site("b"), simkit.site("c", power="0.5kW")]
+    eng, res, _ = run(scenario(sites=sites, jobs=[spread(elastic=True)],
+                               window_threshold="100W"), Resume2())
+    assert res.counters["worker_dropouts"] == 1 and res.counters["worker_rejoins"] == 0
+    assert res.counters["suspensions"] == 1
+    log = eng.core.groups.groups[0].log
+    assert [r["workers"] for r in log][:2] == [3, 2] and log[-1]["workers"] == 3
+    assert res.counters["outer_steps_missed"] < 5

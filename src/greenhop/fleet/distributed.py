@@ -23,11 +23,13 @@ workers, one step at a time, before the core books the step's training
   not waited for: the workers finish with their last local step.
 * **elastic groups** go on without a worker that is not running: at each outer-step
   boundary a worker whose site's surplus is below the window threshold drops out
-  (suspended; at least one worker stays) and a suspended worker whose site has surplus
-  again rejoins (a resume in place); a worker that is back running joins at the next
-  boundary. An outer step still counts as one of the job's ``T`` when workers miss it:
-  the missing workers' local steps of that outer step are skipped (their data is not
-  seen), so the job ends after ``T`` outer steps, on fewer samples
+  (suspended; at least one worker stays) and a worker the group dropped rejoins when its
+  site has surplus again (a resume in place); a worker that is back running joins at the
+  next boundary. A worker the group dropped and a policy resumed is the policy's from
+  then on (the group does not drop it again); a worker a policy suspended is readmitted
+  by a policy only. An outer step still counts as one of the job's ``T`` when workers
+  miss it: the missing workers' local steps of that outer step are skipped (their data
+  is not seen), so the job ends after ``T`` outer steps, on fewer samples
   (``outer_steps_missed`` counts worker-outer-steps skipped).
 
 Counters added to the core's: ``sync_bytes`` [B] and ``sync_network_j`` [J] of the
@@ -71,6 +73,8 @@ class Group:
     sync_left_s: float = 0.0
     participants: np.ndarray | None = None   # [n] bool, elastic groups: this outer step's
     exchanging: np.ndarray | None = None     # [n] bool: the workers of the exchange in flight
+    dropped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # by the group
+    policy_held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     sync_bytes: float = 0.0
     wait_s: np.ndarray = field(default_factory=lambda: np.zeros(0))   # [n]
     log: list[dict] = field(default_factory=list)  # one record per completed exchange
@@ -104,7 +108,8 @@ class Groups:
                 name=name, members=members, outer_total=w.outer_steps,
                 sync_every=w.sync_every, pseudo_gradient_bytes=w.pseudo_gradient_bytes,
                 elastic=w.elastic, w_outer=work / w.outer_steps,
-                wait_s=np.zeros(members.size)))
+                wait_s=np.zeros(members.size), dropped=np.zeros(members.size, dtype=bool),
+                policy_held=np.zeros(members.size, dtype=bool)))
         for key in COUNTERS:
             core.state.counters.setdefault(key, 0.0)
 
@@ -321,7 +326,12 @@ class Groups:
         core.ensure_seen(step)
         surplus = core.power.surplus_at(step)
         green = surplus[state.site[m]] >= core.params.window_threshold_w
-        drop = running & ~green & ~state.pinned[m]
+        # A worker the group dropped that runs again without the group: a policy resumed
+        # it, and from then on the policy decides for it (no tug of war at each boundary).
+        taken = g.dropped & (state.phase[m] != SUSPENDED)
+        g.policy_held |= taken
+        g.dropped &= ~taken
+        drop = running & ~green & ~state.pinned[m] & ~g.policy_held
         if drop.all() or (drop.sum() == running.sum() and running.any()):
             keep = int(np.argmax(np.where(running, surplus[state.site[m]], -np.inf)))
             drop[keep] = False
@@ -336,10 +346,13 @@ class Groups:
             compute[k] = 0.0
             state.remaining_gpu_s[j] = (g.outer_total - g.outer_done) * g.w_outer[k]
             core.suspend(j, at_s)
+            g.dropped[k] = True
             state.counters["worker_dropouts"] += 1
-        for k in np.flatnonzero((state.phase[m] == SUSPENDED) & green & ~drop).tolist():
+        back = g.dropped & (state.phase[m] == SUSPENDED) & green & ~drop
+        for k in np.flatnonzero(back).tolist():
             j = int(m[k])
             core.start_migration(j, int(state.site[j]), at_s, step, move=False)
+            g.dropped[k] = False
             state.counters["worker_rejoins"] += 1
         return running & ~drop
 
