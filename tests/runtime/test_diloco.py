@@ -1,8 +1,9 @@
 """A live 3-site DiLoCo run with one worker moved mid-run: real worker processes, gloo
 over loopback, the move through the sites' authenticated agents.
 
-Shown: two runs with the same seed and move schedule are bit-identical; each equals
-the sequential in-process reference (no processes, no move) bit for bit; the final
+Shown: two runs with the same seed and move schedule are bit-identical (even though the
+second also has a worker stopped by SIGTERM from outside and restarted in place); each
+equals the sequential in-process reference (no processes, no move) bit for bit; the final
 loss is within 15 % of the single-process baseline (plain AdamW, same total steps and
 data order); the plan is checked before anything starts.
 """
@@ -10,6 +11,8 @@ data order); the plan is checked before anything starts.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 
 import pytest
 
@@ -29,13 +32,20 @@ TOLERANCE = 0.15
 baseline's (measured: +11 %, 3.43 against 3.09 nat/byte)."""
 
 
+def _sigterm_worker_2_after_step_6(t, pids):
+    if t == 6:  # it checkpoints at its next boundary, exits 75 and is restarted in place
+        os.kill(pids[2], signal.SIGTERM)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two live runs with the same seed and the same move schedule."""
+    """Two live runs with the same seed and the same move schedule; in the second, worker 2
+    is also sent SIGTERM from outside after outer step 6."""
     out = []
-    for i in range(2):
+    for i, hook in enumerate((None, _sigterm_worker_2_after_step_6)):
         root = tmp_path_factory.mktemp(f"diloco{i}")
-        out.append((root, rd.run_diloco(CFG, root, SITES, moves=MOVES, log=lambda m: None)))
+        out.append((root, rd.run_diloco(CFG, root, SITES, moves=MOVES, log=lambda m: None,
+                                        on_outer_step=hook)))
     return out
 
 
@@ -61,6 +71,7 @@ def test_move_is_recorded_and_the_worker_ends_at_its_new_site(runs):
     assert res.sync_bytes == 4 * n_params * CFG.workers * CFG.outer_steps
     assert sorted(res.outer_losses) == list(range(1, CFG.outer_steps + 1))
     assert res.outer_steps == CFG.outer_steps
+    assert res.restarts == [] and runs[1][1].restarts == [(2, 60)]
 
 
 def test_simulator_expects_the_same_outer_steps_sync_bytes_and_moves(runs):

@@ -105,6 +105,11 @@ def test_worker_resumes_exactly_from_its_checkpoint(tmp_path, monkeypatch):
     moved, whole = _final(tmp_path / "moved", steps), _final(tmp_path / "whole", steps)
     assert set(moved) == {"model", "optimizer", "loader", "outer", "rng"}
     assert dl.same_state(moved, whole)
+    manifests = [load_checkpoint(tmp_path / d / f"step-{steps:09d}").manifest["files"]
+                 for d in ("moved", "whole")]
+    for name in ("model.safetensors", "optimizer.json", "optimizer.safetensors",
+                 "outer.json", "outer.safetensors", "rng.safetensors", "loader.json"):
+        assert manifests[0][name] == manifests[1][name], name  # the same bytes, too
     # the outer optimiser's momentum is part of the worker's checkpoint
     assert moved["outer"]["state"] and "momentum_buffer" in moved["outer"]["state"][0]
 

@@ -91,7 +91,8 @@ class MoveRecord:
 @dataclass
 class DilocoResult:
     """A finished run, as counted from the workers' reports: where each worker ended,
-    its final checkpoint, the moves made, the mean inner loss of every outer step
+    its final checkpoint, the moves made, the workers restarted in place after stopping
+    on their own (rank, step), the mean inner loss of every outer step
     (worker 0's), the outer steps completed, the pseudo-gradient bytes of one worker's
     exchange and of the whole run (every worker's flat float32 pseudo-gradient once
     per outer step) [B]."""
@@ -100,6 +101,7 @@ class DilocoResult:
     final_checkpoints: list[Path] = field(default_factory=list)
     moves: list[MoveRecord] = field(default_factory=list)
     outer_losses: dict[int, float] = field(default_factory=dict)
+    restarts: list[tuple[int, int]] = field(default_factory=list)
     outer_steps: int = 0
     sync_bytes_per_worker: int = 0
     sync_bytes: int = 0
@@ -115,6 +117,7 @@ class DilocoResult:
             "sync_bytes_per_worker": self.sync_bytes_per_worker,
             "sync_bytes": self.sync_bytes,
             "worker_moves": len(self.moves),
+            "restarts": [{"worker": r, "step": s} for r, s in self.restarts],
             "wall_s": self.wall_s,
         }
 
@@ -213,9 +216,15 @@ def run_diloco(
     moves: list[WorkerMove] | None = None,
     job: str = "diloco",
     log: Callable[[str], None] | None = None,
+    on_outer_step: Callable[[int, dict[int, int]], None] | None = None,
 ) -> DilocoResult:
     """Run ``cfg`` with its workers at ``placement`` (default: round robin over ``sites``)
     under ``root/<site>``, moving single workers per ``moves``; return the result.
+
+    A worker that stops on its own with exit 75 (SIGTERM or SIGUSR1 from outside: it
+    checkpoints at its next outer-step boundary) is restarted at its site from that
+    checkpoint. ``on_outer_step(t, {rank: pid})`` is called once every worker finished
+    outer step ``t``, before the driver's decision (an observer, e.g. for fault tests).
 
     Raises :class:`ConfigError` for a plan that cannot run and
     :class:`RuntimeFailure` when a worker fails (its last stderr line is quoted).
@@ -274,10 +283,23 @@ def run_diloco(
             workers[rank] = _Worker(rank, site, [sys.executable, "-m", "greenhop.workload.diloco"],
                                     env, logs / f"w{rank}.log", on_line)
 
+        def restart(rank: int) -> None:
+            site = workers[rank].site
+            found = ck.latest_complete(root / site / job_name(job, rank))
+            if found is None:
+                raise RuntimeFailure(f"DiLoCo worker {rank} at {site} exited "
+                                     f"{EXIT_MIGRATED} without a complete checkpoint")
+            step = ck.parse_step_dir(found.name)
+            log(f"worker {rank} stopped on its own at step {step}: restarting it at {site}")
+            result.restarts.append((rank, step))
+            start(rank, site, step)
+
         for rank, site in enumerate(placement):
             start(rank, site, None)
         for t in range(1, cfg.outer_steps):  # the last step ends the run: no decision
-            _wait_arrivals(store, t, cfg, workers)
+            _wait_arrivals(store, t, cfg, workers, restart)
+            if on_outer_step is not None:
+                on_outer_step(t, {r: w.proc.pid for r, w in workers.items()})
             now = [m for m in moves if m.outer_step == t]
             store.set(f"ctl/{t}", json.dumps({"stop": [m.worker for m in now]}))
             for m in now:
@@ -285,11 +307,12 @@ def run_diloco(
                 start(m.worker, m.site, rec.step)
                 result.moves.append(rec)
                 placement[m.worker] = m.site
-        for rank, w in sorted(workers.items()):
-            code = w.wait(cfg.timeout_s)
+        for rank in sorted(workers):
+            while (code := workers[rank].wait(cfg.timeout_s)) == EXIT_MIGRATED:
+                restart(rank)
             if code != EXIT_FINISHED:
-                raise RuntimeFailure(f"DiLoCo worker {rank} at {w.site} exited {code}: "
-                                     f"{w.stderr_tail()}")
+                raise RuntimeFailure(f"DiLoCo worker {rank} at {workers[rank].site} exited "
+                                     f"{code}: {workers[rank].stderr_tail()}")
         result.final_checkpoints = [
             root / site / job_name(job, r) / ck.step_dir_name(cfg.total_inner_steps)
             for r, site in enumerate(placement)]
@@ -303,13 +326,18 @@ def run_diloco(
         store = None  # the rendezvous server closes with its last reference
 
 
-def _wait_arrivals(store, t: int, cfg: DilocoConfig, workers: dict[int, _Worker]) -> None:
-    """Block until every worker finished outer step ``t`` (bounded by ``cfg.timeout_s``)."""
+def _wait_arrivals(store, t: int, cfg: DilocoConfig, workers: dict[int, _Worker],
+                   restart: Callable[[int], None]) -> None:
+    """Block until every worker finished outer step ``t`` (bounded by ``cfg.timeout_s``);
+    restart a worker that stopped on its own (exit 75), fail on any other exit."""
     deadline = time.monotonic() + cfg.timeout_s
     while store.add(f"arrived/{t}", 0) < cfg.workers:
-        for rank, w in workers.items():
+        for rank, w in list(workers.items()):
             code = w.proc.poll()
-            if code is not None:
+            if code == EXIT_MIGRATED:
+                w.wait(5)
+                restart(rank)
+            elif code is not None:
                 w.wait(5)
                 raise RuntimeFailure(f"DiLoCo worker {rank} at {w.site} exited {code} before "
                                      f"outer step {t}: {w.stderr_tail()}")

@@ -409,8 +409,32 @@ class Worker:
 
     def components(self) -> dict[str, Any]:
         """What a worker checkpoint holds (the SDK adds the RNG states)."""
-        return {"model": self.model, "optimizer": self.inner, "loader": self.sampler,
-                "outer": self.outer}
+        return {"model": self.model, "optimizer": _Canonical(self.inner),
+                "loader": self.sampler, "outer": _Canonical(self.outer)}
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` with every dict's keys in sorted order (values untouched)."""
+    if isinstance(obj, dict):
+        return {k: _canonical(obj[k]) for k in sorted(obj, key=lambda k: (str(type(k)), k))}
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    return obj
+
+
+class _Canonical:
+    """An optimizer whose ``state_dict`` lists its keys in sorted order: torch's
+    ``load_state_dict`` reorders a parameter's entries (``step`` first), so without this a
+    worker that was moved or restarted would write the same state in another byte layout."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def state_dict(self) -> dict[str, Any]:
+        return _canonical(self.inner.state_dict())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)
 
 
 def train_sequential(cfg: DilocoConfig) -> list[dict[str, Any]]:
