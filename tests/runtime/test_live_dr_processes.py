@@ -58,7 +58,7 @@ def test_an_event_sent_mid_run_is_met_before_its_start_and_training_is_bit_ident
     proc = subprocess.Popen(
         greenhop_cmd("run", str(LIVE), "--workdir", str(work), "--time-scale", "7200",
                      "--train-steps", str(STEPS), "--checkpoint-every", str(EVERY),
-                     "--step-sleep", "0.04"),
+                     "--step-sleep", "0.04", "--policy", "static"),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True)
     log.close()
