@@ -62,7 +62,12 @@ _COLUMNS = (
 #: shown when the scenario has grid signals (docs/grid.md)
 _GRID_COLUMNS = (("job_co2_kg", "job CO2 kg (marginal)", 3),
                  ("job_co2_avg_kg", "job CO2 kg (average)", 3),
-                 ("job_energy_cost", "job energy cost", 2))
+                 ("job_energy_cost", "job energy cost", 2),
+                 # demand-response events (docs/grid.md), shown when the scenario has them
+                 ("dr_compliance_pct", "DR event steps met %", 1),
+                 ("dr_excess_kwh", "DR excess kWh", 3),
+                 ("flex_kwh", "flex kWh", 2),
+                 ("dr_moved_pct", "DR shed moved %", 1))
 
 
 _BARS = (("job_nr_kwh", "job non-renewable [kWh]"),
