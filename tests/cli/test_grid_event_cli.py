@@ -94,3 +94,19 @@ def test_a_missing_database_is_a_one_line_error(capsys, tmp_path):
     code, _out, err = run(capsys, "grid", "event", "--site", "a", "--from", "+1h", "--to",
                           "+2h", "--limit", "1kW", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "no run database here" in err
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ('start = "2h"\nend = "1h"\nlimit = "30kW"', "grid.events[0]: the event ends at or before"),
+    ('start = "2h"\nduration = "1h"\nlimit = "1kW"', "below its base load"),
+    ('zone = "atlantis"\nstart = "2h"\nduration = "1h"\nlimit = "30kW"', "unknown zone"),
+])
+def test_a_scenario_with_a_bad_event_exits_2_with_one_line(capsys, tmp_path, event, message):
+    toml = LIVE.read_text() + (
+        "\n[[grid.events]]\nid = \"bad\"\n" + ("" if "zone" in event else
+                                                'site = "tokyo-jp"\n') + event + "\n")
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    code, _out, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and message in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "out" / "metrics.json").exists()

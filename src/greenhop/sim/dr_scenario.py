@@ -20,13 +20,17 @@ from greenhop.core.grid_events import GridEvent, event_from_fields
 from greenhop.sim.schema import Table
 
 
-def parse_grid_events(t: Table, site_names, start_unix_s: float,
+def parse_grid_events(t: Table, sites, start_unix_s: float,
                       zones: dict[str, tuple[str, ...]] | None = None) -> tuple[GridEvent, ...]:
     """The events of ``[[grid.events]]`` in scenario table ``t``, checked against the sites
-    (and ``zones``); events start, end and are announced within any time, the fleet only
-    sees the steps of its horizon."""
+    (names, or a dict of name -> site with ``spec.base_load_w`` and ``spec.pue``: then an
+    absolute limit must not be below a site's base load) and ``zones``; events start, end
+    and are announced at any time, the fleet only sees the steps of its horizon."""
     if not t.has("grid"):
         return ()
+    site_names = tuple(sites)
+    base_w = ({n: s.spec.base_load_w * s.spec.pue for n, s in sites.items()}
+              if isinstance(sites, dict) else {})
     raw = t.raw("grid")
     if not isinstance(raw, dict):
         raise ConfigError(f"grid: expected a table of keys, got {type(raw).__name__}")
@@ -48,5 +52,10 @@ def parse_grid_events(t: Table, site_names, start_unix_s: float,
                 key = "site" if ev.site is not None else "sites"
                 raise ConfigError(f"{et.where(key)}: unknown site {n!r} (sites: "
                                   f"{', '.join(site_names)})")
+            if ev.limit_w is not None and n in base_w and ev.limit_w < base_w[n] - 1e-6:
+                raise ConfigError(
+                    f"{et.where('limit')}: {ev.limit_w:g} W at site {n!r} is below its base "
+                    f"load {base_w[n]:g} W (facility power that no job move can shed); "
+                    "raise the limit")
         events.append(ev)
     return tuple(events)

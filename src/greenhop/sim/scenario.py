@@ -784,7 +784,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
                           "(or write jobs = [] for an energy-only run)")
     from greenhop.sim.dr_scenario import parse_grid_events
 
-    grid_events = parse_grid_events(t, tuple(sites), start.timestamp(),
+    grid_events = parse_grid_events(t, sites, start.timestamp(),
                                     zones={z.name: z.sites for z in grid.zones})
     t.done()
     return Scenario(
