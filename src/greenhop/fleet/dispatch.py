@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.fleet.inputs import FleetInputs
-from greenhop.traces.dispatch import StepDispatcher, dispatch_step
+from greenhop.traces.dispatch import FLOWS, StepDispatcher, dispatch_step
 
 #: the dispatched flows of every step [W]
-FLOW_NAMES = ("direct_w", "charge_w", "discharge_w", "grid_w", "curtailed_w", "unmet_w")
+FLOW_NAMES = FLOWS
 
 
 def _scan_clamps(a: np.ndarray, lo: np.ndarray, hi: np.ndarray):
@@ -102,7 +102,10 @@ class EnergyBooks:
         # steps with network energy under ``network_to_grid``).
         self.grid_only_w: dict[int, np.ndarray] = {}
         self.grid_w = np.zeros((n_steps, n_sites))
-        self.energy_j = {k[:-2]: np.zeros(n_sites) for k in FLOW_NAMES}
+        # Energy per flow and site [J]; one array, so a step adds all six flows at once.
+        self._step_j = np.zeros((len(FLOW_NAMES), n_sites))
+        self.energy_j = {k[:-2]: self._step_j[i] for i, k in enumerate(FLOW_NAMES)}
+        self._step_flows = np.empty((len(FLOW_NAMES), n_sites))
         self.flows = {k: np.zeros((n_steps, n_sites)) for k in FLOW_NAMES} if record else None
         self.soc_log = None
         if record:
@@ -135,16 +138,11 @@ class EnergyBooks:
         battery = self.battery
         if t_end - t0 == 1 and self.flows is None:
             # One step (a decision every step, or a live run): skip the block machinery.
-            fs = self.stepper.step(renewable_w[0], self.demand_w[t0], self.soc_j)
-            e = self.energy_j
-            e["direct"] += fs.direct_w * dt
-            e["charge"] += fs.charge_w * dt
-            e["discharge"] += fs.discharge_w * dt
-            e["grid"] += fs.grid_w * dt
-            e["curtailed"] += fs.curtailed_w * dt
-            e["unmet"] += fs.unmet_w * dt
-            self.grid_w[t0] = fs.grid_w
-            self.soc_j[:] = fs.soc_j
+            flows = self._step_flows
+            soc = self.stepper.step_into(renewable_w[0], self.demand_w[t0], self.soc_j, flows)
+            self._step_j += flows * dt        # the energy_j arrays are rows of it
+            self.grid_w[t0] = flows[3]
+            self.soc_j[:] = soc
         else:
             f = dispatch_block(renewable_w, self.demand_w[t0:t_end], self.soc_j, dt, **battery)
             for k in FLOW_NAMES:

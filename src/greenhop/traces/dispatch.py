@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: the flows of a step, in the order of :class:`StepFlows`' fields
+FLOWS = ("direct_w", "charge_w", "discharge_w", "grid_w", "curtailed_w", "unmet_w")
+
 
 @dataclass(frozen=True)
 class StepFlows:
@@ -59,28 +62,40 @@ class StepDispatcher:
     def step(self, renewable_w, demand_w, soc_j) -> StepFlows:
         """Dispatch one step: renewable power and demand [W], state of charge at its
         start [J]."""
+        shape = np.broadcast_shapes(np.shape(renewable_w), np.shape(demand_w), np.shape(soc_j),
+                                    self.cap.shape, np.shape(self.max_power_w),
+                                    np.shape(self.grid_import_limit_w))
+        out = np.empty((len(FLOWS), *shape))
+        soc = self.step_into(renewable_w, demand_w, soc_j, out)
+        return StepFlows(*(out[i, ...] for i in range(len(FLOWS))), soc_j=soc)
+
+    def step_into(self, renewable_w, demand_w, soc_j, out: np.ndarray) -> np.ndarray:
+        """:meth:`step` writing the flows [W] into the rows of ``out`` (``[6, ...]``, in the
+        order of :data:`FLOWS`); returns the state of charge at the step's end [J]."""
         dt_s, cap, eta_leg, floor_j = self.dt_s, self.cap, self.eta_leg, self.floor_j
+        # ``out[i, ...]``: a view even of a 0-d row (sites as scalars)
+        direct, charge, discharge, grid, curtailed, unmet = (out[i, ...] for i in range(6))
         renewable = np.asarray(renewable_w, dtype=float)
         demand = np.asarray(demand_w, dtype=float)
         soc = np.asarray(soc_j, dtype=float)
 
-        direct = np.minimum(renewable, demand)
+        np.minimum(renewable, demand, out=direct)
         excess = renewable - direct
         deficit = demand - direct
 
         room_w = np.maximum(cap - soc, 0.0) / (dt_s * eta_leg)
-        charge = np.minimum(np.minimum(excess, self.max_power_w), room_w)
+        np.minimum(np.minimum(excess, self.max_power_w), room_w, out=charge)
         avail_w = np.maximum(soc - floor_j, 0.0) * eta_leg / dt_s
-        discharge = np.minimum(np.minimum(deficit, self.max_power_w), avail_w)
+        np.minimum(np.minimum(deficit, self.max_power_w), avail_w, out=discharge)
         new_soc = soc + charge * dt_s * eta_leg - discharge * dt_s / eta_leg
         # Rounding can leave the state a hair outside its bounds; clip it back.
         new_soc = np.minimum(np.maximum(new_soc, floor_j), self.ceiling_j)
 
         need = deficit - discharge
-        grid = np.minimum(need, self.grid_import_limit_w)
-        return StepFlows(direct_w=direct, charge_w=charge, discharge_w=discharge,
-                         grid_w=grid, curtailed_w=excess - charge, unmet_w=need - grid,
-                         soc_j=new_soc)
+        np.minimum(need, self.grid_import_limit_w, out=grid)
+        np.subtract(excess, charge, out=curtailed)
+        np.subtract(need, grid, out=unmet)
+        return new_soc
 
 
 def dispatch_step(
