@@ -154,3 +154,17 @@ def test_an_event_may_target_a_grid_zone_and_carbon_and_cost_follow_to_the_milli
                                             abs=1e-6)
     assert m["job_energy_cost"] == pytest.approx((job_a_j * 50 + job_b_j * 80) / 3.6e9,
                                                  abs=1e-5)
+
+
+def test_the_enforcement_record_survives_a_snapshot_of_the_fleet_state():
+    from greenhop.fleet.state import FleetState
+
+    inp = build_inputs(load_scenario(scenario(b_power="0W", duration="3h")))
+    eng = Engine(inp, make_policy("static"))
+    eng.run()
+    state = eng.core.state
+    assert state.dr["suspended"] == {"0": "peak@a"} and state.dr_closed.tolist() == [True, False]
+    again = FleetState(inp)
+    again.load_json(state.to_json())
+    assert again.dr == state.dr and again.dr_closed.tolist() == [True, False]
+    assert again.no_entry.tolist() == [True, False]
