@@ -185,9 +185,20 @@ def _sampler(cfg: DilocoConfig, n_items: int, rank: int) -> ShardSampler:
                         seed=_stream_seed(cfg.seed, _SAMPLER_STREAM + rank))
 
 
+def _set_deterministic(torch, mode: bool) -> None:
+    """torch's deterministic-algorithms flag. ``torch.use_deterministic_algorithms`` also
+    imports the compiler's configuration (about 1.5 s of CPU at every worker's start);
+    nothing here is compiled, so the flag alone is set where torch offers it."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - other torch versions
+        torch.use_deterministic_algorithms(mode)
+    else:
+        setter(mode)
+
+
 def _setup(torch, cfg: DilocoConfig, rng_stream: int) -> None:
     torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
+    _set_deterministic(torch, True)
     seed = _stream_seed(cfg.seed, rng_stream)
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -233,7 +244,7 @@ def _keep_torch_settings(fn):
         return fn(torch)
     finally:
         torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1])
+        _set_deterministic(torch, saved[1])
 
 
 def evaluate(cfg: DilocoConfig, state: dict[str, Any], batches: int = 8) -> float:
