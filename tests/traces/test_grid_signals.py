@@ -117,3 +117,19 @@ def test_cli_exit_2_on_an_unknown_zone_signal(tmp_path, capsys):
     assert code == 2
     assert "grid.zones[0].carbon: unknown carbon signal 'mars-average'" in err
     assert "Traceback" not in err
+
+
+def test_cli_simulate_shows_co2_and_cost_columns(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    import clikit
+
+    text = clikit.two_site_scenario("g", b_longitude=90.0, b_trace='{ kind = "solar", '
+                                    'peak = "4kW" }')
+    text += ('\n[grid]\ncurrency = "USD"\n[[grid.zones]]\nname = "z"\n'
+             'sites = ["a", "b"]\ncarbon = 400\nprice = 90\n')
+    p = tmp_path / "g.toml"
+    p.write_text(text, encoding="utf-8")
+    code, out, err = clikit.run(capsys, "simulate", str(p), "--out", str(tmp_path / "o"),
+                                "--no-report")
+    assert code == 0, err
+    assert "CO2 kg" in out and "cost" in out and "price [USD]" in out

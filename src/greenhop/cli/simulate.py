@@ -28,13 +28,22 @@ _SUMMARY = (
     ("window_closed_before_payback", "lost", "{:,d}"),
     ("net_green_loss_migrations", "net-", "{:,d}"),
     ("unfinished_jobs", "unfin.", "{:,d}"),
+    ("job_co2_kg", "CO2 kg", "{:,.1f}"),          # with grid signals only (docs/grid.md)
+    ("job_energy_cost", "cost", "{:,.2f}"),
 )
+#: columns shown only when some policy has them
+_OPTIONAL = ("gap_closed", "job_co2_kg", "job_energy_cost")
 _LEGEND = (
     "job grid kWh = grid energy the jobs cause (with jobs minus base load only); saved = vs "
     "static; green = jobs' green share; gap S / ST = share of static's gap to the space / "
     "space-time bound closed; sd p90 = 90th-percentile slowdown; CV = stability (coefficient "
     "of variation of slowdown); lost = moves whose window closed before payback; net- = "
     "moves with a net green loss")
+
+
+def any_currency(metrics: dict[str, dict]) -> str:
+    """The currency the runs' costs are in (``""`` when none has a cost)."""
+    return next((m["currency"] for m in metrics.values() if "currency" in m), "")
 
 
 def policy_list(text: str | None) -> list[str] | None:
@@ -115,7 +124,7 @@ def simulate_command(
         return
     columns = [c for c in _SUMMARY
                if any(m.get(c[0]) is not None for m in result.metrics_by_policy.values())
-               or not c[0].startswith("gap_closed")]
+               or not c[0].startswith(_OPTIONAL)]
     console = Console(highlight=False)
     if not console.is_terminal and console.width < 132:
         console = Console(highlight=False, width=132)
@@ -124,6 +133,10 @@ def simulate_command(
                  rows=[(name, [_cell(fmt, m.get(k)) for k, _, fmt in columns])
                        for name, m in result.metrics_by_policy.items()])
     console.print(_LEGEND)
+    if any(k == "job_co2_kg" or k == "job_energy_cost" for k, _, _ in columns):
+        currency = any_currency(result.metrics_by_policy)
+        console.print(f"CO2 kg / cost = the jobs' grid energy x the marginal carbon intensity / "
+                      f"the price [{currency}] of each step (docs/grid.md)")
     any_m = next(iter(result.metrics_by_policy.values()))
     console.print(f"context: the sites' grid energy with base load only is "
                   f"{any_m['base_only_nr_kwh']:,.0f} kWh (not movable; site totals per policy "
