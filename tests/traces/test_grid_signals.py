@@ -133,3 +133,36 @@ def test_cli_simulate_shows_co2_and_cost_columns(tmp_path, capsys):
                                 "--no-report")
     assert code == 0, err
     assert "CO2 kg" in out and "cost" in out and "price [USD]" in out
+
+
+def _price_rows(start: str, hours: int, skip: int | None = None) -> list[str]:
+    t0 = pd.Timestamp(start)
+    return [f"Netherlands,{t0 + pd.Timedelta(hours=h):%Y-%m-%d %H:%M:%S},x,{50 + h % 24}"
+            for h in range(hours) if h != skip]
+
+
+def test_cli_a_price_file_with_a_gap_exits_2_naming_row_and_column(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    import clikit
+
+    def scenario(rows):
+        write(tmp_path, rows)
+        text = clikit.two_site_scenario("g", b_longitude=90.0, b_trace='{ kind = "solar", '
+                                        'peak = "4kW" }')
+        text += ('\n[grid]\nobjective = "cost"\n[[grid.zones]]\nname = "z"\n'
+                 'sites = ["a", "b"]\nprice = { file = "prices.csv" }\n')
+        p = tmp_path / "g.toml"
+        p.write_text(text, encoding="utf-8")
+        return p
+
+    # 2023-05-31 .. 2023-06-03 covers history (1 d) and horizon (2 d); hour 30 is missing
+    bad = scenario(_price_rows("2023-05-31", 96, skip=30))
+    code, _out, err = clikit.run(capsys, "simulate", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and "Traceback" not in err
+    assert "grid.zones[0].price.file" in err and "row 30 (line 31)" in err
+    assert "column 'Datetime (UTC)'" in err and "2023-06-01 06:00 UTC, is missing" in err
+    good = scenario(_price_rows("2023-05-31", 96))
+    code, out, err = clikit.run(capsys, "simulate", str(good), "--out", str(tmp_path / "o"),
+                                "--no-report")
+    assert code == 0, err
+    assert "cost" in out

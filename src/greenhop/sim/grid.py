@@ -14,7 +14,7 @@ name = "DE"
 sites = ["berlin", "munich"]
 carbon = "de-lifecycle"         # marginal: a signal name, a number or a list per step
 carbon_average = "de-lifecycle" # default: the marginal signal
-price = "nl-day-ahead"
+price = "nl-day-ahead"          # or { file = "prices.csv" } in the same format
 curtailment = "caiso-curtailment"
 offset = "0s"                   # the zone sees its signals' time t + offset
 ```
@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, TraceError
 from greenhop.fleet.grid import OBJECTIVES, GridSignals
 from greenhop.sim.schema import Table
 
@@ -52,8 +53,12 @@ class Signal:
     name: str | None = None
     constant: float | None = None
     values: tuple[float, ...] = ()
+    #: a price file of the day-ahead format (``{ file = "prices.csv" }``), read strictly
+    path: str | None = None
 
     def describe(self) -> str:
+        if self.path is not None:
+            return self.path
         if self.name is not None:
             return self.name
         if self.constant is not None:
@@ -86,13 +91,23 @@ class GridSpec:
     zones: tuple[ZoneSpec, ...] = ()
 
 
-def _signal(zt: Table, key: str, kind: str) -> Signal | None:
-    from greenhop.traces.grid_signals import check_signal
+def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
+    from greenhop.traces.grid_signals import check_signal, read_nl_day_ahead
 
     if not zt.has(key):
         return None
     value = zt.raw(key)
     where = zt.where(key)
+    if isinstance(value, dict) and kind == "price":
+        ft = Table(value, where)
+        path = Path(ft.string("file"))
+        ft.done()
+        path = path if path.is_absolute() else base_dir / path
+        try:  # read now: a bad file stops the scenario before any run, naming its row
+            read_nl_day_ahead(path)
+        except TraceError as exc:
+            raise TraceError(f"{where}.file: {exc}") from None
+        return Signal(path=str(path))
     if isinstance(value, str):
         return Signal(name=check_signal(value, kind, where).name)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -103,17 +118,20 @@ def _signal(zt: Table, key: str, kind: str) -> Signal | None:
             and all(isinstance(v, int | float) and not isinstance(v, bool)
                     and math.isfinite(v) for v in value)):
         return Signal(values=tuple(float(v) for v in value))
-    raise ConfigError(f"{where}: expected a {kind} signal name, a number or a non-empty list "
-                      f"of numbers, got {value!r}")
+    file = " or { file = \"prices.csv\" }" if kind == "price" else ""
+    raise ConfigError(f"{where}: expected a {kind} signal name, a number, a non-empty list "
+                      f"of numbers{file}, got {value!r}")
 
 
-def parse_grid(gt: Table, site_names: tuple[str, ...]) -> GridSpec:
+def parse_grid(gt: Table, site_names: tuple[str, ...], base_dir: Path | None = None
+               ) -> GridSpec:
     """Read the keys of :data:`GRID_KEYS` from ``[grid]`` (the caller calls ``gt.done()``).
 
     Raises:
         ConfigError: naming the dotted path: an unknown objective, zone signal or site, a
             site in two zones or in none, a zone lacking the signal the objective needs.
     """
+    base_dir = base_dir or Path.cwd()
     objective = gt.string("objective", "energy", choices=OBJECTIVES)
     currency = gt.string("currency", "EUR")
     green_price = gt.number("green_price_below", 0.0)
@@ -134,12 +152,12 @@ def parse_grid(gt: Table, site_names: tuple[str, ...]) -> GridSpec:
                 raise ConfigError(f"{zt.where('sites')}[{i}]: site {s!r} is already in zone "
                                   f"{owner[s]!r}; a site is in one zone")
             owner[s] = name
-        carbon = _signal(zt, "carbon", "carbon")
+        carbon = _signal(zt, "carbon", "carbon", base_dir)
         zone = ZoneSpec(
             name=name, sites=sites, carbon=carbon,
-            carbon_average=_signal(zt, "carbon_average", "carbon") or carbon,
-            price=_signal(zt, "price", "price"),
-            curtailment=_signal(zt, "curtailment", "curtailment"),
+            carbon_average=_signal(zt, "carbon_average", "carbon", base_dir) or carbon,
+            price=_signal(zt, "price", "price", base_dir),
+            curtailment=_signal(zt, "curtailment", "curtailment", base_dir),
             offset_s=zt.duration("offset", 0.0, lo=-math.inf))
         zt.done()
         need = NEEDS.get(objective)
@@ -168,6 +186,17 @@ def _series(sig: Signal | None, index: pd.DatetimeIndex, offset_s: float,
     own = np.arange(n)
     if sig is None:
         return np.full(n, np.nan), np.full(n, n - 1)
+    if sig.path is not None:  # a day-ahead price file: published a day ahead
+        from greenhop.traces.grid_signals import (
+            day_ahead_known_until,
+            read_nl_day_ahead,
+            series_on_clock,
+        )
+
+        series = read_nl_day_ahead(sig.path)
+        return (series_on_clock(series, 3600.0, index, offset_s=offset_s,
+                                what=f"price file {sig.path}", where=where),
+                day_ahead_known_until(index, offset_s))
     if sig.name is not None:
         return (on_clock(sig.name, index, offset_s=offset_s, where=where),
                 known_until(sig.name, index, offset_s))

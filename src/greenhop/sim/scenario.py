@@ -776,7 +776,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     grid = GridSpec()
     if t.has("grid"):
         gt = t.table("grid")
-        grid = parse_grid(gt, tuple(sites))
+        grid = parse_grid(gt, tuple(sites), base_dir)
         gt.has("events")  # [[grid.events]]: read by parse_grid_events below
         gt.done()
     if not jobs and generator is None and "jobs" not in t.data:

@@ -251,19 +251,24 @@ def on_clock(name: str, index: pd.DatetimeIndex, *, offset_s: float = 0.0,
         TraceError: a step outside the series' span or touching a missing interval; the
             message names ``where``, the span needed and the span covered.
     """
+    return series_on_clock(signal_series(name), SIGNALS[name].step_s, index,
+                            offset_s=offset_s, what=f"grid signal {name!r}", where=where)
+
+
+def series_on_clock(series: pd.Series, step_s: float, index: pd.DatetimeIndex, *,
+                    offset_s: float = 0.0, what: str = "grid signal",
+                    where: str = "grid") -> np.ndarray:
+    """:func:`on_clock` for any interval-start UTC ``series`` of step ``step_s`` [s]."""
     from greenhop.traces.resample import resample_energy
 
-    info = SIGNALS[name]
-    series = signal_series(name)
     shifted = index + pd.Timedelta(seconds=offset_s)
     try:
-        values = resample_energy(series, shifted, source_step_s=info.step_s,
-                                 what=f"grid signal {name!r}").to_numpy()
+        values = resample_energy(series, shifted, source_step_s=step_s, what=what).to_numpy()
     except TraceError as exc:
         raise TraceError(f"{where}: {exc}") from None
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise TraceError(f"{where}: grid signal {name!r} has no value for the step starting "
+        raise TraceError(f"{where}: {what} has no value for the step starting "
                          f"{shifted[bad[0]]:%Y-%m-%d %H:%M} UTC (signal time; a gap in the "
                          f"data, {bad.size} steps in all); move start or the offset")
     return values
