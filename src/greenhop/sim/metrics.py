@@ -21,6 +21,11 @@ Job-attributable (the headline):
   ``job_nr_kwh`` with that bound; ``None`` with the reason in ``gap_closed_<kind>_why``
   when the policy did less than 99 % of the bound's work (or static is at the bound).
 
+With grid signals (a scenario's ``[grid]`` zones, docs/grid.md): ``job_co2_kg``,
+``job_co2_avg_kg``, ``job_energy_cost`` (and ``currency``), ``job_grid_green_kwh``: the
+jobs' grid energy per step and site priced at that step's signals
+(:func:`greenhop.sim.grid.grid_metrics`).
+
 Site totals (context, not the headline): ``non_renewable_kwh`` (grid energy of the sites,
 base load included), ``renewable_kwh`` (renewable energy that reached the load, directly or
 through the battery), ``curtailed_kwh``, ``unmet_kwh`` (demand beyond the grid import
