@@ -42,7 +42,7 @@ from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.objectives import block_weights
 from greenhop.policies.planner_forecast import block_edges_s, horizon_forecast
-from greenhop.policies.planner_lp import KWH_J, PlanInput, solve_plan
+from greenhop.policies.planner_lp import KWH_J, PlanInput, PlanSolver, solve_plan
 
 MOVE_SHARE = 0.6
 """Least plan weight of a move before it is taken (0.5 plus a margin against LP ties)."""
@@ -152,6 +152,9 @@ class HorizonPlannerPolicy(PolicyBase):
         self.history_days = int(days)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
+        # Per-run constants and the HiGHS instance kept across epochs.
+        self._edges_s = block_edges_s(self.epoch_s, self.horizon_s)
+        self._solver = PlanSolver()
         #: (columns, rows) of the last LP, for benchmarks and inspection
         self.last_size: tuple[int, int] = (0, 0)
         self._counts = {"planner_solves": 0, "planner_fallbacks": 0, "planner_moves": 0,
@@ -170,7 +173,7 @@ class HorizonPlannerPolicy(PolicyBase):
         jobs = np.flatnonzero((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
         if jobs.size == 0:
             return []
-        edges = block_edges_s(self.epoch_s, self.horizon_s)
+        edges = self._edges_s
         # The historical estimate learns from every epoch (the fallback uses it too).
         hist = np.asarray(self._fallback.estimator.estimate(obs), dtype=float)
         fc = horizon_forecast(obs, edges, self.q, days=self.history_days, rest=self.rest,
@@ -183,7 +186,8 @@ class HorizonPlannerPolicy(PolicyBase):
             pi, extra = self._build(obs, g_jobs, fc, g_sites)
             res = solve_plan(pi, lam=self.lam, mu=self.mu,
                              deadline_penalty=self.deadline_penalty,
-                             time_limit_s=self.time_limit_s / len(groups))
+                             time_limit_s=self.time_limit_s / len(groups),
+                             solver=self._solver)
             size[0] += res.cols
             size[1] += res.rows
             if not res.ok:
@@ -437,6 +441,10 @@ class HorizonPlannerPolicy(PolicyBase):
     def _rule_holds(self, obs: Observation, j: int, s: int, d: int, window_s: float,
                     added: np.ndarray) -> bool:
         """The alpha rule for ``j: s -> d`` with the link shares of this epoch's moves."""
+        if not added.any():
+            # No move taken yet this epoch: the rule is the one the candidate passed, on
+            # the same rate (the fair share now), window and model inputs.
+            return window_s > 0
         links = obs.links
         rate = float(links.shared_rate_bps(np.array([s]), np.array([d]), added)[0])
         eff = float(links.efficiency[s, d])

@@ -107,12 +107,32 @@ class PlanResult:
     rows: int
 
 
-def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
-               time_limit_s: float) -> PlanResult:
-    """Build the LP (module docstring) and solve it with HiGHS's dual simplex (serial,
-    deterministic) within ``time_limit_s``."""
-    import highspy
+@dataclass
+class LpArrays:
+    """The LP of one plan in HiGHS's column-wise form, and where its variables sit."""
 
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    start: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+    n_col: int
+    n_row: int
+    c_m: int
+    c_g: int
+
+    def key(self) -> bytes:
+        """Every number of the LP, as bytes: equal keys, equal LPs (and equal plans)."""
+        parts = (self.cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper,
+                 self.start, self.index, self.value)
+        return b"".join(np.ascontiguousarray(a).tobytes() for a in parts)
+
+
+def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float) -> LpArrays:
+    """The LP of the module docstring as arrays (vectorised; no loop over jobs or moves)."""
     J, B = pi.a_home.shape
     P = pi.pj.size
     # Only the sites this plan touches get energy rows and grid columns.
@@ -221,44 +241,92 @@ def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
             rlo.append(np.full(L, -np.inf))
             rhi.append(pi.budget_gbit)
             r0 += L
-    n_row = r0
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     v = np.concatenate(vals)
     keep = v != 0.0
     r, c, v = r[keep], c[keep], v[keep]
     order = np.lexsort((r, c))
-    r, c, v = r[order], c[order], v[order]
     start = np.zeros(n_col + 1, dtype=np.int32)
     np.cumsum(np.bincount(c, minlength=n_col), out=start[1:])
+    return LpArrays(cost=cost, col_lower=lo, col_upper=hi, row_lower=np.concatenate(rlo),
+                    row_upper=np.concatenate(rhi), start=start,
+                    index=r[order].astype(np.int32), value=v[order], n_col=n_col, n_row=r0,
+                    c_m=c_m, c_g=c_g)
 
-    model = highspy.HighsLp()
-    model.num_col_ = n_col
-    model.num_row_ = n_row
-    model.col_cost_ = cost
-    model.col_lower_ = lo
-    model.col_upper_ = hi
-    model.row_lower_ = np.concatenate(rlo)
-    model.row_upper_ = np.concatenate(rhi)
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = start
-    model.a_matrix_.index_ = r.astype(np.int32)
-    model.a_matrix_.value_ = v
-    h = new_highs()
-    h.setOptionValue("output_flag", False)
-    # No "threads" option: HiGHS's thread pool is process-wide and set by the first solve
-    # (e.g. a bound's), after which another value makes run() fail; the dual simplex runs
-    # serially (deterministically) by default.
-    h.setOptionValue("solver", "simplex")
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.passModel(model)
-    h.run()
-    status = h.modelStatusToString(h.getModelStatus())
-    if status != "Optimal":
-        empty = np.zeros(0)
-        return PlanResult(False, status, empty, empty, empty, float("nan"), n_col, n_row)
-    x = np.asarray(h.getSolution().col_value)
-    xh = x[c_xh:c_m].reshape(J, B)
-    m = x[c_m:c_g].copy()
-    return PlanResult(True, status, xh[:, 0].copy(), m * pi.avail[:, 0] if P else np.zeros(0),
-                      m, float(h.getInfo().objective_function_value), n_col, n_row)
+
+class PlanSolver:
+    """Solves plans on one HiGHS instance kept across epochs (its options are set once).
+
+    ``passModel`` replaces the previous model and clears HiGHS's solver state, so a plan's
+    solution depends on its LP alone, as with a fresh instance. When an LP is the same,
+    number for number, as the one solved just before (:meth:`LpArrays.key`), its plan is
+    returned without a solve (``skipped`` counts these).
+    """
+
+    def __init__(self) -> None:
+        self._h = None
+        self._last: tuple[bytes, PlanResult] | None = None
+        self.solves = 0
+        self.skipped = 0
+
+    def _highs(self):
+        if self._h is None:
+            h = new_highs()
+            h.setOptionValue("output_flag", False)
+            # No "threads" option: HiGHS's thread pool is process-wide and set by the first
+            # solve (e.g. a bound's), after which another value makes run() fail; the dual
+            # simplex runs serially (deterministically) by default.
+            h.setOptionValue("solver", "simplex")
+            self._h = h
+        return self._h
+
+    def solve(self, pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
+              time_limit_s: float) -> PlanResult:
+        """Build the LP (module docstring) and solve it with HiGHS's dual simplex (serial,
+        deterministic) within ``time_limit_s``."""
+        lp = build_lp(pi, lam=lam, mu=mu, deadline_penalty=deadline_penalty)
+        key = lp.key()
+        if self._last is not None and self._last[0] == key:
+            self.skipped += 1
+            return self._last[1]
+        res = self._run(pi, lp, time_limit_s)
+        # Only an optimal plan is reused: a time limit may not be hit a second time.
+        self._last = (key, res) if res.ok else None
+        return res
+
+    def _run(self, pi: PlanInput, lp: LpArrays, time_limit_s: float) -> PlanResult:
+        import highspy
+
+        h = self._highs()
+        self.solves += 1
+        # HiGHS's run clock adds up over an instance's runs: the limit is set past its reading.
+        h.setOptionValue("time_limit", float(h.getRunTime()) + float(time_limit_s))
+        h.passModel(lp.n_col, lp.n_row, int(lp.index.size), int(highspy.MatrixFormat.kColwise),
+                    int(highspy.ObjSense.kMinimize), 0.0, lp.cost, lp.col_lower, lp.col_upper,
+                    lp.row_lower, lp.row_upper, lp.start[:-1], lp.index, lp.value,
+                    np.zeros(lp.n_col, dtype=np.int32))  # every column continuous: an LP
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        if status != "Optimal":
+            empty = np.zeros(0)
+            return PlanResult(False, status, empty, empty, empty, float("nan"), lp.n_col,
+                              lp.n_row)
+        J, B = pi.a_home.shape
+        P = pi.pj.size
+        x = np.asarray(h.getSolution().col_value)
+        xh = x[:lp.c_m].reshape(J, B)
+        m = x[lp.c_m:lp.c_g].copy()
+        return PlanResult(True, status, xh[:, 0].copy(),
+                          m * pi.avail[:, 0] if P else np.zeros(0), m,
+                          float(h.getInfo().objective_function_value), lp.n_col, lp.n_row)
+
+
+def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
+               time_limit_s: float, solver: PlanSolver | None = None) -> PlanResult:
+    """Build the LP (module docstring) and solve it with HiGHS's dual simplex (serial,
+    deterministic) within ``time_limit_s``; ``solver`` keeps one HiGHS instance across
+    calls (a fresh one is made without it)."""
+    return (solver or PlanSolver()).solve(pi, lam=lam, mu=mu,
+                                          deadline_penalty=deadline_penalty,
+                                          time_limit_s=time_limit_s)

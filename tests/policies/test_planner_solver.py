@@ -1,0 +1,99 @@
+"""The planner's HiGHS instance kept across epochs: the same plans as a fresh instance per
+solve, a time limit that holds per solve (not over the instance's life), and an unchanged
+LP answered without a solve."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+import simkit
+from test_horizon_planner import Recorder, run, two_site
+
+from greenhop.policies import make_policy
+from greenhop.policies.planner_lp import PlanInput, PlanSolver, build_lp, solve_plan
+
+
+def plan_input(surplus_kw: float) -> PlanInput:
+    """Two jobs at site 0 over three 1-hour blocks, one candidate move of job 0 to site 1."""
+    B = 3
+    return PlanInput(
+        home=np.array([0, 0]), p_home_kw=np.array([0.4, 0.8]), rem_h=np.array([2.0, 5.0]),
+        need_h=np.array([0.0, 1.0]), tail_grid=np.zeros(2), dfrac=np.ones((2, B)),
+        a_home=np.ones((2, B)), pj=np.array([0]), pc=np.array([1]), p_kw=np.array([0.4]),
+        rho=np.array([1.0]), avail=np.array([[0.9, 1.0, 0.1]]), gpus=np.array([1]),
+        gbit=np.array([8.0]), e_kwh=np.array([0.01]), link_rows=np.array([0]),
+        link_cols=np.array([0]), budget_gbit=np.array([100.0]),
+        surplus_kw=np.array([[0.2, 0.0, 0.0], [surplus_kw, surplus_kw, 0.0]]),
+        free=np.array([0, 2]), tau_h=np.ones(B), tmid_h=np.array([0.5, 1.5, 2.5]))
+
+
+def test_kept_instance_solves_like_a_fresh_one_and_its_time_limit_is_per_solve():
+    kept = PlanSolver()
+    args = {"lam": 0.8, "mu": 0.5, "deadline_penalty": 20.0}
+    for k in range(400):
+        pi = plan_input(0.1 + 0.001 * k)  # a new LP every time: no solve is skipped
+        got = kept.solve(pi, time_limit_s=0.05, **args)
+        # A 50 ms limit per solve; HiGHS's run clock adds up over the instance's 400 runs.
+        assert got.ok, (k, got.status)
+        if k % 50 == 0:
+            fresh = solve_plan(pi, time_limit_s=0.05, **args)
+            assert np.array_equal(got.m, fresh.m) and np.array_equal(got.xh0, fresh.xh0)
+            assert got.objective_kwh == fresh.objective_kwh
+    assert kept.solves == 400 and kept.skipped == 0
+
+
+def test_an_unchanged_lp_is_answered_without_a_solve():
+    s = PlanSolver()
+    args = {"lam": 0.8, "mu": 0.5, "deadline_penalty": 20.0, "time_limit_s": 1.0}
+    first = s.solve(plan_input(0.3), **args)
+    again = s.solve(plan_input(0.3), **args)
+    assert s.solves == 1 and s.skipped == 1
+    assert again is first
+    s.solve(plan_input(0.31), **args)
+    assert s.solves == 2
+    # the key covers every number: a changed bound changes it
+    a = build_lp(plan_input(0.3), **{k: v for k, v in args.items() if k != "time_limit_s"})
+    b = build_lp(plan_input(0.3), lam=0.8, mu=0.5, deadline_penalty=21.0)
+    assert a.key() != b.key()
+
+
+class FreshSolver(Recorder):
+    """Hands the planner a new HiGHS instance before every decision (the old behaviour)."""
+
+    def decide(self, obs):
+        self.inner._solver = PlanSolver()
+        return super().decide(obs)
+
+
+def test_decisions_match_a_fresh_instance_per_plan():
+    def scenario() -> dict:
+        a = simkit.site("a", slots=4)
+        b = simkit.site("b", slots=2)
+        a["trace"] = {"kind": "values", "values": ([4000.0] * 6 + [0.0] * 10) * 24}
+        b["trace"] = {"kind": "values", "values": ([0.0] * 8 + [3000.0] * 8) * 24}
+        links = [{"a": "a", "b": "b", "bandwidth": "10Gbps", "efficiency": 0.5, "rtt": "10ms"}]
+        jobs = [{"name": f"j{i}", "arrival": f"{i}h", "work_gpu_h": 4.0 + 3 * i,
+                 "checkpoint": "2GB", "gpus": 1, "origin": "a"} for i in range(4)]
+        return simkit.micro(sites=[a, b], links=links, jobs=jobs, step="15min",
+                            history="2d", horizon="2d")
+
+    logs = []
+    for wrap in (Recorder, FreshSolver):
+        pol = wrap(make_policy("horizon-planner", lam=0.6, mu=0.2))
+        res, m = run(scenario(), pol)
+        logs.append((pol.log, m["job_nr_kwh"], res.job_finish_s.tolist()))
+    kinds = {type(a).__name__ for _, acts in logs[0][0] for a in acts}
+    assert "Migrate" in kinds  # the scenario exercises moves
+    assert logs[0] == logs[1]
+
+
+def test_kept_instance_still_falls_back_on_a_tiny_time_limit():
+    pol = make_policy("horizon-planner", time_limit_s=1e-6)
+    run(two_site("100Gbps", jobs=2, work_h=2.0), pol)
+    c = pol.counters()
+    assert c["planner_fallbacks"] == c["planner_solves"] > 0
