@@ -61,6 +61,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=24)
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--sites", type=int, default=100)
+    ap.add_argument("--warm-start", action="store_true",
+                    help="start each cluster's solve from its last basis")
     args = ap.parse_args()
 
     from bench_controller import fleet_scenario
@@ -72,7 +74,7 @@ def main() -> int:
     d = fleet_scenario(args.sites, args.jobs)
     d["horizon"] = f"{(args.rounds + 2) * 15}min"
     inp = build_inputs(load_scenario(d))
-    planner = make_policy("horizon-planner", epoch_s=900.0)
+    planner = make_policy("horizon-planner", epoch_s=900.0, warm_start=args.warm_start)
     ref = make_policy("feasibility-aware")
     wrap = SideBySide(planner, ref, args.rounds)
     Engine(inp, wrap).run()

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 import simkit
 from test_horizon_planner import Recorder, run, two_site
 
+from greenhop.core.errors import ConfigError
 from greenhop.policies import make_policy
 from greenhop.policies.planner_lp import PlanInput, PlanSolver, build_lp, solve_plan
 
@@ -97,3 +99,26 @@ def test_kept_instance_still_falls_back_on_a_tiny_time_limit():
     run(two_site("100Gbps", jobs=2, work_h=2.0), pol)
     c = pol.counters()
     assert c["planner_fallbacks"] == c["planner_solves"] > 0
+
+
+def test_warm_start_carries_the_basis_and_reaches_the_same_optimum():
+    args = {"lam": 0.8, "mu": 0.5, "deadline_penalty": 20.0, "time_limit_s": 1.0}
+    warm, cold = PlanSolver(warm_start=True), PlanSolver()
+    for k in range(30):
+        pi = plan_input(0.05 * k)
+        pi.job_ids, pi.link_ids = np.array([7, 9]), np.array([3])
+        a, b = warm.solve(pi, **args), cold.solve(pi, **args)
+        assert a.ok and b.ok
+        assert abs(a.objective_kwh - b.objective_kwh) <= 1e-9 * max(1.0, abs(b.objective_kwh))
+    assert warm.warm == 29 and cold.warm == 0  # every solve after the first started warm
+
+
+def test_warm_start_option_decides_like_the_default_here_and_rejects_a_non_bool():
+    logs = []
+    for warm in (False, True):
+        pol = Recorder(make_policy("horizon-planner", lam=1.0, warm_start=warm))
+        res, m = run(two_site("100Gbps", jobs=3, slots_b=2), pol)
+        logs.append((pol.log, m["job_nr_kwh"], res.job_finish_s.tolist()))
+    assert logs[0] == logs[1]
+    with pytest.raises(ConfigError, match="warm_start"):
+        make_policy("horizon-planner", warm_start="yes")

@@ -54,7 +54,7 @@ GROUP_JOBS = 100
 """Largest number of planned jobs in one LP; a larger fleet is cut into site clusters."""
 
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
-            "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days")
+            "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start")
 
 
 def _number(name: str, value, *, lo: float | None = None, lo_open: bool = False,
@@ -113,7 +113,8 @@ class HorizonPlannerPolicy(PolicyBase):
                  tail: float = 0.0, lam: float = 0.8, mu: float = 0.5,
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
-                 candidates: int = 3, history_days: int = 3, **unknown) -> None:
+                 candidates: int = 3, history_days: int = 3, warm_start: bool = False,
+                 **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -154,7 +155,11 @@ class HorizonPlannerPolicy(PolicyBase):
         self._next_plan_s: float | None = None
         # Per-run constants and the HiGHS instance kept across epochs.
         self._edges_s = block_edges_s(self.epoch_s, self.horizon_s)
-        self._solver = PlanSolver()
+        if not isinstance(warm_start, bool):
+            raise ConfigError(f"horizon-planner: warm_start must be true or false, "
+                              f"got {warm_start!r}")
+        self.warm_start = warm_start
+        self._solver = PlanSolver(warm_start=warm_start)
         #: (columns, rows) of the last LP, for benchmarks and inspection
         self.last_size: tuple[int, int] = (0, 0)
         self._counts = {"planner_solves": 0, "planner_fallbacks": 0, "planner_moves": 0,
@@ -182,12 +187,12 @@ class HorizonPlannerPolicy(PolicyBase):
         self._counts["planner_solves"] += 1
         plans = []
         size = [0, 0]
-        for g_jobs, g_sites in groups:
+        for k, (g_jobs, g_sites) in enumerate(groups):
             pi, extra = self._build(obs, g_jobs, fc, g_sites)
             res = solve_plan(pi, lam=self.lam, mu=self.mu,
                              deadline_penalty=self.deadline_penalty,
                              time_limit_s=self.time_limit_s / len(groups),
-                             solver=self._solver)
+                             solver=self._solver, slot=k)
             size[0] += res.cols
             size[1] += res.rows
             if not res.ok:
@@ -326,6 +331,7 @@ class HorizonPlannerPolicy(PolicyBase):
             budget_gbit = share * budget / 1e9
             link_rows, link_cols = row_of[lr], lp
         else:
+            used = np.zeros(0, dtype=np.int64)
             budget_gbit = np.zeros(0)
             link_rows = link_cols = np.zeros(0, dtype=np.int64)
         pi = PlanInput(
@@ -334,7 +340,8 @@ class HorizonPlannerPolicy(PolicyBase):
             avail=avail, gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
             link_cols=link_cols, budget_gbit=budget_gbit, surplus_kw=surplus_w / 1e3,
             free=np.asarray(obs.free_gpus, dtype=np.int64), tau_h=tau_s / 3600.0,
-            tmid_h=(lo_s + hi_s) / 2 / 3600.0, grid_weight=block_weights(obs, edges))
+            tmid_h=(lo_s + hi_s) / 2 / 3600.0, grid_weight=block_weights(obs, edges),
+            job_ids=jobs, link_ids=used)
         return pi, {"gmove": gmove}
 
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,

@@ -91,6 +91,10 @@ class PlanInput:
     #: ``[S, B]`` relative weight of a grid kWh per site and block under a carbon or cost
     #: objective (docs/grid.md); ``None``: every grid kWh weighs 1
     grid_weight: np.ndarray | None = None
+    #: ``[J]`` the jobs' indices in the fleet and ``[L]`` the links' (their names across
+    #: plans, for a warm start); ``None``: no warm start
+    job_ids: np.ndarray | None = None
+    link_ids: np.ndarray | None = None
 
 
 @dataclass
@@ -123,6 +127,10 @@ class LpArrays:
     n_row: int
     c_m: int
     c_g: int
+    #: a name per column and per row that stays the same from one plan to the next (kind,
+    #: job or site, block or site or link), for a warm start; ``None`` without job ids
+    col_names: np.ndarray | None = None
+    row_names: np.ndarray | None = None
 
     def key(self) -> bytes:
         """Every number of the LP, as bytes: equal keys, equal LPs (and equal plans)."""
@@ -131,8 +139,10 @@ class LpArrays:
         return b"".join(np.ascontiguousarray(a).tobytes() for a in parts)
 
 
-def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float) -> LpArrays:
-    """The LP of the module docstring as arrays (vectorised; no loop over jobs or moves)."""
+def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
+             names: bool = False) -> LpArrays:
+    """The LP of the module docstring as arrays (vectorised; no loop over jobs or moves);
+    ``names``: also name its columns and rows (for a warm start; needs ``pi.job_ids``)."""
     J, B = pi.a_home.shape
     P = pi.pj.size
     # Only the sites this plan touches get energy rows and grid columns.
@@ -249,10 +259,35 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float) -
     order = np.lexsort((r, c))
     start = np.zeros(n_col + 1, dtype=np.int32)
     np.cumsum(np.bincount(c, minlength=n_col), out=start[1:])
+    col_names = row_names = None
+    if names and pi.job_ids is not None and pi.link_ids is not None:
+        jid = np.asarray(pi.job_ids, dtype=np.int64)
+        bb = np.arange(B)
+        col_names = np.concatenate([
+            _name(0, np.repeat(jid, B), np.tile(bb, J)), _name(1, jid[pi.pj], pi.pc),
+            _name(2, np.repeat(used, B), np.tile(bb, S)), _name(3, jid, 0)])
+        parts = [_name(10, np.repeat(jid, B), np.tile(bb, J))]
+        if P:
+            parts.append(_name(11, jid, 0))
+        parts.append(_name(12, jid, 0))
+        if dl.size:
+            parts.append(_name(13, jid[dl], 0))
+        parts.append(_name(14, np.repeat(used, B), np.tile(bb, S)))
+        if P:
+            parts.append(_name(15, used, 0))
+            if L:
+                parts.append(_name(16, np.asarray(pi.link_ids, dtype=np.int64), 0))
+        row_names = np.concatenate(parts)
     return LpArrays(cost=cost, col_lower=lo, col_upper=hi, row_lower=np.concatenate(rlo),
                     row_upper=np.concatenate(rhi), start=start,
                     index=r[order].astype(np.int32), value=v[order], n_col=n_col, n_row=r0,
-                    c_m=c_m, c_g=c_g)
+                    c_m=c_m, c_g=c_g, col_names=col_names, row_names=row_names)
+
+
+def _name(kind: int, a, b) -> np.ndarray:
+    """One int64 name per variable or row: its kind, then two indices (< 2**24 each)."""
+    a = np.asarray(a, dtype=np.int64)
+    return (kind << 48) + (a << 24) + np.asarray(b, dtype=np.int64)
 
 
 class PlanSolver:
@@ -264,11 +299,15 @@ class PlanSolver:
     returned without a solve (``skipped`` counts these).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, warm_start: bool = False) -> None:
         self._h = None
         self._last: tuple[bytes, PlanResult] | None = None
+        self.warm_start = warm_start
+        #: per slot (a site cluster), the names and statuses of the last optimal basis
+        self._basis: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self.solves = 0
         self.skipped = 0
+        self.warm = 0
 
     def _highs(self):
         if self._h is None:
@@ -278,24 +317,29 @@ class PlanSolver:
             # solve (e.g. a bound's), after which another value makes run() fail; the dual
             # simplex runs serially (deterministically) by default.
             h.setOptionValue("solver", "simplex")
+            # Presolve costs more than it saves on these small, sparse LPs (about half of a
+            # solve's time on the packaged scenarios); the dual simplex starts from the LP.
+            h.setOptionValue("presolve", "off")
             self._h = h
         return self._h
 
     def solve(self, pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
-              time_limit_s: float) -> PlanResult:
+              time_limit_s: float, slot: int = 0) -> PlanResult:
         """Build the LP (module docstring) and solve it with HiGHS's dual simplex (serial,
         deterministic) within ``time_limit_s``."""
-        lp = build_lp(pi, lam=lam, mu=mu, deadline_penalty=deadline_penalty)
+        lp = build_lp(pi, lam=lam, mu=mu, deadline_penalty=deadline_penalty,
+                      names=self.warm_start)
         key = lp.key()
         if self._last is not None and self._last[0] == key:
             self.skipped += 1
             return self._last[1]
-        res = self._run(pi, lp, time_limit_s)
+        res = self._run(pi, lp, time_limit_s, slot)
         # Only an optimal plan is reused: a time limit may not be hit a second time.
         self._last = (key, res) if res.ok else None
         return res
 
-    def _run(self, pi: PlanInput, lp: LpArrays, time_limit_s: float) -> PlanResult:
+    def _run(self, pi: PlanInput, lp: LpArrays, time_limit_s: float,
+             slot: int = 0) -> PlanResult:
         import highspy
 
         h = self._highs()
@@ -306,12 +350,19 @@ class PlanSolver:
                     int(highspy.ObjSense.kMinimize), 0.0, lp.cost, lp.col_lower, lp.col_upper,
                     lp.row_lower, lp.row_upper, lp.start[:-1], lp.index, lp.value,
                     np.zeros(lp.n_col, dtype=np.int32))  # every column continuous: an LP
+        if self.warm_start and slot in self._basis and lp.col_names is not None:
+            self._set_basis(h, lp, self._basis[slot])
         h.run()
         status = h.modelStatusToString(h.getModelStatus())
         if status != "Optimal":
+            self._basis.pop(slot, None)
             empty = np.zeros(0)
             return PlanResult(False, status, empty, empty, empty, float("nan"), lp.n_col,
                               lp.n_row)
+        if self.warm_start and lp.col_names is not None:
+            b = h.getBasis()
+            self._basis[slot] = (lp.col_names, np.array([v.value for v in b.col_status]),
+                                 lp.row_names, np.array([v.value for v in b.row_status]))
         J, B = pi.a_home.shape
         P = pi.pj.size
         x = np.asarray(h.getSolution().col_value)
@@ -321,12 +372,54 @@ class PlanSolver:
                           m * pi.avail[:, 0] if P else np.zeros(0), m,
                           float(h.getInfo().objective_function_value), lp.n_col, lp.n_row)
 
+    def _set_basis(self, h, lp: LpArrays, last: tuple) -> None:
+        """Start from the last plan's basis: each column and row keeps its status where its
+        name was in the last LP (new columns at their lower bound, new rows basic), nonbasic
+        statuses moved to a finite bound, and the basic count made the row count."""
+        import highspy
+
+        old_c, old_cs, old_r, old_rs = last
+        col = _carry(old_c, old_cs, lp.col_names, 0)
+        row = _carry(old_r, old_rs, lp.row_names, 1)
+        col = np.where((col != 1) & (col != 2), 0, col)
+        col = np.where((col == 2) & ~np.isfinite(lp.col_upper), 0, col)
+        fin_lo, fin_hi = np.isfinite(lp.row_lower), np.isfinite(lp.row_upper)
+        row = np.where((row != 1) & ~fin_lo, 2, row)
+        row = np.where((row != 1) & (row != 2) & fin_lo, 0, row)
+        row = np.where((row == 2) & ~fin_hi, 0, row)
+        extra = int((col == 1).sum() + (row == 1).sum()) - lp.n_row
+        if extra > 0:  # too many basic: the last basic columns go to their lower bound
+            col[np.flatnonzero(col == 1)[-extra:]] = 0
+        elif extra < 0:  # too few: the first nonbasic rows become basic
+            row[np.flatnonzero(row != 1)[:-extra]] = 1
+        st = [highspy.HighsBasisStatus(v) for v in range(5)]  # made once: a lookup per entry
+        basis = highspy.HighsBasis()
+        basis.col_status = [st[v] for v in col.tolist()]
+        basis.row_status = [st[v] for v in row.tolist()]
+        basis.valid = True
+        if h.setBasis(basis) == highspy.HighsStatus.kOk:
+            self.warm += 1
+
+
+def _carry(old_names: np.ndarray, old_status: np.ndarray, names: np.ndarray,
+           default: int) -> np.ndarray:
+    """The status each of ``names`` had under the same name before, else ``default``."""
+    order = np.argsort(old_names, kind="stable")
+    sorted_names = old_names[order]
+    pos = np.clip(np.searchsorted(sorted_names, names), 0, max(sorted_names.size - 1, 0))
+    out = np.full(names.size, default, dtype=np.int64)
+    if sorted_names.size:
+        hit = sorted_names[pos] == names
+        out[hit] = old_status[order][pos[hit]]
+    return out
+
 
 def solve_plan(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
-               time_limit_s: float, solver: PlanSolver | None = None) -> PlanResult:
+               time_limit_s: float, solver: PlanSolver | None = None,
+               slot: int = 0) -> PlanResult:
     """Build the LP (module docstring) and solve it with HiGHS's dual simplex (serial,
     deterministic) within ``time_limit_s``; ``solver`` keeps one HiGHS instance across
     calls (a fresh one is made without it)."""
     return (solver or PlanSolver()).solve(pi, lam=lam, mu=mu,
                                           deadline_penalty=deadline_penalty,
-                                          time_limit_s=time_limit_s)
+                                          time_limit_s=time_limit_s, slot=slot)
