@@ -198,7 +198,8 @@ def default_scenario_path() -> Path:
 
 def packaged_scenarios() -> dict[str, Path]:
     """The packaged scenarios by name (the file name without ``.toml``), sorted by name."""
-    return {p.stem: p for p in sorted(_scenario_dir().glob("*.toml"))}
+    # by the name, not the file name: "a-b.toml" sorts before "a.toml", "a" before "a-b"
+    return {p.stem: p for p in sorted(_scenario_dir().glob("*.toml"), key=lambda p: p.stem)}
 
 
 def scenario_document(source: str | Path | dict | None = None) -> tuple[dict, str, Path]:
