@@ -57,9 +57,8 @@ from greenhop.core.observation import (
     Resume,
     Suspend,
 )
+from greenhop.fleet.evacuate import Evacuation
 from greenhop.model import constants as C
-from greenhop.policies.base import available_headroom_w, job_power_at
-from greenhop.policies.common_moves import evaluate_moves
 from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
 
 _TOL_W = 1e-6
@@ -324,37 +323,16 @@ class DemandResponse:
             return []
         obs = core.observe(obs_step)
         window = np.asarray(window_estimate_s(obs, self.estimator), dtype=float)
-        state, inp = core.state, self.inputs
-        closed = state.drained | state.dr_closed
-        head = available_headroom_w(obs)
-        free = np.array(obs.free_gpus, dtype=np.int64)
-        links = obs.links
-        extra = np.zeros_like(links.active_transfers)
-        n_sites = obs.n_sites
+        state = core.state
+        moves = Evacuation(obs, state.drained | state.dr_closed, window, alpha=self.alpha)
         out = []
         for j in order:
             if over <= _TOL_W:
                 break
-            g = int(state.g_move[j])
-            ok = (~closed & inp.job_allowed[j] & (links.hops[s] > 0) & (free >= g)
-                  & (window > 0))
-            ok[s] = False
-            dests = np.flatnonzero(ok)
-            if dests.size == 0:
-                continue
-            jobs = np.full(dests.size, j)
-            f = evaluate_moves(obs, jobs, np.full(dests.size, s), dests, window[dests],
-                               job_power_at(obs, jobs, dests), alpha=self.alpha, extra=extra)
-            good = np.asarray(f.feasible, dtype=bool) & (np.asarray(f.downtime_s) <= lead_s)
-            dests = dests[good]
-            if dests.size == 0:
-                continue
-            d = int(dests[int(np.argmax(head[dests]))])
-            out.append((j, d))
-            over -= self._site_share_w(core, j, s)
-            head[d] -= float(job_power_at(obs, np.array([j]), np.array([d]))[0])
-            free[d] -= g
-            extra = extra + links.route[s * n_sites + d]
+            d = moves.destination(j, s, int(state.g_move[j]), max_downtime_s=lead_s)
+            if d is not None:
+                out.append((j, d))
+                over -= self._site_share_w(core, j, s)
         return out
 
     def _book(self, core, e: SiteEvent, j: int, s: int, kind: str, power_w: float,

@@ -5,10 +5,8 @@ resume the policy.
 (:class:`~greenhop.fleet.state.FleetState` ``drained``, ``pinned``, ``paused``), which the
 admission rules (:mod:`greenhop.fleet.admission`) and the decision cadence honour.
 :func:`drain_moves` is what a drain asks of the jobs already on a drained site: each
-goes to the allowed, not drained site with the most surplus headroom where the move is
-feasible (downtime <= alpha x the destination's estimated remaining window, the
-feasibility model of the ``feasibility-aware`` policy); a job with no feasible
-destination stays. Both mechanisms (simulator and live controller) can drive these.
+goes where :class:`~greenhop.fleet.evacuate.Evacuation` finds it a feasible place; a job
+with no feasible destination stays. Both mechanisms (simulator and live controller) can drive these.
 """
 
 from __future__ import annotations
@@ -17,9 +15,9 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import PINNED, RUNNING, Migrate, Observation
+from greenhop.fleet.evacuate import Evacuation
 from greenhop.fleet.state import FleetState
-from greenhop.policies.base import available_headroom_w, job_power_at, move_gpus
-from greenhop.policies.common_moves import evaluate_moves
+from greenhop.policies.base import move_gpus
 
 #: operator actions: kind -> what it targets (``site``, ``job`` or nothing)
 OPERATOR_KINDS = {"drain": "site", "undrain": "site", "pin": "job", "unpin": "job",
@@ -63,33 +61,11 @@ def drain_moves(obs: Observation, drained: np.ndarray, pinned: np.ndarray,
     cand = cand[drained[site[cand]]]
     if cand.size == 0:
         return []
-    head = available_headroom_w(obs)
-    free = np.array(obs.free_gpus, dtype=np.int64)
-    links = obs.links
-    extra = np.zeros_like(links.active_transfers)
-    window = np.asarray(window_s, dtype=float)
-    n_sites = obs.n_sites
+    moves = Evacuation(obs, drained, window_s, alpha=alpha)
     out: list[Migrate] = []
     # Longest remaining work first, as feasibility-aware orders its candidates.
     for j in cand[np.argsort(-obs.job_remaining_gpu_s[cand], kind="stable")].tolist():
-        s = int(site[j])
-        g = int(move_gpus(obs, np.array([j]))[0])
-        ok = (~drained & obs.job_allowed[j] & (links.hops[s] > 0) & (free >= g)
-              & (window > 0))
-        ok[s] = False
-        dests = np.flatnonzero(ok)
-        if dests.size == 0:
-            continue
-        jobs = np.full(dests.size, j)
-        src = np.full(dests.size, s)
-        f = evaluate_moves(obs, jobs, src, dests, window[dests],
-                           job_power_at(obs, jobs, dests), alpha=alpha, extra=extra)
-        good = dests[np.asarray(f.feasible, dtype=bool)]
-        if good.size == 0:
-            continue
-        d = int(good[int(np.argmax(head[good]))])
-        out.append(Migrate(j, d))
-        head[d] -= float(job_power_at(obs, np.array([j]), np.array([d]))[0])
-        free[d] -= g
-        extra = extra + links.route[s * n_sites + d]
+        d = moves.destination(j, int(site[j]), int(move_gpus(obs, np.array([j]))[0]))
+        if d is not None:
+            out.append(Migrate(j, d))
     return out
