@@ -31,13 +31,13 @@ Notation (every function broadcasts over numpy arrays like :func:`greenhop.model
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from greenhop.core.errors import ConfigError
 from greenhop.model import constants as C
-from greenhop.model.feasibility import _array, _out, evaluate
+from greenhop.model.feasibility import _array, _out, evaluate, plain_fields
 
 SYNC_SHARE = 0.1
 """Share of an outer step's compute time the pseudo-gradient exchange may take [-].
@@ -118,11 +118,7 @@ class DistributedCost:
 
     def to_dict(self) -> dict:
         """Plain Python values (floats, bools or lists) keyed by field name."""
-        out = {}
-        for f in fields(self):
-            arr = np.asarray(getattr(self, f.name))
-            out[f.name] = arr.tolist() if arr.ndim else arr.item()
-        return out
+        return plain_fields(self)
 
 
 def evaluate_distributed(

@@ -144,6 +144,16 @@ def restore_seconds(checkpoint_bytes, read_Bps=C.READ_BPS, startup_s=C.STARTUP_S
     return _out(size / read + _array("startup time", startup_s, positive=False))
 
 
+def plain_fields(result) -> dict:
+    """A result dataclass's array fields as plain Python values (floats, bools or lists)
+    keyed by field name, for JSON."""
+    out = {}
+    for f in fields(result):
+        arr = np.asarray(getattr(result, f.name))
+        out[f.name] = arr.tolist() if arr.ndim else arr.item()
+    return out
+
+
 @dataclass(frozen=True)
 class Feasibility:
     """Every term of one (vectorised) feasibility evaluation; arrays broadcast together.
@@ -188,11 +198,7 @@ class Feasibility:
 
     def to_dict(self) -> dict:
         """Plain Python values (floats, bools or lists) keyed by field name."""
-        out = {}
-        for f in fields(self):
-            arr = np.asarray(getattr(self, f.name))
-            out[f.name] = arr.tolist() if arr.ndim else arr.item()
-        return out
+        return plain_fields(self)
 
 
 def evaluate(
