@@ -16,6 +16,7 @@ import signal
 
 import pytest
 
+from greenhop.cli.main import main as cli_main
 from greenhop.core.errors import ConfigError
 from greenhop.runtime import diloco as rd
 from greenhop.workload import diloco as dl
@@ -131,7 +132,11 @@ def test_bad_plans_are_refused_before_anything_starts(tmp_path, kw, needle):
 
 
 def test_cli_bad_move_exits_2(tmp_path, capsys):
-    assert rd.main([str(tmp_path), "--move", "4-1-c"]) == 2
-    assert "expected OUTER_STEP:WORKER:SITE" in capsys.readouterr().err
-    assert rd.main([str(tmp_path), "--config", '{"outer_steps": 0}']) == 2
-    assert "outer_steps must be an integer >= 1" in capsys.readouterr().err
+    for args, needle in (([str(tmp_path), "--move", "4-1-c"], "expected OUTER_STEP:WORKER:SITE"),
+                         ([str(tmp_path), "--config", '{"outer_steps": 0}'],
+                          "outer_steps must be an integer >= 1")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(["diloco", *args])
+        assert exit_info.value.code == 2
+        assert needle in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()

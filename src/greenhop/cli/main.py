@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "greenhop.cli.run",
     "greenhop.cli.serve",
     "greenhop.cli.grid",
+    "greenhop.cli.diloco",
 ]
 
 app = typer.Typer(

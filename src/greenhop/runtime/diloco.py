@@ -26,7 +26,6 @@ worker resumes exactly, a run with moves ends in the same state as one without.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from greenhop.core.errors import ConfigError, GreenhopError, RuntimeFailure, require
+from greenhop.core.errors import ConfigError, RuntimeFailure, require
 from greenhop.core.names import check_name
 from greenhop.runtime.agent import SiteAgent
 from greenhop.runtime.auth import Credentials, new_token
@@ -370,41 +369,3 @@ def _move(m: WorkerMove, cfg: DilocoConfig, root: Path, job: str, agents: dict[s
         f"({size} B checkpoint, transfer {moved - stopped:.2f} s)")
     return MoveRecord(m.outer_step, m.worker, w.site, m.site, step, size,
                       stopped - t, moved - stopped)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m greenhop.runtime.diloco ROOT --sites a,b,c [--move T:RANK:SITE] ...``"""
-    p = argparse.ArgumentParser(prog="python -m greenhop.runtime.diloco",
-                                description="Run a live DiLoCo job across sites.")
-    p.add_argument("root", help="directory for the sites' checkpoints and the worker logs")
-    p.add_argument("--sites", default="a,b,c", help="comma-separated site names")
-    p.add_argument("--placement", default=None, help="comma-separated site of each worker")
-    p.add_argument("--move", action="append", default=[], metavar="T:RANK:SITE",
-                   help="after outer step T move worker RANK to SITE (repeatable)")
-    p.add_argument("--config", default="{}", help="DiLoCo settings as a JSON object")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = p.parse_args(argv)
-    try:
-        cfg = DilocoConfig.from_json(args.config, "--config")
-        sites = [s for s in args.sites.split(",") if s]
-        placement = args.placement.split(",") if args.placement else None
-        moves = [WorkerMove.parse(m) for m in args.move]
-        result = run_diloco(cfg, args.root, sites, placement=placement, moves=moves)
-    except ConfigError as exc:
-        print(f"greenhop diloco: {exc}", file=sys.stderr)
-        return 2
-    except GreenhopError as exc:
-        print(f"greenhop diloco: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        for t, loss in sorted(result.outer_losses.items()):
-            print(f"outer {t} loss {loss:.4f}")
-        print(f"moves {len(result.moves)} sync_bytes {result.sync_bytes} "
-              f"wall {result.wall_s:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""``greenhop diloco``: train one model live across sites with DiLoCo workers, and move
+single workers between sites by checkpoint while the others train (docs/distributed.md,
+"Live DiLoCo")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def diloco_command(
+    root: Path = typer.Argument(..., help="Directory for the sites' checkpoints and the "
+                                "workers' logs."),
+    sites: str = typer.Option("a,b,c", "--sites", help="Comma-separated site names."),
+    placement: str | None = typer.Option(None, "--placement", help="Comma-separated site of "
+                                         "each worker (default: worker i at site i)."),
+    move: list[str] = typer.Option([], "--move", metavar="T:RANK:SITE", help="After outer "
+                                   "step T move worker RANK to SITE (repeatable)."),
+    config: str = typer.Option("{}", "--config", help="DiLoCo settings as a JSON object, "
+                               "e.g. '{\"workers\": 3, \"inner_steps\": 10}'."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a live DiLoCo job: one worker process per site, pseudo-gradients averaged every
+    outer step, scheduled single-worker moves through the sites' agents."""
+    from greenhop.runtime.diloco import WorkerMove, run_diloco
+    from greenhop.workload.diloco import DilocoConfig
+
+    cfg = DilocoConfig.from_json(config, "--config")
+    site_names = [s for s in sites.split(",") if s]
+    where = placement.split(",") if placement else None
+    moves = [WorkerMove.parse(m) for m in move]
+    result = run_diloco(cfg, root, site_names, placement=where, moves=moves)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    for t, loss in sorted(result.outer_losses.items()):
+        typer.echo(f"outer {t} loss {loss:.4f}")
+    typer.echo(f"moves {len(result.moves)} sync_bytes {result.sync_bytes} "
+               f"wall {result.wall_s:.1f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diloco")(diloco_command)
