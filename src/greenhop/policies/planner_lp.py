@@ -317,9 +317,9 @@ class PlanSolver:
             # solve (e.g. a bound's), after which another value makes run() fail; the dual
             # simplex runs serially (deterministically) by default.
             h.setOptionValue("solver", "simplex")
-            # Presolve costs more than it saves on these small, sparse LPs (about half of a
-            # solve's time on the packaged scenarios); the dual simplex starts from the LP.
-            h.setOptionValue("presolve", "off")
+            # Presolve stays on although it is about half of a solve's time here: without it
+            # the simplex ends on another of the tied optima now and then, and the rounded
+            # decisions differ (docs/planner.md, *Speed*).
             self._h = h
         return self._h
 
