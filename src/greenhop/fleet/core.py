@@ -39,6 +39,7 @@ from greenhop.core.observation import (
 from greenhop.fleet import admission, demand_response, distributed
 from greenhop.fleet.accounting import Accounting
 from greenhop.fleet.dispatch import EnergyBooks
+from greenhop.fleet.grid import GridFeed
 from greenhop.fleet.inputs import ON_WINDOW_CLOSE, FleetInputs
 from greenhop.fleet.network import LinkLoad
 from greenhop.fleet.observe import ObservationBuilder, PowerSeen
@@ -82,6 +83,10 @@ class FleetCore:
         self.link_load = LinkLoad(inputs.network, write_Bps=params.write_Bps,
                                   read_Bps=params.read_Bps, startup_s=params.startup_s)
         self.observer = ObservationBuilder(inputs, self.state, self.power, self.link_load.info)
+        # A grid objective's weights of grid energy, as issued by each step (docs/grid.md).
+        grid = inputs.grid
+        self.grid_feed = (GridFeed(grid, round(grid.forecast_horizon_s / self.dt_s), self.dt_s)
+                          if grid is not None and grid.objective != "energy" else None)
         self.accounting = Accounting(self)
         self.arrival_order = np.argsort(inputs.job_arrival_step, kind="stable")
         self.arrival_steps = np.asarray(inputs.job_arrival_step)[self.arrival_order]
@@ -128,8 +133,10 @@ class FleetCore:
 
     # ------------------------------------------------------------ the policy's side
     def observe(self, step: int, **forecasts) -> Observation:
-        """The Observation of the start of ``step`` (see :class:`ObservationBuilder`)."""
-        return self.observer.build(step, **forecasts)
+        """The Observation of the start of ``step`` (see :class:`ObservationBuilder`), with
+        the objective's weights of grid energy under a grid objective (docs/grid.md)."""
+        obs = self.observer.build(step, **forecasts)
+        return obs if self.grid_feed is None else self.grid_feed.attach(obs)
 
     def apply(self, actions, step: int, *, who: str = "the policy") -> list[tuple]:
         """Admit and apply ``actions``; returns the accepted ones as ``(kind, job, src, dst)``

@@ -67,6 +67,7 @@ class GridSignals:
         price_per_mwh: price [currency/MWh] (NaN where none).
         green: the grid supply counts as green (negative price, high curtailment).
         known_until: the last row whose weight is published at each row (``>=`` the row).
+        forecast_horizon_s: how far ahead policies see the weights [s].
     """
 
     objective: str
@@ -77,6 +78,7 @@ class GridSignals:
     price_per_mwh: np.ndarray
     green: np.ndarray
     known_until: np.ndarray
+    forecast_horizon_s: float = 86400.0
 
     def weights(self, objective: str | None = None) -> np.ndarray:
         """Weight of a joule of grid energy ``[H+T, S]`` under ``objective`` (default own)."""

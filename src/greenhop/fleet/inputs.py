@@ -17,6 +17,7 @@ import numpy as np
 
 from greenhop.core.specs import JobSpec
 from greenhop.fleet.conventions import EnergyConventions
+from greenhop.fleet.grid import GridSignals
 from greenhop.fleet.network import Network
 
 #: what happens to a migration whose destination's window closes while it is in flight
@@ -76,6 +77,7 @@ class FleetInputs:
     job_deadline_s: np.ndarray
     job_allowed: np.ndarray          # [J, S]
     job_origin: np.ndarray
+    grid: GridSignals | None         # [H+T, S] grid signals when the scenario has zones
 
     @property
     def history_steps(self) -> int:

@@ -87,14 +87,6 @@ class Engine:
         self.progress_log: list[np.ndarray] | None = [] if record else None
         self.decides = not policy.capabilities.passive
         self.next_report = REPORT_EVERY
-        self.grid_feed = None
-        grid = getattr(inputs, "grid", None)
-        if grid is not None and grid.objective != "energy":
-            from greenhop.fleet.grid import GridFeed
-
-            sc = inputs.scenario
-            self.grid_feed = GridFeed(grid, round(sc.grid.forecast_horizon_s / sc.step_s),
-                                      sc.step_s)
 
     # ------------------------------------------------------------ the trace, step by step
     def _feed_power(self, first_step: int, end_step: int) -> None:
@@ -137,8 +129,6 @@ class Engine:
             levels = self.window_forecasts.quantiles
         obs = core.observe(step, window_forecast_s=forecast, window_forecast_q_s=quantiles,
                            quantiles=levels)
-        if self.grid_feed is not None:  # the objective's weights of grid energy (docs/grid.md)
-            obs = self.grid_feed.attach(obs)
         actions = self.policy.decide(obs)
         core.state.counters["policy_calls"] += 1
         if actions:

@@ -241,7 +241,7 @@ def build_grid_signals(spec: GridSpec, site_names: tuple[str, ...], index: pd.Da
             carbon[:, i], carbon_avg[:, i], price[:, i], green[:, i] = c, ca, p, g
             known[:, i] = np.maximum(k_w, np.arange(n))
     return GridSignals(spec.objective, spec.currency, int(history_steps), carbon, carbon_avg,
-                       price, green, known)
+                       price, green, known, forecast_horizon_s=spec.forecast_horizon_s)
 
 
 def grid_metrics(grid: GridSignals | None, grid_w: np.ndarray, base_grid_w: np.ndarray,

@@ -12,7 +12,6 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED
-from greenhop.fleet.grid import GridSignals
 from greenhop.fleet.inputs import FleetInputs, FleetParams
 from greenhop.fleet.network import build_network
 from greenhop.sim.scenario import Scenario
@@ -31,7 +30,6 @@ class SimInputs(FleetInputs):
     renewable_w: np.ndarray          # [H+T, S]
     surplus_w: np.ndarray            # [H+T, S] renewable - base demand
     carbon_g_per_kwh: np.ndarray     # [S] NaN where unknown
-    grid: GridSignals | None = None  # [H+T, S] grid signals when the scenario has zones
 
 
 def fleet_params(sc: Scenario) -> FleetParams:
