@@ -97,6 +97,8 @@ class HorizonPlannerPolicy(PolicyBase):
         time_limit_s: HiGHS time limit per plan [s]; past it, feasibility-aware decides.
         candidates: destination sites considered per job besides its own [-].
         history_days: days of past surplus behind the diurnal profile [-].
+        warm_start: start each solve from the last optimal basis of the same site cluster
+            (faster on large fleets; may pick another of tied optima, so off by default).
     """
 
     name = "horizon-planner"
