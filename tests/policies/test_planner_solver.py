@@ -94,6 +94,18 @@ def test_decisions_match_a_fresh_instance_per_plan():
     assert logs[0] == logs[1]
 
 
+def test_a_planner_that_has_solved_can_be_copied_and_pickled():
+    import copy
+    import pickle
+
+    pol = make_policy("horizon-planner")
+    run(two_site("100Gbps"), pol)
+    assert pol._solver.solves > 0
+    for twin in (copy.deepcopy(pol), pickle.loads(pickle.dumps(pol))):
+        _res, m = run(two_site("100Gbps"), twin)
+        assert m["unfinished_jobs"] == 0 and twin.counters()["planner_fallbacks"] == 0
+
+
 def test_kept_instance_still_falls_back_on_a_tiny_time_limit():
     pol = make_policy("horizon-planner", time_limit_s=1e-6)
     run(two_site("100Gbps", jobs=2, work_h=2.0), pol)

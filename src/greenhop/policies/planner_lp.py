@@ -309,6 +309,12 @@ class PlanSolver:
         self.skipped = 0
         self.warm = 0
 
+    def __getstate__(self) -> dict:
+        # A HiGHS instance does not pickle or copy: a copy makes its own on its first solve.
+        state = self.__dict__.copy()
+        state["_h"] = None
+        return state
+
     def _highs(self):
         if self._h is None:
             h = new_highs()
