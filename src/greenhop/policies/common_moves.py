@@ -126,6 +126,21 @@ class StepState:
     free: np.ndarray
     extra: np.ndarray
 
+    @classmethod
+    def of(cls, obs: Observation, head_w: np.ndarray) -> StepState:
+        """Nothing used up yet: ``head_w`` (the decision's own copy), the free slots now."""
+        return cls(head_w, np.array(obs.free_gpus, dtype=np.int64),
+                   np.zeros_like(obs.links.active_transfers))
+
+    def book(self, obs: Observation, job: int, src: int, dest: int, p_src_w: float,
+             gpus: int) -> None:
+        """Count the move ``job: src -> dest`` (drawing ``p_src_w`` [W] at the source,
+        moving ``gpus``) against what the next moves of the decision see."""
+        self.head_w[src] += p_src_w
+        self.head_w[dest] -= float(job_power_at(obs, np.array([job]), np.array([dest]))[0])
+        self.free[dest] -= gpus
+        self.extra += obs.links.route[src * obs.n_sites + dest]
+
 
 class MoveFilter:
     """Narrows the destinations of :func:`greedy_moves` (the default keeps them all)."""
@@ -160,12 +175,10 @@ def greedy_moves(obs: Observation, move_filter: MoveFilter | None = None) -> lis
     cand = cand[head[site[cand]] < 0]
     if cand.size == 0:
         return []
-    state = StepState(head, np.array(obs.free_gpus, dtype=np.int64),
-                      np.zeros_like(obs.links.active_transfers))
+    state = StepState.of(obs, head)
     reach = obs.links.hops >= 0
     gmove = move_gpus(obs, cand)
     all_sites = np.arange(obs.n_sites)
-    n_sites = obs.n_sites
     actions: list[Migrate] = []
     for k, j in enumerate(cand.tolist()):
         s = int(site[j])
@@ -184,10 +197,7 @@ def greedy_moves(obs: Observation, move_filter: MoveFilter | None = None) -> lis
                 continue
         d = int(np.argmax(np.where(ok, state.head_w, -np.inf)))
         actions.append(Migrate(j, d))
-        state.head_w[s] += p_here
-        state.head_w[d] -= float(job_power_at(obs, np.array([j]), np.array([d]))[0])
-        state.free[d] -= gmove[k]
-        state.extra += obs.links.route[s * n_sites + d]
+        state.book(obs, j, s, d, p_here, gmove[k])
         if move_filter is not None:
             move_filter.taken(obs, j, s, d)
     return actions

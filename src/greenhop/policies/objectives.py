@@ -83,8 +83,7 @@ def weighted_greedy_moves(obs: Observation, move_filter=None,
     cand = np.flatnonzero((obs.job_phase == RUNNING) & (obs.job_mobility != PINNED))
     if cand.size == 0:
         return []
-    state = StepState(head, np.array(obs.free_gpus, dtype=np.int64),
-                      np.zeros_like(obs.links.active_transfers))
+    state = StepState.of(obs, head)
     reach = obs.links.hops >= 0
     gmove = move_gpus(obs, cand)
     all_sites = np.arange(obs.n_sites)
@@ -115,10 +114,7 @@ def weighted_greedy_moves(obs: Observation, move_filter=None,
         score = np.where(ok, cost_d - 1e-12 * state.head_w, np.inf)
         d = int(np.argmin(score))
         actions.append(Migrate(j, d))
-        state.head_w[s] += p_here
-        state.head_w[d] -= float(p_d[d])
-        state.free[d] -= gmove[k]
-        state.extra += obs.links.route[s * n_sites + d]
+        state.book(obs, j, s, d, p_here, gmove[k])
         if move_filter is not None:
             move_filter.taken(obs, j, s, d)
     return actions
