@@ -32,7 +32,7 @@ import os
 import re
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,64 +308,114 @@ def tensors_from_buffer(buf, header: sf.SafetensorsHeader, where: str) -> dict[s
 
 
 def read_verified(path: Path, record: dict[str, Any] | None, where: str):
-    """A whole file's bytes as a uint8 array, hashed while read (in a second thread, so
-    reading and hashing overlap) and compared with the manifest ``record``.
+    """A whole file's bytes as a uint8 array, hashed while read and compared with the
+    manifest ``record`` (one file through a :class:`VerifiedReader`)."""
+    with VerifiedReader() as reader:
+        return reader.submit(path, record, where).result()
 
-    Files of :data:`_DIRECT_MIN_BYTES` or more are read with ``O_DIRECT`` into a
-    page-aligned buffer, straight from the disk into the array the tensors use:
-    on the development VM a read through the page cache cost about 3 CPU-s/GB
-    against 1 (SHA-256 included) and ran at a third of the speed on a busy
-    machine (benchmarks/README.md, (a)). A file system that refuses ``O_DIRECT``
-    gets plain reads. Several files read at once keep the disk and every core busy.
+
+class VerifiedReader:
+    """Reads files one after another on one thread while ``lanes`` threads hash them.
+
+    A checkpoint load is bounded by the disk and by SHA-256 (about 1.4 GB/s per core on
+    the development VM, below the disk's sequential read): one sequential stream is what
+    a disk serves fastest (several files read at once made the VM's disk seek between
+    them and swing by 2x), and hashing each file on its own lane (file ``i`` on lane
+    ``i mod lanes``, its blocks in order) keeps every core hashing while the reader runs
+    ahead. Files of :data:`_DIRECT_MIN_BYTES` or more are read with ``O_DIRECT`` into a
+    page-aligned buffer, straight from the disk into the array the tensors use: on the
+    development VM a read through the page cache cost about 3 CPU-s/GB against 1 (SHA-256
+    included; benchmarks/README.md, (a)). A file system that refuses ``O_DIRECT`` gets
+    plain reads. :meth:`submit` returns a future of the verified array; a size or
+    SHA-256 mismatch is an :class:`IncompleteCheckpoint` there.
+
+    Args:
+        lanes: hashing threads (default: one per core, at most 4) [-].
     """
-    size = path.stat().st_size
-    if record is not None and size != record["size_bytes"]:
-        raise IncompleteCheckpoint(
-            f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
-        )
-    buf = _read_direct(path, size) if size >= _DIRECT_MIN_BYTES else None
-    if buf is None:
-        buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
-        with open(path, "rb", buffering=0) as fh:
-            digest, pos = _read_hashed(lambda v, _pos: fh.readinto(v), buf, size)
-    else:
-        buf, digest, pos = buf
-    if pos != size:
-        raise IncompleteCheckpoint(f"{where}: file shrank while reading ({pos} of {size} B)")
-    if record is not None and digest != record["sha256"]:
-        raise IncompleteCheckpoint(
-            f"{where}: SHA-256 mismatch (corrupt at rest); the checkpoint is not loaded"
-        )
-    return buf
+
+    def __init__(self, lanes: int | None = None) -> None:
+        n = lanes if lanes is not None else max(1, min(4, os.cpu_count() or 1))
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="greenhop-read")
+        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
+                       for _ in range(n)]
+        self._files = 0
+
+    def __enter__(self) -> VerifiedReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the files submitted and stop the threads."""
+        self._io.shutdown(wait=True)
+        for lane in self._lanes:
+            lane.shutdown(wait=True)
+
+    def submit(self, path: Path, record: dict[str, Any] | None, where: str) -> Future:
+        """Queue ``path`` for reading; the future holds its bytes once hashed and checked."""
+        lane = self._lanes[self._files % len(self._lanes)]
+        self._files += 1
+        out: Future = Future()
+
+        def read() -> None:
+            try:
+                self._read(path, record, where, lane, out)
+            except BaseException as exc:  # delivered to the caller through the future
+                if not out.done():
+                    out.set_exception(exc)
+
+        self._io.submit(read)
+        return out
+
+    def _read(self, path: Path, record, where: str, lane: ThreadPoolExecutor, out: Future) -> None:
+        size = path.stat().st_size
+        if record is not None and size != record["size_bytes"]:
+            raise IncompleteCheckpoint(
+                f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
+            )
+        got = _read_direct(path, size, lane) if size >= _DIRECT_MIN_BYTES else None
+        if got is None:
+            buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
+            with open(path, "rb", buffering=0) as fh:
+                h, pos = _read_hashed(lambda v, _pos: fh.readinto(v), buf, size, lane)
+        else:
+            buf, h, pos = got
+
+        def check() -> None:  # on the lane, after the file's last block is hashed
+            if pos != size:
+                out.set_exception(IncompleteCheckpoint(
+                    f"{where}: file shrank while reading ({pos} of {size} B)"))
+            elif record is not None and h.hexdigest() != record["sha256"]:
+                out.set_exception(IncompleteCheckpoint(
+                    f"{where}: SHA-256 mismatch (corrupt at rest); the checkpoint is not loaded"))
+            else:
+                out.set_result(buf)
+
+        lane.submit(check)
 
 
-def _read_hashed(read, buf, size: int) -> tuple[str, int]:
-    """Fill the first ``size`` bytes of ``buf`` with ``read(view, offset) -> n`` in blocks
-    while a helper thread hashes the block before; return (SHA-256 hex, bytes read). The
-    last block's view runs to the end of ``buf`` (a padded buffer keeps it aligned)."""
+def _read_hashed(read, buf, size: int, lane: ThreadPoolExecutor):
+    """Fill the first ``size`` bytes of ``buf`` with ``read(view, offset) -> n`` in blocks,
+    each block queued on ``lane`` for hashing once read; return (the SHA-256 object, bytes
+    read). The last block's view runs to the end of ``buf`` (a padded buffer keeps it
+    aligned)."""
     view = memoryview(buf).cast("B")
     h = hashlib.sha256()
     pos = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256") as pool:
-        pending = None
-        while pos < size:
-            n = read(view[pos : pos + _BLOCK_BYTES], pos)
-            if not n:
-                break
-            n = min(n, size - pos)  # an O_DIRECT read of the last block may pass the end
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(h.update, view[pos : pos + n])
-            pos += n
-        if pending is not None:
-            pending.result()
-    view.release()
-    return h.hexdigest(), pos
+    while pos < size:
+        n = read(view[pos : pos + _BLOCK_BYTES], pos)
+        if not n:
+            break
+        n = min(n, size - pos)  # an O_DIRECT read of the last block may pass the end
+        lane.submit(h.update, view[pos : pos + n])
+        pos += n
+    return h, pos
 
 
-def _read_direct(path: Path, size: int):
-    """``(array, SHA-256 hex, bytes read)`` read with ``O_DIRECT``, or None where the file
-    system does not take it."""
+def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor):
+    """``(array, SHA-256 object, bytes read)`` read with ``O_DIRECT`` (hashed on ``lane``),
+    or None where the file system does not take it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
     except (OSError, AttributeError):  # EINVAL: not on this file system; no O_DIRECT here
@@ -376,14 +426,14 @@ def _read_direct(path: Path, size: int):
         start = (-raw.ctypes.data) % _DIRECT_ALIGN
         buf = raw[start : start + padded]
         try:
-            digest, pos = _read_hashed(lambda v, off: os.preadv(fd, [v], off), buf, size)
+            h, pos = _read_hashed(lambda v, off: os.preadv(fd, [v], off), buf, size, lane)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
-            return None
+            return None  # the blocks queued so far fed a hash nobody reads
     finally:
         os.close(fd)
-    return buf[:size], digest, min(pos, size)
+    return buf[:size], h, min(pos, size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,28 +684,28 @@ class LoadedCheckpoint:
 
 
 def load_component(
-    path: Path, name: str, manifest: dict[str, Any], pool: ThreadPoolExecutor | None = None
+    path: Path, name: str, manifest: dict[str, Any], reader: VerifiedReader | None = None
 ) -> Any:
     """Load one component's state (tensors as torch tensors) from a checkpoint directory.
 
-    Every file is hashed while it is read and compared with the manifest;
-    shards are read in parallel (on ``pool`` when given, so that the shards of
-    several components hash on every core at once).
+    Every file is hashed while it is read and compared with the manifest (on ``reader``
+    when given, so that several components' files stream through one reader).
     """
-    if pool is None:
-        with ThreadPoolExecutor(4, thread_name_prefix="greenhop-load") as own:
+    if reader is None:
+        with VerifiedReader() as own:
             return load_component(path, name, manifest, own)
-    return _assemble_component(*_submit_component(path, name, manifest, pool))
+    return _assemble_component(*_submit_component(path, name, manifest, reader))
 
 
-def _submit_component(path: Path, name: str, manifest: dict[str, Any], pool: ThreadPoolExecutor):
-    """Check a component's structure file and start reading its shards on ``pool``."""
+def _submit_component(path: Path, name: str, manifest: dict[str, Any], reader: VerifiedReader):
+    """Check a component's structure file and queue its shards on ``reader``."""
     files = manifest["files"]
     js = f"{name}.json"
     if js not in files:
         raise CheckpointError(f"{path}: component {name!r} lacks {js} in the manifest")
     where = f"{path / js}"
-    structure = sf.load_json_bytes(bytes(read_verified(path / js, files[js], where)), where)
+    structure = sf.load_json_bytes(bytes(reader.submit(path / js, files[js], where).result()),
+                                   where)
     kinds = ({"__flat__", "__shards__"}, {"__tree__", "__shards__"})
     if not isinstance(structure, dict) or set(structure) not in kinds:
         raise CheckpointError(
@@ -669,20 +719,16 @@ def _submit_component(path: Path, name: str, manifest: dict[str, Any], pool: Thr
         and len(set(shards)) == len(shards)
     ):
         raise CheckpointError(f"{where}: '__shards__' must list this component's safetensors files")
-
-    def read(f: str) -> dict[str, Any]:
-        buf = read_verified(path / f, files[f], str(path / f))
-        header = sf.parse_header(_header_bytes(buf), len(buf), str(path / f))
-        return tensors_from_buffer(buf, header, str(path / f))
-
-    return where, structure, [pool.submit(read, f) for f in shards]
+    return where, structure, [(str(path / f), reader.submit(path / f, files[f], str(path / f)))
+                              for f in shards]
 
 
 def _assemble_component(where: str, structure: dict[str, Any], futures: list) -> Any:
     """Wait for a component's shards and rebuild its state from them."""
     tensors: dict[str, Any] = {}
-    for future in futures:
-        part = future.result()
+    for shard, future in futures:
+        buf = future.result()
+        part = tensors_from_buffer(buf, sf.parse_header(_header_bytes(buf), len(buf), shard), shard)
         if set(part) & set(tensors):
             raise CheckpointError(f"{where}: a tensor name appears in two shards")
         tensors.update(part)
@@ -718,9 +764,10 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     for name in meta["components"]:
         if not isinstance(name, str) or not _COMPONENT.match(name):
             raise CheckpointError(f"{path / META}: invalid component name {name!r}")
-    # Every component's shards are read and hashed on one pool: SHA-256 runs on all cores.
-    with ThreadPoolExecutor(4, thread_name_prefix="greenhop-load") as pool:
-        started = {name: _submit_component(path, name, manifest, pool)
+    # Every component's files stream through one reader: one sequential read, SHA-256 on
+    # every core.
+    with VerifiedReader() as reader:
+        started = {name: _submit_component(path, name, manifest, reader)
                    for name in meta["components"]}
         comps = {name: _assemble_component(*plan) for name, plan in started.items()}
     return LoadedCheckpoint(
