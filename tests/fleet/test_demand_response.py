@@ -74,18 +74,33 @@ def test_the_job_suspends_before_the_event_and_resumes_after_it_when_no_move_is_
     _inp, res, m = run(scenario(b_power="0W"))  # b has no window: no feasible destination
     assert res.migrations == []
     kinds = [(s[2], s[3], s[4]) for s in res.segments]
-    # suspended at 900 s (a 0.5 s checkpoint at idle power), resumed when the event ends
-    # (step 12, 3600 s): restore 60.5 s, then 2700 GPU-s at rate 1.
-    assert (900.0, 3600.0, "suspended") in kinds
-    assert res.job_finish_s[0] == pytest.approx(3600.0 + 60.5 + 2700.0, abs=1e-9)
+    # Announced at step 3, but its 0.5 s checkpoint fits in the last step before the
+    # start: it runs on to step 5 (1500 s), then is suspended (the checkpoint at idle
+    # power), and resumes when the event ends (step 12, 3600 s): restore 60.5 s, then the
+    # other 2100 GPU-s at rate 1.
+    assert (1500.0, 3600.0, "suspended") in kinds
+    assert res.job_finish_s[0] == pytest.approx(3600.0 + 60.5 + 2100.0, abs=1e-9)
     e = res.energy_j
     assert e["grid"][0] == pytest.approx(
-        1400 * 900 + (300_000 + 25) + 1000 * 2400 + (300_000 + 3025 + 400 * 239.5)
-        + 1000 * 3300 + 400 * 2460.5, abs=J_TOL)
+        1400 * 1500 + (300_000 + 25) + 1000 * 1800 + (300_000 + 3025 + 400 * 239.5)
+        + 1000 * 3300 + 400 * 1860.5, abs=J_TOL)
     assert (res.grid_w[6:12, 0] <= 1000.0 + 1e-9).all()
     assert m["dr_compliance_pct"] == 100.0
     assert (m["dr_moved"], m["dr_suspended"], m["dr_moved_pct"]) == (0, 1, 0.0)
     assert m["flex_kwh"] == pytest.approx(0.2, abs=1e-9)
+
+
+def test_a_suspension_waits_for_the_last_step_its_checkpoint_allows_so_no_deadline_is_lost():
+    # The job needs 3600 s of its 6000 s: suspended at the announcement (900 s) until the
+    # event ends it would finish at 3600 + 60.5 + 2700 = 6360.5 s, late; stopped in the
+    # last step before the start (1500 s) it finishes at 5760.5 s, in time, and the event
+    # is met at every step all the same.
+    d = scenario(b_power="0W")
+    d["jobs"][0]["deadline"] = "6000s"
+    _inp, res, m = run(d)
+    assert res.job_finish_s[0] == pytest.approx(5760.5, abs=1e-9)
+    assert m["deadline_misses"] == 0
+    assert (res.grid_w[6:12, 0] <= 1000.0 + 1e-9).all() and m["dr_compliance_pct"] == 100.0
 
 
 def test_an_event_announced_at_its_start_is_missed_by_the_checkpoint_of_its_first_step():

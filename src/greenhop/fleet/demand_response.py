@@ -22,9 +22,11 @@ calls it itself before the policy is asked, so both mechanisms run this one code
    free slots where the move is feasible (downtime <= alpha x the destination's
    estimated window, the feasibility model's own functions, as the operator's drain)
    and finishes before the event starts, to the site with the most surplus headroom;
-   then the rest are suspended (a checkpoint first). A site whose pinned load alone is
-   over the limit gets best effort: everything movable goes, and the event is listed
-   under ``best_effort`` (``dr_best_effort`` in the metrics).
+   then the rest are suspended (a checkpoint first), each as late as its checkpoint
+   allows: one whose checkpoint would still end before the start if it stopped a step
+   later runs on (moves are tried again every step of the lead). A site whose pinned
+   load alone is over the limit gets best effort: everything movable goes, and the
+   event is listed under ``best_effort`` (``dr_best_effort`` in the metrics).
 4. **Restore.** When its event ends, a job the event suspended resumes at its site
    (unless another event holds the site; then at that one's end). Jobs moved out stay
    where they are: the policy may bring them back.
@@ -62,6 +64,7 @@ from greenhop.model import constants as C
 from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
 
 _TOL_W = 1e-6
+_TOL_S = 1e-6
 WHO = "demand response"
 
 
@@ -253,6 +256,10 @@ class DemandResponse:
             transfer = state.bytes_left[j] * 8.0 / max(bw, 1e-9)
         return float(state.save_left_s[j] + transfer + state.restore_left_s[j])
 
+    def _save_s(self, core, j: int) -> float:
+        """Time job ``j``'s checkpoint takes to write when it is suspended [s]."""
+        return float(self.inputs.job_ckpt_bytes[j]) / float(core.params.write_Bps)
+
     def _site_share_w(self, core, j: int, s: int) -> float:
         """Facility power running job ``j`` draws at site ``s`` with the GPUs that move."""
         return int(core.state.g_move[j]) * self._train_w(s)
@@ -292,6 +299,13 @@ class DemandResponse:
             if over <= _TOL_W:
                 break
             if state.phase[j] != RUNNING or int(state.site[j]) != s:
+                continue
+            if lead_s - dt >= self._save_s(core, j) + _TOL_S:
+                # Its checkpoint still ends before the start if it stops a step later:
+                # it runs on (the lead time is not lost to it; a move may open meanwhile).
+                # Counted as shed so that no other job is stopped in its place.
+                over -= self._site_share_w(core, j, s) + int(inp.job_g_stay[j]) * (
+                    self._train_w(s) if int(state.home[j]) == s else 0.0)
                 continue
             got = core.apply([Suspend(j)], step, who=WHO)
             if got:

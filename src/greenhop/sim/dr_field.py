@@ -6,7 +6,10 @@ Each site of a region is asked for 25 % less power for 3 h, announced 1 h ahead:
 packaged ``default`` scenario. Per seed (the generated jobs), :func:`field_run` runs
 ``static`` without events (the reference for deadline misses) and each policy with them,
 and :func:`field_checks` says whether every event step was met and no job missed a
-deadline that static without events did not also miss.
+deadline that static without events did not also miss. The misses the events caused are
+those the same policy without events did not have; each is a job the enforcement shed
+(moved or suspended) or one it never touched (the events changed the fleet's state, and
+the policy's later choices made the difference).
 
 ``benchmarks/bench_dr_field.py`` runs it over 20 seeds; docs/grid.md has the numbers.
 """
@@ -79,12 +82,19 @@ def field_run(seed: int, policies=("static", "feasibility-aware"), **kw) -> dict
     doc, label, base = field_document(seed, events=True, **kw)
     inp = build_inputs(parse_scenario(doc, label, base))
     for name in policies:
-        res = Engine(inp, make_policy(name)).run()
+        eng = Engine(inp, make_policy(name))
+        res = eng.run()
         m = run_metrics(inp, res)
         row = {k: m.get(k) for k in METRICS}
         missed = _missed(inp, res)
         row["extra_misses"] = len(missed - ref_missed)
-        row["event_misses"] = len(missed - own[name])
+        caused = sorted(missed - own[name])
+        shed = {int(r["job"]) for r in (eng.core.state.dr or {}).get("shed", ())}
+        row["event_misses"] = len(caused)
+        # a job the enforcement moved or suspended, or one it never touched (the events
+        # changed the fleet's state and the policy's later choices)
+        row["event_missed_jobs"] = caused
+        row["event_misses_shed"] = sum(j in shed for j in caused)
         out[name] = row
     return out
 
