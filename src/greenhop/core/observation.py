@@ -197,6 +197,36 @@ class LinkInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AnnouncedEvents:
+    """Demand-response events announced at or before now and not yet over, one row per
+    event and site (``[E]`` arrays, read-only; docs/grid.md, "Demand response").
+
+    An announced event is known information, not future data: the fleet learns of it at
+    its announcement, so an event announced after now is absent.
+
+    Attributes:
+        keys: ``"<event id>@<site name>"`` per row.
+        site: the site index [-].
+        start_s: start of the first step the event covers [s since the scenario start].
+        end_s: end of the last step it covers (exclusive) [s since the scenario start].
+        job_limit_w: the facility power the site's jobs may draw during it [W]: the
+            event's grid-import limit minus the site's base demand (for a ``reduce``
+            event, the limit fixed at its announcement), at least 0.
+        announced_s: when the fleet learnt of it (the step it was taken up) [s].
+    """
+
+    keys: tuple[str, ...]
+    site: np.ndarray
+    start_s: np.ndarray
+    end_s: np.ndarray
+    job_limit_w: np.ndarray
+    announced_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """Everything a policy may know at step ``step`` (time ``now_s``); arrays are read-only.
 
@@ -261,6 +291,11 @@ class Observation:
         grid_weight_forecast_per_j: ``[F, S]`` the weights of steps ``now .. now+F-1`` as
             issued at or before now (published day-ahead prices, else persistence);
             ``None`` under the energy objective.
+        site_closed: ``[S]`` bool, sites closed to new work now (nothing may be placed,
+            migrated or resumed there: drained by the operator or held by an announced
+            demand-response event); ``None`` from a mechanism that does not say.
+        dr_events: the demand-response events announced by now and not yet over
+            (:class:`AnnouncedEvents`); ``None`` in a run without events.
     """
 
     now_s: float
@@ -309,6 +344,8 @@ class Observation:
     grid_objective: str = "energy"
     grid_weight_per_j: np.ndarray | None = None
     grid_weight_forecast_per_j: np.ndarray | None = None
+    site_closed: np.ndarray | None = None
+    dr_events: AnnouncedEvents | None = None
 
     @property
     def n_sites(self) -> int:

@@ -135,7 +135,7 @@ class FleetCore:
     def observe(self, step: int, **forecasts) -> Observation:
         """The Observation of the start of ``step`` (see :class:`ObservationBuilder`), with
         the objective's weights of grid energy under a grid objective (docs/grid.md)."""
-        obs = self.observer.build(step, **forecasts)
+        obs = self.observer.build(step, demand_response=self.demand_response, **forecasts)
         return obs if self.grid_feed is None else self.grid_feed.attach(obs)
 
     def apply(self, actions, step: int, *, who: str = "the policy") -> list[tuple]:

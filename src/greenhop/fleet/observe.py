@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from greenhop.core.errors import RuntimeFailure
-from greenhop.core.observation import LinkInfo, Observation, SurplusHistory
+from greenhop.core.observation import AnnouncedEvents, LinkInfo, Observation, SurplusHistory
 from greenhop.fleet.inputs import FleetInputs
 from greenhop.fleet.state import FleetState
 
@@ -85,6 +85,8 @@ class ObservationBuilder:
         self.headroom_w = np.zeros(n_sites)
         self.free_gpus = np.zeros(n_sites, dtype=np.int64)
         self.progress = np.zeros(len(inputs.jobs))
+        self.closed = np.zeros(n_sites, dtype=bool)   # drained | held by an event, now
+        self._events: tuple[tuple, AnnouncedEvents] | None = None  # (key, the last built)
         self.history_ro = readonly(power.surplus_w)
         self._last: Observation | None = None     # reused while nobody else holds it
         ro = readonly
@@ -105,13 +107,16 @@ class ObservationBuilder:
             job_nominal_gpus=ro(inputs.job_gpus), job_serial_share=ro(state.serial_share),
             job_mobility=ro(inputs.job_mobility), job_arrival_s=ro(inputs.job_arrival_s),
             job_deadline_s=ro(inputs.job_deadline_s), job_last_move_s=ro(state.last_move_s),
-            job_allowed=ro(inputs.job_allowed), links=links,
+            job_allowed=ro(inputs.job_allowed), links=links, site_closed=ro(self.closed),
             start_unix_s=float(params.start_unix_s),
             window_threshold_w=float(params.window_threshold_w))
 
     def build(self, step: int, *, window_forecast_s=None, window_forecast_q_s=None,
-              quantiles: tuple[float, ...] = ()) -> Observation:
-        """The Observation of the start of ``step`` (a step whose power was seen)."""
+              quantiles: tuple[float, ...] = (), demand_response=None) -> Observation:
+        """The Observation of the start of ``step`` (a step whose power was seen), with the
+        events ``demand_response`` (a
+        :class:`~greenhop.fleet.demand_response.DemandResponse`, or ``None``) has announced
+        by then."""
         inp, state, power = self.inputs, self.state, self.power
         row = power.offset + step
         self.renewable_now_w[:] = power.renewable_at(step)
@@ -119,7 +124,9 @@ class ObservationBuilder:
         np.subtract(inp.slots, state.occupied, out=self.free_gpus)
         np.subtract(1.0, state.remaining_gpu_s / inp.job_work_gpu_s, out=self.progress)
         np.subtract(self.surplus_now_w, state.last_load_w, out=self.headroom_w)
+        np.logical_or(state.drained, state.dr_closed, out=self.closed)
         per_step = dict(
+            dr_events=None if demand_response is None else self.events(step, demand_response),
             now_s=step * self.dt_s, step=step,
             history=SurplusHistory(self.history_ro, power.offset, step, self.dt_s),
             window_forecast_s=window_forecast_s, window_forecast_q_s=window_forecast_q_s,
@@ -135,3 +142,35 @@ class ObservationBuilder:
             return last
         self._last = Observation(dt_s=self.dt_s, **per_step, **self.fixed)
         return self._last
+
+    def events(self, step: int, demand_response) -> AnnouncedEvents:
+        """The events of ``demand_response`` announced at or before ``step`` and not over
+        by then (one row per event and site), with each one's job power limit [W]: its
+        grid-import limit (a ``reduce`` event's as fixed at its announcement) less the
+        site's base demand. Rebuilt only when that set or a limit changes."""
+        inp, state = self.inputs, self.state
+        limits = state.dr["limits_w"] if state.dr is not None else {}
+        rows = []
+        for e in demand_response.site_events:
+            if not e.announce_step <= step < e.end_step:
+                continue  # not announced yet (the future), or over
+            limit = limits.get(e.key)
+            if limit is None:  # not taken up yet: as the enforcement fixes it
+                limit = e.limit_w if not np.isnan(e.limit_w) else (
+                    float(inp.base_demand_w[e.site])
+                    + (1.0 - e.reduce) * float(state.last_load_w[e.site]))
+            rows.append((e.key, e.site, e.start_step, e.end_step, e.announce_step,
+                         max(float(limit) - float(inp.base_demand_w[e.site]), 0.0)))
+        key = tuple(rows)
+        if self._events is not None and self._events[0] == key:
+            return self._events[1]
+        dt = self.dt_s
+
+        def col(k, scale=1.0):
+            return readonly(np.array([r[k] * scale for r in rows], dtype=float))
+
+        site = readonly(np.array([r[1] for r in rows], dtype=np.int64))
+        out = AnnouncedEvents(keys=tuple(r[0] for r in rows), site=site, start_s=col(2, dt),
+                              end_s=col(3, dt), job_limit_w=col(5), announced_s=col(4, dt))
+        self._events = (key, out)
+        return out

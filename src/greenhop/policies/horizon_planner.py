@@ -14,7 +14,14 @@ remaining window at forecast quantile ``q``), and solves it with HiGHS
 * resume a suspended job whose planned share is >= 0.5.
 
 Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch) are
-never suspended and are resumed. When HiGHS fails or hits ``time_limit_s``, the epoch's
+never suspended and are resumed.
+
+Announced demand-response events (``Observation.dr_events``) and closed sites
+(``Observation.site_closed``) are hard constraints: no move into a closed site, a job
+suspended at one is planned to resume only after its closure ends, and in every block that
+overlaps an event the planned jobs' power at its site stays under the event's job power
+limit; the rounding keeps the first block's running jobs there under it (suspending more,
+urgent ones included, where it must). When HiGHS fails or hits ``time_limit_s``, the epoch's
 decision is ``feasibility-aware``'s (and suspended jobs are resumed); ``counters()`` reports
 ``planner_fallbacks`` and ``planner_solves``. The formulation is written out in
 docs/planner.md.
@@ -41,6 +48,7 @@ from greenhop.model import evaluate
 from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.objectives import block_weights
+from greenhop.policies.planner_dr import closed_until_s, dr_rows, hold_first_block
 from greenhop.policies.planner_forecast import block_edges_s, horizon_forecast
 from greenhop.policies.planner_lp import KWH_J, PlanInput, PlanSolver, solve_plan
 
@@ -284,6 +292,9 @@ class HorizonPlannerPolicy(PolicyBase):
         suspended = obs.job_phase[jobs] == SUSPENDED
         restore_s = np.where(suspended, obs.job_checkpoint_bytes[jobs] / obs.links.read_Bps
                              + obs.links.startup_s, 0.0)
+        # A job suspended at a closed site restarts only once the closure has ended.
+        open_s = closed_until_s(obs)
+        restore_s = np.where(suspended, restore_s + open_s[home], 0.0)
         a_home = np.clip((hi_s[None, :] - np.maximum(lo_s[None, :], restore_s[:, None]))
                          / tau_s[None, :], 0.0, 1.0)
         # Surplus left for the planned jobs: minus the power of jobs arriving by migration
@@ -336,7 +347,10 @@ class HorizonPlannerPolicy(PolicyBase):
             used = np.zeros(0, dtype=np.int64)
             budget_gbit = np.zeros(0)
             link_rows = link_cols = np.zeros(0, dtype=np.int64)
-        pi = PlanInput(
+        dr = dr_rows(obs, edges, sites, fixed_w, home, pj, pc, dt_s,
+                     gmove * obs.gpu_idle_w[home[pj]] * obs.pue[home[pj]],
+                     lead_s=float(np.max(obs.job_checkpoint_bytes[jobs])) / links.write_Bps)
+        pi = PlanInput(**dr["lp"],
             home=home, p_home_kw=p_home / 1e3, rem_h=rem_s / 3600.0, need_h=need_s / 3600.0,
             dfrac=dfrac, a_home=a_home, tail_grid=tail_grid, pj=pj, pc=pc, p_kw=p_kw, rho=rho,
             avail=avail, gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
@@ -344,7 +358,7 @@ class HorizonPlannerPolicy(PolicyBase):
             free=np.asarray(obs.free_gpus, dtype=np.int64), tau_h=tau_s / 3600.0,
             tmid_h=(lo_s + hi_s) / 2 / 3600.0, grid_weight=block_weights(obs, edges),
             job_ids=jobs, link_ids=used)
-        return pi, {"gmove": gmove}
+        return pi, {"gmove": gmove, "dr0": dr["first"], "down_s": dt_s}
 
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,
                     suspended: np.ndarray, fc, rem_s: np.ndarray, sites: np.ndarray):
@@ -356,7 +370,9 @@ class HorizonPlannerPolicy(PolicyBase):
         S = obs.n_sites
         movable = (~suspended) & (obs.job_mobility[jobs] == MIGRATABLE)
         rows = np.flatnonzero(movable)
-        dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0) & sites)
+        closed = (np.zeros(S, dtype=bool) if obs.site_closed is None
+                  else np.asarray(obs.site_closed, dtype=bool))
+        dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0) & sites & ~closed)
         if rows.size == 0 or dests.size == 0:
             return empty
         jg = jobs[rows]
@@ -425,6 +441,11 @@ class HorizonPlannerPolicy(PolicyBase):
         # A job about to finish needs only part of the block: compare with what it can use.
         cap = np.minimum(pi.a_home[:, 0], pi.rem_h / pi.tau_h[0])
         run_share = run_share / np.maximum(cap, 1e-9)
+        closed = (np.zeros(S, dtype=bool) if obs.site_closed is None
+                  else np.asarray(obs.site_closed, dtype=bool))
+        held = closed_until_s(obs) > 0   # a job suspended there may not resume yet
+        taken: dict[int, float] = {}     # job -> downtime of its move [s]
+        idle: dict[int, float] = {}      # job -> idle power it holds at its source [W]
         for k, j in enumerate(jobs.tolist()):
             phase = obs.job_phase[j]
             p = int(best_p[k])
@@ -432,8 +453,11 @@ class HorizonPlannerPolicy(PolicyBase):
                 d = int(pi.pc[p])
                 s = int(pi.home[k])
                 g = int(extra["gmove"][p])
-                if free[d] >= g and self._rule_holds(obs, j, s, d, window_s[d], added):
+                if (free[d] >= g and not closed[d]
+                        and self._rule_holds(obs, j, s, d, window_s[d], added)):
                     actions.append(Migrate(j, d))
+                    taken[j] = float(extra["down_s"][p])
+                    idle[j] = float(g * obs.gpu_idle_w[s] * obs.pue[s])
                     self._counts["planner_moves"] += 1
                     free[d] -= g
                     added += links.route[s * S + d]
@@ -442,9 +466,19 @@ class HorizonPlannerPolicy(PolicyBase):
                 if run_share[k] < RUN_SHARE and not urgent[k]:
                     actions.append(Suspend(j))
                     self._counts["planner_suspends"] += 1
-            elif phase == SUSPENDED and (run_share[k] >= RUN_SHARE or urgent[k]):
+            elif (phase == SUSPENDED and (run_share[k] >= RUN_SHARE or urgent[k])
+                  and not held[int(pi.home[k])]):
                 actions.append(Resume(j))
                 self._counts["planner_resumes"] += 1
+        if extra["dr0"]:
+            stopping = {a.job for a in actions if isinstance(a, Suspend)}
+            resuming = {a.job for a in actions if isinstance(a, Resume)}
+            more, drop = hold_first_block(obs, jobs, pi.home, pi.p_home_kw * 1e3, run_share,
+                                          extra["dr0"], taken, idle, stopping, resuming)
+            actions = [a for a in actions if not (isinstance(a, Resume) and a.job in drop)]
+            actions += [Suspend(j) for j in sorted(more)]
+            self._counts["planner_resumes"] -= len(drop)
+            self._counts["planner_suspends"] += len(more)
         return actions
 
     def _rule_holds(self, obs: Observation, j: int, s: int, d: int, window_s: float,

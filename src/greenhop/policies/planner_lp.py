@@ -29,7 +29,12 @@ Constraints:
               left for the planned jobs);
     slots     ``sum_{p to s} gpus_p m[p] <= free_s``;
     links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
-              alpha rule when moves share a link; the policy checks each move exactly).
+              alpha rule when moves share a link; the policy checks each move exactly);
+    DR        for every site ``s`` and block ``b`` that overlaps an announced
+              demand-response event there: ``sum_{j at s} P_j xh[j,b] + sum_{p to s}
+              P_p a[p,b] m[p] + sum_{p from s, in flight at the event} Pidle_p m[p]
+              <= Lim[s,b]`` (``Lim`` [kW]: the event's job power limit, the smallest of the
+              events there; a whole block counts, since a plan is acted on for a whole epoch).
 
 Objective [kWh]: ``sum w g + sum_j P_j (lam D_j + e_j T_j) + sum_p (mu P_j + E_p) m[p]
 + dp sum_j P_j sl_j``
@@ -95,11 +100,27 @@ class PlanInput:
     #: plans, for a warm start); ``None``: no warm start
     job_ids: np.ndarray | None = None
     link_ids: np.ndarray | None = None
+    #: demand-response rows ``[R]``: site (fleet index), block and the job power limit
+    #: there [kW]; ``None``: no announced event in the horizon
+    dr_site: np.ndarray | None = None
+    dr_block: np.ndarray | None = None
+    dr_limit_kw: np.ndarray | None = None
+    #: triplets (DR row, move column, idle facility power [kW]) of moves out of an event's
+    #: site that would still hold their source when the event starts
+    dr_out_row: np.ndarray | None = None
+    dr_out_col: np.ndarray | None = None
+    dr_out_kw: np.ndarray | None = None
+
+    @property
+    def n_dr(self) -> int:
+        """Number of demand-response rows."""
+        return 0 if self.dr_site is None else int(self.dr_site.size)
 
 
 @dataclass
 class PlanResult:
-    """Solution of one plan: ``ok`` (optimal), first-block shares and move values."""
+    """Solution of one plan: ``ok`` (optimal), first-block shares and move values
+    (``xh``: every block's home shares ``[J, B]``, for inspection)."""
 
     ok: bool
     status: str
@@ -109,6 +130,7 @@ class PlanResult:
     objective_kwh: float
     cols: int
     rows: int
+    xh: np.ndarray | None = None
 
 
 @dataclass
@@ -251,6 +273,21 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
             rlo.append(np.full(L, -np.inf))
             rhi.append(pi.budget_gbit)
             r0 += L
+    R = pi.n_dr
+    if R:
+        # demand response: the planned jobs' power at an event's site in each block it
+        # overlaps stays under the event's job power limit (rows last: an LP without
+        # events is the one it was before)
+        ri, ji = np.nonzero(pi.dr_site[:, None] == pi.home[None, :])
+        add(r0 + ri, c_xh + ji * B + pi.dr_block[ri], pi.p_home_kw[ji])
+        if P:
+            ri, pp = np.nonzero(pi.dr_site[:, None] == pi.pc[None, :])
+            add(r0 + ri, c_m + pp, pi.p_kw[pp] * pi.avail[pp, pi.dr_block[ri]])
+            if pi.dr_out_row is not None and pi.dr_out_row.size:
+                add(r0 + pi.dr_out_row, c_m + pi.dr_out_col, pi.dr_out_kw)
+        rlo.append(np.full(R, -np.inf))
+        rhi.append(np.maximum(pi.dr_limit_kw, 0.0))
+        r0 += R
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     v = np.concatenate(vals)
@@ -277,6 +314,8 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
             parts.append(_name(15, used, 0))
             if L:
                 parts.append(_name(16, np.asarray(pi.link_ids, dtype=np.int64), 0))
+        if R:
+            parts.append(_name(17, pi.dr_site, pi.dr_block))
         row_names = np.concatenate(parts)
     return LpArrays(cost=cost, col_lower=lo, col_upper=hi, row_lower=np.concatenate(rlo),
                     row_upper=np.concatenate(rhi), start=start,
@@ -376,7 +415,8 @@ class PlanSolver:
         m = x[lp.c_m:lp.c_g].copy()
         return PlanResult(True, status, xh[:, 0].copy(),
                           m * pi.avail[:, 0] if P else np.zeros(0), m,
-                          float(h.getInfo().objective_function_value), lp.n_col, lp.n_row)
+                          float(h.getInfo().objective_function_value), lp.n_col, lp.n_row,
+                          xh.copy())
 
     def _set_basis(self, h, lp: LpArrays, last: tuple) -> None:
         """Start from the last plan's basis: each column and row keeps its status where its
