@@ -83,6 +83,24 @@ def test_plain_pull_commits_a_verified_copy(tmp_path, source_site) -> None:
     assert sorted(p.name for p in (tmp_path / "dst" / "job").iterdir()) == [path.name]
 
 
+def test_agent_connections_send_small_writes_at_once(tmp_path, source_site) -> None:
+    """Nagle is off on every connection the agent accepts: a frame's length and digest are
+    small writes, and with Nagle on each one waited for the client's delayed ACK (about
+    40 ms per small file of a checkpoint)."""
+    import socket
+
+    root, _ = source_site
+    with SiteAgent(root) as agent:
+        conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=10)
+        conn.request("GET", "/v1/jobs/job/checkpoints")
+        assert conn.getresponse().read()
+        server_sockets = [c.transport.get_extra_info("socket")
+                          for c in agent._server.server_state.connections]
+        flags = [s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in server_sockets]
+        conn.close()
+    assert flags and all(flags), flags
+
+
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
 def test_dropped_connection_resumes_and_resends_at_most_one_chunk(
     tmp_path, source_site, fraction
