@@ -208,7 +208,9 @@ class HorizonPlannerPolicy(PolicyBase):
             if not res.ok:
                 self._counts["planner_fallbacks"] += 1
                 acts = list(self._fallback.decide(obs))
-                acts += [Resume(int(j)) for j in jobs if obs.job_phase[j] == SUSPENDED]
+                held = closed_until_s(obs) > 0  # an event's site: no resume before its end
+                acts += [Resume(int(j)) for j in jobs
+                         if obs.job_phase[j] == SUSPENDED and not held[obs.job_site[j]]]
                 return acts
             plans.append((g_jobs, pi, extra, res))
         self.last_size = (size[0], size[1])
