@@ -171,6 +171,18 @@ def test_the_planner_alone_suspends_the_job_before_the_event_when_no_move_is_fea
     assert res.counters["rejected_actions"] == 0
 
 
+def test_the_planner_plans_again_at_once_when_an_event_is_announced_or_ends():
+    # announced at 20 min (step 4), between the planner's 15-min epochs, starting at
+    # 25 min: the epoch at 30 min would be too late; it ends at 4 h 25 min (15900 s), off
+    # the epoch grid too
+    pol = make_policy("horizon-planner")
+    res, m = run(scenario("0W", start="25min", lead="5min"), pol, shed=False)
+    kinds = [(s[2], s[3], s[4]) for s in res.segments if s[0] == 0]
+    assert (1200.0, 15900.0, "suspended") in kinds
+    assert m["dr_compliance_pct"] == 100.0
+    assert (m["dr_moved"], m["dr_suspended"]) == (0, 0)
+
+
 def test_without_shedding_a_policy_that_ignores_the_event_misses_it():
     # the harness itself does not meet the event: the planner's runs above did
     _res, m = run(scenario("10kW"), make_policy("static"), shed=False)

@@ -1,6 +1,7 @@
 """``horizon-planner``: receding-horizon planning of where and when each job runs (HiGHS LP).
 
-Every ``epoch_s`` the policy forecasts each site's surplus over the next ``horizon_s``
+Every ``epoch_s`` (and at once when a demand-response event is announced or ends) the
+policy forecasts each site's surplus over the next ``horizon_s``
 (:mod:`greenhop.policies.planner_forecast`, past-only), builds a linear program over coarse
 blocks (the first epoch, then hourly, then 3-hourly) in which each running or suspended job
 may stay, run only part of a block (suspend), or move now to one of its ``candidates`` best
@@ -163,6 +164,7 @@ class HorizonPlannerPolicy(PolicyBase):
         self.history_days = int(days)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
+        self._events_seen: frozenset[str] = frozenset()  # demand-response events known
         # Per-run constants and the HiGHS instance kept across epochs.
         self._edges_s = block_edges_s(self.epoch_s, self.horizon_s)
         if not isinstance(warm_start, bool):
@@ -182,7 +184,13 @@ class HorizonPlannerPolicy(PolicyBase):
 
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation
-        if self._next_plan_s is not None and obs.now_s < self._next_plan_s - 1e-6:
+        # A demand-response event announced or over is news the plan must not wait for:
+        # the next epoch may come after the event has started (or keep a job waiting).
+        known = frozenset(() if obs.dr_events is None else obs.dr_events.keys)
+        news = known != self._events_seen
+        self._events_seen = known
+        if (not news and self._next_plan_s is not None
+                and obs.now_s < self._next_plan_s - 1e-6):
             return []
         self._next_plan_s = obs.now_s + self.epoch_s
         jobs = np.flatnonzero((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
