@@ -4,10 +4,11 @@ announcement and a value).
 
 One :class:`GridEvent` targets one site (``site``), several (``sites``, e.g. the sites of
 a region) or a grid zone (``zone``, resolved to its sites by the caller). Its value is
-either an absolute limit on the grid import (``limit_w`` [W]) or a relative reduction
-(``reduce``: the share of the site's job load, measured when the event is announced, that
-must go; the limit is then ``base load + (1 - reduce) x job load``). ``price_per_mwh`` may
-ride along (an OpenADR price signal); it is recorded, not enforced.
+an absolute limit on the grid import (``limit_w`` [W]), a relative reduction (``reduce``:
+the share of the site's job load, measured when the event is announced, that must go;
+the limit is then ``base load + (1 - reduce) x job load``), a price (``price_per_mwh``
+[currency/MWh], an OpenADR price signal: the energy price at its sites for its duration,
+known from its announcement on), or a price with one of the two targets.
 
 Times are UTC seconds since the epoch (``start_unix_s``, ``announced_unix_s``);
 :func:`parse_when` reads the forms a scenario, the CLI and the API accept. Every error is
@@ -56,13 +57,22 @@ class GridEvent(BaseModel):
         if self.duration_s <= 0:
             raise ValueError(f"the event ends at or before its start (duration "
                              f"{self.duration_s:g} s); the end must come after the start")
-        if (self.limit_w is None) == (self.reduce is None):
+        if self.limit_w is not None and self.reduce is not None:
             raise ValueError("give exactly one of limit (a power) or reduce (a share)")
+        if self.limit_w is None and self.reduce is None and self.price_per_mwh is None:
+            raise ValueError("give exactly one of limit (a power) or reduce (a share), "
+                             "or a price")
         if self.limit_w is not None and self.limit_w < 0:
             raise ValueError(f"limit: must be >= 0 W, got {self.limit_w:g} W")
         if self.reduce is not None and not 0 < self.reduce <= 1:
             raise ValueError(f"reduce: must be a share in (0, 1], got {self.reduce:g}")
         return self
+
+    @property
+    def has_target(self) -> bool:
+        """Whether it asks for less power (``limit`` or ``reduce``); a price-only event
+        sets the energy price and nothing else."""
+        return self.limit_w is not None or self.reduce is not None
 
     @property
     def end_unix_s(self) -> float:
@@ -118,7 +128,8 @@ def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> floa
     text = value.strip()
     if text == "now" and origin_unix_s is not None:
         return float(origin_unix_s)
-    if text.startswith("+") or not text[:4].isdigit():
+    if text.startswith("+") or not (text[:4].isdigit() and text[4:5] == "-"):
+        # not a date (YYYY-...): a duration, also one of four digits such as "1950s"
         if origin_unix_s is None:
             raise ConfigError(f"{where}: {value!r} is a duration; give a UTC time such as "
                               "'2023-06-01T14:00:00Z'")

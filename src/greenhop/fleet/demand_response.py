@@ -84,7 +84,8 @@ class SiteEvent:
 
 def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None
                 ) -> list[SiteEvent]:
-    """Expand ``events`` over their target sites in the steps of ``inputs``' run.
+    """Expand ``events`` over their target sites in the steps of ``inputs``' run (the
+    events with a power target; price-only events are checked, not expanded).
 
     Raises:
         ConfigError: an unknown site or zone, or an absolute limit below the site's base
@@ -102,6 +103,8 @@ def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None
             if name not in index:
                 raise ConfigError(f"event {ev.id!r}: unknown site {name!r} (sites: "
                                   f"{', '.join(names)})")
+            if not ev.has_target:
+                continue  # a price-only event: it sets the price (fleet.grid), no limit
             s = index[name]
             key = f"{ev.id}@{name}"
             if key in seen:
@@ -383,8 +386,8 @@ def attach(core) -> DemandResponse | None:
     """Give ``core`` the demand response of its inputs' events (``None`` when there are
     none); the core calls it at the start of every step."""
     events, zones = events_of(core.inputs)
-    if not events:
-        return None
+    if not any(e.has_target for e in events):
+        return None  # none, or prices only (those act through the grid signals)
     sc = getattr(core.inputs, "scenario", None)
     alpha = float(getattr(sc, "alpha", C.ALPHA))
     return DemandResponse(core.inputs, events, zones, alpha=alpha)

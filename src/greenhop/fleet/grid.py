@@ -19,6 +19,12 @@ site and target step, the true weight where it is published by now (``known_unti
 e.g. day-ahead prices), else the weight of the same time of day on the latest day that
 is published (a seasonal-naive forecast; before the first day of the data, the latest
 published weight). Nothing after that is reachable from the Observation.
+
+Price events (demand-response events with a price, :func:`with_price_events`) set the
+price of their sites for their duration: the signals' price is then the true one (the
+booked ``job_energy_cost`` uses it), and a policy sees an event's price from the step of
+its announcement on, over the steps it covers; before that, and in every seasonal-naive
+forecast, it sees the zone's own signals.
 """
 
 from __future__ import annotations
@@ -79,6 +85,10 @@ class GridSignals:
     green: np.ndarray
     known_until: np.ndarray
     forecast_horizon_s: float = 86400.0
+    #: the price events in rows (``()``: none); with them ``price_per_mwh`` is the price
+    #: they set and ``zone_price_per_mwh`` the zones' own signal
+    price_events: tuple[PriceEvent, ...] = ()
+    zone_price_per_mwh: np.ndarray | None = None
 
     def weights(self, objective: str | None = None) -> np.ndarray:
         """Weight of a joule of grid energy ``[H+T, S]`` under ``objective`` (default own)."""
@@ -90,6 +100,55 @@ class GridSignals:
         return values[self.history_steps:]
 
 
+@dataclass(frozen=True)
+class PriceEvent:
+    """A price event at one site, in rows of :class:`GridSignals` (history first)."""
+
+    site: int
+    announce_row: int     # the first row at or after its announcement: known from here
+    first_row: int        # the first row it overlaps
+    end_row: int          # the first row after it
+    price_per_mwh: float  # [currency/MWh]
+
+
+def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, ...]],
+                      site_names: tuple[str, ...], first_row_unix_s: float,
+                      step_s: float) -> GridSignals:
+    """``signals`` with the price of every event that has one
+    (:class:`~greenhop.core.grid_events.GridEvent`, in the order given: a later one over
+    an earlier one) at its sites over its span; a row it covers in part gets the
+    time-weighted mean of the two prices (a site without a price signal pays only the
+    event's share). Without price events: ``signals`` itself."""
+    priced = [e for e in events if e.price_per_mwh is not None]
+    if not priced:
+        return signals
+    col = {n: i for i, n in enumerate(site_names)}
+    dt = float(step_s)
+    zone_price = np.asarray(signals.price_per_mwh, dtype=float)
+    price = zone_price.copy()
+    n_rows = price.shape[0]
+    out = list(signals.price_events)
+    for e in priced:
+        lo = (e.start_unix_s - first_row_unix_s) / dt
+        hi = (e.end_unix_s - first_row_unix_s) / dt
+        first, end = max(0, int(np.floor(lo + 1e-9))), min(n_rows, int(np.ceil(hi - 1e-9)))
+        if end <= first:
+            continue  # outside the run
+        rows = np.arange(first, end)
+        share = np.clip(np.minimum(rows + 1, hi) - np.maximum(rows, lo), 0.0, 1.0)
+        ann = (e.announce_unix_s - first_row_unix_s) / dt
+        for name in e.targets(zones):
+            s = col[name]
+            here = np.nan_to_num(price[rows, s], nan=0.0)
+            price[rows, s] = (1.0 - share) * here + share * float(e.price_per_mwh)
+            out.append(PriceEvent(site=s, announce_row=max(0, int(np.ceil(ann - 1e-9))),
+                                  first_row=first, end_row=end,
+                                  price_per_mwh=float(e.price_per_mwh)))
+    return replace(signals, price_per_mwh=price, price_events=tuple(out),
+                   zone_price_per_mwh=(zone_price if signals.zone_price_per_mwh is None
+                                       else signals.zone_price_per_mwh))
+
+
 class GridFeed:
     """Hands a policy the objective's weights of grid energy, past-only (see module doc)."""
 
@@ -97,6 +156,10 @@ class GridFeed:
         self.signals = signals
         self.period = max(round(86400.0 / float(step_s)), 1)   # steps per day
         self.weight = signals.weights()
+        # what a policy sees before an event is announced: the zones' own signals
+        self.zone_weight = self.weight if not signals.price_events else grid_weights(
+            signals.objective, signals.carbon_g_per_kwh, signals.carbon_avg_g_per_kwh,
+            signals.zone_price_per_mwh, signals.green)
         self.forecast_steps = max(int(forecast_steps), 1)
         n_sites = self.weight.shape[1]
         self.now_w = np.zeros(n_sites)
@@ -114,7 +177,13 @@ class GridFeed:
         days = np.maximum(-((known[None, :] - targets) // self.period), 0)
         rows = targets - days * self.period
         rows = np.where(rows < 0, known[None, :], rows)
-        self.fc_w[:] = self.weight[rows, self._cols[None, :]]
+        self.fc_w[:] = self.zone_weight[rows, self._cols[None, :]]
+        for e in self.signals.price_events:
+            if e.announce_row > row:
+                continue  # not announced yet: the future
+            lo, hi = max(e.first_row, row), min(e.end_row, row + self.forecast_steps)
+            if lo < hi:
+                self.fc_w[lo - row:hi - row, e.site] = self.weight[lo:hi, e.site]
         return self.fc_w
 
     def attach(self, obs: Observation) -> Observation:

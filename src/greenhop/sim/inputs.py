@@ -66,6 +66,21 @@ def _caiso_w(site, index: pd.DatetimeIndex, where: str) -> np.ndarray:
     return out
 
 
+def _price_events(sc, grid, names, first_row_unix_s: float, dt: float):
+    """The grid signals with the prices of the scenario's price events (docs/grid.md)."""
+    priced = [i for i, e in enumerate(sc.grid_events) if e.price_per_mwh is not None]
+    if not priced:
+        return grid
+    if grid is None:
+        raise ConfigError(f"grid.events[{priced[0]}].price: a price event needs "
+                          "[[grid.zones]] (its sites' zones and the currency)")
+    from greenhop.fleet.demand_response import scenario_zones
+    from greenhop.fleet.grid import with_price_events
+
+    return with_price_events(grid, sc.grid_events, scenario_zones(sc), names,
+                             first_row_unix_s, dt)
+
+
 def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
     n = len(index)
     out = np.zeros((n, len(scenario.sites)))
@@ -145,6 +160,7 @@ def build_inputs(scenario: Scenario) -> SimInputs:
         from greenhop.sim.grid import build_grid_signals
 
         grid = build_grid_signals(sc.grid, names, index, H)
+    grid = _price_events(sc, grid, names, float(sc.start.timestamp()) - H * dt, dt)
     return SimInputs(
         params=fleet_params(sc), history_renewable_w=ren[:H].copy(),
         scenario=sc, index=index, renewable_w=ren, base_demand_w=base, surplus_w=surplus,
