@@ -222,6 +222,18 @@ def test_the_fallback_does_not_resume_a_job_at_a_site_an_event_holds():
     assert m["dr_compliance_pct"] == 100.0 and res.counters["rejected_actions"] == 0
 
 
+def test_with_the_fleets_enforcement_the_planner_suspends_before_it_has_to():
+    # the enforcement waits for the last step a suspension's checkpoint allows; the
+    # planner, seeing the event at its announcement, has suspended the job by then
+    pol = make_policy("horizon-planner")
+    res, m = run(scenario("0W"), pol)
+    assert m["dr_compliance_pct"] == 100.0
+    assert (m["dr_moved"], m["dr_suspended"]) == (0, 0)
+    assert pol.counters()["planner_suspends"] == 1.0
+    kinds = [(s[2], s[3], s[4]) for s in res.segments if s[0] == 0]
+    assert (900.0, 16200.0, "suspended") in kinds
+
+
 # ------------------------------------------------------------------ the LP and the rounding
 
 
