@@ -237,10 +237,16 @@ def test_with_the_fleets_enforcement_the_planner_suspends_before_it_has_to():
 # ------------------------------------------------------------------ the LP and the rounding
 
 
-def plan_input(p_kw, surplus_kw, dr_limit_kw, dr_block, avail0=1.0):
+def plan_input(p_kw, surplus_kw, dr_limit_kw, dr_block, avail0=1.0, dr_site=None,
+               out_kw=None):
     """Jobs at site 0 over three 1-hour blocks, one candidate move of job 0 to site 1,
-    demand-response rows at site 0 (blocks ``dr_block``, limits ``dr_limit_kw``)."""
+    demand-response rows (at site 0 unless ``dr_site`` says; blocks ``dr_block``, limits
+    ``dr_limit_kw``); ``out_kw``: the move's idle power at site 0 counted in every row
+    there (in flight when those events start)."""
     J, B = len(p_kw), 3
+    sites = np.zeros(len(dr_block), dtype=np.int64) if dr_site is None else np.asarray(
+        dr_site, dtype=np.int64)
+    out = np.flatnonzero(sites == 0) if out_kw is not None else np.zeros(0, np.int64)
     return PlanInput(
         home=np.zeros(J, dtype=np.int64), p_home_kw=np.asarray(p_kw, float),
         rem_h=np.full(J, 5.0), need_h=np.zeros(J), tail_grid=np.zeros(J),
@@ -249,11 +255,11 @@ def plan_input(p_kw, surplus_kw, dr_limit_kw, dr_block, avail0=1.0):
         gpus=np.array([1]), gbit=np.array([8.0]), e_kwh=np.array([0.01]),
         link_rows=np.array([0]), link_cols=np.array([0]), budget_gbit=np.array([100.0]),
         surplus_kw=np.array([[surplus_kw] * B, [5.0] * B]), free=np.array([0, 4]),
-        tau_h=np.ones(B), tmid_h=np.array([0.5, 1.5, 2.5]),
-        dr_site=np.zeros(len(dr_block), dtype=np.int64),
+        tau_h=np.ones(B), tmid_h=np.array([0.5, 1.5, 2.5]), dr_site=sites,
         dr_block=np.asarray(dr_block, dtype=np.int64),
-        dr_limit_kw=np.asarray(dr_limit_kw, float), dr_out_row=np.zeros(0, np.int64),
-        dr_out_col=np.zeros(0, np.int64), dr_out_kw=np.zeros(0))
+        dr_limit_kw=np.asarray(dr_limit_kw, float), dr_out_row=out.astype(np.int64),
+        dr_out_col=np.zeros(out.size, np.int64),
+        dr_out_kw=np.full(out.size, 0.0 if out_kw is None else out_kw))
 
 
 ARGS = {"lam": 0.8, "mu": 0.5, "deadline_penalty": 20.0, "time_limit_s": 5.0}
@@ -269,18 +275,27 @@ def test_a_limit_of_zero_empties_the_site_in_its_block_and_no_limit_leaves_it_al
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=st.lists(st.floats(0.1, 2.0), min_size=1, max_size=4),
        surplus=st.floats(0.0, 6.0),
-       limits=st.lists(st.floats(0.0, 4.0), min_size=3, max_size=3),
-       blocks=st.lists(st.booleans(), min_size=3, max_size=3),
-       avail0=st.floats(0.0, 1.0))
+       limits=st.lists(st.floats(0.0, 4.0), min_size=6, max_size=6),
+       rows=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 2)), unique=True,
+                     max_size=6),
+       avail0=st.floats(0.0, 1.0), out_kw=st.floats(0.0, 0.5))
 def test_the_plan_never_puts_more_job_power_than_the_limit_at_an_event_site(
-        p, surplus, limits, blocks, avail0):
-    rows = [b for b in range(3) if blocks[b]]
-    pi = plan_input(p, surplus, [limits[b] for b in rows], rows, avail0)
+        p, surplus, limits, rows, avail0, out_kw):
+    """Events at the jobs' site (0) and at the move's destination (1) in random blocks,
+    random limits >= 0 (a limit at or above the base load): every solved plan keeps the
+    job power it puts at an event's site in an event block under the limit."""
+    lim = [limits[3 * s + b] for s, b in rows]
+    pi = plan_input(p, surplus, lim, [b for _, b in rows], avail0,
+                    dr_site=[s for s, _ in rows], out_kw=out_kw)
     res = solve_plan(pi, **ARGS)
     assert res.ok
-    for b in rows:
-        planned_kw = float(pi.p_home_kw @ res.xh[:, b])  # the moves go to site 1
-        assert planned_kw <= limits[b] + 1e-6, (b, planned_kw, limits[b])
+    m = float(res.m[0])
+    for (s, b), cap in zip(rows, lim, strict=True):
+        if s == 0:  # the jobs at home, and the move's idle power while it leaves
+            planned_kw = float(pi.p_home_kw @ res.xh[:, b]) + out_kw * m
+        else:       # the moved job running at the destination
+            planned_kw = float(pi.p_kw[0] * pi.avail[0, b] * m)
+        assert planned_kw <= cap + 1e-6, (s, b, planned_kw, cap)
 
 
 def test_the_rounding_keeps_the_first_block_under_the_limit():
