@@ -114,6 +114,27 @@ def test_a_relative_event_shows_the_limit_fixed_at_its_announcement():
     assert rec.seen[6][0][0][4] == pytest.approx(200.0)  # not measured again later
 
 
+def test_an_event_added_while_running_reaches_the_observation_from_its_announcement():
+    # the live controller's way: the fleet's demand response made empty, the event added
+    # to it at run time (greenhop grid event); the same Observation build shows it
+    from greenhop.core.grid_events import event_from_fields
+
+    d = scenario(events=False)
+    d["jobs"][0]["work_gpu_h"] = 3.0
+    inp = build_inputs(load_scenario(d))
+    rec = Recorder()
+    eng = Engine(inp, rec)
+    dr = eng.core.demand_response = DemandResponse(inp)
+    dr.add(event_from_fields("event", {"id": "late", "site": "b", "start": "1h",
+                                       "duration": "1h", "announce": "40min",
+                                       "limit": "1.4kW"},
+                             origin_unix_s=float(inp.params.start_unix_s)))
+    eng.run()
+    assert rec.seen[7][0] == [] and rec.seen[7][1] == [False, False]
+    assert rec.seen[8][0] == [("late@b", 1, 3600.0, 7200.0, 400.0, 2400.0)]
+    assert rec.seen[8][1] == [False, True]
+
+
 def test_a_run_without_events_has_no_event_field_and_the_arrays_are_read_only():
     seen = []
 
