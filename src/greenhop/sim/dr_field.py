@@ -95,7 +95,12 @@ def field_run(seed: int, policies=("static", "feasibility-aware"), **kw) -> dict
         # changed the fleet's state and the policy's later choices)
         row["event_missed_jobs"] = caused
         row["event_misses_shed"] = sum(j in shed for j in caused)
+        row["missed_jobs"] = sorted(missed)
         out[name] = row
+    if "static" in policies:  # misses static with the same events did not have
+        for name in policies:
+            out[name]["vs_static_misses"] = len(set(out[name]["missed_jobs"])
+                                                - set(out["static"]["missed_jobs"]))
     return out
 
 
