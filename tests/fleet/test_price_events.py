@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 import simkit
@@ -121,3 +123,24 @@ def test_a_price_event_without_grid_zones_is_a_one_line_error():
         run(scenario("energy", event={}, zones=False))
     text = str(info.value)
     assert "grid.events[0].price" in text and "[[grid.zones]]" in text and "\n" not in text
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start_s=st.integers(0, 7000), duration_s=st.integers(1, 5000),
+       lead_s=st.integers(0, 3600), price=st.floats(-100.0, 1000.0))
+def test_under_energy_the_cost_changes_by_the_event_price_on_the_energy_it_covers(
+        start_s, duration_s, lead_s, price):
+    # Same runs with and without the event; the cost differs by each step's jobs' grid
+    # energy at a x the event's share of that step x (event price - zone price).
+    _, plain, m0 = run(scenario("energy"))
+    _, priced, m1 = run(scenario("energy", event={
+        "start": f"{start_s}s", "duration": f"{duration_s}s", "lead": f"{lead_s}s",
+        "price": price}))
+    assert np.array_equal(plain.grid_w, priced.grid_w)
+    dt = 300.0
+    t0 = np.arange(plain.grid_w.shape[0]) * dt
+    share = np.clip(np.minimum(t0 + dt, start_s + duration_s) - np.maximum(t0, start_s),
+                    0.0, dt) / dt
+    extra = float((plain.grid_w[:, 0] * dt * share * (price - 50.0)).sum()) * PER_J
+    # both costs are rounded to the millionth
+    assert m1["job_energy_cost"] == pytest.approx(m0["job_energy_cost"] + extra, abs=2e-6)
