@@ -103,6 +103,24 @@ def test_a_suspension_waits_for_the_last_step_its_checkpoint_allows_so_no_deadli
     assert (res.grid_w[6:12, 0] <= 1000.0 + 1e-9).all() and m["dr_compliance_pct"] == 100.0
 
 
+def test_a_suspended_job_resumes_once_its_power_fits_under_the_limit_again():
+    # Two jobs at a, a limit of base + one job (1.4 kW) from 30 min to 2 h: one job is
+    # suspended at 1500 s; the other (0.6 GPU-h) finishes at 2160 s, so from step 8
+    # (2400 s) the first one fits again and resumes then, not at the event's end
+    # (7200 s): restore 60.5 s, then its other 2100 GPU-s.
+    d = scenario(b_power="0W", limit="1.4kW", duration="1h30min")
+    d["horizon"] = "3h"
+    d["jobs"].append({"name": "short", "arrival": "0s", "work_gpu_h": 0.6,
+                      "checkpoint": "1GB", "gpus": 1, "origin": "a"})
+    _inp, res, m = run(d)
+    assert res.job_finish_s[1] == pytest.approx(2160.0, abs=1e-9)
+    assert res.job_finish_s[0] == pytest.approx(2400.0 + 60.5 + 2100.0, abs=1e-9)
+    assert (res.grid_w[6:24, 0] <= 1400.0 + 1e-9).all() and m["dr_compliance_pct"] == 100.0
+    assert res.counters["dr_resumed_early"] == 1
+    # flexibility given: 400 W from the start (1800 s) to the resume (2400 s) only
+    assert m["flex_kwh"] == pytest.approx(400 * 600 / 3.6e6, abs=1e-9)
+
+
 def test_an_event_announced_at_its_start_is_missed_by_the_checkpoint_of_its_first_step():
     # No lead time: no move can finish before the start, so the job is suspended in the
     # first event step; its 0.5 s checkpoint at 50 W idle (25 J) is over the limit.

@@ -27,15 +27,16 @@ calls it itself before the policy is asked, so both mechanisms run this one code
    later runs on (moves are tried again every step of the lead). A site whose pinned
    load alone is over the limit gets best effort: everything movable goes, and the
    event is listed under ``best_effort`` (``dr_best_effort`` in the metrics).
-4. **Restore.** When its event ends, a job the event suspended resumes at its site
-   (unless another event holds the site; then at that one's end). Jobs moved out stay
-   where they are: the policy may bring them back.
+4. **Restore.** A job the event suspended resumes at its site as soon as its full power
+   fits under the site's limit again (jobs there finished or left; least slack first),
+   else when its event ends (unless another event holds the site; then at that one's
+   end). Jobs moved out stay where they are: the policy may bring them back.
 
 An event with ``reduce`` gets its limit when it is announced: base load + (1 - reduce) x
 the site's job load of the step before. What the enforcement did is kept in
 ``FleetState.dr`` (JSON-ready; a live run persists it with the fleet state) and tallied
-in the run's counters (``dr_moved``, ``dr_suspended``, ``dr_moved_j``, ``dr_suspended_j``
-and ``dr_limit_w.<event>@<site>``) for the metrics.
+in the run's counters (``dr_moved``, ``dr_suspended``, ``dr_moved_j``, ``dr_suspended_j``,
+``dr_resumed_early`` and ``dr_limit_w.<event>@<site>``) for the metrics.
 
 Steps: an event from ``start`` to ``end`` covers every step that overlaps it; planning
 starts at the first step at or after the announcement.
@@ -217,7 +218,67 @@ class DemandResponse:
             else:
                 keep[j_txt] = key
         rec["suspended"] = keep
-        return core.apply(acts, step, who=WHO) if acts else []
+        accepted = core.apply(acts, step, who=WHO) if acts else []
+        return accepted + self._resume_within(core, step)
+
+    def _resume_within(self, core, step: int) -> list[tuple]:
+        """Resume, before their event ends, the suspended jobs whose full power fits under
+        their site's limit again (jobs there finished or left), least slack first."""
+        state, inp = core.state, self.inputs
+        rec = state.dr
+        if not rec["suspended"]:
+            return []
+        dt = core.dt_s
+        now = step * dt
+        live: dict[int, list[SiteEvent]] = {}
+        for e in self.site_events:
+            if e.announce_step <= step < e.end_step and e.key in rec["limits_w"]:
+                live.setdefault(e.site, []).append(e)
+        jobs = [int(j) for j in rec["suspended"] if int(state.site[int(j)]) in live]
+        slack = [inp.job_deadline_s[j] - now - state.remaining_gpu_s[j] / max(
+            state.gpus[j] * float(inp.throughput[int(state.site[j])]), 1e-9) for j in jobs]
+        accepted: list[tuple] = []
+        for _, j in sorted(zip(slack, jobs, strict=True)):
+            s = int(state.site[j])
+            if state.phase[j] != SUSPENDED or state.save_left_s[j] > _TOL_S:
+                continue
+            evs = live[s]
+            limit = min(rec["limits_w"][e.key] for e in evs)
+            lead_s = max(0.0, min(e.start_step for e in evs) * dt - now)
+            need = self.committed_w(core, s, lead_s) + self._full_w(core, j, s)
+            if need > limit - float(inp.base_demand_w[s]) + _TOL_W:
+                continue
+            # the site stays closed to everyone else; this job only comes back
+            state.dr_closed[s] = False
+            got = core.apply([Resume(j)], step, who=WHO)
+            state.dr_closed[s] = True
+            if got:
+                accepted += got
+                del rec["suspended"][str(j)]
+                self._unbook(core, j, step)
+        return accepted
+
+    def _full_w(self, core, j: int, s: int) -> float:
+        """Facility power job ``j`` draws at site ``s`` running, its staying GPUs too [W]."""
+        inp = self.inputs
+        return self._site_share_w(core, j, s) + int(inp.job_g_stay[j]) * (
+            self._train_w(s) if int(core.state.home[j]) == s else 0.0)
+
+    def _unbook(self, core, j: int, step: int) -> None:
+        """A suspended job resumed before its event ended: the flexibility booked for the
+        steps from now to the end was not given."""
+        state = core.state
+        for r in reversed(state.dr["shed"]):
+            if r["job"] == j and r["kind"] == "suspend":
+                e = next(e for e in self.site_events if e.key == r["event"])
+                steps = max(0, min(e.end_step, self.inputs.n_steps) - max(e.start_step, step))
+                back = min(r["power_w"] * steps * core.dt_s, r["flex_j"])
+                r["flex_j"] -= back
+                r["resumed_step"] = int(step)
+                c = state.counters
+                c["dr_suspended_j"] = c.get("dr_suspended_j", 0.0) - back
+                c["dr_resumed_early"] = c.get("dr_resumed_early", 0) + 1
+                return
 
     # ------------------------------------------------------------ planning
     def _train_w(self, s: int) -> float:
