@@ -35,7 +35,8 @@ def event_command(
     event_id: str | None = typer.Option(None, "--id", help="The event's id (default: one "
                                         "is made up)."),
     price: float | None = typer.Option(None, "--price", help="A price signal that comes "
-                                       "with it, in currency per MWh (recorded, not enforced)."),
+                                       "with it, in currency per MWh (stored; a live run's "
+                                       "weights do not use it)."),
     db: Path = typer.Option(Path("greenhop-run") / "run.db", "--db",
                             help="The run database of the live run."),
 ) -> None:
