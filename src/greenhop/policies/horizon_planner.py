@@ -13,6 +13,9 @@ remaining window at forecast quantile ``q``), and solves it with HiGHS
   rule with the link shares of the moves already taken this epoch and fits the free slots;
 * otherwise suspend a running job whose planned share of the first block is < 0.5;
 * resume a suspended job whose planned share is >= 0.5.
+* start a job that has waited an epoch for slots at its arrival site at the allowed, open
+  site with free slots whose surplus headroom covers it (the most headroom first), else
+  let it wait (suspended jobs keep their slots, so the plan can keep a site full).
 
 Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch) are
 never suspended and are resumed.
@@ -36,17 +39,26 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.observation import (
     MIGRATABLE,
     MIGRATING,
+    QUEUED,
     RUNNING,
     SUSPENDED,
     Action,
     Migrate,
     Observation,
+    Place,
     Resume,
     Suspend,
 )
 from greenhop.model import constants as C
 from greenhop.model import evaluate
-from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    available_headroom_w,
+    job_power_at,
+    site_power_w,
+)
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.objectives import block_weights
 from greenhop.policies.planner_dr import closed_until_s, dr_rows, hold_first_block
@@ -175,7 +187,7 @@ class HorizonPlannerPolicy(PolicyBase):
         #: (columns, rows) of the last LP, for benchmarks and inspection
         self.last_size: tuple[int, int] = (0, 0)
         self._counts = {"planner_solves": 0, "planner_fallbacks": 0, "planner_moves": 0,
-                        "planner_suspends": 0, "planner_resumes": 0}
+                        "planner_suspends": 0, "planner_resumes": 0, "planner_places": 0}
 
     def counters(self) -> dict[str, float]:
         return {k: float(v) for k, v in self._counts.items()}
@@ -195,7 +207,7 @@ class HorizonPlannerPolicy(PolicyBase):
         self._next_plan_s = obs.now_s + self.epoch_s
         jobs = np.flatnonzero((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
         if jobs.size == 0:
-            return []
+            return self._place_waiting(obs, np.array(obs.free_gpus, dtype=np.int64))
         edges = self._edges_s
         # The historical estimate learns from every epoch (the fallback uses it too).
         hist = np.asarray(self._fallback.estimator.estimate(obs), dtype=float)
@@ -227,7 +239,36 @@ class HorizonPlannerPolicy(PolicyBase):
         actions: list[Action] = []
         for g_jobs, pi, extra, res in plans:
             actions += self._round(obs, g_jobs, pi, extra, res, fc.window_s, state)
-        return actions
+        return actions + self._place_waiting(obs, state["free"])
+
+    def _place_waiting(self, obs: Observation, free: np.ndarray) -> list[Action]:
+        """Start each job that has waited a whole epoch for slots at its arrival site at the
+        allowed, open site with free slots for it and the most surplus headroom (suspended
+        jobs keep their slots, so a site the plan keeps jobs suspended at can stay full)."""
+        waiting = np.flatnonzero((obs.job_phase == QUEUED)
+                                 & (obs.now_s - obs.job_arrival_s >= self.epoch_s))
+        if waiting.size == 0:
+            return []
+        closed = (np.zeros(obs.n_sites, dtype=bool) if obs.site_closed is None
+                  else np.asarray(obs.site_closed, dtype=bool))
+        out: list[Action] = []
+        headroom = available_headroom_w(obs)
+        site_w = site_power_w(obs)
+        for j in waiting.tolist():
+            g = int(obs.job_gpus[j])
+            ok = np.asarray(obs.job_allowed[j], dtype=bool) & ~closed & (free >= g)
+            origin = int(obs.job_origin[j])
+            if not ok.any() or (origin >= 0 and ok[origin]):
+                continue  # nowhere else, or its own site has room: the fleet starts it there
+            head = np.where(ok, headroom - g * site_w, -np.inf)
+            s = int(np.argmax(head))
+            if head[s] < 0:
+                continue  # no site with room could run it on surplus: it waits
+            out.append(Place(j, s))
+            free[s] -= g
+            headroom[s] -= g * site_w[s]
+            self._counts["planner_places"] += 1
+        return out
 
     def _groups(self, obs: Observation, jobs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Independent sub-plans: sites cut, in breadth-first order over the links, into

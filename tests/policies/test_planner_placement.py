@@ -1,0 +1,64 @@
+"""horizon-planner starts a job that waits for slots at its arrival site at a site with free
+slots where surplus covers it, and lets it wait where none does."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+import simkit
+
+from greenhop.policies import make_policy
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.scenario import load_scenario
+
+
+def fleet(b_power: str) -> dict:
+    """Site a: one slot, no surplus, held all run by a pinned 4 h job; j1 arrives there at
+    10 min. Site b: free slots and ``b_power`` of renewables (base load 1 kW)."""
+    d = simkit.micro(horizon="6h")
+    d["sites"][0]["gpu_slots"] = 1
+    d["sites"][0]["trace"] = {"kind": "constant", "power": "0W"}
+    d["sites"][1]["trace"] = {"kind": "constant", "power": b_power}
+    d["jobs"] = [
+        {"name": "j0", "arrival": "0s", "work_gpu_h": 4.0, "checkpoint": "1GB", "gpus": 1,
+         "origin": "a", "mobility": "pinned"},
+        {"name": "j1", "arrival": "10min", "work_gpu_h": 1.0, "checkpoint": "1GB", "gpus": 1,
+         "origin": "a"},
+    ]
+    return d
+
+
+def first_run(res, job: int) -> tuple[int, float]:
+    """(site, start [s]) of the job's first running segment."""
+    seg = min((s for s in res.segments if s[0] == job and s[4] == "running"),
+              key=lambda s: s[2])
+    return int(seg[1]), float(seg[2])
+
+
+def run(d: dict, policy: str):
+    return Engine(build_inputs(load_scenario(d)), make_policy(policy)).run()
+
+
+def test_a_job_waiting_for_slots_starts_at_a_green_site_after_one_epoch() -> None:
+    res = run(fleet("10kW"), "horizon-planner")
+    site, start = first_run(res, 1)
+    # arrival 600 s, a full; the first plan after it has waited an epoch (900 s) is at 1800 s
+    assert (site, start) == (1, 1800.0)
+    assert res.policy_counters["planner_places"] == 1
+    assert np.isfinite(res.job_finish_s[1]) and res.job_finish_s[1] < 4 * 3600
+    static = run(fleet("10kW"), "static")
+    assert first_run(static, 1) == (0, 4 * 3600.0)  # static waits for j0 to finish
+
+
+@pytest.mark.parametrize("b_power", ["0W", "1.2kW"])
+def test_a_job_waits_where_no_site_with_room_would_run_it_on_surplus(b_power) -> None:
+    """b's surplus is 0 W / 200 W, below the job's 400 W: it waits for its own site."""
+    res = run(fleet(b_power), "horizon-planner")
+    assert first_run(res, 1) == (0, 4 * 3600.0)
+    assert res.policy_counters["planner_places"] == 0
