@@ -210,8 +210,9 @@ def test_large_files_load_bit_identical_through_direct_reads_and_corruption_is_c
     shard = path / "model.safetensors"
     size = shard.stat().st_size
     assert size >= ck._DIRECT_MIN_BYTES and size % ck._DIRECT_ALIGN != 0
-    with ThreadPoolExecutor(1) as lane:  # the hashing lane of a VerifiedReader
-        direct = ck._read_direct(shard, size, lane)
+    # a VerifiedReader's hashing lane and its pool of reads in flight
+    with ThreadPoolExecutor(1) as lane, ThreadPoolExecutor(ck._READ_DEPTH) as io:
+        direct = ck._read_direct(shard, size, lane, io)
     if direct is None:
         pytest.skip("this file system refuses O_DIRECT; the plain path is tested elsewhere")
     buf, sha, n = direct

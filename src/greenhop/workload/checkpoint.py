@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,11 @@ so that their SHA-256s are computed in parallel while writing and reading."""
 _BLOCK_BYTES = 8 * 1024 * 1024
 _DIRECT_ALIGN = 4096
 _DIRECT_MIN_BYTES = 4 * 1024 * 1024
-"""Files at least this large [B] are read with ``O_DIRECT`` (see :func:`read_verified`)."""
+"""Files at least this large [B] are read with ``O_DIRECT`` (see :class:`VerifiedReader`)."""
+_READ_BLOCK_BYTES = 4 * 1024 * 1024
+"""One positional read of a checkpoint file [B] (a multiple of the ``O_DIRECT`` alignment)."""
+_READ_DEPTH = 4
+"""Reads of one file in flight at once [-]."""
 _WRITE_BACK_BYTES = 64 * 1024 * 1024
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
@@ -315,19 +320,22 @@ def read_verified(path: Path, record: dict[str, Any] | None, where: str):
 
 
 class VerifiedReader:
-    """Reads files one after another on one thread while ``lanes`` threads hash them.
+    """Reads files one after another, several blocks in flight, while ``lanes`` threads
+    hash them.
 
     A checkpoint load is bounded by the disk and by SHA-256 (about 1.4 GB/s per core on
-    the development VM, below the disk's sequential read): one sequential stream is what
-    a disk serves fastest (several files read at once made the VM's disk seek between
-    them and swing by 2x), and hashing each file on its own lane (file ``i`` on lane
-    ``i mod lanes``, its blocks in order) keeps every core hashing while the reader runs
-    ahead. Files of :data:`_DIRECT_MIN_BYTES` or more are read with ``O_DIRECT`` into a
-    page-aligned buffer, straight from the disk into the array the tensors use: on the
-    development VM a read through the page cache cost about 3 CPU-s/GB against 1 (SHA-256
-    included; benchmarks/README.md, (a)). A file system that refuses ``O_DIRECT`` gets
-    plain reads. :meth:`submit` returns a future of the verified array; a size or
-    SHA-256 mismatch is an :class:`IncompleteCheckpoint` there.
+    the development VM, below the disk's read rate). The files are read in order, each
+    as :data:`_READ_DEPTH` positional reads of :data:`_READ_BLOCK_BYTES` in flight (one
+    synchronous stream left that disk idle between requests: 1.8-2.0 GB/s against 2.4-2.6
+    with four 4 MiB reads in flight, and several files read at once made it swing by 2x);
+    each file is hashed on its own lane (file ``i`` on lane ``i mod lanes``, its blocks
+    in order), so every core hashes while the reads run ahead. Files of
+    :data:`_DIRECT_MIN_BYTES` or more are read with ``O_DIRECT`` into a page-aligned
+    buffer, straight from the disk into the array the tensors use: on the development VM
+    a read through the page cache cost about 3 CPU-s/GB against 1 (SHA-256 included;
+    benchmarks/README.md, (a)). A file system that refuses ``O_DIRECT`` gets plain reads.
+    :meth:`submit` returns a future of the verified array; a size or SHA-256 mismatch is
+    an :class:`IncompleteCheckpoint` there.
 
     Args:
         lanes: hashing threads (default: one per core, at most 4) [-].
@@ -335,7 +343,8 @@ class VerifiedReader:
 
     def __init__(self, lanes: int | None = None) -> None:
         n = lanes if lanes is not None else max(1, min(4, os.cpu_count() or 1))
-        self._io = ThreadPoolExecutor(1, thread_name_prefix="greenhop-read")
+        self._order = ThreadPoolExecutor(1, thread_name_prefix="greenhop-read")
+        self._io = ThreadPoolExecutor(_READ_DEPTH, thread_name_prefix="greenhop-pread")
         self._lanes = [ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
                        for _ in range(n)]
         self._files = 0
@@ -348,6 +357,7 @@ class VerifiedReader:
 
     def close(self) -> None:
         """Wait for the files submitted and stop the threads."""
+        self._order.shutdown(wait=True)
         self._io.shutdown(wait=True)
         for lane in self._lanes:
             lane.shutdown(wait=True)
@@ -365,7 +375,7 @@ class VerifiedReader:
                 if not out.done():
                     out.set_exception(exc)
 
-        self._io.submit(read)
+        self._order.submit(read)
         return out
 
     def _read(self, path: Path, record, where: str, lane: ThreadPoolExecutor, out: Future) -> None:
@@ -374,11 +384,14 @@ class VerifiedReader:
             raise IncompleteCheckpoint(
                 f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
             )
-        got = _read_direct(path, size, lane) if size >= _DIRECT_MIN_BYTES else None
+        got = _read_direct(path, size, lane, self._io) if size >= _DIRECT_MIN_BYTES else None
         if got is None:
             buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
-            with open(path, "rb", buffering=0) as fh:
-                h, pos = _read_hashed(lambda v, _pos: fh.readinto(v), buf, size, lane)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                h, pos = _read_hashed(fd, buf, size, lane, self._io)
+            finally:
+                os.close(fd)
         else:
             buf, h, pos = got
 
@@ -395,25 +408,42 @@ class VerifiedReader:
         lane.submit(check)
 
 
-def _read_hashed(read, buf, size: int, lane: ThreadPoolExecutor):
-    """Fill the first ``size`` bytes of ``buf`` with ``read(view, offset) -> n`` in blocks,
-    each block queued on ``lane`` for hashing once read; return (the SHA-256 object, bytes
-    read). The last block's view runs to the end of ``buf`` (a padded buffer keeps it
-    aligned)."""
+def _read_hashed(fd: int, buf, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor):
+    """Fill the first ``size`` bytes of ``buf`` from ``fd`` with positional reads of
+    :data:`_READ_BLOCK_BYTES`, :data:`_READ_DEPTH` in flight on ``io``; each block, once
+    read, is queued in file order on ``lane`` for hashing. Return (the SHA-256 object, bytes
+    read: less than ``size`` when the file shrank). The last block's view runs to the end of
+    ``buf`` (a padded buffer keeps an ``O_DIRECT`` read aligned)."""
     view = memoryview(buf).cast("B")
     h = hashlib.sha256()
+    starts = iter(range(0, size, _READ_BLOCK_BYTES))
+    flight: deque = deque()
+
+    def issue() -> None:
+        start = next(starts, None)
+        if start is not None:
+            block = view[start : start + _READ_BLOCK_BYTES]
+            flight.append((start, io.submit(os.preadv, fd, [block], start)))
+
+    for _ in range(_READ_DEPTH):
+        issue()
     pos = 0
-    while pos < size:
-        n = read(view[pos : pos + _BLOCK_BYTES], pos)
-        if not n:
-            break
-        n = min(n, size - pos)  # an O_DIRECT read of the last block may pass the end
-        lane.submit(h.update, view[pos : pos + n])
-        pos += n
+    try:
+        while flight:
+            start, read = flight.popleft()
+            n = min(read.result(), size - start)  # an O_DIRECT read may pass the end
+            lane.submit(h.update, view[start : start + n])
+            pos = start + n
+            if n < min(_READ_BLOCK_BYTES, size - start):
+                break  # the file shrank: stop at its end
+            issue()
+    finally:
+        for _, read in flight:  # no read may still write into the buffer on return
+            read.exception()
     return h, pos
 
 
-def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor):
+def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor):
     """``(array, SHA-256 object, bytes read)`` read with ``O_DIRECT`` (hashed on ``lane``),
     or None where the file system does not take it."""
     try:
@@ -426,7 +456,7 @@ def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor):
         start = (-raw.ctypes.data) % _DIRECT_ALIGN
         buf = raw[start : start + padded]
         try:
-            h, pos = _read_hashed(lambda v, off: os.preadv(fd, [v], off), buf, size, lane)
+            h, pos = _read_hashed(fd, buf, size, lane, io)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
