@@ -184,7 +184,7 @@ class DemandResponse:
         for e in live:
             state.dr_closed[e.site] = True
             if e.key not in rec["limits_w"]:
-                rec["limits_w"][e.key] = self._limit(core, e)
+                rec["limits_w"][e.key] = self.limit_w(state, e)
                 state.counters[f"dr_limit_w.{e.key}"] = rec["limits_w"][e.key]
         accepted = self._restore(core, step)
         by_site: dict[int, list[SiteEvent]] = {}
@@ -194,11 +194,17 @@ class DemandResponse:
             accepted += self._shed(core, step, s, evs)
         return accepted
 
-    def _limit(self, core, e: SiteEvent) -> float:
+    def limit_w(self, state, e: SiteEvent) -> float:
+        """Event ``e``'s grid-import limit at its site [W]: the one fixed when it was taken
+        up, else its absolute limit, else (``reduce``) base load + (1 - reduce) x the
+        site's job load of the step before, as it would be fixed now."""
+        fixed = state.dr["limits_w"].get(e.key) if state.dr is not None else None
+        if fixed is not None:
+            return float(fixed)
         if not math.isnan(e.limit_w):
             return e.limit_w
         base = float(self.inputs.base_demand_w[e.site])
-        jobs = float(core.state.last_load_w[e.site])
+        jobs = float(state.last_load_w[e.site])
         return base + (1.0 - e.reduce) * jobs
 
     def _restore(self, core, step: int) -> list[tuple]:
@@ -368,13 +374,11 @@ class DemandResponse:
                 # Its checkpoint still ends before the start if it stops a step later:
                 # it runs on (the lead time is not lost to it; a move may open meanwhile).
                 # Counted as shed so that no other job is stopped in its place.
-                over -= self._site_share_w(core, j, s) + int(inp.job_g_stay[j]) * (
-                    self._train_w(s) if int(state.home[j]) == s else 0.0)
+                over -= self._full_w(core, j, s)
                 continue
             got = core.apply([Suspend(j)], step, who=WHO)
             if got:
-                p = self._site_share_w(core, j, s) + int(inp.job_g_stay[j]) * (
-                    self._train_w(s) if int(state.home[j]) == s else 0.0)
+                p = self._full_w(core, j, s)
                 over -= p
                 accepted += got
                 rec["suspended"][str(j)] = max(evs, key=lambda e: e.end_step).key

@@ -149,16 +149,11 @@ class ObservationBuilder:
         grid-import limit (a ``reduce`` event's as fixed at its announcement) less the
         site's base demand. Rebuilt only when that set or a limit changes."""
         inp, state = self.inputs, self.state
-        limits = state.dr["limits_w"] if state.dr is not None else {}
         rows = []
         for e in demand_response.site_events:
             if not e.announce_step <= step < e.end_step:
                 continue  # not announced yet (the future), or over
-            limit = limits.get(e.key)
-            if limit is None:  # not taken up yet: as the enforcement fixes it
-                limit = e.limit_w if not np.isnan(e.limit_w) else (
-                    float(inp.base_demand_w[e.site])
-                    + (1.0 - e.reduce) * float(state.last_load_w[e.site]))
+            limit = demand_response.limit_w(state, e)  # the enforcement's, one rule
             rows.append((e.key, e.site, e.start_step, e.end_step, e.announce_step,
                          max(float(limit) - float(inp.base_demand_w[e.site]), 0.0)))
         key = tuple(rows)

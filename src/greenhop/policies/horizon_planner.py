@@ -61,7 +61,12 @@ from greenhop.policies.base import (
 )
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.objectives import block_weights
-from greenhop.policies.planner_dr import closed_until_s, dr_rows, hold_first_block
+from greenhop.policies.planner_dr import (
+    closed_sites,
+    closed_until_s,
+    dr_rows,
+    hold_first_block,
+)
 from greenhop.policies.planner_forecast import block_edges_s, horizon_forecast
 from greenhop.policies.planner_lp import KWH_J, PlanInput, PlanSolver, solve_plan
 
@@ -249,8 +254,7 @@ class HorizonPlannerPolicy(PolicyBase):
                                  & (obs.now_s - obs.job_arrival_s >= self.epoch_s))
         if waiting.size == 0:
             return []
-        closed = (np.zeros(obs.n_sites, dtype=bool) if obs.site_closed is None
-                  else np.asarray(obs.site_closed, dtype=bool))
+        closed = closed_sites(obs)
         out: list[Action] = []
         headroom = available_headroom_w(obs)
         site_w = site_power_w(obs)
@@ -421,8 +425,7 @@ class HorizonPlannerPolicy(PolicyBase):
         S = obs.n_sites
         movable = (~suspended) & (obs.job_mobility[jobs] == MIGRATABLE)
         rows = np.flatnonzero(movable)
-        closed = (np.zeros(S, dtype=bool) if obs.site_closed is None
-                  else np.asarray(obs.site_closed, dtype=bool))
+        closed = closed_sites(obs)
         dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0) & sites & ~closed)
         if rows.size == 0 or dests.size == 0:
             return empty
@@ -492,8 +495,7 @@ class HorizonPlannerPolicy(PolicyBase):
         # A job about to finish needs only part of the block: compare with what it can use.
         cap = np.minimum(pi.a_home[:, 0], pi.rem_h / pi.tau_h[0])
         run_share = run_share / np.maximum(cap, 1e-9)
-        closed = (np.zeros(S, dtype=bool) if obs.site_closed is None
-                  else np.asarray(obs.site_closed, dtype=bool))
+        closed = closed_sites(obs)
         held = closed_until_s(obs) > 0   # a job suspended there may not resume yet
         taken: dict[int, float] = {}     # job -> downtime of its move [s]
         idle: dict[int, float] = {}      # job -> idle power it holds at its source [W]

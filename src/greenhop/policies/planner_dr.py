@@ -26,6 +26,14 @@ from greenhop.core.observation import RUNNING, Observation
 _TOL_W = 1e-6
 
 
+def closed_sites(obs: Observation) -> np.ndarray:
+    """``[S]`` bool, the sites closed to new work now (all open where the mechanism does not
+    say)."""
+    if obs.site_closed is None:
+        return np.zeros(obs.n_sites, dtype=bool)
+    return np.asarray(obs.site_closed, dtype=bool)
+
+
 def closed_until_s(obs: Observation) -> np.ndarray:
     """Time from now until each site's announced events are over [s], ``[S]`` (0 at a site
     without one): a job suspended there cannot resume before (admission refuses it)."""
