@@ -783,20 +783,20 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         f = path / name
         if not f.is_file():
             raise IncompleteCheckpoint(f"{path}: {name} listed in the manifest is missing")
-    meta_buf = read_verified(path / META, manifest["files"][META], str(path / META))
-    meta = sf.load_json_bytes(bytes(meta_buf), str(path / META))
-    if not isinstance(meta, dict) or not isinstance(meta.get("components"), list):
-        raise CheckpointError(f"{path / META}: malformed (needs a 'components' list)")
-    if meta.get("step") != manifest["step"]:
-        raise CheckpointError(
-            f"{path}: meta.json step {meta.get('step')} != manifest step {manifest['step']}"
-        )
-    for name in meta["components"]:
-        if not isinstance(name, str) or not _COMPONENT.match(name):
-            raise CheckpointError(f"{path / META}: invalid component name {name!r}")
-    # Every component's files stream through one reader: one sequential read, SHA-256 on
-    # every core.
+    # Every file streams through one reader (meta.json first): one sequential read,
+    # SHA-256 on every core.
     with VerifiedReader() as reader:
+        meta_buf = reader.submit(path / META, manifest["files"][META], str(path / META)).result()
+        meta = sf.load_json_bytes(bytes(meta_buf), str(path / META))
+        if not isinstance(meta, dict) or not isinstance(meta.get("components"), list):
+            raise CheckpointError(f"{path / META}: malformed (needs a 'components' list)")
+        if meta.get("step") != manifest["step"]:
+            raise CheckpointError(
+                f"{path}: meta.json step {meta.get('step')} != manifest step {manifest['step']}"
+            )
+        for name in meta["components"]:
+            if not isinstance(name, str) or not _COMPONENT.match(name):
+                raise CheckpointError(f"{path / META}: invalid component name {name!r}")
         started = {name: _submit_component(path, name, manifest, reader)
                    for name in meta["components"]}
         comps = {name: _assemble_component(*plan) for name, plan in started.items()}
