@@ -44,11 +44,23 @@ def cell(stat: dict | None, fmt: str) -> str:
 
 
 def load(directory: Path) -> dict:
+    """A sweep directory's summary; a missing or unreadable one is a one-line error, exit 2."""
     path = directory / "summary.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"error: {path}: {exc}") from None
+        summary = json.loads(path.read_text())
+        summary["points"][0]["metrics"]
+    except FileNotFoundError:
+        _fail(f"{path}: not found; give the --out directory of a finished `greenhop sweep`")
+    except OSError as exc:
+        _fail(f"{path}: cannot read it ({exc.strerror})")
+    except (ValueError, KeyError, IndexError, TypeError):
+        _fail(f"{path}: not a sweep summary (no points with metrics)")
+    return summary
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main() -> int:
