@@ -2,7 +2,7 @@
 
 State: a model of float32 tensors plus Adam-style optimizer state (exp_avg,
 exp_avg_sq, step), as greenhop.workload saves it: safetensors + JSON, every
-file fsynced, SHA-256 of every file and chunk computed while writing, a
+file fsynced, SHA-256 and BLAKE3 of every file computed while writing, a
 manifest last. Yardsticks, interleaved with greenhop in each repeat:
 
 * ``dd if=/dev/zero of=F bs=8M count=N conv=fsync`` (raw write + fsync);
@@ -14,7 +14,7 @@ manifest last. Yardsticks, interleaved with greenhop in each repeat:
 One uncounted warm-up round comes first (the first round on a fresh state is
 slow for every contender alike).
 
-greenhop's load verifies every SHA-256 while reading (files of 4 MiB or more with
+greenhop's load verifies every file's BLAKE3 while reading (files of 4 MiB or more with
 ``O_DIRECT``) and builds the tensors.
 Page caches of the files read are dropped with ``posix_fadvise(DONTNEED)``
 before each read, so reads come from the disk.

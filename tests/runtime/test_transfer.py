@@ -180,7 +180,7 @@ def test_flipped_byte_at_rest_after_commit_is_never_loaded(tmp_path, source_site
     data = bytearray((result.path / "model.safetensors").read_bytes())
     data[-3] ^= 0x01
     (result.path / "model.safetensors").write_bytes(bytes(data))
-    with pytest.raises(wl.checkpoint.CheckpointError, match="SHA-256"):
+    with pytest.raises(wl.checkpoint.CheckpointError, match="BLAKE3"):
         wl.load_checkpoint(result.path)
     assert wl.latest_complete(tmp_path / "dst").name == older.name
     with SiteAgent(root) as agent:  # fetched again: the corrupt copy is replaced

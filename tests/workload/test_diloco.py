@@ -134,7 +134,7 @@ def test_corrupt_worker_checkpoint_is_a_loud_failure(tmp_path, monkeypatch):
     model.write_bytes(bytes(data))
     monkeypatch.setenv(ENV_RESUME_STEP, str(2 * TINY.inner_steps))
     with pytest.raises(CheckpointError,
-                       match=r"cannot resume from .*model\.safetensors: SHA-256 mismatch"):
+                       match=r"cannot resume from .*model\.safetensors: BLAKE3 mismatch"):
         _solo(TINY, tmp_path)
 
 

@@ -59,8 +59,8 @@ def test_incomplete_and_corrupt_checkpoints_fall_back_to_the_previous_complete(
     _flip(newest / "optimizer.safetensors")  # at rest
     messages = []
     assert wl.latest_complete(tmp_path, log=messages.append).name == "step-000000002"
-    assert "SHA-256" in messages[0]
-    with pytest.raises(CheckpointError, match="SHA-256"):
+    assert "BLAKE3" in messages[0]
+    with pytest.raises(CheckpointError, match="BLAKE3"):
         wl.load_checkpoint(newest)
     (tmp_path / "step-000000002" / "MANIFEST.json").unlink()  # incomplete
     assert wl.latest_complete(tmp_path).name == "step-000000001"
@@ -189,7 +189,7 @@ def test_resume_falls_back_past_corruption_but_refuses_unsafe_content(tmp_path) 
     _flip(newest / "model.safetensors")  # at rest, manifest unchanged
     again = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=messages.append)
     assert again.resume() == 1
-    assert any("skipping step-000000002" in m and "SHA-256" in m for m in messages)
+    assert any("skipping step-000000002" in m and "BLAKE3" in m for m in messages)
     _replace_with_matching_manifest(newest, "model.safetensors", pickle.dumps([1], protocol=4))
     unsafe = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=messages.append)
     with pytest.raises(CheckpointError, match="pickle payload"):
@@ -201,7 +201,7 @@ def test_large_files_load_bit_identical_through_direct_reads_and_corruption_is_c
 ) -> None:
     """Files of 4 MiB or more are read with O_DIRECT into an aligned buffer: an odd-sized
     shard (its last block partly past the end of the file) loads bit-identically, a flipped
-    byte in that last block fails the SHA-256, and a file system without O_DIRECT (or a
+    byte in that last block fails the BLAKE3, and a file system without O_DIRECT (or a
     small file) takes the plain path to the same bytes."""
     g = torch.Generator().manual_seed(5)
     state = {"model": {"big": torch.randn(1_300_001, generator=g),
@@ -212,17 +212,68 @@ def test_large_files_load_bit_identical_through_direct_reads_and_corruption_is_c
     assert size >= ck._DIRECT_MIN_BYTES and size % ck._DIRECT_ALIGN != 0
     # a VerifiedReader's hashing lane and its pool of reads in flight
     with ThreadPoolExecutor(1) as lane, ThreadPoolExecutor(ck._READ_DEPTH) as io:
-        direct = ck._read_direct(shard, size, lane, io)
+        h = ck.blake3.blake3()
+        direct = ck._read_direct(shard, size, lane, io, h)
     if direct is None:
         pytest.skip("this file system refuses O_DIRECT; the plain path is tested elsewhere")
-    buf, sha, n = direct
-    digest = sha.hexdigest()
+    buf, n = direct
     assert n == size and buf.ctypes.data % ck._DIRECT_ALIGN == 0
     assert bytes(buf) == shard.read_bytes()
-    assert digest == wl.verify_checkpoint(path)["files"]["model.safetensors"]["sha256"]
+    assert h.hexdigest() == wl.verify_checkpoint(path)["files"]["model.safetensors"]["blake3"]
     loaded = wl.load_checkpoint(path)
     assert torch.equal(loaded.components["model"]["big"], state["model"]["big"])
     assert torch.equal(loaded.components["model"]["odd"], state["model"]["odd"])
     _flip(shard, size - 3)
+    with pytest.raises(ck.IncompleteCheckpoint, match="BLAKE3 mismatch"):
+        wl.load_checkpoint(path)
+
+
+def test_the_manifest_records_sha256_and_blake3_of_every_file(tmp_path) -> None:
+    """Both digests of every file, as an independent hash of its bytes gives them: SHA-256
+    for transfers, BLAKE3 for loads (a large shard included, hashed while written)."""
+    g = torch.Generator().manual_seed(2)
+    state = {"model": {"big": torch.randn(1_300_001, generator=g)}}
+    path = wl.save_checkpoint(tmp_path, 4, state)
+    files = json.loads((path / "MANIFEST.json").read_text())["files"]
+    assert set(files) == {p.name for p in path.iterdir()} - {"MANIFEST.json"}
+    for name, rec in files.items():
+        data = (path / name).read_bytes()
+        assert rec == {"size_bytes": len(data),
+                       "sha256": ck.hashlib.sha256(data).hexdigest(),
+                       "blake3": ck.blake3.blake3(data).hexdigest()}
+
+
+def test_a_manifest_without_blake3_loads_and_is_checked_by_sha256(tmp_path) -> None:
+    """Checkpoints saved before BLAKE3 was recorded (SHA-256 only) load bit-identically,
+    and a flipped byte in one of them fails its SHA-256 at load and in verify."""
+    g = torch.Generator().manual_seed(3)
+    state = {"model": {"big": torch.randn(1_300_001, generator=g),
+                       "small": torch.arange(5, dtype=torch.int16)}}
+    path = wl.save_checkpoint(tmp_path, 6, state)
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    for rec in manifest["files"].values():
+        del rec["blake3"]
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+    loaded = wl.load_checkpoint(path)
+    assert torch.equal(loaded.components["model"]["big"], state["model"]["big"])
+    assert torch.equal(loaded.components["model"]["small"], state["model"]["small"])
+    _flip(path / "model.safetensors", 4096 + 17)
     with pytest.raises(ck.IncompleteCheckpoint, match="SHA-256 mismatch"):
         wl.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="fails its SHA-256 check"):
+        wl.verify_checkpoint(path)
+
+
+def test_a_file_whose_blake3_disagrees_with_the_manifest_is_refused_though_its_sha256_agrees(
+    tmp_path,
+) -> None:
+    """A load checks the BLAKE3 the manifest records, not only the SHA-256 a transfer
+    checked: a manifest whose BLAKE3 of a file is wrong makes the load a loud failure."""
+    path = wl.save_checkpoint(tmp_path, 7, {"model": {"w": torch.ones(3)}})
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    manifest["files"]["model.safetensors"]["blake3"] = "0" * 64
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ck.IncompleteCheckpoint, match="BLAKE3 mismatch"):
+        wl.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="fails its BLAKE3 check"):
+        wl.verify_checkpoint(path)

@@ -158,6 +158,8 @@ def test_zip_archive_is_named_as_a_torch_save_file(tmp_path) -> None:
         lambda m: m.update(step=-1),
         lambda m: m["files"].update({"../escape.json": m["files"]["meta.json"]}),
         lambda m: m["files"]["meta.json"].update(sha256="zz"),
+        lambda m: m["files"]["meta.json"].update(blake3="ZZ" * 32),
+        lambda m: m["files"]["meta.json"].update(blake3=None),
         lambda m: m["files"].pop("meta.json"),
     ],
 )

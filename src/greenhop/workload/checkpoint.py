@@ -6,7 +6,7 @@ Layout of one checkpoint (``<ckpt_dir>/step-000000120/``)::
     optimizer.safetensors optimizer.json  # flattened state_dict
     ...one pair per component (scheduler, loader, rng, ...)
     meta.json                             # step, finished, components, created time
-    MANIFEST.json                         # written last: size and SHA-256 of every file
+    MANIFEST.json                         # written last: size, SHA-256 and BLAKE3 of every file
 
 A component larger than ``DEFAULT_SHARD_BYTES`` is split into shards
 ``model.safetensors``, ``model.1.safetensors``, ...; ``model.json`` lists them.
@@ -16,7 +16,15 @@ written to a temporary name, fsynced, renamed into place, and the directory
 fsynced; ``MANIFEST.json`` comes last; then the staging directory is renamed
 to ``step-NNNNNNNNN`` and the parent fsynced. A checkpoint is
 *complete* when its manifest exists and every listed file has the listed size
-and SHA-256; anything else is ignored on resume.
+and digest; anything else is ignored on resume.
+
+Every file has two digests in the manifest, for two readers. SHA-256 is what a transfer
+checks chunk by chunk (the agents' prefix digests, ``greenhop.runtime.transfer``);
+BLAKE3 is what a load and :func:`verify_checkpoint` check, because it hashes about 1.8x
+faster per core than SHA-256 (2.7 against 1.5 GB/s on the development VM), and a verified
+load is bounded by hashing on small machines (benchmarks/README.md, (a)). Manifests written
+before BLAKE3 was recorded have only SHA-256, which is then checked instead. Both are
+cryptographic, and the manifest's own bytes are what the controller authenticates.
 
 torch is imported lazily (extra ``torch``); listing and verifying need only
 the standard library.
@@ -38,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import blake3
 import numpy as np
 
 from greenhop.core.errors import CheckpointError, ConfigError, require
@@ -111,18 +120,34 @@ def fsync_dir(path: Path) -> None:
 
 @dataclass
 class FileRecord:
-    """What the manifest says about one file: size [B] and SHA-256."""
+    """What the manifest says about one file: size [B], SHA-256 and BLAKE3 (hex)."""
 
     name: str
     size_bytes: int
     sha256: str
+    blake3: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"size_bytes": self.size_bytes, "sha256": self.sha256}
+        out: dict[str, Any] = {"size_bytes": self.size_bytes, "sha256": self.sha256}
+        if self.blake3 is not None:
+            out["blake3"] = self.blake3
+        return out
+
+
+def at_rest_digest(record: dict[str, Any] | None) -> tuple[str, Any]:
+    """``(name, fresh hash object)`` of the digest a load checks for a manifest ``record``:
+    BLAKE3 where the record has it, else SHA-256 (manifests from before BLAKE3)."""
+    if record is not None and "blake3" in record:
+        return "BLAKE3", blake3.blake3()
+    return "SHA-256", hashlib.sha256()
+
+
+def _expected_digest(record: dict[str, Any]) -> str:
+    return record["blake3"] if "blake3" in record else record["sha256"]
 
 
 class AtomicFileWriter:
-    """Write one file atomically while a helper thread computes its SHA-256.
+    """Write one file atomically while a helper thread computes its SHA-256 and BLAKE3.
 
     Data goes to ``.name.tmp``; :meth:`close` starts its fsync; :meth:`commit` waits
     for the hash and renames the file into place. The caller's buffers are
@@ -137,8 +162,9 @@ class AtomicFileWriter:
         self.name = name
         self.tmp = directory / f".{name}.tmp"
         self.size_bytes = 0
-        self._hash = hashlib.sha256()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
+        self._sha256 = hashlib.sha256()
+        self._blake3 = blake3.blake3()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-hash")
         self._pending: list = []
         self._flusher: ThreadPoolExecutor | None = None
         self._flushing = None
@@ -150,7 +176,7 @@ class AtomicFileWriter:
         view = memoryview(data).cast("B")
         for start in range(0, len(view), _BLOCK_BYTES):
             block = view[start : start + _BLOCK_BYTES]
-            self._pending.append(self._pool.submit(self._hash.update, block))
+            self._pending.append(self._pool.submit(self._hash, block))
             written = 0
             while written < len(block):
                 written += os.write(self._fd, block[written:])
@@ -163,6 +189,10 @@ class AtomicFileWriter:
                     self._flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
                 self._flushing = self._flusher.submit(os.fdatasync, self._fd)
                 self._unflushed = 0
+
+    def _hash(self, block) -> None:
+        self._sha256.update(block)
+        self._blake3.update(block)
 
     def close(self) -> None:
         """Start the final fsync and close of the temporary file in a helper thread.
@@ -184,7 +214,7 @@ class AtomicFileWriter:
             os.close(fd)
 
     def commit(self) -> FileRecord:
-        """Wait for the fsync and the SHA-256, rename the file into place; return its record."""
+        """Wait for the fsync and the digests, rename the file into place; return its record."""
         self.close()
         try:
             self._closing.result()
@@ -194,7 +224,8 @@ class AtomicFileWriter:
             f.result()
         self._pool.shutdown()
         os.replace(self.tmp, self.directory / self.name)
-        return FileRecord(self.name, self.size_bytes, self._hash.hexdigest())
+        return FileRecord(self.name, self.size_bytes, self._sha256.hexdigest(),
+                          self._blake3.hexdigest())
 
     def abort(self) -> None:
         """Drop the temporary file after a failure."""
@@ -323,8 +354,9 @@ class VerifiedReader:
     """Reads files one after another, several blocks in flight, while ``lanes`` threads
     hash them.
 
-    A checkpoint load is bounded by the disk and by SHA-256 (about 1.4 GB/s per core on
-    the development VM, below the disk's read rate). The files are read in order, each
+    A checkpoint load is bounded by the disk and by hashing (BLAKE3 about 2.7 GB/s per
+    core on the development VM, SHA-256 for manifests without BLAKE3 about 1.4 GB/s, against
+    a disk that reads 2.3 GB/s). The files are read in order, each
     as :data:`_READ_DEPTH` positional reads of :data:`_READ_BLOCK_BYTES` in flight (one
     synchronous stream left that disk idle between requests: 1.8-2.0 GB/s against 2.4-2.6
     with four 4 MiB reads in flight, and several files read at once made it swing by 2x);
@@ -334,8 +366,8 @@ class VerifiedReader:
     buffer, straight from the disk into the array the tensors use: on the development VM
     a read through the page cache cost about 3 CPU-s/GB against 1 (SHA-256 included;
     benchmarks/README.md, (a)). A file system that refuses ``O_DIRECT`` gets plain reads.
-    :meth:`submit` returns a future of the verified array; a size or SHA-256 mismatch is
-    an :class:`IncompleteCheckpoint` there.
+    :meth:`submit` returns a future of the verified array; a size or digest mismatch
+    (:func:`at_rest_digest`) is an :class:`IncompleteCheckpoint` there.
 
     Args:
         lanes: hashing threads (default: one per core, at most 4) [-].
@@ -345,7 +377,7 @@ class VerifiedReader:
         n = lanes if lanes is not None else max(1, min(4, os.cpu_count() or 1))
         self._order = ThreadPoolExecutor(1, thread_name_prefix="greenhop-read")
         self._io = ThreadPoolExecutor(_READ_DEPTH, thread_name_prefix="greenhop-pread")
-        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix="greenhop-sha256")
+        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix="greenhop-hash")
                        for _ in range(n)]
         self._files = 0
 
@@ -384,38 +416,41 @@ class VerifiedReader:
             raise IncompleteCheckpoint(
                 f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
             )
-        got = _read_direct(path, size, lane, self._io) if size >= _DIRECT_MIN_BYTES else None
+        algo, h = at_rest_digest(record)
+        got = (_read_direct(path, size, lane, self._io, h) if size >= _DIRECT_MIN_BYTES
+               else None)
         if got is None:
+            algo, h = at_rest_digest(record)  # a refused O_DIRECT may have fed it blocks
             buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
             fd = os.open(path, os.O_RDONLY)
             try:
-                h, pos = _read_hashed(fd, buf, size, lane, self._io)
+                pos = _read_hashed(fd, buf, size, lane, self._io, h)
             finally:
                 os.close(fd)
         else:
-            buf, h, pos = got
+            buf, pos = got
 
         def check() -> None:  # on the lane, after the file's last block is hashed
             if pos != size:
                 out.set_exception(IncompleteCheckpoint(
                     f"{where}: file shrank while reading ({pos} of {size} B)"))
-            elif record is not None and h.hexdigest() != record["sha256"]:
+            elif record is not None and h.hexdigest() != _expected_digest(record):
                 out.set_exception(IncompleteCheckpoint(
-                    f"{where}: SHA-256 mismatch (corrupt at rest); the checkpoint is not loaded"))
+                    f"{where}: {algo} mismatch (corrupt at rest); the checkpoint is not loaded"))
             else:
                 out.set_result(buf)
 
         lane.submit(check)
 
 
-def _read_hashed(fd: int, buf, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor):
+def _read_hashed(fd: int, buf, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor,
+                 h) -> int:
     """Fill the first ``size`` bytes of ``buf`` from ``fd`` with positional reads of
     :data:`_READ_BLOCK_BYTES`, :data:`_READ_DEPTH` in flight on ``io``; each block, once
-    read, is queued in file order on ``lane`` for hashing. Return (the SHA-256 object, bytes
-    read: less than ``size`` when the file shrank). The last block's view runs to the end of
+    read, is queued in file order on ``lane`` for hashing into ``h``. Return the bytes
+    read (less than ``size`` when the file shrank). The last block's view runs to the end of
     ``buf`` (a padded buffer keeps an ``O_DIRECT`` read aligned)."""
     view = memoryview(buf).cast("B")
-    h = hashlib.sha256()
     starts = iter(range(0, size, _READ_BLOCK_BYTES))
     flight: deque = deque()
 
@@ -440,12 +475,12 @@ def _read_hashed(fd: int, buf, size: int, lane: ThreadPoolExecutor, io: ThreadPo
     finally:
         for _, read in flight:  # no read may still write into the buffer on return
             read.exception()
-    return h, pos
+    return pos
 
 
-def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor):
-    """``(array, SHA-256 object, bytes read)`` read with ``O_DIRECT`` (hashed on ``lane``),
-    or None where the file system does not take it."""
+def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor, h):
+    """``(array, bytes read)`` read with ``O_DIRECT`` (hashed into ``h`` on ``lane``), or
+    None where the file system does not take it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
     except (OSError, AttributeError):  # EINVAL: not on this file system; no O_DIRECT here
@@ -456,14 +491,14 @@ def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor, io: ThreadPool
         start = (-raw.ctypes.data) % _DIRECT_ALIGN
         buf = raw[start : start + padded]
         try:
-            h, pos = _read_hashed(fd, buf, size, lane, io)
+            pos = _read_hashed(fd, buf, size, lane, io, h)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
             return None  # the blocks queued so far fed a hash nobody reads
     finally:
         os.close(fd)
-    return buf[:size], h, min(pos, size)
+    return buf[:size], min(pos, size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,6 +672,8 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
             and rec["size_bytes"] >= 0
             and isinstance(rec.get("sha256"), str)
             and re.fullmatch(r"[0-9a-f]{64}", rec["sha256"])
+            and ("blake3" not in rec or (isinstance(rec["blake3"], str)
+                                         and re.fullmatch(r"[0-9a-f]{64}", rec["blake3"])))
         )
         if not ok:
             raise CheckpointError(f"{where}: malformed entry for {name!r}")
@@ -644,7 +681,7 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
 
 
 def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any]:
-    """Check that the checkpoint at ``path`` is complete: manifest, sizes, SHA-256s, formats.
+    """Check that the checkpoint at ``path`` is complete: manifest, sizes, digests, formats.
 
     ``hashes=False`` skips re-hashing (for a caller that verified the bytes
     while streaming them). Returns the manifest. Raises :class:`CheckpointError`
@@ -662,8 +699,9 @@ def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any
             )
         with open(f, "rb") as fh:
             sf.sniff_unsafe(fh.read(4), str(f))
-        if hashes and sf.sha256_file(f) != rec["sha256"]:
-            raise IncompleteCheckpoint(f"{path}: {name} fails its SHA-256 check (corrupt at rest)")
+        algo, h = at_rest_digest(rec)
+        if hashes and sf.hash_file(f, h) != _expected_digest(rec):
+            raise IncompleteCheckpoint(f"{path}: {name} fails its {algo} check (corrupt at rest)")
         if name.endswith(".safetensors"):
             sf.read_header(f)
     return m
@@ -875,7 +913,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         "components": meta.get("components", []),
         "size_bytes": sum(r["size_bytes"] for r in m["files"].values()),
         "files": {
-            n: {"size_bytes": r["size_bytes"], "sha256": r["sha256"]} for n, r in m["files"].items()
+            n: {k: r[k] for k in ("size_bytes", "sha256", "blake3") if k in r}
+            for n, r in m["files"].items()
         },
         "weights_sha256": weights_sha256(path) if "model.json" in m["files"] else None,
     }

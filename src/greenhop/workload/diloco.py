@@ -19,7 +19,7 @@ rank order itself, so the average, and hence every worker's global state, is the
 same bit for bit whatever the network does.
 
 A worker's checkpoint (the SDK's safetensors checkpoint with its manifest of
-SHA-256s, written at outer-step boundaries only) holds its parameters (equal to the
+digests, written at outer-step boundaries only) holds its parameters (equal to the
 global ones at a boundary), its AdamW state, the outer optimiser's momentum, its
 data position and its RNG states; a resume verifies every hash and a corrupt
 checkpoint is a loud failure (:class:`~greenhop.core.errors.CheckpointError`).

@@ -17,7 +17,6 @@ a pickle or a ``torch.save`` archive is rejected by its magic bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import struct
@@ -308,9 +307,9 @@ def dump_json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, sort_keys=True, indent=1, allow_nan=False) + "\n").encode("utf-8")
 
 
-def sha256_file(path: Path, block_bytes: int = 1 << 22) -> str:
-    """SHA-256 hex digest of the file at ``path`` (read in ``block_bytes`` blocks)."""
-    h = hashlib.sha256()
+def hash_file(path: Path, h, block_bytes: int = 1 << 22) -> str:
+    """Hex digest of the file at ``path`` fed to the fresh hash object ``h`` (hashlib's
+    interface: ``update``, ``hexdigest``), read in ``block_bytes`` blocks."""
     with open(path, "rb", buffering=0) as fh:
         buf = bytearray(block_bytes)
         view = memoryview(buf)

@@ -207,7 +207,7 @@ class TrainingSession:
         for step, path in ck.list_checkpoints(self.ckpt_dir):
             if want is not None and step != want:
                 continue
-            try:  # verifies every SHA-256 while reading: each byte is read and hashed once
+            try:  # verifies every file's digest while reading: each byte is read and hashed once
                 loaded = ck.load_checkpoint(path)
                 break
             except ck.IncompleteCheckpoint as exc:
