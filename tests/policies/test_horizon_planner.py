@@ -244,3 +244,31 @@ print(int(c["planner_solves"]), int(c["planner_fallbacks"]))
                          check=True, timeout=300).stdout.split()
     solves, fallbacks = int(out[-2]), int(out[-1])
     assert solves >= 1 and fallbacks == 0
+
+
+def speed_or_green(home_power: str) -> dict:
+    """A 4-GPU job (2.4 kW with its hosts) at site a, whose surplus is ``home_power`` less
+    1 kW of base load; site b runs it 3x faster but has 2 kW of surplus; a fat link."""
+    a = simkit.site("a", power=home_power, slots=4)
+    b = simkit.site("b", power="3kW", slots=4, tput=3.0)
+    job = {"name": "j", "arrival": "0s", "work_gpu_h": 40.0, "checkpoint": "10GB",
+           "gpus": 4, "origin": "a"}
+    links = [{"a": "a", "b": "b", "bandwidth": "100Gbps", "efficiency": 0.5, "rtt": "10ms"}]
+    return simkit.micro(sites=[a, b], links=[*links], jobs=[job], step="15min",
+                        history="2d", horizon="12h")
+
+
+def test_never_moves_a_job_off_green_power_to_where_it_would_draw_less():
+    """A move must be forecast to gain green energy net of its own cost (the net-green-loss
+    metric on the forecast): the plan (default weights) traded the home's full cover for b's
+    speed, a net-green-loss move that cost 1.28 kWh of grid energy; now that move is not a
+    candidate, so the job stays and runs on green power. Where the home has no surplus,
+    the same move gains green energy and is taken."""
+    green_home = Recorder(make_policy("horizon-planner"))
+    _, m = run(speed_or_green("5kW"), green_home)
+    assert m["migrations"] == 0 and m["net_green_loss_migrations"] == 0
+    assert not any(isinstance(a, Migrate) for _, acts in green_home.log for a in acts)
+    assert m["job_nr_kwh"] < 0.05
+    grey_home = Recorder(make_policy("horizon-planner"))
+    _, m = run(speed_or_green("1kW"), grey_home)
+    assert m["migrations"] == 1 and m["net_green_loss_migrations"] == 0

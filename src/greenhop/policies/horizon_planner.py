@@ -6,7 +6,8 @@ policy forecasts each site's surplus over the next ``horizon_s``
 blocks (the first epoch, then hourly, then 3-hourly) in which each running or suspended job
 may stay, run only part of a block (suspend), or move now to one of its ``candidates`` best
 sites whose move passes the paper's rule (downtime <= ``alpha`` x the destination's
-remaining window at forecast quantile ``q``), and solves it with HiGHS
+remaining window at forecast quantile ``q``) and is forecast to gain green energy net of its
+own energy (the net-green-loss metric's count, on the forecast), and solves it with HiGHS
 (:mod:`greenhop.policies.planner_lp`). Only the first block is acted on:
 
 * move when the plan starts a move with weight >= 0.6 and the move still passes the alpha
@@ -418,7 +419,8 @@ class HorizonPlannerPolicy(PolicyBase):
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,
                     suspended: np.ndarray, fc, rem_s: np.ndarray, sites: np.ndarray):
         """Candidate moves (job row, site, downtime [s], energy [J]) passing the alpha rule
-        now; per job the ``candidates`` sites with the most forecast surplus it could use."""
+        now and forecast to gain green energy net of the move's energy; per job the
+        ``candidates`` sites with the most forecast surplus it could use."""
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
         if self.candidates == 0:
             return empty
@@ -466,6 +468,21 @@ class HorizonPlannerPolicy(PolicyBase):
         live = edges[:-1][None, :] < np.maximum(rem_s[rows[ri]], 1.0)[:, None]
         usable = np.minimum(np.maximum(fc.surplus_w[d], 0.0), p_dest[:, None])
         score = (usable * tau[None, :] * live).sum(axis=1) - e_j
+        # Net green gain (as the net-green-loss metric counts it, on the forecast): the
+        # surplus the job could draw at d beside the jobs there now, minus what it could
+        # draw at home beside the others, over its remaining work, minus the move's energy.
+        s_ri = src[ri]
+        p_src = gpus[ri] * obs.gpu_power_w[s_ri] * obs.pue[s_ri]
+        load = np.asarray(obs.job_load_w, dtype=float)
+        green_d = np.clip(fc.surplus_w[d] - load[d][:, None], 0.0, p_dest[:, None])
+        green_s = np.clip(fc.surplus_w[s_ri] - (load[s_ri] - p_src)[:, None], 0.0,
+                          p_src[:, None])
+        gain = ((green_d - green_s) * tau[None, :] * live).sum(axis=1) - e_j
+        ok_gain = gain >= 0.0
+        ri, d, down, e_j = ri[ok_gain], d[ok_gain], down[ok_gain], e_j[ok_gain]
+        score = score[ok_gain]
+        if ri.size == 0:
+            return empty
         # Top-k per job, ties broken by site index (stable).
         order = np.lexsort((d, -score, ri))
         ri, d, down, e_j = ri[order], d[order], down[order], e_j[order]
