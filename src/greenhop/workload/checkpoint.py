@@ -58,7 +58,7 @@ MANIFEST = "MANIFEST.json"
 META = "meta.json"
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 """Largest safetensors file of a checkpoint [B]; bigger components are split into shards
-so that their SHA-256s are computed in parallel while writing and reading."""
+so that their digests are computed in parallel while writing and reading."""
 
 _BLOCK_BYTES = 8 * 1024 * 1024
 _DIRECT_ALIGN = 4096
@@ -134,16 +134,13 @@ class FileRecord:
         return out
 
 
-def at_rest_digest(record: dict[str, Any] | None) -> tuple[str, Any]:
-    """``(name, fresh hash object)`` of the digest a load checks for a manifest ``record``:
-    BLAKE3 where the record has it, else SHA-256 (manifests from before BLAKE3)."""
+def at_rest_digest(record: dict[str, Any] | None) -> tuple[str, Any, str | None]:
+    """``(name, fresh hash object, expected hex digest)`` of the digest a load checks for a
+    manifest ``record``: BLAKE3 where the record has it, else SHA-256 (manifests from
+    before BLAKE3); the expected digest is None without a record."""
     if record is not None and "blake3" in record:
-        return "BLAKE3", blake3.blake3()
-    return "SHA-256", hashlib.sha256()
-
-
-def _expected_digest(record: dict[str, Any]) -> str:
-    return record["blake3"] if "blake3" in record else record["sha256"]
+        return "BLAKE3", blake3.blake3(), record["blake3"]
+    return "SHA-256", hashlib.sha256(), None if record is None else record["sha256"]
 
 
 class AtomicFileWriter:
@@ -416,11 +413,11 @@ class VerifiedReader:
             raise IncompleteCheckpoint(
                 f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
             )
-        algo, h = at_rest_digest(record)
+        algo, h, want = at_rest_digest(record)
         got = (_read_direct(path, size, lane, self._io, h) if size >= _DIRECT_MIN_BYTES
                else None)
         if got is None:
-            algo, h = at_rest_digest(record)  # a refused O_DIRECT may have fed it blocks
+            algo, h, want = at_rest_digest(record)  # a refused O_DIRECT may have fed it blocks
             buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -434,7 +431,7 @@ class VerifiedReader:
             if pos != size:
                 out.set_exception(IncompleteCheckpoint(
                     f"{where}: file shrank while reading ({pos} of {size} B)"))
-            elif record is not None and h.hexdigest() != _expected_digest(record):
+            elif want is not None and h.hexdigest() != want:
                 out.set_exception(IncompleteCheckpoint(
                     f"{where}: {algo} mismatch (corrupt at rest); the checkpoint is not loaded"))
             else:
@@ -699,9 +696,11 @@ def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any
             )
         with open(f, "rb") as fh:
             sf.sniff_unsafe(fh.read(4), str(f))
-        algo, h = at_rest_digest(rec)
-        if hashes and sf.hash_file(f, h) != _expected_digest(rec):
-            raise IncompleteCheckpoint(f"{path}: {name} fails its {algo} check (corrupt at rest)")
+        if hashes:
+            algo, h, want = at_rest_digest(rec)
+            if sf.hash_file(f, h) != want:
+                raise IncompleteCheckpoint(
+                    f"{path}: {name} fails its {algo} check (corrupt at rest)")
         if name.endswith(".safetensors"):
             sf.read_header(f)
     return m
@@ -822,7 +821,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         if not f.is_file():
             raise IncompleteCheckpoint(f"{path}: {name} listed in the manifest is missing")
     # Every file streams through one reader (meta.json first): one sequential read,
-    # SHA-256 on every core.
+    # hashing on every core.
     with VerifiedReader() as reader:
         meta_buf = reader.submit(path / META, manifest["files"][META], str(path / META)).result()
         meta = sf.load_json_bytes(bytes(meta_buf), str(path / META))
