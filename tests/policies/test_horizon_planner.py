@@ -197,6 +197,7 @@ def test_two_runs_decide_identically():
     ({"q": 1.0}, "q"),
     ({"window": "oracle"}, "window"),
     ({"lam": "high"}, "lam"),
+    ({"cover": -0.1}, "cover"),
 ])
 def test_bad_parameters_raise_config_error(params, word):
     with pytest.raises(ConfigError, match=word) as info:
@@ -246,11 +247,12 @@ print(int(c["planner_solves"]), int(c["planner_fallbacks"]))
     assert solves >= 1 and fallbacks == 0
 
 
-def speed_or_green(home_power: str) -> dict:
+def speed_or_green(home_power: str, dest_power: str = "3kW") -> dict:
     """A 4-GPU job (2.4 kW with its hosts) at site a, whose surplus is ``home_power`` less
-    1 kW of base load; site b runs it 3x faster but has 2 kW of surplus; a fat link."""
+    1 kW of base load; site b runs it 3x faster and has ``dest_power`` less 1 kW of surplus
+    (2 kW by default: 83 % of the job's power); a fat link."""
     a = simkit.site("a", power=home_power, slots=4)
-    b = simkit.site("b", power="3kW", slots=4, tput=3.0)
+    b = simkit.site("b", power=dest_power, slots=4, tput=3.0)
     job = {"name": "j", "arrival": "0s", "work_gpu_h": 40.0, "checkpoint": "10GB",
            "gpus": 4, "origin": "a"}
     links = [{"a": "a", "b": "b", "bandwidth": "100Gbps", "efficiency": 0.5, "rtt": "10ms"}]
@@ -263,12 +265,28 @@ def test_never_moves_a_job_off_green_power_to_where_it_would_draw_less():
     metric on the forecast): the plan (default weights) traded the home's full cover for b's
     speed, a net-green-loss move that cost 1.28 kWh of grid energy; now that move is not a
     candidate, so the job stays and runs on green power. Where the home has no surplus,
-    the same move gains green energy and is taken."""
-    green_home = Recorder(make_policy("horizon-planner"))
+    the same move gains green energy and is taken. (``cover=0``: b's surplus covers only
+    part of the job, which the cover rule alone would refuse; see the next test.)"""
+    green_home = Recorder(make_policy("horizon-planner", cover=0.0))
     _, m = run(speed_or_green("5kW"), green_home)
     assert m["migrations"] == 0 and m["net_green_loss_migrations"] == 0
     assert not any(isinstance(a, Migrate) for _, acts in green_home.log for a in acts)
     assert m["job_nr_kwh"] < 0.05
-    grey_home = Recorder(make_policy("horizon-planner"))
+    grey_home = Recorder(make_policy("horizon-planner", cover=0.0))
     _, m = run(speed_or_green("1kW"), grey_home)
     assert m["migrations"] == 1 and m["net_green_loss_migrations"] == 0
+
+
+def test_moves_only_to_a_site_whose_headroom_covers_cover_times_the_job():
+    """The cover rule: a destination's headroom now must be at least ``cover`` x the job's
+    power. From a home without surplus, b's 2 kW for a 2.4 kW job is taken by default
+    (``cover=0``: b is not oversubscribed) and with ``cover=0.8``, refused with ``cover=1``
+    (the whole job, as feasibility-aware asks), and taken with ``cover=1`` once b has 3 kW."""
+    for cover, dest, moves in ((0.0, "3kW", 1), (0.8, "3kW", 1), (1.0, "3kW", 0),
+                               (1.0, "4kW", 1)):
+        pol = Recorder(make_policy("horizon-planner", cover=cover))
+        _, m = run(speed_or_green("1kW", dest_power=dest), pol)
+        assert m["migrations"] == moves, (cover, dest)
+        assert m["net_green_loss_migrations"] == 0
+
+

@@ -6,12 +6,15 @@ policy forecasts each site's surplus over the next ``horizon_s``
 blocks (the first epoch, then hourly, then 3-hourly) in which each running or suspended job
 may stay, run only part of a block (suspend), or move now to one of its ``candidates`` best
 sites whose move passes the paper's rule (downtime <= ``alpha`` x the destination's
-remaining window at forecast quantile ``q``) and is forecast to gain green energy net of its
-own energy (the net-green-loss metric's count, on the forecast), and solves it with HiGHS
+remaining window at forecast quantile ``q``), whose headroom now is at least ``cover`` x the
+job's power (by default: a site not already oversubscribed) and that is forecast to gain
+green energy net of its own energy (the net-green-loss metric's count, on the forecast), and
+solves it with HiGHS
 (:mod:`greenhop.policies.planner_lp`). Only the first block is acted on:
 
 * move when the plan starts a move with weight >= 0.6 and the move still passes the alpha
-  rule with the link shares of the moves already taken this epoch and fits the free slots;
+  rule with the link shares of the moves already taken this epoch, fits the free slots and
+  the headroom those moves left;
 * otherwise suspend a running job whose planned share of the first block is < 0.5;
 * resume a suspended job whose planned share is >= 0.5.
 * start a job that has waited an epoch for slots at its arrival site at the allowed, open
@@ -81,7 +84,8 @@ GROUP_JOBS = 100
 """Largest number of planned jobs in one LP; a larger fleet is cut into site clusters."""
 
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
-            "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start")
+            "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start",
+            "cover")
 
 
 def _number(name: str, value, *, lo: float | None = None, lo_open: bool = False,
@@ -126,6 +130,10 @@ class HorizonPlannerPolicy(PolicyBase):
         history_days: days of past surplus behind the diurnal profile [-].
         warm_start: start each solve from the last optimal basis of the same site cluster
             (faster on large fleets; may pick another of tied optima, so off by default).
+        cover: share of a job's facility power the destination's headroom now (its surplus
+            less the jobs there and heading there) must cover for a move there [-] (0, the
+            default: the destination is not already oversubscribed; 1: the whole job, as
+            feasibility-aware asks). Moves taken in one epoch use up the headroom they get.
     """
 
     name = "horizon-planner"
@@ -143,7 +151,7 @@ class HorizonPlannerPolicy(PolicyBase):
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, warm_start: bool = False,
-                 **unknown) -> None:
+                 cover: float = 0.0, **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -180,6 +188,7 @@ class HorizonPlannerPolicy(PolicyBase):
             raise ConfigError(f"horizon-planner: history_days must be a whole number, "
                               f"got {history_days!r}")
         self.history_days = int(days)
+        self.cover = _number("cover", cover, lo=0.0)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
@@ -241,23 +250,27 @@ class HorizonPlannerPolicy(PolicyBase):
             plans.append((g_jobs, pi, extra, res))
         self.last_size = (size[0], size[1])
         state = {"free": np.array(obs.free_gpus, dtype=np.int64),
-                 "added": np.zeros(obs.links.active_transfers.shape, dtype=float)}
+                 "added": np.zeros(obs.links.active_transfers.shape, dtype=float),
+                 "head": available_headroom_w(obs)}
         actions: list[Action] = []
         for g_jobs, pi, extra, res in plans:
             actions += self._round(obs, g_jobs, pi, extra, res, fc.window_s, state)
-        return actions + self._place_waiting(obs, state["free"])
+        return actions + self._place_waiting(obs, state["free"], state["head"])
 
-    def _place_waiting(self, obs: Observation, free: np.ndarray) -> list[Action]:
+    def _place_waiting(self, obs: Observation, free: np.ndarray,
+                       headroom: np.ndarray | None = None) -> list[Action]:
         """Start each job that has waited a whole epoch for slots at its arrival site at the
         allowed, open site with free slots for it and the most surplus headroom (suspended
-        jobs keep their slots, so a site the plan keeps jobs suspended at can stay full)."""
+        jobs keep their slots, so a site the plan keeps jobs suspended at can stay full).
+        ``free`` and ``headroom`` [W] are what this epoch's moves left (default: now's)."""
         waiting = np.flatnonzero((obs.job_phase == QUEUED)
                                  & (obs.now_s - obs.job_arrival_s >= self.epoch_s))
         if waiting.size == 0:
             return []
         closed = closed_sites(obs)
         out: list[Action] = []
-        headroom = available_headroom_w(obs)
+        if headroom is None:
+            headroom = available_headroom_w(obs)
         site_w = site_power_w(obs)
         for j in waiting.tolist():
             g = int(obs.job_gpus[j])
@@ -434,8 +447,14 @@ class HorizonPlannerPolicy(PolicyBase):
         jg = jobs[rows]
         src = home[rows]
         gpus = obs.job_gpus[jg]
+        # The destination's headroom now (less the jobs already heading there) must be at
+        # least ``cover`` x the job's power: a move into a site whose surplus its jobs
+        # already use up is a bet on a surplus the job must share, and often lost.
+        covered = (available_headroom_w(obs)[dests][None, :]
+                   >= self.cover * job_power_at(obs, jg[:, None], dests[None, :]))
         ok = (obs.job_allowed[jg][:, dests] & (obs.links.hops[src][:, dests] > 0)
-              & (obs.free_gpus[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests))
+              & (obs.free_gpus[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests)
+              & covered)
         ri, di = np.nonzero(ok)
         if ri.size == 0:
             return empty
@@ -498,6 +517,7 @@ class HorizonPlannerPolicy(PolicyBase):
         actions: list[Action] = []
         urgent = self._urgent(obs, jobs)
         free = state["free"]
+        head = state["head"]
         links = obs.links
         S = obs.n_sites
         added = state["added"]
@@ -523,13 +543,15 @@ class HorizonPlannerPolicy(PolicyBase):
                 d = int(pi.pc[p])
                 s = int(pi.home[k])
                 g = int(extra["gmove"][p])
-                if (free[d] >= g and not closed[d]
+                p_d = float(job_power_at(obs, np.array([j]), np.array([d]))[0])
+                if (free[d] >= g and not closed[d] and head[d] >= self.cover * p_d
                         and self._rule_holds(obs, j, s, d, window_s[d], added)):
                     actions.append(Migrate(j, d))
                     taken[j] = float(extra["down_s"][p])
                     idle[j] = float(g * obs.gpu_idle_w[s] * obs.pue[s])
                     self._counts["planner_moves"] += 1
                     free[d] -= g
+                    head[d] -= p_d
                     added += links.route[s * S + d]
                     continue
             if phase == RUNNING:
