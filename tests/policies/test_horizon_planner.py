@@ -69,8 +69,9 @@ def wait_scenario(deadline: str | None = None) -> dict:
 
 
 def test_suspends_to_wait_for_a_forecast_window_and_saves_grid_energy():
-    # the diurnal profile sees the 06:00 window coming (persistence would not)
-    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal"))
+    # the diurnal profile sees the 06:00 window coming (persistence would not); the wait
+    # makes the 2-hour job's slowdown about 4, past the default budget of 3
+    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
     res, m = run(wait_scenario(), pol)
     _, m_static = run(wait_scenario(), simkit.Never())
     kinds = [type(a) for _, acts in pol.log for a in acts]
@@ -89,6 +90,23 @@ def test_deadline_urgent_job_runs_instead_of_waiting():
     assert Suspend not in kinds
     assert res.job_finish_s[0] <= 2.5 * 3600 + 1e-6
     assert m["unfinished_jobs"] == 0
+
+
+def test_slowdown_budget_stops_a_job_waiting_past_it():
+    """A 2-hour job that would wait six hours for the window (slowdown 4) runs once its
+    slowdown budget says so: with ``max_slowdown`` 2 it finishes within 2 x 2 h (plus an
+    epoch), before the window, on grid energy; with 5 the budget does not bind and it
+    waits for the window, as without one (``inf``)."""
+    res, m = run(wait_scenario(), make_policy("horizon-planner", lam=0.2, rest="diurnal",
+                                              max_slowdown=2.0))
+    assert res.job_finish_s[0] <= 4 * 3600 + STEP_S + 1e-6
+    assert m["slowdown_p90"] <= 2.0 + STEP_S / 7200 + 1e-6
+    assert m["job_nr_kwh"] > 0.5
+    for budget in (5.0, float("inf")):
+        res, m = run(wait_scenario(), make_policy("horizon-planner", lam=0.2,
+                                                  rest="diurnal", max_slowdown=budget))
+        assert 6 * 3600 <= res.job_finish_s[0] <= 12 * 3600
+        assert m["job_nr_kwh"] < 0.2
 
 
 def two_site(link: str, jobs: int = 1, slots_b: int = 4, work_h: float = 4.0) -> dict:
@@ -198,6 +216,7 @@ def test_two_runs_decide_identically():
     ({"window": "oracle"}, "window"),
     ({"lam": "high"}, "lam"),
     ({"cover": -0.1}, "cover"),
+    ({"max_slowdown": 0.5}, "max_slowdown"),
 ])
 def test_bad_parameters_raise_config_error(params, word):
     with pytest.raises(ConfigError, match=word) as info:

@@ -21,8 +21,9 @@ solves it with HiGHS
   site with free slots whose surplus headroom covers it (the most headroom first), else
   let it wait (suspended jobs keep their slots, so the plan can keep a site full).
 
-Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch) are
-never suspended and are resumed.
+Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch), and
+jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time) by waiting
+another epoch, are never suspended and are resumed.
 
 Announced demand-response events (``Observation.dr_events``) and closed sites
 (``Observation.site_closed``) are hard constraints: no move into a closed site, a job
@@ -85,7 +86,7 @@ GROUP_JOBS = 100
 
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
             "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start",
-            "cover")
+            "cover", "max_slowdown")
 
 
 def _number(name: str, value, *, lo: float | None = None, lo_open: bool = False,
@@ -134,6 +135,10 @@ class HorizonPlannerPolicy(PolicyBase):
             less the jobs there and heading there) must cover for a move there [-] (0, the
             default: the destination is not already oversubscribed; 1: the whole job, as
             feasibility-aware asks). Moves taken in one epoch use up the headroom they get.
+        max_slowdown: slowdown budget [-]: a job whose slowdown (time since arrival over its
+            ideal time at its arrival site) would pass this if it waited one more epoch is
+            never suspended and is resumed, like a job near its deadline (default 3;
+            ``inf``: none).
     """
 
     name = "horizon-planner"
@@ -151,7 +156,7 @@ class HorizonPlannerPolicy(PolicyBase):
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, warm_start: bool = False,
-                 cover: float = 0.0, **unknown) -> None:
+                 cover: float = 0.0, max_slowdown: float = 3.0, **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -189,6 +194,8 @@ class HorizonPlannerPolicy(PolicyBase):
                               f"got {history_days!r}")
         self.history_days = int(days)
         self.cover = _number("cover", cover, lo=0.0)
+        self.max_slowdown = (float("inf") if max_slowdown == float("inf")
+                             else _number("max_slowdown", max_slowdown, lo=1.0))
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
@@ -338,7 +345,20 @@ class HorizonPlannerPolicy(PolicyBase):
         rate = obs.job_gpus[jobs] * obs.throughput[site]
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
-        return left_s <= URGENCY * need_s + self.epoch_s
+        urgent = left_s <= URGENCY * need_s + self.epoch_s
+        if np.isfinite(self.max_slowdown):
+            # The slowdown budget: waiting one more epoch would take the job past
+            # max_slowdown x its ideal time (the metric's: all its work on its GPUs at the
+            # arrival site's throughput).
+            rem = obs.job_remaining_gpu_s[jobs]
+            total = rem / np.maximum(1.0 - obs.job_progress[jobs], 1e-9)
+            origin = np.where(obs.job_origin[jobs] >= 0, obs.job_origin[jobs], site)
+            nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
+            gpus = nominal[jobs]
+            ideal_s = total / np.maximum(gpus * obs.throughput[origin], 1e-12)
+            spent_s = obs.now_s - obs.job_arrival_s[jobs]
+            urgent |= spent_s + need_s + self.epoch_s >= self.max_slowdown * ideal_s
+        return urgent
 
     def _build(self, obs: Observation, jobs: np.ndarray, fc,
                sites: np.ndarray) -> tuple[PlanInput, dict]:
