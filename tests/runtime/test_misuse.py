@@ -141,8 +141,8 @@ def _stop_when_trained(work, db, min_step=60, max_step=200):
     proc = start_run(work, CHAOS, 18000, "--step-sleep", "0.02")
     try:
         wait_for(lambda: sum(1 for j in db_jobs(db) if j["phase"] == "running"
-                             and min_step <= j["real_step"] <= max_step) >= 2, 120,
-                 "two jobs training")
+                             and min_step <= j["real_step"] <= max_step) >= 2, 240,
+                 "two jobs training")  # four trainers starting on a loaded 2-core machine
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=150) == 0
     finally:
