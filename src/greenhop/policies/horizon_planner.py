@@ -349,13 +349,13 @@ class HorizonPlannerPolicy(PolicyBase):
         if np.isfinite(self.max_slowdown):
             # The slowdown budget: waiting one more epoch would take the job past
             # max_slowdown x its ideal time (the metric's: all its work on its GPUs at the
-            # arrival site's throughput).
+            # arrival site's throughput, the reference's 1 for a job without one).
             rem = obs.job_remaining_gpu_s[jobs]
             total = rem / np.maximum(1.0 - obs.job_progress[jobs], 1e-9)
-            origin = np.where(obs.job_origin[jobs] >= 0, obs.job_origin[jobs], site)
+            origin = obs.job_origin[jobs]
+            tp = np.where(origin >= 0, obs.throughput[np.maximum(origin, 0)], 1.0)
             nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
-            gpus = nominal[jobs]
-            ideal_s = total / np.maximum(gpus * obs.throughput[origin], 1e-12)
+            ideal_s = total / np.maximum(nominal[jobs] * tp, 1e-12)
             spent_s = obs.now_s - obs.job_arrival_s[jobs]
             urgent |= spent_s + need_s + self.epoch_s >= self.max_slowdown * ideal_s
         return urgent
