@@ -284,8 +284,9 @@ def test_never_moves_a_job_off_green_power_to_where_it_would_draw_less():
     metric on the forecast): the plan (default weights) traded the home's full cover for b's
     speed, a net-green-loss move that cost 1.28 kWh of grid energy; now that move is not a
     candidate, so the job stays and runs on green power. Where the home has no surplus,
-    the same move gains green energy and is taken. (``cover=0``: b's surplus covers only
-    part of the job, which the cover rule alone would refuse; see the next test.)"""
+    the same move gains green energy and is taken. (``cover=0``, the default, is pinned here:
+    b's surplus covers only part of the job, which ``cover=1`` would refuse; see the next
+    test.)"""
     green_home = Recorder(make_policy("horizon-planner", cover=0.0))
     _, m = run(speed_or_green("5kW"), green_home)
     assert m["migrations"] == 0 and m["net_green_loss_migrations"] == 0
