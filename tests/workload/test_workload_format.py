@@ -173,6 +173,28 @@ def test_malformed_manifests_are_rejected(tmp_path, small_state, mutate) -> None
     assert ck.latest_complete(tmp_path) is None
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("size_bytes", -4, "size_bytes must be a non-negative integer, got -4"),
+        ("size_bytes", True, "size_bytes must be a non-negative integer, got True"),
+        ("sha256", "ab" * 40, "sha256 must be 64 lowercase hex digits, got 'abab"),
+        ("blake3", 7, "blake3 must be 64 lowercase hex digits, got 7"),
+    ],
+)
+def test_a_malformed_manifest_entry_names_the_file_and_the_field(tmp_path, small_state, field,
+                                                                 value, message) -> None:
+    path = ck.save_checkpoint(tmp_path, 5, small_state)
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    manifest["files"]["meta.json"][field] = value
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError) as err:
+        ck.load_checkpoint(path)
+    text = str(err.value)
+    assert "malformed entry for 'meta.json'" in text and message in text
+    assert len(text) < 300  # a long bad value is cut, not echoed whole
+
+
 def test_malformed_json_component_is_rejected(tmp_path, small_state) -> None:
     path = ck.save_checkpoint(tmp_path, 5, small_state)
     bad = b'{"__tree__": {"__tensor__": "missing"}, "__shards__": ["scheduler.safetensors"]}'

@@ -663,18 +663,32 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
         raise CheckpointError(f"{where}: 'files' must list every file including {META}")
     for name, rec in files.items():
         check_file_name(name, where)
-        ok = (
-            isinstance(rec, dict)
-            and isinstance(rec.get("size_bytes"), int)
-            and rec["size_bytes"] >= 0
-            and isinstance(rec.get("sha256"), str)
-            and re.fullmatch(r"[0-9a-f]{64}", rec["sha256"])
-            and ("blake3" not in rec or (isinstance(rec["blake3"], str)
-                                         and re.fullmatch(r"[0-9a-f]{64}", rec["blake3"])))
-        )
-        if not ok:
-            raise CheckpointError(f"{where}: malformed entry for {name!r}")
+        problem = _entry_problem(rec)
+        if problem:
+            raise CheckpointError(f"{where}: malformed entry for {name!r}: {problem}")
     return m
+
+
+def _entry_problem(rec: Any) -> str | None:
+    """What is wrong with one manifest file entry, in words; None when it is well formed."""
+    if not isinstance(rec, dict):
+        return f"expected an object with size_bytes and sha256, got {type(rec).__name__}"
+    size = rec.get("size_bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"size_bytes must be a non-negative integer, got {_shown(size)}"
+    for field in ("sha256", "blake3"):
+        if field == "blake3" and field not in rec:
+            continue
+        digest = rec.get(field)
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            return f"{field} must be 64 lowercase hex digits, got {_shown(digest)}"
+    return None
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a manifest from the network may be large."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any]:
