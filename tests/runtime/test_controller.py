@@ -10,6 +10,8 @@ import pytest
 from test_controller_kit import LIVE, inputs, memory_controller, sim_migrations
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.observation import RUNNING, SUSPENDED, Migrate, Suspend
+from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.runtime.memory import InMemoryExecutor
 from greenhop.runtime.power import PowerSource, TraceReplaySource
 from greenhop.runtime.states import PHASES, TRANSITIONS, StateError, check_transition
@@ -172,4 +174,49 @@ def test_failing_transfers_back_off_then_the_job_is_failed_and_the_run_says_so(t
     kinds = [e["kind"] for e in ctl.store.events()]
     assert "job-failed" in kinds and kinds[-1] == "run-failed"
     assert json.loads(json.dumps(summary)) == summary  # JSON-ready for metrics.json
+    ctl.store.close()
+
+
+class _SuspendThenMove(PolicyBase):
+    """Suspends job-a for the first decisions, then moves it, suspended, one site on; once
+    it runs there, suspends it again and moves it on (a policy may migrate a suspended job:
+    the fleet core admits it, so the live run must carry it out)."""
+
+    name = "suspend-then-move"
+    capabilities = Capabilities(migrates=True, suspends=True)
+
+    def __init__(self) -> None:
+        self.decisions = 0
+
+    def decide(self, obs):
+        self.decisions += 1
+        if obs.job_phase[0] == RUNNING and self.decisions < 5:
+            return [Suspend(0)]
+        if obs.job_phase[0] == SUSPENDED:
+            return [Migrate(0, (int(obs.job_site[0]) + 1) % obs.n_sites)]
+        return []
+
+
+def test_a_suspended_job_migrates_live_as_in_the_simulator(tmp_path):
+    from greenhop.policies import POLICIES
+
+    with POLICIES.temporary("suspend-then-move", _SuspendThenMove):
+        expected = sim_migrations(LIVE, policy="suspend-then-move")
+        ex = InMemoryExecutor()
+        ctl = memory_controller(tmp_path / "run.db", ex, policy="suspend-then-move")
+        ctl.prepare()
+        summary = ctl.run()
+    assert summary["status"] == "done"
+    got = _migrations(ctl)
+    # two moves of job-a, each started while it was suspended: the live run took both
+    assert [m[1] for m in got] == ["job-a", "job-a"] and len(expected) == 2
+    assert got == expected
+    # it trained every step, its checkpoint carried from one site to the next
+    site = ctl.sites[int(ctl.ledger.site[0])]
+    assert ex.ckpt[("job-a", site)] == 300
+    from greenhop.sim import simulate
+
+    with POLICIES.temporary("suspend-then-move", _SuspendThenMove):
+        sim = simulate(LIVE, policies=["suspend-then-move"]).runs["suspend-then-move"]
+    assert np.allclose(ctl.ledger.finish_s, sim.job_finish_s, atol=60.0, equal_nan=True)
     ctl.store.close()

@@ -39,12 +39,13 @@ def inputs(path: Path = LIVE):
 
 
 def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STEPS,
-                      every: int = EVERY, cls=Controller) -> Controller:
+                      every: int = EVERY, cls=Controller, policy: str | None = None) -> Controller:
+    """A controller on ``executor`` running ``policy`` (default: the scenario's first)."""
     from greenhop.policies import make_policy
     from greenhop.sim.api import policy_params
 
     sc, inp = inputs(path)
-    name = sc.policies[0]
+    name = policy or sc.policies[0]
     params = policy_params(sc, name)
     specs = {j.name: TrainerSpec(steps=steps, every_steps=every, seed=i)
              for i, j in enumerate(inp.jobs)}
@@ -61,12 +62,13 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
     return ctl
 
 
-def sim_migrations(path: Path = LIVE) -> list[list]:
-    """(step, job, src, dst) of the simulator's run of the scenario's first policy."""
+def sim_migrations(path: Path = LIVE, policy: str | None = None) -> list[list]:
+    """(step, job, src, dst) of the simulator's run of ``policy`` (default: the scenario's
+    first)."""
     from greenhop.sim import simulate
 
     sc, inp = inputs(path)
-    name = sc.policies[0]
+    name = policy or sc.policies[0]
     run = simulate(path, policies=[name]).runs[name]
     jn = [j.name for j in inp.jobs]
     return [[round(m["start_s"] / sc.step_s), jn[m["job"]], sc.site_names[m["src"]],

@@ -14,6 +14,7 @@ write, so an illegal move (a bug, or a stale command) never reaches the database
                                       v                      v
                                  transferring -> restoring --+--> running
     running/starting/restoring --(Ctrl-C)--> stopping -> stopped -> restoring
+    suspended --(Migrate)--> saving (no trainer: its checkpoint is taken as saved)
     restoring --(pulled copy corrupt)--> transferring
     starting/restoring/transferring/finishing --(retries exhausted)--> failed
 """
@@ -39,7 +40,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "restoring": frozenset({"running", "stopping", "finishing", "restoring", "transferring",
                             "failed"}),
     "suspending": frozenset({"suspended", "failed"}),
-    "suspended": frozenset({"restoring", "stopped"}),
+    "suspended": frozenset({"restoring", "saving", "stopped"}),
     "stopping": frozenset({"stopped", "failed"}),
     "stopped": frozenset({"restoring"}),
     "finishing": frozenset({"done", "restoring", "stopping", "transferring", "failed"}),
