@@ -7,10 +7,12 @@ import sqlite3
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_controller_kit import LIVE, inputs, memory_controller, sim_migrations
 
 from greenhop.core.errors import ConfigError
-from greenhop.core.observation import RUNNING, SUSPENDED, Migrate, Suspend
+from greenhop.core.observation import RUNNING, SUSPENDED, Migrate, Resume, Suspend
 from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.runtime.memory import InMemoryExecutor
 from greenhop.runtime.power import PowerSource, TraceReplaySource
@@ -220,3 +222,56 @@ def test_a_suspended_job_migrates_live_as_in_the_simulator(tmp_path):
         sim = simulate(LIVE, policies=["suspend-then-move"]).runs["suspend-then-move"]
     assert np.allclose(ctl.ledger.finish_s, sim.job_finish_s, atol=60.0, equal_nan=True)
     ctl.store.close()
+
+
+def _random_actions(seed: int):
+    """A policy class whose every decision is drawn from ``(seed, step, job)``: suspends,
+    resumes and migrations (to any site, its own and unreachable ones included) of running
+    and suspended jobs, so the same observations give the same actions in both runs."""
+
+    class RandomActions(PolicyBase):
+        name = "random-actions"
+        capabilities = Capabilities(migrates=True, suspends=True)
+
+        def decide(self, obs):
+            acts = []
+            for j in range(obs.n_jobs):
+                r = np.random.default_rng([seed, int(obs.step), j]).random(2)
+                phase = obs.job_phase[j]
+                if phase == RUNNING and r[0] < 0.15:
+                    acts.append(Suspend(j))
+                elif phase in (RUNNING, SUSPENDED) and r[0] < 0.35:
+                    acts.append(Migrate(j, int(r[1] * obs.n_sites)))
+                elif phase == SUSPENDED and r[0] < 0.7:
+                    acts.append(Resume(j))
+            return acts
+
+    return RandomActions
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_any_sequence_of_actions_runs_live_as_in_the_simulator(seed):
+    """Whatever a policy asks, in whatever order (suspend, then move, then resume...), the
+    live run accepts and carries out what the simulator does: the same moves at the same
+    steps, the same finish times and energy, and no illegal state transition."""
+    import tempfile
+    from pathlib import Path
+
+    from greenhop.policies import POLICIES
+    from greenhop.sim import simulate
+
+    with POLICIES.temporary("random-actions", _random_actions(seed)), \
+            tempfile.TemporaryDirectory() as tmp:
+        expected = sim_migrations(LIVE, policy="random-actions")
+        sim = simulate(LIVE, policies=["random-actions"]).runs["random-actions"]
+        ctl = memory_controller(Path(tmp) / "run.db", InMemoryExecutor(),
+                                policy="random-actions")
+        ctl.prepare()
+        assert ctl.run()["status"] == "done"
+        assert _migrations(ctl) == expected
+        assert np.allclose(ctl.ledger.finish_s, sim.job_finish_s, atol=60.0, equal_nan=True)
+        for k in ("grid", "direct", "curtailed"):
+            assert ctl.ledger.energy_j[k].sum() == pytest.approx(sim.energy_j[k].sum(),
+                                                                 rel=1e-3)
+        ctl.store.close()
