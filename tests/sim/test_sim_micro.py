@@ -201,3 +201,31 @@ def test_free_migration_must_be_a_boolean():
     d["migration"] = {**d["migration"], "free": "yes"}
     with pytest.raises(ConfigError, match=r"migration\.free"):
         load_scenario(d)
+
+
+class _SuspendThenMove(PolicyBase):
+    """Suspends j1 at step 1 and moves it, suspended, to ``b`` at step 3."""
+
+    name = "suspend-then-move"
+
+    def decide(self, obs):
+        from greenhop.core.observation import Migrate, Suspend
+
+        return {1: [Suspend(0)], 3: [Migrate(0, "b")]}.get(int(obs.step), [])
+
+
+@pytest.mark.parametrize("suspend_saves", [True, False])
+def test_a_suspended_job_moves_the_checkpoint_its_suspend_wrote(suspend_saves):
+    # the suspend writes the 1 GB checkpoint (0.5 s at 2 GB/s); the move then only
+    # transfers it (2 s at 4 Gbit/s) and restores it at b (0.5 s + 60 s). With a free
+    # suspend (suspend_saves false) nothing was written, so the move writes it.
+    energy = {**simkit.LEGACY_ENERGY, "suspend_saves": suspend_saves}
+    _inp, res, _m = run(simkit.micro(energy=energy), _SuspendThenMove())
+    (mv,) = res.migrations
+    assert mv["start_s"] == pytest.approx(900.0)
+    assert mv["save_s"] == pytest.approx(0.0 if suspend_saves else 0.5, abs=1e-9)
+    assert mv["transfer_s"] == pytest.approx(2.0, abs=1e-9)
+    assert mv["downtime_s"] == pytest.approx(mv["save_s"] + 2.0 + 60.5, abs=1e-6)
+    # a running job's move writes its checkpoint first
+    _inp, res2, _m = run(simkit.micro(energy=energy), MoveAt(3, "b"))
+    assert res2.migrations[0]["save_s"] == pytest.approx(0.5, abs=1e-9)

@@ -70,7 +70,8 @@ class EnergyConventions:
             :data:`HOST_SHARE`).
         suspend_saves: a ``Suspend`` writes a checkpoint first and pays its save time
             (``checkpoint / write rate``, no progress) and energy (idle power x PUE), as
-            a migration does; only then does the job stop drawing power.
+            a migration does; only then does the job stop drawing power. A later move of
+            the suspended job carries that checkpoint and writes none.
         network_to_grid: network energy of a transfer is grid energy: it is booked on
             the two end sites (half each, not x PUE) as demand served by the grid only,
             never by the site's renewables or battery (the wide-area network is not on

@@ -261,13 +261,17 @@ class FleetCore:
         state, inp, params = self.state, self.inputs, self.params
         src = int(state.site[j])
         pending_save = float(state.save_left_s[j])     # a suspend's checkpoint not yet written
+        # A suspended job's checkpoint is the one its suspend wrote (or is writing): a move
+        # carries it and writes nothing more, as the live controller does.
+        saved = state.phase[j] == SUSPENDED and self.conventions.suspend_saves
         state.phase[j] = MIGRATING
         state.dest[j] = d
         state.is_move[j] = move
         state.mig_src[j] = src
         free = params.free_migration  # ablation: no time, no bytes, no energy
         nbytes = inp.job_move_bytes[j] if move and not free else 0.0
-        state.save_left_s[j] = nbytes / params.write_Bps if move else pending_save
+        state.save_left_s[j] = (nbytes / params.write_Bps if move and not saved
+                                else pending_save)
         state.bytes_left[j] = nbytes
         size = inp.job_move_bytes[j] if move else inp.job_ckpt_bytes[j]
         state.restore_left_s[j] = 0.0 if free else size / params.read_Bps + params.startup_s
