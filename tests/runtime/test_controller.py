@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_controller_kit import LIVE, inputs, memory_controller, sim_migrations
+from test_controller_kit import LIVE, inputs, memory_controller, sim_run
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, SUSPENDED, Migrate, Resume, Suspend
@@ -43,10 +43,8 @@ def test_in_memory_run_makes_the_simulators_decisions_and_energy(tmp_path):
     assert ctl.prepare() == "new"
     summary = ctl.run()
     assert summary["status"] == "done"
-    assert _migrations(ctl) == sim_migrations(LIVE)
-    from greenhop.sim import simulate
-
-    sim = simulate(LIVE).runs["feasibility-aware"]
+    sim, expected = sim_run(LIVE)
+    assert _migrations(ctl) == expected
     for k in ("grid", "direct", "curtailed"):
         assert ctl.ledger.energy_j[k].sum() == pytest.approx(sim.energy_j[k].sum(), rel=1e-3)
     assert np.allclose(ctl.ledger.finish_s, sim.job_finish_s, atol=60.0)
@@ -203,7 +201,7 @@ def test_a_suspended_job_migrates_live_as_in_the_simulator(tmp_path):
     from greenhop.policies import POLICIES
 
     with POLICIES.temporary("suspend-then-move", _SuspendThenMove):
-        expected = sim_migrations(LIVE, policy="suspend-then-move")
+        sim, expected = sim_run(LIVE, policy="suspend-then-move")
         ex = InMemoryExecutor()
         ctl = memory_controller(tmp_path / "run.db", ex, policy="suspend-then-move")
         ctl.prepare()
@@ -216,10 +214,6 @@ def test_a_suspended_job_migrates_live_as_in_the_simulator(tmp_path):
     # it trained every step, its checkpoint carried from one site to the next
     site = ctl.sites[int(ctl.ledger.site[0])]
     assert ex.ckpt[("job-a", site)] == 300
-    from greenhop.sim import simulate
-
-    with POLICIES.temporary("suspend-then-move", _SuspendThenMove):
-        sim = simulate(LIVE, policies=["suspend-then-move"]).runs["suspend-then-move"]
     assert np.allclose(ctl.ledger.finish_s, sim.job_finish_s, atol=60.0, equal_nan=True)
     ctl.store.close()
 
@@ -259,12 +253,10 @@ def test_any_sequence_of_actions_runs_live_as_in_the_simulator(seed):
     from pathlib import Path
 
     from greenhop.policies import POLICIES
-    from greenhop.sim import simulate
 
     with POLICIES.temporary("random-actions", _random_actions(seed)), \
             tempfile.TemporaryDirectory() as tmp:
-        expected = sim_migrations(LIVE, policy="random-actions")
-        sim = simulate(LIVE, policies=["random-actions"]).runs["random-actions"]
+        sim, expected = sim_run(LIVE, policy="random-actions")
         ctl = memory_controller(Path(tmp) / "run.db", InMemoryExecutor(),
                                 policy="random-actions")
         ctl.prepare()

@@ -62,17 +62,22 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
     return ctl
 
 
-def sim_migrations(path: Path = LIVE, policy: str | None = None) -> list[list]:
-    """(step, job, src, dst) of the simulator's run of ``policy`` (default: the scenario's
-    first)."""
+def sim_run(path: Path = LIVE, policy: str | None = None):
+    """The simulator's run of ``policy`` (default: the scenario's first) and its moves as
+    (step, job, src, dst)."""
     from greenhop.sim import simulate
 
     sc, inp = inputs(path)
     name = policy or sc.policies[0]
     run = simulate(path, policies=[name]).runs[name]
     jn = [j.name for j in inp.jobs]
-    return [[round(m["start_s"] / sc.step_s), jn[m["job"]], sc.site_names[m["src"]],
-             sc.site_names[m["dst"]]] for m in run.migrations]
+    return run, [[round(m["start_s"] / sc.step_s), jn[m["job"]], sc.site_names[m["src"]],
+                  sc.site_names[m["dst"]]] for m in run.migrations]
+
+
+def sim_migrations(path: Path = LIVE, policy: str | None = None) -> list[list]:
+    """(step, job, src, dst) of the simulator's run of ``policy`` (see :func:`sim_run`)."""
+    return sim_run(path, policy)[1]
 
 
 def greenhop_cmd(*args: str) -> list[str]:
