@@ -29,6 +29,10 @@ def test_sweep_prints_means_with_intervals_and_paired_differences(capsys, scenar
     assert stdout.count("greenhop sweep — cli-sweep, 3 seeds") == 2  # one table per point
     assert "alpha=0.05" in stdout and "alpha=0.2" in stdout
     assert "energy-greedy − static" in stdout and "±" in stdout
+    # the second point against the first, once, after the second point's tables
+    assert stdout.count("alpha=0.2 − alpha=0.05 (paired per seed") == 1
+    assert stdout.index("alpha=0.2 − alpha=0.05") > stdout.rindex("greenhop sweep — cli-sweep")
+    assert "alpha=0.05 − alpha=0.2" not in stdout
     assert "12 cells (12 run now, 0 already there)" in stdout
     for name in ("cells.parquet", "cells.csv", "summary.json", "report.html"):
         assert (out / name).is_file()

@@ -113,6 +113,36 @@ def test_tidy_tables_and_summary_agree_with_the_cells(serial_run):
     assert not re.search(r"<(?:script|img|link|iframe)[^>]*\s(?:src|href)\s*=", html, re.I)
 
 
+def test_each_grid_point_is_compared_with_the_first_seed_by_seed(scenario, tmp_path):
+    spec = prepare_sweep(scenario, seeds="1-3", policies=["static", "energy-greedy"],
+                         sets=["migration.startup=30s,2h,6h"])
+    outcome = run_sweep(spec, tmp_path / "grid", serial=True)
+    df = pd.read_parquet(outcome.out / "cells.parquet")
+    points = outcome.summary["points"]
+    assert "vs_first" not in points[0]
+    for p, startup in ((1, "2h"), (2, "6h")):
+        by = {(e["policy"], e["metric"]): e for e in points[p]["vs_first"]}
+        assert {pol for pol, _ in by} == {"static", "energy-greedy"}
+        for pol in ("static", "energy-greedy"):
+            rows = df[df.policy == pol].set_index(["migration.startup", "seed"])
+            for m in ("job_nr_kwh", "migrations"):
+                d = rows.loc[startup][m].to_numpy() - rows.loc["30s"][m].to_numpy()
+                e = by[(pol, m)]
+                assert e["n"] == 3
+                assert e["mean"] == pytest.approx(d.mean())
+                assert e["share_a_lt_b_pct"] == pytest.approx(100.0 * (d < 0).mean())
+    # the comparison has something to find: restarts of hours cost the moving policy
+    # energy and leave the static one as it was
+    assert points[2]["vs_first"] and next(
+        e for e in points[2]["vs_first"]
+        if e["policy"] == "energy-greedy" and e["metric"] == "job_nr_kwh")["mean"] > 0
+    assert next(e for e in points[2]["vs_first"]
+                if e["policy"] == "static" and e["metric"] == "job_nr_kwh")["mean"] == 0
+    html = (outcome.out / "report.html").read_text()
+    assert html.count("Against the first grid point") == 2
+    assert "migration.startup=6h − migration.startup=30s" in html
+
+
 # ---------------------------------------------------------------- the directory
 
 

@@ -1,7 +1,8 @@
 """``greenhop sweep``: a scenario over many seeds x policies x a parameter grid, on Ray.
 
 Progress goes to stderr; the summary table (mean ± half-width of the 95% interval per
-policy, and paired differences) to stdout at the end.
+policy, and paired differences) to stdout at the end; on a grid, each point after the
+first is also compared with the first, policy by policy, paired by seed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def _pm(d: dict | None) -> str:
     return f"{d['mean']:.3g} ±{d['half_width']:.2g}"
 
 
+def _with_share(e: dict | None) -> str:
+    """A paired difference: mean ± half-width, and the share of seeds where A < B."""
+    share = ("" if e is None or e["share_a_lt_b_pct"] is None
+             else f" ({e['share_a_lt_b_pct']:.0f}%)")
+    return _pm(e) + share
+
+
 def _print_summary(console: Console, spec, summary: dict) -> None:
     head = [m for m in summary["headline"] if m in _SCREEN]
     paired_head = [m for m in head if m in _PAIRED]
@@ -55,18 +63,19 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
             pairs.append(("feasibility-aware", "energy-greedy"))
         if pairs:
             index = {(e["a"], e["b"], e["metric"]): e for e in entry["paired"]}
-            rows = []
-            for a, b in pairs:
-                cells = []
-                for m in paired_head:
-                    e = index.get((a, b, m))
-                    share = ("" if e is None or e["share_a_lt_b_pct"] is None
-                             else f" ({e['share_a_lt_b_pct']:.0f}%)")
-                    cells.append(_pm(e) + share)
-                rows.append((f"{a} − {b}", cells))
+            rows = [(f"{a} − {b}", [_with_share(index.get((a, b, m))) for m in paired_head])
+                    for a, b in pairs]
             print_fitted(console, title="paired differences A − B (per seed; mean ± "
                          "half-width, share of seeds with A < B)", key="A − B",
                          columns=[_LABELS.get(m, m) for m in paired_head], rows=rows)
+        if entry.get("vs_first"):
+            index = {(e["policy"], e["metric"]): e for e in entry["vs_first"]}
+            rows = [(pol, [_with_share(index.get((pol, m))) for m in paired_head])
+                    for pol in spec.policies]
+            print_fitted(console, title=f"{spec.point_label(p)} − {spec.point_label(0)} "
+                         "(paired per seed; mean ± half-width, share of seeds lower)",
+                         key="policy", columns=[_LABELS.get(m, m) for m in paired_head],
+                         rows=rows)
 
 
 def sweep_command(

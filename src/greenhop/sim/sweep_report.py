@@ -4,7 +4,8 @@ Like the simulation report (:mod:`greenhop.sim.report`), the figures are interac
 Plotly figures from :mod:`greenhop.viz` with plotly.js inlined, styles are inline CSS.
 Per headline metric: the mean and 95% interval per policy with every seed's value beside
 it (with the grid on the x axis when there is one), one marker per policy; tables of the
-means, of the paired differences, and of the gap closed to the offline bounds.
+means, of the paired differences (between policies, and on a grid each point against the
+first), and of the gap closed to the offline bounds.
 """
 
 from __future__ import annotations
@@ -84,17 +85,33 @@ def _paired_table(spec, summary: dict, p: int) -> str:
     for e in summary["points"][p]["paired"]:
         if order[e["a"]] <= order[e["b"]] and e["b"] != "static":
             continue  # each pair once: later policy minus earlier one, or X - static
-        share = "–" if e["share_a_lt_b_pct"] is None else f"{e['share_a_lt_b_pct']:.0f}%"
-        ci = ("–" if e["ci_lo"] is None
-              else f"[{e['ci_lo']:.4g}, {e['ci_hi']:.4g}]")
-        mean = "–" if e["mean"] is None else f"{e['mean']:+.4g}"
         rows.append(f"<tr><td>{html.escape(e['a'])} − {html.escape(e['b'])}</td>"
-                    f"<td>{html.escape(e['metric'])}</td><td>{mean}</td><td>{ci}</td>"
-                    f"<td>{share}</td><td>{e['n']}</td></tr>")
+                    f"<td>{html.escape(e['metric'])}</td>{_difference_cells(e)}</tr>")
     if not rows:
         return "<p class='note'>One policy: no paired differences.</p>"
     return ("<div class='wide'><table><tr><th>A − B</th><th>metric</th><th>mean</th>"
             "<th>95% interval</th><th>seeds with A &lt; B</th><th>seeds</th></tr>"
+            + "".join(rows) + "</table></div>")
+
+
+def _difference_cells(e: dict) -> str:
+    """A paired difference's cells: mean, 95% interval, share of seeds with A < B, seeds."""
+    share = "–" if e["share_a_lt_b_pct"] is None else f"{e['share_a_lt_b_pct']:.0f}%"
+    ci = "–" if e["ci_lo"] is None else f"[{e['ci_lo']:.4g}, {e['ci_hi']:.4g}]"
+    mean = "–" if e["mean"] is None else f"{e['mean']:+.4g}"
+    return f"<td>{mean}</td><td>{ci}</td><td>{share}</td><td>{e['n']}</td>"
+
+
+def _vs_first_table(spec, summary: dict, p: int) -> str:
+    """Grid point ``p`` minus the first point, per policy and headline metric."""
+    rows = [f"<tr><td>{html.escape(e['policy'])}</td><td>{html.escape(e['metric'])}</td>"
+            f"{_difference_cells(e)}</tr>" for e in summary["points"][p].get("vs_first", [])]
+    if not rows:
+        return ""
+    title = f"{spec.point_label(p)} − {spec.point_label(0)}"
+    return (f"<h3>Against the first grid point: {html.escape(title)}</h3>"
+            "<div class='wide'><table><tr><th>policy</th><th>metric</th><th>mean</th>"
+            "<th>95% interval</th><th>seeds lower</th><th>seeds</th></tr>"
             + "".join(rows) + "</table></div>")
 
 
@@ -173,5 +190,5 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
         parts += [f"<h2>Means ± half-width of the 95% interval{title}</h2>",
                   _means_table(spec, summary, p),
                   f"<h3>Paired differences{title}</h3>", _paired_table(spec, summary, p),
-                  _gap_table(spec, summary, p)]
+                  _vs_first_table(spec, summary, p), _gap_table(spec, summary, p)]
     return viz.render_page(f"greenhop sweep — {spec.scenario_name}", _CSS, parts)

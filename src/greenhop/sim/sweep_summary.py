@@ -102,7 +102,10 @@ def _resolve(metrics: set[str]) -> list[str]:
 def summarize(spec, df: pd.DataFrame) -> dict:
     """``summary.json``: per grid point, per policy and metric the mean and 95% interval,
     paired differences on the headline metrics for every ordered pair of policies, and per
-    policy and bound kind the gap closed per seed and its mean."""
+    policy and bound kind the gap closed per seed and its mean. On a grid, every point
+    after the first also has ``vs_first``: per policy and headline metric, the paired
+    difference of this point minus the first one, seed by seed (put the reference value
+    first in ``--set``)."""
     fixed = {"_point", "scenario", "seed", "policy", "solve_s", "status",
              *(k for k, _ in spec.grid)}
     metric_cols = sorted(c for c in df.columns if c not in fixed
@@ -111,6 +114,7 @@ def summarize(spec, df: pd.DataFrame) -> dict:
     present = {c for c in metric_cols if pol_df[c].notna().any()}
     headline = _resolve(present) + sorted(c for c in present if c.startswith("gap_closed_"))
     points_out = []
+    first_by_seed: dict[str, pd.DataFrame] = {}
     for p, values in enumerate(spec.points):
         sel = df[df["_point"] == p]
         per_policy: dict[str, dict] = {}
@@ -130,6 +134,14 @@ def summarize(spec, df: pd.DataFrame) -> dict:
                     paired.append({"a": a, "b": b, "metric": m, **d})
         entry = {"point": p, "label": spec.point_label(p), "values": _jsonable(values),
                  "metrics": per_policy, "paired": paired}
+        if p == 0:
+            first_by_seed = by_seed
+        else:
+            entry["vs_first"] = [
+                {"policy": pol, "metric": m,
+                 **stats.paired_difference(_col(by_seed[pol], m),
+                                           _col(first_by_seed[pol], m))}
+                for pol in spec.policies for m in headline]
         kinds = spec.point_bounds[p]
         if kinds:
             entry["bounds"], entry["gap_closed"] = _gaps(spec, sel, by_seed, kinds)
