@@ -125,7 +125,7 @@ def test_each_grid_point_is_compared_with_the_first_seed_by_seed(scenario, tmp_p
         assert {pol for pol, _ in by} == {"static", "energy-greedy"}
         for pol in ("static", "energy-greedy"):
             rows = df[df.policy == pol].set_index(["migration.startup", "seed"])
-            for m in ("job_nr_kwh", "migrations"):
+            for m in ("job_nr_kwh", "migrations", "unfinished_jobs"):
                 d = rows.loc[startup][m].to_numpy() - rows.loc["30s"][m].to_numpy()
                 e = by[(pol, m)]
                 assert e["n"] == 3

@@ -20,15 +20,16 @@ _LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
            "job_green_share": "green share", "slowdown_p90": "slowdown p90",
            "jct_p95_h": "JCT p95 h", "stability_cv": "CV", "migrations": "moves",
            "regretted_migrations": "regret", "window_closed_before_payback": "win. closed",
-           "net_green_loss_migrations": "net loss", "gap_closed_space_pct": "gap space %",
+           "net_green_loss_migrations": "net loss", "unfinished_jobs": "unfinished",
+           "gap_closed_space_pct": "gap space %",
            "gap_closed_spacetime_pct": "gap s-t %"}
 #: on screen: the job-attributable headline (summary.json and the report have every metric)
 _SCREEN = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
            "stability_cv", "migrations", "window_closed_before_payback", "regretted_migrations",
-           "gap_closed_space_pct", "gap_closed_spacetime_pct")
+           "unfinished_jobs", "gap_closed_space_pct", "gap_closed_spacetime_pct")
 #: paired differences on screen
 _PAIRED = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
-           "stability_cv", "migrations")
+           "stability_cv", "migrations", "unfinished_jobs")
 
 
 def _pm(d: dict | None) -> str:

@@ -26,6 +26,7 @@ HEADLINE = (
     ("migrations",),
     ("window_closed_before_payback", "regretted_migrations"),
     ("net_green_loss_migrations",),
+    ("unfinished_jobs",),
     ("job_co2_kg",),          # with grid signals only (docs/grid.md)
     ("job_energy_cost",),
 )
