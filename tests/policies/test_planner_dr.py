@@ -235,8 +235,8 @@ def test_with_the_fleets_enforcement_the_event_is_met_and_no_planner_action_refu
 
 
 def test_the_fallback_does_not_resume_a_job_at_a_site_an_event_holds():
-    # HiGHS never in time: every epoch is feasibility-aware's, which resumes suspended jobs,
-    # but not at the closed site (the enforcement suspended the job there)
+    # HiGHS (almost) never in time: the epochs are feasibility-aware's, which resumes
+    # suspended jobs, but not at the closed site (the enforcement suspended the job there)
     pol = make_policy("horizon-planner", time_limit_s=1e-6)
     res, m = run(scenario("0W"), pol)
     assert pol.counters()["planner_fallbacks"] > 0
