@@ -37,15 +37,25 @@ def plan_input(surplus_kw: float) -> PlanInput:
 def test_kept_instance_solves_like_a_fresh_one_and_its_time_limit_is_per_solve():
     kept = PlanSolver()
     args = {"lam": 0.8, "mu": 0.5, "deadline_penalty": 20.0}
+    failed, compared = [], 0
     for k in range(400):
         pi = plan_input(0.1 + 0.001 * k)  # a new LP every time: no solve is skipped
         got = kept.solve(pi, time_limit_s=0.05, **args)
-        # A 50 ms limit per solve; HiGHS's run clock adds up over the instance's 400 runs.
-        assert got.ok, (k, got.status)
+        # A 50 ms limit per solve; HiGHS's run clock adds up over the instance's 400 runs
+        # (far past 50 ms), so a limit that were not per solve would fail almost all of
+        # them. A few may fail when the machine preempts the process for 50 ms.
+        if not got.ok:
+            failed.append((k, got.status))
+            continue
         if k % 50 == 0:
             fresh = solve_plan(pi, time_limit_s=0.05, **args)
+            if not fresh.ok:
+                continue
+            compared += 1
             assert np.array_equal(got.m, fresh.m) and np.array_equal(got.xh0, fresh.xh0)
             assert got.objective_kwh == fresh.objective_kwh
+    assert len(failed) <= 4, failed
+    assert compared >= 6
     assert kept.solves == 400 and kept.skipped == 0
 
 
