@@ -191,7 +191,8 @@ def test_random_kills_of_real_processes_keep_every_invariant(tmp_path):
     agent) on real processes: each job ends with the weights of an uninterrupted run, never
     had two live trainers, lost at most one checkpoint interval, and nothing is left."""
     refs = reference_weights(tmp_path.parent / "refs", 4)
-    t0 = time.monotonic()
+    # Bounded in time by each run's wait (240 s), not by a wall-clock assertion: a loaded
+    # machine makes the three schedules slower, not wrong.
     for seed in range(3):
         rng = random.Random(100 + seed)
         work = tmp_path / f"s{seed}"
@@ -236,4 +237,3 @@ def test_random_kills_of_real_processes_keep_every_invariant(tmp_path):
                 assert steps_lost(work, row["name"]) <= EVERY, (seed, row["name"])
         finally:
             _tear_down(watch, procs, work)
-    assert time.monotonic() - t0 < 300
