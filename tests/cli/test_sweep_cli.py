@@ -42,6 +42,23 @@ def test_sweep_prints_means_with_intervals_and_paired_differences(capsys, scenar
     assert code == 0 and "12 cells (0 run now, 12 already there)" in stdout
 
 
+def test_a_grid_of_inf_is_stored_and_resumed(capsys, scenario, tmp_path):
+    # ``inf`` is a TOML literal a parameter may take (max_slowdown: no budget); JSON has no
+    # such number, so the manifest and summary.json hold it as the text "inf"
+    out = tmp_path / "out"
+    args = ("sweep", str(scenario), "--seeds", "1", "--serial", "-p", "horizon-planner",
+            "--out", str(out), "--set", "policy_params.horizon-planner.max_slowdown=3,inf")
+    code, stdout, _ = clikit.run(capsys, *args)
+    assert code == 0 and "max_slowdown=inf − " in stdout
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)
+    assert summary["grid"] == [{"key": "policy_params.horizon-planner.max_slowdown",
+                                "values": [3, "inf"]}]
+    manifest = json.loads((out / "manifest.json").read_text(), parse_constant=pytest.fail)
+    assert manifest["definition"]["grid"][0][1] == [3, "inf"]
+    code, stdout, _ = clikit.run(capsys, *args)
+    assert code == 0 and "2 cells (0 run now, 2 already there)" in stdout
+
+
 def test_a_cell_is_byte_identical_to_greenhop_simulate(capsys, scenario, tmp_path):
     code, _, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "4,7", "--serial",
                             "--policies", "energy-greedy", "--out", str(tmp_path / "sw"))

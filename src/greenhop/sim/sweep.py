@@ -30,7 +30,7 @@ from typing import Any
 
 from greenhop.core.errors import ConfigError
 from greenhop.sim.scenario import Scenario, parse_scenario, scenario_document
-from greenhop.sim.sweep_grid import apply_override, parse_seeds, parse_set
+from greenhop.sim.sweep_grid import apply_override, json_value, parse_seeds, parse_set
 from greenhop.sim.sweep_store import SweepStore
 
 #: the pseudo-policy of a (grid point, seed)'s bounds cell
@@ -111,8 +111,7 @@ class SweepSpec:
             "scenario_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "seeds": list(self.seeds),
             "policies": list(self.policies),
-            "grid": [[k, [json.loads(json.dumps(v, default=str)) for v in vals]]
-                     for k, vals in self.grid],
+            "grid": [[k, [json_value(v) for v in vals]] for k, vals in self.grid],
         }
 
 

@@ -8,6 +8,8 @@ document for :func:`~greenhop.sim.scenario.parse_scenario` to validate.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import tomllib
 from typing import Any
@@ -71,6 +73,18 @@ def parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+def json_value(v: Any) -> Any:
+    """``v`` as plain JSON for the manifest and ``summary.json``: what JSON lacks as text
+    (``inf``, ``nan``: TOML literals a grid may hold, e.g. ``max_slowdown=3,inf``; dates)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, list | tuple):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_value(x) for k, x in v.items()}
+    return json.loads(json.dumps(v, default=str))
 
 
 def parse_set(text: str) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:

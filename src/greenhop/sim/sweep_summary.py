@@ -15,6 +15,7 @@ import pandas as pd
 
 from greenhop.sim import stats
 from greenhop.sim.metrics import compare, gap_closed
+from greenhop.sim.sweep_grid import json_value
 from greenhop.sim.sweep_store import SweepStore, atomic_write
 
 #: headline metrics, each with the fallbacks used when a cell lacks it
@@ -133,7 +134,7 @@ def summarize(spec, df: pd.DataFrame) -> dict:
                 for m in headline:
                     d = stats.paired_difference(_col(by_seed[a], m), _col(by_seed[b], m))
                     paired.append({"a": a, "b": b, "metric": m, **d})
-        entry = {"point": p, "label": spec.point_label(p), "values": _jsonable(values),
+        entry = {"point": p, "label": spec.point_label(p), "values": json_value(values),
                  "metrics": per_policy, "paired": paired}
         if p == 0:
             first_by_seed = by_seed
@@ -151,7 +152,7 @@ def summarize(spec, df: pd.DataFrame) -> dict:
         "scenario": spec.scenario_name,
         "seeds": list(spec.seeds),
         "policies": list(spec.policies),
-        "grid": [{"key": k, "values": _jsonable(list(v))} for k, v in spec.grid],
+        "grid": [{"key": k, "values": json_value(list(v))} for k, v in spec.grid],
         "headline": headline,
         "statistics": {"interval": "percentile bootstrap of the mean over seeds",
                        "level": stats.LEVEL, "resamples": stats.N_RESAMPLES,
@@ -192,10 +193,6 @@ def _gaps(spec, sel: pd.DataFrame, by_seed: dict, kinds) -> tuple[dict, dict]:
             gaps.setdefault(pol, {})[f"gap_closed_{kind}_pct"] = {
                 **stats.describe([e["value"] for e in per_seed]), "per_seed": per_seed}
     return bounds, gaps
-
-
-def _jsonable(v: Any) -> Any:
-    return json.loads(json.dumps(v, default=str))
 
 
 def write_final(spec, store: SweepStore) -> tuple[dict[str, Path], dict]:
