@@ -10,15 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from greenhop.core.observation import MIGRATING
-from greenhop.policies import make_policy
+from greenhop.policies import POLICIES, make_policy
 from greenhop.policies.base import PolicyBase
 from greenhop.sim import simulate
 from greenhop.sim.engine import Engine
+from greenhop.sim.forecasts import build_window_forecasts
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
 from greenhop.sim.scenario import load_scenario
 
-POLICY_NAMES = ["static", "energy-greedy", "feasibility-aware", "threshold"]
+EVERY_POLICY = sorted(POLICIES)
 
 
 @st.composite
@@ -55,7 +56,7 @@ def scenarios(draw):
     d = simkit.micro(sites=sites, links=links, jobs=jobs, horizon="14h", history="1d",
                      start="2023-06-01T00:00:00Z", window_threshold="500W",
                      on_window_close=draw(st.sampled_from(["continue", "abort", "fallback"])))
-    return d, draw(st.sampled_from([*POLICY_NAMES, "chaos"])), draw(st.integers(0, 2**16))
+    return d, draw(st.integers(0, 2**16))
 
 
 def check_invariants(inp, res):
@@ -102,13 +103,23 @@ def check_invariants(inp, res):
     assert res.demand_w.sum() * dt == pytest.approx(base_j + res.job_energy_j.sum(), rel=1e-9)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
-def test_invariants_hold_on_random_micro_scenarios(case):
-    d, policy_name, seed = case
-    inp = build_inputs(load_scenario(d))
-    policy = simkit.Chaos(seed) if policy_name == "chaos" else make_policy(policy_name)
-    res = Engine(inp, policy, record=True).run()
+@pytest.mark.parametrize("policy_name", [*EVERY_POLICY, "chaos"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=scenarios())
+def test_invariants_hold_on_random_micro_scenarios(policy_name, case):
+    """Every registered policy (the published ones and the planner too, with the window
+    forecasts the simulator gives them) and random actions keep the books exact."""
+    d, seed = case
+    sc = load_scenario(d)
+    inp = build_inputs(sc)
+    forecasts = None
+    if policy_name == "chaos":
+        policy = simkit.Chaos(seed)
+    else:
+        policy = make_policy(policy_name)
+        if POLICIES.get(policy_name).capabilities.window_forecasts:
+            forecasts = build_window_forecasts(inp, sc.forecast)
+    res = Engine(inp, policy, record=True, window_forecasts=forecasts).run()
     check_invariants(inp, res)
 
 
@@ -145,7 +156,7 @@ def test_no_progress_during_whole_steps_of_downtime():
 
 
 def test_determinism_byte_identical_metrics(tmp_path):
-    d = simkit.micro(policies=POLICY_NAMES, horizon="1d", history="1d",
+    d = simkit.micro(policies=EVERY_POLICY, horizon="1d", history="1d",
                      sites=[simkit.site("a", power=None, trace={"kind": "solar", "peak": "6kW"}),
                             simkit.site("b", power="3kW", tput=2.0)],
                      jobs=[])
