@@ -34,6 +34,9 @@ def test_sweep_prints_means_with_intervals_and_paired_differences(capsys, scenar
     assert stdout.index("alpha=0.2 − alpha=0.05") > stdout.rindex("greenhop sweep — cli-sweep")
     assert "alpha=0.05 − alpha=0.2" not in stdout
     assert "12 cells (12 run now, 0 already there)" in stdout
+    # last, the settings no other beats on both energy and slowdown, named by grid point
+    assert stdout.index("on the energy-slowdown frontier") > stdout.index("alpha=0.2 − alpha")
+    assert "static @ every grid point" in stdout  # alpha does not touch static
     for name in ("cells.parquet", "cells.csv", "summary.json", "report.html"):
         assert (out / name).is_file()
     # the same command again: every cell is reused

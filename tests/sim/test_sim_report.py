@@ -195,6 +195,13 @@ def test_sweep_report_is_interactive_with_one_marker_per_policy(tmp_path):
     outcome = run_sweep(spec, tmp_path / "sweep", serial=True)
     report = outcome.out / "report.html"
     figs = figures(report)
+    front = figs.pop("fig-frontier")  # energy against slowdown, the frontier joined
+    go.Figure(front)
+    settings = [t for t in front["data"] if "error_x" in t and "error_y" in t]
+    assert [t["name"] for t in settings] == ["static", "energy-greedy", "feasibility-aware"]
+    on = [e for e in outcome.summary["frontier"]["entries"] if e["on_front"]]
+    line = next(t for t in front["data"] if t["name"] == "frontier")
+    assert sorted(line["x"]) == line["x"] and len(line["x"]) == len(on) >= 1
     assert len(figs) == len(outcome.summary["headline"]) >= 5  # one per headline metric
     for fig in figs.values():
         go.Figure(fig)
@@ -211,7 +218,7 @@ def test_sweep_report_is_interactive_with_one_marker_per_policy(tmp_path):
         loaded = chromekit.resources(drv)
     finally:
         drv.quit()
-    assert drawn == [True] * len(figs) and errors == []
+    assert drawn == [True] * (len(figs) + 1) and errors == []
     assert chromekit.outside(loaded, allowed_hosts=()) == []
 
 

@@ -141,6 +141,23 @@ def test_each_grid_point_is_compared_with_the_first_seed_by_seed(scenario, tmp_p
     html = (outcome.out / "report.html").read_text()
     assert html.count("Against the first grid point") == 2
     assert "migration.startup=6h − migration.startup=30s" in html
+    # the frontier: static, which the restart time does not touch, is one entry; each
+    # entry's place on it follows from the cells' means
+    front = outcome.summary["frontier"]
+    assert (front["x"], front["y"]) == ("job_nr_kwh", "slowdown_p90")
+    entries = {(e["policy"], e["point"]): e for e in front["entries"]}
+    assert entries[("static", 0)]["points"] == [0, 1, 2]
+    assert {p for pol, p in entries if pol == "energy-greedy"} == {0, 1, 2}
+    means = {}
+    for (pol, p), e in entries.items():
+        rows = df[(df.policy == pol) & (df["migration.startup"] == ("30s", "2h", "6h")[p])]
+        means[(pol, p)] = (rows.job_nr_kwh.mean(), rows.slowdown_p90.mean())
+        assert e["x"]["mean"] == pytest.approx(means[(pol, p)][0])
+    for k, e in entries.items():
+        beaten = [o for o in means if means[o][0] <= means[k][0] and means[o][1] <= means[k][1]
+                  and means[o] != means[k]]
+        assert e["on_front"] == (not beaten)
+    assert "Energy against slowdown" in html and 'id="fig-frontier"' in html
 
 
 # ---------------------------------------------------------------- the directory

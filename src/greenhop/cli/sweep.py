@@ -2,7 +2,8 @@
 
 Progress goes to stderr; the summary table (mean ± half-width of the 95% interval per
 policy, and paired differences) to stdout at the end; on a grid, each point after the
-first is also compared with the first, policy by policy, paired by seed.
+first is also compared with the first, policy by policy, paired by seed; last, the
+settings on the energy-slowdown frontier.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 from greenhop.cli import paths, policy_files
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
+from greenhop.sim.sweep_frontier import entry_name
 
 _LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
            "job_green_share": "green share", "slowdown_p90": "slowdown p90",
@@ -77,6 +79,21 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
                          "(paired per seed; mean ± half-width, share of seeds lower)",
                          key="policy", columns=[_LABELS.get(m, m) for m in paired_head],
                          rows=rows)
+    _print_frontier(console, spec, summary.get("frontier"))
+
+
+def _print_frontier(console: Console, spec, front: dict | None) -> None:
+    """The settings no other beats on both mean energy and mean slowdown p90, by energy."""
+    if not front or len(front["entries"]) < 2:
+        return
+    on = sorted((e for e in front["entries"] if e["on_front"]), key=lambda e: e["x"]["mean"])
+    off = len(front["entries"]) - len(on)
+    print_fitted(console, title=f"on the energy-slowdown frontier (means; {off} other "
+                 "setting(s) beaten on both by one of these)", key="policy",
+                 columns=[_LABELS.get(front["x"], front["x"]),
+                          _LABELS.get(front["y"], front["y"])],
+                 rows=[(entry_name(e, bool(spec.grid)), [_pm(e["x"]), _pm(e["y"])])
+                       for e in on])
 
 
 def sweep_command(

@@ -3,9 +3,11 @@
 Like the simulation report (:mod:`greenhop.sim.report`), the figures are interactive
 Plotly figures from :mod:`greenhop.viz` with plotly.js inlined, styles are inline CSS.
 Per headline metric: the mean and 95% interval per policy with every seed's value beside
-it (with the grid on the x axis when there is one), one marker per policy; tables of the
-means, of the paired differences (between policies, and on a grid each point against the
-first), and of the gap closed to the offline bounds.
+it (with the grid on the x axis when there is one), one marker per policy; mean energy
+against mean slowdown p90 of every policy and grid point, with the frontier
+(:mod:`greenhop.sim.sweep_frontier`); tables of the means, of the paired differences
+(between policies, and on a grid each point against the first), and of the gap closed to
+the offline bounds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop import viz
+from greenhop.sim.sweep_frontier import entry_name
 from greenhop.viz.ratios import floor_for
 
 _CSS = """
@@ -167,6 +170,38 @@ def _gap_table(spec, summary: dict, p: int) -> str:
             "energy, per seed, only where the policy did at least the bound's work.</p>")
 
 
+def _frontier_part(spec, summary: dict) -> list[str]:
+    """The energy-slowdown figure and the table of the settings on the frontier."""
+    front = summary.get("frontier")
+    if not front or len(front["entries"]) < 2:
+        return []
+    x_key, y_key = front["x"], front["y"]
+    fig = viz.frontier_figure(
+        front["entries"], spec.policies, x_title=x_key, y_title=y_key, grid=bool(spec.grid),
+        title=f"{x_key} against {y_key}: means with 95% intervals over {len(spec.seeds)} "
+              "seeds (outlined: on the frontier)")
+    rows = []
+    for e in sorted(front["entries"], key=lambda e: (not e["on_front"], e["x"]["mean"])):
+        beaten = ", ".join(entry_name(
+            next(o for o in front["entries"]
+                 if (o["policy"], o["point"]) == (d["policy"], d["point"])), bool(spec.grid))
+            for d in e["dominated_by"])
+        rows.append(f"<tr><td>{html.escape(entry_name(e, bool(spec.grid)))}</td>"
+                    f"<td>{_pm(e['x'])}</td><td>{_pm(e['y'])}</td>"
+                    f"<td>{'yes' if e['on_front'] else 'no'}</td>"
+                    f"<td>{html.escape(beaten) or '–'}</td></tr>")
+    return [
+        "<h2>Energy against slowdown</h2>",
+        '<p class="note">A setting is on the frontier when no other has a mean at most its '
+        "own on both and lower on one; every other setting is beaten on both by a setting "
+        "on the frontier. Means over the seeds: where intervals overlap, the paired "
+        "differences below say whether the order holds seed by seed.</p>",
+        viz.figure_block(fig, "fig-frontier"),
+        f'<div class="wide"><table><tr><th>policy</th><th>{html.escape(x_key)}</th>'
+        f"<th>{html.escape(y_key)}</th><th>on the frontier</th><th>beaten on both by</th>"
+        f"</tr>{''.join(rows)}</table></div>"]
+
+
 def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
     """The sweep report as HTML text (``df``: the tidy cells with ``_point``)."""
     st = summary["statistics"]
@@ -185,6 +220,7 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
     ]
     for i, m in enumerate(summary["headline"]):
         parts.append(_metric_figure(spec, df, summary, m, i))
+    parts += _frontier_part(spec, summary)
     for p in range(len(spec.points)):
         title = f" — {html.escape(spec.point_label(p))}" if spec.grid else ""
         parts += [f"<h2>Means ± half-width of the 95% interval{title}</h2>",

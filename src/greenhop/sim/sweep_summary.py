@@ -15,6 +15,7 @@ import pandas as pd
 
 from greenhop.sim import stats
 from greenhop.sim.metrics import compare, gap_closed
+from greenhop.sim.sweep_frontier import frontier
 from greenhop.sim.sweep_grid import json_value
 from greenhop.sim.sweep_store import SweepStore, atomic_write
 
@@ -107,7 +108,8 @@ def summarize(spec, df: pd.DataFrame) -> dict:
     policy and bound kind the gap closed per seed and its mean. On a grid, every point
     after the first also has ``vs_first``: per policy and headline metric, the paired
     difference of this point minus the first one, seed by seed (put the reference value
-    first in ``--set``)."""
+    first in ``--set``). ``frontier``: which policy and grid point no other beats on both
+    mean job grid energy and mean slowdown p90 (:mod:`greenhop.sim.sweep_frontier`)."""
     fixed = {"_point", "scenario", "seed", "policy", "solve_s", "status",
              *(k for k, _ in spec.grid)}
     metric_cols = sorted(c for c in df.columns if c not in fixed
@@ -148,7 +150,7 @@ def summarize(spec, df: pd.DataFrame) -> dict:
         if kinds:
             entry["bounds"], entry["gap_closed"] = _gaps(spec, sel, by_seed, kinds)
         points_out.append(entry)
-    return {
+    summary = {
         "scenario": spec.scenario_name,
         "seeds": list(spec.seeds),
         "policies": list(spec.policies),
@@ -160,6 +162,8 @@ def summarize(spec, df: pd.DataFrame) -> dict:
         "cells": len(spec.cells()),
         "points": points_out,
     }
+    summary["frontier"] = frontier(summary)
+    return summary
 
 
 def _col(rows: pd.DataFrame, metric: str) -> list[float | None]:

@@ -1,5 +1,6 @@
-"""Comparisons of policies: bars of a few metrics side by side (simulation report), and
-means with intervals over seeds, every seed as a dot (sweep report)."""
+"""Comparisons of policies: bars of a few metrics side by side (simulation report),
+means with intervals over seeds, every seed as a dot, and mean energy against mean
+slowdown with the frontier (sweep report)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,54 @@ def interval_figure(policies, *, x_labels=None, x_title: str = "", means, seeds,
     layout = style.base_layout(title, height=400,
                                xaxis={"tickvals": ticks, "ticktext": text,
                                       "title": {"text": x_title}, "zeroline": False},
+                               yaxis={"title": {"text": y_title}, "gridcolor": "#eceff1"},
+                               legend={"orientation": "v", "x": 1.02, "y": 1.0})
+    return {"data": data, "layout": layout}
+
+
+def frontier_figure(entries, policies, *, x_title: str, y_title: str, grid: bool,
+                    title: str) -> dict:
+    """Mean energy (x) against mean slowdown (y) of each policy and grid point, with the
+    95% interval of each mean as error bars; the points on the frontier joined by a line.
+
+    Args:
+        entries: :func:`greenhop.sim.sweep_frontier.frontier`'s ``entries``.
+        grid: whether the sweep has a grid (hover and labels then name the point).
+    """
+    styles = style.policy_styles(list(policies))
+
+    def bars(d: dict, lo: bool) -> float:
+        edge = d.get("ci_lo" if lo else "ci_hi")
+        return abs(d["mean"] - edge) if _ok(edge) else 0.0
+
+    data = []
+    for pol in policies:
+        own = [e for e in entries if e["policy"] == pol]
+        if not own:
+            continue
+        st = styles[pol]
+        data.append({
+            "type": "scatter", "mode": "markers", "name": pol, "legendgroup": pol,
+            "x": [e["x"]["mean"] for e in own], "y": [e["y"]["mean"] for e in own],
+            "text": [e["label"] if grid else pol for e in own],
+            "error_x": {"type": "data", "symmetric": False, "color": st["color"],
+                        "array": [bars(e["x"], False) for e in own],
+                        "arrayminus": [bars(e["x"], True) for e in own], "width": 3},
+            "error_y": {"type": "data", "symmetric": False, "color": st["color"],
+                        "array": [bars(e["y"], False) for e in own],
+                        "arrayminus": [bars(e["y"], True) for e in own], "width": 3},
+            "marker": {"symbol": st["symbol"], "color": st["color"], "size": 11,
+                       "line": {"color": ["#1d2630" if e["on_front"] else st["color"]
+                                          for e in own], "width": 2}},
+            "hovertemplate": f"{pol}<br>%{{text}}<br>{x_title}: %{{x:,.4g}}<br>"
+                             f"{y_title}: %{{y:.4g}}<extra></extra>"})
+    front = sorted((e for e in entries if e["on_front"]), key=lambda e: e["x"]["mean"])
+    data.append({"type": "scatter", "mode": "lines", "name": "frontier",
+                 "x": [e["x"]["mean"] for e in front], "y": [e["y"]["mean"] for e in front],
+                 "line": {"color": "#1d2630", "width": 1, "dash": "dot"},
+                 "hoverinfo": "skip"})
+    layout = style.base_layout(title, height=460,
+                               xaxis={"title": {"text": x_title}, "gridcolor": "#eceff1"},
                                yaxis={"title": {"text": y_title}, "gridcolor": "#eceff1"},
                                legend={"orientation": "v", "x": 1.02, "y": 1.0})
     return {"data": data, "layout": layout}
