@@ -125,8 +125,8 @@ def sweep_command(
     policy_file: list[str] = policy_files.option(),
 ) -> None:
     """Run a scenario over many seeds x policies x a parameter grid (on Ray); write every
-    cell, tidy tables, statistics with 95% intervals and a report. Re-running the same
-    command resumes: only the missing cells run."""
+    cell, tidy tables, statistics with 95% intervals, the energy-slowdown frontier and a
+    report. Re-running the same command resumes: only the missing cells run."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
