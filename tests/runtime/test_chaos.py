@@ -52,17 +52,17 @@ class CrashingController(Controller):
         return super().reconcile()
 
 
-def test_soak_20_random_fault_schedules_keep_every_invariant(tmp_path):
-    """Trainer crashes, failed transfers and controller deaths at random points, 20 seeds:
+def test_soak_60_random_fault_schedules_keep_every_invariant(tmp_path):
+    """Trainer crashes, failed transfers and controller deaths at random points, 60 seeds:
     never two live trainers of a job (the executor checks every start), every start resumes
     the newest checkpoint, every job finishes all its steps, and the decisions are the
     simulator's (the policy's state is rebuilt from the event log after each restart)."""
     expected = sim_migrations(LIVE)
-    for seed in range(20):
+    for seed in range(60):
         rng = random.Random(seed)
-        # At most 3 crashes of a job in a row (the controller allows MAX_ATTEMPTS = 6):
-        # which poll the dice land on depends on timing, so an uncapped schedule could
-        # exhaust a job's attempts now and then on a busy machine.
+        # At most 3 crashes of a job in a row without a new checkpoint (the controller
+        # allows MAX_ATTEMPTS = 6 in a row): which poll the dice land on depends on
+        # timing, so an uncapped schedule could exhaust a job's attempts now and then.
         ex = InMemoryExecutor(rng=random.Random(seed), crash_p=rng.choice([0.0, 0.01, 0.03]),
                               max_crash_streak=3, transfer_fail_p=rng.choice([0.0, 0.2]),
                               steps_per_poll=rng.choice([1, 3]))

@@ -177,6 +177,53 @@ def test_failing_transfers_back_off_then_the_job_is_failed_and_the_run_says_so(t
     ctl.store.close()
 
 
+class _CrashAfterEachCheckpoint(InMemoryExecutor):
+    """Every trainer dies (exit 1) in the same poll in which it saved a checkpoint newer
+    than the one it started from, so the controller never sees it alive past it: many
+    crashes over a job's run, each after durable progress."""
+
+    def _advance(self, t) -> None:
+        born = self.__dict__.setdefault("_born", {}).setdefault(t.pid, t.step)
+        super()._advance(t)
+        if t.alive and not t.stop and self.ckpt.get((t.job, t.site), 0) > born:
+            t.alive, t.exit_code = False, 1
+
+
+def test_crashes_spread_over_a_run_with_progress_between_them_do_not_fail_the_job(tmp_path):
+    """More crashes than MAX_ATTEMPTS, but each after a new checkpoint: the failures never
+    come MAX_ATTEMPTS in a row, so every job finishes (on the old count the first job to
+    crash a sixth time failed the run)."""
+    from greenhop.runtime.controller import MAX_ATTEMPTS
+
+    ex = _CrashAfterEachCheckpoint(steps_per_poll=3)
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "done", summary.get("error")
+    crashes: dict[str, list[int]] = {}
+    for e in ctl.store.events(("trainer-failed",)):
+        crashes.setdefault(e["job"], []).append(e["body"]["attempt"])
+    assert max(len(c) for c in crashes.values()) > MAX_ATTEMPTS  # the test is not vacuous
+    assert all(a == 1 for c in crashes.values() for a in c)  # each one a new streak
+    assert all(r["real_step"] == r["total_steps"] for r in ctl.store.jobs())
+    ctl.store.close()
+
+
+def test_crashes_in_a_row_without_a_new_checkpoint_still_fail_the_job(tmp_path):
+    from greenhop.runtime.controller import MAX_ATTEMPTS
+
+    ex = InMemoryExecutor(crash_p=1.0)  # dies at its first poll, every time
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "failed" and f"({MAX_ATTEMPTS} attempts)" in summary["error"]
+    name = next(r["name"] for r in ctl.store.jobs() if r["phase"] == "failed")
+    attempts = [e["body"]["attempt"] for e in ctl.store.events(("trainer-failed",))
+                if e["job"] == name]
+    assert attempts == list(range(1, MAX_ATTEMPTS + 1))
+    ctl.store.close()
+
+
 class _SuspendThenMove(PolicyBase):
     """Suspends job-a for the first decisions, then moves it, suspended, one site on; once
     it runs there, suspends it again and moves it on (a policy may migrate a suspended job:

@@ -48,8 +48,10 @@ from greenhop.runtime.states import check_transition
 from greenhop.runtime.store import Store
 
 MAX_ATTEMPTS = 6
-"""Attempts of one phase (a transfer to a dead agent, a trainer that crashed) before the
-job is ``failed`` and the run stops with that error."""
+"""Failed attempts of one phase in a row (a transfer to a dead agent, a trainer that
+crashed) before the job is ``failed`` and the run stops with that error. A trainer that
+saved a newer checkpoint before it crashed, or ran a checkpoint interval past where it
+resumed, ends the row."""
 BACKOFF_BASE_S = 0.5
 """Wait before the second attempt [s]; it doubles with every further attempt ..."""
 BACKOFF_CAP_S = 8.0
@@ -470,10 +472,11 @@ class Controller:
                 return self.sites.index(row["site"])
         return None
 
-    def _attempt(self, r, why: str) -> dict:
+    def _attempt(self, r, why: str, before: int | None = None) -> dict:
         """Fields of one more failed attempt of ``r``'s phase (with the backoff deadline);
-        past :data:`MAX_ATTEMPTS` the job fails."""
-        n = r["attempts"] + 1
+        past :data:`MAX_ATTEMPTS` the job fails. ``before``: the failed attempts to count
+        on from (default: ``r``'s; 0 starts a new streak)."""
+        n = (r["attempts"] if before is None else before) + 1
         if n >= MAX_ATTEMPTS:
             self._fail(r, f"{why} ({MAX_ATTEMPTS} attempts)")
         return {"attempts": n, "retry_at_unix_s": time.time() + backoff_s(
@@ -592,11 +595,18 @@ class Controller:
                 self._fail(r, PROTOCOL + f"it exited 0 (finished) without a finished "
                               f"checkpoint of step {r['total_steps']}")
             why = f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}"
+            # A trainer that saved a newer intact checkpoint than the one it resumed from
+            # before it died made durable progress: its failure starts a new streak, so a
+            # long job is not failed for rare crashes spread over its whole run (a corrupt
+            # newer one is moved aside here and counts for nothing).
+            saved = self._intact(r, r["site"])
+            before = 0 if saved is not None and saved > (r["expect_step"] or 0) \
+                else r["attempts"]
             with self.store.tx():
                 self.store.event(self.ledger.next_step, "trainer-failed",
-                                 {"error": why, "attempt": r["attempts"] + 1}, job=name)
+                                 {"error": why, "attempt": before + 1}, job=name)
             self._set(r, "starting", bump=True, trainer_pid=None, trainer_start=None,
-                      error=why, **self._attempt(r, why))
+                      error=why, **self._attempt(r, why, before=before))
             return False
         if ph in ("saving", "suspending", "stopping"):
             if r["trainer_pid"] and self._trainer(r).alive:
