@@ -44,7 +44,10 @@ def _summary(values, energy_key="job_nr_kwh"):
             if v[1] is not None:
                 metrics[pol]["slowdown_p90"] = _d(v[1])
         points.append({"point": p, "label": f"k={p}", "metrics": metrics})
-    return {"policies": sorted({pol for per in values for pol in per}), "points": points}
+    # the headline as summarize() resolves it: the metrics some policy has a value for
+    slowdown = any(v[1] is not None for per in values for v in per.values())
+    return {"policies": sorted({pol for per in values for pol in per}), "points": points,
+            "headline": [energy_key, *(["slowdown_p90"] if slowdown else [])]}
 
 
 def test_a_policy_the_grid_does_not_touch_has_one_entry_and_the_beaten_name_their_betters():

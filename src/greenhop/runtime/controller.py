@@ -597,11 +597,14 @@ class Controller:
             why = f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}"
             # A trainer that saved a newer intact checkpoint than the one it resumed from
             # before it died made durable progress: its failure starts a new streak, so a
-            # long job is not failed for rare crashes spread over its whole run (a corrupt
-            # newer one is moved aside here and counts for nothing).
-            saved = self._intact(r, r["site"])
-            before = 0 if saved is not None and saved > (r["expect_step"] or 0) \
-                else r["attempts"]
+            # long job is not failed for rare crashes spread over its whole run. Only a
+            # newer one is verified (hashing is the restart's cost otherwise); a corrupt
+            # one is moved aside here and counts for nothing.
+            expect = r["expect_step"] or 0
+            saved = self.ex.checkpoint_step(name, self.sites[r["site"]])
+            if saved is not None and saved > expect:
+                saved = self._intact(r, r["site"])
+            before = 0 if saved is not None and saved > expect else r["attempts"]
             with self.store.tx():
                 self.store.event(self.ledger.next_step, "trainer-failed",
                                  {"error": why, "attempt": before + 1}, job=name)

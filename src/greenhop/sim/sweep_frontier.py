@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-#: the two axes, each with the fallback used when a sweep's cells lack the first
+#: the two axes, each with the fallback used when a sweep's cells lack the first (the
+#: same chains as :data:`greenhop.sim.sweep_summary.HEADLINE`'s)
 AXES = (("job_nr_kwh", "non_renewable_kwh"), ("slowdown_p90", "jct_p95_h"))
 
 
@@ -31,15 +32,6 @@ def pareto_front(xy: Sequence[Sequence[float]]) -> list[bool]:
     return [not any(dominates(o, p) for o in xy) for p in xy]
 
 
-def _axis(points: list[dict], chain: tuple[str, ...]) -> str | None:
-    """The first metric of ``chain`` that some policy of the sweep has a mean for."""
-    for m in chain:
-        if any((e["metrics"].get(pol, {}).get(m) or {}).get("mean") is not None
-               for e in points for pol in e["metrics"]):
-            return m
-    return None
-
-
 def frontier(summary: dict) -> dict | None:
     """The frontier of a sweep's ``summary`` (as :func:`~greenhop.sim.sweep_summary.
     summarize` builds it): ``{"x": metric, "y": metric, "entries": [...]}``, one entry per
@@ -50,7 +42,9 @@ def frontier(summary: dict) -> dict | None:
     read) has one entry for them all: ``points`` lists them, ``point`` is the first.
     ``None`` when the sweep has no value on one of the axes."""
     points = summary["points"]
-    x_key, y_key = (_axis(points, chain) for chain in AXES)
+    # the summary's headline already holds the first metric of each chain the sweep has
+    x_key, y_key = (next((m for m in chain if m in summary["headline"]), None)
+                    for chain in AXES)
     if x_key is None or y_key is None:
         return None
     entries = []

@@ -176,17 +176,16 @@ def _frontier_part(spec, summary: dict) -> list[str]:
     if not front or len(front["entries"]) < 2:
         return []
     x_key, y_key = front["x"], front["y"]
+    grid = bool(spec.grid)
     fig = viz.frontier_figure(
-        front["entries"], spec.policies, x_title=x_key, y_title=y_key, grid=bool(spec.grid),
+        front["entries"], spec.policies, x_title=x_key, y_title=y_key, grid=grid,
         title=f"{x_key} against {y_key}: means with 95% intervals over {len(spec.seeds)} "
               "seeds (outlined: on the frontier)")
+    names = {(e["policy"], e["point"]): entry_name(e, grid) for e in front["entries"]}
     rows = []
     for e in sorted(front["entries"], key=lambda e: (not e["on_front"], e["x"]["mean"])):
-        beaten = ", ".join(entry_name(
-            next(o for o in front["entries"]
-                 if (o["policy"], o["point"]) == (d["policy"], d["point"])), bool(spec.grid))
-            for d in e["dominated_by"])
-        rows.append(f"<tr><td>{html.escape(entry_name(e, bool(spec.grid)))}</td>"
+        beaten = ", ".join(names[(d["policy"], d["point"])] for d in e["dominated_by"])
+        rows.append(f"<tr><td>{html.escape(names[(e['policy'], e['point'])])}</td>"
                     f"<td>{_pm(e['x'])}</td><td>{_pm(e['y'])}</td>"
                     f"<td>{'yes' if e['on_front'] else 'no'}</td>"
                     f"<td>{html.escape(beaten) or '–'}</td></tr>")
