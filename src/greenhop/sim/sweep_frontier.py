@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-#: the two axes, each with the fallback used when a sweep's cells lack the first (the
-#: same chains as :data:`greenhop.sim.sweep_summary.HEADLINE`'s)
-AXES = (("job_nr_kwh", "non_renewable_kwh"), ("slowdown_p90", "jct_p95_h"))
+#: the energy axis [kWh], with the fallback used when a sweep's cells lack the first
+#: (the sweep summary's headline uses the same chain)
+ENERGY = ("job_nr_kwh", "non_renewable_kwh")
+#: the slowdown axis, with its fallback (the JCT p95 [h]) likewise
+SLOWDOWN = ("slowdown_p90", "jct_p95_h")
+AXES = (ENERGY, SLOWDOWN)
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -15,15 +15,15 @@ import pandas as pd
 
 from greenhop.sim import stats
 from greenhop.sim.metrics import compare, gap_closed
-from greenhop.sim.sweep_frontier import frontier
+from greenhop.sim.sweep_frontier import ENERGY, SLOWDOWN, frontier
 from greenhop.sim.sweep_grid import json_value
 from greenhop.sim.sweep_store import SweepStore, atomic_write
 
 #: headline metrics, each with the fallbacks used when a cell lacks it
 HEADLINE = (
-    ("job_nr_kwh", "non_renewable_kwh"),
+    ENERGY,
     ("job_green_share",),
-    ("slowdown_p90", "jct_p95_h"),
+    SLOWDOWN,
     ("stability_cv",),
     ("migrations",),
     ("window_closed_before_payback", "regretted_migrations"),
