@@ -63,9 +63,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServedURL(str):
+    """The base URL of a served app, with the app itself as ``.app``."""
+
+    app = None
+
+
 @contextlib.contextmanager
 def served(db: Path, token: str | None = None):
-    """The service of ``db`` on a real uvicorn server in a thread; yields its base URL."""
+    """The service of ``db`` on a real uvicorn server in a thread; yields its base URL
+    (a :class:`ServedURL`)."""
     import uvicorn
 
     from greenhop.service.app import create_app
@@ -84,7 +91,9 @@ def served(db: Path, token: str | None = None):
             raise AssertionError("the service did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        url = ServedURL(f"http://127.0.0.1:{port}")
+        url.app = app
+        yield url
     finally:
         server.should_exit = True
         th.join(timeout=10)

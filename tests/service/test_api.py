@@ -24,6 +24,7 @@ def run_db(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(run_db):
     with served(run_db) as url, httpx.Client(base_url=url, timeout=20) as c:
+        c.served_app = url.app
         yield c
 
 
@@ -195,3 +196,25 @@ def test_the_event_stream_matches_the_exported_log(client, run_db, tmp_path):
     got = _read_sse(client)
     assert [(g["id"], g["event"], g["data"]["data"]) for g in got] == [
         (e["seq"], e["kind"], e["body"]) for e in log]
+
+
+def test_out_of_range_event_ids_are_refused_or_ignored_never_a_500(client, run_db):
+    for after in (2**63, 10**30):
+        r = client.get("/api/v1/events", params={"after": after})
+        assert r.status_code == 422 and "after" in r.text, (after, r.text)
+        with client.stream("GET", "/api/v1/events/stream", params={"after": after}) as s:
+            assert s.status_code == 422
+    # "²" and "1¹" pass str.isdigit() but not int(): the header is ignored, as "abc" is
+    n = len(_events(run_db))
+    for bad in ("²".encode("latin-1"), "1¹".encode("latin-1"), b"abc", str(2**64).encode()):
+        got = _read_sse(client, headers={"Last-Event-ID": bad})
+        assert len(got) == n, bad
+
+
+def test_the_shared_views_stay_bounded_whatever_the_clients_ask(client):
+    from greenhop.service.app import MAX_VIEWS
+
+    state = client.served_app.state
+    for limit in range(1, MAX_VIEWS + 60):
+        assert client.get("/api/v1/events", params={"limit": limit}).status_code == 200
+    assert 0 < len(state.views) <= MAX_VIEWS

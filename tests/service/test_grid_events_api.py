@@ -4,6 +4,7 @@ bad input is a 422 with one line naming the field, and stores nothing."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import threading
 import time
@@ -95,9 +96,24 @@ def test_an_event_is_filed_for_the_controllers_next_step(client):
     ({"site": "greensboro-nc", "from": "+1h", "to": "+2h"}, "limit"),
     ({"site": "greensboro-nc", "when": "+1h"}, "request body.when: unknown key"),
     (["not", "an", "object"], "expected a JSON object"),
+    # numbers and times no float or datetime holds, and text SQLite cannot store
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": 10**400},
+     "request body.limit: the number 1000"),
+    ({"site": "greensboro-nc", "from": "+1h", "duration": 10**400, "limit": "40kW"},
+     "request body.duration: the number"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW", "price": 10**400},
+     "request body.price: the number"),
+    ({"site": "greensboro-nc", "from": "0001-01-01T00:00:00+01:00", "to": "+2h",
+      "limit": "40kW"}, "request body.from: '0001-01-01T00:00:00+01:00' is out of range"),
+    ({"id": "\ud800", "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "printable"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "announce": "+3h",
+      "limit": "40kW"}, "the announcement comes after the start"),
 ])
 def test_bad_events_are_422_with_one_line_and_nothing_stored(client, body, message):
-    r = client.post("/api/v1/grid/events", headers=AUTH, json=body)
+    # json.dumps escapes a lone surrogate ("\\ud800"), which UTF-8 cannot carry raw
+    r = client.post("/api/v1/grid/events", content=json.dumps(body).encode(),
+                    headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert message in r.json()["detail"] and "\n" not in r.json()["detail"]
     assert stored(client.db) == []

@@ -59,6 +59,11 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(stopped_db):
             ("/api/v1/policy/pause", AUTH, b'{"force": true}', 422, "force"),
             ("/api/v1/policy/pause", AUTH, b'{"note": "' + b"x" * 70_000 + b'"}', 413,
              "64 KiB"),
+            # 60 kB of brackets: under the size limit, past the JSON parser's depth
+            ("/api/v1/jobs/job-a/pin", AUTH, b"[" * 30_000 + b"]" * 30_000, 422,
+             "nested too deeply"),
+            ("/api/v1/policy/pause", AUTH, b'{"note": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+             422, "nested too deeply"),
         ]
         for path, headers, body, code, words in cases:
             r = c.post(path, headers={**headers, "Content-Type": "application/json"},
@@ -81,12 +86,19 @@ def test_every_action_is_taken_with_the_token(stopped_db):
         for path in ("/api/v1/sites/madrid-es/drain", "/api/v1/sites/madrid-es/undrain",
                      "/api/v1/jobs/job-a/pin", "/api/v1/jobs/job-a/unpin",
                      "/api/v1/policy/pause", "/api/v1/policy/resume"):
-            r = c.post(path, headers=AUTH, json={"note": "maintenance"})
+            r = c.post(path, headers=AUTH, json={"note": f"maintenance of {path}"})
             assert r.status_code == 202, r.text
             assert r.json()["action"]["applied_step"] is None
+            assert r.json()["action"]["note"] == f"maintenance of {path}"
     got = [(a["kind"], a["target"]) for a in rows(stopped_db, "SELECT * FROM operator_actions")]
     assert got == [("drain", "madrid-es"), ("undrain", "madrid-es"), ("pin", "job-a"),
                    ("unpin", "job-a"), ("pause", None), ("resume", None)]
+    # the operator's note is kept with the request, in the event log
+    notes = [json.loads(e["body"]).get("note") for e in rows(
+        stopped_db, "SELECT body FROM events WHERE kind = 'operator-request' ORDER BY seq")]
+    assert notes[-6:] == [f"maintenance of /api/v1/{p}" for p in (
+        "sites/madrid-es/drain", "sites/madrid-es/undrain", "jobs/job-a/pin",
+        "jobs/job-a/unpin", "policy/pause", "policy/resume")]
 
 
 def test_an_action_on_a_finished_run_is_refused(finished_db):

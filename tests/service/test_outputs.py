@@ -25,6 +25,7 @@ if str(SIM_TESTS) not in sys.path:
 import sweepkit  # noqa: E402
 
 from greenhop.cli.main import main  # noqa: E402
+from greenhop.core.errors import ConfigError  # noqa: E402
 from greenhop.service.outputs import NO_RUN, scan_outputs  # noqa: E402
 
 RUN_PATHS = ("/run", "/sites", "/jobs", "/migrations", "/events", "/events/stream",
@@ -167,6 +168,51 @@ def test_a_report_link_leading_outside_its_folder_is_not_served(folders, tmp_pat
         assert c.get("/api/v1/outputs").json()[0]["report"] is False
         r = c.get("/api/v1/outputs/linked/report")
         assert r.status_code == 404 and b"not for the web" not in r.content
+
+
+def test_a_data_file_link_leading_outside_its_folder_is_never_served(folders, tmp_path):
+    import shutil
+
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"secret": "not for the web", "policies": {},
+                                   "scenario": {}}))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "metrics.json").symlink_to(outside)
+    with pytest.raises(ConfigError, match="not a plain file in this folder"):
+        scan_outputs([linked])
+    # swapped for a link after the service started: 404, and the listing still answers
+    swapped = tmp_path / "swapped"
+    shutil.copytree(folders["sim"], swapped)
+    with serving(scan_outputs([swapped, folders["sweep"]])) as c:
+        assert c.get("/api/v1/outputs/swapped").status_code == 200
+        (swapped / "metrics.json").unlink()
+        (swapped / "metrics.json").symlink_to(outside)
+        r = c.get("/api/v1/outputs/swapped")
+        assert r.status_code == 404 and b"not for the web" not in r.content, r.text
+        listing = c.get("/api/v1/outputs")
+        assert listing.status_code == 200 and b"not for the web" not in listing.content
+        assert [e["name"] for e in listing.json()] == ["swapped", "sweep"]
+
+
+def test_an_output_nested_too_deeply_is_refused_or_404_never_a_500(folders, tmp_path, capsys):
+    import shutil
+
+    deep = "[" * 100_000 + "]" * 100_000
+    bad = tmp_path / "deep"
+    bad.mkdir()
+    (bad / "metrics.json").write_text('{"policies": {}, "scenario": {}, "x": ' + deep + "}")
+    code, err = _cli(capsys, "--outputs", str(bad), "--port", str(free_port()))
+    assert code == 2 and "nested too deeply" in err and len(err.strip().splitlines()) == 1, err
+    later = tmp_path / "later"
+    shutil.copytree(folders["sweep"], later)
+    with serving(scan_outputs([later, folders["sim"]])) as c:
+        (later / "summary.json").write_text('{"policies": [], "points": ' + deep + "}")
+        r = c.get("/api/v1/outputs/later")
+        assert r.status_code == 404 and "nested too deeply" in r.json()["detail"], r.text
+        listing = c.get("/api/v1/outputs")
+        assert listing.status_code == 200
+        assert [e["name"] for e in listing.json()] == ["later", "sim"]
 
 
 def test_without_a_run_the_run_endpoints_answer_404_no_live_run(client):

@@ -1,11 +1,16 @@
-"""``greenhop run --serve``: a bad address is refused before any work starts."""
+"""``greenhop run --serve`` and ``greenhop serve``: a bad address or token file is refused
+before any work starts, naming the option at fault."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 
-from servicekit import LIVE, free_port, greenhop_cmd
+import pytest
+from servicekit import LIVE, free_port, greenhop_cmd, memory_run
+
+from greenhop.cli.main import main
 
 
 def _run(tmp_path, *extra):
@@ -26,10 +31,32 @@ def test_a_bad_serve_address_ends_the_command_before_the_run(tmp_path):
                  (("--serve-token-file", str(tmp_path / "t")), "goes with --serve"),
                  (("--serve", f"127.0.0.1:{free_port()}", "--serve-token-file",
                    str(tmp_path / "t")),
-                  "--token-file")]
+                  f"--serve-token-file {tmp_path / 't'}: no such file"),
+                 # a host that is no address, or none of this machine, is the host's fault
+                 (("--serve", f"999.0.0.1:{free_port()}"), "--serve '999.0.0.1': not an address"),
+                 (("--serve", f"192.0.2.1:{free_port()}"),
+                  "--serve '192.0.2.1': not an address of this machine")]
         for extra, words in cases:
             r, work = _run(tmp_path, *extra)
             assert r.returncode == 2, (extra, r.stderr)
             assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
             assert len(r.stderr.strip().splitlines()) == 1, r.stderr
             assert not (work / "run.db").exists()
+
+
+def test_greenhop_serve_names_the_option_at_fault(tmp_path, capsys):
+    db = tmp_path / "run.db"
+    memory_run(db)
+    fifo = tmp_path / "token.fifo"
+    os.mkfifo(fifo)  # reading it would block for ever
+    cases = [(("--host", "", "--port", str(free_port())), "--host: empty address"),
+             (("--host", "not a host", "--port", str(free_port())),
+              "--host 'not a host': not an address"),
+             (("--port", str(free_port()), "--token-file", str(fifo)),
+              f"--token-file {fifo}: not a regular file")]
+    for extra, words in cases:
+        with pytest.raises(SystemExit) as info:
+            main(["serve", "--db", str(db), *extra])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and words in err, (extra, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

@@ -378,9 +378,9 @@ def _serve_address(serve: str | None, token_file: Path | None):
     from greenhop.service.server import check_port, parse_address
 
     host, port = parse_address(serve)
-    check_port(host, port, "--serve")
+    check_port(host, port, "--serve", "--serve")
     if token_file is not None:
-        read_token_file(token_file)
+        read_token_file(token_file, "--serve-token-file")
     return host, port
 
 

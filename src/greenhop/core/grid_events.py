@@ -46,6 +46,8 @@ class GridEvent(BaseModel):
     def _check(self) -> GridEvent:
         if not self.id.strip():
             raise ValueError("id: must not be empty")
+        if not self.id.isprintable():  # control characters, lone surrogates
+            raise ValueError(f"id: must be printable text, got {self.id!r}")
         targets = (self.site is not None) + bool(self.sites) + (self.zone is not None)
         if targets != 1:
             raise ValueError("give exactly one target: site, sites or zone")
@@ -57,6 +59,9 @@ class GridEvent(BaseModel):
         if self.duration_s <= 0:
             raise ValueError(f"the event ends at or before its start (duration "
                              f"{self.duration_s:g} s); the end must come after the start")
+        if self.announced_unix_s is not None and self.announced_unix_s > self.start_unix_s:
+            raise ValueError("announce: the announcement comes after the start; announce "
+                             "the event at or before it")
         if self.limit_w is not None and self.reduce is not None:
             raise ValueError("give exactly one of limit (a power) or reduce (a share)")
         if self.limit_w is None and self.reduce is None and self.price_per_mwh is None:
@@ -109,6 +114,14 @@ def make_event(where: str, **fields) -> GridEvent:
         raise ConfigError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
 
 
+def _float(value: int | float, where: str) -> float:
+    """``value`` as a float; an integer too large for one is a ConfigError naming ``where``."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(f"{where}: the number {str(value)[:20]}... is out of range") from None
+
+
 def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> float:
     """A moment [s since the epoch] from an ISO 8601 time with a zone (``2023-06-01T14:00Z``),
     a number of seconds since the epoch, or a duration after ``origin_unix_s``
@@ -117,7 +130,7 @@ def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> floa
     if isinstance(value, bool):
         raise ConfigError(f"{where}: expected a time, got {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        return _float(value, where)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ConfigError(f"{where}: {value} has no time zone; end it with Z for UTC")
@@ -144,7 +157,10 @@ def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> floa
                           f"{value!r}") from None
     if ts.tzinfo is None:
         raise ConfigError(f"{where}: {value!r} has no time zone; end it with Z for UTC")
-    return ts.astimezone(UTC).timestamp()
+    try:
+        return ts.astimezone(UTC).timestamp()
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ConfigError(f"{where}: {value!r} is out of range") from None
 
 
 def parse_limit(value, where: str) -> float:
@@ -152,7 +168,7 @@ def parse_limit(value, where: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{where}: expected a power such as '20kW', got {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        return _float(value, where)
     try:
         return parse_power(str(value))
     except UnitError as exc:
@@ -164,7 +180,7 @@ def parse_share(value, where: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{where}: expected a share such as 0.25 or '25%', got {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        return _float(value, where)
     text = str(value).strip()
     try:
         return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
@@ -204,8 +220,8 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
     elif data.get("duration") is not None:
         d = data["duration"]
         try:
-            duration = float(d) if isinstance(d, int | float) and not isinstance(d, bool) \
-                else parse_duration(str(d))
+            duration = _float(d, f"{where}.duration") if isinstance(d, int | float) \
+                and not isinstance(d, bool) else parse_duration(str(d))
         except UnitError as exc:
             raise ConfigError(f"{where}.duration: {exc}") from None
     else:
@@ -215,8 +231,8 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
     if ann is not None:
         if k_ann == "lead":
             try:
-                lead = float(ann) if isinstance(ann, int | float) and not isinstance(ann, bool) \
-                    else parse_duration(str(ann))
+                lead = _float(ann, f"{where}.lead") if isinstance(ann, int | float) \
+                    and not isinstance(ann, bool) else parse_duration(str(ann))
             except UnitError as exc:
                 raise ConfigError(f"{where}.lead: {exc}") from None
             if lead < 0:
@@ -246,7 +262,7 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
         p = data["price"]
         if isinstance(p, bool) or not isinstance(p, int | float):
             raise ConfigError(f"{where}.price: expected a number [currency/MWh], got {p!r}")
-        fields["price_per_mwh"] = float(p)
+        fields["price_per_mwh"] = _float(p, f"{where}.price")
     if not fields["id"].strip():
         raise ConfigError(f"{where}.id: required key is missing")
     return make_event(where, **fields)

@@ -66,19 +66,22 @@ def check_token(token: str, where: str) -> str:
     return token
 
 
-def read_token_file(path: str | Path) -> str:
-    """The secret in ``path`` (one line); a :class:`ConfigError` saying what is wrong."""
+def read_token_file(path: str | Path, option: str = "--token-file") -> str:
+    """The secret in ``path`` (one line); a :class:`ConfigError` naming ``option`` and
+    saying what is wrong."""
     p = Path(path)
     if not p.exists():
-        raise ConfigError(f"--token-file {p}: no such file; write the run's secret into it "
+        raise ConfigError(f"{option} {p}: no such file; write the secret into it "
                           "(one line, readable by this user only)")
     if p.is_dir():
-        raise ConfigError(f"--token-file {p}: is a directory, not a token file")
+        raise ConfigError(f"{option} {p}: is a directory, not a token file")
+    if not p.is_file():  # a FIFO or a device would block or never end
+        raise ConfigError(f"{option} {p}: not a regular file; write the secret into one")
     try:
         text = p.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--token-file {p}: cannot read it ({exc})") from None
-    return check_token(text, f"--token-file {p}")
+        raise ConfigError(f"{option} {p}: cannot read it ({exc})") from None
+    return check_token(text, f"{option} {p}")
 
 
 def write_secret(path: Path, text: str) -> Path:

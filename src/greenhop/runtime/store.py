@@ -277,10 +277,15 @@ class Store:
             "SELECT manifest_sha256 FROM checkpoints WHERE job = ?", (job,))}
 
     # ------------------------------------------------------------ operator actions
-    def request_operator(self, kind: str, target: str | None) -> dict[str, Any]:
+    def request_operator(self, kind: str, target: str | None,
+                         note: str | None = None) -> dict[str, Any]:
         """Record an operator's request (pending until the controller applies it) and its
-        ``operator-request`` event, in one transaction; returns the row as a dict."""
+        ``operator-request`` event (with the operator's ``note``, when given), in one
+        transaction; returns the row as a dict."""
         now = time.time()
+        data: dict[str, Any] = {"action": kind, "target": target}
+        if note is not None:
+            data["note"] = note
         with self.tx():
             row = self.run_row()
             step = int(row["step"]) if row is not None else 0
@@ -288,10 +293,10 @@ class Store:
                 "INSERT INTO operator_actions (kind, target, unix_s) VALUES (?, ?, ?)",
                 (kind, target, now))
             oid = int(cur.lastrowid)
-            self.event(step, "operator-request", {"id": oid, "action": kind, "target": target},
+            self.event(step, "operator-request", {"id": oid, **data},
                        job=target if kind in ("pin", "unpin") else None)
-        return {"id": oid, "kind": kind, "target": target, "unix_s": now,
-                "applied_step": None}
+        out = {"id": oid, "kind": kind, "target": target, "unix_s": now, "applied_step": None}
+        return out if note is None else {**out, "note": note}
 
     def operator_actions(self, *, pending: bool = False) -> list[sqlite3.Row]:
         """Every operator action in order (only those not yet applied with ``pending``)."""

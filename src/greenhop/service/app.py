@@ -11,6 +11,7 @@ the controller applies it at the start of its next step (docs/service.md).
 import hmac
 import json
 import math
+import sqlite3
 import time
 from pathlib import Path
 
@@ -27,6 +28,11 @@ SSE_POLL_S = 0.25
 SSE_PING_S = 15.0
 """A comment line after this long without events keeps proxies from closing the stream [s]."""
 STATIC = Path(__file__).resolve().parent / "static"
+MAX_VIEWS = 256
+"""Read views kept at once; past it, the expired ones are dropped (the events view is keyed
+by the client's ``after`` and ``limit``)."""
+MAX_EVENT_ID = 2**63 - 1
+"""Largest event id a client may ask after (SQLite's INTEGER)."""
 
 
 def _finite(obj):
@@ -125,12 +131,25 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
 
     app.add_middleware(LimitBody)
 
+    async def unreadable_database(request: Request, exc: sqlite3.DatabaseError):
+        # the file was deleted, replaced or damaged while serving: say so, in JSON
+        return JSONResponse({"detail": f"the run database cannot be read ({exc}); "
+                             "check the --db file"}, status_code=503)
+
+    async def internal_error(request: Request, exc: Exception):
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the "
+                             "service's log"}, status_code=500)
+
+    app.add_exception_handler(sqlite3.DatabaseError, unreadable_database)
+    app.add_exception_handler(Exception, internal_error)
+
     # ---------------------------------------------------------------- reads
     async def _call(fn, *args):
         # anyio's worker pool (40 threads): blocking SQLite reads stay off the event loop
         return await run_in_threadpool(fn, *args)
 
     views: dict[tuple, tuple[float, bytes]] = {}
+    app.state.views = views  # at most MAX_VIEWS entries
 
     async def _view(fn, *args, strip: tuple[str, ...] = ()) -> Response:
         """``fn(*args)`` as JSON, shared by every client for :data:`VIEW_TTL_S` (fifty
@@ -144,6 +163,11 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                 for k in strip:
                     item.pop(k, None)
             hit = (now, json_bytes(data))
+            if len(views) >= MAX_VIEWS:  # clients choose keys: keep only fresh views
+                for k in [k for k, v in views.items() if now - v[0] > VIEW_TTL_S]:
+                    del views[k]
+                if len(views) >= MAX_VIEWS:
+                    views.clear()
             views[key] = hit
         return Response(hit[1], media_type="application/json")
 
@@ -164,7 +188,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         return await _view(reader.migrations, strip=("phase_unix_s",))
 
     @api.get("/events", summary="Events after an id, in order (paged)")
-    async def get_events(after: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=5000)):
+    async def get_events(after: int = Query(0, ge=0, le=MAX_EVENT_ID),
+                         limit: int = Query(500, ge=1, le=5000)):
         return await _view(reader.events, after, limit)
 
     @api.get("/timeline", summary="Per booked step and site: renewable, surplus, job load")
@@ -180,11 +205,13 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         return await _view(reader.feasibility)
 
     @api.get("/events/stream", summary="Server-sent events: every new event, in order")
-    async def stream(request: Request, after: int = Query(0, ge=0)):
+    async def stream(request: Request, after: int = Query(0, ge=0, le=MAX_EVENT_ID)):
         if db_path is None:
             reader.events(after)  # 404: no run attached (before the stream starts)
-        last = request.headers.get("last-event-id")
-        start = int(last) if last is not None and last.strip().isdigit() else after
+        last = (request.headers.get("last-event-id") or "").strip()
+        # ASCII digits only ("²".isdigit() is true, int("²") fails); anything else: `after`
+        start = (int(last) if last.isascii() and last.isdigit()
+                 and int(last) <= MAX_EVENT_ID else after)
 
         async def gen():
             yield "retry: 1000\n\n"
@@ -207,7 +234,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                                     "'Authorization: Bearer <token>' with the token of "
                                     "--token-file", headers={"WWW-Authenticate": "Bearer"})
 
-        async def _body(request: Request) -> dict:
+        async def _json_object(request: Request, example: str) -> dict:
+            """The request body as a JSON object (an empty body: ``{}``)."""
             raw = await request.body()
             if len(raw) > MAX_BODY_BYTES:
                 raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
@@ -217,9 +245,16 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                 doc = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise HTTPException(422, f"request body: not valid JSON ({exc})") from None
+            except RecursionError:
+                raise HTTPException(422, "request body: not valid JSON (nested too "
+                                    "deeply)") from None
             if not isinstance(doc, dict):
-                raise HTTPException(422, "request body: expected a JSON object, e.g. "
-                                    '{"note": "maintenance"}')
+                raise HTTPException(422, f"request body: expected a JSON object, e.g. "
+                                    f"{example}")
+            return doc
+
+        async def _body(request: Request) -> dict:
+            doc = await _json_object(request, '{"note": "maintenance"}')
             note = doc.get("note")
             if note is not None and not isinstance(note, str):
                 raise HTTPException(422, "request body: 'note' must be a string")
@@ -229,7 +264,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                                     "'note' is read)")
             return doc
 
-        def _request(kind: str, target: str | None) -> dict:
+        def _request(kind: str, target: str | None, note: str | None) -> dict:
             from greenhop.runtime.store import Store
 
             status = reader.status()
@@ -247,7 +282,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                                         f"run: {', '.join(names)}")
             st = Store.open(reader.path)
             try:
-                row = st.request_operator(kind, target)
+                row = st.request_operator(kind, target, note)
             finally:
                 st.close()
             return {"accepted": True, "action": row, "applies": "at the start of the "
@@ -256,8 +291,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         def _action(kind: str, with_target: bool):
             async def endpoint(request: Request, name: str | None = None):
                 _authorize(request)
-                await _body(request)
-                return JSONResponse(await _call(_request, kind, name), status_code=202)
+                note = (await _body(request)).get("note")
+                return JSONResponse(await _call(_request, kind, name, note), status_code=202)
             return endpoint
 
         for kind, what in OPERATOR_KINDS.items():
@@ -292,17 +327,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             ``zone``; ``from``/``to`` or ``duration``; ``announce`` or ``lead``; ``limit``
             or ``reduce``; optional ``id`` and ``price``), as ``greenhop grid event``."""
             _authorize(request)
-            raw = await request.body()
-            if len(raw) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
-            try:
-                doc = json.loads(raw or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise HTTPException(422, f"request body: not valid JSON ({exc})") from None
-            if not isinstance(doc, dict):
-                raise HTTPException(422, "request body: expected a JSON object, e.g. "
-                                    '{"site": "madrid-es", "from": "+30min", "to": "+2h", '
-                                    '"limit": "20kW"}')
+            doc = await _json_object(request, '{"site": "madrid-es", "from": "+30min", '
+                                     '"to": "+2h", "limit": "20kW"}')
             return JSONResponse(await _call(_grid_event, doc), status_code=202)
 
         api.add_api_route("/grid/events", post_grid_event, methods=["POST"], status_code=202,

@@ -63,21 +63,32 @@ class RunReader:
             raise ConfigError(f"--db {p}: no run database here; start a run with "
                               f"`greenhop run SCENARIO --db {p}`")
         self.path = p
+        # A URI with the path percent-encoded: a '#', '?' or '%' in a file name would
+        # otherwise end the path early (and drop mode=ro: a read-write open of another file).
+        self._uri = p.resolve().as_uri() + "?mode=ro"
         self._inputs: Any = None
         self._loading: threading.Thread | None = None
         self._lock = threading.Lock()
-        with self.connect() as con:
-            try:
-                con.execute("SELECT version FROM schema_version").fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise ConfigError(f"--db {p}: not a greenhop run database ({exc})") from None
+        from greenhop.runtime.store import StoreError, check_schema
+
+        try:
+            with self.connect() as con:
+                check_schema(con, p)
+                bad = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except StoreError as exc:
+            raise ConfigError(f"--db {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"--db {p}: not a greenhop run database ({exc})") from None
+        if bad != "ok":
+            why = " ".join(bad.split())  # SQLite's report spans lines
+            raise ConfigError(f"--db {p}: the database file is damaged ({why}); serve a "
+                              "copy restored from a backup")
 
     # ------------------------------------------------------------ plumbing
     @contextlib.contextmanager
     def connect(self):
         """A read-only connection (closed on exit)."""
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0,
-                              check_same_thread=False)
+        con = sqlite3.connect(self._uri, uri=True, timeout=5.0, check_same_thread=False)
         con.row_factory = sqlite3.Row
         try:
             yield con

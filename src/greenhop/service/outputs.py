@@ -48,23 +48,20 @@ class Output:
     data_file: Path
 
     def document(self) -> dict:
-        """The folder's metrics or summary, parsed (raises OutputGone when unreadable)."""
+        """The folder's metrics or summary, parsed (raises OutputGone when unreadable, or
+        when it became a link leading outside the folder)."""
+        real = file_inside(self.path, self.data_file.name)
         try:
-            return _json_object(self.data_file)
+            if real is None:
+                raise ValueError(f"{self.data_file.name} is gone or leads outside its folder")
+            return _json_object(real)
         except ValueError as exc:
             raise OutputGone(f"output {self.name!r}: {exc}") from None
 
     def report(self) -> Path | None:
         """The HTML report, or None when the folder has none (``--no-report``) or its
         ``report.html`` leads outside the folder (a link)."""
-        p = self.path / REPORT_FILE
-        try:
-            real = p.resolve(strict=True)
-        except OSError:
-            return None
-        if real.parent != self.path or not real.is_file():
-            return None
-        return real
+        return file_inside(self.path, REPORT_FILE)
 
     def entry(self) -> dict[str, Any]:
         """The listing's row: name, kind, path, policies, scenario name, report."""
@@ -95,12 +92,24 @@ def _scenario(kind: str, doc: dict) -> str | None:
     return sc if isinstance(sc, str) else None
 
 
+def file_inside(folder: Path, name: str) -> Path | None:
+    """``folder / name`` resolved, when it is a file in ``folder`` itself (not a link
+    leading elsewhere); None otherwise. Only such files are served."""
+    try:
+        real = (folder / name).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a loop of links
+        return None
+    return real if real.parent == folder and real.is_file() else None
+
+
 def _json_object(path: Path) -> dict:
     """The JSON object in ``path``; ValueError saying why it cannot be had."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path.name} cannot be read as JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path.name} cannot be read as JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{path.name} is not a JSON object")
     return doc
@@ -123,6 +132,10 @@ def inspect_output(folder: str | Path, option: str = "--outputs") -> tuple[str, 
         raise ConfigError(f"{option} {shown}: is a file; pass the folder that "
                           "`greenhop simulate --out` or `greenhop sweep --out` wrote")
     path = shown.resolve()
+    for name in (SIMULATION_FILE, SWEEP_FILE):
+        if (path / name).exists() and file_inside(path, name) is None:
+            raise ConfigError(f"{option} {shown}: {name} is not a plain file in this folder "
+                              "(a directory, or a link leading outside it)")
     sim, sweep = path / SIMULATION_FILE, path / SWEEP_FILE
     if sim.is_file():
         doc = _load(sim, option, shown)

@@ -4,6 +4,7 @@ with the controller's loop for the interpreter."""
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
@@ -25,14 +26,26 @@ def parse_address(text: str, option: str = "--serve") -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def check_port(host: str, port: int, option: str = "--port") -> None:
-    """Refuse, before any work starts, an address this process cannot listen on."""
+def check_port(host: str, port: int, option: str = "--port",
+               host_option: str = "--host") -> None:
+    """Refuse, before any work starts, an address this process cannot listen on: a host
+    that is not an address of this machine names ``host_option``, a taken port
+    ``option``."""
+    if not host.strip():
+        raise ConfigError(f"{host_option}: empty address; give one, e.g. 127.0.0.1 (or "
+                          "0.0.0.0 for every interface)")
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"{host_option} {host!r}: not an address ({exc.strerror}); "
+                              "give one of this machine, e.g. 127.0.0.1") from None
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"{host_option} {host!r}: not an address of this machine "
+                                  "(e.g. 127.0.0.1, or 0.0.0.0 for every interface)") from None
             raise ConfigError(f"{option}: cannot listen on {host}:{port} ({exc.strerror}); "
                               "pick another port") from None
 
