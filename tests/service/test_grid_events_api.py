@@ -123,3 +123,18 @@ def test_without_the_token_nothing_is_filed(client):
     r = client.post("/api/v1/grid/events", json={"site": "greensboro-nc", "from": "+1h",
                                                   "to": "+2h", "limit": "40kW"})
     assert r.status_code == 401 and stored(client.db) == []
+
+
+def test_an_event_without_an_id_gets_a_free_one(client):
+    now = int(1685577600.0 + 4 * 900)  # the run is at step 4
+    body = {"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"}
+    mine = client.post("/api/v1/grid/events", headers=AUTH, json={"id": f"event-{now}-2",
+                                                                   **body})
+    assert mine.status_code == 202, mine.text
+    ids = [mine.json()["event"]["id"]]
+    for _ in range(2):
+        r = client.post("/api/v1/grid/events", headers=AUTH, json=body)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["event"]["id"])
+    assert ids == [f"event-{now}-2", f"event-{now}-3", f"event-{now}-4"]
+    assert sorted(e["id"] for e in stored(client.db)) == sorted(ids)

@@ -109,3 +109,13 @@ def test_a_database_gone_while_served_answers_json_503(finished_db, tmp_path):
             r = c.get(path)
             assert r.status_code == 503, (path, r.status_code, r.text[:200])
             assert "run database cannot be read" in r.json()["detail"]
+
+
+def test_a_run_not_started_yet_has_every_key_of_a_started_one(finished_db, tmp_path):
+    from greenhop.runtime.store import Store
+
+    fresh = tmp_path / "fresh.db"
+    Store.open(fresh, create=True).close()  # the schema, no run row yet
+    waiting, started = RunReader(fresh).run(), RunReader(finished_db).run()
+    assert waiting["status"] == "starting" and set(waiting) == set(started)
+    assert waiting["error"] is None and waiting["time_scale"] is None

@@ -318,7 +318,7 @@ class Store:
             if self.con.execute("SELECT 1 FROM grid_events WHERE id = ?",
                                 (event_id,)).fetchone():
                 raise ConfigError(f"event {event_id!r}: this run already has an event with "
-                                  "this id; give another --id")
+                                  "this id; give another id")
             row = self.run_row()
             step = int(row["step"]) if row is not None else 0
             self.con.execute("INSERT INTO grid_events (id, body, unix_s) VALUES (?, ?, ?)",

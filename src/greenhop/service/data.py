@@ -181,7 +181,7 @@ class RunReader:
         if row is None:
             return {"scenario": None, "policy": None, "status": "starting", "step": 0,
                     "n_steps": None, "step_s": None, "start_unix_s": None, "paused": False,
-                    "sites": sites, "jobs": jobs}
+                    "sites": sites, "jobs": jobs, "error": None, "time_scale": None}
         return {"scenario": row["scenario"], "policy": row["policy"], "status": row["status"],
                 "step": row["step"], "n_steps": row["n_steps"],
                 "step_s": None if si is None else float(si[0].step_s),

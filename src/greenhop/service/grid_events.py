@@ -40,12 +40,16 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     sc, start_unix_s, step = run_clock(store)
     now = start_unix_s + step * sc.step_s
     fields = dict(fields)
-    if not fields.get("id"):
-        fields["id"] = f"event-{int(now)}-{len(store.grid_events()) + 1}"
+    if not fields.get("id"):  # the first free one (a user may have chosen event-...-1)
+        taken = {e["id"] for e in store.grid_events()}
+        n = len(taken) + 1
+        while f"event-{int(now)}-{n}" in taken:
+            n += 1
+        fields["id"] = f"event-{int(now)}-{n}"
     ev = event_from_fields(where, fields, origin_unix_s=now)
     if ev.end_unix_s <= now:
         raise ConfigError(f"{where}: the event ends before the run's present (step {step}); "
-                          "give a later --to")
+                          "give a later end")
     specs = [s.spec for s in sc.sites]
     fleet = SimpleNamespace(
         params=SimpleNamespace(site_names=sc.site_names, step_s=sc.step_s,
