@@ -196,6 +196,20 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
     (tmp_path / "m.json").write_text("{}")
     code, err = inproc(capsys, "compare", str(tmp_path / "m.json"), str(tmp_path / "m.json"))
     assert code == 2 and "not a greenhop metrics.json" in err
+    # a sweep's summary.json (a list of policies), policies that are not tables, deep JSON
+    for i, text in enumerate(('{"policies": ["static"], "points": []}', '{"policies": 5}',
+                              '{"policies": {"static": 5}}', "[" * 100_000)):
+        other = tmp_path / f"other{i}.json"
+        other.write_text(text)
+        code, err = inproc(capsys, "compare", str(other), str(tmp_path / "m.json"))
+        assert code == 2 and f"{other}: not a greenhop metrics.json" in err, (text[:20], err)
+        assert "Traceback" not in err
+    for value in ("nan", "inf", "-1"):
+        fresh = tmp_path / f"w-{value}"
+        code, err = inproc(capsys, "run", str(LIVE), "--time-scale", value, "--workdir",
+                           str(fresh))
+        assert code == 2 and "--time-scale: must be a finite number > 0" in err, (value, err)
+        assert not fresh.exists()  # refused before the work directory is made
 
 
 def test_an_older_schema_and_a_double_start_are_refused_and_nothing_changes(tmp_path, capsys):
@@ -248,10 +262,21 @@ def test_directories_unreadable_files_and_unwritable_workdirs_are_one_line_error
         (("run", str(LIVE), "--agent", "nowhere", "--workdir", str(tmp_path / "w3")),
          "SITE=URL"),
     ]
+    # an event log of JSON lines that are not greenhop's events, and one of another run
+    alien = tmp_path / "alien.jsonl"
+    alien.write_text('{"not": "an event"}\n')
+    other_run = tmp_path / "other-run.jsonl"
+    other_run.write_text(json.dumps({
+        "seq": 1, "step": 0, "unix_s": 0.0, "kind": "run-start", "job": None,
+        "body": {"scenario": str(LIVE), "policy": "static", "sites": ["x", "y"],
+                 "jobs": ["j"]}}) + "\n")
+    cases += [(("replay", str(alien)), f"{alien}:1: not a greenhop event"),
+              (("replay", str(other_run), "--no-sim"),
+               "not the scenario of this run: the run's sites are x, y")]
     for args, what in cases:
         code, err = inproc(capsys, *args)
         assert code == 2, (args, err)
-        assert what in err and "Traceback" not in err, (args, err)
+        assert what in " ".join(err.split()) and "Traceback" not in err, (args, err)
         assert len(err.strip().splitlines()) <= 4, err  # one message (wrapped by the console)
     assert junk.read_bytes() == before and blocker.read_text() == "x"
     assert _procs_under(tmp_path) == []

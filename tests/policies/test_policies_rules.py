@@ -64,6 +64,10 @@ def test_registry_lists_the_four_policies_and_rejects_unknown_names():
         make_policy("static", alpha=0.2)
     with pytest.raises(ConfigError, match="prefer"):
         make_policy("feasibility-aware", prefer="random")
+    for bad in ({"min_dwell_s": -5}, {"min_dwell_s": float("nan")}, {"alpha": 0},
+                {"alpha": float("inf")}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            make_policy("feasibility-aware", **bad)
 
 
 def test_static_never_acts():

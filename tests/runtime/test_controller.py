@@ -96,6 +96,31 @@ def test_store_refuses_older_schema_and_foreign_files(tmp_path):
         Store.open(tmp_path / "missing.db")
 
 
+@pytest.mark.parametrize("create", [False, True])
+def test_another_sqlite_file_is_refused_and_left_byte_for_byte(tmp_path, create):
+    import hashlib
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE t (x)")
+    con.execute("INSERT INTO t VALUES (1)")
+    con.commit()
+    con.close()
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    with pytest.raises(StoreError, match="not a greenhop run database"):
+        Store.open(other, create=create)
+    # not switched to WAL mode, no -wal / -shm files beside it
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    if not create:  # an empty file is a new database only where one may be created
+        with pytest.raises(StoreError, match="not a greenhop run database"):
+            Store.open(empty)
+        assert empty.stat().st_size == 0
+
+
 def test_double_start_is_refused_and_leaves_the_database_untouched(tmp_path):
     db = tmp_path / "run.db"
     first = memory_controller(db, InMemoryExecutor())

@@ -109,6 +109,8 @@ def test_an_event_is_filed_for_the_controllers_next_step(client):
      "printable"),
     ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "announce": "+3h",
       "limit": "40kW"}, "the announcement comes after the start"),
+    ({"site": "greensboro-nc", "from": "9999-01-01T00:00:00Z", "to": "9999-01-02T00:00:00Z",
+      "limit": "40kW"}, "the event starts after the run ends"),
 ])
 def test_bad_events_are_422_with_one_line_and_nothing_stored(client, body, message):
     # json.dumps escapes a lone surrogate ("\\ud800"), which UTF-8 cannot carry raw

@@ -181,6 +181,37 @@ def test_resume_runs_only_the_missing_cells(serial_run):
     assert _final(out) == first_final
 
 
+@pytest.mark.parametrize("damage", [b"garbage{", b"", b'{"policies": 5}', b"[1, 2]",
+                                    b'{"policies": {"other-policy": {}}}'])
+def test_an_unreadable_stored_cell_is_kept_aside_and_runs_again(serial_run, damage):
+    spec, outcome = serial_run
+    out = outcome.out
+    first = _cells(out)
+    name = "p000-s00002-feasibility-aware.json"
+    (out / "cells" / name).write_bytes(damage)
+    again = run_sweep(spec, out, serial=True)
+    assert (again.ran, again.reused) == (1, 5)
+    assert again.set_aside == (out / "cells" / (name + ".unreadable"),)
+    assert again.set_aside[0].read_bytes() == damage  # kept, not deleted
+    assert _cells(out) == first  # the cell ran again, byte for byte as before
+
+
+def test_a_damaged_manifest_or_a_file_for_a_folder_is_one_clear_error(serial_run, scenario):
+    spec, outcome = serial_run
+    out = outcome.out
+    manifest = (out / "manifest.json").read_bytes()
+    for doc in ({"greenhop_sweep": 1, "definition": 3}, {"definition": [1]}):
+        (out / "manifest.json").write_text(json.dumps(doc))
+        with pytest.raises(ConfigError, match="not a sweep manifest"):
+            run_sweep(spec, out, serial=True)
+    (out / "manifest.json").write_bytes(manifest)
+    other = out.parent / "cells-a-file"
+    other.mkdir()
+    (other / "cells").write_text("not a folder")
+    with pytest.raises(ConfigError, match="is a file where the sweep keeps its cells"):
+        run_sweep(spec, other, serial=True)
+
+
 def test_final_files_exist_only_once_every_cell_is_in(scenario, tmp_path):
     spec = prepare_sweep(scenario, seeds="1-3", policies=POLICIES)
     out = tmp_path / "partial"
@@ -302,6 +333,12 @@ def test_seed_lists():
     for bad in ("", "1-", "-1", "1,,2", "a-b", "1-3,2", "1.5"):
         with pytest.raises(ConfigError, match="--seeds"):
             parse_seeds(bad)
+    # a seed no generator takes, and a list no machine holds, are refused before any cell
+    with pytest.raises(ConfigError, match="--seeds: seed 99999999999999999999 is over"):
+        parse_seeds("99999999999999999999")
+    with pytest.raises(ConfigError, match="more than 100,000 seeds"):
+        parse_seeds("1-200000")
+    assert parse_seeds(f"{2**32 - 1}") == (2**32 - 1,)
 
 
 def test_set_values_are_toml_literals_or_strings():

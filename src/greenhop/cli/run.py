@@ -133,6 +133,13 @@ def site_link_rates_bps(inputs) -> list[float]:
     return out
 
 
+def check_time_scale(time_scale: float) -> None:
+    """Refuse a ``--time-scale`` [simulated s per wall s] that is not finite and > 0."""
+    if not 0 < time_scale < math.inf:  # NaN fails too
+        raise ConfigError(f"--time-scale: must be a finite number > 0 (simulated seconds per "
+                          f"wall second), got {time_scale:g}")
+
+
 def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | None,
                      time_scale: float, workload: str, train_steps: int, every: int,
                      step_sleep_s: float, max_wall_s: float, log=None, resume: bool = False,
@@ -150,9 +157,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     from greenhop.runtime.workdir import Workdir
     from greenhop.sim.api import policy_params
 
-    if time_scale <= 0:
-        raise ConfigError(f"--time-scale: must be > 0 (simulated seconds per wall second), "
-                          f"got {time_scale:g}")
+    check_time_scale(time_scale)
     if train_steps < 1 or every < 1:
         raise ConfigError("--train-steps and --checkpoint-every must be >= 1")
     extras: dict = {}
@@ -301,6 +306,7 @@ def run_command(
         "(without it the service is read-only)."),
 ) -> None:
     """Run SCENARIO live: a controller, one site agent per site, real training processes."""
+    check_time_scale(time_scale)  # before the work directory is made
     serve_at = _serve_address(serve, serve_token_file)
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
@@ -536,6 +542,14 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
         raise ConfigError(f"{log}: no run-start event; this is not a greenhop run log")
     path = scenario or Path(start["body"]["scenario"])
     sc, inp = _scenario_inputs(path)
+    logged = {k: start["body"].get(k) for k in ("sites", "jobs")}
+    given = {"sites": list(sc.site_names), "jobs": [j.name for j in inp.jobs]}
+    for key in ("sites", "jobs"):
+        if logged[key] is not None and logged[key] != given[key]:
+            raise ConfigError(f"{path}: not the scenario of this run: the run's {key} are "
+                              f"{', '.join(map(str, logged[key]))}, the scenario's "
+                              f"{', '.join(given[key])}; pass the run's scenario with "
+                              "--scenario")
     name = start["body"]["policy"]
     policy = make_policy(name, **policy_params(sc, name))
     led = Ledger(inp, forecasts=live_forecasts(inp, policy, sc.forecast, sc.seed))
@@ -604,11 +618,14 @@ def compare_command(
             raise ConfigError(f"{p}: no such metrics.json; `greenhop run` and "
                               "`greenhop simulate --out DIR` write one")
         try:
-            d = json.loads(p.read_text())
-            pol = d["policies"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            pol = json.loads(p.read_text())["policies"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+            pol = None
+        # a sweep's summary.json has a list of names here; metrics.json a table per policy
+        if (not isinstance(pol, dict) or not pol
+                or not all(isinstance(m, dict) for m in pol.values())):
             raise ConfigError(f"{p}: not a greenhop metrics.json (needs "
-                              '{"policies": {NAME: {...}}})') from None
+                              '{"policies": {NAME: {...}}})')
         docs.append(pol)
     common = [n for n in docs[0] if n in docs[1]]
     pairs = [(n, n) for n in common] or [(next(iter(docs[0])), next(iter(docs[1])))]

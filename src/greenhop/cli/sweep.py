@@ -170,6 +170,9 @@ def sweep_command(
     _print_summary(console, spec, outcome.summary)
     console.print(f"{outcome.total} cells ({outcome.ran} run now, {outcome.reused} already "
                   f"there) in {outcome.out}")
+    for path in outcome.set_aside:
+        err.print(f"warning: {path.name.removesuffix('.unreadable')} was not a readable cell; "
+                  f"kept as {path} and run again")
     for name, path in outcome.paths.items():
         console.print(f"{name}: {path}")
 

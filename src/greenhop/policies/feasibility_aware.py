@@ -81,6 +81,11 @@ class FeasibilityAwarePolicy(PolicyBase):
         if prefer not in ("headroom", "window"):
             raise ConfigError(f"feasibility-aware: prefer must be 'headroom' or 'window', "
                               f"got {prefer!r}")
+        if not 0 < float(alpha) < float("inf"):
+            raise ConfigError(f"{self.name}: alpha must be a finite number > 0, got {alpha!r}")
+        if not 0 <= float(min_dwell_s) < float("inf"):
+            raise ConfigError(f"{self.name}: min_dwell_s must be a finite number of seconds "
+                              f">= 0, got {min_dwell_s!r}")
         self.prefer = prefer
         self.alpha = float(alpha)
         self.min_dwell_s = float(min_dwell_s)

@@ -135,6 +135,19 @@ def check_schema(con: sqlite3.Connection, path: Path) -> None:
             "or start a new run with another --db")
 
 
+def _check_read_only(path: Path) -> None:
+    """:func:`check_schema` on a read-only connection (``path`` percent-encoded in the URI,
+    so any file name opens that file)."""
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path}: cannot open the run database ({exc})") from None
+    try:
+        check_schema(con, path)
+    finally:
+        con.close()
+
+
 class Store:
     """One run database. ``Store.open(path)`` for readers; :meth:`acquire` for the owner."""
 
@@ -163,6 +176,8 @@ class Store:
         if create and not os.access(p.parent, os.W_OK):
             raise ConfigError(f"{p.parent}: not writable; pass a writable --db or --workdir")
         fresh = not p.exists() or p.stat().st_size == 0
+        if not (fresh and create):
+            _check_read_only(p)  # before WAL mode is set: another file is left as it was
         try:
             con = _connect(p)
         except sqlite3.Error as exc:
@@ -396,8 +411,13 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
+            ev = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{p}:{n}: not a JSON event ({exc.msg}); the log is damaged") \
                 from None
+        if not (isinstance(ev, dict) and isinstance(ev.get("kind"), str)
+                and isinstance(ev.get("step"), int) and isinstance(ev.get("body"), dict)):
+            raise ConfigError(f"{p}:{n}: not a greenhop event (needs kind, step and body); "
+                              "pass a run database or the events.jsonl it exported")
+        out.append(ev)
     return out

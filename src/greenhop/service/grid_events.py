@@ -10,6 +10,7 @@ step (:func:`greenhop.runtime.operate.apply_grid_events`).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,6 +51,11 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     if ev.end_unix_s <= now:
         raise ConfigError(f"{where}: the event ends before the run's present (step {step}); "
                           "give a later end")
+    run_end = start_unix_s + sc.horizon_s
+    if ev.start_unix_s >= run_end:
+        raise ConfigError(f"{where}: the event starts after the run ends "
+                          f"({datetime.fromtimestamp(run_end, UTC):%Y-%m-%dT%H:%M:%SZ}); "
+                          "give an earlier start")
     specs = [s.spec for s in sc.sites]
     fleet = SimpleNamespace(
         params=SimpleNamespace(site_names=sc.site_names, step_s=sc.step_s,

@@ -35,6 +35,12 @@ BOUND_KINDS = ("space", "spacetime")
 TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
 #: columns of the packaged CAISO curtailment a ``caiso`` trace may follow
 CAISO_COLUMNS = ("total", "solar", "wind")
+START_YEARS = (1900, 2100)
+"""The years a scenario's ``start`` may fall in (traces and pandas' clock end before 2262)."""
+MAX_SPAN_S = 10 * 365 * 86400.0
+"""The longest ``horizon``, ``history`` or ``step`` [s]: ten years."""
+MAX_GENERATED_JOBS = 1_000_000
+"""The most jobs a ``[generator]`` may draw (each is a row of every per-job array)."""
 
 
 @dataclass(frozen=True)
@@ -450,6 +456,11 @@ def _checkpoint(jt: Table) -> float:
     from greenhop.model.presets import checkpoint_bytes
 
     if jt.has("checkpoint"):
+        # a job spread over sites reads model_params for its exchanges (distributed_jobs)
+        both = next((k for k in ("model_params", "preset") if jt.has(k)), None)
+        if both is not None and not jt.has("workers"):
+            raise ConfigError(f"{jt.where(both)}: give checkpoint, or model_params (with a "
+                              "preset), not both")
         return jt.size("checkpoint", lo=0, lo_open=True)
     params = jt.number("model_params", lo=0, lo_open=True)
     preset = jt.string("preset", "mixed-adam")
@@ -512,7 +523,7 @@ def _work_range(t: Table) -> tuple[float, float]:
 def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> GeneratorSpec:
     from greenhop.model.presets import checkpoint_bytes
 
-    count = gt.number("count", lo=1, integer=True)
+    count = gt.number("count", lo=1, hi=MAX_GENERATED_JOBS, integer=True)
     arrival = gt.string("arrival", "poisson", choices=("poisson", "uniform"))
     until = gt.duration("until", horizon_s * 0.8, lo=0, lo_open=True)
     if until > horizon_s:
@@ -569,6 +580,9 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
         raise ConfigError(f"{gt.where('deadline_factor')}: a deadline factor below 1 can never "
                           f"be met; use 0 (no deadline) or >= 1, got {deadline_factor!r}")
     origins = tuple(gt.strings("origins", list(names)))
+    if not origins:
+        raise ConfigError(f"{gt.where('origins')}: give at least one site jobs arrive at "
+                          "(or leave the key out: every site)")
     for i, o in enumerate(origins):
         if o not in names:
             raise ConfigError(f"{gt.where('origins')}[{i}]: unknown site '{o}'")
@@ -636,19 +650,29 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         raise ConfigError(f"start: {str(start_raw)!r} has no time zone; end it with Z for UTC "
                           "(e.g. '2023-06-01T00:00:00Z') or give an offset such as +02:00")
     start = start.tz_convert("UTC")
+    if not START_YEARS[0] <= start.year <= START_YEARS[1]:  # pandas' clock ends in 2262
+        raise ConfigError(f"start: {str(start_raw)!r} is outside the years "
+                          f"{START_YEARS[0]}-{START_YEARS[1]} a scenario may start in")
     step = t.duration("step", 300.0, lo=0, lo_open=True)
     horizon = t.duration("horizon", lo=0, lo_open=True)
+    for key, value in (("step", step), ("horizon", horizon)):
+        if value > MAX_SPAN_S:
+            raise ConfigError(f"{key}: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
+                              f"{value / 86400:.4g} days")
     if horizon < step:
         raise ConfigError(f"horizon: must be at least one step ({step:g} s), got {horizon:g} s")
     if abs(horizon / step - round(horizon / step)) > 1e-9:
         raise ConfigError(f"horizon: must be a whole number of steps of {step:g} s, got "
                           f"{horizon:g} s")
     history = t.duration("history", 7 * 86400.0)
+    if history > MAX_SPAN_S:
+        raise ConfigError(f"history: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
+                          f"{history / 86400:.4g} days")
     decision = t.duration("decision_interval", step, lo=0, lo_open=True)
     if abs(decision / step - round(decision / step)) > 1e-9:
         raise ConfigError(f"decision_interval: must be a whole number of steps of {step:g} s, "
                           f"got {decision:g} s")
-    seed = t.number("seed", 0, lo=0, integer=True)
+    seed = t.number("seed", 0, lo=0, hi=2**32 - 1, integer=True)
     # a list of names, or [policies.NAME] tables (which may bring a policy from a file)
     policies, params = parse_policies(t, base_dir)
     if t.has("policy_params"):

@@ -279,6 +279,7 @@ class SweepOutcome:
     reused: int
     paths: dict[str, Path]
     summary: dict
+    set_aside: tuple[Path, ...] = ()   # stored cells that were unreadable, run again
 
 
 def plan(spec: SweepSpec, done: set[str]) -> list[Group]:
@@ -316,6 +317,11 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
     store.check(definition, force=force)
     cells = spec.cells()
+    set_aside: list[Path] = []
+    if not force:  # a damaged cell file is moved aside (kept) and its cell runs again
+        policy_of = {c.key: None if c.policy == BOUNDS else c.policy for c in cells}
+        set_aside = store.set_aside_unreadable(store.done_keys() & set(policy_of),
+                                               policy_of.get)
     done = set() if force else store.done_keys() & {c.key for c in cells}
     groups = plan(spec, done)
     total = len(cells)
@@ -351,4 +357,5 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
     from greenhop.sim.sweep_summary import write_final
 
     paths, summary = write_final(spec, store)
-    return SweepOutcome(store.out, total, total - len(done), len(done), paths, summary)
+    return SweepOutcome(store.out, total, total - len(done), len(done), paths, summary,
+                        tuple(set_aside))

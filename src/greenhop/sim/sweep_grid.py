@@ -12,6 +12,7 @@ import json
 import math
 import re
 import tomllib
+from collections import Counter
 from typing import Any
 
 from greenhop.core.errors import ConfigError
@@ -21,6 +22,12 @@ RESERVED_KEYS = ("seed", "policies")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 _PART = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]+\])*)$")
 _INDEX = re.compile(r"\[([^\[\]]+)\]")
+
+
+MAX_SEED = 2**32 - 1
+"""The largest seed (a scenario's ``seed`` and numpy's generators take it)."""
+MAX_SEEDS = 100_000
+"""The most seeds one sweep may list."""
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -38,10 +45,15 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         if hi < lo:
             raise ConfigError(f"--seeds: range {part.strip()!r} runs backwards; write "
                               f"{hi}-{lo}")
+        if hi > MAX_SEED:
+            raise ConfigError(f"--seeds: seed {hi} is over {MAX_SEED} (2**32 - 1, the "
+                              "largest a random generator takes here)")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise ConfigError(f"--seeds: {text!r} lists more than {MAX_SEEDS:,} seeds")
         seeds.extend(range(lo, hi + 1))
-    dup = sorted({s for s in seeds if seeds.count(s) > 1})
-    if dup:
-        raise ConfigError(f"--seeds: seed {dup[0]} is listed twice in {text!r}")
+    if len(set(seeds)) != len(seeds):
+        dup = min(s for s, n in Counter(seeds).items() if n > 1)
+        raise ConfigError(f"--seeds: seed {dup} is listed twice in {text!r}")
     return tuple(sorted(seeds))
 
 

@@ -35,6 +35,21 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     os.replace(tmp, path)
 
 
+def _cell_ok(path: Path, policy: str | None) -> bool:
+    """Whether ``path`` holds a cell as greenhop writes it: a JSON object with the metrics
+    of ``policy`` (``None``: a bounds cell, an object)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    if policy is None:
+        return True
+    pols = doc.get("policies")
+    return isinstance(pols, dict) and isinstance(pols.get(policy), dict)
+
+
 class SweepStore:
     """The output directory ``out`` of one sweep."""
 
@@ -51,13 +66,20 @@ class SweepStore:
         if not p.is_file():
             return None
         try:
-            return json.loads(p.read_text(encoding="utf-8"))["definition"]
-        except (ValueError, KeyError, TypeError):
+            doc = json.loads(p.read_text(encoding="utf-8"))["definition"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            doc = None
+        if not isinstance(doc, dict):
             raise ConfigError(f"{p}: not a sweep manifest; pick another --out or pass --force "
                               "to start this sweep afresh there") from None
+        return doc
 
     def check(self, definition: dict, *, force: bool) -> None:
         """Refuse a directory that holds another sweep (unless ``force``); writes nothing."""
+        for d in (self.cells_dir, self.meta_dir):
+            if d.exists() and not d.is_dir():
+                raise ConfigError(f"{d}: is a file where the sweep keeps its {d.name}; move "
+                                  "it away or pick another --out")
         if force:
             return
         old = self.existing_definition()
@@ -102,6 +124,21 @@ class SweepStore:
         if not self.cells_dir.is_dir():
             return set()
         return {p.stem for p in self.cells_dir.glob("*.json")}
+
+    def set_aside_unreadable(self, keys, policy_of) -> list[Path]:
+        """Move each stored cell of ``keys`` that is not a cell greenhop wrote (not JSON,
+        or without its policy's metrics; ``policy_of(key)`` names the policy, ``None``
+        for a bounds cell) to ``<key>.json.unreadable``, so that it runs again; returns
+        the new paths (nothing is deleted)."""
+        moved = []
+        for key in sorted(keys):
+            p = self.cells_dir / f"{key}.json"
+            if _cell_ok(p, policy_of(key)):
+                continue
+            dest = p.with_name(p.name + ".unreadable")
+            os.replace(p, dest)
+            moved.append(dest)
+        return moved
 
     def write_cell(self, key: str, text: str, meta: dict | None = None) -> None:
         """Store one finished cell (and its sidecar ``meta``)."""
