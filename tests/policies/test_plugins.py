@@ -121,6 +121,7 @@ def test_a_changed_file_replaces_its_earlier_class(tmp_path, loaded):
     ("x = 1\ndef broken(:\n    pass\n", "mine.py:X", "mine.py:2: syntax error"),
     ("import math\nimport no_such_module_here\n", "mine.py:X",
      "mine.py:2: ModuleNotFoundError while loading it"),
+    ("import sys\nsys.exit(0)\n", "mine.py:X", "mine.py:2: SystemExit while loading it"),
     ("from greenhop.policies import PolicyBase\n\nclass X(PolicyBase):\n    name = 'x'\n",
      "mine.py:X", "does not implement decide(observation)"),
     ("from greenhop.policies import PolicyBase\n\nclass X(PolicyBase):\n"

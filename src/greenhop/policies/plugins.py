@@ -112,7 +112,7 @@ def _import_file(path: Path, where: str) -> ModuleType:
         sys.modules.pop(modname, None)
         raise ConfigError(f"{where}: {exc.filename or path}:{exc.lineno}: syntax error: "
                           f"{exc.msg}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # exit() at import would end greenhop silently
         sys.modules.pop(modname, None)
         # the innermost line of the user's file on the way to the error
         lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
