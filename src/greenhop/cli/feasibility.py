@@ -298,8 +298,10 @@ def sync_map(
     """The feasibility map of a job spread over sites: for each model size, the smallest
     sync interval H whose pseudo-gradient exchange takes at most --sync-share of the H
     steps' compute time, against the WAN bandwidth (a table; a figure with --out)."""
-    from greenhop.model.distributed_plot import draw_sync_map, sync_table
+    from greenhop.model.distributed_plot import draw_sync_map, sync_boundaries, sync_table
 
+    if out is not None:
+        paths.output_file(out, "--out", create_parents=True)
     dist = parse.distributed_options(workers=workers, sync_every="1", step_time=step_time,
                                      sync_share=sync_share, sync_precision=sync_precision,
                                      worker_state=None)
@@ -314,12 +316,18 @@ def sync_map(
     model = {"step_s": dist.step_s, "sync_share": dist.sync_share,
              "bytes_per_value": dist.bytes_per_value, "efficiency": link.efficiency,
              "streams": link.streams, "rtt_s": link.rtt_s, "loss": link.loss}
+    # H is largest for the largest model on the slowest link; the figure shades up to 10 x it.
+    with np.errstate(all="ignore"):
+        largest = float(sync_boundaries(counts, [bw_range[0]], dist.workers, **model).max())
+    if not math.isfinite(10 * largest):
+        raise ConfigError(f"the smallest sync interval H at {units.format_rate(bw_range[0])} "
+                          "(MIN of --bandwidths) is too large to compute; raise MIN, or check "
+                          "--models, --step-time and --sync-share")
     lo, hi = np.ceil(np.log10(bw_range[0]) - 1e-9), np.floor(np.log10(bw_range[1]) + 1e-9)
     decades = [10.0 ** e for e in np.arange(lo, hi + 1)] or list(bw_range)
     typer.echo(f"smallest sync interval H [inner steps], {dist.workers} workers:")
     typer.echo(sync_table(counts, decades, dist.workers, **model))
     if out is not None:
-        paths.output_file(out, "--out", create_parents=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         draw_sync_map(out, params=counts, bandwidth_range_bps=bw_range, workers=dist.workers,
                       **model)

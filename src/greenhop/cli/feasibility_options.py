@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import typer
 
 from greenhop.core import units
@@ -137,10 +138,15 @@ def number(option: str, text: str | None, example: str) -> float | None:
                           ) from None
 
 
+WHOLE_MAX = 2**53
+"""Largest whole-number option: beyond it a float no longer tells whole numbers apart."""
+
+
 def whole(option: str, text: str, example: str) -> int:
     value = number(option, text, example)
-    if not (value is not None and math.isfinite(value) and value >= 1 and value == int(value)):
-        raise ConfigError(f"{option} {text} must be a whole number >= 1, e.g. {option} {example}")
+    if not (value is not None and 1 <= value <= WHOLE_MAX and value == int(value)):
+        raise ConfigError(f"{option} {text} must be a whole number >= 1 (and <= 2^53), "
+                          f"e.g. {option} {example}")
     return int(value)
 
 
@@ -194,7 +200,12 @@ def checkpoint_size(checkpoint: str | None, params: str | None, preset_name: str
     if checkpoint is not None:
         return size("--checkpoint", checkpoint, "98GB")
     count = positive("--params", parsed("--params", units.parse_count, params), params, "7e9")
-    return checkpoint_bytes(count, preset_name)
+    with np.errstate(over="ignore"):
+        size_b = checkpoint_bytes(count, preset_name)
+    if not math.isfinite(size_b):
+        raise ConfigError(f"--params {params!r} is too large: its checkpoint ({preset_name}) "
+                          "overflows to infinity in bytes; give e.g. --params 7e9")
+    return size_b
 
 
 @dataclass
@@ -238,6 +249,10 @@ def energy_options(*, job_power, gpu, gpus, idle_power, network_j_per_bit,
     )
 
 
+AXIS_DECADES = 30
+"""Widest log axis of the maps: MAX / MIN at most 10^30 (the defaults span 3 decades)."""
+
+
 def axis_range(option: str, text: str, parser, example: str) -> tuple[float, float]:
     parts = text.split(":")
     if len(parts) != 2:
@@ -246,6 +261,10 @@ def axis_range(option: str, text: str, parser, example: str) -> tuple[float, flo
     low, high = (parser(option, part.strip(), example) for part in parts)
     if not low < high:
         raise ConfigError(f"{option} {text!r}: MIN must be below MAX, e.g. {option} {example}")
+    decades = math.log10(high) - math.log10(low)
+    if round(decades, 2) > AXIS_DECADES:
+        raise ConfigError(f"{option} {text!r} spans {decades:.4g} decades; a map's log axis "
+                          f"spans at most {AXIS_DECADES}, e.g. {option} {example}")
     return low, high
 
 

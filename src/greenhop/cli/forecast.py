@@ -20,7 +20,7 @@ from rich.console import Console
 from greenhop.cli import paths
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
-from greenhop.core.units import format_duration, parse_quantity
+from greenhop.core.units import format_duration, is_whole_steps, parse_quantity
 
 forecast_app = typer.Typer(help="Forecast surplus and windows; backtest forecasters.",
                            no_args_is_help=True)
@@ -52,11 +52,11 @@ def _horizons(text: str) -> list[float]:
     return sorted(set(out))
 
 
-def _on_step_grid(horizons_s: list[float], step_s: float, site: str) -> None:
-    """Refuse, naming the option, a horizon that is not a whole number of series steps."""
-    for h in horizons_s:
-        if abs(h / step_s - round(h / step_s)) > 1e-9:
-            raise ConfigError(f"--horizons: {format_duration(h)} is not a whole number of "
+def _on_step_grid(option: str, durations_s: list[float], step_s: float, site: str) -> None:
+    """Refuse, naming ``option``, a duration that is not a whole number of series steps."""
+    for h in durations_s:
+        if not is_whole_steps(h, step_s):
+            raise ConfigError(f"{option}: {format_duration(h)} is not a whole number of "
                               f"the {format_duration(step_s)} steps of '{site}'; give "
                               f"multiples of {format_duration(step_s)}")
 
@@ -116,8 +116,15 @@ def backtest_cmd(
     spans_s = {opt: parse_quantity(text, "duration", option=opt) for opt, text in (
         ("--warmup", warmup), ("--issue-every", issue_every), ("--refit-every", refit_every),
         ("--calibration-window", calibration))}
+    # The rules of the scenario's [forecast] keys issue_every, refit_every, calibration_window.
+    for opt, example in (("--issue-every", "15min"), ("--refit-every", "2d"),
+                         ("--calibration-window", "7d")):
+        if spans_s[opt] <= 0:
+            raise ConfigError(f"{opt}: must be longer than 0 s, e.g. {opt} {example}")
     data = load_site(site)
-    _on_step_grid(hz, series_step_s(data.series, f"--site {site}"), data.name)
+    step_s = series_step_s(data.series, f"--site {site}")
+    _on_step_grid("--horizons", hz, step_s, data.name)
+    _on_step_grid("--issue-every", [spans_s["--issue-every"]], step_s, data.name)
     options: dict = {}
     if model in ("gbm", "clear-sky-persistence") and data.latitude_deg is not None:
         options = {"latitude_deg": data.latitude_deg, "longitude_deg": data.longitude_deg}

@@ -185,6 +185,20 @@ def _plot(path: Path, surplus_w, windows, threshold_w: float, title: str) -> Non
         tmp.unlink(missing_ok=True)
 
 
+def _plot_start(text: str):
+    """``--plot-start`` as a UTC timestamp (a date or time without an offset is UTC)."""
+    import pandas as pd
+
+    try:
+        start = pd.Timestamp(text)
+    except ValueError:  # pandas' DateParseError and OutOfBoundsDatetime are ValueErrors
+        start = pd.NaT
+    if start is pd.NaT:
+        raise ConfigError(f"--plot-start {text!r} is not a date; give e.g. --plot-start "
+                          "2023-06-01 (UTC)")
+    return start.tz_localize("UTC") if start.tz is None else start.tz_convert("UTC")
+
+
 def windows(
     site: str | None = typer.Option(None, "--site", help="Site of the fleet whose surplus "
                                     "(renewable - base load x PUE) is analysed; 'all' for "
@@ -207,7 +221,7 @@ def windows(
                                      "1h, 30min or 0s."),
     fleet: Path | None = typer.Option(None, "--fleet", help=_FLEET_HELP),
     year: int = typer.Option(2023, "--year", help="Calendar year the typical-year weather of "
-                             "--site is mapped onto."),
+                             "--site is mapped onto, 1901-2099."),
     step: str = typer.Option("5min", "--step", help="Simulation step for --site, e.g. 5min "
                              "or 1h."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON: count, "
@@ -216,8 +230,9 @@ def windows(
     plot: Path | None = typer.Option(None, "--plot", help="Write an image (.png, .svg or "
                                      ".pdf) of surplus over time with the windows shaded, "
                                      "e.g. out.png; its folder must exist."),
-    plot_days: float = typer.Option(14.0, "--plot-days", help="Days shown in --plot, from the "
-                                    "start of the series (days); 0 for all."),
+    plot_days: float | None = typer.Option(None, "--plot-days", help="Days shown in --plot, "
+                                           "from --plot-start (days); 0 for all. Default: 14.",
+                                           show_default=False),
     plot_start: str | None = typer.Option(None, "--plot-start", help="First day of --plot, "
                                           "e.g. 2023-06-01 (UTC); default: the series start."),
 ) -> None:
@@ -230,12 +245,23 @@ def windows(
     """
     import pandas as pd
 
+    from greenhop.traces.tmy import YEARS
     from greenhop.traces.windows import find_windows, fleet_complementarity, window_stats
 
-    if plot is not None:
+    if plot is None:
+        for option, value in (("--plot-days", plot_days), ("--plot-start", plot_start)):
+            if value is not None:
+                raise ConfigError(f"{option} goes with --plot FILE")
+    else:
         paths.output_file(plot, "--plot")
-        if not plot_days >= 0:
-            raise ConfigError(f"--plot-days: must be >= 0 (0 for all), got {plot_days:g}")
+        plot_days = 14.0 if plot_days is None else plot_days
+        if not (math.isfinite(plot_days) and plot_days >= 0):
+            raise ConfigError(f"--plot-days: must be a finite number of days >= 0 (0 for all), "
+                              f"got {plot_days:g}")
+    first_day = None if plot_start is None else _plot_start(plot_start)
+    if year not in YEARS:
+        raise ConfigError(f"--year {year}: the typical-year weather of a site maps onto the "
+                          f"calendar years {YEARS[0]}-{YEARS[-1]}; give e.g. --year 2023")
     threshold_w = _parse("power", "--threshold", threshold)
     min_s = _parse("duration", "--min-duration", min_duration)
     step_s = _parse("duration", "--step", step)
@@ -279,10 +305,8 @@ def windows(
         comp = fleet_complementarity(pd.DataFrame(surplus), threshold_w, min_s, step_s)
     if plot is not None:
         name, ser = next(iter(surplus.items()))
-        part = ser
-        if plot_start is not None:
-            part = part[part.index >= pd.Timestamp(plot_start, tz="UTC")]
-        if plot_days > 0 and len(part):
+        part = ser if first_day is None else ser[ser.index >= first_day]
+        if len(part) and 0 < plot_days < (part.index[-1] - part.index[0]) / pd.Timedelta(days=1):
             part = part[part.index < part.index[0] + pd.Timedelta(days=plot_days)]
         if len(part) == 0:
             raise ConfigError("--plot-start/--plot-days select no data; pick a day inside the "

@@ -16,6 +16,9 @@ plain number in the SI unit (``0.04`` s) and names the option in its errors.
 
 Prefixes are decimal (k=1e3, M=1e6, G=1e9, T=1e12, P=1e15) unless a binary
 prefix is written (Ki=2^10, Mi=2^20, Gi=2^30, Ti=2^40, Pi=2^50).
+
+Every parser refuses a result that is not finite: ``1e400GB``, and ``1e308Gbps``, whose
+number is finite but overflows once scaled to bit/s.
 """
 
 from __future__ import annotations
@@ -64,6 +67,15 @@ def _split(text: object, kind: str, forms: str) -> tuple[float, str]:
     return value, match.group(2)
 
 
+def _finite(value: float, kind: str, text: str) -> float:
+    """``value`` [SI unit of ``kind``], refused when the unit's factor made it overflow."""
+    if not math.isfinite(value):
+        unit = f" in {_SI_UNITS[kind]}" if _SI_UNITS[kind] else ""
+        raise UnitError(f"{kind} {text!r} is too large: it overflows to infinity{unit}; "
+                        f"expected {_FORMS[kind]}")
+    return value
+
+
 def _prefixed(unit: str, bases: dict[str, float]) -> float | None:
     """Multiplier of ``unit`` = optional prefix + one of ``bases``, or None."""
     for base, factor in bases.items():
@@ -84,7 +96,7 @@ def parse_size(text: str) -> float:
     factor = _prefixed(unit, _INFO_BASES)
     if factor is None:
         raise UnitError(f"unknown size unit {unit!r} in {text!r}; expected {SIZE_FORMS}")
-    return value * factor
+    return _finite(value * factor, "size", text)
 
 
 def parse_rate(text: str) -> float:
@@ -97,7 +109,7 @@ def parse_rate(text: str) -> float:
             break
     if factor is None:
         raise UnitError(f"unknown rate unit {unit!r} in {text!r}; expected {RATE_FORMS}")
-    return value * factor * 8.0
+    return _finite(value * factor * 8.0, "rate", text)
 
 
 def parse_duration(text: str) -> float:
@@ -119,7 +131,7 @@ def parse_duration(text: str) -> float:
                 f"duration {text!r} must be finite and non-negative; expected {DURATION_FORMS}"
             )
         total += value * _DURATION_UNITS[unit]
-    return total
+    return _finite(total, "duration", text)
 
 
 def parse_power(text: str) -> float:
@@ -128,7 +140,7 @@ def parse_power(text: str) -> float:
     factor = _prefixed(unit, {"W": 1.0}) if unit.endswith("W") else None
     if factor is None or unit[:-1] in _BINARY:
         raise UnitError(f"unknown power unit {unit!r} in {text!r}; expected {POWER_FORMS}")
-    return value * factor
+    return _finite(value * factor, "power", text)
 
 
 def parse_energy(text: str) -> float:
@@ -137,7 +149,7 @@ def parse_energy(text: str) -> float:
     factor = _prefixed(unit, {"Wh": 3600.0, "J": 1.0})
     if factor is None or any(unit.startswith(p) for p in _BINARY):
         raise UnitError(f"unknown energy unit {unit!r} in {text!r}; expected {ENERGY_FORMS}")
-    return value * factor
+    return _finite(value * factor, "energy", text)
 
 
 _COUNT_SUFFIXES = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
@@ -154,7 +166,7 @@ def parse_count(text: str) -> float:
     value = float(match.group(1))
     if not math.isfinite(value) or value < 0:
         raise UnitError(f"count {text!r} must be finite and non-negative; expected {COUNT_FORMS}")
-    return value * _COUNT_SUFFIXES[match.group(2)]
+    return _finite(value * _COUNT_SUFFIXES[match.group(2)], "count", text)
 
 
 _PARSERS = {"size": parse_size, "rate": parse_rate, "duration": parse_duration,
@@ -195,6 +207,13 @@ def parse_quantity(text: str, kind: str, *, option: str | None = None,
         if option is None:
             raise
         raise UnitError(f"{option}: {exc}") from None
+
+
+def is_whole_steps(duration_s: float, step_s: float) -> bool:
+    """Whether ``duration_s`` [s] is a whole number of steps of ``step_s`` [s] (to 1e-9 of
+    a step: durations parsed from text such as '7.5min' are not exact)."""
+    ratio = duration_s / step_s
+    return abs(ratio - round(ratio)) <= 1e-9
 
 
 def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:

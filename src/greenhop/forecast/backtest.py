@@ -163,7 +163,9 @@ def backtest(
     eval_start = series.index[0] + pd.Timedelta(seconds=warmup_s)
     rows = np.flatnonzero(raw.issue_times >= eval_start)
     if rows.size == 0:
-        raise ConfigError(f"backtest '{site}': no issue after the warm-up; shorten it")
+        raise ConfigError(f"backtest '{site}': no issue after the warm-up (issued every "
+                          f"{issue_every_s / 3600:g} h); shorten the warm-up or the issue "
+                          "spacing")
     actual = cal.actuals(series)
     pos = series.index.searchsorted(raw.issue_times)
     pers = np.broadcast_to(series.to_numpy(dtype=float)[pos][:, None], actual.shape)

@@ -223,7 +223,7 @@ def issue_forecasts(
     positions = np.arange(first, last + 1, stride, dtype=np.int64)
     if hasattr(model, "prepare"):
         model.prepare(h, qs)
-    block = max(1, round(refit_every_s / step))
+    block = max(1, round(min(refit_every_s, span_s) / step))  # longer: one fit for all
     out = np.empty((positions.size, h.size, len(qs)))
     block_ids = (positions - positions[0]) // block
     uniq = np.unique(block_ids)

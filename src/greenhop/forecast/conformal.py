@@ -48,6 +48,13 @@ def shift_quantiles(residuals: np.ndarray, quantiles: tuple[float, ...]) -> np.n
     return out
 
 
+def rolling_window_ns(window_s: float, issue_ns: np.ndarray) -> int:
+    """A rolling window [ns]; one longer than the issues' span holds them all, so it is cut
+    to that span (a huge window stays an int64)."""
+    span_s = (int(issue_ns[-1]) - int(issue_ns[0])) / 1e9 + 1.0
+    return int(min(window_s, span_s) * 1e9)
+
+
 def calibrate(
     table: ForecastTable,
     series: pd.Series,
@@ -101,7 +108,7 @@ def calibrate(
     out = v.copy()
     block_ns = int(recalibrate_every_s * 1e9)
     block_id = (issue_ns - issue_ns[0]) // block_ns
-    win_ns = int(window_s * 1e9)
+    win_ns = rolling_window_ns(window_s, issue_ns)
     known = ~np.isnan(actual)
     for b in np.unique(block_id):
         rows = np.flatnonzero(block_id == b)

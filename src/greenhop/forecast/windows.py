@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
-from greenhop.forecast.conformal import shift_quantiles
+from greenhop.forecast.conformal import rolling_window_ns, shift_quantiles
 from greenhop.forecast.table import ForecastTable, check_issue_times, check_quantiles
 
 DAY_S = 86400.0
@@ -322,7 +322,7 @@ def _calibrate_durations(issue_times, rem, in_win, series, threshold_w, cap, qs,
     group = in_win.astype(np.int64) * 100 + (tod_h // bin_h).astype(np.int64)
     out = rem.copy()
     block = (issue_ns - issue_ns[0]) // int(recalibrate_every_s * 1e9)
-    win = int(window_s * 1e9)
+    win = rolling_window_ns(window_s, issue_ns)
     for b in np.unique(block):
         rows = np.flatnonzero(block == b)
         t = issue_ns[rows[0]]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, UserError
+from greenhop.core.units import is_whole_steps
 from greenhop.fleet.forecasts import (
     ForecastSpec,
     WindowForecasts,
@@ -45,14 +46,13 @@ def parse_forecast(t, step_s: float, history_s: float, site_names: tuple[str, ..
     q = check_quantile(t.raw("quantile", d.quantile), t.where("quantile"))
     quantiles = tuple(sorted({*d.quantiles, round(q, 9)}))
     issue_every = t.duration("issue_every", max(d.issue_every_s, step_s), lo=0, lo_open=True)
-    ratio = issue_every / step_s
-    if abs(ratio - round(ratio)) > 1e-9:
+    if not is_whole_steps(issue_every, step_s):
         raise ConfigError(f"{t.where('issue_every')}: must be a whole number of steps of "
                           f"{step_s:g} s, got {issue_every:g} s")
     refit = t.duration("refit_every", d.refit_every_s, lo=0, lo_open=True)
     cal = t.duration("calibration_window", d.calibration_window_s, lo=0, lo_open=True)
     horizon = t.duration("horizon", d.horizon_s, lo=0, lo_open=True)
-    if horizon < step_s or abs(horizon / step_s - round(horizon / step_s)) > 1e-9:
+    if horizon < step_s or not is_whole_steps(horizon, step_s):
         raise ConfigError(f"{t.where('horizon')}: must be a whole number (>= 1) of steps of "
                           f"{step_s:g} s, got {horizon:g} s")
     if horizon > history_s:

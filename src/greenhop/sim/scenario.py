@@ -21,6 +21,7 @@ import pandas as pd
 from greenhop.core.errors import ConfigError
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
+from greenhop.core.units import is_whole_steps
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim import distributed_jobs
@@ -661,7 +662,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
                               f"{value / 86400:.4g} days")
     if horizon < step:
         raise ConfigError(f"horizon: must be at least one step ({step:g} s), got {horizon:g} s")
-    if abs(horizon / step - round(horizon / step)) > 1e-9:
+    if not is_whole_steps(horizon, step):
         raise ConfigError(f"horizon: must be a whole number of steps of {step:g} s, got "
                           f"{horizon:g} s")
     history = t.duration("history", 7 * 86400.0)
@@ -669,7 +670,7 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
         raise ConfigError(f"history: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
                           f"{history / 86400:.4g} days")
     decision = t.duration("decision_interval", step, lo=0, lo_open=True)
-    if abs(decision / step - round(decision / step)) > 1e-9:
+    if not is_whole_steps(decision, step):
         raise ConfigError(f"decision_interval: must be a whole number of steps of {step:g} s, "
                           f"got {decision:g} s")
     seed = t.number("seed", 0, lo=0, hi=2**32 - 1, integer=True)

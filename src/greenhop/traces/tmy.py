@@ -39,6 +39,9 @@ import pandas as pd
 
 from greenhop.core.errors import TraceError
 
+YEARS = range(1901, 2100)
+"""Calendar years the typical year can be mapped onto (:func:`read_tmy`'s ``year``)."""
+
 COLUMNS = ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_speed_m_s", "pressure_pa")
 
 
@@ -171,8 +174,9 @@ def read_tmy(key: str, year: int = 2023) -> pd.DataFrame:
         interval-start UTC index covering the whole year. Treat it as read-only
         (it is cached).
     """
-    if not isinstance(year, int) or not 1901 <= year <= 2099:
-        raise TraceError(f"TMY year must be a whole year in 1901-2099, got {year!r}")
+    if not isinstance(year, int) or year not in YEARS:
+        raise TraceError(f"TMY year must be a whole year in {YEARS[0]}-{YEARS[-1]}, "
+                         f"got {year!r}")
     site = tmy_site(key)
     values = roll_local_to_utc(typical_year_local(key, year), site.utc_offset_h)
     frame = pd.DataFrame(values, index=utc_year_index(year), columns=list(COLUMNS))

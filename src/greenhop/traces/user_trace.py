@@ -72,6 +72,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
             raise TraceError(f"{path}: some rows have more fields than the header "
                              f"({len(table.columns)} columns); every row needs exactly one "
                              "value per header column")
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str,
+                             keep_default_na=False).iloc[0].tolist()
+        if len(set(header)) < len(header):
+            table.columns = header  # pandas renamed repeats 'name.1': keep them visible
         return table, "csv"
     if suffix in (".parquet", ".pq"):
         try:
@@ -104,17 +108,20 @@ def _parse_times(raw: pd.Series, path: Path, kind: str, col: str) -> pd.Datetime
         if value is None or value is pd.NA or str(value).strip() == "":
             raise TraceError(f"{path}: missing timestamp in column {col!r} at "
                              f"{_where(kind, i)}; every row needs a time")
-        if not _OFFSET.search(str(value).strip()):
-            raise TraceError(
-                f"{path}: timestamp {value!r} at {_where(kind, i)} has no time zone (naive); "
-                "write it with a UTC offset, e.g. 2023-06-01T12:00Z or 2023-06-01 14:00+02:00"
-            )
+    # Parsed first (a timestamp without an offset is read as UTC here), so that text which is
+    # no time at all is reported as such, not as a time without a zone.
     parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         i = bad[0]
         raise TraceError(f"{path}: cannot parse timestamp {text.iloc[i]!r} at {_where(kind, i)}; "
                          "use ISO 8601 such as 2023-06-01T12:00:00+00:00")
+    for i, value in enumerate(text.tolist()):
+        if not _OFFSET.search(str(value).strip()):
+            raise TraceError(
+                f"{path}: timestamp {value!r} at {_where(kind, i)} has no time zone (naive); "
+                "write it with a UTC offset, e.g. 2023-06-01T12:00Z or 2023-06-01 14:00+02:00"
+            )
     return pd.DatetimeIndex(parsed)
 
 
@@ -160,6 +167,10 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
                          f"{', '.join(columns)}")
     if column not in columns:
         raise TraceError(f"{path}: no column {column!r}; columns are {', '.join(columns)}")
+    for name in (time_column, column):
+        if columns.count(name) > 1:
+            raise TraceError(f"{path}: {columns.count(name)} columns are named {name!r}; "
+                             "rename all but one so the column to read is unambiguous")
     if column == time_column:
         raise TraceError(f"{path}: column {column!r} is the time column; name the value "
                          "column with --column and the time column with --time-column")
@@ -214,6 +225,14 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         raise TraceError(f"{path}: negative value {values[i]:g} {unit} in column {column!r} at "
                          f"{_where(kind, i)} ({times[i]}); {quantity.split('_')[0]} cannot be "
                          "negative: fix the sign or clip it to 0")
+    with np.errstate(over="ignore"):
+        si = (values / step_s if per_interval else values) * factor
+    huge = np.flatnonzero(np.isinf(si))
+    if len(huge):
+        i = huge[0]
+        raise TraceError(f"{path}: value {values[i]:g} {unit} in column {column!r} at "
+                         f"{_where(kind, i)} ({times[i]}) is too large: it overflows to "
+                         "infinity once converted to SI units; check the value and the unit")
     nan = np.flatnonzero(np.isnan(values))
     gap_pos = np.flatnonzero(diffs_s > step_s)
     if gaps == "error":
@@ -230,7 +249,7 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
                 "gaps='break' (--gaps break) to end windows at gaps or gaps='interpolate' "
                 "(--gaps interpolate) to fill short ones"
             )
-    series = pd.Series(values, index=times, name=quantity)
+    series = pd.Series(si, index=times, name=quantity)
     if gaps == "interpolate":
         full = pd.date_range(times[0], times[-1], freq=pd.Timedelta(seconds=step_s))
         series = series.reindex(full)
@@ -249,9 +268,6 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         series = series.interpolate(method="time")
     elif gaps == "break":
         series = series[~np.isnan(values)]
-    if per_interval:
-        series = series / step_s
-    series = series * factor
     if label == "end":
         series.index = series.index - pd.Timedelta(seconds=step_s)
     series.index = pd.DatetimeIndex(series.index).tz_convert("UTC")

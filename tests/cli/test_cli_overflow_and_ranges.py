@@ -1,0 +1,156 @@
+"""Bad input a probe found in feasibility, feasibility-map, sync-map, windows and forecast:
+values that overflow once scaled to SI, years and plot ranges outside what the data covers,
+spans that break the rules of the scenario keys. Each is exit code 2 and one line naming
+the option, checked before any long work starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from clikit import run
+
+WINDOW = ("-c", "98GB", "-b", "1Gbps", "-w", "2h")
+
+
+def _one_line_error(code: int, err: str, *names: str) -> str:
+    """Exit code 2, one line on stderr, no traceback, naming every ``names``."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """The site model and the forecast data fail the test if they start."""
+    import greenhop.forecast.data
+    import greenhop.traces.site_model
+
+    def started(*args, **kwargs):
+        raise AssertionError("the work started before the options were checked")
+
+    monkeypatch.setattr(greenhop.traces.site_model, "site_energy", started)
+    monkeypatch.setattr(greenhop.forecast.data, "load_site", started)
+
+
+@pytest.fixture
+def power_csv(tmp_path):
+    """Two days of hourly surplus in kW, as a user trace."""
+    times = pd.date_range("2023-06-01", periods=48, freq="h", tz="UTC")
+    path = tmp_path / "surplus.csv"
+    pd.DataFrame({"time": [t.isoformat() for t in times],
+                  "surplus": np.where(times.hour % 24 < 12, 10.0, 0.0)}).to_csv(path, index=False)
+    return path
+
+
+# --- values that overflow once scaled to SI -----------------------------------------------
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (("feasibility-map", "-o", "{tmp}/m.png", "--bandwidths", "1Mbps:1e308Gbps"), "--bandwidths"),
+    (("feasibility-map", "-o", "{tmp}/m.png", "--sizes", "1B:1e300TB"), "--sizes"),
+    (("feasibility-map", "-o", "{tmp}/m.png", "--sizes", "10B:1.7e308B"), "--sizes"),
+    (("sync-map", "--bandwidths", "1Mbps:1e308Gbps"), "--bandwidths"),
+    (("sync-map", "--bandwidths", "1bps:1e300bps"), "--bandwidths"),
+    (("sync-map", "--models", "1e300T"), "--models"),
+    (("sync-map", "--bandwidths", "1.5e-295bps:1e-280bps"), "--bandwidths"),
+    (("feasibility", "-c", "98GB", "-b", "1Gbps", "-w", "1e308h"), "--window"),
+    (("feasibility", *WINDOW, "--startup", "1e308h"), "--startup"),
+    (("feasibility", *WINDOW, "--idle-power", "1e308GW"), "--idle-power"),
+    (("feasibility", "--params", "1e296T", "-b", "1Gbps", "-w", "2h"), "--params"),
+    (("feasibility", *WINDOW, "--gpus", "1e308"), "--gpus"),
+    (("feasibility", *WINDOW, "--workers", "1e308", "--sync-every", "1"), "--workers"),
+    (("forecast", "backtest", "--site", "madrid-es", "--issue-every", "1e308h"),
+     "--issue-every"),
+])
+def test_an_overflowing_value_names_its_option(capsys, tmp_path, no_work, argv, option) -> None:
+    code, out, err = run(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    _one_line_error(code, err, option)
+    assert out == ""
+
+
+def test_sync_map_checks_out_before_printing_the_table(capsys, tmp_path) -> None:
+    code, out, err = run(capsys, "sync-map", "-o", str(tmp_path / "s.bmp"))
+    _one_line_error(code, err, "--out", ".bmp")
+    assert out == ""
+
+
+# --- windows: --year and the plot range ---------------------------------------------------
+
+@pytest.mark.parametrize("year", ["0", "-5", "1", "50", "1600", "1900", "2100", "2262", "99999"])
+def test_windows_year_outside_the_weather_years_is_refused(capsys, no_work, year) -> None:
+    code, _, err = run(capsys, "windows", "--site", "madrid-es", f"--year={year}")
+    line = _one_line_error(code, err, "--year", "1901-2099")
+    assert f"--year {year}:" in line
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (("--plot", "{tmp}/p.png", "--plot-days", "inf"), "--plot-days"),
+    (("--plot", "{tmp}/p.png", "--plot-days", "nan"), "--plot-days"),
+    (("--plot", "{tmp}/p.png", "--plot-start", "notadate"), "--plot-start"),
+    (("--plot-start", "2023-06-01"), "--plot-start"),
+    (("--plot-days", "3"), "--plot-days"),
+])
+def test_windows_bad_plot_range_is_refused_first(capsys, tmp_path, no_work, argv,
+                                                 option) -> None:
+    code, _, err = run(capsys, "windows", "--site", "madrid-es",
+                       *(a.format(tmp=tmp_path) for a in argv))
+    line = _one_line_error(code, err, option)
+    if "--plot" not in argv:
+        assert "goes with --plot" in line
+
+
+def test_windows_more_plot_days_than_the_series_shows_it_all(capsys, tmp_path,
+                                                              power_csv) -> None:
+    png = tmp_path / "p.png"
+    code, _, err = run(capsys, "windows", "--trace", str(power_csv), "--column", "surplus",
+                       "--unit", "kW", "--plot", str(png), "--plot-days", "1e308",
+                       "--plot-start", "2023-06-01T12:00+02:00")
+    assert code == 0, err
+    assert png.stat().st_size > 1000
+
+
+def test_windows_trace_value_that_overflows_in_watts_names_the_row(capsys, tmp_path) -> None:
+    times = pd.date_range("2023-06-01", periods=48, freq="h", tz="UTC")
+    values = np.full(48, 10.0)
+    values[5] = 1e308
+    path = tmp_path / "huge.csv"
+    pd.DataFrame({"time": [t.isoformat() for t in times], "surplus": values}).to_csv(
+        path, index=False)
+    code, out, err = run(capsys, "windows", "--trace", str(path), "--column", "surplus",
+                         "--unit", "kW")
+    _one_line_error(code, err, "huge.csv", "row 6", "'surplus'", "too large")
+    assert out == ""
+
+
+# --- forecast backtest: the rules of the scenario's [forecast] keys -----------------------
+
+@pytest.mark.parametrize("option", ["--issue-every", "--refit-every", "--calibration-window"])
+def test_backtest_zero_spans_are_refused_naming_the_option(capsys, no_work, option) -> None:
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", option, "0s")
+    line = _one_line_error(code, err, option, "longer than 0")
+    assert "window_s" not in line
+
+
+def test_backtest_issue_every_must_be_whole_steps(capsys, monkeypatch) -> None:
+    import greenhop.forecast.data
+    from greenhop.forecast.data import ForecastSite
+
+    index = pd.date_range("2023-06-01", periods=4 * 288, freq="5min", tz="UTC")
+    site = ForecastSite("flat", pd.Series(1.0, index=index), "W", None, None, None, 0.0, "test")
+    monkeypatch.setattr(greenhop.forecast.data, "load_site", lambda name: site)
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "flat", "--model",
+                       "persistence", "--issue-every", "7min")
+    _one_line_error(code, err, "--issue-every", "7 min", "5 min")
+
+
+def test_forecast_models_lists_every_name_backtest_accepts(capsys) -> None:
+    from greenhop.forecast import FORECASTERS
+
+    code, out, _ = run(capsys, "forecast", "models")
+    assert code == 0
+    assert out.split() == FORECASTERS.names()
+    assert {"gbm", "clear-sky-persistence"} <= set(out.split())
