@@ -210,6 +210,9 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
                            str(fresh))
         assert code == 2 and "--time-scale: must be a finite number > 0" in err, (value, err)
         assert not fresh.exists()  # refused before the work directory is made
+    code, err = inproc(capsys, "run", str(LIVE), "--step-sleep", "2h", "--workdir",
+                       str(tmp_path / "w-sleep"))
+    assert code == 2 and "--step-sleep: at most 3600 s" in err, err
 
 
 def test_an_older_schema_and_a_double_start_are_refused_and_nothing_changes(tmp_path, capsys):

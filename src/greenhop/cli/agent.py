@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from greenhop.cli import paths
+from greenhop.core.errors import ConfigError
 from greenhop.core.units import (
     format_duration,
     format_rate,
@@ -34,18 +35,45 @@ transfer_app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
+MAX_TIMEOUT_S = 86400.0
+"""Longest ``--timeout`` of a transfer [s] (a day)."""
+MAX_LATENCY_S = 60.0
+"""Longest ``--latency`` an agent adds to each response [s]."""
+
+
 def _rate(text: str) -> float:
     if text.strip().lower() in ("unlimited", "inf", "none"):
         return math.inf
     return parse_quantity(text, "rate", option="--rate", plain=False)
 
 
+def _duration(text: str, option: str, most_s: float, *, zero: bool) -> float:
+    """``text`` given as ``option``, parsed into seconds [s]: at most ``most_s`` [s], and
+    above 0 unless ``zero`` allows it; a :class:`ConfigError` naming ``option`` otherwise."""
+    value = parse_quantity(text, "duration", option=option)
+    if not (value <= most_s and (zero or value > 0)):
+        low = "0 s or more" if zero else "more than 0 s"
+        raise ConfigError(f"{option} {text!r}: must be {low} and at most "
+                          f"{format_duration(most_s)}")
+    return value
+
+
 def _credentials(token_file: Path | None, tls_ca: Path | None):
-    from greenhop.core.errors import ConfigError
+    import ssl
+
     from greenhop.runtime.auth import Credentials, read_token_file
 
-    if tls_ca is not None and not tls_ca.is_file():
-        raise ConfigError(f"--tls-ca {tls_ca}: no such file")
+    if tls_ca is not None:
+        if not tls_ca.is_file():
+            raise ConfigError(f"--tls-ca {tls_ca}: no such file")
+        try:  # what every TLS client of the run loads: refuse a file it cannot use now
+            ssl.create_default_context(cafile=str(tls_ca))
+        except ssl.SSLError as exc:
+            why = (exc.reason or str(exc)).replace("_", " ").lower()
+            raise ConfigError(f"--tls-ca {tls_ca}: not a PEM certificate ({why}); give the "
+                              "run's ca.pem (greenhop agent tls makes one)") from None
+        except OSError as exc:
+            raise ConfigError(f"--tls-ca {tls_ca}: cannot read it ({exc.strerror})") from None
     return Credentials(read_token_file(token_file) if token_file else None,
                        str(tls_ca) if tls_ca else None)
 
@@ -68,16 +96,17 @@ def serve(
     name: str = typer.Option("site", "--name", help="Site name (reported by /v1/health)."),
     rate: str = typer.Option("unlimited", "--rate", help="Link rate: 1Gbps, 100Mbit/s, unlimited."),
     latency: str = typer.Option(
-        "0ms", "--latency", help="Delay added to each response, e.g. 20ms."
+        "0ms", "--latency", help="Delay added to each response, e.g. 20ms (at most 1 min)."
     ),
     idle_timeout: str = typer.Option(
         "0s", "--idle-timeout", help="Stop after this long without a request (0s: never)."
     ),
 ) -> None:
     """Serve ROOT/<job>/step-* to the run's controller and agents (Ctrl-C stops it)."""
-    from greenhop.core.errors import ConfigError
     from greenhop.runtime.agent import SiteAgent
 
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--root {root}: is a file, not a directory; give the site directory")
     if not root.is_dir():
         raise ConfigError(f"--root {root}: no such directory; create the site directory first "
                           "(the controller's WORKDIR/sites/<site> on a shared setup)")
@@ -88,12 +117,13 @@ def serve(
             raise ConfigError(f"{opt} {p}: no such file")
     creds = _credentials(token_file, tls_ca)
     idle_s = parse_quantity(idle_timeout, "duration", option="--idle-timeout")
+    latency_s = _duration(latency, "--latency", MAX_LATENCY_S, zero=True)
     agent = SiteAgent(
         root,
         host=host,
         port=port,
         rate_bps=_rate(rate),
-        latency_s=parse_quantity(latency, "duration", option="--latency"),
+        latency_s=latency_s,
         idle_timeout_s=idle_s or None,
         name=name,
         token=creds.token,
@@ -146,7 +176,8 @@ def pull(
     dest: Path = typer.Argument(..., help="Local checkpoint directory of the job."),
     checkpoint: str = typer.Option("latest", "--checkpoint", help="step-NNNNNNNNN or latest."),
     retries: int = typer.Option(8, "--retries", min=0, help="Retries after drops or bad chunks."),
-    timeout: str = typer.Option("30s", "--timeout", help="Socket timeout."),
+    timeout: str = typer.Option("30s", "--timeout", help="Socket timeout (more than 0 s, at "
+                                "most a day)."),
     token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -158,6 +189,7 @@ def pull(
 
     check_job_name(job)
     paths.output_dir(dest, "DEST")
+    timeout_s = _duration(timeout, "--timeout", MAX_TIMEOUT_S, zero=False)
     creds = _credentials(token_file, tls_ca)
     progress = Progress(
         TextColumn(f"[bold]{job}"),
@@ -180,7 +212,7 @@ def pull(
             dest,
             checkpoint,
             max_retries=retries,
-            timeout_s=parse_quantity(timeout, "duration", option="--timeout"),
+            timeout_s=timeout_s,
             progress=on_progress,
             credentials=creds,
         )

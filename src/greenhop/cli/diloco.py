@@ -9,6 +9,10 @@ from pathlib import Path
 
 import typer
 
+from greenhop.cli import paths
+from greenhop.core.errors import ConfigError
+from greenhop.core.names import check_name
+
 
 def diloco_command(
     root: Path = typer.Argument(..., help="Directory for the sites' checkpoints and the "
@@ -27,8 +31,11 @@ def diloco_command(
     from greenhop.runtime.diloco import WorkerMove, run_diloco
     from greenhop.workload.diloco import DilocoConfig
 
+    paths.output_dir(root, "ROOT")
     cfg = DilocoConfig.from_json(config, "--config")
-    site_names = [s for s in sites.split(",") if s]
+    site_names = [check_name("site", s.strip(), "--sites") for s in sites.split(",") if s.strip()]
+    if not site_names:
+        raise ConfigError(f"--sites {sites!r}: name at least one site, e.g. --sites a,b,c")
     where = placement.split(",") if placement else None
     moves = [WorkerMove.parse(m) for m in move]
     result = run_diloco(cfg, root, site_names, placement=where, moves=moves)

@@ -311,6 +311,10 @@ def run_command(
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
     step_sleep_s = parse_quantity(step_sleep, "duration", option="--step-sleep")
+    from greenhop.workload.reference.run import MAX_STEP_SLEEP_S
+
+    if step_sleep_s > MAX_STEP_SLEEP_S:  # the trainers would refuse it, one crash at a time
+        raise ConfigError(f"--step-sleep: at most {MAX_STEP_SLEEP_S} s, got {step_sleep_s:g} s")
     max_wall_s = parse_quantity(max_wall, "duration", option="--max-wall")
     paths.output_dir(workdir, "--workdir")
     if db is not None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from greenhop.cli import paths
 from greenhop.core.errors import CheckpointError, ConfigError
 from greenhop.core.units import format_size, parse_quantity
 
@@ -33,23 +35,30 @@ def run(
         0, "--every", min=0, help="Checkpoint every N steps (0 = only on request and at the end)."
     ),
     keep: int = typer.Option(3, "--keep", min=1, help="Complete checkpoints to retain."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    scale: float = typer.Option(1.0, "--scale", help="LM width multiplier (bigger checkpoints)."),
-    width: int | None = typer.Option(None, "--width", help="LM width (overrides --scale)."),
-    layers: int | None = typer.Option(None, "--layers", help="LM layers (default 4)."),
-    context: int | None = typer.Option(None, "--context", help="LM context length (default 128)."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
-    threads: int = typer.Option(1, "--threads", min=1, help="torch threads (fixed for exactness)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (0 to 2**32-1)."),
+    scale: float = typer.Option(1.0, "--scale", help="LM width multiplier (bigger checkpoints; "
+                                "above 0, at most 16: width 4096)."),
+    width: int | None = typer.Option(None, "--width", help="LM width (overrides --scale; a "
+                                     "multiple of 4, at most 4096)."),
+    layers: int | None = typer.Option(None, "--layers", help="LM layers (default 4; 1 to 64)."),
+    context: int | None = typer.Option(None, "--context", help="LM context length (default "
+                                       "128; 1 to 1024)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Batch size (at most 512)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads (fixed for exactness; "
+                                "at most 1024)."),
     step_sleep: str = typer.Option("0s", "--step-sleep", help="Pause after each step, e.g. 50ms or "
-                                   "0.04 (seconds)."),
+                                   "0.04 (seconds; at most 1h)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Train a reference workload; resume from the newest complete checkpoint in --ckpt-dir."""
+    """Train a reference workload; resume from the newest complete checkpoint in --ckpt-dir
+    (an LM's model must not exceed 1 G parameters)."""
+    from greenhop.workload.checkpoint import IncompatibleCheckpoint
     from greenhop.workload.reference.run import WORKLOADS, RunOptions, run_reference
     from greenhop.workload.session import EXIT_MIGRATED
 
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")
+    paths.output_dir(ckpt_dir, "--ckpt-dir")
     opts = RunOptions(
         steps=steps,
         every_steps=every,
@@ -79,13 +88,16 @@ def run(
         def on_step(step: int, loss: float) -> None:
             progress.update(task, completed=step, loss=f"{loss:.4f}")
 
-        code = run_reference(
-            workload,
-            ckpt_dir,
-            opts,
-            on_step=on_step,
-            log=lambda msg: progress.console.print(f"[dim]{msg}[/]"),
-        )
+        try:
+            code = run_reference(
+                workload,
+                ckpt_dir,
+                opts,
+                on_step=on_step,
+                log=lambda msg: progress.console.print(f"[dim]{escape(msg)}[/]"),
+            )
+        except IncompatibleCheckpoint as exc:  # the message starts with the directory
+            raise ConfigError(f"--ckpt-dir {exc}") from None
     if code == EXIT_MIGRATED:
         err.print(f"checkpointed on request in {ckpt_dir}; exit code {EXIT_MIGRATED} (migrate me)")
     raise typer.Exit(code)
@@ -100,19 +112,26 @@ def inspect(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (step, weights_sha256, ...)."),
 ) -> None:
-    """Verify a checkpoint and print its step, size and weights digest."""
+    """Verify a checkpoint and print its step, size and weights digest (exit code 2 when the
+    checkpoint given is incomplete or corrupt, 1 when a job directory holds no complete one)."""
     from greenhop.workload import checkpoint as ck
 
     if not path.exists():
         raise ConfigError(f"{path} does not exist; pass a checkpoint or job directory")
+    if not path.is_dir():
+        raise ConfigError(f"{path} is a file; pass a checkpoint or job directory")
     target = path
     if ck.parse_step_dir(path.name) is None:
-        target = ck.latest_complete(path)
-        if target is None:
+        target = ck.latest_complete(
+            path, log=lambda msg: err.print(f"warning: {escape(msg)}", soft_wrap=True))
+        if target is None:  # a job that has not checkpointed yet: a state, not a mistake
             raise CheckpointError(
                 f"{path} holds no complete checkpoint (step-* with a verified MANIFEST.json)"
             )
-    info = ck.describe(target)
+    try:
+        info = ck.describe(target)
+    except CheckpointError as exc:  # the checkpoint given is incomplete or corrupt
+        raise ConfigError(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(info, indent=1, sort_keys=True))
         return

@@ -80,6 +80,12 @@ class IncompleteCheckpoint(CheckpointError):
     other :class:`CheckpointError` s (unsafe or malformed content) stop it."""
 
 
+class IncompatibleCheckpoint(ConfigError):
+    """A complete checkpoint that the job cannot resume from: it was written by another
+    model, another model shape or another job. A user mistake (the wrong checkpoint
+    directory), so resume stops and leaves the checkpoint as it is."""
+
+
 def step_dir_name(step: int) -> str:
     """Directory name of the checkpoint taken after ``step`` steps."""
     return f"step-{int(step):09d}"
@@ -639,16 +645,22 @@ def recover(ckpt_dir: str | Path) -> None:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """Parse and validate ``path/MANIFEST.json``; raise :class:`CheckpointError` if malformed."""
+    """Parse and validate ``path/MANIFEST.json``; raise :class:`CheckpointError` if malformed.
+
+    A missing manifest, or one that is not JSON at all (torn or corrupt at rest), makes the
+    checkpoint incomplete (:class:`IncompleteCheckpoint`: resume falls back past it).
+    """
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise IncompleteCheckpoint(f"{path} has no {MANIFEST}: the checkpoint is incomplete")
-    return parse_manifest(mpath.read_bytes(), str(mpath))
+    return parse_manifest(mpath.read_bytes(), str(mpath), not_json=IncompleteCheckpoint)
 
 
-def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
-    """Parse and validate manifest bytes (from disk or the network)."""
-    m = sf.load_json_bytes(data, where)
+def parse_manifest(data: bytes, where: str,
+                   not_json: type[CheckpointError] = CheckpointError) -> dict[str, Any]:
+    """Parse and validate manifest bytes (from disk or the network); bytes that are not
+    JSON raise ``not_json``."""
+    m = sf.load_json_bytes(data, where, not_json)
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not a greenhop checkpoint manifest (format {FORMAT!r})")
     if m.get("version") != VERSION:

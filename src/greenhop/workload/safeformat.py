@@ -291,13 +291,15 @@ def unflatten(structure: Any, tensors: dict[str, Any], where: str) -> Any:
     return dec(structure)
 
 
-def load_json_bytes(data: bytes, where: str) -> Any:
-    """Parse JSON bytes, refusing pickles and anything that is not UTF-8 JSON."""
+def load_json_bytes(data: bytes, where: str,
+                    not_json: type[CheckpointError] = CheckpointError) -> Any:
+    """Parse JSON bytes, refusing pickles (:class:`CheckpointError`) and anything that is
+    not UTF-8 JSON (``not_json``)."""
     sniff_unsafe(data[:4], where)
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
+        raise not_json(
             f"{where} is not valid JSON ({exc}); the checkpoint is malformed"
         ) from None
 

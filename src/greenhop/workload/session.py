@@ -58,6 +58,34 @@ ENV_PROGRESS = "GREENHOP_PROGRESS"
 ``step N`` to stdout after each step (how ``greenhop run`` sees a job's progress)."""
 
 
+MODEL_CONFIG = "model_config"
+"""Key of ``meta.json`` holding the :class:`TrainingSession`'s ``model_config``."""
+_ELSEWHERE = "use another checkpoint directory"
+
+
+def _shape(config: Any, other: Any) -> str:
+    """``config`` (a recorded ``model_config``) in words, e.g. ``lm (width 256)``: only
+    the entries that differ from ``other`` when both name the same model."""
+    if not isinstance(config, dict):
+        return repr(config)
+    same = isinstance(other, dict) and other.get("model") == config.get("model")
+    shown = [f"{k} {v}" for k, v in config.items()
+             if k != "model" and not (same and other.get(k) == v)]
+    name = str(config.get("model", "?"))
+    return f"{name} ({', '.join(shown)})" if shown else name
+
+
+def _first_problem(exc: Exception, limit: int = 160) -> str:
+    """The first problem torch's ``load_state_dict`` error lists, cut to ``limit``
+    characters, and how many more there are (the full text names every tensor)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "Error(s) in loading state_dict for X:"
+        lines = lines[1:]
+    first = lines[0].rstrip(". ") if lines else type(exc).__name__
+    first = first if len(first) <= limit else first[: limit - 3] + "..."
+    return first + (f"; and {len(lines) - 1} more" if len(lines) > 1 else "")
+
+
 def env_resume_step() -> int | None:
     """The step in :data:`ENV_RESUME_STEP`, or None when it is unset or empty."""
     raw = os.environ.get(ENV_RESUME_STEP, "").strip()
@@ -96,6 +124,9 @@ class TrainingSession:
         log: callable taking one message line (default: stderr).
         resume_step: the step :meth:`resume` must load (default: the environment's
             :data:`ENV_RESUME_STEP`, set by ``greenhop run``; None = the newest intact).
+        model_config: the model's name and shape as a JSON object, e.g. ``{"model": "lm",
+            "width": 256}``; recorded in each checkpoint's ``meta.json``, and :meth:`resume`
+            refuses a checkpoint that recorded another one (None: nothing recorded).
     """
 
     def __init__(
@@ -115,6 +146,7 @@ class TrainingSession:
         shard_bytes: int = ck.DEFAULT_SHARD_BYTES,
         log: Callable[[str], None] | None = None,
         resume_step: int | None = None,
+        model_config: dict[str, Any] | None = None,
     ) -> None:
         if ckpt_dir is None:
             ckpt_dir = os.environ.get(ENV_CHECKPOINT_DIR) or None
@@ -149,6 +181,7 @@ class TrainingSession:
         self.shard_bytes = shard_bytes
         self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
         self.resume_step = resume_step if resume_step is not None else env_resume_step()
+        self.model_config = model_config
         self.progress = os.environ.get(ENV_PROGRESS, "") == "1"
         self.step = 0
         self.last_saved: tuple[int, bool] | None = None
@@ -199,7 +232,9 @@ class TrainingSession:
         ones to older complete ones); return its step, or 0 when there is none.
 
         Raises :class:`CheckpointError` for a checkpoint that is unsafe (a pickle
-        payload) or malformed rather than skipping it silently.
+        payload) or malformed rather than skipping it silently, and
+        :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` for one written by
+        another model or model shape (before loading anything into the components).
         """
         ck.recover(self.ckpt_dir)
         loaded = None
@@ -224,13 +259,18 @@ class TrainingSession:
                 )
             self.step = 0
             return 0
-        missing = [n for n in self.components if n not in loaded.components]
-        if missing:
-            raise CheckpointError(
-                f"{path} lacks components {missing}; it was written by another job"
-            )
+        self._check_fits(loaded)
         for name, obj in self.components.items():
-            obj.load_state_dict(loaded.components[name])
+            try:
+                obj.load_state_dict(loaded.components[name])
+            except CheckpointError:
+                raise
+            except (RuntimeError, ValueError, KeyError) as exc:  # torch: shapes or keys differ
+                raise ck.IncompatibleCheckpoint(
+                    f"{self.ckpt_dir}: the {name} in {path.name} does not fit this job's "
+                    f"{name} ({_first_problem(exc)}); it was written by another model or "
+                    f"model shape; {_ELSEWHERE}"
+                ) from None
         if self.capture_rng:
             if "rng" not in loaded.components:
                 raise CheckpointError(f"{path} has no RNG state; resume with capture_rng=False")
@@ -240,13 +280,30 @@ class TrainingSession:
         self.log(f"resumed from {path} (step {loaded.step})")
         return loaded.step
 
+    def _check_fits(self, loaded: ck.LoadedCheckpoint) -> None:
+        """Raise :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` when
+        ``loaded`` lacks a component or recorded another ``model_config``."""
+        where = f"{self.ckpt_dir}: {loaded.path.name}"
+        missing = [n for n in self.components if n not in loaded.components]
+        if missing:
+            raise ck.IncompatibleCheckpoint(
+                f"{where} lacks components {missing}; it was written by another job; "
+                f"{_ELSEWHERE}")
+        theirs, mine = loaded.meta.get(MODEL_CONFIG), self.model_config
+        if mine is not None and theirs is not None and theirs != mine:
+            raise ck.IncompatibleCheckpoint(
+                f"{where} is a checkpoint of model {_shape(theirs, mine)}; it cannot "
+                f"resume as {_shape(mine, theirs)}; {_ELSEWHERE}")
+
     def save(self, step: int, *, finished: bool = False) -> Path:
         """Write a complete checkpoint now and apply retention; return its directory."""
         state = {name: obj.state_dict() for name, obj in self.components.items()}
         if self.capture_rng:
             state["rng"] = rng_state()
+        extra = {MODEL_CONFIG: self.model_config} if self.model_config is not None else None
         path = ck.save_checkpoint(
-            self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes
+            self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
+            extra_meta=extra,
         )
         ck.prune(self.ckpt_dir, self.keep)
         self.last_saved = (step, finished)

@@ -6,11 +6,14 @@ Returns :data:`~greenhop.workload.EXIT_FINISHED` (0) when all steps are done and
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,15 +21,46 @@ from greenhop.core.errors import ConfigError, require
 from greenhop.workload.sampler import ResumableSampler
 from greenhop.workload.session import EXIT_FINISHED, MigrationExit, TrainingSession
 
+if TYPE_CHECKING:
+    from greenhop.workload.reference.models import LMConfig
+
 WORKLOADS = ("lm", "mlp")
+
+MAX_SEED = 2**32 - 1
+"""Largest ``--seed`` (numpy's global generator takes 32 bits)."""
+MAX_WIDTH = 4096
+"""Largest LM width [-] (``--width``, or the default 256 times ``--scale``)."""
+MAX_LAYERS = 64
+"""Most LM layers [-] (``--layers``)."""
+MAX_CONTEXT = 1024
+"""Longest LM context [tokens] (``--context``)."""
+MAX_LM_PARAMS = 1_000_000_000
+"""Most LM parameters [-]: about 16 GB of weights, gradients and AdamW state in float32."""
+MAX_BATCH_SIZE = 512
+"""Largest ``--batch-size`` [-] (the mlp's whole data set)."""
+MAX_THREADS = 1024
+"""Most torch threads [-] (``--threads``)."""
+MAX_STEP_SLEEP_S = 3600
+"""Longest ``--step-sleep`` [s]."""
+MLP_SHAPE = {"n_in": 16, "hidden": 64}
+"""The mlp's inputs and hidden width [-]."""
+
+
+def _within(option: str, value: float | None, low: float, high: float, unit: str = "") -> None:
+    """Refuse ``value`` of ``option`` outside ``low``..``high`` [``unit``]; None (the
+    option not given) passes."""
+    if value is not None and not low <= value <= high:
+        raise ConfigError(f"{option}: must be from {low}{unit} to {high}{unit}, got "
+                          f"{value}{unit}")
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Options of a reference run.
+    """Options of a reference run, checked when made (a :class:`ConfigError` names the
+    option as both entry points spell it, e.g. ``--seed``).
 
     ``scale`` multiplies the LM's width (checkpoint size grows about with its
-    square); ``width``/``layers``/``context`` override the LM's shape;
+    square); ``width``/``layers``/``context`` override the LM's shape (None: not given);
     ``step_sleep_s`` slows each step down [s] (to interrupt it by hand);
     ``threads`` is torch's intra-op thread count (keep it fixed for exactness).
     """
@@ -45,6 +79,61 @@ class RunOptions:
     step_sleep_s: float = 0.0
     control_file: str | None = None
 
+    def __post_init__(self) -> None:
+        for option, value, low, high in (
+            ("--steps", self.steps, 0, math.inf),
+            ("--every", self.every_steps, 0, math.inf),
+            ("--keep", self.keep, 1, math.inf),
+            ("--seed", self.seed, 0, MAX_SEED),
+            ("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE),
+            ("--width", self.width, 1, MAX_WIDTH),
+            ("--layers", self.layers, 1, MAX_LAYERS),
+            ("--context", self.context, 1, MAX_CONTEXT),
+            ("--threads", self.threads, 1, MAX_THREADS),
+        ):
+            _within(option, value, low, high)
+        _within("--step-sleep", self.step_sleep_s, 0, MAX_STEP_SLEEP_S, " s")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ConfigError(f"--scale: must be a number above 0, got {self.scale}")
+
+
+def lm_config(opts: RunOptions) -> LMConfig:
+    """The LM's :class:`~greenhop.workload.reference.models.LMConfig` for ``opts``: the
+    default shape, ``--scale`` applied to its width, then ``--width``, ``--layers`` and
+    ``--context`` where given; a :class:`ConfigError` names the option that makes it
+    impossible or too big (:data:`MAX_WIDTH`, :data:`MAX_LM_PARAMS`)."""
+    from greenhop.workload.reference.models import LMConfig
+
+    base = LMConfig()
+    if opts.width is None and base.width * opts.scale > MAX_WIDTH:
+        raise ConfigError(f"--scale: at most {MAX_WIDTH / base.width:g} (width {MAX_WIDTH}), "
+                          f"got {opts.scale:g}")
+    scaled = base.scaled(opts.scale)
+    cfg = dataclasses.replace(
+        scaled,
+        width=scaled.width if opts.width is None else opts.width,
+        layers=scaled.layers if opts.layers is None else opts.layers,
+        context=scaled.context if opts.context is None else opts.context,
+    )
+    if cfg.width % cfg.heads:
+        raise ConfigError(f"--width: {cfg.width} must be a multiple of the {cfg.heads} heads")
+    if cfg.n_params() > MAX_LM_PARAMS:
+        raise ConfigError(
+            f"--width {cfg.width} --layers {cfg.layers} --context {cfg.context}: "
+            f"{cfg.n_params() / 1e6:.0f} M parameters; at most {MAX_LM_PARAMS / 1e6:.0f} M"
+        )
+    return cfg
+
+
+def model_config(workload: str, opts: RunOptions) -> dict:
+    """The name and shape of ``workload``'s model under ``opts``, as recorded in each
+    checkpoint (``meta.json`` ``model_config``); a resume with another one is refused."""
+    if workload == "lm":
+        return {"model": "lm", **dataclasses.asdict(lm_config(opts))}
+    if workload == "mlp":
+        return {"model": "mlp", **MLP_SHAPE}
+    raise ConfigError(f"unknown workload {workload!r}; choose one of {', '.join(WORKLOADS)}")
+
 
 def _setup(torch, threads: int, seed: int) -> None:
     torch.set_num_threads(threads)
@@ -60,9 +149,10 @@ def build(workload: str, opts: RunOptions):
     from greenhop.workload.reference import models
 
     if workload == "mlp":
-        model = models.TinyMLP()
+        n_in = MLP_SHAPE["n_in"]
+        model = models.TinyMLP(**MLP_SHAPE)
         g = torch.Generator().manual_seed(opts.seed + 1)
-        x = torch.randn(512, 16, generator=g)
+        x = torch.randn(512, n_in, generator=g)
         y = (x[:, :4].sum(dim=1, keepdim=True) ** 2 / 4 + torch.sin(x[:, 4:5])).contiguous()
         sampler = ResumableSampler(512, opts.batch_size, seed=opts.seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
@@ -70,7 +160,8 @@ def build(workload: str, opts: RunOptions):
 
         def step_fn() -> float:
             idx = torch.from_numpy(sampler.next_batch())
-            noise = torch.from_numpy(np.random.standard_normal((len(idx), 16)).astype(np.float32))
+            noise = torch.from_numpy(
+                np.random.standard_normal((len(idx), n_in)).astype(np.float32))
             weight = 1.0 + 0.05 * random.random()
             loss = weight * F.mse_loss(model(x[idx] + 0.01 * noise), y[idx])
             optimizer.zero_grad(set_to_none=True)
@@ -82,17 +173,7 @@ def build(workload: str, opts: RunOptions):
     elif workload == "lm":
         from greenhop.workload.reference.corpus import corpus_bytes
 
-        cfg = models.LMConfig().scaled(opts.scale)
-        cfg = models.LMConfig(
-            cfg.vocab,
-            opts.width or cfg.width,
-            opts.layers or cfg.layers,
-            cfg.heads,
-            opts.context or cfg.context,
-            cfg.dropout,
-        )
-        if cfg.width % cfg.heads:
-            raise ConfigError(f"width {cfg.width} must be a multiple of {cfg.heads} heads")
+        cfg = lm_config(opts)
         model = models.TinyLM(cfg)
         data = torch.tensor(list(corpus_bytes()), dtype=torch.long)
         n_items = len(data) - cfg.context - 1
@@ -128,8 +209,6 @@ def run_reference(
     log: Callable[[str], None] | None = None,
 ) -> int:
     """Train ``workload`` for ``opts.steps`` steps in ``ckpt_dir``; return the exit code."""
-    if opts.steps < 0:
-        raise ConfigError(f"steps must be >= 0; got {opts.steps}")
     torch = require("torch", "torch")
     saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
@@ -140,6 +219,7 @@ def run_reference(
 
 
 def _run(torch, workload, ckpt_dir, opts, on_step, log) -> int:
+    config = model_config(workload, opts)  # checks the shape before anything is allocated
     _setup(torch, opts.threads, opts.seed)
     model, optimizer, scheduler, sampler, step_fn = build(workload, opts)
     model.train()
@@ -153,6 +233,7 @@ def _run(torch, workload, ckpt_dir, opts, on_step, log) -> int:
         keep=opts.keep,
         control_file=opts.control_file,
         log=log,
+        model_config=config,
     )
     with session:
         try:

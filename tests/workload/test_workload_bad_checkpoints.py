@@ -1,0 +1,59 @@
+"""A checkpoint directory of another model, and a manifest that is not JSON: what the SDK
+does with them (the CLI side is in tests/cli/test_workload_bad_input.py)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import greenhop.workload as wl  # noqa: E402
+from greenhop.core.errors import CheckpointError, ConfigError  # noqa: E402
+from greenhop.workload import checkpoint as ck  # noqa: E402
+
+
+def test_a_checkpoint_of_another_model_config_is_refused_before_loading(tmp_path) -> None:
+    written = torch.nn.Linear(2, 1)
+    wl.TrainingSession(tmp_path, model=written, model_config={"model": "a", "width": 2}).save(3)
+    assert wl.load_checkpoint(tmp_path / "step-000000003").meta["model_config"] == {
+        "model": "a", "width": 2}
+    other = torch.nn.Linear(2, 1)
+    kept = other.weight.detach().clone()
+    session = wl.TrainingSession(tmp_path, model=other, model_config={"model": "a", "width": 4})
+    with pytest.raises(ck.IncompatibleCheckpoint) as err:
+        session.resume()
+    assert isinstance(err.value, ConfigError)
+    assert "model a (width 2); it cannot resume as a (width 4)" in str(err.value)
+    assert torch.equal(other.weight, kept)  # nothing was loaded into it
+    same = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1),
+                              model_config={"model": "a", "width": 2})
+    assert same.resume() == 3
+
+
+def test_a_state_that_does_not_fit_becomes_one_short_line(tmp_path) -> None:
+    wl.TrainingSession(tmp_path, model=torch.nn.Linear(64, 64)).save(1)
+    session = wl.TrainingSession(tmp_path, model=torch.nn.Linear(8, 8))
+    with pytest.raises(ck.IncompatibleCheckpoint, match="does not fit this job's model") as err:
+        session.resume()
+    text = str(err.value)
+    assert "\n" not in text and "size mismatch for weight" in text and "1 more" in text
+
+
+def test_a_manifest_that_is_not_json_is_incomplete_but_a_pickled_one_is_unsafe(tmp_path) -> None:
+    messages: list[str] = []
+    first = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=messages.append)
+    first.save(1)
+    newest = first.save(2)
+    (newest / wl.MANIFEST).write_text('{"format": "greenhop-checkpoint", "ver')  # torn
+    with pytest.raises(ck.IncompleteCheckpoint, match="not valid JSON"):
+        ck.read_manifest(newest)
+    again = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=messages.append)
+    assert again.resume() == 1
+    assert any(m.startswith("skipping step-000000002") for m in messages)
+    assert (newest / wl.MANIFEST).is_file()  # left where it was
+    (newest / wl.MANIFEST).write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    with pytest.raises(CheckpointError, match="pickle payload") as err:
+        wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1)).resume()
+    assert not isinstance(err.value, ck.IncompleteCheckpoint)
