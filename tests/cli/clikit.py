@@ -15,6 +15,18 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return info.value.code or 0, out.out, out.err
 
 
+def one_line_error(code: int, err: str, *names: str) -> str:
+    """Assert exit code 2 with one line on stderr, no traceback, naming every ``names``;
+    returns the line."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    return lines[0]
+
+
 def two_site_scenario(name: str, *, b_longitude: float, b_trace: str) -> str:
     """A small two-day scenario TOML: a sunny site ``a`` and a site ``b`` (``b_trace`` is
     its inline trace table), one 10 Gbit/s link, six generated jobs that do not all fit."""

@@ -8,20 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from clikit import run
+from clikit import one_line_error, run
 
 WINDOW = ("-c", "98GB", "-b", "1Gbps", "-w", "2h")
 
-
-def _one_line_error(code: int, err: str, *names: str) -> str:
-    """Exit code 2, one line on stderr, no traceback, naming every ``names``."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    for name in names:
-        assert name in lines[0], (name, lines[0])
-    return lines[0]
 
 
 @pytest.fixture
@@ -68,13 +58,13 @@ def power_csv(tmp_path):
 ])
 def test_an_overflowing_value_names_its_option(capsys, tmp_path, no_work, argv, option) -> None:
     code, out, err = run(capsys, *(a.format(tmp=tmp_path) for a in argv))
-    _one_line_error(code, err, option)
+    one_line_error(code, err, option)
     assert out == ""
 
 
 def test_sync_map_checks_out_before_printing_the_table(capsys, tmp_path) -> None:
     code, out, err = run(capsys, "sync-map", "-o", str(tmp_path / "s.bmp"))
-    _one_line_error(code, err, "--out", ".bmp")
+    one_line_error(code, err, "--out", ".bmp")
     assert out == ""
 
 
@@ -83,7 +73,7 @@ def test_sync_map_checks_out_before_printing_the_table(capsys, tmp_path) -> None
 @pytest.mark.parametrize("year", ["0", "-5", "1", "50", "1600", "1900", "2100", "2262", "99999"])
 def test_windows_year_outside_the_weather_years_is_refused(capsys, no_work, year) -> None:
     code, _, err = run(capsys, "windows", "--site", "madrid-es", f"--year={year}")
-    line = _one_line_error(code, err, "--year", "1901-2099")
+    line = one_line_error(code, err, "--year", "1901-2099")
     assert f"--year {year}:" in line
 
 
@@ -98,7 +88,7 @@ def test_windows_bad_plot_range_is_refused_first(capsys, tmp_path, no_work, argv
                                                  option) -> None:
     code, _, err = run(capsys, "windows", "--site", "madrid-es",
                        *(a.format(tmp=tmp_path) for a in argv))
-    line = _one_line_error(code, err, option)
+    line = one_line_error(code, err, option)
     if "--plot" not in argv:
         assert "goes with --plot" in line
 
@@ -122,7 +112,7 @@ def test_windows_trace_value_that_overflows_in_watts_names_the_row(capsys, tmp_p
         path, index=False)
     code, out, err = run(capsys, "windows", "--trace", str(path), "--column", "surplus",
                          "--unit", "kW")
-    _one_line_error(code, err, "huge.csv", "row 6", "'surplus'", "too large")
+    one_line_error(code, err, "huge.csv", "row 6", "'surplus'", "too large")
     assert out == ""
 
 
@@ -131,7 +121,7 @@ def test_windows_trace_value_that_overflows_in_watts_names_the_row(capsys, tmp_p
 @pytest.mark.parametrize("option", ["--issue-every", "--refit-every", "--calibration-window"])
 def test_backtest_zero_spans_are_refused_naming_the_option(capsys, no_work, option) -> None:
     code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", option, "0s")
-    line = _one_line_error(code, err, option, "longer than 0")
+    line = one_line_error(code, err, option, "longer than 0")
     assert "window_s" not in line
 
 
@@ -144,7 +134,7 @@ def test_backtest_issue_every_must_be_whole_steps(capsys, monkeypatch) -> None:
     monkeypatch.setattr(greenhop.forecast.data, "load_site", lambda name: site)
     code, _, err = run(capsys, "forecast", "backtest", "--site", "flat", "--model",
                        "persistence", "--issue-every", "7min")
-    _one_line_error(code, err, "--issue-every", "7 min", "5 min")
+    one_line_error(code, err, "--issue-every", "7 min", "5 min")
 
 
 def test_forecast_models_lists_every_name_backtest_accepts(capsys) -> None:

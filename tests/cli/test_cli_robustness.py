@@ -12,22 +12,12 @@ import re
 
 import pandas as pd
 import pytest
-from clikit import run, two_site_scenario
+from clikit import one_line_error, run, two_site_scenario
 
 from greenhop.core.errors import ConfigError
 
 SUNNY_B = '{ kind = "solar", peak = "4kW" }'
 
-
-def _one_line_error(code: int, err: str, *names: str) -> str:
-    """Assert exit code 2 with one line on stderr, no traceback, naming every ``names``."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    for name in names:
-        assert name in lines[0], (name, lines[0])
-    return lines[0]
 
 
 class _Stop(ConfigError):
@@ -64,20 +54,20 @@ def test_simulate_out_an_existing_file_is_refused_first_and_the_file_kept(
     existing = tmp_path / "results"
     existing.write_text("earlier results\n")
     code, _, err = run(capsys, "simulate", str(scenario_file), "--out", str(existing))
-    _one_line_error(code, err, "--out", "is a file")
+    one_line_error(code, err, "--out", "is a file")
     assert existing.read_text() == "earlier results\n"
 
 
 def test_simulate_out_under_proc_is_refused_first(capsys, scenario_file, no_work) -> None:
     code, _, err = run(capsys, "simulate", str(scenario_file), "--out", "/proc/x")
-    _one_line_error(code, err, "--out", "/proc")
+    one_line_error(code, err, "--out", "/proc")
 
 
 def test_windows_plot_into_a_missing_directory_is_refused_first(capsys, tmp_path,
                                                                 no_work) -> None:
     target = tmp_path / "nonexistent-dir" / "x.png"
     code, _, err = run(capsys, "windows", "--site", "madrid-es", "--plot", str(target))
-    _one_line_error(code, err, "--plot", "no such directory")
+    one_line_error(code, err, "--plot", "no such directory")
     assert not target.parent.exists()
 
 
@@ -86,7 +76,7 @@ def test_windows_plot_into_a_missing_directory_is_refused_first(capsys, tmp_path
 def test_plot_with_an_unsupported_extension_is_refused_first(capsys, tmp_path, no_work,
                                                              args) -> None:
     code, _, err = run(capsys, *args, "--plot", str(tmp_path / "x.txt"))
-    line = _one_line_error(code, err, "--plot", ".txt")
+    line = one_line_error(code, err, "--plot", ".txt")
     assert ".png" in line
 
 
@@ -94,12 +84,12 @@ def test_forecast_backtest_plot_into_a_missing_directory_is_refused_first(
         capsys, tmp_path, no_work) -> None:
     code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--plot",
                        str(tmp_path / "missing" / "b.png"))
-    _one_line_error(code, err, "--plot", "no such directory")
+    one_line_error(code, err, "--plot", "no such directory")
 
 
 def test_feasibility_map_out_that_is_a_directory_is_refused(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "feasibility-map", "--out", str(tmp_path))
-    _one_line_error(code, err, "--out")
+    one_line_error(code, err, "--out")
 
 
 def test_sweep_out_an_existing_file_is_refused_first(capsys, tmp_path, scenario_file,
@@ -114,7 +104,7 @@ def test_sweep_out_an_existing_file_is_refused_first(capsys, tmp_path, scenario_
     existing.write_text("kept\n")
     code, _, err = run(capsys, "sweep", str(scenario_file), "--seeds", "1-2", "--serial",
                        "--out", str(existing))
-    _one_line_error(code, err, "--out", "is a file")
+    one_line_error(code, err, "--out", "is a file")
     assert existing.read_text() == "kept\n"
 
 
@@ -126,7 +116,7 @@ def test_run_workdir_that_is_a_file_is_refused_first(capsys, tmp_path, scenario_
     workdir = tmp_path / "wd"
     workdir.write_text("not a directory\n")
     code, _, err = run(capsys, "run", str(scenario_file), "--workdir", str(workdir))
-    _one_line_error(code, err, "--workdir")
+    one_line_error(code, err, "--workdir")
 
 
 @pytest.mark.parametrize("args", [("agent", "tls", "{file}", "--site", "a"),
@@ -136,21 +126,21 @@ def test_an_output_directory_that_is_a_file_is_refused_naming_the_argument(capsy
     existing = tmp_path / "existing"
     existing.write_text("kept\n")
     code, _, err = run(capsys, *(a.format(file=existing) for a in args))
-    _one_line_error(code, err, "is a file")
+    one_line_error(code, err, "is a file")
     assert existing.read_text() == "kept\n"
 
 
 def test_windows_negative_plot_days_is_refused_first(capsys, tmp_path, no_work) -> None:
     code, _, err = run(capsys, "windows", "--site", "madrid-es", "--plot",
                        str(tmp_path / "w.png"), "--plot-days", "-1")
-    _one_line_error(code, err, "--plot-days")
+    one_line_error(code, err, "--plot-days")
 
 
 def test_simulate_unknown_policy_names_the_option(capsys, tmp_path, scenario_file,
                                                   no_work) -> None:
     code, _, err = run(capsys, "simulate", str(scenario_file), "-p", "static,nosuch",
                        "--out", str(tmp_path / "o"))
-    _one_line_error(code, err, "--policies", "'nosuch'")
+    one_line_error(code, err, "--policies", "'nosuch'")
 
 
 # --- quantities with units ----------------------------------------------------------------
@@ -183,7 +173,7 @@ def test_run_refuses_a_bad_quantity_naming_the_option(capsys, tmp_path, scenario
     monkeypatch.setattr(cli_run, "build_controller", lambda *a, **k: pytest.fail("started"))
     code, _, err = run(capsys, "run", str(scenario_file), "--workdir", str(tmp_path / "wd"),
                        option, value)
-    _one_line_error(code, err, option)
+    one_line_error(code, err, option)
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("0.04", 0.04), ("40ms", 0.04), ("0s", 0.0)])
@@ -207,7 +197,7 @@ def test_workload_run_step_sleep_takes_a_plain_number_or_units(capsys, tmp_path,
 def test_workload_run_bad_step_sleep_names_the_option(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "workload", "run", "mlp", "--ckpt-dir", str(tmp_path / "ck"),
                        "--steps", "1", "--step-sleep", "0.04x")
-    _one_line_error(code, err, "--step-sleep")
+    one_line_error(code, err, "--step-sleep")
     assert not (tmp_path / "ck").exists()
 
 
@@ -258,7 +248,7 @@ def test_forecast_backtest_refuses_bad_quantities_naming_the_option(capsys, back
                                                                     option, value) -> None:
     code, _, err = run(capsys, "forecast", "backtest", "--site", "x", "--model", "persistence",
                        option, value)
-    _one_line_error(code, err, option)
+    one_line_error(code, err, option)
 
 
 @pytest.mark.parametrize("value", ["0h", "1h,0min", "1h,", "2 fortnights", "7min", ""])
@@ -269,7 +259,7 @@ def test_forecast_backtest_bad_horizons_are_one_line_naming_the_option(capsys, b
     if value == "1h,":  # a trailing comma is harmless
         assert code == 2 and "stop here" in err
         return
-    line = _one_line_error(code, err, "--horizons")
+    line = one_line_error(code, err, "--horizons")
     assert "[" not in line, "an internal list leaked into the message"
 
 
@@ -320,7 +310,7 @@ def test_mobility_shares_must_sum_to_one(capsys, tmp_path, mobility) -> None:
     path.write_text(two_site_scenario("s", b_longitude=90.0, b_trace=SUNNY_B).replace(
         "[generator]\n", f"[generator]\nmobility = {mobility}\n"))
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "o"))
-    _one_line_error(code, err, "generator.mobility")
+    one_line_error(code, err, "generator.mobility")
 
 
 @pytest.mark.parametrize("start", ['"2023-06-01T00:00:00"', "2023-06-01T00:00:00",
@@ -331,7 +321,7 @@ def test_a_start_without_a_time_zone_is_refused_naming_the_key(capsys, tmp_path,
     path.write_text(two_site_scenario("s", b_longitude=90.0, b_trace=SUNNY_B).replace(
         'start = "2023-06-01T00:00:00Z"', f"start = {start}"))
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "o"))
-    line = _one_line_error(code, err, "start", "time zone")
+    line = one_line_error(code, err, "start", "time zone")
     assert line.startswith("error: start:")
 
 
@@ -347,7 +337,7 @@ def test_a_site_with_an_unknown_time_zone_or_latitude_is_refused_naming_the_key(
         text = text.replace('name = "a"\n', f'name = "a"\n{line}\n', 1)
     path.write_text(text)
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "o"))
-    _one_line_error(code, err, key)
+    one_line_error(code, err, key)
 
 
 def test_a_start_with_an_offset_is_taken_in_utc() -> None:
@@ -366,7 +356,7 @@ def test_agent_serve_with_a_missing_root_exits_2(capsys, tmp_path) -> None:
     token.write_text("s3cret-s3cret-s3cret\n")
     code, _, err = run(capsys, "agent", "serve", "--root", str(tmp_path / "nonexistent"),
                        "--token-file", str(token))
-    _one_line_error(code, err, "--root")
+    one_line_error(code, err, "--root")
 
 
 # --- help: flags as flags, arguments by name ----------------------------------------------

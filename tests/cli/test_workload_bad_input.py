@@ -7,7 +7,7 @@ import hashlib
 import json
 
 import pytest
-from clikit import run
+from clikit import one_line_error, run
 
 torch = pytest.importorskip("torch")
 
@@ -16,16 +16,6 @@ from greenhop.workload.reference.run import RunOptions, build  # noqa: E402
 
 TINY_LM = ["--width", "16", "--layers", "1", "--context", "16"]
 
-
-def _one_line_error(code: int, err: str, *names: str) -> str:
-    """Assert exit code 2 with one line on stderr, no traceback, naming every ``names``."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    for name in names:
-        assert name in lines[0], (name, lines[0])
-    return lines[0]
 
 
 def _digests(folder) -> dict[str, str]:
@@ -50,14 +40,14 @@ def test_workload_run_refuses_an_option_out_of_range_before_any_work(capsys, tmp
                                                                      value) -> None:
     code, _, err = _workload(capsys, "lm", "--ckpt-dir", str(tmp_path / "ck"), "--steps", "1",
                              f"{option}={value}")
-    _one_line_error(code, err, option)
+    one_line_error(code, err, option)
     assert not (tmp_path / "ck").exists()
 
 
 def test_workload_run_refuses_a_model_too_big_in_all(capsys, tmp_path) -> None:
     code, _, err = _workload(capsys, "lm", "--ckpt-dir", str(tmp_path / "ck"), "--steps", "1",
                              "--width", "4096", "--layers", "64")
-    _one_line_error(code, err, "--width", "--layers", "parameters")
+    one_line_error(code, err, "--width", "--layers", "parameters")
 
 
 def test_run_options_tell_not_given_from_zero() -> None:
@@ -74,7 +64,7 @@ def test_workload_run_ckpt_dir_that_is_a_file_is_refused_and_kept(capsys, tmp_pa
     existing = tmp_path / "kx"
     existing.write_text("kept\n")
     code, _, err = _workload(capsys, "mlp", "--ckpt-dir", str(existing), "--steps", "1")
-    _one_line_error(code, err, "--ckpt-dir", "is a file")
+    one_line_error(code, err, "--ckpt-dir", "is a file")
     assert existing.read_text() == "kept\n"
 
 
@@ -107,7 +97,7 @@ def test_resuming_another_models_checkpoint_is_one_line_and_leaves_it(capsys, lm
     capsys.readouterr()
     before = _digests(lm_dir)
     code, _, err = _workload(capsys, *args, "--ckpt-dir", str(lm_dir), "--steps", "3")
-    line = _one_line_error(code, err, "--ckpt-dir", *said)
+    line = one_line_error(code, err, "--ckpt-dir", *said)
     assert len(line) < 300
     assert _digests(lm_dir) == before
 
@@ -125,7 +115,7 @@ def test_a_checkpoint_without_model_config_that_does_not_fit_is_summarised(capsy
     before = _digests(old)
     code, _, err = _workload(capsys, "lm", "--ckpt-dir", str(old), "--steps", "2",
                              "--width", "32", "--layers", "1", "--context", "16")
-    line = _one_line_error(code, err, "--ckpt-dir", "does not fit", "size mismatch")
+    line = one_line_error(code, err, "--ckpt-dir", "does not fit", "size mismatch")
     assert len(line) < 400
     assert _digests(old) == before
 
@@ -161,7 +151,7 @@ def test_inspect_a_corrupt_checkpoint_exits_2_naming_it(capsys, mlp_job, kind) -
     CORRUPTIONS[kind](step)
     capsys.readouterr()
     code, _, err = run(capsys, "workload", "inspect", str(step))
-    _one_line_error(code, err, str(step))
+    one_line_error(code, err, str(step))
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
@@ -192,14 +182,14 @@ def test_inspect_a_file_exits_2(capsys, tmp_path) -> None:
     a_file = tmp_path / "notes.txt"
     a_file.write_text("x\n")
     code, _, err = run(capsys, "workload", "inspect", str(a_file))
-    _one_line_error(code, err, str(a_file), "is a file")
+    one_line_error(code, err, str(a_file), "is a file")
 
 
 # --- diloco -----------------------------------------------------------------------------------
 
 def test_diloco_without_sites_names_the_option(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "diloco", str(tmp_path / "dl1"), "--sites", "")
-    _one_line_error(code, err, "--sites")
+    one_line_error(code, err, "--sites")
     assert not (tmp_path / "dl1").exists()
 
 
@@ -207,7 +197,7 @@ def test_diloco_root_that_is_a_file_is_refused_and_kept(capsys, tmp_path) -> Non
     existing = tmp_path / "some_file"
     existing.write_text("kept\n")
     code, _, err = run(capsys, "diloco", str(existing))
-    _one_line_error(code, err, "ROOT", "is a file")
+    one_line_error(code, err, "ROOT", "is a file")
     assert existing.read_text() == "kept\n"
 
 
@@ -226,7 +216,7 @@ def test_transfer_pull_timeout_must_be_above_0_and_at_most_a_day(capsys, tmp_pat
                                                                  value) -> None:
     code, _, err = run(capsys, "transfer", "pull", "http://127.0.0.1:9", "job",
                        str(tmp_path / "dest"), "--timeout", value, "--quiet")
-    _one_line_error(code, err, "--timeout")
+    one_line_error(code, err, "--timeout")
     assert not (tmp_path / "dest").exists()
 
 
@@ -236,7 +226,7 @@ def test_agent_serve_latency_is_bounded(capsys, tmp_path, token_file, value) -> 
     code, _, err = run(capsys, "agent", "serve", "--root", str(tmp_path / "site"),
                        "--token-file", str(token_file), "--port", "0", "--latency", value,
                        "--idle-timeout", "1s")  # without the check it stops by itself
-    _one_line_error(code, err, "--latency")
+    one_line_error(code, err, "--latency")
 
 
 @pytest.mark.parametrize("command", [
@@ -253,7 +243,7 @@ def test_a_tls_ca_that_is_not_a_pem_certificate_is_refused(capsys, tmp_path, tok
     args = [a.format(site=tmp_path / "site", token=token_file, dest=tmp_path / "dest")
             for a in command]
     code, _, err = run(capsys, *args, "--tls-ca", str(ca))
-    _one_line_error(code, err, "--tls-ca", "not a PEM certificate")
+    one_line_error(code, err, "--tls-ca", "not a PEM certificate")
 
 
 def test_agent_serve_root_that_is_a_file_says_so(capsys, tmp_path, token_file) -> None:
@@ -261,5 +251,5 @@ def test_agent_serve_root_that_is_a_file_says_so(capsys, tmp_path, token_file) -
     root.write_text("kept\n")
     code, _, err = run(capsys, "agent", "serve", "--root", str(root), "--token-file",
                        str(token_file))
-    _one_line_error(code, err, "--root", "is a file")
+    one_line_error(code, err, "--root", "is a file")
     assert root.read_text() == "kept\n"

@@ -48,6 +48,19 @@ def memory_run(db: Path, plan: dict | None = None, path: Path = LIVE) -> dict:
         ctl.store.close()
 
 
+def edited_copy(src: Path, dst: Path, *statements: str) -> Path:
+    """A copy of the database ``src`` at ``dst`` with the SQL ``statements`` applied."""
+    import shutil
+
+    shutil.copy(src, dst)
+    con = sqlite3.connect(dst)
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return dst
+
+
 def rows(db: Path, query: str, *args) -> list[dict]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     con.row_factory = sqlite3.Row

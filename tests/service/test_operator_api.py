@@ -5,14 +5,12 @@ off the site."""
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 import subprocess
 import threading
 
 import httpx
 import pytest
-from servicekit import TOKEN, free_port, memory_run, rows, served, sse_events
+from servicekit import TOKEN, edited_copy, free_port, memory_run, rows, served, sse_events
 from test_controller_kit import LIVE, db_jobs, greenhop_cmd, kill_all_under, start_run, wait_for
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,13 +26,7 @@ def finished_db(tmp_path_factory):
 @pytest.fixture
 def stopped_db(finished_db, tmp_path):
     """A copy of the run, marked stopped (resumable): actions are taken."""
-    db = tmp_path / "run.db"
-    shutil.copy(finished_db, db)
-    con = sqlite3.connect(db)
-    con.execute("UPDATE run SET status = 'stopped'")
-    con.commit()
-    con.close()
-    return db
+    return edited_copy(finished_db, tmp_path / "run.db", "UPDATE run SET status = 'stopped'")
 
 
 def _state(db):

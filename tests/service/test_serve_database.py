@@ -10,7 +10,7 @@ import sqlite3
 
 import httpx
 import pytest
-from servicekit import free_port, memory_run, served
+from servicekit import edited_copy, free_port, memory_run, served
 
 from greenhop.cli.main import main
 from greenhop.core.errors import ConfigError
@@ -35,12 +35,7 @@ def test_a_file_name_with_uri_characters_is_opened_as_itself_read_only(
     db = tmp_path / name
     shutil.copy(finished_db, db)
     # a decoy where a name cut at '#' or '?' would lead, and another file '%41' could mean
-    decoy = tmp_path / "run"
-    shutil.copy(finished_db, decoy)
-    con = sqlite3.connect(decoy)
-    con.execute("UPDATE run SET scenario = 'the-wrong-file'")
-    con.commit()
-    con.close()
+    edited_copy(finished_db, tmp_path / "run", "UPDATE run SET scenario = 'the-wrong-file'")
     before = sorted(p.name for p in tmp_path.iterdir())
     digest = _digest(db)
     with served(db) as url, httpx.Client(base_url=url, timeout=20) as c:
@@ -55,12 +50,7 @@ def test_a_file_name_with_uri_characters_is_opened_as_itself_read_only(
 
 def test_a_database_of_another_schema_version_is_refused_before_serving(
         finished_db, tmp_path, capsys):
-    db = tmp_path / "run.db"
-    shutil.copy(finished_db, db)
-    con = sqlite3.connect(db)
-    con.execute("UPDATE schema_version SET version = 999")
-    con.commit()
-    con.close()
+    db = edited_copy(finished_db, tmp_path / "run.db", "UPDATE schema_version SET version = 999")
     with pytest.raises(ConfigError, match="schema version 999"):
         RunReader(db)
     with pytest.raises(SystemExit) as info:
