@@ -242,6 +242,33 @@ def test_another_definition_is_refused_and_force_starts_afresh(serial_run, scena
     redone = run_sweep(other, outcome.out, serial=True, force=True)
     assert (redone.ran, redone.reused) == (8, 0)
     assert len(_cells(outcome.out)) == 8
+    assert not (outcome.out / ".discarded").exists()  # dropped once the new sweep finished
+
+
+def test_a_forced_sweep_that_fails_loses_nothing_of_the_one_it_replaces(serial_run, scenario):
+    _, outcome = serial_run
+    out = outcome.out
+    before = {**{f"cells/{k}": v.encode() for k, v in _cells(out).items()}, **_final(out),
+              "manifest.json": (out / "manifest.json").read_bytes()}
+    other = prepare_sweep(scenario, seeds="1-4", policies=POLICIES)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_two(done, total):
+        if done == 2:
+            raise Crash
+
+    for _ in range(2):  # forced twice: the second time, the first forced sweep's cells go
+        with pytest.raises(Crash):
+            run_sweep(other, out, serial=True, force=True, progress=crash_after_two)
+        kept = out / ".discarded"
+        assert {str(p.relative_to(kept)): p.read_bytes() for p in kept.rglob("*")
+                if p.is_file() and p.parent.name != "meta"} == before
+        assert len(_cells(out)) == 2 and not any((out / n).exists() for n in FINAL_FILES)
+    done = run_sweep(other, out, serial=True)  # resumed without --force: it finishes
+    assert (done.ran, done.reused) == (6, 2) and len(_cells(out)) == 8
+    assert not (out / ".discarded").exists()
 
 
 # ---------------------------------------------------------------- Ray

@@ -121,7 +121,8 @@ def sweep_command(
     serial: bool = typer.Option(False, "--serial",
                                 help="Run in this process, one cell after another, no Ray."),
     force: bool = typer.Option(False, "--force",
-                               help="Discard the cells of a different sweep in --out."),
+                               help="Replace a different sweep in --out (kept in "
+                               "--out/.discarded until the new one finishes)."),
     policy_file: list[str] = policy_files.option(),
 ) -> None:
     """Run a scenario over many seeds x policies x a parameter grid (on Ray); write every

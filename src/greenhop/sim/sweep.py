@@ -357,5 +357,6 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
     from greenhop.sim.sweep_summary import write_final
 
     paths, summary = write_final(spec, store)
+    store.drop_set_aside()
     return SweepOutcome(store.out, total, total - len(done), len(done), paths, summary,
                         tuple(set_aside))

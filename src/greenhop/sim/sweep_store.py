@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError
 
 FINAL_FILES = ("cells.parquet", "cells.csv", "summary.json", "report.html")
 MANIFEST = "manifest.json"
+SET_ASIDE = ".discarded"
+"""Where ``--force`` moves the sweep it replaces, until the new one finishes."""
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -97,20 +100,46 @@ class SweepStore:
                 "--force to discard its cells and start afresh")
 
     def claim(self, definition: dict, *, force: bool) -> None:
-        """Record ``definition`` (with ``force``: first discard cells and final files)."""
+        """Record ``definition`` (with ``force``: first set the sweep there aside, see
+        :meth:`set_aside_for_force`)."""
         self.check(definition, force=force)
         self.out.mkdir(parents=True, exist_ok=True)
         if force:
-            for d in (self.cells_dir, self.meta_dir):
-                for p in d.glob("*.json") if d.is_dir() else ():
-                    p.unlink()
+            self.set_aside_for_force()
         self.discard_final()
         for d in (self.cells_dir, self.meta_dir, self.out):
             for p in d.glob(".*.tmp-*") if d.is_dir() else ():
-                p.unlink()  # a write a killed sweep left half done
+                if p.is_file():  # a write a killed sweep left half done (a folder: kept)
+                    p.unlink()
         doc = {"greenhop_sweep": 1, "definition": definition}
         atomic_write(self.out / MANIFEST,
                      json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
+
+    def set_aside_for_force(self) -> None:
+        """Move the sweep in the directory (manifest, cells, meta, final files) to
+        :data:`SET_ASIDE`, where it stays until a sweep finishes here
+        (:meth:`drop_set_aside`): a forced sweep that fails loses nothing. When a forced
+        sweep that never finished is forced again, :data:`SET_ASIDE` already holds the
+        sweep before it, and that unfinished sweep's cells are deleted instead."""
+        keep = self.out / SET_ASIDE
+        names = (MANIFEST, *FINAL_FILES, self.cells_dir.name, self.meta_dir.name)
+        if keep.exists():
+            for d in (self.cells_dir, self.meta_dir):
+                for p in d.glob("*.json") if d.is_dir() else ():
+                    p.unlink()
+            return
+        tmp = self.out / f"{SET_ASIDE}.tmp-{os.getpid()}"
+        tmp.mkdir()
+        for name in names:
+            if (self.out / name).exists():
+                os.replace(self.out / name, tmp / name)
+        os.replace(tmp, keep)  # whole or not at all
+
+    def drop_set_aside(self) -> None:
+        """Delete what ``--force`` set aside: the sweep that replaced it has finished."""
+        keep = self.out / SET_ASIDE
+        if keep.is_dir():
+            shutil.rmtree(keep)
 
     def discard_final(self) -> None:
         """Remove the final files: they claim completeness, which a running sweep lacks."""
