@@ -218,3 +218,12 @@ def test_the_shared_views_stay_bounded_whatever_the_clients_ask(client):
     for limit in range(1, MAX_VIEWS + 60):
         assert client.get("/api/v1/events", params={"limit": limit}).status_code == 200
     assert 0 < len(state.views) <= MAX_VIEWS
+
+
+def test_head_answers_like_get_without_a_body(client):
+    for path in ("/api/v1/run", "/api/v1/jobs", "/metrics", "/"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.content == b""
+    assert client.head("/api/v1/nowhere").status_code == 404

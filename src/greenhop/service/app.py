@@ -131,6 +131,27 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
 
     app.add_middleware(LimitBody)
 
+    class HeadAsGet:
+        """Answer ``HEAD`` like ``GET`` without the body (FastAPI routes take only the
+        methods they name; monitors probe with HEAD)."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http" or scope["method"] != "HEAD":
+                await self.inner(scope, receive, send)
+                return
+
+            async def headers_only(message):
+                if message["type"] == "http.response.body":
+                    message = {**message, "body": b""}
+                await send(message)
+
+            await self.inner({**scope, "method": "GET"}, receive, headers_only)
+
+    app.add_middleware(HeadAsGet)
+
     async def unreadable_database(request: Request, exc: sqlite3.DatabaseError):
         # the file was deleted, replaced or damaged while serving: say so, in JSON
         return JSONResponse({"detail": f"the run database cannot be read ({exc}); "
