@@ -140,3 +140,18 @@ def test_an_event_without_an_id_gets_a_free_one(client):
         ids.append(r.json()["event"]["id"])
     assert ids == [f"event-{now}-2", f"event-{now}-3", f"event-{now}-4"]
     assert sorted(e["id"] for e in stored(client.db)) == sorted(ids)
+
+
+def test_an_event_for_a_run_whose_scenario_is_gone_is_409_and_stores_nothing(tmp_path):
+    import sqlite3
+
+    db = live_run_db(tmp_path / "run.db", step=4)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE run SET scenario = ?", (str(tmp_path / "moved-away.toml"),))
+    con.commit()
+    con.close()
+    with serving(db) as url, httpx.Client(base_url=url, timeout=30) as c:
+        r = c.post("/api/v1/grid/events", headers=AUTH, json={
+            "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"})
+    assert r.status_code == 409 and "moved-away.toml is gone" in r.json()["detail"], r.text
+    assert stored(db) == []

@@ -325,7 +325,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         def _grid_event(doc: dict) -> dict:
             from greenhop.core.errors import ConfigError as BadEvent
             from greenhop.runtime.store import Store
-            from greenhop.service.grid_events import file_event
+            from greenhop.service.grid_events import ScenarioGone, file_event
 
             status = reader.status()
             if status is None:
@@ -336,6 +336,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             st = Store.open(reader.path)
             try:
                 row = file_event(st, doc, where="request body")
+            except ScenarioGone as exc:
+                raise HTTPException(409, str(exc)) from None
             except BadEvent as exc:
                 raise HTTPException(422, str(exc)) from None
             finally:

@@ -23,6 +23,11 @@ from greenhop.runtime.store import Store
 from greenhop.sim.scenario import load_scenario
 
 
+class ScenarioGone(ConfigError):
+    """The scenario file the run was started with is no longer there (events are checked
+    against it): the server's state, not the request, is at fault."""
+
+
 def run_clock(store: Store) -> tuple[object, float, int]:
     """(the run's scenario, its start [s since the epoch], the run's current step)."""
     row = store.run_row()
@@ -31,7 +36,11 @@ def run_clock(store: Store) -> tuple[object, float, int]:
                           "`greenhop run`")
     if row["status"] == "done":
         raise ConfigError(f"{store.path}: the run is finished; events apply to a live run")
-    sc = load_scenario(Path(row["scenario"]))
+    path = Path(row["scenario"])
+    if not path.is_file():
+        raise ScenarioGone(f"the run's scenario {path} is gone; events are checked against "
+                           "it: put it back where the run was started from")
+    sc = load_scenario(path)
     return sc, float(sc.start.timestamp()), int(row["step"])
 
 
