@@ -135,11 +135,16 @@ def check_schema(con: sqlite3.Connection, path: Path) -> None:
             "or start a new run with another --db")
 
 
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI opening ``path`` read-only; the path is percent-encoded, so a '#',
+    '?' or '%' in a file name cannot end it early (and drop ``mode=ro``)."""
+    return path.resolve().as_uri() + "?mode=ro"
+
+
 def _check_read_only(path: Path) -> None:
-    """:func:`check_schema` on a read-only connection (``path`` percent-encoded in the URI,
-    so any file name opens that file)."""
+    """:func:`check_schema` on a read-only connection (:func:`read_only_uri`)."""
     try:
-        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+        con = sqlite3.connect(read_only_uri(path), uri=True, timeout=10.0)
     except sqlite3.Error as exc:
         raise ConfigError(f"{path}: cannot open the run database ({exc})") from None
     try:

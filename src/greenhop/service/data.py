@@ -62,14 +62,13 @@ class RunReader:
         if not p.is_file():
             raise ConfigError(f"--db {p}: no run database here; start a run with "
                               f"`greenhop run SCENARIO --db {p}`")
+        from greenhop.runtime.store import StoreError, check_schema, read_only_uri
+
         self.path = p
-        # A URI with the path percent-encoded: a '#', '?' or '%' in a file name would
-        # otherwise end the path early (and drop mode=ro: a read-write open of another file).
-        self._uri = p.resolve().as_uri() + "?mode=ro"
+        self._uri = read_only_uri(p)
         self._inputs: Any = None
         self._loading: threading.Thread | None = None
         self._lock = threading.Lock()
-        from greenhop.runtime.store import StoreError, check_schema
 
         try:
             with self.connect() as con:
