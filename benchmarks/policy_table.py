@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ORDER = ("static", "energy-greedy", "cost-aware-greedy", "network-aware", "feasibility-aware",
-         "forecast-feasibility", "oracle-window", "horizon-planner", "threshold",
+         "forecast-feasibility", "oracle-window", "horizon-planner", "oracle-planner", "threshold",
          "curtail-threshold", "wait-awhile", "carbonscaler")
 """Baseline, movers, the planner, temporal shifters, scaling: the README's order."""
 

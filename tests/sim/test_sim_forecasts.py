@@ -202,6 +202,67 @@ def test_oracle_outside_the_simulator_fails_loudly():
         Engine(inp, Plain()).run()
 
 
+def test_oracle_planner_plans_on_the_true_surplus_and_windows():
+    inp = build_inputs(load_scenario(small()))
+    oracle = make_policy("oracle-planner", epoch_s=3600.0, horizon_s=6 * 3600.0)
+    real = oracle._forecast
+    seen = []
+
+    def record(obs, hist):
+        fc = real(obs, hist)
+        seen.append((obs.step, np.array(obs.surplus_w), fc))
+        return fc
+
+    oracle._forecast = record
+    Engine(inp, oracle).run()
+    assert len(seen) > 5
+    H, T = inp.history_steps, inp.n_steps
+    for step, now_w, fc in seen:
+        n = fc.step_surplus_w.shape[1]
+        assert n == 12                          # 6 h of 30-min steps
+        np.testing.assert_allclose(fc.step_surplus_w[:, 0], now_w)   # aligned with now
+        ahead = inp.surplus_w[H + np.minimum(np.arange(step, step + n), T - 1)].T
+        np.testing.assert_allclose(fc.step_surplus_w, ahead)         # the truth ahead
+        np.testing.assert_array_equal(fc.window_s, inp.remaining_window_s[step])
+        # each block's surplus is the mean of its steps: the first epoch is two steps
+        np.testing.assert_allclose(fc.surplus_w[:, 0], ahead[:, :2].mean(axis=1))
+    # a planner on the past sees something else somewhere (the check above is not vacuous)
+    assert any(not np.allclose(fc.step_surplus_w, fc.step_surplus_w[:, :1])
+               for _, _, fc in seen)
+
+
+def test_oracle_planner_takes_no_forecast_options_and_runs_only_in_the_simulator():
+    for key, value in (("window", "history"), ("rest", "diurnal"), ("q", 0.5)):
+        with pytest.raises(ConfigError, match=f"oracle-planner: {key} choose"):
+            make_policy("oracle-planner", **{key: value})
+    make_policy("oracle-planner", quantile=0.1)   # the scenario's quantile: ignored
+    with pytest.raises(ConfigError, match="oracle-planner: lam must be"):
+        make_policy("oracle-planner", lam=-1)     # the planner's own checks stand
+    with pytest.raises(ConfigError, match="oracle-planner: unknown option"):
+        make_policy("oracle-planner", lamda=1)
+    inp = build_inputs(load_scenario(small()))
+    oracle = make_policy("oracle-planner")
+
+    class Plain(PolicyBase):  # an Observation source without the channel
+        name = "oracle-planner"
+
+        def decide(self, obs):
+            return oracle.decide(obs)
+
+    with pytest.raises(ConfigError, match="sees the future and runs only in the simulator"):
+        Engine(inp, Plain()).run()
+
+
+def test_true_surplus_ahead_is_read_only_and_holds_the_last_step_past_the_end():
+    sur = np.arange(6.0).reshape(3, 2)
+    tw = TrueWindows(np.zeros((3, 2)), sur)
+    np.testing.assert_array_equal(tw.surplus_ahead_w(1, 4), [[2, 4, 4, 4], [3, 5, 5, 5]])
+    tw.surplus_ahead_w(0, 2)[0, 0] = 99.0       # a copy: the truth is untouched
+    assert tw.surplus_ahead_w(0, 1)[0, 0] == 0.0
+    with pytest.raises(ConfigError, match="no surplus"):
+        TrueWindows(np.zeros((3, 2))).surplus_ahead_w(0, 1)
+
+
 def test_true_windows_are_read_only():
     tw = TrueWindows(np.zeros((3, 2)))
     with pytest.raises(ValueError):

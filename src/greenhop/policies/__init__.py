@@ -1,9 +1,10 @@
 """Scheduling policies: ``decide(observation) -> list[Action]``; pure, no I/O, chosen by name.
 
 Registered: ``static``, ``energy-greedy``, ``feasibility-aware``, ``threshold``,
-``forecast-feasibility`` (feasibility-aware on a quantile of a window forecast) and
-``oracle-window`` (feasibility-aware on the true future window: a ceiling for comparison
-in the simulator, not deployable).
+``forecast-feasibility`` (feasibility-aware on a quantile of a window forecast), the
+planner and the field's published rules, and two ceilings for comparison in the
+simulator, not deployable: ``oracle-window`` (feasibility-aware on the true future window)
+and ``oracle-planner`` (horizon-planner on the true future surplus and windows).
 """
 
 from greenhop.policies import (  # noqa: F401
@@ -15,6 +16,7 @@ from greenhop.policies import (  # noqa: F401
     forecast_feasibility,
     horizon_planner,
     network_aware,
+    oracle_planner,
     oracle_window,
     static,
     threshold,

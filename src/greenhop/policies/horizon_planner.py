@@ -72,7 +72,11 @@ from greenhop.policies.planner_dr import (
     dr_rows,
     hold_first_block,
 )
-from greenhop.policies.planner_forecast import block_edges_s, horizon_forecast
+from greenhop.policies.planner_forecast import (
+    HorizonForecast,
+    block_edges_s,
+    horizon_forecast,
+)
 from greenhop.policies.planner_lp import KWH_J, PlanInput, PlanSolver, solve_plan
 
 MOVE_SHARE = 0.6
@@ -230,11 +234,9 @@ class HorizonPlannerPolicy(PolicyBase):
         jobs = np.flatnonzero((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
         if jobs.size == 0:
             return self._place_waiting(obs, np.array(obs.free_gpus, dtype=np.int64))
-        edges = self._edges_s
         # The historical estimate learns from every epoch (the fallback uses it too).
         hist = np.asarray(self._fallback.estimator.estimate(obs), dtype=float)
-        fc = horizon_forecast(obs, edges, self.q, days=self.history_days, rest=self.rest,
-                              window_s=hist if self.window == "history" else None)
+        fc = self._forecast(obs, hist)
         groups = self._groups(obs, jobs)
         self._counts["planner_solves"] += 1
         plans = []
@@ -263,6 +265,13 @@ class HorizonPlannerPolicy(PolicyBase):
         for g_jobs, pi, extra, res in plans:
             actions += self._round(obs, g_jobs, pi, extra, res, fc.window_s, state)
         return actions + self._place_waiting(obs, state["free"], state["head"])
+
+    def _forecast(self, obs: Observation, hist_window_s: np.ndarray) -> HorizonForecast:
+        """Each site's surplus over the horizon's blocks and its remaining window, from the
+        past only (``hist_window_s``: the historical window estimate [s])."""
+        return horizon_forecast(obs, self._edges_s, self.q, days=self.history_days,
+                                rest=self.rest,
+                                window_s=hist_window_s if self.window == "history" else None)
 
     def _place_waiting(self, obs: Observation, free: np.ndarray,
                        headroom: np.ndarray | None = None) -> list[Action]:

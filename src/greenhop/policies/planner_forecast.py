@@ -103,8 +103,7 @@ def horizon_forecast(obs: Observation, edges_s: np.ndarray, q: float, days: int 
     ``window_s`` replaces the window forecast where given (e.g. a historical estimate);
     ``rest="persistence"`` replaces the diurnal profile by the surplus now."""
     dt = obs.dt_s
-    horizon_s = float(edges_s[-1])
-    n = max(1, int(np.ceil(horizon_s / dt - 1e-9)))
+    n = horizon_steps(edges_s, dt)
     thr = obs.window_threshold_w if threshold_w is None else threshold_w
     now = np.asarray(obs.surplus_w, dtype=float)
     if rest == "persistence":
@@ -127,10 +126,23 @@ def horizon_forecast(obs: Observation, edges_s: np.ndarray, q: float, days: int 
     persist = inside[:, None] & (t_step[None, :] < window[:, None])
     step_w = np.where(persist, now[:, None], prof)
     step_w[:, 0] = now
-    # Block means of the step forecast (blocks cover whole steps up to rounding).
-    lo = np.minimum((edges_s[:-1] / dt).astype(np.int64), n - 1)
-    hi = np.maximum(np.minimum(np.ceil(edges_s[1:] / dt - 1e-9).astype(np.int64), n), lo + 1)
+    return forecast_from_steps(edges_s, step_w, window, dt)
+
+
+def horizon_steps(edges_s: np.ndarray, dt_s: float) -> int:
+    """Number of steps of ``dt_s`` [s] that cover the horizon ``edges_s[-1]`` [s]."""
+    return max(1, int(np.ceil(float(edges_s[-1]) / dt_s - 1e-9)))
+
+
+def forecast_from_steps(edges_s: np.ndarray, step_w: np.ndarray, window_s: np.ndarray,
+                        dt_s: float) -> HorizonForecast:
+    """A :class:`HorizonForecast` from a per-step surplus forecast ``step_w`` [W],
+    ``[S, n]`` with ``n = horizon_steps(edges_s, dt_s)``, and remaining windows [s]: the
+    block surplus is the mean of the steps each block covers (whole steps up to rounding)."""
+    n = step_w.shape[1]
+    lo = np.minimum((edges_s[:-1] / dt_s).astype(np.int64), n - 1)
+    hi = np.maximum(np.minimum(np.ceil(edges_s[1:] / dt_s - 1e-9).astype(np.int64), n), lo + 1)
     csum = np.concatenate([np.zeros((step_w.shape[0], 1)), np.cumsum(step_w, axis=1)], axis=1)
     block = (csum[:, hi] - csum[:, lo]) / (hi - lo)[None, :]
-    return HorizonForecast(edges_s=edges_s, surplus_w=block, window_s=window,
-                           step_surplus_w=step_w)
+    return HorizonForecast(edges_s=edges_s, surplus_w=block,
+                           window_s=np.asarray(window_s, dtype=float), step_surplus_w=step_w)

@@ -136,11 +136,13 @@ class Engine:
 
     def _bind_future(self) -> None:
         """The one explicit channel to the future: only a policy that declares it (the
-        oracle-window ceiling) gets the true windows; the Observation never has them."""
+        oracle ceilings) gets the true windows and surplus; the Observation never has them."""
         if self.policy.capabilities.sees_future:
             from greenhop.sim.forecasts import TrueWindows
 
-            self.policy.bind_true_windows(TrueWindows(self.inputs.remaining_window_s))
+            H = self.inputs.history_steps
+            self.policy.bind_true_windows(TrueWindows(self.inputs.remaining_window_s,
+                                                      self.inputs.surplus_w[H:]))
 
     # ------------------------------------------------------------ run
     def run(self) -> RunResult:

@@ -127,18 +127,38 @@ def build_window_forecasts(inputs, spec: ForecastSpec,
 
 # --------------------------------------------------------------------- the future channel
 class TrueWindows:
-    """The true remaining window per site and step [s], from the actual traces.
+    """The true remaining window and surplus per site and step, from the actual traces.
 
     Future knowledge: handed only to a policy that declares ``sees_future`` (the
-    ``oracle-window`` comparison ceiling), never through the Observation.
+    ``oracle-window`` and ``oracle-planner`` comparison ceilings), never through the
+    Observation.
+
+    Args:
+        remaining_window_s: ``[T, S]`` true remaining window [s] at each step of the run.
+        surplus_w: ``[T, S]`` true surplus [W] at each step of the run (renewable less base
+            demand), or ``None`` where only the windows are given.
     """
 
-    def __init__(self, remaining_window_s: np.ndarray) -> None:
+    def __init__(self, remaining_window_s: np.ndarray,
+                 surplus_w: np.ndarray | None = None) -> None:
         view = remaining_window_s.view()
         view.flags.writeable = False
         self._rem = view
+        self._surplus = None
+        if surplus_w is not None:
+            sur = np.asarray(surplus_w, dtype=float).view()
+            sur.flags.writeable = False
+            self._surplus = sur
 
     def remaining_s(self, step: int) -> np.ndarray:
         """True remaining window of every site from ``step`` on [s] (0 outside a window)."""
         return self._rem[int(step)]
 
+    def surplus_ahead_w(self, step: int, n_steps: int) -> np.ndarray:
+        """True surplus [W] of every site at steps ``step .. step + n_steps - 1``,
+        ``[S, n_steps]``; past the run's end the last step's surplus stands in."""
+        if self._surplus is None:
+            raise ConfigError("these true windows carry no surplus (pass surplus_w)")
+        T = self._surplus.shape[0]
+        idx = np.minimum(np.arange(int(step), int(step) + int(n_steps)), T - 1)
+        return self._surplus[idx].T.copy()
