@@ -322,7 +322,7 @@ def test_a_start_without_a_time_zone_is_refused_naming_the_key(capsys, tmp_path,
         'start = "2023-06-01T00:00:00Z"', f"start = {start}"))
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "o"))
     line = one_line_error(code, err, "start", "time zone")
-    assert line.startswith("error: start:")
+    assert line.startswith(f"error: {path}: start:")    # the file, then the key
 
 
 @pytest.mark.parametrize(("line", "key"), [('timezone = "Mars/Olympus"', "sites[0].timezone"),

@@ -156,3 +156,23 @@ def test_job_and_site_names_are_one_safe_path_component(name):
     d["sites"][1]["name"] = name
     with pytest.raises(ConfigError, match=r"sites\[1\]\.name: invalid site name"):
         load_scenario(d)
+
+
+def test_an_error_names_the_scenario_file_before_the_key(tmp_path):
+    from greenhop.sim.scenario import packaged_scenarios, parse_scenario, scenario_document
+
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "x"\nhorizon = "1d"\nhorizon_typo = 3\n')
+    with pytest.raises(ConfigError) as err:
+        load_scenario(path)
+    assert str(err.value).startswith(f"{path}: ")
+    # a packaged scenario by its name, not its installed path
+    doc, label, base = scenario_document("caiso-curtailment")
+    assert label == str(packaged_scenarios()["caiso-curtailment"])
+    doc["alpha"] = -1.0
+    with pytest.raises(ConfigError, match=r"^caiso-curtailment: alpha"):
+        parse_scenario(doc, label, base)
+    with pytest.raises(ConfigError, match=r"^alpha"):   # the caller names it instead
+        parse_scenario(doc, label, base, name_source=False)
+    with pytest.raises(ConfigError, match=r"^alpha"):   # a dict has no file to name
+        load_scenario(doc)

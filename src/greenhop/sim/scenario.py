@@ -633,8 +633,41 @@ def _parse_energy(t: Table, source: str) -> EnergyConventions:
     return conv
 
 
-def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> Scenario:
-    """Validate a scenario dict (the parsed TOML) into a :class:`Scenario`."""
+def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = None, *,
+                   name_source: bool = True) -> Scenario:
+    """Validate a scenario dict (the parsed TOML) into a :class:`Scenario`.
+
+    An error names the scenario it is in before the key (``my.toml: horizon: ...``; a
+    packaged scenario by its name, a dict not at all); ``name_source=False`` leaves that to
+    the caller (a sweep names the ``--set`` values that made the document instead).
+    """
+    try:
+        return _parse_scenario(data, source, base_dir)
+    except ConfigError as exc:
+        where = _source_name(source) if name_source else None
+        message = str(exc)
+        if where is None or message.startswith(f"{where}:"):
+            raise
+        try:
+            named = type(exc)(f"{where}: {message}")
+        except TypeError:  # a subclass with another signature keeps its own message
+            raise exc from None
+        raise named from None
+
+
+def _source_name(source: str) -> str | None:
+    """How an error names the scenario file ``source``: a packaged scenario by its name,
+    any other file by its path, a dict (``<dict>``) not at all."""
+    if not source or source == "<dict>":
+        return None
+    path = Path(source)
+    packaged = packaged_scenarios().get(path.stem)
+    if packaged is not None and packaged.resolve() == path.resolve():
+        return path.stem
+    return source
+
+
+def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     from greenhop.policies import POLICIES
 
     t = Table(data, "")

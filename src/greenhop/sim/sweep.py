@@ -115,9 +115,13 @@ class SweepSpec:
         }
 
 
-def _parse_point(doc: dict, label: str, base_dir: Path, what: str) -> Scenario:
-    try:
+def _parse_point(doc: dict, label: str, base_dir: Path, what: str | None) -> Scenario:
+    """Parse one point's document; an error names ``what`` made it (the ``--set`` values),
+    or the scenario file where ``what`` is ``None``."""
+    if what is None:
         return parse_scenario(doc, label, base_dir)
+    try:
+        return parse_scenario(doc, label, base_dir, name_source=False)
     except ConfigError as exc:
         raise ConfigError(f"{what}: {exc}") from None
 
@@ -148,7 +152,7 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
         from greenhop.sim.policy_table import add_policy_files
 
         doc = add_policy_files(doc, [load_policy_file(r) for r in refs], refs)
-    base = _parse_point(copy.deepcopy(doc), label, base_dir, "scenario")
+    base = _parse_point(copy.deepcopy(doc), label, base_dir, None)
     grid: list[tuple[str, tuple[Any, ...]]] = []
     texts: list[tuple[str, ...]] = []
     for s in sets:
@@ -179,7 +183,7 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
     bounds = []
     for p in range(len(spec.points)):
         sc = _parse_point(spec.point_document(p), label, base_dir,
-                          f"--set {spec.point_label(p)}" if grid else "scenario")
+                          f"--set {spec.point_label(p)}" if grid else None)
         bounds.append(tuple(getattr(sc, "bounds", ()) or ()))
     spec.point_bounds = tuple(bounds)
     return spec
