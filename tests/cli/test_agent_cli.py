@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 
@@ -117,7 +118,7 @@ def test_bad_rate_and_job_names_are_usage_errors(tmp_path, capsys, token_file) -
 
 
 @pytest.mark.parametrize("case", ["no-root", "root-is-file", "no-token", "token-dir", "short",
-                                  "no-cert"])
+                                  "readable", "no-cert"])
 def test_agent_serve_with_a_missing_root_or_token_file_is_a_one_line_error(
         tmp_path, capsys, token_file, case) -> None:
     root, tok = tmp_path / "site", token_file
@@ -134,6 +135,8 @@ def test_agent_serve_with_a_missing_root_or_token_file_is_a_one_line_error(
     elif case == "short":
         tok = tmp_path / "short"
         tok.write_text("abc\n")
+    elif case == "readable":  # a good secret others can read: no secret
+        tok.chmod(0o644)
     else:
         extra = ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
     with pytest.raises(SystemExit) as exc:
@@ -142,6 +145,25 @@ def test_agent_serve_with_a_missing_root_or_token_file_is_a_one_line_error(
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "Traceback" not in err, err
     assert len(err.strip().splitlines()) <= 3, err  # one message (rich may wrap it)
+    if case == "readable":
+        assert "chmod 600" in " ".join(err.split()), err
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o700])
+def test_a_token_file_others_can_read_or_change_is_refused_and_left_alone(tmp_path, mode):
+    from greenhop.core.errors import ConfigError
+    from greenhop.runtime.auth import read_token_file
+
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN + "\n")
+    tok.chmod(mode)
+    if mode & 0o077:
+        with pytest.raises(ConfigError, match=f"--serve-token-file {tok}: other users.*"
+                                              f"mode {mode:04o}.*chmod 600"):
+            read_token_file(tok, "--serve-token-file")
+        assert stat.S_IMODE(tok.stat().st_mode) == mode      # not changed behind the user
+    else:
+        assert read_token_file(tok) == TOKEN
 
 
 def test_agent_beyond_loopback_needs_tls(tmp_path, capsys, token_file) -> None:

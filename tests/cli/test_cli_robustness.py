@@ -354,6 +354,7 @@ def test_a_start_with_an_offset_is_taken_in_utc() -> None:
 def test_agent_serve_with_a_missing_root_exits_2(capsys, tmp_path) -> None:
     token = tmp_path / "token"
     token.write_text("s3cret-s3cret-s3cret\n")
+    token.chmod(0o600)
     code, _, err = run(capsys, "agent", "serve", "--root", str(tmp_path / "nonexistent"),
                        "--token-file", str(token))
     one_line_error(code, err, "--root")

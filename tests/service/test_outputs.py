@@ -272,6 +272,7 @@ def test_serving_nothing_or_actions_without_a_run_is_refused(capsys, folders, tm
     assert code == 2 and "nothing to serve" in err and "--outputs" in err, err
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
     code, err = _cli(capsys, "--outputs", str(folders["sim"]), "--token-file", str(token))
     assert code == 2 and "--token-file" in err and "--db" in err, err
     assert len(err.strip().splitlines()) == 1

@@ -81,7 +81,13 @@ def read_token_file(path: str | Path, option: str = "--token-file") -> str:
         text = p.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{option} {p}: cannot read it ({exc})") from None
-    return check_token(text, f"{option} {p}")
+    token = check_token(text, f"{option} {p}")
+    mode = stat.S_IMODE(p.stat().st_mode)
+    if os.name == "posix" and mode & 0o077:
+        # A secret other users can read is no secret (ssh refuses such keys too).
+        raise ConfigError(f"{option} {p}: other users may read or change it (mode "
+                          f"{mode:04o}); make it yours alone: chmod 600 {p}")
+    return token
 
 
 def write_secret(path: Path, text: str) -> Path:
