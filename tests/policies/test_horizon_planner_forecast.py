@@ -46,3 +46,31 @@ def test_diurnal_profile_is_the_mean_of_past_days_and_never_reads_ahead():
     # the history refuses anything after now
     with pytest.raises(LeakageError):
         obs.history.slice(now, now + 2)
+
+
+def test_a_deficit_does_not_cancel_the_surplus_of_its_block():
+    from greenhop.policies.planner_forecast import forecast_from_steps, horizon_steps
+
+    edges = block_edges_s(3600.0, 7 * 3600.0)           # 1 h, 1 h, 1 h, 3 h, 1 h
+    dt = 1800.0
+    n = horizon_steps(edges, dt)
+    assert n == 14
+    # site 0: +10 kW by day, -5 kW (base demand above renewables) by night, in turns
+    step_w = np.where(np.arange(n) % 2 == 0, 10e3, -5e3)[None, :]
+    fc = forecast_from_steps(edges, step_w, np.zeros(1), dt)
+    np.testing.assert_allclose(fc.surplus_w[0], 5e3)    # half the time 10 kW, else none
+    assert fc.step_surplus_w is step_w                   # the steps themselves are kept
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=48, max_size=48))
+def test_block_surplus_is_the_usable_energy_of_its_steps(values):
+    from greenhop.policies.planner_forecast import forecast_from_steps, horizon_steps
+
+    dt = 1800.0
+    edges = block_edges_s(dt, 86400.0)      # every edge on a step's boundary
+    step_w = np.asarray(values, dtype=float)[None, :horizon_steps(edges, dt)]
+    fc = forecast_from_steps(edges, step_w, np.zeros(1), dt)
+    assert np.all(fc.surplus_w >= 0.0)
+    # the blocks' energy is the usable energy of the steps, no more, no less
+    np.testing.assert_allclose((fc.surplus_w[0] * np.diff(edges)).sum(),
+                               (np.maximum(step_w[0], 0.0) * dt).sum(), rtol=1e-9, atol=1e-3)

@@ -62,7 +62,8 @@ class HorizonForecast:
 
     Attributes:
         edges_s: block boundaries from now [s], ``[B + 1]``.
-        surplus_w: mean forecast surplus of each site in each block [W], ``[S, B]``.
+        surplus_w: mean forecast surplus (where positive) of each site in each block [W],
+            ``[S, B]``.
         window_s: remaining window at quantile ``q`` where a site is in a window now, else 0 [s].
         step_surplus_w: the per-step forecast behind ``surplus_w`` [W], ``[S, n]``.
     """
@@ -138,11 +139,16 @@ def forecast_from_steps(edges_s: np.ndarray, step_w: np.ndarray, window_s: np.nd
                         dt_s: float) -> HorizonForecast:
     """A :class:`HorizonForecast` from a per-step surplus forecast ``step_w`` [W],
     ``[S, n]`` with ``n = horizon_steps(edges_s, dt_s)``, and remaining windows [s]: the
-    block surplus is the mean of the steps each block covers (whole steps up to rounding)."""
+    block surplus is the mean over the steps each block covers (whole steps up to rounding)
+    of their surplus where positive. A deficit (base demand above the renewables, at night)
+    is no surplus a job could use, and must not cancel the surplus of the block's other
+    steps: a 6-hour block with 3 hours at +10 kW and 3 at -5 kW offers 5 kW on average, not
+    2.5."""
     n = step_w.shape[1]
     lo = np.minimum((edges_s[:-1] / dt_s).astype(np.int64), n - 1)
     hi = np.maximum(np.minimum(np.ceil(edges_s[1:] / dt_s - 1e-9).astype(np.int64), n), lo + 1)
-    csum = np.concatenate([np.zeros((step_w.shape[0], 1)), np.cumsum(step_w, axis=1)], axis=1)
+    usable = np.maximum(step_w, 0.0)
+    csum = np.concatenate([np.zeros((step_w.shape[0], 1)), np.cumsum(usable, axis=1)], axis=1)
     block = (csum[:, hi] - csum[:, lo]) / (hi - lo)[None, :]
     return HorizonForecast(edges_s=edges_s, surplus_w=block,
                            window_s=np.asarray(window_s, dtype=float), step_surplus_w=step_w)
