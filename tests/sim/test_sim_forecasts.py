@@ -223,8 +223,10 @@ def test_oracle_planner_plans_on_the_true_surplus_and_windows():
         ahead = inp.surplus_w[H + np.minimum(np.arange(step, step + n), T - 1)].T
         np.testing.assert_allclose(fc.step_surplus_w, ahead)         # the truth ahead
         np.testing.assert_array_equal(fc.window_s, inp.remaining_window_s[step])
-        # each block's surplus is the mean of its steps: the first epoch is two steps
-        np.testing.assert_allclose(fc.surplus_w[:, 0], ahead[:, :2].mean(axis=1))
+        # each block's surplus is the mean of its steps' usable (positive) surplus: the
+        # first epoch is two steps
+        np.testing.assert_allclose(fc.surplus_w[:, 0],
+                                   np.maximum(ahead[:, :2], 0.0).mean(axis=1))
     # a planner on the past sees something else somewhere (the check above is not vacuous)
     assert any(not np.allclose(fc.step_surplus_w, fc.step_surplus_w[:, :1])
                for _, _, fc in seen)

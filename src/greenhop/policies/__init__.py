@@ -2,9 +2,10 @@
 
 Registered: ``static``, ``energy-greedy``, ``feasibility-aware``, ``threshold``,
 ``forecast-feasibility`` (feasibility-aware on a quantile of a window forecast), the
-planner and the field's published rules, and two ceilings for comparison in the
-simulator, not deployable: ``oracle-window`` (feasibility-aware on the true future window)
-and ``oracle-planner`` (horizon-planner on the true future surplus and windows).
+planner and the field's published rules, and two policies that see the future, for
+comparison in the simulator, not deployable: ``oracle-window`` (feasibility-aware on the
+true future window) and ``oracle-planner`` (horizon-planner on the true future surplus and
+windows).
 """
 
 from greenhop.policies import (  # noqa: F401

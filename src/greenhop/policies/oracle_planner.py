@@ -5,7 +5,9 @@ its true remaining window, which no one knows at decision time. It exists to spl
 planner's distance to the bounds in two: what a perfect surplus forecast would win (the
 oracle's lead over ``horizon-planner``) and what the plan's own limits cost even with it
 (the oracle's distance to the ``spacetime`` bound: checkpoints, transfers, the alpha rule,
-one move per job per plan, the delay weight), docs/planner.md.
+one move per job per plan, the delay weight). Measured on the packaged scenarios, it has
+no lead: it uses more grid energy than ``horizon-planner`` (docs/planner.md, *Perfect
+foresight*), so it is a comparison, not a ceiling.
 
 The truth comes through the simulator's explicit future channel, as for
 ``oracle-window`` (:class:`~greenhop.sim.forecasts.TrueWindows`, bound before the run);
@@ -34,7 +36,7 @@ _FORECAST_OPTIONS = ("window", "rest", "q", "quantile", "history_days")
 
 @POLICIES.register("oracle-planner")
 class OraclePlannerPolicy(HorizonPlannerPolicy):
-    """``horizon-planner`` on the true future surplus and windows: a ceiling for comparison.
+    """``horizon-planner`` on the true future surplus and windows, for comparison.
 
     Takes :class:`~greenhop.policies.horizon_planner.HorizonPlannerPolicy`'s parameters
     except those that choose a forecast (``window``, ``rest``, ``q``, ``history_days``;
@@ -42,8 +44,8 @@ class OraclePlannerPolicy(HorizonPlannerPolicy):
     """
 
     name = "oracle-planner"
-    summary = ("horizon-planner on the true future surplus and windows (a ceiling for "
-               "comparison; simulator only)")
+    summary = ("horizon-planner on the true future surplus and windows (for comparison; "
+               "simulator only)")
     capabilities = Capabilities(migrates=True, suspends=True, sees_future=True)
 
     def __init__(self, **kwargs) -> None:
