@@ -189,6 +189,12 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
     code, err = inproc(capsys, "run", str(LIVE), "--policy", "carbonscaler", "--workdir", w)
     assert code == 2 and "carbonscaler" in err and "scales" in err and "Traceback" not in err
     assert _procs_under(tmp_path / "w") == []
+    # ... and a policy that sees the future, before the work directory is made
+    for name in ("oracle-window", "oracle-planner"):
+        fresh = tmp_path / f"w-{name}"
+        code, err = inproc(capsys, "run", str(LIVE), "--policy", name, "--workdir", str(fresh))
+        assert code == 2 and f"policy '{name}' sees the future" in err, err
+        assert not fresh.exists()
     code, err = inproc(capsys, "status", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "no run database" in err
     code, err = inproc(capsys, "replay", str(tmp_path / "none.jsonl"))

@@ -150,7 +150,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     import uuid
 
     from greenhop.policies import make_policy
-    from greenhop.runtime.controller import Controller, RunConfig
+    from greenhop.runtime.controller import Controller, RunConfig, check_live_run
     from greenhop.runtime.executor import LocalExecutor, TrainerSpec
     from greenhop.runtime.power import TraceReplaySource
     from greenhop.runtime.store import Store
@@ -164,7 +164,9 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     sc, inp = _scenario_inputs(scenario, extras)
     name = policy or (sc.policies[0] if sc.policies else "static")
     params = policy_params(sc, name)
-    make_policy(name, **params)  # unknown names and parameters fail here, before any process
+    # unknown names and parameters, and what a live run cannot do, fail here, before the
+    # work directory or any process exists
+    check_live_run(make_policy(name, **params), inp)
     specs = {}
     for i, j in enumerate(inp.jobs):
         own = extras["jobs"].get(i, {})
@@ -323,10 +325,7 @@ def run_command(
 
     loaded, _ = policy_files.load(policy_file)
     policy = policy or (loaded[0] if loaded else None)
-    from greenhop.runtime.workdir import Workdir
-
-    Workdir(workdir).prepare()
-    db = db or workdir / "run.db"
+    db = db or workdir / "run.db"  # build_controller makes the work directory once all is checked
     agents = parse_agents(agent)
     if workload not in ("mlp", "lm"):
         raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")

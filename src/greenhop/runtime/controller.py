@@ -96,6 +96,24 @@ class RunConfig:
     seed: int = 0                          # the scenario's seed (forecast audits)
 
 
+def check_live_run(policy, inputs) -> None:
+    """Refuse, with a :class:`ConfigError`, what a live run cannot do: a policy that sees
+    the future or scales GPU counts, a job spread over sites. ``greenhop run`` calls it
+    before it writes anything; the :class:`Controller` calls it again."""
+    if policy.capabilities.sees_future:
+        raise ConfigError(f"policy '{policy.name}' sees the future (for comparison in the "
+                          "simulator only); a live run cannot give it what has not happened")
+    if policy.capabilities.scales:
+        raise ConfigError(f"policy '{policy.name}' scales jobs' GPU counts, which a live run "
+                          "cannot do (a trainer process keeps the GPUs it started with); run it "
+                          "in the simulator, or pick a policy that does not scale")
+    spread = [j.worker.group for j in inputs.jobs if getattr(j, "worker", None) is not None]
+    if spread:
+        raise ConfigError(f"job '{spread[0]}' is spread over sites (workers = N); a live run "
+                          "trains one process per job: run it with the live DiLoCo driver "
+                          "(docs/distributed.md) or in the simulator")
+
+
 class Controller:
     """Runs one live run to completion (or until stopped) on ``store``.
 
@@ -117,19 +135,7 @@ class Controller:
         self.inp = inputs
         self.policy_factory = policy_factory
         self.policy = policy_factory()
-        if self.policy.capabilities.sees_future:
-            raise ConfigError(f"policy '{self.policy.name}' sees the future (a ceiling for the "
-                              "simulator only); a live run cannot give it what has not happened")
-        if self.policy.capabilities.scales:
-            raise ConfigError(f"policy '{self.policy.name}' scales jobs' GPU counts, which a "
-                              "live run cannot do (a trainer process keeps the GPUs it started "
-                              "with); run it in the simulator, or pick a policy that does not "
-                              "scale")
-        spread = [j.worker.group for j in inputs.jobs if getattr(j, "worker", None) is not None]
-        if spread:
-            raise ConfigError(f"job '{spread[0]}' is spread over sites (workers = N); a live run "
-                              "trains one process per job: run it with the live DiLoCo driver "
-                              "(docs/distributed.md) or in the simulator")
+        check_live_run(self.policy, inputs)
         self.ex = executor
         self.power = power
         self.cfg = config
