@@ -100,6 +100,8 @@ def test_json_policies_and_seed(scenario, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--policies", "static,optimal"], "unknown policy 'optimal'"),
     (["--policies", ","], "--policies: give at least one policy"),
+    (["--policies", "static,threshold,static"],
+     "--policies: 'static' is listed twice (also at [0])"),
     (["--seed", "-1"], "--seed: must be >= 0"),
 ])
 def test_bad_options_exit_2_without_traceback(scenario, tmp_path, args, message):

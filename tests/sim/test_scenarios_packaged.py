@@ -106,7 +106,8 @@ def test_bounds_table_is_parsed_and_checked():
     for bounds, match in [
         ({"kinds": ["space", "time"]}, r"bounds\.kinds\[1\]: unknown bound 'time'; valid "
                                        r"bounds: space, spacetime"),
-        ({"kinds": ["space", "space"]}, r"bounds\.kinds\[1\]: bound 'space' is listed twice"),
+        ({"kinds": ["space", "space"]},
+         r"bounds\.kinds\[1\]: 'space' is listed twice \(also at \[0\]\)"),
         ({"kinds": "space"}, r"bounds\.kinds: expected a list of strings"),
         ({"deadlines": "yes"}, r"bounds\.deadlines: expected true or false"),
         ({"kind": ["space"]}, r"bounds\.kind: unknown key"),

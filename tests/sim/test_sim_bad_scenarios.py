@@ -115,6 +115,23 @@ CASES = [
     ("generator-until-beyond", _generator(until="5h"), r"generator\.until"),
     ("policy-params-unknown", _set("policy_params", {"optimal": {}}),
      r"policy_params\.optimal: unknown policy"),
+    # A name listed twice would count once (sites, allowed sites) or twice (an origin's
+    # arrival weight) without a word: every list of names refuses it, naming both places.
+    ("allowed-sites-twice", _set("jobs/0/allowed_sites", ["a", "b", "a"]),
+     r"jobs\[0\]\.allowed_sites\[2\]: 'a' is listed twice \(also at \[0\]\)"),
+    ("generator-origin-twice", _generator(origins=["b", "b"]),
+     r"generator\.origins\[1\]: 'b' is listed twice \(also at \[0\]\)"),
+    ("policies-twice", _set("policies", ["static", "energy-greedy", "static"]),
+     r"policies\[2\]: 'static' is listed twice \(also at \[0\]\)"),
+    ("zone-site-twice", _set("grid", {"zones": [{"name": "z", "sites": ["a", "a"],
+                                                 "carbon": 100}]}),
+     r"grid\.zones\[0\]\.sites\[1\]: 'a' is listed twice"),
+    ("fleet-site-twice", lambda d: {**{k: v for k, v in d.items() if k != "sites"},
+                                    "fleet": {"sites": ["madrid-es", "berlin-de",
+                                                        "madrid-es"]},
+                                    "links": [], "jobs": [{**d["jobs"][0],
+                                                           "origin": "madrid-es"}]},
+     r"fleet\.sites\[2\]: 'madrid-es' is listed twice \(also at \[0\]\)"),
 ]
 
 

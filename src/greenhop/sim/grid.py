@@ -143,7 +143,7 @@ def parse_grid(gt: Table, site_names: tuple[str, ...], base_dir: Path | None = N
         name = zt.string("name")
         if any(z.name == name for z in zones):
             raise ConfigError(f"{zt.where('name')}: zone {name!r} is defined twice")
-        sites = tuple(zt.strings("sites"))
+        sites = tuple(zt.strings("sites", unique=True))
         for i, s in enumerate(sites):
             if s not in site_names:
                 raise ConfigError(f"{zt.where('sites')}[{i}]: unknown site {s!r}; sites: "

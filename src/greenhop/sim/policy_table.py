@@ -60,13 +60,17 @@ def check_params(name: str, params: dict[str, Any], where: str) -> None:
 
 
 def check_policy_names(names) -> None:
-    """Raise ConfigError naming the first of ``names`` that is not a registered policy."""
+    """Raise ConfigError naming the first of ``names`` that is not a registered policy or
+    that is listed twice (one column of the comparison per policy)."""
     from greenhop.policies import POLICIES
 
     for i, p in enumerate(names):
         if p not in POLICIES:
             raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
                               f"{', '.join(POLICIES.names())}")
+        if p in names[:i]:
+            raise ConfigError(f"policies[{i}]: '{p}' is listed twice (also at "
+                              f"[{list(names).index(p)}]); list each once")
 
 
 def parse_policies(t: Table, base_dir: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -82,8 +86,6 @@ def parse_policies(t: Table, base_dir: Path) -> tuple[list[str], dict[str, dict[
     if not isinstance(t.raw("policies", None), dict):
         names = t.strings("policies", list(DEFAULT_POLICIES))
         check_policy_names(names)
-        if len(set(names)) != len(names):
-            raise ConfigError("policies: each policy may appear once")
     else:
         pt = t.table("policies")
         names, params = [], {}

@@ -261,7 +261,7 @@ def _fleet_sites(t: Table, base_dir: Path) -> dict[str, SiteSpec]:
         return {}
     ft = t.table("fleet")
     path = ft.string("path", None)
-    names = ft.strings("sites", None)
+    names = ft.strings("sites", None, unique=True)
     ft.done()
     try:
         from greenhop.traces.fleet import load_fleet
@@ -483,7 +483,7 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
         raise ConfigError(f"{jt.where('migratable_share')}: a partial job moves a share in "
                           f"(0, 1), got {share!r}")
     deadline = jt.duration("deadline", None, lo=0, lo_open=True)
-    allowed = tuple(jt.strings("allowed_sites", []))
+    allowed = tuple(jt.strings("allowed_sites", [], unique=True))
     for i, s in enumerate(allowed):
         if s not in names:
             raise ConfigError(f"{jt.where('allowed_sites')}[{i}]: unknown site '{s}'; sites: "
@@ -580,7 +580,7 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
     if 0 < deadline_factor < 1:
         raise ConfigError(f"{gt.where('deadline_factor')}: a deadline factor below 1 can never "
                           f"be met; use 0 (no deadline) or >= 1, got {deadline_factor!r}")
-    origins = tuple(gt.strings("origins", list(names)))
+    origins = tuple(gt.strings("origins", list(names), unique=True))
     if not origins:
         raise ConfigError(f"{gt.where('origins')}: give at least one site jobs arrive at "
                           "(or leave the key out: every site)")
@@ -600,13 +600,11 @@ def _parse_bounds(t: Table) -> tuple[tuple[str, ...], bool]:
     if not t.has("bounds"):
         return (), False
     bt = t.table("bounds")
-    kinds = bt.strings("kinds", list(BOUND_KINDS))
+    kinds = bt.strings("kinds", list(BOUND_KINDS), unique=True)
     for i, k in enumerate(kinds):
         if k not in BOUND_KINDS:
             raise ConfigError(f"{bt.where('kinds')}[{i}]: unknown bound {k!r}; valid bounds: "
                               f"{', '.join(BOUND_KINDS)}")
-        if k in kinds[:i]:
-            raise ConfigError(f"{bt.where('kinds')}[{i}]: bound {k!r} is listed twice")
     deadlines = bt.boolean("deadlines", False)
     bt.done()
     return tuple(kinds), bool(deadlines)

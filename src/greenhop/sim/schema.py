@@ -148,12 +148,19 @@ class Table:
             raise ConfigError(f"{self.where(key)}: expected true or false, got {value!r}")
         return value
 
-    def strings(self, key: str, default: Any = _MISSING) -> Any:
+    def strings(self, key: str, default: Any = _MISSING, *, unique: bool = False) -> Any:
+        """A list of strings; with ``unique``, a value listed twice is refused (a name
+        listed twice would silently count once, or twice, depending on the key)."""
         if key not in self.data:
             return self.raw(key, default)
         value = self.raw(key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{self.where(key)}: expected a list of strings, got {value!r}")
+        if unique:
+            for i, v in enumerate(value):
+                if v in value[:i]:
+                    raise ConfigError(f"{self.where(key)}[{i}]: {v!r} is listed twice (also "
+                                      f"at [{value.index(v)}]); list each once")
         return list(value)
 
     def table(self, key: str, default: Any = _MISSING) -> Any:
