@@ -81,3 +81,12 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
     assert out.is_file() and out.stat().st_size > 10_000
     code, _, err = run(capsys, "sync-map", "--models", "seven")
     assert code == 2 and "--models" in err
+
+
+def test_sync_map_writes_huge_intervals_in_powers_of_ten(capsys):
+    # 1e-12 s per step: H = 186.71 s / (0.1 x 1e-12 s) = 1.87e15 steps at 1 Gbit/s, which
+    # with separators would be a 22-character cell; 10 Gbit/s gives 1.87e14.
+    code, text, _ = run(capsys, "sync-map", "--models", "7B", "--bandwidths", "1Gbps:10Gbps",
+                        "--step-time", "1e-12s")
+    assert code == 0
+    assert "| 7 B params | 1.87e+15 | 1.87e+14 |" in text

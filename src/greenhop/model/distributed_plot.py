@@ -38,9 +38,15 @@ def sync_table(params=DEFAULT_PARAMS, bandwidths_bps=(1e8, 1e9, 1e10, 1e11), wor
     h = sync_boundaries(params, bandwidths_bps, workers, **model)
     head = "| model | " + " | ".join(units.format_rate(b) for b in bandwidths_bps) + " |"
     rule = "|---|" + "---:|" * len(bandwidths_bps)
-    rows = [f"| {p / 1e9:g} B params | " + " | ".join(f"{int(v):,}" for v in row) + " |"
+    rows = [f"| {p / 1e9:g} B params | " + " | ".join(_steps(v) for v in row) + " |"
             for p, row in zip(params, h, strict=True)]
     return "\n".join([head, rule, *rows])
+
+
+def _steps(h: float) -> str:
+    """A sync interval [inner steps]: digits with separators up to 10^12, above that in
+    powers of ten (a sub-microsecond --step-time gives H of hundreds of digits)."""
+    return f"{int(h):,}" if h < 1e12 else f"{h:.3g}"
 
 
 def draw_sync_map(path, *, params=DEFAULT_PARAMS,
