@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import clikit
@@ -90,7 +91,32 @@ def test_deadlines_and_seed(capsys, scenario, isolated_cache):
     assert json.loads(again)["job_nr_kwh"] == doc["job_nr_kwh"]
 
 
+def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolated_cache):
+    docs = {}
+    for cap in (None, "3", "1.5", "1.2"):
+        args = () if cap is None else ("--max-slowdown", cap)
+        code, out, _ = clikit.run(capsys, "bound", scenario, "--json", *args)
+        assert code == 0
+        docs[cap] = json.loads(out)
+    assert docs[None]["max_slowdown"] is None and docs["1.2"]["max_slowdown"] == 1.2
+    # the same work each time, in shorter windows: never less grid energy, and at a
+    # slowdown of 1.2 more than without a cap
+    kwh = [docs[c]["job_nr_kwh"] for c in (None, "3", "1.5", "1.2")]
+    assert all(a <= b + 1e-6 for a, b in itertools.pairwise(kwh)), kwh
+    assert kwh[-1] > kwh[0] + 1.0, kwh
+    assert {d["work_gpu_h"] for d in docs.values()} == {docs[None]["work_gpu_h"]}
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.2")
+    assert code == 0 and "slowdown <= 1.2" in out
+    # A job starts at the first step after it arrives, so a cap of 1.01 is more than a
+    # one-hour job can meet: the LP is infeasible, and the answer says what that means.
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.01")
+    assert code == 0 and "Infeasible" in out and "no schedule keeps every job" in out
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (("--kind", "space", "--max-slowdown", "2"), "--max-slowdown: only the spacetime bound"),
+    (("--max-slowdown", "0.9"), "--max-slowdown: must be a number >= 1"),
+    (("--max-slowdown", "nan"), "--max-slowdown: must be a number >= 1"),
     (("--kind", "time"), "valid kinds: space, spacetime"),
     (("--seed", "-1"), "--seed: must be >= 0"),
     (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),

@@ -182,6 +182,49 @@ def test_deadline_keeps_work_in_the_dark_hour_by_hand(kind):
     assert dl.for_run(inp, static) == pytest.approx(dl.job_nr_kwh, abs=1e-9)
 
 
+@pytest.mark.parametrize(("cap", "kwh"), [(None, 0.0), (3.0, 0.0), (2.0, 0.0), (1.5, 0.4),
+                                         (1.25, 0.6), (1.0, 0.8)])
+def test_slowdown_cap_keeps_work_in_the_dark_hour_by_hand(cap, kwh):
+    # The case above without a deadline: the job's ideal time is 1 h (2 GPU-h on 2 GPUs at
+    # throughput 1), so a cap X leaves it the window [0, X h]. Hour 1 holds X - 1 h of it,
+    # X - 1 h of running on 2 kW of surplus (enough for 0.8 kW): the rest, 2 - X h, runs in
+    # the dark hour 0 at 0.8 kW. X >= 2: all of it in hour 1, as without a cap.
+    d = micro(sites=[site("a", power=None, trace=_hourly(1.0, 3.0)),
+                     site("b", power="1kW", slots=1)],
+              jobs=[_job("j1", 2, 2.0)])
+    inp = build_inputs(load_scenario(d))
+    static = Engine(inp, make_policy("static")).run()
+    b = compute_bound(inp, "spacetime", static=static, max_slowdown=cap)
+    assert b.job_nr_kwh == pytest.approx(kwh, abs=1e-6)
+    assert b.max_slowdown == cap and b.to_dict()["max_slowdown"] == cap
+    # the same work as without a cap, in a shorter window; static (slowdown 1) meets every cap
+    assert b.work_gpu_h == pytest.approx(2.0)
+    np.testing.assert_allclose(b.job_window_end_s, [min(2.0, cap or 2.0) * 3600.0])
+    assert b.for_run(inp, static) == pytest.approx(b.job_nr_kwh, abs=1e-9)
+
+
+def test_slowdown_cap_no_schedule_meets_is_infeasible_not_a_number():
+    # Two 1-h jobs on 2 GPUs each at a with 2 slots (b has 1): at cap 1 both must run in
+    # [0, 1 h] at once, 4 GPUs where 2 fit (static runs one after the other: slowdown 2).
+    d = micro(sites=[site("a", power="1kW", slots=2), site("b", power="1kW", slots=1)],
+              jobs=[_job("j1", 2, 2.0), _job("j2", 2, 2.0)])
+    inp = build_inputs(load_scenario(d))
+    b = compute_bound(inp, "spacetime", max_slowdown=1.0)
+    assert b.job_nr_kwh is None and b.status != "Optimal"
+    assert compute_bound(inp, "spacetime", max_slowdown=2.0).status == "Optimal"
+
+
+@pytest.mark.parametrize(("kind", "cap", "match"), [
+    ("space", 2.0, "only the spacetime bound takes a slowdown cap"),
+    ("spacetime", 0.5, "must be a number >= 1"),
+    ("spacetime", float("nan"), "must be a number >= 1"),
+])
+def test_bad_slowdown_cap_is_refused(kind, cap, match):
+    inp = build_inputs(load_scenario(micro()))
+    with pytest.raises(ConfigError, match=match):
+        compute_bound(inp, kind, max_slowdown=cap)
+
+
 def test_grid_limit_unmet_energy_keeps_the_bound_below_by_hand():
     # a: 0.5 kW renewables, grid import limit 1 kW; b: 1 kW renewables (= base load) and 1
     # slot, too few for the job. One job at a: 2 GPUs (0.8 kW), 2 GPU-h -> 1 h.

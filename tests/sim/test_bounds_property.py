@@ -4,6 +4,8 @@ has at least the bound priced at its own work (``BoundResult.for_run``)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,40 @@ def test_deadlines_bound_covers_static_and_is_no_lower():
     # required work is static's work before each deadline: never more than without
     assert np.all(dl.job_work_gpu_s <= free.job_work_gpu_s + 1e-6)
     assert np.all(dl.job_window_end_s <= inp.scenario.horizon_s)
+
+
+def _max_slowdown(inp, run) -> float:
+    """The largest slowdown of any job of ``run`` (the metrics' definition)."""
+    from greenhop.sim.metrics import ideal_time_s
+
+    horizon = inp.scenario.horizon_s
+    end = np.where(np.isnan(run.job_finish_s), horizon, run.job_finish_s)
+    arrived = inp.job_arrival_s < horizon
+    return float(((end - inp.job_arrival_s) / ideal_time_s(inp))[arrived].max())
+
+
+@pytest.mark.slow
+def test_no_run_beats_the_slowdown_capped_bound_at_its_own_largest_slowdown():
+    checked = 0
+    for seed in range(6):
+        inp = build_inputs(load_scenario(scenario(seed)))
+        base_j = base_only_dispatch(inp).total_j("grid")
+        runs = {p: Engine(inp, make_policy(p)).run() for p in POLICIES}
+        free = compute_bound(inp, "spacetime", static=runs["static"])
+        caps = {}
+        for name, run in runs.items():
+            cap = _max_slowdown(inp, run)
+            b = compute_bound(inp, "spacetime", static=runs["static"], max_slowdown=cap)
+            assert b.status == "Optimal", (seed, name, cap, b.status)  # the run meets it
+            caps[cap] = b.job_nr_kwh
+            job_nr_j = float(run.energy_j["grid"].sum()) - base_j
+            assert job_nr_j >= b.for_run(inp, run) * 3.6e6 - TOL_J, (seed, name)
+            done = inp.job_work_gpu_s - run.job_remaining_gpu_s
+            if np.all(done >= b.job_work_gpu_s * (1 - 1e-9)):
+                assert job_nr_j >= b.job_nr_kwh * 3.6e6 - TOL_J, (seed, name, cap)
+                checked += name != "static"
+        # a tighter cap never lowers the bound, and no cap is the loosest
+        ordered = [caps[c] for c in sorted(caps)]
+        assert all(a >= b - 1e-6 for a, b in itertools.pairwise(ordered)), caps
+        assert min(ordered) >= free.job_nr_kwh - 1e-6
+    assert checked >= 5, checked

@@ -6,6 +6,7 @@ Progress goes to stderr; with ``--json`` the bound's dict goes to stdout alone.
 from __future__ import annotations
 
 import json
+import math
 
 import typer
 from rich.console import Console
@@ -24,6 +25,11 @@ def bound_command(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     deadlines: bool = typer.Option(False, "--deadlines",
                                    help="Count each job's work only before its deadline."),
+    max_slowdown: float | None = typer.Option(
+        None, "--max-slowdown", metavar="X",
+        help="spacetime only: each job must do its work before arrival + X x its ideal time "
+             "(the slowdown's denominator), X >= 1: the least grid energy of a run in "
+             "which no job's slowdown passes X.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
     max_memory: str = typer.Option(
         "4GB", "--max-memory", metavar="SIZE",
@@ -38,6 +44,12 @@ def bound_command(
         raise ConfigError(f"--kind: unknown kind {kind!r}; valid kinds: {', '.join(BOUND_KINDS)}")
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
+    if max_slowdown is not None and kind != "spacetime":
+        raise ConfigError("--max-slowdown: only the spacetime bound takes a slowdown cap "
+                          "(--kind spacetime)")
+    if max_slowdown is not None and not (math.isfinite(max_slowdown) and max_slowdown >= 1):
+        raise ConfigError(f"--max-slowdown: must be a number >= 1 (no job runs faster than "
+                          f"its ideal time), got {max_slowdown:g}")
     try:
         max_memory_bytes = parse_size(max_memory)
     except ConfigError as exc:
@@ -50,7 +62,7 @@ def bound_command(
         if seed is not None:
             sc = sc.with_seed(seed)
         inputs = build_inputs(sc)
-        result = compute_bound(inputs, kind, deadlines=deadlines,
+        result = compute_bound(inputs, kind, deadlines=deadlines, max_slowdown=max_slowdown,
                                max_memory_bytes=max_memory_bytes,
                                progress=lambda msg: status.update(msg))
     doc = result.to_dict()
@@ -62,13 +74,18 @@ def bound_command(
     for col in ("kind", "job grid kWh", "static kWh", "work GPU-h", "solve s", "status"):
         table.add_column(col, justify="left" if col in ("kind", "status") else "right")
     nr = doc["job_nr_kwh"]
-    table.add_row(kind + (" (deadlines)" if deadlines else ""),
+    cap = "" if max_slowdown is None else f", slowdown <= {max_slowdown:g}"
+    table.add_row(kind + (" (deadlines)" if deadlines else "") + cap,
                   "–" if nr is None else f"{nr:,.1f}", f"{doc['static_job_nr_kwh']:,.1f}",
                   f"{doc['work_gpu_h']:,.1f}", f"{doc['solve_s']:.1f}", doc["status"])
     console = Console(highlight=False)
     console.print(table)
     console.print(f"LP: {doc['lp_cols']:,} columns, {doc['lp_rows']:,} rows, "
                   f"{doc['lp_nnz']:,} nonzeros; {doc['method']}")
+    if max_slowdown is not None and doc["status"] == "Infeasible":
+        console.print(f"no schedule keeps every job's slowdown at or below {max_slowdown:g} "
+                      "within the GPU slots (a job starts at the first step boundary at or "
+                      "after its arrival); try a larger --max-slowdown")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,12 @@ instant migration, how low could that go for the work* ``static`` *did?* Two kin
 * ``space``: each job does, in every time block, exactly the work ``static`` did in it: only
   *where* is free (placement and instant migration), not *when*.
 
+``spacetime`` with ``max_slowdown=X`` asks each job's work to be done before its arrival plus
+``X`` times its ideal time (the denominator of its slowdown,
+:func:`greenhop.sim.metrics.ideal_time_s`; or the horizon, if sooner): a lower bound for the
+runs in which no job's slowdown exceeds ``X``, to set a target for energy against the
+slowdown it allows.
+
 The LP (:mod:`greenhop.sim.bounds_lp`) minimises the grid energy of all sites with a free
 dispatch of renewables, batteries (charged from renewables only, with their efficiency,
 power and state-of-charge limits) and grid. The simulator's greedy dispatch of any schedule
@@ -116,6 +122,7 @@ class BoundResult:
             reference-GPU-s], ``[J]``; ``block_price``: ``space``: the price of each job's
             work in each block, ``[J, B]`` (``None`` unless optimal).
         deadlines: whether work counts only before each job's deadline.
+        max_slowdown: the slowdown cap of a ``spacetime`` bound (``None``: none).
         lp_size: columns, rows and nonzeros of the LP.
         grid_kwh: the LP's total grid energy [kWh]; ``base_only_kwh``: the base-only
             dispatch's [kWh]; ``static_job_nr_kwh``: static's job grid energy [kWh].
@@ -139,6 +146,7 @@ class BoundResult:
     base_only_kwh: float
     static_job_nr_kwh: float
     extra: dict = field(default_factory=dict)
+    max_slowdown: float | None = None
 
     def to_dict(self) -> dict:
         """``{job_nr_kwh, work_gpu_h, solve_s, status}`` and context keys (rounded, JSON-ready)."""
@@ -148,7 +156,8 @@ class BoundResult:
         return {
             "job_nr_kwh": r(self.job_nr_kwh, 4), "work_gpu_h": r(self.work_gpu_h, 4),
             "solve_s": r(self.solve_s, 3), "status": self.status, "method": self.method,
-            "deadlines": self.deadlines, "static_job_nr_kwh": r(self.static_job_nr_kwh, 4),
+            "deadlines": self.deadlines, "max_slowdown": self.max_slowdown,
+            "static_job_nr_kwh": r(self.static_job_nr_kwh, 4),
             "lp_cols": self.lp_size.cols, "lp_rows": self.lp_size.rows,
             "lp_nnz": self.lp_size.nnz,
         }
@@ -211,6 +220,7 @@ def compute_bound(
     *,
     static: RunResult | None = None,
     deadlines: bool = False,
+    max_slowdown: float | None = None,
     max_memory_bytes: float = DEFAULT_MAX_MEMORY_BYTES,
     progress: Callable[[str], None] | None = None,
     block_s: float = 3600.0,
@@ -224,6 +234,10 @@ def compute_bound(
         static: the ``static`` policy's run on the same inputs; run here when ``None``.
         deadlines: count work only before each job's deadline (required work: what static
             did before it).
+        max_slowdown: ``spacetime`` only: each job's required work must be done before
+            its arrival plus this many times its ideal time [-], >= 1 (``None``: no cap).
+            A cap no schedule meets within the GPU slots leaves the LP infeasible
+            (``job_nr_kwh`` ``None``, status ``Infeasible``).
         max_memory_bytes: refuse (:class:`BoundTooLargeError`) an LP whose estimated peak
             memory is larger [bytes]; default 4 GB.
         progress: optional ``callable(message)`` told what is being done.
@@ -239,6 +253,13 @@ def compute_bound(
                           f"{', '.join(BOUND_KINDS)}")
     if not block_s > 0:
         raise ConfigError(f"block_s: must be > 0 s, got {block_s!r}")
+    if max_slowdown is not None:
+        if kind != "spacetime":
+            raise ConfigError("max_slowdown: only the spacetime bound takes a slowdown cap "
+                              "(space keeps static's profile over time)")
+        if not (np.isfinite(max_slowdown) and max_slowdown >= 1):
+            raise ConfigError(f"max_slowdown: must be a number >= 1 (no job runs faster than "
+                              f"its ideal time), got {max_slowdown!r}")
     say = progress or (lambda _msg: None)
     if static is None:
         say("running static")
@@ -252,10 +273,15 @@ def compute_bound(
     if deadlines:
         window_end = np.minimum(window_end, inputs.job_deadline_s)
     start = inputs.job_arrival_step * dt
-    avail_s = np.clip(np.minimum(edges_s[None, 1:], window_end[:, None])
-                      - np.maximum(edges_s[None, :-1], start[:, None]), 0.0, None)
     cum = cumulative_work_gpu_s(inputs, static, edges_s, window_end)     # [J, B+1]
     required = cum[:, -1].copy()
+    if max_slowdown is not None:
+        # the same work, in a window that ends when the job's slowdown would pass the cap
+        from greenhop.sim.metrics import ideal_time_s
+        cap_s = inputs.job_arrival_s + max_slowdown * ideal_time_s(inputs)
+        window_end = np.minimum(window_end, cap_s)
+    avail_s = np.clip(np.minimum(edges_s[None, 1:], window_end[:, None])
+                      - np.maximum(edges_s[None, :-1], start[:, None]), 0.0, None)
     required[required < 1e-9 * np.maximum(inputs.job_work_gpu_s, 1.0)] = 0.0
     per_block = np.diff(cum, axis=1)
     per_block[required == 0] = 0.0
@@ -284,6 +310,6 @@ def compute_bound(
         solve_s=sol.solve_s, status=sol.status, method=method, job_work_gpu_s=required,
         block_edges_s=edges_s, job_window_end_s=window_end, job_block_work_gpu_s=per_block,
         job_price=job_price, block_price=block_price, deadlines=bool(deadlines),
-        lp_size=sol.size,
+        lp_size=sol.size, max_slowdown=None if max_slowdown is None else float(max_slowdown),
         grid_kwh=None if sol.grid_j is None else sol.grid_j / KWH_J,
         base_only_kwh=base_j / KWH_J, static_job_nr_kwh=static_nr)

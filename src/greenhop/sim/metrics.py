@@ -181,6 +181,14 @@ def _net_green_losses(inp: SimInputs, res: RunResult, moves: list[dict]) -> int 
     return losses
 
 
+def ideal_time_s(inp: SimInputs) -> np.ndarray:
+    """Each job's ideal time [s], ``[J]``: its work on its GPUs at the throughput of its
+    arrival site (1 where it has none), the denominator of its slowdown."""
+    ideal_tp = np.where(inp.job_origin >= 0, inp.throughput[np.maximum(inp.job_origin, 0)],
+                        1.0)
+    return inp.job_work_gpu_s / (inp.job_gpus * ideal_tp)
+
+
 def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) -> dict:
     """The metrics dict of one run; ``base`` is the scenario's base-only dispatch (computed
     when not given). ``saved_vs_static_pct`` and the gaps are filled in by :func:`compare`."""
@@ -198,10 +206,7 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) ->
     end = np.where(finished, res.job_finish_s, horizon_end)
     arrived = arrival < horizon_end
     jct_s = (end - arrival)[arrived]
-    origin = inp.job_origin.copy()
-    ideal_tp = np.where(origin >= 0, inp.throughput[np.maximum(origin, 0)], 1.0)
-    ideal_s = inp.job_work_gpu_s / (inp.job_gpus * ideal_tp)
-    slowdown = jct_s / ideal_s[arrived]
+    slowdown = jct_s / ideal_time_s(inp)[arrived]
     started = ~np.isnan(res.job_start_s)
     queue_s = (np.where(started, res.job_start_s, horizon_end) - arrival)[arrived]
     deadline = inp.job_deadline_s
