@@ -6,7 +6,6 @@ Progress goes to stderr; with ``--json`` the bound's dict goes to stdout alone.
 from __future__ import annotations
 
 import json
-import math
 
 import typer
 from rich.console import Console
@@ -37,19 +36,14 @@ def bound_command(
 ) -> None:
     """Solve the space or space-time lower bound of a scenario's job grid energy (an LP)."""
     from greenhop.sim import load_scenario
-    from greenhop.sim.bounds import BOUND_KINDS, compute_bound
+    from greenhop.sim.bounds import BOUND_KINDS, check_max_slowdown, compute_bound
     from greenhop.sim.inputs import build_inputs
 
     if kind not in BOUND_KINDS:
         raise ConfigError(f"--kind: unknown kind {kind!r}; valid kinds: {', '.join(BOUND_KINDS)}")
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
-    if max_slowdown is not None and kind != "spacetime":
-        raise ConfigError("--max-slowdown: only the spacetime bound takes a slowdown cap "
-                          "(--kind spacetime)")
-    if max_slowdown is not None and not (math.isfinite(max_slowdown) and max_slowdown >= 1):
-        raise ConfigError(f"--max-slowdown: must be a number >= 1 (no job runs faster than "
-                          f"its ideal time), got {max_slowdown:g}")
+    check_max_slowdown(kind, max_slowdown, "--max-slowdown")
     try:
         max_memory_bytes = parse_size(max_memory)
     except ConfigError as exc:

@@ -54,8 +54,8 @@ from greenhop.sim.engine import Engine, RunResult
 from greenhop.sim.inputs import SimInputs
 from greenhop.sim.scenario import BOUND_KINDS
 
-__all__ = ["BOUND_KINDS", "BoundResult", "BoundTooLargeError", "compute_bound",
-           "cumulative_work_gpu_s"]
+__all__ = ["BOUND_KINDS", "BoundResult", "BoundTooLargeError", "check_max_slowdown",
+           "compute_bound", "cumulative_work_gpu_s"]
 
 #: default memory limit of one bound's LP [bytes] (estimated before it is built)
 DEFAULT_MAX_MEMORY_BYTES = 4e9
@@ -214,6 +214,20 @@ def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
     return np.unique(np.append(np.arange(0, T, k), T)).astype(np.int64)
 
 
+def check_max_slowdown(kind: str, max_slowdown: float | None,
+                       name: str = "max_slowdown") -> None:
+    """Raise ConfigError, starting with ``name``, unless ``max_slowdown`` is ``None`` or a
+    finite number >= 1 on a ``spacetime`` bound."""
+    if max_slowdown is None:
+        return
+    if kind != "spacetime":
+        raise ConfigError(f"{name}: only the spacetime bound takes a slowdown cap (space "
+                          "keeps static's profile over time)")
+    if not (np.isfinite(max_slowdown) and max_slowdown >= 1):
+        raise ConfigError(f"{name}: must be a number >= 1 (no job runs faster than its ideal "
+                          f"time), got {max_slowdown:g}")
+
+
 def compute_bound(
     inputs: SimInputs,
     kind: str,
@@ -253,13 +267,7 @@ def compute_bound(
                           f"{', '.join(BOUND_KINDS)}")
     if not block_s > 0:
         raise ConfigError(f"block_s: must be > 0 s, got {block_s!r}")
-    if max_slowdown is not None:
-        if kind != "spacetime":
-            raise ConfigError("max_slowdown: only the spacetime bound takes a slowdown cap "
-                              "(space keeps static's profile over time)")
-        if not (np.isfinite(max_slowdown) and max_slowdown >= 1):
-            raise ConfigError(f"max_slowdown: must be a number >= 1 (no job runs faster than "
-                              f"its ideal time), got {max_slowdown!r}")
+    check_max_slowdown(kind, max_slowdown)
     say = progress or (lambda _msg: None)
     if static is None:
         say("running static")
