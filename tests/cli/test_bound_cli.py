@@ -107,6 +107,12 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     assert {d["work_gpu_h"] for d in docs.values()} == {docs[None]["work_gpu_h"]}
     code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.2")
     assert code == 0 and "slowdown <= 1.2" in out
+    # held for the p90 only (one of the 5 jobs may wait longer): between the two
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--json", "--max-slowdown", "1.2",
+                              "--slowdown-quantile", "0.9")
+    p90 = json.loads(out)
+    assert code == 0 and p90["slowdown_quantile"] == 0.9
+    assert kwh[0] - 1e-6 <= p90["job_nr_kwh"] < kwh[-1], (p90["job_nr_kwh"], kwh)
     # A job starts at the first step after it arrives, so a cap of 1.01 is more than a
     # one-hour job can meet: the LP is infeasible, and the answer says what that means.
     code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.01")
@@ -117,6 +123,9 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     (("--kind", "space", "--max-slowdown", "2"), "--max-slowdown: only the spacetime bound"),
     (("--max-slowdown", "0.9"), "--max-slowdown: must be a number >= 1"),
     (("--max-slowdown", "nan"), "--max-slowdown: must be a number >= 1"),
+    (("--max-slowdown", "2", "--slowdown-quantile", "1.5"),
+     "--slowdown-quantile: a quantile is strictly between 0 and 1"),
+    (("--slowdown-quantile", "0.9"), "--slowdown-quantile: give the slowdown"),
     (("--kind", "time"), "valid kinds: space, spacetime"),
     (("--seed", "-1"), "--seed: must be >= 0"),
     (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),

@@ -214,15 +214,36 @@ def test_slowdown_cap_no_schedule_meets_is_infeasible_not_a_number():
     assert compute_bound(inp, "spacetime", max_slowdown=2.0).status == "Optimal"
 
 
+@pytest.mark.parametrize(("quantile", "kwh"), [(None, 1.6), (0.5, 0.8), (0.9, 0.8)])
+def test_slowdown_quantile_lets_one_job_of_two_wait_by_hand(quantile, kwh):
+    # Two of the job above at a (4 slots: both fit), cap 1: each must run in the dark hour
+    # 0 (2 x 0.8 kWh). The 0.5 and the 0.9 quantile of two slowdowns are at most 1 only if
+    # the smaller one is (np.percentile: v0 + q (v1 - v0)), so one job may wait for hour 1,
+    # whose 2 kW of surplus carries its 0.8 kW: 0.8 kWh.
+    d = micro(sites=[site("a", power=None, trace=_hourly(1.0, 3.0)),
+                     site("b", power="1kW", slots=1)],
+              jobs=[_job("j1", 2, 2.0), _job("j2", 2, 2.0)])
+    inp = build_inputs(load_scenario(d))
+    b = compute_bound(inp, "spacetime", max_slowdown=1.0, slowdown_quantile=quantile)
+    assert b.job_nr_kwh == pytest.approx(kwh, abs=1e-6)
+    assert b.to_dict()["slowdown_quantile"] == quantile
+    if quantile is not None:  # the run's work enters the LP's coefficients: no price
+        assert b.for_run(inp, Engine(inp, make_policy("static")).run()) is None
+
+
 @pytest.mark.parametrize(("kind", "cap", "match"), [
     ("space", 2.0, "only the spacetime bound takes a slowdown cap"),
     ("spacetime", 0.5, "must be a number >= 1"),
     ("spacetime", float("nan"), "must be a number >= 1"),
+    ("spacetime", (2.0, 1.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
+    ("spacetime", (2.0, 0.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
+    ("spacetime", (None, 0.9), "slowdown_quantile: give the slowdown"),
 ])
 def test_bad_slowdown_cap_is_refused(kind, cap, match):
     inp = build_inputs(load_scenario(micro()))
+    cap, quantile = cap if isinstance(cap, tuple) else (cap, None)
     with pytest.raises(ConfigError, match=match):
-        compute_bound(inp, kind, max_slowdown=cap)
+        compute_bound(inp, kind, max_slowdown=cap, slowdown_quantile=quantile)
 
 
 def test_grid_limit_unmet_energy_keeps_the_bound_below_by_hand():

@@ -8,12 +8,15 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from greenhop.policies import make_policy
 from greenhop.sim.attribution import base_only_dispatch
-from greenhop.sim.bounds import BOUND_KINDS, compute_bound
+from greenhop.sim.bounds import BOUND_KINDS, allowed_past_quantile, compute_bound
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
+from greenhop.sim.metrics import run_metrics
 from greenhop.sim.scenario import load_scenario
 
 POLICIES = ("static", "energy-greedy", "feasibility-aware", "threshold")
@@ -146,4 +149,43 @@ def test_no_run_beats_the_slowdown_capped_bound_at_its_own_largest_slowdown():
         ordered = [caps[c] for c in sorted(caps)]
         assert all(a >= b - 1e-6 for a, b in itertools.pairwise(ordered)), caps
         assert min(ordered) >= free.job_nr_kwh - 1e-6
+    assert checked >= 5, checked
+
+
+@given(st.lists(st.floats(1.0, 50.0), min_size=1, max_size=60),
+       st.floats(0.01, 0.99))
+def test_allowed_past_quantile_is_what_np_percentile_allows(values, q):
+    v = np.asarray(values)
+    n = v.size
+    k = allowed_past_quantile(n, q)
+    # no set of slowdowns whose q quantile is at most X has more than k above X ...
+    assert int((v > np.percentile(v, 100 * q)).sum()) <= k
+    # ... and k is reached: n - k ones and k twos have a q quantile below 2
+    tight = np.array([1.0] * (n - k) + [2.0] * k)
+    assert int((tight > np.percentile(tight, 100 * q)).sum()) == k
+
+
+@pytest.mark.slow
+def test_no_run_beats_the_p90_capped_bound_at_its_own_p90():
+    checked = 0
+    for seed in range(6):
+        inp = build_inputs(load_scenario(scenario(seed)))
+        base_j = base_only_dispatch(inp).total_j("grid")
+        runs = {p: Engine(inp, make_policy(p)).run() for p in POLICIES}
+        free = compute_bound(inp, "spacetime", static=runs["static"]).job_nr_kwh
+        for name, run in runs.items():
+            cap = max(1.0, run_metrics(inp, run)["slowdown_p90"])
+            b = compute_bound(inp, "spacetime", static=runs["static"], max_slowdown=cap,
+                              slowdown_quantile=0.9)
+            every = compute_bound(inp, "spacetime", static=runs["static"], max_slowdown=cap)
+            assert b.status == "Optimal", (seed, name, cap, b.status)
+            # a tenth of the jobs may pass the cap: never a higher bound than every job kept
+            if every.job_nr_kwh is not None:
+                assert b.job_nr_kwh <= every.job_nr_kwh + 1e-6
+            done = inp.job_work_gpu_s - run.job_remaining_gpu_s
+            if np.all(done >= b.job_work_gpu_s * (1 - 1e-9)):
+                job_nr_j = float(run.energy_j["grid"].sum()) - base_j
+                assert job_nr_j >= b.job_nr_kwh * 3.6e6 - TOL_J, (seed, name, cap)
+                # not vacuous: the cap binds (the bound is above the uncapped one)
+                checked += b.job_nr_kwh > free + 1.0
     assert checked >= 5, checked

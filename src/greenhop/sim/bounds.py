@@ -14,7 +14,9 @@ instant migration, how low could that go for the work* ``static`` *did?* Two kin
 ``X`` times its ideal time (the denominator of its slowdown,
 :func:`greenhop.sim.metrics.ideal_time_s`; or the horizon, if sooner): a lower bound for the
 runs in which no job's slowdown exceeds ``X``, to set a target for energy against the
-slowdown it allows.
+slowdown it allows. With ``slowdown_quantile=q`` as well, only as many jobs as the metric's
+``q`` quantile of the slowdowns being at most ``X`` requires (a relaxation: a share of each
+job may be exempt, the shares summing to the number of jobs allowed past ``X``).
 
 The LP (:mod:`greenhop.sim.bounds_lp`) minimises the grid energy of all sites with a free
 dispatch of renewables, batteries (charged from renewables only, with their efficiency,
@@ -54,8 +56,8 @@ from greenhop.sim.engine import Engine, RunResult
 from greenhop.sim.inputs import SimInputs
 from greenhop.sim.scenario import BOUND_KINDS
 
-__all__ = ["BOUND_KINDS", "BoundResult", "BoundTooLargeError", "check_max_slowdown",
-           "compute_bound", "cumulative_work_gpu_s"]
+__all__ = ["BOUND_KINDS", "BoundResult", "BoundTooLargeError", "allowed_past_quantile",
+           "check_max_slowdown", "compute_bound", "cumulative_work_gpu_s"]
 
 #: default memory limit of one bound's LP [bytes] (estimated before it is built)
 DEFAULT_MAX_MEMORY_BYTES = 4e9
@@ -123,6 +125,8 @@ class BoundResult:
             work in each block, ``[J, B]`` (``None`` unless optimal).
         deadlines: whether work counts only before each job's deadline.
         max_slowdown: the slowdown cap of a ``spacetime`` bound (``None``: none).
+        slowdown_quantile: the quantile of the slowdowns the cap holds for (``None``: every
+            job).
         lp_size: columns, rows and nonzeros of the LP.
         grid_kwh: the LP's total grid energy [kWh]; ``base_only_kwh``: the base-only
             dispatch's [kWh]; ``static_job_nr_kwh``: static's job grid energy [kWh].
@@ -147,6 +151,7 @@ class BoundResult:
     static_job_nr_kwh: float
     extra: dict = field(default_factory=dict)
     max_slowdown: float | None = None
+    slowdown_quantile: float | None = None
 
     def to_dict(self) -> dict:
         """``{job_nr_kwh, work_gpu_h, solve_s, status}`` and context keys (rounded, JSON-ready)."""
@@ -157,6 +162,7 @@ class BoundResult:
             "job_nr_kwh": r(self.job_nr_kwh, 4), "work_gpu_h": r(self.work_gpu_h, 4),
             "solve_s": r(self.solve_s, 3), "status": self.status, "method": self.method,
             "deadlines": self.deadlines, "max_slowdown": self.max_slowdown,
+            "slowdown_quantile": self.slowdown_quantile,
             "static_job_nr_kwh": r(self.static_job_nr_kwh, 4),
             "lp_cols": self.lp_size.cols, "lp_rows": self.lp_size.rows,
             "lp_nnz": self.lp_size.nnz,
@@ -171,10 +177,13 @@ class BoundResult:
         bounds the same LP with the run's work in place of static's, and the run's own
         dispatch is a feasible point of that LP. Work a run did where the LP has no price
         (a job static never started) only adds demand and is left out, which keeps the
-        bound valid. ``None`` when the bound did not solve, or when the run placed a pinned
-        or partial job away from its origin (the LP has no such placement).
+        bound valid. ``None`` when the bound did not solve, when the run placed a pinned
+        or partial job away from its origin (the LP has no such placement), or for a bound
+        with a slowdown quantile (a run's work enters that LP's coefficients, not only its
+        right-hand sides).
         """
-        if self.job_nr_kwh is None or not _homed_at_origin(inputs, run).all():
+        if (self.job_nr_kwh is None or self.slowdown_quantile is not None
+                or not _homed_at_origin(inputs, run).all()):
             return None
         cum = cumulative_work_gpu_s(inputs, run, self.block_edges_s, self.job_window_end_s)
         if self.kind == "spacetime":
@@ -207,6 +216,13 @@ def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
     return ok
 
 
+def allowed_past_quantile(n: int, q: float) -> int:
+    """The most of ``n`` values that can lie above a cap their ``q`` quantile keeps:
+    ``np.percentile``'s linear quantile is at least the ``floor(q (n - 1))``-th smallest
+    value (from 0), so that one and all below it are within the cap."""
+    return max(0, n - int(np.floor(q * (n - 1))) - 1) if n > 0 else 0
+
+
 def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
     dt = inputs.scenario.step_s
     T = inputs.n_steps
@@ -214,10 +230,19 @@ def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
     return np.unique(np.append(np.arange(0, T, k), T)).astype(np.int64)
 
 
-def check_max_slowdown(kind: str, max_slowdown: float | None,
-                       name: str = "max_slowdown") -> None:
-    """Raise ConfigError, starting with ``name``, unless ``max_slowdown`` is ``None`` or a
-    finite number >= 1 on a ``spacetime`` bound."""
+def check_max_slowdown(kind: str, max_slowdown: float | None, quantile: float | None = None,
+                       name: str = "max_slowdown", quantile_name: str = "slowdown_quantile"
+                       ) -> None:
+    """Raise ConfigError, starting with the parameter's name, unless ``max_slowdown`` is
+    ``None`` or a finite number >= 1 on a ``spacetime`` bound, and ``quantile`` is ``None``
+    or in (0, 1) with a ``max_slowdown``."""
+    if quantile is not None:
+        if max_slowdown is None:
+            raise ConfigError(f"{quantile_name}: give the slowdown the quantile must keep "
+                              f"({name})")
+        if not 0 < quantile < 1:
+            raise ConfigError(f"{quantile_name}: a quantile is strictly between 0 and 1 "
+                              f"(0.9: the slowdown p90), got {quantile:g}")
     if max_slowdown is None:
         return
     if kind != "spacetime":
@@ -235,6 +260,7 @@ def compute_bound(
     static: RunResult | None = None,
     deadlines: bool = False,
     max_slowdown: float | None = None,
+    slowdown_quantile: float | None = None,
     max_memory_bytes: float = DEFAULT_MAX_MEMORY_BYTES,
     progress: Callable[[str], None] | None = None,
     block_s: float = 3600.0,
@@ -252,6 +278,9 @@ def compute_bound(
             its arrival plus this many times its ideal time [-], >= 1 (``None``: no cap).
             A cap no schedule meets within the GPU slots leaves the LP infeasible
             (``job_nr_kwh`` ``None``, status ``Infeasible``).
+        slowdown_quantile: with ``max_slowdown``: hold the cap for the metric's quantile
+            (``np.percentile``, linear) of the arrived jobs' slowdowns instead of every job,
+            in (0, 1); 0.9 bounds the runs whose ``slowdown_p90`` is at most the cap.
         max_memory_bytes: refuse (:class:`BoundTooLargeError`) an LP whose estimated peak
             memory is larger [bytes]; default 4 GB.
         progress: optional ``callable(message)`` told what is being done.
@@ -267,7 +296,7 @@ def compute_bound(
                           f"{', '.join(BOUND_KINDS)}")
     if not block_s > 0:
         raise ConfigError(f"block_s: must be > 0 s, got {block_s!r}")
-    check_max_slowdown(kind, max_slowdown)
+    check_max_slowdown(kind, max_slowdown, slowdown_quantile)
     say = progress or (lambda _msg: None)
     if static is None:
         say("running static")
@@ -283,18 +312,25 @@ def compute_bound(
     start = inputs.job_arrival_step * dt
     cum = cumulative_work_gpu_s(inputs, static, edges_s, window_end)     # [J, B+1]
     required = cum[:, -1].copy()
+    cap_hi, exempt_max = None, 0.0
     if max_slowdown is not None:
-        # the same work, in a window that ends when the job's slowdown would pass the cap
         from greenhop.sim.metrics import ideal_time_s
         cap_s = inputs.job_arrival_s + max_slowdown * ideal_time_s(inputs)
-        window_end = np.minimum(window_end, cap_s)
+        if slowdown_quantile is None:
+            # the same work, in a window that ends when the slowdown would pass the cap
+            window_end = np.minimum(window_end, cap_s)
+        else:
+            cap_hi = np.searchsorted(edges_s[:-1], cap_s, side="left")
+            arrived = int((inputs.job_arrival_s < inputs.scenario.horizon_s).sum())
+            exempt_max = float(allowed_past_quantile(arrived, slowdown_quantile))
     avail_s = np.clip(np.minimum(edges_s[None, 1:], window_end[:, None])
                       - np.maximum(edges_s[None, :-1], start[:, None]), 0.0, None)
     required[required < 1e-9 * np.maximum(inputs.job_work_gpu_s, 1.0)] = 0.0
     per_block = np.diff(cum, axis=1)
     per_block[required == 0] = 0.0
     lp_in = LpInput(edges=edges, avail_h=avail_s / H_S, required_gpu_h=required / H_S,
-                    profile_gpu_h=per_block / H_S if kind == "space" else None)
+                    profile_gpu_h=per_block / H_S if kind == "space" else None,
+                    cap_hi=cap_hi, exempt_max=exempt_max)
     size = plan_size(inputs, lp_in)
     if size.bytes > max_memory_bytes:
         raise BoundTooLargeError(
@@ -319,5 +355,6 @@ def compute_bound(
         block_edges_s=edges_s, job_window_end_s=window_end, job_block_work_gpu_s=per_block,
         job_price=job_price, block_price=block_price, deadlines=bool(deadlines),
         lp_size=sol.size, max_slowdown=None if max_slowdown is None else float(max_slowdown),
+        slowdown_quantile=None if slowdown_quantile is None else float(slowdown_quantile),
         grid_kwh=None if sol.grid_j is None else sol.grid_j / KWH_J,
         base_only_kwh=base_j / KWH_J, static_job_nr_kwh=static_nr)

@@ -24,6 +24,10 @@ where the grid limit could bind also ``g + d >= sum of min(base deficit, limit)`
 state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slots
 ``sum GPU-hours <= slots x hours``; class link ``sum_m y - sum_j w = 0``; per job
 ``sum_b w >= required`` (``spacetime``); grid-limit chord ``(peak / limit - 1) g - x >= 0``.
+With a slowdown quantile (:class:`LpInput` ``cap_hi``/``exempt_max``), also per job an
+exemption ``e`` in ``[0, 1]`` and ``sum_{b < cap_hi} w + required e >= required`` (the work
+inside its slowdown cap, unless exempt), and ``sum_j e <= exempt_max``: the relaxation of
+"all but ``exempt_max`` jobs keep the cap".
 
 Besides the optimum, :func:`solve` returns the **prices** of the work: the dual value of
 each job's ``sum_b w >= required`` row (``spacetime``) and the reduced cost of each fixed
@@ -168,12 +172,18 @@ class LpInput:
         required_gpu_h: work each job must do [reference-GPU-h], ``[J]``.
         profile_gpu_h: for ``space``, the work job ``j`` does in block ``b`` (static's),
             ``[J, B]``; ``None`` for ``spacetime``.
+        cap_hi: ``spacetime`` with a slowdown quantile: for each job, the first block wholly
+            after its slowdown cap, ``[J]`` (the block the cap falls in counts as inside:
+            a relaxation); ``None`` otherwise.
+        exempt_max: how many jobs may pass their cap (with ``cap_hi``).
     """
 
     edges: np.ndarray
     avail_h: np.ndarray
     required_gpu_h: np.ndarray
     profile_gpu_h: np.ndarray | None
+    cap_hi: np.ndarray | None = None
+    exempt_max: float = 0.0
 
 
 class _Plan:
@@ -216,10 +226,12 @@ class _Plan:
         site_nnz = B * (3 * S + 8 * nb + 6 * nl)
         self.n_w, self.n_y = n_w, n_y
         n_jobs = 0 if space else sum(len(c.jobs) for c in self.classes)
+        # with a slowdown quantile: an exemption column, an in-cap row and one sum row
+        n_e = n_jobs if lp.cap_hi is not None else 0
         self.size = LpSize(
-            cols=site_cols + n_w + n_y,
-            rows=site_rows + n_class_rows + n_jobs,
-            nnz=site_nnz + y_nnz + 2 * n_w)
+            cols=site_cols + n_w + n_y + n_e,
+            rows=site_rows + n_class_rows + n_jobs + n_e + (n_e > 0),
+            nnz=site_nnz + y_nnz + 2 * n_w + (n_w + 2 * n_e if n_e else 0))
 
     def w_cap(self, inp: SimInputs, lp: LpInput, j: int) -> np.ndarray:
         """Upper bounds of job ``j``'s work per block [reference-GPU-h]: its GPUs x its best
@@ -370,6 +382,18 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
             tr = m.rows(1, float(lp.required_gpu_h[j]), inf)
             m.coef(tr, w_col[j], 1.0)
             total_row[j] = int(tr[0])
+    if not space and lp.cap_hi is not None and w_col:
+        # all but exempt_max jobs do their work inside their slowdown cap (relaxed: e)
+        sum_row = m.rows(1, -inf, float(lp.exempt_max))
+        for j, cols in w_col.items():
+            req = float(lp.required_gpu_h[j])
+            e = m.cols(1, 0.0, 1.0)
+            m.coef(sum_row, e, 1.0)
+            inside = int(np.clip(lp.cap_hi[j] - plan.job_lo[j], 0, cols.size))
+            cr = m.rows(1, req, inf)
+            m.coef(cr, e, req)
+            if inside:
+                m.coef(cr, cols[:inside], 1.0)
     for c, clo, chi in zip(plan.classes, plan.class_lo, plan.class_hi, strict=True):
         if chi <= clo:
             continue
