@@ -5,7 +5,6 @@ Progress goes to stderr; with ``--json`` the metrics go to stdout alone.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
@@ -89,6 +88,7 @@ def simulate_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from greenhop.sim import simulate
+    from greenhop.sim.policy_table import check_policy_names
     from greenhop.sim.scenario import load_scenario
 
     paths.output_dir(out, "--out")
@@ -102,11 +102,9 @@ def simulate_command(
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
     err = Console(stderr=True, highlight=False)
-    try:
-        shown = sc.with_policies(names) if names else sc
-    except ConfigError as exc:  # say which option held the bad name
-        raise ConfigError("--policies: " + re.sub(r"^policies\[\d+\]: ", "", str(exc))) \
-            from None
+    if names:
+        check_policy_names(names, option="--policies")
+    shown = sc.with_policies(names) if names else sc
     warn(err, shown)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),

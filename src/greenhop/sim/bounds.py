@@ -54,6 +54,7 @@ from greenhop.sim.bounds_lp import (
 )
 from greenhop.sim.engine import Engine, RunResult
 from greenhop.sim.inputs import SimInputs
+from greenhop.sim.metrics import ideal_time_s
 from greenhop.sim.scenario import BOUND_KINDS
 
 __all__ = ["BOUND_KINDS", "BoundResult", "BoundTooLargeError", "allowed_past_quantile",
@@ -314,7 +315,6 @@ def compute_bound(
     required = cum[:, -1].copy()
     cap_hi, exempt_max = None, 0.0
     if max_slowdown is not None:
-        from greenhop.sim.metrics import ideal_time_s
         cap_s = inputs.job_arrival_s + max_slowdown * ideal_time_s(inputs)
         if slowdown_quantile is None:
             # the same work, in a window that ends when the slowdown would pass the cap

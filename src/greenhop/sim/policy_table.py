@@ -24,7 +24,7 @@ from typing import Any
 
 from greenhop.core.errors import ConfigError
 from greenhop.policies.plugins import PolicyFile, file_sha256, load_policy_file
-from greenhop.sim.schema import Table
+from greenhop.sim.schema import Table, first_repeat
 
 #: the policies a scenario compares when it names none
 DEFAULT_POLICIES = ("static", "energy-greedy", "feasibility-aware", "threshold")
@@ -59,18 +59,25 @@ def check_params(name: str, params: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: {str(exc).removeprefix(f'{name}: ')}") from None
 
 
-def check_policy_names(names) -> None:
+def check_policy_names(names, option: str | None = None) -> None:
     """Raise ConfigError naming the first of ``names`` that is not a registered policy or
-    that is listed twice (one column of the comparison per policy)."""
+    that is listed twice (one column of the comparison per policy): at its place in the
+    scenario's ``policies`` list, or, with ``option``, as that command-line option."""
     from greenhop.policies import POLICIES
 
+    names = list(names)
+
+    def where(i: int) -> str:
+        return f"policies[{i}]" if option is None else option
+
+    twice = first_repeat(names) or (-1, -1)
     for i, p in enumerate(names):
         if p not in POLICIES:
-            raise ConfigError(f"policies[{i}]: unknown policy '{p}'; valid policy names: "
+            raise ConfigError(f"{where(i)}: unknown policy '{p}'; valid policy names: "
                               f"{', '.join(POLICIES.names())}")
-        if p in names[:i]:
-            raise ConfigError(f"policies[{i}]: '{p}' is listed twice (also at "
-                              f"[{list(names).index(p)}]); list each once")
+        if i == twice[0]:
+            raise ConfigError(f"{where(i)}: '{p}' is listed twice (also at [{twice[1]}]); "
+                              "list each once")
 
 
 def parse_policies(t: Table, base_dir: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:

@@ -24,6 +24,16 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def first_repeat(values) -> tuple[int, int] | None:
+    """``(i, j)``: the first value of ``values`` listed before (at ``j < i``), or ``None``."""
+    seen: dict = {}
+    for i, v in enumerate(values):
+        if v in seen:
+            return i, seen[v]
+        seen[v] = i
+    return None
+
+
 class Table:
     """A dict read key by key, remembering which keys were used."""
 
@@ -156,11 +166,10 @@ class Table:
         value = self.raw(key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{self.where(key)}: expected a list of strings, got {value!r}")
-        if unique:
-            for i, v in enumerate(value):
-                if v in value[:i]:
-                    raise ConfigError(f"{self.where(key)}[{i}]: {v!r} is listed twice (also "
-                                      f"at [{value.index(v)}]); list each once")
+        twice = first_repeat(value) if unique else None
+        if twice is not None:
+            raise ConfigError(f"{self.where(key)}[{twice[0]}]: {value[twice[0]]!r} is listed "
+                              f"twice (also at [{twice[1]}]); list each once")
         return list(value)
 
     def table(self, key: str, default: Any = _MISSING) -> Any:

@@ -139,7 +139,7 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
     Raises:
         ConfigError: one line naming the option, the key and the value at fault.
     """
-    from greenhop.policies import POLICIES
+    from greenhop.sim.policy_table import check_policy_names
 
     seed_list = parse_seeds(seeds) if isinstance(seeds, str) else tuple(sorted(set(seeds)))
     if not seed_list:
@@ -172,12 +172,7 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
     names = tuple(policies) if policies is not None else base.policies
     if not names:
         raise ConfigError("--policies: give at least one policy name")
-    for i, p in enumerate(names):
-        if p not in POLICIES:
-            raise ConfigError(f"--policies: unknown policy '{p}' (position {i + 1}); valid "
-                              f"policy names: {', '.join(POLICIES.names())}")
-    if len(set(names)) != len(names):
-        raise ConfigError("--policies: each policy may appear once")
+    check_policy_names(names, option="--policies")
     spec = SweepSpec(doc, label, str(base_dir), base.name, seed_list, tuple(names),
                      tuple(grid), tuple(texts))
     bounds = []
