@@ -217,11 +217,24 @@ def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
     return ok
 
 
+#: how far below an integer ``q (n - 1)`` may be and still be floored to the integer
+#: below: ``np.percentile`` computes its index in its own order of operations (the
+#: percent divided by 100, then times ``n - 1``), a few ulp from ``q * (n - 1)``
+_INDEX_ROUNDING = 1e-9
+
+
 def allowed_past_quantile(n: int, q: float) -> int:
     """The most of ``n`` values that can lie above a cap their ``q`` quantile keeps:
     ``np.percentile``'s linear quantile is at least the ``floor(q (n - 1))``-th smallest
-    value (from 0), so that one and all below it are within the cap."""
-    return max(0, n - int(np.floor(q * (n - 1))) - 1) if n > 0 else 0
+    value (from 0), so that one and all below it are within the cap.
+
+    Where ``q (n - 1)`` is within rounding of an integer, the index is taken just below
+    it: one exemption more than the exact count, never one fewer, so the bound stays
+    below every run whichever way ``np.percentile`` rounds."""
+    if n <= 0:
+        return 0
+    index = max(0, int(np.floor(q * (n - 1) - _INDEX_ROUNDING)))
+    return n - index - 1
 
 
 def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
