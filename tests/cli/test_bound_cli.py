@@ -113,6 +113,16 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     p90 = json.loads(out)
     assert code == 0 and p90["slowdown_quantile"] == 0.9
     assert kwh[0] - 1e-6 <= p90["job_nr_kwh"] < kwh[-1], (p90["job_nr_kwh"], kwh)
+    # the job that passes chosen whole (a MILP): at least the shares' bound, at most every
+    # job kept, and said so in the table
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--json", "--max-slowdown", "1.2",
+                              "--slowdown-quantile", "0.9", "--whole-exemptions")
+    whole = json.loads(out)
+    assert code == 0 and whole["whole_exemptions"] is True and p90["whole_exemptions"] is False
+    assert p90["job_nr_kwh"] - 1e-6 <= whole["job_nr_kwh"] <= kwh[-1] + 1e-6
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.2",
+                              "--slowdown-quantile", "0.9", "--whole-exemptions")
+    assert code == 0 and "whole jobs pass the cap (MILP" in " ".join(out.split())
     # A job starts at the first step after it arrives, so a cap of 1.01 is more than a
     # one-hour job can meet: the LP is infeasible, and the answer says what that means.
     code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.01")
@@ -126,6 +136,8 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     (("--max-slowdown", "2", "--slowdown-quantile", "1.5"),
      "--slowdown-quantile: a quantile is strictly between 0 and 1"),
     (("--slowdown-quantile", "0.9"), "--slowdown-quantile: give the slowdown"),
+    (("--max-slowdown", "2", "--whole-exemptions"),
+     "--whole-exemptions: only a slowdown quantile has exemptions"),
     (("--kind", "time"), "valid kinds: space, spacetime"),
     (("--seed", "-1"), "--seed: must be >= 0"),
     (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),

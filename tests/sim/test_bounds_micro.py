@@ -231,6 +231,30 @@ def test_slowdown_quantile_lets_one_job_of_two_wait_by_hand(quantile, kwh):
         assert b.for_run(inp, Engine(inp, make_policy("static")).run()) is None
 
 
+@pytest.mark.parametrize(("whole", "kwh"), [(False, 0.8), (True, 1.2)])
+def test_whole_exemptions_let_one_job_wait_not_half_of_each_by_hand(whole, kwh):
+    # a: renewables at its base load (no surplus) for 1.5 h, then 3 kW (2 kW of surplus,
+    # enough for both jobs' 1.6 kW) for the last 0.5 h. Two jobs of 2 GPU-h on 2 GPUs (1 h
+    # ideal), cap 1 with the p90 (one of two may pass); 5-min blocks, so the cap is exact.
+    # Shares: each job does half its work in [0, 1 h] (0.4 kWh each) and half in the
+    # surplus: 0.8 kWh. Whole jobs: one keeps the cap (0.8 kWh); the other can put only
+    # 0.5 h into the surplus and runs the rest in the dark (0.4 kWh): 1.2 kWh.
+    dark, bright = 1.0, 3.0
+    trace = {"kind": "values",
+             "values": [kw * 1000.0 for kw in [dark] * 18 + [bright] * 6]}
+    d = micro(sites=[site("a", power=None, trace=trace), site("b", power="1kW", slots=1)],
+              jobs=[_job("j1", 2, 2.0), _job("j2", 2, 2.0)])
+    inp = build_inputs(load_scenario(d))
+    static = Engine(inp, make_policy("static")).run()
+    b = compute_bound(inp, "spacetime", static=static, max_slowdown=1.0,
+                      slowdown_quantile=0.9, whole_exemptions=whole, block_s=300.0)
+    assert b.status == "Optimal"
+    # the MILP answers its dual bound, at most 1% of static's 1.6 kWh below the optimum
+    assert kwh - 0.016 - 1e-6 <= b.job_nr_kwh <= kwh + 1e-6
+    assert b.whole_exemptions is whole and b.to_dict()["whole_exemptions"] is whole
+    assert ("MILP" in b.method) is whole
+
+
 @pytest.mark.parametrize(("kind", "cap", "match"), [
     ("space", 2.0, "only the spacetime bound takes a slowdown cap"),
     ("spacetime", 0.5, "must be a number >= 1"),
@@ -238,12 +262,14 @@ def test_slowdown_quantile_lets_one_job_of_two_wait_by_hand(quantile, kwh):
     ("spacetime", (2.0, 1.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
     ("spacetime", (2.0, 0.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
     ("spacetime", (None, 0.9), "slowdown_quantile: give the slowdown"),
+    ("spacetime", (2.0, None, True), "whole_exemptions: only a slowdown quantile has"),
 ])
 def test_bad_slowdown_cap_is_refused(kind, cap, match):
     inp = build_inputs(load_scenario(micro()))
-    cap, quantile = cap if isinstance(cap, tuple) else (cap, None)
+    cap, quantile, whole = (*cap, False)[:3] if isinstance(cap, tuple) else (cap, None, False)
     with pytest.raises(ConfigError, match=match):
-        compute_bound(inp, kind, max_slowdown=cap, slowdown_quantile=quantile)
+        compute_bound(inp, kind, max_slowdown=cap, slowdown_quantile=quantile,
+                      whole_exemptions=whole)
 
 
 def test_grid_limit_unmet_energy_keeps_the_bound_below_by_hand():

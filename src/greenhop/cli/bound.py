@@ -34,6 +34,11 @@ def bound_command(
         help="With --max-slowdown: hold X for the Q quantile of the jobs' slowdowns instead "
              "of every job, 0 < Q < 1 (0.9: runs whose slowdown p90 is at most X).",
         show_default=False),
+    whole_exemptions: bool = typer.Option(
+        False, "--whole-exemptions",
+        help="With --slowdown-quantile: choose the jobs that pass X as whole jobs (a MILP "
+             "solved to a 1% gap, answered by its dual bound) instead of as shares of jobs "
+             "(the LP relaxation): a tighter bound, slower."),
     as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
     max_memory: str = typer.Option(
         "4GB", "--max-memory", metavar="SIZE",
@@ -49,7 +54,8 @@ def bound_command(
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
     check_max_slowdown(kind, max_slowdown, slowdown_quantile, name="--max-slowdown",
-                       quantile_name="--slowdown-quantile")
+                       quantile_name="--slowdown-quantile", whole_exemptions=whole_exemptions,
+                       whole_name="--whole-exemptions")
     try:
         max_memory_bytes = parse_size(max_memory)
     except ConfigError as exc:
@@ -64,6 +70,7 @@ def bound_command(
         inputs = build_inputs(sc)
         result = compute_bound(inputs, kind, deadlines=deadlines, max_slowdown=max_slowdown,
                                slowdown_quantile=slowdown_quantile,
+                               whole_exemptions=whole_exemptions,
                                max_memory_bytes=max_memory_bytes,
                                progress=lambda msg: status.update(msg))
     doc = result.to_dict()

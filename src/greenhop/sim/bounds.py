@@ -128,6 +128,8 @@ class BoundResult:
         max_slowdown: the slowdown cap of a ``spacetime`` bound (``None``: none).
         slowdown_quantile: the quantile of the slowdowns the cap holds for (``None``: every
             job).
+        whole_exemptions: whether the jobs that pass the cap were chosen whole (a MILP,
+            answered by its dual bound) rather than as shares (the LP relaxation).
         lp_size: columns, rows and nonzeros of the LP.
         grid_kwh: the LP's total grid energy [kWh]; ``base_only_kwh``: the base-only
             dispatch's [kWh]; ``static_job_nr_kwh``: static's job grid energy [kWh].
@@ -153,6 +155,7 @@ class BoundResult:
     extra: dict = field(default_factory=dict)
     max_slowdown: float | None = None
     slowdown_quantile: float | None = None
+    whole_exemptions: bool = False
 
     def to_dict(self) -> dict:
         """``{job_nr_kwh, work_gpu_h, solve_s, status}`` and context keys (rounded, JSON-ready)."""
@@ -164,6 +167,7 @@ class BoundResult:
             "solve_s": r(self.solve_s, 3), "status": self.status, "method": self.method,
             "deadlines": self.deadlines, "max_slowdown": self.max_slowdown,
             "slowdown_quantile": self.slowdown_quantile,
+            "whole_exemptions": self.whole_exemptions,
             "static_job_nr_kwh": r(self.static_job_nr_kwh, 4),
             "lp_cols": self.lp_size.cols, "lp_rows": self.lp_size.rows,
             "lp_nnz": self.lp_size.nnz,
@@ -244,12 +248,22 @@ def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
     return np.unique(np.append(np.arange(0, T, k), T)).astype(np.int64)
 
 
+#: ``whole_exemptions``: HiGHS stops its MILP once its best schedule is within this share
+#: of static's job grid energy of its dual bound (the answer, valid at any gap)
+MIP_GAP_SHARE = 0.01
+
+
 def check_max_slowdown(kind: str, max_slowdown: float | None, quantile: float | None = None,
-                       name: str = "max_slowdown", quantile_name: str = "slowdown_quantile"
-                       ) -> None:
+                       name: str = "max_slowdown", quantile_name: str = "slowdown_quantile",
+                       whole_exemptions: bool = False,
+                       whole_name: str = "whole_exemptions") -> None:
     """Raise ConfigError, starting with the parameter's name, unless ``max_slowdown`` is
-    ``None`` or a finite number >= 1 on a ``spacetime`` bound, and ``quantile`` is ``None``
-    or in (0, 1) with a ``max_slowdown``."""
+    ``None`` or a finite number >= 1 on a ``spacetime`` bound, ``quantile`` is ``None``
+    or in (0, 1) with a ``max_slowdown``, and ``whole_exemptions`` comes with a
+    ``quantile``."""
+    if whole_exemptions and quantile is None:
+        raise ConfigError(f"{whole_name}: only a slowdown quantile has exemptions; give "
+                          f"{quantile_name} (and {name})")
     if quantile is not None:
         if max_slowdown is None:
             raise ConfigError(f"{quantile_name}: give the slowdown the quantile must keep "
@@ -275,6 +289,7 @@ def compute_bound(
     deadlines: bool = False,
     max_slowdown: float | None = None,
     slowdown_quantile: float | None = None,
+    whole_exemptions: bool = False,
     max_memory_bytes: float = DEFAULT_MAX_MEMORY_BYTES,
     progress: Callable[[str], None] | None = None,
     block_s: float = 3600.0,
@@ -295,6 +310,10 @@ def compute_bound(
         slowdown_quantile: with ``max_slowdown``: hold the cap for the metric's quantile
             (``np.percentile``, linear) of the arrived jobs' slowdowns instead of every job,
             in (0, 1); 0.9 bounds the runs whose ``slowdown_p90`` is at most the cap.
+        whole_exemptions: with ``slowdown_quantile``: choose the jobs that may pass the cap
+            whole (one binary per job, a MILP solved until its best schedule is within
+            :data:`MIP_GAP_SHARE` of static's job grid energy of its dual bound, which is
+            the answer) instead of as shares of jobs (the LP relaxation: faster, lower).
         max_memory_bytes: refuse (:class:`BoundTooLargeError`) an LP whose estimated peak
             memory is larger [bytes]; default 4 GB.
         progress: optional ``callable(message)`` told what is being done.
@@ -310,7 +329,7 @@ def compute_bound(
                           f"{', '.join(BOUND_KINDS)}")
     if not block_s > 0:
         raise ConfigError(f"block_s: must be > 0 s, got {block_s!r}")
-    check_max_slowdown(kind, max_slowdown, slowdown_quantile)
+    check_max_slowdown(kind, max_slowdown, slowdown_quantile, whole_exemptions=whole_exemptions)
     say = progress or (lambda _msg: None)
     if static is None:
         say("running static")
@@ -341,9 +360,13 @@ def compute_bound(
     required[required < 1e-9 * np.maximum(inputs.job_work_gpu_s, 1.0)] = 0.0
     per_block = np.diff(cum, axis=1)
     per_block[required == 0] = 0.0
+    base_j = base_only_dispatch(inputs).total_j("grid")
+    static_nr = (float(static.energy_j["grid"].sum()) - base_j) / KWH_J
     lp_in = LpInput(edges=edges, avail_h=avail_s / H_S, required_gpu_h=required / H_S,
                     profile_gpu_h=per_block / H_S if kind == "space" else None,
-                    cap_hi=cap_hi, exempt_max=exempt_max)
+                    cap_hi=cap_hi, exempt_max=exempt_max,
+                    whole_exemptions=bool(whole_exemptions),
+                    mip_gap_kwh=MIP_GAP_SHARE * max(static_nr, 0.0))
     size = plan_size(inputs, lp_in)
     if size.bytes > max_memory_bytes:
         raise BoundTooLargeError(
@@ -353,12 +376,13 @@ def compute_bound(
             "use fewer jobs, or longer time blocks (block_s)")
     say(f"solving the {kind} LP ({size.cols:,} columns, {size.rows:,} rows)")
     sol = solve(inputs, lp_in, time_limit_s=time_limit_s)
-    base_j = base_only_dispatch(inputs).total_j("grid")
-    static_nr = (float(static.energy_j["grid"].sum()) - base_j) / KWH_J
     nr = None if sol.grid_j is None else (sol.grid_j - base_j) / KWH_J
     nblock = max(1, round(block_s / dt))
     method = (f"blocks of {nblock} step{'s' if nblock > 1 else ''} ({nblock * dt:g} s), "
               "jobs aggregated per placement class")
+    if whole_exemptions:
+        method += (f"; whole jobs pass the cap (MILP, its dual bound, within "
+                   f"{MIP_GAP_SHARE:.0%} of static's job grid energy of its best schedule)")
     # prices per reference-GPU-h -> per reference-GPU-s
     job_price = None if sol.job_price is None else sol.job_price / H_S
     block_price = None if sol.block_price is None else sol.block_price / H_S
@@ -369,5 +393,6 @@ def compute_bound(
         job_price=job_price, block_price=block_price, deadlines=bool(deadlines),
         lp_size=sol.size, max_slowdown=None if max_slowdown is None else float(max_slowdown),
         slowdown_quantile=None if slowdown_quantile is None else float(slowdown_quantile),
+        whole_exemptions=bool(whole_exemptions),
         grid_kwh=None if sol.grid_j is None else sol.grid_j / KWH_J,
         base_only_kwh=base_j / KWH_J, static_job_nr_kwh=static_nr)

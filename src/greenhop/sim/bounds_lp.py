@@ -27,7 +27,10 @@ state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slo
 With a slowdown quantile (:class:`LpInput` ``cap_hi``/``exempt_max``), also per job an
 exemption ``e`` in ``[0, 1]`` and ``sum_{b < cap_hi} w + required e >= required`` (the work
 inside its slowdown cap, unless exempt), and ``sum_j e <= exempt_max``: the relaxation of
-"all but ``exempt_max`` jobs keep the cap".
+"all but ``exempt_max`` jobs keep the cap". With ``whole_exemptions`` each ``e`` is 0 or 1
+(a MILP: which jobs pass the cap is chosen job by job); HiGHS stops once its best schedule
+is within ``mip_gap_kwh`` of its dual bound, and the answer is that dual bound, below every
+integer-feasible point, so it is still a lower bound.
 
 Besides the optimum, :func:`solve` returns the **prices** of the work: the dual value of
 each job's ``sum_b w >= required`` row (``spacetime``) and the reduced cost of each fixed
@@ -176,6 +179,10 @@ class LpInput:
             after its slowdown cap, ``[J]`` (the block the cap falls in counts as inside:
             a relaxation); ``None`` otherwise.
         exempt_max: how many jobs may pass their cap (with ``cap_hi``).
+        whole_exemptions: with ``cap_hi``: each job's exemption is 0 or 1 (a MILP) instead
+            of a share in [0, 1] (the LP relaxation).
+        mip_gap_kwh: with ``whole_exemptions``: HiGHS stops once its best schedule is
+            within this much of its dual bound [kWh].
     """
 
     edges: np.ndarray
@@ -184,6 +191,8 @@ class LpInput:
     profile_gpu_h: np.ndarray | None
     cap_hi: np.ndarray | None = None
     exempt_max: float = 0.0
+    whole_exemptions: bool = False
+    mip_gap_kwh: float = 0.0
 
 
 class _Plan:
@@ -251,6 +260,7 @@ class _Coo:
     def __init__(self) -> None:
         self.w_col: dict[int, np.ndarray] = {}    # job -> its work columns (blocks lo..hi)
         self.total_row: dict[int, int] = {}       # job -> its total-work row (spacetime)
+        self.e_cols: list[int] = []               # exemption columns (slowdown quantile)
         self.n_col = 0
         self.n_row = 0
         self.col_lo: list[np.ndarray] = []
@@ -388,6 +398,7 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
         for j, cols in w_col.items():
             req = float(lp.required_gpu_h[j])
             e = m.cols(1, 0.0, 1.0)
+            m.e_cols.append(int(e[0]))
             m.coef(sum_row, e, 1.0)
             inside = int(np.clip(lp.cap_hi[j] - plan.job_lo[j], 0, cols.size))
             cr = m.rows(1, req, inf)
@@ -457,7 +468,8 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     followed by crossover to an optimal basis (exact, unlike a first-order method; on the
     default scenario about as fast as the best simplex variant and far steadier than the
     dual simplex, which took minutes before the base-deficit rows); ``time_limit_s`` caps
-    the solve."""
+    the solve. With ``lp.whole_exemptions`` the exemptions are integers and HiGHS's
+    branch and bound answers its dual bound (no prices: a MILP has no duals)."""
     import highspy
 
     t0 = time.perf_counter()
@@ -479,19 +491,32 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     model.a_matrix_.value_ = value
     size = LpSize(cols=m.n_col, rows=m.n_row, nnz=int(value.size))
     w_col, total_row = m.w_col, m.total_row
+    mip = bool(lp.whole_exemptions and m.e_cols)
+    if mip:
+        kinds = np.full(m.n_col, highspy.HighsVarType.kContinuous)
+        kinds[m.e_cols] = highspy.HighsVarType.kInteger
+        model.integrality_ = kinds.tolist()
     del m
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("solver", "ipm")
-    h.setOptionValue("run_crossover", "on")
+    if mip:
+        # the gap in kWh of job energy: a relative gap would be one of the base load too
+        h.setOptionValue("mip_abs_gap", float(lp.mip_gap_kwh))
+        h.setOptionValue("mip_rel_gap", 1e-6)
+    else:
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", "on")
     if threads:
         h.setOptionValue("threads", int(threads))
     h.passModel(model)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     grid = job_price = block_price = None
-    if status == "Optimal":
+    if status == "Optimal" and mip:
+        # the dual bound: no integer-feasible point lies below it
+        grid = float(h.getInfo().mip_dual_bound) * KWH_J
+    elif status == "Optimal":
         grid = float(h.getInfo().objective_function_value) * KWH_J
         sol = h.getSolution()
         J, B = len(inp.jobs), len(lp.edges) - 1
