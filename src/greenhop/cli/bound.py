@@ -36,9 +36,9 @@ def bound_command(
         show_default=False),
     whole_exemptions: bool = typer.Option(
         False, "--whole-exemptions",
-        help="With --slowdown-quantile: choose the jobs that pass X as whole jobs (a MILP "
-             "solved to a 1% gap, answered by its dual bound) instead of as shares of jobs "
-             "(the LP relaxation): a tighter bound, slower."),
+        help="With --slowdown-quantile: choose the jobs that pass X as whole jobs (a MILP, "
+             "stopped within 1% of static's job grid energy and answered by its dual "
+             "bound) instead of as shares of jobs (the LP relaxation): tighter, slower."),
     as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
     max_memory: str = typer.Option(
         "4GB", "--max-memory", metavar="SIZE",
