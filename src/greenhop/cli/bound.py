@@ -53,9 +53,7 @@ def bound_command(
         raise ConfigError(f"--kind: unknown kind {kind!r}; valid kinds: {', '.join(BOUND_KINDS)}")
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed: must be >= 0, got {seed}")
-    check_max_slowdown(kind, max_slowdown, slowdown_quantile, name="--max-slowdown",
-                       quantile_name="--slowdown-quantile", whole_exemptions=whole_exemptions,
-                       whole_name="--whole-exemptions")
+    check_max_slowdown(kind, max_slowdown, slowdown_quantile, whole_exemptions, options=True)
     try:
         max_memory_bytes = parse_size(max_memory)
     except ConfigError as exc:

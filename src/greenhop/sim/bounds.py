@@ -254,16 +254,18 @@ MIP_GAP_SHARE = 0.01
 
 
 def check_max_slowdown(kind: str, max_slowdown: float | None, quantile: float | None = None,
-                       name: str = "max_slowdown", quantile_name: str = "slowdown_quantile",
-                       whole_exemptions: bool = False,
-                       whole_name: str = "whole_exemptions") -> None:
-    """Raise ConfigError, starting with the parameter's name, unless ``max_slowdown`` is
-    ``None`` or a finite number >= 1 on a ``spacetime`` bound, ``quantile`` is ``None``
-    or in (0, 1) with a ``max_slowdown``, and ``whole_exemptions`` comes with a
-    ``quantile``."""
+                       whole_exemptions: bool = False, *, options: bool = False) -> None:
+    """Raise ConfigError, starting with the parameter's name (its command-line option,
+    ``--max-slowdown``, with ``options``), unless ``max_slowdown`` is ``None`` or a finite
+    number >= 1 on a ``spacetime`` bound, ``quantile`` is ``None`` or in (0, 1) with a
+    ``max_slowdown``, and ``whole_exemptions`` comes with a ``quantile``."""
+    def label(param: str) -> str:
+        return "--" + param.replace("_", "-") if options else param
+
+    name, quantile_name = label("max_slowdown"), label("slowdown_quantile")
     if whole_exemptions and quantile is None:
-        raise ConfigError(f"{whole_name}: only a slowdown quantile has exemptions; give "
-                          f"{quantile_name} (and {name})")
+        raise ConfigError(f"{label('whole_exemptions')}: only a slowdown quantile has "
+                          f"exemptions; give {quantile_name} (and {name})")
     if quantile is not None:
         if max_slowdown is None:
             raise ConfigError(f"{quantile_name}: give the slowdown the quantile must keep "
@@ -329,7 +331,7 @@ def compute_bound(
                           f"{', '.join(BOUND_KINDS)}")
     if not block_s > 0:
         raise ConfigError(f"block_s: must be > 0 s, got {block_s!r}")
-    check_max_slowdown(kind, max_slowdown, slowdown_quantile, whole_exemptions=whole_exemptions)
+    check_max_slowdown(kind, max_slowdown, slowdown_quantile, whole_exemptions)
     say = progress or (lambda _msg: None)
     if static is None:
         say("running static")
