@@ -142,6 +142,8 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     (("--seed", "-1"), "--seed: must be >= 0"),
     (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),
     (("--max-memory", "1kB"), "over the limit of"),
+    (("--time-limit", "60"), "--time-limit: duration '60' needs a unit"),
+    (("--time-limit", "0s"), "--time-limit: must be > 0 s"),
 ])
 def test_bad_options_exit_2(capsys, scenario, isolated_cache, args, message):
     code, out, err = clikit.run(capsys, "bound", scenario, *args)

@@ -272,6 +272,13 @@ def test_bad_slowdown_cap_is_refused(kind, cap, match):
                       whole_exemptions=whole)
 
 
+@pytest.mark.parametrize("limit_s", [0.0, -1.0, float("nan")])
+def test_a_time_limit_that_is_not_positive_is_refused(limit_s):
+    inp = build_inputs(load_scenario(micro()))
+    with pytest.raises(ConfigError, match="time_limit_s: must be > 0 s"):
+        compute_bound(inp, "spacetime", time_limit_s=limit_s)
+
+
 def test_grid_limit_unmet_energy_keeps_the_bound_below_by_hand():
     # a: 0.5 kW renewables, grid import limit 1 kW; b: 1 kW renewables (= base load) and 1
     # slot, too few for the job. One job at a: 2 GPUs (0.8 kW), 2 GPU-h -> 1 h.

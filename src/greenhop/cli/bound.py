@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from greenhop.core.errors import ConfigError
-from greenhop.core.units import parse_size
+from greenhop.core.units import parse_quantity, parse_size
 
 
 def bound_command(
@@ -39,14 +39,20 @@ def bound_command(
         help="With --slowdown-quantile: choose the jobs that pass X as whole jobs (a MILP, "
              "stopped within 1% of static's job grid energy and answered by its dual "
              "bound) instead of as shares of jobs (the LP relaxation): tighter, slower."),
+    time_limit: str = typer.Option(
+        "10min", "--time-limit", metavar="DURATION",
+        help="HiGHS's time limit, e.g. 10min or 90s: past it an LP gives no number and a "
+             "MILP (--whole-exemptions) the dual bound it had reached (still a bound)."),
     as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
     max_memory: str = typer.Option(
         "4GB", "--max-memory", metavar="SIZE",
         help="Refuse an LP whose estimated peak memory is larger, e.g. 4GB or 512MiB."),
 ) -> None:
-    """Solve the space or space-time lower bound of a scenario's job grid energy (an LP)."""
+    """Solve the space or space-time lower bound of a scenario's job grid energy (an LP;
+    a MILP with --whole-exemptions)."""
     from greenhop.sim import load_scenario
     from greenhop.sim.bounds import BOUND_KINDS, check_max_slowdown, compute_bound
+    from greenhop.sim.bounds_lp import MIP_TIME_LIMIT_STATUS
     from greenhop.sim.inputs import build_inputs
 
     if kind not in BOUND_KINDS:
@@ -60,6 +66,9 @@ def bound_command(
         raise ConfigError(f"--max-memory: {exc}") from None
     if not max_memory_bytes > 0:
         raise ConfigError(f"--max-memory: must be > 0 B, got {max_memory!r}")
+    time_limit_s = parse_quantity(time_limit, "duration", option="--time-limit", plain=False)
+    if not time_limit_s > 0:
+        raise ConfigError(f"--time-limit: must be > 0 s, got {time_limit!r}")
     err = Console(stderr=True, highlight=False)
     with err.status("loading the scenario") as status:
         sc = load_scenario(scenario)
@@ -69,7 +78,7 @@ def bound_command(
         result = compute_bound(inputs, kind, deadlines=deadlines, max_slowdown=max_slowdown,
                                slowdown_quantile=slowdown_quantile,
                                whole_exemptions=whole_exemptions,
-                               max_memory_bytes=max_memory_bytes,
+                               max_memory_bytes=max_memory_bytes, time_limit_s=time_limit_s,
                                progress=lambda msg: status.update(msg))
     doc = result.to_dict()
     if as_json:
@@ -90,6 +99,12 @@ def bound_command(
     console.print(table)
     console.print(f"LP: {doc['lp_cols']:,} columns, {doc['lp_rows']:,} rows, "
                   f"{doc['lp_nnz']:,} nonzeros; {doc['method']}")
+    if doc["status"] == MIP_TIME_LIMIT_STATUS:
+        console.print(
+            f"HiGHS stopped at its time limit ({time_limit}): " + (
+                "the number is the dual bound branch and bound had reached, still a lower "
+                "bound but looser than at its 1% gap" if nr is not None else
+                "no number; give it longer with --time-limit"))
     if max_slowdown is not None and doc["status"] == "Infeasible":
         who = ("every job's slowdown" if slowdown_quantile is None else
                f"the {slowdown_quantile:g} quantile of the slowdowns")

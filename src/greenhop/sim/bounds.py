@@ -320,8 +320,9 @@ def compute_bound(
             memory is larger [bytes]; default 4 GB.
         progress: optional ``callable(message)`` told what is being done.
         block_s: length of a time block [s], rounded to whole steps (1 step: no aggregation).
-        time_limit_s: HiGHS's time limit [s]; past it the status says so and
-            ``job_nr_kwh`` is ``None``.
+        time_limit_s: HiGHS's time limit [s], > 0; past it the status says so and
+            ``job_nr_kwh`` is ``None``, except with ``whole_exemptions``, where it is the
+            dual bound branch and bound had reached (still a lower bound, looser).
     """
     from greenhop.policies import make_policy
     from greenhop.sim.attribution import base_only_dispatch
@@ -331,6 +332,8 @@ def compute_bound(
                           f"{', '.join(BOUND_KINDS)}")
     if not block_s > 0:
         raise ConfigError(f"block_s: must be > 0 s, got {block_s!r}")
+    if not time_limit_s > 0:
+        raise ConfigError(f"time_limit_s: must be > 0 s, got {time_limit_s!r}")
     check_max_slowdown(kind, max_slowdown, slowdown_quantile, whole_exemptions)
     say = progress or (lambda _msg: None)
     if static is None:

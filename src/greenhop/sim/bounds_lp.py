@@ -30,7 +30,8 @@ inside its slowdown cap, unless exempt), and ``sum_j e <= exempt_max``: the rela
 "all but ``exempt_max`` jobs keep the cap". With ``whole_exemptions`` each ``e`` is 0 or 1
 (a MILP: which jobs pass the cap is chosen job by job); HiGHS stops once its best schedule
 is within ``mip_gap_kwh`` of its dual bound, and the answer is that dual bound, below every
-integer-feasible point, so it is still a lower bound.
+integer-feasible point, so it is still a lower bound; where the time limit stops branch and
+bound first, the answer is the dual bound it had reached (looser, but a bound all the same).
 
 Besides the optimum, :func:`solve` returns the **prices** of the work: the dual value of
 each job's ``sum_b w >= required`` row (``spacetime``) and the reduced cost of each fixed
@@ -426,6 +427,10 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
     return m
 
 
+#: HiGHS's status when its time limit stopped a solve
+MIP_TIME_LIMIT_STATUS = "Time limit reached"
+
+
 @dataclass(frozen=True)
 class LpSolution:
     """HiGHS's answer: status string, total grid energy [J] (``None`` unless optimal),
@@ -513,9 +518,11 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     grid = job_price = block_price = None
-    if status == "Optimal" and mip:
-        # the dual bound: no integer-feasible point lies below it
-        grid = float(h.getInfo().mip_dual_bound) * KWH_J
+    if mip and status in ("Optimal", MIP_TIME_LIMIT_STATUS):
+        # the dual bound: no integer-feasible point lies below it, also when the time
+        # limit stopped branch and bound (it is -inf only before the root LP is solved)
+        dual = float(h.getInfo().mip_dual_bound)
+        grid = dual * KWH_J if np.isfinite(dual) else None
     elif status == "Optimal":
         grid = float(h.getInfo().objective_function_value) * KWH_J
         sol = h.getSolution()
