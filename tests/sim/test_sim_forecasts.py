@@ -389,3 +389,44 @@ def test_a_run_too_short_for_the_forecaster_says_so():
     with pytest.raises(ConfigError, match=r"forecast \(site 'a'\): seasonal-naive: needs 24 h "
                                           r"of history"):
         simulate(d)
+
+
+def test_the_planner_gets_window_forecasts_exactly_when_its_window_option_asks():
+    from greenhop.fleet.forecasts import ForecastSpec
+    from greenhop.policies.planner_forecast import quantile_column
+    from greenhop.runtime.ledger import live_forecasts
+
+    opts = {"epoch_s": 3600.0, "horizon_s": 6 * 3600.0}
+    history = simulate(small(policies=["horizon-planner"],
+                             policy_params={"horizon-planner": opts}))
+    assert history.window_forecasts is None
+    # jobs long enough to be planned through the day's windows
+    jobs = [{"name": f"j{i}", "arrival": f"{i}h", "work_gpu_h": 40.0, "checkpoint": "20GB",
+             "gpus": 2, "origin": "abc"[i % 3]} for i in range(6)]
+    d = small(policies=["horizon-planner"], jobs=jobs,
+              policy_params={"horizon-planner": {**opts, "window": "forecast", "q": 0.5}})
+    assert simulate(d).window_forecasts is not None
+    # the plan's windows are the forecasts' quantile q where a site is in a window
+    inp = build_inputs(load_scenario(d))
+    planner = make_policy("horizon-planner", **opts, window="forecast", q=0.5)
+    real, seen = planner._forecast, []
+
+    def record(obs, hist):
+        fc = real(obs, hist)
+        seen.append((obs, fc))
+        return fc
+
+    planner._forecast = record
+    Engine(inp, planner, window_forecasts=build_window_forecasts(
+        inp, load_scenario(d).forecast)).run()
+    in_window = 0
+    for obs, fc in seen:
+        q_s = quantile_column(obs, 0.5)
+        assert q_s is not None
+        mask = fc.window_s > 0
+        np.testing.assert_allclose(fc.window_s[mask], q_s[mask])
+        in_window += int(mask.sum())
+    assert in_window > 0
+    # and a live run computes them for it too, not for the default planner
+    assert live_forecasts(inp, planner, ForecastSpec(), 0) is not None
+    assert live_forecasts(inp, make_policy("horizon-planner"), ForecastSpec(), 0) is None

@@ -38,6 +38,8 @@ docs/planner.md.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from greenhop.core.errors import ConfigError
@@ -114,10 +116,12 @@ class HorizonPlannerPolicy(PolicyBase):
         alpha: share of the destination's window a move's downtime may use [-].
         q: forecast quantile of the destination's remaining window for the alpha rule and of
             the persistence forecast [-] (default: ``quantile``, else 0.1).
-        quantile: the scenario's forecast quantile (the simulator passes it); ``q`` wins.
+        quantile: a synonym of ``q``; ``q`` wins.
         window: where the destination's remaining window comes from: ``"forecast"`` (quantile
-            ``q`` of the Observation's window forecasts) or ``"history"`` (feasibility-aware's
-            mean remaining window at the same time of day, learnt from the past).
+            ``q`` of the Observation's window forecasts, which this option asks the
+            simulator or live run to compute: the ``window_forecasts`` capability) or
+            ``"history"`` (feasibility-aware's mean remaining window at the same time of
+            day, learnt from the past).
         rest: the surplus forecast after a site's window (or from now, outside one):
             ``"diurnal"`` (mean of the same time of day over ``history_days``) or
             ``"persistence"`` (the surplus now).
@@ -150,9 +154,9 @@ class HorizonPlannerPolicy(PolicyBase):
                "suspends and resumes, the alpha rule as a hard constraint")
     source = "greenhop"
     capabilities = Capabilities(migrates=True, suspends=True)
-    # No window_forecasts capability: the default window source is the past-only historical
-    # estimate, so the simulator need not compute forecasts (``window="forecast"`` reads them
-    # where a mechanism provides them, and falls back to the diurnal profile's window).
+    # No window_forecasts capability by default: the default window source is the past-only
+    # historical estimate, so the simulator need not compute forecasts; ``window="forecast"``
+    # declares it on the instance, and the simulator and a live run then provide them.
 
     def __init__(self, alpha: float = C.ALPHA, q: float | None = None,
                  quantile: float | None = None, window: str = "history", rest: str = "persistence",
@@ -173,6 +177,8 @@ class HorizonPlannerPolicy(PolicyBase):
             raise ConfigError(f"horizon-planner: window must be 'forecast' or 'history', "
                               f"got {window!r}")
         self.window = window
+        if window == "forecast":
+            self.capabilities = dataclasses.replace(self.capabilities, window_forecasts=True)
         if rest not in ("diurnal", "persistence"):
             raise ConfigError(f"horizon-planner: rest must be 'diurnal' or 'persistence', "
                               f"got {rest!r}")

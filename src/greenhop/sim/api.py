@@ -154,8 +154,9 @@ def simulate(
     total = sc.n_steps * len(names)
     forecasts: WindowForecasts | None = None
     for i, name in enumerate(names):
-        needs_fc = POLICIES.get(name).capabilities.window_forecasts
         policy = make_policy(name, **policy_params(sc, name))
+        # the instance's: a policy's options may ask for forecasts (horizon-planner's window)
+        needs_fc = policy.capabilities.window_forecasts
         hook = None
         if progress is not None:
             base = i * sc.n_steps
