@@ -55,9 +55,9 @@ params = 340e6
 """
 
 
-def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: int = 240, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "greenhop", "simulate", *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture()
@@ -95,6 +95,26 @@ def test_json_policies_and_seed(scenario, tmp_path):
     assert again.stdout == r.stdout
     assert (tmp_path / "o" / "metrics.json").read_bytes() == \
         (tmp_path / "o2" / "metrics.json").read_bytes()
+
+
+def test_json_without_out_writes_nothing(scenario, tmp_path):
+    # metrics on stdout alone: an out/ folder already there (from another run) is left
+    # untouched, and none is made
+    kept = tmp_path / "out"
+    kept.mkdir()
+    (kept / "metrics.json").write_text("earlier run", encoding="utf-8")
+    r = run_cli(str(scenario), "--json", "--policies", "static", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert list(json.loads(r.stdout)["policies"]) == ["static"]
+    assert (kept / "metrics.json").read_text(encoding="utf-8") == "earlier run"
+    assert sorted(p.name for p in kept.iterdir()) == ["metrics.json"]
+    # and in a folder with no out/, none is made
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli(str(scenario), "--json", "--policies", "static", cwd=empty)
+    assert r.returncode == 0, r.stderr
+    assert list(json.loads(r.stdout)["policies"]) == ["static"]
+    assert list(empty.iterdir()) == []
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -73,14 +73,17 @@ def simulate_command(
         None, help="Scenario file (TOML) or a packaged scenario's name (greenhop scenarios "
                    "lists them). Default: the packaged default scenario (the default fleet, a "
                    "month of jobs, real traces).", show_default=False),
-    out: Path = typer.Option(Path("out"), "--out", "-o",
-                             help="Directory for metrics.json and report.html."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", show_default=False,
+        help="Directory for metrics.json and report.html [default: out; with --json, none "
+             "unless given]."),
     policies: str | None = typer.Option(
         None, "--policies", "-p",
         help="Comma-separated policies to compare (default: the scenario's list), e.g. "
              "static,feasibility-aware."),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
-    as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout only."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print metrics.json to stdout; files are written only with --out."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
     policy_file: list[str] = policy_files.option(),
 ) -> None:
@@ -91,7 +94,10 @@ def simulate_command(
     from greenhop.sim.policy_table import check_policy_names
     from greenhop.sim.scenario import load_scenario
 
-    paths.output_dir(out, "--out")
+    if out is None and not as_json:
+        out = Path("out")
+    if out is not None:
+        paths.output_dir(out, "--out")
     names = policy_list(policies)
     loaded = policy_files.load(policy_file)[0] if policy_file else []
     sc = load_scenario(scenario)
@@ -115,8 +121,10 @@ def simulate_command(
             bar.update(task, description=f"simulating {policy}", completed=done, total=total)
 
         result = simulate(sc, policies=names, seed=seed, progress=progress)
-        bar.update(task, description="writing report")
-        written = result.write(out, report=not no_report)
+        written: dict = {}
+        if out is not None:
+            bar.update(task, description="writing report")
+            written = result.write(out, report=not no_report)
     if as_json:
         typer.echo(result.to_json(), nl=False)
         return
