@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 from greenhop.cli.main import app, main  # noqa: E402
+from greenhop.core.errors import ConfigError  # noqa: E402
 from greenhop.runtime.agent import SiteAgent  # noqa: E402
 from greenhop.workload import latest_complete, save_checkpoint, weights_sha256  # noqa: E402
 
@@ -90,7 +91,14 @@ def test_list_pull_and_push_through_the_cli(served, tmp_path, token_file) -> Non
         assert refused.exit_code == 1
         assert "not one of this run's agents" in str(refused.exception)
         assert dest.stats.refused  # and logged
-        dest.peers = {url}  # what the controller registers (PUT /v1/peers)
+        # what the controller registers (PUT /v1/peers), by hand
+        bad = runner.invoke(app, ["transfer", "peers", dest.url, "ftp://x", *tok])
+        assert isinstance(bad.exception, ConfigError)  # exit 2 through main
+        assert "'ftp://x' must look like https://host:port" in str(bad.exception)
+        assert dest.peers == set()  # nothing sent
+        told = runner.invoke(app, ["transfer", "peers", dest.url, url, *tok])
+        assert told.exit_code == 0, told.output
+        assert dest.peers == {url}
         pushed = runner.invoke(app, ["transfer", "push", "job", "--from", url, "--to", dest.url,
                                      *tok])
         assert pushed.exit_code == 0, pushed.output

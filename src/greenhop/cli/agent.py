@@ -248,6 +248,24 @@ def push(
     typer.echo(json.dumps(result, indent=1))
 
 
+@transfer_app.command("peers")
+def peers(
+    url: str = typer.Argument(..., help="URL of the agent to tell."),
+    peer: list[str] = typer.Argument(..., help="URLs of the agents it may pull from."),
+    token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP),
+) -> None:
+    """Set the agents the agent at URL may pull from (an agent with a token pulls from none
+    until told; `greenhop run` tells them itself). Replaces the list it had."""
+    from greenhop.runtime.agent import normalize_url
+    from greenhop.runtime.transfer import set_peers
+
+    for u in (url, *peer):
+        normalize_url(u)  # a malformed URL is named before anything is sent
+    set_peers(url, list(peer), credentials=_credentials(token_file, tls_ca))
+    err.print(f"{url} pulls from {', '.join(peer)} only")
+
+
 @transfer_app.command("list")
 def list_(
     source: str = typer.Argument(..., help="Agent URL."),

@@ -303,7 +303,8 @@ def build_app(agent: SiteAgent):
         if agent.peers is not None and source not in agent.peers:
             agent.refuse(f"fetch of {job} from {source}: not one of this run's agents")
             return _error(403, f"{source} is not one of this run's agents; refusing to pull "
-                               "from it")
+                               "from it (set the agents it may pull from with `greenhop "
+                               "transfer peers`)")
         if agent.fetch_slots.locked():
             return _error(503, "too many pulls under way; retry later", {"Retry-After": "1"})
         from greenhop.runtime.transfer import ForeignCheckpoint, pull_checkpoint
