@@ -7,8 +7,8 @@ With no such site it is suspended where it is, unless its deadline leaves no roo
 a suspended job resumes once its site has the surplus again, or when waiting any longer
 would put its deadline at risk.
 
-The window is the forecast's quantile ``q`` when the mechanism has window forecasts,
-else an estimate from the past surplus alone. Run it with::
+The window is the forecast's quantile ``q`` when the mechanism gives window forecasts
+(option ``forecasts = true``), else an estimate from the past surplus alone. Run it with::
 
     greenhop simulate live-3site --policy-file examples/my_policy.py:SurplusChaser \\
         --policies feasibility-aware,surplus-chaser
@@ -32,6 +32,8 @@ class SurplusChaser(PolicyBase):
     Args:
         alpha: share of the destination's window the downtime may use [-].
         q: quantile of the window forecasts to trust (when there are forecasts) [-].
+        forecasts: ask the simulator (or a live run) for window forecasts; they cost run
+            time, so the class does not declare them and an option asks for them here.
         slack: a job with a deadline waits only while, after the next decision, the time
             to its deadline is still at least ``slack`` x the time it needs to finish [-].
     """
@@ -42,8 +44,12 @@ class SurplusChaser(PolicyBase):
     source = "examples/my_policy.py"
     capabilities = Capabilities(migrates=True, suspends=True)
 
-    def __init__(self, alpha: float = 0.1, q: float = 0.5, slack: float = 1.5) -> None:
+    def __init__(self, alpha: float = 0.1, q: float = 0.5, slack: float = 1.5,
+                 forecasts: bool = False) -> None:
         self.alpha, self.q, self.slack = float(alpha), float(q), float(slack)
+        if forecasts:  # the mechanism reads the object's capabilities, not the class's
+            self.capabilities = Capabilities(migrates=True, suspends=True,
+                                             window_forecasts=True)
         self.estimator = HistoricalWindowEstimator()  # reads obs.history: the past only
         self.moves = 0
         self.last_now_s: float | None = None  # when decide last ran (decision interval)

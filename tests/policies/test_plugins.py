@@ -31,6 +31,7 @@ from greenhop.policies.plugins import (
     parse_policy_file,
     plugin_origin,
 )
+from greenhop.sim import simulate
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario, parse_scenario
@@ -390,6 +391,20 @@ def test_the_example_moves_only_when_the_move_fits_the_window_and_waits_near_no_
     seen, res = _decisions(big, cls)
     assert seen == []
     assert res.job_finish_s[0] == pytest.approx(3600.0)  # one hour of work, no pause
+
+
+def test_the_example_gets_window_forecasts_only_when_its_option_asks(loaded):
+    name = load_policy_file(parse_policy_file(f"{EXAMPLE}:SurplusChaser"))
+    sun = simkit.site("a", power=None, trace={"kind": "solar", "peak": "4kW"})
+    doc = simkit.micro(sites=[sun], links=[], step="30min", history="2d", horizon="1d",
+                       policies=[name],
+                       forecast={"model": "seasonal-naive", "issue_every": "30min",
+                                 "horizon": "12h", "calibration_window": "1d"})
+    assert simulate(doc).window_forecasts is None
+    doc["policy_params"] = {name: {"forecasts": True}}
+    with_fc = simulate(doc)
+    assert with_fc.window_forecasts is not None
+    assert with_fc.metrics_by_policy[name]["work_done_gpu_h"] > 0
 
 
 def test_the_smallest_policy_of_the_docs_runs_as_written(tmp_path, loaded):

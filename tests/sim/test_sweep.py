@@ -347,6 +347,16 @@ def test_bad_input_is_one_line_naming_key_and_value(scenario, kw, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_site_key_on_a_fleet_scenario_says_where_its_sites_come_from():
+    # the default scenario has no [[sites]] tables: its sites come from the fleet
+    with pytest.raises(ConfigError, match=r"--set sites\[madrid-es\]\.gpu_slots: sites is "
+                                          r"not an array of tables in this scenario \(its "
+                                          r"sites come from \[fleet\]"):
+        prepare_sweep("default", seeds="1", sets=["sites[madrid-es].gpu_slots=8"])
+    with pytest.raises(ConfigError, match=r"--set alpha\[0\]: alpha is not an array"):
+        prepare_sweep("default", seeds="1", sets=["alpha[0]=1"])
+
+
 def test_unknown_scenario_names_the_packaged_ones(tmp_path):
     with pytest.raises(ConfigError, match=r"not a packaged scenario; packaged scenarios: .*"
                                           r"default"):

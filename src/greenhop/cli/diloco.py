@@ -18,8 +18,9 @@ def diloco_command(
     root: Path = typer.Argument(..., help="Directory for the sites' checkpoints and the "
                                 "workers' logs."),
     sites: str = typer.Option("a,b,c", "--sites", help="Comma-separated site names."),
-    placement: str | None = typer.Option(None, "--placement", help="Comma-separated site of "
-                                         "each worker (default: worker i at site i)."),
+    placement: str | None = typer.Option(
+        None, "--placement", help="Comma-separated site of each worker (default: round "
+                                  "robin, worker i at site i mod the number of sites)."),
     move: list[str] = typer.Option([], "--move", metavar="T:RANK:SITE", help="After outer "
                                    "step T move worker RANK to SITE (repeatable)."),
     config: str = typer.Option("{}", "--config", help="DiLoCo settings as a JSON object, "

@@ -20,6 +20,7 @@ from greenhop.cli import feasibility_options as parse
 from greenhop.cli import paths
 from greenhop.core import units
 from greenhop.core.errors import ConfigError
+from greenhop.model import constants as C
 from greenhop.model import evaluate, evaluate_distributed, mathis_bps
 from greenhop.model.presets import preset
 
@@ -153,7 +154,10 @@ def feasibility(
     bandwidth: str = parse.option("--bandwidth", "RATE", "bandwidth", "-b", default=...),
     window: str = parse.option("--window", "DURATION", "window", "-w", default=...),
     alpha: str | None = parse.option("--alpha", "SHARE", "alpha"),
-    efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
+    efficiency: str | None = parse.option(
+        "--efficiency", "SHARE", "efficiency",
+        help="Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
+             f"Default: {C.EFFICIENCY}."),
     streams: str | None = parse.option("--streams", "N", "streams"),
     rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
     loss: str | None = parse.option("--loss", "PROB", "loss"),
@@ -243,7 +247,10 @@ def feasibility_map(
     swap_axes: bool = typer.Option(False, "--swap-axes",
                                    help="Bandwidth on x and checkpoint size on y."),
     alpha: str | None = parse.option("--alpha", "SHARE", "alpha"),
-    efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
+    efficiency: str | None = parse.option(
+        "--efficiency", "SHARE", "efficiency",
+        help="Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
+             f"Default: {C.EFFICIENCY}."),
     streams: str | None = parse.option("--streams", "N", "streams"),
     rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
     loss: str | None = parse.option("--loss", "PROB", "loss"),
@@ -280,7 +287,9 @@ def sync_map(
     out: Path | None = typer.Option(None, "--out", "-o", metavar="PATH",
                                     help="Image to write: .png, .svg or .pdf; parent folders "
                                     "are created. Without it only the table is printed."),
-    workers: str = parse.option("--workers", "N", "workers", default="3"),
+    workers: str = parse.option("--workers", "N", "workers", default="3",
+                                help="Workers the job is spread over, each at its own site "
+                                     "[-], >= 1 (1: nothing to exchange). Default: 3."),
     models: str = typer.Option("1.3B,7B,13B,70B", "--models", metavar="COUNTS",
                                help="Model sizes in parameters, one curve each, "
                                "comma-separated, e.g. 1.3B,7B,70B."),
@@ -290,7 +299,10 @@ def sync_map(
     step_time: str | None = parse.option("--step-time", "DURATION", "step_time"),
     sync_share: str | None = parse.option("--sync-share", "SHARE", "sync_share"),
     sync_precision: str | None = parse.option("--sync-precision", "NAME", "sync_precision"),
-    efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
+    efficiency: str | None = parse.option(
+        "--efficiency", "SHARE", "efficiency",
+        help="Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
+             f"Default: {C.EFFICIENCY}."),
     streams: str | None = parse.option("--streams", "N", "streams"),
     rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
     loss: str | None = parse.option("--loss", "PROB", "loss"),

@@ -72,10 +72,12 @@ HELP = {
 SYNC_PRECISION = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
 
 
-def option(name: str, metavar: str, key: str, *short: str, default=None):
-    """A string option: parsed (with its units) and checked by this module, not by Typer."""
-    return typer.Option(default, name, *short, metavar=metavar, help=HELP[key],
-                        show_default=False)
+def option(name: str, metavar: str, key: str, *short: str, default=None,
+           help: str | None = None):
+    """A string option: parsed (with its units) and checked by this module, not by Typer;
+    ``help`` replaces the shared text where a command lacks what it refers to."""
+    return typer.Option(default, name, *short, metavar=metavar,
+                        help=HELP[key] if help is None else help, show_default=False)
 
 
 def parsed(option: str, parser, text: str) -> float:

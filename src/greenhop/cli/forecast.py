@@ -22,7 +22,8 @@ from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 from greenhop.core.units import format_duration, is_whole_steps, parse_quantity
 
-forecast_app = typer.Typer(help="Forecast surplus and windows; backtest forecasters.",
+forecast_app = typer.Typer(help="Surplus-window forecasters: list them (models) and "
+                                "backtest them on a site's trace (backtest).",
                            no_args_is_help=True)
 
 

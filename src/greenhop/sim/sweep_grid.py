@@ -133,6 +133,19 @@ def _path(key: str) -> list[str | int]:
     return steps
 
 
+def _dotted(steps: list) -> str:
+    """``steps`` written back as a key: ``links[0].bandwidth``, ``sites[madrid-es]``."""
+    out = ""
+    for step in steps:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif step.startswith("["):
+            out += step
+        else:
+            out += ("." if out else "") + step
+    return out
+
+
 def apply_override(doc: dict, key: str, value: Any) -> None:
     """Set ``key`` (dotted) to ``value`` in ``doc`` in place, creating missing tables.
 
@@ -144,10 +157,14 @@ def apply_override(doc: dict, key: str, value: Any) -> None:
     node: Any = doc
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
-        where = key if last else ".".join(str(s) for s in steps[: i + 1])
+        where = key if last else _dotted(steps[: i + 1])
         if isinstance(step, int) or (isinstance(step, str) and step.startswith("[")):
             if not isinstance(node, list):
-                raise ConfigError(f"--set {key}: {where} is not an array of tables")
+                table = _dotted(steps[:i])
+                hint = (" (its sites come from [fleet], not from [[sites]] tables)"
+                        if steps[:i] == ["sites"] and "fleet" in doc else "")
+                raise ConfigError(f"--set {key}: {table} is not an array of tables in this "
+                                  f"scenario{hint}")
             if isinstance(step, int):
                 if step >= len(node):
                     raise ConfigError(f"--set {key}: index {step} is out of range (the array "
