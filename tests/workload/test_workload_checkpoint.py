@@ -82,6 +82,22 @@ def test_prune_keeps_the_newest_complete_and_leaves_a_newer_partial(tmp_path, sm
         wl.prune(tmp_path, keep=0)
 
 
+def test_a_session_never_prunes_what_it_just_saved_for_a_newer_corrupt_one(tmp_path) -> None:
+    # step 50 is corrupt: the session skips it, starts from scratch and saves step 10 and
+    # 20; with keep=1 it must keep step 20 (not the corrupt 50) and leave 50 alone
+    model = torch.nn.Linear(2, 2)
+    wl.save_checkpoint(tmp_path, 50, {"model": model.state_dict()})
+    _flip(tmp_path / ck.step_dir_name(50) / "model.safetensors")
+    session = wl.TrainingSession(tmp_path, model=model, every_steps=10, keep=1,
+                                 capture_rng=False, signals=())
+    assert session.resume() == 0
+    for step in range(1, 21):
+        session.step_done(step)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000000020", "step-000000050"]
+    assert wl.latest_complete(tmp_path).name == "step-000000020"
+    assert wl.prune(tmp_path, keep=1, upto_step=20) == []
+
+
 def test_recover_restores_a_swapped_out_checkpoint(tmp_path, small_state) -> None:
     path = wl.save_checkpoint(tmp_path, 4, small_state)
     os.rename(path, tmp_path / ".old-step-000000004-123")

@@ -305,7 +305,7 @@ class TrainingSession:
             self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
             extra_meta=extra,
         )
-        ck.prune(self.ckpt_dir, self.keep)
+        ck.prune(self.ckpt_dir, self.keep, upto_step=step)
         self.last_saved = (step, finished)
         return path
 
