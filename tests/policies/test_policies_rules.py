@@ -188,3 +188,65 @@ def test_a_leaking_estimator_makes_the_simulation_fail_loudly():
     inp = build_inputs(load_scenario(three_sites()))
     with pytest.raises(LeakageError, match="nothing after now"):
         Engine(inp, FeasibilityAwarePolicy(estimator=Leaky())).run()
+
+
+def _bad_values(default):
+    """Values a scenario's policy_params could hold that a parameter with this default
+    cannot take."""
+    if isinstance(default, bool):
+        return ["yes", 1]
+    if isinstance(default, int | float):
+        return ["abc", float("nan"), True, [1.0]]
+    if isinstance(default, str):
+        return ["nonsense", 3]
+    return ["abc"]  # None: an estimator, a threshold or a quantile left to the scenario
+
+
+BUILT_IN = ("carbonscaler", "cost-aware-greedy", "curtail-threshold", "feasibility-aware",
+            "forecast-feasibility", "horizon-planner", "network-aware", "threshold",
+            "wait-awhile")
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_parameter_of_a_wrong_type_is_a_config_error_naming_it(name):
+    import inspect
+
+    sig = inspect.signature(POLICIES.get(name).__init__)
+    checked = 0
+    for p in sig.parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        for bad in _bad_values(p.default):
+            with pytest.raises(ConfigError) as info:
+                make_policy(name, **{p.name: bad})
+            message = str(info.value)
+            # the parameter is named (a quantile given as `quantile` is checked as `q`)
+            assert p.name in message or (p.name == "quantile" and "q " in message), message
+            assert "\n" not in message
+            checked += 1
+    assert checked >= 2
+
+
+@pytest.mark.parametrize(("name", "params", "message"), [
+    ("feasibility-aware", {"alpha": 5}, "alpha must be <= 1"),
+    ("feasibility-aware", {"min_gain": -5}, "min_gain must be >= 0"),
+    ("feasibility-aware", {"window_threshold_w": -5}, "window_threshold_w must be >= 0"),
+    ("threshold", {"deadline_margin": -5}, "deadline_margin must be >= 0"),
+    ("curtail-threshold", {"threshold_w": float("nan")}, "threshold_w must be a finite"),
+    ("wait-awhile", {"horizon_s": 1e308}, r"horizon_s must be <= 3\.16224e\+07 s"),
+    ("wait-awhile", {"profile_days": 2.5}, "profile_days must be a whole number"),
+    ("network-aware", {"window_share": 0}, "window_share must be > 0"),
+])
+def test_out_of_range_parameters_are_refused(name, params, message):
+    with pytest.raises(ConfigError, match=message):
+        make_policy(name, **params)
+
+
+def test_parameters_in_seconds_or_watts_take_their_unit_as_scenario_keys_do():
+    assert make_policy("feasibility-aware", min_dwell_s="90min").min_dwell_s == 5400.0
+    assert make_policy("curtail-threshold", threshold_w="5kW").threshold_w == 5000.0
+    assert make_policy("horizon-planner", epoch_s="30min").epoch_s == 1800.0
+    with pytest.raises(ConfigError, match="min_dwell_s: unknown duration unit"):
+        make_policy("feasibility-aware", min_dwell_s="1 parsec")
+    with pytest.raises(ConfigError, match="deadline_margin must be a finite number"):
+        make_policy("threshold", deadline_margin="1h")  # a ratio has no unit

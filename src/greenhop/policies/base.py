@@ -104,14 +104,79 @@ POLICIES: Registry[Policy] = Registry("policy", discover=_discover_installed)
 
 
 def make_policy(name: str, **params) -> Policy:
-    """A fresh policy called ``name``; unknown names and parameters raise ConfigError."""
+    """A fresh policy called ``name``; unknown names and parameters raise ConfigError, and
+    so does a value its constructor cannot take (a text where it wants a number, say)."""
     from greenhop.core.errors import ConfigError
 
     factory = POLICIES.get(name)
     try:
         return factory(**params)
-    except TypeError as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
         raise ConfigError(f"policy '{name}': bad parameters {sorted(params)}: {exc}") from None
+
+
+def number_param(policy: str, name: str, value, *, lo: float | None = None,
+                 lo_open: bool = False, hi: float | None = None, unit: str = "") -> float:
+    """``value`` of parameter ``name`` of ``policy`` as a finite float in the given range,
+    else a ConfigError that names both (a scenario's ``policy_params`` are TOML values:
+    ``true`` where a number is meant is refused here, not deep in a run). A parameter in
+    seconds or watts (``unit`` ``"s"`` or ``"W"``) also takes a text with its unit, as
+    scenario keys do (``"1h"``, ``"5kW"``)."""
+    from greenhop.core.errors import ConfigError
+    from greenhop.core.units import parse_quantity
+
+    kind = {"s": "duration", "W": "power"}.get(unit)
+    if isinstance(value, str) and kind is not None:
+        value = parse_quantity(value, kind, option=f"{policy}: {name}", plain=False)
+    what = ("a finite number" + (f" [{unit}]" if unit else "")
+            + (f" or a {kind} with its unit" if kind else ""))
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not np.isfinite(value):
+        raise ConfigError(f"{policy}: {name} must be {what}, got {value!r}")
+    v = float(value)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ConfigError(f"{policy}: {name} must be {'>' if lo_open else '>='} {lo:g}"
+                          f"{f' {unit}' if unit else ''}, got {value!r}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"{policy}: {name} must be <= {hi:g}{f' {unit}' if unit else ''}, "
+                          f"got {value!r}")
+    return v
+
+
+def whole_param(policy: str, name: str, value, *, lo: int, hi: int) -> int:
+    """``value`` as a whole number in ``[lo, hi]``, else a ConfigError naming it."""
+    from greenhop.core.errors import ConfigError
+
+    v = number_param(policy, name, value, lo=lo, hi=hi)
+    if v != int(v):
+        raise ConfigError(f"{policy}: {name} must be a whole number, got {value!r}")
+    return int(v)
+
+
+def bool_param(policy: str, name: str, value) -> bool:
+    """``value`` as a bool (``true`` / ``false`` only), else a ConfigError naming it."""
+    from greenhop.core.errors import ConfigError
+
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(f"{policy}: {name} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def threshold_param(policy: str, name: str, value) -> float | None:
+    """A surplus threshold [W]: ``None`` (the Observation's) or a finite number."""
+    return None if value is None else number_param(policy, name, value, lo=0.0, unit="W")
+
+
+def estimator_param(policy: str, name: str, value):
+    """A window estimator object (the Python API only), or ``None`` for the default."""
+    from greenhop.core.errors import ConfigError
+
+    if value is not None and not callable(getattr(value, "estimate", None)):
+        raise ConfigError(f"{policy}: {name} must be a window estimator object with "
+                          f"estimate(obs) (from Python, not a scenario), got {value!r}")
+    return value
 
 
 def site_power_w(obs: Observation) -> np.ndarray:

@@ -38,9 +38,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, Action, Observation, Scale
-from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, available_headroom_w
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    available_headroom_w,
+    number_param,
+)
 from greenhop.policies.common_moves import OwnDeadlines
 from greenhop.policies.objectives import cheap_now
 
@@ -67,11 +72,10 @@ class CarbonScalerPolicy(PolicyBase):
     capabilities = Capabilities(scales=True)
 
     def __init__(self, min_dwell_s: float = 3600.0, max_delay_s: float = DAY_S) -> None:
-        if not float(min_dwell_s) >= 0 or not float(max_delay_s) >= 0:
-            raise ConfigError(f"carbonscaler: min_dwell_s and max_delay_s must be >= 0 s, "
-                              f"got {min_dwell_s!r} and {max_delay_s!r}")
-        self.min_dwell_s = float(min_dwell_s)
-        self.max_delay_s = float(max_delay_s)
+        self.min_dwell_s = number_param(self.name, "min_dwell_s", min_dwell_s, lo=0.0,
+                                        unit="s")
+        self.max_delay_s = number_param(self.name, "max_delay_s", max_delay_s, lo=0.0,
+                                        unit="s")
         # Without a deadline: first seen + time needed on the nominal count + max_delay_s.
         self.deadlines_s = OwnDeadlines(self.max_delay_s, self.nominal_time_s)
 

@@ -23,7 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.core.observation import Action, Observation
-from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    estimator_param,
+    job_power_at,
+    threshold_param,
+)
 from greenhop.policies.common_moves import MoveFilter, StepState, evaluate_moves, greedy_moves
 from greenhop.policies.window_estimate import (
     HistoricalWindowEstimator,
@@ -72,7 +79,9 @@ class CostAwareGreedyPolicy(PolicyBase):
 
     def __init__(self, estimator: WindowEstimator | None = None,
                  window_threshold_w: float | None = None) -> None:
-        self.estimator = estimator or HistoricalWindowEstimator(threshold_w=window_threshold_w)
+        self.estimator = estimator_param(self.name, "estimator", estimator) or \
+            HistoricalWindowEstimator(
+                threshold_w=threshold_param(self.name, "window_threshold_w", window_threshold_w))
 
     def decide(self, observation: Observation) -> list[Action]:
         # Estimate every step so the historical estimator's record stays current.

@@ -28,9 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, SUSPENDED, Action, Observation, Resume, Suspend
-from greenhop.policies.base import POLICIES, Capabilities, PolicyBase
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    number_param,
+    threshold_param,
+)
 from greenhop.policies.common_moves import restore_time_s, time_needed_s
 
 #: the prototype's grace before a site that left curtailment is switched off [s]
@@ -85,12 +90,11 @@ class CurtailThresholdPolicy(PolicyBase):
 
     def __init__(self, threshold_w: float | None = None, hysteresis_s: float = HYSTERESIS_S,
                  deadline_margin: float = 1.0) -> None:
-        if float(hysteresis_s) < 0 or float(deadline_margin) < 0:
-            raise ConfigError("curtail-threshold: hysteresis_s and deadline_margin must be "
-                              f">= 0, got {hysteresis_s!r} and {deadline_margin!r}")
-        self.threshold_w = threshold_w
-        self.hysteresis_s = float(hysteresis_s)
-        self.deadline_margin = float(deadline_margin)
+        self.threshold_w = threshold_param(self.name, "threshold_w", threshold_w)
+        self.hysteresis_s = number_param(self.name, "hysteresis_s", hysteresis_s, lo=0.0,
+                                         unit="s")
+        self.deadline_margin = number_param(self.name, "deadline_margin", deadline_margin,
+                                            lo=0.0)
         self._on: np.ndarray | None = None          # per site: training allowed
         self._below_since: np.ndarray | None = None  # per site: when it left curtailment [s]
 

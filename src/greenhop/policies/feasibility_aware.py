@@ -35,9 +35,13 @@ from greenhop.policies.base import (
     Capabilities,
     PolicyBase,
     available_headroom_w,
+    bool_param,
     downtime_power_w,
+    estimator_param,
     job_power_at,
     move_gpus,
+    number_param,
+    threshold_param,
 )
 from greenhop.policies.objectives import lookahead_weights
 from greenhop.policies.window_estimate import (
@@ -81,17 +85,15 @@ class FeasibilityAwarePolicy(PolicyBase):
         if prefer not in ("headroom", "window"):
             raise ConfigError(f"feasibility-aware: prefer must be 'headroom' or 'window', "
                               f"got {prefer!r}")
-        if not 0 < float(alpha) < float("inf"):
-            raise ConfigError(f"{self.name}: alpha must be a finite number > 0, got {alpha!r}")
-        if not 0 <= float(min_dwell_s) < float("inf"):
-            raise ConfigError(f"{self.name}: min_dwell_s must be a finite number of seconds "
-                              f">= 0, got {min_dwell_s!r}")
         self.prefer = prefer
-        self.alpha = float(alpha)
-        self.min_dwell_s = float(min_dwell_s)
-        self.min_gain = float(min_gain)
-        self.require_justified = bool(require_justified)
-        self.estimator = estimator or HistoricalWindowEstimator(threshold_w=window_threshold_w)
+        self.alpha = number_param(self.name, "alpha", alpha, lo=0.0, lo_open=True, hi=1.0)
+        self.min_dwell_s = number_param(self.name, "min_dwell_s", min_dwell_s, lo=0.0,
+                                        unit="s")
+        self.min_gain = number_param(self.name, "min_gain", min_gain, lo=0.0)
+        self.require_justified = bool_param(self.name, "require_justified", require_justified)
+        self.estimator = estimator_param(self.name, "estimator", estimator) or \
+            HistoricalWindowEstimator(
+                threshold_w=threshold_param(self.name, "window_threshold_w", window_threshold_w))
 
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation

@@ -64,6 +64,7 @@ from greenhop.policies.base import (
     PolicyBase,
     available_headroom_w,
     job_power_at,
+    number_param,
     site_power_w,
 )
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
@@ -95,17 +96,8 @@ _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "de
             "cover", "max_slowdown")
 
 
-def _number(name: str, value, *, lo: float | None = None, lo_open: bool = False,
-            hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-        raise ConfigError(f"horizon-planner: {name} must be a finite number, got {value!r}")
-    v = float(value)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ConfigError(f"horizon-planner: {name} must be {'>' if lo_open else '>='} {lo:g}, "
-                          f"got {value!r}")
-    if hi is not None and v > hi:
-        raise ConfigError(f"horizon-planner: {name} must be <= {hi:g}, got {value!r}")
-    return v
+def _number(name: str, value, **limits) -> float:
+    return number_param("horizon-planner", name, value, **limits)
 
 
 @POLICIES.register("horizon-planner")
@@ -187,12 +179,12 @@ class HorizonPlannerPolicy(PolicyBase):
         self.lam = _number("lam", lam, lo=0.0)
         self.mu = _number("mu", mu, lo=0.0)
         self.deadline_penalty = _number("deadline_penalty", deadline_penalty, lo=0.0)
-        self.epoch_s = _number("epoch_s", epoch_s, lo=0.0, lo_open=True)
-        self.horizon_s = _number("horizon_s", horizon_s, lo=0.0, lo_open=True)
+        self.epoch_s = _number("epoch_s", epoch_s, lo=0.0, lo_open=True, unit="s")
+        self.horizon_s = _number("horizon_s", horizon_s, lo=0.0, lo_open=True, unit="s")
         if self.horizon_s < self.epoch_s:
             raise ConfigError(f"horizon-planner: horizon_s ({self.horizon_s:g} s) must be at "
                               f"least one epoch (epoch_s = {self.epoch_s:g} s)")
-        self.time_limit_s = _number("time_limit_s", time_limit_s, lo=0.0, lo_open=True)
+        self.time_limit_s = _number("time_limit_s", time_limit_s, lo=0.0, lo_open=True, unit="s")
         cand = _number("candidates", candidates, lo=0.0)
         if cand != int(cand):
             raise ConfigError(f"horizon-planner: candidates must be a whole number, "

@@ -34,9 +34,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.core.errors import ConfigError
 from greenhop.core.observation import MIGRATING, Action, Observation
-from greenhop.policies.base import POLICIES, Capabilities, PolicyBase
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    estimator_param,
+    number_param,
+    threshold_param,
+)
 from greenhop.policies.common_moves import (
     MoveFilter,
     StepState,
@@ -127,11 +133,11 @@ class NetworkAwarePolicy(PolicyBase):
 
     def __init__(self, window_share: float = 1.0, estimator: WindowEstimator | None = None,
                  window_threshold_w: float | None = None) -> None:
-        if not 0.0 < float(window_share) <= 1.0:
-            raise ConfigError(f"network-aware: window_share must be in (0, 1], "
-                              f"got {window_share!r}")
-        self.window_share = float(window_share)
-        self.estimator = estimator or HistoricalWindowEstimator(threshold_w=window_threshold_w)
+        self.window_share = number_param(self.name, "window_share", window_share, lo=0.0,
+                                         lo_open=True, hi=1.0)
+        self.estimator = estimator_param(self.name, "estimator", estimator) or \
+            HistoricalWindowEstimator(
+                threshold_w=threshold_param(self.name, "window_threshold_w", window_threshold_w))
 
     def decide(self, observation: Observation) -> list[Action]:
         window = np.asarray(window_estimate_s(observation, self.estimator), dtype=float)

@@ -21,6 +21,7 @@ from greenhop.policies.base import (
     PolicyBase,
     available_headroom_w,
     job_power_at,
+    number_param,
 )
 from greenhop.policies.objectives import cheap_now
 
@@ -39,7 +40,8 @@ class ThresholdPolicy(PolicyBase):
     capabilities = Capabilities(suspends=True)
 
     def __init__(self, deadline_margin: float = 1.5) -> None:
-        self.deadline_margin = float(deadline_margin)
+        self.deadline_margin = number_param(self.name, "deadline_margin", deadline_margin,
+                                            lo=0.0)
 
     def _urgent(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
         site = obs.job_site[jobs]

@@ -36,9 +36,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, SUSPENDED, Action, Observation, Resume, Suspend
-from greenhop.policies.base import POLICIES, Capabilities, PolicyBase, job_power_at
+from greenhop.policies.base import (
+    POLICIES,
+    Capabilities,
+    PolicyBase,
+    job_power_at,
+    number_param,
+    whole_param,
+)
 from greenhop.policies.common_moves import OwnDeadlines, restore_time_s, time_needed_s
 from greenhop.policies.objectives import weighted_runs_now
 
@@ -143,13 +149,13 @@ class WaitAwhilePolicy(PolicyBase):
 
     def __init__(self, profile_days: int = 7, max_delay_s: float = DAY_S,
                  horizon_s: float = 7 * DAY_S) -> None:
-        if int(profile_days) < 1 or float(max_delay_s) < 0 or float(horizon_s) <= 0:
-            raise ConfigError("wait-awhile: profile_days must be >= 1, max_delay_s >= 0 and "
-                              f"horizon_s > 0; got {profile_days!r}, {max_delay_s!r}, "
-                              f"{horizon_s!r}")
-        self.profile_days = int(profile_days)
-        self.max_delay_s = float(max_delay_s)
-        self.horizon_s = float(horizon_s)
+        self.profile_days = whole_param(self.name, "profile_days", profile_days, lo=1,
+                                        hi=366)
+        self.max_delay_s = number_param(self.name, "max_delay_s", max_delay_s, lo=0.0,
+                                        unit="s")
+        # a year at most: the look-ahead is an array of that many steps
+        self.horizon_s = number_param(self.name, "horizon_s", horizon_s, lo=0.0,
+                                      lo_open=True, hi=366 * DAY_S, unit="s")
         self.deadlines_s = OwnDeadlines(self.max_delay_s)
         self._profile = SurplusProfile(self.profile_days)
 
