@@ -402,3 +402,18 @@ def test_alpha_on_the_grid_reaches_the_policy_too(scenario, tmp_path):
                         .read_text())["policies"]["feasibility-aware"]["migrations"]
              for p in range(2)]
     assert moves[0] == 0 < moves[1]
+
+
+def test_a_scenario_name_that_is_a_path_is_no_default_output_folder(tmp_path, monkeypatch):
+    path = sweepkit.write(tmp_path)
+    path.write_text(path.read_text().replace('name = "sweep-small"',
+                                             'name = "x/../../escaped"'))
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    spec = prepare_sweep(str(path), seeds="1", policies=("static",))
+    with pytest.raises(ConfigError, match=r"cannot name the default output folder .*give --out"):
+        run_sweep(spec, serial=True)
+    assert not (tmp_path / "escaped").exists() and list(work.iterdir()) == []
+    outcome = run_sweep(spec, work / "out", serial=True)  # with --out it runs
+    assert outcome.summary["scenario"] == "x/../../escaped"

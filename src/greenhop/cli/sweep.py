@@ -138,7 +138,7 @@ def sweep_command(
 
     from greenhop.cli.simulate import policy_list, warn
     from greenhop.sim.scenario import parse_scenario
-    from greenhop.sim.sweep import prepare_sweep, run_sweep
+    from greenhop.sim.sweep import default_out, prepare_sweep, run_sweep
 
     names = policy_list(policies)
     loaded, refs = policy_files.load(policy_file)
@@ -152,7 +152,7 @@ def sweep_command(
     spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or (),
                          policy_files=refs)
     if out is None:
-        paths.output_dir(f"sweep-{spec.scenario_name}", "--out (default)")
+        paths.output_dir(default_out(spec.scenario_name), "--out (default)")
     err = Console(stderr=True, highlight=False)
     first = parse_scenario(spec.point_document(0), spec.source_label, Path(spec.base_dir))
     warn(err, first.with_policies(spec.policies))

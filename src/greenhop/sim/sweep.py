@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.names import is_valid_name
 from greenhop.sim.scenario import Scenario, parse_scenario, scenario_document
 from greenhop.sim.sweep_grid import apply_override, json_value, parse_seeds, parse_set
 from greenhop.sim.sweep_store import SweepStore
@@ -301,6 +302,17 @@ def _serial_results(spec: SweepSpec, groups: list[Group]
             yield g, name, text, meta
 
 
+def default_out(scenario_name: str) -> str:
+    """``sweep-NAME``, the output folder of a sweep without ``--out``; a scenario name that
+    is not one safe path component (``x/../../elsewhere``) is refused, so a sweep never
+    writes outside the folder it was started in unless told to."""
+    if not is_valid_name(scenario_name):
+        raise ConfigError(f"name: the scenario's name {scenario_name!r} cannot name the "
+                          "default output folder sweep-NAME (1-64 ASCII letters, digits, "
+                          "'_', '.', '-', no '..'); give --out")
+    return f"sweep-{scenario_name}"
+
+
 def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = False,
               address: str | None = None, workers: int | None = None, force: bool = False,
               progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
@@ -310,7 +322,7 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
     the cluster at ``address``), with at most ``workers`` tasks at once.
     ``progress(cells_done, cells_total)`` follows the cells.
     """
-    store = SweepStore(out or f"sweep-{spec.scenario_name}")
+    store = SweepStore(out or default_out(spec.scenario_name))
     definition = spec.definition()
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
