@@ -92,11 +92,11 @@ def test_list_pull_and_push_through_the_cli(served, tmp_path, token_file) -> Non
         assert "not one of this run's agents" in str(refused.exception)
         assert dest.stats.refused  # and logged
         # what the controller registers (PUT /v1/peers), by hand
-        bad = runner.invoke(app, ["transfer", "peers", dest.url, "ftp://x", *tok])
+        bad = runner.invoke(app, ["transfer", "peers", dest.url, "--peer", "ftp://x", *tok])
         assert isinstance(bad.exception, ConfigError)  # exit 2 through main
         assert "'ftp://x' must look like https://host:port" in str(bad.exception)
         assert dest.peers == set()  # nothing sent
-        told = runner.invoke(app, ["transfer", "peers", dest.url, url, *tok])
+        told = runner.invoke(app, ["transfer", "peers", dest.url, "--peer", url, *tok])
         assert told.exit_code == 0, told.output
         assert dest.peers == {url}
         pushed = runner.invoke(app, ["transfer", "push", "job", "--from", url, "--to", dest.url,

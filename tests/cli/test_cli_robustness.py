@@ -165,7 +165,9 @@ def test_run_takes_units_for_step_sleep_and_max_wall(capsys, tmp_path, scenario_
 
 @pytest.mark.parametrize(("option", "value"), [("--step-sleep", "50 parsecs"),
                                                ("--max-wall", "1x"),
-                                               ("--max-wall", "-5")])
+                                               ("--max-wall", "-5"),
+                                               ("--max-wall", "0s"),
+                                               ("--max-wall", "1ms")])
 def test_run_refuses_a_bad_quantity_naming_the_option(capsys, tmp_path, scenario_file,
                                                        monkeypatch, option, value) -> None:
     import greenhop.cli.run as cli_run

@@ -247,7 +247,7 @@ def test_two_controllers_a_dead_one_in_status_and_an_old_work_directory(tmp_path
         assert "--resume" in msg and "--fresh" in msg and "holds the checkpoints" in msg
         assert {(str(p), p.stat().st_ino) for p in (work / "sites").rglob("step-*")} == before
         fresh = subprocess.run(greenhop_cmd(*args, "--fresh", "--time-scale", "1e9",
-                                            "--max-wall", "1"),
+                                            "--max-wall", "10"),
                                capture_output=True, text=True, timeout=120)
         assert "removed the earlier run's checkpoints" in " ".join(fresh.stderr.split())
         after = {(str(p), p.stat().st_ino) for p in (work / "sites").rglob("step-*")}

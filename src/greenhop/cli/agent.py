@@ -250,8 +250,9 @@ def push(
 
 @transfer_app.command("peers")
 def peers(
-    url: str = typer.Argument(..., help="URL of the agent to tell."),
-    peer: list[str] = typer.Argument(..., help="URLs of the agents it may pull from."),
+    url: str = typer.Argument(..., metavar="URL", help="URL of the agent to tell."),
+    peer: list[str] = typer.Option(..., "--peer", metavar="URL",
+                                   help="URL of an agent it may pull from (repeat)."),
     token_file: Path | None = typer.Option(None, "--token-file", help=TOKEN_HELP),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help=CA_HELP),
 ) -> None:

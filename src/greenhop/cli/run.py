@@ -26,6 +26,8 @@ from greenhop.core.units import parse_quantity
 err = Console(stderr=True, highlight=False)
 
 DEFAULT_WORKDIR = Path("greenhop-run")
+#: shortest --max-wall [s]: less than a run takes to start its agents and trainers
+MIN_WALL_S = 10.0
 
 
 LIVE_JOB_KEYS = ("command", "env", "cwd", "steps")
@@ -318,6 +320,9 @@ def run_command(
     if step_sleep_s > MAX_STEP_SLEEP_S:  # the trainers would refuse it, one crash at a time
         raise ConfigError(f"--step-sleep: at most {MAX_STEP_SLEEP_S} s, got {step_sleep_s:g} s")
     max_wall_s = parse_quantity(max_wall, "duration", option="--max-wall")
+    if max_wall_s < MIN_WALL_S:  # refused before a run is made that could only fail
+        raise ConfigError(f"--max-wall: a live run needs at least {MIN_WALL_S:g} s to start "
+                          f"its agents and trainers, got {max_wall!r}")
     paths.output_dir(workdir, "--workdir")
     if db is not None:
         paths.output_file(db, "--db", suffixes=(), create_parents=True)
@@ -327,8 +332,6 @@ def run_command(
     policy = policy or (loaded[0] if loaded else None)
     db = db or workdir / "run.db"  # build_controller makes the work directory once all is checked
     agents = parse_agents(agent)
-    if workload not in ("mlp", "lm"):
-        raise ConfigError(f"--workload: unknown workload {workload!r}; choose mlp or lm")
     ctl, sc, inp = build_controller(
         scenario, db, workdir, policy=policy, time_scale=time_scale, workload=workload,
         train_steps=train_steps, every=every, step_sleep_s=step_sleep_s, max_wall_s=max_wall_s,

@@ -304,7 +304,7 @@ def build_app(agent: SiteAgent):
             agent.refuse(f"fetch of {job} from {source}: not one of this run's agents")
             return _error(403, f"{source} is not one of this run's agents; refusing to pull "
                                "from it (set the agents it may pull from with `greenhop "
-                               "transfer peers`)")
+                               "transfer peers URL --peer SOURCE`)")
         if agent.fetch_slots.locked():
             return _error(503, "too many pulls under way; retry later", {"Retry-After": "1"})
         from greenhop.runtime.transfer import ForeignCheckpoint, pull_checkpoint
