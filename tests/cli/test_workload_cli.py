@@ -46,6 +46,19 @@ def test_run_stop_by_control_file_resume_and_inspect(tmp_path) -> None:
     assert table.exit_code == 0 and "weights_sha256" in table.stdout
 
 
+def test_resuming_with_other_data_settings_is_a_usage_error(tmp_path) -> None:
+    from greenhop.cli.main import main
+
+    job = str(tmp_path / "job")
+    assert runner.invoke(app, ["workload", "run", "mlp", "--ckpt-dir", job, *FAST]).exit_code == 0
+    before = _inspect(job)
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "run", "mlp", "--ckpt-dir", job, "--steps", "40", "--seed", "5",
+              "--quiet"])
+    assert exc.value.code == 2
+    assert _inspect(job) == before  # nothing written or removed
+
+
 def test_tiny_lm_runs_and_reports(tmp_path) -> None:
     result = runner.invoke(
         app,

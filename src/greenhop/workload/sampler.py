@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from greenhop.core.errors import CheckpointError, ConfigError
+from greenhop.workload.checkpoint import IncompatibleCheckpoint
 
 
 class ResumableSampler:
@@ -60,8 +61,8 @@ class ResumableSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         mine = self.state_dict()
         for key in ("n_items", "batch_size", "seed", "drop_last"):
-            if state.get(key) != mine[key]:
-                raise CheckpointError(
+            if state.get(key) != mine[key]:  # a user's mistake, not a damaged file
+                raise IncompatibleCheckpoint(
                     f"data-loader state does not match this loader: {key} is {state.get(key)!r} in "
                     f"the checkpoint and {mine[key]!r} here; resume with the same data settings"
                 )

@@ -263,6 +263,8 @@ class TrainingSession:
         for name, obj in self.components.items():
             try:
                 obj.load_state_dict(loaded.components[name])
+            except ck.IncompatibleCheckpoint as exc:  # e.g. other data settings
+                raise ck.IncompatibleCheckpoint(f"{self.ckpt_dir}: {path.name}: {exc}") from None
             except CheckpointError:
                 raise
             except (RuntimeError, ValueError, KeyError) as exc:  # torch: shapes or keys differ
