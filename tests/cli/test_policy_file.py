@@ -6,6 +6,7 @@ numbers from a scenario's ``[policies.NAME]`` table, and one-line errors with ex
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,8 +160,30 @@ def test_a_bad_parameter_in_the_scenario_table_names_the_key(capsys, tmp_path):
                               str(tmp_path / "out"))
     assert code == 2
     assert ("policies.chase.slak: unknown parameter of policy 'chase'; its parameters: "
-            "alpha, q, slack") in err
+            "alpha, forecasts, q, slack") in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_policy_that_raises_is_one_line_naming_it_the_step_and_the_line(capsys, scenario,
+                                                                          tmp_path):
+    mine = tmp_path / "raising.py"
+    mine.write_text(
+        "from greenhop.policies import Capabilities, PolicyBase\n\n\n"
+        "class Raises(PolicyBase):\n"
+        "    name = 'raises'\n"
+        "    capabilities = Capabilities(migrates=True)\n\n"
+        "    def decide(self, obs):\n"
+        "        if obs.step >= 3:\n"
+        "            raise ValueError('boom')\n"
+        "        return []\n")
+    out = tmp_path / "out"
+    code, _, err = clikit.run(capsys, "simulate", str(scenario), "-p", "static", "--out",
+                              str(out), "--policy-file", f"{mine}:Raises")
+    assert code == 1
+    line = " ".join(err.split())
+    assert re.search(r"policy 'raises' failed at step \d+ \(\d+ s\): ValueError: boom", line)
+    assert f"{mine}:10 in decide" in line
+    assert "Traceback" not in err
 
 
 def test_a_bad_policy_file_stops_a_live_run_before_anything_starts(tmp_path):

@@ -39,6 +39,10 @@ class TransferError(RuntimeFailure):
     """A checkpoint transfer between sites failed or did not verify."""
 
 
+class PolicyFailure(RuntimeFailure):
+    """A policy's ``decide`` raised: the message names the policy, the step and where."""
+
+
 class CheckpointError(RuntimeFailure):
     """A checkpoint is missing, incomplete, corrupt or unsafe to load."""
 

@@ -117,6 +117,39 @@ def make_policy(name: str, **params) -> Policy:
         raise ConfigError(f"policy '{name}': bad parameters {sorted(params)}: {exc}") from None
 
 
+def decide(policy: Policy, obs: Observation) -> list[Action]:
+    """``policy.decide(obs)`` as a list, for the simulator, a live run and replay alike; an
+    exception from the policy's code (a bug in your own policy, say) becomes a
+    :class:`~greenhop.core.errors.PolicyFailure` naming the policy, the step and the line
+    that raised (the original stays chained as its cause), not a bare traceback."""
+    from greenhop.core.errors import GreenhopError, PolicyFailure
+
+    try:
+        return list(policy.decide(obs))
+    except GreenhopError:
+        raise
+    except Exception as exc:
+        raise PolicyFailure(f"policy {getattr(policy, 'name', type(policy).__name__)!r} "
+                            f"failed at step {obs.step} ({obs.now_s:g} s): "
+                            f"{type(exc).__name__}: {exc} ({_where(policy, exc)})") from exc
+
+
+def _where(policy, exc: BaseException) -> str:
+    """``file:line in function`` of the innermost frame in the policy's own source file
+    (else the innermost frame): where in the policy the error was raised."""
+    import inspect
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    try:
+        own = inspect.getsourcefile(type(policy))
+    except TypeError:
+        own = None
+    mine = [f for f in frames if own is not None and f.filename == own]
+    f = (mine or frames)[-1]
+    return f"{f.filename}:{f.lineno} in {f.name}"
+
+
 def number_param(policy: str, name: str, value, *, lo: float | None = None,
                  lo_open: bool = False, hi: float | None = None, unit: str = "") -> float:
     """``value`` of parameter ``name`` of ``policy`` as a finite float in the given range,

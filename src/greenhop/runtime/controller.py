@@ -39,6 +39,7 @@ from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.names import check_name
 from greenhop.core.observation import DONE, MIGRATING
 from greenhop.fleet.forecasts import ForecastSpec
+from greenhop.policies.base import decide
 from greenhop.runtime import operate
 from greenhop.runtime.executor import Executor, TrainerSpec
 from greenhop.runtime.ledger import Ledger, live_forecasts
@@ -333,7 +334,7 @@ class Controller:
             t0 = time.perf_counter()
             obs = led.observation(t)
             obs_dyn = snapshot(led)
-            actions = list(self.policy.decide(obs))
+            actions = decide(self.policy, obs)
             led.counters["policy_calls"] += 1
             self.decision_wall_s.append(time.perf_counter() - t0)
         logged = [action_to_json(a, led.site_names, led.job_names) for a in actions]

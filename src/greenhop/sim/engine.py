@@ -25,6 +25,7 @@ import numpy as np
 
 from greenhop.fleet.core import FleetCore
 from greenhop.fleet.dispatch import FLOW_NAMES
+from greenhop.policies.base import decide
 from greenhop.sim.inputs import SimInputs
 
 __all__ = ["FLOW_NAMES", "Engine", "RunResult"]
@@ -129,7 +130,7 @@ class Engine:
             levels = self.window_forecasts.quantiles
         obs = core.observe(step, window_forecast_s=forecast, window_forecast_q_s=quantiles,
                            quantiles=levels)
-        actions = self.policy.decide(obs)
+        actions = decide(self.policy, obs)
         core.state.counters["policy_calls"] += 1
         if actions:
             core.apply(actions, step, who=f"policy '{self.policy.name}'")
