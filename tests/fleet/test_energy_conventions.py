@@ -30,7 +30,7 @@ from simkit import MoveAt, micro
 
 from greenhop.core.observation import RUNNING, SUSPENDED, Resume, Suspend
 from greenhop.fleet.conventions import EnergyConventions
-from greenhop.policies.base import PolicyBase, downtime_power_w
+from greenhop.policies.base import Capabilities, PolicyBase, downtime_power_w
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
@@ -90,6 +90,7 @@ class SuspendThenResume(PolicyBase):
     """Suspend every running job at ``suspend_step``; resume it at ``resume_step``."""
 
     name = "suspend-then-resume"
+    capabilities = Capabilities(suspends=True)
 
     def __init__(self, suspend_step: int, resume_step: int) -> None:
         self.suspend_step, self.resume_step = suspend_step, resume_step

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 from simkit import micro, site
 
 from greenhop.core.observation import MIGRATING, RUNNING, Migrate
-from greenhop.policies.base import PolicyBase
+from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.runtime.ledger import Ledger
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
@@ -35,6 +35,7 @@ class Script(PolicyBase):
     """Moves by the clock: at step ``k`` every running job in ``plan[k]`` goes to its site."""
 
     name = "script"
+    capabilities = Capabilities(migrates=True)
 
     def __init__(self, plan: dict[int, list[tuple[int, str]]]) -> None:
         self.plan = plan

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 from simkit import micro
 
 from greenhop.core.observation import RUNNING, LeakageError, Migrate
-from greenhop.policies.base import PolicyBase
+from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
@@ -87,6 +87,7 @@ class Probe(PolicyBase):
     """Walks every Observation; moves a job once so transfers and links are live too."""
 
     name = "probe"
+    capabilities = Capabilities(migrates=True)
 
     def __init__(self, future_of) -> None:
         self.future_of = future_of

@@ -23,7 +23,7 @@ from greenhop.core.specs import JobSpec
 from greenhop.fleet import admission
 from greenhop.fleet.core import FleetCore
 from greenhop.fleet.state import FleetState
-from greenhop.policies.base import PolicyBase, make_policy
+from greenhop.policies.base import Capabilities, PolicyBase, make_policy
 from greenhop.runtime.controller import Controller, RunConfig
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
@@ -45,6 +45,7 @@ class At(PolicyBase):
     """Test policy: the given actions at the given steps; records what it saw."""
 
     name = "at"
+    capabilities = Capabilities(migrates=True, suspends=True, places=True, scales=True)
 
     def __init__(self, plan: dict[int, list]) -> None:
         self.plan = plan
@@ -204,6 +205,7 @@ class RandomActions(PolicyBase):
     """Random actions, Scale among them, checking the fleet's invariants at each decision."""
 
     name = "random-actions"
+    capabilities = Capabilities(migrates=True, suspends=True, places=True, scales=True)
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ import simkit
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import LeakageError, Migrate, Resume, Suspend
-from greenhop.policies import POLICIES, HistoricalWindowEstimator, make_policy
+from greenhop.policies import POLICIES, Capabilities, HistoricalWindowEstimator, make_policy
 from greenhop.policies.base import PolicyBase
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.sim.engine import Engine
@@ -27,6 +27,7 @@ class Spy(PolicyBase):
     def __init__(self, inner):
         self.inner = inner
         self.name = inner.name
+        self.capabilities = inner.capabilities  # what it returns must keep to them
         self.actions: dict[int, list] = {}
 
     def decide(self, obs):
@@ -250,3 +251,30 @@ def test_parameters_in_seconds_or_watts_take_their_unit_as_scenario_keys_do():
         make_policy("feasibility-aware", min_dwell_s="1 parsec")
     with pytest.raises(ConfigError, match="deadline_margin must be a finite number"):
         make_policy("threshold", deadline_margin="1h")  # a ratio has no unit
+
+
+def test_an_action_the_capabilities_do_not_declare_stops_the_run_naming_it():
+    from greenhop.core.errors import PolicyFailure
+    from greenhop.core.observation import Suspend
+
+    class Sneaky(PolicyBase):
+        name = "sneaky"  # declares nothing, yet suspends
+
+        def decide(self, obs):
+            return [Suspend(0)] if obs.n_jobs else []
+
+    with pytest.raises(PolicyFailure, match=r"policy 'sneaky' returned Suspend\(job=0\) at "
+                                            r"step \d+ but its Capabilities do not declare "
+                                            r"suspends=True"):
+        run(three_sites(), Sneaky())
+
+    class NotAnAction(PolicyBase):
+        name = "not-an-action"
+        capabilities = Capabilities(migrates=True)
+
+        def decide(self, obs):
+            return [("migrate", 0, 1)]
+
+    with pytest.raises(PolicyFailure, match=r"returned \('migrate', 0, 1\) at step \d+, which "
+                                            r"is no action"):
+        run(three_sites(), NotAnAction())

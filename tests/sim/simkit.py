@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from greenhop.core.observation import RUNNING, Migrate
-from greenhop.policies.base import PolicyBase
+from greenhop.policies.base import Capabilities, PolicyBase
 
 
 def site(name: str, *, power: str | None = "1.2kW", slots: int = 4, tput: float = 1.0,
@@ -50,6 +50,7 @@ class MoveAt(PolicyBase):
     """Test policy: at ``step`` migrate every running job in ``jobs`` to ``dest``."""
 
     name = "move-at"
+    capabilities = Capabilities(migrates=True)
 
     def __init__(self, step: int, dest: str, jobs=None) -> None:
         self.step, self.dest, self.jobs = step, dest, jobs
@@ -78,6 +79,7 @@ class Chaos(PolicyBase):
     every engine path (migrations, suspensions, resumes, placements, rejections)."""
 
     name = "chaos"
+    capabilities = Capabilities(migrates=True, suspends=True, places=True)
 
     def __init__(self, seed: int, rate: float = 0.3) -> None:
         import numpy as np

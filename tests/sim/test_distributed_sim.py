@@ -313,10 +313,11 @@ def test_a_live_run_refuses_a_spread_job_with_exit_2(tmp_path, capsys):
 
 def test_a_worker_a_policy_resumes_is_the_policys_from_then_on():
     from greenhop.core.observation import SUSPENDED, Resume
-    from greenhop.policies.base import PolicyBase
+    from greenhop.policies.base import Capabilities, PolicyBase
 
     class Resume2(PolicyBase):
         name = "resume-w2"
+        capabilities = Capabilities(suspends=True)
 
         def decide(self, obs):
             j = obs.job_names.index("d.w2")

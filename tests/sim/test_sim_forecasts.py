@@ -63,6 +63,7 @@ class Recorder(PolicyBase):
     def __init__(self, inner):
         self.inner = inner
         self.name = inner.name
+        self.capabilities = inner.capabilities  # what it returns must keep to them
         self.seen: dict[int, np.ndarray] = {}
         self.levels = None
 

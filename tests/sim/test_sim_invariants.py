@@ -129,6 +129,7 @@ class Spy(PolicyBase):
     def __init__(self, inner):
         self.inner = inner
         self.name = inner.name
+        self.capabilities = inner.capabilities  # what it returns must keep to them
         self.migrating = {}
 
     def decide(self, obs):

@@ -14,7 +14,7 @@ from simkit import MoveAt
 from simkit import legacy_micro as micro  # figures worked by hand on the legacy books
 
 from greenhop.core.errors import ConfigError
-from greenhop.policies.base import PolicyBase
+from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
@@ -134,6 +134,7 @@ class PlaceAt(PolicyBase):
     """Test policy: place every queued job at ``site``."""
 
     name = "place-at"
+    capabilities = Capabilities(places=True)
 
     def __init__(self, site):
         self.site = site
@@ -207,6 +208,7 @@ class _SuspendThenMove(PolicyBase):
     """Suspends j1 at step 1 and moves it, suspended, to ``b`` at step 3."""
 
     name = "suspend-then-move"
+    capabilities = Capabilities(migrates=True, suspends=True)
 
     def decide(self, obs):
         from greenhop.core.observation import Migrate, Suspend

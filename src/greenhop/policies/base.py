@@ -15,7 +15,16 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from greenhop.core.observation import MIGRATING, Action, Observation
+from greenhop.core.observation import (
+    MIGRATING,
+    Action,
+    Migrate,
+    Observation,
+    Place,
+    Resume,
+    Scale,
+    Suspend,
+)
 from greenhop.core.registry import Registry
 
 
@@ -121,17 +130,35 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
     """``policy.decide(obs)`` as a list, for the simulator, a live run and replay alike; an
     exception from the policy's code (a bug in your own policy, say) becomes a
     :class:`~greenhop.core.errors.PolicyFailure` naming the policy, the step and the line
-    that raised (the original stays chained as its cause), not a bare traceback."""
+    that raised (the original stays chained as its cause), not a bare traceback. An action
+    the policy's capabilities do not declare (a ``Suspend`` from a policy without
+    ``suspends``, say) is refused the same way: a live run checks a policy by its
+    capabilities before it starts, so what it returns must keep to them."""
     from greenhop.core.errors import GreenhopError, PolicyFailure
 
+    name = getattr(policy, "name", type(policy).__name__)
     try:
-        return list(policy.decide(obs))
+        actions = list(policy.decide(obs))
     except GreenhopError:
         raise
     except Exception as exc:
-        raise PolicyFailure(f"policy {getattr(policy, 'name', type(policy).__name__)!r} "
-                            f"failed at step {obs.step} ({obs.now_s:g} s): "
+        raise PolicyFailure(f"policy {name!r} failed at step {obs.step} ({obs.now_s:g} s): "
                             f"{type(exc).__name__}: {exc} ({_where(policy, exc)})") from exc
+    caps = policy.capabilities
+    for act in actions:
+        needs = _NEEDS.get(type(act))
+        if needs is None:
+            raise PolicyFailure(f"policy {name!r} returned {act!r} at step {obs.step}, which "
+                                "is no action (Migrate, Suspend, Resume, Place or Scale)")
+        if not getattr(caps, needs):
+            raise PolicyFailure(f"policy {name!r} returned {act!r} at step {obs.step} but its "
+                                f"Capabilities do not declare {needs}=True")
+    return actions
+
+
+#: the capability each action needs
+_NEEDS = {Migrate: "migrates", Suspend: "suspends", Resume: "suspends", Place: "places",
+          Scale: "scales"}
 
 
 def _where(policy, exc: BaseException) -> str:

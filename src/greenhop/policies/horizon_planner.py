@@ -145,7 +145,7 @@ class HorizonPlannerPolicy(PolicyBase):
     summary = ("plans where and when jobs run over a 24 h horizon with an LP (HiGHS): moves, "
                "suspends and resumes, the alpha rule as a hard constraint")
     source = "greenhop"
-    capabilities = Capabilities(migrates=True, suspends=True)
+    capabilities = Capabilities(migrates=True, suspends=True, places=True)
     # No window_forecasts capability by default: the default window source is the past-only
     # historical estimate, so the simulator need not compute forecasts; ``window="forecast"``
     # declares it on the instance, and the simulator and a live run then provide them.

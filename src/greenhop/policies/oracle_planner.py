@@ -46,7 +46,8 @@ class OraclePlannerPolicy(HorizonPlannerPolicy):
     name = "oracle-planner"
     summary = ("horizon-planner on the true future surplus and windows (for comparison; "
                "simulator only)")
-    capabilities = Capabilities(migrates=True, suspends=True, sees_future=True)
+    capabilities = Capabilities(migrates=True, suspends=True, places=True,
+                                sees_future=True)
 
     def __init__(self, **kwargs) -> None:
         kwargs.pop("quantile", None)  # the scenario's forecast quantile: no forecast here

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, Migrate
-from greenhop.policies.base import PolicyBase
+from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.sim.distributed_jobs import worker_name
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
@@ -25,6 +25,7 @@ class ScheduledWorkerMoves(PolicyBase):
     """Moves single workers of one spread job after given outer steps (nothing else)."""
 
     name = "scheduled-worker-moves"
+    capabilities = Capabilities(migrates=True)
 
     def __init__(self, job: str, moves) -> None:
         self.job = job
