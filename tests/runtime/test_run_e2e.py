@@ -57,7 +57,8 @@ def test_at_least_three_real_migrations(live_run):
     assert len(moves) >= 3 and len(real) >= 3, moves
 
 
-def test_live_decisions_are_the_simulators_and_replay_reproduces_them(live_run):
+def test_live_decisions_are_the_simulators_and_replay_reproduces_them(live_run,
+                                                                      tmp_path_factory):
     from greenhop.cli.run import replay_report
 
     out = replay_report(live_run / "events.jsonl")
@@ -65,6 +66,17 @@ def test_live_decisions_are_the_simulators_and_replay_reproduces_them(live_run):
     assert out["decisions"] >= 10
     assert len(out["live_migrations"]) >= 3
     assert out["live_migrations"] == out["sim_migrations"]
+    assert out["ended"] == "done"
+    # the log cut in half: fewer decisions, no end of run, and the CLI warns of it
+    lines = (live_run / "events.jsonl").read_text().splitlines()
+    cut = tmp_path_factory.mktemp("cut") / "events.jsonl"
+    cut.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    half = replay_report(cut, against_sim=False)
+    assert half["ended"] is None and half["mismatches"] == []
+    assert 0 < half["decisions"] < out["decisions"]
+    r = subprocess.run(greenhop_cmd("replay", str(cut), "--no-sim"), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "has no end of run" in " ".join(r.stderr.split())
 
 
 def test_energy_agrees_with_the_simulation_within_10_percent(live_run, tmp_path):

@@ -560,9 +560,14 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     policy = make_policy(name, **policy_params(sc, name))
     led = Ledger(inp, forecasts=live_forecasts(inp, policy, sc.forecast, sc.seed))
     res = replay_decisions(led, policy, events)
+    ends = [e["kind"][len("run-"):] for e in events
+            if e["kind"] in ("run-done", "run-stopped", "run-failed")]
     out = {"policy": name, "decisions": res["decisions"], "actions": res["actions"],
            "mismatches": res["mismatches"],
-           "live_migrations": [list(m) for m in res["migrations"]]}
+           "live_migrations": [list(m) for m in res["migrations"]],
+           # how the run ended; None: the log has no end (a run going on, or cut off)
+           "ended": ends[-1] if ends else None,
+           "last_step": max((int(e["step"]) for e in events), default=0)}
     if against_sim:
         from greenhop.sim import simulate
 
@@ -593,6 +598,10 @@ def replay_command(
 
     policy_files.load(policy_file)
     out = replay_report(log, scenario, against_sim=not no_sim)
+    if out["ended"] is None:
+        err.print(f"warning: {log} has no end of run (run-done, run-stopped or run-failed): "
+                  f"it stops at step {out['last_step']}, so only the decisions up to there "
+                  "were replayed (a run still going, or a log cut off)")
     if as_json:
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
