@@ -93,7 +93,7 @@ def bound_command(
     if slowdown_quantile is not None:
         cap = f", slowdown q{slowdown_quantile:g} <= {max_slowdown:g}"
     table.add_row(kind + (" (deadlines)" if deadlines else "") + cap,
-                  "–" if nr is None else f"{nr:,.1f}", f"{doc['static_job_nr_kwh']:,.1f}",
+                  "–" if nr is None else _kwh(nr), f"{doc['static_job_nr_kwh']:,.1f}",
                   f"{doc['work_gpu_h']:,.1f}", f"{doc['solve_s']:.1f}", doc["status"])
     console = Console(highlight=False)
     console.print(table)
@@ -111,6 +111,12 @@ def bound_command(
         console.print(f"no schedule keeps {who} at or below {max_slowdown:g} "
                       "within the GPU slots (a job starts at the first step boundary at or "
                       "after its arrival); try a larger --max-slowdown")
+
+
+def _kwh(value: float) -> str:
+    """``value`` [kWh] to one decimal; a solver's -1e-10 is 0.0, not -0.0."""
+    text = f"{value:,.1f}"
+    return "0.0" if text == "-0.0" else text
 
 
 def register(app: typer.Typer) -> None:

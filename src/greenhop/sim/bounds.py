@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.units import format_size
 from greenhop.sim.bounds_lp import (
     H_S,
     KWH_J,
@@ -376,8 +377,8 @@ def compute_bound(
     if size.bytes > max_memory_bytes:
         raise BoundTooLargeError(
             f"bound {kind}: the LP would have {size.cols:,} columns, {size.rows:,} rows and "
-            f"{size.nnz:,} nonzeros, about {size.bytes / 1e9:.2f} GB, over the limit of "
-            f"{max_memory_bytes / 1e9:.2f} GB (greenhop bound --max-memory); shorten the horizon, "
+            f"{size.nnz:,} nonzeros, about {format_size(size.bytes)}, over the limit of "
+            f"{format_size(max_memory_bytes)} (greenhop bound --max-memory); shorten the horizon, "
             "use fewer jobs, or longer time blocks (block_s)")
     say(f"solving the {kind} LP ({size.cols:,} columns, {size.rows:,} rows)")
     sol = solve(inputs, lp_in, time_limit_s=time_limit_s)
