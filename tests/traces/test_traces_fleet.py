@@ -105,6 +105,8 @@ def test_bad_fleet_files_name_the_file_and_key(text, message) -> None:
 def test_missing_and_non_utf8_fleet_files(tmp_path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_fleet(tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match=r"fleet file .* is a folder"):
+        load_fleet(tmp_path)
     bad = tmp_path / "latin.toml"
     bad.write_bytes("name = 'caf\xe9'".encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8"):

@@ -44,7 +44,10 @@ MAX_LATENCY_S = 60.0
 def _rate(text: str) -> float:
     if text.strip().lower() in ("unlimited", "inf", "none"):
         return math.inf
-    return parse_quantity(text, "rate", option="--rate", plain=False)
+    rate_bps = parse_quantity(text, "rate", option="--rate", plain=False)
+    if not rate_bps > 0:
+        raise ConfigError(f"--rate: must be more than 0 bit/s (or unlimited), got {text!r}")
+    return rate_bps
 
 
 def _duration(text: str, option: str, most_s: float, *, zero: bool) -> float:

@@ -271,10 +271,17 @@ def feasibility_map(
     link = parse.link_options(alpha=alpha, efficiency=efficiency, streams=streams, rtt=rtt,
                               loss=loss, write_rate=write_rate, read_rate=read_rate,
                               startup=startup, ideal=ideal)
-    window_list = [parse.duration("--windows", w.strip(), "1h,2.5h") for w in windows.split(",")
-                   if w.strip()]
-    if not window_list:
+    entries = [w.strip() for w in windows.split(",")]
+    if not any(entries):
         raise ConfigError("--windows is empty; give durations such as --windows 1h,2.5h,5h")
+    if "" in entries:
+        raise ConfigError(f"--windows: an empty entry in {windows!r}; separate the durations "
+                          "by single commas, e.g. 1h,2.5h")
+    window_list = [parse.duration("--windows", w, "1h,2.5h") for w in entries]
+    for i, w in enumerate(window_list):
+        if w in window_list[:i]:  # one boundary per window: the same one twice is a slip
+            raise ConfigError(f"--windows: {entries[i]} is the same window as "
+                              f"{entries[window_list.index(w)]}; give each window once")
     size_range = parse.axis_range("--sizes", sizes, parse.size, "1GB:1TB")
     bw_range = parse.axis_range("--bandwidths", bandwidths, parse.rate_bps, "100Mbps:100Gbps")
     out.parent.mkdir(parents=True, exist_ok=True)

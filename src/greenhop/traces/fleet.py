@@ -258,7 +258,8 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     """Load and validate a fleet file; ``None`` loads the default fleet shipped with greenhop."""
     p = Path(path) if path is not None else default_fleet_path()
     if not p.is_file():
-        raise ConfigError(f"fleet file {p} does not exist; check the path or omit it to use "
+        what = "is a folder" if p.is_dir() else "does not exist"
+        raise ConfigError(f"fleet file {p} {what}; check the path or omit it to use "
                           "the default fleet")
     try:
         text = p.read_text(encoding="utf-8")
