@@ -68,6 +68,14 @@ def test_workload_run_ckpt_dir_that_is_a_file_is_refused_and_kept(capsys, tmp_pa
     assert existing.read_text() == "kept\n"
 
 
+def test_the_lm_shape_options_are_refused_for_the_mlp(capsys, tmp_path) -> None:
+    d = tmp_path / "job"
+    code, _, err = _workload(capsys, "mlp", "--ckpt-dir", str(d), "--steps", "1",
+                             "--width", "64", "--layers", "2")
+    one_line_error(code, err, "--width, --layers: only the lm workload has these options")
+    assert not d.exists() or not any(d.iterdir())
+
+
 # --- workload run: a checkpoint directory of another model ----------------------------------
 
 @pytest.fixture

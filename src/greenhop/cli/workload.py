@@ -58,6 +58,14 @@ def run(
 
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")
+    if workload != "lm":  # the LM's shape options would be ignored: say so, not train
+        given = [name for name, value in (("--scale", scale != 1.0), ("--width", width),
+                                          ("--layers", layers), ("--context", context))
+                 if value is not None and value is not False]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: only the lm workload has "
+                              f"{'this option' if len(given) == 1 else 'these options'}; "
+                              f"the {workload} workload would ignore it")
     paths.output_dir(ckpt_dir, "--ckpt-dir")
     opts = RunOptions(
         steps=steps,
