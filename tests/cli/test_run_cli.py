@@ -210,6 +210,18 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
         code, err = inproc(capsys, "compare", str(other), str(tmp_path / "m.json"))
         assert code == 2 and f"{other}: not a greenhop metrics.json" in err, (text[:20], err)
         assert "Traceback" not in err
+    cut = tmp_path / "cut.json"
+    cut.write_text('{"policies": {"static": {"job_nr_kwh": 1')
+    code, err = inproc(capsys, "compare", str(cut), str(cut))
+    assert code == 2 and f"{cut}: not valid JSON (" in err and "line 1" in err
+    a, b, words = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "w.json"
+    a.write_text('{"policies": {"static": {"job_nr_kwh": 2.0}}}')
+    b.write_text('{"policies": {"energy-greedy": {"job_nr_kwh": 1.0}}}')
+    words.write_text('{"policies": {"static": {"job_nr_kwh": "two"}}}')
+    code, err = inproc(capsys, "compare", str(a), str(b))
+    assert code == 0 and "no policy is in both files; comparing" in " ".join(err.split())
+    code, err = inproc(capsys, "compare", str(a), str(words))
+    assert code == 2 and "no numeric metric in common for static" in err
     for value in ("nan", "inf", "-1"):
         fresh = tmp_path / f"w-{value}"
         code, err = inproc(capsys, "run", str(LIVE), "--time-scale", value, "--workdir",

@@ -634,6 +634,9 @@ def compare_command(
                               "`greenhop simulate --out DIR` write one")
         try:
             pol = json.loads(p.read_text())["policies"]
+        except json.JSONDecodeError as exc:  # cut off or not JSON: say where
+            raise ConfigError(f"{p}: not valid JSON ({exc}); a metrics.json cut off or "
+                              "edited?") from None
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
             pol = None
         # a sweep's summary.json has a list of names here; metrics.json a table per policy
@@ -644,6 +647,9 @@ def compare_command(
         docs.append(pol)
     common = [n for n in docs[0] if n in docs[1]]
     pairs = [(n, n) for n in common] or [(next(iter(docs[0])), next(iter(docs[1])))]
+    if not common:
+        err.print(f"note: no policy is in both files; comparing {a}'s {pairs[0][0]!r} with "
+                  f"{b}'s {pairs[0][1]!r}")
     rows = []
     for na, nb in pairs:
         ma, mb = docs[0][na], docs[1][nb]
@@ -652,6 +658,9 @@ def compare_command(
                 diff = (100.0 * (ma[k] - mb[k]) / abs(mb[k])) if mb[k] else None
                 rows.append({"policy": na if na == nb else f"{na} | {nb}", "metric": k,
                              "a": ma[k], "b": mb[k], "diff_pct": diff})
+    if not rows:
+        raise ConfigError(f"{a} and {b} have no numeric metric in common for "
+                          f"{', '.join(sorted({f'{x} | {y}' if x != y else x for x, y in pairs}))}")
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
