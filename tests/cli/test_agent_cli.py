@@ -125,6 +125,14 @@ def test_bad_rate_and_job_names_are_usage_errors(tmp_path, capsys, token_file) -
               str(token_file)])
     assert exc.value.code == 2 and "--rate: must be more than 0 bit/s" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
+        main(["agent", "serve", "--root", str(tmp_path), "--name", "../x", "--token-file",
+              str(token_file)])
+    assert exc.value.code == 2 and "--name: invalid site name '../x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["agent", "tls", str(tmp_path / "tls"), "--site", "a", "--site", "a"])
+    assert exc.value.code == 2 and "--site: 'a' is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "tls").exists()
+    with pytest.raises(SystemExit) as exc:
         main(["transfer", "pull", "http://127.0.0.1:1", "../etc", str(tmp_path)])
     assert exc.value.code == 2 and "invalid job name" in capsys.readouterr().err
 

@@ -106,7 +106,10 @@ def serve(
     ),
 ) -> None:
     """Serve ROOT/<job>/step-* to the run's controller and agents (Ctrl-C stops it)."""
+    from greenhop.core.names import check_name
     from greenhop.runtime.agent import SiteAgent
+
+    check_name("site", name, "--name")  # the same rule as a scenario's site names
 
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--root {root}: is a file, not a directory; give the site directory")
@@ -164,8 +167,10 @@ def tls(
     from greenhop.core.names import check_name
     from greenhop.runtime.auth import make_run_ca
 
-    for s in site:
+    for i, s in enumerate(site):
         check_name("site", s, "--site")
+        if s in site[:i]:
+            raise ConfigError(f"--site: {s!r} is given twice; one certificate per site")
     paths.output_dir(out, "OUT")
     ca, certs = make_run_ca(out, list(site), tuple(host))
     typer.echo(json.dumps({"ca": ca, "sites": {s: {"cert": c.cert_file, "key": c.key_file}
