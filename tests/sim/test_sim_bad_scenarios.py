@@ -47,6 +47,10 @@ def _generator(**g):
 CASES = [
     # (id, edit, expected fragment of the message)
     ("link-unknown-site", _set("links/0/b", "z"), r"links\[0\]\.b: unknown site 'z'"),
+    ("site-unknown-station", _set("sites/0/pv_source", "clearsky:nowhere"),
+     r"sites\[0\]\.pv_source: unknown TMY station 'nowhere'"),
+    ("site-pv-source-for-wind", _set("sites/0/wind_source", "clearsky:miami"),
+     r"sites\[0\]\.wind_source: source 'clearsky:miami' cannot drive wind"),
     ("link-zero-bandwidth", _set("links/0/bandwidth", "0Gbps"),
      r"links\[0\]\.bandwidth: must be > 0"),
     ("link-bad-unit", _set("links/0/bandwidth", "10 parsecs"), r"links\[0\]\.bandwidth"),

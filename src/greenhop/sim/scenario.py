@@ -317,6 +317,19 @@ def _time_zone(st: Table, key: str) -> str:
     return name
 
 
+def _source(st: Table, key: str) -> str:
+    """A weather source such as ``tmy:greensboro``, checked as the fleet file checks it (an
+    unknown station is named with the key here, not later while traces are built)."""
+    from greenhop.traces.site_model import parse_source
+
+    source = st.string(key)
+    try:
+        parse_source(source, key.removesuffix("_source"))
+    except ConfigError as exc:
+        raise ConfigError(f"{st.where(key)}: {exc}") from None
+    return source
+
+
 def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     name = check_name("site", st.string("name"), st.where("name"))
     kw: dict[str, Any] = {}
@@ -334,6 +347,8 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
             kw[attr] = st.number(key, lo=0, integer=True)
         elif key == "timezone":
             kw[attr] = _time_zone(st, key)
+        elif key in ("pv_source", "wind_source"):
+            kw[attr] = _source(st, key)
         else:
             kw[attr] = st.string(key)
     if st.has("base_load"):
