@@ -62,10 +62,10 @@ def test_an_event_is_stored_with_its_times_on_the_runs_clock(capsys, live_db):
     (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h", "--limit", "1kW"],
      "below its base load"),
     (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h", "--limit", "lots"],
-     "event.limit"),
+     "--limit: cannot parse power 'lots'"),
     (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h"], "--limit"),
     (["--site", "tokyo-jp", "--from", "tomorrow", "--to", "+2h", "--limit", "30kW"],
-     "event.from"),
+     "--from: "),
 ])
 def test_bad_events_exit_2_with_one_line_and_store_nothing(capsys, live_db, args, message):
     before = stored(live_db)

@@ -65,9 +65,25 @@ def event_command(
     try:
         row = file_event(store, {k: v for k, v in fields.items() if v is not None},
                          where="event")
+    except ConfigError as exc:  # the checks name the event's fields: name the options
+        raise ConfigError(_as_options(str(exc))) from None
     finally:
         store.close()
     typer.echo(json.dumps(row))
+
+
+#: the option that gave each field of the event
+_OPTION = {"from": "--from", "to": "--to", "limit": "--limit", "reduce": "--reduce",
+           "announce": "--announce", "site": "--site", "sites": "--site", "zone": "--zone",
+           "id": "--id", "price": "--price"}
+
+
+def _as_options(message: str) -> str:
+    """``event.limit: ...`` as ``--limit: ...``: the user typed options, not fields."""
+    import re
+
+    return re.sub(r"\bevent\.(\w+)(\[\d+\])?",
+                  lambda m: _OPTION.get(m.group(1), m.group(0)), message)
 
 
 def register(app: typer.Typer) -> None:
