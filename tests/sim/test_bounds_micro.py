@@ -313,7 +313,7 @@ def test_memory_guard_refuses_before_building():
     with pytest.raises(BoundTooLargeError) as info:
         compute_bound(inp, "spacetime", max_memory_bytes=1000)
     msg = str(info.value)
-    assert "columns" in msg and "nonzeros" in msg and "limit of 0.00 GB" in msg
+    assert "columns" in msg and "nonzeros" in msg and "over the limit of 1 kB" in msg
     assert "shorten the horizon" in msg and "fewer jobs" in msg
     assert isinstance(info.value, ConfigError)
 
