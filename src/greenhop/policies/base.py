@@ -205,8 +205,9 @@ def number_param(policy: str, name: str, value, *, lo: float | None = None,
     return v
 
 
-def whole_param(policy: str, name: str, value, *, lo: int, hi: int) -> int:
-    """``value`` as a whole number in ``[lo, hi]``, else a ConfigError naming it."""
+def whole_param(policy: str, name: str, value, *, lo: int, hi: int | None = None) -> int:
+    """``value`` as a whole number in ``[lo, hi]`` (``hi`` ``None``: no upper end), else a
+    ConfigError naming it."""
     from greenhop.core.errors import ConfigError
 
     v = number_param(policy, name, value, lo=lo, hi=hi)
@@ -219,7 +220,7 @@ def bool_param(policy: str, name: str, value) -> bool:
     """``value`` as a bool (``true`` / ``false`` only), else a ConfigError naming it."""
     from greenhop.core.errors import ConfigError
 
-    if not isinstance(value, bool | np.bool_):
+    if not isinstance(value, bool):
         raise ConfigError(f"{policy}: {name} must be true or false, got {value!r}")
     return bool(value)
 

@@ -27,14 +27,12 @@ from greenhop.policies.base import (
     POLICIES,
     Capabilities,
     PolicyBase,
-    estimator_param,
     job_power_at,
-    threshold_param,
 )
 from greenhop.policies.common_moves import MoveFilter, StepState, evaluate_moves, greedy_moves
 from greenhop.policies.window_estimate import (
-    HistoricalWindowEstimator,
     WindowEstimator,
+    estimator_or_default,
     window_estimate_s,
 )
 
@@ -79,9 +77,7 @@ class CostAwareGreedyPolicy(PolicyBase):
 
     def __init__(self, estimator: WindowEstimator | None = None,
                  window_threshold_w: float | None = None) -> None:
-        self.estimator = estimator_param(self.name, "estimator", estimator) or \
-            HistoricalWindowEstimator(
-                threshold_w=threshold_param(self.name, "window_threshold_w", window_threshold_w))
+        self.estimator = estimator_or_default(self.name, estimator, window_threshold_w)
 
     def decide(self, observation: Observation) -> list[Action]:
         # Estimate every step so the historical estimator's record stays current.

@@ -37,16 +37,14 @@ from greenhop.policies.base import (
     available_headroom_w,
     bool_param,
     downtime_power_w,
-    estimator_param,
     job_power_at,
     move_gpus,
     number_param,
-    threshold_param,
 )
 from greenhop.policies.objectives import lookahead_weights
 from greenhop.policies.window_estimate import (
-    HistoricalWindowEstimator,
     WindowEstimator,
+    estimator_or_default,
     window_estimate_s,
 )
 
@@ -91,9 +89,7 @@ class FeasibilityAwarePolicy(PolicyBase):
                                         unit="s")
         self.min_gain = number_param(self.name, "min_gain", min_gain, lo=0.0)
         self.require_justified = bool_param(self.name, "require_justified", require_justified)
-        self.estimator = estimator_param(self.name, "estimator", estimator) or \
-            HistoricalWindowEstimator(
-                threshold_w=threshold_param(self.name, "window_threshold_w", window_threshold_w))
+        self.estimator = estimator_or_default(self.name, estimator, window_threshold_w)
 
     def decide(self, observation: Observation) -> list[Action]:
         obs = observation

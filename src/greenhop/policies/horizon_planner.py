@@ -63,9 +63,11 @@ from greenhop.policies.base import (
     Capabilities,
     PolicyBase,
     available_headroom_w,
+    bool_param,
     job_power_at,
     number_param,
     site_power_w,
+    whole_param,
 )
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.objectives import block_weights
@@ -185,16 +187,8 @@ class HorizonPlannerPolicy(PolicyBase):
             raise ConfigError(f"horizon-planner: horizon_s ({self.horizon_s:g} s) must be at "
                               f"least one epoch (epoch_s = {self.epoch_s:g} s)")
         self.time_limit_s = _number("time_limit_s", time_limit_s, lo=0.0, lo_open=True, unit="s")
-        cand = _number("candidates", candidates, lo=0.0)
-        if cand != int(cand):
-            raise ConfigError(f"horizon-planner: candidates must be a whole number, "
-                              f"got {candidates!r}")
-        self.candidates = int(cand)
-        days = _number("history_days", history_days, lo=1.0)
-        if days != int(days):
-            raise ConfigError(f"horizon-planner: history_days must be a whole number, "
-                              f"got {history_days!r}")
-        self.history_days = int(days)
+        self.candidates = whole_param(self.name, "candidates", candidates, lo=0)
+        self.history_days = whole_param(self.name, "history_days", history_days, lo=1)
         self.cover = _number("cover", cover, lo=0.0)
         self.max_slowdown = (float("inf") if max_slowdown == float("inf")
                              else _number("max_slowdown", max_slowdown, lo=1.0))
@@ -203,10 +197,7 @@ class HorizonPlannerPolicy(PolicyBase):
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
         # Per-run constants and the HiGHS instance kept across epochs.
         self._edges_s = block_edges_s(self.epoch_s, self.horizon_s)
-        if not isinstance(warm_start, bool):
-            raise ConfigError(f"horizon-planner: warm_start must be true or false, "
-                              f"got {warm_start!r}")
-        self.warm_start = warm_start
+        self.warm_start = bool_param(self.name, "warm_start", warm_start)
         self._solver = PlanSolver(warm_start=warm_start)
         #: (columns, rows) of the last LP, for benchmarks and inspection
         self.last_size: tuple[int, int] = (0, 0)

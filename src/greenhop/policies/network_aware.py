@@ -39,9 +39,7 @@ from greenhop.policies.base import (
     POLICIES,
     Capabilities,
     PolicyBase,
-    estimator_param,
     number_param,
-    threshold_param,
 )
 from greenhop.policies.common_moves import (
     MoveFilter,
@@ -51,8 +49,8 @@ from greenhop.policies.common_moves import (
     greedy_moves,
 )
 from greenhop.policies.window_estimate import (
-    HistoricalWindowEstimator,
     WindowEstimator,
+    estimator_or_default,
     window_estimate_s,
 )
 
@@ -135,9 +133,7 @@ class NetworkAwarePolicy(PolicyBase):
                  window_threshold_w: float | None = None) -> None:
         self.window_share = number_param(self.name, "window_share", window_share, lo=0.0,
                                          lo_open=True, hi=1.0)
-        self.estimator = estimator_param(self.name, "estimator", estimator) or \
-            HistoricalWindowEstimator(
-                threshold_w=threshold_param(self.name, "window_threshold_w", window_threshold_w))
+        self.estimator = estimator_or_default(self.name, estimator, window_threshold_w)
 
     def decide(self, observation: Observation) -> list[Action]:
         window = np.asarray(window_estimate_s(observation, self.estimator), dtype=float)

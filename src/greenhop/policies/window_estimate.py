@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from greenhop.core.observation import Observation
+from greenhop.policies.base import estimator_param, threshold_param
 
 
 class WindowEstimator(Protocol):
@@ -126,3 +127,11 @@ def window_estimate_s(observation: Observation, estimator: WindowEstimator) -> n
     if observation.window_forecast_s is not None:
         return np.asarray(observation.window_forecast_s, dtype=float)
     return estimator.estimate(observation)
+
+
+def estimator_or_default(policy: str, estimator, window_threshold_w) -> WindowEstimator:
+    """A policy's ``estimator`` parameter, else the default :class:`HistoricalWindowEstimator`
+    at ``window_threshold_w`` [W] (``None``: the Observation's), both checked and named
+    with ``policy`` when wrong."""
+    return estimator_param(policy, "estimator", estimator) or HistoricalWindowEstimator(
+        threshold_w=threshold_param(policy, "window_threshold_w", window_threshold_w))
