@@ -103,6 +103,17 @@ def test_windows_more_plot_days_than_the_series_shows_it_all(capsys, tmp_path,
     assert png.stat().st_size > 1000
 
 
+@pytest.mark.parametrize("start", ["2020-01-01", "2031-01-01"])
+def test_windows_plot_start_outside_the_series_is_refused(capsys, tmp_path, power_csv,
+                                                           start) -> None:
+    """Before, a day before the series silently drew the series from its own first day."""
+    png = tmp_path / "p.png"
+    code, _, err = run(capsys, "windows", "--trace", str(power_csv), "--column", "surplus",
+                       "--unit", "kW", "--plot", str(png), "--plot-start", start)
+    one_line_error(code, err, f"--plot-start {start}", "outside the series")
+    assert not png.exists()
+
+
 def test_windows_trace_value_that_overflows_in_watts_names_the_row(capsys, tmp_path) -> None:
     times = pd.date_range("2023-06-01", periods=48, freq="h", tz="UTC")
     values = np.full(48, 10.0)

@@ -305,6 +305,10 @@ def windows(
         comp = fleet_complementarity(pd.DataFrame(surplus), threshold_w, min_s, step_s)
     if plot is not None:
         name, ser = next(iter(surplus.items()))
+        if first_day is not None and not ser.index[0].normalize() <= first_day <= ser.index[-1]:
+            raise ConfigError(f"--plot-start {plot_start} is outside the series "
+                              f"({ser.index[0]:%Y-%m-%d} to {ser.index[-1]:%Y-%m-%d}); pick a "
+                              "day inside it")
         part = ser if first_day is None else ser[ser.index >= first_day]
         if len(part) and 0 < plot_days < (part.index[-1] - part.index[0]) / pd.Timedelta(days=1):
             part = part[part.index < part.index[0] + pd.Timedelta(days=plot_days)]
