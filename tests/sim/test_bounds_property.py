@@ -87,6 +87,48 @@ def test_no_policy_beats_a_bound():
     assert full_work["spacetime", False] >= 8, full_work
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_rescaling_run_never_beats_its_bound(seed):
+    """Elastic jobs: on fewer GPUs a job uses less energy per unit of work, on more it works
+    faster, and the run's work is counted on each segment's own GPU count. Before, the LP
+    priced work at the nominal count and counted a rescaled run's work on it too, so
+    ``carbonscaler`` came out below its own bound (gap closed up to 7,000 %)."""
+    d = scenario(seed)
+    d["generator"].update(max_gpus=8,
+                          mobility={"migratable": 0.8, "pinned": 0.2})
+    d["policies"] = ["static", "carbonscaler"]
+    inp = build_inputs(load_scenario(d))
+    base_j = base_only_dispatch(inp).total_j("grid")
+    runs = {p: Engine(inp, make_policy(p)).run() for p in d["policies"]}
+    assert runs["carbonscaler"].counters.get("scales", 0) > 0  # not vacuous: it rescaled
+    for kind in BOUND_KINDS:
+        b = compute_bound(inp, kind, static=runs["static"])
+        for name, run in runs.items():
+            own = b.for_run(inp, run)
+            job_nr_j = float(run.energy_j["grid"].sum()) - base_j
+            assert own is not None and job_nr_j >= own * 3.6e6 - TOL_J, (kind, name, own)
+
+
+def test_a_job_with_no_surplus_is_bounded_by_its_fewest_gpus():
+    """No renewables at all: the least grid energy for a job's work is on its fewest GPUs,
+    where each GPU does most (Amdahl, docs/policies-builtin.md), and the spacetime bound is
+    exactly that energy; it is below static's on the nominal count."""
+    site = _site("dark", {"kind": "constant", "power": "0W"}, base_load="0W", pue=1.0,
+                 gpu_idle="0W")
+    d = {"name": "dark", "start": "2023-06-01T00:00:00Z", "horizon": "3d", "step": "5min",
+         "history": "1d", "sites": [site], "policies": ["static"],
+         "jobs": [{"name": "el", "arrival": "0h", "work_gpu_h": 40, "gpus": 8,
+                   "min_gpus": 1, "max_gpus": 8, "checkpoint": "1GB",
+                   "mobility": "pinned", "scaling": 0.05}]}
+    inp = build_inputs(load_scenario(d))
+    static = Engine(inp, make_policy("static")).run()
+    b = compute_bound(inp, "spacetime", static=static)
+    per_work = (1 + 0.05 * 0) / (1 + 0.05 * 7)   # GPUs per unit of work, 1 GPU over 8
+    assert static.counters.get("scales", 0) == 0  # static runs it on its nominal 8
+    assert b.static_job_nr_kwh > 10.0
+    assert b.job_nr_kwh == pytest.approx(b.static_job_nr_kwh * per_work, rel=1e-6)
+
+
 def test_spacetime_never_above_space_and_static_above_both():
     for seed in (0, 1, 2):
         inp = build_inputs(load_scenario(scenario(seed)))

@@ -39,3 +39,24 @@ def effective_gpus(gpus, nominal_gpus, serial_share) -> np.ndarray:
     speedup(nominal)``; equal to ``nominal`` at the nominal count (broadcasts)."""
     return (np.asarray(nominal_gpus, dtype=float) * speedup(gpus, serial_share)
             / speedup(nominal_gpus, serial_share))
+
+
+def work_extremes(jobs) -> tuple[np.ndarray, np.ndarray]:
+    """What any GPU count in each job's range can reach, relative to its nominal count.
+
+    Returns ``(gpus_per_work, rate)``, both ``[J]`` [-]: the fewest GPUs per unit of work
+    (``g / effective_gpus(g)`` over the range, smallest at ``min_gpus`` because each extra
+    GPU adds less) over nominal's, at most 1, and the fastest work rate (at ``max_gpus``)
+    over nominal's, at least 1. Both are 1 for a job that never scales. The offline bounds
+    price work with these so that an elastic run stays a feasible point of their LP: on
+    fewer GPUs a job uses less energy per unit of work, on more it works faster.
+    """
+    per_work, rate = np.ones(len(jobs)), np.ones(len(jobs))
+    for k, job in enumerate(jobs):
+        if not job.elastic:
+            continue
+        lo, hi = job.gpu_range
+        s = DEFAULT_SERIAL_SHARE if job.serial_share is None else job.serial_share
+        per_work[k] = lo / float(effective_gpus(lo, job.gpus, s))
+        rate[k] = float(effective_gpus(hi, job.gpus, s)) / job.gpus
+    return per_work, rate

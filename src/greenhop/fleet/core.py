@@ -229,7 +229,9 @@ class FleetCore:
         if state.seg_kind[j] is not None and now > state.seg_start_s[j] + _EPS_S:
             state.segments.append((j, state.seg_site[j], state.seg_start_s[j], now,
                                    state.seg_kind[j]))
+            state.segment_gpus.append(state.seg_gpus[j])
         state.seg_kind[j] = kind
+        state.seg_gpus[j] = int(state.gpus[j])
         state.seg_site[j] = site
         state.seg_start_s[j] = now
 

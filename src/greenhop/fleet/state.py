@@ -68,6 +68,10 @@ class FleetState:
         self.segments: list[tuple[int, int, float, float, str]] = []
         self.seg_kind: list[str | None] = [None] * n_jobs
         self.seg_site: list[int] = [-1] * n_jobs
+        # The GPU count of each closed segment (parallel to ``segments``) and of each
+        # job's open one: an elastic job's work rate depends on it.
+        self.segment_gpus: list[int] = []
+        self.seg_gpus: list[int] = [0] * n_jobs
         self.seg_start_s: list[float] = [0.0] * n_jobs
         # The operator's rules (fleet.admission): sites nothing may be placed or migrated
         # onto, jobs the policy may not move or suspend, and a paused policy.
@@ -115,7 +119,9 @@ class FleetState:
             out["demand_response"] = {"closed": self.dr_closed.tolist(), **self.dr}
         if self.elastic.any():
             out["scaling"] = {"gpus": self.gpus.tolist(), "g_move": self.g_move.tolist(),
-                              "scale_to": self.scale_to.tolist()}
+                              "scale_to": self.scale_to.tolist(),
+                              "segment_gpus": list(self.segment_gpus),
+                              "seg_gpus": list(self.seg_gpus)}
         return out
 
     def load_json(self, data: dict) -> None:
@@ -142,7 +148,15 @@ class FleetState:
             dr = dict(dr)
             self.dr_closed[:] = np.asarray(dr.pop("closed"), dtype=bool)
             self.dr = dr
+        # Segment GPU counts: only in snapshots of runs with elastic jobs; any other job
+        # always runs on its nominal count.
+        nominal = self.gpus.tolist()
+        self.segment_gpus = [nominal[int(seg[0])] for seg in self.segments]
+        self.seg_gpus = list(nominal)
         sc = data.get("scaling")  # only in snapshots of runs with elastic jobs
         if sc is not None:
             for k in ("gpus", "g_move", "scale_to"):
                 getattr(self, k)[:] = np.asarray(sc[k], dtype=np.int64)
+            if "segment_gpus" in sc:  # absent from snapshots written before it was kept
+                self.segment_gpus = [int(g) for g in sc["segment_gpus"]]
+                self.seg_gpus = [int(g) for g in sc["seg_gpus"]]

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.scaling import DEFAULT_SERIAL_SHARE, effective_gpus
 from greenhop.core.units import format_size
 from greenhop.sim.bounds_lp import (
     H_S,
@@ -75,13 +76,16 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
 
     Read from the run's segments (always recorded): a ``running`` segment at site ``s`` does
     ``GPUs x throughput`` per second (a partial job with staying GPUs at the slower of its
-    site and its home, the site it started at). ``until_s`` [J] stops counting each job's work
-    at that time (its deadline).
+    site and its home, the site it started at; an elastic job on the segment's own GPU count,
+    at its point of the speedup curve, :func:`greenhop.core.scaling.effective_gpus`).
+    ``until_s`` [J] stops counting each job's work at that time (its deadline).
     """
     J = len(inputs.jobs)
     times = np.asarray(times_s, dtype=float)
     out = np.zeros((J, times.size))
-    segs = [s for s in run.segments if s[4] == "running"]
+    counts = run.segment_gpus or [int(inputs.job_gpus[s[0]]) for s in run.segments]
+    running = [k for k, s in enumerate(run.segments) if s[4] == "running"]
+    segs = [run.segments[k] for k in running]
     if not segs:
         return out
     j = np.array([s[0] for s in segs], dtype=np.int64)
@@ -95,7 +99,11 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
     home[j[is_first]] = site[is_first]
     tp = inputs.throughput
     tp_run = np.where(inputs.job_g_stay[j] > 0, np.minimum(tp[site], tp[home[j]]), tp[site])
-    rate = inputs.job_gpus[j] * tp_run
+    serial = np.array([DEFAULT_SERIAL_SHARE if job.serial_share is None else job.serial_share
+                       for job in inputs.jobs], dtype=float).reshape(J)
+    gpus = np.array([counts[k] for k in running], dtype=float)
+    nominal = inputs.job_gpus[j].astype(float)
+    rate = np.where(gpus == nominal, nominal, effective_gpus(gpus, nominal, serial[j])) * tp_run
     stop = np.full(J, np.inf) if until_s is None else np.asarray(until_s, dtype=float)
     for k in range(0, len(segs), 256):
         sl = slice(k, k + 256)

@@ -50,6 +50,7 @@ import numpy as np
 
 from greenhop.core.highs import new_highs
 from greenhop.core.observation import PARTIAL, PINNED
+from greenhop.core.scaling import work_extremes
 from greenhop.sim.inputs import SimInputs
 
 KWH_J = 3.6e6
@@ -82,11 +83,13 @@ def job_modes(inp: SimInputs, j: int) -> list[tuple[int, int]]:
     Pinned jobs stay at their origin (any allowed site when they have none), partially
     migratable jobs keep their staying GPUs at their origin (any allowed site when none),
     everything else may be at any allowed site. A site without room for the GPUs it would
-    hold is left out (the simulator never admits that placement).
+    hold is left out (the simulator never admits that placement); an elastic job needs room
+    for its fewest GPUs only.
     """
     allowed = np.flatnonzero(inp.job_allowed[j]).tolist()
     slots = inp.slots
     g, g_move, g_stay = int(inp.job_gpus[j]), int(inp.job_g_move[j]), int(inp.job_g_stay[j])
+    g = min(g, inp.jobs[j].gpu_range[0])
     origin = int(inp.job_origin[j])
     homes = [origin] if origin >= 0 else allowed
     if inp.job_mobility[j] == PINNED:
@@ -109,14 +112,19 @@ def best_rate_per_gpu(inp: SimInputs, j: int) -> float:
 
 
 def job_classes(inp: SimInputs, jobs: list[int]) -> tuple[list[JobClass], np.ndarray]:
-    """Group ``jobs`` into classes; returns the classes and each job's best rate per GPU."""
+    """Group ``jobs`` into classes; returns the classes and each job's best rate per GPU.
+
+    An elastic job's GPU-hours and energy per unit of work are those of its fewest GPUs
+    (:func:`greenhop.core.scaling.work_extremes`), the least any count of its range uses.
+    """
     S = len(inp.slots)
     groups: dict[tuple, list[int]] = {}
     best = np.zeros(len(inp.jobs))
     coeffs: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    per_work, _ = work_extremes(inp.jobs)
     for j in jobs:
         modes = tuple(job_modes(inp, j))
-        g = float(inp.job_gpus[j])
+        g = float(inp.job_gpus[j]) / per_work[j]
         fm, fs = inp.job_g_move[j] / g, inp.job_g_stay[j] / g
         key = (modes, round(fm, 12), round(fs, 12))
         groups.setdefault(key, []).append(j)
@@ -210,6 +218,7 @@ class _Plan:
         self.limited = np.isfinite(lim) & (lim < peak)
         jobs = [j for j in range(len(inp.jobs)) if lp.required_gpu_h[j] > 0]
         self.classes, self.best_rate = job_classes(inp, jobs)
+        _, self.fastest = work_extremes(inp.jobs)
         # blocks each job may work in: a contiguous range [lo, hi)
         self.job_lo = np.zeros(len(inp.jobs), dtype=np.int64)
         self.job_hi = np.zeros(len(inp.jobs), dtype=np.int64)
@@ -245,9 +254,9 @@ class _Plan:
 
     def w_cap(self, inp: SimInputs, lp: LpInput, j: int) -> np.ndarray:
         """Upper bounds of job ``j``'s work per block [reference-GPU-h]: its GPUs x its best
-        rate x the hours it may work there."""
+        rate x the hours it may work there (an elastic job at its fastest count)."""
         lo, hi = int(self.job_lo[j]), int(self.job_hi[j])
-        return inp.job_gpus[j] * self.best_rate[j] * lp.avail_h[j, lo:hi]
+        return inp.job_gpus[j] * self.fastest[j] * self.best_rate[j] * lp.avail_h[j, lo:hi]
 
 
 def plan_size(inp: SimInputs, lp: LpInput) -> LpSize:

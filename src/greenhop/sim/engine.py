@@ -56,6 +56,7 @@ class RunResult:
     segments: list[tuple[int, int, float, float, str]]
     counters: dict[str, float] = field(default_factory=dict)
     policy_counters: dict[str, float] = field(default_factory=dict)  # PolicyBase.counters()
+    segment_gpus: list[int] | None = None    # GPU count of each segment (None: nominal)
 
 
 class Engine:
@@ -190,5 +191,6 @@ class Engine:
             job_remaining_gpu_s=state.remaining_gpu_s, job_energy_j=state.job_energy_j,
             job_down_s=state.job_down_s, job_migrations=state.job_moves,
             job_progress_log=self.progress_log, migrations=state.migrations,
-            segments=state.segments, counters=state.counters,
+            segments=state.segments, segment_gpus=state.segment_gpus,
+            counters=state.counters,
             policy_counters=dict(self.policy.counters()))
