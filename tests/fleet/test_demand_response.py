@@ -136,6 +136,20 @@ def test_a_relative_event_is_measured_at_its_announcement():
     assert m["dr_compliance_pct"] == 100.0 and m["dr_moved"] == 1
 
 
+def test_an_event_announced_while_no_job_runs_is_counted_whatever_the_policy():
+    """Nothing runs when the relative event is announced (the job arrives after it ends):
+    its limit is the base load, fixed at the announcement, and every policy counts it.
+    Before, the simulator skipped the idle steps and the event went uncounted."""
+    d = scenario(limit=None, reduce="50%")
+    d["jobs"][0]["arrival"] = "1h30min"
+    inp = build_inputs(load_scenario(d))
+    for policy in ("static", "threshold"):
+        res = Engine(inp, make_policy(policy)).run()
+        m = run_metrics(inp, res)
+        assert res.counters["dr_limit_w.peak@a"] == pytest.approx(1000.0), policy
+        assert m["dr_events"] == 1 and m["dr_compliance_pct"] == 100.0, policy
+
+
 def test_a_closed_site_takes_no_new_work_until_the_event_ends():
     d = scenario()
     d["jobs"].append({"name": "late", "arrival": "20min", "work_gpu_h": 0.1,

@@ -291,3 +291,25 @@ def test_a_milp_stopped_by_its_time_limit_answers_a_dual_bound_below_the_optimum
         assert stopped.status == "Time limit reached", (limit_s, stopped.status)
         assert stopped.job_nr_kwh is not None
         assert -1e-6 <= stopped.job_nr_kwh <= full.job_nr_kwh + 1e-6 * full.job_nr_kwh
+
+
+def test_a_fleet_with_no_jobs_reports_bounds_of_plus_zero():
+    """No job, no job energy: every bound and job grid energy is 0.0, never -0.0 (a
+    solver's -1e-12 kWh rounded, which the console printed as "-0.0 kWh")."""
+    import json
+    import math
+
+    from greenhop.sim.api import simulate
+
+    d = scenario(0)
+    del d["generator"]
+    del d["sites"][2]["battery"]  # the LP's battery dispatch may beat the simulator's
+    d.update(jobs=[], policies=["static", "energy-greedy"],
+             bounds={"kinds": ["space", "spacetime"]})
+    result = simulate(d)
+    zeros = [m[k] for m in result.metrics_by_policy.values()
+             for k in ("job_nr_kwh", "bound_space_kwh", "bound_spacetime_kwh")]
+    zeros += [b["job_nr_kwh"] for b in result.bounds.values()]
+    assert len(zeros) == 8 and all(v == 0.0 for v in zeros), zeros
+    assert all(math.copysign(1.0, v) > 0 for v in zeros), zeros
+    assert "-0.0" not in json.dumps(result.bounds)

@@ -131,6 +131,15 @@ class FleetCore:
             return int(self.arrival_steps[self.next_arrival])
         return None
 
+    def next_event_step(self, step: int) -> int | None:
+        """The first step after ``step`` at which something happens to a fleet with no job
+        to run: a job arrives or a demand-response event is announced (``None``: never)."""
+        steps = [self.next_arrival_step()]
+        if self.demand_response is not None:
+            steps.append(self.demand_response.next_announcement(step))
+        steps = [s for s in steps if s is not None]
+        return min(steps) if steps else None
+
     # ------------------------------------------------------------ the policy's side
     def observe(self, step: int, **forecasts) -> Observation:
         """The Observation of the start of ``step`` (see :class:`ObservationBuilder`), with

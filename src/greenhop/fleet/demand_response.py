@@ -168,6 +168,13 @@ class DemandResponse:
         self.site_events.extend(new)
         return new
 
+    def next_announcement(self, step: int) -> int | None:
+        """The first step after ``step`` at which an event is announced (``None``: none).
+        A run with no job to run skips ahead no further than it, so that every event's
+        limit is fixed at its announcement whatever the policy did before."""
+        later = [e.announce_step for e in self.site_events if e.announce_step > step]
+        return min(later) if later else None
+
     # ------------------------------------------------------------ the step
     def on_step(self, core, step: int) -> list[tuple]:
         """Enforce at the start of ``step`` (once per step); returns the accepted actions

@@ -201,6 +201,6 @@ def apply_bounds(result: SimulationResult, solved: dict) -> SimulationResult:
     for name, m in result.metrics_by_policy.items():
         for kind, b in solved.items():
             own = b.for_run(result.inputs, result.runs[name])
-            m[f"bound_{kind}_kwh"] = None if own is None else round(own, 4)
+            m[f"bound_{kind}_kwh"] = None if own is None else round(own, 4) + 0.0  # no -0.0
     compare(result.metrics_by_policy, result.bounds)
     return result

@@ -169,7 +169,8 @@ class BoundResult:
     def to_dict(self) -> dict:
         """``{job_nr_kwh, work_gpu_h, solve_s, status}`` and context keys (rounded, JSON-ready)."""
         def r(x, d):
-            return None if x is None or not np.isfinite(x) else round(float(x), d)
+            # + 0.0: a solver's -1e-12 rounds to -0.0, printed "-0.0"
+            return None if x is None or not np.isfinite(x) else round(float(x), d) + 0.0
 
         return {
             "job_nr_kwh": r(self.job_nr_kwh, 4), "work_gpu_h": r(self.work_gpu_h, 4),

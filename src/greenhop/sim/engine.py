@@ -158,8 +158,9 @@ class Engine:
             self._report(step)
             core.arrivals(step)
             if state.n_active == 0:
-                # Nothing to run: jump to the next arrival (demand stays at the base load).
-                nxt = core.next_arrival_step()
+                # Nothing to run: jump to the next arrival or event announcement (demand
+                # stays at the base load).
+                nxt = core.next_event_step(step)
                 step = n_steps if nxt is None else nxt
                 state.last_load_w[:] = 0.0
                 self._log_progress(step)
