@@ -302,6 +302,11 @@ def test_scenario_warnings_name_only_migrating_policies_and_only_without_links()
     linked = {**doc, "links": [{"a": "a", "b": "b", "bandwidth": "1Gbps"}]}
     assert scenario_warnings(parse_scenario(linked)) == []
     assert scenario_warnings(parse_scenario({**doc, "policies": ["static"]})) == []
+    # a policy that also suspends (or places) still acts without links: not named
+    (note,) = scenario_warnings(parse_scenario(
+        {**doc, "policies": ["static", "energy-greedy", "horizon-planner", "oracle-planner"]}))
+    assert "(energy-greedy)" in note and "planner" not in note
+    assert scenario_warnings(parse_scenario({**doc, "policies": ["horizon-planner"]})) == []
 
 
 @pytest.mark.parametrize("mobility", ["{ migratable = 0.9, pinned = 0.2 }",

@@ -197,3 +197,33 @@ def test_an_error_names_the_scenario_file_before_the_key(tmp_path):
         parse_scenario(doc, label, base, name_source=False)
     with pytest.raises(ConfigError, match=r"^alpha"):   # a dict has no file to name
         load_scenario(doc)
+
+
+def test_errors_found_when_the_arrays_are_built_name_the_file(tmp_path):
+    """A trace shorter than the run is found after the file is read; the message names the
+    file all the same, as the reader's errors do."""
+    path = tmp_path / "short.toml"
+    path.write_text("""name = "short"
+start = "2023-06-01T00:00:00Z"
+horizon = "2h"
+step = "5min"
+history = "0h"
+policies = ["static"]
+
+[[sites]]
+name = "a"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 4
+base_load = "1kW"
+trace = { kind = "values", values = [1.0, 2.0] }
+
+[[jobs]]
+name = "j1"
+arrival = "0s"
+work_gpu_h = 1.0
+checkpoint = "1GB"
+""", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        simulate(path)
+    assert str(err.value).startswith(f"{path}: sites[a].trace.values: 2 values cover fewer")

@@ -117,7 +117,22 @@ def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
 
 
 def build_inputs(scenario: Scenario) -> SimInputs:
-    """Compute the policy-independent arrays of ``scenario``."""
+    """Compute the policy-independent arrays of ``scenario``.
+
+    A :class:`ConfigError` found here (a trace or signal shorter than the run, ...) names
+    the scenario file, as the errors found when it is read do.
+    """
+    try:
+        return _build_inputs(scenario)
+    except ConfigError as exc:
+        source = scenario.source
+        if type(exc) is not ConfigError or source == "<dict>" or str(exc).startswith(
+                f"{source}:"):
+            raise
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _build_inputs(scenario: Scenario) -> SimInputs:
     from greenhop.traces.windows import remaining_window_s
 
     sc = scenario

@@ -874,20 +874,25 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
 def scenario_warnings(scenario: Scenario) -> list[str]:
     """What ``scenario`` seems to ask for but cannot do; it still runs. One sentence each.
 
-    A migrating policy on a fleet without links can never move a job, so it does
-    exactly what ``static`` does: comparing them measures nothing.
+    A policy whose only action is migration, on a fleet without links, can never move a
+    job, so it does exactly what ``static`` does: comparing them measures nothing. (One
+    that also suspends, rescales or places jobs still acts.)
     """
     from greenhop.policies import POLICIES
+
+    def only_migrates(name: str) -> bool:
+        c = POLICIES.get(name).capabilities
+        return c.migrates and not (c.suspends or c.scales or c.places)
 
     notes = []
     if not scenario.links:
         migrating = [name for name in scenario.policies
-                     if name in POLICIES and POLICIES.get(name).capabilities.migrates]
+                     if name in POLICIES and only_migrates(name)]
         if migrating:
             where = "one site" if len(scenario.sites) == 1 else "no links"
             notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
-                         f"sites, so every migrating policy ({', '.join(migrating)}) equals "
-                         "static; add [[links]] to compare them")
+                         f"sites, so every policy that only migrates ({', '.join(migrating)}) "
+                         "equals static; add [[links]] to compare them")
     return notes
 
 
