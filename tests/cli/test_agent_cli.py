@@ -186,6 +186,20 @@ def test_a_token_file_others_can_read_or_change_is_refused_and_left_alone(tmp_pa
         assert read_token_file(tok) == TOKEN
 
 
+@pytest.mark.parametrize("secret", ["a" * 35 + "\x01", "a" * 16 + "\x7f" + "a" * 16])
+def test_a_token_with_a_control_character_is_refused(tmp_path, secret):
+    """No client can send a control character in a header, so no request would ever match
+    such a token: refused when the file is read, as the docs' "printable" says."""
+    from greenhop.core.errors import ConfigError
+    from greenhop.runtime.auth import read_token_file
+
+    tok = tmp_path / "token"
+    tok.write_text(secret + "\n")
+    tok.chmod(0o600)
+    with pytest.raises(ConfigError, match=f"--token-file {tok}: .*printable ASCII"):
+        read_token_file(tok)
+
+
 def test_agent_beyond_loopback_needs_tls(tmp_path, capsys, token_file) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["agent", "serve", "--root", str(tmp_path), "--token-file", str(token_file),

@@ -204,9 +204,11 @@ def test_out_of_range_event_ids_are_refused_or_ignored_never_a_500(client, run_d
         assert r.status_code == 422 and "after" in r.text, (after, r.text)
         with client.stream("GET", "/api/v1/events/stream", params={"after": after}) as s:
             assert s.status_code == 422
-    # "²" and "1¹" pass str.isdigit() but not int(): the header is ignored, as "abc" is
+    # "²" and "1¹" pass str.isdigit() but not int(), nor does a number of 5000 digits
+    # (int() stops at 4300): the header is ignored, as "abc" is
     n = len(_events(run_db))
-    for bad in ("²".encode("latin-1"), "1¹".encode("latin-1"), b"abc", str(2**64).encode()):
+    for bad in ("²".encode("latin-1"), "1¹".encode("latin-1"), b"abc", str(2**64).encode(),
+                b"9" * 5000):
         got = _read_sse(client, headers={"Last-Event-ID": bad})
         assert len(got) == n, bad
 
@@ -227,3 +229,14 @@ def test_head_answers_like_get_without_a_body(client):
         assert head.headers["content-type"] == got.headers["content-type"]
         assert head.content == b""
     assert client.head("/api/v1/nowhere").status_code == 404
+
+
+def test_head_on_the_event_stream_answers_the_headers_and_ends(client):
+    # the stream's body never ends: a HEAD that waited for it would hold the connection
+    with httpx.Client(base_url=str(client.base_url), timeout=5) as c:
+        head = c.head("/api/v1/events/stream")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"].startswith("text/event-stream")
+        assert head.headers["cache-control"] == "no-cache"
+        # the same keep-alive connection answers the next request at once
+        assert c.get("/api/v1/run").status_code == 200

@@ -111,6 +111,28 @@ def test_an_event_is_filed_for_the_controllers_next_step(client):
       "limit": "40kW"}, "the announcement comes after the start"),
     ({"site": "greensboro-nc", "from": "9999-01-01T00:00:00Z", "to": "9999-01-02T00:00:00Z",
       "limit": "40kW"}, "the event starts after the run ends"),
+    # text that cannot be sent back, wherever it is: refused before anything is stored
+    ({"\ud800": 1, "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body.'\\ud800': not printable text"),
+    ({"sites": ["greensboro-nc", "x\udc00"], "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body.sites[1]: not printable text"),
+    # finite numbers that lead to times outside the years 1-9999, or absurd magnitudes
+    ({"site": "greensboro-nc", "from": "+1h", "duration": "1h", "lead": 1e308,
+      "limit": "40kW"}, "request body.lead: 1e+308 gives a time outside the years 1 to 9999"),
+    ({"site": "greensboro-nc", "from": "+1h", "duration": 1e308, "limit": "40kW"},
+     "request body.duration: 1e+308 gives a time outside the years 1 to 9999"),
+    ({"site": "greensboro-nc", "from": -1e308, "to": "+2h", "limit": "40kW"},
+     "request body.from: -1e+308 gives a time outside"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": 1e15, "limit": "40kW"},
+     "request body.to: 1000000000000000.0 gives a time outside"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "announce": -1e300,
+      "limit": "40kW"}, "request body.announce: -1e+300 gives a time outside"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": 1e308},
+     "request body.limit: must be between 0 and 1e+12 W"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "1e300W"},
+     "request body.limit: must be between 0 and 1e+12 W"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW", "price": -1e308},
+     "request body.price: must be between -1e+09 and 1e+09 per MWh"),
 ])
 def test_bad_events_are_422_with_one_line_and_nothing_stored(client, body, message):
     # json.dumps escapes a lone surrogate ("\\ud800"), which UTF-8 cannot carry raw
@@ -119,6 +141,14 @@ def test_bad_events_are_422_with_one_line_and_nothing_stored(client, body, messa
     assert r.status_code == 422, r.text
     assert message in r.json()["detail"] and "\n" not in r.json()["detail"]
     assert stored(client.db) == []
+
+
+def test_the_example_of_the_422_message_is_an_event_the_run_takes(client):
+    r = client.post("/api/v1/grid/events", headers=AUTH, json=["not", "an", "object"])
+    assert r.status_code == 422, r.text
+    example = r.json()["detail"].split("e.g. ", 1)[1]
+    r = client.post("/api/v1/grid/events", headers=AUTH, json=json.loads(example))
+    assert r.status_code == 202, r.text
 
 
 def test_without_the_token_nothing_is_filed(client):

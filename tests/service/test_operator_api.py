@@ -56,6 +56,11 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(stopped_db):
              "nested too deeply"),
             ("/api/v1/policy/pause", AUTH, b'{"note": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
              422, "nested too deeply"),
+            # a lone surrogate is a valid JSON escape, but no text: it could be stored,
+            # not sent back (the answer would be a 500 after the write)
+            ("/api/v1/sites/tokyo-jp/drain", AUTH, b'{"note": "ok \\ud800"}', 422,
+             "request body.note: not printable text"),
+            ("/api/v1/policy/pause", AUTH, b'{"\\udfff": 1}', 422, "request body.'\\udfff'"),
         ]
         for path, headers, body, code, words in cases:
             r = c.post(path, headers={**headers, "Content-Type": "application/json"},
@@ -71,6 +76,16 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(stopped_db):
     ev = rows(stopped_db, "SELECT * FROM events ORDER BY seq DESC LIMIT 1")[0]
     assert ev["kind"] == "operator-request"
     assert json.loads(ev["body"]) == {"id": 1, "action": "drain", "target": "tokyo-jp"}
+
+
+def test_a_token_that_is_not_printable_is_refused(finished_db):
+    from greenhop.core.errors import ConfigError
+    from greenhop.service.app import create_app
+
+    # no client can send a control character in a header: no request could ever match
+    for token in ("a" * 35 + "\x01", "a" * 16 + "\x7f" + "a" * 16):
+        with pytest.raises(ConfigError, match="printable ASCII"):
+            create_app(finished_db, token=token)
 
 
 def test_every_action_is_taken_with_the_token(stopped_db):

@@ -5,12 +5,16 @@ that breaks while served answers a JSON 503, never a bare 500."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import sqlite3
+import threading
+import time
 
 import httpx
 import pytest
-from servicekit import edited_copy, free_port, memory_run, served
+from servicekit import TOKEN, edited_copy, free_port, memory_run, rows, served, sse_events
 
 from greenhop.cli.main import main
 from greenhop.core.errors import ConfigError
@@ -99,6 +103,64 @@ def test_a_database_gone_while_served_answers_json_503(finished_db, tmp_path):
             r = c.get(path)
             assert r.status_code == 503, (path, r.status_code, r.text[:200])
             assert "run database cannot be read" in r.json()["detail"]
+
+
+def test_a_database_replaced_by_another_schema_version_answers_503_and_takes_nothing(
+        finished_db, tmp_path):
+    db = edited_copy(finished_db, tmp_path / "run.db", "UPDATE run SET status = 'stopped'")
+    other = edited_copy(db, tmp_path / "other.db", "UPDATE schema_version SET version = 999")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with served(db, TOKEN) as url, httpx.Client(base_url=url, timeout=20) as c:
+        assert c.get("/api/v1/run").status_code == 200
+        os.replace(other, db)
+        # writes and reads alike: the file is no longer one this service can read
+        for method, path in (("POST", "/api/v1/sites/tokyo-jp/drain"),
+                             ("POST", "/api/v1/policy/pause"), ("GET", "/api/v1/jobs"),
+                             ("GET", "/metrics")):
+            r = c.request(method, path, headers=auth)
+            assert r.status_code == 503, (path, r.status_code, r.text[:200])
+            detail = r.json()["detail"]
+            assert "run database cannot be read" in detail and "999" in detail, detail
+        r = c.post("/api/v1/grid/events", headers=auth, json={
+            "site": "tokyo-jp", "from": "+1h", "to": "+2h", "reduce": "25%"})
+        assert r.status_code == 503 and "999" in r.json()["detail"], r.text
+    assert rows(db, "SELECT * FROM operator_actions") == []
+    assert rows(db, "SELECT * FROM grid_events") == []
+
+
+def test_the_event_stream_outlives_a_short_database_outage(finished_db, tmp_path):
+    db = tmp_path / "run.db"
+    shutil.copy(finished_db, db)
+    last = rows(db, "SELECT MAX(seq) AS n FROM events")[0]["n"]
+    got: list[dict] = []
+    opened = threading.Event()
+
+    def read(url):
+        try:
+            with httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=30)) as c, \
+                    c.stream("GET", "/api/v1/events/stream", params={"after": last}) as r:
+                opened.set()
+                got.extend(sse_events(r.iter_lines(), ("after-outage",)))
+        except httpx.HTTPError:
+            return
+
+    with served(db) as url:
+        reader = threading.Thread(target=read, args=(url,), daemon=True)
+        reader.start()
+        assert opened.wait(10)
+        time.sleep(0.5)  # the shared poller runs
+        db.rename(tmp_path / "away.db")  # every poll now fails: the file is gone
+        time.sleep(1.5)
+        (tmp_path / "away.db").rename(db)
+        con = sqlite3.connect(db)
+        for kind in ("back", "after-outage"):
+            con.execute("INSERT INTO events (step, unix_s, kind, job, body) VALUES "
+                        "(?, ?, ?, NULL, ?)", (99, time.time(), kind, json.dumps({})))
+        con.commit()
+        con.close()
+        reader.join(timeout=15)  # the old poller died: nothing came, ever
+    assert [(e["id"], e["event"]) for e in got] == [(last + 1, "back"),
+                                                     (last + 2, "after-outage")]
 
 
 def test_a_run_not_started_yet_has_every_key_of_a_started_one(finished_db, tmp_path):

@@ -25,6 +25,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from greenhop.core.errors import ConfigError, UnitError
 from greenhop.core.units import parse_duration, parse_power
 
+FIRST_UNIX_S = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LAST_UNIX_S = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+"""An event's times (start, end, announcement) fall in the years 1 to 9999 in UTC, the
+years a datetime holds: each is then a time anyone can print and compare [s]."""
+MAX_LIMIT_W = 1e12
+"""Largest absolute limit [W]: 1 TW, above any site's grid connection (a larger number is
+a typo, and no limit at all)."""
+MAX_PRICE_PER_MWH = 1e9
+"""Largest price, either sign [currency/MWh]: markets cap theirs near 1e4 EUR/MWh; this
+leaves room for currencies of small units, and a price x energy stays far from overflow."""
+
 
 class GridEvent(BaseModel):
     """One demand-response event (validated; see the module docstring)."""
@@ -189,12 +200,31 @@ def parse_share(value, where: str) -> float:
                           f"{value!r}") from None
 
 
+def _in_years(t: float, where: str, value) -> float:
+    """``t`` [s since the epoch], refused (naming ``where``, that gave ``value``) outside
+    the years 1-9999 in UTC, or not a number (a NaN or infinity from JSON)."""
+    if not FIRST_UNIX_S <= t <= LAST_UNIX_S:  # False for NaN too
+        raise ConfigError(f"{where}: {value!r} gives a time outside the years 1 to 9999 "
+                          "in UTC")
+    return t
+
+
+def _within(v: float, lo: float, hi: float, where: str, unit: str) -> float:
+    """``v``, refused (naming ``where``) outside ``[lo, hi]`` (NaN passes: the model
+    refuses it as not finite)."""
+    if v < lo or v > hi:
+        raise ConfigError(f"{where}: must be between {lo:g} and {hi:g} {unit}, got {v:g}")
+    return v
+
+
 def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = None
                       ) -> GridEvent:
     """An event from the human fields of a scenario table, a CLI call or an API body:
     ``id``, one of ``site | sites | zone``, ``start`` (or ``from``), ``end`` (or ``to``) or
     ``duration``, ``announce`` or ``lead`` (a duration before the start), ``limit`` or
-    ``reduce``, optional ``price`` [currency/MWh]."""
+    ``reduce``, optional ``price`` [currency/MWh]. The scenario, ``greenhop grid event``
+    and the service's API all read events here: one set of checks (times in the years
+    1-9999, :data:`MAX_LIMIT_W`, :data:`MAX_PRICE_PER_MWH`)."""
     allowed = {"id", "site", "sites", "zone", "start", "from", "end", "to", "duration",
                "announce", "lead", "limit", "reduce", "price"}
     extra = sorted(set(data) - allowed)
@@ -211,7 +241,8 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
     k, v = one("start", "from")
     if v is None:
         raise ConfigError(f"{where}.start: required key is missing")
-    start = parse_when(v, f"{where}.{k}", origin_unix_s=origin_unix_s)
+    start = _in_years(parse_when(v, f"{where}.{k}", origin_unix_s=origin_unix_s),
+                      f"{where}.{k}", v)
     k_end, end = one("end", "to")
     if end is not None and data.get("duration") is not None:
         raise ConfigError(f"{where}: give end or duration, not both")
@@ -226,6 +257,9 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
             raise ConfigError(f"{where}.duration: {exc}") from None
     else:
         raise ConfigError(f"{where}: give end (or to) or duration")
+    # the end, however given (a huge duration, too), is a time like the start
+    _in_years(start + duration, f"{where}.{k_end if end is not None else 'duration'}",
+              end if end is not None else data["duration"])
     k_ann, ann = one("announce", "lead")
     announced = None
     if ann is not None:
@@ -240,6 +274,7 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
             announced = start - lead
         else:
             announced = parse_when(ann, f"{where}.announce", origin_unix_s=origin_unix_s)
+        _in_years(announced, f"{where}.{k_ann}", ann)
     fields: dict = {"id": str(data.get("id") or ""), "start_unix_s": start,
                     "duration_s": duration, "announced_unix_s": announced}
     if data.get("site") is not None:
@@ -255,14 +290,16 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
     if data.get("limit") is not None and data.get("reduce") is not None:
         raise ConfigError(f"{where}: give limit or reduce, not both")
     if data.get("limit") is not None:
-        fields["limit_w"] = parse_limit(data["limit"], f"{where}.limit")
+        fields["limit_w"] = _within(parse_limit(data["limit"], f"{where}.limit"), 0.0,
+                                    MAX_LIMIT_W, f"{where}.limit", "W")
     if data.get("reduce") is not None:
         fields["reduce"] = parse_share(data["reduce"], f"{where}.reduce")
     if data.get("price") is not None:
         p = data["price"]
         if isinstance(p, bool) or not isinstance(p, int | float):
             raise ConfigError(f"{where}.price: expected a number [currency/MWh], got {p!r}")
-        fields["price_per_mwh"] = _float(p, f"{where}.price")
+        fields["price_per_mwh"] = _within(_float(p, f"{where}.price"), -MAX_PRICE_PER_MWH,
+                                          MAX_PRICE_PER_MWH, f"{where}.price", "per MWh")
     if not fields["id"].strip():
         raise ConfigError(f"{where}.id: required key is missing")
     return make_event(where, **fields)

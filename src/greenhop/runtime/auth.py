@@ -58,7 +58,8 @@ def new_token() -> str:
 
 def check_token(token: str, where: str) -> str:
     token = token.strip()
-    if len(token) < MIN_TOKEN_CHARS or not token.isascii() or any(
+    # a control character cannot travel in a header: no request would ever match
+    if len(token) < MIN_TOKEN_CHARS or not token.isascii() or not token.isprintable() or any(
             c.isspace() for c in token):
         raise ConfigError(f"{where}: the token must be at least {MIN_TOKEN_CHARS} printable "
                           "ASCII characters without spaces (make one with "

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from greenhop.fleet.operator import OPERATOR_KINDS
+from greenhop.runtime.store import StoreError
 from greenhop.service.data import RunReader
 from greenhop.service.feed import EventFeed
 
@@ -33,6 +34,9 @@ MAX_VIEWS = 256
 by the client's ``after`` and ``limit``)."""
 MAX_EVENT_ID = 2**63 - 1
 """Largest event id a client may ask after (SQLite's INTEGER)."""
+GRID_EVENT_EXAMPLE = '{"site": "madrid-es", "from": "+30min", "to": "+2h", "reduce": "25%"}'
+"""A grid event body that fits any run of the packaged scenarios (a ``limit`` must be at or
+above the site's base load, which differs per scenario)."""
 
 
 def _finite(obj):
@@ -52,6 +56,40 @@ def json_bytes(data) -> bytes:
         return json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
     except ValueError:
         return json.dumps(_finite(data), allow_nan=False, separators=(",", ":")).encode()
+
+
+def _is_text(s: str) -> bool:
+    """Whether UTF-8 can carry ``s`` (a lone surrogate, from a ``\\ud800`` escape, it
+    cannot)."""
+    try:
+        s.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_text_at(doc) -> str | None:
+    """Where (``.key``, ``[i]``; ``""``: the document itself) a string of a parsed JSON
+    document, key or value, is not text (:func:`_is_text`), or None when none is. Such a string
+    can be stored but not sent back: the answer would fail after the write."""
+    todo = [("", doc)]
+    while todo:  # iterative: the parser allows deeper nesting than this stack would
+        where, v = todo.pop()
+        if isinstance(v, str) and not _is_text(v):
+            return where
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not _is_text(k):
+                    return f"{where}.{k!r}"  # repr escapes the surrogate
+                todo.append((f"{where}.{k}", x))
+        elif isinstance(v, list):
+            todo.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
+    return None
+
+
+def unreadable(exc: Exception) -> str:
+    """The 503 detail of a run database that cannot be used any more."""
+    return f"the run database cannot be read ({exc}); check the --db file"
 
 
 def plotly_js_path() -> Path | None:
@@ -90,15 +128,15 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
     from greenhop.service.metrics import RunCollector
     from greenhop.service.outputs import NoRunReader, outputs_router
 
+    if token is not None:
+        from greenhop.runtime.auth import check_token
+
+        token = check_token(token, "the operator token")
     if db_path is None:
         reader = NoRunReader()
     else:
         reader = RunReader(db_path)
         reader.scenario_inputs()  # seconds of work, in the background: start it now
-    if token is not None and not token.strip():
-        from greenhop.core.errors import ConfigError
-
-        raise ConfigError("the token is empty; write a secret to the --token-file")
     # No Swagger or ReDoc pages: they load their scripts from a CDN, and the service
     # must work offline; the description itself is at /openapi.json.
     app = FastAPI(title="greenhop", version="1", docs_url=None, redoc_url=None,
@@ -133,7 +171,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
 
     class HeadAsGet:
         """Answer ``HEAD`` like ``GET`` without the body (FastAPI routes take only the
-        methods they name; monitors probe with HEAD)."""
+        methods they name; monitors probe with HEAD). The response ends right after its
+        headers: a stream's body never ends, and would hold the connection for ever."""
 
         def __init__(self, inner) -> None:
             self.inner = inner
@@ -142,26 +181,32 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             if scope["type"] != "http" or scope["method"] != "HEAD":
                 await self.inner(scope, receive, send)
                 return
+            ended = False
 
             async def headers_only(message):
-                if message["type"] == "http.response.body":
-                    message = {**message, "body": b""}
+                nonlocal ended
+                if ended or message["type"] != "http.response.start":
+                    return  # the body is dropped
                 await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                # the server now tells the app that the client is gone: a stream stops
+                ended = True
 
             await self.inner({**scope, "method": "GET"}, receive, headers_only)
 
     app.add_middleware(HeadAsGet)
 
-    async def unreadable_database(request: Request, exc: sqlite3.DatabaseError):
-        # the file was deleted, replaced or damaged while serving: say so, in JSON
-        return JSONResponse({"detail": f"the run database cannot be read ({exc}); "
-                             "check the --db file"}, status_code=503)
+    async def unreadable_database(request: Request, exc: Exception):
+        # the file was deleted, replaced (by another schema: StoreError) or damaged while
+        # serving: say so, in JSON
+        return JSONResponse({"detail": unreadable(exc)}, status_code=503)
 
     async def internal_error(request: Request, exc: Exception):
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the "
                              "service's log"}, status_code=500)
 
     app.add_exception_handler(sqlite3.DatabaseError, unreadable_database)
+    app.add_exception_handler(StoreError, unreadable_database)
     app.add_exception_handler(Exception, internal_error)
 
     # ---------------------------------------------------------------- reads
@@ -230,9 +275,11 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         if db_path is None:
             reader.events(after)  # 404: no run attached (before the stream starts)
         last = (request.headers.get("last-event-id") or "").strip()
-        # ASCII digits only ("²".isdigit() is true, int("²") fails); anything else: `after`
+        # ASCII digits only ("²".isdigit() is true, int("²") fails), and no more of them
+        # than an id has (int() refuses over 4300 digits); anything else: `after`
         start = (int(last) if last.isascii() and last.isdigit()
-                 and int(last) <= MAX_EVENT_ID else after)
+                 and len(last) <= len(str(MAX_EVENT_ID)) and int(last) <= MAX_EVENT_ID
+                 else after)
 
         async def gen():
             yield "retry: 1000\n\n"
@@ -255,8 +302,21 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                                     "'Authorization: Bearer <token>' with the token of "
                                     "--token-file", headers={"WWW-Authenticate": "Bearer"})
 
+        def _store():
+            """The run database, to write to; one that cannot be opened any more (gone,
+            replaced by another schema version) is the server's state, not the
+            request's: 503."""
+            from greenhop.core.errors import ConfigError
+            from greenhop.runtime.store import Store
+
+            try:
+                return Store.open(reader.path)
+            except (ConfigError, StoreError) as exc:
+                raise HTTPException(503, unreadable(exc)) from None
+
         async def _json_object(request: Request, example: str) -> dict:
-            """The request body as a JSON object (an empty body: ``{}``)."""
+            """The request body as a JSON object (an empty body: ``{}``); every string in
+            it is text (:func:`not_text_at`), so that it can be stored and echoed."""
             raw = await request.body()
             if len(raw) > MAX_BODY_BYTES:
                 raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
@@ -272,6 +332,11 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             if not isinstance(doc, dict):
                 raise HTTPException(422, f"request body: expected a JSON object, e.g. "
                                     f"{example}")
+            where = not_text_at(doc)
+            if where is not None:
+                raise HTTPException(422, f"request body{where}: not printable text (a lone "
+                                    "surrogate, e.g. from a \\ud800 escape); send Unicode "
+                                    "text")
             return doc
 
         async def _body(request: Request) -> dict:
@@ -286,8 +351,6 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             return doc
 
         def _request(kind: str, target: str | None, note: str | None) -> dict:
-            from greenhop.runtime.store import Store
-
             status = reader.status()
             if status is None:
                 raise HTTPException(409, "the run has not started yet")
@@ -301,7 +364,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                 if target not in names:
                     raise HTTPException(404, f"unknown {what} {target!r}; {what}s of this "
                                         f"run: {', '.join(names)}")
-            st = Store.open(reader.path)
+            st = _store()
             try:
                 row = st.request_operator(kind, target, note)
             finally:
@@ -324,7 +387,6 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
 
         def _grid_event(doc: dict) -> dict:
             from greenhop.core.errors import ConfigError as BadEvent
-            from greenhop.runtime.store import Store
             from greenhop.service.grid_events import ScenarioGone, file_event
 
             status = reader.status()
@@ -333,7 +395,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             if status == "done":
                 raise HTTPException(409, f"the run is finished (status {status}); events "
                                     "apply to a live run")
-            st = Store.open(reader.path)
+            st = _store()
             try:
                 row = file_event(st, doc, where="request body")
             except ScenarioGone as exc:
@@ -350,8 +412,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             ``zone``; ``from``/``to`` or ``duration``; ``announce`` or ``lead``; ``limit``
             or ``reduce``; optional ``id`` and ``price``), as ``greenhop grid event``."""
             _authorize(request)
-            doc = await _json_object(request, '{"site": "madrid-es", "from": "+30min", '
-                                     '"to": "+2h", "limit": "20kW"}')
+            doc = await _json_object(request, GRID_EVENT_EXAMPLE)
             return JSONResponse(await _call(_grid_event, doc), status_code=202)
 
         api.add_api_route("/grid/events", post_grid_event, methods=["POST"], status_code=202,

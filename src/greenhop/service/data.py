@@ -62,7 +62,7 @@ class RunReader:
         if not p.is_file():
             raise ConfigError(f"--db {p}: no run database here; start a run with "
                               f"`greenhop run SCENARIO --db {p}`")
-        from greenhop.runtime.store import StoreError, check_schema, read_only_uri
+        from greenhop.runtime.store import StoreError, read_only_uri
 
         self.path = p
         self._uri = read_only_uri(p)
@@ -71,8 +71,7 @@ class RunReader:
         self._lock = threading.Lock()
 
         try:
-            with self.connect() as con:
-                check_schema(con, p)
+            with self.connect() as con:  # checks the schema version
                 bad = con.execute("PRAGMA quick_check(1)").fetchone()[0]
         except StoreError as exc:
             raise ConfigError(f"--db {exc}") from None
@@ -86,10 +85,16 @@ class RunReader:
     # ------------------------------------------------------------ plumbing
     @contextlib.contextmanager
     def connect(self):
-        """A read-only connection (closed on exit)."""
+        """A read-only connection (closed on exit) to a database of this greenhop's schema;
+        a file replaced while served by one of another version raises
+        :class:`~greenhop.runtime.store.StoreError` (the service answers 503) rather than
+        being misread."""
+        from greenhop.runtime.store import check_schema
+
         con = sqlite3.connect(self._uri, uri=True, timeout=5.0, check_same_thread=False)
         con.row_factory = sqlite3.Row
         try:
+            check_schema(con, self.path)  # one indexed row: cheap beside any view
             yield con
         finally:
             con.close()

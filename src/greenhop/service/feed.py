@@ -5,13 +5,21 @@ two hundred queries a second; instead :class:`EventFeed` asks once per ``poll_s`
 events after the newest it has, keeps the latest ones formatted as SSE messages, and wakes
 every stream. A stream that starts (or resumes from ``Last-Event-ID``) further back than
 what is kept reads those events from the database first; the database stays the truth.
+The poller outlives a database it cannot read for a while (moved away, locked, replaced):
+it says so once in the log and tries again every :data:`RETRY_S`.
 """
 
 import asyncio
 import bisect
 import json
+import logging
 
 from greenhop.service.data import RunReader
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 1.0
+"""Pause before the poller reads a database it could not read again [s]."""
 
 
 def sse_message(event: dict) -> str:
@@ -48,13 +56,26 @@ class EventFeed:
         return await run_in_threadpool(fn, *args)
 
     def _start(self) -> None:
-        if self._task is None or self._task.done():
+        if self._cond is None:  # one for good: streams already waiting keep theirs
             self._cond = asyncio.Condition()
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._poll())
 
     async def _poll(self) -> None:
+        failing = False
         while True:
-            evs = await self._call(self.reader.events, self.last_id, 2000)
+            try:
+                evs = await self._call(self.reader.events, self.last_id, 2000)
+            except Exception as exc:  # the one poller of every stream must not die of it
+                if not failing:  # one line per outage, not one per try
+                    log.warning("greenhop serve: cannot read the run's events (%s); "
+                                "trying again every %g s", exc, RETRY_S)
+                    failing = True
+                await asyncio.sleep(RETRY_S)
+                continue
+            if failing:
+                log.warning("greenhop serve: the run's events are readable again")
+                failing = False
             if evs:
                 self.ids.extend(e["id"] for e in evs)
                 self.msgs.extend(sse_message(e) for e in evs)
