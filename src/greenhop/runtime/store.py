@@ -104,8 +104,90 @@ class NotARunDatabase(ConfigError, StoreError):
     """The file is not a greenhop run database at all (a user mistake: exit code 2)."""
 
 
+class DatabaseFailure(StoreError, sqlite3.OperationalError):
+    """The database failed a read or a write (its disk full, an I/O error, busy too long):
+    exit code 1; the same command resumes once the cause is gone. Still an
+    ``sqlite3.OperationalError``, for the code that expects one."""
+
+
+class DamagedDatabase(ConfigError, StoreError, sqlite3.DatabaseError):
+    """A page of the file is damaged (malformed, text that is not UTF-8): exit code 2."""
+
+
+_DAMAGED = ("malformed", "could not decode", "not a database")
+
+
+def _failure(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """``exc`` as one line naming the file, for the user."""
+    what = str(exc).split(" with text ")[0][:200]  # not the damaged text itself
+    if any(m in what.lower() for m in _DAMAGED):
+        return DamagedDatabase(
+            f"{path}: the run database is damaged ({what}); restore it from a copy, or start "
+            "a new run with another --db (nothing was changed)")
+    return DatabaseFailure(
+        f"{path}: the run database failed ({what}); free disk space or end what holds the "
+        "file, then run the same command again: the run resumes from its last step")
+
+
+@contextlib.contextmanager
+def _guard(path: Path):
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+            raise  # constraints and programming errors are the code's own business
+        raise _failure(path, exc) from exc
+
+
+class _GuardedCursor(sqlite3.Cursor):
+    """A cursor whose database errors name the file (:func:`_failure`): a damaged page
+    or a full disk found anywhere in the run is one line, not a traceback."""
+
+    def execute(self, *args):
+        with _guard(self.connection.db_path):
+            return super().execute(*args)
+
+    def executemany(self, *args):
+        with _guard(self.connection.db_path):
+            return super().executemany(*args)
+
+    def fetchone(self):
+        with _guard(self.connection.db_path):
+            return super().fetchone()
+
+    def fetchall(self):
+        with _guard(self.connection.db_path):
+            return super().fetchall()
+
+    def fetchmany(self, *args):
+        with _guard(self.connection.db_path):
+            return super().fetchmany(*args)
+
+    def __next__(self):
+        with _guard(self.connection.db_path):
+            return super().__next__()
+
+
+class _GuardedConnection(sqlite3.Connection):
+    """A connection whose cursors (``execute`` included) are :class:`_GuardedCursor`."""
+
+    db_path: Path
+
+    def cursor(self, factory=_GuardedCursor):
+        return super().cursor(factory)
+
+    # the C ``execute`` makes a plain cursor, whatever ``cursor`` says
+    def execute(self, *args):
+        return self.cursor().execute(*args)
+
+    def executemany(self, *args):
+        return self.cursor().executemany(*args)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None,
+                          factory=_GuardedConnection)
+    con.db_path = path
     con.row_factory = sqlite3.Row
     try:
         con.execute("PRAGMA journal_mode=WAL")
