@@ -77,6 +77,19 @@ def test_live_decisions_are_the_simulators_and_replay_reproduces_them(live_run,
     r = subprocess.run(greenhop_cmd("replay", str(cut), "--no-sim"), capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "has no end of run" in " ".join(r.stderr.split())
+    # against the simulator: only its moves up to the run's last decision count (before,
+    # its later moves were reported as "different migrations", exit 1)
+    prefix = replay_report(cut)
+    assert prefix["same_as_sim"] is True
+    assert prefix["sim_migrations"] == [m for m in out["sim_migrations"]
+                                        if m[0] <= prefix["compared_upto_step"]]
+    assert len(prefix["sim_migrations"]) <= len(out["sim_migrations"])
+    # cut inside its last line (a log being written): replayed up to the line before
+    text = (live_run / "events.jsonl").read_text()
+    mid = tmp_path_factory.mktemp("mid") / "events.jsonl"
+    mid.write_text(text[: len(text) // 2 + 7])
+    assert not mid.read_text().endswith("\n")
+    assert replay_report(mid, against_sim=False)["mismatches"] == []
 
 
 def test_energy_agrees_with_the_simulation_within_10_percent(live_run, tmp_path):

@@ -575,9 +575,17 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
         run = sim.runs[name]
         sn = sc.site_names
         jn = [j.name for j in inp.jobs]
-        out["sim_migrations"] = [
+        sim_moves = [
             [round(m["start_s"] / sc.step_s), jn[m["job"]], sn[m["src"]], sn[m["dst"]]]
             for m in run.migrations]
+        if out["ended"] != "done":
+            # A run stopped, failed or cut off made its decisions only up to its last one:
+            # the simulator's later moves are not a difference.
+            upto = max((int(e["step"]) for e in events if e["kind"] == "decision"),
+                       default=-1)
+            sim_moves = [m for m in sim_moves if m[0] <= upto]
+            out["compared_upto_step"] = upto
+        out["sim_migrations"] = sim_moves
         out["same_as_sim"] = out["sim_migrations"] == out["live_migrations"]
     return out
 
@@ -614,9 +622,11 @@ def replay_command(
             t.add_row(*(str(x) for x in m))
         con.print(t)
         if "same_as_sim" in out:
-            con.print("simulator on the same scenario: " + (
-                "the same migrations, in the same order" if out["same_as_sim"] else
-                f"different migrations: {out['sim_migrations']}"))
+            upto = out.get("compared_upto_step")
+            con.print("simulator on the same scenario" + (
+                "" if upto is None else f", up to the run's last decision (step {upto})")
+                + ": " + ("the same migrations, in the same order" if out["same_as_sim"]
+                          else f"different migrations: {out['sim_migrations']}"))
     if out["mismatches"] or out.get("same_as_sim") is False:
         raise typer.Exit(1)
 

@@ -494,12 +494,15 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a run database or a JSON-lines event log") from None
-    for n, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             ev = json.loads(line)
         except json.JSONDecodeError as exc:
+            if n == len(lines) and not text.endswith("\n"):
+                break  # a log cut off (or still being written) inside its last event
             raise ConfigError(f"{p}:{n}: not a JSON event ({exc.msg}); the log is damaged") \
                 from None
         if not (isinstance(ev, dict) and isinstance(ev.get("kind"), str)
