@@ -49,3 +49,23 @@ def test_greenhop_errors_become_one_line_and_exit_code(capsys, error, code) -> N
     assert info.value.code == code
     err = capsys.readouterr().err
     assert str(error) in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_other_os_errors_stay_loud(capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "out/report.html")
+
+    with pytest.raises(SystemExit) as info:
+        cli_main.main([], application=full)
+    err = " ".join(capsys.readouterr().err.split())
+    assert info.value.code == 1
+    assert "no space left on the device writing out/report.html" in err
+    assert "run the same command again" in err and "Traceback" not in err
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "x")
+
+    with pytest.raises(PermissionError):  # a bug or a case to handle where it happens
+        cli_main.main([], application=denied)

@@ -181,19 +181,74 @@ def test_resume_runs_only_the_missing_cells(serial_run):
     assert _final(out) == first_final
 
 
-@pytest.mark.parametrize("damage", [b"garbage{", b"", b'{"policies": 5}', b"[1, 2]",
-                                    b'{"policies": {"other-policy": {}}}'])
+def _edited(edit):
+    """A cell of the serial run's with its metrics changed by ``edit(metrics)``."""
+    def damage(path):
+        doc = json.loads(path.read_text())
+        edit(doc["policies"]["feasibility-aware"])
+        return json.dumps(doc).encode()
+    return damage
+
+
+@pytest.mark.parametrize("damage", [
+    b"garbage{", b"", b'{"policies": 5}', b"[1, 2]", b'{"policies": {"other-policy": {}}}',
+    b'{"policies": {"feasibility-aware": {}}}',
+    # a metric missing (before: one seed fewer in its statistics, without a word) or held
+    # as text (before: the statistics stopped with a traceback and the final files went)
+    _edited(lambda m: m.pop("slowdown_p90")),
+    _edited(lambda m: m.update(job_nr_kwh=str(m["job_nr_kwh"]))),
+    _edited(lambda m: m.update(migrations=True)),
+])
 def test_an_unreadable_stored_cell_is_kept_aside_and_runs_again(serial_run, damage):
     spec, outcome = serial_run
     out = outcome.out
     first = _cells(out)
     name = "p000-s00002-feasibility-aware.json"
+    if callable(damage):
+        damage = damage(out / "cells" / name)
     (out / "cells" / name).write_bytes(damage)
     again = run_sweep(spec, out, serial=True)
     assert (again.ran, again.reused) == (1, 5)
     assert again.set_aside == (out / "cells" / (name + ".unreadable"),)
     assert again.set_aside[0].read_bytes() == damage  # kept, not deleted
     assert _cells(out) == first  # the cell ran again, byte for byte as before
+
+
+def test_a_cell_damaged_twice_keeps_both_damaged_copies(serial_run):
+    spec, outcome = serial_run
+    out = outcome.out
+    name = "p000-s00001-static.json"
+    for damage in (b"first", b"second"):
+        (out / "cells" / name).write_bytes(damage)
+        run_sweep(spec, out, serial=True)
+    assert (out / "cells" / (name + ".unreadable")).read_bytes() == b"first"
+    assert (out / "cells" / (name + ".unreadable.2")).read_bytes() == b"second"
+
+
+def test_a_second_sweep_into_a_directory_being_written_is_refused(serial_run, scenario):
+    from greenhop.sim.sweep_store import SweepStore
+
+    spec, outcome = serial_run
+    writing = SweepStore(outcome.out)
+    writing.lock()  # another sweep holds the folder
+    before = _cells(outcome.out)
+    other = prepare_sweep(scenario, seeds="1-4", policies=POLICIES)
+    for s, force in ((spec, False), (other, True)):
+        with pytest.raises(ConfigError, match="another sweep is writing here"):
+            run_sweep(s, outcome.out, serial=True, force=force)
+    assert _cells(outcome.out) == before  # the forced one deleted nothing
+    writing.unlock()  # that sweep ends: the folder is free again
+    assert run_sweep(spec, outcome.out, serial=True).reused == 6
+
+
+def test_the_same_sweep_forced_again_resumes(serial_run):
+    """--force replaces a *different* sweep; the same command with --force (a forced
+    sweep killed, then re-run as it was) keeps the cells already computed."""
+    spec, outcome = serial_run
+    (outcome.out / "cells" / "p000-s00002-static.json").unlink()
+    again = run_sweep(spec, outcome.out, serial=True, force=True)
+    assert (again.ran, again.reused) == (1, 5)
+    assert not (outcome.out / ".discarded").exists()
 
 
 def test_a_damaged_manifest_or_a_file_for_a_folder_is_one_clear_error(serial_run, scenario):
@@ -205,6 +260,10 @@ def test_a_damaged_manifest_or_a_file_for_a_folder_is_one_clear_error(serial_run
         with pytest.raises(ConfigError, match="not a sweep manifest"):
             run_sweep(spec, out, serial=True)
     (out / "manifest.json").write_bytes(manifest)
+    folder = out.parent / "manifest-a-folder"
+    (folder / "manifest.json").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="is not a file where the sweep keeps its manifest"):
+        run_sweep(spec, folder, serial=True)
     other = out.parent / "cells-a-file"
     other.mkdir()
     (other / "cells").write_text("not a folder")
@@ -259,7 +318,7 @@ def test_a_forced_sweep_that_fails_loses_nothing_of_the_one_it_replaces(serial_r
         if done == 2:
             raise Crash
 
-    for _ in range(2):  # forced twice: the second time, the first forced sweep's cells go
+    for _ in range(2):  # forced twice: the second time resumes the first forced sweep
         with pytest.raises(Crash):
             run_sweep(other, out, serial=True, force=True, progress=crash_after_two)
         kept = out / ".discarded"

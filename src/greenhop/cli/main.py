@@ -8,6 +8,7 @@ failures, never a bare traceback.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 from collections.abc import Callable
@@ -84,6 +85,16 @@ def main(argv: list[str] | None = None, application: Callable[..., object] | Non
     except GreenhopError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2 if isinstance(exc, UserError) else 1)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # What was written before stays whole (files go through a temporary name and a
+        # rename); the same command resumes or redoes the rest once there is room.
+        where = f" writing {exc.filename}" if exc.filename else ""
+        err_console.print(f"[bold red]error:[/] no space left on the device{where} "
+                          f"({exc.strerror}); free some and run the same command again",
+                          soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -122,7 +122,8 @@ def sweep_command(
                                 help="Run in this process, one cell after another, no Ray."),
     force: bool = typer.Option(False, "--force",
                                help="Replace a different sweep in --out (kept in "
-                               "--out/.discarded until the new one finishes)."),
+                               "--out/.discarded until the new one finishes); the same "
+                               "sweep forced again resumes."),
     policy_file: list[str] = policy_files.option(),
 ) -> None:
     """Run a scenario over many seeds x policies x a parameter grid (on Ray); write every

@@ -327,13 +327,26 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
     store.check(definition, force=force)
+    store.lock()
+    try:
+        return _run_locked(spec, store, definition, serial=serial, address=address,
+                           workers=workers, force=force, progress=progress)
+    finally:
+        store.unlock()
+
+
+def _run_locked(spec: SweepSpec, store: SweepStore, definition: dict, *, serial: bool,
+                address: str | None, workers: int | None, force: bool,
+                progress: Callable[[int, int], None] | None) -> SweepOutcome:
+    """:func:`run_sweep` once the directory is held."""
+    replacing = store.replaces(definition, force=force)
     cells = spec.cells()
     set_aside: list[Path] = []
-    if not force:  # a damaged cell file is moved aside (kept) and its cell runs again
+    if not replacing:  # a damaged cell file is moved aside (kept) and its cell runs again
         policy_of = {c.key: None if c.policy == BOUNDS else c.policy for c in cells}
         set_aside = store.set_aside_unreadable(store.done_keys() & set(policy_of),
                                                policy_of.get)
-    done = set() if force else store.done_keys() & {c.key for c in cells}
+    done = set() if replacing else store.done_keys() & {c.key for c in cells}
     groups = plan(spec, done)
     total = len(cells)
     count = [len(done)]

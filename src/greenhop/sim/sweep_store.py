@@ -13,6 +13,7 @@ sweep leaves whole cells or none, and the final files only exist when complete.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -22,6 +23,9 @@ from greenhop.core.errors import ConfigError
 
 FINAL_FILES = ("cells.parquet", "cells.csv", "summary.json", "report.html")
 MANIFEST = "manifest.json"
+LOCK = ".lock"
+"""Held (``flock``) by the sweep writing in the directory; the kernel frees it when that
+process ends, even by ``kill -9``."""
 SET_ASIDE = ".discarded"
 """Where ``--force`` moves the sweep it replaces, until the new one finishes."""
 
@@ -31,16 +35,29 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    with open(tmp, "wb") as fh:
-        fh.write(raw)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: leave no half-written file behind
+        raise
+
+
+def _is_number(v) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
 
 
 def _cell_ok(path: Path, policy: str | None) -> bool:
     """Whether ``path`` holds a cell as greenhop writes it: a JSON object with the metrics
-    of ``policy`` (``None``: a bounds cell, an object)."""
+    of ``policy``, every one of :data:`~greenhop.sim.metrics.METRIC_KEYS` there as a number
+    or ``null`` (``policy`` ``None``: a bounds cell, an object). A cell short of a metric
+    would count one seed fewer in that metric's statistics, without a word; one with a
+    metric as text would stop the statistics."""
+    from greenhop.sim.metrics import METRIC_KEYS
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
@@ -50,7 +67,8 @@ def _cell_ok(path: Path, policy: str | None) -> bool:
     if policy is None:
         return True
     pols = doc.get("policies")
-    return isinstance(pols, dict) and isinstance(pols.get(policy), dict)
+    m = pols.get(policy) if isinstance(pols, dict) else None
+    return isinstance(m, dict) and all(k in m and _is_number(m[k]) for k in METRIC_KEYS)
 
 
 class SweepStore:
@@ -60,6 +78,35 @@ class SweepStore:
         self.out = Path(out)
         self.cells_dir = self.out / "cells"
         self.meta_dir = self.out / "meta"
+        self._lock_fd: int | None = None
+
+    def lock(self) -> None:
+        """Hold the directory for this process (:data:`LOCK`), or refuse: two sweeps writing
+        one directory would mix their cells (one's ``--force`` deleting the other's). A
+        directory not made yet is held once :meth:`claim` makes it (nothing is written
+        before a sweep can run)."""
+        if self._lock_fd is not None or not self.out.is_dir():
+            return
+        fd = os.open(self.out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"{self.out}: another sweep is writing here; wait for it to "
+                              "finish, or pick another --out") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Let the directory go (:meth:`lock`)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def replaces(self, definition: dict, *, force: bool) -> bool:
+        """Whether this sweep replaces the one in the directory: ``--force`` given and the
+        sweep there (if any) is another one. The same sweep forced again (a forced sweep
+        killed and re-run as it was) resumes: its cells are what this command computes."""
+        return force and self._definition_or_none() != definition
 
     # ------------------------------------------------------------ manifest
 
@@ -77,12 +124,23 @@ class SweepStore:
                               "to start this sweep afresh there") from None
         return doc
 
+    def _definition_or_none(self) -> dict | None:
+        """:meth:`existing_definition`, ``None`` for a manifest that is not one."""
+        try:
+            return self.existing_definition()
+        except ConfigError:
+            return None
+
     def check(self, definition: dict, *, force: bool) -> None:
         """Refuse a directory that holds another sweep (unless ``force``); writes nothing."""
         for d in (self.cells_dir, self.meta_dir):
             if d.exists() and not d.is_dir():
                 raise ConfigError(f"{d}: is a file where the sweep keeps its {d.name}; move "
                                   "it away or pick another --out")
+        manifest = self.out / MANIFEST
+        if manifest.exists() and not manifest.is_file():
+            raise ConfigError(f"{manifest}: is not a file where the sweep keeps its manifest; "
+                              "move it away or pick another --out")
         if force:
             return
         old = self.existing_definition()
@@ -104,7 +162,8 @@ class SweepStore:
         :meth:`set_aside_for_force`)."""
         self.check(definition, force=force)
         self.out.mkdir(parents=True, exist_ok=True)
-        if force:
+        self.lock()
+        if self.replaces(definition, force=force):
             self.set_aside_for_force()
         self.discard_final()
         for d in (self.cells_dir, self.meta_dir, self.out):
@@ -165,6 +224,10 @@ class SweepStore:
             if _cell_ok(p, policy_of(key)):
                 continue
             dest = p.with_name(p.name + ".unreadable")
+            n = 1
+            while dest.exists():  # a cell damaged again: keep every copy
+                n += 1
+                dest = p.with_name(f"{p.name}.unreadable.{n}")
             os.replace(p, dest)
             moved.append(dest)
         return moved
