@@ -184,6 +184,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
         start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s,
         forecast=sc.forecast, seed=sc.seed)
+    _refuse_live_database(db)
     wd = Workdir(workdir)
     wd.prepare()
     wd.acquire()
@@ -216,6 +217,20 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         raise
     ctl.workdir = wd
     return ctl, sc, inp
+
+
+def _refuse_live_database(db: Path) -> None:
+    """Refuse a database another controller owns before the work directory, its secret or
+    logs are made (the controller takes the lock for good later, in ``prepare``)."""
+    from greenhop.runtime.store import Store
+
+    if not db.is_file() or db.stat().st_size == 0:  # none yet (or an empty file to fill)
+        return
+    probe = Store.open(db)
+    try:
+        probe.acquire()  # RunLockedError names the live controller
+    finally:
+        probe.close()  # releases the lock again
 
 
 def close_controller(ctl) -> None:
@@ -365,19 +380,36 @@ def run_command(
     finally:
         _stop_service(locals().get("server"))
         close_controller(ctl)
-    if summary["status"] == "failed":
-        from greenhop.core.errors import RuntimeFailure
+    from greenhop.core.errors import RuntimeFailure
 
-        raise RuntimeFailure(f"{summary['error']}; every other job checkpointed and stopped. "
-                             "Fix the cause, then run the same command again to retry it")
+    if summary["status"] == "failed":
+        left = _checkpointed(summary, "every other job checkpointed and stopped")
+        raise RuntimeFailure(f"{summary['error']}; {left}. Fix the cause, then run the same "
+                             "command again to retry it")
+    if summary.get("out_of_wall_time"):  # stopped like Ctrl-C, but the run did not finish
+        raise RuntimeFailure(f"{summary['error']}; stopped at step {summary['step']}: "
+                             f"{_checkpointed(summary)}; run the same command again (with a "
+                             "larger --max-wall) to resume")
     if summary["status"] == "stopped":
-        err.print(f"stopped at step {summary['step']}: every job checkpointed; run the same "
+        err.print(f"stopped at step {summary['step']}: {_checkpointed(summary)}; run the same "
                   "command again to resume")
         return
     m = doc["policies"][ctl.cfg.policy_name]
     err.print(f"done: {summary['migrations']} migrations, {m['finished_jobs']}/{m['jobs']} jobs "
               f"finished, {m['non_renewable_kwh']:.1f} kWh non-renewable, "
               f"{summary['wall_s']:.1f} s wall; metrics in {workdir / 'metrics.json'}")
+
+
+def _checkpointed(summary: dict, done: str = "every job checkpointed") -> str:
+    """What the stop left: ``done``, or which jobs did not checkpoint (their trainer did not
+    exit, or their move did not land, in time) and what the next run does with them."""
+    left = summary.get("not_checkpointed") or []
+    if not left:
+        return done
+    names = ", ".join(f"{n} ({ph})" for n, ph in left)
+    return (f"{names} did not finish checkpointing or moving before the stop ended, the "
+            f"rest checkpointed; the next run resumes {'it' if len(left) == 1 else 'them'} "
+            "from the last intact checkpoint")
 
 
 def _serve_address(serve: str | None, token_file: Path | None):

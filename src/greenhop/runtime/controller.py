@@ -20,7 +20,7 @@ Per simulated step ``t`` (see docs/runtime.md):
 
 Ctrl-C (SIGINT) or SIGTERM: every trainer checkpoints (the SDK's SIGTERM path)
 and the run stops cleanly as ``stopped``; ``greenhop run`` on the same database
-resumes it.
+resumes it. ``max_wall_s`` running out stops it the same way (with the reason recorded).
 """
 
 from __future__ import annotations
@@ -72,6 +72,18 @@ EXIT_HINT = "a greenhop job exits 0 when finished and 75 after checkpointing on 
 
 class JobFailed(RuntimeFailure):
     """A job exhausted its attempts (or has no intact checkpoint to resume); the run stops."""
+
+
+class OutOfWallTime(RuntimeFailure):
+    """The run did not settle within ``--max-wall``: it stops as Ctrl-C stops it (every
+    trainer checkpoints) and is recorded ``stopped`` with this error, so it can resume."""
+
+
+STOP_GRACE_S = 120.0
+"""How long a stop waits for moves in flight to land and trainers to checkpoint [s]."""
+AT_REST = ("pending", "queued", "suspended", "stopped", "done", "failed")
+"""Phases in which a stopped job has no trainer and no move in flight: its checkpoint (if
+it trained at all) is on disk."""
 
 
 @dataclass
@@ -149,6 +161,7 @@ class Controller:
         self._stop_sent: set[tuple[str, int, str]] = set()
         self._beat = 0.0
         self.backoff_base_s = BACKOFF_BASE_S
+        self.stop_grace_s = STOP_GRACE_S
         self._since: dict[str, float] = {}
         self.decision_wall_s: list[float] = []
         self._progress: dict[str, int] = {}
@@ -762,7 +775,7 @@ class Controller:
             if settled and time.monotonic() >= until_wall:
                 return True
             if time.monotonic() > deadline:
-                raise RuntimeFailure(
+                raise OutOfWallTime(
                     f"the run did not settle within {self.cfg.max_wall_s:g} s of wall time; "
                     "see the job phases with `greenhop status` and the logs")
             time.sleep(self.cfg.poll_s)
@@ -837,36 +850,46 @@ class Controller:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):
                 old[sig] = signal.signal(sig, self._on_signal)
-        failure: JobFailed | None = None
+        failure: RuntimeFailure | None = None
         try:
             try:
                 self._loop(T, step_wall, deadline, t_start)
-            except JobFailed as exc:
+            except (JobFailed, OutOfWallTime) as exc:
                 failure = exc
                 self.stop_requested = True
-            status = "failed" if failure else "stopped" if self.stop_requested else "done"
+            # out of wall time, no job failed: stopped (resumable), with the reason recorded
+            status = ("failed" if isinstance(failure, JobFailed) else
+                      "stopped" if self.stop_requested else "done")
             if status == "done":
                 self._book_idle(T)
             if self.stop_requested:
                 self._stop_all(deadline)
             else:
                 self.ex.cleanup(self.jobs, self.sites)
+            unsettled = [(r["name"], r["phase"]) for r in self.store.jobs()
+                         if r["phase"] not in AT_REST and (
+                             r["trainer_pid"] or r["phase"] in ("saving", "transferring"))]
             with self.store.tx():
                 self.store.con.execute(
                     "UPDATE run SET status = ?, owner_pid = NULL, error = ?, updated_unix_s = ? "
                     "WHERE id = 1", (status, str(failure) if failure else None, time.time()))
                 self.store.event(led.next_step, "run-" + status, {
                     "wall_s": time.monotonic() - t_start,
-                    **({"error": str(failure)} if failure else {})})
+                    **({"error": str(failure)} if failure else {}),
+                    **({"not_checkpointed": [n for n, _ in unsettled]} if unsettled else {})})
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
             self.ex.stop_agents()
         out = {"status": status, "step": led.next_step,
                "migrations": sum(1 for m in led.migrations if m.get("end_s") is not None),
-               "wall_s": time.monotonic() - t_start}
+               "wall_s": time.monotonic() - t_start,
+               # jobs the stop left mid-way (a trainer that did not exit, a move that did not
+               # land): the next run resumes them from their last intact checkpoint
+               "not_checkpointed": unsettled}
         if failure:
             out["error"] = str(failure)
+            out["out_of_wall_time"] = isinstance(failure, OutOfWallTime)
         return out
 
     def _loop(self, T: int, step_wall: float, deadline: float, t_start: float) -> None:
@@ -898,18 +921,20 @@ class Controller:
         self.stop_requested = True
 
     def _stop_all(self, deadline: float) -> None:
-        """Ctrl-C (or a failed job): let moves in flight land, then checkpoint every trainer
-        and stop. Entering ``stopping`` bumps each job's token, and the stop request goes
-        to whichever trainer process is live (also one a landed move just started)."""
+        """Ctrl-C (or a failed job, or ``--max-wall``): let moves in flight land, then
+        checkpoint every trainer and stop. Entering ``stopping`` bumps each job's token, and
+        the stop request goes to whichever trainer process is live (also one a landed move
+        just started). Waits at most :attr:`stop_grace_s`; a second Ctrl-C (or SIGTERM)
+        stops waiting at once (a hung trainer or agent need not hold the operator)."""
         self.stop_requested = False
-        grace = time.monotonic() + 120.0
+        grace = time.monotonic() + self.stop_grace_s
         while True:
             try:
                 if self.reconcile():
                     break
             except JobFailed as exc:
                 self.log(str(exc))
-            if time.monotonic() > min(deadline, grace):
+            if time.monotonic() > min(deadline, grace) or self.stop_requested:
                 break
             time.sleep(self.cfg.poll_s)
         for r in self.store.jobs():
@@ -919,10 +944,16 @@ class Controller:
         while True:
             busy = False
             for r in self.store.jobs():
-                if r["phase"] == "stopping":
-                    self._reconcile_job(r)
+                # also a trainer asked to save for a move the stop cut short (--max-wall
+                # gives moves no more time): it checkpoints, the move resumes next run
+                if r["phase"] == "stopping" or (r["phase"] in ("saving", "suspending")
+                                                and r["trainer_pid"]):
+                    try:
+                        self._reconcile_job(r)
+                    except JobFailed as exc:
+                        self.log(str(exc))
                     busy = True
-            if not busy or time.monotonic() > grace:
+            if not busy or time.monotonic() > grace or self.stop_requested:
                 break
             time.sleep(self.cfg.poll_s)
         self.stop_requested = True

@@ -35,7 +35,12 @@ from greenhop.core.names import check_name
 _PR_SET_PDEATHSIG = 1
 
 
-def _deathsig(sig: int):
+def deathsig(sig: int):
+    """A ``preexec_fn`` for :class:`subprocess.Popen`: the child gets ``sig`` when its parent
+    dies (``PR_SET_PDEATHSIG``, even by ``kill -9``) and runs in its own session. Every child
+    of a live run is started with it (agents, trainers, ``greenhop run --serve``'s service),
+    so none outlives the controller."""
+
     def fn() -> None:
         with contextlib.suppress(Exception):
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -246,7 +251,7 @@ class LocalExecutor(Executor):
         with open(self.workdir / "logs" / f"agent-{site}.log", "ab") as log:
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                preexec_fn=_deathsig(signal.SIGKILL))
+                preexec_fn=deathsig(signal.SIGKILL))
         deadline = time.monotonic() + self.timeout_s
         line = b""
         while time.monotonic() < deadline:
@@ -359,7 +364,7 @@ class LocalExecutor(Executor):
             with open(self.log_path(job, token), "ab") as log:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env, cwd=spec.cwd,
-                                        preexec_fn=_deathsig(signal.SIGTERM))
+                                        preexec_fn=deathsig(signal.SIGTERM))
         except OSError as exc:
             raise RuntimeFailure(f"job {job!r}: cannot start {argv[0]!r}: {exc.strerror}; "
                                  "check the job's command and cwd") from None

@@ -501,7 +501,7 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         try:
             ev = json.loads(line)
         except json.JSONDecodeError as exc:
-            if n == len(lines) and not text.endswith("\n"):
+            if out and n == len(lines) and not text.endswith("\n"):
                 break  # a log cut off (or still being written) inside its last event
             raise ConfigError(f"{p}:{n}: not a JSON event ({exc.msg}); the log is damaged") \
                 from None

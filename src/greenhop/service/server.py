@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,7 +76,11 @@ def start_child(db: Path, host: str, port: int, token_file: Path | None = None,
                 *, log: Path | None = None, wait_s: float = 60.0,
                 nice: int = CHILD_NICE) -> subprocess.Popen:
     """``greenhop serve`` as a child process at a lower CPU priority; returns once it
-    answers (or raises)."""
+    answers (or raises). Like the run's agents it gets SIGKILL when its parent dies (even by
+    ``kill -9``), so it never outlives the run holding the port the same command needs to
+    resume."""
+    from greenhop.runtime.executor import deathsig
+
     cmd = [sys.executable, "-m", "greenhop", "serve", "--db", str(db), "--host", host,
            "--port", str(port), "--nice", str(nice)]
     if token_file is not None:
@@ -83,7 +88,8 @@ def start_child(db: Path, host: str, port: int, token_file: Path | None = None,
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=dict(os.environ))
+                                stdin=subprocess.DEVNULL, env=dict(os.environ),
+                                preexec_fn=deathsig(signal.SIGKILL))
     finally:
         if log is not None:
             out.close()
