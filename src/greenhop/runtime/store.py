@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
+from greenhop.core.filelock import try_lock
 
 SCHEMA_VERSION = 2
 """The schema this code reads and writes."""
@@ -287,17 +288,13 @@ class Store:
 
     def acquire(self) -> None:
         """Take the exclusive owner lock or raise :class:`RunLockedError`."""
-        lock = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_lock(self.path.with_name(self.path.name + ".lock"))
+        if fd is None:
             owner = self.run_row()
             pid = owner["owner_pid"] if owner else "?"
             raise RunLockedError(
                 f"{self.path}: a run is already live on this database (controller pid {pid}); "
-                "stop it with Ctrl-C (or wait for it to finish), or use another --db") from None
+                "stop it with Ctrl-C (or wait for it to finish), or use another --db")
         self._lock_fd = fd
 
     def owner_alive(self) -> bool:

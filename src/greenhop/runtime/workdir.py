@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.filelock import try_lock
 from greenhop.runtime.store import RunLockedError
 
 LOCK_NAME = ".greenhop.lock"
@@ -52,20 +53,17 @@ class Workdir:
         """Take the exclusive owner lock or raise :class:`RunLockedError`."""
         lock = self.path / LOCK_NAME
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = try_lock(lock)
         except OSError as exc:
             raise ConfigError(f"--workdir {self.path}: cannot create {LOCK_NAME} "
                               f"({exc.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            finally:
-                os.close(fd)
+        if fd is None:
+            pid = ""
+            with contextlib.suppress(OSError):  # the owner writes its pid in the file
+                pid = lock.read_bytes()[:32].decode(errors="replace").strip()
             raise RunLockedError(
-                f"{self.path}: another greenhop run (controller pid {pid}) uses this work "
-                "directory; stop it first, or pass another --workdir") from None
+                f"{self.path}: another greenhop run (controller pid {pid or '?'}) uses this "
+                "work directory; stop it first, or pass another --workdir")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

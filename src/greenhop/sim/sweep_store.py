@@ -13,13 +13,13 @@ sweep leaves whole cells or none, and the final files only exist when complete.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.filelock import try_lock
 
 FINAL_FILES = ("cells.parquet", "cells.csv", "summary.json", "report.html")
 MANIFEST = "manifest.json"
@@ -87,13 +87,10 @@ class SweepStore:
         before a sweep can run)."""
         if self._lock_fd is not None or not self.out.is_dir():
             return
-        fd = os.open(self.out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_lock(self.out / LOCK)
+        if fd is None:
             raise ConfigError(f"{self.out}: another sweep is writing here; wait for it to "
-                              "finish, or pick another --out") from None
+                              "finish, or pick another --out")
         self._lock_fd = fd
 
     def unlock(self) -> None:
