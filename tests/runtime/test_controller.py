@@ -339,3 +339,72 @@ def test_any_sequence_of_actions_runs_live_as_in_the_simulator(seed):
             assert ctl.ledger.energy_j[k].sum() == pytest.approx(sim.energy_j[k].sum(),
                                                                  rel=1e-3)
         ctl.store.close()
+
+
+class _ManifestedMemory(InMemoryExecutor):
+    """The in-memory executor whose sites report a manifest for their checkpoint, so the
+    controller records where each checkpoint is (as real agents do)."""
+
+    def manifests(self, job, site):
+        step = self.ckpt.get((job, site))
+        return [] if step is None else [(step, f"{job}@{site}:{step}")]
+
+
+class _MoveSuspendLoseResume(PolicyBase):
+    """Moves job-a one site on, lets it train there, suspends it, then deletes its only
+    checkpoint at that site (as an operator's mistake would) and resumes it."""
+
+    name = "move-suspend-lose-resume"
+    capabilities = Capabilities(migrates=True, suspends=True)
+    executor: InMemoryExecutor | None = None
+
+    def __init__(self) -> None:
+        self.decisions, self.home, self.lost = 0, None, None
+
+    def decide(self, obs):
+        self.decisions += 1
+        site, phase = int(obs.job_site[0]), obs.job_phase[0]
+        if self.home is None and phase == RUNNING and self.decisions >= 2:
+            self.home = site
+            return [Migrate(0, (site + 1) % obs.n_sites)]
+        if self.home is not None and site != self.home and self.lost is None:
+            if phase == RUNNING and self.decisions >= 8:
+                return [Suspend(0)]
+            if phase == SUSPENDED:
+                self.lost = self.executor.ckpt.pop(("job-a", _site_name(obs, site)))
+                return [Resume(0)]
+        return []
+
+
+def _site_name(obs, site: int) -> str:
+    return inputs(LIVE)[0].site_names[site]
+
+
+def test_a_lost_checkpoint_resumes_from_an_older_copy_recorded_at_another_site(tmp_path):
+    """The only checkpoint of a suspended job at its site is deleted: the controller pulls
+    the older copy the job's last move left at its source (recorded there), says so
+    (`restore-failed`, `checkpoint-fallback`), and the job trains on, instead of
+    failing with "no intact checkpoint" while an older one is on record."""
+    from greenhop.policies import POLICIES
+
+    ex = _ManifestedMemory()
+    _MoveSuspendLoseResume.executor = ex
+    with POLICIES.temporary("move-suspend-lose-resume", _MoveSuspendLoseResume):
+        ctl = memory_controller(tmp_path / "run.db", ex, policy="move-suspend-lose-resume")
+        ctl.prepare()
+        summary = ctl.run()
+    assert summary["status"] == "done", summary.get("error")
+    fallback = [e["body"] for e in ctl.store.events(("checkpoint-fallback",))
+                if e["job"] == "job-a"]
+    assert len(fallback) == 1
+    lost, older = fallback[0]["expected"], fallback[0]["step"]
+    assert older < lost  # not vacuous: the copy pulled is older than the one lost
+    failed = [e["body"]["error"] for e in ctl.store.events(("restore-failed",))
+              if e["job"] == "job-a"]
+    assert any(f"older step {older} from" in why for why in failed), failed
+    # the next trainer of job-a resumed from exactly that older step and trained on past
+    # the step that was lost, to the end of the run
+    resumed = [s for s in ex.starts if s[0] == "job-a" and s[3] == older]
+    assert resumed and resumed[-1][2] > 1
+    assert ctl.store.job("job-a")["real_step"] > lost
+    ctl.store.close()

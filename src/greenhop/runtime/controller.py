@@ -454,15 +454,27 @@ class Controller:
                 self._set(r, "transferring", bump=True, error=why,
                           **self._attempt(r, why))
                 return False
-            other = self._recorded_elsewhere(name, site, expect)
-            if other is not None:  # an intact copy was recorded at another site: pull it
-                why = (f"{here} does not verify; pulling it again from "
-                       f"{self.sites[other]}, where it was recorded")
+            # An intact copy here, if older, is used unless the expected one was recorded
+            # elsewhere; with none here, the newest recorded anywhere beats failing.
+            found = self._recorded_elsewhere(
+                name, site, newer_than=None if step is None else expect - 1)
+            if found is not None:  # a copy was recorded at another site: pull it
+                other, got = found
+                older = got < expect
+                why = (f"{here} does not verify; pulling "
+                       + (f"the older step {got} from {self.sites[other]}, the newest copy "
+                          "recorded elsewhere" if older else
+                          f"it again from {self.sites[other]}, where it was recorded"))
                 with self.store.tx():
                     self.store.event(self.ledger.next_step, "restore-failed",
                                      {"site": sname, "error": why}, job=name)
+                    if older:
+                        self.store.event(self.ledger.next_step, "checkpoint-fallback",
+                                         {"site": self.sites[other], "expected": expect,
+                                          "step": got}, job=name)
                 self._set(r, "transferring", bump=True, site=other, dest=site,
-                          move_kind="migrate", error=why, **self._attempt(r, why))
+                          move_kind="migrate", error=why,
+                          **({"expect_step": got} if older else {}), **self._attempt(r, why))
                 return False
             if step is None:
                 self._fail(r, f"no intact checkpoint of job {name!r} at {sname} (expected "
@@ -482,14 +494,17 @@ class Controller:
                               "resume_step": step}, job=name)
         return True
 
-    def _recorded_elsewhere(self, name: str, site: int, step: int) -> int | None:
-        """Another site where the controller recorded a checkpoint of ``name`` of at least
-        ``step`` (newest first), or None."""
+    def _recorded_elsewhere(self, name: str, site: int, *, newer_than: int | None
+                            ) -> tuple[int, int] | None:
+        """``(site, step)`` of the newest checkpoint of ``name`` the controller recorded at
+        another site than ``site``, if it is newer than ``newer_than`` (None: any); else
+        None. Whether it still verifies is the transfer's check."""
         for row in self.store.con.execute(
-                "SELECT site FROM checkpoints WHERE job = ? AND step >= ? AND site != ? "
-                "ORDER BY step DESC, unix_s DESC", (name, int(step), self.sites[site])):
+                "SELECT site, step FROM checkpoints WHERE job = ? AND step > ? AND site != ? "
+                "ORDER BY step DESC, unix_s DESC",
+                (name, -1 if newer_than is None else int(newer_than), self.sites[site])):
             if row["site"] in self.sites:
-                return self.sites.index(row["site"])
+                return self.sites.index(row["site"]), int(row["step"])
         return None
 
     def _attempt(self, r, why: str, before: int | None = None) -> dict:
