@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servicekit import TOKEN, memory_run, rows, served, sse_events
+from servicekit import TOKEN, edited_copy, memory_run, rows, served, sse_events
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -240,3 +241,25 @@ def test_head_on_the_event_stream_answers_the_headers_and_ends(client):
         assert head.headers["cache-control"] == "no-cache"
         # the same keep-alive connection answers the next request at once
         assert c.get("/api/v1/run").status_code == 200
+
+
+def test_work_done_is_the_books_share_of_modelled_work_not_the_trainers_steps(run_db, tmp_path):
+    """A job whose trainer has run all its steps but whose modelled work is half done in
+    the run's books (the books set the pace) shows `progress` 1.0 and `work_done` 0.5:
+    the run counts it unfinished, and so does the API."""
+    from greenhop.service.data import build_scenario_inputs
+
+    led = json.loads(rows(run_db, "SELECT ledger FROM run")[0]["ledger"])
+    work = build_scenario_inputs(rows(run_db, "SELECT scenario FROM run")[0]["scenario"]
+                                 )[1].job_work_gpu_s
+    led["fleet"]["remaining_gpu_s"][1] = 0.5 * float(work[1])
+    db = edited_copy(run_db, tmp_path / "half.db")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE run SET ledger = ? WHERE id = 1", (json.dumps(led),))
+    con.commit()
+    con.close()
+    with served(db) as url, httpx.Client(base_url=url, timeout=20) as c:
+        jobs = {j["name"]: j for j in c.get("/api/v1/jobs").json()}
+    assert jobs["job-b"]["progress"] == 1.0
+    assert jobs["job-b"]["work_done"] == pytest.approx(0.5)
+    assert all(jobs[n]["work_done"] == 1.0 for n in ("job-a", "job-c", "job-d"))

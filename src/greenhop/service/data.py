@@ -233,11 +233,14 @@ class RunReader:
             return {}
 
     def jobs(self) -> list[dict]:
-        """Per job: phase, site, destination, real step, total steps, progress, pinned."""
+        """Per job: phase, site, destination, real step, total steps, progress (the
+        trainer's steps), work done (the run's books: what decides when a job finishes),
+        pinned."""
         with self.connect() as con:
             sites, _ = self._names(con)
             rows = [dict(r) for r in con.execute("SELECT * FROM jobs ORDER BY idx")]
             op = self._operator(con)
+            work_done = self._work_done(con)
 
         def sname(i):
             return None if i is None else sites[i]
@@ -247,7 +250,23 @@ class RunReader:
                  "total_steps": r["total_steps"],
                  "progress": (min(1.0, r["real_step"] / r["total_steps"])
                               if r["total_steps"] else 0.0),
-                 "pinned": r["name"] in op["pinned"]} for r in rows]
+                 "work_done": work_done[i] if i < len(work_done) else None,
+                 "pinned": r["name"] in op["pinned"]} for i, r in enumerate(rows)]
+
+    def _work_done(self, con) -> list[float | None]:
+        """Per job (by index), the share of its modelled work done in the run's books,
+        0..1; empty while unknown (no snapshot yet, or the scenario still loading). A
+        trainer may finish its steps before its modelled work (the books set the pace),
+        so this, not ``progress``, says how far the run counts a job."""
+        loaded = self.scenario_inputs()
+        row = con.execute("SELECT ledger FROM run WHERE id = 1").fetchone()
+        led = _json(row[0]) if row is not None else None
+        if loaded is None or not led:
+            return []
+        work = loaded[1].job_work_gpu_s
+        left = led["fleet"]["remaining_gpu_s"]
+        return [min(1.0, max(0.0, 1.0 - float(rest) / float(w))) if w > 0 else None
+                for w, rest in zip(work, left, strict=False)]
 
     def migrations(self) -> list[dict]:
         """Every migration of the run, oldest first: job, src, dst, phase, bytes moved and

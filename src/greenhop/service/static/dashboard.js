@@ -111,11 +111,14 @@
       tr.appendChild(el("td", j.phase));
       tr.appendChild(el("td", j.dest ? (j.site || "–") + " → " + j.dest : (j.site || "–")));
       var td = el("td");
+      // the run's books decide when a job finishes; the trainer's steps until they load
+      var done = (j.work_done !== null && j.work_done !== undefined) ? j.work_done
+        : (j.progress || 0);
       var bar = el("progress");
       bar.max = 1;
-      bar.value = j.progress || 0;
+      bar.value = done;
       td.appendChild(bar);
-      td.appendChild(el("span", " " + Math.round(100 * (j.progress || 0)) + " %"));
+      td.appendChild(el("span", " " + Math.round(100 * done) + " %"));
       tr.appendChild(td);
       tr.appendChild(el("td", j.pinned ? "pinned" : ""));
       var actions = el("td");
