@@ -169,11 +169,15 @@ def test_corrupt_checkpoints_fall_back_verified_or_fail_loudly(tmp_path):
         dirs = {j["name"]: work / "sites" / j["site"] / j["name"] for j in stopped[:2]}
         backup = tmp_path / "backup"
 
-        shutil.copytree(dirs[all_job["name"]], backup)
+        # every copy of that job, also those its moves left at other sites (the controller
+        # would pull the newest one recorded there rather than fail)
+        everywhere = sorted((work / "sites").glob(f"*/{all_job['name']}"))
+        for d in everywhere:
+            shutil.copytree(d, backup / d.parent.name)
         steps = {n: sorted(d.glob("step-*")) for n, d in dirs.items()}
         assert all(len(v) == 2 for v in steps.values()), steps
         _flip(_largest(steps[newest_job["name"]][-1]))
-        for p in steps[all_job["name"]]:
+        for p in (p for d in everywhere for p in d.glob("step-*")):
             _flip(_largest(p))
         logs_before = set((work / "logs").glob(f"{all_job['name']}.*.log"))
         proc = start_run(work, CHAOS, 36000, "--step-sleep", "0.01")
@@ -189,10 +193,9 @@ def test_corrupt_checkpoints_fall_back_verified_or_fail_loudly(tmp_path):
         assert set((work / "logs").glob(f"{all_job['name']}.*.log")) == logs_before
         assert trainers_by_job(work) == {}
         # the operator restores the checkpoints; the same command retries the failed job
-        for p in dirs[all_job["name"]].iterdir():
-            shutil.rmtree(p)
-        for p in backup.iterdir():
-            shutil.copytree(p, dirs[all_job["name"]] / p.name)
+        for d in everywhere:
+            shutil.rmtree(d)
+            shutil.copytree(backup / d.parent.name, d)
         _finish(work)
         fb = _events(db, ("checkpoint-fallback",))
         assert newest_job["name"] in [e["job"] for e in fb]
