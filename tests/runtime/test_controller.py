@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -407,4 +408,94 @@ def test_a_lost_checkpoint_resumes_from_an_older_copy_recorded_at_another_site(t
     resumed = [s for s in ex.starts if s[0] == "job-a" and s[3] == older]
     assert resumed and resumed[-1][2] > 1
     assert ctl.store.job("job-a")["real_step"] > lost
+    ctl.store.close()
+
+
+class _DeleteTheDatabase(PolicyBase):
+    """Does nothing but delete the run database file at its third decision (a user's
+    `rm run.db` while the run is live)."""
+
+    name = "delete-the-database"
+    capabilities = Capabilities()
+    path = None
+
+    def __init__(self) -> None:
+        self.decisions = 0
+
+    def decide(self, obs):
+        self.decisions += 1
+        if self.decisions == 3:
+            self.path.unlink(missing_ok=True)
+        return []
+
+
+def test_a_database_deleted_mid_run_stops_the_run_and_its_records_are_saved(tmp_path,
+                                                                            monkeypatch):
+    """`rm run.db` while the run is live: the run notices at its next heartbeat, stops as
+    Ctrl-C stops it (every job checkpointed), and saves the open database to a new file
+    beside the old path (it ran on blind before, its books lost with the unlinked file);
+    moved back, the same run resumes to its end."""
+    import shutil
+
+    from greenhop.policies import POLICIES
+    from greenhop.runtime import controller as controller_mod
+
+    monkeypatch.setattr(controller_mod, "HEARTBEAT_S", 0.0)
+    db = tmp_path / "run.db"
+    _DeleteTheDatabase.path = db
+    ex = InMemoryExecutor()
+    with POLICIES.temporary("delete-the-database", _DeleteTheDatabase):
+        ctl = memory_controller(db, ex, policy="delete-the-database")
+        ctl.prepare()
+        summary = ctl.run()
+        ctl.store.close()
+    assert summary["status"] == "stopped"
+    assert "was deleted while the run was live" in summary["error"]
+    saved = Path(summary["recovered_db"])
+    assert saved.parent == tmp_path and saved.name.startswith("run.db.recovered-")
+    assert not db.exists()
+    # nothing of the deleted file is left under its name to be read into a new one there
+    assert not any(tmp_path.glob("run.db-*"))
+    kept = Store.open(saved)
+    assert kept.run_row()["status"] == "stopped"
+    stopped_at = kept.run_row()["step"]
+    assert 0 < stopped_at < inputs(LIVE)[1].n_steps
+    kept.close()
+    shutil.move(saved, db)
+    with POLICIES.temporary("delete-the-database", _DeleteTheDatabase):
+        _DeleteTheDatabase.path = tmp_path / "not-there"  # the resumed policy deletes nothing
+        ctl = memory_controller(db, ex, policy="delete-the-database")
+        ctl.prepare()
+        again = ctl.run()
+    assert again["status"] == "done", again.get("error")
+    assert ctl.store.run_row()["step"] > stopped_at
+    ctl.store.close()
+
+
+class _FirstTrainerHangs(InMemoryExecutor):
+    """job-a's first trainer starts but never reports a step (a hung import, a SIGSTOP)."""
+
+    def _advance(self, t) -> None:
+        first = next(p for p, tr in sorted(self.trainers.items()) if tr.job == "job-a")
+        if t.pid != first:
+            super()._advance(t)
+
+
+def test_a_trainer_that_never_reports_a_step_is_killed_and_started_again(tmp_path):
+    """A trainer that reports no step within the start timeout is killed and started
+    again (one failed attempt, said why): the run finishes instead of waiting on it for
+    ever."""
+    ex = _FirstTrainerHangs()
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.cfg.start_timeout_s = 0.2
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "done", summary.get("error")
+    hung = min(p for p, tr in ex.trainers.items() if tr.job == "job-a")
+    assert not ex.trainers[hung].alive and ex.trainers[hung].exit_code == -9
+    why = [e["body"]["error"] for e in ctl.store.events(("trainer-failed",))
+           if e["job"] == "job-a"]
+    assert len(why) == 1 and "reported no step within 0.2 s" in why[0]
+    assert len([s for s in ex.starts if s[0] == "job-a"]) >= 2
+    assert ctl.store.job("job-a")["real_step"] == ctl.store.job("job-a")["total_steps"]
     ctl.store.close()

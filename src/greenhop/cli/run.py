@@ -386,6 +386,13 @@ def run_command(
         left = _checkpointed(summary, "every other job checkpointed and stopped")
         raise RuntimeFailure(f"{summary['error']}; {left}. Fix the cause, then run the same "
                              "command again to retry it")
+    if summary.get("recovered_db"):  # stopped like Ctrl-C: its file was gone
+        db = ctl.store.path
+        raise RuntimeFailure(f"{summary['error']}; stopped at step {summary['step']}: "
+                             f"{_checkpointed(summary)}; its records are saved in "
+                             f"{summary['recovered_db']}: move them back (mv "
+                             f"{summary['recovered_db']} {db}) and run the same command again "
+                             "to resume")
     if summary.get("out_of_wall_time"):  # stopped like Ctrl-C, but the run did not finish
         raise RuntimeFailure(f"{summary['error']}; stopped at step {summary['step']}: "
                              f"{_checkpointed(summary)}; run the same command again (with a "

@@ -46,7 +46,7 @@ from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
 from greenhop.runtime.states import check_transition
-from greenhop.runtime.store import Store
+from greenhop.runtime.store import DatabaseGone, Store
 
 MAX_ATTEMPTS = 6
 """Failed attempts of one phase in a row (a transfer to a dead agent, a trainer that
@@ -79,6 +79,10 @@ class OutOfWallTime(RuntimeFailure):
     trainer checkpoints) and is recorded ``stopped`` with this error, so it can resume."""
 
 
+START_TIMEOUT_S = 900.0
+"""How long a started trainer may take to report its first step (import, restore) before
+it counts as hung and is killed and started again [s]; restores have taken 22 s under a
+load of 10 on a 2-core machine."""
 STOP_GRACE_S = 120.0
 """How long a stop waits for moves in flight to land and trainers to checkpoint [s]."""
 AT_REST = ("pending", "queued", "suspended", "stopped", "done", "failed")
@@ -104,6 +108,7 @@ class RunConfig:
     start_unix_s: float = 0.0
     poll_s: float = 0.01
     max_wall_s: float = 3600.0
+    start_timeout_s: float = START_TIMEOUT_S
     run_id: str = ""
     forecast: ForecastSpec | None = None   # the scenario's [forecast] (default when None)
     seed: int = 0                          # the scenario's seed (forecast audits)
@@ -163,6 +168,7 @@ class Controller:
         self.backoff_base_s = BACKOFF_BASE_S
         self.stop_grace_s = STOP_GRACE_S
         self._since: dict[str, float] = {}
+        self._started: dict[str, float] = {}  # job -> monotonic time its trainer started
         self.decision_wall_s: list[float] = []
         self._progress: dict[str, int] = {}
         self._finishing: set[str] = set()   # jobs the books finish in the step being closed
@@ -485,7 +491,7 @@ class Controller:
             self.log(f"{name}: {here} is corrupt; resuming from the older intact step {step}")
         pid, start = self.ex.start_trainer(name, sname, self._spec(name), r["token"],
                                            resume_step=step)
-        self._since[name] = time.monotonic()
+        self._since[name] = self._started[name] = time.monotonic()
         with self.store.tx():
             self.store.update_job(name, trainer_pid=pid, trainer_start=start,
                                   trainer_token=r["token"], expect_step=step)
@@ -596,6 +602,14 @@ class Controller:
                 return False
             ts = self._trainer(r)
             if ts.alive and ts.step < 0:
+                # a trainer that never reports a step (hung, frozen) would stall the run
+                began = self._started.setdefault(name, time.monotonic())
+                if time.monotonic() - began > self.cfg.start_timeout_s:
+                    self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
+                    self._started.pop(name, None)
+                    self._retry(r, f"trainer reported no step within "
+                                   f"{self.cfg.start_timeout_s:g} s of its start (hung or "
+                                   "frozen); killed it")
                 return False
             if ts.alive:
                 self._arrived(r, site)
@@ -799,6 +813,7 @@ class Controller:
         now = time.time()
         if now - self._beat >= HEARTBEAT_S:
             self._beat = now
+            self.store.check_still_here()
             with self.store.tx():
                 self.store.con.execute("UPDATE run SET heartbeat_unix_s = ? WHERE id = 1",
                                        (now,))
@@ -869,7 +884,7 @@ class Controller:
         try:
             try:
                 self._loop(T, step_wall, deadline, t_start)
-            except (JobFailed, OutOfWallTime) as exc:
+            except (JobFailed, OutOfWallTime, DatabaseGone) as exc:
                 failure = exc
                 self.stop_requested = True
             # out of wall time, no job failed: stopped (resumable), with the reason recorded
@@ -905,6 +920,8 @@ class Controller:
         if failure:
             out["error"] = str(failure)
             out["out_of_wall_time"] = isinstance(failure, OutOfWallTime)
+        if isinstance(failure, DatabaseGone):  # the books live on in the open file: save them
+            out["recovered_db"] = str(self.store.save_copy())
         return out
 
     def _loop(self, T: int, step_wall: float, deadline: float, t_start: float) -> None:

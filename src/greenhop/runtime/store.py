@@ -115,6 +115,11 @@ class DamagedDatabase(ConfigError, StoreError, sqlite3.DatabaseError):
     """A page of the file is damaged (malformed, text that is not UTF-8): exit code 2."""
 
 
+class DatabaseGone(StoreError):
+    """The owner's database file was deleted or replaced while the run was live: what it
+    writes would be lost with the open, unlinked file, so the run stops."""
+
+
 _DAMAGED = ("malformed", "could not decode", "not a database")
 
 
@@ -185,6 +190,15 @@ class _GuardedConnection(sqlite3.Connection):
         return self.cursor().executemany(*args)
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of the file at ``path``; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(path), timeout=10.0, isolation_level=None,
                           factory=_GuardedConnection)
@@ -243,6 +257,7 @@ class Store:
         self.path = Path(path)
         self.con = con
         self._lock_fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) the owner opened
 
     # ------------------------------------------------------------ opening
     @classmethod
@@ -296,6 +311,27 @@ class Store:
                 f"{self.path}: a run is already live on this database (controller pid {pid}); "
                 "stop it with Ctrl-C (or wait for it to finish), or use another --db")
         self._lock_fd = fd
+        self._identity = _identity(self.path)
+
+    def check_still_here(self) -> None:
+        """Raise :class:`DatabaseGone` when the file at :attr:`path` is no longer the one
+        the owner opened (deleted, or replaced by another)."""
+        if self._identity is not None and _identity(self.path) != self._identity:
+            now = "deleted" if not self.path.exists() else "replaced by another file"
+            raise DatabaseGone(f"{self.path}: the run database was {now} while the run was "
+                               "live")
+
+    def save_copy(self) -> Path:
+        """Write this connection's database (the owner's, even if its file was unlinked)
+        to a new file beside :attr:`path`, never over an existing one; returns its path."""
+        dst = self.path.with_name(f"{self.path.name}.recovered-{int(time.time())}")
+        n = 1
+        while dst.exists():
+            n += 1
+            dst = dst.with_name(f"{self.path.name}.recovered-{int(time.time())}-{n}")
+        self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.con.execute("VACUUM INTO ?", (str(dst),))
+        return dst
 
     def owner_alive(self) -> bool:
         """True while a controller holds this database's owner lock (asked of the kernel,
@@ -317,6 +353,12 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        if self._identity is not None and not self.path.exists():
+            # the owner's file was deleted: its WAL and shared-memory files, left under
+            # the old name, would be read as part of a new file put there
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.path}{suffix}")
         if self._lock_fd is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
