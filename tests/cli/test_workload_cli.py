@@ -147,3 +147,23 @@ def test_inspect_empty_job_dir_is_a_runtime_error(tmp_path, capsys) -> None:
         main(["workload", "inspect", str(tmp_path)])
     assert exc.value.code == 1
     assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_skipped_as_corrupt_never_takes_the_place_of_a_verified_one(tmp_path):
+    """The newest checkpoint is damaged; the run resumes from the one before it and saves
+    more. `--keep 2` then keeps two *verified* checkpoints (the one it resumed from and the
+    new one): the damaged one does not count as one of them (it used to, and the verified
+    one it resumed from was deleted, leaving one good checkpoint), and it is left as it is."""
+    job = tmp_path / "job"
+    args = ["workload", "run", "mlp", "--ckpt-dir", str(job), "--quiet"]
+    assert runner.invoke(app, [*args, "--steps", "15", "--every", "5", "--keep", "3"]
+                         ).exit_code == 0
+    bad = job / "step-000000015" / "model.safetensors"
+    bad.write_bytes(os.urandom(100))
+    again = runner.invoke(app, [*args, "--steps", "20", "--every", "10", "--keep", "2"])
+    assert again.exit_code == 0, again.output
+    left = sorted(p.name for p in job.glob("step-*"))
+    assert left == ["step-000000010", "step-000000015", "step-000000020"], left
+    assert bad.stat().st_size == 100  # the damaged one is left as it was
+    for name in ("step-000000010", "step-000000020"):
+        assert runner.invoke(app, ["workload", "inspect", str(job / name)]).exit_code == 0

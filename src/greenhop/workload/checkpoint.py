@@ -900,22 +900,25 @@ def weights_sha256(path: str | Path, component: str = "model") -> str:
     return h.hexdigest()
 
 
-def prune(ckpt_dir: str | Path, keep: int, *, upto_step: int | None = None) -> list[Path]:
+def prune(ckpt_dir: str | Path, keep: int, *, upto_step: int | None = None,
+          not_counted: set[int] | frozenset[int] = frozenset()) -> list[Path]:
     """Keep the newest ``keep`` complete checkpoints; remove older ones and stale partial ones.
 
     With ``upto_step`` (the step just saved) only checkpoints at or below it count and
     may go: one of a higher step is another history (a corrupt one the run skipped when
     it resumed, or one past the step it was told to resume from), and counting it would
-    remove the checkpoint just written. A checkpoint's manifest is removed first, so a
-    crash mid-removal leaves an incomplete (ignored) directory, never a wrong one.
-    Returns what was removed.
+    remove the checkpoint just written. ``not_counted``: steps known to be corrupt (the
+    run skipped them when it resumed); they are left as they are and do not count as one
+    of the ``keep``, so a corrupt checkpoint never takes the place of a verified one. A
+    checkpoint's manifest is removed first, so a crash mid-removal leaves an incomplete
+    (ignored) directory, never a wrong one. Returns what was removed.
     """
     if keep < 1:
         raise ConfigError(f"keep must be at least 1; got {keep}")
     removed = []
     complete = 0
     for step, path in list_checkpoints(ckpt_dir):
-        if upto_step is not None and step > upto_step:
+        if (upto_step is not None and step > upto_step) or step in not_counted:
             continue
         has_manifest = (path / MANIFEST).is_file()
         if has_manifest and complete < keep:

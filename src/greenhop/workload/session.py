@@ -175,6 +175,7 @@ class TrainingSession:
             self.components[name] = obj
         self.every_steps = every_steps
         self.keep = keep
+        self.corrupt_steps: set[int] = set()  # skipped as corrupt when resuming: not kept
         self.control_file = Path(control_file) if control_file else self.ckpt_dir / CONTROL_FILE
         self.signals = tuple(signals)
         self.capture_rng = capture_rng
@@ -251,6 +252,7 @@ class TrainingSession:
                         f"cannot resume from {path} ({ENV_RESUME_STEP}={want}): {exc}"
                     ) from None
                 self.log(f"skipping {path.name}: {exc}")
+                self.corrupt_steps.add(step)
         if loaded is None:
             if want is not None and want > 0:
                 raise CheckpointError(
@@ -307,7 +309,7 @@ class TrainingSession:
             self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
             extra_meta=extra,
         )
-        ck.prune(self.ckpt_dir, self.keep, upto_step=step)
+        ck.prune(self.ckpt_dir, self.keep, upto_step=step, not_counted=self.corrupt_steps)
         self.last_saved = (step, finished)
         return path
 
