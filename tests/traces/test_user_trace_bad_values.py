@@ -27,11 +27,17 @@ def test_a_value_that_overflows_in_si_names_its_row(tmp_path, unit) -> None:
         read_trace(path, "surplus", unit)
 
 
-def test_the_largest_value_that_fits_is_kept(tmp_path) -> None:
-    rows = [f"{t},{1e300 if i == 5 else 1.0}" for i, t in enumerate(TIMES)]
+def test_the_largest_plausible_power_is_kept_and_one_above_it_refused(tmp_path) -> None:
+    """1 TW is kept; above it a value is refused, naming its row: finite but huge values
+    (1e305 W) used to pass and give infinite window energies (`Infinity` in --json)."""
+    rows = [f"{t},{1e9 if i == 5 else 1.0}" for i, t in enumerate(TIMES)]
     series = read_trace(_csv(tmp_path, "time,surplus\n" + "\n".join(rows) + "\n"),
                         "surplus", "kW")
-    assert series.iloc[5] == pytest.approx(1e303) and np.isfinite(series).all()
+    assert series.iloc[5] == pytest.approx(1e12) and np.isfinite(series).all()
+    rows = [f"{t},{1e305 if 5 <= i < 15 else 0.0}" for i, t in enumerate(TIMES)]
+    path = _csv(tmp_path, "time,surplus\n" + "\n".join(rows) + "\n")
+    with pytest.raises(TraceError, match=r"value 1e\+305 W .* at row 6 .*more than 1 TW"):
+        read_trace(path, "surplus", "W")
 
 
 def test_text_that_is_no_time_is_reported_as_unparseable(tmp_path) -> None:

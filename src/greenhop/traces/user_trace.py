@@ -40,6 +40,10 @@ UNITS: dict[str, tuple[str, float, bool]] = {
     "tCO2/MWh": ("carbon_g_per_kwh", 1000.0, False),
     "lbCO2/MWh": ("carbon_g_per_kwh", 0.45359237, False),
 }
+MAX_SI: dict[str, tuple[float, str]] = {"power_w": (1e12, "1 TW"),
+                                         "carbon_g_per_kwh": (1e5, "100,000 gCO2/kWh")}
+"""Largest plausible value of each quantity once in SI units (a site's power, a grid's
+intensity): far above any real one, low enough that sums over a year stay finite."""
 GAP_MODES = ("error", "break", "interpolate")
 TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start",
                        "interval_start_utc", "time_utc")
@@ -233,6 +237,13 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         raise TraceError(f"{path}: value {values[i]:g} {unit} in column {column!r} at "
                          f"{_where(kind, i)} ({times[i]}) is too large: it overflows to "
                          "infinity once converted to SI units; check the value and the unit")
+    cap, cap_text = MAX_SI[quantity]
+    huge = np.flatnonzero(si > cap)
+    if len(huge):
+        i = huge[0]
+        raise TraceError(f"{path}: value {values[i]:g} {unit} in column {column!r} at "
+                         f"{_where(kind, i)} ({times[i]}) is more than {cap_text}, far above "
+                         "any real one; check the value and the unit")
     nan = np.flatnonzero(np.isnan(values))
     gap_pos = np.flatnonzero(diffs_s > step_s)
     if gaps == "error":
