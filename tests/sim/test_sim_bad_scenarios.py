@@ -123,6 +123,8 @@ CASES = [
     # arrival weight) without a word: every list of names refuses it, naming both places.
     ("allowed-sites-twice", _set("jobs/0/allowed_sites", ["a", "b", "a"]),
      r"jobs\[0\]\.allowed_sites\[2\]: 'a' is listed twice \(also at \[0\]\)"),
+    ("allowed-sites-empty", _set("jobs/0/allowed_sites", []),
+     r"jobs\[0\]\.allowed_sites: an empty list would leave the job no site"),
     ("generator-origin-twice", _generator(origins=["b", "b"]),
      r"generator\.origins\[1\]: 'b' is listed twice \(also at \[0\]\)"),
     ("policies-twice", _set("policies", ["static", "energy-greedy", "static"]),

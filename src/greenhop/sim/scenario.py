@@ -499,6 +499,9 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
                           f"(0, 1), got {share!r}")
     deadline = jt.duration("deadline", None, lo=0, lo_open=True)
     allowed = tuple(jt.strings("allowed_sites", [], unique=True))
+    if jt.has("allowed_sites") and not allowed:
+        raise ConfigError(f"{jt.where('allowed_sites')}: an empty list would leave the job no "
+                          "site; list at least one, or leave the key out to allow every site")
     for i, s in enumerate(allowed):
         if s not in names:
             raise ConfigError(f"{jt.where('allowed_sites')}[{i}]: unknown site '{s}'; sites: "
