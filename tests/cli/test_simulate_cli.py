@@ -83,6 +83,9 @@ def test_simulate_writes_metrics_and_report_and_prints_a_table(scenario, tmp_pat
 
 
 def test_json_policies_and_seed(scenario, tmp_path):
+    # an earlier run's report in --out is removed: it would contradict the new metrics
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "report.html").write_text("an earlier run's report", encoding="utf-8")
     r = run_cli(str(scenario), "--out", str(tmp_path / "o"), "--json",
                 "--policies", "static,threshold", "--seed", "11", "--no-report")
     assert r.returncode == 0, r.stderr

@@ -84,7 +84,8 @@ def simulate_command(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     as_json: bool = typer.Option(
         False, "--json", help="Print metrics.json to stdout; files are written only with --out."),
-    no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="Skip report.html (an earlier one in --out is removed)."),
     policy_file: list[str] = policy_files.option(),
 ) -> None:
     """Simulate a fleet of renewable-powered sites under each policy and compare them."""

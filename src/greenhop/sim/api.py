@@ -78,7 +78,9 @@ class SimulationResult:
         return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n"
 
     def write(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
-        """Write ``metrics.json`` (and ``report.html``) into ``out_dir``; returns the paths."""
+        """Write ``metrics.json`` (and ``report.html``) into ``out_dir``, replacing what an
+        earlier run wrote there (without ``report``, its ``report.html`` is removed);
+        returns the paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"metrics": out / "metrics.json"}
@@ -87,6 +89,8 @@ class SimulationResult:
             from greenhop.sim.report import write_report
 
             paths["report"] = write_report(self, out / "report.html")
+        else:  # an earlier run's report beside these metrics would contradict them
+            (out / "report.html").unlink(missing_ok=True)
         return paths
 
 
