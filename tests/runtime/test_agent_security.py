@@ -239,3 +239,18 @@ def test_tls_with_the_runs_ca_only(tmp_path):
         with pytest.raises(TransferError):
             list_remote(agent.url.replace("https", "http"), "job",
                         credentials=Credentials(TOKEN))
+
+
+def test_a_certificate_that_does_not_load_names_both_files(tmp_path):
+    """A certificate or key that is not PEM (here: the token file) is one error naming
+    both files and their options, not the SSL library's bare "PEM lib"."""
+    from greenhop.core.errors import ConfigError
+
+    junk = tmp_path / "not-a-cert"
+    junk.write_text("not a certificate\n")
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ConfigError) as info, SiteAgent(tmp_path / "a", token=TOKEN,
+                                                       tls=(str(junk), str(junk))):
+        pass
+    msg = str(info.value)
+    assert f"{junk} (--tls-cert)" in msg and f"{junk} (--tls-key)" in msg

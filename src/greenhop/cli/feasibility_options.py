@@ -32,7 +32,8 @@ HELP = {
     f"Default: {C.EFFICIENCY}; 1 with --ideal.",
     "streams": f"Parallel TCP streams [-], >= 1 (the Mathis bound is per stream). "
     f"Default: {C.STREAMS}.",
-    "rtt": f"Round-trip time of the path, e.g. 50ms (used only with --loss > 0). "
+    "rtt": "Round-trip time of the path, e.g. 50ms: caps each stream at the Mathis bound "
+    "with --loss > 0, and adds (N-1) x RTT to a sync exchange of N workers. "
     f"Default: {C.RTT_S * 1e3:g}ms.",
     "loss": "Packet loss probability [-], in [0, 1); > 0 caps each stream at the Mathis bound "
     "MSS x 8 / RTT x sqrt(3/2) / sqrt(loss). Default: 0.",

@@ -628,7 +628,12 @@ class SiteAgent:
             config.load()
         except (OSError, ValueError) as exc:
             sock.close()
-            raise ConfigError(f"cannot use the TLS certificate or key: {exc}") from None
+            if self.tls is None:
+                raise ConfigError(f"cannot start the agent of {self.name}: {exc}") from None
+            raise ConfigError(
+                f"cannot use the TLS certificate {self.tls[0]} (--tls-cert) with the key "
+                f"{self.tls[1]} (--tls-key): {exc}; both must be PEM files, the key the "
+                "certificate's own") from None
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"greenhop-agent-{self.name}",
                                         daemon=True)
