@@ -66,6 +66,9 @@ def test_an_event_is_stored_with_its_times_on_the_runs_clock(capsys, live_db):
     (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h"], "--limit"),
     (["--site", "tokyo-jp", "--from", "tomorrow", "--to", "+2h", "--limit", "30kW"],
      "--from: "),
+    # wholly past: the real reason, not "the announcement comes after the start"
+    (["--site", "tokyo-jp", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-01T03:00:00Z",
+      "--limit", "30kW"], "the event ends before the run's present (step 0)"),
 ])
 def test_bad_events_exit_2_with_one_line_and_store_nothing(capsys, live_db, args, message):
     before = stored(live_db)
@@ -110,3 +113,15 @@ def test_a_scenario_with_a_bad_event_exits_2_with_one_line(capsys, tmp_path, eve
     code, _out, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
     assert code == 2 and message in err and err.strip().count("\n") == 0, err
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_price_alone_is_an_event(capsys, tmp_path):
+    """A price signal with no cap or shed share is an event, as in a scenario's
+    `[[grid.events]]` (docs/grid.md: it asks for less power, sets a price, or both)."""
+    db = live_run_db(tmp_path / "run.db")
+    code, out, err = run(capsys, "grid", "event", "--site", "madrid-es", "--from", "+1h",
+                         "--to", "+2h", "--price", "500", "--db", str(db))
+    assert code == 0, err
+    body = json.loads(out)["body"]
+    assert body["price_per_mwh"] == 500 and body.get("limit_w") is None
+    assert [r["id"] for r in stored(db)] == [json.loads(out)["id"]]

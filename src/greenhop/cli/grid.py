@@ -59,8 +59,9 @@ def event_command(
         fields["site"] = site[0]
     else:
         fields["sites"] = list(site)
-    if limit is None and reduce is None:
-        raise ConfigError("give --limit (e.g. 20kW) or --reduce (e.g. 25%)")
+    if limit is None and reduce is None and price is None:
+        raise ConfigError("give --limit (e.g. 20kW), --reduce (e.g. 25%) or --price (per MWh), "
+                          "or a price with either")
     store = Store.open(db)
     try:
         row = file_event(store, {k: v for k, v in fields.items() if v is not None},

@@ -44,6 +44,17 @@ def run_clock(store: Store) -> tuple[object, float, int]:
     return sc, float(sc.start.timestamp()), int(row["step"])
 
 
+def _ends_by(where: str, fields: dict, now_unix_s: float) -> bool:
+    """True when the event of ``fields``, announced at its start, ends at or before
+    ``now_unix_s``; False when it ends later or does not parse at all."""
+    try:
+        ev = event_from_fields(where, {**fields, "announce": fields.get("from")},
+                               origin_unix_s=now_unix_s)
+    except ConfigError:
+        return False
+    return ev.end_unix_s <= now_unix_s
+
+
 def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     """Validate ``fields`` (:func:`greenhop.core.grid_events.event_from_fields`) against the
     run in ``store`` and file the event; returns the stored row."""
@@ -56,10 +67,18 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
         while f"event-{int(now)}-{n}" in taken:
             n += 1
         fields["id"] = f"event-{int(now)}-{n}"
-    ev = event_from_fields(where, fields, origin_unix_s=now)
+    past = ConfigError(f"{where}: the event ends before the run's present (step {step}); "
+                       "give a later end")
+    try:
+        ev = event_from_fields(where, fields, origin_unix_s=now)
+    except ConfigError:
+        # an event wholly past fails the announcement check too (announced now, after its
+        # start): give the real reason
+        if _ends_by(where, fields, now):
+            raise past from None
+        raise
     if ev.end_unix_s <= now:
-        raise ConfigError(f"{where}: the event ends before the run's present (step {step}); "
-                          "give a later end")
+        raise past
     run_end = start_unix_s + sc.horizon_s
     if ev.start_unix_s >= run_end:
         raise ConfigError(f"{where}: the event starts after the run ends "
