@@ -476,3 +476,15 @@ def test_a_scenario_name_that_is_a_path_is_no_default_output_folder(tmp_path, mo
     assert not (tmp_path / "escaped").exists() and list(work.iterdir()) == []
     outcome = run_sweep(spec, work / "out", serial=True)  # with --out it runs
     assert outcome.summary["scenario"] == "x/../../escaped"
+
+
+def test_a_changed_scenario_is_named_with_what_the_digest_covers(serial_run, scenario):
+    """The scenario digest also covers `--set` values and the contents of policy files,
+    so its difference says so (a changed `--policy-file` read as an unchanged scenario)."""
+    _, outcome = serial_run
+    scenario.write_text(scenario.read_text().replace('startup = "60s"', 'startup = "90s"'))
+    other = prepare_sweep(scenario, seeds="1-3", policies=POLICIES)
+    with pytest.raises(ConfigError, match=r"it differs in scenario_sha256: the scenario's "
+                       r"text, its --set values or the contents of a policy file it loads"):
+        run_sweep(other, outcome.out, serial=True)
+    assert len(_cells(outcome.out)) == 6  # nothing lost

@@ -30,6 +30,11 @@ SET_ASIDE = ".discarded"
 """Where ``--force`` moves the sweep it replaces, until the new one finishes."""
 
 
+_WHAT = {"scenario_sha256": "scenario_sha256: the scenario's text, its --set values or the "
+                            "contents of a policy file it loads"}
+"""How a difference in a manifest's key is named to the user."""
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (all or nothing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +152,7 @@ class SweepStore:
                                   "or pass --force to start afresh")
             return
         if old != definition:
-            diff = [k for k in sorted(set(old) | set(definition))
+            diff = [_WHAT.get(k, k) for k in sorted(set(old) | set(definition))
                     if old.get(k) != definition.get(k)]
             raise ConfigError(
                 f"{self.out}: holds a different sweep (it differs in {', '.join(diff)}); "
