@@ -29,7 +29,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -154,6 +156,34 @@ def check_plan(cfg: DilocoConfig, sites: list[str], placement: list[str],
         where[m.worker] = m.site
 
 
+def check_root(root: str | Path, job: str = "diloco") -> None:
+    """Refuse a ``root`` that already holds a DiLoCo run's files (worker checkpoint
+    directories ``<site>/<job>-w<rank>`` or worker logs ``logs/w<rank>.log``): its workers
+    would resume the old checkpoints while the driver starts at outer step 1, and nothing
+    resumes a whole run. Nothing there is changed."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    found = [d for d in root.glob(f"*/{job}-w*")
+             if d.is_dir() and d.name[len(job) + 2:].isdigit()]
+    found += [f for f in root.glob("logs/w*.log") if f.name[1:-4].isdigit()]
+    if found:
+        shown = ", ".join(str(f) for f in sorted(found)[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        raise ConfigError(f"{root} already holds a DiLoCo run ({shown}{more}); pass a new "
+                          f"ROOT or remove that one (a finished or failed run is not resumed)")
+
+
+def _ended(code: int) -> str:
+    """How a process ended: ``exited 1`` or ``was killed by SIGKILL``."""
+    if code >= 0:
+        return f"exited {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
 class _Worker:
     """One worker process and the lines it printed."""
 
@@ -200,6 +230,14 @@ class _Worker:
         self.proc.wait()
         self._close()
 
+    def failure(self, code: int, when: str) -> RuntimeFailure:
+        """The error for this worker having ended with ``code`` ``when`` (e.g. "during
+        outer step 3"): its last stderr line when it exited on its own, else its log."""
+        tail = self.stderr_tail() if code >= 0 else ""
+        detail = f": {tail}" if tail else f"; its log is {self.log_path}"
+        return RuntimeFailure(f"DiLoCo worker {self.rank} at {self.site} {_ended(code)} "
+                              f"{when}{detail}")
+
 
 def job_name(job: str, rank: int) -> str:
     """The agents' job name of worker ``rank`` (its own checkpoint directory)."""
@@ -225,14 +263,17 @@ def run_diloco(
     checkpoint. ``on_outer_step(t, {rank: pid})`` is called once every worker finished
     outer step ``t``, before the driver's decision (an observer, e.g. for fault tests).
 
-    Raises :class:`ConfigError` for a plan that cannot run and
-    :class:`RuntimeFailure` when a worker fails (its last stderr line is quoted).
+    Raises :class:`ConfigError` for a plan that cannot run or a ``root`` that already
+    holds a DiLoCo run (:func:`check_root`), and :class:`RuntimeFailure` at once when a
+    worker fails (named with how it ended; its last stderr line is quoted) or the
+    training diverges (a non-finite loss; the outer step is named).
     """
     torch = require("torch", "torch")
     check_name("job", job)
     placement = list(placement or [sites[i % len(sites)] for i in range(cfg.workers)])
     moves = sorted(moves or [], key=lambda m: (m.outer_step, m.worker))
     check_plan(cfg, sites, placement, moves)
+    check_root(root, job)
     log = log or (lambda msg: print(f"greenhop diloco: {msg}", file=sys.stderr, flush=True))
     root = Path(root)
     token = new_token()
@@ -241,17 +282,30 @@ def run_diloco(
     workers: dict[int, _Worker] = {}
     result = DilocoResult(placement)
     lock = threading.Lock()
+    diverged: list[tuple[int, int, float]] = []  # (outer step, rank, loss), first one
     t0 = time.monotonic()
 
     def on_line(rank: int, line: str) -> None:
         parts = line.split()
         if len(parts) == 6 and parts[0] == "outer" and parts[2] == "loss":
             with lock:
+                t, loss = int(parts[1]), float(parts[3])
+                if not math.isfinite(loss):
+                    diverged[:] = sorted([*diverged, (t, rank, loss)])[:1]
                 if rank == 0:
-                    result.outer_losses[int(parts[1])] = float(parts[3])
+                    result.outer_losses[t] = loss
                     result.outer_steps = len(result.outer_losses)
                 result.sync_bytes_per_worker = int(parts[5])
                 result.sync_bytes += int(parts[5])
+
+    def check_loss() -> None:
+        with lock:
+            if diverged:
+                t, rank, loss = diverged[0]
+                raise RuntimeFailure(
+                    f"the DiLoCo training diverged at outer step {t}: worker {rank} "
+                    f"(at {workers[rank].site}) reported loss {loss!r}; lower inner_lr or "
+                    f"outer_lr")
 
     store = None
     try:
@@ -296,7 +350,7 @@ def run_diloco(
         for rank, site in enumerate(placement):
             start(rank, site, None)
         for t in range(1, cfg.outer_steps):  # the last step ends the run: no decision
-            _wait_arrivals(store, t, cfg, workers, restart)
+            _wait_arrivals(store, t, cfg, workers, restart, check_loss)
             if on_outer_step is not None:
                 on_outer_step(t, {r: w.proc.pid for r, w in workers.items()})
             now = [m for m in moves if m.outer_step == t]
@@ -306,12 +360,8 @@ def run_diloco(
                 start(m.worker, m.site, rec.step)
                 result.moves.append(rec)
                 placement[m.worker] = m.site
-        for rank in sorted(workers):
-            while (code := workers[rank].wait(cfg.timeout_s)) == EXIT_MIGRATED:
-                restart(rank)
-            if code != EXIT_FINISHED:
-                raise RuntimeFailure(f"DiLoCo worker {rank} at {workers[rank].site} exited "
-                                     f"{code}: {workers[rank].stderr_tail()}")
+        _wait_finished(cfg, workers, restart, check_loss)
+        check_loss()
         result.final_checkpoints = [
             root / site / job_name(job, r) / ck.step_dir_name(cfg.total_inner_steps)
             for r, site in enumerate(placement)]
@@ -325,24 +375,70 @@ def run_diloco(
         store = None  # the rendezvous server closes with its last reference
 
 
+def _check_exits(workers: dict[int, _Worker], restart: Callable[[int], None],
+                 check: Callable[[], None], when: str) -> set[int]:
+    """Restart every worker that stopped on its own (exit 75); fail on any exit but 0 and
+    75, naming the worker (one killed by a signal first: the others may have failed
+    because it vanished from the exchange). Returns the ranks that finished (exit 0)."""
+    finished, failed = set(), []
+    for rank, w in list(workers.items()):
+        code = w.proc.poll()
+        if code == EXIT_MIGRATED:
+            w.wait(5)
+            restart(rank)
+        elif code == EXIT_FINISHED:
+            finished.add(rank)
+        elif code is not None:
+            failed.append((code >= 0, rank, code))
+    if failed:
+        for _, rank, _ in failed:
+            workers[rank].wait(5)  # its output is read to the end
+        check()  # a divergence it reported explains the exit best
+        _, rank, code = min(failed)
+        raise workers[rank].failure(code, when)
+    return finished
+
+
 def _wait_arrivals(store, t: int, cfg: DilocoConfig, workers: dict[int, _Worker],
-                   restart: Callable[[int], None]) -> None:
+                   restart: Callable[[int], None],
+                   check: Callable[[], None] = lambda: None) -> None:
     """Block until every worker finished outer step ``t`` (bounded by ``cfg.timeout_s``);
-    restart a worker that stopped on its own (exit 75), fail on any other exit."""
+    restart a worker that stopped on its own (exit 75), fail at once on any other exit
+    (exit 0 included: it cannot have finished the run) and on a divergence ``check``
+    raises for."""
     deadline = time.monotonic() + cfg.timeout_s
     while store.add(f"arrived/{t}", 0) < cfg.workers:
-        for rank, w in list(workers.items()):
-            code = w.proc.poll()
-            if code == EXIT_MIGRATED:
-                w.wait(5)
-                restart(rank)
-            elif code is not None:
-                w.wait(5)
-                raise RuntimeFailure(f"DiLoCo worker {rank} at {w.site} exited {code} before "
-                                     f"outer step {t}: {w.stderr_tail()}")
+        check()
+        finished = _check_exits(workers, restart, check, f"during outer step {t}")
+        if finished:
+            rank = min(finished)
+            raise workers[rank].failure(EXIT_FINISHED, f"during outer step {t}")
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"the DiLoCo workers did not all reach outer step {t} within "
                                  f"{cfg.timeout_s:g} s")
+        time.sleep(_POLL_S)
+    check()
+
+
+def _wait_finished(cfg: DilocoConfig, workers: dict[int, _Worker],
+                   restart: Callable[[int], None],
+                   check: Callable[[], None] = lambda: None) -> None:
+    """Block until every worker finished the run (exit 0) after the last outer step,
+    bounded by ``cfg.timeout_s``; restart a worker that stopped on its own, fail at once
+    when any worker ends otherwise or ``check`` raises."""
+    t = cfg.outer_steps
+    deadline = time.monotonic() + cfg.timeout_s
+    while True:
+        check()
+        finished = _check_exits(workers, restart, check, f"during outer step {t} (the last)")
+        if len(finished) == len(workers):
+            for w in workers.values():
+                w.wait(5)
+            return
+        if time.monotonic() > deadline:
+            late = sorted(set(workers) - finished)
+            raise RuntimeFailure(f"DiLoCo worker(s) {', '.join(map(str, late))} did not finish "
+                                 f"the last outer step ({t}) within {cfg.timeout_s:g} s; killed")
         time.sleep(_POLL_S)
 
 
@@ -353,8 +449,7 @@ def _move(m: WorkerMove, cfg: DilocoConfig, root: Path, job: str, agents: dict[s
     t = time.monotonic()
     code = w.wait(cfg.timeout_s)
     if code != EXIT_MIGRATED:
-        raise RuntimeFailure(f"DiLoCo worker {m.worker} at {w.site} was asked to move and "
-                             f"exited {code} (expected {EXIT_MIGRATED}): {w.stderr_tail()}")
+        raise w.failure(code, f"when asked to move (expected exit {EXIT_MIGRATED})")
     stopped = time.monotonic()
     step = m.outer_step * cfg.inner_steps
     name = ck.step_dir_name(step)

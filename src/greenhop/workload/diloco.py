@@ -33,6 +33,7 @@ import dataclasses
 import datetime
 import functools
 import json
+import math
 import os
 import random
 import sys
@@ -42,7 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from greenhop.core.errors import CheckpointError, ConfigError, GreenhopError, require
+from greenhop.core.errors import (
+    CheckpointError,
+    ConfigError,
+    GreenhopError,
+    RuntimeFailure,
+    require,
+)
 from greenhop.workload.sampler import ResumableSampler
 from greenhop.workload.session import (
     EXIT_FAILED,
@@ -62,6 +69,29 @@ ENV_STORE = "GREENHOP_DILOCO_STORE"
 _EVAL_STREAM = 2**31 - 1
 _SINGLE_STREAM = 2**31 - 2
 _SAMPLER_STREAM = 2**20  # + rank: the worker's data order (its RNGs use stream ``rank``)
+
+MAX_SEED = 2**63 - 1
+"""Largest ``seed`` (torch seeds and numpy's seed sequences take it as is)."""
+MAX_TIMEOUT_S = 30 * 86400.0
+"""Largest ``timeout_s`` [s] (30 days; the rendezvous store counts it in milliseconds)."""
+
+
+def _is_finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that is neither infinite nor NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+@functools.cache
+def corpus_size() -> int:
+    """Length of the reference corpus [B] (it is the same for a given Python version)."""
+    from greenhop.workload.reference.corpus import corpus_bytes
+
+    return len(corpus_bytes())
 
 
 @dataclass(frozen=True)
@@ -100,17 +130,49 @@ class DilocoConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"DiLoCo {name} must be an integer >= 1; got {value!r}")
+        if (not isinstance(self.seed, int) or isinstance(self.seed, bool)
+                or not 0 <= self.seed <= MAX_SEED):
+            raise ConfigError(f"DiLoCo seed must be an integer in 0..{MAX_SEED}; "
+                              f"got {self.seed!r}")
+        for name in ("inner_lr", "weight_decay", "outer_lr", "outer_momentum", "dropout",
+                     "timeout_s"):
+            value = getattr(self, name)
+            if not _is_finite_number(value):
+                raise ConfigError(f"DiLoCo {name} must be a finite number; got {value!r}")
         if self.width % self.heads:
             raise ConfigError(f"DiLoCo width {self.width} must be a multiple of the "
                               f"{self.heads} heads")
         for name in ("inner_lr", "outer_lr", "timeout_s"):
-            if not (isinstance(getattr(self, name), int | float) and getattr(self, name) > 0):
+            if not getattr(self, name) > 0:
                 raise ConfigError(f"DiLoCo {name} must be > 0; got {getattr(self, name)!r}")
+        if self.timeout_s > MAX_TIMEOUT_S:
+            raise ConfigError(f"DiLoCo timeout_s must be at most {MAX_TIMEOUT_S:g} s; "
+                              f"got {self.timeout_s!r}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"DiLoCo weight_decay must be >= 0; got {self.weight_decay!r}")
         if not 0 < self.outer_momentum < 1:  # Nesterov needs a momentum
             raise ConfigError(f"DiLoCo outer_momentum must be in (0, 1); got "
                               f"{self.outer_momentum!r}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"DiLoCo dropout must be in [0, 1); got {self.dropout!r}")
+        self._check_corpus()
+
+    def _check_corpus(self) -> None:
+        """Refuse a ``context`` or ``batch_size`` the corpus cannot feed: every worker's
+        shard must hold at least one batch of sequence starts."""
+        size = corpus_size()
+        if self.context > size - 2:
+            raise ConfigError(f"DiLoCo context {self.context} leaves no sequence in the "
+                              f"{size} B corpus; use at most {size - 2}")
+        shard = (size - self.context - 1) // self.workers  # the smallest worker's shard
+        if self.batch_size > shard:
+            raise ConfigError(
+                f"DiLoCo batch_size {self.batch_size} exceeds the {shard} sequences of the "
+                f"smallest worker's data shard ({self.workers} workers, context "
+                f"{self.context}, {size} B corpus); use at most {shard}"
+                if shard else
+                f"DiLoCo workers {self.workers} leave a worker without data (context "
+                f"{self.context}, {size} B corpus); use at most {size - self.context - 1}")
 
     @property
     def total_inner_steps(self) -> int:
@@ -526,8 +588,13 @@ def _train(cfg: DilocoConfig, session: TrainingSession, w: Worker, exchange, con
     for t in range(start // cfg.inner_steps + 1, cfg.outer_steps + 1):
         loss = w.local_steps()
         flat = w.outer.pseudo_gradient()
-        w.outer.apply(average_in_rank_order(exchange(t, flat)))
+        average = average_in_rank_order(exchange(t, flat))
+        w.outer.apply(average)
         out(f"outer {t} loss {loss!r} sync_bytes {flat.numel() * flat.element_size()}")
+        if not math.isfinite(loss) or not bool(w.torch.isfinite(average).all()):
+            what = f"loss {loss!r}" if not math.isfinite(loss) else "averaged pseudo-gradient"
+            raise RuntimeFailure(f"the DiLoCo training diverged at outer step {t} "
+                                 f"({what} is not finite); lower inner_lr or outer_lr")
         if t < cfg.outer_steps and control(t):
             session.request_stop()
         session.step_done(t * cfg.inner_steps)
