@@ -26,9 +26,15 @@ from greenhop.core.observation import PINNED, QUEUED, RUNNING, SUSPENDED
 
 
 def resolve(key, index: dict[str, int], count: int) -> int:
-    """Index of the job or site named by ``key`` (a name or an index); -1 when unknown."""
+    """Index of the job or site named by ``key`` (a name or an index); -1 when unknown.
+
+    An index is a whole-number type (``int``, a numpy integer): a float (``0.5``, even
+    ``1.0``), a bool or anything else is no index and -1, so the action naming it is
+    rejected rather than acting on a truncated index."""
     if isinstance(key, str):
         return index.get(key, -1)
+    if isinstance(key, bool | np.bool_) or not isinstance(key, int | np.integer):
+        return -1
     i = int(key)
     return i if 0 <= i < count else -1
 

@@ -10,6 +10,7 @@ What a policy can do and needs is declared, typed, in its :class:`Capabilities`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -114,36 +115,79 @@ POLICIES: Registry[Policy] = Registry("policy", discover=_discover_installed)
 
 def make_policy(name: str, **params) -> Policy:
     """A fresh policy called ``name``; unknown names and parameters raise ConfigError, and
-    so does a value its constructor cannot take (a text where it wants a number, say)."""
-    from greenhop.core.errors import ConfigError
+    so does a value its constructor cannot take (a text where it wants a number, say).
+
+    Bad parameters are a ConfigError (exit code 2): a name the constructor's signature does
+    not take, a ConfigError the constructor raises (the ``number_param`` helpers), and a
+    ``TypeError`` / ``ValueError`` / ``OverflowError`` from a built-in policy's
+    constructor. Any other exception from a constructor (every one from the code of your
+    own policy, ``SystemExit`` included) is your code failing: a
+    :class:`~greenhop.core.errors.PolicyFailure` (exit code 1) naming the policy, the
+    exception and the line of your file that raised (the original is its cause)."""
+    from greenhop.core.errors import ConfigError, PolicyFailure
 
     factory = POLICIES.get(name)
     try:
         return factory(**params)
+    except ConfigError:
+        raise
     except (TypeError, ValueError, OverflowError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"policy '{name}': bad parameters {sorted(params)}: {exc}") from None
+        # raised by the call itself (no frame of the constructor ran): the signature refused
+        # the parameters; else by a built-in's constructor, which checks its values
+        if exc.__traceback__.tb_next is None or _builtin(factory):
+            raise ConfigError(f"policy '{name}': bad parameters {sorted(params)}: "
+                              f"{exc}") from None
+        failed = exc
+    except (Exception, SystemExit) as exc:  # exit() in __init__ would end greenhop silently
+        failed = exc
+    given = f" with {params}" if params else ""
+    raise PolicyFailure(f"policy {name!r} failed while being built{given}: "
+                        f"{type(failed).__name__}: {failed} ({_where(factory, failed)})"
+                        ) from failed
+
+
+def _builtin(factory) -> bool:
+    """Whether ``factory`` is one of greenhop's own policies (not a file's or a package's)."""
+    module = getattr(factory, "__module__", None) or ""
+    return module == "greenhop" or module.startswith("greenhop.")
 
 
 def decide(policy: Policy, obs: Observation) -> list[Action]:
     """``policy.decide(obs)`` as a list, for the simulator, a live run and replay alike; an
-    exception from the policy's code (a bug in your own policy, say) becomes a
+    exception from the policy's code (a bug in your own policy, say; ``SystemExit``
+    included, not ``KeyboardInterrupt``) becomes a
     :class:`~greenhop.core.errors.PolicyFailure` naming the policy, the step and the line
-    that raised (the original stays chained as its cause), not a bare traceback. An action
-    the policy's capabilities do not declare (a ``Suspend`` from a policy without
-    ``suspends``, say) is refused the same way: a live run checks a policy by its
-    capabilities before it starts, so what it returns must keep to them."""
+    that raised (the original stays chained as its cause), not a bare traceback. A greenhop
+    error raised in the policy's call (a ``LeakageError`` from reading the future, a
+    ``ConfigError`` for a forecast level the run lacks) keeps its class, and so its exit
+    code, and gets the same prefix. A ``None`` (or anything else that is no list) in
+    place of the actions is refused naming the policy's ``decide``. An action the policy's
+    capabilities do not declare (a ``Suspend`` from a policy without ``suspends``, say)
+    is refused the same way: a live run checks a policy by its capabilities before it
+    starts, so what it returns must keep to them."""
     from greenhop.core.errors import GreenhopError, PolicyFailure
 
     name = getattr(policy, "name", type(policy).__name__)
+
+    def failed(exc: BaseException) -> str:
+        return (f"policy {name!r} failed at step {obs.step} ({obs.now_s:g} s): "
+                f"{type(exc).__name__}: {exc} ({_where(policy, exc)})")
+
     try:
-        actions = list(policy.decide(obs))
-    except GreenhopError:
-        raise
-    except Exception as exc:
-        raise PolicyFailure(f"policy {name!r} failed at step {obs.step} ({obs.now_s:g} s): "
-                            f"{type(exc).__name__}: {exc} ({_where(policy, exc)})") from exc
+        result = policy.decide(obs)
+        if result is None or isinstance(result, str) or not isinstance(result, Iterable):
+            raise PolicyFailure(
+                f"policy {name!r}: decide() returned {result!r} at step {obs.step}; return a "
+                f"list of actions (an empty list to do nothing) ({_decide_where(policy)})")
+        actions = list(result)  # a generator runs the policy's code here
+    except PolicyFailure:
+        raise  # refused above, or a policy this one wraps failed: already said
+    except GreenhopError as exc:
+        # keep the class (LeakageError, ConfigError, ...), so the exit code stays; the
+        # original is the cause
+        raise _same_kind(exc, failed(exc)) from exc
+    except (Exception, SystemExit) as exc:  # exit() in decide would end greenhop silently
+        raise PolicyFailure(failed(exc)) from exc
     caps = policy.capabilities
     for act in actions:
         needs = _NEEDS.get(type(act))
@@ -156,6 +200,30 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
     return actions
 
 
+def _same_kind(exc: BaseException, message: str) -> BaseException:
+    """An exception of ``exc``'s class (and attributes) saying ``message`` (its
+    ``__init__`` is not called: some take other arguments)."""
+    new = type(exc).__new__(type(exc), message)
+    new.args = (message,)
+    new.__dict__.update(getattr(exc, "__dict__", {}))
+    return new
+
+
+def _decide_where(policy) -> str:
+    """``file:line in Class.decide`` of the policy's ``decide`` (its class when the source
+    cannot be found)."""
+    import inspect
+
+    cls = type(policy)
+    fn = getattr(cls, "decide", None)
+    owner = getattr(fn, "__qualname__", f"{cls.__qualname__}.decide")
+    try:
+        fn = inspect.unwrap(fn)
+        return f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]} in {owner}"
+    except (TypeError, OSError):
+        return f"in {owner}"
+
+
 #: the capability each action needs
 _NEEDS = {Migrate: "migrates", Suspend: "suspends", Resume: "suspends", Place: "places",
           Scale: "scales"}
@@ -163,13 +231,15 @@ _NEEDS = {Migrate: "migrates", Suspend: "suspends", Resume: "suspends", Place: "
 
 def _where(policy, exc: BaseException) -> str:
     """``file:line in function`` of the innermost frame in the policy's own source file
-    (else the innermost frame): where in the policy the error was raised."""
+    (else the innermost frame): where in the policy (an object, or its class or factory)
+    the error was raised."""
     import inspect
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
     try:
-        own = inspect.getsourcefile(type(policy))
+        own = inspect.getsourcefile(policy if inspect.isclass(policy)
+                                    or inspect.isfunction(policy) else type(policy))
     except TypeError:
         own = None
     mine = [f for f in frames if own is not None and f.filename == own]

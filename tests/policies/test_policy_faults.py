@@ -1,0 +1,364 @@
+"""A user's policy that misbehaves: one line naming the policy, the step (or its building)
+and the line of the user's file, with exit code 1 for the user's code failing and 2 for
+bad parameters; indices that are no whole number are rejected actions, not truncated."""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+import clikit
+import simkit
+
+from greenhop.core.errors import ConfigError, PolicyFailure
+from greenhop.core.observation import LeakageError, Migrate, Suspend
+from greenhop.fleet.admission import resolve
+from greenhop.policies import POLICIES, Capabilities, PolicyBase, make_policy, plugins
+from greenhop.policies.plugins import load_policy_file, parse_policy_file
+from greenhop.sim.engine import Engine
+from greenhop.sim.inputs import build_inputs
+from greenhop.sim.scenario import load_scenario
+
+# two sites, one link, one job at "a" (2 h in 5-min steps): the smallest run
+SCENARIO = """
+name = "faults"
+start = "2023-01-01T00:00:00Z"
+horizon = "2h"
+step = "5min"
+history = "0s"
+policies = ["static"]
+
+[[sites]]
+name = "a"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 2
+base_load = "1kW"
+trace = { kind = "constant", power = "2kW" }
+
+[[sites]]
+name = "b"
+latitude = 0.0
+longitude = 0.0
+gpu_slots = 2
+base_load = "1kW"
+trace = { kind = "constant", power = "2kW" }
+
+[[links]]
+a = "a"
+b = "b"
+bandwidth = "10Gbps"
+
+[[jobs]]
+name = "j1"
+arrival = "0s"
+work_gpu_h = 1.0
+checkpoint = "1GB"
+gpus = 1
+origin = "a"
+"""
+
+HEAD = """\
+from greenhop.policies import Capabilities, PolicyBase
+
+
+class Mine(PolicyBase):
+    name = "mine"
+    capabilities = Capabilities(migrates=True)
+"""
+
+
+@pytest.fixture(autouse=True)
+def forget_loaded():
+    """Policies loaded by a test are forgotten after it."""
+    before = set(POLICIES.names())
+    yield
+    for name in set(POLICIES.names()) - before:
+        plugins.forget(name)
+
+
+@pytest.fixture
+def scenario(tmp_path, monkeypatch):
+    monkeypatch.setenv("GREENHOP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    return path
+
+
+def policy_file(tmp_path: Path, body: str) -> Path:
+    """``HEAD`` (class ``Mine``, from line 4) with ``body`` (its methods) in mine.py."""
+    path = tmp_path / "mine.py"
+    path.write_text(HEAD + textwrap.indent(textwrap.dedent(body), "    "), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    """The number of the line of ``path`` that holds ``text``."""
+    return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if text in ln)
+
+
+def simulate(capsys, scenario: Path, mine: Path, *extra: str) -> tuple[int, str, Path]:
+    """``greenhop simulate`` with ``mine.py:Mine``; returns (exit code, stderr, --out)."""
+    out = scenario.parent / "out"
+    code, _, err = clikit.run(capsys, "simulate", str(scenario), "-p", "mine", "--out",
+                              str(out), "--no-report", "--policy-file", f"{mine}:Mine", *extra)
+    return code, err, out
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------- 1. SystemExit in decide
+
+
+def test_a_system_exit_in_decide_is_a_policy_failure_not_a_silent_exit_0(capsys, scenario,
+                                                                         tmp_path):
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            if obs.step >= 2:
+                raise SystemExit(0)
+            return []
+        """)
+    code, err, out = simulate(capsys, scenario, mine)
+    assert code == 1
+    line = one_line(err)
+    assert re.search(r"policy 'mine' failed at step 2 \(600 s\): SystemExit: 0", line), line
+    assert f"{mine}:{line_of(mine, 'SystemExit(0)')} in decide" in line
+    assert not (out / "metrics.json").exists()
+
+
+def test_a_keyboard_interrupt_in_decide_is_not_swallowed():
+    class Interrupted(PolicyBase):
+        name = "interrupted"
+
+        def decide(self, obs):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Engine(build_inputs(load_scenario(simkit.micro())), Interrupted()).run()
+
+
+# ---------------------------------------------------------------- 2. __init__ raising
+
+
+@pytest.mark.parametrize("statement, kind", [
+    ("raise ValueError('no good')", "ValueError: no good"),
+    ("raise RuntimeError('broken')", "RuntimeError: broken"),
+    ("raise SystemExit(3)", "SystemExit: 3"),
+])
+def test_an_init_that_raises_is_one_line_with_exit_1_naming_the_file_line(
+        capsys, scenario, tmp_path, statement, kind):
+    mine = policy_file(tmp_path, f"""
+        def __init__(self):
+            {statement}
+
+        def decide(self, obs):
+            return []
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    assert code == 1, err
+    line = one_line(err)
+    assert "policy 'mine' failed while being built" in line, line
+    assert kind in line and "bad parameters" not in line
+    assert f"{mine}:{line_of(mine, statement)} in __init__" in line
+
+
+def test_an_init_that_raises_names_the_parameters_it_was_given(tmp_path):
+    mine = policy_file(tmp_path, """
+        def __init__(self, margin_w=0.0):
+            self.margin_w = float(margin_w)
+
+        def decide(self, obs):
+            return []
+        """)
+    load_policy_file(parse_policy_file(f"{mine}:Mine"))
+    with pytest.raises(PolicyFailure, match=r"policy 'mine' failed while being built with "
+                                            r"\{'margin_w': 'lots'\}: ValueError: could not "
+                                            r"convert") as info:
+        make_policy("mine", margin_w="lots")
+    assert f"{mine}:{line_of(mine, 'float(margin_w)')} in __init__" in str(info.value)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_bad_parameters_of_a_file_policy_stay_exit_2(capsys, scenario, tmp_path):
+    mine = policy_file(tmp_path, """
+        def __init__(self, margin_w=0.0):
+            from greenhop.policies.base import number_param
+
+            self.margin_w = number_param(self.name, "margin_w", margin_w, lo=0.0)
+
+        def decide(self, obs):
+            return []
+        """)
+    load_policy_file(parse_policy_file(f"{mine}:Mine"))
+    with pytest.raises(ConfigError, match=r"policy 'mine': bad parameters \['colour'\]"):
+        make_policy("mine", colour="green")
+    with pytest.raises(ConfigError, match="mine: margin_w must be >= 0"):
+        make_policy("mine", margin_w=-1)
+    plugins.forget("mine")
+    table = scenario.parent / "t.toml"
+    table.write_text(SCENARIO.replace('policies = ["static"]', "") + (
+        '\n[policies.mine]\nfile = "mine.py"\nclass = "Mine"\nmargin_w = -1\n'))
+    code, _, err = clikit.run(capsys, "simulate", str(table), "--no-report", "--out",
+                              str(tmp_path / "out"))
+    assert code == 2
+    assert "margin_w must be >= 0" in one_line(err)
+
+
+def test_bad_parameters_of_built_in_policies_keep_their_messages():
+    with pytest.raises(ConfigError, match=r"policy 'static': bad parameters \['alpha'\]"):
+        make_policy("static", alpha=0.2)
+    with pytest.raises(ConfigError, match=r"bad parameters|estimator"):
+        make_policy("oracle-window", estimator=object())
+
+
+# ---------------------------------------------------------------- 3. indices that are no int
+
+
+def test_only_whole_number_types_are_indices():
+    index = {"a": 0, "b": 1}
+    for key, want in [(1, 1), (np.int64(1), 1), (np.int32(0), 0), (np.uint8(1), 1),
+                      ("b", 1), (2, -1), (-1, -1), ("c", -1)]:
+        assert resolve(key, index, 2) == want, key
+    for key in (0.5, 1.0, True, False, np.float64(1.0), np.bool_(True), None, "1"):
+        assert resolve(key, index, 2) == -1, key
+
+
+class Once(PolicyBase):
+    """Returns ``actions`` at step 1, nothing else."""
+
+    name = "once"
+    capabilities = Capabilities(migrates=True, suspends=True)
+
+    def __init__(self, actions):
+        self.actions = actions
+
+    def decide(self, obs):
+        return list(self.actions) if obs.step == 1 else []
+
+
+@pytest.mark.parametrize("action", [
+    Migrate(0.5, 1), Migrate(True, 1), Migrate(0, 1.0), Migrate(np.float64(0.0), 1),
+    Migrate(0, True), Suspend(0.0), Suspend(False),
+], ids=repr)
+def test_an_action_with_a_non_integer_index_is_rejected(action):
+    # two jobs at a, so Migrate(True, ...) would move the second one
+    doc = simkit.micro(jobs=[
+        {"name": n, "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB", "gpus": 1,
+         "origin": "a"} for n in ("j1", "j2")])
+    res = Engine(build_inputs(load_scenario(doc)), Once([action])).run()
+    assert res.counters["rejected_actions"] == 1
+    assert res.counters.get("migrations_started", 0) == 0
+    assert res.counters.get("suspensions", 0) == 0
+    assert list(res.job_migrations) == [0, 0]
+
+
+def test_numpy_integer_indices_are_still_accepted():
+    res = Engine(build_inputs(load_scenario(simkit.micro())),
+                 Once([Migrate(np.int64(0), np.int32(1))])).run()
+    assert res.counters.get("rejected_actions", 0) == 0
+    assert res.counters["migrations_started"] == 1
+
+
+# ---------------------------------------------------------------- 4. greenhop errors in decide
+
+
+def test_reading_the_future_names_the_policy_step_and_line_keeping_exit_1(capsys, scenario,
+                                                                          tmp_path):
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            obs.history.at(obs.step + 5)
+            return []
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    assert code == 1  # a LeakageError is no UserError: exit 1, as before
+    line = one_line(err)
+    assert ("policy 'mine' failed at step 0 (0 s): LeakageError: surplus history asked for "
+            "step 5") in line, line
+    assert f"{mine}:{line_of(mine, 'obs.step + 5')} in decide" in line
+
+
+def test_a_greenhop_error_in_decide_keeps_its_class_and_cause():
+    class Peeks(PolicyBase):
+        name = "peeks"
+
+        def decide(self, obs):
+            obs.history.at(obs.step + 1)
+            return []
+
+    with pytest.raises(LeakageError, match=r"^policy 'peeks' failed at step 0 \(0 s\): "
+                                           r"LeakageError: surplus history asked for step 1"
+                       ) as info:
+        Engine(build_inputs(load_scenario(simkit.micro())), Peeks()).run()
+    assert f"{__file__}:" in str(info.value) and "in decide" in str(info.value)
+    assert isinstance(info.value.__cause__, LeakageError)
+
+    class AsksAMissingLevel(PolicyBase):
+        name = "missing-level"
+
+        def decide(self, obs):
+            raise ConfigError("window forecasts: no quantile 0.3")
+
+    with pytest.raises(ConfigError, match=r"^policy 'missing-level' failed at step 0 .*"
+                                          r"ConfigError: window forecasts: no quantile 0.3"):
+        Engine(build_inputs(load_scenario(simkit.micro())), AsksAMissingLevel()).run()
+
+
+# ---------------------------------------------------------------- 5. decide returning None
+
+
+def test_decide_returning_none_names_the_policy_step_and_its_decide(capsys, scenario,
+                                                                    tmp_path):
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            if obs.step >= 1:
+                return None
+            return []
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    assert code == 1
+    line = one_line(err)
+    assert ("policy 'mine': decide() returned None at step 1; return a list of actions (an "
+            "empty list to do nothing)") in line, line
+    assert f"{mine}:{line_of(mine, 'def decide')} in Mine.decide" in line
+    assert "base.py" not in line and "NoneType" not in line
+
+
+def test_decide_returning_a_single_action_is_refused_the_same_way():
+    class Bare(PolicyBase):
+        name = "bare"
+        capabilities = Capabilities(suspends=True)
+
+        def decide(self, obs):
+            return Suspend(0)
+
+    with pytest.raises(PolicyFailure, match=r"policy 'bare': decide\(\) returned "
+                                            r"Suspend\(job=0\) at step 0; return a list"):
+        Engine(build_inputs(load_scenario(simkit.micro())), Bare()).run()
+
+
+def test_a_generator_decide_still_works_and_its_errors_name_its_line():
+    class Gen(PolicyBase):
+        name = "gen"
+        capabilities = Capabilities(suspends=True)
+
+        def decide(self, obs):
+            if obs.step == 2:
+                raise ValueError("in a generator")
+            yield from ()
+
+    with pytest.raises(PolicyFailure, match=r"policy 'gen' failed at step 2 .*ValueError: "
+                                            r"in a generator"):
+        Engine(build_inputs(load_scenario(simkit.micro())), Gen()).run()
