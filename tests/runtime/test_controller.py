@@ -499,3 +499,17 @@ def test_a_trainer_that_never_reports_a_step_is_killed_and_started_again(tmp_pat
     assert len([s for s in ex.starts if s[0] == "job-a"]) >= 2
     assert ctl.store.job("job-a")["real_step"] == ctl.store.job("job-a")["total_steps"]
     ctl.store.close()
+
+
+def test_actions_the_fleet_refuses_are_logged_as_given_not_by_a_wrong_name():
+    """A live run logs each action of its policy by name; an index the fleet refuses (out
+    of range, a bool, a float) is logged as given: an out-of-range one raised IndexError
+    (a traceback mid-run), and `True` was logged as the second job."""
+    from greenhop.runtime.replay import action_to_json
+
+    jobs, sites = ["job-a", "job-b"], ["x", "y"]
+    assert action_to_json(Migrate(np.int64(1), 0), sites, jobs) == ["migrate", "job-b", "x"]
+    assert action_to_json(Migrate(99, 1), sites, jobs) == ["migrate", "99", "y"]
+    assert action_to_json(Migrate(True, 1), sites, jobs) == ["migrate", "True", "y"]
+    assert action_to_json(Suspend(0.5), sites, jobs) == ["suspend", "0.5"]
+    assert action_to_json(Migrate(0, -1), sites, jobs) == ["migrate", "job-a", "-1"]

@@ -22,11 +22,18 @@ OBS_ARRAYS = ("phase", "site", "dest", "remaining", "last_move_s", "occ", "last_
 
 def action_to_json(act, site_names, job_names) -> list:
     """``["migrate", job, dest]`` etc., with names (indices resolved)."""
+    def named(i, names):
+        # an index the fleet would refuse (a bool, a float, out of range) is logged as given
+        if isinstance(i, int | np.integer) and not isinstance(i, bool | np.bool_) \
+                and 0 <= int(i) < len(names):
+            return names[int(i)]
+        return str(i)
+
     def jn(j):
-        return job_names[j] if isinstance(j, int | np.integer) else str(j)
+        return named(j, job_names)
 
     def sn(s):
-        return site_names[s] if isinstance(s, int | np.integer) else str(s)
+        return named(s, site_names)
 
     if isinstance(act, Migrate):
         return ["migrate", jn(act.job), sn(act.dest)]
