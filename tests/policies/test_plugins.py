@@ -417,3 +417,15 @@ def test_the_smallest_policy_of_the_docs_runs_as_written(tmp_path, loaded):
     seen, res = _decisions(simkit.micro(sites=[site], links=[]), POLICIES.get(name))
     assert [(step, x) for step, x in seen] == [(6, Suspend(0))]
     assert np.isnan(res.job_finish_s[0])
+
+
+def test_an_installed_policy_that_exits_when_imported_is_a_one_line_error(tmp_path,
+                                                                           monkeypatch):
+    """A package whose import calls exit() would end greenhop silently (exit 0): it is the
+    same one-line error as any other failing import."""
+    (tmp_path / "exits_at_import.py").write_text("raise SystemExit(0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry: Registry = Registry("policy")
+    ep = EntryPoint("quits", "exits_at_import:Rule", plugins.ENTRY_POINT_GROUP)
+    with pytest.raises(ConfigError, match=r"'quits'.*cannot be imported: SystemExit"):
+        load_entry_points(registry, [ep])

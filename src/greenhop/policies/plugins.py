@@ -228,7 +228,7 @@ def load_entry_points(registry: Registry = POLICIES, entry_points=None) -> list[
         where = f"installed policy '{ep.name}' (entry point {ep.value!r}{pkg})"
         try:
             obj = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # exit() at import would end greenhop silently
             raise ConfigError(f"{where}: cannot be imported: {type(exc).__name__}: {exc}; "
                               "fix or uninstall that package") from None
         cls = check_policy_class(obj, ep.value, where)
