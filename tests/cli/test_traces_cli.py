@@ -101,6 +101,15 @@ def test_windows_trace_gap_modes(capsys, tmp_path) -> None:
     (("windows", "--trace", "x.csv", "--column", "c", "--unit", "gCO2/kWh"), "power trace"),
     (("windows", "--trace", "nope.csv", "--column", "c", "--unit", "kW"), "does not exist"),
     (("sites", "--fleet", "nope.toml"), "does not exist"),
+    # a plain number is refused: beside --unit kW, "5" read as 5 W without a word
+    (("windows", "--site", "madrid-es", "--threshold", "5"), "--threshold: power '5' needs a unit"),
+    (("windows", "--site", "madrid-es", "--min-duration", "30"), "--min-duration: duration"),
+    # options of one source given with the other were ignored without a word
+    (("windows", "--trace", "x.csv", "--column", "c", "--unit", "kW", "--step", "1h"),
+     "--step goes with --site"),
+    (("windows", "--trace", "x.csv", "--column", "c", "--unit", "kW", "--year", "2020"),
+     "--year goes with --site"),
+    (("windows", "--site", "madrid-es", "--unit", "kW"), "--unit goes with --trace"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(capsys, argv, message) -> None:
     code, _, err = run(capsys, *argv)

@@ -262,12 +262,25 @@ def windows(
     if year not in YEARS:
         raise ConfigError(f"--year {year}: the typical-year weather of a site maps onto the "
                           f"calendar years {YEARS[0]}-{YEARS[-1]}; give e.g. --year 2023")
-    threshold_w = _parse("power", "--threshold", threshold)
-    min_s = _parse("duration", "--min-duration", min_duration)
+    # a plain number beside --unit kW reads as kW to a user, but would be W: ask for a unit
+    threshold_w = units.parse_quantity(threshold, "power", option="--threshold", plain=False)
+    min_s = units.parse_quantity(min_duration, "duration", option="--min-duration",
+                                 plain=False)
     step_s = _parse("duration", "--step", step)
     if (site is None) == (trace is None):
         raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
                           "--unit)")
+    if trace is not None:  # options of --site only would be ignored without a word
+        for option, given in (("--fleet", fleet is not None), ("--year", year != 2023),
+                              ("--step", step != "5min")):
+            if given:
+                raise ConfigError(f"{option} goes with --site (a fleet site's typical year); "
+                                  "--trace has its own times and step")
+    else:
+        for option, given in (("--column", column), ("--unit", unit),
+                              ("--time-column", time_column)):
+            if given is not None:
+                raise ConfigError(f"{option} goes with --trace FILE, not --site")
     if gaps not in ("error", "break", "interpolate"):
         raise ConfigError(f"--gaps must be error, break or interpolate, got {gaps!r}")
     if step_s <= 0 or 86400 % step_s != 0:
