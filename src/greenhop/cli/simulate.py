@@ -75,8 +75,8 @@ def simulate_command(
                    "month of jobs, real traces).", show_default=False),
     out: Path | None = typer.Option(
         None, "--out", "-o", show_default=False,
-        help="Directory for metrics.json and report.html [default: out; with --json, none "
-             "unless given]."),
+        help="Directory for metrics.json and report.html (default: out/ in the current "
+             "directory; with --json, none unless given)."),
     policies: str | None = typer.Option(
         None, "--policies", "-p",
         help="Comma-separated policies to compare (default: the scenario's list), e.g. "
