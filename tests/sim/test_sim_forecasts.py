@@ -431,3 +431,15 @@ def test_the_planner_gets_window_forecasts_exactly_when_its_window_option_asks()
     # and a live run computes them for it too, not for the default planner
     assert live_forecasts(inp, planner, ForecastSpec(), 0) is not None
     assert live_forecasts(inp, make_policy("horizon-planner"), ForecastSpec(), 0) is None
+
+
+def test_a_default_horizon_longer_than_history_and_run_names_both_and_the_default():
+    """Without a [forecast] table the horizon is the default 24 h, unchecked at parse time;
+    with no history and a 12 h run a forecasting policy cannot get a forecast. The error
+    says what the forecaster's series is made of and where the 24 h came from (it read
+    "longer than the history (11.5 h)" of a scenario whose history is 0 h)."""
+    d = small(history="0s", horizon="12h", policies=["forecast-feasibility"])
+    del d["forecast"]
+    with pytest.raises(UserError, match=r"the scenario's history, 0 h, and the run, 12 h; "
+                       r"forecast\.horizon is 24 h, 24 h unless a \[forecast\] table sets it"):
+        simulate(d)

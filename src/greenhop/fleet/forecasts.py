@@ -233,8 +233,11 @@ def issue_window_forecasts(inputs: FleetInputs, surplus_w: np.ndarray, spec: For
         except LeakageError:
             raise
         except UserError as exc:
-            raise ConfigError(f"{where}: {exc}; see forecast.model / forecast.horizon / "
-                              "history in docs/simulator.md") from None
+            raise ConfigError(
+                f"{where}: {exc} (its series: the scenario's history, {H * dt / 3600:g} h, "
+                f"and the run, {T * dt / 3600:g} h; forecast.horizon is "
+                f"{spec.horizon_s / 3600:g} h, 24 h unless a [forecast] table sets it); see "
+                "forecast.model / forecast.horizon / history in docs/simulator.md") from None
         name = wf.name
         # Row k = latest issue at or before step k (a value labelled k is known at k).
         iss_ns = wf.issue_times.as_unit("ns").asi8
