@@ -263,13 +263,15 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
     from greenhop.sim.engine import RunResult
     from greenhop.sim.metrics import compare, run_metrics
 
+    dr = ledger.core.demand_response  # the scenario's events and those filed live
     res = RunResult(
         policy=policy, energy_j=ledger.energy_j, demand_w=np.zeros((0, 0)),
-        grid_w=np.zeros((0, 0)), job_load_w=np.zeros((0, 0)), flows=None, soc_j=None,
+        grid_w=ledger.core.books.grid_w, job_load_w=np.zeros((0, 0)), flows=None, soc_j=None,
         job_finish_s=ledger.finish_s, job_start_s=ledger.start_s,
         job_remaining_gpu_s=ledger.remaining, job_energy_j=ledger.job_energy,
         job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
-        migrations=ledger.migrations, segments=[], counters=ledger.counters)
+        migrations=ledger.migrations, segments=[], counters=ledger.counters,
+        dr_site_events=list(dr.site_events) if dr is not None else [])
     m = compare({policy: run_metrics(inp, res)})
     return {
         "policies": m,

@@ -148,6 +148,9 @@ class Ledger:
             "surplus_rows": [[i, row.tolist()] for i, row in enumerate(seen)
                              if not np.isnan(row).any()],
             "latest_power": [power.latest_step, power.latest_renewable_w.tolist()],
+            # the grid import of every booked step [W]: the demand-response and grid-signal
+            # metrics read it per step, after a resume too
+            "grid_rows": books.grid_w[:books.flushed].tolist(),
         }
 
     def load_state(self, data: dict) -> None:
@@ -166,6 +169,9 @@ class Ledger:
         for i, row in data["surplus_rows"]:
             power.surplus_w[power.offset + int(i)] = row
             power.seen_steps = max(power.seen_steps, int(i) + 1)
+        rows = data.get("grid_rows")  # absent in snapshots of older versions
+        if rows:
+            books.grid_w[:len(rows)] = rows
         step, row = data["latest_power"]
         if step >= 0:
             power.latest_step = int(step)

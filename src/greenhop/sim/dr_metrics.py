@@ -25,14 +25,18 @@ KWH = 3.6e6
 _TOL_W = 1e-6
 
 
-def limit_matrix_w(inp, counters: dict) -> tuple[np.ndarray, int]:
+def limit_matrix_w(inp, counters: dict, events: list | None = None
+                   ) -> tuple[np.ndarray, int]:
     """``[T, S]`` the limit of each site-step under an event (``inf`` elsewhere) [W], and
-    the number of site-events with a step in the horizon."""
+    the number of site-events with a step in the horizon. ``events``: the site events
+    (:class:`~greenhop.fleet.demand_response.SiteEvent`) enforced; None: the scenario's."""
     sc = inp.scenario
     T, S = inp.n_steps, len(inp.slots)
     lim = np.full((T, S), np.inf)
     n = 0
-    for e in site_events(inp, sc.grid_events, scenario_zones(sc)):
+    if events is None:
+        events = site_events(inp, sc.grid_events, scenario_zones(sc))
+    for e in events:
         lo, hi = max(0, e.start_step), min(T, e.end_step)
         if hi <= lo:
             continue
@@ -45,12 +49,14 @@ def limit_matrix_w(inp, counters: dict) -> tuple[np.ndarray, int]:
 
 
 def dr_metrics(inp, res) -> dict:
-    """The metrics of the module docstring; ``{}`` when the scenario has no events."""
+    """The metrics of the module docstring; ``{}`` when the run had no events (the
+    scenario's, or ``res.dr_site_events`` where a live run learnt of them as they came)."""
     sc = inp.scenario
-    if not getattr(sc, "grid_events", ()):
+    events = getattr(res, "dr_site_events", None)
+    if not (events if events is not None else getattr(sc, "grid_events", ())):
         return {}
     c = res.counters
-    lim, n = limit_matrix_w(inp, c)
+    lim, n = limit_matrix_w(inp, c, events)
     mask = np.isfinite(lim)
     grid = np.asarray(res.grid_w, dtype=float)
     excess_w = np.where(mask, np.maximum(grid - lim, 0.0), 0.0)

@@ -57,6 +57,7 @@ class RunResult:
     counters: dict[str, float] = field(default_factory=dict)
     policy_counters: dict[str, float] = field(default_factory=dict)  # PolicyBase.counters()
     segment_gpus: list[int] | None = None    # GPU count of each segment (None: nominal)
+    dr_site_events: list | None = None       # events enforced (None: the scenario's)
 
 
 class Engine:

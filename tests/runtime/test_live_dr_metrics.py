@@ -1,0 +1,82 @@
+"""A live run's metrics.json carries the demand-response metrics of its events, the
+scenario's and those filed while it runs, as the simulator computes them (a scenario with
+`[[grid.events]]` used to end its live run with a traceback when metrics were written)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from test_controller_kit import LIVE, memory_controller
+
+from greenhop.cli.run import live_metrics
+from greenhop.runtime.ledger import Ledger
+from greenhop.runtime.memory import InMemoryExecutor
+from greenhop.sim import load_scenario, simulate
+from greenhop.sim.inputs import build_inputs
+
+DR_KEYS = ("dr_events", "dr_compliance_pct", "dr_excess_kwh", "flex_kwh", "dr_moved_pct",
+           "dr_moved", "dr_suspended", "dr_best_effort")
+EVENT = """
+[[grid.events]]
+id = "peak"
+site = "tokyo-jp"
+start = "2h"
+duration = "3h"
+lead = "1h"
+limit = "26.5kW"
+"""
+
+
+def _live(path, db, *, filed: dict | None = None):
+    """The in-memory live run of ``path`` (its first policy) and its metrics.json."""
+    sc = load_scenario(path)
+    inp = build_inputs(sc)
+    ctl = memory_controller(db, InMemoryExecutor(), path=path)
+    ctl.prepare()
+    if filed is not None:
+        from greenhop.service.grid_events import file_event
+
+        file_event(ctl.store, filed)
+    summary = ctl.run()
+    doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary)
+    ctl.store.close()
+    assert summary["status"] == "done", summary.get("error")
+    return ctl, json.loads(json.dumps(doc))["policies"][ctl.cfg.policy_name]
+
+
+def _sim(path) -> dict:
+    (_name, m), = json.loads(simulate(path).to_json())["policies"].items()
+    return m
+
+
+def test_a_scenarios_events_give_the_simulators_dr_metrics_live(tmp_path):
+    path = tmp_path / "events.toml"
+    path.write_text(LIVE.read_text() + EVENT)
+    want = _sim(path)
+    assert want["dr_events"] == 1 and want["flex_kwh"] > 0  # the event binds
+    _, got = _live(path, tmp_path / "run.db")
+    assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
+
+
+def test_an_event_filed_with_the_run_is_counted_as_the_scenarios_would_be(tmp_path):
+    path = tmp_path / "events.toml"
+    path.write_text(LIVE.read_text() + EVENT)
+    want = _sim(path)
+    _, got = _live(LIVE, tmp_path / "run.db", filed={
+        "id": "peak", "site": "tokyo-jp", "from": "+2h", "to": "+5h", "announce": "+1h",
+        "limit": "26.5kW"})
+    assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
+
+
+def test_the_grid_import_of_booked_steps_survives_a_snapshot(tmp_path):
+    """A resumed run's metrics read the grid import of every booked step, also those
+    booked before the restart (they were zeros: the event looked met)."""
+    path = tmp_path / "events.toml"
+    path.write_text(LIVE.read_text() + EVENT)
+    ctl, _ = _live(path, tmp_path / "run.db")
+    books = ctl.ledger.core.books
+    assert books.flushed > 0 and books.grid_w[:books.flushed].any()
+    again = Ledger(build_inputs(load_scenario(path)))
+    again.load_state(json.loads(json.dumps(ctl.ledger.to_state())))
+    assert np.array_equal(again.core.books.grid_w, books.grid_w)
