@@ -80,3 +80,24 @@ def test_the_grid_import_of_booked_steps_survives_a_snapshot(tmp_path):
     again = Ledger(build_inputs(load_scenario(path)))
     again.load_state(json.loads(json.dumps(ctl.ledger.to_state())))
     assert np.array_equal(again.core.books.grid_w, books.grid_w)
+
+
+def test_a_scenario_with_grid_signals_gives_its_carbon_and_cost_live(tmp_path):
+    """With `[[grid.zones]]` a live run's metrics price its grid import per step as the
+    simulator's do (they read an empty series and ended the run with a traceback)."""
+    path = tmp_path / "zones.toml"
+    path.write_text(LIVE.read_text() + """
+[grid]
+objective = "energy"
+currency = "EUR"
+
+[[grid.zones]]
+name = "z"
+sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
+carbon = "de-lifecycle"
+price = "nl-day-ahead"
+""")
+    want = _sim(path)
+    _, got = _live(path, tmp_path / "run.db")
+    for key in ("job_co2_kg", "job_energy_cost"):
+        assert want[key] > 0 and abs(got[key] - want[key]) <= 0.01 * want[key], key
