@@ -168,7 +168,6 @@ class Controller:
         self.backoff_base_s = BACKOFF_BASE_S
         self.stop_grace_s = STOP_GRACE_S
         self._since: dict[str, float] = {}
-        self._started: dict[str, float] = {}  # job -> monotonic time its trainer started
         self.decision_wall_s: list[float] = []
         self._progress: dict[str, int] = {}
         self._finishing: set[str] = set()   # jobs the books finish in the step being closed
@@ -491,7 +490,7 @@ class Controller:
             self.log(f"{name}: {here} is corrupt; resuming from the older intact step {step}")
         pid, start = self.ex.start_trainer(name, sname, self._spec(name), r["token"],
                                            resume_step=step)
-        self._since[name] = self._started[name] = time.monotonic()
+        self._since[name] = time.monotonic()
         with self.store.tx():
             self.store.update_job(name, trainer_pid=pid, trainer_start=start,
                                   trainer_token=r["token"], expect_step=step)
@@ -602,11 +601,11 @@ class Controller:
                 return False
             ts = self._trainer(r)
             if ts.alive and ts.step < 0:
-                # a trainer that never reports a step (hung, frozen) would stall the run
-                began = self._started.setdefault(name, time.monotonic())
+                # a trainer that never reports a step (hung, frozen) would stall the run;
+                # ``_since`` holds when it started (a restarted controller: when it looked)
+                began = self._since.setdefault(name, time.monotonic())
                 if time.monotonic() - began > self.cfg.start_timeout_s:
                     self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
-                    self._started.pop(name, None)
                     self._retry(r, f"trainer reported no step within "
                                    f"{self.cfg.start_timeout_s:g} s of its start (hung or "
                                    "frozen); killed it")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.core.observation import Migrate, Place, Resume, Suspend
+from greenhop.fleet.admission import resolve
 from greenhop.policies.base import decide
 from greenhop.runtime.ledger import Ledger
 
@@ -22,12 +23,11 @@ OBS_ARRAYS = ("phase", "site", "dest", "remaining", "last_move_s", "occ", "last_
 
 def action_to_json(act, site_names, job_names) -> list:
     """``["migrate", job, dest]`` etc., with names (indices resolved)."""
-    def named(i, names):
-        # an index the fleet would refuse (a bool, a float, out of range) is logged as given
-        if isinstance(i, int | np.integer) and not isinstance(i, bool | np.bool_) \
-                and 0 <= int(i) < len(names):
-            return names[int(i)]
-        return str(i)
+    def named(key, names):
+        # resolved as the fleet resolves it; one it refuses (a bool, a float, out of range)
+        # is logged as given
+        i = resolve(key, {}, len(names))
+        return names[i] if i >= 0 else str(key)
 
     def jn(j):
         return named(j, job_names)
