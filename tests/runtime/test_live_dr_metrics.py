@@ -101,3 +101,31 @@ price = "nl-day-ahead"
     _, got = _live(path, tmp_path / "run.db")
     for key in ("job_co2_kg", "job_energy_cost"):
         assert want[key] > 0 and abs(got[key] - want[key]) <= 0.01 * want[key], key
+
+
+def test_a_price_only_event_gives_the_same_dr_keys_live_as_in_the_simulator(tmp_path):
+    """A price-only event enforces nothing (no demand response is attached); the live
+    metrics still count the scenario's events as the simulator does."""
+    path = tmp_path / "price.toml"
+    path.write_text(LIVE.read_text() + """
+[grid]
+objective = "energy"
+currency = "EUR"
+
+[[grid.zones]]
+name = "z"
+sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
+carbon = "de-lifecycle"
+price = "nl-day-ahead"
+
+[[grid.events]]
+id = "p"
+site = "tokyo-jp"
+start = "2h"
+duration = "3h"
+price = 500
+""")
+    want = _sim(path)
+    _, got = _live(path, tmp_path / "run.db")
+    assert want["dr_events"] == 0
+    assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}

@@ -263,7 +263,9 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
     from greenhop.sim.engine import RunResult
     from greenhop.sim.metrics import compare, run_metrics
 
-    dr = ledger.core.demand_response  # the scenario's events and those filed live
+    # the events enforced, the scenario's and those filed live (none enforced: the
+    # scenario's, e.g. prices only, as the simulator counts them)
+    dr = ledger.core.demand_response
     res = RunResult(
         policy=policy, energy_j=ledger.energy_j, demand_w=np.zeros((0, 0)),
         grid_w=ledger.core.books.grid_w, job_load_w=np.zeros((0, 0)), flows=None, soc_j=None,
@@ -271,7 +273,7 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
         job_remaining_gpu_s=ledger.remaining, job_energy_j=ledger.job_energy,
         job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
         migrations=ledger.migrations, segments=[], counters=ledger.counters,
-        dr_site_events=list(dr.site_events) if dr is not None else [])
+        dr_site_events=list(dr.site_events) if dr is not None else None)
     m = compare({policy: run_metrics(inp, res)})
     return {
         "policies": m,
