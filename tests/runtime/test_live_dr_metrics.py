@@ -26,6 +26,18 @@ duration = "3h"
 lead = "1h"
 limit = "26.5kW"
 """
+#: one grid zone over the three sites (carbon and price signals)
+ZONES = """
+[grid]
+objective = "energy"
+currency = "EUR"
+
+[[grid.zones]]
+name = "z"
+sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
+carbon = "de-lifecycle"
+price = "nl-day-ahead"
+"""
 
 
 def _live(path, db, *, filed: dict | None = None):
@@ -86,17 +98,7 @@ def test_a_scenario_with_grid_signals_gives_its_carbon_and_cost_live(tmp_path):
     """With `[[grid.zones]]` a live run's metrics price its grid import per step as the
     simulator's do (they read an empty series and ended the run with a traceback)."""
     path = tmp_path / "zones.toml"
-    path.write_text(LIVE.read_text() + """
-[grid]
-objective = "energy"
-currency = "EUR"
-
-[[grid.zones]]
-name = "z"
-sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
-carbon = "de-lifecycle"
-price = "nl-day-ahead"
-""")
+    path.write_text(LIVE.read_text() + ZONES)
     want = _sim(path)
     _, got = _live(path, tmp_path / "run.db")
     for key in ("job_co2_kg", "job_energy_cost"):
@@ -107,17 +109,7 @@ def test_a_price_only_event_gives_the_same_dr_keys_live_as_in_the_simulator(tmp_
     """A price-only event enforces nothing (no demand response is attached); the live
     metrics still count the scenario's events as the simulator does."""
     path = tmp_path / "price.toml"
-    path.write_text(LIVE.read_text() + """
-[grid]
-objective = "energy"
-currency = "EUR"
-
-[[grid.zones]]
-name = "z"
-sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
-carbon = "de-lifecycle"
-price = "nl-day-ahead"
-
+    path.write_text(LIVE.read_text() + ZONES + """
 [[grid.events]]
 id = "p"
 site = "tokyo-jp"
