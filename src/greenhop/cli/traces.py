@@ -199,6 +199,10 @@ def _plot_start(text: str):
     return start.tz_localize("UTC") if start.tz is None else start.tz_convert("UTC")
 
 
+SITE_YEAR, SITE_STEP = 2023, "5min"
+"""Defaults of `windows --year` and `--step`, options of --site only."""
+
+
 def windows(
     site: str | None = typer.Option(None, "--site", help="Site of the fleet whose surplus "
                                     "(renewable - base load x PUE) is analysed; 'all' for "
@@ -220,9 +224,9 @@ def windows(
     min_duration: str = typer.Option("1h", "--min-duration", help="Shortest window kept, e.g. "
                                      "1h, 30min or 0s."),
     fleet: Path | None = typer.Option(None, "--fleet", help=_FLEET_HELP),
-    year: int = typer.Option(2023, "--year", help="Calendar year the typical-year weather of "
+    year: int = typer.Option(SITE_YEAR, "--year", help="Calendar year the typical-year weather of "
                              "--site is mapped onto, 1901-2099."),
-    step: str = typer.Option("5min", "--step", help="Simulation step for --site, e.g. 5min "
+    step: str = typer.Option(SITE_STEP, "--step", help="Simulation step for --site, e.g. 5min "
                              "or 1h."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON: count, "
                                  "mean_h, median_h, p10_h, p90_h (h), duty_factor (0-1), "
@@ -271,8 +275,8 @@ def windows(
         raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
                           "--unit)")
     if trace is not None:  # options of --site only would be ignored without a word
-        for option, given in (("--fleet", fleet is not None), ("--year", year != 2023),
-                              ("--step", step != "5min")):
+        for option, given in (("--fleet", fleet is not None), ("--year", year != SITE_YEAR),
+                              ("--step", step != SITE_STEP)):
             if given:
                 raise ConfigError(f"{option} goes with --site (a fleet site's typical year); "
                                   "--trace has its own times and step")
