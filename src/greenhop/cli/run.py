@@ -443,10 +443,10 @@ def _start_service(serve_at, db: Path, token_file: Path | None, workdir: Path):
     """``greenhop serve`` on the run's database as a child process (None without --serve)."""
     if serve_at is None:
         return None
-    from greenhop.service.server import start_child
+    from greenhop.service.server import base_url, start_child
 
     proc = start_child(db, *serve_at, token_file, log=workdir / "serve.log")
-    err.print(f"serving the run at http://{serve_at[0]}:{serve_at[1]}/")
+    err.print(f"serving the run at {base_url(*serve_at)}")
     return proc
 
 
@@ -481,11 +481,12 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
     It checks rather than repeats the database: a ``live`` run whose controller no longer
     holds the database lock is reported ``dead`` (with the time of its last heartbeat),
     each recorded trainer pid is checked (pid and kernel start time), and with ``probe``
-    each site agent is asked for its health."""
+    each site agent is asked for its health. The database is only read
+    (``Store.open(read_only=True)``)."""
     from greenhop.runtime.executor import alive
-    from greenhop.runtime.store import Store
+    from greenhop.runtime.store import Store, run_status
 
-    st = Store.open(db)
+    st = Store.open(db, read_only=True)
     try:
         if job is not None:
             st.job(job)
@@ -493,11 +494,9 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
         if run is None:
             raise ConfigError(f"{db}: the run has not started yet")
         owner_alive = st.owner_alive()
-        status = run["status"]
-        dead_since = None
-        if status == "live" and not owner_alive:
-            status = "dead"
-            dead_since = _when(run["heartbeat_unix_s"] or run["updated_unix_s"])
+        status = run_status(run["status"], owner_alive)
+        dead_since = (_when(run["heartbeat_unix_s"] or run["updated_unix_s"])
+                      if status == "dead" else None)
         sites = [{"name": r["name"], "agent_url": r["agent_url"], "agent_pid": r["agent_pid"],
                   "agent_started": _when(r["agent_started_unix_s"]),
                   "agent_restarts": r["agent_restarts"],
@@ -578,20 +577,39 @@ def _kw(w) -> str:
 
 
 def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool = True) -> dict:
-    """Re-run the logged decisions (and optionally the simulator) on a run's event log."""
+    """Re-run the logged decisions (and optionally the simulator) on a run's event log.
+
+    The run's own scenario file (the one ``run-start`` names) must still have the SHA-256
+    the run logged: a file changed since would make the policy look wrong (ConfigError).
+    A ``scenario`` given in its place may differ; ``scenario_as_run`` says whether it does
+    not (None: the run logged no digest)."""
     from greenhop.policies import make_policy
     from greenhop.runtime.ledger import Ledger, live_forecasts
-    from greenhop.runtime.replay import replay_decisions
+    from greenhop.runtime.replay import check_event, replay_decisions
     from greenhop.runtime.store import read_events
     from greenhop.sim.api import policy_params
 
     events = read_events(log)
-    start = next((e for e in events if e["kind"] == "run-start"), None)
-    if start is None:
+    start_ev = next((e for e in events if e["kind"] == "run-start"), None)
+    if start_ev is None:
         raise ConfigError(f"{log}: no run-start event; this is not a greenhop run log")
-    path = scenario or Path(start["body"]["scenario"])
+    start = check_event(start_ev)
+    path = scenario or Path(start.scenario)
+    as_run = None
+    if start.scenario_sha256 is not None and path.is_file():
+        try:
+            as_run = _sha256(path) == start.scenario_sha256
+        except OSError:
+            as_run = None  # unreadable: _scenario_inputs says so
+        if as_run is False and scenario is None:
+            # the check `greenhop run` makes before it resumes a run
+            raise ConfigError(
+                f"{path}: this scenario file has other contents than when the run was "
+                "started (its SHA-256 differs from the scenario_sha256 the run logged), so "
+                "the replay would blame the policy for the change; restore the file, or "
+                "pass a copy of the run's scenario with --scenario")
     sc, inp = _scenario_inputs(path)
-    logged = {k: start["body"].get(k) for k in ("sites", "jobs")}
+    logged = {"sites": start.sites, "jobs": start.jobs}
     given = {"sites": list(sc.site_names), "jobs": [j.name for j in inp.jobs]}
     for key in ("sites", "jobs"):
         if logged[key] is not None and logged[key] != given[key]:
@@ -599,14 +617,15 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
                               f"{', '.join(map(str, logged[key]))}, the scenario's "
                               f"{', '.join(given[key])}; pass the run's scenario with "
                               "--scenario")
-    name = start["body"]["policy"]
+    name = start.policy
     policy = make_policy(name, **policy_params(sc, name))
     led = Ledger(inp, forecasts=live_forecasts(inp, policy, sc.forecast, sc.seed))
     res = replay_decisions(led, policy, events)
     ends = [e["kind"][len("run-"):] for e in events
             if e["kind"] in ("run-done", "run-stopped", "run-failed")]
     out = {"policy": name, "decisions": res["decisions"], "actions": res["actions"],
-           "mismatches": res["mismatches"],
+           "mismatches": res["mismatches"], "scenario": str(path),
+           "scenario_as_run": as_run,
            "live_migrations": [list(m) for m in res["migrations"]],
            # how the run ended; None: the log has no end (a run going on, or cut off)
            "ended": ends[-1] if ends else None,
@@ -653,12 +672,22 @@ def replay_command(
         err.print(f"warning: {log} has no end of run (run-done, run-stopped or run-failed): "
                   f"it stops at step {out['last_step']}, so only the decisions up to there "
                   "were replayed (a run still going, or a log cut off)")
+    if out["scenario_as_run"] is False:
+        err.print(f"warning: --scenario {out['scenario']} is not the file the run was started "
+                  "with (another SHA-256): a mismatch may come from the scenario, not the "
+                  "policy")
     if as_json:
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
         con = Console(highlight=False)
         con.print(f"replayed {out['decisions']} decisions of policy {out['policy']}: "
                   f"{out['actions']} actions, {len(out['mismatches'])} mismatches")
+        for m in out["mismatches"][:SHOWN_MISMATCHES]:
+            con.print(f"  step {m['step']}: logged {json.dumps(m['logged'])}, replayed "
+                      f"{json.dumps(m['replayed'])}", markup=False, soft_wrap=True)
+        if len(out["mismatches"]) > SHOWN_MISMATCHES:
+            con.print(f"  ... and {len(out['mismatches']) - SHOWN_MISMATCHES} more (--json "
+                      "lists them all)")
         t = Table("step", *(Column(c, no_wrap=True) for c in ("job", "from", "to")),
                   title="live migrations")
         for m in out["live_migrations"]:
@@ -669,9 +698,25 @@ def replay_command(
             con.print("simulator on the same scenario" + (
                 "" if upto is None else f", up to the run's last decision (step {upto})")
                 + ": " + ("the same migrations, in the same order" if out["same_as_sim"]
-                          else f"different migrations: {out['sim_migrations']}"))
+                          else _first_difference(out["live_migrations"],
+                                                 out["sim_migrations"])), markup=False)
     if out["mismatches"] or out.get("same_as_sim") is False:
         raise typer.Exit(1)
+
+
+SHOWN_MISMATCHES = 5
+"""Mismatched decisions ``greenhop replay`` prints (``--json`` has them all)."""
+
+
+def _first_difference(live: list, sim: list) -> str:
+    """Where the live and simulated migration lists (``[step, job, src, dst]`` each) first
+    differ, and their counts."""
+    i = next((k for k, (a, b) in enumerate(zip(live, sim, strict=False)) if a != b),
+             min(len(live), len(sim)))
+    first = (f"live {json.dumps(live[i]) if i < len(live) else 'none'}, simulator "
+             f"{json.dumps(sim[i]) if i < len(sim) else 'none'}")
+    return (f"different migrations from #{i + 1}: {first} ({len(live)} live, {len(sim)} "
+            "simulated; --json lists them)")
 
 
 def compare_command(

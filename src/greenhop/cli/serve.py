@@ -20,7 +20,8 @@ def serve_command(
         "--outputs: greenhop-run/run.db)."),
     outputs: list[Path] = typer.Option(
         [], "--outputs", metavar="DIR", help="A folder written by `greenhop simulate --out` or "
-        "`greenhop sweep --out`, served under /api/v1/outputs (repeat for more)."),
+        "`greenhop sweep --out`, or a `greenhop run` work directory, served under "
+        "/api/v1/outputs (repeat for more)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", help="Port to listen on."),
     token_file: Path | None = typer.Option(
@@ -36,7 +37,7 @@ def serve_command(
     from greenhop.core.errors import ConfigError
     from greenhop.service.data import RunReader
     from greenhop.service.outputs import scan_outputs
-    from greenhop.service.server import check_port, serve
+    from greenhop.service.server import base_url, check_port, serve
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port}: expected 1..65535")
@@ -60,7 +61,7 @@ def serve_command(
     check_port(host, port)
     what = [str(db)] if db is not None else []
     what += [f"{len(found)} output{'s' * (len(found) != 1)} (/api/v1/outputs)"] if found else []
-    err.print(f"greenhop serve: {' and '.join(what)} on http://{host}:{port}/ (API under "
+    err.print(f"greenhop serve: {' and '.join(what)} on {base_url(host, port)} (API under "
               f"/api/v1, /metrics; operator actions {'on' if token else 'off: no --token-file'})")
     serve(db, host, port, token, outputs=found or None, nice=nice)
 

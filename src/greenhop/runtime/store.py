@@ -13,11 +13,17 @@ Tables (docs/runtime.md draws them):
   re-run the policy on them.
 * ``operator_actions``: an operator's requests (drain, pin, pause, ...; ``greenhop serve``
   writes them); the controller applies each at the start of a step and records that step
-  in ``applied_step`` (``NULL``: pending). Older databases get the table when opened.
+  in ``applied_step`` (``NULL``: pending). Older databases get the table when the owner
+  opens them (a reader reads a missing one as empty).
 * ``grid_events``: demand-response events sent to a live run (``greenhop grid event``,
   ``POST /api/v1/grid/events``): the event's id, its JSON body (a
   :class:`~greenhop.core.grid_events.GridEvent`), when it was filed and the step the
-  controller took it up (``NULL``: pending). Older databases get the table when opened.
+  controller took it up (``NULL``: pending). Older databases get the table when the owner
+  opens them (a reader reads a missing one as empty).
+
+Readers (``greenhop status``, ``replay``, ``serve``) open the file read-only
+(:func:`connect_read_only`) and never change it: no table made, no journal mode set, and
+no ``-wal``/``-shm`` files left beside a database no controller is writing.
 
 Every change of state happens in one transaction together with the events that
 explain it, so a crash leaves either all of it or none. A second controller on
@@ -42,6 +48,11 @@ from greenhop.core.filelock import try_lock
 
 SCHEMA_VERSION = 2
 """The schema this code reads and writes."""
+TABLES = ("schema_version", "run", "sites", "jobs", "checkpoints", "events")
+"""The tables every database of :data:`SCHEMA_VERSION` has (the others are made when the
+owner opens an older one)."""
+READ_TIMEOUT_S = 10.0
+"""How long a reader waits for a lock another process holds before it gives up [s]."""
 
 _SCHEMA = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -102,13 +113,19 @@ class RunLockedError(StoreError):
 
 
 class NotARunDatabase(ConfigError, StoreError):
-    """The file is not a greenhop run database at all (a user mistake: exit code 2)."""
+    """The file is not a greenhop run database this greenhop can read (another SQLite
+    file, tables missing, a newer schema): a user mistake, exit code 2."""
 
 
 class DatabaseFailure(StoreError, sqlite3.OperationalError):
     """The database failed a read or a write (its disk full, an I/O error, busy too long):
     exit code 1; the same command resumes once the cause is gone. Still an
     ``sqlite3.OperationalError``, for the code that expects one."""
+
+
+class DatabaseBusy(DatabaseFailure):
+    """Another process holds the database's lock (an exclusive transaction, a tool): exit
+    code 1; the same command works once it lets go."""
 
 
 class DamagedDatabase(ConfigError, StoreError, sqlite3.DatabaseError):
@@ -121,10 +138,23 @@ class DatabaseGone(StoreError):
 
 
 _DAMAGED = ("malformed", "could not decode", "not a database")
+_BUSY = (5, 6)
+"""SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF in _BUSY) or "database is locked" in str(exc)
+
+
+def _busy(path: Path) -> DatabaseBusy:
+    return DatabaseBusy(f"{path}: busy: held by another process; try again")
 
 
 def _failure(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     """``exc`` as one line naming the file, for the user."""
+    if _is_busy(exc):
+        return _busy(path)
     what = str(exc).split(" with text ")[0][:200]  # not the damaged text itself
     if any(m in what.lower() for m in _DAMAGED):
         return DamagedDatabase(
@@ -210,26 +240,50 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as exc:
         con.close()
-        raise NotARunDatabase(
-            f"{path}: not a greenhop run database ({exc}); pass the --db of a run "
-            "or a new path") from None
+        if _is_busy(exc):
+            raise _busy(path) from None
+        raise _not_a_run(path, exc) from None
     return con
 
 
+def _not_a_run(path: Path, why) -> NotARunDatabase:
+    return NotARunDatabase(f"{path}: not a greenhop run database ({why}); pass the --db of "
+                           "a run or a new path")
+
+
 def check_schema(con: sqlite3.Connection, path: Path) -> None:
-    """Raise :class:`StoreError` unless ``con`` holds this code's schema version."""
+    """Raise :class:`StoreError` unless ``con`` holds this code's schema: another file, a
+    newer schema or missing tables are :class:`NotARunDatabase` (exit code 2), a lock held
+    by another process :class:`DatabaseBusy`, an older schema a :class:`StoreError`."""
     try:
         row = con.execute("SELECT version FROM schema_version").fetchone()
+        tables = {r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     except sqlite3.DatabaseError as exc:
+        # a guarded connection's error says what SQLite said in its cause
+        cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+        if _is_busy(cause):
+            raise _busy(path) from None
+        raise _not_a_run(path, cause) from None
+    try:
+        version = None if row is None else int(row[0])
+    except (TypeError, ValueError):
+        version = None
+    if version is None:
+        raise _not_a_run(path, "no schema version")
+    if version > SCHEMA_VERSION:
         raise NotARunDatabase(
-            f"{path}: not a greenhop run database ({exc}); pass the --db of a run "
-            "or a new path") from None
-    version = None if row is None else int(row[0])
-    if version != SCHEMA_VERSION:
+            f"{path}: run database schema version {version}, newer than this greenhop reads "
+            f"(version {SCHEMA_VERSION}); use the greenhop that wrote it, or start a new run "
+            "with another --db")
+    if version < SCHEMA_VERSION:
         raise StoreError(
             f"{path}: run database schema version {version}, but this greenhop reads "
             f"version {SCHEMA_VERSION}; finish that run with the greenhop that started it, "
             "or start a new run with another --db")
+    missing = [t for t in TABLES if t not in tables]
+    if missing:
+        raise _not_a_run(path, f"schema version {version} but no table {missing[0]}")
 
 
 def read_only_uri(path: Path) -> str:
@@ -238,16 +292,78 @@ def read_only_uri(path: Path) -> str:
     return path.resolve().as_uri() + "?mode=ro"
 
 
-def _check_read_only(path: Path) -> None:
-    """:func:`check_schema` on a read-only connection (:func:`read_only_uri`)."""
+def owner_alive(path: Path) -> bool:
+    """True while a controller holds the owner lock of the database at ``path`` (asked of
+    the kernel, so a controller that died, even by ``kill -9``, reads as dead at once)."""
+    lock = path.with_name(path.name + ".lock")
     try:
-        con = sqlite3.connect(read_only_uri(path), uri=True, timeout=10.0)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"{path}: cannot open the run database ({exc})") from None
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def run_status(recorded: str, alive: bool) -> str:
+    """The status to show of a run recorded ``recorded`` whose controller is ``alive``
+    (:func:`owner_alive`): a ``live`` run without one is ``dead``."""
+    return "dead" if recorded == "live" and not alive else recorded
+
+
+def _may_change(path: Path) -> bool:
+    """Whether the database at ``path`` may change or holds changes outside its main file:
+    a controller owns it, or a WAL or journal lies beside it (another process has it open,
+    or a controller was killed before it checkpointed); then a reader takes SQLite's locks
+    and reads the WAL."""
+    return owner_alive(path) or any(os.path.exists(f"{path}{suffix}")
+                                    for suffix in ("-wal", "-journal"))
+
+
+def connect_read_only(path: Path, *, timeout_s: float | None = None,
+                      check_same_thread: bool = True) -> sqlite3.Connection:
+    """A read-only connection to ``path`` (rows as :class:`sqlite3.Row`, errors naming the
+    file) that changes nothing on disk: ``mode=ro``, and ``immutable=1`` when nothing
+    writes the file (:func:`_may_change`): a read-only reader of a WAL database would
+    otherwise leave its ``-wal`` and ``-shm`` files behind."""
+    uri = read_only_uri(path) + ("" if _may_change(path) else "&immutable=1")
+    try:
+        con = sqlite3.connect(uri, uri=True, isolation_level=None,
+                              timeout=READ_TIMEOUT_S if timeout_s is None else timeout_s,
+                              factory=_GuardedConnection, check_same_thread=check_same_thread)
+    except sqlite3.Error as exc:  # a StoreError too: a file gone while served is a 503
+        raise NotARunDatabase(f"{path}: cannot open the run database ({exc})") from None
+    con.db_path = path
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _check_read_only(path: Path) -> None:
+    """:func:`check_schema` on a read-only connection (:func:`connect_read_only`)."""
+    con = connect_read_only(path)
     try:
         check_schema(con, path)
     finally:
         con.close()
+
+
+def event_body(path: Path, seq, kind: str, text) -> dict[str, Any]:
+    """The JSON object ``text`` of event ``seq`` (``kind``) of the database at ``path``; a
+    body that is not one is a :class:`DamagedDatabase` naming the event."""
+    try:
+        body = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as exc:
+        why = getattr(exc, "msg", None) or type(exc).__name__
+        raise DamagedDatabase(f"{path}: event {seq} ({kind}): the body is not JSON ({why}); "
+                              "restore the database from a copy") from None
+    if not isinstance(body, dict):
+        raise DamagedDatabase(f"{path}: event {seq} ({kind}): the body is not a JSON object; "
+                              "restore the database from a copy")
+    return body
 
 
 class Store:
@@ -261,7 +377,10 @@ class Store:
 
     # ------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False) -> Store:
+    def open(cls, path: str | Path, *, create: bool = False, read_only: bool = False) -> Store:
+        """The run database at ``path`` (``create``: a new one where there is none). With
+        ``read_only`` the file is only read (:func:`connect_read_only`): for commands that
+        show a run."""
         p = Path(path)
         if p.is_dir():
             raise ConfigError(f"{p}: is a directory, not a run database; pass the database "
@@ -278,6 +397,14 @@ class Store:
                               f"({exc.strerror}); pass a writable --db or --workdir") from None
         if create and not os.access(p.parent, os.W_OK):
             raise ConfigError(f"{p.parent}: not writable; pass a writable --db or --workdir")
+        if read_only:
+            con = connect_read_only(p)
+            try:
+                check_schema(con, p)
+            except BaseException:
+                con.close()
+                raise
+            return cls(p, con)
         fresh = not p.exists() or p.stat().st_size == 0
         if not (fresh and create):
             _check_read_only(p)  # before WAL mode is set: another file is left as it was
@@ -336,20 +463,7 @@ class Store:
     def owner_alive(self) -> bool:
         """True while a controller holds this database's owner lock (asked of the kernel,
         so a controller that died, even by ``kill -9``, reads as dead at once)."""
-        if self._lock_fd is not None:
-            return True
-        lock = self.path.with_name(self.path.name + ".lock")
-        try:
-            fd = os.open(lock, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return self._lock_fd is not None or owner_alive(self.path)
 
     def close(self) -> None:
         self.con.close()
@@ -403,7 +517,8 @@ class Store:
         for r in self.con.execute(q):
             if kinds is None or r["kind"] in kinds:
                 yield {"seq": r["seq"], "step": r["step"], "unix_s": r["unix_s"],
-                       "kind": r["kind"], "job": r["job"], "body": json.loads(r["body"])}
+                       "kind": r["kind"], "job": r["job"],
+                       "body": event_body(self.path, r["seq"], r["kind"], r["body"])}
 
     def record_checkpoint(self, job: str, site: str, step: int, manifest_sha256: str) -> None:
         """Remember the manifest digest of ``job``'s checkpoint ``step`` at ``site`` (call
@@ -444,7 +559,12 @@ class Store:
         q = "SELECT * FROM operator_actions"
         if pending:
             q += " WHERE applied_step IS NULL"
-        return self.con.execute(q + " ORDER BY id").fetchall()
+        try:
+            return self.con.execute(q + " ORDER BY id").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return []  # a reader of an older database: no operator action was ever asked
 
     # ------------------------------------------------------------ grid events
     def request_grid_event(self, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -510,7 +630,9 @@ def export_events(store: Store, out: str | Path) -> Path:
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a run database (``.db``) or an exported log (``.jsonl``)."""
+    """The events of a run database (``.db``, read-only) or an exported log (``.jsonl``),
+    each with ``where`` added: ``FILE:LINE``, or ``DB: event SEQ (KIND)``, for messages
+    about it."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such event log; pass a run database or its events.jsonl")
@@ -523,9 +645,10 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read this event log ({exc.strerror})") from None
     if head.startswith(b"SQLite format 3"):
-        st = Store.open(p)
+        st = Store.open(p, read_only=True)
         try:
-            return list(st.events())
+            return [{**ev, "where": f"{p}: event {ev['seq']} ({ev['kind']})"}
+                    for ev in st.events()]
         finally:
             st.close()
     out = []
@@ -548,5 +671,5 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
                 and isinstance(ev.get("step"), int) and isinstance(ev.get("body"), dict)):
             raise ConfigError(f"{p}:{n}: not a greenhop event (needs kind, step and body); "
                               "pass a run database or the events.jsonl it exported")
-        out.append(ev)
+        out.append({**ev, "where": f"{p}:{n}"})
     return out

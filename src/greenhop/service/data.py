@@ -1,7 +1,8 @@
 """Read a run database for the service: JSON-ready views in SI units, with names.
 
 :class:`RunReader` opens the run's SQLite file **read-only** for each call (WAL: readers
-never block the controller's writes, and the controller never waits for a reader). The
+never block the controller's writes, and the controller never waits for a reader; a run no
+controller writes is opened immutable, so nothing is left beside its file). The
 scenario the run was started with is loaded once, lazily, for what the database does not
 hold (base load, window threshold, checkpoint sizes, links); when the file is gone the
 views still work, without the parts that need it (feasibility, forecast windows).
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from greenhop.core.errors import ConfigError
+from greenhop.runtime.store import StoreError, event_body, owner_alive, run_status
 
 MOVING = ("saving", "transferring", "restoring")
 """Job phases of a migration in flight."""
@@ -62,10 +64,7 @@ class RunReader:
         if not p.is_file():
             raise ConfigError(f"--db {p}: no run database here; start a run with "
                               f"`greenhop run SCENARIO --db {p}`")
-        from greenhop.runtime.store import StoreError, read_only_uri
-
         self.path = p
-        self._uri = read_only_uri(p)
         self._inputs: Any = None
         self._loading: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -73,8 +72,10 @@ class RunReader:
         try:
             with self.connect() as con:  # checks the schema version
                 bad = con.execute("PRAGMA quick_check(1)").fetchone()[0]
-        except StoreError as exc:
+        except ConfigError as exc:  # not a run database, a newer schema, damaged
             raise ConfigError(f"--db {exc}") from None
+        except StoreError:  # busy, an older schema: exit 1, as for `greenhop status`
+            raise
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"--db {p}: not a greenhop run database ({exc})") from None
         if bad != "ok":
@@ -89,10 +90,9 @@ class RunReader:
         a file replaced while served by one of another version raises
         :class:`~greenhop.runtime.store.StoreError` (the service answers 503) rather than
         being misread."""
-        from greenhop.runtime.store import check_schema
+        from greenhop.runtime.store import check_schema, connect_read_only
 
-        con = sqlite3.connect(self._uri, uri=True, timeout=5.0, check_same_thread=False)
-        con.row_factory = sqlite3.Row
+        con = connect_read_only(self.path, timeout_s=5.0, check_same_thread=False)
         try:
             check_schema(con, self.path)  # one indexed row: cheap beside any view
             yield con
@@ -137,6 +137,11 @@ class RunReader:
         except Exception:  # the views degrade without the scenario (moved, edited)
             self._inputs = None
 
+    def _body(self, row, kind: str) -> dict:
+        """The parsed body of an event row ``(step, body, seq)`` of ``kind``; one that is
+        not JSON raises :class:`~greenhop.runtime.store.DamagedDatabase` naming it (503)."""
+        return event_body(self.path, row[2], kind, row[1])
+
     def _names(self, con) -> tuple[list[str], list[str]]:
         sites = [r[0] for r in con.execute("SELECT name FROM sites ORDER BY idx")]
         jobs = [r[0] for r in con.execute("SELECT name FROM jobs ORDER BY idx")]
@@ -176,20 +181,31 @@ class RunReader:
             return self._names(con)
 
     def run(self) -> dict:
-        """scenario, policy, status, step, n_steps, step_s, start_unix_s, paused, sites, jobs."""
+        """scenario, policy, status (a ``live`` run whose controller is gone: ``dead``, as
+        ``greenhop status`` says), step, n_steps, step_s, start_unix_s (the scenario's
+        start), started_unix_s (when the run was started, wall clock), paused, sites,
+        jobs, error, time_scale. Without the scenario file, ``step_s`` is the booked
+        steps' and ``start_unix_s`` None."""
         with self.connect() as con:
             row = self._run_row(con)
             sites, jobs = self._names(con)
             op = self._operator(con)
+            booked = con.execute("SELECT seq, body FROM events WHERE kind = 'booked' "
+                                 "ORDER BY seq DESC LIMIT 1").fetchone()
         si = self.scenario_inputs()
         if row is None:
             return {"scenario": None, "policy": None, "status": "starting", "step": 0,
-                    "n_steps": None, "step_s": None, "start_unix_s": None, "paused": False,
-                    "sites": sites, "jobs": jobs, "error": None, "time_scale": None}
-        return {"scenario": row["scenario"], "policy": row["policy"], "status": row["status"],
-                "step": row["step"], "n_steps": row["n_steps"],
-                "step_s": None if si is None else float(si[0].step_s),
+                    "n_steps": None, "step_s": None, "start_unix_s": None,
+                    "started_unix_s": None, "paused": False, "sites": sites, "jobs": jobs,
+                    "error": None, "time_scale": None}
+        step_s = None if si is None else float(si[0].step_s)
+        if step_s is None and booked is not None:
+            step_s = event_body(self.path, booked[0], "booked", booked[1]).get("step_s")
+        return {"scenario": row["scenario"], "policy": row["policy"],
+                "status": run_status(row["status"], owner_alive(self.path)),
+                "step": row["step"], "n_steps": row["n_steps"], "step_s": step_s,
                 "start_unix_s": None if si is None else float(si[0].start.timestamp()),
+                "started_unix_s": row["started_unix_s"],
                 "paused": op["paused"], "sites": sites, "jobs": jobs,
                 "error": row["error"], "time_scale": row["time_scale"]}
 
@@ -278,7 +294,7 @@ class RunReader:
             jobs = {r["name"]: dict(r) for r in con.execute("SELECT * FROM jobs")}
             sites, jnames = self._names(con)
             done_bytes = self._ledger_migration_bytes(con, jnames, sites)
-        return _migrations(evs, jobs, sites, self.scenario_inputs(), done_bytes)
+        return _migrations(self.path, evs, jobs, sites, self.scenario_inputs(), done_bytes)
 
     def _ledger_migration_bytes(self, con, jnames, sites) -> list[tuple[str, str, str, float]]:
         row = con.execute("SELECT ledger FROM run WHERE id = 1").fetchone()
@@ -294,17 +310,18 @@ class RunReader:
             rows = con.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                                (int(after), int(limit))).fetchall()
         return [{"id": r["seq"], "step": r["step"], "kind": r["kind"], "job": r["job"],
-                 "data": json.loads(r["body"]), "unix_s": r["unix_s"]} for r in rows]
+                 "data": event_body(self.path, r["seq"], r["kind"], r["body"]),
+                 "unix_s": r["unix_s"]} for r in rows]
 
     def timeline(self) -> dict:
         """Per booked step and site: renewable, surplus and job load [W]."""
         with self.connect() as con:
             sites, _ = self._names(con)
             srows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
-            power = {r[0]: json.loads(r[1])["renewable_w"] for r in con.execute(
-                "SELECT step, body FROM events WHERE kind = 'power' ORDER BY seq")}
-            booked = {r[0]: json.loads(r[1]) for r in con.execute(
-                "SELECT step, body FROM events WHERE kind = 'booked' ORDER BY seq")}
+            power = {r[0]: self._body(r, "power")["renewable_w"] for r in con.execute(
+                "SELECT step, body, seq FROM events WHERE kind = 'power' ORDER BY seq")}
+            booked = {r[0]: self._body(r, "booked") for r in con.execute(
+                "SELECT step, body, seq FROM events WHERE kind = 'booked' ORDER BY seq")}
             row = self._run_row(con)
         si = self.scenario_inputs()
         # the base load: the scenario's, or what the sites table implies (renewable - surplus)
@@ -326,12 +343,12 @@ class RunReader:
     def placements(self) -> list[dict]:
         """Stay intervals: job, site, from_step, to_step (None: still there)."""
         with self.connect() as con:
-            evs = con.execute("SELECT step, kind, job, body FROM events WHERE kind IN "
+            evs = con.execute("SELECT step, kind, job, body, seq FROM events WHERE kind IN "
                               "('place', 'migrate', 'done') ORDER BY seq").fetchall()
         out: list[dict] = []
         open_: dict[str, dict] = {}
-        for step, kind, job, body in evs:
-            b = json.loads(body)
+        for step, kind, job, body, seq in evs:
+            b = event_body(self.path, seq, kind, body)
             cur = open_.pop(job, None)
             if cur is not None:
                 cur["to_step"] = int(step)
@@ -361,23 +378,24 @@ class RunReader:
             site_rows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
             phases = dict(con.execute("SELECT phase, COUNT(*) FROM jobs GROUP BY phase")
                           .fetchall())
-            booked = [json.loads(r[0]) for r in con.execute(
-                "SELECT body FROM events WHERE kind = 'booked' ORDER BY seq")]
+            booked = [self._body(r, "booked") for r in con.execute(
+                "SELECT step, body, seq FROM events WHERE kind = 'booked' ORDER BY seq")]
             row = self._run_row(con)
         led = _json(row["ledger"]) if row is not None else None
         return {"sites": sites, "site_rows": site_rows, "phases": phases, "booked": booked,
                 "ledger": led, "migrations": self.migrations()}
 
 
-def _migrations(evs, jobs: dict, sites: list[str], si, done_bytes) -> list[dict]:
-    """Rebuild each migration from its ``migrate`` event and the job's phase events."""
+def _migrations(path: Path, evs, jobs: dict, sites: list[str], si, done_bytes) -> list[dict]:
+    """Rebuild each migration from its ``migrate`` event and the job's phase events (of the
+    database at ``path``)."""
     import time as _time
 
     net = None if si is None else si[1]
     out: list[dict] = []
     cur: dict[str, dict] = {}
-    for _seq, _step, unix_s, kind, job, body in evs:
-        b = json.loads(body)
+    for seq, _step, unix_s, kind, job, body in evs:
+        b = event_body(path, seq, kind, body)
         if kind == "migrate":
             m = {"job": job, "src": b["src"], "dst": b["dst"], "phase": "saving",
                  "bytes_moved": 0.0, "bytes_total": None, "eta_s": None,

@@ -39,10 +39,11 @@ def _waiting(reader) -> str:
 
 
 def _clock(reader) -> tuple[float, float, int]:
-    """(start [s since the epoch], step [s], current step) of the run."""
+    """(start [s since the epoch], step [s], current step) of the run: the scenario's
+    start, or, with its file gone, when the run was started (never the epoch)."""
     run = reader.run()
-    return (float(run.get("start_unix_s") or 0.0), float(run.get("step_s") or 1.0),
-            int(run.get("step") or 0))
+    start = run.get("start_unix_s") or run.get("started_unix_s") or 0.0
+    return float(start), float(run.get("step_s") or 1.0), int(run.get("step") or 0)
 
 
 def timeline_figure(reader) -> dict:

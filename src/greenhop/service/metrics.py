@@ -18,7 +18,8 @@ run database once (:meth:`RunReader.metrics_snapshot`) and reports
   steps [J] (per site and step, the part of the grid import above the base load);
 * ``greenhop_reconcile_loop_duration_seconds``: histogram of the controller's reconcile
   passes (wall time) [s];
-* ``greenhop_run_step``, ``greenhop_run_paused``, ``greenhop_run_finished``.
+* ``greenhop_run_step``, ``greenhop_run_paused``, ``greenhop_run_finished``,
+  ``greenhop_run_live`` (0 for a run whose controller died).
 """
 
 from __future__ import annotations
@@ -168,4 +169,8 @@ class RunCollector(Collector):
         yield g
         g = GaugeMetricFamily("greenhop_run_finished", "1 once the run is done.")
         g.add_metric([], 1.0 if run["status"] == "done" else 0.0)
+        yield g
+        g = GaugeMetricFamily("greenhop_run_live", "1 while a controller runs the run (0: "
+                              "stopped, done, failed, or dead: its controller is gone).")
+        g.add_metric([], 1.0 if run["status"] == "live" else 0.0)
         yield g

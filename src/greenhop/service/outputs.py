@@ -1,7 +1,8 @@
 """Finished simulation and sweep outputs served beside (or instead of) a live run.
 
 ``greenhop serve --outputs DIR`` names folders written by ``greenhop simulate --out``
-(``metrics.json`` and ``report.html``) or ``greenhop sweep --out`` (``summary.json`` and
+(``metrics.json`` and ``report.html``), by ``greenhop run`` (its work directory:
+``metrics.json`` with a ``live`` section) or by ``greenhop sweep --out`` (``summary.json`` and
 ``report.html``). :func:`scan_outputs` checks them before the service starts;
 :func:`outputs_router` serves them under ``/api/v1/outputs`` (docs/service.md).
 
@@ -37,7 +38,7 @@ class Output:
 
     Attributes:
         name: unique name in URLs (the folder's name, with ``-2``, ``-3``, ... on a clash).
-        kind: ``simulation`` or ``sweep``.
+        kind: ``simulation``, ``live`` (a live run's work directory) or ``sweep``.
         path: the folder (resolved).
         data_file: ``metrics.json`` or ``summary.json`` inside it.
     """
@@ -78,16 +79,20 @@ class OutputGone(LookupError):
     """An output's file vanished or broke after the service started."""
 
 
+METRICS_KINDS = ("simulation", "live")
+"""Kinds of output whose data file is a ``metrics.json``."""
+
+
 def _policies(kind: str, doc: dict) -> list[str]:
     pols = doc.get("policies")
-    if kind == "simulation":
+    if kind in METRICS_KINDS:
         return sorted(pols) if isinstance(pols, dict) else []
     return [str(p) for p in pols] if isinstance(pols, list) else []
 
 
 def _scenario(kind: str, doc: dict) -> str | None:
     sc = doc.get("scenario")
-    if kind == "simulation":
+    if kind in METRICS_KINDS:
         sc = sc.get("name") if isinstance(sc, dict) else None
     return sc if isinstance(sc, str) else None
 
@@ -142,7 +147,8 @@ def inspect_output(folder: str | Path, option: str = "--outputs") -> tuple[str, 
         if not isinstance(doc.get("policies"), dict) or not isinstance(doc.get("scenario"), dict):
             raise ConfigError(f"{option} {shown}: {SIMULATION_FILE} is not greenhop's "
                               "(no 'policies' and 'scenario' tables)")
-        return "simulation", path, sim
+        # a live run's metrics.json is the simulator's format plus its "live" section
+        return ("live" if isinstance(doc.get("live"), dict) else "simulation"), path, sim
     if sweep.is_file():
         doc = _load(sweep, option, shown)
         if not isinstance(doc.get("policies"), list) or not isinstance(doc.get("points"), list):

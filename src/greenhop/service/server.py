@@ -27,6 +27,11 @@ def parse_address(text: str, option: str = "--serve") -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def base_url(host: str, port: int) -> str:
+    """``http://HOST:PORT/``, an IPv6 address in brackets (``http://[::1]:8080/``)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def check_port(host: str, port: int, option: str = "--port",
                host_option: str = "--host") -> None:
     """Refuse, before any work starts, an address this process cannot listen on: a host
