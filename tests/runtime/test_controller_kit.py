@@ -4,6 +4,7 @@ the CLI as a subprocess, process and temp-file checks, reference weights."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import sqlite3
@@ -50,7 +51,8 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
     specs = {j.name: TrainerSpec(steps=steps, every_steps=every, seed=i)
              for i, j in enumerate(inp.jobs)}
     cfg = RunConfig(
-        scenario=str(path), scenario_sha256="test", policy_name=name, time_scale=1e12,
+        scenario=str(path), scenario_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        policy_name=name, time_scale=1e12,
         specs=specs, link_rate_bps=[1e6] * len(sc.sites), write_Bps=sc.write_Bps,
         read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
@@ -249,3 +251,16 @@ def different_components(a: Path, b: Path) -> list[str]:
     if ca.step != cb.step or set(ca.components) != set(cb.components):
         return ["step or component set"]
     return [n for n in ca.components if not _same(ca.components[n], cb.components[n])]
+
+
+def edited_copy(src: Path, dst: Path, *statements: str) -> Path:
+    """A copy of the database ``src`` at ``dst`` with the SQL ``statements`` applied."""
+    import shutil
+
+    shutil.copy(src, dst)
+    con = sqlite3.connect(dst)
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return dst

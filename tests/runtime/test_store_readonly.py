@@ -5,14 +5,13 @@ bytes and journal mode, nothing is left beside it; a database another process ho
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import sqlite3
 import subprocess
 import sys
 
 import pytest
-from test_controller_kit import LIVE, memory_controller
+from test_controller_kit import edited_copy, memory_controller
 
 from greenhop.cli.main import main
 from greenhop.runtime import store as store_mod
@@ -28,14 +27,6 @@ def finished_db(tmp_path_factory):
         assert ctl.run()["status"] == "done"
     finally:
         ctl.store.close()
-    # the scenario's real digest, as `greenhop run` logs it (replay checks it)
-    digest = hashlib.sha256(LIVE.read_bytes()).hexdigest()
-    con = sqlite3.connect(db)
-    body = json.loads(con.execute("SELECT body FROM events WHERE seq = 1").fetchone()[0])
-    con.execute("UPDATE events SET body = ? WHERE seq = 1",
-                (json.dumps({**body, "scenario_sha256": digest}),))
-    con.commit()
-    con.close()
     return db
 
 
@@ -50,14 +41,6 @@ def _cli(capsys, *args):
     return exc.value.code, cap.out, " ".join(cap.err.split())
 
 
-def _copy(src, dst, *statements):
-    shutil.copy(src, dst)
-    con = sqlite3.connect(dst)
-    for sql in statements:
-        con.execute(sql)
-    con.commit()
-    con.close()
-    return dst
 
 
 READERS = [("status", "--db", "{db}"), ("status", "--db", "{db}", "--json"),
@@ -67,7 +50,7 @@ READERS = [("status", "--db", "{db}"), ("status", "--db", "{db}", "--json"),
 @pytest.mark.parametrize("argv", READERS)
 def test_an_older_database_is_read_without_a_change_or_a_file_left(
         finished_db, tmp_path, capsys, argv):
-    db = _copy(finished_db, tmp_path / "old.db", "DROP TABLE operator_actions",
+    db = edited_copy(finished_db, tmp_path / "old.db", "DROP TABLE operator_actions",
                "DROP TABLE grid_events")
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
@@ -126,10 +109,10 @@ def test_a_database_another_process_holds_is_busy_exit_1(finished_db, tmp_path, 
 def test_a_foreign_newer_or_table_less_database_is_exit_2(finished_db, tmp_path, capsys,
                                                            argv, kind):
     if kind == "newer":
-        db = _copy(finished_db, tmp_path / "run.db", "UPDATE schema_version SET version = 99")
+        db = edited_copy(finished_db, tmp_path / "run.db", "UPDATE schema_version SET version = 99")
         message = "run database schema version 99, newer than this greenhop reads (version 2)"
     else:
-        db = _copy(finished_db, tmp_path / "run.db", *(
+        db = edited_copy(finished_db, tmp_path / "run.db", *(
             f"DROP TABLE {t}" for t in ("run", "sites", "jobs", "checkpoints", "events",
                                         "operator_actions", "grid_events")))
         message = "not a greenhop run database (schema version 2 but no table run)"

@@ -16,7 +16,12 @@ RUNTIME_TESTS = Path(__file__).resolve().parents[1] / "runtime"
 if str(RUNTIME_TESTS) not in sys.path:
     sys.path.insert(0, str(RUNTIME_TESTS))
 
-from test_controller_kit import LIVE, greenhop_cmd, memory_controller  # noqa: E402, F401
+from test_controller_kit import (  # noqa: E402, F401
+    LIVE,
+    edited_copy,
+    greenhop_cmd,
+    memory_controller,
+)
 
 from greenhop.runtime.controller import Controller  # noqa: E402
 from greenhop.runtime.memory import InMemoryExecutor  # noqa: E402
@@ -46,19 +51,6 @@ def memory_run(db: Path, plan: dict | None = None, path: Path = LIVE) -> dict:
         return ctl.run()
     finally:
         ctl.store.close()
-
-
-def edited_copy(src: Path, dst: Path, *statements: str) -> Path:
-    """A copy of the database ``src`` at ``dst`` with the SQL ``statements`` applied."""
-    import shutil
-
-    shutil.copy(src, dst)
-    con = sqlite3.connect(dst)
-    for sql in statements:
-        con.execute(sql)
-    con.commit()
-    con.close()
-    return dst
 
 
 def rows(db: Path, query: str, *args) -> list[dict]:
