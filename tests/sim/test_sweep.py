@@ -445,6 +445,30 @@ def test_set_values_are_toml_literals_or_strings():
     assert parse_set('x=[1, 2],true,"a,b"')[1] == ([1, 2], True, "a,b")
 
 
+@pytest.mark.parametrize(("text", "also"), [
+    ("alpha=0.1,0.10", "0.10 is 0.1"),  # the same number written twice
+    ("migration.startup=60s,1min", "1min is 60s"),  # the same quantity in two units
+    ("window_threshold=1kW,0.5kW,1000W", "1000W is 1kW"),
+    ("alpha=0.1,0.1", None),
+])
+def test_a_set_value_that_means_one_already_listed_is_refused(text, also):
+    # two grid points that are one would run the same cells twice under two labels
+    with pytest.raises(ConfigError, match="a value is listed twice") as exc:
+        parse_set(text)
+    assert also is None or f"({also})" in str(exc.value)
+    assert parse_set("migration.startup=60s,2min")[1] == ("60s", "2min")
+
+
+def test_a_sweep_over_the_cell_cap_is_refused_before_it_is_built(scenario):
+    # 100,000 seeds x 11 grid points: each list is allowed, their product is not
+    alphas = ",".join(f"0.{i:02d}" for i in range(1, 12))
+    with pytest.raises(ConfigError, match=r"100,000 seeds x 1 policies x 11 grid points = "
+                                          r"1,100,000 cells, over the 1,000,000"):
+        prepare_sweep(scenario, seeds="1-100000", policies=["static"], sets=[f"alpha={alphas}"])
+    assert len(prepare_sweep(scenario, seeds="1-90000", policies=["static"],
+                             sets=[f"alpha={alphas}"]).seeds) == 90_000
+
+
 @given(st.lists(st.integers(0, 500), min_size=1, max_size=30, unique=True))
 def test_property_seed_lists_round_trip(seeds):
     assert parse_seeds(",".join(map(str, seeds))) == tuple(sorted(seeds))

@@ -20,6 +20,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import socket
 import time
@@ -31,7 +32,13 @@ from typing import Any
 from greenhop.core.errors import ConfigError
 from greenhop.core.names import is_valid_name
 from greenhop.sim.scenario import Scenario, parse_scenario, scenario_document
-from greenhop.sim.sweep_grid import apply_override, json_value, parse_seeds, parse_set
+from greenhop.sim.sweep_grid import (
+    MAX_CELLS,
+    apply_override,
+    json_value,
+    parse_seeds,
+    parse_set,
+)
 from greenhop.sim.sweep_store import SweepStore
 
 #: the pseudo-policy of a (grid point, seed)'s bounds cell
@@ -174,6 +181,13 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
     if not names:
         raise ConfigError("--policies: give at least one policy name")
     check_policy_names(names, option="--policies")
+    n_points = math.prod(len(values) for _, values in grid)
+    n_cells = len(seed_list) * n_points * len(names)
+    if n_cells > MAX_CELLS:
+        raise ConfigError(
+            f"--seeds x --policies x --set: {len(seed_list):,} seeds x {len(names)} policies x "
+            f"{n_points:,} grid points = {n_cells:,} cells, over the {MAX_CELLS:,} one sweep "
+            "may hold; split it into several sweeps (each its own --out)")
     spec = SweepSpec(doc, label, str(base_dir), base.name, seed_list, tuple(names),
                      tuple(grid), tuple(texts))
     bounds = []

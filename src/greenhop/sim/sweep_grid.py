@@ -15,6 +15,7 @@ import tomllib
 from collections import Counter
 from typing import Any
 
+from greenhop.core import units
 from greenhop.core.errors import ConfigError
 
 #: keys the sweep's own options set (``--seeds``, ``--policies``), not ``--set``
@@ -28,6 +29,9 @@ MAX_SEED = 2**32 - 1
 """The largest seed (a scenario's ``seed`` and numpy's generators take it)."""
 MAX_SEEDS = 100_000
 """The most seeds one sweep may list."""
+MAX_CELLS = 1_000_000
+"""The most cells (seeds x policies x grid points) one sweep may hold: its cell list, manifest
+and tables are built in memory before the first cell runs."""
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -113,9 +117,32 @@ def parse_set(text: str) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
     if not rest.strip() or any(not t for t in texts):
         raise ConfigError(f"--set {text!r}: a value is empty; write key=value[,value...]")
     _path(key)  # syntax check
-    if len(set(texts)) != len(texts):
-        raise ConfigError(f"--set {key}: a value is listed twice in {rest!r}")
-    return key, tuple(parse_value(t) for t in texts), tuple(texts)
+    values = tuple(parse_value(t) for t in texts)
+    seen: dict[Any, str] = {}
+    for v, t in zip(values, texts, strict=True):
+        same = seen.setdefault(_canonical(v), t)
+        if same != t or texts.count(t) > 1:
+            also = "" if same == t else f" ({t} is {same})"
+            raise ConfigError(f"--set {key}: a value is listed twice in {rest!r}{also}")
+    return key, values, tuple(texts)
+
+
+_QUANTITY_PARSERS = (units.parse_duration, units.parse_size, units.parse_rate,
+                     units.parse_power, units.parse_energy, units.parse_count)
+
+
+def _canonical(value: Any) -> Any:
+    """What ``value`` means, for telling two ``--set`` values apart: a number as a float, a
+    quantity (``60s``, ``1min``) as its kind and SI value, anything else as JSON text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        for parse in _QUANTITY_PARSERS:
+            try:
+                return parse.__name__, parse(value)
+            except (units.UnitError, ValueError, TypeError):
+                continue
+    return json.dumps(json_value(value), sort_keys=True)
 
 
 def _path(key: str) -> list[str | int]:
