@@ -91,6 +91,20 @@ def test_deadlines_and_seed(capsys, scenario, isolated_cache):
     assert json.loads(again)["job_nr_kwh"] == doc["job_nr_kwh"]
 
 
+def test_the_scenarios_bounds_deadlines_is_the_default(capsys, tmp_path, isolated_cache):
+    # simulate and sweep solve the bound a scenario's [bounds] table asks for: so does bound
+    path = tmp_path / "dl.toml"
+    path.write_text(SCENARIO.replace("[generator]", "[bounds]\ndeadlines = true\n\n[generator]"),
+                    encoding="utf-8")
+    docs = {}
+    for flag in ((), ("--deadlines",), ("--no-deadlines",)):
+        code, out, _ = clikit.run(capsys, "bound", str(path), "--json", "--kind", "space", *flag)
+        assert code == 0
+        docs[flag] = json.loads(out)
+    assert docs[()]["deadlines"] is True and docs[("--no-deadlines",)]["deadlines"] is False
+    assert docs[()]["job_nr_kwh"] == docs[("--deadlines",)]["job_nr_kwh"]
+
+
 def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolated_cache):
     docs = {}
     for cap in (None, "3", "1.5", "1.2"):

@@ -22,8 +22,11 @@ def bound_command(
     kind: str = typer.Option("spacetime", "--kind", "-k",
                              help="space | spacetime (see docs/bounds.md)."),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
-    deadlines: bool = typer.Option(False, "--deadlines",
-                                   help="Count each job's work only before its deadline."),
+    deadlines: bool | None = typer.Option(
+        None, "--deadlines/--no-deadlines",
+        help="Count each job's work only before its deadline (or not). Default: the "
+             "scenario's bounds.deadlines (off without it), as simulate and sweep solve it.",
+        show_default=False),
     max_slowdown: float | None = typer.Option(
         None, "--max-slowdown", metavar="X",
         help="spacetime only: each job must do its work before arrival + X x its ideal time "
@@ -74,6 +77,8 @@ def bound_command(
         sc = load_scenario(scenario)
         if seed is not None:
             sc = sc.with_seed(seed)
+        if deadlines is None:
+            deadlines = sc.bounds_deadlines
         inputs = build_inputs(sc)
         result = compute_bound(inputs, kind, deadlines=deadlines, max_slowdown=max_slowdown,
                                slowdown_quantile=slowdown_quantile,
