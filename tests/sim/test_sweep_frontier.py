@@ -72,7 +72,7 @@ def test_a_policy_the_grid_does_not_touch_has_one_entry_and_the_beaten_name_thei
 def test_a_policy_equal_at_some_points_only_is_one_entry_for_those():
     values = [{"a": (1.0, 2.0)}, {"a": (1.0, 2.0)}, {"a": (2.0, 1.0)}]
     f = frontier(_summary(values))
-    assert [(e["points"], e["label"]) for e in f["entries"]] == [([0, 1], "k=0, k=1"),
+    assert [(e["points"], e["label"]) for e in f["entries"]] == [([0, 1], "k=0 | k=1"),
                                                                   ([2], "k=2")]
 
 

@@ -25,6 +25,13 @@ SLOWDOWN = ("slowdown_p90", "jct_p95_h")
 AXES = (ENERGY, SLOWDOWN)
 
 
+POINTS_SEP = " | "
+"""Between the grid points an entry stands for (a point's own label joins its keys with
+", ")."""
+ENTRIES_SEP = "; "
+"""Between entries named in one cell (the settings that beat another)."""
+
+
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` is at most ``b`` on both axes and lower on one (both minimised)."""
     return a[0] <= b[0] and a[1] <= b[1] and (a[0] < b[0] or a[1] < b[1])
@@ -62,7 +69,7 @@ def frontier(summary: dict) -> dict | None:
             if same is not None:  # the grid does not touch this policy: one entry
                 same["points"].append(e["point"])
                 same["label"] = "every grid point" if len(same["points"]) == len(points) \
-                    else ", ".join(points[q]["label"] for q in same["points"])
+                    else POINTS_SEP.join(points[q]["label"] for q in same["points"])
                 continue
             entries.append({"policy": pol, "point": e["point"], "points": [e["point"]],
                             "label": e["label"], "x": x, "y": y})

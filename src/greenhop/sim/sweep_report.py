@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop import viz
-from greenhop.sim.sweep_frontier import entry_name
+from greenhop.sim.sweep_frontier import ENTRIES_SEP, entry_name
 from greenhop.viz.ratios import floor_for
 
 _CSS = """
@@ -184,7 +184,7 @@ def _frontier_part(spec, summary: dict) -> list[str]:
     names = {(e["policy"], e["point"]): entry_name(e, grid) for e in front["entries"]}
     rows = []
     for e in sorted(front["entries"], key=lambda e: (not e["on_front"], e["x"]["mean"])):
-        beaten = ", ".join(names[(d["policy"], d["point"])] for d in e["dominated_by"])
+        beaten = ENTRIES_SEP.join(names[(d["policy"], d["point"])] for d in e["dominated_by"])
         rows.append(f"<tr><td>{html.escape(names[(e['policy'], e['point'])])}</td>"
                     f"<td>{_pm(e['x'])}</td><td>{_pm(e['y'])}</td>"
                     f"<td>{'yes' if e['on_front'] else 'no'}</td>"
