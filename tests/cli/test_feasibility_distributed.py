@@ -81,6 +81,12 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
     assert out.is_file() and out.stat().st_size > 10_000
     code, _, err = run(capsys, "sync-map", "--models", "seven")
     assert code == 2 and "--models" in err
+    # one row per model size: 7B and 7e9 are one size (feasibility-map's --windows alike)
+    code, _, err = run(capsys, "sync-map", "--models", "7B,7e9")
+    assert code == 2 and "--models: 7e9 is the same model size as 7B" in err
+    code, text, _ = run(capsys, "sync-map", "--models", "7B", "--sync-precision", "fp16",
+                        "--bandwidths", "1Gbps:10Gbps")
+    assert code == 0 and "| 7 B params | 1,868 | 188 |" in text  # 2 B/value, as bf16
 
 
 def test_sync_map_writes_huge_intervals_in_powers_of_ten(capsys):

@@ -327,10 +327,15 @@ def sync_map(
     link = parse.link_options(alpha=None, efficiency=efficiency, streams=streams, rtt=rtt,
                               loss=loss, write_rate=None, read_rate=None, startup=None,
                               ideal=False)
-    counts = [parse.positive("--models", parse.parsed("--models", units.parse_count, m.strip()),
-                             m, "7B") for m in models.split(",") if m.strip()]
+    entries = [m.strip() for m in models.split(",") if m.strip()]
+    counts = [parse.positive("--models", parse.parsed("--models", units.parse_count, m), m, "7B")
+              for m in entries]
     if not counts:
         raise ConfigError("--models is empty; give parameter counts such as --models 1.3B,7B")
+    for i, n in enumerate(counts):
+        if n in counts[:i]:  # one row per model: the same one twice is a slip
+            raise ConfigError(f"--models: {entries[i]} is the same model size as "
+                              f"{entries[counts.index(n)]}; give each size once")
     bw_range = parse.axis_range("--bandwidths", bandwidths, parse.rate_bps, "100Mbps:100Gbps")
     model = {"step_s": dist.step_s, "sync_share": dist.sync_share,
              "bytes_per_value": dist.bytes_per_value, "efficiency": link.efficiency,

@@ -17,6 +17,7 @@ from greenhop.core import units
 from greenhop.core.errors import ConfigError, UnitError
 from greenhop.core.platforms import platform
 from greenhop.model import constants as C
+from greenhop.model.distributed import SYNC_PRECISION
 from greenhop.model.presets import PRESETS, checkpoint_bytes, preset
 
 _UNITS = "Decimal prefixes (1 GB = 1e9 B) unless Ki/Mi/Gi/Ti is written."
@@ -64,14 +65,11 @@ HELP = {
     "step_time": "Time of one inner step of a worker, e.g. 1.5s. Default: 1s.",
     "sync_share": "Share of an outer step's compute time the exchange may take [-], in "
     "(0, 1]. Default: 0.1.",
-    "sync_precision": "Precision of the exchanged pseudo-gradients: bf16 (2 B/value) or "
-    "fp32 (4 B/value). Default: bf16.",
+    "sync_precision": "Precision of the exchanged pseudo-gradients: bf16 or fp16 (2 B/value) "
+    "or fp32 (4 B/value). Default: bf16.",
     "worker_state": "Size of one worker's own state (what moves with it), e.g. 16GB. "
     "Default: params x 16 B (fp32 params, AdamW moments, outer momentum).",
 }
-
-SYNC_PRECISION = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
-
 
 def option(name: str, metavar: str, key: str, *short: str, default=None,
            help: str | None = None):

@@ -54,6 +54,8 @@ WORKER_BYTES_PER_PARAM = 16.0
 """A worker's own state per parameter [B]: fp32 parameters (equal to the global ones at
 an outer-step boundary) 4 + the inner AdamW's first and second moments 4 + 4 + the
 outer Nesterov momentum 4. Data position and RNG state are negligible."""
+SYNC_PRECISION = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
+"""Bytes per pseudo-gradient value of each exchange precision [B]."""
 
 STEP_S = 1.0
 """Default time of one inner (local) step [s]. An engineering assumption: one optimiser

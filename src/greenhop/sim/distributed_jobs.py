@@ -27,11 +27,8 @@ import numpy as np
 from greenhop.core.errors import ConfigError
 from greenhop.core.names import check_name
 from greenhop.core.specs import JobSpec, WorkerSpec
-from greenhop.model.distributed import WORKER_BYTES_PER_PARAM
+from greenhop.model.distributed import SYNC_PRECISION, WORKER_BYTES_PER_PARAM
 from greenhop.sim.schema import Table
-
-SYNC_PRECISION = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
-"""Bytes per pseudo-gradient value of each exchange precision [B]."""
 
 
 @dataclass(frozen=True)
