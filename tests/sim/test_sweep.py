@@ -426,7 +426,8 @@ def test_seed_lists():
     assert parse_seeds("1-5") == (1, 2, 3, 4, 5)
     assert parse_seeds("1,3,5-8") == (1, 3, 5, 6, 7, 8)
     assert parse_seeds(" 7 ") == (7,)
-    for bad in ("", "1-", "-1", "1,,2", "a-b", "1-3,2", "1.5"):
+    # "\uff10": a full-width zero, which int() would read as 0 (a seed is ASCII digits)
+    for bad in ("", "1-", "-1", "1,,2", "a-b", "1-3,2", "1.5", "\uff10", "1-\u0663"):
         with pytest.raises(ConfigError, match="--seeds"):
             parse_seeds(bad)
     # a seed no generator takes, and a list no machine holds, are refused before any cell

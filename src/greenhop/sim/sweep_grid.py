@@ -20,7 +20,7 @@ from greenhop.core.errors import ConfigError
 
 #: keys the sweep's own options set (``--seeds``, ``--policies``), not ``--set``
 RESERVED_KEYS = ("seed", "policies")
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+_RANGE = re.compile(r"^\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?$")  # ASCII digits only
 _PART = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]+\])*)$")
 _INDEX = re.compile(r"\[([^\[\]]+)\]")
 
