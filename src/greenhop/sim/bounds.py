@@ -77,8 +77,9 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
     Read from the run's segments (always recorded): a ``running`` segment at site ``s`` does
     ``GPUs x throughput`` per second (a partial job with staying GPUs at the slower of its
     site and its home, the site it started at; an elastic job on the segment's own GPU count,
-    at its point of the speedup curve, :func:`greenhop.core.scaling.effective_gpus`).
-    ``until_s`` [J] stops counting each job's work at that time (its deadline).
+    at its point of the speedup curve, :func:`greenhop.core.scaling.effective_gpus`; a
+    worker of a job spread over sites at the share of its running time its group's pace let
+    it work). ``until_s`` [J] stops counting each job's work at that time (its deadline).
     """
     J = len(inputs.jobs)
     times = np.asarray(times_s, dtype=float)
@@ -104,6 +105,17 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
     gpus = np.array([counts[k] for k in running], dtype=float)
     nominal = inputs.job_gpus[j].astype(float)
     rate = np.where(gpus == nominal, nominal, effective_gpus(gpus, nominal, serial[j])) * tp_run
+    worker = np.array([job.worker is not None for job in inputs.jobs], dtype=bool)
+    if worker.any():
+        # A worker of a job spread over sites waits, inside its running segments, at each
+        # outer step's barrier and exchange (docs/distributed.md): the group's pace, not
+        # its own, sets its work. Its rate is scaled so its segments add up to the work it
+        # did (the run's work_done_gpu_h), spread over its running time as the waits are.
+        full = np.zeros(J)
+        np.add.at(full, j, rate * (t1 - t0))
+        done = np.asarray(inputs.job_work_gpu_s, dtype=float) - run.job_remaining_gpu_s
+        scale = np.where(worker & (full > 0), done / np.where(full > 0, full, 1.0), 1.0)
+        rate = rate * np.minimum(scale, 1.0)[j]
     stop = np.full(J, np.inf) if until_s is None else np.asarray(until_s, dtype=float)
     for k in range(0, len(segs), 256):
         sl = slice(k, k + 256)
