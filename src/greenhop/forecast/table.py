@@ -223,8 +223,8 @@ class ForecastTable:
                              f"{list(frame.columns)}")
         if frame.empty:
             raise TraceError(f"{source}: no rows; the forecast file is empty")
-        issued = pd.DatetimeIndex(pd.to_datetime(frame[issued_col]))
-        valid = pd.DatetimeIndex(pd.to_datetime(frame[valid_col]))
+        issued = _times(frame, issued_col, source)
+        valid = _times(frame, valid_col, source)
         if issued.tz is None or valid.tz is None:
             raise TraceError(f"{source}: times are naive (no time zone); localize them, "
                              "e.g. pd.to_datetime(col).dt.tz_localize('UTC')")
@@ -253,5 +253,38 @@ class ForecastTable:
                     f"{(lead[s0: s0 + c] / 60).round(1).tolist()} min, the first issue "
                     f"{(h / 60).round(1).tolist()} min; every issue must cover the same "
                     "horizons: drop incomplete issues")
-        vals = frame[cols].to_numpy(dtype=float).reshape(len(uniq), h.size, len(qs))
+        vals = np.stack([_numbers(frame, c, source) for c in cols], axis=1)
+        vals = vals.reshape(len(uniq), h.size, len(qs))
         return cls(pd.DatetimeIndex(pd.to_datetime(uniq, utc=True)), h, qs, vals, name, unit)
+
+
+def _first_unread(raw: pd.Series, parsed: pd.Series) -> int | None:
+    """The position of the first entry of ``raw`` given but not read into ``parsed``."""
+    bad = np.flatnonzero((parsed.isna() & raw.notna()).to_numpy())
+    return int(bad[0]) if bad.size else None
+
+
+def _times(frame: pd.DataFrame, col: str, source: str) -> pd.DatetimeIndex:
+    """Column ``col`` as times; an entry that is not one is an error naming its line of the
+    file (the header is line 1)."""
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(frame[col]))
+    except (ValueError, TypeError, OverflowError):
+        pass
+    parsed = pd.to_datetime(frame[col], errors="coerce", format="mixed")
+    r = _first_unread(frame[col], parsed)
+    at = "" if r is None else f" at line {r + 2} ({frame[col].iloc[r]!r})"
+    raise TraceError(f"{source}: column '{col}' is not a time{at}; write ISO 8601 times "
+                     "with a zone, e.g. 2023-06-01T12:00:00Z")
+
+
+def _numbers(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    """Column ``col`` as floats; an entry that is not a number is an error naming its line."""
+    try:
+        return frame[col].to_numpy(dtype=float)
+    except (ValueError, TypeError):
+        pass
+    r = _first_unread(frame[col], pd.to_numeric(frame[col], errors="coerce"))
+    at = "" if r is None else f" at line {r + 2} ({frame[col].iloc[r]!r})"
+    raise TraceError(f"{source}: column '{col}' holds a value that is not a number{at}; "
+                     "forecast values are powers in W")
