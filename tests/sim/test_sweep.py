@@ -198,6 +198,8 @@ def _edited(edit):
     _edited(lambda m: m.pop("slowdown_p90")),
     _edited(lambda m: m.update(job_nr_kwh=str(m["job_nr_kwh"]))),
     _edited(lambda m: m.update(migrations=True)),
+    # another seed's cell copied over this one's (it would count seed 1 twice)
+    lambda path: (path.parent / "p000-s00001-feasibility-aware.json").read_bytes(),
 ])
 def test_an_unreadable_stored_cell_is_kept_aside_and_runs_again(serial_run, damage):
     spec, outcome = serial_run
@@ -346,6 +348,32 @@ def test_local_ray_gives_the_serial_cells_and_files(serial_run, tmp_path):
 
 
 # ---------------------------------------------------------------- bounds
+
+
+@pytest.mark.parametrize("damage", [
+    '{"junk": 1}', "{}", '{"space": null, "spacetime": 5}',
+    '{"space": {"job_nr_kwh": "x", "work_gpu_h": 1, "static_job_nr_kwh": 2, '
+    '"status": "Optimal"}}',
+])
+def test_a_damaged_bounds_cell_is_kept_aside_and_solved_again(tmp_path, damage):
+    # before: a bounds cell of any JSON object was used, and stopped the statistics with a
+    # traceback on every re-run (or counted one seed fewer, without a word)
+    path = sweepkit.write(tmp_path, bounds=True)
+    spec = prepare_sweep(path, seeds="1-2", policies=["static"])
+    out = tmp_path / "b"
+    first = run_sweep(spec, out, serial=True).summary
+    name = Cell(0, 2, BOUNDS).key + ".json"
+    (out / "cells" / name).write_text(damage)
+    again = run_sweep(spec, out, serial=True)
+    assert again.set_aside == (out / "cells" / (name + ".unreadable"),)
+    assert (again.ran, again.reused) == (1, 3)
+    assert _timeless(json.dumps(again.summary, sort_keys=True)) == \
+        _timeless(json.dumps(first, sort_keys=True))
+
+
+def _timeless(text):
+    """``text`` with the solver's wall times (they differ run to run) set to 0."""
+    return re.sub(r'"solve_s": [0-9.e+-]+', '"solve_s": 0', text)
 
 
 def test_bounds_cell_per_seed_and_gap_closed(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -58,10 +59,13 @@ def _is_number(v) -> bool:
 def _cell_ok(path: Path, policy: str | None) -> bool:
     """Whether ``path`` holds a cell as greenhop writes it: a JSON object with the metrics
     of ``policy``, every one of :data:`~greenhop.sim.metrics.METRIC_KEYS` there as a number
-    or ``null`` (``policy`` ``None``: a bounds cell, an object). A cell short of a metric
-    would count one seed fewer in that metric's statistics, without a word; one with a
-    metric as text would stop the statistics."""
+    or ``null``, run on the seed its key names (``policy`` ``None``: a bounds cell, one
+    :meth:`~greenhop.sim.bounds.BoundResult.to_dict` per bound kind). A cell short of a
+    metric would count one seed fewer in that metric's statistics, without a word; one
+    with a metric as text would stop the statistics; one copied from another seed would
+    count that seed twice."""
     from greenhop.sim.metrics import METRIC_KEYS
+    from greenhop.sim.scenario import BOUND_KINDS
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -70,10 +74,24 @@ def _cell_ok(path: Path, policy: str | None) -> bool:
     if not isinstance(doc, dict):
         return False
     if policy is None:
-        return True
+        return bool(doc) and all(
+            kind in BOUND_KINDS and isinstance(b, dict)
+            and all(k in b and _is_number(b[k]) for k in BOUND_NUMBERS)
+            and _is_number(b.get("job_nr_kwh", "")) and isinstance(b.get("status"), str)
+            for kind, b in doc.items())
     pols = doc.get("policies")
     m = pols.get(policy) if isinstance(pols, dict) else None
-    return isinstance(m, dict) and all(k in m and _is_number(m[k]) for k in METRIC_KEYS)
+    seed = _KEY_SEED.search(path.name)
+    scenario = doc.get("scenario")
+    return (isinstance(m, dict) and all(k in m and _is_number(m[k]) for k in METRIC_KEYS)
+            and seed is not None and isinstance(scenario, dict)
+            and scenario.get("seed") == int(seed.group(1)))
+
+
+BOUND_NUMBERS = ("work_gpu_h", "static_job_nr_kwh")
+"""The numbers every solved or unsolved bound of a bounds cell holds (``job_nr_kwh`` is
+``null`` where the LP did not solve)."""
+_KEY_SEED = re.compile(r"^p[0-9]+-s([0-9]+)-")
 
 
 class SweepStore:
