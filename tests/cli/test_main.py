@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,36 @@ def test_a_full_disk_is_one_line_naming_the_file_and_other_os_errors_stay_loud(c
 
     with pytest.raises(PermissionError):  # a bug or a case to handle where it happens
         cli_main.main([], application=denied)
+
+
+@pytest.mark.parametrize("args", [("sweep", "--seeds", "1", "--out", ""), ("sweep", "--out="),
+                                  ("simulate", "--out", ""), ("bound", "")])
+def test_an_empty_argument_is_refused_not_read_as_the_current_folder(capsys, tmp_path,
+                                                                     monkeypatch, args):
+    # Path("") is "."; before, `sweep --out ""` wrote its cells into the current folder
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli_main.main(list(args))
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "empty value" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_folder_whose_subfolder_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    import tempfile
+
+    from greenhop.cli.paths import output_dir
+    from greenhop.core.errors import ConfigError
+
+    (tmp_path / "cells").mkdir()
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):  # root writes anywhere: the kernel's answer
+        if dir is not None and Path(dir).name == "cells":
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(ConfigError, match=r"--out .*: cannot write in .*cells "
+                                          r"\(Permission denied\)"):
+        output_dir(tmp_path, "--out")

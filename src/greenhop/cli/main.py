@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from greenhop import __version__
 from greenhop.cli.plain_help import GreenhopGroup
-from greenhop.core.errors import GreenhopError, UserError
+from greenhop.core.errors import ConfigError, GreenhopError, UserError
 
 COMMAND_MODULES = [
     "greenhop.cli.feasibility",
@@ -75,12 +75,28 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _refuse_empty(argv: list[str]) -> None:
+    """Refuse an empty argument (``--out ""``, ``--out=``): a path option would read it as
+    ``.``, the current folder, and write there; for any other it is a slip."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return
+        name = arg[:-1] if arg.startswith("--") and arg.endswith("=") else None
+        if arg == "" and i > 0 and argv[i - 1].startswith("-"):
+            name = argv[i - 1]
+        elif arg == "":
+            name = f"argument {i + 1}"
+        if name is not None:
+            raise ConfigError(f"{name}: empty value; give one, or leave the option out")
+
+
 def main(argv: list[str] | None = None, application: Callable[..., object] | None = None) -> None:
     """Run the CLI; greenhop errors become one line on stderr and exit code 2 or 1.
 
     ``application`` replaces the Typer app (tests inject one that fails on purpose).
     """
     try:
+        _refuse_empty(sys.argv[1:] if argv is None else argv)
         (application or app)(args=argv, standalone_mode=True)
     except GreenhopError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)

@@ -80,6 +80,9 @@ def output_dir(path: str | Path, option: str) -> Path:
     Raises :class:`ConfigError` naming ``option`` for an existing file, a file on the way
     to it, or a place that cannot be written.
     """
+    if not str(path).strip():  # Path("") is "."; an empty option is a slip, not "here"
+        raise ConfigError(f"{option}: empty path; give a directory (it is created when "
+                          "missing)")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path}: is a file, not a directory; give a directory "
@@ -88,4 +91,7 @@ def output_dir(path: str | Path, option: str) -> Path:
     if not ancestor.is_dir():
         raise ConfigError(f"{option} {path}: {ancestor} is a file, not a directory")
     _probe(ancestor, option, path)
+    if ancestor == path:  # an earlier run's folders there (a sweep's cells/) are written too
+        for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            _probe(sub, option, path)
     return path

@@ -13,10 +13,12 @@ sweep leaves whole cells or none, and the final files only exist when complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError
@@ -48,7 +50,10 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk: leave no half-written file behind
+        # a full disk: leave no half-written file behind (a folder that refused the file
+        # refuses its removal too, and there is nothing there)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -56,36 +61,42 @@ def _is_number(v) -> bool:
     return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
 
 
-def _cell_ok(path: Path, policy: str | None) -> bool:
-    """Whether ``path`` holds a cell as greenhop writes it: a JSON object with the metrics
-    of ``policy``, every one of :data:`~greenhop.sim.metrics.METRIC_KEYS` there as a number
-    or ``null``, run on the seed its key names (``policy`` ``None``: a bounds cell, one
-    :meth:`~greenhop.sim.bounds.BoundResult.to_dict` per bound kind). A cell short of a
-    metric would count one seed fewer in that metric's statistics, without a word; one
-    with a metric as text would stop the statistics; one copied from another seed would
-    count that seed twice."""
-    from greenhop.sim.metrics import METRIC_KEYS
-    from greenhop.sim.scenario import BOUND_KINDS
+def _cell_ok(path: Path, policy: str | tuple[str, ...]) -> bool:
+    """Whether ``path`` holds a cell as greenhop writes it, run on the seed its key names.
 
+    ``policy`` a name: a JSON object with that policy's metrics, every one of
+    :data:`~greenhop.sim.metrics.METRIC_KEYS` there as a number or ``null``, and the
+    scenario's seed. ``policy`` a tuple of bound kinds: a bounds cell, one
+    :meth:`~greenhop.sim.bounds.BoundResult.to_dict` and its ``seed`` for each of those
+    kinds and no other. A cell short of a metric or a kind would count one seed fewer in
+    its statistics, without a word; one with a number as text would stop the statistics;
+    one copied from another seed would count that seed twice."""
+    from greenhop.sim.metrics import METRIC_KEYS
+
+    key_seed = _KEY_SEED.search(path.name)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
-    if not isinstance(doc, dict):
+    if not isinstance(doc, dict) or key_seed is None:
         return False
-    if policy is None:
-        return bool(doc) and all(
-            kind in BOUND_KINDS and isinstance(b, dict)
+    seed = int(key_seed.group(1))
+    if isinstance(policy, tuple):
+        return set(doc) == set(policy) and all(
+            isinstance(b, dict) and _same_int(b.get("seed"), seed)
             and all(k in b and _is_number(b[k]) for k in BOUND_NUMBERS)
             and _is_number(b.get("job_nr_kwh", "")) and isinstance(b.get("status"), str)
-            for kind, b in doc.items())
+            for b in doc.values())
     pols = doc.get("policies")
     m = pols.get(policy) if isinstance(pols, dict) else None
-    seed = _KEY_SEED.search(path.name)
     scenario = doc.get("scenario")
     return (isinstance(m, dict) and all(k in m and _is_number(m[k]) for k in METRIC_KEYS)
-            and seed is not None and isinstance(scenario, dict)
-            and scenario.get("seed") == int(seed.group(1)))
+            and isinstance(scenario, dict) and _same_int(scenario.get("seed"), seed))
+
+
+def _same_int(v, n: int) -> bool:
+    """``v`` is the integer ``n`` (not ``true`` for 1, nor ``1.0``)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v == n
 
 
 BOUND_NUMBERS = ("work_gpu_h", "static_job_nr_kwh")
@@ -233,11 +244,14 @@ class SweepStore:
             return set()
         return {p.stem for p in self.cells_dir.glob("*.json")}
 
-    def set_aside_unreadable(self, keys, policy_of) -> list[Path]:
+    def set_aside_unreadable(self, keys, policy_of,
+                             on_set_aside: Callable[[Path], None] | None = None
+                             ) -> list[Path]:
         """Move each stored cell of ``keys`` that is not a cell greenhop wrote (not JSON,
-        or without its policy's metrics; ``policy_of(key)`` names the policy, ``None``
-        for a bounds cell) to ``<key>.json.unreadable``, so that it runs again; returns
-        the new paths (nothing is deleted)."""
+        without its policy's metrics, or from another seed; ``policy_of(key)`` names the
+        policy, or for a bounds cell gives the tuple of its bound kinds) to
+        ``<key>.json.unreadable``, so that it runs again; returns the new paths (nothing
+        is deleted). ``on_set_aside(path)`` is told of each one as it is moved."""
         moved = []
         for key in sorted(keys):
             p = self.cells_dir / f"{key}.json"
@@ -250,6 +264,8 @@ class SweepStore:
                 dest = p.with_name(f"{p.name}.unreadable.{n}")
             os.replace(p, dest)
             moved.append(dest)
+            if on_set_aside is not None:
+                on_set_aside(dest)
         return moved
 
     def write_cell(self, key: str, text: str, meta: dict | None = None) -> None:
