@@ -139,3 +139,13 @@ def test_missing_ray_names_the_extra(capsys, scenario, tmp_path, monkeypatch):
     assert code == 1
     assert "pip install 'greenhop[sweep]'" in stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_output_folder_is_refused_not_read_as_the_current_one(empty):
+    # Path("") is "."; every command that writes a folder checks it with output_dir
+    from greenhop.cli.paths import output_dir
+    from greenhop.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--out: empty path"):
+        output_dir(empty, "--out")

@@ -164,17 +164,18 @@ def sweep_command(
         def progress(done: int, total: int) -> None:
             bar.update(task, description="cells", completed=done, total=total)
 
+        def set_aside(path: Path) -> None:  # said at once: a run that fails later says it too
+            bar.console.print(f"warning: {path.name.partition('.json')[0]}.json was not a "
+                              f"readable cell; kept as {path} and run again", soft_wrap=True)
+
         outcome = run_sweep(spec, out, serial=serial, address=address, workers=workers,
-                            force=force, progress=progress)
+                            force=force, progress=progress, on_set_aside=set_aside)
     console = Console(highlight=False)
     if not console.is_terminal and console.width < 160:
         console = Console(highlight=False, width=160)
     _print_summary(console, spec, outcome.summary)
     console.print(f"{outcome.total} cells ({outcome.ran} run now, {outcome.reused} already "
                   f"there) in {outcome.out}")
-    for path in outcome.set_aside:
-        err.print(f"warning: {path.name.removesuffix('.unreadable')} was not a readable cell; "
-                  f"kept as {path} and run again")
     for name, path in outcome.paths.items():
         console.print(f"{name}: {path}")
 

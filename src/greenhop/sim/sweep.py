@@ -243,7 +243,8 @@ def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
     t0 = time.perf_counter()
     solved = _solve_bounds(sc, static)
     if bounds:
-        doc = {kind: b.to_dict() for kind, b in solved.items()}
+        # the seed in each kind: a cell copied over another seed's is told apart
+        doc = {kind: {**b.to_dict(), "seed": seed} for kind, b in solved.items()}
         yield cell(BOUNDS, json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n",
                    time.perf_counter() - t0)
     if "static" in policies:
@@ -329,12 +330,15 @@ def default_out(scenario_name: str) -> str:
 
 def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = False,
               address: str | None = None, workers: int | None = None, force: bool = False,
-              progress: Callable[[int, int], None] | None = None) -> SweepOutcome:
+              progress: Callable[[int, int], None] | None = None,
+              on_set_aside: Callable[[Path], None] | None = None) -> SweepOutcome:
     """Run the missing cells of ``spec`` into ``out`` and write the final files.
 
     ``serial`` runs in this process; otherwise on Ray (a local instance on all cores, or
     the cluster at ``address``), with at most ``workers`` tasks at once.
-    ``progress(cells_done, cells_total)`` follows the cells.
+    ``progress(cells_done, cells_total)`` follows the cells; ``on_set_aside(path)`` is
+    told of each stored cell set aside as unreadable (``path``: where it is kept) before
+    anything runs, so a sweep that fails later has said so.
     """
     store = SweepStore(out or default_out(spec.scenario_name))
     definition = spec.definition()
@@ -344,22 +348,25 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, serial: bool = 
     store.lock()
     try:
         return _run_locked(spec, store, definition, serial=serial, address=address,
-                           workers=workers, force=force, progress=progress)
+                           workers=workers, force=force, progress=progress,
+                           on_set_aside=on_set_aside)
     finally:
         store.unlock()
 
 
 def _run_locked(spec: SweepSpec, store: SweepStore, definition: dict, *, serial: bool,
                 address: str | None, workers: int | None, force: bool,
-                progress: Callable[[int, int], None] | None) -> SweepOutcome:
+                progress: Callable[[int, int], None] | None,
+                on_set_aside: Callable[[Path], None] | None) -> SweepOutcome:
     """:func:`run_sweep` once the directory is held."""
     replacing = store.replaces(definition, force=force)
     cells = spec.cells()
     set_aside: list[Path] = []
     if not replacing:  # a damaged cell file is moved aside (kept) and its cell runs again
-        policy_of = {c.key: None if c.policy == BOUNDS else c.policy for c in cells}
+        policy_of = {c.key: spec.point_bounds[c.point] if c.policy == BOUNDS else c.policy
+                     for c in cells}
         set_aside = store.set_aside_unreadable(store.done_keys() & set(policy_of),
-                                               policy_of.get)
+                                               policy_of.get, on_set_aside)
     done = set() if replacing else store.done_keys() & {c.key for c in cells}
     groups = plan(spec, done)
     total = len(cells)
