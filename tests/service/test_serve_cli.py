@@ -49,7 +49,7 @@ def test_greenhop_serve_names_the_option_at_fault(tmp_path, capsys):
     memory_run(db)
     fifo = tmp_path / "token.fifo"
     os.mkfifo(fifo)  # reading it would block for ever
-    cases = [(("--host", "", "--port", str(free_port())), "--host: empty address"),
+    cases = [(("--host", "", "--port", str(free_port())), "--host: empty value"),
              (("--host", "not a host", "--port", str(free_port())),
               "--host 'not a host': not an address"),
              (("--port", str(free_port()), "--token-file", str(fifo)),
