@@ -274,7 +274,8 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
         job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
         migrations=ledger.migrations, segments=[], counters=ledger.counters,
         dr_site_events=list(dr.site_events) if dr is not None else None)
-    m = compare({policy: run_metrics(inp, res)})
+    # a run stopped early booked only its first steps: the counterfactual covers the same
+    m = compare({policy: run_metrics(inp, res, steps=ledger.next_step)})
     return {
         "policies": m,
         "scenario": {"name": sc.name, "start": sc.start.isoformat(),
@@ -719,48 +720,127 @@ def _first_difference(live: list, sim: list) -> str:
             "simulated; --json lists them)")
 
 
+def _read_metrics(p: Path) -> dict:
+    """The document of a metrics.json ``p``; exit 2 (a one-line error) when it is missing,
+    not a regular file (a FIFO or a device would never end), not JSON or not a metrics.json."""
+    if not p.exists():
+        raise ConfigError(f"{p}: no such metrics.json; `greenhop run` and "
+                          "`greenhop simulate --out DIR` write one")
+    if not p.is_file():
+        raise ConfigError(f"{p}: not a regular file (a directory, a pipe or a device?); "
+                          "give the path of a metrics.json")
+    try:
+        doc = json.loads(p.read_text())
+        pol = doc["policies"]
+    except json.JSONDecodeError as exc:  # cut off or not JSON: say where
+        raise ConfigError(f"{p}: not valid JSON ({exc}); a metrics.json cut off or "
+                          "edited?") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+        pol = None
+    # a sweep's summary.json has a list of names here; metrics.json a table per policy
+    if (not isinstance(pol, dict) or not pol
+            or not all(isinstance(m, dict) for m in pol.values())):
+        raise ConfigError(f"{p}: not a greenhop metrics.json (needs "
+                          '{"policies": {NAME: {...}}})')
+    return doc
+
+
+def _partial_note(p: Path, doc: dict) -> str | None:
+    """A note when ``doc`` is a live run that did not finish (``live.status`` not done):
+    its figures cover the steps it booked only."""
+    live = doc.get("live")
+    if not isinstance(live, dict) or live.get("status") in (None, "done"):
+        return None
+    step, sc = live.get("step"), doc.get("scenario")
+    try:  # the horizon's steps, when the file records them
+        of = f" of {round(float(sc['horizon_h']) * 3600 / float(sc['step_s']))}"
+    except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError):
+        of = ""
+    steps = f" after {step}{of} steps" if isinstance(step, int) else ""
+    return (f"note: {p} is a live run that ended {live['status']}{steps}; its figures cover "
+            "the steps it booked only")
+
+
+def _value(p: Path, policy: str, key: str, v: float | bool) -> float | bool | None:
+    """A metric as compared: the number (None when NaN or infinite) or bool itself; exit 2
+    on an integer too large for a float."""
+    if isinstance(v, bool):
+        return v
+    try:
+        x = float(v)
+    except OverflowError:
+        raise ConfigError(f"{p}: policies.{policy}.{key}: the integer {str(v)[:12]}... "
+                          f"({len(str(abs(v)))} digits) is out of range") from None
+    return v if math.isfinite(x) else None
+
+
+def _diff_pct(a: float | bool | None, b: float | bool | None) -> float | None:
+    """``100 x (a - b) / |b|`` [%]; None for yes/no values, a value that is not finite or
+    a difference from ``b = 0`` (no percentage of zero)."""
+    if isinstance(a, bool) or a is None or b is None:
+        return None
+    if a == b:
+        return 0.0
+    d = 100.0 * (a - b) / abs(b) if b else math.inf
+    return d if math.isfinite(d) else None
+
+
+def _diff_mark(a, b, diff: float | None) -> str:
+    """The "A vs B" cell: ``+x.x%``, ``n/a (B = 0)`` for a difference from a zero B (no
+    percentage), ``n/a`` when either is not finite, ``same`` / ``differs`` for yes/no."""
+    if isinstance(a, bool):
+        return "same" if a == b else "differs"
+    if diff is not None:
+        return f"{diff:+.1f}%"
+    return "n/a (B = 0)" if a is not None and b == 0 else "n/a"
+
+
+def _cell(v: float | bool) -> str:
+    """A value as the table shows it (the file's own, NaN and infinities included)."""
+    return str(v).lower() if isinstance(v, bool) else f"{float(v):.4g}"
+
+
 def compare_command(
     a: Path = typer.Argument(..., help="metrics.json of a run or a simulation."),
     b: Path = typer.Argument(..., help="metrics.json to compare with."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (diff_pct null where no "
+                                 "percentage is defined; NaN and infinities as null)."),
 ) -> None:
-    """Show two metrics.json side by side (a live run and a simulation, say)."""
-    docs = []
-    for p in (a, b):
-        if not p.exists():
-            raise ConfigError(f"{p}: no such metrics.json; `greenhop run` and "
-                              "`greenhop simulate --out DIR` write one")
-        try:
-            pol = json.loads(p.read_text())["policies"]
-        except json.JSONDecodeError as exc:  # cut off or not JSON: say where
-            raise ConfigError(f"{p}: not valid JSON ({exc}); a metrics.json cut off or "
-                              "edited?") from None
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
-            pol = None
-        # a sweep's summary.json has a list of names here; metrics.json a table per policy
-        if (not isinstance(pol, dict) or not pol
-                or not all(isinstance(m, dict) for m in pol.values())):
-            raise ConfigError(f"{p}: not a greenhop metrics.json (needs "
-                              '{"policies": {NAME: {...}}})')
-        docs.append(pol)
+    """Show two metrics.json side by side (a live run and a simulation, say).
+
+    "A vs B" is ``100 x (A - B) / |B|``; ``n/a (B = 0)`` marks a difference from a zero B,
+    ``n/a`` a value that is not a finite number; yes/no metrics read ``same`` or ``differs``.
+    A live run that did not finish is noted: its figures cover the steps it booked."""
+    files = (a, b)
+    full = [_read_metrics(p) for p in files]
+    docs = [d["policies"] for d in full]
+    for p, d in zip(files, full, strict=True):
+        note = _partial_note(p, d)
+        if note:
+            err.print(note, soft_wrap=True)
     common = [n for n in docs[0] if n in docs[1]]
     pairs = [(n, n) for n in common] or [(next(iter(docs[0])), next(iter(docs[1])))]
     if not common:
         err.print(f"note: no policy is in both files; comparing {a}'s {pairs[0][0]!r} with "
                   f"{b}'s {pairs[0][1]!r}")
-    rows = []
+    rows, shown = [], []
     for na, nb in pairs:
         ma, mb = docs[0][na], docs[1][nb]
         for k in ma:
-            if k in mb and isinstance(ma[k], int | float) and isinstance(mb[k], int | float):
-                diff = (100.0 * (ma[k] - mb[k]) / abs(mb[k])) if mb[k] else None
-                rows.append({"policy": na if na == nb else f"{na} | {nb}", "metric": k,
-                             "a": ma[k], "b": mb[k], "diff_pct": diff})
+            if k not in mb or not all(isinstance(v, int | float) for v in (ma[k], mb[k])):
+                continue
+            va, vb = _value(a, na, k, ma[k]), _value(b, nb, k, mb[k])
+            if isinstance(va, bool) != isinstance(vb, bool):
+                continue  # a yes/no against a number: nothing to compare
+            diff = _diff_pct(va, vb)
+            rows.append({"policy": na if na == nb else f"{na} | {nb}", "metric": k,
+                         "a": va, "b": vb, "diff_pct": diff})
+            shown.append((_cell(ma[k]), _cell(mb[k]), _diff_mark(va, vb, diff)))
     if not rows:
         raise ConfigError(f"{a} and {b} have no numeric metric in common for "
                           f"{', '.join(sorted({f'{x} | {y}' if x != y else x for x, y in pairs}))}")
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(rows, indent=2, allow_nan=False))
         return
     pols = sorted({r["policy"] for r in rows})
     t = Table(title=f"policy {pols[0]}: A = {a}, B = {b}" if len(pols) == 1 else
@@ -770,10 +850,8 @@ def compare_command(
     t.add_column("metric", no_wrap=True)
     for col in ("A", "B", "A vs B"):
         t.add_column(col, justify="right", no_wrap=True)
-    for r in rows:
-        cells = [r["metric"], f"{r['a']:.4g}", f"{r['b']:.4g}",
-                 "–" if r["diff_pct"] is None else f"{r['diff_pct']:+.1f}%"]
-        t.add_row(*([r["policy"]] if len(pols) > 1 else []), *cells)
+    for r, cells in zip(rows, shown, strict=True):
+        t.add_row(*([r["policy"]] if len(pols) > 1 else []), r["metric"], *cells)
     Console(highlight=False).print(t)
 
 

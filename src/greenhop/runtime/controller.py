@@ -851,25 +851,11 @@ class Controller:
                            (t + 1, json.dumps(led.to_state()), time.time()))
         return True
 
-    def _book_idle(self, T: int) -> None:
-        """Every job is done: book the rest of the horizon (base load only) without waiting,
-        so the energy totals cover the same horizon as a simulation."""
-        led = self.ledger
-        with self.store.tx():
-            while led.next_step < T:
-                t = led.next_step
-                power = self.power.renewable_w(t)
-                led.record_power(t, power)
-                self.store.event(t, "power", {"renewable_w": power.tolist()})
-                led.account(t, {})
-            self.store.con.execute("UPDATE run SET step = ?, decided_step = ?, ledger = ? "
-                                   "WHERE id = 1", (T, T - 1, json.dumps(led.to_state())))
-
     def run(self) -> dict:
-        """Run until every job is done or the horizon ends (or a stop request, or a job
-        failed); returns a summary ``{"status", "step", "migrations", "wall_s"}`` (and
-        ``"error"`` when a job failed: the run is then ``failed``, every other job
-        checkpointed, and ``greenhop run`` again retries it)."""
+        """Run to the end of the horizon (once every job is done, the rest is booked without
+        waiting) or until a stop request or a failed job; returns a summary ``{"status",
+        "step", "migrations", "wall_s"}`` (and ``"error"`` when a job failed: the run is then
+        ``failed``, every other job checkpointed, and ``greenhop run`` again retries it)."""
         led = self.ledger
         T = int(self.inp.n_steps)
         step_wall = led.dt / self.cfg.time_scale
@@ -889,8 +875,6 @@ class Controller:
             # out of wall time, no job failed: stopped (resumable), with the reason recorded
             status = ("failed" if isinstance(failure, JobFailed) else
                       "stopped" if self.stop_requested else "done")
-            if status == "done":
-                self._book_idle(T)
             if self.stop_requested:
                 self._stop_all(deadline)
             else:
@@ -925,14 +909,18 @@ class Controller:
 
     def _loop(self, T: int, step_wall: float, deadline: float, t_start: float) -> None:
         led = self.ledger
-        while led.next_step < T and not (led.phase == DONE).all():
+        while led.next_step < T:
             t = led.next_step
+            # every job done: the rest of the horizon (base load only) is booked without
+            # waiting, step by step as any other, so the books, the events and the sites'
+            # readings cover the same horizon as a simulation
+            idle = bool((led.phase == DONE).all())
             wall0 = time.monotonic()
             if int(self.store.run_row()["decided_step"]) < t:
                 self._operator_actions(t)
                 self._decide(t)
             operate.drain_step(self, t)  # idempotent: a job already moving is not moved again
-            if not self._settle(wall0 + step_wall, deadline):
+            if not self._settle(wall0 + (0.0 if idle else step_wall), deadline):
                 return
             if not self._book(t, deadline):
                 return

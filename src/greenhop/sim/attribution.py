@@ -46,6 +46,9 @@ def base_only_dispatch(inputs: SimInputs) -> BaseOnly:
     """
     H, T = inputs.history_steps, inputs.n_steps
     dt = inputs.scenario.step_s
+    if T == 0:  # a live run that failed before booking a step: nothing was drawn
+        S = len(inputs.base_demand_w)
+        return BaseOnly(energy_j={k: np.zeros(S) for k in FLOWS}, grid_w=np.zeros((0, S)))
     demand = np.broadcast_to(inputs.base_demand_w, (T, len(inputs.base_demand_w)))
     f = dispatch_block(
         inputs.renewable_w[H:H + T], np.ascontiguousarray(demand), inputs.bat_initial_j.copy(),

@@ -3,7 +3,8 @@
 The headline is **job-attributable**: the sites' base load runs whatever the policy does
 (it dominates their grid energy), so each scenario is also dispatched with base load only
 (:func:`greenhop.sim.attribution.base_only_dispatch`) and the jobs are charged the
-difference. Energies are summed over sites and the horizon [kWh].
+difference. Energies are summed over sites and the horizon [kWh] (for a live run stopped
+early, over the steps it booked: :func:`run_metrics`'s ``steps``).
 
 Job-attributable (the headline):
 
@@ -69,6 +70,8 @@ Migrations:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from greenhop.sim.attribution import BaseOnly, base_only_dispatch
@@ -96,6 +99,28 @@ METRIC_KEYS = (
 #: is a saving of its own, not a better decision); the bound itself is priced at the
 #: policy's own work, so a small shortfall does not make it invalid
 WORK_SHARE_FOR_GAP = 0.99
+
+
+def work_reference(metrics: dict[str, dict]) -> float | None:
+    """The work [GPU-h] policies are held to: ``static``'s ``work_done_gpu_h`` (without
+    ``static``, the most any policy did); None when no policy has the figure."""
+    ref = metrics.get("static", {}).get("work_done_gpu_h")
+    if ref is None:
+        ref = max((m["work_done_gpu_h"] for m in metrics.values()
+                   if m.get("work_done_gpu_h") is not None), default=None)
+    return ref
+
+
+def short_of_work(metrics: dict[str, dict]) -> set[str]:
+    """The policies of ``metrics`` that did less than :data:`WORK_SHARE_FOR_GAP` of the
+    :func:`work_reference`: part of what they save is work left undone, so their
+    ``saved_vs_static_pct`` is no better decision and they are not the best. A policy
+    without the figure is not short."""
+    ref = work_reference(metrics)
+    return set() if ref is None else {
+        p for p, m in metrics.items()
+        if m.get("work_done_gpu_h") is not None
+        and m["work_done_gpu_h"] < WORK_SHARE_FOR_GAP * ref}
 
 
 def _r(x: float, digits: int = 6) -> float | None:
@@ -189,18 +214,41 @@ def ideal_time_s(inp: SimInputs) -> np.ndarray:
     return inp.job_work_gpu_s / (inp.job_gpus * ideal_tp)
 
 
-def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) -> dict:
+def _booked_base(inp: SimInputs, base: BaseOnly | None, steps: int) -> BaseOnly:
+    """The base-only dispatch over the first ``steps`` steps (``base``, the horizon's, when
+    they are all of it). The dispatch is causal, so this is the horizon's cut short: the
+    counterfactual of a run that booked only those steps."""
+    if steps >= inp.n_steps:
+        return base if base is not None else base_only_dispatch(inp)
+    return base_only_dispatch(dataclasses.replace(
+        inp, params=dataclasses.replace(inp.params, n_steps=steps)))
+
+
+def _booked_rows(a: np.ndarray, steps: int, n_steps: int) -> np.ndarray:
+    """``a`` (per step and site) as ``[n_steps, S]``: its first ``steps`` rows (the booked
+    steps), 0 after them."""
+    out = np.zeros((n_steps, a.shape[1]))
+    out[:steps] = a[:steps]
+    return out
+
+
+def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
+                steps: int | None = None) -> dict:
     """The metrics dict of one run; ``base`` is the scenario's base-only dispatch (computed
-    when not given). ``saved_vs_static_pct`` and the gaps are filled in by :func:`compare`."""
+    when not given). ``steps``: the steps booked from the start (a live run stopped early
+    books fewer than the horizon); the counterfactual, the energies compared with it and
+    the end of the jobs' times are then those of the booked steps, so a partial run's
+    figures are consistent (``job_nr_kwh >= 0``, ``job_green_share`` in [0, 1], absorbed
+    <= curtailed). ``saved_vs_static_pct`` and the gaps are filled in by :func:`compare`."""
     sc = inp.scenario
-    if base is None:
-        base = base_only_dispatch(inp)
+    steps = inp.n_steps if steps is None else min(int(steps), inp.n_steps)
+    base = _booked_base(inp, base, steps)
     e = res.energy_j
     grid_j = float(e["grid"].sum())
     base_grid_j = base.total_j("grid")
     job_nr_j = grid_j - base_grid_j
     job_energy_j = float(e["job_load"].sum())
-    horizon_end = sc.horizon_s
+    horizon_end = min(sc.horizon_s, steps * sc.step_s)  # the end of the booked steps [s]
     arrival = inp.job_arrival_s
     finished = ~np.isnan(res.job_finish_s)
     end = np.where(finished, res.job_finish_s, horizon_end)
@@ -283,7 +331,9 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None) ->
             float(((e["grid"] - base.energy_j["grid"])[has_c] * carbon[has_c]).sum())
             / KWH / 1000, 4)
     # carbon and cost of the jobs from the scenario's grid signals (docs/grid.md)
-    out.update(grid_metrics(inp.grid, res.grid_w, base.grid_w, sc.step_s))
+    T = inp.n_steps
+    out.update(grid_metrics(inp.grid, _booked_rows(res.grid_w, steps, T),
+                            _booked_rows(base.grid_w, steps, T), sc.step_s))
     return out
 
 
