@@ -32,12 +32,19 @@ _SUMMARY = (
 )
 #: columns shown only when some policy has them
 _OPTIONAL = ("gap_closed", "job_co2_kg", "job_energy_cost")
+#: the footnote, per column (by the start of its key): only the columns shown are defined
 _LEGEND = (
-    "job grid kWh = grid energy the jobs cause (with jobs minus base load only); saved = vs "
-    "static; green = jobs' green share; gap S / ST = share of static's gap to the space / "
-    "space-time bound closed; sd p90 = 90th-percentile slowdown; CV = stability (coefficient "
-    "of variation of slowdown); lost = moves whose window closed before payback; net- = "
-    "moves with a net green loss")
+    ("job_nr_kwh", "job grid kWh = grid energy the jobs cause (with jobs minus base load "
+                   "only)"),
+    ("saved_vs_static_pct", "saved = vs static"),
+    ("job_green_share", "green = jobs' green share"),
+    ("gap_closed", "gap S / ST = share of static's gap to the space / space-time bound "
+                   "closed"),
+    ("slowdown_p90", "sd p90 = 90th-percentile slowdown"),
+    ("stability_cv", "CV = stability (coefficient of variation of slowdown)"),
+    ("window_closed_before_payback", "lost = moves whose window closed before payback"),
+    ("net_green_loss_migrations", "net- = moves with a net green loss"),
+)
 
 
 def any_currency(metrics: dict[str, dict]) -> str:
@@ -92,7 +99,9 @@ def simulate_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from greenhop.sim import simulate
+    from greenhop.sim.metrics import WORK_SHARE_FOR_GAP, short_of_work, work_reference
     from greenhop.sim.policy_table import check_policy_names
+    from greenhop.sim.report import SHORT_MARK
     from greenhop.sim.scenario import load_scenario
 
     if out is None and not as_json:
@@ -135,11 +144,24 @@ def simulate_command(
     console = Console(highlight=False)
     if not console.is_terminal and console.width < 132:
         console = Console(highlight=False, width=132)
+    metrics = result.metrics_by_policy
+    short = short_of_work(metrics)  # their saving is partly work left undone: marked
+
+    def cell(name: str, key: str, fmt: str) -> str:
+        text = _cell(fmt, metrics[name].get(key))
+        return text + SHORT_MARK if key == "saved_vs_static_pct" and name in short else text
+
     print_fitted(console, title=f"greenhop simulate — {result.scenario.name}", key="policy",
                  columns=[label for _, label, _ in columns],
-                 rows=[(name, [_cell(fmt, m.get(k)) for k, _, fmt in columns])
-                       for name, m in result.metrics_by_policy.items()])
-    console.print(_LEGEND)
+                 rows=[(name, [cell(name, k, fmt) for k, _, fmt in columns])
+                       for name in metrics])
+    console.print("; ".join(text for key, text in _LEGEND
+                            if any(k.startswith(key) for k, _, _ in columns)))
+    if short and any(k == "saved_vs_static_pct" for k, _, _ in columns):
+        whose = "static's work" if "static" in metrics else "the most work any policy did"
+        console.print(f"{SHORT_MARK} = did less than {WORK_SHARE_FOR_GAP:.0%} of {whose} "
+                      f"({work_reference(metrics):,.1f} GPU-h): part of the saving is work left "
+                      "undone, so it is not marked best (work_done_gpu_h in metrics.json)")
     if any(k == "job_co2_kg" or k == "job_energy_cost" for k, _, _ in columns):
         currency = any_currency(result.metrics_by_policy)
         console.print(f"CO2 kg / cost = the jobs' grid energy x the marginal carbon intensity / "

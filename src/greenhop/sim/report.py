@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from greenhop import viz
-from greenhop.sim.metrics import WORK_SHARE_FOR_GAP
+from greenhop.sim.metrics import WORK_SHARE_FOR_GAP, short_of_work, work_reference
 from greenhop.viz.ratios import Guarded, floor_for
 
 _CSS = """
@@ -57,6 +57,14 @@ _COLUMNS = (
     ("oracle_gap_closed_pct", "oracle gap closed % (kWh)", 1),
     ("oracle_gap_closed_infeasible_pct", "oracle gap closed % (infeasible)", 1),
 )
+
+#: columns of figures only some scenarios compute (an offline bound, the oracle gap): shown
+#: when some policy has the key at all
+_OPTIONAL_PREFIXES = ("gap_closed_", "oracle_gap_closed")
+#: sites the "Surplus and load per site" chart draws at most (one row each)
+TIMELINE_SITES = 12
+#: the mark on "saved vs static" of a policy that did less work than static
+SHORT_MARK = "*"
 
 #: shown when the scenario has grid signals (docs/grid.md)
 _GRID_COLUMNS = (("job_co2_kg", "job CO2 kg (marginal)", 3),
@@ -123,23 +131,27 @@ def best_policy(metrics: dict[str, dict]) -> str | None:
     did at least :data:`~greenhop.sim.metrics.WORK_SHARE_FOR_GAP` of ``static``'s work (of
     the most any policy did, without ``static``), the share the gap-closed figure asks; a
     policy that saves energy by leaving the work undone is not the best."""
-    work = {p: m.get("work_done_gpu_h") for p, m in metrics.items()}
-    known = [w for w in work.values() if w is not None]
-    ref = work.get("static") if work.get("static") is not None else max(known, default=None)
-    nr = {p: m.get("job_nr_kwh") for p, m in metrics.items()
-          if m.get("job_nr_kwh") is not None
-          and (ref is None or work[p] is None or work[p] >= WORK_SHARE_FOR_GAP * ref)}
+    short = short_of_work(metrics)
+    nr = {p: m["job_nr_kwh"] for p, m in metrics.items()
+          if m.get("job_nr_kwh") is not None and p not in short}
     return min(nr, key=nr.get) if nr else None
+
+
+def _shown(metrics: dict[str, dict], key: str) -> bool:
+    """A column of ``key`` is shown: always, or, for a figure only some scenarios compute
+    (:data:`_OPTIONAL_PREFIXES`), when some policy has it."""
+    return not key.startswith(_OPTIONAL_PREFIXES) or any(key in m for m in metrics.values())
 
 
 def _table(metrics: dict[str, dict], guards) -> str:
     currency = next((m["currency"] for m in metrics.values() if "currency" in m), "")
-    columns = _COLUMNS + tuple(
+    columns = tuple(c for c in _COLUMNS if _shown(metrics, c[0])) + tuple(
         (k, f"{label} [{currency}]" if k == "job_energy_cost" else label, d)
         for k, label, d in _GRID_COLUMNS if any(k in m for m in metrics.values()))
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
     rows = []
     best = best_policy(metrics)
+    short = short_of_work(metrics)
     for p, m in metrics.items():
         cells = []
         for k, _, d in columns:
@@ -147,12 +159,41 @@ def _table(metrics: dict[str, dict], guards) -> str:
             if g is not None:
                 cells.append(f'<td class="warn" title="{html.escape(g.why)}">'
                              f"{html.escape(g.text)}</td>")
+            elif k == "saved_vs_static_pct" and p in short and m.get(k) is not None:
+                cells.append(f'<td title="did less work than static">{_fmt(m[k], d)}'
+                             f"{SHORT_MARK}</td>")
             else:
                 cells.append(f"<td>{_fmt(m.get(k), d)}</td>")
         cls = ' class="best"' if p == best else ""
         rows.append(f"<tr{cls}><td>{html.escape(p)}</td>{''.join(cells)}</tr>")
     # The comparison grows a column per metric: scroll sideways rather than overflow.
     return f"<div class='wide'><table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table></div>"
+
+
+def _comparison_note(metrics: dict[str, dict]) -> str:
+    """What the highlighted row and the :data:`SHORT_MARK` on "saved vs static" mean."""
+    text = ("Highlighted: the least job non-renewable energy among the policies that did at "
+            f"least {WORK_SHARE_FOR_GAP:.0%} of static's work (a policy that leaves work "
+            "undone saves energy it did not earn).")
+    short = short_of_work(metrics)
+    if short:
+        ref = work_reference(metrics)
+        whose = "static's work" if "static" in metrics else "the most work any policy did"
+        did = "; ".join(f"{html.escape(p)}: {metrics[p]['work_done_gpu_h']:,.1f} GPU-h"
+                        for p in metrics if p in short)
+        text += (f" {SHORT_MARK} on saved vs static: the policy did less than "
+                 f"{WORK_SHARE_FOR_GAP:.0%} of {whose} ({ref:,.1f} GPU-h; {did}), so "
+                 "part of what it saves is work left undone.")
+    return f'<p class="note">{text}</p>'
+
+
+def _gap_sentence(metrics: dict[str, dict]) -> str:
+    """The gap-closed columns' definition, when they are shown."""
+    if not any(_shown(metrics, k) for k, _, _ in _COLUMNS if k.startswith("gap_closed_")):
+        return ""
+    return ("Gap closed = share of static's gap to an offline bound (linear program, perfect "
+            "foresight, free migration) that the policy closes; \u2013 where it is not "
+            "defined (why: below). ")
 
 
 def _guard_warning(guards) -> str:
@@ -186,9 +227,19 @@ def _timelines(result, policy: str) -> str:
     fig = viz.site_timelines(
         inp.scenario.site_names, start_unix_s=_start_unix_s(result),
         step_s=inp.scenario.step_s, surplus_w=inp.surplus_w[H:H + inp.n_steps],
-        job_load_w=run.job_load_w, grid_w=run.grid_w,
+        job_load_w=run.job_load_w, grid_w=run.grid_w, max_sites=TIMELINE_SITES,
         title=f"surplus (renewable − base load), grid import and job load — {policy}")
     return viz.figure_block(fig, "fig-timelines")
+
+
+def _sites_not_drawn(result) -> str:
+    """Which sites the per-site chart leaves out (it draws :data:`TIMELINE_SITES`)."""
+    rest = list(result.scenario.site_names)[TIMELINE_SITES:]
+    if not rest:
+        return ""
+    return (f'<p class="note">{len(rest)} more site{"s" if len(rest) > 1 else ""} not drawn '
+            f"(the chart shows the first {TIMELINE_SITES}): "
+            + html.escape(", ".join(rest)) + ".</p>")
 
 
 def _placement(result, policy: str) -> str:
@@ -306,16 +357,12 @@ def render_report(result) -> str:
         "and at what cost in completion time and stability?</p>",
         f"<dl>{dl}</dl>",
         "<h2>Policy comparison</h2>", _guard_warning(guards), _table(metrics, guards),
-        '<p class="note">Highlighted: the least job non-renewable energy among the policies '
-        f"that did at least {WORK_SHARE_FOR_GAP:.0%} of static's work (a policy that leaves "
-        "work undone saves energy it did not earn).</p>",
+        _comparison_note(metrics),
         _bars(metrics, guards),
         '<p class="note">Job non-renewable = grid energy the jobs cause: the sites\' grid '
         "energy with the jobs minus the same sites' grid energy with base load only "
         f"({next(iter(metrics.values()))['base_only_nr_kwh']:,.1f} kWh, not movable; the "
-        "site totals are the last column, for context). Gap closed = share of static's gap "
-        "to an offline bound (linear program, perfect foresight, free migration) that the "
-        "policy closes; \u2013 when the policy did less work than the bound requires. A "
+        "site totals are the last column, for context). " + _gap_sentence(metrics) + "A "
         "ratio whose denominator is below 5% of the energies it compares (or 1 kWh) reads "
         "n/a with a warning. "
         "Stability = coefficient of variation of the job slowdown. Window closed before "
@@ -327,7 +374,7 @@ def render_report(result) -> str:
         f"<h2>Surplus and load per site — {html.escape(focus)}</h2>",
         '<p class="note">Drag to zoom (all sites share the time axis), double-click to '
         "reset; the jobs' load has its own axis on the right.</p>",
-        _timelines(result, focus),
+        _timelines(result, focus), _sites_not_drawn(result),
         f"<h2>Job placement — {html.escape(focus)}</h2>", _placement(result, focus),
         "<h2>Feasibility map with the actual migrations</h2>", _feasibility_map(result),
     ]
