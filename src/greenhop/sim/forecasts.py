@@ -111,9 +111,46 @@ def read_forecast_file(path: Path, where: str):
     qcols = sorted(c for c in frame.columns if c.startswith("q") and c[1:].isdigit())
     cols, qs = (qcols, [int(c[1:]) / 100 for c in qcols]) if qcols else ("value", (0.5,))
     try:
-        return ForecastTable.from_long(frame, value_cols=cols, quantiles=qs, source=str(path))
+        table = ForecastTable.from_long(frame, value_cols=cols, quantiles=qs, source=str(path))
     except UserError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    _check_issue_grid(table.issue_times, f"{where}: {path}")
+    return table
+
+
+def _check_issue_grid(issued: pd.DatetimeIndex, where: str) -> None:
+    """Refuse a gap in the issue times: the file must issue at one cadence (its shortest
+    spacing) from its first issue to its last, or the run would age an old forecast past
+    the leads the file covers."""
+    if len(issued) < 2:
+        return
+    gaps_ns = np.diff(issued.as_unit("ns").asi8)
+    every_ns = int(gaps_ns.min())
+    off = np.flatnonzero(gaps_ns != every_ns)
+    if off.size:
+        i = int(off[0])
+        missing = issued[i] + pd.Timedelta(every_ns, unit="ns")
+        raise ConfigError(
+            f"{where}: no forecast issued at {missing:%Y-%m-%d %H:%M %Z} (the file issues "
+            f"every {every_ns / 6e10:g} min, then skips from {issued[i]:%Y-%m-%d %H:%M} to "
+            f"{issued[i + 1]:%Y-%m-%d %H:%M}); give every issue in between")
+
+
+def stale_replay_notes(spec: ForecastSpec, last_decision: pd.Timestamp) -> list[str]:
+    """One sentence per site whose replayed forecasts stop at least one ``issue_every``
+    before ``last_decision`` (the run's last step): the run would issue again, but the
+    policy decides the rest on the file's last issue, ever older."""
+    notes = []
+    every = pd.Timedelta(seconds=spec.issue_every_s)
+    for site, table in sorted(spec.files.items()):
+        last = table.issue_times[-1]
+        if last + every <= last_decision:
+            notes.append(
+                f"forecast.files.{site}: the issued forecasts end at {last:%Y-%m-%d %H:%M %Z}, "
+                f"{(last_decision - last).total_seconds() / 3600:g} h before the run's last "
+                f"step ({last_decision:%Y-%m-%d %H:%M %Z}): the policy decides the rest of the "
+                "run on the last issue, ever older; give a file that covers the run")
+    return notes
 
 
 def build_window_forecasts(inputs, spec: ForecastSpec,

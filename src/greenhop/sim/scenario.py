@@ -25,12 +25,23 @@ from greenhop.core.units import is_whole_steps
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim import distributed_jobs
-from greenhop.sim.forecasts import ForecastSpec, parse_forecast
+from greenhop.sim.forecasts import ForecastSpec, parse_forecast, stale_replay_notes
 from greenhop.sim.grid import GridSpec, parse_grid
 from greenhop.sim.policy_table import check_policy_names, parse_policies
 from greenhop.sim.schema import Table
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
+SEED_MAX = 2**32 - 1
+"""The largest seed: the random generators take an unsigned 32-bit seed."""
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it lies in 0 .. :data:`SEED_MAX`, else a ConfigError (the scenario key and
+    ``--seed`` alike)."""
+    if not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"seed: must be a whole number from 0 to {SEED_MAX}, got {seed}")
+    return seed
+
 #: offline bounds a scenario may ask for in its `[bounds]` table (`greenhop.sim.bounds`)
 BOUND_KINDS = ("space", "spacetime")
 TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
@@ -160,6 +171,8 @@ class Scenario:
     source: str = "<dict>"
     #: demand-response events (``[[grid.events]]``, :mod:`greenhop.sim.dr_scenario`)
     grid_events: tuple = ()
+    #: what the file seems to ask for but cannot do, by key path (see :func:`scenario_warnings`)
+    notes: tuple[str, ...] = field(default=(), compare=False)
     jobs_cache: tuple[JobSpec, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -175,8 +188,9 @@ class Scenario:
         return tuple(s.name for s in self.sites)
 
     def with_seed(self, seed: int) -> Scenario:
-        """The same scenario with another seed (generated jobs are drawn again)."""
-        return replace(self, seed=int(seed), jobs_cache=None)
+        """The same scenario with another seed (generated jobs are drawn again); a seed
+        outside 0 .. 2**32 - 1 is a ConfigError, as it is in the scenario file."""
+        return replace(self, seed=check_seed(int(seed)), jobs_cache=None)
 
     def with_policies(self, policies: list[str] | tuple[str, ...]) -> Scenario:
         """The same scenario comparing ``policies`` (each checked against the registry)."""
@@ -330,6 +344,28 @@ def _source(st: Table, key: str) -> str:
     return source
 
 
+def _trace_values(tt: Table) -> tuple[float, ...]:
+    """The powers [W] of a ``values`` trace; an error names the first bad entry's index."""
+    vals = tt.raw("values")
+    if not isinstance(vals, list) or not vals:
+        raise ConfigError(f"{tt.where('values')}: expected a non-empty list of non-negative "
+                          f"powers in W, got {vals!r}")
+    for i, v in enumerate(vals):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            why = f"is not a number ({v!r})"
+        elif math.isnan(v):
+            why = "is NaN"
+        elif math.isinf(v):
+            why = "is infinite"
+        elif v < 0:
+            why = f"is negative ({v!r})"
+        else:
+            continue
+        raise ConfigError(f"{tt.where('values')}[{i}]: {why}; each value is a non-negative "
+                          "power in W")
+    return tuple(float(v) for v in vals)
+
+
 def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     name = check_name("site", st.string("name"), st.where("name"))
     kw: dict[str, Any] = {}
@@ -392,13 +428,7 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
         if kind == "constant":
             trace = TraceSpec("constant", power_w=tt.power("power"))
         elif kind == "values":
-            vals = tt.raw("values")
-            if (not isinstance(vals, list) or not vals
-                    or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                               and math.isfinite(v) and v >= 0 for v in vals)):
-                raise ConfigError(f"{tt.where('values')}: expected a non-empty list of "
-                                  "non-negative powers in W")
-            trace = TraceSpec("values", values_w=tuple(float(v) for v in vals))
+            trace = TraceSpec("values", values_w=_trace_values(tt))
         elif kind == "solar":
             trace = TraceSpec("solar", peak_w=tt.power("peak"))
         elif kind == "caiso":
@@ -417,6 +447,27 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     st.done()
     return SimSite(spec, trace, float(power), float(idle), float(tput),
                    None if carbon is None else float(carbon))
+
+
+def _check_site_model(spec: SiteSpec, where: str, in_file: bool) -> list[str]:
+    """Check a site whose renewable power comes from its PV and wind capacity (trace kind
+    ``fleet``); ``where`` is its key path (``sites[1]``), ``in_file`` whether it is one of
+    the scenario's [[sites]]. Capacity without a weather source is an error; a site with
+    no capacity at all runs with no renewable power, which the returned note says."""
+    if in_file:  # a fleet file's own sites are checked where their traces are built
+        for key, kind, unit, example in (("pv_kwp", "pv", "kWp", "tmy:greensboro"),
+                                         ("wind_kw", "wind", "kW", "tmy:sand_point")):
+            capacity = getattr(spec, key)
+            if capacity > 0 and not getattr(spec, f"{kind}_source"):
+                raise ConfigError(f"{where}.{key}: {capacity:g} {unit} needs a weather source, "
+                                  f"but no {kind}_source is set; add {kind}_source = "
+                                  f"'{example}' (or another source)")
+    if spec.pv_kwp == 0 and spec.wind_kw == 0:
+        label = f"{where} (site '{spec.name}')" if in_file else where
+        return [f"{label} has no renewable source (no trace, pv_kwp or "
+                "wind_kw): it never has a surplus and runs on the grid alone; give it a trace "
+                "or pv_kwp / wind_kw with a source if it should have one"]
+    return []
 
 
 def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp,
@@ -490,6 +541,9 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
     name = check_name("job", jt.string("name"), jt.where("name"))
     arrival = jt.duration("arrival", 0.0)
     work = jt.number("work_gpu_h", lo=0, lo_open=True)
+    if math.isinf(work):  # Table.number refuses NaN only
+        raise ConfigError(f"{jt.where('work_gpu_h')}: must be a finite number of GPU-hours, "
+                          f"got {work!r}")
     ckpt = _checkpoint(jt)
     gpus = jt.number("gpus", 1, lo=1, integer=True)
     mobility = jt.string("mobility", "migratable", choices=MOBILITY)
@@ -722,7 +776,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     if not is_whole_steps(decision, step):
         raise ConfigError(f"decision_interval: must be a whole number of steps of {step:g} s, "
                           f"got {decision:g} s")
-    seed = t.number("seed", 0, lo=0, hi=2**32 - 1, integer=True)
+    seed = check_seed(t.number("seed", 0, integer=True))
     # a list of names, or [policies.NAME] tables (which may bring a policy from a file)
     policies, params = parse_policies(t, base_dir)
     if t.has("policy_params"):
@@ -792,9 +846,19 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     names = set(sites)
     first = start - pd.Timedelta(seconds=round(history / step) * step)
     last = start + pd.Timedelta(seconds=horizon)
+    n_trace = round(history / step) + round(horizon / step)  # steps a trace must cover
+    notes = []
     for n, site in sites.items():
+        where = by_name[n].path if n in by_name else f"fleet site '{n}'"
         if site.trace.kind == "caiso":
-            _check_caiso_span(site, f"{by_name[n].path}.trace.offset", first, last)
+            _check_caiso_span(site, f"{where}.trace.offset", first, last)
+        elif site.trace.kind == "values" and len(site.trace.values_w) < n_trace:
+            raise ConfigError(
+                f"{where}.trace.values: {len(site.trace.values_w)} values cover fewer steps "
+                f"than history + horizon ({n_trace} steps of {step:g} s); add values or "
+                "shorten horizon / history")
+        elif site.trace.kind == "fleet":
+            notes.extend(_check_site_model(site.spec, where, n in by_name))
 
     links: list[LinkSpec] = []
     pairs: set[frozenset] = set()
@@ -871,6 +935,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
         free_migration=free_migration,
         forecast=forecast, bounds=bounds, bounds_deadlines=bounds_deadlines, energy=energy,
         grid=grid, description=description, source=source, grid_events=grid_events,
+        notes=tuple(notes),
     )
 
 
@@ -879,7 +944,9 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
 
     A policy whose only action is migration, on a fleet without links, can never move a
     job, so it does exactly what ``static`` does: comparing them measures nothing. (One
-    that also suspends, rescales or places jobs still acts.)
+    that also suspends, rescales or places jobs still acts.) A site without any renewable
+    source never has a surplus; a replayed forecast file that stops before the run ends
+    leaves the policy deciding on an ever older forecast.
     """
     from greenhop.policies import POLICIES
 
@@ -896,6 +963,10 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
             notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
                          f"sites, so every policy that only migrates ({', '.join(migrating)}) "
                          "equals static; add [[links]] to compare them")
+    notes.extend(scenario.notes)
+    if scenario.forecast.model == "replay":
+        last_step = scenario.start + pd.Timedelta(seconds=scenario.horizon_s - scenario.step_s)
+        notes.extend(stale_replay_notes(scenario.forecast, last_step))
     return notes
 
 

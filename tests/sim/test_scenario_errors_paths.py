@@ -1,0 +1,94 @@
+"""Scenario errors name the key path of what is wrong ([[sites]] and [[jobs]] by index, a
+list entry by its index) and why; a site without renewables runs but is warned about; a
+seed outside 0 .. 2**32 - 1 is refused the same way from the file and from --seed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from greenhop.cli.main import main
+from greenhop.core.errors import ConfigError
+from greenhop.sim.scenario import (
+    load_scenario,
+    parse_scenario,
+    scenario_document,
+    scenario_warnings,
+)
+
+SEED_MESSAGE = "seed: must be a whole number from 0 to 4294967295, got 5000000000"
+
+
+def _doc(**site_b) -> dict:
+    """Two sites on a 1 h step, 1 h of history and 2 h of run (3 steps); site b's keys."""
+    sites = [{"name": "a", "latitude": 0.0, "longitude": 0.0, "gpu_slots": 2,
+              "trace": {"kind": "constant", "power": "5kW"}},
+             {"name": "b", "latitude": 0.0, "longitude": 9.0, "gpu_slots": 2, **site_b}]
+    return {"name": "p", "start": "2023-06-01T00:00:00Z", "horizon": "2h", "step": "1h",
+            "history": "1h", "policies": ["static"], "sites": sites,
+            "links": [{"a": "a", "b": "b", "bandwidth": "1Gbps"}],
+            "jobs": [{"name": "j1", "work_gpu_h": 1.0, "checkpoint": "1GB", "origin": "a"}]}
+
+
+def _error(doc: dict) -> str:
+    with pytest.raises(ConfigError) as exc:
+        parse_scenario(doc)
+    return str(exc.value)
+
+
+def test_an_infinite_work_names_the_job_key():
+    doc = _doc(trace={"kind": "constant", "power": "5kW"})
+    doc["jobs"][0]["work_gpu_h"] = math.inf
+    assert _error(doc) == "jobs[0].work_gpu_h: must be a finite number of GPU-hours, got inf"
+
+
+@pytest.mark.parametrize(("values", "where", "why"), [
+    ([1.0, math.nan, 2.0], 1, "is NaN"),
+    ([math.inf, 1.0, 1.0], 0, "is infinite"),
+    ([1.0, 1.0, -5.0], 2, "is negative (-5.0)"),
+    ([1.0, "x", 1.0], 1, "is not a number ('x')"),
+    ([1.0] * 150 + [math.nan], 150, "is NaN"),
+], ids=["nan", "inf", "negative", "text", "nan-at-150"])
+def test_a_bad_trace_value_is_named_by_its_index_and_why(values, where, why):
+    assert _error(_doc(trace={"kind": "values", "values": values})) == (
+        f"sites[1].trace.values[{where}]: {why}; each value is a non-negative power in W")
+
+
+def test_a_short_trace_is_named_by_the_site_index_when_the_file_is_read():
+    assert _error(_doc(trace={"kind": "values", "values": [1.0, 2.0]})).startswith(
+        "sites[1].trace.values: 2 values cover fewer steps than history + horizon (3 steps")
+
+
+@pytest.mark.parametrize(("key", "text"), [
+    ("pv_kwp", "sites[1].pv_kwp: 50 kWp needs a weather source, but no pv_source is set"),
+    ("wind_kw", "sites[1].wind_kw: 50 kW needs a weather source, but no wind_source is set"),
+])
+def test_capacity_without_a_weather_source_names_the_key(key, text):
+    assert _error(_doc(**{key: 50.0})).startswith(text)
+
+
+def test_a_site_without_renewables_runs_with_a_warning_naming_it():
+    (note,) = scenario_warnings(parse_scenario(_doc()))
+    assert note.startswith("sites[1] (site 'b') has no renewable source (no trace, pv_kwp or "
+                           "wind_kw)")
+    assert scenario_warnings(parse_scenario(_doc(trace={"kind": "solar", "peak": "1kW"}))) == []
+    sourced = _doc(pv_kwp=10.0, pv_source="tmy:greensboro")
+    assert scenario_warnings(parse_scenario(sourced)) == []
+
+
+def test_with_seed_refuses_a_seed_the_file_would_refuse():
+    sc = load_scenario("edge-fleet")
+    assert sc.with_seed(2**32 - 1).seed == 2**32 - 1
+    with pytest.raises(ConfigError, match=SEED_MESSAGE):
+        sc.with_seed(5_000_000_000)
+    with pytest.raises(ConfigError, match=SEED_MESSAGE):
+        load_scenario({**scenario_document("edge-fleet")[0], "seed": 5_000_000_000})
+
+
+@pytest.mark.parametrize("command", ["simulate", "bound"])
+def test_a_seed_out_of_range_from_the_command_line_is_one_line_and_exit_2(capsys, command):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "edge-fleet", "--seed", "5000000000"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {SEED_MESSAGE}"
