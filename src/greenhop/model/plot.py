@@ -55,6 +55,25 @@ def _decades(low: float, high: float) -> np.ndarray:
     return 10.0 ** np.arange(np.ceil(np.log10(low) - 1e-9), np.floor(np.log10(high) + 1e-9) + 1)
 
 
+def map_title(alpha: float, model: dict) -> str:
+    """The feasibility map's two-line title: the rule and every rate that shapes the curves
+    (``model``: options of :func:`greenhop.model.evaluate`, rates in B/s)."""
+    opts = {"alpha": alpha, **model}
+    eff = opts.get("efficiency", C.EFFICIENCY)
+    startup = opts.get("startup_s", C.STARTUP_S)
+
+    def disk(key: str, default: float) -> str:
+        rate = opts.get(key, default)
+        return "free" if np.isinf(rate) else f"{units.format_size(rate)}/s"
+
+    return (
+        f"Migration is feasible when downtime ≤ {alpha:g} × window W (shaded side of each curve)\n"
+        f"efficiency {eff:g}, startup {units.format_duration(startup)}, "
+        f"disk write {disk('write_Bps', C.WRITE_BPS)}, read {disk('read_Bps', C.READ_BPS)}, "
+        f"{_loss_text(opts)}"
+    )
+
+
 def draw_feasibility_map(
     path,
     *,
@@ -141,17 +160,7 @@ def draw_feasibility_map(
             transform=ax.transAxes, fontsize=10, color="#8b1a1a",
             ha="right" if not swap_axes else "left", bbox=box, zorder=4)
 
-    opts = {"alpha": alpha, **model}
-    eff = opts.get("efficiency", C.EFFICIENCY)
-    startup = opts.get("startup_s", C.STARTUP_S)
-    disk = opts.get("write_Bps", C.WRITE_BPS)
-    disk_text = "free" if np.isinf(disk) else f"{units.format_size(disk)}/s"
-    ax.set_title(
-        f"Migration is feasible when downtime ≤ {alpha:g} × window W (shaded side of each curve)\n"
-        f"efficiency {eff:g}, startup {units.format_duration(startup)}, "
-        f"disk write {disk_text}, {_loss_text(opts)}",
-        fontsize=10.5,
-    )
+    ax.set_title(map_title(alpha, model), fontsize=10.5)
     ax.legend(title="surplus window", loc="center right",
               fontsize=9, title_fontsize=9, framealpha=0.9)
     out = Path(path)
