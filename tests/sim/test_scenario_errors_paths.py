@@ -40,7 +40,16 @@ def _error(doc: dict) -> str:
 def test_an_infinite_work_names_the_job_key():
     doc = _doc(trace={"kind": "constant", "power": "5kW"})
     doc["jobs"][0]["work_gpu_h"] = math.inf
-    assert _error(doc) == "jobs[0].work_gpu_h: must be a finite number of GPU-hours, got inf"
+    assert _error(doc) == "jobs[0].work_gpu_h: must be a finite number, got inf"
+
+
+@pytest.mark.parametrize(("section", "key"), [("links", "efficiency"), ("jobs", "gpus"),
+                                              ("sites", "throughput")])
+def test_an_infinite_number_anywhere_names_its_key(section, key):
+    doc = _doc(trace={"kind": "constant", "power": "5kW"})
+    doc[section][0][key] = math.inf
+    # "must be a finite number, got inf" (or "expected a whole number, got inf")
+    assert _error(doc).startswith(f"{section}[0].{key}: ") and _error(doc).endswith("got inf")
 
 
 @pytest.mark.parametrize(("values", "where", "why"), [

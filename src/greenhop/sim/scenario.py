@@ -541,9 +541,6 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
     name = check_name("job", jt.string("name"), jt.where("name"))
     arrival = jt.duration("arrival", 0.0)
     work = jt.number("work_gpu_h", lo=0, lo_open=True)
-    if math.isinf(work):  # Table.number refuses NaN only
-        raise ConfigError(f"{jt.where('work_gpu_h')}: must be a finite number of GPU-hours, "
-                          f"got {work!r}")
     ckpt = _checkpoint(jt)
     gpus = jt.number("gpus", 1, lo=1, integer=True)
     mobility = jt.string("mobility", "migratable", choices=MOBILITY)

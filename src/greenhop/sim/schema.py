@@ -89,6 +89,8 @@ class Table:
         value = self._convert(key, default, conv, kind)
         if key not in self.data:
             return value
+        if isinstance(value, float) and math.isinf(value):  # TOML's inf: no key means it
+            raise ConfigError(f"{self.where(key)}: must be a finite number, got {value!r}")
         self._bounds(key, value, lo, hi, lo_open)
         return value
 
