@@ -147,6 +147,18 @@ def test_non_strings_are_refused() -> None:
         units.parse_duration(None)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("text", ["2h-30min", "1d -2h", "1h+30min"])
+def test_a_signed_part_of_a_compound_duration_is_named(text: str) -> None:
+    with pytest.raises(UnitError) as exc:
+        units.parse_duration(text)
+    assert "compound duration has a sign" in str(exc.value) and repr(text) in str(exc.value)
+
+
+def test_a_negative_duration_is_refused_as_negative() -> None:
+    with pytest.raises(UnitError, match="must be finite and non-negative"):
+        units.parse_duration("-2h")
+
+
 def test_unit_error_is_a_config_error() -> None:
     assert issubclass(UnitError, ConfigError)
 

@@ -126,6 +126,11 @@ def parse_duration(text: str) -> float:
                 f"unknown duration unit {unit!r} in {text!r}; expected {DURATION_FORMS}"
             )
         value = float(number)
+        # "2h-30min": a sign inside a sum, which "must be non-negative" would not explain
+        if number.lstrip().startswith(("+", "-")) and len(parts) > 1:
+            raise UnitError(f"duration {text!r}: a part of a compound duration has a sign "
+                            f"({number}{unit}); write each part as a positive amount, such "
+                            "as 1h30min")
         if not math.isfinite(value) or value < 0:
             raise UnitError(
                 f"duration {text!r} must be finite and non-negative; expected {DURATION_FORMS}"
