@@ -124,7 +124,8 @@ def simulate_command(
     warn(err, shown)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+                  console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
         task = bar.add_task("loading traces", total=1)
 
         def progress(policy: str, done: int, total: int) -> None:

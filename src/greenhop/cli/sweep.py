@@ -158,7 +158,8 @@ def sweep_command(
     first = parse_scenario(spec.point_document(0), spec.source_label, Path(spec.base_dir))
     warn(err, first.with_policies(spec.policies))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
         task = bar.add_task("starting" if not serial else "cells", total=len(spec.cells()))
 
         def progress(done: int, total: int) -> None:
