@@ -121,3 +121,20 @@ price = 500
     _, got = _live(path, tmp_path / "run.db")
     assert want["dr_events"] == 0
     assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
+
+
+def test_steps_a_stopped_run_never_booked_are_neither_met_nor_missed(tmp_path):
+    # the run ends before the event's first step: nothing was asked of it yet (the grid
+    # import of steps never booked reads 0, which would count as a met limit)
+    path = tmp_path / "events.toml"
+    path.write_text(LIVE.read_text() + EVENT)
+    sc = load_scenario(path)
+    inp = build_inputs(sc)
+    ctl = memory_controller(tmp_path / "run.db", InMemoryExecutor(), path=path)
+    ctl.prepare()
+    doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, {"status": "stopped",
+                                                                  "step": 0})
+    ctl.store.close()
+    m = doc["policies"][ctl.cfg.policy_name]
+    assert m["dr_events"] == 0 and m["dr_compliance_pct"] is None
+    assert m["dr_excess_kwh"] == 0.0

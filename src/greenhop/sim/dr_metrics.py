@@ -25,13 +25,14 @@ KWH = 3.6e6
 _TOL_W = 1e-6
 
 
-def limit_matrix_w(inp, counters: dict, events: list | None = None
-                   ) -> tuple[np.ndarray, int]:
+def limit_matrix_w(inp, counters: dict, events: list | None = None,
+                   steps: int | None = None) -> tuple[np.ndarray, int]:
     """``[T, S]`` the limit of each site-step under an event (``inf`` elsewhere) [W], and
     the number of site-events with a step in the horizon. ``events``: the site events
-    (:class:`~greenhop.fleet.demand_response.SiteEvent`) enforced; None: the scenario's."""
+    (:class:`~greenhop.fleet.demand_response.SiteEvent`) enforced; None: the scenario's.
+    ``steps``: only the first steps count (a live run stopped early booked no more)."""
     sc = inp.scenario
-    T, S = inp.n_steps, len(inp.slots)
+    T, S = inp.n_steps if steps is None else min(steps, inp.n_steps), len(inp.slots)
     lim = np.full((T, S), np.inf)
     n = 0
     if events is None:
@@ -48,17 +49,19 @@ def limit_matrix_w(inp, counters: dict, events: list | None = None
     return lim, n
 
 
-def dr_metrics(inp, res) -> dict:
+def dr_metrics(inp, res, steps: int | None = None) -> dict:
     """The metrics of the module docstring; ``{}`` when the run had no events (the
-    scenario's, or ``res.dr_site_events`` where a live run learnt of them as they came)."""
+    scenario's, or ``res.dr_site_events`` where a live run learnt of them as they came).
+    ``steps``: the steps booked from the start (all of the horizon when None); a step not
+    booked is neither met nor missed."""
     sc = inp.scenario
     events = getattr(res, "dr_site_events", None)
     if not (events if events is not None else getattr(sc, "grid_events", ())):
         return {}
     c = res.counters
-    lim, n = limit_matrix_w(inp, c, events)
+    lim, n = limit_matrix_w(inp, c, events, steps)
     mask = np.isfinite(lim)
-    grid = np.asarray(res.grid_w, dtype=float)
+    grid = np.asarray(res.grid_w, dtype=float)[:len(lim)]
     excess_w = np.where(mask, np.maximum(grid - lim, 0.0), 0.0)
     met = (grid <= lim + _TOL_W) & mask
     moved_j = float(c.get("dr_moved_j", 0.0))

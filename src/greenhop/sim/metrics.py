@@ -321,7 +321,7 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
     for key in ("scales", "rejected_scales"):
         if key in res.counters:
             out[key] = int(res.counters[key])
-    out.update(dr_metrics(inp, res))  # demand-response events, when the scenario has them
+    out.update(dr_metrics(inp, res, steps))  # demand-response events, if the scenario has them
     out.update(spread_metrics(inp, res))  # jobs spread over sites, when it has them
     # What the policy counted itself (e.g. the planner's solves and fallbacks).
     out.update({k: _r(float(v), 6) for k, v in sorted(res.policy_counters.items())})
