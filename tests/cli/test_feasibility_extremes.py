@@ -30,3 +30,15 @@ def test_the_map_title_names_the_read_rate(capsys, tmp_path):
     code, _, err = run(capsys, "feasibility-map", "--out", str(out), "--read-rate", "100MB/s")
     assert code == 0, err
     assert "disk write 2 GB/s, read 100 MB/s" in out.read_text()
+
+
+def test_the_interactive_map_says_the_same_rates_as_the_static_map():
+    from greenhop import viz
+    from greenhop.model.plot import map_title
+
+    model = {"read_Bps": 1e8, "write_Bps": 2e9, "loss": 1e-4}
+    fig = viz.feasibility_map_figure({}, alpha=0.1, **model)
+    sub = fig["layout"]["title"]["text"]
+    rates = map_title(0.1, model).splitlines()[1]
+    assert "read 100 MB/s" in rates and "loss 0.0001" in rates
+    assert rates in sub

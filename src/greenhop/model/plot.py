@@ -55,23 +55,26 @@ def _decades(low: float, high: float) -> np.ndarray:
     return 10.0 ** np.arange(np.ceil(np.log10(low) - 1e-9), np.floor(np.log10(high) + 1e-9) + 1)
 
 
-def map_title(alpha: float, model: dict) -> str:
-    """The feasibility map's two-line title: the rule and every rate that shapes the curves
-    (``model``: options of :func:`greenhop.model.evaluate`, rates in B/s)."""
-    opts = {"alpha": alpha, **model}
-    eff = opts.get("efficiency", C.EFFICIENCY)
-    startup = opts.get("startup_s", C.STARTUP_S)
+def rates_text(model: dict) -> str:
+    """Every rate that shapes the feasibility curves, in one line (``model``: options of
+    :func:`greenhop.model.evaluate`, rates in B/s): efficiency, startup, disk write and
+    read, packet loss. The map's title and the report's interactive map both say it."""
+    eff = model.get("efficiency", C.EFFICIENCY)
+    startup = model.get("startup_s", C.STARTUP_S)
 
     def disk(key: str, default: float) -> str:
-        rate = opts.get(key, default)
+        rate = model.get(key, default)
         return "free" if np.isinf(rate) else f"{units.format_size(rate)}/s"
 
-    return (
-        f"Migration is feasible when downtime ≤ {alpha:g} × window W (shaded side of each curve)\n"
-        f"efficiency {eff:g}, startup {units.format_duration(startup)}, "
-        f"disk write {disk('write_Bps', C.WRITE_BPS)}, read {disk('read_Bps', C.READ_BPS)}, "
-        f"{_loss_text(opts)}"
-    )
+    return (f"efficiency {eff:g}, startup {units.format_duration(startup)}, "
+            f"disk write {disk('write_Bps', C.WRITE_BPS)}, read {disk('read_Bps', C.READ_BPS)}, "
+            f"{_loss_text(model)}")
+
+
+def map_title(alpha: float, model: dict) -> str:
+    """The feasibility map's two-line title: the rule and :func:`rates_text`."""
+    return (f"Migration is feasible when downtime ≤ {alpha:g} × window W (shaded side of each "
+            f"curve)\n{rates_text(model)}")
 
 
 def draw_feasibility_map(

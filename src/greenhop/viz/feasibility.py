@@ -17,6 +17,7 @@ from greenhop.model.plot import (
     DEFAULT_SIZE_RANGE_BYTES,
     DEFAULT_WINDOWS_S,
     map_boundaries,
+    rates_text,
 )
 from greenhop.model.presets import REFERENCE_MODELS
 from greenhop.viz import style
@@ -121,15 +122,10 @@ def feasibility_map_figure(series: dict[str, list[dict]] | None = None, *,
             "marker": {"symbol": f"{st['symbol'].removesuffix('-open')}-open",
                        "color": st["color"], "size": np.round(8 + 3 * np.sqrt(n - 1), 1),
                        "line": {"width": 1.6, "color": st["color"]}}})
-    eff = model.get("efficiency", C.EFFICIENCY)
-    startup = model.get("startup_s", C.STARTUP_S)
-    disk = model.get("write_Bps", C.WRITE_BPS)
-    disk_text = "free" if np.isinf(disk) else f"{units.format_size(disk)}/s"
     head = title or f"Migration is feasible when downtime ≤ {alpha:g} × window W"
     layout = style.base_layout(
-        f"{head}<br><sup>feasible above each curve (shaded); efficiency {eff:g}, startup "
-        f"{units.format_duration(startup)}, disk write {disk_text}; marker size: "
-        "points at the same place</sup>",
+        f"{head}<br><sup>feasible above each curve (shaded); {rates_text(model)}; marker "
+        "size: points at the same place</sup>",
         height=560, uirevision="feasibility",
         xaxis={"type": "log", "range": [np.log10(s_lo), np.log10(s_hi)],
                "title": {"text": "checkpoint size S [B, decimal prefixes]"},
