@@ -50,7 +50,9 @@ class ForecastSpec:
         quantile: level ``forecast-feasibility`` decides on by default [-].
         options: keyword options of the forecaster (``latitude_deg`` / ``longitude_deg``
             are filled from each site for ``gbm`` and ``clear-sky-persistence``).
-        quantiles: levels computed and handed to policies (always includes ``quantile``).
+        quantiles: levels computed and handed to policies (always includes ``quantile``,
+            and a scenario's policy ``quantile`` parameters, see
+            :func:`greenhop.sim.forecasts.with_policy_quantiles`).
         issue_every_s: spacing of issued forecasts [s].
         refit_every_s: refit period of learned models [s].
         calibration_window_s: rolling conformal history [s].

@@ -15,6 +15,7 @@ handed only to a policy that declares ``sees_future`` (``oracle-window``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,21 @@ def parse_forecast(t, step_s: float, history_s: float, site_names: tuple[str, ..
     t.done()
     return ForecastSpec(model, q, options, quantiles, issue_every, refit, cal, horizon, files,
                         locations=dict(site_location))
+
+
+def with_policy_quantiles(spec: ForecastSpec, params: dict[str, dict]) -> ForecastSpec:
+    """``spec`` also computing the level each forecast-reading policy's ``quantile``
+    parameter asks for (``policy_params.forecast-feasibility.quantile = 0.25``), so that the
+    policy finds its level in the forecasts; ``params`` maps policy names to their
+    parameters (already validated, levels in (0, 1))."""
+    from greenhop.policies import POLICIES
+
+    asked = {round(float(p["quantile"]), 9) for name, p in params.items()
+             if "quantile" in p and name in POLICIES
+             and POLICIES.get(name).capabilities.window_forecasts}
+    if asked <= set(spec.quantiles):
+        return spec
+    return replace(spec, quantiles=tuple(sorted({*spec.quantiles, *asked})))
 
 
 def read_forecast_file(path: Path, where: str):

@@ -25,7 +25,12 @@ from greenhop.core.units import is_whole_steps
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim import distributed_jobs
-from greenhop.sim.forecasts import ForecastSpec, parse_forecast, stale_replay_notes
+from greenhop.sim.forecasts import (
+    ForecastSpec,
+    parse_forecast,
+    stale_replay_notes,
+    with_policy_quantiles,
+)
 from greenhop.sim.grid import GridSpec, parse_grid
 from greenhop.sim.policy_table import check_policy_names, parse_policies
 from greenhop.sim.schema import Table
@@ -904,11 +909,17 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
             if m.gpus is not None and m.gpus > max_slots:
                 raise ConfigError(f"generator.models[{i}].gpus: {m.gpus} GPUs is more than "
                                   f"the largest site has ({max_slots} slots)")
+        if not any(sites[o].spec.gpu_slots for o in generator.origins):
+            # generate_jobs weights the origins by their slots: no slot, no origin to draw
+            raise ConfigError(f"generator.origins: no site jobs arrive at has GPU slots "
+                              f"({', '.join(generator.origins)}: 0 each); add an origin with "
+                              "slots or give one gpu_slots")
     forecast = ForecastSpec()
     if t.has("forecast"):
         forecast = parse_forecast(
             t.table("forecast"), step, history, tuple(sites),
             {n: (s.spec.latitude_deg, s.spec.longitude_deg) for n, s in sites.items()}, base_dir)
+    forecast = with_policy_quantiles(forecast, params)
     grid = GridSpec()
     if t.has("grid"):
         gt = t.table("grid")
