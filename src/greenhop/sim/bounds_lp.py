@@ -23,7 +23,8 @@ Rows: balance ``g + u + d + x - job energy >= base energy``; base deficit
 where the grid limit could bind also ``g + d >= sum of min(base deficit, limit)``;
 state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slots
 ``sum GPU-hours <= slots x hours``; class link ``sum_m y - sum_j w = 0``; per job
-``sum_b w >= required`` (``spacetime``); grid-limit chord ``(peak / limit - 1) g - x >= 0``.
+``sum_b w >= required`` (``spacetime``); grid-limit chord ``(peak / limit - 1) g - x >= 0``
+(none at a limit of 0: no grid, ``g = 0``, all of the short demand unmet).
 With a slowdown quantile (:class:`LpInput` ``cap_hi``/``exempt_max``), also per job an
 exemption ``e`` in ``[0, 1]`` and ``sum_{b < cap_hi} w + required e >= required`` (the work
 inside its slowdown cap, unless exempt), and ``sum_j e <= exempt_max``: the relaxation of
@@ -373,9 +374,10 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
         m.coef(bal[bs[:, s]], x, 1.0)
         has = dr_of[bs[:, s]] >= 0
         m.coef(dr_of[bs[has, s]], x[has], 1.0)
-        ch = m.rows(B, 0.0, inf)
-        m.coef(ch, g[bs[:, s]], plan.peak_w[s] / inp.grid_limit_w[s] - 1.0)
-        m.coef(ch, x, -1.0)
+        if inp.grid_limit_w[s] > 0:  # without a grid (limit 0) all short demand is unmet
+            ch = m.rows(B, 0.0, inf)
+            m.coef(ch, g[bs[:, s]], plan.peak_w[s] / inp.grid_limit_w[s] - 1.0)
+            m.coef(ch, x, -1.0)
         # At every step grid + discharge >= min(base deficit, limit) (the grid takes the
         # need up to its limit and the need is at least the base deficit less discharge).
         capped = np.add.reduceat(np.minimum(deficit_w[:, s], inp.grid_limit_w[s]),
