@@ -11,14 +11,15 @@ from __future__ import annotations
 import errno
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from greenhop import __version__
-from greenhop.cli.plain_help import GreenhopGroup
+from greenhop.cli.plain_help import GreenhopGroup, click_errors
 from greenhop.core.errors import ConfigError, GreenhopError, UserError
 
 COMMAND_MODULES = [
@@ -38,6 +39,34 @@ COMMAND_MODULES = [
     "greenhop.cli.diloco",
 ]
 
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """Click's own usage errors (an unknown option, a value that is not an integer, a
+    missing argument) become a :class:`ConfigError`: one line naming the command, instead
+    of Click's usage line, hint and boxed message. A bare group still shows its help."""
+    try:
+        yield
+    except click_errors.NoArgsIsHelpError:
+        raise
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "greenhop"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        raise ConfigError(f"{where}: {message}; see {where} --help") from None
+
+
+class _Greenhop(GreenhopGroup):  # type: ignore[misc,valid-type]
+    """The root group; every command's argument parsing runs inside its ``invoke``."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
     name="greenhop",
     help=(
@@ -48,7 +77,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    cls=GreenhopGroup,  # flags shown as flags, arguments by name, in every --help
+    cls=_Greenhop,  # flags shown as flags, arguments by name, in every --help
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -97,7 +126,7 @@ def main(argv: list[str] | None = None, application: Callable[..., object] | Non
     """
     try:
         _refuse_empty(sys.argv[1:] if argv is None else argv)
-        (application or app)(args=argv, standalone_mode=True)
+        (application or app)(args=argv, prog_name="greenhop", standalone_mode=True)
     except GreenhopError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2 if isinstance(exc, UserError) else 1)

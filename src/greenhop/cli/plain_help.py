@@ -14,6 +14,11 @@ import re
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+try:  # Typer 0.2x carries its own copy of Click; older Typers use Click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import exceptions as click_errors
+
 
 def usage_name(argument: TyperArgument) -> str:
     """How ``argument`` appears on the usage line: ``SCENARIO``, ``[SCENARIO]`` or
@@ -41,6 +46,13 @@ def _plain(base: type) -> type:
                     param.metavar = re.sub(r"^<list\[(.*)\]>$", r"<\1>",
                                            param.display_type(ctx))
             return params
+
+        def parse_args(self, ctx, args):
+            try:
+                return super().parse_args(ctx, args)
+            except click_errors.UsageError as exc:  # "-c needs a value" comes without one:
+                exc.ctx = exc.ctx or ctx  # the error names the command it was given to
+                raise
 
         def collect_usage_pieces(self, ctx):
             pieces = super().collect_usage_pieces(ctx)
