@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from greenhop.cli import paths
+
 grid_app = typer.Typer(help="Grid coordination of a live run: demand-response events.",
                        no_args_is_help=True)
 
@@ -62,7 +64,7 @@ def event_command(
     if limit is None and reduce is None and price is None:
         raise ConfigError("give --limit (e.g. 20kW), --reduce (e.g. 25%) or --price (per MWh), "
                           "or a price with either")
-    store = Store.open(db)
+    store = Store.open(paths.regular_file(db, "--db"))
     try:
         row = file_event(store, {k: v for k, v in fields.items() if v is not None},
                          where="event")

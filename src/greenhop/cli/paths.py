@@ -34,6 +34,17 @@ def _probe(folder: Path, option: str, path: Path) -> None:
     os.unlink(name)
 
 
+def regular_file(path: str | Path, option: str) -> Path:
+    """Refuse ``path`` given as ``option`` when it exists but is neither a regular file nor
+    a directory: opening a FIFO blocks until someone writes to it, a device never ends.
+    A missing path or a directory is left to the caller, which says what it wanted."""
+    path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: not a regular file (a pipe or a device); "
+                          "give the path of a file")
+    return path
+
+
 def _existing_ancestor(path: Path) -> Path:
     """The nearest folder above ``path`` (or ``path`` itself) that exists."""
     for candidate in (path, *path.parents):
@@ -58,6 +69,7 @@ def output_file(path: str | Path, option: str, *, suffixes: tuple[str, ...] = IM
         raise ConfigError(f"{option} {path}: {got}; end the name with {either}")
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a directory; give a file name")
+    regular_file(path, option)
     parent = path.parent
     if not create_parents:
         if not parent.exists():

@@ -536,6 +536,7 @@ def status_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a live (or finished) run: sites, surplus, jobs, migrations in progress."""
+    paths.regular_file(db, "--db")
     snap = status_snapshot(db, job)
     if as_json:
         typer.echo(json.dumps(snap, indent=2, sort_keys=True))
@@ -667,6 +668,7 @@ def replay_command(
     """Replay a live run's event log: the policy must make the same decisions again."""
     from greenhop.cli import policy_files
 
+    paths.regular_file(log, "LOG")
     policy_files.load(policy_file)
     out = replay_report(log, scenario, against_sim=not no_sim)
     if out["ended"] is None:

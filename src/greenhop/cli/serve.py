@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from greenhop.cli import paths
+
 err = Console(stderr=True, highlight=False)
 
 DEFAULT_DB = Path("greenhop-run") / "run.db"
@@ -57,7 +59,7 @@ def serve_command(
 
         token = read_token_file(token_file)
     if db is not None:
-        RunReader(db)  # a wrong --db fails here, with one line
+        RunReader(paths.regular_file(db, "--db"))  # a wrong --db fails here, with one line
     check_port(host, port)
     what = [str(db)] if db is not None else []
     what += [f"{len(found)} output{'s' * (len(found) != 1)} (/api/v1/outputs)"] if found else []
