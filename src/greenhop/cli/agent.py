@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import typer
@@ -171,7 +172,16 @@ def tls(
         check_name("site", s, "--site")
         if s in site[:i]:
             raise ConfigError(f"--site: {s!r} is given twice; one certificate per site")
+    for h in host:  # the certificates name it as an IP address or an ASCII (A-label) DNS name
+        if not re.fullmatch(r"[A-Za-z0-9_.:*-]+", h, re.ASCII):
+            raise ConfigError(f"--host {h!r}: not an IP address or an ASCII host name; write "
+                              "an international name in its xn-- form")
     paths.output_dir(out, "OUT")
+    made = [out / f for f in ("ca.pem", *(f"{s}{x}" for s in site for x in (".pem", ".key")))]
+    earlier = next((f for f in made if f.exists()), None)
+    if earlier is not None:  # a new CA would leave the agents started with the old one untrusted
+        raise ConfigError(f"OUT {out}: {earlier.name} is there already (an earlier run's "
+                          "certificates); give a new directory, or remove them first")
     ca, certs = make_run_ca(out, list(site), tuple(host))
     typer.echo(json.dumps({"ca": ca, "sites": {s: {"cert": c.cert_file, "key": c.key_file}
                                                for s, c in certs.items()}}, indent=1))

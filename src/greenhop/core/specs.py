@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 from greenhop.core.errors import ConfigError
 
+MAX_GPU_SLOTS = 1_000_000
+"""Most GPUs one site may hold: ten times the largest clusters built so far; more is a slip
+(and a count past 2**63 would not fit the simulator's integer arrays)."""
+
 
 def _check(condition: bool, where: str, message: str) -> None:
     if not condition:
@@ -103,8 +107,9 @@ class SiteSpec:
                f"base load must be >= 0 W, got {self.base_load_w!r}")
         _check(isinstance(self.pue, int | float) and 1 <= self.pue <= 5, where,
                f"PUE must be between 1 and 5, got {self.pue!r}")
-        _check(isinstance(self.gpu_slots, int) and self.gpu_slots >= 0, where,
-               f"gpu_slots must be a whole number >= 0, got {self.gpu_slots!r}")
+        _check(isinstance(self.gpu_slots, int) and 0 <= self.gpu_slots <= MAX_GPU_SLOTS, where,
+               f"gpu_slots must be a whole number from 0 to {MAX_GPU_SLOTS:,}, "
+               f"got {self.gpu_slots!r}")
         _check(self.grid_import_limit_w >= 0, where,
                f"grid import limit must be >= 0 W, got {self.grid_import_limit_w!r}")
 
