@@ -95,6 +95,12 @@ CASES = [
     ("start-far-past", _set("start", "1600-06-01T00:00:00Z"), r"start: .* outside the years"),
     ("horizon-centuries", _set("horizon", "100000d"), r"horizon: at most 10 years"),
     ("history-centuries", _set("history", "1e9d"), r"history: at most 10 years"),
+    ("step-vanishing", _set("step", "1e-300s"), r"step: 1e-300 s makes .* steps of horizon; "
+     r"at most 10,000,000 steps"),
+    ("history-of-too-many-steps",
+     lambda d: (_set("history", "3650d")(d), _set("step", "30s")(d),
+                _set("decision_interval", "30s")(d), _set("horizon", "1d")(d))[0],
+     r"history: .* at most 10,000,000 in all"),
     ("seed-too-large", _set("seed", 2**40),
      r"seed: must be a whole number from 0 to 4294967295, got 1099511627776"),
     ("generator-count-huge", _generator(count=10**11), r"generator\.count: must be <="),

@@ -56,6 +56,9 @@ START_YEARS = (1900, 2100)
 """The years a scenario's ``start`` may fall in (traces and pandas' clock end before 2262)."""
 MAX_SPAN_S = 10 * 365 * 86400.0
 """The longest ``horizon``, ``history`` or ``step`` [s]: ten years."""
+MAX_STEPS = 10_000_000
+"""Most steps of history and horizon together: every trace and result is an array of steps
+x sites (10 years of 1-minute steps is 5.3 million)."""
 MAX_GENERATED_JOBS = 1_000_000
 """The most jobs a ``[generator]`` may draw (each is a row of every per-job array)."""
 
@@ -767,6 +770,10 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
                               f"{value / 86400:.4g} days")
     if horizon < step:
         raise ConfigError(f"horizon: must be at least one step ({step:g} s), got {horizon:g} s")
+    if horizon / step > MAX_STEPS:  # every trace and result is an array of steps x sites
+        raise ConfigError(f"step: {step:g} s makes {horizon / step:.4g} steps of horizon; at "
+                          f"most {MAX_STEPS:,} steps, so a step of at least "
+                          f"{horizon / MAX_STEPS:.3g} s")
     if not is_whole_steps(horizon, step):
         raise ConfigError(f"horizon: must be a whole number of steps of {step:g} s, got "
                           f"{horizon:g} s")
@@ -774,6 +781,10 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     if history > MAX_SPAN_S:
         raise ConfigError(f"history: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
                           f"{history / 86400:.4g} days")
+    if (history + horizon) / step > MAX_STEPS:
+        raise ConfigError(f"history: {history:g} s and a horizon of {horizon:g} s make "
+                          f"{(history + horizon) / step:.4g} steps of {step:g} s; at most "
+                          f"{MAX_STEPS:,} in all: shorten the history or lengthen the step")
     decision = t.duration("decision_interval", step, lo=0, lo_open=True)
     if not is_whole_steps(decision, step):
         raise ConfigError(f"decision_interval: must be a whole number of steps of {step:g} s, "
