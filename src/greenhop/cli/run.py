@@ -728,9 +728,9 @@ def _read_metrics(p: Path) -> dict:
     if not p.exists():
         raise ConfigError(f"{p}: no such metrics.json; `greenhop run` and "
                           "`greenhop simulate --out DIR` write one")
-    if not p.is_file():
-        raise ConfigError(f"{p}: not a regular file (a directory, a pipe or a device?); "
-                          "give the path of a metrics.json")
+    paths.regular_file(p, "metrics.json")  # a pipe or a device would never end
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory; give the path of a metrics.json")
     try:
         doc = json.loads(p.read_text())
         pol = doc["policies"]

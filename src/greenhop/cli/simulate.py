@@ -99,7 +99,12 @@ def simulate_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from greenhop.sim import simulate
-    from greenhop.sim.metrics import WORK_SHARE_FOR_GAP, short_of_work, work_reference
+    from greenhop.sim.metrics import (
+        WORK_SHARE_FOR_GAP,
+        short_of_work,
+        work_reference,
+        work_reference_name,
+    )
     from greenhop.sim.policy_table import check_policy_names
     from greenhop.sim.report import SHORT_MARK
     from greenhop.sim.scenario import load_scenario
@@ -159,7 +164,7 @@ def simulate_command(
     console.print("; ".join(text for key, text in _LEGEND
                             if any(k.startswith(key) for k, _, _ in columns)))
     if short and any(k == "saved_vs_static_pct" for k, _, _ in columns):
-        whose = "static's work" if "static" in metrics else "the most work any policy did"
+        whose = work_reference_name(metrics)
         console.print(f"{SHORT_MARK} = did less than {WORK_SHARE_FOR_GAP:.0%} of {whose} "
                       f"({work_reference(metrics):,.1f} GPU-h): part of the saving is work left "
                       "undone, so it is not marked best (work_done_gpu_h in metrics.json)")

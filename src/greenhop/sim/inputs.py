@@ -94,12 +94,7 @@ def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
             out[:, i] = tr.power_w
         elif tr.kind == "solar":
             out[:, i] = tr.peak_w * np.maximum(0.0, np.sin(np.pi * (tod_h - 6.0) / 12.0))
-        elif tr.kind == "values":
-            if len(tr.values_w) < n:
-                raise ConfigError(
-                    f"{where}.values: {len(tr.values_w)} values cover fewer steps than history "
-                    f"+ horizon ({n} steps of {scenario.step_s:g} s); add values or shorten "
-                    "horizon / history")
+        elif tr.kind == "values":  # long enough: checked when the scenario is read
             out[:, i] = np.asarray(tr.values_w[:n])
         elif tr.kind == "caiso":
             out[:, i] = _caiso_w(site, index, where)

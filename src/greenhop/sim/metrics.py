@@ -111,6 +111,12 @@ def work_reference(metrics: dict[str, dict]) -> float | None:
     return ref
 
 
+def work_reference_name(metrics: dict[str, dict]) -> str:
+    """What :func:`work_reference` is, in words: ``static's work`` or, without ``static``,
+    ``the most work any policy did``."""
+    return "static's work" if "static" in metrics else "the most work any policy did"
+
+
 def short_of_work(metrics: dict[str, dict]) -> set[str]:
     """The policies of ``metrics`` that did less than :data:`WORK_SHARE_FOR_GAP` of the
     :func:`work_reference`: part of what they save is work left undone, so their

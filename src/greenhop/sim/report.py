@@ -11,7 +11,12 @@ import html
 from pathlib import Path
 
 from greenhop import viz
-from greenhop.sim.metrics import WORK_SHARE_FOR_GAP, short_of_work, work_reference
+from greenhop.sim.metrics import (
+    WORK_SHARE_FOR_GAP,
+    short_of_work,
+    work_reference,
+    work_reference_name,
+)
 from greenhop.viz.ratios import Guarded, floor_for
 
 _CSS = """
@@ -178,7 +183,7 @@ def _comparison_note(metrics: dict[str, dict]) -> str:
     short = short_of_work(metrics)
     if short:
         ref = work_reference(metrics)
-        whose = "static's work" if "static" in metrics else "the most work any policy did"
+        whose = work_reference_name(metrics)
         did = "; ".join(f"{html.escape(p)}: {metrics[p]['work_done_gpu_h']:,.1f} GPU-h"
                         for p in metrics if p in short)
         text += (f" {SHORT_MARK} on saved vs static: the policy did less than "
