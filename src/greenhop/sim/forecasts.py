@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, UserError
+from greenhop.core.files import not_a_file_reason
 from greenhop.core.units import is_whole_steps
 from greenhop.fleet.forecasts import (
     ForecastSpec,
@@ -119,7 +120,7 @@ def read_forecast_file(path: Path, where: str):
     from greenhop.forecast import ForecastTable
 
     if not path.is_file():
-        raise ConfigError(f"{where}: forecast file {str(path)!r} does not exist")
+        raise ConfigError(f"{where}: forecast file {str(path)!r} {not_a_file_reason(path)}")
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as exc:

@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError, UnitError
+from greenhop.core.files import not_a_file_reason
 from greenhop.core.specs import BatterySpec, SiteSpec
 from greenhop.core.units import parse_energy, parse_power
 
@@ -258,7 +259,7 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     """Load and validate a fleet file; ``None`` loads the default fleet shipped with greenhop."""
     p = Path(path) if path is not None else default_fleet_path()
     if not p.is_file():
-        what = "is a folder" if p.is_dir() else "does not exist"
+        what = not_a_file_reason(p)
         raise ConfigError(f"fleet file {p} {what}; check the path or omit it to use "
                           "the default fleet")
     try:

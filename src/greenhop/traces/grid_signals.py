@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.files import not_a_file_reason
 
 #: what a signal measures -> its unit
 KINDS = {"carbon": "gCO2/kWh", "price": "currency/MWh", "curtailment": "W"}
@@ -127,7 +128,7 @@ def read_nl_day_ahead(path: str | Path | None = None, *, allow_gaps: bool = Fals
     """
     p = Path(path) if path is not None else nl_day_ahead_path()
     if not p.is_file():
-        raise TraceError(f"price file {p} does not exist as a file")
+        raise TraceError(f"price file {p} {not_a_file_reason(p)}; give an hourly price CSV")
     try:
         with p.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import TraceError
+from greenhop.core.files import not_a_file_reason
 
 #: unit -> (quantity, factor to SI, is the value an energy per interval)
 UNITS: dict[str, tuple[str, float, bool]] = {
@@ -60,8 +61,9 @@ def _where(kind: str, i: int) -> str:
 def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     if not path.exists():
         raise TraceError(f"trace file {path} does not exist; check the path")
-    if path.is_dir():
-        raise TraceError(f"trace path {path} is a folder; give a .csv or .parquet file")
+    if not path.is_file():
+        raise TraceError(f"trace path {path} {not_a_file_reason(path)}; give a .csv or "
+                         ".parquet file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
