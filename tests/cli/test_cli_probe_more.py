@@ -109,3 +109,27 @@ def test_agent_tls_refuses_a_host_name_that_is_not_ascii(capsys, tmp_path) -> No
                        "--host", "bücher.example")
     one_line_error(code, err, "--host", "bücher.example")
     assert not (tmp_path / "tls").exists()
+
+
+# --- a FIFO where a scenario, fleet, trace or price file is read is named as such ----------
+
+@pytest.mark.parametrize("argv", [
+    ("simulate", "{fifo}", "--out", "{out}"),
+    ("sites", "--fleet", "{fifo}"),
+])
+def test_a_scenario_or_fleet_that_is_a_pipe_is_named_as_one(capsys, fifo, tmp_path, argv) -> None:
+    code, _, err = run(capsys, *(a.format(fifo=fifo, out=tmp_path / "out") for a in argv))
+    line = one_line_error(code, err, str(fifo), "is a pipe or a device, not a file")
+    assert "does not exist" not in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_trace_or_price_file_that_is_a_pipe_is_named_as_one(fifo) -> None:
+    from greenhop.core.errors import TraceError
+    from greenhop.traces.grid_signals import read_nl_day_ahead
+    from greenhop.traces.user_trace import read_trace
+
+    with pytest.raises(TraceError, match="is a pipe or a device, not a file"):
+        read_trace(fifo, column="power", unit="W")
+    with pytest.raises(TraceError, match="is a pipe or a device, not a file"):
+        read_nl_day_ahead(fifo)
