@@ -101,3 +101,23 @@ def test_a_seed_out_of_range_from_the_command_line_is_one_line_and_exit_2(capsys
         main([command, "edge-fleet", "--seed", "5000000000"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: {SEED_MESSAGE}"
+
+
+@pytest.mark.parametrize(("start", "duration", "outside"), [
+    ("2023-05-31T20:00:00Z", "4h", True),   # ends exactly at the run's start
+    ("2023-06-01T02:00:00Z", "1h", True),   # begins exactly at the run's end
+    ("2023-06-09T00:00:00Z", "3h", True),   # a week late: a typo in the date
+    ("2023-05-31T23:00:00Z", "2h", False),  # overlaps the first hour
+    ("1h", "30min", False),                 # inside, as an offset from the start
+])
+def test_a_grid_event_wholly_outside_the_run_is_warned_about(start, duration, outside):
+    doc = _doc(trace={"kind": "solar", "peak": "1kW"})
+    doc["grid"] = {"events": [{"id": "e1", "site": "a", "start": start, "duration": duration,
+                               "limit": "10kW"}]}
+    notes = scenario_warnings(parse_scenario(doc))
+    if outside:
+        (note,) = notes
+        assert note.startswith("grid event 'e1' (") and "wholly outside the run (2023-06-01T" \
+            "00:00Z to 2023-06-01T02:00Z): it limits nothing" in note
+    else:
+        assert notes == []

@@ -969,7 +969,8 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     job, so it does exactly what ``static`` does: comparing them measures nothing. (One
     that also suspends, rescales or places jobs still acts.) A site without any renewable
     source never has a surplus; a replayed forecast file that stops before the run ends
-    leaves the policy deciding on an ever older forecast.
+    leaves the policy deciding on an ever older forecast. A demand-response event wholly
+    outside the run limits nothing.
     """
     from greenhop.policies import POLICIES
 
@@ -987,10 +988,29 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
                          f"sites, so every policy that only migrates ({', '.join(migrating)}) "
                          "equals static; add [[links]] to compare them")
     notes.extend(scenario.notes)
+    notes.extend(_events_outside_run(scenario))
     if scenario.forecast.model == "replay":
         last_step = scenario.start + pd.Timedelta(seconds=scenario.horizon_s - scenario.step_s)
         notes.extend(stale_replay_notes(scenario.forecast, last_step))
     return notes
+
+
+def _events_outside_run(scenario: Scenario) -> list[str]:
+    """A note for each demand-response event that ends at or before the run's start or
+    begins at or after its end: it asks for a limit the run never meets (a typo in a date
+    or a duration is the usual cause), and it counts as no event in the metrics."""
+    t0 = scenario.start.timestamp()
+    t1 = t0 + scenario.horizon_s
+    return [f"grid event {ev.id!r} ({_utc(ev.start_unix_s)} to "
+            f"{_utc(ev.start_unix_s + ev.duration_s)}) lies wholly outside the run "
+            f"({_utc(t0)} to {_utc(t1)}): it limits nothing"
+            for ev in scenario.grid_events
+            if ev.start_unix_s + ev.duration_s <= t0 or ev.start_unix_s >= t1]
+
+
+def _utc(unix_s: float) -> str:
+    """``unix_s`` [s] as an ISO UTC time to the minute, e.g. ``2023-06-01T14:00Z``."""
+    return pd.Timestamp(unix_s, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%MZ")
 
 
 def generate_jobs(scenario: Scenario) -> list[JobSpec]:
