@@ -45,7 +45,7 @@ from greenhop.runtime.executor import Executor, TrainerSpec
 from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
-from greenhop.runtime.states import check_transition
+from greenhop.runtime.states import DECIDABLE, check_transition
 from greenhop.runtime.store import DatabaseGone, Store
 
 MAX_ATTEMPTS = 6
@@ -212,6 +212,13 @@ class Controller:
         if row["status"] == "done":
             raise ConfigError(f"{st.path}: this run has already finished; its metrics are "
                               "in the work directory (use another --db for a new run)")
+        for r in st.jobs():  # a job's length is part of the run: its checkpoints count to it
+            spec = self.cfg.specs.get(r["name"])
+            if spec is not None and int(r["total_steps"]) != spec.steps:
+                raise ConfigError(
+                    f"{st.path}: this run trains job {r['name']!r} for {r['total_steps']} "
+                    f"steps, not {spec.steps}; resume it with --train-steps "
+                    f"{r['total_steps']}")
 
     def _prepare(self, row) -> str:
         st = self.store
@@ -290,6 +297,10 @@ class Controller:
         for _, pid, start in pids:
             if self.ex.is_alive(pid, start):
                 self.ex.kill_trainer(pid, start)
+        # a trainer the dead controller never saw progress from may have saved some: that
+        # ends the job's row of failed attempts, as it would have had the controller lived
+        progressed = {r["name"] for r in st.jobs() if r["attempts"] and r["phase"] in (
+            "starting", "running") and self._saved_newer(r)}
         with st.tx():
             for r in st.jobs():
                 ph, new = r["phase"], None
@@ -308,6 +319,8 @@ class Controller:
                 if ph == "failed":
                     fields.update(attempts=0, error=None, retry_at_unix_s=None,
                                   failed_from=None)
+                if r["name"] in progressed:
+                    fields.update(attempts=0, retry_at_unix_s=None)
                 if new is not None and new != ph:
                     check_transition(r["name"], ph, new)
                     fields["phase"] = new
@@ -568,6 +581,16 @@ class Controller:
                          "recorded (moved aside)")
         return step
 
+    def _saved_newer(self, r) -> bool:
+        """Whether ``r``'s trainer saved a newer intact checkpoint at its site than the one
+        it resumed from (durable progress). Only a newer one is verified (hashing is the
+        restart's cost otherwise); a corrupt one is moved aside and counts for nothing."""
+        expect = r["expect_step"] or 0
+        saved = self.ex.checkpoint_step(r["name"], self.sites[r["site"]])
+        if saved is not None and saved > expect:
+            saved = self._intact(r, r["site"])
+        return saved is not None and saved > expect
+
     def _finished_at(self, r, site: int) -> bool:
         step = self._intact(r, site)
         return step is not None and step >= r["total_steps"]
@@ -645,14 +668,8 @@ class Controller:
             why = f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}"
             # A trainer that saved a newer intact checkpoint than the one it resumed from
             # before it died made durable progress: its failure starts a new streak, so a
-            # long job is not failed for rare crashes spread over its whole run. Only a
-            # newer one is verified (hashing is the restart's cost otherwise); a corrupt
-            # one is moved aside here and counts for nothing.
-            expect = r["expect_step"] or 0
-            saved = self.ex.checkpoint_step(name, self.sites[r["site"]])
-            if saved is not None and saved > expect:
-                saved = self._intact(r, r["site"])
-            before = 0 if saved is not None and saved > expect else r["attempts"]
+            # long job is not failed for rare crashes spread over its whole run.
+            before = 0 if self._saved_newer(r) else r["attempts"]
             with self.store.tx():
                 self.store.event(self.ledger.next_step, "trainer-failed",
                                  {"error": why, "attempt": before + 1}, job=name)
@@ -669,14 +686,18 @@ class Controller:
                     self._stop_sent.add(key)
                 return False
             ts = self._trainer(r) if r["trainer_pid"] else None
-            step = self.ex.checkpoint_step(name, self.sites[r["site"]])
+            crashed = ts is not None and ts.exit_code not in (None, 0, 75)
             extra = {"trainer_pid": None, "trainer_start": None}
+            if crashed or r["attempts"]:
+                # as in `running`: a newer checkpoint than the one it resumed from ends the
+                # row of failed attempts (checked first: a corrupt one is moved aside)
+                before = 0 if self._saved_newer(r) else r["attempts"]
+                extra["attempts"] = before + int(crashed)
+            step = self.ex.checkpoint_step(name, self.sites[r["site"]])
             if step is not None:
                 extra["real_step"] = step
                 extra["expect_step"] = step
                 self._record_manifests(name, r["site"])
-            if ts is not None and ts.exit_code not in (None, 0, 75):
-                extra["attempts"] = r["attempts"] + 1
             if ts is not None and ts.exit_code == 75 and step is None:
                 self._fail(r, PROTOCOL + "it exited 75 (checkpointed on request) but left no "
                               f"checkpoint in its directory at {self.sites[r['site']]}")
@@ -917,6 +938,12 @@ class Controller:
             idle = bool((led.phase == DONE).all())
             wall0 = time.monotonic()
             if int(self.store.run_row()["decided_step"]) < t:
+                # actions start from settled jobs: a controller that died after booking
+                # step t - 1 but before deciding step t left jobs its recovery put back to
+                # phases no action may leave (starting, restoring, stopped); settle them first
+                if any(r["phase"] not in DECIDABLE for r in self.store.jobs()) \
+                        and not self._settle(0.0, deadline):
+                    return
                 self._operator_actions(t)
                 self._decide(t)
             operate.drain_step(self, t)  # idempotent: a job already moving is not moved again

@@ -59,6 +59,9 @@ MOVING = frozenset({"saving", "transferring", "restoring"})
 SETTLED = frozenset({"pending", "queued", "running", "suspended", "stopped", "done",
                      "failed"})
 """Phases in which nothing is in flight: the simulated clock may advance."""
+DECIDABLE = frozenset({"pending", "queued", "running", "suspended", "done"})
+"""Phases a decision may find a job in: every action starts from one of them (place from
+``queued``, migrate and suspend from ``running``, resume and migrate from ``suspended``)."""
 
 
 class StateError(RuntimeFailure):

@@ -433,9 +433,10 @@ class Store:
         fd = try_lock(self.path.with_name(self.path.name + ".lock"))
         if fd is None:
             owner = self.run_row()
-            pid = owner["owner_pid"] if owner else "?"
+            pid = owner["owner_pid"] if owner else None
+            who = f"controller pid {pid}" if pid else "its controller is starting"
             raise RunLockedError(
-                f"{self.path}: a run is already live on this database (controller pid {pid}); "
+                f"{self.path}: a run is already live on this database ({who}); "
                 "stop it with Ctrl-C (or wait for it to finish), or use another --db")
         self._lock_fd = fd
         self._identity = _identity(self.path)
