@@ -1,5 +1,6 @@
 """horizon-planner starts a job that waits for slots at its arrival site at a site with free
-slots where surplus covers it, and lets it wait where none does."""
+slots where surplus covers it, and lets it wait where none does, unless waiting would take
+it past its slowdown budget."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def first_run(res, job: int) -> tuple[int, float]:
     return int(seg[1]), float(seg[2])
 
 
-def run(d: dict, policy: str):
-    return Engine(build_inputs(load_scenario(d)), make_policy(policy)).run()
+def run(d: dict, policy: str, **params):
+    return Engine(build_inputs(load_scenario(d)), make_policy(policy, **params)).run()
 
 
 def test_a_job_waiting_for_slots_starts_at_a_green_site_after_one_epoch() -> None:
@@ -58,7 +59,20 @@ def test_a_job_waiting_for_slots_starts_at_a_green_site_after_one_epoch() -> Non
 
 @pytest.mark.parametrize("b_power", ["0W", "1.2kW"])
 def test_a_job_waits_where_no_site_with_room_would_run_it_on_surplus(b_power) -> None:
-    """b's surplus is 0 W / 200 W, below the job's 400 W: it waits for its own site."""
-    res = run(fleet(b_power), "horizon-planner")
+    """b's surplus is 0 W / 200 W, below the job's 400 W: with no slowdown budget binding it
+    waits for its own site."""
+    res = run(fleet(b_power), "horizon-planner", max_slowdown=float("inf"))
     assert first_run(res, 1) == (0, 4 * 3600.0)
     assert res.policy_counters["planner_places"] == 0
+
+
+@pytest.mark.parametrize("b_power", ["0W", "1.2kW"])
+def test_a_job_past_its_slowdown_budget_starts_where_there_is_room_without_surplus(
+        b_power) -> None:
+    """The same fleet with the default budget (1.4 x its ideal 1 h): waiting 4 h for a would
+    take j1 past it, so the first plan after it waited an epoch (1800 s) starts it at b on
+    grid power, and it finishes well inside 1.4 h of its arrival plus that epoch."""
+    res = run(fleet(b_power), "horizon-planner")
+    assert first_run(res, 1) == (1, 1800.0)
+    assert res.policy_counters["planner_places"] == 1
+    assert res.job_finish_s[1] - 600.0 < 1.4 * 3600 + 900

@@ -19,7 +19,8 @@ solves it with HiGHS
 * resume a suspended job whose planned share is >= 0.5.
 * start a job that has waited an epoch for slots at its arrival site at the allowed, open
   site with free slots whose surplus headroom covers it (the most headroom first), else
-  let it wait (suspended jobs keep their slots, so the plan can keep a site full).
+  let it wait unless it is urgent (below), then start it where there is room (suspended
+  jobs keep their slots, so the plan can keep a site full).
 
 Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch), and
 jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time) by waiting
@@ -139,8 +140,8 @@ class HorizonPlannerPolicy(PolicyBase):
             feasibility-aware asks). Moves taken in one epoch use up the headroom they get.
         max_slowdown: slowdown budget [-]: a job whose slowdown (time since arrival over its
             ideal time at its arrival site) would pass this if it waited one more epoch is
-            never suspended and is resumed, like a job near its deadline (default 3;
-            ``inf``: none).
+            never suspended and is resumed, like a job near its deadline, and a queued one
+            starts elsewhere without surplus (default 1.4; ``inf``: none).
     """
 
     name = "horizon-planner"
@@ -154,11 +155,11 @@ class HorizonPlannerPolicy(PolicyBase):
 
     def __init__(self, alpha: float = C.ALPHA, q: float | None = None,
                  quantile: float | None = None, window: str = "history", rest: str = "persistence",
-                 tail: float = 0.0, lam: float = 0.8, mu: float = 0.5,
+                 tail: float = 0.0, lam: float = 0.5, mu: float = 0.5,
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, warm_start: bool = False,
-                 cover: float = 0.0, max_slowdown: float = 3.0, **unknown) -> None:
+                 cover: float = 0.0, max_slowdown: float = 1.4, **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -267,6 +268,8 @@ class HorizonPlannerPolicy(PolicyBase):
         """Start each job that has waited a whole epoch for slots at its arrival site at the
         allowed, open site with free slots for it and the most surplus headroom (suspended
         jobs keep their slots, so a site the plan keeps jobs suspended at can stay full).
+        Where no such site could run it on surplus it waits, unless it is urgent (its
+        deadline or its slowdown budget): then it starts there on grid power.
         ``free`` and ``headroom`` [W] are what this epoch's moves left (default: now's)."""
         waiting = np.flatnonzero((obs.job_phase == QUEUED)
                                  & (obs.now_s - obs.job_arrival_s >= self.epoch_s))
@@ -285,8 +288,8 @@ class HorizonPlannerPolicy(PolicyBase):
                 continue  # nowhere else, or its own site has room: the fleet starts it there
             head = np.where(ok, headroom - g * site_w, -np.inf)
             s = int(np.argmax(head))
-            if head[s] < 0:
-                continue  # no site with room could run it on surplus: it waits
+            if head[s] < 0 and not self._urgent(obs, np.array([j]), np.array([origin]))[0]:
+                continue  # no site with room could run it on surplus, and it can wait
             out.append(Place(j, s))
             free[s] -= g
             headroom[s] -= g * site_w[s]
@@ -338,8 +341,13 @@ class HorizonPlannerPolicy(PolicyBase):
 
     # ------------------------------------------------------------------ model inputs
 
-    def _urgent(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
-        site = obs.job_site[jobs]
+    def _urgent(self, obs: Observation, jobs: np.ndarray,
+                sites: np.ndarray | None = None) -> np.ndarray:
+        """Whether each of ``jobs`` must run now: its deadline is near, or waiting one more
+        epoch would take it past its slowdown budget. Its remaining work is timed at
+        ``sites`` (default: where each job is; a queued job is timed at its arrival site)."""
+        site = obs.job_site[jobs] if sites is None else sites
+        site = np.where(site >= 0, site, 0)
         rate = obs.job_gpus[jobs] * obs.throughput[site]
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
