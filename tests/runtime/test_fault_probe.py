@@ -99,23 +99,22 @@ class DiesOnceRunning(Controller):
             raise _Crash
 
 
-def test_progress_a_dead_controller_did_not_see_ends_the_row_of_failed_attempts(tmp_path):
-    """A job's trainer crashes at start MAX_ATTEMPTS - 1 times, then trains a checkpoint
-    interval in one go; the controller dies before it sees that. The restart resumes from the
-    newer checkpoint: that progress ends the row, so one more crash does not fail the job."""
+def _one_crash_short_of_failing(tmp_path, job: str, steps_per_poll: int, cls):
+    """A prepared in-memory run whose ``job`` trainer crashes at start MAX_ATTEMPTS - 1
+    times, under a controller of class ``cls``; returns (database path, executor, it)."""
     from greenhop.runtime.controller import MAX_ATTEMPTS
 
-    job = "job-a"
-    ex = CrashesAtStart(job, MAX_ATTEMPTS - 1, steps_per_poll=30)
+    ex = CrashesAtStart(job, MAX_ATTEMPTS - 1, steps_per_poll=steps_per_poll)
     db = tmp_path / "run.db"
-    ctl = memory_controller(db, ex, cls=DiesOnceRunning)
+    ctl = memory_controller(db, ex, cls=cls)
     ctl.job, ctl.attempts = job, MAX_ATTEMPTS - 1
     ctl.prepare()
-    with pytest.raises(_Crash):
-        ctl.run()
-    ex.controller_died()  # its trainer checkpoints past the step it resumed from
-    ctl.store.close()
-    assert max(v for (j, _), v in ex.ckpt.items() if j == job) > EVERY
+    return db, ex, ctl
+
+
+def _survives_one_more_crash(db, ex, job: str) -> None:
+    """Restart the run on ``db`` with one more crash of ``job``'s trainer to come: the run
+    finishes and the job is done (its row of failed attempts was ended by progress)."""
     ex.crashes = 1
     ctl = memory_controller(db, ex)
     ctl.prepare()
@@ -123,6 +122,20 @@ def test_progress_a_dead_controller_did_not_see_ends_the_row_of_failed_attempts(
     assert summary["status"] == "done", summary.get("error")
     assert ex.crashes == 0 and ctl.store.job(job)["phase"] == "done"
     ctl.store.close()
+
+
+def test_progress_a_dead_controller_did_not_see_ends_the_row_of_failed_attempts(tmp_path):
+    """A job's trainer crashes at start MAX_ATTEMPTS - 1 times, then trains a checkpoint
+    interval in one go; the controller dies before it sees that. The restart resumes from the
+    newer checkpoint: that progress ends the row, so one more crash does not fail the job."""
+    job = "job-a"
+    db, ex, ctl = _one_crash_short_of_failing(tmp_path, job, 30, DiesOnceRunning)
+    with pytest.raises(_Crash):
+        ctl.run()
+    ex.controller_died()  # its trainer checkpoints past the step it resumed from
+    ctl.store.close()
+    assert max(v for (j, _), v in ex.ckpt.items() if j == job) > EVERY
+    _survives_one_more_crash(db, ex, job)
 
 
 def _rows(db) -> tuple:
@@ -201,22 +214,10 @@ def test_a_checkpoint_saved_on_ctrl_c_ends_the_row_of_failed_attempts(tmp_path):
     """A job's trainer crashes at start MAX_ATTEMPTS - 1 times; the next one trains a few
     steps and Ctrl-C makes it checkpoint there, past where it resumed. The run resumes from
     that newer checkpoint: the progress ends the row, so one more crash does not fail it."""
-    from greenhop.runtime.controller import MAX_ATTEMPTS
-
     job = "job-a"
-    ex = CrashesAtStart(job, MAX_ATTEMPTS - 1, steps_per_poll=1)
-    db = tmp_path / "run.db"
-    ctl = memory_controller(db, ex, cls=StopsOnceRunning)
-    ctl.job, ctl.attempts = job, MAX_ATTEMPTS - 1
-    ctl.prepare()
+    db, ex, ctl = _one_crash_short_of_failing(tmp_path, job, 1, StopsOnceRunning)
     assert ctl.run()["status"] == "stopped"
     ctl.store.close()
     saved = max(v for (j, _), v in ex.ckpt.items() if j == job)
     assert 0 < saved < EVERY  # the checkpoint Ctrl-C asked for, not a periodic one
-    ex.crashes = 1
-    ctl = memory_controller(db, ex)
-    ctl.prepare()
-    summary = ctl.run()
-    assert summary["status"] == "done", summary.get("error")
-    assert ex.crashes == 0 and ctl.store.job(job)["phase"] == "done"
-    ctl.store.close()
+    _survives_one_more_crash(db, ex, job)
