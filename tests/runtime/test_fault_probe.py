@@ -221,3 +221,25 @@ def test_a_checkpoint_saved_on_ctrl_c_ends_the_row_of_failed_attempts(tmp_path):
     saved = max(v for (j, _), v in ex.ckpt.items() if j == job)
     assert 0 < saved < EVERY  # the checkpoint Ctrl-C asked for, not a periodic one
     _survives_one_more_crash(db, ex, job)
+
+
+def test_a_job_the_horizon_ends_on_is_checkpointed_and_its_trainer_stopped(tmp_path):
+    """threshold keeps job-b training to the end of live-3site's horizon without finishing
+    it (as the simulator does). The run is done, but job-b's trainer does not train on: it
+    checkpointed where it was and stopped, and the run-done event names the unfinished jobs
+    (before, job-b stayed `running` with a live trainer in a finished run)."""
+    ex = InMemoryExecutor(steps_per_poll=1)
+    ctl = memory_controller(tmp_path / "run.db", ex, policy="threshold")
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "done" and summary["not_checkpointed"] == []
+    assert not [t.job for t in ex.trainers.values() if t.alive]
+    rows = {r["name"]: r for r in ctl.store.jobs()}
+    unfinished = sorted(n for n, r in rows.items() if r["phase"] != "done")
+    assert "job-b" in unfinished and rows["job-b"]["phase"] == "stopped"
+    assert all(rows[n]["trainer_pid"] is None for n in unfinished)
+    saved = max(v for (j, _), v in ex.ckpt.items() if j == "job-b")
+    assert saved == rows["job-b"]["real_step"] and saved % EVERY != 0  # saved on the stop
+    (done,) = ctl.store.events(("run-done",))
+    assert sorted(done["body"]["unfinished"]) == unfinished
+    ctl.store.close()

@@ -876,7 +876,9 @@ class Controller:
         """Run to the end of the horizon (once every job is done, the rest is booked without
         waiting) or until a stop request or a failed job; returns a summary ``{"status",
         "step", "migrations", "wall_s"}`` (and ``"error"`` when a job failed: the run is then
-        ``failed``, every other job checkpointed, and ``greenhop run`` again retries it)."""
+        ``failed``, every other job checkpointed, and ``greenhop run`` again retries it). A
+        job the horizon ends on is checkpointed and its trainer stopped (phase ``stopped``);
+        the ``run-done`` event names such jobs as ``unfinished``."""
         led = self.ledger
         T = int(self.inp.n_steps)
         step_wall = led.dt / self.cfg.time_scale
@@ -899,7 +901,13 @@ class Controller:
             if self.stop_requested:
                 self._stop_all(deadline)
             else:
+                if any(r["trainer_pid"] for r in self.store.jobs() if r["phase"] != "done"):
+                    # the horizon ended on jobs still training (the policy kept them waiting
+                    # or they are long): checkpoint them and stop their trainers as Ctrl-C
+                    # does, so nothing trains on after a finished run
+                    self._stop_all(deadline)
                 self.ex.cleanup(self.jobs, self.sites)
+            unfinished = [r["name"] for r in self.store.jobs() if r["phase"] != "done"]
             unsettled = [(r["name"], r["phase"]) for r in self.store.jobs()
                          if r["phase"] not in AT_REST and (
                              r["trainer_pid"] or r["phase"] in ("saving", "transferring"))]
@@ -910,6 +918,7 @@ class Controller:
                 self.store.event(led.next_step, "run-" + status, {
                     "wall_s": time.monotonic() - t_start,
                     **({"error": str(failure)} if failure else {}),
+                    **({"unfinished": unfinished} if status == "done" and unfinished else {}),
                     **({"not_checkpointed": [n for n, _ in unsettled]} if unsettled else {})})
         finally:
             for sig, h in old.items():
