@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError
+from greenhop.core.files import is_pipe_or_device
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 """Image types every ``--plot``/``--out`` image option accepts (matplotlib draws each)."""
@@ -39,7 +40,7 @@ def regular_file(path: str | Path, option: str) -> Path:
     a directory: opening a FIFO blocks until someone writes to it, a device never ends.
     A missing path or a directory is left to the caller, which says what it wanted."""
     path = Path(path)
-    if path.exists() and not path.is_file() and not path.is_dir():
+    if is_pipe_or_device(path):
         raise ConfigError(f"{option} {path}: not a regular file (a pipe or a device); "
                           "give the path of a file")
     return path

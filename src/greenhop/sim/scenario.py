@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError
-from greenhop.core.files import not_a_file_reason
+from greenhop.core.files import is_pipe_or_device, not_a_file_reason
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
 from greenhop.core.units import is_whole_steps
@@ -253,10 +253,10 @@ def scenario_document(source: str | Path | dict | None = None) -> tuple[dict, st
         if name in packaged:
             path = packaged[name]
         else:
-            what = not_a_file_reason(path)
-            if path.exists() and not path.is_dir():
-                raise ConfigError(f"scenario {name!r} {what}; give the path of a TOML scenario")
-            what = "does not exist as a file" if what == "does not exist" else what
+            if is_pipe_or_device(path):
+                raise ConfigError(f"scenario {name!r} {not_a_file_reason(path)}; give the path "
+                                  "of a TOML scenario")
+            what = "is a folder" if path.is_dir() else "does not exist as a file"
             raise ConfigError(
                 f"scenario {name!r} {what} and is not a packaged scenario; packaged "
                 f"scenarios: {', '.join(packaged)}; or pass the path of a TOML scenario "
