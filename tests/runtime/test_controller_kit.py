@@ -40,7 +40,8 @@ def inputs(path: Path = LIVE):
 
 
 def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STEPS,
-                      every: int = EVERY, cls=Controller, policy: str | None = None) -> Controller:
+                      every: int = EVERY, cls=Controller, policy: str | None = None,
+                      workload: str = "mlp") -> Controller:
     """A controller on ``executor`` running ``policy`` (default: the scenario's first)."""
     from greenhop.policies import make_policy
     from greenhop.sim.api import policy_params
@@ -48,7 +49,7 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
     sc, inp = inputs(path)
     name = policy or sc.policies[0]
     params = policy_params(sc, name)
-    specs = {j.name: TrainerSpec(steps=steps, every_steps=every, seed=i)
+    specs = {j.name: TrainerSpec(workload=workload, steps=steps, every_steps=every, seed=i)
              for i, j in enumerate(inp.jobs)}
     cfg = RunConfig(
         scenario=str(path), scenario_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),

@@ -1,7 +1,7 @@
 """Faults where the controller's records and the processes can part, on the in-memory
 executor: a controller dead between booking a step and deciding the next, progress saved
 that the controller never saw (it died, or Ctrl-C made the trainer checkpoint), a resume
-with another --train-steps, two starts racing for one database."""
+with another --train-steps or --workload, two starts racing for one database."""
 
 from __future__ import annotations
 
@@ -175,6 +175,34 @@ def test_a_resume_with_other_train_steps_is_refused_and_writes_nothing(tmp_path)
     ctl.prepare()
     assert ctl.run()["status"] == "done"
     assert {v for (j, _), v in ex.ckpt.items()} <= set(range(STEPS + 1))
+    ctl.store.close()
+
+
+def test_a_resume_with_another_workload_is_refused_and_writes_nothing(tmp_path):
+    """A job's checkpoints are its workload's: a restart with another --workload is refused
+    in one line naming the run's, before anything is written (before, every trainer
+    failed on the checkpoint and the run failed after its retries)."""
+    from greenhop.core.errors import ConfigError
+
+    ex = InMemoryExecutor()
+    db = tmp_path / "run.db"
+    ctl = memory_controller(db, ex, cls=DiesAfterBooking)
+    ctl.die_after = 5
+    ctl.prepare()
+    with pytest.raises(_Crash):
+        ctl.run()
+    ex.controller_died()
+    ctl.store.close()
+    before = _rows(db)
+    other = memory_controller(db, ex, workload="lm")
+    with pytest.raises(ConfigError, match=r"job 'job-a' with workload 'mlp', not 'lm'; "
+                                          r"resume it with --workload mlp"):
+        other.prepare()
+    other.store.close()
+    assert _rows(db) == before
+    ctl = memory_controller(db, ex)
+    ctl.prepare()
+    assert ctl.run()["status"] == "done"
     ctl.store.close()
 
 

@@ -46,7 +46,7 @@ from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
 from greenhop.runtime.states import DECIDABLE, check_transition
-from greenhop.runtime.store import DatabaseGone, Store
+from greenhop.runtime.store import DatabaseGone, Store, event_body
 
 MAX_ATTEMPTS = 6
 """Failed attempts of one phase in a row (a transfer to a dead agent, a trainer that
@@ -212,6 +212,7 @@ class Controller:
         if row["status"] == "done":
             raise ConfigError(f"{st.path}: this run has already finished; its metrics are "
                               "in the work directory (use another --db for a new run)")
+        self._check_workloads()
         for r in st.jobs():  # a job's length is part of the run: its checkpoints count to it
             spec = self.cfg.specs.get(r["name"])
             if spec is not None and int(r["total_steps"]) != spec.steps:
@@ -219,6 +220,25 @@ class Controller:
                     f"{st.path}: this run trains job {r['name']!r} for {r['total_steps']} "
                     f"steps, not {spec.steps}; resume it with --train-steps "
                     f"{r['total_steps']}")
+
+    def _workloads(self) -> dict[str, str]:
+        """The reference workload of each job that runs one (not its own command)."""
+        return {j: spec.workload for j, spec in self.cfg.specs.items() if not spec.command}
+
+    def _check_workloads(self) -> None:
+        """A job's checkpoints are its workload's: a resume with another --workload would
+        only fail later, in every trainer (runs before this check recorded none)."""
+        st = self.store
+        row = st.con.execute("SELECT seq, body FROM events WHERE kind = 'run-start' "
+                             "ORDER BY seq LIMIT 1").fetchone()
+        start = {} if row is None else event_body(st.path, row["seq"], "run-start", row["body"])
+        stored = start.get("workloads") or {}
+        for job, now in self._workloads().items():
+            was = stored.get(job)
+            if was is not None and was != now:
+                raise ConfigError(
+                    f"{self.store.path}: this run trains job {job!r} with workload {was!r}, "
+                    f"not {now!r}; resume it with --workload {was}")
 
     def _prepare(self, row) -> str:
         st = self.store
@@ -242,7 +262,7 @@ class Controller:
                 st.event(0, "run-start", {
                     "scenario": self.cfg.scenario, "scenario_sha256": self.cfg.scenario_sha256,
                     "policy": self.cfg.policy_name, "time_scale": self.cfg.time_scale,
-                    "sites": self.sites, "jobs": self.jobs})
+                    "sites": self.sites, "jobs": self.jobs, "workloads": self._workloads()})
             mode = "new"
         else:
             self.ledger.load_state(json.loads(row["ledger"]))
