@@ -38,13 +38,15 @@ class _Body(BaseModel):
 
 
 class RunStartBody(_Body):
-    """The ``run-start`` event: the scenario file and its SHA-256, the policy, names."""
+    """The ``run-start`` event: the scenario file and its SHA-256, the policy, names, and
+    the reference workload of each job that runs one."""
 
     scenario: str
     policy: str
     scenario_sha256: str | None = None
     sites: list[str] | None = None
     jobs: list[str] | None = None
+    workloads: dict[str, str] | None = None
 
 
 class PowerBody(_Body):
