@@ -155,3 +155,46 @@ def test_forecast_models_lists_every_name_backtest_accepts(capsys) -> None:
     assert code == 0
     assert out.split() == FORECASTERS.names()
     assert {"gbm", "clear-sky-persistence"} <= set(out.split())
+
+
+# --- scenario powers and energies finite but past any real one ----------------------------
+
+CEILING_CASES = [
+    ('gpu_power = "400W"', 'gpu_power = "1e307W"', "sites[0].gpu_power"),
+    ('base_load = "1kW"', 'base_load = "1e305kW"', "sites[0].base_load"),  # was a traceback
+    ('peak = "4kW"', 'peak = "2TW"', "sites[0].trace.peak"),
+    ('{ kind = "solar", peak = "4kW" }\n\n[[links]]',
+     '{ kind = "values", values = [5, 1e300] }\n\n[[links]]', "sites[1].trace.values[1]"),
+    ('gpu_power = "400W"\n', 'gpu_power = "400W"\nbattery = { capacity = "1e300kWh", '
+     'power = "1kW" }\n', "sites[0].battery.capacity"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "where"), CEILING_CASES,
+                         ids=["gpu_power", "base_load", "peak", "values", "battery"])
+def test_a_scenario_power_past_any_real_one_is_refused_naming_the_key(
+        capsys, tmp_path, old, new, where) -> None:
+    """A site of 1e307 W parses, but a run's energy sums overflow (NaN metrics, or a
+    traceback for a base load): refused in one line, before any run, with the key."""
+    from clikit import two_site_scenario
+
+    text = two_site_scenario("huge", b_longitude=90.0,
+                             b_trace='{ kind = "solar", peak = "4kW" }')
+    assert old in text
+    path = tmp_path / "huge.toml"
+    path.write_text(text.replace(old, new, 1))
+    code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
+    one_line_error(code, err, "huge.toml", where, "far above any real one")
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_power_at_the_ceiling_still_runs(capsys, tmp_path) -> None:
+    """1 TW is the ceiling itself, not past it: the scenario runs."""
+    from clikit import two_site_scenario
+
+    text = two_site_scenario("big", b_longitude=90.0, b_trace='{ kind = "solar", peak = "1TW" }')
+    path = tmp_path / "big.toml"
+    path.write_text(text)
+    code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert (tmp_path / "out" / "metrics.json").exists()

@@ -90,6 +90,12 @@ BAD_FLEETS = [
     (SITE + '[site.battery]\ncapacity = "10kWh"\npower = "10kW"\nsize = 3\n',
      "battery: unknown key 'size'"),
     (SITE + 'grid_import_limit = "lots"\n', "grid_import_limit: cannot parse power"),
+    # finite, but a run's sums would overflow: refused at a physical ceiling
+    (SITE.replace('pv = "100kW"', 'pv = "1e300kW"'),
+     "site[0] ('a').pv: 1e+303 W is more than 1 TW, far above any real one"),
+    (SITE + 'base_load = "2TW"\n', "base_load: 2e+12 W is more than 1 TW"),
+    (SITE + '[site.battery]\ncapacity = "1e300kWh"\npower = "10kW"\n',
+     "battery.capacity: 3.6e+306 J is more than 10,000 TWh"),
 ]
 
 

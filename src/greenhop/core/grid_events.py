@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from greenhop.core.errors import ConfigError, UnitError
-from greenhop.core.units import parse_duration, parse_power
+from greenhop.core.units import MAX_POWER_W, parse_duration, parse_power
 
 FIRST_UNIX_S = datetime(1, 1, 1, tzinfo=UTC).timestamp()
 LAST_UNIX_S = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 """An event's times (start, end, announcement) fall in the years 1 to 9999 in UTC, the
 years a datetime holds: each is then a time anyone can print and compare [s]."""
-MAX_LIMIT_W = 1e12
+MAX_LIMIT_W = MAX_POWER_W
 """Largest absolute limit [W]: 1 TW, above any site's grid connection (a larger number is
 a typo, and no limit at all)."""
 MAX_PRICE_PER_MWH = 1e9

@@ -28,6 +28,27 @@ import re
 
 from greenhop.core.errors import UnitError
 
+MAX_POWER_W = 1e12
+"""Largest plausible power of one site, one device or one trace value [W] (1 TW, the
+power of a whole continent's grid): far above any real one, low enough that a year of
+sums over a fleet stays finite. Larger values are refused where they are read."""
+MAX_POWER_TEXT = "1 TW"
+MAX_ENERGY_J = 3.6e19
+"""Largest plausible stored energy (a battery) [J] (10,000 TWh, a year at 1 TW)."""
+MAX_ENERGY_TEXT = "10,000 TWh"
+_CEILINGS = {"power": (MAX_POWER_W, MAX_POWER_TEXT, "W"),
+             "energy": (MAX_ENERGY_J, MAX_ENERGY_TEXT, "J")}
+
+
+def beyond_ceiling(value: float, kind: str) -> str | None:
+    """Why ``value`` (a ``kind``: power [W] or energy [J]) is past its physical ceiling,
+    or ``None`` when it is not: finite values so large that sums over a run overflow."""
+    cap, text, unit = _CEILINGS[kind]
+    if value > cap:
+        return f"{value:g} {unit} is more than {text}, far above any real one; " \
+               "check the value and the unit"
+    return None
+
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/]+)\s*$")
 _COMPOUND_DURATION = re.compile(rf"\s*({_NUMBER})\s*([A-Za-z]+)")

@@ -22,7 +22,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.files import is_pipe_or_device, not_a_file_reason
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
-from greenhop.core.units import is_whole_steps
+from greenhop.core.units import MAX_POWER_W, beyond_ceiling, is_whole_steps
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim import distributed_jobs
@@ -371,6 +371,8 @@ def _trace_values(tt: Table) -> tuple[float, ...]:
             why = "is infinite"
         elif v < 0:
             why = f"is negative ({v!r})"
+        elif too_big := beyond_ceiling(v, "power"):
+            raise ConfigError(f"{tt.where('values')}[{i}]: {too_big}")
         else:
             continue
         raise ConfigError(f"{tt.where('values')}[{i}]: {why}; each value is a non-negative "
@@ -387,8 +389,8 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
         if key in ("latitude", "longitude"):
             bound = 90 if key == "latitude" else 180
             kw[attr] = st.number(key, lo=-bound, hi=bound)
-        elif key in ("pv_kwp", "wind_kw"):
-            kw[attr] = st.number(key, lo=0)
+        elif key in ("pv_kwp", "wind_kw"):  # kW: the ceiling of every power
+            kw[attr] = st.number(key, lo=0, hi=MAX_POWER_W / 1e3)
         elif key == "pue":
             kw[attr] = st.number(key, lo=1, hi=5)
         elif key == "gpu_slots":

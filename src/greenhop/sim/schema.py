@@ -12,7 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from greenhop.core.errors import ConfigError, UserError
-from greenhop.core.units import parse_duration, parse_energy, parse_power, parse_rate, parse_size
+from greenhop.core.units import (
+    beyond_ceiling,
+    parse_duration,
+    parse_energy,
+    parse_power,
+    parse_rate,
+    parse_size,
+)
 
 _MISSING = object()
 
@@ -103,7 +110,8 @@ class Table:
         if hi is not None and value > hi:
             raise ConfigError(f"{self.where(key)}: must be <= {hi:g}{unit}, got {value!r}{unit}")
 
-    def _quantity(self, key, default, parser, kind, unit, lo, lo_open, allow_number):
+    def _quantity(self, key, default, parser, kind, unit, lo, lo_open, allow_number,
+                  ceiling=None):
         def conv(v):
             if allow_number and isinstance(v, int | float) and not isinstance(v, bool):
                 return float(v)
@@ -115,6 +123,10 @@ class Table:
         if key not in self.data:
             return value
         self._bounds(key, value, lo, None, lo_open, f" {unit}")
+        # finite, but sums over a run would overflow (a site of 1e307 W)
+        why = ceiling and beyond_ceiling(value, ceiling)
+        if why:
+            raise ConfigError(f"{self.where(key)}: {why}")
         return value
 
     def duration(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
@@ -124,12 +136,13 @@ class Table:
 
     def power(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
         """A power string (``"5kW"``) or a number in W [W]."""
-        return self._quantity(key, default, parse_power, "a power", "W", lo, lo_open, "'5kW'")
+        return self._quantity(key, default, parse_power, "a power", "W", lo, lo_open, "'5kW'",
+                              "power")
 
     def energy(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
         """An energy string (``"200kWh"``) or a number in J [J]."""
         return self._quantity(key, default, parse_energy, "an energy", "J", lo, lo_open,
-                              "'200kWh'")
+                              "'200kWh'", "energy")
 
     def rate(self, key, default=_MISSING, *, lo=0.0, lo_open=False):
         """A data rate string (``"10Gbps"``) or a number in bit/s [bit/s]."""

@@ -40,7 +40,7 @@ from pathlib import Path
 from greenhop.core.errors import ConfigError, UnitError
 from greenhop.core.files import not_a_file_reason
 from greenhop.core.specs import BatterySpec, SiteSpec
-from greenhop.core.units import parse_energy, parse_power
+from greenhop.core.units import beyond_ceiling, parse_energy, parse_power
 
 SITE_KEYS = ("name", "latitude_deg", "longitude_deg", "timezone", "pv", "wind", "pv_source",
              "wind_source", "base_load", "pue", "gpu_platform", "gpu_slots",
@@ -120,9 +120,13 @@ def _quantity(ctx: _Ctx, table: dict, key: str, where: str, parse, example: str,
         raise ctx.fail(f"{where}.{key}", f"must be a string with a unit such as \"{example}\", "
                                          f"got {value!r}")
     try:
-        return parse(value)
+        out = parse(value)
     except UnitError as exc:
         raise ctx.fail(f"{where}.{key}", str(exc)) from None
+    why = beyond_ceiling(out, "energy" if parse is parse_energy else "power")
+    if why:
+        raise ctx.fail(f"{where}.{key}", why)
+    return out
 
 
 def _string(ctx: _Ctx, table: dict, key: str, where: str, default: str | None = None) -> str:
