@@ -76,3 +76,39 @@ def test_a_job_past_its_slowdown_budget_starts_where_there_is_room_without_surpl
     assert first_run(res, 1) == (1, 1800.0)
     assert res.policy_counters["planner_places"] == 1
     assert res.job_finish_s[1] - 600.0 < 1.4 * 3600 + 900
+
+
+def test_a_queued_job_with_no_arrival_site_is_timed_as_its_ideal_time_is() -> None:
+    """A queued job that may start anywhere (no origin) has no arrival site: its ideal
+    time, and so its slowdown budget, is at the reference throughput 1. Its remaining work
+    is timed the same way, not at site 0's throughput (4 here, which would make 1 GPU-h look
+    like 15 min and let it wait past its budget)."""
+    import dataclasses
+
+    from greenhop.core.observation import QUEUED
+
+    d = simkit.micro(sites=[simkit.site("a", tput=4.0), simkit.site("b")])
+    del d["jobs"][0]["origin"]  # no origin: the placer chooses
+    seen = []
+
+    class Recorder(simkit.Never):
+        def decide(self, obs):
+            seen.append(obs)
+            return []
+
+    Engine(build_inputs(load_scenario(d)), Recorder()).run()
+    first = seen[0]
+    planner = make_policy("horizon-planner")  # budget 1.4 x the ideal 1 h, epochs of 15 min
+    job = np.array([0])
+
+    def urgent(waited_s: float) -> bool:
+        obs = dataclasses.replace(
+            first, now_s=float(first.job_arrival_s[0]) + waited_s,
+            job_phase=np.array([QUEUED]), job_site=np.array([-1]),
+            job_remaining_gpu_s=np.array([3600.0]), job_progress=np.array([0.0]))
+        assert int(obs.job_origin[0]) == -1
+        return bool(planner._urgent(obs, job, obs.job_origin[job])[0])
+
+    # 1 h of work at throughput 1, plus one epoch, passes 1.4 h after 540 s of waiting
+    assert not urgent(500.0)
+    assert urgent(600.0)

@@ -345,10 +345,11 @@ class HorizonPlannerPolicy(PolicyBase):
                 sites: np.ndarray | None = None) -> np.ndarray:
         """Whether each of ``jobs`` must run now: its deadline is near, or waiting one more
         epoch would take it past its slowdown budget. Its remaining work is timed at
-        ``sites`` (default: where each job is; a queued job is timed at its arrival site)."""
+        ``sites`` (default: where each job is; a queued job is timed at its arrival site,
+        and at the reference throughput 1 when it has none, as its ideal time is)."""
         site = obs.job_site[jobs] if sites is None else sites
-        site = np.where(site >= 0, site, 0)
-        rate = obs.job_gpus[jobs] * obs.throughput[site]
+        tp_now = np.where(site >= 0, obs.throughput[np.maximum(site, 0)], 1.0)
+        rate = obs.job_gpus[jobs] * tp_now
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
         urgent = left_s <= URGENCY * need_s + self.epoch_s
