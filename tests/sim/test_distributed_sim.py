@@ -116,12 +116,16 @@ def test_an_elastic_group_goes_on_without_a_worker_that_lost_its_surplus():
     # c has no surplus (0.5 kW of renewables under a 1 kW base load), a and b have 200 W
     # over a 100 W threshold: worker 2 drops out after the first outer step.
     sites = [simkit.site("a"), simkit.site("b"), simkit.site("c", power="0.5kW")]
-    eng, res, _ = run(scenario(sites=sites, jobs=[spread(elastic=True)],
+    eng, res, m = run(scenario(sites=sites, jobs=[spread(elastic=True)],
                                window_threshold="100W"))
     g = eng.core.groups.summary()[0]
     assert g["outer_steps"] == 6
     assert res.counters["worker_dropouts"] == 1
     assert res.counters["outer_steps_missed"] == 5
+    # the five local steps worker 2 skipped (600 s of work each) are not work done: 13 of
+    # the 18 worker-outer-steps were trained
+    assert m["worker_skipped_gpu_h"] == pytest.approx(5 * 600 / 3600)
+    assert m["work_done_gpu_h"] == pytest.approx(13 * 600 / 3600, abs=1e-4)  # 4 decimals
     # exchanges: the first with 3 workers, four with 2 (one hop each way of 2e9 B: 4.01 s)
     sync2_s = 16e9 / 4e9 + 0.01
     end = 3600 + SYNC3_S + 4 * sync2_s

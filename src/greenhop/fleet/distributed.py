@@ -30,12 +30,15 @@ workers, one step at a time, before the core books the step's training
   by a policy only. An outer step still counts as one of the job's ``T`` when workers
   miss it: the missing workers' local steps of that outer step are skipped (their data
   is not seen), so the job ends after ``T`` outer steps, on fewer samples
-  (``outer_steps_missed`` counts worker-outer-steps skipped).
+  (``outer_steps_missed`` counts worker-outer-steps skipped, ``worker_skipped_gpu_s``
+  their work [reference-GPU-s]: not work done, so the metrics' ``work_done_gpu_h``
+  leaves it out).
 
 Counters added to the core's: ``sync_bytes`` [B] and ``sync_network_j`` [J] of the
 exchanges, ``outer_steps`` completed, ``worker_wait_s`` (worker seconds spent waiting at
 a barrier or in an exchange), ``worker_wait_j`` (their idle energy, facility side [J]),
-``outer_steps_missed`` and ``worker_dropouts`` / ``worker_rejoins`` (elastic groups).
+``outer_steps_missed``, ``worker_skipped_gpu_s`` and ``worker_dropouts`` /
+``worker_rejoins`` (elastic groups).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ _EPS = 1e-9
 HOLD_S = 1e-6
 """Training time [s] a worker keeps back in its last outer step until the group is there."""
 COUNTERS = ("sync_bytes", "sync_network_j", "outer_steps", "worker_wait_s", "worker_wait_j",
-            "outer_steps_missed", "worker_dropouts", "worker_rejoins")
+            "outer_steps_missed", "worker_skipped_gpu_s", "worker_dropouts", "worker_rejoins")
 
 
 @dataclass
@@ -275,6 +278,7 @@ class Groups:
             j = int(g.members[k])
             if state.phase[j] == DONE:
                 continue
+            state.counters["worker_skipped_gpu_s"] += float(state.remaining_gpu_s[j])
             state.remaining_gpu_s[j] = 0.0
             if state.phase[j] == SUSPENDED:
                 core.finish_job(j, end_s)
@@ -312,7 +316,11 @@ class Groups:
         left = (g.outer_total - g.outer_done) * g.w_outer
         running = state.phase[m] == RUNNING
         # the training booked later in this step is counted from here on
-        state.remaining_gpu_s[m] = left + np.where(running, compute * rate, 0.0)
+        now = left + np.where(running, compute * rate, 0.0)
+        # what a worker that missed the outer step had left of it is skipped, not done
+        state.counters["worker_skipped_gpu_s"] += float(
+            np.maximum(state.remaining_gpu_s[m] - now, 0.0)[~who].sum())
+        state.remaining_gpu_s[m] = now
         if g.elastic:
             running = self._drop_and_rejoin(g, step, at_s, compute, rate, running)
             g.participants = running.copy()

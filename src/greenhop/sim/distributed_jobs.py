@@ -163,7 +163,8 @@ def spread_metrics(inp, res) -> dict:
     ``outer_steps`` completed, ``worker_moves``, ``worker_wait_h`` and ``worker_wait_kwh``
     (time waiting at barriers and in exchanges, and its idle energy), ``worker_downtime_s``
     (``mean``, ``p50``, ``max`` over the workers of their moves' and resumes' downtime),
-    ``outer_steps_missed``, ``worker_dropouts`` and ``worker_rejoins`` (elastic groups)."""
+    ``outer_steps_missed``, ``worker_skipped_gpu_h`` (the work of the local steps missed),
+    ``worker_dropouts`` and ``worker_rejoins`` (elastic groups)."""
     workers = np.array([j.worker is not None for j in inp.jobs], dtype=bool)
     if not workers.any():
         return {}
@@ -180,6 +181,7 @@ def spread_metrics(inp, res) -> dict:
                               "p50": round(float(np.median(down)), 3),
                               "max": round(float(down.max()), 3)},
         "outer_steps_missed": int(c.get("outer_steps_missed", 0)),
+        "worker_skipped_gpu_h": round(float(c.get("worker_skipped_gpu_s", 0.0)) / 3600.0, 6),
         "worker_dropouts": int(c.get("worker_dropouts", 0)),
         "worker_rejoins": int(c.get("worker_rejoins", 0)),
     }

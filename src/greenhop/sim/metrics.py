@@ -278,7 +278,10 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
     carbon = inp.carbon_g_per_kwh
     has_c = ~np.isnan(carbon)
     n_jobs = len(inp.jobs)
-    work_done_h = float((inp.job_work_gpu_s - res.job_remaining_gpu_s).sum()) / 3600.0
+    # the local steps an elastic group's missing workers skipped left their work, undone
+    skipped_s = float(res.counters.get("worker_skipped_gpu_s", 0.0))
+    work_done_h = (float((inp.job_work_gpu_s - res.job_remaining_gpu_s).sum())
+                   - skipped_s) / 3600.0
     out = {
         # job-attributable energies to the millijoule (1e-9 kWh = 3.6 mJ): checked by hand
         "job_nr_kwh": _r(job_nr_j / KWH, 9),
