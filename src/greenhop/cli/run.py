@@ -669,6 +669,8 @@ def replay_command(
     from greenhop.cli import policy_files
 
     paths.regular_file(log, "LOG")
+    if scenario is not None:  # a pipe would block the read
+        paths.regular_file(scenario, "--scenario")
     policy_files.load(policy_file)
     out = replay_report(log, scenario, against_sim=not no_sim)
     if out["ended"] is None:

@@ -107,12 +107,16 @@ def simulate_command(
     )
     from greenhop.sim.policy_table import check_policy_names
     from greenhop.sim.report import SHORT_MARK
-    from greenhop.sim.scenario import load_scenario
+    from greenhop.sim.scenario import check_seed, load_scenario
+    from greenhop.sim.sweep_store import holds_a_sweep
 
     if out is None and not as_json:
         out = Path("out")
     if out is not None:
         paths.output_dir(out, "--out")
+        if holds_a_sweep(out):
+            raise ConfigError(f"--out {out}: holds a sweep (manifest.json, cells, its "
+                              "report.html); pick another --out or move the sweep away")
     names = policy_list(policies)
     loaded = policy_files.load(policy_file)[0] if policy_file else []
     sc = load_scenario(scenario)
@@ -120,8 +124,8 @@ def simulate_command(
         names = policy_files.with_loaded(names, loaded)
         if names is None:  # the scenario's policies, and yours
             names = policy_files.with_loaded(list(sc.policies), loaded)
-    if seed is not None and seed < 0:
-        raise ConfigError(f"--seed: must be >= 0, got {seed}")
+    if seed is not None:
+        check_seed(seed, "--seed")
     err = Console(stderr=True, highlight=False)
     if names:
         check_policy_names(names, option="--policies")

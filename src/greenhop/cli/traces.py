@@ -201,6 +201,8 @@ def _plot_start(text: str):
 
 SITE_YEAR, SITE_STEP = 2023, "5min"
 """Defaults of `windows --year` and `--step`, options of --site only."""
+MIN_SITE_STEP_S = 60.0
+"""The finest `windows --step` [s]."""
 
 
 def windows(
@@ -227,7 +229,7 @@ def windows(
     year: int = typer.Option(SITE_YEAR, "--year", help="Calendar year the typical-year weather of "
                              "--site is mapped onto, 1901-2099."),
     step: str = typer.Option(SITE_STEP, "--step", help="Simulation step for --site, e.g. 5min "
-                             "or 1h."),
+                             "or 1h: at least 1min, and it divides a day."),
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON: count, "
                                  "mean_h, median_h, p10_h, p90_h (h), duty_factor (0-1), "
                                  "energy_kwh (kWh), ..."),
@@ -289,6 +291,9 @@ def windows(
         raise ConfigError(f"--gaps must be error, break or interpolate, got {gaps!r}")
     if step_s <= 0 or 86400 % step_s != 0:
         raise ConfigError(f"--step must divide a day, e.g. 5min, 15min or 1h; got {step!r}")
+    if step_s < MIN_SITE_STEP_S:  # a year of 1 s steps per site ran for minutes
+        raise ConfigError(f"--step must be at least 1min: the sites' weather is hourly, so "
+                          f"a finer step adds steps, not detail; got {step!r}")
     info: dict = {"threshold_w": threshold_w, "min_duration_s": min_s}
     if trace is not None:
         if column is None or unit is None:

@@ -85,13 +85,25 @@ def check_job_name(job: str) -> str:
     return check_name("job", job)
 
 
+def agent_url_parts(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of an agent URL (``http`` without a scheme, the scheme's
+    port without one); anything else, a port out of range or not a number included, is a
+    ConfigError naming the URL."""
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    try:
+        port = parts.port
+    except ValueError:  # "Port out of range 0-65535", or not a number
+        port = 0
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ConfigError(f"agent URL {url!r} must look like https://host:port (a port "
+                          "from 1 to 65535)")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
 def normalize_url(url: str) -> str:
     """``scheme://host:port`` of an agent URL (what peers are compared by)."""
-    parts = urlsplit(url if "//" in url else f"http://{url}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"agent URL {url!r} must look like https://host:port")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    scheme, host, port = agent_url_parts(url)
+    return f"{scheme}://{host}:{port}"
 
 
 class Faults:

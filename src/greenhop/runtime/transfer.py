@@ -52,7 +52,7 @@ import httpx
 
 from greenhop.core.errors import CheckpointError, ConfigError, TransferError
 from greenhop.core.units import format_size
-from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
+from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, agent_url_parts
 from greenhop.runtime.auth import Credentials
 from greenhop.workload import checkpoint as ck
 
@@ -241,21 +241,18 @@ class _Remote:
 
     def __init__(self, url: str, timeout_s: float,
                  credentials: Credentials | None = None) -> None:
-        parts = urlsplit(url if "//" in url else f"http://{url}")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"agent URL {url!r} must look like https://host:port")
+        scheme, hostname, port = agent_url_parts(url)
         creds = credentials or Credentials()
         self.creds = creds
-        self.scheme, self.hostname = parts.scheme, parts.hostname
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.scheme, self.hostname = scheme, hostname
+        host = f"[{hostname}]" if ":" in hostname else hostname
         self.port = port
-        self.url = f"{parts.scheme}://{host}:{port}"
+        self.url = f"{scheme}://{host}:{port}"
         self.timeout_s = timeout_s
         # one TLS context (the run's CA loaded once) for every connection to this agent;
         # over plain HTTP a bare one that trusts nothing (no TLS is ever spoken), instead of
         # httpx's default, which loads the system's CA bundle (tens of ms) for every pull
-        self.verify = creds.verify() if parts.scheme == "https" else \
+        self.verify = creds.verify() if scheme == "https" else \
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._idle = None  # a keep-alive connection of the bulk path, free for the next GET
         self.client = httpx.Client(

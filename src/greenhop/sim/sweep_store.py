@@ -26,6 +26,8 @@ from greenhop.core.filelock import try_lock
 
 FINAL_FILES = ("cells.parquet", "cells.csv", "summary.json", "report.html")
 MANIFEST = "manifest.json"
+SIMULATION_METRICS = "metrics.json"
+"""What ``greenhop simulate`` writes beside its report.html (a sweep never does)."""
 LOCK = ".lock"
 """Held (``flock``) by the sweep writing in the directory; the kernel frees it when that
 process ends, even by ``kill -9``."""
@@ -36,6 +38,12 @@ SET_ASIDE = ".discarded"
 _WHAT = {"scenario_sha256": "scenario_sha256: the scenario's text, its --set values or the "
                             "contents of a policy file it loads"}
 """How a difference in a manifest's key is named to the user."""
+
+
+def holds_a_sweep(out: Path) -> bool:
+    """Whether directory ``out`` holds a sweep (its manifest): what ``greenhop simulate``
+    must not write its report.html over."""
+    return (Path(out) / MANIFEST).exists()
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -172,6 +180,10 @@ class SweepStore:
         if manifest.exists() and not manifest.is_file():
             raise ConfigError(f"{manifest}: is not a file where the sweep keeps its manifest; "
                               "move it away or pick another --out")
+        if not manifest.exists() and (self.out / SIMULATION_METRICS).is_file():
+            # its report.html would be overwritten, and --force sets aside sweeps only
+            raise ConfigError(f"{self.out}: holds the results of greenhop simulate "
+                              f"({SIMULATION_METRICS}); pick another --out or move them away")
         if force:
             return
         old = self.existing_definition()

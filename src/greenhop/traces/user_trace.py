@@ -52,6 +52,20 @@ TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start"
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2}|UTC|GMT)$", re.IGNORECASE)
 
 
+def _nanoseconds(times: pd.DatetimeIndex, path, kind: str) -> np.ndarray:
+    """``times`` as int64 nanoseconds since 1970; a time outside what they hold (about
+    1677-2262) is a TraceError naming its row, not an overflow."""
+    try:
+        return times.as_unit("ns").asi8
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        lo = pd.Timestamp.min.tz_localize("UTC")
+        hi = pd.Timestamp.max.tz_localize("UTC")
+        i = int(np.flatnonzero((times < lo) | (times > hi))[0])
+        raise TraceError(f"{path}: time {times[i]} at {_where(kind, i)} is outside the years "
+                         f"{lo.year + 1} to {hi.year - 1} that greenhop's time axis holds; "
+                         "check the time column") from None
+
+
 def _where(kind: str, i: int) -> str:
     """Human position of data row ``i`` (0-based)."""
     if kind == "csv":
@@ -197,7 +211,7 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
                          f"{_where(kind, inf[0])} ({times[inf[0]]}); replace it with the "
                          "measured value")
 
-    ts = times.as_unit("ns").asi8
+    ts = _nanoseconds(times, path, kind)
     dup = np.flatnonzero(np.diff(ts) == 0)
     if len(dup):
         i = dup[0] + 1
