@@ -153,7 +153,7 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     (("--max-slowdown", "2", "--whole-exemptions"),
      "--whole-exemptions: only a slowdown quantile has exemptions"),
     (("--kind", "time"), "valid kinds: space, spacetime"),
-    (("--seed", "-1"), "--seed: must be >= 0"),
+    (("--seed", "-1"), "--seed: must be a whole number from 0 to"),
     (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),
     (("--max-memory", "1kB"), "over the limit of"),
     (("--time-limit", "60"), "--time-limit: duration '60' needs a unit"),

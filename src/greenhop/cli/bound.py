@@ -57,11 +57,12 @@ def bound_command(
     from greenhop.sim.bounds import BOUND_KINDS, check_max_slowdown, compute_bound
     from greenhop.sim.bounds_lp import MIP_TIME_LIMIT_STATUS
     from greenhop.sim.inputs import build_inputs
+    from greenhop.sim.scenario import check_seed
 
     if kind not in BOUND_KINDS:
         raise ConfigError(f"--kind: unknown kind {kind!r}; valid kinds: {', '.join(BOUND_KINDS)}")
-    if seed is not None and seed < 0:
-        raise ConfigError(f"--seed: must be >= 0, got {seed}")
+    if seed is not None:
+        check_seed(seed, "--seed")
     check_max_slowdown(kind, max_slowdown, slowdown_quantile, whole_exemptions, options=True)
     try:
         max_memory_bytes = parse_size(max_memory)

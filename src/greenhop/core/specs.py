@@ -257,8 +257,8 @@ class JobSpec:
                f"work must be positive GPU-hours, got {self.work_gpu_h!r}")
         _check(_finite_nonneg(self.checkpoint_bytes) and self.checkpoint_bytes > 0, where,
                f"checkpoint size must be positive, got {self.checkpoint_bytes!r} B")
-        _check(isinstance(self.gpus, int) and self.gpus >= 1, where,
-               f"gpus must be a whole number >= 1, got {self.gpus!r}")
+        _check(isinstance(self.gpus, int) and 1 <= self.gpus <= MAX_GPU_SLOTS, where,
+               f"gpus must be a whole number from 1 to {MAX_GPU_SLOTS:,}, got {self.gpus!r}")
         _check(self.mobility in MOBILITY, where,
                f"mobility must be one of {', '.join(MOBILITY)}, got {self.mobility!r}")
         _check(0 <= self.migratable_share <= 1, where,
@@ -267,8 +267,10 @@ class JobSpec:
                f"deadline {self.deadline_s!r} s must come after arrival {self.arrival_s!r} s")
         for key in ("min_gpus", "max_gpus"):
             v = getattr(self, key)
-            _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
-                   where, f"{key} must be a whole number >= 1, got {v!r}")
+            _check(v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                 and 1 <= v <= MAX_GPU_SLOTS),
+                   where, f"{key} must be a whole number from 1 to {MAX_GPU_SLOTS:,} (the most "
+                   f"GPU slots a site has), got {v!r}")
         lo, hi = self.gpu_range
         _check(lo <= self.gpus <= hi, where,
                f"need min_gpus <= gpus <= max_gpus, got {lo} <= {self.gpus} <= {hi}")

@@ -99,6 +99,10 @@ _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "de
             "cover", "max_slowdown")
 
 
+MAX_HORIZON_S = 31 * 86400.0
+"""The longest planning horizon [s] (a month; a horizon of 1e300 s built blocks forever)."""
+
+
 def _number(name: str, value, **limits) -> float:
     return number_param("horizon-planner", name, value, **limits)
 
@@ -183,7 +187,9 @@ class HorizonPlannerPolicy(PolicyBase):
         self.mu = _number("mu", mu, lo=0.0)
         self.deadline_penalty = _number("deadline_penalty", deadline_penalty, lo=0.0)
         self.epoch_s = _number("epoch_s", epoch_s, lo=0.0, lo_open=True, unit="s")
-        self.horizon_s = _number("horizon_s", horizon_s, lo=0.0, lo_open=True, unit="s")
+        # the plan has a block per 6 h past 12 h: a month is 120 blocks a plan
+        self.horizon_s = _number("horizon_s", horizon_s, lo=0.0, lo_open=True,
+                                 hi=MAX_HORIZON_S, unit="s")
         if self.horizon_s < self.epoch_s:
             raise ConfigError(f"horizon-planner: horizon_s ({self.horizon_s:g} s) must be at "
                               f"least one epoch (epoch_s = {self.epoch_s:g} s)")

@@ -4,7 +4,7 @@ A ``[[jobs]]`` table with ``workers = N`` describes one job trained by N workers
 different sites (low-communication training, docs/distributed.md). Keys:
 
 * ``workers`` N (>= 1), ``sync_every`` H inner steps per outer step (>= 1),
-  ``outer_steps`` the job's number of outer steps (>= 1);
+  ``outer_steps`` the job's number of outer steps (1 to :data:`MAX_OUTER_STEPS`);
 * ``model_params`` (required): the pseudo-gradient is ``model_params x`` the bytes of
   ``sync_precision`` (``"bf16"``, default, or ``"fp32"``);
 * ``movable_workers`` k: workers ``0 .. k-1`` may move, the others stay where they start
@@ -29,6 +29,9 @@ from greenhop.core.names import check_name
 from greenhop.core.specs import JobSpec, WorkerSpec
 from greenhop.model.distributed import SYNC_PRECISION, WORKER_BYTES_PER_PARAM
 from greenhop.sim.schema import Table
+
+MAX_OUTER_STEPS = 1_000_000
+"""The most outer steps a spread job may have (a month of 2.6-second outer steps)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ def read_keys(jt: Table) -> SpreadKeys | None:
         return None
     n = jt.number("workers", lo=1, integer=True)
     h = jt.number("sync_every", lo=1, integer=True)
-    outer = jt.number("outer_steps", lo=1, integer=True)
+    # the simulator books every outer step's barrier and exchange: 1e15 of them never end
+    outer = jt.number("outer_steps", lo=1, hi=MAX_OUTER_STEPS, integer=True)
     if not jt.has("model_params"):
         raise ConfigError(f"{jt.where('model_params')}: a job spread over sites needs "
                           "model_params (its pseudo-gradient is model_params x 2 B in bf16)")

@@ -38,6 +38,9 @@ from greenhop.core.errors import ConfigError, TraceError
 from greenhop.fleet.grid import OBJECTIVES, GridSignals
 from greenhop.sim.schema import Table
 
+MAX_FORECAST_HORIZON_S = 366 * 86400.0
+"""The longest ``[grid] forecast_horizon`` [s]: a year ahead."""
+
 #: the keys of [grid] this module reads (``events`` belongs to demand response)
 GRID_KEYS = ("objective", "currency", "green_price_below", "green_curtailment_above",
              "forecast_horizon", "zones")
@@ -91,6 +94,21 @@ class GridSpec:
     zones: tuple[ZoneSpec, ...] = ()
 
 
+def _check_intensities(where: str, kind: str, values: list, listed: bool = True) -> None:
+    """A carbon intensity [gCO2/kWh] lies in 0 .. the user traces' ceiling (a price may be
+    negative; an intensity may not)."""
+    if kind != "carbon":
+        return
+    from greenhop.traces.user_trace import MAX_SI
+
+    cap, cap_text = MAX_SI["carbon_g_per_kwh"]
+    for i, v in enumerate(values):
+        if not 0 <= v <= cap:
+            at = f"[{i}]" if listed else ""
+            raise ConfigError(f"{where}{at}: a carbon intensity is from 0 to {cap_text}, got "
+                              f"{v!r}")
+
+
 def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
     from greenhop.traces.grid_signals import check_signal, read_nl_day_ahead
 
@@ -113,10 +131,12 @@ def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        _check_intensities(where, kind, [value], listed=False)
         return Signal(constant=float(value))
     if (isinstance(value, list) and value
             and all(isinstance(v, int | float) and not isinstance(v, bool)
                     and math.isfinite(v) for v in value)):
+        _check_intensities(where, kind, value)
         return Signal(values=tuple(float(v) for v in value))
     file = " or { file = \"prices.csv\" }" if kind == "price" else ""
     raise ConfigError(f"{where}: expected a {kind} signal name, a number, a non-empty list "
@@ -137,6 +157,9 @@ def parse_grid(gt: Table, site_names: tuple[str, ...], base_dir: Path | None = N
     green_price = gt.number("green_price_below", 0.0)
     green_curt = gt.power("green_curtailment_above", DEFAULT_GREEN_CURTAILMENT_W)
     horizon = gt.duration("forecast_horizon", 86400.0, lo=0, lo_open=True)
+    if horizon > MAX_FORECAST_HORIZON_S:  # policies get an array of that many steps
+        raise ConfigError(f"{gt.where('forecast_horizon')}: at most 366 days, got "
+                          f"{horizon / 86400:.4g} days")
     zones: list[ZoneSpec] = []
     owner: dict[str, str] = {}
     for zt in gt.tables("zones"):

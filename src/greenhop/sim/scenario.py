@@ -41,11 +41,11 @@ SEED_MAX = 2**32 - 1
 """The largest seed: the random generators take an unsigned 32-bit seed."""
 
 
-def check_seed(seed: int) -> int:
-    """``seed`` if it lies in 0 .. :data:`SEED_MAX`, else a ConfigError (the scenario key and
-    ``--seed`` alike)."""
+def check_seed(seed: int, where: str = "seed") -> int:
+    """``seed`` if it lies in 0 .. :data:`SEED_MAX`, else a ConfigError naming ``where`` (the
+    scenario key, or ``--seed``)."""
     if not 0 <= seed <= SEED_MAX:
-        raise ConfigError(f"seed: must be a whole number from 0 to {SEED_MAX}, got {seed}")
+        raise ConfigError(f"{where}: must be a whole number from 0 to {SEED_MAX}, got {seed}")
     return seed
 
 #: offline bounds a scenario may ask for in its `[bounds]` table (`greenhop.sim.bounds`)
@@ -449,7 +449,7 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
             trace = TraceSpec(
                 "caiso", column=tt.string("column", "total", choices=CAISO_COLUMNS),
                 share=tt.number("share", lo=0, lo_open=True, hi=1),
-                offset_s=tt.duration("offset", 0.0),
+                offset_s=_offset_s(tt),
                 cover_base_load=tt.boolean("cover_base_load", False))
         tt.done()
     where = st.where("gpu_platform")
@@ -482,6 +482,16 @@ def _check_site_model(spec: SiteSpec, where: str, in_file: bool) -> list[str]:
                 "wind_kw): it never has a surplus and runs on the grid alone; give it a trace "
                 "or pv_kwp / wind_kw with a source if it should have one"]
     return []
+
+
+def _offset_s(tt: Table) -> float:
+    """A ``caiso`` trace's ``offset`` [s]: at most :data:`MAX_SPAN_S` (far past the series'
+    own year; a time shift of 1e300 h overflows the clock)."""
+    off = tt.duration("offset", 0.0)
+    if off > MAX_SPAN_S:
+        raise ConfigError(f"{tt.where('offset')}: at most {MAX_SPAN_S / 86400 / 365:g} years, "
+                          f"got {off / 86400:.4g} days")
+    return off
 
 
 def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp,
@@ -640,9 +650,11 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
                           f"got {gpus!r}")
     gw = gt.raw("gpu_weights", [1.0] * len(gpus))
     if (not isinstance(gw, list) or len(gw) != len(gpus)
-            or not all(isinstance(w, int | float) and w >= 0 for w in gw) or sum(gw) <= 0):
-        raise ConfigError(f"{gt.where('gpu_weights')}: expected {len(gpus)} non-negative "
-                          f"weights with a positive sum, got {gw!r}")
+            or not all(isinstance(w, int | float) and not isinstance(w, bool)
+                       and 0 <= w < math.inf for w in gw)
+            or not 0 < sum(gw) < math.inf):  # the weights are normalised by their sum
+        raise ConfigError(f"{gt.where('gpu_weights')}: expected {len(gpus)} finite, "
+                          f"non-negative weights with a positive, finite sum, got {gw!r}")
     mt = gt.table("mobility", None)
     mob: list[tuple[str, float]] = []
     if mt is None:

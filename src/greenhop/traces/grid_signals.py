@@ -148,8 +148,14 @@ def read_nl_day_ahead(path: str | Path | None = None, *, allow_gaps: bool = Fals
     keep = (utc != "") | (local != "")          # the separator row between the stretches
     iso, dmy = utc.str.match(_ISO), utc.str.match(_DMY)
     stamps = pd.Series(pd.NaT, index=utc.index, dtype="datetime64[ns]")
-    stamps[iso] = pd.to_datetime(utc[iso], format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    stamps[dmy] = pd.to_datetime(utc[dmy], format="%d/%m/%Y %H:%M", errors="coerce")
+    for rows_of, fmt in ((iso, "%Y-%m-%d %H:%M:%S"), (dmy, "%d/%m/%Y %H:%M")):
+        parsed = pd.to_datetime(utc[rows_of], format=fmt, errors="coerce")
+        # a year the nanosecond clock does not hold (9999) would overflow it
+        far = parsed.index[(parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)]
+        if len(far):
+            raise TraceError(f"{_where(p, far[0])}, column 'Datetime (UTC)': "
+                             f"{utc[far[0]]!r} is outside the years 1678 to 2261")
+        stamps[rows_of] = parsed
     bad = np.flatnonzero(keep & stamps.isna())
     if bad.size:
         raise TraceError(f"{_where(p, bad[0])}, column 'Datetime (UTC)': {utc[bad[0]]!r} is "
