@@ -72,3 +72,21 @@ def test_a_price_file_row_dated_past_the_clock_names_its_row(capsys, tmp_path) -
 def test_seed_past_its_range_names_the_option(capsys, command) -> None:
     code, _, err = run(capsys, command, "live-3site", "--seed", "4294967296")
     one_line_error(code, err, "--seed: must be a whole number from 0 to 4294967295")
+
+
+def test_a_start_the_weather_years_do_not_cover_names_the_file_and_the_keys(capsys,
+                                                                            tmp_path) -> None:
+    """Fleet sites' typical-year weather is mapped onto 1901-2099: a run reaching into 1899
+    was blamed on `horizon` alone, without the file."""
+    from pathlib import Path
+
+    import greenhop
+
+    packaged = Path(greenhop.__file__).parent / "data" / "scenarios" / "live-3site.toml"
+    text = packaged.read_text().replace('start = "2023-06-01T00:00:00Z"',
+                                        'start = "1900-01-01T00:00:00Z"')
+    path = tmp_path / "early.toml"
+    path.write_text(text)
+    code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
+    one_line_error(code, err, "early.toml: start / history / horizon", "greensboro-nc",
+                   "1901-2099")

@@ -103,9 +103,9 @@ def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
 
             try:
                 out[:, i] = renewable_power(site.spec, index)["renewable_w"].to_numpy()
-            except TraceError as exc:
-                raise TraceError(
-                    f"horizon: the traces of site '{site.name}' do not cover "
+            except TraceError as exc:  # a ConfigError: the scenario file is named with it
+                raise ConfigError(
+                    f"start / history / horizon: the traces of site '{site.name}' do not cover "
                     f"{index[0]} .. {index[-1]} (start - history .. start + horizon): {exc}; "
                     "move start or shorten horizon / history") from None
     return out
