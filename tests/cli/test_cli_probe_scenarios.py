@@ -18,6 +18,9 @@ CASES = {
                      "sites[1].trace.offset: at most 10 years"),
     # an infinite generator weight made the job draw's probabilities NaN
     "gpu weights": (SUNNY_B, "", "generator.gpu_weights: expected 1 finite"),
+    # a range whose draws round to 0 GPU-h was blamed on a generated job, not the key
+    "generator work": (SUNNY_B, "", "generator.work_gpu_h: expected [min, max] GPU-hours "
+                       "with 1e-06 <= min"),
     # a year's worth of forecast steps per step: a 30 GiB array, or numpy's dimension limit
     "grid forecast horizon": (SUNNY_B, '[grid]\nforecast_horizon = "1e9h"\n',
                               "grid.forecast_horizon: at most 366 days"),
@@ -43,6 +46,8 @@ def test_a_scenario_value_past_what_the_simulator_holds_is_one_line(capsys, tmp_
     if case == "gpu weights":
         text = text.replace("work_gpu_h = [1, 8]", "work_gpu_h = [1, 8]\ngpus = [1]\n"
                                                    "gpu_weights = [inf]")
+    if case == "generator work":
+        text = text.replace("work_gpu_h = [1, 8]", "work_gpu_h = [1e-7, 1e-7]")
     if extra.startswith("[[jobs]]"):  # jobs go before the generator's tables
         text = text.replace("[generator]", extra + "\n[generator]")
     else:

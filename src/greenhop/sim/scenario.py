@@ -55,6 +55,8 @@ TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
 CAISO_COLUMNS = ("total", "solar", "wind")
 START_YEARS = (1900, 2100)
 """The years a scenario's ``start`` may fall in (traces and pandas' clock end before 2262)."""
+GENERATED_WORK_GPU_H = (1e-6, 1e12)
+"""The range a generator's ``work_gpu_h`` may span [GPU-h]."""
 MAX_SPAN_S = 10 * 365 * 86400.0
 """The longest ``horizon``, ``history`` or ``step`` [s]: ten years."""
 MAX_STEPS = 10_000_000
@@ -603,14 +605,17 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
 
 
 def _work_range(t: Table) -> tuple[float, float]:
-    """``work_gpu_h = [min, max]`` reference-GPU hours with ``0 < min <= max``."""
+    """``work_gpu_h = [min, max]`` reference-GPU hours with ``1e-6 <= min <= max <= 1e12``
+    (a drawn work is rounded to 6 decimals: a smaller one would be 0 GPU-h)."""
     work = t.raw("work_gpu_h")
     if (not isinstance(work, list) or len(work) != 2
             or not all(isinstance(w, int | float) and not isinstance(w, bool)
                        and math.isfinite(w) for w in work)
-            or not 0 < work[0] <= work[1]):
+            or not GENERATED_WORK_GPU_H[0] <= work[0] <= work[1] <= GENERATED_WORK_GPU_H[1]):
         raise ConfigError(f"{t.where('work_gpu_h')}: expected [min, max] GPU-hours with "
-                          f"0 < min <= max, got {work!r}")
+                          f"{GENERATED_WORK_GPU_H[0]:g} <= min <= max <= "
+                          f"{GENERATED_WORK_GPU_H[1]:g} (drawn works are rounded to 6 "
+                          f"decimals), got {work!r}")
     return float(work[0]), float(work[1])
 
 
