@@ -95,3 +95,19 @@ def test_a_start_the_weather_years_do_not_cover_names_the_file_and_the_keys(caps
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
     one_line_error(code, err, "early.toml: start / history / horizon", "greensboro-nc",
                    "1901-2099")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("carbon_intensity", "1.7e308", "sites[0].carbon_intensity: must be <= 100000"),
+    ("throughput", "1.7e308", "sites[0].throughput: must be <= 1000"),
+])
+def test_a_site_figure_past_any_real_one_is_refused(capsys, tmp_path, key, value,
+                                                    message) -> None:
+    """A finite intensity whose products overflowed gave `null` carbon in metrics.json; a
+    throughput of 1.7e308 gave slowdowns of 1 with completion times of 0."""
+    text = two_site_scenario("probe", b_longitude=90.0, b_trace=SUNNY_B)
+    text = text.replace('gpu_power = "400W"', f'gpu_power = "400W"\n{key} = {value}', 1)
+    path = tmp_path / "probe.toml"
+    path.write_text(text)
+    code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
+    one_line_error(code, err, "probe.toml", message)

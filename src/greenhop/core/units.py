@@ -36,6 +36,9 @@ MAX_POWER_TEXT = "1 TW"
 MAX_ENERGY_J = 3.6e19
 """Largest plausible stored energy (a battery) [J] (10,000 TWh, a year at 1 TW)."""
 MAX_ENERGY_TEXT = "10,000 TWh"
+MAX_CARBON_G_PER_KWH = 1e5
+"""Largest plausible carbon intensity [gCO2/kWh] (coal is about 1,000)."""
+MAX_CARBON_TEXT = "100,000 gCO2/kWh"
 _CEILINGS = {"power": (MAX_POWER_W, MAX_POWER_TEXT, "W"),
              "energy": (MAX_ENERGY_J, MAX_ENERGY_TEXT, "J")}
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.units import MAX_CARBON_G_PER_KWH, MAX_CARBON_TEXT
 from greenhop.fleet.grid import OBJECTIVES, GridSignals
 from greenhop.sim.schema import Table
 
@@ -99,14 +100,11 @@ def _check_intensities(where: str, kind: str, values: list, listed: bool = True)
     negative; an intensity may not)."""
     if kind != "carbon":
         return
-    from greenhop.traces.user_trace import MAX_SI
-
-    cap, cap_text = MAX_SI["carbon_g_per_kwh"]
     for i, v in enumerate(values):
-        if not 0 <= v <= cap:
+        if not 0 <= v <= MAX_CARBON_G_PER_KWH:
             at = f"[{i}]" if listed else ""
-            raise ConfigError(f"{where}{at}: a carbon intensity is from 0 to {cap_text}, got "
-                              f"{v!r}")
+            raise ConfigError(f"{where}{at}: a carbon intensity is from 0 to "
+                              f"{MAX_CARBON_TEXT}, got {v!r}")
 
 
 def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:

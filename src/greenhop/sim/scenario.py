@@ -22,7 +22,12 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.files import is_pipe_or_device, not_a_file_reason
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
-from greenhop.core.units import MAX_POWER_W, beyond_ceiling, is_whole_steps
+from greenhop.core.units import (
+    MAX_CARBON_G_PER_KWH,
+    MAX_POWER_W,
+    beyond_ceiling,
+    is_whole_steps,
+)
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim import distributed_jobs
@@ -55,6 +60,8 @@ TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
 CAISO_COLUMNS = ("total", "solar", "wind")
 START_YEARS = (1900, 2100)
 """The years a scenario's ``start`` may fall in (traces and pandas' clock end before 2262)."""
+MAX_THROUGHPUT = 1000.0
+"""The fastest GPU a site may have, relative to the reference GPU (an A100) [-]."""
 GENERATED_WORK_GPU_H = (1e-6, 1e12)
 """The range a generator's ``work_gpu_h`` may span [GPU-h]."""
 MAX_SPAN_S = 10 * 365 * 86400.0
@@ -458,8 +465,10 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     power, idle, tput = _platform_figures(spec.gpu_platform, where)
     power = st.power("gpu_power", power, lo=0, lo_open=True)
     idle = st.power("gpu_idle", idle)
-    tput = st.number("throughput", tput, lo=0, lo_open=True)
-    carbon = st.number("carbon_intensity", None, lo=0)
+    # relative to the reference GPU; a carbon intensity in gCO2/kWh: past these, products
+    # over a run overflow (the user traces' ceiling for intensities)
+    tput = st.number("throughput", tput, lo=0, lo_open=True, hi=MAX_THROUGHPUT)
+    carbon = st.number("carbon_intensity", None, lo=0, hi=MAX_CARBON_G_PER_KWH)
     st.done()
     return SimSite(spec, trace, float(power), float(idle), float(tput),
                    None if carbon is None else float(carbon))

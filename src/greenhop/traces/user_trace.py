@@ -26,7 +26,12 @@ import pandas as pd
 
 from greenhop.core.errors import TraceError
 from greenhop.core.files import not_a_file_reason
-from greenhop.core.units import MAX_POWER_TEXT, MAX_POWER_W
+from greenhop.core.units import (
+    MAX_CARBON_G_PER_KWH,
+    MAX_CARBON_TEXT,
+    MAX_POWER_TEXT,
+    MAX_POWER_W,
+)
 
 #: unit -> (quantity, factor to SI, is the value an energy per interval)
 UNITS: dict[str, tuple[str, float, bool]] = {
@@ -43,7 +48,8 @@ UNITS: dict[str, tuple[str, float, bool]] = {
     "lbCO2/MWh": ("carbon_g_per_kwh", 0.45359237, False),
 }
 MAX_SI: dict[str, tuple[float, str]] = {"power_w": (MAX_POWER_W, MAX_POWER_TEXT),
-                                         "carbon_g_per_kwh": (1e5, "100,000 gCO2/kWh")}
+                                         "carbon_g_per_kwh": (MAX_CARBON_G_PER_KWH,
+                                                              MAX_CARBON_TEXT)}
 """Largest plausible value of each quantity once in SI units (a site's power, a grid's
 intensity): far above any real one, low enough that sums over a year stay finite."""
 GAP_MODES = ("error", "break", "interpolate")
