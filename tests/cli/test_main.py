@@ -72,16 +72,21 @@ def test_a_full_disk_is_one_line_naming_the_file_and_other_os_errors_stay_loud(c
         cli_main.main([], application=denied)
 
 
-@pytest.mark.parametrize("args", [("sweep", "--seeds", "1", "--out", ""), ("sweep", "--out="),
-                                  ("simulate", "--out", ""), ("bound", "")])
+@pytest.mark.parametrize(("args", "said"), [
+    (("sweep", "--seeds", "1", "--out", ""), "--out: empty value"),
+    (("sweep", "--out="), "--out: empty value"),
+    (("simulate", "--out", ""), "--out: empty value"),
+    # a positional argument: its place and the command before it
+    (("bound", ""), "argument 2 (bound ...) is empty; give a value"),
+])
 def test_an_empty_argument_is_refused_not_read_as_the_current_folder(capsys, tmp_path,
-                                                                     monkeypatch, args):
+                                                                     monkeypatch, args, said):
     # Path("") is "."; before, `sweep --out ""` wrote its cells into the current folder
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:
         cli_main.main(list(args))
     err = capsys.readouterr().err
-    assert info.value.code == 2 and "empty value" in err and err.count("\n") == 1
+    assert info.value.code == 2 and said in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
 

@@ -114,7 +114,8 @@ def _refuse_empty(argv: list[str]) -> None:
         if arg == "" and i > 0 and argv[i - 1].startswith("-"):
             name = argv[i - 1]
         elif arg == "":
-            name = f"argument {i + 1}"
+            raise ConfigError(f"argument {i + 1} ({' '.join(argv[:i]) or 'greenhop'} ...) "
+                              "is empty; give a value")
         if name is not None:
             raise ConfigError(f"{name}: empty value; give one, or leave the option out")
 
