@@ -32,9 +32,9 @@ CASES = [
     case(*LINK, *WINDOW, expect="give the checkpoint size"),
     # presets and GPUs
     case("--params", "7e9", "--preset", "adam-9000", *LINK, *WINDOW,
-         expect="unknown checkpoint preset 'adam-9000'; valid presets: weights-bf16"),
-    case(*SIZE, "--preset", "nope", *LINK, *WINDOW, expect="unknown checkpoint preset"),
-    case(*SIZE, *LINK, *WINDOW, "--gpu", "V100", expect="unknown GPU platform 'V100'"),
+         expect="--preset: unknown checkpoint preset 'adam-9000'; valid presets: weights-bf16"),
+    case(*SIZE, "--preset", "nope", *LINK, *WINDOW, expect="--preset: unknown checkpoint preset"),
+    case(*SIZE, *LINK, *WINDOW, "--gpu", "V100", expect="--gpu: unknown GPU platform 'V100'"),
     case(*SIZE, *LINK, *WINDOW, "--gpus", "0", expect="--gpus 0 must be a whole number >= 1"),
     # rates
     case(*SIZE, "--bandwidth", "0Gbps", *WINDOW, expect="--bandwidth '0Gbps' must be positive"),

@@ -191,13 +191,21 @@ def link_options(*, alpha, efficiency, streams, rtt, loss, write_rate, read_rate
     )
 
 
+def _named(option: str, lookup, name: str):
+    """``lookup(name)``, its ConfigError (an unknown name) prefixed with ``option``."""
+    try:
+        return lookup(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def checkpoint_size(checkpoint: str | None, params: str | None, preset_name: str) -> float:
     if checkpoint is not None and params is not None:
         raise ConfigError("give either --checkpoint SIZE or --params COUNT, not both")
     if checkpoint is None and params is None:
         raise ConfigError("give the checkpoint size: --checkpoint 98GB, or --params 7e9 "
                           "--preset mixed-adam")
-    preset(preset_name)  # an unknown preset is an error even with --checkpoint
+    _named("--preset", preset, preset_name)  # unknown: an error even with --checkpoint
     if checkpoint is not None:
         return size("--checkpoint", checkpoint, "98GB")
     count = positive("--params", parsed("--params", units.parse_count, params), params, "7e9")
@@ -230,7 +238,7 @@ def energy_options(*, job_power, gpu, gpus, idle_power, network_j_per_bit,
     """Parse and check the energy-side options; ``--gpu`` x ``--gpus`` gives the default
     powers, ``--job-power`` and ``--idle-power`` (totals) win over it."""
     count = whole("--gpus", gpus, "8")
-    plat = platform(gpu) if gpu is not None else None
+    plat = _named("--gpu", platform, gpu) if gpu is not None else None
     per_gpu = (plat.train_power_w, plat.idle_power_w) if plat else (C.JOB_POWER_W, C.IDLE_POWER_W)
     gain = in_range("--green-gain", number("--green-gain", green_gain, "1"), 0.0, 1.0, True,
                     "a gain in renewable share")
