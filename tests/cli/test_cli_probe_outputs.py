@@ -98,3 +98,11 @@ def test_a_backtest_that_never_sees_a_window_says_so_not_nan(capsys) -> None:
     assert code == 0, err
     assert "never in a window at an issue time" in out
     assert "nan" not in out.lower()
+
+
+def test_workload_inspect_names_a_pipe_as_such(capsys, tmp_path) -> None:
+    """A FIFO given to `workload inspect` was called "a file"."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, _, err = run(capsys, "workload", "inspect", str(fifo))
+    one_line_error(code, err, str(fifo), "is a pipe or a device")

@@ -122,12 +122,14 @@ def inspect(
 ) -> None:
     """Verify a checkpoint and print its step, size and weights digest (exit code 2 when the
     checkpoint given is incomplete or corrupt, 1 when a job directory holds no complete one)."""
+    from greenhop.core.files import is_pipe_or_device
     from greenhop.workload import checkpoint as ck
 
     if not path.exists():
         raise ConfigError(f"{path} does not exist; pass a checkpoint or job directory")
     if not path.is_dir():
-        raise ConfigError(f"{path} is a file; pass a checkpoint or job directory")
+        what = "a pipe or a device" if is_pipe_or_device(path) else "a file"
+        raise ConfigError(f"{path} is {what}; pass a checkpoint or job directory")
     target = path
     if ck.parse_step_dir(path.name) is None:
         target = ck.latest_complete(
