@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from greenhop.cli.main import main
@@ -69,3 +72,12 @@ work_gpu_h = [1, 8]
 name = "small"
 checkpoint = "2GB"
 """
+
+
+def benchmark_script(name: str):
+    """The module ``benchmarks/NAME.py`` (scripts, not a package), imported from its file."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -3,10 +3,10 @@ while surplus was curtailed at other sites, checked on a hand-worked two-site ca
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
+import clikit
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
@@ -17,15 +17,10 @@ from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "planner_concurrent_surplus.py"
-
 
 @pytest.fixture(scope="module")
 def cs():
-    spec = importlib.util.spec_from_file_location("planner_concurrent_surplus", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return clikit.benchmark_script("planner_concurrent_surplus")
 
 
 def micro(b_power: str) -> dict:

@@ -3,14 +3,11 @@ verdicts the sweep's own paired intervals."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import clikit
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "planner_must_show.py"
 # a sunny site and one with constant surplus: the policies differ on energy and stability
 SCENARIO = clikit.two_site_scenario("must-show", b_longitude=0.0,
                                     b_trace='{ kind = "constant", power = "2.5kW" }')
@@ -18,10 +15,7 @@ SCENARIO = clikit.two_site_scenario("must-show", b_longitude=0.0,
 
 @pytest.fixture(scope="module")
 def ms():
-    spec = importlib.util.spec_from_file_location("planner_must_show", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return clikit.benchmark_script("planner_must_show")
 
 
 @pytest.mark.parametrize("lo,hi,strict,expected", [

@@ -149,10 +149,19 @@ def _rows(db) -> tuple:
     return out
 
 
-def test_a_resume_with_other_train_steps_is_refused_and_writes_nothing(tmp_path):
-    """The jobs' length is part of the run (the books and the checkpoints count to it): a
-    restart with another --train-steps is refused in one line naming the run's, before
-    anything is written; the same command as before resumes the run to the end."""
+@pytest.mark.parametrize(("other", "said"), [
+    # the jobs' length is part of the run: the books and the checkpoints count to it
+    ({"steps": STEPS + 100}, rf"job 'job-a' for {STEPS} steps, not {STEPS + 100}; resume it "
+                             rf"with --train-steps {STEPS}"),
+    # a job's checkpoints are its workload's (before, every trainer failed on them and the
+    # run failed after its retries)
+    ({"workload": "lm"}, r"job 'job-a' with workload 'mlp', not 'lm'; resume it with "
+                         r"--workload mlp"),
+])
+def test_a_resume_with_other_job_settings_is_refused_and_writes_nothing(tmp_path, other, said):
+    """A restart with another --train-steps or --workload is refused in one line naming the
+    run's, before anything is written; the same command as before resumes the run to the
+    end."""
     from greenhop.core.errors import ConfigError
 
     ex = InMemoryExecutor()
@@ -165,44 +174,15 @@ def test_a_resume_with_other_train_steps_is_refused_and_writes_nothing(tmp_path)
     ex.controller_died()
     ctl.store.close()
     before = _rows(db)
-    other = memory_controller(db, ex, steps=STEPS + 100)
-    with pytest.raises(ConfigError, match=rf"job 'job-a' for {STEPS} steps, not "
-                                          rf"{STEPS + 100}; resume it with --train-steps {STEPS}"):
-        other.prepare()
-    other.store.close()
+    refused = memory_controller(db, ex, **other)
+    with pytest.raises(ConfigError, match=said):
+        refused.prepare()
+    refused.store.close()
     assert _rows(db) == before
     ctl = memory_controller(db, ex)
     ctl.prepare()
     assert ctl.run()["status"] == "done"
     assert {v for (j, _), v in ex.ckpt.items()} <= set(range(STEPS + 1))
-    ctl.store.close()
-
-
-def test_a_resume_with_another_workload_is_refused_and_writes_nothing(tmp_path):
-    """A job's checkpoints are its workload's: a restart with another --workload is refused
-    in one line naming the run's, before anything is written (before, every trainer
-    failed on the checkpoint and the run failed after its retries)."""
-    from greenhop.core.errors import ConfigError
-
-    ex = InMemoryExecutor()
-    db = tmp_path / "run.db"
-    ctl = memory_controller(db, ex, cls=DiesAfterBooking)
-    ctl.die_after = 5
-    ctl.prepare()
-    with pytest.raises(_Crash):
-        ctl.run()
-    ex.controller_died()
-    ctl.store.close()
-    before = _rows(db)
-    other = memory_controller(db, ex, workload="lm")
-    with pytest.raises(ConfigError, match=r"job 'job-a' with workload 'mlp', not 'lm'; "
-                                          r"resume it with --workload mlp"):
-        other.prepare()
-    other.store.close()
-    assert _rows(db) == before
-    ctl = memory_controller(db, ex)
-    ctl.prepare()
-    assert ctl.run()["status"] == "done"
     ctl.store.close()
 
 
