@@ -73,12 +73,6 @@ def test_a_price_file_row_dated_past_the_clock_names_its_row(capsys, tmp_path) -
         read_nl_day_ahead(path)
 
 
-@pytest.mark.parametrize("command", ["simulate", "bound"])
-def test_seed_past_its_range_names_the_option(capsys, command) -> None:
-    code, _, err = run(capsys, command, "live-3site", "--seed", "4294967296")
-    one_line_error(code, err, "--seed: must be a whole number from 0 to 4294967295")
-
-
 def test_a_start_the_weather_years_do_not_cover_names_the_file_and_the_keys(capsys,
                                                                             tmp_path) -> None:
     """Fleet sites' typical-year weather is mapped onto 1901-2099: a run reaching into 1899

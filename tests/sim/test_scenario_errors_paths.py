@@ -100,7 +100,7 @@ def test_a_seed_out_of_range_from_the_command_line_is_one_line_and_exit_2(capsys
     with pytest.raises(SystemExit) as exit_:
         main([command, "edge-fleet", "--seed", "5000000000"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip() == f"error: {SEED_MESSAGE}"
+    assert capsys.readouterr().err.strip() == f"error: --{SEED_MESSAGE}"  # the option
 
 
 @pytest.mark.parametrize(("start", "duration", "outside"), [
