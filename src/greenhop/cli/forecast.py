@@ -170,19 +170,15 @@ def backtest_cmd(
               "skill = 1 - RMSE/RMSE(persistence)")
     w = result.window_metrics
     if w:
+        # no issue time inside a window leaves the in-window statistics NaN
+        inside = (f"(in a window: MAE {w['in_window_mae_h']:.2f} h, coverage "
+                  f"{w['in_window_coverage']:.1%})" if _finite(w["in_window_mae_h"]) is not None
+                  else "(never in a window at an issue time)")
         out.print(f"windows (surplus >= {w['threshold']:g} {data.unit}, capped at "
                   f"{w['horizon_h']:g} h): p50 MAE {w['mae_h']:.2f} h, bias {w['bias_h']:+.2f} h, "
-                  f"p10-p90 coverage {w['coverage']:.1%} " + (
-                      f"(in a window: MAE {w['in_window_mae_h']:.2f} h, coverage "
-                      f"{w['in_window_coverage']:.1%})" if _finite(w["in_window_mae_h"])
-                      else "(never in a window at an issue time)"))
+                  f"p10-p90 coverage {w['coverage']:.1%} {inside}")
     if plot:
         out.print(f"plot written to {plot}")
-
-
-def _finite(v) -> bool:
-    """Whether ``v`` is a finite number (a window statistic with no window is NaN)."""
-    return isinstance(v, int | float) and math.isfinite(v)
 
 
 def register(app: typer.Typer) -> None:
