@@ -103,6 +103,12 @@ MAX_HORIZON_S = 31 * 86400.0
 """The longest planning horizon [s] (a month; a horizon of 1e300 s built blocks forever)."""
 
 
+def _throughput_at(obs: Observation, sites: np.ndarray) -> np.ndarray:
+    """The relative throughput of ``sites`` [-]; the reference's 1 where a site is -1 (none:
+    a queued job that may start anywhere, as the slowdown metric times it)."""
+    return np.where(sites >= 0, obs.throughput[np.maximum(sites, 0)], 1.0)
+
+
 def _number(name: str, value, **limits) -> float:
     return number_param("horizon-planner", name, value, **limits)
 
@@ -354,8 +360,7 @@ class HorizonPlannerPolicy(PolicyBase):
         ``sites`` (default: where each job is; a queued job is timed at its arrival site,
         and at the reference throughput 1 when it has none, as its ideal time is)."""
         site = obs.job_site[jobs] if sites is None else sites
-        tp_now = np.where(site >= 0, obs.throughput[np.maximum(site, 0)], 1.0)
-        rate = obs.job_gpus[jobs] * tp_now
+        rate = obs.job_gpus[jobs] * _throughput_at(obs, site)
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
         urgent = left_s <= URGENCY * need_s + self.epoch_s
@@ -365,8 +370,7 @@ class HorizonPlannerPolicy(PolicyBase):
             # arrival site's throughput, the reference's 1 for a job without one).
             rem = obs.job_remaining_gpu_s[jobs]
             total = rem / np.maximum(1.0 - obs.job_progress[jobs], 1e-9)
-            origin = obs.job_origin[jobs]
-            tp = np.where(origin >= 0, obs.throughput[np.maximum(origin, 0)], 1.0)
+            tp = _throughput_at(obs, obs.job_origin[jobs])
             nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
             ideal_s = total / np.maximum(nominal[jobs] * tp, 1e-12)
             spent_s = obs.now_s - obs.job_arrival_s[jobs]

@@ -495,14 +495,19 @@ def _check_site_model(spec: SiteSpec, where: str, in_file: bool) -> list[str]:
     return []
 
 
+def _check_span(where: str, value_s: float) -> float:
+    """``value_s`` [s] if it is at most :data:`MAX_SPAN_S`, else a ConfigError naming
+    ``where`` (a longer span overflows the clock or makes arrays no machine holds)."""
+    if value_s > MAX_SPAN_S:
+        raise ConfigError(f"{where}: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
+                          f"{value_s / 86400:.4g} days")
+    return value_s
+
+
 def _offset_s(tt: Table) -> float:
     """A ``caiso`` trace's ``offset`` [s]: at most :data:`MAX_SPAN_S` (far past the series'
     own year; a time shift of 1e300 h overflows the clock)."""
-    off = tt.duration("offset", 0.0)
-    if off > MAX_SPAN_S:
-        raise ConfigError(f"{tt.where('offset')}: at most {MAX_SPAN_S / 86400 / 365:g} years, "
-                          f"got {off / 86400:.4g} days")
-    return off
+    return _check_span(tt.where("offset"), tt.duration("offset", 0.0))
 
 
 def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp,
@@ -797,9 +802,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     step = t.duration("step", 300.0, lo=0, lo_open=True)
     horizon = t.duration("horizon", lo=0, lo_open=True)
     for key, value in (("step", step), ("horizon", horizon)):
-        if value > MAX_SPAN_S:
-            raise ConfigError(f"{key}: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
-                              f"{value / 86400:.4g} days")
+        _check_span(key, value)
     if horizon < step:
         raise ConfigError(f"horizon: must be at least one step ({step:g} s), got {horizon:g} s")
     if horizon / step > MAX_STEPS:  # every trace and result is an array of steps x sites
@@ -809,10 +812,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     if not is_whole_steps(horizon, step):
         raise ConfigError(f"horizon: must be a whole number of steps of {step:g} s, got "
                           f"{horizon:g} s")
-    history = t.duration("history", 7 * 86400.0)
-    if history > MAX_SPAN_S:
-        raise ConfigError(f"history: at most {MAX_SPAN_S / 86400 / 365:g} years, got "
-                          f"{history / 86400:.4g} days")
+    history = _check_span("history", t.duration("history", 7 * 86400.0))
     if (history + horizon) / step > MAX_STEPS:
         raise ConfigError(f"history: {history:g} s and a horizon of {horizon:g} s make "
                           f"{(history + horizon) / step:.4g} steps of {step:g} s; at most "

@@ -38,6 +38,7 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.files import not_a_file_reason
+from greenhop.traces.user_trace import NS_CLOCK_YEARS, past_ns_clock
 
 #: what a signal measures -> its unit
 KINDS = {"carbon": "gCO2/kWh", "price": "currency/MWh", "curtailment": "W"}
@@ -151,10 +152,10 @@ def read_nl_day_ahead(path: str | Path | None = None, *, allow_gaps: bool = Fals
     for rows_of, fmt in ((iso, "%Y-%m-%d %H:%M:%S"), (dmy, "%d/%m/%Y %H:%M")):
         parsed = pd.to_datetime(utc[rows_of], format=fmt, errors="coerce")
         # a year the nanosecond clock does not hold (9999) would overflow it
-        far = parsed.index[(parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)]
+        far = parsed.index[past_ns_clock(parsed)]
         if len(far):
             raise TraceError(f"{_where(p, far[0])}, column 'Datetime (UTC)': "
-                             f"{utc[far[0]]!r} is outside the years 1678 to 2261")
+                             f"{utc[far[0]]!r} is outside the years {NS_CLOCK_YEARS}")
         stamps[rows_of] = parsed
     bad = np.flatnonzero(keep & stamps.isna())
     if bad.size:

@@ -58,18 +58,31 @@ TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start"
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2}|UTC|GMT)$", re.IGNORECASE)
 
 
+NS_CLOCK_YEARS = "1678 to 2261"
+"""The whole years int64 nanoseconds since 1970 hold (pandas' clock: 1677-09-21 to
+2262-04-11), as error messages name them."""
+
+
+def past_ns_clock(times) -> np.ndarray:
+    """Positions of ``times`` (naive or UTC, any unit; NaT is not past) outside the
+    nanosecond clock: converting them would overflow."""
+    t = pd.DatetimeIndex(times)
+    lo, hi = pd.Timestamp.min, pd.Timestamp.max
+    if t.tz is not None:
+        lo, hi = lo.tz_localize("UTC"), hi.tz_localize("UTC")
+    return np.flatnonzero((t < lo) | (t > hi))
+
+
 def _nanoseconds(times: pd.DatetimeIndex, path, kind: str) -> np.ndarray:
-    """``times`` as int64 nanoseconds since 1970; a time outside what they hold (about
-    1677-2262) is a TraceError naming its row, not an overflow."""
+    """``times`` as int64 nanoseconds since 1970; a time outside what they hold is a
+    TraceError naming its row, not an overflow."""
     try:
         return times.as_unit("ns").asi8
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
-        lo = pd.Timestamp.min.tz_localize("UTC")
-        hi = pd.Timestamp.max.tz_localize("UTC")
-        i = int(np.flatnonzero((times < lo) | (times > hi))[0])
+        i = int(past_ns_clock(times)[0])
         raise TraceError(f"{path}: time {times[i]} at {_where(kind, i)} is outside the years "
-                         f"{lo.year + 1} to {hi.year - 1} that greenhop's time axis holds; "
-                         "check the time column") from None
+                         f"{NS_CLOCK_YEARS} that greenhop's time axis holds; check the time "
+                         "column") from None
 
 
 def _where(kind: str, i: int) -> str:
