@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 import numpy as np
 
@@ -35,12 +36,18 @@ def concurrent_curtailment_kwh(inputs, run, base) -> tuple[float, float]:
     return float(job_grid_w.sum() * dt / KWH_J), float(concurrent_w.sum() * dt / KWH_J)
 
 
-def _seeds(text: str) -> list[int]:
-    lo, _, hi = text.partition("-")
-    return list(range(int(lo), int(hi or lo) + 1))
-
-
 def main(argv: list[str] | None = None) -> int:
+    """The command; bad input (a scenario, policy or seeds) is one line and exit 2."""
+    from greenhop.core.errors import GreenhopError
+
+    try:
+        return _run(argv)
+    except GreenhopError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     from greenhop.policies import make_policy
     from greenhop.sim.api import policy_params
     from greenhop.sim.attribution import base_only_dispatch
@@ -48,14 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     from greenhop.sim.engine import Engine
     from greenhop.sim.inputs import build_inputs
     from greenhop.sim.scenario import load_scenario
+    from greenhop.sim.sweep_grid import parse_seeds
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("scenario", help="a packaged scenario's name or a scenario file")
     ap.add_argument("--policy", default="horizon-planner")
-    ap.add_argument("--seeds", default="1-5", help="a range such as 1-20")
+    ap.add_argument("--seeds", default="1-5", help="seeds such as 1-20 or 1,3,5-8")
     args = ap.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    make_policy(args.policy, **policy_params(load_scenario(args.scenario), args.policy))
     shares, gaps = [], []
-    for seed in _seeds(args.seeds):
+    for seed in seeds:
         sc = dataclasses.replace(load_scenario(args.scenario), seed=seed)
         inp = build_inputs(sc)
         base = base_only_dispatch(inp)

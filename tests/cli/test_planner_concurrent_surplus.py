@@ -44,3 +44,14 @@ def test_the_grid_draw_taken_by_curtailment_elsewhere(cs, b_power, concurrent_kw
     assert total == pytest.approx(0.4)   # 1 GPU x 400 W x 1 h, PUE 1
     assert concurrent == pytest.approx(concurrent_kwh)
 
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["nosuch"], "scenario 'nosuch' does not exist"),
+    (["caiso-curtailment", "--seeds", "a-b"], "--seeds: cannot read 'a-b'"),
+    (["caiso-curtailment", "--policy", "nope"], "unknown policy 'nope'"),
+])
+def test_bad_input_is_one_line_and_exit_2_before_any_run(cs, capsys, argv, said) -> None:
+    assert cs.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and said in err and err.count("\n") == 1
