@@ -90,9 +90,10 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
 
 
 def test_sync_map_writes_huge_intervals_in_powers_of_ten(capsys):
-    # 1e-12 s per step: H = 186.71 s / (0.1 x 1e-12 s) = 1.87e15 steps at 1 Gbit/s, which
-    # with separators would be a 22-character cell; 10 Gbit/s gives 1.87e14.
+    # 1 ms per step and a share of 1e-10: H = 186.71 s / (1e-10 x 1e-3 s) = 1.87e15 steps
+    # at 1 Gbit/s, which with separators would be a 22-character cell; 10 Gbit/s gives
+    # 1.87e14.
     code, text, _ = run(capsys, "sync-map", "--models", "7B", "--bandwidths", "1Gbps:10Gbps",
-                        "--step-time", "1e-12s")
+                        "--step-time", "1ms", "--sync-share", "1e-10")
     assert code == 0
     assert "| 7 B params | 1.87e+15 | 1.87e+14 |" in text

@@ -59,7 +59,7 @@ CASES = [
     case(*SIZE, *LINK, *WINDOW, "--efficiency", "1.2", expect="--efficiency 1.2 is outside"),
     case(*SIZE, *LINK, *WINDOW, "--streams", "0", expect="--streams 0 must be a whole number"),
     case(*SIZE, *LINK, *WINDOW, "--green-gain", "0", expect="--green-gain 0.0 is outside"),
-    case(*SIZE, *LINK, *WINDOW, "--network-j-per-bit=-1", expect="must be finite and >= 0"),
+    case(*SIZE, *LINK, *WINDOW, "--network-j-per-bit=-1", expect="must lie between 0 and 0.001 J/bit"),
     case(*SIZE, *LINK, *WINDOW, "--alpha", "abc", expect="--alpha 'abc' is not a number"),
     case(*SIZE, *LINK, *WINDOW, "--loss", "nan", expect="--loss nan is outside [0, 1)"),
     case(*SIZE, *LINK, *WINDOW, "--streams", "1.5", expect="--streams 1.5 must be a whole"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import typer
 
 from greenhop.core import units
@@ -51,7 +50,7 @@ HELP = {
     "gpus": "Number of GPUs of the job [-]; multiplies the per-GPU powers. Default: 1.",
     "idle_power": "Power the job's hardware draws during the downtime, e.g. 70W. "
     f"Default: --gpu idle power x --gpus, else {C.IDLE_POWER_W:g}W.",
-    "network_j_per_bit": "WAN energy per bit carried [J/bit], >= 0. "
+    "network_j_per_bit": "WAN energy per bit carried [J/bit], in [0, 0.001]. "
     f"Default: {C.NETWORK_J_PER_BIT:g}, Aslan et al. 2018 extrapolated to 2025.",
     "green_gain": "Gain in renewable share of the job's power after the move [-], in (0, 1]. "
     f"Default: {C.GREEN_GAIN:g}.",
@@ -92,12 +91,37 @@ def positive(option: str, value: float, text: str, example: str) -> float:
     return value
 
 
+# Physical ranges of the options: far beyond any real job or link, near enough that the
+# model's products and quotients stay finite (1e-300 bit/s made a downtime of "never" and a
+# margin of -inf; 1e300 J/bit an energy of inf GWh).
+SIZE_RANGE_B = (1.0, 1e18, "1 B", "1 EB")
+RATE_RANGE_BPS = (1.0, 1e15, "1 bit/s", "1 Pbit/s")
+DURATION_RANGE_S = (1e-3, units.MAX_SPAN_S, "1 ms", "10 years")
+PARAMS_RANGE = (1.0, 1e15, "1", "1e15")
+MAX_J_PER_BIT = 1e-3
+"""Largest WAN energy per bit [J/bit]: a thousand times today's estimates of 1e-7-1e-6."""
+
+
+def within(option: str, value: float, text: str, example: str,
+           bounds: tuple[float, float, str, str]) -> float:
+    """``value`` if it lies in ``bounds`` (low, high and how they read), else a ConfigError
+    naming the option, the range and an example."""
+    low, high, low_text, high_text = bounds
+    if not low <= value <= high:
+        side = f"below {low_text}" if value < low else f"above {high_text}"
+        raise ConfigError(f"{option} {text!r} is {side}; it must lie between {low_text} and "
+                          f"{high_text}, e.g. {option} {example}")
+    return value
+
+
 def size(option: str, text: str, example: str) -> float:
-    return positive(option, parsed(option, units.parse_size, text), text, example)
+    value = positive(option, parsed(option, units.parse_size, text), text, example)
+    return within(option, value, text, example, SIZE_RANGE_B)
 
 
 def rate_bps(option: str, text: str, example: str) -> float:
-    return positive(option, parsed(option, units.parse_rate, text), text, example)
+    value = positive(option, parsed(option, units.parse_rate, text), text, example)
+    return within(option, value, text, example, RATE_RANGE_BPS)
 
 
 def disk_Bps(option: str, text: str | None, default: float) -> float:
@@ -110,12 +134,20 @@ def disk_Bps(option: str, text: str | None, default: float) -> float:
 
 def duration(option: str, text: str, example: str, *, allow_zero: bool = False) -> float:
     value = parsed(option, units.parse_duration, text)
-    return value if allow_zero else positive(option, value, text, example)
+    if allow_zero and value == 0:
+        return value
+    value = positive(option, value, text, example)
+    return within(option, value, text, example, DURATION_RANGE_S)
 
 
 def power(option: str, text: str, example: str, *, allow_zero: bool = False) -> float:
     value = parsed(option, units.parse_power, text)
-    return value if allow_zero else positive(option, value, text, example)
+    if not allow_zero:
+        positive(option, value, text, example)
+    too_high = units.beyond_ceiling(value, "power")
+    if too_high:
+        raise ConfigError(f"{option} {text!r}: {too_high}; give e.g. {option} {example}")
+    return value
 
 
 def in_range(option: str, value: float | None, low: float, high: float, low_open: bool,
@@ -208,13 +240,7 @@ def checkpoint_size(checkpoint: str | None, params: str | None, preset_name: str
     _named("--preset", preset, preset_name)  # unknown: an error even with --checkpoint
     if checkpoint is not None:
         return size("--checkpoint", checkpoint, "98GB")
-    count = positive("--params", parsed("--params", units.parse_count, params), params, "7e9")
-    with np.errstate(over="ignore"):
-        size_b = checkpoint_bytes(count, preset_name)
-    if not math.isfinite(size_b):
-        raise ConfigError(f"--params {params!r} is too large: its checkpoint ({preset_name}) "
-                          "overflows to infinity in bytes; give e.g. --params 7e9")
-    return size_b
+    return checkpoint_bytes(param_count(0.0, params, preset_name), preset_name)
 
 
 @dataclass
@@ -243,9 +269,10 @@ def energy_options(*, job_power, gpu, gpus, idle_power, network_j_per_bit,
     gain = in_range("--green-gain", number("--green-gain", green_gain, "1"), 0.0, 1.0, True,
                     "a gain in renewable share")
     per_bit = number("--network-j-per-bit", network_j_per_bit, "8.4e-7")
-    if per_bit is not None and not 0 <= per_bit < math.inf:
-        raise ConfigError(f"--network-j-per-bit {per_bit!r} must be finite and >= 0, "
-                          f"e.g. --network-j-per-bit {C.NETWORK_J_PER_BIT:g}")
+    if per_bit is not None and not 0 <= per_bit <= MAX_J_PER_BIT:
+        raise ConfigError(f"--network-j-per-bit {per_bit!r} must lie between 0 and "
+                          f"{MAX_J_PER_BIT:g} J/bit, e.g. --network-j-per-bit "
+                          f"{C.NETWORK_J_PER_BIT:g}")
     return EnergyOptions(
         job_power_w=per_gpu[0] * count if job_power is None
         else power("--job-power", job_power, "700W"),
@@ -332,6 +359,7 @@ def param_count(checkpoint_b: float, params: str | None, preset_name: str) -> fl
     """The parameter count: ``--params``, else the checkpoint size / the preset's bytes
     per parameter."""
     if params is not None:
-        return positive("--params", parsed("--params", units.parse_count, params), params,
-                        "7e9")
+        count = positive("--params", parsed("--params", units.parse_count, params), params,
+                         "7e9")
+        return within("--params", count, params, "7e9", PARAMS_RANGE)
     return checkpoint_b / preset(preset_name).bytes_per_param

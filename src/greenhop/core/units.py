@@ -39,6 +39,9 @@ MAX_ENERGY_TEXT = "10,000 TWh"
 MAX_CARBON_G_PER_KWH = 1e5
 """Largest plausible carbon intensity [gCO2/kWh] (coal is about 1,000)."""
 MAX_CARBON_TEXT = "100,000 gCO2/kWh"
+MAX_SPAN_S = 10 * 365 * 86400.0
+"""Longest plausible span of time a user gives [s]: ten years (a run's horizon, a
+window, a restart)."""
 _CEILINGS = {"power": (MAX_POWER_W, MAX_POWER_TEXT, "W"),
              "energy": (MAX_ENERGY_J, MAX_ENERGY_TEXT, "J")}
 

@@ -25,6 +25,7 @@ from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSp
 from greenhop.core.units import (
     MAX_CARBON_G_PER_KWH,
     MAX_POWER_W,
+    MAX_SPAN_S,
     beyond_ceiling,
     is_whole_steps,
 )
@@ -64,8 +65,6 @@ MAX_THROUGHPUT = 1000.0
 """The fastest GPU a site may have, relative to the reference GPU (an A100) [-]."""
 GENERATED_WORK_GPU_H = (1e-6, 1e12)
 """The range a generator's ``work_gpu_h`` may span [GPU-h]."""
-MAX_SPAN_S = 10 * 365 * 86400.0
-"""The longest ``horizon``, ``history`` or ``step`` [s]: ten years."""
 MAX_STEPS = 10_000_000
 """Most steps of history and horizon together: every trace and result is an array of steps
 x sites (10 years of 1-minute steps is 5.3 million)."""
