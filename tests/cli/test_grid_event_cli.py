@@ -54,7 +54,11 @@ def test_an_event_is_stored_with_its_times_on_the_runs_clock(capsys, live_db):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--site", "tokyo-jp", "--from", "+3h", "--to", "+1h", "--limit", "30kW"],
-     "ends at or before its start"),
+     "--to: the event ends at or before its start"),
+    (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h", "--reduce", "2"],
+     "--reduce: must be a share in (0, 1], got 2"),
+    (["--site", "tokyo-jp", "--from", "+1h", "--to", "+2h", "--reduce", "25%", "--announce",
+      "+90min"], "--announce: the announcement comes after the start"),
     (["--site", "atlantis", "--from", "+1h", "--to", "+2h", "--limit", "30kW"],
      "unknown site 'atlantis'"),
     (["--zone", "XX", "--from", "+1h", "--to", "+2h", "--limit", "30kW"],
@@ -100,7 +104,7 @@ def test_a_missing_database_is_a_one_line_error(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("event", "message"), [
-    ('start = "2h"\nend = "1h"\nlimit = "30kW"', "grid.events[0]: the event ends at or before"),
+    ('start = "2h"\nend = "1h"\nlimit = "30kW"', "grid.events[0].end: the event ends at or before"),
     ('start = "2h"\nduration = "1h"\nlimit = "1kW"', "below its base load"),
     ('zone = "atlantis"\nstart = "2h"\nduration = "1h"\nlimit = "30kW"', "unknown zone"),
 ])

@@ -76,7 +76,8 @@ def event_command(
 
 
 #: the option that gave each field of the event
-_OPTION = {"from": "--from", "to": "--to", "limit": "--limit", "reduce": "--reduce",
+_OPTION = {"from": "--from", "start": "--from", "to": "--to", "end": "--to",
+           "duration": "--to", "limit": "--limit", "reduce": "--reduce",
            "announce": "--announce", "site": "--site", "sites": "--site", "zone": "--zone",
            "id": "--id", "price": "--price"}
 

@@ -122,7 +122,16 @@ def make_event(where: str, **fields) -> GridEvent:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        field, _, rest = msg.partition(": ")
+        if not loc and field in _FIELD_KEY:  # "reduce: must be ..." names the user's key
+            loc, msg = _FIELD_KEY[field], rest
         raise ConfigError(f"{where}{'.' + loc if loc else ''}: {msg}") from None
+
+
+#: the key a user wrote for each field the model's checks name
+_FIELD_KEY = {"id": "id", "announce": "announce", "limit": "limit", "reduce": "reduce",
+              "start_unix_s": "start", "duration_s": "duration",
+              "announced_unix_s": "announce", "limit_w": "limit", "price_per_mwh": "price"}
 
 
 def _float(value: int | float, where: str) -> float:
@@ -248,6 +257,9 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
         raise ConfigError(f"{where}: give end or duration, not both")
     if end is not None:
         duration = parse_when(end, f"{where}.{k_end}", origin_unix_s=origin_unix_s) - start
+        if duration <= 0:
+            raise ConfigError(f"{where}.{k_end}: the event ends at or before its start "
+                              f"(duration {duration:g} s); the end must come after the start")
     elif data.get("duration") is not None:
         d = data["duration"]
         try:
