@@ -201,6 +201,26 @@ def test_diloco_without_sites_names_the_option(capsys, tmp_path) -> None:
     assert not (tmp_path / "dl1").exists()
 
 
+@pytest.mark.parametrize(("args", "names"), [
+    (["--sites", ",a"], ["--sites", "an empty entry"]),
+    (["--sites", "a,a"], ["--sites", "repeat"]),
+    (["--placement", "a,b"], ["--placement", "names 2 sites for 3 workers"]),
+    (["--placement", "a,zz,b"], ["--placement", "'zz'"]),
+    (["--placement", "a,,b"], ["--placement", "an empty entry"]),
+    (["--move", "1:0:zz"], ["--move 1:0:zz", "'zz' is not one of"]),
+    (["--move", "1:9:b"], ["--move 1:9:b", "workers are 0..2"]),
+    (["--move", "99:0:b"], ["--move 99:0:b", "outer step must be in 1..9"]),
+    (["--move", "2:0:b", "--move", "2:0:c"], ["--move 2:0:c", "moves twice"]),
+])
+def test_a_bad_diloco_plan_names_its_option_and_writes_nothing(capsys, tmp_path, args,
+                                                              names) -> None:
+    """The plan's checks named `placement` or `move of worker 0`, not the option; `,a`
+    ran on one site."""
+    code, _, err = run(capsys, "diloco", str(tmp_path / "dl1"), *args)
+    one_line_error(code, err, *names)
+    assert not (tmp_path / "dl1").exists()
+
+
 def test_diloco_root_that_is_a_file_is_refused_and_kept(capsys, tmp_path) -> None:
     existing = tmp_path / "some_file"
     existing.write_text("kept\n")

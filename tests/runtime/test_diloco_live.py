@@ -120,9 +120,9 @@ def test_final_loss_is_within_tolerance_of_the_single_process_run(runs):
         ({"moves": [rd.WorkerMove(10, 1, "c")]}, "must be in 1..9"),
         ({"moves": [rd.WorkerMove(3, 5, "c")]}, "workers are 0..2"),
         ({"moves": [rd.WorkerMove(3, 1, "z")]}, "not one of ['a', 'b', 'c']"),
-        ({"moves": [rd.WorkerMove(3, 1, "b")]}, "it is already at 'b'"),
+        ({"moves": [rd.WorkerMove(3, 1, "b")]}, "worker 1 is already at 'b'"),
         ({"placement": ["a", "b"]}, "names 2 sites for 3 workers"),
-        ({"placement": ["a", "b", "q"]}, "placement names site 'q'"),
+        ({"placement": ["a", "b", "q"]}, "placement: names site 'q'"),
     ],
 )
 def test_bad_plans_are_refused_before_anything_starts(tmp_path, kw, needle):

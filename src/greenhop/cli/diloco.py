@@ -29,16 +29,17 @@ def diloco_command(
 ) -> None:
     """Run a live DiLoCo job: one worker process per site, pseudo-gradients averaged every
     outer step, scheduled single-worker moves through the sites' agents."""
-    from greenhop.runtime.diloco import WorkerMove, run_diloco
+    from greenhop.runtime.diloco import WorkerMove, check_plan, run_diloco
     from greenhop.workload.diloco import DilocoConfig
 
     paths.output_dir(root, "ROOT")
     cfg = DilocoConfig.from_json(config, "--config")
-    site_names = [check_name("site", s.strip(), "--sites") for s in sites.split(",") if s.strip()]
-    if not site_names:
-        raise ConfigError(f"--sites {sites!r}: name at least one site, e.g. --sites a,b,c")
-    where = placement.split(",") if placement else None
+    site_names = [check_name("site", s, "--sites") for s in _entries("--sites", sites)]
+    where = _entries("--placement", placement) if placement else \
+        [site_names[i % len(site_names)] for i in range(cfg.workers)]
     moves = [WorkerMove.parse(m) for m in move]
+    check_plan(cfg, site_names, where, moves,
+               names={"sites": "--sites", "placement": "--placement", "moves": "--move"})
     result = run_diloco(cfg, root, site_names, placement=where, moves=moves)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -47,6 +48,18 @@ def diloco_command(
         typer.echo(f"outer {t} loss {loss:.4f}")
     typer.echo(f"moves {len(result.moves)} sync_bytes {result.sync_bytes} "
                f"wall {result.wall_s:.1f} s")
+
+
+def _entries(option: str, text: str) -> list[str]:
+    """The comma-separated names of ``text``, refused (naming ``option``) when one is
+    empty: ``a,,b`` is a typo, not two sites."""
+    names = [part.strip() for part in text.split(",")]
+    if not any(names):
+        raise ConfigError(f"{option} {text!r}: name at least one site, e.g. {option} a,b,c")
+    if not all(names):
+        raise ConfigError(f"{option} {text!r}: an empty entry; separate the site names with "
+                          f"single commas, e.g. {option} a,b,c")
+    return names
 
 
 def register(app: typer.Typer) -> None:

@@ -123,35 +123,43 @@ class DilocoResult:
         }
 
 
+PLAN_ARGUMENTS = {"sites": "sites", "placement": "placement", "moves": "moves"}
+"""How :func:`check_plan` names its inputs: the Python arguments; the command line passes
+its options instead."""
+
+
 def check_plan(cfg: DilocoConfig, sites: list[str], placement: list[str],
-               moves: list[WorkerMove]) -> None:
-    """Refuse a plan that cannot run, naming what is wrong."""
+               moves: list[WorkerMove], names: dict[str, str] = PLAN_ARGUMENTS) -> None:
+    """Refuse a plan that cannot run, naming what is wrong and the input that says it
+    (``names``: ``sites``, ``placement`` and ``moves`` -> how the caller calls them)."""
+    n_sites, n_place, n_move = names["sites"], names["placement"], names["moves"]
     if not sites:
-        raise ConfigError("a DiLoCo run needs at least one site")
+        raise ConfigError(f"{n_sites}: a DiLoCo run needs at least one site")
     for s in sites:
-        check_name("site", s)
+        check_name("site", s, n_sites)
     if len(set(sites)) != len(sites):
-        raise ConfigError(f"site names repeat: {sites}")
+        raise ConfigError(f"{n_sites}: site names repeat: {sites}")
     if len(placement) != cfg.workers:
-        raise ConfigError(f"placement names {len(placement)} sites for {cfg.workers} workers")
+        raise ConfigError(f"{n_place}: names {len(placement)} sites for {cfg.workers} "
+                          "workers; give one site per worker")
     where = list(placement)
     for s in placement:
         if s not in sites:
-            raise ConfigError(f"placement names site {s!r}, not one of {sites}")
+            raise ConfigError(f"{n_place}: names site {s!r}, not one of {sites}")
     seen = set()
     for m in sorted(moves, key=lambda m: m.outer_step):
+        what = f"{n_move} {m.outer_step}:{m.worker}:{m.site}"
         if not 1 <= m.outer_step < cfg.outer_steps:
-            raise ConfigError(f"move after outer step {m.outer_step}: must be in "
-                              f"1..{cfg.outer_steps - 1}")
+            raise ConfigError(f"{what}: the outer step must be in 1..{cfg.outer_steps - 1}")
         if not 0 <= m.worker < cfg.workers:
-            raise ConfigError(f"move of worker {m.worker}: workers are 0..{cfg.workers - 1}")
+            raise ConfigError(f"{what}: workers are 0..{cfg.workers - 1}")
         if m.site not in sites:
-            raise ConfigError(f"move of worker {m.worker} to {m.site!r}: not one of {sites}")
+            raise ConfigError(f"{what}: {m.site!r} is not one of {sites}")
         if m.site == where[m.worker]:
-            raise ConfigError(f"move of worker {m.worker} after outer step {m.outer_step}: "
-                              f"it is already at {m.site!r}")
+            raise ConfigError(f"{what}: worker {m.worker} is already at {m.site!r} then")
         if (m.outer_step, m.worker) in seen:
-            raise ConfigError(f"worker {m.worker} moves twice after outer step {m.outer_step}")
+            raise ConfigError(f"{what}: worker {m.worker} moves twice after outer step "
+                              f"{m.outer_step}")
         seen.add((m.outer_step, m.worker))
         where[m.worker] = m.site
 
