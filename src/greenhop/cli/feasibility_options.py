@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import typer
 
 from greenhop.core import units
-from greenhop.core.errors import ConfigError, UnitError
+from greenhop.core.errors import ConfigError, UnitError, named
 from greenhop.core.platforms import platform
 from greenhop.model import constants as C
 from greenhop.model.distributed import SYNC_PRECISION
@@ -223,21 +223,13 @@ def link_options(*, alpha, efficiency, streams, rtt, loss, write_rate, read_rate
     )
 
 
-def _named(option: str, lookup, name: str):
-    """``lookup(name)``, its ConfigError (an unknown name) prefixed with ``option``."""
-    try:
-        return lookup(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-
-
 def checkpoint_size(checkpoint: str | None, params: str | None, preset_name: str) -> float:
     if checkpoint is not None and params is not None:
         raise ConfigError("give either --checkpoint SIZE or --params COUNT, not both")
     if checkpoint is None and params is None:
         raise ConfigError("give the checkpoint size: --checkpoint 98GB, or --params 7e9 "
                           "--preset mixed-adam")
-    _named("--preset", preset, preset_name)  # unknown: an error even with --checkpoint
+    named("--preset", preset, preset_name)  # unknown: an error even with --checkpoint
     if checkpoint is not None:
         return size("--checkpoint", checkpoint, "98GB")
     return checkpoint_bytes(param_count(0.0, params, preset_name), preset_name)
@@ -264,7 +256,7 @@ def energy_options(*, job_power, gpu, gpus, idle_power, network_j_per_bit,
     """Parse and check the energy-side options; ``--gpu`` x ``--gpus`` gives the default
     powers, ``--job-power`` and ``--idle-power`` (totals) win over it."""
     count = whole("--gpus", gpus, "8")
-    plat = _named("--gpu", platform, gpu) if gpu is not None else None
+    plat = named("--gpu", platform, gpu) if gpu is not None else None
     per_gpu = (plat.train_power_w, plat.idle_power_w) if plat else (C.JOB_POWER_W, C.IDLE_POWER_W)
     gain = in_range("--green-gain", number("--green-gain", green_gain, "1"), 0.0, 1.0, True,
                     "a gain in renewable share")

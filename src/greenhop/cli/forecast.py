@@ -19,7 +19,7 @@ from rich.console import Console
 
 from greenhop.cli import paths
 from greenhop.cli.tables import print_fitted
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, named
 from greenhop.core.units import format_duration, is_whole_steps, parse_quantity
 
 forecast_app = typer.Typer(help="Surplus-window forecasters: list them (models) and "
@@ -110,7 +110,7 @@ def backtest_cmd(
     from greenhop.forecast.base import FORECASTERS, series_step_s
     from greenhop.forecast.data import load_site
 
-    FORECASTERS.get(model)  # unknown names fail before any data is read
+    named("--model", FORECASTERS.get, model)  # unknown names fail before any data is read
     if plot:
         paths.output_file(plot, "--plot")
     hz = _horizons(horizons)
@@ -122,7 +122,7 @@ def backtest_cmd(
                          ("--calibration-window", "7d")):
         if spans_s[opt] <= 0:
             raise ConfigError(f"{opt}: must be longer than 0 s, e.g. {opt} {example}")
-    data = load_site(site)
+    data = named(f"--site {site}", load_site, site)
     step_s = series_step_s(data.series, f"--site {site}")
     _on_step_grid("--horizons", hz, step_s, data.name)
     _on_step_grid("--issue-every", [spans_s["--issue-every"]], step_s, data.name)

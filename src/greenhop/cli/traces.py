@@ -18,7 +18,7 @@ from rich.table import Table
 
 from greenhop.cli import paths
 from greenhop.core import units
-from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.errors import ConfigError, TraceError, named
 
 _FLEET_HELP = "Fleet file (TOML); default: the fleet shipped with greenhop."
 _STAT_KEYS = ("count", "mean_h", "median_h", "p10_h", "p90_h", "duty_factor", "energy_kwh",
@@ -313,7 +313,7 @@ def windows(
         from greenhop.traces.site_model import simulation_index, site_energy
 
         f = load_fleet(fleet)
-        chosen = list(f.sites) if site == "all" else [f.site(site)]
+        chosen = list(f.sites) if site == "all" else [named(f"--site {site}", f.site, site)]
         index = simulation_index(f"{year}-01-01", f"{year + 1}-01-01", f"{step_s:g}s")
         surplus = {}
         with _err().status("computing site energy from real weather ...") as status:

@@ -67,3 +67,12 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtraError(module, extra) from exc
+
+
+def named(where: str, lookup, *args):
+    """``lookup(*args)``, its ConfigError (an unknown name, say) prefixed with ``where``
+    (the option or key the user gave it in)."""
+    try:
+        return lookup(*args)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
