@@ -302,6 +302,22 @@ def test_grid_limit_unmet_energy_keeps_the_bound_below_by_hand():
     assert b.job_nr_kwh * KWH <= static_nr_j
 
 
+@pytest.mark.parametrize("limit", ["1e-9W", "1e-300W"])
+def test_a_vanishing_grid_limit_solves_as_no_grid(limit):
+    """A limit of 1e-9 W made HiGHS answer "Infeasible" and 1e-300 W "Empty" (the LP's
+    coefficient peak / limit was 1e12 or more); under a millionth of the peak it is no
+    grid, and the bound is the one of a limit of 0 W (and still at most static's)."""
+    def case(limit):
+        return micro(sites=[site("a", power="0.5kW", grid_import_limit=limit),
+                            site("b", power="1kW", slots=1)], jobs=[_job("j1", 2, 2.0)])
+
+    *_, none = _solve(case("0W"), "spacetime")
+    *_, static_nr_j, tiny = _solve(case(limit), "spacetime")
+    assert tiny.status == "Optimal"
+    assert tiny.job_nr_kwh == pytest.approx(none.job_nr_kwh, abs=1e-9)
+    assert tiny.job_nr_kwh * KWH <= static_nr_j + 1e-6
+
+
 def test_unknown_kind_lists_the_valid_ones():
     inp = build_inputs(load_scenario(micro()))
     with pytest.raises(ConfigError, match="valid kinds: space, spacetime"):

@@ -205,6 +205,11 @@ class LpInput:
     mip_gap_kwh: float = 0.0
 
 
+NO_GRID_SHARE = 1e-6
+"""A site whose grid import limit is below this share of its peak demand counts as having
+no grid in the LP [-]."""
+
+
 class _Plan:
     """Column and row layout, computed before anything large is allocated."""
 
@@ -214,7 +219,12 @@ class _Plan:
         self.S, self.B = S, B
         self.has_bat = (inp.bat_capacity_j > 0) & (inp.bat_power_w > 0)
         peak = peak_demand_w(inp)
-        lim = inp.grid_limit_w
+        # A limit under a millionth of the site's peak demand is no grid (0): the LP's
+        # coefficient peak / limit would pass 1e6 and HiGHS's tolerances (1e-9 W gave
+        # "Infeasible", 1e-300 W "Empty"). The bound drops at most limit x horizon of
+        # grid energy, so it stays a lower bound.
+        lim = np.where(inp.grid_limit_w < NO_GRID_SHARE * peak, 0.0, inp.grid_limit_w)
+        self.grid_limit_w = lim
         self.peak_w = peak
         self.limited = np.isfinite(lim) & (lim < peak)
         jobs = [j for j in range(len(inp.jobs)) if lp.required_gpu_h[j] > 0]
@@ -320,7 +330,8 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
     bs = (np.arange(B)[:, None] * S + np.arange(S)[None, :])               # [B, S] -> flat
 
     # site-block columns and rows
-    lim_kwh = np.where(np.isfinite(inp.grid_limit_w), inp.grid_limit_w / 1000.0, inf)
+    lim_w = plan.grid_limit_w
+    lim_kwh = np.where(np.isfinite(lim_w), lim_w / 1000.0, inf)
     g = m.cols(B * S, 0.0, (hours[:, None] * lim_kwh[None, :]).ravel(), 1.0)
     u = m.cols(B * S, 0.0, ren_kwh.ravel())
     base_kwh = hours[:, None] * inp.base_demand_w[None, :] / 1000.0
@@ -374,13 +385,13 @@ def _assemble(inp: SimInputs, lp: LpInput, plan: _Plan) -> _Coo:
         m.coef(bal[bs[:, s]], x, 1.0)
         has = dr_of[bs[:, s]] >= 0
         m.coef(dr_of[bs[has, s]], x[has], 1.0)
-        if inp.grid_limit_w[s] > 0:  # without a grid (limit 0) all short demand is unmet
+        if lim_w[s] > 0:  # without a grid (limit 0) all short demand is unmet
             ch = m.rows(B, 0.0, inf)
-            m.coef(ch, g[bs[:, s]], plan.peak_w[s] / inp.grid_limit_w[s] - 1.0)
+            m.coef(ch, g[bs[:, s]], plan.peak_w[s] / lim_w[s] - 1.0)
             m.coef(ch, x, -1.0)
         # At every step grid + discharge >= min(base deficit, limit) (the grid takes the
         # need up to its limit and the need is at least the base deficit less discharge).
-        capped = np.add.reduceat(np.minimum(deficit_w[:, s], inp.grid_limit_w[s]),
+        capped = np.add.reduceat(np.minimum(deficit_w[:, s], lim_w[s]),
                                  edges[:-1]) * dt / KWH_J
         pos = np.flatnonzero(capped > 0)
         cr = m.rows(pos.size, capped[pos], inf)
