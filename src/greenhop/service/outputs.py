@@ -19,15 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from greenhop.core.errors import ConfigError
+from greenhop.sim.sweep_store import MANIFEST, REPORT, SIMULATION_METRICS, SUMMARY
 
-SIMULATION_FILE = "metrics.json"
-"""What ``greenhop simulate --out`` writes: per policy its metrics, and the scenario."""
-SWEEP_FILE = "summary.json"
-"""What a finished ``greenhop sweep --out`` writes: statistics per grid point and policy."""
-SWEEP_MANIFEST = "manifest.json"
-"""What a sweep writes first (an unfinished sweep has it without the summary)."""
-REPORT_FILE = "report.html"
-"""The self-contained HTML report, in both kinds of folder."""
+# the names the simulation and the sweep write (one place: greenhop.sim.sweep_store)
+SIMULATION_FILE, SWEEP_FILE, SWEEP_MANIFEST, REPORT_FILE = (
+    SIMULATION_METRICS, SUMMARY, MANIFEST, REPORT)
 NO_RUN = "no live run attached: this service was started with --outputs only (add --db)"
 """The answer of the run endpoints when no run database is attached."""
 

@@ -18,6 +18,7 @@ from greenhop.sim.forecasts import build_window_forecasts
 from greenhop.sim.inputs import SimInputs, build_inputs
 from greenhop.sim.metrics import compare, run_metrics
 from greenhop.sim.scenario import Scenario, load_scenario
+from greenhop.sim.sweep_store import REPORT, SIMULATION_METRICS
 
 
 @dataclass
@@ -83,14 +84,14 @@ class SimulationResult:
         returns the paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"metrics": out / "metrics.json"}
+        paths = {"metrics": out / SIMULATION_METRICS}
         paths["metrics"].write_text(self.to_json(), encoding="utf-8")
         if report:
             from greenhop.sim.report import write_report
 
-            paths["report"] = write_report(self, out / "report.html")
+            paths["report"] = write_report(self, out / REPORT)
         else:  # an earlier run's report beside these metrics would contradict them
-            (out / "report.html").unlink(missing_ok=True)
+            (out / REPORT).unlink(missing_ok=True)
         return paths
 
 

@@ -24,8 +24,13 @@ from pathlib import Path
 from greenhop.core.errors import ConfigError
 from greenhop.core.filelock import try_lock
 
-FINAL_FILES = ("cells.parquet", "cells.csv", "summary.json", "report.html")
+SUMMARY = "summary.json"
+"""What a finished sweep writes: statistics per grid point and policy."""
+REPORT = "report.html"
+"""The self-contained HTML report, of a simulation and of a sweep alike."""
+FINAL_FILES = ("cells.parquet", "cells.csv", SUMMARY, REPORT)
 MANIFEST = "manifest.json"
+"""What a sweep writes first (an unfinished sweep has it without the summary)."""
 SIMULATION_METRICS = "metrics.json"
 """What ``greenhop simulate`` writes beside its report.html (a sweep never does)."""
 LOCK = ".lock"

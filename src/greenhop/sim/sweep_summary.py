@@ -17,7 +17,7 @@ from greenhop.sim import stats
 from greenhop.sim.metrics import compare, gap_closed
 from greenhop.sim.sweep_frontier import ENERGY, SLOWDOWN, frontier
 from greenhop.sim.sweep_grid import json_value
-from greenhop.sim.sweep_store import SweepStore, atomic_write
+from greenhop.sim.sweep_store import FINAL_FILES, REPORT, SUMMARY, SweepStore, atomic_write
 
 #: headline metrics, each with the fallbacks used when a cell lacks it
 HEADLINE = (
@@ -209,11 +209,10 @@ def write_final(spec, store: SweepStore) -> tuple[dict[str, Path], dict]:
     df = full.drop(columns="_point")
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
-    paths = {name: store.path(name) for name in ("cells.parquet", "cells.csv", "summary.json",
-                                                 "report.html")}
+    paths = {name: store.path(name) for name in FINAL_FILES}
     atomic_write(paths["cells.parquet"], buf.getvalue())
     atomic_write(paths["cells.csv"], df.to_csv(index=False, lineterminator="\n"))
-    atomic_write(paths["summary.json"],
+    atomic_write(paths[SUMMARY],
                  json.dumps(summary, sort_keys=True, indent=2, allow_nan=False) + "\n")
-    atomic_write(paths["report.html"], render_sweep_report(spec, full, summary))
+    atomic_write(paths[REPORT], render_sweep_report(spec, full, summary))
     return paths, summary
