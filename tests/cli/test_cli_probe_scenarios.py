@@ -73,6 +73,30 @@ def test_a_price_file_row_dated_past_the_clock_names_its_row(capsys, tmp_path) -
         read_nl_day_ahead(path)
 
 
+@pytest.mark.parametrize(("price", "offset", "message"), [
+    ('{ file = "prices.csv" }', "0d", "grid.zones[0].price.file: "),
+    ('"nl-day-ahead"', "4000d", "grid.zones[0].carbon: grid signal 'de-lifecycle' covers"),
+])
+def test_a_bad_price_file_or_signal_span_names_the_scenario_file(capsys, tmp_path, price,
+                                                                 offset, message) -> None:
+    """A price file's error (read with the scenario) and a signal's span (found when the
+    run's inputs are built) named the key and the CSV, not the scenario file."""
+    from pathlib import Path
+
+    import greenhop
+
+    packaged = Path(greenhop.__file__).parent / "data/scenarios/grid-de-nl.toml"
+    text = packaged.read_text().replace('price = "nl-day-ahead"\noffset = "0d"',
+                                        f'price = {price}\noffset = "{offset}"', 1)
+    (tmp_path / "prices.csv").write_text("time,price\n2023-06-01T00:00:00Z,10\n")
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
+    one_line_error(code, err, f"{path}: {message}")
+    assert "prices.csv: line 1" in err or "price" not in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_start_the_weather_years_do_not_cover_names_the_file_and_the_keys(capsys,
                                                                             tmp_path) -> None:
     """Fleet sites' typical-year weather is mapped onto 1901-2099: a run reaching into 1899

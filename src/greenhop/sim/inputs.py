@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.errors import ConfigError, TraceError, UserError
 from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED
 from greenhop.fleet.inputs import FleetInputs, FleetParams
 from greenhop.fleet.network import build_network
-from greenhop.sim.scenario import Scenario
+from greenhop.sim.scenario import Scenario, named_by_source
 
 _MOBILITY_CODE = {"migratable": MIGRATABLE, "pinned": PINNED, "partial": PARTIAL}
 
@@ -119,12 +119,11 @@ def build_inputs(scenario: Scenario) -> SimInputs:
     """
     try:
         return _build_inputs(scenario)
-    except ConfigError as exc:
-        source = scenario.source
-        if type(exc) is not ConfigError or source == "<dict>" or str(exc).startswith(
-                f"{source}:"):
+    except UserError as exc:  # a trace or signal file, or a key it read: name the scenario
+        named = named_by_source(exc, scenario.source)
+        if named is exc:
             raise
-        raise ConfigError(f"{source}: {exc}") from exc
+        raise named from exc
 
 
 def _build_inputs(scenario: Scenario) -> SimInputs:

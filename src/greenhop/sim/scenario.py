@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.files import is_pipe_or_device, not_a_file_reason
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
@@ -754,16 +754,24 @@ def parse_scenario(data: dict, source: str = "<dict>", base_dir: Path | None = N
     """
     try:
         return _parse_scenario(data, source, base_dir)
-    except ConfigError as exc:
-        where = _source_name(source) if name_source else None
-        message = str(exc)
-        if where is None or message.startswith(f"{where}:"):
+    except UserError as exc:  # a bad key, or a bad file it names (a trace, a price file)
+        if not name_source:
             raise
-        try:
-            named = type(exc)(f"{where}: {message}")
-        except TypeError:  # a subclass with another signature keeps its own message
-            raise exc from None
-        raise named from None
+        raise named_by_source(exc, source) from None
+
+
+def named_by_source(exc: UserError, source: str) -> UserError:
+    """``exc`` with the scenario ``source`` named before its message (as
+    :func:`_source_name` names it), or ``exc`` itself when it already names it, the
+    source is a dict, or its class takes another signature."""
+    where = _source_name(source)
+    message = str(exc)
+    if where is None or message.startswith(f"{where}:"):
+        return exc
+    try:
+        return type(exc)(f"{where}: {message}")
+    except TypeError:  # a subclass with another signature keeps its own message
+        return exc
 
 
 def _source_name(source: str) -> str | None:
