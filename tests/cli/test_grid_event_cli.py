@@ -3,6 +3,7 @@ run's database; bad input is one line on stderr with exit code 2 and stores noth
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -18,11 +19,12 @@ LIVE = Path(__file__).resolve().parents[2] / "src/greenhop/data/scenarios/live-3
 def live_run_db(path: Path, status: str = "live", step: int = 0) -> Path:
     """A run database as a live run of the 3-site scenario leaves it at ``step``."""
     st = Store.open(path, create=True)
+    sha = hashlib.sha256(LIVE.read_bytes()).hexdigest()  # the file as the run started it
     with st.tx():
         st.con.execute(
             "INSERT INTO run (id, scenario, scenario_sha256, policy, time_scale, status, step, "
-            "n_steps, started_unix_s, updated_unix_s) VALUES (1, ?, 'x', 'static', 3600, ?, ?, "
-            "48, ?, ?)", (str(LIVE), status, step, time.time(), time.time()))
+            "n_steps, started_unix_s, updated_unix_s) VALUES (1, ?, ?, 'static', 3600, ?, ?, "
+            "48, ?, ?)", (str(LIVE), sha, status, step, time.time(), time.time()))
     st.close()
     return path
 

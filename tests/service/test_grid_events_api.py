@@ -133,6 +133,15 @@ def test_an_event_is_filed_for_the_controllers_next_step(client):
      "request body.limit: must be between 0 and 1e+12 W"),
     ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW", "price": -1e308},
      "request body.price: must be between -1e+09 and 1e+09 per MWh"),
+    # names of the wrong type were stored as their text ("['a']", "1.5") or dropped (0)
+    *[({"id": bad, "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"},
+       "request body.id: expected a string") for bad in (["a"], 1.5, 0, False, {})],
+    ({"id": " ", "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body.id: must not be blank"),
+    ({"site": ["greensboro-nc"], "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body.site: expected a string"),
+    ({"zone": 5, "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body.zone: expected a string"),
 ])
 def test_bad_events_are_422_with_one_line_and_nothing_stored(client, body, message):
     # json.dumps escapes a lone surrogate ("\\ud800"), which UTF-8 cannot carry raw
@@ -185,3 +194,62 @@ def test_an_event_for_a_run_whose_scenario_is_gone_is_409_and_stores_nothing(tmp
             "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"})
     assert r.status_code == 409 and "moved-away.toml is gone" in r.json()["detail"], r.text
     assert stored(db) == []
+
+
+def test_events_sent_at_once_without_an_id_are_all_filed_with_their_own(client):
+    """Twenty requests at once chose the same free id and all but a few were refused with
+    "give another id", an id the client never gave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"site": "greensboro-nc", "from": "+1h", "to": "+2h", "reduce": "25%"}
+    url = str(client.base_url)
+
+    def post(_):
+        with httpx.Client(base_url=url, timeout=60) as c:
+            return c.post("/api/v1/grid/events", headers=AUTH, json=body)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(post, range(20)))
+    assert [r.status_code for r in answers] == [202] * 20, [r.text for r in answers]
+    ids = [r.json()["event"]["id"] for r in answers]
+    assert len(set(ids)) == 20
+    assert sorted(e["id"] for e in stored(client.db)) == sorted(ids)
+
+
+def test_an_event_without_an_announcement_is_announced_now_as_on_the_command_line(client):
+    r = client.post("/api/v1/grid/events", headers=AUTH, json={
+        "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"})
+    assert r.status_code == 202, r.text
+    now = 1685577600.0 + 4 * 900  # the run is at step 4
+    assert r.json()["event"]["body"]["announced_unix_s"] == now
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda text: text.replace('start = "2023-06-01T00:00:00Z"',
+                               'start = "2030-01-01T00:00:00Z"'), "changed since the run started"),
+    (lambda text: "this is = = not toml\n", "changed since the run started"),
+])
+def test_an_event_for_a_run_whose_scenario_was_edited_is_409_and_stores_nothing(
+        tmp_path, edit, message):
+    """An edited file put the event on another clock (a start in 2030: an event that never
+    applies, accepted); a broken one was a 422, as if the request were at fault."""
+    import hashlib
+    import sqlite3
+
+    from test_grid_event_cli import LIVE
+
+    mine = tmp_path / "live.toml"
+    mine.write_text(LIVE.read_text())
+    db = live_run_db(tmp_path / "run.db", step=4)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE run SET scenario = ?, scenario_sha256 = ?",
+                (str(mine), hashlib.sha256(mine.read_bytes()).hexdigest()))
+    con.commit()
+    con.close()
+    body = {"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"}
+    with serving(db) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.post("/api/v1/grid/events", headers=AUTH, json=body).status_code == 202
+        mine.write_text(edit(mine.read_text()))
+        r = c.post("/api/v1/grid/events", headers=AUTH, json=body)
+    assert r.status_code == 409 and message in r.json()["detail"], r.text
+    assert len(stored(db)) == 1

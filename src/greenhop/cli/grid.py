@@ -53,7 +53,7 @@ def event_command(
     if not site and not zone:
         raise ConfigError("give the target: --site S (repeat for several) or --zone Z")
     fields: dict = {"id": event_id, "from": start, "to": end,
-                    "announce": announce or "now", "limit": limit, "reduce": reduce,
+                    "announce": announce, "limit": limit, "reduce": reduce,
                     "price": price}
     if zone:
         fields["zone"] = zone

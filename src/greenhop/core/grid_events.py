@@ -287,10 +287,13 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
         else:
             announced = parse_when(ann, f"{where}.announce", origin_unix_s=origin_unix_s)
         _in_years(announced, f"{where}.{k_ann}", ann)
-    fields: dict = {"id": str(data.get("id") or ""), "start_unix_s": start,
+    for key in ("id", "site", "zone"):  # str() would store ['a'] or 1.5 as a name
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConfigError(f"{where}.{key}: expected a string, got {data[key]!r}")
+    fields: dict = {"id": data.get("id") or "", "start_unix_s": start,
                     "duration_s": duration, "announced_unix_s": announced}
     if data.get("site") is not None:
-        fields["site"] = str(data["site"])
+        fields["site"] = data["site"]
     if data.get("sites") is not None:
         s = data["sites"]
         if not isinstance(s, list | tuple) or not s or not all(isinstance(x, str) for x in s):
@@ -298,7 +301,7 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
                               f"got {s!r}")
         fields["sites"] = tuple(s)
     if data.get("zone") is not None:
-        fields["zone"] = str(data["zone"])
+        fields["zone"] = data["zone"]
     if data.get("limit") is not None and data.get("reduce") is not None:
         raise ConfigError(f"{where}: give limit or reduce, not both")
     if data.get("limit") is not None:
@@ -312,6 +315,8 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
             raise ConfigError(f"{where}.price: expected a number [currency/MWh], got {p!r}")
         fields["price_per_mwh"] = _within(_float(p, f"{where}.price"), -MAX_PRICE_PER_MWH,
                                           MAX_PRICE_PER_MWH, f"{where}.price", "per MWh")
-    if not fields["id"].strip():
+    if data.get("id") is None:
         raise ConfigError(f"{where}.id: required key is missing")
+    if not fields["id"].strip():
+        raise ConfigError(f"{where}.id: must not be blank, got {fields['id']!r}")
     return make_event(where, **fields)

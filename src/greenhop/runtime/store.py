@@ -104,6 +104,10 @@ CREATE TABLE IF NOT EXISTS grid_events (
 """
 
 
+
+class DuplicateEventId(ConfigError):
+    """A grid event's id that the run already has."""
+
 class StoreError(RuntimeFailure):
     """The database cannot be used (busy, another schema, inconsistent)."""
 
@@ -573,14 +577,14 @@ class Store:
         ``grid-event-request`` event, in one transaction; returns the row as a dict.
 
         Raises:
-            ConfigError: an event with this id was already filed.
+            DuplicateEventId: an event with this id was already filed.
         """
         now = time.time()
         with self.tx():
             if self.con.execute("SELECT 1 FROM grid_events WHERE id = ?",
                                 (event_id,)).fetchone():
-                raise ConfigError(f"event {event_id!r}: this run already has an event with "
-                                  "this id; give another id")
+                raise DuplicateEventId(f"event {event_id!r}: this run already has an event "
+                                       "with this id; give another id")
             row = self.run_row()
             step = int(row["step"]) if row is not None else 0
             self.con.execute("INSERT INTO grid_events (id, body, unix_s) VALUES (?, ?, ?)",

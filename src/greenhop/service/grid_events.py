@@ -10,16 +10,17 @@ step (:func:`greenhop.runtime.operate.apply_grid_events`).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.grid_events import event_from_fields
 from greenhop.fleet.demand_response import scenario_zones, site_events
-from greenhop.runtime.store import Store
+from greenhop.runtime.store import DuplicateEventId, Store
 from greenhop.sim.scenario import load_scenario
 
 
@@ -40,7 +41,15 @@ def run_clock(store: Store) -> tuple[object, float, int]:
     if not path.is_file():
         raise ScenarioGone(f"the run's scenario {path} is gone; events are checked against "
                            "it: put it back where the run was started from")
-    sc = load_scenario(path)
+    # an edited file may put the run on another clock (its start) or fleet: refuse it, as
+    # resuming the run does
+    if hashlib.sha256(path.read_bytes()).hexdigest() != row["scenario_sha256"]:
+        raise ScenarioGone(f"the run's scenario {path} changed since the run started; events "
+                           "are checked against it: put back the file the run started with")
+    try:
+        sc = load_scenario(path)
+    except UserError as exc:  # the run's own file, not the request, is at fault
+        raise ScenarioGone(f"the run's scenario no longer reads: {exc}") from None
     return sc, float(sc.start.timestamp()), int(row["step"])
 
 
@@ -61,12 +70,11 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     sc, start_unix_s, step = run_clock(store)
     now = start_unix_s + step * sc.step_s
     fields = dict(fields)
-    if not fields.get("id"):  # the first free one (a user may have chosen event-...-1)
-        taken = {e["id"] for e in store.grid_events()}
-        n = len(taken) + 1
-        while f"event-{int(now)}-{n}" in taken:
-            n += 1
-        fields["id"] = f"event-{int(now)}-{n}"
+    if fields.get("announce") is None and fields.get("lead") is None:
+        fields["announce"] = "now"  # known from now on: the fleet may plan for it
+    made_up = fields.get("id") is None
+    if made_up:  # the first free one (a user may have chosen event-...-1)
+        fields["id"] = _free_id(store, now)
     past = ConfigError(f"{where}: the event ends before the run's present (step {step}); "
                        "give a later end")
     try:
@@ -90,5 +98,26 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
                                start_unix_s=start_unix_s),
         base_demand_w=np.array([s.base_load_w * s.pue for s in specs]))
     site_events(fleet, [ev], scenario_zones(sc))  # unknown site or zone, limit under base
-    body = ev.model_dump(mode="json")
-    return store.request_grid_event(ev.id, body)
+    for _ in range(MADE_UP_ID_TRIES):
+        try:
+            return store.request_grid_event(ev.id, ev.model_dump(mode="json"))
+        except DuplicateEventId:
+            if not made_up:
+                raise
+            # another request took this id between our read and our write: the next one
+            ev = ev.model_copy(update={"id": _free_id(store, now)})
+    raise DuplicateEventId(f"{where}: no free event id after {MADE_UP_ID_TRIES} tries; give "
+                           "an id")
+
+
+MADE_UP_ID_TRIES = 100
+"""How often a made-up id is chosen again when concurrent requests took it."""
+
+
+def _free_id(store: Store, now_unix_s: float) -> str:
+    """The first ``event-NOW-N`` the run does not have."""
+    taken = {e["id"] for e in store.grid_events()}
+    n = len(taken) + 1
+    while f"event-{int(now_unix_s)}-{n}" in taken:
+        n += 1
+    return f"event-{int(now_unix_s)}-{n}"
