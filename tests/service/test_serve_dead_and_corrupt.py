@@ -59,6 +59,29 @@ def test_an_event_body_that_is_not_json_is_503_naming_the_event(finished_db, tmp
             assert f"{db}: event " in detail and "the body is not JSON" in detail, detail
 
 
+@pytest.mark.parametrize(("edit", "paths"), [
+    ("UPDATE events SET body = '{}' WHERE kind = 'migrate'",
+     ("/api/v1/migrations", "/api/v1/placements", "/api/v1/figures/placement", "/metrics")),
+    ("""UPDATE events SET body = json_set(body, '$.demand_w', 'x', '$.job_load_w',
+        json('[1, 2]')) WHERE kind = 'booked'""",
+     ("/api/v1/timeline", "/api/v1/figures/timeline", "/metrics")),
+    ("UPDATE events SET body = '{\"renewable_w\": \"abc\"}' WHERE kind = 'power'",
+     ("/api/v1/timeline",)),
+])
+def test_an_event_body_of_the_wrong_shape_is_503_naming_the_view(finished_db, tmp_path, edit,
+                                                                  paths):
+    """JSON bodies missing a key or holding a string where numbers belong were a 500
+    ("internal error (KeyError)"); the database is all these views read."""
+    db = edited_copy(finished_db, tmp_path / "run.db", edit)
+    with served(db) as url, httpx.Client(base_url=url, timeout=20) as c:
+        for path in paths:
+            r = c.get(path)
+            assert r.status_code == 503, (path, r.status_code, r.text[:200])
+            detail = r.json()["detail"]
+            assert f"{db}: a recorded event has an unexpected shape" in detail, detail
+        assert c.get("/api/v1/run").status_code == 200  # what does not read them still works
+
+
 def test_a_database_another_process_holds_is_busy(finished_db, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(store_mod, "READ_TIMEOUT_S", 0.2)
     db = tmp_path / "run.db"

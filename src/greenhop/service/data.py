@@ -11,6 +11,7 @@ views still work, without the parts that need it (feasibility, forecast windows)
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
@@ -20,13 +21,38 @@ from typing import Any
 import numpy as np
 
 from greenhop.core.errors import ConfigError
-from greenhop.runtime.store import StoreError, event_body, owner_alive, run_status
+from greenhop.runtime.store import (
+    DamagedDatabase,
+    StoreError,
+    event_body,
+    owner_alive,
+    run_status,
+)
 
 MOVING = ("saving", "transferring", "restoring")
 """Job phases of a migration in flight."""
 
 LIVE_ONLY_KEYS = ("command", "env", "cwd", "steps")
 """Keys of a scenario's ``[[jobs]]`` that only a live run reads (dropped here)."""
+
+
+def reads_bodies(view):
+    """``view`` (a method reading the run's recorded event bodies), with a body of an
+    unexpected shape (a key missing, a string where numbers belong) answered as a damaged
+    database (the service's 503, naming the view) rather than an internal error (500):
+    nothing but the database feeds these views."""
+    @functools.wraps(view)
+    def reading(self, *args, **kwargs):
+        try:
+            return view(self, *args, **kwargs)
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            if isinstance(exc, ConfigError):  # already says what and where
+                raise
+            raise DamagedDatabase(
+                f"{self.path}: a recorded event has an unexpected shape for the "
+                f"{view.__name__} view ({type(exc).__name__}: {str(exc)[:120]}); restore "
+                "the database from a copy") from exc
+    return reading
 
 
 def _json(text: str | None) -> Any:
@@ -180,6 +206,7 @@ class RunReader:
         with self.connect() as con:
             return self._names(con)
 
+    @reads_bodies
     def run(self) -> dict:
         """scenario, policy, status (a ``live`` run whose controller is gone: ``dead``, as
         ``greenhop status`` says), step, n_steps, step_s, start_unix_s (the scenario's
@@ -209,6 +236,7 @@ class RunReader:
                 "paused": op["paused"], "sites": sites, "jobs": jobs,
                 "error": row["error"], "time_scale": row["time_scale"]}
 
+    @reads_bodies
     def sites(self) -> list[dict]:
         """Per site: renewable and surplus power now [W], in a window, drained, the
         forecast window quantiles [s] (or None) and the jobs running there."""
@@ -248,6 +276,7 @@ class RunReader:
         except (KeyError, TypeError, ValueError, IndexError):
             return {}
 
+    @reads_bodies
     def jobs(self) -> list[dict]:
         """Per job: phase, site, destination, real step, total steps, progress (the
         trainer's steps), work done (the run's books: what decides when a job finishes),
@@ -284,6 +313,7 @@ class RunReader:
         return [min(1.0, max(0.0, 1.0 - float(rest) / float(w))) if w > 0 else None
                 for w, rest in zip(work, left, strict=False)]
 
+    @reads_bodies
     def migrations(self) -> list[dict]:
         """Every migration of the run, oldest first: job, src, dst, phase, bytes moved and
         total [B], ETA [s] (None when unknown), start [s since the epoch], finished."""
@@ -304,6 +334,7 @@ class RunReader:
         return [(jnames[m["job"]], sites[m["src"]], sites[m["dst"]], float(m["bytes"]))
                 for m in led["fleet"]["migrations"] if m.get("end_s") is not None]
 
+    @reads_bodies
     def events(self, after: int = 0, limit: int = 500) -> list[dict]:
         """Events with id > ``after``, at most ``limit``, in id order."""
         with self.connect() as con:
@@ -313,6 +344,7 @@ class RunReader:
                  "data": event_body(self.path, r["seq"], r["kind"], r["body"]),
                  "unix_s": r["unix_s"]} for r in rows]
 
+    @reads_bodies
     def timeline(self) -> dict:
         """Per booked step and site: renewable, surplus and job load [W]."""
         with self.connect() as con:
@@ -340,6 +372,7 @@ class RunReader:
                                for t in steps]}
         return out
 
+    @reads_bodies
     def placements(self) -> list[dict]:
         """Stay intervals: job, site, from_step, to_step (None: still there)."""
         with self.connect() as con:
@@ -358,6 +391,7 @@ class RunReader:
                 open_[job] = iv
         return out
 
+    @reads_bodies
     def feasibility(self) -> dict:
         """The candidate moves now: each running migratable job x every other site, with
         the model's downtime [s], the destination's remaining window [s] and the verdict."""
@@ -371,6 +405,7 @@ class RunReader:
             return {"alpha": None, "moves": []}
         return _feasibility(si, rows, sites, op, int(row["step"]))
 
+    @reads_bodies
     def metrics_snapshot(self) -> dict:
         """What the Prometheus collector reports (see :mod:`greenhop.service.metrics`)."""
         with self.connect() as con:

@@ -32,7 +32,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from greenhop.service.data import RunReader
+from greenhop.service.data import RunReader, reads_bodies
 
 #: upper bounds of the migration phase histogram [s]
 PHASE_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -72,6 +72,17 @@ class RunCollector(Collector):
         return []  # no samples at registration time (the database may not exist yet)
 
     def collect(self):
+        yield from self._samples()
+
+    @reads_bodies
+    def _samples(self) -> list:
+        return list(self._families())
+
+    @property
+    def path(self):  # what reads_bodies names
+        return self.reader.path
+
+    def _families(self):
         snap = self.reader.metrics_snapshot()
         sites = snap["sites"]
         rows = snap["site_rows"]
