@@ -5,6 +5,7 @@ warning saying so is printed before anything runs."""
 from __future__ import annotations
 
 import json
+import os
 
 import clikit
 import pytest
@@ -65,6 +66,68 @@ def test_a_policy_cell_copied_from_another_seed_runs_again(swept, capsys):
     assert "4 cells (1 run now, 3 already there)" in stdout
     assert "p000-s00002-static.json was not a readable cell" in err
     assert json.loads(cell.read_text())["scenario"]["seed"] == 2
+
+
+def _metric(value):
+    """A damage: seed 2's static cell with its ``job_nr_kwh`` set to ``value``."""
+    def damage(cell):
+        doc = json.loads(cell.read_text())
+        doc["policies"]["static"]["job_nr_kwh"] = value
+        cell.write_text(json.dumps(doc))  # NaN as JSON's NaN literal, which greenhop never writes
+    return damage
+
+
+def _fifo(cell):
+    cell.unlink()
+    os.mkfifo(cell)
+
+
+def _dev_zero(cell):
+    cell.unlink()
+    cell.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("damage", [
+    _metric(float("nan")),  # dropped the seed from the statistics, without a word
+    _metric(10**400),       # OverflowError in the statistics, on every re-run
+    _fifo,                 # the read blocked for ever
+    _dev_zero,             # the read never ended, gigabytes a second
+], ids=["nan", "huge-integer", "fifo", "dev-zero"])
+def test_a_policy_cell_no_greenhop_wrote_is_set_aside_and_run_again(swept, capsys, damage):
+    args, cells = swept
+    cell = cells / "p000-s00002-static.json"
+    damage(cell)
+    code, stdout, err = clikit.run(capsys, *args)
+    assert code == 0, err
+    assert "4 cells (1 run now, 3 already there)" in stdout
+    assert "p000-s00002-static.json was not a readable cell" in err
+    assert json.loads(cell.read_text())["scenario"]["seed"] == 2
+
+
+def test_a_metric_too_large_for_the_statistics_leaves_them_null_not_a_traceback(swept, capsys):
+    """1e308 kWh is a number, but two of them overflow the mean: summary.json could not be
+    written (allow_nan) and the finished sweep's summary and report were gone."""
+    args, cells = swept
+    for seed in (1, 2):
+        cell = cells / f"p000-s0000{seed}-static.json"
+        doc = json.loads(cell.read_text())
+        doc["policies"]["static"]["job_nr_kwh"] = 1e308
+        cell.write_text(json.dumps(doc))
+    code, _, err = clikit.run(capsys, *args)
+    assert code == 0, err
+    out = cells.parent
+    summary = json.loads((out / "summary.json").read_text())
+    assert "NaN" not in (out / "summary.json").read_text()
+    assert summary and (out / "report.html").is_file()
+
+
+def test_a_folder_where_the_sweeps_lock_goes_is_one_line_naming_it(swept, capsys):
+    args, cells = swept
+    lock = cells.parent / ".lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    code, _, err = clikit.run(capsys, *args)
+    clikit.one_line_error(code, err, f"{lock}: cannot take the sweep's lock here")
 
 
 def test_the_set_aside_warning_is_printed_before_a_run_that_fails(swept, capsys,

@@ -49,13 +49,16 @@ def bootstrap_ci(values: Sequence[float], *, n_resamples: int = N_RESAMPLES,
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if np.all(x == x[0]):  # every resample is the sample itself: no spread
-        m = float(x.mean())
+        m = float(x[0])  # (the mean, without a sum that could overflow)
         return m, m
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_resamples, n))
-    means = x[idx].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [tail, 1.0 - tail])
+    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: no interval
+        means = x[idx].mean(axis=1)
+        tail = (1.0 - level) / 2.0
+        lo, hi = np.quantile(means, [tail, 1.0 - tail])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
     return float(lo), float(hi)
 
 
@@ -68,9 +71,11 @@ def describe(values: Sequence[float | None], **kw) -> dict:
     """
     x = _values(values)
     ci = bootstrap_ci(x, **kw)
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum past 1e308: no mean
+        mean = float(x.mean()) if x.size else None
     return {
         "n": int(x.size),
-        "mean": float(x.mean()) if x.size else None,
+        "mean": mean if mean is not None and np.isfinite(mean) else None,
         "ci_lo": None if ci is None else ci[0],
         "ci_hi": None if ci is None else ci[1],
         "half_width": None if ci is None else (ci[1] - ci[0]) / 2.0,

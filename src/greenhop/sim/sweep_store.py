@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -71,7 +72,20 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 
 def _is_number(v) -> bool:
-    return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+    """``null`` or a finite number a float holds: greenhop writes cells with
+    ``allow_nan=False``, so NaN, Infinity or an integer of 400 digits is not its own."""
+    if v is None:
+        return True
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+MAX_CELL_BYTES = 64 * 2**20
+"""Largest cell file read [B]: a cell is kilobytes; more is not one greenhop wrote."""
 
 
 def _cell_ok(path: Path, policy: str | tuple[str, ...]) -> bool:
@@ -88,6 +102,10 @@ def _cell_ok(path: Path, policy: str | tuple[str, ...]) -> bool:
 
     key_seed = _KEY_SEED.search(path.name)
     try:
+        # a FIFO would block the read, /dev/zero never end it: only a plain file of a
+        # cell's size is read
+        if not path.is_file() or path.stat().st_size > MAX_CELL_BYTES:
+            return False
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
@@ -134,7 +152,12 @@ class SweepStore:
         before a sweep can run)."""
         if self._lock_fd is not None or not self.out.is_dir():
             return
-        fd = try_lock(self.out / LOCK)
+        try:
+            fd = try_lock(self.out / LOCK)
+        except OSError as exc:  # a folder or an unwritable file in its place
+            raise ConfigError(f"{self.out / LOCK}: cannot take the sweep's lock here "
+                              f"({exc.strerror or exc}); remove it, or pick another "
+                              "--out") from None
         if fd is None:
             raise ConfigError(f"{self.out}: another sweep is writing here; wait for it to "
                               "finish, or pick another --out")

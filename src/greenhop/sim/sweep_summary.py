@@ -40,6 +40,18 @@ def _number(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def _finite_or_null(v: Any) -> Any:
+    """``v`` with every NaN or infinity (a statistic of cells too large to sum, 1e308 kWh)
+    as ``null``, which JSON has."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite_or_null(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite_or_null(x) for x in v]
+    return v
+
+
 def tidy_frame(spec, store: SweepStore) -> pd.DataFrame:
     """One row per cell: ``scenario, seed, policy``, one column per grid key, one column
     per numeric metric (and ``_point``, the grid point's index, dropped on output). A
@@ -212,7 +224,7 @@ def write_final(spec, store: SweepStore) -> tuple[dict[str, Path], dict]:
     paths = {name: store.path(name) for name in FINAL_FILES}
     atomic_write(paths["cells.parquet"], buf.getvalue())
     atomic_write(paths["cells.csv"], df.to_csv(index=False, lineterminator="\n"))
-    atomic_write(paths[SUMMARY],
-                 json.dumps(summary, sort_keys=True, indent=2, allow_nan=False) + "\n")
+    atomic_write(paths[SUMMARY], json.dumps(_finite_or_null(summary), sort_keys=True,
+                                            indent=2, allow_nan=False) + "\n")
     atomic_write(paths[REPORT], render_sweep_report(spec, full, summary))
     return paths, summary
