@@ -186,6 +186,30 @@ def test_a_policy_that_raises_is_one_line_naming_it_the_step_and_the_line(capsys
     assert "Traceback" not in err
 
 
+def test_a_policy_that_raises_in_a_sweep_names_the_seed_and_keeps_the_cells_done(
+        capsys, scenario, tmp_path):
+    """The sweep stopped with the policy's message alone: which of the seeds to run again
+    with `simulate` to see it was not said."""
+    mine = tmp_path / "raising.py"
+    mine.write_text(
+        "from greenhop.policies import Capabilities, PolicyBase\n\n\n"
+        "class Raises(PolicyBase):\n"
+        "    name = 'raises'\n"
+        "    capabilities = Capabilities(migrates=True)\n\n"
+        "    def decide(self, obs):\n"
+        "        if obs.step >= 3:\n"
+        "            raise ValueError('boom')\n"
+        "        return []\n")
+    out = tmp_path / "sw"
+    code, _, err = clikit.run(capsys, "sweep", str(scenario), "--seeds", "2", "--serial",
+                              "-p", "static,raises", "--policy-file", f"{mine}:Raises",
+                              "--out", str(out))
+    assert code == 1
+    line = " ".join(err.split())
+    assert re.search(r"seed 2: policy 'raises' failed at step \d+", line), line
+    assert (out / "cells" / "p000-s00002-static.json").is_file()
+
+
 def test_a_bad_policy_file_stops_a_live_run_before_anything_starts(tmp_path):
     work = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "greenhop", "run", str(LIVE), "--policy-file",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.names import is_valid_name
 from greenhop.sim.scenario import Scenario, parse_scenario, scenario_document
 from greenhop.sim.sweep_grid import (
@@ -204,6 +204,20 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
 
 def group_cells(document: dict, source_label: str, base_dir: str, seed: int,
                 policies: tuple[str, ...], bounds: bool) -> Iterator[tuple[str, str, dict]]:
+    """:func:`_group_cells`, whose failure (a policy that raised, say) names the seed: the
+    sweep stops at the first, and the seed is what reproduces it with ``simulate``."""
+    try:
+        yield from _group_cells(document, source_label, base_dir, seed, policies, bounds)
+    except RuntimeFailure as exc:
+        try:
+            named = type(exc)(f"seed {seed}: {exc}")
+        except TypeError:  # a subclass with another signature keeps its own message
+            raise exc from None
+        raise named from exc
+
+
+def _group_cells(document: dict, source_label: str, base_dir: str, seed: int,
+                 policies: tuple[str, ...], bounds: bool) -> Iterator[tuple[str, str, dict]]:
     """Run the cells of one (grid point, seed), yielding ``(policy or BOUNDS, text, meta)``
     as each finishes (``meta``: where and how long it ran).
 
