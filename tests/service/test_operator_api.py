@@ -208,3 +208,37 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
         (e["seq"], e["kind"], e["body"]) for e in evs]
     log = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
     assert [g["id"] for g in streamed] == [e["seq"] for e in log]
+
+
+def test_a_chunked_body_past_the_limit_is_refused_before_it_is_read_whole(stopped_db):
+    """A chunked body declares no length, so the up-front check let it through and the
+    whole of it (50 MB in the probe) was read into memory before the 413."""
+    import asyncio
+
+    from greenhop.service.app import MAX_BODY_BYTES, create_app
+
+    app = create_app(stopped_db, token=TOKEN)
+    chunk = b" " * (16 * 1024)
+    total = 50 * 2**20 // len(chunk)
+    sent = 0
+    answer: dict = {}
+
+    async def receive():
+        nonlocal sent
+        sent += 1
+        return {"type": "http.request", "body": chunk, "more_body": sent < total}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "path": "/api/v1/policy/pause", "raw_path": b"/api/v1/policy/pause",
+             "root_path": "", "scheme": "http", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {TOKEN}".encode()),
+                         (b"content-type", b"application/json"),
+                         (b"transfer-encoding", b"chunked")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    assert answer["status"] == 413
+    assert sent * len(chunk) <= MAX_BODY_BYTES + 2 * len(chunk)  # read up to the limit only

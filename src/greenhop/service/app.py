@@ -317,9 +317,16 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         async def _json_object(request: Request, example: str) -> dict:
             """The request body as a JSON object (an empty body: ``{}``); every string in
             it is text (:func:`not_text_at`), so that it can be stored and echoed."""
-            raw = await request.body()
-            if len(raw) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
+            # read in chunks, stopping past the limit: a chunked body declares no length
+            # for LimitBody to refuse up front, and was read whole (50 MB) before the 413
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} "
+                                        "KiB")
+                chunks.append(chunk)
+            raw = b"".join(chunks)
             if not raw.strip():
                 return {}
             try:
