@@ -222,7 +222,8 @@ def _within(v: float, lo: float, hi: float, where: str, unit: str) -> float:
     """``v``, refused (naming ``where``) outside ``[lo, hi]`` (NaN passes: the model
     refuses it as not finite)."""
     if v < lo or v > hi:
-        raise ConfigError(f"{where}: must be between {lo:g} and {hi:g} {unit}, got {v:g}")
+        # {v:.10g}: 1.0000001 TW read "got 1e+12" with :g, as if at the limit
+        raise ConfigError(f"{where}: must be between {lo:g} and {hi:g} {unit}, got {v:.10g}")
     return v
 
 
