@@ -271,11 +271,34 @@ def _times(frame: pd.DataFrame, col: str, source: str) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(frame[col]))
     except (ValueError, TypeError, OverflowError):
         pass
-    parsed = pd.to_datetime(frame[col], errors="coerce", format="mixed")
+    # Offsets that differ from row to row (a local-time file crossing DST) make pandas
+    # refuse "mixed timezones": they are valid, so read every time as UTC.
+    parsed = pd.to_datetime(frame[col], errors="coerce", format="mixed", utc=True)
     r = _first_unread(frame[col], parsed)
-    at = "" if r is None else f" at line {r + 2} ({frame[col].iloc[r]!r})"
+    if r is None:
+        # utc=True took a time without a zone as UTC: refuse one among zoned times (its
+        # zone is unknown); all without one stay naive, for from_long to refuse.
+        naive = [_naive(x) for x in frame[col]]
+        if all(naive):
+            return pd.DatetimeIndex(parsed).tz_localize(None)
+        if any(naive):
+            r, a = naive.index(True), naive.index(False)
+            raise TraceError(
+                f"{source}: column '{col}' at line {r + 2} ({frame[col].iloc[r]!r}) has no "
+                f"time zone, but line {a + 2} ({frame[col].iloc[a]!r}) has one; give every "
+                "time a zone, e.g. 2023-06-01T12:00:00Z")
+        return pd.DatetimeIndex(parsed)
+    at = f" at line {r + 2} ({frame[col].iloc[r]!r})"
     raise TraceError(f"{source}: column '{col}' is not a time{at}; write ISO 8601 times "
                      "with a zone, e.g. 2023-06-01T12:00:00Z")
+
+
+def _naive(value) -> bool:
+    """Whether ``value`` (a time already read by ``pd.to_datetime``) has no time zone."""
+    try:
+        return pd.Timestamp(value).tzinfo is None
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def _numbers(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:

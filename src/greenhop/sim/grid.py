@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.grid_events import MAX_PRICE_PER_MWH
 from greenhop.core.units import MAX_CARBON_G_PER_KWH, MAX_CARBON_TEXT
 from greenhop.fleet.grid import OBJECTIVES, GridSignals
 from greenhop.sim.schema import Table
@@ -97,7 +98,14 @@ class GridSpec:
 
 def _check_intensities(where: str, kind: str, values: list, listed: bool = True) -> None:
     """A carbon intensity [gCO2/kWh] lies in 0 .. the user traces' ceiling (a price may be
-    negative; an intensity may not)."""
+    negative; an intensity may not) and of prices (within +-1e9 per MWh, as events'
+    prices: beyond, a run's costs overflow)."""
+    if kind == "price":
+        for i, v in enumerate(values):
+            if not -MAX_PRICE_PER_MWH <= v <= MAX_PRICE_PER_MWH:
+                at = f"[{i}]" if listed else ""
+                raise ConfigError(f"{where}{at}: a price is from {-MAX_PRICE_PER_MWH:g} to "
+                                  f"{MAX_PRICE_PER_MWH:g} per MWh, got {v!r}")
     if kind != "carbon":
         return
     for i, v in enumerate(values):
@@ -127,18 +135,33 @@ def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
     if isinstance(value, str):
         return Signal(name=check_signal(value, kind, where).name)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        if not _finite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {_shown(value)}")
         _check_intensities(where, kind, [value], listed=False)
         return Signal(constant=float(value))
     if (isinstance(value, list) and value
             and all(isinstance(v, int | float) and not isinstance(v, bool)
-                    and math.isfinite(v) for v in value)):
+                    and _finite(v) for v in value)):
         _check_intensities(where, kind, value)
         return Signal(values=tuple(float(v) for v in value))
     file = " or { file = \"prices.csv\" }" if kind == "price" else ""
     raise ConfigError(f"{where}: expected a {kind} signal name, a number, a non-empty list "
-                      f"of numbers{file}, got {value!r}")
+                      f"of finite numbers{file}, got {_shown(value)}")
+
+
+def _finite(value: int | float) -> bool:
+    """Whether ``value`` is finite as a float: an integer past any float (1 and 400 zeros)
+    is not (``math.isfinite`` would raise OverflowError on it)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut to one readable line (a 400-digit number, a long list)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def parse_grid(gt: Table, site_names: tuple[str, ...], base_dir: Path | None = None

@@ -270,11 +270,16 @@ def scenario_document(source: str | Path | dict | None = None) -> tuple[dict, st
                 f"scenarios: {', '.join(packaged)}; or pass the path of a TOML scenario "
                 "(see docs/simulator.md)")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors) is no TOML statement
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; a scenario is a TOML file") from None
+    except OSError as exc:  # permission denied, an I/O error
+        raise ConfigError(f"{path}: cannot read the scenario ({exc.strerror})") from None
+    except ValueError as exc:  # tomllib lets an integer of over 4300 digits through
+        raise ConfigError(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
     return data, str(path), path.parent
 
 

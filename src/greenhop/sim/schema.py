@@ -80,6 +80,9 @@ class Table:
         except (TypeError, ValueError):
             raise ConfigError(
                 f"{self.where(key)}: expected {expect}, got {value!r}") from None
+        except OverflowError:  # float() of an integer past any float (1 and 400 zeros)
+            raise ConfigError(f"{self.where(key)}: the number {str(value)[:20]}... is too "
+                              f"large; expected {expect}") from None
 
     def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None,
                hi: float | None = None, lo_open: bool = False, integer: bool = False) -> Any:

@@ -104,7 +104,12 @@ def _number(ctx: _Ctx, table: dict, key: str, where: str, default=None, *, whole
         raise ctx.fail(f"{where}.{key}", f"must be a number, got {value!r}")
     if whole and not isinstance(value, int):
         raise ctx.fail(f"{where}.{key}", f"must be a whole number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        as_float = float(value)
+    except OverflowError:  # an integer past any float: math.isfinite would raise
+        raise ctx.fail(f"{where}.{key}", f"the number {str(value)[:20]}... is too large"
+                       ) from None
+    if not math.isfinite(as_float):
         raise ctx.fail(f"{where}.{key}", f"must be finite, got {value!r}")
     return value
 
@@ -229,6 +234,8 @@ def parse_fleet(text: str, path: str = "<fleet>") -> Fleet:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
+    except ValueError as exc:  # tomllib lets an integer of over 4300 digits through
+        raise ConfigError(f"{path}: not valid TOML ({str(exc).split(';')[0]})") from None
     extra = [k for k in data if k not in ("fleet", "site")]
     if extra:
         raise ctx.fail("top level", f"unknown table or key '{extra[0]}'; a fleet file has "
@@ -267,7 +274,10 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         raise ConfigError(f"fleet file {p} {what}; check the path or omit it to use "
                           "the default fleet")
     try:
-        text = p.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors) is no TOML statement
+        text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text; save the fleet file as UTF-8") from None
+    except OSError as exc:  # permission denied, an I/O error
+        raise ConfigError(f"cannot read {p} ({exc.strerror})") from None
     return parse_fleet(text, str(p))

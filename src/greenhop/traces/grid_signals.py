@@ -38,6 +38,7 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.files import not_a_file_reason
+from greenhop.core.grid_events import MAX_PRICE_PER_MWH
 from greenhop.traces.user_trace import NS_CLOCK_YEARS, past_ns_clock
 
 #: what a signal measures -> its unit
@@ -125,16 +126,20 @@ def read_nl_day_ahead(path: str | Path | None = None, *, allow_gaps: bool = Fals
 
     Raises:
         TraceError: naming the file, the row (and line) and the column: wrong header,
-            unparseable time or price, a non-hourly stamp, a conflicting duplicate, a gap.
+            unparseable time or price, a price beyond +-1e9 per MWh, a non-hourly stamp,
+            a conflicting duplicate, a gap; an unreadable file. A UTF-8 BOM is accepted.
     """
     p = Path(path) if path is not None else nl_day_ahead_path()
     if not p.is_file():
         raise TraceError(f"price file {p} {not_a_file_reason(p)}; give an hourly price CSV")
     try:
-        with p.open(newline="", encoding="utf-8") as fh:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, invisible in errors
+        with p.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except UnicodeDecodeError:
         raise TraceError(f"{p}: not UTF-8 text; give the CSV file") from None
+    except OSError as exc:  # permission denied, an I/O error
+        raise TraceError(f"cannot read {p} ({exc.strerror})") from None
     if not rows or tuple(c.strip() for c in rows[0]) != NL_HEADER:
         got = ",".join(rows[0]) if rows else "an empty file"
         raise TraceError(f"{p}: line 1: expected the header {','.join(NL_HEADER)}, got {got}")
@@ -166,6 +171,12 @@ def read_nl_day_ahead(path: str | Path | None = None, *, allow_gaps: bool = Fals
     if bad.size:
         raise TraceError(f"{_where(p, bad[0])}, column 'Price (EUR/MWhe)': expected a finite "
                          f"number, got {body[bad[0]][3]!r}")
+    # finite but absurd prices overflow the step means and run costs (1e308 -> inf)
+    bad = np.flatnonzero(keep & (prices.abs() > MAX_PRICE_PER_MWH).to_numpy())
+    if bad.size:
+        raise TraceError(f"{_where(p, bad[0])}, column 'Price (EUR/MWhe)': must be between "
+                         f"{-MAX_PRICE_PER_MWH:g} and {MAX_PRICE_PER_MWH:g} per MWh, got "
+                         f"{body[bad[0]][3]!r}; check the price's unit")
     frame = pd.DataFrame({"t": stamps, "price": prices, "row": np.arange(len(body))})[keep]
     off_hour = np.flatnonzero((frame["t"].dt.minute != 0) | (frame["t"].dt.second != 0))
     if off_hour.size:

@@ -55,7 +55,10 @@ intensity): far above any real one, low enough that sums over a year stay finite
 GAP_MODES = ("error", "break", "interpolate")
 TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start",
                        "interval_start_utc", "time_utc")
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2}|UTC|GMT)$", re.IGNORECASE)
+# A zone at the end of a time: Z, UTC, GMT, +HH:MM, +HHMM, or +HH right after a time of day
+# (a bare "-01" may be the day of a date without a time, so it needs the time before it).
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2}|UTC|GMT|[T ]\d{2}(:?\d{2}){0,2}([.,]\d+)?\s*[+-]\d{2})$",
+                     re.IGNORECASE)
 
 
 NS_CLOCK_YEARS = "1678 to 2261"
@@ -217,6 +220,11 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     times = _parse_times(table[time_column], path, kind, time_column)
 
     raw = table[column]
+    if kind == "parquet" and not (pd.api.types.is_integer_dtype(raw.dtype)
+                                  or pd.api.types.is_float_dtype(raw.dtype)):
+        # pd.to_numeric would read booleans as 0/1 and durations as their nanosecond count
+        raise TraceError(f"{path}: column {column!r} holds {raw.dtype} values, not numbers; "
+                         f"store the values in {unit} as a float or integer column")
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     was_given = ~raw.isna().to_numpy()
     bad = np.flatnonzero(np.isnan(values) & was_given)
