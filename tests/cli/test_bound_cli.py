@@ -105,6 +105,30 @@ def test_the_scenarios_bounds_deadlines_is_the_default(capsys, tmp_path, isolate
     assert docs[()]["job_nr_kwh"] == docs[("--deadlines",)]["job_nr_kwh"]
 
 
+def test_a_cap_past_any_schedule_is_no_cap_without_a_warning(capsys, scenario,
+                                                             isolated_cache):
+    """1e308 x a job's ideal time overflowed and printed numpy's RuntimeWarning."""
+    _, none, _ = clikit.run(capsys, "bound", scenario, "--json")
+    code, huge, err = clikit.run(capsys, "bound", scenario, "--json", "--max-slowdown", "1e308")
+    assert code == 0 and err == ""
+    assert json.loads(huge)["job_nr_kwh"] == pytest.approx(json.loads(none)["job_nr_kwh"])
+
+
+def test_block_sets_the_lps_time_blocks(capsys, scenario, isolated_cache):
+    """The too-large-LP message advised longer blocks (block_s), which no option set."""
+    kwh = {}
+    for block, steps in (("15min", 3), ("1h", 12), ("1e300h", 288)):  # 5-min steps, 1 day
+        code, out, err = clikit.run(capsys, "bound", scenario, "--json", "--block", block)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["method"].startswith(f"blocks of {steps} steps"), doc["method"]
+        kwh[block] = doc["job_nr_kwh"]
+    # longer blocks relax the per-step constraints: never a higher bound
+    assert kwh["15min"] + 1e-6 >= kwh["1h"] >= kwh["1e300h"] - 1e-6, kwh
+    code, _, err = clikit.run(capsys, "bound", scenario, "--block", "0s")
+    clikit.one_line_error(code, err, "--block")
+
+
 def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolated_cache):
     docs = {}
     for cap in (None, "3", "1.5", "1.2"):

@@ -479,6 +479,9 @@ def test_set_values_are_toml_literals_or_strings():
     ("migration.startup=60s,1min", "1min is 60s"),  # the same quantity in two units
     ("window_threshold=1kW,0.5kW,1000W", "1000W is 1kW"),
     ("alpha=0.1,0.1", None),
+    # a bare number is read in SI units where a quantity goes: 30 is 30s (ran twice)
+    ("migration.startup=30s,30", "30 is 30s"),
+    ("window_threshold=1000,1kW", "1kW is 1000"),
 ])
 def test_a_set_value_that_means_one_already_listed_is_refused(text, also):
     # two grid points that are one would run the same cells twice under two labels

@@ -46,6 +46,10 @@ def bound_command(
         "10min", "--time-limit", metavar="DURATION",
         help="HiGHS's time limit, e.g. 10min or 90s: past it an LP gives no number and a "
              "MILP (--whole-exemptions) the dual bound it had reached (still a bound)."),
+    block: str = typer.Option(
+        "1h", "--block", metavar="DURATION",
+        help="Length of the LP's time blocks, e.g. 1h or 15min, rounded to whole steps: "
+             "longer blocks make a smaller LP and a looser bound (docs/bounds.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print the bound as JSON only."),
     max_memory: str = typer.Option(
         "4GB", "--max-memory", metavar="SIZE",
@@ -73,6 +77,9 @@ def bound_command(
     time_limit_s = parse_quantity(time_limit, "duration", option="--time-limit", plain=False)
     if not time_limit_s > 0:
         raise ConfigError(f"--time-limit: must be > 0 s, got {time_limit!r}")
+    block_s = parse_quantity(block, "duration", option="--block", plain=False)
+    if not block_s > 0:
+        raise ConfigError(f"--block: must be > 0 s, got {block!r}")
     err = Console(stderr=True, highlight=False)
     with err.status("loading the scenario") as status:
         sc = load_scenario(scenario)
@@ -85,6 +92,7 @@ def bound_command(
                                slowdown_quantile=slowdown_quantile,
                                whole_exemptions=whole_exemptions,
                                max_memory_bytes=max_memory_bytes, time_limit_s=time_limit_s,
+                               block_s=block_s,
                                progress=lambda msg: status.update(msg))
     doc = result.to_dict()
     if as_json:

@@ -117,7 +117,8 @@ def _refuse_empty(argv: list[str]) -> None:
             raise ConfigError(f"argument {i + 1} ({' '.join(argv[:i]) or 'greenhop'} ...) "
                               "is empty; give a value")
         if name is not None:
-            raise ConfigError(f"{name}: empty value; give one, or leave the option out")
+            raise ConfigError(f"{name}: empty value; give a value (or, where the option is "
+                              "optional, leave it out)")
 
 
 def main(argv: list[str] | None = None, application: Callable[..., object] | None = None) -> None:

@@ -34,6 +34,9 @@ _PAIRED = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90",
            "stability_cv", "migrations", "unfinished_jobs")
 
 
+LARGE_GRID = 1000
+"""Grid points from which ``greenhop sweep`` says that it is checking them (seconds)."""
+
 def _pm(d: dict | None) -> str:
     if not d or d.get("mean") is None:
         return "–"
@@ -139,7 +142,7 @@ def sweep_command(
 
     from greenhop.cli.simulate import policy_list, warn
     from greenhop.sim.scenario import parse_scenario
-    from greenhop.sim.sweep import default_out, prepare_sweep, run_sweep
+    from greenhop.sim.sweep import CHECK_EVERY, default_out, prepare_sweep, run_sweep
 
     names = policy_list(policies)
     loaded, refs = policy_files.load(policy_file)
@@ -150,11 +153,22 @@ def sweep_command(
         raise ConfigError("--serial runs in this process: drop --address (or --serial)")
     if out is not None:
         paths.output_dir(out, "--out")
-    spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or (),
-                         policy_files=refs)
+    err = Console(stderr=True, highlight=False)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("checking grid points", total=None)
+
+        def checked(done: int, total: int) -> None:
+            if done == CHECK_EVERY and total >= LARGE_GRID:  # said in a log, too
+                bar.console.print(f"checking {total:,} grid points (a scenario read each) "
+                                  "before the first cell runs ...", soft_wrap=True)
+            bar.update(task, completed=done, total=total)
+
+        spec = prepare_sweep(scenario, seeds=seeds, policies=names, sets=sets or (),
+                             policy_files=refs, checked=checked)
     if out is None:
         paths.output_dir(default_out(spec.scenario_name), "--out (default)")
-    err = Console(stderr=True, highlight=False)
     first = parse_scenario(spec.point_document(0), spec.source_label, Path(spec.base_dir))
     warn(err, first.with_policies(spec.policies))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -263,10 +263,16 @@ def allowed_past_quantile(n: int, q: float) -> int:
     return n - index - 1
 
 
+def _block_steps(inputs: SimInputs, block_s: float) -> int:
+    """Steps per block: ``block_s`` rounded to whole steps, at least 1, at most the run
+    (a block past the horizon is the horizon)."""
+    return int(min(max(1, round(min(block_s, inputs.scenario.horizon_s) / inputs.scenario.step_s)),
+                   max(inputs.n_steps, 1)))
+
+
 def _blocks(inputs: SimInputs, block_s: float) -> np.ndarray:
-    dt = inputs.scenario.step_s
     T = inputs.n_steps
-    k = max(1, round(block_s / dt))
+    k = _block_steps(inputs, block_s)
     return np.unique(np.append(np.arange(0, T, k), T)).astype(np.int64)
 
 
@@ -374,7 +380,8 @@ def compute_bound(
     required = cum[:, -1].copy()
     cap_hi, exempt_max = None, 0.0
     if max_slowdown is not None:
-        cap_s = inputs.job_arrival_s + max_slowdown * ideal_time_s(inputs)
+        with np.errstate(over="ignore"):  # a cap of 1e308: past the horizon, no cap
+            cap_s = inputs.job_arrival_s + max_slowdown * ideal_time_s(inputs)
         if slowdown_quantile is None:
             # the same work, in a window that ends when the slowdown would pass the cap
             window_end = np.minimum(window_end, cap_s)
@@ -400,11 +407,11 @@ def compute_bound(
             f"bound {kind}: the LP would have {size.cols:,} columns, {size.rows:,} rows and "
             f"{size.nnz:,} nonzeros, about {format_size(size.bytes)}, over the limit of "
             f"{format_size(max_memory_bytes)} (greenhop bound --max-memory); shorten the horizon, "
-            "use fewer jobs, or longer time blocks (block_s)")
+            "use fewer jobs, or longer time blocks (greenhop bound --block, block_s)")
     say(f"solving the {kind} LP ({size.cols:,} columns, {size.rows:,} rows)")
     sol = solve(inputs, lp_in, time_limit_s=time_limit_s)
     nr = None if sol.grid_j is None else (sol.grid_j - base_j) / KWH_J
-    nblock = max(1, round(block_s / dt))
+    nblock = _block_steps(inputs, block_s)
     method = (f"blocks of {nblock} step{'s' if nblock > 1 else ''} ({nblock * dt:g} s), "
               "jobs aggregated per placement class")
     if whole_exemptions:

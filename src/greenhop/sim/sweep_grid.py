@@ -133,13 +133,14 @@ _QUANTITY_PARSERS = (units.parse_duration, units.parse_size, units.parse_rate,
 
 def _canonical(value: Any) -> Any:
     """What ``value`` means, for telling two ``--set`` values apart: a number as a float, a
-    quantity (``60s``, ``1min``) as its kind and SI value, anything else as JSON text."""
+    quantity (``60s``, ``1min``) as its SI value (a scenario reads a bare number where a
+    quantity goes in SI units: ``30`` is ``30s``), anything else as JSON text."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         for parse in _QUANTITY_PARSERS:
             try:
-                return parse.__name__, parse(value)
+                return float(parse(value))
             except (units.UnitError, ValueError, TypeError):
                 continue
     return json.dumps(json_value(value), sort_keys=True)

@@ -47,7 +47,7 @@ def _pm(d: dict | None, digits: int = 3) -> str:
 
 def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: int) -> str:
     """Mean and 95% interval per policy (x: policies, or the grid points), seeds as dots."""
-    n_points = len(spec.points)
+    n_points = spec.n_points
     means, seeds = {}, {}
     for pol in spec.policies:
         means[pol], seeds[pol] = [], []
@@ -210,7 +210,7 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
     parts = [
         f"<h1>greenhop sweep — {html.escape(spec.scenario_name)}</h1>",
         f'<p class="sub">{len(spec.policies)} policies x {len(seeds)} seeds '
-        f"({seeds[0]}–{seeds[-1]}) x {len(spec.points)} grid point(s); grid: "
+        f"({seeds[0]}–{seeds[-1]}) x {spec.n_points} grid point(s); grid: "
         f"{html.escape(grid)}; {summary['cells']} cells.</p>",
         f'<p class="note">Intervals: {st["level"] * 100:g}% {html.escape(st["interval"])} '
         f"({st['resamples']} resamples, RNG seed {st['rng_seed']}). Paired differences are "
@@ -220,7 +220,7 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
     for i, m in enumerate(summary["headline"]):
         parts.append(_metric_figure(spec, df, summary, m, i))
     parts += _frontier_part(spec, summary)
-    for p in range(len(spec.points)):
+    for p in range(spec.n_points):
         title = f" — {html.escape(spec.point_label(p))}" if spec.grid else ""
         parts += [f"<h2>Means ± half-width of the 95% interval{title}</h2>",
                   _means_table(spec, summary, p),
