@@ -3,6 +3,8 @@ only the name (the message came from a lookup that did not know which option ask
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from clikit import one_line_error, run
 
@@ -18,3 +20,28 @@ from clikit import one_line_error, run
 def test_an_unknown_name_is_refused_naming_its_option(capsys, args, names):
     code, _, err = run(capsys, *args)
     one_line_error(code, err, *names)
+
+
+@pytest.mark.parametrize(("policy", "some"), [
+    ("wait-awhile", "horizon_s, max_delay_s, profile_days"),
+    ("carbonscaler", None), ("curtail-threshold", None), ("network-aware", None),
+    ("cost-aware-greedy", None), ("threshold", None), ("horizon-planner", "lam"),
+])
+def test_an_unknown_policy_parameter_lists_the_policys_own(capsys, tmp_path, policy, some):
+    """Policies other than the planner answered with Python's own words ("__init__() got an
+    unexpected keyword argument 'bogus'"), without the parameters they take."""
+    import greenhop
+    from greenhop.policies import POLICIES
+    from greenhop.policies.base import accepted_parameters
+
+    text = (Path(greenhop.__file__).parent / "data/scenarios/default.toml").read_text()
+    path = tmp_path / "pp.toml"
+    path.write_text(text + f"\n[policy_params.{policy}]\nbogus = 1\n")
+    code, _, err = run(capsys, "simulate", str(path), "--policies", policy, "--out",
+                       str(tmp_path / "out"))
+    names = ", ".join(sorted(accepted_parameters(POLICIES.get(policy))[0])) or "none"
+    line = one_line_error(code, err, f"policy_params.{policy}.bogus: unknown parameter of "
+                                     f"policy '{policy}'; its parameters: {names}")
+    assert "__init__" not in line
+    assert some is None or some in line
+    assert not (tmp_path / "out").exists()

@@ -113,6 +113,28 @@ POLICIES: Registry[Policy] = Registry("policy", discover=_discover_installed)
 (:mod:`greenhop.policies.plugins`) join at the first lookup."""
 
 
+def accepted_parameters(factory) -> tuple[set[str], bool]:
+    """The keyword parameters ``factory`` (a policy class or function) takes, following
+    ``**kwargs`` up its base classes (a subclass that passes them on takes its bases'
+    names), and whether it takes any name at all (``**kwargs`` that reach no base)."""
+    import inspect
+
+    names: set[str] = set()
+    for cls in getattr(factory, "__mro__", (factory,)):
+        init = cls.__init__ if isinstance(cls, type) else cls
+        if init is object.__init__:
+            return names, False
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+            return names, True
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                  and p.name != "self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names, False
+    return names, True
+
+
 def make_policy(name: str, **params) -> Policy:
     """A fresh policy called ``name``; unknown names and parameters raise ConfigError, and
     so does a value its constructor cannot take (a text where it wants a number, say).

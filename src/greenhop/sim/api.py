@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,16 +113,9 @@ def policy_params(sc, name: str) -> dict:
 def _takes(factory, parameter: str) -> bool:
     """Whether ``factory(parameter=...)`` is accepted: named in its signature, or passed on
     through ``**kwargs`` to a base class that names it."""
-    for cls in getattr(factory, "__mro__", (factory,)):
-        init = cls.__init__ if isinstance(cls, type) else cls
-        if init is object.__init__:
-            return False
-        params = inspect.signature(init).parameters
-        if parameter in params:
-            return True
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return False
-    return False
+    from greenhop.policies.base import accepted_parameters
+
+    return parameter in accepted_parameters(factory)[0]
 
 
 def simulate(

@@ -18,7 +18,6 @@ so every worker loads exactly the file the sweep started with).
 from __future__ import annotations
 
 import copy
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +31,13 @@ DEFAULT_POLICIES = ("static", "energy-greedy", "feasibility-aware", "threshold")
 _OWN_KEYS = ("file", "class", "sha256")
 
 
-def _accepted(factory) -> tuple[set[str], bool]:
-    """The keyword parameters ``factory`` names, and whether it takes any (``**kwargs``)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
-        return set(), True
-    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return names, any(p.kind is p.VAR_KEYWORD for p in params)
-
-
 def check_params(name: str, params: dict[str, Any], where: str) -> None:
     """Build policy ``name`` once with ``params``, so an unknown or bad parameter is one
     line naming its key at ``where``."""
     from greenhop.policies import POLICIES, make_policy
+    from greenhop.policies.base import accepted_parameters
 
-    names, var_kw = _accepted(POLICIES.get(name))
+    names, var_kw = accepted_parameters(POLICIES.get(name))
     unknown = sorted(set(params) - names)
     if unknown and not var_kw:
         valid = ", ".join(sorted(names)) or "none"
@@ -56,7 +46,12 @@ def check_params(name: str, params: dict[str, Any], where: str) -> None:
     try:
         make_policy(name, **params)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {str(exc).removeprefix(f'{name}: ')}") from None
+        msg = str(exc).removeprefix(f"{name}: ")
+        if msg.startswith(where):
+            raise ConfigError(msg) from None
+        # "quantile: must be ..." names one of the parameters: where.quantile: must be ...
+        sep = "." if msg.split(":", 1)[0] in params else ": "
+        raise ConfigError(f"{where}{sep}{msg}") from None
 
 
 def check_policy_names(names, option: str | None = None) -> None:

@@ -39,7 +39,7 @@ from greenhop.sim.forecasts import (
     with_policy_quantiles,
 )
 from greenhop.sim.grid import GridSpec, parse_grid
-from greenhop.sim.policy_table import check_policy_names, parse_policies
+from greenhop.sim.policy_table import check_params, check_policy_names, parse_policies
 from greenhop.sim.schema import Table
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
@@ -848,16 +848,9 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
                 raise ConfigError(f"{sub.where(twice[0])}: also set in [policies.{pname}]; "
                                   "set it once")
             params[pname] = {**params.get(pname, {}), **sub.data}
-            from greenhop.policies import make_policy
-
-            try:  # build it once now, so a bad parameter is reported with its key path
-                make_policy(pname, **params[pname])
-            except ConfigError as exc:
-                msg = str(exc).removeprefix(f"{pname}: ")
-                key = msg.split(":", 1)[0]
-                sep = "." if key in params[pname] else ": "
-                raise ConfigError(msg if msg.startswith(sub.path) else f"{sub.path}{sep}{msg}"
-                                  ) from None
+            # built once now, so a bad parameter is reported with its key path (an unknown
+            # one with the policy's parameters), as in a [policies.NAME] table
+            check_params(pname, params[pname], sub.path)
     threshold = t.power("window_threshold", 1000.0)
     on_close = t.string("on_window_close", "continue", choices=ON_WINDOW_CLOSE)
     alpha = t.number("alpha", C.ALPHA, lo=0, lo_open=True, hi=1)
