@@ -104,3 +104,32 @@ def test_a_run_that_booked_no_step_has_zero_job_energy(tmp_path):
     assert m["base_only_nr_kwh"] == 0.0 and m["job_nr_kwh"] == 0.0
     assert m["unfinished_jobs"] == len(inputs()[1].job_work_gpu_s)
     ctl.store.close()
+
+
+def test_a_run_killed_as_it_finishes_is_resumed_not_refused_as_finished(tmp_path):
+    """metrics.json was written after the run was recorded done: a kill -9 in between left
+    a finished run no command would write its metrics for (a rerun was refused, saying they
+    were in the work directory). Now they are written first, and a run killed then (its
+    ``before_done`` never returns) resumes and finishes again."""
+    db = tmp_path / "run.db"
+    seen = {}
+
+    def killed(summary):
+        seen["status"] = summary["status"]
+        seen["recorded"] = ctl.store.run_row()["status"]
+        raise KeyboardInterrupt  # the process ends here, as kill -9 would end it
+
+    ctl = memory_controller(db, InMemoryExecutor())
+    try:
+        ctl.prepare()
+        with pytest.raises(KeyboardInterrupt):
+            ctl.run(before_done=killed)
+    finally:
+        ctl.store.close()
+    assert seen == {"status": "done", "recorded": "live"}
+    again = memory_controller(db, InMemoryExecutor())
+    try:
+        assert again.prepare() == "resumed"
+        assert again.run()["status"] == "done"
+    finally:
+        again.store.close()

@@ -57,3 +57,30 @@ def test_a_manifest_that_is_not_json_is_incomplete_but_a_pickled_one_is_unsafe(t
     with pytest.raises(CheckpointError, match="pickle payload") as err:
         wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1)).resume()
     assert not isinstance(err.value, ck.IncompleteCheckpoint)
+
+
+def test_a_checkpoint_under_another_steps_name_is_not_that_step(tmp_path) -> None:
+    """step-30 copied as step-10 was loaded as step 10 (resumed at 30, skipping 10-30), also
+    when the resume was told to load step 10 exactly; a live run then failed every restart
+    blaming the job protocol."""
+    import shutil
+
+    src = tmp_path / "a"
+    wl.TrainingSession(src, model=torch.nn.Linear(2, 1)).save(10)
+    wl.TrainingSession(src, model=torch.nn.Linear(2, 1)).save(30)
+    x = tmp_path / "x"
+    x.mkdir()
+    shutil.copytree(src / "step-000000030", x / "step-000000010")
+    with pytest.raises(ck.IncompleteCheckpoint, match="its manifest is of step 30, not step 10"):
+        ck.verify_checkpoint(x / "step-000000010")
+    exact = wl.TrainingSession(x, model=torch.nn.Linear(2, 1), resume_step=10)
+    with pytest.raises(CheckpointError, match=r"cannot resume from .*step-000000010"):
+        exact.resume()
+    # without an exact step: each passed over as corrupt (none genuine is left: a fresh start)
+    shutil.copytree(src / "step-000000010", x / "step-000000005")
+    (x / "step-000000005" / wl.MANIFEST).unlink()
+    shutil.copytree(src / "step-000000010", x / "step-000000001")
+    newest = wl.TrainingSession(x, model=torch.nn.Linear(2, 1))
+    with pytest.raises(ck.IncompleteCheckpoint):
+        ck.verify_checkpoint(x / "step-000000001")
+    assert newest.resume() == 0 and newest.corrupt_steps == {10, 5, 1}

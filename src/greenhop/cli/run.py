@@ -372,16 +372,22 @@ def run_command(
         err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "
                   f"{len(inp.jobs)} jobs, policy {ctl.cfg.policy_name}, time scale "
                   f"{time_scale:g}x), database {db}; `greenhop status --db {db}` shows it")
-        summary = ctl.run()
-        summary["decision_ms_mean"] = (1e3 * float(np.mean(ctl.decision_wall_s))
-                                       if ctl.decision_wall_s else None)
         from greenhop.runtime.store import export_events
 
-        export_events(ctl.store, workdir / "events.jsonl")
-        doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary)
-        tmp = workdir / "metrics.json.tmp"
-        tmp.write_text(json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
-        tmp.replace(workdir / "metrics.json")
+        def write_outputs(summary: dict) -> dict:
+            summary["decision_ms_mean"] = (1e3 * float(np.mean(ctl.decision_wall_s))
+                                           if ctl.decision_wall_s else None)
+            export_events(ctl.store, workdir / "events.jsonl")
+            doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary)
+            tmp = workdir / "metrics.json.tmp"
+            tmp.write_text(json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
+            tmp.replace(workdir / "metrics.json")
+            return doc
+
+        # written before a finished run is recorded done (a kill -9 in between resumes it),
+        # and again after: the log then ends with its run-done event
+        summary = ctl.run(before_done=write_outputs)
+        doc = write_outputs(summary)
     finally:
         _stop_service(locals().get("server"))
         close_controller(ctl)

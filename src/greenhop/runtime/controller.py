@@ -892,13 +892,17 @@ class Controller:
                            (t + 1, json.dumps(led.to_state()), time.time()))
         return True
 
-    def run(self) -> dict:
+    def run(self, before_done: Callable[[dict], None] | None = None) -> dict:
         """Run to the end of the horizon (once every job is done, the rest is booked without
         waiting) or until a stop request or a failed job; returns a summary ``{"status",
         "step", "migrations", "wall_s"}`` (and ``"error"`` when a job failed: the run is then
         ``failed``, every other job checkpointed, and ``greenhop run`` again retries it). A
         job the horizon ends on is checkpointed and its trainer stopped (phase ``stopped``);
-        the ``run-done`` event names such jobs as ``unfinished``."""
+        the ``run-done`` event names such jobs as ``unfinished``.
+
+        ``before_done(summary)`` runs before a finished run is recorded ``done`` (a run
+        killed in between is resumed, not refused as finished): ``greenhop run`` writes
+        ``metrics.json`` there, which no later command could write for a ``done`` run."""
         led = self.ledger
         T = int(self.inp.n_steps)
         step_wall = led.dt / self.cfg.time_scale
@@ -931,6 +935,8 @@ class Controller:
             unsettled = [(r["name"], r["phase"]) for r in self.store.jobs()
                          if r["phase"] not in AT_REST and (
                              r["trainer_pid"] or r["phase"] in ("saving", "transferring"))]
+            if status == "done" and before_done is not None:
+                before_done(self._summary(status, t_start, unsettled, failure))
             with self.store.tx():
                 self.store.con.execute(
                     "UPDATE run SET status = ?, owner_pid = NULL, error = ?, updated_unix_s = ? "
@@ -944,6 +950,14 @@ class Controller:
             for sig, h in old.items():
                 signal.signal(sig, h)
             self.ex.stop_agents()
+        out = self._summary(status, t_start, unsettled, failure)
+        if isinstance(failure, DatabaseGone):  # the books live on in the open file: save them
+            out["recovered_db"] = str(self.store.save_copy())
+        return out
+
+    def _summary(self, status: str, t_start: float, unsettled: list, failure) -> dict:
+        """What :meth:`run` returns (``wall_s`` [s] up to now)."""
+        led = self.ledger
         out = {"status": status, "step": led.next_step,
                "migrations": sum(1 for m in led.migrations if m.get("end_s") is not None),
                "wall_s": time.monotonic() - t_start,
@@ -953,8 +967,6 @@ class Controller:
         if failure:
             out["error"] = str(failure)
             out["out_of_wall_time"] = isinstance(failure, OutOfWallTime)
-        if isinstance(failure, DatabaseGone):  # the books live on in the open file: save them
-            out["recovered_db"] = str(self.store.save_copy())
         return out
 
     def _loop(self, T: int, step_wall: float, deadline: float, t_start: float) -> None:

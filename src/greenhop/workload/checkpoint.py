@@ -649,11 +649,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
     A missing manifest, or one that is not JSON at all (torn or corrupt at rest), makes the
     checkpoint incomplete (:class:`IncompleteCheckpoint`: resume falls back past it).
+    A ``step-N`` directory whose manifest gives another step (copied or moved under
+    another step's name) is not step N: it is incomplete too, or a resume told to load
+    step N exactly would load another and skip the steps between.
     """
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise IncompleteCheckpoint(f"{path} has no {MANIFEST}: the checkpoint is incomplete")
-    return parse_manifest(mpath.read_bytes(), str(mpath), not_json=IncompleteCheckpoint)
+    m = parse_manifest(mpath.read_bytes(), str(mpath), not_json=IncompleteCheckpoint)
+    named = parse_step_dir(path.name)
+    if named is not None and named != m["step"]:
+        raise IncompleteCheckpoint(f"{path}: its manifest is of step {m['step']}, not step "
+                                   f"{named}: a checkpoint copied under another step's name")
+    return m
 
 
 def parse_manifest(data: bytes, where: str,
