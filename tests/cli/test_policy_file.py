@@ -164,8 +164,8 @@ def test_a_bad_parameter_in_the_scenario_table_names_the_key(capsys, tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_policy_that_raises_is_one_line_naming_it_the_step_and_the_line(capsys, scenario,
-                                                                          tmp_path):
+def _raising_policy(tmp_path):
+    """A policy file whose ``decide`` raises ValueError('boom') from step 3 (line 10)."""
     mine = tmp_path / "raising.py"
     mine.write_text(
         "from greenhop.policies import Capabilities, PolicyBase\n\n\n"
@@ -176,6 +176,12 @@ def test_a_policy_that_raises_is_one_line_naming_it_the_step_and_the_line(capsys
         "        if obs.step >= 3:\n"
         "            raise ValueError('boom')\n"
         "        return []\n")
+    return mine
+
+
+def test_a_policy_that_raises_is_one_line_naming_it_the_step_and_the_line(capsys, scenario,
+                                                                          tmp_path):
+    mine = _raising_policy(tmp_path)
     out = tmp_path / "out"
     code, _, err = clikit.run(capsys, "simulate", str(scenario), "-p", "static", "--out",
                               str(out), "--policy-file", f"{mine}:Raises")
@@ -190,16 +196,7 @@ def test_a_policy_that_raises_in_a_sweep_names_the_seed_and_keeps_the_cells_done
         capsys, scenario, tmp_path):
     """The sweep stopped with the policy's message alone: which of the seeds to run again
     with `simulate` to see it was not said."""
-    mine = tmp_path / "raising.py"
-    mine.write_text(
-        "from greenhop.policies import Capabilities, PolicyBase\n\n\n"
-        "class Raises(PolicyBase):\n"
-        "    name = 'raises'\n"
-        "    capabilities = Capabilities(migrates=True)\n\n"
-        "    def decide(self, obs):\n"
-        "        if obs.step >= 3:\n"
-        "            raise ValueError('boom')\n"
-        "        return []\n")
+    mine = _raising_policy(tmp_path)
     out = tmp_path / "sw"
     code, _, err = clikit.run(capsys, "sweep", str(scenario), "--seeds", "2", "--serial",
                               "-p", "static,raises", "--policy-file", f"{mine}:Raises",
