@@ -206,14 +206,26 @@ class LocalExecutor(Executor):
     def __init__(self, workdir: str | Path, *, agent_start_timeout_s: float = 30.0,
                  token: str | None = None, tls: bool = False, ca_file: str | None = None,
                  remote_agents: dict[str, str] | None = None) -> None:
-        from greenhop.runtime.auth import Credentials, new_token, write_secret
+        from greenhop.core.errors import ConfigError
+        from greenhop.runtime.auth import Credentials, new_token, read_token_file, write_secret
 
         self.workdir = Path(workdir).resolve()
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         secrets_dir = self.workdir / "secrets"
         secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        self.token = token or new_token()
-        self.token_file = write_secret(secrets_dir / "token", self.token + "\n")
+        own = secrets_dir / "token"
+        if token is None:
+            # the work directory's secret is kept: a second command on it (refused, or a
+            # resume) must not change the token a live run's agents are checked against
+            try:
+                token = read_token_file(own, str(own))
+            except ConfigError:  # none yet, or unusable: a new one
+                token = new_token()
+        self.token = token
+        self.token_file = own
+        if not own.is_file() or own.read_text(encoding="ascii", errors="replace").strip() \
+                != token:
+            write_secret(own, token + "\n")
         self.tls = tls
         self.certs: dict = {}
         self.creds = Credentials(self.token, ca_file)
