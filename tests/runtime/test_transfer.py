@@ -358,3 +358,23 @@ def test_receive_file_writes_any_sizes_in_order(tmp_path_factory, sizes, start_b
     finally:
         fh.close()
     assert path.read_bytes() == bytes(expected)
+
+
+def test_a_different_checkpoint_under_the_same_name_at_the_destination_is_kept(
+        tmp_path, source_site) -> None:
+    """DEST/step-N holding another checkpoint (another job's, or a file) was deleted without
+    a word when the pull committed; the same checkpoint pulled again is still replaced."""
+    import torch
+
+    root, path = source_site
+    dst = tmp_path / "dst"
+    other = wl.save_checkpoint(dst, 42, {"model": {"w": torch.zeros(3)}})
+    other_manifest = (other / wl.MANIFEST).read_bytes()
+    with SiteAgent(root) as agent:
+        got = pull(agent.url, "job", dst).path
+        assert (got / wl.MANIFEST).read_bytes() == (path / wl.MANIFEST).read_bytes()
+        kept = [p for p in dst.iterdir() if p.name.startswith(f"foreign-{got.name}-")]
+        assert len(kept) == 1 and (kept[0] / wl.MANIFEST).read_bytes() == other_manifest
+        pull(agent.url, "job", dst)  # the same checkpoint again: replaced, nothing kept
+        assert sorted(p.name for p in dst.iterdir()) == sorted([got.name, kept[0].name])
+    wl.verify_checkpoint(got)

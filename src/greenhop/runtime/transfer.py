@@ -104,16 +104,33 @@ class Storage:
         ck.write_atomic(directory, name, [data])
 
     def commit(self, staging: Path, final: Path) -> None:
-        """Atomically move the verified ``staging`` directory to ``final``."""
+        """Atomically move the verified ``staging`` directory to ``final``.
+
+        What ``final`` held is replaced only when it is this very checkpoint (the same
+        manifest: a pull done again); anything else there (another checkpoint under this
+        name, a file) is kept as ``foreign-<name>-<ns>`` beside it, never deleted."""
         ck.fsync_dir(staging)
         old = None
-        if final.exists():
-            old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        if final.exists() or final.is_symlink():
+            if _same_manifest(final, staging):
+                old = final.with_name(f".old-{final.name}-{os.getpid()}")
+            else:
+                old = final.with_name(f"foreign-{final.name}-{time.time_ns()}")
             os.rename(final, old)
         os.rename(staging, final)
         ck.fsync_dir(final.parent)
-        if old is not None:
+        if old is not None and old.name.startswith(".old-"):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _same_manifest(a: Path, b: Path) -> bool:
+    """Whether directories ``a`` and ``b`` hold byte-identical manifests (the same
+    checkpoint)."""
+    try:
+        return (a.is_dir() and not a.is_symlink()
+                and (a / ck.MANIFEST).read_bytes() == (b / ck.MANIFEST).read_bytes())
+    except OSError:
+        return False
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
