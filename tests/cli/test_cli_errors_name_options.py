@@ -45,3 +45,15 @@ def test_an_unknown_policy_parameter_lists_the_policys_own(capsys, tmp_path, pol
     assert "__init__" not in line
     assert some is None or some in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    # merged into one before: one horizon scored where two were asked for
+    (["forecast", "backtest", "--site", "berlin-de", "--horizons", "1h,60min"],
+     ["--horizons", "60min is the same horizon as 1h"]),
+    # read as a float, 2^53 + 1 became 2^53 and passed the "<= 2^53" check
+    (["sync-map", "--streams", "9007199254740993"], ["--streams 9007199254740993", "2^53"]),
+])
+def test_a_value_read_loosely_before_is_refused(capsys, args, names):
+    code, _, err = run(capsys, *args)
+    one_line_error(code, err, *names)

@@ -210,10 +210,45 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
     assert [g["id"] for g in streamed] == [e["seq"] for e in log]
 
 
+def _post_raw(app, receive, send) -> None:
+    """POST /api/v1/policy/pause to ``app`` at the ASGI level, with the token."""
+    import asyncio
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "path": "/api/v1/policy/pause",
+             "raw_path": b"/api/v1/policy/pause", "root_path": "", "scheme": "http",
+             "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {TOKEN}".encode()),
+                         (b"content-type", b"application/json"),
+                         (b"transfer-encoding", b"chunked")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+
+
+def test_a_client_gone_mid_body_is_answered_without_an_error_in_the_log(stopped_db):
+    """A disconnect mid-body raised ClientDisconnect through the app: a traceback in the
+    service's log for every client that went away."""
+    from greenhop.service.app import create_app
+
+    app = create_app(stopped_db, token=TOKEN)
+    messages = iter([{"type": "http.request", "body": b'{"note": "x', "more_body": True},
+                      {"type": "http.disconnect"}])
+    answer = {}
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+
+    _post_raw(app, receive, send)  # raised ClientDisconnect before
+    assert answer["status"] == 400
+
+
 def test_a_chunked_body_past_the_limit_is_refused_before_it_is_read_whole(stopped_db):
     """A chunked body declares no length, so the up-front check let it through and the
     whole of it (50 MB in the probe) was read into memory before the 413."""
-    import asyncio
 
     from greenhop.service.app import MAX_BODY_BYTES, create_app
 
@@ -232,13 +267,6 @@ def test_a_chunked_body_past_the_limit_is_refused_before_it_is_read_whole(stoppe
         if message["type"] == "http.response.start":
             answer["status"] = message["status"]
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "path": "/api/v1/policy/pause", "raw_path": b"/api/v1/policy/pause",
-             "root_path": "", "scheme": "http", "query_string": b"",
-             "headers": [(b"authorization", f"Bearer {TOKEN}".encode()),
-                         (b"content-type", b"application/json"),
-                         (b"transfer-encoding", b"chunked")],
-             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
-    asyncio.run(app(scope, receive, send))
+    _post_raw(app, receive, send)
     assert answer["status"] == 413
     assert sent * len(chunk) <= MAX_BODY_BYTES + 2 * len(chunk)  # read up to the limit only

@@ -177,6 +177,8 @@ WHOLE_MAX = 2**53
 
 def whole(option: str, text: str, example: str) -> int:
     value = number(option, text, example)
+    if text.strip().isdigit():  # read exactly: a float rounds 2^53 + 1 down to 2^53
+        value = int(text.strip())
     if not (value is not None and 1 <= value <= WHOLE_MAX and value == int(value)):
         raise ConfigError(f"{option} {text} must be a whole number >= 1 (and <= 2^53), "
                           f"e.g. {option} {example}")

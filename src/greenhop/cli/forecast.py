@@ -38,8 +38,10 @@ def _finite(value):
 
 
 def _horizons(text: str) -> list[float]:
-    """The durations of ``--horizons 1h,2h`` [s]: positive, each once, sorted."""
-    out = []
+    """The durations of ``--horizons 1h,2h`` [s]: positive, each once (one listed twice,
+    as ``1h,60min`` too, is refused, as the maps and sweeps refuse theirs), sorted."""
+    out: list[float] = []
+    given: dict[float, str] = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
@@ -47,6 +49,10 @@ def _horizons(text: str) -> list[float]:
         if horizon_s <= 0:
             raise ConfigError(f"--horizons: horizon {part!r} must be longer than 0, e.g. "
                               "--horizons 1h,2h,3h,4h")
+        if horizon_s in given:
+            raise ConfigError(f"--horizons: {part} is the same horizon as {given[horizon_s]}; "
+                              "list each once, e.g. --horizons 1h,2h,3h,4h")
+        given[horizon_s] = part
         out.append(horizon_s)
     if not out:
         raise ConfigError("--horizons: give at least one horizon, e.g. 1h,2h,3h,4h")

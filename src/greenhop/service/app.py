@@ -319,13 +319,19 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             it is text (:func:`not_text_at`), so that it can be stored and echoed."""
             # read in chunks, stopping past the limit: a chunked body declares no length
             # for LimitBody to refuse up front, and was read whole (50 MB) before the 413
+            from starlette.requests import ClientDisconnect
+
             chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} "
-                                        "KiB")
-                chunks.append(chunk)
+            try:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024}"
+                                            " KiB")
+                    chunks.append(chunk)
+            except ClientDisconnect:  # gone mid-body: nothing to do, and no traceback to log
+                raise HTTPException(400, "the client closed the connection before the body "
+                                    "ended") from None
             raw = b"".join(chunks)
             if not raw.strip():
                 return {}
