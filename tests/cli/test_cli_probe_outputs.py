@@ -71,6 +71,15 @@ def test_an_agent_url_with_a_bad_port_is_one_line(capsys, url) -> None:
     one_line_error(code, err, repr(url), "a port from 1 to 65535")
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/../x", "http://127.0.0.1:1/a",
+                                 "http://127.0.0.1:1?x=1", "http://127.0.0.1:1#f"])
+def test_an_agent_url_with_a_path_is_one_line(capsys, url) -> None:
+    """`transfer peers --peer http://127.0.0.1:1/../x` was accepted: an agent serves at its
+    root, and the path was dropped without a word."""
+    code, _, err = run(capsys, "transfer", "peers", "http://127.0.0.1:1", "--peer", url)
+    one_line_error(code, err, repr(url), "without a path, query or fragment")
+
+
 def test_replay_scenario_a_pipe_is_refused_not_read(capsys, tmp_path) -> None:
     """replay --scenario on a FIFO blocked forever reading it."""
     fifo = tmp_path / "fifo"

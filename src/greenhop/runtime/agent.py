@@ -97,6 +97,10 @@ def agent_url_parts(url: str) -> tuple[str, str, int]:
     if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise ConfigError(f"agent URL {url!r} must look like https://host:port (a port "
                           "from 1 to 65535)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        # an agent serves at its root: a path (/../x) would be dropped without a word
+        raise ConfigError(f"agent URL {url!r} must look like https://host:port, without a "
+                          "path, query or fragment")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
