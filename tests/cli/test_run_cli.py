@@ -301,3 +301,14 @@ def test_directories_unreadable_files_and_unwritable_workdirs_are_one_line_error
         assert len(err.strip().splitlines()) <= 4, err  # one message (wrapped by the console)
     assert junk.read_bytes() == before and blocker.read_text() == "x"
     assert _procs_under(tmp_path) == []
+
+
+def test_a_start_refused_after_its_database_was_made_leaves_no_database(capsys, tmp_path):
+    """A refusal found once the run database was opened (here --agent without the agents'
+    token) left an empty database file with every table and no run."""
+    db = tmp_path / "dbs" / "x.db"
+    db.parent.mkdir()
+    code, err = inproc(capsys, "run", str(LIVE), "--workdir", str(tmp_path / "work"), "--db",
+                       str(db), "--agent", "madrid-es=http://127.0.0.1:9")
+    assert code == 2 and "--agent: the controller needs the run's --token-file" in err
+    assert list(db.parent.iterdir()) == []

@@ -189,6 +189,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     wd.prepare()
     wd.acquire()
     store = None
+    made_db = not db.exists()
     try:
         store = Store.open(db, create=True)
         row = store.run_row()
@@ -213,6 +214,9 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     except BaseException:
         if store is not None:
             store.close()
+            if made_db:  # a start refused: the database it made holds nothing, leave none
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
         wd.release()
         raise
     ctl.workdir = wd
