@@ -46,6 +46,16 @@ _CEILINGS = {"power": (MAX_POWER_W, MAX_POWER_TEXT, "W"),
              "energy": (MAX_ENERGY_J, MAX_ENERGY_TEXT, "J")}
 
 
+def finite_float(value: int | float) -> float | None:
+    """``value`` as a float when it is a finite one, else None: NaN, an infinity, and an
+    integer past any float (1 and 400 zeros, whose ``float()`` raises OverflowError)."""
+    try:
+        as_float = float(value)
+    except OverflowError:
+        return None
+    return as_float if math.isfinite(as_float) else None
+
+
 def beyond_ceiling(value: float, kind: str) -> str | None:
     """Why ``value`` (a ``kind``: power [W] or energy [J]) is past its physical ceiling,
     or ``None`` when it is not: finite values so large that sums over a run overflow."""

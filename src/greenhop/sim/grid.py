@@ -36,7 +36,7 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.grid_events import MAX_PRICE_PER_MWH
-from greenhop.core.units import MAX_CARBON_G_PER_KWH, MAX_CARBON_TEXT
+from greenhop.core.units import MAX_CARBON_G_PER_KWH, MAX_CARBON_TEXT, finite_float
 from greenhop.fleet.grid import OBJECTIVES, GridSignals
 from greenhop.sim.schema import Table
 
@@ -135,27 +135,18 @@ def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
     if isinstance(value, str):
         return Signal(name=check_signal(value, kind, where).name)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not _finite(value):
+        if finite_float(value) is None:
             raise ConfigError(f"{where}: expected a finite number, got {_shown(value)}")
         _check_intensities(where, kind, [value], listed=False)
         return Signal(constant=float(value))
     if (isinstance(value, list) and value
             and all(isinstance(v, int | float) and not isinstance(v, bool)
-                    and _finite(v) for v in value)):
+                    and finite_float(v) is not None for v in value)):
         _check_intensities(where, kind, value)
         return Signal(values=tuple(float(v) for v in value))
     file = " or { file = \"prices.csv\" }" if kind == "price" else ""
     raise ConfigError(f"{where}: expected a {kind} signal name, a number, a non-empty list "
                       f"of finite numbers{file}, got {_shown(value)}")
-
-
-def _finite(value: int | float) -> bool:
-    """Whether ``value`` is finite as a float: an integer past any float (1 and 400 zeros)
-    is not (``math.isfinite`` would raise OverflowError on it)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def _shown(value: object) -> str:

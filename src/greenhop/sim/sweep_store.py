@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.filelock import try_lock
+from greenhop.core.units import finite_float
 
 SUMMARY = "summary.json"
 """What a finished sweep writes: statistics per grid point and policy."""
@@ -76,12 +76,8 @@ def _is_number(v) -> bool:
     ``allow_nan=False``, so NaN, Infinity or an integer of 400 digits is not its own."""
     if v is None:
         return True
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except OverflowError:
-        return False
+    return (isinstance(v, int | float) and not isinstance(v, bool)
+            and finite_float(v) is not None)
 
 
 MAX_CELL_BYTES = 64 * 2**20

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from greenhop.core.units import finite_float
 from greenhop.sim import stats
 from greenhop.sim.metrics import compare, gap_closed
 from greenhop.sim.sweep_frontier import ENERGY, SLOWDOWN, frontier
@@ -37,7 +38,7 @@ HEADLINE = (
 def _number(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    return float(v) if math.isfinite(v) else None
+    return finite_float(v)
 
 
 def _finite_or_null(v: Any) -> Any:

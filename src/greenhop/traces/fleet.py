@@ -40,7 +40,7 @@ from pathlib import Path
 from greenhop.core.errors import ConfigError, UnitError
 from greenhop.core.files import not_a_file_reason
 from greenhop.core.specs import BatterySpec, SiteSpec
-from greenhop.core.units import beyond_ceiling, parse_energy, parse_power
+from greenhop.core.units import beyond_ceiling, finite_float, parse_energy, parse_power
 
 SITE_KEYS = ("name", "latitude_deg", "longitude_deg", "timezone", "pv", "wind", "pv_source",
              "wind_source", "base_load", "pue", "gpu_platform", "gpu_slots",
@@ -104,13 +104,9 @@ def _number(ctx: _Ctx, table: dict, key: str, where: str, default=None, *, whole
         raise ctx.fail(f"{where}.{key}", f"must be a number, got {value!r}")
     if whole and not isinstance(value, int):
         raise ctx.fail(f"{where}.{key}", f"must be a whole number, got {value!r}")
-    try:
-        as_float = float(value)
-    except OverflowError:  # an integer past any float: math.isfinite would raise
+    if finite_float(value) is None:  # an integer can only be past any float
         raise ctx.fail(f"{where}.{key}", f"the number {str(value)[:20]}... is too large"
-                       ) from None
-    if not math.isfinite(as_float):
-        raise ctx.fail(f"{where}.{key}", f"must be finite, got {value!r}")
+                       if isinstance(value, int) else f"must be finite, got {value!r}")
     return value
 
 
