@@ -9,7 +9,6 @@ module sees both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -118,10 +117,6 @@ def _scenario_inputs(path: Path, extras: dict | None = None):
     return sc, inp
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def site_link_rates_bps(inputs) -> list[float]:
     """Each site agent's outgoing rate [bit/s]: the fastest WAN link at the site (x its
     efficiency); a transfer to a neighbour is paced by the source's agent."""
@@ -152,6 +147,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     import uuid
 
     from greenhop.policies import make_policy
+    from greenhop.policies.plugins import file_sha256
     from greenhop.runtime.controller import Controller, RunConfig, check_live_run
     from greenhop.runtime.executor import LocalExecutor, TrainerSpec
     from greenhop.runtime.power import TraceReplaySource
@@ -178,7 +174,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
             env=own.get("env", {}), cwd=own.get("cwd"))
     agents = {**extras["agents"], **(agents or {})}
     cfg = RunConfig(
-        scenario=str(scenario.resolve()), scenario_sha256=_sha256(scenario), policy_name=name,
+        scenario=str(scenario.resolve()), scenario_sha256=file_sha256(scenario), policy_name=name,
         time_scale=time_scale, specs=specs, link_rate_bps=site_link_rates_bps(inp),
         write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
@@ -596,6 +592,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     A ``scenario`` given in its place may differ; ``scenario_as_run`` says whether it does
     not (None: the run logged no digest)."""
     from greenhop.policies import make_policy
+    from greenhop.policies.plugins import file_sha256
     from greenhop.runtime.ledger import Ledger, live_forecasts
     from greenhop.runtime.replay import check_event, replay_decisions
     from greenhop.runtime.store import read_events
@@ -610,7 +607,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     as_run = None
     if start.scenario_sha256 is not None and path.is_file():
         try:
-            as_run = _sha256(path) == start.scenario_sha256
+            as_run = file_sha256(path) == start.scenario_sha256
         except OSError:
             as_run = None  # unreadable: _scenario_inputs says so
         if as_run is False and scenario is None:

@@ -104,9 +104,9 @@ CREATE TABLE IF NOT EXISTS grid_events (
 """
 
 
-
 class DuplicateEventId(ConfigError):
     """A grid event's id that the run already has."""
+
 
 class StoreError(RuntimeFailure):
     """The database cannot be used (busy, another schema, inconsistent)."""

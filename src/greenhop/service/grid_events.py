@@ -10,7 +10,6 @@ step (:func:`greenhop.runtime.operate.apply_grid_events`).
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +19,7 @@ import numpy as np
 from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.grid_events import event_from_fields
 from greenhop.fleet.demand_response import scenario_zones, site_events
+from greenhop.policies.plugins import file_sha256
 from greenhop.runtime.store import DuplicateEventId, Store
 from greenhop.sim.scenario import load_scenario
 
@@ -43,7 +43,7 @@ def run_clock(store: Store) -> tuple[object, float, int]:
                            "it: put it back where the run was started from")
     # an edited file may put the run on another clock (its start) or fleet: refuse it, as
     # resuming the run does
-    if hashlib.sha256(path.read_bytes()).hexdigest() != row["scenario_sha256"]:
+    if file_sha256(path) != row["scenario_sha256"]:
         raise ScenarioGone(f"the run's scenario {path} changed since the run started; events "
                            "are checked against it: put back the file the run started with")
     try:
