@@ -32,6 +32,33 @@ def test_a_checkpoint_of_another_model_config_is_refused_before_loading(tmp_path
     assert same.resume() == 3
 
 
+def test_a_checkpoint_of_another_job_is_refused_and_never_taken_as_its_end(
+        tmp_path, monkeypatch) -> None:
+    """A finished checkpoint of another job (same model) copied into a job's directory was
+    taken as the job's end by a live run: the job's name is now in meta.json and checked."""
+    from greenhop.runtime.executor import LocalExecutor
+
+    ex = LocalExecutor(tmp_path / "work")
+    planted = ex.job_dir("mine", "site-a")
+    monkeypatch.setenv("GREENHOP_JOB", "theirs")
+    wl.TrainingSession(planted, model=torch.nn.Linear(2, 1)).save(9, finished=True)
+    assert wl.load_checkpoint(planted / "step-000000009").meta["job"] == "theirs"
+    monkeypatch.setenv("GREENHOP_JOB", "mine")
+    with pytest.raises(ck.IncompatibleCheckpoint, match="of job 'theirs', not of 'mine'"):
+        wl.TrainingSession(planted, model=torch.nn.Linear(2, 1)).resume()
+    step, moved = ex.intact_step("mine", "site-a")
+    assert step is None and moved and "written by job 'theirs'" in moved[0]
+    assert not (planted / "step-000000009").exists()  # moved aside, kept as evidence
+    assert any(p.name.startswith("foreign-step-000000009") for p in planted.iterdir())
+    # its own checkpoints, and ones that name no job (a session outside a live run), count
+    own = wl.TrainingSession(planted, model=torch.nn.Linear(2, 1))
+    own.save(4)
+    monkeypatch.delenv("GREENHOP_JOB")
+    wl.TrainingSession(planted, model=torch.nn.Linear(2, 1)).save(5)
+    assert ex.intact_step("mine", "site-a") == (5, [])
+    assert wl.TrainingSession(planted, model=torch.nn.Linear(2, 1)).resume() == 5
+
+
 def test_a_state_that_does_not_fit_becomes_one_short_line(tmp_path) -> None:
     wl.TrainingSession(tmp_path, model=torch.nn.Linear(64, 64)).save(1)
     session = wl.TrainingSession(tmp_path, model=torch.nn.Linear(8, 8))

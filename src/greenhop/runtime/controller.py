@@ -597,8 +597,8 @@ class Controller:
                                                                      if m not in foreign]},
                                      job=name)
             if foreign:
-                self.log(f"{name}: refused a checkpoint at {sname} the controller never "
-                         "recorded (moved aside)")
+                self.log(f"{name}: refused a foreign checkpoint at {sname} (moved aside): "
+                         f"{foreign[0]}")
         return step
 
     def _saved_newer(self, r) -> bool:

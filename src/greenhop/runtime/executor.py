@@ -495,7 +495,12 @@ class LocalExecutor(Executor):
     def intact_step(self, job, site, trusted=None):
         import hashlib
 
-        from greenhop.workload.checkpoint import MANIFEST, list_checkpoints, verify_checkpoint
+        from greenhop.workload.checkpoint import (
+            MANIFEST,
+            list_checkpoints,
+            recorded_job,
+            verify_checkpoint,
+        )
 
         moved = []
         for step, path in list_checkpoints(self.job_dir(job, site)):
@@ -508,6 +513,10 @@ class LocalExecutor(Executor):
                         raise CheckpointError(f"foreign checkpoint: manifest SHA-256 "
                                               f"{digest[:16]}... was never recorded")
                 verify_checkpoint(path)
+                other = recorded_job(path)
+                if other is not None and other != job:
+                    kind = "foreign"
+                    raise CheckpointError(f"foreign checkpoint: written by job {other!r}")
                 return step, moved
             except (CheckpointError, OSError) as exc:
                 # keep the evidence out of the way: never loaded, never served again

@@ -56,6 +56,9 @@ FORMAT = "greenhop-checkpoint"
 VERSION = 1
 MANIFEST = "MANIFEST.json"
 META = "meta.json"
+META_JOB = "job"
+"""Key of ``meta.json`` naming the job that wrote the checkpoint (``GREENHOP_JOB`` in a
+live run); a checkpoint of another job is never taken as this one's."""
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 """Largest safetensors file of a checkpoint [B]; bigger components are split into shards
 so that their digests are computed in parallel while writing and reading."""
@@ -941,6 +944,17 @@ def prune(ckpt_dir: str | Path, keep: int, *, upto_step: int | None = None,
     if removed:
         fsync_dir(Path(ckpt_dir))
     return removed
+
+
+def recorded_job(path: str | Path) -> str | None:
+    """The job named in the ``meta.json`` of the checkpoint at ``path`` (None: none recorded,
+    as by a session outside a live run). Read as it is: verify the checkpoint first."""
+    try:
+        meta = json.loads((Path(path) / META).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable {META}: {exc}") from None
+    job = meta.get(META_JOB) if isinstance(meta, dict) else None
+    return job if isinstance(job, str) else None
 
 
 def describe(path: str | Path) -> dict[str, Any]:

@@ -53,6 +53,12 @@ loads exactly that step or raises :class:`CheckpointError`; it never silently st
 from an older step or from scratch."""
 
 
+ENV_JOB = "GREENHOP_JOB"
+"""Environment variable: the job's name in a live run (set by ``greenhop run``); recorded in
+each checkpoint's ``meta.json``, and :meth:`TrainingSession.resume` refuses a checkpoint
+that recorded another job (a finished checkpoint of another job copied in would otherwise
+end this one)."""
+
 ENV_PROGRESS = "GREENHOP_PROGRESS"
 """Environment variable: when ``1``, :meth:`TrainingSession.step_done` prints a line
 ``step N`` to stdout after each step (how ``greenhop run`` sees a job's progress)."""
@@ -183,6 +189,7 @@ class TrainingSession:
         self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
         self.resume_step = resume_step if resume_step is not None else env_resume_step()
         self.model_config = model_config
+        self.job = os.environ.get(ENV_JOB) or None
         self.progress = os.environ.get(ENV_PROGRESS, "") == "1"
         self.step = 0
         self.last_saved: tuple[int, bool] | None = None
@@ -293,6 +300,11 @@ class TrainingSession:
             raise ck.IncompatibleCheckpoint(
                 f"{where} lacks components {missing}; it was written by another job; "
                 f"{_ELSEWHERE}")
+        job = loaded.meta.get(ck.META_JOB)
+        if self.job is not None and job is not None and job != self.job:
+            raise ck.IncompatibleCheckpoint(
+                f"{where} is a checkpoint of job {job!r}, not of {self.job!r} "
+                f"({ENV_JOB}); {_ELSEWHERE}")
         theirs, mine = loaded.meta.get(MODEL_CONFIG), self.model_config
         if mine is not None and theirs is not None and theirs != mine:
             raise ck.IncompatibleCheckpoint(
@@ -304,7 +316,8 @@ class TrainingSession:
         state = {name: obj.state_dict() for name, obj in self.components.items()}
         if self.capture_rng:
             state["rng"] = rng_state()
-        extra = {MODEL_CONFIG: self.model_config} if self.model_config is not None else None
+        extra = {**({MODEL_CONFIG: self.model_config} if self.model_config is not None else {}),
+                 **({ck.META_JOB: self.job} if self.job is not None else {})} or None
         path = ck.save_checkpoint(
             self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
             extra_meta=extra,
