@@ -185,6 +185,21 @@ def _raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         return out
 
 
+def test_a_body_of_the_wrong_shape_is_one_line_naming_the_field(agents):
+    """PUT /v1/peers with a bad body answered with pydantic's own text over several lines."""
+    a, b, creds = agents
+    for path, method, body, want in (
+            ("/v1/peers", "PUT", {"urls": "http://127.0.0.1:1"},
+             "bad peers: Input should be a valid list at urls"),
+            ("/v1/peers", "PUT", {"url": []}, "bad peers: Field required at urls (and 1 more)"),
+            ("/v1/jobs/job/fetch", "POST", {"source": 5},
+             "bad request body: Input should be a valid string at source")):
+        r = httpx.request(method, b.url + path, headers=creds.headers(), json=body, timeout=10)
+        assert r.status_code == 400
+        assert r.json()["error"] == want
+    assert fetch_via(b.url, a.url, "job", credentials=creds)["step"] == 50  # peers kept
+
+
 def test_malformed_and_oversized_requests_and_200_slow_clients_do_not_stop_the_agent(agents):
     a, b, creds = agents
     port = int(b.url.rsplit(":", 1)[1])

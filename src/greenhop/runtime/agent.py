@@ -255,6 +255,15 @@ async def _read_json(request, agent: SiteAgent) -> Any:
         raise _BadBody(400, f"bad request body: {exc}") from None
 
 
+def _first_problem(exc) -> str:
+    """A pydantic ``ValidationError`` in one line: its first problem and where it is, e.g.
+    ``Input should be a valid list at urls`` (pydantic's own text spans lines)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "the body"
+    more = exc.error_count() - 1
+    return f"{first['msg']} at {where}" + (f" (and {more} more)" if more else "")
+
+
 # ------------------------------------------------------------------------------ routes
 
 
@@ -298,7 +307,9 @@ def build_app(agent: SiteAgent):
             urls = {normalize_url(u) for u in req.urls}
         except _BadBody as exc:
             return _error(exc.status, str(exc))
-        except (ValidationError, ConfigError) as exc:
+        except ValidationError as exc:
+            return _error(400, f"bad peers: {_first_problem(exc)}")
+        except ConfigError as exc:
             return _error(400, f"bad peers: {exc}")
         agent.peers = urls
         log.info("peers set: %s", sorted(urls))
@@ -312,8 +323,7 @@ def build_app(agent: SiteAgent):
         except _BadBody as exc:
             return _error(exc.status, str(exc))
         except ValidationError as exc:
-            return _error(400, f"bad request body: {exc.errors()[0]['msg']} at "
-                               f"{exc.errors()[0]['loc']}")
+            return _error(400, f"bad request body: {_first_problem(exc)}")
         except ConfigError as exc:
             return _error(400, str(exc))
         if agent.peers is not None and source not in agent.peers:
