@@ -222,6 +222,18 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
     assert code == 0 and "no policy is in both files; comparing" in " ".join(err.split())
     code, err = inproc(capsys, "compare", str(a), str(words))
     assert code == 2 and "no numeric metric in common for static" in err
+    # what is not compared is said, not dropped without a word
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text('{"policies": {"static": {"job_nr_kwh": 1.0, "met": true, "x": 3}}}')
+    both = tmp_path / "both.json"
+    both.write_text('{"policies": {"static": {"job_nr_kwh": 2.0, "met": 1, "y": 3}}}')
+    code, err = inproc(capsys, "compare", str(mixed), str(both))
+    text = " ".join(err.split())
+    assert code == 0 and "note: not compared:" in text
+    assert "met (yes/no in one file, a number in the other)" in text
+    assert f"x (only in {mixed})" in text and f"y (only in {both})" in text
+    code, err = inproc(capsys, "compare", str(a), str(words))
+    assert "job_nr_kwh (a number in one file only)" in " ".join(err.split())
     for value in ("nan", "inf", "-1"):
         fresh = tmp_path / f"w-{value}"
         code, err = inproc(capsys, "run", str(LIVE), "--time-scale", value, "--workdir",

@@ -821,7 +821,9 @@ def compare_command(
 
     "A vs B" is ``100 x (A - B) / |B|``; ``n/a (B = 0)`` marks a difference from a zero B,
     ``n/a`` a value that is not a finite number; yes/no metrics read ``same`` or ``differs``.
-    A live run that did not finish is noted: its figures cover the steps it booked."""
+    Metrics in one file only, or a number in one and not in the other, are named on
+    stderr (``note: not compared: ...``). A live run that did not finish is noted: its
+    figures cover the steps it booked."""
     files = (a, b)
     full = [_read_metrics(p) for p in files]
     docs = [d["policies"] for d in full]
@@ -834,19 +836,29 @@ def compare_command(
     if not common:
         err.print(f"note: no policy is in both files; comparing {a}'s {pairs[0][0]!r} with "
                   f"{b}'s {pairs[0][1]!r}")
-    rows, shown = [], []
+    rows, shown, left = [], [], []
     for na, nb in pairs:
         ma, mb = docs[0][na], docs[1][nb]
+        left += [f"{k} (only in {b})" for k in mb if k not in ma]
         for k in ma:
-            if k not in mb or not all(isinstance(v, int | float) for v in (ma[k], mb[k])):
+            if k not in mb:
+                left.append(f"{k} (only in {a})")
+                continue
+            if not all(isinstance(v, int | float) for v in (ma[k], mb[k])):
+                if any(isinstance(v, int | float) for v in (ma[k], mb[k])):
+                    left.append(f"{k} (a number in one file only)")
                 continue
             va, vb = _value(a, na, k, ma[k]), _value(b, nb, k, mb[k])
             if isinstance(va, bool) != isinstance(vb, bool):
-                continue  # a yes/no against a number: nothing to compare
+                left.append(f"{k} (yes/no in one file, a number in the other)")
+                continue
             diff = _diff_pct(va, vb)
             rows.append({"policy": na if na == nb else f"{na} | {nb}", "metric": k,
                          "a": va, "b": vb, "diff_pct": diff})
             shown.append((_cell(ma[k]), _cell(mb[k]), _diff_mark(va, vb, diff)))
+    if left:  # said, not dropped without a word: a metric renamed or retyped shows here
+        err.print(f"note: not compared: {', '.join(left[:8])}"
+                  + (f" and {len(left) - 8} more" if len(left) > 8 else ""), soft_wrap=True)
     if not rows:
         raise ConfigError(f"{a} and {b} have no numeric metric in common for "
                           f"{', '.join(sorted({f'{x} | {y}' if x != y else x for x, y in pairs}))}")
