@@ -219,6 +219,9 @@ def test_two_runs_decide_identically():
     ({"lam": "high"}, "lam"),
     ({"cover": -0.1}, "cover"),
     ({"max_slowdown": 0.5}, "max_slowdown"),
+    ({"mu": 1e308}, "mu must be <= 1e"),
+    ({"lam": 1e7}, "lam must be <= 1e"),
+    ({"deadline_penalty": 1e300}, "deadline_penalty must be <= 1e"),
 ])
 def test_bad_parameters_raise_config_error(params, word):
     with pytest.raises(ConfigError, match=word) as info:

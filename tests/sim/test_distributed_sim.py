@@ -147,6 +147,8 @@ def test_an_elastic_group_goes_on_without_a_worker_that_lost_its_surplus():
     (dict(mobility="partial"), "use movable_workers"),
     (dict(movable_workers=4), "jobs[0].movable_workers: must be <= 3"),
     (dict(model_params=None), "needs model_params"),
+    (dict(model_params=1e300), "jobs[0].model_params: must be <= 1e+15"),
+    (dict(sync_every=10**300), "jobs[0].sync_every: must be <= 1e+09"),
     (dict(worker_sites=["a", "b", "y"]), "worker_sites[2]: no WAN path joins 'y' and 'a'"),
 ])
 def test_bad_spread_jobs_are_one_clear_error(job, expect):

@@ -42,6 +42,8 @@ MAX_CARBON_TEXT = "100,000 gCO2/kWh"
 MAX_SPAN_S = 10 * 365 * 86400.0
 """Longest plausible span of time a user gives [s]: ten years (a run's horizon, a
 window, a restart)."""
+MAX_MODEL_PARAMS = 1e15
+"""Largest model a user gives [parameters]: a thousand times today's largest (1e12)."""
 _CEILINGS = {"power": (MAX_POWER_W, MAX_POWER_TEXT, "W"),
              "energy": (MAX_ENERGY_J, MAX_ENERGY_TEXT, "J")}
 

@@ -109,6 +109,11 @@ def _throughput_at(obs: Observation, sites: np.ndarray) -> np.ndarray:
     return np.where(sites >= 0, obs.throughput[np.maximum(sites, 0)], 1.0)
 
 
+MAX_WEIGHT = 1e6
+"""Largest ``lam``, ``mu`` and ``deadline_penalty`` [h of the job's power]: a weight of a
+million hours already makes any other term of the objective negligible."""
+
+
 def _number(name: str, value, **limits) -> float:
     return number_param("horizon-planner", name, value, **limits)
 
@@ -189,9 +194,12 @@ class HorizonPlannerPolicy(PolicyBase):
                               f"got {rest!r}")
         self.rest = rest
         self.tail = _number("tail", tail, lo=0.0, hi=1.0)
-        self.lam = _number("lam", lam, lo=0.0)
-        self.mu = _number("mu", mu, lo=0.0)
-        self.deadline_penalty = _number("deadline_penalty", deadline_penalty, lo=0.0)
+        # past 1e6 a weight swamps the plan's energy terms (kWh of order 1-1e3) and HiGHS'
+        # tolerances (mu = 1e308 ran to absurd figures)
+        self.lam = _number("lam", lam, lo=0.0, hi=MAX_WEIGHT)
+        self.mu = _number("mu", mu, lo=0.0, hi=MAX_WEIGHT)
+        self.deadline_penalty = _number("deadline_penalty", deadline_penalty, lo=0.0,
+                                        hi=MAX_WEIGHT)
         self.epoch_s = _number("epoch_s", epoch_s, lo=0.0, lo_open=True, unit="s")
         # the plan has a block per 6 h past 12 h: a month is 120 blocks a plan
         self.horizon_s = _number("horizon_s", horizon_s, lo=0.0, lo_open=True,

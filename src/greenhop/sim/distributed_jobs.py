@@ -27,9 +27,13 @@ import numpy as np
 from greenhop.core.errors import ConfigError
 from greenhop.core.names import check_name
 from greenhop.core.specs import JobSpec, WorkerSpec
+from greenhop.core.units import MAX_MODEL_PARAMS
 from greenhop.model.distributed import SYNC_PRECISION, WORKER_BYTES_PER_PARAM
 from greenhop.sim.schema import Table
 
+MAX_SYNC_EVERY = 1_000_000_000
+"""Most inner steps per outer step: a million times DiLoCo's 500 (a larger ``sync_every``
+makes figures past any run's length, not a slower sync)."""
 MAX_OUTER_STEPS = 1_000_000
 """The most outer steps a spread job may have (a month of 2.6-second outer steps)."""
 
@@ -65,13 +69,13 @@ def read_keys(jt: Table) -> SpreadKeys | None:
                                   "add workers = N")
         return None
     n = jt.number("workers", lo=1, integer=True)
-    h = jt.number("sync_every", lo=1, integer=True)
+    h = jt.number("sync_every", lo=1, hi=MAX_SYNC_EVERY, integer=True)
     # the simulator books every outer step's barrier and exchange: 1e15 of them never end
     outer = jt.number("outer_steps", lo=1, hi=MAX_OUTER_STEPS, integer=True)
     if not jt.has("model_params"):
         raise ConfigError(f"{jt.where('model_params')}: a job spread over sites needs "
                           "model_params (its pseudo-gradient is model_params x 2 B in bf16)")
-    params = jt.number("model_params", lo=0, lo_open=True)
+    params = jt.number("model_params", lo=0, lo_open=True, hi=MAX_MODEL_PARAMS)
     precision = jt.string("sync_precision", "bf16", choices=tuple(SYNC_PRECISION))
     movable = jt.number("movable_workers", None, lo=0, hi=n, integer=True)
     elastic = jt.boolean("elastic", False)
