@@ -236,7 +236,7 @@ def test_cli_an_unreadable_fleet_file_is_one_line(tmp_path, capsys, monkeypatch)
     p = _scenario(tmp_path, '[fleet]\npath = "myfleet.toml"\n')
     _deny(monkeypatch, "myfleet.toml")
     code, _, err = clikit.run(capsys, "simulate", str(p), "--out", str(tmp_path / "o"))
-    clikit.one_line_error(code, err, "fleet.path: cannot read", "myfleet.toml",
+    clikit.one_line_error(code, err, "fleet.path: ", "myfleet.toml: cannot read the fleet file",
                           "(Permission denied)")
 
 

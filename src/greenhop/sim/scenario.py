@@ -9,7 +9,6 @@ naming the dotted path to the bad key (``links[2].bandwidth``). See
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError, UserError
-from greenhop.core.files import is_pipe_or_device, not_a_file_reason
+from greenhop.core.files import is_pipe_or_device, not_a_file_reason, parse_toml, read_text_file
 from greenhop.core.names import check_name
 from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
 from greenhop.core.units import (
@@ -269,17 +268,7 @@ def scenario_document(source: str | Path | dict | None = None) -> tuple[dict, st
                 f"scenario {name!r} {what} and is not a packaged scenario; packaged "
                 f"scenarios: {', '.join(packaged)}; or pass the path of a TOML scenario "
                 "(see docs/simulator.md)")
-    try:
-        # utf-8-sig: a byte-order mark (Windows editors) is no TOML statement
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; a scenario is a TOML file") from None
-    except OSError as exc:  # permission denied, an I/O error
-        raise ConfigError(f"{path}: cannot read the scenario ({exc.strerror})") from None
-    except ValueError as exc:  # tomllib lets an integer of over 4300 digits through
-        raise ConfigError(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
+    data = parse_toml(read_text_file(path, "scenario"), str(path))
     return data, str(path), path.parent
 
 

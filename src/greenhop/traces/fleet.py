@@ -32,13 +32,12 @@ Every error names the file and the key path (``site[2].battery.capacity``).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError, UnitError
-from greenhop.core.files import not_a_file_reason
+from greenhop.core.files import not_a_file_reason, parse_toml, read_text_file
 from greenhop.core.specs import BatterySpec, SiteSpec
 from greenhop.core.units import beyond_ceiling, finite_float, parse_energy, parse_power
 
@@ -226,12 +225,7 @@ def _site(ctx: _Ctx, table: object, where: str) -> tuple[SiteSpec, str]:
 def parse_fleet(text: str, path: str = "<fleet>") -> Fleet:
     """Validate the TOML text of a fleet file; ``path`` names it in errors."""
     ctx = _Ctx(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
-    except ValueError as exc:  # tomllib lets an integer of over 4300 digits through
-        raise ConfigError(f"{path}: not valid TOML ({str(exc).split(';')[0]})") from None
+    data = parse_toml(text, path)
     extra = [k for k in data if k not in ("fleet", "site")]
     if extra:
         raise ctx.fail("top level", f"unknown table or key '{extra[0]}'; a fleet file has "
@@ -269,11 +263,4 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         what = not_a_file_reason(p)
         raise ConfigError(f"fleet file {p} {what}; check the path or omit it to use "
                           "the default fleet")
-    try:
-        # utf-8-sig: a byte-order mark (Windows editors) is no TOML statement
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8 text; save the fleet file as UTF-8") from None
-    except OSError as exc:  # permission denied, an I/O error
-        raise ConfigError(f"cannot read {p} ({exc.strerror})") from None
-    return parse_fleet(text, str(p))
+    return parse_fleet(read_text_file(p, "fleet file"), str(p))
