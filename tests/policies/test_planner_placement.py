@@ -80,9 +80,9 @@ def test_a_job_past_its_slowdown_budget_starts_where_there_is_room_without_surpl
 
 def test_a_queued_job_with_no_arrival_site_is_timed_as_its_ideal_time_is() -> None:
     """A queued job that may start anywhere (no origin) has no arrival site: its ideal
-    time, and so its slowdown budget, is at the reference throughput 1. Its remaining work
-    is timed the same way, not at site 0's throughput (4 here, which would make 1 GPU-h look
-    like 15 min and let it wait past its budget)."""
+    time, and so its slowdown budget, is at the fastest site it may use (throughput 4
+    here, as the slowdown metric times it). Its remaining work is timed the same way, not
+    at the reference's 1, which would make it urgent at once."""
     import dataclasses
 
     from greenhop.core.observation import QUEUED
@@ -98,7 +98,8 @@ def test_a_queued_job_with_no_arrival_site_is_timed_as_its_ideal_time_is() -> No
 
     Engine(build_inputs(load_scenario(d)), Recorder()).run()
     first = seen[0]
-    planner = make_policy("horizon-planner")  # budget 1.4 x the ideal 1 h, epochs of 15 min
+    # budget 1.4 x the ideal 900 s (1 GPU-h at throughput 4) = 1260 s, epochs of 60 s
+    planner = make_policy("horizon-planner", epoch_s=60)
     job = np.array([0])
 
     def urgent(waited_s: float) -> bool:
@@ -109,6 +110,6 @@ def test_a_queued_job_with_no_arrival_site_is_timed_as_its_ideal_time_is() -> No
         assert int(obs.job_origin[0]) == -1
         return bool(planner._urgent(obs, job, obs.job_origin[job])[0])
 
-    # 1 h of work at throughput 1, plus one epoch, passes 1.4 h after 540 s of waiting
-    assert not urgent(500.0)
-    assert urgent(600.0)
+    # 900 s of work at throughput 4, plus one epoch, passes 1260 s after 300 s of waiting
+    assert not urgent(250.0)
+    assert urgent(350.0)

@@ -51,6 +51,23 @@ PARTIAL = 2
 MOBILITY_NAMES = ("migratable", "pinned", "partial")
 
 
+def ideal_throughput(throughput: np.ndarray, origin: np.ndarray,
+                     allowed: np.ndarray) -> np.ndarray:
+    """Each job's relative throughput in its ideal time [-], ``[J]`` (a slowdown's
+    denominator is its work on its GPUs at this throughput): its origin's, and for a job
+    without one (``origin`` -1) the fastest site it may use. The site the placer picks for
+    such a job depends on the run, which a slowdown, compared across policies, must not.
+
+    Args:
+        throughput: ``[S]`` each site's relative throughput [-].
+        origin: ``[J]`` each job's arrival site index, -1 for none.
+        allowed: ``[J, S]`` bool, the sites each job may run on.
+    """
+    fastest = np.where(allowed, np.asarray(throughput, dtype=float)[None, :], 0.0).max(
+        axis=1, initial=0.0)
+    return np.where(origin >= 0, throughput[np.maximum(origin, 0)], fastest)
+
+
 class LeakageError(GreenhopError):
     """Something asked for data from after the current time (a forecaster or policy bug)."""
 

@@ -96,6 +96,12 @@ class Accounting:
             if closed.any():
                 for k in np.flatnonzero(closed).tolist():
                     core.window_closed(int(mi[k]), now, step)
+                mi = mi[state.phase[mi] == MIGRATING]  # an aborted suspended job's move
+                if not mi.size:
+                    if self.links_busy:
+                        link_load.clear()
+                        self.links_busy = False
+                    return None
                 src = state.mig_src[mi]
                 dst = state.dest[mi]
                 moving = state.is_move[mi]
@@ -196,7 +202,7 @@ class Accounting:
             parts.sites += [np.array([site]), np.array([home])]
             parts.it_j += [np.array([e_move]), np.array([e_stay])]
             state.job_energy_j[j] += e_move * inp.pue[site] + e_stay * inp.pue[home]
-            state.job_down_s[j] += save
+            # its time is the suspended segment's (suspended_h), not downtime as well
             if state.save_left_s[j] > _EPS_S:
                 still.append(j)
         state.suspend_saving = still

@@ -274,7 +274,8 @@ class FleetCore:
         pending_save = float(state.save_left_s[j])     # a suspend's checkpoint not yet written
         # A suspended job's checkpoint is the one its suspend wrote (or is writing): a move
         # carries it and writes nothing more, as the live controller does.
-        saved = state.phase[j] == SUSPENDED and self.conventions.suspend_saves
+        was_suspended = bool(state.phase[j] == SUSPENDED)
+        saved = was_suspended and self.conventions.suspend_saves
         state.phase[j] = MIGRATING
         state.dest[j] = d
         state.is_move[j] = move
@@ -299,6 +300,8 @@ class FleetCore:
                 "energy_j": 0.0, "window_closed": False, "aborted": False,
                 "fallback": False, "decided_step": step,
                 "save_s": 0.0, "transfer_s": 0.0, "restore_s": 0.0,
+                # an aborted move of a suspended job leaves it suspended, not running
+                "from_suspended": was_suspended,
             }
             state.mig_rec[j] = len(state.migrations)
             state.migrations.append(rec)
@@ -389,7 +392,9 @@ class FleetCore:
             return
         d = int(state.dest[j])
         src = int(state.mig_src[j])
-        restore_s = inp.job_move_bytes[j] / params.read_Bps + params.startup_s
+        costless = params.free_migration  # ablation: a redirected or aborted move is free too
+        restore_s = (0.0 if costless
+                     else inp.job_move_bytes[j] / params.read_Bps + params.startup_s)
         if on_close == "fallback":
             surplus = self.power.surplus_at(step)
             headroom = surplus - state.last_load_w
@@ -403,10 +408,13 @@ class FleetCore:
                 state.occupied[d] -= state.g_move[j]
                 state.occupied[new] += state.g_move[j]
                 state.dest[j] = new
-                state.bytes_left[j] = inp.job_move_bytes[j]
+                state.bytes_left[j] = 0.0 if costless else inp.job_move_bytes[j]
                 state.restore_left_s[j] = restore_s
                 rec["fallback"] = True
                 rec["dst"] = new
+                # judged from here on against the new destination's window, the one it
+                # lands in (``window_closed`` keeps saying that one closed in flight)
+                rec["window_at_start_s"] = float(inp.remaining_window_s[step, new])
                 state.counters["fallback_migrations"] += 1
                 self.segment(j, now, "migrating", new)
                 return
@@ -420,6 +428,16 @@ class FleetCore:
         rec["end_s"] = None
         state.mig_rec[j] = -1
         state.counters["aborted_migrations"] += 1
+        if rec.get("from_suspended"):
+            # the policy suspended it and never resumed it: it stays suspended at the
+            # source, its checkpoint there (a suspend's save still under way goes on)
+            state.phase[j] = SUSPENDED
+            state.dest[j] = -1
+            state.restore_left_s[j] = 0.0
+            if state.save_left_s[j] > 0 and j not in state.suspend_saving:
+                state.suspend_saving.append(j)
+            self.segment(j, now, "suspended", src)
+            return
         self.segment(j, now, "resuming", src)
 
     def finish_job(self, j: int, end_s: float) -> None:

@@ -159,14 +159,20 @@ class EnergyBooks:
                 self.soc_log[t0 + 1:t_end + 1] = self.soc_log[t0] + np.cumsum(delta, axis=0)
                 self.soc_log[t_end] = self.soc_j
         if self.grid_only_w:
-            # Dispatched: from now on a step's demand row holds its whole demand.
+            # Dispatched: from now on a step's demand row holds its whole demand. The grid
+            # serves it up to what is left of the import limit; past it, it is unmet like
+            # any other demand over the limit.
             for step in [k for k in self.grid_only_w if k < t_end]:
                 extra = self.grid_only_w.pop(step)
+                served = np.minimum(extra, np.maximum(inp.grid_limit_w - self.grid_w[step],
+                                                      0.0))
                 self.demand_w[step] += extra
-                self.grid_w[step] += extra
-                self.energy_j["grid"] += extra * dt
+                self.grid_w[step] += served
+                self.energy_j["grid"] += served * dt
+                self.energy_j["unmet"] += (extra - served) * dt
                 if self.flows is not None:
-                    self.flows["grid_w"][step] += extra
+                    self.flows["grid_w"][step] += served
+                    self.flows["unmet_w"][step] += extra - served
         self.flushed = t_end
 
     def total_demand_w(self) -> np.ndarray:

@@ -56,6 +56,7 @@ from greenhop.core.observation import (
     Place,
     Resume,
     Suspend,
+    ideal_throughput,
 )
 from greenhop.model import constants as C
 from greenhop.model import evaluate
@@ -101,12 +102,6 @@ _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "de
 
 MAX_HORIZON_S = 31 * 86400.0
 """The longest planning horizon [s] (a month; a horizon of 1e300 s built blocks forever)."""
-
-
-def _throughput_at(obs: Observation, sites: np.ndarray) -> np.ndarray:
-    """The relative throughput of ``sites`` [-]; the reference's 1 where a site is -1 (none:
-    a queued job that may start anywhere, as the slowdown metric times it)."""
-    return np.where(sites >= 0, obs.throughput[np.maximum(sites, 0)], 1.0)
 
 
 MAX_WEIGHT = 1e6
@@ -368,19 +363,22 @@ class HorizonPlannerPolicy(PolicyBase):
         ``sites`` (default: where each job is; a queued job is timed at its arrival site,
         and at the reference throughput 1 when it has none, as its ideal time is)."""
         site = obs.job_site[jobs] if sites is None else sites
-        rate = obs.job_gpus[jobs] * _throughput_at(obs, site)
+        # the metric's ideal throughput: the origin's, else the fastest allowed site's; a
+        # queued job that may start anywhere (site -1) is timed at it too
+        ideal_tp = ideal_throughput(obs.throughput, obs.job_origin, obs.job_allowed)[jobs]
+        rate = obs.job_gpus[jobs] * np.where(site >= 0, obs.throughput[np.maximum(site, 0)],
+                                             ideal_tp)
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
         urgent = left_s <= URGENCY * need_s + self.epoch_s
         if np.isfinite(self.max_slowdown):
             # The slowdown budget: waiting one more epoch would take the job past
-            # max_slowdown x its ideal time (the metric's: all its work on its GPUs at the
-            # arrival site's throughput, the reference's 1 for a job without one).
+            # max_slowdown x its ideal time (the metric's: all its work on its GPUs at
+            # ``ideal_tp``).
             rem = obs.job_remaining_gpu_s[jobs]
             total = rem / np.maximum(1.0 - obs.job_progress[jobs], 1e-9)
-            tp = _throughput_at(obs, obs.job_origin[jobs])
             nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
-            ideal_s = total / np.maximum(nominal[jobs] * tp, 1e-12)
+            ideal_s = total / np.maximum(nominal[jobs] * ideal_tp, 1e-12)
             spent_s = obs.now_s - obs.job_arrival_s[jobs]
             urgent |= spent_s + need_s + self.epoch_s >= self.max_slowdown * ideal_s
         return urgent

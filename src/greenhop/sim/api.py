@@ -194,10 +194,12 @@ def apply_bounds(result: SimulationResult, solved: dict) -> SimulationResult:
     each policy's ``bound_<kind>_kwh`` (the bound priced at that policy's own work,
     :meth:`~greenhop.sim.bounds.BoundResult.for_run`, a true lower bound on its
     ``job_nr_kwh``) and the gaps closed (:func:`~greenhop.sim.metrics.compare`)."""
+    from greenhop.sim.bounds import rounded_down
+
     result.bounds = {kind: b.to_dict() for kind, b in solved.items()}
     for name, m in result.metrics_by_policy.items():
         for kind, b in solved.items():
             own = b.for_run(result.inputs, result.runs[name])
-            m[f"bound_{kind}_kwh"] = None if own is None else round(own, 4) + 0.0  # no -0.0
+            m[f"bound_{kind}_kwh"] = rounded_down(own)
     compare(result.metrics_by_policy, result.bounds)
     return result

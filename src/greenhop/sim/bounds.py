@@ -38,6 +38,7 @@ required work changes) turn the one solve into a bound for *that run's own work*
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -125,6 +126,17 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
     return out
 
 
+def rounded_down(kwh: float | None, digits: int = 4) -> float | None:
+    """A lower bound [kWh] rounded *down* to ``digits`` decimals, so that it stays below
+    what it bounds (rounded to nearest, 37.207898 read 37.2079, above a run's 37.207898);
+    None for None or a value that is not finite; never -0.0."""
+    if kwh is None or not np.isfinite(kwh):
+        return None
+    scale = 10.0 ** digits
+    # + 1e-6 (of the last digit): a solver's -1e-12 is 0, not -0.0001
+    return math.floor(float(kwh) * scale + 1e-6) / scale + 0.0
+
+
 @dataclass(frozen=True, eq=False)
 class BoundResult:
     """One offline bound of a scenario.
@@ -185,7 +197,7 @@ class BoundResult:
             return None if x is None or not np.isfinite(x) else round(float(x), d) + 0.0
 
         return {
-            "job_nr_kwh": r(self.job_nr_kwh, 4), "work_gpu_h": r(self.work_gpu_h, 4),
+            "job_nr_kwh": rounded_down(self.job_nr_kwh), "work_gpu_h": r(self.work_gpu_h, 4),
             "solve_s": r(self.solve_s, 3), "status": self.status, "method": self.method,
             "deadlines": self.deadlines, "max_slowdown": self.max_slowdown,
             "slowdown_quantile": self.slowdown_quantile,

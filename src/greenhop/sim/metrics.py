@@ -74,6 +74,7 @@ import dataclasses
 
 import numpy as np
 
+from greenhop.core.observation import ideal_throughput
 from greenhop.sim.attribution import BaseOnly, base_only_dispatch
 from greenhop.sim.distributed_jobs import spread_metrics
 from greenhop.sim.dr_metrics import dr_metrics
@@ -214,10 +215,10 @@ def _net_green_losses(inp: SimInputs, res: RunResult, moves: list[dict]) -> int 
 
 def ideal_time_s(inp: SimInputs) -> np.ndarray:
     """Each job's ideal time [s], ``[J]``: its work on its GPUs at the throughput of its
-    arrival site (1 where it has none), the denominator of its slowdown."""
-    ideal_tp = np.where(inp.job_origin >= 0, inp.throughput[np.maximum(inp.job_origin, 0)],
-                        1.0)
-    return inp.job_work_gpu_s / (inp.job_gpus * ideal_tp)
+    arrival site (the fastest site it may use where it has none: :func:`ideal_throughput`),
+    the denominator of its slowdown."""
+    tp = ideal_throughput(inp.throughput, inp.job_origin, inp.job_allowed)
+    return inp.job_work_gpu_s / (inp.job_gpus * tp)
 
 
 def _booked_base(inp: SimInputs, base: BaseOnly | None, steps: int) -> BaseOnly:
@@ -271,7 +272,9 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
         d = m["dst"]
         p_job = inp.job_gpus[m["job"]] * inp.gpu_power_w[d] * inp.pue[d]
         payback_s = m["energy_j"] / max(p_job, 1e-9)
-        if m["window_closed"] or m["window_at_end_s"] < payback_s:
+        # a redirected move's closed window is the one it left: judge the one it landed in
+        closed = m["window_closed"] and not m["fallback"]
+        if closed or m["window_at_end_s"] < payback_s:
             window_lost += 1
         if m["downtime_s"] > sc.alpha * m["window_at_start_s"] + 1e-9:
             infeasible += 1
