@@ -594,7 +594,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     from greenhop.policies import make_policy
     from greenhop.policies.plugins import file_sha256
     from greenhop.runtime.ledger import Ledger, live_forecasts
-    from greenhop.runtime.replay import check_event, replay_decisions
+    from greenhop.runtime.replay import check_event, partial_last_line, replay_decisions
     from greenhop.runtime.store import read_events
     from greenhop.sim.api import policy_params
 
@@ -638,7 +638,9 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
            "live_migrations": [list(m) for m in res["migrations"]],
            # how the run ended; None: the log has no end (a run going on, or cut off)
            "ended": ends[-1] if ends else None,
-           "last_step": max((int(e["step"]) for e in events), default=0)}
+           "last_step": max((int(e["step"]) for e in events), default=0),
+           # a partial last line (no newline after it) that was not replayed; None: none
+           "dropped_line": partial_last_line(log)}
     if against_sim:
         from greenhop.sim import simulate
 
@@ -684,6 +686,9 @@ def replay_command(
         err.print(f"warning: {log} has no end of run (run-done, run-stopped or run-failed): "
                   f"it stops at step {out['last_step']}, so only the decisions up to there "
                   "were replayed (a run still going, or a log cut off)")
+    if out["dropped_line"] is not None:
+        err.print(f"warning: {log}:{out['dropped_line']}: a partial last line (an event cut "
+                  "off, no newline after it) was dropped, not replayed")
     if out["scenario_as_run"] is False:
         err.print(f"warning: --scenario {out['scenario']} is not the file the run was started "
                   "with (another SHA-256): a mismatch may come from the scenario, not the "
@@ -792,7 +797,12 @@ def _diff_pct(a: float | bool | None, b: float | bool | None) -> float | None:
         return None
     if a == b:
         return 0.0
-    d = 100.0 * (a - b) / abs(b) if b else math.inf
+    if not b:
+        return None
+    a, b = float(a), float(b)
+    d = 100.0 * (a - b) / abs(b)
+    if not math.isfinite(d):  # a - b, or 100 x it, past the largest float: divide first
+        d = 100.0 * (a / abs(b) - math.copysign(1.0, b))
     return d if math.isfinite(d) else None
 
 

@@ -210,7 +210,9 @@ def windows(
                                     "(renewable - base load x PUE) is analysed; 'all' for "
                                     "every site and the fleet complementarity."),
     trace: Path | None = typer.Option(None, "--trace", help="Your own surplus (or renewable) "
-                                      "power trace, .csv or .parquet, instead of --site."),
+                                      "power trace, .csv or .parquet, instead of --site. A "
+                                      "surplus is negative where the load exceeds generation: "
+                                      "such steps have no surplus (never in a window)."),
     column: str | None = typer.Option(None, "--column", help="Value column of --trace."),
     unit: str | None = typer.Option(None, "--unit", help="Unit of --column: W, kW, MW, GW, or "
                                     "energy per interval Wh, kWh, MWh."),
@@ -303,7 +305,10 @@ def windows(
         if unit in UNITS and UNITS[unit][0] != "power_w":
             raise TraceError(f"--unit {unit} is a carbon intensity; windows need a power trace "
                              "(W, kW, MW, GW, Wh, kWh, MWh)")
-        series = read_trace(trace, column, unit, time_column=time_column, gaps=gaps)
+        # a surplus (renewable - load) is negative where the load exceeds generation; such
+        # steps are below any --threshold (>= 0): no surplus, never inside a window
+        series = read_trace(trace, column, unit, time_column=time_column, gaps=gaps,
+                            signed=True)
         step_s = float(series.attrs["step_s"])
         label = f"{trace.name}:{column}"
         surplus = {label: series}

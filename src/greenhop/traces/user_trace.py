@@ -10,7 +10,8 @@ Checks, each a :class:`~greenhop.core.errors.TraceError` that says what was
 wrong, where (row number and timestamp) and how to fix it: missing file,
 unknown format, unreadable file, unknown column or unit, missing, naive,
 unparseable, duplicate or non-monotonic timestamps, irregular spacing, gaps,
-NaN / infinite / non-numeric / negative values, and too short a span.
+NaN / infinite / non-numeric / negative values (a ``signed`` surplus trace may be negative),
+and too short a span.
 Repairs happen only when asked for: ``gaps="interpolate"`` fills gaps and NaN
 runs up to ``max_gap_s`` by linear interpolation in time; ``gaps="break"``
 keeps the gaps (missing steps) so that windows never span them.
@@ -170,7 +171,7 @@ def _parse_times(raw: pd.Series, path: Path, kind: str, col: str) -> pd.Datetime
 
 def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | None = None,
                gaps: str = "error", max_gap_s: float = 3600.0, min_span_s: float = 3600.0,
-               label: str = "start") -> pd.Series:
+               label: str = "start", signed: bool = False) -> pd.Series:
     """Read column ``column`` in ``unit`` from a CSV or Parquet file as a UTC series in SI.
 
     Args:
@@ -186,6 +187,9 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         max_gap_s: longest gap ``interpolate`` fills [s].
         min_span_s: shortest accepted time span [s].
         label: ``start`` or ``end``: which end of its interval a timestamp labels.
+        signed: the values are a surplus (renewable - load), negative whenever the load
+            exceeds generation: negative values are kept (default: a power or an intensity,
+            which cannot be negative, so they are refused). A power unit only.
 
     Returns:
         Series named ``power_w`` [W] or ``carbon_g_per_kwh`` [gCO2/kWh] on an
@@ -199,6 +203,9 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         raise TraceError(f"unknown gap mode {gaps!r}; use one of {', '.join(GAP_MODES)}")
     if label not in ("start", "end"):
         raise TraceError(f"label must be 'start' or 'end', got {label!r}")
+    if signed and UNITS[unit][0] != "power_w":
+        raise TraceError(f"unit {unit} is a carbon intensity; only a power (surplus) trace "
+                         "can be signed")
     table, kind = _read_table(path)
     columns = [str(c) for c in table.columns]
     if len(table) == 0:
@@ -268,7 +275,7 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
 
     quantity, factor, per_interval = UNITS[unit]
     neg = np.flatnonzero(values < 0)
-    if len(neg):
+    if len(neg) and not signed:
         i = neg[0]
         raise TraceError(f"{path}: negative value {values[i]:g} {unit} in column {column!r} at "
                          f"{_where(kind, i)} ({times[i]}); {quantity.split('_')[0]} cannot be "
@@ -282,11 +289,12 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
                          f"{_where(kind, i)} ({times[i]}) is too large: it overflows to "
                          "infinity once converted to SI units; check the value and the unit")
     cap, cap_text = MAX_SI[quantity]
-    huge = np.flatnonzero(si > cap)
+    huge = np.flatnonzero(np.abs(si) > cap)
     if len(huge):
         i = huge[0]
         raise TraceError(f"{path}: value {values[i]:g} {unit} in column {column!r} at "
-                         f"{_where(kind, i)} ({times[i]}) is more than {cap_text}, far above "
+                         f"{_where(kind, i)} ({times[i]}) is more than {cap_text}"
+                         f"{'' if values[i] >= 0 else ' below zero'}, far above "
                          "any real one; check the value and the unit")
     nan = np.flatnonzero(np.isnan(values))
     gap_pos = np.flatnonzero(diffs_s > step_s)
@@ -328,5 +336,5 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     series.index = pd.DatetimeIndex(series.index).tz_convert("UTC")
     series.index.name = "interval_start_utc"
     series.attrs.update(source=str(path), column=column, unit=unit, step_s=step_s,
-                        label="interval start", gaps=gaps)
+                        label="interval start", gaps=gaps, signed=signed)
     return series
