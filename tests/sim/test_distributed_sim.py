@@ -339,3 +339,26 @@ def test_a_worker_a_policy_resumes_is_the_policys_from_then_on():
     log = eng.core.groups.groups[0].log
     assert [r["workers"] for r in log][:2] == [3, 2] and log[-1]["workers"] == 3
     assert res.counters["outer_steps_missed"] < 5
+
+
+def test_more_than_ten_thousand_outer_steps_in_one_step_are_all_simulated():
+    """A step of 300 s holding 30,000 outer steps of 0.01 s: the job ends after its 300 s
+    of work (a cap of 10,000 outer steps per step used to book the rest as waits)."""
+    from greenhop.sim.distributed_parity import expected_counts, parity_scenario
+
+    sc = parity_scenario(2, 10, 30_000, 1e3, sites=["a"], placement=["a", "a"],
+                         outer_step_s=0.01)
+    got = expected_counts(sc, "diloco")
+    assert got["finished"] and got["outer_steps"] == 30_000
+    assert got["per_outer_step"][-1]["end_s"] == pytest.approx(300.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("outer_step_s", [10.0, 7.5, 0.3])
+def test_parity_scenario_is_valid_for_any_outer_step_length(outer_step_s):
+    from greenhop.sim.distributed_parity import expected_counts, parity_scenario
+
+    d = parity_scenario(2, 10, 100, 1000, sites=["a", "b"], outer_step_s=outer_step_s)
+    got = expected_counts(d, "diloco")
+    assert got["finished"] and got["outer_steps"] == 100
+    assert got["pseudo_gradient_bytes"] == 2 * 100 * 1000 * 4
+    assert type(got["pseudo_gradient_bytes"]) is int        # as the live count

@@ -29,7 +29,7 @@ def diloco_command(
 ) -> None:
     """Run a live DiLoCo job: one worker process per site, pseudo-gradients averaged every
     outer step, scheduled single-worker moves through the sites' agents."""
-    from greenhop.runtime.diloco import WorkerMove, check_plan, run_diloco
+    from greenhop.runtime.diloco import DilocoInterrupted, WorkerMove, check_plan, run_diloco
     from greenhop.workload.diloco import DilocoConfig
 
     paths.output_dir(root, "ROOT")
@@ -40,7 +40,11 @@ def diloco_command(
     moves = [WorkerMove.parse(m) for m in move]
     check_plan(cfg, site_names, where, moves,
                names={"sites": "--sites", "placement": "--placement", "moves": "--move"})
-    result = run_diloco(cfg, root, site_names, placement=where, moves=moves)
+    try:
+        result = run_diloco(cfg, root, site_names, placement=where, moves=moves)
+    except DilocoInterrupted as exc:  # Ctrl-C or SIGTERM: say so and what is kept
+        typer.echo(f"greenhop diloco: {exc}", err=True)
+        raise typer.Exit(exc.code) from None
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return

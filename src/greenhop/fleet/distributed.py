@@ -154,7 +154,9 @@ class Groups:
         compute = np.zeros(m.size)
         t = 0.0
         end_t = None   # when the last outer step ends inside this step [s from its start]
-        for _ in range(10_000):  # outer steps inside one step; bounded for safety
+        # Every pass but the first completes an outer step or leaves the loop, so the
+        # outer steps the job has left bound it (no cap that could cut a step short).
+        for _ in range(g.outer_total - g.outer_done + 2):
             if g.syncing:
                 use = min(g.sync_left_s, dt - t)
                 g.sync_left_s -= use
@@ -207,6 +209,9 @@ class Groups:
             g.sync_left_s = sync_s
             if not np.isfinite(sync_s):
                 break
+        else:  # pragma: no cover - the bound above is never reached
+            raise RuntimeError(f"spread job {g.name!r}: more outer steps in step {step} than "
+                               f"the {g.outer_total} the job has")
         # Book: each running worker trains for compute[k]; the rest of its time it waits.
         for k, j in enumerate(m.tolist()):
             if state.phase[j] == RUNNING and running[k]:

@@ -41,13 +41,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from greenhop.core.errors import ConfigError, RuntimeFailure, require
+from greenhop.core.errors import CheckpointError, ConfigError, RuntimeFailure, require
 from greenhop.core.names import check_name
 from greenhop.runtime.agent import SiteAgent
 from greenhop.runtime.auth import Credentials, new_token
 from greenhop.runtime.transfer import fetch_via, set_peers
 from greenhop.workload import checkpoint as ck
-from greenhop.workload.diloco import ENV_CONFIG, ENV_RANK, ENV_STORE, DilocoConfig
+from greenhop.workload.diloco import (
+    ENV_CONFIG,
+    ENV_RANK,
+    ENV_STORE,
+    WORKER_BOOT,
+    DilocoConfig,
+)
 from greenhop.workload.session import (
     ENV_CHECKPOINT_DIR,
     ENV_RESUME_STEP,
@@ -56,6 +62,22 @@ from greenhop.workload.session import (
 )
 
 _POLL_S = 0.01
+
+
+def _is_index(text: str) -> bool:
+    """True for a non-negative decimal integer in ASCII digits (``str.isdigit`` also
+    accepts digits like ``²`` that ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
+class DilocoInterrupted(KeyboardInterrupt):
+    """The driver was interrupted (SIGINT, i.e. Ctrl-C, or SIGTERM): its workers were
+    stopped; ``code`` is the exit status a shell expects (128 + the signal)."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.code = 128 + signum
 
 
 @dataclass(frozen=True)
@@ -70,7 +92,7 @@ class WorkerMove:
     def parse(cls, text: str) -> WorkerMove:
         """``T:RANK:SITE`` (after outer step T, worker RANK goes to SITE)."""
         parts = text.split(":")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        if len(parts) != 3 or not all(_is_index(p) for p in parts[:2]):
             raise ConfigError(f"--move {text!r}: expected OUTER_STEP:WORKER:SITE, e.g. 4:1:b")
         return cls(int(parts[0]), int(parts[1]), parts[2])
 
@@ -173,8 +195,8 @@ def check_root(root: str | Path, job: str = "diloco") -> None:
     if not root.is_dir():
         return
     found = [d for d in root.glob(f"*/{job}-w*")
-             if d.is_dir() and d.name[len(job) + 2:].isdigit()]
-    found += [f for f in root.glob("logs/w*.log") if f.name[1:-4].isdigit()]
+             if d.is_dir() and _is_index(d.name[len(job) + 2:])]
+    found += [f for f in root.glob("logs/w*.log") if _is_index(f.name[1:-4])]
     if found:
         shown = ", ".join(str(f) for f in sorted(found)[:3])
         more = f" and {len(found) - 3} more" if len(found) > 3 else ""
@@ -267,9 +289,16 @@ def run_diloco(
     under ``root/<site>``, moving single workers per ``moves``; return the result.
 
     A worker that stops on its own with exit 75 (SIGTERM or SIGUSR1 from outside: it
-    checkpoints at its next outer-step boundary) is restarted at its site from that
-    checkpoint. ``on_outer_step(t, {rank: pid})`` is called once every worker finished
-    outer step ``t``, before the driver's decision (an observer, e.g. for fault tests).
+    checkpoints at its next outer-step boundary) is restarted at its site from exactly
+    the checkpoint of the last outer step it reported, verified first (a corrupt or
+    missing one fails the run naming the worker and the checkpoint; it never falls back
+    to an older one). ``on_outer_step(t, {rank: pid})`` is called once every worker
+    finished outer step ``t``, before the driver's decision (an observer, e.g. for fault
+    tests). Only the sites the plan uses (``placement`` and the moves' destinations) get
+    an agent and a directory.
+
+    SIGINT (Ctrl-C) or, on the main thread, SIGTERM stops the workers and raises
+    :class:`DilocoInterrupted` (a ``KeyboardInterrupt``) saying what is kept.
 
     Raises :class:`ConfigError` for a plan that cannot run or a ``root`` that already
     holds a DiLoCo run (:func:`check_root`), and :class:`RuntimeFailure` at once when a
@@ -291,6 +320,8 @@ def run_diloco(
     result = DilocoResult(placement)
     lock = threading.Lock()
     diverged: list[tuple[int, int, float]] = []  # (outer step, rank, loss), first one
+    done_outer = dict.fromkeys(range(cfg.workers), 0)  # rank -> last outer step it reported
+    counted: set[tuple[int, int]] = set()  # (rank, outer step) whose bytes are counted
     t0 = time.monotonic()
 
     def on_line(rank: int, line: str) -> None:
@@ -303,8 +334,11 @@ def run_diloco(
                 if rank == 0:
                     result.outer_losses[t] = loss
                     result.outer_steps = len(result.outer_losses)
+                done_outer[rank] = max(done_outer[rank], t)
                 result.sync_bytes_per_worker = int(parts[5])
-                result.sync_bytes += int(parts[5])
+                if (rank, t) not in counted:  # each worker's outer step counts once
+                    counted.add((rank, t))
+                    result.sync_bytes += int(parts[5])
 
     def check_loss() -> None:
         with lock:
@@ -315,17 +349,29 @@ def run_diloco(
                     f"(at {workers[rank].site}) reported loss {loss!r}; lower inner_lr or "
                     f"outer_lr")
 
+    def on_sigterm(signum, frame) -> None:
+        raise DilocoInterrupted(signum, "interrupted")
+
+    on_main = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm) if on_main else None
+    used = {*placement, *(m.site for m in moves)}
     store = None
     try:
         for site in sites:
-            agents[site] = SiteAgent(root / site, name=site, token=token,
-                                     idle_timeout_s=None).start()
+            if site in used:  # a listed site the plan never uses gets no agent
+                agents[site] = SiteAgent(root / site, name=site, token=token,
+                                         idle_timeout_s=None).start()
         urls = [a.url for a in agents.values()]
         for a in agents.values():
             set_peers(a.url, urls, credentials=creds)
-        store = torch.distributed.TCPStore(
-            "127.0.0.1", 0, is_master=True, wait_for_workers=False,
-            timeout=datetime.timedelta(seconds=cfg.timeout_s))
+        try:
+            store = torch.distributed.TCPStore(
+                "127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                timeout=datetime.timedelta(seconds=cfg.timeout_s))
+        except (RuntimeError, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RuntimeFailure(f"could not start the DiLoCo rendezvous store on 127.0.0.1 "
+                                 f"within timeout_s = {cfg.timeout_s:g} s: {first}") from None
         logs = root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
 
@@ -341,17 +387,27 @@ def run_diloco(
             })
             if resume_step is not None:
                 env[ENV_RESUME_STEP] = str(resume_step)
-            workers[rank] = _Worker(rank, site, [sys.executable, "-m", "greenhop.workload.diloco"],
+            workers[rank] = _Worker(rank, site, [sys.executable, "-c", WORKER_BOOT],
                                     env, logs / f"w{rank}.log", on_line)
 
         def restart(rank: int) -> None:
+            """Start worker ``rank`` again at its site from exactly the boundary it stopped
+            at (the last outer step it reported), verified first: never an older one."""
             site = workers[rank].site
-            found = ck.latest_complete(root / site / job_name(job, rank))
-            if found is None:
-                raise RuntimeFailure(f"DiLoCo worker {rank} at {site} exited "
-                                     f"{EXIT_MIGRATED} without a complete checkpoint")
-            step = ck.parse_step_dir(found.name)
-            log(f"worker {rank} stopped on its own at step {step}: restarting it at {site}")
+            with lock:
+                t = done_outer[rank]
+            step = t * cfg.inner_steps
+            if step:
+                path = root / site / job_name(job, rank) / ck.step_dir_name(step)
+                try:
+                    ck.verify_checkpoint(path)
+                except (CheckpointError, OSError) as exc:
+                    raise RuntimeFailure(
+                        f"DiLoCo worker {rank} at {site} stopped on its own after outer step "
+                        f"{t} (exit {EXIT_MIGRATED}), but its checkpoint {path} cannot be "
+                        f"resumed: {exc}; the run does not go back to an older one") from None
+            log(f"worker {rank} stopped on its own after outer step {t} (step {step}): "
+                f"restarting it at {site}")
             result.restarts.append((rank, step))
             start(rank, site, step)
 
@@ -365,6 +421,8 @@ def run_diloco(
             store.set(f"ctl/{t}", json.dumps({"stop": [m.worker for m in now]}))
             for m in now:
                 rec = _move(m, cfg, root, job, agents, workers, creds, log)
+                with lock:
+                    done_outer[m.worker] = m.outer_step
                 start(m.worker, m.site, rec.step)
                 result.moves.append(rec)
                 placement[m.worker] = m.site
@@ -375,12 +433,26 @@ def run_diloco(
             for r, site in enumerate(placement)]
         result.wall_s = time.monotonic() - t0
         return result
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, DilocoInterrupted) else signal.SIGINT
+        with lock:
+            done = min(done_outer.values())
+        raise DilocoInterrupted(signum, (
+            f"interrupted by {signal.Signals(signum).name} after outer step {done} of "
+            f"{cfg.outer_steps}: the workers were stopped; their checkpoints stay in "
+            f"{root}/<site>/{job}-w<rank> and their logs in {root / 'logs'}, but a run is "
+            "not resumed (start again in a new ROOT)")) from None
     finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup runs to its end
         for w in workers.values():
             w.kill()
         for a in agents.values():
             a.stop()
         store = None  # the rendezvous server closes with its last reference
+        if on_main:  # None: a handler not installed from Python; the default stands in
+            signal.signal(signal.SIGTERM,
+                          signal.SIG_DFL if previous_term is None else previous_term)
 
 
 def _check_exits(workers: dict[int, _Worker], restart: Callable[[int], None],

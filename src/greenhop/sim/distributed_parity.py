@@ -12,6 +12,8 @@ report the same outer steps, pseudo-gradient bytes and moves (docs/distributed.m
 
 from __future__ import annotations
 
+import math
+
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import RUNNING, Migrate
 from greenhop.policies.base import Capabilities, PolicyBase
@@ -19,6 +21,10 @@ from greenhop.sim.distributed_jobs import worker_name
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import load_scenario
+
+_STEP_S = 300.0
+"""The step of :func:`parity_scenario`'s scenarios [s] (its horizon is a whole number of
+them)."""
 
 
 class ScheduledWorkerMoves(PolicyBase):
@@ -65,9 +71,10 @@ def parity_scenario(workers: int, sync_every: int, outer_steps: int, model_param
     place = list(placement) if placement is not None else [
         sites[i % len(sites)] for i in range(workers)]
     horizon_s = 2 * outer_steps * outer_step_s + 86400.0
+    horizon_s = _STEP_S * math.ceil(horizon_s / _STEP_S)  # a whole number of steps
     return {
         "name": f"parity-{job}", "start": "2023-06-01T00:00:00Z",
-        "horizon": f"{int(horizon_s)}s", "step": "5min", "history": "0s",
+        "horizon": f"{int(horizon_s)}s", "step": f"{int(_STEP_S)}s", "history": "0s",
         "policies": ["static"],
         "sites": [{"name": s, "latitude": 0.0, "longitude": 0.0, "gpu_slots": workers,
                    "base_load": "1kW", "gpu_power": "400W", "gpu_idle": "50W",
@@ -100,7 +107,7 @@ def expected_counts(scenario, job: str, moves=()) -> dict:
     group = next(g for g in engine.core.groups.groups if g.name == job)
     return {
         "outer_steps": summary["outer_steps"],
-        "pseudo_gradient_bytes": summary["pseudo_gradient_bytes"],
+        "pseudo_gradient_bytes": round(summary["pseudo_gradient_bytes"]),
         "sync_bytes": summary["sync_bytes"],
         "worker_moves": {i: summary["worker_moves"][worker_name(job, i)]
                          for i in range(summary["workers"])},

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,24 @@ MAX_SEED = 2**63 - 1
 """Largest ``seed`` (torch seeds and numpy's seed sequences take it as is)."""
 MAX_TIMEOUT_S = 30 * 86400.0
 """Largest ``timeout_s`` [s] (30 days; the rendezvous store counts it in milliseconds)."""
+MIN_TIMEOUT_S = 1.0
+"""Smallest ``timeout_s`` [s]: the rendezvous store and a worker's start take longer than
+a few milliseconds, so a smaller bound could only fail the run."""
+MAX_THREADS = 256
+"""Largest ``threads`` (torch's intra-op threads of one worker)."""
+MAX_LAYERS = 64
+"""Largest ``layers`` of the reference LM."""
+MAX_WIDTH = 4096
+"""Largest ``width`` of the reference LM."""
+MAX_MODEL_PARAMS = 100_000_000
+"""Largest reference LM [parameters]: a worker holds about 16 B per parameter (weights,
+AdamW moments, global copy and outer momentum) in memory, on CPU."""
+
+
+def model_params(width: int, layers: int, context: int, vocab: int = 256) -> int:
+    """Parameters of the reference LM (as ``LMConfig.n_params``, without importing torch)."""
+    return (vocab * width + context * width + layers * (12 * width * width + 13 * width)
+            + 2 * width + width * vocab + vocab)
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -139,6 +158,11 @@ class DilocoConfig:
             value = getattr(self, name)
             if not _is_finite_number(value):
                 raise ConfigError(f"DiLoCo {name} must be a finite number; got {value!r}")
+        for name, most in (("threads", MAX_THREADS), ("layers", MAX_LAYERS),
+                           ("width", MAX_WIDTH)):
+            if getattr(self, name) > most:
+                raise ConfigError(f"DiLoCo {name} must be at most {most}; "
+                                  f"got {getattr(self, name)!r}")
         if self.width % self.heads:
             raise ConfigError(f"DiLoCo width {self.width} must be a multiple of the "
                               f"{self.heads} heads")
@@ -148,6 +172,10 @@ class DilocoConfig:
         if self.timeout_s > MAX_TIMEOUT_S:
             raise ConfigError(f"DiLoCo timeout_s must be at most {MAX_TIMEOUT_S:g} s; "
                               f"got {self.timeout_s!r}")
+        if self.timeout_s < MIN_TIMEOUT_S:
+            raise ConfigError(f"DiLoCo timeout_s must be at least {MIN_TIMEOUT_S:g} s (it "
+                              f"bounds the workers' start and every rendezvous); got "
+                              f"{self.timeout_s!r}")
         if self.weight_decay < 0:
             raise ConfigError(f"DiLoCo weight_decay must be >= 0; got {self.weight_decay!r}")
         if not 0 < self.outer_momentum < 1:  # Nesterov needs a momentum
@@ -156,6 +184,12 @@ class DilocoConfig:
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"DiLoCo dropout must be in [0, 1); got {self.dropout!r}")
         self._check_corpus()
+        n = model_params(self.width, self.layers, self.context)
+        if n > MAX_MODEL_PARAMS:
+            raise ConfigError(f"DiLoCo width {self.width}, layers {self.layers} and context "
+                              f"{self.context} make a model of {n:,} parameters; at most "
+                              f"{MAX_MODEL_PARAMS:,} (a CPU worker holds about 16 B of state "
+                              "per parameter)")
 
     def _check_corpus(self) -> None:
         """Refuse a ``context`` or ``batch_size`` the corpus cannot feed: every worker's
@@ -570,6 +604,8 @@ def run_worker(
             loader=parts.pop("loader"), extra=parts,
             every_steps=cfg.checkpoint_every * cfg.inner_steps, keep=cfg.keep, log=log)
         with session:
+            if _EARLY_STOP:  # asked to stop while it was starting: after its next outer step
+                session.request_stop()
             try:
                 return _train(cfg, session, w, exchange, control, out)
             except MigrationExit as exc:
@@ -620,19 +656,50 @@ def store_control(store) -> Callable[[int], bool]:
 def _connect(address: str, timeout_s: float):
     torch = require("torch", "torch")
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ConfigError(f"{ENV_STORE}={address!r}: must be host:port")
     return torch.distributed.TCPStore(host, int(port), is_master=False,
                                       timeout=datetime.timedelta(seconds=timeout_s))
 
 
-def main() -> int:
+_EARLY_STOP: list[int] = []
+"""Stop requests (signal numbers) that came while the worker process was starting."""
+
+WORKER_BOOT = (
+    "import signal, sys\n"
+    "early = []\n"
+    "for s in (signal.SIGTERM, signal.SIGUSR1):\n"
+    "    signal.signal(s, lambda n, f: early.append(n))\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "from greenhop.workload import diloco\n"
+    "sys.exit(diloco.main(early))\n")
+"""``python -c`` program of a worker process: it keeps a stop request (SIGTERM, SIGUSR1)
+from its first line on, before the imports (numpy, greenhop) that take a while."""
+
+
+def _early_stop(signum, frame) -> None:
+    _EARLY_STOP.append(signum)
+
+
+def main(early_stops: list[int] | None = None) -> int:
     """Entry point of a worker process: reads ``GREENHOP_DILOCO_*`` and the SDK's
-    ``GREENHOP_CHECKPOINT_DIR`` / ``GREENHOP_RESUME_STEP``; returns the exit code."""
+    ``GREENHOP_CHECKPOINT_DIR`` / ``GREENHOP_RESUME_STEP``; returns the exit code.
+
+    SIGTERM or SIGUSR1 while it starts is a stop request as later on (it trains its next
+    outer step, checkpoints and exits 75); SIGINT (Ctrl-C reaches the driver's whole
+    process group) ends it at once and quietly: the driver reports the interruption.
+    ``early_stops``: the list the driver's bootstrap (:data:`WORKER_BOOT`) recorded stop
+    signals in before this module was imported."""
+    global _EARLY_STOP
+    if early_stops is not None:
+        _EARLY_STOP = early_stops
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _early_stop)
     try:
         cfg = DilocoConfig.from_json(os.environ.get(ENV_CONFIG, "{}"))
         raw_rank = os.environ.get(ENV_RANK, "")
-        if not raw_rank.isdigit():
+        if not (raw_rank.isascii() and raw_rank.isdigit()):
             raise ConfigError(f"{ENV_RANK}={raw_rank!r}: must be the worker's index")
         rank = int(raw_rank)
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
