@@ -361,7 +361,7 @@ class HorizonPlannerPolicy(PolicyBase):
         """Whether each of ``jobs`` must run now: its deadline is near, or waiting one more
         epoch would take it past its slowdown budget. Its remaining work is timed at
         ``sites`` (default: where each job is; a queued job is timed at its arrival site,
-        and at the reference throughput 1 when it has none, as its ideal time is)."""
+        and at the fastest site it may use when it has none, as its ideal time is)."""
         site = obs.job_site[jobs] if sites is None else sites
         # the metric's ideal throughput: the origin's, else the fastest allowed site's; a
         # queued job that may start anywhere (site -1) is timed at it too
