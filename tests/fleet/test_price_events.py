@@ -144,3 +144,33 @@ def test_under_energy_the_cost_changes_by_the_event_price_on_the_energy_it_cover
     extra = float((plain.grid_w[:, 0] * dt * share * (price - 50.0)).sum()) * PER_J
     # both costs are rounded to the millionth
     assert m1["job_energy_cost"] == pytest.approx(m0["job_energy_cost"] + extra, abs=2e-6)
+
+
+@pytest.mark.parametrize("objective", ["carbon", "cost"])
+def test_an_announced_price_event_shows_no_future_signal(objective):
+    """The weights a policy saw over an announced event's span were the true future ones:
+    under ``carbon`` the future carbon intensity, under ``cost`` the zone's future price
+    and green hours. Signals changed only after step 4 must change nothing seen by then."""
+    import copy
+
+    def signals(scale):
+        zones = []
+        for name, site in (("za", "a"), ("zb", "b")):
+            carbon = [300.0 + 10 * k for k in range(24)]
+            price = [50.0 + k for k in range(24)]
+            for k in range(5, 24):  # published at their own step: unknown before it
+                carbon[k] *= scale
+                price[k] = price[k] * scale - (200 if scale != 1 else 0)
+            zones.append({"name": name, "sites": [site], "carbon": carbon, "price": price})
+        return zones
+
+    feeds = []
+    for scale in (1.0, 3.0):
+        d = scenario(objective, event={"lead": "10min"})
+        d["grid"]["zones"] = copy.deepcopy(signals(scale))
+        inp = build_inputs(load_scenario(d))
+        feeds.append(GridFeed(inp.grid, forecast_steps=24, step_s=300.0))
+    for step in range(5):
+        assert np.array_equal(feeds[0].forecast(step), feeds[1].forecast(step)), step
+    if objective == "cost":  # the event's price is still seen from its announcement on
+        assert feeds[0].forecast(4)[3, 0] == pytest.approx(500 * PER_J)

@@ -22,9 +22,10 @@ published weight). Nothing after that is reachable from the Observation.
 
 Price events (demand-response events with a price, :func:`with_price_events`) set the
 price of their sites for their duration: the signals' price is then the true one (the
-booked ``job_energy_cost`` uses it), and a policy sees an event's price from the step of
-its announcement on, over the steps it covers; before that, and in every seasonal-naive
-forecast, it sees the zone's own signals.
+booked ``job_energy_cost`` uses it), and under the ``cost`` objective a policy sees an
+event's price from the step of its announcement on, over the steps it covers, blended as
+booked with the zone's price *as forecast* at that step (never the true future price or
+green hours); before that, and under the other objectives, it sees the zone's signals.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class PriceEvent:
     first_row: int        # the first row it overlaps
     end_row: int          # the first row after it
     price_per_mwh: float  # [currency/MWh]
+    #: the share of each row ``first_row .. end_row - 1`` it covers [-] (1 inside)
+    shares: tuple[float, ...] = ()
 
 
 def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, ...]],
@@ -143,7 +146,8 @@ def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, 
             price[rows, s] = (1.0 - share) * here + share * float(e.price_per_mwh)
             out.append(PriceEvent(site=s, announce_row=max(0, int(np.ceil(ann - 1e-9))),
                                   first_row=first, end_row=end,
-                                  price_per_mwh=float(e.price_per_mwh)))
+                                  price_per_mwh=float(e.price_per_mwh),
+                                  shares=tuple(share.tolist())))
     return replace(signals, price_per_mwh=price, price_events=tuple(out),
                    zone_price_per_mwh=(zone_price if signals.zone_price_per_mwh is None
                                        else signals.zone_price_per_mwh))
@@ -178,13 +182,34 @@ class GridFeed:
         rows = targets - days * self.period
         rows = np.where(rows < 0, known[None, :], rows)
         self.fc_w[:] = self.zone_weight[rows, self._cols[None, :]]
-        for e in self.signals.price_events:
+        if self.signals.objective == "cost":
+            self._announced_prices(row, rows)
+        return self.fc_w
+
+    def _announced_prices(self, row: int, rows: np.ndarray) -> None:
+        """Put the price of every event announced by ``row`` into the cost forecast over the
+        steps it covers: blended, as the booked price is, with the zone's price *as
+        forecast* (``rows``: the signal row each target is forecast from), and with that
+        row's green flag. The true future weights over the event are not seen: they carry
+        the zone's future price and green hours. (Under the carbon objectives a price
+        changes no weight.)"""
+        sig = self.signals
+        seen = None
+        for e in sig.price_events:
             if e.announce_row > row:
                 continue  # not announced yet: the future
             lo, hi = max(e.first_row, row), min(e.end_row, row + self.forecast_steps)
-            if lo < hi:
-                self.fc_w[lo - row:hi - row, e.site] = self.weight[lo:hi, e.site]
-        return self.fc_w
+            if lo >= hi:
+                continue
+            if seen is None:
+                seen = np.nan_to_num(sig.zone_price_per_mwh[rows, self._cols[None, :]],
+                                     nan=0.0)
+            share = np.asarray(e.shares[lo - e.first_row:hi - e.first_row])
+            k = slice(lo - row, hi - row)
+            seen[k, e.site] = (1.0 - share) * seen[k, e.site] + share * e.price_per_mwh
+            src = rows[k, e.site]
+            self.fc_w[k, e.site] = grid_weights("cost", None, None, seen[k, e.site],
+                                                sig.green[src, e.site])
 
     def attach(self, obs: Observation) -> Observation:
         """``obs`` with the grid objective and its weights now and ahead (read-only)."""
