@@ -138,6 +138,20 @@ def test_corrupt_worker_checkpoint_is_a_loud_failure(tmp_path, monkeypatch):
         _solo(TINY, tmp_path)
 
 
+@pytest.fixture
+def _own_signal_handlers():
+    """``dl.main`` is a worker process's entry point: it sets SIGINT, SIGTERM and SIGUSR1
+    for the rest of the process; put this process's handlers back afterwards."""
+    import signal
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    saved = {sig: signal.getsignal(sig) for sig in sigs}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.usefixtures("_own_signal_handlers")
 def test_worker_main_reports_bad_environment(monkeypatch, capsys):
     monkeypatch.setenv(dl.ENV_CONFIG, '{"workers": 2}')
     monkeypatch.setenv(dl.ENV_RANK, "x")
