@@ -263,3 +263,32 @@ def test_work_done_is_the_books_share_of_modelled_work_not_the_trainers_steps(ru
     assert jobs["job-b"]["progress"] == 1.0
     assert jobs["job-b"]["work_done"] == pytest.approx(0.5)
     assert all(jobs[n]["work_done"] == 1.0 for n in ("job-a", "job-c", "job-d"))
+
+
+def test_a_405_allows_head_beside_get(client):
+    """Every GET route answers HEAD too; the 405 said ``Allow: GET``."""
+    for method, path in (("POST", "/api/v1/run"), ("DELETE", "/api/v1/jobs"),
+                         ("OPTIONS", "/metrics"), ("PUT", "/api/v1/events")):
+        r = client.request(method, path)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert r.headers["allow"] == "GET, HEAD", (method, path, r.headers["allow"])
+        assert client.head(path).status_code == 200
+
+
+def test_the_trailing_slash_redirect_names_no_host(client):
+    """The redirect's Location was built from the Host header (an absolute URL to any host
+    a client named)."""
+    for path, want in (("/api/v1/sites/", "/api/v1/sites"),
+                       ("/api/v1/events/?after=3&limit=2", "/api/v1/events?after=3&limit=2")):
+        r = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == want, (path, r.headers)
+        assert client.get(path, follow_redirects=True).status_code == 200  # the same server
+
+
+def test_the_job_grid_counter_says_what_it_counts_and_that_it_is_not_job_nr_kwh(client):
+    """Its HELP said "the jobs' non-renewable (grid) energy", as metrics.json's job_nr_kwh is
+    described, though it sums min(job load, grid import) per step: lower with a battery."""
+    fams = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    doc = fams["greenhop_job_nonrenewable_joules"].documentation
+    assert "min(job load, grid import)" in doc and "per site and booked step" in doc
+    assert "Not metrics.json's job_nr_kwh" in doc and "battery" in doc

@@ -58,3 +58,55 @@ def test_a_message_is_the_events_json(run_db):
     head, data = msg.split("data: ")
     assert head == f"id: {ev['id']}\nevent: run-start\n" and msg.endswith("\n\n")
     assert json.loads(data) == ev
+
+
+def _strict(token: str):
+    raise AssertionError(f"{token} is not JSON")
+
+
+def test_a_nan_in_an_event_is_null_in_the_stream_as_in_the_events_api(run_db, tmp_path):
+    """The stream wrote ``NaN`` (no JSON: EventSource clients' JSON.parse throws) where
+    /api/v1/events writes null for the same event."""
+    import httpx
+    from servicekit import edited_copy, served
+
+    seq = rows(run_db, "SELECT MAX(seq) AS s FROM events WHERE kind = 'booked'")[0]["s"]
+    db = edited_copy(run_db, tmp_path / "run.db",
+                     "UPDATE events SET body = '{\"renewable_w\": [NaN, 1.5, Infinity]}' "
+                     f"WHERE seq = {seq}")
+    with served(db) as url, httpx.Client(base_url=url, timeout=20) as c:
+        api = c.get("/api/v1/events", params={"after": seq - 1, "limit": 1}).text
+        with c.stream("GET", "/api/v1/events/stream", params={"after": seq - 1}) as r:
+            data = next(line[6:] for line in r.iter_lines() if line.startswith("data: "))
+    ev = json.loads(data, parse_constant=_strict)
+    assert ev["id"] == seq and ev["data"]["renewable_w"] == [None, 1.5, None]
+    assert json.loads(api, parse_constant=_strict) == [ev]
+    assert data == api[1:-1]  # one encoder: the same bytes
+
+
+def test_a_booked_step_of_unknown_renewable_power_stores_null_not_nan():
+    """record_step wrote NaN (invalid JSON in the database) when the step's power was no
+    longer the latest."""
+    import contextlib
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from greenhop.core.errors import RuntimeFailure
+    from greenhop.runtime.operate import record_step
+
+    def gone(t):
+        raise RuntimeFailure("not the latest step")
+
+    stored = []
+    books = SimpleNamespace(grid_w=np.ones((2, 3)), demand_w=np.ones((2, 3)),
+                            job_load_w=np.zeros((2, 3)))
+    led = SimpleNamespace(core=SimpleNamespace(books=books,
+                                               power=SimpleNamespace(renewable_at=gone)),
+                          dt=900.0, forecasts=None)
+    store = SimpleNamespace(tx=contextlib.nullcontext,
+                            event=lambda t, kind, body: stored.append((t, kind, body)))
+    record_step(SimpleNamespace(ledger=led, store=store), 1)
+    (t, kind, body), = stored
+    assert (t, kind) == (1, "booked") and body["renewable_w"] == [None, None, None]
+    json.dumps(body, allow_nan=False)  # strict JSON

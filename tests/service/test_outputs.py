@@ -223,6 +223,42 @@ def test_without_a_run_the_run_endpoints_answer_404_no_live_run(client):
     assert client.get("/metrics").status_code == 404
 
 
+def test_without_a_run_the_page_lists_the_outputs_and_polls_nothing(client):
+    """``/`` was the live-run dashboard, whose script polled the run's endpoints (404 here)
+    for ever."""
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert NO_RUN in page and "<script" not in page  # nothing to poll with
+    for name, report in (("sim", True), ("sweep", True), ("sim-2", False)):
+        assert f'data-output="{name}"' in page
+        assert f'href="/api/v1/outputs/{name}"' in page
+        assert (f'href="/api/v1/outputs/{name}/report"' in page) == report, name
+
+
+@pytest.mark.slow
+def test_without_a_run_the_page_works_in_a_browser(client, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viz"))
+    import chromekit
+
+    drv = chromekit.driver(tmp_path, height=900)
+    try:
+        drv.get(f"{client.base_url}/")
+        time.sleep(1.0)  # a page that polled would have asked by now
+        links = drv.execute_script(
+            "return Array.from(document.querySelectorAll('#outputs a')).map(a => a.href);")
+        loaded = chromekit.resources(drv)
+        errors = chromekit.console_errors(drv)
+        drv.get(next(u for u in links if u.endswith("/sim/report")))
+        drawn = drv.execute_script("return document.querySelectorAll('.js-plotly-plot').length;")
+        errors += chromekit.console_errors(drv)
+    finally:
+        drv.quit()
+    assert errors == []
+    assert not [u for u in loaded if "/api/v1/" in u], loaded  # no run API polled
+    assert chromekit.outside(loaded) == [] and drawn > 0
+
+
 def test_outputs_are_served_beside_a_run(folders, tmp_path):
     db = tmp_path / "run.db"
     memory_run(db)

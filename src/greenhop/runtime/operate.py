@@ -182,10 +182,10 @@ def record_step(ctl, t: int) -> None:
     demand = np.asarray(books.demand_w[t], dtype=float)
     job = np.asarray(books.job_load_w[t], dtype=float)
     try:
-        renewable = np.asarray(led.core.power.renewable_at(t), dtype=float)
-    except RuntimeFailure:  # a step whose power is no longer the latest
-        renewable = np.full(grid.shape, np.nan)
-    body = {"renewable_w": renewable.tolist(), "demand_w": demand.tolist(),
+        renewable = np.asarray(led.core.power.renewable_at(t), dtype=float).tolist()
+    except RuntimeFailure:  # a step whose power is no longer the latest: unknown, JSON null
+        renewable = [None] * grid.size  # (NaN would make the stored body invalid JSON)
+    body = {"renewable_w": renewable, "demand_w": demand.tolist(),
             "job_load_w": job.tolist(), "grid_w": grid.tolist(),
             # the jobs' share of the grid import: the base load takes renewables first
             "job_grid_w": np.minimum(job, grid).tolist(), "step_s": float(led.dt),

@@ -10,14 +10,14 @@ the controller applies it at the start of its next step (docs/service.md).
 
 import hmac
 import json
-import math
 import sqlite3
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from greenhop.fleet.operator import OPERATOR_KINDS
 from greenhop.runtime.store import StoreError
-from greenhop.service.data import RunReader
+from greenhop.service.data import RunReader, json_bytes
 from greenhop.service.feed import EventFeed
 
 MAX_BODY_BYTES = 64 * 1024
@@ -37,25 +37,6 @@ MAX_EVENT_ID = 2**63 - 1
 GRID_EVENT_EXAMPLE = '{"site": "madrid-es", "from": "+30min", "to": "+2h", "reduce": "25%"}'
 """A grid event body that fits any run of the packaged scenarios (a ``limit`` must be at or
 above the site's base load, which differs per scenario)."""
-
-
-def _finite(obj):
-    """``obj`` with every NaN or infinity replaced by None (JSON has neither)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def json_bytes(data) -> bytes:
-    """Strict JSON of ``data`` (non-finite numbers become null)."""
-    try:
-        return json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
-    except ValueError:
-        return json.dumps(_finite(data), allow_nan=False, separators=(",", ":")).encode()
 
 
 def _is_text(s: str) -> bool:
@@ -90,6 +71,24 @@ def not_text_at(doc) -> str | None:
 def unreadable(exc: Exception) -> str:
     """The 503 detail of a run database that cannot be used any more."""
     return f"the run database cannot be read ({exc}); check the --db file"
+
+
+def _tidy_header(name: bytes, value: bytes) -> bytes:
+    """``value`` of the response header ``name``: ``Allow`` with ``HEAD`` after ``GET``,
+    ``Location`` relative (path and query; one leading slash, so no other host), any other
+    as it is."""
+    name = name.lower()
+    if name == b"allow":
+        methods = [m.strip() for m in value.decode("latin-1").split(",")]
+        if "GET" in methods and "HEAD" not in methods:
+            methods.insert(methods.index("GET") + 1, "HEAD")
+        return ", ".join(methods).encode("latin-1")
+    if name == b"location":
+        parts = urlsplit(value.decode("latin-1"))
+        if parts.scheme or parts.netloc:
+            path = "/" + parts.path.lstrip("/")  # "//host/x" would name a host again
+            return (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+    return value
 
 
 def plotly_js_path() -> Path | None:
@@ -195,6 +194,31 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
             await self.inner({**scope, "method": "GET"}, receive, headers_only)
 
     app.add_middleware(HeadAsGet)
+
+    class TidyHeaders:
+        """Two header fixes on every answer. A 405's ``Allow`` names ``HEAD`` beside ``GET``
+        (:class:`HeadAsGet` serves it, but the routes name GET only). A redirect's
+        ``Location`` is relative (path and query): Starlette's trailing-slash redirect
+        builds an absolute URL from the request's ``Host`` header, which a client sets."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+
+            async def tidy(message):
+                if message["type"] == "http.response.start" and (
+                        message["status"] == 405 or 300 <= message["status"] < 400):
+                    message = {**message, "headers": [
+                        (k, _tidy_header(k, v)) for k, v in message["headers"]]}
+                await send(message)
+
+            await self.inner(scope, receive, tidy)
+
+    app.add_middleware(TidyHeaders)
 
     async def unreadable_database(request: Request, exc: Exception):
         # the file was deleted, replaced (by another schema: StoreError) or damaged while
@@ -432,7 +456,8 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                           summary="Demand-response event for the live run")
 
     app.include_router(api)
-    app.include_router(outputs_router(list(outputs or ())))
+    outputs = list(outputs or ())
+    app.include_router(outputs_router(outputs))
 
     # ---------------------------------------------------------------- metrics, page
     @app.get("/metrics", include_in_schema=False)
@@ -457,8 +482,20 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        # no icon, and no 404 either: the reports served under /api/v1/outputs link
+        # nothing (self-contained), so browsers ask for this one
+        return Response(status_code=204)
+
     @app.get("/", include_in_schema=False)
     async def index():
+        if db_path is None:  # no run to show: the outputs' list, not the run's dashboard
+            from fastapi.responses import HTMLResponse
+
+            from greenhop.service.outputs import outputs_page
+
+            return HTMLResponse(await _call(outputs_page, outputs))
         page = STATIC / "index.html"
         if not page.is_file():
             raise HTTPException(404, "no dashboard page in this installation; the API is "

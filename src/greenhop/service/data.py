@@ -4,8 +4,9 @@
 never block the controller's writes, and the controller never waits for a reader; a run no
 controller writes is opened immutable, so nothing is left beside its file). The
 scenario the run was started with is loaded once, lazily, for what the database does not
-hold (base load, window threshold, checkpoint sizes, links); when the file is gone the
-views still work, without the parts that need it (feasibility, forecast windows).
+hold (base load, window threshold, checkpoint sizes, links); when the file is gone, or
+changed since the run started (its SHA-256 is recorded), the views still work, without the
+parts that need it (feasibility, forecast windows), and ``/api/v1/run`` says why.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,10 @@ from greenhop.runtime.store import (
 
 MOVING = ("saving", "transferring", "restoring")
 """Job phases of a migration in flight."""
+
+SCENARIO_RETRY_S = 10.0
+"""How long after failing to have the run's scenario (gone, changed, unreadable) the service
+tries again, on the next read that needs it [s]: the file may be put back."""
 
 LIVE_ONLY_KEYS = ("command", "env", "cwd", "steps")
 """Keys of a scenario's ``[[jobs]]`` that only a live run reads (dropped here)."""
@@ -53,6 +60,31 @@ def reads_bodies(view):
                 f"{view.__name__} view ({type(exc).__name__}: {str(exc)[:120]}); restore "
                 "the database from a copy") from exc
     return reading
+
+
+def _finite(obj):
+    """``obj`` with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_text(data) -> str:
+    """Strict, compact JSON of ``data`` (non-finite numbers become null): the one encoder of
+    the service's answers, the event stream's ``data:`` lines included."""
+    try:
+        return json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(data), allow_nan=False, separators=(",", ":"))
+
+
+def json_bytes(data) -> bytes:
+    """:func:`json_text` of ``data`` as UTF-8."""
+    return json_text(data).encode()
 
 
 def _json(text: str | None) -> Any:
@@ -93,6 +125,8 @@ class RunReader:
         self.path = p
         self._inputs: Any = None
         self._loading: threading.Thread | None = None
+        self._problem: str | None = None  # why the scenario could not be had
+        self._retry_at = 0.0  # when to try that again [s, time.monotonic()]
         self._lock = threading.Lock()
 
         try:
@@ -133,9 +167,13 @@ class RunReader:
         """The run's scenario and fleet inputs ``(scenario, inputs)``, or None.
 
         They are built once, in a background thread started on the first call (seconds of
-        work): until then the views leave out what needs them, unless ``wait``."""
+        work): until then the views leave out what needs them, unless ``wait``. When the
+        file cannot be had (gone, changed since the run started, unreadable),
+        :meth:`scenario_problem` says why, and a call :data:`SCENARIO_RETRY_S` later tries
+        again (the file may be put back)."""
         with self._lock:
-            if self._loading is None:
+            if self._inputs is None and (self._loading is None or (
+                    not self._loading.is_alive() and time.monotonic() >= self._retry_at)):
                 self._loading = threading.Thread(target=self._load, daemon=True,
                                                  name="greenhop-scenario")
                 self._loading.start()
@@ -144,14 +182,25 @@ class RunReader:
             loading.join(timeout=300.0)
         return self._inputs
 
+    def scenario_problem(self) -> str | None:
+        """Why the run's scenario could not be had (it names the file; kept while it is tried
+        again), or None: loaded, being read for the first time, or the run not started."""
+        return None if self._inputs is not None else self._problem
+
     def _load(self) -> None:
-        with self.connect() as con:
-            row = self._run_row(con)
-        if row is None:  # not started yet: try again on a later call
-            with self._lock:
-                self._loading = None
+        from greenhop.service.grid_events import ScenarioGone, scenario_file
+
+        try:
+            with self.connect() as con:
+                row = self._run_row(con)
+        except Exception:  # the database is unreadable now: its views say so (503)
+            return  # tried again on a later call
+        if row is None:  # not started yet: tried again on a later call
             return
         try:
+            # the file the run started with only: an edited one would shift the run's clock
+            # or change its fleet (and its site order) under the database's records
+            path = scenario_file(row, "the views leave out what needs it")
             # In a fresh interpreter: seconds of numpy and trace parsing there do not hold
             # this server's interpreter lock (the answers to every client would stall).
             import concurrent.futures
@@ -159,9 +208,16 @@ class RunReader:
 
             ctx = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                self._inputs = pool.submit(build_scenario_inputs, row["scenario"]).result()
-        except Exception:  # the views degrade without the scenario (moved, edited)
-            self._inputs = None
+                self._inputs = pool.submit(build_scenario_inputs, str(path)).result()
+            return
+        except ScenarioGone as exc:
+            problem = str(exc)
+        except Exception as exc:  # the views degrade without the scenario
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            problem = (f"the run's scenario {row['scenario']} no longer reads ({why}); the "
+                       "views leave out what needs it")
+        self._problem = problem
+        self._retry_at = time.monotonic() + SCENARIO_RETRY_S
 
     def _body(self, row, kind: str) -> dict:
         """The parsed body of an event row ``(step, body, seq)`` of ``kind``; one that is
@@ -211,8 +267,9 @@ class RunReader:
         """scenario, policy, status (a ``live`` run whose controller is gone: ``dead``, as
         ``greenhop status`` says), step, n_steps, step_s, start_unix_s (the scenario's
         start), started_unix_s (when the run was started, wall clock), paused, sites,
-        jobs, error, time_scale. Without the scenario file, ``step_s`` is the booked
-        steps' and ``start_unix_s`` None."""
+        jobs, error, time_scale, scenario_error (why the scenario file is not used, or
+        None). Without the scenario file, ``step_s`` is the booked steps' and
+        ``start_unix_s`` None."""
         with self.connect() as con:
             row = self._run_row(con)
             sites, jobs = self._names(con)
@@ -224,7 +281,7 @@ class RunReader:
             return {"scenario": None, "policy": None, "status": "starting", "step": 0,
                     "n_steps": None, "step_s": None, "start_unix_s": None,
                     "started_unix_s": None, "paused": False, "sites": sites, "jobs": jobs,
-                    "error": None, "time_scale": None}
+                    "error": None, "time_scale": None, "scenario_error": None}
         step_s = None if si is None else float(si[0].step_s)
         if step_s is None and booked is not None:
             step_s = event_body(self.path, booked[0], "booked", booked[1]).get("step_s")
@@ -234,7 +291,8 @@ class RunReader:
                 "start_unix_s": None if si is None else float(si[0].start.timestamp()),
                 "started_unix_s": row["started_unix_s"],
                 "paused": op["paused"], "sites": sites, "jobs": jobs,
-                "error": row["error"], "time_scale": row["time_scale"]}
+                "error": row["error"], "time_scale": row["time_scale"],
+                "scenario_error": self.scenario_problem()}
 
     @reads_bodies
     def sites(self) -> list[dict]:

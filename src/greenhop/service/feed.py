@@ -11,10 +11,9 @@ it says so once in the log and tries again every :data:`RETRY_S`.
 
 import asyncio
 import bisect
-import json
 import logging
 
-from greenhop.service.data import RunReader
+from greenhop.service.data import RunReader, json_text
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +22,9 @@ RETRY_S = 1.0
 
 
 def sse_message(event: dict) -> str:
-    """One event as a server-sent-events message (``id``, ``event`` = kind, ``data``)."""
-    return f"id: {event['id']}\nevent: {event['kind']}\ndata: {json.dumps(event)}\n\n"
+    """One event as a server-sent-events message (``id``, ``event`` = kind, ``data``: the
+    event's JSON as ``/api/v1/events`` writes it, so strict: a NaN is null)."""
+    return f"id: {event['id']}\nevent: {event['kind']}\ndata: {json_text(event)}\n\n"
 
 
 class EventFeed:

@@ -10,6 +10,8 @@ take the reader and are plain functions, so they are tested without a server.
 from __future__ import annotations
 
 import asyncio
+import html
+import textwrap
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -31,10 +33,17 @@ def _empty(title: str, why: str) -> dict:
 
 
 def _waiting(reader) -> str:
-    """Why a figure that needs the run's scenario has nothing yet."""
-    status = (reader.run() or {}).get("status")
-    if status in (None, "starting"):
+    """Why a figure that needs the run's scenario has nothing: the run has not started, the
+    file cannot be used (the reader's reason, which names it; tried again now and then), or
+    it is still being read."""
+    run = reader.run() or {}
+    if run.get("status") in (None, "starting"):
         return "the run has not started yet"
+    problem = run.get("scenario_error")
+    if problem:  # plotly annotations do not wrap, and read <br> and entities
+        lines = textwrap.wrap(html.escape(problem, quote=False), 90, break_long_words=False,
+                              break_on_hyphens=False)
+        return "<br>".join(["this figure needs the run's scenario file:", *lines])
     return "reading the run's scenario: the figure follows in a few seconds"
 
 

@@ -25,8 +25,30 @@ from greenhop.sim.scenario import load_scenario
 
 
 class ScenarioGone(ConfigError):
-    """The scenario file the run was started with is no longer there (events are checked
-    against it): the server's state, not the request, is at fault."""
+    """The scenario file the run was started with is no longer there, or not as it was
+    (events and the views are checked against it): the server's state, not the request, is
+    at fault."""
+
+
+def scenario_file(row, needs: str) -> Path:
+    """The scenario file of the run (``row``: its row of the ``run`` table) when it is still
+    the one the run started with (its SHA-256 the recorded ``scenario_sha256``); otherwise
+    :class:`ScenarioGone` naming it, gone or changed, and ``needs`` (what reads it). An
+    edited file may put the run on another clock (its start) or fleet: it is refused, as
+    resuming the run refuses it. The one check of the service's readers of the file."""
+    path = Path(row["scenario"])
+    if not path.is_file():
+        raise ScenarioGone(f"the run's scenario {path} is gone; {needs}: put it back where "
+                           "the run was started from")
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:  # removed or locked between the two looks
+        why = f"the run's scenario {path} cannot be read ({exc}); {needs}"
+        raise ScenarioGone(why) from None
+    if digest != row["scenario_sha256"]:
+        raise ScenarioGone(f"the run's scenario {path} changed since the run started; {needs}: "
+                           "put back the file the run started with")
+    return path
 
 
 def run_clock(store: Store) -> tuple[object, float, int]:
@@ -37,15 +59,7 @@ def run_clock(store: Store) -> tuple[object, float, int]:
                           "`greenhop run`")
     if row["status"] == "done":
         raise ConfigError(f"{store.path}: the run is finished; events apply to a live run")
-    path = Path(row["scenario"])
-    if not path.is_file():
-        raise ScenarioGone(f"the run's scenario {path} is gone; events are checked against "
-                           "it: put it back where the run was started from")
-    # an edited file may put the run on another clock (its start) or fleet: refuse it, as
-    # resuming the run does
-    if file_sha256(path) != row["scenario_sha256"]:
-        raise ScenarioGone(f"the run's scenario {path} changed since the run started; events "
-                           "are checked against it: put back the file the run started with")
+    path = scenario_file(row, "events are checked against it")
     try:
         sc = load_scenario(path)
     except UserError as exc:  # the run's own file, not the request, is at fault

@@ -14,8 +14,9 @@ run database once (:meth:`RunReader.metrics_snapshot`) and reports
 * ``greenhop_migration_phase_duration_seconds`` {phase}: histogram of the save, transfer
   and restore phases of finished ones (wall time) [s];
 * ``greenhop_transferred_bytes_total``: checkpoint bytes that crossed the WAN [B];
-* ``greenhop_job_nonrenewable_joules_total``: the jobs' grid energy of the booked
-  steps [J] (per site and step, the part of the grid import above the base load);
+* ``greenhop_job_nonrenewable_joules_total``: grid import drawn while the jobs ran [J]:
+  per site and booked step, min(job load, grid import) x the step (:data:`JOB_GRID_HELP`;
+  not ``metrics.json``'s ``job_nr_kwh``);
 * ``greenhop_reconcile_loop_duration_seconds``: histogram of the controller's reconcile
   passes (wall time) [s];
 * ``greenhop_run_step``, ``greenhop_run_paused``, ``greenhop_run_finished``,
@@ -33,6 +34,16 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from greenhop.service.data import RunReader, reads_bodies
+
+JOB_GRID_HELP = (
+    "Grid import drawn while the jobs ran [J]: per site and booked step, min(job load, grid "
+    "import) x the step (renewables and the battery serve the base load first). Not "
+    "metrics.json's job_nr_kwh (the run's grid energy minus that of a dispatch without the "
+    "jobs): with a battery it can be lower, as grid import the jobs cause in a later step "
+    "(a battery they drained) is not counted here.")
+"""The HELP text of ``greenhop_job_nonrenewable_joules_total``: a step-wise share of the grid
+import, not the run's job attribution, so that it stays a counter (never decreases) as
+steps are booked; the attribution against a dispatch without the jobs may fall."""
 
 #: upper bounds of the migration phase histogram [s]
 PHASE_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -150,9 +161,7 @@ class RunCollector(Collector):
                                 "Checkpoint bytes that crossed the WAN [B].")
         c.add_metric([], nbytes)
         yield c
-        c = CounterMetricFamily("greenhop_job_nonrenewable_joules",
-                                "The jobs' non-renewable (grid) energy over the booked steps "
-                                "[J].")
+        c = CounterMetricFamily("greenhop_job_nonrenewable_joules", JOB_GRID_HELP)
         c.add_metric([], job_grid_j)
         yield c
         h = HistogramMetricFamily("greenhop_reconcile_loop_duration_seconds",

@@ -196,13 +196,48 @@ class NoRunReader:
         return no_run
 
 
+def outputs_page(outputs: list[Output]) -> str:
+    """The page at ``/`` without a run database: says no live run is attached and lists the
+    served outputs with links to their reports and data (plain HTML, no script: nothing
+    polls the run's endpoints, which answer 404 here)."""
+    from html import escape
+    from urllib.parse import quote
+
+    rows = []
+    for o in outputs:
+        e = o.entry()
+        base = f"/api/v1/outputs/{quote(o.name, safe='')}"
+        report = (f'<a href="{base}/report">report</a>' if e["report"] else
+                  "no report (written with --no-report?)")
+        data = SIMULATION_FILE if o.kind in METRICS_KINDS else SWEEP_FILE
+        rows.append(
+            f'<tr data-output="{escape(o.name)}"><td>{escape(o.name)}</td><td>{escape(o.kind)}'
+            f'</td><td>{escape(e["scenario"] or "–")}</td>'
+            f'<td>{escape(", ".join(e["policies"]) or "–")}</td><td>{report}</td>'
+            f'<td><a href="{base}">{data}</a></td><td>{escape(e["path"])}</td></tr>')
+    table = ('<table id="outputs"><thead><tr><th>output</th><th>kind</th><th>scenario</th>'
+             "<th>policies</th><th>report</th><th>data</th><th>folder</th></tr></thead>"
+             f"<tbody>{''.join(rows)}</tbody></table>" if rows else
+             '<p class="note">No outputs served.</p>')
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>greenhop — outputs</title>", '<link rel="icon" href="data:,">',
+        '<link rel="stylesheet" href="/static/dashboard.css"></head><body>',
+        "<header><h1>greenhop outputs</h1>",
+        f'<p class="note" id="no-run">{escape(NO_RUN)}.</p></header>',
+        "<section><h2>Outputs</h2>", table,
+        '<p class="note">The list is also at <a href="/api/v1/outputs">/api/v1/outputs</a>.'
+        "</p></section></body></html>"])
+
+
 def outputs_router(outputs: list[Output]):  # -> fastapi.APIRouter
     """``GET /api/v1/outputs``, ``/api/v1/outputs/{name}`` and ``.../{name}/report``."""
     from fastapi import APIRouter, HTTPException
     from fastapi.responses import FileResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
 
-    from greenhop.service.app import json_bytes  # loaded already: create_app calls this
+    from greenhop.service.data import json_bytes
 
     by_name = {o.name: o for o in outputs}
     router = APIRouter(prefix="/api/v1/outputs", tags=["outputs"])

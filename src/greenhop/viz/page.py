@@ -24,8 +24,17 @@ _DRAW = """
   var config = %s;
   document.querySelectorAll('script[type="application/json"][data-figure]').forEach(
     function(node){
-      var fig = JSON.parse(node.textContent);
-      Plotly.newPlot(node.getAttribute('data-figure'), fig.data, fig.layout, config);
+      var id = node.getAttribute('data-figure');
+      try {
+        var fig = JSON.parse(node.textContent);
+        Plotly.newPlot(id, fig.data, fig.layout, config);
+      } catch (err) {  // one bad figure must not stop the others: say so in its place
+        var div = document.getElementById(id);
+        if (div) {
+          div.className += ' figure-error';
+          div.textContent = 'This figure could not be drawn: ' + err;
+        }
+      }
     });
 })();
 """
@@ -46,10 +55,18 @@ def _plain(value):
     return value
 
 
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""JSON escapes of the characters that could end a ``<script>`` element or open a comment in
+it (``</script>``, ``<!--``), and of the line separators older JavaScript refused in
+strings; they occur only inside JSON strings, so escaping them keeps the JSON valid."""
+
+
 def figure_json(fig: dict) -> str:
-    """``fig`` as compact JSON, safe inside a ``<script>`` element."""
+    """``fig`` as compact, strict JSON, safe inside a ``<script>`` element (no ``<``,
+    ``>`` or ``&``: they are written as ``\\u003c`` etc.)."""
     text = json.dumps(_plain(fig), separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.translate(_SCRIPT_SAFE)
 
 
 def figure_block(fig: dict, div_id: str) -> str:
