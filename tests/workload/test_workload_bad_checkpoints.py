@@ -103,11 +103,14 @@ def test_a_checkpoint_under_another_steps_name_is_not_that_step(tmp_path) -> Non
     exact = wl.TrainingSession(x, model=torch.nn.Linear(2, 1), resume_step=10)
     with pytest.raises(CheckpointError, match=r"cannot resume from .*step-000000010"):
         exact.resume()
-    # without an exact step: each passed over as corrupt (none genuine is left: a fresh start)
+    # without an exact step: each passed over as corrupt; none genuine is left, and a fresh
+    # start would write over them: refused, naming each
     shutil.copytree(src / "step-000000010", x / "step-000000005")
     (x / "step-000000005" / wl.MANIFEST).unlink()
     shutil.copytree(src / "step-000000010", x / "step-000000001")
     newest = wl.TrainingSession(x, model=torch.nn.Linear(2, 1))
     with pytest.raises(ck.IncompleteCheckpoint):
         ck.verify_checkpoint(x / "step-000000001")
-    assert newest.resume() == 0 and newest.corrupt_steps == {10, 5, 1}
+    with pytest.raises(CheckpointError, match=r"no intact checkpoint: 3 .*step-000000005"):
+        newest.resume()
+    assert newest.corrupt_steps == {10, 5, 1}

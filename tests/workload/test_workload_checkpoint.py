@@ -83,17 +83,19 @@ def test_prune_keeps_the_newest_complete_and_leaves_a_newer_partial(tmp_path, sm
 
 
 def test_a_session_never_prunes_what_it_just_saved_for_a_newer_corrupt_one(tmp_path) -> None:
-    # step 50 is corrupt: the session skips it, starts from scratch and saves step 10 and
+    # step 50 is corrupt: the session skips it, resumes from step 5 and saves step 10 and
     # 20; with keep=1 it must keep step 20 (not the corrupt 50) and leave 50 alone
     model = torch.nn.Linear(2, 2)
+    wl.save_checkpoint(tmp_path, 5, {"model": model.state_dict()})
     wl.save_checkpoint(tmp_path, 50, {"model": model.state_dict()})
     _flip(tmp_path / ck.step_dir_name(50) / "model.safetensors")
     session = wl.TrainingSession(tmp_path, model=model, every_steps=10, keep=1,
                                  capture_rng=False, signals=())
-    assert session.resume() == 0
-    for step in range(1, 21):
+    assert session.resume() == 5
+    for step in range(6, 21):
         session.step_done(step)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000000020", "step-000000050"]
+    assert sorted(p.name for p in tmp_path.glob("step-*")) == ["step-000000020",
+                                                               "step-000000050"]
     assert wl.latest_complete(tmp_path).name == "step-000000020"
     assert wl.prune(tmp_path, keep=1, upto_step=20) == []
 

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from greenhop.cli import paths
-from greenhop.core.errors import CheckpointError, ConfigError
+from greenhop.core.errors import CheckpointError, ConfigError, RuntimeFailure
 from greenhop.core.units import format_size, parse_quantity
 
 workload_app = typer.Typer(
@@ -52,7 +52,43 @@ def run(
 ) -> None:
     """Train a reference workload; resume from the newest complete checkpoint in --ckpt-dir
     (an LM's model must not exceed 1 G parameters)."""
-    from greenhop.workload.checkpoint import IncompatibleCheckpoint
+    from greenhop.workload.session import migration_requests
+
+    _ignore_requests_at_exit()
+    # SIGTERM / SIGUSR1 from here to the end are migration requests (exit code 75, or 0 once
+    # finished), not the default death (143 / 138): importing torch takes seconds.
+    with migration_requests() as requested:
+        _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, context,
+             batch_size, threads, step_sleep, quiet, requested)
+
+
+_AT_EXIT: list[bool] = []
+
+
+def _ignore_requests_at_exit() -> None:
+    """Ignore SIGTERM and SIGUSR1 once the interpreter exits (registered once): the exit
+    code is settled then, and a late migration request must not turn it into 143 while
+    torch is torn down."""
+    import atexit
+    import signal
+    import threading
+
+    if _AT_EXIT or threading.current_thread() is not threading.main_thread():
+        return
+    _AT_EXIT.append(True)
+
+    def ignore() -> None:
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_IGN)
+
+    atexit.register(ignore)
+
+
+def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, context,
+         batch_size, threads, step_sleep, quiet, requested) -> None:
+    import errno
+
+    from greenhop.workload.checkpoint import CheckpointDirInUse, IncompatibleCheckpoint
     from greenhop.workload.reference.run import WORKLOADS, RunOptions, run_reference
     from greenhop.workload.session import EXIT_MIGRATED
 
@@ -103,9 +139,14 @@ def run(
                 opts,
                 on_step=on_step,
                 log=lambda msg: progress.console.print(f"[dim]{escape(msg)}[/]"),
+                requests=requested,
             )
-        except IncompatibleCheckpoint as exc:  # the message starts with the directory
+        except (IncompatibleCheckpoint, CheckpointDirInUse) as exc:  # starts with the directory
             raise ConfigError(f"--ckpt-dir {exc}") from None
+        except OSError as exc:  # one line, never a traceback (a full disk: main says it)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise RuntimeFailure(f"--ckpt-dir {ckpt_dir}: I/O error: {exc}") from None
     if code == EXIT_MIGRATED:
         err.print(f"checkpointed on request in {ckpt_dir}; exit code {EXIT_MIGRATED} (migrate me)")
     raise typer.Exit(code)
@@ -132,8 +173,9 @@ def inspect(
         raise ConfigError(f"{path} is {what}; pass a checkpoint or job directory")
     target = path
     if ck.parse_step_dir(path.name) is None:
-        target = ck.latest_complete(
-            path, log=lambda msg: err.print(f"warning: {escape(msg)}", soft_wrap=True))
+        target = ck.latest_complete(  # malformed or unsafe content: exit 1, as `run` does
+            path, log=lambda msg: err.print(f"warning: {escape(msg)}", soft_wrap=True),
+            strict=True)
         if target is None:  # a job that has not checkpointed yet: a state, not a mistake
             raise CheckpointError(
                 f"{path} holds no complete checkpoint (step-* with a verified MANIFEST.json)"

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -59,6 +60,10 @@ META = "meta.json"
 META_JOB = "job"
 """Key of ``meta.json`` naming the job that wrote the checkpoint (``GREENHOP_JOB`` in a
 live run); a checkpoint of another job is never taken as this one's."""
+LOCK_FILE = ".greenhop.lock"
+"""File in a checkpoint directory that a :class:`~greenhop.workload.TrainingSession` holds an
+exclusive ``flock`` on for as long as it lives (:func:`lock_dir`): one live session per
+directory. The operating system drops the lock when the process exits, however it ends."""
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 """Largest safetensors file of a checkpoint [B]; bigger components are split into shards
 so that their digests are computed in parallel while writing and reading."""
@@ -87,6 +92,50 @@ class IncompatibleCheckpoint(ConfigError):
     """A complete checkpoint that the job cannot resume from: it was written by another
     model, another model shape or another job. A user mistake (the wrong checkpoint
     directory), so resume stops and leaves the checkpoint as it is."""
+
+
+class CheckpointDirInUse(ConfigError):
+    """The checkpoint directory is held by another live training session (its lock,
+    :data:`LOCK_FILE`, is taken): two sessions writing one directory would destroy each
+    other's checkpoints, so the second one is refused before it touches anything."""
+
+
+def lock_dir(ckpt_dir: str | Path) -> int:
+    """Take the exclusive lock of ``ckpt_dir`` (made if missing) and return its file
+    descriptor; closing it (:func:`unlock_dir`) or the process's exit releases the lock.
+
+    Raises :class:`CheckpointDirInUse` naming the directory (and the process holding it,
+    when it recorded itself) when another session holds it, in this process or another.
+    """
+    root = Path(ckpt_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(os.pread(fd, 32, 0).decode("ascii").strip())
+            holder = f" (process {pid})"
+        os.close(fd)
+        raise CheckpointDirInUse(
+            f"{root} is in use by another running training session{holder}; two jobs "
+            "writing one checkpoint directory would destroy each other's checkpoints: wait "
+            "for it to exit or use another checkpoint directory") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    with contextlib.suppress(OSError):  # who holds it, for the message above
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def unlock_dir(fd: int) -> None:
+    """Release a lock taken by :func:`lock_dir` (the lock file stays)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    os.close(fd)
 
 
 def step_dir_name(step: int) -> str:
@@ -626,7 +675,8 @@ def save_checkpoint(
 def recover(ckpt_dir: str | Path) -> None:
     """Tidy ``ckpt_dir`` after a crash: drop staging dirs, put back a swapped-out checkpoint.
 
-    Call it only when no other process writes to ``ckpt_dir``.
+    Call it only when no other process writes to ``ckpt_dir``: while holding its lock
+    (:func:`lock_dir`), as :meth:`~greenhop.workload.TrainingSession.resume` does.
     """
     root = Path(ckpt_dir)
     if not root.is_dir():
@@ -756,11 +806,15 @@ def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(out, reverse=True)
 
 
-def latest_complete(ckpt_dir: str | Path, *, verify: bool = True, log=None) -> Path | None:
+def latest_complete(ckpt_dir: str | Path, *, verify: bool = True, log=None,
+                    strict: bool = False) -> Path | None:
     """The newest checkpoint whose manifest exists and (if ``verify``) whose hashes check.
 
     Incomplete or corrupt ones are skipped (reported through ``log(msg)``);
-    older complete ones are the fallback. None when there is none.
+    older complete ones are the fallback. None when there is none. ``strict``: skip only
+    :class:`IncompleteCheckpoint` s, as a resume does, and raise the other
+    :class:`CheckpointError` s (unsafe or malformed content, e.g. a manifest that is JSON
+    but not a well-formed one).
     """
     for _step, path in list_checkpoints(ckpt_dir):
         try:
@@ -770,6 +824,8 @@ def latest_complete(ckpt_dir: str | Path, *, verify: bool = True, log=None) -> P
                 read_manifest(path)
             return path
         except CheckpointError as exc:
+            if strict and not isinstance(exc, IncompleteCheckpoint):
+                raise
             if log is not None:
                 log(f"skipping {path.name}: {exc}")
     return None

@@ -212,8 +212,11 @@ def flatten(state: Any, prefix: str, is_tensor, where: str) -> tuple[Any, dict[s
     """Split ``state`` into a JSON-able structure and a ``{key: tensor}`` dict.
 
     Tensors (``is_tensor(x)`` true) become ``{"__tensor__": key}`` with keys
-    ``prefix`` + a running index; tuples, non-finite floats and dicts whose keys
-    are not all strings are encoded so :func:`unflatten` rebuilds them exactly.
+    ``prefix`` + a running index, counted in a canonical order (string-keyed dicts in
+    sorted key order, as the JSON lists them; lists, tuples and other dicts in their own
+    order), so equal states give equal bytes whatever order their dicts were filled in;
+    tuples, non-finite floats and dicts whose keys are not all strings are encoded so
+    :func:`unflatten` rebuilds them exactly.
     Anything else that JSON cannot hold raises :class:`CheckpointError`.
     """
     tensors: dict[str, Any] = {}
@@ -233,7 +236,11 @@ def flatten(state: Any, prefix: str, is_tensor, where: str) -> tuple[Any, dict[s
             return [enc(v, f"{path}[{i}]") for i, v in enumerate(x)]
         if isinstance(x, dict):
             if all(isinstance(k, str) for k in x) and not (set(x) & _MARKERS):
-                return {k: enc(v, f"{path}.{k}") for k, v in x.items()}
+                # sorted: the JSON lists these keys sorted anyway, so their order never
+                # survives a round trip; numbering the tensors in that order too makes the
+                # bytes canonical (an optimizer's state comes back from load_state_dict with
+                # its keys in another order, and a resumed run must write identical files)
+                return {k: enc(x[k], f"{path}.{k}") for k in sorted(x)}
             pairs = []
             for k, v in x.items():
                 if not isinstance(k, str | int | bool | float | type(None) | tuple):

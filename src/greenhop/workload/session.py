@@ -18,11 +18,12 @@ saves a checkpoint and raises :class:`MigrationExit` (a ``SystemExit`` with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,36 @@ def env_resume_step() -> int | None:
     return int(raw)
 
 
+REQUEST_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+"""The signals that request a migration (:class:`TrainingSession`'s default)."""
+
+
+@contextlib.contextmanager
+def migration_requests(
+    requested: threading.Event | None = None, signals: tuple[int, ...] = REQUEST_SIGNALS,
+) -> Iterator[threading.Event]:
+    """Record each of ``signals`` as a migration request in an event (``requested``, or a new
+    one; yielded) for the block, then put back the handlers that were there before.
+
+    For a program's start-up, before its :class:`TrainingSession` exists (importing torch
+    and building a model take seconds), and its end, after the session is left: without
+    it a SIGTERM then kills the process (exit code 143) where the job protocol expects 75,
+    or 0 once the run has finished. Pass the event on and call
+    :meth:`TrainingSession.request_stop` once the session is entered when it is set. Off
+    the main thread nothing is installed (signals reach the main thread only).
+    """
+    event = requested if requested is not None else threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in signals:
+            previous[sig] = signal.signal(sig, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class MigrationExit(SystemExit):
     """Raised by :meth:`TrainingSession.step_done` after checkpointing on request."""
 
@@ -147,7 +178,7 @@ class TrainingSession:
         every_steps: int = 0,
         keep: int = 3,
         control_file: str | Path | None = None,
-        signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGUSR1),
+        signals: tuple[int, ...] = REQUEST_SIGNALS,
         capture_rng: bool = True,
         shard_bytes: int = ck.DEFAULT_SHARD_BYTES,
         log: Callable[[str], None] | None = None,
@@ -195,6 +226,7 @@ class TrainingSession:
         self.last_saved: tuple[int, bool] | None = None
         self._stop = threading.Event()
         self._previous: dict[int, Any] = {}
+        self._lock_fd: int | None = None
 
     # -- signals -------------------------------------------------------------------------------
 
@@ -216,11 +248,29 @@ class TrainingSession:
         self._previous.clear()
 
     def __enter__(self) -> TrainingSession:
+        self._lock_fd = ck.lock_dir(self.ckpt_dir)  # CheckpointDirInUse: another session's
         self.install()
         return self
 
     def __exit__(self, *exc) -> None:
         self.uninstall()
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            ck.unlock_dir(fd)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the checkpoint directory's lock for the block: the session's own lock inside
+        ``with session``, else one taken for the block alone (a session used without ``with``
+        locks the directory only while it resumes or saves)."""
+        if self._lock_fd is not None:
+            yield
+            return
+        fd = ck.lock_dir(self.ckpt_dir)
+        try:
+            yield
+        finally:
+            ck.unlock_dir(fd)
 
     def request_stop(self) -> None:
         """Ask the loop to checkpoint and exit after the current step (as a signal would)."""
@@ -240,12 +290,22 @@ class TrainingSession:
         ones to older complete ones); return its step, or 0 when there is none.
 
         Raises :class:`CheckpointError` for a checkpoint that is unsafe (a pickle
-        payload) or malformed rather than skipping it silently, and
-        :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` for one written by
-        another model or model shape (before loading anything into the components).
+        payload) or malformed rather than skipping it silently, and when the directory
+        holds checkpoints but none of them is intact (a start from scratch would overwrite
+        them); :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` for one written
+        by another model or model shape (before loading anything into the components);
+        :class:`~greenhop.workload.checkpoint.CheckpointDirInUse` while another live session
+        holds the directory. Runs under the directory's lock (:func:`~greenhop.workload.
+        checkpoint.lock_dir`), so its clean-up (:func:`~greenhop.workload.checkpoint.recover`)
+        never removes another session's checkpoint in the making.
         """
+        with self._locked():
+            return self._resume()
+
+    def _resume(self) -> int:
         ck.recover(self.ckpt_dir)
         loaded = None
+        skipped: list[str] = []
         want = self.resume_step
         for step, path in ck.list_checkpoints(self.ckpt_dir):
             if want is not None and step != want:
@@ -260,11 +320,19 @@ class TrainingSession:
                     ) from None
                 self.log(f"skipping {path.name}: {exc}")
                 self.corrupt_steps.add(step)
+                skipped.append(path.name)
         if loaded is None:
             if want is not None and want > 0:
                 raise CheckpointError(
                     f"no checkpoint of step {want} in {self.ckpt_dir} ({ENV_RESUME_STEP}); "
                     "refusing to start from scratch"
+                )
+            if skipped:  # starting from scratch would write over them: the user decides
+                raise CheckpointError(
+                    f"{self.ckpt_dir} holds no intact checkpoint: {len(skipped)} incomplete or "
+                    f"corrupt ({', '.join(skipped)}); refusing to start from scratch over "
+                    "them: move them aside (or remove them) or use another checkpoint "
+                    "directory"
                 )
             self.step = 0
             return 0
@@ -318,11 +386,12 @@ class TrainingSession:
             state["rng"] = rng_state()
         extra = {**({MODEL_CONFIG: self.model_config} if self.model_config is not None else {}),
                  **({ck.META_JOB: self.job} if self.job is not None else {})} or None
-        path = ck.save_checkpoint(
-            self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
-            extra_meta=extra,
-        )
-        ck.prune(self.ckpt_dir, self.keep, upto_step=step, not_counted=self.corrupt_steps)
+        with self._locked():
+            path = ck.save_checkpoint(
+                self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
+                extra_meta=extra,
+            )
+            ck.prune(self.ckpt_dir, self.keep, upto_step=step, not_counted=self.corrupt_steps)
         self.last_saved = (step, finished)
         return path
 
@@ -348,9 +417,14 @@ class TrainingSession:
             raise MigrationExit(step, path)
 
     def finish(self, step: int) -> Path:
-        """Mark the run finished: its final state becomes the newest complete checkpoint."""
+        """Mark the run finished: its final state becomes the newest complete checkpoint.
+
+        A control file still present is moot once the run is finished: it is removed, so
+        that it does not stop a later run that extends this one after its first step.
+        """
         self.step = step
         path = self.ckpt_dir / ck.step_dir_name(step)
         if self.last_saved != (step, True):
             path = self.save(step, finished=True)
+        self.control_file.unlink(missing_ok=True)
         return path

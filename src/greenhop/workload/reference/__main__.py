@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from greenhop.core.errors import GreenhopError, UserError
 from greenhop.workload.reference.run import WORKLOADS, RunOptions, run_reference
+from greenhop.workload.session import REQUEST_SIGNALS, migration_requests
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run it; SIGTERM / SIGUSR1 are migration requests from the start on."""
+    with migration_requests() as requested:
+        return _main(argv, requested)
+
+
+def _main(argv, requested) -> int:
     p = argparse.ArgumentParser(prog="python -m greenhop.workload.reference")
     p.add_argument("workload", choices=WORKLOADS)
     p.add_argument("ckpt_dir")
@@ -44,11 +52,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {step} loss {loss:.6f}", flush=True)
 
     try:
-        return run_reference(a.workload, a.ckpt_dir, opts, on_step=on_step)
+        return run_reference(a.workload, a.ckpt_dir, opts, on_step=on_step, requests=requested)
     except GreenhopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UserError) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    for sig in REQUEST_SIGNALS:  # the exit code is settled: a late request must not change it
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)

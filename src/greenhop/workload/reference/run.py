@@ -9,17 +9,24 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from greenhop.core.errors import ConfigError, require
+from greenhop.workload.checkpoint import IncompatibleCheckpoint
 from greenhop.workload.sampler import ResumableSampler
-from greenhop.workload.session import EXIT_FINISHED, MigrationExit, TrainingSession
+from greenhop.workload.session import (
+    EXIT_FINISHED,
+    MigrationExit,
+    TrainingSession,
+    migration_requests,
+)
 
 if TYPE_CHECKING:
     from greenhop.workload.reference.models import LMConfig
@@ -135,6 +142,32 @@ def model_config(workload: str, opts: RunOptions) -> dict:
     raise ConfigError(f"unknown workload {workload!r}; choose one of {', '.join(WORKLOADS)}")
 
 
+class ScheduleOver:
+    """A learning-rate scheduler whose length is part of the run's configuration (the LM's
+    cosine schedule anneals over ``--steps``): it saves and loads as the scheduler does,
+    but refuses, as :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint`, a saved
+    state that anneals over another number of steps (``T_max``) instead of silently taking
+    the checkpoint's schedule, which would end the run on another learning-rate curve
+    than an uninterrupted run of ``--steps`` steps."""
+
+    def __init__(self, scheduler: Any, steps: int) -> None:
+        self.scheduler = scheduler
+        self.steps = steps
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        theirs = state.get("T_max") if isinstance(state, dict) else None
+        if theirs is not None and theirs != self.scheduler.T_max:
+            raise IncompatibleCheckpoint(
+                f"its learning-rate schedule anneals over {theirs} steps (--steps {theirs}) "
+                f"and this run's over {self.scheduler.T_max} (--steps {self.steps}); resume "
+                f"with --steps {theirs}, or use another checkpoint directory for a run of "
+                f"{self.steps} steps")
+        self.scheduler.load_state_dict(state)
+
+
 def _setup(torch, threads: int, seed: int) -> None:
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -207,22 +240,34 @@ def run_reference(
     *,
     on_step: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
+    requests: threading.Event | None = None,
 ) -> int:
-    """Train ``workload`` for ``opts.steps`` steps in ``ckpt_dir``; return the exit code."""
-    torch = require("torch", "torch")
-    saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    try:
-        return _run(torch, workload, ckpt_dir, opts, on_step, log)
-    finally:  # leave the process as it was (this also runs inside tests and other programs)
-        torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1])
+    """Train ``workload`` for ``opts.steps`` steps in ``ckpt_dir``; return the exit code.
+
+    A migration request by signal (SIGTERM, SIGUSR1) is recorded from the first line on,
+    before torch is imported and the model built (``requests``: an event the caller has
+    been recording requests in since earlier still; see
+    :func:`~greenhop.workload.session.migration_requests`): one that came before the
+    training loop stops the run after its first step, with a checkpoint (exit code 75), and
+    one after the final checkpoint changes nothing (exit code 0).
+    """
+    with migration_requests(requests) as requested:
+        torch = require("torch", "torch")
+        saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+        try:
+            return _run(torch, workload, ckpt_dir, opts, on_step, log, requested)
+        finally:  # leave the process as it was (this also runs inside tests and other programs)
+            torch.set_num_threads(saved[0])
+            torch.use_deterministic_algorithms(saved[1])
 
 
-def _run(torch, workload, ckpt_dir, opts, on_step, log) -> int:
+def _run(torch, workload, ckpt_dir, opts, on_step, log, requested: threading.Event) -> int:
     config = model_config(workload, opts)  # checks the shape before anything is allocated
     _setup(torch, opts.threads, opts.seed)
     model, optimizer, scheduler, sampler, step_fn = build(workload, opts)
     model.train()
+    if workload == "lm":  # its schedule's length is --steps: a resume must keep it
+        scheduler = ScheduleOver(scheduler, opts.steps)
     session = TrainingSession(
         ckpt_dir,
         model=model,
@@ -235,7 +280,9 @@ def _run(torch, workload, ckpt_dir, opts, on_step, log) -> int:
         log=log,
         model_config=config,
     )
-    with session:
+    with session:  # from here on the session's handlers take the requests
+        if requested.is_set():
+            session.request_stop()
         try:
             for step in range(session.resume(), opts.steps):
                 loss = step_fn()
