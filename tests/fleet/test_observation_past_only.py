@@ -175,3 +175,55 @@ def test_a_trace_view_would_be_caught():
     row = inp.surplus_w[HISTORY_STEPS + 2]
     future = inp.surplus_w[HISTORY_STEPS + 3:].ravel()
     assert any(np.isin(a, future).any() for a in reachable(row) if a.dtype.kind == "f")
+
+
+def test_a_job_that_has_not_arrived_shows_nothing_but_its_phase():
+    """Every field of a pending job was its true value: its arrival time, work, GPUs,
+    checkpoint, deadline, origin and sites, all the future. Until it arrives they read
+    neutral values, and changing them changes nothing a policy sees."""
+    import copy
+
+    import simkit
+
+    from greenhop.core.observation import PENDING, QUEUED
+    from greenhop.sim.engine import Engine
+    from greenhop.sim.inputs import build_inputs
+    from greenhop.sim.scenario import load_scenario
+
+    late = {"name": "late", "arrival": "1h", "work_gpu_h": 3.0, "checkpoint": "7GB",
+            "gpus": 2, "origin": "b", "deadline": "5h", "allowed_sites": ["b"]}
+    seen: dict[int, list] = {}
+
+    class Keep(simkit.Never):
+        def __init__(self, key):
+            self.key = key
+
+        def decide(self, obs):
+            fields = {k: np.array(getattr(obs, k), copy=True) for k in (
+                "job_arrival_s", "job_remaining_gpu_s", "job_gpus", "job_checkpoint_bytes",
+                "job_move_bytes", "job_deadline_s", "job_origin", "job_allowed",
+                "job_nominal_gpus", "job_max_gpus", "job_phase")}
+            seen.setdefault(self.key, []).append(fields)
+            return []
+
+    for key, work in ((0, 3.0), (1, 30.0)):
+        d = simkit.micro(jobs=[simkit.micro()["jobs"][0], {**copy.deepcopy(late),
+                                                          "work_gpu_h": work}])
+        Engine(build_inputs(load_scenario(d)), Keep(key)).run()
+    first = seen[0][0]
+    assert first["job_phase"][1] == PENDING
+    assert np.isnan(first["job_arrival_s"][1]) and first["job_deadline_s"][1] == np.inf
+    assert first["job_remaining_gpu_s"][1] == 0 and first["job_checkpoint_bytes"][1] == 0
+    assert first["job_gpus"][1] == 1 and first["job_origin"][1] == -1
+    assert first["job_allowed"][1].all()
+    # the arrived job's own fields are its true ones
+    assert first["job_remaining_gpu_s"][0] == 3600.0 and first["job_origin"][0] == 0
+    # a pending job with ten times the work: nothing seen before it arrives differs
+    arrived = next(i for i, f in enumerate(seen[0]) if f["job_phase"][1] != PENDING)
+    for a, b in zip(seen[0][:arrived], seen[1][:arrived], strict=True):
+        for k in a:
+            assert np.array_equal(a[k], b[k], equal_nan=True), k
+    now = seen[0][arrived]
+    assert now["job_phase"][1] == QUEUED or now["job_remaining_gpu_s"][1] > 0
+    assert now["job_arrival_s"][1] == 3600.0 and now["job_deadline_s"][1] == 3600.0 + 5 * 3600
+    assert now["job_gpus"][1] == 2 and now["job_origin"][1] == 1

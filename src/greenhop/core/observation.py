@@ -30,7 +30,9 @@ from greenhop.core.errors import GreenhopError
 
 # Job phases (codes in ``Observation.job_phase``; int8).
 PENDING = 0
-"""Not yet arrived: invisible to scheduling, present only so arrays keep their shape."""
+"""Not yet arrived: invisible to scheduling, present only so arrays keep their shape. Its
+fields read neutral values until it arrives (no work, one GPU, no checkpoint, no
+deadline, arrival NaN, origin -1, every site allowed): they are the future."""
 QUEUED = 1
 """Arrived, waiting for GPU slots (or for a ``Place``)."""
 RUNNING = 2

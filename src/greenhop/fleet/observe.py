@@ -16,7 +16,14 @@ import sys
 import numpy as np
 
 from greenhop.core.errors import RuntimeFailure
-from greenhop.core.observation import AnnouncedEvents, LinkInfo, Observation, SurplusHistory
+from greenhop.core.observation import (
+    MIGRATABLE,
+    PENDING,
+    AnnouncedEvents,
+    LinkInfo,
+    Observation,
+    SurplusHistory,
+)
 from greenhop.fleet.inputs import FleetInputs
 from greenhop.fleet.state import FleetState
 
@@ -89,6 +96,11 @@ class ObservationBuilder:
         self._events: tuple[tuple, AnnouncedEvents] | None = None  # (key, the last built)
         self.history_ro = readonly(power.surplus_w)
         self._last: Observation | None = None     # reused while nobody else holds it
+        # A job that has not arrived is the future: each of its fields reads a neutral
+        # value until it does (:meth:`_hide_pending`), only its phase and name are seen.
+        self._shown = {name: np.array(src, copy=True) for name, src in self._job_sources()}
+        self._pending_before: np.ndarray | None = None
+        self._hide_pending()
         ro = readonly
         self.fixed = dict(
             site_names=params.site_names, job_names=inputs.job_names,
@@ -99,17 +111,49 @@ class ObservationBuilder:
             gpu_slots=ro(inputs.slots), gpu_power_w=ro(inputs.gpu_power_w),
             gpu_idle_w=ro(inputs.gpu_idle_w), throughput=ro(inputs.throughput),
             pue=ro(inputs.pue), job_phase=ro(state.phase), job_site=ro(state.site),
-            job_dest=ro(state.dest), job_origin=ro(inputs.job_origin),
-            job_progress=ro(self.progress), job_remaining_gpu_s=ro(state.remaining_gpu_s),
-            job_checkpoint_bytes=ro(inputs.job_ckpt_bytes),
-            job_move_bytes=ro(inputs.job_move_bytes), job_gpus=ro(state.gpus),
-            job_min_gpus=ro(state.min_gpus), job_max_gpus=ro(state.max_gpus),
-            job_nominal_gpus=ro(inputs.job_gpus), job_serial_share=ro(state.serial_share),
-            job_mobility=ro(inputs.job_mobility), job_arrival_s=ro(inputs.job_arrival_s),
-            job_deadline_s=ro(inputs.job_deadline_s), job_last_move_s=ro(state.last_move_s),
-            job_allowed=ro(inputs.job_allowed), links=links, site_closed=ro(self.closed),
+            job_dest=ro(state.dest), job_progress=ro(self.progress),
+            job_last_move_s=ro(state.last_move_s),
+            **{name: ro(buf) for name, buf in self._shown.items()},
+            links=links, site_closed=ro(self.closed),
             start_unix_s=float(params.start_unix_s),
             window_threshold_w=float(params.window_threshold_w))
+
+    def _job_sources(self):
+        """``(Observation field, the fleet's array)`` of every per-job field a pending job
+        hides; the live-state ones (work left, GPU counts) are copied every build."""
+        inp, state = self.inputs, self.state
+        return (("job_origin", inp.job_origin), ("job_remaining_gpu_s", state.remaining_gpu_s),
+                ("job_checkpoint_bytes", inp.job_ckpt_bytes),
+                ("job_move_bytes", inp.job_move_bytes), ("job_gpus", state.gpus),
+                ("job_min_gpus", state.min_gpus), ("job_max_gpus", state.max_gpus),
+                ("job_nominal_gpus", inp.job_gpus), ("job_serial_share", state.serial_share),
+                ("job_mobility", inp.job_mobility), ("job_arrival_s", inp.job_arrival_s),
+                ("job_deadline_s", inp.job_deadline_s), ("job_allowed", inp.job_allowed))
+
+    #: what a pending job's fields read: no site of its own, no work, one GPU, no checkpoint,
+    #: no deadline, an unknown arrival, migratable to any site
+    _NEUTRAL = {"job_origin": -1, "job_remaining_gpu_s": 0.0, "job_checkpoint_bytes": 0.0,
+                "job_move_bytes": 0.0, "job_gpus": 1, "job_min_gpus": 1, "job_max_gpus": 1,
+                "job_nominal_gpus": 1, "job_mobility": MIGRATABLE, "job_arrival_s": np.nan,
+                "job_deadline_s": np.inf, "job_allowed": True}
+
+    def _hide_pending(self) -> None:
+        """Refresh the per-job fields policies see: the fleet's values for arrived jobs, the
+        neutral ones for pending jobs (their arrival, work, size, deadline and placement
+        are the future)."""
+        pending = self.state.phase == PENDING
+        same = self._pending_before is not None and np.array_equal(pending,
+                                                                    self._pending_before)
+        live = ("job_remaining_gpu_s", "job_gpus", "job_min_gpus", "job_max_gpus",
+                "job_serial_share")
+        for name, src in self._job_sources():
+            if same and name not in live:
+                continue  # fixed per job, and nobody arrived since the last refresh
+            buf = self._shown[name]
+            buf[...] = src
+            if pending.any() and name in self._NEUTRAL:
+                buf[pending] = self._NEUTRAL[name]
+        self._pending_before = pending
 
     def build(self, step: int, *, window_forecast_s=None, window_forecast_q_s=None,
               quantiles: tuple[float, ...] = (), demand_response=None) -> Observation:
@@ -125,6 +169,7 @@ class ObservationBuilder:
         np.subtract(1.0, state.remaining_gpu_s / inp.job_work_gpu_s, out=self.progress)
         np.subtract(self.surplus_now_w, state.last_load_w, out=self.headroom_w)
         np.logical_or(state.drained, state.dr_closed, out=self.closed)
+        self._hide_pending()
         per_step = dict(
             dr_events=None if demand_response is None else self.events(step, demand_response),
             now_s=step * self.dt_s, step=step,
