@@ -27,6 +27,13 @@ from greenhop.core.observation import (
 from greenhop.fleet.inputs import FleetInputs
 from greenhop.fleet.state import FleetState
 
+PENDING_SHOWS = {"job_origin": -1, "job_remaining_gpu_s": 0.0, "job_checkpoint_bytes": 0.0,
+                 "job_move_bytes": 0.0, "job_gpus": 1, "job_min_gpus": 1, "job_max_gpus": 1,
+                 "job_nominal_gpus": 1, "job_mobility": MIGRATABLE, "job_arrival_s": np.nan,
+                 "job_deadline_s": np.inf, "job_allowed": True}
+"""What a pending job's fields read until it arrives: no site of its own, no work, one GPU,
+no checkpoint, no deadline, an unknown arrival, migratable to any site."""
+
 
 def readonly(a: np.ndarray) -> np.ndarray:
     """A read-only view of ``a``."""
@@ -130,13 +137,6 @@ class ObservationBuilder:
                 ("job_mobility", inp.job_mobility), ("job_arrival_s", inp.job_arrival_s),
                 ("job_deadline_s", inp.job_deadline_s), ("job_allowed", inp.job_allowed))
 
-    #: what a pending job's fields read: no site of its own, no work, one GPU, no checkpoint,
-    #: no deadline, an unknown arrival, migratable to any site
-    _NEUTRAL = {"job_origin": -1, "job_remaining_gpu_s": 0.0, "job_checkpoint_bytes": 0.0,
-                "job_move_bytes": 0.0, "job_gpus": 1, "job_min_gpus": 1, "job_max_gpus": 1,
-                "job_nominal_gpus": 1, "job_mobility": MIGRATABLE, "job_arrival_s": np.nan,
-                "job_deadline_s": np.inf, "job_allowed": True}
-
     def _hide_pending(self) -> None:
         """Refresh the per-job fields policies see: the fleet's values for arrived jobs, the
         neutral ones for pending jobs (their arrival, work, size, deadline and placement
@@ -151,8 +151,8 @@ class ObservationBuilder:
                 continue  # fixed per job, and nobody arrived since the last refresh
             buf = self._shown[name]
             buf[...] = src
-            if pending.any() and name in self._NEUTRAL:
-                buf[pending] = self._NEUTRAL[name]
+            if pending.any() and name in PENDING_SHOWS:
+                buf[pending] = PENDING_SHOWS[name]
         self._pending_before = pending
 
     def build(self, step: int, *, window_forecast_s=None, window_forecast_q_s=None,
