@@ -215,3 +215,23 @@ def test_the_enforcement_record_survives_a_snapshot_of_the_fleet_state():
     again.load_json(state.to_json())
     assert again.dr == state.dr and again.dr_closed.tolist() == [True, False]
     assert again.no_entry.tolist() == [True, False]
+
+
+def test_nothing_before_an_announcement_tells_that_an_event_will_come():
+    """``dr_events`` was an empty table from step 0 in a run with events to come and None
+    in one without: one bit of the future. It is None until an event is announced."""
+    seen = {}
+
+    class Keep(simkit.Never):
+        def __init__(self, key):
+            self.key = key
+
+        def decide(self, obs):
+            ev = obs.dr_events
+            seen.setdefault(self.key, []).append(None if ev is None else list(ev.keys))
+            return []
+
+    for key, d in (("with", scenario()), ("without", simkit.micro(energy=ENERGY))):
+        Engine(build_inputs(load_scenario(d)), Keep(key)).run()
+    assert seen["with"][:3] == seen["without"][:3] == [None, None, None]
+    assert seen["with"][3] == ["peak@a"]  # announced at step 3 (900 s)

@@ -95,13 +95,13 @@ def test_an_event_is_in_the_observation_from_its_announcement_to_its_end_and_not
     d["jobs"][0]["work_gpu_h"] = 3.0  # still running after the event: a decision every step
     run(d, rec)
     for step, (rows, closed) in rec.seen.items():
-        if step < 3:     # announced at 900 s: nothing known before
-            assert rows == [] and closed == [False, False], step
+        if step < 3:     # announced at 900 s: nothing known before (None, as in a run
+            assert rows is None and closed == [False, False], step  # with no events)
         elif step < 12:  # from the announcement to the end (3600 s)
             assert rows == [("peak@a", 0, 1800.0, 3600.0, 0.0, 900.0)], step
             assert closed == [True, False], step
         else:
-            assert rows == [] and closed == [False, False], step
+            assert rows is None and closed == [False, False], step
     assert {3, 11, 12} <= set(rec.seen)
 
 
@@ -130,7 +130,7 @@ def test_an_event_added_while_running_reaches_the_observation_from_its_announcem
                                        "limit": "1.4kW"},
                              origin_unix_s=float(inp.params.start_unix_s)))
     eng.run()
-    assert rec.seen[7][0] == [] and rec.seen[7][1] == [False, False]
+    assert rec.seen[7][0] is None and rec.seen[7][1] == [False, False]
     assert rec.seen[8][0] == [("late@b", 1, 3600.0, 7200.0, 400.0, 2400.0)]
     assert rec.seen[8][1] == [False, True]
 

@@ -171,7 +171,10 @@ class ObservationBuilder:
         np.logical_or(state.drained, state.dr_closed, out=self.closed)
         self._hide_pending()
         per_step = dict(
-            dr_events=None if demand_response is None else self.events(step, demand_response),
+            # None also while none is announced: an empty table would tell a run that will
+            # have events from one that will not
+            dr_events=None if demand_response is None else (
+                self.events(step, demand_response) or None),
             now_s=step * self.dt_s, step=step,
             history=SurplusHistory(self.history_ro, power.offset, step, self.dt_s),
             window_forecast_s=window_forecast_s, window_forecast_q_s=window_forecast_q_s,
