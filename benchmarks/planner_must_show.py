@@ -15,7 +15,9 @@ is asked and it ends at 0), `not met` (the interval's lower end > 0). Energy is 
 with every other published policy of the sweep that did at least as much work as the
 planner (mean GPU-h over the seeds). Deadline misses are compared as means (the sweep does
 not pair them); the space-time gap closed is the planner's mean over the seeds that have
-one, against 80%. A sweep without a policy a row needs leaves that cell `–`.
+one, against 80%. A sweep without a policy a row needs leaves that cell `–`. A cell over
+one seed (one value: a one-seed sweep, or one seed with a gap closed) has no interval: it
+shows the mean with `no interval, n=1`, and a paired cell's verdict is then `–`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from greenhop.sim.sweep_report import seed_text
 
 PLANNER = "horizon-planner"
 PUBLISHED = ("feasibility-aware", "cost-aware-greedy", "network-aware", "wait-awhile",
@@ -60,8 +64,19 @@ def num(x: float) -> str:
 def fmt(d: dict | None, strict: bool = False) -> str:
     if d is None or d.get("mean") is None:
         return "–"
-    ci = "" if d.get("ci_lo") is None else f" [{num(d['ci_lo'])}, {num(d['ci_hi'])}]"
+    ci = (f" (no interval, n={d.get('n')})" if d.get("ci_lo") is None or d.get("ci_hi") is None
+          else f" [{num(d['ci_lo'])}, {num(d['ci_hi'])}]")
     return f"{num(d['mean'])}{ci}: {verdict(d, strict)}"
+
+
+def gap_cell(gap: dict) -> str:
+    """The planner's mean gap closed [%] over the seeds that have one, against the target;
+    over one seed, the mean without an interval."""
+    if gap.get("mean") is None:
+        return "–"
+    spread = (f"% (no interval, n={gap['n']})" if gap.get("half_width") is None
+              else f" ± {gap['half_width']:.0f}% ({gap['n']} seeds)")
+    return f"{gap['mean']:.0f}{spread}: {'met' if gap['mean'] >= GAP_TARGET else 'not met'}"
 
 
 def mean_of(point: dict, policy: str, metric: str) -> float | None:
@@ -100,10 +115,7 @@ def rows(summary: dict) -> dict[str, str]:
         f"{a:.2f} vs {b:.2f}: {'met' if a <= b else 'not met'}")
     out["unfinished jobs <= static's"] = vs("unfinished_jobs", "static")
     gap = point.get("gap_closed", {}).get(PLANNER, {}).get("gap_closed_spacetime_pct") or {}
-    out[f"gap closed, space-time >= {GAP_TARGET:.0f}%"] = (
-        "–" if gap.get("mean") is None else
-        f"{gap['mean']:.0f} ± {gap['half_width']:.0f}% ({gap['n']} seeds): "
-        f"{'met' if gap['mean'] >= GAP_TARGET else 'not met'}")
+    out[f"gap closed, space-time >= {GAP_TARGET:.0f}%"] = gap_cell(gap)
     return out
 
 
@@ -111,7 +123,7 @@ def table(summaries: list[dict]) -> str:
     """A Markdown table: one row per must-show, one column per scenario."""
     by = [rows(s) for s in summaries]
     head = "| must-show | " + " | ".join(
-        f"{s['scenario']} (seeds {s['seeds'][0]}-{s['seeds'][-1]})" for s in summaries) + " |"
+        f"{s['scenario']} (seeds {seed_text(s['seeds'])})" for s in summaries) + " |"
     lines = [head, "|---" * (len(summaries) + 1) + "|"]
     for name in by[0]:
         lines.append(f"| {name} | " + " | ".join(r[name] for r in by) + " |")

@@ -75,3 +75,54 @@ def test_a_missing_or_grid_sweep_is_refused_with_one_line(ms, tmp_path):
     (tmp_path / "g" / "summary.json").write_text(json.dumps({"grid": [{"key": "alpha"}]}))
     with pytest.raises(SystemExit, match="a sweep over a grid"):
         ms.main([str(tmp_path / "g")])
+
+
+def _one_value(mean):
+    """A statistic over one seed: a mean, no interval (summary.json's rule for n < 2)."""
+    return {"n": 1, "mean": mean, "ci_lo": None, "ci_hi": None, "half_width": None}
+
+
+def _summary(seeds, gap, paired):
+    pols = ["static", "energy-greedy", "feasibility-aware", "horizon-planner"]
+    metrics = {p: {"work_done_gpu_h": _one_value(10.0), "deadline_misses": _one_value(0.0)}
+               for p in pols}
+    return {"scenario": "one-seed", "seeds": seeds, "policies": pols, "grid": [],
+            "points": [{"metrics": metrics, "paired": [
+                {"a": "horizon-planner", "b": b, "metric": m, "share_a_lt_b_pct": 100.0,
+                 **paired} for b in pols[:3] for m in (
+                     "job_nr_kwh", "slowdown_p90", "stability_cv", "unfinished_jobs",
+                     "window_closed_before_payback", "net_green_loss_migrations")],
+                "gap_closed": {"horizon-planner": {"gap_closed_spacetime_pct": {
+                    **gap, "per_seed": []}}}}]}
+
+
+def test_a_one_seed_sweep_prints_its_values_without_an_interval(ms, capsys, tmp_path):
+    """Before: a TypeError formatting the gap's half-width, None over one seed (a one-seed
+    sweep, or a sweep where one seed has a gap closed), and no table at all."""
+    out = tmp_path / "one"
+    out.mkdir()
+    summary = _summary([4], _one_value(94.2), _one_value(-1.5))
+    (out / "summary.json").write_text(json.dumps(summary))
+    assert ms.main([str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = ms.rows(summary)
+    assert rows["gap closed, space-time >= 80%"] == "94% (no interval, n=1): met"
+    assert rows["job grid energy <= energy-greedy's"] == "-1.50 (no interval, n=1): –"
+    assert rows["unfinished jobs <= static's"] == "-1.50 (no interval, n=1): –"
+    assert printed.startswith("| must-show | one-seed (seeds 4) |")
+    # one seed of several with a gap: the same, and the other rows keep their intervals
+    many = _summary([1, 2, 3], _one_value(70.0),
+                    {"n": 3, "mean": -1.0, "ci_lo": -2.0, "ci_hi": -0.5, "half_width": 0.75})
+    rows = ms.rows(many)
+    assert rows["gap closed, space-time >= 80%"] == "70% (no interval, n=1): not met"
+    assert rows["job grid energy <= energy-greedy's"] == "-1.00 [-2.00, -0.50]: met"
+    gap = {"n": 3, "mean": 85.0, "ci_lo": 80.0, "ci_hi": 90.0, "half_width": 5.0}
+    assert ms.rows(_summary([1, 2, 3], gap, _one_value(0.0)))[
+        "gap closed, space-time >= 80%"] == "85 ± 5% (3 seeds): met"
+
+
+def test_the_header_names_the_seeds_that_ran(ms):
+    """Before: ``(seeds 1-7)`` for ``--seeds 1,3,5-7``: seeds 2 and 4 never ran."""
+    gap = {"n": 5, "mean": 90.0, "ci_lo": 85.0, "ci_hi": 95.0, "half_width": 5.0}
+    summary = _summary([1, 3, 5, 6, 7], gap, _one_value(0.0))
+    assert ms.table([summary]).startswith("| must-show | one-seed (seeds 1, 3, 5-7) |")

@@ -90,9 +90,12 @@ def _dev_zero(cell):
 @pytest.mark.parametrize("damage", [
     _metric(float("nan")),  # dropped the seed from the statistics, without a word
     _metric(10**400),       # OverflowError in the statistics, on every re-run
+    # static's energy null, which greenhop never writes: before, accepted, and its cell's
+    # saved_vs_static_pct (0) counted one seed more than its energy (stale)
+    _metric(None),
     _fifo,                 # the read blocked for ever
     _dev_zero,             # the read never ended, gigabytes a second
-], ids=["nan", "huge-integer", "fifo", "dev-zero"])
+], ids=["nan", "huge-integer", "null", "fifo", "dev-zero"])
 def test_a_policy_cell_no_greenhop_wrote_is_set_aside_and_run_again(swept, capsys, damage):
     args, cells = swept
     cell = cells / "p000-s00002-static.json"

@@ -198,6 +198,11 @@ def _edited(edit):
     _edited(lambda m: m.pop("slowdown_p90")),
     _edited(lambda m: m.update(job_nr_kwh=str(m["job_nr_kwh"]))),
     _edited(lambda m: m.update(migrations=True)),
+    # null where greenhop always writes a number (before: accepted, then a TypeError in
+    # metrics.compare on every resume, the sweep never finishing)
+    _edited(lambda m: m.update(job_nr_kwh=None)),
+    _edited(lambda m: m.update(non_renewable_kwh=None)),
+    _edited(lambda m: m.pop("infeasible_migrations")),
     # another seed's cell copied over this one's (it would count seed 1 twice)
     lambda path: (path.parent / "p000-s00001-feasibility-aware.json").read_bytes(),
 ])

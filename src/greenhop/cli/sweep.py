@@ -37,31 +37,29 @@ _PAIRED = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90",
 LARGE_GRID = 1000
 """Grid points from which ``greenhop sweep`` says that it is checking them (seconds)."""
 
-def _pm(d: dict | None) -> str:
-    if not d or d.get("mean") is None:
-        return "–"
-    if d.get("half_width") is None:
-        return f"{d['mean']:.3g}"
-    return f"{d['mean']:.3g} ±{d['half_width']:.2g}"
-
 
 def _with_share(e: dict | None) -> str:
     """A paired difference: mean ± half-width, and the share of seeds where A < B."""
+    from greenhop.sim.sweep_report import mean_pm  # the report's own format (imported then)
+
     share = ("" if e is None or e["share_a_lt_b_pct"] is None
              else f" ({e['share_a_lt_b_pct']:.0f}%)")
-    return _pm(e) + share
+    return mean_pm(e, signed=True) + share
 
 
 def _print_summary(console: Console, spec, summary: dict) -> None:
+    from greenhop.sim.sweep_report import mean_pm, seed_text  # the report's own formats
+
     head = [m for m in summary["headline"] if m in _SCREEN]
     paired_head = [m for m in head if m in _PAIRED]
     for p, entry in enumerate(summary["points"]):
-        title = f"greenhop sweep — {spec.scenario_name}, {len(spec.seeds)} seeds"
+        title = (f"greenhop sweep — {spec.scenario_name}, {len(spec.seeds)} seeds "
+                 f"({seed_text(spec.seeds)})")
         if spec.grid:
             title += f" — {spec.point_label(p)}"
         print_fitted(console, title=title, key="policy",
                      columns=[_LABELS.get(m, m) for m in head],
-                     rows=[(pol, [_pm(entry["metrics"].get(pol, {}).get(m)) for m in head])
+                     rows=[(pol, [mean_pm(entry["metrics"].get(pol, {}).get(m)) for m in head])
                            for pol in spec.policies])
         pairs = [(pol, "static") for pol in spec.policies if pol != "static"
                  and "static" in spec.policies]
@@ -87,6 +85,8 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
 
 def _print_frontier(console: Console, spec, front: dict | None) -> None:
     """The settings no other beats on both mean energy and mean slowdown p90, by energy."""
+    from greenhop.sim.sweep_report import mean_pm
+
     if not front or len(front["entries"]) < 2:
         return
     on = sorted((e for e in front["entries"] if e["on_front"]), key=lambda e: e["x"]["mean"])
@@ -95,7 +95,7 @@ def _print_frontier(console: Console, spec, front: dict | None) -> None:
                  "setting(s) beaten on both by one of these)", key="policy",
                  columns=[_LABELS.get(front["x"], front["x"]),
                           _LABELS.get(front["y"], front["y"])],
-                 rows=[(entry_name(e, bool(spec.grid)), [_pm(e["x"]), _pm(e["y"])])
+                 rows=[(entry_name(e, bool(spec.grid)), [mean_pm(e["x"]), mean_pm(e["y"])])
                        for e in on])
 
 

@@ -13,6 +13,8 @@ the offline bounds.
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -37,22 +39,72 @@ td.warn{background:#fff3e0;color:#e65100}
 """
 
 
-def _pm(d: dict | None, digits: int = 3) -> str:
+def number(x: float, digits: int = 3, *, signed: bool = False) -> str:
+    """``x`` for a table: ``digits`` significant digits (as ``g`` gives them: no trailing
+    zeros), more where the number is ``10**digits`` or more (its whole part, never
+    rounded away: 15,962 and 16,040 kWh stay apart), with thousands separators;
+    scientific notation only outside [1e-3, 1e9). ``signed``: a ``+`` before a positive
+    number (a difference). 1300.21 -> ``1,300``; 0.05234 -> ``0.0523``; 2.5 -> ``2.5``;
+    0 -> ``0``."""
+    sign = "+" if signed else ""
+    size = abs(x)
+    if size == 0:
+        return "0"
+    if not 1e-3 <= size < 1e9:  # also NaN and infinity, which the report may be given
+        return f"{x:{sign}.{digits}g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(size)))
+    text = f"{x:{sign},.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if decimals else text
+
+
+def mean_pm(d: dict | None, *, signed: bool = False) -> str:
+    """``mean ± half-width`` of a statistic ``{n, mean, half_width, ...}`` (summary.json),
+    with :func:`number` (the half-width to 2 significant digits); the mean alone when
+    there is no interval (one value), ``–`` without a mean. What the report and the
+    screen (``greenhop sweep``) show alike."""
     if not d or d.get("mean") is None:
         return "–"
+    mean = number(d["mean"], signed=signed)
     if d.get("half_width") is None:
-        return f"{d['mean']:.{digits}g}"
-    return f"{d['mean']:.{digits}g} ± {d['half_width']:.2g}"
+        return mean
+    return f"{mean} ± {number(d['half_width'], 2)}"
+
+
+def seed_text(seeds: Iterable[int], most: int = 8) -> str:
+    """The seeds as runs: ``1, 3, 5-7`` (sorted, each run of consecutive seeds as
+    ``first-last``); past ``most`` runs, the first ones, ``…`` and the last one."""
+    runs: list[list[int]] = []
+    for s in sorted(set(seeds)):
+        if runs and s == runs[-1][1] + 1:
+            runs[-1][1] = s
+        else:
+            runs.append([s, s])
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
+    if len(parts) > most:
+        parts = [*parts[:most - 2], "…", parts[-1]]
+    return ", ".join(parts)
+
+
+def seeds_over(counts: Iterable[int], total: int) -> str:
+    """``N seeds`` of a figure's title, ``k of N seeds`` (or ``k-m of N seeds``) when its
+    values are fewer: a seed without a value (null) is left out of the statistics."""
+    counts = list(counts)
+    if not counts or min(counts) >= total:
+        return f"{total} seeds"
+    low, high = min(counts), max(counts)
+    return f"{low} of {total} seeds" if low == high else f"{low}-{high} of {total} seeds"
 
 
 def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: int) -> str:
     """Mean and 95% interval per policy (x: policies, or the grid points), seeds as dots."""
     n_points = spec.n_points
-    means, seeds = {}, {}
+    means, seeds, counts = {}, {}, []
     for pol in spec.policies:
         means[pol], seeds[pol] = [], []
         for p in range(n_points):
             d = summary["points"][p]["metrics"].get(pol, {}).get(metric)
+            if d and d.get("mean") is not None:
+                counts.append(d["n"])
             means[pol].append(None if not d or d.get("mean") is None
                               else (d["mean"], d.get("ci_lo"), d.get("ci_hi")))
             rows = (df["policy"] == pol) & (df["_point"] == p if "_point" in df else True)
@@ -67,7 +119,7 @@ def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: in
             x_title = f"grid point ({', '.join(k for k, _ in spec.grid)})"
     fig = viz.interval_figure(
         spec.policies, x_labels=x_labels, x_title=x_title, means=means, seeds=seeds,
-        title=f"{metric}: mean and 95% interval over {len(spec.seeds)} seeds "
+        title=f"{metric}: mean and 95% interval over {seeds_over(counts, len(spec.seeds))} "
               "(faint markers: one seed each)", y_title=metric)
     return viz.figure_block(fig, f"fig-metric-{index}")
 
@@ -77,7 +129,7 @@ def _means_table(spec, summary: dict, p: int) -> str:
     rows = []
     for pol in spec.policies:
         ms = summary["points"][p]["metrics"].get(pol, {})
-        cells = "".join(f"<td>{_pm(ms.get(m))}</td>" for m in summary["headline"])
+        cells = "".join(f"<td>{mean_pm(ms.get(m))}</td>" for m in summary["headline"])
         rows.append(f"<tr><td>{html.escape(pol)}</td>{cells}</tr>")
     return f"<div class='wide'><table><tr><th>policy</th>{head}</tr>{''.join(rows)}</table></div>"
 
@@ -100,8 +152,9 @@ def _paired_table(spec, summary: dict, p: int) -> str:
 def _difference_cells(e: dict) -> str:
     """A paired difference's cells: mean, 95% interval, share of seeds with A < B, seeds."""
     share = "–" if e["share_a_lt_b_pct"] is None else f"{e['share_a_lt_b_pct']:.0f}%"
-    ci = "–" if e["ci_lo"] is None else f"[{e['ci_lo']:.4g}, {e['ci_hi']:.4g}]"
-    mean = "–" if e["mean"] is None else f"{e['mean']:+.4g}"
+    ci = "–" if e["ci_lo"] is None else (f"[{number(e['ci_lo'], signed=True)}, "
+                                         f"{number(e['ci_hi'], signed=True)}]")
+    mean = "–" if e["mean"] is None else number(e["mean"], signed=True)
     return f"<td>{mean}</td><td>{ci}</td><td>{share}</td><td>{e['n']}</td>"
 
 
@@ -152,7 +205,7 @@ def _gap_table(spec, summary: dict, p: int) -> str:
                 if k not in warned:
                     warned.append(k)
                 continue
-            txt = _pm(d)
+            txt = mean_pm(d)
             if d and d["n"] < len(spec.seeds):
                 reasons = sorted({e["reason"] for e in d["per_seed"] if e["reason"]})
                 txt += f" ({d['n']}/{len(spec.seeds)} seeds; " + html.escape(
@@ -177,16 +230,17 @@ def _frontier_part(spec, summary: dict) -> list[str]:
         return []
     x_key, y_key = front["x"], front["y"]
     grid = bool(spec.grid)
+    counts = [e[axis]["n"] for e in front["entries"] for axis in ("x", "y")]
     fig = viz.frontier_figure(
         front["entries"], spec.policies, x_title=x_key, y_title=y_key, grid=grid,
-        title=f"{x_key} against {y_key}: means with 95% intervals over {len(spec.seeds)} "
-              "seeds (outlined: on the frontier)")
+        title=f"{x_key} against {y_key}: means with 95% intervals over "
+              f"{seeds_over(counts, len(spec.seeds))} (outlined: on the frontier)")
     names = {(e["policy"], e["point"]): entry_name(e, grid) for e in front["entries"]}
     rows = []
     for e in sorted(front["entries"], key=lambda e: (not e["on_front"], e["x"]["mean"])):
         beaten = ENTRIES_SEP.join(names[(d["policy"], d["point"])] for d in e["dominated_by"])
         rows.append(f"<tr><td>{html.escape(names[(e['policy'], e['point'])])}</td>"
-                    f"<td>{_pm(e['x'])}</td><td>{_pm(e['y'])}</td>"
+                    f"<td>{mean_pm(e['x'])}</td><td>{mean_pm(e['y'])}</td>"
                     f"<td>{'yes' if e['on_front'] else 'no'}</td>"
                     f"<td>{html.escape(beaten) or '–'}</td></tr>")
     return [
@@ -210,7 +264,7 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
     parts = [
         f"<h1>greenhop sweep — {html.escape(spec.scenario_name)}</h1>",
         f'<p class="sub">{len(spec.policies)} policies x {len(seeds)} seeds '
-        f"({seeds[0]}–{seeds[-1]}) x {spec.n_points} grid point(s); grid: "
+        f"({seed_text(seeds)}) x {spec.n_points} grid point(s); grid: "
         f"{html.escape(grid)}; {summary['cells']} cells.</p>",
         f'<p class="note">Intervals: {st["level"] * 100:g}% {html.escape(st["interval"])} '
         f"({st['resamples']} resamples, RNG seed {st['rng_seed']}). Paired differences are "

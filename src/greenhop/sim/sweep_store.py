@@ -80,6 +80,25 @@ def _is_number(v) -> bool:
             and finite_float(v) is not None)
 
 
+ALWAYS_NUMBERS = (
+    "job_nr_kwh", "job_energy_kwh", "curtailment_absorbed_kwh", "non_renewable_kwh",
+    "renewable_kwh", "curtailed_kwh", "queue_h", "deadline_misses", "migrations",
+    "window_closed_before_payback", "infeasible_migrations", "gb_moved", "network_kwh",
+)
+"""The metrics every simulated run writes as a finite number (never ``null``): a cell with
+one of them ``null`` or missing is not greenhop's. The comparisons filled in over a seed's
+cells (:func:`greenhop.sim.metrics.compare`: saved against ``static``, the gaps closed,
+the oracle gap) compute with ``job_nr_kwh``, ``non_renewable_kwh``,
+``infeasible_migrations`` and ``window_closed_before_payback``; a ``null`` there stopped the
+sweep with a traceback on every resume, or (``static``'s) left its cell's stale
+``saved_vs_static_pct``."""
+
+
+def _is_finite_number(v) -> bool:
+    """A finite number, not ``null`` (:func:`_is_number`)."""
+    return v is not None and _is_number(v)
+
+
 MAX_CELL_BYTES = 64 * 2**20
 """Largest cell file read [B]: a cell is kilobytes; more is not one greenhop wrote."""
 
@@ -88,12 +107,13 @@ def _cell_ok(path: Path, policy: str | tuple[str, ...]) -> bool:
     """Whether ``path`` holds a cell as greenhop writes it, run on the seed its key names.
 
     ``policy`` a name: a JSON object with that policy's metrics, every one of
-    :data:`~greenhop.sim.metrics.METRIC_KEYS` there as a number or ``null``, and the
-    scenario's seed. ``policy`` a tuple of bound kinds: a bounds cell, one
-    :meth:`~greenhop.sim.bounds.BoundResult.to_dict` and its ``seed`` for each of those
-    kinds and no other. A cell short of a metric or a kind would count one seed fewer in
-    its statistics, without a word; one with a number as text would stop the statistics;
-    one copied from another seed would count that seed twice."""
+    :data:`~greenhop.sim.metrics.METRIC_KEYS` there as a number or ``null`` (those of
+    :data:`ALWAYS_NUMBERS` as a number), and the scenario's seed. ``policy`` a tuple of
+    bound kinds: a bounds cell, one :meth:`~greenhop.sim.bounds.BoundResult.to_dict` and
+    its ``seed`` for each of those kinds and no other. A cell short of a metric or a kind
+    would count one seed fewer in its statistics, without a word; one with a number as
+    text would stop the statistics; one copied from another seed would count that seed
+    twice."""
     from greenhop.sim.metrics import METRIC_KEYS
 
     key_seed = _KEY_SEED.search(path.name)
@@ -118,6 +138,7 @@ def _cell_ok(path: Path, policy: str | tuple[str, ...]) -> bool:
     m = pols.get(policy) if isinstance(pols, dict) else None
     scenario = doc.get("scenario")
     return (isinstance(m, dict) and all(k in m and _is_number(m[k]) for k in METRIC_KEYS)
+            and all(_is_finite_number(m.get(k)) for k in ALWAYS_NUMBERS)
             and isinstance(scenario, dict) and _same_int(scenario.get("seed"), seed))
 
 
