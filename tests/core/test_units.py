@@ -26,6 +26,8 @@ from greenhop.core.errors import ConfigError, UnitError
         ("2MiB", 2 * 2**20),
         ("1TiB", 2.0**40),
         ("1PB", 1e15),
+        ("1EB", 1e18),  # the checkpoint ceiling the range errors name
+        ("1EiB", 2.0**60),
         ("3 bytes", 3.0),
         ("16 bits", 2.0),
         (".5GB", 0.5e9),

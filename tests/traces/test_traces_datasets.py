@@ -150,6 +150,7 @@ def test_catalog_lists_every_dataset_with_presence(cache) -> None:
             "solcast2022_global", "watttime2023_caiso-north"} <= set(names)
     present = {d.name: catalog.is_present(d) for d in catalog.datasets()}
     assert present["tmy3-greensboro"] and present["linke-turbidity"]
+    assert present["caiso-curtailment"]  # packaged: listed and here, as docs/traces.md says
     assert not present["solcast2022_global"]  # empty cache in this test
 
 

@@ -50,6 +50,11 @@ def datasets() -> list[Dataset]:
                 "(direct and lifecycle)", "Electricity Maps via mosaik-emissions",
                 "mosaik-emissions MIT; Electricity Maps dataset terms (attribution)",
                 "installed with mosaik-emissions"),
+        Dataset("caiso-curtailment", "Hourly wind and solar curtailment of the California "
+                "ISO, 2016-06-30 to 2017-05-10 (13 days missing) [MW]",
+                "CAISO daily curtailment reports as CSV (ahrensdaniel/caiso-curtailment-scraper "
+                "06e7b526); greenhop/data/caiso/README.md",
+                "CAISO's published figures; conversion MIT", "packaged with greenhop"),
         Dataset("nl-day-ahead", "Hourly day-ahead electricity prices of the Netherlands "
                 "2015-2024 [EUR/MWh] (grid signal, docs/grid.md)",
                 "ENTSO-E published prices via the ev2gym wheel "
@@ -78,6 +83,10 @@ def is_present(ds: Dataset) -> bool:
         from greenhop.traces.emissions import is_present as emissions_present
 
         return emissions_present()
+    if ds.name == "caiso-curtailment":
+        from greenhop.traces.caiso import packaged_path
+
+        return packaged_path().is_file()
     if ds.name == "nl-day-ahead":
         from greenhop.traces.grid_signals import nl_day_ahead_path
 
