@@ -65,6 +65,32 @@ def memory_controller(db: Path, executor, *, path: Path = LIVE, steps: int = STE
     return ctl
 
 
+def finished_run(d: Path) -> tuple[Path, Path, Path]:
+    """``(scenario copy, run.db, events.jsonl)`` in ``d`` of a finished in-memory run of a
+    copy of the live scenario (its real SHA-256 in the run-start event, as ``greenhop run``
+    logs it)."""
+    import shutil
+
+    from greenhop.runtime.memory import InMemoryExecutor
+    from greenhop.runtime.store import export_events
+
+    sc = d / "sc.toml"
+    shutil.copy(LIVE, sc)
+    db = d / "run.db"
+    ctl = memory_controller(db, InMemoryExecutor(), path=sc)
+    try:
+        ctl.prepare()
+        assert ctl.run()["status"] == "done"
+    finally:
+        ctl.store.close()
+    st = Store.open(db, read_only=True)
+    try:
+        export_events(st, d / "events.jsonl")
+    finally:
+        st.close()
+    return sc, db, d / "events.jsonl"
+
+
 def sim_run(path: Path = LIVE, policy: str | None = None):
     """The simulator's run of ``policy`` (default: the scenario's first) and its moves as
     (step, job, src, dst)."""

@@ -10,8 +10,8 @@ import signal
 import time
 
 import pytest
+from diloco_kit import diloco_cli as _cli
 
-from greenhop.cli.main import main as cli_main
 from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.runtime import diloco as rd
 from greenhop.workload import diloco as dl
@@ -24,15 +24,6 @@ TINY = {"workers": 2, "inner_steps": 2, "outer_steps": 2, "width": 16, "layers":
 """A run of a few seconds of work (most of a live run is the workers' start)."""
 
 
-def _cli(args, capsys):
-    """Run ``greenhop diloco ARGS``; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        cli_main(["diloco", *args])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 class _NoArrivals:

@@ -14,8 +14,8 @@ import sys
 import time
 
 import pytest
+from diloco_kit import diloco_cli as _cli
 
-from greenhop.cli.main import main as cli_main
 from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.runtime import diloco as rd
 from greenhop.workload import checkpoint as ck
@@ -29,14 +29,6 @@ ONE = {"workers": 1, "inner_steps": 2, "outer_steps": 3, "width": 16, "layers": 
 """One worker, three outer steps of two local steps: seconds, most of it the start."""
 
 
-def _cli(args, capsys):
-    code = 0
-    try:
-        cli_main(["diloco", *args])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _sigterm_after(step):

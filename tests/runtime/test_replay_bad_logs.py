@@ -9,34 +9,16 @@ import shutil
 import sqlite3
 
 import pytest
-from test_controller_kit import LIVE, memory_controller
+from test_controller_kit import finished_run
 
 from greenhop.cli.main import main
 from greenhop.cli.run import _first_difference
-from greenhop.runtime.memory import InMemoryExecutor
-from greenhop.runtime.store import Store, export_events
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """``(scenario copy, run.db, events.jsonl)`` of a finished run of the copy (its real
-    SHA-256 in the run-start event, as ``greenhop run`` logs it)."""
-    d = tmp_path_factory.mktemp("run")
-    sc = d / "sc.toml"
-    shutil.copy(LIVE, sc)
-    db = d / "run.db"
-    ctl = memory_controller(db, InMemoryExecutor(), path=sc)
-    try:
-        ctl.prepare()
-        assert ctl.run()["status"] == "done"
-    finally:
-        ctl.store.close()
-    st = Store.open(db, read_only=True)
-    try:
-        export_events(st, d / "events.jsonl")
-    finally:
-        st.close()
-    return sc, db, d / "events.jsonl"
+    """``(scenario copy, run.db, events.jsonl)`` of a finished run of the copy."""
+    return finished_run(tmp_path_factory.mktemp("run"))
 
 
 def _replay(capsys, *args):

@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 
 import pytest
-from test_controller_kit import LIVE, inputs, memory_controller
+from test_controller_kit import LIVE, finished_run, inputs
 
 from greenhop.cli.main import main
 from greenhop.core.errors import ConfigError
 from greenhop.policies import make_policy
 from greenhop.runtime.ledger import Ledger
-from greenhop.runtime.memory import InMemoryExecutor
 from greenhop.runtime.replay import partial_last_line, replay_decisions
-from greenhop.runtime.store import Store, export_events, read_events
+from greenhop.runtime.store import Store, read_events
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """``(run.db, events.jsonl, its events)`` of a finished run of a scenario copy."""
-    d = tmp_path_factory.mktemp("run")
-    sc = d / "sc.toml"
-    shutil.copy(LIVE, sc)
-    db = d / "run.db"
-    ctl = memory_controller(db, InMemoryExecutor(), path=sc)
-    try:
-        ctl.prepare()
-        assert ctl.run()["status"] == "done"
-    finally:
-        ctl.store.close()
-    st = Store.open(db, read_only=True)
-    try:
-        export_events(st, d / "events.jsonl")
-    finally:
-        st.close()
-    jsonl = d / "events.jsonl"
+    _sc, db, jsonl = finished_run(tmp_path_factory.mktemp("run"))
     return db, jsonl, [json.loads(line) for line in jsonl.read_text().splitlines()]
 
 
