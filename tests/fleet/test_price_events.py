@@ -174,3 +174,19 @@ def test_an_announced_price_event_shows_no_future_signal(objective):
         assert np.array_equal(feeds[0].forecast(step), feeds[1].forecast(step)), step
     if objective == "cost":  # the event's price is still seen from its announcement on
         assert feeds[0].forecast(4)[3, 0] == pytest.approx(500 * PER_J)
+
+
+def test_an_event_hour_is_weighed_at_the_event_price_even_in_a_green_hour():
+    """Under ``cost`` a 500 /MWh event in a negative-price (green) hour weighed 0, though
+    ``job_energy_cost`` charges 500 there: the event's price is what a joule costs."""
+    d = scenario("cost", event={})
+    for z in d["grid"]["zones"]:
+        z["price"] = -10.0  # every hour green by its price
+    inp = build_inputs(load_scenario(d))
+    w = inp.grid.weights()
+    h = inp.grid.history_steps
+    assert (w[h + 6:h + 18, 0] == pytest.approx(500 * PER_J))  # the event's steps at a
+    assert (w[h:h + 6, 0] == 0).all() and (w[h:, 1] == 0).all()  # the rest stays green
+    feed = GridFeed(inp.grid, forecast_steps=24, step_s=300.0)
+    seen = feed.forecast(3)  # announced at step 3
+    assert seen[3:15, 0] == pytest.approx(500 * PER_J) and (seen[:3, 0] == 0).all()

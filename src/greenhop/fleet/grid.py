@@ -90,11 +90,20 @@ class GridSignals:
     #: they set and ``zone_price_per_mwh`` the zones' own signal
     price_events: tuple[PriceEvent, ...] = ()
     zone_price_per_mwh: np.ndarray | None = None
+    #: ``[H+T, S]`` the rows a price event covers (in part or whole); None: no event
+    priced: np.ndarray | None = None
 
     def weights(self, objective: str | None = None) -> np.ndarray:
-        """Weight of a joule of grid energy ``[H+T, S]`` under ``objective`` (default own)."""
-        return grid_weights(objective or self.objective, self.carbon_g_per_kwh,
-                            self.carbon_avg_g_per_kwh, self.price_per_mwh, self.green)
+        """Weight of a joule of grid energy ``[H+T, S]`` under ``objective`` (default own).
+        Under ``cost`` a row a price event covers is weighed at its price, green or not: the
+        booked ``job_energy_cost`` charges that price (a 500 /MWh event in a negative-price
+        hour weighed 0)."""
+        objective = objective or self.objective
+        green = self.green
+        if objective == "cost" and self.priced is not None:
+            green = np.asarray(green, dtype=bool) & ~self.priced
+        return grid_weights(objective, self.carbon_g_per_kwh, self.carbon_avg_g_per_kwh,
+                            self.price_per_mwh, green)
 
     def horizon(self, values: np.ndarray) -> np.ndarray:
         """The rows of the run's steps (history dropped), ``[T, S]``."""
@@ -129,6 +138,8 @@ def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, 
     dt = float(step_s)
     zone_price = np.asarray(signals.price_per_mwh, dtype=float)
     price = zone_price.copy()
+    covered = (np.zeros(price.shape, dtype=bool) if signals.priced is None
+               else signals.priced.copy())
     n_rows = price.shape[0]
     out = list(signals.price_events)
     for e in priced:
@@ -144,11 +155,12 @@ def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, 
             s = col[name]
             here = np.nan_to_num(price[rows, s], nan=0.0)
             price[rows, s] = (1.0 - share) * here + share * float(e.price_per_mwh)
+            covered[rows, s] |= share > 0
             out.append(PriceEvent(site=s, announce_row=max(0, int(np.ceil(ann - 1e-9))),
                                   first_row=first, end_row=end,
                                   price_per_mwh=float(e.price_per_mwh),
                                   shares=tuple(share.tolist())))
-    return replace(signals, price_per_mwh=price, price_events=tuple(out),
+    return replace(signals, price_per_mwh=price, price_events=tuple(out), priced=covered,
                    zone_price_per_mwh=(zone_price if signals.zone_price_per_mwh is None
                                        else signals.zone_price_per_mwh))
 
@@ -189,10 +201,10 @@ class GridFeed:
     def _announced_prices(self, row: int, rows: np.ndarray) -> None:
         """Put the price of every event announced by ``row`` into the cost forecast over the
         steps it covers: blended, as the booked price is, with the zone's price *as
-        forecast* (``rows``: the signal row each target is forecast from), and with that
-        row's green flag. The true future weights over the event are not seen: they carry
-        the zone's future price and green hours. (Under the carbon objectives a price
-        changes no weight.)"""
+        forecast* (``rows``: the signal row each target is forecast from), and, as booked,
+        never zeroed as a green hour. The true future weights over the event are not seen:
+        they carry the zone's future price. (Under the carbon objectives a price changes no
+        weight.)"""
         sig = self.signals
         seen = None
         for e in sig.price_events:
@@ -207,9 +219,9 @@ class GridFeed:
             share = np.asarray(e.shares[lo - e.first_row:hi - e.first_row])
             k = slice(lo - row, hi - row)
             seen[k, e.site] = (1.0 - share) * seen[k, e.site] + share * e.price_per_mwh
-            src = rows[k, e.site]
+            # a row an event covers is weighed at its price, green or not (as booked)
             self.fc_w[k, e.site] = grid_weights("cost", None, None, seen[k, e.site],
-                                                sig.green[src, e.site])
+                                                np.zeros(hi - lo, dtype=bool))
 
     def attach(self, obs: Observation) -> Observation:
         """``obs`` with the grid objective and its weights now and ahead (read-only)."""
