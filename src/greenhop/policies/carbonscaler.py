@@ -27,7 +27,9 @@ slot, and the rule is applied at every decision, per site:
 * **Rescale cost**: a rescale checkpoints and restarts the job in place (downtime, idle
   power). A job is rescaled at most once per ``min_dwell_s`` (the paper's one-hour
   slots), except to reach its deadline floor; an increase is made only when the work it
-  adds over ``min_dwell_s`` exceeds the work the downtime loses.
+  adds over ``min_dwell_s`` (at least an hour: a shorter dwell limits how often a job is
+  rescaled, not how long a new count is expected to hold) exceeds the work the downtime
+  loses.
 
 Jobs never change site; queued jobs start on their nominal count. Under a carbon or cost
 objective (docs/grid.md) an hour whose grid weight is at most the site's mean forecast
@@ -50,6 +52,9 @@ from greenhop.policies.common_moves import OwnDeadlines
 from greenhop.policies.objectives import cheap_now
 
 DAY_S = 86400.0
+PAYOFF_S = 3600.0
+"""Shortest time an increase is expected to pay back over [s]: the paper's one-hour slot
+(with ``min_dwell_s`` 0 an increase could never pay back)."""
 
 
 @POLICIES.register("carbonscaler")
@@ -192,6 +197,7 @@ class CarbonScalerPolicy(PolicyBase):
         rate_new = obs.job_rate(jobs, target, site)
         # An increase pays when the work it adds over the dwell exceeds the work its
         # downtime loses; one the deadline needs is made regardless.
-        worth = ((rate_new - rate_cur) * self.min_dwell_s > rate_cur * self.rescale_s(obs, jobs))
+        worth = ((rate_new - rate_cur) * max(self.min_dwell_s, PAYOFF_S)
+                 > rate_cur * self.rescale_s(obs, jobs))
         go = (target < cur) | ((target > cur) & (worth | (cur < floor)))
         return [Scale(int(jobs[k]), int(target[k])) for k in np.flatnonzero(go).tolist()]

@@ -78,7 +78,8 @@ class CurtailThresholdPolicy(PolicyBase):
             suspended [s] (the prototype's 600 s).
         deadline_margin: keep running (or resume) a job when the time left to its
             deadline is at most ``deadline_margin`` x the time its remaining work needs
-            plus a resume and a step [-]; 0 disables this guard.
+            plus a resume and a step [-]; such a job then runs to its end. 0 disables this
+            guard.
     """
 
     name = "curtail-threshold"
@@ -97,6 +98,9 @@ class CurtailThresholdPolicy(PolicyBase):
                                             lo=0.0)
         self._on: np.ndarray | None = None          # per site: training allowed
         self._below_since: np.ndarray | None = None  # per site: when it left curtailment [s]
+        # jobs kept or resumed for their deadline: they run on (with a margin above 1 a
+        # running job stops looking urgent, and would be suspended and resumed every step)
+        self._hurried: set[int] = set()
 
     def site_on(self, obs: Observation) -> np.ndarray:
         """Advance every site's on/off state to now and return it (bool per site)."""
@@ -127,10 +131,13 @@ class CurtailThresholdPolicy(PolicyBase):
         running = np.flatnonzero((obs.job_phase == RUNNING) & (obs.job_site >= 0))
         stop = running[~on[obs.job_site[running]]]
         if stop.size:
-            stop = stop[~self._urgent(obs, stop)]
-            actions += [Suspend(int(j)) for j in stop]
+            keep = self._urgent(obs, stop) | np.isin(stop, list(self._hurried))
+            self._hurried.update(stop[keep].tolist())
+            actions += [Suspend(int(j)) for j in stop[~keep]]
         waiting = np.flatnonzero((obs.job_phase == SUSPENDED) & (obs.job_site >= 0))
         if waiting.size:
-            go = on[obs.job_site[waiting]] | self._urgent(obs, waiting)
+            urgent = self._urgent(obs, waiting)
+            go = on[obs.job_site[waiting]] | urgent
+            self._hurried.update(waiting[urgent & ~on[obs.job_site[waiting]]].tolist())
             actions += [Resume(int(j)) for j in waiting[go]]
         return actions
