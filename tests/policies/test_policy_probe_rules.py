@@ -75,3 +75,18 @@ def test_curtail_threshold_runs_a_job_its_deadline_needs_to_the_end():
         assert seen.actions.count("Suspend") <= 1 and seen.actions.count("Resume") <= 1, (
             margin, seen.actions)
         assert res.job_finish_s[0] <= 10 * 3600.0, margin
+
+
+def test_wait_awhile_keeps_a_decision_interval_of_slack_before_a_deadline():
+    """Asked every 30 min or 1 h, wait-awhile kept one *step* of slack: the job it waited
+    with was resumed at the next decision, up to an hour later, and missed its deadline
+    (6.02 h for a 6 h deadline; static finishes at 5 h)."""
+    ramp = [1000.0 + 5.0 * k if k < 72 else 1000.0 for k in range(24 * STEPS_PER_HOUR)]
+    site = simkit.site("a", power=None, trace={"kind": "values", "values": ramp * 2})
+    job = {"name": "j", "arrival": "0s", "work_gpu_h": 5.0, "checkpoint": "1GB", "gpus": 1,
+           "origin": "a", "deadline": "6h"}
+    for interval in ("5min", "30min", "1h"):
+        d = simkit.micro(horizon="1d", history="1d", sites=[site], links=[], jobs=[job],
+                         window_threshold="1kW", decision_interval=interval)
+        res = _run(d, make_policy("wait-awhile"))
+        assert res.job_finish_s[0] <= 6 * 3600.0, (interval, res.job_finish_s[0] / 3600)

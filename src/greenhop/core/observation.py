@@ -255,6 +255,8 @@ class Observation:
         now_s: seconds since the scenario start [s].
         step: integer step index (``now_s = step x dt_s``).
         dt_s: step length [s].
+        decision_interval_s: time until the policy is asked again [s] (a whole number of
+            steps; None: every step). A job suspended now resumes no sooner than that.
         site_names, job_names: names behind the indices.
         renewable_w: renewable power at each site now [W].
         base_demand_w: facility power of the always-on load (base load x PUE) [W].
@@ -365,6 +367,13 @@ class Observation:
     grid_weight_forecast_per_j: np.ndarray | None = None
     site_closed: np.ndarray | None = None
     dr_events: AnnouncedEvents | None = None
+    decision_interval_s: float | None = None
+
+    @property
+    def decision_s(self) -> float:
+        """Time until the next decision [s]: :attr:`decision_interval_s`, else a step."""
+        return self.dt_s if self.decision_interval_s is None else max(
+            float(self.decision_interval_s), self.dt_s)
 
     @property
     def n_sites(self) -> int:

@@ -123,6 +123,7 @@ class ObservationBuilder:
             **{name: ro(buf) for name, buf in self._shown.items()},
             links=links, site_closed=ro(self.closed),
             start_unix_s=float(params.start_unix_s),
+            decision_interval_s=float(params.decision_interval_s),
             window_threshold_w=float(params.window_threshold_w))
 
     def _job_sources(self):

@@ -18,7 +18,8 @@ earliest among equals (so a job with nothing to gain from waiting runs now).
   ``observation.history`` (a seasonal profile; where no past day covers a time of day,
   the surplus now). The current step uses the surplus measured now.
 * **Slots needed**: ``n = ceil(time the remaining work needs / step)``, planned over
-  ``[now, deadline - resume time - one step)`` so a job resumed late still makes it.
+  ``[now, deadline - resume time - one decision interval)`` so a job resumed late (at
+  the next time the policy is asked) still makes it.
 * **Deadline**: a job's own deadline; a job without one may finish at most ``max_delay_s``
   later than it would if it ran from the moment the policy first saw it.
 * **Re-planning**: the paper plans once at submission; here the plan is made again at
@@ -168,7 +169,10 @@ class WaitAwhilePolicy(PolicyBase):
             return []
         dt = obs.dt_s
         site = obs.job_site[jobs]
-        left_s = (self.deadlines_s(obs, jobs) - obs.now_s - restore_time_s(obs, jobs) - dt)
+        # a job suspended now is asked about again only at the next decision: keep that
+        # much slack (a step when the policy is asked every step)
+        left_s = (self.deadlines_s(obs, jobs) - obs.now_s - restore_time_s(obs, jobs)
+                  - obs.decision_s)
         slots = np.floor(np.maximum(left_s, 0.0) / dt).astype(np.int64)
         need = np.ceil(time_needed_s(obs, jobs) / dt - 1e-9).astype(np.int64)
         look = max(1, int(self.horizon_s // dt))
