@@ -62,3 +62,41 @@ def test_real_solcast_forecasts_beat_persistence_at_one_hour() -> None:
     r = backtest(site.series, "replay", horizons_s=[1800.0, 3600.0], issue_every_s=3600.0,
                  model_options={"table": site.issued}, site="Berlin", unit=site.unit)
     assert (r.per_horizon["skill"] > 0).all()
+
+
+def test_summary_coverage_active_pools_the_active_pairs(pv_series) -> None:
+    # it was weighted by all pairs per horizon, not by the active ones
+    r = backtest(pv_series, "persistence", horizons_s=[3600.0, 2 * 3600.0, 4 * 3600.0],
+                 warmup_s=6 * 86400.0, calibration_window_s=3 * 86400.0, issue_every_s=900.0)
+    y = pv_series.to_numpy(dtype=float)
+    floor, span = float(y.min()), float(np.ptp(y))
+    cal = r.calibrated
+    rows = np.flatnonzero(cal.issue_times >= r.eval_start)
+    a = cal.actuals(pv_series)[rows]
+    lo, hi = cal.values[rows, :, 0], cal.values[rows, :, -1]
+    ok = ~np.isnan(a)
+    active = ok & ((np.maximum(np.where(ok, a, -np.inf), hi) - floor) > 0.01 * span)
+    inside = (a >= lo) & (a <= hi)
+    pooled = inside[active].mean()
+    n_active = active.sum(axis=0)
+    n = ok.sum(axis=0)
+    assert not np.array_equal(n_active / n_active.sum(), n / n.sum())  # the weightings differ
+    assert r.summary["coverage_active"] == pytest.approx(pooled, rel=1e-12, abs=0)
+    np.testing.assert_array_equal(r.per_horizon["n_active"].to_numpy(), n_active)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"issue_every_s": 0.0}, r"issue_every_s must be positive"),
+    ({"issue_every_s": -900.0}, r"issue_every_s must be positive"),
+    ({"issue_every_s": 1000.0}, r"issue_every_s 1000 s is not a whole number of steps"),
+    ({"refit_every_s": 0.0}, r"refit_every_s must be positive"),
+    ({"warmup_s": -86400.0}, r"warmup_s must be >= 0"),
+    ({"calibration_window_s": 0.0}, r"calibration_window_s must be positive"),
+    ({"threshold": float("nan")}, r"threshold must be finite"),
+])
+def test_backtest_refuses_bad_spacing(pv_series, kw, message) -> None:
+    args = dict(horizons_s=[3600.0], warmup_s=5 * 86400.0, calibration_window_s=3 * 86400.0,
+                issue_every_s=3600.0) | kw
+    with pytest.raises(ConfigError, match=rf"^backtest 'series': {message}") as exc:
+        backtest(pv_series, "persistence", **args)
+    assert "\n" not in str(exc.value)

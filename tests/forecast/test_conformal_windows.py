@@ -150,3 +150,32 @@ def test_fleet_pipeline_on_a_grid() -> None:
     v = [fleet.remaining(0, k, q) for q in (0.1, 0.5, 0.9)]
     assert v == sorted(v) and 0 <= v[0] <= 12 * 3600.0
     assert np.isnan(fleet.remaining(1, 0, 0.5))  # nothing issued in the first 12 h
+
+
+def _small_series() -> pd.Series:
+    idx = pd.date_range("2022-06-01", periods=48 * 3, freq="30min", tz="UTC")
+    return pd.Series(np.abs(np.sin(np.arange(idx.size) / 8.0)) * 500.0, index=idx)
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), "high"])
+def test_window_functions_refuse_a_bad_threshold(threshold) -> None:
+    # a NaN threshold once made everything "not in a window" silently
+    s = _small_series()
+    table = issue_forecasts("persistence", s, horizons_s=[1800.0, 3600.0])
+    with pytest.raises(ConfigError, match="realized_windows: threshold must be") as exc:
+        realized_windows(s, threshold, 3600.0)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ConfigError, match="forecast_windows: threshold must be"):
+        forecast_windows(table, s, threshold, calibrate=False)
+
+
+def test_window_functions_refuse_nan_in_the_observed_series() -> None:
+    # NaN once counted as "below the threshold" without a word
+    s = _small_series()
+    table = issue_forecasts("persistence", s, horizons_s=[1800.0, 3600.0])
+    bad = s.copy()
+    bad.iloc[100] = np.nan
+    with pytest.raises(TraceError, match=r"realized_windows: non-finite value .* at 2022-06-03"):
+        realized_windows(bad, 300.0, 3600.0)
+    with pytest.raises(TraceError, match=r"forecast_windows: non-finite value .* at 2022-06-03"):
+        forecast_windows(table, bad, 300.0, calibrate=False)

@@ -153,3 +153,106 @@ def test_gbm_learns_when_most_targets_tie_at_zero() -> None:
 def test_gbm_bad_offset() -> None:
     with pytest.raises(ConfigError, match="unknown offset"):
         create_forecaster("gbm", offset="mean")
+
+
+@pytest.mark.parametrize(("name", "opts", "option"), [
+    ("gbm", {"max_iter": 0}, "max_iter"),
+    ("gbm", {"max_iter": "abc"}, "max_iter"),
+    ("gbm", {"max_iter": 2.5}, "max_iter"),
+    ("gbm", {"learning_rate": -1.0}, "learning_rate"),
+    ("gbm", {"learning_rate": float("nan")}, "learning_rate"),
+    ("gbm", {"min_samples_leaf": 0}, "min_samples_leaf"),
+    ("gbm", {"max_leaf_nodes": 1}, "max_leaf_nodes"),
+    ("gbm", {"train_window_s": -5.0}, "train_window_s"),
+    ("gbm", {"train_stride_s": 0.0}, "train_stride_s"),
+    ("gbm", {"seed": -1}, "seed"),
+    ("gbm", {"min_history_s": -1.0}, "min_history_s"),
+    ("gbm", {"horizon_groups_s": 5}, "horizon_groups_s"),
+    ("gbm", {"horizon_groups_s": [3600.0, "x"]}, "horizon_groups_s"),
+    ("gbm", {"latitude_deg": "north", "longitude_deg": 1.0}, "latitude_deg"),
+    ("gbm", {"latitude_deg": 52.0}, "longitude_deg"),
+    ("clear-sky-persistence", {"latitude_deg": 200.0, "longitude_deg": LON}, "latitude_deg"),
+    ("clear-sky-persistence", {"latitude_deg": "north", "longitude_deg": LON}, "latitude_deg"),
+    ("clear-sky-persistence", {"latitude_deg": float("nan"), "longitude_deg": LON},
+     "latitude_deg"),
+    ("clear-sky-persistence", {"latitude_deg": LAT, "longitude_deg": 400.0}, "longitude_deg"),
+    ("clear-sky-persistence", {"latitude_deg": LAT, "longitude_deg": LON,
+                               "index_window_s": 0.0}, "index_window_s"),
+    ("clear-sky-persistence", {"latitude_deg": LAT, "longitude_deg": LON,
+                               "min_clearsky_w_m2": -1.0}, "min_clearsky_w_m2"),
+    ("seasonal-naive", {"period_s": "1d"}, "period_s"),
+    ("seasonal-naive", {"period_s": float("nan")}, "period_s"),
+    ("seasonal-naive", {"period_s": 0.0}, "period_s"),
+])
+def test_bad_options_are_one_line_config_errors_at_construction(name, opts, option) -> None:
+    # these once built fine and crashed at the first fit (sklearn/pvlib/int() tracebacks)
+    with pytest.raises(ConfigError) as exc:
+        create_forecaster(name, **opts)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(name) and option in msg
+
+
+def test_create_forecaster_turns_a_value_error_into_a_config_error(monkeypatch) -> None:
+    def factory(**kw):
+        return int(kw["n"])
+
+    monkeypatch.setattr(FORECASTERS, "get", lambda name: factory)
+    with pytest.raises(ConfigError, match=r"^forecaster 'odd': bad option \(invalid literal"):
+        create_forecaster("odd", n="x")
+
+
+@pytest.mark.parametrize("period_s", [120.0, 1000.0, 2700.0, 86400.0 + 900.0])
+def test_seasonal_naive_period_must_be_whole_steps(period_s) -> None:
+    # shorter than the step: once a false LeakageError downstream (division by a zero
+    # period); not whole steps: once silently rounded (1000 s on 30 min became persistence)
+    s = _ramp(n=48 * 4, step="30min")
+    m = create_forecaster("seasonal-naive", period_s=period_s)
+    with pytest.raises(ConfigError, match=rf"period_s={period_s:g} s must be a whole number "
+                                          r"\(>= 1\) of steps of the series step 1800 s") as exc:
+        issue_forecasts(m, s, horizons_s=[1800.0, 3600.0])
+    assert "\n" not in str(exc.value)
+
+
+def test_seasonal_naive_period_of_whole_steps_still_works() -> None:
+    s = _ramp(n=48 * 4, step="30min")
+    m = create_forecaster("seasonal-naive", period_s=3 * 3600.0)
+    v = m.predict(s.iloc[:100], [1800.0, 4 * 3600.0], (0.5,))[:, 0]
+    # 99 + 1 - 6 = 94; 99 + 8 - 12 = 95
+    np.testing.assert_allclose(v, [94.0, 95.0])
+
+
+@pytest.mark.parametrize("step", ["5min", "1h"])
+def test_clear_sky_persistence_stays_physical_before_the_first_daylight(step) -> None:
+    # the clear-sky index before the first daylit hour was sum(y) / sum(clear-sky), a ratio
+    # of near-zero numbers: 1 W/m^2 just before sunrise gave 2.8e11 W/m^2 forecasts
+    step_s = pd.Timedelta(step).total_seconds()
+    idx = pd.date_range("2022-06-01", periods=int(3 * 86400 / step_s), freq=step, tz="UTC")
+    cs = clearsky_ghi_w_m2(idx, LAT, LON, step_s)
+    y = cs + np.where((cs == 0) & (np.roll(cs, -1) > 0), 1.0, 0.0)
+    s = pd.Series(y, index=idx)
+    m = create_forecaster("clear-sky-persistence", latitude_deg=LAT, longitude_deg=LON)
+    t = issue_forecasts(m, s, horizons_s=[3600.0, 3 * 3600.0], issue_every_s=step_s)
+    assert np.isfinite(t.values).all() and t.values.min() >= 0
+    assert t.values.max() <= 1.2 * y.max()
+    np.testing.assert_allclose(t.median(), np.nan_to_num(t.actuals(s)), atol=0.2 * y.max())
+    # and a single issue just before the sunrise
+    p = int(np.flatnonzero(y == 1.0)[0])
+    v = m.predict(s.iloc[: p + 1], [3600.0], (0.5,))
+    assert 0 <= v[0, 0] <= 1.2 * y.max()
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"issue_every_s": 0.0}, r"issue_every_s must be positive"),
+    ({"issue_every_s": -3600.0}, r"issue_every_s must be positive"),
+    ({"issue_every_s": float("nan")}, r"issue_every_s must be positive"),
+    ({"issue_every_s": 2700.0}, r"issue_every_s 2700 s is not a whole number of steps .* 1800 s"),
+    ({"refit_every_s": 0.0}, r"refit_every_s must be positive"),
+    ({"refit_every_s": -1.0}, r"refit_every_s must be positive"),
+    ({"min_history_s": -3600.0}, r"min_history_s must be >= 0"),
+])
+def test_issue_forecasts_refuses_bad_spacing(kw, message) -> None:
+    # these were silently accepted: 0 became the step, 2700 s was rounded, ...
+    s = _ramp(n=48 * 3, step="30min")
+    with pytest.raises(ConfigError, match=rf"^persistence: {message}") as exc:
+        issue_forecasts("persistence", s, horizons_s=[1800.0], **kw)
+    assert "\n" not in str(exc.value)

@@ -11,7 +11,8 @@ fitting and calibration):
   calibration (``coverage_raw`` before it), over all pairs and over the
   *active* pairs only (outcome or forecast above the series' floor by 1% of
   its range: for PV, daytime), because the zero-error nights of PV inflate
-  the all-pairs figure;
+  the all-pairs figure (``n_active`` counts them; the summary's
+  ``coverage_active`` pools the active pairs of all horizons);
 * window forecasts (when a threshold is given): MAE and bias of the median
   remaining window against the realised one [h], the share of realised
   durations inside [p10, p90] (and below p10 / above p90), after the
@@ -27,7 +28,13 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError
-from greenhop.forecast.base import Forecaster, create_forecaster, issue_forecasts, series_step_s
+from greenhop.forecast.base import (
+    Forecaster,
+    check_spacing,
+    create_forecaster,
+    issue_forecasts,
+    series_step_s,
+)
 from greenhop.forecast.conformal import calibrate
 from greenhop.forecast.table import DEFAULT_QUANTILES, ForecastTable
 from greenhop.forecast.windows import WindowForecastTable, forecast_windows, realized_windows
@@ -97,6 +104,7 @@ def _metrics(table: ForecastTable, raw: ForecastTable, actual: np.ndarray, pers:
         out.append({
             "horizon_h": float(h / 3600.0),
             "n": n,
+            "n_active": int(active.sum()),
             "mae": float(np.mean(np.abs(med - a))),
             "rmse": rmse,
             "rmse_persistence": rmse_p,
@@ -109,6 +117,14 @@ def _metrics(table: ForecastTable, raw: ForecastTable, actual: np.ndarray, pers:
             "width_mean": float(np.mean(hi - lo)),
         })
     return pd.DataFrame(out).set_index("horizon_h")
+
+
+def _pooled(share: pd.Series, count: pd.Series) -> float:
+    """The share over all pairs pooled from per-horizon shares and counts (NaN: no pairs)."""
+    w = count.to_numpy(dtype=float)
+    v = share.to_numpy(dtype=float)
+    ok = w > 0
+    return float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else float("nan")
 
 
 def backtest(
@@ -145,6 +161,15 @@ def backtest(
     """
     step = series_step_s(series, f"backtest '{site}'")
     span_s = (len(series) - 1) * step
+    where = f"backtest '{site}'"
+    warmup_s = check_spacing(warmup_s, step, "warmup_s", where, whole_steps=False,
+                             allow_zero=True)
+    issue_every_s = check_spacing(issue_every_s, step, "issue_every_s", where)
+    refit_every_s = check_spacing(refit_every_s, step, "refit_every_s", where, whole_steps=False)
+    calibration_window_s = check_spacing(calibration_window_s, step, "calibration_window_s",
+                                         where, whole_steps=False)
+    if threshold is not None and not np.isfinite(float(threshold)):
+        raise ConfigError(f"{where}: threshold must be finite, got {threshold!r}")
     fc = create_forecaster(model, **(model_options or {})) if isinstance(model, str) else model
     grid = np.asarray(horizons_s, dtype=float)
     if threshold is not None:
@@ -187,7 +212,8 @@ def backtest(
         "skill_mean": float(per_h["skill"].mean()),
         "pinball_mean": float(per_h["pinball"].mean()),
         "coverage": float(np.average(per_h["coverage"], weights=per_h["n"])),
-        "coverage_active": float(np.average(per_h["coverage_active"], weights=per_h["n"])),
+        # pooled over the active pairs: each horizon weighs by its number of active pairs
+        "coverage_active": _pooled(per_h["coverage_active"], per_h["n_active"]),
         "coverage_raw": float(np.average(per_h["coverage_raw"], weights=per_h["n"])),
         "interval": [cal.quantiles[0], cal.quantiles[-1]],
         "issues_scored": int(rows.size),

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.errors import ConfigError, TraceError, UserError
 from greenhop.core.registry import Registry
 from greenhop.forecast.table import (
     DEFAULT_QUANTILES,
@@ -60,8 +60,13 @@ def create_forecaster(name: str, /, **kwargs) -> Forecaster:
     factory = FORECASTERS.get(name)
     try:
         return factory(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"forecaster '{name}': bad option ({exc}); see its docstring") from None
+    except UserError:
+        raise
+    except (TypeError, ValueError) as exc:
+        # an unknown option (TypeError) or a value a model could not convert (ValueError)
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"forecaster '{name}': bad option ({msg}); see its "
+                          "docstring") from None
 
 
 def series_step_s(series: pd.Series, where: str = "series") -> float:
@@ -115,6 +120,24 @@ def check_horizons_fit(horizons_s: np.ndarray, step_s: float, history_s: float,
             f"{where}: horizon {horizons_s.max() / 3600:g} h is longer than the history "
             f"({history_s / 3600:g} h); give more history or shorter horizons")
     return horizons_s
+
+
+def check_spacing(value, step_s: float, what: str, where: str, *, whole_steps: bool = True,
+                  allow_zero: bool = False) -> float:
+    """A time span argument [s]: finite, positive (or >= 0), optionally whole steps."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {what} must be a number of seconds, got {value!r}") from None
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ConfigError(f"{where}: {what} must be {'>= 0' if allow_zero else 'positive'} "
+                          f"and finite, got {value!r} s")
+    if whole_steps and np.isfinite(step_s):
+        ratio = v / step_s
+        if abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio):
+            raise ConfigError(f"{where}: {what} {v:g} s is not a whole number of steps of the "
+                              f"series step {step_s:g} s")
+    return v
 
 
 class BaseForecaster:
@@ -180,11 +203,12 @@ def issue_forecasts(
         quantiles: probability levels.
         start, end: first and last issue time (default: as soon as the history
             is long enough, and the last label).
-        issue_every_s: spacing of issues [s] (default: the series step).
+        issue_every_s: spacing of issues [s] (default: the series step); a
+            positive whole number of steps, else a ConfigError.
         refit_every_s: the model is refitted on the history known at the first
-            issue of each block of this length [s].
+            issue of each block of this length [s] (positive).
         min_history_s: history needed before the first issue [s] (default:
-            the longest horizon, or the model's own minimum if larger).
+            the longest horizon, or the model's own minimum if larger; >= 0).
         progress: optional callable ``progress(done, total)``.
 
     Returns:
@@ -198,6 +222,13 @@ def issue_forecasts(
                           "needs a history longer than the longest horizon")
     h = check_horizons(horizons_s, f"{model.name}: horizons")
     qs = check_quantiles(quantiles, f"{model.name}: quantiles")
+    if issue_every_s is not None:
+        issue_every_s = check_spacing(issue_every_s, step, "issue_every_s", model.name)
+    refit_every_s = check_spacing(refit_every_s, step, "refit_every_s", model.name,
+                                  whole_steps=False)
+    if min_history_s is not None:
+        min_history_s = check_spacing(min_history_s, step, "min_history_s", model.name,
+                                      whole_steps=False, allow_zero=True)
     span_s = (len(series) - 1) * step
     check_horizons_fit(h, step, span_s, f"{model.name}")
     need_s = max(float(h.max()), float(getattr(model, "min_history_s", 0.0)),

@@ -51,6 +51,40 @@ def clearsky_ghi_w_m2(index: pd.DatetimeIndex, latitude_deg: float, longitude_de
     return cs["ghi"].to_numpy(dtype=float)
 
 
+def _option(model: str, name: str, value, *, integer: bool = False, low: float | None = None,
+            low_open: bool = False, high: float | None = None) -> float | int:
+    """A numeric forecaster option, checked at construction (one-line ConfigError).
+
+    ``low``/``high`` bound it (``low_open``: strictly above ``low``); ``integer``
+    asks for a whole number.
+    """
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{model}: option {name} must be {kind}, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ConfigError(f"{model}: option {name} must be finite, got {value!r}")
+    if integer and v != round(v):
+        raise ConfigError(f"{model}: option {name} must be a whole number, got {value!r}")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ConfigError(f"{model}: option {name} must be {'>' if low_open else '>='} "
+                          f"{low:g}, got {value!r}")
+    if high is not None and v > high:
+        raise ConfigError(f"{model}: option {name} must be <= {high:g}, got {value!r}")
+    return round(v) if integer else v
+
+
+def _location(model: str, latitude_deg, longitude_deg) -> tuple[float | None, float | None]:
+    """Checked (latitude, longitude) [degrees]: both given or neither."""
+    if (latitude_deg is None) != (longitude_deg is None):
+        raise ConfigError(f"{model}: give both latitude_deg and longitude_deg (degrees) or "
+                          "neither")
+    if latitude_deg is None:
+        return None, None
+    return (_option(model, "latitude_deg", latitude_deg, low=-90.0, high=90.0),
+            _option(model, "longitude_deg", longitude_deg, low=-180.0, high=180.0))
+
+
 def _extended_index(index: pd.DatetimeIndex, step_s: float, extra_steps: int) -> pd.DatetimeIndex:
     return pd.date_range(index[0], periods=len(index) + extra_steps,
                          freq=pd.Timedelta(seconds=step_s))
@@ -119,17 +153,27 @@ class SeasonalNaive(BaseForecaster):
 
     def __init__(self, period_s: float = DAY_S) -> None:
         super().__init__()
-        if period_s <= 0:
-            raise ConfigError(f"seasonal-naive: period must be positive, got {period_s} s")
-        self.period_s = float(period_s)
+        period = _option("seasonal-naive", "period_s", period_s)
+        if period <= 0:
+            raise ConfigError(f"seasonal-naive: period must be positive (option period_s), got "
+                              f"{period_s!r} s")
+        self.period_s = period
         self.min_history_s = self.period_s
+
+    def _period_steps(self, step_s: float) -> int:
+        """The period in steps; it must be a whole number (>= 1) of steps of the series."""
+        ratio = self.period_s / step_s
+        if ratio < 1.0 - 1e-9 or abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio):
+            raise ConfigError(f"{self.name}: option period_s={self.period_s:g} s must be a whole "
+                              f"number (>= 1) of steps of the series step {step_s:g} s")
+        return round(ratio)
 
     def predict_many(self, series, issue_positions, horizons_s, quantiles):
         step = series_step_s(series, f"{self.name}: series")
         y = series.to_numpy(dtype=float)
         p = np.asarray(issue_positions)[:, None]
         s = self._steps(horizons_s, step)[None, :]
-        period = round(self.period_s / step)
+        period = self._period_steps(step)
         n = np.ceil(s / period).astype(np.int64)
         src = p + s - n * period
         if np.any(src < 0):
@@ -166,6 +210,10 @@ class ClearSkyPersistence(BaseForecaster, _ClearSkyMixin):
         index_window_s: span over which the clear-sky index is measured [s].
         min_clearsky_w_m2: below this clear-sky GHI [W/m^2] the index is not
             measured (dawn, dusk, night): the last measured one is carried.
+            Before the first such measurement the index is the ratio of all
+            values so far to all clear-sky so far once that clear-sky sum
+            reaches ``min_clearsky_w_m2`` (at least 1 W/m^2), and 1 before it
+            (no information: the forecast is the clear-sky value itself).
     """
 
     name = "clear-sky-persistence"
@@ -176,10 +224,12 @@ class ClearSkyPersistence(BaseForecaster, _ClearSkyMixin):
         if latitude_deg is None or longitude_deg is None:
             raise ConfigError("clear-sky-persistence needs the site's location: pass "
                               "latitude_deg and longitude_deg (degrees)")
-        self.latitude_deg = float(latitude_deg)
-        self.longitude_deg = float(longitude_deg)
-        self.index_window_s = float(index_window_s)
-        self.min_clearsky_w_m2 = float(min_clearsky_w_m2)
+        self.latitude_deg, self.longitude_deg = _location(self.name, latitude_deg,
+                                                          longitude_deg)
+        self.index_window_s = _option(self.name, "index_window_s", index_window_s, low=0.0,
+                                      low_open=True)
+        self.min_clearsky_w_m2 = _option(self.name, "min_clearsky_w_m2", min_clearsky_w_m2,
+                                         low=0.0)
 
     def clearsky_index(self, y: np.ndarray, cs: np.ndarray, step_s: float) -> np.ndarray:
         """k[p] from values at or before p, carried forward where the sun is low."""
@@ -188,8 +238,13 @@ class ClearSkyPersistence(BaseForecaster, _ClearSkyMixin):
         cm = _rolling_mean_upto(cs, w)
         k = np.where(cm >= self.min_clearsky_w_m2, ys / np.maximum(cm, 1e-9), np.nan)
         k = pd.Series(k).ffill().to_numpy()
-        # before the first daylight: the overall ratio of what is known so far
-        cum = np.cumsum(y) / np.maximum(np.cumsum(cs), 1e-9)
+        # before the first daylight: the overall ratio of what is known so far, once the
+        # clear-sky sum is large enough to mean something; before that (night, the first
+        # minutes of dawn) there is no information and the index is 1 (a ratio of
+        # near-zero numbers once forecast 1e11 W/m^2 at the first sunrise)
+        cum_cs = np.cumsum(cs)
+        ok = cum_cs >= max(self.min_clearsky_w_m2, 1.0)
+        cum = np.where(ok, np.cumsum(y) / np.where(ok, cum_cs, 1.0), 1.0)
         return np.where(np.isnan(k), cum, k)
 
     def predict_many(self, series, issue_positions, horizons_s, quantiles):
@@ -244,20 +299,31 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
                  horizon_groups_s: tuple[float, ...] = (5400.0, 16200.0, 43200.0),
                  min_history_s: float = 3 * DAY_S, offset: str = "auto") -> None:
         super().__init__()
-        self.latitude_deg = None if latitude_deg is None else float(latitude_deg)
-        self.longitude_deg = None if longitude_deg is None else float(longitude_deg)
-        self.train_window_s = float(train_window_s)
-        self.train_stride_s = float(train_stride_s)
-        self.params = dict(max_iter=int(max_iter), learning_rate=float(learning_rate),
-                           max_leaf_nodes=int(max_leaf_nodes),
-                           min_samples_leaf=int(min_samples_leaf))
-        self.seed = int(seed)
-        self.min_history_s = float(min_history_s)
+        name = self.name
+        self.latitude_deg, self.longitude_deg = _location(name, latitude_deg, longitude_deg)
+        self.train_window_s = _option(name, "train_window_s", train_window_s, low=0.0,
+                                      low_open=True)
+        self.train_stride_s = _option(name, "train_stride_s", train_stride_s, low=0.0,
+                                      low_open=True)
+        self.params = dict(
+            max_iter=_option(name, "max_iter", max_iter, integer=True, low=1),
+            learning_rate=_option(name, "learning_rate", learning_rate, low=0.0, low_open=True),
+            max_leaf_nodes=_option(name, "max_leaf_nodes", max_leaf_nodes, integer=True, low=2),
+            min_samples_leaf=_option(name, "min_samples_leaf", min_samples_leaf, integer=True,
+                                     low=1))
+        self.seed = _option(name, "seed", seed, integer=True, low=0, high=2**32 - 1)
+        self.min_history_s = _option(name, "min_history_s", min_history_s, low=0.0)
         if offset not in ("auto", "clear-sky-persistence", "persistence", "none"):
             raise ConfigError(f"gbm: unknown offset '{offset}'; use auto, "
                               "clear-sky-persistence, persistence or none")
         self.offset = offset
-        self.horizon_groups_s = tuple(sorted(float(g) for g in horizon_groups_s))
+        if isinstance(horizon_groups_s, (str, bytes)) or not hasattr(horizon_groups_s,
+                                                                     "__iter__"):
+            raise ConfigError(f"gbm: option horizon_groups_s must be a list of horizons [s], "
+                              f"got {horizon_groups_s!r}")
+        self.horizon_groups_s = tuple(sorted(
+            _option(name, "horizon_groups_s", g, low=0.0, low_open=True)
+            for g in horizon_groups_s))
         self._models: dict[tuple[int, float], object] = {}
         self._fit_horizons: np.ndarray | None = None
         self._quantile_levels: tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -286,8 +352,10 @@ class GradientBoosting(BaseForecaster, _ClearSkyMixin):
         if ref_is_clearsky:
             k = np.where(rmean >= 50.0, ymean / np.maximum(rmean, 1e-9), np.nan)
         else:
-            k = np.where(rmean > 1e-9 * (np.abs(ref).max() + 1), ymean / np.where(
-                rmean == 0, 1.0, rmean), np.nan)
+            # the "is there any reference here" floor scales with the largest envelope
+            # value seen so far (a running maximum: never a value after p)
+            floor = 1e-9 * (np.maximum.accumulate(np.abs(ref[: y.size])) + 1)
+            k = np.where(rmean > floor, ymean / np.where(rmean == 0, 1.0, rmean), np.nan)
         k = pd.Series(k).ffill().fillna(1.0).to_numpy()
         lag_h = np.maximum(p - hour, 0)
         n = np.ceil(s / day).astype(np.int64)

@@ -77,6 +77,22 @@ def _path_windows(now_w: np.ndarray, paths_w: np.ndarray, horizons_s: np.ndarray
     return dur, start
 
 
+def _check_window_inputs(series: pd.Series, threshold_w: float, where: str) -> None:
+    """A finite threshold and an observed series without NaN/inf (one-line errors)."""
+    try:
+        thr = float(threshold_w)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: threshold must be a number [W], got "
+                          f"{threshold_w!r}") from None
+    if not np.isfinite(thr):
+        raise ConfigError(f"{where}: threshold must be finite, got {threshold_w!r}")
+    y = np.asarray(series, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise TraceError(f"{where}: non-finite value in the observed series at "
+                         f"{series.index[int(bad[0])]}; fill or drop gaps first")
+
+
 def realized_windows(series: pd.Series, threshold_w: float, horizon_s: float,
                      times: pd.DatetimeIndex | None = None) -> pd.DataFrame:
     """What really happened: for each time, in_window, remaining_s, start_in_s.
@@ -86,6 +102,7 @@ def realized_windows(series: pd.Series, threshold_w: float, horizon_s: float,
     definition as the forecast. Rows whose horizon runs past the series' end
     are NaN (not yet known).
     """
+    _check_window_inputs(series, threshold_w, "realized_windows")
     s = series.sort_index()
     step_ns = int(np.diff(s.index.as_unit("ns").asi8[:2])[0]) if len(s) > 1 else 0
     if step_ns <= 0:
@@ -283,6 +300,7 @@ def forecast_windows(
         window_s, recalibrate_every_s, min_pairs: as in
             :func:`greenhop.forecast.conformal.calibrate`.
     """
+    _check_window_inputs(series, threshold_w, "forecast_windows")
     s = series.sort_index()
     pos = s.index.searchsorted(table.issue_times)
     if np.any(pos >= len(s)) or np.any(s.index[np.minimum(pos, len(s) - 1)] != table.issue_times):
