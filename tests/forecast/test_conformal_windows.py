@@ -179,3 +179,6 @@ def test_window_functions_refuse_nan_in_the_observed_series() -> None:
         realized_windows(bad, 300.0, 3600.0)
     with pytest.raises(TraceError, match=r"forecast_windows: non-finite value .* at 2022-06-03"):
         forecast_windows(table, bad, 300.0, calibrate=False)
+    # calibrate blamed the forecast ("non-finite value in the forecast issued at ...")
+    with pytest.raises(TraceError, match=r"calibrate: non-finite value in the observed series"):
+        calibrate(table, bad)

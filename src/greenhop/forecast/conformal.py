@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.core.errors import ConfigError
-from greenhop.forecast.table import ForecastTable
+from greenhop.forecast.table import ForecastTable, check_observed
 
 DAY_S = 86400.0
 
@@ -90,6 +90,7 @@ def calibrate(
                           f"bin_h in (0, 24] and min_pairs >= 1; got window_s={window_s}, "
                           f"recalibrate_every_s={recalibrate_every_s}, bin_h={bin_h}, "
                           f"min_pairs={min_pairs}")
+    check_observed(series, "calibrate")
     qs = table.quantiles
     v = np.array(table.values)
     actual = table.actuals(series)  # (K, H)

@@ -58,6 +58,17 @@ def check_horizons(horizons_s: Sequence[float], where: str = "horizons") -> np.n
     return h
 
 
+def check_observed(series: pd.Series, where: str) -> None:
+    """Raise a one-line :class:`TraceError` naming the first time of ``series`` (an observed
+    series [W]) whose value is NaN or infinite: what comes from it would be NaN, and the
+    error would then blame a forecast."""
+    y = np.asarray(series, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise TraceError(f"{where}: non-finite value in the observed series at "
+                         f"{series.index[int(bad[0])]}; fill or drop gaps first")
+
+
 def check_issue_times(issue_times, where: str = "issue times") -> pd.DatetimeIndex:
     """Validate issue times: a tz-aware index that never runs backwards or repeats."""
     idx = pd.DatetimeIndex(issue_times)

@@ -34,7 +34,12 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, TraceError
 from greenhop.forecast.conformal import rolling_window_ns, shift_quantiles
-from greenhop.forecast.table import ForecastTable, check_issue_times, check_quantiles
+from greenhop.forecast.table import (
+    ForecastTable,
+    check_issue_times,
+    check_observed,
+    check_quantiles,
+)
 
 DAY_S = 86400.0
 
@@ -86,11 +91,7 @@ def _check_window_inputs(series: pd.Series, threshold_w: float, where: str) -> N
                           f"{threshold_w!r}") from None
     if not np.isfinite(thr):
         raise ConfigError(f"{where}: threshold must be finite, got {threshold_w!r}")
-    y = np.asarray(series, dtype=float)
-    bad = np.flatnonzero(~np.isfinite(y))
-    if bad.size:
-        raise TraceError(f"{where}: non-finite value in the observed series at "
-                         f"{series.index[int(bad[0])]}; fill or drop gaps first")
+    check_observed(series, where)
 
 
 def realized_windows(series: pd.Series, threshold_w: float, horizon_s: float,
