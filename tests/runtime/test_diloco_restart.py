@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -88,11 +89,12 @@ def test_a_stop_request_while_the_worker_starts_stops_it_after_its_next_outer_st
     """SIGTERM before the worker's training session exists (it is still importing torch)
     is kept and honoured like a later one: a checkpoint at the next boundary, exit 75."""
     monkeypatch.delenv(ENV_RESUME_STEP, raising=False)
-    monkeypatch.setattr(dl, "_EARLY_STOP", [signal.SIGTERM])
+    early = threading.Event()
+    early.set()  # what migration_requests records of a SIGTERM before the session
     cfg = dl.DilocoConfig(**ONE)
     lines = []
     code = dl.run_worker(cfg, 0, lambda t, flat: [flat], lambda t: False, str(tmp_path),
-                         out=lines.append, log=lambda m: None)
+                         out=lines.append, log=lambda m: None, stop_requested=early)
     assert code == 75 and [line.split()[1] for line in lines] == ["1"]
     assert ck.latest_complete(tmp_path).name == ck.step_dir_name(cfg.inner_steps)
 

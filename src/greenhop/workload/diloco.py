@@ -38,6 +38,7 @@ import os
 import random
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ from greenhop.workload.session import (
     EXIT_USAGE,
     MigrationExit,
     TrainingSession,
+    migration_requests,
 )
 
 ENV_CONFIG = "GREENHOP_DILOCO_CONFIG"
@@ -583,9 +585,13 @@ def run_worker(
     *,
     out: Callable[[str], None] | None = None,
     log: Callable[[str], None] | None = None,
+    stop_requested: threading.Event | None = None,
 ) -> int:
     """Train worker ``rank`` to the end of the run or until ``control(t)`` asks it to stop
     after outer step ``t``; return the exit code (0 finished, 75 stopped to move).
+    ``stop_requested``: set by a stop request that came before the training session
+    existed (:func:`~greenhop.workload.session.migration_requests`); honoured after the
+    next outer step, as a later one is.
 
     ``exchange(t, flat)`` returns the N workers' flat pseudo-gradients in rank order;
     ``out`` receives one line per outer step: ``outer T loss L sync_bytes B``.
@@ -604,8 +610,8 @@ def run_worker(
             loader=parts.pop("loader"), extra=parts,
             every_steps=cfg.checkpoint_every * cfg.inner_steps, keep=cfg.keep, log=log)
         with session:
-            if _EARLY_STOP:  # asked to stop while it was starting: after its next outer step
-                session.request_stop()
+            if stop_requested is not None and stop_requested.is_set():
+                session.request_stop()  # asked while it was starting: after its next step
             try:
                 return _train(cfg, session, w, exchange, control, out)
             except MigrationExit as exc:
@@ -662,9 +668,6 @@ def _connect(address: str, timeout_s: float):
                                       timeout=datetime.timedelta(seconds=timeout_s))
 
 
-_EARLY_STOP: list[int] = []
-"""Stop requests (signal numbers) that came while the worker process was starting."""
-
 WORKER_BOOT = (
     "import signal, sys\n"
     "early = []\n"
@@ -677,10 +680,6 @@ WORKER_BOOT = (
 from its first line on, before the imports (numpy, greenhop) that take a while."""
 
 
-def _early_stop(signum, frame) -> None:
-    _EARLY_STOP.append(signum)
-
-
 def main(early_stops: list[int] | None = None) -> int:
     """Entry point of a worker process: reads ``GREENHOP_DILOCO_*`` and the SDK's
     ``GREENHOP_CHECKPOINT_DIR`` / ``GREENHOP_RESUME_STEP``; returns the exit code.
@@ -690,12 +689,14 @@ def main(early_stops: list[int] | None = None) -> int:
     process group) ends it at once and quietly: the driver reports the interruption.
     ``early_stops``: the list the driver's bootstrap (:data:`WORKER_BOOT`) recorded stop
     signals in before this module was imported."""
-    global _EARLY_STOP
-    if early_stops is not None:
-        _EARLY_STOP = early_stops
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    for sig in (signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(sig, _early_stop)
+    with migration_requests() as requested:
+        if early_stops:
+            requested.set()
+        return _main(requested)
+
+
+def _main(requested: threading.Event) -> int:
     try:
         cfg = DilocoConfig.from_json(os.environ.get(ENV_CONFIG, "{}"))
         raw_rank = os.environ.get(ENV_RANK, "")
@@ -706,7 +707,8 @@ def main(early_stops: list[int] | None = None) -> int:
         store = _connect(os.environ.get(ENV_STORE, ""), cfg.timeout_s)
         control = store_control(store)
         exchange = GlooExchange(store, rank, cfg.workers, cfg.timeout_s)
-        return run_worker(cfg, rank, exchange, lambda t: control(t, rank))
+        return run_worker(cfg, rank, exchange, lambda t: control(t, rank),
+                          stop_requested=requested)
     except ConfigError as exc:
         print(f"greenhop diloco worker: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
