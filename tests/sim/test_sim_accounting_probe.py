@@ -159,3 +159,37 @@ def test_a_bound_is_rounded_down_so_it_stays_below_what_it_bounds(kwh, shown):
     assert got == shown
     if got is not None:
         assert math.copysign(1.0, got) > 0  # never -0.0
+
+
+class _SeesLinks(simkit.MoveAt):
+    """MoveAt that records, at every decision, the transfers a policy sees on the link
+    ``a -> b`` and the rate it would be offered for one more."""
+
+    def __init__(self, step: int, dest: str) -> None:
+        super().__init__(step, dest)
+        self.seen: dict[int, tuple[int, float]] = {}
+
+    def decide(self, obs):
+        links = obs.links
+        self.seen[int(obs.step)] = (int(links.active_transfers.sum()),
+                                    float(links.shared_rate_bps(np.array(0), np.array(1))))
+        return super().decide(obs)
+
+
+@pytest.mark.parametrize(("checkpoint", "last_step_sending"), [("100GB", 1), ("300GB", 3)])
+def test_a_policy_sees_only_transfers_still_in_flight(checkpoint, last_step_sending):
+    """A move's transfer on ``a -> b`` (4 Gbit/s effective): 100 GB sends in step 1 (50 s
+    save, 200 s on the wire), 300 GB from step 1 into step 3 (150 s save, 600 s). The
+    transfer counts were those of the last step that sent bytes: a policy saw a finished
+    transfer still on the link, and was offered half the rate, a step longer."""
+    d = simkit.micro(jobs=[{"name": "j", "arrival": "0s", "work_gpu_h": 1.0,
+                            "checkpoint": checkpoint, "gpus": 1, "origin": "a"}])
+    policy = _SeesLinks(1, "b")
+    _inp, res, _m = run(d, policy)
+    assert len(res.migrations) == 1
+    assert policy.seen[1] == (0, pytest.approx(4e9))
+    # in flight at the start of every step after the first that sent, until the last
+    for step in range(2, last_step_sending + 1):
+        assert policy.seen[step] == (1, pytest.approx(2e9))
+    after = policy.seen[last_step_sending + 1]
+    assert after == (0, pytest.approx(4e9))

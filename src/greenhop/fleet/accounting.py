@@ -124,6 +124,8 @@ class Accounting:
             left = state.bytes_left[mi[ti]] - bits / 8.0
             left[left < 1e-6] = 0.0
             state.bytes_left[mi[ti]] = left
+            sending = left > 0.0
+            link_load.hold(src[ti][sending], dst[ti][sending])
             transfer_s[ti] = used
             time_left[ti] -= used
             e_net = bits * inp.network.j_per_bit[src[ti], dst[ti]]

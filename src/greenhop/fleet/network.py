@@ -423,7 +423,11 @@ class LinkLoad:
         self._last: tuple[bytes, np.ndarray] | None = None
 
     def update(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Record transfers ``src -> dst`` as in flight; their max-min fair rates [bit/s]."""
+        """Record transfers ``src -> dst`` as in flight; their max-min fair rates [bit/s].
+
+        Call :meth:`hold` after the step with the transfers that still have bytes to send,
+        so that policies see only those at the next decision.
+        """
         src = np.asarray(src, dtype=np.int64).reshape(-1)
         dst = np.asarray(dst, dtype=np.int64).reshape(-1)
         rows = src * self.network.n_sites + dst
@@ -435,6 +439,18 @@ class LinkLoad:
         self.in_flight[:] = np.bincount(rows, minlength=self.in_flight.size)
         self._last = (key, rates.copy())
         return rates
+
+    def hold(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Keep only transfers ``src -> dst`` in flight (those not finished in this step).
+
+        The counts policies see are those of the next step's start: a transfer that sent
+        its last byte in this step no longer shares a link with a move decided then.
+        """
+        rows = (np.asarray(src, dtype=np.int64).reshape(-1) * self.network.n_sites
+                + np.asarray(dst, dtype=np.int64).reshape(-1))
+        _, link = self.network.pairs(rows)
+        self.active_transfers[:] = np.bincount(link, minlength=self.network.n_links)
+        self.in_flight[:] = np.bincount(rows, minlength=self.in_flight.size)
 
     def clear(self) -> None:
         """No transfer in flight."""
