@@ -174,3 +174,11 @@ def test_default_scenario_prints_the_job_attributable_table_and_bounds(tmp_path)
         assert b["job_nr_kwh"] <= m["static"]["job_nr_kwh"]
         assert f"bound {kind}" in r.stdout
     assert (out / "report.html").exists()
+
+
+def test_small_job_grid_energies_keep_three_figures():
+    """A run of 1.44 kWh beside one of 0.132 kWh read "1" and "0" (whole kWh)."""
+    from greenhop.cli.simulate import _KWH, _cell
+
+    assert [_cell(_KWH, v) for v in (1.44, 0.132, 0.0, 99.94, 1557.2, None)] == [
+        "1.44", "0.132", "0", "99.9", "1,557", "–"]

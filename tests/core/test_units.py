@@ -172,6 +172,8 @@ def test_unit_error_is_a_config_error() -> None:
         (units.format_size, 999.96e9, "1 TB"),
         (units.format_size, 1.5e3, "1.5 kB"),
         (units.format_size, 0.0, "0 B"),
+        (units.format_size, 1e18, "1 EB"),  # the largest size accepted read "1e+03 PB"
+        (units.format_rate, 1e15, "1 Pbit/s"),
         (units.format_rate, 1e9, "1 Gbit/s"),
         (units.format_rate, 28.6e6, "28.6 Mbit/s"),
         (units.format_rate, math.inf, "unlimited"),

@@ -133,6 +133,15 @@ def test_grid_broadcasting_gives_the_outer_shape() -> None:
     assert r.feasible.dtype == bool
 
 
+def test_mss_broadcasts_like_every_other_argument() -> None:
+    """``mss_bytes`` was taken as one float: an array of them raised a TypeError."""
+    r = evaluate(1e9, 1e9, 3600.0, loss=1e-4, rtt_s=0.05, mss_bytes=np.array([1460.0, 9000.0]))
+    one = [evaluate(1e9, 1e9, 3600.0, loss=1e-4, rtt_s=0.05, mss_bytes=m).effective_bps
+           for m in (1460.0, 9000.0)]
+    assert r.effective_bps.tolist() == pytest.approx([float(x) for x in one])
+    assert r.effective_bps[1] > r.effective_bps[0]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -149,6 +158,8 @@ def test_grid_broadcasting_gives_the_outer_shape() -> None:
         (dict(write_Bps=-1.0), "write rate must be positive"),
         (dict(startup_s=-1.0), "startup time must be non-negative"),
         (dict(green_gain=0.0), r"green gain must be in \(0, 1\]"),
+        (dict(loss=1e-4, mss_bytes=-1460.0), "mss must be positive"),
+        (dict(loss=1e-4, mss_bytes=math.nan), "mss must be positive"),
     ],
 )
 def test_bad_model_inputs_raise_config_error(kwargs: dict, match: str) -> None:

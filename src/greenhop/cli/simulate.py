@@ -15,8 +15,12 @@ from greenhop.cli import paths, policy_files
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 
+#: energies of 100 kWh and more in whole kWh, smaller ones to three figures (a 1.44 kWh
+#: run beside a 0.13 kWh one read "1" and "0")
+_KWH = "kwh"
+
 _SUMMARY = (
-    ("job_nr_kwh", "job grid kWh", "{:,.0f}"),
+    ("job_nr_kwh", "job grid kWh", _KWH),
     ("saved_vs_static_pct", "saved", "{:+.1f}%"),
     ("job_green_share", "green", "{:.0%}"),
     ("gap_closed_space_pct", "gap S", "{:.0f}%"),
@@ -72,7 +76,11 @@ def warn(err: Console, scenario) -> None:
 
 
 def _cell(fmt: str, v) -> str:
-    return "–" if v is None else fmt.format(v)
+    if v is None:
+        return "–"
+    if fmt == _KWH:
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+    return fmt.format(v)
 
 
 def simulate_command(

@@ -279,7 +279,8 @@ def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:
 
 def format_size(size_bytes: float, digits: int = 3) -> str:
     """Format bytes with a decimal prefix: ``98e9 -> "98 GB"``."""
-    steps = [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")]
+    steps = [(1e18, "EB"), (1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"),
+             (1.0, "B")]
     return _scaled(float(size_bytes), steps, digits)
 
 
@@ -287,7 +288,8 @@ def format_rate(rate_bps: float, digits: int = 3) -> str:
     """Format bit/s with a decimal prefix: ``1e9 -> "1 Gbit/s"``."""
     if math.isinf(rate_bps):
         return "unlimited"
-    steps = [(1e12, "Tbit/s"), (1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s"), (1.0, "bit/s")]
+    steps = [(1e15, "Pbit/s"), (1e12, "Tbit/s"), (1e9, "Gbit/s"), (1e6, "Mbit/s"),
+             (1e3, "kbit/s"), (1.0, "bit/s")]
     return _scaled(float(rate_bps), steps, digits)
 
 

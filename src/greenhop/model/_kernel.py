@@ -27,7 +27,7 @@ FLOAT_OUTPUTS = (
 BOOL_OUTPUTS = ("feasible", "justified")
 
 
-def run(inputs: dict[str, np.ndarray], shape: tuple[int, ...], mss_bytes: float) -> dict:
+def run(inputs: dict[str, np.ndarray], shape: tuple[int, ...]) -> dict:
     """Every term of the model for ``inputs`` broadcast to ``shape``; arrays of ``shape``."""
     size = math.prod(shape)
     flat = {name: _flatten(arr, shape) for name, arr in inputs.items()}
@@ -40,7 +40,7 @@ def run(inputs: dict[str, np.ndarray], shape: tuple[int, ...], mss_bytes: float)
         for start in range(0, size, CHUNK):
             part = slice(start, start + CHUNK)
             x = {name: arr[part] if arr.ndim else arr for name, arr in flat.items()}
-            _chunk(x, {name: arr[part] for name, arr in outs.items()}, lossy, mss_bytes)
+            _chunk(x, {name: arr[part] for name, arr in outs.items()}, lossy)
     return {name: arr.reshape(shape) for name, arr in outs.items()}
 
 
@@ -51,7 +51,7 @@ def _flatten(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(arr, shape)).reshape(-1)
 
 
-def _chunk(x: dict, o: dict, lossy: bool, mss_bytes: float) -> None:
+def _chunk(x: dict, o: dict, lossy: bool) -> None:
     """Fill the output slices ``o`` from the input slices ``x`` (docs/design.md section 3)."""
     S, W, a, eff = x["checkpoint_bytes"], x["window_s"], x["alpha"], x["efficiency"]
     t0 = x["startup_s"]
@@ -63,7 +63,7 @@ def _chunk(x: dict, o: dict, lossy: bool, mss_bytes: float) -> None:
     tcp_bps = None
     if lossy:
         p = x["loss"]
-        tcp_bps = mss_bytes * 8.0 / x["rtt_s"] * SQRT_3_2 / np.sqrt(p)
+        tcp_bps = x["mss_bytes"] * 8.0 / x["rtt_s"] * SQRT_3_2 / np.sqrt(p)
         tcp_bps = x["streams"] * np.where(p > 0, tcp_bps, np.inf)
         np.minimum(b_eff, tcp_bps, out=b_eff)
 

@@ -247,6 +247,7 @@ def evaluate(
     n = _check_streams(streams)
     p = _check_loss(loss)
     rtt = _array("rtt", rtt_s)
+    mss = _array("mss", mss_bytes)
     wr = _array("write rate", write_Bps, allow_inf=True)
     rd = _array("read rate", read_Bps, allow_inf=True)
     t0 = _array("startup time", startup_s, positive=False)
@@ -259,12 +260,12 @@ def evaluate(
 
     inputs = {
         "checkpoint_bytes": S, "bandwidth_bps": bw, "window_s": W, "alpha": a,
-        "efficiency": eff, "streams": n, "loss": p, "rtt_s": rtt, "write_Bps": wr,
-        "read_Bps": rd, "startup_s": t0, "job_power_w": pj, "idle_power_w": pi,
+        "efficiency": eff, "streams": n, "loss": p, "rtt_s": rtt, "mss_bytes": mss,
+        "write_Bps": wr, "read_Bps": rd, "startup_s": t0, "job_power_w": pj, "idle_power_w": pi,
         "network_j_per_bit": epb, "green_gain": gain,
     }
     shape = np.broadcast_shapes(*(arr.shape for arr in inputs.values()))
-    terms = _kernel.run(inputs, shape, float(mss_bytes))
+    terms = _kernel.run(inputs, shape)
     # The inputs come back as read-only broadcast views: no copy of the caller's arrays.
     return Feasibility(
         checkpoint_bytes=np.broadcast_to(S, shape),
