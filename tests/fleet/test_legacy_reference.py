@@ -6,6 +6,11 @@ fleet core (its scenario is stored alongside: three sites on sine-shaped traces,
 battery, two links, six jobs of which one is partially migratable, checkpoints large
 enough that destination windows close in flight), for three policies under each
 ``on_window_close``. Every figure must come out identical, not merely close.
+
+The three energy-greedy cases were computed again on 2026-12-05, when transfers began to
+share the links among those sending at each moment of a step (``LinkLoad.send``: before,
+a move still writing its checkpoint took a share for the whole step); their moves run
+concurrently with saves of other lengths. The other cases were unchanged by it.
 """
 
 from __future__ import annotations

@@ -193,3 +193,31 @@ def test_a_policy_sees_only_transfers_still_in_flight(checkpoint, last_step_send
         assert policy.seen[step] == (1, pytest.approx(2e9))
     after = policy.seen[last_step_sending + 1]
     assert after == (0, pytest.approx(4e9))
+
+
+def _two_moves(sizes: tuple[str, ...]) -> dict:
+    """Jobs of checkpoints ``sizes`` at ``a``, all moved to ``b`` at step 1, over a link of
+    exactly 1 Gbit/s; checkpoints write and read at 2 GB/s."""
+    links = [{"a": "a", "b": "b", "bandwidth": "1Gbps", "efficiency": 1.0, "rtt": "10ms"}]
+    jobs = [{"name": f"j{k}", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": size,
+             "gpus": 1, "origin": "a"} for k, size in enumerate(sizes)]
+    return simkit.micro(links=links, jobs=jobs, horizon="3h")
+
+
+@pytest.mark.parametrize(("sizes", "transfer_s"), [
+    (("10GB",), [80.0]),
+    # 500 GB is still written (250 s) when 10 GB has crossed: it had half the link before
+    (("10GB", "500GB"), [80.0, 4000.0]),
+    # 10 GB alone from 5 s to 10 s, then both at 0.5 Gbit/s until it ends at 160 s, then
+    # 20 GB alone: 155 s and 235 s (both at 0.5 Gbit/s for the whole step before)
+    (("10GB", "20GB"), [155.0, 235.0]),
+])
+def test_links_are_shared_by_the_transfers_sending_at_each_moment(sizes, transfer_s):
+    """Link rates were set once per step for every transfer that sent in it: one still
+    writing its checkpoint took half the link from the step's start (10 GB took 160 s
+    beside a 500 GB save), and one that ended left its share idle to the step's end."""
+    _inp, res, _m = run(_two_moves(sizes), simkit.MoveAt(1, "b"))
+    got = sorted(res.migrations, key=lambda r: r["job"])
+    assert [r["transfer_s"] for r in got] == pytest.approx(transfer_s)
+    assert [r["bytes_sent"] for r in got] == pytest.approx(
+        [float(s.removesuffix("GB")) * 1e9 for s in sizes])

@@ -3,7 +3,8 @@
 In a step of length ``dt``:
 
 * a moving or resuming job spends its time saving (at the source), transferring (bytes
-  at its max-min fair share of the links, or at its measured rate in a live run) and
+  at its max-min fair share of the links among the transfers sending at each moment,
+  solved again when one starts or ends mid-step, or at its measured rate in a live run) and
   restoring (at the destination), with no progress; one that finishes restoring
   mid-step trains for the rest of the step. Phases carry over to the next step.
 * a suspended job still writing its checkpoint (``suspend_saves``) saves;
@@ -114,18 +115,15 @@ class Accounting:
         recs = state.mig_rec[mi]
         if in_transfer.any():
             ti = np.flatnonzero(in_transfer)
-            rates = link_load.update(src[ti], dst[ti])
-            self.links_busy = True
             measured = state.measured_bps[mi[ti]]
-            if not np.isnan(measured).all():
-                rates = np.where(np.isnan(measured), rates, measured)
-            bits = np.minimum(state.bytes_left[mi[ti]] * 8.0, rates * time_left[ti])
-            used = bits / rates
+            start = dt - time_left[ti]  # each sends once its checkpoint is written
+            bits, end = link_load.send(src[ti], dst[ti], start, state.bytes_left[mi[ti]] * 8.0,
+                                       dt, None if np.isnan(measured).all() else measured)
+            self.links_busy = True
+            used = end - start
             left = state.bytes_left[mi[ti]] - bits / 8.0
             left[left < 1e-6] = 0.0
             state.bytes_left[mi[ti]] = left
-            sending = left > 0.0
-            link_load.hold(src[ti][sending], dst[ti][sending])
             transfer_s[ti] = used
             time_left[ti] -= used
             e_net = bits * inp.network.j_per_bit[src[ti], dst[ti]]

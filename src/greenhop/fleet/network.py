@@ -440,6 +440,49 @@ class LinkLoad:
         self._last = (key, rates.copy())
         return rates
 
+    def send(self, src: np.ndarray, dst: np.ndarray, start_s: np.ndarray, bits: np.ndarray,
+             span_s: float, fixed_bps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Advance transfers ``src -> dst`` through a step of ``span_s`` [s].
+
+        Transfer ``k`` may send from ``start_s[k]`` [s] into the step (its checkpoint write
+        ends there) and has ``bits[k]`` [bit] left. At every moment the transfers then
+        sending share the links max-min fairly: the rates are solved again whenever one
+        starts or ends within the step, so a transfer still saving takes no share and
+        one that ends leaves its share to the others at once. ``fixed_bps[k]``, where
+        not NaN, replaces transfer ``k``'s share (a live run's measured rate).
+        Returns the bits each sent [bit] and when each stopped sending [s into the step]:
+        when it sent its last bit, or ``span_s``. Afterwards :attr:`info` counts only the
+        transfers with bits left.
+        """
+        start_s = np.asarray(start_s, dtype=float)
+        left = np.asarray(bits, dtype=float).copy()
+        end = np.full(left.size, float(span_s))
+        now = 0.0
+        while now < span_s:
+            pending = left > 0.0
+            active = pending & (start_s <= now)
+            later = pending & (start_s > now)
+            next_start = float(start_s[later].min()) if later.any() else float(span_s)
+            if not active.any():
+                if not later.any():
+                    break
+                now = next_start
+                continue
+            ai = np.flatnonzero(active)
+            rates = self.update(src[ai], dst[ai])
+            if fixed_bps is not None:
+                rates = np.where(np.isnan(fixed_bps[ai]), rates, fixed_bps[ai])
+            with np.errstate(divide="ignore"):
+                to_end = np.where(rates > 0.0, left[ai] / np.maximum(rates, 1e-300), np.inf)
+            until = min(now + float(to_end.min()), next_start, float(span_s))
+            done = now + to_end <= until + 1e-9
+            left[ai] = np.where(done, 0.0, np.maximum(left[ai] - rates * (until - now), 0.0))
+            end[ai[done]] = until
+            now = until
+        sending = left > 0.0
+        self.hold(src[sending], dst[sending])
+        return np.asarray(bits, dtype=float) - left, end
+
     def hold(self, src: np.ndarray, dst: np.ndarray) -> None:
         """Keep only transfers ``src -> dst`` in flight (those not finished in this step).
 
