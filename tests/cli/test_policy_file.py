@@ -217,3 +217,14 @@ def test_a_bad_policy_file_stops_a_live_run_before_anything_starts(tmp_path):
         in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not work.exists()
+
+
+def test_a_policy_named_bounds_is_refused_by_sweep(capsys, scenario, tmp_path):
+    """Its cells were written over the sweep's bounds cells (same file name): the bound read
+    as unsolved and every resume ran it again."""
+    out = tmp_path / "out"
+    code, _, err = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1", "--serial",
+                              "--policy-file", f"bounds={EXAMPLE}:SurplusChaser",
+                              "--policies", "static,bounds", "--out", str(out))
+    assert code == 2 and "'bounds' names the sweep's bounds cells" in err
+    assert not (out / "cells").exists()

@@ -30,6 +30,8 @@ def _event(**change):
     ({"limit": "1e290GW"}, "grid.events[0].limit: must be between 0 and 1e+12 W"),
     ({"price": -1e308}, "grid.events[0].price: must be between -1e+09 and 1e+09 per MWh"),
     ({"price": 1e10}, "grid.events[0].price: must be between -1e+09 and 1e+09 per MWh"),
+    # the API's field is `from`; the message named only its alias `start`
+    ({"start": None}, "grid.events[0].start (or from): required key is missing"),
 ])
 def test_times_outside_the_years_1_to_9999_and_absurd_values_are_refused(change, message):
     with pytest.raises(ConfigError) as info:

@@ -83,3 +83,28 @@ def test_killed_sweep_resumes_with_the_missing_cells_only(tmp_path, mode):
         assert (cells / p.name).read_text() == p.read_text()
     for name in FINAL_FILES:
         assert (out / name).read_bytes() == (whole.out / name).read_bytes(), name
+
+
+def test_a_sweep_on_ray_stopped_by_sigterm_exits_quietly(tmp_path):
+    """SIGTERM to a sweep on Ray printed Ray's native stack trace four or five times; it now
+    stops as ``--serial`` does (exit 143, nothing on stderr) and leaves no Ray process."""
+    path = sweepkit.write(tmp_path, horizon="3d", jobs=12)
+    out = tmp_path / "out"
+    proc = _start(path, out, ["--workers", "2"])
+    cells = out / "cells"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if cells.is_dir() and len(list(cells.glob("*.json"))) >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the sweep ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert b"SIGTERM received" not in stderr and b"Traceback" not in stderr, stderr
+        time.sleep(1.0)
+        with pytest.raises(ProcessLookupError):  # the local instance went with the driver
+            os.killpg(proc.pid, 0)
+    finally:
+        _stop(proc)

@@ -250,7 +250,7 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
 
     k, v = one("start", "from")
     if v is None:
-        raise ConfigError(f"{where}.start: required key is missing")
+        raise ConfigError(f"{where}.start (or from): required key is missing")
     start = _in_years(parse_when(v, f"{where}.{k}", origin_unix_s=origin_unix_s),
                       f"{where}.{k}", v)
     k_end, end = one("end", "to")

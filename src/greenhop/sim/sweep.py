@@ -205,6 +205,9 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
     if not names:
         raise ConfigError("--policies: give at least one policy name")
     check_policy_names(names, option="--policies")
+    if BOUNDS in names:  # its cells would overwrite the bounds' (same file name)
+        raise ConfigError(f"--policies: {BOUNDS!r} names the sweep's bounds cells; give the "
+                          "policy another name (--policy-file NAME=FILE:CLASS)")
     n_points = math.prod(len(values) for _, values in grid)
     n_cells = len(seed_list) * n_points * len(names)
     if n_cells > MAX_CELLS:

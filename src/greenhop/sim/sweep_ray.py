@@ -10,6 +10,7 @@ task finishes, so the caller stores cells as they come.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -52,6 +53,10 @@ def _check_address(address: str) -> None:
                           "instance") from None
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 class RayRunner:
     """A Ray connection for the length of a ``with`` block (shut down after, unless it was
     already connected when the block began)."""
@@ -61,6 +66,7 @@ class RayRunner:
         self.workers = workers
         self.ray = import_ray()
         self._owned = False
+        self._sigterm = None  # the SIGTERM handler before ours, while we hold Ray
 
     def __enter__(self) -> RayRunner:
         ray = self.ray
@@ -91,6 +97,10 @@ class RayRunner:
         else:
             self._join(opts)
         self._owned = True
+        if threading.current_thread() is threading.main_thread():
+            # Ray's handler prints a native stack trace for a SIGTERM; stop as --serial does,
+            # shutting Ray down on the way out (the cells stored so far are kept)
+            self._sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return self
 
     def _join(self, opts: dict) -> None:
@@ -118,6 +128,9 @@ class RayRunner:
         if self._owned:
             self.ray.shutdown()
             self._owned = False
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm = None
 
     def concurrency(self) -> int:
         """How many tasks may run at once: ``workers``, else the cluster's CPUs."""
