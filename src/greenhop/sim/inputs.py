@@ -81,6 +81,21 @@ def _price_events(sc, grid, names, first_row_unix_s: float, dt: float):
                              first_row_unix_s, dt)
 
 
+def _missing_dataset(spec) -> str | None:
+    """The first renewable source of site ``spec`` whose dataset must be fetched first
+    (``solcast2022_global:Berlin`` before ``greenhop data fetch solcast2022_global``)."""
+    from greenhop.traces.site_model import parse_source
+    from greenhop.traces.vessim_data import VESSIM_DATASETS, is_present
+
+    for role, capacity, source in (("pv", spec.pv_kwp, spec.pv_source),
+                                   ("wind", spec.wind_kw, spec.wind_source)):
+        if capacity > 0 and source:
+            kind, _ = parse_source(source, role)
+            if kind in VESSIM_DATASETS and not is_present(kind):
+                return f"{role}_source {source!r}"
+    return None
+
+
 def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
     n = len(index)
     out = np.zeros((n, len(scenario.sites)))
@@ -104,6 +119,9 @@ def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
             try:
                 out[:, i] = renewable_power(site.spec, index)["renewable_w"].to_numpy()
             except TraceError as exc:  # a ConfigError: the scenario file is named with it
+                missing = _missing_dataset(site.spec)
+                if missing is not None:  # not a span to change: the error says what to fetch
+                    raise ConfigError(f"site '{site.name}' ({missing}): {exc}") from None
                 raise ConfigError(
                     f"start / history / horizon: the traces of site '{site.name}' do not cover "
                     f"{index[0]} .. {index[-1]} (start - history .. start + horizon): {exc}; "

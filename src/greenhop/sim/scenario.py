@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,13 @@ import pandas as pd
 from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.files import is_pipe_or_device, not_a_file_reason, parse_toml, read_text_file
 from greenhop.core.names import check_name
-from greenhop.core.specs import MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
+from greenhop.core.specs import MAX_GPU_SLOTS, MOBILITY, BatterySpec, JobSpec, LinkSpec, SiteSpec
 from greenhop.core.units import (
     MAX_CARBON_G_PER_KWH,
     MAX_POWER_W,
     MAX_SPAN_S,
     beyond_ceiling,
+    finite_float,
     is_whole_steps,
 )
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
@@ -39,7 +41,7 @@ from greenhop.sim.forecasts import (
 )
 from greenhop.sim.grid import GridSpec, parse_grid
 from greenhop.sim.policy_table import check_params, check_policy_names, parse_policies
-from greenhop.sim.schema import Table
+from greenhop.sim.schema import Table, shown
 
 ON_WINDOW_CLOSE = ("continue", "abort", "fallback")
 SEED_MAX = 2**32 - 1
@@ -367,10 +369,12 @@ def _trace_values(tt: Table) -> tuple[float, ...]:
     for i, v in enumerate(vals):
         if isinstance(v, bool) or not isinstance(v, int | float):
             why = f"is not a number ({v!r})"
-        elif math.isnan(v):
+        elif isinstance(v, float) and math.isnan(v):
             why = "is NaN"
-        elif math.isinf(v):
+        elif isinstance(v, float) and math.isinf(v):
             why = "is infinite"
+        elif finite_float(v) is None:  # an integer past any float (1 and 400 zeros)
+            why = f"is too large ({shown(v, 20)})"
         elif v < 0:
             why = f"is negative ({v!r})"
         elif too_big := beyond_ceiling(v, "power"):
@@ -382,7 +386,11 @@ def _trace_values(tt: Table) -> tuple[float, ...]:
     return tuple(float(v) for v in vals)
 
 
-def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
+_SOURCE_KEYS = ("pv_kwp", "pv_source", "wind_kw", "wind_source")
+"""The keys of a site's own renewable capacity: a ``trace`` other than ``fleet`` replaces it."""
+
+
+def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> SimSite:
     name = check_name("site", st.string("name"), st.where("name"))
     kw: dict[str, Any] = {}
     for key, attr in _SITE_FIELDS.items():
@@ -396,7 +404,7 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
         elif key == "pue":
             kw[attr] = st.number(key, lo=1, hi=5)
         elif key == "gpu_slots":
-            kw[attr] = st.number(key, lo=0, integer=True)
+            kw[attr] = st.number(key, lo=0, hi=MAX_GPU_SLOTS, integer=True)
         elif key == "timezone":
             kw[attr] = _time_zone(st, key)
         elif key in ("pv_source", "wind_source"):
@@ -428,6 +436,11 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
     try:
         if base is None:
             if "latitude_deg" not in kw or "longitude_deg" not in kw:
+                if not fleet_given:
+                    raise ConfigError(
+                        f"{st.path}: site '{name}' is not in the fleet: no [fleet] table is "
+                        "given, so the site needs latitude and longitude (or add a [fleet] "
+                        "table that has it)")
                 raise ConfigError(
                     f"{st.path}: site '{name}' is not in the fleet, so it needs latitude and "
                     "longitude (or add it to the fleet, or fix the name)")
@@ -454,6 +467,12 @@ def _parse_site(st: Table, base: SiteSpec | None) -> SimSite:
                 offset_s=_offset_s(tt),
                 cover_base_load=tt.boolean("cover_base_load", False))
         tt.done()
+        ignored = next((k for k in _SOURCE_KEYS if k in st.data), None)
+        if kind != "fleet" and ignored is not None:
+            raise ConfigError(f"{st.where(ignored)}: a site with a '{kind}' trace takes its "
+                              f"renewable power from the trace alone, so {ignored} would be "
+                              f"ignored; drop {ignored}, or the trace to use the site's own "
+                              "PV and wind")
     where = st.where("gpu_platform")
     power, idle, tput = _platform_figures(spec.gpu_platform, where)
     power = st.power("gpu_power", power, lo=0, lo_open=True)
@@ -503,7 +522,7 @@ def _offset_s(tt: Table) -> float:
     return _check_span(tt.where("offset"), tt.duration("offset", 0.0))
 
 
-def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp,
+def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp, start: pd.Timestamp,
                       last: pd.Timestamp) -> None:
     """Raise unless a ``caiso`` site's shifted span ``[first, last)`` (simulated time, UTC)
     lies inside the packaged curtailment series; say the covered range and valid offsets."""
@@ -522,8 +541,15 @@ def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp,
     def days_hours(h: int) -> str:
         return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
 
-    fix = (f"choose an offset between {days_hours(min_h)} and {days_hours(max_h)}, or move "
-           "start" if max_h >= min_h else "shorten history + horizon to fit inside it")
+    if max_h >= min_h:
+        fix = (f"choose an offset between {days_hours(min_h)} and {days_hours(max_h)}, or "
+               "move start")
+    elif last - first <= hi - lo and last > hi:  # start lies after the series (offsets >= 0)
+        latest = start - (last + off - hi)
+        fix = (f"move start to {latest:{fmt}} UTC or earlier, so that start + horizon + "
+               "offset lies before the series' end")
+    else:
+        fix = "shorten history + horizon to fit inside it"
     raise ConfigError(f"{where}: {span}, but the CAISO curtailment series covers "
                       f"{lo:{fmt}} to {hi:{fmt}} UTC; {fix}")
 
@@ -573,9 +599,10 @@ def _checkpoint(jt: Table) -> float:
 def _parse_job(jt: Table, names: set[str]) -> JobSpec:
     name = check_name("job", jt.string("name"), jt.where("name"))
     arrival = jt.duration("arrival", 0.0)
-    work = jt.number("work_gpu_h", lo=0, lo_open=True)
+    # at most the generator's ceiling: past it a float no longer counts a second of work
+    work = jt.number("work_gpu_h", lo=0, lo_open=True, hi=GENERATED_WORK_GPU_H[1])
     ckpt = _checkpoint(jt)
-    gpus = jt.number("gpus", 1, lo=1, integer=True)
+    gpus = jt.number("gpus", 1, lo=1, hi=MAX_GPU_SLOTS, integer=True)
     mobility = jt.string("mobility", "migratable", choices=MOBILITY)
     share = jt.number("migratable_share", 0.5 if mobility == "partial" else 1.0, lo=0, hi=1)
     if mobility == "partial" and not 0 < share < 1:
@@ -617,12 +644,12 @@ def _work_range(t: Table) -> tuple[float, float]:
     work = t.raw("work_gpu_h")
     if (not isinstance(work, list) or len(work) != 2
             or not all(isinstance(w, int | float) and not isinstance(w, bool)
-                       and math.isfinite(w) for w in work)
+                       and finite_float(w) is not None for w in work)
             or not GENERATED_WORK_GPU_H[0] <= work[0] <= work[1] <= GENERATED_WORK_GPU_H[1]):
         raise ConfigError(f"{t.where('work_gpu_h')}: expected [min, max] GPU-hours with "
                           f"{GENERATED_WORK_GPU_H[0]:g} <= min <= max <= "
                           f"{GENERATED_WORK_GPU_H[1]:g} (drawn works are rounded to 6 "
-                          f"decimals), got {work!r}")
+                          f"decimals), got {shown(work)}")
     return float(work[0]), float(work[1])
 
 
@@ -659,14 +686,14 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
     if (not isinstance(gpus, list) or not gpus
             or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in gpus)):
         raise ConfigError(f"{gt.where('gpus')}: expected a list of whole numbers >= 1, "
-                          f"got {gpus!r}")
+                          f"got {shown(gpus)}")
     gw = gt.raw("gpu_weights", [1.0] * len(gpus))
     if (not isinstance(gw, list) or len(gw) != len(gpus)
             or not all(isinstance(w, int | float) and not isinstance(w, bool)
-                       and 0 <= w < math.inf for w in gw)
-            or not 0 < sum(gw) < math.inf):  # the weights are normalised by their sum
+                       and finite_float(w) is not None and w >= 0 for w in gw)
+            or not (finite_float(sum(gw)) or 0) > 0):  # the weights are normalised by their sum
         raise ConfigError(f"{gt.where('gpu_weights')}: expected {len(gpus)} finite, "
-                          f"non-negative weights with a positive, finite sum, got {gw!r}")
+                          f"non-negative weights with a positive, finite sum, got {shown(gw)}")
     mt = gt.table("mobility", None)
     mob: list[tuple[str, float]] = []
     if mt is None:
@@ -788,6 +815,10 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     name = t.string("name", "scenario")
     description = t.string("description", "")
     start_raw = t.raw("start", "2023-06-01T00:00:00Z")
+    # text, or a TOML date-time (which the checks below treat alike)
+    if not isinstance(start_raw, str | date) or not str(start_raw).strip():
+        raise ConfigError(f"start: expected a UTC timestamp like 2023-06-01T00:00:00Z, got "
+                          f"{shown(start_raw)}")
     try:
         start = pd.Timestamp(start_raw)
     except (ValueError, TypeError):
@@ -814,6 +845,9 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
         raise ConfigError(f"horizon: must be a whole number of steps of {step:g} s, got "
                           f"{horizon:g} s")
     history = _check_span("history", t.duration("history", 7 * 86400.0))
+    if not is_whole_steps(history, step):  # else silently rounded to whole steps
+        raise ConfigError(f"history: must be a whole number of steps of {step:g} s, got "
+                          f"{history:g} s")
     if (history + horizon) / step > MAX_STEPS:
         raise ConfigError(f"history: {history:g} s and a horizon of {horizon:g} s make "
                           f"{(history + horizon) / step:.4g} steps of {step:g} s; at most "
@@ -878,7 +912,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     for st in overrides:
         n = st.data.get("name")
         if n not in fleet:
-            site = _parse_site(st, None)
+            site = _parse_site(st, None, t.has("fleet"))
             sites[site.name] = site
     if not sites:
         raise ConfigError("sites: the scenario has no sites; add a [fleet] table or [[sites]]")
@@ -890,7 +924,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     for n, site in sites.items():
         where = by_name[n].path if n in by_name else f"fleet site '{n}'"
         if site.trace.kind == "caiso":
-            _check_caiso_span(site, f"{where}.trace.offset", first, last)
+            _check_caiso_span(site, f"{where}.trace.offset", first, start, last)
         elif site.trace.kind == "values" and len(site.trace.values_w) < n_trace:
             raise ConfigError(
                 f"{where}.trace.values: {len(site.trace.values_w)} values cover fewer steps "
@@ -912,7 +946,6 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
 
     jobs = []
     job_names: set[str] = set()
-    max_slots = max(s.spec.gpu_slots for s in sites.values())
     for jt in t.tables("jobs"):
         spread = distributed_jobs.read_keys(jt)  # workers = N: one job per worker
         job = _parse_job(jt, names)
@@ -938,19 +971,24 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     generator = None
     if t.has("generator"):
         generator = _parse_generator(t.table("generator"), tuple(sites), horizon)
-        too_big = [g for g in generator.gpus if g > max_slots]
-        if too_big:
-            raise ConfigError(f"generator.gpus: {too_big[0]} GPUs is more than the largest "
-                              f"site has ({max_slots} slots)")
-        for i, m in enumerate(generator.models):
-            if m.gpus is not None and m.gpus > max_slots:
-                raise ConfigError(f"generator.models[{i}].gpus: {m.gpus} GPUs is more than "
-                                  f"the largest site has ({max_slots} slots)")
         if not any(sites[o].spec.gpu_slots for o in generator.origins):
             # generate_jobs weights the origins by their slots: no slot, no origin to draw
             raise ConfigError(f"generator.origins: no site jobs arrive at has GPU slots "
                               f"({', '.join(generator.origins)}: 0 each); add an origin with "
                               "slots or give one gpu_slots")
+        # a job starts at its origin: a GPU count no origin has would be cut to its slots
+        origin_slots = max(sites[o].spec.gpu_slots for o in generator.origins)
+        among = f"among generator.origins ({', '.join(generator.origins)})"
+        too_big = [g for g in generator.gpus if g > origin_slots]
+        if too_big:
+            raise ConfigError(f"generator.gpus: {shown(too_big[0], 20)} GPUs is more than the "
+                              f"largest site has ({origin_slots} slots) {among}; lower gpus "
+                              "or add an origin with more slots")
+        for i, m in enumerate(generator.models):
+            if m.gpus is not None and m.gpus > origin_slots:
+                raise ConfigError(f"generator.models[{i}].gpus: {shown(m.gpus, 20)} GPUs is more "
+                                  f"than the largest site has ({origin_slots} slots) {among}; "
+                                  "lower gpus or add an origin with more slots")
     forecast = ForecastSpec()
     if t.has("forecast"):
         forecast = parse_forecast(

@@ -31,6 +31,13 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for an error message, cut to its first ``limit`` characters and
+    ``…`` when longer (an integer of 400 digits, a list holding one)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def first_repeat(values) -> tuple[int, int] | None:
     """``(i, j)``: the first value of ``values`` listed before (at ``j < i``), or ``None``."""
     seen: dict = {}
@@ -109,9 +116,11 @@ class Table:
             raise ConfigError(f"{self.where(key)}: must be a number, got NaN")
         if lo is not None and (value < lo or (lo_open and value == lo)):
             op = ">" if lo_open else ">="
-            raise ConfigError(f"{self.where(key)}: must be {op} {lo:g}{unit}, got {value!r}{unit}")
+            raise ConfigError(f"{self.where(key)}: must be {op} {lo:g}{unit}, got "
+                              f"{shown(value)}{unit}")
         if hi is not None and value > hi:
-            raise ConfigError(f"{self.where(key)}: must be <= {hi:g}{unit}, got {value!r}{unit}")
+            raise ConfigError(f"{self.where(key)}: must be <= {hi:g}{unit}, got "
+                              f"{shown(value)}{unit}")
 
     def _quantity(self, key, default, parser, kind, unit, lo, lo_open, allow_number,
                   ceiling=None):

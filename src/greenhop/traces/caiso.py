@@ -58,12 +58,14 @@ def packaged_path() -> Path:
                     / "caiso_curtailment_hourly_2016-2017.csv"))
 
 
-def _where(path: Path, i: int) -> str:
-    """``file: row N (line M)`` of data row ``i`` (0-based; the header is line 1)."""
-    return f"{path}: row {i + 1} (line {i + 2})"
+def _where(path: Path, i: int, lines: list[int]) -> str:
+    """``file: row N (line M)`` of data row ``i`` (0-based), ``lines`` the line of the file
+    each data row starts on (the header is line 1; blank lines are skipped)."""
+    return f"{path}: row {i + 1} (line {lines[i]})"
 
 
-def _rows(path: Path) -> list[list[str]]:
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The data rows of ``path``, each with the line of the file it starts on."""
     if not path.exists():
         raise TraceError(f"CAISO curtailment file {path} does not exist; pass the path of "
                          "the CSV, or none for the packaged copy")
@@ -71,13 +73,17 @@ def _rows(path: Path) -> list[list[str]]:
         raise TraceError(f"CAISO curtailment path {path} is a folder; give the .csv file")
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            rows, line = [], 1
+            for row in reader:
+                rows.append((line, row))
+                line = reader.line_num + 1  # a quoted value may span lines
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not UTF-8 text; give the CSV file") from None
     if not rows:
         raise TraceError(f"{path}: the file is empty; expected the header "
                          f"{','.join(HEADER)} and hourly rows")
-    header = tuple(c.strip() for c in rows[0])
+    header = tuple(c.strip() for c in rows[0][1])
     if header != HEADER:
         unknown = [c for c in header if c not in HEADER]
         missing = [c for c in HEADER if c not in header]
@@ -85,26 +91,28 @@ def _rows(path: Path) -> list[list[str]]:
                   else f"missing column {missing[0]!r}" if missing else "columns out of order")
         raise TraceError(f"{path}: line 1: {detail}; the header must be exactly "
                          f"{','.join(HEADER)}")
-    body = [r for r in rows[1:] if r]  # a trailing empty line is fine
+    body = [(n, r) for n, r in rows[1:] if r]  # an empty line is skipped
     if len(body) < 2:
         raise TraceError(f"{path}: {len(body)} data rows; a curtailment series needs at "
                          "least two hours")
     return body
 
 
-def _parse(path: Path, body: list[list[str]]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+def _parse(path: Path, body: list[tuple[int, list[str]]]) -> tuple[pd.DatetimeIndex,
+                                                                    np.ndarray]:
+    lines = [n for n, _ in body]
     values = np.empty((len(body), 3))
     stamps: list[str] = []
-    for i, row in enumerate(body):
+    for i, (_, row) in enumerate(body):
         if len(row) != len(HEADER):
-            raise TraceError(f"{_where(path, i)}: {len(row)} fields, expected {len(HEADER)} "
+            raise TraceError(f"{_where(path, i, lines)}: {len(row)} fields, expected {len(HEADER)} "
                              f"({','.join(HEADER)})")
         stamp = row[0].strip()
         if not stamp:
-            raise TraceError(f"{_where(path, i)}, column interval_start_utc: missing "
+            raise TraceError(f"{_where(path, i, lines)}, column interval_start_utc: missing "
                              "timestamp")
         if not _OFFSET.search(stamp):
-            raise TraceError(f"{_where(path, i)}, column interval_start_utc: timestamp "
+            raise TraceError(f"{_where(path, i, lines)}, column interval_start_utc: timestamp "
                              f"{stamp!r} has no time zone; write it in UTC such as "
                              "2016-06-30T07:00:00Z")
         stamps.append(stamp)
@@ -113,24 +121,24 @@ def _parse(path: Path, body: list[list[str]]) -> tuple[pd.DatetimeIndex, np.ndar
             try:
                 v = float(text)
             except ValueError:
-                raise TraceError(f"{_where(path, i)}, column {col}: {text!r} is not a number; "
-                                 "write the curtailed energy in MWh") from None
+                raise TraceError(f"{_where(path, i, lines)}, column {col}: {text!r} is not a "
+                                 "number; write the curtailed energy in MWh") from None
             if not math.isfinite(v) or v < 0:
-                raise TraceError(f"{_where(path, i)}, column {col}: {text!r} is not a finite "
-                                 "non-negative energy in MWh")
+                raise TraceError(f"{_where(path, i, lines)}, column {col}: {text!r} is not a "
+                                 "finite non-negative energy in MWh")
             values[i, k] = v
     parsed = pd.to_datetime(pd.Series(stamps), utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         i = int(bad[0])
-        raise TraceError(f"{_where(path, i)}, column interval_start_utc: cannot parse "
+        raise TraceError(f"{_where(path, i, lines)}, column interval_start_utc: cannot parse "
                          f"timestamp {stamps[i]!r}; use ISO 8601 such as 2016-06-30T07:00:00Z")
     index = pd.DatetimeIndex(parsed).as_unit("s")
     secs = index.asi8
     off = np.flatnonzero(secs % int(STEP_S) != 0)
     if len(off):
         i = int(off[0])
-        raise TraceError(f"{_where(path, i)}, column interval_start_utc: {index[i]} is not "
+        raise TraceError(f"{_where(path, i, lines)}, column interval_start_utc: {index[i]} is not "
                          "the start of a whole hour; the series is hourly")
     steps = np.diff(secs)
     bad_step = np.flatnonzero(steps < STEP_S)
@@ -138,14 +146,14 @@ def _parse(path: Path, body: list[list[str]]) -> tuple[pd.DatetimeIndex, np.ndar
         i = int(bad_step[0]) + 1
         what = ("duplicates" if steps[i - 1] == 0 else
                 "comes before" if steps[i - 1] < 0 else "is less than an hour after")
-        raise TraceError(f"{_where(path, i)}, column interval_start_utc: {index[i]} {what} "
+        raise TraceError(f"{_where(path, i, lines)}, column interval_start_utc: {index[i]} {what} "
                          f"the previous row ({index[i - 1]}); keep one row per hour in "
                          "time order")
     mismatch = np.flatnonzero(np.abs(values[:, 0] - values[:, 1] - values[:, 2])
                               > SUM_TOLERANCE_MWH)
     if len(mismatch):
         i = int(mismatch[0])
-        raise TraceError(f"{_where(path, i)}, column total_mwh: {values[i, 0]:g} MWh is not "
+        raise TraceError(f"{_where(path, i, lines)}, column total_mwh: {values[i, 0]:g} MWh is not "
                          f"solar_mwh + wind_mwh = {values[i, 1] + values[i, 2]:g} MWh")
     return index, values
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from greenhop.core.errors import ConfigError, UnitError
 from greenhop.core.files import not_a_file_reason, parse_toml, read_text_file
+from greenhop.core.names import check_name
 from greenhop.core.specs import BatterySpec, SiteSpec
 from greenhop.core.units import beyond_ceiling, finite_float, parse_energy, parse_power
 
@@ -171,6 +172,10 @@ def _site(ctx: _Ctx, table: object, where: str) -> tuple[SiteSpec, str]:
         raise ctx.fail(where, "must be a table ([[site]])")
     _unknown(ctx, table, SITE_KEYS, where)
     name = _string(ctx, table, "name", where)
+    try:  # the rule scenario sites follow: a name becomes a directory name
+        check_name("site", name)
+    except ConfigError as exc:
+        raise ctx.fail(f"{where}.name", str(exc)) from None
     where = f"{where} ('{name}')"
     lat = _number(ctx, table, "latitude_deg", where)
     lon = _number(ctx, table, "longitude_deg", where)

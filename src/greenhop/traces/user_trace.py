@@ -19,6 +19,7 @@ keeps the gaps (missing steps) so that windows never span them.
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -54,6 +55,9 @@ MAX_SI: dict[str, tuple[float, str]] = {"power_w": (MAX_POWER_W, MAX_POWER_TEXT)
 """Largest plausible value of each quantity once in SI units (a site's power, a grid's
 intensity): far above any real one, low enough that sums over a year stay finite."""
 GAP_MODES = ("error", "break", "interpolate")
+NA_TEXTS = ["", "NaN", "nan", "NAN", "NA", "N/A", "NULL", "null"]
+"""CSV values that mean a missing value (as an empty field does): ``gaps`` decides what
+becomes of them."""
 TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start",
                        "interval_start_utc", "time_utc")
 # A zone at the end of a time: Z, UTC, GMT, +HH:MM, +HHMM, or +HH right after a time of day
@@ -77,26 +81,44 @@ def past_ns_clock(times) -> np.ndarray:
     return np.flatnonzero((t < lo) | (t > hi))
 
 
-def _nanoseconds(times: pd.DatetimeIndex, path, kind: str) -> np.ndarray:
+def _nanoseconds(times: pd.DatetimeIndex, path, kind: str,
+                 lines: list[int] | None = None) -> np.ndarray:
     """``times`` as int64 nanoseconds since 1970; a time outside what they hold is a
     TraceError naming its row, not an overflow."""
     try:
         return times.as_unit("ns").asi8
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
         i = int(past_ns_clock(times)[0])
-        raise TraceError(f"{path}: time {times[i]} at {_where(kind, i)} is outside the years "
-                         f"{NS_CLOCK_YEARS} that greenhop's time axis holds; check the time "
+        raise TraceError(f"{path}: time {times[i]} at {_where(kind, i, lines)} is outside the "
+                         f"years {NS_CLOCK_YEARS} that greenhop's time axis holds; check the time "
                          "column") from None
 
 
-def _where(kind: str, i: int) -> str:
-    """Human position of data row ``i`` (0-based)."""
+def _where(kind: str, i: int, lines: list[int] | None = None) -> str:
+    """Human position of data row ``i`` (0-based); ``lines``: the line of the file each
+    data row of a CSV is on (blank lines are skipped, so row ``i`` may be below line
+    ``i + 2``)."""
     if kind == "csv":
-        return f"row {i + 1} (line {i + 2} of the file)"
+        return f"row {i + 1} (line {lines[i] if lines else i + 2} of the file)"
     return f"row {i + 1}"
 
 
-def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
+def _csv_lines(path: Path, n_rows: int) -> list[int] | None:
+    """The line (from 1) each of the ``n_rows`` data rows of CSV ``path`` starts on, as
+    pandas reads them: lines that are empty or hold only spaces are skipped; a quoted
+    value may span lines. None when the count differs from pandas' (no line is better
+    than a wrong one)."""
+    starts, line = [], 1
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        reader = csv.reader(fh)
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                starts.append(line)
+            line = reader.line_num + 1
+    return starts[1:] if len(starts) == n_rows + 1 else None  # the first is the header
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, str, list[int] | None]:
     if not path.exists():
         raise TraceError(f"trace file {path} does not exist; check the path")
     if not path.is_file():
@@ -105,7 +127,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=NA_TEXTS)
         except pd.errors.EmptyDataError:
             raise TraceError(f"{path}: the file is empty; give a header line and data rows"
                              ) from None
@@ -120,7 +142,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
                              keep_default_na=False).iloc[0].tolist()
         if len(set(header)) < len(header):
             table.columns = header  # pandas renamed repeats 'name.1': keep them visible
-        return table, "csv"
+        return table, "csv", _csv_lines(path, len(table))
     if suffix in (".parquet", ".pq"):
         try:
             table = pd.read_parquet(path)
@@ -130,18 +152,19 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
                              ) from None
         if isinstance(table.index, pd.DatetimeIndex):
             table = table.reset_index()
-        return table, "parquet"
+        return table, "parquet", None
     raise TraceError(f"{path}: unknown trace format {suffix or '(no extension)'!r}; "
                      "use a .csv or .parquet file")
 
 
-def _parse_times(raw: pd.Series, path: Path, kind: str, col: str) -> pd.DatetimeIndex:
+def _parse_times(raw: pd.Series, path: Path, kind: str, col: str, lines: list[int] | None = None,
+                 guessed: bool = False) -> pd.DatetimeIndex:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         times = pd.DatetimeIndex(raw)
         bad = np.flatnonzero(times.isna())
         if len(bad):
             raise TraceError(f"{path}: missing timestamp in column {col!r} at "
-                             f"{_where(kind, bad[0])}; every row needs a time")
+                             f"{_where(kind, bad[0], lines)}; every row needs a time")
         return times.tz_convert("UTC")
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         raise TraceError(f"{path}: timestamps in column {col!r} have no time zone (naive); "
@@ -151,21 +174,24 @@ def _parse_times(raw: pd.Series, path: Path, kind: str, col: str) -> pd.Datetime
     for i, value in enumerate(text.tolist()):
         if value is None or value is pd.NA or str(value).strip() == "":
             raise TraceError(f"{path}: missing timestamp in column {col!r} at "
-                             f"{_where(kind, i)}; every row needs a time")
+                             f"{_where(kind, i, lines)}; every row needs a time")
     # Parsed first (a timestamp without an offset is read as UTC here), so that text which is
     # no time at all is reported as such, not as a time without a zone.
     parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         i = bad[0]
-        raise TraceError(f"{path}: cannot parse timestamp {text.iloc[i]!r} at {_where(kind, i)}; "
-                         "use ISO 8601 such as 2023-06-01T12:00:00+00:00")
+        chosen = (f"; greenhop took {col!r} as the time column: name another with "
+                  "--time-column (time_column=...)" if guessed else "")
+        raise TraceError(f"{path}: cannot parse timestamp {text.iloc[i]!r} at "
+                         f"{_where(kind, i, lines)} in column {col!r}; use ISO 8601 such as "
+                         f"2023-06-01T12:00:00+00:00{chosen}")
     for i, value in enumerate(text.tolist()):
         if not _OFFSET.search(str(value).strip()):
             raise TraceError(
-                f"{path}: timestamp {value!r} at {_where(kind, i)} has no time zone (naive); "
-                "write it with a UTC offset, e.g. 2023-06-01T12:00Z or 2023-06-01 14:00+02:00"
-            )
+                f"{path}: timestamp {value!r} at {_where(kind, i, lines)} has no time zone "
+                "(naive); write it with a UTC offset, e.g. 2023-06-01T12:00Z or "
+                "2023-06-01 14:00+02:00")
     return pd.DatetimeIndex(parsed)
 
 
@@ -206,10 +232,11 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     if signed and UNITS[unit][0] != "power_w":
         raise TraceError(f"unit {unit} is a carbon intensity; only a power (surplus) trace "
                          "can be signed")
-    table, kind = _read_table(path)
+    table, kind, lines = _read_table(path)
     columns = [str(c) for c in table.columns]
     if len(table) == 0:
         raise TraceError(f"{path}: no data rows under the header; add at least two rows")
+    guessed = time_column is None
     if time_column is None:
         time_column = next((c for c in TIME_COLUMN_GUESSES if c in columns), columns[0])
     elif time_column not in columns:
@@ -224,7 +251,7 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     if column == time_column:
         raise TraceError(f"{path}: column {column!r} is the time column; name the value "
                          "column with --column and the time column with --time-column")
-    times = _parse_times(table[time_column], path, kind, time_column)
+    times = _parse_times(table[time_column], path, kind, time_column, lines, guessed)
 
     raw = table[column]
     if kind == "parquet" and not (pd.api.types.is_integer_dtype(raw.dtype)
@@ -238,23 +265,23 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     if len(bad):
         i = bad[0]
         raise TraceError(f"{path}: value {raw.iloc[i]!r} in column {column!r} at "
-                         f"{_where(kind, i)} is not a number; write plain numbers in {unit}")
+                         f"{_where(kind, i, lines)} is not a number; write plain numbers in {unit}")
     inf = np.flatnonzero(np.isinf(values))
     if len(inf):
         raise TraceError(f"{path}: infinite value in column {column!r} at "
-                         f"{_where(kind, inf[0])} ({times[inf[0]]}); replace it with the "
+                         f"{_where(kind, inf[0], lines)} ({times[inf[0]]}); replace it with the "
                          "measured value")
 
-    ts = _nanoseconds(times, path, kind)
+    ts = _nanoseconds(times, path, kind, lines)
     dup = np.flatnonzero(np.diff(ts) == 0)
     if len(dup):
         i = dup[0] + 1
-        raise TraceError(f"{path}: duplicate timestamp {times[i]} at {_where(kind, i)} (same "
-                         f"as {_where(kind, i - 1)}); keep one row per time")
+        raise TraceError(f"{path}: duplicate timestamp {times[i]} at {_where(kind, i, lines)} "
+                         f"(same as {_where(kind, i - 1, lines)}); keep one row per time")
     back = np.flatnonzero(np.diff(ts) < 0)
     if len(back):
         i = back[0] + 1
-        raise TraceError(f"{path}: timestamps go backwards at {_where(kind, i)}: {times[i]} "
+        raise TraceError(f"{path}: timestamps go backwards at {_where(kind, i, lines)}: {times[i]} "
                          f"comes after {times[i - 1]}; sort the rows by time")
     if len(times) < 2:
         raise TraceError(f"{path}: only one row; a trace needs at least two rows to have a "
@@ -265,7 +292,7 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     off = np.flatnonzero(np.abs(diffs_s / step_s - np.round(diffs_s / step_s)) > 1e-9)
     if len(off):
         i = off[0] + 1
-        raise TraceError(f"{path}: irregular spacing at {_where(kind, i)} ({times[i]}): "
+        raise TraceError(f"{path}: irregular spacing at {_where(kind, i, lines)} ({times[i]}): "
                          f"{diffs_s[off[0]]:g} s after the previous row, but the step is "
                          f"{step_s:g} s; resample the trace to a regular step")
     span_s = float((ts[-1] - ts[0]) / 1e9 + step_s)
@@ -278,22 +305,22 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
     if len(neg) and not signed:
         i = neg[0]
         raise TraceError(f"{path}: negative value {values[i]:g} {unit} in column {column!r} at "
-                         f"{_where(kind, i)} ({times[i]}); {quantity.split('_')[0]} cannot be "
-                         "negative: fix the sign or clip it to 0")
+                         f"{_where(kind, i, lines)} ({times[i]}); {quantity.split('_')[0]} cannot "
+                         "be negative: fix the sign or clip it to 0")
     with np.errstate(over="ignore"):
         si = (values / step_s if per_interval else values) * factor
     huge = np.flatnonzero(np.isinf(si))
     if len(huge):
         i = huge[0]
         raise TraceError(f"{path}: value {values[i]:g} {unit} in column {column!r} at "
-                         f"{_where(kind, i)} ({times[i]}) is too large: it overflows to "
+                         f"{_where(kind, i, lines)} ({times[i]}) is too large: it overflows to "
                          "infinity once converted to SI units; check the value and the unit")
     cap, cap_text = MAX_SI[quantity]
     huge = np.flatnonzero(np.abs(si) > cap)
     if len(huge):
         i = huge[0]
         raise TraceError(f"{path}: value {values[i]:g} {unit} in column {column!r} at "
-                         f"{_where(kind, i)} ({times[i]}) is more than {cap_text}"
+                         f"{_where(kind, i, lines)} ({times[i]}) is more than {cap_text}"
                          f"{'' if values[i] >= 0 else ' below zero'}, far above "
                          "any real one; check the value and the unit")
     nan = np.flatnonzero(np.isnan(values))
@@ -302,14 +329,15 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         if len(nan):
             i = nan[0]
             raise TraceError(f"{path}: missing value (NaN) in column {column!r} at "
-                             f"{_where(kind, i)} ({times[i]}); fill it, or pass "
+                             f"{_where(kind, i, lines)} ({times[i]}); fill it, or pass "
                              "gaps='interpolate' (--gaps interpolate) to fill short runs")
         if len(gap_pos):
             i = gap_pos[0]
             raise TraceError(
-                f"{path}: gap of {diffs_s[i] - step_s:g} s after {times[i]} ({_where(kind, i)}): "
-                f"the next row is {times[i + 1]}; add the missing rows, or pass "
-                "gaps='break' (--gaps break) to end windows at gaps or gaps='interpolate' "
+                f"{path}: gap of {diffs_s[i] - step_s:g} s after {times[i]} "
+                f"({_where(kind, i, lines)}): the next row is {times[i + 1]}; add the missing "
+                "rows, or pass gaps='break' (--gaps break) to end windows at gaps or "
+                "gaps='interpolate' "
                 "(--gaps interpolate) to fill short ones"
             )
     series = pd.Series(si, index=times, name=quantity)
