@@ -362,3 +362,15 @@ def test_a_generator_decide_still_works_and_its_errors_name_its_line():
     with pytest.raises(PolicyFailure, match=r"policy 'gen' failed at step 2 .*ValueError: "
                                             r"in a generator"):
         Engine(build_inputs(load_scenario(simkit.micro())), Gen()).run()
+
+
+def test_an_integer_past_any_float_is_a_parameter_error_not_numpy_text():
+    """``min_dwell_s = 1`` and 400 zeros gave numpy's "ufunc 'isfinite' not supported"."""
+    from greenhop.core.errors import ConfigError
+    from greenhop.policies.base import number_param
+
+    with pytest.raises(ConfigError) as info:
+        number_param("carbonscaler", "min_dwell_s", 10**400, lo=0.0, unit="s")
+    text = str(info.value)
+    assert text.startswith("carbonscaler: min_dwell_s must be a finite number [s]")
+    assert "ufunc" not in text and len(text) < 160

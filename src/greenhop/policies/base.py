@@ -277,17 +277,18 @@ def number_param(policy: str, name: str, value, *, lo: float | None = None,
     seconds or watts (``unit`` ``"s"`` or ``"W"``) also takes a text with its unit, as
     scenario keys do (``"1h"``, ``"5kW"``)."""
     from greenhop.core.errors import ConfigError
-    from greenhop.core.units import parse_quantity
+    from greenhop.core.units import finite_float, parse_quantity
 
     kind = {"s": "duration", "W": "power"}.get(unit)
     if isinstance(value, str) and kind is not None:
         value = parse_quantity(value, kind, option=f"{policy}: {name}", plain=False)
     what = ("a finite number" + (f" [{unit}]" if unit else "")
             + (f" or a {kind} with its unit" if kind else ""))
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not np.isfinite(value):
-        raise ConfigError(f"{policy}: {name} must be {what}, got {value!r}")
-    v = float(value)
+    v = None if isinstance(value, bool) or not isinstance(value, int | float) \
+        else finite_float(value)  # None too for an integer past any float
+    if v is None:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:20] + "…"
+        raise ConfigError(f"{policy}: {name} must be {what}, got {shown}")
     if lo is not None and (v < lo or (lo_open and v == lo)):
         raise ConfigError(f"{policy}: {name} must be {'>' if lo_open else '>='} {lo:g}"
                           f"{f' {unit}' if unit else ''}, got {value!r}")
