@@ -39,6 +39,16 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.communicate(timeout=30)
 
 
+def _wait_for_cells(proc: subprocess.Popen, cells: Path, n: int = 3) -> None:
+    """Until the running sweep has stored ``n`` cells (it must still be running then)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cells.is_dir() and len(list(cells.glob("*.json"))) >= n:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be stopped"
+
+
 @pytest.mark.parametrize("mode", [["--serial"], ["--workers", "2"]], ids=["serial", "ray"])
 def test_killed_sweep_resumes_with_the_missing_cells_only(tmp_path, mode):
     path = sweepkit.write(tmp_path, horizon="3d", jobs=12)
@@ -46,12 +56,7 @@ def test_killed_sweep_resumes_with_the_missing_cells_only(tmp_path, mode):
     proc = _start(path, out, mode)
     cells = out / "cells"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if cells.is_dir() and len(list(cells.glob("*.json"))) >= 3:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the sweep ended before it could be killed"
+        _wait_for_cells(proc, cells)
         proc.send_signal(signal.SIGKILL)  # the driver alone, as kill -9 <pid> would
         proc.wait(timeout=30)
     finally:
@@ -93,12 +98,7 @@ def test_a_sweep_on_ray_stopped_by_sigterm_exits_quietly(tmp_path):
     proc = _start(path, out, ["--workers", "2"])
     cells = out / "cells"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if cells.is_dir() and len(list(cells.glob("*.json"))) >= 3:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the sweep ended before it could be stopped"
+        _wait_for_cells(proc, cells)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signal.SIGTERM
