@@ -8,8 +8,10 @@ bodies; every path under ``/v1``; every request needs ``Authorization: Bearer
 * ``GET /v1/jobs/<job>/checkpoints`` -> complete checkpoints, newest first:
   ``[{"name", "step", "finished", "size_bytes", "manifest_sha256"}]``
 * ``GET /v1/jobs/<job>/checkpoints/<name>/<file>`` -> the file; ``Range:
-  bytes=a-`` or ``bytes=a-b`` answers ``206`` with ``Content-Range``. Only
-  ``MANIFEST.json`` and files it lists are served.
+  bytes=a-`` or ``bytes=a-b`` answers ``206`` with ``Content-Range`` (``416`` past
+  the end or with ``b < a``). Only ``MANIFEST.json`` and files it lists are served; a
+  listed file that is missing or a symlink is ``404``, one that is not the size the
+  manifest says ``409`` (corrupt at rest: the receiver skips the checkpoint).
 * ``...<file>?chunk=C`` with ``Range: bytes=a-`` (``a`` a multiple of ``C``) ->
   the same bytes in *frames*, one per chunk of ``C`` bytes: an 8-byte
   big-endian length, the data, then the SHA-256 (32 bytes) of the file's bytes
@@ -25,7 +27,8 @@ bodies; every path under ``/v1``; every request needs ``Authorization: Bearer
   agent at ``source`` into its own root (a push, seen from the source) and answers
   the transfer summary. ``source`` must be one of the run's agents (``PUT
   /v1/peers``); ``accept`` lists the manifests the controller recorded, and any
-  other checkpoint is refused (and logged).
+  other checkpoint is refused (and logged). Pulls of one job run one at a time (a
+  second waits for the first, then finds its checkpoint there: ``"skipped": true``).
 * ``PUT /v1/peers`` with ``{"urls": [...]}``: the agents of this run (the only
   sources ``fetch`` pulls from once set; an agent with a token pulls from none
   until the controller sets them).
@@ -89,7 +92,11 @@ def agent_url_parts(url: str) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of an agent URL (``http`` without a scheme, the scheme's
     port without one); anything else, a port out of range or not a number included, is a
     ConfigError naming the URL."""
-    parts = urlsplit(url if "//" in url else f"http://{url}")
+    try:  # urlsplit itself refuses a malformed IPv6 host ("http://[::1")
+        parts = urlsplit(url if "//" in url else f"http://{url}")
+    except ValueError as exc:
+        raise ConfigError(f"agent URL {url!r} is malformed ({exc}); it must look like "
+                          "https://host:port") from None
     try:
         port = parts.port
     except ValueError:  # "Port out of range 0-65535", or not a number
@@ -339,7 +346,10 @@ def build_app(agent: SiteAgent):
             return pull_checkpoint(source, job, agent.root / job, req.checkpoint,
                                    accept=req.accept, credentials=agent.client_credentials)
 
-        async with agent.fetch_slots:
+        # one pull of a job at a time: two share its staging directory (.incoming-<name>)
+        # and broke each other; the second waits, then finds the checkpoint there (skipped)
+        lock = agent.fetch_locks.setdefault(job, asyncio.Lock())
+        async with lock, agent.fetch_slots:
             try:
                 result = await anyio.to_thread.run_sync(pull)
             except GreenhopError as exc:
@@ -375,6 +385,10 @@ def build_app(agent: SiteAgent):
         handed_over = False
         try:
             size = os.fstat(fd).st_size
+            want = manifest["files"].get(file, {}).get("size_bytes", size)
+            if size != want:  # 409, distinct from 404: the receiver skips this checkpoint
+                return _error(409, f"{job}/{name}/{file} is {size} B but its manifest says "
+                                   f"{want} B: corrupt at rest")
             if upto is not None:
                 if chunk is None or upto > size:
                     return _error(400, "hashes=N needs chunk=C and N <= the file size")
@@ -388,6 +402,8 @@ def build_app(agent: SiteAgent):
             if rng:
                 m = _RANGE.fullmatch(rng.strip())
                 bad = not m or (int(m.group(1)) > max(0, size - 1) and size > 0)
+                if not bad and m.group(2) and int(m.group(2)) < int(m.group(1)):
+                    bad = True  # inverted (bytes=5-2): RFC 9110 says unsatisfiable
                 if not bad and chunk is not None:
                     bad = int(m.group(1)) % chunk != 0 or bool(m.group(2))
                 if bad:
@@ -593,6 +609,7 @@ class SiteAgent:
         self.keepalive_s = keepalive_s
         self.max_fetches = max_fetches
         self.fetch_slots: asyncio.Semaphore | None = None  # made on the server's loop
+        self.fetch_locks: dict[str, asyncio.Lock] = {}  # per job: its pulls one at a time
         self.inflight = 0
         self.stats = AgentStats()
         self.started_unix_s = time.time()

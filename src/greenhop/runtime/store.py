@@ -370,6 +370,21 @@ def event_body(path: Path, seq, kind: str, text) -> dict[str, Any]:
     return body
 
 
+def _known_phases(path: Path, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    """``rows`` of the jobs table, each with a phase of :data:`~greenhop.runtime.states.
+    PHASES`; another phase (a damaged or hand-edited file) is a :class:`DamagedDatabase`
+    naming the job: no code path handles it, so the job would be stranded silently."""
+    from greenhop.runtime.states import PHASES
+
+    for r in rows:
+        if r["phase"] not in PHASES:
+            raise DamagedDatabase(
+                f"{path}: job {r['name']!r} has an unknown phase {r['phase']!r} (one of "
+                f"{', '.join(PHASES)} expected); restore the database from a copy "
+                "(nothing was changed)")
+    return rows
+
+
 class Store:
     """One run database. ``Store.open(path)`` for readers; :meth:`acquire` for the owner."""
 
@@ -500,7 +515,8 @@ class Store:
         return self.con.execute("SELECT * FROM run WHERE id = 1").fetchone()
 
     def jobs(self) -> list[sqlite3.Row]:
-        return self.con.execute("SELECT * FROM jobs ORDER BY idx").fetchall()
+        return _known_phases(self.path,
+                             self.con.execute("SELECT * FROM jobs ORDER BY idx").fetchall())
 
     def jobs_in_phase(self, phase: str) -> list[sqlite3.Row]:
         return self.con.execute("SELECT * FROM jobs WHERE phase = ? ORDER BY idx",
@@ -512,7 +528,7 @@ class Store:
             names = [r["name"] for r in self.jobs()]
             raise ConfigError(f"unknown job {name!r} in {self.path}; jobs of this run: "
                               f"{', '.join(names) or 'none'}")
-        return row
+        return _known_phases(self.path, [row])[0]
 
     def sites(self) -> list[sqlite3.Row]:
         return self.con.execute("SELECT * FROM sites ORDER BY idx").fetchall()

@@ -599,9 +599,32 @@ def save_checkpoint(
     if shard_bytes <= 0:
         raise ConfigError(f"shard size must be positive; got {shard_bytes} B")
     root = Path(ckpt_dir)
-    root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
     path = root / f".tmp-{final.name}-{os.getpid()}"
+    writing: list[Path] = [root]  # the file being written, for the error
+    try:
+        return _save(root, final, path, step, components, finished, shard_bytes,
+                     extra_meta, writing)
+    except OSError as exc:  # disk full, file too large, I/O error: one line, no temp left
+        committed = final.is_dir() and not path.exists()  # failed after the rename
+        shutil.rmtree(path, ignore_errors=True)
+        what = exc.filename or writing[-1]
+        code = errno.errorcode.get(exc.errno, exc.errno)
+        raise CheckpointError(
+            f"cannot write checkpoint {final}: {what}: {exc.strerror or exc} ({code}); "
+            + ("it may not be on disk yet" if committed else
+               "nothing was committed, the older checkpoints are kept")) from None
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _save(root: Path, final: Path, path: Path, step: int, components: dict[str, Any],
+          finished: bool, shard_bytes: int, extra_meta: dict[str, Any] | None,
+          writing: list[Path]) -> Path:
+    """:func:`save_checkpoint`'s work, in the temporary directory ``path`` then renamed to
+    ``final``; appends each file it starts to ``writing``."""
+    root.mkdir(parents=True, exist_ok=True)
     if path.exists():
         shutil.rmtree(path)
     path.mkdir()
@@ -624,6 +647,7 @@ def save_checkpoint(
                 structure = {"__tree__": tree}
             files = []
             for i, shard in enumerate(_shards(tensors, shard_bytes)):
+                writing.append(path / shard_file_name(name, i))
                 writer = AtomicFileWriter(path, shard_file_name(name, i))
                 writers.append(writer)
                 for piece in safetensors_pieces(shard):
@@ -631,6 +655,7 @@ def save_checkpoint(
                 writer.close()
                 files.append(writer.name)
             structure["__shards__"] = files
+            writing.append(path / f"{name}.json")
             writer = AtomicFileWriter(path, f"{name}.json")
             writers.append(writer)
             writer.write(sf.dump_json_bytes(structure))
@@ -644,6 +669,7 @@ def save_checkpoint(
             "created_unix_s": time.time(),
             **(extra_meta or {}),
         }
+        writing.append(path / META)
         writer = AtomicFileWriter(path, META)
         writers.append(writer)
         writer.write(sf.dump_json_bytes(meta))
@@ -652,6 +678,7 @@ def save_checkpoint(
         for w in writers:
             w.abort()
         raise
+    writing.append(path / MANIFEST)
     fsync_dir(path)
     manifest = {
         "format": FORMAT,

@@ -103,6 +103,24 @@ class SafetensorsHeader:
     data_bytes: int
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object of a safetensors header names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(repr(k))
+        out[k] = v
+    return out
+
+
+def _count(x: Any) -> bool:
+    """Whether ``x`` is a non-negative JSON integer (``true`` is a Python int, not one)."""
+    return type(x) is int and x >= 0
+
+
 def parse_header(raw: bytes, file_size_bytes: int, where: str) -> SafetensorsHeader:
     """Validate a safetensors file from its first bytes ``raw`` and its total size [B].
 
@@ -124,7 +142,9 @@ def parse_header(raw: bytes, file_size_bytes: int, where: str) -> SafetensorsHea
     if len(raw) < 8 + n:
         raise CheckpointError(f"{where}: header truncated ({len(raw) - 8} of {n} B read)")
     try:
-        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+        header = json.loads(raw[8 : 8 + n].decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:  # json.loads would keep the last one silently
+        raise CheckpointError(f"{where}: safetensors header names {exc} twice") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{where}: safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
@@ -141,12 +161,12 @@ def parse_header(raw: bytes, file_size_bytes: int, where: str) -> SafetensorsHea
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if dtype not in DTYPE_SIZES:
             raise CheckpointError(f"{where}: tensor {name!r} has unknown dtype {dtype!r}")
-        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        if not (isinstance(shape, list) and all(_count(d) for d in shape)):
             raise CheckpointError(f"{where}: tensor {name!r} has an invalid shape {shape!r}")
         if not (
             isinstance(offsets, list)
             and len(offsets) == 2
-            and all(isinstance(o, int) and o >= 0 for o in offsets)
+            and all(_count(o) for o in offsets)
             and offsets[0] <= offsets[1]
         ):
             raise CheckpointError(f"{where}: tensor {name!r} has invalid data_offsets {offsets!r}")

@@ -82,6 +82,56 @@ def _shape(config: Any, other: Any) -> str:
     return f"{name} ({', '.join(shown)})" if shown else name
 
 
+def _is_tensor(x: Any) -> bool:
+    return hasattr(x, "dtype") and hasattr(x, "is_floating_point") and hasattr(x, "shape")
+
+
+def _dtype_mismatch(obj: Any, loaded: Any) -> str | None:
+    """Where ``loaded`` (a component's state from a checkpoint) holds a tensor of another
+    dtype than ``obj`` (the job's component) has there, in words; None when none does.
+
+    Compares with ``obj.state_dict()`` tensor by tensor at the same key; an optimizer's
+    state, empty before its first step, is compared with its parameters instead (every
+    state tensor of a floating-point parameter but ``step`` has the parameter's dtype)."""
+    if not hasattr(obj, "state_dict"):
+        return None
+
+    def walk(mine: Any, theirs: Any, where: str) -> str | None:
+        if _is_tensor(mine) and _is_tensor(theirs):
+            if mine.dtype != theirs.dtype:
+                return f"{where or 'the tensor'} is {theirs.dtype}, not {mine.dtype}"
+            return None
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            for k in mine:
+                if k in theirs and (bad := walk(mine[k], theirs[k],
+                                                f"{where}.{k}" if where else str(k))):
+                    return bad
+        elif isinstance(mine, list | tuple) and isinstance(theirs, list | tuple):
+            for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+                if (bad := walk(a, b, f"{where}[{i}]")):
+                    return bad
+        return None
+
+    if (bad := walk(obj.state_dict(), loaded, "")):
+        return bad
+    groups = getattr(obj, "param_groups", None)
+    if not (isinstance(groups, list) and isinstance(loaded, dict)
+            and isinstance(loaded.get("state"), dict)
+            and isinstance(loaded.get("param_groups"), list)):
+        return None
+    for group, saved in zip(groups, loaded["param_groups"], strict=False):
+        ids = saved.get("params", []) if isinstance(saved, dict) else []
+        for param, pid in zip(group.get("params", []), ids, strict=False):
+            entry = loaded["state"].get(pid)
+            if not (isinstance(entry, dict) and param.is_floating_point()):
+                continue
+            for key, value in entry.items():
+                if key != "step" and _is_tensor(value) and value.dtype != param.dtype:
+                    return (f"state.{pid}.{key} is {value.dtype}, not its parameter's "
+                            f"{param.dtype}")
+    return None
+
+
 def _first_problem(exc: Exception, limit: int = 160) -> str:
     """The first problem torch's ``load_state_dict`` error lists, cut to ``limit``
     characters, and how many more there are (the full text names every tensor)."""
@@ -337,6 +387,15 @@ class TrainingSession:
             self.step = 0
             return 0
         self._check_fits(loaded)
+        for name, obj in self.components.items():
+            # torch's load_state_dict casts a tensor of another dtype without a word (an
+            # F32 weight recorded as I32 resumes as garbage): refuse it before loading
+            bad = _dtype_mismatch(obj, loaded.components[name])
+            if bad is not None:
+                raise ck.IncompatibleCheckpoint(
+                    f"{self.ckpt_dir}: the {name} in {path.name} does not fit this job's "
+                    f"{name} ({bad}); it was written by another model or is damaged; "
+                    f"{_ELSEWHERE}")
         for name, obj in self.components.items():
             try:
                 obj.load_state_dict(loaded.components[name])

@@ -56,6 +56,9 @@ def _main(argv, requested) -> int:
     except GreenhopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UserError) else 1
+    except OSError as exc:  # an I/O error outside a checkpoint write: one line all the same
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
