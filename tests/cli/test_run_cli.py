@@ -324,3 +324,15 @@ def test_a_start_refused_after_its_database_was_made_leaves_no_database(capsys, 
                        str(db), "--agent", "madrid-es=http://127.0.0.1:9")
     assert code == 2 and "--agent: the controller needs the run's --token-file" in err
     assert list(db.parent.iterdir()) == []
+
+
+def test_a_refused_start_on_an_empty_database_file_leaves_it_empty(capsys, tmp_path):
+    """Given an existing 0-byte --db, a refused start wrote the schema into it (57 kB): it
+    then read as a run that has not started yet, not as no run database."""
+    db = tmp_path / "dbs" / "x.db"
+    db.parent.mkdir()
+    db.write_bytes(b"")
+    code, err = inproc(capsys, "run", str(LIVE), "--workdir", str(tmp_path / "work"), "--db",
+                       str(db), "--agent", "madrid-es=http://127.0.0.1:9")
+    assert code == 2 and "--agent: the controller needs the run's --token-file" in err
+    assert [p.name for p in db.parent.iterdir()] == ["x.db"] and db.stat().st_size == 0

@@ -186,6 +186,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     wd.acquire()
     store = None
     made_db = not db.exists()
+    was_empty = not made_db and db.is_file() and db.stat().st_size == 0
     try:
         store = Store.open(db, create=True)
         row = store.run_row()
@@ -212,6 +213,11 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
             store.close()
             if made_db:  # a start refused: the database it made holds nothing, leave none
                 for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+            elif was_empty:  # nor write a schema into an empty file given to it
+                with open(db, "wb"):
+                    pass
+                for suffix in ("-wal", "-shm"):
                     Path(f"{db}{suffix}").unlink(missing_ok=True)
         wd.release()
         raise
