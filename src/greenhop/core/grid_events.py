@@ -300,6 +300,9 @@ def event_from_fields(where: str, data: dict, *, origin_unix_s: float | None = N
         if not isinstance(s, list | tuple) or not s or not all(isinstance(x, str) for x in s):
             raise ConfigError(f"{where}.sites: expected a non-empty list of site names, "
                               f"got {s!r}")
+        for k, name in enumerate(s):  # a site twice would count its event twice
+            if name in s[:k]:
+                raise ConfigError(f"{where}.sites[{k}]: {name!r} is listed twice")
         fields["sites"] = tuple(s)
     if data.get("zone") is not None:
         fields["zone"] = data["zone"]

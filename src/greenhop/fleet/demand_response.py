@@ -26,17 +26,21 @@ calls it itself before the policy is asked, so both mechanisms run this one code
    allows: one whose checkpoint would still end before the start if it stopped a step
    later runs on (moves are tried again every step of the lead). A site whose pinned
    load alone is over the limit gets best effort: everything movable goes, and the
-   event is listed under ``best_effort`` (``dr_best_effort`` in the metrics).
+   event is listed under ``best_effort`` (``dr_best_effort`` in the metrics). Several
+   events at a site: each is held to its own limit from its own start (the earliest
+   first), and a job shed for it is booked to it.
 4. **Restore.** A job the event suspended resumes at its site as soon as its full power
    fits under the site's limit again (jobs there finished or left; least slack first),
    else when its event ends (unless another event holds the site; then at that one's
    end). Jobs moved out stay where they are: the policy may bring them back.
 
 An event with ``reduce`` gets its limit when it is announced: base load + (1 - reduce) x
-the site's job load of the step before. What the enforcement did is kept in
-``FleetState.dr`` (JSON-ready; a live run persists it with the fleet state) and tallied
-in the run's counters (``dr_moved``, ``dr_suspended``, ``dr_moved_j``, ``dr_suspended_j``,
-``dr_resumed_early`` and ``dr_limit_w.<event>@<site>``) for the metrics.
+the site's job load of the step before. One announced at or before the run's first step
+(no step before it) is taken up at the second, measuring the first step's job load.
+What the enforcement did is kept in ``FleetState.dr`` (JSON-ready; a live run persists it
+with the fleet state) and tallied in the run's counters (``dr_moved``, ``dr_suspended``,
+``dr_moved_j``, ``dr_suspended_j``, ``dr_resumed_early`` and
+``dr_limit_w.<event>@<site>``) for the metrics.
 
 Steps: an event from ``start`` to ``end`` covers every step that overlaps it; planning
 starts at the first step at or after the announcement.
@@ -119,10 +123,13 @@ def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None
                     "raise the limit")
             start = (ev.start_unix_s - origin) / dt
             end = (ev.end_unix_s - origin) / dt
-            ann = (ev.announce_unix_s - origin) / dt
+            ann = max(0, math.ceil((ev.announce_unix_s - origin) / dt - 1e-9))
+            if ev.reduce is not None and ann == 0:
+                # no step before the first to measure the job load in: it is measured in
+                # the first step, and the event taken up at the next
+                ann = 1
             out.append(SiteEvent(
-                key=key, event_id=ev.id, site=s,
-                announce_step=max(0, math.ceil(ann - 1e-9)),
+                key=key, event_id=ev.id, site=s, announce_step=ann,
                 start_step=max(0, math.floor(start + 1e-9)),
                 end_step=max(0, math.ceil(end - 1e-9)),
                 limit_w=float("nan") if ev.limit_w is None else float(ev.limit_w),
@@ -172,7 +179,8 @@ class DemandResponse:
         """The first step after ``step`` at which an event is announced (``None``: none).
         A run with no job to run skips ahead no further than it, so that every event's
         limit is fixed at its announcement whatever the policy did before."""
-        later = [e.announce_step for e in self.site_events if e.announce_step > step]
+        later = [e.announce_step for e in self.site_events
+                 if step < e.announce_step and e.start_step < self.inputs.n_steps]
         return min(later) if later else None
 
     # ------------------------------------------------------------ the step
@@ -186,7 +194,7 @@ class DemandResponse:
         if step <= rec["last_step"]:
             return []
         rec["last_step"] = int(step)
-        live = [e for e in self.site_events if e.announce_step <= step < e.end_step]
+        live = self.live(step)
         state.dr_closed[:] = False
         for e in live:
             state.dr_closed[e.site] = True
@@ -200,6 +208,14 @@ class DemandResponse:
         for s, evs in sorted(by_site.items()):
             accepted += self._shed(core, step, s, evs)
         return accepted
+
+    def live(self, step: int) -> list[SiteEvent]:
+        """The site events that act at ``step``: announced and not ended. One that starts
+        at or after the run's end limits nothing (the scenario warns of it): it neither
+        closes its site nor sheds a job during its lead."""
+        n_steps = self.inputs.n_steps
+        return [e for e in self.site_events
+                if e.announce_step <= step < e.end_step and e.start_step < n_steps]
 
     def limit_w(self, state, e: SiteEvent) -> float:
         """Event ``e``'s grid-import limit at its site [W]: the one fixed when it was taken
@@ -244,8 +260,8 @@ class DemandResponse:
         dt = core.dt_s
         now = step * dt
         live: dict[int, list[SiteEvent]] = {}
-        for e in self.site_events:
-            if e.announce_step <= step < e.end_step and e.key in rec["limits_w"]:
+        for e in self.live(step):
+            if e.key in rec["limits_w"]:
                 live.setdefault(e.site, []).append(e)
         jobs = [int(j) for j in rec["suspended"] if int(state.site[int(j)]) in live]
         slack = [inp.job_deadline_s[j] - now - state.remaining_gpu_s[j] / max(
@@ -255,11 +271,11 @@ class DemandResponse:
             s = int(state.site[j])
             if state.phase[j] != SUSPENDED or state.save_left_s[j] > _TOL_S:
                 continue
-            evs = live[s]
-            limit = min(rec["limits_w"][e.key] for e in evs)
-            lead_s = max(0.0, min(e.start_step for e in evs) * dt - now)
-            need = self.committed_w(core, s, lead_s) + self._full_w(core, j, s)
-            if need > limit - float(inp.base_demand_w[s]) + _TOL_W:
+            base = float(inp.base_demand_w[s])
+            full = self._full_w(core, j, s)
+            # it must fit under each live event's limit from that event's start on
+            if any(self.committed_w(core, s, max(0.0, e.start_step * dt - now)) + full
+                   > rec["limits_w"][e.key] - base + _TOL_W for e in live[s]):
                 continue
             # the site stays closed to everyone else; this job only comes back
             state.dr_closed[s] = False
@@ -342,14 +358,24 @@ class DemandResponse:
         return int(core.state.g_move[j]) * self._train_w(s)
 
     def _shed(self, core, step: int, s: int, evs: list[SiteEvent]) -> list[tuple]:
+        """Shed what the live events ``evs`` at site ``s`` need: each against its own limit
+        from its own start (the earliest first), so that a lower limit later stops no job
+        before its own lead runs out."""
+        accepted: list[tuple] = []
+        for e in sorted(evs, key=lambda e: (e.start_step, e.end_step)):
+            accepted += self._shed_for(core, step, s, e, evs)
+        return accepted
+
+    def _shed_for(self, core, step: int, s: int, e: SiteEvent, evs: list[SiteEvent]
+                  ) -> list[tuple]:
+        """Shed what event ``e`` (one of the site's live events ``evs``) needs: the jobs'
+        power from its start on under its limit; each shed job is booked to ``e``."""
         state, inp = core.state, self.inputs
         rec = state.dr
         dt = core.dt_s
         now = step * dt
-        limit = min(rec["limits_w"][e.key] for e in evs)
-        first = min(evs, key=lambda e: e.start_step)
-        lead_s = max(0.0, first.start_step * dt - now)
-        budget = limit - float(inp.base_demand_w[s])
+        lead_s = max(0.0, e.start_step * dt - now)
+        budget = rec["limits_w"][e.key] - float(inp.base_demand_w[s])
         over = self.committed_w(core, s, lead_s) - budget
         if over <= _TOL_W:
             return []
@@ -371,7 +397,7 @@ class DemandResponse:
                 p = self._site_share_w(core, j, s)
                 over -= p
                 accepted += got
-                self._book(core, first, j, s, "migrate", p, step, dst=d)
+                self._book(core, e, j, s, "migrate", p, step, dst=d)
         for j in order:
             if over <= _TOL_W:
                 break
@@ -388,14 +414,11 @@ class DemandResponse:
                 p = self._full_w(core, j, s)
                 over -= p
                 accepted += got
-                rec["suspended"][str(j)] = max(evs, key=lambda e: e.end_step).key
-                self._book(core, first, j, s, "suspend", p, step)
-        if over > _TOL_W:
-            for e in evs:
-                if e.key not in rec["best_effort"]:
-                    rec["best_effort"].append(e.key)
-                    state.counters["dr_best_effort"] = state.counters.get(
-                        "dr_best_effort", 0) + 1
+                rec["suspended"][str(j)] = max(evs, key=lambda x: x.end_step).key
+                self._book(core, e, j, s, "suspend", p, step)
+        if over > _TOL_W and e.key not in rec["best_effort"]:
+            rec["best_effort"].append(e.key)
+            state.counters["dr_best_effort"] = state.counters.get("dr_best_effort", 0) + 1
         return accepted
 
     def _moves(self, core, step: int, s: int, order: list[int], over: float,

@@ -31,6 +31,7 @@ green hours); before that, and under the other objectives, it sees the zone's si
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import numpy as np
 
@@ -119,8 +120,28 @@ class PriceEvent:
     first_row: int        # the first row it overlaps
     end_row: int          # the first row after it
     price_per_mwh: float  # [currency/MWh]
-    #: the share of each row ``first_row .. end_row - 1`` it covers [-] (1 inside)
-    shares: tuple[float, ...] = ()
+    #: its span in rows, clipped to the signals' rows (``first_row <= lo < hi <= end_row``)
+    lo: float = 0.0
+    hi: float = 0.0
+
+
+def _cover(events, first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of rows ``first .. end - 1`` at one site: the share of each row that ``events``
+    (:class:`PriceEvent`, in the order given: a later one replaces an earlier where they
+    overlap) cover [-], and the sum of each covered part x its price [currency/MWh]. The
+    row's price is then ``(1 - cover) x the zone's + sum``, blended once: two events
+    meeting inside a row share it by their time, not one blended into the other."""
+    cover, total = np.zeros(end - first), np.zeros(end - first)
+    cuts = sorted({min(max(x, first), end) for e in events for x in (e.lo, e.hi)})
+    for a, b in pairwise(cuts):
+        on = [e for e in events if e.lo <= a and b <= e.hi]
+        if not on:
+            continue
+        rows = np.arange(int(np.floor(a)), int(np.ceil(b)))
+        share = np.clip(np.minimum(rows + 1, b) - np.maximum(rows, a), 0.0, 1.0)
+        cover[rows - first] += share
+        total[rows - first] += share * on[-1].price_per_mwh
+    return np.minimum(cover, 1.0), total
 
 
 def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, ...]],
@@ -136,10 +157,10 @@ def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, 
         return signals
     col = {n: i for i, n in enumerate(site_names)}
     dt = float(step_s)
-    zone_price = np.asarray(signals.price_per_mwh, dtype=float)
+    zone_price = (np.asarray(signals.price_per_mwh, dtype=float)
+                  if signals.zone_price_per_mwh is None else signals.zone_price_per_mwh)
     price = zone_price.copy()
-    covered = (np.zeros(price.shape, dtype=bool) if signals.priced is None
-               else signals.priced.copy())
+    covered = np.zeros(price.shape, dtype=bool)
     n_rows = price.shape[0]
     out = list(signals.price_events)
     for e in priced:
@@ -148,21 +169,20 @@ def with_price_events(signals: GridSignals, events, zones: dict[str, tuple[str, 
         first, end = max(0, int(np.floor(lo + 1e-9))), min(n_rows, int(np.ceil(hi - 1e-9)))
         if end <= first:
             continue  # outside the run
-        rows = np.arange(first, end)
-        share = np.clip(np.minimum(rows + 1, hi) - np.maximum(rows, lo), 0.0, 1.0)
         ann = (e.announce_unix_s - first_row_unix_s) / dt
         for name in e.targets(zones):
-            s = col[name]
-            here = np.nan_to_num(price[rows, s], nan=0.0)
-            price[rows, s] = (1.0 - share) * here + share * float(e.price_per_mwh)
-            covered[rows, s] |= share > 0
-            out.append(PriceEvent(site=s, announce_row=max(0, int(np.ceil(ann - 1e-9))),
+            out.append(PriceEvent(site=col[name], announce_row=max(0, int(np.ceil(ann - 1e-9))),
                                   first_row=first, end_row=end,
                                   price_per_mwh=float(e.price_per_mwh),
-                                  shares=tuple(share.tolist())))
+                                  lo=max(lo, 0.0), hi=min(hi, float(n_rows))))
+    for s in sorted({e.site for e in out}):
+        cover, total = _cover([e for e in out if e.site == s], 0, n_rows)
+        on = cover > 0
+        here = np.nan_to_num(zone_price[on, s], nan=0.0)
+        price[on, s] = (1.0 - cover[on]) * here + total[on]
+        covered[on, s] = True
     return replace(signals, price_per_mwh=price, price_events=tuple(out), priced=covered,
-                   zone_price_per_mwh=(zone_price if signals.zone_price_per_mwh is None
-                                       else signals.zone_price_per_mwh))
+                   zone_price_per_mwh=zone_price)
 
 
 class GridFeed:
@@ -206,22 +226,17 @@ class GridFeed:
         they carry the zone's future price. (Under the carbon objectives a price changes no
         weight.)"""
         sig = self.signals
-        seen = None
-        for e in sig.price_events:
-            if e.announce_row > row:
-                continue  # not announced yet: the future
-            lo, hi = max(e.first_row, row), min(e.end_row, row + self.forecast_steps)
-            if lo >= hi:
-                continue
-            if seen is None:
-                seen = np.nan_to_num(sig.zone_price_per_mwh[rows, self._cols[None, :]],
-                                     nan=0.0)
-            share = np.asarray(e.shares[lo - e.first_row:hi - e.first_row])
-            k = slice(lo - row, hi - row)
-            seen[k, e.site] = (1.0 - share) * seen[k, e.site] + share * e.price_per_mwh
+        end = min(row + self.forecast_steps, sig.price_per_mwh.shape[0])
+        known = [e for e in sig.price_events  # announced (not the future) and ahead
+                 if e.announce_row <= row and e.first_row < end and e.end_row > row]
+        for s in sorted({e.site for e in known}):
+            cover, total = _cover([e for e in known if e.site == s], row, end)
+            k = np.flatnonzero(cover > 0)
+            zone = np.nan_to_num(sig.zone_price_per_mwh[rows[k, s], s], nan=0.0)
+            seen = (1.0 - cover[k]) * zone + total[k]
             # a row an event covers is weighed at its price, green or not (as booked)
-            self.fc_w[k, e.site] = grid_weights("cost", None, None, seen[k, e.site],
-                                                np.zeros(hi - lo, dtype=bool))
+            self.fc_w[k, s] = grid_weights("cost", None, None, seen,
+                                           np.zeros(len(k), dtype=bool))
 
     def attach(self, obs: Observation) -> Observation:
         """``obs`` with the grid objective and its weights now and ahead (read-only)."""

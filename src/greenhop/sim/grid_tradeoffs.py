@@ -7,7 +7,10 @@ paired_difference`: mean, 95% bootstrap interval, share of seeds where it is low
 
     python -m greenhop.sim.grid_tradeoffs SWEEP_DIR [POLICY ...]
 
-prints the markdown table of ``docs/grid.md``.
+prints the markdown table of ``docs/grid.md``, one per policy and, where the sweep has
+other grid columns (``--set alpha=0.5,0.8``), per value of them. A cells.csv that is not
+a sweep's, a sweep without ``grid.objective`` or without its ``energy`` cells (the
+baseline) is a one-line error, exit code 2.
 """
 
 from __future__ import annotations
@@ -26,19 +29,35 @@ METRICS = (("job_co2_kg", "kg CO2"), ("job_co2_avg_kg", "kg CO2 (avg)"),
            ("jct_mean_h", "JCT h"))
 
 
+def check_columns(cells: pd.DataFrame) -> None:
+    """Refuse cells that are not a sweep's (``policy`` and ``seed`` columns) or whose sweep
+    has no ``grid.objective`` grid (UserError)."""
+    missing = [c for c in ("policy", "seed") if c not in cells.columns]
+    if missing:
+        raise UserError(f"not a sweep's cells: no column {', '.join(map(repr, missing))}")
+    if KEY not in cells.columns:
+        raise UserError(f"the sweep has no '{KEY}' grid; run it with --set "
+                        f"{KEY}=energy,carbon,cost")
+
+
 def objective_tradeoffs(cells: pd.DataFrame, policy: str, baseline: str = "energy",
                         metrics=METRICS) -> list[dict]:
     """Per objective other than ``baseline`` and per metric: the means of both and the
     paired difference over the seeds both ran (``{"objective", "metric", "mean",
     "baseline_mean", "diff": paired_difference(...)}``)."""
-    if KEY not in cells.columns:
-        raise UserError(f"the sweep has no '{KEY}' grid; run it with --set "
-                        f"{KEY}=energy,carbon,cost")
+    check_columns(cells)
     rows = cells[cells["policy"] == policy]
     if rows.empty:
         raise UserError(f"policy {policy!r} is not in the sweep; policies: "
-                        f"{', '.join(sorted(cells['policy'].unique()))}")
+                        f"{', '.join(sorted(map(str, cells['policy'].unique())))}")
+    if rows.duplicated([KEY, "seed"]).any():
+        raise UserError(f"policy {policy!r}: several cells per objective and seed (another "
+                        "grid column); pair within one value of it")
     base = rows[rows[KEY] == baseline].set_index("seed")
+    if base.empty:
+        raise UserError(f"no cell has {KEY}={baseline}, the baseline the others are paired "
+                        f"with (objectives: {', '.join(sorted(map(str, rows[KEY].unique())))}"
+                        f"); run the sweep with {baseline} among them")
     out = []
     for objective in [o for o in rows[KEY].unique() if o != baseline]:
         other = rows[rows[KEY] == objective].set_index("seed")
@@ -57,6 +76,10 @@ def objective_tradeoffs(cells: pd.DataFrame, policy: str, baseline: str = "energ
 
 def tradeoffs_markdown(rows: list[dict], policy: str) -> str:
     """The rows of :func:`objective_tradeoffs` as a markdown table."""
+
+    def g(x, spec=".4g"):  # no value (no seed in common, no number): a dash
+        return "–" if x is None or x != x else format(x, spec)
+
     lines = [f"| {policy}: objective | metric | mean (energy) | mean (objective) | "
              "paired diff, 95% CI | seeds lower |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -64,9 +87,16 @@ def tradeoffs_markdown(rows: list[dict], policy: str) -> str:
         ci = ("–" if d["ci_lo"] is None
               else f"{d['mean']:+.4g} [{d['ci_lo']:+.4g}, {d['ci_hi']:+.4g}]")
         lines.append(f"| {r['objective']} | {r['metric']} ({r['unit']}) | "
-                     f"{r['baseline_mean']:.4g} | {r['mean']:.4g} | {ci} | "
-                     f"{d['share_a_lt_b_pct']:.0f}% of {d['n']} |")
+                     f"{g(r['baseline_mean'])} | {g(r['mean'])} | {ci} | "
+                     f"{g(d['share_a_lt_b_pct'], '.0f')}% of {d['n']} |")
     return "\n".join(lines)
+
+
+def other_grid_columns(cells: pd.DataFrame) -> list[str]:
+    """The sweep's grid columns other than ``grid.objective``: a sweep's cells have
+    ``scenario, seed``, its grid columns, then ``policy`` and the metrics."""
+    cols = list(cells.columns)
+    return [c for c in cols[cols.index("seed") + 1:cols.index("policy")] if c != KEY]
 
 
 def main(argv: list[str]) -> int:
@@ -75,18 +105,30 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     path = Path(argv[0]) / "cells.csv"
+    if not path.is_file():
+        print(f"error: {path} does not exist; give a finished sweep's folder",
+              file=sys.stderr)
+        return 2
+    text = []
     try:
-        if not path.is_file():
-            raise UserError(f"{path} does not exist; give a finished sweep's folder")
-        cells = pd.read_csv(path)
+        try:
+            cells = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors too
+            raise UserError(f"not a CSV file ({str(exc).splitlines()[0]})") from None
+        check_columns(cells)
         policies = argv[1:] or sorted(p for p in cells["policy"].unique()
                                       if not str(p).startswith("bound:"))
+        others = other_grid_columns(cells)
         for policy in policies:
-            print(tradeoffs_markdown(objective_tradeoffs(cells, policy), policy))
-            print()
+            parts = cells.groupby(others, dropna=False) if others else [((), cells)]
+            for values, part in parts:
+                title = ", ".join([str(policy), *(f"{c}={v}" for c, v in
+                                                  zip(others, values, strict=True))])
+                text.append(tradeoffs_markdown(objective_tradeoffs(part, policy), title))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {path}: {exc}", file=sys.stderr)
         return 2
+    print("\n\n".join(text) + "\n")
     return 0
 
 

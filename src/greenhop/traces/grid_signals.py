@@ -300,14 +300,16 @@ def day_ahead_known_until(index: pd.DatetimeIndex, offset_s: float = 0.0) -> np.
     day D and cover the delivery day D+1 in Central European time, which ends at 22:00
     UTC (summer) or 23:00 UTC (winter) of D+1. So at signal time ``tau`` prices are known
     for every interval starting before 22:00 UTC of D+1 when ``tau`` is at or after 12:00
-    UTC of D, else before 22:00 UTC of D.
+    UTC of D, else before 22:00 UTC of D. A step (of ``index``'s spacing) counts as known
+    only if it ends by then: a 2 h step from 21:00 holds an hour not yet published.
     """
     shifted = index + pd.Timedelta(seconds=offset_s)
     t = shifted.as_unit("s").asi8.astype(np.int64)
+    step = int(t[1] - t[0]) if len(t) > 1 else 0
     day = (t // 86400) * 86400
     ahead = np.where(t - day >= 12 * 3600, 86400, 0)
     end = day + ahead + 22 * 3600                # the first interval start not yet known
-    last = np.searchsorted(t, end, side="left") - 1
+    last = np.searchsorted(t + step, end, side="right") - 1  # the last step ending by then
     return np.maximum(last, np.arange(len(t)))  # the present step is always known
 
 
