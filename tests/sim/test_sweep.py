@@ -61,7 +61,7 @@ def test_serial_cells_are_byte_identical_to_simulate(scenario, serial_run):
 
 
 def test_grid_values_reach_the_scenario_of_their_cells(scenario, tmp_path):
-    spec = prepare_sweep(scenario, seeds="2", policies=["energy-greedy"],
+    spec = prepare_sweep(scenario, seeds="2", policies=["feasibility-aware"],
                          sets=["alpha=0.02,0.5", "migration.startup=30s,2h"])
     assert [p for p in spec.points] == [
         {"alpha": 0.02, "migration.startup": "30s"}, {"alpha": 0.02, "migration.startup": "2h"},
@@ -73,13 +73,13 @@ def test_grid_values_reach_the_scenario_of_their_cells(scenario, tmp_path):
         d = json.loads(json.dumps(doc))
         d["alpha"] = point["alpha"]
         d["migration"]["startup"] = point["migration.startup"]
-        expected = simulate(d, policies=["energy-greedy"], seed=2).to_json()
-        assert cells[Cell(i, 2, "energy-greedy").key + ".json"] == expected
-    # a two-hour restart lengthens the moves; alpha decides which of them were infeasible
-    m = [json.loads(cells[Cell(i, 2, "energy-greedy").key + ".json"])["policies"]
-         ["energy-greedy"] for i in range(4)]
-    assert m[0]["downtime_h"] < m[1]["downtime_h"]
-    assert m[1]["infeasible_migrations"] > m[3]["infeasible_migrations"]
+        expected = simulate(d, policies=["feasibility-aware"], seed=2).to_json()
+        assert cells[Cell(i, 2, "feasibility-aware").key + ".json"] == expected
+    # a two-hour restart lengthens the moves; alpha decides whether the rule allows them
+    m = [json.loads(cells[Cell(i, 2, "feasibility-aware").key + ".json"])["policies"]
+         ["feasibility-aware"] for i in range(4)]
+    assert m[2]["downtime_h"] < m[3]["downtime_h"]
+    assert m[1]["migrations"] < m[3]["migrations"]
     df = pd.read_parquet(outcome.out / "cells.parquet")
     assert list(df.columns[:5]) == ["scenario", "seed", "alpha", "migration.startup", "policy"]
     assert sorted(set(df["migration.startup"])) == ["2h", "30s"]

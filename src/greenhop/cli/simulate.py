@@ -34,16 +34,17 @@ _SUMMARY = (
     ("job_co2_kg", "CO2 kg", "{:,.1f}"),          # with grid signals only (docs/grid.md)
     ("job_energy_cost", "cost", "{:,.2f}"),
 )
-#: columns shown only when some policy has them
-_OPTIONAL = ("gap_closed", "job_co2_kg", "job_energy_cost")
-#: the footnote, per column (by the start of its key): only the columns shown are defined
+#: the footnote, per column: only the columns shown are defined (which are shown, and
+#: which ratios are withheld, follow report.html: greenhop.sim.report.column_shown and
+#: ratio_guards)
 _LEGEND = (
     ("job_nr_kwh", "job grid kWh = grid energy the jobs cause (with jobs minus base load "
                    "only)"),
     ("saved_vs_static_pct", "saved = vs static"),
     ("job_green_share", "green = jobs' green share"),
-    ("gap_closed", "gap S / ST = share of static's gap to the space / space-time bound "
-                   "closed"),
+    ("gap_closed_space_pct", "gap S = share of static's gap to the space bound closed"),
+    ("gap_closed_spacetime_pct", "gap ST = share of static's gap to the space-time bound "
+                                 "closed"),
     ("slowdown_p90", "sd p90 = 90th-percentile slowdown"),
     ("stability_cv", "CV = stability (coefficient of variation of slowdown)"),
     ("window_closed_before_payback", "lost = moves whose window closed before payback"),
@@ -114,7 +115,7 @@ def simulate_command(
         work_reference_name,
     )
     from greenhop.sim.policy_table import check_policy_names
-    from greenhop.sim.report import SHORT_MARK
+    from greenhop.sim.report import SHORT_MARK, column_shown, ratio_guards
     from greenhop.sim.scenario import check_seed, load_scenario
     from greenhop.sim.sweep_store import holds_a_sweep
 
@@ -156,16 +157,17 @@ def simulate_command(
     if as_json:
         typer.echo(result.to_json(), nl=False)
         return
-    columns = [c for c in _SUMMARY
-               if any(m.get(c[0]) is not None for m in result.metrics_by_policy.values())
-               or not c[0].startswith(_OPTIONAL)]
+    columns = [c for c in _SUMMARY if column_shown(result.metrics_by_policy, c[0])]
     console = Console(highlight=False)
     if not console.is_terminal and console.width < 132:
         console = Console(highlight=False, width=132)
     metrics = result.metrics_by_policy
     short = short_of_work(metrics)  # their saving is partly work left undone: marked
+    guards = ratio_guards(result)  # ratios over a tiny denominator: withheld, as the report
 
     def cell(name: str, key: str, fmt: str) -> str:
+        if (name, key) in guards:
+            return "n/a"
         text = _cell(fmt, metrics[name].get(key))
         return text + SHORT_MARK if key == "saved_vs_static_pct" and name in short else text
 
@@ -173,14 +175,19 @@ def simulate_command(
                  columns=[label for _, label, _ in columns],
                  rows=[(name, [cell(name, k, fmt) for k, _, fmt in columns])
                        for name in metrics])
-    console.print("; ".join(text for key, text in _LEGEND
-                            if any(k.startswith(key) for k, _, _ in columns)))
-    if short and any(k == "saved_vs_static_pct" for k, _, _ in columns):
+    keys_shown = {k for k, _, _ in columns}
+    console.print("; ".join(text for key, text in _LEGEND if key in keys_shown))
+    withheld = list(dict.fromkeys(g.reason for (_, k), g in guards.items() if k in keys_shown))
+    if withheld:
+        console.print("n/a = " + "; ".join(withheld) + ": a ratio over a tiny denominator is "
+                      "noise (as in report.html)")
+    if any(p in short and (p, "saved_vs_static_pct") not in guards for p in metrics) \
+            and "saved_vs_static_pct" in keys_shown:
         whose = work_reference_name(metrics)
         console.print(f"{SHORT_MARK} = did less than {WORK_SHARE_FOR_GAP:.0%} of {whose} "
                       f"({work_reference(metrics):,.1f} GPU-h): part of the saving is work left "
                       "undone, so it is not marked best (work_done_gpu_h in metrics.json)")
-    if any(k == "job_co2_kg" or k == "job_energy_cost" for k, _, _ in columns):
+    if "job_co2_kg" in keys_shown or "job_energy_cost" in keys_shown:
         currency = any_currency(result.metrics_by_policy)
         console.print(f"CO2 kg / cost = the jobs' grid energy x the marginal carbon intensity / "
                       f"the price [{currency}] of each step (docs/grid.md)")

@@ -297,6 +297,8 @@ class FleetCore:
                 "bytes": float(nbytes), "bytes_sent": 0.0,
                 "bandwidth_bps": float(inp.network.bandwidth_bps[src, d]),
                 "window_at_start_s": float(inp.remaining_window_s[step, d]),
+                # the window runs on past the horizon: its length is only known to there
+                "window_at_start_censored": self._open_at_horizon(step, d),
                 "energy_j": 0.0, "window_closed": False, "aborted": False,
                 "fallback": False, "decided_step": step,
                 "save_s": 0.0, "transfer_s": 0.0, "restore_s": 0.0,
@@ -353,6 +355,14 @@ class FleetCore:
             rec["bytes"] = sent
         state.restore_left_s[j] = max(0.0, float(restore_s))
 
+    def _open_at_horizon(self, step: int, d: int) -> bool:
+        """Site ``d``'s window at ``step`` is still open at the end of the horizon (the
+        windows are known only up to it): its remaining length is a lower bound (records
+        only)."""
+        inp = self.inputs
+        rem = float(inp.remaining_window_s[min(step, inp.n_steps), d])
+        return rem > 0.0 and rem >= (inp.n_steps - step) * self.dt_s - 1e-6
+
     def finish_migration(self, j: int, end_s: float, step_after: int) -> None:
         """Job ``j`` has restored at its destination at ``end_s``."""
         state, inp = self.state, self.inputs
@@ -364,8 +374,15 @@ class FleetCore:
             rec = state.migrations[state.mig_rec[j]]
             rec["end_s"] = float(end_s)
             rec["downtime_s"] = float(end_s - rec["start_s"])
-            rec["window_at_end_s"] = float(inp.remaining_window_s[min(step_after,
-                                                                      inp.n_steps), d])
+            # the window left at the move's end itself, not at the next step boundary: from
+            # the step holding ``end_s`` (the next one when it ends on a boundary before the
+            # horizon), less the part of that step already gone
+            dt = self.dt_s
+            on_edge = end_s >= step_after * dt - 1e-6 and step_after < inp.n_steps
+            k = step_after if on_edge else step_after - 1
+            rem = float(inp.remaining_window_s[k, d])
+            rec["window_at_end_s"] = max(0.0, rem - (float(end_s) - k * dt))
+            rec["window_at_end_censored"] = self._open_at_horizon(k, d)
         elif state.scale_to[j] >= 0:  # a rescale: keep the new count, free the rest
             new = int(state.scale_to[j])
             state.occupied[d] -= state.g_move[j] - new
@@ -415,6 +432,7 @@ class FleetCore:
                 # judged from here on against the new destination's window, the one it
                 # lands in (``window_closed`` keeps saying that one closed in flight)
                 rec["window_at_start_s"] = float(inp.remaining_window_s[step, new])
+                rec["window_at_start_censored"] = self._open_at_horizon(step, new)
                 state.counters["fallback_migrations"] += 1
                 self.segment(j, now, "migrating", new)
                 return

@@ -197,8 +197,10 @@ def _net_green_losses(inp: SimInputs, res: RunResult, moves: list[dict]) -> int 
     segs: dict[int, list[tuple]] = {}
     for seg in res.segments:
         segs.setdefault(seg[0], []).append(seg)
-    leaves: dict[int, list[float]] = {}  # every time a job began to leave (aborted moves too)
-    for m in res.migrations:
+    # the stay ends when the job left again: a completed move's start (an aborted move
+    # restarts the job where it was, so its stay goes on)
+    leaves: dict[int, list[float]] = {}
+    for m in moves:
         leaves.setdefault(m["job"], []).append(m["start_s"])
     horizon = inp.scenario.horizon_s
     losses = 0
@@ -217,8 +219,13 @@ def ideal_time_s(inp: SimInputs) -> np.ndarray:
     """Each job's ideal time [s], ``[J]``: its work on its GPUs at the throughput of its
     arrival site (the fastest site it may use where it has none: :func:`ideal_throughput`),
     the denominator of its slowdown."""
-    tp = ideal_throughput(inp.throughput, inp.job_origin, inp.job_allowed)
-    return inp.job_work_gpu_s / (inp.job_gpus * tp)
+    return inp.job_work_gpu_s / _ideal_rate(inp)
+
+
+def _ideal_rate(inp: SimInputs) -> np.ndarray:
+    """Each job's ideal rate of work [reference GPU-s per s], ``[J]``: its GPUs at the
+    throughput :func:`ideal_time_s` divides by."""
+    return inp.job_gpus * ideal_throughput(inp.throughput, inp.job_origin, inp.job_allowed)
 
 
 def _booked_base(inp: SimInputs, base: BaseOnly | None, steps: int) -> BaseOnly:
@@ -261,22 +268,36 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
     end = np.where(finished, res.job_finish_s, horizon_end)
     arrived = arrival < horizon_end
     jct_s = (end - arrival)[arrived]
-    slowdown = jct_s / ideal_time_s(inp)[arrived]
+    # An unfinished job's slowdown: it cannot finish before the horizon plus its remaining
+    # work at its ideal rate (that of ideal_time_s), a lower bound on its completion, so
+    # that leaving a job undone never reads as a slowdown under 1 (jct_s stays the time
+    # it has had, the time booked).
+    rest_s = np.where(finished, 0.0,
+                      np.maximum(res.job_remaining_gpu_s, 0.0) / _ideal_rate(inp))[arrived]
+    slowdown = (jct_s + rest_s) / ideal_time_s(inp)[arrived]
     started = ~np.isnan(res.job_start_s)
     queue_s = (np.where(started, res.job_start_s, horizon_end) - arrival)[arrived]
     deadline = inp.job_deadline_s
-    missed = np.where(finished, res.job_finish_s > deadline + 1e-9, deadline < horizon_end)
+    # unfinished at a deadline that is the end of the horizon: missed (<=)
+    missed = np.where(finished, res.job_finish_s > deadline + 1e-9,
+                      deadline <= horizon_end + 1e-9)
     moves = [m for m in res.migrations if m["end_s"] is not None and not m["aborted"]]
     window_lost = infeasible = 0
     for m in moves:
         d = m["dst"]
-        p_job = inp.job_gpus[m["job"]] * inp.gpu_power_w[d] * inp.pue[d]
+        # the moved GPUs pay the move back (a partial job's staying ones never moved), as
+        # the policies and net_green_gain_j count it
+        p_job = inp.job_g_move[m["job"]] * inp.gpu_power_w[d] * inp.pue[d]
         payback_s = m["energy_j"] / max(p_job, 1e-9)
         # a redirected move's closed window is the one it left: judge the one it landed in
         closed = m["window_closed"] and not m["fallback"]
-        if closed or m["window_at_end_s"] < payback_s:
+        # A window still open at the horizon is censored: its recorded length is a lower
+        # bound, so a length short of the rule is no evidence; only a known length judges.
+        if closed or (m["window_at_end_s"] < payback_s
+                      and not m.get("window_at_end_censored", False)):
             window_lost += 1
-        if m["downtime_s"] > sc.alpha * m["window_at_start_s"] + 1e-9:
+        if (m["downtime_s"] > sc.alpha * m["window_at_start_s"] + 1e-9
+                and not m.get("window_at_start_censored", False)):
             infeasible += 1
     carbon = inp.carbon_g_per_kwh
     has_c = ~np.isnan(carbon)
@@ -360,13 +381,21 @@ def gap_closed(static_kwh: float | None, policy_kwh: float | None, bound: dict,
     """``(100 x (static - policy) / (static - bound), None)`` on ``job_nr_kwh``, or
     ``(None, why)`` when it is not defined: the policy did less than
     :data:`WORK_SHARE_FOR_GAP` of the work the bound requires (``bound["work_gpu_h"]``),
-    the bound did not solve, or static is at the bound. ``bound`` is the scenario's bound
-    (its ``to_dict``); ``own_bound_kwh``, when given, the bound priced at the policy's own
-    work (a true lower bound for it), used in its place.
+    the bound did not solve, the run has no bound of its own (``own_bound_kwh`` None), or
+    static is at the bound. ``bound`` is the scenario's bound (its ``to_dict``);
+    ``own_bound_kwh`` the bound priced at the policy's own work (a true lower bound for it,
+    ``bound_<kind>_kwh``), the ``bound`` of the ratio.
     """
-    b = bound.get("job_nr_kwh") if own_bound_kwh is None else own_bound_kwh
-    if b is None or bound.get("status") not in (None, "Optimal"):
+    if bound.get("job_nr_kwh") is None or bound.get("status") not in (None, "Optimal"):
         return None, f"the bound did not solve (status {bound.get('status')})"
+    # Only the bound priced at this run's own work bounds it: the scenario's bound is priced
+    # at static's work and is no lower bound for a run that did other work (a 200 % gap).
+    b = own_bound_kwh
+    if b is None:
+        return None, ("no bound for this run (a bound with a slowdown quantile is not priced "
+                      "at a run's own work)" if bound.get("slowdown_quantile") is not None
+                      else "no bound for this run (it ran a pinned or partial job away from "
+                      "its origin, a placement the bound does not have)")
     if static_kwh is None or policy_kwh is None:
         return None, "static did not run"
     need = float(bound.get("work_gpu_h") or 0.0)
@@ -397,8 +426,10 @@ def compare(metrics: dict[str, dict], bounds: dict[str, dict] | None = None
             m["site_saved_vs_static_pct"] = _r(
                 100.0 * (site_base - m["non_renewable_kwh"]) / site_base, 4)
         for kind, bound in (bounds or {}).items():
-            pct, why = gap_closed(base, m["job_nr_kwh"], bound, m.get("work_done_gpu_h"),
-                                  m.get(f"bound_{kind}_kwh"))
+            # bound_<kind>_kwh None: the run has no bound of its own (no gap); absent: the
+            # metrics were not priced per run, so the scenario's bound stands in
+            own = m.get(f"bound_{kind}_kwh", bound.get("job_nr_kwh"))
+            pct, why = gap_closed(base, m["job_nr_kwh"], bound, m.get("work_done_gpu_h"), own)
             m[f"gap_closed_{kind}_pct"] = pct
             if why is not None:
                 m[f"gap_closed_{kind}_why"] = why

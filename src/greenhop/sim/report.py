@@ -8,6 +8,7 @@ loads nothing from anywhere. Styles are inline CSS.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
 from greenhop import viz
@@ -80,6 +81,7 @@ _GRID_COLUMNS = (("job_co2_kg", "job CO2 kg (marginal)", 3),
                  ("dr_excess_kwh", "DR excess kWh", 3),
                  ("flex_kwh", "flex kWh", 2),
                  ("dr_moved_pct", "DR shed moved %", 1))
+_GRID_KEYS = tuple(k for k, _, _ in _GRID_COLUMNS)
 
 
 _BARS = (("job_nr_kwh", "job non-renewable [kWh]"),
@@ -96,9 +98,34 @@ def _fmt(v, digits: int) -> str:
     return f"{v:,.{digits}f}"
 
 
-def ratio_guards(result) -> dict[tuple[str, str], Guarded]:
+@dataclass(frozen=True)
+class Withheld(Guarded):
+    """A ratio :func:`ratio_guards` withholds, with what its denominator is and the floor
+    it fell under (for "withheld (...)" notes)."""
+
+    what: str = ""
+    floor: float = 0.0
+    unit: str = ""
+
+    @property
+    def reason(self) -> str:
+        """``withheld (static's job energy under 1 kWh)``."""
+        return f"withheld ({self.what} under {self.floor:,.3g} {self.unit})"
+
+
+def column_shown(metrics: dict[str, dict], key: str) -> bool:
+    """Whether the comparison shows (and its footnote defines) the column of ``key``: the
+    one rule of report.html and of ``greenhop simulate``'s table. Always, or, for a figure
+    only some scenarios compute (an offline bound, the oracle gap, grid signals), when
+    some policy has the key at all (a column of "–" then says it is undefined, and why)."""
+    optional = key.startswith(_OPTIONAL_PREFIXES) or key in _GRID_KEYS
+    return not optional or any(key in m for m in metrics.values())
+
+
+def ratio_guards(result) -> dict[tuple[str, str], Withheld]:
     """The ratios of the report whose denominator is too small to read, per
-    ``(policy, metric)``: shown as ``n/a (gap < x)`` with a warning instead of a number.
+    ``(policy, metric)``: shown as ``n/a (gap < x)`` with a warning instead of a number
+    (by report.html and ``greenhop simulate``'s table alike).
 
     Denominators: static's job non-renewable energy (saved vs static), static minus the
     bound (gap closed), feasibility-aware minus oracle-window (oracle gap closed).
@@ -127,7 +154,7 @@ def ratio_guards(result) -> dict[tuple[str, str], Guarded]:
         for key, denom, floor, unit, what in checks:
             g = viz.guarded_pct(m.get(key), denom, floor=floor, unit=unit, what=what)
             if g.warn:
-                out[(p, key)] = g
+                out[(p, key)] = Withheld(g.value, g.text, g.warn, g.why, what, floor, unit)
     return out
 
 
@@ -142,17 +169,11 @@ def best_policy(metrics: dict[str, dict]) -> str | None:
     return min(nr, key=nr.get) if nr else None
 
 
-def _shown(metrics: dict[str, dict], key: str) -> bool:
-    """A column of ``key`` is shown: always, or, for a figure only some scenarios compute
-    (:data:`_OPTIONAL_PREFIXES`), when some policy has it."""
-    return not key.startswith(_OPTIONAL_PREFIXES) or any(key in m for m in metrics.values())
-
-
 def _table(metrics: dict[str, dict], guards) -> str:
     currency = next((m["currency"] for m in metrics.values() if "currency" in m), "")
-    columns = tuple(c for c in _COLUMNS if _shown(metrics, c[0])) + tuple(
+    columns = tuple(c for c in _COLUMNS if column_shown(metrics, c[0])) + tuple(
         (k, f"{label} [{currency}]" if k == "job_energy_cost" else label, d)
-        for k, label, d in _GRID_COLUMNS if any(k in m for m in metrics.values()))
+        for k, label, d in _GRID_COLUMNS if column_shown(metrics, k))
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
     rows = []
     best = best_policy(metrics)
@@ -194,7 +215,8 @@ def _comparison_note(metrics: dict[str, dict]) -> str:
 
 def _gap_sentence(metrics: dict[str, dict]) -> str:
     """The gap-closed columns' definition, when they are shown."""
-    if not any(_shown(metrics, k) for k, _, _ in _COLUMNS if k.startswith("gap_closed_")):
+    if not any(column_shown(metrics, k) for k, _, _ in _COLUMNS
+               if k.startswith("gap_closed_")):
         return ""
     return ("Gap closed = share of static's gap to an offline bound (linear program, perfect "
             "foresight, free migration) that the policy closes; \u2013 where it is not "
@@ -215,9 +237,18 @@ def _bars(metrics: dict[str, dict], guards) -> str:
     fig, omitted = viz.policy_bars(metrics, _BARS,
                                    withheld={k: g.why for k, g in guards.items()})
     parts = [] if fig is None else [viz.figure_block(fig, "fig-bars")]
-    if omitted:
-        parts.append('<p class="note">Not drawn (zero or undefined for every policy): '
-                     + html.escape(", ".join(omitted)) + ".</p>")
+    # a panel left out because its values were withheld (a tiny denominator) says so: they
+    # are not zero or undefined
+    labels = dict((label, key) for key, label in _BARS)
+    reasons: dict[str, list[str]] = {}
+    for label in omitted:
+        g = next((g for (_, k), g in guards.items() if k == labels.get(label)), None)
+        reason = ("Not drawn (zero or undefined for every policy)" if g is None
+                  else f"Not drawn, {g.reason}")
+        reasons.setdefault(reason, []).append(label)
+    for reason, names in reasons.items():
+        parts.append(f'<p class="note">{html.escape(reason)}: '
+                     + html.escape(", ".join(names)) + ".</p>")
     return "".join(parts)
 
 
