@@ -52,9 +52,13 @@ def test_suspend_resume_and_place() -> None:
     assert admission.can_suspend(phase, 0) and not admission.can_suspend(phase, 1)
     assert admission.can_resume(phase, 1) and not admission.can_resume(phase, 0)
     occ = np.array([0, 4, 0])
-    assert admission.can_place(inp, phase, occ, 2, 0)
-    assert not admission.can_place(inp, phase, occ, 2, 1)    # site full
-    assert not admission.can_place(inp, phase, occ, 0, 0)    # not queued
+    movable = inputs(job_mobility=np.array([0, 0, 0]))
+    assert admission.can_place(movable, phase, occ, 2, 0)
+    assert not admission.can_place(movable, phase, occ, 2, 1)  # site full
+    assert not admission.can_place(movable, phase, occ, 0, 0)  # not queued
+    # job 2 is pinned at its origin, site 1: it starts nowhere else
+    assert not admission.can_place(inp, phase, occ, 2, 0)
+    assert admission.can_place(inp, phase, np.array([0, 0, 0]), 2, 1)
 
 
 def test_arrival_site_is_the_origin_or_the_site_with_most_free_slots() -> None:

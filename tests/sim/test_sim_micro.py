@@ -171,6 +171,18 @@ def test_place_starts_a_queued_job_elsewhere():
     assert m["migrations"] == 0 and m["rejected_actions"] == 0
 
 
+@pytest.mark.parametrize("mobility", ["pinned", "partial"])
+def test_place_never_starts_a_pinned_or_partial_job_away_from_its_origin(mobility):
+    """A pinned job never leaves its origin, and a partial job's staying GPUs are at home
+    there (the bounds assume both): a Place elsewhere was accepted, and the bounds then
+    no longer bounded the run."""
+    jobs = [{**micro()["jobs"][0], "mobility": mobility,
+             **({"migratable_share": 0.5, "gpus": 2} if mobility == "partial" else {})}]
+    _inp, res, m = run(micro(jobs=jobs), PlaceAt("b"))
+    assert m["rejected_actions"] >= 1
+    assert {site for _j, site, *_ in res.segments} == {0}  # it ran at a, its origin
+
+
 def test_carbon_follows_grid_energy_and_intensity():
     d = micro()
     d["sites"][0]["carbon_intensity"] = 500.0

@@ -53,6 +53,12 @@ PARTIAL = 2
 MOBILITY_NAMES = ("migratable", "pinned", "partial")
 
 
+def starts_at_origin_only(mobility: int, origin: int) -> bool:
+    """Whether a job may start only at its origin: a pinned job never leaves it, and a
+    partial job's staying GPUs are at home there (the bounds assume both)."""
+    return origin >= 0 and mobility in (PINNED, PARTIAL)
+
+
 def ideal_throughput(throughput: np.ndarray, origin: np.ndarray,
                      allowed: np.ndarray) -> np.ndarray:
     """Each job's relative throughput in its ideal time [-], ``[J]`` (a slowdown's

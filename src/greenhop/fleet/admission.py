@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.core.observation import PINNED, QUEUED, RUNNING, SUSPENDED
+from greenhop.core.observation import (
+    PINNED,
+    QUEUED,
+    RUNNING,
+    SUSPENDED,
+    starts_at_origin_only,
+)
 
 
 def resolve(key, index: dict[str, int], count: int) -> int:
@@ -80,10 +86,13 @@ def can_resume(phase, j: int, *, site=None, closed=None) -> bool:
 
 def can_place(inputs, phase, occ, j: int, s: int, *, drained=None, gpus=None) -> bool:
     """Place: a queued job on an allowed, not drained site with free slots for all its
-    GPUs."""
+    GPUs; a pinned or partial job with an origin only there (it starts elsewhere only
+    when the operator drains its origin, :func:`arrival_site`)."""
     count = inputs.job_gpus if gpus is None else gpus
+    origin = int(inputs.job_origin[j]) if j >= 0 else -1
     return bool(
         j >= 0 and s >= 0 and phase[j] == QUEUED and inputs.job_allowed[j, s]
+        and (s == origin or not starts_at_origin_only(int(inputs.job_mobility[j]), origin))
         and fits(inputs, occ, s, count[j])
         and operator_allows(-1, s, drained=drained)
     )

@@ -57,6 +57,7 @@ from greenhop.core.observation import (
     Resume,
     Suspend,
     ideal_throughput,
+    starts_at_origin_only,
 )
 from greenhop.model import constants as C
 from greenhop.model import evaluate
@@ -301,6 +302,8 @@ class HorizonPlannerPolicy(PolicyBase):
             origin = int(obs.job_origin[j])
             if not ok.any() or (origin >= 0 and ok[origin]):
                 continue  # nowhere else, or its own site has room: the fleet starts it there
+            if starts_at_origin_only(int(obs.job_mobility[j]), origin):
+                continue  # pinned, or partial with its home there: it waits for its origin
             head = np.where(ok, headroom - g * site_w, -np.inf)
             s = int(np.argmax(head))
             if head[s] < 0 and not self._urgent(obs, np.array([j]), np.array([origin]))[0]:
