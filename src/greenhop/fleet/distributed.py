@@ -15,8 +15,10 @@ workers, one step at a time, before the core books the step's training
   pseudo-gradients: a ring all-reduce over the workers ordered by site, so each hop
   between two sites carries ``2 (n - 1) / n x V`` bytes (``V`` one pseudo-gradient,
   ``n`` workers taking part); hops inside a site cost nothing. The hops' rates are their
-  max-min fair shares of the directed links together with the migrations in flight at
-  the exchange's start (:meth:`~greenhop.fleet.network.Network.transfer_rates_bps`);
+  max-min fair shares of the directed links together with the migrations sending at the
+  exchange's start (their checkpoint written;
+  :meth:`~greenhop.fleet.network.Network.transfer_rates_bps`); other groups' exchanges
+  are not counted (docs/distributed.md, Limits);
   the exchange takes ``max_hop(8 bytes / rate) + (n - 1) x rtt_max``, during which every
   worker waits. Its network energy (bytes x the path's energy per bit, half on each end)
   is booked when it starts. The last outer step's exchange is booked but its time is
@@ -24,15 +26,16 @@ workers, one step at a time, before the core books the step's training
 * **elastic groups** go on without a worker that is not running: at each outer-step
   boundary a worker whose site's surplus is below the window threshold drops out
   (suspended; at least one worker stays) and a worker the group dropped rejoins when its
-  site has surplus again (a resume in place); a worker that is back running joins at the
-  next boundary. A worker the group dropped and a policy resumed is the policy's from
-  then on (the group does not drop it again); a worker a policy suspended is readmitted
-  by a policy only. An outer step still counts as one of the job's ``T`` when workers
-  miss it: the missing workers' local steps of that outer step are skipped (their data
-  is not seen), so the job ends after ``T`` outer steps, on fewer samples
-  (``outer_steps_missed`` counts worker-outer-steps skipped, ``worker_skipped_gpu_s``
-  their work [reference-GPU-s]: not work done, so the metrics' ``work_done_gpu_h``
-  leaves it out).
+  site has surplus again (a resume in place, booked from the next step); a worker that
+  is back running joins at the next boundary (one still resuming at a boundary, even
+  one in its step, joins at the one after). A worker the group dropped and a policy
+  resumed is the policy's from then on (the group does not drop it again); a worker a
+  policy suspended is readmitted by a policy only. An outer step still counts as one of
+  the job's ``T`` when workers miss it: the missing workers' local steps of that outer
+  step are skipped (their data is not seen), so the job ends after ``T`` outer steps, on
+  fewer samples (``outer_steps_missed`` counts worker-outer-steps skipped,
+  ``worker_skipped_gpu_s`` their work [reference-GPU-s]: not work done, so the
+  metrics' ``work_done_gpu_h`` leaves it out).
 
 Counters added to the core's: ``sync_bytes`` [B] and ``sync_network_j`` [J] of the
 exchanges, ``outer_steps`` completed, ``worker_wait_s`` (worker seconds spent waiting at
@@ -257,7 +260,9 @@ class Groups:
             state.counters.setdefault("sync_unreachable", 0)
             state.counters["sync_unreachable"] += 1
             return float("inf")               # no route between two workers: stalled
-        mi = np.flatnonzero((state.phase == MIGRATING) & (state.bytes_left > 0))
+        # the migrations sending now: a checkpoint still being written holds no link
+        mi = np.flatnonzero((state.phase == MIGRATING) & (state.bytes_left > 0)
+                            & (state.save_left_s <= _EPS))
         all_src = np.concatenate([src, state.mig_src[mi]])
         all_dst = np.concatenate([dst, state.dest[mi]])
         rates, _ = net.transfer_rates_bps(all_src, all_dst)
@@ -328,7 +333,10 @@ class Groups:
         state.remaining_gpu_s[m] = now
         if g.elastic:
             running = self._drop_and_rejoin(g, step, at_s, compute, rate, running)
-            g.participants = running.copy()
+            # a worker whose resume ends later in this step is not running yet: it joins
+            # at the next boundary
+            step_now, start = self._step_start
+            g.participants = running & (start <= at_s - step_now + _EPS)
         return running
 
     def _drop_and_rejoin(self, g: Group, step: int, at_s: float, compute: np.ndarray,

@@ -201,9 +201,16 @@ def evaluate_distributed(
 
 def min_sync_every(params, workers, bandwidth_bps, **kwargs):
     """Smallest sync interval H [inner steps] whose exchange fits the sync rule:
-    ``ceil(sync_s / (sync_share x step_s))`` (at least 1)."""
-    step = kwargs.pop("step_s", STEP_S)
-    share = kwargs.pop("sync_share", SYNC_SHARE)
+    ``ceil(sync_s / (sync_share x step_s))`` (at least 1), then stepped by one to the H
+    that :func:`evaluate_distributed` judges feasible (``sync_s <= sync_share x (H x
+    step_s)``) and whose H - 1 it does not: the ceil's rounding can miss by one."""
+    step = np.asarray(kwargs.pop("step_s", STEP_S), dtype=float)
+    share = np.asarray(kwargs.pop("sync_share", SYNC_SHARE), dtype=float)
     cost = evaluate_distributed(params, workers, 1, bandwidth_bps, 1.0, step_s=step,
                                 sync_share=share, **kwargs)
-    return _out(np.maximum(1.0, np.ceil(cost.sync_s / (np.asarray(share) * step))))
+    t = cost.sync_s
+    h = np.maximum(1.0, np.ceil(t / (share * step)))
+    for _ in range(4):   # rounding is off by one at most; a few passes settle any case
+        h = np.where(t <= share * (h * step), h, h + 1.0)
+        h = np.where((h > 1) & (t <= share * ((h - 1.0) * step)), h - 1.0, h)
+    return _out(h)

@@ -137,13 +137,42 @@ def expand(job: JobSpec, keys: SpreadKeys | None, slots: dict[str, int],
                               f"{job.gpus} GPU(s) but site '{s}' has {slots[s]} slots")
         if job.allowed_sites and s not in job.allowed_sites:
             raise ConfigError(f"{where}.worker_sites[{i}]: '{s}' is not among allowed_sites")
+    part = _components(slots, links)
     if keys.worker_sites:
-        part = _components(slots, links)
         first = keys.worker_sites[0]
         for i, s in enumerate(keys.worker_sites):
             if part[s] != part[first]:
                 raise ConfigError(f"{where}.worker_sites[{i}]: no WAN path joins '{s}' and "
                                   f"'{first}': the workers could never exchange; add a link")
+    # Every worker holds its slots until the job ends (the others wait for it at the
+    # barrier): the workers that start on one site must all fit there at once.
+    starts = keys.worker_sites or ((job.origin,) * n if job.origin is not None else ())
+    for s in dict.fromkeys(starts):
+        k = starts.count(s)
+        if k * job.gpus > slots[s]:
+            key = "worker_sites" if keys.worker_sites else "origin"
+            raise ConfigError(f"{where}.{key}: job '{job.name}' starts {k} workers of "
+                              f"{job.gpus} GPU(s) on site '{s}' but it has {slots[s]} GPU "
+                              "slots: they could never all run; spread them over more sites")
+    # The workers stay in one WAN component (an exchange needs a path between them):
+    # that of their first sites, else the one sites they may use all belong to.
+    usable = [h for h in hosts if slots[h] >= job.gpus]
+    comps = {part[h] for h in usable}
+    allowed = job.allowed_sites
+    if starts:
+        home = part[starts[0]]
+        if len(comps) > 1:
+            allowed = tuple(h for h in hosts if part[h] == home)
+    elif len(comps) > 1:
+        a, b = sorted({next(h for h in usable if part[h] == c) for c in comps})[:2]
+        raise ConfigError(f"{where}.worker_sites: job '{job.name}' may place its workers on "
+                          f"sites no WAN path joins ('{a}' and '{b}'); give worker_sites, an "
+                          "origin or allowed_sites within one linked set of sites")
+    room = sum(slots[h] // job.gpus for h in (allowed or hosts))
+    if n > room:
+        raise ConfigError(f"{where}.workers: job '{job.name}' has {n} workers of {job.gpus} "
+                          f"GPU(s) but the sites it may use hold only {room} such workers "
+                          "at once; lower workers or gpus")
     movable = keys.movable
     if movable is None:
         movable = n if job.mobility == "migratable" else 0
@@ -161,6 +190,7 @@ def expand(job: JobSpec, keys: SpreadKeys | None, slots: dict[str, int],
         out.append(replace(
             job, name=name, work_gpu_h=job.work_gpu_h / n, checkpoint_bytes=state,
             mobility="migratable" if i < movable else "pinned", migratable_share=1.0,
+            allowed_sites=allowed,
             origin=keys.worker_sites[i] if keys.worker_sites else job.origin, worker=spec))
     return out
 

@@ -58,6 +58,42 @@ def _move(m) -> tuple[int, int, str]:
     return int(k), int(w), str(site)
 
 
+def _check_moves(inp, job: str, moves) -> None:
+    """Refuse, in one line naming the move and the job, a move the live driver would
+    refuse: a worker out of range, an unknown site or the site the worker is at, an outer
+    step outside ``1 .. T-1``."""
+    members = sorted((j.worker.index, i) for i, j in enumerate(inp.jobs)
+                     if j.worker is not None and j.worker.group == job)
+    n, total = len(members), inp.jobs[members[0][1]].worker.outer_steps
+    at = {w: (inp.site_names[inp.job_origin[i]] if inp.job_origin[i] >= 0 else None)
+          for w, i in members}
+    order = []
+    for pos, m in enumerate(moves):
+        try:
+            k, w, site = _move(m)
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(f"moves[{pos}]: job '{job}': a move is (outer_step, worker, "
+                              f"site); got {m!r}") from None
+        order.append((k, pos, w, site))
+    seen = set()
+    for k, pos, w, site in sorted(order):
+        where = f"moves[{pos}]: job '{job}'"
+        if not 0 <= w < n:
+            raise ConfigError(f"{where}: worker {w} is not one of its workers 0..{n - 1}")
+        if site not in inp.site_names:
+            raise ConfigError(f"{where}: unknown site '{site}'; sites: "
+                              f"{', '.join(sorted(inp.site_names))}")
+        if not 1 <= k <= total - 1:
+            raise ConfigError(f"{where}: outer step {k} is outside 1..{total - 1} (a move "
+                              "happens between two of its outer steps)")
+        if at[w] == site:
+            raise ConfigError(f"{where}: worker {w} is already at '{site}' then")
+        if (k, w) in seen:
+            raise ConfigError(f"{where}: worker {w} moves twice after outer step {k}")
+        seen.add((k, w))
+        at[w] = site
+
+
 def parity_scenario(workers: int, sync_every: int, outer_steps: int, model_params: float, *,
                     sites: tuple[str, ...] | list[str], placement=None,
                     sync_precision: str = "fp32", job: str = "diloco",
@@ -99,6 +135,8 @@ def expected_counts(scenario, job: str, moves=()) -> dict:
     inp = build_inputs(sc)
     if not any(j.worker is not None and j.worker.group == job for j in inp.jobs):
         raise ConfigError(f"no job spread over sites named '{job}' in scenario '{sc.name}'")
+    moves = list(moves)
+    _check_moves(inp, job, moves)
     policy = ScheduledWorkerMoves(job, moves)
     engine = Engine(inp, policy)
     policy.groups = engine.core.groups
