@@ -87,7 +87,7 @@ def test_a_site_with_more_gpus_than_an_integer_holds_is_refused(capsys, tmp_path
     path = tmp_path / "big.toml"
     path.write_text(text.replace("gpu_slots = 4", "gpu_slots = 100000000000000000000", 1))
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "o"))
-    one_line_error(code, err, str(path), "site 'a'", "gpu_slots")
+    one_line_error(code, err, str(path), "sites[0].gpu_slots", "must be <= 1e+06")
     assert not (tmp_path / "o").exists()
 
 
