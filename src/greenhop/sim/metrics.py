@@ -272,9 +272,9 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
     # work at its ideal rate (that of ideal_time_s), a lower bound on its completion, so
     # that leaving a job undone never reads as a slowdown under 1 (jct_s stays the time
     # it has had, the time booked).
-    rest_s = np.where(finished, 0.0,
-                      np.maximum(res.job_remaining_gpu_s, 0.0) / _ideal_rate(inp))[arrived]
-    slowdown = (jct_s + rest_s) / ideal_time_s(inp)[arrived]
+    rate = _ideal_rate(inp)
+    rest_s = np.where(finished, 0.0, np.maximum(res.job_remaining_gpu_s, 0.0) / rate)[arrived]
+    slowdown = (jct_s + rest_s) / (inp.job_work_gpu_s / rate)[arrived]  # ideal_time_s
     started = ~np.isnan(res.job_start_s)
     queue_s = (np.where(started, res.job_start_s, horizon_end) - arrival)[arrived]
     deadline = inp.job_deadline_s
