@@ -219,6 +219,8 @@ def test_two_runs_decide_identically():
     ({"lam": "high"}, "lam"),
     ({"cover": -0.1}, "cover"),
     ({"max_slowdown": 0.5}, "max_slowdown"),
+    ({"payback_s": 0}, "payback_s must be > 0"),
+    ({"payback_s": "-1h"}, "payback_s"),
     ({"mu": 1e308}, "mu must be <= 1e"),
     ({"lam": 1e7}, "lam must be <= 1e"),
     ({"deadline_penalty": 1e300}, "deadline_penalty must be <= 1e"),
@@ -300,6 +302,27 @@ def test_never_moves_a_job_off_green_power_to_where_it_would_draw_less():
     grey_home = Recorder(make_policy("horizon-planner", cover=0.0))
     _, m = run(speed_or_green("1kW"), grey_home)
     assert m["migrations"] == 1 and m["net_green_loss_migrations"] == 0
+
+
+def test_a_move_must_pay_back_within_payback_s():
+    """The net green gain is counted over the next ``payback_s`` only. Home covers 2.3 of
+    the job's 2.4 kW, b all of it and 3x faster; the 200 GB checkpoint's move costs 0.41 kWh,
+    which 0.1 kW of extra green power at b pays back only after hours. Counted over the
+    job's remaining work (``payback_s`` = inf) the move is taken (and here it pays:
+    0.40 kWh of grid energy against 1.0 at home); within the default hour it is not a
+    candidate, and the job stays."""
+    runs = {}
+    for payback in ("1h", 3600, float("inf")):
+        d = speed_or_green("3.3kW", dest_power="4kW")
+        d["jobs"][0]["checkpoint"] = "200GB"
+        pol = Recorder(make_policy("horizon-planner", payback_s=payback))
+        _, m = run(d, pol)
+        moved = [a for _, acts in pol.log for a in acts if isinstance(a, Migrate)]
+        runs[payback] = (len(moved), m["migrations"], round(m["job_nr_kwh"], 6))
+    assert runs["1h"] == runs[3600]
+    assert runs[3600][:2] == (0, 0)
+    assert runs[float("inf")][:2] == (1, 1)
+    assert runs[float("inf")][2] < runs[3600][2]
 
 
 def test_moves_only_to_a_site_whose_headroom_covers_cover_times_the_job():
