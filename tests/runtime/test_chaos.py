@@ -151,7 +151,9 @@ def test_kill9_controller_in_every_migration_phase_and_an_agent_mid_transfer(tmp
         dest = db_sites(db)[moving[0]["dest"]]
         staging = work / "sites" / dest["name"] / moving[0]["name"]
         # the pull (about 1 s at 1 Mbit/s) is under way once its staging directory exists
-        wait_for(lambda: any(staging.glob(".incoming-*")), 30, "the pull to begin", 0.002)
+        # (not only its lock file, .incoming-<name>.lock, taken just before)
+        wait_for(lambda: any(p.is_dir() for p in staging.glob(".incoming-*")), 30,
+                 "the pull to begin", 0.002)
         os.kill(dest["agent_pid"], signal.SIGKILL)
         assert proc.wait(timeout=240) == 0, (work / "controller.log").read_text()[-3000:]
         log = (work / "controller.log").read_text()

@@ -36,6 +36,10 @@ loads), and a copy that fails is pulled again. The source is only read. When
 retries run out (link down) the staging directory ``.incoming-<name>`` keeps
 its verified prefix and the next pull resumes from it; on any other failure
 (disk full, a checkpoint that does not verify) it is removed.
+Two pulls of one checkpoint into one directory run one at a time, across processes
+too: each holds the file lock ``.incoming-<name>.lock`` beside the staging directory
+(:func:`greenhop.core.filelock.hold_lock`, removed again when the pull ends), and the
+second, once it has it, finds the checkpoint committed and skips it.
 Destination writes go through :class:`Storage` so tests can inject a full disk.
 """
 
@@ -61,6 +65,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from greenhop.core.errors import CheckpointError, ConfigError, TransferError
+from greenhop.core.filelock import hold_lock, release_lock
 from greenhop.core.units import format_size
 from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, agent_url_parts
 from greenhop.runtime.auth import Credentials
@@ -548,19 +553,91 @@ def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: S
     result.manifest_sha256 = digest
 
     final = dest / checkpoint
-    if final.is_dir():
-        try:
-            if ck.verify_checkpoint(final) == manifest:
-                result.skipped = True
-                result.elapsed_s = time.monotonic() - t0
-                return result
-        except CheckpointError:
-            pass
-    made_dest = not dest.exists()  # removed again if this pull fails and leaves it empty
+    if _have(final, manifest):  # already here: no lock needed (a read-only dest works too)
+        return _skip(result, t0)
+    # one pull of this checkpoint into this directory at a time, across processes (two
+    # `greenhop transfer pull`s, two controllers on one disk): they would share the
+    # staging directory and break each other; the second waits, then finds it committed
+    lock_path = dest / f".incoming-{checkpoint}.lock"
+    made_dest, lock = _lock_pull(dest, lock_path, job, checkpoint, result)
+    failed = True
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TransferError(f"cannot create {dest}: {exc.strerror}") from None
+        if _have(final, manifest):
+            failed = False
+            return _skip(result, t0)
+        _receive(remote, job, dest, checkpoint, storage, max_retries, progress, check_space,
+                 chunk_bytes, files, mbytes, total, final, result)
+        failed = False
+    finally:
+        # removed while still held: a process waiting for it then holds the removed file's
+        # lock, which hold_lock notices (the path names another file, or none) and takes
+        # the lock of the path anew; so no two pulls ever hold it at once, and nothing is
+        # left behind (a failed pull's empty job directory goes too, below)
+        with contextlib.suppress(OSError):  # the lock goes with the descriptor regardless
+            release_lock(lock, lock_path, remove=True)
+        if failed:
+            _drop_if_empty(dest, made_dest)
+    result.elapsed_s = time.monotonic() - t0
+    return result
+
+
+def _have(final: Path, manifest: dict[str, Any]) -> bool:
+    """Whether ``final`` holds this very checkpoint, every byte verified."""
+    if not final.is_dir():
+        return False
+    try:
+        return ck.verify_checkpoint(final) == manifest
+    except CheckpointError:
+        return False
+
+
+def _skip(result: TransferResult, t0: float) -> TransferResult:
+    result.skipped = True
+    result.elapsed_s = time.monotonic() - t0
+    return result
+
+
+def _lock_pull(dest: Path, lock_path: Path, job: str, checkpoint: str,
+               result: TransferResult) -> tuple[bool, int]:
+    """Make ``dest`` if missing and hold the lock ``lock_path`` in it, waiting for another
+    process's pull; returns (whether this made ``dest``, the lock's descriptor)."""
+    t_wait = time.monotonic()
+    waited = False
+
+    def on_wait() -> None:
+        nonlocal waited
+        waited = True
+
+    while True:
+        made_dest = not dest.exists()  # removed again if this pull fails and leaves it empty
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransferError(f"cannot create {dest}: {exc.strerror}") from None
+        try:
+            lock = hold_lock(lock_path, on_wait=on_wait)
+        except FileNotFoundError:
+            continue  # a failed pull removed its empty job directory meanwhile: make it anew
+        except OSError as exc:
+            _drop_if_empty(dest, made_dest)
+            raise TransferError(f"cannot lock {lock_path} to pull {job}/{checkpoint}: "
+                                f"{exc.strerror}") from None
+        except BaseException:  # interrupted while waiting
+            _drop_if_empty(dest, made_dest)
+            raise
+        if waited:
+            result.events.append(
+                f"waited {time.monotonic() - t_wait:.1f} s for another pull of {checkpoint} "
+                f"into {dest}")
+        return made_dest, lock
+
+
+def _receive(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Storage,
+             max_retries: int, progress: Progress | None, check_space: bool,
+             chunk_bytes: int, files: dict[str, Any], mbytes: bytes, total: int,
+             final: Path, result: TransferResult) -> None:
+    """Stage, verify and commit the checkpoint (the caller holds the pull's lock)."""
+    base = f"/v1/jobs/{quote(job)}/checkpoints/{checkpoint}"
     staging = dest / f".incoming-{checkpoint}"
     try:
         _clean_staging(staging, files)
@@ -618,7 +695,6 @@ def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: S
         storage.commit(staging, final)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        _drop_if_empty(dest, made_dest)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise TransferError(
                 f"destination disk full while writing {job}/{checkpoint} into {dest}: "
@@ -629,10 +705,7 @@ def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: S
         raise TransferError(str(exc)) from None
     except TransferError:
         shutil.rmtree(staging, ignore_errors=True)
-        _drop_if_empty(dest, made_dest)
         raise
-    result.elapsed_s = time.monotonic() - t0
-    return result
 
 
 def _drop_if_empty(dest: Path, made: bool) -> None:
