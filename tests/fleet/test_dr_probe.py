@@ -179,6 +179,39 @@ def test_an_event_starting_at_the_runs_end_limits_nothing_as_warned():
                                                        + [1400.0] * 4)
 
 
+class _Seen:
+    """Never acts, and keeps the event keys each Observation showed (step -> keys)."""
+
+    name = "seen"
+
+    def __init__(self) -> None:
+        from greenhop.policies.base import Capabilities
+
+        self.capabilities = Capabilities()  # not passive: decide is called every step
+        self.seen: dict[int, tuple] = {}
+
+    def decide(self, obs):
+        self.seen[int(obs.step)] = () if obs.dr_events is None else tuple(obs.dr_events.keys)
+        return []
+
+    def counters(self):
+        return {}
+
+
+@pytest.mark.parametrize("start, shown_from", [("2h", None), ("115min", 11)])
+def test_a_policy_is_shown_an_event_only_if_it_starts_before_the_runs_end(start, shown_from):
+    """The Observation shows the events the enforcement acts on: one starting at the run's
+    end (which limits nothing) never; one starting in the last step from its announcement
+    (step 11) on."""
+    pol = _Seen()
+    Engine(build_inputs(load_scenario(late_event(start))), pol).run()
+    shown = sorted(k for k, keys in pol.seen.items() if keys)
+    if shown_from is None:
+        assert shown == []
+    else:
+        assert shown == list(range(shown_from, 24))
+
+
 def test_an_event_starting_in_the_last_step_still_limits_and_is_not_warned():
     sc = load_scenario(late_event("115min"))
     assert not [w for w in scenario_warnings(sc) if "grid event" in w]

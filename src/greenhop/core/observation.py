@@ -321,8 +321,9 @@ class Observation:
         site_closed: ``[S]`` bool, sites closed to new work now (nothing may be placed,
             migrated or resumed there: drained by the operator or held by an announced
             demand-response event); ``None`` from a mechanism that does not say.
-        dr_events: the demand-response events announced by now and not yet over
-            (:class:`AnnouncedEvents`); ``None`` in a run without events.
+        dr_events: the demand-response events announced by now, not yet over and
+            starting before the run's end (:class:`AnnouncedEvents`; one starting later
+            limits nothing); ``None`` while there is none.
     """
 
     now_s: float

@@ -193,15 +193,18 @@ class ObservationBuilder:
         return self._last
 
     def events(self, step: int, demand_response) -> AnnouncedEvents:
-        """The events of ``demand_response`` announced at or before ``step`` and not over
-        by then (one row per event and site), with each one's job power limit [W]: its
+        """The events of ``demand_response`` announced at or before ``step``, not over by
+        then and starting before the run's end (one row per event and site; the events
+        the enforcement acts on, ``DemandResponse.live``), with each one's job power limit
+        [W]: its
         grid-import limit (a ``reduce`` event's as fixed at its announcement) less the
         site's base demand. Rebuilt only when that set or a limit changes."""
         inp, state = self.inputs, self.state
         rows = []
-        for e in demand_response.site_events:
-            if not e.announce_step <= step < e.end_step:
-                continue  # not announced yet (the future), or over
+        # the events that act now, by the enforcement's own rule: announced, not over, and
+        # starting before the run's end (one after it limits nothing, so a policy is not
+        # shown it to plan around)
+        for e in demand_response.live(step):
             limit = demand_response.limit_w(state, e)  # the enforcement's, one rule
             rows.append((e.key, e.site, e.start_step, e.end_step, e.announce_step,
                          max(float(limit) - float(inp.base_demand_w[e.site]), 0.0)))
