@@ -196,9 +196,8 @@ class ObservationBuilder:
         """The events of ``demand_response`` announced at or before ``step``, not over by
         then and starting before the run's end (one row per event and site; the events
         the enforcement acts on, ``DemandResponse.live``), with each one's job power limit
-        [W]: its
-        grid-import limit (a ``reduce`` event's as fixed at its announcement) less the
-        site's base demand. Rebuilt only when that set or a limit changes."""
+        [W]: its grid-import limit (a ``reduce`` event's as fixed at its announcement) less
+        the site's base demand. Rebuilt only when that set or a limit changes."""
         inp, state = self.inputs, self.state
         rows = []
         # the events that act now, by the enforcement's own rule: announced, not over, and

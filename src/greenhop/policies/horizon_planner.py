@@ -8,7 +8,7 @@ may stay, run only part of a block (suspend), or move now to one of its ``candid
 sites whose move passes the paper's rule (downtime <= ``alpha`` x the destination's
 remaining window at forecast quantile ``q``), whose headroom now is at least ``cover`` x the
 job's power (by default: a site not already oversubscribed) and that is forecast to gain
-green energy net of its own energy within ``payback_s`` (1 h) of running there (the
+green energy net of its own energy within ``payback_s`` (1 h) from now (the
 net-green-loss metric's count, on the forecast), and solves it with HiGHS
 (:mod:`greenhop.policies.planner_lp`). Only the first block is acted on:
 
@@ -153,10 +153,10 @@ class HorizonPlannerPolicy(PolicyBase):
             ideal time at its arrival site) would pass this if it waited one more epoch is
             never suspended and is resumed, like a job near its deadline, and a queued one
             starts elsewhere without surplus (default 1.4; ``inf``: none).
-        payback_s: a candidate move must be forecast to gain, within its first
-            ``payback_s`` of running at the destination (or its remaining work, if
-            shorter), more green energy than it would draw at home plus the move's energy
-            [s] (default 3600; ``inf``: over all its remaining work).
+        payback_s: a candidate move must be forecast to gain, within ``payback_s`` from
+            now (the move's downtime included; the time its remaining work needs at home,
+            if shorter), more green energy than it would draw at home plus the move's
+            energy [s] (default 3600; ``inf``: over all its remaining work).
     """
 
     name = "horizon-planner"
@@ -542,8 +542,8 @@ class HorizonPlannerPolicy(PolicyBase):
         score = (usable * tau[None, :] * live).sum(axis=1) - e_j
         # Net green gain (as the net-green-loss metric counts it, on the forecast): the
         # surplus the job could draw at d beside the jobs there now, minus what it could
-        # draw at home beside the others, minus the move's energy, over the first
-        # ``payback_s`` of its stay (its remaining work, if shorter). Why not the whole
+        # draw at home beside the others, minus the move's energy, over the next
+        # ``payback_s`` (its remaining work, if shorter). Why not the whole
         # stay: the next plans move a job on when the surplus moves (on caiso-curtailment
         # the planner's moves that lost green energy stayed a median of 1 h), so a gain
         # the persistence forecast credits hours ahead is seldom the job's.

@@ -347,7 +347,9 @@ def build_app(agent: SiteAgent):
                                    accept=req.accept, credentials=agent.client_credentials)
 
         # one pull of a job at a time: two share its staging directory (.incoming-<name>)
-        # and broke each other; the second waits, then finds the checkpoint there (skipped)
+        # and broke each other; the second waits, then finds the checkpoint there
+        # (skipped). pull_checkpoint's file lock already keeps pulls apart, across
+        # processes too; this one makes the second wait here, not in a fetch slot's thread
         lock = agent.fetch_locks.setdefault(job, asyncio.Lock())
         async with lock, agent.fetch_slots:
             try:
