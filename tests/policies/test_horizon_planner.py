@@ -338,3 +338,79 @@ def test_moves_only_to_a_site_whose_headroom_covers_cover_times_the_job():
         assert m["net_green_loss_migrations"] == 0
 
 
+
+
+def pinned_waits_at_b(suspend_occupant: bool = False) -> dict:
+    """Site b (4 slots, 10 kW of renewables) holds a 1-GPU job ``occ`` (2 GPU-h); a pinned
+    4-GPU job ``pin`` arriving with it must start at b and queues for its slots; a
+    migratable job ``mover`` at a (no renewables) would gain by moving to b."""
+    d = two_site("100Gbps", jobs=1, slots_b=4, work_h=8.0)
+    d["jobs"][0]["name"] = "mover"
+    d["jobs"][0]["arrival"] = "15min"
+    d["jobs"] += [
+        {"name": "occ", "arrival": "0s", "work_gpu_h": 2.0, "checkpoint": "1GB", "gpus": 1,
+         "origin": "b", "mobility": "pinned"},
+        {"name": "pin", "arrival": "0s", "work_gpu_h": 4.0, "checkpoint": "1GB", "gpus": 4,
+         "origin": "b", "mobility": "pinned"},
+    ]
+    return d
+
+
+def test_never_takes_the_slots_a_queued_pinned_job_waits_for():
+    """A queued job that can start only at its site waits for slots there; the plan keeps
+    other jobs out of them. Without the reservation the planner moved ``mover`` into b's
+    free slots while ``pin`` waited for ``occ`` to finish, and ``pin`` then waited on for
+    ``mover`` too (pinned at an 8-slot site on default, seed 16, a job waited 144 h)."""
+    d = pinned_waits_at_b()
+    inp = build_inputs(load_scenario(d))
+    pol = Recorder(make_policy("horizon-planner", lam=1.0))
+    res = Engine(inp, pol).run()
+    names = [j.name for j in inp.jobs]
+    pin, occ, mover = names.index("pin"), names.index("occ"), names.index("mover")
+    # pin starts in the step occ finishes in, or the next one
+    assert res.job_start_s[pin] <= res.job_finish_s[occ] + STEP_S + 1e-6
+    # while pin waited, nothing was moved into b
+    into_b = [(step, a) for step, acts in pol.log for a in acts
+              if isinstance(a, Migrate) and a.job == mover
+              and step * STEP_S < res.job_start_s[pin]]
+    assert into_b == []
+    # once pin runs and b has room again, mover may still go there
+    assert not np.isnan(res.job_finish_s[pin])
+
+
+def test_reserved_gpus_counts_queued_jobs_bound_to_one_site():
+    """``reserved_gpus``: the GPUs of queued jobs that may start only at one site (pinned or
+    partial at their origin, or allowed one site), per site; others reserve nothing."""
+    from greenhop.core.observation import MIGRATABLE, PARTIAL, PINNED, QUEUED, RUNNING
+    from greenhop.policies.base import reserved_gpus
+
+    class Obs:
+        n_sites = 3
+        job_phase = np.array([QUEUED, QUEUED, QUEUED, QUEUED, RUNNING])
+        job_origin = np.array([0, 1, -1, 2, 0])
+        job_mobility = np.array([PINNED, PARTIAL, MIGRATABLE, MIGRATABLE, PINNED])
+        job_allowed = np.array([[1, 1, 1], [1, 1, 1], [0, 0, 1], [1, 1, 1], [1, 1, 1]],
+                               dtype=bool)
+        job_gpus = np.array([4, 2, 3, 8, 1])
+
+    assert reserved_gpus(Obs()).tolist() == [4, 2, 3]
+
+
+def test_does_not_suspend_a_job_whose_slots_a_queued_pinned_job_waits_for():
+    """At midnight, with surplus from 06:00, the plan suspends a job to wait for it
+    (``test_suspends_to_wait_for_a_forecast_window_and_saves_grid_energy``, the same
+    parameters); but a suspended job keeps its slots, and a pinned 4-GPU job queues for
+    them at the same 4-slot site. So the job runs instead: the pinned one starts once its
+    2 GPU-h are done, where before it waited past 06:00 for the suspended job to finish."""
+    d = wait_scenario()
+    d["jobs"].append({"name": "pin", "arrival": "0s", "work_gpu_h": 8.0, "checkpoint": "1GB",
+                      "gpus": 4, "origin": "a", "mobility": "pinned"})
+    inp = build_inputs(load_scenario(d))
+    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
+    res = Engine(inp, pol).run()
+    j1, pin = 0, 1
+    assert [j.name for j in inp.jobs] == ["j1", "pin"]
+    assert not any(isinstance(a, Suspend) and a.job == j1 for _, acts in pol.log for a in acts)
+    assert res.job_finish_s[j1] <= 2 * 3600 + STEP_S
+    assert res.job_start_s[pin] <= res.job_finish_s[j1] + STEP_S
+    assert res.job_start_s[pin] < 6 * 3600

@@ -69,11 +69,16 @@ def test_a_job_waits_where_no_site_with_room_would_run_it_on_surplus(b_power) ->
 @pytest.mark.parametrize("b_power", ["0W", "1.2kW"])
 def test_a_job_past_its_slowdown_budget_starts_where_there_is_room_without_surplus(
         b_power) -> None:
-    """The same fleet with the default budget (1.4 x its ideal 1 h): waiting 4 h for a would
-    take j1 past it, so the first plan after it waited an epoch (1800 s) starts it at b on
-    grid power, and it finishes well inside 1.4 h of its arrival plus that epoch."""
+    """The same fleet with the default budget (1.4 x its ideal 1 h at a): waiting 4 h for a
+    would take j1 past it, so it starts at b on grid power, at the first plan at which
+    waiting one more epoch would take it past the budget *at b*, where it starts: b runs it
+    in 0.5 h, so the plans at 1800 s and 2700 s let it wait (the time since its arrival, its
+    work at b and an epoch make 1.08 h and 1.33 h, under 1.4 h), and the one at 3600 s
+    (1.58 h) starts it. Timed at its
+    arrival site a (1 h of work), it was started at 1800 s, earlier than its budget asks.
+    It finishes inside 1.4 h of its arrival plus an epoch."""
     res = run(fleet(b_power), "horizon-planner")
-    assert first_run(res, 1) == (1, 1800.0)
+    assert first_run(res, 1) == (1, 3600.0)
     assert res.policy_counters["planner_places"] == 1
     assert res.job_finish_s[1] - 600.0 < 1.4 * 3600 + 900
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from greenhop.core.observation import (
     MIGRATING,
+    QUEUED,
     Action,
     Migrate,
     Observation,
@@ -25,6 +26,7 @@ from greenhop.core.observation import (
     Resume,
     Scale,
     Suspend,
+    starts_at_origin_only,
 )
 from greenhop.core.registry import Registry
 
@@ -355,6 +357,28 @@ def available_headroom_w(obs: Observation) -> np.ndarray:
             incoming = job_power_at(obs, moving[ok], dest[ok])
             head -= np.bincount(dest[ok], weights=incoming, minlength=obs.n_sites)
     return head
+
+
+def reserved_gpus(obs: Observation) -> np.ndarray:
+    """GPU slots per site ``[S]`` that queued jobs able to start there only are waiting for.
+
+    A queued job starts nowhere but its origin when it is pinned or partially migratable
+    (:func:`~greenhop.core.observation.starts_at_origin_only`), and nowhere but its one
+    allowed site when it may use only one. Such a job is still queued because its site has
+    too few free slots for it, so a policy that moves or places other jobs into those
+    slots can keep it waiting indefinitely."""
+    reserved = np.zeros(obs.n_sites, dtype=np.int64)
+    for j in np.flatnonzero(obs.job_phase == QUEUED).tolist():
+        origin = int(obs.job_origin[j])
+        if starts_at_origin_only(int(obs.job_mobility[j]), origin):
+            site = origin
+        else:
+            allowed = np.flatnonzero(obs.job_allowed[j])
+            if allowed.size != 1:
+                continue
+            site = int(allowed[0])
+        reserved[site] += int(obs.job_gpus[j])
+    return reserved
 
 
 def move_gpus(obs: Observation, jobs: np.ndarray) -> np.ndarray:

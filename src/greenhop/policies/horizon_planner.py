@@ -19,8 +19,12 @@ net-green-loss metric's count, on the forecast), and solves it with HiGHS
 * resume a suspended job whose planned share is >= 0.5.
 * start a job that has waited an epoch for slots at its arrival site at the allowed, open
   site with free slots whose surplus headroom covers it (the most headroom first), else
-  let it wait unless it is urgent (below), then start it where there is room (suspended
-  jobs keep their slots, so the plan can keep a site full).
+  let it wait unless it is urgent (below, timed at that site), then start it where there
+  is room (suspended jobs keep their slots, so the plan can keep a site full).
+
+The slots a queued job waits for at the one site it may start at (pinned or partial at its
+origin, or allowed one site) are reserved: no move or placement takes them, and the jobs
+at that site are never suspended and are resumed, so that they free them.
 
 Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch), and
 jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time) by waiting
@@ -69,6 +73,7 @@ from greenhop.policies.base import (
     bool_param,
     job_power_at,
     number_param,
+    reserved_gpus,
     site_power_w,
     whole_param,
 )
@@ -245,8 +250,10 @@ class HorizonPlannerPolicy(PolicyBase):
             return []
         self._next_plan_s = obs.now_s + self.epoch_s
         jobs = np.flatnonzero((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
+        reserved = reserved_gpus(obs)
+        room = np.asarray(obs.free_gpus, dtype=np.int64) - reserved
         if jobs.size == 0:
-            return self._place_waiting(obs, np.array(obs.free_gpus, dtype=np.int64))
+            return self._place_waiting(obs, room)
         # The historical estimate learns from every epoch (the fallback uses it too).
         hist = np.asarray(self._fallback.estimator.estimate(obs), dtype=float)
         fc = self._forecast(obs, hist)
@@ -255,7 +262,7 @@ class HorizonPlannerPolicy(PolicyBase):
         plans = []
         size = [0, 0]
         for k, (g_jobs, g_sites) in enumerate(groups):
-            pi, extra = self._build(obs, g_jobs, fc, g_sites)
+            pi, extra = self._build(obs, g_jobs, fc, g_sites, room)
             res = solve_plan(pi, lam=self.lam, mu=self.mu,
                              deadline_penalty=self.deadline_penalty,
                              time_limit_s=self.time_limit_s / len(groups),
@@ -271,7 +278,7 @@ class HorizonPlannerPolicy(PolicyBase):
                 return acts
             plans.append((g_jobs, pi, extra, res))
         self.last_size = (size[0], size[1])
-        state = {"free": np.array(obs.free_gpus, dtype=np.int64),
+        state = {"free": room.copy(), "blocked": reserved > 0,
                  "added": np.zeros(obs.links.active_transfers.shape, dtype=float),
                  "head": available_headroom_w(obs)}
         actions: list[Action] = []
@@ -313,7 +320,9 @@ class HorizonPlannerPolicy(PolicyBase):
                 continue  # pinned, or partial with its home there: it waits for its origin
             head = np.where(ok, headroom - g * site_w, -np.inf)
             s = int(np.argmax(head))
-            if head[s] < 0 and not self._urgent(obs, np.array([j]), np.array([origin]))[0]:
+            # urgent when waiting would take it past its budget at the site it would start
+            # at (often slower than its origin, which its ideal time is timed at)
+            if head[s] < 0 and not self._urgent(obs, np.array([j]), np.array([s]))[0]:
                 continue  # no site with room could run it on surplus, and it can wait
             out.append(Place(j, s))
             free[s] -= g
@@ -393,8 +402,10 @@ class HorizonPlannerPolicy(PolicyBase):
             urgent |= spent_s + need_s + self.epoch_s >= self.max_slowdown * ideal_s
         return urgent
 
-    def _build(self, obs: Observation, jobs: np.ndarray, fc,
-               sites: np.ndarray) -> tuple[PlanInput, dict]:
+    def _build(self, obs: Observation, jobs: np.ndarray, fc, sites: np.ndarray,
+               room: np.ndarray) -> tuple[PlanInput, dict]:
+        """The LP of ``jobs`` over ``sites``; ``room``: each site's free GPU slots less those
+        reserved for queued jobs that can start nowhere else (:func:`reserved_gpus`)."""
         S = obs.n_sites
         edges = fc.edges_s
         lo_s, hi_s = edges[:-1], edges[1:]
@@ -436,7 +447,8 @@ class HorizonPlannerPolicy(PolicyBase):
                         0.0, 1.0)
         tail_grid = self.tail * (1.0 - (cover * tau_s[None, :]).sum(axis=1) / tau_s.sum())
 
-        pj, pc, dt_s, e_j = self._candidates(obs, jobs, home, suspended, fc, rem_s, sites)
+        pj, pc, dt_s, e_j = self._candidates(obs, jobs, home, suspended, fc, rem_s, sites,
+                                             room)
         P = pj.size
         jg = jobs[pj]
         p_kw = obs.job_gpus[jg] * site_w[pc] / 1e3
@@ -477,13 +489,14 @@ class HorizonPlannerPolicy(PolicyBase):
             dfrac=dfrac, a_home=a_home, tail_grid=tail_grid, pj=pj, pc=pc, p_kw=p_kw, rho=rho,
             avail=avail, gpus=gmove, gbit=gbit, e_kwh=e_j / KWH_J, link_rows=link_rows,
             link_cols=link_cols, budget_gbit=budget_gbit, surplus_kw=surplus_w / 1e3,
-            free=np.asarray(obs.free_gpus, dtype=np.int64), tau_h=tau_s / 3600.0,
+            free=np.maximum(room, 0), tau_h=tau_s / 3600.0,
             tmid_h=(lo_s + hi_s) / 2 / 3600.0, grid_weight=block_weights(obs, edges),
             job_ids=jobs, link_ids=used)
         return pi, {"gmove": gmove, "dr0": dr["first"], "down_s": dt_s}
 
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,
-                    suspended: np.ndarray, fc, rem_s: np.ndarray, sites: np.ndarray):
+                    suspended: np.ndarray, fc, rem_s: np.ndarray, sites: np.ndarray,
+                    room: np.ndarray):
         """Candidate moves (job row, site, downtime [s], energy [J]) passing the alpha rule
         now and forecast to gain green energy net of the move's energy; per job the
         ``candidates`` sites with the most forecast surplus it could use."""
@@ -494,7 +507,7 @@ class HorizonPlannerPolicy(PolicyBase):
         movable = (~suspended) & (obs.job_mobility[jobs] == MIGRATABLE)
         rows = np.flatnonzero(movable)
         closed = closed_sites(obs)
-        dests = np.flatnonzero((fc.window_s > 0) & (obs.free_gpus > 0) & sites & ~closed)
+        dests = np.flatnonzero((fc.window_s > 0) & (room > 0) & sites & ~closed)
         if rows.size == 0 or dests.size == 0:
             return empty
         jg = jobs[rows]
@@ -506,7 +519,7 @@ class HorizonPlannerPolicy(PolicyBase):
         covered = (available_headroom_w(obs)[dests][None, :]
                    >= self.cover * job_power_at(obs, jg[:, None], dests[None, :]))
         ok = (obs.job_allowed[jg][:, dests] & (obs.links.hops[src][:, dests] > 0)
-              & (obs.free_gpus[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests)
+              & (room[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests)
               & covered)
         ri, di = np.nonzero(ok)
         if ri.size == 0:
@@ -574,7 +587,11 @@ class HorizonPlannerPolicy(PolicyBase):
     def _round(self, obs: Observation, jobs: np.ndarray, pi: PlanInput, extra: dict, res,
                window_s: np.ndarray, state: dict) -> list[Action]:
         actions: list[Action] = []
-        urgent = self._urgent(obs, jobs)
+        # A job at a site where a queued job that can start nowhere else waits for slots is
+        # never suspended and is resumed: a suspended job keeps its slots, and the queued
+        # one would wait for them (on default, seed 16, a pinned 8-GPU job waited 144 h
+        # while jobs were suspended at and moved into its 8-slot site).
+        urgent = self._urgent(obs, jobs) | state["blocked"][pi.home]
         free = state["free"]
         head = state["head"]
         links = obs.links
