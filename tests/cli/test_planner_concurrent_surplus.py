@@ -23,27 +23,44 @@ def cs():
     return clikit.benchmark_script("planner_concurrent_surplus")
 
 
-def micro(b_power: str) -> dict:
-    """Site a has no renewables (the job there draws its 400 W from the grid for 1 h); site b
-    has ``b_power`` of renewables over its 1 kW base load, all curtailed (no job there)."""
+def micro(b_power: str, *, b_slots: int = 4, gpus: int = 1, mobility: str = "migratable"
+          ) -> dict:
+    """Site a has no renewables (the job there draws ``gpus`` x 400 W from the grid for
+    1 GPU-h of work); site b has ``b_power`` of renewables over its 1 kW base load, all
+    curtailed (no job there), and ``b_slots`` GPU slots of 400 W (PUE 1)."""
     d = simkit.legacy_micro(horizon="2h")
     d["sites"][0]["trace"] = {"kind": "constant", "power": "0W"}
     d["sites"][1]["trace"] = {"kind": "constant", "power": b_power}
+    d["sites"][1]["gpu_slots"] = b_slots
+    d["jobs"][0].update(gpus=gpus, work_gpu_h=float(gpus), mobility=mobility)
     return d
 
 
-@pytest.mark.parametrize(("b_power", "concurrent_kwh"), [
-    ("1.1kW", 0.1),     # 100 W curtailed at b for the job's hour: 0.1 of its 0.4 kWh
-    ("3kW", 0.4),       # 2 kW curtailed: all of the job's 0.4 kWh
-    ("1kW", 0.0),       # nothing curtailed
+@pytest.mark.parametrize(("case", "expected"), [
+    # 100 W curtailed at b for the job's hour: 0.1 of its 0.4 kWh, in b's free slots too
+    ({"b_power": "1.1kW"}, (0.4, 0.1, 0.1, 0.1)),
+    # 2 kW curtailed: all of the job's 0.4 kWh
+    ({"b_power": "3kW"}, (0.4, 0.4, 0.4, 0.4)),
+    # nothing curtailed
+    ({"b_power": "1kW"}, (0.4, 0.0, 0.0, 0.0)),
+    # 2 kW curtailed at b, but b has no slot to draw it in
+    ({"b_power": "3kW", "b_slots": 0}, (0.4, 0.4, 0.0, 0.0)),
+    # a 2-GPU job (800 W for 1 h) and one free slot at b: 400 W of the 2 kW drawable
+    ({"b_power": "3kW", "b_slots": 1, "gpus": 2}, (0.8, 0.8, 0.4, 0.4)),
+    # a pinned job: the slots could take the curtailment, a move of the job could not
+    ({"b_power": "3kW", "mobility": "pinned"}, (0.4, 0.4, 0.4, 0.0)),
 ])
-def test_the_grid_draw_taken_by_curtailment_elsewhere(cs, b_power, concurrent_kwh) -> None:
-    inp = build_inputs(load_scenario(micro(b_power)))
-    run = Engine(inp, simkit.Never(), record=True).run()
-    total, concurrent = cs.concurrent_curtailment_kwh(inp, run, base_only_dispatch(inp))
-    assert total == pytest.approx(0.4)   # 1 GPU x 400 W x 1 h, PUE 1
-    assert concurrent == pytest.approx(concurrent_kwh)
-
+def test_the_grid_draw_taken_by_curtailment_elsewhere(cs, case, expected) -> None:
+    inp = build_inputs(load_scenario(micro(**case)))
+    engine = Engine(inp, simkit.Never(), record=True)
+    occupied, movable_gpus = cs.occupancy_recorder(engine, inp.n_steps, len(inp.slots))
+    run = engine.run()
+    parts = cs.concurrent_parts_kwh(inp, run, base_only_dispatch(inp), occupied,
+                                    movable_gpus)
+    got = tuple(parts[k] for k in ("job grid", "concurrent", "in free slots", "movable"))
+    assert got == pytest.approx(expected)
+    assert occupied[:12, 0] == pytest.approx(case.get("gpus", 1))  # the job's hour at a
+    assert occupied[:, 1].max() == 0
 
 
 @pytest.mark.parametrize(("argv", "said"), [
