@@ -478,19 +478,38 @@ def pull_checkpoint(
         raise ConfigError(f"chunk size must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
     storage = storage or Storage()
     with _Remote(source, timeout_s, credentials) as remote:
-        return _pull(remote, job, Path(dest_dir), checkpoint, storage, max_retries, progress,
-                     check_space, chunk_bytes, None if accept is None else set(accept))
+        return _pull(_Pull(remote, job, Path(dest_dir), storage, max_retries, progress,
+                           check_space, chunk_bytes, None if accept is None else set(accept)),
+                     checkpoint)
 
 
-def _pull(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Storage,
-          max_retries: int, progress: Progress | None, check_space: bool, chunk_bytes: int,
-          accepted: set[str] | None) -> TransferResult:
+@dataclass(frozen=True)
+class _Pull:
+    """What one pull keeps for every checkpoint it tries: the agent, the job, the job's
+    directory here, how to write, retry and report, and the manifests it accepts."""
+
+    remote: _Remote
+    job: str
+    dest: Path
+    storage: Storage
+    max_retries: int
+    progress: Progress | None
+    check_space: bool
+    chunk_bytes: int
+    accepted: set[str] | None
+
+    def url(self, checkpoint: str) -> str:
+        """The path of ``checkpoint`` on the agent."""
+        return f"/v1/jobs/{quote(self.job)}/checkpoints/{checkpoint}"
+
+
+def _pull(pull: _Pull, checkpoint: str) -> TransferResult:
+    remote, job = pull.remote, pull.job
     if checkpoint != "latest":
         if ck.parse_step_dir(checkpoint) is None:
             raise ConfigError(
                 f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
-        return _pull_one(remote, job, dest, checkpoint, storage, max_retries, progress,
-                         check_space, chunk_bytes, accepted, [])
+        return _pull_one(pull, checkpoint, [])
     entries = _list(remote, job)
     if not entries:
         raise TransferError(
@@ -502,8 +521,7 @@ def _pull(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Stora
         if not isinstance(name, str) or ck.parse_step_dir(name) is None:
             continue
         try:
-            return _pull_one(remote, job, dest, name, storage, max_retries, progress,
-                             check_space, chunk_bytes, accepted, skipped)
+            return _pull_one(pull, name, skipped)
         except (CorruptAtSource, ForeignCheckpoint) as exc:
             skipped.append(f"{name}: {exc}")
     raise TransferError(
@@ -526,15 +544,13 @@ def _clean_staging(staging: Path, files: dict[str, Any]) -> None:
                 p.unlink(missing_ok=True)
 
 
-def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Storage,
-              max_retries: int, progress: Progress | None, check_space: bool,
-              chunk_bytes: int, accepted: set[str] | None,
-              skipped: list[str]) -> TransferResult:
+def _pull_one(pull: _Pull, checkpoint: str, skipped: list[str]) -> TransferResult:
     t0 = time.monotonic()
-    base = f"/v1/jobs/{quote(job)}/checkpoints/{checkpoint}"
+    remote, job, dest = pull.remote, pull.job, pull.dest
+    base = pull.url(checkpoint)
     mbytes = remote.get_bytes(f"{base}/{ck.MANIFEST}")
     digest = hashlib.sha256(mbytes).hexdigest()
-    if accepted is not None and digest not in accepted:
+    if pull.accepted is not None and digest not in pull.accepted:
         raise ForeignCheckpoint(
             f"manifest of {job}/{checkpoint} at {remote.url} (SHA-256 {digest[:16]}...) was "
             "never recorded by the controller; refusing it"
@@ -565,8 +581,7 @@ def _pull_one(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: S
         if _have(final, manifest):
             failed = False
             return _skip(result, t0)
-        _receive(remote, job, dest, checkpoint, storage, max_retries, progress, check_space,
-                 chunk_bytes, files, mbytes, total, final, result)
+        _receive(pull, files, mbytes, result)
         failed = False
     finally:
         # removed while still held: a process waiting for it then holds the removed file's
@@ -632,12 +647,12 @@ def _lock_pull(dest: Path, lock_path: Path, job: str, checkpoint: str,
         return made_dest, lock
 
 
-def _receive(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: Storage,
-             max_retries: int, progress: Progress | None, check_space: bool,
-             chunk_bytes: int, files: dict[str, Any], mbytes: bytes, total: int,
-             final: Path, result: TransferResult) -> None:
-    """Stage, verify and commit the checkpoint (the caller holds the pull's lock)."""
-    base = f"/v1/jobs/{quote(job)}/checkpoints/{checkpoint}"
+def _receive(pull: _Pull, files: dict[str, Any], mbytes: bytes,
+             result: TransferResult) -> None:
+    """Stage, verify and commit the checkpoint of ``result`` whose manifest is ``mbytes``
+    (listing ``files``) into ``result.path`` (the caller holds the pull's lock)."""
+    job, dest, storage, checkpoint = pull.job, pull.dest, pull.storage, result.checkpoint
+    total, final = result.total_bytes, result.path
     staging = dest / f".incoming-{checkpoint}"
     try:
         _clean_staging(staging, files)
@@ -645,7 +660,7 @@ def _receive(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: St
         raise TransferError(f"cannot prepare the staging directory {staging}: "
                             f"{exc.strerror}") from None
     try:
-        if check_space:
+        if pull.check_space:
             have = sum((staging / n).stat().st_size for n in files if (staging / n).exists())
             free = storage.free_bytes(dest)
             if free < total - have:
@@ -661,22 +676,8 @@ def _receive(remote: _Remote, job: str, dest: Path, checkpoint: str, storage: St
             syncs: list = []
             try:
                 for name in sorted(files):
-                    done = _pull_file(
-                        remote,
-                        base,
-                        staging,
-                        name,
-                        files[name],
-                        chunk_bytes,
-                        storage,
-                        max_retries,
-                        result,
-                        done,
-                        total,
-                        progress,
-                        syncer,
-                        syncs,
-                    )
+                    done = _pull_file(pull, staging, name, files[name], result, done,
+                                      syncer, syncs)
             finally:
                 for f in syncs:
                     f.exception()  # wait for every fsync, even after a failure
@@ -768,29 +769,21 @@ def _buffers(chunk_bytes: int, size: int) -> list[mmap.mmap]:
             for _ in range(3 if chunk_bytes <= 16 * 1024 * 1024 else 2)]
 
 
-def _pull_file(
-    remote: _Remote,
-    base: str,
-    staging: Path,
-    name: str,
-    rec: dict[str, Any],
-    chunk_bytes: int,
-    storage: Storage,
-    max_retries: int,
-    result: TransferResult,
-    done: int,
-    total: int,
-    progress: Progress | None,
-    syncer: ThreadPoolExecutor,
-    syncs: list,
-) -> int:
-    """Fetch one file into ``staging``; return the running count of verified bytes. Its
-    final fsync (and close) is left running on ``syncer``, its future added to ``syncs``.
+def _pull_file(pull: _Pull, staging: Path, name: str, rec: dict[str, Any],
+               result: TransferResult, done: int, syncer: ThreadPoolExecutor,
+               syncs: list) -> int:
+    """Fetch file ``name`` (its manifest record ``rec``) of ``result``'s checkpoint into
+    ``staging``; ``done``: the checkpoint's bytes verified before it; return the running
+    count of verified bytes. Its final fsync (and close) is left running on ``syncer``,
+    its future added to ``syncs``.
 
     One thread receives a chunk into a buffer and checks it (the SHA-256 of the file
     so far against the sender's); a helper thread writes the verified chunk while the
     next one arrives; another starts the write-back every :data:`FLUSH_BYTES`.
     """
+    remote, storage, progress = pull.remote, pull.storage, pull.progress
+    chunk_bytes, max_retries, total = pull.chunk_bytes, pull.max_retries, result.total_bytes
+    base = pull.url(result.checkpoint)
     size = rec["size_bytes"]
     path = staging / name
     url = f"{base}/{quote(name)}"
