@@ -224,6 +224,7 @@ def test_two_runs_decide_identically():
     ({"mu": 1e308}, "mu must be <= 1e"),
     ({"lam": 1e7}, "lam must be <= 1e"),
     ({"deadline_penalty": 1e300}, "deadline_penalty must be <= 1e"),
+    ({"move_partial": "yes"}, "move_partial must be true or false"),
 ])
 def test_bad_parameters_raise_config_error(params, word):
     with pytest.raises(ConfigError, match=word) as info:

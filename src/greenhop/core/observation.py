@@ -302,6 +302,10 @@ class Observation:
         job_deadline_s: deadline [s] (``inf`` when none).
         job_last_move_s: time the job last arrived at a site or started there [s].
         job_allowed: ``[J, S]`` bool, sites each job may run on.
+        job_home: where each job's staying GPUs are (a partially migratable job's: the
+            site it started at; they stay there while its migratable share moves) or, for
+            any other job, its site; -1 before it starts; ``None`` from a mechanism that
+            does not say (read it through :meth:`stay_site`).
         links: :class:`LinkInfo`.
         job_min_gpus, job_max_gpus: the GPU counts each job may run on [-] (equal to its
             nominal count for a job that is not elastic); ``None`` from a mechanism that
@@ -375,6 +379,7 @@ class Observation:
     site_closed: np.ndarray | None = None
     dr_events: AnnouncedEvents | None = None
     decision_interval_s: float | None = None
+    job_home: np.ndarray | None = None
 
     @property
     def decision_s(self) -> float:
@@ -404,6 +409,16 @@ class Observation:
                           f"{list(self.window_forecast_quantiles)}, not {q}; ask for one of "
                           "them or add it to the forecast quantiles")
 
+    def stay_site(self, jobs: np.ndarray) -> np.ndarray:
+        """Site of the staying GPUs of each of ``jobs`` (a partially migratable job's
+        home; :attr:`job_home`, else its origin, else its site; -1 for a job with none of
+        them yet), shaped as ``jobs``."""
+        jobs = np.asarray(jobs, dtype=np.int64)
+        site = np.asarray(self.job_site)[jobs]
+        origin = np.asarray(self.job_origin)[jobs]
+        home = origin if self.job_home is None else np.asarray(self.job_home)[jobs]
+        return np.where(home >= 0, home, np.where(origin >= 0, origin, site))
+
     def jobs_in(self, *phases: int) -> np.ndarray:
         """Indices of the jobs in any of ``phases``."""
         return np.flatnonzero(np.isin(self.job_phase, phases))
@@ -421,17 +436,29 @@ class Observation:
 
     def job_rate(self, jobs: np.ndarray, gpus: np.ndarray, sites: np.ndarray) -> np.ndarray:
         """Progress of ``jobs`` on ``gpus`` GPUs at ``sites`` [reference-GPU s / s]
-        (broadcasts): ``gpus x throughput`` for a job that is not elastic, else its speedup
-        curve (:func:`greenhop.core.scaling.effective_gpus`)."""
+        (broadcasts): ``gpus x`` :meth:`job_speed` for a job that is not elastic, else its
+        speedup curve (:func:`greenhop.core.scaling.effective_gpus`)."""
         from greenhop.core.scaling import effective_gpus
 
         jobs = np.asarray(jobs)
         g = np.asarray(gpus, dtype=float)
-        tp = self.throughput[np.asarray(sites)]
+        tp = self.job_speed(jobs, sites)
         if self.job_nominal_gpus is None or self.job_serial_share is None:
             return g * tp
         eff = effective_gpus(g, self.job_nominal_gpus[jobs], self.job_serial_share[jobs])
         return np.where(self.job_elastic()[jobs], eff, g) * tp
+
+    def job_speed(self, jobs: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Relative throughput [-] of ``jobs`` running at ``sites`` (broadcasts): the
+        site's, or for a placed partially migratable job whose staying GPUs are at another
+        site, the slower of the two (the simulator's and the live run's rule)."""
+        jobs = np.asarray(jobs, dtype=np.int64)
+        sites = np.asarray(sites, dtype=np.int64)
+        tp = self.throughput[sites]
+        stay = self.stay_site(jobs)
+        placed = np.asarray(self.job_site)[jobs] >= 0  # a queued job has no GPUs apart
+        split = (self.job_mobility[jobs] == PARTIAL) & placed & (stay >= 0) & (stay != sites)
+        return np.where(split, np.minimum(tp, self.throughput[np.maximum(stay, 0)]), tp)
 
     def job_power_w(self) -> np.ndarray:
         """Facility power of each job while training at its current site [W] (0 if none)."""

@@ -119,7 +119,7 @@ class ObservationBuilder:
             gpu_idle_w=ro(inputs.gpu_idle_w), throughput=ro(inputs.throughput),
             pue=ro(inputs.pue), job_phase=ro(state.phase), job_site=ro(state.site),
             job_dest=ro(state.dest), job_progress=ro(self.progress),
-            job_last_move_s=ro(state.last_move_s),
+            job_last_move_s=ro(state.last_move_s), job_home=ro(state.home),
             **{name: ro(buf) for name, buf in self._shown.items()},
             links=links, site_closed=ro(self.closed),
             start_unix_s=float(params.start_unix_s),
@@ -183,7 +183,7 @@ class ObservationBuilder:
         last = self._last
         # Only this builder still holds last step's Observation (references: the attribute,
         # ``last`` and the call's argument): nobody can tell it apart from a new one, so
-        # set the step's own fields on it instead of building 46 fields again. A policy
+        # set the step's own fields on it instead of building every field again. A policy
         # that keeps an Observation keeps its own; the next step gets a new one.
         if last is not None and sys.getrefcount(last) <= 3:
             for name, value in per_step.items():

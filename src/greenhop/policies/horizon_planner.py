@@ -22,6 +22,9 @@ net-green-loss metric's count, on the forecast), and solves it with HiGHS
   let it wait unless it is urgent (below, timed at that site), then start it where there
   is room (suspended jobs keep their slots, so the plan can keep a site full).
 
+With ``move_partial`` a partially migratable job's migratable share may move too (to a
+site at least as fast as its staying GPUs', which keep drawing where the job started).
+
 The slots a queued job waits for at the one site it may start at (pinned or partial at its
 origin, or allowed one site) are reserved: no move or placement takes them, and the jobs
 at that site are never suspended and are resumed, so that they free them.
@@ -51,6 +54,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.core.observation import (
     MIGRATABLE,
     MIGRATING,
+    PARTIAL,
     QUEUED,
     RUNNING,
     SUSPENDED,
@@ -72,6 +76,7 @@ from greenhop.policies.base import (
     available_headroom_w,
     bool_param,
     job_power_at,
+    move_gpus,
     number_param,
     reserved_gpus,
     site_power_w,
@@ -103,7 +108,7 @@ GROUP_JOBS = 100
 
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
             "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start",
-            "cover", "max_slowdown", "payback_s")
+            "cover", "max_slowdown", "payback_s", "move_partial")
 
 
 MAX_HORIZON_S = 31 * 86400.0
@@ -117,6 +122,16 @@ million hours already makes any other term of the objective negligible."""
 
 def _number(name: str, value, **limits) -> float:
     return number_param("horizon-planner", name, value, **limits)
+
+
+def _not_slower(obs: Observation, jobs: np.ndarray, dests: np.ndarray) -> np.ndarray:
+    """``[len(jobs), len(dests)]`` whether each job may move its share to each site: any
+    site for a job that moves whole; for a partially migratable one, a site at least as
+    fast as its staying GPUs' (a split job runs at the slower of its two sites, so a
+    slower destination would slow the whole job for surplus only its share draws)."""
+    tp_stay = obs.throughput[obs.stay_site(jobs)]
+    whole = obs.job_mobility[jobs] != PARTIAL
+    return whole[:, None] | (obs.throughput[dests][None, :] >= tp_stay[:, None])
 
 
 @POLICIES.register("horizon-planner")
@@ -162,6 +177,11 @@ class HorizonPlannerPolicy(PolicyBase):
             now (the move's downtime included; the time its remaining work needs at home,
             if shorter), more green energy than it would draw at home plus the move's
             energy [s] (default 3600; ``inf``: over all its remaining work).
+        move_partial: also move the migratable share of partially migratable jobs (their
+            other GPUs stay and draw where the job started; only to a site at least as fast
+            as theirs). Off by default: it cuts grid energy but makes more moves and longer
+            slowdown tails on large checkpoints (docs/planner.md, *Partially migratable
+            jobs*).
     """
 
     name = "horizon-planner"
@@ -180,7 +200,7 @@ class HorizonPlannerPolicy(PolicyBase):
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, warm_start: bool = False,
                  cover: float = 0.0, max_slowdown: float = 1.4, payback_s: float = 3600.0,
-                 **unknown) -> None:
+                 move_partial: bool = False, **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -221,6 +241,7 @@ class HorizonPlannerPolicy(PolicyBase):
                              else _number("max_slowdown", max_slowdown, lo=1.0))
         self.payback_s = (float("inf") if payback_s == float("inf")
                           else _number("payback_s", payback_s, lo=0.0, lo_open=True, unit="s"))
+        self.move_partial = bool_param(self.name, "move_partial", move_partial)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
@@ -385,7 +406,7 @@ class HorizonPlannerPolicy(PolicyBase):
         # the metric's ideal throughput: the origin's, else the fastest allowed site's; a
         # queued job that may start anywhere (site -1) is timed at it too
         ideal_tp = ideal_throughput(obs.throughput, obs.job_origin, obs.job_allowed)[jobs]
-        rate = obs.job_gpus[jobs] * np.where(site >= 0, obs.throughput[np.maximum(site, 0)],
+        rate = obs.job_gpus[jobs] * np.where(site >= 0, obs.job_speed(jobs, np.maximum(site, 0)),
                                              ideal_tp)
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
@@ -413,8 +434,14 @@ class HorizonPlannerPolicy(PolicyBase):
         B = tau_s.size
         home = obs.job_site[jobs].astype(np.int64)
         site_w = obs.gpu_power_w * obs.pue
-        p_home = obs.job_gpus[jobs] * site_w[home]
-        rate_home = obs.job_gpus[jobs] * obs.throughput[home]
+        # A partially migratable job's staying GPUs draw at their own site, which is its
+        # home until its migratable share moves away.
+        stay_site = obs.stay_site(jobs)
+        g_stay = obs.job_gpus[jobs] - move_gpus(obs, jobs)
+        stay_w = g_stay * site_w[stay_site]
+        apart_w = np.where(stay_site != home, stay_w, 0.0)
+        p_home = (obs.job_gpus[jobs] - g_stay) * site_w[home] + stay_w
+        rate_home = obs.job_gpus[jobs] * obs.job_speed(jobs, home)
         rem_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate_home, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
         H = float(edges[-1])
@@ -451,8 +478,11 @@ class HorizonPlannerPolicy(PolicyBase):
                                              room)
         P = pj.size
         jg = jobs[pj]
-        p_kw = obs.job_gpus[jg] * site_w[pc] / 1e3
-        rho = obs.throughput[pc] / np.maximum(obs.throughput[home[pj]], 1e-12)
+        # a move back to the staying GPUs joins them: the whole job draws there
+        joins = pc == stay_site[pj]
+        p_kw = np.where(joins, obs.job_gpus[jg], obs.job_gpus[jg] - g_stay[pj]) * site_w[pc] / 1e3
+        p_stay_kw = np.where(joins, 0.0, stay_w[pj]) / 1e3
+        rho = obs.job_speed(jg, pc) / np.maximum(obs.job_speed(jg, home[pj]), 1e-12)
         avail = np.clip((hi_s[None, :] - np.maximum(lo_s[None, :], dt_s[:, None]))
                         / tau_s[None, :], 0.0, 1.0) if P else np.zeros((0, B))
         if P:
@@ -491,7 +521,8 @@ class HorizonPlannerPolicy(PolicyBase):
             link_cols=link_cols, budget_gbit=budget_gbit, surplus_kw=surplus_w / 1e3,
             free=np.maximum(room, 0), tau_h=tau_s / 3600.0,
             tmid_h=(lo_s + hi_s) / 2 / 3600.0, grid_weight=block_weights(obs, edges),
-            job_ids=jobs, link_ids=used)
+            job_ids=jobs, link_ids=used, stay_site=stay_site, stay_kw=apart_w / 1e3,
+            p_stay_kw=p_stay_kw)
         return pi, {"gmove": gmove, "dr0": dr["first"], "down_s": dt_s}
 
     def _candidates(self, obs: Observation, jobs: np.ndarray, home: np.ndarray,
@@ -504,7 +535,8 @@ class HorizonPlannerPolicy(PolicyBase):
         if self.candidates == 0:
             return empty
         S = obs.n_sites
-        movable = (~suspended) & (obs.job_mobility[jobs] == MIGRATABLE)
+        kinds = (MIGRATABLE, PARTIAL) if self.move_partial else (MIGRATABLE,)
+        movable = (~suspended) & np.isin(obs.job_mobility[jobs], kinds)
         rows = np.flatnonzero(movable)
         closed = closed_sites(obs)
         dests = np.flatnonzero((fc.window_s > 0) & (room > 0) & sites & ~closed)
@@ -512,7 +544,7 @@ class HorizonPlannerPolicy(PolicyBase):
             return empty
         jg = jobs[rows]
         src = home[rows]
-        gpus = obs.job_gpus[jg]
+        gpus = move_gpus(obs, jg)  # a partially migratable job's staying GPUs stay put
         # The destination's headroom now (less the jobs already heading there) must be at
         # least ``cover`` x the job's power: a move into a site whose surplus its jobs
         # already use up is a bet on a surplus the job must share, and often lost.
@@ -520,7 +552,7 @@ class HorizonPlannerPolicy(PolicyBase):
                    >= self.cover * job_power_at(obs, jg[:, None], dests[None, :]))
         ok = (obs.job_allowed[jg][:, dests] & (obs.links.hops[src][:, dests] > 0)
               & (room[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests)
-              & covered)
+              & covered & _not_slower(obs, jg, dests))
         ri, di = np.nonzero(ok)
         if ri.size == 0:
             return empty
@@ -532,14 +564,14 @@ class HorizonPlannerPolicy(PolicyBase):
         s, d = src[ri], dests[di]
         j = jg[ri]
         eff = links.efficiency[s, d]
-        p_dest = gpus[ri] * obs.gpu_power_w[d] * obs.pue[d]
+        p_dest = job_power_at(obs, j, d)
         f = evaluate(obs.job_move_bytes[j], rate / eff, np.maximum(fc.window_s[d], 1.0),
                      alpha=self.alpha, efficiency=eff,
                      streams=np.maximum(links.streams[s, d], 1),
                      rtt_s=np.maximum(links.rtt_s[s, d], 1e-6), loss=links.loss[s, d],
                      write_Bps=links.write_Bps, read_Bps=links.read_Bps,
                      startup_s=links.startup_s, job_power_w=np.maximum(p_dest, 1e-9),
-                     idle_power_w=gpus[ri] * obs.gpu_idle_w[s],
+                     idle_power_w=obs.job_gpus[j] * obs.gpu_idle_w[s],
                      network_j_per_bit=links.j_per_bit[s, d], green_gain=1.0)
         keep = np.asarray(f.feasible, dtype=bool)
         if not keep.any():

@@ -26,7 +26,9 @@ Constraints:
               that must be done inside the horizon);
     energy    ``sum_j P tau_b xh + sum_p P_p tau_b a[p,b] m[p] - g[s,b] <= F[s,b] tau_b``
               (``P`` [kW]: the job's facility power at the site; ``F`` [kW]: forecast surplus
-              left for the planned jobs);
+              left for the planned jobs); the staying GPUs of a partially migratable job
+              draw at their own site ``k(j)`` (``Ps`` [kW]) whenever the job runs, on its
+              home or after a move (not after a move back to ``k(j)``, which joins them);
     slots     ``sum_{p to s} gpus_p m[p] <= free_s``;
     links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
               alpha rule when moves share a link; the policy checks each move exactly);
@@ -72,6 +74,7 @@ class PlanInput:
     """
 
     home: np.ndarray
+    #: the job's facility power [kW] (its staying GPUs' included)
     p_home_kw: np.ndarray
     rem_h: np.ndarray
     need_h: np.ndarray
@@ -110,6 +113,21 @@ class PlanInput:
     dr_out_row: np.ndarray | None = None
     dr_out_col: np.ndarray | None = None
     dr_out_kw: np.ndarray | None = None
+    #: ``[J]`` the site of the staying GPUs of a partially migratable job whose migratable
+    #: share is elsewhere, and their facility power there [kW] (0 for every other job:
+    #: its GPUs are all at its home); ``[P]`` the same power for each move (0 for a move
+    #: that takes the share back to them); ``None``: no job has GPUs apart
+    stay_site: np.ndarray | None = None
+    stay_kw: np.ndarray | None = None
+    p_stay_kw: np.ndarray | None = None
+
+    def stays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(stay_site [J], stay_kw [J], p_stay_kw [P])``, zeros where not given."""
+        J, P = self.home.size, self.pj.size
+        if self.stay_kw is None or self.stay_site is None:
+            return self.home, np.zeros(J), np.zeros(P)
+        p_stay = np.zeros(P) if self.p_stay_kw is None else self.p_stay_kw
+        return self.stay_site, self.stay_kw, p_stay
 
     @property
     def n_dr(self) -> int:
@@ -167,11 +185,15 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     ``names``: also name its columns and rows (for a warm start; needs ``pi.job_ids``)."""
     J, B = pi.a_home.shape
     P = pi.pj.size
+    stay_site, stay_kw, p_stay_kw = pi.stays()
+    apart = np.flatnonzero(stay_kw > 0)           # jobs whose staying GPUs draw elsewhere
+    p_apart = np.flatnonzero(p_stay_kw > 0)       # moves that leave them drawing there
     # Only the sites this plan touches get energy rows and grid columns.
-    used = np.unique(np.concatenate([pi.home, pi.pc]))
+    used = np.unique(np.concatenate([pi.home, pi.pc, stay_site[apart]]))
     local = np.full(pi.surplus_kw.shape[0], -1, dtype=np.int64)
     local[used] = np.arange(used.size)
-    home, pc = local[pi.home], local[pi.pc]
+    home, pc, stay = local[pi.home], local[pi.pc], local[stay_site]
+    main_kw = pi.p_home_kw - stay_kw              # what the job draws at its home
     surplus_kw, free = pi.surplus_kw[used], pi.free[used]
     S = used.size
     L = pi.budget_gbit.size
@@ -252,12 +274,21 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
         rhi.append(np.full(dl.size, np.inf))
         r0 += dl.size
     # energy: sum P tau x - g <= F tau
+    bb = np.arange(B)[None, :]
     add(r0 + (home[jj] * B + jb % B), c_xh + jb,
-        (pi.p_home_kw[:, None] * pi.tau_h[None, :]).ravel())
+        (main_kw[:, None] * pi.tau_h[None, :]).ravel())
+    if apart.size:
+        add(r0 + (stay[apart, None] * B + bb).ravel(),
+            (c_xh + apart[:, None] * B + bb).ravel(),
+            (stay_kw[apart, None] * pi.tau_h[None, :]).ravel())
     if P:
-        e_rows = (pc[:, None] * B + np.arange(B)[None, :]).ravel()
+        e_rows = (pc[:, None] * B + bb).ravel()
         add(r0 + e_rows, np.repeat(pcol, B),
             (pi.p_kw[:, None] * pi.tau_h[None, :] * pi.avail).ravel())
+        if p_apart.size:
+            add(r0 + (stay[pi.pj[p_apart], None] * B + bb).ravel(),
+                np.repeat(pcol[p_apart], B),
+                (p_stay_kw[p_apart, None] * pi.tau_h[None, :] * pi.avail[p_apart]).ravel())
     add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
     rlo.append(np.full(S * B, -np.inf))
     rhi.append((np.maximum(surplus_kw, 0.0) * pi.tau_h[None, :]).ravel())
@@ -279,10 +310,16 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
         # overlaps stays under the event's job power limit (rows last: an LP without
         # events is the one it was before)
         ri, ji = np.nonzero(pi.dr_site[:, None] == pi.home[None, :])
-        add(r0 + ri, c_xh + ji * B + pi.dr_block[ri], pi.p_home_kw[ji])
+        add(r0 + ri, c_xh + ji * B + pi.dr_block[ri], main_kw[ji])
+        ri, ji = np.nonzero((pi.dr_site[:, None] == stay_site[None, :])
+                            & (stay_kw > 0)[None, :])
+        add(r0 + ri, c_xh + ji * B + pi.dr_block[ri], stay_kw[ji])
         if P:
             ri, pp = np.nonzero(pi.dr_site[:, None] == pi.pc[None, :])
             add(r0 + ri, c_m + pp, pi.p_kw[pp] * pi.avail[pp, pi.dr_block[ri]])
+            ri, pp = np.nonzero((pi.dr_site[:, None] == stay_site[pi.pj][None, :])
+                                & (p_stay_kw > 0)[None, :])
+            add(r0 + ri, c_m + pp, p_stay_kw[pp] * pi.avail[pp, pi.dr_block[ri]])
             if pi.dr_out_row is not None and pi.dr_out_row.size:
                 add(r0 + pi.dr_out_row, c_m + pi.dr_out_col, pi.dr_out_kw)
         rlo.append(np.full(R, -np.inf))
