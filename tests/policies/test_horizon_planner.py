@@ -415,3 +415,49 @@ def test_does_not_suspend_a_job_whose_slots_a_queued_pinned_job_waits_for():
     assert res.job_finish_s[j1] <= 2 * 3600 + STEP_S
     assert res.job_start_s[pin] <= res.job_finish_s[j1] + STEP_S
     assert res.job_start_s[pin] < 6 * 3600
+
+
+def evacuation(job_b: dict | None = None) -> dict:
+    """Site b (2 slots, 10 kW of renewables) runs a 2-GPU job ``long`` (40 GPU-h, 20 h);
+    a pinned 2-GPU job ``pin`` (2 GPU-h: 1 h) arrives at b an hour later and queues for
+    its slots. Site a (4 slots) has 2 kW of surplus: enough for ``long``, so a move there
+    gains it no green energy and the plan has no reason of its own to make it."""
+    a = simkit.site("a", power="3kW", slots=4)
+    b = simkit.site("b", power="10kW", slots=2)
+    long = {"name": "long", "arrival": "0s", "work_gpu_h": 40.0, "checkpoint": "10GB",
+            "gpus": 2, "origin": "b"}
+    long.update(job_b or {})
+    jobs = [long, {"name": "pin", "arrival": "1h", "work_gpu_h": 2.0, "checkpoint": "1GB",
+                   "gpus": 2, "origin": "b", "mobility": "pinned"}]
+    links = [{"a": "a", "b": "b", "bandwidth": "100Gbps", "efficiency": 0.5, "rtt": "10ms"}]
+    return simkit.micro(sites=[a, b], links=links, jobs=jobs, step="15min", history="2d",
+                        horizon="30h")
+
+
+@pytest.mark.parametrize("job_b", [
+    None,
+    # a 1-GPU partially migratable job (half its checkpoint moves, with its one GPU)
+    {"mobility": "partial", "migratable_share": 0.5, "gpus": 1, "work_gpu_h": 20.0},
+])
+def test_moves_a_job_out_of_the_site_an_urgent_queued_pinned_job_needs(job_b):
+    """Once ``pin`` would pass its slowdown budget (1.4 x 1 h) by waiting another epoch,
+    the plan moves ``long`` out of b to a, and ``pin`` starts: before, it waited the 20 h
+    ``long`` ran (on default, seed 16, a pinned job waited 102 h for a job that ran on at
+    its site). A job in the way that may move only its share moves it."""
+    inp = build_inputs(load_scenario(evacuation(job_b)))
+    pol = Recorder(make_policy("horizon-planner", lam=1.0))
+    res = Engine(inp, pol).run()
+    moves = [(a.job, a.dest) for _, acts in pol.log for a in acts if isinstance(a, Migrate)]
+    assert moves == [(0, 0)]                        # long, to a, once
+    assert res.job_start_s[1] <= 1.4 * 3600 + 2 * STEP_S
+    assert res.job_finish_s[1] - 3600 <= 1.4 * 3600 + 3 * STEP_S
+    assert not np.isnan(res.job_finish_s[0])
+
+
+def test_moves_nothing_for_a_queued_job_when_no_move_would_let_it_start():
+    """``long`` pinned too: nothing at b may move, so nothing does, and ``pin`` waits."""
+    inp = build_inputs(load_scenario(evacuation({"mobility": "pinned"})))
+    pol = Recorder(make_policy("horizon-planner", lam=1.0))
+    res = Engine(inp, pol).run()
+    assert not any(isinstance(a, Migrate) for _, acts in pol.log for a in acts)
+    assert res.job_start_s[1] >= res.job_finish_s[0] - 1e-6

@@ -369,16 +369,21 @@ def reserved_gpus(obs: Observation) -> np.ndarray:
     slots can keep it waiting indefinitely."""
     reserved = np.zeros(obs.n_sites, dtype=np.int64)
     for j in np.flatnonzero(obs.job_phase == QUEUED).tolist():
-        origin = int(obs.job_origin[j])
-        if starts_at_origin_only(int(obs.job_mobility[j]), origin):
-            site = origin
-        else:
-            allowed = np.flatnonzero(obs.job_allowed[j])
-            if allowed.size != 1:
-                continue
-            site = int(allowed[0])
-        reserved[site] += int(obs.job_gpus[j])
+        site = only_start_site(obs, j)
+        if site >= 0:
+            reserved[site] += int(obs.job_gpus[j])
     return reserved
+
+
+def only_start_site(obs: Observation, j: int) -> int:
+    """The one site job ``j`` may start at: its origin when it is pinned or partially
+    migratable (:func:`~greenhop.core.observation.starts_at_origin_only`), its one allowed
+    site when it may use only one; -1 when it may start at several."""
+    origin = int(obs.job_origin[j])
+    if starts_at_origin_only(int(obs.job_mobility[j]), origin):
+        return origin
+    allowed = np.flatnonzero(obs.job_allowed[j])
+    return int(allowed[0]) if allowed.size == 1 else -1
 
 
 def move_gpus(obs: Observation, jobs: np.ndarray) -> np.ndarray:

@@ -27,7 +27,9 @@ site at least as fast as its staying GPUs', which keep drawing where the job sta
 
 The slots a queued job waits for at the one site it may start at (pinned or partial at its
 origin, or allowed one site) are reserved: no move or placement takes them, and the jobs
-at that site are never suspended and are resumed, so that they free them.
+at that site are never suspended and are resumed, so that they free them. When such a job
+is urgent (below) and still lacks slots, the jobs there that may move are moved out (the
+most GPUs first, each where the alpha rule allows), if together they free enough.
 
 Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch), and
 jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time) by waiting
@@ -78,6 +80,7 @@ from greenhop.policies.base import (
     job_power_at,
     move_gpus,
     number_param,
+    only_start_site,
     reserved_gpus,
     site_power_w,
     whole_param,
@@ -305,6 +308,7 @@ class HorizonPlannerPolicy(PolicyBase):
         actions: list[Action] = []
         for g_jobs, pi, extra, res in plans:
             actions += self._round(obs, g_jobs, pi, extra, res, fc.window_s, state)
+        actions += self._make_room(obs, state, fc.window_s, {a.job for a in actions})
         return actions + self._place_waiting(obs, state["free"], state["head"])
 
     def _forecast(self, obs: Observation, hist_window_s: np.ndarray) -> HorizonForecast:
@@ -681,10 +685,76 @@ class HorizonPlannerPolicy(PolicyBase):
             self._counts["planner_suspends"] += len(more)
         return actions
 
+    def _make_room(self, obs: Observation, state: dict, window_s: np.ndarray,
+                   acted: set) -> list[Action]:
+        """Moves out of a site where a queued job that can start nowhere else is urgent
+        (waiting another epoch would take it past its slowdown budget or near its
+        deadline) and lacks slots: the jobs running or suspended there that may move (a
+        partially migratable one moves its share) go, the most GPUs first, until the
+        queued job fits, each to the allowed, open site with free slots and the most
+        headroom whose move passes the alpha rule; none moves unless together they free
+        enough. Not a move for energy: the net-green-gain and cover rules do not apply.
+        ``acted``: jobs already given an action this epoch (left alone)."""
+        out: list[Action] = []
+        queued = np.flatnonzero(obs.job_phase == QUEUED)
+        if queued.size == 0:
+            return out
+        closed = closed_sites(obs)
+        free_now = np.asarray(obs.free_gpus, dtype=np.int64).copy()
+        done: set[int] = set()
+        for q in queued[np.argsort(obs.job_arrival_s[queued], kind="stable")].tolist():
+            s = only_start_site(obs, q)
+            if s < 0 or s in done or free_now[s] >= obs.job_gpus[q]:
+                continue
+            done.add(s)  # the oldest queued job bound to a site speaks for it
+            if not self._urgent(obs, np.array([q]), np.array([s]))[0]:
+                continue
+            here = np.flatnonzero(((obs.job_phase == RUNNING) | (obs.job_phase == SUSPENDED))
+                                  & (obs.job_site == s)
+                                  & np.isin(obs.job_mobility, (MIGRATABLE, PARTIAL)))
+            here = np.array([j for j in here.tolist() if j not in acted], dtype=np.int64)
+            if here.size == 0:
+                continue
+            g = move_gpus(obs, here)
+            order = np.argsort(-g, kind="stable")
+            short = int(obs.job_gpus[q] - free_now[s])
+            if g.sum() < short:
+                continue  # moving them all would not let it start
+            picked: list[tuple[int, int, int]] = []
+            free, head, added = state["free"].copy(), state["head"].copy(), state["added"].copy()
+            for k in order.tolist():
+                if short <= 0:
+                    break
+                j, gk = int(here[k]), int(g[k])
+                p_d = job_power_at(obs, np.full(obs.n_sites, j), np.arange(obs.n_sites))
+                ok = (obs.job_allowed[j] & ~closed & (free >= gk) & (window_s > 0)
+                      & (obs.links.hops[s] > 0) & (np.arange(obs.n_sites) != s))
+                for d in np.argsort(-np.where(ok, head - p_d, -np.inf), kind="stable"):
+                    d = int(d)
+                    if not ok[d]:
+                        break
+                    if self._rule_holds(obs, j, s, d, window_s[d], added, checked=False):
+                        picked.append((j, d, gk))
+                        free[d] -= gk
+                        head[d] -= p_d[d]
+                        added = added + obs.links.route[s * obs.n_sites + d]
+                        short -= gk
+                        break
+            if short > 0:
+                continue  # not enough of them could go anywhere: move none
+            for j, d, gk in picked:
+                out.append(Migrate(j, d))
+                acted.add(j)
+                self._counts["planner_moves"] += 1
+                free_now[s] += gk
+            state["free"][:], state["head"][:], state["added"][:] = free, head, added
+        return out
+
     def _rule_holds(self, obs: Observation, j: int, s: int, d: int, window_s: float,
-                    added: np.ndarray) -> bool:
-        """The alpha rule for ``j: s -> d`` with the link shares of this epoch's moves."""
-        if not added.any():
+                    added: np.ndarray, checked: bool = True) -> bool:
+        """The alpha rule for ``j: s -> d`` with the link shares of this epoch's moves
+        (``checked``: the move is a candidate, which passed it on the rates of now)."""
+        if checked and not added.any():
             # No move taken yet this epoch: the rule is the one the candidate passed, on
             # the same rate (the fair share now), window and model inputs.
             return window_s > 0
