@@ -441,10 +441,11 @@ class HorizonPlannerPolicy(PolicyBase):
         # A partially migratable job's staying GPUs draw at their own site, which is its
         # home until its migratable share moves away.
         stay_site = obs.stay_site(jobs)
-        g_stay = obs.job_gpus[jobs] - move_gpus(obs, jobs)
+        g_move = move_gpus(obs, jobs)
+        g_stay = obs.job_gpus[jobs] - g_move
         stay_w = g_stay * site_w[stay_site]
         apart_w = np.where(stay_site != home, stay_w, 0.0)
-        p_home = (obs.job_gpus[jobs] - g_stay) * site_w[home] + stay_w
+        p_home = g_move * site_w[home] + stay_w
         rate_home = obs.job_gpus[jobs] * obs.job_speed(jobs, home)
         rem_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate_home, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
@@ -484,7 +485,8 @@ class HorizonPlannerPolicy(PolicyBase):
         jg = jobs[pj]
         # a move back to the staying GPUs joins them: the whole job draws there
         joins = pc == stay_site[pj]
-        p_kw = np.where(joins, obs.job_gpus[jg], obs.job_gpus[jg] - g_stay[pj]) * site_w[pc] / 1e3
+        gmove = g_move[pj]
+        p_kw = np.where(joins, obs.job_gpus[jg], gmove) * site_w[pc] / 1e3
         p_stay_kw = np.where(joins, 0.0, stay_w[pj]) / 1e3
         rho = obs.job_speed(jg, pc) / np.maximum(obs.job_speed(jg, home[pj]), 1e-12)
         avail = np.clip((hi_s[None, :] - np.maximum(lo_s[None, :], dt_s[:, None]))
@@ -495,8 +497,6 @@ class HorizonPlannerPolicy(PolicyBase):
             before = np.concatenate([np.zeros((P, 1)),
                                      np.cumsum(avail * tau_s[None, :], axis=1)[:, :-1]], axis=1)
             avail = np.minimum(avail, np.maximum(need[:, None] - before, 0.0) / tau_s[None, :])
-        gmove = np.ceil(obs.job_gpus[jg] * obs.job_move_bytes[jg]
-                        / obs.job_checkpoint_bytes[jg] - 1e-9).astype(np.int64)
         gbit = obs.job_move_bytes[jg] * 8.0 / 1e9
         links = obs.links
         if P:
