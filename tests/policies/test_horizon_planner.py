@@ -109,6 +109,27 @@ def test_slowdown_budget_stops_a_job_waiting_past_it():
         assert m["job_nr_kwh"] < 0.2
 
 
+@pytest.mark.parametrize("mobility", ["pinned", "partial"])
+def test_pinned_and_partial_jobs_have_their_own_slowdown_budget(mobility):
+    """The job of the budget test above, pinned or partially migratable: with the
+    migratable jobs' budget at 5 it still runs once 1.3 x its ideal time (the default
+    ``max_slowdown_pinned``) is near, before the window; with ``max_slowdown_pinned`` 5 it
+    waits for the window. A migratable job waits under the same options."""
+    d = wait_scenario()
+    d["jobs"][0]["mobility"] = mobility
+    if mobility == "partial":
+        d["jobs"][0]["migratable_share"] = 0.5
+    res, m = run(d, make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
+    assert res.job_finish_s[0] <= 1.3 * 7200 + STEP_S + 1e-6
+    assert m["job_nr_kwh"] > 0.5
+    res, m = run(d, make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0,
+                                max_slowdown_pinned=5.0))
+    assert 6 * 3600 <= res.job_finish_s[0] <= 12 * 3600
+    res, m = run(wait_scenario(), make_policy("horizon-planner", lam=0.2, rest="diurnal",
+                                              max_slowdown=5.0))
+    assert 6 * 3600 <= res.job_finish_s[0] <= 12 * 3600
+
+
 def two_site(link: str, jobs: int = 1, slots_b: int = 4, work_h: float = 4.0) -> dict:
     """Site a has no renewables, site b has 10 kW all the time (days of history)."""
     a = simkit.site("a", power="0kW", slots=8)
@@ -219,6 +240,9 @@ def test_two_runs_decide_identically():
     ({"lam": "high"}, "lam"),
     ({"cover": -0.1}, "cover"),
     ({"max_slowdown": 0.5}, "max_slowdown"),
+    ({"max_slowdown_pinned": 0.9}, "max_slowdown_pinned"),
+    ({"partial_downtime_s": -1}, "partial_downtime_s"),
+    ({"move_partial": "maybe"}, "move_partial"),
     ({"payback_s": 0}, "payback_s must be > 0"),
     ({"payback_s": "-1h"}, "payback_s"),
     ({"mu": 1e308}, "mu must be <= 1e"),

@@ -42,13 +42,35 @@ def test_moves_the_migratable_share_to_surplus_and_the_staying_gpus_draw_at_home
 
 @pytest.mark.parametrize(("link", "move_partial"), [
     ("1Mbps", True),     # 25 GB over 1 Mbit/s x 0.5: days of downtime, beyond alpha x a window
-    ("100Gbps", False),  # the default: partially migratable jobs run or wait at home
+    ("100Gbps", False),  # switched off: partially migratable jobs run or wait at home
 ])
-def test_no_move_when_the_alpha_rule_refuses_it_or_by_default(link, move_partial):
+def test_no_move_when_the_alpha_rule_refuses_it_or_when_switched_off(link, move_partial):
     pol = Recorder(make_policy("horizon-planner", lam=1.0, move_partial=move_partial))
     _, m = run(partial_at_a(link), pol)
     assert m["migrations"] == 0
     assert not any(isinstance(a, Migrate) for _, acts in pol.log for a in acts)
+
+
+def test_the_share_moves_by_default():
+    _, m = run(partial_at_a(), make_policy("horizon-planner", lam=1.0))
+    assert m["migrations"] == 1
+
+
+def test_a_share_moves_only_when_its_downtime_is_at_most_partial_downtime_s():
+    """25 GB over 400 Mbit/s x 0.5: 18 minutes of downtime (save, transfer, restore), which
+    the alpha rule allows into b's day-long window and which pays back within the hour, but
+    the whole job stands still meanwhile: past the default ``partial_downtime_s`` (15 min)
+    the share stays, with no limit it moves; a fully migratable job moves either way."""
+    _, m = run(partial_at_a("400Mbps"), make_policy("horizon-planner", lam=1.0))
+    assert m["migrations"] == 0
+    _, m = run(partial_at_a("400Mbps"),
+               make_policy("horizon-planner", lam=1.0, partial_downtime_s=float("inf")))
+    assert m["migrations"] == 1
+    d = partial_at_a("400Mbps")
+    d["jobs"][0].update(mobility="migratable", checkpoint="25GB")
+    del d["jobs"][0]["migratable_share"]
+    _, m = run(d, make_policy("horizon-planner", lam=1.0))
+    assert m["migrations"] == 1
 
 
 def test_a_share_moves_only_to_a_site_at_least_as_fast_as_its_staying_gpus():

@@ -22,8 +22,9 @@ net-green-loss metric's count, on the forecast), and solves it with HiGHS
   let it wait unless it is urgent (below, timed at that site), then start it where there
   is room (suspended jobs keep their slots, so the plan can keep a site full).
 
-With ``move_partial`` a partially migratable job's migratable share may move too (to a
-site at least as fast as its staying GPUs', which keep drawing where the job started).
+A partially migratable job's migratable share may move too (``move_partial``, on by
+default): to a site at least as fast as its staying GPUs', which keep drawing where the job
+started, and only when the move stops the job for at most ``partial_downtime_s``.
 
 The slots a queued job waits for at the one site it may start at (pinned or partial at its
 origin, or allowed one site) are reserved: no move or placement takes them, and the jobs
@@ -32,8 +33,9 @@ is urgent (below) and still lacks slots, the jobs there that may move are moved 
 most GPUs first, each where the alpha rule allows), if together they free enough.
 
 Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch), and
-jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time) by waiting
-another epoch, are never suspended and are resumed.
+jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time;
+``max_slowdown_pinned`` for pinned and partially migratable jobs) by waiting another epoch,
+are never suspended and are resumed.
 
 Announced demand-response events (``Observation.dr_events``) and closed sites
 (``Observation.site_closed``) are hard constraints: no move into a closed site, a job
@@ -111,7 +113,8 @@ GROUP_JOBS = 100
 
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
             "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start",
-            "cover", "max_slowdown", "payback_s", "move_partial")
+            "cover", "max_slowdown", "max_slowdown_pinned", "payback_s", "move_partial",
+            "partial_downtime_s")
 
 
 MAX_HORIZON_S = 31 * 86400.0
@@ -125,6 +128,11 @@ million hours already makes any other term of the objective negligible."""
 
 def _number(name: str, value, **limits) -> float:
     return number_param("horizon-planner", name, value, **limits)
+
+
+def _budget(name: str, value) -> float:
+    """A slowdown budget: ``inf`` (none) or a number >= 1."""
+    return float("inf") if value == float("inf") else _number(name, value, lo=1.0)
 
 
 def _not_slower(obs: Observation, jobs: np.ndarray, dests: np.ndarray) -> np.ndarray:
@@ -176,15 +184,21 @@ class HorizonPlannerPolicy(PolicyBase):
             ideal time at its arrival site) would pass this if it waited one more epoch is
             never suspended and is resumed, like a job near its deadline, and a queued one
             starts elsewhere without surplus (default 1.4; ``inf``: none).
+        max_slowdown_pinned: the slowdown budget of pinned and partially migratable jobs
+            [-] (default 1.3). Their GPUs (all, or the staying ones) cannot follow the
+            surplus, so they reach it only by waiting at home: on ``default`` their waits
+            were most of the slowdown tail (docs/planner.md, *Defaults*).
         payback_s: a candidate move must be forecast to gain, within ``payback_s`` from
             now (the move's downtime included; the time its remaining work needs at home,
             if shorter), more green energy than it would draw at home plus the move's
             energy [s] (default 3600; ``inf``: over all its remaining work).
         move_partial: also move the migratable share of partially migratable jobs (their
             other GPUs stay and draw where the job started; only to a site at least as fast
-            as theirs). Off by default: it cuts grid energy but makes more moves and longer
-            slowdown tails on large checkpoints (docs/planner.md, *Partially migratable
-            jobs*).
+            as theirs). On by default (docs/planner.md, *Partially migratable jobs*).
+        partial_downtime_s: longest downtime of a partially migratable job's move [s]
+            (default 900; ``inf``: any the alpha rule allows). The whole job stops while its
+            share moves: on ``scarce-llm`` an LLM share took hours to move and lengthened
+            the slowdown tail.
     """
 
     name = "horizon-planner"
@@ -202,8 +216,10 @@ class HorizonPlannerPolicy(PolicyBase):
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, warm_start: bool = False,
-                 cover: float = 0.0, max_slowdown: float = 1.4, payback_s: float = 3600.0,
-                 move_partial: bool = False, **unknown) -> None:
+                 cover: float = 0.0, max_slowdown: float = 1.4,
+                 max_slowdown_pinned: float = 1.3, payback_s: float = 3600.0,
+                 move_partial: bool = True, partial_downtime_s: float = 900.0,
+                 **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -240,11 +256,14 @@ class HorizonPlannerPolicy(PolicyBase):
         self.candidates = whole_param(self.name, "candidates", candidates, lo=0)
         self.history_days = whole_param(self.name, "history_days", history_days, lo=1)
         self.cover = _number("cover", cover, lo=0.0)
-        self.max_slowdown = (float("inf") if max_slowdown == float("inf")
-                             else _number("max_slowdown", max_slowdown, lo=1.0))
+        self.max_slowdown = _budget("max_slowdown", max_slowdown)
+        self.max_slowdown_pinned = _budget("max_slowdown_pinned", max_slowdown_pinned)
         self.payback_s = (float("inf") if payback_s == float("inf")
                           else _number("payback_s", payback_s, lo=0.0, lo_open=True, unit="s"))
         self.move_partial = bool_param(self.name, "move_partial", move_partial)
+        self.partial_downtime_s = (
+            float("inf") if partial_downtime_s == float("inf")
+            else _number("partial_downtime_s", partial_downtime_s, lo=0.0, unit="s"))
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
@@ -415,16 +434,21 @@ class HorizonPlannerPolicy(PolicyBase):
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
         urgent = left_s <= URGENCY * need_s + self.epoch_s
-        if np.isfinite(self.max_slowdown):
-            # The slowdown budget: waiting one more epoch would take the job past
-            # max_slowdown x its ideal time (the metric's: all its work on its GPUs at
-            # ``ideal_tp``).
+        # The slowdown budget: waiting one more epoch would take the job past its budget
+        # x its ideal time (the metric's: all its work on its GPUs at ``ideal_tp``).
+        # Pinned and partially migratable jobs reach surplus at home only by waiting for
+        # it, so their waits made the tail; they get a budget of their own.
+        budget = np.where(obs.job_mobility[jobs] == MIGRATABLE, self.max_slowdown,
+                          self.max_slowdown_pinned)
+        finite = np.isfinite(budget)
+        if finite.any():
             rem = obs.job_remaining_gpu_s[jobs]
             total = rem / np.maximum(1.0 - obs.job_progress[jobs], 1e-9)
             nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
             ideal_s = total / np.maximum(nominal[jobs] * ideal_tp, 1e-12)
             spent_s = obs.now_s - obs.job_arrival_s[jobs]
-            urgent |= spent_s + need_s + self.epoch_s >= self.max_slowdown * ideal_s
+            limit_s = np.where(finite, budget, 0.0) * ideal_s
+            urgent |= finite & (spent_s + need_s + self.epoch_s >= limit_s)
         return urgent
 
     def _build(self, obs: Observation, jobs: np.ndarray, fc, sites: np.ndarray,
@@ -577,7 +601,10 @@ class HorizonPlannerPolicy(PolicyBase):
                      startup_s=links.startup_s, job_power_w=np.maximum(p_dest, 1e-9),
                      idle_power_w=obs.job_gpus[j] * obs.gpu_idle_w[s],
                      network_j_per_bit=links.j_per_bit[s, d], green_gain=1.0)
-        keep = np.asarray(f.feasible, dtype=bool)
+        # A partially migratable job stops whole while its share moves: only short moves.
+        keep = np.asarray(f.feasible, dtype=bool) & (
+            (obs.job_mobility[j] != PARTIAL)
+            | (np.asarray(f.downtime_s) <= self.partial_downtime_s))
         if not keep.any():
             return empty
         ri, d, p_dest = ri[keep], d[keep], p_dest[keep]
