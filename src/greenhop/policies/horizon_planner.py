@@ -130,9 +130,9 @@ def _number(name: str, value, **limits) -> float:
     return number_param("horizon-planner", name, value, **limits)
 
 
-def _budget(name: str, value) -> float:
-    """A slowdown budget: ``inf`` (none) or a number >= 1."""
-    return float("inf") if value == float("inf") else _number(name, value, lo=1.0)
+def _number_or_inf(name: str, value, **limits) -> float:
+    """``inf`` (no limit) or a number checked as :func:`_number` checks it."""
+    return float("inf") if value == float("inf") else _number(name, value, **limits)
 
 
 def _not_slower(obs: Observation, jobs: np.ndarray, dests: np.ndarray) -> np.ndarray:
@@ -256,14 +256,13 @@ class HorizonPlannerPolicy(PolicyBase):
         self.candidates = whole_param(self.name, "candidates", candidates, lo=0)
         self.history_days = whole_param(self.name, "history_days", history_days, lo=1)
         self.cover = _number("cover", cover, lo=0.0)
-        self.max_slowdown = _budget("max_slowdown", max_slowdown)
-        self.max_slowdown_pinned = _budget("max_slowdown_pinned", max_slowdown_pinned)
-        self.payback_s = (float("inf") if payback_s == float("inf")
-                          else _number("payback_s", payback_s, lo=0.0, lo_open=True, unit="s"))
+        self.max_slowdown = _number_or_inf("max_slowdown", max_slowdown, lo=1.0)
+        self.max_slowdown_pinned = _number_or_inf("max_slowdown_pinned", max_slowdown_pinned,
+                                                  lo=1.0)
+        self.payback_s = _number_or_inf("payback_s", payback_s, lo=0.0, lo_open=True, unit="s")
         self.move_partial = bool_param(self.name, "move_partial", move_partial)
-        self.partial_downtime_s = (
-            float("inf") if partial_downtime_s == float("inf")
-            else _number("partial_downtime_s", partial_downtime_s, lo=0.0, unit="s"))
+        self.partial_downtime_s = _number_or_inf("partial_downtime_s", partial_downtime_s,
+                                                 lo=0.0, unit="s")
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
