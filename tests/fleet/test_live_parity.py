@@ -172,3 +172,33 @@ def test_live_books_survive_a_restart_mid_move():
     for k, v in whole.energy_j.items():
         np.testing.assert_array_equal(led.energy_j[k], v, err_msg=k)
     np.testing.assert_array_equal(led.job_energy, whole.job_energy)
+
+
+class EndWatcher(PolicyBase):
+    """Keeps the run's end each Observation shows."""
+
+    name = "end-watcher"
+    capabilities = Capabilities()
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def decide(self, obs):
+        self.seen.append(obs.run_end_s)
+        return []
+
+
+def test_the_run_end_is_the_scenarios_horizon_in_the_simulator_and_the_live_books():
+    """A policy learns when the run ends (jobs not done then count as unfinished) from the
+    same Observation field, simulated or live: the scenario's horizon."""
+    inp = build_inputs(load_scenario(scenario()))
+    horizon_s = inp.n_steps * inp.params.step_s
+    sim, live = EndWatcher(), EndWatcher()
+    Engine(inp, sim).run()
+    led = Ledger(inp)
+    for t in range(3):
+        led.record_power(t, inp.renewable_w[inp.history_steps + t])
+        led.arrivals(t)
+        live.decide(led.observation(t))
+    assert sim.seen and set(sim.seen) == {horizon_s}
+    assert set(live.seen) == {horizon_s}

@@ -55,17 +55,18 @@ class Recorder:
         return self.inner.counters()
 
 
-def wait_scenario(deadline: str | None = None) -> dict:
+def wait_scenario(deadline: str | None = None, horizon: str = "1d",
+                  work_gpu_h: float = 2.0) -> dict:
     """One site: renewables 3 kW from 06:00 to 12:00 every day, base load 1 kW; a 2 GPU-h job
     arrives at midnight. Two days of history show the daily window."""
     site = simkit.site("a", slots=4)
     site["trace"] = {"kind": "values", "values": daily(range(6, 12), 3000.0, 4)}
-    job = {"name": "j1", "arrival": "0s", "work_gpu_h": 2.0, "checkpoint": "1GB", "gpus": 1,
-           "origin": "a"}
+    job = {"name": "j1", "arrival": "0s", "work_gpu_h": work_gpu_h, "checkpoint": "1GB",
+           "gpus": 1, "origin": "a"}
     if deadline is not None:
         job["deadline"] = deadline
     return simkit.micro(sites=[site], links=[], jobs=[job], step="15min", history="2d",
-                        horizon="1d")
+                        horizon=horizon)
 
 
 def test_suspends_to_wait_for_a_forecast_window_and_saves_grid_energy():
@@ -107,6 +108,31 @@ def test_slowdown_budget_stops_a_job_waiting_past_it():
                                                   rest="diurnal", max_slowdown=budget))
         assert 6 * 3600 <= res.job_finish_s[0] <= 12 * 3600
         assert m["job_nr_kwh"] < 0.2
+
+
+def test_the_runs_end_is_a_deadline_for_a_job_that_can_still_finish_by_it():
+    """The waiting job of the budget test in a run that ends at 07:00: waiting for the
+    06:00 window would leave it unfinished, so it runs in time to finish before the end
+    (on grid energy), as static does; in a run of a day it still waits for the window."""
+    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
+    res, m = run(wait_scenario(horizon="7h"), pol)
+    assert m["unfinished_jobs"] == 0
+    assert res.job_finish_s[0] <= 7 * 3600
+    assert m["job_nr_kwh"] > 0.5
+    res, m = run(wait_scenario(horizon="1d"), make_policy(
+        "horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
+    assert 6 * 3600 <= res.job_finish_s[0] <= 12 * 3600
+
+
+def test_a_job_that_cannot_finish_by_the_runs_end_still_waits_for_surplus():
+    """A 10 GPU-h job in a 7-hour run cannot finish whatever it does: the run's end does
+    not hurry it, and it waits for the 06:00 window as it would without an end."""
+    pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
+    res, m = run(wait_scenario(horizon="7h", work_gpu_h=10.0), pol)
+    _, m_static = run(wait_scenario(horizon="7h", work_gpu_h=10.0), simkit.Never())
+    assert np.isnan(res.job_finish_s[0])
+    assert Suspend in [type(a) for _, acts in pol.log for a in acts]
+    assert m["job_nr_kwh"] < 0.2 * m_static["job_nr_kwh"]
 
 
 @pytest.mark.parametrize("mobility", ["pinned", "partial"])

@@ -328,6 +328,9 @@ class Observation:
         dr_events: the demand-response events announced by now, not yet over and
             starting before the run's end (:class:`AnnouncedEvents`; one starting later
             limits nothing); ``None`` while there is none.
+        run_end_s: when the run ends, in seconds since the scenario start [s]: a job not
+            done by then counts as unfinished (the scenario's horizon, in a simulation and
+            in a live run alike); ``inf`` from a mechanism without a set end.
     """
 
     now_s: float
@@ -380,6 +383,7 @@ class Observation:
     dr_events: AnnouncedEvents | None = None
     decision_interval_s: float | None = None
     job_home: np.ndarray | None = None
+    run_end_s: float = float("inf")
 
     @property
     def decision_s(self) -> float:

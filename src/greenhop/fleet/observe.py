@@ -124,7 +124,8 @@ class ObservationBuilder:
             links=links, site_closed=ro(self.closed),
             start_unix_s=float(params.start_unix_s),
             decision_interval_s=float(params.decision_interval_s),
-            window_threshold_w=float(params.window_threshold_w))
+            window_threshold_w=float(params.window_threshold_w),
+            run_end_s=float(params.n_steps * params.step_s))
 
     def _job_sources(self):
         """``(Observation field, the fleet's array)`` of every per-job field a pending job

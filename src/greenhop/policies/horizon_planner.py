@@ -32,8 +32,9 @@ at that site are never suspended and are resumed, so that they free them. When s
 is urgent (below) and still lacks slots, the jobs there that may move are moved out (the
 most GPUs first, each where the alpha rule allows), if together they free enough.
 
-Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch), and
-jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time;
+Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an epoch; the
+run's end, ``Observation.run_end_s``, counts as a deadline for a job that can still finish
+by it), and jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time;
 ``max_slowdown_pinned`` for pinned and partially migratable jobs) by waiting another epoch,
 are never suspended and are resumed.
 
@@ -432,6 +433,11 @@ class HorizonPlannerPolicy(PolicyBase):
                                              ideal_tp)
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
+        # The run's end is a deadline for a job that can still finish by it: a job not done
+        # then counts as unfinished (on grid-de-nl, a 14-day run of jobs up to 175 h long,
+        # jobs that static finished were still waiting for surplus at the end).
+        end_s = obs.run_end_s - obs.now_s
+        left_s = np.where(need_s <= end_s, np.minimum(left_s, end_s), left_s)
         urgent = left_s <= URGENCY * need_s + self.epoch_s
         # The slowdown budget: waiting one more epoch would take the job past its budget
         # x its ideal time (the metric's: all its work on its GPUs at ``ideal_tp``).
