@@ -147,3 +147,36 @@ def test_warm_start_option_decides_like_the_default_here_and_rejects_a_non_bool(
     assert logs[0] == logs[1]
     with pytest.raises(ConfigError, match="warm_start"):
         make_policy("horizon-planner", warm_start="yes")
+
+
+def one_job_under_flat_surplus(surplus_kw: float) -> PlanInput:
+    """One 1-hour job of 0.72 kW at site 0, whose surplus is ``surplus_kw`` in each of three
+    1-hour blocks; no move."""
+    B = 3
+    empty = np.zeros(0)
+    return PlanInput(
+        home=np.array([0]), p_home_kw=np.array([0.72]), rem_h=np.array([1.0]),
+        need_h=np.zeros(1), tail_grid=np.zeros(1), dfrac=np.ones((1, B)),
+        a_home=np.ones((1, B)), pj=empty.astype(np.int64), pc=empty.astype(np.int64),
+        p_kw=empty, rho=empty, avail=np.zeros((0, B)), gpus=empty.astype(np.int64),
+        gbit=empty, e_kwh=empty, link_rows=empty.astype(np.int64),
+        link_cols=empty.astype(np.int64), budget_gbit=empty,
+        surplus_kw=np.full((1, B), surplus_kw), free=np.zeros(1, dtype=np.int64),
+        tau_h=np.ones(B), tmid_h=np.array([0.5, 1.5, 2.5]))
+
+
+def test_a_job_drawing_more_than_a_steady_surplus_runs_now_not_at_a_share_of_each_block():
+    """Surplus is used only while a job runs: under a steady surplus ``F`` below its power
+    ``P``, the job draws ``P - F`` from the grid for every hour it runs, now or later, so
+    the plan runs it now, whole, and counts that grid energy (its objective falls by
+    exactly the surplus added). Without the excess row the LP ran it at F / P of each
+    block, as if the surplus of the hours it waited were stored, and counted no grid."""
+    objective = {}
+    for surplus_kw in (0.1, 0.3, 0.6):
+        res = solve_plan(one_job_under_flat_surplus(surplus_kw), lam=0.5, mu=0.5,
+                         deadline_penalty=20.0, time_limit_s=5.0)
+        assert res.ok
+        assert res.xh0[0] == pytest.approx(1.0)
+        objective[surplus_kw] = res.objective_kwh
+    assert objective[0.1] - objective[0.3] == pytest.approx(0.2)
+    assert objective[0.3] - objective[0.6] == pytest.approx(0.3)

@@ -29,6 +29,10 @@ Constraints:
               left for the planned jobs); the staying GPUs of a partially migratable job
               draw at their own site ``k(j)`` (``Ps`` [kW]) whenever the job runs, on its
               home or after a move (not after a move back to ``k(j)``, which joins them);
+    excess    ``sum_j (P - F)+ tau_b xh + sum_p (P_p - F)+ tau_b a[p,b] m[p] - g[s,b] <= 0``:
+              surplus is used only while a job runs, so a job that draws more than it
+              draws the rest from the grid whenever it runs, whatever share of the block
+              (a lower bound on the grid energy of any schedule inside the block);
     slots     ``sum_{p to s} gpus_p m[p] <= free_s``;
     links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
               alpha rule when moves share a link; the policy checks each move exactly);
@@ -293,6 +297,31 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
     rlo.append(np.full(S * B, -np.inf))
     rhi.append((np.maximum(surplus_kw, 0.0) * pi.tau_h[None, :]).ravel())
     r0 += S * B
+    # excess: sum (P - F)+ tau x - g <= 0. Surplus is used only while a job runs: a job
+    # drawing more than the site's surplus draws the rest from the grid whenever it runs,
+    # so running a share of a block does not make it green (without this row the LP ran
+    # such a job at surplus / P of each block, as if the surplus could be stored).
+    f_kw = np.maximum(surplus_kw, 0.0)
+    add(r0 + (home[jj] * B + jb % B), c_xh + jb,
+        (np.maximum(main_kw[:, None] - f_kw[home], 0.0) * pi.tau_h[None, :]).ravel())
+    if apart.size:
+        add(r0 + (stay[apart, None] * B + bb).ravel(),
+            (c_xh + apart[:, None] * B + bb).ravel(),
+            (np.maximum(stay_kw[apart, None] - f_kw[stay[apart]], 0.0)
+             * pi.tau_h[None, :]).ravel())
+    if P:
+        add(r0 + e_rows, np.repeat(pcol, B),
+            (np.maximum(pi.p_kw[:, None] - f_kw[pc], 0.0) * pi.tau_h[None, :]
+             * pi.avail).ravel())
+        if p_apart.size:
+            ps = stay[pi.pj[p_apart]]
+            add(r0 + (ps[:, None] * B + bb).ravel(), np.repeat(pcol[p_apart], B),
+                (np.maximum(p_stay_kw[p_apart, None] - f_kw[ps], 0.0) * pi.tau_h[None, :]
+                 * pi.avail[p_apart]).ravel())
+    add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
+    rlo.append(np.full(S * B, -np.inf))
+    rhi.append(np.zeros(S * B))
+    r0 += S * B
     if P:
         # slots at each destination
         add(r0 + pc, pcol, pi.gpus.astype(float))
@@ -347,6 +376,7 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
         if dl.size:
             parts.append(_name(13, jid[dl], 0))
         parts.append(_name(14, np.repeat(used, B), np.tile(bb, S)))
+        parts.append(_name(18, np.repeat(used, B), np.tile(bb, S)))
         if P:
             parts.append(_name(15, used, 0))
             if L:
