@@ -277,49 +277,40 @@ def build_lp(pi: PlanInput, *, lam: float, mu: float, deadline_penalty: float,
         rlo.append(pi.need_h[dl])
         rhi.append(np.full(dl.size, np.inf))
         r0 += dl.size
-    # energy: sum P tau x - g <= F tau
     bb = np.arange(B)[None, :]
-    add(r0 + (home[jj] * B + jb % B), c_xh + jb,
-        (main_kw[:, None] * pi.tau_h[None, :]).ravel())
-    if apart.size:
-        add(r0 + (stay[apart, None] * B + bb).ravel(),
-            (c_xh + apart[:, None] * B + bb).ravel(),
-            (stay_kw[apart, None] * pi.tau_h[None, :]).ravel())
-    if P:
-        e_rows = (pc[:, None] * B + bb).ravel()
-        add(r0 + e_rows, np.repeat(pcol, B),
-            (pi.p_kw[:, None] * pi.tau_h[None, :] * pi.avail).ravel())
-        if p_apart.size:
-            add(r0 + (stay[pi.pj[p_apart], None] * B + bb).ravel(),
-                np.repeat(pcol[p_apart], B),
-                (p_stay_kw[p_apart, None] * pi.tau_h[None, :] * pi.avail[p_apart]).ravel())
-    add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
-    rlo.append(np.full(S * B, -np.inf))
-    rhi.append((np.maximum(surplus_kw, 0.0) * pi.tau_h[None, :]).ravel())
+    e_rows = (pc[:, None] * B + bb).ravel()
+
+    def site_rows(power) -> None:
+        """One row per site and block over the planned jobs' draw there: ``power(kw,
+        site)`` [kW] ``[n, B]`` per block for draws of ``kw`` [kW] at local ``site``, times
+        the block's length (and a move's running share), less ``g[s,b]``."""
+        add(r0 + (home[jj] * B + jb % B), c_xh + jb,
+            (power(main_kw, home) * pi.tau_h[None, :]).ravel())
+        if apart.size:
+            add(r0 + (stay[apart, None] * B + bb).ravel(),
+                (c_xh + apart[:, None] * B + bb).ravel(),
+                (power(stay_kw[apart], stay[apart]) * pi.tau_h[None, :]).ravel())
+        if P:
+            add(r0 + e_rows, np.repeat(pcol, B),
+                (power(pi.p_kw, pc) * pi.tau_h[None, :] * pi.avail).ravel())
+            if p_apart.size:
+                ps = stay[pi.pj[p_apart]]
+                add(r0 + (ps[:, None] * B + bb).ravel(), np.repeat(pcol[p_apart], B),
+                    (power(p_stay_kw[p_apart], ps) * pi.tau_h[None, :]
+                     * pi.avail[p_apart]).ravel())
+        add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
+        rlo.append(np.full(S * B, -np.inf))
+
+    # energy: sum P tau x - g <= F tau
+    site_rows(lambda kw, _site: np.repeat(kw[:, None], B, axis=1))
+    f_kw = np.maximum(surplus_kw, 0.0)
+    rhi.append((f_kw * pi.tau_h[None, :]).ravel())
     r0 += S * B
     # excess: sum (P - F)+ tau x - g <= 0. Surplus is used only while a job runs: a job
     # drawing more than the site's surplus draws the rest from the grid whenever it runs,
     # so running a share of a block does not make it green (without this row the LP ran
     # such a job at surplus / P of each block, as if the surplus could be stored).
-    f_kw = np.maximum(surplus_kw, 0.0)
-    add(r0 + (home[jj] * B + jb % B), c_xh + jb,
-        (np.maximum(main_kw[:, None] - f_kw[home], 0.0) * pi.tau_h[None, :]).ravel())
-    if apart.size:
-        add(r0 + (stay[apart, None] * B + bb).ravel(),
-            (c_xh + apart[:, None] * B + bb).ravel(),
-            (np.maximum(stay_kw[apart, None] - f_kw[stay[apart]], 0.0)
-             * pi.tau_h[None, :]).ravel())
-    if P:
-        add(r0 + e_rows, np.repeat(pcol, B),
-            (np.maximum(pi.p_kw[:, None] - f_kw[pc], 0.0) * pi.tau_h[None, :]
-             * pi.avail).ravel())
-        if p_apart.size:
-            ps = stay[pi.pj[p_apart]]
-            add(r0 + (ps[:, None] * B + bb).ravel(), np.repeat(pcol[p_apart], B),
-                (np.maximum(p_stay_kw[p_apart, None] - f_kw[ps], 0.0) * pi.tau_h[None, :]
-                 * pi.avail[p_apart]).ravel())
-    add(r0 + np.arange(S * B), c_g + np.arange(S * B), -np.ones(S * B))
-    rlo.append(np.full(S * B, -np.inf))
+    site_rows(lambda kw, site: np.maximum(kw[:, None] - f_kw[site], 0.0))
     rhi.append(np.zeros(S * B))
     r0 += S * B
     if P:
