@@ -30,9 +30,9 @@ Constraints:
               draw at their own site ``k(j)`` (``Ps`` [kW]) whenever the job runs, on its
               home or after a move (not after a move back to ``k(j)``, which joins them);
     excess    ``sum_j (P - F)+ tau_b xh + sum_p (P_p - F)+ tau_b a[p,b] m[p] - g[s,b] <= 0``:
-              surplus is used only while a job runs, so a job that draws more than it
-              draws the rest from the grid whenever it runs, whatever share of the block
-              (a lower bound on the grid energy of any schedule inside the block);
+              surplus is used only while a job runs, so a job that draws more than the
+              surplus draws the rest from the grid whenever it runs, whatever share of the
+              block (a lower bound on the grid energy of any schedule inside the block);
     slots     ``sum_{p to s} gpus_p m[p] <= free_s``;
     links     ``sum_{p through l} Gbit_p m[p] <= budget_l`` (a necessary condition for the
               alpha rule when moves share a link; the policy checks each move exactly);
