@@ -32,6 +32,23 @@ def test_every_registered_command_has_help() -> None:
     assert result.returncode == 0 and "Usage" in result.stdout
 
 
+def test_the_command_list_shows_each_summary_as_one_sentence_not_cut_at_its_line_breaks():
+    """A docstring's first paragraph spans lines; the list of commands in ``--help`` must
+    not break it there (Typer's list kept the breaks: "within alpha x the window," ended
+    a row of its own)."""
+    import os
+
+    result = subprocess.run([sys.executable, "-m", "greenhop", "--help"], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "COLUMNS": "400"})
+    assert result.returncode == 0
+    rows = [line.strip("│ ").strip() for line in result.stdout.splitlines()]
+    feasibility = next(r for r in rows if r.startswith("feasibility "))
+    assert feasibility.endswith("within alpha x the window, and does the move pay back its "
+                                "energy?")
+    sweep = next(r for r in rows if r.startswith("sweep "))
+    assert "parameter grid (on Ray); write every cell" in sweep
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     result = run_cli("no-such-command")
     assert result.returncode == 2

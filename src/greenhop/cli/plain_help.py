@@ -10,6 +10,7 @@ below, so a command added later gets them without doing anything.
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -73,12 +74,25 @@ PlainHelpGroup = _plain(TyperGroup)
 """A Typer group with plain help."""
 
 
+def summary_line(help_text: str | None) -> str | None:
+    """The first paragraph of a command's help on one line (``None`` if it has none)."""
+    if not help_text:
+        return None
+    first = inspect.cleandoc(help_text).partition("\f")[0].split("\n\n")[0]
+    return " ".join(first.split()) or None
+
+
 def plain_help(command) -> None:
     """Give ``command`` and every command below it plain help.
 
     Only commands of Typer's default classes are touched (their class becomes the plain
     subclass, which adds methods and no state); a command with its own class is left as is.
+    Every command without a ``short_help`` gets its help's first paragraph on one line:
+    Typer's list of a group's commands keeps a docstring's line breaks, which cut a
+    summary mid-sentence there (its own ``--help`` joins them).
     """
+    if getattr(command, "short_help", None) is None:
+        command.short_help = summary_line(getattr(command, "help", None))
     if type(command) is TyperCommand:
         command.__class__ = PlainHelpCommand
     elif type(command) is TyperGroup:
