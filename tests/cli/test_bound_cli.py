@@ -167,8 +167,28 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     assert code == 0 and "Infeasible" in out and "no schedule keeps every job" in out
 
 
+def test_the_time_bound_lies_between_spacetime_and_static(capsys, scenario, isolated_cache):
+    """Only *when* is free: no lower than spacetime (which may also move the jobs), no higher
+    than static's own energy; and it takes a slowdown cap, which never lowers it."""
+    docs = {}
+    for kind, cap in (("spacetime", None), ("time", None), ("time", "1.2")):
+        args = ("--kind", kind) + (() if cap is None else ("--max-slowdown", cap))
+        code, out, _ = clikit.run(capsys, "bound", scenario, "--json", *args)
+        assert code == 0
+        docs[kind, cap] = json.loads(out)
+    free, time_only, capped = docs["spacetime", None], docs["time", None], docs["time", "1.2"]
+    assert time_only["kind"] == "time" and time_only["status"] == "Optimal"
+    assert free["job_nr_kwh"] - 1e-6 <= time_only["job_nr_kwh"]
+    assert time_only["job_nr_kwh"] <= capped["job_nr_kwh"] + 1e-6
+    assert capped["job_nr_kwh"] <= capped["static_job_nr_kwh"] + 1e-6
+    assert time_only["work_gpu_h"] == pytest.approx(free["work_gpu_h"])
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--kind", "time")
+    assert code == 0 and "time" in out and "Optimal" in out
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (("--kind", "space", "--max-slowdown", "2"), "--max-slowdown: only the spacetime bound"),
+    (("--kind", "space", "--max-slowdown", "2"),
+     "--max-slowdown: only the spacetime and time bounds"),
     (("--max-slowdown", "0.9"), "--max-slowdown: must be a number >= 1"),
     (("--max-slowdown", "nan"), "--max-slowdown: must be a number >= 1"),
     (("--max-slowdown", "2", "--slowdown-quantile", "1.5"),
@@ -176,7 +196,7 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     (("--slowdown-quantile", "0.9"), "--slowdown-quantile: give the slowdown"),
     (("--max-slowdown", "2", "--whole-exemptions"),
      "--whole-exemptions: only a slowdown quantile has exemptions"),
-    (("--kind", "time"), "valid kinds: space, spacetime"),
+    (("--kind", "when"), "valid kinds: space, spacetime, time"),
     (("--seed", "-1"), "--seed: must be a whole number from 0 to"),
     (("--max-memory", "lots"), "--max-memory: cannot parse size 'lots'"),
     (("--max-memory", "1kB"), "over the limit of"),

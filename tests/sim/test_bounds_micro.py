@@ -64,7 +64,9 @@ def test_bound_strictly_below_static_by_hand(kind):
     # bind). Grid >= 0.8 - 0.6 = 0.2 kWh = 720 kJ.
     # space: static's profile, all 2 GPU-h in hour 0, split freely over a and b: their
     # surplus in hour 0 is 0.2 + 0.1 = 0.3 kWh, so the grid gives 0.8 - 0.3 = 0.5 kWh.
-    expected_kwh = {"spacetime": 0.2, "space": 0.5}[kind]
+    # time: only at a, where static ran it, at any time: a's 0.2 kW x 2 h = 0.4 kWh of
+    # surplus, so the grid gives 0.8 - 0.4 = 0.4 kWh.
+    expected_kwh = {"spacetime": 0.2, "space": 0.5, "time": 0.4}[kind]
     assert b.job_nr_kwh * KWH == pytest.approx(expected_kwh * KWH, rel=1e-6)
     assert b.job_nr_kwh * KWH < static_nr_j
     assert b.status == "Optimal"
@@ -171,9 +173,11 @@ def test_deadline_keeps_work_in_the_dark_hour_by_hand(kind):
     assert base_j == pytest.approx(0.0, abs=1e-6)
     # static runs the job in hour 0 with no surplus: 0.8 kWh from the grid.
     assert static_nr_j == pytest.approx(0.8 * KWH, rel=1e-9)
-    # Without deadlines, spacetime may run the job in hour 1 on 2 kW of surplus: 0. space
-    # keeps static's profile (hour 0, and b has no room): 0.8 kWh, as static.
-    assert free.job_nr_kwh == pytest.approx({"spacetime": 0.0, "space": 0.8}[kind], abs=1e-6)
+    # Without deadlines, spacetime (and time: it is at a, where static ran it) may run the
+    # job in hour 1 on 2 kW of surplus: 0. space keeps static's profile (hour 0, and b has
+    # no room): 0.8 kWh, as static.
+    assert free.job_nr_kwh == pytest.approx({"spacetime": 0.0, "space": 0.8, "time": 0.0}[kind],
+                                            abs=1e-6)
     # With its deadline it must do its 2 GPU-h (all done before the deadline by static) in
     # hour 0: 0.8 kWh, as static.
     dl = compute_bound(inp, kind, static=static, deadlines=True)
@@ -256,7 +260,7 @@ def test_whole_exemptions_let_one_job_wait_not_half_of_each_by_hand(whole, kwh):
 
 
 @pytest.mark.parametrize(("kind", "cap", "match"), [
-    ("space", 2.0, "only the spacetime bound takes a slowdown cap"),
+    ("space", 2.0, "only the spacetime and time bounds take a slowdown cap"),
     ("spacetime", 0.5, "must be a number >= 1"),
     ("spacetime", float("nan"), "must be a number >= 1"),
     ("spacetime", (2.0, 1.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
@@ -320,8 +324,48 @@ def test_a_vanishing_grid_limit_solves_as_no_grid(limit):
 
 def test_unknown_kind_lists_the_valid_ones():
     inp = build_inputs(load_scenario(micro()))
-    with pytest.raises(ConfigError, match="valid kinds: space, spacetime"):
-        compute_bound(inp, "time")
+    with pytest.raises(ConfigError, match="valid kinds: space, spacetime, time"):
+        compute_bound(inp, "where")
+
+
+def _case_surplus_elsewhere_then_at_home():
+    # a: no surplus in hour 0, 2 kW over its base load in hour 1; b: 2 kW over its base
+    # load in hour 0, none in hour 1. One job at a (2 GPUs, 0.8 kW, 2 GPU-h: 1 h ideal).
+    return micro(sites=[site("a", power=None, trace=_hourly(1.0, 3.0)),
+                        site("b", power=None, trace=_hourly(3.0, 1.0))],
+                 jobs=[_job("j1", 2, 2.0)])
+
+
+@pytest.mark.parametrize(("cap", "spacetime_kwh", "time_kwh"),
+                         [(None, 0.0, 0.0), (1.5, 0.0, 0.4), (1.0, 0.0, 0.8)])
+def test_time_bound_waits_at_static_site_where_spacetime_moves_by_hand(cap, spacetime_kwh,
+                                                                       time_kwh):
+    """The job's surplus is at b now and at a, where static runs it, an hour later.
+    spacetime moves it to b (0 kWh whatever the cap); time may only wait at a: all of it
+    in hour 1 without a cap, the X - 1 h of it a cap X leaves in hour 1 and the rest
+    (2 - X h at 0.8 kW) in the dark hour 0."""
+    inp = build_inputs(load_scenario(_case_surplus_elsewhere_then_at_home()))
+    static = Engine(inp, make_policy("static")).run()
+    st = compute_bound(inp, "spacetime", static=static, max_slowdown=cap)
+    tb = compute_bound(inp, "time", static=static, max_slowdown=cap)
+    assert st.job_nr_kwh == pytest.approx(spacetime_kwh, abs=1e-6)
+    assert tb.job_nr_kwh == pytest.approx(time_kwh, abs=1e-6)
+    assert tb.kind == "time" and tb.job_site.tolist() == [0]   # static ran it at a
+    assert tb.job_nr_kwh <= tb.static_job_nr_kwh + 1e-9        # static: 0.8 kWh
+    assert tb.for_run(inp, static) == pytest.approx(tb.job_nr_kwh, abs=1e-9)
+
+
+def test_time_bound_prices_runs_that_keep_static_sites_and_no_others():
+    """for_run: a run that moved the job off static's site has no time bound (the LP has
+    no such placement); the spacetime bound prices it."""
+    inp = build_inputs(load_scenario(_case_surplus_elsewhere_then_at_home()))
+    static = Engine(inp, make_policy("static")).run()
+    greedy = Engine(inp, make_policy("energy-greedy")).run()
+    assert any(site == 1 for _j, site, *_ in greedy.segments)   # not vacuous: it moved to b
+    tb = compute_bound(inp, "time", static=static)
+    st = compute_bound(inp, "spacetime", static=static)
+    assert tb.for_run(inp, greedy) is None
+    assert st.for_run(inp, greedy) is not None
 
 
 def test_memory_guard_refuses_before_building():
@@ -343,3 +387,24 @@ def test_to_dict_keys():
     # b alone absorbs it -> bound 0.
     assert d["job_nr_kwh"] == pytest.approx(0.0, abs=1e-6)
     assert d["work_gpu_h"] == pytest.approx(1.0)
+
+
+def test_a_scenario_asking_for_the_time_bound_gets_its_gap_for_runs_that_stay(tmp_path):
+    """``[bounds] kinds = ["time"]``: static's gap closed is 0; energy-greedy moved the job
+    off static's site, so it has no time bound and says why; the report shows the column."""
+    from greenhop.sim import simulate
+    from greenhop.sim.report import write_report
+
+    d = _case_surplus_elsewhere_then_at_home()
+    d["policies"] = ["static", "energy-greedy"]
+    d["bounds"] = {"kinds": ["time"]}
+    result = simulate(d)
+    assert set(result.bounds) == {"time"}
+    assert result.bounds["time"]["job_nr_kwh"] == pytest.approx(0.0, abs=1e-6)
+    static, greedy = result.metrics_by_policy["static"], result.metrics_by_policy["energy-greedy"]
+    assert static["gap_closed_time_pct"] == 0.0
+    assert static["bound_time_kwh"] == pytest.approx(0.0, abs=1e-6)
+    assert greedy["bound_time_kwh"] is None and greedy["gap_closed_time_pct"] is None
+    assert "away from the site static ran it at" in greedy["gap_closed_time_why"]
+    html = write_report(result, tmp_path / "report.html").read_text()
+    assert "gap closed % (time bound)" in html

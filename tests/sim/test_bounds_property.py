@@ -60,6 +60,8 @@ def scenario(seed: int) -> dict:
 def test_no_policy_beats_a_bound():
     variants = [(k, False) for k in BOUND_KINDS] + [("spacetime", True)]
     full_work = dict.fromkeys(variants, 0)
+    kept_runs = dict.fromkeys(BOUND_KINDS, 0)
+    moved_runs = 0
     for seed in SEEDS:
         inp = build_inputs(load_scenario(scenario(seed)))
         base_j = base_only_dispatch(inp).total_j("grid")
@@ -70,9 +72,15 @@ def test_no_policy_beats_a_bound():
             bound_j = b.job_nr_kwh * 3.6e6
             for name, run in runs.items():
                 job_nr_j = float(run.energy_j["grid"].sum()) - base_j
-                # the bound priced at the run's own work holds for every run
+                # the bound priced at the run's own work holds for every run (time: every
+                # run that kept each job at static's site; the others have none)
                 own = b.for_run(inp, run)
+                if kind == "time" and _moved_off(run, b.job_site):
+                    assert own is None, (seed, name)
+                    moved_runs += 1
+                    continue
                 assert own is not None, (seed, kind, name)
+                kept_runs[kind] += 1
                 assert job_nr_j >= own * 3.6e6 - TOL_J, (seed, kind, name, job_nr_j, own)
                 # the plain bound holds for every run that did at least its work per job
                 # (spacetime without deadlines: the bound's own definition)
@@ -83,8 +91,16 @@ def test_no_policy_beats_a_bound():
                     full_work[kind, deadlines] += name != "static"
             # static's own work prices to exactly the bound
             assert b.for_run(inp, runs["static"]) == pytest.approx(b.job_nr_kwh, abs=1e-9)
-    # Not vacuous: migrating policies did at least static's work on many seeds.
+    # Not vacuous: migrating policies did at least static's work on many seeds; the time
+    # bound priced runs other than static's, and refused runs that moved jobs.
     assert full_work["spacetime", False] >= 8, full_work
+    assert kept_runs["time"] > len(SEEDS) and moved_runs > 0, (kept_runs, moved_runs)
+
+
+def _moved_off(run, job_site) -> bool:
+    """Whether ``run`` ran some job anywhere but at ``job_site`` (where static ran it)."""
+    return any(kind == "running" and job_site[j] >= 0 and site != job_site[j]
+               for j, site, _t0, _t1, kind in run.segments)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -135,12 +151,32 @@ def test_spacetime_never_above_space_and_static_above_both():
         static = Engine(inp, make_policy("static")).run()
         sp = compute_bound(inp, "space", static=static)
         st = compute_bound(inp, "spacetime", static=static)
+        tb = compute_bound(inp, "time", static=static)
         # spacetime frees the time profile that space fixes at static's: a relaxation
         assert st.job_nr_kwh <= sp.job_nr_kwh + 1e-6
         assert sp.job_nr_kwh <= sp.static_job_nr_kwh + 1e-6
+        # and it frees the place that time fixes at static's; static keeps both
+        assert st.job_nr_kwh <= tb.job_nr_kwh + 1e-6
+        assert tb.job_nr_kwh <= tb.static_job_nr_kwh + 1e-6
         np.testing.assert_allclose(sp.job_work_gpu_s, st.job_work_gpu_s)
         done = inp.job_work_gpu_s - static.job_remaining_gpu_s
         np.testing.assert_allclose(st.job_work_gpu_s, done, rtol=1e-9, atol=1e-6)
+
+
+def test_time_bound_is_spacetime_when_no_job_may_move():
+    """Every job pinned to its origin: spacetime has no place to choose either, so the two
+    LPs are the same and so are their optima (with a slowdown cap too)."""
+    for seed in (0, 1):
+        d = scenario(seed)
+        d["generator"]["mobility"] = {"pinned": 1.0}
+        inp = build_inputs(load_scenario(d))
+        static = Engine(inp, make_policy("static")).run()
+        for cap in (None, 1.5):
+            st = compute_bound(inp, "spacetime", static=static, max_slowdown=cap)
+            tb = compute_bound(inp, "time", static=static, max_slowdown=cap)
+            assert st.status == tb.status == "Optimal"
+            assert tb.job_nr_kwh == pytest.approx(st.job_nr_kwh, abs=1e-6)
+            assert tb.static_job_nr_kwh > tb.job_nr_kwh + 1.0   # not vacuous
 
 
 def test_deadlines_bound_covers_static_and_is_no_lower():

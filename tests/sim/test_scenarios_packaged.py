@@ -15,7 +15,7 @@ from greenhop.core.errors import ConfigError, TraceError
 from greenhop.sim import simulate
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.scenario import (
-    BOUND_KINDS,
+    DEFAULT_BOUND_KINDS,
     load_scenario,
     packaged_scenarios,
     parse_scenario,
@@ -100,12 +100,12 @@ def test_bounds_table_is_parsed_and_checked():
     assert load_scenario(tiny()).bounds == () and not load_scenario(tiny()).bounds_deadlines
     sc = load_scenario(tiny(bounds={"kinds": ["spacetime"], "deadlines": True}))
     assert sc.bounds == ("spacetime",) and sc.bounds_deadlines
-    assert load_scenario(tiny(bounds={})).bounds == BOUND_KINDS
+    assert load_scenario(tiny(bounds={})).bounds == DEFAULT_BOUND_KINDS
     for name in NEW:
         assert load_scenario(name).bounds == ("space", "spacetime")
     for bounds, match in [
-        ({"kinds": ["space", "time"]}, r"bounds\.kinds\[1\]: unknown bound 'time'; valid "
-                                       r"bounds: space, spacetime"),
+        ({"kinds": ["space", "when"]}, r"bounds\.kinds\[1\]: unknown bound 'when'; valid "
+                                       r"bounds: space, spacetime, time"),
         ({"kinds": ["space", "space"]},
          r"bounds\.kinds\[1\]: 'space' is listed twice \(also at \[0\]\)"),
         ({"kinds": "space"}, r"bounds\.kinds: expected a list of strings"),

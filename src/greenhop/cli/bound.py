@@ -20,7 +20,8 @@ def bound_command(
         None, help="Scenario file (TOML) or packaged scenario name. Default: the packaged "
                    "scenario.", show_default=False),
     kind: str = typer.Option("spacetime", "--kind", "-k",
-                             help="space | spacetime (see docs/bounds.md)."),
+                             help="space | spacetime | time (time: each job only where "
+                                  "static ran it, only when is free; see docs/bounds.md)."),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     deadlines: bool | None = typer.Option(
         None, "--deadlines/--no-deadlines",
@@ -29,7 +30,8 @@ def bound_command(
         show_default=False),
     max_slowdown: float | None = typer.Option(
         None, "--max-slowdown", metavar="X",
-        help="spacetime only: each job must do its work before arrival + X x its ideal time "
+        help="spacetime and time only: each job must do its work before arrival + X x its "
+             "ideal time "
              "(the slowdown's denominator), X >= 1: the least grid energy of a run in "
              "which no job's slowdown passes X.", show_default=False),
     slowdown_quantile: float | None = typer.Option(
@@ -55,8 +57,8 @@ def bound_command(
         "4GB", "--max-memory", metavar="SIZE",
         help="Refuse an LP whose estimated peak memory is larger, e.g. 4GB or 512MiB."),
 ) -> None:
-    """Solve the space or space-time lower bound of a scenario's job grid energy (an LP;
-    a MILP with --whole-exemptions)."""
+    """Solve the space, space-time or time lower bound of a scenario's job grid energy (an
+    LP; a MILP with --whole-exemptions)."""
     from greenhop.sim import load_scenario
     from greenhop.sim.bounds import BOUND_KINDS, check_max_slowdown, compute_bound
     from greenhop.sim.bounds_lp import MIP_TIME_LIMIT_STATUS

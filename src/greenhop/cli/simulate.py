@@ -25,6 +25,7 @@ _SUMMARY = (
     ("job_green_share", "green", "{:.0%}"),
     ("gap_closed_space_pct", "gap S", "{:.0f}%"),
     ("gap_closed_spacetime_pct", "gap ST", "{:.0f}%"),
+    ("gap_closed_time_pct", "gap T", "{:.0f}%"),
     ("slowdown_p90", "sd p90", "{:.2f}"),
     ("stability_cv", "CV", "{:.3f}"),
     ("migrations", "moves", "{:,d}"),
@@ -45,6 +46,7 @@ _LEGEND = (
     ("gap_closed_space_pct", "gap S = share of static's gap to the space bound closed"),
     ("gap_closed_spacetime_pct", "gap ST = share of static's gap to the space-time bound "
                                  "closed"),
+    ("gap_closed_time_pct", "gap T = share of static's gap to the time bound closed"),
     ("slowdown_p90", "sd p90 = 90th-percentile slowdown"),
     ("stability_cv", "CV = stability (coefficient of variation of slowdown)"),
     ("window_closed_before_payback", "lost = moves whose window closed before payback"),

@@ -2,27 +2,32 @@
 
 ``job_nr_kwh`` of a run is its grid energy minus the grid energy of the same sites with base
 load only (:func:`greenhop.sim.attribution.base_only_dispatch`). A bound answers: *with free,
-instant migration, how low could that go for the work* ``static`` *did?* Two kinds:
+instant migration, how low could that go for the work* ``static`` *did?* Three kinds:
 
 * ``spacetime``: each job does at least the work ``static`` completed for it by the horizon,
   at any time after its arrival (before its deadline with ``deadlines=True``), never faster
   than its GPUs allow, anywhere it may run, within every site's GPU slots.
 * ``space``: each job does, in every time block, exactly the work ``static`` did in it: only
   *where* is free (placement and instant migration), not *when*.
+* ``time``: as ``spacetime``, but each job runs only at the site ``static`` ran it at: only
+  *when* is free (waiting, suspending, resuming), not *where*; a lower bound for the runs
+  that never move a job from static's site (:meth:`BoundResult.for_run` says ``None`` for
+  the others). Not among a scenario's default ``[bounds] kinds``.
 
-``spacetime`` with ``max_slowdown=X`` asks each job's work to be done before its arrival plus
-``X`` times its ideal time (the denominator of its slowdown,
+``spacetime`` (or ``time``) with ``max_slowdown=X`` asks each job's work to be done before
+its arrival plus ``X`` times its ideal time (the denominator of its slowdown,
 :func:`greenhop.sim.metrics.ideal_time_s`; or the horizon, if sooner): a lower bound for the
-runs in which no job's slowdown exceeds ``X``, to set a target for energy against the
-slowdown it allows. With ``slowdown_quantile=q`` as well, only as many jobs as the metric's
-``q`` quantile of the slowdowns being at most ``X`` requires (a relaxation: a share of each
-job may be exempt, the shares summing to the number of jobs allowed past ``X``).
+runs in which no job's slowdown exceeds ``X`` (and, for ``time``, no job moves), to set a
+target for energy against the slowdown it allows. With ``slowdown_quantile=q`` as well, only
+as many jobs as the metric's ``q`` quantile of the slowdowns being at most ``X`` requires (a
+relaxation: a share of each job may be exempt, the shares summing to the number of jobs
+allowed past ``X``).
 
 The LP (:mod:`greenhop.sim.bounds_lp`) minimises the grid energy of all sites with a free
 dispatch of renewables, batteries (charged from renewables only, with their efficiency,
 power and state-of-charge limits) and grid. The simulator's greedy dispatch of any schedule
-that does the same work per job (``spacetime``: in total; ``space``: per block) is a
-feasible point of that LP, and the LP also leaves out migration downtime, idle and network
+that does the same work per job (``spacetime``, ``time``: in total; ``space``: per block)
+is a feasible point of that LP, and the LP also leaves out migration downtime, idle and network
 energy (more demand never lowers the grid energy it needs), so the LP optimum minus the
 base-only grid energy is a **true lower bound** on ``job_nr_kwh`` of such a run. Time is
 aggregated into blocks (1 h by default) by summing every per-step constraint over the block:
@@ -142,7 +147,7 @@ class BoundResult:
     """One offline bound of a scenario.
 
     Attributes:
-        kind: ``space`` or ``spacetime``.
+        kind: ``space``, ``spacetime`` or ``time``.
         job_nr_kwh: the bound on job-attributable grid energy [kWh] for static's work;
             ``None`` unless HiGHS proved optimality.
         work_gpu_h: total work the bound requires [reference-GPU-h].
@@ -154,11 +159,11 @@ class BoundResult:
         job_window_end_s: end of each job's window (deadline or horizon) [s], ``[J]``.
         job_block_work_gpu_s: static's work per job and block [reference-GPU-s], ``[J, B]``
             (for ``space`` the LP's fixed profile).
-        job_price: ``spacetime``: the price of each job's total work [kWh per
+        job_price: ``spacetime``, ``time``: the price of each job's total work [kWh per
             reference-GPU-s], ``[J]``; ``block_price``: ``space``: the price of each job's
             work in each block, ``[J, B]`` (``None`` unless optimal).
         deadlines: whether work counts only before each job's deadline.
-        max_slowdown: the slowdown cap of a ``spacetime`` bound (``None``: none).
+        max_slowdown: the slowdown cap of a ``spacetime`` or ``time`` bound (``None``: none).
         slowdown_quantile: the quantile of the slowdowns the cap holds for (``None``: every
             job).
         whole_exemptions: whether the jobs that pass the cap were chosen whole (a MILP,
@@ -166,6 +171,8 @@ class BoundResult:
         lp_size: columns, rows and nonzeros of the LP.
         grid_kwh: the LP's total grid energy [kWh]; ``base_only_kwh``: the base-only
             dispatch's [kWh]; ``static_job_nr_kwh``: static's job grid energy [kWh].
+        job_site: ``time``: the site each job must run at (where static ran it; -1 for a
+            job static never ran), ``[J]``; ``None`` for the other kinds.
     """
 
     kind: str
@@ -189,6 +196,7 @@ class BoundResult:
     max_slowdown: float | None = None
     slowdown_quantile: float | None = None
     whole_exemptions: bool = False
+    job_site: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         """``{job_nr_kwh, work_gpu_h, solve_s, status}`` and context keys (rounded, JSON-ready)."""
@@ -217,15 +225,18 @@ class BoundResult:
         dispatch is a feasible point of that LP. Work a run did where the LP has no price
         (a job static never started) only adds demand and is left out, which keeps the
         bound valid. ``None`` when the bound did not solve, when the run placed a pinned
-        or partial job away from its origin (the LP has no such placement), or for a bound
-        with a slowdown quantile (a run's work enters that LP's coefficients, not only its
-        right-hand sides).
+        or partial job away from its origin (the LP has no such placement), for a ``time``
+        bound when the run ran a job static ran anywhere but at static's site, or for a
+        bound with a slowdown quantile (a run's work enters that LP's coefficients, not
+        only its right-hand sides).
         """
         if (self.job_nr_kwh is None or self.slowdown_quantile is not None
                 or not _homed_at_origin(inputs, run).all()):
             return None
+        if self.job_site is not None and not _kept_at(run, self.job_site).all():
+            return None
         cum = cumulative_work_gpu_s(inputs, run, self.block_edges_s, self.job_window_end_s)
-        if self.kind == "spacetime":
+        if self.kind != "space":
             delta = cum[:, -1] - self.job_work_gpu_s
             shift = float(np.dot(self.job_price, delta))
         else:
@@ -251,6 +262,25 @@ def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
             first[j] = (t0, site)
     for j, (_t0, site) in first.items():
         if inputs.job_g_stay[j] > 0 and site != inputs.job_origin[j]:
+            ok[j] = False
+    return ok
+
+
+def static_sites(inputs: SimInputs, run: RunResult) -> np.ndarray:
+    """Per job, the site ``run`` (``static``'s) first ran it at; -1 where it never ran."""
+    site = np.full(len(inputs.jobs), -1, dtype=np.int64)
+    first = np.full(len(inputs.jobs), np.inf)
+    for j, s, t0, _t1, kind in run.segments:
+        if kind == "running" and t0 < first[j]:
+            first[j], site[j] = t0, s
+    return site
+
+
+def _kept_at(run: RunResult, job_site: np.ndarray) -> np.ndarray:
+    """Per job, whether ``run`` ran it only at ``job_site`` (always true where -1)."""
+    ok = np.ones(len(job_site), dtype=bool)
+    for j, s, _t0, _t1, kind in run.segments:
+        if kind == "running" and job_site[j] >= 0 and s != job_site[j]:
             ok[j] = False
     return ok
 
@@ -297,7 +327,7 @@ def check_max_slowdown(kind: str, max_slowdown: float | None, quantile: float | 
                        whole_exemptions: bool = False, *, options: bool = False) -> None:
     """Raise ConfigError, starting with the parameter's name (its command-line option,
     ``--max-slowdown``, with ``options``), unless ``max_slowdown`` is ``None`` or a finite
-    number >= 1 on a ``spacetime`` bound, ``quantile`` is ``None`` or in (0, 1) with a
+    number >= 1 on a ``spacetime`` or ``time`` bound, ``quantile`` is ``None`` or in (0, 1) with a
     ``max_slowdown``, and ``whole_exemptions`` comes with a ``quantile``."""
     def label(param: str) -> str:
         return "--" + param.replace("_", "-") if options else param
@@ -315,9 +345,9 @@ def check_max_slowdown(kind: str, max_slowdown: float | None, quantile: float | 
                               f"(0.9: the slowdown p90), got {quantile:g}")
     if max_slowdown is None:
         return
-    if kind != "spacetime":
-        raise ConfigError(f"{name}: only the spacetime bound takes a slowdown cap (space "
-                          "keeps static's profile over time)")
+    if kind == "space":
+        raise ConfigError(f"{name}: only the spacetime and time bounds take a slowdown cap "
+                          "(space keeps static's profile over time)")
     if not (np.isfinite(max_slowdown) and max_slowdown >= 1):
         raise ConfigError(f"{name}: must be a number >= 1 (no job runs faster than its ideal "
                           f"time), got {max_slowdown:g}")
@@ -337,7 +367,7 @@ def compute_bound(
     block_s: float = 3600.0,
     time_limit_s: float = 600.0,
 ) -> BoundResult:
-    """Solve the ``kind`` bound (``space`` or ``spacetime``) of ``inputs``.
+    """Solve the ``kind`` bound (``space``, ``spacetime`` or ``time``) of ``inputs``.
 
     Args:
         inputs: the scenario's arrays (:func:`greenhop.sim.inputs.build_inputs`).
@@ -345,9 +375,9 @@ def compute_bound(
         static: the ``static`` policy's run on the same inputs; run here when ``None``.
         deadlines: count work only before each job's deadline (required work: what static
             did before it).
-        max_slowdown: ``spacetime`` only: each job's required work must be done before
-            its arrival plus this many times its ideal time [-], >= 1 (``None``: no cap).
-            A cap no schedule meets within the GPU slots leaves the LP infeasible
+        max_slowdown: ``spacetime`` and ``time`` only: each job's required work must be
+            done before its arrival plus this many times its ideal time [-], >= 1 (``None``:
+            no cap). A cap no schedule meets within the GPU slots leaves the LP infeasible
             (``job_nr_kwh`` ``None``, status ``Infeasible``).
         slowdown_quantile: with ``max_slowdown``: hold the cap for the metric's quantile
             (``np.percentile``, linear) of the arrived jobs' slowdowns instead of every job,
@@ -408,8 +438,10 @@ def compute_bound(
     per_block[required == 0] = 0.0
     base_j = base_only_dispatch(inputs).total_j("grid")
     static_nr = (float(static.energy_j["grid"].sum()) - base_j) / KWH_J
+    job_site = static_sites(inputs, static) if kind == "time" else None
     lp_in = LpInput(edges=edges, avail_h=avail_s / H_S, required_gpu_h=required / H_S,
                     profile_gpu_h=per_block / H_S if kind == "space" else None,
+                    job_site=job_site,
                     cap_hi=cap_hi, exempt_max=exempt_max,
                     whole_exemptions=bool(whole_exemptions),
                     mip_gap_kwh=MIP_GAP_SHARE * max(static_nr, 0.0))
@@ -441,4 +473,4 @@ def compute_bound(
         slowdown_quantile=None if slowdown_quantile is None else float(slowdown_quantile),
         whole_exemptions=bool(whole_exemptions),
         grid_kwh=None if sol.grid_j is None else sol.grid_j / KWH_J,
-        base_only_kwh=base_j / KWH_J, static_job_nr_kwh=static_nr)
+        base_only_kwh=base_j / KWH_J, static_job_nr_kwh=static_nr, job_site=job_site)

@@ -12,8 +12,10 @@ lower). Columns and rows (``S`` sites, ``B`` blocks):
   ``soc`` in ``[min_soc x capacity, capacity]``; where the grid limit could bind, unmet
   ``x`` (see :func:`peak_demand_w`);
 * per job ``j`` and block ``b`` it may work in: its work ``w[j, b]`` in
-  ``[0, GPUs x best throughput x available hours]`` (``spacetime``), or fixed at static's
-  work in that block (``space``: the profile over time is static's, only the place is free);
+  ``[0, GPUs x best throughput x available hours]`` (``spacetime``, and ``time``, where
+  each job has one mode: all its GPUs at the site ``static`` ran it at), or fixed at
+  static's work in that block (``space``: the profile over time is static's, only the place
+  is free);
 * per job class ``k`` (jobs with the same placement modes, see :class:`JobClass`), mode
   ``m`` and block: the class's work done in that mode ``y[k, m, b] >= 0``.
 
@@ -23,8 +25,9 @@ Rows: balance ``g + u + d + x - job energy >= base energy``; base deficit
 where the grid limit could bind also ``g + d >= sum of min(base deficit, limit)``;
 state of charge ``soc_b - soc_{b-1} - sqrt(eta) c + d / sqrt(eta) = 0``; GPU slots
 ``sum GPU-hours <= slots x hours``; class link ``sum_m y - sum_j w = 0``; per job
-``sum_b w >= required`` (``spacetime``); grid-limit chord ``(peak / limit - 1) g - x >= 0``
-(none at a limit of 0: no grid, ``g = 0``, all of the short demand unmet).
+``sum_b w >= required`` (``spacetime``, ``time``); grid-limit chord
+``(peak / limit - 1) g - x >= 0`` (none at a limit of 0: no grid, ``g = 0``, all of the
+short demand unmet).
 With a slowdown quantile (:class:`LpInput` ``cap_hi``/``exempt_max``), also per job an
 exemption ``e`` in ``[0, 1]`` and ``sum_{b < cap_hi} w + required e >= required`` (the work
 inside its slowdown cap, unless exempt), and ``sum_j e <= exempt_max``: the relaxation of
@@ -78,15 +81,18 @@ class JobClass:
     jobs: tuple[int, ...]
 
 
-def job_modes(inp: SimInputs, j: int) -> list[tuple[int, int]]:
+def job_modes(inp: SimInputs, j: int, at: int = -1) -> list[tuple[int, int]]:
     """The (moving-site, home) pairs job ``j`` could be in under some policy.
 
     Pinned jobs stay at their origin (any allowed site when they have none), partially
     migratable jobs keep their staying GPUs at their origin (any allowed site when none),
     everything else may be at any allowed site. A site without room for the GPUs it would
     hold is left out (the simulator never admits that placement); an elastic job needs room
-    for its fewest GPUs only.
+    for its fewest GPUs only. With ``at`` >= 0 (the ``time`` bound) the job has one mode,
+    all its GPUs at site ``at`` (where ``static`` ran it).
     """
+    if at >= 0:
+        return [(at, at)]
     allowed = np.flatnonzero(inp.job_allowed[j]).tolist()
     slots = inp.slots
     g, g_move, g_stay = int(inp.job_gpus[j]), int(inp.job_g_move[j]), int(inp.job_g_stay[j])
@@ -107,16 +113,13 @@ def _rate_per_gpu(inp: SimInputs, j: int, s: int, h: int) -> float:
     return float(min(tp[s], tp[h]) if inp.job_g_stay[j] > 0 else tp[s])
 
 
-def best_rate_per_gpu(inp: SimInputs, j: int) -> float:
-    """The fastest reference work per GPU-second job ``j`` can get in any of its modes."""
-    return max((_rate_per_gpu(inp, j, s, h) for s, h in job_modes(inp, j)), default=0.0)
-
-
-def job_classes(inp: SimInputs, jobs: list[int]) -> tuple[list[JobClass], np.ndarray]:
+def job_classes(inp: SimInputs, jobs: list[int], job_site: np.ndarray | None = None
+                ) -> tuple[list[JobClass], np.ndarray]:
     """Group ``jobs`` into classes; returns the classes and each job's best rate per GPU.
 
     An elastic job's GPU-hours and energy per unit of work are those of its fewest GPUs
     (:func:`greenhop.core.scaling.work_extremes`), the least any count of its range uses.
+    ``job_site`` (the ``time`` bound): the one site each job runs at, ``[J]``.
     """
     S = len(inp.slots)
     groups: dict[tuple, list[int]] = {}
@@ -124,7 +127,7 @@ def job_classes(inp: SimInputs, jobs: list[int]) -> tuple[list[JobClass], np.nda
     coeffs: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     per_work, _ = work_extremes(inp.jobs)
     for j in jobs:
-        modes = tuple(job_modes(inp, j))
+        modes = tuple(job_modes(inp, j, -1 if job_site is None else int(job_site[j])))
         g = float(inp.job_gpus[j]) / per_work[j]
         fm, fs = inp.job_g_move[j] / g, inp.job_g_stay[j] / g
         key = (modes, round(fm, 12), round(fs, 12))
@@ -184,10 +187,12 @@ class LpInput:
         avail_h: hours of block ``b`` in which job ``j`` may work, ``[J, B]``.
         required_gpu_h: work each job must do [reference-GPU-h], ``[J]``.
         profile_gpu_h: for ``space``, the work job ``j`` does in block ``b`` (static's),
-            ``[J, B]``; ``None`` for ``spacetime``.
-        cap_hi: ``spacetime`` with a slowdown quantile: for each job, the first block wholly
-            after its slowdown cap, ``[J]`` (the block the cap falls in counts as inside:
-            a relaxation); ``None`` otherwise.
+            ``[J, B]``; ``None`` for ``spacetime`` and ``time``.
+        job_site: for ``time``, the site each job must run at (static's), ``[J]``;
+            ``None`` for ``space`` and ``spacetime`` (wherever its modes allow).
+        cap_hi: ``spacetime`` or ``time`` with a slowdown quantile: for each job, the first
+            block wholly after its slowdown cap, ``[J]`` (the block the cap falls in counts
+            as inside: a relaxation); ``None`` otherwise.
         exempt_max: how many jobs may pass their cap (with ``cap_hi``).
         whole_exemptions: with ``cap_hi``: each job's exemption is 0 or 1 (a MILP) instead
             of a share in [0, 1] (the LP relaxation).
@@ -199,6 +204,7 @@ class LpInput:
     avail_h: np.ndarray
     required_gpu_h: np.ndarray
     profile_gpu_h: np.ndarray | None
+    job_site: np.ndarray | None = None
     cap_hi: np.ndarray | None = None
     exempt_max: float = 0.0
     whole_exemptions: bool = False
@@ -228,7 +234,7 @@ class _Plan:
         self.peak_w = peak
         self.limited = np.isfinite(lim) & (lim < peak)
         jobs = [j for j in range(len(inp.jobs)) if lp.required_gpu_h[j] > 0]
-        self.classes, self.best_rate = job_classes(inp, jobs)
+        self.classes, self.best_rate = job_classes(inp, jobs, lp.job_site)
         _, self.fastest = work_extremes(inp.jobs)
         # blocks each job may work in: a contiguous range [lo, hi)
         self.job_lo = np.zeros(len(inp.jobs), dtype=np.int64)

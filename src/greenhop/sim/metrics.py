@@ -15,12 +15,13 @@ Job-attributable (the headline):
 * ``job_nr_kwh_per_gpu_h``: ``job_nr_kwh`` per reference-GPU-hour of work done.
 * ``curtailment_absorbed_kwh``: curtailed base-only minus curtailed with jobs.
 * ``saved_vs_static_pct``: ``100 x (static - this) / static`` of ``job_nr_kwh``.
-* ``bound_space_kwh`` / ``bound_spacetime_kwh`` (when the scenario asks for bounds,
-  :mod:`greenhop.sim.bounds`): the offline bound priced at this policy's own work, a true
-  lower bound on its ``job_nr_kwh``; ``gap_closed_space_pct`` /
-  ``gap_closed_spacetime_pct``: ``100 x (static - this) / (static - bound)`` of
-  ``job_nr_kwh`` with that bound; ``None`` with the reason in ``gap_closed_<kind>_why``
-  when the policy did less than 99 % of the bound's work (or static is at the bound).
+* ``bound_<kind>_kwh`` (``space``, ``spacetime``, ``time``; when the scenario asks for
+  bounds, :mod:`greenhop.sim.bounds`): the offline bound priced at this policy's own work,
+  a true lower bound on its ``job_nr_kwh``; ``gap_closed_<kind>_pct``:
+  ``100 x (static - this) / (static - bound)`` of ``job_nr_kwh`` with that bound; ``None``
+  with the reason in ``gap_closed_<kind>_why`` when the policy did less than 99 % of the
+  bound's work, ran a job where the bound does not place it (for ``time``, away from
+  static's site), or static is at the bound.
 
 With grid signals (a scenario's ``[grid]`` zones, docs/grid.md): ``job_co2_kg``,
 ``job_co2_avg_kg``, ``job_energy_cost`` (and ``currency``), ``job_grid_green_kwh``: the
@@ -394,8 +395,9 @@ def gap_closed(static_kwh: float | None, policy_kwh: float | None, bound: dict,
     if b is None:
         return None, ("no bound for this run (a bound with a slowdown quantile is not priced "
                       "at a run's own work)" if bound.get("slowdown_quantile") is not None
-                      else "no bound for this run (it ran a pinned or partial job away from "
-                      "its origin, a placement the bound does not have)")
+                      else "no bound for this run (it ran a job where the bound does not "
+                      "place it: a pinned or partial job away from its origin, or, for the "
+                      "time bound, any job away from the site static ran it at)")
     if static_kwh is None or policy_kwh is None:
         return None, "static did not run"
     need = float(bound.get("work_gpu_h") or 0.0)

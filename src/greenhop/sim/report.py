@@ -46,6 +46,7 @@ _COLUMNS = (
     ("job_green_share", "job green share", 3),
     ("gap_closed_space_pct", "gap closed % (space bound)", 1),
     ("gap_closed_spacetime_pct", "gap closed % (space-time bound)", 1),
+    ("gap_closed_time_pct", "gap closed % (time bound)", 1),
     ("curtailment_absorbed_kwh", "curtailment absorbed kWh", 1),
     ("jct_mean_h", "JCT mean h", 2),
     ("jct_p95_h", "JCT p95 h", 2),

@@ -56,7 +56,10 @@ def check_seed(seed: int, where: str = "seed") -> int:
     return seed
 
 #: offline bounds a scenario may ask for in its `[bounds]` table (`greenhop.sim.bounds`)
-BOUND_KINDS = ("space", "spacetime")
+BOUND_KINDS = ("space", "spacetime", "time")
+#: the bounds a `[bounds]` table without `kinds` computes: `time` bounds only the policies
+#: that never move a job, so it is asked for by name
+DEFAULT_BOUND_KINDS = ("space", "spacetime")
 TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
 #: columns of the packaged CAISO curtailment a ``caiso`` trace may follow
 CAISO_COLUMNS = ("total", "solar", "wind")
@@ -730,11 +733,11 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
 
 
 def _parse_bounds(t: Table) -> tuple[tuple[str, ...], bool]:
-    """The ``[bounds]`` table: ``kinds`` (default: all of :data:`BOUND_KINDS`), ``deadlines``."""
+    """The ``[bounds]`` table: ``kinds`` (default: :data:`DEFAULT_BOUND_KINDS`), ``deadlines``."""
     if not t.has("bounds"):
         return (), False
     bt = t.table("bounds")
-    kinds = bt.strings("kinds", list(BOUND_KINDS), unique=True)
+    kinds = bt.strings("kinds", list(DEFAULT_BOUND_KINDS), unique=True)
     for i, k in enumerate(kinds):
         if k not in BOUND_KINDS:
             raise ConfigError(f"{bt.where('kinds')}[{i}]: unknown bound {k!r}; valid bounds: "
