@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenhop.core.errors import GreenhopError
+from greenhop.core.scaling import split_throughput
 
 # Job phases (codes in ``Observation.job_phase``; int8).
 PENDING = 0
@@ -462,7 +463,7 @@ class Observation:
         stay = self.stay_site(jobs)
         placed = np.asarray(self.job_site)[jobs] >= 0  # a queued job has no GPUs apart
         split = (self.job_mobility[jobs] == PARTIAL) & placed & (stay >= 0) & (stay != sites)
-        return np.where(split, np.minimum(tp, self.throughput[np.maximum(stay, 0)]), tp)
+        return split_throughput(tp, self.throughput[np.maximum(stay, 0)], split)
 
     def job_power_w(self) -> np.ndarray:
         """Facility power of each job while training at its current site [W] (0 if none)."""

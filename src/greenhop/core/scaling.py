@@ -28,6 +28,15 @@ DEFAULT_SERIAL_SHARE = 0.05
 """Serial share ``s`` of Amdahl's law for an elastic job without its own [-] (an assumption)."""
 
 
+def split_throughput(site_throughput, stay_throughput, split) -> np.ndarray:
+    """Relative throughput [-] of a job training at a site of ``site_throughput`` [-]: a job
+    split over two sites (``split``: a partially migratable job whose staying GPUs are at
+    another site, of ``stay_throughput``) runs at the slower of the two, its data-parallel
+    steps waiting for the slower half (the simulator's, the live books', the bounds' and the
+    policies' one rule; broadcasts)."""
+    return np.where(split, np.minimum(site_throughput, stay_throughput), site_throughput)
+
+
 def speedup(gpus, serial_share) -> np.ndarray:
     """Amdahl speedup of ``gpus`` GPUs over one, ``g / (1 + s (g - 1))`` [-] (broadcasts)."""
     g = np.asarray(gpus, dtype=float)

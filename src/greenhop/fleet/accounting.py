@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from greenhop.core.observation import MIGRATING, RUNNING, SUSPENDED
-from greenhop.core.scaling import effective_gpus
+from greenhop.core.scaling import effective_gpus, split_throughput
 
 if TYPE_CHECKING:
     from greenhop.fleet.core import FleetCore
@@ -262,7 +262,7 @@ class Accounting:
         tp = inp.throughput[sites]
         if self.stay_any:
             homes = state.home[jobs]
-            tp = np.where(self.stays[jobs], np.minimum(tp, inp.throughput[homes]), tp)
+            tp = split_throughput(tp, inp.throughput[homes], self.stays[jobs])
         if not self.any_elastic:
             return inp.job_gpus[jobs] * tp
         g = state.gpus[jobs]

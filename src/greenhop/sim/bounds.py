@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenhop.core.errors import ConfigError
-from greenhop.core.scaling import DEFAULT_SERIAL_SHARE, effective_gpus
+from greenhop.core.scaling import DEFAULT_SERIAL_SHARE, effective_gpus, split_throughput
 from greenhop.core.units import format_size
 from greenhop.sim.bounds_lp import (
     H_S,
@@ -76,6 +76,23 @@ class BoundTooLargeError(ConfigError):
     """The bound's LP would need more memory than allowed."""
 
 
+def first_sites(inputs: SimInputs, run: RunResult) -> np.ndarray:
+    """Per job, the site ``run`` first ran it at (its home: where a partial job's staying
+    GPUs are; for ``static``, the one site it ran at), ``[J]``; -1 where it never ran."""
+    home = np.full(len(inputs.jobs), -1, dtype=np.int64)
+    segs = [s for s in run.segments if s[4] == "running"]
+    if not segs:
+        return home
+    j = np.array([s[0] for s in segs], dtype=np.int64)
+    site = np.array([s[1] for s in segs], dtype=np.int64)
+    t0 = np.array([s[2] for s in segs], dtype=float)
+    first = np.full(len(inputs.jobs), np.inf)
+    np.minimum.at(first, j, t0)
+    is_first = t0 == first[j]
+    home[j[is_first]] = site[is_first]
+    return home
+
+
 def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray,
                           until_s: np.ndarray | None = None) -> np.ndarray:
     """Work each job of ``run`` had done by each of ``times_s`` [reference-GPU-s], ``[J, K]``.
@@ -99,13 +116,9 @@ def cumulative_work_gpu_s(inputs: SimInputs, run: RunResult, times_s: np.ndarray
     site = np.array([s[1] for s in segs], dtype=np.int64)
     t0 = np.array([s[2] for s in segs], dtype=float)
     t1 = np.array([s[3] for s in segs], dtype=float)
-    first = np.full(J, np.inf)
-    np.minimum.at(first, j, t0)
-    home = np.full(J, -1, dtype=np.int64)
-    is_first = t0 == first[j]
-    home[j[is_first]] = site[is_first]
+    home = first_sites(inputs, run)
     tp = inputs.throughput
-    tp_run = np.where(inputs.job_g_stay[j] > 0, np.minimum(tp[site], tp[home[j]]), tp[site])
+    tp_run = split_throughput(tp[site], tp[home[j]], inputs.job_g_stay[j] > 0)
     serial = np.array([DEFAULT_SERIAL_SHARE if job.serial_share is None else job.serial_share
                        for job in inputs.jobs], dtype=float).reshape(J)
     gpus = np.array([counts[k] for k in running], dtype=float)
@@ -252,28 +265,16 @@ def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
     from greenhop.core.observation import PINNED
 
     ok = np.ones(len(inputs.jobs), dtype=bool)
-    first: dict[int, tuple[float, int]] = {}
-    for j, site, t0, _t1, kind in run.segments:
-        if kind != "running" or inputs.job_origin[j] < 0:
-            continue
-        if inputs.job_mobility[j] == PINNED and site != inputs.job_origin[j]:
+    for j, site, _t0, _t1, kind in run.segments:
+        if (kind == "running" and inputs.job_origin[j] >= 0
+                and inputs.job_mobility[j] == PINNED and site != inputs.job_origin[j]):
             ok[j] = False
-        if j not in first or t0 < first[j][0]:
-            first[j] = (t0, site)
-    for j, (_t0, site) in first.items():
-        if inputs.job_g_stay[j] > 0 and site != inputs.job_origin[j]:
-            ok[j] = False
+    home = first_sites(inputs, run)
+    started_away = (inputs.job_origin >= 0) & (home >= 0) & (home != inputs.job_origin)
+    ok[started_away & (inputs.job_g_stay > 0)] = False
     return ok
 
 
-def static_sites(inputs: SimInputs, run: RunResult) -> np.ndarray:
-    """Per job, the site ``run`` (``static``'s) first ran it at; -1 where it never ran."""
-    site = np.full(len(inputs.jobs), -1, dtype=np.int64)
-    first = np.full(len(inputs.jobs), np.inf)
-    for j, s, t0, _t1, kind in run.segments:
-        if kind == "running" and t0 < first[j]:
-            first[j], site[j] = t0, s
-    return site
 
 
 def _kept_at(run: RunResult, job_site: np.ndarray) -> np.ndarray:
@@ -438,7 +439,7 @@ def compute_bound(
     per_block[required == 0] = 0.0
     base_j = base_only_dispatch(inputs).total_j("grid")
     static_nr = (float(static.energy_j["grid"].sum()) - base_j) / KWH_J
-    job_site = static_sites(inputs, static) if kind == "time" else None
+    job_site = first_sites(inputs, static) if kind == "time" else None
     lp_in = LpInput(edges=edges, avail_h=avail_s / H_S, required_gpu_h=required / H_S,
                     profile_gpu_h=per_block / H_S if kind == "space" else None,
                     job_site=job_site,

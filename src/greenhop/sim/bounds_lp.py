@@ -54,7 +54,7 @@ import numpy as np
 
 from greenhop.core.highs import new_highs
 from greenhop.core.observation import PARTIAL, PINNED
-from greenhop.core.scaling import work_extremes
+from greenhop.core.scaling import split_throughput, work_extremes
 from greenhop.sim.inputs import SimInputs
 
 KWH_J = 3.6e6
@@ -110,7 +110,7 @@ def job_modes(inp: SimInputs, j: int, at: int = -1) -> list[tuple[int, int]]:
 def _rate_per_gpu(inp: SimInputs, j: int, s: int, h: int) -> float:
     """Reference work per GPU-second of job ``j`` in mode ``(s, h)`` (engine step 4)."""
     tp = inp.throughput
-    return float(min(tp[s], tp[h]) if inp.job_g_stay[j] > 0 else tp[s])
+    return float(split_throughput(tp[s], tp[h], inp.job_g_stay[j] > 0))
 
 
 def job_classes(inp: SimInputs, jobs: list[int], job_site: np.ndarray | None = None
