@@ -71,7 +71,7 @@ def wait_scenario(deadline: str | None = None, horizon: str = "1d",
 
 def test_suspends_to_wait_for_a_forecast_window_and_saves_grid_energy():
     # the diurnal profile sees the 06:00 window coming (persistence would not); the wait
-    # makes the 2-hour job's slowdown about 4, past the default budget of 3
+    # makes the 2-hour job's slowdown about 4, past the default budget (1.8)
     pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal", max_slowdown=5.0))
     res, m = run(wait_scenario(), pol)
     _, m_static = run(wait_scenario(), simkit.Never())
@@ -108,6 +108,22 @@ def test_slowdown_budget_stops_a_job_waiting_past_it():
                                                   rest="diurnal", max_slowdown=budget))
         assert 6 * 3600 <= res.job_finish_s[0] <= 12 * 3600
         assert m["job_nr_kwh"] < 0.2
+
+
+def test_with_plan_budget_a_job_no_surplus_reaches_within_its_budget_runs_at_once():
+    """The budget as a deadline in the plan (``plan_budget``): the 2-hour job's budget of 2
+    ends at 04:00, before the window opens at 06:00. Without it the plan waits for the
+    window until the budget cuts the wait short, and the job ends at 04:00 on grid energy;
+    with it the plan knows the wait gains nothing, and the job runs at once: the same grid
+    energy, ended at 02:00."""
+    finish, grid = {}, {}
+    for plan_budget in (False, True):
+        res, m = run(wait_scenario(), make_policy("horizon-planner", lam=0.2, rest="diurnal",
+                                                  max_slowdown=2.0, plan_budget=plan_budget))
+        finish[plan_budget], grid[plan_budget] = res.job_finish_s[0], m["job_nr_kwh"]
+    assert finish[False] >= 4 * 3600 - STEP_S
+    assert finish[True] <= 2 * 3600 + STEP_S
+    assert grid[True] == pytest.approx(grid[False], rel=0.02)
 
 
 def test_the_runs_end_is_a_deadline_for_a_job_that_can_still_finish_by_it():
@@ -180,6 +196,38 @@ def test_moves_when_the_alpha_rule_allows_and_never_when_it_does_not():
     greedy = Recorder(make_policy("energy-greedy"))
     run(two_site("1Mbps"), greedy)
     assert any(isinstance(a, Migrate) for _, acts in greedy.log for a in acts)
+
+
+def queued_behind(tput_b: float) -> dict:
+    """Site a (no surplus, 1 slot) runs a 10 GPU-h job ``occ``; a 4 GPU-h job ``j``
+    arrives there at the same time and queues. Site b has 10 kW of surplus and runs jobs at
+    ``tput_b`` x a's speed; site c has 3 kW and a's speed. Fat links."""
+    a = simkit.site("a", power="0kW", slots=1)
+    b = simkit.site("b", power="10kW", slots=4, tput=tput_b)
+    c = simkit.site("c", power="3kW", slots=4)
+    jobs = [{"name": n, "arrival": "0s", "work_gpu_h": w, "checkpoint": "1GB", "gpus": 1,
+             "origin": "a", "mobility": "pinned" if n == "occ" else "migratable"}
+            for n, w in (("occ", 10.0), ("j", 4.0))]
+    links = [{"a": x, "b": y, "bandwidth": "100Gbps", "efficiency": 0.5, "rtt": "10ms"}
+             for x, y in (("a", "b"), ("a", "c"), ("b", "c"))]
+    return simkit.micro(sites=[a, b, c], links=links, jobs=jobs, step="15min",
+                        history="2d", horizon="12h")
+
+
+@pytest.mark.parametrize(("tput_b", "site"), [(1.0, "b"), (0.7, "c")])
+def test_a_queued_job_starts_for_surplus_only_where_it_ends_within_its_budget(tput_b, site):
+    """A job queued at a full site starts after an epoch where there is room and the most
+    surplus headroom (b), unless its work there would take it past its slowdown budget
+    (1.4: b at 0.7x its origin's speed means 1.43 on its own): then at the site with room
+    and surplus where it fits (c, at full speed)."""
+    pol = Recorder(make_policy("horizon-planner", max_slowdown=1.4))
+    res, m = run(queued_behind(tput_b), pol)
+    placed = [a for _, acts in pol.log for a in acts if type(a).__name__ == "Place"]
+    assert [p.job for p in placed] == [1]
+    assert placed[0].site == ["a", "b", "c"].index(site)
+    assert m["unfinished_jobs"] == 0
+    ideal_s = 4 * 3600.0
+    assert res.job_finish_s[1] <= 1.4 * ideal_s
 
 
 def test_respects_free_slots_at_the_destination():
@@ -275,6 +323,7 @@ def test_two_runs_decide_identically():
     ({"lam": 1e7}, "lam must be <= 1e"),
     ({"deadline_penalty": 1e300}, "deadline_penalty must be <= 1e"),
     ({"move_partial": "yes"}, "move_partial must be true or false"),
+    ({"plan_budget": "yes"}, "plan_budget must be true or false"),
 ])
 def test_bad_parameters_raise_config_error(params, word):
     with pytest.raises(ConfigError, match=word) as info:

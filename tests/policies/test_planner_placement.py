@@ -69,7 +69,7 @@ def test_a_job_waits_where_no_site_with_room_would_run_it_on_surplus(b_power) ->
 @pytest.mark.parametrize("b_power", ["0W", "1.2kW"])
 def test_a_job_past_its_slowdown_budget_starts_where_there_is_room_without_surplus(
         b_power) -> None:
-    """The same fleet with the default budget (1.4 x its ideal 1 h at a): waiting 4 h for a
+    """The same fleet with a budget of 1.4 x its ideal 1 h at a: waiting 4 h for a
     would take j1 past it, so it starts at b on grid power, at the first plan at which
     waiting one more epoch would take it past the budget *at b*, where it starts: b runs it
     in 0.5 h, so the plans at 1800 s and 2700 s let it wait (the time since its arrival, its
@@ -77,7 +77,7 @@ def test_a_job_past_its_slowdown_budget_starts_where_there_is_room_without_surpl
     (1.58 h) starts it. Timed at its
     arrival site a (1 h of work), it was started at 1800 s, earlier than its budget asks.
     It finishes inside 1.4 h of its arrival plus an epoch."""
-    res = run(fleet(b_power), "horizon-planner")
+    res = run(fleet(b_power), "horizon-planner", max_slowdown=1.4)
     assert first_run(res, 1) == (1, 3600.0)
     assert res.policy_counters["planner_places"] == 1
     assert res.job_finish_s[1] - 600.0 < 1.4 * 3600 + 900
@@ -104,7 +104,7 @@ def test_a_queued_job_with_no_arrival_site_is_timed_as_its_ideal_time_is() -> No
     Engine(build_inputs(load_scenario(d)), Recorder()).run()
     first = seen[0]
     # budget 1.4 x the ideal 900 s (1 GPU-h at throughput 4) = 1260 s, epochs of 60 s
-    planner = make_policy("horizon-planner", epoch_s=60)
+    planner = make_policy("horizon-planner", epoch_s=60, max_slowdown=1.4)
     job = np.array([0])
 
     def urgent(waited_s: float) -> bool:

@@ -18,9 +18,10 @@ net-green-loss metric's count, on the forecast), and solves it with HiGHS
 * otherwise suspend a running job whose planned share of the first block is < 0.5;
 * resume a suspended job whose planned share is >= 0.5.
 * start a job that has waited an epoch for slots at its arrival site at the allowed, open
-  site with free slots whose surplus headroom covers it (the most headroom first), else
-  let it wait unless it is urgent (below, timed at that site), then start it where there
-  is room (suspended jobs keep their slots, so the plan can keep a site full).
+  site with free slots whose surplus headroom covers it and where its work still ends
+  within its slowdown budget (the most headroom first), else let it wait unless it is
+  urgent (below, timed at the site it would start at), then start it where there is room
+  (suspended jobs keep their slots, so the plan can keep a site full).
 
 A partially migratable job's migratable share may move too (``move_partial``, on by
 default): to a site at least as fast as its staying GPUs', which keep drawing where the job
@@ -36,7 +37,8 @@ Jobs whose deadline is near (time left <= 1.2 x the time their work needs + an e
 run's end, ``Observation.run_end_s``, counts as a deadline for a job that can still finish
 by it), and jobs that would pass their slowdown budget (``max_slowdown`` x their ideal time;
 ``max_slowdown_pinned`` for pinned and partially migratable jobs) by waiting another epoch,
-are never suspended and are resumed.
+are never suspended and are resumed. With ``plan_budget`` the budget is also a deadline
+in the plan.
 
 Announced demand-response events (``Observation.dr_events``) and closed sites
 (``Observation.site_closed``) are hard constraints: no move into a closed site, a job
@@ -115,7 +117,7 @@ GROUP_JOBS = 100
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
             "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start",
             "cover", "max_slowdown", "max_slowdown_pinned", "payback_s", "move_partial",
-            "partial_downtime_s")
+            "partial_downtime_s", "plan_budget")
 
 
 MAX_HORIZON_S = 31 * 86400.0
@@ -200,6 +202,10 @@ class HorizonPlannerPolicy(PolicyBase):
             (default 900; ``inf``: any the alpha rule allows). The whole job stops while its
             share moves: on ``scarce-llm`` an LLM share took hours to move and lengthened
             the slowdown tail.
+        plan_budget: also give the plan each job's slowdown budget as a deadline (soft,
+            priced by ``deadline_penalty``), so that it plans the job's work to end within
+            its budget instead of planning a wait the budget will cut short (default false;
+            docs/planner.md, *The budget as a deadline in the plan*).
     """
 
     name = "horizon-planner"
@@ -217,10 +223,10 @@ class HorizonPlannerPolicy(PolicyBase):
                  deadline_penalty: float = 20.0, epoch_s: float = 900.0,
                  horizon_s: float = 86400.0, time_limit_s: float = 2.0,
                  candidates: int = 3, history_days: int = 3, warm_start: bool = False,
-                 cover: float = 0.0, max_slowdown: float = 1.4,
-                 max_slowdown_pinned: float = 1.3, payback_s: float = 3600.0,
+                 cover: float = 0.0, max_slowdown: float = 1.8,
+                 max_slowdown_pinned: float = 1.7, payback_s: float = 3600.0,
                  move_partial: bool = True, partial_downtime_s: float = 900.0,
-                 **unknown) -> None:
+                 plan_budget: bool = True, **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -264,6 +270,7 @@ class HorizonPlannerPolicy(PolicyBase):
         self.move_partial = bool_param(self.name, "move_partial", move_partial)
         self.partial_downtime_s = _number_or_inf("partial_downtime_s", partial_downtime_s,
                                                  lo=0.0, unit="s")
+        self.plan_budget = bool_param(self.name, "plan_budget", plan_budget)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
@@ -362,12 +369,23 @@ class HorizonPlannerPolicy(PolicyBase):
                 continue  # nowhere else, or its own site has room: the fleet starts it there
             if starts_at_origin_only(int(obs.job_mobility[j]), origin):
                 continue  # pinned, or partial with its home there: it waits for its origin
-            head = np.where(ok, headroom - g * site_w, -np.inf)
+            # Started for surplus only where its work still ends within its slowdown
+            # budget: a site slower than its origin (which its ideal time is timed at)
+            # may alone take it past (grid-de-nl: 8-GPU jobs of 3-4 h ended at 1.5).
+            speed = obs.job_speed(np.full(obs.n_sites, j), np.arange(obs.n_sites))
+            need_s = obs.job_remaining_gpu_s[j] / np.maximum(g * speed, 1e-12)
+            fits = ok & (need_s <= self._budget_left_s(obs, np.array([j]))[0])
+            head = np.where(fits, headroom - g * site_w, -np.inf)
             s = int(np.argmax(head))
-            # urgent when waiting would take it past its budget at the site it would start
-            # at (often slower than its origin, which its ideal time is timed at)
-            if head[s] < 0 and not self._urgent(obs, np.array([j]), np.array([s]))[0]:
-                continue  # no site with room could run it on surplus, and it can wait
+            if head[s] < 0:
+                # No site could start it on surplus within its budget: it waits, unless
+                # waiting would take it past its budget (or deadline) at the site it would
+                # start at: the one within its budget with the most headroom, else the
+                # fastest (the most headroom among equals).
+                if not fits.any():
+                    s = int(np.lexsort((-headroom, -np.where(ok, speed, -np.inf)))[0])
+                if not self._urgent(obs, np.array([j]), np.array([s]))[0]:
+                    continue
             out.append(Place(j, s))
             free[s] -= g
             headroom[s] -= g * site_w[s]
@@ -439,22 +457,28 @@ class HorizonPlannerPolicy(PolicyBase):
         end_s = obs.run_end_s - obs.now_s
         left_s = np.where(need_s <= end_s, np.minimum(left_s, end_s), left_s)
         urgent = left_s <= URGENCY * need_s + self.epoch_s
-        # The slowdown budget: waiting one more epoch would take the job past its budget
-        # x its ideal time (the metric's: all its work on its GPUs at ``ideal_tp``).
-        # Pinned and partially migratable jobs reach surplus at home only by waiting for
-        # it, so their waits made the tail; they get a budget of their own.
+        # The slowdown budget: waiting one more epoch would take the job past it.
+        return urgent | (need_s + self.epoch_s >= self._budget_left_s(obs, jobs))
+
+    def _budget_left_s(self, obs: Observation, jobs: np.ndarray) -> np.ndarray:
+        """Time [s] each of ``jobs`` may still take before it passes its slowdown budget:
+        the budget x its ideal time (the metric's: all its work on its GPUs at the ideal
+        throughput) less the time since its arrival; ``inf`` where it has no budget.
+        Pinned and partially migratable jobs reach surplus at home only by waiting for it,
+        so their waits made the tail; they get a budget of their own."""
         budget = np.where(obs.job_mobility[jobs] == MIGRATABLE, self.max_slowdown,
                           self.max_slowdown_pinned)
         finite = np.isfinite(budget)
+        left = np.full(jobs.size, np.inf)
         if finite.any():
+            ideal_tp = ideal_throughput(obs.throughput, obs.job_origin, obs.job_allowed)[jobs]
             rem = obs.job_remaining_gpu_s[jobs]
             total = rem / np.maximum(1.0 - obs.job_progress[jobs], 1e-9)
             nominal = obs.job_gpus if obs.job_nominal_gpus is None else obs.job_nominal_gpus
             ideal_s = total / np.maximum(nominal[jobs] * ideal_tp, 1e-12)
             spent_s = obs.now_s - obs.job_arrival_s[jobs]
-            limit_s = np.where(finite, budget, 0.0) * ideal_s
-            urgent |= finite & (spent_s + need_s + self.epoch_s >= limit_s)
-        return urgent
+            left = np.where(finite, np.where(finite, budget, 0.0) * ideal_s - spent_s, np.inf)
+        return left
 
     def _build(self, obs: Observation, jobs: np.ndarray, fc, sites: np.ndarray,
                room: np.ndarray) -> tuple[PlanInput, dict]:
@@ -478,6 +502,9 @@ class HorizonPlannerPolicy(PolicyBase):
         rate_home = obs.job_gpus[jobs] * obs.job_speed(jobs, home)
         rem_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate_home, 1e-12)
         left_s = obs.job_deadline_s[jobs] - obs.now_s
+        if self.plan_budget:
+            # the budget as a deadline: no plan of a wait the budget would cut short
+            left_s = np.minimum(left_s, self._budget_left_s(obs, jobs))
         H = float(edges[-1])
         need_s = np.where(np.isfinite(left_s), rem_s - np.maximum(left_s - H, 0.0), 0.0)
         need_s = np.maximum(need_s, 0.0)
