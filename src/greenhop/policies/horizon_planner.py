@@ -186,9 +186,9 @@ class HorizonPlannerPolicy(PolicyBase):
         max_slowdown: slowdown budget [-]: a job whose slowdown (time since arrival over its
             ideal time at its arrival site) would pass this if it waited one more epoch is
             never suspended and is resumed, like a job near its deadline, and a queued one
-            starts elsewhere without surplus (default 1.4; ``inf``: none).
+            starts elsewhere without surplus (default 1.8; ``inf``: none).
         max_slowdown_pinned: the slowdown budget of pinned and partially migratable jobs
-            [-] (default 1.3). Their GPUs (all, or the staying ones) cannot follow the
+            [-] (default 1.7). Their GPUs (all, or the staying ones) cannot follow the
             surplus, so they reach it only by waiting at home: on ``default`` their waits
             were most of the slowdown tail (docs/planner.md, *Defaults*).
         payback_s: a candidate move must be forecast to gain, within ``payback_s`` from
@@ -204,8 +204,8 @@ class HorizonPlannerPolicy(PolicyBase):
             the slowdown tail.
         plan_budget: also give the plan each job's slowdown budget as a deadline (soft,
             priced by ``deadline_penalty``), so that it plans the job's work to end within
-            its budget instead of planning a wait the budget will cut short (default false;
-            docs/planner.md, *The budget as a deadline in the plan*).
+            its budget instead of planning a wait the budget will cut short (default true;
+            docs/planner.md, *Defaults*).
     """
 
     name = "horizon-planner"
