@@ -264,17 +264,12 @@ def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
     The engine always does; only a policy that places such a job elsewhere breaks it."""
     from greenhop.core.observation import PINNED
 
-    ok = np.ones(len(inputs.jobs), dtype=bool)
-    for j, site, _t0, _t1, kind in run.segments:
-        if (kind == "running" and inputs.job_origin[j] >= 0
-                and inputs.job_mobility[j] == PINNED and site != inputs.job_origin[j]):
-            ok[j] = False
+    origin = inputs.job_origin
+    ok = _kept_at(run, np.where((origin >= 0) & (inputs.job_mobility == PINNED), origin, -1))
     home = first_sites(inputs, run)
-    started_away = (inputs.job_origin >= 0) & (home >= 0) & (home != inputs.job_origin)
+    started_away = (origin >= 0) & (home >= 0) & (home != origin)
     ok[started_away & (inputs.job_g_stay > 0)] = False
     return ok
-
-
 
 
 def _kept_at(run: RunResult, job_site: np.ndarray) -> np.ndarray:
