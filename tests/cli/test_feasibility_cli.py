@@ -152,3 +152,16 @@ def test_installed_entry_point_runs_the_worked_example() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["transfer_s"] == pytest.approx(784.0)
+
+
+@pytest.mark.parametrize(("command", "has_ideal"),
+                         [("feasibility", True), ("feasibility-map", True), ("sync-map", False)])
+def test_efficiency_help_names_ideal_only_where_the_command_has_it(
+        capsys, monkeypatch, command: str, has_ideal: bool) -> None:
+    # --ideal sets the efficiency to 1 where it was not given (link_options), so the help
+    # says so on the commands that take --ideal, and not on the one that lacks it.
+    monkeypatch.setenv("COLUMNS", "300")
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert ("--ideal" in out) is has_ideal
+    assert ("1 with --ideal" in out) is has_ideal

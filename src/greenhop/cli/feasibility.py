@@ -154,10 +154,7 @@ def feasibility(
     bandwidth: str = parse.option("--bandwidth", "RATE", "bandwidth", "-b", default=...),
     window: str = parse.option("--window", "DURATION", "window", "-w", default=...),
     alpha: str | None = parse.option("--alpha", "SHARE", "alpha"),
-    efficiency: str | None = parse.option(
-        "--efficiency", "SHARE", "efficiency",
-        help="Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
-             f"Default: {C.EFFICIENCY}."),
+    efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
     streams: str | None = parse.option("--streams", "N", "streams"),
     rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
     loss: str | None = parse.option("--loss", "PROB", "loss"),
@@ -247,10 +244,7 @@ def feasibility_map(
     swap_axes: bool = typer.Option(False, "--swap-axes",
                                    help="Bandwidth on x and checkpoint size on y."),
     alpha: str | None = parse.option("--alpha", "SHARE", "alpha"),
-    efficiency: str | None = parse.option(
-        "--efficiency", "SHARE", "efficiency",
-        help="Share of the nominal link rate a transfer reaches [-], in (0, 1]. "
-             f"Default: {C.EFFICIENCY}."),
+    efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
     streams: str | None = parse.option("--streams", "N", "streams"),
     rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
     loss: str | None = parse.option("--loss", "PROB", "loss"),
