@@ -198,6 +198,46 @@ def test_moves_when_the_alpha_rule_allows_and_never_when_it_does_not():
     assert any(isinstance(a, Migrate) for _, acts in greedy.log for a in acts)
 
 
+def two_windows(tput_b: float = 1.0) -> dict:
+    """Site a has 3 kW from 06:00 to 12:00 every day, site b from 03:00 to 09:00 (``tput_b``
+    x a's speed), each with 1 kW of base load; a 2 GPU-h job arrives at a at midnight, when
+    neither has surplus; a fat link."""
+    a = simkit.site("a", slots=4)
+    a["trace"] = {"kind": "values", "values": daily(range(6, 12), 3000.0, 4)}
+    b = simkit.site("b", slots=4, tput=tput_b)
+    b["trace"] = {"kind": "values", "values": daily(range(3, 9), 3000.0, 4)}
+    job = {"name": "j1", "arrival": "0s", "work_gpu_h": 2.0, "checkpoint": "1GB",
+           "gpus": 1, "origin": "a"}
+    links = [{"a": "a", "b": "b", "bandwidth": "10Gbps", "efficiency": 0.5, "rtt": "10ms"}]
+    return simkit.micro(sites=[a, b], links=links, jobs=[job], step="15min", history="2d",
+                        horizon="1d")
+
+
+@pytest.mark.parametrize("tput_b", [1.0, 0.5])
+def test_with_move_suspended_a_waiting_job_resumes_where_surplus_comes_first(tput_b):
+    """The job waits (suspended) for surplus. b's window opens at 03:00, a's at 06:00: with
+    ``move_suspended`` the job resumes at b at 03:00 and ends before 06:00, at no more grid
+    energy than waiting at home; without it (the default) it waits for a's window. A site
+    slower than home is no candidate for a suspended job (its wait has begun; a slower
+    site adds to it)."""
+    out = {}
+    for move in (False, True):
+        pol = Recorder(make_policy("horizon-planner", lam=0.2, rest="diurnal",
+                                   max_slowdown=5.0, move_suspended=move))
+        res, m = run(two_windows(tput_b), pol)
+        acts = [a for _, acts in pol.log for a in acts]
+        assert isinstance(acts[0], Suspend)
+        out[move] = (res.job_finish_s[0], m["job_nr_kwh"], m["migrations"])
+    finish, grid, moves = out[False]
+    assert moves == 0 and 6 * 3600 <= finish <= 12 * 3600
+    if tput_b < 1.0:
+        assert out[True] == out[False]
+        return
+    finish_m, grid_m, moves_m = out[True]
+    assert moves_m == 1 and 3 * 3600 <= finish_m < 6 * 3600
+    assert grid_m <= grid + 0.01  # the move's network and idle energy only
+
+
 def queued_behind(tput_b: float) -> dict:
     """Site a (no surplus, 1 slot) runs a 10 GPU-h job ``occ``; a 4 GPU-h job ``j``
     arrives there at the same time and queues. Site b has 10 kW of surplus and runs jobs at
@@ -324,6 +364,7 @@ def test_two_runs_decide_identically():
     ({"deadline_penalty": 1e300}, "deadline_penalty must be <= 1e"),
     ({"move_partial": "yes"}, "move_partial must be true or false"),
     ({"plan_budget": "yes"}, "plan_budget must be true or false"),
+    ({"move_suspended": 1}, "move_suspended must be true or false"),
 ])
 def test_bad_parameters_raise_config_error(params, word):
     with pytest.raises(ConfigError, match=word) as info:

@@ -117,7 +117,7 @@ GROUP_JOBS = 100
 _OPTIONS = ("alpha", "q", "quantile", "window", "rest", "tail", "lam", "mu", "deadline_penalty",
             "epoch_s", "horizon_s", "time_limit_s", "candidates", "history_days", "warm_start",
             "cover", "max_slowdown", "max_slowdown_pinned", "payback_s", "move_partial",
-            "partial_downtime_s", "plan_budget")
+            "partial_downtime_s", "plan_budget", "move_suspended")
 
 
 MAX_HORIZON_S = 31 * 86400.0
@@ -206,6 +206,10 @@ class HorizonPlannerPolicy(PolicyBase):
             priced by ``deadline_penalty``), so that it plans the job's work to end within
             its budget instead of planning a wait the budget will cut short (default true;
             docs/planner.md, *Defaults*).
+        move_suspended: a suspended, fully migratable job may also move (resume at another
+            site, under the same rules as a running job's move), to a site at least as fast
+            as its home (default false: a wash on the packaged scenarios; docs/planner.md,
+            *Resuming elsewhere*).
     """
 
     name = "horizon-planner"
@@ -226,7 +230,8 @@ class HorizonPlannerPolicy(PolicyBase):
                  cover: float = 0.0, max_slowdown: float = 1.8,
                  max_slowdown_pinned: float = 1.7, payback_s: float = 3600.0,
                  move_partial: bool = True, partial_downtime_s: float = 900.0,
-                 plan_budget: bool = True, **unknown) -> None:
+                 plan_budget: bool = True, move_suspended: bool = False,
+                 **unknown) -> None:
         if unknown:
             raise ConfigError(f"horizon-planner: unknown option(s) {', '.join(sorted(unknown))};"
                               f" valid options: {', '.join(_OPTIONS)}")
@@ -271,6 +276,7 @@ class HorizonPlannerPolicy(PolicyBase):
         self.partial_downtime_s = _number_or_inf("partial_downtime_s", partial_downtime_s,
                                                  lo=0.0, unit="s")
         self.plan_budget = bool_param(self.name, "plan_budget", plan_budget)
+        self.move_suspended = bool_param(self.name, "move_suspended", move_suspended)
         self._fallback = FeasibilityAwarePolicy(alpha=self.alpha)
         self._next_plan_s: float | None = None
         self._events_seen: frozenset[str] = frozenset()  # demand-response events known
@@ -597,6 +603,9 @@ class HorizonPlannerPolicy(PolicyBase):
         S = obs.n_sites
         kinds = (MIGRATABLE, PARTIAL) if self.move_partial else (MIGRATABLE,)
         movable = (~suspended) & np.isin(obs.job_mobility[jobs], kinds)
+        if self.move_suspended:
+            # A suspended job may resume elsewhere: its checkpoint crosses while it waits.
+            movable |= suspended & (obs.job_mobility[jobs] == MIGRATABLE)
         rows = np.flatnonzero(movable)
         closed = closed_sites(obs)
         dests = np.flatnonzero((fc.window_s > 0) & (room > 0) & sites & ~closed)
@@ -613,6 +622,11 @@ class HorizonPlannerPolicy(PolicyBase):
         ok = (obs.job_allowed[jg][:, dests] & (obs.links.hops[src][:, dests] > 0)
               & (room[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests)
               & covered & _not_slower(obs, jg, dests))
+        if self.move_suspended:
+            # a suspended job resumes elsewhere only where it runs at least as fast: it has
+            # waited already, and a slower site adds to the slowdown its wait began
+            ok &= (~suspended[rows][:, None]
+                   | (obs.throughput[dests][None, :] >= obs.throughput[src][:, None]))
         ri, di = np.nonzero(ok)
         if ri.size == 0:
             return empty
@@ -659,7 +673,9 @@ class HorizonPlannerPolicy(PolicyBase):
         p_src = gpus[ri] * obs.gpu_power_w[s_ri] * obs.pue[s_ri]
         load = np.asarray(obs.job_load_w, dtype=float)
         green_d = np.clip(fc.surplus_w[d] - load[d][:, None], 0.0, p_dest[:, None])
-        green_s = np.clip(fc.surplus_w[s_ri] - (load[s_ri] - p_src)[:, None], 0.0,
+        # a running job's own power is in its site's load; a suspended one draws none there
+        own = np.where(suspended[rows[ri]], 0.0, p_src)
+        green_s = np.clip(fc.surplus_w[s_ri] - (load[s_ri] - own)[:, None], 0.0,
                           p_src[:, None])
         stay_s = np.minimum(np.maximum(rem_s[rows[ri]], 1.0), self.payback_s)
         inside = np.clip((stay_s[:, None] - edges[:-1][None, :]) / tau[None, :], 0.0, 1.0)
@@ -710,7 +726,7 @@ class HorizonPlannerPolicy(PolicyBase):
         for k, j in enumerate(jobs.tolist()):
             phase = obs.job_phase[j]
             p = int(best_p[k])
-            if phase == RUNNING and p >= 0 and res.m[p] >= MOVE_SHARE:
+            if phase in (RUNNING, SUSPENDED) and p >= 0 and res.m[p] >= MOVE_SHARE:
                 d = int(pi.pc[p])
                 s = int(pi.home[k])
                 g = int(extra["gmove"][p])
