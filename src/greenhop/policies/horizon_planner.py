@@ -138,14 +138,18 @@ def _number_or_inf(name: str, value, **limits) -> float:
     return float("inf") if value == float("inf") else _number(name, value, **limits)
 
 
-def _not_slower(obs: Observation, jobs: np.ndarray, dests: np.ndarray) -> np.ndarray:
-    """``[len(jobs), len(dests)]`` whether each job may move its share to each site: any
-    site for a job that moves whole; for a partially migratable one, a site at least as
-    fast as its staying GPUs' (a split job runs at the slower of its two sites, so a
-    slower destination would slow the whole job for surplus only its share draws)."""
-    tp_stay = obs.throughput[obs.stay_site(jobs)]
-    whole = obs.job_mobility[jobs] != PARTIAL
-    return whole[:, None] | (obs.throughput[dests][None, :] >= tp_stay[:, None])
+def _not_slower(obs: Observation, jobs: np.ndarray, dests: np.ndarray,
+                suspended: np.ndarray) -> np.ndarray:
+    """``[len(jobs), len(dests)]`` whether each job may move (its share) to each site: any
+    site for a running job that moves whole; for a partially migratable one, a site at
+    least as fast as its staying GPUs' (a split job runs at the slower of its two sites, so
+    a slower destination would slow the whole job for surplus only its share draws); for a
+    ``suspended`` one, a site at least as fast as where it waits (it has waited already,
+    and a slower site adds to the slowdown its wait began)."""
+    partial = obs.job_mobility[jobs] == PARTIAL
+    ref = np.where(partial, obs.stay_site(jobs), obs.job_site[jobs])
+    bound = partial | suspended
+    return ~bound[:, None] | (obs.throughput[dests][None, :] >= obs.throughput[ref][:, None])
 
 
 @POLICIES.register("horizon-planner")
@@ -621,12 +625,7 @@ class HorizonPlannerPolicy(PolicyBase):
                    >= self.cover * job_power_at(obs, jg[:, None], dests[None, :]))
         ok = (obs.job_allowed[jg][:, dests] & (obs.links.hops[src][:, dests] > 0)
               & (room[dests][None, :] >= gpus[:, None]) & (src[:, None] != dests)
-              & covered & _not_slower(obs, jg, dests))
-        if self.move_suspended:
-            # a suspended job resumes elsewhere only where it runs at least as fast: it has
-            # waited already, and a slower site adds to the slowdown its wait began
-            ok &= (~suspended[rows][:, None]
-                   | (obs.throughput[dests][None, :] >= obs.throughput[src][:, None]))
+              & covered & _not_slower(obs, jg, dests, suspended[rows]))
         ri, di = np.nonzero(ok)
         if ri.size == 0:
             return empty
