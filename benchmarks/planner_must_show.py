@@ -15,7 +15,10 @@ is asked and it ends at 0), `not met` (the interval's lower end > 0). Energy is 
 with every other published policy of the sweep that did at least as much work as the
 planner (mean GPU-h over the seeds). Deadline misses are compared as means (the sweep does
 not pair them); the space-time gap closed is the planner's mean over the seeds that have
-one, against 80%. A sweep without a policy a row needs leaves that cell `–`. A cell over
+one, against 80%. A sweep without a policy a row needs leaves that cell `–`. A sweep run
+with `--set KEY=V` (one value per key: a setting tried) is read as that setting, named in
+its column's head; a sweep over a grid of several points is refused (sweep each setting
+apart). A cell over
 one seed (one value: a one-seed sweep, or one seed with a gap closed) has no interval: it
 shows the mean with `no interval, n=1`, and a paired cell's verdict is then `–`.
 """
@@ -119,11 +122,17 @@ def rows(summary: dict) -> dict[str, str]:
     return out
 
 
+def setting(summary: dict) -> str:
+    """``, KEY=V, ...`` for a sweep run with ``--set`` (one value per key), else ``""``."""
+    grid = summary.get("grid") or []
+    return "".join(f", {g['key'].rsplit('.', 1)[-1]}={g['values'][0]}" for g in grid)
+
+
 def table(summaries: list[dict]) -> str:
     """A Markdown table: one row per must-show, one column per scenario."""
     by = [rows(s) for s in summaries]
     head = "| must-show | " + " | ".join(
-        f"{s['scenario']} (seeds {seed_text(s['seeds'])})" for s in summaries) + " |"
+        f"{s['scenario']} (seeds {seed_text(s['seeds'])}{setting(s)})" for s in summaries) + " |"
     lines = [head, "|---" * (len(summaries) + 1) + "|"]
     for name in by[0]:
         lines.append(f"| {name} | " + " | ".join(r[name] for r in by) + " |")
@@ -135,8 +144,10 @@ def load(path: Path) -> dict:
     if not f.is_file():
         raise SystemExit(f"{f} does not exist; give finished `greenhop sweep` directories")
     summary = json.loads(f.read_text(encoding="utf-8"))
-    if summary.get("grid"):
-        raise SystemExit(f"{path}: a sweep over a grid; give one without --set")
+    # one point (each --set key given one value: a setting tried) is read as that setting
+    if len(summary.get("points") or [None]) > 1:
+        raise SystemExit(f"{path}: a sweep over a grid of {len(summary['points'])} points; "
+                         "give one sweep per setting (one value per --set key)")
     return summary
 
 
