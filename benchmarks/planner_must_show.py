@@ -18,9 +18,9 @@ not pair them); the space-time gap closed is the planner's mean over the seeds t
 one, against 80%. A sweep without a policy a row needs leaves that cell `–`. A sweep run
 with `--set KEY=V` (one value per key: a setting tried) is read as that setting, named in
 its column's head; a sweep over a grid of several points is refused (sweep each setting
-apart). A cell over
-one seed (one value: a one-seed sweep, or one seed with a gap closed) has no interval: it
-shows the mean with `no interval, n=1`, and a paired cell's verdict is then `–`.
+apart). A cell over one seed (one value: a one-seed sweep, or one seed with a gap closed)
+has no interval: it shows the mean with `no interval, n=1`, and a paired cell's verdict is
+then `–`.
 """
 
 from __future__ import annotations
