@@ -123,9 +123,10 @@ def rows(summary: dict) -> dict[str, str]:
 
 
 def setting(summary: dict) -> str:
-    """``, KEY=V, ...`` for a sweep run with ``--set`` (one value per key), else ``""``."""
-    grid = summary.get("grid") or []
-    return "".join(f", {g['key'].rsplit('.', 1)[-1]}={g['values'][0]}" for g in grid)
+    """``, KEY=V, ...`` for a sweep run with ``--set`` (one value per key): the sweep's own
+    label of its one grid point; ``""`` without ``--set``."""
+    label = summary["points"][0].get("label") if summary.get("grid") else ""
+    return f", {label}" if label else ""
 
 
 def table(summaries: list[dict]) -> str:
@@ -145,8 +146,9 @@ def load(path: Path) -> dict:
         raise SystemExit(f"{f} does not exist; give finished `greenhop sweep` directories")
     summary = json.loads(f.read_text(encoding="utf-8"))
     # one point (each --set key given one value: a setting tried) is read as that setting
-    if len(summary.get("points") or [None]) > 1:
-        raise SystemExit(f"{path}: a sweep over a grid of {len(summary['points'])} points; "
+    points = len(summary.get("points") or [])
+    if points > 1:
+        raise SystemExit(f"{path}: a sweep over a grid of {points} points; "
                          "give one sweep per setting (one value per --set key)")
     return summary
 

@@ -81,12 +81,14 @@ def test_a_missing_or_grid_sweep_is_refused_with_one_line(ms, tmp_path):
 def test_a_sweep_with_one_setting_is_read_and_its_column_names_the_setting(ms, tmp_path,
                                                                            capsys):
     summary = _summary([1, 2], _one_value(70.0), _one_value(-1.0))
-    summary["grid"] = [{"key": "policy_params.horizon-planner.max_slowdown", "values": [1.7]}]
+    key = "policy_params.horizon-planner.max_slowdown"
+    summary["grid"] = [{"key": key, "values": [1.7]}]
+    summary["points"][0]["label"] = f"{key}=1.7"   # the sweep's label of the point
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "summary.json").write_text(json.dumps(summary))
     assert ms.main([str(tmp_path / "s")]) == 0
     assert capsys.readouterr().out.startswith(
-        "| must-show | one-seed (seeds 1-2, max_slowdown=1.7) |")
+        f"| must-show | one-seed (seeds 1-2, {key}=1.7) |")
 
 
 def _one_value(mean):
