@@ -144,7 +144,12 @@ def load(path: Path) -> dict:
     f = path / "summary.json"
     if not f.is_file():
         raise SystemExit(f"{f} does not exist; give finished `greenhop sweep` directories")
-    summary = json.loads(f.read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(f.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"{f}: not a `greenhop sweep` summary ({exc})") from None
+    if not isinstance(summary, dict) or not summary.get("points"):
+        raise SystemExit(f"{f}: not a `greenhop sweep` summary (no grid points)")
     # one point (each --set key given one value: a setting tried) is read as that setting
     points = len(summary.get("points") or [])
     if points > 1:

@@ -78,6 +78,16 @@ def test_a_missing_or_grid_sweep_is_refused_with_one_line(ms, tmp_path):
         ms.main([str(tmp_path / "g")])
 
 
+def test_a_corrupt_summary_is_refused_with_one_line(ms, tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "summary.json").write_text("{not json")
+    with pytest.raises(SystemExit, match=r"summary.json: not a `greenhop sweep` summary"):
+        ms.main([str(tmp_path / "c")])
+    (tmp_path / "c" / "summary.json").write_text("[]")
+    with pytest.raises(SystemExit, match=r"no grid points"):
+        ms.main([str(tmp_path / "c")])
+
+
 def test_a_sweep_with_one_setting_is_read_and_its_column_names_the_setting(ms, tmp_path,
                                                                            capsys):
     summary = _summary([1, 2], _one_value(70.0), _one_value(-1.0))
