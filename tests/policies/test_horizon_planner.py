@@ -198,6 +198,25 @@ def test_moves_when_the_alpha_rule_allows_and_never_when_it_does_not():
     assert any(isinstance(a, Migrate) for _, acts in greedy.log for a in acts)
 
 
+def test_the_plan_weighs_a_moves_downtime_against_the_runs_end():
+    """Moving the 50 GB checkpoint of :func:`two_site`'s 4-hour job over 400 Mbit/s stops
+    it for 35 min. In a run of 12 h the planner makes the move (surplus at b). In a run of
+    4.25 h the plan counts the run's end as the job's deadline: the move would end the job
+    20 min after it, a shortfall its ``deadline_penalty`` prices above the move's gain, so
+    the job stays at a and finishes in its 4 hours (before, the plan did not see the run's
+    end, made the move and left the job unfinished)."""
+    res, m = run(two_site("400Mbps"), make_policy("horizon-planner"))
+    assert m["migrations"] == 1 and m["unfinished_jobs"] == 0
+    assert 0.5 < m["downtime_h"] < 0.7
+    d = two_site("400Mbps")
+    d["horizon"] = "4.25h"  # the job's 4 h of work fit; 4 h + the move's downtime do not
+    pol = Recorder(make_policy("horizon-planner"))
+    res, m = run(d, pol)
+    assert not any(isinstance(a, Migrate) for _, acts in pol.log for a in acts)
+    assert m["unfinished_jobs"] == 0
+    assert res.job_finish_s[0] == pytest.approx(4 * 3600, abs=STEP_S)
+
+
 def two_windows(tput_b: float = 1.0) -> dict:
     """Site a has 3 kW from 06:00 to 12:00 every day, site b from 03:00 to 09:00 (``tput_b``
     x a's speed), each with 1 kW of base load; a 2 GPU-h job arrives at a at midnight, when

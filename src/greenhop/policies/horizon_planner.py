@@ -152,6 +152,17 @@ def _not_slower(obs: Observation, jobs: np.ndarray, dests: np.ndarray,
     return ~bound[:, None] | (obs.throughput[dests][None, :] >= obs.throughput[ref][:, None])
 
 
+def _time_left_s(obs: Observation, jobs: np.ndarray, need_s: np.ndarray) -> np.ndarray:
+    """Time [s] until each of ``jobs`` must be done: its deadline, or the run's end where
+    it is earlier and the job can still finish by it (``need_s`` [s]: its remaining work at
+    its current speed). A job not done by the run's end counts as unfinished (on grid-de-nl,
+    a 14-day run of jobs up to 175 h long, jobs that static finished were still waiting for
+    surplus at the end); one that cannot finish by then is not hurried."""
+    left_s = obs.job_deadline_s[jobs] - obs.now_s
+    end_s = obs.run_end_s - obs.now_s
+    return np.where(need_s <= end_s, np.minimum(left_s, end_s), left_s)
+
+
 @POLICIES.register("horizon-planner")
 class HorizonPlannerPolicy(PolicyBase):
     """Plan where and when each job runs over a horizon; act on the first epoch.
@@ -460,12 +471,7 @@ class HorizonPlannerPolicy(PolicyBase):
         rate = obs.job_gpus[jobs] * np.where(site >= 0, obs.job_speed(jobs, np.maximum(site, 0)),
                                              ideal_tp)
         need_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate, 1e-12)
-        left_s = obs.job_deadline_s[jobs] - obs.now_s
-        # The run's end is a deadline for a job that can still finish by it: a job not done
-        # then counts as unfinished (on grid-de-nl, a 14-day run of jobs up to 175 h long,
-        # jobs that static finished were still waiting for surplus at the end).
-        end_s = obs.run_end_s - obs.now_s
-        left_s = np.where(need_s <= end_s, np.minimum(left_s, end_s), left_s)
+        left_s = _time_left_s(obs, jobs, need_s)
         urgent = left_s <= URGENCY * need_s + self.epoch_s
         # The slowdown budget: waiting one more epoch would take the job past it.
         return urgent | (need_s + self.epoch_s >= self._budget_left_s(obs, jobs))
@@ -511,7 +517,9 @@ class HorizonPlannerPolicy(PolicyBase):
         p_home = g_move * site_w[home] + stay_w
         rate_home = obs.job_gpus[jobs] * obs.job_speed(jobs, home)
         rem_s = obs.job_remaining_gpu_s[jobs] / np.maximum(rate_home, 1e-12)
-        left_s = obs.job_deadline_s[jobs] - obs.now_s
+        # the run's end as well, as at rounding: a plan that did not see it spent the slack
+        # of jobs near it on moves and waits, and left them unfinished
+        left_s = _time_left_s(obs, jobs, rem_s)
         if self.plan_budget:
             # the budget as a deadline: no plan of a wait the budget would cut short
             left_s = np.minimum(left_s, self._budget_left_s(obs, jobs))
