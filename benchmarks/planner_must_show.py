@@ -151,7 +151,7 @@ def load(path: Path) -> dict:
     if not isinstance(summary, dict) or not summary.get("points"):
         raise SystemExit(f"{f}: not a `greenhop sweep` summary (no grid points)")
     # one point (each --set key given one value: a setting tried) is read as that setting
-    points = len(summary.get("points") or [])
+    points = len(summary["points"])
     if points > 1:
         raise SystemExit(f"{path}: a sweep over a grid of {points} points; "
                          "give one sweep per setting (one value per --set key)")
