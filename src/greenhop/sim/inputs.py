@@ -144,18 +144,54 @@ def build_inputs(scenario: Scenario) -> SimInputs:
         raise named from exc
 
 
+def _step_index(sc: Scenario) -> pd.DatetimeIndex:
+    """The start of every step of ``sc``, history first, UTC."""
+    H, dt = sc.history_steps, sc.step_s
+    return pd.date_range(sc.start - pd.Timedelta(seconds=H * dt), periods=H + sc.n_steps,
+                         freq=pd.Timedelta(seconds=dt), tz="UTC")
+
+
+def _base_demand_w(sc: Scenario) -> np.ndarray:
+    """Always-on load x PUE of every site [W]: what its renewables cover before any job."""
+    return np.array([s.spec.base_load_w * s.spec.pue for s in sc.sites])
+
+
+def window_threshold_notes(scenario: Scenario) -> list[str]:
+    """A note where no site's surplus reaches the scenario's window threshold at any step of
+    the run: no surplus window ever opens, so every move fails the alpha rule and
+    ``curtail-threshold`` never switches a site on, whatever the policy (a threshold set for
+    a larger fleet's jobs is the usual cause). Empty otherwise, and where the traces cannot
+    be read (the run then stops with the error, naming the scenario). The traces read here
+    are cached for the run."""
+    from greenhop.core.units import format_power
+
+    sc = scenario
+    try:
+        ren = _trace_matrix(sc, _step_index(sc))[sc.history_steps:]
+    except UserError:
+        return []
+    surplus = ren - _base_demand_w(sc)[None, :]
+    if surplus.size == 0 or float(surplus.max()) >= sc.window_threshold_w:
+        return []
+    best = int(np.argmax(surplus.max(axis=0)))
+    return [f"window_threshold {format_power(sc.window_threshold_w)}: no site's surplus "
+            f"reaches it in the run (the highest is {format_power(float(surplus.max()))}, at "
+            f"'{sc.site_names[best]}'), so no surplus window ever opens: every move fails "
+            "the alpha rule and curtail-threshold never switches a site on; set window_threshold to about "
+            "one job's facility power"]
+
+
 def _build_inputs(scenario: Scenario) -> SimInputs:
     from greenhop.traces.windows import remaining_window_s
 
     sc = scenario
     H, T = sc.history_steps, sc.n_steps
     dt = sc.step_s
-    index = pd.date_range(sc.start - pd.Timedelta(seconds=H * dt), periods=H + T,
-                          freq=pd.Timedelta(seconds=dt), tz="UTC")
+    index = _step_index(sc)
     ren = _trace_matrix(sc, index)
     specs = [s.spec for s in sc.sites]
     pue = np.array([s.pue for s in specs])
-    base = np.array([s.base_load_w for s in specs]) * pue
+    base = _base_demand_w(sc)
     surplus = ren - base[None, :]
     rem = remaining_window_s(surplus[H:].T, sc.window_threshold_w, dt).T
     rem = np.vstack([rem, np.zeros((1, rem.shape[1]))])
