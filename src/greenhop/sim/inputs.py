@@ -177,16 +177,15 @@ def window_threshold_notes(scenario: Scenario) -> list[str]:
     return [f"window_threshold {format_power(sc.window_threshold_w)}: no site's surplus "
             f"reaches it in the run (the highest is {format_power(float(surplus.max()))}, at "
             f"'{sc.site_names[best]}'), so no surplus window ever opens: every move fails "
-            "the alpha rule and curtail-threshold never switches a site on; set window_threshold to about "
-            "one job's facility power"]
+            "the alpha rule and curtail-threshold never switches a site on; set "
+            "window_threshold to about one job's facility power"]
 
 
 def _build_inputs(scenario: Scenario) -> SimInputs:
     from greenhop.traces.windows import remaining_window_s
 
     sc = scenario
-    H, T = sc.history_steps, sc.n_steps
-    dt = sc.step_s
+    H, dt = sc.history_steps, sc.step_s
     index = _step_index(sc)
     ren = _trace_matrix(sc, index)
     specs = [s.spec for s in sc.sites]
