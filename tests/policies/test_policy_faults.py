@@ -34,6 +34,7 @@ horizon = "2h"
 step = "5min"
 history = "0s"
 policies = ["static"]
+window_threshold = "500W"  # surplus 2 kW - 1 kW x PUE 1.2 = 800 W: windows open
 
 [[sites]]
 name = "a"
