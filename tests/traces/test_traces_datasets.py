@@ -120,6 +120,38 @@ def test_malformed_archives_are_reported(tmp_path, cache, members, message) -> N
         vessim_data.unpack_vessim_sdist(make_sdist(tmp_path, members), "solcast2022_global")
 
 
+@pytest.mark.parametrize(("file", "text", "why"), [
+    ("solcast2022_global_actual.csv", "datetime,Berlin\n2022-06-08 00:05:00,abc\n",
+     "could not convert"),
+    ("solcast2022_global_actual.csv", "", "No columns to parse"),
+    ("solcast2022_global_actual.csv", "datetime\n2022-06-08 00:05:00\n", "no value columns"),
+    ("solcast2022_global_actual.csv", "datetime,Berlin\nyesterday,0.1\n", "yesterday"),
+    ("solcast2022_global_forecast.csv", "datetime,period_end,Berlin\n"
+     "2022-06-08 00:00:00,soon,0.1\n", "soon"),
+])
+def test_a_damaged_cached_file_is_named_with_the_command_that_fetches_it_again(
+        tmp_path, cache, file, text, why) -> None:
+    folder = vessim_data.unpack_vessim_sdist(full_sdist(tmp_path), "solcast2022_global")
+    (folder / file).write_text(text)
+    with pytest.raises(TraceError) as info:
+        vessim_data.read_solcast("solcast2022_global", "Berlin")
+    message = str(info.value)
+    assert message.startswith(f"{folder / file}: the cached dataset 'solcast2022_global' "
+                              "is damaged (")
+    assert why in message
+    assert message.endswith("fetch it again: greenhop data fetch solcast2022_global --force")
+
+
+def test_times_with_an_offset_or_z_are_read_as_utc(tmp_path, cache) -> None:
+    folder = vessim_data.unpack_vessim_sdist(full_sdist(tmp_path), "solcast2022_global")
+    (folder / "solcast2022_global_actual.csv").write_text(
+        "datetime,Berlin\n2022-06-08T00:05:00Z,0.1\n2022-06-08T02:10:00+02:00,0.2\n")
+    actual = vessim_data.read_solcast("solcast2022_global", "Berlin")["actual_w_per_kwp"]
+    assert list(actual.index) == [pd.Timestamp("2022-06-08 00:00", tz="UTC"),
+                                  pd.Timestamp("2022-06-08 00:05", tz="UTC")]
+    np.testing.assert_allclose(actual.to_numpy(), [100.0, 200.0])
+
+
 def test_a_file_that_is_not_a_tarball_is_reported(tmp_path, cache) -> None:
     bogus = tmp_path / "vessim-0.13.1.tar.gz"
     bogus.write_bytes(b"plain text")

@@ -194,9 +194,36 @@ def _require(name: str) -> Path:
 @functools.lru_cache(maxsize=8)
 def _read_csvs(folder: str, files: tuple[str, str], mtime: float) -> tuple[pd.DataFrame,
                                                                            pd.DataFrame]:
-    actual = pd.read_csv(Path(folder) / files[0], index_col=0)
-    forecast = pd.read_csv(Path(folder) / files[1])
+    """The cached dataset's two tables, checked: ``actual`` indexed by UTC time with one
+    numeric column per series, ``forecast`` with the issue and target times (UTC) in its
+    first two columns and numeric series after them; a damaged file is a
+    :class:`TraceError` that names it."""
+    name = Path(folder).name
+    actual = _read_table(Path(folder) / files[0], name, time_columns=0)
+    forecast = _read_table(Path(folder) / files[1], name, time_columns=2)
     return actual, forecast
+
+
+def _read_table(path: Path, name: str, time_columns: int) -> pd.DataFrame:
+    """One CSV of a cached dataset: its index (``time_columns`` 0) or its first
+    ``time_columns`` columns parsed as UTC times, every other column as numbers."""
+    try:
+        table = pd.read_csv(path, index_col=0 if time_columns == 0 else None)
+        if time_columns == 0:
+            table.index = _utc(table.index)
+        else:
+            for column in table.columns[:time_columns]:
+                table[column] = _utc(table[column])
+        values = table.columns[time_columns:]
+        if values.empty or table.empty:
+            raise ValueError("no rows or no value columns")
+        table[values] = table[values].astype(float)
+    except (ValueError, TypeError, IndexError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError, OSError) as exc:
+        raise TraceError(f"{path}: the cached dataset {name!r} is damaged "
+                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                         f"fetch it again: greenhop data fetch {name} --force") from None
+    return table
 
 
 def _load(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -207,7 +234,9 @@ def _load(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _utc(values) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).tz_localize("UTC")
+    """``values`` as UTC times: naive ISO 8601 stamps are UTC; stamps with an offset or
+    ``Z`` are converted to it."""
+    return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601", utc=True))
 
 
 def read_solcast(dataset: str, city: str) -> dict:
@@ -226,9 +255,9 @@ def read_solcast(dataset: str, city: str) -> dict:
         raise TraceError(f"no city {city!r} in {dataset}; cities: {', '.join(actual.columns)}")
     step = pd.Timedelta(minutes=5)
     act = pd.Series(actual[city].to_numpy(dtype=float) * 1000.0,
-                    index=_utc(actual.index) - step, name="pv_w_per_kwp")
+                    index=actual.index - step, name="pv_w_per_kwp")
     fc_index = pd.MultiIndex.from_arrays(
-        [_utc(forecast.iloc[:, 0]), _utc(forecast.iloc[:, 1]) - step],
+        [pd.DatetimeIndex(forecast.iloc[:, 0]), pd.DatetimeIndex(forecast.iloc[:, 1]) - step],
         names=["issued_at", "target_start"])
     fc = pd.Series(forecast[city].to_numpy(dtype=float) * 1000.0, index=fc_index,
                    name="pv_w_per_kwp")
@@ -248,9 +277,10 @@ def read_watttime_caiso_north() -> dict:
     actual, forecast = _load(name)
     column = actual.columns[0]
     act = pd.Series(actual[column].to_numpy(dtype=float) * LB_PER_MWH_TO_G_PER_KWH,
-                    index=_utc(actual.index), name="carbon_g_per_kwh")
+                    index=actual.index, name="carbon_g_per_kwh")
     # WattTime forecasts are stamped with the interval they are for (its start).
-    fc_index = pd.MultiIndex.from_arrays([_utc(forecast.iloc[:, 0]), _utc(forecast.iloc[:, 1])],
+    fc_index = pd.MultiIndex.from_arrays([pd.DatetimeIndex(forecast.iloc[:, 0]),
+                                          pd.DatetimeIndex(forecast.iloc[:, 1])],
                                          names=["issued_at", "target_start"])
     fc = pd.Series(forecast.iloc[:, 2].to_numpy(dtype=float) * LB_PER_MWH_TO_G_PER_KWH,
                    index=fc_index, name="carbon_g_per_kwh")
