@@ -53,6 +53,26 @@ def test_a_sweep_is_not_written_over_a_simulation(capsys, tmp_path, scenario_fil
         assert _files(out) == before
 
 
+@pytest.mark.parametrize(("theirs", "named"), [
+    (["report.html"], "report.html"),
+    (["summary.json", "cells.csv"], "cells.csv, summary.json"),
+])
+def test_a_sweep_is_not_written_over_files_that_are_not_a_sweeps(
+        capsys, tmp_path, scenario_file, theirs, named) -> None:
+    """A folder holding a report.html or summary.json of the user's own (no sweep manifest)
+    had them deleted when a sweep started there: refused in one line, with --force too."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name in theirs:
+        (out / name).write_text(f"my own {name}")
+    before = _files(out)
+    for extra in ([], ["--force"]):
+        code, _, err = run(capsys, "sweep", str(scenario_file), "--seeds", "1", "--serial",
+                           "--policies", "static", "--out", str(out), *extra)
+        one_line_error(code, err, str(out), f"holds {named} but no sweep manifest")
+        assert _files(out) == before
+
+
 @pytest.mark.parametrize("year", ["2300", "0001"])
 def test_a_trace_time_past_the_time_axis_names_its_row(capsys, tmp_path, year) -> None:
     """A year pandas' nanosecond axis does not hold was an OutOfBoundsDatetime traceback."""

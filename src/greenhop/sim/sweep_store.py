@@ -229,6 +229,14 @@ class SweepStore:
             # its report.html would be overwritten, and --force sets aside sweeps only
             raise ConfigError(f"{self.out}: holds the results of greenhop simulate "
                               f"({SIMULATION_METRICS}); pick another --out or move them away")
+        if not manifest.exists():
+            # a sweep writes its final files only beside its manifest, and discards them
+            # when it starts: without one, they are someone else's and would be lost
+            theirs = [name for name in FINAL_FILES if (self.out / name).exists()]
+            if theirs:
+                raise ConfigError(f"{self.out}: holds {', '.join(theirs)} but no sweep "
+                                  f"manifest ({MANIFEST}), so not a sweep's; a sweep there "
+                                  "would replace them: pick another --out or move them away")
         if force:
             return
         old = self.existing_definition()
@@ -269,7 +277,8 @@ class SweepStore:
         sweep that never finished is forced again, :data:`SET_ASIDE` already holds the
         sweep before it, and that unfinished sweep's cells are deleted instead."""
         keep = self.out / SET_ASIDE
-        names = (MANIFEST, *FINAL_FILES, self.cells_dir.name, self.meta_dir.name)
+        # the manifest last: a set-aside cut short leaves no final file without it
+        names = (*FINAL_FILES, self.cells_dir.name, self.meta_dir.name, MANIFEST)
         if keep.exists():
             for d in (self.cells_dir, self.meta_dir):
                 for p in d.glob("*.json") if d.is_dir() else ():
