@@ -62,6 +62,22 @@ def test_a_grid_of_inf_is_stored_and_resumed(capsys, scenario, tmp_path):
     assert code == 0 and "2 cells (0 run now, 2 already there)" in stdout
 
 
+def test_a_policy_parameter_no_policy_of_the_sweep_reads_is_a_warning(capsys, scenario,
+                                                                       tmp_path):
+    """--set policy_params.horizon-planner.lam=... with -p static ran twice the cells for a
+    parameter nothing read, without a word; the policies that do read it get no warning."""
+    grid = ("--set", "policy_params.horizon-planner.lam=0.3,0.5")
+    code, _, err = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1", "--serial",
+                              "-p", "static", "--out", str(tmp_path / "a"), *grid)
+    assert code == 0
+    assert ("warning: --set policy_params.horizon-planner.lam: no policy of this sweep reads "
+            "it (policies: static), so its 2 values run the same cells") in err
+    code, _, err = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1", "--serial",
+                              "-p", "static,horizon-planner", "--out", str(tmp_path / "b"),
+                              *grid)
+    assert code == 0 and "no policy of this sweep reads" not in err
+
+
 def test_a_cell_is_byte_identical_to_greenhop_simulate(capsys, scenario, tmp_path):
     code, _, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "4,7", "--serial",
                             "--policies", "energy-greedy", "--out", str(tmp_path / "sw"))

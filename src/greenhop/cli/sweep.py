@@ -171,6 +171,12 @@ def sweep_command(
         paths.output_dir(default_out(spec.scenario_name), "--out (default)")
     first = parse_scenario(spec.point_document(0), spec.source_label, Path(spec.base_dir))
     warn(err, first.with_policies(spec.policies))
+    for key, values in spec.grid:
+        steps = key.split(".")
+        if len(steps) > 1 and steps[0] == "policy_params" and steps[1] not in spec.policies:
+            err.print(f"warning: --set {key}: no policy of this sweep reads it (policies: "
+                      f"{', '.join(spec.policies)}), so its {len(values)} values run the "
+                      "same cells", soft_wrap=True)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as bar:
