@@ -89,6 +89,17 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
     assert code == 0 and "| 7 B params | 1,868 | 188 |" in text  # 2 B/value, as bf16
 
 
+@pytest.mark.parametrize(("models", "why"), [
+    ("1e300", "'1e300' is above 1e15"), ("0.5", "'0.5' is below 1"),
+    ("7B,1e16", "'1e16' is above 1e15")])
+def test_sync_map_model_sizes_are_held_to_the_range_of_params(capsys, models, why):
+    """--models took 1e300 and 0.5 parameters and printed rows of them, where feasibility's
+    --params refuses a count outside 1 to 1e15."""
+    code, text, err = run(capsys, "sync-map", "--models", models)
+    assert code == 2 and text == ""
+    assert err.strip() == f"error: --models {why}; it must lie between 1 and 1e15, e.g. --models 7B"
+
+
 def test_sync_map_writes_huge_intervals_in_powers_of_ten(capsys):
     # 1 ms per step and a share of 1e-10: H = 186.71 s / (1e-10 x 1e-3 s) = 1.87e15 steps
     # at 1 Gbit/s, which with separators would be a 22-character cell; 10 Gbit/s gives

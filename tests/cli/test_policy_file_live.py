@@ -54,6 +54,17 @@ def test_a_live_run_of_the_file_policy_finishes_and_replays(tmp_path):
     out = json.loads(r.stdout)
     assert out["policy"] == "surplus-chaser" and out["mismatches"] == []
     assert out["same_as_sim"] is True
+    assert "not the run's policy" not in r.stderr
+    # a second file whose policy the run did not use is named, not silently ignored
+    other = tmp_path / "other.py"
+    other.write_text("from greenhop.policies import PolicyBase\n\n\n"
+                     "class Idle(PolicyBase):\n    name = 'idle-here'\n\n"
+                     "    def decide(self, observation):\n        return []\n")
+    r = greenhop("replay", str(work / "run.db"), "--policy-file", SPEC,
+                 "--policy-file", f"{other}:Idle", "--no-sim", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["mismatches"] == []
+    assert (f"warning: --policy-file {other}:Idle ('idle-here'): not the run's policy "
+            "('surplus-chaser'), so not used") in " ".join(r.stderr.split())
     # without the file the policy is unknown: one line, exit 2
     r = greenhop("replay", str(work / "run.db"), "--no-sim")
     assert r.returncode == 2 and "unknown policy 'surplus-chaser'" in r.stderr

@@ -322,8 +322,9 @@ def sync_map(
                               loss=loss, write_rate=None, read_rate=None, startup=None,
                               ideal=False)
     entries = [m.strip() for m in models.split(",") if m.strip()]
-    counts = [parse.positive("--models", parse.parsed("--models", units.parse_count, m), m, "7B")
-              for m in entries]
+    counts = [parse.within("--models", parse.positive(
+        "--models", parse.parsed("--models", units.parse_count, m), m, "7B"), m, "7B",
+        parse.PARAMS_RANGE) for m in entries]
     if not counts:
         raise ConfigError("--models is empty; give parameter counts such as --models 1.3B,7B")
     for i, n in enumerate(counts):

@@ -686,8 +686,13 @@ def replay_command(
     paths.regular_file(log, "LOG")
     if scenario is not None:  # a pipe would block the read
         paths.regular_file(scenario, "--scenario")
-    policy_files.load(policy_file)
+    loaded, _ = policy_files.load(policy_file)
     out = replay_report(log, scenario, against_sim=not no_sim)
+    unused = [f"--policy-file {text} ({name!r})"
+              for text, name in zip(policy_file, loaded, strict=True) if name != out["policy"]]
+    if unused:
+        err.print(f"warning: {', '.join(unused)}: not the run's policy ({out['policy']!r}), "
+                  "so not used", soft_wrap=True)
     if out["ended"] is None:
         err.print(f"warning: {log} has no end of run (run-done, run-stopped or run-failed): "
                   f"it stops at step {out['last_step']}, so only the decisions up to there "

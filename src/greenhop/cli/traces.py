@@ -286,7 +286,8 @@ def windows(
                                   "--trace has its own times and step")
     else:
         for option, given in (("--column", column), ("--unit", unit),
-                              ("--time-column", time_column)):
+                              ("--time-column", time_column),
+                              ("--gaps", None if gaps == "error" else gaps)):
             if given is not None:
                 raise ConfigError(f"{option} goes with --trace FILE, not --site")
     if gaps not in ("error", "break", "interpolate"):
