@@ -79,11 +79,23 @@ def test_capacity_without_a_weather_source_names_the_key(key, text):
 
 def test_a_site_without_renewables_runs_with_a_warning_naming_it():
     (note,) = scenario_warnings(parse_scenario(_doc()))
-    assert note.startswith("sites[1] (site 'b') has no renewable source (no trace, pv_kwp or "
-                           "wind_kw)")
+    assert note.startswith("sites[1] (site 'b') has no renewable source (no trace, and neither "
+                           "pv_kwp nor wind_kw above 0)")
     assert scenario_warnings(parse_scenario(_doc(trace={"kind": "solar", "peak": "1kW"}))) == []
     sourced = _doc(pv_kwp=10.0, pv_source="tmy:greensboro")
     assert scenario_warnings(parse_scenario(sourced)) == []
+
+
+@pytest.mark.parametrize("trace", [{"kind": "constant", "power": "0W"},
+                                   {"kind": "solar", "peak": "0kW"},
+                                   {"kind": "values", "values": [0, 0, 0]}])
+def test_a_trace_that_is_zero_at_every_step_is_warned_about(trace):
+    (note,) = scenario_warnings(parse_scenario(_doc(trace=trace)))
+    assert note == ("sites[1].trace (site 'b') is zero at every step: the site never has a "
+                    "surplus and runs on the grid alone")
+    some = {**trace, "values": [0, 1, 0]} if trace["kind"] == "values" else None
+    if some is not None:
+        assert scenario_warnings(parse_scenario(_doc(trace=some))) == []
 
 
 def test_with_seed_refuses_a_seed_the_file_would_refuse():

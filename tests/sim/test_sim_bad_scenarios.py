@@ -119,6 +119,12 @@ CASES = [
      r"sites\[0\]\.battery\.capacity"),
     ("site-bad-trace-kind", _set("sites/0/trace", {"kind": "magic"}), r"sites\[0\]\.trace\.kind"),
     ("site-pue-low", _set("sites/0/pue", 0.5), r"sites\[0\]\.pue: must be >= 1"),
+    ("site-idle-above-training", _set("sites/0/gpu_idle", "500W"),
+     r"sites\[0\]\.gpu_idle: a GPU idle at 500 W would draw more than training at 400 W; "
+     r"gpu_idle must be at most gpu_power"),
+    ("site-training-below-platform-idle", lambda d: _set("sites/0/gpu_power", "20W")(
+        _set("sites/0/gpu_idle", DELETE)(d)),
+     r"sites\[0\]\.gpu_power: a GPU idle at \d+ W would draw more than training at 20 W"),
     ("no-jobs", _set("jobs", DELETE), r"jobs: the scenario has no jobs"),
     ("generator-no-models", _generator(models=[]), r"generator\.models: the generator needs"),
     ("generator-bad-work", _generator(work_gpu_h=[5, 1]), r"generator\.work_gpu_h"),

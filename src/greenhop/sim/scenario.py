@@ -28,6 +28,7 @@ from greenhop.core.units import (
     MAX_SPAN_S,
     beyond_ceiling,
     finite_float,
+    format_power,
     is_whole_steps,
 )
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
@@ -480,6 +481,11 @@ def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> S
     power, idle, tput = _platform_figures(spec.gpu_platform, where)
     power = st.power("gpu_power", power, lo=0, lo_open=True)
     idle = st.power("gpu_idle", idle)
+    if idle > power:  # every energy book assumes training draws at least the idle power
+        key = "gpu_idle" if "gpu_idle" in st.data else "gpu_power"
+        raise ConfigError(f"{st.where(key)}: a GPU idle at {format_power(idle)} would draw more "
+                          f"than training at {format_power(power)}; gpu_idle must be at most "
+                          "gpu_power")
     # relative to the reference GPU; a carbon intensity in gCO2/kWh: past these, products
     # over a run overflow (the user traces' ceiling for intensities)
     tput = st.number("throughput", tput, lo=0, lo_open=True, hi=MAX_THROUGHPUT)
@@ -504,10 +510,22 @@ def _check_site_model(spec: SiteSpec, where: str, in_file: bool) -> list[str]:
                                   f"'{example}' (or another source)")
     if spec.pv_kwp == 0 and spec.wind_kw == 0:
         label = f"{where} (site '{spec.name}')" if in_file else where
-        return [f"{label} has no renewable source (no trace, pv_kwp or "
-                "wind_kw): it never has a surplus and runs on the grid alone; give it a trace "
-                "or pv_kwp / wind_kw with a source if it should have one"]
+        return [f"{label} has no renewable source (no trace, and neither pv_kwp nor "
+                "wind_kw above 0): it never has a surplus and runs on the grid alone; give "
+                "it a trace or pv_kwp / wind_kw with a source if it should have one"]
     return []
+
+
+def _zero_trace(trace: TraceSpec) -> bool:
+    """Whether a synthetic trace gives no power at any step (a constant or a solar peak of
+    0 W, or values all 0)."""
+    if trace.kind == "constant":
+        return trace.power_w == 0
+    if trace.kind == "solar":
+        return trace.peak_w == 0
+    if trace.kind == "values":
+        return not any(trace.values_w)
+    return False
 
 
 def _check_span(where: str, value_s: float) -> float:
@@ -935,6 +953,9 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
                 "shorten horizon / history")
         elif site.trace.kind == "fleet":
             notes.extend(_check_site_model(site.spec, where, n in by_name))
+        if _zero_trace(site.trace):
+            notes.append(f"{where}.trace (site '{n}') is zero at every step: the site never "
+                         "has a surplus and runs on the grid alone")
 
     links: list[LinkSpec] = []
     pairs: set[frozenset] = set()
