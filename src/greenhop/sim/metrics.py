@@ -38,7 +38,9 @@ Time and stability:
 * ``jct_mean_h`` / ``jct_p95_h``: completion time ``finish - arrival`` [h]; a job still
   unfinished at the horizon counts with ``horizon - arrival`` (a lower bound) and is
   counted in ``unfinished_jobs``.
-* slowdown = ``JCT / ideal``, ideal = work / (GPUs x throughput of the arrival site):
+* slowdown = ``JCT / ideal``, ideal = work / (GPUs x throughput of the arrival site, the
+  job's origin even where it started elsewhere: a job on faster GPUs, moved or redirected
+  from a drained or closed origin, has a slowdown under 1):
   ``slowdown_mean``, ``slowdown_p50``, ``slowdown_p90``; ``stability_cv``: its coefficient
   of variation (std / mean) across jobs.
 * where the time went [h, summed over jobs]: ``queue_h`` (arrival to first start, waiting
