@@ -119,6 +119,8 @@ def test_a_changed_file_replaces_its_earlier_class(tmp_path, loaded):
     ("class X:\n    def decide(self, obs):\n        return []\n", "mine.py:X",
      "not a subclass of greenhop.policies.PolicyBase"),
     ("X = 3\n", "mine.py:X", "mine.py:X is int, not a subclass"),
+    ("from greenhop.policies import PolicyBase\n", "mine.py:PolicyBase",
+     "mine.py:PolicyBase is PolicyBase itself, not a subclass"),
     ("x = 1\ndef broken(:\n    pass\n", "mine.py:X", "mine.py:2: syntax error"),
     ("import math\nimport no_such_module_here\n", "mine.py:X",
      "mine.py:2: ModuleNotFoundError while loading it"),

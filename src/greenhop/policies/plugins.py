@@ -127,7 +127,8 @@ def _import_file(path: Path, where: str) -> ModuleType:
 def check_policy_class(obj: object, what: str, where: str) -> type[PolicyBase]:
     """``obj`` if it is a usable policy class, else a :class:`ConfigError` saying why."""
     if not (inspect.isclass(obj) and issubclass(obj, PolicyBase)) or obj is PolicyBase:
-        kind = "a class" if inspect.isclass(obj) else type(obj).__name__
+        kind = ("PolicyBase itself" if obj is PolicyBase
+                else "a class" if inspect.isclass(obj) else type(obj).__name__)
         raise ConfigError(f"{where}: {what} is {kind}, not a subclass of "
                           "greenhop.policies.PolicyBase; write `class ...(PolicyBase)` with a "
                           "decide(observation) method (docs/policies.md)")
