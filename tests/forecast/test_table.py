@@ -34,7 +34,7 @@ def test_issue_times_running_backwards_in_a_file_is_an_error() -> None:
     f = _long(["2022-01-01 01:00", "2022-01-01 01:00", "2022-01-01 00:00", "2022-01-01 00:00"],
               ["2022-01-01 02:00", "2022-01-01 03:00", "2022-01-01 01:00", "2022-01-01 02:00"],
               [1.0, 2.0, 3.0, 4.0])
-    with pytest.raises(TraceError, match=r"issue time runs backwards at row 2.*sort the file"):
+    with pytest.raises(TraceError, match=r"issue time runs backwards at line 4.*sort the file"):
         ForecastTable.from_long(f, source="fc.csv")
 
 
@@ -87,7 +87,7 @@ def test_file_errors_say_what_and_how() -> None:
     with pytest.raises(TraceError, match="naive"):
         ForecastTable.from_long(naive)
     before = _long(["2022-01-01 02:00"], ["2022-01-01 01:00"], [1.0])
-    with pytest.raises(TraceError, match="not after its issue time"):
+    with pytest.raises(TraceError, match="line 2 is valid for .* not after its issue time"):
         ForecastTable.from_long(before)
     uneven = _long(["2022-01-01 00:00", "2022-01-01 00:00", "2022-01-01 01:00"],
                    ["2022-01-01 01:00", "2022-01-01 02:00", "2022-01-01 02:00"], [1.0, 2, 3])

@@ -243,15 +243,16 @@ class ForecastTable:
         back = np.flatnonzero(np.diff(ii) < 0)
         if back.size:
             r = int(back[0]) + 1
+            # line numbers of the file, as the other messages here give (its header: line 1)
             raise TraceError(
-                f"{source}: issue time runs backwards at row {r} ({issued[r - 1]} then "
+                f"{source}: issue time runs backwards at line {r + 2} ({issued[r - 1]} then "
                 f"{issued[r]}); rows must be in issue order: sort the file by "
                 f"'{issued_col}' (stable) or drop the out-of-order rows")
         lead = (valid.as_unit("ns").asi8 - ii) / 1e9
         bad = np.flatnonzero(lead <= 0)
         if bad.size:
             r = int(bad[0])
-            raise TraceError(f"{source}: row {r} is valid for {valid[r]}, not after its issue "
+            raise TraceError(f"{source}: line {r + 2} is valid for {valid[r]}, not after its issue "
                              f"time {issued[r]}; a forecast must be valid after it is issued")
         uniq, start = np.unique(ii, return_index=True)
         counts = np.diff(np.append(start, len(ii)))
