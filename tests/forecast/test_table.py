@@ -87,7 +87,7 @@ def test_file_errors_say_what_and_how() -> None:
     with pytest.raises(TraceError, match="naive"):
         ForecastTable.from_long(naive)
     before = _long(["2022-01-01 02:00"], ["2022-01-01 01:00"], [1.0])
-    with pytest.raises(TraceError, match="line 2 is valid for .* not after its issue time"):
+    with pytest.raises(TraceError, match=r"line 2 is valid for .* not after its issue time"):
         ForecastTable.from_long(before)
     uneven = _long(["2022-01-01 00:00", "2022-01-01 00:00", "2022-01-01 01:00"],
                    ["2022-01-01 01:00", "2022-01-01 02:00", "2022-01-01 02:00"], [1.0, 2, 3])
