@@ -111,6 +111,15 @@ def test_an_event_is_filed_for_the_controllers_next_step(client):
       "limit": "40kW"}, "the announcement comes after the start"),
     ({"site": "greensboro-nc", "from": "9999-01-01T00:00:00Z", "to": "9999-01-02T00:00:00Z",
       "limit": "40kW"}, "the event starts after the run ends"),
+    # without an id, the message names the request, not an id the client never sent
+    ({"site": "nope", "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body: unknown site 'nope'"),
+    ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "10W"},
+     "request body: limit 10 W at site 'greensboro-nc' is below its base load"),
+    # an event under way, announced now by default: the start is the reason, not announce
+    ({"site": "greensboro-nc", "from": "2023-06-01T00:30:00Z", "to": "+2h", "limit": "40kW"},
+     "request body.from: the event starts before the run's present (step 4, "
+     "2023-06-01T01:00:00Z) and would be announced now, after its start"),
     # text that cannot be sent back, wherever it is: refused before anything is stored
     ({"\ud800": 1, "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"},
      "request body.'\\ud800': not printable text"),

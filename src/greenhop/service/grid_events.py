@@ -78,13 +78,25 @@ def _ends_by(where: str, fields: dict, now_unix_s: float) -> bool:
     return ev.end_unix_s <= now_unix_s
 
 
+def _starts_by(where: str, fields: dict, now_unix_s: float) -> bool:
+    """True when the event of ``fields``, announced at its start, starts before
+    ``now_unix_s``; False when it starts later or does not parse at all."""
+    try:
+        ev = event_from_fields(where, {**fields, "announce": fields.get("from")},
+                               origin_unix_s=now_unix_s)
+    except ConfigError:
+        return False
+    return ev.start_unix_s < now_unix_s
+
+
 def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     """Validate ``fields`` (:func:`greenhop.core.grid_events.event_from_fields`) against the
     run in ``store`` and file the event; returns the stored row."""
     sc, start_unix_s, step = run_clock(store)
     now = start_unix_s + step * sc.step_s
     fields = dict(fields)
-    if fields.get("announce") is None and fields.get("lead") is None:
+    announced_now = fields.get("announce") is None and fields.get("lead") is None
+    if announced_now:
         fields["announce"] = "now"  # known from now on: the fleet may plan for it
     made_up = fields.get("id") is None
     if made_up:  # the first free one (a user may have chosen event-...-1)
@@ -98,6 +110,13 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
         # start): give the real reason
         if _ends_by(where, fields, now):
             raise past from None
+        if announced_now and _starts_by(where, fields, now):
+            key = "start" if "start" in fields else "from"
+            raise ConfigError(
+                f"{where}.{key}: the event starts before the run's present (step {step}, "
+                f"{datetime.fromtimestamp(now, UTC):%Y-%m-%dT%H:%M:%SZ}) and would be "
+                "announced now, after its start; give a start at or after now, or an "
+                "announce at or before the start for an event already under way") from None
         raise
     if ev.end_unix_s <= now:
         raise past
@@ -111,7 +130,13 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
         params=SimpleNamespace(site_names=sc.site_names, step_s=sc.step_s,
                                start_unix_s=start_unix_s),
         base_demand_w=np.array([s.base_load_w * s.pue for s in specs]))
-    site_events(fleet, [ev], scenario_zones(sc))  # unknown site or zone, limit under base
+    try:  # an unknown site or zone, a limit under the base load
+        site_events(fleet, [ev], scenario_zones(sc))
+    except ConfigError as exc:
+        if not made_up:
+            raise
+        # the id is ours, not the request's: name the request instead
+        raise ConfigError(str(exc).replace(f"event {ev.id!r}", where, 1)) from None
     for _ in range(MADE_UP_ID_TRIES):
         try:
             return store.request_grid_event(ev.id, ev.model_dump(mode="json"))
