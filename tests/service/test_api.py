@@ -108,9 +108,12 @@ def test_openapi_lists_the_reads_and_no_write_without_a_token(client):
             "/api/v1/events", "/api/v1/events/stream"} <= set(spec["paths"])
     assert not any("post" in ops for ops in spec["paths"].values())
     for path in ("/api/v1/sites/tokyo-jp/drain", "/api/v1/jobs/job-a/pin",
-                 "/api/v1/policy/pause"):
+                 "/api/v1/policy/pause", "/api/v1/grid/events"):
         r = client.post(path, headers=AUTH)
-        assert r.status_code in (404, 405), path
+        # it says why, where a bare "Not Found" left the client guessing
+        assert r.status_code == 404, path
+        assert "started without a token" in r.json()["detail"], path
+        assert "--token-file" in r.json()["detail"], path
 
 
 def _metrics(client) -> dict:

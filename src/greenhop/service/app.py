@@ -101,6 +101,14 @@ def plotly_js_path() -> Path | None:
     return p if p.is_file() else None
 
 
+def _operator_paths() -> list[str]:
+    """The path of each operator action's endpoint under ``/api/v1``, in the order of
+    ``OPERATOR_KINDS``."""
+    return [f"/sites/{{name}}/{kind}" if what == "site" else
+            f"/jobs/{{name}}/{kind}" if what == "job" else f"/policy/{kind}"
+            for kind, what in OPERATOR_KINDS.items()]
+
+
 def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastapi.FastAPI
     """The FastAPI app serving the run database ``db_path`` (see the module docstring) and
     the finished ``outputs`` (:class:`greenhop.service.outputs.Output`, from
@@ -416,9 +424,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                 return JSONResponse(await _call(_request, kind, name, note), status_code=202)
             return endpoint
 
-        for kind, what in OPERATOR_KINDS.items():
-            path = (f"/sites/{{name}}/{kind}" if what == "site" else
-                    f"/jobs/{{name}}/{kind}" if what == "job" else f"/policy/{kind}")
+        for (kind, what), path in zip(OPERATOR_KINDS.items(), _operator_paths(), strict=True):
             api.add_api_route(path, _action(kind, what is not None), methods=["POST"],
                               status_code=202, summary=f"Operator action: {kind}")
 
@@ -454,6 +460,14 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
 
         api.add_api_route("/grid/events", post_grid_event, methods=["POST"], status_code=202,
                           summary="Demand-response event for the live run")
+    else:
+        async def writes_off(request: Request, name: str | None = None):
+            raise HTTPException(404, "operator actions and grid events are off on this "
+                                "server: it was started without a token; start greenhop "
+                                "serve with --token-file to take them")
+
+        for path in [*_operator_paths(), "/grid/events"]:
+            api.add_api_route(path, writes_off, methods=["POST"], include_in_schema=False)
 
     app.include_router(api)
     outputs = list(outputs or ())
