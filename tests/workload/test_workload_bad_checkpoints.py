@@ -111,6 +111,6 @@ def test_a_checkpoint_under_another_steps_name_is_not_that_step(tmp_path) -> Non
     newest = wl.TrainingSession(x, model=torch.nn.Linear(2, 1))
     with pytest.raises(ck.IncompleteCheckpoint):
         ck.verify_checkpoint(x / "step-000000001")
-    with pytest.raises(CheckpointError, match=r"no intact checkpoint: 3 .*step-000000005"):
+    with pytest.raises(ck.NoIntactCheckpoint, match=r"no intact checkpoint: 3 .*step-000000005"):
         newest.resume()
     assert newest.corrupt_steps == {10, 5, 1}

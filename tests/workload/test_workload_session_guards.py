@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import greenhop.workload as wl
-from greenhop.core.errors import CheckpointError
+from greenhop.core.errors import ConfigError
 from greenhop.workload import checkpoint as ck
 from greenhop.workload import safeformat as sf
 from greenhop.workload.reference.run import RunOptions, run_reference
@@ -85,8 +85,9 @@ def test_no_fresh_start_over_checkpoints_that_are_all_corrupt(tmp_path) -> None:
         (tmp_path / ck.step_dir_name(step) / "model.safetensors").write_bytes(b"")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     session = wl.TrainingSession(tmp_path, model=torch.nn.Linear(2, 1), log=lambda m: None)
-    with pytest.raises(CheckpointError) as info, session:
+    with pytest.raises(ck.NoIntactCheckpoint) as info, session:
         session.resume()
+    assert isinstance(info.value, ConfigError)  # a user's to sort out: exit code 2
     said = str(info.value)
     for part in (str(tmp_path), "no intact checkpoint", "step-000000010", "step-000000020",
                  "move them aside", "another checkpoint directory"):

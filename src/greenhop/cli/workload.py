@@ -162,7 +162,8 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (step, weights_sha256, ...)."),
 ) -> None:
     """Verify a checkpoint and print its step, size and weights digest (exit code 2 when the
-    checkpoint given is incomplete or corrupt, 1 when a job directory holds no complete one)."""
+    checkpoint given is incomplete or corrupt, or a job directory holds checkpoints none of
+    which is intact; 1 when a job directory holds none yet, or one with a pickle in it)."""
     from greenhop.core.files import is_pipe_or_device
     from greenhop.workload import checkpoint as ck
 
@@ -173,7 +174,9 @@ def inspect(
         raise ConfigError(f"{path} is {what}; pass a checkpoint or job directory")
     target = path
     if ck.parse_step_dir(path.name) is None:
-        target = ck.latest_complete(  # malformed or unsafe content: exit 1, as `run` does
+        # damaged ones are skipped with a warning, as `run` skips them; none intact: exit 2;
+        # unsafe content (a pickle): exit 1, as `run` does
+        target = ck.latest_complete(
             path, log=lambda msg: err.print(f"warning: {escape(msg)}", soft_wrap=True),
             strict=True)
         if target is None:  # a job that has not checkpointed yet: a state, not a mistake

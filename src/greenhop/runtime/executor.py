@@ -499,6 +499,7 @@ class LocalExecutor(Executor):
             MANIFEST,
             list_checkpoints,
             recorded_job,
+            set_aside,
             verify_checkpoint,
         )
 
@@ -520,9 +521,8 @@ class LocalExecutor(Executor):
                 return step, moved
             except (CheckpointError, OSError) as exc:
                 # keep the evidence out of the way: never loaded, never served again
-                aside = path.with_name(f"{kind}-{path.name}-{time.time_ns()}")
                 with contextlib.suppress(OSError):
-                    os.rename(path, aside)
+                    set_aside(path, kind)
                     moved.append(f"{path.name}: {exc}")
         return None, moved
 

@@ -129,12 +129,12 @@ class Storage:
         if final.exists() or final.is_symlink():
             if _same_manifest(final, staging):
                 old = final.with_name(f".old-{final.name}-{os.getpid()}")
+                os.rename(final, old)
             else:
-                old = final.with_name(f"foreign-{final.name}-{time.time_ns()}")
-            os.rename(final, old)
+                ck.set_aside(final, "foreign")
         os.rename(staging, final)
         ck.fsync_dir(final.parent)
-        if old is not None and old.name.startswith(".old-"):
+        if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
 

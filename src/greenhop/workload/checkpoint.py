@@ -42,6 +42,7 @@ import re
 import shutil
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,14 +85,35 @@ _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 class IncompleteCheckpoint(CheckpointError):
     """A checkpoint is not complete: no manifest, a missing file, or a size or SHA-256
-    that does not match (torn write, corruption at rest). Resume falls back past it;
-    other :class:`CheckpointError` s (unsafe or malformed content) stop it."""
+    that does not match (torn write, corruption at rest), or it is damaged
+    (:class:`DamagedCheckpoint`). Resume falls back past it; unsafe content
+    (:class:`~greenhop.workload.safeformat.UnsafeCheckpoint`: a pickle) stops it."""
+
+
+class DamagedCheckpoint(IncompleteCheckpoint):
+    """A checkpoint whose files do not parse as what they are although they may match its
+    manifest: a safetensors header that does not fit its file, a structure file without
+    ``__shards__``, a manifest that is JSON but not a well-formed one (written wrong, or the
+    manifest rewritten after the damage). Skipped as an incomplete one."""
 
 
 class IncompatibleCheckpoint(ConfigError):
-    """A complete checkpoint that the job cannot resume from: it was written by another
-    model, another model shape or another job. A user mistake (the wrong checkpoint
-    directory), so resume stops and leaves the checkpoint as it is."""
+    """A checkpoint directory that the job cannot resume from: its checkpoint was written by
+    another model, another model shape or another job, or it is one checkpoint's own folder
+    (``JOB/step-N``) given for the job's directory. A user mistake (the wrong checkpoint
+    directory), so resume stops and leaves everything as it is."""
+
+
+class NoIntactCheckpoint(IncompatibleCheckpoint):
+    """A checkpoint directory holding checkpoints none of which loads (each incomplete,
+    corrupt or damaged): a start from scratch would write over them, so resume stops and
+    leaves them as they are for the user to move aside. ``skipped``: their names."""
+
+    def __init__(self, ckpt_dir: str | Path, skipped: list[str]) -> None:
+        super().__init__(
+            f"{ckpt_dir} holds no intact checkpoint: {len(skipped)} incomplete or corrupt "
+            f"({', '.join(skipped)}), left as they are; a run will not start from scratch "
+            "over them: move them aside (or remove them) or use another checkpoint directory")
 
 
 class CheckpointDirInUse(ConfigError):
@@ -136,6 +158,42 @@ def unlock_dir(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)
     os.close(fd)
+
+
+@contextlib.contextmanager
+def _damage_is_incomplete() -> Iterator[None]:
+    """Re-raise a :class:`CheckpointError` of the block as a :class:`DamagedCheckpoint`, which
+    a resume skips; an :class:`IncompleteCheckpoint` or unsafe content passes as it is."""
+    try:
+        yield
+    except (IncompleteCheckpoint, sf.UnsafeCheckpoint):
+        raise
+    except CheckpointError as exc:
+        raise DamagedCheckpoint(str(exc)) from None
+
+
+def check_job_dir(ckpt_dir: str | Path) -> None:
+    """Refuse, as :class:`IncompatibleCheckpoint`, a ``ckpt_dir`` that is one checkpoint's
+    folder (named ``step-N``, as ``greenhop workload inspect`` takes it, and holding a
+    checkpoint's manifest or meta.json) rather than a job's checkpoint directory: a session
+    there would ignore the checkpoint, train from step 0 and write its own checkpoints inside
+    it. A job directory that is only named so (a job called ``step-1``) is not refused."""
+    root = Path(ckpt_dir)
+    if parse_step_dir(root.name) is not None and any(
+            (root / name).is_file() for name in (MANIFEST, META)):
+        raise IncompatibleCheckpoint(
+            f"{root} is one checkpoint of the job directory {root.parent}, not a job's "
+            f"checkpoint directory; pass the job directory {root.parent} to resume from its "
+            "newest intact checkpoint")
+
+
+def set_aside(path: Path, kind: str = "corrupt") -> Path:
+    """Rename the checkpoint directory ``path`` to ``<kind>-<name>-<ns>`` beside it and return
+    the new path: no longer a ``step-*`` directory, it is never loaded, served, pruned or
+    written over again, and kept as evidence."""
+    aside = path.with_name(f"{kind}-{path.name}-{time.time_ns()}")
+    os.rename(path, aside)
+    return aside
 
 
 def step_dir_name(step: int) -> str:
@@ -728,7 +786,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Parse and validate ``path/MANIFEST.json``; raise :class:`CheckpointError` if malformed.
 
     A missing manifest, or one that is not JSON at all (torn or corrupt at rest), makes the
-    checkpoint incomplete (:class:`IncompleteCheckpoint`: resume falls back past it).
+    checkpoint incomplete (:class:`IncompleteCheckpoint`: resume falls back past it), and one
+    that is JSON but not a well-formed manifest damaged (:class:`DamagedCheckpoint`: the same).
     A ``step-N`` directory whose manifest gives another step (copied or moved under
     another step's name) is not step N: it is incomplete too, or a resume told to load
     step N exactly would load another and skip the steps between.
@@ -736,7 +795,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise IncompleteCheckpoint(f"{path} has no {MANIFEST}: the checkpoint is incomplete")
-    m = parse_manifest(mpath.read_bytes(), str(mpath), not_json=IncompleteCheckpoint)
+    with _damage_is_incomplete():
+        m = parse_manifest(mpath.read_bytes(), str(mpath), not_json=IncompleteCheckpoint)
     named = parse_step_dir(path.name)
     if named is not None and named != m["step"]:
         raise IncompleteCheckpoint(f"{path}: its manifest is of step {m['step']}, not step "
@@ -795,11 +855,26 @@ def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any
     """Check that the checkpoint at ``path`` is complete: manifest, sizes, digests, formats.
 
     ``hashes=False`` skips re-hashing (for a caller that verified the bytes
-    while streaming them). Returns the manifest. Raises :class:`CheckpointError`
-    naming the first problem.
+    while streaming them). Besides the files' sizes and digests it checks that every
+    safetensors header is valid and that ``meta.json`` and each component's structure file
+    are well formed: what :func:`load_checkpoint` needs besides the tensors. Returns the
+    manifest. Raises :class:`CheckpointError` naming the first problem
+    (:class:`IncompleteCheckpoint` or :class:`DamagedCheckpoint` unless it is unsafe content).
     """
     path = Path(path)
     m = read_manifest(path)
+    with _damage_is_incomplete():
+        _verify_files(path, m, hashes)
+        meta = sf.load_json_bytes((path / META).read_bytes(), str(path / META))
+        for name in _components(meta, m, path):
+            js = _structure_file(path, name, m)
+            _shard_files(sf.load_json_bytes((path / js).read_bytes(), str(path / js)), m,
+                         str(path / js))
+    return m
+
+
+def _verify_files(path: Path, m: dict[str, Any], hashes: bool) -> None:
+    """:func:`verify_checkpoint`'s checks of each file the manifest ``m`` lists."""
     for name, rec in m["files"].items():
         f = path / name
         if not f.is_file():
@@ -817,7 +892,6 @@ def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any
                     f"{path}: {name} fails its {algo} check (corrupt at rest)")
         if name.endswith(".safetensors"):
             sf.read_header(f)
-    return m
 
 
 def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
@@ -837,12 +911,13 @@ def latest_complete(ckpt_dir: str | Path, *, verify: bool = True, log=None,
                     strict: bool = False) -> Path | None:
     """The newest checkpoint whose manifest exists and (if ``verify``) whose hashes check.
 
-    Incomplete or corrupt ones are skipped (reported through ``log(msg)``);
-    older complete ones are the fallback. None when there is none. ``strict``: skip only
-    :class:`IncompleteCheckpoint` s, as a resume does, and raise the other
-    :class:`CheckpointError` s (unsafe or malformed content, e.g. a manifest that is JSON
-    but not a well-formed one).
+    Incomplete, corrupt or damaged ones are skipped (reported through ``log(msg)``);
+    older complete ones are the fallback. None when there is none. ``strict``: as a resume
+    does, skip only :class:`IncompleteCheckpoint` s (damaged ones included), raise the other
+    :class:`CheckpointError` s (unsafe content: a pickle or zip payload), and raise
+    :class:`NoIntactCheckpoint` when there are checkpoints but none is complete.
     """
+    skipped = []
     for _step, path in list_checkpoints(ckpt_dir):
         try:
             if verify:
@@ -855,6 +930,9 @@ def latest_complete(ckpt_dir: str | Path, *, verify: bool = True, log=None,
                 raise
             if log is not None:
                 log(f"skipping {path.name}: {exc}")
+            skipped.append(path.name)
+    if strict and skipped:
+        raise NoIntactCheckpoint(ckpt_dir, skipped)
     return None
 
 
@@ -887,18 +965,46 @@ def load_component(
 def _submit_component(path: Path, name: str, manifest: dict[str, Any], reader: VerifiedReader):
     """Check a component's structure file and queue its shards on ``reader``."""
     files = manifest["files"]
-    js = f"{name}.json"
-    if js not in files:
-        raise CheckpointError(f"{path}: component {name!r} lacks {js} in the manifest")
+    js = _structure_file(path, name, manifest)
     where = f"{path / js}"
     structure = sf.load_json_bytes(bytes(reader.submit(path / js, files[js], where).result()),
                                    where)
+    return where, structure, [(str(path / f), reader.submit(path / f, files[f], str(path / f)))
+                              for f in _shard_files(structure, manifest, where)]
+
+
+def _components(meta: Any, manifest: dict[str, Any], path: Path) -> list[str]:
+    """The component names that ``meta`` (the parsed ``meta.json`` of the checkpoint at
+    ``path``) lists, checked against its ``manifest``."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("components"), list):
+        raise CheckpointError(f"{path / META}: malformed (needs a 'components' list)")
+    if meta.get("step") != manifest["step"]:
+        raise CheckpointError(
+            f"{path}: meta.json step {meta.get('step')} != manifest step {manifest['step']}"
+        )
+    for name in meta["components"]:
+        if not isinstance(name, str) or not _COMPONENT.match(name):
+            raise CheckpointError(f"{path / META}: invalid component name {name!r}")
+    return meta["components"]
+
+
+def _structure_file(path: Path, name: str, manifest: dict[str, Any]) -> str:
+    """The structure file (``name.json``) of component ``name``; it must be in the manifest."""
+    js = f"{name}.json"
+    if js not in manifest["files"]:
+        raise CheckpointError(f"{path}: component {name!r} lacks {js} in the manifest")
+    return js
+
+
+def _shard_files(structure: Any, manifest: dict[str, Any], where: str) -> list[str]:
+    """The safetensors shards that ``structure`` (a parsed structure file, ``where``) lists,
+    each one listed once and in the ``manifest``."""
     kinds = ({"__flat__", "__shards__"}, {"__tree__", "__shards__"})
     if not isinstance(structure, dict) or set(structure) not in kinds:
         raise CheckpointError(
             f"{where}: expected an object with '__shards__' and '__flat__' or '__tree__'"
         )
-    shards = structure["__shards__"]
+    shards, files = structure["__shards__"], manifest["files"]
     if not (
         isinstance(shards, list)
         and shards
@@ -906,8 +1012,7 @@ def _submit_component(path: Path, name: str, manifest: dict[str, Any], reader: V
         and len(set(shards)) == len(shards)
     ):
         raise CheckpointError(f"{where}: '__shards__' must list this component's safetensors files")
-    return where, structure, [(str(path / f), reader.submit(path / f, files[f], str(path / f)))
-                              for f in shards]
+    return shards
 
 
 def _assemble_component(where: str, structure: dict[str, Any], futures: list) -> Any:
@@ -933,7 +1038,11 @@ def _header_bytes(buf) -> bytes:
 
 
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
-    """Verify and load the checkpoint at ``path`` (never unpickles; see module docstring)."""
+    """Verify and load the checkpoint at ``path`` (never unpickles; see module docstring).
+
+    Raises :class:`IncompleteCheckpoint` for a missing, torn or corrupt file,
+    :class:`DamagedCheckpoint` for files that do not parse (a resume skips both), and
+    :class:`~greenhop.workload.safeformat.UnsafeCheckpoint` for a pickle or zip payload."""
     path = Path(path)
     manifest = read_manifest(path)
     for name in manifest["files"]:
@@ -942,20 +1051,11 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
             raise IncompleteCheckpoint(f"{path}: {name} listed in the manifest is missing")
     # Every file streams through one reader (meta.json first): one sequential read,
     # hashing on every core.
-    with VerifiedReader() as reader:
+    with _damage_is_incomplete(), VerifiedReader() as reader:
         meta_buf = reader.submit(path / META, manifest["files"][META], str(path / META)).result()
         meta = sf.load_json_bytes(bytes(meta_buf), str(path / META))
-        if not isinstance(meta, dict) or not isinstance(meta.get("components"), list):
-            raise CheckpointError(f"{path / META}: malformed (needs a 'components' list)")
-        if meta.get("step") != manifest["step"]:
-            raise CheckpointError(
-                f"{path}: meta.json step {meta.get('step')} != manifest step {manifest['step']}"
-            )
-        for name in meta["components"]:
-            if not isinstance(name, str) or not _COMPONENT.match(name):
-                raise CheckpointError(f"{path / META}: invalid component name {name!r}")
         started = {name: _submit_component(path, name, manifest, reader)
-                   for name in meta["components"]}
+                   for name in _components(meta, manifest, path)}
         comps = {name: _assemble_component(*plan) for name, plan in started.items()}
     return LoadedCheckpoint(
         path, manifest["step"], bool(manifest.get("finished")), meta, manifest, comps

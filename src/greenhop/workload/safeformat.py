@@ -59,20 +59,25 @@ _FLOAT = "__float__"
 _MARKERS = {_TENSOR, _TUPLE, _DICT, _FLOAT}
 
 
+class UnsafeCheckpoint(CheckpointError):
+    """A checkpoint file is a pickle or a ``torch.save`` archive: not damage but a format
+    greenhop never loads, so a resume stops on it rather than skipping it."""
+
+
 def sniff_unsafe(head: bytes, where: str) -> None:
-    """Raise :class:`CheckpointError` if ``head`` (a file's first bytes) is a pickle or zip.
+    """Raise :class:`UnsafeCheckpoint` if ``head`` (a file's first bytes) is a pickle or zip.
 
     ``torch.save`` writes a zip archive holding a pickle; ``pickle.dump`` writes
     the protocol byte ``0x80`` first. greenhop never loads either.
     """
     if head.startswith(_PICKLE_MAGIC):
-        raise CheckpointError(
+        raise UnsafeCheckpoint(
             f"{where} is a pickle payload; greenhop never unpickles checkpoints because "
             "unpickling can run arbitrary code. Re-save it with greenhop.workload "
             "(safetensors + JSON)"
         )
     if head.startswith(_ZIP_MAGIC):
-        raise CheckpointError(
+        raise UnsafeCheckpoint(
             f"{where} is a zip archive (a torch.save file holding a pickle); greenhop never "
             "loads pickled data. Re-save it with greenhop.workload (safetensors + JSON)"
         )
@@ -320,7 +325,7 @@ def unflatten(structure: Any, tensors: dict[str, Any], where: str) -> Any:
 
 def load_json_bytes(data: bytes, where: str,
                     not_json: type[CheckpointError] = CheckpointError) -> Any:
-    """Parse JSON bytes, refusing pickles (:class:`CheckpointError`) and anything that is
+    """Parse JSON bytes, refusing pickles (:class:`UnsafeCheckpoint`) and anything that is
     not UTF-8 JSON (``not_json``)."""
     sniff_unsafe(data[:4], where)
     try:

@@ -245,6 +245,7 @@ class TrainingSession:
         if keep < 1:
             raise ConfigError(f"keep must be >= 1; got {keep}")
         self.ckpt_dir = Path(ckpt_dir)
+        ck.check_job_dir(self.ckpt_dir)  # not JOB/step-N: that would train inside it
         self.components: dict[str, Any] = {}
         for name, obj in (
             ("model", model),
@@ -262,7 +263,8 @@ class TrainingSession:
             self.components[name] = obj
         self.every_steps = every_steps
         self.keep = keep
-        self.corrupt_steps: set[int] = set()  # skipped as corrupt when resuming: not kept
+        self.corrupt_steps: set[int] = set()  # skipped as corrupt when resuming: not counted
+        # by retention, and set aside rather than written over when the run saves that step
         self.control_file = Path(control_file) if control_file else self.ckpt_dir / CONTROL_FILE
         self.signals = tuple(signals)
         self.capture_rng = capture_rng
@@ -336,14 +338,16 @@ class TrainingSession:
     # -- state ---------------------------------------------------------------------------------
 
     def resume(self) -> int:
-        """Load the newest complete checkpoint (falling back past incomplete or corrupt
-        ones to older complete ones); return its step, or 0 when there is none.
+        """Load the newest complete checkpoint (falling back past incomplete, corrupt or
+        damaged ones to older complete ones, logging each and leaving it in place); return
+        its step, or 0 when there is none.
 
-        Raises :class:`CheckpointError` for a checkpoint that is unsafe (a pickle
-        payload) or malformed rather than skipping it silently, and when the directory
-        holds checkpoints but none of them is intact (a start from scratch would overwrite
-        them); :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` for one written
-        by another model or model shape (before loading anything into the components);
+        Raises :class:`CheckpointError` for a checkpoint with unsafe content (a pickle
+        payload) rather than skipping it;
+        :class:`~greenhop.workload.checkpoint.NoIntactCheckpoint` (a ``ConfigError``) when
+        the directory holds checkpoints but none of them loads (a start from scratch would
+        overwrite them); :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` for one
+        written by another model or model shape (before loading anything into the components);
         :class:`~greenhop.workload.checkpoint.CheckpointDirInUse` while another live session
         holds the directory. Runs under the directory's lock (:func:`~greenhop.workload.
         checkpoint.lock_dir`), so its clean-up (:func:`~greenhop.workload.checkpoint.recover`)
@@ -378,12 +382,7 @@ class TrainingSession:
                     "refusing to start from scratch"
                 )
             if skipped:  # starting from scratch would write over them: the user decides
-                raise CheckpointError(
-                    f"{self.ckpt_dir} holds no intact checkpoint: {len(skipped)} incomplete or "
-                    f"corrupt ({', '.join(skipped)}); refusing to start from scratch over "
-                    "them: move them aside (or remove them) or use another checkpoint "
-                    "directory"
-                )
+                raise ck.NoIntactCheckpoint(self.ckpt_dir, skipped)
             self.step = 0
             return 0
         self._check_fits(loaded)
@@ -439,13 +438,22 @@ class TrainingSession:
                 f"resume as {_shape(mine, theirs)}; {_ELSEWHERE}")
 
     def save(self, step: int, *, finished: bool = False) -> Path:
-        """Write a complete checkpoint now and apply retention; return its directory."""
+        """Write a complete checkpoint now and apply retention; return its directory.
+
+        A checkpoint of that step that :meth:`resume` skipped as corrupt is set aside first
+        (:func:`~greenhop.workload.checkpoint.set_aside`: ``corrupt-step-N-<ns>``), never
+        written over."""
         state = {name: obj.state_dict() for name, obj in self.components.items()}
         if self.capture_rng:
             state["rng"] = rng_state()
         extra = {**({MODEL_CONFIG: self.model_config} if self.model_config is not None else {}),
                  **({ck.META_JOB: self.job} if self.job is not None else {})} or None
         with self._locked():
+            damaged = self.ckpt_dir / ck.step_dir_name(step)
+            if step in self.corrupt_steps and damaged.is_dir():
+                aside = ck.set_aside(damaged)
+                self.log(f"{damaged.name} was skipped as corrupt: kept as {aside.name}")
+            self.corrupt_steps.discard(step)
             path = ck.save_checkpoint(
                 self.ckpt_dir, step, state, finished=finished, shard_bytes=self.shard_bytes,
                 extra_meta=extra,
