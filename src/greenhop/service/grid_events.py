@@ -67,26 +67,15 @@ def run_clock(store: Store) -> tuple[object, float, int]:
     return sc, float(sc.start.timestamp()), int(row["step"])
 
 
-def _ends_by(where: str, fields: dict, now_unix_s: float) -> bool:
-    """True when the event of ``fields``, announced at its start, ends at or before
-    ``now_unix_s``; False when it ends later or does not parse at all."""
+def _at_its_start(where: str, fields: dict, now_unix_s: float):
+    """The event of ``fields`` announced at its start (the announcement check left out), or
+    None when it does not parse at all: what an event refused as announced after its start
+    would have been, to say why."""
     try:
-        ev = event_from_fields(where, {**fields, "announce": fields.get("from")},
-                               origin_unix_s=now_unix_s)
+        return event_from_fields(where, {**fields, "announce": fields.get("from")},
+                                 origin_unix_s=now_unix_s)
     except ConfigError:
-        return False
-    return ev.end_unix_s <= now_unix_s
-
-
-def _starts_by(where: str, fields: dict, now_unix_s: float) -> bool:
-    """True when the event of ``fields``, announced at its start, starts before
-    ``now_unix_s``; False when it starts later or does not parse at all."""
-    try:
-        ev = event_from_fields(where, {**fields, "announce": fields.get("from")},
-                               origin_unix_s=now_unix_s)
-    except ConfigError:
-        return False
-    return ev.start_unix_s < now_unix_s
+        return None
 
 
 def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
@@ -108,9 +97,10 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     except ConfigError:
         # an event wholly past fails the announcement check too (announced now, after its
         # start): give the real reason
-        if _ends_by(where, fields, now):
+        whole = _at_its_start(where, fields, now)
+        if whole is not None and whole.end_unix_s <= now:
             raise past from None
-        if announced_now and _starts_by(where, fields, now):
+        if announced_now and whole is not None and whole.start_unix_s < now:
             key = "start" if "start" in fields else "from"
             raise ConfigError(
                 f"{where}.{key}: the event starts before the run's present (step {step}, "
