@@ -380,7 +380,7 @@ def test_a_forecast_file_whose_issue_times_run_backwards_is_refused(tmp_path):
         files[name] = str(path)
     d["forecast"] = {"model": "replay", "files": files, "horizon": "12h"}
     with pytest.raises(ConfigError, match=r"forecast\.files\.b: .*issue time runs backwards at "
-                                          r"row .*sort the file by 'issued_at'"):
+                                          r"line .*sort the file by 'issued_at'"):
         load_scenario(d)
 
 

@@ -275,6 +275,8 @@ def windows(
     min_s = units.parse_quantity(min_duration, "duration", option="--min-duration",
                                  plain=False)
     step_s = _parse("duration", "--step", step)
+    if gaps not in ("error", "break", "interpolate"):
+        raise ConfigError(f"--gaps must be error, break or interpolate, got {gaps!r}")
     if (site is None) == (trace is None):
         raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
                           "--unit)")
@@ -290,8 +292,6 @@ def windows(
                               ("--gaps", None if gaps == "error" else gaps)):
             if given is not None:
                 raise ConfigError(f"{option} goes with --trace FILE, not --site")
-    if gaps not in ("error", "break", "interpolate"):
-        raise ConfigError(f"--gaps must be error, break or interpolate, got {gaps!r}")
     if step_s <= 0 or 86400 % step_s != 0:
         raise ConfigError(f"--step must divide a day, e.g. 5min, 15min or 1h; got {step!r}")
     if step_s < MIN_SITE_STEP_S:  # a year of 1 s steps per site ran for minutes
