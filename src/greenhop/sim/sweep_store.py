@@ -225,13 +225,13 @@ class SweepStore:
         if manifest.exists() and not manifest.is_file():
             raise ConfigError(f"{manifest}: is not a file where the sweep keeps its manifest; "
                               "move it away or pick another --out")
-        if not manifest.exists() and (self.out / SIMULATION_METRICS).is_file():
-            # its report.html would be overwritten, and --force sets aside sweeps only
-            raise ConfigError(f"{self.out}: holds the results of greenhop simulate "
-                              f"({SIMULATION_METRICS}); pick another --out or move them away")
         if not manifest.exists():
-            # a sweep writes its final files only beside its manifest, and discards them
-            # when it starts: without one, they are someone else's and would be lost
+            # --force sets aside sweeps only: files here without a manifest are not a
+            # sweep's, and a sweep starting here would replace them
+            if (self.out / SIMULATION_METRICS).is_file():
+                raise ConfigError(f"{self.out}: holds the results of greenhop simulate "
+                                  f"({SIMULATION_METRICS}); pick another --out or move them "
+                                  "away")
             theirs = [name for name in FINAL_FILES if (self.out / name).exists()]
             if theirs:
                 raise ConfigError(f"{self.out}: holds {', '.join(theirs)} but no sweep "
