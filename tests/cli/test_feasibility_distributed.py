@@ -82,6 +82,8 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
     code, _, err = run(capsys, "sync-map", "--models", "seven")
     assert code == 2 and "--models" in err
     # one row per model size: 7B and 7e9 are one size (feasibility-map's --windows alike)
+    code, _, err = run(capsys, "sync-map", "--models", "7B,,13B")
+    assert code == 2 and "--models '7B,,13B': an empty entry" in err
     code, _, err = run(capsys, "sync-map", "--models", "7B,7e9")
     assert code == 2 and "--models: 7e9 is the same model size as 7B" in err
     code, text, _ = run(capsys, "sync-map", "--models", "7B", "--sync-precision", "fp16",

@@ -89,7 +89,7 @@ MAP_CASES = [
     case("--out", "map.gif", expect="unknown image type '.gif'"),
     case("--out", "m.png", "--windows", "1h,soon", expect="--windows: cannot parse duration"),
     case("--out", "m.png", "--windows", ",", expect="--windows is empty"),
-    case("--out", "m.png", "--windows", "1h,,2h", expect="--windows: an empty entry in"),
+    case("--out", "m.png", "--windows", "1h,,2h", expect="--windows '1h,,2h': an empty entry"),
     case("--out", "m.png", "--windows", "1h,60min",
          expect="--windows: 60min is the same window as 1h"),
     case("--out", "m.png", "--sizes", "1TB:1GB", expect="MIN must be below MAX"),

@@ -46,6 +46,7 @@ def test_backtest_table(capsys) -> None:
     (("--site", "Berlin", "--model", "persistence"), "greenhop data fetch solcast2022_global"),
     (("--site", "madrid-es", "--model", "replay"), "has no issued forecasts"),
     (("--site", "madrid-es", "--horizons", "soon"), "--horizons"),
+    (("--site", "madrid-es", "--horizons", "1h,,2h"), "--horizons '1h,,2h': an empty entry"),
     (("--site", "madrid-es", "--model", "persistence", "--warmup", "60d"), "exceed the series"),
 ])
 def test_bad_inputs_are_one_line_user_errors(capsys, argv, message) -> None:
@@ -53,3 +54,23 @@ def test_bad_inputs_are_one_line_user_errors(capsys, argv, message) -> None:
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_daily_issues_are_warned_about(capsys) -> None:
+    """Issued every 1 d, every issue falls at one time of day (on the Solcast series of
+    madrid-es, midnight, where surplus is 0: persistence made no error and the table
+    printed a skill of ``+nan``)."""
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "persistence", "--no-windows", "--issue-every", "1d")
+    assert code == 0
+    assert "--issue-every 1d: every issue falls at the same time of day" in " ".join(err.split())
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "persistence", "--no-windows", *FAST)
+    assert code == 0 and "same time of day" not in err
+
+
+def test_an_undefined_score_is_printed_as_a_dash_not_nan() -> None:
+    from greenhop.cli.forecast import _cell
+
+    assert _cell(float("nan"), "+.3f") == "–" and _cell(float("inf"), ".1%") == "–"
+    assert _cell(0.25, "+.3f") == "+0.250" and _cell(0.5, ".1%") == "50.0%"

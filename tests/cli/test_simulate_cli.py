@@ -122,7 +122,9 @@ def test_json_without_out_writes_nothing(scenario, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--policies", "static,optimal"], "unknown policy 'optimal'"),
-    (["--policies", ","], "--policies: give at least one policy"),
+    (["--policies", ","], "--policies is empty; give at least one of the policy names"),
+    (["--policies", "static,,threshold"], "--policies 'static,,threshold': an empty entry"),
+    (["--policies", "static,"], "--policies 'static,': an empty entry"),
     (["--policies", "static,threshold,static"],
      "--policies: 'static' is listed twice (also at [0])"),
     (["--seed", "-1"], "--seed: must be a whole number from 0 to"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from greenhop.cli import paths
-from greenhop.core.errors import ConfigError
+from greenhop.cli.lists import comma_entries
 from greenhop.core.names import check_name
 
 
@@ -55,15 +55,8 @@ def diloco_command(
 
 
 def _entries(option: str, text: str) -> list[str]:
-    """The comma-separated names of ``text``, refused (naming ``option``) when one is
-    empty: ``a,,b`` is a typo, not two sites."""
-    names = [part.strip() for part in text.split(",")]
-    if not any(names):
-        raise ConfigError(f"{option} {text!r}: name at least one site, e.g. {option} a,b,c")
-    if not all(names):
-        raise ConfigError(f"{option} {text!r}: an empty entry; separate the site names with "
-                          f"single commas, e.g. {option} a,b,c")
-    return names
+    """The comma-separated site names of ``text`` (``a,,b`` is a typo, not two sites)."""
+    return comma_entries(option, text, "site names", "a,b,c")
 
 
 def register(app: typer.Typer) -> None:

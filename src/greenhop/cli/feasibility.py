@@ -18,6 +18,7 @@ from rich.table import Table
 
 from greenhop.cli import feasibility_options as parse
 from greenhop.cli import paths
+from greenhop.cli.lists import comma_entries
 from greenhop.core import units
 from greenhop.core.errors import ConfigError
 from greenhop.model import constants as C
@@ -265,12 +266,7 @@ def feasibility_map(
     link = parse.link_options(alpha=alpha, efficiency=efficiency, streams=streams, rtt=rtt,
                               loss=loss, write_rate=write_rate, read_rate=read_rate,
                               startup=startup, ideal=ideal)
-    entries = [w.strip() for w in windows.split(",")]
-    if not any(entries):
-        raise ConfigError("--windows is empty; give durations such as --windows 1h,2.5h,5h")
-    if "" in entries:
-        raise ConfigError(f"--windows: an empty entry in {windows!r}; separate the durations "
-                          "by single commas, e.g. 1h,2.5h")
+    entries = comma_entries("--windows", windows, "durations", "1h,2.5h,5h")
     window_list = [parse.duration("--windows", w, "1h,2.5h") for w in entries]
     for i, w in enumerate(window_list):
         if w in window_list[:i]:  # one boundary per window: the same one twice is a slip
@@ -321,12 +317,10 @@ def sync_map(
     link = parse.link_options(alpha=None, efficiency=efficiency, streams=streams, rtt=rtt,
                               loss=loss, write_rate=None, read_rate=None, startup=None,
                               ideal=False)
-    entries = [m.strip() for m in models.split(",") if m.strip()]
+    entries = comma_entries("--models", models, "parameter counts", "1.3B,7B")
     counts = [parse.within("--models", parse.positive(
         "--models", parse.parsed("--models", units.parse_count, m), m, "7B"), m, "7B",
         parse.PARAMS_RANGE) for m in entries]
-    if not counts:
-        raise ConfigError("--models is empty; give parameter counts such as --models 1.3B,7B")
     for i, n in enumerate(counts):
         if n in counts[:i]:  # one row per model: the same one twice is a slip
             raise ConfigError(f"--models: {entries[i]} is the same model size as "

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from greenhop.cli import paths
+from greenhop.cli.lists import comma_entries
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError, named
 from greenhop.core.units import format_duration, is_whole_steps, parse_quantity
@@ -42,9 +43,7 @@ def _horizons(text: str) -> list[float]:
     as ``1h,60min`` too, is refused, as the maps and sweeps refuse theirs), sorted."""
     out: list[float] = []
     given: dict[float, str] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
+    for part in comma_entries("--horizons", text, "horizons", "1h,2h,3h,4h"):
         horizon_s = parse_quantity(part, "duration", option="--horizons", plain=False)
         if horizon_s <= 0:
             raise ConfigError(f"--horizons: horizon {part!r} must be longer than 0, e.g. "
@@ -54,8 +53,6 @@ def _horizons(text: str) -> list[float]:
                               "list each once, e.g. --horizons 1h,2h,3h,4h")
         given[horizon_s] = part
         out.append(horizon_s)
-    if not out:
-        raise ConfigError("--horizons: give at least one horizon, e.g. 1h,2h,3h,4h")
     return sorted(set(out))
 
 
@@ -66,6 +63,11 @@ def _on_step_grid(option: str, durations_s: list[float], step_s: float, site: st
             raise ConfigError(f"{option}: {format_duration(h)} is not a whole number of "
                               f"the {format_duration(step_s)} steps of '{site}'; give "
                               f"multiples of {format_duration(step_s)}")
+
+
+def _cell(value: float, fmt: str) -> str:
+    """``value`` in ``fmt``, or ``–`` where it is undefined (NaN: no pair to score)."""
+    return format(value, fmt) if math.isfinite(value) else "–"
 
 
 def _threshold(text: str, unit: str) -> float:
@@ -128,6 +130,13 @@ def backtest_cmd(
                          ("--calibration-window", "7d")):
         if spans_s[opt] <= 0:
             raise ConfigError(f"{opt}: must be longer than 0 s, e.g. {opt} {example}")
+    if spans_s["--issue-every"] % 86400.0 == 0:
+        # every issue at one time of day: at night a solar series is 0 at all of them
+        console_err = Console(stderr=True)
+        console_err.print(f"[bold yellow]warning:[/] --issue-every {issue_every}: every issue "
+                          "falls at the same time of day, so the scores describe that hour "
+                          "only; give a spacing that is not a whole number of days, e.g. "
+                          "--issue-every 15min", soft_wrap=True)
     data = named(f"--site {site}", load_site, site)
     step_s = series_step_s(data.series, f"--site {site}")
     _on_step_grid("--horizons", hz, step_s, data.name)
@@ -161,16 +170,19 @@ def backtest_cmd(
     scale, unit = 1.0, data.unit
     if unit == "W" and float(result.per_horizon["rmse_persistence"].max()) > 1e4:
         scale, unit = 1e-3, "kW"
-    rows = [(f"{h:g}", [f"{int(r['n'])}", f"{r['mae'] * scale:.4g}",
-                        f"{r['rmse'] * scale:.4g}", f"{r['rmse_persistence'] * scale:.4g}",
-                        f"{r['skill']:+.3f}", f"{r['pinball'] * scale:.3g}",
-                        f"{r['coverage']:.1%}", f"{r['coverage_active']:.1%}",
-                        f"{r['coverage_raw']:.1%}"])
+    rows = [(f"{h:g}", [f"{int(r['n'])}", _cell(r["mae"] * scale, ".4g"),
+                        _cell(r["rmse"] * scale, ".4g"),
+                        _cell(r["rmse_persistence"] * scale, ".4g"), _cell(r["skill"], "+.3f"),
+                        _cell(r["pinball"] * scale, ".3g"), _cell(r["coverage"], ".1%"),
+                        _cell(r["coverage_active"], ".1%"), _cell(r["coverage_raw"], ".1%")])
             for h, r in result.per_horizon.iterrows()]
     print_fitted(out, title=f"{model} on {data.name} ({data.source}), scored from "
                             f"{result.eval_start:%Y-%m-%d %H:%M} UTC [{unit}]", key="h",
                  columns=["n", "MAE", "RMSE", "RMSE pers", "skill", "pinball", "cover",
                           "cov act", "cov raw"], rows=rows)
+    if (result.per_horizon["rmse_persistence"] == 0).any():
+        out.print("skill –: persistence made no error at that horizon (RMSE pers 0), so no "
+                  "forecast can improve on it there")
     qs = result.calibrated.quantiles
     out.print(f"units: {unit}; interval p{round(qs[0] * 100)}-p{round(qs[-1] * 100)}; "
               "skill = 1 - RMSE/RMSE(persistence)")

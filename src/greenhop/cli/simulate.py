@@ -63,11 +63,9 @@ def policy_list(text: str | None) -> list[str] | None:
     """The names of a ``--policies a,b`` option (``None`` when not given)."""
     if text is None:
         return None
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    if not names:
-        raise ConfigError("--policies: give at least one policy name, e.g. "
-                          "--policies static,feasibility-aware")
-    return names
+    from greenhop.cli.lists import comma_entries
+
+    return comma_entries("--policies", text, "policy names", "static,feasibility-aware")
 
 
 def warn(err: Console, scenario) -> None:
