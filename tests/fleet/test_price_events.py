@@ -123,6 +123,9 @@ def test_a_price_event_without_grid_zones_is_a_one_line_error():
         run(scenario("energy", event={}, zones=False))
     text = str(info.value)
     assert "grid.events[0].price" in text and "[[grid.zones]]" in text and "\n" not in text
+    # refused when the scenario is read, before its traces are (that took 4-8 s before)
+    with pytest.raises(ConfigError, match=r"grid\.events\[0\]\.price: a price event needs"):
+        load_scenario(scenario("energy", event={}, zones=False))
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
