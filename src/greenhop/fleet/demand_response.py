@@ -87,10 +87,13 @@ class SiteEvent:
     reduce: float
 
 
-def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None
-                ) -> list[SiteEvent]:
+def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None, *,
+                label: str | None = None) -> list[SiteEvent]:
     """Expand ``events`` over their target sites in the steps of ``inputs``' run (the
     events with a power target; price-only events are checked, not expanded).
+
+    ``label`` names the event in errors instead of ``event 'ID'`` (a request whose id
+    greenhop made up is named by the request).
 
     Raises:
         ConfigError: an unknown site or zone, or an absolute limit below the site's base
@@ -104,21 +107,22 @@ def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None
     out = []
     seen: set[str] = set()
     for ev in events:
+        what = label or f"event {ev.id!r}"
         for name in ev.targets(zones):
             if name not in index:
-                raise ConfigError(f"event {ev.id!r}: unknown site {name!r} (sites: "
+                raise ConfigError(f"{what}: unknown site {name!r} (sites: "
                                   f"{', '.join(names)})")
             if not ev.has_target:
                 continue  # a price-only event: it sets the price (fleet.grid), no limit
             s = index[name]
             key = f"{ev.id}@{name}"
             if key in seen:
-                raise ConfigError(f"event {ev.id!r}: given twice for site {name!r}")
+                raise ConfigError(f"{what}: given twice for site {name!r}")
             seen.add(key)
             base = float(inputs.base_demand_w[s])
             if ev.limit_w is not None and ev.limit_w < base - _TOL_W:
                 raise ConfigError(
-                    f"event {ev.id!r}: limit {ev.limit_w:g} W at site {name!r} is below its "
+                    f"{what}: limit {ev.limit_w:g} W at site {name!r} is below its "
                     f"base load {base:g} W (facility power that no job move can shed); "
                     "raise the limit")
             start = (ev.start_unix_s - origin) / dt

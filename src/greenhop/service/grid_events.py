@@ -120,13 +120,9 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
         params=SimpleNamespace(site_names=sc.site_names, step_s=sc.step_s,
                                start_unix_s=start_unix_s),
         base_demand_w=np.array([s.base_load_w * s.pue for s in specs]))
-    try:  # an unknown site or zone, a limit under the base load
-        site_events(fleet, [ev], scenario_zones(sc))
-    except ConfigError as exc:
-        if not made_up:
-            raise
-        # the id is ours, not the request's: name the request instead
-        raise ConfigError(str(exc).replace(f"event {ev.id!r}", where, 1)) from None
+    # an unknown site or zone, a limit under the base load; an id that is ours, not the
+    # request's, is not named: the request is
+    site_events(fleet, [ev], scenario_zones(sc), label=where if made_up else None)
     for _ in range(MADE_UP_ID_TRIES):
         try:
             return store.request_grid_event(ev.id, ev.model_dump(mode="json"))
