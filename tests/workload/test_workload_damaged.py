@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -89,6 +91,12 @@ def test_a_checkpoints_own_folder_as_ckpt_dir_is_refused_naming_the_job(capsys, 
                  f"pass the job directory {job}"):
         assert part in lines[0], (part, lines[0])
     assert _contents(job) == before and not (step / ck.LOCK_FILE).exists()
+    # as a process (the progress bar is drawn there): the error alone, no bar before it
+    proc = subprocess.run([sys.executable, "-m", "greenhop", "workload", "run", "mlp",
+                           "--ckpt-dir", str(step), "--steps", "30"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "training" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().startswith("error: --ckpt-dir"), proc.stderr
     code, out, err = _cli(capsys, "workload", "inspect", str(step), "--json")
     assert code == 0 and json.loads(out)["step"] == 20, err
     with pytest.raises(ck.IncompatibleCheckpoint, match="one checkpoint of the job directory"):

@@ -88,7 +88,11 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
          batch_size, threads, step_sleep, quiet, requested) -> None:
     import errno
 
-    from greenhop.workload.checkpoint import CheckpointDirInUse, IncompatibleCheckpoint
+    from greenhop.workload.checkpoint import (
+        CheckpointDirInUse,
+        IncompatibleCheckpoint,
+        check_job_dir,
+    )
     from greenhop.workload.reference.run import WORKLOADS, RunOptions, run_reference
     from greenhop.workload.session import EXIT_MIGRATED
 
@@ -103,6 +107,10 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
                               f"{'this option' if len(given) == 1 else 'these options'}; "
                               f"the {workload} workload would ignore it")
     paths.output_dir(ckpt_dir, "--ckpt-dir")
+    try:  # before the progress bar: a refused directory prints nothing else
+        check_job_dir(ckpt_dir)
+    except IncompatibleCheckpoint as exc:
+        raise ConfigError(f"--ckpt-dir {exc}") from None
     opts = RunOptions(
         steps=steps,
         every_steps=every,
