@@ -92,6 +92,11 @@ BAD_CASES = [
     (GOOD, {"label": "middle"}, "label must be"),
     (GOOD, {"column": "power"}, "no column 'power'; columns are time, power_kw"),
     (GOOD, {"time_column": "when"}, "no time column 'when'"),
+    ([ln.replace(",", ";") for ln in GOOD], {},
+     "columns are time;power_kw; the header looks separated by semicolons: save the file "
+     "with commas"),
+    ([ln.replace(",", "\t") for ln in GOOD], {"time_column": "time"},
+     "the header looks separated by tabs"),
     (GOOD, {"column": "time"}, "is the time column"),
     (replace(2, "2023-06-01T01:00:00,1.5"), {}, "row 2 (line 3 of the file) has no time zone"),
     (replace(3, "yesterday+00:00,3"), {}, "cannot parse timestamp 'yesterday+00:00' at row 3"),

@@ -157,6 +157,17 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str, list[int] | None]:
                      "use a .csv or .parquet file")
 
 
+def _separator_hint(columns: list[str]) -> str:
+    """A hint when the header reads as one column holding ``;`` or tabs: the file is
+    separated by something other than commas, which CSV here is not."""
+    if len(columns) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in columns[0]:
+                return (f"; the header looks separated by {name}: save the file with "
+                        "commas between the columns")
+    return ""
+
+
 def _parse_times(raw: pd.Series, path: Path, kind: str, col: str, lines: list[int] | None = None,
                  guessed: bool = False) -> pd.DatetimeIndex:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
@@ -241,9 +252,10 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         time_column = next((c for c in TIME_COLUMN_GUESSES if c in columns), columns[0])
     elif time_column not in columns:
         raise TraceError(f"{path}: no time column {time_column!r}; columns are "
-                         f"{', '.join(columns)}")
+                         f"{', '.join(columns)}{_separator_hint(columns)}")
     if column not in columns:
-        raise TraceError(f"{path}: no column {column!r}; columns are {', '.join(columns)}")
+        raise TraceError(f"{path}: no column {column!r}; columns are {', '.join(columns)}"
+                         f"{_separator_hint(columns)}")
     for name in (time_column, column):
         if columns.count(name) > 1:
             raise TraceError(f"{path}: {columns.count(name)} columns are named {name!r}; "
