@@ -47,6 +47,7 @@ def test_backtest_table(capsys) -> None:
     (("--site", "madrid-es", "--model", "replay"), "has no issued forecasts"),
     (("--site", "madrid-es", "--horizons", "soon"), "--horizons"),
     (("--site", "madrid-es", "--horizons", "1h,,2h"), "--horizons '1h,,2h': an empty entry"),
+    (("--site", "madrid-es", "--threshold", "2TW"), "--threshold '2TW': 2e+12 W is more than 1 TW"),
     (("--site", "madrid-es", "--model", "persistence", "--warmup", "60d"), "exceed the series"),
 ])
 def test_bad_inputs_are_one_line_user_errors(capsys, argv, message) -> None:

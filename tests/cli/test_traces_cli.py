@@ -103,6 +103,8 @@ def test_windows_trace_gap_modes(capsys, tmp_path) -> None:
     (("sites", "--fleet", "nope.toml"), "does not exist"),
     # a plain number is refused: beside --unit kW, "5" read as 5 W without a word
     (("windows", "--site", "madrid-es", "--threshold", "5"), "--threshold: power '5' needs a unit"),
+    (("windows", "--site", "madrid-es", "--threshold", "1e20W"),
+     "--threshold '1e20W': 1e+20 W is more than 1 TW"),
     (("windows", "--site", "madrid-es", "--min-duration", "30"), "--min-duration: duration"),
     # options of one source given with the other were ignored without a word
     (("windows", "--trace", "x.csv", "--column", "c", "--unit", "kW", "--step", "1h"),

@@ -21,7 +21,7 @@ from greenhop.cli import paths
 from greenhop.cli.lists import comma_entries
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError, named
-from greenhop.core.units import format_duration, is_whole_steps, parse_quantity
+from greenhop.core.units import beyond_ceiling, format_duration, is_whole_steps, parse_quantity
 
 forecast_app = typer.Typer(help="Surplus-window forecasters: list them (models) and "
                                 "backtest them on a site's trace (backtest).",
@@ -80,7 +80,10 @@ def _threshold(text: str, unit: str) -> float:
             raise ConfigError(f"--threshold {text!r}: this series is in {unit}, not W/kWp; "
                               "give a power such as 5kW")
         body = body[: -len("/kWp")]
-    return parse_quantity(body, "power", option="--threshold")
+    value = parse_quantity(body, "power", option="--threshold")
+    if too_high := beyond_ceiling(value, "power"):
+        raise ConfigError(f"--threshold {text!r}: {too_high}; give e.g. --threshold 5kW")
+    return value
 
 
 @forecast_app.command("models")

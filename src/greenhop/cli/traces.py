@@ -272,6 +272,8 @@ def windows(
                           f"calendar years {YEARS[0]}-{YEARS[-1]}; give e.g. --year 2023")
     # a plain number beside --unit kW reads as kW to a user, but would be W: ask for a unit
     threshold_w = units.parse_quantity(threshold, "power", option="--threshold", plain=False)
+    if too_high := units.beyond_ceiling(threshold_w, "power"):
+        raise ConfigError(f"--threshold {threshold!r}: {too_high}; give e.g. --threshold 5kW")
     min_s = units.parse_quantity(min_duration, "duration", option="--min-duration",
                                  plain=False)
     step_s = _parse("duration", "--step", step)
