@@ -165,3 +165,17 @@ def test_efficiency_help_names_ideal_only_where_the_command_has_it(
     assert code == 0
     assert ("--ideal" in out) is has_ideal
     assert ("1 with --ideal" in out) is has_ideal
+
+
+@pytest.mark.parametrize(("size", "shown", "bits"), [
+    ("98Gb", "12.2 GB", True), ("8 Gbit", "1 GB", True), ("98GB", "98 GB", False),
+    ("1.5GiB", "1.61 GB", False)])
+def test_a_checkpoint_size_given_in_bits_is_said_to_be_in_bits(capsys, monkeypatch, size,
+                                                               shown, bits) -> None:
+    """``-c 98Gb`` is 98 gigabits (12.25 GB), read without a word where GB was likely meant;
+    the table's how column now says the size was given in bits."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "feasibility", "-c", size, "-b", "1Gbps", "-w", "2h")
+    row = next(line for line in out.splitlines() if line.startswith("checkpoint S"))
+    assert code == 0 and shown in row
+    assert ("in bits (write B for bytes)" in row) is bits

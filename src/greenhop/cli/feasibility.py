@@ -221,12 +221,20 @@ def feasibility(
     if as_json:
         typer.echo(json.dumps(record, sort_keys=False))
         return
-    how = "given" if params is None else (
+    how = _given(checkpoint) if params is None else (
         f"{params} params x {preset(preset_name).bytes_per_param:g} B ({preset_name})")
     _print_verdict({**result, "checkpoint_how": how,
                     "min_bandwidth_bps": record["min_bandwidth_bps"]})
     if spread is not None:
         _print_spread(result)
+
+
+def _given(checkpoint: str | None) -> str:
+    """How the checkpoint size was given: ``given``, or with the size as typed where it was
+    in bits (``98Gb`` is 98 gigabits, 12.25 GB: said, since GB was likely meant)."""
+    text = (checkpoint or "").strip()
+    in_bits = text.endswith(("b", "bit", "bits")) and not text.endswith(("B", "byte", "bytes"))
+    return f"given as {text}, in bits (write B for bytes)" if in_bits else "given"
 
 
 def feasibility_map(
