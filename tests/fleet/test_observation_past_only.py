@@ -61,6 +61,9 @@ def reachable(root, limit: int = 20_000) -> list[np.ndarray]:
             if obj.base is not None:
                 todo.append(obj.base)
             continue
+        if isinstance(obj, memoryview):  # a read-only view's base: the memory it shows
+            todo.append(obj.obj)
+            continue
         if isinstance(obj, dict):
             todo.extend(obj.values())
             continue
@@ -116,12 +119,24 @@ class Probe(PolicyBase):
                      "free_gpus", "job_phase", "job_progress", "job_remaining_gpu_s"):
             with pytest.raises(ValueError, match="read-only"):
                 getattr(obs, name)[...] = 0
+            # nor by asking: a view that is made writeable, or written through its base,
+            # was the fleet's own state (a policy set every job done, and the run said so)
+            arr = getattr(obs, name)
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                arr.setflags(write=True)
+            with pytest.raises(TypeError, match="read-only"):
+                arr.base[0] = 0
         with pytest.raises(AttributeError):
             obs.surplus_w = np.zeros(2)
         with pytest.raises(ValueError, match="read-only"):
             obs.history.at(obs.step)[...] = 0
         with pytest.raises(ValueError, match="read-only"):
             obs.history.last(3)[...] = 0
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            obs.history.last(3).setflags(write=True)
+        for name in ("bandwidth_bps", "route", "active_transfers"):
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                getattr(obs.links, name).setflags(write=True)
         with pytest.raises(LeakageError):
             obs.history.at(obs.step + 1)
         with pytest.raises(LeakageError):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenhop.core.errors import GreenhopError
+from greenhop.core.readonly import readonly
 from greenhop.core.scaling import split_throughput
 
 # Job phases (codes in ``Observation.job_phase``; int8).
@@ -81,12 +82,6 @@ class LeakageError(GreenhopError):
     """Something asked for data from after the current time (a forecaster or policy bug)."""
 
 
-def _readonly(arr: np.ndarray) -> np.ndarray:
-    view = arr.view()
-    view.flags.writeable = False
-    return view
-
-
 class SurplusHistory:
     """Guarded, read-only access to past surplus per site [W].
 
@@ -124,8 +119,8 @@ class SurplusHistory:
             self._leak(stop)
         start = max(int(start), self.first_step)
         if stop <= start:
-            return _readonly(self._data[0:0])
-        return _readonly(self._data[self._offset + start: self._offset + stop])
+            return readonly(self._data[0:0])
+        return readonly(self._data[self._offset + start: self._offset + stop])
 
     def last(self, n: int) -> np.ndarray:
         """The last ``n`` steps up to and including now [W], shape ``(<=n, n_sites)``."""
@@ -139,7 +134,7 @@ class SurplusHistory:
             raise LeakageError(
                 f"step {step} is before the first available history step {self.first_step}"
             )
-        return _readonly(self._data[self._offset + step])
+        return readonly(self._data[self._offset + step])
 
     def __getitem__(self, key):
         raise TypeError("index SurplusHistory with .slice(start, stop), .last(n) or .at(step)")

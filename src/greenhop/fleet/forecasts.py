@@ -34,6 +34,7 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.observation import LeakageError
+from greenhop.core.readonly import readonly
 from greenhop.fleet.inputs import FleetInputs, FleetParams
 
 DAY_S = 86400.0
@@ -256,9 +257,7 @@ def issue_window_forecasts(inputs: FleetInputs, surplus_w: np.ndarray, spec: For
         progress(S, S)
     if np.any(issued > np.arange(T)[:, None]):  # pragma: no cover - guarded above
         raise LeakageError("window forecasts: a step was given a forecast issued after it")
-    out.flags.writeable = False
-    issued.flags.writeable = False
-    return WindowForecasts(spec.quantiles, out, issued, name)
+    return WindowForecasts(spec.quantiles, readonly(out), readonly(issued), name)
 
 
 class LiveWindowForecasts:

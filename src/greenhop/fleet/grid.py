@@ -37,6 +37,7 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.observation import Observation
+from greenhop.core.readonly import readonly
 
 OBJECTIVES = ("energy", "carbon", "carbon-average", "cost")
 J_PER_KWH = 3.6e6
@@ -244,8 +245,6 @@ class GridFeed:
             return obs
         fc = self.forecast(obs.step)
         self.now_w[:] = fc[0]
-        now, ahead = self.now_w.view(), fc.view()
-        now.flags.writeable = False
-        ahead.flags.writeable = False
-        return replace(obs, grid_objective=self.signals.objective, grid_weight_per_j=now,
-                       grid_weight_forecast_per_j=ahead)
+        return replace(obs, grid_objective=self.signals.objective,
+                       grid_weight_per_j=readonly(self.now_w),
+                       grid_weight_forecast_per_j=readonly(fc))

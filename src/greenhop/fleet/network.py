@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenhop.core.observation import LinkInfo
+from greenhop.core.readonly import readonly
 from greenhop.core.specs import LinkSpec
 from greenhop.fleet.linkshare import fair_rates_pairs
 from greenhop.model import constants as C
@@ -358,12 +359,6 @@ def build_network(site_names: tuple[str, ...], links: tuple[LinkSpec, ...]) -> N
 _TABLE_MAX_ROWS = 1024
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
 def link_info(network: Network, active_transfers: np.ndarray, *, write_Bps: float,
               read_Bps: float, startup_s: float,
               in_flight: np.ndarray | None = None) -> LinkInfo:
@@ -394,11 +389,11 @@ def link_info(network: Network, active_transfers: np.ndarray, *, write_Bps: floa
             return memo["table"][np.asarray(src) * network.n_sites + np.asarray(dst)]
 
     return LinkInfo(
-        bandwidth_bps=_readonly(network.bandwidth_bps), efficiency=_readonly(network.efficiency),
-        rtt_s=_readonly(network.rtt_s), loss=_readonly(network.loss),
-        streams=_readonly(network.streams), j_per_bit=_readonly(network.j_per_bit),
-        hops=_readonly(network.hops), active_transfers=_readonly(active_transfers),
-        link_rate_bps=_readonly(network.link_eff_bps), route=_readonly(network.route),
+        bandwidth_bps=readonly(network.bandwidth_bps), efficiency=readonly(network.efficiency),
+        rtt_s=readonly(network.rtt_s), loss=readonly(network.loss),
+        streams=readonly(network.streams), j_per_bit=readonly(network.j_per_bit),
+        hops=readonly(network.hops), active_transfers=readonly(active_transfers),
+        link_rate_bps=readonly(network.link_eff_bps), route=readonly(network.route),
         write_Bps=float(write_Bps), read_Bps=float(read_Bps), startup_s=float(startup_s),
         fair_share=sharing)
 

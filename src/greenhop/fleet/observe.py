@@ -24,6 +24,7 @@ from greenhop.core.observation import (
     Observation,
     SurplusHistory,
 )
+from greenhop.core.readonly import readonly
 from greenhop.fleet.inputs import FleetInputs
 from greenhop.fleet.state import FleetState
 
@@ -33,13 +34,6 @@ PENDING_SHOWS = {"job_origin": -1, "job_remaining_gpu_s": 0.0, "job_checkpoint_b
                  "job_deadline_s": np.inf, "job_allowed": True}
 """What a pending job's fields read until it arrives: no site of its own, no work, one GPU,
 no checkpoint, no deadline, an unknown arrival, migratable to any site."""
-
-
-def readonly(a: np.ndarray) -> np.ndarray:
-    """A read-only view of ``a``."""
-    view = a.view()
-    view.flags.writeable = False
-    return view
 
 
 class PowerSeen:

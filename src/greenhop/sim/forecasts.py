@@ -24,6 +24,7 @@ import pandas as pd
 
 from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.files import not_a_file_reason
+from greenhop.core.readonly import readonly
 from greenhop.core.units import is_whole_steps
 from greenhop.fleet.forecasts import (
     ForecastSpec,
@@ -195,14 +196,10 @@ class TrueWindows:
 
     def __init__(self, remaining_window_s: np.ndarray,
                  surplus_w: np.ndarray | None = None) -> None:
-        view = remaining_window_s.view()
-        view.flags.writeable = False
-        self._rem = view
+        self._rem = readonly(remaining_window_s)
         self._surplus = None
         if surplus_w is not None:
-            sur = np.asarray(surplus_w, dtype=float).view()
-            sur.flags.writeable = False
-            self._surplus = sur
+            self._surplus = readonly(np.asarray(surplus_w, dtype=float))
 
     def remaining_s(self, step: int) -> np.ndarray:
         """True remaining window of every site from ``step`` on [s] (0 outside a window)."""
