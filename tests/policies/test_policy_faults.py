@@ -375,3 +375,144 @@ def test_an_integer_past_any_float_is_a_parameter_error_not_numpy_text():
     text = str(info.value)
     assert text.startswith("carbonscaler: min_dwell_s must be a finite number [s]")
     assert "ufunc" not in text and len(text) < 160
+
+
+# ------------------------------------------- counters(), capabilities, names, returns
+
+
+@pytest.mark.parametrize(("body", "expect"), [
+    ("raise RuntimeError('ctr')", r"policy 'mine' failed in counters\(\): RuntimeError: ctr "
+                                  r"\(.*mine\.py:\d+ in counters\)"),
+    ("return ['x']", r"policy 'mine': counters\(\) returned \['x'\]; return a dict"),
+    ("return {'n': object()}", r"policy 'mine': counters\(\) returned 'n': <object object"),
+    ("return {'n': float('nan')}", r"returned 'n': nan; each counter is a name \(str\) and a "
+                                   r"finite number"),
+    ("return {1: 2}", r"returned 1: 2; each counter is a name"),
+])
+def test_a_bad_counters_is_one_line_naming_the_policy(capsys, scenario, tmp_path, body,
+                                                      expect):
+    """counters() is read after the run: a failure there was a bare traceback from the
+    engine or the metrics (and on Ray a message naming nothing)."""
+    mine = policy_file(tmp_path, f"""
+        def decide(self, obs):
+            return []
+
+        def counters(self):
+            {body}
+        """)
+    code, err, out = simulate(capsys, scenario, mine)
+    assert code == 1
+    assert re.search(expect, one_line(err)), err
+    assert not (out / "metrics.json").exists()
+
+
+def test_counters_of_a_policy_reach_the_metrics_as_numbers(tmp_path):
+    from greenhop.policies.base import policy_counters
+
+    class Counts(PolicyBase):
+        name = "counts"
+
+        def decide(self, obs):
+            return []
+
+        def counters(self):
+            return {"solves": 3, "share": np.float64(0.5)}
+
+    assert policy_counters(Counts()) == {"solves": 3.0, "share": 0.5}
+
+
+@pytest.mark.parametrize("acting", ["migrates", "suspends", "scales", "places"])
+def test_a_passive_policy_that_declares_an_action_is_refused(acting):
+    """``passive`` lets the mechanism skip ``decide``: with an action declared too, the
+    policy's actions never came, and the run said nothing."""
+    with pytest.raises(ValueError, match=f"passive=True, {acting}=True"):
+        Capabilities(passive=True, **{acting: True})
+    assert Capabilities(passive=True).passive
+
+
+def test_a_policy_file_with_contradictory_capabilities_is_exit_2(capsys, scenario, tmp_path):
+    mine = tmp_path / "mine.py"
+    mine.write_text(HEAD.replace("Capabilities(migrates=True)",
+                                 "Capabilities(passive=True, suspends=True)")
+                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    code, err, _ = simulate(capsys, scenario, mine)
+    assert code == 2
+    assert "a passive policy never acts" in one_line(err)
+
+
+@pytest.mark.parametrize(("action", "shown"), [
+    ("Migrate(int(j), 'zzz')", "Migrate(job=0, dest='zzz')"),
+    ("Migrate(999, 'b')", "Migrate(job=999, dest='b')"),
+    ("Migrate('nobody', 'b')", "Migrate(job='nobody', dest='b')"),
+])
+def test_actions_naming_nothing_are_counted_and_warned_about(capsys, scenario, tmp_path,
+                                                            action, shown):
+    """A misspelt site or a wrong job index was only a rejected action: the run looked like
+    static's, with nothing said. It is now counted apart and warned about, with the first."""
+    mine = policy_file(tmp_path, f"""
+        def decide(self, obs):
+            from greenhop.core.observation import RUNNING, Migrate
+            return [{action} for j in obs.jobs_in(RUNNING)]
+        """)
+    code, err, out = simulate(capsys, scenario, mine)
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert "warning: policy 'mine':" in text and "named a job or site the fleet does not have" \
+        in text and f"(first at step 1: {shown})" in text, text
+    import json
+
+    m = json.loads((out / "metrics.json").read_text())["policies"]["mine"]
+    assert m["actions_naming_nothing"] == m["rejected_actions"] > 0
+    assert m["actions_naming_nothing_first"] == f"step 1: {shown}"
+
+
+def test_an_action_the_fleet_refuses_is_not_counted_as_naming_nothing():
+    """A move to a full site names a real job and site: rejected, not a typo."""
+    d = simkit.micro()
+    d["sites"][1]["gpu_slots"] = 0
+    res = Engine(build_inputs(load_scenario(d)), simkit.MoveAt(1, "b")).run()
+    assert res.counters["rejected_actions"] >= 1
+    assert "actions_naming_nothing" not in res.counters and res.first_naming_nothing is None
+
+
+@pytest.mark.parametrize(("ret", "shown"), [
+    ("{'migrate': 0}", "{'migrate': 0}"), ("b'ab'", "b'ab'")])
+def test_decide_returning_a_mapping_or_bytes_is_refused_naming_its_decide(capsys, scenario,
+                                                                         tmp_path, ret,
+                                                                         shown):
+    """A dict was iterated (its keys read as actions) and refused as "'migrate' ... is no
+    action", naming a key and no line."""
+    mine = policy_file(tmp_path, f"""
+        def decide(self, obs):
+            return {ret}
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    line = one_line(err)
+    assert code == 1
+    assert f"decide() returned {shown} at step 0; return a list of actions" in line, line
+    assert f"{mine}:{line_of(mine, 'def decide')} in Mine.decide" in line, line
+
+
+def test_an_item_that_is_no_action_names_the_policys_decide(capsys, scenario, tmp_path):
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            return [None]
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    line = one_line(err)
+    assert code == 1 and "returned None at step 0, which is no action" in line
+    assert f"{mine}:{line_of(mine, 'def decide')} in Mine.decide" in line, line
+
+
+def test_an_exception_that_cannot_be_printed_is_still_one_line(capsys, scenario, tmp_path):
+    """An exception whose __str__ raises gave a 65-line traceback from greenhop's own code."""
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            class Odd(Exception):
+                def __str__(self):
+                    raise RuntimeError("no text")
+            raise Odd()
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    line = one_line(err)
+    assert code == 1 and "Odd: <Odd that cannot be printed>" in line, line

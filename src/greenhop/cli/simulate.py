@@ -205,6 +205,14 @@ def simulate_command(
             why = m.get(f"gap_closed_{kind}_why")
             if why:
                 console.print(f"{name}: no {kind} gap: {why}")
+    for name, m in result.metrics_by_policy.items():
+        if m.get("actions_naming_nothing"):
+            err.print(f"[bold yellow]warning:[/] policy {escape(name)!r}: "
+                      f"{m['actions_naming_nothing']:,} actions named a job or site the fleet "
+                      f"does not have and were rejected (first at "
+                      f"{escape(str(m.get('actions_naming_nothing_first', '?')))}); jobs and "
+                      "sites are named by index or by name (Observation.job_names, "
+                      "site_names)", soft_wrap=True)
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
 

@@ -93,6 +93,9 @@ class FleetCore:
         self.next_arrival = 0          # position in arrival_order of the next job to arrive
         self.groups = distributed.attach(self)  # None: no job spread over sites
         self.demand_response = demand_response.attach(self)  # None: no grid events
+        #: the first action that named a job or site the fleet does not have (``step N:
+        #: action``), counted in ``actions_naming_nothing``; a typo, not an admission refusal
+        self.first_naming_nothing: str | None = None
 
     # ------------------------------------------------------------ power and arrivals
     def see_power(self, first_step: int, renewable_w: np.ndarray) -> None:
@@ -156,6 +159,7 @@ class FleetCore:
         now = step * self.dt_s
         accepted: list[tuple] = []
         for act in actions:
+            self._check_names(act, step)
             if isinstance(act, Migrate):
                 j, d = self._job(act.job), self._site(act.dest)
                 if admission.can_migrate(inp, state.phase, state.site, state.occupied, j, d,
@@ -224,6 +228,20 @@ class FleetCore:
                 still.append(j)
         state.queue = still
         return placed
+
+    def _check_names(self, act, step: int) -> None:
+        """Count an action naming a job or site that does not exist (it is rejected as any
+        action the fleet cannot take, but a misspelt site or a wrong index is the policy's
+        bug, which the run reports apart)."""
+        if not isinstance(act, Migrate | Suspend | Resume | Place | Scale):
+            return
+        where = getattr(act, "dest", getattr(act, "site", None))
+        if self._job(act.job) >= 0 and (where is None or self._site(where) >= 0):
+            return
+        counters = self.state.counters
+        counters["actions_naming_nothing"] = counters.get("actions_naming_nothing", 0) + 1
+        if self.first_naming_nothing is None:
+            self.first_naming_nothing = f"step {step}: {act!r}"
 
     def _job(self, job) -> int:
         return admission.resolve(job, self.job_index, self.n_jobs)

@@ -10,7 +10,7 @@ What a policy can do and needs is declared, typed, in its :class:`Capabilities`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -56,6 +56,13 @@ class Capabilities:
     passive: bool = False
     window_forecasts: bool = False
     sees_future: bool = False
+
+    def __post_init__(self) -> None:
+        acts = [w for w in ("migrates", "suspends", "scales", "places") if getattr(self, w)]
+        if self.passive and acts:  # decide is never called: the actions would never come
+            raise ValueError(f"Capabilities(passive=True, {acts[0]}=True): a passive policy "
+                             f"never acts, so its decide is not called; drop passive=True or "
+                             f"{acts[0]}=True")
 
     def verbs(self) -> str:
         """The actions as a short phrase for listings, e.g. ``"migrates, suspends"``."""
@@ -195,14 +202,16 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
 
     def failed(exc: BaseException) -> str:
         return (f"policy {name!r} failed at step {obs.step} ({obs.now_s:g} s): "
-                f"{type(exc).__name__}: {exc} ({_where(policy, exc)})")
+                f"{type(exc).__name__}: {_text(exc)} ({_where(policy, exc)})")
 
     try:
         result = policy.decide(obs)
-        if result is None or isinstance(result, str) or not isinstance(result, Iterable):
+        if result is None or isinstance(result, str | bytes | Mapping) \
+                or not isinstance(result, Iterable):
             raise PolicyFailure(
-                f"policy {name!r}: decide() returned {result!r} at step {obs.step}; return a "
-                f"list of actions (an empty list to do nothing) ({_decide_where(policy)})")
+                f"policy {name!r}: decide() returned {_short(result)} at step {obs.step}; "
+                "return a list of actions (an empty list to do nothing) "
+                f"({_decide_where(policy)})")
         actions = list(result)  # a generator runs the policy's code here
     except PolicyFailure:
         raise  # refused above, or a policy this one wraps failed: already said
@@ -216,12 +225,63 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
     for act in actions:
         needs = _NEEDS.get(type(act))
         if needs is None:
-            raise PolicyFailure(f"policy {name!r} returned {act!r} at step {obs.step}, which "
-                                "is no action (Migrate, Suspend, Resume, Place or Scale)")
+            raise PolicyFailure(f"policy {name!r} returned {_short(act)} at step {obs.step}, "
+                                "which is no action (Migrate, Suspend, Resume, Place or "
+                                f"Scale) ({_decide_where(policy)})")
         if not getattr(caps, needs):
             raise PolicyFailure(f"policy {name!r} returned {act!r} at step {obs.step} but its "
                                 f"Capabilities do not declare {needs}=True")
     return actions
+
+
+def policy_counters(policy: Policy) -> dict[str, float]:
+    """``policy.counters()`` checked, for the metrics: a mapping of names to finite numbers.
+    An exception from the policy's code, or anything else returned, is a
+    :class:`~greenhop.core.errors.PolicyFailure` naming the policy and the line, as
+    :func:`decide` says a failure in ``decide``."""
+    import math
+
+    from greenhop.core.errors import PolicyFailure
+
+    name = getattr(policy, "name", type(policy).__name__)
+    method = getattr(policy, "counters", None)
+    if method is None:
+        return {}
+    try:
+        result = method()
+    except (Exception, SystemExit) as exc:
+        raise PolicyFailure(f"policy {name!r} failed in counters(): {type(exc).__name__}: "
+                            f"{_text(exc)} ({_where(policy, exc)})") from exc
+    if not isinstance(result, Mapping):
+        raise PolicyFailure(f"policy {name!r}: counters() returned {_short(result)}; return "
+                            "a dict of names to numbers ({} for none)")
+    out: dict[str, float] = {}
+    for key, value in result.items():
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) \
+            else None
+        if not isinstance(key, str) or number is None or not math.isfinite(float(number)):
+            raise PolicyFailure(f"policy {name!r}: counters() returned {_short(key)}: "
+                                f"{_short(value)}; each counter is a name (str) and a finite "
+                                "number")
+        out[key] = float(number)
+    return out
+
+
+def _short(value) -> str:
+    """``repr(value)``, cut to 40 characters (and never failing)."""
+    try:
+        text = repr(value)
+    except Exception:  # a repr that raises: its type will do
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or its class's name where its ``__str__`` raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} that cannot be printed>"
 
 
 def _same_kind(exc: BaseException, message: str) -> BaseException:

@@ -25,7 +25,7 @@ import numpy as np
 
 from greenhop.fleet.core import FleetCore
 from greenhop.fleet.dispatch import FLOW_NAMES
-from greenhop.policies.base import decide
+from greenhop.policies.base import decide, policy_counters
 from greenhop.sim.inputs import SimInputs
 
 __all__ = ["FLOW_NAMES", "Engine", "RunResult"]
@@ -58,6 +58,7 @@ class RunResult:
     policy_counters: dict[str, float] = field(default_factory=dict)  # PolicyBase.counters()
     segment_gpus: list[int] | None = None    # GPU count of each segment (None: nominal)
     dr_site_events: list | None = None       # events enforced (None: the scenario's)
+    first_naming_nothing: str | None = None  # FleetCore.first_naming_nothing
 
 
 class Engine:
@@ -195,4 +196,5 @@ class Engine:
             job_progress_log=self.progress_log, migrations=state.migrations,
             segments=state.segments, segment_gpus=state.segment_gpus,
             counters=state.counters,
-            policy_counters=dict(self.policy.counters()))
+            policy_counters=policy_counters(self.policy),
+            first_naming_nothing=self.core.first_naming_nothing)

@@ -357,6 +357,11 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
     for key in ("scales", "rejected_scales"):
         if key in res.counters:
             out[key] = int(res.counters[key])
+    # Actions naming a job or site the fleet does not have (a policy's bug, also rejected).
+    if res.counters.get("actions_naming_nothing"):
+        out["actions_naming_nothing"] = int(res.counters["actions_naming_nothing"])
+        if getattr(res, "first_naming_nothing", None):
+            out["actions_naming_nothing_first"] = res.first_naming_nothing
     out.update(dr_metrics(inp, res, steps))  # demand-response events, if the scenario has them
     out.update(spread_metrics(inp, res))  # jobs spread over sites, when it has them
     # What the policy counted itself (e.g. the planner's solves and fallbacks).
