@@ -23,6 +23,7 @@ import numpy as np
 from greenhop.core.observation import PINNED, RUNNING, SUSPENDED, Migrate, Resume, Suspend
 from greenhop.model import evaluate, restore_seconds
 from greenhop.policies import Capabilities, PolicyBase
+from greenhop.policies.base import bool_param, number_param
 from greenhop.policies.window_estimate import HistoricalWindowEstimator
 
 
@@ -46,7 +47,12 @@ class SurplusChaser(PolicyBase):
 
     def __init__(self, alpha: float = 0.1, q: float = 0.5, slack: float = 1.5,
                  forecasts: bool = False) -> None:
-        self.alpha, self.q, self.slack = float(alpha), float(q), float(slack)
+        # checked here, so a bad value from a scenario or --set is exit 2 naming it
+        # (alpha = "abc", forecasts = "no"), not a failure of this code in the run
+        self.alpha = number_param(self.name, "alpha", alpha, lo=0.0, lo_open=True, hi=1.0)
+        self.q = number_param(self.name, "q", q, lo=0.0, lo_open=True, hi=1.0)
+        self.slack = number_param(self.name, "slack", slack, lo=1.0)
+        forecasts = bool_param(self.name, "forecasts", forecasts)
         if forecasts:  # the mechanism reads the object's capabilities, not the class's
             self.capabilities = Capabilities(migrates=True, suspends=True,
                                              window_forecasts=True)

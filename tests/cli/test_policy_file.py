@@ -164,6 +164,24 @@ def test_a_bad_parameter_in_the_scenario_table_names_the_key(capsys, tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("key", "value", "expect"), [
+    ("alpha", '"abc"', "policies.chase: alpha must be a finite number, got 'abc'"),
+    ("forecasts", '"no"', "policies.chase: forecasts must be true or false, got 'no'"),
+    ("slack", "0.5", "policies.chase: slack must be >= 1, got 0.5")])
+def test_the_examples_parameters_are_checked_as_a_users_would_be(capsys, tmp_path, key,
+                                                                value, expect):
+    """The example is what users copy: its parameters were float() and bool() of anything
+    (alpha = "abc" failed in the run with exit 1; forecasts = "no" turned forecasts on)."""
+    (tmp_path / "chase.py").write_text(EXAMPLE.read_text())
+    text = SCENARIO.replace('policies = ["static", "energy-greedy"]', "") + (
+        f'\n[policies.chase]\nfile = "chase.py"\nclass = "SurplusChaser"\n{key} = {value}\n')
+    (tmp_path / "t.toml").write_text(text)
+    code, _, err = clikit.run(capsys, "simulate", str(tmp_path / "t.toml"), "--out",
+                              str(tmp_path / "out"))
+    assert code == 2, err
+    assert expect in err and len(err.strip().splitlines()) == 1, err
+
+
 def _raising_policy(tmp_path):
     """A policy file whose ``decide`` raises ValueError('boom') from step 3 (line 10)."""
     mine = tmp_path / "raising.py"
