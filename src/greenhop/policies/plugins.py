@@ -199,9 +199,11 @@ def load_policy_file(ref: PolicyFile, where: str = "--policy-file", *,
     ``sha256``, when given, must match the file (a sweep's workers load exactly the file
     the sweep was started with).
     """
-    if sha256 is not None and ref.path.is_file() and file_sha256(ref.path) != sha256:
-        raise ConfigError(f"{where}: {ref.path} changed since the run was set up (its "
-                          "SHA-256 differs); start again with the file as it is now")
+    if sha256 is not None and ref.path.is_file() and file_sha256(ref.path) != sha256.lower():
+        raise ConfigError(f"{where}: {ref.path} is not the file its sha256 pins (its SHA-256 "
+                          "differs: changed since the sweep or run wrote the pin, or a pin "
+                          "of another file); start again with the file as it is now, or "
+                          "fix the pin")
     cls = load_class(ref, where)
     return register_class(cls, ref.label, name=ref.name, where=where, registry=registry)
 

@@ -17,6 +17,8 @@ so every worker loads exactly the file the sweep started with).
 
 from __future__ import annotations
 
+import re
+
 import copy
 from pathlib import Path
 from typing import Any
@@ -124,8 +126,11 @@ def _load(own: dict, name: str, where: str, base_dir: Path) -> None:
     if not isinstance(cls, str) or not cls.isidentifier():
         raise ConfigError(f"{where}.class: expected the name of the policy class in {file}, "
                           f"got {cls!r}")
-    if sha is not None and not isinstance(sha, str):
-        raise ConfigError(f"{where}.sha256: expected the file's SHA-256 as hex text")
+    if sha is not None:
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha.strip()):
+            raise ConfigError(f"{where}.sha256: expected the file's SHA-256 as 64 hex digits, "
+                              f"got {sha!r}")
+        sha = sha.strip().lower()  # as some tools print it (upper case): the same digest
     path = Path(file).expanduser()
     path = (path if path.is_absolute() else Path(base_dir) / path).resolve()
     load_policy_file(PolicyFile(path, cls, name), where, sha256=sha)
