@@ -516,3 +516,17 @@ def test_an_exception_that_cannot_be_printed_is_still_one_line(capsys, scenario,
     code, err, _ = simulate(capsys, scenario, mine)
     line = one_line(err)
     assert code == 1 and "Odd: <Odd that cannot be printed>" in line, line
+
+
+def test_a_forecast_reading_policy_without_a_quantile_parameter_is_told_to_take_one(
+        capsys, scenario, tmp_path):
+    """It said "bad parameters ['quantile']: Mine() takes no arguments", a parameter the
+    user never gave."""
+    mine = tmp_path / "mine.py"
+    mine.write_text(HEAD.replace("Capabilities(migrates=True)",
+                                 "Capabilities(window_forecasts=True)")
+                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    code, err, _ = simulate(capsys, scenario, mine)
+    assert code == 2
+    assert ("policy 'mine' declares window_forecasts=True, so it is built with the forecast "
+            "quantile it reads: give its __init__ a `quantile` parameter") in one_line(err)

@@ -106,6 +106,12 @@ def policy_params(sc, name: str) -> dict:
     if _takes(factory, "alpha"):
         params.setdefault("alpha", sc.alpha)
     if factory.capabilities.window_forecasts:
+        if not _takes(factory, "quantile"):
+            from greenhop.core.errors import ConfigError
+
+            raise ConfigError(f"policy '{name}' declares window_forecasts=True, so it is "
+                              "built with the forecast quantile it reads: give its __init__ "
+                              "a `quantile` parameter (docs/policies.md)")
         params.setdefault("quantile", sc.forecast.quantile)
     return params
 

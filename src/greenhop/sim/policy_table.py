@@ -17,9 +17,8 @@ so every worker loads exactly the file the sweep started with).
 
 from __future__ import annotations
 
-import re
-
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
