@@ -530,3 +530,17 @@ def test_a_forecast_reading_policy_without_a_quantile_parameter_is_told_to_take_
     assert code == 2
     assert ("policy 'mine' declares window_forecasts=True, so it is built with the forecast "
             "quantile it reads: give its __init__ a `quantile` parameter") in one_line(err)
+
+
+def test_a_decide_that_cannot_be_called_names_the_users_decide(capsys, scenario, tmp_path):
+    """``def decide(self)`` failed in the call itself, and the message named greenhop's
+    line that made the call."""
+    mine = policy_file(tmp_path, """
+        def decide(self):
+            return []
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    line = one_line(err)
+    assert code == 1 and "TypeError: Mine.decide() takes 1 positional argument" in line
+    assert f"({mine}:{line_of(mine, 'def decide')} in Mine.decide)" in line, line
+    assert "greenhop/policies/base.py" not in line

@@ -202,7 +202,8 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
 
     def failed(exc: BaseException) -> str:
         return (f"policy {name!r} failed at step {obs.step} ({obs.now_s:g} s): "
-                f"{type(exc).__name__}: {_text(exc)} ({_where(policy, exc)})")
+                f"{type(exc).__name__}: {_text(exc)} "
+                f"({_where(policy, exc, _decide_where(policy))})")
 
     try:
         result = policy.decide(obs)
@@ -313,10 +314,11 @@ _NEEDS = {Migrate: "migrates", Suspend: "suspends", Resume: "suspends", Place: "
           Scale: "scales"}
 
 
-def _where(policy, exc: BaseException) -> str:
+def _where(policy, exc: BaseException, fallback: str | None = None) -> str:
     """``file:line in function`` of the innermost frame in the policy's own source file
-    (else the innermost frame): where in the policy (an object, or its class or factory)
-    the error was raised."""
+    (else ``fallback``, else the innermost frame): where in the policy (an object, or its
+    class or factory) the error was raised. No frame of the policy's file ran when the
+    call itself failed (a ``decide(self)`` without the observation)."""
     import inspect
     import traceback
 
@@ -327,6 +329,8 @@ def _where(policy, exc: BaseException) -> str:
     except TypeError:
         own = None
     mine = [f for f in frames if own is not None and f.filename == own]
+    if not mine and fallback is not None:
+        return fallback
     f = (mine or frames)[-1]
     return f"{f.filename}:{f.lineno} in {f.name}"
 
