@@ -544,3 +544,28 @@ def test_a_decide_that_cannot_be_called_names_the_users_decide(capsys, scenario,
     assert code == 1 and "TypeError: Mine.decide() takes 1 positional argument" in line
     assert f"({mine}:{line_of(mine, 'def decide')} in Mine.decide)" in line, line
     assert "greenhop/policies/base.py" not in line
+
+
+def test_an_async_decide_is_one_line_without_a_never_awaited_warning(capsys, scenario,
+                                                                    tmp_path):
+    mine = policy_file(tmp_path, """
+        async def decide(self, obs):
+            return []
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    line = one_line(err)  # no "coroutine ... was never awaited" lines after it
+    assert code == 1 and "decide() returned a coroutine at step 0" in line, line
+    assert "make it a plain `def`" in line
+
+
+def test_a_name_that_differs_from_a_registered_one_only_in_case_is_refused(capsys, scenario,
+                                                                           tmp_path):
+    """A policy's name is also a folder name; 'Static' beside 'static' would be one folder
+    on a file system that ignores case."""
+    mine = tmp_path / "mine.py"
+    mine.write_text(HEAD.replace('name = "mine"', 'name = "Static"')
+                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    code, _, err = clikit.run(capsys, "simulate", str(scenario), "--out",
+                              str(tmp_path / "out"), "--policy-file", f"{mine}:Mine")
+    assert code == 2
+    assert "policy name 'Static' differs from the policy 'static' only in case" in one_line(err)

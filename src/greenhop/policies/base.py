@@ -10,6 +10,7 @@ What a policy can do and needs is declared, typed, in its :class:`Capabilities`
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
@@ -126,8 +127,6 @@ def accepted_parameters(factory) -> tuple[set[str], bool]:
     """The keyword parameters ``factory`` (a policy class or function) takes, following
     ``**kwargs`` up its base classes (a subclass that passes them on takes its bases'
     names), and whether it takes any name at all (``**kwargs`` that reach no base)."""
-    import inspect
-
     names: set[str] = set()
     for cls in getattr(factory, "__mro__", (factory,)):
         init = cls.__init__ if isinstance(cls, type) else cls
@@ -207,6 +206,12 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
 
     try:
         result = policy.decide(obs)
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited: closed here, so Python does not warn about it
+            raise PolicyFailure(
+                f"policy {name!r}: decide() returned a coroutine at step {obs.step}: an "
+                "`async def decide` is not called by greenhop; make it a plain `def` "
+                f"({_decide_where(policy)})")
         if result is None or isinstance(result, str | bytes | Mapping) \
                 or not isinstance(result, Iterable):
             raise PolicyFailure(
@@ -297,8 +302,6 @@ def _same_kind(exc: BaseException, message: str) -> BaseException:
 def _decide_where(policy) -> str:
     """``file:line in Class.decide`` of the policy's ``decide`` (its class when the source
     cannot be found)."""
-    import inspect
-
     cls = type(policy)
     fn = getattr(cls, "decide", None)
     owner = getattr(fn, "__qualname__", f"{cls.__qualname__}.decide")
@@ -319,7 +322,6 @@ def _where(policy, exc: BaseException, fallback: str | None = None) -> str:
     (else ``fallback``, else the innermost frame): where in the policy (an object, or its
     class or factory) the error was raised. No frame of the policy's file ran when the
     call itself failed (a ``decide(self)`` without the observation)."""
-    import inspect
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)

@@ -185,6 +185,13 @@ def register_class(cls: type[PolicyBase], origin: str, *, name: str | None = Non
         if registry.get(name) is cls or getattr(registry.get(name), "__bases__", ()) == (cls,):
             return name
         registry.unregister(name)  # the same file, changed since: its new class counts
+    else:
+        # a policy's name is also a folder name (sweep cells, live outputs): on a file
+        # system that ignores case, 'Static' and 'static' would be one folder
+        twin = next((n for n in registry.names() if n.lower() == name.lower()), None)
+        if twin is not None:
+            raise ConfigError(f"{where}: policy name '{name}' differs from the policy "
+                              f"'{twin}' only in case; give yours another name")
     factory = cls if name == cls.name else type(cls.__name__, (cls,), {
         "name": name, "__module__": cls.__module__, "__doc__": cls.__doc__})
     registry.register(name)(factory)
