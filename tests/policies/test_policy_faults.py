@@ -569,3 +569,18 @@ def test_a_name_that_differs_from_a_registered_one_only_in_case_is_refused(capsy
                               str(tmp_path / "out"), "--policy-file", f"{mine}:Mine")
     assert code == 2
     assert "policy name 'Static' differs from the policy 'static' only in case" in one_line(err)
+
+
+def test_what_a_policy_prints_does_not_break_simulates_json(capsys, scenario, tmp_path):
+    import json
+
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            print("thinking", obs.step)
+            return []
+        """)
+    code, out, err = clikit.run(capsys, "simulate", str(scenario), "-p", "mine", "--json",
+                                "--policy-file", f"{mine}:Mine")
+    assert code == 0, err
+    assert list(json.loads(out)["policies"]) == ["mine"]
+    assert "thinking 0" in err

@@ -5,6 +5,8 @@ Progress goes to stderr; with ``--json`` the metrics go to stdout alone.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import typer
@@ -150,7 +152,10 @@ def simulate_command(
         def progress(policy: str, done: int, total: int) -> None:
             bar.update(task, description=f"simulating {policy}", completed=done, total=total)
 
-        result = simulate(sc, policies=names, seed=seed, progress=progress)
+        # with --json, stdout is the JSON alone: what a policy prints goes to stderr
+        quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+        with quiet:
+            result = simulate(sc, policies=names, seed=seed, progress=progress)
         written: dict = {}
         if out is not None:
             bar.update(task, description="writing report")
