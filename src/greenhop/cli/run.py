@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from greenhop.cli import paths
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, named
 from greenhop.core.units import parse_quantity
 
 err = Console(stderr=True, highlight=False)
@@ -495,16 +495,19 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
     holds the database lock is reported ``dead`` (with the time of its last heartbeat),
     each recorded trainer pid is checked (pid and kernel start time), and with ``probe``
     each site agent is asked for its health. The database is only read
-    (``Store.open(read_only=True)``)."""
+    (``Store.open(read_only=True)``), its rows through the check a resumed run makes
+    (:meth:`~greenhop.runtime.store.Store.state`: a damaged value is one line, exit 2); a
+    run still starting is said as such (:func:`_refuse_if_starting`)."""
     from greenhop.runtime.executor import alive
-    from greenhop.runtime.store import Store, run_status
+    from greenhop.runtime.store import run_status
 
-    st = Store.open(db, read_only=True)
+    st = _open_unless_starting(db)
     try:
         if job is not None:
             st.job(job)
-        run = st.run_row()
+        run, site_rows, job_rows = st.state()  # a damaged value: one line, exit 2
         if run is None:
+            _refuse_if_starting(db)
             raise ConfigError(f"{db}: the run has not started yet")
         owner_alive = st.owner_alive()
         status = run_status(run["status"], owner_alive)
@@ -516,7 +519,7 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
                   "agent_health": (_agent_health(r["agent_url"]) if probe and owner_alive
                                    else "not checked" if probe is False else "stopped"),
                   "renewable_w": r["renewable_w"], "surplus_w": r["surplus_w"]}
-                 for r in st.sites()]
+                 for r in site_rows]
         names = [s["name"] for s in sites]
 
         def sname(i):
@@ -527,7 +530,7 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
                  "trainer_alive": bool(r["trainer_pid"]) and alive(r["trainer_pid"],
                                                                     r["trainer_start"]),
                  "attempts": r["attempts"], "error": r["error"],
-                 "step": r["real_step"], "total_steps": r["total_steps"]} for r in st.jobs()
+                 "step": r["real_step"], "total_steps": r["total_steps"]} for r in job_rows
                 if job is None or r["name"] == job]
         moving = [j for j in jobs if j["phase"] in ("saving", "transferring", "restoring")]
         return {"run": {"scenario": run["scenario"], "policy": run["policy"],
@@ -540,6 +543,32 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
                 "sites": sites, "jobs": jobs, "migrations_in_progress": moving}
     finally:
         st.close()
+
+
+def _refuse_if_starting(path: Path) -> None:
+    """Raise :class:`~greenhop.runtime.workdir.RunStarting` when a controller holds the work
+    directory ``path`` lies in: what ``path`` lacks (the database, its run, its run-start
+    event) is only not written yet."""
+    from greenhop.runtime.workdir import RunStarting, lock_holder
+
+    pid = lock_holder(path.parent)
+    if pid is not None:
+        raise RunStarting(f"a run is starting in {path.parent} (controller pid {pid}); try "
+                          "again in a moment")
+
+
+def _open_unless_starting(db: Path):
+    """The run database at ``db`` opened read-only; one a starting run has not made yet
+    (none, or without its tables) is :func:`_refuse_if_starting`'s error."""
+    from greenhop.runtime.store import NotARunDatabase, Store
+
+    if not db.exists():
+        _refuse_if_starting(db)
+    try:
+        return Store.open(db, read_only=True)
+    except NotARunDatabase:
+        _refuse_if_starting(db)
+        raise
 
 
 def status_command(
@@ -596,19 +625,21 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     The run's own scenario file (the one ``run-start`` names) must still have the SHA-256
     the run logged: a file changed since would make the policy look wrong (ConfigError).
     A ``scenario`` given in its place may differ; ``scenario_as_run`` says whether it does
-    not (None: the run logged no digest)."""
-    from greenhop.policies import make_policy
+    not (None: the run logged no digest), but its sites, jobs and steps must be the run's
+    (:func:`_check_horizon`)."""
+    from greenhop.policies import POLICIES, make_policy
     from greenhop.policies.plugins import file_sha256
     from greenhop.runtime.ledger import Ledger, live_forecasts
-    from greenhop.runtime.replay import check_event, partial_last_line, replay_decisions
-    from greenhop.runtime.store import read_events
+    from greenhop.runtime.replay import check_event, partial_last_line, replay_decisions, where
     from greenhop.sim.api import policy_params
 
-    events = read_events(log)
+    events = _events_unless_starting(log)
     start_ev = next((e for e in events if e["kind"] == "run-start"), None)
     if start_ev is None:
         raise ConfigError(f"{log}: no run-start event; this is not a greenhop run log")
     start = check_event(start_ev)
+    # an unknown policy is a field of the log like any other: said where it is
+    named(f"{where(start_ev)}: run-start body: policy", POLICIES.get, start.policy)
     path = scenario or Path(start.scenario)
     as_run = None
     if start.scenario_sha256 is not None and path.is_file():
@@ -632,6 +663,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
                               f"{', '.join(map(str, logged[key]))}, the scenario's "
                               f"{', '.join(given[key])}; pass the run's scenario with "
                               "--scenario")
+    _check_horizon(start, events, inp, path, given=scenario is not None and as_run is not True)
     name = start.policy
     policy = make_policy(name, **policy_params(sc, name))
     led = Ledger(inp, forecasts=live_forecasts(inp, policy, sc.forecast, sc.seed))
@@ -667,6 +699,47 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
         out["sim_migrations"] = sim_moves
         out["same_as_sim"] = out["sim_migrations"] == out["live_migrations"]
     return out
+
+
+def _events_unless_starting(log: Path) -> list[dict]:
+    """The events of the run database or events.jsonl ``log``
+    (:func:`~greenhop.runtime.store.read_events`); a log a starting run has not written yet
+    (no file, no tables, no run-start event) is :func:`_refuse_if_starting`'s error."""
+    from greenhop.runtime.store import NotARunDatabase, read_events
+
+    if not log.exists():
+        _refuse_if_starting(log)
+    try:
+        events = read_events(log)
+    except NotARunDatabase:
+        _refuse_if_starting(log)
+        raise
+    if not any(e["kind"] == "run-start" for e in events):
+        _refuse_if_starting(log)
+    return events
+
+
+def _check_horizon(start, events: list[dict], inp, path: Path, *, given: bool) -> None:
+    """Refuse a scenario ``path`` whose steps are not the run's: the steps the run-start
+    event records (``n_steps``), or, in a log written before it did, the last step of a
+    power or decision event. Only for a scenario ``given`` in place of the run's own (its
+    SHA-256 differs, or was not logged): with the run's own file the log would be at fault,
+    which the replay itself says."""
+    if not given:
+        return
+    T = int(inp.n_steps)
+    label = f"--scenario {path}: not the scenario the run was started with"
+    hint = f"pass the run's scenario ({start.scenario}) or a copy of it"
+    if start.n_steps is not None:
+        if start.n_steps != T:
+            raise ConfigError(f"{label}: the run has {start.n_steps} steps, the scenario {T} "
+                              f"(its horizon over its step); {hint}")
+        return
+    last = max((e["step"] for e in events if e["kind"] in ("power", "decision")
+                and isinstance(e["step"], int)), default=-1)
+    if last >= T:
+        raise ConfigError(f"{label}: the run's log reaches step {last}, the scenario has "
+                          f"steps 0..{T - 1} only (its horizon over its step); {hint}")
 
 
 def replay_command(
@@ -788,6 +861,24 @@ def _partial_note(p: Path, doc: dict) -> str | None:
             "the steps it booked only")
 
 
+SCENARIO_KEYS = ("name", "start", "horizon_h", "step_s", "seed", "sites", "links", "jobs")
+"""What a metrics.json records of its scenario (``"scenario"``), compared by ``compare``."""
+
+
+def _scenario_note(a: Path, b: Path, docs: list[dict]) -> str | None:
+    """A note when the two metrics.json record different scenarios (any of
+    :data:`SCENARIO_KEYS` both record differs): their figures are of unlike runs."""
+    sa, sb = (d.get("scenario") for d in docs)
+    if not (isinstance(sa, dict) and isinstance(sb, dict)):
+        return None
+    diffs = [f"{k} {sa[k]!r} vs {sb[k]!r}" for k in SCENARIO_KEYS
+             if k in sa and k in sb and sa[k] != sb[k]]
+    if not diffs:
+        return None
+    return (f"note: {a} and {b} are of different scenarios ({', '.join(diffs)}); the "
+            "table compares unlike runs")
+
+
 def _value(p: Path, policy: str, key: str, v: float | bool) -> float | bool | None:
     """A metric as compared: the number (None when NaN or infinite) or bool itself; exit 2
     on an integer too large for a float."""
@@ -843,13 +934,14 @@ def compare_command(
     "A vs B" is ``100 x (A - B) / |B|``; ``n/a (B = 0)`` marks a difference from a zero B,
     ``n/a`` a value that is not a finite number; yes/no metrics read ``same`` or ``differs``.
     Metrics in one file only, or a number in one and not in the other, are named on
-    stderr (``note: not compared: ...``). A live run that did not finish is noted: its
-    figures cover the steps it booked."""
+    stderr (``note: not compared: ...``). Files of different scenarios are noted (their
+    name, start, horizon, step, seed or sizes differ), and so is a live run that did not
+    finish: its figures cover the steps it booked."""
     files = (a, b)
     full = [_read_metrics(p) for p in files]
     docs = [d["policies"] for d in full]
-    for p, d in zip(files, full, strict=True):
-        note = _partial_note(p, d)
+    for note in [_scenario_note(a, b, full),
+                 *(_partial_note(p, d) for p, d in zip(files, full, strict=True))]:
         if note:
             err.print(note, soft_wrap=True)
     common = [n for n in docs[0] if n in docs[1]]

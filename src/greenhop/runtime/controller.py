@@ -46,7 +46,7 @@ from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
 from greenhop.runtime.states import DECIDABLE, check_transition
-from greenhop.runtime.store import DatabaseGone, Store, event_body
+from greenhop.runtime.store import DamagedDatabase, DatabaseGone, Store, event_body
 
 MAX_ATTEMPTS = 6
 """Failed attempts of one phase in a row (a transfer to a dead agent, a trainer that
@@ -181,9 +181,9 @@ class Controller:
         """Take the lock, create or resume the run; returns ``"new"`` or ``"resumed"``."""
         st = self.store
         st.acquire()
-        row = st.run_row()
+        row, sites, jobs = st.state()  # a damaged value is refused before anything is written
         if row is not None:
-            self._check_resumable(row)
+            self._check_resumable(row, sites, jobs)
         # the agents first: an agent that does not answer ends the start with nothing written
         agents = self.ex.start_agents(self.sites, self.cfg.link_rate_bps)
         try:
@@ -198,7 +198,11 @@ class Controller:
                                (pid, url, time.time(), s))
         return mode
 
-    def _check_resumable(self, row) -> None:
+    def _check_resumable(self, row, sites, jobs) -> None:
+        """Refuse to resume the run ``row`` (its ``sites`` and ``jobs`` rows, checked by
+        :meth:`~greenhop.runtime.store.Store.state`) with another scenario, policy, workload
+        or job length, or when it has finished or its sites and jobs are not the scenario's
+        (a damaged file): nothing is written before this passes."""
         st = self.store
         if row["scenario_sha256"] != self.cfg.scenario_sha256:
             raise ConfigError(
@@ -212,8 +216,15 @@ class Controller:
         if row["status"] == "done":
             raise ConfigError(f"{st.path}: this run has already finished; its metrics are "
                               "in the work directory (use another --db for a new run)")
+        for table, stored, given in (("sites", [r["name"] for r in sites], self.sites),
+                                     ("jobs", [r["name"] for r in jobs], self.jobs)):
+            if stored != given:  # the same scenario file: the database was changed
+                raise DamagedDatabase(
+                    f"{st.path}: table {table}: the run's {table} are "
+                    f"{', '.join(stored) or 'none'}, its scenario's {', '.join(given)}; "
+                    "restore the database from a copy (nothing was changed)")
         self._check_workloads()
-        for r in st.jobs():  # a job's length is part of the run: its checkpoints count to it
+        for r in jobs:  # a job's length is part of the run: its checkpoints count to it
             spec = self.cfg.specs.get(r["name"])
             if spec is not None and int(r["total_steps"]) != spec.steps:
                 raise ConfigError(
@@ -262,7 +273,8 @@ class Controller:
                 st.event(0, "run-start", {
                     "scenario": self.cfg.scenario, "scenario_sha256": self.cfg.scenario_sha256,
                     "policy": self.cfg.policy_name, "time_scale": self.cfg.time_scale,
-                    "sites": self.sites, "jobs": self.jobs, "workloads": self._workloads()})
+                    "sites": self.sites, "jobs": self.jobs, "workloads": self._workloads(),
+                    "n_steps": int(self.inp.n_steps)})
             mode = "new"
         else:
             self.ledger.load_state(json.loads(row["ledger"]))

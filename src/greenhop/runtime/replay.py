@@ -50,12 +50,14 @@ class _Body(BaseModel):
 
 
 class RunStartBody(_Body):
-    """The ``run-start`` event: the scenario file and its SHA-256, the policy, names, and
-    the reference workload of each job that runs one."""
+    """The ``run-start`` event: the scenario file and its SHA-256, the policy, names, the
+    reference workload of each job that runs one, and the run's steps (logs written before
+    it was recorded have no ``n_steps``)."""
 
     scenario: str
     policy: str
     scenario_sha256: str | None = None
+    n_steps: int | None = None
     sites: list[str] | None = None
     jobs: list[str] | None = None
     workloads: dict[str, str] | None = None

@@ -4,7 +4,7 @@ Tables (docs/runtime.md draws them):
 
 * ``schema_version(version)``: one row; a file written by another schema is refused.
 * ``run``: one row: scenario path and digest, policy, time scale, status
-  (``live | stopped | done``), the owner's pid, the simulated step, the ledger snapshot.
+  (``live | stopped | done | failed``), the owner's pid, the simulated step, the ledger snapshot.
 * ``sites``: name, agent URL and pid, surplus and renewable power at the current step.
 * ``jobs``: phase (:mod:`greenhop.runtime.states`), site, destination, fencing token,
   trainer pid, trainer token, real training step, migration timestamps.
@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import time
@@ -118,7 +119,7 @@ class RunLockedError(StoreError):
 
 class NotARunDatabase(ConfigError, StoreError):
     """The file is not a greenhop run database this greenhop can read (another SQLite
-    file, tables missing, a newer schema): a user mistake, exit code 2."""
+    file, tables missing, an older or newer schema): a user mistake, exit code 2."""
 
 
 class DatabaseFailure(StoreError, sqlite3.OperationalError):
@@ -256,9 +257,9 @@ def _not_a_run(path: Path, why) -> NotARunDatabase:
 
 
 def check_schema(con: sqlite3.Connection, path: Path) -> None:
-    """Raise :class:`StoreError` unless ``con`` holds this code's schema: another file, a
-    newer schema or missing tables are :class:`NotARunDatabase` (exit code 2), a lock held
-    by another process :class:`DatabaseBusy`, an older schema a :class:`StoreError`."""
+    """Raise :class:`StoreError` unless ``con`` holds this code's schema: another file, an
+    older or newer schema or missing tables are :class:`NotARunDatabase` (exit code 2), a
+    lock held by another process :class:`DatabaseBusy`."""
     try:
         row = con.execute("SELECT version FROM schema_version").fetchone()
         tables = {r[0] for r in con.execute(
@@ -281,7 +282,7 @@ def check_schema(con: sqlite3.Connection, path: Path) -> None:
             f"(version {SCHEMA_VERSION}); use the greenhop that wrote it, or start a new run "
             "with another --db")
     if version < SCHEMA_VERSION:
-        raise StoreError(
+        raise NotARunDatabase(
             f"{path}: run database schema version {version}, but this greenhop reads "
             f"version {SCHEMA_VERSION}; finish that run with the greenhop that started it, "
             "or start a new run with another --db")
@@ -383,6 +384,108 @@ def _known_phases(path: Path, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
                 f"{', '.join(PHASES)} expected); restore the database from a copy "
                 "(nothing was changed)")
     return rows
+
+
+RUN_STATUSES = ("live", "stopped", "done", "failed")
+"""The statuses a controller records in ``run.status``."""
+_NO_SITE_PHASES = ("pending", "queued")
+"""Job phases before a job is placed: the only ones without a site."""
+
+# (column, kind, may be NULL) of each table, as the controller writes them; kinds:
+# "text", "int" (>= 0), "step" (>= -1), "pos" (a number > 0), "num" (a finite number)
+_RUN_COLUMNS = (
+    ("scenario", "text", False), ("scenario_sha256", "text", False),
+    ("policy", "text", False), ("time_scale", "pos", False), ("status", "text", False),
+    ("owner_pid", "int", True), ("step", "int", False), ("decided_step", "step", False),
+    ("n_steps", "int", False), ("started_unix_s", "num", False),
+    ("updated_unix_s", "num", False), ("ledger", "text", True), ("run_id", "text", True),
+    ("error", "text", True), ("heartbeat_unix_s", "num", True))
+_SITE_COLUMNS = (
+    ("idx", "int", False), ("name", "text", False), ("agent_url", "text", True),
+    ("agent_pid", "int", True), ("renewable_w", "num", True), ("surplus_w", "num", True),
+    ("agent_started_unix_s", "num", True), ("agent_restarts", "int", False))
+_JOB_COLUMNS = (
+    ("name", "text", False), ("phase", "text", False), ("site", "int", True),
+    ("dest", "int", True), ("token", "int", False), ("trainer_pid", "int", True),
+    ("trainer_start", "text", True), ("trainer_token", "int", True),
+    ("real_step", "int", False), ("total_steps", "int", False), ("move_kind", "text", True),
+    ("move_started_unix_s", "num", True), ("save_s", "num", True),
+    ("transfer_s", "num", True), ("restore_s", "num", True), ("move_bytes", "num", True),
+    ("attempts", "int", False), ("expect_step", "int", True),
+    ("retry_at_unix_s", "num", True), ("error", "text", True),
+    ("failed_from", "text", True))
+_KINDS = {"text": "text", "int": "a whole number >= 0", "step": "a whole number >= -1",
+          "pos": "a number > 0", "num": "a finite number"}
+
+
+def _fits(kind: str, v) -> bool:
+    """Whether the value ``v`` read from SQLite is of ``kind`` (see :data:`_KINDS`)."""
+    if kind == "text":
+        return isinstance(v, str)
+    if kind in ("int", "step"):
+        return isinstance(v, int) and v >= (0 if kind == "int" else -1)
+    return (isinstance(v, int | float) and math.isfinite(v)
+            and (kind == "num" or v > 0))
+
+
+def _bad_value(path: Path, table: str, row: str, column: str, what: str) -> DamagedDatabase:
+    """The error for a stored value the controller cannot have written."""
+    return DamagedDatabase(f"{path}: table {table}, row {row}, column {column}: {what}; "
+                           "restore the database from a copy (nothing was changed)")
+
+
+def _shown(v) -> str:
+    """A stored value in a message (a long text cut short)."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_columns(path: Path, table: str, row: str, r: sqlite3.Row, columns) -> None:
+    for column, kind, nullable in columns:
+        v = r[column]
+        if v is None and nullable:
+            continue
+        if not _fits(kind, v):
+            raise _bad_value(path, table, row, column,
+                             f"{_shown(v)} is not {_KINDS[kind]}"
+                             + (" or NULL" if nullable else ""))
+
+
+def check_state(path: Path, run: sqlite3.Row | None, sites: list[sqlite3.Row],
+                jobs: list[sqlite3.Row]) -> None:
+    """Refuse a run's stored state that its controller cannot have written (a damaged or
+    hand-edited file): a :class:`DamagedDatabase` (exit code 2) naming the table, the row
+    and the column. Checked are each value's type and range, the run's status, every job's
+    phase (:func:`_known_phases`) and its site and destination (an index of ``sites``; a
+    placed job has a site). ``greenhop status`` and a resumed run read the file through it,
+    so what they show or act on is what a controller wrote."""
+    if run is not None:
+        _check_columns(path, "run", "1", run, _RUN_COLUMNS)
+        if run["status"] not in RUN_STATUSES:
+            raise _bad_value(path, "run", "1", "status",
+                             f"{_shown(run['status'])} is not a run status (one of "
+                             f"{', '.join(RUN_STATUSES)} expected)")
+        if run["step"] > run["n_steps"]:
+            raise _bad_value(path, "run", "1", "step", f"{run['step']} is past the run's "
+                             f"{run['n_steps']} steps (column n_steps)")
+    for i, r in enumerate(sites):
+        _check_columns(path, "sites", f"idx {r['idx']!r}", r, _SITE_COLUMNS)
+        if r["idx"] != i:  # jobs name their site by its place in this table
+            raise _bad_value(path, "sites", f"idx {r['idx']}", "idx",
+                             f"{r['idx']} where {i} is expected (the sites are numbered "
+                             "0, 1, ... in order)")
+    for r in jobs:
+        row = f"name {r['name']!r}"
+        _check_columns(path, "jobs", row, r, _JOB_COLUMNS)
+        _known_phases(path, [r])
+        for column in ("site", "dest"):
+            if r[column] is not None and r[column] >= len(sites):
+                raise _bad_value(path, "jobs", row, column,
+                                 f"{r[column]} is not a site of this run (0..{len(sites) - 1}"
+                                 f" expected: {', '.join(s['name'] for s in sites)})")
+        if r["site"] is None and r["phase"] not in _NO_SITE_PHASES:
+            raise _bad_value(path, "jobs", row, "site",
+                             f"NULL, but a job in phase {r['phase']!r} has a site")
 
 
 class Store:
@@ -533,6 +636,14 @@ class Store:
     def sites(self) -> list[sqlite3.Row]:
         return self.con.execute("SELECT * FROM sites ORDER BY idx").fetchall()
 
+    def state(self) -> tuple[sqlite3.Row | None, list[sqlite3.Row], list[sqlite3.Row]]:
+        """``(run row or None, sites, jobs)``, checked (:func:`check_state`): what
+        ``greenhop status`` shows and what a resumed run starts from."""
+        run, sites = self.run_row(), self.sites()
+        jobs = self.con.execute("SELECT * FROM jobs ORDER BY idx").fetchall()
+        check_state(self.path, run, sites, jobs)
+        return run, sites, jobs
+
     def events(self, kinds: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
         q = "SELECT * FROM events ORDER BY seq"
         for r in self.con.execute(q):
@@ -650,6 +761,18 @@ def export_events(store: Store, out: str | Path) -> Path:
     return p
 
 
+def _refuse_metrics(p: Path, text: str) -> None:
+    """Raise a ConfigError when ``text``, given as an event log, is one JSON document with a
+    table of policies: a metrics.json (``greenhop run`` writes it beside the log)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("policies"), dict):
+        raise ConfigError(f"{p}: not an event log (this looks like a metrics.json); pass "
+                          "run.db or events.jsonl")
+
+
 def read_events(path: str | Path) -> list[dict[str, Any]]:
     """The events of a run database (``.db``, read-only) or an exported log (``.jsonl``),
     each with ``where`` added: ``FILE:LINE``, or ``DB: event SEQ (KIND)``, for messages
@@ -686,10 +809,14 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             if out and n == len(lines) and not text.endswith("\n"):
                 break  # a log cut off (or still being written) inside its last event
+            if not out:
+                _refuse_metrics(p, text)
             raise ConfigError(f"{p}:{n}: not a JSON event ({exc.msg}); the log is damaged") \
                 from None
         if not (isinstance(ev, dict) and isinstance(ev.get("kind"), str)
                 and isinstance(ev.get("step"), int) and isinstance(ev.get("body"), dict)):
+            if not out:
+                _refuse_metrics(p, text)
             raise ConfigError(f"{p}:{n}: not a greenhop event (needs kind, step and body); "
                               "pass a run database or the events.jsonl it exported")
         out.append({**ev, "where": f"{p}:{n}"})

@@ -21,12 +21,43 @@ from pathlib import Path
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.filelock import try_lock
-from greenhop.runtime.store import RunLockedError
+from greenhop.runtime.store import RunLockedError, StoreError
 
 LOCK_NAME = ".greenhop.lock"
 MARKER_NAME = "greenhop-run.json"
 _STATE = ("sites", "logs", "events.jsonl", "metrics.json")
 """What a run leaves in its work directory (what ``--fresh`` removes)."""
+
+
+class RunStarting(StoreError):
+    """A controller holds the work directory but has not yet written its run (the database,
+    its run row, its run-start event): exit code 1; the same command works in a moment."""
+
+
+def _recorded_pid(lock: Path) -> str:
+    """The pid the owner of ``lock`` wrote in it; ``"?"`` when there is none to read."""
+    pid = ""
+    with contextlib.suppress(OSError):
+        pid = lock.read_bytes()[:32].decode(errors="replace").strip()
+    return pid or "?"
+
+
+def lock_holder(path: str | Path) -> str | None:
+    """The pid (as recorded, ``"?"`` when unreadable) of the controller that holds the work
+    directory ``path`` (its ``LOCK_NAME`` locked); None when none does. Asked of the kernel,
+    so a controller that died, even by ``kill -9``, holds nothing."""
+    lock = Path(path) / LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _recorded_pid(lock)
+    finally:
+        os.close(fd)
+    return None
 
 
 class Workdir:
@@ -58,12 +89,9 @@ class Workdir:
             raise ConfigError(f"--workdir {self.path}: cannot create {LOCK_NAME} "
                               f"({exc.strerror})") from None
         if fd is None:
-            pid = ""
-            with contextlib.suppress(OSError):  # the owner writes its pid in the file
-                pid = lock.read_bytes()[:32].decode(errors="replace").strip()
             raise RunLockedError(
-                f"{self.path}: another greenhop run (controller pid {pid or '?'}) uses this "
-                "work directory; stop it first, or pass another --workdir")
+                f"{self.path}: another greenhop run (controller pid {_recorded_pid(lock)}) "
+                "uses this work directory; stop it first, or pass another --workdir")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -132,9 +132,9 @@ class RunReader:
         try:
             with self.connect() as con:  # checks the schema version
                 bad = con.execute("PRAGMA quick_check(1)").fetchone()[0]
-        except ConfigError as exc:  # not a run database, a newer schema, damaged
+        except ConfigError as exc:  # not a run database, an older or newer schema, damaged
             raise ConfigError(f"--db {exc}") from None
-        except StoreError:  # busy, an older schema: exit 1, as for `greenhop status`
+        except StoreError:  # busy: exit 1, as for `greenhop status`
             raise
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"--db {p}: not a greenhop run database ({exc})") from None
