@@ -70,3 +70,9 @@ def test_a_live_run_of_the_file_policy_finishes_and_replays(tmp_path):
     assert r.returncode == 2 and "unknown policy 'surplus-chaser'" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
+    # with only another policy's file, the message says the file given is not the run's
+    r = greenhop("replay", str(work / "run.db"), "--policy-file", f"{other}:Idle", "--no-sim")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ("unknown policy 'surplus-chaser'" in r.stderr and f"--policy-file {other}:Idle "
+            "('idle-here') is not it: pass the file of the run's policy"
+            in " ".join(r.stderr.split()))

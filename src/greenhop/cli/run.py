@@ -279,7 +279,8 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
         job_remaining_gpu_s=ledger.remaining, job_energy_j=ledger.job_energy,
         job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
         migrations=ledger.migrations, segments=[], counters=ledger.counters,
-        dr_site_events=list(dr.site_events) if dr is not None else None)
+        dr_site_events=list(dr.site_events) if dr is not None else None,
+        first_naming_nothing=ledger.core.first_naming_nothing)
     # a run stopped early booked only its first steps: the counterfactual covers the same
     m = compare({policy: run_metrics(inp, res, steps=ledger.next_step)})
     return {
@@ -760,7 +761,15 @@ def replay_command(
     if scenario is not None:  # a pipe would block the read
         paths.regular_file(scenario, "--scenario")
     loaded, _ = policy_files.load(policy_file)
-    out = replay_report(log, scenario, against_sim=not no_sim)
+    try:
+        out = replay_report(log, scenario, against_sim=not no_sim)
+    except ConfigError as exc:
+        if loaded and "unknown policy" in str(exc):  # the file given is another policy's
+            given = ", ".join(f"{text} ({name!r})"
+                              for text, name in zip(policy_file, loaded, strict=True))
+            raise ConfigError(f"{exc}; --policy-file {given} is not it: pass the file of "
+                              "the run's policy") from None
+        raise
     unused = [f"--policy-file {text} ({name!r})"
               for text, name in zip(policy_file, loaded, strict=True) if name != out["policy"]]
     if unused:
