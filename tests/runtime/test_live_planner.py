@@ -23,6 +23,14 @@ def test_horizon_planner_live_makes_the_simulators_first_epoch_decisions(tmp_pat
     assert ctl.run()["status"] == "done"
     counters = ctl.policy.counters()
     assert counters["planner_solves"] >= 5 and counters["planner_fallbacks"] == 0
+    # metrics.json of the live run carries them, as the simulator's does
+    from greenhop.cli.run import live_metrics
+
+    sc, inp = inputs(path)
+    m = live_metrics(sc, inp, ctl.ledger, "horizon-planner", {}, ctl.policy)
+    row = m["policies"]["horizon-planner"]
+    assert row["planner_solves"] == counters["planner_solves"]
+    assert row["planner_fallbacks"] == 0
     live = [[m["decided_step"], ctl.jobs[m["job"]], ctl.sites[m["src"]], ctl.sites[m["dst"]]]
             for m in ctl.ledger.migrations]
     assert live and live == sim_migrations(path)

@@ -264,8 +264,11 @@ def parse_agents(items: list[str]) -> dict[str, str]:
     return out
 
 
-def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
-    """``metrics.json`` of a live run, in the simulator's format."""
+def live_metrics(sc, inp, ledger, policy: str, summary: dict, decider=None) -> dict:
+    """``metrics.json`` of a live run, in the simulator's format; ``decider`` (the policy
+    object) adds its own counters, as the simulator does (a resumed run's policy replayed
+    the logged decisions first, so they count the whole run)."""
+    from greenhop.policies.base import policy_counters
     from greenhop.sim.engine import RunResult
     from greenhop.sim.metrics import compare, run_metrics
 
@@ -280,7 +283,8 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict) -> dict:
         job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
         migrations=ledger.migrations, segments=[], counters=ledger.counters,
         dr_site_events=list(dr.site_events) if dr is not None else None,
-        first_naming_nothing=ledger.core.first_naming_nothing)
+        first_naming_nothing=ledger.core.first_naming_nothing,
+        policy_counters=policy_counters(decider) if decider is not None else {})
     # a run stopped early booked only its first steps: the counterfactual covers the same
     m = compare({policy: run_metrics(inp, res, steps=ledger.next_step)})
     return {
@@ -385,7 +389,7 @@ def run_command(
             summary["decision_ms_mean"] = (1e3 * float(np.mean(ctl.decision_wall_s))
                                            if ctl.decision_wall_s else None)
             export_events(ctl.store, workdir / "events.jsonl")
-            doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary)
+            doc = live_metrics(sc, inp, ctl.ledger, ctl.cfg.policy_name, summary, ctl.policy)
             tmp = workdir / "metrics.json.tmp"
             tmp.write_text(json.dumps(doc, sort_keys=True, indent=2, allow_nan=False) + "\n")
             tmp.replace(workdir / "metrics.json")
