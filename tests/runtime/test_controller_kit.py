@@ -291,3 +291,20 @@ def edited_copy(src: Path, dst: Path, *statements: str) -> Path:
     con.commit()
     con.close()
     return dst
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes: to show a refused command left it as it was."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """``greenhop ARGS`` in this process: ``(exit code, stdout, stderr on one line)``."""
+    import pytest
+
+    from greenhop.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(list(map(str, args)))
+    cap = capsys.readouterr()
+    return exc.value.code, cap.out, " ".join(cap.err.split())

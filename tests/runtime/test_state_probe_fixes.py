@@ -6,20 +6,20 @@ steps than the run's names ``--scenario``, and an unknown logged policy is locat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 
 import pytest
 from test_controller_kit import (
     TRAIN_ARGS,
+    cli,
     edited_copy,
+    file_digest,
     finished_run,
     inputs,
     memory_controller,
 )
 
-from greenhop.cli.main import main
 from greenhop.runtime.memory import InMemoryExecutor
 from greenhop.runtime.store import (
     SCHEMA_VERSION,
@@ -36,15 +36,6 @@ def run(tmp_path_factory):
     return finished_run(tmp_path_factory.mktemp("run"))
 
 
-def _digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(map(str, args)))
-    cap = capsys.readouterr()
-    return exc.value.code, cap.out, " ".join(cap.err.split())
 
 
 DAMAGE = {
@@ -86,17 +77,17 @@ def test_status_of_a_damaged_value_is_one_line_exit_2_naming_table_row_column(
         run, tmp_path, capsys, case, as_json):
     sql, message = DAMAGE[case]
     db = edited_copy(run[1], tmp_path / "run.db", sql)
-    before = _digest(db)
-    code, out, err = _cli(capsys, "status", "--db", db, *(["--json"] if as_json else []))
+    before = file_digest(db)
+    code, out, err = cli(capsys, "status", "--db", db, *(["--json"] if as_json else []))
     assert code == 2 and out == "", (out, err)
     assert err.startswith(f"error: {db}: {message}"), err
     assert err.endswith("restore the database from a copy (nothing was changed)"), err
     assert "Traceback" not in err
-    assert _digest(db) == before
+    assert file_digest(db) == before
 
 
 def test_status_of_an_intact_run_still_shows_it(run, tmp_path, capsys):
-    code, out, err = _cli(capsys, "status", "--db", run[1], "--json")
+    code, out, err = cli(capsys, "status", "--db", run[1], "--json")
     assert code == 0, err
     snap = json.loads(out)
     assert snap["run"]["status"] == "done"
@@ -111,7 +102,7 @@ def _stopped_damaged(run, tmp_path, sql):
 
 def test_a_resumed_run_refuses_a_damaged_state_before_writing_anything(run, tmp_path):
     db = _stopped_damaged(run, tmp_path, "UPDATE jobs SET site = 99 WHERE name = 'job-a'")
-    before = _digest(db)
+    before = file_digest(db)
     ex = InMemoryExecutor()
     ctl = memory_controller(db, ex, path=run[0])
     try:
@@ -121,12 +112,12 @@ def test_a_resumed_run_refuses_a_damaged_state_before_writing_anything(run, tmp_
     finally:
         ctl.store.close()
     assert ex.agents_started == 0  # refused before any process was started
-    assert _digest(db) == before
+    assert file_digest(db) == before
 
 
 def test_a_resumed_run_refuses_sites_other_than_its_scenarios(run, tmp_path):
     db = _stopped_damaged(run, tmp_path, "UPDATE sites SET name = 'elsewhere' WHERE idx = 1")
-    before = _digest(db)
+    before = file_digest(db)
     ctl = memory_controller(db, InMemoryExecutor(), path=run[0])
     try:
         with pytest.raises(DamagedDatabase, match=r"table sites: the run's sites are .*"
@@ -134,7 +125,7 @@ def test_a_resumed_run_refuses_sites_other_than_its_scenarios(run, tmp_path):
             ctl.prepare()
     finally:
         ctl.store.close()
-    assert _digest(db) == before
+    assert file_digest(db) == before
 
 
 def test_greenhop_run_resuming_a_damaged_database_is_exit_2_and_changes_no_file(
@@ -146,13 +137,13 @@ def test_greenhop_run_resuming_a_damaged_database_is_exit_2_and_changes_no_file(
                      "UPDATE jobs SET site = 99 WHERE name = 'job-a'")
     Workdir(work).record("r1", db)  # the marker the run wrote when it started
     marker = work / "greenhop-run.json"
-    before = {p: _digest(p) for p in (db, marker)}
-    code, _, err = _cli(capsys, "run", run[0], "--db", db, "--workdir", work, *TRAIN_ARGS)
+    before = {p: file_digest(p) for p in (db, marker)}
+    code, _, err = cli(capsys, "run", run[0], "--db", db, "--workdir", work, *TRAIN_ARGS)
     assert code == 2, err
     assert "resumed run" not in err and "Traceback" not in err, err
     assert err.startswith(f"error: {db}: table jobs, row name 'job-a', column site: 99 "), err
     assert err.endswith("restore the database from a copy (nothing was changed)"), err
-    assert {p: _digest(p) for p in before} == before
+    assert {p: file_digest(p) for p in before} == before
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
         assert con.execute("SELECT status, owner_pid FROM run").fetchone() == ("stopped", None)
 
@@ -161,12 +152,12 @@ def test_greenhop_run_resuming_a_damaged_database_is_exit_2_and_changes_no_file(
 def test_an_older_schema_is_exit_2_like_a_newer_one(run, tmp_path, capsys, argv):
     db = edited_copy(run[1], tmp_path / "run.db",
                      f"UPDATE schema_version SET version = {SCHEMA_VERSION - 1}")
-    before = _digest(db)
-    code, _, err = _cli(capsys, *(a.format(db=db) for a in argv))
+    before = file_digest(db)
+    code, _, err = cli(capsys, *(a.format(db=db) for a in argv))
     assert code == 2, err
     assert (f"error: {db}: run database schema version {SCHEMA_VERSION - 1}, but this "
             f"greenhop reads version {SCHEMA_VERSION}") in err, err
-    assert _digest(db) == before
+    assert file_digest(db) == before
 
 
 def test_check_schema_raises_not_a_run_database_for_an_older_schema(run, tmp_path):
@@ -213,7 +204,7 @@ def test_replay_with_a_scenario_of_other_steps_names_the_scenario_not_the_log(
 
 
 def _replay_cli(capsys, *args):
-    return _cli(capsys, "replay", *args)
+    return cli(capsys, "replay", *args)
 
 
 def test_replay_of_a_logged_unknown_policy_names_the_line(run, tmp_path, capsys):

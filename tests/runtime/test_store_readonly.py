@@ -4,16 +4,14 @@ bytes and journal mode, nothing is left beside it; a database another process ho
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sqlite3
 import subprocess
 import sys
 
 import pytest
-from test_controller_kit import edited_copy, memory_controller
+from test_controller_kit import cli, edited_copy, file_digest, memory_controller
 
-from greenhop.cli.main import main
 from greenhop.runtime import store as store_mod
 from greenhop.runtime.memory import InMemoryExecutor
 
@@ -30,15 +28,6 @@ def finished_db(tmp_path_factory):
     return db
 
 
-def _digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(map(str, args)))
-    cap = capsys.readouterr()
-    return exc.value.code, cap.out, " ".join(cap.err.split())
 
 
 
@@ -55,10 +44,10 @@ def test_an_older_database_is_read_without_a_change_or_a_file_left(
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
     con.close()
-    before = _digest(db)
-    code, _, err = _cli(capsys, *(a.format(db=db) for a in argv))
+    before = file_digest(db)
+    code, _, err = cli(capsys, *(a.format(db=db) for a in argv))
     assert code == 0, err
-    assert _digest(db) == before  # no table made, not switched to WAL
+    assert file_digest(db) == before  # no table made, not switched to WAL
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.db"]
 
 
@@ -67,7 +56,7 @@ def test_a_finished_wal_database_leaves_no_wal_or_shm_behind(finished_db, tmp_pa
                                                              argv):
     db = tmp_path / "run.db"
     shutil.copy(finished_db, db)
-    code, _, err = _cli(capsys, *(a.format(db=db) for a in argv))
+    code, _, err = cli(capsys, *(a.format(db=db) for a in argv))
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.db"]
 
@@ -76,7 +65,7 @@ def test_a_truncated_database_leaves_nothing_behind(finished_db, tmp_path, capsy
     db = tmp_path / "cut.db"
     data = finished_db.read_bytes()
     db.write_bytes(data[:len(data) // 2])
-    code, _, err = _cli(capsys, "status", "--db", db)
+    code, _, err = cli(capsys, "status", "--db", db)
     assert code == 2 and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.db"]
 
@@ -95,7 +84,7 @@ def test_a_database_another_process_holds_is_busy_exit_1(finished_db, tmp_path, 
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        code, _, err = _cli(capsys, *(a.format(db=db) for a in argv))
+        code, _, err = cli(capsys, *(a.format(db=db) for a in argv))
     finally:
         holder.stdin.close()
         holder.stdout.close()
@@ -116,10 +105,10 @@ def test_a_foreign_newer_or_table_less_database_is_exit_2(finished_db, tmp_path,
             f"DROP TABLE {t}" for t in ("run", "sites", "jobs", "checkpoints", "events",
                                         "operator_actions", "grid_events")))
         message = "not a greenhop run database (schema version 2 but no table run)"
-    before = _digest(db)
-    code, _, err = _cli(capsys, *(a.format(db=db) for a in argv))
+    before = file_digest(db)
+    code, _, err = cli(capsys, *(a.format(db=db) for a in argv))
     assert code == 2 and err == f"error: {db}: {message}; " + err.split("; ", 1)[1], err
-    assert _digest(db) == before
+    assert file_digest(db) == before
 
 
 def test_a_database_with_a_wal_beside_it_is_read_with_that_wal(finished_db, tmp_path):

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
-from greenhop.core.filelock import try_lock
+from greenhop.core.filelock import is_held, try_lock
 
 SCHEMA_VERSION = 2
 """The schema this code reads and writes."""
@@ -300,18 +300,7 @@ def read_only_uri(path: Path) -> str:
 def owner_alive(path: Path) -> bool:
     """True while a controller holds the owner lock of the database at ``path`` (asked of
     the kernel, so a controller that died, even by ``kill -9``, reads as dead at once)."""
-    lock = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return is_held(path.with_name(path.name + ".lock"))
 
 
 def run_status(recorded: str, alive: bool) -> str:

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from greenhop.core.errors import ConfigError
-from greenhop.core.filelock import try_lock
+from greenhop.core.filelock import is_held, try_lock
 from greenhop.runtime.store import RunLockedError, StoreError
 
 LOCK_NAME = ".greenhop.lock"
@@ -47,17 +47,7 @@ def lock_holder(path: str | Path) -> str | None:
     directory ``path`` (its ``LOCK_NAME`` locked); None when none does. Asked of the kernel,
     so a controller that died, even by ``kill -9``, holds nothing."""
     lock = Path(path) / LOCK_NAME
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _recorded_pid(lock)
-    finally:
-        os.close(fd)
-    return None
+    return _recorded_pid(lock) if is_held(lock) else None
 
 
 class Workdir:
