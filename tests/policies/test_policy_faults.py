@@ -101,6 +101,17 @@ def policy_file(tmp_path: Path, body: str) -> Path:
     return path
 
 
+def idle_policy_file(tmp_path: Path, *, capabilities: str = "Capabilities(migrates=True)",
+                     name: str = "mine") -> Path:
+    """mine.py with class ``Mine`` declaring ``capabilities`` and named ``name``, whose
+    ``decide`` does nothing."""
+    path = tmp_path / "mine.py"
+    path.write_text(HEAD.replace("Capabilities(migrates=True)", capabilities)
+                    .replace('name = "mine"', f'name = "{name}"')
+                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    return path
+
+
 def line_of(path: Path, text: str) -> int:
     """The number of the line of ``path`` that holds ``text``."""
     return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if text in ln)
@@ -431,10 +442,7 @@ def test_a_passive_policy_that_declares_an_action_is_refused(acting):
 
 
 def test_a_policy_file_with_contradictory_capabilities_is_exit_2(capsys, scenario, tmp_path):
-    mine = tmp_path / "mine.py"
-    mine.write_text(HEAD.replace("Capabilities(migrates=True)",
-                                 "Capabilities(passive=True, suspends=True)")
-                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    mine = idle_policy_file(tmp_path, capabilities="Capabilities(passive=True, suspends=True)")
     code, err, _ = simulate(capsys, scenario, mine)
     assert code == 2
     assert "a passive policy never acts" in one_line(err)
@@ -522,10 +530,7 @@ def test_a_forecast_reading_policy_without_a_quantile_parameter_is_told_to_take_
         capsys, scenario, tmp_path):
     """It said "bad parameters ['quantile']: Mine() takes no arguments", a parameter the
     user never gave."""
-    mine = tmp_path / "mine.py"
-    mine.write_text(HEAD.replace("Capabilities(migrates=True)",
-                                 "Capabilities(window_forecasts=True)")
-                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    mine = idle_policy_file(tmp_path, capabilities="Capabilities(window_forecasts=True)")
     code, err, _ = simulate(capsys, scenario, mine)
     assert code == 2
     assert ("policy 'mine' declares window_forecasts=True, so it is built with the forecast "
@@ -562,9 +567,7 @@ def test_a_name_that_differs_from_a_registered_one_only_in_case_is_refused(capsy
                                                                            tmp_path):
     """A policy's name is also a folder name; 'Static' beside 'static' would be one folder
     on a file system that ignores case."""
-    mine = tmp_path / "mine.py"
-    mine.write_text(HEAD.replace('name = "mine"', 'name = "Static"')
-                    + "\n    def decide(self, obs):\n        return []\n", encoding="utf-8")
+    mine = idle_policy_file(tmp_path, name="Static")
     code, _, err = clikit.run(capsys, "simulate", str(scenario), "--out",
                               str(tmp_path / "out"), "--policy-file", f"{mine}:Mine")
     assert code == 2
