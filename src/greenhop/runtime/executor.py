@@ -42,11 +42,23 @@ def deathsig(sig: int):
     so none outlives the controller."""
 
     def fn() -> None:
-        with contextlib.suppress(Exception):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        die_with_parent(sig)
         os.setsid()
     return fn
+
+
+def die_with_parent(sig: int, parent_pid: int | None = None) -> None:
+    """Ask the kernel to send this process ``sig`` when its parent dies
+    (``PR_SET_PDEATHSIG``, even by ``kill -9``); a no-op where it is not available. Also
+    the initializer of the service's worker process, which outlived a killed service.
+
+    ``parent_pid``: the parent this process was started by; when it is already gone (it
+    died before this ran, which no signal will then tell), ``sig`` is sent at once."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
 
 
 def proc_start(pid: int) -> str | None:

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -205,9 +206,16 @@ class RunReader:
             # this server's interpreter lock (the answers to every client would stall).
             import concurrent.futures
             import multiprocessing
+            import signal
+
+            from greenhop.runtime.executor import die_with_parent
 
             ctx = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            # the worker dies with this server: a server killed mid-read (its controller
+            # killed, say) left it waiting for work forever
+            with concurrent.futures.ProcessPoolExecutor(
+                    1, mp_context=ctx, initializer=die_with_parent,
+                    initargs=(signal.SIGKILL, os.getpid())) as pool:
                 self._inputs = pool.submit(build_scenario_inputs, str(path)).result()
             return
         except ScenarioGone as exc:
