@@ -125,3 +125,16 @@ def test_an_output_folder_whose_subfolder_cannot_be_written_is_refused(tmp_path,
     with pytest.raises(ConfigError, match=r"--out .*: cannot write in .*cells "
                                           r"\(Permission denied\)"):
         output_dir(tmp_path, "--out")
+
+
+def test_the_cli_starts_without_pandas_or_the_simulator() -> None:
+    """`greenhop --help` and every command's parsing imported the simulator and pandas
+    (0.8 s before any work; a Ctrl-C in it printed an import traceback): they are imported
+    by the commands that use them."""
+    probe = ("import sys, greenhop.cli.main; "
+             "print(sorted(m for m in ('pandas', 'greenhop.sim', 'torch', 'ray') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -16,7 +16,6 @@ from rich.console import Console
 from greenhop.cli import paths, policy_files
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
-from greenhop.sim.sweep_frontier import entry_name
 
 _LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
            "job_green_share": "green share", "slowdown_p90": "slowdown p90",
@@ -85,6 +84,7 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
 
 def _print_frontier(console: Console, spec, front: dict | None) -> None:
     """The settings no other beats on both mean energy and mean slowdown p90, by energy."""
+    from greenhop.sim.sweep_frontier import entry_name
     from greenhop.sim.sweep_report import mean_pm
 
     if not front or len(front["entries"]) < 2:
