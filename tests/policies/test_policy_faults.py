@@ -399,6 +399,7 @@ def test_an_integer_past_any_float_is_a_parameter_error_not_numpy_text():
     ("return {'n': float('nan')}", r"returned 'n': nan; each counter is a name \(str\) and a "
                                    r"finite number"),
     ("return {1: 2}", r"returned 1: 2; each counter is a name"),
+    ("return {'n': 10**400}", r"returned 'n': 10+…; each counter is a name"),
 ])
 def test_a_bad_counters_is_one_line_naming_the_policy(capsys, scenario, tmp_path, body,
                                                       expect):

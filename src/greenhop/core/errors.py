@@ -76,3 +76,14 @@ def named(where: str, lookup, *args):
         return lookup(*args)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` for an error message, cut to its first ``limit`` characters and
+    ``…`` when longer (an integer of 400 digits, a list holding one); a value whose
+    ``repr`` raises (a user's object) is shown by its type."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit]}…"

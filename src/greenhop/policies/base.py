@@ -17,6 +17,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from greenhop.core.errors import shown
 from greenhop.core.observation import (
     MIGRATING,
     QUEUED,
@@ -215,7 +216,7 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
         if result is None or isinstance(result, str | bytes | Mapping) \
                 or not isinstance(result, Iterable):
             raise PolicyFailure(
-                f"policy {name!r}: decide() returned {_short(result)} at step {obs.step}; "
+                f"policy {name!r}: decide() returned {shown(result)} at step {obs.step}; "
                 "return a list of actions (an empty list to do nothing) "
                 f"({_decide_where(policy)})")
         actions = list(result)  # a generator runs the policy's code here
@@ -231,7 +232,7 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
     for act in actions:
         needs = _NEEDS.get(type(act))
         if needs is None:
-            raise PolicyFailure(f"policy {name!r} returned {_short(act)} at step {obs.step}, "
+            raise PolicyFailure(f"policy {name!r} returned {shown(act)} at step {obs.step}, "
                                 "which is no action (Migrate, Suspend, Resume, Place or "
                                 f"Scale) ({_decide_where(policy)})")
         if not getattr(caps, needs):
@@ -245,9 +246,8 @@ def policy_counters(policy: Policy) -> dict[str, float]:
     An exception from the policy's code, or anything else returned, is a
     :class:`~greenhop.core.errors.PolicyFailure` naming the policy and the line, as
     :func:`decide` says a failure in ``decide``."""
-    import math
-
     from greenhop.core.errors import PolicyFailure
+    from greenhop.core.units import finite_float
 
     name = getattr(policy, "name", type(policy).__name__)
     method = getattr(policy, "counters", None)
@@ -259,27 +259,19 @@ def policy_counters(policy: Policy) -> dict[str, float]:
         raise PolicyFailure(f"policy {name!r} failed in counters(): {type(exc).__name__}: "
                             f"{_text(exc)} ({_where(policy, exc)})") from exc
     if not isinstance(result, Mapping):
-        raise PolicyFailure(f"policy {name!r}: counters() returned {_short(result)}; return "
+        raise PolicyFailure(f"policy {name!r}: counters() returned {shown(result)}; return "
                             "a dict of names to numbers ({} for none)")
     out: dict[str, float] = {}
     for key, value in result.items():
-        number = value if isinstance(value, int | float) and not isinstance(value, bool) \
-            else None
-        if not isinstance(key, str) or number is None or not math.isfinite(float(number)):
-            raise PolicyFailure(f"policy {name!r}: counters() returned {_short(key)}: "
-                                f"{_short(value)}; each counter is a name (str) and a finite "
+        # finite_float: also an integer past any float, whose float() would raise
+        number = None if isinstance(value, bool) or not isinstance(value, int | float) \
+            else finite_float(value)
+        if not isinstance(key, str) or number is None:
+            raise PolicyFailure(f"policy {name!r}: counters() returned {shown(key)}: "
+                                f"{shown(value)}; each counter is a name (str) and a finite "
                                 "number")
-        out[key] = float(number)
+        out[key] = number
     return out
-
-
-def _short(value) -> str:
-    """``repr(value)``, cut to 40 characters (and never failing)."""
-    try:
-        text = repr(value)
-    except Exception:  # a repr that raises: its type will do
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _text(exc: BaseException) -> str:

@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from greenhop.core.errors import ConfigError, RuntimeFailure
+from greenhop.core.errors import ConfigError, RuntimeFailure, shown
 from greenhop.core.filelock import is_held, try_lock
 
 SCHEMA_VERSION = 2
@@ -423,12 +423,6 @@ def _bad_value(path: Path, table: str, row: str, column: str, what: str) -> Dama
                            "restore the database from a copy (nothing was changed)")
 
 
-def _shown(v) -> str:
-    """A stored value in a message (a long text cut short)."""
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _check_columns(path: Path, table: str, row: str, r: sqlite3.Row, columns) -> None:
     for column, kind, nullable in columns:
         v = r[column]
@@ -436,7 +430,7 @@ def _check_columns(path: Path, table: str, row: str, r: sqlite3.Row, columns) ->
             continue
         if not _fits(kind, v):
             raise _bad_value(path, table, row, column,
-                             f"{_shown(v)} is not {_KINDS[kind]}"
+                             f"{shown(v)} is not {_KINDS[kind]}"
                              + (" or NULL" if nullable else ""))
 
 
@@ -452,7 +446,7 @@ def check_state(path: Path, run: sqlite3.Row | None, sites: list[sqlite3.Row],
         _check_columns(path, "run", "1", run, _RUN_COLUMNS)
         if run["status"] not in RUN_STATUSES:
             raise _bad_value(path, "run", "1", "status",
-                             f"{_shown(run['status'])} is not a run status (one of "
+                             f"{shown(run['status'])} is not a run status (one of "
                              f"{', '.join(RUN_STATUSES)} expected)")
         if run["step"] > run["n_steps"]:
             raise _bad_value(path, "run", "1", "step", f"{run['step']} is past the run's "

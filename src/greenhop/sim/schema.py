@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from greenhop.core.errors import ConfigError, UserError
+from greenhop.core.errors import ConfigError, UserError, shown
 from greenhop.core.units import (
     beyond_ceiling,
     parse_duration,
@@ -29,13 +29,6 @@ def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
-
-
-def shown(value: Any, limit: int = 40) -> str:
-    """``repr(value)`` for an error message, cut to its first ``limit`` characters and
-    ``…`` when longer (an integer of 400 digits, a list holding one)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def first_repeat(values) -> tuple[int, int] | None:
