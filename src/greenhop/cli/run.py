@@ -9,6 +9,7 @@ module sees both.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from greenhop.cli import paths
-from greenhop.core.errors import ConfigError, named
+from greenhop.core.errors import ConfigError
 from greenhop.core.units import parse_quantity
 
 err = Console(stderr=True, highlight=False)
@@ -562,18 +563,28 @@ def _refuse_if_starting(path: Path) -> None:
                           "again in a moment")
 
 
-def _open_unless_starting(db: Path):
-    """The run database at ``db`` opened read-only; one a starting run has not made yet
-    (none, or without its tables) is :func:`_refuse_if_starting`'s error."""
-    from greenhop.runtime.store import NotARunDatabase, Store
+@contextlib.contextmanager
+def _unless_starting(path: Path):
+    """Read the run database or log ``path`` inside: one a starting run has not made yet
+    (no file, or a database without its tables) is :func:`_refuse_if_starting`'s error,
+    and otherwise the reader's own."""
+    from greenhop.runtime.store import NotARunDatabase
 
-    if not db.exists():
-        _refuse_if_starting(db)
+    if not path.exists():
+        _refuse_if_starting(path)
     try:
-        return Store.open(db, read_only=True)
+        yield
     except NotARunDatabase:
-        _refuse_if_starting(db)
+        _refuse_if_starting(path)
         raise
+
+
+def _open_unless_starting(db: Path):
+    """The run database at ``db`` opened read-only (:func:`_unless_starting`)."""
+    from greenhop.runtime.store import Store
+
+    with _unless_starting(db):
+        return Store.open(db, read_only=True)
 
 
 def status_command(
@@ -624,14 +635,16 @@ def _kw(w) -> str:
     return "–" if w is None else f"{w / 1e3:,.1f}"
 
 
-def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool = True) -> dict:
+def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool = True,
+                  files_given: str = "") -> dict:
     """Re-run the logged decisions (and optionally the simulator) on a run's event log.
 
     The run's own scenario file (the one ``run-start`` names) must still have the SHA-256
     the run logged: a file changed since would make the policy look wrong (ConfigError).
     A ``scenario`` given in its place may differ; ``scenario_as_run`` says whether it does
     not (None: the run logged no digest), but its sites, jobs and steps must be the run's
-    (:func:`_check_horizon`)."""
+    (:func:`_check_horizon`). ``files_given``: the ``--policy-file`` values loaded, named
+    when the run's policy is none of theirs."""
     from greenhop.policies import POLICIES, make_policy
     from greenhop.policies.plugins import file_sha256
     from greenhop.runtime.ledger import Ledger, live_forecasts
@@ -644,7 +657,12 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
         raise ConfigError(f"{log}: no run-start event; this is not a greenhop run log")
     start = check_event(start_ev)
     # an unknown policy is a field of the log like any other: said where it is
-    named(f"{where(start_ev)}: run-start body: policy", POLICIES.get, start.policy)
+    try:
+        POLICIES.get(start.policy)
+    except ConfigError as exc:  # with the --policy-file given, when that is another's
+        hint = (f"; --policy-file {files_given} is not it: pass the file of the run's "
+                "policy") if files_given else ""
+        raise ConfigError(f"{where(start_ev)}: run-start body: policy: {exc}{hint}") from None
     path = scenario or Path(start.scenario)
     as_run = None
     if start.scenario_sha256 is not None and path.is_file():
@@ -710,15 +728,10 @@ def _events_unless_starting(log: Path) -> list[dict]:
     """The events of the run database or events.jsonl ``log``
     (:func:`~greenhop.runtime.store.read_events`); a log a starting run has not written yet
     (no file, no tables, no run-start event) is :func:`_refuse_if_starting`'s error."""
-    from greenhop.runtime.store import NotARunDatabase, read_events
+    from greenhop.runtime.store import read_events
 
-    if not log.exists():
-        _refuse_if_starting(log)
-    try:
+    with _unless_starting(log):
         events = read_events(log)
-    except NotARunDatabase:
-        _refuse_if_starting(log)
-        raise
     if not any(e["kind"] == "run-start" for e in events):
         _refuse_if_starting(log)
     return events
@@ -765,15 +778,9 @@ def replay_command(
     if scenario is not None:  # a pipe would block the read
         paths.regular_file(scenario, "--scenario")
     loaded, _ = policy_files.load(policy_file)
-    try:
-        out = replay_report(log, scenario, against_sim=not no_sim)
-    except ConfigError as exc:
-        if loaded and "unknown policy" in str(exc):  # the file given is another policy's
-            given = ", ".join(f"{text} ({name!r})"
-                              for text, name in zip(policy_file, loaded, strict=True))
-            raise ConfigError(f"{exc}; --policy-file {given} is not it: pass the file of "
-                              "the run's policy") from None
-        raise
+    given = ", ".join(f"{text} ({name!r})" for text, name in zip(policy_file, loaded,
+                                                                strict=True))
+    out = replay_report(log, scenario, against_sim=not no_sim, files_given=given)
     unused = [f"--policy-file {text} ({name!r})"
               for text, name in zip(policy_file, loaded, strict=True) if name != out["policy"]]
     if unused:
