@@ -100,14 +100,15 @@ def _stopped_damaged(run, tmp_path, sql):
     return edited_copy(run[1], tmp_path / "run.db", "UPDATE run SET status = 'stopped'", sql)
 
 
-def test_a_resumed_run_refuses_a_damaged_state_before_writing_anything(run, tmp_path):
-    db = _stopped_damaged(run, tmp_path, "UPDATE jobs SET site = 99 WHERE name = 'job-a'")
+def _resume_is_refused(run, tmp_path, sql: str, match: str) -> None:
+    """Resuming the stopped run damaged by ``sql`` raises DamagedDatabase matching
+    ``match``, before any process starts, with the database byte-identical."""
+    db = _stopped_damaged(run, tmp_path, sql)
     before = file_digest(db)
     ex = InMemoryExecutor()
     ctl = memory_controller(db, ex, path=run[0])
     try:
-        with pytest.raises(DamagedDatabase, match=r"table jobs, row name 'job-a', column "
-                                                  r"site: 99 .*\(nothing was changed\)"):
+        with pytest.raises(DamagedDatabase, match=match):
             ctl.prepare()
     finally:
         ctl.store.close()
@@ -115,17 +116,15 @@ def test_a_resumed_run_refuses_a_damaged_state_before_writing_anything(run, tmp_
     assert file_digest(db) == before
 
 
+def test_a_resumed_run_refuses_a_damaged_state_before_writing_anything(run, tmp_path):
+    _resume_is_refused(run, tmp_path, "UPDATE jobs SET site = 99 WHERE name = 'job-a'",
+                       r"table jobs, row name 'job-a', column site: 99 .*"
+                       r"\(nothing was changed\)")
+
+
 def test_a_resumed_run_refuses_sites_other_than_its_scenarios(run, tmp_path):
-    db = _stopped_damaged(run, tmp_path, "UPDATE sites SET name = 'elsewhere' WHERE idx = 1")
-    before = file_digest(db)
-    ctl = memory_controller(db, InMemoryExecutor(), path=run[0])
-    try:
-        with pytest.raises(DamagedDatabase, match=r"table sites: the run's sites are .*"
-                                                  r"elsewhere.*nothing was changed"):
-            ctl.prepare()
-    finally:
-        ctl.store.close()
-    assert file_digest(db) == before
+    _resume_is_refused(run, tmp_path, "UPDATE sites SET name = 'elsewhere' WHERE idx = 1",
+                       r"table sites: the run's sites are .*elsewhere.*nothing was changed")
 
 
 def test_greenhop_run_resuming_a_damaged_database_is_exit_2_and_changes_no_file(
