@@ -37,8 +37,8 @@ import torch
 from safetensors.torch import save_file
 
 from greenhop.core.units import format_size, parse_size
-from greenhop.workload import checkpoint as ck
 from greenhop.workload import load_checkpoint, save_checkpoint
+from greenhop.workload import verified_read as vr
 
 
 def make_state(total_bytes: float) -> dict:
@@ -162,11 +162,11 @@ def main() -> None:
             t = timed(lambda path=path: load_checkpoint(path))
             rows["greenhop load+verify"].append(ck_bytes[0] / t)
             drop_cache(path)
-            direct_min, ck._DIRECT_MIN_BYTES = ck._DIRECT_MIN_BYTES, 1 << 62
+            direct_min, vr._DIRECT_MIN_BYTES = vr._DIRECT_MIN_BYTES, 1 << 62
             try:
                 t = timed(lambda path=path: load_checkpoint(path))
             finally:
-                ck._DIRECT_MIN_BYTES = direct_min
+                vr._DIRECT_MIN_BYTES = direct_min
             rows["greenhop load+verify, page-cache reads"].append(ck_bytes[0] / t)
             shutil.rmtree(path)
             dd.unlink()

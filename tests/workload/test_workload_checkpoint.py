@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+import blake3
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ import torch
 import greenhop.workload as wl
 from greenhop.core.errors import CheckpointError, ConfigError
 from greenhop.workload import checkpoint as ck
+from greenhop.workload import verified_read as vr
 
 
 def _flip(path, offset=-1) -> None:
@@ -42,7 +45,7 @@ def test_save_and_load_round_trip_everything(tmp_path, small_state) -> None:
 
 def test_weights_digest_covers_model_bytes_in_name_order(tmp_path, small_state) -> None:
     path = wl.save_checkpoint(tmp_path, 1, small_state)
-    h = ck.hashlib.sha256()
+    h = hashlib.sha256()
     for name in sorted(small_state["model"]):
         h.update(small_state["model"][name].contiguous().numpy().tobytes())
     assert wl.weights_sha256(path) == h.hexdigest()
@@ -192,7 +195,7 @@ def _replace_with_matching_manifest(path, name, data: bytes) -> None:
     manifest = json.loads((path / "MANIFEST.json").read_text())
     manifest["files"][name] = {
         "size_bytes": len(data),
-        "sha256": ck.hashlib.sha256(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
     }
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
 
@@ -228,15 +231,15 @@ def test_large_files_load_bit_identical_through_direct_reads_and_corruption_is_c
     path = wl.save_checkpoint(tmp_path, 3, state)
     shard = path / "model.safetensors"
     size = shard.stat().st_size
-    assert size >= ck._DIRECT_MIN_BYTES and size % ck._DIRECT_ALIGN != 0
+    assert size >= vr._DIRECT_MIN_BYTES and size % vr._DIRECT_ALIGN != 0
     # a VerifiedReader's hashing lane and its pool of reads in flight
-    with ThreadPoolExecutor(1) as lane, ThreadPoolExecutor(ck._READ_DEPTH) as io:
-        h = ck.blake3.blake3()
-        direct = ck._read_direct(shard, size, lane, io, h)
+    with ThreadPoolExecutor(1) as lane, ThreadPoolExecutor(vr._READ_DEPTH) as io:
+        h = blake3.blake3()
+        direct = vr._read_direct(shard, size, lane, io, h)
     if direct is None:
         pytest.skip("this file system refuses O_DIRECT; the plain path is tested elsewhere")
     buf, n = direct
-    assert n == size and buf.ctypes.data % ck._DIRECT_ALIGN == 0
+    assert n == size and buf.ctypes.data % vr._DIRECT_ALIGN == 0
     assert bytes(buf) == shard.read_bytes()
     assert h.hexdigest() == wl.verify_checkpoint(path)["files"]["model.safetensors"]["blake3"]
     loaded = wl.load_checkpoint(path)
@@ -258,8 +261,8 @@ def test_the_manifest_records_sha256_and_blake3_of_every_file(tmp_path) -> None:
     for name, rec in files.items():
         data = (path / name).read_bytes()
         assert rec == {"size_bytes": len(data),
-                       "sha256": ck.hashlib.sha256(data).hexdigest(),
-                       "blake3": ck.blake3.blake3(data).hexdigest()}
+                       "sha256": hashlib.sha256(data).hexdigest(),
+                       "blake3": blake3.blake3(data).hexdigest()}
 
 
 def test_a_manifest_without_blake3_loads_and_is_checked_by_sha256(tmp_path) -> None:

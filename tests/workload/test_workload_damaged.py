@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import blake3
 import pytest
 
 pytest.importorskip("torch")
@@ -52,7 +53,7 @@ def _damage(step, name: str, data: bytes) -> None:
     manifest = json.loads((step / wl.MANIFEST).read_text())
     manifest["files"][name] = {"size_bytes": len(data),
                                "sha256": hashlib.sha256(data).hexdigest(),
-                               "blake3": ck.blake3.blake3(data).hexdigest()}
+                               "blake3": blake3.blake3(data).hexdigest()}
     (step / wl.MANIFEST).write_text(json.dumps(manifest))
 
 

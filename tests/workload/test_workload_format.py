@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import pickle
@@ -14,6 +15,9 @@ from safetensors.torch import load_file
 from greenhop.core.errors import CheckpointError
 from greenhop.workload import checkpoint as ck
 from greenhop.workload import safeformat as sf
+from greenhop.workload.atomic_files import FileRecord, write_atomic
+from greenhop.workload.torch_tensors import safetensors_pieces, tensors_from_buffer
+from greenhop.workload.verified_read import read_verified
 
 
 def test_safetensors_writer_reads_back_with_the_official_library(tmp_path) -> None:
@@ -25,13 +29,13 @@ def test_safetensors_writer_reads_back_with_the_official_library(tmp_path) -> No
         "e": torch.empty(0, 3),
         "m": torch.tensor([True, False]),
     }
-    ck.write_atomic(tmp_path, "x.safetensors", ck.safetensors_pieces(tensors))
+    write_atomic(tmp_path, "x.safetensors", safetensors_pieces(tensors))
     official = load_file(str(tmp_path / "x.safetensors"))
     assert set(official) == set(tensors)
     for k, v in tensors.items():
         assert official[k].dtype == v.dtype and torch.equal(official[k], v)
-    buf = ck.read_verified(tmp_path / "x.safetensors", None, "x")
-    ours = ck.tensors_from_buffer(buf, sf.read_header(tmp_path / "x.safetensors"), "x")
+    buf = read_verified(tmp_path / "x.safetensors", None, "x")
+    ours = tensors_from_buffer(buf, sf.read_header(tmp_path / "x.safetensors"), "x")
     for k, v in tensors.items():
         assert torch.equal(ours[k], v)
 
@@ -116,10 +120,10 @@ def test_pickle_payload_in_place_of_safetensors_is_rejected_without_running_it(
     target.write_bytes(payload)
     # an attacker also fixes up the manifest so the hashes match
     manifest = json.loads((path / "MANIFEST.json").read_text())
-    manifest["files"]["model.safetensors"] = ck.FileRecord(
+    manifest["files"]["model.safetensors"] = FileRecord(
         "model.safetensors",
         len(payload),
-        ck.hashlib.sha256(payload).hexdigest(),
+        hashlib.sha256(payload).hexdigest(),
     ).to_json()
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     for action in (ck.verify_checkpoint, ck.load_checkpoint):
@@ -137,7 +141,7 @@ def test_torch_save_file_listed_in_manifest_is_rejected(tmp_path, small_state) -
     data = (path / "model.pt").read_bytes()
     manifest["files"]["model.pt"] = {
         "size_bytes": len(data),
-        "sha256": ck.hashlib.sha256(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
     }
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match=r"model\.pt.*pickle-based format"):
@@ -200,7 +204,7 @@ def test_malformed_json_component_is_rejected(tmp_path, small_state) -> None:
     bad = b'{"__tree__": {"__tensor__": "missing"}, "__shards__": ["scheduler.safetensors"]}'
     (path / "scheduler.json").write_bytes(bad)
     manifest = json.loads((path / "MANIFEST.json").read_text())
-    digest = ck.hashlib.sha256(bad).hexdigest()
+    digest = hashlib.sha256(bad).hexdigest()
     manifest["files"]["scheduler.json"] = {"size_bytes": len(bad), "sha256": digest}
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="missing tensor"):

@@ -18,6 +18,7 @@ from greenhop.core.errors import ConfigError
 from greenhop.workload import checkpoint as ck
 from greenhop.workload import safeformat as sf
 from greenhop.workload.reference.run import RunOptions, run_reference
+from greenhop.workload.torch_tensors import is_tensor
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -107,9 +108,9 @@ def test_an_empty_directory_or_staging_leftovers_still_start_from_scratch(tmp_pa
 def test_flatten_numbers_tensors_whatever_order_a_dict_was_filled_in() -> None:
     a, b, c = torch.zeros(1), torch.ones(2), torch.full((3,), 2.0)
     one = sf.flatten({"state": {0: {"step": a, "exp_avg": b, "exp_avg_sq": c}}}, "t",
-                     ck._is_tensor, "x")
+                     is_tensor, "x")
     two = sf.flatten({"state": {0: {"exp_avg": b, "exp_avg_sq": c, "step": a}}}, "t",
-                     ck._is_tensor, "x")
+                     is_tensor, "x")
     assert one[0] == two[0]
     assert {k: v.tolist() for k, v in one[1].items()} == {k: v.tolist() for k, v in
                                                          two[1].items()}

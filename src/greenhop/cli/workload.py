@@ -88,11 +88,8 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
          batch_size, threads, step_sleep, quiet, requested) -> None:
     import errno
 
-    from greenhop.workload.checkpoint import (
-        CheckpointDirInUse,
-        IncompatibleCheckpoint,
-        check_job_dir,
-    )
+    from greenhop.workload.checkpoint import check_job_dir
+    from greenhop.workload.checkpoint_errors import CheckpointDirInUse, IncompatibleCheckpoint
     from greenhop.workload.reference.run import WORKLOADS, RunOptions, run_reference
     from greenhop.workload.session import EXIT_MIGRATED
 

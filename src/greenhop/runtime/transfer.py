@@ -70,6 +70,7 @@ from greenhop.core.units import format_size
 from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, agent_url_parts
 from greenhop.runtime.auth import Credentials
 from greenhop.workload import checkpoint as ck
+from greenhop.workload.atomic_files import fsync_dir, write_atomic
 
 FLUSH_BYTES = 64 * 1024 * 1024
 """Received bytes between background write-backs of the file being received [B]."""
@@ -116,7 +117,7 @@ class Storage:
         os.fsync(fh.fileno())
 
     def write_file(self, directory: Path, name: str, data: bytes) -> None:
-        ck.write_atomic(directory, name, [data])
+        write_atomic(directory, name, [data])
 
     def commit(self, staging: Path, final: Path) -> None:
         """Atomically move the verified ``staging`` directory to ``final``.
@@ -124,7 +125,7 @@ class Storage:
         What ``final`` held is replaced only when it is this very checkpoint (the same
         manifest: a pull done again); anything else there (another checkpoint under this
         name, a file) is kept as ``foreign-<name>-<ns>`` beside it, never deleted."""
-        ck.fsync_dir(staging)
+        fsync_dir(staging)
         old = None
         if final.exists() or final.is_symlink():
             if _same_manifest(final, staging):
@@ -133,7 +134,7 @@ class Storage:
             else:
                 ck.set_aside(final, "foreign")
         os.rename(staging, final)
-        ck.fsync_dir(final.parent)
+        fsync_dir(final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 

@@ -28,6 +28,11 @@ cryptographic, and the manifest's own bytes are what the controller authenticate
 
 torch is imported lazily (extra ``torch``); listing and verifying need only
 the standard library.
+
+Beside this module: :mod:`~greenhop.workload.atomic_files` writes each file (hashed while
+written), :mod:`~greenhop.workload.verified_read` reads it back checked against the
+manifest, :mod:`~greenhop.workload.torch_tensors` turns tensors into safetensors bytes and
+back, and :mod:`~greenhop.workload.checkpoint_errors` holds the errors they raise.
 """
 
 from __future__ import annotations
@@ -41,18 +46,23 @@ import os
 import re
 import shutil
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import blake3
-import numpy as np
-
-from greenhop.core.errors import CheckpointError, ConfigError, require
+from greenhop.core.errors import CheckpointError, ConfigError, shown
 from greenhop.workload import safeformat as sf
+from greenhop.workload.atomic_files import BLOCK_BYTES, AtomicFileWriter, fsync_dir, write_atomic
+from greenhop.workload.checkpoint_errors import (
+    CheckpointDirInUse,
+    DamagedCheckpoint,
+    IncompatibleCheckpoint,
+    IncompleteCheckpoint,
+    NoIntactCheckpoint,
+)
+from greenhop.workload.torch_tensors import is_tensor, safetensors_pieces, tensors_from_buffer
+from greenhop.workload.verified_read import VerifiedReader, at_rest_digest
 
 FORMAT = "greenhop-checkpoint"
 VERSION = 1
@@ -69,57 +79,9 @@ DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 """Largest safetensors file of a checkpoint [B]; bigger components are split into shards
 so that their digests are computed in parallel while writing and reading."""
 
-_BLOCK_BYTES = 8 * 1024 * 1024
-_DIRECT_ALIGN = 4096
-_DIRECT_MIN_BYTES = 4 * 1024 * 1024
-"""Files at least this large [B] are read with ``O_DIRECT`` (see :class:`VerifiedReader`)."""
-_READ_BLOCK_BYTES = 4 * 1024 * 1024
-"""One positional read of a checkpoint file [B] (a multiple of the ``O_DIRECT`` alignment)."""
-_READ_DEPTH = 4
-"""Reads of one file in flight at once [-]."""
-_WRITE_BACK_BYTES = 64 * 1024 * 1024
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-
-
-class IncompleteCheckpoint(CheckpointError):
-    """A checkpoint is not complete: no manifest, a missing file, or a size or SHA-256
-    that does not match (torn write, corruption at rest), or it is damaged
-    (:class:`DamagedCheckpoint`). Resume falls back past it; unsafe content
-    (:class:`~greenhop.workload.safeformat.UnsafeCheckpoint`: a pickle) stops it."""
-
-
-class DamagedCheckpoint(IncompleteCheckpoint):
-    """A checkpoint whose files do not parse as what they are although they may match its
-    manifest: a safetensors header that does not fit its file, a structure file without
-    ``__shards__``, a manifest that is JSON but not a well-formed one (written wrong, or the
-    manifest rewritten after the damage). Skipped as an incomplete one."""
-
-
-class IncompatibleCheckpoint(ConfigError):
-    """A checkpoint directory that the job cannot resume from: its checkpoint was written by
-    another model, another model shape or another job, or it is one checkpoint's own folder
-    (``JOB/step-N``) given for the job's directory. A user mistake (the wrong checkpoint
-    directory), so resume stops and leaves everything as it is."""
-
-
-class NoIntactCheckpoint(IncompatibleCheckpoint):
-    """A checkpoint directory holding checkpoints none of which loads (each incomplete,
-    corrupt or damaged): a start from scratch would write over them, so resume stops and
-    leaves them as they are for the user to move aside. ``skipped``: their names."""
-
-    def __init__(self, ckpt_dir: str | Path, skipped: list[str]) -> None:
-        super().__init__(
-            f"{ckpt_dir} holds no intact checkpoint: {len(skipped)} incomplete or corrupt "
-            f"({', '.join(skipped)}), left as they are; a run will not start from scratch "
-            "over them: move them aside (or remove them) or use another checkpoint directory")
-
-
-class CheckpointDirInUse(ConfigError):
-    """The checkpoint directory is held by another live training session (its lock,
-    :data:`LOCK_FILE`, is taken): two sessions writing one directory would destroy each
-    other's checkpoints, so the second one is refused before it touches anything."""
 
 
 def lock_dir(ckpt_dir: str | Path) -> int:
@@ -221,399 +183,6 @@ def check_file_name(name: str, where: str) -> None:
         )
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so renames and new entries in it are durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------------------------
-# hashing while writing
-
-
-@dataclass
-class FileRecord:
-    """What the manifest says about one file: size [B], SHA-256 and BLAKE3 (hex)."""
-
-    name: str
-    size_bytes: int
-    sha256: str
-    blake3: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"size_bytes": self.size_bytes, "sha256": self.sha256}
-        if self.blake3 is not None:
-            out["blake3"] = self.blake3
-        return out
-
-
-def at_rest_digest(record: dict[str, Any] | None) -> tuple[str, Any, str | None]:
-    """``(name, fresh hash object, expected hex digest)`` of the digest a load checks for a
-    manifest ``record``: BLAKE3 where the record has it, else SHA-256 (manifests from
-    before BLAKE3); the expected digest is None without a record."""
-    if record is not None and "blake3" in record:
-        return "BLAKE3", blake3.blake3(), record["blake3"]
-    return "SHA-256", hashlib.sha256(), None if record is None else record["sha256"]
-
-
-class AtomicFileWriter:
-    """Write one file atomically while a helper thread computes its SHA-256 and BLAKE3.
-
-    Data goes to ``.name.tmp``; :meth:`close` starts its fsync; :meth:`commit` waits
-    for the hash and renames the file into place. The caller's buffers are
-    hashed without copying, so they must stay unchanged until :meth:`commit`.
-    Several writers may be open at once: their hashes then run in parallel
-    (hashlib releases the GIL), which is how a multi-file checkpoint is
-    written at disk speed although one SHA-256 stream is slower than the disk.
-    """
-
-    def __init__(self, directory: Path, name: str) -> None:
-        self.directory = directory
-        self.name = name
-        self.tmp = directory / f".{name}.tmp"
-        self.size_bytes = 0
-        self._sha256 = hashlib.sha256()
-        self._blake3 = blake3.blake3()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="greenhop-hash")
-        self._pending: list = []
-        self._flusher: ThreadPoolExecutor | None = None
-        self._flushing = None
-        self._closing = None
-        self._unflushed = 0
-        self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-
-    def write(self, data) -> None:
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), _BLOCK_BYTES):
-            block = view[start : start + _BLOCK_BYTES]
-            self._pending.append(self._pool.submit(self._hash, block))
-            written = 0
-            while written < len(block):
-                written += os.write(self._fd, block[written:])
-            self.size_bytes += len(block)
-            self._unflushed += len(block)
-            if self._unflushed >= _WRITE_BACK_BYTES and (
-                self._flushing is None or self._flushing.done()
-            ):  # start the write-back now, so the final fsync has little left to do
-                if self._flusher is None:
-                    self._flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
-                self._flushing = self._flusher.submit(os.fdatasync, self._fd)
-                self._unflushed = 0
-
-    def _hash(self, block) -> None:
-        self._sha256.update(block)
-        self._blake3.update(block)
-
-    def close(self) -> None:
-        """Start the final fsync and close of the temporary file in a helper thread.
-
-        Returns at once, so the caller writes the next file while this one
-        reaches the disk; :meth:`commit` waits for it.
-        """
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            if self._flusher is None:
-                self._flusher = ThreadPoolExecutor(1, thread_name_prefix="greenhop-flush")
-            self._closing = self._flusher.submit(self._sync_close, fd)
-
-    @staticmethod
-    def _sync_close(fd: int) -> None:
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def commit(self) -> FileRecord:
-        """Wait for the fsync and the digests, rename the file into place; return its record."""
-        self.close()
-        try:
-            self._closing.result()
-        finally:
-            self._flusher.shutdown()
-        for f in self._pending:
-            f.result()
-        self._pool.shutdown()
-        os.replace(self.tmp, self.directory / self.name)
-        return FileRecord(self.name, self.size_bytes, self._sha256.hexdigest(),
-                          self._blake3.hexdigest())
-
-    def abort(self) -> None:
-        """Drop the temporary file after a failure."""
-        with contextlib.suppress(OSError):
-            self.close()
-            self._closing.result()
-        if self._flusher is not None:
-            self._flusher.shutdown()
-        self._pool.shutdown(cancel_futures=True)
-        self.tmp.unlink(missing_ok=True)
-
-
-def write_atomic(directory: Path, name: str, pieces, *, sync_dir: bool = True) -> FileRecord:
-    """Write ``pieces`` (bytes-like buffers, in order) to ``directory/name`` atomically.
-
-    Temp file ``.name.tmp``, hash while writing, fsync, rename, fsync the
-    directory. Returns the :class:`FileRecord` for the manifest.
-    """
-    writer = AtomicFileWriter(directory, name)
-    try:
-        for piece in pieces:
-            writer.write(piece)
-        record = writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    if sync_dir:
-        fsync_dir(directory)
-    return record
-
-
-# --------------------------------------------------------------------------------------------
-# torch <-> safetensors
-
-
-_TORCH_DTYPES = {
-    "bool": "BOOL",
-    "uint8": "U8",
-    "int8": "I8",
-    "int16": "I16",
-    "uint16": "U16",
-    "float16": "F16",
-    "bfloat16": "BF16",
-    "int32": "I32",
-    "uint32": "U32",
-    "float32": "F32",
-    "int64": "I64",
-    "uint64": "U64",
-    "float64": "F64",
-    "float8_e5m2": "F8_E5M2",
-    "float8_e4m3fn": "F8_E4M3",
-}
-
-
-def _torch():
-    return require("torch", "torch")
-
-
-def _is_tensor(x: Any) -> bool:
-    torch = _torch()
-    return isinstance(x, torch.Tensor)
-
-
-def _st_dtype(t) -> str:
-    name = str(t.dtype).removeprefix("torch.")
-    if name not in _TORCH_DTYPES:
-        raise CheckpointError(f"tensor dtype {t.dtype} cannot be stored in safetensors")
-    return _TORCH_DTYPES[name]
-
-
-def _tensor_bytes(t) -> memoryview:
-    t = t.detach()
-    if t.device.type != "cpu":
-        t = t.cpu()
-    flat = t.contiguous().reshape(-1)
-    if flat.numel() == 0:
-        return memoryview(b"")
-    return memoryview(flat.view(_torch().uint8).numpy()).cast("B")
-
-
-def safetensors_pieces(tensors: dict[str, Any]) -> list:
-    """Header + tensor buffers of a safetensors file holding ``tensors``, names in sorted order.
-
-    Sorted by name: the data part of a model file is then the model's bytes in
-    canonical order (what ``weights_sha256`` hashes).
-    """
-    names = sorted(tensors)
-    bufs = [_tensor_bytes(tensors[n]) for n in names]
-    header = sf.encode_header(
-        (n, _st_dtype(tensors[n]), tuple(tensors[n].shape), len(b))
-        for n, b in zip(names, bufs, strict=True)
-    )
-    return [header, *bufs]
-
-
-def tensors_from_buffer(buf, header: sf.SafetensorsHeader, where: str) -> dict[str, Any]:
-    """Tensors backed by ``buf`` (the whole file's bytes), checked against ``header``."""
-    torch = _torch()
-    rev = {v: k for k, v in _TORCH_DTYPES.items()}
-    out = {}
-    for e in header.entries:
-        dtype = getattr(torch, rev[e.dtype], None)
-        if dtype is None:
-            raise CheckpointError(f"{where}: dtype {e.dtype} is not supported by this torch")
-        n = e.end - e.begin
-        start = header.data_start + e.begin
-        if n == 0:
-            out[e.name] = torch.empty(e.shape, dtype=dtype)
-            continue
-        if start % sf.DTYPE_SIZES[e.dtype]:  # unaligned: copy
-            raw = torch.frombuffer(bytearray(buf[start : start + n]), dtype=torch.uint8)
-        else:
-            raw = torch.frombuffer(buf, dtype=torch.uint8, count=n, offset=start)
-        out[e.name] = raw.view(dtype).reshape(e.shape)
-    return out
-
-
-def read_verified(path: Path, record: dict[str, Any] | None, where: str):
-    """A whole file's bytes as a uint8 array, hashed while read and compared with the
-    manifest ``record`` (one file through a :class:`VerifiedReader`)."""
-    with VerifiedReader() as reader:
-        return reader.submit(path, record, where).result()
-
-
-class VerifiedReader:
-    """Reads files one after another, several blocks in flight, while ``lanes`` threads
-    hash them.
-
-    A checkpoint load is bounded by the disk and by hashing (BLAKE3 about 2.7 GB/s per
-    core on the development VM, SHA-256 for manifests without BLAKE3 about 1.4 GB/s, against
-    a disk that reads 2.3 GB/s). The files are read in order, each
-    as :data:`_READ_DEPTH` positional reads of :data:`_READ_BLOCK_BYTES` in flight (one
-    synchronous stream left that disk idle between requests: 1.8-2.0 GB/s against 2.4-2.6
-    with four 4 MiB reads in flight, and several files read at once made it swing by 2x);
-    each file is hashed on its own lane (file ``i`` on lane ``i mod lanes``, its blocks
-    in order), so every core hashes while the reads run ahead. Files of
-    :data:`_DIRECT_MIN_BYTES` or more are read with ``O_DIRECT`` into a page-aligned
-    buffer, straight from the disk into the array the tensors use: on the development VM
-    a read through the page cache cost about 3 CPU-s/GB against 1 (SHA-256 included;
-    benchmarks/README.md, (a)). A file system that refuses ``O_DIRECT`` gets plain reads.
-    :meth:`submit` returns a future of the verified array; a size or digest mismatch
-    (:func:`at_rest_digest`) is an :class:`IncompleteCheckpoint` there.
-
-    Args:
-        lanes: hashing threads (default: one per core, at most 4) [-].
-    """
-
-    def __init__(self, lanes: int | None = None) -> None:
-        n = lanes if lanes is not None else max(1, min(4, os.cpu_count() or 1))
-        self._order = ThreadPoolExecutor(1, thread_name_prefix="greenhop-read")
-        self._io = ThreadPoolExecutor(_READ_DEPTH, thread_name_prefix="greenhop-pread")
-        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix="greenhop-hash")
-                       for _ in range(n)]
-        self._files = 0
-
-    def __enter__(self) -> VerifiedReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Wait for the files submitted and stop the threads."""
-        self._order.shutdown(wait=True)
-        self._io.shutdown(wait=True)
-        for lane in self._lanes:
-            lane.shutdown(wait=True)
-
-    def submit(self, path: Path, record: dict[str, Any] | None, where: str) -> Future:
-        """Queue ``path`` for reading; the future holds its bytes once hashed and checked."""
-        lane = self._lanes[self._files % len(self._lanes)]
-        self._files += 1
-        out: Future = Future()
-
-        def read() -> None:
-            try:
-                self._read(path, record, where, lane, out)
-            except BaseException as exc:  # delivered to the caller through the future
-                if not out.done():
-                    out.set_exception(exc)
-
-        self._order.submit(read)
-        return out
-
-    def _read(self, path: Path, record, where: str, lane: ThreadPoolExecutor, out: Future) -> None:
-        size = path.stat().st_size
-        if record is not None and size != record["size_bytes"]:
-            raise IncompleteCheckpoint(
-                f"{where}: size {size} B differs from the manifest's {record['size_bytes']} B"
-            )
-        algo, h, want = at_rest_digest(record)
-        got = (_read_direct(path, size, lane, self._io, h) if size >= _DIRECT_MIN_BYTES
-               else None)
-        if got is None:
-            algo, h, want = at_rest_digest(record)  # a refused O_DIRECT may have fed it blocks
-            buf = np.empty(size, dtype=np.uint8)  # no zero-fill: every byte is read into it
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                pos = _read_hashed(fd, buf, size, lane, self._io, h)
-            finally:
-                os.close(fd)
-        else:
-            buf, pos = got
-
-        def check() -> None:  # on the lane, after the file's last block is hashed
-            if pos != size:
-                out.set_exception(IncompleteCheckpoint(
-                    f"{where}: file shrank while reading ({pos} of {size} B)"))
-            elif want is not None and h.hexdigest() != want:
-                out.set_exception(IncompleteCheckpoint(
-                    f"{where}: {algo} mismatch (corrupt at rest); the checkpoint is not loaded"))
-            else:
-                out.set_result(buf)
-
-        lane.submit(check)
-
-
-def _read_hashed(fd: int, buf, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor,
-                 h) -> int:
-    """Fill the first ``size`` bytes of ``buf`` from ``fd`` with positional reads of
-    :data:`_READ_BLOCK_BYTES`, :data:`_READ_DEPTH` in flight on ``io``; each block, once
-    read, is queued in file order on ``lane`` for hashing into ``h``. Return the bytes
-    read (less than ``size`` when the file shrank). The last block's view runs to the end of
-    ``buf`` (a padded buffer keeps an ``O_DIRECT`` read aligned)."""
-    view = memoryview(buf).cast("B")
-    starts = iter(range(0, size, _READ_BLOCK_BYTES))
-    flight: deque = deque()
-
-    def issue() -> None:
-        start = next(starts, None)
-        if start is not None:
-            block = view[start : start + _READ_BLOCK_BYTES]
-            flight.append((start, io.submit(os.preadv, fd, [block], start)))
-
-    for _ in range(_READ_DEPTH):
-        issue()
-    pos = 0
-    try:
-        while flight:
-            start, read = flight.popleft()
-            n = min(read.result(), size - start)  # an O_DIRECT read may pass the end
-            lane.submit(h.update, view[start : start + n])
-            pos = start + n
-            if n < min(_READ_BLOCK_BYTES, size - start):
-                break  # the file shrank: stop at its end
-            issue()
-    finally:
-        for _, read in flight:  # no read may still write into the buffer on return
-            read.exception()
-    return pos
-
-
-def _read_direct(path: Path, size: int, lane: ThreadPoolExecutor, io: ThreadPoolExecutor, h):
-    """``(array, bytes read)`` read with ``O_DIRECT`` (hashed into ``h`` on ``lane``), or
-    None where the file system does not take it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
-    except (OSError, AttributeError):  # EINVAL: not on this file system; no O_DIRECT here
-        return None
-    try:
-        padded = size + (-size % _DIRECT_ALIGN)  # whole blocks, the last one partly past EOF
-        raw = np.empty(padded + _DIRECT_ALIGN, dtype=np.uint8)
-        start = (-raw.ctypes.data) % _DIRECT_ALIGN
-        buf = raw[start : start + padded]
-        try:
-            pos = _read_hashed(fd, buf, size, lane, io, h)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            return None  # the blocks queued so far fed a hash nobody reads
-    finally:
-        os.close(fd)
-    return buf[:size], min(pos, size)
-
-
 # --------------------------------------------------------------------------------------------
 # saving
 
@@ -696,12 +265,12 @@ def _save(root: Path, final: Path, path: Path, step: int, components: dict[str, 
                 isinstance(state, dict)
                 and state
                 and all(isinstance(k, str) for k in state)
-                and all(_is_tensor(v) for v in state.values())
+                and all(is_tensor(v) for v in state.values())
             ):
                 tensors = dict(state)
                 structure: dict[str, Any] = {"__flat__": sorted(state)}
             else:
-                tree, tensors = sf.flatten(state, "t", _is_tensor, where)
+                tree, tensors = sf.flatten(state, "t", is_tensor, where)
                 structure = {"__tree__": tree}
             files = []
             for i, shard in enumerate(_shards(tensors, shard_bytes)):
@@ -835,20 +404,14 @@ def _entry_problem(rec: Any) -> str | None:
         return f"expected an object with size_bytes and sha256, got {type(rec).__name__}"
     size = rec.get("size_bytes")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        return f"size_bytes must be a non-negative integer, got {_shown(size)}"
+        return f"size_bytes must be a non-negative integer, got {shown(size, 80)}"
     for field in ("sha256", "blake3"):
         if field == "blake3" and field not in rec:
             continue
         digest = rec.get(field)
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            return f"{field} must be 64 lowercase hex digits, got {_shown(digest)}"
+            return f"{field} must be 64 lowercase hex digits, got {shown(digest, 80)}"
     return None
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters: a manifest from the network may be large."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any]:
@@ -1086,7 +649,7 @@ def weights_sha256(path: str | Path, component: str = "model") -> str:
             fh.seek(start)
             left = n
             while left:
-                block = fh.read(min(left, _BLOCK_BYTES))
+                block = fh.read(min(left, BLOCK_BYTES))
                 if not block:
                     raise CheckpointError(f"{f} is truncated")
                 h.update(block)

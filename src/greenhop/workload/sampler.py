@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from greenhop.core.errors import CheckpointError, ConfigError
-from greenhop.workload.checkpoint import IncompatibleCheckpoint
+from greenhop.workload.checkpoint_errors import IncompatibleCheckpoint
 
 
 class ResumableSampler:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from greenhop.core.errors import ConfigError, require
-from greenhop.workload.checkpoint import IncompatibleCheckpoint
+from greenhop.workload.checkpoint_errors import IncompatibleCheckpoint
 from greenhop.workload.sampler import ResumableSampler
 from greenhop.workload.session import (
     EXIT_FINISHED,
