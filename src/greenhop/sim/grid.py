@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.errors import ConfigError, TraceError, shown
 from greenhop.core.grid_events import MAX_PRICE_PER_MWH
 from greenhop.core.units import MAX_CARBON_G_PER_KWH, MAX_CARBON_TEXT, finite_float
 from greenhop.fleet.grid import OBJECTIVES, GridSignals
@@ -136,7 +136,7 @@ def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
         return Signal(name=check_signal(value, kind, where).name)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if finite_float(value) is None:
-            raise ConfigError(f"{where}: expected a finite number, got {_shown(value)}")
+            raise ConfigError(f"{where}: expected a finite number, got {shown(value, 60)}")
         _check_intensities(where, kind, [value], listed=False)
         return Signal(constant=float(value))
     if (isinstance(value, list) and value
@@ -146,13 +146,7 @@ def _signal(zt: Table, key: str, kind: str, base_dir: Path) -> Signal | None:
         return Signal(values=tuple(float(v) for v in value))
     file = " or { file = \"prices.csv\" }" if kind == "price" else ""
     raise ConfigError(f"{where}: expected a {kind} signal name, a number, a non-empty list "
-                      f"of finite numbers{file}, got {_shown(value)}")
-
-
-def _shown(value: object) -> str:
-    """``repr(value)``, cut to one readable line (a 400-digit number, a long list)."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
+                      f"of finite numbers{file}, got {shown(value, 60)}")
 
 
 def parse_grid(gt: Table, site_names: tuple[str, ...], base_dir: Path | None = None
