@@ -167,6 +167,18 @@ def test_max_slowdown_raises_the_bound_and_is_reported(capsys, scenario, isolate
     assert code == 0 and "Infeasible" in out and "no schedule keeps every job" in out
 
 
+def test_a_time_limit_that_leaves_no_number_exits_1(capsys, scenario, isolated_cache):
+    """An LP stopped by --time-limit has no bound: exit 1 (a script must not read the
+    ``null`` as an answer), with the status and the hint in the table and in --json."""
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--time-limit", "1ns", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["job_nr_kwh"] is None and doc["status"] == "Time limit reached"
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--time-limit", "1ns")
+    assert code == 1 and "no number; give it longer with --time-limit" in " ".join(out.split())
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--json")
+    assert code == 0 and json.loads(out)["job_nr_kwh"] is not None
+
+
 def test_the_time_bound_lies_between_spacetime_and_static(capsys, scenario, isolated_cache):
     """Only *when* is free: no lower than spacetime (which may also move the jobs), no higher
     than static's own energy; and it takes a slowdown cap, which never lowers it."""

@@ -46,8 +46,8 @@ def bound_command(
              "bound) instead of as shares of jobs (the LP relaxation): tighter, slower."),
     time_limit: str = typer.Option(
         "10min", "--time-limit", metavar="DURATION",
-        help="HiGHS's time limit, e.g. 10min or 90s: past it an LP gives no number and a "
-             "MILP (--whole-exemptions) the dual bound it had reached (still a bound)."),
+        help="HiGHS's time limit, e.g. 10min or 90s: past it an LP gives no number (exit "
+             "1) and a MILP (--whole-exemptions) the dual bound it had reached (still a bound)."),
     block: str = typer.Option(
         "1h", "--block", metavar="DURATION",
         help="Length of the LP's time blocks, e.g. 1h or 15min, rounded to whole steps: "
@@ -100,6 +100,7 @@ def bound_command(
     if as_json:
         typer.echo(json.dumps({"kind": kind, "scenario": sc.name, "seed": sc.seed, **doc},
                               sort_keys=True, indent=2, allow_nan=False))
+        _exit_without_number(doc)
         return
     table = Table(title=f"greenhop bound — {sc.name}", title_style="bold")
     for col in ("kind", "job grid kWh", "static kWh", "work GPU-h", "solve s", "status"):
@@ -127,6 +128,17 @@ def bound_command(
         console.print(f"no schedule keeps {who} at or below {max_slowdown:g} "
                       "within the GPU slots (a job starts at the first step boundary at or "
                       "after its arrival); try a larger --max-slowdown")
+    _exit_without_number(doc)
+
+
+def _exit_without_number(doc: dict) -> None:
+    """Exit 1 when HiGHS stopped at its time limit before it had a number: the bound asked
+    for was not found (a script must not read the ``null`` as an answer). An infeasible cap
+    is an answer (no schedule meets it) and exits 0."""
+    from greenhop.sim.bounds_lp import MIP_TIME_LIMIT_STATUS
+
+    if doc["job_nr_kwh"] is None and doc["status"] == MIP_TIME_LIMIT_STATUS:
+        raise typer.Exit(1)
 
 
 def _kwh(value: float) -> str:
