@@ -1,5 +1,5 @@
 """``python -m greenhop`` runs the command-line interface."""
 
-from greenhop.cli.main import main
+from greenhop.cli import entry
 
-main()
+entry()

@@ -138,3 +138,23 @@ def test_the_cli_starts_without_pandas_or_the_simulator() -> None:
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_ctrl_c_while_the_command_line_loads_is_aborted_not_a_traceback() -> None:
+    """A Ctrl-C in the quarter second the console script spends importing typer and rich
+    printed an import traceback; it ends as one during a command: ``Aborted!``, exit 1.
+    The interrupt is raised where the import would be (a finder for the CLI module)."""
+    probe = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'greenhop.cli.main':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from greenhop.cli import entry\n"
+        "entry()\n")
+    out = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1, out
+    assert out.stderr.strip() == "Aborted!" and "Traceback" not in out.stderr
+    assert out.stdout == ""
