@@ -286,7 +286,8 @@ def test_a_scenario_without_links_runs_but_warns_that_migrating_equals_static(
 
 
 def test_scenario_warnings_name_only_migrating_policies_and_only_without_links() -> None:
-    from greenhop.sim.scenario import parse_scenario, scenario_warnings
+    from greenhop.sim.scenario import parse_scenario
+    from greenhop.sim.scenario_warnings import scenario_warnings
 
     doc = {"name": "w", "start": "2023-06-01T00:00:00Z", "horizon": "1d", "step": "1h",
            "history": "1d", "policies": ["static", "energy-greedy", "feasibility-aware"],

@@ -23,7 +23,8 @@ from greenhop.policies import make_policy
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
-from greenhop.sim.scenario import load_scenario, scenario_warnings
+from greenhop.sim.scenario import load_scenario
+from greenhop.sim.scenario_warnings import scenario_warnings
 from greenhop.traces.grid_signals import day_ahead_known_until
 
 EUR_TOL = 1e-6

@@ -28,7 +28,8 @@ from greenhop.runtime.controller import Controller, RunConfig
 from greenhop.sim.engine import Engine
 from greenhop.sim.inputs import build_inputs
 from greenhop.sim.metrics import run_metrics
-from greenhop.sim.scenario import generate_jobs, load_scenario
+from greenhop.sim.scenario import load_scenario
+from greenhop.sim.scenario_jobs import generate_jobs
 
 ELASTIC = {"name": "e", "arrival": "0s", "work_gpu_h": 4.0, "checkpoint": "10GB", "gpus": 2,
            "min_gpus": 1, "max_gpus": 4, "origin": "a"}

@@ -72,7 +72,8 @@ def test_a_file_that_stops_before_the_run_ends_is_noted_with_its_key(tmp_path):
 
 
 def test_the_scenario_warns_of_a_replay_file_that_stops_before_its_last_step(tmp_path):
-    from greenhop.sim.scenario import parse_scenario, scenario_warnings
+    from greenhop.sim.scenario import parse_scenario
+    from greenhop.sim.scenario_warnings import scenario_warnings
 
     (tmp_path / "a.csv").write_text(HEADER + "\n".join(_rows(6)) + "\n", encoding="utf-8")
     (tmp_path / "b.csv").write_text(HEADER + "\n".join(_rows(3)) + "\n", encoding="utf-8")

@@ -195,7 +195,7 @@ def test_targets_follow_marginal_throughput_across_jobs():
 
 def test_the_documented_elastic_example_loads_with_elastic_jobs():
     """examples/elastic.toml, the scenario of the comparison in docs/policies-builtin.md."""
-    from greenhop.sim.scenario import generate_jobs
+    from greenhop.sim.scenario_jobs import generate_jobs
 
     path = Path(__file__).resolve().parents[2] / "examples" / "elastic.toml"
     sc = load_scenario(path)

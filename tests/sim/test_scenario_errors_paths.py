@@ -10,12 +10,8 @@ import pytest
 
 from greenhop.cli.main import main
 from greenhop.core.errors import ConfigError
-from greenhop.sim.scenario import (
-    load_scenario,
-    parse_scenario,
-    scenario_document,
-    scenario_warnings,
-)
+from greenhop.sim.scenario import load_scenario, parse_scenario, scenario_document
+from greenhop.sim.scenario_warnings import scenario_warnings
 
 SEED_MESSAGE = "seed: must be a whole number from 0 to 4294967295, got 5000000000"
 

@@ -73,7 +73,7 @@ def policy_list(text: str | None) -> list[str] | None:
 def warn(err: Console, scenario) -> None:
     """Print on stderr what ``scenario`` seems to ask for but cannot do (it still runs)."""
     from greenhop.sim.inputs import window_threshold_notes
-    from greenhop.sim.scenario import scenario_warnings
+    from greenhop.sim.scenario_warnings import scenario_warnings
 
     for note in scenario_warnings(scenario) + window_threshold_notes(scenario):
         err.print(f"[bold yellow]warning:[/] {escape(note)}", soft_wrap=True)

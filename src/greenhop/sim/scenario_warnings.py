@@ -1,0 +1,62 @@
+"""Scenario warnings: what a valid scenario seems to ask for but cannot do (it still runs).
+
+:func:`scenario_warnings` gives one sentence for each; ``greenhop simulate`` prints them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from greenhop.sim.forecasts import stale_replay_notes
+from greenhop.sim.scenario import Scenario
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """What ``scenario`` seems to ask for but cannot do; it still runs. One sentence each.
+
+    A policy whose only action is migration, on a fleet without links, can never move a
+    job, so it does exactly what ``static`` does: comparing them measures nothing. (One
+    that also suspends, rescales or places jobs still acts.) A site without any renewable
+    source never has a surplus; a replayed forecast file that stops before the run ends
+    leaves the policy deciding on an ever older forecast. A demand-response event wholly
+    outside the run limits nothing.
+    """
+    from greenhop.policies import POLICIES
+
+    def only_migrates(name: str) -> bool:
+        c = POLICIES.get(name).capabilities
+        return c.migrates and not (c.suspends or c.scales or c.places)
+
+    notes = []
+    if not scenario.links:
+        migrating = [name for name in scenario.policies
+                     if name in POLICIES and only_migrates(name)]
+        if migrating:
+            where = "one site" if len(scenario.sites) == 1 else "no links"
+            notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
+                         f"sites, so every policy that only migrates ({', '.join(migrating)}) "
+                         "equals static; add [[links]] to compare them")
+    notes.extend(scenario.notes)
+    notes.extend(_events_outside_run(scenario))
+    if scenario.forecast.model == "replay":
+        last_step = scenario.start + pd.Timedelta(seconds=scenario.horizon_s - scenario.step_s)
+        notes.extend(stale_replay_notes(scenario.forecast, last_step))
+    return notes
+
+
+def _events_outside_run(scenario: Scenario) -> list[str]:
+    """A note for each demand-response event that ends at or before the run's start or
+    begins at or after its end: it asks for a limit the run never meets (a typo in a date
+    or a duration is the usual cause), and it counts as no event in the metrics."""
+    t0 = scenario.start.timestamp()
+    t1 = t0 + scenario.horizon_s
+    return [f"grid event {ev.id!r} ({_utc(ev.start_unix_s)} to "
+            f"{_utc(ev.start_unix_s + ev.duration_s)}) lies wholly outside the run "
+            f"({_utc(t0)} to {_utc(t1)}): it limits nothing"
+            for ev in scenario.grid_events
+            if ev.start_unix_s + ev.duration_s <= t0 or ev.start_unix_s >= t1]
+
+
+def _utc(unix_s: float) -> str:
+    """``unix_s`` [s] as an ISO UTC time to the minute, e.g. ``2023-06-01T14:00Z``."""
+    return pd.Timestamp(unix_s, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%MZ")
