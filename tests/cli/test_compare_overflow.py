@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenhop.cli.run import _diff_mark, _diff_pct
+from greenhop.cli.compare import _diff_mark, _diff_pct
 
 
 @pytest.mark.parametrize("a, b, pct", [

@@ -36,7 +36,7 @@ def scenario(tmp_path):
 
 
 def test_partial_jobs_and_live_forecasts_with_real_processes(tmp_path, tmp_path_factory):
-    from greenhop.cli.run import replay_report
+    from greenhop.cli.replay import replay_report
 
     path = scenario(tmp_path)
     work = run_to_end(tmp_path / "run", path, 3600, "--step-sleep", "0.04")

@@ -12,7 +12,7 @@ import pytest
 from test_controller_kit import finished_run
 
 from greenhop.cli.main import main
-from greenhop.cli.run import _first_difference
+from greenhop.cli.replay import _first_difference
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def test_at_least_three_real_migrations(live_run):
 
 def test_live_decisions_are_the_simulators_and_replay_reproduces_them(live_run,
                                                                       tmp_path_factory):
-    from greenhop.cli.run import replay_report
+    from greenhop.cli.replay import replay_report
 
     out = replay_report(live_run / "events.jsonl")
     assert out["mismatches"] == []
