@@ -195,6 +195,14 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
         code, err = inproc(capsys, "run", str(LIVE), "--policy", name, "--workdir", str(fresh))
         assert code == 2 and f"policy '{name}' sees the future" in err, err
         assert not fresh.exists()
+    # ... and a forecasting policy whose default 24 h forecast horizon passes the history
+    short = tmp_path / "short-history.toml"
+    short.write_text(LIVE.read_text().replace('history = "3d"', 'history = "2h"'))
+    fresh = tmp_path / "w-forecasts"
+    code, err = inproc(capsys, "run", str(short), "--policy", "forecast-feasibility",
+                       "--workdir", str(fresh))
+    assert code == 2 and "short-history.toml: forecast.horizon (24 h unless" in err, err
+    assert "longer than the history (2 h)" in err and not fresh.exists()
     code, err = inproc(capsys, "status", "--db", str(tmp_path / "none.db"))
     assert code == 2 and "no run database" in err
     code, err = inproc(capsys, "replay", str(tmp_path / "none.jsonl"))

@@ -435,11 +435,28 @@ def test_the_planner_gets_window_forecasts_exactly_when_its_window_option_asks()
 
 def test_a_default_horizon_longer_than_history_and_run_names_both_and_the_default():
     """Without a [forecast] table the horizon is the default 24 h, unchecked at parse time;
-    with no history and a 12 h run a forecasting policy cannot get a forecast. The error
-    says what the forecaster's series is made of and where the 24 h came from (it read
-    "longer than the history (11.5 h)" of a scenario whose history is 0 h)."""
+    with no history a forecasting policy cannot get a forecast. The error says where the
+    24 h came from (it read "longer than the history (11.5 h)" of a scenario whose history
+    is 0 h)."""
     d = small(history="0s", horizon="12h", policies=["forecast-feasibility"])
     del d["forecast"]
-    with pytest.raises(UserError, match=r"the scenario's history, 0 h, and the run, 12 h; "
-                       r"forecast\.horizon is 24 h, 24 h unless a \[forecast\] table sets it"):
+    with pytest.raises(UserError, match=r"forecast\.horizon \(24 h unless a \[forecast\] table "
+                       r"sets it\): 24 h is longer than the history \(0 h\)"):
         simulate(d)
+
+
+def test_the_default_forecast_horizon_is_held_to_the_history_as_a_table_s_is():
+    """A [forecast] table whose horizon passes the history is refused when read; without
+    the table the default 24 h passed a 2 h history unchecked and the forecasting policy
+    ran (exit 0, no word). It is refused too, naming the file and the default, before the
+    traces are read, and only where a policy uses forecasts."""
+    d = small(history="2h", horizon="2d", policies=["static", "forecast-feasibility"])
+    del d["forecast"]
+    with pytest.raises(UserError, match=r"forecast\.horizon \(24 h unless a \[forecast\] table "
+                       r"sets it\): 24 h is longer than the history \(2 h\)"):
+        simulate(d)
+    with_table = dict(d, forecast={"horizon": "1d"})
+    with pytest.raises(UserError, match=r"forecast\.horizon: 24 h is longer than the history"):
+        simulate(with_table)
+    assert set(simulate(d, policies=["static", "feasibility-aware"]).runs) == {
+        "static", "feasibility-aware"}

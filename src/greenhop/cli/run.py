@@ -153,6 +153,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     from greenhop.runtime.store import Store
     from greenhop.runtime.workdir import Workdir
     from greenhop.sim.api import policy_params
+    from greenhop.sim.forecasts import check_forecast_history
 
     check_time_scale(time_scale)
     if train_steps < 1 or every < 1:
@@ -163,7 +164,10 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     params = policy_params(sc, name)
     # unknown names and parameters, and what a live run cannot do, fail here, before the
     # work directory or any process exists
-    check_live_run(make_policy(name, **params), inp)
+    made = make_policy(name, **params)
+    check_live_run(made, inp)
+    if made.capabilities.window_forecasts:  # computed live from the trace history
+        check_forecast_history(sc)
     specs = {}
     for i, j in enumerate(inp.jobs):
         own = extras["jobs"].get(i, {})

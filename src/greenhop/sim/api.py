@@ -13,7 +13,7 @@ from greenhop.fleet.forecasts import WindowForecasts
 from greenhop.policies import POLICIES, make_policy
 from greenhop.sim.attribution import BaseOnly, base_only_dispatch
 from greenhop.sim.engine import Engine, RunResult
-from greenhop.sim.forecasts import build_window_forecasts
+from greenhop.sim.forecasts import build_window_forecasts, check_forecast_history
 from greenhop.sim.inputs import SimInputs, build_inputs
 from greenhop.sim.metrics import compare, run_metrics
 from greenhop.sim.scenario import Scenario, load_scenario
@@ -149,15 +149,20 @@ def simulate(
         sc = sc.with_seed(seed)
     if policies is not None:
         sc = sc.with_policies(policies)
+    names = list(sc.policies)
+    # every policy made before any runs: a bad option, or forecasts the history cannot
+    # give, is refused before the traces are read and the other policies run
+    made = {name: make_policy(name, **policy_params(sc, name)) for name in names}
+    if any(p.capabilities.window_forecasts for p in made.values()):
+        check_forecast_history(sc)
     inputs = build_inputs(sc)
     base_only = base_only_dispatch(inputs)
     runs: dict[str, RunResult] = {}
     metrics: dict[str, dict] = {}
-    names = list(sc.policies)
     total = sc.n_steps * len(names)
     forecasts: WindowForecasts | None = None
     for i, name in enumerate(names):
-        policy = make_policy(name, **policy_params(sc, name))
+        policy = made[name]
         # the instance's: a policy's options may ask for forecasts (horizon-planner's window)
         needs_fc = policy.capabilities.window_forecasts
         hook = None

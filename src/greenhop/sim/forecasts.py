@@ -34,6 +34,32 @@ from greenhop.fleet.forecasts import (
 )
 
 
+def check_history(horizon_s: float, history_s: float, where: str) -> None:
+    """Refuse a forecast ``horizon_s`` [s] longer than the scenario's ``history_s`` [s]: no
+    forecast could be issued and checked at the start. ``where`` names the key (or the
+    default) in the message."""
+    if horizon_s > history_s:
+        raise ConfigError(
+            f"{where}: {horizon_s / 3600:g} h is longer than the history "
+            f"({history_s / 3600:g} h): no forecast could be issued and checked at the start; "
+            "give a longer history or a shorter forecast.horizon")
+
+
+def check_forecast_history(scenario) -> None:
+    """For a run whose policies need window forecasts: refuse a forecast horizon longer than
+    the history of ``scenario`` (a :class:`~greenhop.sim.scenario.Scenario`), naming its
+    file. A ``[forecast]`` table's horizon was checked when the table was read; the default
+    (24 h) is checked here, where it is known to be used (``greenhop simulate``, ``sweep``
+    and ``run`` alike)."""
+    from greenhop.sim.scenario import named_by_source
+
+    try:
+        check_history(scenario.forecast.horizon_s, scenario.history_s,
+                      "forecast.horizon (24 h unless a [forecast] table sets it)")
+    except ConfigError as exc:
+        raise named_by_source(exc, scenario.source) from None
+
+
 def parse_forecast(t, step_s: float, history_s: float, site_names: tuple[str, ...],
                    site_location: dict[str, tuple[float, float]],
                    base_dir: Path) -> ForecastSpec:
@@ -58,11 +84,7 @@ def parse_forecast(t, step_s: float, history_s: float, site_names: tuple[str, ..
     if horizon < step_s or not is_whole_steps(horizon, step_s):
         raise ConfigError(f"{t.where('horizon')}: must be a whole number (>= 1) of steps of "
                           f"{step_s:g} s, got {horizon:g} s")
-    if horizon > history_s:
-        raise ConfigError(
-            f"{t.where('horizon')}: {horizon / 3600:g} h is longer than the history "
-            f"({history_s / 3600:g} h): no forecast could be issued and checked at the start; "
-            "give a longer history or a shorter forecast.horizon")
+    check_history(horizon, history_s, t.where("horizon"))
     options = {}
     if t.has("options"):
         ot = t.table("options")
