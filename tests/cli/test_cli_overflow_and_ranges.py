@@ -103,6 +103,38 @@ def test_windows_more_plot_days_than_the_series_shows_it_all(capsys, tmp_path,
     assert png.stat().st_size > 1000
 
 
+def test_windows_plot_days_shorter_than_one_step_is_refused(capsys, tmp_path,
+                                                            power_csv) -> None:
+    """Less than one step of the series drew an empty panel over a year-long axis, exit 0."""
+    png = tmp_path / "p.png"
+    code, _, err = run(capsys, "windows", "--trace", str(power_csv), "--column", "surplus",
+                       "--unit", "kW", "--plot", str(png), "--plot-days", "0.01")
+    one_line_error(code, err, "--plot-days 0.01", "shorter than one step (1 h)")
+    assert not png.exists()
+
+
+def _png_size(path) -> tuple[int, int]:
+    """(width, height) [px] from a PNG's header."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_windows_plot_of_every_site_draws_a_panel_per_site(capsys, tmp_path) -> None:
+    """--site all --plot drew the first site alone, titled with its name, exit 0: every
+    site gets its own panel now, one above the other (the image grows with the sites)."""
+    one, every = tmp_path / "one.png", tmp_path / "all.png"
+    code, _, err = run(capsys, "windows", "--site", "madrid-es", "--step", "1h", "--plot",
+                       str(one), "--plot-days", "2")
+    assert code == 0, err
+    code, out, err = run(capsys, "windows", "--site", "all", "--step", "1h", "--plot",
+                         str(every), "--plot-days", "2")
+    assert code == 0, err
+    (w1, h1), (w7, h7) = _png_size(one), _png_size(every)
+    assert w1 == w7 and h7 > 3 * h1, (h1, h7)
+    assert f"plot written to {every}" in " ".join(out.split())
+
+
 @pytest.mark.parametrize("start", ["2020-01-01", "2031-01-01"])
 def test_windows_plot_start_outside_the_series_is_refused(capsys, tmp_path, power_csv,
                                                            start) -> None:

@@ -157,25 +157,34 @@ def _stats_table(title: str, stats_by_name: dict[str, dict]) -> Table:
     return table
 
 
-def _plot(path: Path, surplus_w, windows, threshold_w: float, title: str) -> None:
+def _plot(path: Path, panels: list, threshold_w: float, title: str) -> None:
+    """Write the image ``path``: one panel per ``(name, surplus_w, windows)`` in ``panels``
+    (surplus [W] over time, the windows shaded, the threshold [W] dashed), one above the
+    other on a shared time axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
-    ax.plot(surplus_w.index, surplus_w.to_numpy() / 1e3, lw=0.8, color="tab:green",
-            label="surplus")
-    ax.axhline(threshold_w / 1e3, color="tab:red", lw=0.8, ls="--",
-               label=f"threshold {units.format_power(threshold_w)}")
-    for i, (start, end) in enumerate(zip(windows["start"], windows["end"], strict=True)):
-        ax.axvspan(start, end, color="gold", alpha=0.3, lw=0,
-                   label="surplus window" if i == 0 else None)
-    ax.set_ylabel("surplus power [kW]")
-    ax.set_xlabel("time [UTC]")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
+    n = len(panels)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 4 if n == 1 else 1.2 + 2.2 * n),
+                             sharex=True, squeeze=False, constrained_layout=True)
+    for k, (ax, (name, surplus_w, windows)) in enumerate(zip(axes[:, 0], panels, strict=True)):
+        ax.plot(surplus_w.index, surplus_w.to_numpy() / 1e3, lw=0.8, color="tab:green",
+                label="surplus")
+        ax.axhline(threshold_w / 1e3, color="tab:red", lw=0.8, ls="--",
+                   label=f"threshold {units.format_power(threshold_w)}")
+        for i, (start, end) in enumerate(zip(windows["start"], windows["end"], strict=True)):
+            ax.axvspan(start, end, color="gold", alpha=0.3, lw=0,
+                       label="surplus window" if i == 0 else None)
+        ax.set_ylabel("surplus power [kW]")
+        ax.set_title(f"{name}: {title}" if n == 1 else name, fontsize=None if n == 1 else 9)
+        if k == 0:
+            ax.legend(loc="upper right", fontsize=8)
+        ax.grid(alpha=0.3)
+    if n > 1:
+        fig.suptitle(title)
+    axes[-1, 0].set_xlabel("time [UTC]")
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # an earlier plot survives a failure
     try:
         fig.savefig(tmp, dpi=110)
@@ -183,6 +192,32 @@ def _plot(path: Path, surplus_w, windows, threshold_w: float, title: str) -> Non
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)
+
+
+def _plot_panel(name: str, ser, first_day, plot_start: str | None, plot_days: float,
+                threshold_w: float, min_s: float, step_s: float) -> tuple:
+    """``(name, surplus, windows)`` of one panel of ``--plot``: the part of the surplus
+    series ``ser`` [W] that ``--plot-start`` / ``--plot-days`` select, and its windows
+    clipped to it."""
+    import pandas as pd
+
+    from greenhop.traces.windows import find_windows
+
+    if first_day is not None and not ser.index[0].normalize() <= first_day <= ser.index[-1]:
+        raise ConfigError(f"--plot-start {plot_start} is outside the series "
+                          f"({ser.index[0]:%Y-%m-%d} to {ser.index[-1]:%Y-%m-%d}); pick a "
+                          "day inside it")
+    part = ser if first_day is None else ser[ser.index >= first_day]
+    if len(part) and 0 < plot_days < (part.index[-1] - part.index[0]) / pd.Timedelta(days=1):
+        part = part[part.index < part.index[0] + pd.Timedelta(days=plot_days)]
+    if len(part) == 0:
+        raise ConfigError("--plot-start/--plot-days select no data; pick a day inside the "
+                          "series")
+    wins = find_windows(ser, threshold_w, min_s, step_s)
+    wins = wins[(wins["end"] > part.index[0]) & (wins["start"] <= part.index[-1])]
+    wins = wins.assign(start=wins["start"].clip(lower=part.index[0]),
+                       end=wins["end"].clip(upper=part.index[-1] + pd.Timedelta(seconds=step_s)))
+    return name, part, wins
 
 
 def _plot_start(text: str):
@@ -236,8 +271,9 @@ def windows(
                                  "mean_h, median_h, p10_h, p90_h (h), duty_factor (0-1), "
                                  "energy_kwh (kWh), ..."),
     plot: Path | None = typer.Option(None, "--plot", help="Write an image (.png, .svg or "
-                                     ".pdf) of surplus over time with the windows shaded, "
-                                     "e.g. out.png; its folder must exist."),
+                                     ".pdf) of surplus over time with the windows shaded "
+                                     "(with --site all, one panel per site), e.g. out.png; "
+                                     "its folder must exist."),
     plot_days: float | None = typer.Option(None, "--plot-days", help="Days shown in --plot, "
                                            "from --plot-start (days); 0 for all. Default: 14.",
                                            show_default=False),
@@ -254,7 +290,7 @@ def windows(
     import pandas as pd
 
     from greenhop.traces.tmy import YEARS
-    from greenhop.traces.windows import find_windows, fleet_complementarity, window_stats
+    from greenhop.traces.windows import fleet_complementarity, window_stats
 
     if plot is None:
         for option, value in (("--plot-days", plot_days), ("--plot-start", plot_start)):
@@ -334,24 +370,14 @@ def windows(
     if site == "all":
         comp = fleet_complementarity(pd.DataFrame(surplus), threshold_w, min_s, step_s)
     if plot is not None:
-        name, ser = next(iter(surplus.items()))
-        if first_day is not None and not ser.index[0].normalize() <= first_day <= ser.index[-1]:
-            raise ConfigError(f"--plot-start {plot_start} is outside the series "
-                              f"({ser.index[0]:%Y-%m-%d} to {ser.index[-1]:%Y-%m-%d}); pick a "
-                              "day inside it")
-        part = ser if first_day is None else ser[ser.index >= first_day]
-        if len(part) and 0 < plot_days < (part.index[-1] - part.index[0]) / pd.Timedelta(days=1):
-            part = part[part.index < part.index[0] + pd.Timedelta(days=plot_days)]
-        if len(part) == 0:
-            raise ConfigError("--plot-start/--plot-days select no data; pick a day inside the "
-                              "series")
-        wins = find_windows(ser, threshold_w, min_s, step_s)
-        wins = wins[(wins["end"] > part.index[0]) & (wins["start"] <= part.index[-1])]
-        wins = wins.assign(start=wins["start"].clip(lower=part.index[0]),
-                           end=wins["end"].clip(upper=part.index[-1]
-                                                + pd.Timedelta(seconds=step_s)))
-        _plot(plot, part, wins, threshold_w,
-              f"{name}: surplus and windows (>= {units.format_power(threshold_w)}, "
+        if 0 < plot_days * 86400.0 < step_s:  # less than one step draws an empty panel
+            raise ConfigError(f"--plot-days {plot_days:g} is shorter than one step "
+                              f"({units.format_duration(step_s)}); give at least "
+                              f"{step_s / 86400:.3g} days (0 for all)")
+        panels = [_plot_panel(name, ser, first_day, plot_start, plot_days, threshold_w, min_s,
+                              step_s) for name, ser in surplus.items()]
+        _plot(plot, panels, threshold_w,
+              f"surplus and windows (>= {units.format_power(threshold_w)}, "
               f">= {units.format_duration(min_s)})")
     if as_json:
         if len(stats) == 1 and site != "all":
