@@ -113,6 +113,11 @@ CASES = [
      r"sites\[0\]\.gpu_platform: unknown GPU platform"),
     ("site-no-coordinates", _set("sites/0/latitude", DELETE),
      r"sites\[0\]: site 'a' is not in the fleet"),
+    # the fleet file's spelling, copied into a new site: the key, not the missing latitude
+    ("site-fleet-spelling", lambda d: (_set("sites/0/latitude", DELETE)(d),
+                                       _set("sites/0/latitude_deg", 45.0)(d))[0],
+     r"sites\[0\]\.latitude_deg: unknown key; a scenario's \[\[sites\]\] spells it latitude "
+     r"\(the fleet file's \[\[site\]\] spells it latitude_deg\)"),
     ("site-duplicate", lambda d: d["sites"].append(dict(d["sites"][0])) or d,
      r"sites\[2\]\.name: site 'a' is defined twice"),
     ("site-bad-battery", _set("sites/0/battery", {"capacity": "-5kWh", "power": "1kW"}),

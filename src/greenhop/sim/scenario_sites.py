@@ -117,6 +117,20 @@ _SITE_FIELDS = {
 }
 
 
+_FLEET_SPELLINGS = {"latitude_deg": "latitude", "longitude_deg": "longitude",
+                    "pv": "pv_kwp", "wind": "wind_kw"}
+"""Keys of a fleet file's ``[[site]]`` and the key a scenario's ``[[sites]]`` spells them."""
+
+
+def _refuse_fleet_spelling(st: Table) -> None:
+    """Name a fleet file's key in a new site of a scenario (``latitude_deg`` copied from
+    fleet.toml) as the unknown key it is here, before a missing latitude is blamed."""
+    for key, ours in _FLEET_SPELLINGS.items():
+        if key in st.data:
+            raise ConfigError(f"{st.where(key)}: unknown key; a scenario's [[sites]] spells it "
+                              f"{ours} (the fleet file's [[site]] spells it {key})")
+
+
 def _platform_figures(name: str, where: str) -> tuple[float, float, float]:
     from greenhop.core.platforms import platform
 
@@ -229,6 +243,7 @@ def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> S
     try:
         if base is None:
             if "latitude_deg" not in kw or "longitude_deg" not in kw:
+                _refuse_fleet_spelling(st)
                 if not fleet_given:
                     raise ConfigError(
                         f"{st.path}: site '{name}' is not in the fleet: no [fleet] table is "
