@@ -113,7 +113,8 @@ BAD_CASES = [
     ([ln for i, ln in enumerate(GOOD) if i != 3], {}, "gap of 3600 s after 2023-06-01 "
                                                       "01:00:00+00:00"),
     ([ln for i, ln in enumerate(GOOD) if i not in (2, 3, 4)], {"gaps": "interpolate"},
-     "longer than the 3600 s interpolation limit"),
+     "longer than the 3600 s interpolation limit; add the missing rows, pass gaps='break' "
+     "(--gaps break) to end windows at gaps, or (from Python) raise max_gap_s"),
     (replace(1, "2023-06-01T00:00:00Z,"), {"gaps": "interpolate"}, "at the start of the trace"),
     (GOOD[:2], {}, "only one row"),
     (GOOD[:3], {}, "spans only 7200 s"),

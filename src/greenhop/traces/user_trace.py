@@ -366,8 +366,9 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
                                  f" of the trace ({full[a]}) cannot be interpolated; trim them")
             if length_s > max_gap_s:
                 raise TraceError(f"{path}: gap of {length_s:g} s from {full[a]} is longer than "
-                                 f"the {max_gap_s:g} s interpolation limit; raise max_gap_s, "
-                                 "or use gaps='break'")
+                                 f"the {max_gap_s:g} s interpolation limit; add the missing rows, "
+                                 "pass gaps='break' (--gaps break) to end windows at gaps, or "
+                                 "(from Python) raise max_gap_s")
         series = series.interpolate(method="time")
     elif gaps == "break":
         series = series[~np.isnan(values)]
