@@ -149,6 +149,26 @@ def test_inspect_empty_job_dir_is_a_runtime_error(tmp_path, capsys) -> None:
     assert "no complete checkpoint" in capsys.readouterr().err
 
 
+def test_inspect_names_a_folder_called_step_n_without_nine_digits(tmp_path, capsys) -> None:
+    """A folder ``step-1`` holding a manifest was "no complete checkpoint (step-* with a
+    verified MANIFEST.json)", which it matches as written: greenhop's name is 9 digits."""
+    from greenhop.cli.main import main
+
+    odd = tmp_path / "job" / "step-1"
+    odd.mkdir(parents=True)
+    (odd / "MANIFEST.json").write_text("{bad")
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "inspect", str(odd)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 2
+    assert "step-1 is not named as a greenhop checkpoint" in err and "step-000000001" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "inspect", str(odd.parent)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 1 and "a step-NNNNNNNNN folder, 9 digits" in err
+    assert "step-1 is not named as a greenhop checkpoint" in err
+
+
 def test_a_checkpoint_skipped_as_corrupt_never_takes_the_place_of_a_verified_one(tmp_path):
     """The newest checkpoint is damaged; the run resumes from the one before it and saves
     more. `--keep 2` then keeps two *verified* checkpoints (the one it resumed from and the

@@ -157,6 +157,20 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
     raise typer.Exit(code)
 
 
+def _not_a_step_name(name: str) -> str:
+    """Why ``name`` (``step-`` and digits, :func:`_looks_like_step`) is no checkpoint's."""
+    from greenhop.workload.checkpoint import step_dir_name
+
+    step = int(name[5:])
+    return (f"{name} is not named as a greenhop checkpoint: greenhop names them "
+            f"step-NNNNNNNNN, 9 digits (step {step} is {step_dir_name(step)})")
+
+
+def _looks_like_step(name: str) -> bool:
+    """``step-`` and digits: a checkpoint folder's name, or one mistyped (``step-1``)."""
+    return name.startswith("step-") and name[5:].isdigit()
+
+
 @workload_app.command("inspect")
 def inspect(
     path: Path = typer.Argument(
@@ -178,6 +192,8 @@ def inspect(
         what = "a pipe or a device" if is_pipe_or_device(path) else "a file"
         raise ConfigError(f"{path} is {what}; pass a checkpoint or job directory")
     target = path
+    if ck.parse_step_dir(path.name) is None and _looks_like_step(path.name):
+        raise ConfigError(f"{path}: {_not_a_step_name(path.name)}")
     if ck.parse_step_dir(path.name) is None:
         # damaged ones are skipped with a warning, as `run` skips them; none intact: exit 2;
         # unsafe content (a pickle): exit 1, as `run` does
@@ -185,9 +201,12 @@ def inspect(
             path, log=lambda msg: err.print(f"warning: {escape(msg)}", soft_wrap=True),
             strict=True)
         if target is None:  # a job that has not checkpointed yet: a state, not a mistake
+            odd = sorted(p.name for p in path.iterdir()
+                         if _looks_like_step(p.name) and ck.parse_step_dir(p.name) is None)
             raise CheckpointError(
-                f"{path} holds no complete checkpoint (step-* with a verified MANIFEST.json)"
-            )
+                f"{path} holds no complete checkpoint (a step-NNNNNNNNN folder, 9 digits, with "
+                "a verified MANIFEST.json)"
+                + (f"; {_not_a_step_name(odd[0])}" if odd else ""))
     try:
         info = ck.describe(target)
     except CheckpointError as exc:  # the checkpoint given is incomplete or corrupt
