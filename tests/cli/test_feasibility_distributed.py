@@ -51,6 +51,14 @@ def test_checkpoint_gives_the_params_through_the_preset(capsys):
     _, out, _ = run(capsys, "feasibility", "--checkpoint", "98GB", "--bandwidth", "1Gbps",
                     "--window", "2.5h", "--workers", "2", "--sync-every", "10", "--json")
     assert json.loads(out)["spread_params"] == pytest.approx(7e9)   # 98 GB / 14 B
+    _, out, _ = run(capsys, "feasibility", "--checkpoint", "98GB", "--bandwidth", "1Gbps",
+                    "--window", "2.5h", "--workers", "2", "--sync-every", "10", "--json",
+                    "--preset", "weights-bf16")
+    assert json.loads(out)["spread_params"] == pytest.approx(49e9)  # 98 GB / 2 B
+    # for one job the preset reads nothing of a size given in bytes: it was ignored, exit 0
+    code, _, err = run(capsys, "feasibility", "--checkpoint", "98GB", "--bandwidth", "1Gbps",
+                       "--window", "2.5h", "--preset", "weights-bf16")
+    assert code == 2 and "with --checkpoint alone it changes nothing" in err
 
 
 @pytest.mark.parametrize(("extra", "expect"), [

@@ -150,8 +150,10 @@ def _print_spread(r: dict) -> None:
 def feasibility(
     checkpoint: str | None = parse.option("--checkpoint", "SIZE", "checkpoint", "-c"),
     params: str | None = parse.option("--params", "COUNT", "params"),
-    preset_name: str = typer.Option("mixed-adam", "--preset", metavar="NAME",
-                                    help=parse.HELP["preset"]),
+    preset_given: str | None = typer.Option(None, "--preset", metavar="NAME",
+                                            help=parse.HELP["preset"] + " With --params, or "
+                                            "--checkpoint and --workers. Default: mixed-adam.",
+                                            show_default=False),
     bandwidth: str = parse.option("--bandwidth", "RATE", "bandwidth", "-b", default=...),
     window: str = parse.option("--window", "DURATION", "window", "-w", default=...),
     alpha: str | None = parse.option("--alpha", "SHARE", "alpha"),
@@ -188,6 +190,7 @@ def feasibility(
     pseudo-gradient exchange per outer step (ring all-reduce; feasible when it takes at
     most --sync-share of the H steps' compute time) and the move of one worker.
     """
+    preset_name = preset_given or "mixed-adam"
     size_b = parse.checkpoint_size(checkpoint, params, preset_name)
     link_bps = parse.rate_bps("--bandwidth", bandwidth, "1Gbps")
     window_s = parse.duration("--window", window, "2.5h")
@@ -200,6 +203,10 @@ def feasibility(
     dist = parse.distributed_options(workers=workers, sync_every=sync_every,
                                      step_time=step_time, sync_share=sync_share,
                                      sync_precision=sync_precision, worker_state=worker_state)
+    if preset_given is not None and params is None and dist is None:
+        raise ConfigError("--preset turns --params into checkpoint bytes (or, with --workers, "
+                          "the checkpoint into parameters); with --checkpoint alone it changes "
+                          "nothing: drop it, or give --params COUNT instead")
     result = evaluate(size_b, link_bps, window_s, **link.kwargs(), **energy.kwargs()).to_dict()
     result.update(link.kwargs(), **vars(energy), ideal=ideal)
     if params is not None:
