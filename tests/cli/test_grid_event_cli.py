@@ -105,6 +105,18 @@ def test_a_missing_database_is_a_one_line_error(capsys, tmp_path):
     assert code == 2 and "no run database here" in err
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "+3h", "--to", "+30min", "--limit", "20kW"], "--to: the event ends at or before"),
+    (["--from", "+1h", "--to", "+2h", "--limit", "20kWh"], "--limit: unknown power unit 'kWh'"),
+])
+def test_the_options_are_checked_before_the_database(capsys, tmp_path, args, message):
+    """A reversed interval or an energy given for a power were never reported where the
+    database was wrong too: only 'no run database here' was, then the next mistake."""
+    code, _out, err = run(capsys, "grid", "event", "--site", "a", *args, "--db",
+                          str(tmp_path / "none.db"))
+    assert code == 2 and message in err and "no run database" not in err, err
+
+
 @pytest.mark.parametrize(("event", "message"), [
     ('start = "2h"\nend = "1h"\nlimit = "30kW"', "grid.events[0].end: the event ends at or before"),
     ('start = "2h"\nduration = "1h"\nlimit = "1kW"', "below its base load"),

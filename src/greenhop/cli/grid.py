@@ -44,7 +44,10 @@ def event_command(
 ) -> None:
     """Send a demand-response event to a live run (stored in its database; the controller
     applies it at its next step). Prints the stored event as JSON."""
+    import time
+
     from greenhop.core.errors import ConfigError
+    from greenhop.core.grid_events import counts_from_origin, event_from_fields
     from greenhop.runtime.store import Store
     from greenhop.service.grid_events import file_event
 
@@ -64,10 +67,23 @@ def event_command(
     if limit is None and reduce is None and price is None:
         raise ConfigError("give --limit (e.g. 20kW), --reduce (e.g. 25%) or --price (per MWh), "
                           "or a price with either")
+    given = {k: v for k, v in fields.items() if v is not None}
+    times = ("from", "to", "announce")
+    if len({counts_from_origin(given[k]) for k in times if k in given}) > 1:
+        # some times count from the run's present, which only the database gives: their
+        # order is checked there; the other options are checked here all the same
+        checked = {**{k: v for k, v in given.items() if k not in times},
+                   "from": "+0s", "to": "+1h"}
+    else:
+        checked = given
+    try:  # the options before the database (units, the order of the times): the same
+        # checks file_event makes, on the wall clock where the run's is not yet read
+        event_from_fields("event", {"id": "check", **checked}, origin_unix_s=time.time())
+    except ConfigError as exc:
+        raise ConfigError(_as_options(str(exc))) from None
     store = Store.open(paths.regular_file(db, "--db"))
     try:
-        row = file_event(store, {k: v for k, v in fields.items() if v is not None},
-                         where="event")
+        row = file_event(store, given, where="event")
     except ConfigError as exc:  # the checks name the event's fields: name the options
         raise ConfigError(_as_options(str(exc))) from None
     finally:

@@ -142,6 +142,15 @@ def _float(value: int | float, where: str) -> float:
         raise ConfigError(f"{where}: the number {str(value)[:20]}... is out of range") from None
 
 
+def counts_from_origin(text: str) -> bool:
+    """Whether the time ``text`` is ``now`` or a duration after the origin (``14h``,
+    ``+14h``) rather than a date: anything that does not start as one (``YYYY-``), also a
+    duration of four digits such as ``1950s``."""
+    text = text.strip()
+    return text == "now" or text.startswith("+") or not (text[:4].isdigit()
+                                                         and text[4:5] == "-")
+
+
 def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> float:
     """A moment [s since the epoch] from an ISO 8601 time with a zone (``2023-06-01T14:00Z``),
     a number of seconds since the epoch, or a duration after ``origin_unix_s``
@@ -161,8 +170,7 @@ def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> floa
     text = value.strip()
     if text == "now" and origin_unix_s is not None:
         return float(origin_unix_s)
-    if text.startswith("+") or not (text[:4].isdigit() and text[4:5] == "-"):
-        # not a date (YYYY-...): a duration, also one of four digits such as "1950s"
+    if counts_from_origin(text):
         if origin_unix_s is None:
             raise ConfigError(f"{where}: {value!r} is a duration; give a UTC time such as "
                               "'2023-06-01T14:00:00Z'")
