@@ -86,6 +86,10 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
     assert code == 0
     # 7e9 params, 3 workers: 18.667 GB per worker; at 0.8 Gbit/s 186.71 s -> H >= 1,868.
     assert "| 7 B params | 1,868 | 188 |" in text
+    # one worker is not "1 workers"; a million parameters are not "0.001 B"
+    code, text, _ = run(capsys, "sync-map", "--models", "1M", "--workers", "1",
+                        "--bandwidths", "1Gbps:10Gbps")
+    assert code == 0 and ", 1 worker:" in text and "| 1 M params |" in text
     assert out.is_file() and out.stat().st_size > 10_000
     code, _, err = run(capsys, "sync-map", "--models", "seven")
     assert code == 2 and "--models" in err

@@ -189,6 +189,11 @@ def test_unit_error_is_a_config_error() -> None:
         (units.format_duration, 86400.0 * 3, "3 d"),
         (units.format_duration, -90.0, "-1 min 30 s"),
         (units.format_duration, math.inf, "never"),
+        (units.format_params, 7e9, "7 B"),  # the sync table's 1e6 read "0.001 B"
+        (units.format_params, 1e6, "1 M"),
+        (units.format_params, 1.3e9, "1.3 B"),
+        (units.format_params, 1e15, "1000 T"),  # it read "1e+06 B"
+        (units.format_params, 12.0, "12"),
     ],
 )
 def test_format(formatter, value: float, text: str) -> None:

@@ -353,7 +353,8 @@ def sync_map(
                           "--models, --step-time and --sync-share")
     lo, hi = np.ceil(np.log10(bw_range[0]) - 1e-9), np.floor(np.log10(bw_range[1]) + 1e-9)
     decades = [10.0 ** e for e in np.arange(lo, hi + 1)] or list(bw_range)
-    typer.echo(f"smallest sync interval H [inner steps], {dist.workers} workers:")
+    typer.echo(f"smallest sync interval H [inner steps], {dist.workers} "
+               f"worker{'' if dist.workers == 1 else 's'}:")
     typer.echo(sync_table(counts, decades, dist.workers, **model))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

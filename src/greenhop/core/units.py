@@ -284,6 +284,13 @@ def format_size(size_bytes: float, digits: int = 3) -> str:
     return _scaled(float(size_bytes), steps, digits)
 
 
+def format_params(count: float, digits: int = 4) -> str:
+    """Format a parameter count with the prefix model sizes are named by:
+    ``7e9 -> "7 B"``, ``1e6 -> "1 M"``, ``1.5e12 -> "1.5 T"``."""
+    steps = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    return _scaled(float(count), steps, digits).rstrip()
+
+
 def format_rate(rate_bps: float, digits: int = 3) -> str:
     """Format bit/s with a decimal prefix: ``1e9 -> "1 Gbit/s"``."""
     if math.isinf(rate_bps):
