@@ -18,8 +18,9 @@ import pytest
 
 from greenhop.core.errors import TransferError
 from greenhop.runtime.agent import ROUTES, SiteAgent, build_app
+from greenhop.runtime.agent_client import list_remote, set_peers
 from greenhop.runtime.auth import Credentials, write_secret
-from greenhop.runtime.transfer import fetch_via, list_remote, pull_checkpoint, set_peers
+from greenhop.runtime.transfer import fetch_via, pull_checkpoint
 from greenhop.workload import latest_complete, save_checkpoint, weights_sha256
 
 torch = pytest.importorskip("torch")

@@ -18,7 +18,8 @@ from greenhop.policies.base import Capabilities, PolicyBase
 from greenhop.runtime.memory import InMemoryExecutor
 from greenhop.runtime.power import PowerSource, TraceReplaySource
 from greenhop.runtime.states import PHASES, TRANSITIONS, StateError, check_transition
-from greenhop.runtime.store import SCHEMA_VERSION, RunLockedError, Store, StoreError
+from greenhop.runtime.store import SCHEMA_VERSION, Store
+from greenhop.runtime.store_errors import RunLockedError, StoreError
 
 
 def _migrations(ctl) -> list[list]:

@@ -71,8 +71,8 @@ def finished_run(d: Path) -> tuple[Path, Path, Path]:
     logs it)."""
     import shutil
 
+    from greenhop.runtime.event_log import export_events
     from greenhop.runtime.memory import InMemoryExecutor
-    from greenhop.runtime.store import export_events
 
     sc = d / "sc.toml"
     shutil.copy(LIVE, sc)

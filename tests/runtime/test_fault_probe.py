@@ -189,7 +189,8 @@ def test_a_resume_with_other_job_settings_is_refused_and_writes_nothing(tmp_path
 def test_a_start_racing_one_that_has_not_written_its_pid_yet_says_so(tmp_path):
     """Two starts at once: the one refused while the other holds the lock but has not
     recorded its pid yet is told that a controller is starting, not `pid None`."""
-    from greenhop.runtime.store import RunLockedError, Store
+    from greenhop.runtime.store import Store
+    from greenhop.runtime.store_errors import RunLockedError
 
     db = tmp_path / "run.db"
     first = Store.open(db, create=True)

@@ -15,9 +15,10 @@ from test_controller_kit import LIVE, finished_run, inputs
 from greenhop.cli.main import main
 from greenhop.core.errors import ConfigError
 from greenhop.policies import make_policy
+from greenhop.runtime.event_log import read_events
 from greenhop.runtime.ledger import Ledger
 from greenhop.runtime.replay import partial_last_line, replay_decisions
-from greenhop.runtime.store import Store, read_events
+from greenhop.runtime.store import Store
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from test_controller_kit import memory_controller
 
 from greenhop.cli.main import main
 from greenhop.runtime.memory import InMemoryExecutor
-from greenhop.runtime.store import DamagedDatabase
+from greenhop.runtime.store_errors import DamagedDatabase
 
 
 def _digest(path) -> str:

@@ -21,12 +21,8 @@ from test_controller_kit import (
 )
 
 from greenhop.runtime.memory import InMemoryExecutor
-from greenhop.runtime.store import (
-    SCHEMA_VERSION,
-    DamagedDatabase,
-    NotARunDatabase,
-    check_schema,
-)
+from greenhop.runtime.store import SCHEMA_VERSION, check_schema
+from greenhop.runtime.store_errors import DamagedDatabase, NotARunDatabase
 from greenhop.runtime.workdir import Workdir
 
 

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from greenhop.cli.main import main
-from greenhop.runtime.store import DamagedDatabase, DatabaseFailure, Store, _failure
+from greenhop.runtime.store import Store
+from greenhop.runtime.store_errors import DamagedDatabase, DatabaseFailure, failure
 
 
 def _damaged_run_db(tmp_path):
@@ -51,9 +52,9 @@ def test_a_damaged_database_is_one_line_exit_2_and_left_as_it_is(tmp_path, capsy
 
 def test_a_failing_disk_is_a_store_error_the_code_can_still_catch_as_sqlite(tmp_path):
     # "database or disk is full" and a damaged page, as SQLite raises them
-    full = _failure(tmp_path / "run.db", sqlite3.OperationalError("database or disk is full"))
+    full = failure(tmp_path / "run.db", sqlite3.OperationalError("database or disk is full"))
     assert isinstance(full, DatabaseFailure) and isinstance(full, sqlite3.OperationalError)
     assert "run the same command again" in str(full) and str(tmp_path) in str(full)
-    bad = _failure(tmp_path / "run.db",
+    bad = failure(tmp_path / "run.db",
                    sqlite3.DatabaseError("database disk image is malformed"))
     assert isinstance(bad, DamagedDatabase) and isinstance(bad, sqlite3.DatabaseError)

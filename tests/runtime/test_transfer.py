@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 import greenhop.workload as wl
 from greenhop.core.errors import TransferError
 from greenhop.runtime.agent import Faults, SiteAgent
-from greenhop.runtime.transfer import Storage, list_remote, pull_checkpoint
+from greenhop.runtime.agent_client import list_remote
+from greenhop.runtime.transfer import pull_checkpoint
+from greenhop.runtime.transfer_storage import Storage
 
 CHUNK_BYTES = 128 * 1024  # as in conftest.py
 

@@ -13,7 +13,8 @@ import pytest
 from greenhop.cli.main import main
 from greenhop.core.errors import TransferError
 from greenhop.runtime.agent import SiteAgent
-from greenhop.runtime.transfer import fetch_via, list_remote, pull_checkpoint
+from greenhop.runtime.agent_client import list_remote
+from greenhop.runtime.transfer import fetch_via, pull_checkpoint
 from greenhop.workload import latest_complete, save_checkpoint, weights_sha256
 
 torch = pytest.importorskip("torch")

@@ -190,7 +190,8 @@ def test_the_event_stream_delivers_every_event_in_order(client, run_db):
 
 
 def test_the_event_stream_matches_the_exported_log(client, run_db, tmp_path):
-    from greenhop.runtime.store import Store, export_events, read_events
+    from greenhop.runtime.event_log import export_events, read_events
+    from greenhop.runtime.store import Store
 
     st = Store.open(run_db)
     try:

@@ -84,9 +84,9 @@ def test_replay_reproduces_the_decisions_of_a_run_with_operator_actions(drained,
     from test_controller_kit import inputs
 
     from greenhop.policies import make_policy
+    from greenhop.runtime.event_log import read_events
     from greenhop.runtime.ledger import Ledger
     from greenhop.runtime.replay import replay_decisions
-    from greenhop.runtime.store import read_events
 
     sc, inp = inputs()
     res = replay_decisions(Ledger(inp), make_policy(sc.policies[0]), read_events(drained))

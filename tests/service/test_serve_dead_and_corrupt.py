@@ -16,7 +16,7 @@ from servicekit import edited_copy, free_port, memory_run, served
 
 from greenhop.cli.main import main
 from greenhop.runtime import store as store_mod
-from greenhop.runtime.store import DatabaseBusy
+from greenhop.runtime.store_errors import DatabaseBusy
 from greenhop.service.data import RunReader
 from greenhop.service.figures import placement_figure
 from greenhop.service.outputs import scan_outputs

@@ -277,7 +277,7 @@ def peers(
     """Set the agents the agent at URL may pull from (an agent with a token pulls from none
     until told; `greenhop run` tells them itself). Replaces the list it had."""
     from greenhop.runtime.agent import normalize_url
-    from greenhop.runtime.transfer import set_peers
+    from greenhop.runtime.agent_client import set_peers
 
     for u in (url, *peer):
         normalize_url(u)  # a malformed URL is named before anything is sent
@@ -294,7 +294,7 @@ def list_(
 ) -> None:
     """List the complete checkpoints an agent holds for JOB, newest first (JSON)."""
     from greenhop.runtime.agent import check_job_name
-    from greenhop.runtime.transfer import list_remote
+    from greenhop.runtime.agent_client import list_remote
 
     check_job_name(job)
     typer.echo(json.dumps(list_remote(source, job, credentials=_credentials(token_file, tls_ca)),

@@ -112,9 +112,9 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
 
 def _events_unless_starting(log: Path) -> list[dict]:
     """The events of the run database or events.jsonl ``log``
-    (:func:`~greenhop.runtime.store.read_events`); a log a starting run has not written yet
+    (:func:`~greenhop.runtime.event_log.read_events`); a log a starting run has not written yet
     (no file, no tables, no run-start event) is :func:`refuse_if_starting`'s error."""
-    from greenhop.runtime.store import read_events
+    from greenhop.runtime.event_log import read_events
 
     with unless_starting(log):
         events = read_events(log)

@@ -386,7 +386,7 @@ def run_command(
         err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "
                   f"{len(inp.jobs)} jobs, policy {ctl.cfg.policy_name}, time scale "
                   f"{time_scale:g}x), database {db}; `greenhop status --db {db}` shows it")
-        from greenhop.runtime.store import export_events
+        from greenhop.runtime.event_log import export_events
 
         def write_outputs(summary: dict) -> dict:
             summary["decision_ms_mean"] = (1e3 * float(np.mean(ctl.decision_wall_s))

@@ -26,7 +26,7 @@ def unless_starting(path: Path):
     """Read the run database or log ``path`` inside: one a starting run has not made yet
     (no file, or a database without its tables) is :func:`refuse_if_starting`'s error,
     and otherwise the reader's own."""
-    from greenhop.runtime.store import NotARunDatabase
+    from greenhop.runtime.store_errors import NotARunDatabase
 
     if not path.exists():
         refuse_if_starting(path)

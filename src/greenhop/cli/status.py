@@ -23,7 +23,7 @@ def _agent_health(url: str | None, timeout_s: float = 1.0) -> str:
     """``"ok"`` when the agent at ``url`` answers its health check, else why not."""
     if not url:
         return "none"
-    from greenhop.runtime.transfer import probe_agent
+    from greenhop.runtime.agent_client import probe_agent
 
     return probe_agent(url, timeout_s)
 

@@ -46,7 +46,8 @@ from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
 from greenhop.runtime.states import DECIDABLE, check_transition
-from greenhop.runtime.store import DamagedDatabase, DatabaseGone, Store, event_body
+from greenhop.runtime.store import Store, event_body
+from greenhop.runtime.store_errors import DamagedDatabase, DatabaseGone
 
 MAX_ATTEMPTS = 6
 """Failed attempts of one phase in a row (a transfer to a dead agent, a trainer that

@@ -44,8 +44,9 @@ from typing import Any
 from greenhop.core.errors import CheckpointError, ConfigError, RuntimeFailure, require
 from greenhop.core.names import check_name
 from greenhop.runtime.agent import SiteAgent
+from greenhop.runtime.agent_client import set_peers
 from greenhop.runtime.auth import Credentials, new_token
-from greenhop.runtime.transfer import fetch_via, set_peers
+from greenhop.runtime.transfer import fetch_via
 from greenhop.workload import checkpoint as ck
 from greenhop.workload.diloco import (
     ENV_CONFIG,

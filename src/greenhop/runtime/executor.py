@@ -313,7 +313,7 @@ class LocalExecutor(Executor):
     def _connect_remote(self, site: str) -> tuple[int, str]:
         """An agent an operator started (``greenhop agent serve``): check that it answers
         with the run's token; its pid is the one it reports (on its own machine)."""
-        from greenhop.runtime.transfer import agent_health
+        from greenhop.runtime.agent_client import agent_health
 
         url = self.remote[site]
         try:
@@ -326,7 +326,7 @@ class LocalExecutor(Executor):
 
     def _register_peers(self) -> None:
         """Tell every agent which agents belong to this run (the only ones it pulls from)."""
-        from greenhop.runtime.transfer import set_peers
+        from greenhop.runtime.agent_client import set_peers
 
         urls = [u for _, u in self.agents.values()]
         for site, (proc, url) in self.agents.items():
@@ -341,7 +341,7 @@ class LocalExecutor(Executor):
     def ensure_agent(self, site):
         proc, url = self.agents[site]
         if proc is None:  # an operator's agent: it must answer; never restarted from here
-            from greenhop.runtime.transfer import agent_health
+            from greenhop.runtime.agent_client import agent_health
 
             health = agent_health(url, 10.0, credentials=self.creds)
             return int(health.get("pid") or 0), url
@@ -541,7 +541,7 @@ class LocalExecutor(Executor):
     def manifests(self, job, site):
         import hashlib
 
-        from greenhop.runtime.transfer import list_remote
+        from greenhop.runtime.agent_client import list_remote
         from greenhop.workload.checkpoint import MANIFEST, list_checkpoints
 
         check_name("job", job)

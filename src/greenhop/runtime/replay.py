@@ -102,7 +102,7 @@ ACCEPTED_KINDS = ("place", "migrate", "suspend", "resume", "scale")
 
 def where(ev: dict) -> str:
     """Where event ``ev`` is, for a message: its ``where`` (``FILE:LINE``, set by
-    :func:`~greenhop.runtime.store.read_events`) or ``event SEQ (KIND)``."""
+    :func:`~greenhop.runtime.event_log.read_events`) or ``event SEQ (KIND)``."""
     return ev.get("where") or f"event {ev.get('seq', '?')} ({ev.get('kind')})"
 
 
@@ -180,7 +180,7 @@ def restore(ledger: Ledger, obs: ObsBody) -> None:
 def partial_last_line(path: str | Path) -> int | None:
     """The number of the last line of the JSON-lines log at ``path`` when it is part of an
     event cut off with no newline after it, which
-    :func:`~greenhop.runtime.store.read_events` drops (a log cut off, or still being
+    :func:`~greenhop.runtime.event_log.read_events` drops (a log cut off, or still being
     written); None when nothing was dropped (a run database, a log ending in a newline or in
     a whole event)."""
     try:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import sqlite3
 import time
@@ -44,8 +43,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from greenhop.core.errors import ConfigError, RuntimeFailure, shown
+from greenhop.core.errors import ConfigError
 from greenhop.core.filelock import is_held, try_lock
+from greenhop.runtime.state_checks import check_state, known_phases
+from greenhop.runtime.store_errors import (
+    DamagedDatabase,
+    DatabaseGone,
+    DuplicateEventId,
+    NotARunDatabase,
+    RunLockedError,
+    StoreError,
+    busy,
+    failure,
+    is_busy,
+)
 
 SCHEMA_VERSION = 2
 """The schema this code reads and writes."""
@@ -105,71 +116,6 @@ CREATE TABLE IF NOT EXISTS grid_events (
 """
 
 
-class DuplicateEventId(ConfigError):
-    """A grid event's id that the run already has."""
-
-
-class StoreError(RuntimeFailure):
-    """The database cannot be used (busy, another schema, inconsistent)."""
-
-
-class RunLockedError(StoreError):
-    """Another controller owns this database."""
-
-
-class NotARunDatabase(ConfigError, StoreError):
-    """The file is not a greenhop run database this greenhop can read (another SQLite
-    file, tables missing, an older or newer schema): a user mistake, exit code 2."""
-
-
-class DatabaseFailure(StoreError, sqlite3.OperationalError):
-    """The database failed a read or a write (its disk full, an I/O error, busy too long):
-    exit code 1; the same command resumes once the cause is gone. Still an
-    ``sqlite3.OperationalError``, for the code that expects one."""
-
-
-class DatabaseBusy(DatabaseFailure):
-    """Another process holds the database's lock (an exclusive transaction, a tool): exit
-    code 1; the same command works once it lets go."""
-
-
-class DamagedDatabase(ConfigError, StoreError, sqlite3.DatabaseError):
-    """A page of the file is damaged (malformed, text that is not UTF-8): exit code 2."""
-
-
-class DatabaseGone(StoreError):
-    """The owner's database file was deleted or replaced while the run was live: what it
-    writes would be lost with the open, unlinked file, so the run stops."""
-
-
-_DAMAGED = ("malformed", "could not decode", "not a database")
-_BUSY = (5, 6)
-"""SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock."""
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return (code is not None and code & 0xFF in _BUSY) or "database is locked" in str(exc)
-
-
-def _busy(path: Path) -> DatabaseBusy:
-    return DatabaseBusy(f"{path}: busy: held by another process; try again")
-
-
-def _failure(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
-    """``exc`` as one line naming the file, for the user."""
-    if _is_busy(exc):
-        return _busy(path)
-    what = str(exc).split(" with text ")[0][:200]  # not the damaged text itself
-    if any(m in what.lower() for m in _DAMAGED):
-        return DamagedDatabase(
-            f"{path}: the run database is damaged ({what}); restore it from a copy, or start "
-            "a new run with another --db (nothing was changed)")
-    return DatabaseFailure(
-        f"{path}: the run database failed ({what}); free disk space or end what holds the "
-        "file, then run the same command again: the run resumes from its last step")
-
-
 @contextlib.contextmanager
 def _guard(path: Path):
     try:
@@ -177,12 +123,13 @@ def _guard(path: Path):
     except sqlite3.DatabaseError as exc:
         if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
             raise  # constraints and programming errors are the code's own business
-        raise _failure(path, exc) from exc
+        raise failure(path, exc) from exc
 
 
 class _GuardedCursor(sqlite3.Cursor):
-    """A cursor whose database errors name the file (:func:`_failure`): a damaged page
-    or a full disk found anywhere in the run is one line, not a traceback."""
+    """A cursor whose database errors name the file
+    (:func:`~greenhop.runtime.store_errors.failure`): a damaged page or a full disk found
+    anywhere in the run is one line, not a traceback."""
 
     def execute(self, *args):
         with _guard(self.connection.db_path):
@@ -245,8 +192,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as exc:
         con.close()
-        if _is_busy(exc):
-            raise _busy(path) from None
+        if is_busy(exc):
+            raise busy(path) from None
         raise _not_a_run(path, exc) from None
     return con
 
@@ -267,8 +214,8 @@ def check_schema(con: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         # a guarded connection's error says what SQLite said in its cause
         cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
-        if _is_busy(cause):
-            raise _busy(path) from None
+        if is_busy(cause):
+            raise busy(path) from None
         raise _not_a_run(path, cause) from None
     try:
         version = None if row is None else int(row[0])
@@ -358,117 +305,6 @@ def event_body(path: Path, seq, kind: str, text) -> dict[str, Any]:
         raise DamagedDatabase(f"{path}: event {seq} ({kind}): the body is not a JSON object; "
                               "restore the database from a copy")
     return body
-
-
-def _known_phases(path: Path, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
-    """``rows`` of the jobs table, each with a phase of :data:`~greenhop.runtime.states.
-    PHASES`; another phase (a damaged or hand-edited file) is a :class:`DamagedDatabase`
-    naming the job: no code path handles it, so the job would be stranded silently."""
-    from greenhop.runtime.states import PHASES
-
-    for r in rows:
-        if r["phase"] not in PHASES:
-            raise DamagedDatabase(
-                f"{path}: job {r['name']!r} has an unknown phase {r['phase']!r} (one of "
-                f"{', '.join(PHASES)} expected); restore the database from a copy "
-                "(nothing was changed)")
-    return rows
-
-
-RUN_STATUSES = ("live", "stopped", "done", "failed")
-"""The statuses a controller records in ``run.status``."""
-_NO_SITE_PHASES = ("pending", "queued")
-"""Job phases before a job is placed: the only ones without a site."""
-
-# (column, kind, may be NULL) of each table, as the controller writes them; kinds:
-# "text", "int" (>= 0), "step" (>= -1), "pos" (a number > 0), "num" (a finite number)
-_RUN_COLUMNS = (
-    ("scenario", "text", False), ("scenario_sha256", "text", False),
-    ("policy", "text", False), ("time_scale", "pos", False), ("status", "text", False),
-    ("owner_pid", "int", True), ("step", "int", False), ("decided_step", "step", False),
-    ("n_steps", "int", False), ("started_unix_s", "num", False),
-    ("updated_unix_s", "num", False), ("ledger", "text", True), ("run_id", "text", True),
-    ("error", "text", True), ("heartbeat_unix_s", "num", True))
-_SITE_COLUMNS = (
-    ("idx", "int", False), ("name", "text", False), ("agent_url", "text", True),
-    ("agent_pid", "int", True), ("renewable_w", "num", True), ("surplus_w", "num", True),
-    ("agent_started_unix_s", "num", True), ("agent_restarts", "int", False))
-_JOB_COLUMNS = (
-    ("name", "text", False), ("phase", "text", False), ("site", "int", True),
-    ("dest", "int", True), ("token", "int", False), ("trainer_pid", "int", True),
-    ("trainer_start", "text", True), ("trainer_token", "int", True),
-    ("real_step", "int", False), ("total_steps", "int", False), ("move_kind", "text", True),
-    ("move_started_unix_s", "num", True), ("save_s", "num", True),
-    ("transfer_s", "num", True), ("restore_s", "num", True), ("move_bytes", "num", True),
-    ("attempts", "int", False), ("expect_step", "int", True),
-    ("retry_at_unix_s", "num", True), ("error", "text", True),
-    ("failed_from", "text", True))
-_KINDS = {"text": "text", "int": "a whole number >= 0", "step": "a whole number >= -1",
-          "pos": "a number > 0", "num": "a finite number"}
-
-
-def _fits(kind: str, v) -> bool:
-    """Whether the value ``v`` read from SQLite is of ``kind`` (see :data:`_KINDS`)."""
-    if kind == "text":
-        return isinstance(v, str)
-    if kind in ("int", "step"):
-        return isinstance(v, int) and v >= (0 if kind == "int" else -1)
-    return (isinstance(v, int | float) and math.isfinite(v)
-            and (kind == "num" or v > 0))
-
-
-def _bad_value(path: Path, table: str, row: str, column: str, what: str) -> DamagedDatabase:
-    """The error for a stored value the controller cannot have written."""
-    return DamagedDatabase(f"{path}: table {table}, row {row}, column {column}: {what}; "
-                           "restore the database from a copy (nothing was changed)")
-
-
-def _check_columns(path: Path, table: str, row: str, r: sqlite3.Row, columns) -> None:
-    for column, kind, nullable in columns:
-        v = r[column]
-        if v is None and nullable:
-            continue
-        if not _fits(kind, v):
-            raise _bad_value(path, table, row, column,
-                             f"{shown(v)} is not {_KINDS[kind]}"
-                             + (" or NULL" if nullable else ""))
-
-
-def check_state(path: Path, run: sqlite3.Row | None, sites: list[sqlite3.Row],
-                jobs: list[sqlite3.Row]) -> None:
-    """Refuse a run's stored state that its controller cannot have written (a damaged or
-    hand-edited file): a :class:`DamagedDatabase` (exit code 2) naming the table, the row
-    and the column. Checked are each value's type and range, the run's status, every job's
-    phase (:func:`_known_phases`) and its site and destination (an index of ``sites``; a
-    placed job has a site). ``greenhop status`` and a resumed run read the file through it,
-    so what they show or act on is what a controller wrote."""
-    if run is not None:
-        _check_columns(path, "run", "1", run, _RUN_COLUMNS)
-        if run["status"] not in RUN_STATUSES:
-            raise _bad_value(path, "run", "1", "status",
-                             f"{shown(run['status'])} is not a run status (one of "
-                             f"{', '.join(RUN_STATUSES)} expected)")
-        if run["step"] > run["n_steps"]:
-            raise _bad_value(path, "run", "1", "step", f"{run['step']} is past the run's "
-                             f"{run['n_steps']} steps (column n_steps)")
-    for i, r in enumerate(sites):
-        _check_columns(path, "sites", f"idx {r['idx']!r}", r, _SITE_COLUMNS)
-        if r["idx"] != i:  # jobs name their site by its place in this table
-            raise _bad_value(path, "sites", f"idx {r['idx']}", "idx",
-                             f"{r['idx']} where {i} is expected (the sites are numbered "
-                             "0, 1, ... in order)")
-    for r in jobs:
-        row = f"name {r['name']!r}"
-        _check_columns(path, "jobs", row, r, _JOB_COLUMNS)
-        _known_phases(path, [r])
-        for column in ("site", "dest"):
-            if r[column] is not None and r[column] >= len(sites):
-                raise _bad_value(path, "jobs", row, column,
-                                 f"{r[column]} is not a site of this run (0..{len(sites) - 1}"
-                                 f" expected: {', '.join(s['name'] for s in sites)})")
-        if r["site"] is None and r["phase"] not in _NO_SITE_PHASES:
-            raise _bad_value(path, "jobs", row, "site",
-                             f"NULL, but a job in phase {r['phase']!r} has a site")
 
 
 class Store:
@@ -601,7 +437,7 @@ class Store:
         return self.con.execute("SELECT * FROM run WHERE id = 1").fetchone()
 
     def jobs(self) -> list[sqlite3.Row]:
-        return _known_phases(self.path,
+        return known_phases(self.path,
                              self.con.execute("SELECT * FROM jobs ORDER BY idx").fetchall())
 
     def jobs_in_phase(self, phase: str) -> list[sqlite3.Row]:
@@ -614,7 +450,7 @@ class Store:
             names = [r["name"] for r in self.jobs()]
             raise ConfigError(f"unknown job {name!r} in {self.path}; jobs of this run: "
                               f"{', '.join(names) or 'none'}")
-        return _known_phases(self.path, [row])[0]
+        return known_phases(self.path, [row])[0]
 
     def sites(self) -> list[sqlite3.Row]:
         return self.con.execute("SELECT * FROM sites ORDER BY idx").fetchall()
@@ -729,78 +565,3 @@ def _tx(con: sqlite3.Connection):
         raise
     else:
         con.execute("COMMIT")
-
-
-def export_events(store: Store, out: str | Path) -> Path:
-    """Write the event log as JSON lines (one event per line, in order) to ``out``."""
-    p = Path(out)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for ev in store.events():
-            fh.write(json.dumps(ev, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-    return p
-
-
-def _refuse_metrics(p: Path, text: str) -> None:
-    """Raise a ConfigError when ``text``, given as an event log, is one JSON document with a
-    table of policies: a metrics.json (``greenhop run`` writes it beside the log)."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        return
-    if isinstance(doc, dict) and isinstance(doc.get("policies"), dict):
-        raise ConfigError(f"{p}: not an event log (this looks like a metrics.json); pass "
-                          "run.db or events.jsonl")
-
-
-def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a run database (``.db``, read-only) or an exported log (``.jsonl``),
-    each with ``where`` added: ``FILE:LINE``, or ``DB: event SEQ (KIND)``, for messages
-    about it."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{p}: no such event log; pass a run database or its events.jsonl")
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a directory; pass a run database (run.db) or its "
-                          "events.jsonl")
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read this event log ({exc.strerror})") from None
-    if head.startswith(b"SQLite format 3"):
-        st = Store.open(p, read_only=True)
-        try:
-            return [{**ev, "where": f"{p}: event {ev['seq']} ({ev['kind']})"}
-                    for ev in st.events()]
-        finally:
-            st.close()
-    out = []
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a run database or a JSON-lines event log") from None
-    lines = text.splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if out and n == len(lines) and not text.endswith("\n"):
-                break  # a log cut off (or still being written) inside its last event
-            if not out:
-                _refuse_metrics(p, text)
-            raise ConfigError(f"{p}:{n}: not a JSON event ({exc.msg}); the log is damaged") \
-                from None
-        if not (isinstance(ev, dict) and isinstance(ev.get("kind"), str)
-                and isinstance(ev.get("step"), int) and isinstance(ev.get("body"), dict)):
-            if not out:
-                _refuse_metrics(p, text)
-            raise ConfigError(f"{p}:{n}: not a greenhop event (needs kind, step and body); "
-                              "pass a run database or the events.jsonl it exported")
-        out.append({**ev, "where": f"{p}:{n}"})
-    return out

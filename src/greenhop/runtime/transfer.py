@@ -19,7 +19,7 @@ For every file listed in the remote manifest the receiver
 
 Verified chunks are written by a helper thread while the next one arrives, with
 ``O_DIRECT`` where the file system and the alignment allow (see
-:class:`ReceiveFile`).
+:class:`~greenhop.runtime.transfer_storage.ReceiveFile`).
 
 Only when every file verifies is the manifest written and the staging
 directory renamed into place: the destination never holds a partial checkpoint,
@@ -40,7 +40,8 @@ Two pulls of one checkpoint into one directory run one at a time, across process
 too: each holds the file lock ``.incoming-<name>.lock`` beside the staging directory
 (:func:`greenhop.core.filelock.hold_lock`, removed again when the pull ends), and the
 second, once it has it, finds the checkpoint committed and skips it.
-Destination writes go through :class:`Storage` so tests can inject a full disk.
+Destination writes go through :class:`~greenhop.runtime.transfer_storage.Storage` so
+tests can inject a full disk.
 """
 
 from __future__ import annotations
@@ -50,32 +51,29 @@ import errno
 import hashlib
 import json
 import mmap
-import os
 import shutil
-import ssl
 import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from greenhop.core.errors import CheckpointError, ConfigError, TransferError
 from greenhop.core.filelock import hold_lock, release_lock
 from greenhop.core.units import format_size
-from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, agent_url_parts
+from greenhop.runtime.agent import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
+from greenhop.runtime.agent_client import Remote, list_checkpoints, message, why
 from greenhop.runtime.auth import Credentials
+from greenhop.runtime.transfer_storage import DIRECT_ALIGN_BYTES, Storage
 from greenhop.workload import checkpoint as ck
-from greenhop.workload.atomic_files import fsync_dir, write_atomic
 
 FLUSH_BYTES = 64 * 1024 * 1024
 """Received bytes between background write-backs of the file being received [B]."""
-DIRECT_ALIGN_BYTES = 4096
-"""Alignment of offsets, lengths and buffers of ``O_DIRECT`` writes [B]."""
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 """Transfer chunk [B]: the unit of per-chunk SHA-256 checks and of re-sending."""
 
@@ -94,132 +92,6 @@ class CorruptAtSource(TransferError):
 
 class ForeignCheckpoint(TransferError):
     """The source offered a checkpoint whose manifest the controller never recorded."""
-
-
-class Storage:
-    """Where the receiver writes (the real local file system). Subclass to inject faults."""
-
-    def free_bytes(self, path: Path) -> int:
-        """Free space on the file system holding ``path`` [B]."""
-        return shutil.disk_usage(path).free
-
-    def open_at(self, path: Path, offset: int) -> BinaryIO:
-        """Open ``path`` for writing, truncated to ``offset`` bytes, positioned there
-        (a :class:`ReceiveFile`)."""
-        return ReceiveFile(path, offset)  # type: ignore[return-value]
-
-    def write_back(self, fh: BinaryIO) -> None:
-        """Start writing ``fh``'s data to disk (from a helper thread, during the transfer)."""
-        os.fdatasync(fh.fileno())
-
-    def sync(self, fh: BinaryIO) -> None:
-        fh.flush()
-        os.fsync(fh.fileno())
-
-    def write_file(self, directory: Path, name: str, data: bytes) -> None:
-        write_atomic(directory, name, [data])
-
-    def commit(self, staging: Path, final: Path) -> None:
-        """Atomically move the verified ``staging`` directory to ``final``.
-
-        What ``final`` held is replaced only when it is this very checkpoint (the same
-        manifest: a pull done again); anything else there (another checkpoint under this
-        name, a file) is kept as ``foreign-<name>-<ns>`` beside it, never deleted."""
-        fsync_dir(staging)
-        old = None
-        if final.exists() or final.is_symlink():
-            if _same_manifest(final, staging):
-                old = final.with_name(f".old-{final.name}-{os.getpid()}")
-                os.rename(final, old)
-            else:
-                ck.set_aside(final, "foreign")
-        os.rename(staging, final)
-        fsync_dir(final.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _same_manifest(a: Path, b: Path) -> bool:
-    """Whether directories ``a`` and ``b`` hold byte-identical manifests (the same
-    checkpoint)."""
-    try:
-        return (a.is_dir() and not a.is_symlink()
-                and (a / ck.MANIFEST).read_bytes() == (b / ck.MANIFEST).read_bytes())
-    except OSError:
-        return False
-
-
-def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
-    while len(view):
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
-
-
-class ReceiveFile:
-    """A file being received, written sequentially from ``offset``.
-
-    Writes whose position and length are multiples of :data:`DIRECT_ALIGN_BYTES`
-    (and whose buffer is page-aligned, as the receiver's are) go through a second
-    descriptor opened with ``O_DIRECT``: straight from the buffer to the disk,
-    without filling the page cache. On the development VM a buffered write of new
-    pages plus its write-back costs about 2 CPU-s/GB and ``O_DIRECT`` about 0.1
-    (benchmarks/README.md, (b)), which decides the transfer rate on a busy
-    machine. A file system that refuses ``O_DIRECT`` (``EINVAL``), and the
-    unaligned tail of a file, get plain buffered writes. Durability is the
-    caller's :meth:`Storage.sync` (``fsync``) either way.
-    """
-
-    def __init__(self, path: Path, offset: int) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        self._direct: int | None = None
-        try:
-            os.ftruncate(self._fd, offset)
-            if hasattr(os, "O_DIRECT"):
-                try:
-                    self._direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
-                except OSError:
-                    self._direct = None
-        except BaseException:
-            os.close(self._fd)
-            raise
-        self._pos = offset
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def write(self, data) -> int:
-        """Write ``data`` at the current position; return its length [B]."""
-        view = memoryview(data).cast("B")
-        n = len(view)
-        cut = 0
-        if self._direct is not None and self._pos % DIRECT_ALIGN_BYTES == 0:
-            cut = n - n % DIRECT_ALIGN_BYTES
-        if cut:
-            try:
-                _pwrite_all(self._direct, view[:cut], self._pos)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:  # ENOSPC and friends are the caller's
-                    raise
-                self._close_direct()  # not for this file system or buffer: buffered from now
-                cut = 0
-        if cut < n:
-            _pwrite_all(self._fd, view[cut:], self._pos + cut)
-        self._pos += n
-        return n
-
-    def flush(self) -> None:
-        """Nothing is buffered in user space."""
-
-    def _close_direct(self) -> None:
-        if self._direct is not None:
-            fd, self._direct = self._direct, None
-            os.close(fd)
-
-    def close(self) -> None:
-        self._close_direct()
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
-            os.close(fd)
 
 
 @dataclass
@@ -268,185 +140,6 @@ class TransferResult:
         }
 
 
-class _Remote:
-    """HTTP(S) access to one agent over one pooled httpx client (keep-alive), carrying the
-    run's token; over HTTPS the agent's certificate must chain to the run's CA."""
-
-    def __init__(self, url: str, timeout_s: float,
-                 credentials: Credentials | None = None) -> None:
-        scheme, hostname, port = agent_url_parts(url)
-        creds = credentials or Credentials()
-        self.creds = creds
-        self.scheme, self.hostname = scheme, hostname
-        host = f"[{hostname}]" if ":" in hostname else hostname
-        self.port = port
-        self.url = f"{scheme}://{host}:{port}"
-        self.timeout_s = timeout_s
-        # one TLS context (the run's CA loaded once) for every connection to this agent;
-        # over plain HTTP a bare one that trusts nothing (no TLS is ever spoken), instead of
-        # httpx's default, which loads the system's CA bundle (tens of ms) for every pull
-        self.verify = creds.verify() if scheme == "https" else \
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._idle = None  # a keep-alive connection of the bulk path, free for the next GET
-        self.client = httpx.Client(
-            base_url=self.url, headers=creds.headers(),
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            verify=self.verify,
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-            follow_redirects=False, trust_env=False)
-
-    def close(self) -> None:
-        if self._idle is not None:
-            self._idle.close()
-            self._idle = None
-        self.client.close()
-
-    def __enter__(self) -> _Remote:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def stream(self, method: str, path: str, headers: dict[str, str] | None = None,
-               body: bytes | None = None):
-        """Send a request; the response body is read later (close the response)."""
-        req = self.client.build_request(method, path, headers=headers, content=body)
-        return self.client.send(req, stream=True)
-
-    def raw_stream(self, path: str, headers: dict[str, str]) -> _RawStream:
-        """A GET whose body is read in exact lengths straight off the socket: the bulk path
-        of a transfer (the standard library's buffered reader does in C what an h11 parse
-        per socket read costs in Python; measured twice the client CPU at 1 Gbit/s)."""
-        return _RawStream(self, path, headers)
-
-    def get_bytes(self, path: str, limit_bytes: int = 64 * 1024 * 1024) -> bytes:
-        try:
-            resp = self.stream("GET", path)
-        except (OSError, httpx.HTTPError) as exc:
-            raise TransferError(
-                f"cannot reach the agent at {self.url}: {_why(exc)}; is it running?"
-            ) from None
-        try:
-            data = bytearray()
-            for piece in resp.iter_raw():
-                data += piece
-                if len(data) > limit_bytes:
-                    raise TransferError(f"{self.url}{path} is larger than {limit_bytes} B")
-        except (OSError, httpx.HTTPError) as exc:
-            raise TransferError(f"connection to {self.url} broke reading {path}: {_why(exc)}") \
-                from None
-        finally:
-            resp.close()
-        if resp.status_code != 200:
-            raise TransferError(f"{self.url}{path} answered {resp.status_code}: "
-                                f"{_message(bytes(data))}")
-        return bytes(data)
-
-
-class _RawStream:
-    """One streamed GET over ``http.client`` (TLS with the run's CA, the run's token).
-
-    Reuses the agent's idle keep-alive connection when there is one (the files of a
-    checkpoint follow each other without a new TCP and TLS handshake, which on a busy
-    machine left the link idle between files); a body read to its end hands the
-    connection back on :meth:`close`.
-    """
-
-    def __init__(self, remote: _Remote, path: str, headers: dict[str, str]) -> None:
-        import http.client
-
-        self.remote = remote
-        conn, remote._idle = remote._idle, None
-        for fresh in ((False, True) if conn is not None else (True,)):
-            if fresh:
-                conn = self._connect(remote)
-            self.conn = conn
-            try:
-                conn.request("GET", path, headers={**remote.creds.headers(), **headers})
-                self.resp = conn.getresponse()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                if fresh:  # a reused connection the agent had closed gets one new try
-                    raise httpx.TransportError(_why(exc)) from None
-        self.status_code = self.resp.status
-
-    @staticmethod
-    def _connect(remote: _Remote):
-        import http.client
-        import ssl
-
-        if remote.scheme == "https":
-            ctx = remote.verify if isinstance(remote.verify, ssl.SSLContext) else \
-                ssl.create_default_context()
-            return http.client.HTTPSConnection(remote.hostname, remote.port,
-                                               timeout=remote.timeout_s, context=ctx)
-        return http.client.HTTPConnection(remote.hostname, remote.port,
-                                          timeout=remote.timeout_s)
-
-    def read(self, n: int = -1) -> bytes:
-        import http.client
-
-        try:
-            return self.resp.read() if n < 0 else self.resp.read(n)
-        except (OSError, http.client.HTTPException):
-            return b""
-
-    def readinto(self, view: memoryview) -> int:
-        """Fill ``view`` from the body, straight off the socket (no intermediate bytes);
-        return how many bytes came (fewer when the connection broke)."""
-        import http.client
-
-        got = 0
-        while got < len(view):
-            try:
-                n = self.resp.readinto(view[got:])
-            except (OSError, http.client.HTTPException):
-                return got
-            if not n:
-                return got
-            got += n
-        return got
-
-    def close(self) -> None:
-        """Hand the connection back for the next GET when the body was read to its end
-        (and the agent keeps it open), else close it."""
-        reusable = (self.resp.isclosed() and not self.resp.will_close
-                    and self.remote._idle is None)
-        if reusable:
-            self.remote._idle = self.conn
-        else:
-            self.conn.close()
-
-
-def _why(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-def _message(data: bytes) -> str:
-    try:
-        return str(json.loads(data).get("error", data[:200]))
-    except (ValueError, AttributeError):
-        return repr(data[:200])
-
-
-def list_remote(url: str, job: str, timeout_s: float = 30.0, *,
-                credentials: Credentials | None = None) -> list[dict[str, Any]]:
-    """The complete checkpoints the agent at ``url`` holds for ``job``, newest first."""
-    with _Remote(url, timeout_s, credentials) as remote:
-        return _list(remote, job)
-
-
-def _list(remote: _Remote, job: str) -> list[dict[str, Any]]:
-    try:
-        out = json.loads(remote.get_bytes(f"/v1/jobs/{quote(job)}/checkpoints"))
-    except ValueError:
-        raise TransferError(f"{remote.url} sent a checkpoint list that is not JSON") from None
-    if not isinstance(out, list):
-        raise TransferError(f"{remote.url} sent a checkpoint list that is not a list")
-    return out
-
-
 def pull_checkpoint(
     source: str,
     job: str,
@@ -478,7 +171,7 @@ def pull_checkpoint(
     if not (MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES):
         raise ConfigError(f"chunk size must be in [{MIN_CHUNK_BYTES}, {MAX_CHUNK_BYTES}] B")
     storage = storage or Storage()
-    with _Remote(source, timeout_s, credentials) as remote:
+    with Remote(source, timeout_s, credentials) as remote:
         return _pull(_Pull(remote, job, Path(dest_dir), storage, max_retries, progress,
                            check_space, chunk_bytes, None if accept is None else set(accept)),
                      checkpoint)
@@ -489,7 +182,7 @@ class _Pull:
     """What one pull keeps for every checkpoint it tries: the agent, the job, the job's
     directory here, how to write, retry and report, and the manifests it accepts."""
 
-    remote: _Remote
+    remote: Remote
     job: str
     dest: Path
     storage: Storage
@@ -511,7 +204,7 @@ def _pull(pull: _Pull, checkpoint: str) -> TransferResult:
             raise ConfigError(
                 f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
         return _pull_one(pull, checkpoint, [])
-    entries = _list(remote, job)
+    entries = list_checkpoints(remote, job)
     if not entries:
         raise TransferError(
             f"the agent at {remote.url} has no complete checkpoint of job {job!r}"
@@ -718,7 +411,7 @@ def _drop_if_empty(dest: Path, made: bool) -> None:
 
 
 def _verify_prefix(
-    remote: _Remote, url: str, path: Path, chunk_bytes: int, size: int
+    remote: Remote, url: str, path: Path, chunk_bytes: int, size: int
 ) -> tuple[int, Any]:
     """Length of the leading chunks of a partial file that the source's prefix digests
     confirm, and the running SHA-256 over exactly those bytes.
@@ -822,13 +515,13 @@ def _pull_file(pull: _Pull, staging: Path, name: str, rec: dict[str, Any],
                 except (OSError, httpx.HTTPError) as exc:
                     failures += 1
                     result.retries += 1
-                    result.events.append(f"connect failed: {_why(exc)}")
+                    result.events.append(f"connect failed: {why(exc)}")
                     time.sleep(min(1.0, 0.05 * failures))
                     continue
                 try:
                     if resp.status_code != 206:
                         try:
-                            detail = _message(resp.read())
+                            detail = message(resp.read())
                         except (OSError, httpx.HTTPError):
                             detail = "(no body)"
                         if resp.status_code in (502, 503):  # busy or broken: try again
@@ -928,7 +621,7 @@ def fetch_via(
 ) -> dict[str, Any]:
     """Ask the agent at ``dest_agent`` to pull ``job``'s checkpoint from ``source_agent``
     (a push, seen from the source); ``accept``: see :func:`pull_checkpoint`."""
-    remote = _Remote(dest_agent, timeout_s, credentials)
+    remote = Remote(dest_agent, timeout_s, credentials)
     req: dict[str, Any] = {"source": source_agent, "checkpoint": checkpoint}
     if accept is not None:
         req["accept"] = list(accept)
@@ -939,51 +632,10 @@ def fetch_via(
         data = resp.content
     except (OSError, httpx.HTTPError) as exc:
         raise TransferError(
-            f"cannot reach the agent at {remote.url}: {_why(exc)}; is it running?"
+            f"cannot reach the agent at {remote.url}: {why(exc)}; is it running?"
         ) from None
     finally:
         remote.close()
     if resp.status_code != 200:
-        raise TransferError(f"{remote.url} could not fetch {job}/{checkpoint}: {_message(data)}")
+        raise TransferError(f"{remote.url} could not fetch {job}/{checkpoint}: {message(data)}")
     return json.loads(data)
-
-
-def agent_health(url: str, timeout_s: float = 2.0, *,
-                 credentials: Credentials | None = None) -> dict[str, Any]:
-    """The agent's ``/v1/health`` answer; :class:`TransferError` when it does not answer."""
-    with _Remote(url, timeout_s, credentials) as remote:
-        return json.loads(remote.get_bytes("/v1/health"))
-
-
-def set_peers(url: str, peers: list[str], *, credentials: Credentials | None = None,
-              timeout_s: float = 10.0) -> None:
-    """Tell the agent at ``url`` which agents belong to the run (the only ones it pulls
-    from)."""
-    with _Remote(url, timeout_s, credentials) as remote:
-        try:
-            resp = remote.client.put("/v1/peers", json={"urls": list(peers)})
-        except (OSError, httpx.HTTPError) as exc:
-            raise TransferError(f"cannot reach the agent at {remote.url}: {_why(exc)}") \
-                from None
-        if resp.status_code != 200:
-            raise TransferError(f"{remote.url} refused its peers: {resp.status_code} "
-                                f"{_message(resp.content)}")
-
-
-def probe_agent(url: str, timeout_s: float = 1.0) -> str:
-    """``"ok"`` when something answers as an agent at ``url`` (a 401 without the token
-    counts: the agent is up), else why not. A liveness probe only: it sends no secret and
-    trusts no certificate."""
-    try:
-        with httpx.Client(timeout=timeout_s, verify=False, trust_env=False) as client:
-            resp = client.get(normalize_url_path(url, "/v1/health"))
-    except ValueError:  # a malformed URL ("http://[::1")
-        return "malformed URL"
-    except (OSError, httpx.HTTPError) as exc:
-        return f"unreachable ({type(exc).__name__})"
-    return "ok" if resp.status_code in (200, 401) else f"answered {resp.status_code}"
-
-
-def normalize_url_path(url: str, path: str) -> str:
-    parts = urlsplit(url if "//" in url else f"http://{url}")
-    return f"{parts.scheme}://{parts.netloc}{path}"

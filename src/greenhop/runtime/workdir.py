@@ -21,7 +21,7 @@ from pathlib import Path
 
 from greenhop.core.errors import ConfigError
 from greenhop.core.filelock import is_held, try_lock
-from greenhop.runtime.store import RunLockedError, StoreError
+from greenhop.runtime.store_errors import RunLockedError, StoreError
 
 LOCK_NAME = ".greenhop.lock"
 MARKER_NAME = "greenhop-run.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from greenhop.fleet.operator import OPERATOR_KINDS
-from greenhop.runtime.store import StoreError
+from greenhop.runtime.store_errors import StoreError
 from greenhop.service.data import RunReader, json_bytes
 from greenhop.service.feed import EventFeed
 

@@ -25,13 +25,8 @@ from typing import Any
 import numpy as np
 
 from greenhop.core.errors import ConfigError
-from greenhop.runtime.store import (
-    DamagedDatabase,
-    StoreError,
-    event_body,
-    owner_alive,
-    run_status,
-)
+from greenhop.runtime.store import event_body, owner_alive, run_status
+from greenhop.runtime.store_errors import DamagedDatabase, StoreError
 
 MOVING = ("saving", "transferring", "restoring")
 """Job phases of a migration in flight."""
@@ -149,7 +144,7 @@ class RunReader:
     def connect(self):
         """A read-only connection (closed on exit) to a database of this greenhop's schema;
         a file replaced while served by one of another version raises
-        :class:`~greenhop.runtime.store.StoreError` (the service answers 503) rather than
+        :class:`~greenhop.runtime.store_errors.StoreError` (the service answers 503) rather than
         being misread."""
         from greenhop.runtime.store import check_schema, connect_read_only
 
@@ -229,7 +224,7 @@ class RunReader:
 
     def _body(self, row, kind: str) -> dict:
         """The parsed body of an event row ``(step, body, seq)`` of ``kind``; one that is
-        not JSON raises :class:`~greenhop.runtime.store.DamagedDatabase` naming it (503)."""
+        not JSON raises :class:`~greenhop.runtime.store_errors.DamagedDatabase` naming it (503)."""
         return event_body(self.path, row[2], kind, row[1])
 
     def _names(self, con) -> tuple[list[str], list[str]]:

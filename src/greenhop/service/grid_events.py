@@ -20,7 +20,8 @@ from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.grid_events import event_from_fields
 from greenhop.fleet.demand_response import scenario_zones, site_events
 from greenhop.policies.plugins import file_sha256
-from greenhop.runtime.store import DuplicateEventId, Store
+from greenhop.runtime.store import Store
+from greenhop.runtime.store_errors import DuplicateEventId
 from greenhop.sim.scenario import load_scenario
 
 
