@@ -248,6 +248,18 @@ def test_transfer_pull_timeout_must_be_above_0_and_at_most_a_day(capsys, tmp_pat
     assert not (tmp_path / "dest").exists()
 
 
+@pytest.mark.parametrize("verb", ["pull", "push"])
+def test_transfer_a_bad_checkpoint_name_is_refused_before_anything_is_drawn(capsys, tmp_path,
+                                                                           verb) -> None:
+    """pull drew its progress bar (and made DEST) before the name was refused."""
+    dest = tmp_path / "dest"
+    args = (["pull", "http://127.0.0.1:9", "job", str(dest)] if verb == "pull" else
+            ["push", "job", "--from", "http://127.0.0.1:9", "--to", "http://127.0.0.1:10"])
+    code, _, err = run(capsys, "transfer", *args, "--checkpoint", "step-1")
+    one_line_error(code, err, "checkpoint name 'step-1' must be 'latest' or step-NNNNNNNNN")
+    assert "bytes" not in err and not dest.exists()
+
+
 @pytest.mark.parametrize("value", ["1e300h", "2min"])
 def test_agent_serve_latency_is_bounded(capsys, tmp_path, token_file, value) -> None:
     (tmp_path / "site").mkdir()

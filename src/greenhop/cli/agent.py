@@ -203,9 +203,10 @@ def pull(
 ) -> None:
     """Copy a checkpoint from an agent into DEST, verified chunk by chunk, resumable."""
     from greenhop.runtime.agent import check_job_name
-    from greenhop.runtime.transfer import pull_checkpoint
+    from greenhop.runtime.transfer import check_checkpoint_name, pull_checkpoint
 
     check_job_name(job)
+    check_checkpoint_name(checkpoint)  # before the progress bar is drawn
     paths.output_dir(dest, "DEST")
     timeout_s = _duration(timeout, "--timeout", MAX_TIMEOUT_S, zero=False)
     creds = _credentials(token_file, tls_ca)
@@ -257,9 +258,10 @@ def push(
 ) -> None:
     """Have the agent at --to fetch JOB's checkpoint from the agent at --from."""
     from greenhop.runtime.agent import check_job_name
-    from greenhop.runtime.transfer import fetch_via
+    from greenhop.runtime.transfer import check_checkpoint_name, fetch_via
 
     check_job_name(job)
+    check_checkpoint_name(checkpoint)
     creds = _credentials(token_file, tls_ca)
     with err.status(f"{dest} is fetching {job}/{checkpoint} from {source} ..."):
         result = fetch_via(dest, source, job, checkpoint, credentials=creds)

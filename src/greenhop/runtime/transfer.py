@@ -197,12 +197,17 @@ class _Pull:
         return f"/v1/jobs/{quote(self.job)}/checkpoints/{checkpoint}"
 
 
+def check_checkpoint_name(checkpoint: str) -> None:
+    """Refuse a checkpoint to pull that is neither ``latest`` nor ``step-NNNNNNNNN``
+    (ConfigError): before anything is asked of an agent, or drawn."""
+    if checkpoint != "latest" and ck.parse_step_dir(checkpoint) is None:
+        raise ConfigError(f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
+
+
 def _pull(pull: _Pull, checkpoint: str) -> TransferResult:
     remote, job = pull.remote, pull.job
     if checkpoint != "latest":
-        if ck.parse_step_dir(checkpoint) is None:
-            raise ConfigError(
-                f"checkpoint name {checkpoint!r} must be 'latest' or step-NNNNNNNNN")
+        check_checkpoint_name(checkpoint)
         return _pull_one(pull, checkpoint, [])
     entries = list_checkpoints(remote, job)
     if not entries:
