@@ -23,10 +23,13 @@ def scenario(tmp_path, isolated_cache):
 
 def test_sweep_prints_means_with_intervals_and_paired_differences(capsys, scenario, tmp_path):
     out = tmp_path / "out"
-    code, stdout, _ = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-3", "--serial",
-                                 "--out", str(out), "--set", "alpha=0.05,0.2")
+    code, stdout, stderr = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-3",
+                                      "--serial", "--out", str(out), "--set", "alpha=0.05,0.2")
     assert code == 0
     assert stdout.count("greenhop sweep — cli-sweep, 3 seeds") == 2  # one table per point
+    assert "job grid kWh" in stdout  # as simulate names it
+    # three seeds: the intervals are about the seeds' range, and the user is told
+    assert "note: 3 seeds give wide 95% intervals" in " ".join(stderr.split())
     assert "alpha=0.05" in stdout and "alpha=0.2" in stdout
     assert "energy-greedy − static" in stdout and "±" in stdout
     # the second point against the first, once, after the second point's tables
@@ -36,7 +39,7 @@ def test_sweep_prints_means_with_intervals_and_paired_differences(capsys, scenar
     assert "12 cells (12 run now, 0 already there)" in stdout
     # last, the settings no other beats on both energy and slowdown, named by grid point
     assert stdout.index("on the energy-slowdown frontier") > stdout.index("alpha=0.2 − alpha")
-    assert "static @ every grid point" in stdout  # alpha does not touch static
+    assert "static @ same at every grid point" in stdout  # alpha does not touch static
     for name in ("cells.parquet", "cells.csv", "summary.json", "report.html"):
         assert (out / name).is_file()
     # the same command again: every cell is reused
@@ -165,3 +168,25 @@ def test_an_empty_output_folder_is_refused_not_read_as_the_current_one(empty):
 
     with pytest.raises(ConfigError, match=r"^--out: empty path"):
         output_dir(empty, "--out")
+
+
+def test_one_seed_is_one_seed_and_no_note(capsys, scenario, tmp_path):
+    code, stdout, stderr = clikit.run(capsys, "sweep", str(scenario), "--seeds", "2",
+                                      "--serial", "-p", "static", "--out", str(tmp_path / "o"))
+    assert code == 0 and "cli-sweep, 1 seed (2)" in stdout and "note:" not in stderr
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_go_on(capsys, scenario, tmp_path, monkeypatch):
+    """A Ctrl-C in a sweep ended it with exit 130 and not a word on either stream."""
+    import greenhop.sim.sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(greenhop.sim.sweep, "run_sweep", interrupted)
+    out = tmp_path / "o"
+    code, stdout, stderr = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-2",
+                                      "--serial", "--out", str(out))
+    assert code == 130 and stdout == ""
+    assert (f"interrupted: the cells finished so far are kept in {out}; run the same command "
+            "to go on from them") in " ".join(stderr.split())

@@ -59,7 +59,7 @@ def test_a_policy_the_grid_does_not_touch_has_one_entry_and_the_beaten_name_thei
     by = {(e["policy"], e["point"]): e for e in f["entries"]}
     assert set(by) == {("static", 0), ("planner", 0), ("planner", 1), ("planner", 2)}
     assert by[("static", 0)]["points"] == [0, 1, 2]
-    assert by[("static", 0)]["label"] == "every grid point"
+    assert by[("static", 0)]["label"] == "same at every grid point"
     assert [by[("planner", p)]["on_front"] for p in range(3)] == [True, True, False]
     assert by[("static", 0)]["on_front"]          # the least slowdown of all
     # (7, 1.9) is beaten on both axes by (6, 1.4) and by (4, 1.8); static's (10, 1.0)

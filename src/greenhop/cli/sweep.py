@@ -17,13 +17,15 @@ from greenhop.cli import paths, policy_files
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 
-_LABELS = {"job_nr_kwh": "job NR kWh", "non_renewable_kwh": "grid kWh",
+_LABELS = {"job_nr_kwh": "job grid kWh", "non_renewable_kwh": "grid kWh",
            "job_green_share": "green share", "slowdown_p90": "slowdown p90",
            "jct_p95_h": "JCT p95 h", "stability_cv": "CV", "migrations": "moves",
            "regretted_migrations": "regret", "window_closed_before_payback": "win. closed",
            "net_green_loss_migrations": "net loss", "unfinished_jobs": "unfinished",
            "gap_closed_space_pct": "gap space %",
            "gap_closed_spacetime_pct": "gap s-t %"}
+#: fewer seeds than this get a note under the tables: their intervals say little
+FEW_SEEDS = 10
 #: on screen: the job-attributable headline (summary.json and the report have every metric)
 _SCREEN = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
            "stability_cv", "migrations", "window_closed_before_payback", "regretted_migrations",
@@ -52,7 +54,8 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
     head = [m for m in summary["headline"] if m in _SCREEN]
     paired_head = [m for m in head if m in _PAIRED]
     for p, entry in enumerate(summary["points"]):
-        title = (f"greenhop sweep — {spec.scenario_name}, {len(spec.seeds)} seeds "
+        n = len(spec.seeds)
+        title = (f"greenhop sweep — {spec.scenario_name}, {n} seed{'' if n == 1 else 's'} "
                  f"({seed_text(spec.seeds)})")
         if spec.grid:
             title += f" — {spec.point_label(p)}"
@@ -189,12 +192,23 @@ def sweep_command(
             bar.console.print(f"warning: {path.name.partition('.json')[0]}.json was not a "
                               f"readable cell; kept as {path} and run again", soft_wrap=True)
 
-        outcome = run_sweep(spec, out, serial=serial, address=address, workers=workers,
-                            force=force, progress=progress, on_set_aside=set_aside)
+        try:
+            outcome = run_sweep(spec, out, serial=serial, address=address, workers=workers,
+                                force=force, progress=progress, on_set_aside=set_aside)
+        except KeyboardInterrupt:  # each finished cell is a whole file: the rerun keeps it
+            where = out if out is not None else default_out(spec.scenario_name)
+            err.print(f"interrupted: the cells finished so far are kept in {where}; run the "
+                      "same command to go on from them", soft_wrap=True)
+            raise typer.Exit(130) from None
     console = Console(highlight=False)
     if not console.is_terminal and console.width < 160:
         console = Console(highlight=False, width=160)
     _print_summary(console, spec, outcome.summary)
+    if 1 < len(spec.seeds) < FEW_SEEDS:
+        err.print(f"note: {len(spec.seeds)} seeds give wide 95% intervals, close to the range "
+                  "of the seeds' values and often lopsided about the mean (± is their "
+                  f"half-width; summary.json has both ends); state a claim over {FEW_SEEDS} "
+                  "seeds or more", soft_wrap=True)
     console.print(f"{outcome.total} cells ({outcome.ran} run now, {outcome.reused} already "
                   f"there) in {outcome.out}")
     for name, path in outcome.paths.items():

@@ -31,6 +31,10 @@ POINTS_SEP = " | "
 ENTRIES_SEP = "; "
 """Between entries named in one cell (the settings that beat another)."""
 
+SAME_EVERYWHERE = "same at every grid point"
+"""Label of a policy's one entry when its energy and slowdown statistics are the same at
+every grid point (a grid key it does not read, or one that moves only its other metrics)."""
+
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` is at most ``b`` on both axes and lower on one (both minimised)."""
@@ -48,8 +52,9 @@ def frontier(summary: dict) -> dict | None:
     policy and grid point with both means: ``{policy, point, points, label, x, y,
     on_front, dominated_by}`` (``x`` and ``y`` the metric's ``{n, mean, ci_lo, ci_hi,
     half_width}``; ``dominated_by``: the ``{policy, point}`` on the frontier that beat it).
-    A policy with the same statistics at several grid points (a grid key it does not
-    read) has one entry for them all: ``points`` lists them, ``point`` is the first.
+    A policy with the same energy and slowdown statistics at several grid points (a grid
+    key it does not read, or one that moves only its other metrics) has one entry for them
+    all: ``points`` lists them, ``point`` is the first.
     ``None`` when the sweep has no value on one of the axes."""
     points = summary["points"]
     # the summary's headline already holds the first metric of each chain the sweep has
@@ -68,7 +73,7 @@ def frontier(summary: dict) -> dict | None:
                          and (en["x"], en["y"]) == (x, y)), None)
             if same is not None:  # the grid does not touch this policy: one entry
                 same["points"].append(e["point"])
-                same["label"] = "every grid point" if len(same["points"]) == len(points) \
+                same["label"] = SAME_EVERYWHERE if len(same["points"]) == len(points) \
                     else POINTS_SEP.join(points[q]["label"] for q in same["points"])
                 continue
             entries.append({"policy": pol, "point": e["point"], "points": [e["point"]],
