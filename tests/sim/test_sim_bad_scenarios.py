@@ -104,6 +104,8 @@ CASES = [
     ("seed-too-large", _set("seed", 2**40),
      r"seed: must be a whole number from 0 to 4294967295, got 1099511627776"),
     ("generator-count-huge", _generator(count=10**11), r"generator\.count: must be <="),
+    ("generator-until-past-horizon", _generator(until="24d"),
+     r"generator\.until: arrivals must end within the horizon \(\d+ (h|d)\), got 24 d$"),
     ("generator-no-origins", _generator(origins=[]),
      r"generator\.origins: give at least one site"),
     ("bad-seed", _set("seed", "x"), r"seed: expected a whole number"),

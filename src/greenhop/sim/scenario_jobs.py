@@ -15,7 +15,7 @@ import numpy as np
 from greenhop.core.errors import ConfigError
 from greenhop.core.names import check_name
 from greenhop.core.specs import MAX_GPU_SLOTS, MOBILITY, JobSpec
-from greenhop.core.units import finite_float
+from greenhop.core.units import finite_float, format_duration
 from greenhop.sim.schema import Table, shown
 
 if TYPE_CHECKING:  # for the annotation only: greenhop.sim.scenario imports this module
@@ -145,7 +145,7 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
     until = gt.duration("until", horizon_s * 0.8, lo=0, lo_open=True)
     if until > horizon_s:
         raise ConfigError(f"{gt.where('until')}: arrivals must end within the horizon "
-                          f"({horizon_s:g} s), got {until:g} s")
+                          f"({format_duration(horizon_s)}), got {format_duration(until)}")
     models = []
     for mt in gt.tables("models"):
         mname = mt.string("name")
