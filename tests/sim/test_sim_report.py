@@ -69,6 +69,9 @@ def test_report_is_self_contained(report):
     for fig in figs.values():
         go.Figure(fig)  # valid Plotly
         assert any(t.get("y") or t.get("x") for t in fig["data"])  # nothing empty
+    # the bars show the headline's slowdown p90 (they showed the JCT p95 beside it)
+    bars = json.dumps(figs["fig-bars"])
+    assert "slowdown p90 [-]" in bars and "JCT p95" not in bars
 
 
 def test_the_report_map_uses_the_cli_map_windows_and_axes(report):

@@ -130,3 +130,5 @@ def test_figure_titles_count_the_metrics_own_values(swept, tmp_path):
     assert "slowdown_p90: mean and 95% interval over 2-3 of 3 seeds" in html
     assert "slowdown_p90: means with 95% intervals over 2-3 of 3 seeds" in html  # frontier
     assert "job_nr_kwh: mean and 95% interval over 3 seeds" in html
+    # the axes name the metric as the reports do, with its unit, not by its key
+    assert '"text":"job non-renewable kWh"' in html.replace(": ", ":").replace(", ", ",")

@@ -85,9 +85,18 @@ _GRID_COLUMNS = (("job_co2_kg", "job CO2 kg (marginal)", 3),
 _GRID_KEYS = tuple(k for k, _, _ in _GRID_COLUMNS)
 
 
+def metric_title(key: str) -> str:
+    """The label a report gives the metric ``key`` (with its unit: ``job non-renewable
+    kWh``), or the key itself for a metric without one."""
+    for k, label, _ in (*_COLUMNS, *_GRID_COLUMNS):
+        if k == key:
+            return label
+    return key
+
+
 _BARS = (("job_nr_kwh", "job non-renewable [kWh]"),
          ("saved_vs_static_pct", "saved vs static [%]"),
-         ("jct_p95_h", "JCT p95 [h]"), ("stability_cv", "stability (CV of slowdown)"),
+         ("slowdown_p90", "slowdown p90 [-]"), ("stability_cv", "stability (CV of slowdown)"),
          ("migrations", "migrations"))
 
 

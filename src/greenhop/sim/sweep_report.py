@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop import viz
+from greenhop.sim.report import metric_title
 from greenhop.sim.sweep_frontier import ENTRIES_SEP, entry_name
 from greenhop.viz.ratios import floor_for
 
@@ -120,7 +121,7 @@ def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: in
     fig = viz.interval_figure(
         spec.policies, x_labels=x_labels, x_title=x_title, means=means, seeds=seeds,
         title=f"{metric}: mean and 95% interval over {seeds_over(counts, len(spec.seeds))} "
-              "(faint markers: one seed each)", y_title=metric)
+              "(faint markers: one seed each)", y_title=metric_title(metric))
     return viz.figure_block(fig, f"fig-metric-{index}")
 
 
@@ -232,7 +233,8 @@ def _frontier_part(spec, summary: dict) -> list[str]:
     grid = bool(spec.grid)
     counts = [e[axis]["n"] for e in front["entries"] for axis in ("x", "y")]
     fig = viz.frontier_figure(
-        front["entries"], spec.policies, x_title=x_key, y_title=y_key, grid=grid,
+        front["entries"], spec.policies, x_title=metric_title(x_key),
+        y_title=metric_title(y_key), grid=grid,
         title=f"{x_key} against {y_key}: means with 95% intervals over "
               f"{seeds_over(counts, len(spec.seeds))} (outlined: on the frontier)")
     names = {(e["policy"], e["point"]): entry_name(e, grid) for e in front["entries"]}
