@@ -100,6 +100,13 @@ def test_points_at_one_place_are_drawn_once_and_sized_by_count():
     (trace,) = [t for t in fig["data"] if t.get("mode") == "markers"]
     assert len(trace["x"]) == 2 and trace["name"] == "energy-greedy: 10"
     assert list(trace["marker"]["size"]) == [round(8 + 3 * np.sqrt(8), 1), 8.0]
+    # The hover names five of the nine moves and counts the rest (it named five, silently).
+    named = [{"bytes": 5e9, "bandwidth_bps": 1e9, "text": f"job {i}"} for i in range(9)]
+    (trace,) = [t for t in viz.feasibility_map_figure({"e": named})["data"]
+                if t.get("mode") == "markers"]
+    lines = trace["hovertext"][0].split("<br>")
+    assert lines[0].startswith("e: 9 x 5 GB") and lines[1:6] == [f"job {i}" for i in range(5)]
+    assert lines[6:] == ["… and 4 more"]
     # An axis grows to whole decades around points outside the default range.
     small = viz.feasibility_map_figure({"x": [{"bytes": 3e8, "bandwidth_bps": 2e11}]})
     assert small["layout"]["xaxis"]["range"][0] == pytest.approx(8.0)

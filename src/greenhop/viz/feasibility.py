@@ -115,9 +115,7 @@ def feasibility_map_figure(series: dict[str, list[dict]] | None = None, *,
             "type": "scatter", "mode": "markers", "name": f"{name}: {len(pts)}",
             "x": [key[0] * dodge for key in keys], "y": [key[1] for key in keys],
             "hovertext": [f"{name}: {count[key]} x {units.format_size(key[0])} over "
-                          f"{units.format_rate(key[1])}" + (
-                              "<br>" + "<br>".join(t for t in texts[key][:5] if t)
-                              if any(texts[key]) else "") for key in keys],
+                          f"{units.format_rate(key[1])}" + _listed(texts[key]) for key in keys],
             "hoverinfo": "text",
             "marker": {"symbol": f"{st['symbol'].removesuffix('-open')}-open",
                        "color": st["color"], "size": np.round(8 + 3 * np.sqrt(n - 1), 1),
@@ -140,3 +138,18 @@ def feasibility_map_figure(series: dict[str, list[dict]] | None = None, *,
         legend={"orientation": "v", "x": 1.02, "y": 1.0})
     layout["margin"] = {"l": 80, "r": 20, "t": 80, "b": 60}
     return {"data": data, "layout": layout}
+
+
+HOVER_MOVES = 5
+"""Moves a marker's hover text lists by name; the rest are counted."""
+
+
+def _listed(texts: list[str]) -> str:
+    """The first :data:`HOVER_MOVES` of a marker's move texts, one per line, and how many
+    more there are (the count in the first line covers them all)."""
+    named = [t for t in texts if t]
+    if not named:
+        return ""
+    more = len(named) - HOVER_MOVES
+    return "<br>" + "<br>".join(named[:HOVER_MOVES]) + (f"<br>… and {more} more" if more > 0
+                                                        else "")
