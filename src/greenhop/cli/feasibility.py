@@ -23,7 +23,7 @@ from greenhop.core import units
 from greenhop.core.errors import ConfigError
 from greenhop.model import constants as C
 from greenhop.model import evaluate, evaluate_distributed, mathis_bps
-from greenhop.model.presets import preset
+from greenhop.model.presets import DEFAULT_PRESET, preset
 
 # ----------------------------------------------------------------------------- output
 
@@ -152,7 +152,8 @@ def feasibility(
     params: str | None = parse.option("--params", "COUNT", "params"),
     preset_given: str | None = typer.Option(None, "--preset", metavar="NAME",
                                             help=parse.HELP["preset"] + " With --params, or "
-                                            "--checkpoint and --workers. Default: mixed-adam.",
+                                            "--checkpoint and --workers. Default: "
+                                            f"{DEFAULT_PRESET}.",
                                             show_default=False),
     bandwidth: str = parse.option("--bandwidth", "RATE", "bandwidth", "-b", default=...),
     window: str = parse.option("--window", "DURATION", "window", "-w", default=...),
@@ -190,7 +191,7 @@ def feasibility(
     pseudo-gradient exchange per outer step (ring all-reduce; feasible when it takes at
     most --sync-share of the H steps' compute time) and the move of one worker.
     """
-    preset_name = preset_given or "mixed-adam"
+    preset_name = preset_given or DEFAULT_PRESET
     size_b = parse.checkpoint_size(checkpoint, params, preset_name)
     link_bps = parse.rate_bps("--bandwidth", bandwidth, "1Gbps")
     window_s = parse.duration("--window", window, "2.5h")

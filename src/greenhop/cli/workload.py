@@ -158,17 +158,13 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
 
 
 def _not_a_step_name(name: str) -> str:
-    """Why ``name`` (``step-`` and digits, :func:`_looks_like_step`) is no checkpoint's."""
-    from greenhop.workload.checkpoint import step_dir_name
+    """Why ``name``, a folder :func:`~greenhop.workload.checkpoint.misnamed_step_dir` finds
+    misnamed, is no checkpoint's."""
+    from greenhop.workload.checkpoint import misnamed_step_dir, step_dir_name
 
-    step = int(name[5:])
+    step = misnamed_step_dir(name)
     return (f"{name} is not named as a greenhop checkpoint: greenhop names them "
             f"step-NNNNNNNNN, 9 digits (step {step} is {step_dir_name(step)})")
-
-
-def _looks_like_step(name: str) -> bool:
-    """``step-`` and digits: a checkpoint folder's name, or one mistyped (``step-1``)."""
-    return name.startswith("step-") and name[5:].isdigit()
 
 
 @workload_app.command("inspect")
@@ -192,7 +188,7 @@ def inspect(
         what = "a pipe or a device" if is_pipe_or_device(path) else "a file"
         raise ConfigError(f"{path} is {what}; pass a checkpoint or job directory")
     target = path
-    if ck.parse_step_dir(path.name) is None and _looks_like_step(path.name):
+    if ck.misnamed_step_dir(path.name) is not None:
         raise ConfigError(f"{path}: {_not_a_step_name(path.name)}")
     if ck.parse_step_dir(path.name) is None:
         # damaged ones are skipped with a warning, as `run` skips them; none intact: exit 2;
@@ -202,7 +198,7 @@ def inspect(
             strict=True)
         if target is None:  # a job that has not checkpointed yet: a state, not a mistake
             odd = sorted(p.name for p in path.iterdir()
-                         if _looks_like_step(p.name) and ck.parse_step_dir(p.name) is None)
+                         if ck.misnamed_step_dir(p.name) is not None)
             raise CheckpointError(
                 f"{path} holds no complete checkpoint (a step-NNNNNNNNN folder, 9 digits, with "
                 "a verified MANIFEST.json)"

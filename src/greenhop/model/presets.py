@@ -51,6 +51,11 @@ PRESETS: dict[str, CheckpointPreset] = {
 }
 
 
+DEFAULT_PRESET = "mixed-adam"
+"""The preset a checkpoint size is computed with when none is named: mixed precision with
+Adam, as most large models are trained."""
+
+
 def preset(name: str) -> CheckpointPreset:
     """The preset called ``name``; an unknown name lists the valid ones."""
     try:
@@ -61,7 +66,7 @@ def preset(name: str) -> CheckpointPreset:
         ) from None
 
 
-def checkpoint_bytes(params, preset_name: str = "mixed-adam", extra_bytes=0.0):
+def checkpoint_bytes(params, preset_name: str = DEFAULT_PRESET, extra_bytes=0.0):
     """Checkpoint size [B] of a model with ``params`` parameters [-].
 
     Broadcasts over numpy arrays. ``extra_bytes`` [B] adds fixed state (data-loader

@@ -63,7 +63,7 @@ class GeneratorSpec:
 
 
 def _checkpoint(jt: Table) -> float:
-    from greenhop.model.presets import checkpoint_bytes
+    from greenhop.model.presets import DEFAULT_PRESET, checkpoint_bytes
 
     if jt.has("checkpoint"):
         # a job spread over sites reads model_params for its exchanges (distributed_jobs)
@@ -73,7 +73,7 @@ def _checkpoint(jt: Table) -> float:
                               "preset), not both")
         return jt.size("checkpoint", lo=0, lo_open=True)
     params = jt.number("model_params", lo=0, lo_open=True)
-    preset = jt.string("preset", "mixed-adam")
+    preset = jt.string("preset", DEFAULT_PRESET)
     try:
         return float(checkpoint_bytes(params, preset))
     except ConfigError as exc:
@@ -138,7 +138,7 @@ def _work_range(t: Table) -> tuple[float, float]:
 
 
 def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> GeneratorSpec:
-    from greenhop.model.presets import checkpoint_bytes
+    from greenhop.model.presets import DEFAULT_PRESET, checkpoint_bytes
 
     count = gt.number("count", lo=1, hi=MAX_GENERATED_JOBS, integer=True)
     arrival = gt.string("arrival", "poisson", choices=("poisson", "uniform"))
@@ -153,7 +153,7 @@ def _parse_generator(gt: Table, names: tuple[str, ...], horizon_s: float) -> Gen
             ck = mt.size("checkpoint", lo=0, lo_open=True)
         else:
             params = mt.number("params", lo=0, lo_open=True)
-            preset = mt.string("preset", "mixed-adam")
+            preset = mt.string("preset", DEFAULT_PRESET)
             try:
                 ck = float(checkpoint_bytes(params, preset))
             except ConfigError as exc:

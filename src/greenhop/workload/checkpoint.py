@@ -169,6 +169,15 @@ def parse_step_dir(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def misnamed_step_dir(name: str) -> int | None:
+    """The step of a folder named ``step-`` and digits that is not a checkpoint's name
+    (``step-1``: greenhop writes 9 digits, :func:`step_dir_name`), or None."""
+    digits = name.removeprefix("step-")
+    if digits == name or not digits.isdigit() or parse_step_dir(name) is not None:
+        return None
+    return int(digits)
+
+
 def check_file_name(name: str, where: str) -> None:
     """Reject names a checkpoint may not list: paths, hidden files, other extensions."""
     if not isinstance(name, str) or not _FILE_NAME.match(name) or name == MANIFEST:
