@@ -134,7 +134,7 @@ def test_bad_plans_are_refused_before_anything_starts(tmp_path, kw, needle):
 def test_cli_bad_move_exits_2(tmp_path, capsys):
     for args, needle in (([str(tmp_path), "--move", "4-1-c"], "expected OUTER_STEP:WORKER:SITE"),
                          ([str(tmp_path), "--config", '{"outer_steps": 0}'],
-                          "outer_steps must be an integer >= 1")):
+                          "--config: DiLoCo outer_steps must be an integer >= 1")):
         with pytest.raises(SystemExit) as exit_info:
             cli_main(["diloco", *args])
         assert exit_info.value.code == 2

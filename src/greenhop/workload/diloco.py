@@ -230,7 +230,10 @@ class DilocoConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown DiLoCo settings {unknown}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ConfigError as exc:  # say where the bad value came from
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _lm_config(cfg: DilocoConfig):
