@@ -108,6 +108,16 @@ def test_energy_agrees_with_the_simulation_within_10_percent(live_run, tmp_path)
     assert cmp.returncode == 0 and "non_renewable_kwh" in cmp.stdout
 
 
+def test_the_last_line_gives_the_jobs_grid_energy_beside_the_sites(live_run):
+    """The headline is the grid energy the jobs cause, as `simulate`'s is; the sites' total
+    with their base load (hundreds of kWh here, against about one for the jobs) follows it."""
+    m = json.loads((live_run / "metrics.json").read_text())["policies"]["feasibility-aware"]
+    log = " ".join((live_run / "controller.log").read_text().split())
+    assert m["job_nr_kwh"] < m["non_renewable_kwh"] / 10
+    assert (f"{m['job_nr_kwh']:.2f} kWh job grid energy ({m['non_renewable_kwh']:.1f} kWh "
+            "non-renewable at the sites, base load included)") in log, log[-600:]
+
+
 def test_the_run_ends_clean(live_run):
     wait_for(lambda: not processes_under(live_run), 10, "every process to exit")
     assert temp_leftovers(live_run) == []

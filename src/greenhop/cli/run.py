@@ -428,8 +428,9 @@ def run_command(
         return
     m = doc["policies"][ctl.cfg.policy_name]
     err.print(f"done: {summary['migrations']} migrations, {m['finished_jobs']}/{m['jobs']} jobs "
-              f"finished, {m['non_renewable_kwh']:.1f} kWh non-renewable, "
-              f"{summary['wall_s']:.1f} s wall; metrics in {workdir / 'metrics.json'}")
+              f"finished, {m['job_nr_kwh']:.2f} kWh job grid energy ({m['non_renewable_kwh']:.1f} "
+              f"kWh non-renewable at the sites, base load included), {summary['wall_s']:.1f} s "
+              f"wall; metrics in {workdir / 'metrics.json'}")
 
 
 def _checkpointed(summary: dict, done: str = "every job checkpointed") -> str:
