@@ -255,7 +255,16 @@ class BoundResult:
         else:
             delta = np.diff(cum, axis=1) - self.job_block_work_gpu_s
             shift = float((self.block_price * delta).sum())
-        return self.job_nr_kwh + shift
+        return _job_grid_kwh(self.grid_kwh + shift, self.base_only_kwh)
+
+
+def _job_grid_kwh(grid_kwh: float, base_only_kwh: float) -> float:
+    """The jobs' grid energy bounded by an LP's grid energy ``grid_kwh`` [kWh], never
+    below 0. The LP's own difference can be: its blocks net renewables and load inside
+    each block and it dispatches batteries with hindsight, so it may find less grid
+    energy than the simulator's base-only dispatch. A run's jobs only add load to the
+    greedy dispatch, which never lowers its grid energy, so 0 bounds every run too."""
+    return max(0.0, grid_kwh - base_only_kwh)
 
 
 def _homed_at_origin(inputs: SimInputs, run: RunResult) -> np.ndarray:
@@ -450,7 +459,7 @@ def compute_bound(
             "use fewer jobs, or longer time blocks (greenhop bound --block, block_s)")
     say(f"solving the {kind} LP ({size.cols:,} columns, {size.rows:,} rows)")
     sol = solve(inputs, lp_in, time_limit_s=time_limit_s)
-    nr = None if sol.grid_j is None else (sol.grid_j - base_j) / KWH_J
+    nr = None if sol.grid_j is None else _job_grid_kwh(sol.grid_j / KWH_J, base_j / KWH_J)
     nblock = _block_steps(inputs, block_s)
     method = (f"blocks of {nblock} step{'s' if nblock > 1 else ''} ({nblock * dt:g} s), "
               "jobs aggregated per placement class")
