@@ -129,3 +129,40 @@ def test_a_grid_event_wholly_outside_the_run_is_warned_about(start, duration, ou
             "00:00Z to 2023-06-01T02:00Z): it limits nothing" in note
     else:
         assert notes == []
+
+
+def test_every_job_pinned_is_warned_about_where_a_policy_only_migrates():
+    doc = _doc(trace={"kind": "solar", "peak": "1kW"})
+    doc["jobs"][0]["mobility"] = "pinned"
+    doc["policies"] = ["static", "energy-greedy", "threshold"]
+    (note,) = scenario_warnings(parse_scenario(doc))
+    assert note.startswith("every job of scenario 'p' is pinned: none can move between sites, "
+                           "so every policy that only migrates (energy-greedy) equals static")
+    doc["policies"] = ["static", "threshold"]  # nothing only migrates: nothing to say
+    assert scenario_warnings(parse_scenario(doc)) == []
+    doc["policies"] = ["static", "energy-greedy"]
+    doc["jobs"].append({"name": "j2", "work_gpu_h": 1.0, "checkpoint": "1GB", "origin": "b"})
+    assert scenario_warnings(parse_scenario(doc)) == []  # j2 may move
+
+
+@pytest.mark.parametrize(("deadline", "late"), [("1min", "1 min"), ("59min", "59 min"),
+                                                 ("1h", None), ("2h", None)])
+def test_a_deadline_before_the_ideal_run_could_end_is_warned_about(deadline, late):
+    """2 reference GPU-h on 2 GPUs at throughput 1: 1 h at the least."""
+    doc = _doc(trace={"kind": "solar", "peak": "1kW"})
+    doc["jobs"][0].update(work_gpu_h=2.0, gpus=2, deadline=deadline)
+    notes = scenario_warnings(parse_scenario(doc))
+    if late:
+        (note,) = notes
+        assert note == (f"job 'j1' cannot meet its deadline: 1 h of work on 2 GPUs at the "
+                        f"fastest site it may use, {late} from its arrival to its "
+                        "deadline; every policy misses it, so its miss compares nothing")
+    else:
+        assert notes == []
+
+
+def test_a_job_arriving_after_the_run_names_both_times_as_durations():
+    doc = _doc(trace={"kind": "solar", "peak": "1kW"})
+    doc["jobs"][0]["arrival"] = "3h"
+    assert _error(doc) == ("jobs[0].arrival: job 'j1' arrives at 3 h, at or after the run's "
+                           "end (horizon 2 h)")

@@ -24,7 +24,7 @@ import pandas as pd
 from greenhop.core.errors import ConfigError, UserError
 from greenhop.core.files import is_pipe_or_device, not_a_file_reason, parse_toml, read_text_file
 from greenhop.core.specs import JobSpec, LinkSpec
-from greenhop.core.units import is_whole_steps
+from greenhop.core.units import format_duration, is_whole_steps
 from greenhop.fleet.conventions import DRAW_CHOICES, HELD_CHOICES, HOST_SHARE_MAX, EnergyConventions
 from greenhop.model import constants as C
 from greenhop.sim import distributed_jobs
@@ -444,8 +444,9 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
                 f"site '{job.origin}' has {sites[job.origin].spec.gpu_slots} slots; pick "
                 "another origin or lower gpus")
         if job.arrival_s >= horizon:
-            raise ConfigError(f"{jt.where('arrival')}: job '{job.name}' arrives at or after "
-                              f"the horizon ({horizon:g} s)")
+            raise ConfigError(f"{jt.where('arrival')}: job '{job.name}' arrives at "
+                              f"{format_duration(job.arrival_s)}, at or after the run's end "
+                              f"(horizon {format_duration(horizon)})")
         jobs.extend(distributed_jobs.expand(
             job, spread, {n: s.spec.gpu_slots for n, s in sites.items()}, job_names, links))
     generator = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from greenhop.core.units import format_duration
 from greenhop.sim.forecasts import stale_replay_notes
 from greenhop.sim.scenario import Scenario
 
@@ -16,7 +17,9 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
 
     A policy whose only action is migration, on a fleet without links, can never move a
     job, so it does exactly what ``static`` does: comparing them measures nothing. (One
-    that also suspends, rescales or places jobs still acts.) A site without any renewable
+    that also suspends, rescales or places jobs still acts.) Nor can one where every job is
+    pinned. A deadline before a job's ideal run could end is missed by every policy. A site
+    without any renewable
     source never has a surplus; a replayed forecast file that stops before the run ends
     leaves the policy deciding on an ever older forecast. A demand-response event wholly
     outside the run limits nothing.
@@ -28,20 +31,51 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
         return c.migrates and not (c.suspends or c.scales or c.places)
 
     notes = []
-    if not scenario.links:
-        migrating = [name for name in scenario.policies
-                     if name in POLICIES and only_migrates(name)]
-        if migrating:
-            where = "one site" if len(scenario.sites) == 1 else "no links"
-            notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
-                         f"sites, so every policy that only migrates ({', '.join(migrating)}) "
-                         "equals static; add [[links]] to compare them")
+    migrating = [name for name in scenario.policies if name in POLICIES and only_migrates(name)]
+    if migrating and not scenario.links:
+        where = "one site" if len(scenario.sites) == 1 else "no links"
+        notes.append(f"scenario '{scenario.name}' has {where}: no job can move between "
+                     f"sites, so every policy that only migrates ({', '.join(migrating)}) "
+                     "equals static; add [[links]] to compare them")
+    elif migrating and scenario.jobs() and all(j.mobility == "pinned" for j in scenario.jobs()):
+        notes.append(f"every job of scenario '{scenario.name}' is pinned: none can move "
+                     f"between sites, so every policy that only migrates "
+                     f"({', '.join(migrating)}) equals static; make some jobs migratable "
+                     "(mobility, or the generator's [generator.mobility]) to compare them")
+    notes.extend(_deadlines_out_of_reach(scenario))
     notes.extend(scenario.notes)
     notes.extend(_events_outside_run(scenario))
     if scenario.forecast.model == "replay":
         last_step = scenario.start + pd.Timedelta(seconds=scenario.horizon_s - scenario.step_s)
         notes.extend(stale_replay_notes(scenario.forecast, last_step))
     return notes
+
+
+def _deadlines_out_of_reach(scenario: Scenario) -> list[str]:
+    """A note naming the jobs whose deadline comes before even their ideal run could end:
+    their work on their most GPUs at the fastest site they may use, from their arrival,
+    counted as if GPUs scaled perfectly. Every policy counts such a job as a deadline miss,
+    so the misses compare nothing; a deadline in seconds where hours were meant is the
+    usual cause."""
+    fastest = {s.name: s.throughput for s in scenario.sites}
+    late = []
+    for job in scenario.jobs():
+        if job.deadline_s is None:
+            continue
+        sites = job.allowed_sites or tuple(fastest)
+        rate = job.gpu_range[1] * max(fastest[name] for name in sites)  # reference GPUs
+        ideal_s = job.work_gpu_h * 3600.0 / rate
+        if job.arrival_s + ideal_s > job.deadline_s + 1e-6:
+            late.append((job, ideal_s))
+    if not late:
+        return []
+    job, ideal_s = late[0]
+    gpus = job.gpu_range[1]
+    more = f" (and {len(late) - 1} more)" if len(late) > 1 else ""
+    return [f"job '{job.name}'{more} cannot meet its deadline: {format_duration(ideal_s)} "
+            f"of work on {gpus} GPU{'s' if gpus > 1 else ''} at the fastest site it may use, "
+            f"{format_duration(job.deadline_s - job.arrival_s)} from its arrival to its "
+            "deadline; every policy misses it, so its miss compares nothing"]
 
 
 def _events_outside_run(scenario: Scenario) -> list[str]:
