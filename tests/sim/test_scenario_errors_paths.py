@@ -166,3 +166,18 @@ def test_a_job_arriving_after_the_run_names_both_times_as_durations():
     doc["jobs"][0]["arrival"] = "3h"
     assert _error(doc) == ("jobs[0].arrival: job 'j1' arrives at 3 h, at or after the run's "
                            "end (horizon 2 h)")
+
+
+def test_a_battery_out_of_range_is_shown_as_written_and_a_fleet_sites_one_can_be_left_out():
+    doc = {"name": "bat", "horizon": "2h", "step": "1h", "history": "1h",
+           "policies": ["static"], "fleet": {"sites": ["greensboro-nc"]},
+           "sites": [{"name": "greensboro-nc",
+                      "battery": {"capacity": "0kWh", "power": "10kW"}}],
+           "jobs": [{"name": "j1", "work_gpu_h": 1.0, "checkpoint": "1GB"}]}
+    assert _error(doc) == ("sites[0].battery.capacity: must be > 0 J, got '0kWh'; battery = "
+                           "{} leaves the fleet site's battery out")
+    doc["sites"][0]["battery"] = {}
+    (site,) = parse_scenario(doc).sites
+    assert site.spec.battery is None
+    own = _doc(trace={"kind": "solar", "peak": "1kW"}, battery={"capacity": 0, "power": "1kW"})
+    assert _error(own) == "sites[1].battery.capacity: must be > 0 J, got 0.0 J"  # no fleet's

@@ -227,9 +227,17 @@ def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> S
         if bt.data == {}:
             kw["battery"] = None
         else:
+            try:
+                capacity_j = bt.energy("capacity", lo=0, lo_open=True)
+                power_w = bt.power("power", lo=0, lo_open=True)
+            except ConfigError as exc:
+                if base is None or base.battery is None:
+                    raise
+                raise ConfigError(f"{exc}; battery = {{}} leaves the fleet site's battery "
+                                  "out") from None
             fields = dict(
-                capacity_j=bt.energy("capacity", lo=0, lo_open=True),
-                max_power_w=bt.power("power", lo=0, lo_open=True),
+                capacity_j=capacity_j,
+                max_power_w=power_w,
                 round_trip_efficiency=bt.number("round_trip_efficiency", 0.9, lo=0,
                                                 lo_open=True, hi=1),
                 initial_soc=bt.number("initial_soc", 0.5, lo=0, hi=1),

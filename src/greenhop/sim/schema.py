@@ -107,13 +107,14 @@ class Table:
     def _bounds(self, key, value, lo, hi, lo_open, unit=""):
         if isinstance(value, float) and math.isnan(value):
             raise ConfigError(f"{self.where(key)}: must be a number, got NaN")
+        raw = self.data.get(key)
+        # a quantity written with its unit ("0kWh") is shown as written, not in base units
+        got = shown(raw) if unit and isinstance(raw, str) else f"{shown(value)}{unit}"
         if lo is not None and (value < lo or (lo_open and value == lo)):
             op = ">" if lo_open else ">="
-            raise ConfigError(f"{self.where(key)}: must be {op} {lo:g}{unit}, got "
-                              f"{shown(value)}{unit}")
+            raise ConfigError(f"{self.where(key)}: must be {op} {lo:g}{unit}, got {got}")
         if hi is not None and value > hi:
-            raise ConfigError(f"{self.where(key)}: must be <= {hi:g}{unit}, got "
-                              f"{shown(value)}{unit}")
+            raise ConfigError(f"{self.where(key)}: must be <= {hi:g}{unit}, got {got}")
 
     def _quantity(self, key, default, parser, kind, unit, lo, lo_open, allow_number,
                   ceiling=None):
