@@ -265,7 +265,10 @@ class Observation:
         surplus_w: ``renewable_w - base_demand_w`` [W] (what training could use).
         job_load_w: facility power of the jobs at each site over the last step [W].
         headroom_w: ``surplus_w - job_load_w``: surplus left for more jobs [W].
-        soc_j: battery energy [J] (0 without a battery); battery_capacity_j: [J].
+        soc_j: battery energy [J] (0 without a battery); battery_capacity_j: [J];
+            battery_power_w: its largest charge or discharge power [W];
+            battery_efficiency: its round-trip efficiency [-] (``sqrt`` of it on each leg);
+            battery_min_soc: the share of its capacity it is never discharged below [-].
         free_gpus: free GPU slots [-]; gpu_slots: total slots [-].
         gpu_power_w, gpu_idle_w: per-GPU training and idle power of the site platform [W].
         throughput: relative throughput per GPU vs the reference GPU [-].
@@ -341,6 +344,9 @@ class Observation:
     headroom_w: np.ndarray
     soc_j: np.ndarray
     battery_capacity_j: np.ndarray
+    battery_power_w: np.ndarray
+    battery_efficiency: np.ndarray
+    battery_min_soc: np.ndarray
     free_gpus: np.ndarray
     gpu_slots: np.ndarray
     gpu_power_w: np.ndarray
