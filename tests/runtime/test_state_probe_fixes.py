@@ -212,3 +212,26 @@ def test_replay_of_a_logged_unknown_policy_names_the_line(run, tmp_path, capsys)
     assert code == 2, err
     assert err.startswith(f"error: {log}:1: run-start body: policy: unknown policy "
                           "'no-such-policy'; valid policy names: "), err
+
+
+@pytest.mark.parametrize("log", ["cut", "missing", "whole"])
+def test_a_finished_run_is_refused_and_an_event_log_without_its_end_is_written_again(
+        run, tmp_path, capsys, log):
+    """A controller killed between recording its run done and exporting the log's end left
+    events.jsonl without run-done, and the finished run refused every start: the refusal
+    now writes the log again from the database (which it leaves as it was)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    db = edited_copy(run[1], work / "run.db", "UPDATE run SET run_id = 'r1'")
+    Workdir(work).record("r1", db)
+    lines = run[2].read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["kind"] == "run-done"
+    events = work / "events.jsonl"
+    if log != "missing":
+        events.write_text("".join(lines[:-1] if log == "cut" else lines))
+    before = file_digest(db)
+    code, _, err = cli(capsys, "run", run[0], "--db", db, "--workdir", work, *TRAIN_ARGS)
+    assert code == 2 and "this run has already finished" in err, err
+    assert ("written again from the database" in err) == (log != "whole"), err
+    assert events.read_text() == "".join(lines)
+    assert file_digest(db) == before

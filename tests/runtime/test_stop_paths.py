@@ -169,12 +169,16 @@ def test_ctrl_c_names_the_job_whose_trainer_did_not_checkpoint(tmp_path):
 
         wait_for(others_stopped, 60, "the other jobs to checkpoint")
         os.kill(proc.pid, signal.SIGINT)  # do not wait for the frozen trainer
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=30) == 1  # not a clean stop: a script must see it
         flat = " ".join((work / "controller.log").read_text().split())
         assert "every job checkpointed" not in flat
+        assert "error: stopped at step" in flat
         assert f"{job['name']} (stopping) did not finish checkpointing" in flat
         assert "resumes it from the last intact checkpoint" in flat
+        assert f"{job['name']}: its trainer did not exit within the stop; killed it" in flat
         assert _run_row(db)["status"] == "stopped"
+        # the frozen trainer does not outlive the run (SIGKILL reaches a stopped process)
+        wait_for(lambda: not processes_under(work), 10, "every process to exit")
     finally:
         if frozen is not None:
             with contextlib.suppress(ProcessLookupError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -372,11 +373,22 @@ def run_command(
         log=lambda m: err.print(m), resume=resume, fresh=fresh, tls=tls,
         token_file=token_file, tls_ca=tls_ca, agents=agents)
     from greenhop.cli.simulate import warn
+    from greenhop.runtime.controller import RunFinished
 
     warn(err, sc.with_policies([ctl.cfg.policy_name]))
     try:
         try:
             mode = ctl.prepare()
+        except RunFinished as exc:
+            # a controller killed between recording the run done and its last export left
+            # events.jsonl without its end: write it again from the database, then refuse
+            if _log_lacks_end(workdir / "events.jsonl"):
+                from greenhop.runtime.event_log import export_events
+
+                export_events(ctl.store, workdir / "events.jsonl")
+                raise RunFinished(f"{exc}; its events.jsonl lacked the run's end and was "
+                                  "written again from the database") from None
+            raise
         except KeyboardInterrupt:
             err.print("interrupted while starting; nothing is running. Run the same command "
                       "again to start or resume")
@@ -423,14 +435,31 @@ def run_command(
                              f"{_checkpointed(summary)}; run the same command again (with a "
                              "larger --max-wall) to resume")
     if summary["status"] == "stopped":
-        err.print(f"stopped at step {summary['step']}: {_checkpointed(summary)}; run the same "
-                  "command again to resume")
+        said = (f"stopped at step {summary['step']}: {_checkpointed(summary)}; run the same "
+                "command again to resume")
+        if summary.get("not_checkpointed"):  # a script must not read this as a clean stop
+            raise RuntimeFailure(said)
+        err.print(said)
         return
     m = doc["policies"][ctl.cfg.policy_name]
     err.print(f"done: {summary['migrations']} migrations, {m['finished_jobs']}/{m['jobs']} jobs "
               f"finished, {m['job_nr_kwh']:.2f} kWh job grid energy ({m['non_renewable_kwh']:.1f} "
               f"kWh non-renewable at the sites, base load included), {summary['wall_s']:.1f} s "
               f"wall; metrics in {workdir / 'metrics.json'}")
+
+
+def _log_lacks_end(path: Path) -> bool:
+    """Whether the event log at ``path`` is missing or its last line is not a run's end
+    (``run-done``, ``run-stopped``, ``run-failed``)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 65536))
+            last = fh.read().splitlines()[-1:]
+        return not last or json.loads(last[0]).get("kind") not in (
+            "run-done", "run-stopped", "run-failed")
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _checkpointed(summary: dict, done: str = "every job checkpointed") -> str:

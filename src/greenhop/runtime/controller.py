@@ -71,6 +71,10 @@ PROTOCOL = "the job does not follow the greenhop job protocol (docs/workload.md)
 EXIT_HINT = "a greenhop job exits 0 when finished and 75 after checkpointing on request"
 
 
+class RunFinished(ConfigError):
+    """The database holds a run that has finished: nothing to resume."""
+
+
 class JobFailed(RuntimeFailure):
     """A job exhausted its attempts (or has no intact checkpoint to resume); the run stops."""
 
@@ -172,6 +176,9 @@ class Controller:
         self.decision_wall_s: list[float] = []
         self._progress: dict[str, int] = {}
         self._finishing: set[str] = set()   # jobs the books finish in the step being closed
+        # per job: (trainer pid, last step it reported, when it was first seen) [s, monotonic]
+        self._last_step: dict[str, tuple[int, int, float]] = {}
+        self._hung: dict[str, str] = {}     # why a trainer was killed as hung, per job
 
     def _new_ledger(self) -> Ledger:
         return Ledger(self.inp, forecasts=live_forecasts(self.inp, self.policy,
@@ -215,7 +222,7 @@ class Controller:
                 f"{st.path}: this run uses policy {row['policy']!r}, not "
                 f"{self.cfg.policy_name!r}; resume it with --policy {row['policy']}")
         if row["status"] == "done":
-            raise ConfigError(f"{st.path}: this run has already finished; its metrics are "
+            raise RunFinished(f"{st.path}: this run has already finished; its metrics are "
                               "in the work directory (use another --db for a new run)")
         for table, stored, given in (("sites", [r["name"] for r in sites], self.sites),
                                      ("jobs", [r["name"] for r in jobs], self.jobs)):
@@ -683,6 +690,8 @@ class Controller:
             if not r["trainer_pid"]:
                 return True
             ts = self._trainer(r)
+            if ts.alive and self._hung_now(r, ts.step):
+                return False
             if ts.alive:
                 if ts.step > r["real_step"]:
                     self._progress[name] = ts.step
@@ -698,7 +707,8 @@ class Controller:
             if ts.exit_code == 0:
                 self._fail(r, PROTOCOL + f"it exited 0 (finished) without a finished "
                               f"checkpoint of step {r['total_steps']}")
-            why = f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}"
+            why = self._hung.pop(name, None) or (
+                f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}")
             # A trainer that saved a newer intact checkpoint than the one it resumed from
             # before it died made durable progress: its failure starts a new streak, so a
             # long job is not failed for rare crashes spread over its whole run.
@@ -726,14 +736,19 @@ class Controller:
                 # row of failed attempts (checked first: a corrupt one is moved aside)
                 before = 0 if self._saved_newer(r) else r["attempts"]
                 extra["attempts"] = before + int(crashed)
-            step = self.ex.checkpoint_step(name, self.sites[r["site"]])
+            # where the trainer trained: a stop that cut a move short while restoring (a
+            # --max-wall stop gives moves no time to land) stops the trainer already
+            # started at the destination, whose newer checkpoint is there
+            at = r["dest"] if (ph == "stopping" and r["move_kind"] == "migrate"
+                               and r["dest"] is not None) else r["site"]
+            step = self.ex.checkpoint_step(name, self.sites[at])
             if step is not None:
                 extra["real_step"] = step
                 extra["expect_step"] = step
-                self._record_manifests(name, r["site"])
+                self._record_manifests(name, at)
             if ts is not None and ts.exit_code == 75 and step is None:
                 self._fail(r, PROTOCOL + "it exited 75 (checkpointed on request) but left no "
-                              f"checkpoint in its directory at {self.sites[r['site']]}")
+                              f"checkpoint in its directory at {self.sites[at]}")
             every = self._spec(name).every_steps
             if step is None and every and r["real_step"] >= every:
                 self._fail(r, PROTOCOL + f"it reported step {r['real_step']} but never wrote a "
@@ -804,6 +819,7 @@ class Controller:
         if ph == "finishing":
             ts = self._trainer(r) if r["trainer_pid"] else None
             if ts is not None and ts.alive:
+                self._hung_now(r, ts.step)  # killed if hung: started again below
                 return False
             if (ts is not None and ts.exit_code == 0) or self._finished_at(r, r["site"]):
                 if r["trainer_pid"]:
@@ -811,6 +827,12 @@ class Controller:
                               real_step=r["total_steps"])
                 return True
             # the trainer is gone before its last step: another one, same phase
+            why = self._hung.pop(name, None) or (
+                f"trainer exited with code {None if ts is None else ts.exit_code} before its "
+                "last step")
+            with self.store.tx():
+                self.store.event(self.ledger.next_step, "trainer-failed", {"error": why},
+                                 job=name)
             self._set(r, None, bump=True, trainer_pid=None, trainer_start=None)
             self._start(self.store.job(name), r["site"])
             return False
@@ -826,6 +848,26 @@ class Controller:
         # A job the books finish this step that had to be pulled again (its copy was
         # corrupt) lands back in finishing, the phase it left, not in running.
         self._set(r, "finishing" if r["name"] in self._finishing else "running", **fields)
+
+    def _hung_now(self, r, step: int) -> bool:
+        """Whether ``r``'s live trainer has reported no new step for
+        :attr:`RunConfig.start_timeout_s` (frozen, or hung in a step): then it is killed,
+        and the caller's next look finds it dead and starts another from the last intact
+        checkpoint (a ``trainer-failed`` event says why). A frozen trainer would otherwise
+        hold its job, and the run's clock, until ``--max-wall``."""
+        name, pid, now = r["name"], int(r["trainer_pid"]), time.monotonic()
+        seen = self._last_step.get(name)
+        if seen is None or seen[0] != pid or step > seen[1]:
+            self._last_step[name] = (pid, step, now)
+            return False
+        if now - seen[2] <= self.cfg.start_timeout_s:
+            return False
+        self._hung[name] = (f"trainer reported no new step for {self.cfg.start_timeout_s:g} s "
+                            f"after step {max(step, 0)} (hung or frozen); killed it")
+        self.log(f"{name}: {self._hung[name]}")
+        self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
+        del self._last_step[name]
+        return True
 
     def _retry(self, r, why: str) -> None:
         name = r["name"]
@@ -922,7 +964,8 @@ class Controller:
         t_start = time.monotonic()
         deadline = t_start + self.cfg.max_wall_s
         old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: a closed terminal or ssh session stops the run as Ctrl-C does
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(ValueError):
                 old[sig] = signal.signal(sig, self._on_signal)
         failure: RuntimeFailure | None = None
@@ -938,7 +981,8 @@ class Controller:
             if self.stop_requested:
                 self._stop_all(deadline)
             else:
-                if any(r["trainer_pid"] for r in self.store.jobs() if r["phase"] != "done"):
+                if any(r["trainer_pid"] or r["phase"] in ("running", "finishing")
+                       for r in self.store.jobs() if r["phase"] != "done"):
                     # the horizon ended on jobs still training (the policy kept them waiting
                     # or they are long): checkpoint them and stop their trainers as Ctrl-C
                     # does, so nothing trains on after a finished run
@@ -1038,8 +1082,10 @@ class Controller:
                 break
             time.sleep(self.cfg.poll_s)
         for r in self.store.jobs():
-            if r["phase"] in ("running", "starting", "restoring", "finishing") \
-                    and r["trainer_pid"]:
+            # a job whose trainer finished its steps before the books finished its work has
+            # no trainer: it is stopped all the same (its last checkpoint is its final one)
+            if r["phase"] in ("running", "finishing") or (
+                    r["phase"] in ("starting", "restoring") and r["trainer_pid"]):
                 self._set(r, "stopping", bump=True)
         while True:
             busy = False
@@ -1056,6 +1102,13 @@ class Controller:
             if not busy or time.monotonic() > grace or self.stop_requested:
                 break
             time.sleep(self.cfg.poll_s)
+        # A trainer still alive now (frozen, or slower than the grace) is killed: nothing
+        # of the run outlives it. Its job stays named as not checkpointed, and the next run
+        # resumes it from its last intact checkpoint.
+        for r in self.store.jobs():
+            if r["trainer_pid"] and self.ex.is_alive(r["trainer_pid"], r["trainer_start"]):
+                self.log(f"{r['name']}: its trainer did not exit within the stop; killed it")
+                self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
         self.stop_requested = True
 
 
