@@ -148,3 +148,25 @@ def test_admission_never_places_or_migrates_onto_a_drained_site_nor_moves_a_pinn
     assert not admission.can_place(inp, queued, occ, j, d, drained=drained) or not drained[d]
     s = admission.arrival_site(inp, occ, j, drained=drained)
     assert s == -1 or not drained[s]
+
+
+def test_greenhop_replay_names_the_operators_actions_and_does_not_blame_the_policy(
+        drained, plain, capsys):
+    """The drain moves jobs the simulator never moves: the replay says an operator acted,
+    when and how, and exits 0 when the policy's own decisions replay the same (it exited
+    1 with "different migrations" and no word of the drain); a run without operator
+    actions still exits 1 on a difference (here: none, exit 0)."""
+    from greenhop.cli.main import main
+
+    def replay(db):
+        with pytest.raises(SystemExit) as exit_:
+            main(["replay", str(db)])
+        return exit_.value.code, " ".join(capsys.readouterr().out.split())
+
+    code, out = replay(drained)
+    assert "0 mismatches" in out and "different migrations from" in out, out
+    assert ("note: an operator acted during the run: drain tokyo-jp (step 12); the simulator "
+            "knows none of it") in out
+    assert code == 0
+    code, out = replay(plain)
+    assert code == 0 and "note:" not in out and "the same migrations" in out
