@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import signal
 import subprocess
@@ -211,6 +212,16 @@ class Executor:
         return "the trainer's log"
 
 
+AGENT_ANSWER_S = 10.0
+"""How long one of the run's agents may take to answer a checkpoint listing or a health
+check [s] before it counts as not answering (a frozen process): the controller's loop waits
+that long at most on it, where it waited 30 s at every look."""
+SILENT_S = 60.0
+"""After an agent did not answer (or a transfer through it failed), how long its listings
+come from the site's directory instead of asking it again [s]; its next use checks its
+health first."""
+
+
 class LocalExecutor(Executor):
     """Everything as local processes under ``workdir``: ``sites/<site>/<job>/step-*`` are the
     checkpoints (each site directory is its agent's root), ``logs/`` holds trainer output."""
@@ -246,8 +257,11 @@ class LocalExecutor(Executor):
         self.rates: dict[str, float] = {}
         self.children: dict[int, subprocess.Popen] = {}
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="greenhop-transfer")
-        self.transfers: dict[str, tuple[int, Future, float]] = {}
+        # per job: (token, future, start [s, monotonic], source site, destination site)
+        self.transfers: dict[str, tuple[int, Future, float, str, str]] = {}
         self.timeout_s = agent_start_timeout_s
+        # per site: when its agent last did not answer, or a transfer through it failed
+        self._silent_since: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def site_dir(self, site: str) -> Path:
@@ -346,11 +360,32 @@ class LocalExecutor(Executor):
             health = agent_health(url, 10.0, credentials=self.creds)
             return int(health.get("pid") or 0), url
         if proc.poll() is None:
-            return proc.pid, url
+            if site not in self._silent_since or self._answers(site):
+                return proc.pid, url
+            # alive but silent (frozen: SIGSTOP, a hung event loop): it would fail every
+            # transfer through it until the job failed; one of ours, so start another
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # SIGKILL also ends a stopped process
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()  # the pipe it printed its URL on
         self.children.pop(proc.pid, None)
+        self._silent_since.pop(site, None)
         out = self._spawn_agent(site)
         self._register_peers()  # its URL changed: every agent learns the new one
         return out
+
+    def _answers(self, site: str) -> bool:
+        """Whether ``site``'s agent answers a health check within :data:`AGENT_ANSWER_S`
+        (and it is then no longer taken for silent)."""
+        from greenhop.runtime.agent_client import agent_health
+
+        try:
+            agent_health(self.agents[site][1], AGENT_ANSWER_S, credentials=self.creds)
+        except (TransferError, ValueError):
+            return False
+        self._silent_since.pop(site, None)
+        return True
 
     def kill_agent(self, site: str) -> int:
         """Kill ``site``'s agent with SIGKILL (chaos tests); returns its pid."""
@@ -481,7 +516,7 @@ class LocalExecutor(Executor):
         _, dst_url = self.ensure_agent(dst)
         fut = self.pool.submit(fetch_via, dst_url, src_url, job, "latest", 600.0,
                                accept=accept, credentials=self.creds)
-        self.transfers[job] = (token, fut, time.monotonic())
+        self.transfers[job] = (token, fut, time.monotonic(), src, dst)
 
     def transfer_status(self, job, token):
         cur = self.transfers.get(job)
@@ -492,6 +527,8 @@ class LocalExecutor(Executor):
             return "running", None
         exc = fut.exception()
         if exc is not None:
+            for site in cur[3:5]:  # either end may be the one that does not answer
+                self._silent_since[site] = time.monotonic()
             return "failed", str(exc) if isinstance(exc, TransferError | RuntimeFailure) \
                 else f"{type(exc).__name__}: {exc}"
         return "done", fut.result()
@@ -545,12 +582,15 @@ class LocalExecutor(Executor):
         from greenhop.workload.checkpoint import MANIFEST, list_checkpoints
 
         check_name("job", job)
-        if site in self.agents:  # as the site's agent reports them
+        silent = time.monotonic() - self._silent_since.get(site, -math.inf) < SILENT_S
+        if site in self.agents and not silent:  # as the site's agent reports them
             try:
                 return [(int(e["step"]), str(e["manifest_sha256"]))
-                        for e in list_remote(self.agents[site][1], job, 30.0,
+                        for e in list_remote(self.agents[site][1], job, AGENT_ANSWER_S,
                                              credentials=self.creds)]
-            except (TransferError, KeyError, TypeError, ValueError):
+            except TransferError:
+                self._silent_since[site] = time.monotonic()
+            except (KeyError, TypeError, ValueError):
                 pass
         out = []
         for step, path in list_checkpoints(self.job_dir(job, site)):
