@@ -344,7 +344,14 @@ def run_command(
         None, "--serve-token-file", help="With --serve: the operator actions' secret "
         "(without it the service is read-only)."),
 ) -> None:
-    """Run SCENARIO live: a controller, one site agent per site, real training processes."""
+    """Run SCENARIO live: a controller, one site agent per site, real training processes.
+
+    Ctrl-C (or SIGTERM, SIGHUP) checkpoints every job and stops; the same command resumes.
+
+    Exit 0: finished, or stopped cleanly; 2: bad input.
+
+    Exit 1: a job failed, --max-wall ran out, or a stop left a job not checkpointed.
+    """
     check_time_scale(time_scale)  # before the work directory is made
     serve_at = _serve_address(serve, serve_token_file)
     if workload not in ("mlp", "lm"):
