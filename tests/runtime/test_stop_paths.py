@@ -132,7 +132,11 @@ def test_max_wall_stops_like_ctrl_c_records_it_and_the_run_resumes(tmp_path):
         stopped = [j for j in jobs if j["phase"] == "stopped"]
         assert stopped, jobs  # trainers were asked to checkpoint, not left to PDEATHSIG
         for j in (j for j in stopped if j["real_step"] > 0):  # one at step 0: no step yet
-            ckpt = latest_complete(work / "sites" / sites[j["site"]] / j["name"])
+            # a job stopped mid-move while restoring checkpointed at its destination, where
+            # its trainer was (and where the next run resumes it)
+            at = j["dest"] if j["move_kind"] == "migrate" and j["dest"] is not None \
+                else j["site"]
+            ckpt = latest_complete(work / "sites" / sites[at] / j["name"])
             assert describe(ckpt)["step"] == j["real_step"], j
         resumed = start_run(work, CHAOS, 36000, "--step-sleep", "0.01", "--max-wall", "10min")
         try:
