@@ -90,6 +90,15 @@ def test_a_stop_past_its_deadline_while_restoring_keeps_the_destinations_checkpo
     assert at_dst > ex.ckpt.get((seen["name"], seen["src"]), 0)
     assert row["phase"] == "stopped" and row["expect_step"] == row["real_step"] == at_dst
     ctl.store.close()
+    # the next run resumes the job at the destination, from that checkpoint, to the end
+    starts = len(ex.starts)
+    again = memory_controller(tmp_path / "run.db", ex)
+    again.prepare()
+    assert again.run()["status"] == "done"
+    first = next(s for s in ex.starts[starts:] if s[0] == seen["name"])
+    assert first[1] == seen["dst"] and first[3] == at_dst, first
+    assert again.store.job(seen["name"])["phase"] == "done"
+    again.store.close()
 
 
 def test_a_job_the_horizon_ends_on_with_its_training_done_ends_stopped(tmp_path):
