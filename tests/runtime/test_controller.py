@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -473,20 +474,30 @@ def test_a_database_deleted_mid_run_stops_the_run_and_its_records_are_saved(tmp_
     ctl.store.close()
 
 
-class _FirstTrainerHangs(InMemoryExecutor):
-    """job-a's first trainer starts but never reports a step (a hung import, a SIGSTOP)."""
+@dataclass
+class _FirstTrainerFreezes(InMemoryExecutor):
+    """job-a's first trainer stops making steps at step ``freeze_at`` and never exits: at 0
+    it never reports one (a hung import, a SIGSTOP at start), later it falls silent while
+    it trains (a SIGSTOP, a hung collective)."""
+
+    freeze_at: int = 0
 
     def _advance(self, t) -> None:
         first = next(p for p, tr in sorted(self.trainers.items()) if tr.job == "job-a")
-        if t.pid != first:
+        if t.pid != first or t.step < self.freeze_at:
             super()._advance(t)
 
 
-def test_a_trainer_that_never_reports_a_step_is_killed_and_started_again(tmp_path):
-    """A trainer that reports no step within the start timeout is killed and started
-    again (one failed attempt, said why): the run finishes instead of waiting on it for
-    ever."""
-    ex = _FirstTrainerHangs()
+@pytest.mark.parametrize(("freeze_at", "said"), [
+    (0, "reported no step within 0.2 s of its start (hung or frozen); killed it"),
+    (6, "reported no new step for 0.2 s after step 6 (hung or frozen); killed it")])
+def test_a_trainer_that_stops_reporting_steps_is_killed_and_started_again(tmp_path,
+                                                                         freeze_at, said):
+    """A trainer that reports no step within the start timeout, or none after step 6 for
+    as long, is killed and started again (one failed attempt, said why): the run
+    finishes instead of waiting on it for ever. Frozen mid-run, it held its job in
+    `finishing`, and the run's clock, until --max-wall, and outlived the run."""
+    ex = _FirstTrainerFreezes(freeze_at=freeze_at)
     ctl = memory_controller(tmp_path / "run.db", ex)
     ctl.cfg.start_timeout_s = 0.2
     ctl.prepare()
@@ -496,7 +507,9 @@ def test_a_trainer_that_never_reports_a_step_is_killed_and_started_again(tmp_pat
     assert not ex.trainers[hung].alive and ex.trainers[hung].exit_code == -9
     why = [e["body"]["error"] for e in ctl.store.events(("trainer-failed",))
            if e["job"] == "job-a"]
-    assert len(why) == 1 and "reported no step within 0.2 s" in why[0]
+    # at its start the retry also names the trainer's log
+    assert len(why) == 1 and (why[0] == f"trainer {said}" if freeze_at else
+                              why[0].startswith(f"trainer {said}; see ")), why
     assert len([s for s in ex.starts if s[0] == "job-a"]) >= 2
     assert ctl.store.job("job-a")["real_step"] == ctl.store.job("job-a")["total_steps"]
     ctl.store.close()

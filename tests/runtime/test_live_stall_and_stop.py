@@ -1,7 +1,7 @@
-"""What a live run does with a trainer that freezes mid-run, a stop that cuts a move short
-while the destination's trainer already trains, and a job the horizon ends on whose
-trainer had finished its steps (in-memory processes; the real ones:
-tests/runtime/test_stop_paths.py)."""
+"""What a live run does with a stop that cuts a move short while the destination's trainer
+already trains, and with a job the horizon ends on whose trainer had finished its steps
+(in-memory processes; the real ones: tests/runtime/test_stop_paths.py; a trainer that
+freezes mid-run: tests/runtime/test_controller.py)."""
 
 from __future__ import annotations
 
@@ -11,34 +11,6 @@ from test_controller_kit import memory_controller
 
 from greenhop.runtime.controller import AT_REST
 from greenhop.runtime.memory import InMemoryExecutor
-
-
-class _FreezesAtStep(InMemoryExecutor):
-    """job-a's first trainer stops making steps at step 6 and never exits (a SIGSTOP, a
-    hung collective): alive, silent."""
-
-    def _advance(self, t) -> None:
-        first = min(p for p, tr in self.trainers.items() if tr.job == "job-a")
-        if t.pid == first and t.step >= 6 and not t.stop:
-            return
-        super()._advance(t)
-
-
-def test_a_trainer_that_stops_making_steps_mid_run_is_killed_and_started_again(tmp_path):
-    ex = _FreezesAtStep()
-    ctl = memory_controller(tmp_path / "run.db", ex)
-    ctl.cfg.start_timeout_s = 0.2
-    ctl.prepare()
-    summary = ctl.run()
-    assert summary["status"] == "done", summary.get("error")
-    frozen = min(p for p, tr in ex.trainers.items() if tr.job == "job-a")
-    assert not ex.trainers[frozen].alive and ex.trainers[frozen].exit_code == -9
-    why = [e["body"]["error"] for e in ctl.store.events(("trainer-failed",))
-           if e["job"] == "job-a"]
-    assert why == ["trainer reported no new step for 0.2 s after step 6 (hung or frozen); "
-                   "killed it"], why
-    assert ctl.store.job("job-a")["real_step"] == ctl.store.job("job-a")["total_steps"]
-    ctl.store.close()
 
 
 class _QuietAfterAMove(InMemoryExecutor):

@@ -33,6 +33,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     when the run's policy is none of theirs."""
     from greenhop.policies import POLICIES, make_policy
     from greenhop.policies.plugins import file_sha256
+    from greenhop.runtime.event_log import RUN_ENDS
     from greenhop.runtime.ledger import Ledger, live_forecasts
     from greenhop.runtime.replay import check_event, partial_last_line, replay_decisions, where
     from greenhop.sim.api import policy_params
@@ -77,8 +78,7 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
     policy = make_policy(name, **policy_params(sc, name))
     led = Ledger(inp, forecasts=live_forecasts(inp, policy, sc.forecast, sc.seed))
     res = replay_decisions(led, policy, events)
-    ends = [e["kind"][len("run-"):] for e in events
-            if e["kind"] in ("run-done", "run-stopped", "run-failed")]
+    ends = [e["kind"][len("run-"):] for e in events if e["kind"] in RUN_ENDS]
     out = {"policy": name, "decisions": res["decisions"], "actions": res["actions"],
            "mismatches": res["mismatches"], "scenario": str(path),
            "scenario_as_run": as_run,

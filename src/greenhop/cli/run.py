@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -389,9 +388,9 @@ def run_command(
         except RunFinished as exc:
             # a controller killed between recording the run done and its last export left
             # events.jsonl without its end: write it again from the database, then refuse
-            if _log_lacks_end(workdir / "events.jsonl"):
-                from greenhop.runtime.event_log import export_events
+            from greenhop.runtime.event_log import ends_with_run_end, export_events
 
+            if not ends_with_run_end(workdir / "events.jsonl"):
                 export_events(ctl.store, workdir / "events.jsonl")
                 raise RunFinished(f"{exc}; its events.jsonl lacked the run's end and was "
                                   "written again from the database") from None
@@ -453,20 +452,6 @@ def run_command(
               f"finished, {m['job_nr_kwh']:.2f} kWh job grid energy ({m['non_renewable_kwh']:.1f} "
               f"kWh non-renewable at the sites, base load included), {summary['wall_s']:.1f} s "
               f"wall; metrics in {workdir / 'metrics.json'}")
-
-
-def _log_lacks_end(path: Path) -> bool:
-    """Whether the event log at ``path`` is missing or its last line is not a run's end
-    (``run-done``, ``run-stopped``, ``run-failed``)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 65536))
-            last = fh.read().splitlines()[-1:]
-        return not last or json.loads(last[0]).get("kind") not in (
-            "run-done", "run-stopped", "run-failed")
-    except (OSError, ValueError, AttributeError):
-        return True
 
 
 def _checkpointed(summary: dict, done: str = "every job checkpointed") -> str:

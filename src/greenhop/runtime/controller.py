@@ -85,9 +85,9 @@ class OutOfWallTime(RuntimeFailure):
 
 
 START_TIMEOUT_S = 900.0
-"""How long a started trainer may take to report its first step (import, restore) before
-it counts as hung and is killed and started again [s]; restores have taken 22 s under a
-load of 10 on a 2-core machine."""
+"""How long a started trainer may take to report its first step (import, restore), or a
+training one its next step, before it counts as hung and is killed and started again [s];
+restores have taken 22 s under a load of 10 on a 2-core machine."""
 STOP_GRACE_S = 120.0
 """How long a stop waits for moves in flight to land and trainers to checkpoint [s]."""
 AT_REST = ("pending", "queued", "suspended", "stopped", "done", "failed")
@@ -652,8 +652,7 @@ class Controller:
             return False
         current = r["trainer_token"] == r["token"]
         if ph in ("starting", "restoring"):
-            site = r["dest"] if (ph == "restoring" and r["move_kind"] == "migrate"
-                                 and r["dest"] is not None) else r["site"]
+            site = self._trainer_site(r)
             if not current or not r["trainer_pid"]:
                 if self._waiting(r):
                     return False
@@ -664,14 +663,9 @@ class Controller:
                 return False
             ts = self._trainer(r)
             if ts.alive and ts.step < 0:
-                # a trainer that never reports a step (hung, frozen) would stall the run;
-                # ``_since`` holds when it started (a restarted controller: when it looked)
-                began = self._since.setdefault(name, time.monotonic())
-                if time.monotonic() - began > self.cfg.start_timeout_s:
-                    self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
-                    self._retry(r, f"trainer reported no step within "
-                                   f"{self.cfg.start_timeout_s:g} s of its start (hung or "
-                                   "frozen); killed it")
+                # a trainer that never reports a step (hung, frozen) would stall the run
+                if self._hung_now(r, ts.step):
+                    self._retry(r, self._hung.pop(name))
                 return False
             if ts.alive:
                 self._arrived(r, site)
@@ -736,11 +730,7 @@ class Controller:
                 # row of failed attempts (checked first: a corrupt one is moved aside)
                 before = 0 if self._saved_newer(r) else r["attempts"]
                 extra["attempts"] = before + int(crashed)
-            # where the trainer trained: a stop that cut a move short while restoring (a
-            # --max-wall stop gives moves no time to land) stops the trainer already
-            # started at the destination, whose newer checkpoint is there
-            at = r["dest"] if (ph == "stopping" and r["move_kind"] == "migrate"
-                               and r["dest"] is not None) else r["site"]
+            at = self._trainer_site(r)
             step = self.ex.checkpoint_step(name, self.sites[at])
             if step is not None:
                 extra["real_step"] = step
@@ -849,21 +839,36 @@ class Controller:
         # corrupt) lands back in finishing, the phase it left, not in running.
         self._set(r, "finishing" if r["name"] in self._finishing else "running", **fields)
 
+    def _trainer_site(self, r) -> int:
+        """The site ``r``'s trainer runs at: a migration's destination while it restores
+        there, also when a stop cut the move short in that phase (a ``--max-wall`` stop
+        gives moves no time to land, and the trainer already started at the destination
+        checkpoints there); else the job's site."""
+        if r["phase"] in ("restoring", "stopping") and r["move_kind"] == "migrate" \
+                and r["dest"] is not None:
+            return r["dest"]
+        return r["site"]
+
     def _hung_now(self, r, step: int) -> bool:
-        """Whether ``r``'s live trainer has reported no new step for
-        :attr:`RunConfig.start_timeout_s` (frozen, or hung in a step): then it is killed,
-        and the caller's next look finds it dead and starts another from the last intact
-        checkpoint (a ``trainer-failed`` event says why). A frozen trainer would otherwise
+        """Whether ``r``'s live trainer has reported no step (``step`` < 0), or no new
+        step, for :attr:`RunConfig.start_timeout_s` since this controller first saw it
+        there (a hung import or restore, a frozen process, a hung step): then it is killed,
+        ``_hung`` says why, and the caller retries it or its next look finds it dead and
+        starts another from the last intact checkpoint. A frozen trainer would otherwise
         hold its job, and the run's clock, until ``--max-wall``."""
         name, pid, now = r["name"], int(r["trainer_pid"]), time.monotonic()
         seen = self._last_step.get(name)
         if seen is None or seen[0] != pid or step > seen[1]:
             self._last_step[name] = (pid, step, now)
             return False
-        if now - seen[2] <= self.cfg.start_timeout_s:
+        limit = self.cfg.start_timeout_s
+        if now - seen[2] <= limit:
             return False
-        self._hung[name] = (f"trainer reported no new step for {self.cfg.start_timeout_s:g} s "
-                            f"after step {max(step, 0)} (hung or frozen); killed it")
+        self._hung[name] = (
+            f"trainer reported no step within {limit:g} s of its start (hung or frozen); "
+            "killed it" if step < 0 else
+            f"trainer reported no new step for {limit:g} s after step {step} (hung or "
+            "frozen); killed it")
         self.log(f"{name}: {self._hung[name]}")
         self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
         del self._last_step[name]

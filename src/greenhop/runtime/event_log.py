@@ -11,6 +11,9 @@ from typing import Any
 from greenhop.core.errors import ConfigError
 from greenhop.runtime.store import Store
 
+RUN_ENDS = ("run-done", "run-stopped", "run-failed")
+"""The kinds of event that end a run's log."""
+
 
 def export_events(store: Store, out: str | Path) -> Path:
     """Write the event log as JSON lines (one event per line, in order) to ``out``."""
@@ -85,3 +88,13 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
                               "pass a run database or the events.jsonl it exported")
         out.append({**ev, "where": f"{p}:{n}"})
     return out
+
+
+def ends_with_run_end(path: str | Path) -> bool:
+    """Whether the event log at ``path`` exists, reads, and its last event ends the run
+    (:data:`RUN_ENDS`)."""
+    try:
+        events = read_events(path)
+    except ConfigError:
+        return False
+    return bool(events) and events[-1]["kind"] in RUN_ENDS
