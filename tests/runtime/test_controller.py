@@ -189,6 +189,7 @@ def test_failing_transfers_back_off_then_the_job_is_failed_and_the_run_says_so(t
     rows = {r["name"]: dict(r) for r in ctl.store.jobs()}
     failed = [r for r in rows.values() if r["phase"] == "failed"]
     assert len(failed) == 1 and failed[0]["failed_from"] == "transferring"
+    assert failed[0]["attempts"] == MAX_ATTEMPTS  # the row counts the attempt that failed
     assert "simulated link failure" in failed[0]["error"]
     ev = [(e["unix_s"], e["body"]) for e in ctl.store.events(("transfer-failed",))
           if e["job"] == failed[0]["name"]]
@@ -249,6 +250,8 @@ def test_crashes_in_a_row_without_a_new_checkpoint_still_fail_the_job(tmp_path):
     attempts = [e["body"]["attempt"] for e in ctl.store.events(("trainer-failed",))
                 if e["job"] == name]
     assert attempts == list(range(1, MAX_ATTEMPTS + 1))
+    row = next(r for r in ctl.store.jobs() if r["name"] == name)
+    assert row["attempts"] == MAX_ATTEMPTS  # as many as the error says
     ctl.store.close()
 
 

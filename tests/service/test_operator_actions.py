@@ -168,5 +168,13 @@ def test_greenhop_replay_names_the_operators_actions_and_does_not_blame_the_poli
     assert ("note: an operator acted during the run: drain tokyo-jp (step 12); the simulator "
             "knows none of it") in out
     assert code == 0
+    # the drain's moves are in the table too, by the operator
+    drain_moves = [(m["step"], m["job"]) for m in _events(drained, "migrate")
+                   if m["body"].get("by") == "operator"]
+    cells = " ".join(out.replace("│", " ").split())
+    assert drain_moves
+    for step, job in drain_moves:
+        assert f"{step} {job} tokyo-jp madrid-es operator" in cells, out
     code, out = replay(plain)
     assert code == 0 and "note:" not in out and "the same migrations" in out
+    assert "operator" not in out

@@ -83,6 +83,13 @@ def replay_report(log: Path, scenario: Path | None = None, *, against_sim: bool 
            "mismatches": res["mismatches"], "scenario": str(path),
            "scenario_as_run": as_run,
            "live_migrations": [list(m) for m in res["migrations"]],
+           # moves someone else started ([step, job, src, dst, by]: a drain's "operator",
+           # a demand-response event's "grid"); not the policy's, so not compared
+           "other_migrations": [
+               [int(e["step"]), e["job"], e["body"].get("src"), e["body"].get("dst"),
+                e["body"]["by"]]
+               for e in events if e["kind"] == "migrate" and isinstance(e.get("body"), dict)
+               and e["body"].get("by") not in (None, "policy")],
            # how the run ended; None: the log has no end (a run going on, or cut off)
            "ended": ends[-1] if ends else None,
            "last_step": max((int(e["step"]) for e in events), default=0),
@@ -204,9 +211,10 @@ def replay_command(
         if len(out["mismatches"]) > SHOWN_MISMATCHES:
             con.print(f"  ... and {len(out['mismatches']) - SHOWN_MISMATCHES} more (--json "
                       "lists them all)")
-        t = Table("step", *(Column(c, no_wrap=True) for c in ("job", "from", "to")),
+        t = Table("step", *(Column(c, no_wrap=True) for c in ("job", "from", "to", "by")),
                   title="live migrations")
-        for m in out["live_migrations"]:
+        moves = [[*m, "policy"] for m in out["live_migrations"]] + out["other_migrations"]
+        for m in sorted(moves, key=lambda m: m[0]):  # stable: the log's order in a step
             t.add_row(*(str(x) for x in m))
         con.print(t)
         if "same_as_sim" in out:

@@ -571,17 +571,18 @@ class Controller:
         on from (default: ``r``'s; 0 starts a new streak)."""
         n = (r["attempts"] if before is None else before) + 1
         if n >= MAX_ATTEMPTS:
-            self._fail(r, f"{why} ({MAX_ATTEMPTS} attempts)")
+            self._fail(r, f"{why} ({MAX_ATTEMPTS} attempts)", attempts=n)
         return {"attempts": n, "retry_at_unix_s": time.time() + backoff_s(
             n, self.backoff_base_s)}
 
-    def _fail(self, r, why: str) -> None:
-        """Terminal state of a job: ``failed`` with the error recorded; stops the run."""
+    def _fail(self, r, why: str, **fields) -> None:
+        """Terminal state of a job: ``failed`` with the error recorded; stops the run.
+        ``fields``: more of the job's row to store with it (the last attempt's count)."""
         name = r["name"]
         with self.store.tx():
             check_transition(name, r["phase"], "failed")
             self.store.update_job(name, phase="failed", failed_from=r["phase"], error=why,
-                                  trainer_pid=None, trainer_start=None)
+                                  trainer_pid=None, trainer_start=None, **fields)
             self.store.event(self.ledger.next_step, "job-failed",
                              {"from": r["phase"], "error": why}, job=name)
         raise JobFailed(f"job {name!r} failed: {why}")
