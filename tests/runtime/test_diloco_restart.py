@@ -123,6 +123,30 @@ def test_sigterm_to_the_driver_stops_the_workers_and_says_what_is_kept(tmp_path)
             os.kill(pid, 0)
 
 
+def test_a_worker_ended_by_sigint_is_an_interruption_even_when_the_driver_saw_none(tmp_path):
+    """Ctrl-C reaches the whole process group, but a driver started in a script's
+    background ignores SIGINT (the shell sets it so): its worker, ended by SIGINT, is read
+    as the interruption (exit 130, what is kept), not as a failed worker (exit 1)."""
+    cfg = dl.DilocoConfig(**ONE)
+    seen = {}
+
+    def interrupt_worker(t, pids):
+        seen.update(pids)
+        for pid in pids.values():
+            os.kill(pid, signal.SIGINT)
+
+    with pytest.raises(rd.DilocoInterrupted) as info:
+        rd.run_diloco(cfg, tmp_path, ["a"], log=lambda m: None,
+                      on_outer_step=interrupt_worker)
+    assert info.value.code == 130
+    msg = str(info.value)
+    assert msg.startswith("interrupted by SIGINT after outer step 1 of 3"), msg
+    assert "checkpoints stay in" in msg
+    for pid in seen.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_the_cli_reports_an_interruption_on_stderr_with_the_shell_status(
         tmp_path, capsys, monkeypatch):
     def interrupted(*a, **k):

@@ -474,6 +474,10 @@ def _check_exits(workers: dict[int, _Worker], restart: Callable[[int], None],
     if failed:
         for _, rank, _ in failed:
             workers[rank].wait(5)  # its output is read to the end
+        if any(code == -signal.SIGINT for _, _, code in failed):
+            # Ctrl-C reached the process group; the driver may not have seen it (started
+            # in the background of a script, it ignores SIGINT): an interruption all the same
+            raise DilocoInterrupted(signal.SIGINT, "a worker was interrupted")
         check()  # a divergence it reported explains the exit best
         _, rank, code = min(failed)
         raise workers[rank].failure(code, when)
