@@ -43,6 +43,8 @@ def test_data_list_shows_sources_terms_and_presence(capsys) -> None:
 def test_data_fetch_of_an_unknown_name_is_a_user_error(capsys) -> None:
     code, _, err = run(capsys, "data", "fetch", "nosuch")
     assert code == 2 and "unknown dataset 'nosuch'" in err
+    code, _, err = run(capsys, "data", "fetch", "tmy3-greensboro")  # listed, not fetched
+    assert code == 2 and "is not fetched: installed with pvlib" in " ".join(err.split())
 
 
 def test_windows_site_json_prints_the_statistics(capsys) -> None:

@@ -92,6 +92,21 @@ def test_fetch_uses_the_injected_downloader_once(tmp_path, cache) -> None:
     assert len(calls) == 2 and not calls[0].exists()  # the temporary folder is removed
 
 
+def test_a_cache_that_cannot_be_written_is_named_before_any_download(tmp_path,
+                                                                     monkeypatch) -> None:
+    """A GREENHOP_CACHE_DIR that is a file: one error naming it, and no download (it
+    was a NotADirectoryError traceback after the download)."""
+    blocker = tmp_path / "cachefile"
+    blocker.write_text("mine\n")
+    monkeypatch.setenv("GREENHOP_CACHE_DIR", str(blocker))
+    calls = []
+    with pytest.raises(vessim_data.FetchError) as info:
+        vessim_data.fetch_dataset("solcast2022_global", downloader=calls.append)
+    assert calls == [] and "$GREENHOP_CACHE_DIR" in str(info.value)
+    assert str(blocker) in str(info.value) and "Not a directory" in str(info.value)
+    assert blocker.read_text() == "mine\n"  # left as it was
+
+
 def test_readers_convert_labels_and_units(tmp_path, cache) -> None:
     sdist = full_sdist(tmp_path)
     vessim_data.unpack_vessim_sdist(sdist, "solcast2022_global")

@@ -136,6 +136,13 @@ def data_fetch(
     from greenhop.traces import vessim_data
 
     if name not in vessim_data.VESSIM_DATASETS:
+        from greenhop.traces import catalog
+
+        known = {d.name: d for d in catalog.datasets()}
+        if name in known:  # listed, but it comes another way (installed with a package)
+            raise ConfigError(f"{name!r} is not fetched: {known[name].how} (here: "
+                              f"{'yes' if catalog.is_present(known[name]) else 'no'}); "
+                              f"fetchable: {', '.join(vessim_data.VESSIM_DATASETS)}")
         raise ConfigError(f"unknown dataset {name!r}; fetchable: "
                           f"{', '.join(vessim_data.VESSIM_DATASETS)} (see greenhop data list)")
     with _err().status(f"fetching {name} (pip download of vessim "

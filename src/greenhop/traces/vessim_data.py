@@ -179,6 +179,18 @@ def fetch_dataset(name: str, root: Path | None = None,
     _check_name(name)
     if is_present(name, root) and not force:
         return dataset_dir(name, root)
+    folder = dataset_dir(name, root)
+    try:  # before the download: a cache that cannot be written fails at once
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-check"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        where = "$GREENHOP_CACHE_DIR" if root is None and os.environ.get(
+            "GREENHOP_CACHE_DIR") else "the cache"
+        raise FetchError(f"{where} {root or cache_dir()}: cannot write {folder} "
+                         f"({exc.strerror or exc}); set GREENHOP_CACHE_DIR to a folder "
+                         "you can write") from None
     with tempfile.TemporaryDirectory(prefix="greenhop-fetch-") as tmp:
         sdist = downloader(Path(tmp))
         return unpack_vessim_sdist(sdist, name, root)
