@@ -36,6 +36,11 @@ CASES = [
     case(*SIZE, "--preset", "nope", *LINK, *WINDOW, expect="--preset: unknown checkpoint preset"),
     case(*SIZE, *LINK, *WINDOW, "--gpu", "V100", expect="--gpu: unknown GPU platform 'V100'"),
     case(*SIZE, *LINK, *WINDOW, "--gpus", "0", expect="--gpus 0 must be a whole number >= 1"),
+    # the default power of --gpus GPUs has the ceiling --job-power has
+    case(*SIZE, *LINK, *WINDOW, "--gpu", "H100", "--gpus", "1e12",
+         expect="the default --job-power (the GPU's 700 W x --gpus) is 7e+14 W, more than 1 TW"),
+    case(*SIZE, *LINK, *WINDOW, "--job-power", "1MW", "--gpus", "1e13",
+         expect="the default --idle-power"),
     # rates
     case(*SIZE, "--bandwidth", "0Gbps", *WINDOW, expect="--bandwidth '0Gbps' must be positive"),
     case(*SIZE, "--bandwidth=-1Gbps", *WINDOW, expect="is negative"),

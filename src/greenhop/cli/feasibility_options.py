@@ -267,6 +267,14 @@ def energy_options(*, job_power, gpu, gpus, idle_power, network_j_per_bit,
         raise ConfigError(f"--network-j-per-bit {per_bit!r} must lie between 0 and "
                           f"{MAX_J_PER_BIT:g} J/bit, e.g. --network-j-per-bit "
                           f"{C.NETWORK_J_PER_BIT:g}")
+    for name, per, given in (("--job-power", per_gpu[0], job_power),
+                             ("--idle-power", per_gpu[1], idle_power)):
+        if given is None and units.beyond_ceiling(per * count, "power") is not None:
+            # the default power of --gpus GPUs is a total like the option's: one ceiling
+            raise ConfigError(f"--gpus {count}: the default {name} (the GPU's {per:g} W x "
+                              f"--gpus) is {per * count:g} W, more than "
+                              f"{units.MAX_POWER_TEXT}, far above any real job; give a real "
+                              "GPU count, e.g. --gpus 8")
     return EnergyOptions(
         job_power_w=per_gpu[0] * count if job_power is None
         else power("--job-power", job_power, "700W"),
