@@ -72,6 +72,22 @@ def test_an_lm_resumed_with_other_steps_is_one_line_and_exit_2(capsys, tmp_path)
     assert _contents(job) == before
 
 
+def test_a_run_shorter_than_its_newest_checkpoint_is_refused_and_left_alone(
+        capsys, tmp_path) -> None:
+    """An mlp resumed at step 4 with --steps 2 trained nothing and exited 0 as if finished;
+    it is refused now (exit 2, one line), its files unchanged; --steps 4 is the same run,
+    finished (exit 0)."""
+    job = tmp_path / "mlp"
+    assert _workload(capsys, "mlp", "--ckpt-dir", str(job), "--steps", "4")[0] == 0
+    before = _contents(job)
+    code, _, err = _workload(capsys, "mlp", "--ckpt-dir", str(job), "--steps", "2")
+    one_line_error(code, err, f"--ckpt-dir {job}", "at step 4, past this run's 2 steps",
+                   "give 4 steps or more")
+    assert _contents(job) == before
+    assert _workload(capsys, "mlp", "--ckpt-dir", str(job), "--steps", "4")[0] == 0
+    assert _contents(job) == before
+
+
 def test_all_checkpoints_corrupt_is_exit_2_and_nothing_is_overwritten(capsys, tmp_path) -> None:
     job = tmp_path / "job"
     assert _workload(capsys, "mlp", "--ckpt-dir", str(job), "--steps", "4", "--every",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -135,7 +136,8 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
         task = progress.add_task(f"{workload} training", total=steps, loss="-")
 
         def on_step(step: int, loss: float) -> None:
-            progress.update(task, completed=step, loss=f"{loss:.4f}")
+            progress.update(task, completed=step,
+                            loss=f"{loss:.4f}" if math.isfinite(loss) else "-")
 
         try:
             code = run_reference(

@@ -214,6 +214,8 @@ class TrainingSession:
         model_config: the model's name and shape as a JSON object, e.g. ``{"model": "lm",
             "width": 256}``; recorded in each checkpoint's ``meta.json``, and :meth:`resume`
             refuses a checkpoint that recorded another one (None: nothing recorded).
+        total_steps: the run's length [steps]; :meth:`resume` refuses a checkpoint past
+            it (a shorter run would train nothing and call itself finished; None: any).
     """
 
     def __init__(
@@ -234,6 +236,7 @@ class TrainingSession:
         log: Callable[[str], None] | None = None,
         resume_step: int | None = None,
         model_config: dict[str, Any] | None = None,
+        total_steps: int | None = None,
     ) -> None:
         if ckpt_dir is None:
             ckpt_dir = os.environ.get(ENV_CHECKPOINT_DIR) or None
@@ -272,6 +275,7 @@ class TrainingSession:
         self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
         self.resume_step = resume_step if resume_step is not None else env_resume_step()
         self.model_config = model_config
+        self.total_steps = total_steps
         self.job = os.environ.get(ENV_JOB) or None
         self.progress = os.environ.get(ENV_PROGRESS, "") == "1"
         self.step = 0
@@ -431,6 +435,11 @@ class TrainingSession:
             raise ck.IncompatibleCheckpoint(
                 f"{where} is a checkpoint of job {job!r}, not of {self.job!r} "
                 f"({ENV_JOB}); {_ELSEWHERE}")
+        if self.total_steps is not None and loaded.step > self.total_steps:
+            raise ck.IncompatibleCheckpoint(
+                f"{where} is at step {loaded.step}, past this run's {self.total_steps} "
+                f"steps (--steps {self.total_steps}); give {loaded.step} steps or more to "
+                "go on from it, or another directory for a shorter run")
         theirs, mine = loaded.meta.get(MODEL_CONFIG), self.model_config
         if mine is not None and theirs is not None and theirs != mine:
             raise ck.IncompatibleCheckpoint(

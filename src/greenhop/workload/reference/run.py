@@ -244,6 +244,11 @@ def run_reference(
 ) -> int:
     """Train ``workload`` for ``opts.steps`` steps in ``ckpt_dir``; return the exit code.
 
+    ``on_step(step, loss)`` is called after each step, and once with the step resumed
+    from (loss NaN: none computed yet). A directory whose newest checkpoint is past
+    ``opts.steps`` is refused (:class:`IncompatibleCheckpoint`, the session's
+    ``total_steps``), left as it is.
+
     A migration request by signal (SIGTERM, SIGUSR1) is recorded from the first line on,
     before torch is imported and the model built (``requests``: an event the caller has
     been recording requests in since earlier still; see
@@ -279,12 +284,16 @@ def _run(torch, workload, ckpt_dir, opts, on_step, log, requested: threading.Eve
         control_file=opts.control_file,
         log=log,
         model_config=config,
+        total_steps=opts.steps,
     )
     with session:  # from here on the session's handlers take the requests
         if requested.is_set():
             session.request_stop()
         try:
-            for step in range(session.resume(), opts.steps):
+            start = session.resume()
+            if start and on_step is not None:  # progress shown from where it resumed
+                on_step(start, math.nan)
+            for step in range(start, opts.steps):
                 loss = step_fn()
                 if opts.step_sleep_s:
                     time.sleep(opts.step_sleep_s)
