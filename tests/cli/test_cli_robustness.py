@@ -253,6 +253,17 @@ def test_forecast_backtest_refuses_bad_quantities_naming_the_option(capsys, back
     one_line_error(code, err, option)
 
 
+def test_forecast_backtest_refuses_a_site_power_as_a_threshold_per_kwp(capsys,
+                                                                      backtest_spy) -> None:
+    """5kW against a Solcast city's W/kWp series was read as 5000 W/kWp, a level PV per
+    kWp never reaches (every window score empty, exit 0): refused, naming the unit."""
+    backtest_spy["unit"] = "W/kWp"
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "x", "--model", "persistence",
+                       "--threshold", "5kW")
+    line = one_line_error(code, err, "--threshold '5kW'", "W/kWp", "300W/kWp")
+    assert "stop here" not in line  # refused before the backtest
+
+
 @pytest.mark.parametrize("value", ["0h", "1h,0min", "1h,", "2 fortnights", "7min", ""])
 def test_forecast_backtest_bad_horizons_are_one_line_naming_the_option(capsys, backtest_spy,
                                                                        value) -> None:

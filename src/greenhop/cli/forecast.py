@@ -80,6 +80,10 @@ def _threshold(text: str, unit: str) -> float:
             raise ConfigError(f"--threshold {text!r}: this series is in {unit}, not W/kWp; "
                               "give a power such as 5kW")
         body = body[: -len("/kWp")]
+    elif per_kwp and any(c.isalpha() for c in body.replace("e", "").replace("E", "")):
+        # a site's power (5kW) against PV per kWp would never be reached: refused, not read
+        raise ConfigError(f"--threshold {text!r}: this series is in W/kWp (PV per kWp of "
+                          "capacity), not W; give a power per kWp such as 300W/kWp")
     value = parse_quantity(body, "power", option="--threshold")
     if too_high := beyond_ceiling(value, "power"):
         raise ConfigError(f"--threshold {text!r}: {too_high}; give e.g. --threshold 5kW")
