@@ -230,3 +230,20 @@ def test_a_power_at_the_ceiling_still_runs(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "simulate", str(path), "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_map_with_nothing_feasible_says_so_instead_of_labelling_an_empty_side(
+        capsys, tmp_path) -> None:
+    """A 1 ms window: no size fits even at the top bandwidth. The map was drawn with a
+    "feasible" label over an empty plot; now a warning says nothing is feasible (exit 0,
+    the map written), and a map with feasible points warns of nothing."""
+    from greenhop.model.plot import feasible_anywhere, map_boundaries
+
+    assert not feasible_anywhere(map_boundaries([1e9], [1e-3]), 1e11)
+    assert feasible_anywhere(map_boundaries([1e9], [1e-3, 3600.0]), 1e11)
+    code, _, err = run(capsys, "feasibility-map", "-o", str(tmp_path / "none.png"),
+                         "--windows", "1ms")
+    assert code == 0 and (tmp_path / "none.png").stat().st_size > 0
+    assert "nothing is feasible on this map" in " ".join(err.split())
+    code, _, err = run(capsys, "feasibility-map", "-o", str(tmp_path / "some.png"))
+    assert code == 0 and "nothing is feasible" not in err

@@ -276,7 +276,7 @@ def feasibility_map(
     Only the time criterion shapes the domain (energy almost always pays back), so the
     energy options of `greenhop feasibility` do not apply here.
     """
-    from greenhop.model.plot import draw_feasibility_map
+    from greenhop.model.plot import draw_feasibility_map, feasible_anywhere, map_boundaries
 
     paths.output_file(out, "--out", create_parents=True)
     link = parse.link_options(alpha=alpha, efficiency=efficiency, streams=streams, rtt=rtt,
@@ -294,6 +294,14 @@ def feasibility_map(
     draw_feasibility_map(out, windows_s=window_list, size_range_bytes=size_range,
                          bandwidth_range_bps=bw_range, swap_axes=swap_axes, **link.kwargs())
     typer.echo(f"wrote {out}")
+    # the smallest checkpoint needs the least bandwidth: it alone says whether any fits
+    if not feasible_anywhere(map_boundaries([size_range[0]], window_list, **link.kwargs()),
+                             bw_range[1]):
+        Console(stderr=True, highlight=False).print(
+            f"warning: nothing is feasible on this map: even {sizes.split(':')[0].strip()} "
+            f"over {bandwidths.split(':')[1].strip()} takes more than alpha x the longest "
+            "window (the restart and disk times alone, or a short window); the map says so",
+            soft_wrap=True)
 
 
 def sync_map(

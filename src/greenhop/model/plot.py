@@ -77,6 +77,14 @@ def map_title(alpha: float, model: dict) -> str:
             f"curve)\n{rates_text(model)}")
 
 
+def feasible_anywhere(need_bps, max_bandwidth_bps: float) -> bool:
+    """True when some boundary of :func:`map_boundaries` (``need_bps`` [bit/s], one row per
+    window, inf where no bandwidth suffices) lies at or below ``max_bandwidth_bps``: some
+    point of the map is feasible."""
+    need = np.asarray(need_bps, dtype=float)
+    return bool(np.any(np.isfinite(need) & (need <= max_bandwidth_bps)))
+
+
 def draw_feasibility_map(
     path,
     *,
@@ -157,11 +165,19 @@ def draw_feasibility_map(
     box = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "none", "alpha": 0.8}
     feasible_xy, infeasible_xy = ((0.08, 0.62), (0.92, 0.12)) if not swap_axes else (
         (0.92, 0.12), (0.03, 0.74))
-    ax.text(*feasible_xy, "feasible", transform=ax.transAxes, fontsize=12, color="#00441b",
-            weight="bold", ha="left" if not swap_axes else "right", bbox=box, zorder=4)
-    ax.text(*infeasible_xy, f"not feasible\n(even in {_window_text(windows[-1])})",
-            transform=ax.transAxes, fontsize=10, color="#8b1a1a",
-            ha="right" if not swap_axes else "left", bbox=box, zorder=4)
+    if feasible_anywhere(need, b_hi):
+        ax.text(*feasible_xy, "feasible", transform=ax.transAxes, fontsize=12,
+                color="#00441b", weight="bold", ha="left" if not swap_axes else "right",
+                bbox=box, zorder=4)
+        ax.text(*infeasible_xy, f"not feasible\n(even in {_window_text(windows[-1])})",
+                transform=ax.transAxes, fontsize=10, color="#8b1a1a",
+                ha="right" if not swap_axes else "left", bbox=box, zorder=4)
+    else:  # no curve enters the map: a "feasible" label would sit on an empty plot
+        ax.text(0.42, 0.5, f"nothing is feasible on this map:\neven at "
+                f"{units.format_rate(b_hi)}, every size's downtime\nis more than alpha x "
+                f"the longest window ({_window_text(windows[-1])})",
+                transform=ax.transAxes, fontsize=10.5, color="#8b1a1a", ha="center",
+                va="center", bbox=box, zorder=4)
 
     ax.set_title(map_title(alpha, model), fontsize=10.5)
     ax.legend(title="surplus window", loc="center right",
