@@ -113,6 +113,10 @@ def _trace_matrix(scenario: Scenario, index: pd.DatetimeIndex) -> np.ndarray:
             out[:, i] = np.asarray(tr.values_w[:n])
         elif tr.kind == "caiso":
             out[:, i] = _caiso_w(site, index, where)
+        elif tr.kind == "file":  # covers the run: checked when the scenario is read
+            from greenhop.sim.file_trace import file_trace_w
+
+            out[:, i] = file_trace_w(tr, index)
         else:
             from greenhop.traces.site_model import renewable_power
 

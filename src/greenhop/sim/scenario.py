@@ -36,6 +36,7 @@ from greenhop.sim.scenario_sites import (
     SimSite,
     TraceSpec,
     _check_caiso_span,
+    _check_file_span,
     _check_site_model,
     _check_span,
     _fleet_sites,
@@ -381,7 +382,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     by_name = {st.data.get("name"): st for st in overrides}
     for n in list(sites):
         if n in by_name:
-            sites[n] = _parse_site(by_name[n], fleet[n])
+            sites[n] = _parse_site(by_name[n], fleet[n], base_dir=base_dir)
         else:
             spec = fleet[n]
             power, idle, tput = _platform_figures(spec.gpu_platform, f"fleet site '{n}'")
@@ -389,7 +390,7 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     for st in overrides:
         n = st.data.get("name")
         if n not in fleet:
-            site = _parse_site(st, None, t.has("fleet"))
+            site = _parse_site(st, None, t.has("fleet"), base_dir=base_dir)
             sites[site.name] = site
     if not sites:
         raise ConfigError("sites: the scenario has no sites; add a [fleet] table or [[sites]]")
@@ -402,6 +403,8 @@ def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
         where = by_name[n].path if n in by_name else f"fleet site '{n}'"
         if site.trace.kind == "caiso":
             _check_caiso_span(site, f"{where}.trace.offset", first, start, last)
+        elif site.trace.kind == "file":
+            _check_file_span(site, f"{where}.trace", first, n_trace, step)
         elif site.trace.kind == "values" and len(site.trace.values_w) < n_trace:
             raise ConfigError(
                 f"{where}.trace.values: {len(site.trace.values_w)} values cover fewer steps "

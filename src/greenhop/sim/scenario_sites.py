@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from greenhop.core.errors import ConfigError
+from greenhop.core.errors import ConfigError, TraceError
 from greenhop.core.names import check_name
 from greenhop.core.specs import MAX_GPU_SLOTS, BatterySpec, LinkSpec, SiteSpec
 from greenhop.core.units import (
@@ -28,7 +28,7 @@ from greenhop.core.units import (
 from greenhop.model import constants as C
 from greenhop.sim.schema import Table, shown
 
-TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso")
+TRACE_KINDS = ("fleet", "constant", "values", "solar", "caiso", "file")
 #: columns of the packaged CAISO curtailment a ``caiso`` trace may follow
 CAISO_COLUMNS = ("total", "solar", "wind")
 MAX_THROUGHPUT = 1000.0
@@ -49,7 +49,11 @@ class TraceSpec:
     offset_s`` (held as mean power over each step); a missing hour of the reports counts as
     no curtailment. With ``cover_base_load`` the site's base demand (base load x PUE) is
     added, so the surplus is exactly the curtailment share
-    (:mod:`greenhop.traces.caiso`).
+    (:mod:`greenhop.traces.caiso`); ``file``: ``scale x`` the power in ``column`` (in
+    ``unit``: W, kW, MW, GW, or Wh, kWh, MWh per interval) of the user's CSV or Parquet
+    file ``path``, read as ``greenhop windows --trace`` reads it (``time_column``,
+    ``label``, ``gaps``), seen ``offset_s`` later than the simulated time and held as mean
+    power over each step (:mod:`greenhop.sim.file_trace`).
     """
 
     kind: str = "fleet"
@@ -60,6 +64,12 @@ class TraceSpec:
     share: float = 0.0
     offset_s: float = 0.0
     cover_base_load: bool = False
+    path: str = ""
+    unit: str = "W"
+    time_column: str | None = None
+    label: str = "start"
+    gaps: str = "error"
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,7 +207,8 @@ _SOURCE_KEYS = ("pv_kwp", "pv_source", "wind_kw", "wind_source")
 """The keys of a site's own renewable capacity: a ``trace`` other than ``fleet`` replaces it."""
 
 
-def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> SimSite:
+def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True,
+                base_dir: Path | None = None) -> SimSite:
     name = check_name("site", st.string("name"), st.where("name"))
     kw: dict[str, Any] = {}
     for key, attr in _SITE_FIELDS.items():
@@ -282,6 +293,8 @@ def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> S
                 share=tt.number("share", lo=0, lo_open=True, hi=1),
                 offset_s=_offset_s(tt),
                 cover_base_load=tt.boolean("cover_base_load", False))
+        elif kind == "file":
+            trace = _file_trace(tt, base_dir or Path.cwd())
         tt.done()
         ignored = next((k for k in _SOURCE_KEYS if k in st.data), None)
         if kind != "fleet" and ignored is not None:
@@ -305,6 +318,29 @@ def _parse_site(st: Table, base: SiteSpec | None, fleet_given: bool = True) -> S
     st.done()
     return SimSite(spec, trace, float(power), float(idle), float(tput),
                    None if carbon is None else float(carbon))
+
+
+def _file_trace(tt: Table, base_dir: Path) -> TraceSpec:
+    """A ``file`` trace's keys (``path`` relative to the scenario's folder), the file read
+    now: a bad one stops the scenario before any run, naming the key and the file's row."""
+    from greenhop.sim.file_trace import FILE_TRACE_UNITS, file_trace_series
+    from greenhop.traces.user_trace import GAP_MODES
+
+    path = Path(tt.string("path")).expanduser()
+    trace = TraceSpec(
+        "file", path=str(path if path.is_absolute() else base_dir / path),
+        column=tt.string("column"),
+        unit=tt.string("unit", "W", choices=FILE_TRACE_UNITS),
+        time_column=tt.string("time_column", None),
+        label=tt.string("label", "start", choices=("start", "end")),
+        gaps=tt.string("gaps", "error", choices=GAP_MODES),
+        offset_s=_offset_s(tt),
+        scale=tt.number("scale", 1.0, lo=0, lo_open=True, hi=1e6))
+    try:
+        file_trace_series(trace)
+    except TraceError as exc:
+        raise ConfigError(f"{tt.where('path')}: {exc}") from None
+    return trace
 
 
 def _check_site_model(spec: SiteSpec, where: str, in_file: bool) -> list[str]:
@@ -385,6 +421,22 @@ def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp, start: pd.
         fix = "shorten history + horizon to fit inside it"
     raise ConfigError(f"{where}: {span}, but the CAISO curtailment series covers "
                       f"{lo:{fmt}} to {hi:{fmt}} UTC; {fix}")
+
+
+def _check_file_span(site: SimSite, where: str, first: pd.Timestamp, n_steps: int,
+                     step_s: float) -> None:
+    """Raise unless a ``file`` site's trace covers the run's ``n_steps`` steps of
+    ``step_s`` from ``first`` (start - history), shifted by its offset; the error says the
+    file's span and the one asked for."""
+    from greenhop.sim.file_trace import file_trace_w
+
+    index = pd.date_range(first, periods=n_steps, freq=pd.Timedelta(seconds=step_s))
+    try:
+        file_trace_w(site.trace, index)
+    except TraceError as exc:
+        raise ConfigError(f"{where}: site '{site.name}': {exc} (start - history + offset "
+                          "to start + horizon + offset); move start, shorten horizon / "
+                          "history, or set the trace's offset") from None
 
 
 def _parse_link(lt: Table, names: set[str]) -> LinkSpec:
