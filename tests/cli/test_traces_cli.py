@@ -127,3 +127,10 @@ def test_help_texts_carry_units() -> None:
                             env={"COLUMNS": "200", "PATH": ""})
     assert result.returncode == 0
     assert "5kW" in result.stdout and "1h" in result.stdout and "(kWh)" in result.stdout
+
+
+@pytest.mark.parametrize(("step", "needle"), [("0", "--step must be positive"),
+                                              ("7min", "--step must divide a day")])
+def test_windows_step_errors_say_what_is_wrong(capsys, step, needle) -> None:
+    code, _, err = run(capsys, "windows", "--site", "madrid-es", "--step", step)
+    assert code == 2 and needle in err

@@ -337,7 +337,9 @@ def windows(
                               ("--gaps", None if gaps == "error" else gaps)):
             if given is not None:
                 raise ConfigError(f"{option} goes with --trace FILE, not --site")
-    if step_s <= 0 or 86400 % step_s != 0:
+    if step_s <= 0:
+        raise ConfigError(f"--step must be positive, e.g. 5min, 15min or 1h; got {step!r}")
+    if 86400 % step_s != 0:
         raise ConfigError(f"--step must divide a day, e.g. 5min, 15min or 1h; got {step!r}")
     if step_s < MIN_SITE_STEP_S:  # a year of 1 s steps per site ran for minutes
         raise ConfigError(f"--step must be at least 1min: the sites' weather is hourly, so "

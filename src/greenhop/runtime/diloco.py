@@ -161,14 +161,17 @@ def check_plan(cfg: DilocoConfig, sites: list[str], placement: list[str],
     for s in sites:
         check_name("site", s, n_sites)
     if len(set(sites)) != len(sites):
-        raise ConfigError(f"{n_sites}: site names repeat: {sites}")
+        twice = next(s for i, s in enumerate(sites) if s in sites[:i])
+        raise ConfigError(f"{n_sites}: site {twice!r} is named twice ({', '.join(sites)}); "
+                          "give each site once")
     if len(placement) != cfg.workers:
         raise ConfigError(f"{n_place}: names {len(placement)} sites for {cfg.workers} "
                           "workers; give one site per worker")
     where = list(placement)
     for s in placement:
         if s not in sites:
-            raise ConfigError(f"{n_place}: names site {s!r}, not one of {sites}")
+            raise ConfigError(f"{n_place}: names site {s!r}, not one of the sites "
+                              f"({', '.join(sites)})")
     seen = set()
     for m in sorted(moves, key=lambda m: m.outer_step):
         what = f"{n_move} {m.outer_step}:{m.worker}:{m.site}"
@@ -177,7 +180,8 @@ def check_plan(cfg: DilocoConfig, sites: list[str], placement: list[str],
         if not 0 <= m.worker < cfg.workers:
             raise ConfigError(f"{what}: workers are 0..{cfg.workers - 1}")
         if m.site not in sites:
-            raise ConfigError(f"{what}: {m.site!r} is not one of {sites}")
+            raise ConfigError(f"{what}: {m.site!r} is not one of the sites "
+                              f"({', '.join(sites)})")
         if m.site == where[m.worker]:
             raise ConfigError(f"{what}: worker {m.worker} is already at {m.site!r} then")
         if (m.outer_step, m.worker) in seen:
