@@ -81,6 +81,37 @@ def test_an_event_filed_with_the_run_is_counted_as_the_scenarios_would_be(tmp_pa
     assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
 
 
+SUSPENDING = """
+[[grid.events]]
+id = "cut"
+site = "tokyo-jp"
+start = "4h45min"
+duration = "30min"
+lead = "30min"
+reduce = "25%"
+"""
+
+
+def test_suspended_hours_and_net_green_loss_moves_are_the_simulators_live(tmp_path):
+    """The event suspends a job for 0.75 h; the live metrics said suspended_h 0 and
+    net_green_loss_migrations null (they were computed from segments the live result
+    left empty), where the simulator gives 0.75 and a count."""
+    path = tmp_path / "cut.toml"
+    path.write_text(LIVE.read_text() + SUSPENDING)
+    want = _sim(path)
+    assert want["suspended_h"] > 0 and want["migrations"] > 0  # not vacuous
+    ctl, got = _live(path, tmp_path / "run.db")
+    for key in ("suspended_h", "net_green_loss_migrations", "migrations",
+                "dr_suspended"):
+        assert got[key] == want[key], (key, got[key], want[key])
+    # the books the count reads survive a snapshot (a resumed run's metrics)
+    again = Ledger(build_inputs(load_scenario(path)))
+    again.load_state(json.loads(json.dumps(ctl.ledger.to_state())))
+    n = ctl.ledger.next_step
+    assert np.array_equal(again.core.books.job_load_w[:n], ctl.ledger.core.books.job_load_w[:n])
+    assert ctl.ledger.core.books.job_load_w[:n].any()
+
+
 def test_the_grid_import_of_booked_steps_survives_a_snapshot(tmp_path):
     """A resumed run's metrics read the grid import of every booked step, also those
     booked before the restart (they were zeros: the event looked met)."""

@@ -278,13 +278,18 @@ def live_metrics(sc, inp, ledger, policy: str, summary: dict, decider=None) -> d
     # the events enforced, the scenario's and those filed live (none enforced: the
     # scenario's, e.g. prices only, as the simulator counts them)
     dr = ledger.core.demand_response
+    # the segments as the run's end (its last booked step) closes them, the books' per-step
+    # job loads: suspended_h and the net-green-loss moves read them, as in the simulator
+    segments, segment_gpus = ledger.core.segments_until(ledger.next_step * ledger.dt)
     res = RunResult(
         policy=policy, energy_j=ledger.energy_j, demand_w=np.zeros((0, 0)),
-        grid_w=ledger.core.books.grid_w, job_load_w=np.zeros((0, 0)), flows=None, soc_j=None,
+        grid_w=ledger.core.books.grid_w, job_load_w=ledger.core.books.job_load_w, flows=None,
+        soc_j=None,
         job_finish_s=ledger.finish_s, job_start_s=ledger.start_s,
         job_remaining_gpu_s=ledger.remaining, job_energy_j=ledger.job_energy,
         job_down_s=ledger.job_down, job_migrations=ledger.job_moves, job_progress_log=None,
-        migrations=ledger.migrations, segments=[], counters=ledger.counters,
+        migrations=ledger.migrations, segments=segments, segment_gpus=segment_gpus,
+        counters=ledger.counters,
         dr_site_events=list(dr.site_events) if dr is not None else None,
         first_naming_nothing=ledger.core.first_naming_nothing,
         policy_counters=policy_counters(decider) if decider is not None else {})

@@ -497,3 +497,17 @@ class FleetCore:
         for j in range(self.n_jobs):
             if self.state.seg_kind[j] is not None:
                 self.segment(j, end_s, None)
+
+    def segments_until(self, end_s: float) -> tuple[list[tuple], list[int]]:
+        """The run's segments and their GPU counts as :meth:`close_segments` at ``end_s``
+        would leave them, the state unchanged (a live run's metrics, written while the
+        run may still be resumed)."""
+        state = self.state
+        keys = ("segments", "segment_gpus", "seg_kind", "seg_site", "seg_gpus", "seg_start_s")
+        saved = {k: list(getattr(state, k)) for k in keys}
+        try:
+            self.close_segments(end_s)
+            return list(state.segments), list(state.segment_gpus)
+        finally:
+            for k, v in saved.items():
+                setattr(state, k, v)

@@ -151,6 +151,8 @@ class Ledger:
             # the grid import of every booked step [W]: the demand-response and grid-signal
             # metrics read it per step, after a resume too
             "grid_rows": books.grid_w[:books.flushed].tolist(),
+            # the jobs' facility load of every booked step [W]: net-green-loss moves
+            "job_load_rows": books.job_load_w[:self.next_step].tolist(),
         }
 
     def load_state(self, data: dict) -> None:
@@ -172,6 +174,9 @@ class Ledger:
         rows = data.get("grid_rows")  # absent in snapshots of older versions
         if rows:
             books.grid_w[:len(rows)] = rows
+        rows = data.get("job_load_rows")  # absent in snapshots of older versions
+        if rows:
+            books.job_load_w[:len(rows)] = rows
         step, row = data["latest_power"]
         if step >= 0:
             power.latest_step = int(step)
