@@ -307,6 +307,21 @@ def event_body(path: Path, seq, kind: str, text) -> dict[str, Any]:
     return body
 
 
+
+def check_pages(con: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`DamagedDatabase` when SQLite finds a damaged page in the file (its
+    ``quick_check``, which reads every page once: a status, a replay or a served view
+    would otherwise show what the undamaged pages hold, or fail midway)."""
+    try:
+        bad = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise failure(path, exc) from None
+    if bad != "ok":
+        why = " ".join(str(bad).split())  # SQLite's report spans lines
+        raise DamagedDatabase(f"{path}: the database file is damaged ({why}); restore it "
+                              "from a copy, or start a new run with another --db (nothing "
+                              "was changed)")
+
 class Store:
     """One run database. ``Store.open(path)`` for readers; :meth:`acquire` for the owner."""
 
@@ -342,6 +357,7 @@ class Store:
             con = connect_read_only(p)
             try:
                 check_schema(con, p)
+                check_pages(con, p)
             except BaseException:
                 con.close()
                 raise

@@ -125,19 +125,17 @@ class RunReader:
         self._retry_at = 0.0  # when to try that again [s, time.monotonic()]
         self._lock = threading.Lock()
 
+        from greenhop.runtime.store import check_pages
+
         try:
             with self.connect() as con:  # checks the schema version
-                bad = con.execute("PRAGMA quick_check(1)").fetchone()[0]
+                check_pages(con, p)
         except ConfigError as exc:  # not a run database, an older or newer schema, damaged
             raise ConfigError(f"--db {exc}") from None
         except StoreError:  # busy: exit 1, as for `greenhop status`
             raise
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"--db {p}: not a greenhop run database ({exc})") from None
-        if bad != "ok":
-            why = " ".join(bad.split())  # SQLite's report spans lines
-            raise ConfigError(f"--db {p}: the database file is damaged ({why}); serve a "
-                              "copy restored from a backup")
 
     # ------------------------------------------------------------ plumbing
     @contextlib.contextmanager
