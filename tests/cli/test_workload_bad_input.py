@@ -203,7 +203,7 @@ def test_diloco_without_sites_names_the_option(capsys, tmp_path) -> None:
 
 @pytest.mark.parametrize(("args", "names"), [
     (["--sites", ",a"], ["--sites", "an empty entry"]),
-    (["--sites", "a,a"], ["--sites", "repeat"]),
+    (["--sites", "a,a"], ["--sites", "named twice"]),
     (["--placement", "a,b"], ["--placement", "names 2 sites for 3 workers"]),
     (["--placement", "a,zz,b"], ["--placement", "'zz'"]),
     (["--placement", "a,,b"], ["--placement", "an empty entry"]),
