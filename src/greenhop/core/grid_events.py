@@ -100,6 +100,14 @@ class GridEvent(BaseModel):
         """When the fleet learns of it (the start when no announcement is given) [s]."""
         return self.start_unix_s if self.announced_unix_s is None else self.announced_unix_s
 
+    def check_priced(self, zones: dict[str, tuple[str, ...]] | None, where: str) -> None:
+        """Raise a ConfigError naming ``where`` (the event's ``price``) when the event sets
+        a price but the run has no ``[[grid.zones]]``: a price needs its sites' zones and
+        the currency (a scenario's events and one filed live alike)."""
+        if self.price_per_mwh is not None and not zones:
+            raise ConfigError(f"{where}: a price event needs [[grid.zones]] (its sites' "
+                              "zones and the currency)")
+
     def targets(self, zones: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
         """The site names this event applies to (``zones``: zone name -> its sites)."""
         if self.site is not None:

@@ -123,7 +123,9 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
         base_demand_w=np.array([s.base_load_w * s.pue for s in specs]))
     # an unknown site or zone, a limit under the base load; an id that is ours, not the
     # request's, is not named: the request is
-    site_events(fleet, [ev], scenario_zones(sc), label=where if made_up else None)
+    zones = scenario_zones(sc)
+    ev.check_priced(zones, f"{where}.price")
+    site_events(fleet, [ev], zones, label=where if made_up else None)
     for _ in range(MADE_UP_ID_TRIES):
         try:
             return store.request_grid_event(ev.id, ev.model_dump(mode="json"))

@@ -43,10 +43,8 @@ def parse_grid_events(t: Table, sites, start_unix_s: float,
         if ev.id in ids:
             raise ConfigError(f"{et.where('id')}: event {ev.id!r} is defined twice")
         ids.add(ev.id)
-        if ev.price_per_mwh is not None and not zones:
-            # checked here, before any trace is read (the prices enter the grid signals)
-            raise ConfigError(f"{et.where('price')}: a price event needs [[grid.zones]] (its "
-                              "sites' zones and the currency)")
+        # checked here, before any trace is read (the prices enter the grid signals)
+        ev.check_priced(zones, et.where("price"))
         try:
             targets = ev.targets(zones)
         except ConfigError as exc:
