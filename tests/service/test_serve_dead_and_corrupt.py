@@ -82,6 +82,31 @@ def test_an_event_body_of_the_wrong_shape_is_503_naming_the_view(finished_db, tm
         assert c.get("/api/v1/run").status_code == 200  # what does not read them still works
 
 
+@pytest.mark.parametrize(("edit", "paths", "needle"), [
+    ("UPDATE jobs SET site = 99 WHERE name = 'job-a'", ("/api/v1/jobs", "/api/v1/run"),
+     "table jobs, row name 'job-a', column site: 99 is not a site of this run"),
+    ("UPDATE run SET status = 'zombie'", ("/api/v1/run", "/api/v1/sites"),
+     "table run, row 1, column status: 'zombie' is not a run status"),
+    ("UPDATE jobs SET phase = 'flying' WHERE name = 'job-b'", ("/api/v1/jobs",
+                                                               "/api/v1/migrations"),
+     "'flying'"),
+])
+def test_stored_state_status_refuses_is_a_503_naming_table_row_and_column(
+        finished_db, tmp_path, capsys, edit, paths, needle):
+    """serve answered a job's site 99 as "a recorded event has an unexpected shape", and
+    a run status 'zombie' or a phase 'flying' with 200: the rows pass the check greenhop
+    status makes, with its message."""
+    db = edited_copy(finished_db, tmp_path / "run.db", edit)
+    with pytest.raises(SystemExit) as exc:
+        main(["status", "--db", str(db)])
+    assert exc.value.code == 2 and needle in " ".join(capsys.readouterr().err.split())
+    with served(db) as url, httpx.Client(base_url=url, timeout=20) as c:
+        for path in paths:
+            r = c.get(path)
+            assert r.status_code == 503, (path, r.status_code, r.text[:200])
+            assert needle in r.json()["detail"], (path, r.json()["detail"])
+
+
 def test_a_database_another_process_holds_is_busy(finished_db, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(store_mod, "READ_TIMEOUT_S", 0.2)
     db = tmp_path / "run.db"

@@ -139,16 +139,23 @@ class RunReader:
 
     # ------------------------------------------------------------ plumbing
     @contextlib.contextmanager
-    def connect(self):
+    def connect(self, *, checked: bool = False):
         """A read-only connection (closed on exit) to a database of this greenhop's schema;
         a file replaced while served by one of another version raises
         :class:`~greenhop.runtime.store_errors.StoreError` (the service answers 503) rather than
-        being misread."""
+        being misread. ``checked``: the run, site and job rows pass the check ``greenhop
+        status`` makes (:func:`~greenhop.runtime.state_checks.check_state`; a damaged or
+        hand-edited value is a 503 naming its table, row and column)."""
+        from greenhop.runtime.state_checks import check_state
         from greenhop.runtime.store import check_schema, connect_read_only
 
         con = connect_read_only(self.path, timeout_s=5.0, check_same_thread=False)
         try:
             check_schema(con, self.path)  # one indexed row: cheap beside any view
+            if checked:
+                check_state(self.path, con.execute("SELECT * FROM run WHERE id = 1").fetchone(),
+                            con.execute("SELECT * FROM sites ORDER BY idx").fetchall(),
+                            con.execute("SELECT * FROM jobs ORDER BY idx").fetchall())
             yield con
         finally:
             con.close()
@@ -271,7 +278,7 @@ class RunReader:
         jobs, error, time_scale, scenario_error (why the scenario file is not used, or
         None). Without the scenario file, ``step_s`` is the booked steps' and
         ``start_unix_s`` None."""
-        with self.connect() as con:
+        with self.connect(checked=True) as con:
             row = self._run_row(con)
             sites, jobs = self._names(con)
             op = self._operator(con)
@@ -299,7 +306,7 @@ class RunReader:
     def sites(self) -> list[dict]:
         """Per site: renewable and surplus power now [W], in a window, drained, the
         forecast window quantiles [s] (or None) and the jobs running there."""
-        with self.connect() as con:
+        with self.connect(checked=True) as con:
             rows = [dict(r) for r in con.execute("SELECT * FROM sites ORDER BY idx")]
             jobs = [dict(r) for r in con.execute("SELECT name, phase, site FROM jobs")]
             op = self._operator(con)
@@ -340,7 +347,7 @@ class RunReader:
         """Per job: phase, site, destination, real step, total steps, progress (the
         trainer's steps), work done (the run's books: what decides when a job finishes),
         pinned."""
-        with self.connect() as con:
+        with self.connect(checked=True) as con:
             sites, _ = self._names(con)
             rows = [dict(r) for r in con.execute("SELECT * FROM jobs ORDER BY idx")]
             op = self._operator(con)
@@ -376,7 +383,7 @@ class RunReader:
     def migrations(self) -> list[dict]:
         """Every migration of the run, oldest first: job, src, dst, phase, bytes moved and
         total [B], ETA [s] (None when unknown), start [s since the epoch], finished."""
-        with self.connect() as con:
+        with self.connect(checked=True) as con:
             evs = con.execute(
                 "SELECT seq, step, unix_s, kind, job, body FROM events WHERE kind IN "
                 "('migrate', 'phase') ORDER BY seq").fetchall()
