@@ -538,16 +538,24 @@ def _migrations(path: Path, evs, jobs: dict, sites: list[str], si, done_bytes) -
             if k < len(lst) and lst[k] > 0:
                 m["bytes_total"] = m["bytes_moved"] = lst[k]
     now = _time.time()
+    # transfers in flight from each site: they share its agent's rate (one token bucket
+    # for every connection out of a site)
+    sending: dict[str, int] = {}
+    for m in out:
+        if not m["finished"] and m["phase"] == "transferring":
+            sending[m["src"]] = sending.get(m["src"], 0) + 1
     for m in out:
         if m["finished"] or net is None:
             continue
-        m["eta_s"] = _eta_s(m, net, now)
+        others = sending.get(m["src"], 0) - (m["phase"] == "transferring")
+        m["eta_s"] = _eta_s(m, net, now, sharing=others + 1)
     return out
 
 
-def _eta_s(m: dict, si_inputs, now: float) -> float | None:
+def _eta_s(m: dict, si_inputs, now: float, sharing: int = 1) -> float | None:
     """Estimated time left [s] of a migration in flight, from the model's phase times
-    (save, transfer at the link's effective rate, restore) minus the time spent so far."""
+    (save, transfer at the link's effective rate shared by the ``sharing`` transfers out of
+    its source site now, restore) minus the time spent so far."""
     inp = si_inputs
     names = list(inp.params.site_names)
     if m["src"] not in names or m["dst"] not in names or m["bytes_total"] is None:
@@ -556,6 +564,7 @@ def _eta_s(m: dict, si_inputs, now: float) -> float | None:
     p = inp.params
     size = float(m["bytes_total"])
     rate_bps = float(inp.network.bandwidth_bps[s, d] * inp.network.efficiency[s, d])
+    rate_bps /= max(1, sharing)
     phases = {"saving": size / p.write_Bps,
               "transferring": 8.0 * size / max(rate_bps, 1.0),
               "restoring": size / p.read_Bps + p.startup_s}
