@@ -16,15 +16,16 @@ from greenhop.runtime.store import Store
 LIVE = Path(__file__).resolve().parents[2] / "src/greenhop/data/scenarios/live-3site.toml"
 
 
-def live_run_db(path: Path, status: str = "live", step: int = 0) -> Path:
-    """A run database as a live run of the 3-site scenario leaves it at ``step``."""
+def live_run_db(path: Path, status: str = "live", step: int = 0,
+                scenario: Path = LIVE) -> Path:
+    """A run database as a live run of ``scenario`` (the 3-site one) leaves it at ``step``."""
     st = Store.open(path, create=True)
-    sha = hashlib.sha256(LIVE.read_bytes()).hexdigest()  # the file as the run started it
+    sha = hashlib.sha256(scenario.read_bytes()).hexdigest()  # the file as the run started it
     with st.tx():
         st.con.execute(
             "INSERT INTO run (id, scenario, scenario_sha256, policy, time_scale, status, step, "
             "n_steps, started_unix_s, updated_unix_s) VALUES (1, ?, ?, 'static', 3600, ?, ?, "
-            "48, ?, ?)", (str(LIVE), sha, status, step, time.time(), time.time()))
+            "48, ?, ?)", (str(scenario), sha, status, step, time.time(), time.time()))
     st.close()
     return path
 
@@ -74,7 +75,10 @@ def test_an_event_is_stored_with_its_times_on_the_runs_clock(capsys, live_db):
      "--from: "),
     # wholly past: the real reason, not "the announcement comes after the start"
     (["--site", "tokyo-jp", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-01T03:00:00Z",
-      "--limit", "30kW"], "the event ends before the run's present (step 0)"),
+      "--limit", "30kW"], "--to: the event ends before the run's present (step 0)"),
+    # the option that puts it past the run is named
+    (["--site", "tokyo-jp", "--from", "+100h", "--to", "+101h", "--limit", "30kW"],
+     "--from: the event starts after the run ends"),
 ])
 def test_bad_events_exit_2_with_one_line_and_store_nothing(capsys, live_db, args, message):
     before = stored(live_db)
@@ -135,8 +139,24 @@ def test_a_scenario_with_a_bad_event_exits_2_with_one_line(capsys, tmp_path, eve
 
 def test_a_price_alone_is_an_event(capsys, tmp_path):
     """A price signal with no cap or shed share is an event, as in a scenario's
-    `[[grid.events]]` (docs/grid.md: it asks for less power, sets a price, or both)."""
-    db = live_run_db(tmp_path / "run.db")
+    `[[grid.events]]` (docs/grid.md: it asks for less power, sets a price, or both), and
+    as there it needs the scenario's [[grid.zones]] (it was taken without them)."""
+    db = live_run_db(tmp_path / "plain.db")
+    code, _, err = run(capsys, "grid", "event", "--site", "madrid-es", "--from", "+1h",
+                       "--to", "+2h", "--price", "500", "--db", str(db))
+    assert code == 2 and "--price: a price event needs [[grid.zones]]" in err, err
+    assert stored(db) == []
+    zoned = tmp_path / "zoned.toml"
+    zoned.write_text(LIVE.read_text() + """
+[grid]
+currency = "EUR"
+
+[[grid.zones]]
+name = "z"
+sites = ["madrid-es", "tokyo-jp", "greensboro-nc"]
+price = "nl-day-ahead"
+""")
+    db = live_run_db(tmp_path / "run.db", scenario=zoned)
     code, out, err = run(capsys, "grid", "event", "--site", "madrid-es", "--from", "+1h",
                          "--to", "+2h", "--price", "500", "--db", str(db))
     assert code == 0, err

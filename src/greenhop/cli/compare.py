@@ -129,14 +129,13 @@ def compare_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (diff_pct null where no "
                                  "percentage is defined; NaN and infinities as null)."),
 ) -> None:
-    """Show two metrics.json side by side (a live run and a simulation, say).
-
-    "A vs B" is ``100 x (A - B) / |B|``; ``n/a (B = 0)`` marks a difference from a zero B,
-    ``n/a`` a value that is not a finite number; yes/no metrics read ``same`` or ``differs``.
-    Metrics in one file only, or a number in one and not in the other, are named on
-    stderr (``note: not compared: ...``). Files of different scenarios are noted (their
-    name, start, horizon, step, seed or sizes differ), and so is a live run that did not
-    finish: its figures cover the steps it booked."""
+    """Show two metrics.json side by side (a live run and a simulation, say). "A vs B" is
+    100 x (A - B) / |B|; "n/a (B = 0)" marks a difference from a zero B, "n/a" a value that
+    is not a finite number; yes/no metrics read "same" or "differs". Metrics in one file
+    only, or a number in one and not in the other, are named on stderr ("note: not
+    compared: ..."). Files of different scenarios are noted (their name, start, horizon,
+    step, seed or sizes differ), and so is a live run that did not finish: its figures
+    cover the steps it booked."""
     files = (a, b)
     full = [_read_metrics(p) for p in files]
     docs = [d["policies"] for d in full]

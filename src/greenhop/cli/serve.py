@@ -63,8 +63,10 @@ def serve_command(
     check_port(host, port)
     what = [str(db)] if db is not None else []
     what += [f"{len(found)} output{'s' * (len(found) != 1)} (/api/v1/outputs)"] if found else []
+    metrics = ", /metrics" if db is not None else ""  # the live run's gauges: none without
     err.print(f"greenhop serve: {' and '.join(what)} on {base_url(host, port)} (API under "
-              f"/api/v1, /metrics; operator actions {'on' if token else 'off: no --token-file'})")
+              f"/api/v1{metrics}; operator actions "
+              f"{'on' if token else 'off: no --token-file'})")
     serve(db, host, port, token, outputs=found or None, nice=nice)
 
 

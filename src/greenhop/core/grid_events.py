@@ -174,7 +174,8 @@ def parse_when(value, where: str, *, origin_unix_s: float | None = None) -> floa
         return value.timestamp()
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: expected a time such as '2023-06-01T14:00:00Z' or a "
-                          f"duration after the start such as '14h', got {value!r}")
+                          f"duration such as '+14h' (after a scenario's start; live, after "
+                          f"the run's present step), got {value!r}")
     text = value.strip()
     if text == "now" and origin_unix_s is not None:
         return float(origin_unix_s)

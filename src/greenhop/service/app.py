@@ -461,10 +461,13 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         api.add_api_route("/grid/events", post_grid_event, methods=["POST"], status_code=202,
                           summary="Demand-response event for the live run")
     else:
+        how = ("start greenhop serve with --token-file to take them" if db_path is not None
+               else "they act on a live run: start greenhop serve with --db RUN.db and "
+                    "--token-file")
+
         async def writes_off(request: Request, name: str | None = None):
             raise HTTPException(404, "operator actions and grid events are off on this "
-                                "server: it was started without a token; start greenhop "
-                                "serve with --token-file to take them")
+                                f"server: it was started without a token; {how}")
 
         for path in [*_operator_paths(), "/grid/events"]:
             api.add_api_route(path, writes_off, methods=["POST"], include_in_schema=False)

@@ -91,8 +91,9 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
     made_up = fields.get("id") is None
     if made_up:  # the first free one (a user may have chosen event-...-1)
         fields["id"] = _free_id(store, now)
-    past = ConfigError(f"{where}: the event ends before the run's present (step {step}); "
-                       "give a later end")
+    end_key = next((k for k in ("to", "end", "duration") if k in fields), "to")
+    past = ConfigError(f"{where}.{end_key}: the event ends before the run's present (step "
+                       f"{step}); give a later end")
     try:
         ev = event_from_fields(where, fields, origin_unix_s=now)
     except ConfigError:
@@ -113,7 +114,8 @@ def file_event(store: Store, fields: dict, *, where: str = "event") -> dict:
         raise past
     run_end = start_unix_s + sc.horizon_s
     if ev.start_unix_s >= run_end:
-        raise ConfigError(f"{where}: the event starts after the run ends "
+        raise ConfigError(f"{where}.{'start' if 'start' in fields else 'from'}: the event "
+                          "starts after the run ends "
                           f"({datetime.fromtimestamp(run_end, UTC):%Y-%m-%dT%H:%M:%SZ}); "
                           "give an earlier start")
     specs = [s.spec for s in sc.sites]
