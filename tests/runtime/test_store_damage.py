@@ -99,3 +99,9 @@ def test_a_failing_disk_is_a_store_error_the_code_can_still_catch_as_sqlite(tmp_
     bad = failure(tmp_path / "run.db",
                    sqlite3.DatabaseError("database disk image is malformed"))
     assert isinstance(bad, DamagedDatabase) and isinstance(bad, sqlite3.DatabaseError)
+    # a read-only file: a write fails, and the fix is not free space (it said so)
+    ro = failure(tmp_path / "run.db",
+                 sqlite3.OperationalError("attempt to write a readonly database"))
+    assert isinstance(ro, DatabaseFailure)
+    assert "cannot be written" in str(ro) and "read-only" in str(ro)
+    assert "free disk space" not in str(ro)

@@ -69,6 +69,10 @@ def failure(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
         return DamagedDatabase(
             f"{path}: the run database is damaged ({what}); restore it from a copy, or start "
             "a new run with another --db (nothing was changed)")
+    if "readonly" in what.lower() or "read-only" in what.lower():
+        return DatabaseFailure(
+            f"{path}: the run database cannot be written ({what}): the file or its folder "
+            "is read-only; make both writable, then run the same command again")
     return DatabaseFailure(
         f"{path}: the run database failed ({what}); free disk space or end what holds the "
         "file, then run the same command again: the run resumes from its last step")
