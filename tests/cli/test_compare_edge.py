@@ -73,3 +73,14 @@ def test_a_pipe_or_a_device_is_refused_at_once(tmp_path, capsys):
     for path in (str(fifo), "/dev/zero"):
         code, _out, err = run(capsys, "compare", path, b)
         one_line_error(code, err, path, "not a regular file")
+
+
+def test_an_event_log_given_as_a_metrics_json_is_named_as_one(tmp_path, capsys):
+    """An events.jsonl said 'not valid JSON (Extra data ...); a metrics.json cut off or
+    edited?'; it is named as the event log it is."""
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(json.dumps({"seq": i, "step": i, "kind": "power", "body": {}})
+                           + "\n" for i in range(3)))
+    b = _write(tmp_path / "b.json", {"x": 1.0})
+    code, _out, err = run(capsys, "compare", str(log), b)
+    one_line_error(code, err, f"{log}: an event log (JSON lines), not a metrics.json")

@@ -296,3 +296,16 @@ def test_the_job_grid_counter_says_what_it_counts_and_that_it_is_not_job_nr_kwh(
     doc = fams["greenhop_job_nonrenewable_joules"].documentation
     assert "min(job load, grid import)" in doc and "per site and booked step" in doc
     assert "Not metrics.json's job_nr_kwh" in doc and "battery" in doc
+
+
+@pytest.mark.parametrize(("path", "needle"), [
+    ("/api/v1/events?after=-1", "query parameter after: "),
+    ("/api/v1/events?limit=0", "query parameter limit: "),
+    ("/api/v1/events?after=ten", "query parameter after: "),
+])
+def test_a_bad_query_parameter_is_a_one_line_detail_naming_it(client, path, needle):
+    """FastAPI answered a list of objects here; every other 4xx is one line."""
+    r = client.get(path)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and detail.startswith(needle) and "\n" not in detail, detail

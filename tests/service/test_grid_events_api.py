@@ -91,6 +91,11 @@ def test_an_event_is_filed_for_the_controllers_next_step(client):
     ({"site": "greensboro-nc", "from": "+2h", "to": "+1h", "limit": "40kW"},
      "ends at or before its start"),
     ({"zone": "nowhere", "from": "+1h", "to": "+2h", "limit": "40kW"}, "unknown zone"),
+    # without an id, the request is named, not an id made up and never stored
+    ({"zone": "nowhere", "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "request body: unknown zone 'nowhere'"),
+    ({"id": "x" * 200, "site": "greensboro-nc", "from": "+1h", "to": "+2h", "limit": "40kW"},
+     "at most 128 characters, got 200"),
     # the scenario's rule: a price needs the run's [[grid.zones]] (this run has none)
     ({"site": "greensboro-nc", "from": "+1h", "to": "+2h", "price": 500},
      "request body.price: a price event needs [[grid.zones]]"),

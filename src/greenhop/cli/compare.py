@@ -33,6 +33,10 @@ def _read_metrics(p: Path) -> dict:
         doc = json.loads(p.read_text())
         pol = doc["policies"]
     except json.JSONDecodeError as exc:  # cut off or not JSON: say where
+        if exc.msg == "Extra data" and _is_event_line(p):
+            raise ConfigError(f"{p}: an event log (JSON lines), not a metrics.json; pass the "
+                              "metrics.json beside it (greenhop replay reads event logs)"
+                              ) from None
         raise ConfigError(f"{p}: not valid JSON ({exc}); a metrics.json cut off or "
                           "edited?") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
@@ -43,6 +47,17 @@ def _read_metrics(p: Path) -> dict:
         raise ConfigError(f"{p}: not a greenhop metrics.json (needs "
                           '{"policies": {NAME: {...}}})')
     return doc
+
+
+def _is_event_line(p: Path) -> bool:
+    """Whether the first line of ``p`` is a greenhop event (an events.jsonl given as a
+    metrics.json)."""
+    try:
+        with p.open(encoding="utf-8") as fh:
+            first = json.loads(fh.readline())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(first, dict) and {"kind", "step", "body"} <= set(first)
 
 
 def _partial_note(p: Path, doc: dict) -> str | None:

@@ -37,6 +37,10 @@ MAX_PRICE_PER_MWH = 1e9
 leaves room for currencies of small units, and a price x energy stays far from overflow."""
 
 
+MAX_ID_CHARS = 128
+"""Longest event id [characters]."""
+
+
 class GridEvent(BaseModel):
     """One demand-response event (validated; see the module docstring)."""
 
@@ -59,6 +63,8 @@ class GridEvent(BaseModel):
             raise ValueError("id: must not be empty")
         if not self.id.isprintable():  # control characters, lone surrogates
             raise ValueError(f"id: must be printable text, got {self.id!r}")
+        if len(self.id) > MAX_ID_CHARS:  # it is repeated in every log line and note
+            raise ValueError(f"id: at most {MAX_ID_CHARS} characters, got {len(self.id)}")
         targets = (self.site is not None) + bool(self.sites) + (self.zone is not None)
         if targets != 1:
             raise ValueError("give exactly one target: site, sites or zone")
@@ -108,8 +114,10 @@ class GridEvent(BaseModel):
             raise ConfigError(f"{where}: a price event needs [[grid.zones]] (its sites' "
                               "zones and the currency)")
 
-    def targets(self, zones: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
-        """The site names this event applies to (``zones``: zone name -> its sites)."""
+    def targets(self, zones: dict[str, tuple[str, ...]] | None = None, *,
+                label: str | None = None) -> tuple[str, ...]:
+        """The site names this event applies to (``zones``: zone name -> its sites);
+        ``label`` names the event in an error instead of ``event 'ID'``."""
         if self.site is not None:
             return (self.site,)
         if self.sites:
@@ -117,7 +125,8 @@ class GridEvent(BaseModel):
         zones = zones or {}
         if self.zone not in zones:
             known = ", ".join(sorted(zones)) or "none defined"
-            raise ConfigError(f"event {self.id!r}: unknown zone {self.zone!r} (zones: {known})")
+            raise ConfigError(f"{label or f'event {self.id!r}'}: unknown zone {self.zone!r} "
+                              f"(zones: {known})")
         return tuple(zones[self.zone])
 
 

@@ -108,7 +108,7 @@ def site_events(inputs, events, zones: dict[str, tuple[str, ...]] | None = None,
     seen: set[str] = set()
     for ev in events:
         what = label or f"event {ev.id!r}"
-        for name in ev.targets(zones):
+        for name in ev.targets(zones, label=label):
             if name not in index:
                 raise ConfigError(f"{what}: unknown site {name!r} (sites: "
                                   f"{', '.join(names)})")

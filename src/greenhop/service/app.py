@@ -116,6 +116,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
     the run's endpoints answer 404."""
     try:
         from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+        from fastapi.exceptions import RequestValidationError
         from fastapi.responses import (
             FileResponse,
             JSONResponse,
@@ -237,6 +238,19 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the "
                              "service's log"}, status_code=500)
 
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # one line naming the parameter, as every other 4xx of the API (FastAPI's own
+        # answer is a list of objects)
+        first = exc.errors()[0] if exc.errors() else {}
+        kind, *name = [str(p) for p in first.get("loc", ("request",))] or ["request"]
+        where = {"query": "query parameter ", "path": "path parameter "}.get(
+            kind, f"{kind} ") + ".".join(name)
+        got = first.get("input")
+        said = f", got {str(got)[:40]!r}" if got is not None else ""
+        return JSONResponse({"detail": f"{where.strip()}: {first.get('msg', 'invalid')}"
+                             f"{said}"}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(sqlite3.DatabaseError, unreadable_database)
     app.add_exception_handler(StoreError, unreadable_database)
     app.add_exception_handler(Exception, internal_error)
