@@ -57,6 +57,7 @@ def test_a_scenario_whose_start_moved_after_the_run_started_does_not_move_its_cl
     assert reader.scenario_inputs(wait=True) is None
     run = reader.run()
     assert run["start_unix_s"] is None and run["step_s"] == 900.0  # the booked steps'
+    assert reader.timeline()["step_s"] == 900.0  # the same fallback (it was null)
     assert f"{scenario} changed since the run started" in run["scenario_error"]
     assert "database" not in run["scenario_error"]
 

@@ -290,9 +290,8 @@ class RunReader:
                     "n_steps": None, "step_s": None, "start_unix_s": None,
                     "started_unix_s": None, "paused": False, "sites": sites, "jobs": jobs,
                     "error": None, "time_scale": None, "scenario_error": None}
-        step_s = None if si is None else float(si[0].step_s)
-        if step_s is None and booked is not None:
-            step_s = event_body(self.path, booked[0], "booked", booked[1]).get("step_s")
+        step_s = _step_s(si, None if booked is None else
+                         event_body(self.path, booked[0], "booked", booked[1]))
         return {"scenario": row["scenario"], "policy": row["policy"],
                 "status": run_status(row["status"], owner_alive(self.path)),
                 "step": row["step"], "n_steps": row["n_steps"], "step_s": step_s,
@@ -427,7 +426,7 @@ class RunReader:
                 np.array([(r["renewable_w"] or 0.0) - (r["surplus_w"] or 0.0) for r in srows]))
         end = int(row["step"]) if row is not None else 0
         steps = [t for t in sorted(power) if t < end]
-        out = {"step_s": None if si is None else float(si[0].step_s),
+        out = {"step_s": _step_s(si, booked[max(booked)] if booked else None),
                "start_unix_s": None if si is None else float(si[0].start.timestamp()),
                "steps": steps, "sites": {}}
         for i, s in enumerate(sites):
@@ -485,6 +484,14 @@ class RunReader:
         led = _json(row["ledger"]) if row is not None else None
         return {"sites": sites, "site_rows": site_rows, "phases": phases, "booked": booked,
                 "ledger": led, "migrations": self.migrations()}
+
+
+def _step_s(si, booked_body: dict | None) -> float | None:
+    """The run's step [s]: the scenario's, or (its file not loaded yet, gone or changed)
+    the one the last ``booked`` event recorded; None when neither is known."""
+    if si is not None:
+        return float(si[0].step_s)
+    return None if booked_body is None else booked_body.get("step_s")
 
 
 def _migrations(path: Path, evs, jobs: dict, sites: list[str], si, done_bytes) -> list[dict]:

@@ -60,7 +60,7 @@ def timeline_figure(reader) -> dict:
     tl = reader.timeline()
     steps, sites = tl.get("steps") or [], list(tl.get("sites") or {})
     title = "surplus (renewable − base load) and job load per site"
-    if tl.get("step_s") is None:
+    if tl.get("start_unix_s") is None:  # the scenario's clock: its file is not loaded
         return _empty(title, _waiting(reader))
     if not steps or not sites:
         return _empty(title, "no step booked yet: the timelines start with the first step")
