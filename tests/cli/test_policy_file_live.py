@@ -76,3 +76,49 @@ def test_a_live_run_of_the_file_policy_finishes_and_replays(tmp_path):
     assert ("unknown policy 'surplus-chaser'" in r.stderr and f"--policy-file {other}:Idle "
             "('idle-here') is not it: pass the file of the run's policy"
             in " ".join(r.stderr.split()))
+
+
+def _alive_under(path: Path) -> list[str]:
+    """Command lines of the processes still running from ``path``."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            with contextlib.suppress(OSError):
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if str(path) in cmd:
+                    out.append(cmd)
+    return out
+
+
+def test_a_policy_failing_mid_run_leaves_no_trainer_and_a_failed_run(tmp_path):
+    """The policy raised at step 8: `greenhop run` exited 1, but its trainers trained on
+    with no parent, the run stayed recorded live and no metrics.json or events.jsonl was
+    written. Now every trainer is stopped after its checkpoint, the run is failed with
+    the policy's error, and both files are written."""
+    mine = tmp_path / "boom.py"
+    mine.write_text("from greenhop.policies import Capabilities, PolicyBase\n\n\n"
+                    "class Boom(PolicyBase):\n"
+                    "    name = 'boom'\n"
+                    "    capabilities = Capabilities(migrates=True)\n\n"
+                    "    def decide(self, obs):\n"
+                    "        if obs.step >= 8:\n"
+                    "            raise ValueError('boom')\n"
+                    "        return []\n")
+    work = tmp_path / "run"
+    try:
+        r = greenhop("run", str(LIVE), "--policy-file", f"{mine}:Boom", "--workdir", str(work),
+                     "--time-scale", "3600", "--train-steps", "400", "--step-sleep", "0.02",
+                     "--max-wall", "3min")
+        left = _alive_under(work)
+    finally:
+        _kill_under(work)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "policy 'boom' failed at step 8" in r.stderr and "boom.py:10 in decide" in r.stderr
+    assert "Fix the policy, then run the same command again to resume" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert left == []  # nothing trains on unsupervised
+    assert (work / "metrics.json").is_file()
+    events = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["kind"] == "run-failed" and "boom" in events[-1]["body"]["error"]
+    r = greenhop("status", "--db", str(work / "run.db"), "--json")
+    assert json.loads(r.stdout)["run"]["status"] == "failed"

@@ -296,6 +296,50 @@ def test_a_suspended_job_migrates_live_as_in_the_simulator(tmp_path):
     ctl.store.close()
 
 
+class _FailsAt(PolicyBase):
+    """Moves nothing, then raises in decide at step 8 (a bug in a user's own policy)."""
+
+    name = "fails-at-8"
+    capabilities = Capabilities(migrates=True)
+    error: type[Exception] = ValueError
+
+    def decide(self, obs):
+        if obs.step >= 8:
+            raise self.error("boom")
+        return []
+
+
+@pytest.mark.parametrize(("error", "kind"), [(ValueError, "PolicyFailure"),
+                                             (ConfigError, "ConfigError")])
+def test_a_policy_failing_live_stops_every_trainer_and_records_the_run_failed(
+        tmp_path, error, kind):
+    """A policy's exception left the trainers training with no controller, the run
+    recorded live and no run end; it ends as a failed job does: every trainer stopped
+    after its checkpoint, the run failed with the policy's error, resumable."""
+    from greenhop.policies import POLICIES
+    from greenhop.runtime.controller import PolicyStopped
+
+    cls = type("FailsAt", (_FailsAt,), {"error": error})
+    with POLICIES.temporary("fails-at-8", cls):
+        ex = InMemoryExecutor()
+        ctl = memory_controller(tmp_path / "run.db", ex, policy="fails-at-8")
+        ctl.prepare()
+        summary = ctl.run()
+    assert summary["status"] == "failed"
+    assert "policy 'fails-at-8' failed at step 8" in summary["error"] and "boom" in \
+        summary["error"]
+    assert isinstance(ctl.failure, PolicyStopped)
+    assert type(ctl.failure.original).__name__ == kind
+    assert not [t for t in ex.trainers.values() if t.alive]  # none trains on
+    rows = ctl.store.jobs()
+    assert all(r["trainer_pid"] is None for r in rows)
+    assert {r["phase"] for r in rows} <= {"stopped", "done", "pending"}
+    run = ctl.store.run_row()
+    assert run["status"] == "failed" and "boom" in run["error"]
+    assert [e["kind"] for e in ctl.store.events()][-1] == "run-failed"
+    ctl.store.close()
+
+
 def _random_actions(seed: int):
     """A policy class whose every decision is drawn from ``(seed, step, job)``: suspends,
     resumes and migrations (to any site, its own and unreachable ones included) of running

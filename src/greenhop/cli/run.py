@@ -431,6 +431,14 @@ def run_command(
     from greenhop.core.errors import RuntimeFailure
 
     if summary["status"] == "failed":
+        from greenhop.runtime.controller import PolicyStopped
+
+        failure = ctl.failure
+        if isinstance(failure, PolicyStopped):  # its class keeps the exit code (2: config)
+            left = _checkpointed(summary, "every job checkpointed and stopped")
+            kind = ConfigError if isinstance(failure.original, ConfigError) else RuntimeFailure
+            raise kind(f"{summary['error']}; {left}. Fix the policy, then run the same "
+                       "command again to resume") from None
         left = _checkpointed(summary, "every other job checkpointed and stopped")
         raise RuntimeFailure(f"{summary['error']}; {left}. Fix the cause, then run the same "
                              "command again to retry it")

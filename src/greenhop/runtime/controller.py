@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from greenhop.core.errors import ConfigError, RuntimeFailure
+from greenhop.core.errors import ConfigError, GreenhopError, RuntimeFailure
 from greenhop.core.names import check_name
 from greenhop.core.observation import DONE, MIGRATING
 from greenhop.fleet.forecasts import ForecastSpec
@@ -77,6 +77,17 @@ class RunFinished(ConfigError):
 
 class JobFailed(RuntimeFailure):
     """A job exhausted its attempts (or has no intact checkpoint to resume); the run stops."""
+
+
+class PolicyStopped(RuntimeFailure):
+    """The policy failed in ``decide`` (an exception in its code, actions of a kind its
+    capabilities do not declare): the run stops as for a failed job (every trainer
+    checkpointed, the run recorded ``failed``). ``original``: the policy's error, whose
+    class gives the exit code (2 for a ConfigError, e.g. a forecast level the run lacks)."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 class OutOfWallTime(RuntimeFailure):
@@ -168,6 +179,7 @@ class Controller:
                       inputs.params.site_names]
         self.jobs = [check_name("job", j.name, "scenario jobs") for j in inputs.jobs]
         self.stop_requested = False
+        self.failure: RuntimeFailure | None = None  # why the last run() did not finish
         self._stop_sent: set[tuple[str, int, str]] = set()
         self._beat = 0.0
         self.backoff_base_s = BACKOFF_BASE_S
@@ -405,7 +417,10 @@ class Controller:
             t0 = time.perf_counter()
             obs = led.observation(t)
             obs_dyn = snapshot(led)
-            actions = decide(self.policy, obs)
+            try:
+                actions = decide(self.policy, obs)
+            except GreenhopError as exc:  # already names the policy, the step and the line
+                raise PolicyStopped(exc) from exc
             led.counters["policy_calls"] += 1
             self.decision_wall_s.append(time.perf_counter() - t0)
         logged = [action_to_json(a, led.site_names, led.job_names) for a in actions]
@@ -978,11 +993,18 @@ class Controller:
         try:
             try:
                 self._loop(T, step_wall, deadline, t_start)
-            except (JobFailed, OutOfWallTime, DatabaseGone) as exc:
+            except (JobFailed, PolicyStopped, OutOfWallTime, DatabaseGone) as exc:
                 failure = exc
                 self.stop_requested = True
+            except BaseException:
+                # anything else (a bug): no trainer may train on unsupervised after the
+                # controller is gone; the error goes on as it is
+                with contextlib.suppress(Exception):
+                    self._stop_all(deadline)
+                raise
+            self.failure = failure
             # out of wall time, no job failed: stopped (resumable), with the reason recorded
-            status = ("failed" if isinstance(failure, JobFailed) else
+            status = ("failed" if isinstance(failure, JobFailed | PolicyStopped) else
                       "stopped" if self.stop_requested else "done")
             if self.stop_requested:
                 self._stop_all(deadline)
