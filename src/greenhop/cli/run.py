@@ -404,6 +404,7 @@ def run_command(
             err.print("interrupted while starting; nothing is running. Run the same command "
                       "again to start or resume")
             raise typer.Exit(130) from None
+        ctl.catch_signals()  # a Ctrl-C from here on stops the run as one during it does
         ctl.workdir.record(ctl.cfg.run_id, db)
         server = _start_service(serve_at, db, serve_token_file, workdir)
         err.print(f"greenhop run: {mode} run of {sc.name} ({len(sc.sites)} sites, "

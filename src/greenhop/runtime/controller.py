@@ -180,6 +180,7 @@ class Controller:
         self.jobs = [check_name("job", j.name, "scenario jobs") for j in inputs.jobs]
         self.stop_requested = False
         self.failure: RuntimeFailure | None = None  # why the last run() did not finish
+        self._old_signals: dict | None = None  # the handlers catch_signals replaced
         self._stop_sent: set[tuple[str, int, str]] = set()
         self._beat = 0.0
         self.backoff_base_s = BACKOFF_BASE_S
@@ -984,11 +985,7 @@ class Controller:
         step_wall = led.dt / self.cfg.time_scale
         t_start = time.monotonic()
         deadline = t_start + self.cfg.max_wall_s
-        old = {}
-        # SIGHUP too: a closed terminal or ssh session stops the run as Ctrl-C does
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            with contextlib.suppress(ValueError):
-                old[sig] = signal.signal(sig, self._on_signal)
+        self.catch_signals()
         failure: RuntimeFailure | None = None
         try:
             try:
@@ -1032,8 +1029,7 @@ class Controller:
                     **({"unfinished": unfinished} if status == "done" and unfinished else {}),
                     **({"not_checkpointed": [n for n, _ in unsettled]} if unsettled else {})})
         finally:
-            for sig, h in old.items():
-                signal.signal(sig, h)
+            self._restore_signals()
             self.ex.stop_agents()
         out = self._summary(status, t_start, unsettled, failure)
         if isinstance(failure, DatabaseGone):  # the books live on in the open file: save them
@@ -1088,6 +1084,24 @@ class Controller:
         ``t``, before the policy is asked (:mod:`greenhop.runtime.operate`)."""
         operate.apply_pending(self, t)
         operate.apply_grid_events(self, t)  # demand-response events, same fleet code
+
+    def catch_signals(self) -> None:
+        """Take SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) as a stop
+        request from now on, until :meth:`run` ends. :meth:`run` does it itself; a caller
+        calls it earlier to cover what it does before (``greenhop run`` starts its service
+        and prints its banner: a Ctrl-C there stops the run as one a moment later does,
+        not with a bare exit 130)."""
+        if self._old_signals is not None:
+            return
+        self._old_signals = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError):  # not the main thread: none to take
+                self._old_signals[sig] = signal.signal(sig, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for sig, h in (self._old_signals or {}).items():
+            signal.signal(sig, h)
+        self._old_signals = None
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
