@@ -218,6 +218,67 @@ class _CrashAfterEachCheckpoint(InMemoryExecutor):
             t.alive, t.exit_code = False, 1
 
 
+class _CrashAtTheEnd(InMemoryExecutor):
+    """job-a's first trainers write the checkpoint of its last step and then exit 1 (a
+    crash before ``session.finish()``); ``ends_ok_after`` of them do so, the next exits 0."""
+
+    ends_ok_after = 2
+
+    def _advance(self, t) -> None:
+        super()._advance(t)
+        crashed = self.__dict__.setdefault("_crashed", [0])
+        if (t.job == "job-a" and not t.alive and t.exit_code == 0
+                and crashed[0] < self.ends_ok_after):
+            crashed[0] += 1
+            t.exit_code = 1
+
+
+def test_a_crash_after_the_last_checkpoint_is_a_crash_not_a_finished_job(tmp_path):
+    """The last checkpoint was there, so the job was recorded done with exit 1 unseen: now
+    the crash is a failed attempt, and a trainer that finishes (exit 0) ends the job."""
+    ex = _CrashAtTheEnd()
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "done", summary.get("error")
+    failed = [e for e in ctl.store.events(("trainer-failed",)) if e["job"] == "job-a"]
+    assert failed  # none before: the job was done at the crash
+    assert all("code 1" in e["body"]["error"] for e in failed)
+    assert ctl.store.job("job-a")["phase"] == "done"
+    ctl.store.close()
+
+
+class _NeverFinishes(InMemoryExecutor):
+    """job-a's trainers all die (exit 1) one step short of its last step."""
+
+    def _advance(self, t) -> None:
+        if (t.job == "job-a" and t.alive and not t.stop
+                and t.step + self.steps_per_poll >= t.spec.steps - 1):
+            t.step = t.printed = t.spec.steps - 1  # no checkpoint of its last step
+            t.alive, t.exit_code = False, 1
+            return
+        super()._advance(t)
+
+
+def test_a_trainer_crashing_while_finishing_is_retried_with_backoff_then_fails(tmp_path):
+    """In `finishing` (the books done, the trainer not) a crash was restarted at once,
+    without a count, for ever (until --max-wall); now as in `running`: each attempt
+    counted with its backoff, and the job fails after MAX_ATTEMPTS in a row."""
+    from greenhop.runtime.controller import MAX_ATTEMPTS
+
+    ex = _NeverFinishes(steps_per_poll=1)  # slower than the books: they finish first
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "failed", summary
+    assert f"({MAX_ATTEMPTS} attempts)" in summary["error"]
+    failed = [e["body"] for e in ctl.store.events(("trainer-failed",)) if e["job"] == "job-a"]
+    assert [b["attempt"] for b in failed][-MAX_ATTEMPTS:] == list(range(1, MAX_ATTEMPTS + 1))
+    assert all("backoff_s" in b for b in failed)
+    assert ctl.store.job("job-a")["failed_from"] == "finishing"
+    ctl.store.close()
+
+
 def test_crashes_spread_over_a_run_with_progress_between_them_do_not_fail_the_job(tmp_path):
     """More crashes than MAX_ATTEMPTS, but each after a new checkpoint: the failures never
     come MAX_ATTEMPTS in a row, so every job finishes (on the old count the first job to

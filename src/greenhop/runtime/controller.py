@@ -649,7 +649,13 @@ class Controller:
         return saved is not None and saved > expect
 
     def _finished_at(self, r, site: int) -> bool:
+        """Whether ``r`` has an intact checkpoint of its last step at ``site``; one past it
+        fails the job (its command trains another number of steps than its ``steps``)."""
         step = self._intact(r, site)
+        if step is not None and step > r["total_steps"]:
+            self._fail(r, PROTOCOL + f"it wrote a checkpoint of step {step} at "
+                          f"{self.sites[site]}, past the job's {r['total_steps']} steps: its "
+                          "command trains another number of steps than the job's `steps`")
         return step is not None and step >= r["total_steps"]
 
     def _trainer(self, r):
@@ -711,7 +717,11 @@ class Controller:
                             1, self._spec(name).every_steps):
                         self._recovered.add(name)
                 return True
-            if self._finished_at(r, r["site"]):
+            # a crash is a crash even after its last checkpoint (it had not finished: the
+            # next trainer resumes from that checkpoint and finishes); an unknown exit code
+            # (a trainer of an earlier controller) leaves it to the checkpoint
+            crashed = ts.exit_code not in (None, 0)
+            if not crashed and self._finished_at(r, r["site"]):
                 self._set(r, None, trainer_pid=None, trainer_start=None,
                           real_step=r["total_steps"])
                 return True
@@ -726,7 +736,9 @@ class Controller:
             before = 0 if self._saved_newer(r) else r["attempts"]
             with self.store.tx():
                 self.store.event(self.ledger.next_step, "trainer-failed",
-                                 {"error": why, "attempt": before + 1}, job=name)
+                                 {"error": why, "attempt": before + 1,
+                                  "backoff_s": backoff_s(before + 1, self.backoff_base_s)},
+                                 job=name)
             self._set(r, "starting", bump=True, trainer_pid=None, trainer_start=None,
                       error=why, **self._attempt(r, why, before=before))
             return False
@@ -828,19 +840,31 @@ class Controller:
             if ts is not None and ts.alive:
                 self._hung_now(r, ts.step)  # killed if hung: started again below
                 return False
-            if (ts is not None and ts.exit_code == 0) or self._finished_at(r, r["site"]):
+            crashed = ts is not None and ts.exit_code not in (None, 0)
+            if (ts is not None and ts.exit_code == 0) or (
+                    not crashed and self._finished_at(r, r["site"])):
                 if r["trainer_pid"]:
                     self._set(r, None, trainer_pid=None, trainer_start=None,
                               real_step=r["total_steps"])
                 return True
-            # the trainer is gone before its last step: another one, same phase
-            why = self._hung.pop(name, None) or (
-                f"trainer exited with code {None if ts is None else ts.exit_code} before its "
-                "last step")
-            with self.store.tx():
-                self.store.event(self.ledger.next_step, "trainer-failed", {"error": why},
-                                 job=name)
-            self._set(r, None, bump=True, trainer_pid=None, trainer_start=None)
+            if r["trainer_pid"]:
+                # the trainer is gone before its last step: one more failed attempt, as in
+                # `running` (backoff; the job fails after MAX_ATTEMPTS in a row)
+                why = self._hung.pop(name, None) or (
+                    f"trainer exited with code {None if ts is None else ts.exit_code} before "
+                    "its last step")
+                before = 0 if self._saved_newer(r) else r["attempts"]
+                with self.store.tx():
+                    self.store.event(self.ledger.next_step, "trainer-failed",
+                                     {"error": why, "attempt": before + 1,
+                                      "backoff_s": backoff_s(before + 1, self.backoff_base_s)},
+                                     job=name)
+                self._set(r, None, bump=True, trainer_pid=None, trainer_start=None,
+                          error=why, **self._attempt(r, why, before=before))
+                return False
+            if self._waiting(r):
+                return False
+            # another trainer, same phase
             self._start(self.store.job(name), r["site"])
             return False
         return True

@@ -82,6 +82,20 @@ def alive(pid: int | None, start: str | None) -> bool:
     return bool(pid) and start is not None and proc_start(int(pid)) == start
 
 
+LOG_SCAN_BYTES = 1 << 20
+"""Most bytes of a trainer's log read per status poll [B]: past it, only the newest are
+read (a trainer printing faster than that between polls still shows its last step)."""
+
+
+def _step_in(lines: list[bytes]) -> int | None:
+    """The step of the last ``step N`` line in ``lines``, or None."""
+    for line in reversed(lines):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == b"step" and parts[1].isdigit():
+            return int(parts[1])
+    return None
+
+
 @dataclass
 class TrainerSpec:
     """How to run one job's trainer: a reference workload, or the job's own ``command``
@@ -255,6 +269,8 @@ class LocalExecutor(Executor):
         self.remote = dict(remote_agents or {})
         self.agents: dict[str, tuple[subprocess.Popen | None, str]] = {}
         self.rates: dict[str, float] = {}
+        # (job, token) -> (offset read up to, last step found): see _last_step
+        self._log_scan: dict[tuple[str, int], tuple[int, int]] = {}
         self.children: dict[int, subprocess.Popen] = {}
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="greenhop-transfer")
         # per job: (token, future, start [s, monotonic], source site, destination site)
@@ -437,22 +453,34 @@ class LocalExecutor(Executor):
         return proc.pid, start or "gone"
 
     def _last_step(self, job: str, token: int | None) -> int:
+        """The last ``step N`` line trainer ``token`` of ``job`` printed (-1: none yet).
+
+        Reads each log on from where the last call stopped (its whole lines; at most
+        :data:`LOG_SCAN_BYTES` of them per call), so a trainer that prints a lot between
+        its step lines is still followed (a fixed tail of 512 bytes missed its steps)."""
         if token is None:
             return -1
-        p = self.log_path(job, token)
+        key = (job, int(token))
+        pos, last = self._log_scan.get(key, (0, -1))
         try:
-            with open(p, "rb") as fh:
+            with open(self.log_path(job, token), "rb") as fh:
                 fh.seek(0, os.SEEK_END)
                 size = fh.tell()
-                fh.seek(max(0, size - 512))
-                tail = fh.read().decode(errors="replace")
+                if size < pos:  # written anew
+                    pos, last = 0, -1
+                start = max(pos, size - LOG_SCAN_BYTES)
+                fh.seek(start)
+                data = fh.read(size - start)
         except OSError:
             return -1
-        for line in reversed(tail.splitlines()):
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "step" and parts[1].isdigit():
-                return int(parts[1])
-        return -1
+        *whole, partial = data.split(b"\n")
+        found = _step_in(whole)
+        if found is not None:
+            last = found
+        self._log_scan[key] = (start + len(data) - len(partial), last)
+        # a step line still being written (no newline yet) counts, but is read again
+        tail = _step_in([partial])
+        return last if tail is None else tail
 
     def trainer_status(self, job, pid, start, token):
         step = self._last_step(job, token)
