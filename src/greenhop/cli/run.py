@@ -28,16 +28,13 @@ DEFAULT_WORKDIR = Path("greenhop-run")
 MIN_WALL_S = 10.0
 
 
-LIVE_JOB_KEYS = ("command", "env", "cwd", "steps")
-"""Keys of a scenario ``[[jobs]]`` table only a live run reads (the job's own command)."""
-
-
 def _live_extras(data: dict, path: Path) -> dict:
     """Take the live-only parts out of a scenario document (the simulator does not read
     them): ``[agents]`` (site -> URL of an agent an operator started) and each job's
     ``command``, ``env``, ``cwd``, ``steps``. Returns ``{"agents", "jobs"}``."""
     from greenhop.core.names import check_name
     from greenhop.runtime.agent import normalize_url
+    from greenhop.sim.scenario import LIVE_JOB_KEYS
 
     agents = data.pop("agents", {}) or {}
     if not isinstance(agents, dict):
@@ -52,7 +49,7 @@ def _live_extras(data: dict, path: Path) -> dict:
     for i, jt in enumerate(data.get("jobs", []) or []):
         if not isinstance(jt, dict):
             continue
-        extra = {k: jt.pop(k) for k in LIVE_JOB_KEYS if k in jt}
+        extra = {k: jt.pop(k) for k in LIVE_JOB_KEYS if k in jt}  # checked here
         if not extra:
             continue
         where = f"{path}: jobs[{i}]"

@@ -35,8 +35,6 @@ SCENARIO_RETRY_S = 10.0
 """How long after failing to have the run's scenario (gone, changed, unreadable) the service
 tries again, on the next read that needs it [s]: the file may be put back."""
 
-LIVE_ONLY_KEYS = ("command", "env", "cwd", "steps")
-"""Keys of a scenario's ``[[jobs]]`` that only a live run reads (dropped here)."""
 
 
 def reads_bodies(view):
@@ -94,12 +92,7 @@ def build_scenario_inputs(path: str):
     from greenhop.sim.scenario import parse_scenario, scenario_document
 
     data, label, base = scenario_document(Path(path))
-    data.pop("agents", None)
-    for jt in data.get("jobs", []) or []:
-        if isinstance(jt, dict):
-            for k in LIVE_ONLY_KEYS:
-                jt.pop(k, None)
-    sc = parse_scenario(data, label, base)
+    sc = parse_scenario(data, label, base)  # it leaves the live-only keys out
     return sc, build_inputs(sc)
 
 

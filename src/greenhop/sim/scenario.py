@@ -285,9 +285,28 @@ def _source_name(source: str) -> str | None:
     return source
 
 
+LIVE_JOB_KEYS = ("command", "env", "cwd", "steps")
+"""Keys of a scenario's ``[[jobs]]`` that only a live run reads (``greenhop run`` checks
+them; the simulator, replay and the service leave them out)."""
+LIVE_KEYS = ("agents",)
+"""Top-level keys only a live run reads (its remote site agents)."""
+
+
+def without_live_keys(data: dict) -> dict:
+    """``data`` (a scenario document) without :data:`LIVE_KEYS` and the jobs'
+    :data:`LIVE_JOB_KEYS` (a copy: ``data`` is left as it is)."""
+    out = {k: v for k, v in data.items() if k not in LIVE_KEYS}
+    if isinstance(out.get("jobs"), list):
+        out["jobs"] = [{k: v for k, v in jt.items() if k not in LIVE_JOB_KEYS}
+                       if isinstance(jt, dict) else jt for jt in out["jobs"]]
+    return out
+
+
 def _parse_scenario(data: dict, source: str, base_dir: Path | None) -> Scenario:
     from greenhop.policies import POLICIES
 
+    # a live run's own keys: the same file simulates and replays (greenhop run reads them)
+    data = without_live_keys(data)
     t = Table(data, "")
     base_dir = base_dir or Path.cwd()
     name = t.string("name", "scenario")
