@@ -126,3 +126,30 @@ def test_a_command_that_breaks_the_protocol_fails_with_a_clear_error(tmp_path, s
     assert st["run"]["status"] == "failed"
     assert any(k == "job-failed" and error in b["error"]
                for k, b in _events(work / "run.db", "job-b"))
+
+
+def test_a_command_that_cannot_be_started_fails_the_job_and_records_the_run(tmp_path):
+    """A program that is not there stopped the controller with the run left `live`, the
+    job `starting` and no run end, so `greenhop status` said the same command resumes it;
+    now the job fails with that error and the run ends failed as for any failed job."""
+    scenario = _scenario(tmp_path, 'command = ["greenhop-no-such-program", "x"]')
+    work = tmp_path / "run"
+    proc = _run(work, scenario)
+    try:
+        assert proc.wait(timeout=180) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_all_under(work)
+    log = " ".join((work / "controller.log").read_text().split())
+    assert "cannot start 'greenhop-no-such-program': No such file or directory" in log
+    assert "Traceback" not in log
+    st = json.loads(subprocess.run(greenhop_cmd("status", "--db", str(work / "run.db"),
+                                                "--json"), capture_output=True, text=True,
+                                   timeout=60).stdout)
+    row = next(j for j in st["jobs"] if j["name"] == "job-b")
+    assert row["phase"] == "failed" and "cannot start" in row["error"]
+    assert st["run"]["status"] == "failed"
+    assert (work / "metrics.json").is_file()
+    assert (work / "events.jsonl").read_text().splitlines()[-1].find("run-failed") > 0

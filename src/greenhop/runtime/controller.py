@@ -41,7 +41,7 @@ from greenhop.core.observation import DONE, MIGRATING
 from greenhop.fleet.forecasts import ForecastSpec
 from greenhop.policies.base import decide
 from greenhop.runtime import operate
-from greenhop.runtime.executor import Executor, TrainerSpec
+from greenhop.runtime.executor import Executor, TrainerNotStarted, TrainerSpec
 from greenhop.runtime.ledger import Ledger, live_forecasts
 from greenhop.runtime.power import PowerSource
 from greenhop.runtime.replay import action_to_json, replay_decisions, snapshot
@@ -557,8 +557,11 @@ class Controller:
                 self.store.event(self.ledger.next_step, "checkpoint-fallback",
                                  {"site": sname, "expected": expect, "step": step}, job=name)
             self.log(f"{name}: {here} is corrupt; resuming from the older intact step {step}")
-        pid, start = self.ex.start_trainer(name, sname, self._spec(name), r["token"],
-                                           resume_step=step)
+        try:
+            pid, start = self.ex.start_trainer(name, sname, self._spec(name), r["token"],
+                                               resume_step=step)
+        except TrainerNotStarted as exc:  # the run stops as for any failed job
+            self._fail(r, str(exc))
         self._since[name] = time.monotonic()
         with self.store.tx():
             self.store.update_job(name, trainer_pid=pid, trainer_start=start,

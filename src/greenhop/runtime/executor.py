@@ -82,6 +82,11 @@ def alive(pid: int | None, start: str | None) -> bool:
     return bool(pid) and start is not None and proc_start(int(pid)) == start
 
 
+class TrainerNotStarted(RuntimeFailure):
+    """The job's command could not be started at all (no such program, a ``cwd`` that is
+    not there): no retry fixes it, so the job fails."""
+
+
 LOG_SCAN_BYTES = 1 << 20
 """Most bytes of a trainer's log read per status poll [B]: past it, only the newest are
 read (a trainer printing faster than that between polls still shows its last step)."""
@@ -441,8 +446,8 @@ class LocalExecutor(Executor):
                                         stdin=subprocess.DEVNULL, env=env, cwd=spec.cwd,
                                         preexec_fn=deathsig(signal.SIGTERM))
         except OSError as exc:
-            raise RuntimeFailure(f"job {job!r}: cannot start {argv[0]!r}: {exc.strerror}; "
-                                 "check the job's command and cwd") from None
+            raise TrainerNotStarted(f"job {job!r}: cannot start {argv[0]!r}: {exc.strerror}; "
+                                    "check the job's command and cwd") from None
         self.children[proc.pid] = proc
         start = None
         for _ in range(100):
