@@ -279,6 +279,33 @@ def test_a_trainer_crashing_while_finishing_is_retried_with_backoff_then_fails(t
     ctl.store.close()
 
 
+class _IgnoresStop(InMemoryExecutor):
+    """job-b's trainers ignore the request to checkpoint and stop (SIGTERM) and train on."""
+
+    def stop_trainer(self, pid, start):
+        t = self.trainers.get(pid)
+        if t is not None and t.job != "job-b":
+            super().stop_trainer(pid, start)
+
+
+def test_a_trainer_ignoring_the_stop_request_is_killed_and_the_move_goes_on(tmp_path):
+    """It held its move in `saving` for as long as it trained (minutes, no word of why);
+    past stop_honour_s it is killed, said so, and the move carries on from its last
+    checkpoint."""
+    ex = _IgnoresStop(steps_per_poll=1)
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.stop_honour_s = 0.05
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "done", summary.get("error")
+    killed = [e["body"]["error"] for e in ctl.store.events(("trainer-failed",))
+              if e["job"] == "job-b"]
+    assert killed and all("asked to checkpoint and stop" in w for w in killed)
+    assert any(m[1] == "job-b" for m in _migrations(ctl))  # the policy's move was made
+    assert ctl.store.job("job-b")["phase"] == "done"
+    ctl.store.close()
+
+
 def test_crashes_spread_over_a_run_with_progress_between_them_do_not_fail_the_job(tmp_path):
     """More crashes than MAX_ATTEMPTS, but each after a new checkpoint: the failures never
     come MAX_ATTEMPTS in a row, so every job finishes (on the old count the first job to

@@ -99,6 +99,10 @@ START_TIMEOUT_S = 900.0
 """How long a started trainer may take to report its first step (import, restore), or a
 training one its next step, before it counts as hung and is killed and started again [s];
 restores have taken 22 s under a load of 10 on a 2-core machine."""
+STOP_HONOUR_S = 600.0
+"""How long a trainer asked to checkpoint and stop (a move, a suspension, a stop) may take
+before it is killed as not honouring the request [s]: its step, then its save. The move
+goes on from its last checkpoint."""
 STOP_GRACE_S = 120.0
 """How long a stop waits for moves in flight to land and trainers to checkpoint [s]."""
 AT_REST = ("pending", "queued", "suspended", "stopped", "done", "failed")
@@ -182,6 +186,8 @@ class Controller:
         self.failure: RuntimeFailure | None = None  # why the last run() did not finish
         self._old_signals: dict | None = None  # the handlers catch_signals replaced
         self._stop_sent: set[tuple[str, int, str]] = set()
+        self._stop_sent_at: dict[tuple[str, int, str], float] = {}  # when [time.monotonic()]
+        self.stop_honour_s = STOP_HONOUR_S
         self._beat = 0.0
         self.backoff_base_s = BACKOFF_BASE_S
         self.stop_grace_s = STOP_GRACE_S
@@ -753,6 +759,19 @@ class Controller:
                 if key not in self._stop_sent:
                     self.ex.stop_trainer(r["trainer_pid"], r["trainer_start"])
                     self._stop_sent.add(key)
+                    self._stop_sent_at[key] = time.monotonic()
+                elif time.monotonic() - self._stop_sent_at.get(key, time.monotonic()) \
+                        > self.stop_honour_s:
+                    why = (f"trainer still running {self.stop_honour_s:g} s after it was "
+                           "asked to checkpoint and stop (it ignores SIGTERM, or its step "
+                           "and save take longer); killed it: the job goes on from its last "
+                           "checkpoint")
+                    self.ex.kill_trainer(r["trainer_pid"], r["trainer_start"])
+                    with self.store.tx():
+                        self.store.event(self.ledger.next_step, "trainer-failed",
+                                         {"error": why, "attempt": r["attempts"] + 1},
+                                         job=name)
+                    self.log(f"{name}: {why}")
                 return False
             ts = self._trainer(r) if r["trainer_pid"] else None
             crashed = ts is not None and ts.exit_code not in (None, 0, 75)
