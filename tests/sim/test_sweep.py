@@ -479,6 +479,19 @@ def test_set_values_are_toml_literals_or_strings():
     assert parse_set('x=[1, 2],true,"a,b"')[1] == ([1, 2], True, "a,b")
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("seed=1,2", "--set seed: set this with --seeds"),
+    ("policies=static", "--set policies: set this with --policies"),
+    # a policy's parameter: the key that grids it (it pointed at --policies, which cannot)
+    ("policies.mine.k=1,2", "--set policies.mine.k: a policy's parameter is gridded as "
+                            "policy_params.mine.k"),
+])
+def test_a_set_key_owned_by_another_option_names_the_right_one(text, message):
+    with pytest.raises(ConfigError) as exc:
+        parse_set(text)
+    assert message in str(exc.value)
+
+
 @pytest.mark.parametrize(("text", "also"), [
     ("alpha=0.1,0.10", "0.10 is 0.1"),  # the same number written twice
     ("migration.startup=60s,1min", "1min is 60s"),  # the same quantity in two units

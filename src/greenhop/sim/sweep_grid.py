@@ -111,6 +111,11 @@ def parse_set(text: str) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
         raise ConfigError(f"--set {text!r}: write key=value[,value...], e.g. alpha=0.05,0.1 or "
                           "migration.startup=30s,120s")
     if key.split(".")[0].split("[")[0] in RESERVED_KEYS:
+        parts = key.split(".")
+        if parts[0] == "policies" and len(parts) >= 3:  # a policy's parameter
+            raise ConfigError(f"--set {key}: a policy's parameter is gridded as "
+                              f"policy_params.{'.'.join(parts[1:])} (not set in its "
+                              f"[policies.{parts[1]}] table as well)")
         opt = "--seeds" if key.startswith("seed") else "--policies"
         raise ConfigError(f"--set {key}: set this with {opt}, not --set")
     texts = _split_values(rest)
