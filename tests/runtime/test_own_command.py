@@ -50,6 +50,26 @@ def _run(work: Path, scenario: Path, *extra: str) -> subprocess.Popen:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _run_to_exit_1(work: Path, scenario: Path) -> None:
+    """``greenhop run`` of ``scenario`` in ``work``, which must exit 1; nothing of it is
+    left running."""
+    proc = _run(work, scenario)
+    try:
+        assert proc.wait(timeout=180) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_all_under(work)
+
+
+def _status(work: Path) -> dict:
+    """``greenhop status --json`` of the run in ``work``."""
+    return json.loads(subprocess.run(greenhop_cmd("status", "--db", str(work / "run.db"),
+                                                  "--json"), capture_output=True, text=True,
+                                     timeout=60).stdout)
+
+
 def _events(db: Path, job: str) -> list[tuple[str, dict]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     rows = [(k, json.loads(b)) for k, b in con.execute(
@@ -108,19 +128,10 @@ def test_a_command_that_breaks_the_protocol_fails_with_a_clear_error(tmp_path, s
     prog.write_text(script)
     scenario = _scenario(tmp_path, f'command = ["{sys.executable}", "{prog}"]')
     work = tmp_path / "run"
-    proc = _run(work, scenario)
-    try:
-        assert proc.wait(timeout=180) == 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        kill_all_under(work)
+    _run_to_exit_1(work, scenario)
     log = (work / "controller.log").read_text()
     assert "job 'job-b' failed" in log and error in log and "Traceback" not in log
-    st = json.loads(subprocess.run(greenhop_cmd("status", "--db", str(work / "run.db"),
-                                                "--json"), capture_output=True, text=True,
-                                   timeout=60).stdout)
+    st = _status(work)
     row = next(j for j in st["jobs"] if j["name"] == "job-b")
     assert row["phase"] == "failed" and error in row["error"]
     assert st["run"]["status"] == "failed"
@@ -134,20 +145,11 @@ def test_a_command_that_cannot_be_started_fails_the_job_and_records_the_run(tmp_
     now the job fails with that error and the run ends failed as for any failed job."""
     scenario = _scenario(tmp_path, 'command = ["greenhop-no-such-program", "x"]')
     work = tmp_path / "run"
-    proc = _run(work, scenario)
-    try:
-        assert proc.wait(timeout=180) == 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        kill_all_under(work)
+    _run_to_exit_1(work, scenario)
     log = " ".join((work / "controller.log").read_text().split())
     assert "cannot start 'greenhop-no-such-program': No such file or directory" in log
     assert "Traceback" not in log
-    st = json.loads(subprocess.run(greenhop_cmd("status", "--db", str(work / "run.db"),
-                                                "--json"), capture_output=True, text=True,
-                                   timeout=60).stdout)
+    st = _status(work)
     row = next(j for j in st["jobs"] if j["name"] == "job-b")
     assert row["phase"] == "failed" and "cannot start" in row["error"]
     assert st["run"]["status"] == "failed"

@@ -15,10 +15,9 @@ from greenhop.runtime.store import Store
 from greenhop.runtime.store_errors import DamagedDatabase, DatabaseFailure, failure
 
 
-def _damaged_run_db(tmp_path):
-    """A run database whose run row's ledger and one event's body are not UTF-8 (what a
-    flipped page of text gives)."""
-    path = tmp_path / "run.db"
+def _stopped_run(path):
+    """A new run database at ``path`` holding a stopped run's row and its start event
+    (the store left open)."""
     st = Store.open(path, create=True)
     now = time.time()
     with st.tx():
@@ -27,6 +26,15 @@ def _damaged_run_db(tmp_path):
             "n_steps, started_unix_s, updated_unix_s, ledger) VALUES "
             "(1, 's.toml', 'x', 'static', 60, 'stopped', 4, ?, ?, '{}')", (now, now))
         st.event(0, "run-start", {"policy": "static"})
+    return st
+
+
+def _damaged_run_db(tmp_path):
+    """A run database whose run row's ledger and one event's body are not UTF-8 (what a
+    flipped page of text gives)."""
+    path = tmp_path / "run.db"
+    st = _stopped_run(path)
+    with st.tx():
         st.con.execute("UPDATE run SET ledger = CAST(X'7BFFFE7D' AS TEXT)")
         st.con.execute("UPDATE events SET body = CAST(X'7BFFFE7D' AS TEXT)")
     st.close()
@@ -55,14 +63,8 @@ def _run_db_with_a_damaged_middle_page(tmp_path):
     overwritten with 0xff (what a bad disk sector gives): pages the status table reads
     may be intact, so only a check of every page sees it."""
     path = tmp_path / "run.db"
-    st = Store.open(path, create=True)
-    now = time.time()
+    st = _stopped_run(path)
     with st.tx():
-        st.con.execute(
-            "INSERT INTO run (id, scenario, scenario_sha256, policy, time_scale, status, "
-            "n_steps, started_unix_s, updated_unix_s, ledger) VALUES "
-            "(1, 's.toml', 'x', 'static', 60, 'stopped', 4, ?, ?, '{}')", (now, now))
-        st.event(0, "run-start", {"policy": "static"})
         for i in range(3000):
             st.event(0, "log", {"message": f"line {i} " + "x" * 40})
     st.close()

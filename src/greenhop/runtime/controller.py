@@ -600,6 +600,22 @@ class Controller:
         return {"attempts": n, "retry_at_unix_s": time.time() + backoff_s(
             n, self.backoff_base_s)}
 
+    def _trainer_failed(self, r, why: str, phase: str | None) -> None:
+        """Record that ``r``'s trainer died (``trainer-failed``, with the attempt and its
+        backoff) and leave the job in ``phase`` (None: its own) to start another after the
+        backoff; past :data:`MAX_ATTEMPTS` in a row the job fails. A trainer that saved a
+        newer intact checkpoint than the one it resumed from before it died made durable
+        progress: its failure starts a new streak, so a long job is not failed for rare
+        crashes spread over its whole run."""
+        before = 0 if self._saved_newer(r) else r["attempts"]
+        with self.store.tx():
+            self.store.event(self.ledger.next_step, "trainer-failed",
+                             {"error": why, "attempt": before + 1,
+                              "backoff_s": backoff_s(before + 1, self.backoff_base_s)},
+                             job=r["name"])
+        self._set(r, phase, bump=True, trainer_pid=None, trainer_start=None, error=why,
+                  **self._attempt(r, why, before=before))
+
     def _fail(self, r, why: str, **fields) -> None:
         """Terminal state of a job: ``failed`` with the error recorded; stops the run.
         ``fields``: more of the job's row to store with it (the last attempt's count)."""
@@ -739,17 +755,7 @@ class Controller:
                               f"checkpoint of step {r['total_steps']}")
             why = self._hung.pop(name, None) or (
                 f"trainer exited with code {ts.exit_code} at step {max(ts.step, 0)}")
-            # A trainer that saved a newer intact checkpoint than the one it resumed from
-            # before it died made durable progress: its failure starts a new streak, so a
-            # long job is not failed for rare crashes spread over its whole run.
-            before = 0 if self._saved_newer(r) else r["attempts"]
-            with self.store.tx():
-                self.store.event(self.ledger.next_step, "trainer-failed",
-                                 {"error": why, "attempt": before + 1,
-                                  "backoff_s": backoff_s(before + 1, self.backoff_base_s)},
-                                 job=name)
-            self._set(r, "starting", bump=True, trainer_pid=None, trainer_start=None,
-                      error=why, **self._attempt(r, why, before=before))
+            self._trainer_failed(r, why, "starting")
             return False
         if ph in ("saving", "suspending", "stopping"):
             if r["trainer_pid"] and self._trainer(r).alive:
@@ -875,14 +881,7 @@ class Controller:
                 why = self._hung.pop(name, None) or (
                     f"trainer exited with code {None if ts is None else ts.exit_code} before "
                     "its last step")
-                before = 0 if self._saved_newer(r) else r["attempts"]
-                with self.store.tx():
-                    self.store.event(self.ledger.next_step, "trainer-failed",
-                                     {"error": why, "attempt": before + 1,
-                                      "backoff_s": backoff_s(before + 1, self.backoff_base_s)},
-                                     job=name)
-                self._set(r, None, bump=True, trainer_pid=None, trainer_start=None,
-                          error=why, **self._attempt(r, why, before=before))
+                self._trainer_failed(r, why, None)
                 return False
             if self._waiting(r):
                 return False
