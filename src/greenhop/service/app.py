@@ -70,7 +70,7 @@ def not_text_at(doc) -> str | None:
 
 def unreadable(exc: Exception) -> str:
     """The 503 detail of a run database that cannot be used any more."""
-    return f"the run database cannot be used ({exc}); check the --db file"
+    return f"the run database cannot be read ({exc}); check the --db file"
 
 
 def _tidy_header(name: bytes, value: bytes) -> bytes:
