@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import typer
@@ -136,8 +135,7 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
         task = progress.add_task(f"{workload} training", total=steps, loss="-")
 
         def on_step(step: int, loss: float) -> None:
-            progress.update(task, completed=step,
-                            loss=f"{loss:.4f}" if math.isfinite(loss) else "-")
+            progress.update(task, completed=step, loss=f"{loss:.4f}")
 
         try:
             code = run_reference(
@@ -145,6 +143,7 @@ def _run(workload, ckpt_dir, steps, every, keep, seed, scale, width, layers, con
                 ckpt_dir,
                 opts,
                 on_step=on_step,
+                on_resume=lambda step: progress.update(task, completed=step),
                 log=lambda msg: progress.console.print(f"[dim]{escape(msg)}[/]"),
                 requests=requested,
             )

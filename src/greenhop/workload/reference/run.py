@@ -239,13 +239,15 @@ def run_reference(
     opts: RunOptions,
     *,
     on_step: Callable[[int, float], None] | None = None,
+    on_resume: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
     requests: threading.Event | None = None,
 ) -> int:
     """Train ``workload`` for ``opts.steps`` steps in ``ckpt_dir``; return the exit code.
 
-    ``on_step(step, loss)`` is called after each step, and once with the step resumed
-    from (loss NaN: none computed yet). A directory whose newest checkpoint is past
+    ``on_step(step, loss)`` is called after each step (only: its ``step N`` lines are
+    how a live controller sees progress), ``on_resume(step)`` once with the step resumed
+    from. A directory whose newest checkpoint is past
     ``opts.steps`` is refused (:class:`IncompatibleCheckpoint`, the session's
     ``total_steps``), left as it is.
 
@@ -260,13 +262,14 @@ def run_reference(
         torch = require("torch", "torch")
         saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
         try:
-            return _run(torch, workload, ckpt_dir, opts, on_step, log, requested)
+            return _run(torch, workload, ckpt_dir, opts, on_step, log, requested, on_resume)
         finally:  # leave the process as it was (this also runs inside tests and other programs)
             torch.set_num_threads(saved[0])
             torch.use_deterministic_algorithms(saved[1])
 
 
-def _run(torch, workload, ckpt_dir, opts, on_step, log, requested: threading.Event) -> int:
+def _run(torch, workload, ckpt_dir, opts, on_step, log, requested: threading.Event,
+         on_resume=None) -> int:
     config = model_config(workload, opts)  # checks the shape before anything is allocated
     _setup(torch, opts.threads, opts.seed)
     model, optimizer, scheduler, sampler, step_fn = build(workload, opts)
@@ -291,8 +294,8 @@ def _run(torch, workload, ckpt_dir, opts, on_step, log, requested: threading.Eve
             session.request_stop()
         try:
             start = session.resume()
-            if start and on_step is not None:  # progress shown from where it resumed
-                on_step(start, math.nan)
+            if start and on_resume is not None:  # progress shown from where it resumed
+                on_resume(start)
             for step in range(start, opts.steps):
                 loss = step_fn()
                 if opts.step_sleep_s:
