@@ -185,8 +185,8 @@ class Controller:
         self.stop_requested = False
         self.failure: RuntimeFailure | None = None  # why the last run() did not finish
         self._old_signals: dict | None = None  # the handlers catch_signals replaced
-        self._stop_sent: set[tuple[str, int, str]] = set()
-        self._stop_sent_at: dict[tuple[str, int, str], float] = {}  # when [time.monotonic()]
+        # stop requests sent, per trainer process: when [time.monotonic()]
+        self._stop_sent: dict[tuple[str, int, str], float] = {}
         self.stop_honour_s = STOP_HONOUR_S
         self._beat = 0.0
         self.backoff_base_s = BACKOFF_BASE_S
@@ -764,10 +764,8 @@ class Controller:
                 key = (name, int(r["trainer_pid"]), str(r["trainer_start"]))
                 if key not in self._stop_sent:
                     self.ex.stop_trainer(r["trainer_pid"], r["trainer_start"])
-                    self._stop_sent.add(key)
-                    self._stop_sent_at[key] = time.monotonic()
-                elif time.monotonic() - self._stop_sent_at.get(key, time.monotonic()) \
-                        > self.stop_honour_s:
+                    self._stop_sent[key] = time.monotonic()
+                elif time.monotonic() - self._stop_sent[key] > self.stop_honour_s:
                     why = (f"trainer still running {self.stop_honour_s:g} s after it was "
                            "asked to checkpoint and stop (it ignores SIGTERM, or its step "
                            "and save take longer); killed it: the job goes on from its last "
