@@ -502,6 +502,22 @@ def test_decide_returning_a_mapping_or_bytes_is_refused_naming_its_decide(capsys
     assert f"{mine}:{line_of(mine, 'def decide')} in Mine.decide" in line, line
 
 
+def test_decide_returning_a_set_is_refused_as_a_run_that_would_not_repeat(capsys, scenario,
+                                                                        tmp_path):
+    """A set of actions was taken in its hash order, which changes from one process to the
+    next (PYTHONHASHSEED): the same command acted in another order each time."""
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            return set()
+        """)
+    code, err, _ = simulate(capsys, scenario, mine)
+    line = one_line(err)
+    assert code == 1
+    assert "decide() returned a set at step 0; its order changes from one run to the next" \
+        in line, line
+    assert f"{mine}:{line_of(mine, 'def decide')} in Mine.decide" in line, line
+
+
 def test_an_item_that_is_no_action_names_the_policys_decide(capsys, scenario, tmp_path):
     mine = policy_file(tmp_path, """
         def decide(self, obs):

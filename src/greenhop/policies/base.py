@@ -192,7 +192,8 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
     error raised in the policy's call (a ``LeakageError`` from reading the future, a
     ``ConfigError`` for a forecast level the run lacks) keeps its class, and so its exit
     code, and gets the same prefix. A ``None`` (or anything else that is no list) in
-    place of the actions is refused naming the policy's ``decide``. An action the policy's
+    place of the actions is refused naming the policy's ``decide``, and so is a set (its
+    order follows the hash seed, so a run with it would not repeat). An action the policy's
     capabilities do not declare (a ``Suspend`` from a policy without ``suspends``, say)
     is refused the same way: a live run checks a policy by its capabilities before it
     starts, so what it returns must keep to them."""
@@ -219,6 +220,13 @@ def decide(policy: Policy, obs: Observation) -> list[Action]:
                 f"policy {name!r}: decide() returned {shown(result)} at step {obs.step}; "
                 "return a list of actions (an empty list to do nothing) "
                 f"({_decide_where(policy)})")
+        if isinstance(result, set | frozenset):
+            # a set's order follows the hash seed, so the same run would act in another
+            # order each time it is run: refused rather than sorted behind the policy's back
+            raise PolicyFailure(
+                f"policy {name!r}: decide() returned a set at step {obs.step}; its order "
+                "changes from one run to the next, so the run would not repeat: return a "
+                f"list ({_decide_where(policy)})")
         actions = list(result)  # a generator runs the policy's code here
     except PolicyFailure:
         raise  # refused above, or a policy this one wraps failed: already said
