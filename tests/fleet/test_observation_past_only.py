@@ -141,6 +141,11 @@ class Probe(PolicyBase):
             obs.history.at(obs.step + 1)
         with pytest.raises(LeakageError):
             obs.history.slice(0, obs.step + 2)
+        # before what is kept is no leak: its own error, and slice clips to it
+        first = obs.history.first_step
+        with pytest.raises(IndexError, match=f"starts at step {first}"):
+            obs.history.at(first - 1)
+        assert obs.history.slice(first - 5, first + 1).shape[0] == 1
 
 
 def test_no_future_value_is_reachable_from_an_observation():

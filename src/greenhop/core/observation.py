@@ -127,13 +127,16 @@ class SurplusHistory:
         return self.slice(self.now_step + 1 - int(n), self.now_step + 1)
 
     def at(self, step: int) -> np.ndarray:
-        """Surplus of every site at ``step`` [W] (``step <= now_step``)."""
+        """Surplus of every site at ``step`` [W] (``first_step <= step <= now_step``): a
+        later step raises :class:`LeakageError`, an earlier one :class:`IndexError`."""
         if step > self.now_step:
             self._leak(step + 1)
         if step < self.first_step:
-            raise LeakageError(
-                f"step {step} is before the first available history step {self.first_step}"
-            )
+            # not a leak: the past is simply not kept that far back
+            raise IndexError(
+                f"surplus history asked for step {step}, but it starts at step "
+                f"{self.first_step} ({-self.first_step} steps before the scenario start); "
+                "slice() and last() clip to what is kept")
         return readonly(self._data[self._offset + step])
 
     def __getitem__(self, key):
