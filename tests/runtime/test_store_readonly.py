@@ -128,3 +128,17 @@ def test_a_database_with_a_wal_beside_it_is_read_with_that_wal(finished_db, tmp_
             st.close()
     finally:
         con.close()
+
+
+def test_status_prints_a_long_job_error_whole_after_the_table(finished_db, tmp_path, capsys):
+    """The jobs table cut an error at 80 characters, and the rest (where a trainer's
+    failure says which file and line) was nowhere in the output."""
+    tail = "the end of the message names the file: train.py line 42"
+    error = "trainer exited 1: " + "x" * 120 + " " + tail
+    db = edited_copy(finished_db, tmp_path / "run.db",
+                     f"UPDATE jobs SET error = '{error}' WHERE idx = 0")
+    code, out, _ = cli(capsys, "status", "--db", db)
+    assert code == 0
+    assert "(below)" in out
+    after_table = out.split("job job-a error:")[1]  # whole, after the table
+    assert "".join(error.split()) in "".join(after_table.split())

@@ -94,6 +94,11 @@ def status_snapshot(db: Path, job: str | None = None, *, probe: bool = True) -> 
         st.close()
 
 
+ERROR_CELL_CHARS = 60
+"""The most characters of a job's error shown in the jobs table; a longer one is cut
+there and printed whole after the table."""
+
+
 def status_command(
     db: Path = typer.Option(DEFAULT_WORKDIR / "run.db", "--db", help="Run database."),
     job: str | None = typer.Option(None, "--job", help="Show this job only."),
@@ -128,13 +133,19 @@ def status_command(
     con.print(t)
     t = Table(Column("job", no_wrap=True), "phase", Column("site", no_wrap=True), "dest",
               "step", "token", "trainer pid", "error")
+    long_errors = []  # (job, error) too long for the table: printed whole below it
     for j in snap["jobs"]:
         pid = "–" if not j["trainer_pid"] else (
             f"{j['trainer_pid']}" + ("" if j["trainer_alive"] else " (dead)"))
+        error = j["error"] or ""
+        if len(error) > ERROR_CELL_CHARS:
+            long_errors.append((j["name"], error))
+            error = error[:ERROR_CELL_CHARS - 9] + "… (below)"
         t.add_row(j["name"], j["phase"], j["site"] or "–", j["dest"] or "–",
-                  f"{j['step']}/{j['total_steps']}", str(j["token"]), pid,
-                  (j["error"] or "")[:80])
+                  f"{j['step']}/{j['total_steps']}", str(j["token"]), pid, error)
     con.print(t)
+    for name, error in long_errors:
+        con.print(f"job {name} error: {error}", markup=False)
     con.print(f"migrations in progress: {len(snap['migrations_in_progress'])}")
 
 
