@@ -90,6 +90,8 @@ def test_sync_map_prints_the_boundary_table_and_draws_it(capsys, tmp_path):
     code, text, _ = run(capsys, "sync-map", "--models", "1M", "--workers", "1",
                         "--bandwidths", "1Gbps:10Gbps")
     assert code == 0 and ", 1 worker:" in text and "| 1 M params |" in text
+    code, text, _ = run(capsys, "sync-map", "--models", "1", "--bandwidths", "1Gbps:10Gbps")
+    assert code == 0 and "| 1 param |" in text  # not "1 params"
     assert out.is_file() and out.stat().st_size > 10_000
     code, _, err = run(capsys, "sync-map", "--models", "seven")
     assert code == 2 and "--models" in err

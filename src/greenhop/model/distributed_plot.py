@@ -38,8 +38,8 @@ def sync_table(params=DEFAULT_PARAMS, bandwidths_bps=(1e8, 1e9, 1e10, 1e11), wor
     h = sync_boundaries(params, bandwidths_bps, workers, **model)
     head = "| model | " + " | ".join(units.format_rate(b) for b in bandwidths_bps) + " |"
     rule = "|---|" + "---:|" * len(bandwidths_bps)
-    rows = [f"| {units.format_params(p)} params | " + " | ".join(_steps(v) for v in row) + " |"
-            for p, row in zip(params, h, strict=True)]
+    rows = [f"| {units.format_params(p)} {'param' if p == 1 else 'params'} | "
+            + " | ".join(_steps(v) for v in row) + " |" for p, row in zip(params, h, strict=True)]
     return "\n".join([head, rule, *rows])
 
 
@@ -73,7 +73,8 @@ def draw_sync_map(path, *, params=DEFAULT_PARAMS,
     top = float(need.max()) * 10
     for i, (p, h) in enumerate(zip(params, need, strict=True)):
         color = colors[i % len(colors)]
-        ax.plot(bws, h, color=color, lw=2.2, label=f"{units.format_params(p)} parameters", zorder=3)
+        noun = "parameter" if p == 1 else "parameters"
+        ax.plot(bws, h, color=color, lw=2.2, label=f"{units.format_params(p)} {noun}", zorder=3)
         ax.fill_between(bws, h, top, color=color, alpha=0.10, lw=0, zorder=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
