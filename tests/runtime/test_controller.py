@@ -306,6 +306,37 @@ def test_a_trainer_ignoring_the_stop_request_is_killed_and_the_move_goes_on(tmp_
     ctl.store.close()
 
 
+class _CrashesWhenAskedToStop(InMemoryExecutor):
+    """job-b's trainers die (exit 1, no checkpoint) when asked to checkpoint and stop."""
+
+    def stop_trainer(self, pid, start):
+        t = self.trainers.get(pid)
+        if t is not None and t.job == "job-b" and t.alive:
+            t.alive, t.exit_code = False, 1
+            return
+        super().stop_trainer(pid, start)
+
+
+def test_a_trainer_crashing_while_asked_to_stop_is_a_logged_attempt(tmp_path):
+    """A crash in `saving` (or `suspending`, `stopping`) was counted in the job's attempts
+    but written nowhere: no trainer-failed event, no log line."""
+    ex = _CrashesWhenAskedToStop(steps_per_poll=1)
+    lines: list[str] = []
+    ctl = memory_controller(tmp_path / "run.db", ex)
+    ctl.log = lines.append
+    ctl.prepare()
+    summary = ctl.run()
+    assert summary["status"] == "done", summary.get("error")
+    failed = [e["body"] for e in ctl.store.events(("trainer-failed",)) if e["job"] == "job-b"]
+    assert failed, "job-b was never asked to stop: the test is vacuous"
+    assert all("code 1 while" in b["error"] and b["backoff_s"] == 0.0 for b in failed)
+    assert all(b["attempt"] >= 1 for b in failed)
+    assert any("job-b: trainer exited with code 1 while" in line for line in lines)
+    assert any(m[1] == "job-b" for m in _migrations(ctl))  # its moves went on
+    assert ctl.store.job("job-b")["phase"] == "done"
+    ctl.store.close()
+
+
 def test_crashes_spread_over_a_run_with_progress_between_them_do_not_fail_the_job(tmp_path):
     """More crashes than MAX_ATTEMPTS, but each after a new checkpoint: the failures never
     come MAX_ATTEMPTS in a row, so every job finishes (on the old count the first job to

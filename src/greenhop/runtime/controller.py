@@ -785,6 +785,16 @@ class Controller:
                 # row of failed attempts (checked first: a corrupt one is moved aside)
                 before = 0 if self._saved_newer(r) else r["attempts"]
                 extra["attempts"] = before + int(crashed)
+            if crashed:
+                # counted like any failed attempt; no backoff: the job goes on from its last
+                # checkpoint as the move (or suspend, or stop) says
+                why = (f"trainer exited with code {ts.exit_code} while {ph} (asked to "
+                       "checkpoint and stop); the job goes on from its last checkpoint")
+                with self.store.tx():
+                    self.store.event(self.ledger.next_step, "trainer-failed",
+                                     {"error": why, "attempt": extra["attempts"],
+                                      "backoff_s": 0.0}, job=name)
+                self.log(f"{name}: {why}")
             at = self._trainer_site(r)
             step = self.ex.checkpoint_step(name, self.sites[at])
             if step is not None:
