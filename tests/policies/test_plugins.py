@@ -437,3 +437,17 @@ def test_an_installed_policy_that_exits_when_imported_is_a_one_line_error(tmp_pa
     ep = EntryPoint("quits", "exits_at_import:Rule", plugins.ENTRY_POINT_GROUP)
     with pytest.raises(ConfigError, match=r"'quits'.*cannot be imported: SystemExit"):
         load_entry_points(registry, [ep])
+
+
+def test_a_live_run_records_the_file_of_a_file_policy_to_tell_a_changed_one(tmp_path,
+                                                                           loaded):
+    """`greenhop run` keeps the policy file's digest in the run, so a resume can say the
+    file changed (a built-in records none)."""
+    from greenhop.cli.run import _policy_source
+    from greenhop.policies.plugins import file_sha256
+
+    path = write(tmp_path, GOOD)
+    name = load_policy_file(parse_policy_file(f"{path}:Pause"))
+    source = _policy_source(name, make_policy(name))
+    assert source == {"file": str(path.resolve()), "sha256": file_sha256(path)}
+    assert _policy_source("static", make_policy("static")) is None

@@ -693,3 +693,45 @@ def test_actions_the_fleet_refuses_are_logged_as_given_not_by_a_wrong_name():
     assert action_to_json(Migrate(True, 1), sites, jobs) == ["migrate", "True", "y"]
     assert action_to_json(Suspend(0.5), sites, jobs) == ["suspend", "0.5"]
     assert action_to_json(Migrate(0, -1), sites, jobs) == ["migrate", "job-a", "-1"]
+
+
+def _killed(summary):
+    raise KeyboardInterrupt  # the process ends here, before the run is recorded done
+
+
+def test_a_resume_says_when_the_policy_file_changed_and_names_it_when_decisions_differ(
+        tmp_path):
+    """A live run resumed with an edited policy file said nothing of it; when the edit
+    changed the logged decisions the refusal blamed a non-deterministic policy or a changed
+    scenario, not the file."""
+    from greenhop.policies import make_policy
+    from greenhop.core.errors import RuntimeFailure
+
+    db, mine = tmp_path / "run.db", "/x/mine.py"
+    ctl = memory_controller(db, InMemoryExecutor())
+    ctl.cfg.policy_source = {"file": mine, "sha256": "a" * 64}
+    try:
+        ctl.prepare()
+        with pytest.raises(KeyboardInterrupt):
+            ctl.run(before_done=_killed)
+        assert _migrations(ctl), "no move was logged: a policy without moves would replay"
+    finally:
+        ctl.store.close()
+    lines: list[str] = []
+    again = memory_controller(db, InMemoryExecutor())
+    again.cfg.policy_source = {"file": mine, "sha256": "b" * 64}
+    again.log = lines.append
+    try:
+        assert again.prepare() == "resumed"  # the same decisions: it goes on, and says so
+    finally:
+        again.store.close()
+    assert any(f"the policy file {mine} changed since the run started" in m for m in lines)
+    third = memory_controller(db, InMemoryExecutor())
+    third.cfg.policy_source = {"file": mine, "sha256": "c" * 64}
+    third.policy = make_policy("static")  # the edit makes it decide otherwise
+    try:
+        with pytest.raises(RuntimeFailure, match=f"the policy file {mine} changed since the "
+                                                 "run started; start a new run"):
+            third.prepare()
+    finally:
+        third.store.close()

@@ -133,6 +133,19 @@ def check_time_scale(time_scale: float) -> None:
                           f"wall second), got {time_scale:g}")
 
 
+def _policy_source(name: str, policy) -> dict[str, str] | None:
+    """The file of a policy loaded from a file or package, and its SHA-256 (a resumed run
+    says when it changed); ``None`` for a built-in."""
+    import inspect
+
+    from greenhop.policies.plugins import file_sha256, plugin_origin
+
+    if plugin_origin(name) is None:
+        return None
+    file = inspect.getsourcefile(type(policy))
+    return None if file is None else {"file": file, "sha256": file_sha256(Path(file))}
+
+
 def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | None,
                      time_scale: float, workload: str, train_steps: int, every: int,
                      step_sleep_s: float, max_wall_s: float, log=None, resume: bool = False,
@@ -179,7 +192,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         write_Bps=sc.write_Bps, read_Bps=sc.read_Bps, startup_s=sc.startup_s,
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
         start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s,
-        forecast=sc.forecast, seed=sc.seed)
+        forecast=sc.forecast, seed=sc.seed, policy_source=_policy_source(name, made))
     _refuse_live_database(db)
     wd = Workdir(workdir)
     wd.prepare()

@@ -132,6 +132,9 @@ class RunConfig:
     run_id: str = ""
     forecast: ForecastSpec | None = None   # the scenario's [forecast] (default when None)
     seed: int = 0                          # the scenario's seed (forecast audits)
+    #: the file a policy loaded from a file or package came from, and its SHA-256
+    #: ({"file", "sha256"}; None for a built-in): a resume says when it has changed
+    policy_source: dict[str, str] | None = None
 
 
 def check_live_run(policy, inputs) -> None:
@@ -259,6 +262,18 @@ class Controller:
                     f"steps, not {spec.steps}; resume it with --train-steps "
                     f"{r['total_steps']}")
 
+    def _policy_source_changed(self) -> str | None:
+        """The policy's file when its content differs from the one the run started with
+        (``None``: the same, a built-in, or a run that recorded none)."""
+        row = self.store.con.execute("SELECT seq, body FROM events WHERE kind = 'run-start' "
+                                     "ORDER BY seq LIMIT 1").fetchone()
+        start = {} if row is None else event_body(self.store.path, row["seq"], "run-start",
+                                                  row["body"])
+        was, now = start.get("policy_source"), self.cfg.policy_source
+        if not isinstance(was, dict) or now is None or was.get("sha256") == now["sha256"]:
+            return None
+        return now["file"]
+
     def _workloads(self) -> dict[str, str]:
         """The reference workload of each job that runs one (not its own command)."""
         return {j: spec.workload for j, spec in self.cfg.specs.items() if not spec.command}
@@ -301,18 +316,25 @@ class Controller:
                     "scenario": self.cfg.scenario, "scenario_sha256": self.cfg.scenario_sha256,
                     "policy": self.cfg.policy_name, "time_scale": self.cfg.time_scale,
                     "sites": self.sites, "jobs": self.jobs, "workloads": self._workloads(),
-                    "n_steps": int(self.inp.n_steps)})
+                    "n_steps": int(self.inp.n_steps), "policy_source": self.cfg.policy_source})
             mode = "new"
         else:
             self.ledger.load_state(json.loads(row["ledger"]))
             # Bring a fresh policy object back to where it was: replay its decisions.
             scratch = self._new_ledger()
             res = replay_decisions(scratch, self.policy, list(st.events(("power", "decision"))))
+            changed = self._policy_source_changed()
             if res["mismatches"]:
+                why = (f"the policy file {changed} changed since the run started" if changed
+                       else "the policy is not deterministic or the scenario changed")
                 raise RuntimeFailure(
                     f"{st.path}: replaying the logged decisions gave other actions at step "
-                    f"{res['mismatches'][0]['step']}: the policy is not deterministic or the "
-                    "scenario changed; start a new run with another --db")
+                    f"{res['mismatches'][0]['step']}: {why}; start a new run with another "
+                    "--db" + (", or put the file back as it was" if changed else ""))
+            if changed:
+                self.log(f"note: the policy file {changed} changed since the run started; "
+                         "the decisions logged so far replay the same with it, so the run "
+                         "resumes with the new file")
             self._recover_processes()
             self.ex.cleanup_staging(self.jobs, self.sites)
             with st.tx():
