@@ -704,8 +704,8 @@ def test_a_resume_says_when_the_policy_file_changed_and_names_it_when_decisions_
     """A live run resumed with an edited policy file said nothing of it; when the edit
     changed the logged decisions the refusal blamed a non-deterministic policy or a changed
     scenario, not the file."""
-    from greenhop.policies import make_policy
     from greenhop.core.errors import RuntimeFailure
+    from greenhop.policies import make_policy
 
     db, mine = tmp_path / "run.db", "/x/mine.py"
     ctl = memory_controller(db, InMemoryExecutor())
