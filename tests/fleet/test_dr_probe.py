@@ -160,6 +160,28 @@ def test_a_later_lower_limit_stops_jobs_at_its_own_start_not_its_announcement():
     assert running[:2] == [(0.0, 2700.0), (0.0, 2700.0)]
 
 
+@pytest.mark.parametrize("mobility", ["pinned", "partial"])
+def test_a_pinned_job_arriving_while_an_event_holds_its_origin_waits_for_it(mobility):
+    """It started at the other site (the event's hold read as an operator's drain) and
+    never came home: a pinned job ran away from its origin, and no offline bound applied
+    to the run, static's included. A migratable job arriving with it still starts
+    elsewhere at once."""
+    events = [{"id": "hold", "site": "a", "start": "0s", "duration": "1h", "limit": "1kW"}]
+    d = pinned_to_a(events, [("home", "10min", 0.5), ("free", "10min", 0.5)], "3h")
+    d["jobs"][0].pop("allowed_sites")
+    d["jobs"][0]["mobility"] = mobility
+    if mobility == "partial":
+        d["jobs"][0]["gpus"], d["jobs"][0]["migratable_share"] = 2, 0.5
+    d["jobs"][1].pop("allowed_sites")
+    inp, res, m = run(d)
+    runs = {(inp.jobs[j].name, s, t0) for j, s, t0, _t1, kind in res.segments
+            if kind == "running"}
+    assert {(n, s) for n, s, _ in runs} == {("home", 0), ("free", 1)}
+    assert min(t0 for n, _, t0 in runs if n == "home") == 3600.0  # at the event's end
+    assert min(t0 for n, _, t0 in runs if n == "free") == 600.0
+    assert m["unfinished_jobs"] == 0
+
+
 def late_event(start: str) -> dict:
     """A 1 kW limit at ``a`` from ``start`` for 1 h, announced 1 h ahead; j0 (3 GPU-h)
     runs from 0, j1 (0.5 GPU-h) arrives at 70 min; the run ends at 2 h (24 steps)."""

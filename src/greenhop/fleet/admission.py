@@ -118,16 +118,24 @@ def can_scale(inputs, phase, site, occ, j: int, g: int, *, gpus, min_gpus, max_g
     return True
 
 
-def arrival_site(inputs, occ: np.ndarray, j: int, *, drained=None) -> int:
+def arrival_site(inputs, occ: np.ndarray, j: int, *, drained=None, held=None) -> int:
     """Where a queued job starts by default: its origin, or else the allowed site with
-    the most free slots (the first such site on ties). A drained origin is passed over
-    for the allowed, not drained site with the most free slots; -1 when there is none."""
+    the most free slots (the first such site on ties). An origin the operator drained
+    (``drained [S]``) or a demand-response event holds (``held [S]``) is passed over for
+    the allowed, open site with the most free slots; -1 when there is none. A pinned or
+    partial job whose origin is only held waits (-1): the event ends within hours, and
+    such a job starts away from home only when the operator drains it."""
+    closed = np.zeros(len(inputs.slots), dtype=bool)
+    for mask in (drained, held):
+        if mask is not None:
+            closed = closed | np.asarray(mask, dtype=bool)
     s = int(inputs.job_origin[j])
-    if s >= 0 and not (drained is not None and drained[s]):
+    if s >= 0 and not closed[s]:
         return s
-    ok = np.asarray(inputs.job_allowed[j], dtype=bool)
-    if drained is not None:
-        ok = ok & ~np.asarray(drained, dtype=bool)
+    if s >= 0 and starts_at_origin_only(int(inputs.job_mobility[j]), s) \
+            and not (drained is not None and drained[s]):
+        return -1
+    ok = np.asarray(inputs.job_allowed[j], dtype=bool) & ~closed
     if not ok.any():
         return -1
     return int(np.argmax(np.where(ok, inputs.slots - occ, -1)))

@@ -220,7 +220,8 @@ class FleetCore:
         now = step * self.dt_s
         placed, still = [], []
         for j in state.queue:
-            s = admission.arrival_site(inp, state.occupied, j, drained=state.no_entry)
+            s = admission.arrival_site(inp, state.occupied, j, drained=state.drained,
+                                       held=state.dr_closed)
             if s >= 0 and admission.fits(inp, state.occupied, s, state.gpus[j]):
                 self.start_job(j, s, now)
                 placed.append(("place", j, s, s))

@@ -404,7 +404,8 @@ def gap_closed(static_kwh: float | None, policy_kwh: float | None, bound: dict,
                       "at a run's own work)" if bound.get("slowdown_quantile") is not None
                       else "no bound for this run (it ran a job where the bound does not "
                       "place it: a pinned or partial job away from its origin, or, for the "
-                      "time bound, any job away from the site static ran it at)")
+                      "time bound, any job away from the site static first ran it at; static "
+                      "too, when a demand-response event moved one of its jobs)")
     if static_kwh is None or policy_kwh is None:
         return None, "static did not run"
     need = float(bound.get("work_gpu_h") or 0.0)
