@@ -211,6 +211,11 @@ def simulate_command(
             if why:
                 console.print(f"{name}: no {kind} gap: {why}")
     for name, m in result.metrics_by_policy.items():
+        if m.get("migrations_in_flight_at_end"):
+            n = m["migrations_in_flight_at_end"]
+            console.print(f"{name}: {n} {'move was' if n == 1 else 'moves were'} still in "
+                          "flight at the run's end: not in the migration columns (its time "
+                          "so far is in downtime_h, its bytes in gb_moved)")
         if m.get("actions_naming_nothing"):
             err.print(f"[bold yellow]warning:[/] policy {escape(name)!r}: "
                       f"{m['actions_naming_nothing']:,} actions named a job or site the fleet "

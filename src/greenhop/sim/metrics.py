@@ -57,7 +57,9 @@ Migrations:
   realised downtime exceeded ``alpha`` x the destination's true remaining window at the
   start; ``net_green_loss_migrations``: moves whose net green energy over the job's stay
   at the destination is negative (see :func:`net_green_gain_j`); ``aborted_migrations``,
-  ``window_closed_mid_migration``.
+  ``window_closed_mid_migration``; ``migrations_in_flight_at_end``: moves still in flight
+  when the run ended (in none of the columns above; their time so far is in
+  ``downtime_h``, their bytes in ``gb_moved``).
 * ``gb_moved``: checkpoint bytes that crossed the WAN [GB = 1e9 B];
   ``network_kwh``: their network energy (bits x energy per bit along the path).
 * ``oracle_gap_kwh`` and ``oracle_gap_closed_pct`` (on ``forecast-feasibility``, when
@@ -337,6 +339,11 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
         "suspended_h": _r(_segment_hours(res, "suspended"), 4),
         "deadline_misses": int((missed & arrived).sum()),
         "migrations": len(moves),
+        # a move still in flight at the run's end is in none of the migration columns
+        # (its end, and so its downtime and payback, are unknown); its time so far is in
+        # downtime_h and its bytes in gb_moved
+        "migrations_in_flight_at_end": sum(1 for m in res.migrations
+                                           if m["end_s"] is None and not m["aborted"]),
         "migrations_per_job": _r(len(moves) / n_jobs if n_jobs else 0.0, 6),
         "window_closed_before_payback": window_lost,
         "infeasible_migrations": infeasible,
