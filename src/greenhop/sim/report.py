@@ -408,7 +408,7 @@ def render_report(result) -> str:
         '<p class="note">Job non-renewable = grid energy the jobs cause: the sites\' grid '
         "energy with the jobs minus the same sites' grid energy with base load only "
         f"({next(iter(metrics.values()))['base_only_nr_kwh']:,.1f} kWh, not movable; the "
-        "site totals are the last column, for context). " + _gap_sentence(metrics) + "A "
+        "site totals are the column site grid kWh (context)). " + _gap_sentence(metrics) + "A "
         "ratio whose denominator is below 5% of the energies it compares (or 1 kWh) reads "
         "n/a with a warning. "
         "Stability = coefficient of variation of the job slowdown. Window closed before "
