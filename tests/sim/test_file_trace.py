@@ -66,6 +66,22 @@ def test_the_file_gives_the_sites_renewable_power_at_each_step(tmp_path):
     assert len(ren) == (1 + 2) * 96
 
 
+def test_a_negative_offset_lets_an_earlier_years_file_serve_the_scenario(tmp_path):
+    """`offset = "-365d"` was refused ("must be finite and non-negative"), so this year's
+    scenario could not run on last year's measurements, as the docs say an offset does."""
+    earlier = START - pd.Timedelta(days=365) - pd.Timedelta(days=1)  # the history's start
+    idx = _write_trace(tmp_path, first=f"{earlier:%Y-%m-%d}")
+    path = _scenario(tmp_path, '{ kind = "file", path = "pv.csv", column = "pv_kw", '
+                               'unit = "kW", offset = "-365d" }')
+    ren = build_inputs(load_scenario(path)).renewable_w[:, 0]
+    steps = pd.date_range(START - pd.Timedelta(days=1), periods=len(ren), freq="15min")
+    rows = ((steps - pd.Timedelta(days=365)).floor("1h") - idx[0]) // pd.Timedelta("1h")
+    assert np.allclose(ren, 1e3 * rows.to_numpy())
+    with pytest.raises(ConfigError, match=r"sites\[0\]\.trace\.offset: .*'-3x'"):
+        load_scenario(_scenario(tmp_path, '{ kind = "file", path = "pv.csv", '
+                                          'column = "pv_kw", offset = "-3x" }'))
+
+
 def test_a_relative_path_is_read_from_the_scenarios_folder_not_the_working_one(
         tmp_path, monkeypatch):
     sub = tmp_path / "here"

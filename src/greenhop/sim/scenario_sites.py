@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from greenhop.core.errors import ConfigError, TraceError
+from greenhop.core.errors import ConfigError, TraceError, UnitError
 from greenhop.core.names import check_name
 from greenhop.core.specs import MAX_GPU_SLOTS, BatterySpec, LinkSpec, SiteSpec
 from greenhop.core.units import (
@@ -24,6 +24,7 @@ from greenhop.core.units import (
     beyond_ceiling,
     finite_float,
     format_power,
+    parse_duration,
 )
 from greenhop.model import constants as C
 from greenhop.sim.schema import Table, shown
@@ -334,7 +335,7 @@ def _file_trace(tt: Table, base_dir: Path) -> TraceSpec:
         time_column=tt.string("time_column", None),
         label=tt.string("label", "start", choices=("start", "end")),
         gaps=tt.string("gaps", "error", choices=GAP_MODES),
-        offset_s=_offset_s(tt),
+        offset_s=_signed_offset_s(tt),
         scale=tt.number("scale", 1.0, lo=0, lo_open=True, hi=1e6))
     try:
         file_trace_series(trace)
@@ -389,6 +390,20 @@ def _offset_s(tt: Table) -> float:
     """A ``caiso`` trace's ``offset`` [s]: at most :data:`MAX_SPAN_S` (far past the series'
     own year; a time shift of 1e300 h overflows the clock)."""
     return _check_span(tt.where("offset"), tt.duration("offset", 0.0))
+
+
+def _signed_offset_s(tt: Table) -> float:
+    """A ``file`` trace's ``offset`` [s], which may be negative (``"-365d"``: last year's
+    measurements serve this year's scenario); at most :data:`MAX_SPAN_S` either way."""
+    raw = tt.raw("offset", None)
+    if isinstance(raw, str) and raw.strip().startswith("-"):
+        try:
+            value = parse_duration(raw.strip()[1:])
+        except UnitError as exc:
+            raise ConfigError(f"{tt.where('offset')}: {raw!r} is no negative duration: "
+                              f"{exc}") from None
+        return -_check_span(tt.where("offset"), value)
+    return _offset_s(tt)
 
 
 def _check_caiso_span(site: SimSite, where: str, first: pd.Timestamp, start: pd.Timestamp,
