@@ -69,6 +69,9 @@ CASES = [
      r"jobs\[0\]\.mobility: must be one of"),
     ("job-partial-share", (lambda d: _set("jobs/0/migratable_share", 1.0)(
         _set("jobs/0/mobility", "partial")(d))), r"jobs\[0\]\.migratable_share"),
+    ("job-share-of-a-whole-job", _set("jobs/0/migratable_share", 0.25),
+     r"jobs\[0\]\.migratable_share: only a partial job moves a share; this job is "
+     r"migratable"),
     ("job-negative-work", _set("jobs/0/work_gpu_h", -1), r"jobs\[0\]\.work_gpu_h: must be > 0"),
     ("job-zero-deadline", _set("jobs/0/deadline", "0h"), r"jobs\[0\]\.deadline: must be > 0"),
     ("job-arrives-after-horizon", _set("jobs/0/arrival", "3h"), r"jobs\[0\]\.arrival"),

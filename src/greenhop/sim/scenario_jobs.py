@@ -92,6 +92,11 @@ def _parse_job(jt: Table, names: set[str]) -> JobSpec:
     if mobility == "partial" and not 0 < share < 1:
         raise ConfigError(f"{jt.where('migratable_share')}: a partial job moves a share in "
                           f"(0, 1), got {share!r}")
+    if mobility != "partial" and jt.has("migratable_share") and share != 1.0:
+        # it would be ignored: a migratable job moves whole, a pinned one never
+        raise ConfigError(f"{jt.where('migratable_share')}: only a partial job moves a "
+                          f"share; this job is {mobility} (set mobility = \"partial\" to "
+                          "move part of it, or leave the key out)")
     deadline = jt.duration("deadline", None, lo=0, lo_open=True)
     allowed = tuple(jt.strings("allowed_sites", [], unique=True))
     if jt.has("allowed_sites") and not allowed:
