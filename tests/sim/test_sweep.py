@@ -471,6 +471,22 @@ def test_seed_lists():
     assert parse_seeds(f"{2**32 - 1}") == (2**32 - 1,)
 
 
+def test_values_valid_only_together_are_checked_in_their_combinations(scenario):
+    """--set horizon=20h --set generator.until=12h was refused ("arrivals must end within the
+    horizon") though the two together are valid: each value was checked alone against the
+    unchanged scenario, so a packaged scenario could not be shortened from the command
+    line. A combination that is invalid is still refused, naming both values."""
+    spec = prepare_sweep(scenario, seeds="1", policies=["static"],
+                         sets=["horizon=20h", "generator.until=12h"])
+    assert spec.points == [{"horizon": "20h", "generator.until": "12h"}]
+    with pytest.raises(ConfigError, match=r"--set horizon=20h, generator\.until=30h: "
+                                          r"generator\.until: arrivals must end within"):
+        prepare_sweep(scenario, seeds="1", policies=["static"],
+                      sets=["horizon=20h", "generator.until=12h,30h"])
+    with pytest.raises(ConfigError, match=r"--set horizon=1h: generator\.until"):
+        prepare_sweep(scenario, seeds="1", policies=["static"], sets=["horizon=1h"])
+
+
 def test_set_values_are_toml_literals_or_strings():
     assert parse_set("alpha=0.02,0.1,1") == ("alpha", (0.02, 0.1, 1), ("0.02", "0.1", "1"))
     key, values, _ = parse_set('policy_params.feasibility-aware.min_dwell_s=0,3600')

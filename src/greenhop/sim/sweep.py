@@ -198,7 +198,13 @@ def prepare_sweep(scenario: str | Path | dict | None, *, seeds: str | Iterable[i
                 apply_override(one, key, v)
             except ConfigError as exc:
                 raise ConfigError(f"{exc} (value {t})") from None
-            _parse_point(one, label, base_dir, f"--set {key}={t}")
+            try:
+                _parse_point(one, label, base_dir, f"--set {key}={t}")
+            except ConfigError:
+                # with other keys set, a value may be valid only beside one of theirs
+                # (horizon=3d with generator.until=2d): its combinations decide, below
+                if len(sets) == 1:
+                    raise
         grid.append((key, values))
         texts.append(vtexts)
     names = tuple(policies) if policies is not None else base.policies
