@@ -102,6 +102,19 @@ def test_screen_shows_kwh_means_with_separators(swept):
     assert "3 seeds (1, 3-4)" in text
 
 
+def test_screen_says_how_many_seeds_a_mean_of_fewer_covers(swept):
+    """A gap closed defined on 1 seed of 3 read "94" beside means of all 3; the report said
+    "(1/3 seeds)", the screen nothing."""
+    spec, outcome = swept
+    s = copy.deepcopy(outcome.summary)
+    s["points"][0]["metrics"]["energy-greedy"]["stability_cv"] = _stat(0.25, 0.0, n=1)
+    buf = io.StringIO()
+    _print_summary(Console(file=buf, width=250, highlight=False), spec, s)
+    text = buf.getvalue()
+    assert "0.25 ± 0 (1/3)" in text
+    assert "(3/3)" not in text  # a mean of every seed says nothing more
+
+
 def test_report_names_the_seeds_that_ran(swept):
     """Before: ``3 seeds (1–4)``, though seed 2 never ran."""
     _, outcome = swept

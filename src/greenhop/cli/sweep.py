@@ -29,10 +29,12 @@ FEW_SEEDS = 10
 #: on screen: the job-attributable headline (summary.json and the report have every metric)
 _SCREEN = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
            "stability_cv", "migrations", "window_closed_before_payback", "regretted_migrations",
-           "unfinished_jobs", "gap_closed_space_pct", "gap_closed_spacetime_pct")
-#: paired differences on screen
+           "net_green_loss_migrations", "unfinished_jobs", "gap_closed_space_pct",
+           "gap_closed_spacetime_pct")
+#: paired differences on screen (the gaps closed are in the report and summary.json)
 _PAIRED = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
-           "stability_cv", "migrations", "unfinished_jobs")
+           "stability_cv", "migrations", "window_closed_before_payback", "regretted_migrations",
+           "net_green_loss_migrations", "unfinished_jobs")
 
 
 LARGE_GRID = 1000
@@ -48,6 +50,17 @@ def _with_share(e: dict | None) -> str:
     return mean_pm(e, signed=True) + share
 
 
+def _of_seeds(d: dict | None, n_seeds: int) -> str:
+    """A mean over seeds, with ``(k/n)`` when only ``k`` of the ``n`` seeds have a value
+    (a gap closed is undefined on a seed where the policy did less work than the bound)."""
+    from greenhop.sim.sweep_report import mean_pm
+
+    text = mean_pm(d)
+    if d and d.get("mean") is not None and d.get("n") is not None and d["n"] < n_seeds:
+        text += f" ({d['n']}/{n_seeds})"
+    return text
+
+
 def _print_summary(console: Console, spec, summary: dict) -> None:
     from greenhop.sim.sweep_report import mean_pm, seed_text  # the report's own formats
 
@@ -61,8 +74,8 @@ def _print_summary(console: Console, spec, summary: dict) -> None:
             title += f" — {spec.point_label(p)}"
         print_fitted(console, title=title, key="policy",
                      columns=[_LABELS.get(m, m) for m in head],
-                     rows=[(pol, [mean_pm(entry["metrics"].get(pol, {}).get(m)) for m in head])
-                           for pol in spec.policies])
+                     rows=[(pol, [_of_seeds(entry["metrics"].get(pol, {}).get(m), n)
+                                  for m in head]) for pol in spec.policies])
         pairs = [(pol, "static") for pol in spec.policies if pol != "static"
                  and "static" in spec.policies]
         if {"feasibility-aware", "energy-greedy"} <= set(spec.policies):
