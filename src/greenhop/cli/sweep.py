@@ -62,7 +62,7 @@ def _of_seeds(d: dict | None, n_seeds: int) -> str:
 
 
 def _print_summary(console: Console, spec, summary: dict) -> None:
-    from greenhop.sim.sweep_report import mean_pm, seed_text  # the report's own formats
+    from greenhop.sim.sweep_report import seed_text  # the report's own formats
 
     head = [m for m in summary["headline"] if m in _SCREEN]
     paired_head = [m for m in head if m in _PAIRED]
