@@ -53,6 +53,22 @@ def test_the_table_marks_a_difference_from_zero_apart_from_no_difference(
     assert "true" in lines["ok"] and "same" in lines["ok"] and "+0.0%" not in lines["ok"]
 
 
+def test_piped_the_table_keeps_every_digit_it_shows(tmp_path, capsys, monkeypatch):
+    """Piped (80 columns), cells were cut ("2.701e…", "feasibility-aw…"), and kWh read
+    4.8e+04 beside 4.815e+04."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    name = "feasibility-aware-with-a-long-name"
+    metrics = {"job_nr_kwh": 48150.0, "window_closed_before_payback": 3}
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps({"policies": {name: metrics}}))
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"policies": {name: {**metrics, "job_nr_kwh": 48000.0}}}))
+    code, out, _err = run(capsys, "compare", str(a), str(b))
+    assert code == 0 and "…" not in out
+    row = next(ln for ln in out.splitlines() if "job_nr_kwh" in ln)
+    assert "48,150" in row and "48,000" in row and "+0.3%" in row, row
+
+
 def test_a_stopped_live_run_is_noted_on_one_line(tmp_path, capsys):
     a = _write(tmp_path / "a.json", {"job_nr_kwh": 1.0},
                live={"status": "stopped", "step": 10},

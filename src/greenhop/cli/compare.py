@@ -134,8 +134,12 @@ def _diff_mark(a, b, diff: float | None) -> str:
 
 
 def _cell(v: float | bool) -> str:
-    """A value as the table shows it (the file's own, NaN and infinities included)."""
-    return str(v).lower() if isinstance(v, bool) else f"{float(v):.4g}"
+    """A value as the table shows it (the file's own, NaN and infinities included), 4
+    significant digits in the sweep tables' format: kWh with thousands separators, never
+    cut to 4.8e+04 beside 4.815e+04."""
+    from greenhop.sim.sweep_report import number
+
+    return str(v).lower() if isinstance(v, bool) else number(float(v), 4)
 
 
 def compare_command(
@@ -202,7 +206,10 @@ def compare_command(
         t.add_column(col, justify="right", no_wrap=True)
     for r, cells in zip(rows, shown, strict=True):
         t.add_row(*([r["policy"]] if len(pols) > 1 else []), r["metric"], *cells)
-    Console(highlight=False).print(t)
+    console = Console(highlight=False)
+    if not console.is_terminal and console.width < 160:  # piped: cells were cut to "2.7e…"
+        console = Console(highlight=False, width=160)
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:
