@@ -142,7 +142,7 @@ def test_the_cli_starts_without_pandas_or_the_simulator() -> None:
 
 def test_a_ctrl_c_while_the_command_line_loads_is_aborted_not_a_traceback() -> None:
     """A Ctrl-C in the quarter second the console script spends importing typer and rich
-    printed an import traceback; it ends as one during a command: ``Aborted!``, exit 1.
+    printed an import traceback; it ends as one during a command: one line, exit 130.
     The interrupt is raised where the import would be (a finder for the CLI module)."""
     probe = (
         "import sys\n"
@@ -155,6 +155,21 @@ def test_a_ctrl_c_while_the_command_line_loads_is_aborted_not_a_traceback() -> N
         "entry()\n")
     out = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True,
                          text=True, timeout=60)
-    assert out.returncode == 1, out
-    assert out.stderr.strip() == "Aborted!" and "Traceback" not in out.stderr
+    assert out.returncode == 130, out
+    assert out.stderr.strip() == "interrupted: greenhop stopped (Ctrl-C)"
     assert out.stdout == ""
+
+
+def test_a_ctrl_c_during_a_command_says_so_and_exits_130(monkeypatch, capsys) -> None:
+    """A Ctrl-C in a command's first seconds (a sweep reading its scenario) ended it with
+    exit 130 and no word at all."""
+    import greenhop.sim.sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(greenhop.sim.sweep, "prepare_sweep", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["sweep", "default", "--seeds", "1", "--serial"])
+    assert exc.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted: greenhop sweep stopped (Ctrl-C)"

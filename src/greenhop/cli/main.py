@@ -67,7 +67,14 @@ class _Greenhop(GreenhopGroup):  # type: ignore[misc,valid-type]
 
     def invoke(self, ctx):
         with _one_line_usage_errors():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                # a Ctrl-C no command handles itself (sweep and run say what they kept):
+                # the exit code of an interruption, and a word, where the toolkit said none
+                name = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+                err_console.print(f"interrupted: {name} stopped (Ctrl-C)", soft_wrap=True)
+                raise typer.Exit(130) from None
 
 
 app = typer.Typer(
