@@ -311,8 +311,19 @@ def test_another_definition_is_refused_and_force_starts_afresh(serial_run, scena
     assert not (outcome.out / ".discarded").exists()  # dropped once the new sweep finished
 
 
+def test_the_python_api_refuses_an_output_that_is_a_file(scenario, tmp_path):
+    """``run_sweep(spec, "afile")`` raised a bare FileExistsError (the CLI's own check
+    said it in one line)."""
+    spec = prepare_sweep(scenario, seeds="1", policies=["static"])
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(ConfigError, match="afile: is not a folder"):
+        run_sweep(spec, afile, serial=True)
+    assert afile.read_text() == "mine"
+
+
 def test_a_forced_sweep_that_fails_loses_nothing_of_the_one_it_replaces(serial_run, scenario):
-    _, outcome = serial_run
+    spec, outcome = serial_run
     out = outcome.out
     before = {**{f"cells/{k}": v.encode() for k, v in _cells(out).items()}, **_final(out),
               "manifest.json": (out / "manifest.json").read_bytes()}
@@ -332,6 +343,10 @@ def test_a_forced_sweep_that_fails_loses_nothing_of_the_one_it_replaces(serial_r
         assert {str(p.relative_to(kept)): p.read_bytes() for p in kept.rglob("*")
                 if p.is_file() and p.parent.name != "meta"} == before
         assert len(_cells(out)) == 2 and not any((out / n).exists() for n in FINAL_FILES)
+    # asking for the sweep set aside says where it is (it said only "pass --force")
+    with pytest.raises(ConfigError, match=r"the sweep asked for is in .*\.discarded, set "
+                                          r"aside by a --force that did not finish"):
+        run_sweep(spec, out, serial=True)
     done = run_sweep(other, out, serial=True)  # resumed without --force: it finishes
     assert (done.ran, done.reused) == (6, 2) and len(_cells(out)) == 8
     assert not (out / ".discarded").exists()

@@ -217,6 +217,9 @@ class SweepStore:
 
     def check(self, definition: dict, *, force: bool) -> None:
         """Refuse a directory that holds another sweep (unless ``force``); writes nothing."""
+        if self.out.exists() and not self.out.is_dir():  # the CLI says so first; the API here
+            raise ConfigError(f"{self.out}: is not a folder; the sweep's output must be one "
+                              "(give another --out)")
         for d in (self.cells_dir, self.meta_dir):
             if d.exists() and not d.is_dir():
                 raise ConfigError(f"{d}: is a file where the sweep keeps its {d.name}; move "
@@ -251,7 +254,20 @@ class SweepStore:
             raise ConfigError(
                 f"{self.out}: holds a different sweep (it differs in {', '.join(diff)}); "
                 "re-run with the same definition to resume, pick another --out, or pass "
-                "--force to discard its cells and start afresh")
+                "--force to discard its cells and start afresh" + self._set_aside_note(definition))
+
+    def _set_aside_note(self, definition: dict) -> str:
+        """When the sweep an unfinished ``--force`` set aside (:data:`SET_ASIDE`) is the one
+        asked for, where it is: its cells need not be computed again."""
+        manifest = self.out / SET_ASIDE / MANIFEST
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))["definition"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            return ""
+        if doc != definition:
+            return ""
+        return (f"; the sweep asked for is in {self.out / SET_ASIDE}, set aside by a --force "
+                "that did not finish: move its files back over these to resume it")
 
     def claim(self, definition: dict, *, force: bool) -> None:
         """Record ``definition`` (with ``force``: first set the sweep there aside, see
