@@ -181,3 +181,22 @@ def test_a_battery_out_of_range_is_shown_as_written_and_a_fleet_sites_one_can_be
     assert site.spec.battery is None
     own = _doc(trace={"kind": "solar", "peak": "1kW"}, battery={"capacity": 0, "power": "1kW"})
     assert _error(own) == "sites[1].battery.capacity: must be > 0 J, got 0.0 J"  # no fleet's
+
+
+@pytest.mark.parametrize(("where", "value", "text"), [
+    (("links", 0, "bandwidth"), 10, "links[0]: bandwidth below 1 Mbit/s; a plain number is "
+     'read in bit/s: write the unit, e.g. bandwidth = "10Gbps"'),
+    (("jobs", 0, "checkpoint"), 4.8, "job 'j1': checkpoint below 1 MB; a plain number is "
+     'read in B: write the unit, e.g. checkpoint = "98GB"'),
+    (("sites", 0, "base_load"), 4, "site 'a': base_load below 10 W; a plain number is read "
+     'in W: write the unit, e.g. base_load = "4kW"'),
+])
+def test_a_plain_number_far_below_any_real_quantity_is_warned_about(where, value, text):
+    """`bandwidth = 10` ran as a 10 bit/s link (a move that never ended) without a word."""
+    doc = _doc(trace={"kind": "constant", "power": "5kW"})
+    table, index, key = where
+    doc[table][index][key] = value
+    assert scenario_warnings(parse_scenario(doc)) == [text]
+    doc[table][index][key] = value * {"bandwidth": 1e9, "checkpoint": 1e9,
+                                      "base_load": 1e3}[key]  # the same, meant: no note
+    assert scenario_warnings(parse_scenario(doc)) == []

@@ -22,7 +22,8 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     without any renewable
     source never has a surplus; a replayed forecast file that stops before the run ends
     leaves the policy deciding on an ever older forecast. A demand-response event wholly
-    outside the run limits nothing.
+    outside the run limits nothing. A link, checkpoint or base load far below any real one
+    is a plain number read in SI base units.
     """
     from greenhop.policies import POLICIES
 
@@ -45,6 +46,7 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     notes.extend(_deadlines_out_of_reach(scenario))
     notes.extend(scenario.notes)
     notes.extend(_events_outside_run(scenario))
+    notes.extend(_unit_slips(scenario))
     if scenario.forecast.model == "replay":
         last_step = scenario.start + pd.Timedelta(seconds=scenario.horizon_s - scenario.step_s)
         notes.extend(stale_replay_notes(scenario.forecast, last_step))
@@ -76,6 +78,38 @@ def _deadlines_out_of_reach(scenario: Scenario) -> list[str]:
             f"of work on {gpus} GPU{'s' if gpus > 1 else ''} at the fastest site it may use, "
             f"{format_duration(job.deadline_s - job.arrival_s)} from its arrival to its "
             "deadline; every policy misses it, so its miss compares nothing"]
+
+
+#: per key: (smallest plausible value, its SI base unit, the floor as written, how to
+#: write a value): one below its floor is almost always a plain number read in the base
+#: unit ("bandwidth = 10" is 10 bit/s), which the parser accepts
+_FLOORS = {
+    "bandwidth": (1e6, "bit/s", "1 Mbit/s", '"10Gbps"'),
+    "checkpoint": (1e6, "B", "1 MB", '"98GB"'),
+    "base_load": (10.0, "W", "10 W", '"4kW"'),
+}
+
+
+def _unit_slips(scenario: Scenario) -> list[str]:
+    """A note for each kind of quantity given far below any real one (a link under 1
+    Mbit/s, a checkpoint under 1 MB, a base load under 10 W but above 0): a plain number is
+    read in SI base units, so ``bandwidth = 10`` meant 10 Gbit/s and runs as 10 bit/s."""
+    found = {
+        "bandwidth": [f"links[{i}]" for i, link in enumerate(scenario.links)
+                      if link.bandwidth_bps < _FLOORS["bandwidth"][0]],
+        "checkpoint": [f"job '{j.name}'" for j in scenario.jobs()
+                       if j.checkpoint_bytes < _FLOORS["checkpoint"][0]],
+        "base_load": [f"site '{s.name}'" for s in scenario.sites
+                      if 0 < s.spec.base_load_w < _FLOORS["base_load"][0]],
+    }
+    notes = []
+    for key, where in found.items():
+        if where:
+            _, unit, floor, example = _FLOORS[key]
+            more = f" (and {len(where) - 1} more)" if len(where) > 1 else ""
+            notes.append(f"{where[0]}{more}: {key} below {floor}; a plain number is read in "
+                         f"{unit}: write the unit, e.g. {key} = {example}")
+    return notes
 
 
 def _events_outside_run(scenario: Scenario) -> list[str]:
