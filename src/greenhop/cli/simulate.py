@@ -210,6 +210,12 @@ def simulate_command(
             why = m.get(f"gap_closed_{kind}_why")
             if why:
                 console.print(f"{name}: no {kind} gap: {why}")
+    unmet = [(name, m["unmet_kwh"]) for name, m in result.metrics_by_policy.items()
+             if (m.get("unmet_kwh") or 0) > 0]
+    if unmet:  # a site total, in no column: demand the energy books could not serve
+        err.print("[bold yellow]warning:[/] demand over the sites' grid import limits went "
+                  "unserved (unmet_kwh in metrics.json): " + ", ".join(
+                      f"{escape(name)} {kwh:,.1f} kWh" for name, kwh in unmet), soft_wrap=True)
     for name, m in result.metrics_by_policy.items():
         if m.get("migrations_in_flight_at_end"):
             n = m["migrations_in_flight_at_end"]
