@@ -59,3 +59,74 @@ def test_simulate_with_an_unknown_name_lists_the_packaged_scenarios(capsys, tmp_
 ])
 def test_first_comment_sentence(text, expected):
     assert first_comment_sentence(text) == expected
+
+
+def _own(tmp_path, text: str):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return path
+
+
+OWN = """name = "mine"
+start = "2023-06-01T00:00:00Z"
+horizon = "1d"
+history = "1d"
+policies = ["static"]
+
+[[sites]]
+name = "a"
+latitude = 45.0
+longitude = 7.0
+gpu_slots = 4
+trace = { kind = "constant", power = "5kW" }
+
+[[sites]]
+name = "b"
+latitude = 46.0
+longitude = 8.0
+gpu_slots = 2
+trace = { kind = "constant", power = "5kW" }
+
+[[links]]
+a = "a"
+b = "b"
+bandwidth = BW
+
+[[jobs]]
+name = "j1"
+work_gpu_h = 3
+checkpoint = "1GB"
+origin = "a"
+"""
+
+
+def test_check_reads_a_scenario_without_running_it(capsys, tmp_path):
+    """There was no way to validate one's own scenario but to run it (`scenarios show` takes
+    packaged names only)."""
+    code, out, err = clikit.run(capsys, "scenarios", "check",
+                                str(_own(tmp_path, OWN.replace("BW", '"10Gbps"'))))
+    assert code == 0 and err == ""
+    line = " ".join(out.split())
+    assert "mine.toml: valid: scenario 'mine', 2 sites (a, b; 6 GPUs), 1 links, 1 jobs (3 " \
+           "GPU-h), 24 h from 2023-06-01 00:00 UTC in steps of 5 min, policies static" in line
+    # the warnings simulate would print
+    code, out, err = clikit.run(capsys, "scenarios", "check",
+                                str(_own(tmp_path, OWN.replace("BW", "10"))))
+    assert code == 0 and "links[0]: bandwidth below 1 Mbit/s" in " ".join(err.split())
+    # a mistake: one line, exit 2
+    bad = _own(tmp_path, OWN.replace("BW", '"10Gbps"').replace('origin = "a"', 'origin = "z"'))
+    code, out, err = clikit.run(capsys, "scenarios", "check", str(bad))
+    assert code == 2 and out == "" and "jobs[0].origin: unknown site" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_top_level_key_under_an_early_table_is_said_to_be_there(capsys, tmp_path):
+    """A table header before `horizon` put horizon under it: "horizon: required key is
+    missing", though the file has it."""
+    text = OWN.replace("BW", '"10Gbps"').replace(
+        'name = "mine"\nstart', 'name = "mine"\n[migration]\nstartup = "60s"\nstart')
+    code, _, err = clikit.run(capsys, "scenarios", "check", str(_own(tmp_path, text)))
+    assert code == 2
+    assert ("horizon: required key is missing; it is written under [migration] "
+            "(migration.horizon): in TOML, keys after a [table] header belong to that table, "
+            "so move it above the first one") in " ".join(err.split())

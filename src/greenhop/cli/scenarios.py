@@ -1,4 +1,5 @@
-"""``greenhop scenarios``: list the packaged scenarios; ``greenhop scenarios show NAME``.
+"""``greenhop scenarios``: list the packaged scenarios; ``greenhop scenarios show NAME``;
+``greenhop scenarios check FILE`` reads one without running it.
 
 Every name listed here also works in place of a file: ``greenhop simulate NAME``.
 """
@@ -14,7 +15,8 @@ from greenhop.core.errors import ConfigError, GreenhopError
 
 scenarios_app = typer.Typer(
     help="List the scenarios packaged with greenhop (each runs with `greenhop simulate "
-         "NAME`); `show NAME` prints one as TOML.", invoke_without_command=True)
+         "NAME`); `show NAME` prints one as TOML; `check FILE` reads one without running "
+         "it.", invoke_without_command=True)
 
 
 def first_comment_sentence(text: str) -> str:
@@ -95,6 +97,32 @@ def show(name: str = typer.Argument(..., help="A packaged scenario's name, e.g. 
         raise ConfigError(f"unknown scenario {name!r}; packaged scenarios: "
                           f"{', '.join(packaged)}")
     typer.echo(packaged[name].read_text(encoding="utf-8"), nl=False)
+
+
+@scenarios_app.command("check")
+def check(scenario: str = typer.Argument(
+        ..., help="A scenario TOML file, or a packaged scenario's name.")) -> None:
+    """Read a scenario as `greenhop simulate` does (every key, its trace files and the
+    traces it builds) without running a policy: its first mistake is one line and exit
+    code 2; a valid one gets a summary and the warnings simulate would print."""
+    from greenhop.cli.simulate import warn
+    from greenhop.core.units import format_duration
+    from greenhop.sim.inputs import build_inputs
+    from greenhop.sim.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    build_inputs(sc)  # the traces, which a span the data does not cover stops
+    jobs = sc.jobs()
+    gpus = sum(site.spec.gpu_slots for site in sc.sites)
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"{scenario}: valid: scenario '{sc.name}', {len(sc.sites)} sites "
+              f"({', '.join(site.name for site in sc.sites)}; {gpus} GPUs), "
+              f"{len(sc.links)} links, {len(jobs)} jobs "
+              f"({sum(j.work_gpu_h for j in jobs):,.0f} GPU-h), "
+              f"{format_duration(sc.horizon_s)} from {sc.start:%Y-%m-%d %H:%M} UTC in steps "
+              f"of {format_duration(sc.step_s)}, policies {', '.join(sc.policies)}",
+              markup=False)
+    warn(Console(stderr=True, highlight=False), sc)
 
 
 def register(app: typer.Typer) -> None:

@@ -56,6 +56,17 @@ class Table:
     def where(self, key: str | int) -> str:
         return join(self.path, key)
 
+    def _misplaced(self, key: str) -> str:
+        """Where ``key`` is instead, when a table inside this one has it: in TOML a key
+        written after a ``[table]`` header belongs to that table (the usual slip: the
+        top-level keys under an early ``[fleet]``)."""
+        for name, value in self.data.items():
+            if isinstance(value, dict) and key in value:
+                return (f"; it is written under [{join(self.path, name)}] "
+                        f"({join(self.path, name)}.{key}): in TOML, keys after a [table] "
+                        "header belong to that table, so move it above the first one")
+        return ""
+
     def has(self, key: str) -> bool:
         self.allowed.add(key)
         return key in self.data
@@ -64,7 +75,8 @@ class Table:
         self.allowed.add(key)
         if key not in self.data:
             if default is _MISSING:
-                raise ConfigError(f"{self.where(key)}: required key is missing")
+                raise ConfigError(f"{self.where(key)}: required key is missing"
+                                  + self._misplaced(key))
             return default
         self.used.add(key)
         return self.data[key]
