@@ -79,6 +79,46 @@ def test_windows_on_a_user_trace_with_a_plot(capsys, tmp_path) -> None:
     assert png.exists()
 
 
+def test_windows_of_a_scenario_site_read_its_own_trace(capsys, tmp_path) -> None:
+    """A site defined in one's own scenario could not be looked at (--site knew the fleet's
+    sites only, --fleet refused a scenario). Here the site's surplus is a constant 3 kW
+    above its 1 kW base load, half the time: 2 h windows at a 2 kW threshold."""
+    (tmp_path / "s.toml").write_text("""
+name = "mine"
+start = "2023-06-01T00:00:00Z"
+horizon = "1d"
+history = "1d"
+step = "1h"
+policies = ["static"]
+
+[[sites]]
+name = "roof"
+latitude = 45.0
+longitude = 7.0
+gpu_slots = 2
+base_load = "1kW"
+pue = 1.0
+trace = { kind = "values", values = [4000, 4000, 0, 0] }
+
+[[jobs]]
+name = "j1"
+work_gpu_h = 1
+checkpoint = "1GB"
+""".replace("[4000, 4000, 0, 0]", str([4000, 4000, 0, 0] * 12)))
+    code, out, _ = run(capsys, "windows", "--scenario", str(tmp_path / "s.toml"), "--site",
+                       "roof", "--threshold", "2kW", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["name"] == "roof" and data["scenario"] == "mine" and data["step_s"] == 3600
+    assert (data["count"], data["mean_h"], data["duty_factor"]) == (12, 2.0, 0.5)
+    code, _, err = run(capsys, "windows", "--scenario", str(tmp_path / "s.toml"), "--site",
+                       "attic")
+    assert code == 2 and "no site of that name in scenario 'mine'; its sites: roof" in err
+    code, _, err = run(capsys, "windows", "--scenario", "default", "--site", "madrid-es",
+                       "--step", "1h")
+    assert code == 2 and "--step goes with a fleet site" in err
+
+
 def test_windows_trace_gap_modes(capsys, tmp_path) -> None:
     csv = tmp_path / "gappy.csv"
     csv.write_text("time,kw\n2023-06-01T00:00Z,8\n2023-06-01T01:00Z,8\n"

@@ -270,6 +270,10 @@ def windows(
     min_duration: str = typer.Option("1h", "--min-duration", help="Shortest window kept, e.g. "
                                      "1h, 30min or 0s."),
     fleet: Path | None = typer.Option(None, "--fleet", help=_FLEET_HELP),
+    scenario: str | None = typer.Option(
+        None, "--scenario", help="With --site: a site of this scenario (a TOML file or a "
+        "packaged name), its surplus as the simulator builds it (its own traces, base load "
+        "and PUE, over history + horizon at the scenario's step)."),
     year: int = typer.Option(SITE_YEAR, "--year", help="Calendar year the typical-year weather of "
                              "--site is mapped onto, 1901-2099."),
     step: str = typer.Option(SITE_STEP, "--step", help="Simulation step for --site, e.g. 5min "
@@ -289,8 +293,9 @@ def windows(
 ) -> None:
     """Surplus windows: maximal intervals with surplus >= --threshold lasting >= --min-duration.
 
-    Give either --site NAME (a site of the fleet, one typical year at --step) or
-    --trace FILE --column NAME --unit UNIT. Prints count, duration mean / median /
+    Give either --site NAME (a site of the fleet, one typical year at --step; of a
+    scenario with --scenario) or --trace FILE --column NAME --unit UNIT. Prints count,
+    duration mean / median /
     p10 / p90 (h), duty factor (share of time inside windows) and energy inside
     windows (kWh).
     """
@@ -327,10 +332,17 @@ def windows(
                           "--unit)")
     if trace is not None:  # options of --site only would be ignored without a word
         for option, given in (("--fleet", fleet is not None), ("--year", year != SITE_YEAR),
-                              ("--step", step != SITE_STEP)):
+                              ("--step", step != SITE_STEP),
+                              ("--scenario", scenario is not None)):
             if given:
                 raise ConfigError(f"{option} goes with --site (a fleet site's typical year); "
                                   "--trace has its own times and step")
+    elif scenario is not None:
+        for option, given in (("--fleet", fleet is not None), ("--year", year != SITE_YEAR),
+                              ("--step", step != SITE_STEP)):
+            if given:
+                raise ConfigError(f"{option} goes with a fleet site; --scenario has its own "
+                                  "sites, span and step")
     else:
         for option, given in (("--column", column), ("--unit", unit),
                               ("--time-column", time_column),
@@ -361,6 +373,21 @@ def windows(
         label = f"{trace.name}:{column}"
         surplus = {label: series}
         info.update(trace=str(trace), column=column, unit=unit, gaps=gaps)
+    elif scenario is not None:
+        from greenhop.sim.inputs import build_inputs
+        from greenhop.sim.scenario import load_scenario
+
+        sc = load_scenario(scenario)
+        names = list(sc.site_names)
+        if site != "all" and site not in names:
+            raise ConfigError(f"--site {site}: no site of that name in scenario '{sc.name}'; "
+                              f"its sites: {', '.join(names)}")
+        with _err().status(f"building the traces of scenario '{sc.name}' ..."):
+            inp = build_inputs(sc)
+        step_s = sc.step_s
+        surplus = {n: pd.Series(inp.surplus_w[:, names.index(n)], index=inp.index)
+                   for n in (names if site == "all" else [site])}
+        info.update(scenario=sc.name, step_s=step_s)
     else:
         from greenhop.traces.fleet import load_fleet
         from greenhop.traces.site_model import simulation_index, site_energy
