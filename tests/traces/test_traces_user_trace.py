@@ -118,7 +118,12 @@ BAD_CASES = [
     (replace(1, "2023-06-01T00:00:00Z,"), {"gaps": "interpolate"}, "at the start of the trace"),
     (GOOD[:2], {}, "only one row"),
     (GOOD[:3], {}, "spans only 7200 s"),
-    (["time,p", "2023-06-01T00:00Z,1,7", "2023-06-01T01:00Z,2"], {}, "more fields than the header"),
+    (["time,p", "2023-06-01T00:00Z,1,7", "2023-06-01T01:00Z,2"], {},
+     "line 2 has more fields (3) than the header (2 columns)"),
+    # decimal commas in a file separated by semicolons: the separator named, with the line
+    (["time;p", "2023-06-01T00:00Z;1,5", "2023-06-01T01:00Z;2,5"], {},
+     "line 2 has more fields (2) than the header (1 columns); every row needs exactly one "
+     "value per header column; the header looks separated by semicolons"),
 ]
 
 

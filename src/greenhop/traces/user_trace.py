@@ -135,9 +135,12 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str, list[int] | None]:
             raise TraceError(f"{path}: not a readable CSV file ({str(exc).strip()}); "
                              "save it as comma-separated UTF-8 text") from None
         if not isinstance(table.index, pd.RangeIndex):
-            raise TraceError(f"{path}: some rows have more fields than the header "
+            # pandas read the first data line's extra fields as an index
+            raise TraceError(f"{path}: line 2 has more fields "
+                             f"({len(table.columns) + table.index.nlevels}) than the header "
                              f"({len(table.columns)} columns); every row needs exactly one "
-                             "value per header column")
+                             "value per header column"
+                             + _separator_hint([str(c) for c in table.columns]))
         header = pd.read_csv(path, header=None, nrows=1, dtype=str,
                              keep_default_na=False).iloc[0].tolist()
         if len(set(header)) < len(header):
