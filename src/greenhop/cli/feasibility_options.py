@@ -44,7 +44,8 @@ HELP = {
     "startup": "Fixed restart cost at the destination, e.g. 60s or 2min. "
     f"Default: {C.STARTUP_S:g}s; 0 with --ideal.",
     "job_power": "Power of the whole job while training, e.g. 700W or 5.6kW. "
-    f"Default: --gpu power x --gpus, else {C.JOB_POWER_W:g}W.",
+    f"Default: --gpu power x --gpus, else {C.JOB_POWER_W:g}W: the GPUs alone (the simulator "
+    "adds the host's share and the site's PUE: give their product here to match it).",
     "gpu": "GPU platform the job runs on (sets job and idle power per GPU), e.g. H100-SXM, "
     "A100-SXM4-80GB, L40S, RTX-4090, Jetson-AGX-Orin, DGX-Spark (case-insensitive).",
     "gpus": "Number of GPUs of the job [-]; multiplies the per-GPU powers. Default: 1.",
