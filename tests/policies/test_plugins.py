@@ -244,6 +244,31 @@ def test_the_registry_discovers_installed_policies_at_its_first_lookup(tmp_path)
     assert r.stdout.split() == ["True", "installed-pause"]
 
 
+def test_a_broken_installed_policy_fails_only_the_commands_that_ask_for_it(tmp_path):
+    """An installed package whose policy did not import stopped every command, `greenhop
+    simulate -p static` included: now the others run, `greenhop policies` says it is not
+    listed and why, and asking for it gives that reason (exit 2)."""
+    site = _entry_point(tmp_path, "epdemo:Pause", name="broken-ep",
+                        module_text="raise ImportError('needs libfoo')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT / "src")])}
+
+    def greenhop(*args):
+        return subprocess.run([sys.executable, "-m", "greenhop", *args], capture_output=True,
+                              text=True, env=env, timeout=300, cwd=tmp_path)
+
+    r = greenhop("policies")
+    assert r.returncode == 0 and "static" in r.stdout and "broken-ep" not in r.stdout
+    assert ("warning: not listed: installed policy 'broken-ep' (entry point 'epdemo:Pause' "
+            "of epdemo 1.0): cannot be imported: ImportError: needs libfoo") \
+        in " ".join(r.stderr.split())
+    r = greenhop("feasibility", "--checkpoint", "10GB", "--bandwidth", "1Gbps",
+                 "--window", "2h", "--json")
+    assert r.returncode == 0, r.stderr
+    r = greenhop("simulate", "default", "-p", "broken-ep", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "cannot be imported: ImportError: needs libfoo" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_a_failed_discovery_is_reported_on_every_lookup():
     calls = []
 

@@ -75,6 +75,11 @@ def policies(
     console = Console(highlight=False, soft_wrap=True)
     for line in render_table(rows, max(console.width, 40)):
         console.print(line, markup=False)
+    from greenhop.policies import POLICIES
+
+    for _, why in sorted(POLICIES.unavailable.items()):  # installed, but broken
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"warning: not listed: {why}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,9 @@ class Registry(Generic[T]):
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
         self._discover = discover
+        #: names that were found but cannot be built, with why (an installed plugin that
+        #: does not import): asking for one raises that reason; the others still work
+        self.unavailable: dict[str, str] = {}
 
     def _discovered(self) -> None:
         if self._discover is not None:
@@ -69,6 +72,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name``; unknown names list the valid ones."""
         self._discovered()
+        if name in self.unavailable and name not in self._factories:
+            raise ConfigError(self.unavailable[name])
         try:
             return self._factories[name]
         except KeyError:

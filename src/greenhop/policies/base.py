@@ -113,10 +113,12 @@ class Policy(Protocol):
 
 def _discover_installed(registry: Registry[Policy]) -> None:
     """Register the policies installed packages declare (entry point group
-    ``greenhop.policies``), once, at the registry's first lookup."""
+    ``greenhop.policies``), once, at the registry's first lookup; one that cannot be
+    loaded is kept in ``registry.unavailable`` with why, for the commands that ask for it
+    (and ``greenhop policies``), not raised to every command."""
     from greenhop.policies.plugins import load_entry_points
 
-    load_entry_points(registry)
+    load_entry_points(registry, strict=False)
 
 
 POLICIES: Registry[Policy] = Registry("policy", discover=_discover_installed)

@@ -223,10 +223,14 @@ def forget(name: str, registry: Registry = POLICIES) -> None:
         registry.unregister(name)
 
 
-def load_entry_points(registry: Registry = POLICIES, entry_points=None) -> list[str]:
+def load_entry_points(registry: Registry = POLICIES, entry_points=None, *,
+                      strict: bool = True) -> list[str]:
     """Register every policy installed packages declare in :data:`ENTRY_POINT_GROUP`;
     returns their names. ``entry_points`` defaults to the installed ones
-    (``importlib.metadata``)."""
+    (``importlib.metadata``). An entry point that cannot be loaded is a ConfigError naming
+    it and its package; with ``strict=False`` (the registry's discovery) it is recorded in
+    ``registry.unavailable`` instead, so one broken package fails only the commands that
+    ask for its policy."""
     if entry_points is None:
         from importlib.metadata import entry_points as installed
 
@@ -237,11 +241,16 @@ def load_entry_points(registry: Registry = POLICIES, entry_points=None) -> list[
         pkg = f" of {dist.name} {dist.version}" if dist is not None else ""
         where = f"installed policy '{ep.name}' (entry point {ep.value!r}{pkg})"
         try:
-            obj = ep.load()
-        except (Exception, SystemExit) as exc:  # exit() at import would end greenhop silently
-            raise ConfigError(f"{where}: cannot be imported: {type(exc).__name__}: {exc}; "
-                              "fix or uninstall that package") from None
-        cls = check_policy_class(obj, ep.value, where)
-        names.append(register_class(cls, f"entry point {ep.value}{pkg}", name=ep.name,
-                                    where=where, registry=registry))
+            try:
+                obj = ep.load()
+            except (Exception, SystemExit) as exc:  # exit() at import would end greenhop
+                raise ConfigError(f"{where}: cannot be imported: {type(exc).__name__}: "
+                                  f"{exc}; fix or uninstall that package") from None
+            cls = check_policy_class(obj, ep.value, where)
+            names.append(register_class(cls, f"entry point {ep.value}{pkg}", name=ep.name,
+                                        where=where, registry=registry))
+        except ConfigError as exc:
+            if strict:
+                raise
+            registry.unavailable[ep.name] = str(exc)
     return names

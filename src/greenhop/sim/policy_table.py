@@ -69,6 +69,8 @@ def check_policy_names(names, option: str | None = None) -> None:
     twice = first_repeat(names) or (-1, -1)
     for i, p in enumerate(names):
         if p not in POLICIES:
+            if p in POLICIES.unavailable:  # installed, but its package does not load
+                raise ConfigError(f"{where(i)}: {POLICIES.unavailable[p]}")
             raise ConfigError(f"{where(i)}: unknown policy '{p}'; valid policy names: "
                               f"{', '.join(POLICIES.names())}")
         if i == twice[0]:
