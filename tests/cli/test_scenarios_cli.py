@@ -112,7 +112,7 @@ def test_check_reads_a_scenario_without_running_it(capsys, tmp_path):
     # the warnings simulate would print
     code, out, err = clikit.run(capsys, "scenarios", "check",
                                 str(_own(tmp_path, OWN.replace("BW", "10"))))
-    assert code == 0 and "links[0]: bandwidth below 1 Mbit/s" in " ".join(err.split())
+    assert code == 0 and "links[0]: bandwidth below 100 kbit/s" in " ".join(err.split())
     # a mistake: one line, exit 2
     bad = _own(tmp_path, OWN.replace("BW", '"10Gbps"').replace('origin = "a"', 'origin = "z"'))
     code, out, err = clikit.run(capsys, "scenarios", "check", str(bad))

@@ -184,9 +184,9 @@ def test_a_battery_out_of_range_is_shown_as_written_and_a_fleet_sites_one_can_be
 
 
 @pytest.mark.parametrize(("where", "value", "text"), [
-    (("links", 0, "bandwidth"), 10, "links[0]: bandwidth below 1 Mbit/s; a plain number is "
+    (("links", 0, "bandwidth"), 10, "links[0]: bandwidth below 100 kbit/s; a plain number is "
      'read in bit/s: write the unit, e.g. bandwidth = "10Gbps"'),
-    (("jobs", 0, "checkpoint"), 4.8, "job 'j1': checkpoint below 1 MB; a plain number is "
+    (("jobs", 0, "checkpoint"), 4.8, "job 'j1': checkpoint below 1 kB; a plain number is "
      'read in B: write the unit, e.g. checkpoint = "98GB"'),
     (("sites", 0, "base_load"), 4, "site 'a': base_load below 10 W; a plain number is read "
      'in W: write the unit, e.g. base_load = "4kW"'),

@@ -84,15 +84,15 @@ def _deadlines_out_of_reach(scenario: Scenario) -> list[str]:
 #: write a value): one below its floor is almost always a plain number read in the base
 #: unit ("bandwidth = 10" is 10 bit/s), which the parser accepts
 _FLOORS = {
-    "bandwidth": (1e6, "bit/s", "1 Mbit/s", '"10Gbps"'),
-    "checkpoint": (1e6, "B", "1 MB", '"98GB"'),
+    "bandwidth": (1e5, "bit/s", "100 kbit/s", '"10Gbps"'),
+    "checkpoint": (1e3, "B", "1 kB", '"98GB"'),
     "base_load": (10.0, "W", "10 W", '"4kW"'),
 }
 
 
 def _unit_slips(scenario: Scenario) -> list[str]:
-    """A note for each kind of quantity given far below any real one (a link under 1
-    Mbit/s, a checkpoint under 1 MB, a base load under 10 W but above 0): a plain number is
+    """A note for each kind of quantity given far below any real one (a link under 100
+    kbit/s, a checkpoint under 1 kB, a base load under 10 W but above 0): a plain number is
     read in SI base units, so ``bandwidth = 10`` meant 10 Gbit/s and runs as 10 bit/s."""
     found = {
         "bandwidth": [f"links[{i}]" for i, link in enumerate(scenario.links)
