@@ -48,3 +48,45 @@ def test_a_frozen_agent_is_listed_from_disk_then_replaced_on_its_next_use(agents
     b_pid = ex.agents["b"][0].pid
     ex._silent_since["b"] = 0.0  # a failed transfer marks both ends: a live one is kept
     assert ex.ensure_agent("b")[0] == b_pid and ex.agents["b"][0].poll() is None
+
+
+def test_an_agent_frozen_during_a_transfer_is_restarted_and_the_pull_retried(tmp_path,
+                                                                            monkeypatch):
+    """A destination agent frozen (SIGSTOP) while it pulled a checkpoint held the transfer,
+    the move and the run for as long as it stayed frozen (up to the pull's 600 s timeout):
+    its health is now asked while the transfer runs, and a silent one is restarted, which
+    ends the pull; the retry lands the checkpoint."""
+    import time
+
+    torch = pytest.importorskip("torch")
+    from greenhop.workload import save_checkpoint
+
+    monkeypatch.setattr(ex_mod, "AGENT_ANSWER_S", 1.0)
+    ex = LocalExecutor(tmp_path)
+    ex.transfer_check_s = 0.5
+    ex.start_agents(["a", "b"], [2e6, 2e6])  # 2 Mbit/s: the 1.6 MB pull takes about 6 s
+    try:
+        g = torch.Generator().manual_seed(3)
+        save_checkpoint(ex.job_dir("job-a", "a"), 42,
+                        {"model": {"w": torch.randn(400_000, generator=g)}})
+        frozen = ex.agents["b"][0]
+        ex.start_transfer("job-a", "a", "b", 1)
+        time.sleep(1.0)
+        assert ex.transfer_status("job-a", 1)[0] == "running"
+        os.kill(frozen.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        while ex.transfer_status("job-a", 1)[0] == "running" and time.monotonic() - t0 < 60:
+            time.sleep(0.1)
+        state, why = ex.transfer_status("job-a", 1)
+        assert state == "failed" and time.monotonic() - t0 < 20, (state, why)
+        assert frozen.poll() is not None and ex.agents["b"][0].pid != frozen.pid
+        ex.start_transfer("job-a", "a", "b", 2)  # the controller's retry
+        while ex.transfer_status("job-a", 2)[0] == "running" and time.monotonic() - t0 < 60:
+            time.sleep(0.1)
+        assert ex.transfer_status("job-a", 2)[0] == "done"
+        assert ex.checkpoint_step("job-a", "b") == 42
+    finally:
+        for proc, _ in ex.agents.values():
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+        ex.stop_agents()

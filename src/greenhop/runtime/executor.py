@@ -239,6 +239,11 @@ SILENT_S = 60.0
 """After an agent did not answer (or a transfer through it failed), how long its listings
 come from the site's directory instead of asking it again [s]; its next use checks its
 health first."""
+TRANSFER_CHECK_S = 30.0
+"""While a transfer runs, how often its two agents are asked whether they answer [s]: a
+frozen one (SIGSTOP) held the pull, and with it the move and the run, for up to the
+transfer's 600 s timeout; one that does not answer is restarted, which ends the pull, and
+the controller retries it (resuming from what was staged)."""
 
 
 class LocalExecutor(Executor):
@@ -283,6 +288,8 @@ class LocalExecutor(Executor):
         self.timeout_s = agent_start_timeout_s
         # per site: when its agent last did not answer, or a transfer through it failed
         self._silent_since: dict[str, float] = {}
+        self._transfer_checked: dict[str, float] = {}  # job -> when its ends were last asked
+        self.transfer_check_s = TRANSFER_CHECK_S
         self._lock = threading.Lock()
 
     def site_dir(self, site: str) -> Path:
@@ -383,8 +390,14 @@ class LocalExecutor(Executor):
         if proc.poll() is None:
             if site not in self._silent_since or self._answers(site):
                 return proc.pid, url
-            # alive but silent (frozen: SIGSTOP, a hung event loop): it would fail every
-            # transfer through it until the job failed; one of ours, so start another
+        return self._restart_agent(site)
+
+    def _restart_agent(self, site: str) -> tuple[int, str]:
+        """Kill ``site``'s agent (ours) if it still runs and start another: alive but silent
+        (frozen: SIGSTOP, a hung event loop), it would fail or hold every transfer through
+        it."""
+        proc, _ = self.agents[site]
+        if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()  # SIGKILL also ends a stopped process
             proc.wait()
@@ -557,7 +570,9 @@ class LocalExecutor(Executor):
             return "none", None
         fut = cur[1]
         if not fut.done():
+            self._check_transfer_ends(job, cur[3:5])
             return "running", None
+        self._transfer_checked.pop(job, None)
         exc = fut.exception()
         if exc is not None:
             for site in cur[3:5]:  # either end may be the one that does not answer
@@ -565,6 +580,22 @@ class LocalExecutor(Executor):
             return "failed", str(exc) if isinstance(exc, TransferError | RuntimeFailure) \
                 else f"{type(exc).__name__}: {exc}"
         return "done", fut.result()
+
+    def _check_transfer_ends(self, job: str, sites) -> None:
+        """Every :data:`TRANSFER_CHECK_S` of a running transfer, restart either of its agents
+        (ours) that does not answer a health check within :data:`AGENT_ANSWER_S`: the pull
+        through it then fails at once and is retried, where a frozen agent held it (and
+        the run) for as long as it stayed frozen."""
+        now = time.monotonic()
+        started = self.transfers[job][2]
+        if now - self._transfer_checked.get(job, started) < self.transfer_check_s:
+            return
+        self._transfer_checked[job] = now
+        for site in sites:
+            proc = self.agents[site][0]
+            if proc is not None and proc.poll() is None and not self._answers(site):
+                self._silent_since[site] = now
+                self._restart_agent(site)
 
     def checkpoint_step(self, job, site):
         from greenhop.workload.checkpoint import latest_complete, read_manifest
