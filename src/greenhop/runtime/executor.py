@@ -387,9 +387,8 @@ class LocalExecutor(Executor):
 
             health = agent_health(url, 10.0, credentials=self.creds)
             return int(health.get("pid") or 0), url
-        if proc.poll() is None:
-            if site not in self._silent_since or self._answers(site):
-                return proc.pid, url
+        if proc.poll() is None and (site not in self._silent_since or self._answers(site)):
+            return proc.pid, url
         return self._restart_agent(site)
 
     def _restart_agent(self, site: str) -> tuple[int, str]:
