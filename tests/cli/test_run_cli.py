@@ -345,3 +345,21 @@ def test_a_refused_start_on_an_empty_database_file_leaves_it_empty(capsys, tmp_p
                        str(db), "--agent", "madrid-es=http://127.0.0.1:9")
     assert code == 2 and "--agent: the controller needs the run's --token-file" in err
     assert [p.name for p in db.parent.iterdir()] == ["x.db"] and db.stat().st_size == 0
+
+
+def test_a_file_where_a_sites_folder_belongs_is_one_line_and_leaves_nothing(tmp_path):
+    """A file at sites/tokyo-jp gave a 51-line FileExistsError traceback (exit 1)."""
+    work = tmp_path / "run"
+    (work / "sites").mkdir(parents=True)
+    (work / "sites" / "tokyo-jp").write_text("junk")
+    try:
+        r = cli("run", str(LIVE), "--workdir", str(work), "--time-scale", "18000", *TRAIN,
+                timeout=120)
+        left = _procs_under(work)
+    finally:
+        _kill_under(work)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert f"{work / 'sites' / 'tokyo-jp'}: is not a folder, but site 'tokyo-jp' keeps its " \
+           "checkpoints there" in " ".join(r.stderr.split())
+    assert left == [] and (work / "sites" / "tokyo-jp").read_text() == "junk"

@@ -306,7 +306,12 @@ class LocalExecutor(Executor):
     # ------------------------------------------------------------ agents
     def _spawn_agent(self, site: str) -> tuple[int, str]:
         root = self.site_dir(site)
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"{root}: is not a folder, but site {site!r} keeps its "
+                              "checkpoints there; move it away (the run's work directory "
+                              "holds one folder per site under sites/)") from None
         rate = self.rates[site]
         argv = [sys.executable, "-m", "greenhop.runtime.siteproc", str(root), "--rate",
                 repr(rate), "--name", site, "--token-file", str(self.token_file)]
