@@ -169,6 +169,14 @@ def test_status_of_an_unknown_job_and_a_finished_run_are_clear_errors(stopped_th
     assert code == 2 and "already finished" in err
     code, err = inproc(capsys, "run", str(CHAOS), "--db", db, "--workdir", str(work))
     assert code == 2 and "other contents" in err
+    # from another work directory: refused before it is made (it got a lock, logs, a
+    # secret and a copy of the run's events, and the refusal said events.jsonl lacked the
+    # run's end, of the new folder)
+    other = work.parent / "elsewhere"
+    for scenario, says in ((LIVE, "already finished"), (CHAOS, "other contents")):
+        code, err = inproc(capsys, "run", str(scenario), "--db", db, "--workdir", str(other))
+        assert code == 2 and says in err and "lacked the run's end" not in err, err
+        assert not other.exists()
 
 
 def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):

@@ -193,7 +193,7 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         decision_interval_s=sc.decision_interval_s, window_threshold_w=sc.window_threshold_w,
         start_unix_s=float(sc.start.timestamp()), max_wall_s=max_wall_s,
         forecast=sc.forecast, seed=sc.seed, policy_source=_policy_source(name, made))
-    _refuse_live_database(db)
+    _refuse_before_workdir(db, cfg, workdir)
     wd = Workdir(workdir)
     wd.prepare()
     wd.acquire()
@@ -238,9 +238,12 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
     return ctl, sc, inp
 
 
-def _refuse_live_database(db: Path) -> None:
-    """Refuse a database another controller owns before the work directory, its secret or
-    logs are made (the controller takes the lock for good later, in ``prepare``)."""
+def _refuse_before_workdir(db: Path, cfg, workdir: Path) -> None:
+    """Refuse, before the work directory, its secret or logs are made, a database another
+    controller owns (the controller takes the lock for good later, in ``prepare``) and a
+    run this start cannot resume (another scenario or policy; one that finished, unless in
+    its own work directory, where ``prepare`` may first mend its events.jsonl)."""
+    from greenhop.runtime.controller import refuse_another_run
     from greenhop.runtime.store import Store
 
     if not db.is_file() or db.stat().st_size == 0:  # none yet (or an empty file to fill)
@@ -248,8 +251,14 @@ def _refuse_live_database(db: Path) -> None:
     probe = Store.open(db)
     try:
         probe.acquire()  # RunLockedError names the live controller
+        row = probe.run_row()
     finally:
         probe.close()  # releases the lock again
+    if row is None:
+        return
+    if row["status"] == "done" and db.resolve().parent == workdir.resolve():
+        return  # its own work directory: the controller refuses it after the mend
+    refuse_another_run(db, row, cfg)
 
 
 def close_controller(ctl) -> None:

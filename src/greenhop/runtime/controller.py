@@ -137,6 +137,25 @@ class RunConfig:
     policy_source: dict[str, str] | None = None
 
 
+def refuse_another_run(path, row, cfg: RunConfig) -> None:
+    """Refuse to resume the run ``row`` of the database ``path`` as the run ``cfg`` says:
+    one of another scenario file (by SHA-256) or policy is a :class:`ConfigError`, one
+    that finished a :class:`RunFinished`. ``greenhop run`` asks before it makes a work
+    directory; the controller again before it writes anything."""
+    if row["scenario_sha256"] != cfg.scenario_sha256:
+        raise ConfigError(
+            f"{path}: this database belongs to a run of {row['scenario']} with "
+            "other contents than the scenario given now; pass the same scenario to "
+            "resume it, or another --db to start afresh")
+    if row["policy"] != cfg.policy_name:
+        raise ConfigError(
+            f"{path}: this run uses policy {row['policy']!r}, not "
+            f"{cfg.policy_name!r}; resume it with --policy {row['policy']}")
+    if row["status"] == "done":
+        raise RunFinished(f"{path}: this run has already finished; its metrics are "
+                          "in the work directory (use another --db for a new run)")
+
+
 def check_live_run(policy, inputs) -> None:
     """Refuse, with a :class:`ConfigError`, what a live run cannot do: a policy that sees
     the future or scales GPU counts, a job spread over sites. ``greenhop run`` calls it
@@ -234,18 +253,7 @@ class Controller:
         or job length, or when it has finished or its sites and jobs are not the scenario's
         (a damaged file): nothing is written before this passes."""
         st = self.store
-        if row["scenario_sha256"] != self.cfg.scenario_sha256:
-            raise ConfigError(
-                f"{st.path}: this database belongs to a run of {row['scenario']} with "
-                "other contents than the scenario given now; pass the same scenario to "
-                "resume it, or another --db to start afresh")
-        if row["policy"] != self.cfg.policy_name:
-            raise ConfigError(
-                f"{st.path}: this run uses policy {row['policy']!r}, not "
-                f"{self.cfg.policy_name!r}; resume it with --policy {row['policy']}")
-        if row["status"] == "done":
-            raise RunFinished(f"{st.path}: this run has already finished; its metrics are "
-                              "in the work directory (use another --db for a new run)")
+        refuse_another_run(st.path, row, self.cfg)
         for table, stored, given in (("sites", [r["name"] for r in sites], self.sites),
                                      ("jobs", [r["name"] for r in jobs], self.jobs)):
             if stored != given:  # the same scenario file: the database was changed
