@@ -588,7 +588,10 @@ class Controller:
                 return False
             if step is None:
                 self._fail(r, f"no intact checkpoint of job {name!r} at {sname} (expected "
-                              f"{here}); refusing to restart it from scratch")
+                              f"{here}), nor a recorded copy at any other site; refusing to "
+                              "restart it from scratch: put its checkpoint folder back "
+                              f"({self.sites[site]}/{name}/ under the work directory's "
+                              "sites/), or start a new run with another --db")
             with self.store.tx():
                 self.store.event(self.ledger.next_step, "checkpoint-fallback",
                                  {"site": sname, "expected": expect, "step": step}, job=name)
