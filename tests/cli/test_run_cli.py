@@ -187,6 +187,11 @@ def test_bad_scenarios_and_options_get_one_line_errors(tmp_path, capsys):
     assert code == 2 and "unknown policy" in err.lower()
     code, err = inproc(capsys, "run", str(LIVE), "--time-scale", "0", "--workdir", w)
     assert code == 2 and "--time-scale" in err
+    # a step longer than --max-wall: it sat at step 0 for the hour (1e-9: 28,000 years)
+    code, err = inproc(capsys, "run", str(LIVE), "--time-scale", "1e-9", "--workdir", w)
+    assert code == 2 and "longer than --max-wall (1 h): the run would stop before its " \
+        "first step" in " ".join(err.split())
+    assert not (tmp_path / "w").exists()
     code, err = inproc(capsys, "run", str(LIVE), "--workload", "resnet", "--workdir", w)
     assert code == 2 and "unknown workload" in err
     bad = tmp_path / "bad.toml"

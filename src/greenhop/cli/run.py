@@ -170,6 +170,14 @@ def build_controller(scenario: Path, db: Path, workdir: Path, *, policy: str | N
         raise ConfigError("--train-steps and --checkpoint-every must be >= 1")
     extras: dict = {}
     sc, inp = scenario_inputs(scenario, extras)
+    if sc.step_s / time_scale > max_wall_s:  # it would stop before booking one step
+        from greenhop.core.units import format_duration
+
+        raise ConfigError(
+            f"--time-scale {time_scale:g}: one {format_duration(sc.step_s)} step of the "
+            f"scenario lasts {format_duration(sc.step_s / time_scale)} of wall time, longer "
+            f"than --max-wall ({format_duration(max_wall_s)}): the run would stop before "
+            "its first step; raise --time-scale (3600: an hour per second)")
     name = policy or (sc.policies[0] if sc.policies else "static")
     params = policy_params(sc, name)
     # unknown names and parameters, and what a live run cannot do, fail here, before the
