@@ -37,6 +37,16 @@ def test_worked_example_98gb_over_1gbps_in_a_2_5h_window() -> None:
     assert not bool(evaluate(98e9, 1e9, 2 * 3600, **IDEAL).feasible)
 
 
+def test_a_migration_exactly_at_the_boundary_is_feasible_with_a_zero_margin() -> None:
+    """8 x 612.5 MB / 1 Gbit/s = 4.9 s = 0.7 x 7 s, by hand: it read "NOT FEASIBLE:
+    downtime 4.9 s > budget 4.9 s" with a margin of -8.9e-16 s, while the same result's
+    largest checkpoint was 612.5 MB and its shortest window 7 s."""
+    r = evaluate(612.5e6, 1e9, 7.0, alpha=0.7, **IDEAL)
+    assert bool(r.feasible) and float(r.time_margin_s) == 0.0
+    assert float(r.max_checkpoint_bytes) == pytest.approx(612.5e6)
+    assert not bool(evaluate(612.6e6, 1e9, 7.0, alpha=0.7, **IDEAL).feasible)
+
+
 def test_mathis_bound_caps_each_stream() -> None:
     one = mathis_bps(0.05, 1e-4)
     assert one == pytest.approx(1460 * 8 / 0.05 * math.sqrt(1.5) / math.sqrt(1e-4))

@@ -17,6 +17,10 @@ CHUNK = 1 << 15
 """Elements per chunk [-]: about 20 live chunk arrays of 256 kB fit in L2/L3 cache."""
 
 SQRT_3_2 = math.sqrt(1.5)
+FEASIBLE_RTOL = 1e-12
+"""Relative slack of the feasibility test ``D <= alpha x W`` [-]: rounding only, so a
+migration exactly at the boundary is feasible, as the rule and the closed-form boundaries
+(largest checkpoint, shortest window, smallest bandwidth) say."""
 
 FLOAT_OUTPUTS = (
     "effective_bps", "save_s", "transfer_s", "restore_s", "downtime_s", "budget_s",
@@ -77,8 +81,13 @@ def _chunk(x: dict, o: dict, lossy: bool) -> None:
     down = np.add(save, transfer, out=o["downtime_s"])
     down += restore
     budget = np.multiply(a, W, out=o["budget_s"])
-    np.less_equal(down, budget, out=o["feasible"])
+    # D <= alpha W up to rounding: at the boundary the two sides, computed apart, differ
+    # in the last bits (4.9 s against 4.9 s read "not feasible")
+    np.less_equal(down, np.multiply(budget, 1.0 + FEASIBLE_RTOL, out=scratch),
+                  out=o["feasible"])
     np.subtract(budget, down, out=o["time_margin_s"])
+    # ... and its margin is 0 there, not -8.9e-16 s beside "feasible"
+    np.copyto(o["time_margin_s"], 0.0, where=o["feasible"] & (o["time_margin_s"] < 0.0))
 
     # Energy [J] and payback [s].
     e_net = np.multiply(S, x["network_j_per_bit"], out=o["network_energy_j"])
