@@ -177,6 +177,13 @@ def test_a_time_limit_that_leaves_no_number_exits_1(capsys, scenario, isolated_c
     assert code == 1 and "no number; give it longer with --time-limit" in " ".join(out.split())
     code, out, _ = clikit.run(capsys, "bound", scenario, "--json")
     assert code == 0 and json.loads(out)["job_nr_kwh"] is not None
+    # whole exemptions (a MILP) stopped before its root LP: the trivial bound 0, as the
+    # docs say (it gave no number, though branch and bound's answer is always a bound)
+    code, out, _ = clikit.run(capsys, "bound", scenario, "--max-slowdown", "1.2",
+                              "--slowdown-quantile", "0.9", "--whole-exemptions",
+                              "--time-limit", "1ns", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["status"] == "Time limit reached" and doc["job_nr_kwh"] == 0.0
 
 
 def test_the_time_bound_lies_between_spacetime_and_static(capsys, scenario, isolated_cache):

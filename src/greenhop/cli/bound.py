@@ -120,7 +120,8 @@ def bound_command(
         console.print(
             f"HiGHS stopped at its time limit ({time_limit}): " + (
                 "the number is the dual bound branch and bound had reached, still a lower "
-                "bound but looser than at its 1% gap" if nr is not None else
+                "bound but looser than at its 1% gap (0 before the root LP was solved); "
+                "give it longer with --time-limit for a tighter one" if nr is not None else
                 "no number; give it longer with --time-limit"))
     if max_slowdown is not None and doc["status"] == "Infeasible":
         who = ("every job's slowdown" if slowdown_quantile is None else

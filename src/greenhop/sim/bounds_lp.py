@@ -548,9 +548,10 @@ def solve(inp: SimInputs, lp: LpInput, *, time_limit_s: float, threads: int = 0
     grid = job_price = block_price = None
     if mip and status in ("Optimal", MIP_TIME_LIMIT_STATUS):
         # the dual bound: no integer-feasible point lies below it, also when the time
-        # limit stopped branch and bound (it is -inf only before the root LP is solved)
+        # limit stopped branch and bound; it is -inf only before the root LP is solved,
+        # where the bound is the trivial one, no grid energy (never below it)
         dual = float(h.getInfo().mip_dual_bound)
-        grid = dual * KWH_J if np.isfinite(dual) else None
+        grid = max(dual, 0.0) * KWH_J if not np.isnan(dual) else None
     elif status == "Optimal":
         grid = float(h.getInfo().objective_function_value) * KWH_J
         sol = h.getSolution()
