@@ -208,8 +208,8 @@ def test_the_time_bound_lies_between_spacetime_and_static(capsys, scenario, isol
 @pytest.mark.parametrize(("args", "message"), [
     (("--kind", "space", "--max-slowdown", "2"),
      "--max-slowdown: only the spacetime and time bounds"),
-    (("--max-slowdown", "0.9"), "--max-slowdown: must be a number >= 1"),
-    (("--max-slowdown", "nan"), "--max-slowdown: must be a number >= 1"),
+    (("--max-slowdown", "0.9"), "--max-slowdown: must be a finite number >= 1"),
+    (("--max-slowdown", "nan"), "--max-slowdown: must be a finite number >= 1"),
     (("--max-slowdown", "2", "--slowdown-quantile", "1.5"),
      "--slowdown-quantile: a quantile is strictly between 0 and 1"),
     (("--slowdown-quantile", "0.9"), "--slowdown-quantile: give the slowdown"),

@@ -261,8 +261,9 @@ def test_whole_exemptions_let_one_job_wait_not_half_of_each_by_hand(whole, kwh):
 
 @pytest.mark.parametrize(("kind", "cap", "match"), [
     ("space", 2.0, "only the spacetime and time bounds take a slowdown cap"),
-    ("spacetime", 0.5, "must be a number >= 1"),
-    ("spacetime", float("nan"), "must be a number >= 1"),
+    ("spacetime", 0.5, "must be a finite number >= 1"),
+    ("spacetime", float("nan"), "must be a finite number >= 1"),
+    ("spacetime", float("inf"), "must be a finite number >= 1"),
     ("spacetime", (2.0, 1.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
     ("spacetime", (2.0, 0.0), "slowdown_quantile: a quantile is strictly between 0 and 1"),
     ("spacetime", (None, 0.9), "slowdown_quantile: give the slowdown"),

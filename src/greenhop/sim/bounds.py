@@ -354,7 +354,7 @@ def check_max_slowdown(kind: str, max_slowdown: float | None, quantile: float | 
         raise ConfigError(f"{name}: only the spacetime and time bounds take a slowdown cap "
                           "(space keeps static's profile over time)")
     if not (np.isfinite(max_slowdown) and max_slowdown >= 1):
-        raise ConfigError(f"{name}: must be a number >= 1 (1: every job within its ideal "
+        raise ConfigError(f"{name}: must be a finite number >= 1 (1: every job within its ideal "
                           "time at its arrival site; a job moved to a faster site can beat it, "
                           f"which the cap does not ask for), got {max_slowdown:g}")
 
