@@ -70,6 +70,25 @@ def test_daily_issues_are_warned_about(capsys) -> None:
     assert code == 0 and "same time of day" not in err
 
 
+def test_a_calibration_too_thin_for_its_blocks_of_the_day_is_warned_about(capsys) -> None:
+    """Issued hourly over a 7-day calibration window, a 3-hour block of the day has 21
+    pairs, under the 30 it needs: every hour shared one pooled shift (a 12 kW p90 at
+    night on a 100 kWp roof) and 'cov act' equalled 'cover', unsaid."""
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "persistence", "--no-windows", "--issue-every", "1h", "--warmup", "10d")
+    assert code == 0
+    assert ("--issue-every 1h with --calibration-window 7d: a 3-hour block of the day gets "
+            "about 21 pairs per horizon, fewer than the 30") in " ".join(err.split())
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "persistence", "--no-windows", "--issue-every", "1h",
+                       "--calibration-window", "14d", "--warmup", "15d")
+    assert code == 0 and "pairs per horizon" not in err
+    # a threshold that is no power is refused where windows are not scored, too
+    code, _, err = run(capsys, "forecast", "backtest", "--site", "madrid-es", "--model",
+                       "persistence", "--no-windows", "--threshold", "abc", *FAST)
+    assert code == 2 and "--threshold: cannot parse power 'abc'" in err
+
+
 def test_an_undefined_score_is_printed_as_a_dash_not_nan() -> None:
     from greenhop.cli.forecast import _cell
 

@@ -122,6 +122,7 @@ def backtest_cmd(
     """Backtest a forecaster on a real series: accuracy, skill, calibration, windows."""
     import greenhop.forecast.models  # noqa: F401
     from greenhop.forecast.backtest import backtest, plot_backtest
+    from greenhop.forecast.conformal import BIN_H, MIN_PAIRS
     from greenhop.forecast.base import FORECASTERS, series_step_s
     from greenhop.forecast.data import load_site
 
@@ -144,6 +145,17 @@ def backtest_cmd(
                           "falls at the same time of day, so the scores describe that hour "
                           "only; give a spacing that is not a whole number of days, e.g. "
                           "--issue-every 15min", soft_wrap=True)
+    pairs = spans_s["--calibration-window"] / spans_s["--issue-every"] * BIN_H / 24.0
+    if pairs < MIN_PAIRS:  # the Mondrian groups fall back to one pooled shift, unsaid
+        Console(stderr=True).print(
+            f"[bold yellow]warning:[/] --issue-every {issue_every} with --calibration-window "
+            f"{calibration}: a {BIN_H:g}-hour block of the day gets about {pairs:.0f} pairs "
+            f"per horizon, fewer than the {MIN_PAIRS} its own calibration needs, so every "
+            "hour of the day shares one shift (a solar series' nights then set the day's "
+            "intervals, and 'cov act' reads as 'cover'); issue more often or calibrate on a "
+            "longer window", soft_wrap=True)
+    if threshold is not None:  # a typo is refused even where it goes unused (--no-windows)
+        parse_quantity(threshold.strip().removesuffix("/kWp"), "power", option="--threshold")
     data = named(f"--site {site}", load_site, site)
     step_s = series_step_s(data.series, f"--site {site}")
     _on_step_grid("--horizons", hz, step_s, data.name)

@@ -24,6 +24,11 @@ from greenhop.core.errors import ConfigError
 from greenhop.forecast.table import ForecastTable, check_observed
 
 DAY_S = 86400.0
+BIN_H = 3.0
+"""Width of the time-of-day blocks of the valid time the calibration groups pairs by [h]."""
+MIN_PAIRS = 30
+"""Fewest pairs a (horizon, block) group needs; with fewer, all blocks of the horizon are
+pooled (a PV series' zero-error nights then narrow or widen the day's intervals)."""
 
 
 def _level(q: float, n: int) -> tuple[float, str]:
@@ -61,8 +66,8 @@ def calibrate(
     *,
     window_s: float = 14 * DAY_S,
     recalibrate_every_s: float = 6 * 3600.0,
-    bin_h: float = 3.0,
-    min_pairs: int = 30,
+    bin_h: float = BIN_H,
+    min_pairs: int = MIN_PAIRS,
     shift_median: bool = False,
 ) -> ForecastTable:
     """Conformally calibrate every quantile of ``table`` on a rolling history of ``series``.
