@@ -122,8 +122,8 @@ def backtest_cmd(
     """Backtest a forecaster on a real series: accuracy, skill, calibration, windows."""
     import greenhop.forecast.models  # noqa: F401
     from greenhop.forecast.backtest import backtest, plot_backtest
-    from greenhop.forecast.conformal import BIN_H, MIN_PAIRS
     from greenhop.forecast.base import FORECASTERS, series_step_s
+    from greenhop.forecast.conformal import BIN_H, MIN_PAIRS
     from greenhop.forecast.data import load_site
 
     named("--model", FORECASTERS.get, model)  # unknown names fail before any data is read
