@@ -100,3 +100,13 @@ def test_backtest_refuses_bad_spacing(pv_series, kw, message) -> None:
     with pytest.raises(ConfigError, match=rf"^backtest 'series': {message}") as exc:
         backtest(pv_series, "persistence", **args)
     assert "\n" not in str(exc.value)
+
+
+def test_an_hourly_series_gets_the_default_window_grid_on_its_own_steps(pv_series):
+    """The default window horizons (every 30 min to 4 h) were not on an hourly series'
+    steps: backtest(hourly, threshold=...) raised 'horizons [1800.0, ...] are not whole
+    multiples of the series step' for a grid the caller never gave."""
+    hourly = pv_series.resample("1h").mean()
+    r = backtest(hourly, "persistence", horizons_s=[3600.0, 7200.0], warmup_s=5 * 86400.0,
+                 issue_every_s=3600.0, threshold=float(hourly.max()) * 0.2)
+    assert r.windows is not None and r.to_dict()["windows"]["mae_h"] >= 0

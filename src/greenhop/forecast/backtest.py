@@ -135,7 +135,7 @@ def backtest(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     warmup_s: float = 10 * DAY_S,
     issue_every_s: float = 900.0,
-    refit_every_s: float = DAY_S,
+    refit_every_s: float = 2 * DAY_S,
     calibration_window_s: float = 7 * DAY_S,
     threshold: float | None = None,
     window_horizons_s: Sequence[float] | None = None,
@@ -157,7 +157,7 @@ def backtest(
         calibration_window_s: rolling conformal history [s].
         threshold: window threshold in the series' unit; None: no window scores.
         window_horizons_s: horizon grid for window paths [s] (default: half-hourly
-            to 4 h, then hourly to 24 h, cut to the series).
+            to 4 h, then hourly to 24 h, those on the series' steps, cut to the series).
     """
     step = series_step_s(series, f"backtest '{site}'")
     span_s = (len(series) - 1) * step
@@ -173,8 +173,11 @@ def backtest(
     fc = create_forecaster(model, **(model_options or {})) if isinstance(model, str) else model
     grid = np.asarray(horizons_s, dtype=float)
     if threshold is not None:
-        wh = (np.asarray(window_horizons_s, dtype=float) if window_horizons_s is not None else
-              np.concatenate([np.arange(1, 9) * 1800.0, np.arange(5, 25) * 3600.0]))
+        if window_horizons_s is not None:
+            wh = np.asarray(window_horizons_s, dtype=float)
+        else:  # the default grid, on the series' own steps (an hourly one has no 30 min)
+            wh = np.concatenate([np.arange(1, 9) * 1800.0, np.arange(5, 25) * 3600.0])
+            wh = wh[np.isclose(np.round(wh / step) * step, wh)]
         wh = wh[wh <= min(span_s - warmup_s, 24 * 3600.0)]
         grid = np.union1d(grid, wh)
     if warmup_s + grid.max() >= span_s:
