@@ -89,6 +89,34 @@ def test_a_calibration_too_thin_for_its_blocks_of_the_day_is_warned_about(capsys
     assert code == 2 and "--threshold: cannot parse power 'abc'" in err
 
 
+def test_backtest_on_your_own_trace_file(capsys, tmp_path) -> None:
+    """Only packaged sites and Solcast cities could be backtested from the command line,
+    where `windows --trace` takes one's own file."""
+    import numpy as np
+    import pandas as pd
+
+    idx = pd.date_range("2023-06-01", periods=24 * 16, freq="1h", tz="UTC")
+    hour = idx.hour.to_numpy()
+    pv = np.clip(np.sin((hour - 6) / 12 * np.pi), 0, None) * 80.0  # kW, 06-18 h
+    pd.DataFrame({"time": idx.strftime("%Y-%m-%dT%H:%M:%SZ"), "pv_kw": pv}).to_csv(
+        tmp_path / "roof.csv", index=False)
+    code, out, _ = run(capsys, "forecast", "backtest", "--trace", str(tmp_path / "roof.csv"),
+                       "--column", "pv_kw", "--unit", "kW", "--model", "persistence",
+                       "--issue-every", "1h", "--warmup", "7d", "--threshold", "20kW",
+                       "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["site"] == "roof.csv:pv_kw" and data["unit"] == "W"
+    assert all(r["skill"] == 0.0 for r in data["per_horizon"])  # persistence against itself
+    assert data["windows"]["mae_h"] >= 0
+    for argv, message in (
+            (("--site", "madrid-es", "--trace", "roof.csv"), "give exactly one of --site"),
+            (("--trace", "roof.csv"), "--trace needs --column NAME and --unit UNIT"),
+            (("--site", "madrid-es", "--unit", "kW"), "--unit goes with --trace FILE")):
+        code, _, err = run(capsys, "forecast", "backtest", *argv)
+        assert code == 2 and message in err, err
+
+
 def test_an_undefined_score_is_printed_as_a_dash_not_nan() -> None:
     from greenhop.cli.forecast import _cell
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -101,7 +102,13 @@ def models_cmd() -> None:
 
 @forecast_app.command("backtest")
 def backtest_cmd(
-    site: str = typer.Option(..., "--site", help="Solcast city (e.g. Berlin) or fleet site."),
+    site: str | None = typer.Option(None, "--site", help="Solcast city (e.g. Berlin) or "
+                                    "fleet site; or give --trace."),
+    trace: Path | None = typer.Option(None, "--trace", help="Your own power trace, .csv or "
+                                      ".parquet (with --column and --unit), instead of --site."),
+    column: str | None = typer.Option(None, "--column", help="Value column of --trace."),
+    unit: str | None = typer.Option(None, "--unit", help="Unit of --column: W, kW, MW, GW, or "
+                                    "energy per interval Wh, kWh, MWh."),
     model: str = typer.Option("gbm", "--model", help="Forecaster name (see 'forecast models')."),
     horizons: str = typer.Option("1h,2h,3h,4h", "--horizons", help="Horizons scored."),
     warmup: str = typer.Option("10d", "--warmup", help="History used only to fit/calibrate."),
@@ -156,7 +163,21 @@ def backtest_cmd(
             "longer window", soft_wrap=True)
     if threshold is not None:  # a typo is refused even where it goes unused (--no-windows)
         parse_quantity(threshold.strip().removesuffix("/kWp"), "power", option="--threshold")
-    data = named(f"--site {site}", load_site, site)
+    if (site is None) == (trace is None):
+        raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
+                          "--unit)")
+    if trace is None:
+        for option, given in (("--column", column), ("--unit", unit)):
+            if given is not None:
+                raise ConfigError(f"{option} goes with --trace FILE, not --site")
+        data = named(f"--site {site}", load_site, site)
+    else:
+        if column is None or unit is None:
+            raise ConfigError("--trace needs --column NAME and --unit UNIT (e.g. --unit kW)")
+        from greenhop.forecast.data import trace_site
+
+        data = trace_site(trace, column, unit)
+        site = data.name
     step_s = series_step_s(data.series, f"--site {site}")
     _on_step_grid("--horizons", hz, step_s, data.name)
     _on_step_grid("--issue-every", [spans_s["--issue-every"]], step_s, data.name)

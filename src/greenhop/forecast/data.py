@@ -144,6 +144,20 @@ def fleet_site(name: str, start="2023-06-01", days: float = 42.0,
                         0.0, f"greenhop default fleet site '{name}'")
 
 
+def trace_site(path, column: str, unit: str) -> ForecastSite:
+    """Your own power trace (a CSV or Parquet file, read as ``greenhop windows --trace``
+    reads it: every check and message alike), in W, without a location (the clear-sky
+    features fall back to the series' own envelope)."""
+    from pathlib import Path
+
+    from greenhop.traces.user_trace import read_trace
+
+    series = read_trace(path, column, unit, signed=True)
+    return ForecastSite(name=f"{Path(path).name}:{column}", series=series, unit="W",
+                        latitude_deg=None, longitude_deg=None, issued=None,
+                        default_threshold=0.0, source=f"your trace file {path}")
+
+
 def load_site(name: str) -> ForecastSite:
     """A Solcast city when the name is one, else a site of the default fleet."""
     if parse_solcast_name(name) is not None:
