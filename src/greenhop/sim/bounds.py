@@ -454,11 +454,12 @@ def compute_bound(
     size = plan_size(inputs, lp_in)
     if size.bytes > max_memory_bytes:
         raise BoundTooLargeError(
-            f"bound {kind}: the LP would have {size.cols:,} columns, {size.rows:,} rows and "
-            f"{size.nnz:,} nonzeros, about {format_size(size.bytes)}, over the limit of "
+            f"bound {kind}: the LP would have up to {size.cols:,} columns, {size.rows:,} rows "
+            f"and {size.nnz:,} nonzeros (an estimate from above: the LP built may be "
+            f"smaller), about {format_size(size.bytes)}, over the limit of "
             f"{format_size(max_memory_bytes)} (greenhop bound --max-memory); shorten the horizon, "
             "use fewer jobs, or longer time blocks (greenhop bound --block, block_s)")
-    say(f"solving the {kind} LP ({size.cols:,} columns, {size.rows:,} rows)")
+    say(f"solving the {kind} LP (up to {size.cols:,} columns, {size.rows:,} rows)")
     sol = solve(inputs, lp_in, time_limit_s=time_limit_s)
     nr = None if sol.grid_j is None else _job_grid_kwh(sol.grid_j / KWH_J, base_j / KWH_J)
     nblock = _block_steps(inputs, block_s)
