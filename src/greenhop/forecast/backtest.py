@@ -277,14 +277,16 @@ def plot_backtest(result: BacktestResult, path, *, horizon_s: float | None = Non
                              result.windows is not None else 3.8), sharex=True, squeeze=False)
     ax = axes[0, 0]
     s = result.series[(result.series.index >= t0) & (result.series.index <= end)]
-    ax.plot(s.index, s.to_numpy(), color="black", lw=1.0, label="actual")
-    v = tab.values[rows, j]
+    # in kW where the tables print kW (a site's surplus in W reads 250000 on the axis)
+    k, unit = (1e-3, "kW") if result.unit == "W" else (1.0, result.unit)
+    ax.plot(s.index, k * s.to_numpy(), color="black", lw=1.0, label="actual")
+    v = k * tab.values[rows, j]
     ax.fill_between(valid, v[:, 0], v[:, -1], color="tab:green", alpha=0.25, lw=0,
                     label=f"p{round(tab.quantiles[0] * 100)}-p{round(tab.quantiles[-1] * 100)} "
                           "(calibrated)")
-    ax.plot(valid, tab.median()[rows, j], color="tab:green", lw=1.2,
+    ax.plot(valid, k * tab.median()[rows, j], color="tab:green", lw=1.2,
             label=f"{result.model} median, {h / 3600:g} h ahead")
-    ax.set_ylabel(f"{result.site} [{result.unit}]")
+    ax.set_ylabel(f"{result.site} [{unit}]")
     ax.legend(loc="upper left", fontsize=8, ncols=3)
     ax.set_title(f"{result.model} forecast {h / 3600:g} h ahead vs actual: "
                  f"skill {result.per_horizon.loc[h / 3600, 'skill']:+.2f}, "
