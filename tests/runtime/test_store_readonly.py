@@ -142,3 +142,9 @@ def test_status_prints_a_long_job_error_whole_after_the_table(finished_db, tmp_p
     assert "(below)" in out
     after_table = out.split("job job-a error:")[1]  # whole, after the table
     assert "".join(error.split()) in "".join(after_table.split())
+    # an agent's URL is folded in a narrow table, not cut ("mem://madr…")
+    sites_table = out.split("┏")[1]
+    assert "…" not in sites_table
+    cells = "".join(line.split("│")[4].strip() for line in sites_table.splitlines()
+                    if line.count("│") == 7)  # the agent column, row after row
+    assert "mem://madrid-es" in cells and "mem://greensboro-nc" in cells

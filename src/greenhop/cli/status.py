@@ -123,8 +123,10 @@ def status_command(
               f"{r['scenario']}")
     if r["error"]:
         con.print(f"error: {r['error']}", markup=False)
-    t = Table(Column("site", no_wrap=True), "surplus kW", "renewable kW", "agent",
-              "agent pid", "health")
+    # folded, not cut, where the terminal is narrow: an agent's URL and a health error
+    # ("unreachable (ReadTimeout ...)") are read whole
+    t = Table(Column("site", no_wrap=True), "surplus kW", "renewable kW",
+              Column("agent", overflow="fold"), "agent pid", Column("health", overflow="fold"))
     for s in snap["sites"]:
         t.add_row(s["name"], _kw(s["surplus_w"]), _kw(s["renewable_w"]), s["agent_url"] or "–",
                   f"{s['agent_pid'] or '–'}" + (f" ({s['agent_restarts']} restarts)"
