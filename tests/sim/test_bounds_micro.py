@@ -409,3 +409,5 @@ def test_a_scenario_asking_for_the_time_bound_gets_its_gap_for_runs_that_stay(tm
     assert "away from the site static first ran it at" in greedy["gap_closed_time_why"]
     html = write_report(result, tmp_path / "report.html").read_text()
     assert "gap closed % (time bound)" in html
+    # the gap's bound is said to be each policy's own (the printed one is static's)
+    assert "with the bound priced at the policy's own work" in html

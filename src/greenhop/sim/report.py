@@ -229,8 +229,12 @@ def _gap_sentence(metrics: dict[str, dict]) -> str:
                if k.startswith("gap_closed_")):
         return ""
     return ("Gap closed = share of static's gap to an offline bound (linear program, perfect "
-            "foresight, free migration) that the policy closes; \u2013 where it is not "
-            "defined (why: below). ")
+            "foresight, free migration) that the policy closes: 100 x (static \u2212 policy) "
+            "/ (static \u2212 bound), with the bound priced at the policy's own work (each "
+            "policy's bound_space_kwh, bound_spacetime_kwh in metrics.json; the bounds below are "
+            "priced at static's work, so they do not give these percentages by hand; "
+            "docs/bounds.md); "
+            "\u2013 where it is not defined (why: below). ")
 
 
 def _guard_warning(guards) -> str:
