@@ -115,6 +115,15 @@ def test_screen_says_how_many_seeds_a_mean_of_fewer_covers(swept):
     assert "(3/3)" not in text  # a mean of every seed says nothing more
 
 
+def test_the_report_carries_the_few_seeds_note_the_screen_prints(swept):
+    """3 seeds: the terminal said their intervals are wide and lopsided; the report, which
+    is what gets shared, said nothing."""
+    _, outcome = swept
+    html = (outcome.out / "report.html").read_text()
+    assert "3 seeds give wide 95% intervals" in html
+    assert "state a claim over 10 seeds or more" in html
+
+
 def test_report_names_the_seeds_that_ran(swept):
     """Before: ``3 seeds (1–4)``, though seed 2 never ran."""
     _, outcome = swept

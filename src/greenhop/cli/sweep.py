@@ -24,8 +24,6 @@ _LABELS = {"job_nr_kwh": "job grid kWh", "non_renewable_kwh": "grid kWh",
            "net_green_loss_migrations": "net loss", "unfinished_jobs": "unfinished",
            "gap_closed_space_pct": "gap space %",
            "gap_closed_spacetime_pct": "gap s-t %"}
-#: fewer seeds than this get a note under the tables: their intervals say little
-FEW_SEEDS = 10
 #: on screen: the job-attributable headline (summary.json and the report have every metric)
 _SCREEN = ("job_nr_kwh", "non_renewable_kwh", "job_green_share", "slowdown_p90", "jct_p95_h",
            "stability_cv", "migrations", "window_closed_before_payback", "regretted_migrations",
@@ -159,6 +157,7 @@ def sweep_command(
     from greenhop.cli.simulate import policy_list, warn
     from greenhop.sim.scenario import parse_scenario
     from greenhop.sim.sweep import CHECK_EVERY, default_out, prepare_sweep, run_sweep
+    from greenhop.sim.sweep_report import few_seeds_note
 
     names = policy_list(policies)
     loaded, refs = policy_files.load(policy_file)
@@ -217,11 +216,8 @@ def sweep_command(
     if not console.is_terminal and console.width < 160:
         console = Console(highlight=False, width=160)
     _print_summary(console, spec, outcome.summary)
-    if 1 < len(spec.seeds) < FEW_SEEDS:
-        err.print(f"note: {len(spec.seeds)} seeds give wide 95% intervals, close to the range "
-                  "of the seeds' values and often lopsided about the mean (± is their "
-                  f"half-width; summary.json has both ends); state a claim over {FEW_SEEDS} "
-                  "seeds or more", soft_wrap=True)
+    if few := few_seeds_note(len(spec.seeds)):
+        err.print(f"note: {few}", soft_wrap=True)
     console.print(f"{outcome.total} cells ({outcome.ran} run now, {outcome.reused} already "
                   f"there) in {outcome.out}")
     for name, path in outcome.paths.items():

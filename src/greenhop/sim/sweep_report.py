@@ -257,6 +257,20 @@ def _frontier_part(spec, summary: dict) -> list[str]:
         f"</tr>{''.join(rows)}</table></div>"]
 
 
+FEW_SEEDS = 10
+"""Fewer seeds than this get a note (on screen and in the report): their intervals say
+little."""
+
+
+def few_seeds_note(n_seeds: int) -> str | None:
+    """The note for a sweep of ``n_seeds`` (2 .. :data:`FEW_SEEDS` - 1), else ``None``."""
+    if not 1 < n_seeds < FEW_SEEDS:
+        return None
+    return (f"{n_seeds} seeds give wide 95% intervals, close to the range of the seeds' "
+            "values and often lopsided about the mean (± is their half-width; summary.json "
+            f"has both ends); state a claim over {FEW_SEEDS} seeds or more")
+
+
 def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
     """The sweep report as HTML text (``df``: the tidy cells with ``_point``)."""
     st = summary["statistics"]
@@ -271,6 +285,10 @@ def render_sweep_report(spec, df: pd.DataFrame, summary: dict) -> str:
         f'<p class="note">Intervals: {st["level"] * 100:g}% {html.escape(st["interval"])} '
         f"({st['resamples']} resamples, RNG seed {st['rng_seed']}). Paired differences are "
         "per seed (A − B on the same seed), then averaged. Definitions: docs/sweep.md.</p>",
+    ]
+    if few := few_seeds_note(len(seeds)):  # as on screen: the report is what is shared
+        parts.append(f'<p class="warning">&#9888; {html.escape(few)}.</p>')
+    parts += [
         "<h2>Headline metrics</h2>",
     ]
     for i, m in enumerate(summary["headline"]):

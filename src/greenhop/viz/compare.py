@@ -61,7 +61,8 @@ def policy_bars(metrics: dict[str, dict], keys, *, withheld=None) -> tuple[dict 
         data.append({"type": "bar", "x": policies, "y": y, "text": text,
                      "textposition": "outside", "xaxis": f"x{ax}", "yaxis": f"y{ax}",
                      "marker": {"color": [styles[p]["color"] for p in policies]},
-                     "hovertemplate": f"%{{x}}<br>{label}: %{{y:,.3f}}<extra></extra>"})
+                     # 6 significant digits, trailing zeros dropped: 667 moves, not 667.000
+                     "hovertemplate": f"%{{x}}<br>{label}: %{{y:,.6~g}}<extra></extra>"})
     layout["annotations"] = annotations
     return {"data": data, "layout": layout}, omitted
 
