@@ -333,7 +333,10 @@ def _feasibility_map(result) -> str:
             "with the scenario's alpha, write/read rates and restart time at the default link "
             "efficiency. Points are the migrations made: checkpoint bytes moved against the "
             "nominal bottleneck bandwidth of their path; one marker per policy, larger where "
-            "several migrations share a point.</p>")
+            "several migrations share a point. Each policy's markers are set a few percent "
+            "apart along the size axis (up to about 10%), so that two policies' moves at one "
+            "place both show: the hover gives the true size, and a point drawn next to a "
+            "boundary may lie on its other side.</p>")
 
 
 def _forecast_note(result, guards) -> str:
