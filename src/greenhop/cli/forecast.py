@@ -21,6 +21,7 @@ from rich.console import Console
 from greenhop.cli import paths
 from greenhop.cli.lists import comma_entries
 from greenhop.cli.tables import print_fitted
+from greenhop.cli.trace_options import COLUMN_HELP, UNIT_HELP, check_site_or_trace
 from greenhop.core.errors import ConfigError, named
 from greenhop.core.units import beyond_ceiling, format_duration, is_whole_steps, parse_quantity
 
@@ -106,9 +107,8 @@ def backtest_cmd(
                                     "fleet site; or give --trace."),
     trace: Path | None = typer.Option(None, "--trace", help="Your own power trace, .csv or "
                                       ".parquet (with --column and --unit), instead of --site."),
-    column: str | None = typer.Option(None, "--column", help="Value column of --trace."),
-    unit: str | None = typer.Option(None, "--unit", help="Unit of --column: W, kW, MW, GW, or "
-                                    "energy per interval Wh, kWh, MWh."),
+    column: str | None = typer.Option(None, "--column", help=COLUMN_HELP),
+    unit: str | None = typer.Option(None, "--unit", help=UNIT_HELP),
     model: str = typer.Option("gbm", "--model", help="Forecaster name (see 'forecast models')."),
     horizons: str = typer.Option("1h,2h,3h,4h", "--horizons", help="Horizons scored."),
     warmup: str = typer.Option("10d", "--warmup", help="History used only to fit/calibrate."),
@@ -163,17 +163,10 @@ def backtest_cmd(
             "longer window", soft_wrap=True)
     if threshold is not None:  # a typo is refused even where it goes unused (--no-windows)
         parse_quantity(threshold.strip().removesuffix("/kWp"), "power", option="--threshold")
-    if (site is None) == (trace is None):
-        raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
-                          "--unit)")
+    check_site_or_trace(site, trace, column, unit)
     if trace is None:
-        for option, given in (("--column", column), ("--unit", unit)):
-            if given is not None:
-                raise ConfigError(f"{option} goes with --trace FILE, not --site")
         data = named(f"--site {site}", load_site, site)
     else:
-        if column is None or unit is None:
-            raise ConfigError("--trace needs --column NAME and --unit UNIT (e.g. --unit kW)")
         from greenhop.forecast.data import trace_site
 
         data = trace_site(trace, column, unit)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from greenhop.cli import paths
+from greenhop.cli.trace_options import COLUMN_HELP, UNIT_HELP, check_site_or_trace
 from greenhop.core import units
 from greenhop.core.errors import ConfigError, TraceError, named
 
@@ -255,9 +256,8 @@ def windows(
                                       "power trace, .csv or .parquet, instead of --site. A "
                                       "surplus is negative where the load exceeds generation: "
                                       "such steps have no surplus (never in a window)."),
-    column: str | None = typer.Option(None, "--column", help="Value column of --trace."),
-    unit: str | None = typer.Option(None, "--unit", help="Unit of --column: W, kW, MW, GW, or "
-                                    "energy per interval Wh, kWh, MWh."),
+    column: str | None = typer.Option(None, "--column", help=COLUMN_HELP),
+    unit: str | None = typer.Option(None, "--unit", help=UNIT_HELP),
     time_column: str | None = typer.Option(None, "--time-column", help="Timestamp column of "
                                            "--trace (UTC offsets required; interval starts). "
                                            "Default: time, timestamp or datetime, else "
@@ -327,9 +327,8 @@ def windows(
     step_s = _parse("duration", "--step", step)
     if gaps not in ("error", "break", "interpolate"):
         raise ConfigError(f"--gaps must be error, break or interpolate, got {gaps!r}")
-    if (site is None) == (trace is None):
-        raise ConfigError("give exactly one of --site NAME or --trace FILE (with --column and "
-                          "--unit)")
+    check_site_or_trace(site, trace, column, unit, trace_only={
+        "--time-column": time_column, "--gaps": None if gaps == "error" else gaps})
     if trace is not None:  # options of --site only would be ignored without a word
         for option, given in (("--fleet", fleet is not None), ("--year", year != SITE_YEAR),
                               ("--step", step != SITE_STEP),
@@ -343,12 +342,6 @@ def windows(
             if given:
                 raise ConfigError(f"{option} goes with a fleet site; --scenario has its own "
                                   "sites, span and step")
-    else:
-        for option, given in (("--column", column), ("--unit", unit),
-                              ("--time-column", time_column),
-                              ("--gaps", None if gaps == "error" else gaps)):
-            if given is not None:
-                raise ConfigError(f"{option} goes with --trace FILE, not --site")
     if step_s <= 0:
         raise ConfigError(f"--step must be positive, e.g. 5min, 15min or 1h; got {step!r}")
     if 86400 % step_s != 0:
@@ -358,8 +351,6 @@ def windows(
                           f"a finer step adds steps, not detail; got {step!r}")
     info: dict = {"threshold_w": threshold_w, "min_duration_s": min_s}
     if trace is not None:
-        if column is None or unit is None:
-            raise ConfigError("--trace needs --column NAME and --unit UNIT (e.g. --unit kW)")
         from greenhop.traces.user_trace import UNITS, read_trace
 
         if unit in UNITS and UNITS[unit][0] != "power_w":
