@@ -263,7 +263,10 @@ def feasibility_map(
     alpha: str | None = parse.option("--alpha", "SHARE", "alpha"),
     efficiency: str | None = parse.option("--efficiency", "SHARE", "efficiency"),
     streams: str | None = parse.option("--streams", "N", "streams"),
-    rtt: str | None = parse.option("--rtt", "DURATION", "rtt"),
+    rtt: str | None = parse.option(  # this map has no sync exchange: the shared text's half
+        "--rtt", "DURATION", "rtt",
+        help="Round-trip time of the path, e.g. 50ms: caps each stream at the Mathis bound "
+             f"with --loss > 0. Default: {C.RTT_S * 1e3:g}ms."),
     loss: str | None = parse.option("--loss", "PROB", "loss"),
     write_rate: str | None = parse.option("--write-rate", "RATE", "write_rate"),
     read_rate: str | None = parse.option("--read-rate", "RATE", "read_rate"),
