@@ -270,14 +270,17 @@ class Controller:
                     f"steps, not {spec.steps}; resume it with --train-steps "
                     f"{r['total_steps']}")
 
+    def _run_start(self) -> dict:
+        """The body of the run's ``run-start`` event (``{}`` for a run without one)."""
+        st = self.store
+        row = st.con.execute("SELECT seq, body FROM events WHERE kind = 'run-start' "
+                             "ORDER BY seq LIMIT 1").fetchone()
+        return {} if row is None else event_body(st.path, row["seq"], "run-start", row["body"])
+
     def _policy_source_changed(self) -> str | None:
         """The policy's file when its content differs from the one the run started with
         (``None``: the same, a built-in, or a run that recorded none)."""
-        row = self.store.con.execute("SELECT seq, body FROM events WHERE kind = 'run-start' "
-                                     "ORDER BY seq LIMIT 1").fetchone()
-        start = {} if row is None else event_body(self.store.path, row["seq"], "run-start",
-                                                  row["body"])
-        was, now = start.get("policy_source"), self.cfg.policy_source
+        was, now = self._run_start().get("policy_source"), self.cfg.policy_source
         if not isinstance(was, dict) or now is None or was.get("sha256") == now["sha256"]:
             return None
         return now["file"]
@@ -289,11 +292,7 @@ class Controller:
     def _check_workloads(self) -> None:
         """A job's checkpoints are its workload's: a resume with another --workload would
         only fail later, in every trainer (runs before this check recorded none)."""
-        st = self.store
-        row = st.con.execute("SELECT seq, body FROM events WHERE kind = 'run-start' "
-                             "ORDER BY seq LIMIT 1").fetchone()
-        start = {} if row is None else event_body(st.path, row["seq"], "run-start", row["body"])
-        stored = start.get("workloads") or {}
+        stored = self._run_start().get("workloads") or {}
         for job, now in self._workloads().items():
             was = stored.get(job)
             if was is not None and was != now:
