@@ -6,7 +6,6 @@ Micro-scenarios from tests/sim/simkit.py: sites ``a`` and ``b``, base load 1 kW,
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -86,20 +85,6 @@ def test_a_later_price_event_replaces_an_earlier_one_where_they_overlap():
 
 
 # ---------------------------------------------------------------- a site listed twice
-def _toml(value) -> str:
-    """``value`` as TOML (inline tables and arrays: enough for a scenario dict)."""
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
-
-
-def write_scenario(d: dict, path: Path) -> Path:
-    path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in d.items()))
-    return path
 
 
 @pytest.mark.parametrize("value", [{"price": 500.0}, {"limit": "1.2kW"}])
@@ -115,7 +100,7 @@ def test_a_site_listed_twice_in_an_event_is_refused_naming_the_entry(value):
 def test_a_site_listed_twice_is_one_line_naming_the_file_and_exit_2(tmp_path, capsys):
     d = simkit.micro(grid={"events": [{"id": "x", "sites": ["a", "a"], "start": "30min",
                                        "duration": "30min", "limit": "1.2kW"}]})
-    path = write_scenario(d, tmp_path / "twice.toml")
+    path = simkit.write_scenario(d, tmp_path / "twice.toml")
     with pytest.raises(SystemExit) as exit_:
         main(["simulate", str(path), "--out", str(tmp_path / "out")])
     assert exit_.value.code == 2

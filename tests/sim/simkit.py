@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from greenhop.core.observation import RUNNING, Migrate
 from greenhop.policies.base import Capabilities, PolicyBase
@@ -100,3 +101,20 @@ class Chaos(PolicyBase):
             site = int(self.rng.integers(obs.n_sites))
             out.append(kind(job, site) if kind.__name__ in ("Migrate", "Place") else kind(job))
         return out
+
+
+def _toml(value) -> str:
+    """``value`` as TOML (inline tables and arrays: enough for a scenario dict)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def write_scenario(d: dict, path):
+    """The scenario dict ``d`` as a TOML file at ``path`` (for the command line)."""
+    path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in d.items()))
+    return path

@@ -250,7 +250,7 @@ def test_a_move_still_in_flight_at_the_end_is_counted_apart_and_said(capsys, tmp
 
     d["policies"] = ["static", "move-at"]
     d["policy_params"] = {"move-at": {"step": 1, "dest": "b"}}
-    path = _write_toml(d, tmp_path / "s.toml")
+    path = simkit.write_scenario(d, tmp_path / "s.toml")
     with POLICIES.temporary("move-at", simkit.MoveAt), pytest.raises(SystemExit) as exc:
         main(["simulate", str(path), "--no-report", "--out", str(tmp_path / "out")])
     assert exc.value.code == 0
@@ -258,21 +258,6 @@ def test_a_move_still_in_flight_at_the_end_is_counted_apart_and_said(capsys, tmp
     assert "move-at: 1 move was still in flight at the run's end" in out
     assert "static: 1 move" not in out
 
-
-def _toml(v) -> str:
-    """``v`` as TOML (inline tables and arrays: enough for a scenario dict)."""
-    import json
-
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return json.dumps(v)
-
-
-def _write_toml(d: dict, path):
-    path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in d.items()))
-    return path
 
 
 def test_demand_a_grid_limit_left_unserved_is_said(capsys, tmp_path):
@@ -283,7 +268,7 @@ def test_demand_a_grid_limit_left_unserved_is_said(capsys, tmp_path):
     d["sites"][0]["trace"] = {"kind": "constant", "power": "0W"}  # no renewables at a
     d["sites"][0]["grid_import_limit"] = "500W"  # below site a's 1 kW base load
     with pytest.raises(SystemExit) as exc:
-        main(["simulate", str(_write_toml(d, tmp_path / "s.toml")), "--no-report",
+        main(["simulate", str(simkit.write_scenario(d, tmp_path / "s.toml")), "--no-report",
               "--out", str(tmp_path / "out")])
     assert exc.value.code == 0
     err = " ".join(capsys.readouterr().err.split())
