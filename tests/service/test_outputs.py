@@ -120,6 +120,22 @@ def test_the_report_is_the_folders_html_file_byte_for_byte(client, folders):
         assert r.content == (folder / "report.html").read_bytes()
 
 
+def test_a_report_is_sent_gzipped_to_a_client_that_asks_and_plain_to_one_that_does_not(
+        client, folders):
+    import gzip
+
+    page = (folders["sim"] / "report.html").read_bytes()
+    with client.stream("GET", "/api/v1/outputs/sim/report",
+                       headers={"Accept-Encoding": "gzip"}) as r:
+        wire = b"".join(r.iter_raw())
+    assert r.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(wire) == page and len(wire) < len(page) / 2
+    with client.stream("GET", "/api/v1/outputs/sim/report",
+                       headers={"Accept-Encoding": "identity"}) as r:
+        wire = b"".join(r.iter_raw())
+    assert "content-encoding" not in r.headers and wire == page
+
+
 def test_unknown_names_and_a_missing_report_are_404_with_a_message(client):
     r = client.get("/api/v1/outputs/nope")
     assert r.status_code == 404 and "unknown output 'nope'" in r.json()["detail"]

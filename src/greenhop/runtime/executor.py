@@ -598,7 +598,6 @@ class LocalExecutor(Executor):
         for site in sites:
             proc = self.agents[site][0]
             if proc is not None and proc.poll() is None and not self._answers(site):
-                self._silent_since[site] = now
                 self._restart_agent(site)
 
     def checkpoint_step(self, job, site):

@@ -29,6 +29,8 @@ SSE_POLL_S = 0.25
 SSE_PING_S = 15.0
 """A comment line after this long without events keeps proxies from closing the stream [s]."""
 STATIC = Path(__file__).resolve().parent / "static"
+GZIP_MIN_BYTES = 1024
+"""Answers shorter than this are sent uncompressed [B]."""
 MAX_VIEWS = 256
 """Read views kept at once; past it, the expired ones are dropped (the events view is keyed
 by the client's ``after`` and ``limit``)."""
@@ -175,6 +177,12 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                     return
             await self.inner(scope, receive, send)
 
+    # Compressed answers for clients that ask (a report page carries its 4.8 MB plotting
+    # library inline; about a third of that gzipped). Innermost, so the header fixes below
+    # see its headers; it leaves the event stream uncompressed, unbuffered.
+    from starlette.middleware.gzip import GZipMiddleware
+
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(LimitBody)
 
     class HeadAsGet:
