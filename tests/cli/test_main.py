@@ -49,6 +49,43 @@ def test_the_command_list_shows_each_summary_as_one_sentence_not_cut_at_its_line
     assert "parameter grid (on Ray); write every cell" in sweep
 
 
+def test_a_commands_help_wraps_each_paragraph_whole_with_no_stub_at_its_source_lines():
+    """At 80 columns a docstring line longer than the terminal used to leave a stub of one
+    or two words on a row of its own ("... justified when" / "the payback time ...")."""
+    import os
+
+    result = subprocess.run([sys.executable, "-m", "greenhop", "feasibility", "--help"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "80"})
+    text = " ".join(result.stdout.split())
+    assert "alpha x window; justified when the payback time" in text
+    rows = [line.strip() for line in result.stdout.splitlines()]
+    assert "justified when" not in rows and "takes at" not in rows
+
+
+def test_reflowed_joins_prose_paragraphs_and_keeps_lists_code_and_the_help_cut() -> None:
+    from greenhop.cli.plain_help import reflowed
+
+    doc = """First line
+    goes on.
+
+    Prose that
+    continues here.
+
+    - an item
+    - another
+
+    Example:
+        greenhop simulate
+    \f
+    hidden
+    tail"""
+    assert reflowed(doc) == ("First line goes on.\n\nProse that continues here.\n\n"
+                             "- an item\n- another\n\nExample:\n    greenhop simulate\n"
+                             "\f\nhidden\ntail")
+    assert reflowed(None) is None and reflowed("") == ""
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     result = run_cli("no-such-command")
     assert result.returncode == 2

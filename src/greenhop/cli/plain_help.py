@@ -82,6 +82,28 @@ def summary_line(help_text: str | None) -> str | None:
     return " ".join(first.split()) or None
 
 
+_NOT_PROSE = re.compile(r"^(\s|[-*|$>]|\d+[.)]\s|\x08)")
+"""A line that makes its paragraph more than prose: indented (code), a list item, a table
+row, a shell line, a quote, or Click's no-rewrap mark."""
+
+
+def reflowed(help_text: str | None) -> str | None:
+    """``help_text`` with each prose paragraph on one line. The help renderer keeps a
+    docstring's line breaks after the first paragraph and wraps each line to the terminal
+    on its own, so a source line longer than the terminal left a stub ("... justified
+    when" / "the payback time ..."); on one line it is wrapped as a whole. Paragraphs with
+    lists, code or tables (:data:`_NOT_PROSE`) keep their lines."""
+    if not help_text:
+        return help_text
+    text, mark, rest = inspect.cleandoc(help_text).partition("\f")
+    paragraphs = text.split("\n\n")
+    for i, para in enumerate(paragraphs):
+        lines = para.split("\n")
+        if not any(_NOT_PROSE.match(line) for line in lines):
+            paragraphs[i] = " ".join(line.strip() for line in lines)
+    return "\n\n".join(paragraphs) + mark + rest
+
+
 def plain_help(command) -> None:
     """Give ``command`` and every command below it plain help.
 
@@ -93,6 +115,8 @@ def plain_help(command) -> None:
     """
     if getattr(command, "short_help", None) is None:
         command.short_help = summary_line(getattr(command, "help", None))
+    if getattr(command, "help", None):
+        command.help = reflowed(command.help)
     if type(command) is TyperCommand:
         command.__class__ = PlainHelpCommand
     elif type(command) is TyperGroup:
