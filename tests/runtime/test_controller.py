@@ -571,6 +571,9 @@ def test_a_lost_checkpoint_resumes_from_an_older_copy_recorded_at_another_site(t
     failed = [e["body"]["error"] for e in ctl.store.events(("restore-failed",))
               if e["job"] == "job-a"]
     assert any(f"older step {older} from" in why for why in failed), failed
+    # deleted, not damaged: said so (it read "does not verify")
+    assert any(f"step {lost} of 'job-a' at" in why and "is missing; pulling" in why
+               for why in failed), failed
     # the next trainer of job-a resumed from exactly that older step and trained on past
     # the step that was lost, to the end of the run
     resumed = [s for s in ex.starts if s[0] == "job-a" and s[3] == older]

@@ -205,6 +205,7 @@ class Controller:
                       inputs.params.site_names]
         self.jobs = [check_name("job", j.name, "scenario jobs") for j in inputs.jobs]
         self.stop_requested = False
+        self._set_aside_now: list[str] = []  # what the last _intact moved aside ("step-...: why")
         self.failure: RuntimeFailure | None = None  # why the last run() did not finish
         self._old_signals: dict | None = None  # the handlers catch_signals replaced
         # stop requests sent, per trainer process: when [time.monotonic()]
@@ -553,6 +554,12 @@ class Controller:
         expect = r["expect_step"]
         if expect is not None and (step is None or step < expect):
             here = f"step {expect} of {name!r} at {sname}"
+            from greenhop.workload.checkpoint import step_dir_name
+
+            # a copy moved aside just now did not verify; otherwise it is not there (deleted,
+            # never written, or moved aside by an earlier check)
+            lost = ("does not verify" if any(m.startswith(step_dir_name(expect) + ":")
+                                             for m in self._set_aside_now) else "is missing")
             if r["phase"] == "restoring" and r["move_kind"] == "migrate" \
                     and r["dest"] is not None and r["dest"] == site:
                 # the pulled copy did not verify: pull it again (the source still has it)
@@ -570,7 +577,7 @@ class Controller:
             if found is not None:  # a copy was recorded at another site: pull it
                 other, got = found
                 older = got < expect
-                why = (f"{here} does not verify; pulling "
+                why = (f"{here} {lost}; pulling "
                        + (f"the older step {got} from {self.sites[other]}, the newest copy "
                           "recorded elsewhere" if older else
                           f"it again from {self.sites[other]}, where it was recorded"))
@@ -594,7 +601,7 @@ class Controller:
             with self.store.tx():
                 self.store.event(self.ledger.next_step, "checkpoint-fallback",
                                  {"site": sname, "expected": expect, "step": step}, job=name)
-            self.log(f"{name}: {here} is corrupt; resuming from the older intact step {step}")
+            self.log(f"{name}: {here} {lost}; resuming from the older intact step {step}")
         try:
             pid, start = self.ex.start_trainer(name, sname, self._spec(name), r["token"],
                                                resume_step=step)
@@ -679,6 +686,7 @@ class Controller:
                    and r["dest"] is not None and r["dest"] == site)
         trusted = self.store.known_manifests(name) if landing else None
         step, moved = self.ex.intact_step(name, sname, trusted)
+        self._set_aside_now = moved
         if moved:
             foreign = [m for m in moved if "foreign checkpoint" in m]
             with self.store.tx():

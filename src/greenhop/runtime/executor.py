@@ -206,10 +206,10 @@ class Executor:
     def intact_step(self, job: str, site: str, trusted: set[str] | None = None
                     ) -> tuple[int | None, list[str]]:
         """``(step, quarantined)``: the newest checkpoint of ``job`` at ``site`` whose every
-        SHA-256 checks (None: none), after moving aside the newer ones that do not
-        (their names are returned, so the controller can log them). With ``trusted`` (manifest
-        SHA-256s), a checkpoint whose manifest is not among them is foreign and moved aside
-        too."""
+        SHA-256 checks (None: none), after moving aside the newer ones that do not (each
+        returned as ``"<directory name>: <why>"``, so the controller can log them). With
+        ``trusted`` (manifest SHA-256s), a checkpoint whose manifest is not among them is
+        foreign and moved aside too."""
         return self.checkpoint_step(job, site), []
 
     def manifests(self, job: str, site: str) -> list[tuple[int, str]]:
