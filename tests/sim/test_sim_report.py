@@ -242,5 +242,7 @@ def test_the_sweep_gap_table_withholds_a_share_of_a_tiny_gap():
     assert "40 ± 5" in wide and "n/a" not in wide
     tiny = _gap_table(spec, summary(980.0), 0)  # a gap of 20 kWh on 1,000 kWh
     assert "40 ± 5" not in tiny and tiny.count("n/a (gap &lt; 50.0 kWh)") == 2
-    assert "gap_closed_space_pct not shown: the mean gap between static and the bound, " \
-           "20.0 kWh, is below 50.0 kWh" in tiny
+    assert "gap closed % (space bound) not shown: the mean gap between static and the " \
+           "bound, 20.0 kWh, is below 50.0 kWh" in tiny
+    # named as the figures name it; the key of summary.json in the tooltip
+    assert '<th title="gap_closed_space_pct">gap closed % (space bound)</th>' in tiny

@@ -149,8 +149,8 @@ def test_figure_titles_count_the_metrics_own_values(swept, tmp_path):
     assert again.ran == 0
     assert again.summary["points"][0]["metrics"]["energy-greedy"]["slowdown_p90"]["n"] == 2
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "slowdown_p90: mean and 95% interval over 2-3 of 3 seeds" in html
-    assert "slowdown_p90: means with 95% intervals over 2-3 of 3 seeds" in html  # frontier
-    assert "job_nr_kwh: mean and 95% interval over 3 seeds" in html
+    assert "slowdown p90: mean and 95% interval over 2-3 of 3 seeds" in html
+    assert "slowdown p90: means with 95% intervals over 2-3 of 3 seeds" in html  # frontier
+    assert "job non-renewable kWh: mean and 95% interval over 3 seeds" in html
     # the axes name the metric as the reports do, with its unit, not by its key
     assert '"text":"job non-renewable kWh"' in html.replace(": ", ":").replace(", ", ",")

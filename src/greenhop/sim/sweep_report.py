@@ -120,13 +120,13 @@ def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: in
             x_title = f"grid point ({', '.join(k for k, _ in spec.grid)})"
     fig = viz.interval_figure(
         spec.policies, x_labels=x_labels, x_title=x_title, means=means, seeds=seeds,
-        title=f"{metric}: mean and 95% interval over {seeds_over(counts, len(spec.seeds))} "
+        title=f"{metric_title(metric)}: mean and 95% interval over {seeds_over(counts, len(spec.seeds))} "
               "(faint markers: one seed each)", y_title=metric_title(metric))
     return viz.figure_block(fig, f"fig-metric-{index}")
 
 
 def _means_table(spec, summary: dict, p: int) -> str:
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in summary["headline"])
+    head = "".join(_metric_th(m) for m in summary["headline"])
     rows = []
     for pol in spec.policies:
         ms = summary["points"][p]["metrics"].get(pol, {})
@@ -142,12 +142,23 @@ def _paired_table(spec, summary: dict, p: int) -> str:
         if order[e["a"]] <= order[e["b"]] and e["b"] != "static":
             continue  # each pair once: later policy minus earlier one, or X - static
         rows.append(f"<tr><td>{html.escape(e['a'])} − {html.escape(e['b'])}</td>"
-                    f"<td>{html.escape(e['metric'])}</td>{_difference_cells(e)}</tr>")
+                    f"{_metric_td(e['metric'])}{_difference_cells(e)}</tr>")
     if not rows:
         return "<p class='note'>One policy: no paired differences.</p>"
     return ("<div class='wide'><table><tr><th>A − B</th><th>metric</th><th>mean</th>"
             "<th>95% interval</th><th>seeds with A &lt; B</th><th>seeds</th></tr>"
             + "".join(rows) + "</table></div>")
+
+
+def _metric_th(key: str) -> str:
+    """A table head naming the metric ``key`` as the report's figures do, with the key
+    summary.json and cells.csv use in its tooltip."""
+    return f'<th title="{html.escape(key)}">{html.escape(metric_title(key))}</th>'
+
+
+def _metric_td(key: str) -> str:
+    """A table cell naming the metric ``key`` (see :func:`_metric_th`)."""
+    return f'<td title="{html.escape(key)}">{html.escape(metric_title(key))}</td>'
 
 
 def _difference_cells(e: dict) -> str:
@@ -161,7 +172,7 @@ def _difference_cells(e: dict) -> str:
 
 def _vs_first_table(spec, summary: dict, p: int) -> str:
     """Grid point ``p`` minus the first point, per policy and headline metric."""
-    rows = [f"<tr><td>{html.escape(e['policy'])}</td><td>{html.escape(e['metric'])}</td>"
+    rows = [f"<tr><td>{html.escape(e['policy'])}</td>{_metric_td(e['metric'])}"
             f"{_difference_cells(e)}</tr>" for e in summary["points"][p].get("vs_first", [])]
     if not rows:
         return ""
@@ -191,7 +202,7 @@ def _gap_table(spec, summary: dict, p: int) -> str:
         return ""
     kinds = sorted({k for g in gaps.values() for k in g})
     denominators = _gap_denominators(summary, p)
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in kinds)
+    head = "".join(_metric_th(k) for k in kinds)
     rows, warned = [], []
     for pol in spec.policies:
         g = gaps.get(pol, {})
@@ -214,8 +225,8 @@ def _gap_table(spec, summary: dict, p: int) -> str:
             cells.append(f"<td>{txt}</td>")
         rows.append(f"<tr><td>{html.escape(pol)}</td>{''.join(cells)}</tr>")
     warning = "".join(
-        f'<p class="warning">&#9888; {html.escape(k)} not shown: the mean gap between '
-        f"static and the bound, {denominators[k][0]:,.1f} kWh, is below "
+        f'<p class="warning">&#9888; {html.escape(metric_title(k))} not shown: the mean gap '
+        f"between static and the bound, {denominators[k][0]:,.1f} kWh, is below "
         f"{denominators[k][1]:,.1f} kWh (5% of static's): the share of it is noise.</p>"
         for k in warned)
     return (f"<h3>Gap closed to the offline bounds [%]</h3>{warning}<div class='wide'><table>"
@@ -235,7 +246,7 @@ def _frontier_part(spec, summary: dict) -> list[str]:
     fig = viz.frontier_figure(
         front["entries"], spec.policies, x_title=metric_title(x_key),
         y_title=metric_title(y_key), grid=grid,
-        title=f"{x_key} against {y_key}: means with 95% intervals over "
+        title=f"{metric_title(x_key)} against {metric_title(y_key)}: means with 95% intervals over "
               f"{seeds_over(counts, len(spec.seeds))} (outlined: on the frontier)")
     names = {(e["policy"], e["point"]): entry_name(e, grid) for e in front["entries"]}
     rows = []
@@ -252,8 +263,8 @@ def _frontier_part(spec, summary: dict) -> list[str]:
         "on the frontier. Means over the seeds: where intervals overlap, the paired "
         "differences below say whether the order holds seed by seed.</p>",
         viz.figure_block(fig, "fig-frontier"),
-        f'<div class="wide"><table><tr><th>policy</th><th>{html.escape(x_key)}</th>'
-        f"<th>{html.escape(y_key)}</th><th>on the frontier</th><th>beaten on both by</th>"
+        f'<div class="wide"><table><tr><th>policy</th>{_metric_th(x_key)}'
+        f"{_metric_th(y_key)}<th>on the frontier</th><th>beaten on both by</th>"
         f"</tr>{''.join(rows)}</table></div>"]
 
 
