@@ -97,6 +97,9 @@ def test_every_action_is_taken_with_the_token(stopped_db):
             assert r.status_code == 202, r.text
             assert r.json()["action"]["applied_step"] is None
             assert r.json()["action"]["note"] == f"maintenance of {path}"
+            # no controller runs it: the request waits for the run's resume, and says so
+            assert r.json()["applies"].startswith("when the run is resumed (its controller "
+                                                  "is not running: status stopped)")
     got = [(a["kind"], a["target"]) for a in rows(stopped_db, "SELECT * FROM operator_actions")]
     assert got == [("drain", "madrid-es"), ("undrain", "madrid-es"), ("pin", "job-a"),
                    ("unpin", "job-a"), ("pause", None), ("resume", None)]
@@ -178,6 +181,7 @@ def test_a_drained_site_of_a_live_run_loses_its_jobs(tmp_path):
         assert rows(db, "SELECT * FROM operator_actions") == before == []
         r = c.post("/api/v1/sites/tokyo-jp/drain", headers=AUTH)
         assert r.status_code == 202, r.text
+        assert r.json()["applies"] == "at the start of the controller's next step"
         wait_for(lambda: [s for s in c.get("/api/v1/sites").json() if s["drained"]], 60,
                  "the drain to be applied", poll_s=0.05)
         code = proc.wait(timeout=300)

@@ -28,6 +28,11 @@ PHASES = (
     "suspending", "suspended", "stopping", "stopped", "finishing", "done", "failed",
 )
 
+AT_SITE = frozenset({"starting", "running", "saving", "suspending", "stopping", "finishing",
+                     "restoring"})
+"""Phases in which a job's trainer may run at its row's site (started, training,
+checkpointing or restoring there): not waiting, in flight, suspended, stopped or over."""
+
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"queued"}),
     "queued": frozenset({"starting"}),

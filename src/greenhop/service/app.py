@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from greenhop.fleet.operator import OPERATOR_KINDS
+from greenhop.runtime.store import owner_alive, run_status
 from greenhop.runtime.store_errors import StoreError
 from greenhop.service.data import RunReader, json_bytes
 from greenhop.service.feed import EventFeed
@@ -417,6 +418,15 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                                     "'note' is read)")
             return doc
 
+        def _applies(status: str) -> str:
+            """When a request accepted on a run recorded ``status`` takes effect: a run
+            whose controller is not running (stopped, failed, or killed) keeps it queued."""
+            if status == "live" and owner_alive(reader.path):
+                return "at the start of the controller's next step"
+            shown = run_status(status, False)
+            return (f"when the run is resumed (its controller is not running: status "
+                    f"{shown}); `greenhop run` with this --db resumes it")
+
         def _request(kind: str, target: str | None, note: str | None) -> dict:
             status = reader.status()
             if status is None:
@@ -436,8 +446,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                 row = st.request_operator(kind, target, note)
             finally:
                 st.close()
-            return {"accepted": True, "action": row, "applies": "at the start of the "
-                    "controller's next step"}
+            return {"accepted": True, "action": row, "applies": _applies(status)}
 
         def _action(kind: str, with_target: bool):
             async def endpoint(request: Request, name: str | None = None):
@@ -469,8 +478,7 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                 raise HTTPException(422, str(exc)) from None
             finally:
                 st.close()
-            return {"accepted": True, "event": row, "applies": "at the start of the "
-                    "controller's next step"}
+            return {"accepted": True, "event": row, "applies": _applies(status)}
 
         async def post_grid_event(request: Request):
             """File a demand-response event (OpenADR-shaped JSON: ``site``, ``sites`` or

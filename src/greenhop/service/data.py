@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from greenhop.core.errors import ConfigError
+from greenhop.runtime.states import AT_SITE
 from greenhop.runtime.store import event_body, owner_alive, run_status
 from greenhop.runtime.store_errors import DamagedDatabase, StoreError
 
@@ -314,7 +315,7 @@ class RunReader:
                 "drained": r["name"] in op["drained"],
                 "forecast_window_s": fc.get(r["name"]),
                 "jobs": [j["name"] for j in jobs if j["site"] == r["idx"]
-                         and j["phase"] not in ("done", "pending", "queued")]})
+                         and j["phase"] in AT_SITE]})
         return out
 
     def _latest_forecast(self, con) -> dict:

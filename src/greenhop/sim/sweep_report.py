@@ -120,8 +120,9 @@ def _metric_figure(spec, df: pd.DataFrame, summary: dict, metric: str, index: in
             x_title = f"grid point ({', '.join(k for k, _ in spec.grid)})"
     fig = viz.interval_figure(
         spec.policies, x_labels=x_labels, x_title=x_title, means=means, seeds=seeds,
-        title=f"{metric_title(metric)}: mean and 95% interval over {seeds_over(counts, len(spec.seeds))} "
-              "(faint markers: one seed each)", y_title=metric_title(metric))
+        title=f"{metric_title(metric)}: mean and 95% interval over "
+              f"{seeds_over(counts, len(spec.seeds))} (faint markers: one seed each)",
+        y_title=metric_title(metric))
     return viz.figure_block(fig, f"fig-metric-{index}")
 
 
