@@ -81,6 +81,24 @@ def test_an_event_filed_with_the_run_is_counted_as_the_scenarios_would_be(tmp_pa
     assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
 
 
+def test_a_zone_event_filed_with_the_run_is_enforced_as_the_scenarios_would_be(tmp_path):
+    """An event filed for a zone of the scenario (accepted: checked against its zones)
+    was dropped by the controller at take-up ("unknown zone 'z' (zones: none defined);
+    ignored"): its demand response knew no zones unless the scenario had events of its
+    own."""
+    path = tmp_path / "zones-events.toml"
+    zone_event = EVENT.replace('site = "tokyo-jp"', 'zone = "z"')
+    path.write_text(LIVE.read_text() + ZONES + zone_event)
+    want = _sim(path)
+    assert want["dr_events"] == 3 and want["flex_kwh"] > 0  # one per site of the zone; binds
+    plain = tmp_path / "zones.toml"
+    plain.write_text(LIVE.read_text() + ZONES)
+    _, got = _live(plain, tmp_path / "run.db", filed={
+        "id": "peak", "zone": "z", "from": "+2h", "to": "+5h", "announce": "+1h",
+        "limit": "26.5kW"})
+    assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
+
+
 SUSPENDING = """
 [[grid.events]]
 id = "cut"

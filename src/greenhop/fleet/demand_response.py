@@ -481,12 +481,19 @@ def events_of(inputs) -> tuple[tuple[GridEvent, ...], dict[str, tuple[str, ...]]
     return tuple(getattr(sc, "grid_events", ()) or ()), scenario_zones(sc)
 
 
+def for_inputs(inputs, events=()) -> DemandResponse:
+    """The demand response of a fleet's ``inputs``, with ``events``: the zones and the
+    feasibility share ``alpha`` of their scenario. The simulator's and a live run's (whose
+    events come as they are filed); a zone event resolves against the same zones in both."""
+    _, zones = events_of(inputs)
+    sc = getattr(inputs, "scenario", None)
+    return DemandResponse(inputs, events, zones, alpha=float(getattr(sc, "alpha", C.ALPHA)))
+
+
 def attach(core) -> DemandResponse | None:
     """Give ``core`` the demand response of its inputs' events (``None`` when there are
     none); the core calls it at the start of every step."""
-    events, zones = events_of(core.inputs)
+    events, _ = events_of(core.inputs)
     if not any(e.has_target for e in events):
         return None  # none, or prices only (those act through the grid signals)
-    sc = getattr(core.inputs, "scenario", None)
-    alpha = float(getattr(sc, "alpha", C.ALPHA))
-    return DemandResponse(core.inputs, events, zones, alpha=alpha)
+    return for_inputs(core.inputs, events)

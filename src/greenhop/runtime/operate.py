@@ -31,7 +31,7 @@ import numpy as np
 
 from greenhop.core.errors import ConfigError, RuntimeFailure
 from greenhop.core.grid_events import GridEvent
-from greenhop.fleet.demand_response import DemandResponse
+from greenhop.fleet import demand_response
 from greenhop.fleet.operator import OPERATOR_KINDS, apply_operator, drain_moves
 from greenhop.model import constants as C
 from greenhop.policies.window_estimate import HistoricalWindowEstimator, window_estimate_s
@@ -90,9 +90,8 @@ def apply_grid_events(ctl, t: int) -> list[tuple[str, str, str, str]]:
     pending = st.grid_events(pending=True)
     if dr is None and not taken and not pending:
         return []
-    if dr is None:
-        alpha = float(getattr(ctl.policy, "alpha", C.ALPHA))
-        dr = core.demand_response = DemandResponse(ctl.inp, alpha=alpha)
+    if dr is None:  # as the simulator builds it: the scenario's zones and alpha
+        dr = core.demand_response = demand_response.for_inputs(ctl.inp)
     for row in taken:  # a restarted controller: the events it had taken up
         with contextlib.suppress(ConfigError):
             dr.add(GridEvent(**row["body"]))
