@@ -163,3 +163,4 @@ price = "nl-day-ahead"
     body = json.loads(out)["body"]
     assert body["price_per_mwh"] == 500 and body.get("limit_w") is None
     assert [r["id"] for r in stored(db)] == [json.loads(out)["id"]]
+

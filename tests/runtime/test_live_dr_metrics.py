@@ -97,6 +97,10 @@ def test_a_zone_event_filed_with_the_run_is_enforced_as_the_scenarios_would_be(t
         "id": "peak", "zone": "z", "from": "+2h", "to": "+5h", "announce": "+1h",
         "limit": "26.5kW"})
     assert {k: got[k] for k in DR_KEYS} == {k: want[k] for k in DR_KEYS}
+    from greenhop.service.data import RunReader
+
+    (seen,) = RunReader(tmp_path / "run.db").grid_events()  # `greenhop grid list`
+    assert (seen["id"], seen["state"], seen["error"]) == ("peak", "taken up", None)
 
 
 SUSPENDING = """

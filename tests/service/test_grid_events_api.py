@@ -270,3 +270,44 @@ def test_an_event_for_a_run_whose_scenario_was_edited_is_409_and_stores_nothing(
         r = c.post("/api/v1/grid/events", headers=AUTH, json=body)
     assert r.status_code == 409 and message in r.json()["detail"], r.text
     assert len(stored(db)) == 1
+
+
+def test_grid_list_and_the_api_show_each_filed_event_pending_taken_up_or_ignored(
+        capsys, tmp_path, monkeypatch):
+    """The events filed with a run and what became of each, as the controller records it
+    (its `grid-event` log entry, with `error` for one it could not take up): there was no
+    way to see that an event had been ignored but the controller's own output."""
+    from clikit import run
+
+    db = live_run_db(tmp_path / "run.db", step=2)
+    for eid in ("soon", "later", "broken"):
+        code, _, err = run(capsys, "grid", "event", "--site", "tokyo-jp", "--from", "+1h",
+                           "--to", "+3h", "--limit", "30kW", "--id", eid, "--db", str(db))
+        assert code == 0, err
+    st = Store.open(db)
+    with st.tx():  # what the controller writes when it takes them up at step 3
+        for eid, body in (("soon", {"id": "soon"}),
+                          ("broken", {"id": "broken", "error": "event 'broken': unknown "
+                                      "zone 'DE' (zones: none defined); ignored"})):
+            st.con.execute("UPDATE grid_events SET applied_step = 3 WHERE id = ?", (eid,))
+            st.event(3, "grid-event", body)
+    st.close()
+    code, out, err = run(capsys, "grid", "list", "--db", str(db), "--json")
+    assert code == 0, err
+    got = {e["id"]: (e["state"], e["taken_up_step"], e["error"]) for e in json.loads(out)}
+    assert got == {"soon": ("taken up", 3, None), "later": ("pending", None, None),
+                   "broken": ("ignored", 3, "event 'broken': unknown zone 'DE' (zones: "
+                              "none defined); ignored")}
+    monkeypatch.setenv("COLUMNS", "250")  # a row per event
+    code, out, _ = run(capsys, "grid", "list", "--db", str(db))
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert code == 0 and set(rows) == {"soon", "later", "broken"}
+    assert "taken up (step 3)" in rows["soon"] and "30.0 kW" in rows["soon"]
+    assert "│ pending" in rows["later"]
+    assert "ignored: event 'broken': unknown zone 'DE' (zones: none defined) " in rows["broken"]
+    code, out, _ = run(capsys, "status", "--db", str(db))
+    assert "grid events: 1 pending, 1 taken up, 1 ignored" in out
+    with serving(db) as url:  # the same list from the service, without a token
+        r = httpx.get(f"{url}/api/v1/grid/events", timeout=30)
+    assert r.status_code == 200 and r.json() == json.loads(
+        run(capsys, "grid", "list", "--db", str(db), "--json")[1])

@@ -29,7 +29,7 @@ from greenhop.core.errors import ConfigError  # noqa: E402
 from greenhop.service.outputs import NO_RUN, scan_outputs  # noqa: E402
 
 RUN_PATHS = ("/run", "/sites", "/jobs", "/migrations", "/events", "/events/stream",
-             "/timeline", "/placements", "/feasibility", "/figures/timeline",
+             "/timeline", "/placements", "/feasibility", "/grid/events", "/figures/timeline",
              "/figures/placement", "/figures/feasibility")
 
 

@@ -1,4 +1,5 @@
-"""``greenhop grid event``: send a demand-response event to a live run.
+"""``greenhop grid event``: send a demand-response event to a live run; ``greenhop grid
+list``: the events filed with a run and what became of each.
 
 The event is checked against the run's scenario and stored in the run's database; the
 controller takes it up at the start of its next step and holds the site's grid import
@@ -89,6 +90,59 @@ def event_command(
     finally:
         store.close()
     typer.echo(json.dumps(row))
+
+
+@grid_app.command("list")
+def list_command(
+    db: Path = typer.Option(Path("greenhop-run") / "run.db", "--db",
+                            help="The run database of the live (or finished) run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the API's "
+                                 "GET /api/v1/grid/events)."),
+) -> None:
+    """List the demand-response events filed with a run, in the order filed: target, times
+    (UTC), limit or share shed, and each one's state: pending (taken up at the controller's
+    next step), taken up (at step N), or ignored, with the reason."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    from greenhop.service.data import RunReader
+
+    rows = RunReader(paths.regular_file(db, "--db")).grid_events()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    con = Console(highlight=False)
+    if not rows:
+        con.print(f"no grid events filed with the run of {db}")
+        return
+
+    def utc(x) -> str:
+        if x is None:
+            return "–"
+        if isinstance(x, int | float):
+            return f"{datetime.fromtimestamp(x, UTC):%Y-%m-%d %H:%M}Z"
+        return str(x)
+
+    t = Table(Column("id", overflow="fold"), Column("target", overflow="fold"), "from", "to",
+              "announced", "limit / shed", "filed (wall clock)", Column("state", overflow="fold"),
+              title=f"grid events of {db}")
+    for r in rows:
+        ev = r["event"]
+        target = (f"zone {ev['zone']}" if ev.get("zone") else ev.get("site")
+                  or ", ".join(ev.get("sites") or []))
+        cap = (f"{ev['limit_w'] / 1e3:,.1f} kW" if ev.get("limit_w") is not None
+               else f"{ev['reduce'] * 100:g}%" if ev.get("reduce") is not None
+               else "price only")
+        start = ev.get("start_unix_s")
+        end = None if start is None else start + float(ev.get("duration_s") or 0)
+        state = r["state"] + (f" (step {r['taken_up_step']})" if r["state"] == "taken up"
+                              else f": {r['error'].removesuffix('; ignored')}" if r["error"]
+                              else "")
+        t.add_row(r["id"], target, utc(start), utc(end), utc(ev.get("announced_unix_s")), cap,
+                  utc(r["filed_unix_s"]), state)
+    con.print(t)
 
 
 #: the option that gave each field of the event

@@ -149,6 +149,23 @@ def status_command(
     for name, error in long_errors:
         con.print(f"job {name} error: {error}", markup=False)
     con.print(f"migrations in progress: {len(snap['migrations_in_progress'])}")
+    states = [e["state"] for e in _grid_events(db)]
+    if states:
+        counts = ", ".join(f"{states.count(k)} {k}" for k in ("pending", "taken up", "ignored")
+                           if k in states)
+        con.print(f"grid events: {counts} (`greenhop grid list --db {db}`)", markup=False)
+
+
+def _grid_events(db: Path) -> list[dict]:
+    """The run's filed grid events (``greenhop grid list``), none where they cannot be
+    read: the status above stands without them."""
+    from greenhop.runtime.store_errors import StoreError
+    from greenhop.service.data import RunReader
+
+    try:
+        return RunReader(db).grid_events()
+    except (ConfigError, StoreError, OSError):
+        return []
 
 
 def _kw(w) -> str:

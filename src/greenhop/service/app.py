@@ -321,6 +321,11 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
     async def get_placements():
         return await _view(reader.placements)
 
+    @api.get("/grid/events", summary="Demand-response events filed: pending, taken up or "
+             "ignored (and why)")
+    async def get_grid_events():
+        return await _view(reader.grid_events)
+
     @api.get("/feasibility", summary="Candidate moves now with the feasibility model")
     async def get_feasibility():
         return await _view(reader.feasibility)

@@ -394,6 +394,32 @@ class RunReader:
                 for m in led["fleet"]["migrations"] if m.get("end_s") is not None]
 
     @reads_bodies
+    def grid_events(self) -> list[dict]:
+        """The demand-response events filed with the run (``greenhop grid event``, the
+        API), in the order filed: ``id``, ``event`` (the stored fields), ``filed_unix_s``,
+        ``taken_up_step`` (None: pending, taken up at the controller's next step), ``state``
+        (``pending``, ``taken up`` or ``ignored``) and ``error`` (why it was ignored)."""
+        with self.connect() as con:
+            try:
+                rows = con.execute("SELECT * FROM grid_events ORDER BY unix_s, id").fetchall()
+            except sqlite3.OperationalError:  # a database from before grid events
+                return []
+            fates = {}
+            for seq, body in con.execute("SELECT seq, body FROM events WHERE kind = "
+                                         "'grid-event' ORDER BY seq"):
+                b = event_body(self.path, seq, "grid-event", body)
+                fates[b["id"]] = b.get("error")
+        out = []
+        for r in rows:
+            error = fates.get(r["id"])
+            state = ("pending" if r["applied_step"] is None
+                     else "ignored" if error else "taken up")
+            out.append({"id": r["id"], "event": _json(r["body"]),
+                        "filed_unix_s": r["unix_s"], "taken_up_step": r["applied_step"],
+                        "state": state, "error": error})
+        return out
+
+    @reads_bodies
     def events(self, after: int = 0, limit: int = 500) -> list[dict]:
         """Events with id > ``after``, at most ``limit``, in id order."""
         with self.connect() as con:
