@@ -164,3 +164,25 @@ price = "nl-day-ahead"
     assert body["price_per_mwh"] == 500 and body.get("limit_w") is None
     assert [r["id"] for r in stored(db)] == [json.loads(out)["id"]]
 
+
+
+def test_now_is_the_first_step_whose_start_can_still_take_the_event_up(capsys, tmp_path):
+    """The controller takes events up at the start of a step. Once it has done so for the
+    step the run is at (and decided it), an event `--from now` filed later in that step
+    acts from the next one: it was dated at the step's start, and the step, booked before
+    the event was taken up, counted as a miss."""
+    db = live_run_db(tmp_path / "run.db", step=4)
+    start = 1685577600.0
+    times = []
+    for decided in (3, 4):  # step 4 not yet begun; step 4 taken up and decided
+        st = Store.open(db)
+        with st.tx():
+            st.con.execute("UPDATE run SET decided_step = ? WHERE id = 1", (decided,))
+        st.close()
+        code, out, err = run(capsys, "grid", "event", "--site", "tokyo-jp", "--from", "now",
+                             "--to", "+1h", "--limit", "30kW", "--id", f"d{decided}",
+                             "--db", str(db))
+        assert code == 0, err
+        body = json.loads(out)["body"]
+        times.append((body["start_unix_s"], body["announced_unix_s"]))
+    assert times == [(start + 4 * 900, start + 4 * 900), (start + 5 * 900, start + 5 * 900)]

@@ -53,7 +53,10 @@ def scenario_file(row, needs: str) -> Path:
 
 
 def run_clock(store: Store) -> tuple[object, float, int]:
-    """(the run's scenario, its start [s since the epoch], the run's current step)."""
+    """(the run's scenario, its start [s since the epoch], the run's present step): the
+    first step whose start can still take up an event filed now. That is the step the run
+    is at until the controller has taken up that step's events (and decided it), then the
+    next: an event from ``now`` filed later in the step counted the step as a miss."""
     row = store.run_row()
     if row is None:
         raise ConfigError(f"{store.path}: no run in this database yet; start it with "
@@ -65,7 +68,10 @@ def run_clock(store: Store) -> tuple[object, float, int]:
         sc = load_scenario(path)
     except UserError as exc:  # the run's own file, not the request, is at fault
         raise ScenarioGone(f"the run's scenario no longer reads: {exc}") from None
-    return sc, float(sc.start.timestamp()), int(row["step"])
+    step = int(row["step"])
+    if row["decided_step"] is not None and int(row["decided_step"]) >= step:
+        step += 1  # this step's events were taken up: the event acts from the next one
+    return sc, float(sc.start.timestamp()), step
 
 
 def _at_its_start(where: str, fields: dict, now_unix_s: float):
