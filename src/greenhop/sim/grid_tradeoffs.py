@@ -25,7 +25,7 @@ from greenhop.sim import stats
 
 KEY = "grid.objective"
 METRICS = (("job_co2_kg", "kg CO2"), ("job_co2_avg_kg", "kg CO2 (avg)"),
-           ("job_energy_cost", "cost"), ("job_nr_kwh", "kWh"), ("migrations", "moves"),
+           ("job_energy_cost", "cost, the [grid] currency"), ("job_nr_kwh", "kWh"), ("migrations", "moves"),
            ("jct_mean_h", "JCT h"))
 
 
@@ -100,10 +100,19 @@ def other_grid_columns(cells: pd.DataFrame) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print("usage: python -m greenhop.sim.grid_tradeoffs SWEEP_DIR [POLICY ...]",
-              file=sys.stderr)
-        return 2
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m greenhop.sim.grid_tradeoffs",
+        description="Each grid objective of a finished sweep (--set grid.objective=energy,"
+                    "carbon,cost) against energy, paired by seed, as markdown tables "
+                    "(docs/grid.md).")
+    parser.add_argument("sweep_dir", metavar="SWEEP_DIR", help="the sweep's --out folder "
+                        "(its cells.csv is read)")
+    parser.add_argument("policies", metavar="POLICY", nargs="*", default=[],
+                        help="the policies to show (default: every policy of the sweep)")
+    args = parser.parse_args(argv)  # --help: exit 0; a usage error: exit 2
+    argv = [args.sweep_dir, *args.policies]
     path = Path(argv[0]) / "cells.csv"
     if not path.is_file():
         print(f"error: {path} does not exist; give a finished sweep's folder",
