@@ -66,7 +66,7 @@ def _run_db_with_a_damaged_middle_page(tmp_path):
     st = _stopped_run(path)
     with st.tx():
         for i in range(3000):
-            st.event(0, "log", {"message": f"line {i} " + "x" * 40})
+            st.event(0, "recover", {"message": f"line {i} " + "x" * 40})
     st.close()
     con = sqlite3.connect(path)
     page = con.execute("PRAGMA page_size").fetchone()[0]

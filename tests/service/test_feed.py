@@ -110,3 +110,29 @@ def test_a_booked_step_of_unknown_renewable_power_stores_null_not_nan():
     (t, kind, body), = stored
     assert (t, kind) == (1, "booked") and body["renewable_w"] == [None, None, None]
     json.dumps(body, allow_nan=False)  # strict JSON
+
+
+def test_the_dashboard_listens_for_every_kind_of_event_a_run_logs():
+    """The page refreshes on each event of the stream, but an EventSource hears only the
+    `event:` names it listens for: its list lacked the grid events, suspends, resumes and
+    the checkpoint and agent events, which then waited for the next poll."""
+    import re
+    from pathlib import Path
+
+    from greenhop.runtime.store import EVENT_KINDS
+    from greenhop.service import app
+
+    js = (Path(app.__file__).parent / "static" / "dashboard.js").read_text()
+    listed = re.search(r"var KINDS = \[(.*?)\];", js, re.S).group(1)
+    assert re.findall(r'"([a-z-]+)"', listed) == list(EVENT_KINDS)
+
+
+def test_a_kind_of_event_outside_the_list_is_refused(tmp_path):
+    from greenhop.runtime.store import Store
+
+    st = Store.open(tmp_path / "run.db", create=True)
+    try:
+        with pytest.raises(ValueError, match="'migrated' is not in EVENT_KINDS"), st.tx():
+            st.event(0, "migrated", {})
+    finally:
+        st.close()

@@ -145,6 +145,20 @@ def test_unknown_names_and_a_missing_report_are_404_with_a_message(client):
     assert r.status_code == 404 and "no report.html" in r.json()["detail"]
 
 
+def test_a_missing_report_is_explained_by_what_the_folder_is(tmp_path):
+    """"written with --no-report?" was said of a live run's folder (a live run writes no
+    report) and of a folder deleted while served."""
+    from greenhop.service.outputs import Output
+
+    (tmp_path / "live").mkdir()
+    live = Output("live", "live", tmp_path / "live", tmp_path / "live" / "metrics.json")
+    assert live.report() is None and live.why_no_report() == "a live run writes none"
+    sim = Output("sim", "simulation", tmp_path / "sim", tmp_path / "sim" / "metrics.json")
+    assert sim.why_no_report() == f"its folder {tmp_path / 'sim'} is gone"
+    (tmp_path / "sim").mkdir()
+    assert "written with --no-report?" in sim.why_no_report()
+
+
 @pytest.mark.parametrize("path", [
     "/api/v1/outputs/..", "/api/v1/outputs/../report", "/api/v1/outputs/%2e%2e/report",
     "/api/v1/outputs/sim%2F..%2Fsecret.txt", "/api/v1/outputs/sim/..%2F..%2Fsecret.txt",

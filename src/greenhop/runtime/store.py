@@ -199,8 +199,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _not_a_run(path: Path, why) -> NotARunDatabase:
+    """The error for a file at ``path`` that SQLite or the schema check refused (``why``):
+    damaged, or another file (``greenhop run`` also takes a new path)."""
+    if "malformed" in str(why):  # SQLite's word for a damaged file
+        return NotARunDatabase(f"{path}: the run database is damaged ({why}); restore it "
+                               "from a copy, or give greenhop run another --db")
     return NotARunDatabase(f"{path}: not a greenhop run database ({why}); pass the --db of "
-                           "a run or a new path")
+                           "a run (greenhop run also takes a new path)")
 
 
 def check_schema(con: sqlite3.Connection, path: Path) -> None:
@@ -290,6 +295,17 @@ def _check_read_only(path: Path) -> None:
         check_schema(con, path)
     finally:
         con.close()
+
+
+EVENT_KINDS = (
+    "run-start", "run-resume", "run-done", "run-stopped", "run-failed", "recover",
+    "power", "decision", "booked", "place", "migrate", "suspend", "resume", "scale",
+    "phase", "done", "job-failed", "trainer-start", "trainer-failed", "transfer-failed",
+    "restore-failed", "checkpoint-corrupt", "checkpoint-fallback", "foreign-checkpoint",
+    "agent-restart", "operator-request", "operator", "grid-event-request", "grid-event",
+)
+"""Every kind of event a run's log holds (the event stream's ``event:`` names; the
+dashboard listens for each). :meth:`Store.event` refuses another."""
 
 
 def event_body(path: Path, seq, kind: str, text) -> dict[str, Any]:
@@ -443,7 +459,9 @@ class Store:
         return _tx(self.con)
 
     def event(self, step: int, kind: str, body: dict[str, Any], job: str | None = None) -> None:
-        """Append one event (call inside :meth:`tx`)."""
+        """Append one event (call inside :meth:`tx`) of a kind in :data:`EVENT_KINDS`."""
+        if kind not in EVENT_KINDS:  # a new kind goes into the list the stream's clients use
+            raise ValueError(f"event kind {kind!r} is not in EVENT_KINDS")
         self.con.execute(
             "INSERT INTO events (step, unix_s, kind, job, body) VALUES (?, ?, ?, ?, ?)",
             (int(step), time.time(), kind, job, json.dumps(body, sort_keys=True)))

@@ -60,6 +60,14 @@ class Output:
         ``report.html`` leads outside the folder (a link)."""
         return file_inside(self.path, REPORT_FILE)
 
+    def why_no_report(self) -> str:
+        """Why :meth:`report` is None, in a few words."""
+        if not self.path.is_dir():
+            return f"its folder {self.path} is gone"
+        if self.kind == "live":
+            return "a live run writes none"
+        return f"no {REPORT_FILE} in its folder (written with --no-report?)"
+
     def entry(self) -> dict[str, Any]:
         """The listing's row: name, kind, path, policies, scenario name, report."""
         try:
@@ -208,7 +216,7 @@ def outputs_page(outputs: list[Output]) -> str:
         e = o.entry()
         base = f"/api/v1/outputs/{quote(o.name, safe='')}"
         report = (f'<a href="{base}/report">report</a>' if e["report"] else
-                  "no report (written with --no-report?)")
+                  escape(f"no report ({o.why_no_report()})"))
         data = SIMULATION_FILE if o.kind in METRICS_KINDS else SWEEP_FILE
         rows.append(
             f'<tr data-output="{escape(o.name)}"><td>{escape(o.name)}</td><td>{escape(o.kind)}'
@@ -268,8 +276,7 @@ def outputs_router(outputs: list[Output]):  # -> fastapi.APIRouter
         out = _get(name)
         page = await run_in_threadpool(out.report)
         if page is None:
-            raise HTTPException(404, f"output {name!r} has no {REPORT_FILE} (written "
-                                "with --no-report?)")
+            raise HTTPException(404, f"output {name!r} has no report: {out.why_no_report()}")
         return FileResponse(page, media_type="text/html; charset=utf-8")
 
     return router

@@ -25,8 +25,8 @@ from greenhop.sim import stats
 
 KEY = "grid.objective"
 METRICS = (("job_co2_kg", "kg CO2"), ("job_co2_avg_kg", "kg CO2 (avg)"),
-           ("job_energy_cost", "cost, the [grid] currency"), ("job_nr_kwh", "kWh"), ("migrations", "moves"),
-           ("jct_mean_h", "JCT h"))
+           ("job_energy_cost", "cost, the [grid] currency"), ("job_nr_kwh", "kWh"),
+           ("migrations", "moves"), ("jct_mean_h", "JCT h"))
 
 
 def check_columns(cells: pd.DataFrame) -> None:

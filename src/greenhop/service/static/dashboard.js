@@ -6,12 +6,19 @@
 
   var API = "/api/v1";
   var PLOT_CONFIG = {responsive: true, displaylogo: false};
-  var KINDS = ["power", "booked", "step", "place", "migrate", "phase", "done", "decision",
-               "operator", "operator-request", "run-start", "run-resume", "run-done",
-               "run-stopped", "run-failed", "recover", "job-failed", "trainer-start"];
+  // every kind of event a run logs (greenhop.runtime.store.EVENT_KINDS; a test keeps
+  // them the same): the stream names each, and a listener hears only the names it gave
+  var KINDS = [
+    "run-start", "run-resume", "run-done", "run-stopped", "run-failed", "recover",
+    "power", "decision", "booked", "place", "migrate", "suspend", "resume", "scale",
+    "phase", "done", "job-failed", "trainer-start", "trainer-failed", "transfer-failed",
+    "restore-failed", "checkpoint-corrupt", "checkpoint-fallback", "foreign-checkpoint",
+    "agent-restart", "operator-request", "operator", "grid-event-request", "grid-event"];
   var POLL_MS = 3000;
   var FIGURE_MS = 2000;  // figures (the larger reads) at most this often; tables every event
   var lastFigures = 0;
+  var lastRead = 0;  // when every view last answered [ms since the epoch]
+  var unreachableSince = null;  // when reads began to fail; null while they answer
   var figureTimer = null;
   var lastEventId = 0;
   var busy = false;
@@ -215,14 +222,34 @@
       figureTimer = window.setTimeout(function () { figureTimer = null; refresh(); }, wait);
     }
     var work = Promise.all(reads);
-    return work.catch(function (err) {
-      setLive("refresh failed: " + err.message, "warn");
+    return work.then(function () {
+      lastRead = Date.now();
+      if (unreachableSince !== null) {  // back: say how the page follows the run again
+        unreachableSince = null;
+        $("run-status").classList.remove("stale");
+        setLive(stream && stream.readyState === 1 ? "live (server-sent events)"
+          : "reconnecting… (polling meanwhile)", stream && stream.readyState === 1 ? "ok"
+          : "warn");
+      }
+    }, function (err) {
+      // every read failed or one did: the tables keep the last answers, so say how old
+      // they are (the run's status shown is then not the run's status now)
+      if (unreachableSince === null) { unreachableSince = Date.now(); }
+      $("run-status").classList.add("stale");
+      var what = /HTTP \d/.test(err.message) ? "reads failing" : "server unreachable";
+      setLive(what + " since " + clock(unreachableSince) + " (" + err.message +
+              "); showing the run as read at " + (lastRead ? clock(lastRead) : "–") +
+              "; retrying every " + POLL_MS / 1000 + " s", "bad");
     }).then(function () {
       busy = false;
       document.body.setAttribute("data-refreshed", String(Date.now()));
       if (again) { again = false; return refresh(); }
       return null;
     });
+  }
+
+  function clock(ms) {
+    return new Date(ms).toTimeString().slice(0, 8);
   }
 
   function setLive(text, cls) {
@@ -238,7 +265,10 @@
     stream.onopen = function () { setLive("live (server-sent events)", "ok"); };
     stream.onmessage = kick;
     KINDS.forEach(function (k) { stream.addEventListener(k, kick); });
-    stream.onerror = function () { setLive("reconnecting… (polling meanwhile)", "warn"); };
+    stream.onerror = function () {
+      // the poll's verdict stands while the server does not answer it either
+      if (unreachableSince === null) { setLive("reconnecting… (polling meanwhile)", "warn"); }
+    };
   }
 
   // ------------------------------------------------------------------ operator actions
@@ -260,11 +290,14 @@
     say(what + ": sending…", "");
     return fetch(API + path, {method: "POST", headers: headers, body: "{}"}).then(function (r) {
       return r.text().then(function (body) {
-        var detail = body;
-        try { detail = JSON.parse(body).detail || body; } catch (e) { /* plain text */ }
+        var detail = body, applies = "at the start of the controller's next step";
+        try {
+          var doc = JSON.parse(body);
+          detail = doc.detail || body;
+          applies = doc.applies || applies;  // the server knows whether a controller runs
+        } catch (e) { /* plain text */ }
         if (r.ok) {
-          say(what + ": accepted, applied at the start of the controller's next step",
-              "accepted");
+          say(what + ": accepted, applied " + applies, "accepted");
           refresh();
         } else if (r.status === 401) {
           say(what + ": refused (401): " + (token ? "wrong token" : "no token given") +
