@@ -28,7 +28,15 @@ import sys
 import numpy as np
 import torch
 
-from greenhop.workload import EXIT_FINISHED, MigrationExit, ResumableSampler, TrainingSession
+from greenhop.core.errors import CheckpointError, ConfigError
+from greenhop.workload import (
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_USAGE,
+    MigrationExit,
+    ResumableSampler,
+    TrainingSession,
+)
 
 TEXT = (
     "Surplus sunshine in the afternoon, surplus wind at night: the job follows the green "
@@ -77,8 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     sampler = ResumableSampler(n_windows, a.batch, seed=a.seed)
     offsets = torch.arange(a.context)
 
+    # model_config: a checkpoint of another model or shape is refused, not loaded into this
+    # one; total_steps: so is one past this run's end (a shorter --steps would train
+    # nothing and mark the old state finished; its cosine schedule is of --steps)
     session = TrainingSession(a.ckpt, model=model, optimizer=optimizer, scheduler=scheduler,
-                              loader=sampler, every_steps=a.every, keep=2)
+                              loader=sampler, every_steps=a.every, keep=2,
+                              model_config={"model": "tiny-lm", "width": 64,
+                                            "context": a.context, "steps": a.steps},
+                              total_steps=a.steps)
     with session:
         try:
             for step in range(session.resume(), a.steps):
@@ -92,9 +106,17 @@ def main(argv: list[str] | None = None) -> int:
                 optimizer.step()
                 scheduler.step()
                 session.step_done(step + 1)        # checkpoints; exits 75 when asked to move
+                if (step + 1) % a.every == 0 or step + 1 == a.steps:
+                    print(f"step {step + 1}/{a.steps} loss {loss.item():.4f}", flush=True)
             session.finish(a.steps)                # final state = newest checkpoint
         except MigrationExit as exc:
             return int(exc.code)
+        except ConfigError as exc:  # a checkpoint of another run or model: one line
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except CheckpointError as exc:  # e.g. the step asked for is not intact
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_FINISHED
 
 

@@ -155,3 +155,28 @@ def test_a_command_that_cannot_be_started_fails_the_job_and_records_the_run(tmp_
     assert st["run"]["status"] == "failed"
     assert (work / "metrics.json").is_file()
     assert (work / "events.jsonl").read_text().splitlines()[-1].find("run-failed") > 0
+
+
+def test_the_example_refuses_a_finished_directory_for_another_length_in_one_line(tmp_path):
+    """Run with a shorter --steps on a finished directory, the example wrote a "finished"
+    checkpoint of the longer run's weights under the shorter run's step; with a longer
+    one it trained on with a learning-rate schedule of the old length (and pruned the
+    finished checkpoint). It now names its model and length and refuses both, exit 2."""
+    ckpt = tmp_path / "ckpt"
+
+    def example(steps: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(EXAMPLE), "--steps", str(steps),
+                               "--every", "4", "--ckpt", str(ckpt)], capture_output=True,
+                              text=True, timeout=120)
+
+    done = example(8)
+    assert done.returncode == 0, done.stderr
+    assert "step 8/8 loss" in done.stdout  # progress, not silence
+    before = sorted(p.name for p in ckpt.iterdir())
+    for steps, says in ((4, "past this run's 4 steps"), (12, "cannot resume as tiny-lm")):
+        r = example(steps)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith("error: ") and says in r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in ckpt.iterdir()) == before
+    assert latest_complete(ckpt).name == "step-000000008"
