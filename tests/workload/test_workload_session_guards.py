@@ -209,3 +209,37 @@ def test_a_request_after_the_final_checkpoint_exits_0(tmp_path) -> None:
     """)
     assert done.returncode == wl.EXIT_FINISHED, done.stderr
     assert wl.load_checkpoint(wl.latest_complete(tmp_path)).finished
+
+
+@pytest.mark.parametrize(("call", "says"), [
+    (lambda s: s.step_done(-2), "step_done(-2): the number of steps done must be in 0 .."),
+    (lambda s: s.save(10**12), "save(1000000000000): the number of steps done must be in"),
+    (lambda s: s.step_done("4"), "step_done('4'): the number of steps done must be an int; "
+                                 "got '4' (str)"),
+    (lambda s: s.step_done(2.0), "must be an int; got 2.0 (float)"),
+    (lambda s: (s.step_done(4), s.finish(2)), "finish(2) after step 4: the number of steps "
+                                              "done never goes back"),
+    (lambda s: (s.step_done(4), s.step_done(3)), "step_done(3) after step 4"),
+])
+def test_a_step_that_no_checkpoint_name_or_resume_can_hold_is_refused(tmp_path, call, says):
+    """A negative step made `step--00000002`, a huge one `step-1000000000000` (which resume
+    ignored, starting from scratch beside it), and `finish(2)` after step 4 a "finished"
+    step-2 holding step 4's state. Each is a ConfigError now, and nothing is written."""
+    model = torch.nn.Linear(2, 1)
+    with wl.TrainingSession(tmp_path, model=model) as s, pytest.raises(ConfigError) as exc:
+        call(s)
+    assert says in str(exc.value)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("step-")
+                and ck.parse_step_dir(p.name) != 4]
+
+
+def test_a_numpy_step_is_taken_and_a_negative_resume_step_is_refused(tmp_path):
+    import numpy as np
+
+    model = torch.nn.Linear(2, 1)
+    with wl.TrainingSession(tmp_path, model=model) as s:
+        s.save(np.int64(3))
+    assert [ck.parse_step_dir(p.name) for p in tmp_path.iterdir()
+            if p.name.startswith("step-")] == [3]
+    with pytest.raises(ConfigError, match="resume_step: the number of steps done must be in"):
+        wl.TrainingSession(tmp_path, model=model, resume_step=-1)

@@ -80,6 +80,8 @@ DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 so that their digests are computed in parallel while writing and reading."""
 
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
+MAX_STEP = 10**9 - 1
+"""The largest step a checkpoint's directory name holds (``step-`` and nine digits)."""
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(json|safetensors)$")
 _COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 

@@ -143,6 +143,21 @@ def _first_problem(exc: Exception, limit: int = 160) -> str:
     return first + (f"; and {len(lines) - 1} more" if len(lines) > 1 else "")
 
 
+def checked_step(step: Any, where: str) -> int:
+    """``step`` (a count of steps done) as an int in 0 .. :data:`~greenhop.workload.
+    checkpoint.MAX_STEP`, or a :class:`ConfigError` naming ``where`` (``step_done(step)``):
+    a negative or larger one made a directory no resume reads (``step--00000002``,
+    ``step-1000000000000``), and it started from scratch beside it."""
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise ConfigError(f"{where}: the number of steps done must be an int; got "
+                          f"{step!r} ({type(step).__name__})")
+    n = int(step.__index__())
+    if not 0 <= n <= ck.MAX_STEP:
+        raise ConfigError(f"{where}: the number of steps done must be in 0 .. {ck.MAX_STEP:,}; "
+                          f"got {n}")
+    return n
+
+
 def env_resume_step() -> int | None:
     """The step in :data:`ENV_RESUME_STEP`, or None when it is unset or empty."""
     raw = os.environ.get(ENV_RESUME_STEP, "").strip()
@@ -273,7 +288,8 @@ class TrainingSession:
         self.capture_rng = capture_rng
         self.shard_bytes = shard_bytes
         self.log = log or (lambda msg: print(f"greenhop: {msg}", file=sys.stderr, flush=True))
-        self.resume_step = resume_step if resume_step is not None else env_resume_step()
+        self.resume_step = (checked_step(resume_step, "resume_step") if resume_step is not None
+                            else env_resume_step())
         self.model_config = model_config
         self.total_steps = total_steps
         self.job = os.environ.get(ENV_JOB) or None
@@ -446,12 +462,22 @@ class TrainingSession:
                 f"{where} is a checkpoint of model {_shape(theirs, mine)}; it cannot "
                 f"resume as {_shape(mine, theirs)}; {_ELSEWHERE}")
 
+    def _forward(self, step: Any, method: str) -> int:
+        """``step`` checked (:func:`checked_step`) and not before the last one done or
+        resumed from: a checkpoint named by a step holds the state after that many."""
+        n = checked_step(step, f"{method}({step!r})")
+        if n < self.step:
+            raise ConfigError(f"{method}({n}) after step {self.step}: the number of steps "
+                              "done never goes back; pass the count of steps trained so far")
+        return n
+
     def save(self, step: int, *, finished: bool = False) -> Path:
         """Write a complete checkpoint now and apply retention; return its directory.
 
         A checkpoint of that step that :meth:`resume` skipped as corrupt is set aside first
         (:func:`~greenhop.workload.checkpoint.set_aside`: ``corrupt-step-N-<ns>``), never
         written over."""
+        step = self._forward(step, "save")
         state = {name: obj.state_dict() for name, obj in self.components.items()}
         if self.capture_rng:
             state["rng"] = rng_state()
@@ -475,9 +501,10 @@ class TrainingSession:
         """Call after each finished training step with the number of steps done.
 
         Checkpoints every ``every_steps``; on a migration request checkpoints
-        (unless it just did) and raises :class:`MigrationExit`.
+        (unless it just did) and raises :class:`MigrationExit`. ``step`` never goes back
+        (a :class:`ConfigError`).
         """
-        self.step = step
+        self.step = self._forward(step, "step_done")
         if self.progress:
             print(f"step {step}", flush=True)
         if self.every_steps and step % self.every_steps == 0:
@@ -497,8 +524,10 @@ class TrainingSession:
 
         A control file still present is moot once the run is finished: it is removed, so
         that it does not stop a later run that extends this one after its first step.
+        ``step`` is at least the last step done (a :class:`ConfigError`: a run marked
+        finished at step 2 held the state of step 4).
         """
-        self.step = step
+        self.step = step = self._forward(step, "finish")
         path = self.ckpt_dir / ck.step_dir_name(step)
         if self.last_saved != (step, True):
             path = self.save(step, finished=True)
