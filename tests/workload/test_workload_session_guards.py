@@ -243,3 +243,20 @@ def test_a_numpy_step_is_taken_and_a_negative_resume_step_is_refused(tmp_path):
             if p.name.startswith("step-")] == [3]
     with pytest.raises(ConfigError, match="resume_step: the number of steps done must be in"):
         wl.TrainingSession(tmp_path, model=model, resume_step=-1)
+
+
+def test_a_checkpoint_with_a_component_the_session_does_not_register_is_refused(tmp_path):
+    """A script that forgot to register its optimizer resumed with a fresh Adam state and
+    no word; the opposite (a checkpoint lacking a component) was already refused."""
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(model.parameters())
+    with wl.TrainingSession(tmp_path, model=model, optimizer=opt) as s:
+        s.save(1)
+    with wl.TrainingSession(tmp_path, model=model) as s, \
+            pytest.raises(ck.IncompatibleCheckpoint) as exc:
+        s.resume()
+    assert "holds components ['optimizer'] that this session does not register" in str(
+        exc.value)
+    with wl.TrainingSession(tmp_path, model=model, capture_rng=False,
+                            optimizer=torch.optim.Adam(model.parameters())) as s:
+        assert s.resume() == 1  # the RNG states it keeps are the session's own choice

@@ -439,13 +439,21 @@ class TrainingSession:
 
     def _check_fits(self, loaded: ck.LoadedCheckpoint) -> None:
         """Raise :class:`~greenhop.workload.checkpoint.IncompatibleCheckpoint` when
-        ``loaded`` lacks a component or recorded another ``model_config``."""
+        ``loaded`` lacks a component, holds one this session does not register (it would
+        be dropped: an optimizer left out resumes with fresh state, not exactly), or
+        recorded another ``model_config``."""
         where = f"{self.ckpt_dir}: {loaded.path.name}"
         missing = [n for n in self.components if n not in loaded.components]
         if missing:
             raise ck.IncompatibleCheckpoint(
                 f"{where} lacks components {missing}; it was written by another job; "
                 f"{_ELSEWHERE}")
+        unknown = [n for n in loaded.components if n not in self.components and n != "rng"]
+        if unknown:
+            raise ck.IncompatibleCheckpoint(
+                f"{where} holds components {unknown} that this session does not register; "
+                "pass them to TrainingSession (model=, optimizer=, scheduler=, loader= or "
+                f"extra=) to resume exactly, or {_ELSEWHERE}")
         job = loaded.meta.get(ck.META_JOB)
         if self.job is not None and job is not None and job != self.job:
             raise ck.IncompatibleCheckpoint(
