@@ -270,3 +270,32 @@ def test_a_certificate_that_does_not_load_names_both_files(tmp_path):
         pass
     msg = str(info.value)
     assert f"{junk} (--tls-cert)" in msg and f"{junk} (--tls-key)" in msg
+
+
+def test_a_newest_checkpoint_bad_at_the_source_though_its_manifest_matches_falls_back(
+        agents, tmp_path):
+    """A checkpoint whose files match its own manifest but do not verify (here a zip
+    archive, what torch.save writes, in place of a safetensors file, the manifest's hashes
+    written to fit): `latest` pulled it whole, failed "did not verify after transfer", and
+    never tried the older one, where a hash mismatch fell back."""
+    import zipfile
+
+    import blake3
+
+    a, _, creds = agents
+    newest = a.root / "job" / "step-000000050"
+    f = max(newest.glob("*.safetensors"), key=lambda p: p.stat().st_size)
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("data.pkl", b"\x80\x04N.")
+    man = json.loads((newest / "MANIFEST.json").read_text())
+    body = f.read_bytes()
+    man["files"][f.name] = {"size_bytes": len(body),
+                            "sha256": hashlib.sha256(body).hexdigest(),
+                            "blake3": blake3.blake3(body).hexdigest()}
+    (newest / "MANIFEST.json").write_text(json.dumps(man))
+    dest = tmp_path / "here" / "job"
+    res = pull_checkpoint(a.url, "job", dest, credentials=creds)
+    assert res.checkpoint == "step-000000025", res
+    assert any("did not verify after transfer" in e and "bad at the source" in e
+               for e in res.events), res.events
+    assert sorted(p.name for p in dest.iterdir()) == ["step-000000025"]  # no staging left

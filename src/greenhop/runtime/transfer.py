@@ -223,9 +223,10 @@ def _pull(pull: _Pull, checkpoint: str) -> TransferResult:
             return _pull_one(pull, name, skipped)
         except (CorruptAtSource, ForeignCheckpoint) as exc:
             skipped.append(f"{name}: {exc}")
+    recorded = " the controller recorded" if pull.accepted is not None else ""
     raise TransferError(
-        f"the agent at {remote.url} has no intact checkpoint of job {job!r} the controller "
-        f"recorded; tried {len(skipped)}: " + "; ".join(skipped)
+        f"the agent at {remote.url} has no intact checkpoint of job {job!r}{recorded}; "
+        f"tried {len(skipped)}: " + "; ".join(skipped)
     )
 
 
@@ -389,8 +390,12 @@ def _receive(pull: _Pull, files: dict[str, Any], mbytes: bytes,
             # readers (the controller before a start, the trainer's load), not here
             ck.verify_checkpoint(staging, hashes=False)
         except CheckpointError as exc:
-            raise TransferError(
-                f"checkpoint {job}/{checkpoint} did not verify after transfer: {exc}"
+            # every byte matched the source's manifest: the checkpoint is bad there (damaged
+            # structure, unsafe content); its copy is of no use, an older one may be intact
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CorruptAtSource(
+                f"checkpoint {job}/{checkpoint} did not verify after transfer, though every "
+                f"byte matched the source's manifest (it is bad at the source): {exc}"
             ) from None
         storage.commit(staging, final)
     except OSError as exc:
