@@ -159,3 +159,21 @@ def test_a_job_directory_only_named_like_a_checkpoint_is_not_refused(tmp_path) -
     (folder / ck.META).write_text("{}")
     with pytest.raises(ck.IncompatibleCheckpoint, match="one checkpoint of the job directory"):
         ck.check_job_dir(folder)
+
+
+def test_a_foreign_safetensors_file_with_a_fitting_manifest_fails_verification(capsys, job):
+    """Another model's safetensors file (valid, of other tensor names) put in with the
+    manifest rehashed: verify and inspect passed it and a transfer committed it; only the
+    load refused it ("tensor names do not match the shards"). Verification now sees it,
+    so inspect skips it as resume does."""
+    import torch
+    from safetensors.torch import save
+
+    newest = job / "step-000000020"
+    _damage(newest, "model.safetensors",
+            save({"transformer.h.0.weight": torch.ones(4, 4, dtype=torch.bfloat16)}))
+    with pytest.raises(ck.DamagedCheckpoint, match="tensor names do not match the shards"):
+        wl.verify_checkpoint(newest)
+    code, out, err = _cli(capsys, "workload", "inspect", str(job), "--json")
+    assert code == 0 and json.loads(out)["step"] == 15, err
+    assert "skipping step-000000020" in err and "tensor names do not match" in err

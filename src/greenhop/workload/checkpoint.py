@@ -442,9 +442,28 @@ def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> dict[str, Any
         meta = sf.load_json_bytes((path / META).read_bytes(), str(path / META))
         for name in _components(meta, m, path):
             js = _structure_file(path, name, m)
-            _shard_files(sf.load_json_bytes((path / js).read_bytes(), str(path / js)), m,
-                         str(path / js))
+            structure = sf.load_json_bytes((path / js).read_bytes(), str(path / js))
+            shards = _shard_files(structure, m, str(path / js))
+            _check_tensor_names(path, structure, shards, str(path / js))
     return m
+
+
+def _check_tensor_names(path: Path, structure: dict[str, Any], shards: list[str],
+                        where: str) -> None:
+    """The tensors a component's structure file names are those of its shards' headers, as
+    :func:`load_checkpoint` requires: a foreign safetensors file put in with its manifest
+    rehashed passed the check and failed only the load."""
+    names: list[str] = []
+    for shard in shards:
+        names += [e.name for e in sf.read_header(path / shard).entries]
+    if len(set(names)) != len(names):
+        raise CheckpointError(f"{where}: a tensor name appears in two shards")
+    if "__flat__" in structure:
+        flat = structure["__flat__"]
+        if not isinstance(flat, list) or sorted(map(str, flat)) != sorted(names):
+            raise CheckpointError(f"{where}: tensor names do not match the shards")
+    else:  # every reference of the tree resolves to a tensor of the shards
+        sf.unflatten(structure["__tree__"], dict.fromkeys(names), where)
 
 
 def _verify_files(path: Path, m: dict[str, Any], hashes: bool) -> None:
