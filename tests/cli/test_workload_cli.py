@@ -187,3 +187,28 @@ def test_a_checkpoint_skipped_as_corrupt_never_takes_the_place_of_a_verified_one
     assert bad.stat().st_size == 100  # the damaged one is left as it was
     for name in ("step-000000010", "step-000000020"):
         assert runner.invoke(app, ["workload", "inspect", str(job / name)]).exit_code == 0
+
+
+def test_inspect_prints_every_digest_whole_in_a_narrow_terminal(tmp_path, capsys,
+                                                                  monkeypatch) -> None:
+    """The table cut weights_sha256 to "f780e1f1…eeb055…" at 80 columns (a digest cut
+    cannot be compared between sites) and left out the per-file digests the docs list."""
+    import torch
+
+    from greenhop.cli.main import main
+    from greenhop.workload import describe, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "job", 3, {"model": {"w": torch.arange(6.0)}})
+    info = describe(path)
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as code:
+        main(["workload", "inspect", str(path)])
+    assert not code.value.code
+    columns: dict[int, str] = {}  # each column's text, its folded lines joined
+    for line in capsys.readouterr().out.splitlines():
+        for i, cell in enumerate(line.split("│")[1:-1]):
+            columns[i] = columns.get(i, "") + cell.strip()
+    assert info["weights_sha256"] in columns[1]  # the summary's value column
+    for rec in info["files"].values():  # the files table: file, size, sha256, blake3
+        assert rec["sha256"] in columns[2] and rec["blake3"] in columns[3]

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from greenhop.cli import paths
 from greenhop.core.errors import CheckpointError, ConfigError, RuntimeFailure
@@ -211,15 +211,23 @@ def inspect(
     if as_json:
         typer.echo(json.dumps(info, indent=1, sort_keys=True))
         return
-    table = Table(title=f"checkpoint {target}")
-    table.add_column("field")
-    table.add_column("value")
+    # digests are compared between sites: folded onto more lines, never cut
+    table = Table(Column("field", no_wrap=True), Column("value", overflow="fold"),
+                  title=f"checkpoint {target}")
     table.add_row("step", str(info["step"]))
     table.add_row("finished", str(info["finished"]))
     table.add_row("components", ", ".join(info["components"]))
     table.add_row("size", format_size(info["size_bytes"]))
     table.add_row("weights_sha256", str(info["weights_sha256"]))
-    Console().print(table)
+    files = Table(Column("file", overflow="fold"), Column("size", justify="right"),
+                  Column("sha256", overflow="fold"), Column("blake3", overflow="fold"),
+                  title="files")
+    for name, rec in sorted(info["files"].items()):
+        files.add_row(name, format_size(rec["size_bytes"]), rec.get("sha256", "–"),
+                      rec.get("blake3", "–"))
+    console = Console()
+    console.print(table)
+    console.print(files)
 
 
 def register(app: typer.Typer) -> None:
