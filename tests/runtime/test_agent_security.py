@@ -106,6 +106,8 @@ def test_every_route_without_or_with_a_wrong_token_is_401_and_changes_nothing(ag
                                   json=bodies.get(path), timeout=10)
                 assert r.status_code == 401, (method, url, headers, r.status_code)
                 assert r.headers.get("www-authenticate") == "Bearer"
+                # a token given and refused is said so, not "needs the run's token"
+                assert ("not this agent's" in r.text) == bool(headers), r.text
         # an unknown path is 401 too: nothing about the agent is revealed without the token
         assert httpx.get(a.url + "/nope", headers=headers, timeout=10).status_code == 401
     assert _tree(a.root) == before_a and _tree(b.root) == before_b
@@ -299,3 +301,13 @@ def test_a_newest_checkpoint_bad_at_the_source_though_its_manifest_matches_falls
     assert any("did not verify after transfer" in e and "bad at the source" in e
                for e in res.events), res.events
     assert sorted(p.name for p in dest.iterdir()) == ["step-000000025"]  # no staging left
+
+
+def test_a_checkpoint_the_source_does_not_have_is_named_as_missing(agents, tmp_path):
+    """A pull of a step the agent never had said "has no MANIFEST.json: the checkpoint is
+    incomplete", as if a copy there were torn."""
+    a, _, creds = agents
+    with pytest.raises(TransferError) as exc:
+        pull_checkpoint(a.url, "job", tmp_path / "here" / "job", "step-000000099",
+                        credentials=creds)
+    assert "no such checkpoint" in str(exc.value) and "incomplete" not in str(exc.value)

@@ -217,8 +217,9 @@ class _Guard:
             if not token_matches(auth.decode("latin-1") if auth else None, agent.token):
                 with agent.stats._lock:
                     agent.stats.unauthorized += 1
-                resp = _error(401, "this agent needs the run's token (Authorization: Bearer ...)",
-                              {"WWW-Authenticate": "Bearer"})
+                why = ("the token given is not this agent's (the run's token)" if auth else
+                       "this agent needs the run's token (Authorization: Bearer ...)")
+                resp = _error(401, why, {"WWW-Authenticate": "Bearer"})
                 return await resp(scope, receive, send)
         length = headers.get(b"content-length")
         if length is not None and int(length) > agent.max_body_bytes:  # h11 checked the digits

@@ -373,6 +373,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
     step N exactly would load another and skip the steps between.
     """
     mpath = path / MANIFEST
+    if not path.exists():  # not there at all: a wrong name, not an incomplete checkpoint
+        raise IncompleteCheckpoint(f"{path} does not exist: no such checkpoint")
     if not mpath.is_file():
         raise IncompleteCheckpoint(f"{path} has no {MANIFEST}: the checkpoint is incomplete")
     with _damage_is_incomplete():
