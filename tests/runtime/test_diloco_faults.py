@@ -186,7 +186,10 @@ def test_a_diverging_run_exits_1_naming_the_outer_step(tmp_path, capsys):
      ({"seed": 1.5}, "DiLoCo seed must be an integer in 0.."),
      ({"context": 100000}, "DiLoCo context 100000 leaves no sequence"),
      ({"batch_size": 100000}, "DiLoCo batch_size 100000 exceeds the"),
-     ({"workers": 100000}, "DiLoCo workers 100000 leave a worker without data")],
+     ({"workers": 64, "context": dl.corpus_size() - 40, "batch_size": 1},
+      "DiLoCo workers 64 leave a worker without data"),
+     # each worker is a process of this machine: a typo of 300 started hundreds
+     ({"workers": 300}, "DiLoCo workers must be at most 64; got 300")],
 )
 def test_settings_the_workers_cannot_run_are_refused_up_front(bad, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
@@ -208,3 +211,39 @@ def test_cli_refuses_them_with_exit_2_naming_the_setting(tmp_path, capsys, bad):
     assert code == 2 and f"DiLoCo {next(iter(bad))}" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "logs").exists()
+
+
+def test_losses_are_printed_as_each_outer_step_ends_and_kept_in_the_worker_logs(tmp_path,
+                                                                                capsys):
+    """The losses were printed only once the run finished, and kept nowhere: a run cut
+    short showed nothing of the steps it trained."""
+    seen = []
+
+    def on_loss(t, loss):
+        seen.append((t, loss, (tmp_path / "logs" / "w0.log").read_text()))
+
+    cfg = dl.DilocoConfig(**{**TINY, "outer_steps": 3})
+    result = rd.run_diloco(cfg, tmp_path, ["a", "b"], on_loss=on_loss, log=lambda m: None)
+    assert [t for t, _, _ in seen] == [1, 2, 3]
+    assert [loss for _, loss, _ in seen] == [result.outer_losses[t] for t in (1, 2, 3)]
+    # when step 1 was reported it was already in worker 0's log, before the run went on
+    assert "outer 1 loss" in seen[0][2] and "outer 2 loss" not in seen[0][2]
+    for rank in (0, 1):
+        logged = [line for line in (tmp_path / "logs" / f"w{rank}.log").read_text()
+                  .splitlines() if line.startswith("outer ")]
+        assert [int(line.split()[1]) for line in logged] == [1, 2, 3]
+    code, out, _ = _cli([str(tmp_path / "cli"), "--sites", "a,b", "--config",
+                         json.dumps(TINY)], capsys)
+    assert code == 0 and out.splitlines()[0].startswith("outer 1 loss ")
+
+
+def test_a_timeout_names_the_workers_that_did_not_report_the_step(procs):
+    """"did not all reach outer step 3" did not say which worker was missing, though the
+    driver knows which ones reported."""
+    workers = {0: procs(0, "a", "exec sleep 60"), 1: procs(1, "b", "exec sleep 60")}
+    cfg = dl.DilocoConfig(**{**TINY, "timeout_s": 1})
+    with pytest.raises(RuntimeFailure) as exc:
+        rd._wait_arrivals(_NoArrivals(), 3, cfg, workers, _no_restart,
+                          late=lambda: [1])
+    assert (f"did not all reach outer step 3 within 1 s: worker 1 at b (pid "
+            f"{workers[1].proc.pid}) did not report it") in str(exc.value)

@@ -40,16 +40,18 @@ def diloco_command(
     moves = [WorkerMove.parse(m) for m in move]
     check_plan(cfg, site_names, where, moves,
                names={"sites": "--sites", "placement": "--placement", "moves": "--move"})
+    def progress(t: int, loss: float) -> None:  # as each outer step ends (stderr with --json)
+        typer.echo(f"outer {t} loss {loss:.4f}", err=as_json)
+
     try:
-        result = run_diloco(cfg, root, site_names, placement=where, moves=moves)
+        result = run_diloco(cfg, root, site_names, placement=where, moves=moves,
+                            on_loss=progress)
     except DilocoInterrupted as exc:  # Ctrl-C or SIGTERM: say so and what is kept
         typer.echo(f"greenhop diloco: {exc}", err=True)
         raise typer.Exit(exc.code) from None
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
-    for t, loss in sorted(result.outer_losses.items()):
-        typer.echo(f"outer {t} loss {loss:.4f}")
     typer.echo(f"moves {len(result.moves)} sync_bytes {result.sync_bytes} "
                f"wall {result.wall_s:.1f} s")
 

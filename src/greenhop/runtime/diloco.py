@@ -219,6 +219,12 @@ def _ended(code: int) -> str:
         return f"was killed by signal {-code}"
 
 
+def _is_progress(line: str) -> bool:
+    """Whether ``line`` is a worker's ``outer T loss L sync_bytes B`` report."""
+    parts = line.split()
+    return len(parts) == 6 and parts[0] == "outer" and parts[2] == "loss"
+
+
 class _Worker:
     """One worker process and the lines it printed."""
 
@@ -234,6 +240,11 @@ class _Worker:
 
     def _read(self, on_line: Callable[[int, str], None]) -> None:
         for raw in self.proc.stdout:
+            # the worker's log keeps its progress too: a run cut short still shows how
+            # far each worker got (the log also takes its stderr; appends do not interleave
+            # within a line)
+            self._log.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            self._log.flush()
             on_line(self.rank, raw.decode("utf-8", "replace").strip())
 
     def wait(self, timeout_s: float) -> int:
@@ -253,10 +264,12 @@ class _Worker:
         self._log.close()
 
     def stderr_tail(self) -> str:
+        """The last line the worker wrote to stderr (its log less the progress lines)."""
         try:
             lines = self.log_path.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
+        lines = [line for line in lines if not _is_progress(line)]
         return lines[-1] if lines else ""
 
     def kill(self) -> None:
@@ -289,6 +302,7 @@ def run_diloco(
     job: str = "diloco",
     log: Callable[[str], None] | None = None,
     on_outer_step: Callable[[int, dict[int, int]], None] | None = None,
+    on_loss: Callable[[int, float], None] | None = None,
 ) -> DilocoResult:
     """Run ``cfg`` with its workers at ``placement`` (default: round robin over ``sites``)
     under ``root/<site>``, moving single workers per ``moves``; return the result.
@@ -299,8 +313,9 @@ def run_diloco(
     missing one fails the run naming the worker and the checkpoint; it never falls back
     to an older one). ``on_outer_step(t, {rank: pid})`` is called once every worker
     finished outer step ``t``, before the driver's decision (an observer, e.g. for fault
-    tests). Only the sites the plan uses (``placement`` and the moves' destinations) get
-    an agent and a directory.
+    tests). ``on_loss(t, loss)`` gets worker 0's loss of each outer step as it reports it
+    (progress: the command line prints it). Only the sites the plan uses (``placement``
+    and the moves' destinations) get an agent and a directory.
 
     SIGINT (Ctrl-C) or, on the main thread, SIGTERM stops the workers and raises
     :class:`DilocoInterrupted` (a ``KeyboardInterrupt``) saying what is kept.
@@ -331,9 +346,10 @@ def run_diloco(
 
     def on_line(rank: int, line: str) -> None:
         parts = line.split()
-        if len(parts) == 6 and parts[0] == "outer" and parts[2] == "loss":
+        if _is_progress(line):
             with lock:
                 t, loss = int(parts[1]), float(parts[3])
+                first = rank == 0 and t not in result.outer_losses
                 if not math.isfinite(loss):
                     diverged[:] = sorted([*diverged, (t, rank, loss)])[:1]
                 if rank == 0:
@@ -344,6 +360,8 @@ def run_diloco(
                 if (rank, t) not in counted:  # each worker's outer step counts once
                     counted.add((rank, t))
                     result.sync_bytes += int(parts[5])
+            if first and on_loss is not None:
+                on_loss(t, loss)
 
     def check_loss() -> None:
         with lock:
@@ -419,7 +437,8 @@ def run_diloco(
         for rank, site in enumerate(placement):
             start(rank, site, None)
         for t in range(1, cfg.outer_steps):  # the last step ends the run: no decision
-            _wait_arrivals(store, t, cfg, workers, restart, check_loss)
+            _wait_arrivals(store, t, cfg, workers, restart, check_loss,
+                           late=lambda t=t: _late(done_outer, lock, t))
             if on_outer_step is not None:
                 on_outer_step(t, {r: w.proc.pid for r, w in workers.items()})
             now = [m for m in moves if m.outer_step == t]
@@ -488,13 +507,21 @@ def _check_exits(workers: dict[int, _Worker], restart: Callable[[int], None],
     return finished
 
 
+def _late(done_outer: dict[int, int], lock: threading.Lock, t: int) -> list[int]:
+    """The workers that have not reported outer step ``t``."""
+    with lock:
+        return sorted(r for r, done in done_outer.items() if done < t)
+
+
 def _wait_arrivals(store, t: int, cfg: DilocoConfig, workers: dict[int, _Worker],
                    restart: Callable[[int], None],
-                   check: Callable[[], None] = lambda: None) -> None:
+                   check: Callable[[], None] = lambda: None,
+                   late: Callable[[], list[int]] = lambda: []) -> None:
     """Block until every worker finished outer step ``t`` (bounded by ``cfg.timeout_s``);
     restart a worker that stopped on its own (exit 75), fail at once on any other exit
     (exit 0 included: it cannot have finished the run) and on a divergence ``check``
-    raises for."""
+    raises for. At the timeout the error names the workers ``late`` gives (those that
+    have not reported ``t``) and their sites."""
     deadline = time.monotonic() + cfg.timeout_s
     while store.add(f"arrived/{t}", 0) < cfg.workers:
         check()
@@ -503,8 +530,12 @@ def _wait_arrivals(store, t: int, cfg: DilocoConfig, workers: dict[int, _Worker]
             rank = min(finished)
             raise workers[rank].failure(EXIT_FINISHED, f"during outer step {t}")
         if time.monotonic() > deadline:
+            missing = ", ".join(f"worker {r} at {workers[r].site} (pid {workers[r].proc.pid})"
+                                for r in late() if r in workers)
             raise RuntimeFailure(f"the DiLoCo workers did not all reach outer step {t} within "
-                                 f"{cfg.timeout_s:g} s")
+                                 f"{cfg.timeout_s:g} s" + (f": {missing} did not report it "
+                                                           "(hung or frozen?)" if missing
+                                                           else ""))
         time.sleep(_POLL_S)
     check()
 

@@ -82,6 +82,9 @@ MIN_TIMEOUT_S = 1.0
 a few milliseconds, so a smaller bound could only fail the run."""
 MAX_THREADS = 256
 """Largest ``threads`` (torch's intra-op threads of one worker)."""
+MAX_WORKERS = 64
+"""Most ``workers``: each is a process of its own on this machine (a typo of 300 started
+hundreds of torch processes before anything failed)."""
 MAX_LAYERS = 64
 """Largest ``layers`` of the reference LM."""
 MAX_WIDTH = 4096
@@ -160,8 +163,8 @@ class DilocoConfig:
             value = getattr(self, name)
             if not _is_finite_number(value):
                 raise ConfigError(f"DiLoCo {name} must be a finite number; got {value!r}")
-        for name, most in (("threads", MAX_THREADS), ("layers", MAX_LAYERS),
-                           ("width", MAX_WIDTH)):
+        for name, most in (("workers", MAX_WORKERS), ("threads", MAX_THREADS),
+                           ("layers", MAX_LAYERS), ("width", MAX_WIDTH)):
             if getattr(self, name) > most:
                 raise ConfigError(f"DiLoCo {name} must be at most {most}; "
                                   f"got {getattr(self, name)!r}")
