@@ -127,6 +127,18 @@ def test_human_output_says_not_feasible(capsys) -> None:
     assert "NOT FEASIBLE" in out
 
 
+def test_a_verdict_whose_two_sides_round_alike_shows_them_apart(capsys) -> None:
+    """"SYNC NOT FEASIBLE: sync 3 min 7 s > budget 3 min 7 s" read as a contradiction."""
+    code, out, _ = run(capsys, "feasibility", "--params", "7e9", "-b", "1Gbps", "-w", "2.5h",
+                       "--workers", "3", "--sync-every", "1867")
+    line = next(x for x in out.splitlines() if "SYNC NOT FEASIBLE" in x)
+    sync, budget = (float(p.split()[0]) for p in line.split("sync ")[1].split(" > budget "))
+    assert code == 0 and sync > budget, line
+    # apart where they are apart enough: the minutes-and-seconds form stays
+    code, out, _ = run(capsys, "feasibility", "-c", "980GB", "-b", "1Gbps", "-w", "1h")
+    assert "NOT FEASIBLE: downtime 3 h 1 min > budget 6 min" in out
+
+
 @pytest.mark.parametrize(
     ("command", "texts"),
     [

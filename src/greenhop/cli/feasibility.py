@@ -84,18 +84,31 @@ def _Bps(value: float) -> str:
     return "free" if math.isinf(value) else f"{units.format_size(value)}/s"
 
 
+def _compared(a_s: float, b_s: float) -> tuple[str, str]:
+    """Two durations [s] a verdict compares, in seconds to as many decimals as tell them
+    apart where the rounded texts are the same ("sync 3 min 7 s > budget 3 min 7 s")."""
+    fa, fb = units.format_duration(a_s), units.format_duration(b_s)
+    if fa != fb or a_s == b_s or not (math.isfinite(a_s) and math.isfinite(b_s)):
+        return fa, fb
+    for digits in (1, 2, 3, 4, 6, 9):
+        fa, fb = f"{a_s:,.{digits}f} s", f"{b_s:,.{digits}f} s"
+        if fa != fb:
+            break
+    return fa, fb
+
+
 def _print_verdict(r: dict) -> None:
     console = Console(highlight=False)
     console.print(_verdict_table(r))
     ok = "[bold green]FEASIBLE[/]" if r["feasible"] else "[bold red]NOT FEASIBLE[/]"
     cmp = "<=" if r["feasible"] else ">"
-    console.print(f"\n{ok}: downtime {units.format_duration(r['downtime_s'])} {cmp} budget "
-                  f"{units.format_duration(r['budget_s'])} (alpha {r['alpha']:g} x window "
+    down, budget = _compared(r["downtime_s"], r["budget_s"])
+    console.print(f"\n{ok}: downtime {down} {cmp} budget {budget} (alpha {r['alpha']:g} x window "
                   f"{units.format_duration(r['window_s'])})", soft_wrap=True)
     just = "[bold green]JUSTIFIED[/]" if r["justified"] else "[bold red]NOT JUSTIFIED[/]"
     cmp = "<" if r["justified"] else ">="
-    console.print(f"{just}: payback {units.format_duration(r['payback_s'])} {cmp} time left "
-                  f"{units.format_duration(r['window_s'] - r['downtime_s'])} (window - downtime)",
+    payback, left = _compared(r["payback_s"], r["window_s"] - r["downtime_s"])
+    console.print(f"{just}: payback {payback} {cmp} time left {left} (window - downtime)",
                   soft_wrap=True)
 
 
@@ -132,16 +145,15 @@ def _print_spread(r: dict) -> None:
     console = Console(highlight=False)
     console.print()
     console.print(_spread_table(r))
-    f = units.format_duration
     ok = "[bold green]SYNC FEASIBLE[/]" if r["sync_feasible"] else "[bold red]SYNC NOT FEASIBLE[/]"
     cmp = "<=" if r["sync_feasible"] else ">"
-    console.print(f"\n{ok}: sync {f(r['sync_s'])} {cmp} budget {f(r['sync_budget_s'])}",
-                  soft_wrap=True)
+    sync, budget = _compared(r["sync_s"], r["sync_budget_s"])
+    console.print(f"\n{ok}: sync {sync} {cmp} budget {budget}", soft_wrap=True)
     ok = ("[bold green]WORKER MOVE FEASIBLE[/]" if r["worker_move_feasible"]
           else "[bold red]WORKER MOVE NOT FEASIBLE[/]")
     cmp = "<=" if r["worker_move_feasible"] else ">"
-    console.print(f"{ok}: move {f(r['worker_move_s'])} {cmp} budget "
-                  f"{f(r['worker_move_budget_s'])}", soft_wrap=True)
+    move, budget = _compared(r["worker_move_s"], r["worker_move_budget_s"])
+    console.print(f"{ok}: move {move} {cmp} budget {budget}", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- commands
