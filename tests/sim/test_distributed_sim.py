@@ -362,3 +362,31 @@ def test_parity_scenario_is_valid_for_any_outer_step_length(outer_step_s):
     assert got["finished"] and got["outer_steps"] == 100
     assert got["pseudo_gradient_bytes"] == 2 * 100 * 1000 * 4
     assert type(got["pseudo_gradient_bytes"]) is int        # as the live count
+
+
+def test_the_summary_and_the_report_show_the_spread_jobs_exchanges(tmp_path, capsys,
+                                                                    monkeypatch):
+    """Sync bytes, worker wait and missed outer steps were in metrics.json only: the table
+    and report.html of a scenario with spread jobs said nothing of them. They are there
+    for such a scenario and nowhere else."""
+    import json
+
+    from greenhop.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "250")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(simkit.write_scenario(scenario(), tmp_path / "s.toml")),
+              "-p", "static", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert not info.value.code
+    m = json.loads((out / "metrics.json").read_text())["policies"]["static"]
+    row = next(line for line in text.splitlines() if line.startswith("│ static"))
+    head = next(line for line in text.splitlines() if "sync GB" in line)
+    cells = dict(zip([c.strip() for c in head.split("┃")[1:-1]],
+                     [c.strip() for c in row.split("│")[1:-1]], strict=True))
+    assert m["sync_gb"] > 0 and cells["sync GB"] == f"{m['sync_gb']:,.0f}"
+    assert cells["missed"] == f"{m['outer_steps_missed']:,d}"
+    assert "sync GB = the spread jobs' pseudo-gradient exchanges" in " ".join(text.split())
+    page = (out / "report.html").read_text()
+    assert "<th>sync GB</th>" in page and "<th>worker wait h</th>" in page

@@ -36,6 +36,9 @@ _SUMMARY = (
     ("unfinished_jobs", "unfin.", "{:,d}"),
     ("job_co2_kg", "CO2 kg", "{:,.1f}"),          # with grid signals only (docs/grid.md)
     ("job_energy_cost", "cost", "{:,.2f}"),
+    ("sync_gb", "sync GB", "{:,.0f}"),             # with jobs spread over sites only
+    ("worker_wait_h", "wait h", "{:,.1f}"),
+    ("outer_steps_missed", "missed", "{:,d}"),
 )
 #: the footnote, per column: only the columns shown are defined (which are shown, and
 #: which ratios are withheld, follow report.html: greenhop.sim.report.column_shown and
@@ -53,6 +56,9 @@ _LEGEND = (
     ("stability_cv", "CV = stability (coefficient of variation of slowdown)"),
     ("window_closed_before_payback", "lost = moves whose window closed before payback"),
     ("net_green_loss_migrations", "net- = moves with a net green loss"),
+    ("sync_gb", "sync GB = the spread jobs' pseudo-gradient exchanges over the WAN"),
+    ("worker_wait_h", "wait h = workers waiting at barriers and in exchanges"),
+    ("outer_steps_missed", "missed = outer steps a worker missed (docs/distributed.md)"),
 )
 
 

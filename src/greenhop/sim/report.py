@@ -83,12 +83,18 @@ _GRID_COLUMNS = (("job_co2_kg", "job CO2 kg (marginal)", 3),
                  ("flex_kwh", "flex kWh", 2),
                  ("dr_moved_pct", "DR shed moved %", 1))
 _GRID_KEYS = tuple(k for k, _, _ in _GRID_COLUMNS)
+#: shown when the scenario spreads jobs over sites (docs/distributed.md)
+_SPREAD_COLUMNS = (("sync_gb", "sync GB", 1), ("sync_energy_kwh", "sync kWh", 2),
+                   ("worker_wait_h", "worker wait h", 1),
+                   ("outer_steps_missed", "outer steps missed", 0),
+                   ("worker_dropouts", "worker drop-outs", 0))
+_SPREAD_KEYS = tuple(k for k, _, _ in _SPREAD_COLUMNS)
 
 
 def metric_title(key: str) -> str:
     """The label a report gives the metric ``key`` (with its unit: ``job non-renewable
     kWh``), or the key itself for a metric without one."""
-    for k, label, _ in (*_COLUMNS, *_GRID_COLUMNS):
+    for k, label, _ in (*_COLUMNS, *_GRID_COLUMNS, *_SPREAD_COLUMNS):
         if k == key:
             return label
     return key
@@ -128,7 +134,8 @@ def column_shown(metrics: dict[str, dict], key: str) -> bool:
     one rule of report.html and of ``greenhop simulate``'s table. Always, or, for a figure
     only some scenarios compute (an offline bound, the oracle gap, grid signals), when
     some policy has the key at all (a column of "–" then says it is undefined, and why)."""
-    optional = key.startswith(_OPTIONAL_PREFIXES) or key in _GRID_KEYS
+    optional = (key.startswith(_OPTIONAL_PREFIXES) or key in _GRID_KEYS
+                or key in _SPREAD_KEYS)
     return not optional or any(key in m for m in metrics.values())
 
 
@@ -183,7 +190,8 @@ def _table(metrics: dict[str, dict], guards) -> str:
     currency = next((m["currency"] for m in metrics.values() if "currency" in m), "")
     columns = tuple(c for c in _COLUMNS if column_shown(metrics, c[0])) + tuple(
         (k, f"{label} [{currency}]" if k == "job_energy_cost" else label, d)
-        for k, label, d in _GRID_COLUMNS if column_shown(metrics, k))
+        for k, label, d in _GRID_COLUMNS if column_shown(metrics, k)) + tuple(
+        c for c in _SPREAD_COLUMNS if column_shown(metrics, c[0]))
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
     rows = []
     best = best_policy(metrics)
