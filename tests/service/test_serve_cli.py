@@ -60,3 +60,59 @@ def test_greenhop_serve_names_the_option_at_fault(tmp_path, capsys):
         err = capsys.readouterr().err
         assert info.value.code == 2 and words in err, (extra, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_a_stop_ends_the_open_event_streams_without_an_error_in_the_log(tmp_path):
+    """SIGTERM with a dashboard's event stream open: the stream held the shutdown for its
+    grace period and was then cancelled with "ERROR: Cancel 1 running task(s), timeout
+    graceful shutdown exceeded" (at the end of every `run --serve` log). Each stream now
+    ends as soon as the server stops."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import httpx
+
+    db = tmp_path / "run.db"
+    assert memory_run(db)["status"] == "done"
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(greenhop_cmd("serve", "--db", str(db), "--port", str(port)),
+                                stdout=fh, stderr=subprocess.STDOUT, env=dict(os.environ))
+    got = []
+
+    def listen():
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/events/stream",
+                          timeout=30) as r:
+            for line in r.iter_lines():
+                got.append(line)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/run", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the service did not answer"
+                time.sleep(0.2)
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        while not any(line.startswith("id:") for line in got):  # the stream is open
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        assert time.monotonic() - t0 < 1.5, "the open stream held the shutdown"
+        reader.join(5)
+        assert not reader.is_alive()  # the client saw its stream end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert "ERROR" not in text and "Cancel" not in text, text

@@ -8,6 +8,7 @@ the controller applies it at the start of its next step (docs/service.md).
 """
 
 
+import asyncio
 import hmac
 import json
 import sqlite3
@@ -27,6 +28,8 @@ VIEW_TTL_S = 0.5
 """How long a read view is shared between clients before the database is read again [s]."""
 SSE_POLL_S = 0.25
 """How often the event stream looks for new events [s]."""
+STOP_CHECK_S = 0.25
+"""How often an open event stream looks whether the server is stopping [s]."""
 SSE_PING_S = 15.0
 """A comment line after this long without events keeps proxies from closing the stream [s]."""
 STATIC = Path(__file__).resolve().parent / "static"
@@ -341,11 +344,32 @@ def create_app(db_path, *, token: str | None = None, outputs=None):  # -> fastap
                  and len(last) <= len(str(MAX_EVENT_ID)) and int(last) <= MAX_EVENT_ID
                  else after)
 
+        def stopping() -> bool:
+            server = getattr(request.app.state, "server", None)
+            return bool(getattr(server, "should_exit", False))
+
         async def gen():
             yield "retry: 1000\n\n"
-            # the response cancels this generator when the client goes away
-            async for msg in feed.messages(start):
-                yield msg
+            # the response cancels this generator when the client goes away; it ends
+            # itself when the server stops (a stream left open held the shutdown for
+            # GRACEFUL_S, then was cancelled with an ERROR line in the log)
+            messages = feed.messages(start).__aiter__()
+            nxt = None
+            try:
+                while True:
+                    nxt = asyncio.ensure_future(messages.__anext__())
+                    while not nxt.done():
+                        await asyncio.wait({nxt}, timeout=STOP_CHECK_S)
+                        if stopping() and not nxt.done():
+                            return
+                    try:
+                        msg = nxt.result()
+                    except StopAsyncIteration:
+                        return
+                    yield msg
+            finally:  # stopped, or the client went away: the pending read goes too
+                if nxt is not None and not nxt.done():
+                    nxt.cancel()
 
         return StreamingResponse(gen(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",

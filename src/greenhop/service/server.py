@@ -69,8 +69,11 @@ def serve(db: Path | None, host: str, port: int, token: str | None = None, *,
     from greenhop.service.app import create_app
 
     app = create_app(db, token=token, outputs=outputs)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=GRACEFUL_S)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                           access_log=False,
+                                           timeout_graceful_shutdown=GRACEFUL_S))
+    app.state.server = server  # its should_exit ends the event streams (app.stream)
+    server.run()
 
 
 CHILD_NICE = 10
