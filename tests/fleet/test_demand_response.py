@@ -128,6 +128,13 @@ def test_an_event_announced_at_its_start_is_missed_by_the_checkpoint_of_its_firs
     assert res.migrations == [] and m["dr_suspended"] == 1
     assert m["dr_compliance_pct"] == pytest.approx(100.0 * 5 / 6, abs=1e-6)
     assert m["dr_excess_kwh"] == pytest.approx(25 / 3.6e6, abs=1e-9)
+    # the same, for the one event at its site: what a user checks an event against
+    (ev,) = m["dr_by_event"]
+    assert (ev["event"], ev["site"], ev["steps"], ev["steps_met"]) == ("peak", "a", 6, 5)
+    assert ev["limit_kw"] == pytest.approx(1.0)
+    assert ev["peak_import_kw"] == pytest.approx(float(res.grid_w[6:12, 0].max()) / 1e3)
+    assert ev["peak_import_kw"] > ev["limit_kw"]
+    assert ev["excess_kwh"] == pytest.approx(m["dr_excess_kwh"], abs=1e-12)
 
 
 def test_a_relative_event_is_measured_at_its_announcement():
@@ -235,3 +242,26 @@ def test_nothing_before_an_announcement_tells_that_an_event_will_come():
         Engine(build_inputs(load_scenario(d)), Keep(key)).run()
     assert seen["with"][:3] == seen["without"][:3] == [None, None, None]
     assert seen["with"][3] == ["peak@a"]  # announced at step 3 (900 s)
+
+
+def test_simulate_shows_the_share_of_event_steps_met_for_a_scenario_with_events(
+        tmp_path, capsys, monkeypatch):
+    """The table had CO2 and cost columns but nothing of the events; metrics.json alone
+    said whether the limits held."""
+    import json
+
+    from greenhop.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "250")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(simkit.write_scenario(scenario(lead="0s"), tmp_path / "s.toml")),
+              "-p", "static", "--out", str(out), "--no-report"])
+    text = capsys.readouterr().out
+    assert not info.value.code
+    m = json.loads((out / "metrics.json").read_text())["policies"]["static"]
+    head = next(line for line in text.splitlines() if "DR met" in line)
+    row = next(line for line in text.splitlines() if line.startswith("│ static"))
+    cells = dict(zip([c.strip() for c in head.split("┃")[1:-1]],
+                     [c.strip() for c in row.split("│")[1:-1]], strict=True))
+    assert cells["DR met"] == f"{m['dr_compliance_pct']:.1f}%" == "83.3%"

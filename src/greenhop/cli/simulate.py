@@ -36,6 +36,7 @@ _SUMMARY = (
     ("unfinished_jobs", "unfin.", "{:,d}"),
     ("job_co2_kg", "CO2 kg", "{:,.1f}"),          # with grid signals only (docs/grid.md)
     ("job_energy_cost", "cost", "{:,.2f}"),
+    ("dr_compliance_pct", "DR met", "{:.1f}%"),   # with demand-response events only
     ("sync_gb", "sync GB", "{:,.0f}"),             # with jobs spread over sites only
     ("worker_wait_h", "wait h", "{:,.1f}"),
     ("outer_steps_missed", "missed", "{:,d}"),
@@ -56,6 +57,8 @@ _LEGEND = (
     ("stability_cv", "CV = stability (coefficient of variation of slowdown)"),
     ("window_closed_before_payback", "lost = moves whose window closed before payback"),
     ("net_green_loss_migrations", "net- = moves with a net green loss"),
+    ("dr_compliance_pct", "DR met = event steps whose grid import kept under the limit "
+                          "(per event: dr_by_event in metrics.json)"),
     ("sync_gb", "sync GB = the spread jobs' pseudo-gradient exchanges over the WAN"),
     ("worker_wait_h", "wait h = workers waiting at barriers and in exchanges"),
     ("outer_steps_missed", "missed = outer steps a worker missed (docs/distributed.md)"),

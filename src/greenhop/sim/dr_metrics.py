@@ -12,7 +12,12 @@ horizon; where events overlap at a site, the lowest limit counts):
   [%]; ``dr_moved`` / ``dr_suspended``: how many jobs;
 * ``dr_best_effort``: events whose site's pinned load alone was over the limit (everything
   movable went; the rest could not);
-* ``dr_events``: site-events with at least one step in the horizon.
+* ``dr_events``: site-events with at least one step in the horizon;
+* ``dr_by_event``: per such site-event, in order: ``event``, ``site``, ``steps`` (in the
+  horizon, booked), ``limit_kw`` (its own limit), ``peak_import_kw`` (the site's highest
+  grid import in those steps), ``steps_met`` (at or under the limit that counts there:
+  the lowest of the events overlapping it) and ``excess_kwh``: what to check one event
+  against.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ def dr_metrics(inp, res, steps: int | None = None) -> dict:
     grid = np.asarray(res.grid_w, dtype=float)[:len(lim)]
     excess_w = np.where(mask, np.maximum(grid - lim, 0.0), 0.0)
     met = (grid <= lim + _TOL_W) & mask
+    by_event = _by_event(inp, c, events, lim, grid, float(sc.step_s))
     moved_j = float(c.get("dr_moved_j", 0.0))
     susp_j = float(c.get("dr_suspended_j", 0.0))
     flex_j = moved_j + susp_j
@@ -77,4 +83,29 @@ def dr_metrics(inp, res, steps: int | None = None) -> dict:
         "dr_moved": int(c.get("dr_moved", 0)),
         "dr_suspended": int(c.get("dr_suspended", 0)),
         "dr_best_effort": int(c.get("dr_best_effort", 0)),
+        "dr_by_event": by_event,
     }
+
+
+def _by_event(inp, counters: dict, events: list | None, lim: np.ndarray,
+              grid: np.ndarray, step_s: float) -> list[dict]:
+    """``dr_by_event`` of the module docstring (``lim``: :func:`limit_matrix_w`'s)."""
+    sc = inp.scenario
+    if events is None:
+        events = site_events(inp, sc.grid_events, scenario_zones(sc))
+    names = inp.params.site_names
+    out = []
+    for e in events:
+        lo, hi = max(0, e.start_step), min(len(lim), e.end_step)
+        value = e.limit_w if np.isfinite(e.limit_w) else counters.get(f"dr_limit_w.{e.key}")
+        if hi <= lo or value is None:
+            continue
+        g, cap = grid[lo:hi, e.site], lim[lo:hi, e.site]
+        out.append({
+            "event": e.event_id, "site": names[e.site], "steps": hi - lo,
+            "limit_kw": round(float(value) / 1e3, 6),
+            "peak_import_kw": round(float(g.max()) / 1e3, 6),
+            "steps_met": int((g <= cap + _TOL_W).sum()),
+            "excess_kwh": round(float(np.maximum(g - cap, 0.0).sum()) * step_s / KWH, 9),
+        })
+    return out
