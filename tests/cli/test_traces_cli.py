@@ -111,6 +111,12 @@ checkpoint = "1GB"
     data = json.loads(out)
     assert data["name"] == "roof" and data["scenario"] == "mine" and data["step_s"] == 3600
     assert (data["count"], data["mean_h"], data["duty_factor"]) == (12, 2.0, 0.5)
+    # without --threshold, the scenario's own (its default, 1 kW: the 3 kW surplus counts),
+    # as the simulator reads windows, where 5 kW, the fleet sites' default, found none
+    code, out, _ = run(capsys, "windows", "--scenario", str(tmp_path / "s.toml"), "--site",
+                       "roof", "--json")
+    data = json.loads(out)
+    assert (data["threshold_w"], data["count"], data["duty_factor"]) == (1000.0, 12, 0.5)
     code, _, err = run(capsys, "windows", "--scenario", str(tmp_path / "s.toml"), "--site",
                        "attic")
     assert code == 2 and "no site of that name in scenario 'mine'; its sites: roof" in err

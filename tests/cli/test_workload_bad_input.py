@@ -225,7 +225,7 @@ def test_diloco_root_that_is_a_file_is_refused_and_kept(capsys, tmp_path) -> Non
     existing = tmp_path / "some_file"
     existing.write_text("kept\n")
     code, _, err = run(capsys, "diloco", str(existing))
-    one_line_error(code, err, "ROOT", "is a file")
+    one_line_error(code, err, "RUN_DIR", "is a file")
     assert existing.read_text() == "kept\n"
 
 

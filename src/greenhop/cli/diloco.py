@@ -15,8 +15,8 @@ from greenhop.core.names import check_name
 
 
 def diloco_command(
-    root: Path = typer.Argument(..., help="Directory for the sites' checkpoints and the "
-                                "workers' logs."),
+    root: Path = typer.Argument(..., metavar="RUN_DIR", help="Directory for the sites' "
+                                "checkpoints and the workers' logs."),
     sites: str = typer.Option("a,b,c", "--sites", help="Comma-separated site names."),
     placement: str | None = typer.Option(
         None, "--placement", help="Comma-separated site of each worker (default: round "
@@ -32,7 +32,7 @@ def diloco_command(
     from greenhop.runtime.diloco import DilocoInterrupted, WorkerMove, check_plan, run_diloco
     from greenhop.workload.diloco import DilocoConfig
 
-    paths.output_dir(root, "ROOT")
+    paths.output_dir(root, "RUN_DIR")
     cfg = DilocoConfig.from_json(config, "--config")
     site_names = [check_name("site", s, "--sites") for s in _entries("--sites", sites)]
     where = _entries("--placement", placement) if placement else \

@@ -97,7 +97,7 @@ def positive(option: str, value: float, text: str, example: str) -> float:
 # margin of -inf; 1e300 J/bit an energy of inf GWh).
 SIZE_RANGE_B = (1.0, 1e18, "1 B", "1 EB")
 RATE_RANGE_BPS = (1.0, 1e15, "1 bit/s", "1 Pbit/s")
-DURATION_RANGE_S = (1e-3, units.MAX_SPAN_S, "1 ms", "10 years")
+DURATION_RANGE_S = (1e-3, units.MAX_SPAN_S, "1 ms", "3650d (10 years)")
 PARAMS_RANGE = (1.0, units.MAX_MODEL_PARAMS, "1", "1e15")
 MAX_J_PER_BIT = 1e-3
 """Largest WAN energy per bit [J/bit]: a thousand times today's estimates of 1e-7-1e-6."""

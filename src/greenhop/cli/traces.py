@@ -245,6 +245,8 @@ def _plot_start(text: str):
 SITE_YEAR, SITE_STEP = 2023, "5min"
 """Defaults of `windows --year` and `--step`, options of --site only."""
 MIN_SITE_STEP_S = 60.0
+DEFAULT_THRESHOLD = "5kW"
+"""``--threshold`` of ``greenhop windows`` without ``--scenario`` (a scenario has its own)."""
 """The finest `windows --step` [s]."""
 
 
@@ -265,8 +267,10 @@ def windows(
     gaps: str = typer.Option("error", "--gaps", help="What a gap in --trace means: error (stop "
                              "and say where), break (a window never spans a gap), interpolate "
                              "(fill gaps up to 1 h linearly)."),
-    threshold: str = typer.Option("5kW", "--threshold", help="Surplus power a window needs, "
-                                  "e.g. 5kW or 500W (steps equal to it count)."),
+    threshold: str | None = typer.Option(
+        None, "--threshold", help="Surplus power a window needs, e.g. 5kW or 500W (steps "
+        "equal to it count). Default: 5kW; with --scenario, the scenario's "
+        "window_threshold (the simulator's windows)."),
     min_duration: str = typer.Option("1h", "--min-duration", help="Shortest window kept, e.g. "
                                      "1h, 30min or 0s."),
     fleet: Path | None = typer.Option(None, "--fleet", help=_FLEET_HELP),
@@ -319,7 +323,8 @@ def windows(
         raise ConfigError(f"--year {year}: the typical-year weather of a site maps onto the "
                           f"calendar years {YEARS[0]}-{YEARS[-1]}; give e.g. --year 2023")
     # a plain number beside --unit kW reads as kW to a user, but would be W: ask for a unit
-    threshold_w = units.parse_quantity(threshold, "power", option="--threshold", plain=False)
+    threshold_w = units.parse_quantity(threshold or DEFAULT_THRESHOLD, "power",
+                                       option="--threshold", plain=False)
     if too_high := units.beyond_ceiling(threshold_w, "power"):
         raise ConfigError(f"--threshold {threshold!r}: {too_high}; give e.g. --threshold 5kW")
     min_s = units.parse_quantity(min_duration, "duration", option="--min-duration",
@@ -376,6 +381,8 @@ def windows(
         with _err().status(f"building the traces of scenario '{sc.name}' ..."):
             inp = build_inputs(sc)
         step_s = sc.step_s
+        if threshold is None:  # as the simulator reads them: the scenario's own threshold
+            threshold_w = info["threshold_w"] = float(sc.window_threshold_w)
         surplus = {n: pd.Series(inp.surplus_w[:, names.index(n)], index=inp.index)
                    for n in (names if site == "all" else [site])}
         info.update(scenario=sc.name, step_s=step_s)
