@@ -184,3 +184,24 @@ def test_small_job_grid_energies_keep_three_figures():
 
     assert [_cell(_KWH, v) for v in (1.44, 0.132, 0.0, 99.94, 1557.2, None)] == [
         "1.44", "0.132", "0", "99.9", "1,557", "–"]
+
+
+def test_results_of_another_scenario_in_out_are_said_to_be_replaced(tmp_path, capsys):
+    """Following the README in order, a second scenario's run replaced the main job's
+    out/ without a word."""
+    import json
+
+    from greenhop.cli.main import main
+
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "metrics.json").write_text(json.dumps({"scenario": {"name": "default"}}))
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "live-3site", "-p", "static", "--out", str(out), "--no-report"])
+    err = capsys.readouterr().err
+    assert not info.value.code
+    assert (f"note: {out} held the results of scenario 'default'; they are replaced by "
+            "'live-3site''s") in " ".join(err.split())
+    with pytest.raises(SystemExit):  # the same scenario again: nothing to say
+        main(["simulate", "live-3site", "-p", "static", "--out", str(out), "--no-report"])
+    assert "held the results" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ Progress goes to stderr; with ``--json`` the metrics go to stdout alone.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -63,6 +64,16 @@ _LEGEND = (
     ("worker_wait_h", "wait h = workers waiting at barriers and in exchanges"),
     ("outer_steps_missed", "missed = outer steps a worker missed (docs/distributed.md)"),
 )
+
+
+def _scenario_of(out: Path) -> str | None:
+    """The scenario name of the results already in ``out`` (its metrics.json), or None."""
+    try:
+        doc = json.loads((out / "metrics.json").read_text())
+        name = doc["scenario"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def any_currency(metrics: dict[str, dict]) -> str:
@@ -167,8 +178,13 @@ def simulate_command(
             result = simulate(sc, policies=names, seed=seed, progress=progress)
         written: dict = {}
         if out is not None:
+            before = _scenario_of(out)
             bar.update(task, description="writing report")
             written = result.write(out, report=not no_report)
+            if before is not None and before != result.scenario.name:
+                err.print(f"note: {out} held the results of scenario '{before}'; they are "
+                          f"replaced by '{result.scenario.name}''s (give --out DIR to keep "
+                          "both)", markup=False)
     if as_json:
         typer.echo(result.to_json(), nl=False)
         return
