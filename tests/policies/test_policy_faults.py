@@ -400,6 +400,13 @@ def test_an_integer_past_any_float_is_a_parameter_error_not_numpy_text():
                                    r"finite number"),
     ("return {1: 2}", r"returned 1: 2; each counter is a name"),
     ("return {'n': 10**400}", r"returned 'n': 10+…; each counter is a name"),
+    # a name of greenhop's own metrics replaced that metric in metrics.json, the report
+    # and the sweep's cells (then the table failed on a float where a count belongs)
+    ("return {'migrations': 12345.0}", r"policy 'mine': counters\(\) returns 'migrations', "
+                                       r"the name of a metric greenhop computes; give the "
+                                       r"counter a name of its own \(e\.g\. 'mine_migrations'\)"),
+    ("return {'job_nr_kwh': -1.0}", r"returns 'job_nr_kwh', the name of a metric"),
+    ("return {'saved_vs_static_pct': 99.0}", r"returns 'saved_vs_static_pct', the name of"),
 ])
 def test_a_bad_counters_is_one_line_naming_the_policy(capsys, scenario, tmp_path, body,
                                                       expect):

@@ -371,8 +371,6 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
             out["actions_naming_nothing_first"] = res.first_naming_nothing
     out.update(dr_metrics(inp, res, steps))  # demand-response events, if the scenario has them
     out.update(spread_metrics(inp, res))  # jobs spread over sites, when it has them
-    # What the policy counted itself (e.g. the planner's solves and fallbacks).
-    out.update({k: _r(float(v), 6) for k, v in sorted(res.policy_counters.items())})
     if has_c.any():
         out["carbon_kg"] = _r(float((e["grid"][has_c] * carbon[has_c]).sum()) / KWH / 1000, 4)
         out["job_carbon_kg"] = _r(
@@ -382,7 +380,25 @@ def run_metrics(inp: SimInputs, res: RunResult, base: BaseOnly | None = None,
     T = inp.n_steps
     out.update(grid_metrics(inp.grid, _booked_rows(res.grid_w, steps, T),
                             _booked_rows(base.grid_w, steps, T), sc.step_s))
+    # What the policy counted itself (e.g. the planner's solves and fallbacks), under names
+    # of its own: one of greenhop's would replace that metric in every output
+    taken = sorted(k for k in res.policy_counters
+                   if k in out or k.startswith(_COMPARED_PREFIXES))
+    if taken:
+        from greenhop.core.errors import PolicyFailure
+
+        raise PolicyFailure(
+            f"policy {res.policy!r}: counters() returns {taken[0]!r}, the name of a metric "
+            f"greenhop computes; give the counter a name of its own (e.g. "
+            f"'{res.policy.replace('-', '_')}_{taken[0]}')")
+    out.update({k: _r(float(v), 6) for k, v in sorted(res.policy_counters.items())})
     return out
+
+
+_COMPARED_PREFIXES = ("saved_vs_static", "site_saved_vs_static", "gap_closed_",
+                      "oracle_gap", "bound_")
+"""Names of the metrics :func:`compare` and the bounds add after a run's own: no policy
+counter may take them either."""
 
 
 #: the policy whose share of the oracle gap is reported, and the two ends of the gap

@@ -209,6 +209,31 @@ def _parse_times(raw: pd.Series, path: Path, kind: str, col: str, lines: list[in
     return pd.DatetimeIndex(parsed)
 
 
+SECOND_STEP_ROWS = 3
+"""Consecutive spacings of one length longer than the step that make a second sampling
+rate, not gaps: a file logged hourly, then every minute (read as gaps, ``gaps='break'``
+kept each hourly row for one minute and dropped the rest of its hour without a word)."""
+
+
+def _refuse_a_second_step(path, diffs_s: np.ndarray, step_s: float, times, kind: str,
+                          lines) -> None:
+    """A :class:`TraceError` when the spacing settles on another length than ``step_s``
+    (the most common) for :data:`SECOND_STEP_ROWS` rows in a row, naming where."""
+    longer = diffs_s > step_s
+    same = np.concatenate([[False], longer[1:] & longer[:-1] & (diffs_s[1:] == diffs_s[:-1])])
+    run = 0
+    for i, s in enumerate(same):
+        run = run + 1 if s else 0
+        if run + 1 >= SECOND_STEP_ROWS:
+            first = i - run
+            n = int(np.sum(diffs_s == diffs_s[first]))
+            raise TraceError(
+                f"{path}: the sampling changes: every {step_s:g} s on most rows, but every "
+                f"{diffs_s[first]:g} s on {n} from {_where(kind, first, lines)} "
+                f"({times[first]}); resample the trace to one step (e.g. pandas' "
+                "resample) rather than read the longer spacing as gaps")
+
+
 def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | None = None,
                gaps: str = "error", max_gap_s: float = 3600.0, min_span_s: float = 3600.0,
                label: str = "start", signed: bool = False) -> pd.Series:
@@ -310,6 +335,7 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         raise TraceError(f"{path}: irregular spacing at {_where(kind, i, lines)} ({times[i]}): "
                          f"{diffs_s[off[0]]:g} s after the previous row, but the step is "
                          f"{step_s:g} s; resample the trace to a regular step")
+    _refuse_a_second_step(path, diffs_s, step_s, times, kind, lines)
     span_s = float((ts[-1] - ts[0]) / 1e9 + step_s)
     if span_s < min_span_s:
         raise TraceError(f"{path}: the trace spans only {span_s:g} s ({times[0]} to "
