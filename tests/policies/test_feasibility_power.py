@@ -112,3 +112,32 @@ def test_feasibility_aware_waits_for_the_payback_of_the_move_the_books_charge():
     assert _moves_with_window(180.0) == 0     # justified by the old price, not by the books'
     assert _moves_with_window(200.0) == 0     # the boundary is at 205 s
     assert _moves_with_window(210.0) == 1
+
+
+def test_the_move_helpers_read_a_pending_job_as_a_whole_one_not_nan():
+    """A job not yet arrived reads no checkpoint (0 B): move_gpus gave INT64_MIN and
+    job_power_at NaN (0/0, with a RuntimeWarning) where the docs promise neutral values."""
+    from greenhop.core.observation import PENDING
+    from greenhop.policies.base import move_gpus
+
+    seen = {}
+
+    class Look(PolicyBase):
+        name = "look"
+
+        def decide(self, obs):
+            if not seen:
+                jobs = np.arange(obs.n_jobs)
+                seen.update(phase=obs.job_phase.copy(), gpus=move_gpus(obs, jobs),
+                            power=job_power_at(obs, jobs, np.zeros(obs.n_jobs, dtype=int)),
+                            job_gpus=obs.job_gpus.copy())
+            return []
+
+    jobs = [{"name": "now", "arrival": "0s", "work_gpu_h": 1.0, "checkpoint": "1GB",
+             "gpus": 1, "origin": "a"},
+            {"name": "later", "arrival": "1h", "work_gpu_h": 1.0, "checkpoint": "1GB",
+             "gpus": 2, "origin": "a"}]
+    Engine(build_inputs(load_scenario(simkit.micro(jobs=jobs))), Look()).run()
+    assert seen["phase"][1] == PENDING  # not vacuous
+    assert seen["gpus"].tolist() == seen["job_gpus"].tolist()
+    assert np.isfinite(seen["power"]).all() and (seen["power"] > 0).all()

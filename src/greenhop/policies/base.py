@@ -408,10 +408,18 @@ def site_power_w(obs: Observation) -> np.ndarray:
     return obs.gpu_power_w * obs.pue
 
 
+def move_share(obs: Observation, jobs: np.ndarray) -> np.ndarray:
+    """Share [-] of each job's checkpoint that moves with it: 1 but for a partially
+    migratable job, and 1 for a job with no checkpoint (a ``PENDING`` job reads no
+    checkpoint: 0/0 gave NaN powers and INT64_MIN GPUs)."""
+    ckpt = np.asarray(obs.job_checkpoint_bytes[jobs], dtype=float)
+    moving = np.asarray(obs.job_move_bytes[jobs], dtype=float)
+    return np.divide(moving, ckpt, out=np.ones_like(ckpt), where=ckpt > 0)
+
+
 def job_power_at(obs: Observation, jobs: np.ndarray, sites: np.ndarray) -> np.ndarray:
     """Facility power [W] the moving part of ``jobs`` would draw at ``sites`` (broadcasts)."""
-    share = obs.job_move_bytes[jobs] / obs.job_checkpoint_bytes[jobs]
-    return obs.job_gpus[jobs] * share * site_power_w(obs)[sites]
+    return obs.job_gpus[jobs] * move_share(obs, jobs) * site_power_w(obs)[sites]
 
 
 def available_headroom_w(obs: Observation) -> np.ndarray:
@@ -456,8 +464,7 @@ def only_start_site(obs: Observation, j: int) -> int:
 
 def move_gpus(obs: Observation, jobs: np.ndarray) -> np.ndarray:
     """GPUs that move with each job (all of them except for partially migratable jobs)."""
-    share = obs.job_move_bytes[jobs] / obs.job_checkpoint_bytes[jobs]
-    return np.ceil(obs.job_gpus[jobs] * share - 1e-9).astype(np.int64)
+    return np.ceil(obs.job_gpus[jobs] * move_share(obs, jobs) - 1e-9).astype(np.int64)
 
 
 def downtime_power_w(obs: Observation, jobs: np.ndarray, src: np.ndarray,
