@@ -510,6 +510,28 @@ def test_set_values_are_toml_literals_or_strings():
     assert parse_set('x=[1, 2],true,"a,b"')[1] == ([1, 2], True, "a,b")
 
 
+def test_a_parameter_the_scenarios_policies_table_sets_can_be_gridded(tmp_path):
+    """`[policies.feasibility-aware] min_dwell_s = 1800` (the docs' own way to give it):
+    `--set policy_params.feasibility-aware.min_dwell_s=600,3600` was refused as set twice,
+    and `--set policies.feasibility-aware.min_dwell_s=...` sent back to it."""
+    import tomllib
+
+    from greenhop.sim.sweep_grid import apply_override
+
+    path = sweepkit.write(tmp_path)
+    text = path.read_text().replace(
+        'policies = ["static", "energy-greedy", "feasibility-aware"]\n',
+        '[policies.static]\n[policies.feasibility-aware]\nmin_dwell_s = 1800.0\n')
+    path.write_text(text)
+    spec = prepare_sweep(path, seeds="1", policies=["feasibility-aware"],
+                         sets=["policy_params.feasibility-aware.min_dwell_s=600,3600"])
+    assert spec.n_points == 2
+    doc = tomllib.loads(text)
+    apply_override(doc, "policy_params.feasibility-aware.min_dwell_s", 600)
+    assert doc["policies"]["feasibility-aware"]["min_dwell_s"] == 600  # replaced there
+    assert "policy_params" not in doc
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("seed=1,2", "--set seed: set this with --seeds"),
     ("policies=static", "--set policies: set this with --policies"),

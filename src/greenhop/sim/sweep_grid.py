@@ -114,8 +114,9 @@ def parse_set(text: str) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
         parts = key.split(".")
         if parts[0] == "policies" and len(parts) >= 3:  # a policy's parameter
             raise ConfigError(f"--set {key}: a policy's parameter is gridded as "
-                              f"policy_params.{'.'.join(parts[1:])} (not set in its "
-                              f"[policies.{parts[1]}] table as well)")
+                              f"policy_params.{'.'.join(parts[1:])}, also one its "
+                              f"[policies.{parts[1]}] table sets (the grid's values "
+                              "replace it)")
         opt = "--seeds" if key.startswith("seed") else "--policies"
         raise ConfigError(f"--set {key}: set this with {opt}, not --set")
     texts = _split_values(rest)
@@ -187,6 +188,12 @@ def apply_override(doc: dict, key: str, value: Any) -> None:
     parser, which rejects them with the list of valid keys.
     """
     steps = _path(key)
+    tables = doc.get("policies")
+    if (len(steps) >= 3 and steps[0] == "policy_params" and isinstance(tables, dict)
+            and isinstance(tables.get(steps[1]), dict) and steps[2] in tables[steps[1]]):
+        # a parameter the scenario's [policies.NAME] table sets: the grid value replaces it
+        # there (written in both tables, the scenario would be refused as setting it twice)
+        steps = ["policies", *steps[1:]]
     node: Any = doc
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
