@@ -119,6 +119,13 @@ def test_ray_workers_load_the_file_and_give_the_serial_cells(capsys, scenario, t
             SPEC]
     code, _, err = clikit.run(capsys, *args, "--serial", "--out", str(tmp_path / "serial"))
     assert code == 0, err
+    # the record of which file, at which content, the sweep's policy came from
+    import hashlib
+
+    manifest = json.loads((tmp_path / "serial" / "manifest.json").read_text())
+    assert manifest["definition"]["policy_files"] == {"surplus-chaser": {
+        "file": str(EXAMPLE.resolve()), "class": "SurplusChaser",
+        "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()}}
     code, _, err = clikit.run(capsys, *args, "--workers", "1", "--out", str(tmp_path / "ray"))
     assert code == 0, err
     for name in ("p000-s00001-static.json", "p000-s00001-surplus-chaser.json"):

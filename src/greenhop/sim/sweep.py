@@ -133,13 +133,20 @@ class SweepSpec:
     def definition(self) -> dict:
         """What makes two sweeps the same (recorded in the manifest)."""
         text = json.dumps(self.document, sort_keys=True, default=str)
-        return {
+        out = {
             "scenario": self.scenario_name,
             "scenario_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "seeds": list(self.seeds),
             "policies": list(self.policies),
             "grid": [[k, [json_value(v) for v in vals]] for k, vals in self.grid],
         }
+        tables = self.document.get("policies")
+        files = {name: {k: t[k] for k in ("file", "class", "sha256") if k in t}
+                 for name, t in (tables.items() if isinstance(tables, dict) else ())
+                 if isinstance(t, dict) and "file" in t}
+        if files:  # which file, at which content, each policy of a file was (a record)
+            out["policy_files"] = files
+        return out
 
 
 def _parse_point(doc: dict, label: str, base_dir: Path, what: str | None) -> Scenario:
