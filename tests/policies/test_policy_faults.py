@@ -482,6 +482,23 @@ def test_actions_naming_nothing_are_counted_and_warned_about(capsys, scenario, t
     assert m["actions_naming_nothing_first"] == f"step 1: {shown}"
 
 
+def test_a_sweep_warns_of_actions_naming_nothing_as_simulate_does(capsys, scenario,
+                                                                  tmp_path):
+    """A sweep exited 0 in silence: only its cells counted the rejected actions."""
+    mine = policy_file(tmp_path, """
+        def decide(self, obs):
+            from greenhop.core.observation import RUNNING, Migrate
+            return [Migrate(int(j), 'zzz') for j in obs.jobs_in(RUNNING)]
+        """)
+    code, _, err = clikit.run(capsys, "sweep", str(scenario), "--seeds", "1-2", "--serial",
+                              "-p", "mine", "--out", str(tmp_path / "sw"), "--policy-file",
+                              f"{mine}:Mine")
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert "warning: policy 'mine':" in text and " in 2 of 2 runs named a job or site the " \
+        "fleet does not have and were rejected" in text, text
+
+
 def test_an_action_the_fleet_refuses_is_not_counted_as_naming_nothing():
     """A move to a full site names a real job and site: rejected, not a typo."""
     d = simkit.micro()

@@ -216,12 +216,30 @@ def sweep_command(
     if not console.is_terminal and console.width < 160:
         console = Console(highlight=False, width=160)
     _print_summary(console, spec, outcome.summary)
+    _warn_actions_naming_nothing(err, spec, outcome.summary)
     if few := few_seeds_note(len(spec.seeds)):
         err.print(f"note: {few}", soft_wrap=True)
     console.print(f"{outcome.total} cells ({outcome.ran} run now, {outcome.reused} already "
                   f"there) in {outcome.out}")
     for name, path in outcome.paths.items():
         console.print(f"{name}: {path}")
+
+
+def _warn_actions_naming_nothing(err: Console, spec, summary: dict) -> None:
+    """The warning ``simulate`` prints for a policy whose actions named a job or site the
+    fleet does not have (rejected), per policy over the sweep's cells: a policy's bug
+    that went unnoticed in a sweep, where only the cells recorded it."""
+    for pol in spec.policies:
+        counts = [(pt["metrics"].get(pol) or {}).get("actions_naming_nothing")
+                  for pt in summary["points"]]
+        runs = sum(d["n"] for d in counts if d and d.get("mean"))
+        if runs:
+            total = sum(d["mean"] * d["n"] for d in counts if d and d.get("mean"))
+            err.print(f"warning: policy {pol!r}: {total:,.0f} actions in {runs} of "
+                      f"{len(spec.seeds) * spec.n_points} runs named a job or site the fleet "
+                      "does not have and were rejected (actions_naming_nothing in the "
+                      "cells); jobs and sites are named by index or by name "
+                      "(Observation.job_names, site_names)", soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:
