@@ -99,12 +99,15 @@ def test_a_relative_path_is_read_from_the_scenarios_folder_not_the_working_one(
      ["sites[0].trace.path", "no column 'pv'", "time, pv_kw"]),
     ('{ kind = "file", path = "pv.csv", column = "pv_kw", unit = "gCO2/kWh" }',
      ["sites[0].trace.unit", "W, kW, MW"]),
-    ('{ kind = "file", path = "pv.csv", column = "pv_kw", offset = "8d" }',
+    ('{ kind = "file", path = "pv.csv", column = "pv_kw", unit = "kW", offset = "8d" }',
      ["sites[0].trace", "site 'roof'", "covers 2022-06-05 00:00 to 2022-06-17 00:00 UTC",
       "move start"]),
     ('{ kind = "file", path = "pv.csv", column = "pv_kw", scale = 0 }',
      ["sites[0].trace.scale"]),
     ('{ kind = "file", column = "pv_kw" }', ["sites[0].trace.path", "required"]),
+    # read as W, a column of kW was 1000 times too small and nothing said so
+    ('{ kind = "file", path = "pv.csv", column = "pv_kw" }',
+     ["sites[0].trace.unit: required: the unit of column 'pv_kw' (W, kW, MW"]),
 ])
 def test_a_bad_file_key_or_span_is_one_error_naming_the_key(tmp_path, trace, needles):
     _write_trace(tmp_path)
@@ -128,7 +131,8 @@ def test_a_malformed_file_names_its_row(tmp_path):
 
 def test_pv_and_wind_keys_beside_a_file_trace_are_refused(tmp_path):
     _write_trace(tmp_path)
-    path = _scenario(tmp_path, '{ kind = "file", path = "pv.csv", column = "pv_kw" }')
+    path = _scenario(tmp_path, '{ kind = "file", path = "pv.csv", column = "pv_kw", '
+                               'unit = "kW" }')
     path.write_text(path.read_text().replace("gpu_slots = 4", "gpu_slots = 4\npv_kwp = 10"))
     with pytest.raises(ConfigError, match="pv_kwp would be ignored"):
         load_scenario(path)

@@ -331,7 +331,7 @@ def _file_trace(tt: Table, base_dir: Path) -> TraceSpec:
     trace = TraceSpec(
         "file", path=str(path if path.is_absolute() else base_dir / path),
         column=tt.string("column"),
-        unit=tt.string("unit", "W", choices=FILE_TRACE_UNITS),
+        unit=tt.string("unit", "W", choices=FILE_TRACE_UNITS),  # required: checked below
         time_column=tt.string("time_column", None),
         label=tt.string("label", "start", choices=("start", "end")),
         gaps=tt.string("gaps", "error", choices=GAP_MODES),
@@ -341,6 +341,10 @@ def _file_trace(tt: Table, base_dir: Path) -> TraceSpec:
         file_trace_series(trace)
     except TraceError as exc:
         raise ConfigError(f"{tt.where('path')}: {exc}") from None
+    if "unit" not in tt.data:  # read as W, a column of kW was 1000 times too small, unsaid
+        raise ConfigError(f"{tt.where('unit')}: required: the unit of column "
+                          f"{trace.column!r} ({', '.join(FILE_TRACE_UNITS)}), as "
+                          "greenhop windows --trace asks for --unit")
     return trace
 
 
