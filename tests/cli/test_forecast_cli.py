@@ -109,6 +109,14 @@ def test_backtest_on_your_own_trace_file(capsys, tmp_path) -> None:
     assert data["site"] == "roof.csv:pv_kw" and data["unit"] == "W"
     assert all(r["skill"] == 0.0 for r in data["per_horizon"])  # persistence against itself
     assert data["windows"]["mae_h"] >= 0
+    # without --threshold: any power makes a window, not 0 W, where every zero of the
+    # nights was one and every model scored a window MAE of 0 h
+    code, out, _ = run(capsys, "forecast", "backtest", "--trace", str(tmp_path / "roof.csv"),
+                       "--column", "pv_kw", "--unit", "kW", "--model", "persistence",
+                       "--issue-every", "1h", "--warmup", "7d", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["windows"]["threshold"] == 1.0
+    assert data["windows"]["mae_h"] > 0
     for argv, message in (
             (("--site", "madrid-es", "--trace", "roof.csv"), "give exactly one of --site"),
             (("--trace", "roof.csv"), "--trace needs --column NAME and --unit UNIT"),

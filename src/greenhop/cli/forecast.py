@@ -120,7 +120,10 @@ def backtest_cmd(
                                          help="Window threshold: a power such as 5kW for a "
                                               "site, 300W/kWp for a Solcast city; a plain "
                                               "number is W (W/kWp). Default: 300 W/kWp for "
-                                              "Solcast, 0 W for a site."),
+                                              "Solcast, 0 W for a site and for a --trace "
+                                              "with negative values (a surplus), else 1 W "
+                                              "(a generation trace: its zeros are no "
+                                              "window)."),
     no_windows: bool = typer.Option(False, "--no-windows", help="Skip window forecasts."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     plot: str | None = typer.Option(None, "--plot", help="Write an image (.png, .svg or "

@@ -153,9 +153,18 @@ def trace_site(path, column: str, unit: str) -> ForecastSite:
     from greenhop.traces.user_trace import read_trace
 
     series = read_trace(path, column, unit, signed=True)
+    # a surplus (negative where the load exceeds generation) has windows at >= 0 W; a
+    # generation trace is never negative, and at 0 W its every night would be a window,
+    # scored perfect by any model: its windows need some power
+    threshold = 0.0 if (series < 0).any() else TRACE_GENERATION_THRESHOLD_W
     return ForecastSite(name=f"{Path(path).name}:{column}", series=series, unit="W",
                         latitude_deg=None, longitude_deg=None, issued=None,
-                        default_threshold=0.0, source=f"your trace file {path}")
+                        default_threshold=threshold, source=f"your trace file {path}")
+
+
+TRACE_GENERATION_THRESHOLD_W = 1.0
+"""The default window threshold of a trace that is never negative (a generation trace)
+[W]: any power, so that its zeros are out of every window."""
 
 
 def load_site(name: str) -> ForecastSite:
