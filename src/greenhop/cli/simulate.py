@@ -216,8 +216,9 @@ def simulate_command(
             and "saved_vs_static_pct" in keys_shown:
         whose = work_reference_name(metrics)
         console.print(f"{SHORT_MARK} = did less than {WORK_SHARE_FOR_GAP:.0%} of {whose} "
-                      f"({work_reference(metrics):,.1f} GPU-h): part of the saving is work left "
-                      "undone, so it is not marked best (work_done_gpu_h in metrics.json)")
+                      f"({work_reference(metrics):,.1f} GPU-h): its energy is that of less "
+                      "work (a saving may be work left undone), so it is not marked best "
+                      "(work_done_gpu_h in metrics.json)")
     if "job_co2_kg" in keys_shown or "job_energy_cost" in keys_shown:
         currency = any_currency(result.metrics_by_policy)
         console.print(f"CO2 kg / cost = the jobs' grid energy x the marginal carbon intensity / "
