@@ -96,7 +96,7 @@ def test_a_relative_path_is_read_from_the_scenarios_folder_not_the_working_one(
     ('{ kind = "file", path = "nope.csv", column = "pv_kw" }',
      ["sites[0].trace.path", "nope.csv", "cannot read the trace file"]),
     ('{ kind = "file", path = "pv.csv", column = "pv" }',
-     ["sites[0].trace.path", "no column 'pv'", "time, pv_kw"]),
+     ["sites[0].trace.path", "no column 'pv'", "'time', 'pv_kw'"]),
     ('{ kind = "file", path = "pv.csv", column = "pv_kw", unit = "gCO2/kWh" }',
      ["sites[0].trace.unit", "W, kW, MW"]),
     ('{ kind = "file", path = "pv.csv", column = "pv_kw", unit = "kW", offset = "8d" }',

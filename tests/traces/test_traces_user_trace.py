@@ -90,10 +90,15 @@ BAD_CASES = [
     (GOOD, {"unit": "horsepower"}, "unknown unit"),
     (GOOD, {"gaps": "fill"}, "unknown gap mode 'fill'"),
     (GOOD, {"label": "middle"}, "label must be"),
-    (GOOD, {"column": "power"}, "no column 'power'; columns are time, power_kw"),
+    (GOOD, {"column": "power"}, "no column 'power'; columns are 'time', 'power_kw'"),
+    # a space after the comma in the header: invisible in the list, so said
+    ([GOOD[0].replace(",", ", "), *GOOD[1:]], {"column": "power_kw"},
+     "columns are 'time', ' power_kw'; the header has spaces around the name: remove them"),
+    # no header at all: its first row was the header
+    (GOOD[1:], {"column": "power_kw"}, "the first row looks like data, not a header"),
     (GOOD, {"time_column": "when"}, "no time column 'when'"),
     ([ln.replace(",", ";") for ln in GOOD], {},
-     "columns are time;power_kw; the header looks separated by semicolons: save the file "
+     "columns are 'time;power_kw'; the header looks separated by semicolons: save the file "
      "with commas"),
     ([ln.replace(",", "\t") for ln in GOOD], {"time_column": "time"},
      "the header looks separated by tabs"),

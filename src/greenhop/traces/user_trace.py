@@ -234,6 +234,19 @@ def _refuse_a_second_step(path, diffs_s: np.ndarray, step_s: float, times, kind:
                 "resample) rather than read the longer spacing as gaps")
 
 
+def _column_hint(name: str, columns: list[str]) -> str:
+    """Why ``name`` is not among ``columns`` where it can be told: a header written with
+    spaces around a name, or a file with no header (its first row read as one)."""
+    if any(c.strip() == name for c in columns):
+        return "; the header has spaces around the name: remove them"
+    try:
+        pd.Timestamp(columns[0])
+        return ("; the first row looks like data, not a header: add a header line naming "
+                "the columns (e.g. time,pv_kw)")
+    except (ValueError, TypeError):
+        return ""
+
+
 def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | None = None,
                gaps: str = "error", max_gap_s: float = 3600.0, min_span_s: float = 3600.0,
                label: str = "start", signed: bool = False) -> pd.Series:
@@ -280,9 +293,11 @@ def read_trace(path: str | Path, column: str, unit: str, *, time_column: str | N
         time_column = next((c for c in TIME_COLUMN_GUESSES if c in columns), columns[0])
     elif time_column not in columns:
         raise TraceError(f"{path}: no time column {time_column!r}; columns are "
-                         f"{', '.join(columns)}{_separator_hint(columns)}")
+                         f"{', '.join(map(repr, columns))}{_column_hint(time_column, columns)}"
+                         f"{_separator_hint(columns)}")
     if column not in columns:
-        raise TraceError(f"{path}: no column {column!r}; columns are {', '.join(columns)}"
+        raise TraceError(f"{path}: no column {column!r}; columns are "
+                         f"{', '.join(map(repr, columns))}{_column_hint(column, columns)}"
                          f"{_separator_hint(columns)}")
     for name in (time_column, column):
         if columns.count(name) > 1:
