@@ -152,3 +152,18 @@ def test_resampling_keeps_the_files_energy(tmp_path_factory, scale, step_min):
     first = ((START - pd.Timedelta(days=1)) - idx[0]) // pd.Timedelta("1h")
     hours = np.arange(first, first + 72)  # history 1 d + horizon 2 d
     assert joules == pytest.approx(scale * 1e3 * hours.sum() * 3600, rel=1e-9)
+
+
+def test_a_trace_files_error_in_a_scenario_names_its_keys_not_the_command_lines():
+    """In a scenario, "name the value column with --column" and "(--gaps break)" named
+    options of `greenhop windows` the scenario has no use for."""
+    from greenhop.sim.scenario_sites import _as_keys
+
+    assert _as_keys("column 'time' is the time column; name the value column with --column "
+                    "and the time column with --time-column") == (
+        "column 'time' is the time column; name the value column with column and the time "
+        "column with time_column")
+    assert _as_keys("add the missing rows, or pass gaps='break' (--gaps break) to end "
+                    "windows at gaps or gaps='interpolate' (--gaps interpolate) to fill") == (
+        "add the missing rows, or pass gaps='break' to end windows at gaps or "
+        "gaps='interpolate' to fill")

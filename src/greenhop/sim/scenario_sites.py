@@ -340,12 +340,22 @@ def _file_trace(tt: Table, base_dir: Path) -> TraceSpec:
     try:
         file_trace_series(trace)
     except TraceError as exc:
-        raise ConfigError(f"{tt.where('path')}: {exc}") from None
+        raise ConfigError(f"{tt.where('path')}: {_as_keys(str(exc))}") from None
     if "unit" not in tt.data:  # read as W, a column of kW was 1000 times too small, unsaid
         raise ConfigError(f"{tt.where('unit')}: required: the unit of column "
                           f"{trace.column!r} ({', '.join(FILE_TRACE_UNITS)}), as "
                           "greenhop windows --trace asks for --unit")
     return trace
+
+
+def _as_keys(message: str) -> str:
+    """A trace reader's message in a scenario's words: its keys, not the command line's
+    options (``--column``, ``--time-column``, ``(--gaps break)``)."""
+    import re
+
+    message = re.sub(r" \(--gaps \w+\)", "", message)
+    message = message.replace(" (time_column=...)", "")
+    return message.replace("--time-column", "time_column").replace("--column", "column")
 
 
 def _check_site_model(spec: SiteSpec, where: str, in_file: bool) -> list[str]:
