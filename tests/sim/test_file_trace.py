@@ -77,6 +77,10 @@ def test_a_negative_offset_lets_an_earlier_years_file_serve_the_scenario(tmp_pat
     steps = pd.date_range(START - pd.Timedelta(days=1), periods=len(ren), freq="15min")
     rows = ((steps - pd.Timedelta(days=365)).floor("1h") - idx[0]) // pd.Timedelta("1h")
     assert np.allclose(ren, 1e3 * rows.to_numpy())
+    # a plain number of seconds below zero is the same offset (it was refused, >= 0)
+    plain = _scenario(tmp_path, '{ kind = "file", path = "pv.csv", column = "pv_kw", '
+                                f'unit = "kW", offset = {-365 * 86400} }}')
+    assert load_scenario(plain).sites[0].trace.offset_s == -365 * 86400.0
     with pytest.raises(ConfigError, match=r"sites\[0\]\.trace\.offset: .*'-3x'"):
         load_scenario(_scenario(tmp_path, '{ kind = "file", path = "pv.csv", '
                                           'column = "pv_kw", offset = "-3x" }'))

@@ -410,12 +410,14 @@ def _signed_offset_s(tt: Table) -> float:
     """A ``file`` trace's ``offset`` [s], which may be negative (``"-365d"``: last year's
     measurements serve this year's scenario); at most :data:`MAX_SPAN_S` either way."""
     raw = tt.raw("offset", None)
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and raw < 0:
+        return -_check_span(tt.where("offset"), float(-raw))  # a plain number: seconds
     if isinstance(raw, str) and raw.strip().startswith("-"):
         try:
             value = parse_duration(raw.strip()[1:])
         except UnitError as exc:
-            raise ConfigError(f"{tt.where('offset')}: {raw!r} is no negative duration: "
-                              f"{exc}") from None
+            raise ConfigError(f"{tt.where('offset')}: {raw!r} is not a duration with a "
+                              f"leading '-': {exc}") from None
         return -_check_span(tt.where("offset"), value)
     return _offset_s(tt)
 
