@@ -167,3 +167,15 @@ def test_bad_input_raises_a_trace_error_saying_what_and_where(tmp_path, content,
     assert message in str(info.value)
     if not isinstance(content, str) and not {"unit", "gaps", "label"} & set(kwargs):
         assert "trace.csv" in str(info.value)  # where: the file is named
+
+
+def test_a_zone_written_as_a_word_is_read_as_utc(tmp_path) -> None:
+    """`2023-06-01 00:00:00 UTC` (a database export), `... GMT` and a lowercase `z` were
+    "cannot parse timestamp", though the naive-time check already took them for zones."""
+    path = write(tmp_path, ["time,power_kw", "2023-06-01 00:00:00 UTC,1",
+                            "2023-06-01 01:00:00UTC,2", "2023-06-01T02:00:00 GMT,3",
+                            "2023-06-01T03:00:00z,4", "2023-06-01T04:00:00Z,5"])
+    s = read_trace(path, "power_kw", "kW")
+    assert list(s.index) == list(pd.date_range("2023-06-01", periods=5, freq="1h", tz="UTC"))
+    assert s.tolist() == [1000.0, 2000.0, 3000.0, 4000.0, 5000.0]
+

@@ -62,6 +62,8 @@ TIME_COLUMN_GUESSES = ("time", "timestamp", "datetime", "date", "interval_start"
                        "interval_start_utc", "time_utc")
 # A zone at the end of a time: Z, UTC, GMT, +HH:MM, +HHMM, or +HH right after a time of day
 # (a bare "-01" may be the day of a date without a time, so it needs the time before it).
+_ZONE_WORD = r"(?i)\s*(?:UTC|GMT|(?<=\d)z)$"
+"""A zone written as a word (``UTC``, ``GMT``) or a lowercase ``z`` at the end of a time."""
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2}|UTC|GMT|[T ]\d{2}(:?\d{2}){0,2}([.,]\d+)?\s*[+-]\d{2})$",
                      re.IGNORECASE)
 
@@ -191,7 +193,10 @@ def _parse_times(raw: pd.Series, path: Path, kind: str, col: str, lines: list[in
                              f"{_where(kind, i, lines)}; every row needs a time")
     # Parsed first (a timestamp without an offset is read as UTC here), so that text which is
     # no time at all is reported as such, not as a time without a zone.
-    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    # "... UTC" / "GMT" (database exports) and a lowercase "z" mean Z, which ISO 8601
+    # parsing takes; the text itself stays as written for the messages below
+    iso = text.str.strip().str.replace(_ZONE_WORD, "Z", regex=True)
+    parsed = pd.to_datetime(iso, utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         i = bad[0]
