@@ -60,7 +60,8 @@ def _files(path):
 
 def test_move_is_recorded_and_the_worker_ends_at_its_new_site(runs):
     root, res = runs[0]
-    assert res.placement == ["a", "c", "c"]
+    assert res.placement == ["a", "c", "c"]  # where each worker ended
+    assert res.start_placement == ["a", "b", "c"] == res.to_json()["start_placement"]
     (move,) = res.moves
     assert (move.worker, move.source, move.destination, move.step) == (1, "b", "c", 40)
     moved = root / "c" / "diloco-w1" / "step-000000040"

@@ -114,14 +114,15 @@ class MoveRecord:
 
 @dataclass
 class DilocoResult:
-    """A finished run, as counted from the workers' reports: where each worker ended,
-    its final checkpoint, the moves made, the workers restarted in place after stopping
-    on their own (rank, step), the mean inner loss of every outer step
-    (worker 0's), the outer steps completed, the pseudo-gradient bytes of one worker's
-    exchange and of the whole run (every worker's flat float32 pseudo-gradient once
-    per outer step) [B]."""
+    """A finished run, as counted from the workers' reports: where each worker ended
+    (``placement``; ``start_placement``: where it began), its final checkpoint, the moves
+    made, the workers restarted in place after stopping on their own (rank, step), the
+    mean inner loss of every outer step (worker 0's), the outer steps completed, the
+    pseudo-gradient bytes of one worker's exchange and of the whole run (every worker's
+    flat float32 pseudo-gradient once per outer step) [B]."""
 
     placement: list[str]
+    start_placement: list[str] = field(default_factory=list)
     final_checkpoints: list[Path] = field(default_factory=list)
     moves: list[MoveRecord] = field(default_factory=list)
     outer_losses: dict[int, float] = field(default_factory=dict)
@@ -133,6 +134,7 @@ class DilocoResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "start_placement": self.start_placement,
             "placement": self.placement,
             "final_checkpoints": [str(p) for p in self.final_checkpoints],
             "moves": [vars(m) for m in self.moves],
@@ -337,7 +339,7 @@ def run_diloco(
     creds = Credentials(token)
     agents: dict[str, SiteAgent] = {}
     workers: dict[int, _Worker] = {}
-    result = DilocoResult(placement)
+    result = DilocoResult(placement, list(placement))  # placement follows the moves
     lock = threading.Lock()
     diverged: list[tuple[int, int, float]] = []  # (outer step, rank, loss), first one
     done_outer = dict.fromkeys(range(cfg.workers), 0)  # rank -> last outer step it reported
