@@ -179,3 +179,15 @@ def test_a_zone_written_as_a_word_is_read_as_utc(tmp_path) -> None:
     assert list(s.index) == list(pd.date_range("2023-06-01", periods=5, freq="1h", tz="UTC"))
     assert s.tolist() == [1000.0, 2000.0, 3000.0, 4000.0, 5000.0]
 
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path) -> None:
+    """A Windows-1252 export said "'utf-8' codec can't decode byte 0xf6 in position 2", a
+    position inside one of pandas' chunks, not in the file."""
+    lines = ["time,power_kw,note"] + [f"2023-06-01T{h:02d}:00:00Z,1,ok" for h in range(20)]
+    lines[15] = lines[15].replace(",ok", ",Bö")
+    path = tmp_path / "export.csv"
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    with pytest.raises(TraceError) as exc:
+        read_trace(path, "power_kw", "kW")
+    assert "not UTF-8 text: byte 0xf6 at line 16 (its byte 25)" in str(exc.value)

@@ -133,7 +133,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str, list[int] | None]:
         except pd.errors.EmptyDataError:
             raise TraceError(f"{path}: the file is empty; give a header line and data rows"
                              ) from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise TraceError(f"{path}: {_not_utf8(path)}; save it as comma-separated UTF-8 "
+                             "text (a spreadsheet's 'CSV UTF-8')") from None
+        except pd.errors.ParserError as exc:
             raise TraceError(f"{path}: not a readable CSV file ({str(exc).strip()}); "
                              "save it as comma-separated UTF-8 text") from None
         if not isinstance(table.index, pd.RangeIndex):
@@ -237,6 +240,20 @@ def _refuse_a_second_step(path, diffs_s: np.ndarray, step_s: float, times, kind:
                 f"{diffs_s[first]:g} s on {n} from {_where(kind, first, lines)} "
                 f"({times[first]}); resample the trace to one step (e.g. pandas' "
                 "resample) rather than read the longer spacing as gaps")
+
+
+def _not_utf8(path: Path) -> str:
+    """Where the file at ``path`` stops being UTF-8: line and byte (pandas reads it in
+    chunks, so its own position, "position 2", is within a chunk)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return (f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} (its byte {col}) "
+                "(Windows-1252 or Latin-1, as an older spreadsheet saves it?)")
+    return "not UTF-8 text"
 
 
 def _column_hint(name: str, columns: list[str]) -> str:
