@@ -29,7 +29,7 @@ def test_an_extreme_rate_or_window_answers_without_warnings(link, window, key, v
 @pytest.mark.parametrize(("args", "expect"), [
     (["-c", "98GB", "-b", "1e-300bps", "-w", "2h"], "--bandwidth '1e-300bps' is below 1 bit/s"),
     (["-c", "98GB", "-b", "2Pbps", "-w", "2h"], "--bandwidth '2Pbps' is above 1 Pbit/s"),
-    (["-c", "98GB", "-b", "1Gbps", "-w", "1e300h"], "--window '1e300h' is above 10 years"),
+    (["-c", "98GB", "-b", "1Gbps", "-w", "1e300h"], "--window '1e300h' is above 3650d (10 years)"),
     (["-c", "98GB", "-b", "1Gbps", "-w", "1e-300h"], "--window '1e-300h' is below 1 ms"),
     (["-c", "98GB", "-b", "1Gbps", "-w", "2h", "--rtt", "1e300s"], "--rtt '1e300s' is above"),
     (["--params", "1e-300", "-b", "1Gbps", "-w", "2h"], "--params '1e-300' is below 1"),
