@@ -80,7 +80,7 @@ def test_soak_60_random_fault_schedules_keep_every_invariant(tmp_path):
                 restarts += 1
                 continue
             break
-        assert summary["status"] == "done", seed
+        assert summary["status"] == "done", (seed, summary.get("error"))
         got = [[m["decided_step"], ctl.jobs[m["job"]], ctl.sites[m["src"]],
                 ctl.sites[m["dst"]]] for m in ctl.ledger.migrations]
         assert got == expected, seed
