@@ -205,7 +205,6 @@ class Controller:
                       inputs.params.site_names]
         self.jobs = [check_name("job", j.name, "scenario jobs") for j in inputs.jobs]
         self.stop_requested = False
-        self._set_aside_now: list[str] = []  # what the last _intact moved aside ("step-...: why")
         self.failure: RuntimeFailure | None = None  # why the last run() did not finish
         self._old_signals: dict | None = None  # the handlers catch_signals replaced
         # stop requests sent, per trainer process: when [time.monotonic()]
@@ -550,16 +549,10 @@ class Controller:
         name = r["name"]
         self._check_no_other_trainer(r)
         sname = self.sites[site]
-        step = self._intact(r, site)
+        step, moved = self._intact_and_moved(r, site)
         expect = r["expect_step"]
         if expect is not None and (step is None or step < expect):
             here = f"step {expect} of {name!r} at {sname}"
-            from greenhop.workload.checkpoint import step_dir_name
-
-            # a copy moved aside just now did not verify; otherwise it is not there (deleted,
-            # never written, or moved aside by an earlier check)
-            lost = ("does not verify" if any(m.startswith(step_dir_name(expect) + ":")
-                                             for m in self._set_aside_now) else "is missing")
             if r["phase"] == "restoring" and r["move_kind"] == "migrate" \
                     and r["dest"] is not None and r["dest"] == site:
                 # the pulled copy did not verify: pull it again (the source still has it)
@@ -570,6 +563,12 @@ class Controller:
                 self._set(r, "transferring", bump=True, error=why,
                           **self._attempt(r, why))
                 return False
+            from greenhop.workload.checkpoint import step_dir_name
+
+            # a copy moved aside just now did not verify; otherwise it is not there (deleted,
+            # never written, or moved aside by an earlier check)
+            lost = ("does not verify" if any(m.startswith(step_dir_name(expect) + ":")
+                                             for m in moved) else "is missing")
             # An intact copy here, if older, is used unless the expected one was recorded
             # elsewhere; with none here, the newest recorded anywhere beats failing.
             found = self._recorded_elsewhere(
@@ -681,12 +680,15 @@ class Controller:
         """The newest intact checkpoint step of ``r`` at ``site``; corrupt ones (and, where
         a migration lands, ones whose manifest the controller never recorded: foreign) are
         moved aside and logged."""
+        return self._intact_and_moved(r, site)[0]
+
+    def _intact_and_moved(self, r, site: int) -> tuple[int | None, list[str]]:
+        """:meth:`_intact`'s step and what it moved aside (``"<directory>: <why>"``)."""
         name, sname = r["name"], self.sites[site]
         landing = (r["phase"] == "restoring" and r["move_kind"] == "migrate"
                    and r["dest"] is not None and r["dest"] == site)
         trusted = self.store.known_manifests(name) if landing else None
         step, moved = self.ex.intact_step(name, sname, trusted)
-        self._set_aside_now = moved
         if moved:
             foreign = [m for m in moved if "foreign checkpoint" in m]
             with self.store.tx():
@@ -701,7 +703,7 @@ class Controller:
             if foreign:
                 self.log(f"{name}: refused a foreign checkpoint at {sname} (moved aside): "
                          f"{foreign[0]}")
-        return step
+        return step, moved
 
     def _saved_newer(self, r) -> bool:
         """Whether ``r``'s trainer saved a newer intact checkpoint at its site than the one
