@@ -158,13 +158,22 @@ def status_command(
 
 def _grid_events(db: Path) -> list[dict]:
     """The run's filed grid events (``greenhop grid list``), none where they cannot be
-    read: the status above stands without them."""
+    read: the status above stands without them. Read on a plain read-only connection: the
+    snapshot above has checked the database already (a :class:`RunReader` would check
+    every page of it again)."""
+    import sqlite3
+
+    from greenhop.runtime.store import connect_read_only
     from greenhop.runtime.store_errors import StoreError
-    from greenhop.service.data import RunReader
+    from greenhop.service.data import filed_grid_events
 
     try:
-        return RunReader(db).grid_events()
-    except (ConfigError, StoreError, OSError):
+        con = connect_read_only(db)
+        try:
+            return filed_grid_events(con, db)
+        finally:
+            con.close()
+    except (ConfigError, StoreError, OSError, sqlite3.DatabaseError):
         return []
 
 

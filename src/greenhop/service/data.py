@@ -97,6 +97,27 @@ def build_scenario_inputs(path: str):
     return sc, build_inputs(sc)
 
 
+def filed_grid_events(con: sqlite3.Connection, path: Path) -> list[dict]:
+    """:meth:`RunReader.grid_events` read through ``con``, a connection to the run database
+    at ``path`` (``greenhop status`` reads them with its own)."""
+    try:
+        rows = con.execute("SELECT * FROM grid_events ORDER BY unix_s, id").fetchall()
+    except sqlite3.OperationalError:  # a database from before grid events
+        return []
+    fates = {}
+    for seq, body in con.execute("SELECT seq, body FROM events WHERE kind = 'grid-event' "
+                                 "ORDER BY seq"):
+        taken = event_body(path, seq, "grid-event", body)
+        fates[taken["id"]] = taken.get("error")
+    out = []
+    for r in rows:
+        error = fates.get(r["id"])
+        state = "pending" if r["applied_step"] is None else "ignored" if error else "taken up"
+        out.append({"id": r["id"], "event": _json(r["body"]), "filed_unix_s": r["unix_s"],
+                    "taken_up_step": r["applied_step"], "state": state, "error": error})
+    return out
+
+
 class RunReader:
     """Views of one run database (see the service's API contract in docs/service.md).
 
@@ -400,24 +421,7 @@ class RunReader:
         ``taken_up_step`` (None: pending, taken up at the controller's next step), ``state``
         (``pending``, ``taken up`` or ``ignored``) and ``error`` (why it was ignored)."""
         with self.connect() as con:
-            try:
-                rows = con.execute("SELECT * FROM grid_events ORDER BY unix_s, id").fetchall()
-            except sqlite3.OperationalError:  # a database from before grid events
-                return []
-            fates = {}
-            for seq, body in con.execute("SELECT seq, body FROM events WHERE kind = "
-                                         "'grid-event' ORDER BY seq"):
-                b = event_body(self.path, seq, "grid-event", body)
-                fates[b["id"]] = b.get("error")
-        out = []
-        for r in rows:
-            error = fates.get(r["id"])
-            state = ("pending" if r["applied_step"] is None
-                     else "ignored" if error else "taken up")
-            out.append({"id": r["id"], "event": _json(r["body"]),
-                        "filed_unix_s": r["unix_s"], "taken_up_step": r["applied_step"],
-                        "state": state, "error": error})
-        return out
+            return filed_grid_events(con, self.path)
 
     @reads_bodies
     def events(self, after: int = 0, limit: int = 500) -> list[dict]:
