@@ -66,6 +66,11 @@ _LEGEND = (
 )
 
 
+NAMING_HINT = ("jobs and sites are named by index or by name (Observation.job_names, "
+               "site_names)")
+"""How a policy names jobs and sites: said after actions that named neither."""
+
+
 def _scenario_of(out: Path) -> str | None:
     """The scenario name of the results already in ``out`` (its metrics.json), or None."""
     try:
@@ -252,9 +257,8 @@ def simulate_command(
             err.print(f"[bold yellow]warning:[/] policy {escape(name)!r}: "
                       f"{m['actions_naming_nothing']:,} actions named a job or site the fleet "
                       f"does not have and were rejected (first at "
-                      f"{escape(str(m.get('actions_naming_nothing_first', '?')))}); jobs and "
-                      "sites are named by index or by name (Observation.job_names, "
-                      "site_names)", soft_wrap=True)
+                      f"{escape(str(m.get('actions_naming_nothing_first', '?')))}); "
+                      f"{NAMING_HINT}", soft_wrap=True)
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from greenhop.cli import paths, policy_files
+from greenhop.cli.simulate import NAMING_HINT
 from greenhop.cli.tables import print_fitted
 from greenhop.core.errors import ConfigError
 
@@ -238,8 +239,7 @@ def _warn_actions_naming_nothing(err: Console, spec, summary: dict) -> None:
             err.print(f"warning: policy {pol!r}: {total:,.0f} actions in {runs} of "
                       f"{len(spec.seeds) * spec.n_points} runs named a job or site the fleet "
                       "does not have and were rejected (actions_naming_nothing in the "
-                      "cells); jobs and sites are named by index or by name "
-                      "(Observation.job_names, site_names)", soft_wrap=True, markup=False)
+                      f"cells); {NAMING_HINT}", soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:
