@@ -64,6 +64,8 @@ def dr_metrics(inp, res, steps: int | None = None) -> dict:
     if not (events if events is not None else getattr(sc, "grid_events", ())):
         return {}
     c = res.counters
+    if events is None:  # the scenario's, expanded once for the limits and the per-event rows
+        events = site_events(inp, sc.grid_events, scenario_zones(sc))
     lim, n = limit_matrix_w(inp, c, events, steps)
     mask = np.isfinite(lim)
     grid = np.asarray(res.grid_w, dtype=float)[:len(lim)]
@@ -87,12 +89,9 @@ def dr_metrics(inp, res, steps: int | None = None) -> dict:
     }
 
 
-def _by_event(inp, counters: dict, events: list | None, lim: np.ndarray,
+def _by_event(inp, counters: dict, events: list, lim: np.ndarray,
               grid: np.ndarray, step_s: float) -> list[dict]:
     """``dr_by_event`` of the module docstring (``lim``: :func:`limit_matrix_w`'s)."""
-    sc = inp.scenario
-    if events is None:
-        events = site_events(inp, sc.grid_events, scenario_zones(sc))
     names = inp.params.site_names
     out = []
     for e in events:
