@@ -191,3 +191,21 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path) -> None:
     with pytest.raises(TraceError) as exc:
         read_trace(path, "power_kw", "kW")
     assert "not UTF-8 text: byte 0xf6 at line 16 (its byte 25)" in str(exc.value)
+
+
+def test_a_file_whose_sampling_changes_is_refused_not_read_as_gaps(tmp_path) -> None:
+    """Hourly rows then minute rows: the hours were read as gaps, and with gaps='break'
+    each hourly row kept its power for one minute, two days of three dropped unsaid. A
+    single gap, or gaps of one length apart (a night missing each day), stays a gap."""
+    hourly = [f"2023-06-01T{h:02d}:00:00Z,1" for h in range(6)]
+    minutes = [f"2023-06-01T06:{m:02d}:00Z,1" for m in range(1, 60)]
+    path = write(tmp_path, ["time,power_kw", *hourly, *minutes])
+    with pytest.raises(TraceError) as exc:
+        read_trace(path, "power_kw", "kW", gaps="break")
+    assert ("the sampling changes: every 60 s on most rows, but every 3600 s on 5 from row 1 "
+            "(line 2 of the file)") in str(exc.value)
+    # one missing row between minute rows, twice: gaps, not another step
+    rows = [f"2023-06-01T06:{m:02d}:00Z,1" for m in range(60) if m not in (10, 30)]
+    s = read_trace(write(tmp_path, ["time,power_kw", *rows], "gaps.csv"), "power_kw", "kW",
+                   gaps="break")
+    assert len(s) == 58

@@ -228,12 +228,13 @@ def _refuse_a_second_step(path, diffs_s: np.ndarray, step_s: float, times, kind:
     """A :class:`TraceError` when the spacing settles on another length than ``step_s``
     (the most common) for :data:`SECOND_STEP_ROWS` rows in a row, naming where."""
     longer = diffs_s > step_s
-    same = np.concatenate([[False], longer[1:] & longer[:-1] & (diffs_s[1:] == diffs_s[:-1])])
-    run = 0
-    for i, s in enumerate(same):
-        run = run + 1 if s else 0
-        if run + 1 >= SECOND_STEP_ROWS:
-            first = i - run
+    # same[i]: spacing i repeats spacing i - 1, both longer than the step
+    same = longer[1:] & longer[:-1] & (diffs_s[1:] == diffs_s[:-1])
+    k = SECOND_STEP_ROWS - 1  # repeats in a row that make SECOND_STEP_ROWS such spacings
+    if len(same) >= k:
+        runs = np.flatnonzero(np.convolve(same, np.ones(k, dtype=int), "valid") == k)
+        if len(runs):
+            first = int(runs[0])  # the first spacing of that run
             n = int(np.sum(diffs_s == diffs_s[first]))
             raise TraceError(
                 f"{path}: the sampling changes: every {step_s:g} s on most rows, but every "
